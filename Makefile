@@ -1,0 +1,89 @@
+# H7 build. `make test` and `make demo` do all set-up on a fresh Debian 12 machine (as root).
+SHELL := /bin/bash
+PYTHON ?= /usr/bin/python3
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+BUILD := build
+CLANG ?= clang
+BPFTOOL ?= bpftool
+ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+APT_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev pkg-config \
+	python3-dev python3-venv openssl
+BPF_SRC := bpf/h7.bpf.c
+BPF_HDR := bpf/h7.h
+BPF_OBJ := $(BUILD)/h7.bpf.o
+SKEL := $(BUILD)/h7.skel.h
+VMLINUX := $(BUILD)/vmlinux.h
+EXT_STAMP := $(BUILD)/.ext-stamp
+PYTEST_ARGS ?=
+
+.PHONY: all deps venv bpf ext build test demo bench lint clean distclean
+
+all: build
+
+# --- system packages (idempotent; only runs apt-get when something is missing)
+$(BUILD)/.deps-stamp:
+	@mkdir -p $(BUILD)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "h7: need root to install: $$missing" >&2; exit 2; fi; \
+		echo "apt-get install $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@touch $@
+deps: $(BUILD)/.deps-stamp
+
+# --- Python virtualenv with the runtime and dev dependencies
+$(VENV)/.stamp: pyproject.toml | $(BUILD)/.deps-stamp
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip setuptools wheel
+	$(VPY) -m pip install -q "cffi>=1.15" "numpy>=1.24" "scipy>=1.10" "msgpack>=1.0.3" \
+		"cryptography>=38" "click>=8.1" "pytest>=7" "hypothesis>=6" "ruff>=0.4" "mypy>=1.8"
+	@touch $@
+venv: $(VENV)/.stamp
+
+# --- BPF: vmlinux.h from the running kernel's BTF (CO-RE makes it portable), object, skeleton
+$(VMLINUX): | $(BUILD)/.deps-stamp
+	@mkdir -p $(BUILD)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BPF_OBJ): $(BPF_SRC) $(BPF_HDR) $(VMLINUX)
+	$(CLANG) -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) \
+		-I$(BUILD) -Ibpf -c $(BPF_SRC) -o $@.tmp.o
+	$(BPFTOOL) gen object $@ $@.tmp.o
+	@rm -f $@.tmp.o
+
+$(SKEL): $(BPF_OBJ)
+	$(BPFTOOL) gen skeleton $< name h7_bpf > $@.tmp && mv $@.tmp $@
+
+bpf: $(SKEL)
+
+# --- cffi extension (embeds the skeleton, links the system libbpf)
+$(EXT_STAMP): $(SKEL) _build/build_libbpf.py _build/h7_shim.c $(BPF_HDR) $(VENV)/.stamp
+	$(VPY) -m pip install -q --no-build-isolation -e .
+	$(VPY) setup.py -q build_ext --inplace
+	@touch $@
+ext: $(EXT_STAMP)
+
+build: ext
+
+test: build
+	@mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+	$(VPY) -m pytest $(PYTEST_ARGS)
+
+demo: build
+	$(VENV)/bin/h7 demo
+
+bench: build
+	$(VPY) -m bench $(if $(QUICK),--quick,)
+
+lint: venv
+	$(VENV)/bin/ruff check h7 tests _build bench
+	$(VENV)/bin/ruff format --check h7 tests _build bench
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(BUILD) h7/_libbpf*.so h7/_libbpf.c *.egg-info
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * h7.h - the ONE definition of the record layout shared by the BPF programs
+ * (bpf/h7.bpf.c) and userspace (h7/decode.py mirrors it with numpy dtypes;
+ * tests/test_layout.py compares both against the BTF of the built object, so
+ * the two sides cannot drift silently).
+ *
+ * Rules that keep the layout stable across compilers and kernels:
+ *  - fixed-width types only, explicit padding, every struct a multiple of 8;
+ *  - every ring-buffer record of one ring has the same size, so a batch of
+ *    records is a plain array that numpy can view without parsing.
+ *
+ * This header is included by BPF C (after vmlinux.h) and by the cffi C shim
+ * (after <linux/types.h>); it must not include anything itself.
+ */
+#ifndef H7_H
+#define H7_H
+
+#define H7_COMM_LEN 16
+#define H7_PATH_LEN 256
+#define H7_ARGS_LEN 256
+#define H7_NAME_LEN 64
+#define H7_HIST_SLOTS 32
+
+/* Ring buffers, also the index into the per-CPU `ring_stats` counters. */
+enum h7_ring {
+	H7_RING_SYS = 0,    /* high-rate syscall stream: struct h7_sys_rec */
+	H7_RING_EVENTS = 1, /* low-rate discrete events: struct h7_event  */
+	H7_RING_COUNT = 2,
+};
+
+enum h7_event_type {
+	H7_EV_FORK = 1,
+	H7_EV_EXEC = 2,
+	H7_EV_EXIT = 3,
+	H7_EV_OPEN = 4,
+	H7_EV_NET = 5,
+	H7_EV_PTRACE = 6,
+};
+
+enum h7_open_op {
+	H7_OPEN_OPEN = 1,
+	H7_OPEN_OPENAT = 2,
+	H7_OPEN_OPENAT2 = 3,
+};
+
+enum h7_net_op {
+	H7_NET_CONNECT = 1,
+	H7_NET_SENDTO = 2,
+	H7_NET_SENDMSG = 3,
+	H7_NET_SENDMMSG = 4,
+};
+
+/* Syscall stream record: 24 bytes, one per raw_syscalls:sys_enter of a
+ * monitored task. */
+struct h7_sys_rec {
+	__u64 ts_ns;
+	__u32 tgid;
+	__u32 tid;
+	__u32 agent;
+	__s32 nr;
+};
+
+/* Common header of every discrete event: 48 bytes. */
+struct h7_hdr {
+	__u64 ts_ns;
+	__u32 type;  /* enum h7_event_type */
+	__u32 agent; /* agent id the task belongs to (scope map value) */
+	__u32 tgid;
+	__u32 tid;
+	__u32 ppid; /* tgid of the real parent */
+	__u32 uid;
+	char comm[H7_COMM_LEN];
+};
+
+struct h7_fork {
+	__u32 child_tgid;
+	__u32 child_tid;
+};
+
+struct h7_exec {
+	__u64 ino;      /* inode of the file actually executed (bprm->file) */
+	__u32 dev;      /* its superblock dev_t (kernel encoding) */
+	__u32 old_tid;  /* tid before exec (differs when a thread execs) */
+	__u32 args_len; /* bytes of argv captured in args[] (NUL-separated) */
+	__u32 args_truncated;
+	char filename[H7_PATH_LEN]; /* bprm->filename: the path asked for */
+	char interp[H7_PATH_LEN];   /* bprm->interp: differs for #! scripts */
+	char exe_name[H7_NAME_LEN]; /* dentry name of bprm->file (symlinks resolved) */
+	char args[H7_ARGS_LEN];
+};
+
+struct h7_exit {
+	__s32 code;   /* exit status as in wait(2) */
+	__u32 is_group_leader;
+};
+
+struct h7_open {
+	__s32 dfd;
+	__u32 flags;
+	__u32 mode;
+	__u32 op; /* enum h7_open_op */
+	char path[H7_PATH_LEN];
+};
+
+struct h7_net {
+	__u32 op;     /* enum h7_net_op */
+	__u16 family; /* AF_* of the destination (or of the socket) */
+	__u16 port;   /* host byte order */
+	__s32 fd;
+	__u32 count;  /* sendmmsg vlen, else 1 */
+	__u64 bytes;  /* length argument of the call, never the payload */
+	__u8 addr[16];/* IPv4 in the first 4 bytes, or IPv6 */
+	__u32 from_socket; /* 1: address read from the connected socket */
+	__u32 _pad;
+};
+
+struct h7_ptrace {
+	__s64 request;
+	__u32 target_tid;
+	__u32 target_tgid;
+	__u32 target_agent;
+	__u32 _pad;
+};
+
+/* Fixed-size discrete event: header + union. */
+struct h7_event {
+	struct h7_hdr hdr;
+	union {
+		struct h7_fork fork;
+		struct h7_exec exec;
+		struct h7_exit exit;
+		struct h7_open open;
+		struct h7_net net;
+		struct h7_ptrace ptrace;
+	};
+};
+
+/* Per-agent counters aggregated in the kernel (per-CPU map, userspace sums
+ * the CPUs and takes deltas per batch). Scheduling never produces a ring
+ * record: a sched_switch costs one map update. */
+struct h7_stats {
+	__u64 oncpu_hist[H7_HIST_SLOTS];  /* log2(ns) of on-CPU slices */
+	__u64 offcpu_hist[H7_HIST_SLOTS]; /* log2(ns) of off-CPU waits */
+	__u64 switches_voluntary;
+	__u64 switches_involuntary;
+	__u64 wakeups;
+	__u64 wakeups_new;
+	__u64 migrations;
+	__u64 syscalls;
+	__u64 connects;
+	__u64 sends;
+	__u64 send_bytes;
+	__u64 execs;
+	__u64 forks;
+	__u64 opens;
+};
+
+/* Per-ring counters (per-CPU array indexed by enum h7_ring). */
+struct h7_ring_stats {
+	__u64 emitted;
+	__u64 dropped; /* bpf_ringbuf_reserve failed: the ring was full */
+};
+
+/* Scope map value, keyed by tid (every thread of a monitored process). */
+struct h7_scope {
+	__u32 agent;
+	__u32 tgid;
+};
+
+/* Egress de-duplication key: one event per (tgid, op, destination). */
+struct h7_egress_key {
+	__u32 tgid;
+	__u32 op;
+	__u16 family;
+	__u16 port;
+	__u32 _pad;
+	__u8 addr[16];
+};
+
+#endif /* H7_H */

@@ -1,0 +1,3 @@
+from h7.cli import main
+
+main()

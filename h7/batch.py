@@ -1,0 +1,103 @@
+"""The unit of work between the sensor and the detection core.
+
+A :class:`Batch` is what one batch interval (default 1 s) of kernel activity
+looks like after decoding.  The live sensor produces them; ``h7 record``
+writes them to a msgpack journal; ``h7 replay`` reads them back; the
+detection engine consumes them and cannot tell the difference.  Keeping this
+type small and serialisable is what makes every channel testable without a
+kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from h7.decode import STATS_DTYPE, SYS_DTYPE
+
+Event = dict[str, Any]
+
+
+@dataclass
+class AgentInfo:
+    """What the sensor knows about one attached agent (the root pid and its tree)."""
+
+    agent: int  # small integer id used in the kernel maps
+    agent_id: str  # stable, human-meaningful id used in alerts and .cal files
+    root_pid: int
+    exe: str
+    cmdline: list[str]
+    start_time_ns: int  # boot-relative start time of the root pid
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "agent": self.agent,
+            "agent_id": self.agent_id,
+            "root_pid": self.root_pid,
+            "exe": self.exe,
+            "cmdline": list(self.cmdline),
+            "start_time_ns": self.start_time_ns,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AgentInfo:
+        return cls(
+            agent=int(d["agent"]),
+            agent_id=str(d["agent_id"]),
+            root_pid=int(d["root_pid"]),
+            exe=str(d["exe"]),
+            cmdline=[str(a) for a in d["cmdline"]],
+            start_time_ns=int(d["start_time_ns"]),
+        )
+
+
+@dataclass
+class Batch:
+    """One interval of decoded kernel activity.
+
+    ``syscalls`` is a SYS_DTYPE array (never Python objects per syscall).
+    ``events`` are discrete events (fork/exec/exit/open/net/ptrace) as dicts,
+    in kernel timestamp order.  ``stats`` holds the per-agent in-kernel
+    counters (STATS_DTYPE scalars) *accumulated during this batch only*.
+    ``drops`` are cumulative ring-buffer drop counters since attach, so a
+    consumer can tell whether this batch is missing evidence.
+    """
+
+    t0_ns: int
+    t1_ns: int
+    syscalls: np.ndarray = field(default_factory=lambda: np.zeros(0, SYS_DTYPE))
+    events: list[Event] = field(default_factory=list)
+    stats: dict[int, np.ndarray] = field(default_factory=dict)
+    drops: dict[str, int] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        """A msgpack-ready mapping (bytes for the arrays, exact ints for time)."""
+        return {
+            "t0": self.t0_ns,
+            "t1": self.t1_ns,
+            "sys": np.ascontiguousarray(self.syscalls, SYS_DTYPE).tobytes(),
+            "events": self.events,
+            "stats": {int(a): np.asarray(s, STATS_DTYPE).tobytes() for a, s in self.stats.items()},
+            "drops": dict(self.drops),
+        }
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> Batch:
+        sys_raw = rec.get("sys", b"")
+        if len(sys_raw) % SYS_DTYPE.itemsize:
+            raise ValueError("journal batch: syscall block is not a whole number of records")
+        stats = {}
+        for a, raw in rec.get("stats", {}).items():
+            if len(raw) != STATS_DTYPE.itemsize:
+                raise ValueError("journal batch: stats record has the wrong size")
+            stats[int(a)] = np.frombuffer(raw, STATS_DTYPE, count=1)[0].copy()
+        return cls(
+            t0_ns=int(rec["t0"]),
+            t1_ns=int(rec["t1"]),
+            syscalls=np.frombuffer(sys_raw, SYS_DTYPE).copy(),
+            events=list(rec.get("events", [])),
+            stats=stats,
+            drops={str(k): int(v) for k, v in rec.get("drops", {}).items()},
+        )

@@ -1,0 +1,270 @@
+"""Decode: raw ring-buffer bytes -> numpy arrays -> event dicts.
+
+The numpy dtypes here mirror ``bpf/h7.h`` field for field; ``tests/test_layout.py``
+checks them against the BTF of the compiled object, so a change to the header
+that is not repeated here fails the tests instead of silently mis-decoding.
+
+Hot streams (syscalls) stay numpy arrays end to end.  Discrete events are
+low-rate and become plain dicts, because every consumer (JSON lines, the
+msgpack journal, the channels, the .cal syscall_trace) wants a mapping anyway.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Any
+
+import numpy as np
+
+COMM_LEN = 16
+PATH_LEN = 256
+ARGS_LEN = 256
+NAME_LEN = 64
+HIST_SLOTS = 32
+
+RING_SYS = 0
+RING_EVENTS = 1
+RING_NAMES = ("sys", "events")
+
+EV_FORK, EV_EXEC, EV_EXIT, EV_OPEN, EV_NET, EV_PTRACE = 1, 2, 3, 4, 5, 6
+EVENT_TYPE_NAMES = {
+    EV_FORK: "fork",
+    EV_EXEC: "exec",
+    EV_EXIT: "exit",
+    EV_OPEN: "open",
+    EV_NET: "net",
+    EV_PTRACE: "ptrace",
+}
+OPEN_OPS = {1: "open", 2: "openat", 3: "openat2"}
+NET_OPS = {1: "connect", 2: "sendto", 3: "sendmsg", 4: "sendmmsg"}
+PTRACE_REQUESTS = {0: "TRACEME", 16: "ATTACH", 0x4206: "SEIZE"}
+FAMILIES = {
+    socket.AF_UNSPEC: "unspec",
+    socket.AF_UNIX: "unix",
+    socket.AF_INET: "inet",
+    socket.AF_INET6: "inet6",
+    socket.AF_NETLINK: "netlink",
+}
+
+SYS_DTYPE = np.dtype(
+    [("ts_ns", "<u8"), ("tgid", "<u4"), ("tid", "<u4"), ("agent", "<u4"), ("nr", "<i4")]
+)
+
+HDR_FIELDS: list[tuple[str, Any]] = [
+    ("ts_ns", "<u8"),
+    ("type", "<u4"),
+    ("agent", "<u4"),
+    ("tgid", "<u4"),
+    ("tid", "<u4"),
+    ("ppid", "<u4"),
+    ("uid", "<u4"),
+    ("comm", f"S{COMM_LEN}"),
+]
+HDR_SIZE = 48
+
+# Union members of struct h7_event, each laid out from offset HDR_SIZE.
+UNION_FIELDS: dict[str, list[tuple[str, Any]]] = {
+    "fork": [("child_tgid", "<u4"), ("child_tid", "<u4")],
+    "exec": [
+        ("ino", "<u8"),
+        ("dev", "<u4"),
+        ("old_tid", "<u4"),
+        ("args_len", "<u4"),
+        ("args_truncated", "<u4"),
+        ("filename", f"S{PATH_LEN}"),
+        ("interp", f"S{PATH_LEN}"),
+        ("exe_name", f"S{NAME_LEN}"),
+        ("args", f"V{ARGS_LEN}"),
+    ],
+    "exit": [("code", "<i4"), ("is_group_leader", "<u4")],
+    "open": [
+        ("dfd", "<i4"),
+        ("flags", "<u4"),
+        ("mode", "<u4"),
+        ("op", "<u4"),
+        ("path", f"S{PATH_LEN}"),
+    ],
+    "net": [
+        ("op", "<u4"),
+        ("family", "<u2"),
+        ("port", "<u2"),
+        ("fd", "<i4"),
+        ("count", "<u4"),
+        ("bytes", "<u8"),
+        ("addr", "V16"),
+        ("from_socket", "<u4"),
+        ("_pad", "<u4"),
+    ],
+    "ptrace": [
+        ("request", "<i8"),
+        ("target_tid", "<u4"),
+        ("target_tgid", "<u4"),
+        ("target_agent", "<u4"),
+        ("_pad", "<u4"),
+    ],
+}
+
+
+def _packed(fields: list[tuple[str, Any]]) -> np.dtype:
+    return np.dtype(fields, align=False)
+
+
+def _event_size() -> int:
+    largest = max(_packed(f).itemsize for f in UNION_FIELDS.values())
+    size = HDR_SIZE + largest
+    return (size + 7) & ~7
+
+
+EVENT_SIZE = _event_size()
+HDR_DTYPE = _packed(HDR_FIELDS)
+
+
+def _member_dtype(member: str) -> np.dtype:
+    hdr = _packed(HDR_FIELDS)
+    names = list(hdr.names or ())
+    formats = [hdr.fields[n][0] for n in names]
+    offsets = [hdr.fields[n][1] for n in names]
+    body = _packed(UNION_FIELDS[member])
+    for n in body.names or ():
+        names.append(n)
+        formats.append(body.fields[n][0])
+        offsets.append(HDR_SIZE + body.fields[n][1])
+    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": EVENT_SIZE})
+
+
+#: One view of struct h7_event per union member, all EVENT_SIZE bytes wide.
+EVENT_DTYPES: dict[str, np.dtype] = {m: _member_dtype(m) for m in UNION_FIELDS}
+EVENT_HDR_DTYPE = np.dtype(
+    {
+        "names": [n for n, _ in HDR_FIELDS],
+        "formats": [f for _, f in HDR_FIELDS],
+        "offsets": [HDR_DTYPE.fields[n][1] for n, _ in HDR_FIELDS],
+        "itemsize": EVENT_SIZE,
+    }
+)
+
+STATS_DTYPE = np.dtype(
+    [
+        ("oncpu_hist", "<u8", (HIST_SLOTS,)),
+        ("offcpu_hist", "<u8", (HIST_SLOTS,)),
+        ("switches_voluntary", "<u8"),
+        ("switches_involuntary", "<u8"),
+        ("wakeups", "<u8"),
+        ("wakeups_new", "<u8"),
+        ("migrations", "<u8"),
+        ("syscalls", "<u8"),
+        ("connects", "<u8"),
+        ("sends", "<u8"),
+        ("send_bytes", "<u8"),
+        ("execs", "<u8"),
+        ("forks", "<u8"),
+        ("opens", "<u8"),
+    ]
+)
+
+RING_STATS_DTYPE = np.dtype([("emitted", "<u8"), ("dropped", "<u8")])
+SCOPE_DTYPE = np.dtype([("agent", "<u4"), ("tgid", "<u4")])
+
+
+def _cstr(raw: bytes) -> str:
+    """Bytes from a fixed C char array, up to the first NUL, never raising."""
+    return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def format_addr(family: int, raw: bytes) -> str:
+    if family == socket.AF_INET:
+        return str(ipaddress.IPv4Address(raw[:4]))
+    if family == socket.AF_INET6:
+        return str(ipaddress.IPv6Address(raw[:16]))
+    return ""
+
+
+def split_args(raw: bytes, length: int) -> list[str]:
+    """argv as the kernel laid it out: NUL-separated, possibly cut short."""
+    data = raw[: max(0, min(length, len(raw)))]
+    if data.endswith(b"\0"):
+        data = data[:-1]
+    if not data:
+        return []
+    return [a.decode("utf-8", "surrogateescape") for a in data.split(b"\0")]
+
+
+def decode_events(buf: bytes | memoryview | np.ndarray, count: int) -> list[dict[str, Any]]:
+    """Turn ``count`` struct h7_event records into dicts (the JSON-lines schema).
+
+    The common keys are ``type ts_ns agent pid tid ppid uid comm``; each type
+    adds its own (see docs/architecture.md).  Unknown types are kept with
+    ``type="unknown"`` rather than dropped: losing evidence is worse than an
+    odd record.
+    """
+    if count <= 0:
+        return []
+    hdr = np.frombuffer(buf, dtype=EVENT_HDR_DTYPE, count=count)
+    views = {m: np.frombuffer(buf, dtype=dt, count=count) for m, dt in EVENT_DTYPES.items()}
+    out: list[dict[str, Any]] = []
+    for i in range(count):
+        h = hdr[i]
+        etype = int(h["type"])
+        name = EVENT_TYPE_NAMES.get(etype, "unknown")
+        ev: dict[str, Any] = {
+            "type": name,
+            "ts_ns": int(h["ts_ns"]),
+            "agent": int(h["agent"]),
+            "pid": int(h["tgid"]),
+            "tid": int(h["tid"]),
+            "ppid": int(h["ppid"]),
+            "uid": int(h["uid"]),
+            "comm": _cstr(bytes(h["comm"])),
+        }
+        if name in views:
+            r = views[name][i]
+            _fill(name, r, ev)
+        out.append(ev)
+    return out
+
+
+def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
+    if name == "fork":
+        ev["child"] = int(r["child_tgid"])
+    elif name == "exec":
+        ev["filename"] = _cstr(bytes(r["filename"]))
+        ev["interp"] = _cstr(bytes(r["interp"]))
+        ev["exe_name"] = _cstr(bytes(r["exe_name"]))
+        ev["args"] = split_args(bytes(r["args"]), int(r["args_len"]))
+        ev["args_truncated"] = bool(r["args_truncated"])
+        ev["ino"] = int(r["ino"])
+        ev["dev"] = int(r["dev"])
+        ev["old_tid"] = int(r["old_tid"])
+    elif name == "exit":
+        code = int(r["code"])
+        ev["exit_status"] = (code >> 8) & 0xFF
+        ev["signal"] = code & 0x7F
+    elif name == "open":
+        ev["path"] = _cstr(bytes(r["path"]))
+        ev["flags"] = int(r["flags"])
+        ev["mode"] = int(r["mode"])
+        ev["dfd"] = int(r["dfd"])
+        ev["op"] = OPEN_OPS.get(int(r["op"]), "unknown")
+    elif name == "net":
+        fam = int(r["family"])
+        ev["op"] = NET_OPS.get(int(r["op"]), "unknown")
+        ev["family"] = FAMILIES.get(fam, str(fam))
+        ev["addr"] = format_addr(fam, bytes(r["addr"]))
+        ev["port"] = int(r["port"])
+        ev["fd"] = int(r["fd"])
+        ev["bytes"] = int(r["bytes"])
+        ev["count"] = int(r["count"])
+        ev["from_socket"] = bool(r["from_socket"])
+    elif name == "ptrace":
+        req = int(r["request"])
+        ev["request"] = PTRACE_REQUESTS.get(req, str(req))
+        ev["request_nr"] = req
+        ev["target"] = int(r["target_tid"])
+        ev["target_pid"] = int(r["target_tgid"])
+        ev["target_agent"] = int(r["target_agent"])
+
+
+def decode_sys(buf: bytes | memoryview | np.ndarray, count: int) -> np.ndarray:
+    """The syscall stream stays a structured array: never one Python object per record."""
+    return np.frombuffer(buf, dtype=SYS_DTYPE, count=count).copy()
