@@ -101,3 +101,22 @@ class Batch:
             stats=stats,
             drops={str(k): int(v) for k, v in rec.get("drops", {}).items()},
         )
+
+
+def make_agent_id(comm: str, root_pid: int, start_ticks: int) -> str:
+    """``<comm>:<root_pid>:<start_ticks>``: unique per process lifetime on a host.
+
+    The start time (field 22 of /proc/<pid>/stat, clock ticks since boot)
+    makes a recycled pid a different agent, so an operator action naming an
+    agent_id can never hit an unrelated process that reused the pid.
+    """
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in comm) or "agent"
+    return f"{safe}:{root_pid}:{start_ticks}"
+
+
+def parse_agent_id(agent_id: str) -> tuple[str, int, int]:
+    """Inverse of :func:`make_agent_id`; ValueError on anything else."""
+    parts = agent_id.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+        raise ValueError(f"not an H7 agent id: {agent_id!r}")
+    return parts[0], int(parts[1]), int(parts[2])
