@@ -1,0 +1,623 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * h7.bpf.c - H7's kernel sensor: one CO-RE object, every program scoped to
+ * the monitored agents.
+ *
+ * Design rules (see docs/architecture.md):
+ *  - scope first: every program looks the current (or target) task up in
+ *    `scope` and returns at once for anything H7 does not monitor, so
+ *    unmonitored processes pay one hash lookup;
+ *  - aggregate in the kernel where the detector only needs distributions
+ *    (scheduling, egress call rates): those update per-CPU counters and never
+ *    touch a ring buffer;
+ *  - stream only what needs order (syscall numbers) or identity (exec, open,
+ *    connect, ptrace), through two rings sized by userspace; a failed reserve
+ *    is counted per CPU in `ring_stats`, never silent;
+ *  - only hook types that load on the target fleet: tracepoint, tp_btf,
+ *    raw_tracepoint (no fentry/LSM dependency).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "h7.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define PTRACE_TRACEME 0
+#define PTRACE_ATTACH 16
+#define PTRACE_SEIZE 0x4206
+#define H7_MAX_AGENTS 1024
+#define H7_MAX_IOV 8
+
+/* Force BTF for the layout types so tests can compare them with h7/decode.py. */
+struct h7_event *h7_btf_event __attribute__((unused));
+struct h7_sys_rec *h7_btf_sys __attribute__((unused));
+struct h7_stats *h7_btf_stats __attribute__((unused));
+struct h7_ring_stats *h7_btf_ring_stats __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32); /* tid */
+	__type(value, struct h7_scope);
+} scope SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, H7_MAX_AGENTS);
+	__type(key, __u32); /* agent id */
+	__type(value, struct h7_stats);
+} agent_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, H7_RING_COUNT);
+	__type(key, __u32);
+	__type(value, struct h7_ring_stats);
+} ring_stats SEC(".maps");
+
+/* Sizes are defaults; userspace resizes them before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} sys_ring SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} event_ring SEC(".maps");
+
+struct task_ts {
+	__u64 on; /* when the task last went on CPU */
+	__u64 off; /* when it last left the CPU */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32); /* tid */
+	__type(value, struct task_ts);
+} sched_ts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct h7_egress_key);
+	__type(value, __u64);
+} egress_seen SEC(".maps");
+
+static __always_inline struct h7_scope *scope_of(__u32 tid)
+{
+	return bpf_map_lookup_elem(&scope, &tid);
+}
+
+static __always_inline struct h7_stats *stats_of(__u32 agent)
+{
+	return bpf_map_lookup_elem(&agent_stats, &agent);
+}
+
+static __always_inline void ring_count(__u32 ring, int ok)
+{
+	struct h7_ring_stats *rs = bpf_map_lookup_elem(&ring_stats, &ring);
+
+	if (!rs)
+		return;
+	if (ok)
+		rs->emitted++;
+	else
+		rs->dropped++;
+}
+
+static __always_inline __u32 log2_slot(__u64 v)
+{
+	__u32 r = 0;
+
+#pragma unroll
+	for (int i = 5; i >= 0; i--) {
+		__u32 shift = 1U << i;
+		if (v >= (1ULL << shift)) {
+			v >>= shift;
+			r += shift;
+		}
+	}
+	return r < H7_HIST_SLOTS ? r : H7_HIST_SLOTS - 1;
+}
+
+/* Reserve an event and fill the header from the current task. */
+static __always_inline struct h7_event *event_start(__u32 type, __u32 agent)
+{
+	struct h7_event *ev = bpf_ringbuf_reserve(&event_ring, sizeof(*ev), 0);
+	struct task_struct *t;
+	__u64 id;
+
+	ring_count(H7_RING_EVENTS, ev != 0);
+	if (!ev)
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	t = (struct task_struct *)bpf_get_current_task();
+	ev->hdr.ts_ns = bpf_ktime_get_ns();
+	ev->hdr.type = type;
+	ev->hdr.agent = agent;
+	ev->hdr.tgid = id >> 32;
+	ev->hdr.tid = (__u32)id;
+	ev->hdr.ppid = BPF_CORE_READ(t, real_parent, tgid);
+	ev->hdr.uid = (__u32)bpf_get_current_uid_gid();
+	bpf_get_current_comm(ev->hdr.comm, sizeof(ev->hdr.comm));
+	return ev;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(h7_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct h7_scope *ps = scope_of(parent->pid);
+	struct h7_scope cs;
+	struct h7_event *ev;
+	struct h7_stats *st;
+	__u32 ctid = child->pid;
+
+	if (!ps)
+		return 0;
+	cs.agent = ps->agent;
+	cs.tgid = child->tgid;
+	bpf_map_update_elem(&scope, &ctid, &cs, BPF_ANY);
+	if (child->pid != child->tgid)
+		return 0; /* a new thread: followed, not reported */
+	st = stats_of(cs.agent);
+	if (st)
+		st->forks++;
+	ev = event_start(H7_EV_FORK, cs.agent);
+	if (!ev)
+		return 0;
+	ev->fork.child_tgid = child->tgid;
+	ev->fork.child_tid = child->pid;
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(h7_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct h7_scope *s = scope_of(p->pid);
+	struct h7_event *ev;
+	struct h7_stats *st;
+	struct file *f;
+	struct mm_struct *mm;
+	unsigned long as, ae, len;
+
+	if (!s) {
+		__u32 old = old_pid;
+		s = scope_of(old);
+		if (!s)
+			return 0;
+	}
+	st = stats_of(s->agent);
+	if (st)
+		st->execs++;
+	ev = event_start(H7_EV_EXEC, s->agent);
+	if (!ev)
+		return 0;
+	f = BPF_CORE_READ(bprm, file);
+	ev->exec.ino = BPF_CORE_READ(f, f_inode, i_ino);
+	ev->exec.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
+	ev->exec.old_tid = old_pid;
+	bpf_probe_read_kernel_str(ev->exec.filename, sizeof(ev->exec.filename),
+				  BPF_CORE_READ(bprm, filename));
+	bpf_probe_read_kernel_str(ev->exec.interp, sizeof(ev->exec.interp),
+				  BPF_CORE_READ(bprm, interp));
+	bpf_probe_read_kernel_str(ev->exec.exe_name, sizeof(ev->exec.exe_name),
+				  BPF_CORE_READ(f, f_path.dentry, d_name.name));
+	mm = BPF_CORE_READ(p, mm);
+	as = BPF_CORE_READ(mm, arg_start);
+	ae = BPF_CORE_READ(mm, arg_end);
+	len = ae > as ? ae - as : 0;
+	ev->exec.args_truncated = 0;
+	if (len > H7_ARGS_LEN) {
+		len = H7_ARGS_LEN;
+		ev->exec.args_truncated = 1;
+	}
+	ev->exec.args_len = 0;
+	if (len > 0 && bpf_probe_read_user(ev->exec.args, len, (void *)as) == 0)
+		ev->exec.args_len = len;
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(h7_exit, struct task_struct *p)
+{
+	__u32 tid = p->pid;
+	struct h7_scope *s = scope_of(tid);
+	struct h7_event *ev;
+	__u32 agent;
+
+	if (!s)
+		return 0;
+	agent = s->agent;
+	bpf_map_delete_elem(&scope, &tid);
+	bpf_map_delete_elem(&sched_ts, &tid);
+	if (p->pid != p->tgid)
+		return 0;
+	ev = event_start(H7_EV_EXIT, agent);
+	if (!ev)
+		return 0;
+	ev->exit.code = p->exit_code;
+	ev->exit.is_group_leader = 1;
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+/* --------------------------------------------------------------- scheduling */
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(h7_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u64 now = 0;
+	__u32 ptid = prev->pid, ntid = next->pid;
+	struct h7_scope *ps = scope_of(ptid);
+	struct h7_scope *ns = scope_of(ntid);
+	struct task_ts *ts, zero = {};
+	struct h7_stats *st;
+
+	/* (no `!ps && !ns` early exit: clang folds it into pointer arithmetic
+	 * the verifier rejects; each side is handled on its own) */
+	if (ps) {
+		now = bpf_ktime_get_ns();
+		st = stats_of(ps->agent);
+		ts = bpf_map_lookup_elem(&sched_ts, &ptid);
+		if (!ts) {
+			bpf_map_update_elem(&sched_ts, &ptid, &zero, BPF_NOEXIST);
+			ts = bpf_map_lookup_elem(&sched_ts, &ptid);
+		}
+		if (st) {
+			if (preempt)
+				st->switches_involuntary++;
+			else
+				st->switches_voluntary++;
+			if (ts && ts->on)
+				st->oncpu_hist[log2_slot(now - ts->on) & (H7_HIST_SLOTS - 1)]++;
+		}
+		if (ts)
+			ts->off = now;
+	}
+	if (ns) {
+		if (!now)
+			now = bpf_ktime_get_ns();
+		st = stats_of(ns->agent);
+		ts = bpf_map_lookup_elem(&sched_ts, &ntid);
+		if (!ts) {
+			bpf_map_update_elem(&sched_ts, &ntid, &zero, BPF_NOEXIST);
+			ts = bpf_map_lookup_elem(&sched_ts, &ntid);
+		}
+		if (ts) {
+			if (st && ts->off)
+				st->offcpu_hist[log2_slot(now - ts->off) & (H7_HIST_SLOTS - 1)]++;
+			ts->on = now;
+		}
+	}
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(h7_sched_wakeup, struct task_struct *p)
+{
+	struct h7_scope *s = scope_of(p->pid);
+	struct h7_stats *st;
+
+	if (!s)
+		return 0;
+	st = stats_of(s->agent);
+	if (st)
+		st->wakeups++;
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(h7_sched_wakeup_new, struct task_struct *p)
+{
+	struct h7_scope *s = scope_of(p->pid);
+	struct h7_stats *st;
+
+	if (!s)
+		return 0;
+	st = stats_of(s->agent);
+	if (st)
+		st->wakeups_new++;
+	return 0;
+}
+
+SEC("tp_btf/sched_migrate_task")
+int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
+{
+	struct h7_scope *s = scope_of(p->pid);
+	struct h7_stats *st;
+
+	if (!s)
+		return 0;
+	st = stats_of(s->agent);
+	if (st)
+		st->migrations++;
+	return 0;
+}
+
+/* ----------------------------------------------------------- syscall stream */
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	struct h7_scope *s = scope_of((__u32)pt);
+	struct h7_sys_rec *r;
+	struct h7_stats *st;
+
+	if (!s)
+		return 0;
+	st = stats_of(s->agent);
+	if (st)
+		st->syscalls++;
+	r = bpf_ringbuf_reserve(&sys_ring, sizeof(*r), 0);
+	ring_count(H7_RING_SYS, r != 0);
+	if (!r)
+		return 0;
+	r->ts_ns = bpf_ktime_get_ns();
+	r->tgid = pt >> 32;
+	r->tid = (__u32)pt;
+	r->agent = s->agent;
+	r->nr = (__s32)id;
+	/* No wakeup: userspace drains this ring on a timer, in batches. */
+	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+/* -------------------------------------------------------------------- opens */
+
+static __always_inline int emit_open(__u32 op, int dfd, const char *path, __u32 flags, __u32 mode)
+{
+	struct h7_scope *s = scope_of((__u32)bpf_get_current_pid_tgid());
+	struct h7_event *ev;
+	struct h7_stats *st;
+
+	if (!s)
+		return 0;
+	st = stats_of(s->agent);
+	if (st)
+		st->opens++;
+	ev = event_start(H7_EV_OPEN, s->agent);
+	if (!ev)
+		return 0;
+	ev->open.op = op;
+	ev->open.dfd = dfd;
+	ev->open.flags = flags;
+	ev->open.mode = mode;
+	if (bpf_probe_read_user_str(ev->open.path, sizeof(ev->open.path), path) < 0)
+		ev->open.path[0] = 0;
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int h7_openat(struct trace_event_raw_sys_enter *ctx)
+{
+	return emit_open(H7_OPEN_OPENAT, (int)ctx->args[0], (const char *)ctx->args[1],
+			 (__u32)ctx->args[2], (__u32)ctx->args[3]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int h7_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	struct open_how how = {};
+
+	bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
+	return emit_open(H7_OPEN_OPENAT2, (int)ctx->args[0], (const char *)ctx->args[1],
+			 (__u32)how.flags, (__u32)how.mode);
+}
+
+/* Not every architecture has open(2); userspace disables this when the
+ * tracepoint is absent. */
+SEC("tracepoint/syscalls/sys_enter_open")
+int h7_open(struct trace_event_raw_sys_enter *ctx)
+{
+	return emit_open(H7_OPEN_OPEN, -100 /* AT_FDCWD */, (const char *)ctx->args[0],
+			 (__u32)ctx->args[1], (__u32)ctx->args[2]);
+}
+
+/* ------------------------------------------------------------------- egress */
+
+/* Destination from a user sockaddr. Returns the family, 0 if unreadable. */
+static __always_inline __u16 read_sockaddr(const void *uaddr, struct h7_net *n)
+{
+	__u16 family = 0;
+
+	if (!uaddr || bpf_probe_read_user(&family, sizeof(family), uaddr))
+		return 0;
+	n->family = family;
+	if (family == AF_INET) {
+		struct sockaddr_in sin = {};
+
+		bpf_probe_read_user(&sin, sizeof(sin), uaddr);
+		n->port = bpf_ntohs(sin.sin_port);
+		__builtin_memcpy(n->addr, &sin.sin_addr.s_addr, 4);
+	} else if (family == AF_INET6) {
+		struct sockaddr_in6 sin6 = {};
+
+		bpf_probe_read_user(&sin6, sizeof(sin6), uaddr);
+		n->port = bpf_ntohs(sin6.sin6_port);
+		bpf_probe_read_kernel(n->addr, 16, &sin6.sin6_addr);
+	}
+	return family;
+}
+
+/* Peer of a connected socket, for sends that carry no address. */
+static __always_inline __u16 read_socket_peer(int fd, struct h7_net *n)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	struct file *f = 0;
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family;
+
+	if (fd < 0 || (unsigned int)fd >= max)
+		return 0;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return 0;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return 0;
+	sock = BPF_CORE_READ(f, private_data);
+	sk = BPF_CORE_READ(sock, sk);
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	n->family = family;
+	n->from_socket = 1;
+	if (family == AF_INET) {
+		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+
+		__builtin_memcpy(n->addr, &a, 4);
+		n->port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&n->addr, sk, __sk_common.skc_v6_daddr);
+		n->port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	}
+	return family;
+}
+
+/*
+ * connect: always reported (it is a causal edge and low-rate).
+ * send*: counted for the rate profile; reported only the first time a
+ * process uses an (op, destination), so a chatty socket costs a map lookup,
+ * not a ring record.  Only inet/inet6 sends count as egress.
+ */
+static __always_inline int emit_net(__u32 op, int fd, const void *uaddr, __u64 bytes, __u32 count)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	struct h7_scope *s = scope_of((__u32)pt);
+	struct h7_net n = {};
+	struct h7_event *ev;
+	struct h7_stats *st;
+	__u16 family;
+
+	if (!s)
+		return 0;
+	family = read_sockaddr(uaddr, &n);
+	if (!family && op != H7_NET_CONNECT)
+		family = read_socket_peer(fd, &n);
+	st = stats_of(s->agent);
+	if (op == H7_NET_CONNECT) {
+		if (st)
+			st->connects++;
+	} else {
+		struct h7_egress_key k = {};
+		__u64 one = 1;
+
+		if (family != AF_INET && family != AF_INET6)
+			return 0;
+		if (st) {
+			st->sends += count;
+			st->send_bytes += bytes;
+		}
+		k.tgid = pt >> 32;
+		k.op = op;
+		k.family = family;
+		k.port = n.port;
+		__builtin_memcpy(k.addr, n.addr, 16);
+		if (bpf_map_update_elem(&egress_seen, &k, &one, BPF_NOEXIST))
+			return 0; /* seen before */
+	}
+	ev = event_start(H7_EV_NET, s->agent);
+	if (!ev)
+		return 0;
+	n.op = op;
+	n.fd = fd;
+	n.bytes = bytes;
+	n.count = count;
+	__builtin_memcpy(&ev->net, &n, sizeof(n));
+	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int h7_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	return emit_net(H7_NET_CONNECT, (int)ctx->args[0], (const void *)ctx->args[1], 0, 1);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int h7_sendto(struct trace_event_raw_sys_enter *ctx)
+{
+	return emit_net(H7_NET_SENDTO, (int)ctx->args[0], (const void *)ctx->args[4],
+			(__u64)ctx->args[2], 1);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int h7_sendmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	struct user_msghdr m = {};
+	__u64 bytes = 0;
+
+	if (!scope_of((__u32)bpf_get_current_pid_tgid()))
+		return 0;
+	bpf_probe_read_user(&m, sizeof(m), (void *)ctx->args[1]);
+#pragma unroll
+	for (int i = 0; i < H7_MAX_IOV; i++) {
+		struct iovec iov = {};
+
+		if (i >= m.msg_iovlen)
+			break;
+		bpf_probe_read_user(&iov, sizeof(iov), &m.msg_iov[i]);
+		bytes += iov.iov_len;
+	}
+	return emit_net(H7_NET_SENDMSG, (int)ctx->args[0], m.msg_name, bytes, 1);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmmsg")
+int h7_sendmmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	struct mmsghdr mm = {};
+
+	if (!scope_of((__u32)bpf_get_current_pid_tgid()))
+		return 0;
+	bpf_probe_read_user(&mm, sizeof(mm), (void *)ctx->args[1]);
+	return emit_net(H7_NET_SENDMMSG, (int)ctx->args[0], mm.msg_hdr.msg_name, 0,
+			(__u32)ctx->args[2]);
+}
+
+/* ------------------------------------------------------------------- ptrace */
+
+/*
+ * Whoever the caller is: the TARGET decides.  Reported with a forced wakeup
+ * so userspace sees it within one poll.
+ */
+SEC("tracepoint/syscalls/sys_enter_ptrace")
+int h7_ptrace(struct trace_event_raw_sys_enter *ctx)
+{
+	long request = (long)ctx->args[0];
+	__u32 target = (__u32)ctx->args[1];
+	struct h7_scope *s;
+	struct h7_event *ev;
+
+	if (request == PTRACE_TRACEME)
+		target = (__u32)bpf_get_current_pid_tgid();
+	else if (request != PTRACE_ATTACH && request != PTRACE_SEIZE)
+		return 0;
+	s = scope_of(target);
+	if (!s)
+		return 0;
+	ev = event_start(H7_EV_PTRACE, s->agent);
+	if (!ev)
+		return 0;
+	ev->ptrace.request = request;
+	ev->ptrace.target_tid = target;
+	ev->ptrace.target_tgid = s->tgid;
+	ev->ptrace.target_agent = s->agent;
+	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
+	return 0;
+}
