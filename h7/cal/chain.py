@@ -1,0 +1,254 @@
+"""Verifying a directory of certificates as one hash chain.
+
+Each certificate carries ``seq`` and ``prev_hash`` (SHA-256 of the previous
+certificate's file), both under the signature.  Walking the certificates in
+``seq`` order from 1 therefore detects a deleted certificate (a gap), an
+inserted one (a duplicate seq or a prev_hash that does not match), a
+modified one (bad signature, and its successor's prev_hash no longer
+matches), and a reordered or renamed one (file name disagrees with the
+signed seq).  What no chain can show on its own is that the *newest*
+certificates were removed: the shortened chain is still a valid chain.  An
+expected head (seq and hash recorded elsewhere) closes that gap.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from h7.cal.format import (
+    MAX_FILE,
+    SUFFIX,
+    ZERO_HASH,
+    Certificate,
+    file_name,
+    seq_from_name,
+    verify_bytes,
+)
+from h7.cal.keys import load_public_key
+from h7.errors import UsageError, VerificationError
+
+MAX_FILES = 10_000_000  # bounds the directory walk
+
+TRUNCATION_NOTE = (
+    "a hash chain cannot show that its newest certificates were deleted; "
+    "pass --expect-head SEQ:SHA256 recorded outside this host to rule that out"
+)
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """One problem, located by seq (when known) and file."""
+
+    seq: int | None
+    path: Path | None
+    reason: str
+
+    def line(self) -> str:
+        where = str(self.path) if self.path is not None else "<chain>"
+        at = f" (seq {self.seq})" if self.seq is not None else ""
+        return f"{where}{at}: {self.reason}"
+
+
+@dataclass
+class ChainReport:
+    """The result of :func:`verify_chain`.  ``first_break`` is the lowest-seq problem."""
+
+    directory: Path
+    count: int = 0  # certificates whose signature verified
+    head_seq: int = 0
+    head_hash: bytes = ZERO_HASH
+    breaks: list[ChainBreak] = field(default_factory=list)
+    expect_head_checked: bool = False
+    note: str = TRUNCATION_NOTE
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks
+
+    @property
+    def first_break(self) -> ChainBreak | None:
+        if not self.breaks:
+            return None
+        return min(self.breaks, key=_order)
+
+    @property
+    def head(self) -> str:
+        """The head in the form --expect-head accepts."""
+        return f"{self.head_seq}:{self.head_hash.hex()}"
+
+    def lines(self) -> list[str]:
+        return [b.line() for b in sorted(self.breaks, key=_order)]
+
+
+def _order(b: ChainBreak) -> tuple[int, int]:
+    """Chain order; problems whose position is unknown come after all located ones."""
+    return (1, 0) if b.seq is None else (0, b.seq)
+
+
+def parse_head_spec(spec: str) -> tuple[int | None, bytes]:
+    """``SEQ:SHA256HEX`` or ``SHA256HEX`` as printed by ``h7 verify``."""
+    m = re.fullmatch(r"(?:([0-9]{1,20}):)?([0-9a-fA-F]{64})", spec.strip())
+    if not m:
+        raise UsageError(f"--expect-head must be SEQ:SHA256 or SHA256 (64 hex digits), got {spec!r}")
+    seq = int(m.group(1)) if m.group(1) is not None else None
+    return seq, bytes.fromhex(m.group(2))
+
+
+def _list_certs(directory: Path) -> list[Path]:
+    try:
+        with os.scandir(directory) as it:
+            out = []
+            for i, e in enumerate(it):
+                if i >= MAX_FILES:
+                    raise VerificationError(f"{directory}: more than {MAX_FILES} entries")
+                if e.name.endswith(SUFFIX) and not e.name.startswith("."):
+                    out.append(Path(e.path))
+    except FileNotFoundError:
+        raise UsageError(f"{directory}: no such directory") from None
+    except NotADirectoryError:
+        raise UsageError(f"{directory}: not a directory") from None
+    except OSError as e:
+        raise VerificationError(f"{directory}: cannot list: {e.strerror}") from None
+    return sorted(out)
+
+
+def verify_chain(
+    directory: Path | str,
+    public_key: Ed25519PublicKey | Path | str | bytes,
+    expect_head: str | tuple[int | None, bytes] | None = None,
+) -> ChainReport:
+    """Check every ``*.cal`` in ``directory`` and the chain they form; never raises for bad files."""
+    directory = Path(directory)
+    pub = load_public_key(public_key)
+    expected = parse_head_spec(expect_head) if isinstance(expect_head, str) else expect_head
+    report = ChainReport(directory=directory)
+
+    by_seq: dict[int, list[tuple[Path, Certificate]]] = {}
+    for path in _list_certs(directory):
+        name_seq = seq_from_name(path.name)
+        try:
+            with path.open("rb") as f:
+                data = f.read(MAX_FILE + 1)
+            cert = verify_bytes(data, pub)
+        except OSError as e:
+            report.breaks.append(ChainBreak(name_seq, path, f"cannot read: {e.strerror}"))
+            continue
+        except VerificationError as e:
+            report.breaks.append(ChainBreak(name_seq, path, str(e)))
+            continue
+        report.count += 1
+        if path.name != file_name(cert.seq):
+            report.breaks.append(
+                ChainBreak(
+                    cert.seq,
+                    path,
+                    f"file name does not match the signed seq {cert.seq} (renamed, swapped or copied in;"
+                    f" expected {file_name(cert.seq)})",
+                )
+            )
+        by_seq.setdefault(cert.seq, []).append((path, cert))
+
+    prev: Certificate | None = None
+    expect_seq = 1
+    for seq in sorted(by_seq):
+        entries = by_seq[seq]
+        if len(entries) > 1:
+            for p, _ in entries:
+                report.breaks.append(
+                    ChainBreak(seq, p, f"{len(entries)} certificates claim seq {seq} (inserted or forked)")
+                )
+        path, cert = entries[0]
+        if seq != expect_seq:
+            missing = f"{expect_seq}" if seq == expect_seq + 1 else f"{expect_seq}..{seq - 1}"
+            report.breaks.append(
+                ChainBreak(seq, path, f"certificate(s) {missing} missing before this one (deleted)")
+            )
+        else:
+            want = ZERO_HASH if prev is None else prev.hash
+            for p, c in entries:
+                if c.prev_hash != want:
+                    what = "the chain start" if prev is None else f"certificate {prev.seq}"
+                    report.breaks.append(
+                        ChainBreak(
+                            seq,
+                            p,
+                            f"prev_hash does not match {what} (modified, inserted or reordered)",
+                        )
+                    )
+        prev = cert
+        expect_seq = seq + 1
+        report.head_seq, report.head_hash = seq, cert.hash
+
+    _check_head_file(report, directory, by_seq)
+    if expected is not None:
+        report.expect_head_checked = True
+        _check_expected_head(report, by_seq, expected)
+    return report
+
+
+def _check_expected_head(
+    report: ChainReport,
+    by_seq: dict[int, list[tuple[Path, Certificate]]],
+    expected: tuple[int | None, bytes],
+) -> None:
+    exp_seq, exp_hash = expected
+    for seq, entries in by_seq.items():
+        for p, c in entries:
+            if c.hash == exp_hash:
+                if exp_seq is not None and exp_seq != seq:
+                    report.breaks.append(
+                        ChainBreak(seq, p, f"expected head names seq {exp_seq} but this certificate is {seq}")
+                    )
+                return
+    if exp_seq is not None and exp_seq > report.head_seq:
+        reason = (
+            f"expected head seq {exp_seq} not found: chain ends at seq {report.head_seq}, "
+            f"so the newest {exp_seq - report.head_seq} certificate(s) were deleted (truncation)"
+        )
+    elif exp_seq is not None:
+        reason = f"expected head seq {exp_seq} has a different hash here (replaced, or another chain)"
+    else:
+        reason = "expected head not found in this directory (truncated, replaced, or another chain)"
+    report.breaks.append(ChainBreak(exp_seq, None, reason))
+
+
+def _check_head_file(
+    report: ChainReport, directory: Path, by_seq: dict[int, list[tuple[Path, Certificate]]]
+) -> None:
+    """The writer's HEAD may lag the directory after a crash, but never lead it.
+
+    HEAD lives next to the certificates, so whoever deletes certificates can
+    rewrite it too: this catches careless truncation, not a careful attacker.
+    """
+    path = directory / "HEAD"
+    try:
+        with path.open("rb") as f:
+            parts = f.read(4096).decode("ascii").split()
+    except FileNotFoundError:
+        return
+    except (OSError, UnicodeDecodeError):
+        report.breaks.append(ChainBreak(None, path, "chain head file is unreadable"))
+        return
+    try:
+        if len(parts) != 4 or parts[0] != "h7-cal-head" or parts[1] != "1":
+            raise ValueError
+        seq, h = int(parts[2]), bytes.fromhex(parts[3])
+    except ValueError:
+        report.breaks.append(ChainBreak(None, path, "chain head file is malformed"))
+        return
+    if seq > report.head_seq:
+        report.breaks.append(
+            ChainBreak(
+                seq,
+                path,
+                f"HEAD records seq {seq} but the newest certificate is seq {report.head_seq} "
+                "(newest certificates deleted)",
+            )
+        )
+    elif seq > 0 and seq in by_seq and all(c.hash != h for _, c in by_seq[seq]):
+        report.breaks.append(ChainBreak(seq, path, f"HEAD hash does not match certificate {seq}"))

@@ -1,0 +1,194 @@
+"""``h7 keygen``, ``h7 verify``, ``h7 show``, ``h7 contain``, ``h7 release``.
+
+Verification commands exit 0 only when everything checked is valid, and
+otherwise print one line per problem before the one-line error, so a script
+can both gate on the exit code and show an auditor what failed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from h7.cal import contain as _contain
+from h7.cal.chain import verify_chain
+from h7.cal.format import CONTAINED_BY_OPERATOR, RELEASED_BY_OPERATOR, describe, verify_file
+from h7.cal.keys import (
+    DEFAULT_CAL_DIR,
+    DEFAULT_KEY_DIR,
+    DEFAULT_KEY_PATH,
+    DEFAULT_PUB_PATH,
+    key_id,
+    keygen,
+    load_public_key,
+    public_b64,
+)
+from h7.cal.writer import CalWriter
+from h7.errors import StorageError, UsageError, VerificationError
+
+_pubkey_opt = click.option(
+    "--pubkey",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_PUB_PATH,
+    show_default=True,
+    help="Public key: PEM, DER, raw 32 bytes, or base64.",
+)
+_key_opt = click.option(
+    "--key",
+    "key_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_KEY_PATH,
+    show_default=True,
+    help="Private signing key (mode 0600).",
+)
+_caldir_opt = click.option(
+    "--cal-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_CAL_DIR,
+    show_default=True,
+    help="Directory of the certificate chain.",
+)
+
+
+@click.command("keygen")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_KEY_DIR,
+    show_default=True,
+    help="Directory for h7.key (0600), h7.pub (PEM) and h7.pub.b64.",
+)
+def keygen_cmd(out: Path) -> None:
+    """Create the host's Ed25519 signing key (never overwrites one)."""
+    priv, pem = keygen(out)
+    pub = load_public_key(pem)
+    click.echo(f"private key  {priv}  (mode 0600; never share it)")
+    click.echo(f"public key   {pem}")
+    click.echo(f"public key   {out / 'h7.pub.b64'}  (raw, base64: {public_b64(pub)})")
+    click.echo(f"key id       {key_id(pub)}")
+
+
+def _verify_one_file(path: Path, pub: Any) -> list[str]:
+    try:
+        cert = verify_file(path, pub)
+    except VerificationError as e:
+        return [f"{path}: {e}"]
+    click.echo(f"{path}: OK seq {cert.seq} {cert.action} agent {cert.agent_id} sha256 {cert.hash.hex()}")
+    return []
+
+
+@click.command("verify")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_pubkey_opt
+@click.option(
+    "--expect-head",
+    metavar="SEQ:SHA256",
+    default=None,
+    help="Head recorded elsewhere; proves the newest certificates were not deleted.",
+)
+def verify_cmd(paths: tuple[Path, ...], pubkey: Path, expect_head: str | None) -> None:
+    """Verify certificate FILEs or a chain DIRectory against the host's public key."""
+    pub = load_public_key(pubkey)
+    bad: list[str] = []
+    for path in paths:
+        if path.is_dir():
+            report = verify_chain(path, pub, expect_head)
+            bad += report.lines()
+            if report.ok:
+                click.echo(f"{path}: OK chain of {report.count} certificate(s), head {report.head}")
+            if report.expect_head_checked and report.ok:
+                click.echo("expected head present: no certificate up to it was deleted")
+            elif not report.expect_head_checked:
+                click.echo(f"note: {report.note}")
+        elif path.exists():
+            if expect_head is not None:
+                raise UsageError("--expect-head applies to a directory (a chain), not a single file")
+            bad += _verify_one_file(path, pub)
+        else:
+            bad.append(f"{path}: no such file or directory")
+    if bad:
+        for line in bad:
+            click.echo(line)
+        raise VerificationError(f"{len(bad)} problem(s); first: {bad[0]}")
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return {"hex": v.hex()}
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+@click.command("show")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@_pubkey_opt
+@click.option("--json", "as_json", is_flag=True, help="Print the verified body as JSON (bytes as hex).")
+def show_cmd(path: Path, pubkey: Path, as_json: bool) -> None:
+    """Verify one certificate, then print every field."""
+    cert = verify_file(path, load_public_key(pubkey))
+    if as_json:
+        body = _jsonable(cert.body)
+        body["sha256"] = cert.hash.hex()
+        click.echo(json.dumps(body, indent=2, ensure_ascii=False))
+        return
+    for line in describe(cert):
+        click.echo(line)
+
+
+def _operator_action(target_spec: str, reason: str, key_path: Path, cal_dir: Path, contain: bool) -> None:
+    if not reason.strip():
+        raise UsageError("--reason must say why (it is signed into the audit trail)")
+    # Open the writer first: no signing key, no action, so nothing happens unrecorded.
+    writer = CalWriter(cal_dir, key_path)
+    try:
+        target = _contain.resolve_target(target_spec)
+        info = _contain.freeze(target) if contain else _contain.thaw(target)
+        uid, login = _contain.operator_identity()
+        action = CONTAINED_BY_OPERATOR if contain else RELEASED_BY_OPERATOR
+        try:
+            path, _ = writer.record_operator_action(
+                action, target.agent_id, reason, uid, login, containment=info
+            )
+        except StorageError as e:
+            state = "frozen" if contain else "released"
+            raise StorageError(
+                f"agent {target.agent_id} is {state} but the signed record failed: {e}"
+            ) from None
+    finally:
+        writer.close()
+    verb = "contained" if contain else "released"
+    pending = info.get("not_stopped") or []
+    click.echo(
+        f"{verb} {target.agent_id} ({info['method']}, {len(info.get('pids', []))} process(es))"
+        + (f"; not yet stopped: {pending}" if pending else "")
+    )
+    click.echo(f"signed record {path} by {login} (uid {uid})")
+
+
+@click.command("contain")
+@click.argument("target")
+@click.option("--reason", required=True, help="Why; signed into the audit trail.")
+@_key_opt
+@_caldir_opt
+def contain_cmd(target: str, reason: str, key_path: Path, cal_dir: Path) -> None:
+    """Freeze an agent's whole process tree (TARGET: agent_id or pid) and sign the act."""
+    _operator_action(target, reason, key_path, cal_dir, contain=True)
+
+
+@click.command("release")
+@click.argument("target")
+@click.option("--reason", required=True, help="Why; signed into the audit trail.")
+@_key_opt
+@_caldir_opt
+def release_cmd(target: str, reason: str, key_path: Path, cal_dir: Path) -> None:
+    """Thaw an agent contained with 'h7 contain' and sign the act."""
+    _operator_action(target, reason, key_path, cal_dir, contain=False)
+
+
+COMMANDS: list[click.Command] = [keygen_cmd, verify_cmd, show_cmd, contain_cmd, release_cmd]
