@@ -1,0 +1,293 @@
+"""The sensor's side of alert delivery: spool first, deliver in the background.
+
+``submit`` only touches the local disk, so a slow, dead or restarting
+sinkhole can never stall detection.  One background thread owns the socket
+and sends the oldest spooled alert, waits for its ack and only then deletes
+it: stop-and-wait is what makes redelivery after any failure both complete
+and in order, and alerts are rare enough that its latency cost is irrelevant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from h7.errors import DeliveryError, StorageError
+from h7.sink.framing import PROTOCOL_VERSION, FrameReader, ProtocolError, alert_id, pack
+from h7.sink.spool import Spool, SpoolFull
+
+DEFAULT_SOCKET = Path("/run/h7/alerts.sock")
+DEFAULT_SPOOL_DIR = Path("/var/lib/h7/spool")
+DEFAULT_MAX_SPOOL_BYTES = 256 * 1024 * 1024
+_ALARM_INTERVAL_S = 10.0
+
+
+def _jsonable(o: object) -> object:
+    # numpy scalars and arrays expose item()/tolist(); everything else becomes text
+    # rather than making submit() raise inside the detection path.
+    for attr in ("item", "tolist"):
+        f = getattr(o, attr, None)
+        if callable(f):
+            try:
+                return f()
+            except (TypeError, ValueError):
+                pass
+    if isinstance(o, bytes | bytearray):
+        return o.hex()
+    if isinstance(o, set | frozenset | tuple):
+        return list(o)
+    return str(o)
+
+
+def normalise_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """A plain-JSON copy: what goes on the wire must render identically in every output."""
+    out = json.loads(json.dumps(summary, default=_jsonable, allow_nan=False))
+    if not isinstance(out, dict):
+        raise TypeError("summary must be a JSON object")
+    return out
+
+
+class SinkClient:
+    """Hands alerts to the local sinkhole with at-least-once, in-order delivery.
+
+    Guarantees: an alert ``submit`` returned for is on disk (fsynced) and
+    stays there until the sinkhole acknowledged it, across sinkhole restarts
+    and our own crashes (a new client on the same ``spool_dir`` picks it up).
+    ``submit`` raises ``SpoolFull`` (a ``DeliveryError``) when the spool is
+    at ``max_spool_bytes`` — the alert is then *not* queued and the caller
+    must record that; it never disappears silently.
+    """
+
+    def __init__(
+        self,
+        socket_path: Path,
+        spool_dir: Path,
+        max_spool_bytes: int = DEFAULT_MAX_SPOOL_BYTES,
+        *,
+        connect_timeout: float = 2.0,
+        ack_timeout: float = 300.0,
+        retry_initial: float = 0.05,
+        retry_max: float = 5.0,
+        start: bool = True,
+    ) -> None:
+        self.socket_path = Path(socket_path)
+        self.spool = Spool(Path(spool_dir), max_spool_bytes)
+        self.connect_timeout = connect_timeout
+        # Generous: the sinkhole acks only once every output took the alert,
+        # which includes a webhook's own retries.
+        self.ack_timeout = ack_timeout
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self._cv = threading.Condition()
+        self._stop = threading.Event()
+        self._sock: socket.socket | None = None
+        self._reader: FrameReader | None = None
+        self._delivered = 0
+        self._failed = 0
+        self._refused = 0
+        self._spool_full = False
+        self._connected = False
+        self._last_error: str | None = None
+        self._last_alarm = 0.0
+        self._last_note = 0.0
+        self._alarms_pending = 0
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="h7-sink-client", daemon=True)
+        if start:
+            self._thread.start()
+
+    # -- caller side --------------------------------------------------------
+    def submit(self, summary: dict[str, Any], cal_path: str, cal_bytes: bytes) -> str:
+        """Spool one alert durably and return its stable id; never waits for the sinkhole."""
+        if self._closed:
+            raise DeliveryError("SinkClient is closed")
+        clean = normalise_summary(summary)
+        aid = alert_id(clean, bytes(cal_bytes))
+        record = {
+            "id": aid,
+            "summary": clean,
+            "cal_path": str(cal_path),
+            "cal": bytes(cal_bytes),
+            "spooled_ns": time.time_ns(),
+        }
+        try:
+            self.spool.append(record)
+        except SpoolFull as e:
+            with self._cv:
+                self._refused += 1
+                self._spool_full = True
+            self._alarm(f"{e}; alert {aid[:16]} for {cal_path} NOT queued (the .cal stays on disk)")
+            raise
+        with self._cv:
+            self._spool_full = False
+            self._cv.notify_all()
+        return aid
+
+    def stats(self) -> dict[str, Any]:
+        with self._cv:
+            return {
+                "spool_depth": self.spool.depth,
+                "spool_bytes": self.spool.bytes,
+                "spool_max_bytes": self.spool.max_bytes,
+                "delivered": self._delivered,
+                "failed": self._failed,
+                "refused": self._refused,
+                "spool_full": self._spool_full,
+                "quarantined": self.spool.quarantined,
+                "connected": self._connected,
+                "last_error": self._last_error,
+            }
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything spooled so far is acknowledged; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while self.spool.depth:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._thread.is_alive():
+                    return False
+                self._cv.wait(min(left, 0.1))
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Give delivery up to ``timeout`` s to drain, then stop; the rest stays spooled."""
+        if self._closed:
+            return
+        if self._thread.is_alive():
+            self.flush(timeout)
+        self._closed = True
+        self._stop.set()
+        with self._cv:
+            self._cv.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(max(1.0, timeout))
+        self._disconnect()
+        self.spool.close()
+
+    def __enter__(self) -> SinkClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _alarm(self, msg: str) -> None:
+        # Loud but rate-limited: a full spool under an alert storm must not
+        # turn stderr itself into the bottleneck.
+        now = time.monotonic()
+        with self._cv:
+            self._alarms_pending += 1
+            if now - self._last_alarm < _ALARM_INTERVAL_S and self._last_alarm:
+                return
+            n, self._alarms_pending = self._alarms_pending, 0
+            self._last_alarm = now
+        more = f" ({n - 1} more refused since the last alarm)" if n > 1 else ""
+        print(f"h7: ALARM: {msg}{more}", file=sys.stderr, flush=True)
+
+    # -- delivery thread ----------------------------------------------------
+    def _connect(self) -> None:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.settimeout(self.connect_timeout)
+            s.connect(str(self.socket_path))
+            s.settimeout(0.2)  # poll interval, so close() is never stuck behind a recv
+            s.sendall(pack({"t": "hello", "v": PROTOCOL_VERSION, "pid": os.getpid()}))
+            reader = FrameReader(s)
+            reply = reader.read(time.monotonic() + self.connect_timeout, self._stop.is_set)
+        except BaseException:
+            s.close()
+            raise
+        if reply is None or reply.get("t") != "hello":
+            s.close()
+            err = reply.get("error") if reply else "closed"
+            raise ProtocolError(f"sinkhole refused the handshake: {err}")
+        self._sock, self._reader = s, reader
+        with self._cv:
+            if not self._connected and self._last_error:
+                print(f"h7: sink: reconnected to {self.socket_path}", file=sys.stderr, flush=True)
+            self._connected = True
+
+    def _disconnect(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+        self._sock, self._reader = None, None
+        with self._cv:
+            self._connected = False
+
+    def _note_failure(self, err: str) -> None:
+        now = time.monotonic()
+        with self._cv:
+            # Say it when the failure changes, then at most once a minute.
+            loud = err != self._last_error or now - self._last_note >= 60.0
+            self._failed += 1
+            self._last_error = err
+            if loud:
+                self._last_note = now
+        if loud:
+            print(
+                f"h7: sink: delivery to {self.socket_path} failed ({err}); alerts stay spooled "
+                f"in {self.spool.dir} ({self.spool.depth} pending) and will be redelivered",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def _run(self) -> None:
+        backoff = self.retry_initial
+        while not self._stop.is_set():
+            try:
+                entry = self.spool.peek()
+            except StorageError as e:
+                self._note_failure(str(e))
+                self._stop.wait(self.retry_max)
+                continue
+            if entry is None:
+                with self._cv:
+                    if self.spool.depth == 0 and not self._stop.is_set():
+                        self._cv.wait(1.0)
+                continue
+            try:
+                if self._sock is None:
+                    self._connect()
+                assert self._sock is not None and self._reader is not None
+                self._sock.sendall(pack({"t": "alert", **entry.record}))
+                reply = self._reader.read(time.monotonic() + self.ack_timeout, self._stop.is_set)
+            except (OSError, DeliveryError) as e:
+                if self._stop.is_set():
+                    break
+                self._disconnect()
+                self._note_failure(str(e) or type(e).__name__)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.retry_max)
+                continue
+            if reply is None:
+                self._disconnect()
+                self._note_failure("sinkhole closed the connection")
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.retry_max)
+                continue
+            if reply.get("t") == "ack" and reply.get("id") == entry.record["id"]:
+                try:
+                    self.spool.remove(entry.seq)
+                except StorageError as e:
+                    self._note_failure(str(e))
+                    self._stop.wait(self.retry_max)
+                    continue
+                backoff = self.retry_initial
+                with self._cv:
+                    self._delivered += 1
+                    self._last_error = None
+                    self._cv.notify_all()
+                continue
+            # A nack (an output failed) or a confused peer: keep the entry, retry later.
+            err = str(reply.get("error") or f"unexpected reply {reply.get('t')!r}")
+            if reply.get("t") != "nack":
+                self._disconnect()
+            self._note_failure(err)
+            wait = float(reply.get("retry_after") or 0) or backoff
+            self._stop.wait(min(max(wait, backoff), self.retry_max))
+            backoff = min(backoff * 2, self.retry_max)
