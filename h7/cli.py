@@ -57,7 +57,7 @@ def _register() -> None:
         try:
             mod = importlib.import_module(name)
         except ModuleNotFoundError as e:
-            if e.name == name:
+            if e.name and (name == e.name or name.startswith(e.name + ".")):
                 continue
             raise
         for cmd in getattr(mod, "COMMANDS", []):

@@ -141,6 +141,8 @@ class Sensor:
 
     # ------------------------------------------------------------ lifecycle
     def open(self) -> None:
+        if self.obj is not None:
+            raise BPFError("sensor is already open")
         if os.geteuid() != 0:
             raise PermissionDenied("h7 needs root to load BPF programs (run with sudo)")
         if not BTF_VMLINUX.exists():
@@ -190,7 +192,8 @@ class Sensor:
         self._maps.clear()
 
     def __enter__(self) -> Sensor:
-        self.open()
+        if self.obj is None:
+            self.open()
         return self
 
     def __exit__(self, *exc: object) -> None:

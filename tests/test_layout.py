@@ -1,0 +1,102 @@
+"""bpf/h7.h and h7/decode.py must describe the same bytes.
+
+The reference is the BTF that clang emitted into the object embedded in the
+extension (the very bytes that get loaded), so a header change that is not
+mirrored in Python fails here rather than mis-decoding in production.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from h7 import decode
+
+pytestmark = pytest.mark.skipif(shutil.which("bpftool") is None, reason="bpftool not installed")
+
+
+@pytest.fixture(scope="module")
+def btf(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    from h7.sensor.libbpf import embedded_object
+
+    obj = tmp_path_factory.mktemp("btf") / "h7.bpf.o"
+    obj.write_bytes(embedded_object())
+    out = subprocess.run(
+        ["bpftool", "btf", "dump", "file", str(obj), "format", "raw", "-j"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    ).stdout
+    types = json.loads(out)["types"]
+    return {t["name"]: t for t in types if t.get("kind") in ("STRUCT", "UNION") and t.get("name")}
+
+
+def members(btf: dict[str, dict[str, Any]], name: str) -> dict[str, int]:
+    return {m["name"]: m["bits_offset"] // 8 for m in btf[name]["members"]}
+
+
+def dtype_offsets(dt: np.dtype) -> dict[str, int]:
+    return {n: dt.fields[n][1] for n in dt.names or ()}
+
+
+def test_sys_record(btf: dict[str, dict[str, Any]]) -> None:
+    assert btf["h7_sys_rec"]["size"] == decode.SYS_DTYPE.itemsize
+    assert members(btf, "h7_sys_rec") == dtype_offsets(decode.SYS_DTYPE)
+
+
+def test_event_header(btf: dict[str, dict[str, Any]]) -> None:
+    assert btf["h7_hdr"]["size"] == decode.HDR_SIZE == decode.HDR_DTYPE.itemsize
+    assert members(btf, "h7_hdr") == dtype_offsets(decode.HDR_DTYPE)
+
+
+def test_event_size(btf: dict[str, dict[str, Any]]) -> None:
+    assert btf["h7_event"]["size"] == decode.EVENT_SIZE
+    for dt in decode.EVENT_DTYPES.values():
+        assert dt.itemsize == decode.EVENT_SIZE
+
+
+@pytest.mark.parametrize("member", sorted(decode.UNION_FIELDS))
+def test_union_members(btf: dict[str, dict[str, Any]], member: str) -> None:
+    c = members(btf, f"h7_{member}")
+    py = dtype_offsets(np.dtype(decode.UNION_FIELDS[member]))
+    assert c == py
+    assert btf[f"h7_{member}"]["size"] == np.dtype(decode.UNION_FIELDS[member]).itemsize
+    # and the union starts right after the header
+    ev = members(btf, "h7_event")
+    assert ev["hdr"] == 0
+    assert sorted(ev.values()) == [0, decode.HDR_SIZE]
+    full = decode.EVENT_DTYPES[member]
+    for name, off in py.items():
+        assert full.fields[name][1] == decode.HDR_SIZE + off
+
+
+def test_stats(btf: dict[str, dict[str, Any]]) -> None:
+    assert btf["h7_stats"]["size"] == decode.STATS_DTYPE.itemsize
+    assert members(btf, "h7_stats") == dtype_offsets(decode.STATS_DTYPE)
+    assert members(btf, "h7_ring_stats") == dtype_offsets(decode.RING_STATS_DTYPE)
+    assert members(btf, "h7_scope") == dtype_offsets(decode.SCOPE_DTYPE)
+
+
+def test_header_constants_match() -> None:
+    """Enum values and sizes written in the header are the ones Python uses."""
+    text = (Path(__file__).resolve().parent.parent / "bpf" / "h7.h").read_text()
+    for cname, value in [
+        ("H7_EV_FORK", decode.EV_FORK),
+        ("H7_EV_EXEC", decode.EV_EXEC),
+        ("H7_EV_EXIT", decode.EV_EXIT),
+        ("H7_EV_OPEN", decode.EV_OPEN),
+        ("H7_EV_NET", decode.EV_NET),
+        ("H7_EV_PTRACE", decode.EV_PTRACE),
+        ("H7_RING_SYS", decode.RING_SYS),
+        ("H7_RING_EVENTS", decode.RING_EVENTS),
+        ("H7_PATH_LEN", decode.PATH_LEN),
+        ("H7_ARGS_LEN", decode.ARGS_LEN),
+        ("H7_HIST_SLOTS", decode.HIST_SLOTS),
+    ]:
+        assert f"{cname} = {value}" in text or f"#define {cname} {value}" in text, cname
