@@ -372,3 +372,32 @@ def test_non_root_is_refused_cleanly() -> None:
     )
     assert r.returncode == 2, r.stderr
     assert "root" in r.stderr and r.stderr.strip().count("\n") == 0
+
+
+def test_ring_overflow_is_counted_not_silent() -> None:
+    """A tiny ring that nobody drains: every syscall is either delivered or counted as dropped."""
+    if os.geteuid() != 0:
+        pytest.skip("not root")
+    from h7.sensor.sensor import Sensor, SensorConfig
+
+    page = os.sysconf("SC_PAGE_SIZE")
+    with Sensor(SensorConfig(sys_ring_bytes=page)) as s:
+        agent = subprocess.Popen(
+            [sys.executable, "-c", "import os,sys; sys.stdin.readline(); [os.getppid() for _ in range(20000)]"],
+            stdin=subprocess.PIPE,
+            text=True,
+        )
+        info = s.add_agent(agent.pid)
+        assert agent.stdin is not None
+        agent.stdin.write("go\n")
+        agent.stdin.flush()
+        agent.wait(timeout=30)
+        c = s.ring_counters()
+        batch = s.take_batch(0, 1)
+    issued = int(batch.stats[info.agent]["syscalls"])
+    assert issued >= 20000
+    assert c["sys_dropped"] > 0
+    # the counters account for every syscall seen after seeding
+    assert c["sys_emitted"] + c["sys_dropped"] >= issued
+    assert len(batch.syscalls) == c["sys_emitted"] <= page // 32
+    assert batch.drops["sys_dropped"] == c["sys_dropped"]

@@ -1,0 +1,73 @@
+"""`make bench`: every benchmark in one run, a table on stdout, figures in bench/results/latest.json.
+
+Each section is a module with ``run(quick) -> dict[str, float]``; a section
+that is not available (not built yet, not root) is reported, not hidden.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+
+SECTIONS = [
+    ("sensor", "bench.sensor_bench"),
+    ("sequence", "h7.detect.bench_sequence"),
+    ("engine", "h7.detect.bench_engine"),
+    ("cal", "h7.cal.bench"),
+]
+
+TARGETS = {
+    "sensor_drain_decode_records_per_s": (">=", 1_000_000),
+    "sensor_sustained_drops": ("<=", 0),
+    "engine_syscall_events_per_s": (">=", 1_000_000),
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(prog="bench")
+    ap.add_argument("--quick", action="store_true", help="reduced run (< 2 minutes)")
+    ap.add_argument("--only", action="append", default=[], help="run only these sections")
+    args = ap.parse_args()
+    results: dict[str, float] = {}
+    failures: list[str] = []
+    for name, module in SECTIONS:
+        if args.only and name not in args.only:
+            continue
+        t0 = time.monotonic()
+        try:
+            mod = importlib.import_module(module)
+            figures = mod.run(quick=args.quick)
+        except ModuleNotFoundError as e:
+            failures.append(f"{name}: not available ({e})")
+            continue
+        except Exception:
+            failures.append(f"{name}: failed\n{traceback.format_exc()}")
+            continue
+        results.update({k: float(v) for k, v in figures.items()})
+        print(f"[{name}] {time.monotonic() - t0:.1f} s", file=sys.stderr)
+    width = max((len(k) for k in results), default=10)
+    print(f"{'figure':{width}}  {'value':>16}  target")
+    for k, v in sorted(results.items()):
+        target = ""
+        if k in TARGETS:
+            op, lim = TARGETS[k]
+            ok = v >= lim if op == ">=" else v <= lim
+            target = f"{op} {lim:,}  {'met' if ok else 'MISSED'}"
+        print(f"{k:{width}}  {v:16,.2f}  {target}")
+    for f in failures:
+        print(f"! {f}")
+    out = Path(__file__).resolve().parent / "results" / "latest.json"
+    results["_quick"] = 1.0 if args.quick else 0.0
+    out.write_text(json.dumps({"host": platform.node(), "kernel": platform.release(), **results}, indent=1))
+    print(f"written {out}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
