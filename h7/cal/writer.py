@@ -401,8 +401,9 @@ class CalWriter:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            # No directory fsync: if a crash loses this rename, the old HEAD
+            # survives, which only lags, and the next open rolls it forward.
             os.rename(tmp, path)
-            _fsync_dir(self.cal_dir)
         except OSError as e:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
