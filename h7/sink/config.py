@@ -65,7 +65,6 @@ _KEYS: dict[str, dict[str, tuple[type | tuple[type, ...], str]]] = {
     },
     "exec": {
         "command": ((list, str), "a list of strings"),
-        "mode": (str, "a string"),
         "timeout": (_NUM, "a number"),
         "env": (dict, "a table of strings"),
     },
@@ -213,8 +212,6 @@ def _validate_output(i: int, raw: Any, err: _Err) -> dict[str, Any] | None:
         if not cmd or not all(isinstance(c, str) for c in cmd):
             raise err(where, "'command' must be a non-empty list of strings")
         spec["command"] = cmd
-        if spec.get("mode", "per_alert") not in ("per_alert", "stream"):
-            raise err(where, f"'mode' must be per_alert or stream, not {spec['mode']!r}")
         env = _expand_env(spec.get("env", {}), where, err)
         if not all(isinstance(v, str) for v in env.values()):
             raise err(where, "'env' values must be strings")
