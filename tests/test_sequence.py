@@ -67,6 +67,13 @@ def test_empty_and_short_traces(model: SequenceModel) -> None:
         assert math.isfinite(model.score(tr))
 
 
+def test_training_shorter_than_the_windows() -> None:
+    m = SequenceModel().fit([np.array([5]), np.array([1, 2])])
+    nov = m.window_novelty([1, 2, 5, 1, 2, 9])
+    assert nov.shape == (6,) and np.all(np.isfinite(nov))
+    assert nov[1] < nov[5]  # "1, 2" was seen, 9 never was
+
+
 def test_unseen_syscalls_are_anomalous_and_never_crash(model: SequenceModel, train: list[np.ndarray]) -> None:
     normal = train[0][:200].copy()
     base = model.score(normal)

@@ -42,6 +42,7 @@ _SHIFT = np.uint64(_BITS)
 _CHUNK = 1 << 18
 
 _STATE_FORMAT = "h7.sequence/1"
+_TINY = float(np.finfo(np.float64).tiny)
 
 ArrayLike = npt.ArrayLike
 U64 = npt.NDArray[np.uint64]
@@ -84,6 +85,13 @@ def _find(keys: U64, q: U64) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_
     i = np.searchsorted(keys, q)
     np.minimum(i, keys.size - 1, out=i)
     return i, keys[i] == q
+
+
+def _gather(vals: I64, i: npt.NDArray[np.intp], hit: npt.NDArray[np.bool_]) -> I64:
+    """``vals[i]`` where ``hit``, else 0 (safe on empty tables)."""
+    if vals.size == 0:
+        return np.zeros(i.size, dtype=np.int64)
+    return np.where(hit, vals[i], 0)
 
 
 def _merge(keys: U64, counts: I64) -> tuple[U64, I64]:
@@ -168,28 +176,33 @@ def _check_order(order: int) -> None:
 
 
 class _Table:
-    """Counts of windows of one length, plus per-context totals for the conditional model."""
+    """Counts of the windows of one length, and what followed each of them.
+
+    ``follow_total``/``follow_types`` (aligned with ``keys``) are how often a window was followed
+    by another syscall and by how many different ones: the context statistics of the next longer
+    window.  Keeping them here means scoring needs one lookup per order, not two, because the
+    context of a length-n window is the length-(n-1) window that ended one position earlier.
+    """
 
     def __init__(self, n: int, keys: U64, counts: I64) -> None:
         self.n = n
         self.keys = keys
         self.counts = counts
-        if n == 1:
-            self.ctx_keys: U64 = np.zeros(1, dtype=np.uint64)
-            self.ctx_total: I64 = np.array([counts.sum()], dtype=np.int64)
-            self.ctx_types: I64 = np.array([keys.size], dtype=np.int64)
-        else:
-            # keys are sorted, so their contexts (the code without its last token) are too.
-            ctx = keys >> _SHIFT
-            if ctx.size:
-                starts = np.concatenate(([0], np.flatnonzero(ctx[1:] != ctx[:-1]) + 1))
-                self.ctx_keys = ctx[starts]
-                self.ctx_total = np.add.reduceat(counts, starts)
-                self.ctx_types = np.diff(np.append(starts, ctx.size)).astype(np.int64)
-            else:
-                self.ctx_keys = np.zeros(0, dtype=np.uint64)
-                self.ctx_total = np.zeros(0, dtype=np.int64)
-                self.ctx_types = np.zeros(0, dtype=np.int64)
+        self.follow_total: I64 = np.zeros(keys.size, dtype=np.int64)
+        self.follow_types: I64 = np.zeros(keys.size, dtype=np.int64)
+
+    def set_follow(self, longer: _Table) -> None:
+        # longer.keys are sorted, so their contexts (the code without its last token) are too.
+        ctx = longer.keys >> _SHIFT
+        if ctx.size == 0 or self.keys.size == 0:
+            return
+        starts = np.concatenate(([0], np.flatnonzero(ctx[1:] != ctx[:-1]) + 1))
+        total = np.add.reduceat(longer.counts, starts)
+        types = np.diff(np.append(starts, ctx.size)).astype(np.int64)
+        # A context can be missing here only if the size cap pruned it; it then counts as unseen.
+        j, hit = _find(self.keys, ctx[starts])
+        self.follow_total[j[hit]] = total[hit]
+        self.follow_types[j[hit]] = types[hit]
 
 
 class SequenceModel:
@@ -226,6 +239,9 @@ class SequenceModel:
 
     def _set_tables(self, counts: list[tuple[U64, I64]]) -> None:
         self._tables = [_Table(n + 1, k, c) for n, (k, c) in enumerate(counts)]
+        for shorter, longer in zip(self._tables, self._tables[1:], strict=False):
+            shorter.set_follow(longer)
+        self._total = float(self._tables[0].counts.sum())
         # Order-0 fallback: uniform over the syscalls seen plus one "anything else".
         self._p0 = 1.0 / (self._tables[0].keys.size + 1)
 
@@ -239,44 +255,43 @@ class SequenceModel:
 
     # --- scoring --------------------------------------------------------------------------------
     def _block_novelty(self, x: U64, skip: int) -> F64:
-        """Novelty of positions ``skip:`` of a block; earlier positions are context only."""
+        """Novelty of positions ``skip:`` of a block; earlier positions are context only.
+
+        One pass per order n over the whole block: p[t] is refined from the order-(n-1) estimate
+        by Witten-Bell interpolation with the count of the length-n window ending at t.
+        """
         size = x.size
-        p = np.full(size, self._p0)
-        acc = np.zeros(size)
-        nord = np.zeros(size)
+        uni = self._tables[0]
+        i, hit = _find(uni.keys, x)
+        c = _gather(uni.counts, i, hit)
+        types = float(uni.keys.size)
+        p = (c + types * self._p0) / (self._total + types)
+        # Product of the per-order probabilities: one log at the end instead of one per order.
+        # Underflow would need six factors below ~1e-51 each (contexts seen ~1e51 times); the
+        # clamp below only guards that theoretical case.
+        prod = p.copy()
+        nord = np.ones(size)
         h = x
-        for t in self._tables:
+        prev = uni  # the table the contexts of this order live in
+        for t in self._tables[1:]:
             n = t.n
             if size < n:
                 break
-            if n == 1:
-                ctx_total = float(t.ctx_total[0])
-                ctx_types = float(t.ctx_types[0])
-                i, hit = _find(t.keys, x)
-                c = np.where(hit, t.counts[i], 0)
-                p = (c + ctx_types * p) / (ctx_total + ctx_types)
-                acc -= np.log(p)
-                nord += 1.0
-                continue
-            ctx = h[:-1]
-            h = (ctx << _SHIFT) | x[n - 1 :]
+            # Context of the window ending at position j (>= n-1) = shorter window ending at j-1.
+            cx = _gather(prev.follow_total, i[:-1], hit[:-1])
+            tx = _gather(prev.follow_types, i[:-1], hit[:-1])
+            h = (h[:-1] << _SHIFT) | x[n - 1 :]
+            i, hit = _find(t.keys, h)
+            cn = _gather(t.counts, i, hit)
             old = p[n - 1 :]
-            if t.keys.size == 0:
-                # Training never had a window this long: the context is unseen, keep the backoff.
-                new = old
-            else:
-                i, hit = _find(t.keys, h)
-                cn = np.where(hit, t.counts[i], 0)
-                j, chit = _find(t.ctx_keys, ctx)
-                cx = np.where(chit, t.ctx_total[j], 0)
-                tx = np.where(chit, t.ctx_types[j], 0)
-                # Witten-Bell: a context followed by many different syscalls leaves more mass for
-                # unseen continuations than one that was always followed by the same syscall.
-                new = np.where(cx > 0, (cn + tx * old) / np.maximum(cx + tx, 1), old)
-                p[n - 1 :] = new
-            acc[n - 1 :] -= np.log(new)
+            # Witten-Bell: a context followed by many different syscalls leaves more mass for
+            # unseen continuations than one that was always followed by the same syscall.
+            new = np.where(cx > 0, (cn + tx * old) / np.maximum(cx + tx, 1), old)
+            p[n - 1 :] = new
+            prod[n - 1 :] *= new
             nord[n - 1 :] += 1.0
-        return (acc / nord)[skip:]
+            prev = t
+        return -np.log(np.maximum(prod[skip:], _TINY)) / nord[skip:]
 
     def _novelty_blocks(self, trace: ArrayLike, history: ArrayLike | None) -> Iterator[F64]:
         self._require_fitted()

@@ -1,0 +1,72 @@
+"""Throughput of the sequence models, for ``make bench``.
+
+The workload is synthetic so the benchmark runs anywhere: traces are concatenations of a few
+dozen fixed "code paths" over Linux-range syscall numbers (real processes repeat short call
+sequences, which is what gives n-gram tables their size), with 0.1 % of calls replaced by random
+ones so that lookups miss as well as hit.  Timings are best-of-3 wall clock on one core.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import msgpack
+import numpy as np
+import numpy.typing as npt
+
+from h7.detect.sequence import SequenceModel, StideModel
+
+I64 = npt.NDArray[np.int64]
+
+
+def _workload(seed: int, n_traces: int, calls_per_trace: int) -> list[I64]:
+    rng = np.random.default_rng(seed)
+    paths = [rng.integers(0, 461, size=int(rng.integers(3, 25))) for _ in range(40)]
+    weights = rng.dirichlet(np.full(len(paths), 0.5))
+    mean_len = float(np.mean([p.size for p in paths]))
+    out = []
+    for _ in range(n_traces):
+        picks = rng.choice(len(paths), size=int(calls_per_trace / mean_len) + 1, p=weights)
+        tr = np.concatenate([paths[i] for i in picks])[:calls_per_trace].astype(np.int64)
+        noise = rng.random(tr.size) < 0.001
+        tr[noise] = rng.integers(-1, 461, size=int(noise.sum()))
+        out.append(tr)
+    return out
+
+
+def _best_of(fn: Callable[[], object], repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def run(quick: bool) -> dict[str, float]:
+    """Fit on a baseline-sized sample, then score one long trace (the L3 hot path)."""
+    fit_calls = 300_000 if quick else 3_000_000
+    score_calls = 1_000_000 if quick else 10_000_000
+    train = _workload(1, 30, fit_calls // 30)
+    (probe,) = _workload(2, 1, score_calls)
+
+    m = SequenceModel()
+    fit_s = _best_of(lambda: m.fit(train))
+    score_s = _best_of(lambda: m.score(probe))
+    st = StideModel().fit(train)
+    stide_s = _best_of(lambda: st.score(probe))
+    return {
+        "sequence_fit_s": fit_s,
+        "sequence_fit_syscalls": float(fit_calls),
+        "sequence_score_syscalls_per_s": score_calls / score_s,
+        "stide_score_syscalls_per_s": score_calls / stide_s,
+        "sequence_state_bytes": float(len(msgpack.packb(m.to_state(), use_bin_type=True))),
+    }
+
+
+if __name__ == "__main__":
+    import sys
+
+    for k, v in run(quick="--quick" in sys.argv).items():
+        print(f"{k}: {v:,.3f}")
