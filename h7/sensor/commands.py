@@ -14,9 +14,10 @@ from typing import Any
 import click
 
 from h7.batch import Batch, Event
+from h7.detect.config import DurationType
 from h7.errors import BPFError, H7Error
 
-DEFAULT_BATCH = "1s"
+DEFAULT_BATCH_NS = 1_000_000_000
 
 
 @contextmanager
@@ -45,34 +46,17 @@ def _emit_json(obj: dict[str, Any]) -> None:
 def _syscall_dicts(batch: Batch) -> Iterator[dict[str, Any]]:
     s = batch.syscalls
     for ts, tgid, tid, agent, nr in zip(
-        s["ts_ns"].tolist(), s["tgid"].tolist(), s["tid"].tolist(), s["agent"].tolist(), s["nr"].tolist(),
+        s["ts_ns"].tolist(),
+        s["tgid"].tolist(),
+        s["tid"].tolist(),
+        s["agent"].tolist(),
+        s["nr"].tolist(),
         strict=True,
     ):
         yield {"type": "syscall", "ts_ns": ts, "agent": agent, "pid": tgid, "tid": tid, "nr": nr}
 
 
-def parse_seconds(text: str) -> float:
-    """``30s``, ``500ms``, ``2m``, ``1h`` or a bare number of seconds."""
-    t = text.strip().lower()
-    units = (("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0))
-    for suffix, mult in units:
-        if t.endswith(suffix) and t[: -len(suffix)].replace(".", "", 1).isdigit():
-            return float(t[: -len(suffix)]) * mult
-    if t.replace(".", "", 1).isdigit():
-        return float(t)
-    raise click.BadParameter(f"{text!r} is not a duration (e.g. 30s, 500ms, 2m)")
-
-
-class Duration(click.ParamType):
-    name = "duration"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        if isinstance(value, int | float):
-            return float(value)
-        return parse_seconds(str(value))
-
-
-DURATION = Duration()
+DURATION = DurationType()  # nanoseconds, e.g. 30s, 500ms, 2m
 
 
 def _open_sensor(pids: tuple[int, ...]) -> Any:
@@ -96,16 +80,41 @@ def _open_sensor(pids: tuple[int, ...]) -> Any:
 @click.option("--events", "stream_events", is_flag=True, help="Stream decoded kernel events as JSON lines.")
 @click.option("--syscalls", is_flag=True, help="With --events, also stream every syscall record (heavy).")
 @click.option("--duration", type=DURATION, default=None, help="Stop after this long (e.g. 10s).")
-@click.option("--batch", "batch_s", type=DURATION, default=DEFAULT_BATCH, show_default=True)
+@click.option("--batch", "batch_ns", type=DURATION, default=None, help="Batch interval [1s].")
+@click.option("--baseline", "baseline_ns", type=DURATION, default=None, help="Baseline length [30s].")
+@click.option("--baseline-from", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--save-baseline", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--key", "key_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Signing key [/var/lib/h7/keys/h7.key].")
+@click.option("--cal-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where .cal certificates go [/var/lib/h7/cal].")
+@click.option("--sink", "sink_socket", type=click.Path(path_type=Path), default=None,
+              help="Sinkhole socket [/run/h7/alerts.sock].")
+@click.option("--spool-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--status-file", "status_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="TOML config [/etc/h7/h7.toml].")
 def attach_cmd(
-    pids: tuple[int, ...], stream_events: bool, syscalls: bool, duration: float | None, batch_s: float
+    pids: tuple[int, ...],
+    stream_events: bool,
+    syscalls: bool,
+    duration: int | None,
+    batch_ns: int | None,
+    **kw: Any,
 ) -> None:
-    """Watch agent process PID (and every process it starts) from the kernel."""
-    if not stream_events:
-        from h7.pipeline import run_attach  # the full pipeline: channels -> .cal -> sink
+    """Watch agent process PID (and every process it starts) from the kernel.
 
-        run_attach(pids, duration=duration, batch_s=batch_s)
+    Learns a baseline, then judges every batch on channels L1-L5; each
+    detection becomes one signed .cal certificate handed to the sinkhole.
+    With --events, only streams the decoded kernel events as JSON lines.
+    """
+    duration_s = duration / 1e9 if duration is not None else None
+    if not stream_events:
+        from h7.pipeline import AttachOptions, run_attach
+
+        run_attach(AttachOptions(pids=pids, duration_s=duration_s, batch_ns=batch_ns, **kw))
         return
+    interval = batch_ns or 1_000_000_000
     sensor, infos = _open_sensor(pids)
     with sensor, stop_on_signals() as stop:
         for info in infos:
@@ -120,9 +129,7 @@ def attach_cmd(
                 for rec in _syscall_dicts(batch):
                     _emit_json(rec)
 
-        reason = sensor.run(
-            int(batch_s * 1e9), on_batch, on_events, should_stop=stop.is_set, duration_s=duration
-        )
+        reason = sensor.run(interval, on_batch, on_events, should_stop=stop.is_set, duration_s=duration_s)
         _emit_json({"type": "detached", "reason": reason, **sensor.ring_counters()})
 
 
@@ -130,14 +137,19 @@ def attach_cmd(
 @click.argument("pids", nargs=-1, type=int, required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--duration", type=DURATION, default=None, help="Stop after this long (e.g. 60s).")
-@click.option("--batch", "batch_s", type=DURATION, default=DEFAULT_BATCH, show_default=True)
-def record_cmd(pids: tuple[int, ...], output: Path, duration: float | None, batch_s: float) -> None:
+@click.option("--batch", "batch_ns", type=DURATION, default=DEFAULT_BATCH_NS, help="Batch interval [1s].")
+def record_cmd(pids: tuple[int, ...], output: Path, duration: int | None, batch_ns: int) -> None:
     """Record an agent's decoded kernel activity to a msgpack journal for `h7 replay`."""
-    from h7.journal import JournalWriter
+    import socket
+    import time
+
+    from h7.journal import JournalHeader, JournalWriter
 
     sensor, infos = _open_sensor(pids)
     counts = {"batches": 0, "syscalls": 0, "events": 0}
-    with sensor, stop_on_signals() as stop, JournalWriter(output, infos, batch_ns=int(batch_s * 1e9)) as jw:
+    with sensor, stop_on_signals() as stop, JournalWriter(
+        output, JournalHeader(socket.gethostname(), infos, time.monotonic_ns(), batch_ns), fsync=True
+    ) as jw:
 
         def on_batch(batch: Batch) -> None:
             jw.write(batch)
@@ -145,7 +157,8 @@ def record_cmd(pids: tuple[int, ...], output: Path, duration: float | None, batc
             counts["syscalls"] += len(batch.syscalls)
             counts["events"] += len(batch.events)
 
-        reason = sensor.run(int(batch_s * 1e9), on_batch, should_stop=stop.is_set, duration_s=duration)
+        duration_s = duration / 1e9 if duration is not None else None
+        reason = sensor.run(batch_ns, on_batch, should_stop=stop.is_set, duration_s=duration_s)
         drops = sensor.drops()
     click.echo(
         f"h7: recorded {counts['batches']} batches, {counts['events']} events, "

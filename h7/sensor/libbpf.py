@@ -167,7 +167,7 @@ class Map:
             raise _fail(f"delete in {self.name}", ffi.errno)
         return True
 
-    def keys(self) -> Iterator[bytes]:
+    def iter_keys(self) -> Iterator[bytes]:
         ks = self.key_size
         cur = ffi.new("char[]", ks)
         nxt = ffi.new("char[]", ks)

@@ -13,6 +13,7 @@ them as mappings.
 
 from __future__ import annotations
 
+import contextlib
 import errno as errno_mod
 import logging
 import os
@@ -135,6 +136,7 @@ class Sensor:
         self._event_ring: RingBuffer | None = None
         self._maps: dict[str, Map] = {}
         self._pending_sys: list[np.ndarray] = []
+        self._sys_handed = 0
         self._pending_events: list[Event] = []
         self._epoll: select.epoll | None = None
         self.attach_seconds = 0.0
@@ -170,7 +172,9 @@ class Sensor:
                 self.hooks.append(HookStatus(p.name, p.section, "attached"))
             for name in ("scope", "agent_stats", "ring_stats"):
                 self._maps[name] = obj.map(name)
-            self._sys_ring = RingBuffer(obj.map("sys_ring"), SYS_DTYPE.itemsize, self.config.sys_batch_records)
+            self._sys_ring = RingBuffer(
+                obj.map("sys_ring"), SYS_DTYPE.itemsize, self.config.sys_batch_records
+            )
             self._event_ring = RingBuffer(obj.map("event_ring"), EVENT_SIZE, self.config.event_batch_records)
             obj.rings.extend([self._sys_ring, self._event_ring])
             self._epoll = select.epoll()
@@ -237,7 +241,7 @@ class Sensor:
         """Kernel scope map contents: tid -> (agent, tgid).  For tests and status."""
         out = {}
         scope = self._maps["scope"]
-        for k in scope.keys():
+        for k in scope.iter_keys():
             v = scope.lookup(k)
             if v is not None:
                 out[_U32.unpack(k)[0]] = _SCOPE.unpack(v)
@@ -253,10 +257,8 @@ class Sensor:
         Returns the new discrete events (also kept for the current batch).
         """
         assert self._epoll is not None and self._event_ring is not None and self._sys_ring is not None
-        try:
+        with contextlib.suppress(InterruptedError):
             self._epoll.poll(max(0.0, timeout_s))
-        except InterruptedError:
-            pass
         events: list[Event] = []
         for _ in range(64):  # bounded: 64 * batch capacity per tick at most
             buf, n = self._event_ring.drain()
@@ -278,6 +280,14 @@ class Sensor:
                 self._pending_sys.append(np.frombuffer(buf, SYS_DTYPE, count=n).copy())
             if n < self._sys_ring.capacity:
                 break
+
+    def take_new_syscalls(self) -> np.ndarray:
+        """Syscall records drained since the last call (they stay in the batch too)."""
+        new = self._pending_sys[self._sys_handed :]
+        self._sys_handed = len(self._pending_sys)
+        if not new:
+            return np.zeros(0, SYS_DTYPE)
+        return new[0] if len(new) == 1 else np.concatenate(new)
 
     def _track_lifecycle(self, events: list[Event]) -> None:
         for ev in events:
@@ -322,6 +332,7 @@ class Sensor:
         self._drain_sys()
         sys_arr = np.concatenate(self._pending_sys) if self._pending_sys else np.zeros(0, SYS_DTYPE)
         self._pending_sys = []
+        self._sys_handed = 0
         events, self._pending_events = self._pending_events, []
         stats: dict[int, np.ndarray] = {}
         for agent, st in self.agents.items():
@@ -330,7 +341,9 @@ class Sensor:
             st.prev_stats = cur
             stats[agent] = delta.view(STATS_DTYPE)[0]
         self._prune_dead()
-        return Batch(t0_ns=t0_ns, t1_ns=t1_ns, syscalls=sys_arr, events=events, stats=stats, drops=self.drops())
+        return Batch(
+            t0_ns=t0_ns, t1_ns=t1_ns, syscalls=sys_arr, events=events, stats=stats, drops=self.drops()
+        )
 
     def run(
         self,
@@ -339,8 +352,24 @@ class Sensor:
         on_events: Callable[[list[Event]], Any] | None = None,
         should_stop: Callable[[], bool] | None = None,
         duration_s: float | None = None,
+        on_syscalls: Callable[[np.ndarray], Any] | None = None,
     ) -> str:
-        """Poll until stopped; returns why it stopped (``stopped``, ``duration``, ``agent-exited``)."""
+        """Poll until stopped; returns why it stopped (``stopped``, ``duration``, ``agent-exited``).
+
+        Per tick, newly drained syscalls go to ``on_syscalls`` *before* the
+        tick's discrete events go to ``on_events``, so an alert raised on the
+        urgent path can quote the syscalls that led to it.
+        """
+
+        def tick(timeout: float) -> None:
+            events = self.poll(timeout)
+            if on_syscalls is not None:
+                new = self.take_new_syscalls()
+                if new.size:
+                    on_syscalls(new)
+            if events and on_events is not None:
+                on_events(events)
+
         poll_s = self.config.poll_ms / 1000.0
         start = time.monotonic_ns()
         t0 = start
@@ -353,9 +382,7 @@ class Sensor:
             now = time.monotonic_ns()
             next_batch = t0 + interval_ns
             wait = min(poll_s, max(0.0, (next_batch - now) / 1e9))
-            events = self.poll(wait)
-            if events and on_events is not None:
-                on_events(events)
+            tick(wait)
             now = time.monotonic_ns()
             if now >= next_batch:
                 on_batch(self.take_batch(t0, now))
@@ -368,9 +395,7 @@ class Sensor:
                 break
         # flush what the last partial interval saw
         now = time.monotonic_ns()
-        events = self.poll(0)
-        if events and on_events is not None:
-            on_events(events)
+        tick(0)
         if now > t0 or self._pending_sys or self._pending_events:
             on_batch(self.take_batch(t0, now))
         return reason

@@ -1,0 +1,258 @@
+"""`h7 attach`: the whole path, kernel -> ring -> decode -> channels -> alert -> .cal -> sink.
+
+This module only wires the parts together; each part lives in its own
+package.  Two rules shape it:
+
+* detection never waits for delivery: an alert is signed and written durably
+  (``h7.cal``), then handed to the spooling sink client, which returns after
+  an fsync and delivers in the background;
+* nothing is lost quietly: a .cal that cannot be written (full disk) or an
+  alert the spool refuses is reported on stderr and counted in the status
+  file, and the sensor keeps running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import sys
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from h7.alert import Alert
+from h7.batch import AgentInfo, Batch, Event
+from h7.errors import DeliveryError, H7Error, StorageError, UsageError
+
+DEFAULT_CONFIG = Path("/etc/h7/h7.toml")
+
+
+@dataclass
+class AttachOptions:
+    pids: tuple[int, ...]
+    duration_s: float | None = None
+    batch_ns: int | None = None
+    baseline_ns: int | None = None
+    baseline_from: Path | None = None
+    save_baseline: Path | None = None
+    key_path: Path | None = None
+    cal_dir: Path | None = None
+    sink_socket: Path | None = None
+    spool_dir: Path | None = None
+    config_path: Path | None = None
+    status_path: Path | None = None
+    progress: bool = True
+    #: called for each alert after it is signed: (alert, cal path, cal bytes)
+    on_signed: Callable[[Alert, Path, bytes], None] | None = None
+    extra_detect: dict[str, Any] = field(default_factory=dict)
+
+
+def read_config(path: Path | None) -> dict[str, Any]:
+    """The one TOML file shared by sensor and sinkhole; a missing default is fine."""
+    explicit = path is not None
+    p = path or DEFAULT_CONFIG
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        if explicit:
+            raise UsageError(f"{p}: config file not found") from None
+        return {}
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"{p}: invalid TOML: {e}") from None
+    except OSError as e:
+        raise UsageError(f"{p}: cannot read config: {e.strerror}") from None
+
+
+class Terminal:
+    """Progress bar during the baseline, one line per alert after (stderr)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.plain = enabled and not self.enabled
+        self._last_pct = -1
+
+    def baseline(self, frac: float, baseline_s: float) -> None:
+        pct = int(frac * 100)
+        if pct == self._last_pct:
+            return
+        self._last_pct = pct
+        if self.enabled:
+            bar = "#" * (pct // 4) + "." * (25 - pct // 4)
+            sys.stderr.write(f"\rh7: baseline [{bar}] {pct:3d}% of {baseline_s:g}s")
+            if pct >= 100:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+        elif self.plain and pct in (0, 100):
+            sys.stderr.write(f"h7: baseline {pct}% of {baseline_s:g}s\n")
+
+    def line(self, text: str) -> None:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+
+def _realtime(alert: Alert, offset: int) -> Alert:
+    """Kernel timestamps are CLOCK_MONOTONIC; certificates carry CLOCK_REALTIME ns."""
+    trace = [{**e, "ts_ns": int(e["ts_ns"]) + offset} if "ts_ns" in e else e for e in alert.syscall_trace]
+    return dataclasses.replace(alert, ts_ns=int(alert.ts_ns) + offset, syscall_trace=trace)
+
+
+def run_attach(opts: AttachOptions) -> int:
+    """Run the sensor until stopped; returns the number of alerts emitted."""
+    from h7.cal import CalWriter
+    from h7.cal.keys import DEFAULT_CAL_DIR, DEFAULT_KEY_PATH
+    from h7.detect.config import EngineConfig
+    from h7.detect.engine import PHASE_MONITORING, BaselineError, Engine
+    from h7.sensor import procfs
+    from h7.sensor.commands import stop_on_signals
+    from h7.sensor.sensor import Sensor
+    from h7.sink.client import DEFAULT_SOCKET, DEFAULT_SPOOL_DIR, SinkClient
+    from h7.sink.status import DEFAULT_STATUS_PATH, write_status
+
+    cfg = read_config(opts.config_path)
+    sensor_cfg = cfg.get("sensor", {})
+    detect = dict(cfg.get("detect", {}))
+    detect.update(opts.extra_detect)
+    if opts.baseline_ns is not None:
+        detect["baseline_ns"] = opts.baseline_ns
+    if opts.batch_ns is not None:
+        detect["batch_ns"] = opts.batch_ns
+    econf = EngineConfig.from_dict(detect)
+    sink_tab = cfg.get("sinkhole", {})
+    spool_tab = cfg.get("spool", {})
+    key_path = opts.key_path or Path(sensor_cfg.get("key", DEFAULT_KEY_PATH))
+    cal_dir = opts.cal_dir or Path(sensor_cfg.get("cal_dir", DEFAULT_CAL_DIR))
+    sock = opts.sink_socket or Path(sink_tab.get("socket", DEFAULT_SOCKET))
+    spool_dir = opts.spool_dir or Path(spool_tab.get("dir", DEFAULT_SPOOL_DIR))
+    status_path = opts.status_path or Path(sensor_cfg.get("status", DEFAULT_STATUS_PATH))
+
+    for pid in opts.pids:  # one clear line for a bad pid before anything is loaded
+        procfs.validate_agent_pid(pid)
+    if not key_path.exists():
+        raise UsageError(f"no signing key at {key_path}: create one with `h7 keygen --out {key_path.parent}`")
+    cal = CalWriter(cal_dir, key_path)
+    sink = SinkClient(sock, spool_dir)
+    term = Terminal(opts.progress)
+    offset = time.time_ns() - time.monotonic_ns()
+    counters = {"alerts": 0, "cal_failed": 0, "sink_refused": 0}
+    sensor = Sensor()
+    infos: dict[str, AgentInfo] = {}
+    started = time.time()
+
+    def on_alert(alert: Alert) -> None:
+        info = infos.get(alert.agent_id)
+        if info is None:  # cannot happen for agents we attached; keep the alert anyway
+            info = AgentInfo(0, alert.agent_id, 0, "", [], 0)
+        a = _realtime(alert, offset)
+        drops = sensor.drops() if sensor.obj is not None else {}
+        counters["alerts"] += 1
+        try:
+            path, data = cal.emit(a, info, drops)
+        except StorageError as e:
+            counters["cal_failed"] += 1
+            term.line(f"h7: ALARM: could not write the .cal for {a.channel} {a.code}: {e}")
+            path, data = Path(""), b""
+        summary = {**a.summary(), "host": cal.host, "cal_path": str(path)}
+        try:
+            sink.submit(summary, str(path), data)
+        except DeliveryError as e:
+            counters["sink_refused"] += 1
+            term.line(f"h7: ALARM: alert not queued for delivery ({e}); the .cal is at {path}")
+        term.line(
+            f"h7: ALERT {a.channel} {a.code} agent={a.agent_id} divergence={a.divergence:.3g} "
+            f"threshold={a.threshold:.3g} key={a.key} -> {path}"
+        )
+        if opts.on_signed is not None and data:
+            opts.on_signed(a, path, data)
+
+    engine: Engine | None = None
+    saved = False
+
+    def status() -> None:
+        assert engine is not None
+        doc = {
+            "pid": os.getpid(),
+            "started": started,
+            "updated": time.time(),
+            "engine": engine.status(),
+            "agents": [i.to_dict() for i in infos.values()],
+            "alerts": counters["alerts"],
+            "cal_failed": counters["cal_failed"],
+            "sink_refused": counters["sink_refused"],
+            "sink": sink.stats(),
+            "ring": sensor.ring_counters(),
+        }
+        # status is a convenience; never stop detection for it
+        with contextlib.suppress(OSError, H7Error):
+            write_status(status_path, doc)
+
+    def on_batch(batch: Batch) -> None:
+        nonlocal saved
+        assert engine is not None
+        engine.end_batch(batch)
+        if engine.phase != PHASE_MONITORING:
+            term.baseline(engine.baseline_progress(), econf.baseline_ns / 1e9)
+        elif not saved:
+            term.baseline(1.0, econf.baseline_ns / 1e9)
+            saved = True
+            term.line("h7: baseline complete; monitoring L1-L5")
+            if opts.save_baseline is not None:
+                engine.save_baseline(opts.save_baseline)
+                term.line(f"h7: baseline saved to {opts.save_baseline}")
+        status()
+
+    def on_events(events: list[Event]) -> None:
+        assert engine is not None
+        engine.on_events(events)
+
+    def on_syscalls(arr: np.ndarray) -> None:
+        assert engine is not None
+        engine.on_syscalls(arr)
+
+    reason = "stopped"
+    try:
+        sensor.open()
+        for pid in opts.pids:
+            info = sensor.add_agent(pid)
+            infos[info.agent_id] = info
+            ms = sensor.attach_seconds * 1000
+            term.line(f"h7: attached to {info.agent_id} ({info.exe}); programs attached in {ms:.0f} ms")
+        engine = Engine(econf, list(infos.values()), on_alert=on_alert)
+        if opts.baseline_from is not None:
+            engine.load_baseline(opts.baseline_from)
+            saved = True
+            term.line(f"h7: baseline loaded from {opts.baseline_from}; monitoring L1-L5")
+        with stop_on_signals() as stop:
+            reason = sensor.run(
+                econf.batch_ns,
+                on_batch,
+                on_events,
+                should_stop=stop.is_set,
+                duration_s=opts.duration_s,
+                on_syscalls=on_syscalls,
+            )
+        if engine.phase != PHASE_MONITORING:
+            why = "exited" if reason == "agent-exited" else f"was stopped ({reason})"
+            raise BaselineError(
+                f"the agent {why} during the baseline "
+                f"({engine.baseline_progress() * 100:.0f}% of {econf.baseline_ns / 1e9:g}s): "
+                "no model, nothing monitored"
+            )
+        status()
+    finally:
+        drops = sensor.drops() if sensor.obj is not None else {}
+        sensor.close()
+        sink.flush(timeout=3.0)
+        sink.close()
+        cal.close()
+        if engine is not None:
+            term.line(
+                f"h7: detached ({reason}): {counters['alerts']} alert(s), drops {drops}, "
+                f"spool {sink.stats().get('spool_depth', '?')}"
+            )
+    return counters["alerts"]
