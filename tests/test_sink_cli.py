@@ -153,13 +153,15 @@ BAD_CONFIGS = [
     ("[[output]]\ntype = 'exec'\ncommand = []\n", "'command' must be a non-empty list"),
     ("[[output]]\ntype = 'stdout'\n[[output]]\ntype = 'stdout'\nname = 'stdout1'\n", "duplicate output name"),
     ("[[output]\n", "invalid TOML"),
-    ("[sinkhole]\n", "no [[output]] configured"),
+    ("[sinkhole]\n[[outputs]]\ntype = 'stdout'\n", "no [[output]] configured"),
 ]
 
 
 @pytest.mark.parametrize(("text", "msg"), BAD_CONFIGS)
 @pytest.mark.parametrize("command", ["sinkhole", "status"])
 def test_bad_config_is_one_clear_line_and_exit_2(tmp_path: Path, command: str, text: str, msg: str) -> None:
+    if command == "status" and "no [[output]]" in msg:
+        pytest.skip("status needs no outputs")
     cfg = tmp_path / "h7.toml"
     cfg.write_text(text)
     args = [command, "--config", str(cfg)] + (["--check"] if command == "sinkhole" else [])
@@ -200,3 +202,43 @@ def test_example_config_in_docs_is_valid(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", "r")
     cfg = load_config(REPO / "docs" / "h7.example.toml")
     assert {o["type"] for o in cfg.outputs} >= {"jsonl", "syslog", "webhook", "exec"}
+
+
+def test_config_shared_with_the_sensor_is_accepted(tmp_path: Path) -> None:
+    cfg = tmp_path / "h7.toml"
+    cfg.write_text(
+        '[sensor]\nkey = "/var/lib/h7/keys/h7.key"\n[detect]\nbaseline_ns = 1\n'
+        f'[spool]\ndir = "{tmp_path}/spool"\nmax_bytes = 1000000\n'
+        '[[output]]\ntype = "stdout"\n'
+    )
+    c = load_config(cfg)
+    assert c.spool_dir == tmp_path / "spool" and c.spool_max_bytes == 1_000_000
+    # h7 status needs no outputs at all
+    cfg.write_text('[sensor]\nkey = "/k"\n')
+    code, out, _ = run("status", "--config", str(cfg), "--status-file", str(tmp_path / "s"))
+    assert code == 1 and "no sensor running" in out
+
+
+def test_status_renders_what_h7_attach_writes(tmp_path: Path) -> None:
+    # The shape h7/pipeline.py writes: engine status + agent infos + sink stats + ring counters.
+    doc = {
+        "started": 0, "updated": 0,
+        "engine": {"phase": "monitoring", "baseline_progress": 1.0, "alerts": 4,
+                   "agents": {"python3:77:5": {"exited": False, "alerts": {"L4": 4},
+                                               "channels": {"L4": {"state": "monitoring", "divergence": 0.2,
+                                                                   "threshold": 0.5}}}}},
+        "agents": [{"agent": 1, "agent_id": "python3:77:5", "root_pid": 77, "exe": "/usr/bin/python3",
+                    "cmdline": [], "start_time_ns": 5}],
+        "alerts": 4, "cal_failed": 0, "sink_refused": 2,
+        "sink": {"spool_depth": 1, "spool_bytes": 900, "delivered": 3, "failed": 0, "refused": 2,
+                 "spool_full": True},
+        "ring": {"sys_emitted": 100, "sys_dropped": 5, "events_emitted": 10, "events_dropped": 1,
+                 "malformed": 0},
+    }  # fmt: skip
+    f = tmp_path / "status.json"
+    write_status(f, doc)
+    code, out, _ = run("status", "--status-file", str(f), "--socket", str(tmp_path / "n"))
+    assert code == 0
+    assert "python3:77:5  pid 77  monitoring" in out and "L4: monitoring" in out
+    assert "alerts emitted: 4" in out and "ring-buffer drops: 6" in out
+    assert "SPOOL FULL" in out and "ALARM: alerts refused by a full spool: 2" in out

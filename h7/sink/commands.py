@@ -91,7 +91,7 @@ def status(
 
     Exits 0 when a sensor is running, 1 when none is.
     """
-    cfg = load_config(config_path)
+    cfg = load_config(config_path, require_outputs=False)
     doc = read_status(status_file)
     sink = ping_sinkhole(socket_path or cfg.socket)
     if as_json:

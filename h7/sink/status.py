@@ -140,8 +140,57 @@ def _num(v: Any, fmt: str = "{:.3g}") -> str:
     return fmt.format(v) if isinstance(v, int | float) and not isinstance(v, bool) else "-"
 
 
+def _table(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def _isnum(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def normalise_status(doc: dict[str, Any]) -> dict[str, Any]:
+    """The view ``h7 status`` prints, from either of the shapes a sensor may write.
+
+    The documented shape has ``agents`` (each with ``state`` and
+    ``channels``), ``alerts_emitted``, ``spool`` and ``ringbuf_drops``.
+    ``h7 attach`` writes its engine's own status instead (``engine``, a list
+    of agent infos, ``sink``, ``ring``); both are mapped onto the first so
+    neither side has to change when the other does.
+    """
+    view = dict(doc)
+    engine: dict[str, Any] = _table(doc.get("engine"))
+    eng_agents: dict[str, Any] = _table(engine.get("agents"))
+    agents = []
+    for a in doc.get("agents") or []:
+        if not isinstance(a, dict):
+            continue
+        a = dict(a)
+        e = _table(eng_agents.get(str(a.get("agent_id"))))
+        a.setdefault("pid", a.get("root_pid"))
+        if "state" not in a:
+            a["state"] = "exited" if e.get("exited") else engine.get("phase", "?")
+        if "channels" not in a and isinstance(e.get("channels"), dict):
+            a["channels"] = e["channels"]
+        if "baseline_progress" not in a and isinstance(engine.get("baseline_progress"), int | float):
+            a["baseline_progress"] = engine["baseline_progress"]
+        agents.append(a)
+    view["agents"] = agents
+    if "alerts_emitted" not in view:
+        n = doc.get("alerts") if isinstance(doc.get("alerts"), int) else engine.get("alerts")
+        view["alerts_emitted"] = n if isinstance(n, int) else 0
+    if "spool" not in view and isinstance(doc.get("sink"), dict):
+        view["spool"] = doc["sink"]
+    if "ringbuf_drops" not in view:
+        ring = _table(doc.get("ring"))
+        view["ringbuf_drops"] = sum(int(v) for k, v in ring.items() if k.endswith("_dropped") and _isnum(v))
+    if "started_at" not in view and isinstance(doc.get("started"), int | float):
+        view["started_at"] = doc["started"]
+    return view
+
+
 def format_status(doc: dict[str, Any], sink: dict[str, Any] | None = None) -> str:
     """Human-readable ``h7 status``; tolerant of missing keys (the state is an open object)."""
+    doc = normalise_status(doc)
     lines: list[str] = []
     if not doc.get("running"):
         lines.append(f"h7: {doc.get('reason', 'no sensor running')}")
@@ -163,6 +212,8 @@ def format_status(doc: dict[str, Any], sink: dict[str, Any] | None = None) -> st
             extra = ""
             if state == "baseline" and isinstance(a.get("baseline_remaining_s"), int | float):
                 extra = f", {a['baseline_remaining_s']:.0f} s of baseline left"
+            elif state == "baseline" and isinstance(a.get("baseline_progress"), int | float):
+                extra = f", baseline {a['baseline_progress'] * 100:.0f}% done"
             lines.append(f"  {a.get('agent_id', '?')}  pid {a.get('pid', '?')}  {state}{extra}")
             chans = a.get("channels") or {}
             for ch in sorted(chans):
@@ -188,6 +239,12 @@ def format_status(doc: dict[str, Any], sink: dict[str, Any] | None = None) -> st
             if sp.get("last_error"):
                 lines.append(f"  last delivery error: {sp['last_error']}")
         lines.append(f"ring-buffer drops: {doc.get('ringbuf_drops', 0)}")
+        for k, label in (
+            ("sink_refused", "alerts refused by a full spool"),
+            ("cal_failed", ".cal writes failed"),
+        ):
+            if doc.get(k):
+                lines.append(f"ALARM: {label}: {doc[k]}")
     if sink is not None:
         if sink.get("reachable"):
             st = sink.get("stats") or {}
