@@ -1,0 +1,235 @@
+"""The one interface every detection channel implements, and what they share.
+
+A channel instance models ONE agent.  The engine keeps one instance per
+channel per agent, routes each agent's share of the activity to it, and owns
+everything that is not about modelling behaviour: the baseline clock, rate
+limiting, the syscall trace attached to alerts, and delivery.  So a channel
+is small: learn during the baseline, calibrate, then judge.
+
+Two paths, because two latencies matter:
+
+* ``on_events`` is called as soon as the sensor drains discrete events from
+  the kernel (exec, net, ptrace...).  L2, L4 (unknown destination) and L5
+  answer here, within milliseconds of the act.
+* ``judge`` is called once per batch with everything the batch holds.
+  Distributional channels (L1, L3, L4 burst) need a whole window to say
+  anything and answer here.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.stats import norm
+
+from h7.alert import Alert
+from h7.batch import AgentInfo, Batch, Event
+from h7.detect.config import EngineConfig
+
+PHASE_BASELINE = "baseline"
+PHASE_MONITORING = "monitoring"
+
+
+class ProcReader:
+    """Best-effort reads of /proc for the live sensor; inert in replay.
+
+    In a replay the pids in the journal belong to another time (often another
+    host): reading /proc/<pid> would describe an unrelated process, so the
+    engine constructs this with ``enabled=False`` and every read says "unknown".
+    """
+
+    def __init__(self, enabled: bool = True, root: str = "/proc") -> None:
+        self.enabled = enabled
+        self.root = root
+
+    def exe(self, pid: int) -> str | None:
+        if not self.enabled or pid <= 0:
+            return None
+        try:
+            return os.readlink(f"{self.root}/{pid}/exe")
+        except OSError:
+            return None
+
+    def exe_file(self, pid: int) -> str | None:
+        """Path through which the executed image can be opened even if renamed or unlinked."""
+        if not self.enabled or pid <= 0:
+            return None
+        p = f"{self.root}/{pid}/exe"
+        return p if os.path.exists(p) else None
+
+
+@dataclass
+class ChannelContext:
+    """Who is being judged and under which settings; built by the engine."""
+
+    agent: int
+    agent_id: str
+    info: AgentInfo | None
+    config: EngineConfig
+    phase: str = PHASE_BASELINE
+    proc: ProcReader = field(default_factory=ProcReader)
+
+    def alert(
+        self,
+        channel: str,
+        code: str,
+        ts_ns: int,
+        divergence: float,
+        threshold: float,
+        key: str,
+        evidence: dict[str, Any],
+    ) -> Alert:
+        return Alert(
+            channel=channel,
+            code=code,
+            agent_id=self.agent_id,
+            ts_ns=int(ts_ns),
+            divergence=float(divergence),
+            threshold=float(threshold),
+            key=key,
+            evidence=evidence,
+        )
+
+
+class Channel(ABC):
+    """Interface of a detection channel (one instance per agent).
+
+    Lifecycle: ``learn`` for every baseline batch, ``finish_baseline`` once,
+    then ``on_events``/``judge`` while monitoring.  ``on_events`` is also
+    called during the baseline (with ``ctx.phase == "baseline"``) because the
+    channels that do not depend on a learned model (L2, L5, an explicit L4
+    allowlist) must not give an attacker a 30-second free pass.
+    ``to_state``/``from_state`` carry the learned model and its calibrated
+    thresholds, as msgpack-able plain data.
+    """
+
+    name: ClassVar[str]  # "L1".."L5"
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.baselined = False
+
+    def learn(self, batch: Batch, ctx: ChannelContext) -> None:  # noqa: B027 - optional hook
+        """Fold one baseline batch of this agent's activity into the model."""
+
+    def finish_baseline(self, ctx: ChannelContext) -> None:
+        """Freeze the model and calibrate thresholds from the baseline itself."""
+        self.baselined = True
+
+    def on_events(self, events: list[Event], ctx: ChannelContext) -> list[Alert]:
+        """Immediate path: judge discrete events as soon as they are drained."""
+        return []
+
+    def judge(self, batch: Batch, ctx: ChannelContext) -> list[Alert]:
+        """Per-batch path: judge one monitoring batch as a whole."""
+        return []
+
+    def empty(self) -> bool:
+        """True if the baseline taught this channel nothing it needs."""
+        return False
+
+    @abstractmethod
+    def status(self) -> dict[str, Any]:
+        """Divergence, threshold and state for the live view and status file."""
+
+    @abstractmethod
+    def to_state(self) -> dict[str, Any]:
+        """The learned model as msgpack-able plain data."""
+
+    @abstractmethod
+    def from_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`to_state` produced (marks the channel baselined)."""
+
+
+@dataclass
+class Calibration:
+    """How a threshold was obtained: kept in status and saved baselines."""
+
+    threshold: float
+    method: str  # "calibrated" | "floor" | "override" | "too-few-samples"
+    n: int = 0
+    sample_max: float = 0.0
+    sample_median: float = 0.0
+    tail: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "method": self.method,
+            "n": self.n,
+            "sample_max": self.sample_max,
+            "sample_median": self.sample_median,
+            "tail": self.tail,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Calibration:
+        return cls(
+            threshold=float(d["threshold"]),
+            method=str(d["method"]),
+            n=int(d.get("n", 0)),
+            sample_max=float(d.get("sample_max", 0.0)),
+            sample_median=float(d.get("sample_median", 0.0)),
+            tail=float(d.get("tail", 0.0)),
+        )
+
+
+def calibrate_threshold(
+    samples: np.ndarray | list[float],
+    *,
+    floor: float,
+    budget: float,
+    headroom: float = 1.25,
+    override: float | None = None,
+) -> Calibration:
+    """Threshold from the divergences of baseline sub-windows against the rest.
+
+    A 30-s baseline yields ~30 samples: far too few to read a 1e-3 quantile
+    off directly.  So the tail is extrapolated: a log-normal is fitted to the
+    samples (divergences are positive and right-skewed) and its
+    ``1 - budget`` quantile taken.  The threshold is the largest of that
+    tail, the largest sample times ``headroom`` (a fit must never put the
+    threshold below what the baseline itself produced), and the floor (the
+    smallest divergence worth an operator's attention, so a perfectly
+    regular agent does not alert on noise).  A noisy agent's samples are
+    spread wide, so its threshold rises; a quiet agent's stay near the floor.
+    """
+    if override is not None:
+        return Calibration(float(override), "override")
+    x = np.asarray(samples, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size < 3:
+        return Calibration(float(floor), "too-few-samples", n=int(x.size))
+    eps = max(floor * 0.1, 1e-9)
+    lx = np.log(np.maximum(x, 0.0) + eps)
+    z = float(norm.ppf(1.0 - budget))
+    tail = float(math.exp(lx.mean() + z * lx.std(ddof=1)) - eps)
+    hi = float(x.max())
+    thr = max(floor, tail, hi * headroom)
+    method = "floor" if thr == floor else "calibrated"
+    return Calibration(
+        threshold=float(thr),
+        method=method,
+        n=int(x.size),
+        sample_max=hi,
+        sample_median=float(np.median(x)),
+        tail=tail,
+    )
+
+
+def kfold_indices(n: int, k: int) -> list[np.ndarray]:
+    """Interleaved folds, so every fold spans the whole baseline in time."""
+    k = max(1, min(k, n))
+    idx = np.arange(n)
+    return [idx[i::k] for i in range(k)]
+
+
+def entropy_bits(p: np.ndarray) -> float:
+    """Shannon entropy (bits) of a probability vector; 0 log 0 = 0."""
+    q = p[p > 0]
+    return float(-(q * np.log2(q)).sum()) if q.size else 0.0

@@ -1,0 +1,389 @@
+"""L2 process-execution classification: shells, interpreters, living-off-the-land.
+
+An AI agent that starts executing a shell or a script interpreter is the
+textbook sign of a hijack (prompt injection turned into code execution); one
+that starts running curl, nc or base64 is living off the land.  The channel
+classifies every exec of the agent's processes, from the immediate path,
+without a learned model (so it also guards the baseline window).
+
+It classifies the *executed file*, not the process name:
+
+1. Names.  The kernel reports three: ``filename`` (the path asked for),
+   ``interp`` (for ``#!`` scripts, the interpreter the kernel loaded) and
+   ``exe_name`` (the dentry name of the file actually executed, after
+   symlinks).  ``/bin/sh`` -> ``dash``, ``./run.sh`` -> ``sh``/``dash``,
+   ``python3`` -> ``python3.11`` are all caught by name, versions stripped.
+2. Content identity.  A renamed or copied interpreter (``cp /bin/bash
+   /tmp/notes``) defeats names.  So the channel indexes the host's known
+   interpreters and LOTL tools on PATH by (device, inode) -- which catches
+   hard links and bind mounts at once -- and, lazily, by SHA-256.  An exec
+   whose inode is not known but whose size equals a known binary's size is
+   hashed (through ``/proc/<pid>/exe`` while the process lives, else through
+   its path, checked against the kernel-reported inode) and compared.
+
+What it cannot see: a binary deleted (and its process gone) before it is
+read; an interpreter rebuilt or patched so that its bytes differ (a static
+busybox, a recompiled bash); an interpreter not installed on this host's
+PATH (nothing to compare against); interpreters embedded in an allowed
+program (``python -c`` inside an allowlisted ``python``).  Replay never
+reads /proc and only trusts a path whose inode still matches the journal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat as statmod
+from dataclasses import dataclass, field
+from typing import Any
+
+from h7.alert import Alert
+from h7.batch import Event
+from h7.detect.channels.base import Channel, ChannelContext
+from h7.detect.config import EngineConfig
+
+INTERPRETER = "interpreter"
+LOTL = "lotl"
+CODE_FOR = {INTERPRETER: "LLM_AGENT_HIJACK", LOTL: "LIVING_OFF_THE_LAND"}
+
+INTERPRETERS = frozenset(
+    """sh bash dash zsh ksh ksh93 mksh pdksh oksh loksh fish csh tcsh ash hush yash rbash rc es elvish
+    nu xonsh python python2 python3 pypy pypy3 ipython ipython3 perl ruby irb jruby node nodejs deno bun
+    php php-cgi lua luajit pwsh powershell tclsh wish expect guile rscript jshell osascript""".split()  # noqa: SIM905
+)
+LOTL_TOOLS = frozenset(
+    """curl wget nc ncat netcat nc.openbsd nc.traditional socat ssh scp sftp rsync ftp tftp telnet
+    base64 base32 basenc xxd od hexdump openssl dd gpg nmap masscan tcpdump tshark awk gawk mawk nawk
+    busybox toybox strace ltrace gdb sudo su doas pkexec setcap chattr crontab at nsenter unshare
+    chroot mkfifo shred ssh-keygen ssh-keyscan""".split()  # noqa: SIM905
+)
+# Families that are installed under versioned names (python3.11, perl5.36, node18...).
+_VERSIONED = re.compile(
+    r"^(python|pypy|perl|ruby|node|nodejs|php|lua|luajit|tclsh|wish|pwsh|guile|irb|ipython)"
+    r"[0-9]+(?:\.[0-9]+)*[a-z]?$"
+)
+_BUSYBOX = ("busybox", "toybox")
+_STD_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+
+
+def normalise_name(name: str) -> str:
+    """``Python3.11`` -> ``python``: the family a versioned name belongs to."""
+    n = name.lower()
+    m = _VERSIONED.match(n)
+    return m.group(1) if m else n
+
+
+def kernel_dev_to_user(dev: int) -> int:
+    """The kernel's internal dev_t (major<<20|minor) as stat(2) reports it."""
+    return os.makedev((dev >> 20) & 0xFFF, dev & 0xFFFFF)
+
+
+@dataclass
+class Identity:
+    """One reason to believe the executed file is a given known program."""
+
+    by: str  # exe_name | filename | interp | applet | inode | sha256
+    name: str
+    cls: str
+    aliases: set[str] = field(default_factory=set)  # names and paths of the known file
+    sha256: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"by": self.by, "name": self.name, "class": self.cls}
+        if self.aliases:
+            d["known_as"] = sorted(self.aliases)[:8]
+        if self.sha256:
+            d["sha256"] = self.sha256
+        return d
+
+
+class KnownBinaries:
+    """The host's interpreters and LOTL tools, by inode and (lazily) by content.
+
+    Built once from PATH; hashing is deferred to the first exec whose size
+    matches a known binary, and cached by (dev, ino, size, mtime), so the
+    immediate path costs a stat in the common case.
+    """
+
+    def __init__(self, classify: Any, search_path: list[str] | None) -> None:
+        self._classify = classify
+        self.dirs = list(search_path) if search_path is not None else self._default_dirs()
+        self.by_inode: dict[tuple[int, int], tuple[str, str, set[str]]] = {}  # -> (name, cls, aliases)
+        self.by_size: dict[int, list[tuple[int, int]]] = {}
+        self.paths: dict[tuple[int, int], str] = {}
+        self._hash_cache: dict[tuple[int, int, int, int], str] = {}
+        self._by_hash: dict[str, tuple[int, int]] | None = None
+        self._hashed_sizes: set[int] = set()
+        self._scan()
+
+    @staticmethod
+    def _default_dirs() -> list[str]:
+        dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+        for d in _STD_DIRS:
+            if d not in dirs:
+                dirs.append(d)
+        return dirs
+
+    def _scan(self) -> None:
+        for d in self.dirs:
+            try:
+                entries = list(os.scandir(d))
+            except OSError:
+                continue
+            for e in entries:
+                c = self._classify(e.name)
+                if c is None:
+                    continue
+                try:
+                    st = os.stat(e.path)
+                except OSError:
+                    continue
+                if not statmod.S_ISREG(st.st_mode):
+                    continue
+                key = (st.st_dev, st.st_ino)
+                if key not in self.by_inode:
+                    real = os.path.realpath(e.path)
+                    canon = self._classify(os.path.basename(real)) or c
+                    self.by_inode[key] = (canon[1], canon[0], {real})
+                    self.paths[key] = real
+                    self.by_size.setdefault(st.st_size, []).append(key)
+                _, _, aliases = self.by_inode[key]
+                aliases.add(e.name)
+                aliases.add(e.path)
+
+    def lookup_inode(self, dev: int, ino: int) -> tuple[str, str, set[str]] | None:
+        return self.by_inode.get((dev, ino))
+
+    def size_known(self, size: int) -> bool:
+        return size in self.by_size
+
+    def sha256_of(self, path: str, st: os.stat_result) -> str | None:
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        h = self._hash_cache.get(key)
+        if h is None:
+            h = _sha256_file(path)
+            if h is None:
+                return None
+            self._hash_cache[key] = h
+        return h
+
+    def lookup_hash(self, digest: str, size: int) -> tuple[str, str, set[str]] | None:
+        """Known binary with this content; hashes known binaries of that size on first need."""
+        if self._by_hash is None:
+            self._by_hash = {}
+        if size not in self._hashed_sizes:
+            self._hashed_sizes.add(size)
+            for key in self.by_size.get(size, []):
+                path = self.paths[key]
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue
+                h = self.sha256_of(path, st)
+                if h is not None:
+                    self._by_hash.setdefault(h, key)
+        found = self._by_hash.get(digest)
+        return self.by_inode.get(found) if found is not None else None
+
+    def known_sha256(self, key_dev_ino: tuple[int, int]) -> str | None:
+        path = self.paths.get(key_dev_ino)
+        if path is None:
+            return None
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return self.sha256_of(path, st)
+
+
+def _sha256_file(path: str) -> str | None:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while True:
+                chunk = f.read(1 << 20)
+                if not chunk:
+                    break
+                h.update(chunk)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+class ExecChannel(Channel):
+    name = "L2"
+
+    def __init__(self, config: EngineConfig, known: KnownBinaries | None = None) -> None:
+        super().__init__(config)
+        self.interpreters = INTERPRETERS | {normalise_name(n) for n in config.l2_extra_interpreters}
+        self.lotl = LOTL_TOOLS | {normalise_name(n) for n in config.l2_extra_lotl}
+        self.allow = set(config.l2_allow)
+        self._known = known
+        self.execs = 0
+        self.flagged = 0
+        self.allowed = 0
+        self.content_checked = 0
+        self.content_unavailable = 0
+
+    # -- classification -------------------------------------------------
+    def classify_name(self, name: str) -> tuple[str, str] | None:
+        """(class, canonical name) for a program name, or None."""
+        if not name:
+            return None
+        n = normalise_name(os.path.basename(name))
+        if n in self.interpreters:
+            return INTERPRETER, n
+        if n in self.lotl:
+            return LOTL, n
+        return None
+
+    @property
+    def known(self) -> KnownBinaries:
+        if self._known is None:
+            self._known = KnownBinaries(
+                lambda nm: (c[0], c[1]) if (c := self.classify_name(nm)) else None,
+                self.config.l2_search_path,
+            )
+        return self._known
+
+    def identities(self, ev: Event, ctx: ChannelContext) -> tuple[list[Identity], str]:
+        """Every reason to classify this exec, plus how content identity went."""
+        ids: list[Identity] = []
+        filename = str(ev.get("filename", ""))
+        interp = str(ev.get("interp", ""))
+        exe_name = str(ev.get("exe_name", ""))
+        args = [str(a) for a in ev.get("args", [])]
+        for by, nm in (("exe_name", exe_name), ("filename", filename), ("interp", interp)):
+            if by == "interp" and nm == filename:
+                continue  # not a #! script: interp repeats filename
+            c = self.classify_name(nm)
+            if c is not None:
+                ids.append(Identity(by, c[1], c[0], {nm, os.path.basename(nm)}))
+        base = normalise_name(os.path.basename(exe_name or filename))
+        if base in _BUSYBOX:
+            # busybox decides what to be from argv[0] (or argv[1] when called as busybox).
+            applet = os.path.basename(args[0]) if args else ""
+            if normalise_name(applet) in _BUSYBOX:
+                applet = args[1] if len(args) > 1 else ""
+            c = self.classify_name(applet)
+            if c is not None:
+                ids.insert(0, Identity("applet", c[1], c[0], {applet}))
+        content = "disabled"
+        if self.config.l2_content_identity:
+            content = self._content_identity(ev, ctx, ids)
+        return ids, content
+
+    def _content_identity(self, ev: Event, ctx: ChannelContext, ids: list[Identity]) -> str:
+        ino = int(ev.get("ino", 0) or 0)
+        kdev = int(ev.get("dev", 0) or 0)
+        known = self.known
+        if ino and kdev:
+            hit = known.lookup_inode(kernel_dev_to_user(kdev), ino)
+            if hit is not None:
+                ids.append(Identity("inode", hit[0], hit[1], set(hit[2])))
+                return "inode"
+        # Find an openable file that is provably the executed one.
+        candidates: list[str] = []
+        pf = ctx.proc.exe_file(int(ev.get("pid", 0)))
+        if pf:
+            candidates.append(pf)
+        for p in (ev.get("interp"), ev.get("filename")):
+            if p and os.path.isabs(str(p)) and str(p) not in candidates:
+                candidates.append(str(p))
+        for path in candidates:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if not statmod.S_ISREG(st.st_mode) or (ino and st.st_ino != ino):
+                continue
+            self.content_checked += 1
+            if not known.size_known(st.st_size):
+                return "no-known-binary-of-that-size"
+            digest = known.sha256_of(path, st)
+            if digest is None:
+                continue
+            hit = known.lookup_hash(digest, st.st_size)
+            if hit is not None:
+                ids.append(Identity("sha256", hit[0], hit[1], set(hit[2]), sha256=digest))
+                return "sha256"
+            return "sha256-unknown"
+        self.content_unavailable += 1
+        return "unavailable"
+
+    def _allowed(self, ids: list[Identity], ev: Event) -> bool:
+        """Allowed only if EVERY identity is allowlisted (a renamed shell stays caught)."""
+        if not self.allow:
+            return False
+        for ident in ids:
+            names = {ident.name, *ident.aliases}
+            names |= {os.path.basename(a) for a in ident.aliases}
+            if ident.sha256:
+                names.add(f"sha256:{ident.sha256}")
+            if not names & self.allow:
+                return False
+        return True
+
+    # -- channel interface ----------------------------------------------
+    def on_events(self, events: list[Event], ctx: ChannelContext) -> list[Alert]:
+        out: list[Alert] = []
+        for ev in events:
+            if ev.get("type") != "exec":
+                continue
+            self.execs += 1
+            ids, content = self.identities(ev, ctx)
+            if not ids:
+                continue
+            if self._allowed(ids, ev):
+                self.allowed += 1
+                continue
+            cls = INTERPRETER if any(i.cls == INTERPRETER for i in ids) else LOTL
+            # Content identity names the real program; prefer it as the key.
+            primary = next((i for i in ids if i.by in ("sha256", "inode") and i.cls == cls), None)
+            primary = primary or next(i for i in ids if i.cls == cls)
+            self.flagged += 1
+            evidence = {
+                "class": cls,
+                "program": primary.name,
+                "pid": int(ev.get("pid", 0)),
+                "ppid": int(ev.get("ppid", 0)),
+                "uid": int(ev.get("uid", -1)),
+                "comm": ev.get("comm", ""),
+                "filename": ev.get("filename", ""),
+                "interp": ev.get("interp", ""),
+                "exe_name": ev.get("exe_name", ""),
+                "args": list(ev.get("args", []))[:32],
+                "identified_by": [i.to_dict() for i in ids],
+                "content_identity": content,
+            }
+            out.append(
+                ctx.alert(
+                    "L2",
+                    CODE_FOR[cls],
+                    int(ev.get("ts_ns", 0)),
+                    divergence=1.0,
+                    threshold=1.0,
+                    key=primary.name,
+                    evidence=evidence,
+                )
+            )
+        return out
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "state": "armed",
+            "divergence": float(self.flagged > 0),
+            "threshold": 1.0,
+            "execs": self.execs,
+            "flagged": self.flagged,
+            "allowed": self.allowed,
+            "content_checked": self.content_checked,
+            "content_unavailable": self.content_unavailable,
+        }
+
+    def to_state(self) -> dict[str, Any]:
+        return {}
+
+    def from_state(self, state: dict[str, Any]) -> None:
+        self.baselined = True

@@ -1,0 +1,515 @@
+"""L3 structural causality: the causal graph of the agent, and its syscall sequences.
+
+The graph's nodes are process *images* (``exe:``), files (``file:``,
+``dir:``) and endpoints (``net:``); its edges say how information or control
+flowed between them:
+
+* ``exec``  image that called execve -> new image, and ``load``  file -> image
+  (so writing a file and then executing it is a path through the graph);
+* ``read``  file -> image (open O_RDONLY/O_RDWR), ``write`` image -> file
+  (O_WRONLY/O_RDWR), ``list`` dir -> image (O_DIRECTORY);
+* ``connect``/``send`` image -> endpoint; ``ptrace`` image -> image.
+
+Nodes are normalised so that pids, temp names and churning work files do not
+make every batch novel: pids live only in a pid->image map; ``/proc/<pid>``
+becomes ``/proc/*``; path components that look generated (hex, digits,
+``tmpXXXXXX``) become ``*``; and outside system directories a file is
+represented by its directory and extension (``/work/notes/*.md``), while
+system and hidden paths keep their names (``/etc/shadow``, ``~/.ssh/id_rsa``)
+because there the name is the meaning.
+
+Divergence per batch = graph novelty + sequence novelty, each standardised
+by its own baseline spread:
+
+* graph: log2(1 + new edges + new nodes), relative to the baseline graph;
+* sequences: the top-k mean per-syscall novelty (nats) of the batch's
+  per-thread traces under :class:`h7.detect.sequence.SequenceModel`, above
+  the baseline's median, in units of its spread.
+
+The threshold is calibrated on the baseline itself: each baseline batch's
+graph novelty against the graph of all other batches (leave-one-out) and its
+sequence novelty under a model fitted without it (interleaved k-fold).
+
+``CAUSAL_CYCLE_DETECTED``: new edges (accumulated over the monitoring
+period, since a loop can close minutes after it opened) that create a
+strongly connected component through at least ``l3_min_cycle_images``
+distinct images, which the baseline graph did not have.  One program reading
+back its own files is a trivial loop every program has; a loop through two
+programs is a feedback path -- e.g. the agent writes a file, runs a program
+from it, and reads back what that program wrote.  When a cycle fires in a
+batch, that batch's structural-drift score is reported in the cycle alert
+rather than as a second alert about the same new edges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+from collections import Counter, deque
+from typing import Any
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+
+from h7.alert import Alert
+from h7.batch import Batch, Event
+from h7.detect.channels.base import Calibration, Channel, ChannelContext, calibrate_threshold, kfold_indices
+from h7.detect.config import EngineConfig
+from h7.detect.syscalls import syscall_name
+
+Edge = tuple[str, str, str]  # (src, dst, kind)
+
+O_ACCMODE = 0o3
+O_WRONLY = 0o1
+O_RDWR = 0o2
+O_DIRECTORY = 0o200000
+_SYSTEM_PREFIXES = (
+    "/etc/", "/usr/", "/bin/", "/sbin/", "/lib/", "/lib32/", "/lib64/", "/boot/", "/dev/", "/proc/",
+    "/sys/", "/root/", "/var/lib/", "/var/run/", "/run/", "/opt/",
+)  # fmt: skip
+_PROC_PID = re.compile(r"^/proc/(\d+|self|thread-self)(?=/|$)")
+_HEX = re.compile(r"^[0-9a-f]{8,}$", re.I)
+_DIGITS = re.compile(r"\d+")
+_EXT = re.compile(r"^\.[A-Za-z0-9_]{1,8}$")
+
+G_SCALE_FLOOR = math.log2(1 + 4)  # four new structural elements = one unit of graph novelty
+S_SPREAD_FLOOR = 0.25  # nats
+L3_FLOOR = 3.0  # units: a single new exec or file is not "structural drift"
+KFOLD = 5
+
+
+def _component(c: str) -> str:
+    if c.isdigit():
+        return "#"
+    if _HEX.match(c) or (c.startswith("tmp") and len(c) > 6):
+        return "*"
+    if len(c) >= 6 and sum(ch.isdigit() for ch in c) >= 2 and any(ch.isalpha() for ch in c):
+        return "*"
+    return _DIGITS.sub("#", c)
+
+
+def normalise_dir(d: str) -> str:
+    d = _PROC_PID.sub("/proc/*", d)
+    parts = d.split("/")
+    return "/".join(p if p in ("", "*", ".", "..") else _component(p) for p in parts)
+
+
+def normalise_file(path: str) -> str:
+    """File path -> graph node name (see module docstring)."""
+    path = _PROC_PID.sub("/proc/*", path)
+    d, base = os.path.split(path)
+    nd = normalise_dir(d) if d else "."
+    full = nd.rstrip("/") + "/"
+    hidden = any(p.startswith(".") and p not in (".", "..") for p in d.split("/"))
+    if full.startswith(_SYSTEM_PREFIXES) or hidden or base.startswith("."):
+        return f"{full}{_component(base) if base else ''}"
+    ext = os.path.splitext(base)[1]
+    return f"{full}*{ext if _EXT.match(ext) else ''}"
+
+
+def normalise_exe(path: str) -> str:
+    """Executable image: normalised directory, exact name (the name is what runs)."""
+    d, base = os.path.split(path)
+    return f"exe:{normalise_dir(d) + '/' if d else ''}{base}"
+
+
+class CausalGraphBuilder:
+    """Turns events into normalised edges, tracking which image each pid runs."""
+
+    def __init__(self, root_pid: int | None, root_exe: str | None, max_pids: int = 65536) -> None:
+        self.images: dict[int, str] = {}
+        self.max_pids = max_pids
+        if root_pid and root_exe:
+            self.images[root_pid] = normalise_exe(root_exe)
+
+    def image(self, ev: Event) -> str:
+        pid = int(ev.get("pid", 0))
+        img = self.images.get(pid)
+        if img is None:
+            img = f"exe:?{ev.get('comm', '')}"
+            self._remember(pid, img)
+        return img
+
+    def _remember(self, pid: int, img: str) -> None:
+        if len(self.images) >= self.max_pids:
+            self.images.pop(next(iter(self.images)))
+        self.images[pid] = img
+
+    def edges(self, events: list[Event]) -> list[Edge]:
+        out: list[Edge] = []
+        for ev in events:
+            t = ev.get("type")
+            if t == "fork":
+                self._remember(int(ev.get("child", 0)), self.image(ev))
+            elif t == "exec":
+                before = self.image(ev)
+                fn = str(ev.get("filename", ""))
+                interp = str(ev.get("interp", "")) or fn
+                exe_name = str(ev.get("exe_name", "")) or os.path.basename(interp)
+                d = os.path.dirname(interp)
+                new = normalise_exe(os.path.join(d, exe_name) if d else exe_name)
+                out.append((before, new, "exec"))
+                if fn:
+                    out.append(("file:" + normalise_file(fn), new, "load"))
+                self._remember(int(ev.get("pid", 0)), new)
+            elif t == "open":
+                img = self.image(ev)
+                flags = int(ev.get("flags", 0))
+                path = str(ev.get("path", ""))
+                if flags & O_DIRECTORY:
+                    out.append(("dir:" + normalise_dir(path.rstrip("/") or "/"), img, "list"))
+                    continue
+                node = "file:" + normalise_file(path)
+                acc = flags & O_ACCMODE
+                if acc in (0, O_RDWR):
+                    out.append((node, img, "read"))
+                if acc in (O_WRONLY, O_RDWR):
+                    out.append((img, node, "write"))
+            elif t == "net":
+                fam = ev.get("family", "")
+                dest = (
+                    f"net:{fam}:{ev.get('addr', '')}:{ev.get('port', 0)}"
+                    if fam in ("inet", "inet6")
+                    else f"net:{fam}"
+                )
+                out.append((self.image(ev), dest, "connect" if ev.get("op") == "connect" else "send"))
+            elif t == "ptrace":
+                out.append((self.image(ev), f"pid-of-agent:{ev.get('target_agent', 0)}", "ptrace"))
+            elif t == "exit" and int(ev.get("pid", 0)) == int(ev.get("tid", -1)):
+                self.images.pop(int(ev.get("pid", 0)), None)
+        return out
+
+
+def split_traces(sys: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Per-thread syscall traces of a batch, without a Python loop over syscalls."""
+    if sys.size == 0:
+        return np.zeros(0, np.uint32), []
+    tid = sys["tid"]
+    order = np.argsort(tid, kind="stable")
+    st = tid[order]
+    nr = sys["nr"][order].astype(np.int64)
+    cuts = np.flatnonzero(st[1:] != st[:-1]) + 1
+    tids = st[np.concatenate(([0], cuts))]
+    return tids, np.split(nr, cuts)
+
+
+def _fmt_edge(e: Edge) -> str:
+    return f"{e[0]} -{e[2]}-> {e[1]}"
+
+
+class CausalChannel(Channel):
+    name = "L3"
+
+    def __init__(self, config: EngineConfig) -> None:
+        super().__init__(config)
+        self.builder: CausalGraphBuilder | None = None
+        self.base_edges: set[Edge] = set()
+        self.base_nodes: set[str] = set()
+        self.mon_edges: set[Edge] = set()
+        self._batch_edges: list[set[Edge]] = []
+        self._batch_traces: list[list[np.ndarray]] = []
+        self.seq: Any = None
+        self.g_scale = G_SCALE_FLOOR
+        self.s_med = 0.0
+        self.s_spread = S_SPREAD_FLOOR
+        self.cal = Calibration(L3_FLOOR, "uncalibrated")
+        self._base_scc: dict[str, int] = {}
+        self._reported_cycles: set[str] = set()
+        self._tails: dict[int, np.ndarray] = {}
+        self.last: dict[str, Any] = {"divergence": 0.0}
+        self.syscalls_learned = 0
+
+    def _builder(self, ctx: ChannelContext) -> CausalGraphBuilder:
+        if self.builder is None:
+            info = ctx.info
+            self.builder = CausalGraphBuilder(info.root_pid if info else None, info.exe if info else None)
+        return self.builder
+
+    # -- baseline -------------------------------------------------------
+    def learn(self, batch: Batch, ctx: ChannelContext) -> None:
+        edges = set(self._builder(ctx).edges(batch.events))
+        self._batch_edges.append(edges)
+        _, traces = split_traces(batch.syscalls)
+        self._batch_traces.append(traces)
+        self.syscalls_learned += int(batch.syscalls.size)
+
+    def empty(self) -> bool:
+        return self.seq is None and not self.base_edges
+
+    @staticmethod
+    def _nodes(edges: set[Edge]) -> set[str]:
+        return {e[0] for e in edges} | {e[1] for e in edges}
+
+    def _graph_novelty(
+        self, edges: set[Edge], known_edges: set[Edge], known_nodes: set[str]
+    ) -> tuple[float, list[Edge], list[str]]:
+        new_e = sorted(edges - known_edges)
+        new_n = sorted(self._nodes(edges) - known_nodes)
+        return math.log2(1 + len(new_e) + len(new_n)), new_e, new_n
+
+    def _seq_score(
+        self, model: Any, traces: list[np.ndarray], tids: np.ndarray | None = None
+    ) -> tuple[float, list[tuple[int, int]]]:
+        """Top-k mean novelty over every position of the batch, and where the top 3 are.
+
+        ``tids`` (monitoring only) lets each thread's trace be judged with
+        the tail of its previous batch as context.
+        """
+        if model is None or not traces:
+            return 0.0, []
+        novs = [
+            model.window_novelty(tr, self._tails.get(int(tids[i])) if tids is not None else None)
+            for i, tr in enumerate(traces)
+        ]
+        allnov = np.concatenate(novs)
+        if allnov.size == 0:
+            return 0.0, []
+        k = min(int(getattr(model, "top_k", 8)), allnov.size)
+        top = np.partition(allnov, allnov.size - k)[allnov.size - k :]
+        offs = np.cumsum([0] + [n.size for n in novs])
+        best = np.argsort(-allnov, kind="stable")[:3]
+        owner = np.searchsorted(offs, best, side="right") - 1
+        where = [(int(t), int(f - offs[t])) for f, t in zip(best, owner, strict=True)]
+        return float(np.sort(top).mean()), where
+
+    def finish_baseline(self, ctx: ChannelContext) -> None:
+        super().finish_baseline(ctx)
+        from h7.detect.sequence import SequenceModel
+
+        n = len(self._batch_edges)
+        for e in self._batch_edges:
+            self.base_edges |= e
+        self.base_nodes = self._nodes(self.base_edges)
+        # Leave-one-out graph novelty: an edge is new to batch i iff no other batch had it.
+        ecount: Counter[Edge] = Counter()
+        ncount: Counter[str] = Counter()
+        for e in self._batch_edges:
+            ecount.update(e)
+            ncount.update(self._nodes(e))
+        g_loo = np.array(
+            [
+                math.log2(1 + sum(ecount[x] == 1 for x in e) + sum(ncount[x] == 1 for x in self._nodes(e)))
+                for e in self._batch_edges
+            ]
+        )
+        all_traces = [t for ts in self._batch_traces for t in ts if t.size]
+        s_kf = np.zeros(n)
+        if all_traces:
+            self.seq = SequenceModel().fit(all_traces)
+            if n >= 2:
+                for fold in kfold_indices(n, KFOLD):
+                    held = set(fold.tolist())
+                    train = [
+                        t for i, ts in enumerate(self._batch_traces) if i not in held for t in ts if t.size
+                    ]
+                    if not train:
+                        continue
+                    m = SequenceModel().fit(train)
+                    for i in fold:
+                        s_kf[i] = self._seq_score(m, [t for t in self._batch_traces[i] if t.size])[0]
+        has_sys = np.array([any(t.size for t in ts) for ts in self._batch_traces], dtype=bool)
+        if n:
+            self.g_scale = max(G_SCALE_FLOOR, float(np.quantile(g_loo, 0.9)))
+        if has_sys.sum() >= 2:
+            s = s_kf[has_sys]
+            self.s_med = float(np.median(s))
+            mad = float(np.median(np.abs(s - self.s_med))) * 1.4826
+            self.s_spread = max(S_SPREAD_FLOOR, mad, 0.1 * self.s_med)
+        d = g_loo / self.g_scale + np.where(has_sys, np.maximum(0.0, s_kf - self.s_med) / self.s_spread, 0.0)
+        self.cal = calibrate_threshold(
+            d,
+            floor=self.config.floor("L3", "STRUCTURAL_DRIFT", L3_FLOOR),
+            budget=self.config.false_alarm_budget,
+            override=self.config.threshold_override("L3", "STRUCTURAL_DRIFT"),
+        )
+        self._batch_edges, self._batch_traces = [], []
+        self._index_baseline_scc()
+
+    def _index_baseline_scc(self) -> None:
+        nodes = sorted(self.base_nodes)
+        labels = _scc_labels(nodes, self.base_edges)
+        sizes = Counter(labels.values())
+        self._base_scc = {v: lab for v, lab in labels.items() if sizes[lab] >= 2}
+
+    # -- monitoring -----------------------------------------------------
+    def judge(self, batch: Batch, ctx: ChannelContext) -> list[Alert]:
+        edges = set(self._builder(ctx).edges(batch.events))
+        g, new_e, new_n = self._graph_novelty(edges, self.base_edges, self.base_nodes)
+        tids, traces = split_traces(batch.syscalls)
+        s, where = self._seq_score(self.seq, traces, tids)
+        self._keep_tails(tids, traces)
+        s_term = max(0.0, s - self.s_med) / self.s_spread if traces else 0.0
+        d = g / self.g_scale + s_term
+        drift = {
+            "divergence": round(d, 4),
+            "threshold": round(self.cal.threshold, 4),
+            "graph_novelty_bits": round(g, 4),
+            "sequence_novelty_nats": round(s, 4),
+            "sequence_baseline_median_nats": round(self.s_med, 4),
+            "new_edge_count": len(new_e),
+            "new_node_count": len(new_n),
+            "new_edges": [_fmt_edge(e) for e in new_e[:20]],
+            "new_nodes": new_n[:20],
+            "novel_windows": self._windows_evidence(where, tids, traces),
+        }
+        self.last = {"divergence": d, "graph": g, "sequence": s, "new_edges": len(new_e)}
+        out: list[Alert] = []
+        cycle = self._cycles(edges, ctx, batch, drift)
+        out.extend(cycle)
+        if not cycle and d > self.cal.threshold:
+            key = "structure"
+            out.append(
+                ctx.alert("L3", "STRUCTURAL_DRIFT", int(batch.t1_ns), d, self.cal.threshold, key, drift)
+            )
+        return out
+
+    def _keep_tails(self, tids: np.ndarray, traces: list[np.ndarray]) -> None:
+        if len(self._tails) > 8192:
+            self._tails.clear()
+        for t, tr in zip(tids.tolist(), traces, strict=True):
+            if tr.size:
+                self._tails[int(t)] = tr[-5:]
+
+    def _windows_evidence(
+        self, where: list[tuple[int, int]], tids: np.ndarray, traces: list[np.ndarray]
+    ) -> list[dict[str, Any]]:
+        out = []
+        for ti, pos in where:
+            tr = traces[ti]
+            w = tr[max(0, pos - 5) : pos + 1]
+            out.append(
+                {
+                    "tid": int(tids[ti]),
+                    "syscalls": [syscall_name(int(x)) or str(int(x)) for x in w],
+                }
+            )
+        return out
+
+    def _cycles(
+        self, edges: set[Edge], ctx: ChannelContext, batch: Batch, drift: dict[str, Any]
+    ) -> list[Alert]:
+        fresh = {e for e in edges if e not in self.base_edges and e not in self.mon_edges}
+        if not fresh:
+            return []
+        if len(self.mon_edges) < self.config.l3_max_edges:
+            self.mon_edges |= fresh
+        all_edges = self.base_edges | self.mon_edges
+        nodes = sorted(self._nodes(all_edges))
+        labels = _scc_labels(nodes, all_edges)
+        members: dict[int, list[str]] = {}
+        for v, lab in labels.items():
+            members.setdefault(lab, []).append(v)
+        out: list[Alert] = []
+        for vs in sorted(members.values(), key=min):
+            if len(vs) < 2:
+                continue
+            images = [v for v in vs if v.startswith("exe:")]
+            if len(images) < self.config.l3_min_cycle_images:
+                continue
+            base_labels = {self._base_scc.get(v) for v in vs}
+            if len(base_labels) == 1 and None not in base_labels:
+                continue  # the baseline already had this loop
+            vset = set(vs)
+            closing = sorted(e for e in fresh if e[0] in vset and e[1] in vset)
+            if not closing:
+                continue  # grew elsewhere; this SCC was reported when it formed
+            sig = hashlib.sha256("\n".join(sorted(vs)).encode()).hexdigest()[:16]
+            if sig in self._reported_cycles:
+                continue
+            self._reported_cycles.add(sig)
+            new_in = sorted(e for e in all_edges - self.base_edges if e[0] in vset and e[1] in vset)
+            path = _cycle_through(closing[0], all_edges, vset)
+            evidence = {
+                "cycle": path,
+                "nodes": sorted(vs)[:40],
+                "images": sorted(images),
+                "closing_edges": [_fmt_edge(e) for e in closing[:20]],
+                "new_edges_in_cycle": [_fmt_edge(e) for e in new_in[:20]],
+                "structural_drift": drift,
+            }
+            div = float(len(new_in))
+            # Binary verdict; the divergence counts the new edges inside the loop (>= 1).
+            out.append(ctx.alert("L3", "CAUSAL_CYCLE_DETECTED", int(batch.t1_ns), div, 1.0, sig, evidence))
+        return out
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "state": "monitoring" if self.baselined else "learning",
+            "divergence": float(self.last.get("divergence", 0.0)),
+            "threshold": self.cal.threshold,
+            "calibration": self.cal.to_dict(),
+            "baseline_edges": len(self.base_edges),
+            "baseline_nodes": len(self.base_nodes),
+            "monitoring_new_edges": len(self.mon_edges),
+            "last": self.last,
+        }
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "edges": [list(e) for e in sorted(self.base_edges)],
+            "seq": self.seq.to_state() if self.seq is not None else None,
+            "g_scale": self.g_scale,
+            "s_med": self.s_med,
+            "s_spread": self.s_spread,
+            "cal": self.cal.to_dict(),
+        }
+
+    def from_state(self, state: dict[str, Any]) -> None:
+        from h7.detect.sequence import SequenceModel
+
+        self.base_edges = {(str(a), str(b), str(k)) for a, b, k in state["edges"]}
+        self.base_nodes = self._nodes(self.base_edges)
+        self.seq = SequenceModel.from_state(state["seq"]) if state.get("seq") else None
+        self.g_scale = float(state["g_scale"])
+        self.s_med = float(state["s_med"])
+        self.s_spread = float(state["s_spread"])
+        self.cal = Calibration.from_dict(state["cal"])
+        override = self.config.threshold_override("L3", "STRUCTURAL_DRIFT")
+        if override is not None:
+            self.cal = Calibration(override, "override")
+        self._index_baseline_scc()
+        self.baselined = True
+
+
+def _scc_labels(nodes: list[str], edges: set[Edge]) -> dict[str, int]:
+    """Strongly connected component label of every node (scipy csgraph)."""
+    if not nodes:
+        return {}
+    index = {v: i for i, v in enumerate(nodes)}
+    src = np.fromiter((index[e[0]] for e in edges), dtype=np.int64, count=len(edges))
+    dst = np.fromiter((index[e[1]] for e in edges), dtype=np.int64, count=len(edges))
+    mat = csr_matrix((np.ones(len(edges), dtype=np.int8), (src, dst)), shape=(len(nodes), len(nodes)))
+    _, labels = connected_components(mat, directed=True, connection="strong")
+    return {v: int(labels[i]) for v, i in index.items()}
+
+
+def _cycle_through(edge: Edge, edges: set[Edge], within: set[str]) -> list[str]:
+    """A concrete directed cycle through ``edge`` (BFS back from its head to its tail)."""
+    adj: dict[str, list[tuple[str, str]]] = {}
+    for a, b, k in sorted(edges):
+        if a in within and b in within:
+            adj.setdefault(a, []).append((b, k))
+    start, goal = edge[1], edge[0]
+    prev: dict[str, tuple[str, str] | None] = {start: None}
+    q = deque([start])
+    while q:
+        v = q.popleft()
+        if v == goal:
+            break
+        for w, k in adj.get(v, []):
+            if w not in prev:
+                prev[w] = (v, k)
+                q.append(w)
+    if goal not in prev:
+        return [_fmt_edge(edge)]
+    steps: list[str] = []
+    v = goal
+    while prev[v] is not None:
+        p, k = prev[v]  # type: ignore[misc]
+        steps.append(f"{p} -{k}-> {v}")
+        v = p
+    steps.reverse()
+    return [_fmt_edge(edge), *steps]

@@ -1,0 +1,276 @@
+"""L4 network egress: unknown destinations, and bursts over the baseline rate.
+
+Two questions, two latencies.  "Is this destination allowed?" is answered on
+the immediate path for every connect and every first send to a destination
+(the kernel de-duplicates sends per (pid, op, destination)), against the
+operator allowlist (CIDRs, host:port) and, optionally, what the agent talked
+to during the baseline.  "Is the agent sending far more than it does?" needs
+a window: per batch, the egress call rates from the in-kernel counters
+(connects/s, sends/s, bytes/s) are compared with the baseline's mean rates as
+a log2 ratio with a small prior; the threshold is calibrated from the same
+ratio for each baseline batch against the others.
+
+No payload, DNS or TLS inspection: a hostname in the allowlist is resolved
+once, when the config is loaded.  Only inet/inet6 destinations are checked;
+unix sockets show up in L3's causal graph instead.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from h7.alert import Alert
+from h7.batch import Batch, Event
+from h7.detect.channels.base import PHASE_BASELINE, Calibration, Channel, ChannelContext, calibrate_threshold
+from h7.detect.config import NS_PER_S, EngineConfig
+from h7.errors import UsageError
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+RATE_METRICS = ("connects", "sends", "send_bytes")
+# Priors keep a ratio against a near-zero baseline finite and honest:
+# going from 0 to 1 connect/s is not an infinite burst.
+RATE_PRIOR = np.array([1.0, 2.0, 8192.0])
+BURST_FLOOR = 2.0  # log2: at least 4x the baseline rate (plus prior)
+
+
+@dataclass(frozen=True)
+class AllowRule:
+    net: IPNetwork | None  # None: any address
+    port: int | None  # None: any port
+    text: str
+
+    def matches(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> bool:
+        if self.port is not None and self.port != port:
+            return False
+        return self.net is None or (ip.version == self.net.version and ip in self.net)
+
+
+def _resolve(host: str) -> list[IPNetwork]:
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as e:
+        raise UsageError(f"L4 allowlist: cannot resolve {host!r}: {e}") from e
+    return sorted({ipaddress.ip_network(i[4][0]) for i in infos}, key=str)
+
+
+def parse_allow(entries: list[str], *, resolve: bool = True) -> list[AllowRule]:
+    """``10.0.0.0/8``, ``127.0.0.1:8080``, ``[::1]:443``, ``*:53``, ``api.example.com:443``."""
+    rules: list[AllowRule] = []
+    for raw in entries:
+        text = raw.strip()
+        host, port = text, None
+        if text.startswith("["):
+            end = text.find("]")
+            if end < 0:
+                raise UsageError(f"L4 allowlist: bad entry {raw!r}")
+            host, rest = text[1:end], text[end + 1 :]
+            if rest:
+                if not rest.startswith(":") or not rest[1:].isdigit():
+                    raise UsageError(f"L4 allowlist: bad port in {raw!r}")
+                port = int(rest[1:])
+        elif text.count(":") == 1:
+            host, p = text.split(":")
+            if not p.isdigit():
+                raise UsageError(f"L4 allowlist: bad port in {raw!r}")
+            port = int(p)
+        if port is not None and not 0 <= port <= 65535:
+            raise UsageError(f"L4 allowlist: port out of range in {raw!r}")
+        if host in ("*", ""):
+            rules.append(AllowRule(None, port, text))
+            continue
+        try:
+            nets: list[IPNetwork] = [ipaddress.ip_network(host, strict=False)]
+        except ValueError:
+            if not resolve:
+                raise UsageError(f"L4 allowlist: not an address or CIDR: {raw!r}") from None
+            nets = _resolve(host)
+        rules.extend(AllowRule(n, port, text) for n in nets)
+    return rules
+
+
+class EgressChannel(Channel):
+    name = "L4"
+
+    def __init__(self, config: EngineConfig) -> None:
+        super().__init__(config)
+        self.rules = parse_allow(config.l4_allow)
+        self.baseline_dests: set[str] = set()  # "network|port"
+        self._rates: list[np.ndarray] = []
+        self.mean_rate = np.zeros(len(RATE_METRICS))
+        self.cal = Calibration(BURST_FLOOR, "uncalibrated")
+        self.last_divergence = 0.0
+        self.unknown_seen = 0
+        self.checked = 0
+
+    # -- destinations ---------------------------------------------------
+    @staticmethod
+    def _dest(ev: Event) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int] | None:
+        if ev.get("type") != "net" or ev.get("family") not in ("inet", "inet6"):
+            return None
+        try:
+            ip = ipaddress.ip_address(str(ev.get("addr", "")))
+        except ValueError:
+            return None
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return ip, int(ev.get("port", 0))
+
+    def _baseline_key(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> str:
+        plen = self.config.l4_baseline_prefix_v4 if ip.version == 4 else self.config.l4_baseline_prefix_v6
+        net = ipaddress.ip_network(f"{ip}/{plen}", strict=False)
+        return f"{net}|{port}"
+
+    def allowed(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> str | None:
+        """Why this destination is allowed, or None."""
+        for r in self.rules:
+            if r.matches(ip, port):
+                return f"allowlist {r.text}"
+        if self.config.allow_baseline_destinations and self._baseline_key(ip, port) in self.baseline_dests:
+            return "seen in baseline"
+        return None
+
+    def learn(self, batch: Batch, ctx: ChannelContext) -> None:
+        if self.config.allow_baseline_destinations:
+            for ev in batch.events:
+                d = self._dest(ev)
+                if d is not None:
+                    self.baseline_dests.add(self._baseline_key(*d))
+        self._rates.append(self._batch_rates(batch, ctx))
+
+    def on_events(self, events: list[Event], ctx: ChannelContext) -> list[Alert]:
+        out: list[Alert] = []
+        for ev in events:
+            d = self._dest(ev)
+            if d is None:
+                continue
+            self.checked += 1
+            ip, port = d
+            if ctx.phase == PHASE_BASELINE and self.config.allow_baseline_destinations:
+                continue  # the baseline defines what is known; learn() records it
+            if self.allowed(ip, port) is not None:
+                continue
+            self.unknown_seen += 1
+            dest = f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+            out.append(
+                ctx.alert(
+                    "L4",
+                    "UNKNOWN_DESTINATION",
+                    int(ev.get("ts_ns", 0)),
+                    divergence=1.0,
+                    threshold=1.0,
+                    key=dest,
+                    evidence={
+                        "destination": dest,
+                        "addr": str(ip),
+                        "port": port,
+                        "family": ev.get("family"),
+                        "op": ev.get("op"),
+                        "pid": int(ev.get("pid", 0)),
+                        "comm": ev.get("comm", ""),
+                        "bytes": int(ev.get("bytes", 0)),
+                        "from_socket": bool(ev.get("from_socket", False)),
+                        "allowlist": [r.text for r in self.rules],
+                        "baseline_destinations": len(self.baseline_dests),
+                    },
+                )
+            )
+        return out
+
+    # -- rates ----------------------------------------------------------
+    @staticmethod
+    def _batch_rates(batch: Batch, ctx: ChannelContext) -> np.ndarray:
+        secs = max((batch.t1_ns - batch.t0_ns) / NS_PER_S, 1e-3)
+        s = batch.stats.get(ctx.agent)
+        if s is None:
+            return np.zeros(len(RATE_METRICS))
+        return np.array([float(s[m]) for m in RATE_METRICS]) / secs
+
+    @staticmethod
+    def _divergence(rates: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        """log2 ratio per metric; rows of ``rates`` against one reference."""
+        return np.log2((rates + RATE_PRIOR) / (ref + RATE_PRIOR))
+
+    def finish_baseline(self, ctx: ChannelContext) -> None:
+        super().finish_baseline(ctx)
+        override = self.config.threshold_override("L4", "NET_EGRESS_BURST")
+        floor = self.config.floor("L4", "NET_EGRESS_BURST", BURST_FLOOR)
+        if not self._rates:
+            self.cal = calibrate_threshold(
+                [], floor=floor, budget=self.config.false_alarm_budget, override=override
+            )
+            return
+        r = np.vstack(self._rates)
+        n = r.shape[0]
+        self.mean_rate = r.mean(axis=0)
+        if n >= 2:
+            loo_ref = (r.sum(axis=0)[None, :] - r) / (n - 1)  # mean of the others, per batch
+            samples = self._divergence(r, loo_ref).max(axis=1)
+        else:
+            samples = np.zeros(0)
+        self.cal = calibrate_threshold(
+            samples, floor=floor, budget=self.config.false_alarm_budget, override=override
+        )
+        self._rates = []
+
+    def judge(self, batch: Batch, ctx: ChannelContext) -> list[Alert]:
+        rates = self._batch_rates(batch, ctx)
+        per = self._divergence(rates[None, :], self.mean_rate)[0]
+        worst = int(np.argmax(per))
+        d = float(per[worst])
+        self.last_divergence = d
+        if not d > self.cal.threshold:
+            return []
+        metric = RATE_METRICS[worst]
+        return [
+            ctx.alert(
+                "L4",
+                "NET_EGRESS_BURST",
+                int(batch.t1_ns),
+                divergence=d,
+                threshold=self.cal.threshold,
+                key="egress",
+                evidence={
+                    "metric": metric,
+                    "window_ns": [int(batch.t0_ns), int(batch.t1_ns)],
+                    "rate_per_s": {m: round(float(v), 3) for m, v in zip(RATE_METRICS, rates, strict=True)},
+                    "baseline_mean_per_s": {
+                        m: round(float(v), 3) for m, v in zip(RATE_METRICS, self.mean_rate, strict=True)
+                    },
+                    "log2_ratio": {m: round(float(v), 3) for m, v in zip(RATE_METRICS, per, strict=True)},
+                    "times_baseline": round(math.pow(2.0, d), 2),
+                },
+            )
+        ]
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "state": "monitoring" if self.baselined else "learning",
+            "divergence": self.last_divergence,
+            "threshold": self.cal.threshold,
+            "calibration": self.cal.to_dict(),
+            "baseline_destinations": len(self.baseline_dests),
+            "destinations_checked": self.checked,
+            "unknown_destinations": self.unknown_seen,
+        }
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "baseline_dests": sorted(self.baseline_dests),
+            "mean_rate": [float(x) for x in self.mean_rate],
+            "cal": self.cal.to_dict(),
+        }
+
+    def from_state(self, state: dict[str, Any]) -> None:
+        self.baseline_dests = {str(x) for x in state.get("baseline_dests", [])}
+        self.mean_rate = np.array([float(x) for x in state["mean_rate"]])
+        self.cal = Calibration.from_dict(state["cal"])
+        override = self.config.threshold_override("L4", "NET_EGRESS_BURST")
+        if override is not None:
+            self.cal = Calibration(override, "override")
+        self.baselined = True

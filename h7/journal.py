@@ -1,0 +1,260 @@
+"""The msgpack journal: what ``h7 record`` writes and ``h7 replay`` reads.
+
+A journal is a plain concatenation of msgpack maps: one header, then one
+record per :meth:`h7.batch.Batch.to_record`.  No framing beyond msgpack's
+own, because msgpack already knows where every object ends, and because a
+journal cut short by ``kill -9`` must still replay everything up to the last
+complete batch: the writer flushes each record as a whole, and the reader
+reports a torn final record instead of failing the replay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any, BinaryIO
+
+import msgpack
+
+from h7.batch import AgentInfo, Batch
+from h7.errors import H7Error
+
+FORMAT = "h7-journal"
+VERSION = 1
+_READ_SIZE = 1 << 20
+# Journal records carry whole batches of syscalls; the default msgpack
+# limits (derived from read_size) would reject a busy second.
+_MAX_BUFFER = 1 << 31
+
+
+class JournalError(H7Error):
+    """A journal could not be read: not a journal, unknown version, corrupt record."""
+
+    exit_code = 2
+
+
+@dataclass
+class JournalHeader:
+    """First record of a journal: enough to replay without the original host."""
+
+    host: str
+    agents: list[AgentInfo]
+    start_ns: int
+    batch_ns: int
+    version: int = VERSION
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": self.version,
+            "host": self.host,
+            "agents": [a.to_dict() for a in self.agents],
+            "start_ns": int(self.start_ns),
+            "batch_ns": int(self.batch_ns),
+            "meta": dict(self.meta),
+        }
+
+    @classmethod
+    def from_record(cls, rec: Any) -> JournalHeader:
+        if not isinstance(rec, dict) or rec.get("format") != FORMAT:
+            raise JournalError("not an H7 journal (first record is not a journal header)")
+        version = rec.get("version")
+        if version != VERSION:
+            raise JournalError(f"unsupported journal version {version!r} (this h7 reads {VERSION})")
+        try:
+            return cls(
+                host=str(rec.get("host", "")),
+                agents=[AgentInfo.from_dict(a) for a in rec.get("agents", [])],
+                start_ns=int(rec["start_ns"]),
+                batch_ns=int(rec["batch_ns"]),
+                version=int(version),
+                meta=dict(rec.get("meta", {})),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise JournalError(f"malformed journal header: {e!r}") from e
+
+
+def _packer() -> msgpack.Packer:
+    # surrogateescape: paths and argv come from the kernel as bytes and were
+    # decoded with surrogateescape; they must round-trip, not crash the writer.
+    return msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape")
+
+
+class JournalWriter:
+    """Append-only writer; each record is written with one ``write`` and flushed.
+
+    One write per record means a crash can tear at most the record being
+    written, which the reader then reports and skips.
+    """
+
+    def __init__(
+        self,
+        target: str | os.PathLike[str] | BinaryIO,
+        header: JournalHeader,
+        *,
+        fsync: bool = False,
+    ) -> None:
+        self._own = isinstance(target, str | os.PathLike)
+        self._f: BinaryIO = open(target, "wb") if isinstance(target, str | os.PathLike) else target  # noqa: SIM115
+        self._packer = _packer()
+        self._fsync = fsync
+        self.batches = 0
+        self._write(header.to_record())
+
+    def _write(self, rec: dict[str, Any]) -> None:
+        self._f.write(self._packer.pack(rec))
+        self._f.flush()
+        if self._fsync:
+            with contextlib.suppress(OSError, io.UnsupportedOperation):
+                os.fsync(self._f.fileno())
+
+    def write(self, batch: Batch) -> None:
+        self._write(batch.to_record())
+        self.batches += 1
+
+    def close(self) -> None:
+        if self._own:
+            self._f.close()
+
+    def __enter__(self) -> JournalWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class Truncation:
+    """Where a torn final record starts and how many bytes of it were there."""
+
+    offset: int
+    nbytes: int
+    batches_read: int
+
+    def message(self) -> str:
+        return (
+            f"journal ends with an incomplete record at byte {self.offset} "
+            f"({self.nbytes} bytes ignored; {self.batches_read} complete batches replayed)"
+        )
+
+
+class JournalReader:
+    """Streaming reader: the header on open, then one :class:`Batch` per iteration.
+
+    A torn final record (the writer was killed mid-write) ends the iteration
+    normally and is described in :attr:`truncated`; anything else that is not
+    a valid record raises :class:`JournalError` naming the byte offset.
+    """
+
+    def __init__(self, source: str | os.PathLike[str] | IO[bytes]) -> None:
+        self._own = isinstance(source, str | os.PathLike)
+        self.name = str(source) if self._own else str(getattr(source, "name", "<stream>"))
+        try:
+            self._f: IO[bytes] = open(source, "rb") if isinstance(source, str | os.PathLike) else source  # noqa: SIM115
+        except OSError as e:
+            raise JournalError(f"cannot open journal {self.name}: {e.strerror or e}") from e
+        self._unpacker = msgpack.Unpacker(
+            self._f,
+            read_size=_READ_SIZE,
+            raw=False,
+            strict_map_key=False,
+            unicode_errors="surrogateescape",
+            max_buffer_size=_MAX_BUFFER,
+        )
+        self.truncated: Truncation | None = None
+        self.batches_read = 0
+        first = self._next_record()
+        if first is None:
+            if self.truncated is not None:
+                raise JournalError(
+                    f"{self.name}: journal header is incomplete ({self.truncated.nbytes} bytes)"
+                )
+            raise JournalError(f"{self.name}: empty journal")
+        self.header = JournalHeader.from_record(first[1])
+
+    def _next_record(self) -> tuple[int, Any] | None:
+        offset = self._unpacker.tell()
+        try:
+            rec = next(self._unpacker)
+        except StopIteration:
+            # Either a clean end or a record cut short: msgpack cannot tell
+            # them apart, but the number of bytes it was still holding can.
+            pending = self._pending_bytes(offset)
+            if pending:
+                self.truncated = Truncation(offset, pending, self.batches_read)
+            return None
+        except (msgpack.FormatError, msgpack.StackError, msgpack.ExtraData, ValueError) as e:
+            raise JournalError(f"{self.name}: corrupt record at byte {offset}: {e}") from e
+        return offset, rec
+
+    def _pending_bytes(self, offset: int) -> int:
+        """Bytes between the last complete record and the end of the input.
+
+        Only knowable for a seekable input (a file); a pipe that stops mid
+        record is indistinguishable from one that ends cleanly.
+        """
+        try:
+            end = self._f.seek(0, io.SEEK_END)
+        except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+            return 0
+        return max(0, int(end) - offset)
+
+    def __iter__(self) -> Iterator[Batch]:
+        while True:
+            nxt = self._next_record()
+            if nxt is None:
+                return
+            offset, rec = nxt
+            if not isinstance(rec, dict) or "t0" not in rec or "t1" not in rec:
+                raise JournalError(f"{self.name}: record at byte {offset} is not a batch")
+            try:
+                batch = Batch.from_record(rec)
+            except (KeyError, TypeError, ValueError) as e:
+                raise JournalError(f"{self.name}: malformed batch at byte {offset}: {e}") from e
+            self.batches_read += 1
+            yield batch
+
+    def close(self) -> None:
+        if self._own:
+            self._f.close()
+
+    def __enter__(self) -> JournalReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_journal(
+    path: str | os.PathLike[str],
+    batches: list[Batch],
+    agents: list[AgentInfo],
+    *,
+    batch_ns: int,
+    host: str | None = None,
+    start_ns: int | None = None,
+    meta: dict[str, Any] | None = None,
+) -> None:
+    """Write a whole journal at once (tests, synthetic journals)."""
+    header = JournalHeader(
+        host=host if host is not None else socket.gethostname(),
+        agents=agents,
+        start_ns=start_ns if start_ns is not None else (batches[0].t0_ns if batches else 0),
+        batch_ns=batch_ns,
+        meta=meta or {},
+    )
+    with JournalWriter(path, header) as w:
+        for b in batches:
+            w.write(b)
+
+
+def read_journal(path: str | os.PathLike[str]) -> tuple[JournalHeader, list[Batch], Truncation | None]:
+    """Read a whole journal: header, every complete batch, and any torn tail."""
+    with JournalReader(path) as r:
+        batches = list(r)
+        return r.header, batches, r.truncated
