@@ -25,8 +25,9 @@ scalars = (
 )
 values = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=20)
-    | st.dictionaries(st.text(max_size=20), children, max_size=20),
+    lambda children: (
+        st.lists(children, max_size=20) | st.dictionaries(st.text(max_size=20), children, max_size=20)
+    ),
     max_leaves=60,
 )
 

@@ -129,8 +129,10 @@ def verify_chain(
     report = ChainReport(directory=directory)
 
     by_seq: dict[int, list[tuple[Path, Certificate]]] = {}
+    newest_named = 0  # highest seq any file name claims, valid or not
     for path in _list_certs(directory):
         name_seq = seq_from_name(path.name)
+        newest_named = max(newest_named, name_seq or 0)
         try:
             with path.open("rb") as f:
                 data = f.read(MAX_FILE + 1)
@@ -184,7 +186,7 @@ def verify_chain(
         expect_seq = seq + 1
         report.head_seq, report.head_hash = seq, cert.hash
 
-    _check_head_file(report, directory, by_seq)
+    _check_head_file(report, directory, by_seq, max(newest_named, report.head_seq))
     if expected is not None:
         report.expect_head_checked = True
         _check_expected_head(report, by_seq, expected)
@@ -218,7 +220,10 @@ def _check_expected_head(
 
 
 def _check_head_file(
-    report: ChainReport, directory: Path, by_seq: dict[int, list[tuple[Path, Certificate]]]
+    report: ChainReport,
+    directory: Path,
+    by_seq: dict[int, list[tuple[Path, Certificate]]],
+    newest: int,
 ) -> None:
     """The writer's HEAD may lag the directory after a crash, but never lead it.
 
@@ -241,12 +246,12 @@ def _check_head_file(
     except ValueError:
         report.breaks.append(ChainBreak(None, path, "chain head file is malformed"))
         return
-    if seq > report.head_seq:
+    if seq > newest:
         report.breaks.append(
             ChainBreak(
                 seq,
                 path,
-                f"HEAD records seq {seq} but the newest certificate is seq {report.head_seq} "
+                f"HEAD records seq {seq} but the newest certificate is seq {newest} "
                 "(newest certificates deleted)",
             )
         )

@@ -190,9 +190,7 @@ def build() -> dict[str, Any]:
             "'invalid' file must be rejected. See docs/cal-format.md."
         ),
         "private_key_seed_hex": SEED.hex(),
-        "public_key_hex": pub.public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        ).hex(),
+        "public_key_hex": pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex(),
         "public_key_b64": public_b64(pub),
         "public_key_pem": public_pem(pub).decode("ascii"),
         "key_id": key_id(pub),
