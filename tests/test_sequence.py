@@ -171,6 +171,20 @@ def test_table_cap_bounds_memory() -> None:
     assert math.isfinite(m.score(noise[0]))
 
 
+def test_scoring_memory_does_not_grow_with_the_trace(model: SequenceModel) -> None:
+    import tracemalloc
+
+    long = np.tile(np.concatenate(_motif_traces(4, 4, 50)), 3000)[:3_000_000]
+    tracemalloc.start()
+    try:
+        model.score(long)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # One block of scratch (~34 MB); anything proportional to 3M syscalls would be >= 96 MB.
+    assert peak < 64 * 2**20
+
+
 def _ref_novelty(train: list[np.ndarray], trace: np.ndarray, order: int) -> list[float]:
     """Witten-Bell order mixture written the slow, obvious way."""
     grams: list[Counter[tuple[int, ...]]] = [Counter() for _ in range(order + 1)]

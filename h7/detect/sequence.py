@@ -50,8 +50,11 @@ I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
 
-def _as_trace(trace: ArrayLike) -> I64:
-    """Validate one trace.  Floats are refused: a float here means a caller bug, not a syscall."""
+def _as_trace(trace: ArrayLike) -> npt.NDArray[np.integer[Any]]:
+    """Validate one trace without copying it (blocks are converted one at a time).
+
+    Floats are refused: a float here means a caller bug, not a syscall.
+    """
     a = np.asarray(trace)
     if a.ndim != 1:
         raise ValueError(f"a trace must be 1-D, got shape {a.shape}")
@@ -59,12 +62,12 @@ def _as_trace(trace: ArrayLike) -> I64:
         return np.zeros(0, dtype=np.int64)
     if a.dtype.kind not in "iu":
         raise TypeError(f"a trace must hold integer syscall numbers, got dtype {a.dtype}")
-    return a.astype(np.int64, copy=False)
+    return a
 
 
-def _tokens(trace: I64) -> U64:
+def _tokens(trace: npt.NDArray[np.integer[Any]]) -> U64:
     """Map syscall numbers to 10-bit tokens; out-of-range numbers share token 0."""
-    t = trace + 2
+    t = trace.astype(np.int64) + 2
     ok = (t >= 1) & (t < _ALPHABET)
     return np.where(ok, t, 0).astype(np.uint64)
 
@@ -145,23 +148,31 @@ class _Counter:
         return self.keys, self.counts
 
 
-def _blocks(x: U64, history: int, order: int) -> Iterator[tuple[U64, int]]:
-    """Split ``x`` into blocks carrying ``order - 1`` tokens of left context.
+def _blocks(
+    trace: npt.NDArray[np.integer[Any]], order: int, history: U64 | None = None
+) -> Iterator[tuple[U64, int]]:
+    """Tokenise ``trace`` block by block, each block carrying ``order - 1`` tokens of left context.
 
-    Yields (block, skip): positions ``< skip`` of the block are context only.  ``history`` leading
-    tokens of ``x`` are context supplied by the caller and never yielded as positions.
+    Yields (block, skip): positions ``< skip`` of the block are context only.  ``history`` (tokens
+    supplied by the caller) is the left context of the first block.  Only one block is ever
+    materialised, so memory does not grow with the trace.
     """
     ctx = order - 1
-    for a in range(history, x.size, _CHUNK):
+    for a in range(0, trace.size, _CHUNK):
         e = max(0, a - ctx)
-        yield x[e : a + _CHUNK], a - e
+        block = _tokens(trace[e : a + _CHUNK])
+        skip = a - e
+        if a == 0 and history is not None and history.size and ctx:
+            tail = history[-ctx:]
+            block = np.concatenate((tail, block))
+            skip = tail.size
+        yield block, skip
 
 
 def _count_windows(traces: Iterable[ArrayLike], order: int, cap: int) -> list[tuple[U64, I64]]:
     counters = [_Counter(cap) for _ in range(order)]
     for trace in traces:
-        x = _tokens(_as_trace(trace))
-        for block, skip in _blocks(x, 0, order):
+        for block, skip in _blocks(_as_trace(trace), order):
             for n in range(1, order + 1):
                 if block.size < n:
                     break
@@ -213,7 +224,7 @@ class SequenceModel:
     among 3..16, with 5..12 within noise).  ``max_ngrams`` caps the table size per window length.
     """
 
-    def __init__(self, order: int = 6, top_k: int = 8, max_ngrams: int = 1 << 21) -> None:
+    def __init__(self, order: int = 6, top_k: int = 8, max_ngrams: int = 1 << 20) -> None:
         _check_order(order)
         if top_k < 1:
             raise ValueError("top_k must be >= 1")
@@ -295,14 +306,10 @@ class SequenceModel:
 
     def _novelty_blocks(self, trace: ArrayLike, history: ArrayLike | None) -> Iterator[F64]:
         self._require_fitted()
-        x = _tokens(_as_trace(trace))
-        hist = 0
-        if history is not None:
-            hx = _tokens(_as_trace(history))[-(self.order - 1) :] if self.order > 1 else None
-            if hx is not None and hx.size:
-                x = np.concatenate((hx, x))
-                hist = hx.size
-        for block, skip in _blocks(x, hist, self.order):
+        hist = None
+        if history is not None and self.order > 1:
+            hist = _tokens(_as_trace(history)[-(self.order - 1) :])
+        for block, skip in _blocks(_as_trace(trace), self.order, hist):
             yield self._block_novelty(block, skip)
 
     def window_novelty(self, trace: ArrayLike, history: ArrayLike | None = None) -> F64:
@@ -397,8 +404,7 @@ class StideModel:
     def fit(self, traces: Iterable[ArrayLike]) -> StideModel:
         counter = _Counter(cap=np.iinfo(np.int64).max)
         for trace in traces:
-            x = _tokens(_as_trace(trace))
-            for block, skip in _blocks(x, 0, self.window):
+            for block, skip in _blocks(_as_trace(trace), self.window):
                 if block.size >= self.window:
                     counter.add(_codes(block, self.window)[max(0, skip - self.window + 1) :])
         self._db = counter.result()[0]
@@ -408,11 +414,11 @@ class StideModel:
         """One flag per window (index = window start): True if the window was never seen."""
         if self._db is None:
             raise RuntimeError("StideModel is not fitted")
-        x = _tokens(_as_trace(trace))
+        x = _as_trace(trace)
         if x.size < self.window:
             return np.zeros(0, dtype=bool)
         parts = []
-        for block, skip in _blocks(x, 0, self.window):
+        for block, skip in _blocks(x, self.window):
             if block.size >= self.window:
                 codes = _codes(block, self.window)[max(0, skip - self.window + 1) :]
                 parts.append(~_find(self._db, codes)[1])
