@@ -1,0 +1,1 @@
+"""The demo kit: a synthetic LLM agent, its local model API, and one attack per channel."""
