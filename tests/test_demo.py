@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.conftest import bpf_unavailable
+from conftest import bpf_unavailable
 
 
 def test_demo_detects_all_five_channels(tmp_path: Path) -> None:

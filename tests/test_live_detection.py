@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import bpf_unavailable
+from conftest import bpf_unavailable
 
 
 @pytest.fixture
