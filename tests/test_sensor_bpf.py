@@ -401,3 +401,60 @@ def test_ring_overflow_is_counted_not_silent() -> None:
     assert c["sys_emitted"] + c["sys_dropped"] >= issued
     assert len(batch.syscalls) == c["sys_emitted"] <= page // 32
     assert batch.drops["sys_dropped"] == c["sys_dropped"]
+
+
+def test_record_then_replay(tmp_path: Path) -> None:
+    """`h7 record` on a real process writes a journal that `h7 replay` and the reader accept."""
+    if os.geteuid() != 0:
+        pytest.skip("not root")
+    from h7.journal import JournalReader
+
+    code = (
+        "import os,sys,time\n"
+        "sys.stdin.readline()\n"
+        "for i in range(30):\n"
+        "    open('/etc/hostname').read(); time.sleep(0.1)\n"
+        "    if i == 25: os.system('/bin/true')\n"
+    )
+    agent = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, text=True)
+    out = tmp_path / "agent.h7j"
+    try:
+        rec = subprocess.Popen(
+            [sys.executable, "-m", "h7", "record", str(agent.pid), "-o", str(out), "--batch", "500ms"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 20
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert agent.stdin is not None
+        agent.stdin.write("go\n")
+        agent.stdin.flush()
+        agent.wait(timeout=30)
+        _, err = rec.communicate(timeout=30)  # stops by itself when the agent exits
+        assert rec.returncode == 0, err
+        assert "agent-exited" in err
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+    reader = JournalReader(out)
+    batches = list(reader)
+    assert reader.header.agents[0].root_pid == agent.pid
+    evs = [e for b in batches for e in b.events]
+    assert any(e["type"] == "exec" and e["filename"] == "/bin/true" for e in evs)
+    assert sum(1 for e in evs if e["type"] == "open" and e["path"] == "/etc/hostname") == 30
+    assert sum(len(b.syscalls) for b in batches) > 100
+    r = subprocess.run(
+        [sys.executable, "-m", "h7", "replay", str(out), "--baseline", "1s", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    alerts = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    # os.system() after the baseline spawns `sh -c /bin/true`: a shell spawn, replayed
+    l2 = [a for a in alerts if a.get("channel") == "L2"]
+    assert [a["code"] for a in l2] == ["LLM_AGENT_HIJACK"]
+    assert "sh" in json.dumps(l2[0]["evidence"])
