@@ -87,3 +87,21 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV)
+
+# --- Debian package and kernel matrix (issue 7; see docs/packaging.md, docs/kernels.md)
+.PHONY: deb deb-test vmtest vmtest-quick ci-extra
+deb:
+	packaging/build-deb.sh
+
+deb-test:
+	@test -f dist/h7_$$(dpkg-parsechangelog -S Version)_amd64.deb || $(MAKE) deb
+	H7_TEST_DEB=1 /usr/bin/python3 -m pytest -p no:cacheprovider -v tests/test_deb.py
+
+vmtest: build
+	vmtest/run.py $(if $(KERNELS),--kernels $(KERNELS),)
+
+vmtest-quick: build
+	vmtest/run.py --kernels 6.1,newest
+
+ci-extra:
+	vmtest/ci.sh
