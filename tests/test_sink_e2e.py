@@ -15,9 +15,16 @@ import threading
 import time
 from pathlib import Path
 
-from test_sink_support import REPO, SinkholeProcess, dedup_in_order, read_jsonl, sink_env, summary, wait_for
-
 from h7.sink import SinkClient
+from tests.test_sink_support import (
+    REPO,
+    SinkholeProcess,
+    dedup_in_order,
+    read_jsonl,
+    sink_env,
+    summary,
+    wait_for,
+)
 
 
 def write_config(tmp_path: Path, extra: str = "") -> tuple[Path, Path]:

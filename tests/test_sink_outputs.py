@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_sink_support import TcpReceiver, UdpReceiver, WebhookServer, summary, wait_for
 
 from h7.errors import DeliveryError
 from h7.sink.config import parse_config
@@ -26,6 +25,7 @@ from h7.sink.outputs import (
     SyslogOutput,
     WebhookOutput,
 )
+from tests.test_sink_support import TcpReceiver, UdpReceiver, WebhookServer, summary, wait_for
 
 FMT = Formatter("sinkhost")
 
