@@ -397,6 +397,7 @@ class CalWriter:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o640)
             try:
+                os.fchmod(fd, CERT_MODE)
                 _write_all(fd, data)
                 os.fsync(fd)
             finally:
