@@ -41,7 +41,7 @@ def _sorted_deep(v: Any) -> Any:
 
 
 @given(values)
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 def test_roundtrip_and_agrees_with_msgpack_library(v: Any) -> None:
     enc = canonical.encode(v)
     assert canonical.decode(enc) == v
@@ -52,6 +52,7 @@ def test_roundtrip_and_agrees_with_msgpack_library(v: Any) -> None:
 
 
 @given(values)
+@settings(deadline=None)
 def test_encoding_is_independent_of_insertion_order(v: Any) -> None:
     def reverse_maps(x: Any) -> Any:
         if isinstance(x, dict):
@@ -128,7 +129,7 @@ def test_encoder_refuses_values_outside_the_model() -> None:
 
 
 @given(st.binary(max_size=512))
-@settings(max_examples=1000)
+@settings(deadline=None, max_examples=1000)
 def test_fuzzed_bytes_only_ever_raise_verification_error(data: bytes) -> None:
     try:
         v = canonical.decode(data)
@@ -138,7 +139,7 @@ def test_fuzzed_bytes_only_ever_raise_verification_error(data: bytes) -> None:
 
 
 @given(values, st.data())
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 def test_mutated_encodings_are_rejected_or_still_canonical(v: Any, data: st.DataObject) -> None:
     enc = bytearray(canonical.encode(v))
     pos = data.draw(st.integers(0, len(enc) - 1))

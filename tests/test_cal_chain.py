@@ -53,7 +53,9 @@ def test_intact_chain(chain: tuple[Path, Path, Path]) -> None:
     assert verify_chain(cal, pub, expect_head=r.head_hash.hex()).ok
 
 
-settings_fs = settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings_fs = settings(
+    deadline=None, max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @given(st.integers(1, N - 1))

@@ -99,7 +99,7 @@ def test_operator_record_roundtrip() -> None:
 
 
 @given(st.data())
-@settings(max_examples=500)
+@settings(deadline=None, max_examples=500)
 def test_any_single_bit_flip_is_rejected(data: st.DataObject) -> None:
     pos = data.draw(st.integers(0, len(CERT) - 1))
     bit = data.draw(st.integers(0, 7))
@@ -110,13 +110,14 @@ def test_any_single_bit_flip_is_rejected(data: st.DataObject) -> None:
 
 
 @given(st.integers(0, len(CERT) - 1))
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 def test_any_truncation_is_rejected(n: int) -> None:
     with pytest.raises(VerificationError):
         verify_bytes(CERT[:n], PUB)
 
 
 @given(st.binary(min_size=1, max_size=100))
+@settings(deadline=None)
 def test_any_appended_bytes_are_rejected(extra: bytes) -> None:
     with pytest.raises(VerificationError):
         verify_bytes(CERT + extra, PUB)
@@ -142,6 +143,7 @@ field_edits = st.sampled_from(
 
 
 @given(field_edits)
+@settings(deadline=None)
 def test_field_edit_with_the_old_signature_is_rejected(edit: tuple[str, Any]) -> None:
     name, value = edit
     edited = canonical.encode(dict(BODY, **{name: value}))
@@ -151,6 +153,7 @@ def test_field_edit_with_the_old_signature_is_rejected(edit: tuple[str, Any]) ->
 
 
 @given(field_edits)
+@settings(deadline=None)
 def test_field_edit_resigned_with_another_key_is_rejected(edit: tuple[str, Any]) -> None:
     name, value = edit
     with pytest.raises(VerificationError, match="signature"):
@@ -158,7 +161,7 @@ def test_field_edit_resigned_with_another_key_is_rejected(edit: tuple[str, Any])
 
 
 @given(st.permutations(sorted(BODY)))
-@settings(max_examples=200)
+@settings(deadline=None, max_examples=200)
 def test_reencoding_with_reordered_keys_is_rejected_even_when_validly_signed(order: list[str]) -> None:
     raw = bytearray([0xDE]) + len(order).to_bytes(2, "big")
     for k in order:
@@ -224,7 +227,7 @@ def test_wrong_public_key_is_rejected() -> None:
 
 
 @given(st.binary(min_size=1, max_size=2048))
-@settings(max_examples=500)
+@settings(deadline=None, max_examples=500)
 def test_fuzzed_signed_bodies_never_crash_the_parser(body: bytes) -> None:
     """Bodies that pass the signature reach the parser; it must only ever reject cleanly."""
     with contextlib.suppress(VerificationError):
@@ -232,7 +235,7 @@ def test_fuzzed_signed_bodies_never_crash_the_parser(body: bytes) -> None:
 
 
 @given(st.binary(max_size=2048))
-@settings(max_examples=500)
+@settings(deadline=None, max_examples=500)
 def test_fuzzed_files_never_crash(data: bytes) -> None:
     with pytest.raises(VerificationError):
         verify_bytes(data, PUB)
