@@ -111,7 +111,7 @@ def run_attach(opts: AttachOptions) -> int:
     from h7.sensor import procfs
     from h7.sensor.commands import stop_on_signals
     from h7.sensor.sensor import Sensor
-    from h7.sink.client import DEFAULT_SOCKET, DEFAULT_SPOOL_DIR, SinkClient
+    from h7.sink.client import DEFAULT_MAX_SPOOL_BYTES, DEFAULT_SOCKET, DEFAULT_SPOOL_DIR, SinkClient
     from h7.sink.status import DEFAULT_STATUS_PATH, write_status
 
     cfg = read_config(opts.config_path)
@@ -136,7 +136,7 @@ def run_attach(opts: AttachOptions) -> int:
     if not key_path.exists():
         raise UsageError(f"no signing key at {key_path}: create one with `h7 keygen --out {key_path.parent}`")
     cal = CalWriter(cal_dir, key_path)
-    sink = SinkClient(sock, spool_dir)
+    sink = SinkClient(sock, spool_dir, int(spool_tab.get("max_bytes", DEFAULT_MAX_SPOOL_BYTES)))
     term = Terminal(opts.progress)
     offset = time.time_ns() - time.monotonic_ns()
     counters = {"alerts": 0, "cal_failed": 0, "sink_refused": 0}

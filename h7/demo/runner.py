@@ -26,7 +26,10 @@ from typing import Any
 
 from h7.errors import H7Error
 
-CHANNEL_ORDER = ("L5", "L2", "L4", "L3", "L1")
+# L1 first: later attacks (a ptrace stop, a burst of sends) legitimately move the
+# scheduling fingerprint too, and the rate limiter would then fold the miner's alert
+# into theirs.
+CHANNEL_ORDER = ("L1", "L5", "L2", "L4", "L3")
 EXPECTED = {
     "L1": {"DRIFT_DETECTED"},
     "L2": {"LLM_AGENT_HIJACK", "LIVING_OFF_THE_LAND"},
@@ -272,6 +275,11 @@ class Demo:
                 self.say(f"attack {ch}: injected into the agent: {doc}")
                 self.inject(ch)
             ld = self.wait_alert(ch, since)
+            if ch == "L5":
+                # gdb and strace stop the agent while attached: let them finish
+                # before the next attack so its latency is the sensor's, not gdb's
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    attacker.wait(timeout=60)
             if ld is None:
                 res.missed.append(ch)
                 self.say(f"MISSED {ch}: no {ch} certificate within {self.wait_s:g}s")

@@ -14,7 +14,7 @@ from typing import Any
 
 
 def run(args: dict[str, Any]) -> None:
-    seconds = float(args.get("seconds", 4.0))
+    seconds = float(args.get("seconds", 6.0))
     threads = int(args.get("threads", 2))
 
     def mine() -> None:
