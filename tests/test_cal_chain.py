@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_cal_support import make_chain, make_keys, sample_agent, sample_alert
 
 from h7.cal import CalWriter, verify_chain
 from h7.cal.format import file_name
 from h7.errors import UsageError
-from tests.test_cal_support import make_chain, make_keys, sample_agent, sample_alert
 
 N = 8
 

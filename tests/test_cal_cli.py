@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_cal_contain import _states, _wait_for, spawn_tree
+from test_cal_support import make_chain
 
 from h7.cal import verify_chain
 from h7.cal.format import file_name
 from h7.cli import main
-from tests.test_cal_contain import _states, _wait_for, spawn_tree
-from tests.test_cal_support import make_chain
 
 
 def _run(*args: str) -> tuple[int, str]:

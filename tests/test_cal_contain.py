@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from test_cal_support import make_keys
 
 from h7.cal import CalWriter, verify_chain, verify_file
 from h7.cal import contain as c
 from h7.errors import UsageError
-from tests.test_cal_support import make_keys
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 

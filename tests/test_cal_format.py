@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_cal_support import sample_agent, sample_alert
 
 from h7.cal import canonical
 from h7.cal.format import (
@@ -28,7 +29,6 @@ from h7.cal.format import (
 from h7.cal.keys import key_id
 from h7.cal.writer import build_alert_body, build_operator_body
 from h7.errors import VerificationError
-from tests.test_cal_support import sample_agent, sample_alert
 
 KEY = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"h7 test_cal_format key").digest())
 PUB = KEY.public_key()

@@ -7,8 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from tests.test_cal_support import make_chain
+from test_cal_support import make_chain
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "docs" / "cal-verify-openssl.sh"

@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
+from test_cal_support import make_keys, sample_agent, sample_alert
 
 from h7.cal import CalWriter, cert_hash, verify_chain, verify_file
 from h7.cal.format import ZERO_HASH, file_name
 from h7.errors import StorageError
-from tests.test_cal_support import make_keys, sample_agent, sample_alert
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -165,16 +165,16 @@ def test_threads_share_one_writer(tmp_path: Path) -> None:
 _WRITER_SCRIPT = textwrap.dedent(
     """
     import sys
-    sys.path.insert(0, {repo!r})
+    sys.path[:0] = [{repo!r}, {tests!r}]
     from pathlib import Path
     from h7.cal import CalWriter
-    from tests.test_cal_support import sample_alert, sample_agent
+    from test_cal_support import sample_alert, sample_agent
     w = CalWriter(Path(sys.argv[1]), Path(sys.argv[2]))
     print("ready", flush=True)
     for i in range(int(sys.argv[3])):
         w.emit(sample_alert(i), sample_agent(), {{"events": i}})
     """
-).format(repo=str(REPO))
+).format(repo=str(REPO), tests=str(REPO / "tests"))
 
 
 def _spawn_writer(cal: Path, priv: Path, n: int) -> subprocess.Popen[bytes]:
