@@ -17,7 +17,7 @@ from h7.errors import H7Error, UsageError
 from h7.sink.commands import COMMANDS
 from h7.sink.config import load_config, parse_config
 from h7.sink.status import read_status, write_status
-from tests.test_sink_support import REPO, SinkholeProcess, sink_env
+from test_sink_support import REPO, SinkholeProcess, sink_env
 
 
 class Group(click.Group):

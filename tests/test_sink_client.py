@@ -16,7 +16,7 @@ from h7.sink.config import parse_config
 from h7.sink.framing import MAX_FRAME, FrameReader, ProtocolError, pack
 from h7.sink.server import Sinkhole
 from h7.sink.spool import Spool
-from tests.test_sink_support import WebhookServer, read_jsonl, summary, wait_for
+from test_sink_support import WebhookServer, read_jsonl, summary, wait_for
 
 
 def sinkhole(tmp_path: Path, outputs: list[dict[str, object]], **sh: object) -> Sinkhole:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from h7.sink import SinkClient
-from tests.test_sink_support import (
+from test_sink_support import (
     REPO,
     SinkholeProcess,
     dedup_in_order,

@@ -25,7 +25,7 @@ from h7.sink.outputs import (
     SyslogOutput,
     WebhookOutput,
 )
-from tests.test_sink_support import TcpReceiver, UdpReceiver, WebhookServer, summary, wait_for
+from test_sink_support import TcpReceiver, UdpReceiver, WebhookServer, summary, wait_for
 
 FMT = Formatter("sinkhost")
 
