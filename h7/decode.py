@@ -39,7 +39,7 @@ EVENT_TYPE_NAMES = {
 OPEN_OPS = {1: "open", 2: "openat", 3: "openat2"}
 NET_OPS = {1: "connect", 2: "sendto", 3: "sendmsg", 4: "sendmmsg"}
 PTRACE_REQUESTS = {0: "TRACEME", 16: "ATTACH", 0x4206: "SEIZE"}
-FAMILIES = {
+FAMILIES: dict[int, str] = {
     socket.AF_UNSPEC: "unspec",
     socket.AF_UNIX: "unix",
     socket.AF_INET: "inet",
@@ -120,29 +120,34 @@ EVENT_SIZE = _event_size()
 HDR_DTYPE = _packed(HDR_FIELDS)
 
 
+def field_offsets(dt: np.dtype) -> dict[str, tuple[np.dtype, int]]:
+    """name -> (dtype, byte offset) of a structured dtype's fields."""
+    fields: Any = dt.fields or {}
+    return {n: (fields[n][0], int(fields[n][1])) for n in dt.names or ()}
+
+
 def _member_dtype(member: str) -> np.dtype:
-    hdr = _packed(HDR_FIELDS)
-    names = list(hdr.names or ())
-    formats = [hdr.fields[n][0] for n in names]
-    offsets = [hdr.fields[n][1] for n in names]
-    body = _packed(UNION_FIELDS[member])
-    for n in body.names or ():
-        names.append(n)
-        formats.append(body.fields[n][0])
-        offsets.append(HDR_SIZE + body.fields[n][1])
-    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": EVENT_SIZE})
+    spec = field_offsets(_packed(HDR_FIELDS))
+    for n, (f, off) in field_offsets(_packed(UNION_FIELDS[member])).items():
+        spec[n] = (f, HDR_SIZE + off)
+    layout: Any = {
+        "names": list(spec),
+        "formats": [f for f, _ in spec.values()],
+        "offsets": [o for _, o in spec.values()],
+        "itemsize": EVENT_SIZE,
+    }
+    return np.dtype(layout)
 
 
 #: One view of struct h7_event per union member, all EVENT_SIZE bytes wide.
 EVENT_DTYPES: dict[str, np.dtype] = {m: _member_dtype(m) for m in UNION_FIELDS}
-EVENT_HDR_DTYPE = np.dtype(
-    {
-        "names": [n for n, _ in HDR_FIELDS],
-        "formats": [f for _, f in HDR_FIELDS],
-        "offsets": [HDR_DTYPE.fields[n][1] for n, _ in HDR_FIELDS],
-        "itemsize": EVENT_SIZE,
-    }
-)
+_HDR_LAYOUT: Any = {
+    "names": [n for n, _ in HDR_FIELDS],
+    "formats": [f for _, f in HDR_FIELDS],
+    "offsets": [off for _, off in field_offsets(HDR_DTYPE).values()],
+    "itemsize": EVENT_SIZE,
+}
+EVENT_HDR_DTYPE = np.dtype(_HDR_LAYOUT)
 
 STATS_DTYPE = np.dtype(
     [

@@ -35,7 +35,8 @@ DEFAULT_CONFIG = Path("/etc/h7/h7.toml")
 
 @dataclass
 class AttachOptions:
-    pids: tuple[int, ...]
+    pids: tuple[int, ...] = ()
+    selectors: tuple[str, ...] = ()  # "pid_file=/run/x.pid", "exe=/usr/bin/node", "cgroup=/system.slice/a"
     duration_s: float | None = None
     batch_ns: int | None = None
     baseline_ns: int | None = None
@@ -108,7 +109,7 @@ def run_attach(opts: AttachOptions) -> int:
     from h7.cal.keys import DEFAULT_CAL_DIR, DEFAULT_KEY_PATH
     from h7.detect.config import EngineConfig
     from h7.detect.engine import PHASE_MONITORING, BaselineError, Engine
-    from h7.sensor import procfs
+    from h7.sensor import procfs, selectors
     from h7.sensor.commands import stop_on_signals
     from h7.sensor.sensor import Sensor
     from h7.sink.client import DEFAULT_MAX_SPOOL_BYTES, DEFAULT_SOCKET, DEFAULT_SPOOL_DIR, SinkClient
@@ -131,8 +132,12 @@ def run_attach(opts: AttachOptions) -> int:
     spool_dir = opts.spool_dir or Path(spool_tab.get("dir", DEFAULT_SPOOL_DIR))
     status_path = opts.status_path or Path(sensor_cfg.get("status", DEFAULT_STATUS_PATH))
 
+    sels = [selectors.parse(x) for x in (*opts.selectors, *sensor_cfg.get("agents", []))]
+    if not opts.pids and not sels:
+        raise UsageError("name at least one agent: a pid, --pid-file, --exe or --cgroup (or [sensor] agents)")
     for pid in opts.pids:  # one clear line for a bad pid before anything is loaded
         procfs.validate_agent_pid(pid)
+    watching = any(s.watches_new for s in sels)
     if not key_path.exists():
         raise UsageError(f"no signing key at {key_path}: create one with `h7 keygen --out {key_path.parent}`")
     cal = CalWriter(cal_dir, key_path)
@@ -191,10 +196,25 @@ def run_attach(opts: AttachOptions) -> int:
         with contextlib.suppress(OSError, H7Error):
             write_status(status_path, doc)
 
+    def attach_new() -> None:
+        """Pick up agents that match a selector and started since the last look."""
+        assert engine is not None
+        watched = {p for st in sensor.agents.values() for p in st.live}
+        for pid in selectors.resolve(sels, watched):
+            try:
+                info = sensor.add_agent(pid)
+            except UsageError:
+                continue  # exited between the scan and the attach, or already covered
+            infos[info.agent_id] = info
+            engine.add_agent(info)
+            term.line(f"h7: attached to {info.agent_id} ({info.exe}), matched by a selector")
+
     def on_batch(batch: Batch) -> None:
         nonlocal saved
         assert engine is not None
         engine.end_batch(batch)
+        if watching:
+            attach_new()
         if engine.phase != PHASE_MONITORING:
             term.baseline(engine.baseline_progress(), econf.baseline_ns / 1e9)
         elif not saved:
@@ -217,11 +237,16 @@ def run_attach(opts: AttachOptions) -> int:
     reason = "stopped"
     try:
         sensor.open()
-        for pid in opts.pids:
+        ms = sensor.attach_seconds * 1000
+        for pid in (*opts.pids, *selectors.resolve(sels, set(opts.pids))):
             info = sensor.add_agent(pid)
             infos[info.agent_id] = info
-            ms = sensor.attach_seconds * 1000
             term.line(f"h7: attached to {info.agent_id} ({info.exe}); programs attached in {ms:.0f} ms")
+        if not infos:
+            term.line(
+                f"h7: programs attached in {ms:.0f} ms; waiting for an agent matching "
+                + ", ".join(str(x) for x in sels)
+            )
         engine = Engine(econf, list(infos.values()), on_alert=on_alert)
         if opts.baseline_from is not None:
             engine.load_baseline(opts.baseline_from)
@@ -235,6 +260,7 @@ def run_attach(opts: AttachOptions) -> int:
                 should_stop=stop.is_set,
                 duration_s=opts.duration_s,
                 on_syscalls=on_syscalls,
+                stop_when_no_agents=not watching,
             )
         if engine.phase != PHASE_MONITORING:
             why = "exited" if reason == "agent-exited" else f"was stopped ({reason})"

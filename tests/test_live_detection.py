@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import bpf_unavailable
 
 
@@ -52,7 +51,9 @@ def test_l2_l4_l5_alert_within_two_seconds(demo) -> None:  # type: ignore[no-unt
     # L5: an unrelated process attaches to the agent
     demo.phase = "L5"
     t = time.monotonic()
-    subprocess.run([sys.executable, "-m", "h7.demo.attacks.l5_ptrace", "--pid", str(agent_pid)], timeout=30, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "h7.demo.attacks.l5_ptrace", "--pid", str(agent_pid)], timeout=30, check=True
+    )
     ld = demo.wait_alert("L5", t)
     assert ld is not None and ld.code == "PTRACE_ATTACH_DETECTED" and ld.sig_ok
     assert ld.seen_at - t <= 2.0

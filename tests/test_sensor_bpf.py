@@ -240,7 +240,9 @@ def test_follows_children_and_threads(sensor: Any) -> None:
         "    os.waitpid(q,0); os._exit(3)\n"
         "os.waitpid(p,0); t.join(); print('OK',flush=True); sys.stdin.readline()\n"
     )
-    agent = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    agent = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         info = sensor.add_agent(agent.pid)
         col = Collector(sensor).start()
@@ -283,7 +285,9 @@ def test_follows_children_and_threads(sensor: Any) -> None:
 
 
 def _h7_prog_ids() -> set[int]:
-    out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, check=True, timeout=30).stdout
+    out = subprocess.run(
+        ["bpftool", "prog", "show", "-j"], capture_output=True, check=True, timeout=30
+    ).stdout
     return {p["id"] for p in json.loads(out) if str(p.get("name", "")).startswith("h7_")}
 
 
@@ -309,7 +313,11 @@ def test_cli_events_json_lines(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("not root")
     agent = subprocess.Popen(
-        [sys.executable, "-c", "import sys,os; sys.stdin.readline(); os.system('/bin/true'); sys.stdin.readline()"],
+        [
+            sys.executable,
+            "-c",
+            "import sys,os; sys.stdin.readline(); os.system('/bin/true'); sys.stdin.readline()",
+        ],
         stdin=subprocess.PIPE,
         text=True,
     )
@@ -350,10 +358,17 @@ def test_cli_events_json_lines(tmp_path: Path) -> None:
 
 
 def test_cli_errors_are_one_line() -> None:
-    r = subprocess.run([sys.executable, "-m", "h7", "attach", "999999999", "--events"], capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [sys.executable, "-m", "h7", "attach", "999999999", "--events"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "no process with pid" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "h7", "attach", "2", "--events"], capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [sys.executable, "-m", "h7", "attach", "2", "--events"], capture_output=True, text=True, timeout=30
+    )
     assert r.returncode == 2 and "kernel thread" in r.stderr
 
 
@@ -383,7 +398,11 @@ def test_ring_overflow_is_counted_not_silent() -> None:
     page = os.sysconf("SC_PAGE_SIZE")
     with Sensor(SensorConfig(sys_ring_bytes=page)) as s:
         agent = subprocess.Popen(
-            [sys.executable, "-c", "import os,sys; sys.stdin.readline(); [os.getppid() for _ in range(20000)]"],
+            [
+                sys.executable,
+                "-c",
+                "import os,sys; sys.stdin.readline(); [os.getppid() for _ in range(20000)]",
+            ],
             stdin=subprocess.PIPE,
             text=True,
         )

@@ -61,7 +61,9 @@ class Agent:
         if tool == "read_file":
             (self.work / "docs" / f"doc-{k}.md").read_text()
         elif tool == "write_file":
-            (self.work / "notes" / f"note-{k}.md").write_text(f"turn {self.turn}\n" * int(args.get("size", 3)))
+            (self.work / "notes" / f"note-{k}.md").write_text(
+                f"turn {self.turn}\n" * int(args.get("size", 3))
+            )
         elif tool == "tokenize":
             tokenize((self.work / "docs" / f"doc-{k}.md").read_text()[:4000], int(args.get("size", 3)))
         elif tool == "list_dir":

@@ -115,7 +115,9 @@ class Demo:
         py = sys.executable
         port_file = self.dir / "model.port"
         port_file.unlink(missing_ok=True)
-        self._spawn([py, "-m", "h7.demo.model_api", "--port-file", str(port_file), "--duration", "600"], "model.log")
+        self._spawn(
+            [py, "-m", "h7.demo.model_api", "--port-file", str(port_file), "--duration", "600"], "model.log"
+        )
         self._wait_for(lambda: port_file.exists() and port_file.read_text().strip(), 10, "the model API")
         port = int(port_file.read_text())
         self.api_port = port
@@ -198,7 +200,9 @@ class Demo:
 
         name = ATTACKS[channel]
         code = resources.files("h7.demo.attacks").joinpath(f"{name}.py").read_text()
-        body = json.dumps({"tool": "python", "name": f"{name}.py", "code": code, "args": extra or {}}).encode()
+        body = json.dumps(
+            {"tool": "python", "name": f"{name}.py", "code": code, "args": extra or {}}
+        ).encode()
         req = urllib.request.Request(
             f"http://127.0.0.1:{self.api_port}/inject", body, {"Content-Type": "application/json"}
         )
@@ -211,7 +215,9 @@ class Demo:
             self.say(f"   agent {agent_id}")
             for ch, c in sorted(a.get("channels", {}).items()):
                 div, thr = c.get("divergence"), c.get("threshold")
-                self.say(f"     {ch}  {c.get('state', '?'):11} divergence {_num(div):>8} / threshold {_num(thr)}")
+                self.say(
+                    f"     {ch}  {c.get('state', '?'):11} divergence {_num(div):>8} / threshold {_num(thr)}"
+                )
 
     def wait_alert(self, channel: str, since: float) -> Landed | None:
         end = time.monotonic() + self.wait_s
@@ -269,7 +275,7 @@ class Demo:
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
-                self.procs.append(attacker)  # type: ignore[arg-type]
+                self.procs.append(attacker)
             else:
                 from h7.demo import attacks
 
@@ -337,7 +343,9 @@ def run_demo(workdir: Path, baseline_s: float, benign_s: float, wait_s: float) -
     say("channel  detected  code(s)                                 act->signed .cal")
     for ch in sorted(EXPECTED):
         lds = res.detected.get(ch, [])
-        codes = ", ".join(sorted({ld.code for ld in demo.landed if ld.channel == ch and ld.phase != "benign"}))
+        codes = ", ".join(
+            sorted({ld.code for ld in demo.landed if ld.channel == ch and ld.phase != "benign"})
+        )
         lat = f"{lds[0].act_to_cal_ms:6.0f} ms" if lds else "      -"
         say(f"{ch:8} {'yes' if lds else 'NO':9} {codes:42} {lat}  {lds[0].path.name if lds else '-'}")
     say(f"certificates: {len(demo.landed)} written, all signatures verified with {demo.pub}")

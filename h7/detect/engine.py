@@ -216,6 +216,15 @@ class Engine:
         self.drops: dict[str, int] = {}
 
     # -- agents ---------------------------------------------------------
+    def add_agent(self, info: AgentInfo) -> None:
+        """Register an agent the sensor attached after construction (selector match).
+
+        Before the baseline ends it joins the baseline; after, it gets the
+        model-free checks only (L2, L5, the L4 allowlist): it has no model.
+        """
+        self.infos[info.agent] = info
+        self._state(info.agent)
+
     def _state(self, agent: int) -> AgentState:
         st = self.agents.get(agent)
         if st is None:

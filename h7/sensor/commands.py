@@ -15,7 +15,7 @@ import click
 
 from h7.batch import Batch, Event
 from h7.detect.config import DurationType
-from h7.errors import BPFError, H7Error
+from h7.errors import BPFError, H7Error, UsageError
 
 DEFAULT_BATCH_NS = 1_000_000_000
 
@@ -76,7 +76,27 @@ def _open_sensor(pids: tuple[int, ...]) -> Any:
 
 
 @click.command("attach")
-@click.argument("pids", nargs=-1, type=int, required=True)
+@click.argument("pids", nargs=-1, type=int)
+@click.option(
+    "--pid-file",
+    "pid_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Agent named by a pid file (re-read every batch).",
+)
+@click.option(
+    "--exe",
+    "exes",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Every process running this executable, now and later.",
+)
+@click.option(
+    "--cgroup",
+    "cgroups",
+    multiple=True,
+    help="Every process in this cgroup v2 path (a unit's or container's), now and later.",
+)
 @click.option("--events", "stream_events", is_flag=True, help="Stream decoded kernel events as JSON lines.")
 @click.option("--syscalls", is_flag=True, help="With --events, also stream every syscall record (heavy).")
 @click.option("--duration", type=DURATION, default=None, help="Stop after this long (e.g. 10s).")
@@ -84,18 +104,40 @@ def _open_sensor(pids: tuple[int, ...]) -> Any:
 @click.option("--baseline", "baseline_ns", type=DURATION, default=None, help="Baseline length [30s].")
 @click.option("--baseline-from", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--save-baseline", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--key", "key_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Signing key [/var/lib/h7/keys/h7.key].")
-@click.option("--cal-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where .cal certificates go [/var/lib/h7/cal].")
-@click.option("--sink", "sink_socket", type=click.Path(path_type=Path), default=None,
-              help="Sinkhole socket [/run/h7/alerts.sock].")
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Signing key [/var/lib/h7/keys/h7.key].",
+)
+@click.option(
+    "--cal-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where .cal certificates go [/var/lib/h7/cal].",
+)
+@click.option(
+    "--sink",
+    "sink_socket",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Sinkhole socket [/run/h7/alerts.sock].",
+)
 @click.option("--spool-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--status-file", "status_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="TOML config [/etc/h7/h7.toml].")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML config [/etc/h7/h7.toml].",
+)
 def attach_cmd(
     pids: tuple[int, ...],
+    pid_files: tuple[str, ...],
+    exes: tuple[str, ...],
+    cgroups: tuple[str, ...],
     stream_events: bool,
     syscalls: bool,
     duration: int | None,
@@ -109,11 +151,22 @@ def attach_cmd(
     With --events, only streams the decoded kernel events as JSON lines.
     """
     duration_s = duration / 1e9 if duration is not None else None
+    sels = tuple(
+        [f"pid_file={p}" for p in pid_files] + [f"exe={e}" for e in exes] + [f"cgroup={c}" for c in cgroups]
+    )
     if not stream_events:
         from h7.pipeline import AttachOptions, run_attach
 
-        run_attach(AttachOptions(pids=pids, duration_s=duration_s, batch_ns=batch_ns, **kw))
+        run_attach(AttachOptions(pids=pids, selectors=sels, duration_s=duration_s, batch_ns=batch_ns, **kw))
         return
+    if sels:
+        from h7.sensor import selectors
+
+        pids = (*pids, *selectors.resolve([selectors.parse(x) for x in sels], set(pids)))
+    if not pids:
+        raise UsageError(
+            "no agent: name a pid, or a --pid-file/--exe/--cgroup that matches a running process"
+        )
     interval = batch_ns or 1_000_000_000
     sensor, infos = _open_sensor(pids)
     with sensor, stop_on_signals() as stop:
@@ -147,9 +200,13 @@ def record_cmd(pids: tuple[int, ...], output: Path, duration: int | None, batch_
 
     sensor, infos = _open_sensor(pids)
     counts = {"batches": 0, "syscalls": 0, "events": 0}
-    with sensor, stop_on_signals() as stop, JournalWriter(
-        output, JournalHeader(socket.gethostname(), infos, time.monotonic_ns(), batch_ns), fsync=True
-    ) as jw:
+    with (
+        sensor,
+        stop_on_signals() as stop,
+        JournalWriter(
+            output, JournalHeader(socket.gethostname(), infos, time.monotonic_ns(), batch_ns), fsync=True
+        ) as jw,
+    ):
 
         def on_batch(batch: Batch) -> None:
             jw.write(batch)

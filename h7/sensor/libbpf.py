@@ -40,7 +40,7 @@ _LEVELS = {LIBBPF_WARN: logging.WARNING, LIBBPF_INFO: logging.INFO, LIBBPF_DEBUG
 recent_messages: collections.deque[str] = collections.deque(maxlen=200)
 
 
-@ffi.def_extern()  # type: ignore[untyped-decorator]
+@ffi.def_extern()
 def h7_py_log(level: int, msg: Any) -> None:
     text = ffi.string(msg).decode("utf-8", "replace")
     recent_messages.append(text)

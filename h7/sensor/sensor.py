@@ -353,6 +353,7 @@ class Sensor:
         should_stop: Callable[[], bool] | None = None,
         duration_s: float | None = None,
         on_syscalls: Callable[[np.ndarray], Any] | None = None,
+        stop_when_no_agents: bool = True,
     ) -> str:
         """Poll until stopped; returns why it stopped (``stopped``, ``duration``, ``agent-exited``).
 
@@ -387,7 +388,7 @@ class Sensor:
             if now >= next_batch:
                 on_batch(self.take_batch(t0, now))
                 t0 = now
-                if not self.alive_agents():
+                if stop_when_no_agents and not self.alive_agents():
                     reason = "agent-exited"
                     break
             if deadline is not None and now >= deadline:

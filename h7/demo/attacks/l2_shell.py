@@ -13,7 +13,9 @@ from typing import Any
 
 
 def run(args: dict[str, Any]) -> None:
-    subprocess.run(["sh", "-c", "id; uname -a; ls / >/dev/null"], capture_output=True, timeout=10, check=False)
+    subprocess.run(
+        ["sh", "-c", "id; uname -a; ls / >/dev/null"], capture_output=True, timeout=10, check=False
+    )
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
         f.write("pretend-secret\n")
         f.flush()

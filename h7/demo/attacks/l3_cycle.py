@@ -20,10 +20,7 @@ def run(args: dict[str, Any]) -> None:
     d = Path(tempfile.mkdtemp(prefix="h7-stage-"))
     script = d / "stage2.py"
     out = d / "loot.dat"
-    script.write_text(
-        "import sys, pathlib\n"
-        "pathlib.Path(sys.argv[1]).write_text('collected ' * 64)\n"
-    )
+    script.write_text("import sys, pathlib\npathlib.Path(sys.argv[1]).write_text('collected ' * 64)\n")
     os.chmod(script, 0o700)
     subprocess.run([sys.executable, str(script), str(out)], timeout=20, check=False)
     data = out.read_text() if out.exists() else ""

@@ -8,6 +8,7 @@ time.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import time
@@ -21,23 +22,16 @@ def run(args: dict[str, Any]) -> None:
     port = int(args.get("port", 9))
     count = min(int(args.get("count", 3000)), 100_000)
     seconds = float(args.get("seconds", 2.0))
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.settimeout(1.0)
-    try:
-        t.connect((host, port))
-    except OSError:
-        pass  # nobody listens there; the attempt is the act
-    finally:
-        t.close()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t, contextlib.suppress(OSError):
+        t.settimeout(1.0)
+        t.connect((host, port))  # nobody listens there; the attempt is the act
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     end = time.monotonic() + seconds
     chunk = b"x" * 512
     sent = 0
     while sent < count and time.monotonic() < end:
-        try:
+        with contextlib.suppress(OSError):
             u.sendto(chunk, (host, port))
-        except OSError:
-            pass
         sent += 1
     u.close()
 

@@ -39,7 +39,9 @@ def run(args: dict[str, Any]) -> None:
                 check=False,
             )
         if shutil.which("strace"):
-            subprocess.run(["timeout", "1", "strace", "-p", str(pid)], capture_output=True, timeout=10, check=False)
+            subprocess.run(
+                ["timeout", "1", "strace", "-p", str(pid)], capture_output=True, timeout=10, check=False
+            )
 
 
 def main() -> None:
