@@ -20,7 +20,21 @@ from h7.errors import UsageError
 from h7.sensor import procfs
 
 KINDS = ("pid", "pid_file", "exe", "cgroup")
-CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cgroup2_root() -> Path:
+    """Where cgroup v2 is mounted: /sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts."""
+    try:
+        for line in Path("/proc/mounts").read_text().splitlines():
+            parts = line.split()
+            if len(parts) > 2 and parts[2] == "cgroup2":
+                return Path(parts[1])
+    except OSError:
+        pass
+    return Path("/sys/fs/cgroup")
+
+
+CGROUP_ROOT = cgroup2_root()
 
 
 @dataclass(frozen=True)
@@ -67,9 +81,10 @@ def parse(spec: Any) -> Selector:
 def normalise_cgroup(value: str) -> str:
     """``/sys/fs/cgroup/system.slice/x.service`` and ``system.slice/x.service`` mean the same."""
     p = value
-    root = str(CGROUP_ROOT)
-    if p.startswith(root):
-        p = p[len(root) :]
+    for root in (str(CGROUP_ROOT), "/sys/fs/cgroup"):
+        if p == root or p.startswith(root + "/"):
+            p = p[len(root) :]
+            break
     return "/" + p.strip("/")
 
 
