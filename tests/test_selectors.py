@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -36,7 +37,10 @@ def tree(tmp_path: Path):  # type: ignore[no-untyped-def]
     exe = tmp_path / "agentbin"
     exe.write_bytes(Path(os.path.realpath(sys.executable)).read_bytes())
     exe.chmod(0o755)
-    code = "import subprocess,sys,time; c=subprocess.Popen([sys.executable,'-c','import time; time.sleep(30)']); time.sleep(30)"
+    code = (
+        "import subprocess,sys,time; "
+        "c=subprocess.Popen([sys.executable,'-c','import time; time.sleep(30)']); time.sleep(30)"
+    )
     p = subprocess.Popen([str(exe), "-c", code])
     deadline = time.monotonic() + 10
     children: list[int] = []
@@ -51,10 +55,8 @@ def tree(tmp_path: Path):  # type: ignore[no-untyped-def]
     p.kill()
     p.wait()
     for c in children:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(c, 9)
-        except ProcessLookupError:
-            pass
 
 
 def test_exe_matches_root_only(tree) -> None:  # type: ignore[no-untyped-def]
