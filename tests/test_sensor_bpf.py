@@ -477,3 +477,27 @@ def test_record_then_replay(tmp_path: Path) -> None:
     l2 = [a for a in alerts if a.get("channel") == "L2"]
     assert [a["code"] for a in l2] == ["LLM_AGENT_HIJACK"]
     assert "sh" in json.dumps(l2[0]["evidence"])
+
+
+def test_libbpf_errors_carry_errno_and_message() -> None:
+    """A bad object and a map the kernel refuses both become BPFError with errno and libbpf's words."""
+    if os.geteuid() != 0:
+        pytest.skip("not root")
+    import errno
+
+    from h7.errors import BPFError
+    from h7.sensor import libbpf
+
+    with pytest.raises(BPFError) as e:
+        libbpf.BpfObject(b"\x7fELF this is not a BPF object")
+    assert e.value.errno > 0 and "open BPF object" in str(e.value)
+
+    obj = libbpf.BpfObject()
+    try:
+        obj.map("scope").set_max_entries(0)  # the kernel refuses an empty hash map
+        with pytest.raises(BPFError) as e:
+            obj.load()
+        assert e.value.errno == errno.EINVAL
+        assert "map 'scope': failed to create" in str(e.value)
+    finally:
+        obj.close()

@@ -326,4 +326,9 @@ def _failed_program() -> tuple[str | None, str]:
             continue
         detail = line.strip()
         break
+    if not detail:  # not a verifier rejection: quote libbpf's own reason (e.g. a map it could not create)
+        for line in reversed(recent_messages):
+            if line.startswith("libbpf: ") and "failed to" in line and "load object" not in line:
+                detail = line[len("libbpf: ") :].strip()
+                break
     return prog, detail
