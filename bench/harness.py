@@ -1,0 +1,276 @@
+"""Shared plumbing for the whole-system benchmarks: processes, an `h7 attach` session, statistics.
+
+Every benchmark here starts real processes (redis-server, `h7 attach`, the
+sinkhole, workload generators).  They all go through :class:`Procs`, which
+puts each in its own process group and kills the groups on exit, so a
+failing or interrupted benchmark never leaves a sensor attached or a
+server listening.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+REPO = Path(__file__).resolve().parent.parent
+PY = sys.executable
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+class BenchError(RuntimeError):
+    """A benchmark could not produce its figure (a process died, a wait timed out)."""
+
+
+# ---------------------------------------------------------------- statistics
+def median(xs: Sequence[float]) -> float:
+    return float(statistics.median(xs)) if xs else float("nan")
+
+
+def spread(xs: Sequence[float]) -> float:
+    """(max - min) / median: how far apart the rounds were, as a fraction."""
+    if len(xs) < 2:
+        return 0.0
+    m = median(xs)
+    return (max(xs) - min(xs)) / m if m else float("nan")
+
+
+def percentile(xs: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100): with 15 samples p99 is the maximum, as it should be."""
+    if not xs:
+        return float("nan")
+    s = sorted(xs)
+    k = max(0, min(len(s) - 1, int(-(-q * len(s) // 100)) - 1))
+    return float(s[k])
+
+
+# ----------------------------------------------------------------- processes
+class Procs:
+    """Processes started by a benchmark; each in its own session, all killed on exit."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[Any]] = []
+
+    def spawn(self, args: Sequence[str], log: Path | None = None, **kw: Any) -> subprocess.Popen[Any]:
+        if log is not None and "stdout" not in kw:
+            f: IO[bytes] = open(log, "wb")  # noqa: SIM115 - closed with the process
+            kw["stdout"] = f
+            kw.setdefault("stderr", subprocess.STDOUT)
+        p: subprocess.Popen[Any] = subprocess.Popen(list(args), start_new_session=True, **kw)
+        self.procs.append(p)
+        return p
+
+    def stop(self, p: subprocess.Popen[Any], timeout: float = 10.0) -> int:
+        """SIGTERM the process group, then SIGKILL if it lingers; returns the exit code."""
+        if p.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=5)
+        # anything the group leader left behind
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(p.pid, signal.SIGKILL)
+        for s in (p.stdin, p.stdout, p.stderr):
+            if s is not None:
+                with contextlib.suppress(OSError):
+                    s.close()
+        return int(p.returncode)
+
+    def close(self) -> None:
+        for p in reversed(self.procs):
+            with contextlib.suppress(Exception):
+                self.stop(p)
+        self.procs.clear()
+
+    def __enter__(self) -> Procs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def wait_for(pred: Any, timeout: float, what: str, proc: subprocess.Popen[Any] | None = None) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise BenchError(f"{what}: process exited with {proc.returncode}")
+        time.sleep(0.02)
+    raise BenchError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+def proc_cpu_s(pid: int) -> float:
+    """utime + stime of a process (all threads), seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# --------------------------------------------------------------- h7 sessions
+class H7Env:
+    """Key, config and directories shared by the `h7 attach` sessions of one benchmark."""
+
+    def __init__(self, root: Path, detect: dict[str, Any] | None = None) -> None:
+        from h7.cal import keygen
+
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        os.chmod(root, 0o700)
+        keys = root / "keys"
+        if not (keys / "h7.key").exists():
+            keygen(keys)
+        self.key = keys / "h7.key"
+        self.pub = keys / "h7.pub"
+        self.sock = root / "alerts.sock"
+        self.config = root / "h7.toml"
+        lines = [f'[sinkhole]\nsocket = "{self.sock}"\n', "[detect]\n"]
+        for k, v in (detect or {}).items():
+            lines.append(f"{k} = {json.dumps(v)}\n")
+        self.config.write_text("".join(lines))
+        self.sessions = 0
+
+
+class H7Session:
+    """One `h7 attach` process: started, timed to "programs attached", waited into monitoring.
+
+    The sensor is a separate process exactly as deployed, so its RSS and CPU
+    can be read from /proc and its cost lands on the machine the same way.
+    No sinkhole is needed: alerts are spooled and the sensor never waits on
+    delivery.
+    """
+
+    def __init__(
+        self,
+        procs: Procs,
+        env: H7Env,
+        pids: Sequence[int],
+        *,
+        baseline: str = "2s",
+        baseline_from: Path | None = None,
+        save_baseline: Path | None = None,
+        tag: str = "",
+    ) -> None:
+        env.sessions += 1
+        n = env.sessions
+        self.dir = env.root / f"session-{n}{'-' + tag if tag else ''}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.status_path = self.dir / "status.json"
+        self.log_path = self.dir / "attach.log"
+        args = [
+            PY, "-m", "h7", "attach", *map(str, pids),
+            "--baseline", baseline,
+            "--config", str(env.config),
+            "--key", str(env.key),
+            "--cal-dir", str(self.dir / "cal"),
+            "--sink", str(env.sock),
+            "--spool-dir", str(self.dir / "spool"),
+            "--status-file", str(self.status_path),
+        ]  # fmt: skip
+        if baseline_from is not None:
+            args += ["--baseline-from", str(baseline_from)]
+        if save_baseline is not None:
+            args += ["--save-baseline", str(save_baseline)]
+        self.procs = procs
+        self.attached_wall_ms = float("nan")
+        self.attached_ms = float("nan")
+        self._attached = threading.Event()
+        self._lines: list[str] = []
+        self.t_start = time.monotonic()
+        self.proc = procs.spawn(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        with open(self.log_path, "w") as log:
+            for raw in iter(self.proc.stderr.readline, b""):
+                line = raw.decode(errors="replace")
+                log.write(line)
+                log.flush()
+                self._lines.append(line)
+                if "programs attached in" in line and not self._attached.is_set():
+                    self.attached_wall_ms = (time.monotonic() - self.t_start) * 1000
+                    with contextlib.suppress(ValueError):
+                        self.attached_ms = float(line.rsplit("attached in", 1)[1].split()[0])
+                    self._attached.set()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def status(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self.status_path.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def wait_monitoring(self, timeout: float = 30.0) -> None:
+        if not self._attached.wait(timeout):
+            raise BenchError(f"h7 attach did not attach within {timeout:g}s: {''.join(self._lines[-5:])}")
+        try:
+            wait_for(
+                lambda: self.status().get("engine", {}).get("phase") == "monitoring",
+                timeout,
+                "h7 attach to reach monitoring",
+                self.proc,
+            )
+        except BenchError as e:
+            raise BenchError(f"{e}; log: {''.join(self._lines[-5:])}") from None
+
+    def stop(self) -> int:
+        rc = self.procs.stop(self.proc)
+        self._reader.join(timeout=5)
+        return rc
+
+    def log(self) -> str:
+        return "".join(self._lines)
+
+
+# ------------------------------------------------------------- BPF run stats
+BPF_STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
+
+
+@contextlib.contextmanager
+def bpf_stats_enabled() -> Iterator[None]:
+    """kernel.bpf_stats_enabled=1 for the block, then back to what it was (costs 2 clock reads per run)."""
+    old = BPF_STATS.read_text().strip()
+    BPF_STATS.write_text("1\n")
+    try:
+        yield
+    finally:
+        BPF_STATS.write_text(old + "\n")
+
+
+def bpf_prog_stats(owner_pid: int) -> dict[str, tuple[int, int]]:
+    """name -> (run_time_ns, run_cnt) for the BPF programs held by ``owner_pid``."""
+    out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, timeout=30, check=True)
+    res: dict[str, tuple[int, int]] = {}
+    for p in json.loads(out.stdout):
+        pids = {int(x.get("pid", -1)) for x in p.get("pids", [])}
+        if owner_pid not in pids:
+            continue
+        name = str(p.get("name", ""))
+        t, c = res.get(name, (0, 0))
+        res[name] = (t + int(p.get("run_time_ns", 0)), c + int(p.get("run_cnt", 0)))
+    return res

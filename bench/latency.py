@@ -1,0 +1,346 @@
+"""Detection latency: from the attacking act to the durable .cal and to the sinkhole, per channel.
+
+The demo kit (h7.demo.runner.Demo) starts everything as real processes: a
+loopback model API, the synthetic agent, a sinkhole with a JSONL output and
+`h7 attach` on the agent.  Attacks are the demo's own (h7/demo/attacks);
+each is run many times, and each run is timestamped by the attacking code
+itself with CLOCK_REALTIME immediately before the act:
+
+* L2/L3/L4/L1 are injected into the agent through its code tool, as a
+  three-line wrapper that imports the attack module (pre-imported during
+  the baseline, so the import opens no files), prints
+  ``H7BENCH-ACT <seq> <time_ns>`` on the agent's stdout and calls ``run``;
+* L5 is a separate attacker process that takes the time and then
+  ptrace-attaches to the agent.
+
+Arrival times come from inotify, not polling: the .cal counts as durable
+when its name appears in the cal directory (the writer fsyncs a temp file
+and then links it into place; only the directory fsync follows), and the
+sinkhole's receipt is the moment its JSONL output line is written.  An act
+is matched to the first certificate of its channel whose event time is not
+older than the act (so trailing alerts of the previous act never count).
+
+The engine's rate limiting (one alert per channel/code/key per 10 s) is set
+to 0 for this benchmark only, so that every act yields a certificate; the
+latency of a first alert is unaffected by it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import re
+import select
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from bench.harness import BenchError, median, percentile, proc_cpu_s, proc_rss_mb, wait_for
+from h7.demo.runner import Demo
+
+IN_MODIFY, IN_CREATE, IN_MOVED_TO = 0x2, 0x100, 0x80
+_EV = struct.Struct("iIII")
+STAMP_RE = re.compile(rb"H7BENCH-ACT (\d+) (\d+)")
+IMMEDIATE = ("L5", "L2", "L4")
+BATCHED = ("L3", "L1")
+#: Arguments for the injected attacks: as in the demo, but shorter where the act is a burst.
+ATTACK_ARGS: dict[str, dict[str, Any]] = {
+    "L1": {"seconds": 2.5, "threads": 2},
+    "L2": {},
+    "L3": {},
+    "L4": {"count": 200, "seconds": 0.3},
+}
+
+
+class Watcher:
+    """inotify on the cal directory and the sinkhole's JSONL file: CLOCK_REALTIME arrival times."""
+
+    def __init__(self, cal_dir: Path, jsonl: Path) -> None:
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self.libc.inotify_init1(os.O_CLOEXEC | os.O_NONBLOCK)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        self.cal_dir, self.jsonl = cal_dir, jsonl
+        self.cals: dict[str, int] = {}  # file name -> seen ns
+        self.lines: list[tuple[int, dict[str, Any]]] = []
+        self._off = 0
+        self._buf = b""
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self._wd_cal = self._watch(cal_dir, IN_CREATE | IN_MOVED_TO)
+        self._wd_out = self._watch(jsonl.parent, IN_MODIFY | IN_CREATE)
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _watch(self, path: Path, mask: int) -> int:
+        wd = int(self.libc.inotify_add_watch(self.fd, os.fsencode(path), mask))
+        if wd < 0:
+            raise OSError(ctypes.get_errno(), f"inotify_add_watch {path}")
+        return wd
+
+    def _read_lines(self, now: int) -> None:
+        try:
+            with open(self.jsonl, "rb") as f:
+                f.seek(self._off)
+                data = f.read()
+        except FileNotFoundError:
+            return
+        self._off += len(data)
+        self._buf += data
+        *complete, self._buf = self._buf.split(b"\n")
+        for raw in complete:
+            with contextlib.suppress(ValueError):
+                self.lines.append((now, json.loads(raw)))
+
+    def _loop(self) -> None:
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        while not self.stop.is_set():
+            if not poller.poll(200):
+                continue
+            now = time.time_ns()
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                continue
+            i = 0
+            touched = False
+            with self.lock:
+                while i + _EV.size <= len(data):
+                    wd, _mask, _cookie, ln = _EV.unpack_from(data, i)
+                    name = data[i + _EV.size : i + _EV.size + ln].rstrip(b"\0").decode(errors="replace")
+                    i += _EV.size + ln
+                    if wd == self._wd_cal and name.endswith(".cal") and not name.startswith("."):
+                        self.cals.setdefault(name, now)
+                    elif wd == self._wd_out and name == self.jsonl.name:
+                        touched = True
+                if touched:
+                    self._read_lines(now)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=2)
+        os.close(self.fd)
+
+
+class LatencyDemo(Demo):
+    """The demo, with rate limiting off for the sensor and a timestamped way to inject."""
+
+    def _spawn(self, args: list[str], log: str) -> subprocess.Popen[bytes]:
+        if "attach" in args:
+            # the one setting this benchmark changes: every act must produce a certificate
+            text = self.cfg.read_text()
+            if "[detect]\n" not in text:
+                text += "[detect]\n"
+            self.cfg.write_text(text.replace("[detect]\n", '[detect]\nrate_limit = "0s"\n', 1))
+            self.attach_started = time.monotonic()
+        return super()._spawn(args, log)
+
+    def inject_code(self, code: str, args: dict[str, Any]) -> None:
+        body = json.dumps({"tool": "python", "name": "h7bench.py", "code": code, "args": args}).encode()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.api_port}/inject", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=5) as r:
+            r.read()
+
+
+class Bench:
+    def __init__(self, demo: LatencyDemo) -> None:
+        from h7.cal import load_public_key
+
+        self.demo = demo
+        self.seq = 0
+        self.watch: Watcher | None = None
+        self.pub = load_public_key(demo.pub)
+        self.bodies: dict[str, dict[str, Any]] = {}
+        self.samples: dict[str, list[dict[str, float]]] = {}
+
+    def stamps(self) -> dict[int, int]:
+        try:
+            raw = (self.demo.dir / "agent.log").read_bytes()
+        except OSError:
+            return {}
+        return {int(a): int(b) for a, b in STAMP_RE.findall(raw)}
+
+    def body(self, name: str) -> dict[str, Any] | None:
+        from h7.cal import verify_file
+
+        if name not in self.bodies:
+            try:
+                self.bodies[name] = dict(verify_file(self.demo.dir / "cal" / name, self.pub).body)
+            except Exception:
+                return None
+        return self.bodies[name]
+
+    def act(self, ch: str) -> int:
+        """Perform one act; returns its CLOCK_REALTIME stamp."""
+        self.seq += 1
+        seq = self.seq
+        if ch == "L5":
+            code = (
+                "import sys, time\nfrom h7.demo.attacks.l5_ptrace import run\n"
+                "t = time.time_ns()\nrun({'pid': int(sys.argv[1])})\nprint(t, flush=True)\n"
+            )
+            out = subprocess.run(
+                [sys.executable, "-c", code, str(self.demo.agent.pid)],
+                capture_output=True, text=True, timeout=20, check=True,
+            )  # fmt: skip
+            return int(out.stdout.split()[0])
+        from h7.demo.attacks import ATTACKS
+
+        mod = ATTACKS[ch]
+        code = (
+            f"import time as _t\nimport h7.demo.attacks.{mod} as _m\n"
+            f"print('H7BENCH-ACT {seq}', _t.time_ns(), flush=True)\n_m.run(ARGS)\n"
+        )
+        self.demo.inject_code(code, ATTACK_ARGS.get(ch, {}))
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            st = self.stamps()
+            if seq in st:
+                return st[seq]
+            if self.demo.agent.poll() is not None:
+                raise BenchError("the demo agent exited")
+            time.sleep(0.02)
+        raise BenchError(f"act {seq} ({ch}) was not run by the agent within 10 s")
+
+    def await_alert(self, ch: str, stamp: int, timeout: float) -> dict[str, float] | None:
+        assert self.watch is not None
+        end = time.monotonic() + timeout
+        found: tuple[str, int] | None = None
+        while time.monotonic() < end and found is None:
+            with self.watch.lock:
+                cals = sorted(self.watch.cals.items(), key=lambda kv: kv[1])
+            for name, seen in cals:
+                if seen < stamp:
+                    continue
+                b = self.body(name)
+                if b is not None and b.get("channel") == ch and int(b["ts_ns"]) >= stamp - 2_000_000:
+                    found = (name, seen)
+                    break
+            if found is None:
+                time.sleep(0.005)
+        if found is None:
+            return None
+        name, seen = found
+        b = self.bodies[name]
+        sample = {
+            "cal_ms": (seen - stamp) / 1e6,
+            "event_ms": (int(b["ts_ns"]) - stamp) / 1e6,
+            "sign_ms": (int(b["sign_time_ns"]) - stamp) / 1e6,
+            "sink_ms": float("nan"),
+        }
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            with self.watch.lock:
+                got = [
+                    t for t, doc in self.watch.lines if str(doc.get("cal", {}).get("path", "")).endswith(name)
+                ]
+            if got:
+                sample["sink_ms"] = (got[0] - stamp) / 1e6
+                break
+            time.sleep(0.005)
+        return sample
+
+    def channel(self, ch: str, n: int, gap_s: float, timeout: float, deadline: float) -> int:
+        missed = 0
+        for _ in range(n):
+            if time.monotonic() > deadline:
+                break
+            stamp = self.act(ch)
+            s = self.await_alert(ch, stamp, timeout)
+            if s is None:
+                missed += 1
+            else:
+                self.samples.setdefault(ch, []).append(s)
+            time.sleep(gap_s)
+        return missed
+
+
+def run(quick: bool = False) -> dict[str, float]:
+    work = Path(tempfile.mkdtemp(prefix="h7-bench-latency-"))
+    baseline_s = 4.0 if quick else 6.0
+    demo = LatencyDemo(work, baseline_s=baseline_s, benign_s=0, wait_s=3.0, out=open(os.devnull, "w"))  # noqa: SIM115
+    res: dict[str, float] = {}
+    counts = (
+        {"L5": 6, "L2": 6, "L4": 6, "L3": 3, "L1": 2}
+        if quick
+        else {"L5": 20, "L2": 15, "L4": 15, "L3": 6, "L1": 4}
+    )
+    budget = time.monotonic() + (70 if quick else 200)
+    try:
+        demo.setup()
+        b = Bench(demo)
+        # pre-import every attack module in the agent during the baseline: the import is not the act
+        from h7.demo.attacks import ATTACKS
+
+        pre = "".join(f"import h7.demo.attacks.{m}\n" for m in ATTACKS.values())
+        demo.inject_code(pre, {})
+        eng = lambda: demo.status().get("engine", {})  # noqa: E731
+        wait_for(
+            lambda: eng().get("phase") == "monitoring", baseline_s + 30, "baseline to complete", demo.sensor
+        )
+        (work / "cal").mkdir(exist_ok=True)
+        b.watch = Watcher(work / "cal", work / "alerts.jsonl")
+        # agent working normally, no attack: sensor CPU and RSS, and false alerts
+        benign = 3.0 if quick else 6.0
+        c0, t0 = proc_cpu_s(demo.sensor.pid), time.monotonic()
+        n0 = int(demo.status().get("alerts", 0))
+        time.sleep(benign)
+        res["agent_active_cpu_pct"] = 100 * (proc_cpu_s(demo.sensor.pid) - c0) / (time.monotonic() - t0)
+        res["benign_alerts"] = float(int(demo.status().get("alerts", 0)) - n0)
+        batch_ms = 1000.0
+        missed: dict[str, int] = {}
+        for ch in IMMEDIATE:
+            missed[ch] = b.channel(ch, counts[ch], gap_s=0.15, timeout=3.0, deadline=budget)
+        for ch in BATCHED:
+            # batched channels: let the previous batch close so each act starts a fresh batch judgement
+            gap = 2.0 if ch == "L3" else 3.5
+            missed[ch] = b.channel(
+                ch, counts[ch], gap_s=gap, timeout=2 * batch_ms / 1000 + 3, deadline=budget
+            )
+        res["rss_mb_demo_agent"] = proc_rss_mb(demo.sensor.pid)
+        for ch in IMMEDIATE + BATCHED:
+            ss = b.samples.get(ch, [])
+            res[f"alert_latency_acts_{ch}"] = float(len(ss) + missed.get(ch, 0))
+            res[f"alert_latency_missed_{ch}"] = float(missed.get(ch, 0))
+            if not ss:
+                continue
+            cal = [s["cal_ms"] for s in ss]
+            sink = [s["sink_ms"] for s in ss if s["sink_ms"] == s["sink_ms"]]
+            res[f"alert_latency_p50_ms_{ch}"] = percentile(cal, 50)
+            res[f"alert_latency_p99_ms_{ch}"] = percentile(cal, 99)
+            if sink:
+                res[f"alert_sink_latency_p50_ms_{ch}"] = percentile(sink, 50)
+                res[f"alert_sink_latency_p99_ms_{ch}"] = percentile(sink, 99)
+            # where the time goes (medians): act -> kernel event -> signing starts -> .cal visible
+            res[f"alert_phase_event_ms_{ch}"] = median([s["event_ms"] for s in ss])
+            res[f"alert_phase_to_sign_ms_{ch}"] = median([s["sign_ms"] - s["event_ms"] for s in ss])
+            res[f"alert_phase_sign_to_cal_ms_{ch}"] = median([s["cal_ms"] - s["sign_ms"] for s in ss])
+    finally:
+        if getattr(demo, "procs", None):
+            demo.stop()
+        if "b" in locals() and b.watch is not None:
+            b.watch.close()
+        demo.out.close()
+        if os.environ.get("H7_BENCH_KEEP"):
+            print(f"[latency] kept {work}", file=sys.stderr)
+        else:
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
+    return res
+
+
+if __name__ == "__main__":
+    for k, v in sorted(run("--quick" in sys.argv).items()):
+        print(f"{k:44} {v:12.2f}")
