@@ -1,0 +1,42 @@
+#!/bin/bash
+# Runs inside one vmtest guest (or natively on the host for the "host" row) as root.
+# usage: vmtest/guest.sh OUTDIR
+# Writes into OUTDIR (a --rwdir shared with the host):
+#   uname.txt  doctor.json  doctor.rc  fentry.json  sensor.xml/.log/.rc  live.xml/.log/.rc  done
+# The host's root filesystem is mounted read-only in the guest (9p), so everything else that
+# writes (pytest, hypothesis, __pycache__) is pointed at /tmp (an overlay).
+set -u
+OUT=$1
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PY=$ROOT/.venv/bin/python
+export PYTHONDONTWRITEBYTECODE=1 H7_REQUIRE_BPF=1 HOME=/tmp
+mkdir -p "$OUT"
+rm -f "$OUT"/*
+
+uname -r > "$OUT/uname.txt"
+mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+mountpoint -q /sys/kernel/debug || mount -t debugfs nodev /sys/kernel/debug 2>/dev/null || true
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
+
+cd /tmp || exit 1
+t0=$(date +%s.%N)
+"$PY" -m h7 doctor --json > "$OUT/doctor.json" 2> "$OUT/doctor.err"
+echo $? > "$OUT/doctor.rc"
+
+"$PY" "$ROOT/vmtest/fentry_probe.py" > "$OUT/fentry.json" 2> "$OUT/fentry.err"
+
+run_pytest() {  # run_pytest NAME FILES...
+    local name=$1; shift
+    if [ $# -eq 0 ]; then echo "none" > "$OUT/$name.rc"; return; fi
+    timeout "${H7_VMTEST_PYTEST_TIMEOUT:-600}" "$PY" -m pytest -p no:cacheprovider --rootdir="$ROOT" \
+        -c "$ROOT/pyproject.toml" -rA --durations=0 -v --junitxml="$OUT/$name.xml" "$@" > "$OUT/$name.log" 2>&1
+    echo $? > "$OUT/$name.rc"
+}
+run_pytest sensor "$ROOT/tests/test_sensor_bpf.py" "$ROOT/tests/test_layout.py"
+shopt -s nullglob
+live=("$ROOT"/tests/test_live*.py)
+run_pytest live "${live[@]}"
+t1=$(date +%s.%N)
+echo "$t0 $t1" > "$OUT/times.txt"
+echo ok > "$OUT/done"
+sync

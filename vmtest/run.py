@@ -1,0 +1,331 @@
+#!/usr/bin/python3
+"""H7's kernel matrix: boot Debian kernels under virtme-ng and run the real-BPF tests in each.
+
+    vmtest/run.py [--kernels 6.1,6.12,newest,host] [--parallel N] [--timeout S] [--md FILE]
+
+Per kernel: `h7 doctor --json`, an fentry probe, the sensor tests (tests/test_sensor_bpf.py,
+tests/test_layout.py) and the five-channel detection tests (tests/test_live*.py, when they
+exist) run inside the guest (vmtest/guest.sh); results come back through a --rwdir under
+build/vmtest/results/<kernel>/.  "host" runs the same script natively on this machine.
+
+Guests run under TCG (`--disable-kvm`: /dev/kvm here is paravirtual without vmx/svm; KVM is used
+only where cpuinfo shows vmx or svm), every guest under a hard timeout, and a guest that dies
+with rc 255 is retried once with --verbose (see /work/shared/notes/vmtest.md).  Exit status is 0
+only if every kernel passed.  Stdlib only: runs with /usr/bin/python3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WORK = ROOT / "build" / "vmtest"
+VENV = WORK / "venv"
+RESULTS = WORK / "results"
+PROBE_SRC = HERE / "fentry_probe.bpf.c"
+PROBE_OBJ = WORK / "fentry_probe.bpf.o"
+APT_DEPS = ("qemu-system-x86", "busybox-static", "kmod", "udev")
+VNG_SPEC = "virtme-ng==1.42"
+ALL = ("6.1", "6.12", "newest", "host")
+
+
+def log(msg: str) -> None:
+    print(f"vmtest: {msg}", file=sys.stderr, flush=True)
+
+
+def die(msg: str) -> None:
+    log(f"error: {msg}")
+    sys.exit(2)
+
+
+# ----------------------------------------------------------------------------- set-up
+def ensure_deps() -> None:
+    missing = [
+        p for p in APT_DEPS
+        if "install ok installed" not in subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", p], capture_output=True, text=True).stdout
+    ]  # fmt: skip
+    if missing:
+        log(f"apt-get install {' '.join(missing)}")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+                       check=True, env=env, stdout=subprocess.DEVNULL)  # fmt: skip
+    if not (VENV / "bin" / "vng").exists():
+        log(f"pip install {VNG_SPEC} into {VENV}")
+        subprocess.run(["/usr/bin/python3", "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", VNG_SPEC], check=True)
+    if not (ROOT / ".venv" / "bin" / "python").exists():
+        die("the project venv .venv is missing: run `make build` first")
+    if not PROBE_OBJ.exists() or PROBE_OBJ.stat().st_mtime < PROBE_SRC.stat().st_mtime:
+        PROBE_OBJ.parent.mkdir(parents=True, exist_ok=True)
+        r = subprocess.run(
+            ["clang", "-g", "-O2", "-Wall", "-Werror", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu",
+             "-c", str(PROBE_SRC), "-o", str(PROBE_OBJ)], capture_output=True, text=True)  # fmt: skip
+        if r.returncode:
+            log(f"fentry probe not built (the matrix runs without it): {r.stderr.strip()}")
+
+
+def fetch_kernels(names: list[str]) -> dict[str, tuple[str, Path]]:
+    wanted = [n for n in names if n != "host"]
+    if not wanted:
+        return {}
+    r = subprocess.run([str(HERE / "kernels.sh"), *wanted], capture_output=True, text=True, timeout=1800)
+    if r.returncode:
+        sys.stderr.write(r.stderr)
+        die("fetching kernels failed (vmtest/kernels.sh)")
+    out = {}
+    for line in r.stdout.splitlines():
+        name, kver, img = line.split()
+        out[name] = (kver, Path(img))
+    return out
+
+
+def has_hw_virt() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return bool(re.search(r"\b(vmx|svm)\b", flags)) and os.access("/dev/kvm", os.R_OK | os.W_OK)
+
+
+# ----------------------------------------------------------------------------- one kernel
+@dataclass
+class Result:
+    name: str
+    kver: str = ""
+    seconds: float = 0.0
+    boot_rc: int | None = None
+    attempts: int = 0
+    programs: list[str] = field(default_factory=list)  # attached
+    fell_back: list[str] = field(default_factory=list)  # skipped: optional hook missing
+    failed: list[str] = field(default_factory=list)  # "prog: verifier message"
+    doctor_error: str = ""
+    fentry: str = "?"
+    sensor: str = "not run"
+    live: str = "not run"
+    problems: list[str] = field(default_factory=list)
+    log: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return (
+            not self.problems
+            and self.sensor.startswith("pass")
+            and (self.live.startswith("pass") or self.live == "none")
+        )
+
+
+def _junit(path: Path, rc_path: Path, logp: Path) -> tuple[str, list[str]]:
+    rc = rc_path.read_text().strip() if rc_path.exists() else ""
+    if rc == "none":
+        return "none", []
+    if not path.exists():
+        tail = logp.read_text()[-600:] if logp.exists() else ""
+        return f"fail (rc {rc or '?'}, no report)", [tail] if tail else []
+    root = ET.parse(path).getroot()
+    suites = [root] if root.tag == "testsuite" else list(root)
+    n = fails = errs = skips = 0
+    bad: list[str] = []
+    for s in suites:
+        for case in s.iter("testcase"):
+            n += 1
+            for tag in ("failure", "error"):
+                el = case.find(tag)
+                if el is not None:
+                    if tag == "failure":
+                        fails += 1
+                    else:
+                        errs += 1
+                    msg = (el.get("message") or "").splitlines()[0:1]
+                    bad.append(f"{case.get('name')}: {msg[0] if msg else tag}"[:300])
+            if case.find("skipped") is not None:
+                skips += 1
+    passed = n - fails - errs - skips
+    state = "pass" if fails == errs == 0 and rc == "0" else "FAIL"
+    extra = f", {skips} skipped" if skips else ""
+    return f"{state} {passed}/{n}{extra}", bad
+
+
+def collect(res: Result, out: Path) -> None:
+    if not (out / "done").exists():
+        res.problems.append("guest did not finish (no results/done)")
+    if (out / "uname.txt").exists():
+        res.kver = (out / "uname.txt").read_text().strip()
+    dj = out / "doctor.json"
+    if dj.exists() and dj.read_text().strip():
+        try:
+            doc = json.loads(dj.read_text())
+        except json.JSONDecodeError as e:
+            res.problems.append(f"doctor --json is not JSON: {e}")
+            doc = {}
+        for h in doc.get("hooks", []):
+            if h.get("state") == "attached":
+                res.programs.append(h["program"])
+            elif h.get("state") == "skipped":
+                res.fell_back.append(f"{h['program']} ({h.get('detail', '')})")
+            else:
+                detail = (h.get("detail") or "").strip().replace("\n", " | ")
+                res.failed.append(f"{h['program']}: {detail[:400]}")
+        res.doctor_error = doc.get("error", "")
+        if res.doctor_error:
+            res.problems.append(f"doctor: {res.doctor_error[:400]}")
+    elif (out / "done").exists():
+        err = (out / "doctor.err").read_text()[-400:] if (out / "doctor.err").exists() else ""
+        res.problems.append(f"doctor produced no JSON: {err}")
+    fj = out / "fentry.json"
+    if fj.exists() and fj.read_text().strip():
+        try:
+            f = json.loads(fj.read_text())
+            res.fentry = f["fentry"] if f["fentry"] == "available" else f"no ({f['stage']}: {f['detail']})"
+        except (json.JSONDecodeError, KeyError):
+            res.fentry = "?"
+    res.sensor, bad = _junit(out / "sensor.xml", out / "sensor.rc", out / "sensor.log")
+    res.problems += [f"sensor test {b}" for b in bad]
+    res.live, bad = _junit(out / "live.xml", out / "live.rc", out / "live.log")
+    res.problems += [f"detection test {b}" for b in bad]
+
+
+def vng_cmd(img: Path, out: Path, cpus: int, memory: str, verbose: bool) -> list[str]:
+    cmd = [str(VENV / "bin" / "vng")]
+    if not has_hw_virt():
+        cmd.append("--disable-kvm")
+    cmd += ["--force-9p", "--cpus", str(cpus), "--memory", memory, f"--rwdir={out}", "--run", str(img)]
+    if verbose:
+        cmd.append("--verbose")
+    cmd += ["--exec", f"{HERE / 'guest.sh'} {out}"]
+    return cmd
+
+
+def run_guest(name: str, kver: str, img: Path, a: argparse.Namespace) -> Result:
+    res = Result(name, kver)
+    out = RESULTS / name
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    env = dict(os.environ, PATH=f"{VENV / 'bin'}:/usr/sbin:/usr/bin:/sbin:/bin")
+    t0 = time.monotonic()
+    for attempt in (1, 2):
+        res.attempts = attempt
+        logf = WORK / f"{name}.attempt{attempt}.log"
+        cmd = vng_cmd(img, out, a.cpus, a.memory, verbose=attempt > 1)
+        # QEMU reopens its stdout: pipe through cat into the log, never redirect straight to a file
+        with open(logf, "wb") as fh:
+            cat = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=fh)
+            p = subprocess.Popen(cmd, stdout=cat.stdin, stderr=subprocess.STDOUT, env=env,
+                                 cwd=str(ROOT), start_new_session=True)  # fmt: skip
+            assert cat.stdin is not None
+            cat.stdin.close()
+            try:
+                rc = p.wait(timeout=a.timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, 9)
+                p.wait()
+                rc = -9
+            cat.wait()
+        res.boot_rc, res.log = rc, str(logf)
+        if rc == 255 and attempt == 1 and not (out / "done").exists():
+            log(f"{name}: guest died with rc 255 after {time.monotonic() - t0:.0f} s; retrying once with --verbose")
+            continue
+        break
+    res.seconds = time.monotonic() - t0
+    if res.boot_rc == -9:
+        res.problems.append(f"guest timed out after {a.timeout} s (log {res.log})")
+    elif res.boot_rc not in (0, None):
+        res.problems.append(f"vng exited {res.boot_rc} (log {res.log})")
+    collect(res, out)
+    return res
+
+
+def run_host(a: argparse.Namespace) -> Result:
+    res = Result("host")
+    out = RESULTS / "host"
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run([str(HERE / "guest.sh"), str(out)], timeout=a.timeout, cwd=str(ROOT))
+        res.boot_rc = p.returncode
+    except subprocess.TimeoutExpired:
+        res.problems.append(f"timed out after {a.timeout} s")
+    res.seconds = time.monotonic() - t0
+    collect(res, out)
+    res.kver += " (native)"
+    return res
+
+
+# ----------------------------------------------------------------------------- report
+def table(results: list[Result]) -> str:
+    head = "| kernel | programs loaded | hooks that fell back | failed to load | fentry probe | sensor tests | detection tests | boot+test |"
+    lines = [head, "|" + "---|" * 8]
+    for r in results:
+        lines.append(
+            f"| {r.name} `{r.kver}` | {len(r.programs)} | {', '.join(r.fell_back) or '—'} | "
+            f"{'; '.join(r.failed) or '—'} | {r.fentry} | {r.sensor} | "
+            f"{'none yet (no tests/test_live*.py)' if r.live == 'none' else r.live} | {r.seconds:.0f} s |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kernels", default=",".join(ALL), help=f"comma list of {', '.join(ALL)}")
+    ap.add_argument("--parallel", type=int, default=int(os.environ.get("H7_VMTEST_PARALLEL", "1")))
+    ap.add_argument("--cpus", type=int, default=0, help="vCPUs per guest [2, or 1 when parallel]")
+    ap.add_argument("--memory", default="1G")
+    ap.add_argument("--timeout", type=int, default=int(os.environ.get("H7_VMTEST_TIMEOUT", "600")),
+                    help="hard limit per guest, seconds")  # fmt: skip
+    ap.add_argument("--json", type=Path, default=RESULTS / "summary.json")
+    a = ap.parse_args()
+    names = [n.strip() for n in a.kernels.split(",") if n.strip()]
+    for n in names:
+        if n not in ALL:
+            die(f"unknown kernel {n!r} (known: {', '.join(ALL)})")
+    if os.geteuid() != 0:
+        die("needs root (apt deps, BPF in the host row, the guest runs as root)")
+    a.cpus = a.cpus or (1 if a.parallel > 1 else 2)
+    t0 = time.monotonic()
+    ensure_deps()
+    kernels = fetch_kernels(names)
+    log(f"set-up {time.monotonic() - t0:.0f} s; kernels: "
+        + ", ".join(f"{n}={kernels[n][0]}" for n in names if n in kernels))  # fmt: skip
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Result] = {}
+    guests = [n for n in names if n != "host"]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.parallel)) as ex:
+        futs = {ex.submit(run_guest, n, kernels[n][0], kernels[n][1], a): n for n in guests}
+        for f in concurrent.futures.as_completed(futs):
+            r = f.result()
+            results[r.name] = r
+            log(f"{r.name} ({r.kver}): {'ok' if r.ok else 'FAILED'} in {r.seconds:.0f} s"
+                + (f" after {r.attempts} attempts" if r.attempts > 1 else ""))  # fmt: skip
+    if "host" in names:
+        r = run_host(a)
+        results["host"] = r
+        log(f"host ({r.kver}): {'ok' if r.ok else 'FAILED'} in {r.seconds:.0f} s")
+    ordered = [results[n] for n in names]
+    print(table(ordered))
+    bad = [r for r in ordered if not r.ok]
+    for r in bad:
+        print(f"\nFAILED {r.name} {r.kver} (log {r.log or '-'}):")
+        for f in r.failed:
+            print(f"  program {f}")
+        for p in r.problems:
+            print(f"  {p}")
+    a.json.write_text(json.dumps([r.__dict__ | {"ok": r.ok} for r in ordered], indent=2) + "\n")
+    print(f"\ntotal {time.monotonic() - t0:.0f} s; results in {RESULTS}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
