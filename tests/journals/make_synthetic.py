@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sys
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,10 +114,28 @@ CHAINS: dict[str, Chain] = {
     },
 }
 EXEC_PROLOGUE = [
-    "execve", "brk", "arch_prctl", "mmap", "access", "openat", "newfstatat", "mmap", "close", "openat",
-    "read", "newfstatat", "mmap", "mprotect", "mmap", "close", "set_tid_address", "set_robust_list",
-    "rseq", "prlimit64", "getrandom",
-]  # fmt: skip
+    "execve",
+    "brk",
+    "arch_prctl",
+    "mmap",
+    "access",
+    "openat",
+    "newfstatat",
+    "mmap",
+    "close",
+    "openat",
+    "read",
+    "newfstatat",
+    "mmap",
+    "mprotect",
+    "mmap",
+    "close",
+    "set_tid_address",
+    "set_robust_list",
+    "rseq",
+    "prlimit64",
+    "getrandom",
+]
 
 
 @dataclass
@@ -135,8 +153,8 @@ class Profile:
 
 
 PROFILES = {
-    "normal": Profile(4.0, (0.8, 2.0), (40, 250), 12.0, (1, 4), 0.35, (2, 24), (20, 60)),
-    "quiet": Profile(9.0, (1.5, 4.0), (20, 80), 4.0, (0, 2), 0.15, (1, 6), (10, 30)),
+    "normal": Profile(4.0, (0.8, 2.0), (40, 250), 12.0, (1, 4), 0.6, (2, 24), (20, 60)),
+    "quiet": Profile(9.0, (1.5, 4.0), (20, 80), 4.0, (0, 2), 0.0, (1, 6), (10, 30)),
     "noisy": Profile(1.6, (0.2, 1.0), (100, 600), 40.0, (3, 12), 0.7, (8, 120), (60, 200)),
 }
 
@@ -168,9 +186,15 @@ class Agent:
     # -- primitives ---------------------------------------------------------
     def ev(self, etype: str, ts: int, pid: int, tid: int, comm: str, ppid: int = 1, **kw: Any) -> None:
         d: dict[str, Any] = {
-            "type": etype, "ts_ns": int(ts), "agent": AGENT, "pid": pid, "tid": tid, "ppid": ppid,
-            "uid": UID, "comm": comm,
-        }  # fmt: skip
+            "type": etype,
+            "ts_ns": int(ts),
+            "agent": AGENT,
+            "pid": pid,
+            "tid": tid,
+            "ppid": ppid,
+            "uid": UID,
+            "comm": comm,
+        }
         d.update(kw)
         self.tl.events.append(d)
 
@@ -198,9 +222,15 @@ class Agent:
         self.tl.sys.append(a)
 
     def switches(
-        self, start: int, dur: int, n: int, on: tuple[float, float], off: tuple[float, float],
-        invol: float = 0.05, migr: float = 0.05,
-    ) -> None:  # fmt: skip
+        self,
+        start: int,
+        dur: int,
+        n: int,
+        on: tuple[float, float],
+        off: tuple[float, float],
+        invol: float = 0.05,
+        migr: float = 0.05,
+    ) -> None:
         """n context switches in [start, start+dur): log2-ns on/off-CPU buckets."""
         if n <= 0:
             return
@@ -216,33 +246,91 @@ class Agent:
         self, ts: int, pid: int, tid: int, comm: str, dest: tuple[str, int], sends: int, nbytes: int
     ) -> None:
         """One connection: a connect event, the first send per destination, and the counters."""
-        self.ev("net", ts, pid, tid, comm, op="connect", family="inet", addr=dest[0], port=dest[1], fd=7,
-                bytes=0, count=1, from_socket=False)  # fmt: skip
+        self.ev(
+            "net",
+            ts,
+            pid,
+            tid,
+            comm,
+            op="connect",
+            family="inet",
+            addr=dest[0],
+            port=dest[1],
+            fd=7,
+            bytes=0,
+            count=1,
+            from_socket=False,
+        )
         key = (pid, "sendto", dest[0], dest[1])
         if sends and key not in self.sent:
             self.sent.add(key)
-            self.ev("net", ts + 200_000, pid, tid, comm, op="sendto", family="inet", addr=dest[0],
-                    port=dest[1], fd=7, bytes=int(nbytes // max(sends, 1)), count=1, from_socket=True)  # fmt: skip
+            self.ev(
+                "net",
+                ts + 200_000,
+                pid,
+                tid,
+                comm,
+                op="sendto",
+                family="inet",
+                addr=dest[0],
+                port=dest[1],
+                fd=7,
+                bytes=int(nbytes // max(sends, 1)),
+                count=1,
+                from_socket=True,
+            )
         self.tl.net.append((ts, 1, sends, nbytes))
 
     def open(self, ts: int, pid: int, tid: int, comm: str, path: str, flags: int) -> None:
-        self.ev("open", ts, pid, tid, comm, path=path, flags=flags | O_CLOEXEC, mode=0o644 if flags & O_CREAT else 0,
-                dfd=-100, op="openat")  # fmt: skip
+        self.ev(
+            "open",
+            ts,
+            pid,
+            tid,
+            comm,
+            path=path,
+            flags=flags | O_CLOEXEC,
+            mode=0o644 if flags & O_CREAT else 0,
+            dfd=-100,
+            op="openat",
+        )
 
     def spawn(
-        self, ts: int, path: str, exe_name: str, args: list[str], *, reads: list[str] = (),  # type: ignore[assignment]
-        writes: list[str] = (), dirs: list[str] = (), body: int = 60, ino: int = 0,  # type: ignore[assignment]
+        self,
+        ts: int,
+        path: str,
+        exe_name: str,
+        args: list[str],
+        *,
+        reads: Sequence[str] = (),
+        writes: Sequence[str] = (),
+        dirs: Sequence[str] = (),
+        body: int = 60,
+        ino: int = 0,
         interp: str | None = None,
-    ) -> int:  # fmt: skip
+    ) -> int:
         """fork + exec of a child by the agent's main thread, its work, and its exit."""
         pid = self.next_pid
         self.next_pid += 1
         self.ev("fork", ts, ROOT, ROOT, "python3", child=pid)
         t = ts + 300_000
         comm = exe_name[:15]
-        self.ev("exec", t, pid, pid, comm, ppid=ROOT, filename=path, interp=interp or path, exe_name=exe_name,
-                args=args, args_truncated=False, ino=ino or 9_000_000 + zlib.crc32(exe_name.encode()) % 100_000,
-                dev=DEV, old_tid=pid)  # fmt: skip
+        self.ev(
+            "exec",
+            t,
+            pid,
+            pid,
+            comm,
+            ppid=ROOT,
+            filename=path,
+            interp=interp or path,
+            exe_name=exe_name,
+            args=args,
+            args_truncated=False,
+            ino=ino or 9_000_000 + zlib.crc32(exe_name.encode()) % 100_000,
+            dev=DEV,
+            old_tid=pid,
+        )
         self.syscalls(EXEC_PROLOGUE, t, 2 * MS, pid, pid)
         t += 2 * MS
         for i, d in enumerate(dirs):
@@ -276,7 +364,7 @@ class Agent:
         if rng.random() < 0.5:
             self.net(t, ROOT, HTTP_TID, "python3", DNS, 1, 40)
             t += 2 * MS
-        kb = rng.uniform(*p.upload_kb) * upload_scale
+        kb = rng.uniform(*p.upload_kb)
         sends = int(rng.integers(2, 7))
         self.net(t, ROOT, HTTP_TID, "python3", LLM, sends, int(kb * 1024))
         n_http = int(rng.integers(*p.http_syscalls))
@@ -308,35 +396,41 @@ class Agent:
         self.switches(t - 20 * MS, 20 * MS, 6, (16, 1.2), (17, 1.5))
         if rng.random() < p.tool_prob:
             t = self.run_tool(t)
-        if extra_tool is not None:
-            t = extra_tool(t)
         return t
 
     def run_tool(self, t: int) -> int:
-        k = int(self.rng.integers(3))
+        k = int(self.rng.choice(3, p=[0.5, 0.3, 0.2]))
         if k == 0:
             return self.spawn(
-                t, "/usr/bin/git", "git", ["git", "status", "--short"],
+                t,
+                "/usr/bin/git",
+                "git",
+                ["git", "status", "--short"],
                 reads=["/home/agent/.gitconfig", f"{WORK}/.git/HEAD", f"{WORK}/src/main.py"],
-                writes=[f"{WORK}/.git/index.lock"], dirs=[f"{WORK}/src"],
-            )  # fmt: skip
+                writes=[f"{WORK}/.git/index.lock"],
+                dirs=[f"{WORK}/src"],
+            )
         if k == 1:
             return self.spawn(
                 t, "/usr/bin/ls", "ls", ["ls", "-la", f"{WORK}/src"], dirs=[f"{WORK}/src"], body=30
             )
         return self.spawn(
-            t, "/usr/bin/rg", "rg", ["rg", "-n", "TODO", f"{WORK}/src"],
-            reads=[f"{WORK}/src/tools.py", f"{WORK}/src/llm.py"], dirs=[f"{WORK}/src"],
-        )  # fmt: skip
+            t,
+            "/usr/bin/rg",
+            "rg",
+            ["rg", "-n", "TODO", f"{WORK}/src"],
+            reads=[f"{WORK}/src/tools.py", f"{WORK}/src/llm.py"],
+            dirs=[f"{WORK}/src"],
+        )
 
-    def run(self, seconds: int = DURATION_S, scenario: Callable[[Agent, int], None] | None = None,
-            turn_hook: Callable[[Agent, int], Callable[[int], int] | None] | None = None) -> list[Batch]:  # fmt: skip
+    def run(
+        self, seconds: int = DURATION_S, scenario: Callable[[Agent, int], None] | None = None
+    ) -> list[Batch]:
         end = seconds * NS
         self.heartbeat(end)
         t = T0 + int(self.rng.uniform(0.1, 1.0) * NS)
         while t < T0 + end - 3 * NS:
-            hook = turn_hook(self, t) if turn_hook else None
-            done = self.take_turn(t, extra_tool=hook)
+            done = self.take_turn(t)
             gap = self.rng.exponential(self.p.turn_period * 0.5) + self.p.turn_period * 0.5
             t = max(done + 100 * MS, t + int(gap * NS))
         if scenario is not None:
@@ -380,8 +474,14 @@ class Agent:
         return out
 
 
-AGENT_INFO = AgentInfo(AGENT, f"python3:{ROOT}:12345", ROOT, "/usr/bin/python3.11",
-                       ["python3", "-m", "agent", "--workdir", WORK], 12345 * 10_000_000)  # fmt: skip
+AGENT_INFO = AgentInfo(
+    AGENT,
+    f"python3:{ROOT}:12345",
+    ROOT,
+    "/usr/bin/python3.11",
+    ["python3", "-m", "agent", "--workdir", WORK],
+    12345 * 10_000_000,
+)
 
 
 # -- scenarios ------------------------------------------------------------------
@@ -392,20 +492,40 @@ def sc_shell(a: Agent, t: int) -> None:
 
 def sc_lotl(a: Agent, t: int) -> None:
     """Living off the land: base64 of a workdir file, ready to paste into the next prompt."""
-    a.spawn(t, "/usr/bin/base64", "base64", ["base64", "-w0", f"{WORK}/src/config.py"],
-            reads=[f"{WORK}/src/config.py"], body=20)  # fmt: skip
+    a.spawn(
+        t,
+        "/usr/bin/base64",
+        "base64",
+        ["base64", "-w0", f"{WORK}/src/config.py"],
+        reads=[f"{WORK}/src/config.py"],
+        body=20,
+    )
 
 
 def sc_recon(a: Agent, t: int) -> None:
     """The agent itself walks the home directory and reads credentials (no exec, no network)."""
     targets = [
-        "/home/agent/.ssh/id_rsa", "/home/agent/.ssh/id_ed25519", "/home/agent/.ssh/known_hosts",
-        "/home/agent/.ssh/config", "/home/agent/.aws/credentials", "/home/agent/.aws/config",
-        "/home/agent/.config/gcloud/credentials.db", "/home/agent/.netrc", "/home/agent/.docker/config.json",
-        "/home/agent/.kube/config", "/etc/passwd", "/etc/shadow", "/etc/sudoers", "/root/.bash_history",
-        "/proc/1/environ", "/proc/1/cmdline", "/var/lib/secrets/token", "/home/agent/.bash_history",
-        "/home/agent/.git-credentials", "/home/agent/.pgpass",
-    ]  # fmt: skip
+        "/home/agent/.ssh/id_rsa",
+        "/home/agent/.ssh/id_ed25519",
+        "/home/agent/.ssh/known_hosts",
+        "/home/agent/.ssh/config",
+        "/home/agent/.aws/credentials",
+        "/home/agent/.aws/config",
+        "/home/agent/.config/gcloud/credentials.db",
+        "/home/agent/.netrc",
+        "/home/agent/.docker/config.json",
+        "/home/agent/.kube/config",
+        "/etc/passwd",
+        "/etc/shadow",
+        "/etc/sudoers",
+        "/root/.bash_history",
+        "/proc/1/environ",
+        "/proc/1/cmdline",
+        "/var/lib/secrets/token",
+        "/home/agent/.bash_history",
+        "/home/agent/.git-credentials",
+        "/home/agent/.pgpass",
+    ]
     dirs = [
         "/home",
         "/home/agent",
@@ -423,7 +543,7 @@ def sc_recon(a: Agent, t: int) -> None:
         for i, p in enumerate(targets):
             a.open(tk + 10 * MS + i * MS, ROOT, ROOT, "python3", p, O_RDONLY)
         a.chain("recon", tk, 200 * MS, 900, ROOT, ROOT, first="getdents64")
-        a.switches(tk, 200 * MS, 30, (17, 1.2), (16, 1.5), invol=0.1)
+        a.switches(tk, 200 * MS, 10, (17, 1.2), (16, 1.5), invol=0.1)
 
 
 def sc_cycle(a: Agent, t: int) -> None:
@@ -431,8 +551,15 @@ def sc_cycle(a: Agent, t: int) -> None:
     helper = f"{WORK}/tools/helper"
     a.open(t, ROOT, ROOT, "python3", helper, O_WRONLY | O_CREAT | O_TRUNC)
     a.chain("write", t, 2 * MS, 8, ROOT, ROOT, first="openat")
-    done = a.spawn(t + 5 * MS, helper, "helper", ["./tools/helper", "--sync"],
-                   writes=[f"{WORK}/notes/helper_out.md"], body=30, ino=9_512_345)  # fmt: skip
+    done = a.spawn(
+        t + 5 * MS,
+        helper,
+        "helper",
+        ["./tools/helper", "--sync"],
+        writes=[f"{WORK}/notes/helper_out.md"],
+        body=30,
+        ino=9_512_345,
+    )
     a.open(done + 2 * MS, ROOT, ROOT, "python3", f"{WORK}/notes/helper_out.md", O_RDONLY)
     a.chain("read", done + 2 * MS, 2 * MS, 8, ROOT, ROOT, first="openat")
 
@@ -458,16 +585,28 @@ def sc_burst(a: Agent, t: int) -> None:
         tk = t + k * NS
         a.tl.net.append((tk + 10 * MS, 0, 2500, 2500 * 16384))
         a.chain("http", tk, 900 * MS, 400, ROOT, HTTP_TID, first="sendto")
-        a.switches(tk, 900 * MS, 40, (15, 1.0), (17, 1.5))
+        a.switches(tk, 900 * MS, 8, (15, 1.0), (17, 1.5))
 
 
 def sc_ptrace(a: Agent, t: int) -> None:
     """An unmonitored process (gdb, uid 1000) attaches to the agent's main thread."""
-    a.tl.events.append({
-        "type": "ptrace", "ts_ns": t, "agent": 0, "pid": 31337, "tid": 31337, "ppid": 2999, "uid": UID,
-        "comm": "gdb", "request": "ATTACH", "request_nr": 16, "target": ROOT, "target_pid": ROOT,
-        "target_agent": AGENT,
-    })  # fmt: skip
+    a.tl.events.append(
+        {
+            "type": "ptrace",
+            "ts_ns": t,
+            "agent": 0,
+            "pid": 31337,
+            "tid": 31337,
+            "ppid": 2999,
+            "uid": UID,
+            "comm": "gdb",
+            "request": "ATTACH",
+            "request_nr": 16,
+            "target": ROOT,
+            "target_pid": ROOT,
+            "target_agent": AGENT,
+        }
+    )
 
 
 # -- benign near-misses -----------------------------------------------------------
@@ -496,11 +635,23 @@ def bn_known_dests(a: Agent, t: int) -> None:
 
 def bn_traceme(a: Agent, t: int) -> None:
     """A child asks to be traced (PTRACE_TRACEME): not an attach by someone else."""
-    a.tl.events.append({
-        "type": "ptrace", "ts_ns": t, "agent": AGENT, "pid": 5999, "tid": 5999, "ppid": ROOT, "uid": UID,
-        "comm": "python3", "request": "TRACEME", "request_nr": 0, "target": 0, "target_pid": 0,
-        "target_agent": AGENT,
-    })  # fmt: skip
+    a.tl.events.append(
+        {
+            "type": "ptrace",
+            "ts_ns": t,
+            "agent": AGENT,
+            "pid": 5999,
+            "tid": 5999,
+            "ppid": ROOT,
+            "uid": UID,
+            "comm": "python3",
+            "request": "TRACEME",
+            "request_nr": 0,
+            "target": 0,
+            "target_pid": 0,
+            "target_agent": AGENT,
+        }
+    )
 
 
 SCENARIOS: dict[str, tuple[int, Callable[[Agent, int], None] | None]] = {
@@ -532,8 +683,15 @@ def write_all(outdir: Path) -> list[Path]:
     paths = []
     for name in SCENARIOS:
         path = outdir / f"{name}.h7j"
-        write_journal(path, make(name), [AGENT_INFO], batch_ns=NS, host="synthetic", start_ns=T0,
-                      meta={"generator": "tests/journals/make_synthetic.py", "scenario": name})  # fmt: skip
+        write_journal(
+            path,
+            make(name),
+            [AGENT_INFO],
+            batch_ns=NS,
+            host="synthetic",
+            start_ns=T0,
+            meta={"generator": "tests/journals/make_synthetic.py", "scenario": name},
+        )
         paths.append(path)
     return paths
 

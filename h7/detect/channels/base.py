@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.stats import norm
+from scipy.stats import chi2
 
 from h7.alert import Alert
 from h7.batch import AgentInfo, Batch, Event
@@ -190,14 +190,20 @@ def calibrate_threshold(
     """Threshold from the divergences of baseline sub-windows against the rest.
 
     A 30-s baseline yields ~30 samples: far too few to read a 1e-3 quantile
-    off directly.  So the tail is extrapolated: a log-normal is fitted to the
-    samples (divergences are positive and right-skewed) and its
-    ``1 - budget`` quantile taken.  The threshold is the largest of that
-    tail, the largest sample times ``headroom`` (a fit must never put the
-    threshold below what the baseline itself produced), and the floor (the
-    smallest divergence worth an operator's attention, so a perfectly
-    regular agent does not alert on noise).  A noisy agent's samples are
-    spread wide, so its threshold rises; a quiet agent's stay near the floor.
+    off directly, so the tail is extrapolated by peaks over threshold: the
+    excesses of the samples over their median are modelled as exponential
+    (the generalised Pareto with shape 0, the textbook tail for maxima of
+    light-tailed scores), whose ``1 - budget`` quantile is
+    ``median + mean_excess * ln(P(exceed median) / budget)``.  Divergence
+    samples are zero-inflated (idle sub-windows) and skewed (the one window
+    where the agent did something for the first time); an exponential
+    excess model is robust to both, where a fitted normal or log-normal is
+    not.  The mean excess is taken at its upper 75 % confidence bound, so few
+    samples mean a wider margin.  The threshold is the largest of that tail, the largest sample
+    times ``headroom`` (never below what the baseline itself produced), and
+    the floor (the least divergence worth an operator's attention, so a
+    perfectly regular agent does not alert on noise).  A noisy agent's
+    excesses are large and its threshold rises; a quiet agent's stays low.
     """
     if override is not None:
         return Calibration(float(override), "override")
@@ -205,11 +211,20 @@ def calibrate_threshold(
     x = x[np.isfinite(x)]
     if x.size < 3:
         return Calibration(float(floor), "too-few-samples", n=int(x.size))
-    eps = max(floor * 0.1, 1e-9)
-    lx = np.log(np.maximum(x, 0.0) + eps)
-    z = float(norm.ppf(1.0 - budget))
-    tail = float(math.exp(lx.mean() + z * lx.std(ddof=1)) - eps)
+    u = float(np.median(x))
+    exc = x[x > u] - u
     hi = float(x.max())
+    if exc.size >= 2:
+        p_u = exc.size / x.size
+        # Upper 75 % confidence bound of the mean excess (k exceedances:
+        # 2k*beta_hat/beta ~ chi2(2k)), so that a baseline with only a handful
+        # of busy sub-windows -- a quiet agent -- gets a wider margin rather
+        # than a threshold fitted to luck.
+        k = int(exc.size)
+        beta = float(exc.mean()) * 2 * k / float(chi2.ppf(0.25, 2 * k))
+        tail = u + beta * math.log(max(p_u / budget, 1.0))
+    else:
+        tail = hi
     thr = max(floor, tail, hi * headroom)
     method = "floor" if thr == floor else "calibrated"
     return Calibration(
@@ -217,8 +232,8 @@ def calibrate_threshold(
         method=method,
         n=int(x.size),
         sample_max=hi,
-        sample_median=float(np.median(x)),
-        tail=tail,
+        sample_median=u,
+        tail=float(tail),
     )
 
 

@@ -21,10 +21,11 @@ because there the name is the meaning.
 Divergence per batch = graph novelty + sequence novelty, each standardised
 by its own baseline spread:
 
-* graph: log2(1 + new edges + new nodes), relative to the baseline graph;
+* graph: new edges + new nodes relative to the baseline graph, in units of
+  the baseline's own 90th-percentile leave-one-out novelty (at least 4);
 * sequences: the top-k mean per-syscall novelty (nats) of the batch's
   per-thread traces under :class:`h7.detect.sequence.SequenceModel`, above
-  the baseline's median, in units of its spread.
+  the baseline's median, in units of its upper spread (q90 - q50).
 
 The threshold is calibrated on the baseline itself: each baseline batch's
 graph novelty against the graph of all other batches (leave-one-out) and its
@@ -44,7 +45,6 @@ rather than as a second alert about the same new edges.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import re
 from collections import Counter, deque
@@ -75,9 +75,9 @@ _HEX = re.compile(r"^[0-9a-f]{8,}$", re.I)
 _DIGITS = re.compile(r"\d+")
 _EXT = re.compile(r"^\.[A-Za-z0-9_]{1,8}$")
 
-G_SCALE_FLOOR = math.log2(1 + 4)  # four new structural elements = one unit of graph novelty
-S_SPREAD_FLOOR = 0.25  # nats
-L3_FLOOR = 3.0  # units: a single new exec or file is not "structural drift"
+G_SCALE_FLOOR = 4.0  # four new structural elements (edges + nodes) = one unit of graph novelty
+S_SPREAD_FLOOR = 0.5  # nats
+L3_FLOOR = 4.0  # units: a new program or a few new files is not "structural drift"
 KFOLD = 5
 
 
@@ -248,7 +248,7 @@ class CausalChannel(Channel):
     ) -> tuple[float, list[Edge], list[str]]:
         new_e = sorted(edges - known_edges)
         new_n = sorted(self._nodes(edges) - known_nodes)
-        return math.log2(1 + len(new_e) + len(new_n)), new_e, new_n
+        return float(len(new_e) + len(new_n)), new_e, new_n
 
     def _seq_score(
         self, model: Any, traces: list[np.ndarray], tids: np.ndarray | None = None
@@ -291,7 +291,7 @@ class CausalChannel(Channel):
             ncount.update(self._nodes(e))
         g_loo = np.array(
             [
-                math.log2(1 + sum(ecount[x] == 1 for x in e) + sum(ncount[x] == 1 for x in self._nodes(e)))
+                float(sum(ecount[x] == 1 for x in e) + sum(ncount[x] == 1 for x in self._nodes(e)))
                 for e in self._batch_edges
             ]
         )
@@ -314,10 +314,12 @@ class CausalChannel(Channel):
         if n:
             self.g_scale = max(G_SCALE_FLOOR, float(np.quantile(g_loo, 0.9)))
         if has_sys.sum() >= 2:
+            # Location and upper spread of held-out sequence novelty: idle
+            # sub-windows crowd the median, so the spread is read from the
+            # upper half (q90 - q50), which is where benign busy windows live.
             s = s_kf[has_sys]
             self.s_med = float(np.median(s))
-            mad = float(np.median(np.abs(s - self.s_med))) * 1.4826
-            self.s_spread = max(S_SPREAD_FLOOR, mad, 0.1 * self.s_med)
+            self.s_spread = max(S_SPREAD_FLOOR, float(np.quantile(s, 0.9)) - self.s_med)
         d = g_loo / self.g_scale + np.where(has_sys, np.maximum(0.0, s_kf - self.s_med) / self.s_spread, 0.0)
         self.cal = calibrate_threshold(
             d,
@@ -346,13 +348,15 @@ class CausalChannel(Channel):
         drift = {
             "divergence": round(d, 4),
             "threshold": round(self.cal.threshold, 4),
-            "graph_novelty_bits": round(g, 4),
+            "graph_novelty": int(g),
+            "graph_scale": round(self.g_scale, 3),
             "sequence_novelty_nats": round(s, 4),
             "sequence_baseline_median_nats": round(self.s_med, 4),
+            "sequence_baseline_spread_nats": round(self.s_spread, 4),
             "new_edge_count": len(new_e),
             "new_node_count": len(new_n),
-            "new_edges": [_fmt_edge(e) for e in new_e[:20]],
-            "new_nodes": new_n[:20],
+            "new_edges": [_fmt_edge(e) for e in new_e[:50]],
+            "new_nodes": new_n[:50],
             "novel_windows": self._windows_evidence(where, tids, traces),
         }
         self.last = {"divergence": d, "graph": g, "sequence": s, "new_edges": len(new_e)}

@@ -7,8 +7,10 @@ operator allowlist (CIDRs, host:port) and, optionally, what the agent talked
 to during the baseline.  "Is the agent sending far more than it does?" needs
 a window: per batch, the egress call rates from the in-kernel counters
 (connects/s, sends/s, bytes/s) are compared with the baseline's mean rates as
-a log2 ratio with a small prior; the threshold is calibrated from the same
-ratio for each baseline batch against the others.
+a ratio ("times the baseline", with a small prior so that 0 -> 1 call/s is
+not an infinite burst); the divergence is the worst metric's ratio, and the
+threshold is calibrated from the same ratio of each baseline batch against
+the mean of the others.
 
 No payload, DNS or TLS inspection: a hostname in the allowlist is resolved
 once, when the config is loaded.  Only inet/inet6 destinations are checked;
@@ -18,7 +20,6 @@ unix sockets show up in L3's causal graph instead.
 from __future__ import annotations
 
 import ipaddress
-import math
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +37,7 @@ RATE_METRICS = ("connects", "sends", "send_bytes")
 # Priors keep a ratio against a near-zero baseline finite and honest:
 # going from 0 to 1 connect/s is not an infinite burst.
 RATE_PRIOR = np.array([1.0, 2.0, 8192.0])
-BURST_FLOOR = 2.0  # log2: at least 4x the baseline rate (plus prior)
+BURST_FLOOR = 4.0  # at least 4x the baseline rate (plus prior)
 
 
 @dataclass(frozen=True)
@@ -193,8 +194,8 @@ class EgressChannel(Channel):
 
     @staticmethod
     def _divergence(rates: np.ndarray, ref: np.ndarray) -> np.ndarray:
-        """log2 ratio per metric; rows of ``rates`` against one reference."""
-        return np.log2((rates + RATE_PRIOR) / (ref + RATE_PRIOR))
+        """Rate over reference rate, per metric (both with the prior): "times the baseline"."""
+        return (rates + RATE_PRIOR) / (ref + RATE_PRIOR)
 
     def finish_baseline(self, ctx: ChannelContext) -> None:
         super().finish_baseline(ctx)
@@ -242,8 +243,7 @@ class EgressChannel(Channel):
                     "baseline_mean_per_s": {
                         m: round(float(v), 3) for m, v in zip(RATE_METRICS, self.mean_rate, strict=True)
                     },
-                    "log2_ratio": {m: round(float(v), 3) for m, v in zip(RATE_METRICS, per, strict=True)},
-                    "times_baseline": round(math.pow(2.0, d), 2),
+                    "times_baseline": {m: round(float(v), 3) for m, v in zip(RATE_METRICS, per, strict=True)},
                 },
             )
         ]
