@@ -20,12 +20,34 @@ SECTIONS = [
     ("sequence", "h7.detect.bench_sequence"),
     ("engine", "h7.detect.bench_engine"),
     ("cal", "h7.cal.bench"),
+    ("pipeline", "bench.pipeline_bench"),
+    ("overhead", "bench.overhead"),
+    ("latency", "bench.latency"),
 ]
 
 TARGETS = {
     "sensor_drain_decode_records_per_s": (">=", 1_000_000),
     "sensor_sustained_drops": ("<=", 0),
     "engine_syscall_events_per_s": (">=", 1_000_000),
+    # issue 8 targets, measured side by side (bench/overhead.py, bench/latency.py, bench/pipeline_bench.py)
+    "redis_throughput_ratio": (">=", 0.97),
+    "micro_unmonitored_ratio": (">=", 0.99),
+    "pipeline_events_per_s": (">=", 1_000_000),
+    "max_sustained_syscalls_per_s": (">=", 200_000),
+    "alert_latency_p99_ms_L2": ("<=", 50),
+    "alert_latency_p99_ms_L4": ("<=", 50),
+    "alert_latency_p99_ms_L5": ("<=", 10),
+    "alert_latency_p99_ms_L1": ("<=", 1050),
+    "alert_latency_p99_ms_L3": ("<=", 1050),
+    "alert_sink_latency_p99_ms_L2": ("<=", 50),
+    "alert_sink_latency_p99_ms_L4": ("<=", 50),
+    "alert_sink_latency_p99_ms_L5": ("<=", 10),
+    "alert_sink_latency_p99_ms_L1": ("<=", 1050),
+    "alert_sink_latency_p99_ms_L3": ("<=", 1050),
+    "rss_mb": ("<=", 80),
+    "idle_cpu_pct": ("<=", 1),
+    "attach_ms_max": ("<=", 1000),
+    "attach_wall_ms": ("<=", 1000),
 }
 
 

@@ -247,6 +247,38 @@ class H7Session:
         return "".join(self._lines)
 
 
+# ------------------------------------------------------------------ profiling
+@contextlib.contextmanager
+def profiled(pid: int, name: str) -> Iterator[None]:
+    """With H7_BENCH_PROFILE_DIR set, py-spy records ``pid`` for the block (collapsed stacks, idle included).
+
+    Off by default: py-spy samples the sensor 100 times a second and would
+    itself show up in the figures.  Read the output with bench/profile.py.
+    """
+    out_dir = os.environ.get("H7_BENCH_PROFILE_DIR")
+    spy = Path(PY).with_name("py-spy")
+    if not out_dir or not spy.exists():
+        yield
+        return
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir) / f"{name}.txt"
+    p = subprocess.Popen(
+        [str(spy), "record", "--pid", str(pid), "--idle", "--threads", "--format", "raw",
+         "--output", str(out), "--rate", "200", "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGINT)
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(timeout=5)
+
+
 # ------------------------------------------------------------- BPF run stats
 BPF_STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
 
@@ -262,13 +294,29 @@ def bpf_stats_enabled() -> Iterator[None]:
         BPF_STATS.write_text(old + "\n")
 
 
+def bpf_prog_ids(owner_pid: int) -> set[int]:
+    """Ids of the BPF programs whose fds ``owner_pid`` holds (/proc fdinfo: this bpftool lists no pids)."""
+    ids: set[int] = set()
+    fd_dir = Path(f"/proc/{owner_pid}/fd")
+    for fd in fd_dir.iterdir():
+        try:
+            if os.readlink(fd) != "anon_inode:bpf-prog":
+                continue
+            for line in Path(f"/proc/{owner_pid}/fdinfo/{fd.name}").read_text().splitlines():
+                if line.startswith("prog_id:"):
+                    ids.add(int(line.split()[1]))
+        except OSError:
+            continue
+    return ids
+
+
 def bpf_prog_stats(owner_pid: int) -> dict[str, tuple[int, int]]:
     """name -> (run_time_ns, run_cnt) for the BPF programs held by ``owner_pid``."""
+    ids = bpf_prog_ids(owner_pid)
     out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, timeout=30, check=True)
     res: dict[str, tuple[int, int]] = {}
     for p in json.loads(out.stdout):
-        pids = {int(x.get("pid", -1)) for x in p.get("pids", [])}
-        if owner_pid not in pids:
+        if int(p.get("id", -1)) not in ids:
             continue
         name = str(p.get("name", ""))
         t, c = res.get(name, (0, 0))

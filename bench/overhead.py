@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench.harness import (
@@ -44,6 +45,7 @@ from bench.harness import (
     median,
     proc_cpu_s,
     proc_rss_mb,
+    profiled,
     spread,
     wait_for,
 )
@@ -147,11 +149,39 @@ class Figures:
         self.attach_wall_ms: list[float] = []
         self.rss_mb: list[float] = []
         self.busy_cpu_pct: list[float] = []
+        self.smaps: dict[str, float] = {}
 
     def session(self, s: H7Session) -> None:
         self.attach_ms.append(s.attached_ms)
         self.attach_wall_ms.append(s.attached_wall_ms)
-        self.rss_mb.append(proc_rss_mb(s.pid))
+        rss = proc_rss_mb(s.pid)
+        self.rss_mb.append(rss)
+        if rss >= max(self.rss_mb):
+            self.smaps = rss_breakdown(s.pid)
+
+
+def rss_breakdown(pid: int) -> dict[str, float]:
+    """Where VmRSS goes: BPF ring buffers mapped into the process, private memory, shared libraries."""
+    out = {"rss_bpf_maps_mb": 0.0, "rss_anon_mb": 0.0, "rss_files_mb": 0.0}
+    name = ""
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split(maxsplit=5)
+        if "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+            name = head[5] if len(head) == 6 else ""
+        elif line.startswith("Rss:"):
+            kb = int(head[1]) / 1024
+            if name.startswith("anon_inode:bpf"):
+                out["rss_bpf_maps_mb"] += kb
+            elif name.startswith("/"):
+                out["rss_files_mb"] += kb
+            else:
+                out["rss_anon_mb"] += kb
+    return out
+
+
+@contextlib.contextmanager
+def _null() -> Iterator[None]:
+    yield
 
 
 def _order(r: int) -> tuple[bool, bool]:
@@ -159,161 +189,153 @@ def _order(r: int) -> tuple[bool, bool]:
     return (False, True) if r % 2 == 0 else (True, False)
 
 
-def redis_overhead(
-    procs: Procs, env: H7Env, redis: Redis, base: Path, rounds: int, target_s: float, fig: Figures
-) -> dict[str, float]:
-    # size the run from a short calibration so each run takes ~target_s
-    rps0 = redis.bench(5_000)
-    n = max(5_000, int(rps0 * target_s / len(REDIS_TESTS.split(","))))
-    # first session learns the baseline while redis serves a benchmark load, then saves it
-    s = H7Session(procs, env, [redis.proc.pid], baseline="2s", save_baseline=base, tag="redis-baseline")
-    try:
-        wait_for(lambda: s._attached.is_set(), 30, "h7 attach (redis baseline)", s.proc)
-        end = time.monotonic() + 15
-        while s.status().get("engine", {}).get("phase") != "monitoring" and time.monotonic() < end:
-            redis.bench(2_000)
-        s.wait_monitoring()
-        fig.session(s)
-    finally:
-        s.stop()
-    on: list[float] = []
-    off: list[float] = []
-    ratios: list[float] = []
-    alerts = 0
-    for r in range(rounds):
-        got: dict[bool, float] = {}
-        for with_h7 in _order(r):
-            if not with_h7:
-                got[False] = redis.bench(n)
-                continue
-            s = H7Session(procs, env, [redis.proc.pid], baseline_from=base, tag=f"redis-{r}")
-            try:
-                s.wait_monitoring()
-                c0, t0 = proc_cpu_s(s.pid), time.monotonic()
-                got[True] = redis.bench(n)
-                fig.busy_cpu_pct.append(100 * (proc_cpu_s(s.pid) - c0) / (time.monotonic() - t0))
-                fig.session(s)
-                alerts += int(s.status().get("alerts", 0))
-            finally:
-                s.stop()
-        on.append(got[True])
-        off.append(got[False])
-        ratios.append(got[True] / got[False])
-    return {
-        "redis_rps_without": median(off),
-        "redis_rps_with": median(on),
-        "redis_throughput_ratio": median(ratios),
-        "redis_throughput_ratio_spread": spread(ratios),
-        "redis_slowdown_pct": 100 * (1 - median(ratios)),
-        "redis_rounds": float(rounds),
-        "redis_requests_per_test": float(n),
-        "redis_alerts_during_runs": float(alerts),
-    }
+class Overhead:
+    """Redis and the microbenchmark, with and without one `h7 attach` watching redis-server and workload M.
 
+    One sensor session per round serves both workloads (H7 watches both
+    agents; the idle one costs nothing), which halves the number of
+    start-ups on a machine where a Python start-up can take seconds.
+    Workload U is never watched: its ratio is the cost H7 puts on the rest
+    of the machine.
+    """
 
-def micro_overhead(
-    procs: Procs, env: H7Env, rounds: int, seconds: float, idle_s: float, fig: Figures
-) -> dict[str, float]:
-    mon = Workload(procs, "monitored")
-    unmon = Workload(procs, "unmonitored")
-    base = env.root / "micro.baseline"
-    res: dict[str, float] = {}
-    # baseline session: learn while the monitored workload runs, then measure idle CPU
-    s = H7Session(procs, env, [mon.pid], baseline="2s", save_baseline=base, tag="micro-baseline")
-    try:
-        wait_for(lambda: s._attached.is_set(), 30, "h7 attach (micro baseline)", s.proc)
-        end = time.monotonic() + 15
-        while s.status().get("engine", {}).get("phase") != "monitoring" and time.monotonic() < end:
-            mon.run(1.0)
-        s.wait_monitoring()
-        fig.session(s)
-        time.sleep(1.5)  # let the last busy batch close and its status be written
-        c0, t0 = proc_cpu_s(s.pid), time.monotonic()
-        time.sleep(idle_s)
-        res["idle_cpu_pct"] = 100 * (proc_cpu_s(s.pid) - c0) / (time.monotonic() - t0)
-        res["idle_cpu_window_s"] = idle_s
-        res["rss_idle_mb"] = proc_rss_mb(s.pid)
-    finally:
-        s.stop()
-    r_mon: list[float] = []
-    r_unmon: list[float] = []
-    rates: dict[str, list[float]] = {"mon_on": [], "mon_off": [], "unmon_on": [], "unmon_off": []}
-    for r in range(rounds):
-        got: dict[str, float] = {}
-        for with_h7 in _order(r):
-            tag = "on" if with_h7 else "off"
-            s2: H7Session | None = None
-            try:
-                if with_h7:
-                    s2 = H7Session(procs, env, [mon.pid], baseline_from=base, tag=f"micro-{r}")
-                    s2.wait_monitoring()
-                got[f"mon_{tag}"] = mon.run(seconds)
-                got[f"unmon_{tag}"] = unmon.run(seconds)
-                if s2 is not None:
-                    fig.session(s2)
-            finally:
-                if s2 is not None:
-                    s2.stop()
-        for k, v in got.items():
-            rates[k].append(v)
-        r_mon.append(got["mon_on"] / got["mon_off"])
-        r_unmon.append(got["unmon_on"] / got["unmon_off"])
-    res.update(
-        {
-            "micro_monitored_iter_per_s_without": median(rates["mon_off"]),
-            "micro_monitored_iter_per_s_with": median(rates["mon_on"]),
-            "micro_monitored_ratio": median(r_mon),
-            "micro_monitored_ratio_spread": spread(r_mon),
-            "micro_monitored_slowdown_pct": 100 * (1 - median(r_mon)),
-            "micro_unmonitored_iter_per_s_without": median(rates["unmon_off"]),
-            "micro_unmonitored_iter_per_s_with": median(rates["unmon_on"]),
-            "micro_unmonitored_ratio": median(r_unmon),
-            "micro_unmonitored_ratio_spread": spread(r_unmon),
-            "micro_unmonitored_slowdown_pct": 100 * (1 - median(r_unmon)),
-            "micro_rounds": float(rounds),
-        }
-    )
-    return res
+    def __init__(self, procs: Procs, env: H7Env, work: Path, fig: Figures) -> None:
+        self.procs, self.env, self.fig = procs, env, fig
+        self.redis = Redis(procs, work)
+        self.mon = Workload(procs, "monitored")
+        self.unmon = Workload(procs, "unmonitored")
+        self.base = env.root / "baseline"
+        self.n = 0
 
+    def agents(self) -> list[int]:
+        return [self.redis.proc.pid, self.mon.pid]
 
-def kernel_cost(procs: Procs, env: H7Env, redis: Redis, base: Path, seconds: float) -> dict[str, float]:
-    """ns per program run with bpf_stats on: H7 watching redis under load, then an unwatched workload."""
-    unmon = Workload(procs, "unmonitored-bpfstats")
-    res: dict[str, float] = {}
-    with bpf_stats_enabled():
-        s = H7Session(procs, env, [redis.proc.pid], baseline_from=base, tag="bpfstats")
+    def learn(self, idle_s: float, redis_s: float, micro_s: float) -> dict[str, float]:
+        """First session: baseline while both agents work, saved for the rounds; idle CPU; kernel-side cost.
+
+        The kernel-side cost is measured here, outside the timed rounds,
+        because bpf_stats_enabled itself adds two clock reads to every run.
+        """
+        res: dict[str, float] = {}
+        rps0 = self.redis.bench(5_000)
+        s = H7Session(
+            self.procs, self.env, self.agents(), baseline="2s", save_baseline=self.base, tag="baseline"
+        )
         try:
+            wait_for(s._attached.is_set, 60, "h7 attach (baseline)", s.proc)
+            end = time.monotonic() + 20
+            while s.status().get("engine", {}).get("phase") != "monitoring" and time.monotonic() < end:
+                self.mon.start(0.5)
+                self.redis.bench(1_000)
+                self.mon.result()
             s.wait_monitoring()
+            self.fig.session(s)
+            time.sleep(1.5)  # let the last busy batch close
+            c0, t0 = proc_cpu_s(s.pid), time.monotonic()
+            with profiled(s.pid, "idle"):
+                time.sleep(idle_s)
+            res["idle_cpu_pct"] = 100 * (proc_cpu_s(s.pid) - c0) / (time.monotonic() - t0)
+            res["idle_cpu_window_s"] = idle_s
+            res["rss_idle_mb"] = proc_rss_mb(s.pid)
+            self.n = max(2_000, int(rps0 * redis_s / len(REDIS_TESTS.split(","))))
+            try:
+                res.update(self.kernel_cost(s, micro_s))
+            except (BenchError, subprocess.SubprocessError, OSError) as e:
+                print(f"[overhead] kernel-side cost not measured: {e}", file=sys.stderr)
+        finally:
+            s.stop()
+        return res
+
+    def rounds(self, rounds: int, micro_s: float, deadline: float) -> dict[str, float]:
+        keys = ("redis", "mon", "unmon")
+        rates: dict[str, dict[bool, list[float]]] = {k: {True: [], False: []} for k in keys}
+        ratios: dict[str, list[float]] = {k: [] for k in keys}
+        alerts = 0
+        done = 0
+        for r in range(rounds):
+            if done >= 2 and time.monotonic() > deadline:
+                break
+            got: dict[tuple[str, bool], float] = {}
+            for with_h7 in _order(r):
+                s: H7Session | None = None
+                try:
+                    if with_h7:
+                        s = H7Session(
+                            self.procs, self.env, self.agents(), baseline_from=self.base, tag=f"r{r}"
+                        )
+                        s.wait_monitoring(timeout=60)
+                        c0, t0 = proc_cpu_s(s.pid), time.monotonic()
+                    with profiled(s.pid, f"redis-r{r}") if s is not None else _null():
+                        got["redis", with_h7] = self.redis.bench(self.n)
+                    if s is not None:
+                        self.fig.busy_cpu_pct.append(100 * (proc_cpu_s(s.pid) - c0) / (time.monotonic() - t0))
+                    got["mon", with_h7] = self.mon.run(micro_s)
+                    got["unmon", with_h7] = self.unmon.run(micro_s)
+                    if s is not None:
+                        self.fig.session(s)
+                        alerts += int(s.status().get("alerts", 0))
+                finally:
+                    if s is not None:
+                        s.stop()
+            for k in keys:
+                rates[k][True].append(got[k, True])
+                rates[k][False].append(got[k, False])
+                ratios[k].append(got[k, True] / got[k, False])
+            done += 1
+        res: dict[str, float] = {
+            "redis_rps_without": median(rates["redis"][False]),
+            "redis_rps_with": median(rates["redis"][True]),
+            "redis_throughput_ratio": median(ratios["redis"]),
+            "redis_throughput_ratio_spread": spread(ratios["redis"]),
+            "redis_slowdown_pct": 100 * (1 - median(ratios["redis"])),
+            "redis_requests_per_test": float(self.n),
+            "overhead_rounds": float(done),
+            "overhead_alerts_during_rounds": float(alerts),
+        }
+        for k, name in (("mon", "micro_monitored"), ("unmon", "micro_unmonitored")):
+            res[f"{name}_iter_per_s_without"] = median(rates[k][False])
+            res[f"{name}_iter_per_s_with"] = median(rates[k][True])
+            res[f"{name}_ratio"] = median(ratios[k])
+            res[f"{name}_ratio_spread"] = spread(ratios[k])
+            res[f"{name}_slowdown_pct"] = 100 * (1 - median(ratios[k]))
+        return res
+
+    def kernel_cost(self, s: H7Session, micro_s: float) -> dict[str, float]:
+        """ns per program run with bpf_stats on: redis under load, workload M (watched), then U (not)."""
+        res: dict[str, float] = {}
+        with bpf_stats_enabled():
             before = bpf_prog_stats(s.pid)
             t0 = time.monotonic()
-            rps = redis.bench(max(10_000, int(redis.bench(5_000) * seconds / 5)))
+            rps = self.redis.bench(self.n)
             wall = time.monotonic() - t0
             mid = bpf_prog_stats(s.pid)
             t1 = time.monotonic()
-            unmon.run(seconds)
-            wall_u = time.monotonic() - t1
+            self.mon.run(micro_s)
+            wall_m = time.monotonic() - t1
+            mid2 = bpf_prog_stats(s.pid)
+            t2 = time.monotonic()
+            self.unmon.run(micro_s)
+            wall_u = time.monotonic() - t2
             after = bpf_prog_stats(s.pid)
-        finally:
-            s.stop()
-    if not mid:
-        raise BenchError("bpftool listed no programs held by the h7 attach process")
-    tot_ns = 0
-    for name, (t, c) in sorted(mid.items()):
-        dt, dc = t - before.get(name, (0, 0))[0], c - before.get(name, (0, 0))[1]
-        tot_ns += dt
-        if dc:
-            res[f"bpf_ns_per_run_{name}"] = dt / dc
-            res[f"bpf_runs_per_s_{name}"] = dc / wall
-    res["bpf_cpu_pct_redis"] = 100 * tot_ns / (wall * 1e9)
-    res["bpf_ns_per_redis_request"] = tot_ns / (rps * wall) if rps else float("nan")
-    tot_u = 0
-    for name, (t, c) in sorted(after.items()):
-        dt, dc = t - mid.get(name, (0, 0))[0], c - mid.get(name, (0, 0))[1]
-        tot_u += dt
-        if dc:
-            res[f"bpf_unmon_ns_per_run_{name}"] = dt / dc
-    res["bpf_cpu_pct_unmonitored_micro"] = 100 * tot_u / (wall_u * 1e9)
-    return res
+        if not mid:
+            raise BenchError("found no BPF programs held by the h7 attach process")
+        for tag, a, b, w in (
+            ("redis", before, mid, wall),
+            ("micro", mid, mid2, wall_m),
+            ("unmon", mid2, after, wall_u),
+        ):
+            tot = 0
+            for name, (t, c) in sorted(b.items()):
+                dt, dc = t - a.get(name, (0, 0))[0], c - a.get(name, (0, 0))[1]
+                tot += dt
+                if dc and tag == "redis":
+                    res[f"bpf_ns_per_run_{name}"] = dt / dc
+                    res[f"bpf_runs_per_s_{name}"] = dc / w
+                elif dc and tag == "unmon":
+                    res[f"bpf_unmon_ns_per_run_{name}"] = dt / dc
+            res[f"bpf_cpu_pct_{tag}"] = 100 * tot / (w * 1e9)
+        res["bpf_ns_per_redis_request"] = (res["bpf_cpu_pct_redis"] / 100 * 1e9) / rps
+        return res
 
 
 def run(quick: bool = False) -> dict[str, float]:
@@ -321,24 +343,22 @@ def run(quick: bool = False) -> dict[str, float]:
     fig = Figures()
     res: dict[str, float] = {}
     t0 = time.monotonic()
+    deadline = t0 + (60 if quick else 200)
     try:
         with Procs() as procs:
-            env = H7Env(work / "h7")
-            redis = Redis(procs, work)
-            base = env.root / "redis.baseline"
+            ov = Overhead(procs, H7Env(work / "h7"), work, fig)
             res.update(
-                redis_overhead(
-                    procs, env, redis, base, rounds=2 if quick else 6, target_s=1.0 if quick else 2.0, fig=fig
+                ov.learn(
+                    idle_s=3.0 if quick else 10.0,
+                    redis_s=1.0 if quick else 2.0,
+                    micro_s=0.8 if quick else 1.5,
                 )
             )
-            print(f"[overhead] redis done at {time.monotonic() - t0:.0f} s", file=sys.stderr)
-            res.update(micro_overhead(procs, env, rounds=2 if quick else 5, seconds=1.0 if quick else 2.5,
-                                      idle_s=4.0 if quick else 10.0, fig=fig))  # fmt: skip
-            print(f"[overhead] micro done at {time.monotonic() - t0:.0f} s", file=sys.stderr)
-            try:
-                res.update(kernel_cost(procs, env, redis, base, seconds=1.0 if quick else 2.0))
-            except (BenchError, subprocess.SubprocessError, OSError) as e:
-                print(f"[overhead] kernel-side cost not measured: {e}", file=sys.stderr)
+            print(
+                f"[overhead] baseline, idle and kernel cost done at {time.monotonic() - t0:.0f} s",
+                file=sys.stderr,
+            )
+            res.update(ov.rounds(rounds=2 if quick else 8, micro_s=0.8 if quick else 1.5, deadline=deadline))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     res["attach_ms"] = median(fig.attach_ms)
@@ -347,6 +367,7 @@ def run(quick: bool = False) -> dict[str, float]:
     res["attach_wall_ms_max"] = max(fig.attach_wall_ms)
     res["rss_mb"] = max(fig.rss_mb)
     res["rss_mb_median"] = median(fig.rss_mb)
+    res.update(fig.smaps)
     if fig.busy_cpu_pct:
         res["sensor_cpu_pct_under_redis"] = median(fig.busy_cpu_pct)
     return res
