@@ -9,6 +9,7 @@ tables below.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -119,7 +120,7 @@ def test_l3_causal_cycle() -> None:
     cyc = ev["cycle"]
     # A closed walk: each step starts where the previous ended, and it returns to the start.
     steps = [(s.split(" -")[0], s.split("-> ")[1]) for s in cyc]
-    for (_, dst), (src, _) in zip(steps, steps[1:], strict=False):
+    for (_, dst), (src, _) in itertools.pairwise(steps):
         assert dst == src
     assert steps[-1][1] == steps[0][0]
     assert any("-write-> file:/work/agent/notes/*.md" in s for s in cyc)

@@ -28,10 +28,22 @@ def _batch(k: int, rng: np.random.Generator) -> Batch:
     st["oncpu_hist"][12] = k
     st["send_bytes"] = 2**40 + k  # > 32 bits must survive
     events = [
-        {"type": "open", "ts_ns": 10**12 + k * 10**9 + 5, "agent": 1, "pid": 4242, "tid": 4242, "ppid": 1,
-         "uid": 1000, "comm": "python3", "path": "/tmp/caf\udce9.txt", "flags": 0, "mode": 0, "dfd": -100,
-         "op": "openat"},
-    ]  # fmt: skip
+        {
+            "type": "open",
+            "ts_ns": 10**12 + k * 10**9 + 5,
+            "agent": 1,
+            "pid": 4242,
+            "tid": 4242,
+            "ppid": 1,
+            "uid": 1000,
+            "comm": "python3",
+            "path": "/tmp/caf\udce9.txt",
+            "flags": 0,
+            "mode": 0,
+            "dfd": -100,
+            "op": "openat",
+        },
+    ]
     return Batch(10**12 + k * 10**9, 10**12 + (k + 1) * 10**9, sys, events, {1: st}, {"sys": k, "events": 0})
 
 
@@ -88,7 +100,7 @@ def test_truncated_final_record_is_reported_and_the_rest_replays(tmp_path: Path,
     last = len(msgpack.packb(batches[-1].to_record(), use_bin_type=True, unicode_errors="surrogateescape"))
     assert cut < last
     p.write_bytes(data[:-cut])  # a writer killed mid-record
-    header, back, trunc = read_journal(p)
+    _header, back, trunc = read_journal(p)
     assert len(back) == len(batches) - 1
     for a, b in zip(batches, back, strict=False):
         _same(a, b)

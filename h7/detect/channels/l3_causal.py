@@ -86,8 +86,13 @@ def _component(c: str) -> str:
         return "#"
     if _HEX.match(c) or (c.startswith("tmp") and len(c) > 6):
         return "*"
-    if len(c) >= 6 and sum(ch.isdigit() for ch in c) >= 2 and any(ch.isalpha() for ch in c):
-        return "*"
+    if (
+        len(c) >= 8
+        and c.isalnum()
+        and sum(ch.isdigit() for ch in c) >= 2
+        and sum(ch.isalpha() for ch in c) >= 2
+    ):
+        return "*"  # one generated token (a8f3kq1z), not a versioned name (python3.11)
     return _DIGITS.sub("#", c)
 
 
