@@ -193,7 +193,12 @@ def split_traces(sys: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     if sys.size == 0:
         return np.zeros(0, np.uint32), []
     tid = sys["tid"]
-    order = np.argsort(tid, kind="stable")
+    lo = int(tid.min())
+    if int(tid.max()) - lo < 65536:
+        # Stable argsort of 16-bit keys is a radix sort in numpy: O(n).
+        order = np.argsort((tid - lo).astype(np.uint16), kind="stable")
+    else:
+        order = np.argsort(tid, kind="stable")
     st = tid[order]
     nr = sys["nr"][order].astype(np.int64)
     cuts = np.flatnonzero(st[1:] != st[:-1]) + 1
@@ -275,7 +280,9 @@ class CausalChannel(Channel):
         k = min(int(getattr(model, "top_k", 8)), allnov.size)
         top = np.partition(allnov, allnov.size - k)[allnov.size - k :]
         offs = np.cumsum([0] + [n.size for n in novs])
-        best = np.argsort(-allnov, kind="stable")[:3]
+        m = min(3, allnov.size)
+        cand = np.argpartition(allnov, allnov.size - m)[allnov.size - m :]  # O(n), not a sort
+        best = cand[np.lexsort((cand, -allnov[cand]))]
         owner = np.searchsorted(offs, best, side="right") - 1
         where = [(int(t), int(f - offs[t])) for f, t in zip(best, owner, strict=True)]
         return float(np.sort(top).mean()), where
