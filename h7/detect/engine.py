@@ -204,9 +204,9 @@ class Engine:
         self._known = known_binaries
         self.infos = {a.agent: a for a in agents}
         self.agents: dict[int, AgentState] = {}
+        self.phase = PHASE_BASELINE
         for a in agents:
             self._state(a.agent)
-        self.phase = PHASE_BASELINE
         self.t_start: int | None = None
         self.t_last: int = 0
         self.batches = 0
@@ -234,7 +234,7 @@ class Engine:
                 agent_id=info.agent_id if info else f"agent{agent}",
                 info=info,
                 config=self.config,
-                phase=self.phase if hasattr(self, "phase") else PHASE_BASELINE,
+                phase=self.phase,
                 proc=self.proc,
             )
             chans: list[Channel] = []
@@ -244,7 +244,7 @@ class Engine:
                 else:
                     chans.append(CHANNEL_CLASSES[name](self.config))
             st = AgentState(ctx, chans, TraceRing(self.config.trace_len))
-            if getattr(self, "phase", PHASE_BASELINE) == PHASE_MONITORING:
+            if self.phase == PHASE_MONITORING:
                 # An agent first seen after the baseline has no model: only
                 # the model-free checks (L2, L5, L4 allowlist) apply to it.
                 for ch in chans:
