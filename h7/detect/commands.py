@@ -99,9 +99,15 @@ def replay(
             engine.load_baseline(baseline_from)
         for batch in reader:
             engine.process(batch)
+            # An agent dropped from a multi-agent journal is worth a line; the
+            # run goes on with the others (a strict engine raises only when
+            # none is left).
+            for n in engine.take_notices():
+                if n.level == "warning":
+                    click.echo(f"h7: warning: {n}", err=True)
         if reader.truncated is not None:
             click.echo(f"h7: warning: {journal}: {reader.truncated.message()}", err=True)
-        if engine.phase == "baseline":
+        if engine.phase != "monitoring":
             covered = format_duration(max(0, engine.t_last - (engine.t_start or 0)))
             raise BaselineError(
                 f"{journal} ends {covered} into the {format_duration(config.baseline_ns)} baseline: "

@@ -13,6 +13,14 @@ Live sensor, per drain of the rings::
 
 Replay (and tests) call ``engine.process(batch)``, which does the three in
 kernel-time order.  Every emitted alert also goes to ``on_alert``.
+
+Every agent has its own phase: its baseline window starts with the first
+batch after it was added (at construction or by :meth:`Engine.add_agent`), so
+a fleet sensor that attaches agents as they appear models each one from its
+own first 30 s.  What happens to an agent whose baseline fails is reported as
+:class:`Notice` objects (:meth:`Engine.take_notices`); only a *strict* engine
+(explicit agents: ``h7 attach <pid>``, ``h7 replay``) raises
+:class:`BaselineError`, and only once no agent is left to monitor.
 """
 
 from __future__ import annotations
@@ -46,12 +54,22 @@ from h7.detect.syscalls import syscall_name
 from h7.errors import H7Error, UsageError
 
 __all__ = [
+    "PHASE_BASELINE",
+    "PHASE_DROPPED",
+    "PHASE_MONITORING",
+    "PHASE_WAITING",
     "AgentExitedDuringBaseline",
     "AgentIdleDuringBaseline",
     "BaselineError",
     "Engine",
     "EngineConfig",
+    "Notice",
 ]
+
+#: Engine phase while it has no agent to watch (selector mode, nothing matched yet).
+PHASE_WAITING = "waiting"
+#: Agent phase after its baseline failed for good (its root exited): ignored from then on.
+PHASE_DROPPED = "dropped"
 
 BASELINE_FORMAT = "h7-baseline"
 BASELINE_VERSION = 1
@@ -80,6 +98,37 @@ class AgentExitedDuringBaseline(BaselineError):
 
 class AgentIdleDuringBaseline(BaselineError):
     """The agent did (almost) nothing during the baseline: there is nothing to model."""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something about one agent's lifecycle an operator should read.
+
+    ``kind`` is ``baseline-complete`` (info), ``baseline-loaded`` (info: a
+    saved model was applied to an agent added later), ``baseline-restarted``
+    (warning: the agent was idle, its window starts again) or ``dropped``
+    (warning: its root exited during the baseline; it is no longer watched).
+    Returned by :meth:`Engine.take_notices` rather than printed, so the same
+    engine serves the live sensor (stderr), replay and tests.
+    """
+
+    kind: str
+    agent_id: str
+    message: str
+    ts_ns: int
+    level: str = "info"  # "info" | "warning"
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "agent_id": self.agent_id,
+            "message": self.message,
+            "ts_ns": self.ts_ns,
+            "level": self.level,
+        }
 
 
 class TraceRing:
@@ -173,6 +222,26 @@ class AgentState:
     batches: int = 0
     exited_ns: int | None = None
     alerts: collections.Counter[str] = field(default_factory=collections.Counter)
+    #: baseline -> monitoring, or baseline -> dropped; one per agent, not per engine
+    phase: str = PHASE_BASELINE
+    #: t0 of the first batch this agent's current baseline window saw (None: none yet)
+    t_start: int | None = None
+    #: t1 of the last batch this agent saw
+    t_last: int = 0
+    #: how many times an idle baseline was started again (watch mode)
+    restarts: int = 0
+    #: why the agent was dropped, for status
+    dropped: str = ""
+    #: whether its model came from a saved baseline
+    loaded_from: str = ""
+
+    def progress(self, baseline_ns: int) -> float:
+        """Fraction of this agent's own baseline window covered (1.0 once monitoring)."""
+        if self.phase != PHASE_BASELINE:
+            return 1.0
+        if self.t_start is None:
+            return 0.0
+        return min(1.0, max(0, self.t_last - self.t_start) / baseline_ns)
 
 
 def _agent_of(ev: Event) -> int:
@@ -182,11 +251,21 @@ def _agent_of(ev: Event) -> int:
 
 
 class Engine:
-    """Baseline -> calibration -> monitoring, for one or more agents.
+    """Baseline -> calibration -> monitoring, for one or more agents, each on its own clock.
 
     ``on_alert`` is called synchronously for every alert that passes rate
     limiting (the sensor wires it to .cal signing and the sinkhole).
     ``proc`` defaults to live /proc reads when ``config.read_proc``.
+
+    ``strict`` (the default) is for a fixed set of explicit agents (``h7
+    attach <pid>...``, ``h7 replay``): an agent whose baseline fails is dropped
+    with a notice, and :class:`BaselineError` is raised once no agent is left,
+    because then the run can monitor nothing.  With ``strict=False`` (the
+    sensor watches selectors and agents come and go) nothing is raised: an
+    agent whose root exits during its baseline is dropped with a notice, an
+    idle one has its baseline started again (it is alive and still matched;
+    dropping it would leave it unmodelled for good), and with no agent at all
+    the engine just waits.
     """
 
     def __init__(
@@ -197,14 +276,15 @@ class Engine:
         *,
         proc: ProcReader | None = None,
         known_binaries: KnownBinaries | None = None,
+        strict: bool = True,
     ) -> None:
         self.config = config or EngineConfig()
         self.on_alert = on_alert
+        self.strict = strict
         self.proc = proc or ProcReader(enabled=self.config.read_proc)
         self._known = known_binaries
         self.infos = {a.agent: a for a in agents}
         self.agents: dict[int, AgentState] = {}
-        self.phase = PHASE_BASELINE
         for a in agents:
             self._state(a.agent)
         self.t_start: int | None = None
@@ -214,16 +294,51 @@ class Engine:
         self.limiter = RateLimiter(self.config.rate_limit_ns)
         self.alerts_emitted = 0
         self.drops: dict[str, int] = {}
+        self._notices: list[Notice] = []
+        self.recent_notices: collections.deque[Notice] = collections.deque(maxlen=20)
+        #: saved agent models (``load_state``) kept for agents added later
+        self._saved: list[dict[str, Any]] = []
+        self._saved_used: set[int] = set()
 
     # -- agents ---------------------------------------------------------
     def add_agent(self, info: AgentInfo) -> None:
         """Register an agent the sensor attached after construction (selector match).
 
-        Before the baseline ends it joins the baseline; after, it gets the
-        model-free checks only (L2, L5, the L4 allowlist): it has no model.
+        The agent gets its own baseline window, starting with the next batch
+        (:meth:`end_batch`), and is monitored on all channels once it is
+        complete; the model-free checks (L2, L5, the L4 allowlist) apply from
+        the start.  If a saved baseline was loaded and holds a model for this
+        agent (same agent_id, else same executable), that model is used and
+        the agent is monitored at once.
         """
         self.infos[info.agent] = info
-        self._state(info.agent)
+        st = self.agents.get(info.agent)
+        if st is not None and st.phase == PHASE_DROPPED:
+            del self.agents[info.agent]  # a new agent under a number already used: start clean
+            st = None
+        if st is not None:
+            # Activity seen before the add (or the same agent added twice): keep
+            # what was learned, but name it properly from now on.
+            st.ctx.info = info
+            st.ctx.agent_id = info.agent_id
+            if st.phase != PHASE_BASELINE:
+                return
+        else:
+            st = self._state(info.agent)
+        if self._saved:
+            m = self._match_saved(st, self._saved_used)
+            if m is not None:
+                self._load_agent(st, self._saved[m])
+                self._saved_used.add(m)
+                how = "agent_id" if self._saved[m].get("agent_id") == info.agent_id else "executable"
+                st.loaded_from = str(self._saved[m].get("agent_id", ""))
+                self._notice(
+                    "baseline-loaded",
+                    st,
+                    f"agent {info.agent_id}: using the saved baseline of {st.loaded_from} "
+                    f"(same {how}); monitoring L1-L5",
+                    self.t_last,
+                )
 
     def _state(self, agent: int) -> AgentState:
         st = self.agents.get(agent)
@@ -234,23 +349,44 @@ class Engine:
                 agent_id=info.agent_id if info else f"agent{agent}",
                 info=info,
                 config=self.config,
-                phase=self.phase,
+                phase=PHASE_BASELINE,
                 proc=self.proc,
             )
-            chans: list[Channel] = []
-            for name in self.config.channels:
-                if name == "L2":
-                    chans.append(ExecChannel(self.config, self._known))
-                else:
-                    chans.append(CHANNEL_CLASSES[name](self.config))
-            st = AgentState(ctx, chans, TraceRing(self.config.trace_len))
-            if self.phase == PHASE_MONITORING:
-                # An agent first seen after the baseline has no model: only
-                # the model-free checks (L2, L5, L4 allowlist) apply to it.
-                for ch in chans:
-                    ch.finish_baseline(ctx)
+            st = AgentState(ctx, self._new_channels(), TraceRing(self.config.trace_len))
             self.agents[agent] = st
         return st
+
+    def _new_channels(self) -> list[Channel]:
+        chans: list[Channel] = []
+        for name in self.config.channels:
+            if name == "L2":
+                chans.append(ExecChannel(self.config, self._known))
+            else:
+                chans.append(CHANNEL_CLASSES[name](self.config))
+        return chans
+
+    def _checked(self, agent: int) -> bool:
+        """Agents whose baseline must be sound: the declared ones (all, if none is declared).
+
+        Activity under an agent number nobody declared (a stray record) is
+        modelled like any agent's but never fails a run.
+        """
+        return agent in self.infos or not self.infos
+
+    def _tracked(self) -> list[AgentState]:
+        """The agents the engine-wide phase is about: declared (else all), not dropped."""
+        sts = [st for a, st in self.agents.items() if self._checked(a)]
+        return [st for st in sts if st.phase != PHASE_DROPPED]
+
+    def take_notices(self) -> list[Notice]:
+        """Notices since the last call (baseline complete, restarted, agent dropped), oldest first."""
+        out, self._notices = self._notices, []
+        return out
+
+    def _notice(self, kind: str, st: AgentState, message: str, ts_ns: int, level: str = "info") -> None:
+        n = Notice(kind, st.ctx.agent_id, message, int(ts_ns), level)
+        self._notices.append(n)
+        self.recent_notices.append(n)
 
     # -- streaming inputs -------------------------------------------------
     def on_syscalls(self, sys: np.ndarray) -> None:
@@ -260,10 +396,14 @@ class Engine:
         ag = sys["agent"]
         first = int(ag[0])
         if bool((ag == first).all()):
-            self._state(first).ring.add_sys(sys)
+            st = self._state(first)
+            if st.phase != PHASE_DROPPED:
+                st.ring.add_sys(sys)
             return
         for a in np.unique(ag).tolist():
-            self._state(int(a)).ring.add_sys(sys[ag == a])
+            st = self._state(int(a))
+            if st.phase != PHASE_DROPPED:
+                st.ring.add_sys(sys[ag == a])
 
     def on_events(self, events: list[Event]) -> list[Alert]:
         """Immediate path: judge discrete events now; returns the alerts emitted."""
@@ -275,6 +415,8 @@ class Engine:
         out: list[Alert] = []
         for agent, evs in groups.items():
             st = self._state(agent)
+            if st.phase == PHASE_DROPPED:
+                continue
             st.ring.add_events(evs)
             info = st.ctx.info
             if info is not None and st.exited_ns is None:
@@ -288,11 +430,13 @@ class Engine:
         return out
 
     def end_batch(self, batch: Batch) -> list[Alert]:
-        """Per-batch path: learn (baseline) or judge (monitoring) the batch.
+        """Per-batch path: each agent learns (its baseline) or is judged (monitoring).
 
         Assumes its syscalls and events were already given to
         :meth:`on_syscalls`/:meth:`on_events`; use :meth:`process` otherwise.
-        Raises :class:`BaselineError` when the baseline ends with an empty model.
+        An agent's baseline ends with the first batch that completes its own
+        window; its root exiting before that ends it at once.  A strict engine
+        raises :class:`BaselineError` when that leaves no agent to monitor.
         """
         if self.t_start is None:
             self.t_start = int(batch.t0_ns)
@@ -300,24 +444,35 @@ class Engine:
         self.batches += 1
         self.drops = dict(batch.drops)
         subs = self._split(batch)
-        if self.phase == PHASE_BASELINE:
-            for agent, st in self.agents.items():
-                sub = subs.get(agent) or Batch(batch.t0_ns, batch.t1_ns)
+        raw_by_agent: list[tuple[AgentState, list[Alert]]] = []
+        for agent, st in list(self.agents.items()):
+            if st.phase == PHASE_DROPPED:
+                continue
+            sub = subs.get(agent) or Batch(batch.t0_ns, batch.t1_ns)
+            if st.t_start is None:
+                st.t_start = int(batch.t0_ns)
+            st.t_last = int(batch.t1_ns)
+            if st.phase == PHASE_BASELINE:
                 self._account(st, sub)
                 for ch in st.channels:
                     ch.learn(sub, st.ctx)
-            if batch.t1_ns - self.t_start >= self.config.baseline_ns:
-                self._finish_baseline()
-            return []
-        self.monitor_batches += 1
-        raw_by_agent: list[tuple[AgentState, list[Alert]]] = []
-        for agent, st in self.agents.items():
-            sub = subs.get(agent) or Batch(batch.t0_ns, batch.t1_ns)
+                if st.exited_ns is not None and self._checked(agent):
+                    self._fail(st, self._exited_error(st))
+                elif batch.t1_ns - st.t_start >= self.config.baseline_ns:
+                    self._finish_baseline(st)
+                continue
             st.batches += 1
             raw: list[Alert] = []
             for ch in st.channels:
                 raw.extend(ch.judge(sub, st.ctx))
             raw_by_agent.append((st, raw))
+        if self.strict and not self.agents and batch.t1_ns - self.t_start >= self.config.baseline_ns:
+            raise AgentIdleDuringBaseline(
+                f"no agent activity at all during the {format_duration(self.config.baseline_ns)} "
+                "baseline: nothing to monitor with"
+            )
+        if raw_by_agent:
+            self.monitor_batches += 1
         out: list[Alert] = []
         for st, raw in raw_by_agent:
             out.extend(self._emit(st, raw))
@@ -404,39 +559,81 @@ class Engine:
         if n_sys > 0 or sub.events:
             st.active_batches += 1
 
-    def _finish_baseline(self) -> None:
+    def _exited_error(self, st: AgentState) -> BaselineError:
         secs = format_duration(self.config.baseline_ns)
-        declared = [a for a in self.agents if a in self.infos] or list(self.agents)
-        if not declared:
-            raise AgentIdleDuringBaseline(
-                f"no agent activity at all during the {secs} baseline: nothing to monitor with"
-            )
-        for a in declared:
-            st = self.agents[a]
-            aid = st.ctx.agent_id
-            if st.exited_ns is not None:
-                at = (st.exited_ns - (self.t_start or 0)) / NS_PER_S
-                raise AgentExitedDuringBaseline(
-                    f"agent {aid} exited {at:.1f}s into the {secs} baseline: "
-                    "not monitoring with an empty model",
-                    aid,
-                )
-            if (
-                st.syscalls < self.config.min_baseline_syscalls
-                or st.active_batches < self.config.min_baseline_active_batches
-            ):
-                raise AgentIdleDuringBaseline(
+        at = max(0, (st.exited_ns or 0) - (st.t_start or 0)) / NS_PER_S
+        return AgentExitedDuringBaseline(
+            f"agent {st.ctx.agent_id} exited {at:.1f}s into the {secs} baseline: "
+            "not monitoring with an empty model",
+            st.ctx.agent_id,
+        )
+
+    def _finish_baseline(self, st: AgentState) -> None:
+        """End ONE agent's baseline window: refuse an empty model, else calibrate and monitor."""
+        secs = format_duration(self.config.baseline_ns)
+        aid = st.ctx.agent_id
+        if self._checked(st.ctx.agent) and (
+            st.syscalls < self.config.min_baseline_syscalls
+            or st.active_batches < self.config.min_baseline_active_batches
+        ):
+            self._fail(
+                st,
+                AgentIdleDuringBaseline(
                     f"agent {aid} was idle during the {secs} baseline ({st.syscalls} syscalls, "
                     f"{int(st.sched_events)} scheduling events, active in {st.active_batches} of "
                     f"{st.batches} batches): not monitoring with an empty model; "
                     f"baseline while the agent is working, or lengthen --baseline",
                     aid,
+                ),
+            )
+            return
+        st.phase = PHASE_MONITORING
+        st.ctx.phase = PHASE_MONITORING
+        for ch in st.channels:
+            ch.finish_baseline(st.ctx)
+        self._notice(
+            "baseline-complete",
+            st,
+            f"agent {aid}: baseline complete ({secs}, {st.syscalls} syscalls); monitoring L1-L5",
+            st.t_last,
+        )
+
+    def _fail(self, st: AgentState, err: BaselineError) -> None:
+        """An agent's baseline cannot give a model: drop it, restart it, or (strict) stop the run."""
+        aid = st.ctx.agent_id
+        if isinstance(err, AgentIdleDuringBaseline) and not self.strict:
+            # Alive and still matched by a selector, so the sensor will not
+            # attach it again: learn again from a fresh window instead.  Fresh
+            # channels keep memory bounded for an agent that idles for days.
+            st.restarts += 1
+            st.channels = self._new_channels()
+            st.syscalls = st.active_batches = st.batches = 0
+            st.sched_events = 0.0
+            st.t_start = None
+            if st.restarts == 1:
+                self._notice(
+                    "baseline-restarted",
+                    st,
+                    f"{err}; starting its baseline again (model-free checks L2, L5 and the L4 "
+                    "allowlist stay on; further restarts are counted in status, not reported)",
+                    st.t_last,
+                    "warning",
                 )
-        self.phase = PHASE_MONITORING
-        for st in self.agents.values():
-            st.ctx.phase = PHASE_MONITORING
-            for ch in st.channels:
-                ch.finish_baseline(st.ctx)
+            return
+        st.phase = PHASE_DROPPED
+        st.dropped = str(err)
+        st.channels = []  # nothing to judge with; frees what the baseline had learned
+        remaining = [x for x in self._tracked() if x is not st]
+        if self.strict and not remaining:
+            raise err
+        self._notice(
+            "dropped",
+            st,
+            f"{err}; agent {aid} is no longer watched"
+            + (f" ({len(remaining)} other agent(s) still are)" if remaining else ""),
+            st.t_last,
+            "warning",
+        )
 
     def _emit(self, st: AgentState, alerts: list[Alert]) -> list[Alert]:
         out: list[Alert] = []
@@ -452,15 +649,34 @@ class Engine:
         return out
 
     # -- views ------------------------------------------------------------
+    @property
+    def phase(self) -> str:
+        """``monitoring`` once every current agent is, ``waiting`` with no agent, else ``baseline``.
+
+        "Current" is the declared agents that were not dropped (all agents if
+        none was declared); an agent that exited after its baseline still
+        counts as monitoring.
+        """
+        sts = self._tracked()
+        if not sts:
+            return PHASE_WAITING
+        if all(st.phase == PHASE_MONITORING for st in sts):
+            return PHASE_MONITORING
+        return PHASE_BASELINE
+
     def baseline_progress(self) -> float:
-        """Fraction of the baseline window covered so far (1.0 once monitoring)."""
-        if self.phase != PHASE_BASELINE:
-            return 1.0
-        if self.t_start is None:
+        """The least-advanced current agent's baseline fraction (1.0 monitoring, 0.0 waiting).
+
+        The least advanced, because that is when :attr:`phase` turns to
+        ``monitoring``; each agent's own fraction is in :meth:`status`.
+        """
+        sts = self._tracked()
+        if not sts:
             return 0.0
-        return min(1.0, (self.t_last - self.t_start) / self.config.baseline_ns)
+        return min(st.progress(self.config.baseline_ns) for st in sts)
 
     def status(self) -> dict[str, Any]:
+        bns = self.config.baseline_ns
         return {
             "phase": self.phase,
             "baseline_progress": round(self.baseline_progress(), 4),
@@ -469,8 +685,15 @@ class Engine:
             "alerts": self.alerts_emitted,
             "suppressed": self.limiter.suppressed_total,
             "drops": dict(self.drops),
+            "notices": [n.to_dict() for n in self.recent_notices],
             "agents": {
                 st.ctx.agent_id: {
+                    "phase": st.phase,
+                    "baseline_progress": round(st.progress(bns), 4),
+                    "baseline_start_ns": st.t_start,
+                    "baseline_restarts": st.restarts,
+                    "baseline_loaded_from": st.loaded_from,
+                    "dropped": st.dropped,
                     "syscalls_in_baseline": st.syscalls,
                     "alerts": dict(st.alerts),
                     "exited": st.exited_ns is not None,
@@ -482,8 +705,10 @@ class Engine:
 
     # -- baseline persistence ---------------------------------------------
     def to_state(self) -> dict[str, Any]:
-        if self.phase != PHASE_MONITORING:
-            raise UsageError("no baseline to save yet: the baseline phase has not completed")
+        """The models of every agent that is monitoring (agents still learning are left out)."""
+        done = [st for st in self.agents.values() if st.phase == PHASE_MONITORING]
+        if not done:
+            raise UsageError("no baseline to save yet: no agent has completed its baseline")
         return {
             "format": BASELINE_FORMAT,
             "version": BASELINE_VERSION,
@@ -496,46 +721,91 @@ class Engine:
                     "exe": st.ctx.info.exe if st.ctx.info else "",
                     "channels": {ch.name: ch.to_state() for ch in st.channels},
                 }
-                for st in self.agents.values()
+                for st in done
             ],
         }
 
-    def load_state(self, state: dict[str, Any]) -> None:
-        """Enter monitoring with a saved baseline instead of learning one.
+    def _match_saved(self, st: AgentState, used: set[int], *, by_exe: bool = True) -> int | None:
+        """Index of the saved model for ``st``: same agent_id, else (``by_exe``) same executable.
 
-        Saved agents are matched to this engine's by agent_id, else by
-        executable, else -- one agent on each side -- to each other.
+        Among same-executable models an unused one is preferred (two restarted
+        copies of one program take the two saved models in order); if all are
+        used, one is shared (identical programs, one model).
+        """
+        for i, s in enumerate(self._saved):
+            if s.get("agent_id") == st.ctx.agent_id:
+                return i
+        exe = st.ctx.info.exe if st.ctx.info is not None else ""
+        if by_exe and exe:
+            same = [i for i, s in enumerate(self._saved) if s.get("exe") == exe]
+            fresh = [i for i in same if i not in used]
+            if same:
+                return (fresh or same)[0]
+        return None
+
+    def _load_agent(self, st: AgentState, saved: dict[str, Any]) -> None:
+        try:
+            chans = saved["channels"]
+            for ch in st.channels:
+                chs = chans.get(ch.name)
+                if chs is None:
+                    raise UsageError(f"the baseline file has no {ch.name} model for {st.ctx.agent_id}")
+                ch.from_state(chs)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise UsageError(f"malformed baseline file: {e!r}") from e
+        st.phase = PHASE_MONITORING
+        st.ctx.phase = PHASE_MONITORING
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Monitor with a saved baseline instead of learning one.
+
+        Each agent of this engine gets a saved model: the one with its
+        agent_id, else one with its executable (a restarted program has a new
+        pid, so a new agent_id, but the same exe), else -- for the agents
+        left -- the saved models left, by position, when there are as many of
+        each.  A strict engine refuses an agent left without a model; a
+        watching one lets it learn its own baseline.  The saved models are
+        kept: an agent added later (:meth:`add_agent`) takes one by agent_id
+        or executable.
         """
         if not isinstance(state, dict) or state.get("format") != BASELINE_FORMAT:
             raise UsageError("not an H7 baseline file")
         if state.get("version") != BASELINE_VERSION:
             raise UsageError(f"unsupported baseline version {state.get('version')!r}")
-        saved = list(state.get("agents", []))
-        if not self.agents and len(saved) == 1:
-            self._state(int(saved[0]["agent"]))
-        mine = list(self.agents.values())
-        pairs: list[tuple[AgentState, dict[str, Any]]] = []
-        for st in mine:
-            m = next((s for s in saved if s.get("agent_id") == st.ctx.agent_id), None)
-            if m is None and st.ctx.info is not None:
-                m = next((s for s in saved if s.get("exe") and s.get("exe") == st.ctx.info.exe), None)
-            if m is None and len(mine) == 1 and len(saved) == 1:
-                m = saved[0]
-            if m is None:
-                raise UsageError(f"the baseline file has no model for agent {st.ctx.agent_id}")
-            pairs.append((st, m))
-        try:
-            for st, m in pairs:
-                for ch in st.channels:
-                    chs = m["channels"].get(ch.name)
-                    if chs is None:
-                        raise UsageError(f"the baseline file has no {ch.name} model for {st.ctx.agent_id}")
-                    ch.from_state(chs)
-        except (KeyError, TypeError, ValueError) as e:
-            raise UsageError(f"malformed baseline file: {e!r}") from e
-        self.phase = PHASE_MONITORING
-        for st in self.agents.values():
-            st.ctx.phase = PHASE_MONITORING
+        saved = state.get("agents", [])
+        if not isinstance(saved, list) or not all(isinstance(s, dict) for s in saved):
+            raise UsageError("malformed baseline file: agents is not a list of models")
+        self._saved = list(saved)
+        self._saved_used = set()
+        if self.strict and not self.agents and len(saved) == 1:
+            try:
+                self._state(int(saved[0]["agent"]))
+            except (KeyError, TypeError, ValueError) as e:
+                raise UsageError(f"malformed baseline file: {e!r}") from e
+        mine = [st for st in self.agents.values() if st.phase != PHASE_DROPPED]
+        pairs: dict[int, int] = {}  # index in mine -> index in saved
+        taken: set[int] = set()
+        for by_exe in (False, True):  # every agent_id match first, so exe cannot steal one
+            for k, st in enumerate(mine):
+                if k not in pairs:
+                    m = self._match_saved(st, taken, by_exe=by_exe)
+                    if m is not None:
+                        pairs[k] = m
+                        taken.add(m)
+        left = [k for k in range(len(mine)) if k not in pairs]
+        spare = [i for i in range(len(saved)) if i not in taken]
+        if left and len(left) == len(spare):
+            for k, i in zip(left, spare, strict=True):
+                pairs[k] = i
+                taken.add(i)
+            left = []
+        if left and self.strict:
+            raise UsageError(f"the baseline file has no model for agent {mine[left[0]].ctx.agent_id}")
+        for k, i in sorted(pairs.items()):
+            st = mine[k]
+            self._load_agent(st, saved[i])
+            st.loaded_from = str(saved[i].get("agent_id", ""))
+        self._saved_used = taken
 
     def save_baseline(self, path: str | os.PathLike[str]) -> None:
         data = msgpack.packb(self.to_state(), use_bin_type=True, unicode_errors="surrogateescape")
