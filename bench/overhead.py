@@ -108,6 +108,7 @@ class Workload:
 
     def __init__(self, procs: Procs, name: str) -> None:
         self.name = name
+        self.cpu_per_iter = float("nan")
         self.proc = procs.spawn(
             [PY, "-m", "bench.workload"],
             stdin=subprocess.PIPE,
@@ -129,11 +130,12 @@ class Workload:
         self.proc.stdin.flush()
 
     def result(self) -> float:
-        """Iterations per second of the last `go`."""
+        """Iterations per second of the last `go` (its CPU seconds per iteration go to ``cpu_per_iter``)."""
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().split()
-        if len(line) != 2:
+        if len(line) != 3:
             raise BenchError(f"workload {self.name} died (rc {self.proc.poll()})")
+        self.cpu_per_iter = float(line[2]) / max(1, int(line[0]))
         return int(line[0]) / float(line[1])
 
     def run(self, seconds: float) -> float:
@@ -250,12 +252,14 @@ class Overhead:
         keys = ("redis", "mon", "unmon")
         rates: dict[str, dict[bool, list[float]]] = {k: {True: [], False: []} for k in keys}
         ratios: dict[str, list[float]] = {k: [] for k in keys}
+        cpu_ratios: dict[str, list[float]] = {k: [] for k in keys}
         alerts = 0
         done = 0
         for r in range(rounds):
             if done >= 2 and time.monotonic() > deadline:
                 break
             got: dict[tuple[str, bool], float] = {}
+            cpu: dict[tuple[str, bool], float] = {}
             for with_h7 in _order(r):
                 s: H7Session | None = None
                 try:
@@ -265,12 +269,17 @@ class Overhead:
                         )
                         s.wait_monitoring(timeout=60)
                         c0, t0 = proc_cpu_s(s.pid), time.monotonic()
+                    rc0 = proc_cpu_s(self.redis.proc.pid)
                     with profiled(s.pid, f"redis-r{r}") if s is not None else _null():
                         got["redis", with_h7] = self.redis.bench(self.n)
+                    cpu["redis", with_h7] = (proc_cpu_s(self.redis.proc.pid) - rc0) / (2 * self.n)
                     if s is not None:
                         self.fig.busy_cpu_pct.append(100 * (proc_cpu_s(s.pid) - c0) / (time.monotonic() - t0))
-                    got["mon", with_h7] = self.mon.run(micro_s)
+                    with profiled(s.pid, f"micro-r{r}") if s is not None else _null():
+                        got["mon", with_h7] = self.mon.run(micro_s)
+                    cpu["mon", with_h7] = self.mon.cpu_per_iter
                     got["unmon", with_h7] = self.unmon.run(micro_s)
+                    cpu["unmon", with_h7] = self.unmon.cpu_per_iter
                     if s is not None:
                         self.fig.session(s)
                         alerts += int(s.status().get("alerts", 0))
@@ -281,6 +290,14 @@ class Overhead:
                 rates[k][True].append(got[k, True])
                 rates[k][False].append(got[k, False])
                 ratios[k].append(got[k, True] / got[k, False])
+                cpu_ratios[k].append(cpu[k, True] / cpu[k, False])
+            print(
+                f"[overhead] round {r}: throughput with/without "
+                + ", ".join(f"{k} {ratios[k][-1]:.3f}" for k in keys)
+                + "; CPU per op with/without "
+                + ", ".join(f"{k} {cpu_ratios[k][-1]:.3f}" for k in keys),
+                file=sys.stderr,
+            )
             done += 1
         res: dict[str, float] = {
             "redis_rps_without": median(rates["redis"][False]),
@@ -288,6 +305,10 @@ class Overhead:
             "redis_throughput_ratio": median(ratios["redis"]),
             "redis_throughput_ratio_spread": spread(ratios["redis"]),
             "redis_slowdown_pct": 100 * (1 - median(ratios["redis"])),
+            # best run of each side: noise on a shared machine only ever slows a run down
+            "redis_best_ratio": max(rates["redis"][True]) / max(rates["redis"][False]),
+            "redis_server_cpu_per_request_ratio": median(cpu_ratios["redis"]),
+            "redis_server_cpu_per_request_ratio_spread": spread(cpu_ratios["redis"]),
             "redis_requests_per_test": float(self.n),
             "overhead_rounds": float(done),
             "overhead_alerts_during_rounds": float(alerts),
@@ -298,6 +319,9 @@ class Overhead:
             res[f"{name}_ratio"] = median(ratios[k])
             res[f"{name}_ratio_spread"] = spread(ratios[k])
             res[f"{name}_slowdown_pct"] = 100 * (1 - median(ratios[k]))
+            res[f"{name}_best_ratio"] = max(rates[k][True]) / max(rates[k][False])
+            res[f"{name}_cpu_per_iter_ratio"] = median(cpu_ratios[k])
+            res[f"{name}_cpu_per_iter_ratio_spread"] = spread(cpu_ratios[k])
         return res
 
     def kernel_cost(self, s: H7Session, micro_s: float) -> dict[str, float]:
@@ -343,7 +367,7 @@ def run(quick: bool = False) -> dict[str, float]:
     fig = Figures()
     res: dict[str, float] = {}
     t0 = time.monotonic()
-    deadline = t0 + (60 if quick else 200)
+    deadline = t0 + (50 if quick else 180)
     try:
         with Procs() as procs:
             ov = Overhead(procs, H7Env(work / "h7"), work, fig)

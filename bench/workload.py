@@ -3,7 +3,8 @@
 It is a long-lived server so that H7 can attach to it once and the same
 process can be measured with and without the sensor: every line
 ``go SECONDS`` on stdin runs the loop for that long and answers
-``ITERATIONS ELAPSED_S``; EOF or ``quit`` ends it.  Each iteration is one
+``ITERATIONS ELAPSED_S CPU_S`` (CPU: this process and its children,
+user + system, which is where in-kernel BPF time lands); EOF or ``quit`` ends it.  Each iteration is one
 posix_spawn of /bin/true (fork + exec + exit: three lifecycle events), eight
 open/read/close of a small file (eight open events) and two TCP connects
 to a listener on 127.0.0.1 (two connect events) -- the kinds of syscalls
@@ -41,6 +42,7 @@ def main() -> None:
                 break
             seconds = min(float(cmd[1]), 120.0)
             n = 0
+            c0 = sum(os.times()[:4])
             t0 = time.perf_counter()
             end = t0 + seconds
             while time.perf_counter() < end:
@@ -57,7 +59,8 @@ def main() -> None:
                     s.close()
                     c.close()
                 n += 1
-            print(f"{n} {time.perf_counter() - t0:.6f}", flush=True)
+            el = time.perf_counter() - t0
+            print(f"{n} {el:.6f} {sum(os.times()[:4]) - c0:.4f}", flush=True)
     finally:
         lst.close()
         os.unlink(path)
