@@ -108,7 +108,7 @@ def run_attach(opts: AttachOptions) -> int:
     from h7.cal import CalWriter
     from h7.cal.keys import DEFAULT_CAL_DIR, DEFAULT_KEY_PATH
     from h7.detect.config import EngineConfig
-    from h7.detect.engine import PHASE_MONITORING, BaselineError, Engine
+    from h7.detect.engine import PHASE_BASELINE, PHASE_MONITORING, BaselineError, Engine
     from h7.sensor import procfs, selectors
     from h7.sensor.commands import stop_on_signals
     from h7.sensor.sensor import Sensor
@@ -215,9 +215,11 @@ def run_attach(opts: AttachOptions) -> int:
         engine.end_batch(batch)
         if watching:
             attach_new()
-        if engine.phase != PHASE_MONITORING:
+        for n in engine.take_notices():  # per-agent baseline done / restarted / agent dropped
+            term.line(f"h7: warning: {n}" if n.level == "warning" else f"h7: {n}")
+        if engine.phase == PHASE_BASELINE:
             term.baseline(engine.baseline_progress(), econf.baseline_ns / 1e9)
-        elif not saved:
+        elif engine.phase == PHASE_MONITORING and not saved:  # not while "waiting" for an agent
             term.baseline(1.0, econf.baseline_ns / 1e9)
             saved = True
             term.line("h7: baseline complete; monitoring L1-L5")
@@ -247,7 +249,9 @@ def run_attach(opts: AttachOptions) -> int:
                 f"h7: programs attached in {ms:.0f} ms; waiting for an agent matching "
                 + ", ".join(str(x) for x in sels)
             )
-        engine = Engine(econf, list(infos.values()), on_alert=on_alert)
+        # Watching selectors, agents come and go: a failed baseline drops or
+        # restarts that agent (notices) instead of ending the run.
+        engine = Engine(econf, list(infos.values()), on_alert=on_alert, strict=not watching)
         if opts.baseline_from is not None:
             engine.load_baseline(opts.baseline_from)
             saved = True
@@ -262,7 +266,7 @@ def run_attach(opts: AttachOptions) -> int:
                 on_syscalls=on_syscalls,
                 stop_when_no_agents=not watching,
             )
-        if engine.phase != PHASE_MONITORING:
+        if not watching and engine.phase != PHASE_MONITORING:
             why = "exited" if reason == "agent-exited" else f"was stopped ({reason})"
             raise BaselineError(
                 f"the agent {why} during the baseline "
