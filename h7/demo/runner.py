@@ -96,7 +96,8 @@ class Demo:
             time.sleep(0.05)
         raise H7Error(f"demo: timed out waiting for {what}")
 
-    def setup(self) -> tuple[int, int]:
+    def setup(self, record: Path | None = None, record_s: float = 0.0) -> tuple[int, int]:
+        """Start everything; with ``record``, run `h7 record` on the agent instead of `h7 attach`."""
         from h7.cal import keygen
 
         if self.dir.exists():
@@ -141,6 +142,13 @@ class Demo:
             "agent.log",
         )
         time.sleep(0.5)
+        if record is not None:
+            self.agent = agent
+            self.sensor = self._spawn(
+                [py, "-m", "h7", "record", str(agent.pid), "-o", str(record), "--duration", f"{record_s:g}s"],
+                "sensor.log",
+            )
+            return agent.pid, port
         sensor = self._spawn(
             [
                 py, "-m", "h7", "attach", str(agent.pid),
