@@ -219,6 +219,7 @@ def chroot(deb: Path) -> Iterator[Chroot]:
 def test_install_use_upgrade_purge(deb: Path, chroot: Chroot) -> None:
     c = chroot
     before = c.snapshot()
+    pkgs_before = set(c.sh("dpkg-query -W -f='${Package}\\n'").stdout.split())
     name = f"/tmp/{deb.name}"
 
     # -- install: dpkg -i alone cannot satisfy the dependencies; apt-get -f install does
@@ -284,6 +285,13 @@ def test_install_use_upgrade_purge(deb: Path, chroot: Chroot) -> None:
     assert (c.path / "var/lib/h7/keys/h7.key").exists()
     p = c.sh("apt-get purge -y -q h7 </dev/null")
     c.sh("apt-get autoremove --purge -y -q")
+    # apt-get -f install marks the dependencies it pulled in as manually installed, so
+    # autoremove keeps them: purge whatever was not there before, to compare against a clean
+    # system.
+    extra = sorted(set(c.sh("dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n'").stdout.splitlines()))
+    extra_pkgs = [ln.split()[-1] for ln in extra if ln.split()[-1] not in pkgs_before]
+    if extra_pkgs:
+        c.sh("apt-get purge -y -q " + " ".join(extra_pkgs), timeout=900)
     c.umount_archives()
     c.sh("! dpkg-query -W h7 2>/dev/null || dpkg-query -W -f='${Status}' h7 | grep -q not-installed")
     after = c.snapshot()
@@ -300,4 +308,5 @@ def test_install_use_upgrade_purge(deb: Path, chroot: Chroot) -> None:
     assert not changed, "changed after purge:\n" + "\n".join(changed[:50])
     others = sorted(p for p in new if p not in ours)
     if others:
+        (CACHE / "leftovers-not-h7.txt").write_text("\n".join(others) + "\n")
         print(f"\nnot h7's: {len(others)} paths left by purged dependencies, e.g. {others[:5]}")
