@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
 
 import click
 
 from h7 import __version__
-from h7.errors import H7Error
+from h7._click import H7Group
 
 # Modules that export COMMANDS: list[click.Command].  A module that is not
 # there yet (work in progress) is skipped rather than breaking the CLI.
@@ -25,17 +24,6 @@ COMMAND_MODULES = (
     "h7.sink.commands",
     "h7.demo.commands",
 )
-
-
-class H7Group(click.Group):
-    """Turns H7Error into a clean one-line error with the error's exit code."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except H7Error as e:
-            click.echo(f"h7: error: {e}", err=True)
-            ctx.exit(e.exit_code)
 
 
 @click.group(cls=H7Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from h7.errors import UsageError
-from h7.sensor import selectors
+from h7.sensor import procfs, selectors
 from h7.sensor.selectors import Selector, parse, resolve
 
 
@@ -95,7 +95,7 @@ def test_cgroup(tmp_path: Path) -> None:
     p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         (cg / "cgroup.procs").write_text(str(p.pid))
-        assert selectors.cgroup_of(p.pid) == "/" + cg.name
+        assert procfs.cgroup_of(p.pid) == "/" + cg.name
         assert resolve([parse(f"cgroup={cg}")]) == [p.pid]
         assert resolve([parse(f"cgroup=/{cg.name}")]) == [p.pid]
     finally:

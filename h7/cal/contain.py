@@ -30,83 +30,11 @@ from typing import Any
 
 from h7.batch import make_agent_id, parse_agent_id
 from h7.errors import PermissionDenied, UsageError
+from h7.sensor.procfs import PF_KTHREAD, PROC, ProcStat, cgroup_of, process_tree, read_stat
 
-MAX_PROCS = 1_000_000  # /proc entries considered per scan
 MAX_ROUNDS = 5000  # SIGSTOP passes; SETTLE_S bounds them in time too
 SETTLE_S = 5.0  # how long to wait for stop/freeze to take effect
-_PF_KTHREAD = 0x00200000
-PROC = Path("/proc")
-
-
-@dataclass(frozen=True)
-class ProcStat:
-    pid: int
-    comm: str
-    state: str
-    ppid: int
-    flags: int
-    start_ticks: int
-
-
-def read_stat(pid: int, proc: Path = PROC) -> ProcStat | None:
-    """Parse /proc/<pid>/stat; None if the process is gone.  comm may contain ') '."""
-    try:
-        raw = (proc / str(pid) / "stat").read_bytes()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    except OSError:
-        return None
-    try:
-        lpar = raw.index(b"(")
-        rpar = raw.rindex(b")")
-        comm = raw[lpar + 1 : rpar].decode("utf-8", "replace")
-        rest = raw[rpar + 2 :].split()
-        # rest[0] is field 3 (state); field n is rest[n - 3].
-        return ProcStat(
-            pid=pid,
-            comm=comm,
-            state=rest[0].decode("ascii", "replace"),
-            ppid=int(rest[1]),
-            flags=int(rest[6]),
-            start_ticks=int(rest[19]),
-        )
-    except (ValueError, IndexError):
-        return None
-
-
-def _all_stats(proc: Path = PROC) -> dict[int, ProcStat]:
-    out: dict[int, ProcStat] = {}
-    with os.scandir(proc) as it:
-        for i, e in enumerate(it):
-            if i >= MAX_PROCS:
-                break
-            if e.name.isdigit():
-                st = read_stat(int(e.name), proc)
-                if st is not None:
-                    out[st.pid] = st
-    return out
-
-
-def process_tree(root_pid: int, root_start: int | None = None) -> dict[int, ProcStat]:
-    """The root and all its descendants (by ppid) as they are right now."""
-    stats = _all_stats()
-    root = stats.get(root_pid)
-    if root is None or (root_start is not None and root.start_ticks != root_start):
-        return {}
-    children: dict[int, list[int]] = {}
-    for st in stats.values():
-        children.setdefault(st.ppid, []).append(st.pid)
-    tree = {root_pid: root}
-    todo = [root_pid]
-    for _ in range(len(stats) + 1):
-        if not todo:
-            break
-        pid = todo.pop()
-        for c in children.get(pid, ()):
-            if c not in tree and c != pid:
-                tree[c] = stats[c]
-                todo.append(c)
-    return tree
+_PF_KTHREAD = PF_KTHREAD
 
 
 @dataclass(frozen=True)
@@ -175,17 +103,6 @@ def _cgroup2_mounts() -> list[tuple[str, Path]]:
     return mounts
 
 
-def _cgroup2_path(pid: int) -> str | None:
-    try:
-        text = (PROC / str(pid) / "cgroup").read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("0::"):
-            return line[3:]
-    return None
-
-
 def _cgroup_dir(cg: str) -> Path | None:
     for root, mnt in _cgroup2_mounts():
         if root == "/" or cg == root or cg.startswith(root.rstrip("/") + "/"):
@@ -217,7 +134,7 @@ def exclusive_cgroup(tree: Iterable[int], root_pid: int) -> tuple[str, Path] | N
     and the root cgroup cannot be frozen at all.
     """
     tree_set = set(tree)
-    cg = _cgroup2_path(root_pid)
+    cg = cgroup_of(root_pid)
     if not cg or cg == "/":
         return None
     d = _cgroup_dir(cg)
@@ -228,7 +145,7 @@ def exclusive_cgroup(tree: Iterable[int], root_pid: int) -> tuple[str, Path] | N
         return None
     prefix = cg.rstrip("/") + "/"
     for pid in tree_set:
-        p = _cgroup2_path(pid)
+        p = cgroup_of(pid)
         if p is not None and p != cg and not p.startswith(prefix):
             return None
     return cg, d

@@ -16,6 +16,7 @@ from h7.errors import UsageError
 
 PF_KTHREAD = 0x00200000
 PROC = Path("/proc")
+MAX_PROCS = 1_000_000  # /proc entries considered per scan
 
 
 @dataclass(frozen=True)
@@ -28,26 +29,84 @@ class ProcStat:
     start_ticks: int
 
 
-def read_stat(pid: int) -> ProcStat | None:
-    """Parse /proc/<pid>/stat; None if the process is gone."""
+def read_stat(pid: int, proc: Path = PROC) -> ProcStat | None:
+    """Parse /proc/<pid>/stat; None if the process is gone or the line is unreadable.
+
+    comm may contain spaces and parentheses, so the fields after it are found
+    from the LAST ')'.
+    """
     try:
-        raw = (PROC / str(pid) / "stat").read_bytes()
-    except (FileNotFoundError, ProcessLookupError):
+        raw = (proc / str(pid) / "stat").read_bytes()
+    except OSError:
         return None
-    # comm may contain spaces and parentheses: split at the LAST ')'.
-    lpar = raw.index(b"(")
-    rpar = raw.rindex(b")")
-    comm = raw[lpar + 1 : rpar].decode("utf-8", "replace")
-    rest = raw[rpar + 2 :].split()
-    # rest[0] is field 3 (state); field N is rest[N - 3].
-    return ProcStat(
-        pid=pid,
-        comm=comm,
-        state=rest[0].decode(),
-        ppid=int(rest[1]),
-        flags=int(rest[6]),
-        start_ticks=int(rest[19]),
-    )
+    try:
+        lpar = raw.index(b"(")
+        rpar = raw.rindex(b")")
+        comm = raw[lpar + 1 : rpar].decode("utf-8", "replace")
+        rest = raw[rpar + 2 :].split()
+        # rest[0] is field 3 (state); field n is rest[n - 3].
+        return ProcStat(
+            pid=pid,
+            comm=comm,
+            state=rest[0].decode("ascii", "replace"),
+            ppid=int(rest[1]),
+            flags=int(rest[6]),
+            start_ticks=int(rest[19]),
+        )
+    except (ValueError, IndexError):
+        return None
+
+
+def all_stats(proc: Path = PROC) -> dict[int, ProcStat]:
+    """Every process's stat, one scan of /proc (bounded)."""
+    out: dict[int, ProcStat] = {}
+    with os.scandir(proc) as it:
+        for i, e in enumerate(it):
+            if i >= MAX_PROCS:
+                break
+            if e.name.isdigit():
+                st = read_stat(int(e.name), proc)
+                if st is not None:
+                    out[st.pid] = st
+    return out
+
+
+def process_tree(root_pid: int, root_start: int | None = None) -> dict[int, ProcStat]:
+    """The root and all its descendants (by ppid) as they are right now, root first.
+
+    With ``root_start`` the root must still have that start time: a recycled
+    pid yields an empty tree rather than someone else's processes.
+    """
+    stats = all_stats()
+    root = stats.get(root_pid)
+    if root is None or (root_start is not None and root.start_ticks != root_start):
+        return {}
+    children: dict[int, list[int]] = {}
+    for st in stats.values():
+        children.setdefault(st.ppid, []).append(st.pid)
+    tree = {root_pid: root}
+    todo = [root_pid]
+    for _ in range(len(stats) + 1):
+        if not todo:
+            break
+        pid = todo.pop()
+        for c in children.get(pid, ()):
+            if c not in tree and c != pid:
+                tree[c] = stats[c]
+                todo.append(c)
+    return tree
+
+
+def cgroup_of(pid: int) -> str | None:
+    """The process's cgroup v2 path (the ``0::`` line of /proc/<pid>/cgroup), or None."""
+    try:
+        text = (PROC / str(pid) / "cgroup").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("0::"):
+            return line[3:] or "/"
+    return None
 
 
 def is_kernel_thread(st: ProcStat) -> bool:
@@ -82,17 +141,7 @@ def all_pids() -> list[int]:
 
 def descendants(root: int) -> list[int]:
     """root and every live process below it (by ppid), root first."""
-    children: dict[int, list[int]] = {}
-    for pid in all_pids():
-        st = read_stat(pid)
-        if st is not None:
-            children.setdefault(st.ppid, []).append(pid)
-    out = [root]
-    i = 0
-    while i < len(out) and i < 1_000_000:
-        out.extend(children.get(out[i], ()))
-        i += 1
-    return out
+    return list(process_tree(root))
 
 
 def ticks_to_ns(ticks: int) -> int:

@@ -88,18 +88,6 @@ def normalise_cgroup(value: str) -> str:
     return "/" + p.strip("/")
 
 
-def cgroup_of(pid: int) -> str | None:
-    """The process's cgroup v2 path (the ``0::`` line), or None."""
-    try:
-        text = (procfs.PROC / str(pid) / "cgroup").read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("0::"):
-            return line[3:] or "/"
-    return None
-
-
 def _in_cgroup(path: str | None, want: str) -> bool:
     if path is None:
         return False
@@ -117,11 +105,11 @@ def _read_pid_file(path: str) -> int | None:
 def resolve(selectors: Iterable[Selector], watched: set[int] | frozenset[int] = frozenset()) -> list[int]:
     """Root pids of live user processes matching any selector, not already watched."""
     sels = list(selectors)
-    stats: dict[int, procfs.ProcStat] = {}
-    for pid in procfs.all_pids():
-        st = procfs.read_stat(pid)
-        if st is not None and not procfs.is_kernel_thread(st) and st.state not in ("Z", "X"):
-            stats[pid] = st
+    stats = {
+        pid: st
+        for pid, st in procfs.all_stats().items()
+        if not procfs.is_kernel_thread(st) and st.state not in ("Z", "X")
+    }
     matched: set[int] = set()
     exes = {os.path.realpath(s.value) for s in sels if s.kind == "exe"}
     cgroups = [s.value for s in sels if s.kind == "cgroup"]
@@ -142,7 +130,7 @@ def resolve(selectors: Iterable[Selector], watched: set[int] | frozenset[int] = 
             if exes and procfs.exe_of(pid) in exes:
                 matched.add(pid)
             elif cgroups:
-                cg = cgroup_of(pid)
+                cg = procfs.cgroup_of(pid)
                 if any(_in_cgroup(cg, want) for want in cgroups):
                     matched.add(pid)
     covered = matched | set(watched)

@@ -7,24 +7,14 @@ it independent of the sensor's (heavier, root-only) imports.
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
-from h7.errors import H7Error
+from h7._click import H7Group
 from h7.sink.commands import COMMANDS
 
 
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except H7Error as e:
-            click.echo(f"h7: error: {e}", err=True)
-            ctx.exit(e.exit_code)
-
-
-@click.group(cls=_Group)
+@click.group(cls=H7Group)
 def main() -> None:
     """H7 alert delivery."""
 
