@@ -103,6 +103,25 @@ static __always_inline struct h7_stats *stats_of(__u32 agent)
 	return bpf_map_lookup_elem(&agent_stats, &agent);
 }
 
+/* Counters of the agent a task belongs to; NULL when the task is not monitored. */
+static __always_inline struct h7_stats *task_stats(struct task_struct *p)
+{
+	struct h7_scope *s = scope_of(p->pid);
+
+	return s ? stats_of(s->agent) : 0;
+}
+
+/* The task's on/off-CPU timestamps, created zeroed on first use. */
+static __always_inline struct task_ts *task_ts_of(__u32 tid)
+{
+	struct task_ts zero = {}, *ts = bpf_map_lookup_elem(&sched_ts, &tid);
+
+	if (ts)
+		return ts;
+	bpf_map_update_elem(&sched_ts, &tid, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&sched_ts, &tid);
+}
+
 static __always_inline void ring_count(__u32 ring, int ok)
 {
 	struct h7_ring_stats *rs = bpf_map_lookup_elem(&ring_stats, &ring);
@@ -264,7 +283,7 @@ int BPF_PROG(h7_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	__u32 ptid = prev->pid, ntid = next->pid;
 	struct h7_scope *ps = scope_of(ptid);
 	struct h7_scope *ns = scope_of(ntid);
-	struct task_ts *ts, zero = {};
+	struct task_ts *ts;
 	struct h7_stats *st;
 
 	/* (no `!ps && !ns` early exit: clang folds it into pointer arithmetic
@@ -272,11 +291,7 @@ int BPF_PROG(h7_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	if (ps) {
 		now = bpf_ktime_get_ns();
 		st = stats_of(ps->agent);
-		ts = bpf_map_lookup_elem(&sched_ts, &ptid);
-		if (!ts) {
-			bpf_map_update_elem(&sched_ts, &ptid, &zero, BPF_NOEXIST);
-			ts = bpf_map_lookup_elem(&sched_ts, &ptid);
-		}
+		ts = task_ts_of(ptid);
 		if (st) {
 			if (preempt)
 				st->switches_involuntary++;
@@ -292,11 +307,7 @@ int BPF_PROG(h7_sched_switch, bool preempt, struct task_struct *prev, struct tas
 		if (!now)
 			now = bpf_ktime_get_ns();
 		st = stats_of(ns->agent);
-		ts = bpf_map_lookup_elem(&sched_ts, &ntid);
-		if (!ts) {
-			bpf_map_update_elem(&sched_ts, &ntid, &zero, BPF_NOEXIST);
-			ts = bpf_map_lookup_elem(&sched_ts, &ntid);
-		}
+		ts = task_ts_of(ntid);
 		if (ts) {
 			if (st && ts->off)
 				st->offcpu_hist[log2_slot(now - ts->off) & (H7_HIST_SLOTS - 1)]++;
@@ -309,12 +320,8 @@ int BPF_PROG(h7_sched_switch, bool preempt, struct task_struct *prev, struct tas
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(h7_sched_wakeup, struct task_struct *p)
 {
-	struct h7_scope *s = scope_of(p->pid);
-	struct h7_stats *st;
+	struct h7_stats *st = task_stats(p);
 
-	if (!s)
-		return 0;
-	st = stats_of(s->agent);
 	if (st)
 		st->wakeups++;
 	return 0;
@@ -323,12 +330,8 @@ int BPF_PROG(h7_sched_wakeup, struct task_struct *p)
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(h7_sched_wakeup_new, struct task_struct *p)
 {
-	struct h7_scope *s = scope_of(p->pid);
-	struct h7_stats *st;
+	struct h7_stats *st = task_stats(p);
 
-	if (!s)
-		return 0;
-	st = stats_of(s->agent);
 	if (st)
 		st->wakeups_new++;
 	return 0;
@@ -337,12 +340,8 @@ int BPF_PROG(h7_sched_wakeup_new, struct task_struct *p)
 SEC("tp_btf/sched_migrate_task")
 int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 {
-	struct h7_scope *s = scope_of(p->pid);
-	struct h7_stats *st;
+	struct h7_stats *st = task_stats(p);
 
-	if (!s)
-		return 0;
-	st = stats_of(s->agent);
 	if (st)
 		st->migrations++;
 	return 0;
