@@ -12,12 +12,12 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from test_sink_support import REPO, SinkholeProcess, sink_env
 
 from h7.errors import H7Error, UsageError
 from h7.sink.commands import COMMANDS
 from h7.sink.config import load_config, parse_config
 from h7.sink.status import read_status, write_status
-from test_sink_support import REPO, SinkholeProcess, sink_env
 
 
 class Group(click.Group):

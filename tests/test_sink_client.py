@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_sink_support import WebhookServer, read_jsonl, summary, wait_for
 
 from h7.errors import DeliveryError, StorageError, UsageError
 from h7.sink import SinkClient, SpoolFull
@@ -16,7 +17,6 @@ from h7.sink.config import parse_config
 from h7.sink.framing import MAX_FRAME, FrameReader, ProtocolError, pack
 from h7.sink.server import Sinkhole
 from h7.sink.spool import Spool
-from test_sink_support import WebhookServer, read_jsonl, summary, wait_for
 
 
 def sinkhole(tmp_path: Path, outputs: list[dict[str, object]], **sh: object) -> Sinkhole:

@@ -15,7 +15,6 @@ import threading
 import time
 from pathlib import Path
 
-from h7.sink import SinkClient
 from test_sink_support import (
     REPO,
     SinkholeProcess,
@@ -25,6 +24,8 @@ from test_sink_support import (
     summary,
     wait_for,
 )
+
+from h7.sink import SinkClient
 
 
 def write_config(tmp_path: Path, extra: str = "") -> tuple[Path, Path]:

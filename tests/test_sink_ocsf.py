@@ -16,11 +16,11 @@ import time
 from typing import Any
 
 import pytest
+from test_sink_support import summary
 
 from h7.alert import CODES, Alert
 from h7.sink.formats import AlertRecord, Formatter
 from h7.sink.framing import alert_id
-from test_sink_support import summary
 
 # Every attribute of detection_finding (base_event + finding + detection_finding + profiles).
 CLASS_ATTRIBUTES = {

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_sink_support import TcpReceiver, UdpReceiver, WebhookServer, summary, wait_for
 
 from h7.errors import DeliveryError
 from h7.sink.config import parse_config
@@ -25,7 +26,6 @@ from h7.sink.outputs import (
     SyslogOutput,
     WebhookOutput,
 )
-from test_sink_support import TcpReceiver, UdpReceiver, WebhookServer, summary, wait_for
 
 FMT = Formatter("sinkhost")
 
