@@ -47,9 +47,7 @@ FAMILIES: dict[int, str] = {
     socket.AF_NETLINK: "netlink",
 }
 
-SYS_DTYPE = np.dtype(
-    [("ts_ns", "<u8"), ("tgid", "<u4"), ("tid", "<u4"), ("agent", "<u4"), ("nr", "<i4")]
-)
+SYS_DTYPE = np.dtype([("ts_ns", "<u8"), ("tgid", "<u4"), ("tid", "<u4"), ("agent", "<u4"), ("nr", "<i4")])
 
 HDR_FIELDS: list[tuple[str, Any]] = [
     ("ts_ns", "<u8"),
