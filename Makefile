@@ -101,7 +101,7 @@ vmtest: build
 	vmtest/run.py $(if $(KERNELS),--kernels $(KERNELS),)
 
 vmtest-quick: build
-	vmtest/run.py --kernels 6.1,newest
+	vmtest/run.py --kernels 6.1,newest --parallel 2
 
-ci-extra:
+ci-extra: build
 	vmtest/ci.sh
