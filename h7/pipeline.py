@@ -236,7 +236,7 @@ def run_attach(opts: AttachOptions) -> int:
         assert engine is not None
         engine.on_syscalls(arr)
 
-    reason = "stopped"
+    reason = "error"  # replaced by run()'s own reason when it returns normally
     try:
         sensor.open()
         ms = sensor.attach_seconds * 1000
