@@ -104,18 +104,22 @@ def pipeline_throughput(records: int, tick_records: int = 20_000, batch_ticks: i
             batches = 0
             t_batch = time.monotonic_ns()
             t0 = time.perf_counter()
+            pending = 0
             for tick in range(1, 1_000_000):
                 buf, got = ring.drain(tick_records)
                 if got:
                     s._pending_sys.append(np.frombuffer(buf, SYS_DTYPE, count=got).copy())
                     engine.on_syscalls(s.take_new_syscalls())
                     n += got
-                if tick % batch_ticks == 0 or got == 0:
+                    pending += got
+                last = got == 0 or n >= records
+                if pending and (tick % batch_ticks == 0 or last):
                     now = time.monotonic_ns()
-                    engine.end_batch(s.take_batch(t_batch, now))
+                    engine.end_batch(s.take_batch(t_batch, now))  # every record is judged
                     t_batch = now
                     batches += 1
-                if got == 0 or n >= records:
+                    pending = 0
+                if last:
                     break
             dt = time.perf_counter() - t0
         finally:
