@@ -7,6 +7,7 @@ the full five-channel run (with L1 and L3) is tests/test_demo.py.
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -81,3 +82,80 @@ def test_l2_l4_l5_alert_within_two_seconds(demo) -> None:  # type: ignore[no-unt
     body = verify_file(ld.path, load_public_key(demo.pub)).body
     assert "127.0.0.2" in str(body["evidence"])
     assert body["agent_id"].split(":")[1] == str(agent_pid)
+
+
+def _attach_cmd(d: Path, pid: int, baseline: str, sock: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "h7", "attach", str(pid), "--baseline", baseline,
+        "--key", str(d / "keys" / "h7.key"), "--cal-dir", str(d / "cal"), "--sink", str(sock),
+        "--spool-dir", str(d / "spool"), "--status-file", str(d / "status.json"),
+    ]  # fmt: skip
+
+
+def test_agent_exiting_mid_baseline_is_a_clear_error(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        bpf_unavailable("not root")
+    from h7.cal import keygen
+
+    keygen(tmp_path / "keys")
+    agent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(6)"])
+    r = subprocess.run(
+        _attach_cmd(tmp_path, agent.pid, "20s", tmp_path / "none.sock"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    agent.wait()
+    assert r.returncode == 3, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("h7: error:") and "exited" in last and "baseline" in last
+
+
+def test_unreachable_sink_loses_nothing(tmp_path: Path) -> None:
+    """Alerts raised while no sinkhole listens are signed, spooled, and delivered once it starts."""
+    if os.geteuid() != 0:
+        bpf_unavailable("not root")
+    from h7.cal import keygen
+
+    keygen(tmp_path / "keys")
+    sock = tmp_path / "alerts.sock"
+    code = (
+        "import os,time\n"
+        "for i in range(120):\n"
+        "    open('/etc/hostname').read(); time.sleep(0.05)\n"
+        "    if i in (80, 90): os.system('true')\n"
+    )
+    agent = subprocess.Popen([sys.executable, "-c", code])
+    sensor = subprocess.Popen(
+        _attach_cmd(tmp_path, agent.pid, "2s", sock),
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    sinkhole = None
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not list((tmp_path / "cal").glob("*.cal")):
+            time.sleep(0.1)
+        cals = sorted((tmp_path / "cal").glob("*.cal"))
+        assert cals, "no certificate while the sink was down"
+        time.sleep(0.5)
+        spooled = [p for p in (tmp_path / "spool").iterdir() if not p.name.startswith(".")]
+        assert spooled, "alert not spooled while the sinkhole is down"
+        out = tmp_path / "delivered.jsonl"
+        cfg = tmp_path / "sink.toml"
+        cfg.write_text(f'[sinkhole]\nsocket = "{sock}"\n[[output]]\ntype = "jsonl"\npath = "{out}"\n')
+        sinkhole = subprocess.Popen([sys.executable, "-m", "h7", "sinkhole", "--config", str(cfg)])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (out.exists() and out.read_text().strip()):
+            time.sleep(0.1)
+        lines = [json.loads(x) for x in out.read_text().splitlines() if x.strip()]
+        assert lines and lines[0]["code"] == "LLM_AGENT_HIJACK"
+    finally:
+        agent.kill()
+        agent.wait()
+        sensor.terminate()
+        sensor.wait(timeout=20)
+        if sinkhole is not None:
+            sinkhole.terminate()
+            sinkhole.wait(timeout=20)
