@@ -253,8 +253,8 @@ class Bench:
 
     def channel(self, ch: str, n: int, gap_s: float, timeout: float, deadline: float) -> int:
         missed = 0
-        for _ in range(n):
-            if time.monotonic() > deadline:
+        for i in range(n):
+            if i > 0 and time.monotonic() > deadline:  # every channel gets at least one act
                 break
             stamp = self.act(ch)
             s = self.await_alert(ch, stamp, timeout)
@@ -272,11 +272,11 @@ def run(quick: bool = False) -> dict[str, float]:
     demo = LatencyDemo(work, baseline_s=baseline_s, benign_s=0, wait_s=3.0, out=open(os.devnull, "w"))  # noqa: SIM115
     res: dict[str, float] = {}
     counts = (
-        {"L5": 6, "L2": 6, "L4": 6, "L3": 3, "L1": 2}
+        {"L5": 5, "L2": 4, "L4": 4, "L3": 1, "L1": 1}
         if quick
         else {"L5": 20, "L2": 15, "L4": 15, "L3": 6, "L1": 4}
     )
-    budget = time.monotonic() + (70 if quick else 200)
+    budget = time.monotonic() + (30 if quick else 200)
     try:
         demo.setup()
         b = Bench(demo)
@@ -292,7 +292,7 @@ def run(quick: bool = False) -> dict[str, float]:
         (work / "cal").mkdir(exist_ok=True)
         b.watch = Watcher(work / "cal", work / "alerts.jsonl")
         # agent working normally, no attack: sensor CPU and RSS, and false alerts
-        benign = 2.0 if quick else 6.0
+        benign = 1.5 if quick else 6.0
         c0, t0 = proc_cpu_s(demo.sensor.pid), time.monotonic()
         n0 = int(demo.status().get("alerts", 0))
         time.sleep(benign)
