@@ -17,13 +17,19 @@ Usage: python -m bench.workload   (then write commands on stdin)
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 import tempfile
 import time
 
 
+def _exit(signum: int, frame: object) -> None:
+    raise SystemExit(0)  # the harness stops us with SIGTERM: still remove the temp dir
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _exit)
     tmp = tempfile.mkdtemp(prefix="h7-bench-wl-")
     path = os.path.join(tmp, "data.txt")
     with open(path, "w") as f:
