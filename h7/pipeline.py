@@ -132,9 +132,14 @@ def run_attach(opts: AttachOptions) -> int:
     spool_dir = opts.spool_dir or Path(spool_tab.get("dir", DEFAULT_SPOOL_DIR))
     status_path = opts.status_path or Path(sensor_cfg.get("status", DEFAULT_STATUS_PATH))
 
-    sels = [selectors.parse(x) for x in (*opts.selectors, *sensor_cfg.get("agents", []))]
+    agent_tables = cfg.get("agent", [])
+    if not isinstance(agent_tables, list):
+        raise UsageError("config: agents are [[agent]] tables, one per agent")
+    sels = [selectors.parse(x) for x in (*opts.selectors, *agent_tables)]
     if not opts.pids and not sels:
-        raise UsageError("name at least one agent: a pid, --pid-file, --exe or --cgroup (or [sensor] agents)")
+        raise UsageError(
+            "name at least one agent: a pid, --pid-file, --exe or --cgroup (or [[agent]] in the config)"
+        )
     for pid in opts.pids:  # one clear line for a bad pid before anything is loaded
         procfs.validate_agent_pid(pid)
     watching = any(s.watches_new for s in sels)
@@ -202,7 +207,7 @@ def run_attach(opts: AttachOptions) -> int:
         watched = {p for st in sensor.agents.values() for p in st.live}
         for pid in selectors.resolve(sels, watched):
             try:
-                info = sensor.add_agent(pid)
+                info = sensor.add_agent(pid, selectors.label_for(pid, sels))
             except UsageError:
                 continue  # exited between the scan and the attach, or already covered
             infos[info.agent_id] = info
@@ -241,7 +246,7 @@ def run_attach(opts: AttachOptions) -> int:
         sensor.open()
         ms = sensor.attach_seconds * 1000
         for pid in (*opts.pids, *selectors.resolve(sels, set(opts.pids))):
-            info = sensor.add_agent(pid)
+            info = sensor.add_agent(pid, selectors.label_for(pid, sels))
             infos[info.agent_id] = info
             term.line(f"h7: attached to {info.agent_id} ({info.exe}); programs attached in {ms:.0f} ms")
         if not infos:

@@ -159,3 +159,46 @@ def test_unreachable_sink_loses_nothing(tmp_path: Path) -> None:
         if sinkhole is not None:
             sinkhole.terminate()
             sinkhole.wait(timeout=20)
+
+
+def test_config_agent_tables_watch_for_new_agents(tmp_path: Path) -> None:
+    """`h7 attach --config` with an [[agent]] pid_file table and no agent yet: it waits,
+    attaches when the agent appears, baselines it, then alerts on its shell spawn."""
+    if os.geteuid() != 0:
+        bpf_unavailable("not root")
+    from h7.cal import keygen, load_public_key, verify_file
+
+    keygen(tmp_path / "keys")
+    pid_file = tmp_path / "agent.pid"
+    cfg = tmp_path / "h7.toml"
+    cfg.write_text(f'[[agent]]\nname = "watched-agent"\npid_file = "{pid_file}"\n')
+    cmd = [a for a in _attach_cmd(tmp_path, 0, "2s", tmp_path / "none.sock") if a != "0"]
+    sensor = subprocess.Popen([*cmd, "--config", str(cfg)], stderr=subprocess.PIPE, text=True)
+    agent = None
+    try:
+        assert sensor.stderr is not None
+        line = sensor.stderr.readline()
+        assert "waiting for an agent matching pid_file=" in line, line
+        code = (
+            "import os,sys,time\n"
+            "open(sys.argv[1],'w').write(str(os.getpid()))\n"
+            "for i in range(100):\n"
+            "    open('/etc/hostname').read(); time.sleep(0.05)\n"
+            "    if i == 80: os.system('true')\n"
+        )
+        agent = subprocess.Popen([sys.executable, "-c", code, str(pid_file)])
+        deadline = time.monotonic() + 30
+        cals: list[Path] = []
+        while time.monotonic() < deadline and not cals:
+            cals = sorted((tmp_path / "cal").glob("*.cal"))
+            time.sleep(0.1)
+        assert cals, "the watched agent's shell spawn produced no certificate"
+        body = verify_file(cals[0], load_public_key(tmp_path / "keys" / "h7.pub")).body
+        assert body["agent_id"] == f"watched-agent:{agent.pid}:" + body["agent_id"].rsplit(":", 1)[1]
+        assert body["code"] == "LLM_AGENT_HIJACK"
+    finally:
+        if agent is not None:
+            agent.kill()
+            agent.wait()
+        sensor.terminate()
+        sensor.wait(timeout=20)

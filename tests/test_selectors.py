@@ -22,6 +22,7 @@ def test_parse_forms() -> None:
     assert parse({"pid_file": "/run/a.pid"}) == Selector("pid_file", "/run/a.pid")
     assert parse("pid-file=/run/a.pid") == Selector("pid_file", "/run/a.pid")
     assert parse(42) == Selector("pid", "42")
+    assert parse({"name": "coder", "exe": "/usr/bin/node"}) == Selector("exe", "/usr/bin/node", "coder")
     assert parse("cgroup=/sys/fs/cgroup/system.slice/x.service/") == Selector(
         "cgroup", "/system.slice/x.service"
     )
@@ -65,6 +66,8 @@ def test_exe_matches_root_only(tree) -> None:  # type: ignore[no-untyped-def]
     assert os.path.realpath(f"/proc/{children[0]}/exe") == str(exe)
     roots = resolve([parse(f"exe={exe}")])
     assert roots == [p.pid]  # the child is inside the parent's tree
+    assert selectors.label_for(p.pid, [parse({"name": "research", "exe": str(exe)})]) == "research"
+    assert selectors.label_for(p.pid, [parse({"name": "other", "exe": "/bin/true"})]) == ""
     assert resolve([parse(f"exe={exe}")], watched={p.pid}) == []
 
 

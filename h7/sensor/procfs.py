@@ -163,11 +163,12 @@ def validate_agent_pid(pid: int) -> ProcStat:
     return st
 
 
-def agent_info(agent: int, pid: int) -> AgentInfo:
+def agent_info(agent: int, pid: int, name: str = "") -> AgentInfo:
+    """Identity of an agent; ``name`` (an operator's label) replaces comm in its id."""
     st = validate_agent_pid(pid)
     return AgentInfo(
         agent=agent,
-        agent_id=make_agent_id(st.comm, pid, st.start_ticks),
+        agent_id=make_agent_id(name or st.comm, pid, st.start_ticks),
         root_pid=pid,
         exe=exe_of(pid),
         cmdline=cmdline_of(pid),

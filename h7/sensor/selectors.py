@@ -41,6 +41,7 @@ CGROUP_ROOT = cgroup2_root()
 class Selector:
     kind: str
     value: str
+    name: str = ""  # operator's label for the agents it matches (used in agent ids)
 
     def __str__(self) -> str:
         return f"{self.kind}={self.value}"
@@ -52,8 +53,11 @@ class Selector:
 
 
 def parse(spec: Any) -> Selector:
-    """From the CLI (``exe=/usr/bin/node``) or the config (``{exe = "/usr/bin/node"}``)."""
+    """From the CLI (``exe=/usr/bin/node``) or a config ``[[agent]]`` table (a selector + ``name``)."""
+    name = ""
     if isinstance(spec, dict):
+        spec = dict(spec)
+        name = str(spec.pop("name", "")).strip()
         if len(spec) != 1:
             raise UsageError(f"agent selector {spec!r}: give exactly one of {', '.join(KINDS)}")
         ((kind, value),) = spec.items()
@@ -75,7 +79,22 @@ def parse(spec: Any) -> Selector:
         raise UsageError(f"agent selector {spec!r}: {kind} must be an absolute path")
     if kind == "cgroup":
         value = normalise_cgroup(value)
-    return Selector(kind, value)
+    return Selector(kind, value, name)
+
+
+def label_for(pid: int, sels: Iterable[Selector]) -> str:
+    """The name of the first named selector that matches ``pid`` ("" if none)."""
+    for s in sels:
+        if not s.name:
+            continue
+        if (
+            (s.kind == "pid" and int(s.value) == pid)
+            or (s.kind == "pid_file" and _read_pid_file(s.value) == pid)
+            or (s.kind == "exe" and procfs.exe_of(pid) == os.path.realpath(s.value))
+            or (s.kind == "cgroup" and _in_cgroup(procfs.cgroup_of(pid), s.value))
+        ):
+            return s.name
+    return ""
 
 
 def normalise_cgroup(value: str) -> str:

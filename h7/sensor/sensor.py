@@ -204,7 +204,7 @@ class Sensor:
         self.close()
 
     # --------------------------------------------------------------- scope
-    def add_agent(self, pid: int) -> AgentInfo:
+    def add_agent(self, pid: int, name: str = "") -> AgentInfo:
         """Start watching ``pid`` and everything below it.
 
         Seeding happens after the fork program is attached, and the tree is
@@ -220,7 +220,7 @@ class Sensor:
         agent = len(self.agents) + 1
         if agent >= MAX_AGENTS:
             raise UsageError(f"at most {MAX_AGENTS - 1} agents per sensor")
-        info = procfs.agent_info(agent, pid)
+        info = procfs.agent_info(agent, pid, name)
         state = AgentState(info=info)
         scope = self._maps["scope"]
         for _ in range(2):
