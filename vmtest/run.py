@@ -107,7 +107,7 @@ def build_image() -> None:
     tmp = IMAGE.with_suffix(".tmp")
     tmp.unlink(missing_ok=True)
     subprocess.run(["mkfs.ext4", "-q", "-F", "-O", "^has_journal", "-d", str(stage), str(tmp), f"{size_mb}M"],
-                   check=True)  # fmt: skip
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
     os.replace(tmp, IMAGE)
     shutil.rmtree(stage)
     log(f"python image {IMAGE.name} ({size_mb} MB) built in {time.monotonic() - t0:.0f} s")
@@ -191,7 +191,37 @@ def _junit(path: Path, rc_path: Path, logp: Path) -> tuple[str, list[str]]:
     passed = n - fails - errs - skips
     state = "pass" if fails == errs == 0 and rc == "0" else "FAIL"
     extra = f", {skips} skipped" if skips else ""
+    slow = sum(1 for b in bad if "TimeoutExpired" in b or "timed out after" in b)
+    if slow:
+        extra += f"; {slow} of the failures are subprocess timeouts (emulated CPU too slow)"
     return f"{state} {passed}/{n}{extra}", bad
+
+
+def verifier_messages(err_path: Path) -> dict[str, str]:
+    """program -> the verifier's verdict, from libbpf's load log (doctor's stderr)."""
+    msgs: dict[str, str] = {}
+    if not err_path.exists():
+        return msgs
+    prog, body = None, []
+    for line in err_path.read_text(errors="replace").splitlines():
+        m = re.match(r"libbpf: prog '([^']+)': -- BEGIN PROG LOAD LOG --", line)
+        if m:
+            prog, body = m.group(1), []
+            continue
+        if prog is None:
+            continue
+        if line.startswith("-- END PROG LOAD LOG --"):
+            # the verdict is the last line that is neither source (;), an instruction (N:) nor stats
+            cand = [
+                ln.strip() for ln in body
+                if ln.strip() and not ln.startswith(";") and not re.match(r"^\d+:", ln)
+                and not ln.startswith(("processed ", "verification time", "stack depth"))
+            ]  # fmt: skip
+            msgs[prog] = cand[-1] if cand else "(empty verifier log)"
+            prog = None
+            continue
+        body.append(line)
+    return msgs
 
 
 def collect(res: Result, out: Path) -> None:
@@ -214,6 +244,9 @@ def collect(res: Result, out: Path) -> None:
             else:
                 detail = (h.get("detail") or "").strip().replace("\n", " | ")
                 res.failed.append(f"{h['program']}: {detail[:400]}")
+        verdicts = verifier_messages(out / "doctor.err")
+        res.failed = [f"{f} — verifier: {verdicts[f.split(':')[0]]}" if f.split(":")[0] in verdicts else f
+                      for f in res.failed]  # fmt: skip
         res.doctor_error = doc.get("error", "")
         if res.doctor_error:
             res.problems.append(f"doctor: {res.doctor_error[:400]}")
@@ -323,6 +356,7 @@ def main() -> int:
     ap.add_argument("--timeout", type=int, default=int(os.environ.get("H7_VMTEST_TIMEOUT", "1800")),
                     help="hard limit per guest, seconds")  # fmt: skip
     ap.add_argument("--json", type=Path, default=RESULTS / "summary.json")
+    ap.add_argument("--collect", action="store_true", help="only re-read build/vmtest/results and print the table")
     a = ap.parse_args()
     names = [n.strip() for n in a.kernels.split(",") if n.strip()]
     for n in names:
@@ -331,6 +365,21 @@ def main() -> int:
     if os.geteuid() != 0:
         die("needs root (apt deps, BPF in the host row, the guest runs as root)")
     a.cpus = a.cpus or (1 if a.parallel > 1 else 2)
+    if a.collect:
+        rs = []
+        for n in names:
+            r = Result(n)
+            collect(r, RESULTS / n)
+            rs.append(r)
+        print(table(rs))
+        for r in rs:
+            if not r.ok:
+                print(f"\nFAILED {r.name} {r.kver}:")
+                for f in r.failed:
+                    print(f"  program {f}")
+                for p in r.problems:
+                    print(f"  {p}")
+        return 0 if all(r.ok for r in rs) else 1
     t0 = time.monotonic()
     ensure_deps()
     kernels = fetch_kernels(names)
