@@ -66,12 +66,12 @@ struct {
 /* Sizes are defaults; userspace resizes them before load. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20);
+	__uint(max_entries, 4 << 20);
 } sys_ring SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
+	__uint(max_entries, 2 << 20);
 } event_ring SEC(".maps");
 
 struct task_ts {
@@ -149,6 +149,20 @@ static __always_inline __u32 log2_slot(__u64 v)
 	return r < H7_HIST_SLOTS ? r : H7_HIST_SLOTS - 1;
 }
 
+/*
+ * Wake userspace only when it matters: urgent records force a wakeup; the
+ * rest wake it once the ring is a quarter full, so an idle-looking sensor
+ * sleeps until the batch boundary yet a burst can never fill the ring
+ * while it sleeps.
+ */
+static __always_inline __u64 fill_wakeup(void *ring)
+{
+	__u64 avail = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
+	__u64 size = bpf_ringbuf_query(ring, BPF_RB_RING_SIZE);
+
+	return avail > size / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 /* Reserve an event and fill the header from the current task. */
 static __always_inline struct h7_event *event_start(__u32 type, __u32 agent)
 {
@@ -198,7 +212,7 @@ int BPF_PROG(h7_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	ev->fork.child_tgid = child->tgid;
 	ev->fork.child_tid = child->pid;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, fill_wakeup(&event_ring));
 	return 0;
 }
 
@@ -246,7 +260,7 @@ int BPF_PROG(h7_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	ev->exec.args_len = 0;
 	if (len > 0 && bpf_probe_read_user(ev->exec.args, len, (void *)as) == 0)
 		ev->exec.args_len = len;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP); /* L2 judges execs at once */
 	return 0;
 }
 
@@ -270,7 +284,7 @@ int BPF_PROG(h7_exit, struct task_struct *p)
 		return 0;
 	ev->exit.code = p->exit_code;
 	ev->exit.is_group_leader = 1;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, fill_wakeup(&event_ring));
 	return 0;
 }
 
@@ -371,8 +385,8 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	r->tid = (__u32)pt;
 	r->agent = s->agent;
 	r->nr = (__s32)id;
-	/* No wakeup: userspace drains this ring on a timer, in batches. */
-	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
+	/* Drained at batch boundaries and whenever an event wakes userspace. */
+	bpf_ringbuf_submit(r, fill_wakeup(&sys_ring));
 	return 0;
 }
 
@@ -398,7 +412,7 @@ static __always_inline int emit_open(__u32 op, int dfd, const char *path, __u32 
 	ev->open.mode = mode;
 	if (bpf_probe_read_user_str(ev->open.path, sizeof(ev->open.path), path) < 0)
 		ev->open.path[0] = 0;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, fill_wakeup(&event_ring));
 	return 0;
 }
 

@@ -183,8 +183,16 @@ def run_attach(opts: AttachOptions) -> int:
     engine: Engine | None = None
     saved = False
 
-    def status() -> None:
+    last_status: dict[str, Any] = {"t": 0.0, "key": None}
+
+    def status(force: bool = False) -> None:
+        """Write the status file when something an operator reads changed, else every 2 s."""
         assert engine is not None
+        key = (engine.phase, counters["alerts"], len(infos), round(engine.baseline_progress(), 1))
+        now = time.monotonic()
+        if not force and key == last_status["key"] and now - last_status["t"] < 2.0:
+            return
+        last_status.update(t=now, key=key)
         doc = {
             "pid": os.getpid(),
             "started": started,
@@ -278,7 +286,7 @@ def run_attach(opts: AttachOptions) -> int:
                 f"({engine.baseline_progress() * 100:.0f}% of {econf.baseline_ns / 1e9:g}s): "
                 "no model, nothing monitored"
             )
-        status()
+        status(force=True)
     finally:
         drops = sensor.drops() if sensor.obj is not None else {}
         sensor.close()
