@@ -95,6 +95,8 @@ deb:
 
 deb-test:
 	@test -f dist/h7_$$(dpkg-parsechangelog -S Version)_amd64.deb || $(MAKE) deb
+	@[ $$(dpkg-query -W -f='$${Status}\n' debootstrap python3-pytest 2>/dev/null | grep -c 'install ok installed') = 2 ] || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap python3-pytest >/dev/null; }
 	H7_TEST_DEB=1 /usr/bin/python3 -m pytest -p no:cacheprovider -v tests/test_deb.py
 
 vmtest: build
