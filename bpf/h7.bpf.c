@@ -170,9 +170,13 @@ static __always_inline struct h7_event *event_start(__u32 type, __u32 agent)
 	struct task_struct *t;
 	__u64 id;
 
-	ring_count(H7_RING_EVENTS, ev != 0);
-	if (!ev)
+	/* NULL-check the reservation before anything else touches it: older
+	 * verifiers (6.1) lose track of the reference through `ev != 0`. */
+	if (!ev) {
+		ring_count(H7_RING_EVENTS, 0);
 		return 0;
+	}
+	ring_count(H7_RING_EVENTS, 1);
 	id = bpf_get_current_pid_tgid();
 	t = (struct task_struct *)bpf_get_current_task();
 	ev->hdr.ts_ns = bpf_ktime_get_ns();
@@ -377,9 +381,11 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	if (st)
 		st->syscalls++;
 	r = bpf_ringbuf_reserve(&sys_ring, sizeof(*r), 0);
-	ring_count(H7_RING_SYS, r != 0);
-	if (!r)
+	if (!r) {
+		ring_count(H7_RING_SYS, 0);
 		return 0;
+	}
+	ring_count(H7_RING_SYS, 1);
 	r->ts_ns = bpf_ktime_get_ns();
 	r->tgid = pt >> 32;
 	r->tid = (__u32)pt;

@@ -14,6 +14,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRE_BPF = os.environ.get("H7_REQUIRE_BPF") == "1"
+#: Multiplies the wall-clock deadlines of live tests: vmtest guests run under
+#: software emulation, several times slower than the host.
+TIMESCALE = float(os.environ.get("H7_TEST_TIMESCALE", "1"))
 
 
 def bpf_unavailable(reason: str) -> None:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import bpf_unavailable
+from conftest import TIMESCALE, bpf_unavailable
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def demo(tmp_path: Path):  # type: ignore[no-untyped-def]
         bpf_unavailable("not root")
     from h7.demo.runner import Demo
 
-    d = Demo(tmp_path / "demo", baseline_s=8, benign_s=0, wait_s=2.0, out=io.StringIO())
+    d = Demo(tmp_path / "demo", baseline_s=8, benign_s=0, wait_s=2.0 * TIMESCALE, out=io.StringIO())
     try:
         yield d
     finally:
@@ -53,11 +53,13 @@ def test_l2_l4_l5_alert_within_two_seconds(demo) -> None:  # type: ignore[no-unt
     demo.phase = "L5"
     t = time.monotonic()
     subprocess.run(
-        [sys.executable, "-m", "h7.demo.attacks.l5_ptrace", "--pid", str(agent_pid)], timeout=30, check=True
+        [sys.executable, "-m", "h7.demo.attacks.l5_ptrace", "--pid", str(agent_pid)],
+        timeout=30 * TIMESCALE,
+        check=True,
     )
     ld = demo.wait_alert("L5", t)
     assert ld is not None and ld.code == "PTRACE_ATTACH_DETECTED" and ld.sig_ok
-    assert ld.seen_at - t <= 2.0
+    assert ld.seen_at - t <= 2.0 * TIMESCALE
 
     # L2: the agent is made to spawn a shell (and LOTL tools)
     time.sleep(1.0)
@@ -66,7 +68,7 @@ def test_l2_l4_l5_alert_within_two_seconds(demo) -> None:  # type: ignore[no-unt
     demo.inject("L2")
     ld = demo.wait_alert("L2", t)
     assert ld is not None and ld.code in ("LLM_AGENT_HIJACK", "LIVING_OFF_THE_LAND")
-    assert ld.seen_at - t <= 2.0
+    assert ld.seen_at - t <= 2.0 * TIMESCALE
 
     # L4: the agent connects to an unlisted loopback address
     time.sleep(1.0)
@@ -75,7 +77,7 @@ def test_l2_l4_l5_alert_within_two_seconds(demo) -> None:  # type: ignore[no-unt
     demo.inject("L4", {"host": "127.0.0.2", "count": 50})
     ld = demo.wait_alert("L4", t)
     assert ld is not None and ld.code == "UNKNOWN_DESTINATION"
-    assert ld.seen_at - t <= 2.0
+    assert ld.seen_at - t <= 2.0 * TIMESCALE
 
     from h7.cal import load_public_key, verify_file
 
@@ -103,7 +105,7 @@ def test_agent_exiting_mid_baseline_is_a_clear_error(tmp_path: Path) -> None:
         _attach_cmd(tmp_path, agent.pid, "20s", tmp_path / "none.sock"),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=60 * TIMESCALE,
     )
     agent.wait()
     assert r.returncode == 3, r.stderr
@@ -134,7 +136,7 @@ def test_unreachable_sink_loses_nothing(tmp_path: Path) -> None:
     )
     sinkhole = None
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 30 * TIMESCALE
         while time.monotonic() < deadline and not list((tmp_path / "cal").glob("*.cal")):
             time.sleep(0.1)
         cals = sorted((tmp_path / "cal").glob("*.cal"))
@@ -146,7 +148,7 @@ def test_unreachable_sink_loses_nothing(tmp_path: Path) -> None:
         cfg = tmp_path / "sink.toml"
         cfg.write_text(f'[sinkhole]\nsocket = "{sock}"\n[[output]]\ntype = "jsonl"\npath = "{out}"\n')
         sinkhole = subprocess.Popen([sys.executable, "-m", "h7", "sinkhole", "--config", str(cfg)])
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 30 * TIMESCALE
         while time.monotonic() < deadline and not (out.exists() and out.read_text().strip()):
             time.sleep(0.1)
         lines = [json.loads(x) for x in out.read_text().splitlines() if x.strip()]
@@ -155,10 +157,10 @@ def test_unreachable_sink_loses_nothing(tmp_path: Path) -> None:
         agent.kill()
         agent.wait()
         sensor.terminate()
-        sensor.wait(timeout=20)
+        sensor.wait(timeout=20 * TIMESCALE)
         if sinkhole is not None:
             sinkhole.terminate()
-            sinkhole.wait(timeout=20)
+            sinkhole.wait(timeout=20 * TIMESCALE)
 
 
 def test_config_agent_tables_watch_for_new_agents(tmp_path: Path) -> None:
@@ -187,7 +189,7 @@ def test_config_agent_tables_watch_for_new_agents(tmp_path: Path) -> None:
             "    if i == 80: os.system('true')\n"
         )
         agent = subprocess.Popen([sys.executable, "-c", code, str(pid_file)])
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 30 * TIMESCALE
         cals: list[Path] = []
         while time.monotonic() < deadline and not cals:
             cals = sorted((tmp_path / "cal").glob("*.cal"))
@@ -201,4 +203,4 @@ def test_config_agent_tables_watch_for_new_agents(tmp_path: Path) -> None:
             agent.kill()
             agent.wait()
         sensor.terminate()
-        sensor.wait(timeout=20)
+        sensor.wait(timeout=20 * TIMESCALE)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import TIMESCALE
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENT = ROOT / "tests" / "agents" / "scripted_agent.py"
@@ -61,7 +62,7 @@ class Collector:
 
     def stop(self) -> None:
         self._stop.set()
-        self._t.join(timeout=10)
+        self._t.join(timeout=10 * TIMESCALE)
         assert not self._t.is_alive()
 
     def wait_for(self, pred: Any, timeout: float = 5.0) -> dict[str, Any] | None:
@@ -137,7 +138,7 @@ def test_sees_everything_the_agent_does(sensor: Any, tmp_path: Path, listeners: 
                 f"import socket,os; open({str(other_marker)!r}).read(); os.system('/bin/true');"
                 f"s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.sendto(b'x',('127.0.0.1',{ports[0]}))",
             ],
-            timeout=30,
+            timeout=30 * TIMESCALE,
         )
         assert unrelated.returncode == 0
         assert agent.stdin is not None and agent.stdout is not None
@@ -156,14 +157,14 @@ def test_sees_everything_the_agent_does(sensor: Any, tmp_path: Path, listeners: 
                 f"r=libc.ptrace({PTRACE_SEIZE},{agent.pid},None,None);"
                 f"libc.ptrace(17,{agent.pid},None,None); sys.exit(0 if r==0 else 1)",
             ],
-            timeout=30,
+            timeout=30 * TIMESCALE,
         )
         assert seizer.returncode == 0
         seize_ev = col.wait_for(lambda e: e["type"] == "ptrace" and e["request"] == "SEIZE")
         assert seize_ev is not None, "ptrace SEIZE did not arrive within 5 s"
         agent.stdin.write("bye\n")
         agent.stdin.flush()
-        agent.wait(timeout=10)
+        agent.wait(timeout=10 * TIMESCALE)
         time.sleep(0.3)
     finally:
         if agent.poll() is None:
@@ -250,7 +251,7 @@ def test_follows_children_and_threads(sensor: Any) -> None:
         agent.stdin.write("go\n")
         agent.stdin.flush()
         # while the thread runs, its tid is in the kernel scope map
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 5 * TIMESCALE
         tids: dict[int, tuple[int, int]] = {}
         while time.monotonic() < deadline:
             tids = sensor.watched_tids()
@@ -261,8 +262,8 @@ def test_follows_children_and_threads(sensor: Any) -> None:
         assert agent.stdout.readline().strip() == "OK"
         agent.stdin.write("x\n")
         agent.stdin.flush()
-        agent.wait(timeout=10)
-        deadline = time.monotonic() + 5
+        agent.wait(timeout=10 * TIMESCALE)
+        deadline = time.monotonic() + 5 * TIMESCALE
         while time.monotonic() < deadline and col._t.is_alive():
             time.sleep(0.05)
     finally:
@@ -286,7 +287,7 @@ def test_follows_children_and_threads(sensor: Any) -> None:
 
 def _h7_prog_ids() -> set[int]:
     out = subprocess.run(
-        ["bpftool", "prog", "show", "-j"], capture_output=True, check=True, timeout=30
+        ["bpftool", "prog", "show", "-j"], capture_output=True, check=True, timeout=30 * TIMESCALE
     ).stdout
     return {p["id"] for p in json.loads(out) if str(p.get("name", "")).startswith("h7_")}
 
@@ -303,7 +304,7 @@ def test_close_leaves_nothing_loaded() -> None:
     assert len(during) >= 14
     s.close()
     # the kernel frees programs after an RCU grace period: allow it a moment
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 5 * TIMESCALE
     while _h7_prog_ids() & during and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not (_h7_prog_ids() & during)
@@ -334,7 +335,7 @@ def test_cli_events_json_lines(tmp_path: Path) -> None:
         agent.stdin.write("go\n")
         agent.stdin.flush()
         seen = []
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 10 * TIMESCALE
         while time.monotonic() < deadline:
             line = cli.stdout.readline()
             if not line:
@@ -345,7 +346,7 @@ def test_cli_events_json_lines(tmp_path: Path) -> None:
                 break
         cli.terminate()  # SIGTERM: clean detach with a summary line
         rest = cli.stdout.read()
-        assert cli.wait(timeout=10) == 0
+        assert cli.wait(timeout=10 * TIMESCALE) == 0
     finally:
         agent.kill()
         agent.wait()
@@ -362,12 +363,15 @@ def test_cli_errors_are_one_line() -> None:
         [sys.executable, "-m", "h7", "attach", "999999999", "--events"],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=30 * TIMESCALE,
     )
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "no process with pid" in r.stderr
     r = subprocess.run(
-        [sys.executable, "-m", "h7", "attach", "2", "--events"], capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "h7", "attach", "2", "--events"],
+        capture_output=True,
+        text=True,
+        timeout=30 * TIMESCALE,
     )
     assert r.returncode == 2 and "kernel thread" in r.stderr
 
@@ -379,7 +383,7 @@ def test_non_root_is_refused_cleanly() -> None:
         [sys.executable, "-m", "h7", "attach", str(os.getpid()), "--events"],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=30 * TIMESCALE,
         user=65534,
         group=65534,
         cwd="/",
@@ -410,7 +414,7 @@ def test_ring_overflow_is_counted_not_silent() -> None:
         assert agent.stdin is not None
         agent.stdin.write("go\n")
         agent.stdin.flush()
-        agent.wait(timeout=30)
+        agent.wait(timeout=30 * TIMESCALE)
         c = s.ring_counters()
         batch = s.take_batch(0, 1)
     issued = int(batch.stats[info.agent]["syscalls"])
@@ -443,15 +447,15 @@ def test_record_then_replay(tmp_path: Path) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 20 * TIMESCALE
         while not out.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.3)
         assert agent.stdin is not None
         agent.stdin.write("go\n")
         agent.stdin.flush()
-        agent.wait(timeout=30)
-        _, err = rec.communicate(timeout=30)  # stops by itself when the agent exits
+        agent.wait(timeout=30 * TIMESCALE)
+        _, err = rec.communicate(timeout=30 * TIMESCALE)  # stops by itself when the agent exits
         assert rec.returncode == 0, err
         assert "agent-exited" in err
     finally:
@@ -469,7 +473,7 @@ def test_record_then_replay(tmp_path: Path) -> None:
         [sys.executable, "-m", "h7", "replay", str(out), "--baseline", "1s", "--json"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=60 * TIMESCALE,
     )
     assert r.returncode == 0, r.stderr
     alerts = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]

@@ -18,9 +18,7 @@ import click
 
 from h7.alert import Alert
 from h7.detect.config import DURATION, NS_PER_S, EngineConfig, format_duration, parse_duration
-from h7.detect.engine import BaselineError, Engine
 from h7.errors import UsageError
-from h7.journal import JournalReader
 
 __all__ = ["COMMANDS", "DURATION", "load_detect_config", "parse_duration"]
 
@@ -76,6 +74,10 @@ def replay(
     config_path: str | None,
 ) -> None:
     """Replay JOURNAL through the detection engine and print its alerts."""
+    # the engine pulls in numpy/scipy: import it here, not when the CLI starts
+    from h7.detect.engine import BaselineError, Engine
+    from h7.journal import JournalReader
+
     cfg = load_detect_config(config_path)
     with JournalReader(journal) as reader:
         hdr = reader.header
