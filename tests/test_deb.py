@@ -81,10 +81,14 @@ def debian_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def _run(cmd: list[str], timeout: float = 600, check: bool = True, **kw: object) -> subprocess.CompletedProcess:
+def _run(
+    cmd: list[str], timeout: float = 600, check: bool = True, **kw: object
+) -> subprocess.CompletedProcess:
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, **kw)  # type: ignore[call-overload]
     if check and p.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} -> rc {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+        raise AssertionError(
+            f"{' '.join(cmd)} -> rc {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+        )
     return p
 
 
@@ -152,7 +156,9 @@ class Chroot:
             "LANG": "C.UTF-8",
             "HOME": "/root",
         }
-        return _run(["chroot", str(self.path), "/bin/sh", "-ec", script], timeout=timeout, check=check, env=env)
+        return _run(
+            ["chroot", str(self.path), "/bin/sh", "-ec", script], timeout=timeout, check=check, env=env
+        )
 
     def snapshot(self) -> dict[str, str]:
         """path -> 'mode uid gid' of everything outside the package manager's own bookkeeping."""
@@ -164,7 +170,9 @@ class Chroot:
         base = str(self.path)
         for dirpath, dirnames, filenames in os.walk(base):
             rel = os.path.relpath(dirpath, base)
-            if rel != "." and (rel.split(os.sep)[0] in skip or any(rel.startswith(s + "/") or rel == s for s in skip)):
+            if rel != "." and (
+                rel.split(os.sep)[0] in skip or any(rel.startswith(s + "/") or rel == s for s in skip)
+            ):
                 dirnames[:] = []
                 continue
             for n in dirnames + filenames:
@@ -194,7 +202,7 @@ def chroot(deb: Path) -> Iterator[Chroot]:
     tar = ensure_base_tarball()
     run_dir = CACHE / "run"
     if run_dir.exists():
-        subprocess.run(["umount", "-R", "-l", *(str(run_dir / d) for d in ("proc", "sys", "dev"))], check=False,
+        subprocess.run(["umount", "-R", "-l", *(str(run_dir / d) for d in ("proc", "sys", "dev"))], check=False,  # noqa: E501
                        capture_output=True)  # fmt: skip
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
@@ -206,7 +214,9 @@ def chroot(deb: Path) -> Iterator[Chroot]:
     prc.chmod(0o755)
     shutil.copy(deb, run_dir / "tmp" / deb.name)
     shutil.copytree(ROOT / "tests" / "vectors", run_dir / "tmp" / "vectors")
-    (run_dir / "etc/apt/apt.conf.d/99h7-keep-debs").write_text('Binary::apt::APT::Keep-Downloaded-Packages "true";\n')
+    (run_dir / "etc/apt/apt.conf.d/99h7-keep-debs").write_text(
+        'Binary::apt::APT::Keep-Downloaded-Packages "true";\n'
+    )
     c.mount()
     try:
         yield c
@@ -259,9 +269,9 @@ def test_install_use_upgrade_purge(deb: Path, chroot: Chroot) -> None:
     # -- verify: the known-answer chain, and a certificate signed by this host's new key
     c.sh("h7 verify /tmp/vectors/cal_v1_chain --pubkey /tmp/vectors/cal_v1_test.pub")
     c.sh(
-        "python3 -c \"from h7.cal.writer import CalWriter; from h7.cal.format import CONTAINED_BY_OPERATOR; "
+        'python3 -c "from h7.cal.writer import CalWriter; from h7.cal.format import CONTAINED_BY_OPERATOR; '
         "w = CalWriter('/tmp/cal', '/var/lib/h7/keys/h7.key'); "
-        "print(w.record_operator_action(CONTAINED_BY_OPERATOR, 'agent:1:1', 'deb install test', 0, 'root')[0]); w.close()\""
+        "print(w.record_operator_action(CONTAINED_BY_OPERATOR, 'agent:1:1', 'deb install test', 0, 'root')[0]); w.close()\""  # noqa: E501
     )
     out = c.sh("h7 verify /tmp/cal --pubkey /var/lib/h7/keys/h7.pub").stdout
     assert "OK" in out, out
@@ -303,7 +313,9 @@ def test_install_use_upgrade_purge(deb: Path, chroot: Chroot) -> None:
         p for p in sorted(new)
         if p in h7_files or "h7" in p or p.startswith(("/etc/systemd/", "/var/lib/systemd/"))
     ]  # fmt: skip
-    changed = sorted(k for k in h7_files | {"/var/lib/h7", "/etc/h7"} if k in before and after.get(k) != before[k])
+    changed = sorted(
+        k for k in h7_files | {"/var/lib/h7", "/etc/h7"} if k in before and after.get(k) != before[k]
+    )
     assert not ours, "left behind after purge:\n" + "\n".join(ours[:50])
     assert not changed, "changed after purge:\n" + "\n".join(changed[:50])
     others = sorted(p for p in new if p not in ours)
