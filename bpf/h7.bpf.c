@@ -50,6 +50,20 @@ struct {
 } scope SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, H7_PID_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} seed_bits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, H7_PID_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} fork_bits SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, H7_MAX_AGENTS);
 	__type(key, __u32); /* agent id */
@@ -93,8 +107,49 @@ struct {
 	__type(value, __u64);
 } egress_seen SEC(".maps");
 
+/*
+ * Scope prefilter: one bit per tid that MAY be monitored, so the common case
+ * (a task H7 does not watch) costs an inlined array load instead of a hash
+ * lookup.  Two bitmaps, each with a single kind of writer so no update can
+ * clobber another: `seed_bits` is written only by userspace (tids seeded
+ * from /proc), `fork_bits` only by the kernel, with atomics (tids added at
+ * fork, cleared at exit).  A stale set bit only costs the hash lookup that
+ * follows; a tid beyond the bitmaps always takes the hash lookup.
+ */
+static __always_inline int scope_maybe(__u32 tid)
+{
+	__u32 w = tid >> 6;
+	__u64 bit = 1ULL << (tid & 63), *word;
+
+	if (w >= H7_PID_WORDS)
+		return 1;
+	word = bpf_map_lookup_elem(&fork_bits, &w);
+	if (word && (*word & bit))
+		return 1;
+	word = bpf_map_lookup_elem(&seed_bits, &w);
+	return word && (*word & bit);
+}
+
+static __always_inline void fork_bit(__u32 tid, int on)
+{
+	__u32 w = tid >> 6;
+	__u64 bit = 1ULL << (tid & 63), *word;
+
+	if (w >= H7_PID_WORDS)
+		return;
+	word = bpf_map_lookup_elem(&fork_bits, &w);
+	if (!word)
+		return;
+	if (on)
+		__sync_fetch_and_or(word, bit);
+	else
+		__sync_fetch_and_and(word, ~bit);
+}
+
 static __always_inline struct h7_scope *scope_of(__u32 tid)
 {
+	if (!scope_maybe(tid))
+		return 0;
 	return bpf_map_lookup_elem(&scope, &tid);
 }
 
@@ -206,6 +261,7 @@ int BPF_PROG(h7_fork, struct task_struct *parent, struct task_struct *child)
 	cs.agent = ps->agent;
 	cs.tgid = child->tgid;
 	bpf_map_update_elem(&scope, &ctid, &cs, BPF_ANY);
+	fork_bit(ctid, 1);
 	if (child->pid != child->tgid)
 		return 0; /* a new thread: followed, not reported */
 	st = stats_of(cs.agent);
@@ -280,6 +336,7 @@ int BPF_PROG(h7_exit, struct task_struct *p)
 		return 0;
 	agent = s->agent;
 	bpf_map_delete_elem(&scope, &tid);
+	fork_bit(tid, 0);
 	bpf_map_delete_elem(&sched_ts, &tid);
 	if (p->pid != p->tgid)
 		return 0;

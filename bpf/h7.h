@@ -21,6 +21,10 @@
 #define H7_ARGS_LEN 256
 #define H7_NAME_LEN 64
 #define H7_HIST_SLOTS 32
+/* Scope prefilter bitmaps cover tids below this (the kernel's PID_MAX_LIMIT);
+ * one bit per tid, 64 per map value. */
+#define H7_PID_LIMIT 4194304
+#define H7_PID_WORDS (H7_PID_LIMIT / 64)
 
 /* Ring buffers, also the index into the per-CPU `ring_stats` counters. */
 enum h7_ring {

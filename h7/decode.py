@@ -22,6 +22,7 @@ PATH_LEN = 256
 ARGS_LEN = 256
 NAME_LEN = 64
 HIST_SLOTS = 32
+PID_LIMIT = 4194304  # tids covered by the scope prefilter bitmaps (H7_PID_LIMIT)
 
 RING_SYS = 0
 RING_EVENTS = 1

@@ -98,5 +98,6 @@ def test_header_constants_match() -> None:
         ("H7_PATH_LEN", decode.PATH_LEN),
         ("H7_ARGS_LEN", decode.ARGS_LEN),
         ("H7_HIST_SLOTS", decode.HIST_SLOTS),
+        ("H7_PID_LIMIT", decode.PID_LIMIT),
     ]:
         assert f"{cname} = {value}" in text or f"#define {cname} {value}" in text, cname

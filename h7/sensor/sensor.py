@@ -37,6 +37,7 @@ import numpy as np
 from h7.batch import AgentInfo, Batch, Event
 from h7.decode import (
     EVENT_SIZE,
+    PID_LIMIT,
     RING_EVENTS,
     RING_NAMES,
     RING_STATS_DTYPE,
@@ -60,6 +61,7 @@ MAX_AGENTS = 1024
 OPTIONAL_TRACEPOINTS = {"h7_open": "syscalls/sys_enter_open", "h7_openat2": "syscalls/sys_enter_openat2"}
 
 _U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
 _SCOPE = struct.Struct("<II")
 
 
@@ -182,7 +184,7 @@ class Sensor:
                 link: Link = p.attach()
                 obj.links.append(link)
                 self.hooks.append(HookStatus(p.name, p.section, "attached"))
-            for name in ("scope", "agent_stats", "ring_stats"):
+            for name in ("scope", "seed_bits", "agent_stats", "ring_stats"):
                 self._maps[name] = obj.map(name)
             self._sys_ring = RingBuffer(
                 obj.map("sys_ring"), SYS_DTYPE.itemsize, self.config.sys_batch_records
@@ -244,11 +246,26 @@ class Sensor:
                 self._by_pid[tgid] = agent
                 for tid in procfs.threads_of(tgid):
                     scope.update(_U32.pack(tid), _SCOPE.pack(agent, tgid))
+                    self._seed_bit(tid)
         state.prev_stats = self._read_stats(agent)
         self.agents[agent] = state
         if procfs.read_stat(pid) is None:
             raise UsageError(f"pid {pid} exited while H7 was attaching")
         return info
+
+    def _seed_bit(self, tid: int) -> None:
+        """Mark ``tid`` in the kernel's scope prefilter.
+
+        Only this method writes ``seed_bits`` (the kernel writes its own
+        ``fork_bits``), so the read-modify-write cannot lose a kernel update.
+        """
+        if tid >= PID_LIMIT:
+            return  # beyond the bitmap the kernel always consults the hash map
+        m = self._maps["seed_bits"]
+        key = _U32.pack(tid >> 6)
+        raw = m.lookup(key)
+        word = _U64.unpack(raw)[0] if raw is not None else 0
+        m.update(key, _U64.pack(word | (1 << (tid & 63))))
 
     def watched_tids(self) -> dict[int, tuple[int, int]]:
         """Kernel scope map contents: tid -> (agent, tgid).  For tests and status."""
