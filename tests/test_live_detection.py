@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import TIMESCALE, bpf_unavailable
@@ -94,22 +95,48 @@ def _attach_cmd(d: Path, pid: int, baseline: str, sock: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def _wait_line(stream: Any, needle: str, timeout: float) -> str:
+    """Read a child's stderr until a line contains ``needle`` (bounded by lines and time)."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    for _ in range(1000):
+        if time.monotonic() > deadline:
+            break
+        line = stream.readline()
+        if not line:
+            break
+        seen.append(line)
+        if needle in line:
+            return line
+    pytest.fail(f"no line containing {needle!r}; got: {''.join(seen)}")
+
+
 def test_agent_exiting_mid_baseline_is_a_clear_error(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         bpf_unavailable("not root")
     from h7.cal import keygen
 
     keygen(tmp_path / "keys")
-    agent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(6)"])
-    r = subprocess.run(
-        _attach_cmd(tmp_path, agent.pid, "20s", tmp_path / "none.sock"),
-        capture_output=True,
-        text=True,
-        timeout=60 * TIMESCALE,
+    # the agent exits when told, i.e. only once the sensor is attached
+    agent = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.readline()"], stdin=subprocess.PIPE, text=True
     )
-    agent.wait()
-    assert r.returncode == 3, r.stderr
-    last = r.stderr.strip().splitlines()[-1]
+    sensor = subprocess.Popen(
+        _attach_cmd(tmp_path, agent.pid, "60s", tmp_path / "none.sock"), stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert sensor.stderr is not None and agent.stdin is not None
+        _wait_line(sensor.stderr, "h7: attached to", 60 * TIMESCALE)
+        agent.stdin.write("exit\n")
+        agent.stdin.flush()
+        agent.wait(timeout=30 * TIMESCALE)
+        rest = sensor.stderr.read()
+        assert sensor.wait(timeout=30 * TIMESCALE) == 3, rest
+    finally:
+        if sensor.poll() is None:
+            sensor.kill()
+            sensor.wait()
+    last = rest.strip().splitlines()[-1]
     assert last.startswith("h7: error:") and "exited" in last and "baseline" in last
 
 
@@ -122,12 +149,15 @@ def test_unreachable_sink_loses_nothing(tmp_path: Path) -> None:
     keygen(tmp_path / "keys")
     sock = tmp_path / "alerts.sock"
     code = (
-        "import os,time\n"
-        "for i in range(120):\n"
+        "import os,sys,threading,time\n"
+        "go = threading.Event()\n"
+        "threading.Thread(target=lambda: (sys.stdin.readline(), go.set()), daemon=True).start()\n"
+        "for i in range(100000):\n"
         "    open('/etc/hostname').read(); time.sleep(0.05)\n"
-        "    if i in (80, 90): os.system('true')\n"
+        "    if go.is_set(): os.system('true'); break\n"
+        "sys.stdin.readline()\n"
     )
-    agent = subprocess.Popen([sys.executable, "-c", code])
+    agent = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, text=True)
     sensor = subprocess.Popen(
         _attach_cmd(tmp_path, agent.pid, "2s", sock),
         stderr=subprocess.PIPE,
@@ -136,6 +166,10 @@ def test_unreachable_sink_loses_nothing(tmp_path: Path) -> None:
     )
     sinkhole = None
     try:
+        assert sensor.stderr is not None and agent.stdin is not None
+        _wait_line(sensor.stderr, "baseline complete", 60 * TIMESCALE)
+        agent.stdin.write("go\n")
+        agent.stdin.flush()
         deadline = time.monotonic() + 30 * TIMESCALE
         while time.monotonic() < deadline and not list((tmp_path / "cal").glob("*.cal")):
             time.sleep(0.1)
