@@ -223,15 +223,18 @@ def test_config_agent_tables_watch_for_new_agents(tmp_path: Path) -> None:
             "    if i == 80: os.system('true')\n"
         )
         agent = subprocess.Popen([sys.executable, "-c", code, str(pid_file)])
+        # the shell spawn must be certified; a 2 s baseline may also yield other alerts (e.g. L1 drift)
+        pub = load_public_key(tmp_path / "keys" / "h7.pub")
         deadline = time.monotonic() + 30 * TIMESCALE
-        cals: list[Path] = []
-        while time.monotonic() < deadline and not cals:
-            cals = sorted((tmp_path / "cal").glob("*.cal"))
+        hijack: dict[str, Any] | None = None
+        while time.monotonic() < deadline and hijack is None:
+            for cal in sorted((tmp_path / "cal").glob("*.cal")):
+                body = verify_file(cal, pub).body
+                if body["code"] == "LLM_AGENT_HIJACK":
+                    hijack = body
             time.sleep(0.1)
-        assert cals, "the watched agent's shell spawn produced no certificate"
-        body = verify_file(cals[0], load_public_key(tmp_path / "keys" / "h7.pub")).body
-        assert body["agent_id"] == f"watched-agent:{agent.pid}:" + body["agent_id"].rsplit(":", 1)[1]
-        assert body["code"] == "LLM_AGENT_HIJACK"
+        assert hijack is not None, "the watched agent's shell spawn produced no certificate"
+        assert hijack["agent_id"] == f"watched-agent:{agent.pid}:" + hijack["agent_id"].rsplit(":", 1)[1]
     finally:
         if agent is not None:
             agent.kill()
