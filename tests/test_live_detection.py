@@ -33,7 +33,7 @@ def demo(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def _wait_monitoring(d, timeout: float = 40) -> None:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
+    end = time.monotonic() + timeout * TIMESCALE
     while time.monotonic() < end:
         if d.status().get("engine", {}).get("phase") == "monitoring":
             return
@@ -185,8 +185,13 @@ def test_unreachable_sink_loses_nothing(tmp_path: Path) -> None:
         deadline = time.monotonic() + 30 * TIMESCALE
         while time.monotonic() < deadline and not (out.exists() and out.read_text().strip()):
             time.sleep(0.1)
-        lines = [json.loads(x) for x in out.read_text().splitlines() if x.strip()]
-        assert lines and lines[0]["code"] == "LLM_AGENT_HIJACK"
+        deadline = time.monotonic() + 30 * TIMESCALE
+        codes: list[str] = []
+        while time.monotonic() < deadline and "LLM_AGENT_HIJACK" not in codes:
+            codes = [json.loads(x)["code"] for x in out.read_text().splitlines() if x.strip()]
+            time.sleep(0.1)
+        # the shell spawn is delivered (a 2 s baseline may add others, e.g. L1 drift)
+        assert "LLM_AGENT_HIJACK" in codes, codes
     finally:
         agent.kill()
         agent.wait()
