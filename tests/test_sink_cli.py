@@ -14,24 +14,14 @@ import pytest
 from click.testing import CliRunner
 from test_sink_support import REPO, SinkholeProcess, sink_env
 
-from h7.errors import H7Error, UsageError
+from h7._click import H7Group
+from h7.errors import UsageError
 from h7.sink.commands import COMMANDS
 from h7.sink.config import load_config, parse_config
 from h7.sink.status import read_status, write_status
 
 
-class Group(click.Group):
-    """Same error contract as h7.cli.H7Group, without importing the other engineers' commands."""
-
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except H7Error as e:
-            click.echo(f"h7: error: {e}", err=True)
-            ctx.exit(e.exit_code)
-
-
-@click.group(cls=Group)
+@click.group(cls=H7Group)  # the sink's commands alone, with the CLI's error contract
 def cli() -> None:
     pass
 

@@ -19,6 +19,7 @@ hundred discrete events per batch.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,25 @@ _NRS = np.array(
     [0, 1, 3, 5, 7, 8, 9, 10, 11, 12, 13, 16, 17, 20, 21, 39, 42, 44, 45, 202, 228, 232, 257, 262]
 )
 _AGENT = AgentInfo(1, "bench:1000:1", 1000, "/usr/bin/python3", ["python3"], 1)
+
+
+def _connect(ts: int) -> dict[str, Any]:
+    """The allowlisted model-API connect the synthetic agent makes (one shape for both benches)."""
+    return {
+        "type": "net",
+        "ts_ns": ts,
+        "agent": 1,
+        "pid": 1000,
+        "tid": 1001,
+        "ppid": 1,
+        "uid": 0,
+        "comm": "python3",
+        "op": "connect",
+        "family": "inet",
+        "addr": "127.0.0.1",
+        "port": 8080,
+        "bytes": 0,
+    }
 
 
 def _chain(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -86,23 +106,7 @@ def _batches(rng: np.random.Generator, n_batches: int, per_batch: int, chain: np
                     }
                 )
             else:
-                events.append(
-                    {
-                        "type": "net",
-                        "ts_ns": ts,
-                        "agent": 1,
-                        "pid": 1000,
-                        "tid": 1001,
-                        "ppid": 1,
-                        "uid": 0,
-                        "comm": "python3",
-                        "op": "connect",
-                        "family": "inet",
-                        "addr": "127.0.0.1",
-                        "port": 8080,
-                        "bytes": 0,
-                    }
-                )
+                events.append(_connect(ts))
         st = np.zeros((), STATS_DTYPE)
         st["oncpu_hist"] = rng.poisson(200, HIST_SLOTS)
         st["offcpu_hist"] = rng.poisson(200, HIST_SLOTS)
@@ -148,20 +152,7 @@ def run(quick: bool = False) -> dict[str, float]:
         "ino": 0,
         "dev": 0,
     }
-    conn = {
-        "type": "net",
-        "ts_ns": 2000 * NS_PER_S,
-        "agent": 1,
-        "pid": 1000,
-        "tid": 1001,
-        "ppid": 1,
-        "uid": 0,
-        "comm": "python3",
-        "op": "connect",
-        "family": "inet",
-        "addr": "127.0.0.1",
-        "port": 8080,
-    }
+    conn = _connect(2000 * NS_PER_S)
     engine.on_events([exec_ev, conn])  # warm the known-binaries index
     reps = 200
     t = time.perf_counter()

@@ -132,6 +132,10 @@ def _sum_cpus(rows: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return words.sum(axis=0, dtype=np.uint64).view(dtype)[0]
 
 
+def _alive(st: procfs.ProcStat | None) -> bool:
+    return st is not None and st.state not in ("Z", "X")
+
+
 def _words(rec: np.ndarray) -> np.ndarray:
     return np.frombuffer(rec.tobytes(), np.uint64)
 
@@ -334,8 +338,7 @@ class Sensor:
     def _prune_dead(self) -> None:
         """Exit events can be lost to a full ring; /proc is the ground truth."""
         for st in self.agents.values():
-            dead = {p for p in st.live if procfs.read_stat(p) is None or procfs.read_stat(p).state == "Z"}  # type: ignore[union-attr]
-            st.live -= dead
+            st.live = {p for p in st.live if _alive(procfs.read_stat(p))}
 
     def _read_stats(self, agent: int) -> np.ndarray:
         rows = self._maps["agent_stats"].lookup_percpu(_U32.pack(agent), STATS_DTYPE)
