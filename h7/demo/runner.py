@@ -30,6 +30,9 @@ from h7.errors import H7Error
 # scheduling fingerprint too, and the rate limiter would then fold the miner's alert
 # into theirs.
 CHANNEL_ORDER = ("L1", "L5", "L2", "L4", "L3")
+# How long a helper process may take to come up: seconds on a normal host, but
+# tens of seconds on a slow or emulated one (vmtest guests).
+START_TIMEOUT_S = 120.0
 EXPECTED = {
     "L1": {"DRIFT_DETECTED"},
     "L2": {"LLM_AGENT_HIJACK", "LIVING_OFF_THE_LAND"},
@@ -119,7 +122,9 @@ class Demo:
         self._spawn(
             [py, "-m", "h7.demo.model_api", "--port-file", str(port_file), "--duration", "600"], "model.log"
         )
-        self._wait_for(lambda: port_file.exists() and port_file.read_text().strip(), 10, "the model API")
+        self._wait_for(
+            lambda: port_file.exists() and port_file.read_text().strip(), START_TIMEOUT_S, "the model API"
+        )
         port = int(port_file.read_text())
         self.api_port = port
         self.sock = self.dir / "alerts.sock"
@@ -136,7 +141,7 @@ class Demo:
         )
         self.cfg = cfg
         self._spawn([py, "-m", "h7", "sinkhole", "--config", str(cfg)], "sinkhole.log")
-        self._wait_for(self.sock.exists, 10, "the sinkhole socket")
+        self._wait_for(self.sock.exists, START_TIMEOUT_S, "the sinkhole socket")
         agent = self._spawn(
             [py, "-m", "h7.demo.agent", "--api", f"127.0.0.1:{port}", "--workdir", str(self.dir / "work")],
             "agent.log",
