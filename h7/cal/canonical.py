@@ -69,29 +69,11 @@ def _enc(obj: Any, out: bytearray, depth: int) -> None:
         n = len(b)
         if n <= 31:
             out.append(0xA0 | n)
-        elif n <= 0xFF:
-            out += bytes((0xD9, n))
-        elif n <= 0xFFFF:
-            out.append(0xDA)
-            out += n.to_bytes(2, "big")
-        elif n <= 0xFFFFFFFF:
-            out.append(0xDB)
-            out += n.to_bytes(4, "big")
         else:
-            raise ValueError("string too long for msgpack")
+            _enc_raw_len(n, 0xD9, "string", out)  # str8/str16/str32
         out += b
     elif type(obj) is bytes:
-        n = len(obj)
-        if n <= 0xFF:
-            out += bytes((0xC4, n))
-        elif n <= 0xFFFF:
-            out.append(0xC5)
-            out += n.to_bytes(2, "big")
-        elif n <= 0xFFFFFFFF:
-            out.append(0xC6)
-            out += n.to_bytes(4, "big")
-        else:
-            raise ValueError("bytes too long for msgpack")
+        _enc_raw_len(len(obj), 0xC4, "bytes", out)  # bin8/bin16/bin32
         out += obj
     elif type(obj) is list:
         n = len(obj)
@@ -109,6 +91,20 @@ def _enc(obj: Any, out: bytearray, depth: int) -> None:
             _enc(obj[k], out, depth + 1)
     else:
         raise TypeError(f"cannot encode {type(obj).__name__} canonically")
+
+
+def _enc_raw_len(n: int, tag8: int, what: str, out: bytearray) -> None:
+    """Smallest 8/16/32-bit length header: ``tag8``, ``tag8 + 1``, ``tag8 + 2`` (str and bin families)."""
+    if n <= 0xFF:
+        out += bytes((tag8, n))
+    elif n <= 0xFFFF:
+        out.append(tag8 + 1)
+        out += n.to_bytes(2, "big")
+    elif n <= 0xFFFFFFFF:
+        out.append(tag8 + 2)
+        out += n.to_bytes(4, "big")
+    else:
+        raise ValueError(f"{what} too long for msgpack")
 
 
 def _enc_len(n: int, fix: int, tag16: int, out: bytearray) -> None:
