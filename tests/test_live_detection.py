@@ -188,7 +188,9 @@ def test_unreachable_sink_loses_nothing(tmp_path: Path) -> None:
         deadline = time.monotonic() + 30 * TIMESCALE
         codes: list[str] = []
         while time.monotonic() < deadline and "LLM_AGENT_HIJACK" not in codes:
-            codes = [json.loads(x)["code"] for x in out.read_text().splitlines() if x.strip()]
+            text = out.read_text()
+            # complete lines only: the sinkhole may be mid-write while we poll
+            codes = [json.loads(x)["code"] for x in text[: text.rfind("\n") + 1].splitlines() if x.strip()]
             time.sleep(0.1)
         # the shell spawn is delivered (a 2 s baseline may add others, e.g. L1 drift)
         assert "LLM_AGENT_HIJACK" in codes, codes

@@ -228,9 +228,12 @@ def sinkhole_process(socket_path: Path, config: Path, log: Path) -> Iterator[Sin
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Complete records only: the writer may be mid-line while a test polls the file."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    text = path.read_text()
+    complete = text[: text.rfind("\n") + 1]
+    return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
 def dedup_in_order(ids: list[str]) -> list[str]:
