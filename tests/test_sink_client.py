@@ -275,3 +275,43 @@ def test_client_reconnects_after_in_process_sinkhole_restart(tmp_path: Path) -> 
     finally:
         c.close()
         srv.shutdown()
+
+
+class SlowSpool(Spool):
+    """A spool on a disk whose fsync takes 0.4 s (a busy disk, a network volume)."""
+
+    def write(self, seq: int, blob: bytes) -> None:
+        time.sleep(0.4)
+        super().write(seq, blob)
+
+
+def test_connected_sinkhole_gets_the_alert_before_the_spool_entry_is_durable(tmp_path: Path) -> None:
+    """Fast path: with nothing older pending, delivery does not wait for the spool's fsync.
+
+    The alert reaches the sinkhole while its spool entry is still being
+    written; once acknowledged, the write is cancelled or the entry removed,
+    so nothing stays spooled and it is delivered exactly once.  With older
+    alerts pending, new ones queue behind them (order is kept).
+    """
+    srv = sinkhole(tmp_path, [jsonl(tmp_path)])
+    client = SinkClient(tmp_path / "s.sock", tmp_path / "spool", retry_initial=0.01)
+    client.spool.close()
+    client.spool = SlowSpool(tmp_path / "spool", 1 << 20)
+    try:
+        first = client.submit(summary(0), "/c/0.cal", b"C0")  # connects through the normal path
+        assert client.flush(10)
+        assert client.stats()["connected"]
+        t0 = time.monotonic()
+        second = client.submit(summary(1), "/c/1.cal", b"C1")
+        returned = time.monotonic() - t0
+        got = read_jsonl(tmp_path / "out.jsonl")
+        assert [r["id"] for r in got] == [first, second]  # delivered before submit returned
+        assert returned >= 0.4  # submit itself still waited for durability ...
+        assert client.flush(5) and client.spool.depth == 0
+        assert not list((tmp_path / "spool").glob("*.alert"))  # ... which the ack made moot
+        st = client.stats()
+        assert st["delivered"] == 2 and st["failed"] == 0
+    finally:
+        client.close()
+        srv.shutdown()
+    assert [r["id"] for r in read_jsonl(tmp_path / "out.jsonl")] == [first, second]  # once each

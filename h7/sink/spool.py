@@ -69,6 +69,8 @@ class Spool:
         self._order: deque[int] = deque()  # seqs oldest first; removals are almost always the head
         self._bytes = 0
         self._next_seq = 1
+        self._reserved: dict[int, int] = {}  # seq -> bytes, taken but not yet written
+        self._cancelled: set[int] = set()  # reserved entries acknowledged before their write
         self.quarantined = 0
         self._lock_fd = -1
         self._open()
@@ -123,24 +125,53 @@ class Spool:
     def _path(self, seq: int) -> Path:
         return self.dir / f"{seq:0{_SEQ_WIDTH}d}{_SUFFIX}"
 
+    @staticmethod
+    def encode(record: dict[str, Any]) -> bytes:
+        payload: bytes = msgpack.packb(record, use_bin_type=True)
+        return _HDR.pack(_MAGIC, zlib.crc32(payload)) + payload
+
     def append(self, record: dict[str, Any]) -> int:
         """Durably add ``record``; returns its sequence number.
 
         Raises SpoolFull when over budget (nothing written) and StorageError
         when the filesystem refuses (nothing left behind under a final name).
         """
-        payload: bytes = msgpack.packb(record, use_bin_type=True)
-        blob = _HDR.pack(_MAGIC, zlib.crc32(payload)) + payload
+        blob = self.encode(record)
+        seq = self.reserve(len(blob))
+        self.write(seq, blob)
+        return seq
+
+    def reserve(self, nbytes: int) -> int:
+        """Take the next sequence number for an entry of ``nbytes`` (counted against the budget).
+
+        Lets a caller hand the record to the sender before the slow part
+        (:meth:`write`): if the sinkhole acknowledges it first, :meth:`remove`
+        cancels the write and the entry never touches the disk.
+        """
         with self._lock:
             if self._lock_fd < 0:
                 raise StorageError("spool is closed")
-            if self._bytes + len(blob) > self.max_bytes:
+            if self._bytes + nbytes > self.max_bytes:
                 raise SpoolFull(
                     f"alert spool {self.dir} is full ({self._bytes} of {self.max_bytes} bytes, "
                     f"{len(self._sizes)} alerts pending)"
                 )
             seq = self._next_seq
             self._next_seq += 1
+            self._reserved[seq] = nbytes
+            self._bytes += nbytes
+            return seq
+
+    def write(self, seq: int, blob: bytes) -> None:
+        """Make reserved entry ``seq`` durable (unless it was acknowledged meanwhile)."""
+        with self._lock:
+            nbytes = self._reserved.pop(seq, None)
+            if nbytes is None:
+                raise StorageError(f"spool entry {seq} was not reserved")
+            self._bytes -= nbytes
+            if seq in self._cancelled:
+                self._cancelled.discard(seq)
+                return  # delivered before it needed to be durable
             final = self._path(seq)
             tmp = self.dir / f".{seq}.tmp"
             try:
@@ -161,9 +192,13 @@ class Spool:
                     final.unlink()
                 raise StorageError(f"cannot spool alert to {self.dir}: {e.strerror}") from e
             self._sizes[seq] = len(blob)
-            self._order.append(seq)
+            # Sequence numbers are taken in order but written by one caller at a
+            # time; keep the queue sorted even if a write ever lands late.
+            if self._order and self._order[-1] > seq:
+                self._order = deque(sorted([*self._order, seq]))
+            else:
+                self._order.append(seq)
             self._bytes += len(blob)
-            return seq
 
     def peek(self) -> Entry | None:
         """The oldest readable entry.  Unreadable ones are moved aside, not deleted."""
@@ -214,8 +249,11 @@ class Spool:
             self._order.popleft()
 
     def remove(self, seq: int) -> None:
-        """Drop an entry the sinkhole acknowledged."""
+        """Drop an entry the sinkhole acknowledged (cancelling its write if still reserved)."""
         with self._lock:
+            if seq in self._reserved:
+                self._cancelled.add(seq)
+                return
             try:
                 self._path(seq).unlink()
             except FileNotFoundError:
