@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import gammaincinv
 
 from h7.alert import Alert
 from h7.batch import AgentInfo, Batch, Event
 from h7.detect.config import EngineConfig
+from h7.detect.numeric import gammaincinv_int
 
 PHASE_BASELINE = "baseline"
 PHASE_MONITORING = "monitoring"
@@ -133,6 +133,10 @@ class Channel(ABC):
         """True if the baseline taught this channel nothing it needs."""
         return False
 
+    def kernel_filter(self) -> np.ndarray | None:
+        """Syscall window codes this channel no longer needs shipped (L3 only)."""
+        return None
+
     @abstractmethod
     def status(self) -> dict[str, Any]:
         """Divergence, threshold and state for the live view and status file."""
@@ -220,10 +224,10 @@ def calibrate_threshold(
         # 2k*beta_hat/beta ~ chi2(2k)), so that a baseline with only a handful
         # of busy sub-windows -- a quiet agent -- gets a wider margin rather
         # than a threshold fitted to luck.  The chi2(2k) quantile is
-        # 2 * gammaincinv(k, q): scipy.special, because importing scipy.stats
-        # alone costs the sensor ~45 MB of RSS and ~1 s of start-up.
+        # 2 * gammaincinv(k, q), computed in h7.detect.numeric: importing SciPy
+        # for it costs the sensor tens of MB of RSS and ~1 s of start-up.
         k = int(exc.size)
-        beta = float(exc.mean()) * 2 * k / float(2.0 * gammaincinv(k, 0.25))
+        beta = float(exc.mean()) * 2 * k / float(2.0 * gammaincinv_int(k, 0.25))
         tail = u + beta * math.log(max(p_u / budget, 1.0))
     else:
         tail = hi

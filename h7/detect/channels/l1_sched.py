@@ -23,13 +23,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.spatial.distance import jensenshannon
 
 from h7.alert import Alert
 from h7.batch import Batch
 from h7.decode import HIST_SLOTS
 from h7.detect.channels.base import Calibration, Channel, ChannelContext, calibrate_threshold, entropy_bits
 from h7.detect.config import EngineConfig
+from h7.detect.numeric import jsd_bits
 
 COUNTERS = ("switches_voluntary", "switches_involuntary", "wakeups", "wakeups_new", "migrations")
 CATEGORIES = (
@@ -51,11 +51,6 @@ def sched_vector(stats: np.ndarray | None) -> np.ndarray:
             np.array([float(stats[c]) for c in COUNTERS]),
         ]
     )
-
-
-def jsd_bits(p: np.ndarray, q: np.ndarray) -> float:
-    """Jensen-Shannon divergence in bits (scipy returns its square root)."""
-    return float(jensenshannon(p, q, base=2.0) ** 2)
 
 
 class SchedChannel(Channel):
