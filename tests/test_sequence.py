@@ -12,7 +12,15 @@ import numpy as np
 import pytest
 
 import h7.detect.sequence as seqmod
-from h7.detect.sequence import SequenceModel, StideModel
+from h7.detect.sequence import (
+    TOKEN_BITS,
+    WINDOW_LEN,
+    WINDOW_MASK,
+    SequenceModel,
+    StideModel,
+    code_depth,
+    window_codes,
+)
 from h7.detect.sequence_eval import (
     auc,
     default_data_dir,
@@ -188,8 +196,8 @@ def test_scoring_memory_does_not_grow_with_the_trace(model: SequenceModel) -> No
 def _ref_novelty(train: list[np.ndarray], trace: np.ndarray, order: int) -> list[float]:
     """Witten-Bell order mixture written the slow, obvious way."""
     grams: list[Counter[tuple[int, ...]]] = [Counter() for _ in range(order + 1)]
-    for t in train:
-        s = t.tolist()
+    for tr in train:
+        s = tr.tolist()
         for n in range(1, order + 1):
             grams[n].update(tuple(s[i : i + n]) for i in range(len(s) - n + 1))
     total: list[Counter[tuple[int, ...]]] = [Counter() for _ in range(order + 1)]
@@ -225,6 +233,298 @@ def test_sequence_model_matches_bruteforce_reference() -> None:
         np.testing.assert_allclose(m.window_novelty(probe), _ref_novelty(train, probe, order), rtol=1e-12)
         top = sorted(_ref_novelty(train, probe, order))[-m.top_k :]
         assert m.score(probe) == pytest.approx(sum(top) / len(top), rel=1e-12)
+
+
+# --- window codes: the kernel's definition ---------------------------------------------------------
+
+# Syscall numbers at and around every edge of the token map, plus extremes of the integer types.
+_EDGES = [-(2**63), -7, -2, -1, 0, 1, 2, 59, 460, 1019, 1020, 1021, 1022, 1023, 5000, 2**31, 2**63 - 1]
+
+
+def _ref_tok(nr: int) -> int:
+    return nr + 2 if -1 <= nr <= 1020 else 1023
+
+
+def _ref_codes(trace: list[int], history: int = 0) -> list[int]:
+    """The rolling definition the kernel implements, one syscall at a time."""
+    w, out = history, []
+    for nr in trace:
+        w = ((w << 10) | _ref_tok(nr)) & ((1 << 60) - 1)
+        out.append(w)
+    return out
+
+
+def _ref_depth(code: int) -> int:
+    d = 0
+    while d < 6 and (code >> (10 * d)) & 1023:
+        d += 1
+    return d
+
+
+def _random_trace(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Mostly small syscall numbers (so windows repeat), with the edge cases mixed in."""
+    tr = rng.integers(-1, 8, size=size)
+    odd = rng.random(size) < 0.2
+    tr[odd] = rng.choice(np.array(_EDGES, dtype=np.int64), size=int(odd.sum()))
+    return tr
+
+
+def test_constants() -> None:
+    assert (TOKEN_BITS, WINDOW_LEN, WINDOW_MASK) == (10, 6, (1 << 60) - 1)
+
+
+@pytest.mark.parametrize("chunk", [7, 1 << 18])
+def test_window_codes_match_the_rolling_definition(chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(seqmod, "_CHUNK", chunk)
+    rng = np.random.default_rng(17)
+    for size in (0, 1, 2, 5, 6, 7, 30, 200):
+        tr = _random_trace(rng, size)
+        got = window_codes(tr)
+        assert got.dtype == np.uint64 and got.shape == (size,)
+        assert got.tolist() == _ref_codes(tr.tolist())
+        # Continuing from a code: 0 (thread start), shallow ones, a full one, the all-ones mask.
+        for history in (0, 3, _ref_codes([4, 9])[-1], _ref_codes([5000, 1, 2, 3, 4, 5, 6])[-1], WINDOW_MASK):
+            assert window_codes(tr, history=history).tolist() == _ref_codes(tr.tolist(), history)
+    # Coding a thread batch by batch, each batch continuing from the previous one's last code.
+    tr = _random_trace(rng, 100)
+    whole = window_codes(tr)
+    a, b = window_codes(tr[:37]), window_codes(tr[37:], history=int(window_codes(tr[:37])[-1]))
+    np.testing.assert_array_equal(np.concatenate((a, b)), whole)
+
+
+def test_window_codes_of_the_edges() -> None:
+    tr = np.array(_EDGES, dtype=np.int64)
+    assert (window_codes(tr) & np.uint64(1023)).tolist() == [_ref_tok(nr) for nr in _EDGES]
+    assert window_codes(tr).tolist() == _ref_codes(_EDGES)
+    # The first syscall's code is just its token; the sixth fills the window, the seventh shifts.
+    assert window_codes([0]).tolist() == [2]
+    assert window_codes([-1, 0, 1, 2, 3, 4, 5]).tolist()[-2:] == [
+        (1 << 50) | (2 << 40) | (3 << 30) | (4 << 20) | (5 << 10) | 6,
+        (2 << 50) | (3 << 40) | (4 << 30) | (5 << 20) | (6 << 10) | 7,
+    ]
+    # Unsigned and narrow input: compared before any cast, so nothing wraps into range.
+    big = np.array([0, 1020, 1021, 2**63, 2**64 - 1], dtype=np.uint64)
+    assert (window_codes(big) & np.uint64(1023)).tolist() == [2, 1022, 1023, 1023, 1023]
+    assert window_codes(np.array([-1, 100], dtype=np.int8)).tolist() == _ref_codes([-1, 100])
+    assert window_codes(np.array([255], dtype=np.uint8)).tolist() == [257]
+
+
+def test_window_codes_refuse_bad_input() -> None:
+    with pytest.raises(TypeError):
+        window_codes(np.array([1.0]))
+    with pytest.raises(ValueError):
+        window_codes(np.zeros((2, 2), dtype=np.int64))
+    for bad in (-1, WINDOW_MASK + 1):
+        with pytest.raises(ValueError):
+            window_codes([1], history=bad)
+    with pytest.raises(TypeError):
+        window_codes([1], history=1.0)  # type: ignore[arg-type]
+
+
+def test_code_depth() -> None:
+    assert code_depth([]).shape == (0,)
+    codes = [0, 5, 5 << 10, (5 << 10) | 7, (3 << 50) | 7, WINDOW_MASK, (1 << 60) - (1 << 10) + 1]
+    assert code_depth(np.array(codes, dtype=np.uint64)).tolist() == [0, 1, 0, 2, 1, 6, 6]
+    rng = np.random.default_rng(5)
+    for size in (1, 3, 6, 50):
+        c = window_codes(_random_trace(rng, size))
+        assert (
+            code_depth(c).tolist() == [_ref_depth(int(x)) for x in c] == [min(i + 1, 6) for i in range(size)]
+        )
+    with pytest.raises(ValueError):
+        code_depth([WINDOW_MASK + 1])
+    with pytest.raises(ValueError):
+        code_depth([-1])
+    with pytest.raises(TypeError):
+        code_depth([1.5])
+
+
+# --- fitting and scoring from codes ---------------------------------------------------------------------
+
+
+def _state(m: SequenceModel) -> bytes:
+    return bytes(msgpack.packb(m.to_state(), use_bin_type=True))
+
+
+def test_fit_codes_equals_fit() -> None:
+    rng = np.random.default_rng(8)
+    traces = [_random_trace(rng, int(rng.integers(1, 120))) for _ in range(25)]
+    for order in (1, 2, 6):
+        ref = _state(SequenceModel(order=order).fit(traces))
+        codes = [window_codes(t) for t in traces]
+        # Distinct codes with counts per thread, as a baseline would collect them ...
+        per_thread = [np.unique(c, return_counts=True) for c in codes]
+        assert _state(SequenceModel(order=order).fit_codes(per_thread)) == ref
+        # ... or over everything at once, or raw codes with repeats, in any order and split.
+        allc = np.concatenate(codes)
+        assert _state(SequenceModel(order=order).fit_codes([np.unique(allc, return_counts=True)])) == ref
+        shuffled = rng.permutation(allc)
+        pieces = np.array_split(shuffled, 7)
+        pairs = [(p, np.ones(p.size, dtype=np.int64)) for p in pieces]
+        assert _state(SequenceModel(order=order).fit_codes(pairs)) == ref
+        # Python ints and lists are fine too; zero counts add nothing.
+        lists = [(c.tolist(), [1] * c.size) for c in codes] + [([7, 9 << 10 | 3], [0, 0])]
+        assert _state(SequenceModel(order=order).fit_codes(lists)) == ref
+    # Multiplicities are counts: three copies of each trace.
+    k, c = np.unique(np.concatenate([window_codes(t) for t in traces]), return_counts=True)
+    assert _state(SequenceModel().fit_codes([(k, 3 * c)])) == _state(SequenceModel().fit(traces * 3))
+
+
+def test_fit_codes_with_a_small_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(12)
+    traces = [_random_trace(rng, 300) for _ in range(4)]
+    ref = _state(SequenceModel().fit(traces))
+    monkeypatch.setattr(seqmod, "_CHUNK", 5)
+    pairs = [(window_codes(t), np.ones(300, dtype=np.int64)) for t in traces]
+    assert _state(SequenceModel().fit_codes(pairs)) == ref
+    assert _state(SequenceModel().fit(traces)) == ref
+
+
+def test_fit_codes_refuses_bad_input() -> None:
+    for pairs in (
+        [],
+        [(np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64))],
+        [([0], [5])],
+        [([3], [0])],
+    ):
+        with pytest.raises(ValueError, match="no syscalls"):
+            SequenceModel().fit_codes(pairs)
+    with pytest.raises(ValueError):
+        SequenceModel().fit_codes([([1, 2], [1])])
+    with pytest.raises(ValueError):
+        SequenceModel().fit_codes([([1, 2], [1, -1])])
+    with pytest.raises(ValueError):
+        SequenceModel().fit_codes([([WINDOW_MASK + 1], [1])])
+    with pytest.raises(TypeError):
+        SequenceModel().fit_codes([([1, 2], [1.0, 1.0])])
+    with pytest.raises(TypeError):
+        SequenceModel().fit_codes([(np.array([1.0]), [1])])
+
+
+def test_code_novelty_is_window_novelty(model: SequenceModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(21)
+    probe = np.concatenate([*_motif_traces(3, 2, 40), _random_trace(rng, 50)])
+    codes = window_codes(probe)
+    nov = model.window_novelty(probe)
+    np.testing.assert_array_equal(model.code_novelty(codes), nov)
+    # A code carries all the context: any order, any subset, repeats.
+    pick = rng.integers(0, probe.size, size=300)
+    np.testing.assert_array_equal(model.code_novelty(codes[pick]), nov[pick])
+    # History given as syscalls (window_novelty) or as the code it leaves (window_codes).
+    a, b = probe[:77], probe[77:]
+    h = int(window_codes(a)[-1])
+    np.testing.assert_array_equal(
+        model.code_novelty(window_codes(b, history=h)), model.window_novelty(b, history=a)
+    )
+    np.testing.assert_array_equal(model.window_novelty(b, history=a), nov[77:])
+    monkeypatch.setattr(seqmod, "_CHUNK", 9)
+    np.testing.assert_array_equal(model.code_novelty(codes), nov)
+    assert model.code_novelty([]).shape == (0,)
+    with pytest.raises(ValueError, match="depth 0"):
+        model.code_novelty([5, 0])
+    with pytest.raises(ValueError, match="depth 0"):
+        model.code_novelty([7 << 10])
+    with pytest.raises(RuntimeError):
+        SequenceModel().code_novelty([5])
+
+
+def _ref_code_novelty(train: list[np.ndarray], code: int, order: int) -> float:
+    """Novelty of one code from n-gram counts of token tuples, a loop at a time."""
+    grams: Counter[tuple[int, ...]] = Counter()
+    for t in train:
+        s = [_ref_tok(int(x)) for x in t]
+        for n in range(1, order + 1):
+            grams.update(tuple(s[i : i + n]) for i in range(len(s) - n + 1))
+    uni = {g: c for g, c in grams.items() if len(g) == 1}
+    # Tokens of the code, oldest first, down to the current syscall.
+    depth = _ref_depth(code)
+    toks = [(code >> (10 * j)) & 1023 for j in reversed(range(depth))]
+    types, total = len(uni), sum(uni.values())
+    p = (uni.get((toks[-1],), 0) + types * (1 / (types + 1))) / (total + types)
+    acc = -math.log(p)
+    k = min(depth, order)
+    for n in range(2, k + 1):
+        ctx = tuple(toks[-n:-1])
+        follow = {g: c for g, c in grams.items() if len(g) == n and g[:-1] == ctx}
+        cx, tx = sum(follow.values()), len(follow)
+        if cx > 0:
+            p = (grams.get((*ctx, toks[-1]), 0) + tx * p) / (cx + tx)
+        acc -= math.log(p)
+    return acc / k
+
+
+def test_code_novelty_matches_a_hand_computed_model() -> None:
+    # Training 1, 2, 1, 3 (tokens 3, 4, 3, 5): unigram counts 2/1/1 of 4, bigrams 34, 43, 35.
+    m = SequenceModel(order=2).fit([np.array([1, 2, 1, 3])])
+    p1 = {c: (c + 3 / 4) / (4 + 3) for c in (0, 1, 2)}  # Witten-Bell over the order-0 1/(3+1)
+    cases = {
+        3: -math.log(p1[2]),  # "1" at a thread's start: order 1 only
+        3 << 10 | 5: -(math.log(p1[1]) + math.log((1 + 2 * p1[1]) / (2 + 2))) / 2,  # "1, 3": seen
+        4 << 10 | 4: -(math.log(p1[1]) + math.log((0 + 1 * p1[1]) / (1 + 1))) / 2,  # "2, 2": new
+        5 << 10 | 3: -math.log(p1[2]),  # "3, 1": context never followed, order 2 keeps p1
+        3 << 10 | 1023: -(math.log(p1[0]) + math.log((0 + 2 * p1[0]) / (2 + 2))) / 2,  # "1, 5000": new
+    }
+    codes = np.array(list(cases), dtype=np.uint64)
+    np.testing.assert_allclose(m.code_novelty(codes), list(cases.values()), rtol=1e-12)
+
+
+def test_code_novelty_matches_a_pure_python_reference() -> None:
+    rng = np.random.default_rng(4)
+    train = [_random_trace(rng, int(rng.integers(1, 60))) for _ in range(12)]
+    seen = np.concatenate([window_codes(t) for t in train])
+    fresh = window_codes(_random_trace(rng, 40))
+    made_up = [7, 3 << 10 | 4, 1023 << 20 | 3 << 10 | 4, WINDOW_MASK]  # shallow, out-of-range, "all other"
+    codes = np.concatenate([rng.choice(seen, 25), fresh, np.array(made_up, dtype=np.uint64)])
+    for order in (1, 3, 6):
+        m = SequenceModel(order=order).fit(train)
+        ref = [_ref_code_novelty(train, int(c), order) for c in codes]
+        np.testing.assert_allclose(m.code_novelty(codes), ref, rtol=1e-12)
+
+
+def _table(keys: list[int], counts: list[int]) -> dict[str, bytes]:
+    return {"keys": np.array(keys, dtype="<u8").tobytes(), "counts": np.array(counts, dtype="<i8").tobytes()}
+
+
+def test_a_context_pruned_by_the_cap_counts_as_unseen() -> None:
+    # Table 2 kept "1, 2" (tokens 3, 4) but the size cap dropped "1" from table 1, as happens when
+    # max_ngrams prunes at different lengths: order 2 has no context statistics to refine with.
+    st = SequenceModel(order=2).fit([np.array([2, 2])]).to_state()
+    st["tables"] = [_table([4], [5]), _table([3 << 10 | 4], [5])]
+    m = SequenceModel.from_state(st)
+    p1 = (5 + 1 * (1 / 2)) / (5 + 1)
+    assert m.code_novelty([3 << 10 | 4])[0] == pytest.approx(-math.log(p1), rel=1e-12)
+    # With the context kept, the same table refines it.
+    st["tables"] = [_table([3, 4], [5, 5]), _table([3 << 10 | 4], [5])]
+    m = SequenceModel.from_state(st)
+    p1 = (5 + 2 * (1 / 3)) / (10 + 2)
+    expect = -(math.log(p1) + math.log((5 + 1 * p1) / (5 + 1))) / 2
+    assert m.code_novelty([3 << 10 | 4])[0] == pytest.approx(expect, rel=1e-12)
+
+
+def test_out_of_range_syscalls_share_token_1023() -> None:
+    m = SequenceModel().fit([np.array([1, 2, 3, 5000, 4, 5] * 10)])
+    base = m.window_novelty([1, 2, 3, 5000, 4, 5])
+    for other in (1021, 1023, 99_999, -2, -(2**40)):
+        np.testing.assert_array_equal(m.window_novelty([1, 2, 3, other, 4, 5]), base)
+    # ... and are known once seen: an out-of-range call is no longer padding-like token 0.
+    assert m.window_novelty([1, 2, 3, 5000, 4, 5])[3] < m.window_novelty([1, 2, 3, 1020, 4, 5])[3]
+    assert code_depth(window_codes([5000, 6000])).tolist() == [1, 2]
+
+
+def test_old_state_format_is_refused(model: SequenceModel) -> None:
+    st = model.to_state()
+    assert st["format"] == "h7.sequence/2"
+    with pytest.raises(ValueError, match="learn the baseline again"):
+        SequenceModel.from_state({**st, "format": "h7.sequence/1"})
+    stide = StideModel().fit(_motif_traces(1, 3, 20)).to_state()
+    assert stide["format"] == "h7.sequence/2"
+    with pytest.raises(ValueError, match="learn the baseline again"):
+        StideModel.from_state({**stide, "format": "h7.sequence/1"})
+    # A table whose keys cannot be windows of its length is corrupt.
+    bad = {**st, "tables": [dict(t) for t in st["tables"]]}
+    bad["tables"][1] = _table([5], [1])
+    with pytest.raises(ValueError, match="corrupt"):
+        SequenceModel.from_state(bad)
 
 
 # --- stide is stide ----------------------------------------------------------------------------------

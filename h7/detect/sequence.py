@@ -12,36 +12,63 @@ of one rare-but-legitimate call.
 ``StideModel`` is the classic baseline (Forrest, Hofmeyr et al.: a database of length-6 windows;
 score = fraction of a trace's windows that are not in the database), kept for comparison.
 
-Both are pure numpy.  Windows are encoded exactly as integers (10 bits per syscall, so a
-length-6 window fits in a uint64) with shifts over whole arrays, and looked up with
-``searchsorted`` in sorted arrays fixed at fit time: the only Python loops run over model orders
-and over fixed-size chunks of very long traces, never over syscalls.  See docs/sequence-model.md
-for the evaluation against stide.
+Everything is computed from *window codes* (``window_codes``): a thread's last six syscall
+tokens packed in 60 bits, which is what the kernel program keeps per thread and ships with each
+record.  Because fitting (``fit_codes``) and scoring (``code_novelty``) need nothing but the code
+of a position, the kernel can stop shipping syscalls whose window is already known without
+userspace losing anything, and a long baseline is held as a few thousand distinct codes with
+counts instead of millions of syscalls.  ``fit``/``score`` on plain traces go through the same
+two functions, so there is one definition of the model, and it is the kernel's.
+
+Both models are pure numpy: shifts over whole arrays and ``searchsorted`` in sorted arrays fixed
+at fit time.  The only Python loops run over model orders and over fixed-size chunks of long
+inputs, never over syscalls.  See docs/sequence-model.md for the evaluation against stide.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["SequenceModel", "StideModel"]
+__all__ = [
+    "TOKEN_BITS",
+    "WINDOW_LEN",
+    "WINDOW_MASK",
+    "SequenceModel",
+    "StideModel",
+    "code_depth",
+    "window_codes",
+]
 
-#: Bits per syscall in a window code.  Linux syscall numbers are < 1022 on every architecture
-#: (x86_64 tops out near 460), so token = nr + 2 maps -1..1021 to 1..1023, and token 0 is the
-#: one bucket for anything else.  6 x 10 = 60 bits keeps every window of length <= 6 exact.
-_BITS = 10
-_ALPHABET = 1 << _BITS
-_MAX_ORDER = 64 // _BITS
-_SHIFT = np.uint64(_BITS)
+#: Bits per syscall token.  Linux syscall numbers are far below 1021 on every architecture
+#: (x86_64 tops out near 460), so token = nr + 2 maps -1..1020 to 1..1022; 1023 is the one bucket
+#: for anything else and 0 means "no syscall" (before a thread's first).  The kernel uses the
+#: same constants: changing any of them breaks every code it ships.
+TOKEN_BITS = 10
+#: Syscalls per window code: 6 x 10 bits fit a uint64 with room to shift.
+WINDOW_LEN = 6
+WINDOW_MASK = (1 << (TOKEN_BITS * WINDOW_LEN)) - 1
 
-#: Syscalls processed per block.  Bounds the scratch memory of fit and score (a dozen arrays of
-#: this length) independently of the trace length.
+_OTHER = (1 << TOKEN_BITS) - 1
+_MAX_NR = _OTHER - 3
+_SHIFT = np.uint64(TOKEN_BITS)
+_TOKEN_MASK = np.uint64(_OTHER)
+#: _MASKS[n] keeps the last n tokens of a code: the n-gram ending at its position.
+_MASKS = [np.uint64((1 << (TOKEN_BITS * n)) - 1) for n in range(WINDOW_LEN + 1)]
+#: _SLOTS[j] selects token j (0 = the position's own syscall, j = j calls earlier).
+_SLOTS = [np.uint64(_OTHER << (TOKEN_BITS * j)) for j in range(WINDOW_LEN)]
+
+#: Syscalls (or codes) processed per chunk.  Bounds the scratch memory of fit and score (a dozen
+#: arrays of this length) independently of the input length.
 _CHUNK = 1 << 18
 
-_STATE_FORMAT = "h7.sequence/1"
+#: /2: out-of-range syscall numbers moved from token 0 to token 1023 (0 now means "no syscall").
+_STATE_FORMAT = "h7.sequence/2"
+_OLD_FORMATS = ("h7.sequence/1",)
 _TINY = float(np.finfo(np.float64).tiny)
 
 ArrayLike = npt.ArrayLike
@@ -51,7 +78,7 @@ F64 = npt.NDArray[np.float64]
 
 
 def _as_trace(trace: ArrayLike) -> npt.NDArray[np.integer[Any]]:
-    """Validate one trace without copying it (blocks are converted one at a time).
+    """Validate one trace without copying it (chunks are converted one at a time).
 
     Floats are refused: a float here means a caller bug, not a syscall.
     """
@@ -65,20 +92,128 @@ def _as_trace(trace: ArrayLike) -> npt.NDArray[np.integer[Any]]:
     return a
 
 
-def _tokens(trace: npt.NDArray[np.integer[Any]]) -> U64:
-    """Map syscall numbers to 10-bit tokens; out-of-range numbers share token 0."""
-    t = trace.astype(np.int64) + 2
-    ok = (t >= 1) & (t < _ALPHABET)
-    return np.where(ok, t, 0).astype(np.uint64)
+def _as_codes(codes: ArrayLike) -> U64:
+    """Validate window codes; anything outside 60 bits cannot have come from the kernel."""
+    a = np.asarray(codes)
+    if a.ndim != 1:
+        raise ValueError(f"window codes must be 1-D, got shape {a.shape}")
+    if a.size == 0:
+        return np.zeros(0, dtype=np.uint64)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"window codes must be integers, got dtype {a.dtype}")
+    if a.dtype.kind == "i" and bool((a < 0).any()):
+        raise ValueError("window codes are unsigned")
+    u = a.astype(np.uint64, copy=False)
+    if int(u.max()) > WINDOW_MASK:
+        raise ValueError("window codes have 60 bits")
+    return u
 
 
-def _codes(x: U64, n: int) -> U64:
-    """Exact integer code of every length-n window of ``x`` (index = window start)."""
-    h = x[: x.size - n + 1].copy()
-    for j in range(1, n):
-        h <<= _SHIFT
-        h |= x[j : x.size - n + 1 + j]
+def _as_history_code(history: int) -> int:
+    h = operator.index(history)  # a float here would be a caller bug, as in a trace
+    if not 0 <= h <= WINDOW_MASK:
+        raise ValueError("a history code must be in 0..WINDOW_MASK")
     return h
+
+
+def _tokens(trace: npt.NDArray[np.integer[Any]]) -> U64:
+    """10-bit token of each syscall number, as the kernel computes it.
+
+    Unsigned input is clamped before the cast to int64, so a huge value cannot wrap into range.
+    """
+    if trace.dtype.kind == "u":
+        x = np.minimum(trace, np.uint64(_OTHER)).astype(np.int64)
+    else:
+        x = trace.astype(np.int64, copy=False)
+    # -1..1020 become 0..1021; everything else, including int64's maximum, wraps above that.
+    u = (x + 1).view(np.uint64)
+    return np.where(u <= np.uint64(_MAX_NR + 1), u + np.uint64(1), np.uint64(_OTHER))
+
+
+def _chunk_codes(tok: U64, prev: int) -> U64:
+    """Window codes of consecutive tokens whose predecessor position had code ``prev``.
+
+    Built oldest token first, five shift-ors over the whole chunk: the same value as the kernel's
+    per-syscall ``(w << 10 | tok) & mask``, without a loop over syscalls.
+    """
+    m = tok.size
+    ctx = WINDOW_LEN - 1
+    ext = np.empty(m + ctx, dtype=np.uint64)
+    for k in range(ctx):
+        ext[k] = (prev >> (TOKEN_BITS * (ctx - 1 - k))) & _OTHER
+    ext[ctx:] = tok
+    out = ext[:m].copy()
+    for j in range(1, WINDOW_LEN):
+        out <<= _SHIFT
+        out |= ext[j : j + m]
+    return out
+
+
+def _iter_codes(trace: npt.NDArray[np.integer[Any]], history: int) -> Iterator[U64]:
+    """Window codes of ``trace`` chunk by chunk, so callers that reduce them never hold all of them."""
+    prev = history
+    for a in range(0, trace.size, _CHUNK):
+        codes = _chunk_codes(_tokens(trace[a : a + _CHUNK]), prev)
+        prev = int(codes[-1])
+        yield codes
+
+
+def window_codes(trace: ArrayLike, history: int = 0) -> U64:
+    """The kernel's window code at every position of one thread's ``trace``.
+
+    ``history`` is the code of the position just before ``trace[0]`` (0 = the thread starts
+    here), so a thread's stream can be coded batch by batch: pass the previous batch's last code.
+    """
+    x = _as_trace(trace)
+    out = np.empty(x.size, dtype=np.uint64)
+    a = 0
+    for codes in _iter_codes(x, _as_history_code(history)):
+        out[a : a + codes.size] = codes
+        a += codes.size
+    return out
+
+
+def _depth(codes: U64) -> I64:
+    depth = np.zeros(codes.size, dtype=np.int64)
+    alive = np.ones(codes.size, dtype=bool)
+    for slot in _SLOTS:
+        alive &= (codes & slot) != 0
+        depth += alive
+    return depth
+
+
+def code_depth(codes: ArrayLike) -> I64:
+    """How many syscalls each code holds (1..6; 0 is not a syscall).
+
+    The order of the longest n-gram a code can stand for: only the first five syscalls of a thread
+    have codes of depth < 6.
+    """
+    return _depth(_as_codes(codes))
+
+
+def _as_code_counts(codes: ArrayLike, counts: ArrayLike) -> tuple[U64, I64]:
+    c = _as_codes(codes)
+    k = np.asarray(counts)
+    if k.shape != c.shape:
+        raise ValueError(f"{c.size} window codes but counts of shape {k.shape}")
+    if k.size and k.dtype.kind not in "iu":
+        raise TypeError(f"counts must be integers, got dtype {k.dtype}")
+    k = k.astype(np.int64)
+    if k.size and int(k.min()) < 0:
+        raise ValueError("counts must be >= 0")
+    # A zero count must not become a table key: keys are "seen", and their number is T(context).
+    if k.size and not bool(k.all()):
+        keep = k > 0
+        c, k = c[keep], k[keep]
+    return c, k
+
+
+def _trace_code_counts(traces: Iterable[ArrayLike]) -> Iterator[tuple[U64, I64]]:
+    """(distinct codes, counts) per chunk of each trace: what a baseline would collect."""
+    for trace in traces:
+        for codes in _iter_codes(_as_trace(trace), 0):
+            k, c = np.unique(codes, return_counts=True)
+            yield k, c.astype(np.int64)
 
 
 def _find(keys: U64, q: U64) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
@@ -88,13 +223,6 @@ def _find(keys: U64, q: U64) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_
     i = np.searchsorted(keys, q)
     np.minimum(i, keys.size - 1, out=i)
     return i, keys[i] == q
-
-
-def _gather(vals: I64, i: npt.NDArray[np.intp], hit: npt.NDArray[np.bool_]) -> I64:
-    """``vals[i]`` where ``hit``, else 0 (safe on empty tables)."""
-    if vals.size == 0:
-        return np.zeros(i.size, dtype=np.int64)
-    return np.where(hit, vals[i], 0)
 
 
 def _merge(keys: U64, counts: I64) -> tuple[U64, I64]:
@@ -123,12 +251,11 @@ class _Counter:
         self._pending: list[tuple[U64, I64]] = []
         self._pending_n = 0
 
-    def add(self, codes: U64) -> None:
-        if codes.size == 0:
+    def add(self, keys: U64, counts: I64) -> None:
+        if keys.size == 0:
             return
-        k, c = np.unique(codes, return_counts=True)
-        self._pending.append((k, c.astype(np.int64)))
-        self._pending_n += k.size
+        self._pending.append((keys, counts))
+        self._pending_n += keys.size
         if self._pending_n > 4 * _CHUNK:
             self._flush()
 
@@ -148,72 +275,97 @@ class _Counter:
         return self.keys, self.counts
 
 
-def _blocks(
-    trace: npt.NDArray[np.integer[Any]], order: int, history: U64 | None = None
-) -> Iterator[tuple[U64, int]]:
-    """Tokenise ``trace`` block by block, each block carrying ``order - 1`` tokens of left context.
-
-    Yields (block, skip): positions ``< skip`` of the block are context only.  ``history`` (tokens
-    supplied by the caller) is the left context of the first block.  Only one block is ever
-    materialised, so memory does not grow with the trace.
-    """
-    ctx = order - 1
-    for a in range(0, trace.size, _CHUNK):
-        e = max(0, a - ctx)
-        block = _tokens(trace[e : a + _CHUNK])
-        skip = a - e
-        if a == 0 and history is not None and history.size and ctx:
-            tail = history[-ctx:]
-            block = np.concatenate((tail, block))
-            skip = tail.size
-        yield block, skip
-
-
-def _count_windows(traces: Iterable[ArrayLike], order: int, cap: int) -> list[tuple[U64, I64]]:
-    counters = [_Counter(cap) for _ in range(order)]
-    for trace in traces:
-        for block, skip in _blocks(_as_trace(trace), order):
-            for n in range(1, order + 1):
-                if block.size < n:
-                    break
-                # Count each window once: by its last position, which must lie past the overlap.
-                counters[n - 1].add(_codes(block, n)[max(0, skip - n + 1) :])
-    return [c.result() for c in counters]
-
-
 def _check_order(order: int) -> None:
-    if not 1 <= order <= _MAX_ORDER:
-        raise ValueError(f"order must be in 1..{_MAX_ORDER} (windows are packed in 64 bits)")
+    if not 1 <= order <= WINDOW_LEN:
+        raise ValueError(f"order must be in 1..{WINDOW_LEN} (the kernel's window holds {WINDOW_LEN} calls)")
+
+
+def _check_state(state: dict[str, Any], model: str) -> None:
+    fmt = state.get("format")
+    if fmt in _OLD_FORMATS and state.get("model") == model:
+        raise ValueError(
+            f"{model} state {fmt} predates the kernel's token for out-of-range syscalls: "
+            "learn the baseline again"
+        )
+    if fmt != _STATE_FORMAT or state.get("model") != model:
+        raise ValueError(f"not a {model} state")
 
 
 class _Table:
-    """Counts of the windows of one length, and what followed each of them.
+    """Counts of the windows of one length n, laid out so that one lookup answers both questions.
 
-    ``follow_total``/``follow_types`` (aligned with ``keys``) are how often a window was followed
-    by another syscall and by how many different ones: the context statistics of the next longer
-    window.  Keeping them here means scoring needs one lookup per order, not two, because the
-    context of a length-n window is the length-(n-1) window that ended one position earlier.
+    Scoring the n-gram ending at a position needs its count and the statistics of its context
+    (its first n-1 syscalls): how often that context was followed by anything, and by how many
+    different syscalls.  Windows sharing a context are adjacent in sorted order (the context is
+    the high bits), so each context group is preceded by a marker entry ``context << 10`` (token
+    0, which no real window ends with) carrying the group's statistics, as does every member.
+    The last entry <= a query is then the query itself or another entry of its group whenever
+    the group exists: one ``searchsorted`` per code and order, whether or not the window itself
+    was ever seen.  Entry 0 is key 0 with nothing, so that entry always exists.
     """
 
-    def __init__(self, n: int, keys: U64, counts: I64) -> None:
+    def __init__(self, n: int, keys: U64, counts: I64, shorter: _Table | None) -> None:
         self.n = n
-        self.keys = keys
-        self.counts = counts
-        self.follow_total: I64 = np.zeros(keys.size, dtype=np.int64)
-        self.follow_types: I64 = np.zeros(keys.size, dtype=np.int64)
-
-    def set_follow(self, longer: _Table) -> None:
-        # longer.keys are sorted, so their contexts (the code without its last token) are too.
-        ctx = longer.keys >> _SHIFT
-        if ctx.size == 0 or self.keys.size == 0:
+        if shorter is None:  # order 1 has no context (and is scored from a dense array)
+            self._ek, self._ec = keys, counts
+            self._et = np.zeros(keys.size, dtype=np.int64)
+            self._ey = np.zeros(keys.size, dtype=np.int16)
             return
-        starts = np.concatenate(([0], np.flatnonzero(ctx[1:] != ctx[:-1]) + 1))
-        total = np.add.reduceat(longer.counts, starts)
-        types = np.diff(np.append(starts, ctx.size)).astype(np.int64)
-        # A context can be missing here only if the size cap pruned it; it then counts as unseen.
-        j, hit = _find(self.keys, ctx[starts])
-        self.follow_total[j[hit]] = total[hit]
-        self.follow_types[j[hit]] = types[hit]
+        ctx = keys >> _SHIFT
+        if ctx.size:
+            starts = np.concatenate(([0], np.flatnonzero(ctx[1:] != ctx[:-1]) + 1))
+        else:
+            starts = np.zeros(0, dtype=np.intp)
+        sizes = np.diff(np.append(starts, ctx.size))
+        total = np.add.reduceat(counts, starts) if ctx.size else np.zeros(0, dtype=np.int64)
+        types = sizes.astype(np.int64)
+        # A context can be missing from the shorter table only if the size cap pruned it; it then
+        # counts as unseen, as it would have if its continuations had been pruned too.
+        known = _find(shorter.keys, ctx[starts])[1]
+        total = np.where(known, total, 0)
+        types = np.where(known, types, 0)
+        groups = np.arange(starts.size)
+        grp = np.repeat(groups, sizes)
+        kpos = np.arange(keys.size) + grp + 2
+        mpos = starts + groups + 1
+        size = keys.size + starts.size + 1
+        self._ek = np.zeros(size, dtype=np.uint64)
+        self._ec = np.zeros(size, dtype=np.int64)
+        self._et = np.zeros(size, dtype=np.int64)
+        # Distinct continuations of one context are at most the 1023 tokens: int16 is plenty.
+        self._ey = np.zeros(size, dtype=np.int16)
+        self._ek[kpos], self._ek[mpos] = keys, ctx[starts] << _SHIFT
+        self._ec[kpos] = counts
+        self._et[kpos], self._et[mpos] = total[grp], total
+        self._ey[kpos], self._ey[mpos] = types[grp], types
+
+    @property
+    def _real(self) -> npt.NDArray[np.bool_]:
+        return (self._ek & _TOKEN_MASK) != 0
+
+    @property
+    def keys(self) -> U64:
+        """The distinct windows seen (sorted), without the markers."""
+        return self._ek[self._real]
+
+    @property
+    def counts(self) -> I64:
+        return self._ec[self._real]
+
+    def refine(self, q: U64, p: F64) -> F64:
+        """Witten-Bell step from the order-(n-1) probabilities ``p`` to order n for n-grams ``q``.
+
+        A context followed by many different syscalls leaves more mass for unseen continuations
+        than one that was always followed by the same syscall; an unseen context keeps ``p``.
+        """
+        i = np.searchsorted(self._ek, q, side="right")
+        i -= 1
+        d = self._ek[i]
+        d ^= q
+        cn = np.where(d == 0, self._ec[i], 0)
+        cx = np.where(d <= _TOKEN_MASK, self._et[i], 0)  # same high bits: the query's context group
+        tx = self._ey[i]  # only used where cx > 0, i.e. where it is the group's
+        return np.where(cx > 0, (cn + tx * p) / np.maximum(cx + tx, 1), p)
 
 
 class SequenceModel:
@@ -234,27 +386,58 @@ class SequenceModel:
         self.top_k = top_k
         self.max_ngrams = max_ngrams
         self._tables: list[_Table] = []
+        self._p1: F64 = np.zeros(0)
 
     # --- learning -------------------------------------------------------------------------------
     def fit(self, traces: Iterable[ArrayLike]) -> SequenceModel:
-        """Learn from normal traces (one per process); replaces anything learnt before.
+        """Learn from normal traces (one per thread); replaces anything learnt before.
 
         Raises ``ValueError`` when there is nothing to learn from: an empty model would call every
         syscall an anomaly, and the caller (the baseline) must say so rather than monitor with it.
         """
-        counts = _count_windows(traces, self.order, self.max_ngrams)
-        if counts[0][0].size == 0:
+        return self.fit_codes(_trace_code_counts(traces))
+
+    def fit_codes(self, pairs: Iterable[tuple[ArrayLike, ArrayLike]]) -> SequenceModel:
+        """Learn from window codes with multiplicities; replaces anything learnt before.
+
+        Each pair is (codes, counts) of equal length; codes may repeat (their counts add up), so
+        a baseline can keep ``np.unique(codes, return_counts=True)`` per batch rather than every
+        syscall.  The result is the model ``fit`` learns from the traces those codes came from
+        (unless ``max_ngrams`` prunes, which depends on the order the counts arrive in).
+        """
+        counters = [_Counter(self.max_ngrams) for _ in range(self.order)]
+        for codes, counts in pairs:
+            c_all, k_all = _as_code_counts(codes, counts)
+            for a in range(0, c_all.size, _CHUNK):
+                c, k = c_all[a : a + _CHUNK], k_all[a : a + _CHUNK]
+                depth = _depth(c)
+                for n in range(1, self.order + 1):
+                    # The n-gram ending at a position exists only once n syscalls have happened.
+                    sel = depth >= n
+                    if not sel.any():
+                        break
+                    if not sel.all():
+                        c, k, depth = c[sel], k[sel], depth[sel]
+                    counters[n - 1].add(c & _MASKS[n], k)
+        counts_by_n = [ctr.result() for ctr in counters]
+        if counts_by_n[0][0].size == 0:
             raise ValueError("no syscalls to learn from")
-        self._set_tables(counts)
+        self._set_tables(counts_by_n)
         return self
 
     def _set_tables(self, counts: list[tuple[U64, I64]]) -> None:
-        self._tables = [_Table(n + 1, k, c) for n, (k, c) in enumerate(counts)]
-        for shorter, longer in zip(self._tables, self._tables[1:], strict=False):
-            shorter.set_follow(longer)
-        self._total = float(self._tables[0].counts.sum())
-        # Order-0 fallback: uniform over the syscalls seen plus one "anything else".
-        self._p0 = 1.0 / (self._tables[0].keys.size + 1)
+        tables: list[_Table] = []
+        for n, (k, c) in enumerate(counts, start=1):
+            tables.append(_Table(n, k, c, tables[-1] if tables else None))
+        self._tables = tables
+        uni = self._tables[0]
+        # Order 1 for every possible token at once (1024 entries), so scoring indexes instead of
+        # searching.  Order-0 fallback: uniform over the syscalls seen plus one "anything else".
+        c = np.zeros(_OTHER + 1, dtype=np.int64)
+        c[uni.keys.astype(np.intp)] = uni.counts
+        types = float(uni.keys.size)
+        p0 = 1.0 / (uni.keys.size + 1)
+        self._p1 = np.asarray((c + types * p0) / (float(uni.counts.sum()) + types), dtype=np.float64)
 
     @property
     def fitted(self) -> bool:
@@ -265,52 +448,57 @@ class SequenceModel:
             raise RuntimeError("SequenceModel is not fitted: call fit() or from_state() first")
 
     # --- scoring --------------------------------------------------------------------------------
-    def _block_novelty(self, x: U64, skip: int) -> F64:
-        """Novelty of positions ``skip:`` of a block; earlier positions are context only.
+    def _novelty(self, codes: U64) -> F64:
+        """Novelty of each code: one ``refine`` per order n, for the n-gram ``code & mask_n``.
 
-        One pass per order n over the whole block: p[t] is refined from the order-(n-1) estimate
-        by Witten-Bell interpolation with the count of the length-n window ending at t.
+        Orders past a code's depth do not exist for it: they neither refine p nor count in the
+        mean.
         """
-        size = x.size
-        uni = self._tables[0]
-        i, hit = _find(uni.keys, x)
-        c = _gather(uni.counts, i, hit)
-        types = float(uni.keys.size)
-        p = (c + types * self._p0) / (self._total + types)
+        depth = _depth(codes)
+        if codes.size and int(depth.min()) == 0:
+            raise ValueError("a window code with no syscall in its lowest token (depth 0)")
+        p = np.take(self._p1, (codes & _TOKEN_MASK).astype(np.intp))
         # Product of the per-order probabilities: one log at the end instead of one per order.
         # Underflow would need six factors below ~1e-51 each (contexts seen ~1e51 times); the
         # clamp below only guards that theoretical case.
         prod = p.copy()
-        nord = np.ones(size)
-        h = x
-        prev = uni  # the table the contexts of this order live in
         for t in self._tables[1:]:
-            n = t.n
-            if size < n:
+            act = depth >= t.n
+            if not act.any():
                 break
-            # Context of the window ending at position j (>= n-1) = shorter window ending at j-1.
-            cx = _gather(prev.follow_total, i[:-1], hit[:-1])
-            tx = _gather(prev.follow_types, i[:-1], hit[:-1])
-            h = (h[:-1] << _SHIFT) | x[n - 1 :]
-            i, hit = _find(t.keys, h)
-            cn = _gather(t.counts, i, hit)
-            old = p[n - 1 :]
-            # Witten-Bell: a context followed by many different syscalls leaves more mass for
-            # unseen continuations than one that was always followed by the same syscall.
-            new = np.where(cx > 0, (cn + tx * old) / np.maximum(cx + tx, 1), old)
-            p[n - 1 :] = new
-            prod[n - 1 :] *= new
-            nord[n - 1 :] += 1.0
-            prev = t
-        return -np.log(np.maximum(prod[skip:], _TINY)) / nord[skip:]
+            new = t.refine(codes & _MASKS[t.n], p)
+            if act.all():  # the usual case: every position but a thread's first five
+                p = new
+                prod *= new
+            else:
+                p = np.where(act, new, p)
+                prod *= np.where(act, new, 1.0)
+        return -np.log(np.maximum(prod, _TINY)) / np.minimum(depth, self.order)
 
-    def _novelty_blocks(self, trace: ArrayLike, history: ArrayLike | None) -> Iterator[F64]:
+    def code_novelty(self, codes: ArrayLike) -> F64:
+        """Novelty (nats) of the syscall at each position, given only that position's window code.
+
+        This is what ``window_novelty`` computes for a trace, for codes shipped by the kernel out
+        of order or with gaps: a code carries all the context the model uses.  Depth-0 codes (no
+        syscall) are refused.  Memory is O(len(codes)) for the result plus one chunk of scratch.
+        """
         self._require_fitted()
-        hist = None
-        if history is not None and self.order > 1:
-            hist = _tokens(_as_trace(history)[-(self.order - 1) :])
-        for block, skip in _blocks(_as_trace(trace), self.order, hist):
-            yield self._block_novelty(block, skip)
+        c = _as_codes(codes)
+        out = np.empty(c.size, dtype=np.float64)
+        for a in range(0, c.size, _CHUNK):
+            out[a : a + _CHUNK] = self._novelty(c[a : a + _CHUNK])
+        return out
+
+    def _novelty_chunks(self, trace: ArrayLike, history: ArrayLike | None) -> Iterator[F64]:
+        self._require_fitted()
+        x = _as_trace(trace)
+        h = 0
+        if history is not None:
+            tail = _as_trace(history)[-(WINDOW_LEN - 1) :]
+            if tail.size:
+                h = int(window_codes(tail)[-1])
+        for codes in _iter_codes(x, h):
+            yield self._novelty(codes)
 
     def window_novelty(self, trace: ArrayLike, history: ArrayLike | None = None) -> F64:
         """Novelty (nats) of every syscall of ``trace`` given the up-to-5 syscalls before it.
@@ -320,16 +508,16 @@ class SequenceModel:
         the first positions are judged on shorter context.  The result has ``len(trace)``
         elements; for unbounded streams call it per batch (memory is O(batch)).
         """
-        parts = list(self._novelty_blocks(trace, history))
+        parts = list(self._novelty_chunks(trace, history))
         return np.concatenate(parts) if parts else np.zeros(0)
 
     def score(self, trace: ArrayLike) -> float:
         """Mean novelty of the ``top_k`` most surprising positions; 0.0 for an empty trace.
 
-        Streams over fixed-size blocks, so memory stays bounded for arbitrarily long traces.
+        Streams over fixed-size chunks, so memory stays bounded for arbitrarily long traces.
         """
         best = np.zeros(0)
-        for nov in self._novelty_blocks(trace, None):
+        for nov in self._novelty_chunks(trace, None):
             cand = np.concatenate((best, nov))
             if cand.size > self.top_k:
                 cand = np.partition(cand, cand.size - self.top_k)[cand.size - self.top_k :]
@@ -369,24 +557,25 @@ class SequenceModel:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> SequenceModel:
-        if state.get("format") != _STATE_FORMAT or state.get("model") != "SequenceModel":
-            raise ValueError("not a SequenceModel state")
+        _check_state(state, "SequenceModel")
         m = cls(order=int(state["order"]), top_k=int(state["top_k"]), max_ngrams=int(state["max_ngrams"]))
         tables = state["tables"]
         if len(tables) != m.order:
             raise ValueError("SequenceModel state has the wrong number of tables")
-        counts = [_decode_table(t) for t in tables]
+        counts = [_decode_table(t, n + 1) for n, t in enumerate(tables)]
         if counts[0][0].size == 0:
             raise ValueError("SequenceModel state is empty")
         m._set_tables(counts)
         return m
 
 
-def _decode_table(t: dict[str, Any]) -> tuple[U64, I64]:
+def _decode_table(t: dict[str, Any], n: int) -> tuple[U64, I64]:
     keys = np.frombuffer(t["keys"], dtype="<u8").astype(np.uint64)
     counts = np.frombuffer(t["counts"], dtype="<i8").astype(np.int64)
     if keys.size != counts.size or (keys.size > 1 and not bool(np.all(keys[1:] > keys[:-1]))):
         raise ValueError("corrupt sequence table")
+    if keys.size and (int(keys[-1]) > int(_MASKS[n]) or int(_depth(keys).min()) < n):
+        raise ValueError(f"corrupt sequence table: keys that are not {n} syscalls")
     return keys, counts
 
 
@@ -402,11 +591,10 @@ class StideModel:
         self._db: U64 | None = None
 
     def fit(self, traces: Iterable[ArrayLike]) -> StideModel:
-        counter = _Counter(cap=np.iinfo(np.int64).max)
-        for trace in traces:
-            for block, skip in _blocks(_as_trace(trace), self.window):
-                if block.size >= self.window:
-                    counter.add(_codes(block, self.window)[max(0, skip - self.window + 1) :])
+        counter = _Counter(cap=int(np.iinfo(np.int64).max))
+        for codes, counts in _trace_code_counts(traces):
+            full = _depth(codes) >= self.window
+            counter.add(codes[full] & _MASKS[self.window], counts[full])
         self._db = counter.result()[0]
         return self
 
@@ -418,10 +606,10 @@ class StideModel:
         if x.size < self.window:
             return np.zeros(0, dtype=bool)
         parts = []
-        for block, skip in _blocks(x, self.window):
-            if block.size >= self.window:
-                codes = _codes(block, self.window)[max(0, skip - self.window + 1) :]
-                parts.append(~_find(self._db, codes)[1])
+        for a, codes in zip(range(0, x.size, _CHUNK), _iter_codes(x, 0), strict=True):
+            # From the thread's start, the codes of complete windows are those from window - 1 on.
+            full = codes[max(0, self.window - 1 - a) :]
+            parts.append(~_find(self._db, full & _MASKS[self.window])[1])
         return np.concatenate(parts)
 
     def score(self, trace: ArrayLike) -> float:
@@ -443,8 +631,7 @@ class StideModel:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> StideModel:
-        if state.get("format") != _STATE_FORMAT or state.get("model") != "StideModel":
-            raise ValueError("not a StideModel state")
+        _check_state(state, "StideModel")
         m = cls(window=int(state["window"]))
         m._db = np.frombuffer(state["db"], dtype="<u8").astype(np.uint64)
         return m
