@@ -55,14 +55,53 @@ enum h7_net_op {
 	H7_NET_SENDMMSG = 4,
 };
 
-/* Syscall stream record: 24 bytes, one per raw_syscalls:sys_enter of a
- * monitored task. */
+/*
+ * Syscall-sequence windows, computed in the kernel per thread.
+ *
+ * Token of syscall nr: nr + 2 for -1 <= nr <= 1020, else H7_TOKEN_OTHER; token
+ * 0 means "no syscall" (before a thread's first one).  A thread's window code
+ * after syscall t is ((code << 10) | token) & H7_WINDOW_MASK: its last
+ * H7_WINDOW_LEN tokens, newest in the low bits.  h7/detect/sequence.py defines
+ * the model over exactly these codes (tests/test_sensor_bpf.py checks that
+ * the kernel's codes equal userspace's for the same syscalls).
+ */
+#define H7_TOKEN_BITS 10
+#define H7_TOKEN_OTHER 1023
+#define H7_WINDOW_LEN 6
+#define H7_WINDOW_MASK ((1ULL << (H7_TOKEN_BITS * H7_WINDOW_LEN)) - 1)
+
+/*
+ * Known-window filter: after an agent's baseline, userspace sets two bits
+ * per window code it does not need to see (a Bloom filter, k = 2) and turns
+ * the agent's `seq_filter` on; the kernel then ships only syscalls whose
+ * window misses the filter.  Bit positions for (code, agent, seed):
+ *   h = fmix64(code ^ (agent * H7_SEQ_AGENT_MUL) ^ seed)
+ *   bit1 = h & (H7_SEQ_BITS - 1), bit2 = (h >> 32) & (H7_SEQ_BITS - 1)
+ * where fmix64 is MurmurHash3's finaliser.  h7/sensor/seqfilter.py mirrors
+ * it; the seed is random per agent, so which novel windows collide with
+ * known ones cannot be predicted by the monitored process.
+ */
+#define H7_SEQ_BITS_LOG2 24
+#define H7_SEQ_BITS (1U << H7_SEQ_BITS_LOG2)
+#define H7_SEQ_WORDS (H7_SEQ_BITS / 64)
+#define H7_SEQ_AGENT_MUL 0x9E3779B97F4A7C15ULL
+
+/* Syscall stream record: 32 bytes, one per sys_enter of a monitored task
+ * whose window was not filtered out. */
 struct h7_sys_rec {
 	__u64 ts_ns;
+	__u64 window; /* the thread's window code ending with this syscall */
 	__u32 tgid;
 	__u32 tid;
 	__u32 agent;
 	__s32 nr;
+};
+
+/* Per-agent settings written by userspace (array indexed by agent id). */
+struct h7_agent_cfg {
+	__u64 seed;       /* known-window filter hash seed */
+	__u32 seq_filter; /* 1: ship only syscalls whose window is unknown */
+	__u32 _pad;
 };
 
 /* Common header of every discrete event: 48 bytes. */
@@ -158,6 +197,7 @@ struct h7_stats {
 	__u64 execs;
 	__u64 forks;
 	__u64 opens;
+	__u64 seq_filtered; /* syscalls not shipped: their window was known */
 };
 
 /* Per-ring counters (per-CPU array indexed by enum h7_ring). */
@@ -166,10 +206,15 @@ struct h7_ring_stats {
 	__u64 dropped; /* bpf_ringbuf_reserve failed: the ring was full */
 };
 
-/* Scope map value, keyed by tid (every thread of a monitored process). */
+/* Scope map value, keyed by tid (every thread of a monitored process).
+ * Written only by the thread itself (window) or by the scheduler hook on
+ * the CPU it runs on (on/off), so no field has two concurrent writers. */
 struct h7_scope {
 	__u32 agent;
 	__u32 tgid;
+	__u64 window; /* window code of its syscalls so far */
+	__u64 on_ns;  /* when it last went on CPU */
+	__u64 off_ns; /* when it last left the CPU */
 };
 
 /* Egress de-duplication key: one event per (tgid, op, destination). */

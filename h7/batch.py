@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from h7.decode import STATS_DTYPE, SYS_DTYPE
+from h7.decode import STATS_DTYPE, SYS_DTYPE, SYS_DTYPE_V1
 
 Event = dict[str, Any]
 
@@ -84,19 +84,30 @@ class Batch:
         }
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any]) -> Batch:
+    def from_record(cls, rec: dict[str, Any], version: int = 2) -> Batch:
+        """Inverse of :meth:`to_record`; ``version`` 1 records (no windows) are widened, windows 0."""
+        sys_dt = SYS_DTYPE if version >= 2 else SYS_DTYPE_V1
+        stats_size = STATS_DTYPE.itemsize if version >= 2 else STATS_DTYPE.itemsize - 8
         sys_raw = rec.get("sys", b"")
-        if len(sys_raw) % SYS_DTYPE.itemsize:
+        if len(sys_raw) % sys_dt.itemsize:
             raise ValueError("journal batch: syscall block is not a whole number of records")
         stats = {}
         for a, raw in rec.get("stats", {}).items():
-            if len(raw) != STATS_DTYPE.itemsize:
+            if len(raw) != stats_size:
                 raise ValueError("journal batch: stats record has the wrong size")
-            stats[int(a)] = np.frombuffer(raw, STATS_DTYPE, count=1)[0].copy()
+            # v1 stats lack the trailing seq_filtered counter: zero-extend.
+            full = raw.ljust(STATS_DTYPE.itemsize, b"\0")
+            stats[int(a)] = np.frombuffer(full, STATS_DTYPE, count=1)[0].copy()
+        sys_arr = np.frombuffer(sys_raw, sys_dt)
+        if sys_dt is not SYS_DTYPE:
+            wide = np.zeros(sys_arr.size, SYS_DTYPE)
+            for name in sys_dt.names or ():
+                wide[name] = sys_arr[name]
+            sys_arr = wide
         return cls(
             t0_ns=int(rec["t0"]),
             t1_ns=int(rec["t1"]),
-            syscalls=np.frombuffer(sys_raw, SYS_DTYPE).copy(),
+            syscalls=sys_arr.copy(),
             events=list(rec.get("events", [])),
             stats=stats,
             drops={str(k): int(v) for k, v in rec.get("drops", {}).items()},

@@ -48,7 +48,19 @@ FAMILIES: dict[int, str] = {
     socket.AF_NETLINK: "netlink",
 }
 
-SYS_DTYPE = np.dtype([("ts_ns", "<u8"), ("tgid", "<u4"), ("tid", "<u4"), ("agent", "<u4"), ("nr", "<i4")])
+# Sequence windows and the known-window filter (H7_TOKEN_*, H7_WINDOW_*, H7_SEQ_*).
+TOKEN_BITS = 10
+TOKEN_OTHER = 1023
+WINDOW_LEN = 6
+SEQ_BITS_LOG2 = 24
+SEQ_WORDS = (1 << SEQ_BITS_LOG2) // 64
+SEQ_AGENT_MUL = 0x9E3779B97F4A7C15
+
+SYS_DTYPE = np.dtype(
+    [("ts_ns", "<u8"), ("window", "<u8"), ("tgid", "<u4"), ("tid", "<u4"), ("agent", "<u4"), ("nr", "<i4")]
+)
+#: The record layout before windows moved into the kernel (journals written by H7 <= 0.1).
+SYS_DTYPE_V1 = np.dtype([("ts_ns", "<u8"), ("tgid", "<u4"), ("tid", "<u4"), ("agent", "<u4"), ("nr", "<i4")])
 
 HDR_FIELDS: list[tuple[str, Any]] = [
     ("ts_ns", "<u8"),
@@ -164,11 +176,15 @@ STATS_DTYPE = np.dtype(
         ("execs", "<u8"),
         ("forks", "<u8"),
         ("opens", "<u8"),
+        ("seq_filtered", "<u8"),
     ]
 )
 
 RING_STATS_DTYPE = np.dtype([("emitted", "<u8"), ("dropped", "<u8")])
-SCOPE_DTYPE = np.dtype([("agent", "<u4"), ("tgid", "<u4")])
+SCOPE_DTYPE = np.dtype(
+    [("agent", "<u4"), ("tgid", "<u4"), ("window", "<u8"), ("on_ns", "<u8"), ("off_ns", "<u8")]
+)
+AGENT_CFG_DTYPE = np.dtype([("seed", "<u8"), ("seq_filter", "<u4"), ("_pad", "<u4")])
 
 
 def _cstr(raw: bytes) -> str:

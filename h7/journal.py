@@ -16,15 +16,21 @@ import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 import msgpack
 
 from h7.batch import AgentInfo, Batch
 from h7.errors import H7Error
 
+if TYPE_CHECKING:
+    from h7.windows import WindowTracker
+
 FORMAT = "h7-journal"
-VERSION = 1
+#: 2: syscall records carry the kernel's window code, stats count filtered syscalls.
+#: Version 1 journals are read too: their windows are recomputed (h7.windows).
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 _READ_SIZE = 1 << 20
 # Journal records carry whole batches of syscalls; the default msgpack
 # limits (derived from read_size) would reject a busy second.
@@ -64,8 +70,9 @@ class JournalHeader:
         if not isinstance(rec, dict) or rec.get("format") != FORMAT:
             raise JournalError("not an H7 journal (first record is not a journal header)")
         version = rec.get("version")
-        if version != VERSION:
-            raise JournalError(f"unsupported journal version {version!r} (this h7 reads {VERSION})")
+        if version not in READABLE_VERSIONS:
+            readable = ", ".join(map(str, READABLE_VERSIONS))
+            raise JournalError(f"unsupported journal version {version!r} (this h7 reads {readable})")
         try:
             return cls(
                 host=str(rec.get("host", "")),
@@ -176,6 +183,11 @@ class JournalReader:
                 )
             raise JournalError(f"{self.name}: empty journal")
         self.header = JournalHeader.from_record(first[1])
+        self._windows: WindowTracker | None = None
+        if self.header.version == 1:
+            from h7.windows import WindowTracker
+
+            self._windows = WindowTracker()
 
     def _next_record(self) -> tuple[int, Any] | None:
         offset = self._unpacker.tell()
@@ -213,7 +225,9 @@ class JournalReader:
             if not isinstance(rec, dict) or "t0" not in rec or "t1" not in rec:
                 raise JournalError(f"{self.name}: record at byte {offset} is not a batch")
             try:
-                batch = Batch.from_record(rec)
+                batch = Batch.from_record(rec, self.header.version)
+                if self._windows is not None:
+                    batch.syscalls = self._windows.fill(batch.syscalls)
             except (KeyError, TypeError, ValueError) as e:
                 raise JournalError(f"{self.name}: malformed batch at byte {offset}: {e}") from e
             self.batches_read += 1

@@ -249,6 +249,18 @@ def run_attach(opts: AttachOptions) -> int:
         assert engine is not None
         engine.on_syscalls(arr)
 
+    def on_filter(agent: int, codes: np.ndarray | None) -> None:
+        """The engine's known windows go into the kernel: it stops shipping them."""
+        if codes is None:
+            sensor.clear_sequence_filter(agent)
+            return
+        f = sensor.set_sequence_filter(agent, codes)
+        name = sensor.agents[agent].info.agent_id if agent in sensor.agents else str(agent)
+        term.line(
+            f"h7: {name}: the kernel now ships only unusual syscalls ({f['known_windows']} known "
+            f"windows filtered in the kernel; filter false-positive rate {f['false_positive_rate']:.1e})"
+        )
+
     reason = "error"  # replaced by run()'s own reason when it returns normally
     try:
         sensor.open()
@@ -264,7 +276,9 @@ def run_attach(opts: AttachOptions) -> int:
             )
         # Watching selectors, agents come and go: a failed baseline drops or
         # restarts that agent (notices) instead of ending the run.
-        engine = Engine(econf, list(infos.values()), on_alert=on_alert, strict=not watching)
+        engine = Engine(
+            econf, list(infos.values()), on_alert=on_alert, strict=not watching, on_filter=on_filter
+        )
         if opts.baseline_from is not None:
             engine.load_baseline(opts.baseline_from)
             saved = True

@@ -71,7 +71,7 @@ def test_scc_matches_scipy(case: tuple[int, list[tuple[int, int]]]) -> None:
 
 def test_scc_long_chain_has_no_recursion_limit() -> None:
     n = 50_000
-    src = list(range(n - 1)) + [n - 1]
-    dst = list(range(1, n)) + [0]  # one big cycle
+    src = [*range(n - 1), n - 1]
+    dst = [*range(1, n), 0]  # one big cycle
     assert len(set(scc_labels(n, src, dst))) == 1
     assert len(set(scc_labels(n, src[:-1], dst[:-1]))) == n  # a chain: every node alone

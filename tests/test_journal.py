@@ -185,3 +185,33 @@ def test_replay_of_a_killed_recording_warns_and_still_alerts(tmp_path: Path) -> 
     assert res.exit_code == 0, res.output
     assert "PTRACE_ATTACH_DETECTED" in res.stdout
     assert "incomplete record" in res.stderr
+
+
+def test_version_1_journals_get_the_kernels_windows() -> None:
+    """A journal from before windows moved into the kernel replays with the same windows.
+
+    tests/journals/v1/benign.h7j is the version-1 file of the synthetic benign
+    journal; tests/journals/benign.h7j is the same activity written as version 2
+    (windows computed when it was generated).  Reading the old one must give
+    identical records, windows included, and zero-extended stats.
+    """
+    h1, old, _ = read_journal(JOURNALS / "v1" / "benign.h7j")
+    h2, new, _ = read_journal(JOURNALS / "benign.h7j")
+    assert (h1.version, h2.version) == (1, 2)
+    assert len(old) == len(new)
+    for a, b in zip(old, new, strict=True):
+        assert np.array_equal(a.syscalls, b.syscalls)
+        for agent, st in a.stats.items():
+            assert int(st["seq_filtered"]) == 0
+            assert st.tobytes() == b.stats[agent].tobytes()
+    assert sum(int(b.syscalls.size) for b in old) > 1000
+    assert any(int(b.syscalls["window"][-1]) >> 50 for b in old)  # full six-syscall windows
+
+
+def test_unknown_journal_version_is_refused(tmp_path: Path) -> None:
+    p = tmp_path / "future.h7j"
+    hdr = JournalHeader(host="h", agents=[AGENT], start_ns=0, batch_ns=10**9, version=99)
+    with JournalWriter(p, hdr):
+        pass
+    with pytest.raises(JournalError, match="unsupported journal version 99"):
+        read_journal(p)

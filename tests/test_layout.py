@@ -81,6 +81,9 @@ def test_stats(btf: dict[str, dict[str, Any]]) -> None:
     assert members(btf, "h7_stats") == dtype_offsets(decode.STATS_DTYPE)
     assert members(btf, "h7_ring_stats") == dtype_offsets(decode.RING_STATS_DTYPE)
     assert members(btf, "h7_scope") == dtype_offsets(decode.SCOPE_DTYPE)
+    assert btf["h7_scope"]["size"] == decode.SCOPE_DTYPE.itemsize
+    assert members(btf, "h7_agent_cfg") == dtype_offsets(decode.AGENT_CFG_DTYPE)
+    assert btf["h7_agent_cfg"]["size"] == decode.AGENT_CFG_DTYPE.itemsize
 
 
 def test_header_constants_match() -> None:
@@ -99,5 +102,10 @@ def test_header_constants_match() -> None:
         ("H7_ARGS_LEN", decode.ARGS_LEN),
         ("H7_HIST_SLOTS", decode.HIST_SLOTS),
         ("H7_PID_LIMIT", decode.PID_LIMIT),
+        ("H7_TOKEN_BITS", decode.TOKEN_BITS),
+        ("H7_TOKEN_OTHER", decode.TOKEN_OTHER),
+        ("H7_WINDOW_LEN", decode.WINDOW_LEN),
+        ("H7_SEQ_BITS_LOG2", decode.SEQ_BITS_LOG2),
+        ("H7_SEQ_AGENT_MUL", f"0x{decode.SEQ_AGENT_MUL:X}ULL"),
     ]:
         assert f"{cname} = {value}" in text or f"#define {cname} {value}" in text, cname

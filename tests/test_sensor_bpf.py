@@ -301,7 +301,7 @@ def test_close_leaves_nothing_loaded() -> None:
     s = Sensor()
     s.open()
     during = _h7_prog_ids() - before
-    assert len(during) >= 14
+    assert len(during) == 8  # one program per hook: 7 tp_btf + sys_enter handles every syscall
     s.close()
     # the kernel frees programs after an RCU grace period: allow it a moment
     deadline = time.monotonic() + 5 * TIMESCALE
@@ -422,7 +422,7 @@ def test_ring_overflow_is_counted_not_silent() -> None:
     assert c["sys_dropped"] > 0
     # the counters account for every syscall seen after seeding
     assert c["sys_emitted"] + c["sys_dropped"] >= issued
-    assert len(batch.syscalls) == c["sys_emitted"] <= page // 32
+    assert len(batch.syscalls) == c["sys_emitted"] <= page // 40  # 32-byte record + 8-byte ring header
     assert batch.drops["sys_dropped"] == c["sys_dropped"]
 
 

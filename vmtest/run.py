@@ -3,7 +3,7 @@
 
     vmtest/run.py [--kernels 6.1,6.12,newest,host] [--parallel N] [--timeout S] [--md FILE]
 
-Per kernel: `h7 doctor --json`, an fentry probe, the sensor tests (tests/test_sensor_bpf.py,
+Per kernel: `h7 doctor --json`, an fentry probe, the sensor tests (tests/test_sensor_bpf.py, test_sensor_windows.py,
 tests/test_layout.py) and the five-channel detection tests (tests/test_live*.py, when they
 exist) run inside the guest (vmtest/guest.sh); results come back through a --rwdir under
 build/vmtest/results/<kernel>/.  "host" runs the same script natively on this machine.

@@ -27,6 +27,7 @@ from h7.batch import AgentInfo, Batch
 from h7.decode import HIST_SLOTS, STATS_DTYPE, SYS_DTYPE
 from h7.detect.config import NS_PER_S, EngineConfig
 from h7.detect.engine import Engine
+from h7.windows import WindowTracker
 
 _NRS = np.array(
     [0, 1, 3, 5, 7, 8, 9, 10, 11, 12, 13, 16, 17, 20, 21, 39, 42, 44, 45, 202, 228, 232, 257, 262]
@@ -72,6 +73,7 @@ def _chain(rng: np.random.Generator, n: int) -> np.ndarray:
 def _batches(rng: np.random.Generator, n_batches: int, per_batch: int, chain: np.ndarray) -> list[Batch]:
     out = []
     threads = 8
+    windows = WindowTracker()  # what the kernel computes for a live agent
     for b in range(n_batches):
         t0 = (1000 + b) * NS_PER_S
         sys = np.zeros(per_batch, SYS_DTYPE)
@@ -87,6 +89,7 @@ def _batches(rng: np.random.Generator, n_batches: int, per_batch: int, chain: np
             start = int(rng.integers(0, chain.size - m.sum()))
             nr[m] = chain[start : start + int(m.sum())]
         sys["nr"] = nr
+        sys = windows.fill(sys)
         events = []
         for i in range(100):
             ts = t0 + i * (NS_PER_S // 100)

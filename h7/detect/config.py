@@ -120,7 +120,9 @@ class EngineConfig:
     l2_search_path: list[str] | None = None  # None: $PATH plus the standard bin dirs
     # L3
     l3_min_cycle_images: int = 2
-    l3_window: int = 6
+    # Baseline positions at most this novel (as a quantile) become "known" windows the
+    # kernel stops shipping after the baseline; 0 ships everything.
+    l3_known_quantile: float = 0.99
     l3_max_edges: int = 200_000
     # L4
     l4_allow: list[str] = field(default_factory=list)
@@ -137,6 +139,8 @@ class EngineConfig:
             raise UsageError("trace_len must be >= 0")
         if not 0.0 < self.false_alarm_budget < 0.5:
             raise UsageError("false_alarm_budget must be in (0, 0.5)")
+        if not 0.0 <= self.l3_known_quantile < 1.0:
+            raise UsageError("l3_known_quantile must be in [0, 1)")
         bad = [c for c in self.channels if c not in ("L1", "L2", "L3", "L4", "L5")]
         if bad:
             raise UsageError(f"unknown detection channel(s): {', '.join(bad)}")

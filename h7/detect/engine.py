@@ -14,6 +14,13 @@ Live sensor, per drain of the rings::
 Replay (and tests) call ``engine.process(batch)``, which does the three in
 kernel-time order.  Every emitted alert also goes to ``on_alert``.
 
+Once an agent is monitored, its L3 model names the syscall windows that need
+not be shipped any more; ``on_filter(agent, codes)`` hands them to the live
+sensor, which has the kernel drop them (``on_filter(agent, None)``: ship
+everything again).  Without ``on_filter`` (a replay) the engine drops them
+from the alert traces itself, so a replay quotes what the live sensor would
+have quoted; the channels score a batch the same either way.
+
 Every agent has its own phase: its baseline window starts with the first
 batch after it was added (at construction or by :meth:`Engine.add_agent`), so
 a fleet sensor that attaches agents as they appear models each one from its
@@ -72,7 +79,8 @@ PHASE_WAITING = "waiting"
 PHASE_DROPPED = "dropped"
 
 BASELINE_FORMAT = "h7-baseline"
-BASELINE_VERSION = 1
+#: 2: L3 models syscall windows as the kernel computes them, and carries its known windows.
+BASELINE_VERSION = 2
 CHANNEL_CLASSES: dict[str, type[Channel]] = {
     "L1": SchedChannel,
     "L2": ExecChannel,
@@ -234,6 +242,8 @@ class AgentState:
     dropped: str = ""
     #: whether its model came from a saved baseline
     loaded_from: str = ""
+    #: known windows dropped in userspace when no kernel filter is wired (sorted codes)
+    user_filter: np.ndarray | None = None
 
     def progress(self, baseline_ns: int) -> float:
         """Fraction of this agent's own baseline window covered (1.0 once monitoring)."""
@@ -277,9 +287,11 @@ class Engine:
         proc: ProcReader | None = None,
         known_binaries: KnownBinaries | None = None,
         strict: bool = True,
+        on_filter: Callable[[int, np.ndarray | None], Any] | None = None,
     ) -> None:
         self.config = config or EngineConfig()
         self.on_alert = on_alert
+        self.on_filter = on_filter
         self.strict = strict
         self.proc = proc or ProcReader(enabled=self.config.read_proc)
         self._known = known_binaries
@@ -396,14 +408,19 @@ class Engine:
         ag = sys["agent"]
         first = int(ag[0])
         if bool((ag == first).all()):
-            st = self._state(first)
-            if st.phase != PHASE_DROPPED:
-                st.ring.add_sys(sys)
-            return
-        for a in np.unique(ag).tolist():
-            st = self._state(int(a))
-            if st.phase != PHASE_DROPPED:
-                st.ring.add_sys(sys[ag == a])
+            groups = [(first, sys)]
+        else:
+            groups = [(int(a), sys[ag == a]) for a in np.unique(ag).tolist()]
+        for a, part in groups:
+            st = self._state(a)
+            if st.phase == PHASE_DROPPED:
+                continue
+            if st.user_filter is not None and st.user_filter.size:
+                known = st.user_filter
+                w = part["window"]
+                i = np.minimum(np.searchsorted(known, w), known.size - 1)
+                part = part[known[i] != w]
+            st.ring.add_sys(part)
 
     def on_events(self, events: list[Event]) -> list[Alert]:
         """Immediate path: judge discrete events now; returns the alerts emitted."""
@@ -591,6 +608,7 @@ class Engine:
         st.ctx.phase = PHASE_MONITORING
         for ch in st.channels:
             ch.finish_baseline(st.ctx)
+        self._install_filter(st)
         self._notice(
             "baseline-complete",
             st,
@@ -606,6 +624,7 @@ class Engine:
             # attach it again: learn again from a fresh window instead.  Fresh
             # channels keep memory bounded for an agent that idles for days.
             st.restarts += 1
+            self._clear_filter(st)
             st.channels = self._new_channels()
             st.syscalls = st.active_batches = st.batches = 0
             st.sched_events = 0.0
@@ -620,6 +639,7 @@ class Engine:
                     "warning",
                 )
             return
+        self._clear_filter(st)
         st.phase = PHASE_DROPPED
         st.dropped = str(err)
         st.channels = []  # nothing to judge with; frees what the baseline had learned
@@ -634,6 +654,26 @@ class Engine:
             st.t_last,
             "warning",
         )
+
+    def _install_filter(self, st: AgentState) -> None:
+        """Hand the agent's known windows to the kernel (or to this engine, in a replay)."""
+        codes = None
+        for ch in st.channels:
+            codes = ch.kernel_filter()
+            if codes is not None:
+                break
+        if codes is None or codes.size == 0:
+            return
+        if self.on_filter is not None:
+            self.on_filter(st.ctx.agent, codes)
+        else:
+            st.user_filter = codes
+
+    def _clear_filter(self, st: AgentState) -> None:
+        if st.user_filter is not None:
+            st.user_filter = None
+        elif self.on_filter is not None and st.phase == PHASE_MONITORING:
+            self.on_filter(st.ctx.agent, None)
 
     def _emit(self, st: AgentState, alerts: list[Alert]) -> list[Alert]:
         out: list[Alert] = []
@@ -755,6 +795,7 @@ class Engine:
             raise UsageError(f"malformed baseline file: {e!r}") from e
         st.phase = PHASE_MONITORING
         st.ctx.phase = PHASE_MONITORING
+        self._install_filter(st)
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Monitor with a saved baseline instead of learning one.
@@ -771,7 +812,10 @@ class Engine:
         if not isinstance(state, dict) or state.get("format") != BASELINE_FORMAT:
             raise UsageError("not an H7 baseline file")
         if state.get("version") != BASELINE_VERSION:
-            raise UsageError(f"unsupported baseline version {state.get('version')!r}")
+            raise UsageError(
+                f"unsupported baseline version {state.get('version')!r} (this h7 reads "
+                f"{BASELINE_VERSION}): learn the baseline again with --save-baseline"
+            )
         saved = state.get("agents", [])
         if not isinstance(saved, list) or not all(isinstance(s, dict) for s in saved):
             raise UsageError("malformed baseline file: agents is not a list of models")

@@ -45,15 +45,24 @@ def _emit_json(obj: dict[str, Any]) -> None:
 
 def _syscall_dicts(batch: Batch) -> Iterator[dict[str, Any]]:
     s = batch.syscalls
-    for ts, tgid, tid, agent, nr in zip(
+    for ts, tgid, tid, agent, nr, window in zip(
         s["ts_ns"].tolist(),
         s["tgid"].tolist(),
         s["tid"].tolist(),
         s["agent"].tolist(),
         s["nr"].tolist(),
+        s["window"].tolist(),
         strict=True,
     ):
-        yield {"type": "syscall", "ts_ns": ts, "agent": agent, "pid": tgid, "tid": tid, "nr": nr}
+        yield {
+            "type": "syscall",
+            "ts_ns": ts,
+            "agent": agent,
+            "pid": tgid,
+            "tid": tid,
+            "nr": nr,
+            "window": f"{window:015x}",  # six 10-bit tokens, newest last (bpf/h7.h)
+        }
 
 
 DURATION = DurationType()  # nanoseconds, e.g. 30s, 500ms, 2m

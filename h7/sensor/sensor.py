@@ -13,7 +13,11 @@ and a burst can never fill a ring while the sensor sleeps.
 
 Syscall records never become Python objects; discrete events (fork, exec,
 open, connect, ptrace) do, because they are rare and every consumer wants
-them as mappings.
+them as mappings.  Once an agent's baseline is learnt, the detector hands
+the sensor the syscall windows it does not need to see again
+(:meth:`Sensor.set_sequence_filter`) and the kernel stops shipping them, so
+a busy agent in steady state costs a ring record per *unusual* syscall, not
+per syscall.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import numpy as np
 
 from h7.batch import AgentInfo, Batch, Event
 from h7.decode import (
+    AGENT_CFG_DTYPE,
     EVENT_SIZE,
     PID_LIMIT,
     RING_EVENTS,
@@ -49,6 +54,7 @@ from h7.decode import (
 from h7.errors import BPFError, PermissionDenied, UsageError
 from h7.sensor import procfs
 from h7.sensor.libbpf import BpfObject, Link, Map, RingBuffer
+from h7.sensor.seqfilter import SeqBits, expected_false_positive_rate, false_positive_rate, new_seed
 
 log = logging.getLogger("h7.sensor")
 
@@ -56,13 +62,9 @@ TRACEFS = Path("/sys/kernel/tracing")
 BTF_VMLINUX = Path("/sys/kernel/btf/vmlinux")
 MAX_AGENTS = 1024
 
-#: Programs whose hook may be missing on some kernels/architectures; they are
-#: skipped with a warning instead of failing the whole load.
-OPTIONAL_TRACEPOINTS = {"h7_open": "syscalls/sys_enter_open", "h7_openat2": "syscalls/sys_enter_openat2"}
-
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
-_SCOPE = struct.Struct("<II")
+_SCOPE = struct.Struct("<IIQQQ")  # struct h7_scope: agent, tgid, window, on_ns, off_ns
 
 
 @dataclass
@@ -101,6 +103,8 @@ class HookStatus:
 @dataclass
 class AgentState:
     info: AgentInfo
+    seed: int = 0  # known-window filter hash seed (h7_agent_cfg.seed)
+    filtering: bool = False
     live: set[int] = field(default_factory=set)  # tgids believed alive
     prev_stats: np.ndarray = field(default_factory=lambda: np.zeros(1, STATS_DTYPE)[0])
 
@@ -118,10 +122,6 @@ def ensure_tracefs() -> None:
         )
     except (OSError, subprocess.SubprocessError) as e:
         raise BPFError(f"tracefs is not mounted at {TRACEFS} and mounting it failed: {e}") from e
-
-
-def tracepoint_exists(category_event: str) -> bool:
-    return (TRACEFS / "events" / category_event).is_dir()
 
 
 def _sum_cpus(rows: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -157,6 +157,7 @@ class Sensor:
         self._sys_handed = 0
         self._pending_events: list[Event] = []
         self._epoll: select.epoll | None = None
+        self._seq_bits: SeqBits | None = None
         self.attach_seconds = 0.0
 
     # ------------------------------------------------------------ lifecycle
@@ -175,21 +176,14 @@ class Sensor:
             obj.map("sys_ring").set_max_entries(self.config.sys_ring_bytes)
             obj.map("event_ring").set_max_entries(self.config.event_ring_bytes)
             programs = obj.programs()
-            for p in programs:
-                tp = OPTIONAL_TRACEPOINTS.get(p.name)
-                if tp and not tracepoint_exists(tp):
-                    p.autoload = False
-                    self.hooks.append(HookStatus(p.name, p.section, "skipped", f"no tracepoint {tp}"))
-                    log.warning("skipping %s: this kernel has no tracepoint %s", p.name, tp)
             obj.load()
             for p in programs:
-                if not p.autoload:
-                    continue
                 link: Link = p.attach()
                 obj.links.append(link)
                 self.hooks.append(HookStatus(p.name, p.section, "attached"))
-            for name in ("scope", "seed_bits", "agent_stats", "ring_stats"):
+            for name in ("scope", "seed_bits", "agent_stats", "ring_stats", "agent_cfg"):
                 self._maps[name] = obj.map(name)
+            self._seq_bits = SeqBits(obj.map("seq_bits").fd)
             self._sys_ring = RingBuffer(
                 obj.map("sys_ring"), SYS_DTYPE.itemsize, self.config.sys_batch_records
             )
@@ -208,6 +202,9 @@ class Sensor:
         if self._epoll is not None:
             self._epoll.close()
             self._epoll = None
+        if self._seq_bits is not None:
+            self._seq_bits.close()
+            self._seq_bits = None
         if self.obj is not None:
             self.obj.close()
             self.obj = None
@@ -240,7 +237,11 @@ class Sensor:
         if agent >= MAX_AGENTS:
             raise UsageError(f"at most {MAX_AGENTS - 1} agents per sensor")
         info = procfs.agent_info(agent, pid, name)
-        state = AgentState(info=info)
+        state = AgentState(info=info, seed=new_seed())
+        self._write_cfg(agent, state)
+        # Before seeding: whatever the kernel counts from the first seeded thread
+        # on belongs to the first batch, like the records it ships.
+        state.prev_stats = self._read_stats(agent)
         scope = self._maps["scope"]
         for _ in range(2):
             for tgid in procfs.descendants(pid):
@@ -249,9 +250,8 @@ class Sensor:
                 state.live.add(tgid)
                 self._by_pid[tgid] = agent
                 for tid in procfs.threads_of(tgid):
-                    scope.update(_U32.pack(tid), _SCOPE.pack(agent, tgid))
+                    scope.update(_U32.pack(tid), _SCOPE.pack(agent, tgid, 0, 0, 0))
                     self._seed_bit(tid)
-        state.prev_stats = self._read_stats(agent)
         self.agents[agent] = state
         if procfs.read_stat(pid) is None:
             raise UsageError(f"pid {pid} exited while H7 was attaching")
@@ -278,8 +278,44 @@ class Sensor:
         for k in scope.iter_keys():
             v = scope.lookup(k)
             if v is not None:
-                out[_U32.unpack(k)[0]] = _SCOPE.unpack(v)
+                out[_U32.unpack(k)[0]] = _SCOPE.unpack(v)[:2]
         return out
+
+    def _write_cfg(self, agent: int, st: AgentState) -> None:
+        cfg = np.zeros(1, AGENT_CFG_DTYPE)
+        cfg["seed"] = st.seed
+        cfg["seq_filter"] = int(st.filtering)
+        self._maps["agent_cfg"].update(_U32.pack(agent), cfg.tobytes())
+
+    def set_sequence_filter(self, agent: int, codes: np.ndarray) -> dict[str, Any]:
+        """Stop shipping syscalls of ``agent`` whose window code is in ``codes``.
+
+        Bits go in before the switch is turned on, so the kernel never
+        filters on a half-loaded set.  Returns what an operator needs to
+        judge the filter: how many windows, and its false-positive rate.
+        """
+        st = self.agents.get(agent)
+        if st is None or self._seq_bits is None:
+            raise UsageError(f"no agent {agent} in this sensor")
+        codes = np.asarray(codes, dtype=np.uint64)
+        self._seq_bits.add(codes, agent, st.seed)
+        st.filtering = True
+        self._write_cfg(agent, st)
+        bits = self._seq_bits.bits_set()
+        return {
+            "known_windows": int(codes.size),
+            "filter_bits_set": bits,
+            "false_positive_rate": false_positive_rate(bits),
+            "false_positive_rate_alone": expected_false_positive_rate(int(codes.size)),
+        }
+
+    def clear_sequence_filter(self, agent: int) -> None:
+        """Ship every syscall of ``agent`` again (its baseline restarted)."""
+        st = self.agents.get(agent)
+        if st is None or not st.filtering:
+            return
+        st.filtering = False
+        self._write_cfg(agent, st)
 
     def alive_agents(self) -> list[int]:
         return [a for a, st in self.agents.items() if st.live]

@@ -34,6 +34,7 @@ from h7.batch import AgentInfo, Batch
 from h7.decode import HIST_SLOTS, STATS_DTYPE, SYS_DTYPE
 from h7.detect.syscalls import NAME_TO_NR
 from h7.journal import write_journal
+from h7.windows import with_windows
 
 NS = 1_000_000_000
 MS = 1_000_000
@@ -439,7 +440,7 @@ class Agent:
 
     def batches(self, end: int) -> list[Batch]:
         sys_all = np.concatenate(self.tl.sys) if self.tl.sys else np.zeros(0, SYS_DTYPE)
-        sys_all = sys_all[np.argsort(sys_all["ts_ns"], kind="stable")]
+        sys_all = with_windows(sys_all[np.argsort(sys_all["ts_ns"], kind="stable")])
         sched = np.concatenate(self.tl.sched) if self.tl.sched else np.zeros((0, 5), np.int64)
         net = np.array(self.tl.net, dtype=np.int64).reshape(-1, 4)
         events = sorted(self.tl.events, key=lambda e: e["ts_ns"])

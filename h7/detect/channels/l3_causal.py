@@ -24,8 +24,19 @@ by its own baseline spread:
 * graph: new edges + new nodes relative to the baseline graph, in units of
   the baseline's own 90th-percentile leave-one-out novelty (at least 4);
 * sequences: the top-k mean per-syscall novelty (nats) of the batch's
-  per-thread traces under :class:`h7.detect.sequence.SequenceModel`, above
+  syscall windows under :class:`h7.detect.sequence.SequenceModel`, above
   the baseline's median, in units of its upper spread (q90 - q50).
+
+The kernel computes every thread's window (its last six syscalls) itself.
+After the baseline this channel names the windows it does not need to see
+again -- those at most as novel as the ``l3_known_quantile`` of baseline
+positions, ``tau`` -- and the sensor tells the kernel to stop shipping them
+(:meth:`CausalChannel.kernel_filter`).  Every known window then counts as
+novelty ``tau`` exactly, whether the kernel dropped it or shipped it (the
+filter is off in a replay, or missed one): the score is a function of the
+batch, not of where the filtering happened.  ``tau`` is far below the
+alerting range, so clipping the common windows at ``tau`` changes only the
+scores of quiet batches, and the calibration below clips the same way.
 
 The threshold is calibrated on the baseline itself: each baseline batch's
 graph novelty against the graph of all other batches (leave-one-out) and its
@@ -48,17 +59,19 @@ import hashlib
 import os
 import re
 from collections import Counter, deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 
 from h7.alert import Alert
 from h7.batch import Batch, Event
 from h7.detect.channels.base import Calibration, Channel, ChannelContext, calibrate_threshold, kfold_indices
 from h7.detect.config import EngineConfig
+from h7.detect.numeric import scc_labels
 from h7.detect.syscalls import syscall_name
+
+if TYPE_CHECKING:
+    from h7.detect.sequence import SequenceModel
 
 Edge = tuple[str, str, str]  # (src, dst, kind)
 
@@ -79,6 +92,10 @@ G_SCALE_FLOOR = 4.0  # four new structural elements (edges + nodes) = one unit o
 S_SPREAD_FLOOR = 0.5  # nats
 L3_FLOOR = 4.0  # units: a new program or a few new files is not "structural drift"
 KFOLD = 5
+TOKEN_BITS = 10
+WINDOW_LEN = 6
+U64 = np.ndarray
+CodeCounts = tuple[np.ndarray, np.ndarray]  # distinct window codes, how often each occurred
 
 
 def _component(c: str) -> str:
@@ -188,22 +205,62 @@ class CausalGraphBuilder:
         return out
 
 
-def split_traces(sys: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Per-thread syscall traces of a batch, without a Python loop over syscalls."""
-    if sys.size == 0:
-        return np.zeros(0, np.uint32), []
-    tid = sys["tid"]
-    lo = int(tid.min())
-    if int(tid.max()) - lo < 65536:
-        # Stable argsort of 16-bit keys is a radix sort in numpy: O(n).
-        order = np.argsort((tid - lo).astype(np.uint16), kind="stable")
-    else:
-        order = np.argsort(tid, kind="stable")
-    st = tid[order]
-    nr = sys["nr"][order].astype(np.int64)
-    cuts = np.flatnonzero(st[1:] != st[:-1]) + 1
-    tids = st[np.concatenate(([0], cuts))]
-    return tids, np.split(nr, cuts)
+def code_counts(windows: np.ndarray) -> CodeCounts:
+    """Distinct window codes of a batch and their multiplicities.
+
+    A busy agent repeats a few thousand windows millions of times, so this
+    is what the baseline keeps per batch, not the syscalls.
+    """
+    w = np.asarray(windows, dtype=np.uint64)
+    u, c = np.unique(w[w != 0], return_counts=True)  # 0: a record without a window (no syscall)
+    return u, c.astype(np.int64)
+
+
+def merge_counts(parts: list[CodeCounts]) -> CodeCounts:
+    if not parts:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    u = np.concatenate([p[0] for p in parts])
+    c = np.concatenate([p[1] for p in parts])
+    keys, inv = np.unique(u, return_inverse=True)
+    return keys, np.bincount(inv, weights=c, minlength=keys.size).astype(np.int64)
+
+
+def topk_mean(values: np.ndarray, counts: np.ndarray, k: int) -> float:
+    """Mean of the ``k`` largest of a multiset (``values[i]`` occurring ``counts[i]`` times).
+
+    Fewer than ``k`` elements: their mean (as SequenceModel.score does).
+    """
+    n = int(counts.sum()) if counts.size else 0
+    if n == 0:
+        return 0.0
+    order = np.argsort(-values, kind="stable")
+    v = values[order]
+    c = np.minimum(counts[order], k)
+    cum = np.cumsum(c)
+    take = min(k, n)
+    i = int(np.searchsorted(cum, take))  # first index where the running count reaches take
+    full = float((v[:i] * c[:i]).sum())
+    rest = take - (int(cum[i - 1]) if i else 0)
+    return (full + float(v[i]) * rest) / take
+
+
+def weighted_quantile(values: np.ndarray, counts: np.ndarray, q: float) -> float:
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(counts[order])
+    i = int(np.searchsorted(cum, q * cum[-1]))
+    return float(values[order][min(i, values.size - 1)])
+
+
+def window_names(code: int) -> list[str]:
+    """The syscalls of a window code, oldest first (see bpf/h7.h for the encoding)."""
+    out: list[str] = []
+    for j in range(WINDOW_LEN - 1, -1, -1):
+        tok = (code >> (TOKEN_BITS * j)) & ((1 << TOKEN_BITS) - 1)
+        if tok == 0:
+            continue
+        nr = tok - 2 if tok != (1 << TOKEN_BITS) - 1 else -2
+        out.append((syscall_name(nr) or str(nr)) if nr != -2 else "other")
+    return out
 
 
 def _fmt_edge(e: Edge) -> str:
@@ -220,17 +277,20 @@ class CausalChannel(Channel):
         self.base_nodes: set[str] = set()
         self.mon_edges: set[Edge] = set()
         self._batch_edges: list[set[Edge]] = []
-        self._batch_traces: list[list[np.ndarray]] = []
-        self.seq: Any = None
+        self._batch_codes: list[CodeCounts] = []
+        self.seq: SequenceModel | None = None
+        self.tau = 0.0
+        self.known: np.ndarray = np.zeros(0, np.uint64)  # sorted window codes valued at tau
         self.g_scale = G_SCALE_FLOOR
         self.s_med = 0.0
         self.s_spread = S_SPREAD_FLOOR
         self.cal = Calibration(L3_FLOOR, "uncalibrated")
         self._base_scc: dict[str, int] = {}
         self._reported_cycles: set[str] = set()
-        self._tails: dict[int, np.ndarray] = {}
         self.last: dict[str, Any] = {"divergence": 0.0}
         self.syscalls_learned = 0
+        self.syscalls_shipped = 0  # while monitoring: windows the kernel shipped ...
+        self.syscalls_known = 0  # ... and known windows it only counted
 
     def _builder(self, ctx: ChannelContext) -> CausalGraphBuilder:
         if self.builder is None:
@@ -242,8 +302,7 @@ class CausalChannel(Channel):
     def learn(self, batch: Batch, ctx: ChannelContext) -> None:
         edges = set(self._builder(ctx).edges(batch.events))
         self._batch_edges.append(edges)
-        _, traces = split_traces(batch.syscalls)
-        self._batch_traces.append(traces)
+        self._batch_codes.append(code_counts(batch.syscalls["window"]))
         self.syscalls_learned += int(batch.syscalls.size)
 
     def empty(self) -> bool:
@@ -260,32 +319,34 @@ class CausalChannel(Channel):
         new_n = sorted(self._nodes(edges) - known_nodes)
         return float(len(new_e) + len(new_n)), new_e, new_n
 
-    def _seq_score(
-        self, model: Any, traces: list[np.ndarray], tids: np.ndarray | None = None
-    ) -> tuple[float, list[tuple[int, int]]]:
-        """Top-k mean novelty over every position of the batch, and where the top 3 are.
+    @staticmethod
+    def _values(model: SequenceModel, codes: np.ndarray, known: np.ndarray, tau: float) -> np.ndarray:
+        """Novelty of each window, with every known window valued at exactly ``tau``."""
+        nov = model.code_novelty(codes)
+        if known.size and codes.size:
+            i = np.minimum(np.searchsorted(known, codes), known.size - 1)
+            nov = np.where(known[i] == codes, tau, nov)
+        return nov
 
-        ``tids`` (monitoring only) lets each thread's trace be judged with
-        the tail of its previous batch as context.
+    def _seq_score(
+        self, model: SequenceModel | None, cc: CodeCounts, n_filtered: int, known: np.ndarray
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        """Top-k mean novelty of a batch: its shipped windows plus ``n_filtered`` at ``tau``.
+
+        Returns the score and the shipped windows' values (for evidence).
         """
-        if model is None or not traces:
-            return 0.0, []
-        novs = [
-            model.window_novelty(tr, self._tails.get(int(tids[i])) if tids is not None else None)
-            for i, tr in enumerate(traces)
-        ]
-        allnov = np.concatenate(novs)
-        if allnov.size == 0:
-            return 0.0, []
-        k = min(int(getattr(model, "top_k", 8)), allnov.size)
-        top = np.partition(allnov, allnov.size - k)[allnov.size - k :]
-        offs = np.cumsum([0] + [n.size for n in novs])
-        m = min(3, allnov.size)
-        cand = np.argpartition(allnov, allnov.size - m)[allnov.size - m :]  # O(n), not a sort
-        best = cand[np.lexsort((cand, -allnov[cand]))]
-        owner = np.searchsorted(offs, best, side="right") - 1
-        where = [(int(t), int(f - offs[t])) for f, t in zip(best, owner, strict=True)]
-        return float(np.sort(top).mean()), where
+        codes, counts = cc
+        if model is None or (codes.size == 0 and n_filtered == 0):
+            return 0.0, codes, np.zeros(0)
+        vals = self._values(model, codes, known, self.tau)
+        k = int(model.top_k)
+        allv = np.append(vals, self.tau) if n_filtered else vals
+        allc = np.append(counts, min(n_filtered, k)) if n_filtered else counts
+        return topk_mean(allv, allc, k), codes, vals
+
+    def kernel_filter(self) -> np.ndarray | None:
+        """Window codes the kernel need not ship any more (None: no model)."""
+        return self.known if self.seq is not None else None
 
     def finish_baseline(self, ctx: ChannelContext) -> None:
         super().finish_baseline(ctx)
@@ -307,22 +368,26 @@ class CausalChannel(Channel):
                 for e in self._batch_edges
             ]
         )
-        all_traces = [t for ts in self._batch_traces for t in ts if t.size]
         s_kf = np.zeros(n)
-        if all_traces:
-            self.seq = SequenceModel().fit(all_traces)
+        has_sys = np.array([cc[0].size > 0 for cc in self._batch_codes], dtype=bool)
+        if has_sys.any():
+            allc = merge_counts(self._batch_codes)
+            self.seq = SequenceModel().fit_codes([allc])
+            self.tau, self.known = self._known_windows(self.seq, allc)
             if n >= 2:
+                # Interleaved k-fold, each fold run exactly as monitoring runs: a model
+                # and a known set from the other batches, scored with clipping at tau.
                 for fold in kfold_indices(n, KFOLD):
                     held = set(fold.tolist())
-                    train = [
-                        t for i, ts in enumerate(self._batch_traces) if i not in held for t in ts if t.size
-                    ]
+                    train = [cc for i, cc in enumerate(self._batch_codes) if i not in held and cc[0].size]
                     if not train:
                         continue
-                    m = SequenceModel().fit(train)
+                    tr = merge_counts(train)
+                    m = SequenceModel().fit_codes([tr])
+                    nov = m.code_novelty(tr[0])
+                    known_f = tr[0][nov <= self.tau]
                     for i in fold:
-                        s_kf[i] = self._seq_score(m, [t for t in self._batch_traces[i] if t.size])[0]
-        has_sys = np.array([any(t.size for t in ts) for ts in self._batch_traces], dtype=bool)
+                        s_kf[i] = self._seq_score(m, self._batch_codes[i], 0, known_f)[0]
         if n:
             self.g_scale = max(G_SCALE_FLOOR, float(np.quantile(g_loo, 0.9)))
         if has_sys.sum() >= 2:
@@ -339,8 +404,18 @@ class CausalChannel(Channel):
             budget=self.config.false_alarm_budget,
             override=self.config.threshold_override("L3", "STRUCTURAL_DRIFT"),
         )
-        self._batch_edges, self._batch_traces = [], []
+        self._batch_edges, self._batch_codes = [], []
         self._index_baseline_scc()
+
+    def _known_windows(self, model: SequenceModel, allc: CodeCounts) -> tuple[float, np.ndarray]:
+        """``tau`` (the known quantile of baseline position novelty) and the windows at or below it."""
+        codes, counts = allc
+        nov = model.code_novelty(codes)
+        q = self.config.l3_known_quantile
+        if q <= 0.0:
+            return float(nov.min()) - 1.0, np.zeros(0, np.uint64)  # nothing known: ship everything
+        tau = weighted_quantile(nov, counts, q)
+        return tau, np.sort(codes[nov <= tau])
 
     def _index_baseline_scc(self) -> None:
         nodes = sorted(self.base_nodes)
@@ -352,10 +427,15 @@ class CausalChannel(Channel):
     def judge(self, batch: Batch, ctx: ChannelContext) -> list[Alert]:
         edges = set(self._builder(ctx).edges(batch.events))
         g, new_e, new_n = self._graph_novelty(edges, self.base_edges, self.base_nodes)
-        tids, traces = split_traces(batch.syscalls)
-        s, where = self._seq_score(self.seq, traces, tids)
-        self._keep_tails(tids, traces)
-        s_term = max(0.0, s - self.s_med) / self.s_spread if traces else 0.0
+        sys = batch.syscalls
+        st = batch.stats.get(ctx.agent)
+        n_filtered = max(0, int(st["syscalls"]) - int(sys.size)) if st is not None else 0
+        cc = code_counts(sys["window"])
+        s, codes, vals = self._seq_score(self.seq, cc, n_filtered, self.known)
+        active = bool(codes.size or n_filtered)
+        self.syscalls_shipped += int(sys.size)
+        self.syscalls_known += n_filtered
+        s_term = max(0.0, s - self.s_med) / self.s_spread if active else 0.0
         d = g / self.g_scale + s_term
         drift = {
             "divergence": round(d, 4),
@@ -369,7 +449,10 @@ class CausalChannel(Channel):
             "new_node_count": len(new_n),
             "new_edges": [_fmt_edge(e) for e in new_e[:50]],
             "new_nodes": new_n[:50],
-            "novel_windows": self._windows_evidence(where, tids, traces),
+            "sequence_known_windows_nats": round(self.tau, 4),
+            "syscalls_shipped": int(sys.size),
+            "syscalls_known": n_filtered,
+            "novel_windows": self._windows_evidence(sys, codes, vals),
         }
         self.last = {"divergence": d, "graph": g, "sequence": s, "new_edges": len(new_e)}
         out: list[Alert] = []
@@ -382,24 +465,23 @@ class CausalChannel(Channel):
             )
         return out
 
-    def _keep_tails(self, tids: np.ndarray, traces: list[np.ndarray]) -> None:
-        if len(self._tails) > 8192:
-            self._tails.clear()
-        for t, tr in zip(tids.tolist(), traces, strict=True):
-            if tr.size:
-                self._tails[int(t)] = tr[-5:]
-
-    def _windows_evidence(
-        self, where: list[tuple[int, int]], tids: np.ndarray, traces: list[np.ndarray]
-    ) -> list[dict[str, Any]]:
+    @staticmethod
+    def _windows_evidence(sys: np.ndarray, codes: np.ndarray, vals: np.ndarray) -> list[dict[str, Any]]:
+        """The three most novel windows of the batch: which thread, which syscalls."""
+        if codes.size == 0:
+            return []
+        m = min(3, codes.size)
+        cand = np.argpartition(vals, codes.size - m)[codes.size - m :]  # O(n), not a sort
+        best = cand[np.lexsort((cand, -vals[cand]))]
         out = []
-        for ti, pos in where:
-            tr = traces[ti]
-            w = tr[max(0, pos - 5) : pos + 1]
+        for i in best.tolist():
+            code = int(codes[i])
+            where = np.flatnonzero(sys["window"] == np.uint64(code))
             out.append(
                 {
-                    "tid": int(tids[ti]),
-                    "syscalls": [syscall_name(int(x)) or str(int(x)) for x in w],
+                    "tid": int(sys["tid"][where[0]]) if where.size else 0,
+                    "novelty_nats": round(float(vals[i]), 4),
+                    "syscalls": window_names(code),
                 }
             )
         return out
@@ -460,6 +542,9 @@ class CausalChannel(Channel):
             "baseline_edges": len(self.base_edges),
             "baseline_nodes": len(self.base_nodes),
             "monitoring_new_edges": len(self.mon_edges),
+            "known_windows": int(self.known.size),
+            "syscalls_shipped": self.syscalls_shipped,
+            "syscalls_known_in_kernel": self.syscalls_known,
             "last": self.last,
         }
 
@@ -467,6 +552,8 @@ class CausalChannel(Channel):
         return {
             "edges": [list(e) for e in sorted(self.base_edges)],
             "seq": self.seq.to_state() if self.seq is not None else None,
+            "tau": self.tau,
+            "known": self.known.astype("<u8").tobytes(),
             "g_scale": self.g_scale,
             "s_med": self.s_med,
             "s_spread": self.s_spread,
@@ -479,6 +566,11 @@ class CausalChannel(Channel):
         self.base_edges = {(str(a), str(b), str(k)) for a, b, k in state["edges"]}
         self.base_nodes = self._nodes(self.base_edges)
         self.seq = SequenceModel.from_state(state["seq"]) if state.get("seq") else None
+        self.tau = float(state.get("tau", 0.0))
+        known = np.frombuffer(state.get("known", b""), dtype="<u8").astype(np.uint64)
+        if known.size > 1 and not bool(np.all(known[1:] > known[:-1])):
+            raise ValueError("corrupt known-window table")
+        self.known = known
         self.g_scale = float(state["g_scale"])
         self.s_med = float(state["s_med"])
         self.s_spread = float(state["s_spread"])
@@ -491,15 +583,13 @@ class CausalChannel(Channel):
 
 
 def _scc_labels(nodes: list[str], edges: set[Edge]) -> dict[str, int]:
-    """Strongly connected component label of every node (scipy csgraph)."""
+    """Strongly connected component label of every node."""
     if not nodes:
         return {}
     index = {v: i for i, v in enumerate(nodes)}
-    src = np.fromiter((index[e[0]] for e in edges), dtype=np.int64, count=len(edges))
-    dst = np.fromiter((index[e[1]] for e in edges), dtype=np.int64, count=len(edges))
-    mat = csr_matrix((np.ones(len(edges), dtype=np.int8), (src, dst)), shape=(len(nodes), len(nodes)))
-    _, labels = connected_components(mat, directed=True, connection="strong")
-    return {v: int(labels[i]) for v, i in index.items()}
+    ordered = sorted(edges)
+    labels = scc_labels(len(nodes), [index[e[0]] for e in ordered], [index[e[1]] for e in ordered])
+    return {v: labels[i] for v, i in index.items()}
 
 
 def _cycle_through(edge: Edge, edges: set[Edge], within: set[str]) -> list[str]:

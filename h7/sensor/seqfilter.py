@@ -1,0 +1,109 @@
+"""The kernel's known-window filter, seen from userspace.
+
+After an agent's baseline the detector knows which syscall windows it does
+not need to see again (the common ones; see ``h7.detect.channels.l3_causal``).
+Shipping those through the ring buffer would cost the agent a ring record
+per syscall and the sensor a decode and a model lookup per syscall, for
+nothing.  So userspace sets their bits in a Bloom filter the kernel reads
+(``seq_bits``, two bits per window), and the kernel ships only syscalls whose
+window misses it.
+
+A Bloom filter answers "maybe known" for a few novel windows too (false
+positives).  With k = 2 bits per window in 2^24 bits the rate is
+(1 - e^(-2n/2^24))^2: 3.6e-5 for 50,000 known windows, which keeps an
+attack's burst of novel windows visible; ``false_positive_rate`` reports
+the actual figure so the sensor can log it.  Each agent hashes with its own
+random seed, so a monitored process cannot aim for the collisions.
+
+The hash is defined once, in ``bpf/h7.h``; :func:`bit_positions` mirrors it
+and ``tests/test_sensor_bpf.py`` checks the two agree on a live kernel.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import secrets
+
+import numpy as np
+import numpy.typing as npt
+
+from h7.decode import SEQ_AGENT_MUL, SEQ_BITS_LOG2, SEQ_WORDS
+
+SEQ_BITS = 1 << SEQ_BITS_LOG2
+_M1 = np.uint64(0xFF51AFD7ED558CCD)
+_M2 = np.uint64(0xC4CEB9FE1A85EC53)
+_S33 = np.uint64(33)
+_S32 = np.uint64(32)
+_S6 = np.uint64(6)
+_LOW6 = np.uint64(63)
+_MASK = np.uint64(SEQ_BITS - 1)
+
+U64 = npt.NDArray[np.uint64]
+
+
+def new_seed() -> int:
+    return secrets.randbits(64)
+
+
+def _fmix64(h: U64) -> U64:
+    h = h ^ (h >> _S33)
+    h = h * _M1
+    h ^= h >> _S33
+    h = h * _M2
+    h ^= h >> _S33
+    return h
+
+
+def bit_positions(codes: npt.ArrayLike, agent: int, seed: int) -> tuple[U64, U64]:
+    """The two filter bits of each window code, exactly as the kernel computes them."""
+    c = np.asarray(codes, dtype=np.uint64)
+    key = np.uint64((agent * SEQ_AGENT_MUL) & 0xFFFFFFFFFFFFFFFF) ^ np.uint64(seed)
+    with np.errstate(over="ignore"):
+        h = _fmix64(c ^ key)
+    return h & _MASK, (h >> _S32) & _MASK
+
+
+def false_positive_rate(bits_set: int) -> float:
+    """Chance that a window never added finds both its bits set (k = 2)."""
+    return (bits_set / SEQ_BITS) ** 2
+
+
+def expected_false_positive_rate(n_codes: int) -> float:
+    return (1.0 - math.exp(-2.0 * n_codes / SEQ_BITS)) ** 2
+
+
+class SeqBits:
+    """The kernel's ``seq_bits`` array, mapped into this process for writing.
+
+    Bits are only ever added while an agent is monitored, so the kernel
+    (which only reads) can never see a half-written word as anything but
+    "one of the two bits not set yet": the worst case is one extra ring
+    record, never a lost one.  Bits of an agent whose baseline restarts stay
+    set (others may share them); its filter is simply switched off.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._mm = mmap.mmap(fd, SEQ_WORDS * 8, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        self.words: npt.NDArray[np.uint64] = np.frombuffer(self._mm, dtype=np.uint64)
+
+    def add(self, codes: npt.ArrayLike, agent: int, seed: int) -> None:
+        b1, b2 = bit_positions(codes, agent, seed)
+        bits = np.concatenate((b1, b2))
+        np.bitwise_or.at(self.words, (bits >> _S6).astype(np.intp), np.uint64(1) << (bits & _LOW6))
+
+    def contains(self, codes: npt.ArrayLike, agent: int, seed: int) -> npt.NDArray[np.bool_]:
+        b1, b2 = bit_positions(codes, agent, seed)
+        one = np.uint64(1)
+        w = self.words
+        return (((w[(b1 >> _S6).astype(np.intp)] >> (b1 & _LOW6)) & one) == one) & (
+            ((w[(b2 >> _S6).astype(np.intp)] >> (b2 & _LOW6)) & one) == one
+        )
+
+    def bits_set(self) -> int:
+        return int(np.unpackbits(self.words.view(np.uint8)).sum())
+
+    def close(self) -> None:
+        # The numpy view must go before the mapping can be closed.
+        self.words = np.zeros(0, dtype=np.uint64)
+        self._mm.close()
