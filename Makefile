@@ -74,7 +74,13 @@ test: build
 demo: build
 	$(VENV)/bin/h7 demo
 
-bench: build
+# bench helpers: an empty sys_enter program (the hook's floor cost) and a C syscall loop
+$(BUILD)/bench_null.bpf.o: bench/null.bpf.c $(VMLINUX)
+	$(CLANG) -g -O2 -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -c $< -o $@
+$(BUILD)/syscall_loop: bench/syscall_loop.c
+	$(CC) -O2 -Wall -Werror -o $@ $<
+
+bench: build $(BUILD)/bench_null.bpf.o $(BUILD)/syscall_loop
 	$(VPY) -m bench $(if $(QUICK),--quick,)
 
 lint: venv

@@ -21,6 +21,7 @@ SECTIONS = [
     ("engine", "h7.detect.bench_engine"),
     ("cal", "h7.cal.bench"),
     ("pipeline", "bench.pipeline_bench"),
+    ("syscall_cost", "bench.syscall_cost"),
     ("overhead", "bench.overhead"),
     ("latency", "bench.latency"),
 ]
