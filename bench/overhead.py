@@ -34,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from bench.harness import (
     PY,
@@ -184,6 +185,18 @@ def rss_breakdown(pid: int) -> dict[str, float]:
     return out
 
 
+def shipped_fraction(status: dict[str, Any], pid: int) -> float | None:
+    """Of the agent ``pid``'s syscalls while monitoring, the fraction the kernel still shipped."""
+    ids = [a.get("agent_id") for a in status.get("agents", []) if a.get("root_pid") == pid]
+    agents = status.get("engine", {}).get("agents", {})
+    for aid in ids:
+        l3 = agents.get(aid, {}).get("channels", {}).get("L3", {})
+        sent, known = int(l3.get("syscalls_shipped", 0)), int(l3.get("syscalls_known_in_kernel", 0))
+        if sent + known:
+            return sent / (sent + known)
+    return None
+
+
 def _children_cpu_s() -> float:
     """CPU of this process's waited-for children (redis-benchmark runs), user + system."""
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -264,6 +277,7 @@ class Overhead:
         cpu_ratios: dict[str, list[float]] = {k: [] for k in keys}
         alerts = 0
         done = 0
+        shipped: list[float] = []
         for r in range(rounds):
             if done >= min(2, rounds) and time.monotonic() > deadline:
                 break
@@ -291,7 +305,11 @@ class Overhead:
                     cpu["unmon", with_h7] = self.unmon.cpu_per_iter
                     if s is not None:
                         self.fig.session(s)
-                        alerts += int(s.status().get("alerts", 0))
+                        st = s.status()
+                        alerts += int(st.get("alerts", 0))
+                        frac = shipped_fraction(st, self.redis.proc.pid)
+                        if frac is not None:
+                            shipped.append(frac)
                 finally:
                     if s is not None:
                         s.stop()
@@ -322,6 +340,8 @@ class Overhead:
             "overhead_rounds": float(done),
             "overhead_alerts_during_rounds": float(alerts),
         }
+        if shipped:
+            res["redis_syscalls_shipped_pct"] = 100 * median(shipped)
         for k, name in (("mon", "micro_monitored"), ("unmon", "micro_unmonitored")):
             res[f"{name}_iter_per_s_without"] = median(rates[k][False])
             res[f"{name}_iter_per_s_with"] = median(rates[k][True])

@@ -9,6 +9,7 @@ drop nothing or drop windows the detector never agreed to lose.
 
 from __future__ import annotations
 
+import platform
 import subprocess
 import sys
 import textwrap
@@ -39,6 +40,9 @@ WORKLOAD = textwrap.dedent(
 )
 
 
+READ_NR = {"x86_64": "0", "aarch64": "63"}.get(platform.machine(), "0")
+
+
 class Workload:
     def __init__(self) -> None:
         self.p = subprocess.Popen(
@@ -46,10 +50,23 @@ class Workload:
         )
 
     def run(self, cmd: str, n: int) -> None:
+        """Run one pattern and return once the workload is blocked reading the next command.
+
+        Waiting for the blocked read (its syscall already entered, counted and
+        shipped) keeps a test's take of records and counters from racing the
+        workload's next syscall.
+        """
         assert self.p.stdin is not None and self.p.stdout is not None
         self.p.stdin.write(f"{cmd} {n}\n")
         self.p.stdin.flush()
         assert self.p.stdout.readline().strip() == "done"
+        deadline = time.monotonic() + 10 * TIMESCALE
+        while time.monotonic() < deadline:
+            with open(f"/proc/{self.p.pid}/syscall") as f:
+                if f.read().split()[0] == READ_NR:  # blocked in read(2) on stdin
+                    return
+            time.sleep(0.005)
+        raise AssertionError("workload never blocked reading its next command")
 
     def close(self) -> None:
         if self.p.stdin is not None:
@@ -95,12 +112,16 @@ def test_kernel_windows_are_the_userspace_windows(sensor: Any, workload: Workloa
 
 
 def test_known_windows_are_not_shipped(sensor: Any, workload: Workload) -> None:
+    from h7.sensor.seqfilter import expected_false_positive_rate
+
     info = sensor.add_agent(workload.p.pid)
     workload.run("a", 500)
     learned, _ = _take(sensor, info.agent)
     known = np.unique(learned["window"])
     f = sensor.set_sequence_filter(info.agent, known)
-    assert f["known_windows"] == known.size and 0 < f["false_positive_rate"] < 1e-9
+    assert f["known_windows"] == known.size
+    # a few hundred windows (with the interpreter's start-up): ~1e-9, never near a miss
+    assert 0 < f["false_positive_rate"] <= 2 * expected_false_positive_rate(known.size) < 1e-6
 
     # The same behaviour again: counted, not shipped (a handful of windows that
     # straddle the command reads may be new).
