@@ -265,3 +265,48 @@ def test_full_disk_raises_storage_error_and_keeps_the_chain(tmp_path: Path, tiny
         assert w.head[0] == written + 1
     r = verify_chain(cal, pub)
     assert r.ok and r.count == written + 1
+
+
+def test_deferred_head_is_persisted_by_sync_and_close(tmp_path: Path) -> None:
+    """defer_head: emit leaves HEAD to sync_head (the sensor calls it after queueing the alert)."""
+    priv, pub = make_keys(tmp_path)
+    cal = tmp_path / "cal"
+    with CalWriter(cal, priv, defer_head=True) as w:
+        _emit(w)
+        assert not (cal / "HEAD").exists()  # the certificate is durable, HEAD not yet
+        w.sync_head()
+        assert (cal / "HEAD").read_text().split()[2] == "1"
+        _, d2 = _emit(w)
+        assert (cal / "HEAD").read_text().split()[2] == "1"  # lags until synced ...
+    assert (cal / "HEAD").read_text().split()[2:] == ["2", cert_hash(d2).hex()]  # ... or closed
+    # a crash before sync_head (the process dies right after emit): HEAD lags ...
+    child = textwrap.dedent(
+        f"""
+        import os, sys
+        sys.path.insert(0, {str(REPO / "tests")!r})
+        from test_cal_support import sample_agent, sample_alert
+        from h7.cal import CalWriter
+        w = CalWriter({str(cal)!r}, {str(priv)!r}, defer_head=True)
+        w.emit(sample_alert(7), sample_agent(), {{}})
+        os._exit(0)
+        """
+    )
+    subprocess.run([sys.executable, "-c", child], check=True, cwd=REPO, timeout=60)
+    assert (cal / "HEAD").read_text().split()[2] == "2"
+    with CalWriter(cal, priv) as w:  # ... and the next writer rolls it forward
+        assert w.head[0] == 3
+        _emit(w)
+    assert verify_chain(cal, pub).ok
+
+
+def test_deferred_head_never_replaces_a_newer_one(tmp_path: Path) -> None:
+    """Another process (h7 contain) appended after us: its HEAD stays."""
+    priv, pub = make_keys(tmp_path)
+    cal = tmp_path / "cal"
+    with CalWriter(cal, priv, defer_head=True) as sensor_side:
+        _emit(sensor_side)
+        with CalWriter(cal, priv) as operator_side:
+            _emit(operator_side)
+        sensor_side.sync_head()
+    assert (cal / "HEAD").read_text().split()[2] == "2"
+    assert verify_chain(cal, pub).ok

@@ -170,7 +170,18 @@ class CalWriter:
         cal_dir: Path | str = DEFAULT_CAL_DIR,
         key_path: Path | str = DEFAULT_KEY_PATH,
         host: str | None = None,
+        *,
+        defer_head: bool = False,
     ) -> None:
+        """``defer_head``: :meth:`emit` leaves persisting ``HEAD`` to :meth:`sync_head`.
+
+        The sensor uses it to hand an alert to the sinkhole one fsync sooner:
+        the certificate itself is durable when ``emit`` returns either way,
+        and a ``HEAD`` that lags (a crash before ``sync_head``) is rolled
+        forward over verified successors on the next start.
+        """
+        self._defer_head = defer_head
+        self._head_dirty = False
         self._key = load_private_key(key_path)
         self._pub = self._key.public_key()
         self.key_id = key_id(self._pub)
@@ -248,8 +259,22 @@ class CalWriter:
 
         return self._append(build)
 
+    def sync_head(self) -> None:
+        """Persist ``HEAD`` if an append left it behind (``defer_head``).
+
+        Under the flock, and only if no other process appended since: theirs
+        wrote a newer ``HEAD``, which must not be replaced by ours.
+        """
+        with self._locked():
+            if self._head_dirty:
+                if not (self.cal_dir / file_name(self._head[0] + 1)).exists():
+                    self._write_head(self._head, strict=False)
+                self._head_dirty = False
+
     def close(self) -> None:
         if self._lock_fd >= 0:
+            with contextlib.suppress(Exception):
+                self.sync_head()
             os.close(self._lock_fd)
             self._lock_fd = -1
 
@@ -436,7 +461,10 @@ class CalWriter:
             path = self.cal_dir / file_name(seq + 1)
             self._write_cert(path, data)
             self._head = (seq + 1, cert_hash(data))
-            self._write_head(self._head, strict=False)
+            if self._defer_head:
+                self._head_dirty = True
+            else:
+                self._write_head(self._head, strict=False)
             self._known_head = self._head
             return path, data
 
