@@ -105,6 +105,9 @@ def _realtime(alert: Alert, offset: int) -> Alert:
 
 def run_attach(opts: AttachOptions) -> int:
     """Run the sensor until stopped; returns the number of alerts emitted."""
+    from h7._memory import release_free_memory, tune_allocator
+
+    tune_allocator()
     from h7.cal import CalWriter
     from h7.cal.keys import DEFAULT_CAL_DIR, DEFAULT_KEY_PATH
     from h7.detect.config import EngineConfig
@@ -230,6 +233,8 @@ def run_attach(opts: AttachOptions) -> int:
         nonlocal saved
         assert engine is not None
         engine.end_batch(batch)
+        del batch  # the batch's arrays and event dicts go before the trim below
+        release_free_memory()
         if watching:
             attach_new()
         for n in engine.take_notices():  # per-agent baseline done / restarted / agent dropped

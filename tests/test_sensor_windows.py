@@ -182,3 +182,26 @@ def test_bloom_bits_match_the_kernel_hash() -> None:
     d1, _ = bit_positions(codes, agent=3, seed=54321)
     assert (b1 != c1).mean() > 0.99 and (b1 != d1).mean() > 0.99
     assert 0 < expected_false_positive_rate(50_000) < 1e-4
+
+
+def test_filter_counts_its_bits_without_reading_the_whole_map() -> None:
+    """bits_set is kept as bits are added (reading 2 MiB would make it all resident)."""
+    import mmap
+
+    from h7.sensor.seqfilter import SEQ_WORDS, SeqBits
+
+    class Anonymous(SeqBits):
+        def __init__(self) -> None:  # same class, an anonymous mapping instead of the BPF map
+            self._mm = mmap.mmap(-1, SEQ_WORDS * 8)
+            self.words = np.frombuffer(self._mm, dtype=np.uint64)
+            self._bits_set = 0
+
+    b = Anonymous()
+    codes = np.arange(1, 20_001, dtype=np.uint64) * np.uint64(7919)
+    b.add(codes, 1, 5)
+    b.add(codes[:5000], 1, 5)  # nothing new
+    b.add(codes, 2, 5)  # another agent: other bits
+    assert b.bits_set() == int(np.unpackbits(b.words.view(np.uint8)).sum()) > 70_000
+    assert b.contains(codes, 1, 5).all() and b.contains(codes, 2, 5).all()
+    assert b.contains(codes + np.uint64(1), 3, 9).mean() < 1e-3
+    b.close()

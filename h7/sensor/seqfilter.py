@@ -86,11 +86,18 @@ class SeqBits:
     def __init__(self, fd: int) -> None:
         self._mm = mmap.mmap(fd, SEQ_WORDS * 8, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         self.words: npt.NDArray[np.uint64] = np.frombuffer(self._mm, dtype=np.uint64)
+        # Counted as bits are added, so no call ever reads (and makes resident) the whole 2 MiB.
+        self._bits_set = 0
 
     def add(self, codes: npt.ArrayLike, agent: int, seed: int) -> None:
         b1, b2 = bit_positions(codes, agent, seed)
         bits = np.concatenate((b1, b2))
-        np.bitwise_or.at(self.words, (bits >> _S6).astype(np.intp), np.uint64(1) << (bits & _LOW6))
+        idx = (bits >> _S6).astype(np.intp)
+        touched = np.unique(idx)
+        before = self.words[touched].copy()
+        np.bitwise_or.at(self.words, idx, np.uint64(1) << (bits & _LOW6))
+        fresh = (self.words[touched] & ~before).view(np.uint8)
+        self._bits_set += int(np.unpackbits(fresh).sum())
 
     def contains(self, codes: npt.ArrayLike, agent: int, seed: int) -> npt.NDArray[np.bool_]:
         b1, b2 = bit_positions(codes, agent, seed)
@@ -101,7 +108,7 @@ class SeqBits:
         )
 
     def bits_set(self) -> int:
-        return int(np.unpackbits(self.words.view(np.uint8)).sum())
+        return self._bits_set
 
     def close(self) -> None:
         # The numpy view must go before the mapping can be closed.
