@@ -48,6 +48,7 @@ class Workload:
         self.p = subprocess.Popen(
             [sys.executable, "-c", WORKLOAD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
+        self.wait_blocked()  # started up: nothing races a test's first take
 
     def run(self, cmd: str, n: int) -> None:
         """Run one pattern and return once the workload is blocked reading the next command.
@@ -60,11 +61,15 @@ class Workload:
         self.p.stdin.write(f"{cmd} {n}\n")
         self.p.stdin.flush()
         assert self.p.stdout.readline().strip() == "done"
+        self.wait_blocked()
+
+    def wait_blocked(self) -> None:
         deadline = time.monotonic() + 10 * TIMESCALE
         while time.monotonic() < deadline:
             with open(f"/proc/{self.p.pid}/syscall") as f:
-                if f.read().split()[0] == READ_NR:  # blocked in read(2) on stdin
-                    return
+                fields = f.read().split()
+            if fields[:2] == [READ_NR, "0x0"]:  # blocked in read(2) on fd 0, stdin
+                return
             time.sleep(0.005)
         raise AssertionError("workload never blocked reading its next command")
 
