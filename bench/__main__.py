@@ -85,7 +85,9 @@ def main() -> int:
         print(f"{k:{width}}  {v:16,.2f}  {target}")
     for f in failures:
         print(f"! {f}")
-    out = Path(__file__).resolve().parent / "results" / "latest.json"
+    # A partial run must not replace the full run's figures.
+    name = "latest.json" if not args.only else f"only-{'-'.join(sorted(args.only))}.json"
+    out = Path(__file__).resolve().parent / "results" / name
     results["_quick"] = 1.0 if args.quick else 0.0
     out.write_text(json.dumps({"host": platform.node(), "kernel": platform.release(), **results}, indent=1))
     print(f"written {out}")
