@@ -77,30 +77,28 @@ I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
 
-def _as_trace(trace: ArrayLike) -> npt.NDArray[np.integer[Any]]:
-    """Validate one trace without copying it (chunks are converted one at a time).
-
-    Floats are refused: a float here means a caller bug, not a syscall.
-    """
-    a = np.asarray(trace)
+def _int_1d(x: ArrayLike, what: str, empty: type[np.integer[Any]]) -> npt.NDArray[np.integer[Any]]:
+    """A 1-D integer array, not copied; floats are refused (a float here is a caller bug)."""
+    a = np.asarray(x)
     if a.ndim != 1:
-        raise ValueError(f"a trace must be 1-D, got shape {a.shape}")
+        raise ValueError(f"{what} must be 1-D, got shape {a.shape}")
     if a.size == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=empty)
     if a.dtype.kind not in "iu":
-        raise TypeError(f"a trace must hold integer syscall numbers, got dtype {a.dtype}")
+        raise TypeError(f"{what} must hold integers, got dtype {a.dtype}")
     return a
+
+
+def _as_trace(trace: ArrayLike) -> npt.NDArray[np.integer[Any]]:
+    """Validate one trace of syscall numbers without copying it (chunks are converted one at a time)."""
+    return _int_1d(trace, "a trace", np.int64)
 
 
 def _as_codes(codes: ArrayLike) -> U64:
     """Validate window codes; anything outside 60 bits cannot have come from the kernel."""
-    a = np.asarray(codes)
-    if a.ndim != 1:
-        raise ValueError(f"window codes must be 1-D, got shape {a.shape}")
+    a = _int_1d(codes, "window codes", np.uint64)
     if a.size == 0:
-        return np.zeros(0, dtype=np.uint64)
-    if a.dtype.kind not in "iu":
-        raise TypeError(f"window codes must be integers, got dtype {a.dtype}")
+        return a.astype(np.uint64, copy=False)
     if a.dtype.kind == "i" and bool((a < 0).any()):
         raise ValueError("window codes are unsigned")
     u = a.astype(np.uint64, copy=False)
