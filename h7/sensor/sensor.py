@@ -455,6 +455,10 @@ class Sensor:
             tick(wait)
             now = time.monotonic_ns()
             if now >= next_batch:
+                # Drain once more first: a connect counted in this batch's stats must
+                # reach the urgent path (L4's destination check) before the batch path
+                # judges the same connects as a rate (L4's burst check).
+                tick(0)
                 on_batch(self.take_batch(t0, now))
                 t0 = now
                 if stop_when_no_agents and not self.alive_agents():
