@@ -248,63 +248,39 @@ class SinkClient:
                 flush=True,
             )
 
-    def _send_early(self) -> bool:
-        """Deliver the oldest fast-path alert, if any; False when there was none.
+    def _next(self) -> tuple[int, dict[str, Any]] | None:
+        """The next alert to deliver: a fast-path one first, else the oldest spooled one.
 
-        Any failure just drops the fast path: the entry is (or is about to
-        be) in the spool, and the normal path delivers it from there (the
-        sinkhole ignores a duplicate id).
+        A fast-path alert is always the oldest (it is queued only when nothing
+        is spooled), and if delivering it fails its spool entry is delivered
+        later like any other (the sinkhole ignores a duplicate id).
         """
         with self._cv:
-            if not self._early:
-                return False
-            seq, record = self._early.popleft()
-        if self._sock is None or self._reader is None:
-            return True
-        try:
-            self._sock.sendall(pack({"t": "alert", **record}))
-            reply = self._reader.read(time.monotonic() + self.ack_timeout, self._stop.is_set)
-        except (OSError, DeliveryError) as e:
-            self._disconnect()
-            self._note_failure(str(e) or type(e).__name__)
-            return True
-        if reply is None or reply.get("t") != "ack" or reply.get("id") != record["id"]:
-            if reply is None or reply.get("t") != "nack":
-                self._disconnect()
-            self._note_failure(str((reply or {}).get("error") or "sinkhole did not acknowledge"))
-            return True
-        try:
-            self.spool.remove(seq)
-        except StorageError as e:
-            self._note_failure(str(e))
-            return True
-        with self._cv:
-            self._delivered += 1
-            self._last_error = None
-            self._cv.notify_all()
-        return True
+            if self._early:
+                return self._early.popleft()
+        entry = self.spool.peek()
+        return None if entry is None else (entry.seq, entry.record)
 
     def _run(self) -> None:
         backoff = self.retry_initial
         while not self._stop.is_set():
-            if self._send_early():
-                continue
             try:
-                entry = self.spool.peek()
+                item = self._next()
             except StorageError as e:
                 self._note_failure(str(e))
                 self._stop.wait(self.retry_max)
                 continue
-            if entry is None:
+            if item is None:
                 with self._cv:
                     if self.spool.depth == 0 and not self._early and not self._stop.is_set():
                         self._cv.wait(1.0)
                 continue
+            seq, record = item
             try:
                 if self._sock is None:
                     self._connect()
                 assert self._sock is not None and self._reader is not None
-                self._sock.sendall(pack({"t": "alert", **entry.record}))
+                self._sock.sendall(pack({"t": "alert", **record}))
                 reply = self._reader.read(time.monotonic() + self.ack_timeout, self._stop.is_set)
             except (OSError, DeliveryError) as e:
                 if self._stop.is_set():
@@ -320,9 +296,9 @@ class SinkClient:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.retry_max)
                 continue
-            if reply.get("t") == "ack" and reply.get("id") == entry.record["id"]:
+            if reply.get("t") == "ack" and reply.get("id") == record["id"]:
                 try:
-                    self.spool.remove(entry.seq)
+                    self.spool.remove(seq)
                 except StorageError as e:
                     self._note_failure(str(e))
                     self._stop.wait(self.retry_max)
