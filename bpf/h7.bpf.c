@@ -4,17 +4,18 @@
  * the monitored agents.
  *
  * Design rules (see docs/architecture.md):
- *  - scope first: every program looks the current (or target) task up in
- *    `scope` and returns at once for anything H7 does not monitor, so
- *    unmonitored processes pay one hash lookup;
+ *  - scope first: every program looks the current (or target) task up
+ *    (prefilter bitmaps, then `scope`) and returns at once for anything H7
+ *    does not monitor, so unmonitored processes pay two array loads;
  *  - aggregate in the kernel where the detector only needs distributions
  *    (scheduling, egress call rates): those update per-CPU counters and never
  *    touch a ring buffer;
  *  - stream only what needs order (syscall numbers) or identity (exec, open,
  *    connect, ptrace), through two rings sized by userspace; a failed reserve
  *    is counted per CPU in `ring_stats`, never silent;
- *  - only hook types that load on the target fleet: tracepoint, tp_btf,
- *    raw_tracepoint (no fentry/LSM dependency).
+ *  - only hook types that load on the target fleet: tp_btf (no fentry/LSM
+ *    dependency), and one program per hook: every syscall-shaped thing goes
+ *    through sys_enter, never a second syscalls:* tracepoint.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

@@ -258,11 +258,8 @@ def run_attach(opts: AttachOptions) -> int:
         assert engine is not None
         engine.on_syscalls(arr)
 
-    def on_filter(agent: int, codes: np.ndarray | None) -> None:
+    def on_filter(agent: int, codes: np.ndarray) -> None:
         """The engine's known windows go into the kernel: it stops shipping them."""
-        if codes is None:
-            sensor.clear_sequence_filter(agent)
-            return
         f = sensor.set_sequence_filter(agent, codes)
         name = sensor.agents[agent].info.agent_id if agent in sensor.agents else str(agent)
         term.line(

@@ -24,11 +24,8 @@ class WindowTracker:
         self.max_threads = max_threads
 
     def fill(self, sys: np.ndarray) -> np.ndarray:
-        """A SYS_DTYPE copy of ``sys`` (any record dtype with tid and nr) with ``window`` set."""
-        out = np.zeros(sys.size, SYS_DTYPE)
-        for name in SYS_DTYPE.names or ():
-            if name != "window" and sys.dtype.names and name in sys.dtype.names:
-                out[name] = sys[name]
+        """A copy of the SYS_DTYPE records ``sys`` with ``window`` set (in time order per thread)."""
+        out = np.array(sys, dtype=SYS_DTYPE)
         if sys.size == 0:
             return out
         if len(self._last) > self.max_threads:

@@ -16,10 +16,11 @@ kernel-time order.  Every emitted alert also goes to ``on_alert``.
 
 Once an agent is monitored, its L3 model names the syscall windows that need
 not be shipped any more; ``on_filter(agent, codes)`` hands them to the live
-sensor, which has the kernel drop them (``on_filter(agent, None)``: ship
-everything again).  Without ``on_filter`` (a replay) the engine drops them
-from the alert traces itself, so a replay quotes what the live sensor would
-have quoted; the channels score a batch the same either way.
+sensor, which has the kernel drop them (only a monitored agent has them, and
+an agent never leaves monitoring, so nothing takes them back).  Without
+``on_filter`` (a replay) the engine drops them from the alert traces itself,
+so a replay quotes what the live sensor would have quoted; the channels score
+a batch the same either way.
 
 Every agent has its own phase: its baseline window starts with the first
 batch after it was added (at construction or by :meth:`Engine.add_agent`), so
@@ -57,6 +58,7 @@ from h7.detect.channels.l3_causal import CausalChannel
 from h7.detect.channels.l4_egress import EgressChannel
 from h7.detect.channels.l5_ptrace import PtraceChannel
 from h7.detect.config import NS_PER_S, EngineConfig, format_duration
+from h7.detect.sequence import in_sorted
 from h7.detect.syscalls import syscall_name
 from h7.errors import H7Error, UsageError
 
@@ -287,7 +289,7 @@ class Engine:
         proc: ProcReader | None = None,
         known_binaries: KnownBinaries | None = None,
         strict: bool = True,
-        on_filter: Callable[[int, np.ndarray | None], Any] | None = None,
+        on_filter: Callable[[int, np.ndarray], Any] | None = None,
     ) -> None:
         self.config = config or EngineConfig()
         self.on_alert = on_alert
@@ -415,11 +417,8 @@ class Engine:
             st = self._state(a)
             if st.phase == PHASE_DROPPED:
                 continue
-            if st.user_filter is not None and st.user_filter.size:
-                known = st.user_filter
-                w = part["window"]
-                i = np.minimum(np.searchsorted(known, w), known.size - 1)
-                part = part[known[i] != w]
+            if st.user_filter is not None:
+                part = part[~in_sorted(st.user_filter, part["window"])]
             st.ring.add_sys(part)
 
     def on_events(self, events: list[Event]) -> list[Alert]:
@@ -624,7 +623,6 @@ class Engine:
             # attach it again: learn again from a fresh window instead.  Fresh
             # channels keep memory bounded for an agent that idles for days.
             st.restarts += 1
-            self._clear_filter(st)
             st.channels = self._new_channels()
             st.syscalls = st.active_batches = st.batches = 0
             st.sched_events = 0.0
@@ -639,7 +637,6 @@ class Engine:
                     "warning",
                 )
             return
-        self._clear_filter(st)
         st.phase = PHASE_DROPPED
         st.dropped = str(err)
         st.channels = []  # nothing to judge with; frees what the baseline had learned
@@ -668,12 +665,6 @@ class Engine:
             self.on_filter(st.ctx.agent, codes)
         else:
             st.user_filter = codes
-
-    def _clear_filter(self, st: AgentState) -> None:
-        if st.user_filter is not None:
-            st.user_filter = None
-        elif self.on_filter is not None and st.phase == PHASE_MONITORING:
-            self.on_filter(st.ctx.agent, None)
 
     def _emit(self, st: AgentState, alerts: list[Alert]) -> list[Alert]:
         out: list[Alert] = []

@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from h7.decode import TOKEN_BITS, TOKEN_OTHER, WINDOW_LEN
+
 __all__ = [
     "TOKEN_BITS",
     "WINDOW_LEN",
@@ -41,19 +43,17 @@ __all__ = [
     "SequenceModel",
     "StideModel",
     "code_depth",
+    "in_sorted",
     "window_codes",
 ]
 
-#: Bits per syscall token.  Linux syscall numbers are far below 1021 on every architecture
-#: (x86_64 tops out near 460), so token = nr + 2 maps -1..1020 to 1..1022; 1023 is the one bucket
-#: for anything else and 0 means "no syscall" (before a thread's first).  The kernel uses the
-#: same constants: changing any of them breaks every code it ships.
-TOKEN_BITS = 10
-#: Syscalls per window code: 6 x 10 bits fit a uint64 with room to shift.
-WINDOW_LEN = 6
+# TOKEN_BITS, TOKEN_OTHER and WINDOW_LEN are the kernel's (bpf/h7.h, mirrored in h7.decode and
+# checked there).  Linux syscall numbers are far below 1021 on every architecture (x86_64 tops
+# out near 460), so token = nr + 2 maps -1..1020 to 1..1022; TOKEN_OTHER (1023) is the one bucket
+# for anything else and 0 means "no syscall" (before a thread's first).  6 x 10 bits fit a uint64.
 WINDOW_MASK = (1 << (TOKEN_BITS * WINDOW_LEN)) - 1
 
-_OTHER = (1 << TOKEN_BITS) - 1
+_OTHER = TOKEN_OTHER
 _MAX_NR = _OTHER - 3
 _SHIFT = np.uint64(TOKEN_BITS)
 _TOKEN_MASK = np.uint64(_OTHER)
@@ -221,6 +221,11 @@ def _find(keys: U64, q: U64) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_
     i = np.searchsorted(keys, q)
     np.minimum(i, keys.size - 1, out=i)
     return i, keys[i] == q
+
+
+def in_sorted(keys: U64, q: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    """Which of ``q`` are in the sorted ``keys`` (a binary search each, unlike ``np.isin``'s sort)."""
+    return _find(keys, np.asarray(q, dtype=np.uint64))[1]
 
 
 def _merge(keys: U64, counts: I64) -> tuple[U64, I64]:

@@ -16,7 +16,7 @@ the actual figure so the sensor can log it.  Each agent hashes with its own
 random seed, so a monitored process cannot aim for the collisions.
 
 The hash is defined once, in ``bpf/h7.h``; :func:`bit_positions` mirrors it
-and ``tests/test_sensor_bpf.py`` checks the two agree on a live kernel.
+and ``tests/test_sensor_windows.py`` checks the two agree on a live kernel.
 """
 
 from __future__ import annotations

@@ -59,19 +59,18 @@ import hashlib
 import os
 import re
 from collections import Counter, deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from h7.alert import Alert
 from h7.batch import Batch, Event
+from h7.decode import TOKEN_BITS, TOKEN_OTHER, WINDOW_LEN
 from h7.detect.channels.base import Calibration, Channel, ChannelContext, calibrate_threshold, kfold_indices
 from h7.detect.config import EngineConfig
 from h7.detect.numeric import scc_labels
+from h7.detect.sequence import SequenceModel, in_sorted
 from h7.detect.syscalls import syscall_name
-
-if TYPE_CHECKING:
-    from h7.detect.sequence import SequenceModel
 
 Edge = tuple[str, str, str]  # (src, dst, kind)
 
@@ -92,9 +91,6 @@ G_SCALE_FLOOR = 4.0  # four new structural elements (edges + nodes) = one unit o
 S_SPREAD_FLOOR = 0.5  # nats
 L3_FLOOR = 4.0  # units: a new program or a few new files is not "structural drift"
 KFOLD = 5
-TOKEN_BITS = 10
-WINDOW_LEN = 6
-U64 = np.ndarray
 CodeCounts = tuple[np.ndarray, np.ndarray]  # distinct window codes, how often each occurred
 
 
@@ -255,11 +251,10 @@ def window_names(code: int) -> list[str]:
     """The syscalls of a window code, oldest first (see bpf/h7.h for the encoding)."""
     out: list[str] = []
     for j in range(WINDOW_LEN - 1, -1, -1):
-        tok = (code >> (TOKEN_BITS * j)) & ((1 << TOKEN_BITS) - 1)
+        tok = (code >> (TOKEN_BITS * j)) & TOKEN_OTHER
         if tok == 0:
             continue
-        nr = tok - 2 if tok != (1 << TOKEN_BITS) - 1 else -2
-        out.append((syscall_name(nr) or str(nr)) if nr != -2 else "other")
+        out.append("other" if tok == TOKEN_OTHER else (syscall_name(tok - 2) or str(tok - 2)))
     return out
 
 
@@ -322,11 +317,7 @@ class CausalChannel(Channel):
     @staticmethod
     def _values(model: SequenceModel, codes: np.ndarray, known: np.ndarray, tau: float) -> np.ndarray:
         """Novelty of each window, with every known window valued at exactly ``tau``."""
-        nov = model.code_novelty(codes)
-        if known.size and codes.size:
-            i = np.minimum(np.searchsorted(known, codes), known.size - 1)
-            nov = np.where(known[i] == codes, tau, nov)
-        return nov
+        return np.where(in_sorted(known, codes), tau, model.code_novelty(codes))
 
     def _seq_score(
         self, model: SequenceModel | None, cc: CodeCounts, n_filtered: int, known: np.ndarray
@@ -350,8 +341,6 @@ class CausalChannel(Channel):
 
     def finish_baseline(self, ctx: ChannelContext) -> None:
         super().finish_baseline(ctx)
-        from h7.detect.sequence import SequenceModel
-
         n = len(self._batch_edges)
         for e in self._batch_edges:
             self.base_edges |= e
@@ -561,8 +550,6 @@ class CausalChannel(Channel):
         }
 
     def from_state(self, state: dict[str, Any]) -> None:
-        from h7.detect.sequence import SequenceModel
-
         self.base_edges = {(str(a), str(b), str(k)) for a, b, k in state["edges"]}
         self.base_nodes = self._nodes(self.base_edges)
         self.seq = SequenceModel.from_state(state["seq"]) if state.get("seq") else None
