@@ -379,13 +379,21 @@ def test_cli_errors_are_one_line() -> None:
 def test_non_root_is_refused_cleanly() -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to drop to another uid")
+    # The child starts as root, loads the interpreter and H7 (the checkout may sit in a
+    # directory only root can enter, such as mktemp -d's), then becomes uid/gid 65534
+    # before the CLI runs: everything the command does, it does as a non-root user.
+    drop = (
+        "import os, sys\n"
+        "import h7.cli, h7.sensor.commands, h7.sensor.sensor, h7.pipeline\n"
+        "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+        "sys.argv = ['h7', 'attach', sys.argv[1], '--events']\n"
+        "h7.cli.main()\n"
+    )
     r = subprocess.run(
-        [sys.executable, "-m", "h7", "attach", str(os.getpid()), "--events"],
+        [sys.executable, "-c", drop, str(os.getpid())],
         capture_output=True,
         text=True,
         timeout=30 * TIMESCALE,
-        user=65534,
-        group=65534,
         cwd="/",
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
