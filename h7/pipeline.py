@@ -103,6 +103,37 @@ def _realtime(alert: Alert, offset: int) -> Alert:
     return dataclasses.replace(alert, ts_ns=int(alert.ts_ns) + offset, syscall_trace=trace)
 
 
+def _sign_stop(
+    run: Any,
+    certifier: Any,
+    reason: str,
+    failure: str,
+    counters: dict[str, int],
+    drops: dict[str, int],
+    alarm: Callable[[str], None],
+) -> None:
+    """Write what is held, then SENSOR_STOPPED; if the disk still refuses, leave the run file.
+
+    A run file left behind makes the next start sign SENSOR_RECOVERED, so a
+    stop that could not be recorded is not mistaken for a clean one.
+    """
+    if certifier.pending:
+        certifier.retry()
+    if certifier.pending:
+        alarm(
+            f"{certifier.pending} detection(s) still have no certificate at exit (cal directory refuses "
+            "writes); the next start records this run as ended without a stop record"
+        )
+        return
+    details = {**counters, "drops": drops, **({"error": failure} if failure else {})}
+    try:
+        run.stop(
+            f"sensor stopped ({reason})" if not failure else f"sensor stopped on error ({reason})", details
+        )
+    except StorageError as e:
+        alarm(f"cannot sign the stop record ({e}); the next start records this run as ended without one")
+
+
 def run_attach(opts: AttachOptions) -> int:
     """Run the sensor until stopped; returns the number of alerts emitted."""
     from h7._memory import release_free_memory, tune_allocator
@@ -110,6 +141,7 @@ def run_attach(opts: AttachOptions) -> int:
     tune_allocator()
     from h7.cal import CalWriter
     from h7.cal.keys import DEFAULT_CAL_DIR, DEFAULT_KEY_PATH
+    from h7.cal.lifecycle import Certifier, SensorRun
     from h7.detect.config import EngineConfig
     from h7.detect.engine import PHASE_BASELINE, PHASE_MONITORING, BaselineError, Engine
     from h7.sensor import procfs, selectors
@@ -159,6 +191,14 @@ def run_attach(opts: AttachOptions) -> int:
     infos: dict[str, AgentInfo] = {}
     started = time.time()
 
+    def alarm(msg: str) -> None:
+        term.line(f"h7: ALARM: {msg}")
+
+    run = SensorRun(cal)
+    # Certificates wait in bounded memory while the cal disk refuses writes;
+    # detection never stops for them (see h7.cal.lifecycle.Certifier).
+    certifier = Certifier(cal, run, alarm, max_held=int(sensor_cfg.get("max_held_alerts", 1024)))
+
     def on_alert(alert: Alert) -> None:
         info = infos.get(alert.agent_id)
         if info is None:  # cannot happen for agents we attached; keep the alert anyway
@@ -166,26 +206,36 @@ def run_attach(opts: AttachOptions) -> int:
         a = _realtime(alert, offset)
         drops = sensor.drops() if sensor.obj is not None else {}
         counters["alerts"] += 1
-        try:
-            path, data = cal.emit(a, info, drops)
-        except StorageError as e:
-            counters["cal_failed"] += 1
-            term.line(f"h7: ALARM: could not write the .cal for {a.channel} {a.code}: {e}")
-            path, data = Path(""), b""
-        summary = {**a.summary(), "host": cal.host, "cal_path": str(path)}
-        try:
-            sink.submit(summary, str(path), data)
-        except DeliveryError as e:
-            counters["sink_refused"] += 1
-            term.line(f"h7: ALARM: alert not queued for delivery ({e}); the .cal is at {path}")
-        with contextlib.suppress(StorageError):
-            cal.sync_head()  # a HEAD left behind is rolled forward at the next start
-        term.line(
+        line = (
             f"h7: ALERT {a.channel} {a.code} agent={a.agent_id} divergence={a.divergence:.3g} "
-            f"threshold={a.threshold:.3g} key={a.key} -> {path}"
+            f"threshold={a.threshold:.3g} key={a.key}"
         )
-        if opts.on_signed is not None and data:
-            opts.on_signed(a, path, data)
+
+        def write() -> tuple[Path, bytes]:
+            return cal.emit(a, info, drops)
+
+        def deliver(path: Path, data: bytes) -> None:
+            """Only certified alerts go to the sinkhole: it verifies the certificate."""
+            summary = {**a.summary(), "host": cal.host, "cal_path": str(path)}
+            try:
+                sink.submit(summary, str(path), data)
+            except DeliveryError as e:
+                counters["sink_refused"] += 1
+                term.line(f"h7: ALARM: alert not queued for delivery ({e}); the .cal is at {path}")
+            with contextlib.suppress(StorageError):
+                cal.sync_head()  # a HEAD left behind is rolled forward at the next start
+            if certified_now:
+                term.line(f"{line} -> {path}")
+            else:
+                term.line(f"h7: certified held alert {a.channel} {a.code} agent={a.agent_id} -> {path}")
+            if opts.on_signed is not None:
+                opts.on_signed(a, path, data)
+
+        certified_now = True
+        if not certifier.submit(write, deliver, a.summary()):
+            certified_now = False
+            counters["cal_failed"] += 1
+            term.line(f"{line} -> certificate pending (cal directory refuses writes)")
 
     engine: Engine | None = None
     saved = False
@@ -208,6 +258,8 @@ def run_attach(opts: AttachOptions) -> int:
             "agents": [i.to_dict() for i in infos.values()],
             "alerts": counters["alerts"],
             "cal_failed": counters["cal_failed"],
+            "cal_held": len(certifier.held),
+            "cal_uncertified": certifier.lost,
             "sink_refused": counters["sink_refused"],
             "sink": sink.stats(),
             "ring": sensor.ring_counters(),
@@ -232,6 +284,9 @@ def run_attach(opts: AttachOptions) -> int:
     def on_batch(batch: Batch) -> None:
         nonlocal saved
         assert engine is not None
+        run.heartbeat()
+        if certifier.pending:
+            certifier.retry()
         engine.end_batch(batch)
         del batch  # the batch's arrays and event dicts go before the trim below
         release_free_memory()
@@ -268,6 +323,7 @@ def run_attach(opts: AttachOptions) -> int:
         )
 
     reason = "error"  # replaced by run()'s own reason when it returns normally
+    failure = ""
     try:
         sensor.open()
         ms = sensor.attach_seconds * 1000
@@ -289,6 +345,23 @@ def run_attach(opts: AttachOptions) -> int:
             engine.load_baseline(opts.baseline_from)
             saved = True
             term.line(f"h7: baseline loaded from {opts.baseline_from}; monitoring L1-L5")
+        start_details = {
+            "agents": sorted(infos),
+            "selectors": [str(x) for x in sels],
+            "baseline_from": str(opts.baseline_from or ""),
+        }
+
+        def start_record() -> tuple[Path, bytes]:
+            run.start(start_details)
+            return cal.cal_dir, b""
+
+        certifier.submit(start_record, lambda p, d: None, {"channel": "start", "ts_ns": time.time_ns()})
+        for rec in run.recovered:
+            prev_pid, down_s = rec["previous_sensor"]["pid"], rec["down_ns_at_most"] / 1e9
+            term.line(
+                f"h7: warning: a previous sensor run (pid {prev_pid}) ended without a stop record; "
+                f"signed SENSOR_RECOVERED (unmonitored for at most {down_s:.1f} s)"
+            )
         with stop_on_signals() as stop:
             reason = sensor.run(
                 econf.batch_ns,
@@ -307,9 +380,13 @@ def run_attach(opts: AttachOptions) -> int:
                 "no model, nothing monitored"
             )
         status(force=True)
+    except BaseException as e:
+        failure = f"{type(e).__name__}: {e}"[:500]
+        raise
     finally:
         drops = sensor.drops() if sensor.obj is not None else {}
         sensor.close()
+        _sign_stop(run, certifier, reason, failure, counters, drops, alarm)
         sink.flush(timeout=3.0)
         sink.close()
         cal.close()

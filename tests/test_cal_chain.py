@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -80,7 +81,12 @@ def test_truncating_the_newest_needs_expect_head(chain: tuple[Path, Path, Path],
         for s in range(N - n + 1, N + 1):
             (d / file_name(s)).unlink()
         (d / "HEAD").unlink()
-        assert verify_chain(d, pub).ok  # what a chain alone cannot show
+        r0 = verify_chain(d, pub)  # a careless truncation: the missing HEAD shows
+        assert not r0.ok and "HEAD is missing" in r0.lines()[0]
+        # A careful one rewrites HEAD too: what a chain alone cannot show.
+        newest = (d / file_name(N - n)).read_bytes()
+        (d / "HEAD").write_text(f"h7-cal-head 1 {N - n} {hashlib.sha256(newest).hexdigest()}\n")
+        assert verify_chain(d, pub).ok
         r = verify_chain(d, pub, expect_head=head)
         assert not r.ok and r.first_break is not None
         assert f"newest {n} certificate(s) were deleted" in r.first_break.reason
@@ -163,9 +169,10 @@ def test_non_certificate_files_are_ignored_and_bad_head_spec_refused(
         verify_chain(cal / "nope", pub)
 
 
-def test_empty_directory_is_a_valid_empty_chain(tmp_path: Path) -> None:
+def test_empty_directory_is_not_an_ok_chain(tmp_path: Path) -> None:
+    """An empty (or wrong) directory proves nothing: "OK chain of 0" would read as a clean bill."""
     _, pub = make_keys(tmp_path)
     (tmp_path / "cal").mkdir()
     r = verify_chain(tmp_path / "cal", pub)
-    assert r.ok and r.count == 0
+    assert not r.ok and r.count == 0 and "no certificates" in r.lines()[0]
     assert not verify_chain(tmp_path / "cal", pub, expect_head="1:" + "00" * 32).ok

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -79,8 +80,12 @@ def test_verify_detects_truncation_only_with_expect_head(chain: tuple[Path, Path
     head = verify_chain(cal, pub).head
     paths[-1].unlink()
     (cal / "HEAD").unlink()
+    code, out = _run("verify", str(cal), "--pubkey", str(pub))
+    assert code == 4 and "HEAD is missing" in out  # careless truncation shows
+    newest = paths[-2].read_bytes()
+    (cal / "HEAD").write_text(f"h7-cal-head 1 {len(paths) - 1} {hashlib.sha256(newest).hexdigest()}\n")
     code, _ = _run("verify", str(cal), "--pubkey", str(pub))
-    assert code == 0
+    assert code == 0  # careful truncation (HEAD rewritten) does not, without --expect-head
     code, out = _run("verify", str(cal), "--pubkey", str(pub), "--expect-head", head)
     assert code == 4 and "truncation" in out
     code, out = _run("verify", str(cal), "--pubkey", str(pub), "--expect-head", "zz")
@@ -139,3 +144,10 @@ def test_contain_refuses_without_key_or_reason(tmp_path: Path) -> None:
     assert code == 2 and "h7 keygen" in out
     code, out = _run("contain", "12345")
     assert code == 2 and "--reason" in out
+
+
+def test_verify_refuses_an_empty_directory(tmp_path: Path, chain: tuple[Path, Path, list[Path]]) -> None:
+    _, pub, _ = chain
+    (tmp_path / "empty").mkdir()
+    code, out = _run("verify", str(tmp_path / "empty"), "--pubkey", str(pub))
+    assert code == 4 and "OK chain of 0" not in out and "no certificates" in out

@@ -68,5 +68,8 @@ def test_invalid_vectors(vec: dict[str, str]) -> None:
 
 def test_vector_chain_directory_verifies() -> None:
     r = verify_chain(VECTORS / "cal_v1_chain", VECTORS / "cal_v1_test.pub")
-    assert r.ok and r.count == 3
+    assert r.ok and r.count == 7
+    assert len(r.lifecycle) == 4 and any(
+        "39 detection(s) have no certificate" in x for x in r.lifecycle_lines()
+    )
     assert r.head_hash.hex() == DOC["valid"][-1]["file_sha256"]

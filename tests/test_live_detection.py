@@ -144,7 +144,7 @@ def test_unreachable_sink_loses_nothing(tmp_path: Path) -> None:
     """Alerts raised while no sinkhole listens are signed, spooled, and delivered once it starts."""
     if os.geteuid() != 0:
         bpf_unavailable("not root")
-    from h7.cal import keygen
+    from h7.cal import keygen, load_public_key, verify_file
 
     keygen(tmp_path / "keys")
     sock = tmp_path / "alerts.sock"
@@ -171,10 +171,15 @@ def test_unreachable_sink_loses_nothing(tmp_path: Path) -> None:
         agent.stdin.write("go\n")
         agent.stdin.flush()
         deadline = time.monotonic() + 30 * TIMESCALE
-        while time.monotonic() < deadline and not list((tmp_path / "cal").glob("*.cal")):
+        pub = load_public_key(tmp_path / "keys" / "h7.pub")
+
+        def alert_cals() -> list[Path]:
+            cals = sorted((tmp_path / "cal").glob("*.cal"))  # the sensor's start record is one too
+            return [c for c in cals if verify_file(c, pub).action == "ALERT_EMITTED"]
+
+        while time.monotonic() < deadline and not alert_cals():
             time.sleep(0.1)
-        cals = sorted((tmp_path / "cal").glob("*.cal"))
-        assert cals, "no certificate while the sink was down"
+        assert alert_cals(), "no certificate while the sink was down"
         time.sleep(0.5)
         spooled = [p for p in (tmp_path / "spool").iterdir() if not p.name.startswith(".")]
         assert spooled, "alert not spooled while the sinkhole is down"
@@ -237,7 +242,7 @@ def test_config_agent_tables_watch_for_new_agents(tmp_path: Path) -> None:
         while time.monotonic() < deadline and hijack is None:
             for cal in sorted((tmp_path / "cal").glob("*.cal")):
                 body = verify_file(cal, pub).body
-                if body["code"] == "LLM_AGENT_HIJACK":
+                if body.get("code") == "LLM_AGENT_HIJACK":
                     hijack = body
             time.sleep(0.1)
         assert hijack is not None, "the watched agent's shell spawn produced no certificate"

@@ -17,11 +17,17 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from h7.cal.format import (
+    DETECTIONS_UNCERTIFIED,
+    LIFECYCLE_ACTIONS,
     MAX_FILE,
+    SENSOR_RECOVERED,
+    SENSOR_STARTED,
+    SENSOR_STOPPED,
     SUFFIX,
     ZERO_HASH,
     file_name,
@@ -29,7 +35,8 @@ from h7.cal.format import (
     verify_bytes,
 )
 from h7.cal.keys import load_public_key
-from h7.errors import UsageError, VerificationError
+from h7.errors import H7Error, UsageError, VerificationError
+from h7.safeio import read_regular
 
 MAX_FILES = 10_000_000  # bounds the directory walk
 
@@ -53,6 +60,33 @@ class ChainBreak:
         return f"{where}{at}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class LifecycleRecord:
+    """A sensor start/stop/recovery or gap record found in the chain (already verified)."""
+
+    seq: int
+    action: str
+    ts_ns: int
+    sensor_pid: int
+    sensor_key: tuple[int, int, str]  # (pid, start_ticks, boot_id): one sensor run
+    reason: str
+    count: int = 0  # DETECTIONS_UNCERTIFIED
+    down_ns: int = 0  # SENSOR_RECOVERED: upper bound of the unmonitored time
+    previous_pid: int = 0  # SENSOR_RECOVERED: the run that died
+    previous_key: tuple[int, int, str] | None = None
+
+    def line(self) -> str:
+        if self.action == SENSOR_RECOVERED:
+            return (
+                f"seq {self.seq}: sensor run pid {self.previous_pid} ended without a stop record "
+                f"(crash or kill); nothing was monitored for up to {self.down_ns / 1e9:.1f} s before "
+                f"pid {self.sensor_pid} recovered"
+            )
+        if self.action == DETECTIONS_UNCERTIFIED:
+            return f"seq {self.seq}: {self.count} detection(s) have no certificate ({self.reason})"
+        return f"seq {self.seq}: {self.action} pid {self.sensor_pid}: {self.reason}"
+
+
 @dataclass
 class ChainReport:
     """The result of :func:`verify_chain`.  ``first_break`` is the lowest-seq problem."""
@@ -64,6 +98,36 @@ class ChainReport:
     breaks: list[ChainBreak] = field(default_factory=list)
     expect_head_checked: bool = False
     note: str = TRUNCATION_NOTE
+    lifecycle: list[LifecycleRecord] = field(default_factory=list)
+
+    def lifecycle_lines(self) -> list[str]:
+        """What the chain says about monitoring coverage: runs, crashes, gaps, a run not stopped."""
+        recs = sorted(self.lifecycle, key=lambda r: r.seq)
+        if not recs:
+            return []
+        starts = sum(r.action == SENSOR_STARTED for r in recs)
+        stops = sum(r.action == SENSOR_STOPPED for r in recs)
+        crashes = [r for r in recs if r.action == SENSOR_RECOVERED]
+        gaps = [r for r in recs if r.action == DETECTIONS_UNCERTIFIED]
+        out = [
+            f"sensor runs: {starts} started, {stops} stopped cleanly, {len(crashes)} ended without a stop"
+            f" record, {sum(g.count for g in gaps)} detection(s) without a certificate"
+        ]
+        out += [r.line() for r in crashes + gaps]
+        open_runs: dict[tuple[int, int, str], LifecycleRecord] = {}
+        for r in recs:
+            if r.action == SENSOR_STARTED:
+                open_runs[r.sensor_key] = r
+            elif r.action == SENSOR_STOPPED:
+                open_runs.pop(r.sensor_key, None)
+            elif r.action == SENSOR_RECOVERED and r.previous_key is not None:
+                open_runs.pop(r.previous_key, None)
+        for r in open_runs.values():
+            out.append(
+                f"seq {r.seq}: sensor pid {r.sensor_pid} started and has not signed a stop "
+                "(still running, or it died and no sensor has started on this directory since)"
+            )
+        return out
 
     @property
     def ok(self) -> bool:
@@ -142,8 +206,7 @@ def verify_chain(
         name_seq = seq_from_name(path.name)
         newest_named = max(newest_named, name_seq or 0)
         try:
-            with path.open("rb") as f:
-                data = f.read(MAX_FILE + 1)
+            data = read_regular(path, MAX_FILE, "certificate", exc=VerificationError)
             cert = verify_bytes(data, pub)
         except OSError as e:
             report.breaks.append(ChainBreak(name_seq, path, f"cannot read: {e.strerror}"))
@@ -152,6 +215,8 @@ def verify_chain(
             report.breaks.append(ChainBreak(name_seq, path, str(e)))
             continue
         report.count += 1
+        if cert.action in LIFECYCLE_ACTIONS:
+            report.lifecycle.append(_lifecycle_record(cert.body))
         if path.name != file_name(cert.seq):
             report.breaks.append(
                 ChainBreak(
@@ -194,11 +259,37 @@ def verify_chain(
         expect_seq = seq + 1
         report.head_seq, report.head_hash = seq, link.hash
 
+    if not by_seq and not report.breaks:
+        report.breaks.append(
+            ChainBreak(None, None, f"no certificates in {directory}: nothing to verify (wrong directory?)")
+        )
     _check_head_file(report, directory, by_seq, max(newest_named, report.head_seq))
     if expected is not None:
         report.expect_head_checked = True
         _check_expected_head(report, by_seq, expected)
     return report
+
+
+def _lifecycle_record(b: dict[str, Any]) -> LifecycleRecord:
+    sensor = b["sensor"]
+    details = b["details"]
+    prev = details.get("previous_sensor")
+    down = details.get("down_ns_at_most")
+    prev_key = None
+    if isinstance(prev, dict):
+        prev_key = (prev.get("pid", 0), prev.get("start_ticks", 0), prev.get("boot_id", ""))
+    return LifecycleRecord(
+        seq=b["seq"],
+        action=b["action"],
+        ts_ns=b["ts_ns"],
+        sensor_pid=sensor["pid"],
+        sensor_key=(sensor["pid"], sensor["start_ticks"], sensor["boot_id"]),
+        reason=b["reason"],
+        count=b.get("count", 0),
+        down_ns=down if type(down) is int else 0,
+        previous_pid=prev.get("pid", 0) if isinstance(prev, dict) and type(prev.get("pid")) is int else 0,
+        previous_key=prev_key,
+    )
 
 
 def _check_expected_head(
@@ -240,12 +331,22 @@ def _check_head_file(
     """
     path = directory / "HEAD"
     try:
-        with path.open("rb") as f:
-            parts = f.read(4096).decode("ascii").split()
-    except (FileNotFoundError, PermissionError):
+        parts = read_regular(path, 4096, "chain head file").decode("ascii").split()
+    except FileNotFoundError:
+        if newest > 0:
+            report.breaks.append(
+                ChainBreak(
+                    None,
+                    path,
+                    "chain head file HEAD is missing (every H7 writer keeps one: deleted, or certificates "
+                    "copied without it)",
+                )
+            )
+        return
+    except PermissionError:
         return  # an auditor without access to HEAD loses only this weak extra check
-    except (OSError, UnicodeDecodeError):
-        report.breaks.append(ChainBreak(None, path, "chain head file is unreadable"))
+    except (OSError, UnicodeDecodeError, H7Error):
+        report.breaks.append(ChainBreak(None, path, "chain head file is unreadable or not a regular file"))
         return
     try:
         if len(parts) != 4 or parts[0] != "h7-cal-head" or parts[1] != "1":

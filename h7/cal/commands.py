@@ -99,6 +99,8 @@ def verify_cmd(paths: tuple[Path, ...], pubkey: Path, expect_head: str | None) -
             bad += report.lines()
             if report.ok:
                 click.echo(f"{path}: OK chain of {report.count} certificate(s), head {report.head}")
+            for line in report.lifecycle_lines():
+                click.echo(f"{path}: {line}")
             if report.expect_head_checked and report.ok:
                 click.echo("expected head present: no certificate up to it was deleted")
             elif not report.expect_head_checked:

@@ -36,8 +36,17 @@ SUFFIX = ".cal"
 ALERT_EMITTED = "ALERT_EMITTED"
 CONTAINED_BY_OPERATOR = "CONTAINED_BY_OPERATOR"
 RELEASED_BY_OPERATOR = "RELEASED_BY_OPERATOR"
-ACTIONS = (ALERT_EMITTED, CONTAINED_BY_OPERATOR, RELEASED_BY_OPERATOR)
+# Lifecycle records: the sensor signs its own start, clean stop, the recovery
+# from a previous run that ended without a stop record (crash, kill -9, power
+# loss), and detections it could not certify (a gap), so that downtime and
+# missing evidence are visible in the chain rather than only in a log.
+SENSOR_STARTED = "SENSOR_STARTED"
+SENSOR_STOPPED = "SENSOR_STOPPED"
+SENSOR_RECOVERED = "SENSOR_RECOVERED"
+DETECTIONS_UNCERTIFIED = "DETECTIONS_UNCERTIFIED"
 OPERATOR_ACTIONS = (CONTAINED_BY_OPERATOR, RELEASED_BY_OPERATOR)
+LIFECYCLE_ACTIONS = (SENSOR_STARTED, SENSOR_STOPPED, SENSOR_RECOVERED, DETECTIONS_UNCERTIFIED)
+ACTIONS = (ALERT_EMITTED, *OPERATOR_ACTIONS, *LIFECYCLE_ACTIONS)
 CHANNELS = ("L1", "L2", "L3", "L4", "L5")
 
 _INT64_MIN = -(2**63)
@@ -127,6 +136,17 @@ def _is_operator(v: Any) -> bool:
     )
 
 
+def _is_sensor(v: Any) -> bool:
+    return (
+        type(v) is dict
+        and set(v) == {"boot_id", "pid", "start_ticks", "version"}
+        and _is_int(0, 2**32 - 1)(v["pid"])
+        and _is_int(0, _UINT64_MAX)(v["start_ticks"])
+        and type(v["boot_id"]) is str
+        and type(v["version"]) is str
+    )
+
+
 _COMMON: dict[str, Check] = {
     "version": lambda v: v == FORMAT_VERSION and type(v) is int,
     "action": lambda v: v in ACTIONS and type(v) is str,
@@ -166,6 +186,17 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "containment": _is_map,
     },
 }
+# Every lifecycle record names the sensor run that signed it (``sensor``), says
+# why in one line (``reason``) and carries free-form canonical ``details``;
+# a gap record also says how many detections have no certificate.
+_LIFECYCLE: dict[str, Check] = {
+    **_COMMON,
+    "sensor": _is_sensor,
+    "reason": _is_nonempty_str,
+    "details": _is_map,
+}
+SCHEMA.update({a: dict(_LIFECYCLE) for a in (SENSOR_STARTED, SENSOR_STOPPED, SENSOR_RECOVERED)})
+SCHEMA[DETECTIONS_UNCERTIFIED] = {**_LIFECYCLE, "count": _is_int(1, _UINT64_MAX)}
 
 
 def check_schema(body: Any) -> None:
@@ -385,6 +416,17 @@ def describe(cert: Certificate) -> list[str]:
         lines += [f"  {k}: {_short(v)}" for k, v in b["evidence"].items()] or ["  (none)"]
         lines.append(f"syscall_trace ({len(b['syscall_trace'])} events, oldest first):")
         lines += [f"  {_short(ev)}" for ev in b["syscall_trace"]]
+    elif cert.action in LIFECYCLE_ACTIONS:
+        sensor = b["sensor"]
+        lines += [
+            f"sensor        pid {sensor['pid']}  start_ticks {sensor['start_ticks']}"
+            f"  boot {sensor['boot_id']}  h7 {sensor['version']}",
+            f"reason        {b['reason']}",
+        ]
+        if cert.action == DETECTIONS_UNCERTIFIED:
+            lines.append(f"uncertified   {b['count']} detection(s) have no certificate")
+        lines.append("details:")
+        lines += [f"  {k}: {_short(v)}" for k, v in b["details"].items()] or ["  (none)"]
     else:
         op = b["operator"]
         lines += [

@@ -32,7 +32,9 @@ from h7.batch import AgentInfo
 from h7.cal import canonical
 from h7.cal.format import (
     ALERT_EMITTED,
+    DETECTIONS_UNCERTIFIED,
     FORMAT_VERSION,
+    LIFECYCLE_ACTIONS,
     OPERATOR_ACTIONS,
     ZERO_HASH,
     Certificate,
@@ -133,6 +135,54 @@ def build_operator_body(
         "reason": canonical.normalize(reason)[:4096],
         "containment": canonical.normalize(dict(containment or {}), 1),
     }
+
+
+def build_lifecycle_body(
+    action: str,
+    sensor: dict[str, Any],
+    reason: str,
+    details: dict[str, Any] | None = None,
+    *,
+    host: str,
+    seq: int,
+    prev_hash: bytes,
+    key_id: str,
+    ts_ns: int,
+    sign_time_ns: int,
+    count: int | None = None,
+) -> dict[str, Any]:
+    """The signed body of a sensor lifecycle record (start, stop, recovery, gap).
+
+    ``agent_id`` is empty: the record is about the sensor run named in
+    ``sensor``, not about one agent.  ``count`` (detections without a
+    certificate) belongs to DETECTIONS_UNCERTIFIED only.
+    """
+    if action not in LIFECYCLE_ACTIONS:
+        raise ValueError(f"not a lifecycle action: {action!r}")
+    if (count is not None) != (action == DETECTIONS_UNCERTIFIED):
+        raise ValueError("count is required for, and only for, DETECTIONS_UNCERTIFIED")
+    body: dict[str, Any] = {
+        "version": FORMAT_VERSION,
+        "action": action,
+        "seq": seq,
+        "prev_hash": prev_hash,
+        "key_id": key_id,
+        "host": canonical.normalize(host),
+        "agent_id": "",
+        "ts_ns": int(ts_ns),
+        "sign_time_ns": sign_time_ns,
+        "sensor": {
+            "pid": int(sensor["pid"]),
+            "start_ticks": int(sensor["start_ticks"]),
+            "boot_id": canonical.normalize(str(sensor["boot_id"])),
+            "version": canonical.normalize(str(sensor["version"])),
+        },
+        "reason": (canonical.normalize(reason)[:4096] or "unspecified"),
+        "details": canonical.normalize(dict(details or {}), 1),
+    }
+    if count is not None:
+        body["count"] = int(count)
+    return body
 
 
 def _fsync_dir(path: Path) -> None:
@@ -257,6 +307,46 @@ class CalWriter:
                 containment=containment,
             )
 
+        return self._append(build)
+
+    def record_lifecycle(
+        self,
+        action: str,
+        sensor: dict[str, Any],
+        reason: str,
+        details: dict[str, Any] | None = None,
+        *,
+        count: int | None = None,
+        ts_ns: int | None = None,
+    ) -> tuple[Path, bytes]:
+        """Sign a sensor start/stop/recovery or a gap record into the chain."""
+        when = time.time_ns() if ts_ns is None else ts_ns
+
+        def build(seq: int, prev: bytes) -> dict[str, Any]:
+            return build_lifecycle_body(
+                action,
+                sensor,
+                reason,
+                details,
+                host=self.host,
+                seq=seq,
+                prev_hash=prev,
+                key_id=self.key_id,
+                ts_ns=when,
+                sign_time_ns=time.time_ns(),
+                count=count,
+            )
+
+        return self._append(build)
+
+    def record(self, build: Callable[[int, bytes], dict[str, Any]]) -> tuple[Path, bytes]:
+        """Sign any body ``build(seq, prev_hash)`` returns, as the next link of the chain.
+
+        The hook for new record kinds: define the action and its schema in
+        ``h7.cal.format`` (SCHEMA), write a pure ``build_*_body`` like the ones
+        here, and call this; the writer supplies seq/prev_hash under its lock
+        and refuses to sign a body its own verifier would reject.
+        """
         return self._append(build)
 
     def sync_head(self) -> None:

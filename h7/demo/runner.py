@@ -195,6 +195,8 @@ class Demo:
             except H7Error as e:
                 self.say(f"!! {p.name}: signature check FAILED: {e}")
                 continue
+            if body["action"] != "ALERT_EMITTED":
+                continue  # the sensor's own start/stop records share the chain
             ld = Landed(
                 p, str(body["channel"]), str(body["code"]), float(body["divergence"]),
                 float(body["threshold"]), int(body["ts_ns"]), time.monotonic(), ok, self.phase,

@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/vectors/make_cal_vectors.py
 
-writes ``cal_v1.json``, the TEST-ONLY key pair, and a three-certificate chain
+writes ``cal_v1.json``, the TEST-ONLY key pair, and a seven-certificate chain
 under ``cal_v1_chain/``.  tests/test_cal_vectors.py re-derives everything
 from the same inputs and fails if a code change alters a single byte, so the
 vectors stay a faithful description of the format for other implementations.
@@ -29,8 +29,12 @@ from h7.batch import AgentInfo  # noqa: E402
 from h7.cal import canonical  # noqa: E402
 from h7.cal.format import (  # noqa: E402
     CONTAINED_BY_OPERATOR,
+    DETECTIONS_UNCERTIFIED,
     PAYLOAD_TYPE,
     RELEASED_BY_OPERATOR,
+    SENSOR_RECOVERED,
+    SENSOR_STARTED,
+    SENSOR_STOPPED,
     ZERO_HASH,
     cert_hash,
     file_name,
@@ -39,7 +43,7 @@ from h7.cal.format import (  # noqa: E402
     sign_body,
 )
 from h7.cal.keys import key_id, public_b64, public_pem  # noqa: E402
-from h7.cal.writer import build_alert_body, build_operator_body  # noqa: E402
+from h7.cal.writer import build_alert_body, build_lifecycle_body, build_operator_body  # noqa: E402
 
 SEED = hashlib.sha256(b"H7 .cal TEST VECTOR KEY - NEVER USE FOR REAL CERTIFICATES").digest()
 OTHER_SEED = hashlib.sha256(b"H7 .cal SECOND TEST KEY - NEVER USE FOR REAL CERTIFICATES").digest()
@@ -69,6 +73,47 @@ ALERT = Alert(
     suppressed=2,
 )
 DROPS = {"events": 0, "syscalls": 17}
+SENSOR = {
+    "pid": 3100,
+    "start_ticks": 123456,
+    "boot_id": "5e0ad7c4-8f4e-4a4e-9d0b-2b1b3f6a7c11",
+    "version": "0.1.0",
+}
+# Lifecycle records after the operator ones: (action, reason, details, count).
+LIFECYCLE = [
+    (
+        SENSOR_RECOVERED,
+        "previous sensor run ended without a stop record (crash, kill -9 or power loss); "
+        "nothing was monitored from last_alive_ns until this record",
+        {
+            "previous_sensor": {**SENSOR, "pid": 3001, "start_ticks": 120000},
+            "previous_started_ns": 1_732_700_100_000_000_000,
+            "last_alive_ns": 1_732_700_200_000_000_000,
+            "down_ns_at_most": 300_000_000,
+            "same_boot": True,
+            "uncertified_at_exit": 0,
+        },
+        None,
+    ),
+    (
+        SENSOR_STARTED,
+        "sensor started",
+        {"agents": [AGENT.agent_id], "selectors": [], "baseline_from": ""},
+        None,
+    ),
+    (
+        DETECTIONS_UNCERTIFIED,
+        "the cal directory refused writes for longer than the held alerts could wait in memory",
+        {
+            "first_ts_ns": 1_732_700_300_000_000_000,
+            "last_ts_ns": 1_732_700_310_000_000_000,
+            "by_channel": {"L3": 30, "L4": 9},
+            "last_error": "cannot create .000000000009.cal.3100.tmp: No space left on device (disk full)",
+        },
+        39,
+    ),
+    (SENSOR_STOPPED, "sensor stopped (stopped)", {"alerts": 123, "cal_failed": 39, "drops": {}}, None),
+]
 
 
 def test_key(seed: bytes = SEED) -> Ed25519PrivateKey:
@@ -76,7 +121,10 @@ def test_key(seed: bytes = SEED) -> Ed25519PrivateKey:
 
 
 def valid_chain() -> list[tuple[str, dict[str, Any], bytes]]:
-    """(name, body, file bytes) of a three-certificate chain: alert, contain, release."""
+    """(name, body, file bytes) of a seven-certificate chain.
+
+    An alert, a containment, a release, then the four lifecycle kinds.
+    """
     key = test_key()
     kid = key_id(key.public_key())
     out: list[tuple[str, dict[str, Any], bytes]] = []
@@ -113,6 +161,22 @@ def valid_chain() -> list[tuple[str, dict[str, Any], bytes]]:
             ts_ns=1_732_700_060_000_000_000 + seq,
             sign_time_ns=1_732_700_060_000_000_000 + seq,
             containment=info,
+        )
+        out.append((f"{action.lower()}_seq{seq}", body, sign_body(body, key)))
+    for i, (action, reason, details, count) in enumerate(LIFECYCLE):
+        seq = len(out) + 1
+        body = build_lifecycle_body(
+            action,
+            SENSOR,
+            reason,
+            details,
+            host=HOST,
+            seq=seq,
+            prev_hash=cert_hash(out[-1][2]),
+            key_id=kid,
+            ts_ns=1_732_700_400_000_000_000 + i,
+            sign_time_ns=1_732_700_400_000_000_000 + i,
+            count=count,
         )
         out.append((f"{action.lower()}_seq{seq}", body, sign_body(body, key)))
     return out
@@ -234,6 +298,9 @@ def write(out_dir: Path = HERE) -> None:
     chain_dir.mkdir(exist_ok=True)
     for v in doc["valid"]:
         (chain_dir / v["file_name"]).write_bytes(bytes.fromhex(v["file_hex"]))
+    last = doc["valid"][-1]
+    seq = int(last["file_name"].split(".")[0])
+    (chain_dir / "HEAD").write_text(f"h7-cal-head 1 {seq} {last['file_sha256']}\n")
 
 
 if __name__ == "__main__":
