@@ -44,6 +44,9 @@ struct h7_stats *h7_btf_stats __attribute__((unused));
 struct h7_agent_cfg *h7_btf_agent_cfg __attribute__((unused));
 struct h7_scope *h7_btf_scope __attribute__((unused));
 struct h7_ring_stats *h7_btf_ring_stats __attribute__((unused));
+struct h7_follow *h7_btf_follow __attribute__((unused));
+struct h7_written *h7_btf_written __attribute__((unused));
+struct h7_file_key *h7_btf_file_key __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -242,22 +245,329 @@ static __always_inline struct h7_event *event_start(__u32 type, __u32 agent)
 	return ev;
 }
 
+/* ------------------------------------------ exec identity, hand-offs (kexec) */
+
+#define S_IFREG 0100000
+#define FMODE_WRITE 0x2
+#define MNT_INTERNAL 0x4000
+#define AT_EMPTY_PATH 0x1000
+#define PIDTYPE_TGID 1
+
+/* Files closed writable by a monitored process: (dev, ino, generation) ->
+ * when and by which agent.  Looked up at exec time, so "the agent wrote
+ * this" is a kernel fact, not a path comparison. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct h7_file_key);
+	__type(value, struct h7_written);
+} written_files SEC(".maps");
+
+/* Daemon comms (16 bytes, NUL-padded) whose children an agent's hand-off
+ * puts in scope -> how long (ns).  Written by userspace from L2's config. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, char[H7_COMM_LEN]);
+	__type(value, __u64);
+} follow_comms SEC(".maps");
+
+/* Daemons an agent just handed something to: tgid -> agent, until when. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct h7_follow);
+} follow SEC(".maps");
+
+/* Latest `until_ns` in `follow`: a fork of an unmonitored parent looks at
+ * this one array slot and stops there unless a hand-off is live. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} follow_until SEC(".maps");
+
+/* Agent whose scope a child of an unmonitored parent joins: the parent is a
+ * daemon an agent handed a command to, within the follow window. 0 if none. */
+static __always_inline __u32 follow_agent(struct task_struct *parent, struct task_struct *child)
+{
+	__u32 zero = 0, ptgid;
+	__u64 *until = bpf_map_lookup_elem(&follow_until, &zero);
+	struct h7_follow *f;
+
+	if (!until || !*until || child->pid != child->tgid)
+		return 0; /* no hand-off ever, or a new thread of the daemon */
+	if (bpf_ktime_get_ns() > *until)
+		return 0;
+	ptgid = parent->tgid;
+	f = bpf_map_lookup_elem(&follow, &ptgid);
+	if (!f || bpf_ktime_get_ns() > f->until_ns)
+		return 0;
+	return f->agent;
+}
+
+/* The struct file behind fd of the current task, or NULL. */
+static __always_inline struct file *fd_file(int fd)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	struct file *f = 0;
+
+	if (fd < 0 || (unsigned int)fd >= max)
+		return 0;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
+		return 0;
+	return f;
+}
+
+/* Inode timestamps moved between kernels: timespec64 members up to 6.5
+ * (i_ctime renamed __i_ctime in 6.6, all three __i_* in 6.7), split
+ * seconds/nanoseconds members from 6.11. */
+struct inode___v61 {
+	struct timespec64 i_mtime;
+	struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+
+struct inode___v66 {
+	struct timespec64 i_mtime;
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+struct inode___v67 {
+	struct timespec64 __i_mtime;
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+static __always_inline __s64 ts_ns(struct timespec64 *t)
+{
+	return BPF_CORE_READ(t, tv_sec) * 1000000000LL + BPF_CORE_READ(t, tv_nsec);
+}
+
+static __always_inline void inode_times(struct inode *ino, struct h7_exec *x)
+{
+	if (bpf_core_field_exists(ino->i_ctime_sec)) {
+		x->mtime_ns = BPF_CORE_READ(ino, i_mtime_sec) * 1000000000LL +
+			      BPF_CORE_READ(ino, i_mtime_nsec);
+		x->ctime_ns = BPF_CORE_READ(ino, i_ctime_sec) * 1000000000LL +
+			      BPF_CORE_READ(ino, i_ctime_nsec);
+	} else if (bpf_core_field_exists(((struct inode___v67 *)ino)->__i_mtime)) {
+		struct inode___v67 *i = (void *)ino;
+
+		x->mtime_ns = ts_ns(&i->__i_mtime);
+		x->ctime_ns = ts_ns(&i->__i_ctime);
+	} else if (bpf_core_field_exists(((struct inode___v66 *)ino)->__i_ctime)) {
+		struct inode___v66 *i = (void *)ino;
+
+		x->mtime_ns = ts_ns(&i->i_mtime);
+		x->ctime_ns = ts_ns(&i->__i_ctime);
+	} else {
+		struct inode___v61 *i = (void *)ino;
+
+		x->mtime_ns = ts_ns(&i->i_mtime);
+		x->ctime_ns = ts_ns(&i->i_ctime);
+	}
+}
+
+static __always_inline void file_key(struct file *f, struct h7_file_key *k)
+{
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+
+	k->ino = BPF_CORE_READ(ino, i_ino);
+	k->dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	k->gen = BPF_CORE_READ(ino, i_generation);
+}
+
+/*
+ * What the kernel knows about an executed file, filled in while it still
+ * exists: inode identity, link count, whether it has a path at all (memfd,
+ * internal mount, unhashed dentry), times, and whether a process of the
+ * same agent wrote it (written_files).
+ */
+static __always_inline void file_identity(struct file *f, __u32 agent, struct h7_exec *x)
+{
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	struct dentry *d = BPF_CORE_READ(f, f_path.dentry);
+	struct h7_file_key k = {};
+	struct h7_written *w;
+	char pre[8] = {};
+	__u32 fl = 0;
+
+	file_key(f, &k);
+	x->ino = k.ino;
+	x->dev = k.dev;
+	x->gen = k.gen;
+	x->nlink = BPF_CORE_READ(ino, __i_nlink);
+	x->mode = BPF_CORE_READ(ino, i_mode);
+	x->size = BPF_CORE_READ(ino, i_size);
+	inode_times(ino, x);
+	bpf_probe_read_kernel_str(x->exe_name, sizeof(x->exe_name), BPF_CORE_READ(d, d_name.name));
+	if (!x->nlink)
+		fl |= H7_EXF_DELETED;
+	if (BPF_CORE_READ(f, f_path.mnt, mnt_flags) & MNT_INTERNAL)
+		fl |= H7_EXF_ANON;
+	if (!BPF_CORE_READ(d, d_hash.pprev) && BPF_CORE_READ(d, d_parent) != d)
+		fl |= H7_EXF_UNHASHED;
+	bpf_probe_read_kernel(pre, 6, BPF_CORE_READ(d, d_name.name));
+	if ((fl & (H7_EXF_DELETED | H7_EXF_ANON)) && pre[0] == 'm' && pre[1] == 'e' &&
+	    pre[2] == 'm' && pre[3] == 'f' && pre[4] == 'd' && pre[5] == ':')
+		fl |= H7_EXF_MEMFD;
+	w = bpf_map_lookup_elem(&written_files, &k);
+	if (w && w->agent == agent) {
+		fl |= H7_EXF_WRITTEN;
+		x->written_ns = w->ts_ns;
+	}
+	x->id_flags = fl;
+}
+
+/* close(fd) by a monitored process: remember regular files it had open
+ * for writing.  (A file cannot be executed while open for writing, so a
+ * writer that execs it has closed it first.) */
+static __always_inline void on_close(__u32 agent, int fd)
+{
+	struct file *f = fd_file(fd);
+	struct h7_file_key k = {};
+	struct h7_written w = {};
+
+	if (!f || !(BPF_CORE_READ(f, f_mode) & FMODE_WRITE))
+		return;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFREG)
+		return;
+	file_key(f, &k);
+	w.ts_ns = bpf_ktime_get_ns();
+	w.agent = agent;
+	bpf_map_update_elem(&written_files, &k, &w, BPF_ANY);
+}
+
+/* execveat(fd, "", AT_EMPTY_PATH) (glibc's fexecve): the file behind fd,
+ * before binfmt_script replaces it by the interpreter.  Reported only when
+ * it is anonymous, deleted or agent-written; sched_process_exec reports the
+ * image that actually runs either way. */
+static __always_inline void on_execveat(__u32 agent, int fd, const char *path, __u32 flags)
+{
+	struct h7_event *ev;
+	struct file *f;
+	char c = 0;
+
+	/* The path is "" in practice; it may sit on a page the (just forked)
+	 * caller has not faulted in, so an unreadable path counts as empty. */
+	if (!(flags & AT_EMPTY_PATH))
+		return;
+	bpf_probe_read_user(&c, 1, path);
+	f = fd_file(fd);
+	if (c || !f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFREG)
+		return;
+	ev = event_start(H7_EV_EXEC_FD, agent);
+	if (!ev)
+		return;
+	ev->exec.filename[0] = ev->exec.interp[0] = 0;
+	ev->exec.args_len = ev->exec.args_truncated = 0;
+	ev->exec.written_ns = 0;
+#pragma unroll
+	for (int i = 0; i < H7_HEAD_LEN / 8; i++)
+		((__u64 *)ev->exec.head)[i] = 0;
+	file_identity(f, agent, &ev->exec);
+	if (!(ev->exec.id_flags & (H7_EXF_DELETED | H7_EXF_ANON | H7_EXF_UNHASHED | H7_EXF_WRITTEN))) {
+		bpf_ringbuf_discard(ev, 0);
+		return;
+	}
+	ev->exec.old_tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
+}
+
+/*
+ * The thread's previous syscall was connect() on a unix socket; it has
+ * returned, so if a listener accepted, the socket now carries the peer's
+ * credentials (sk_peer_pid: the process that called listen()) and the
+ * peer's bound address.  Reported with a forced wakeup; a peer whose comm is
+ * in follow_comms gets its next children put in the agent's scope.
+ */
+static __always_inline void on_unix_connected(__u32 agent, int fd)
+{
+	struct file *f = fd_file(fd);
+	struct socket *sock;
+	struct sock *sk, *peer;
+	struct unix_address *ua;
+	struct pid *pp;
+	struct hlist_node *first;
+	struct task_struct *pt;
+	struct h7_event *ev;
+	__u64 *window;
+	int len;
+
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return;
+	sock = BPF_CORE_READ(f, private_data);
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
+		return;
+	pp = BPF_CORE_READ(sk, sk_peer_pid);
+	if (!pp)
+		return; /* refused, or nobody listening */
+	ev = event_start(H7_EV_HANDOFF, agent);
+	if (!ev)
+		return;
+	__builtin_memset(&ev->handoff, 0, sizeof(ev->handoff));
+	ev->handoff.fd = fd;
+	ev->handoff.peer_tgid = BPF_CORE_READ(pp, numbers[0].nr);
+	{
+		struct h7_scope *ps = scope_of(ev->handoff.peer_tgid);
+
+		ev->handoff.peer_agent = ps ? ps->agent : 0;
+	}
+	first = BPF_CORE_READ(pp, tasks[PIDTYPE_TGID].first);
+	if (first) {
+		pt = (void *)first - bpf_core_field_offset(struct task_struct, pid_links) -
+		     PIDTYPE_TGID * sizeof(struct hlist_node);
+		bpf_probe_read_kernel_str(ev->handoff.peer_comm, sizeof(ev->handoff.peer_comm),
+					  &pt->comm);
+	}
+	peer = BPF_CORE_READ((struct unix_sock *)sk, peer);
+	ua = peer ? BPF_CORE_READ((struct unix_sock *)peer, addr) : 0;
+	if (ua) {
+		len = BPF_CORE_READ(ua, len) - 2; /* minus sun_family */
+		if (len > H7_SUN_LEN)
+			len = H7_SUN_LEN;
+		if (len > 0) {
+			bpf_probe_read_kernel(ev->handoff.path, len & 127, &ua->name[0].sun_path);
+			ev->handoff.path_len = len;
+		}
+	}
+	window = bpf_map_lookup_elem(&follow_comms, ev->handoff.peer_comm);
+	if (window && *window && ev->handoff.peer_agent != agent) {
+		struct h7_follow fw = {};
+		__u32 zero = 0, ptgid = ev->handoff.peer_tgid;
+		__u64 *until = bpf_map_lookup_elem(&follow_until, &zero);
+
+		fw.until_ns = bpf_ktime_get_ns() + *window;
+		fw.agent = agent;
+		bpf_map_update_elem(&follow, &ptgid, &fw, BPF_ANY);
+		if (until && *until < fw.until_ns)
+			*until = fw.until_ns;
+		ev->handoff.followed = 1;
+	}
+	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
+}
+
 /* ---------------------------------------------------------------- lifecycle */
 
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(h7_fork, struct task_struct *parent, struct task_struct *child)
 {
 	struct h7_scope *ps = scope_of(parent->pid);
-	struct h7_scope cs;
+	struct h7_scope cs = {};
 	struct h7_event *ev;
 	struct h7_stats *st;
 	__u32 ctid = child->pid;
 
-	if (!ps)
+	if (ps)
+		cs.agent = ps->agent;
+	else if (!(cs.agent = follow_agent(parent, child)))
 		return 0;
-	cs.agent = ps->agent;
 	cs.tgid = child->tgid;
-	cs.window = cs.on_ns = cs.off_ns = 0;
 	bpf_map_update_elem(&scope, &ctid, &cs, BPF_ANY);
 	fork_bit(ctid, 1);
 	if (child->pid != child->tgid)
@@ -297,15 +607,14 @@ int BPF_PROG(h7_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	if (!ev)
 		return 0;
 	f = BPF_CORE_READ(bprm, file);
-	ev->exec.ino = BPF_CORE_READ(f, f_inode, i_ino);
-	ev->exec.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
 	ev->exec.old_tid = old_pid;
+	ev->exec.written_ns = 0;
+	file_identity(f, s->agent, &ev->exec);
+	bpf_probe_read_kernel(ev->exec.head, sizeof(ev->exec.head), &bprm->buf);
 	bpf_probe_read_kernel_str(ev->exec.filename, sizeof(ev->exec.filename),
 				  BPF_CORE_READ(bprm, filename));
 	bpf_probe_read_kernel_str(ev->exec.interp, sizeof(ev->exec.interp),
 				  BPF_CORE_READ(bprm, interp));
-	bpf_probe_read_kernel_str(ev->exec.exe_name, sizeof(ev->exec.exe_name),
-				  BPF_CORE_READ(f, f_path.dentry, d_name.name));
 	mm = BPF_CORE_READ(p, mm);
 	as = BPF_CORE_READ(mm, arg_start);
 	ae = BPF_CORE_READ(mm, arg_end);
@@ -431,6 +740,8 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_openat 257
 #define H7_NR_sendmmsg 307
 #define H7_NR_openat2 437
+#define H7_NR_close 3
+#define H7_NR_execveat 322
 #elif defined(__TARGET_ARCH_arm64)
 #define H7_NR_open -1000 /* arm64 has no open(2) */
 #define H7_NR_openat 56
@@ -440,6 +751,8 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_sendmsg 211
 #define H7_NR_sendmmsg 269
 #define H7_NR_openat2 437
+#define H7_NR_close 57
+#define H7_NR_execveat 281
 #else
 #error "define the H7_NR_* syscall numbers for this architecture"
 #endif
@@ -536,18 +849,12 @@ static __always_inline __u16 read_sockaddr(const void *uaddr, struct h7_net *n)
 /* Peer of a connected socket, for sends that carry no address. */
 static __always_inline __u16 read_socket_peer(int fd, struct h7_net *n)
 {
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	unsigned int max = BPF_CORE_READ(fdt, max_fds);
-	struct file *f = 0;
+	struct file *f = fd_file(fd);
 	struct socket *sock;
 	struct sock *sk;
 	__u16 family;
 
-	if (fd < 0 || (unsigned int)fd >= max)
-		return 0;
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+	if (!f)
 		return 0;
 	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
 		return 0;
@@ -689,6 +996,12 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	if (!s)
 		return 0;
 	agent = s->agent;
+	if (s->unix_fd) {
+		int ufd = s->unix_fd - 1;
+
+		s->unix_fd = 0;
+		on_unix_connected(agent, ufd);
+	}
 	w = ((s->window << H7_TOKEN_BITS) | seq_token(id)) & H7_WINDOW_MASK;
 	s->window = w;
 	st = stats_of(agent);
@@ -730,8 +1043,20 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 		on_open(agent, st, H7_OPEN_OPEN, -100 /* AT_FDCWD */, (const char *)ARG1(regs),
 			(__u32)ARG2(regs), (__u32)ARG3(regs));
 		break;
-	case H7_NR_connect:
+	case H7_NR_connect: {
+		__u16 fam = 0;
+
 		on_net(agent, st, H7_NET_CONNECT, (int)ARG1(regs), (const void *)ARG2(regs), 0, 1);
+		/* unix: who accepted is known once connect returns (next syscall) */
+		if (!bpf_probe_read_user(&fam, sizeof(fam), (const void *)ARG2(regs)) && fam == AF_UNIX)
+			s->unix_fd = (int)ARG1(regs) + 1;
+		break;
+	}
+	case H7_NR_close:
+		on_close(agent, (int)ARG1(regs));
+		break;
+	case H7_NR_execveat:
+		on_execveat(agent, (int)ARG1(regs), (const char *)ARG2(regs), (__u32)ARG5(regs));
 		break;
 	case H7_NR_sendto:
 		on_net(agent, st, H7_NET_SENDTO, (int)ARG1(regs), (const void *)ARG5(regs),

@@ -20,6 +20,8 @@
 #define H7_PATH_LEN 256
 #define H7_ARGS_LEN 256
 #define H7_NAME_LEN 64
+#define H7_HEAD_LEN 128 /* first bytes of an executed file (bprm->buf) */
+#define H7_SUN_LEN 108  /* sizeof(sockaddr_un.sun_path) */
 #define H7_HIST_SLOTS 32
 /* Scope prefilter bitmaps cover tids below this (the kernel's PID_MAX_LIMIT);
  * one bit per tid, 64 per map value. */
@@ -40,6 +42,20 @@ enum h7_event_type {
 	H7_EV_OPEN = 4,
 	H7_EV_NET = 5,
 	H7_EV_PTRACE = 6,
+	/* 7-9: egress / tamper hooks (knet).  10-12: exec identity, hand-offs. */
+	H7_EV_EXEC_FD = 10,  /* struct h7_exec: execveat/fexecve of an anonymous, deleted or
+				agent-written file, read from the fd before the kernel swaps in
+				a #! interpreter */
+	H7_EV_HANDOFF = 11,  /* struct h7_handoff: a unix-socket connect reached a listener */
+};
+
+/* struct h7_exec.id_flags: what the kernel knew about the executed file. */
+enum h7_exec_flags {
+	H7_EXF_DELETED = 1,  /* i_nlink == 0: unlinked, O_TMPFILE or memfd */
+	H7_EXF_MEMFD = 2,    /* a memfd: "memfd:" dentry on an internal (kernel) mount */
+	H7_EXF_ANON = 4,     /* no path in any mount namespace (internal mount) */
+	H7_EXF_UNHASHED = 8, /* its dentry is no longer in its directory (deleted while open) */
+	H7_EXF_WRITTEN = 16, /* a process of the same agent closed it after opening it writable */
 };
 
 enum h7_open_op {
@@ -131,6 +147,28 @@ struct h7_exec {
 	char interp[H7_PATH_LEN];   /* bprm->interp: differs for #! scripts */
 	char exe_name[H7_NAME_LEN]; /* dentry name of bprm->file (symlinks resolved) */
 	char args[H7_ARGS_LEN];
+	/* Identity of the executed file, decided in the kernel at exec time
+	 * (the file may be gone, and the process too, before userspace looks). */
+	__u64 size;       /* i_size */
+	__s64 mtime_ns;   /* CLOCK_REALTIME */
+	__s64 ctime_ns;   /* CLOCK_REALTIME; cannot be set from userspace */
+	__u64 written_ns; /* CLOCK_MONOTONIC of the agent's last writable close (0: none) */
+	__u32 nlink;
+	__u32 mode;       /* i_mode */
+	__u32 id_flags;   /* enum h7_exec_flags */
+	__u32 gen;        /* i_generation */
+	__u8 head[H7_HEAD_LEN]; /* bprm->buf: ELF header + first program headers, or the #! line */
+};
+
+/* A monitored thread connected a unix socket and a listener accepted it. */
+struct h7_handoff {
+	__s32 fd;
+	__u32 peer_tgid; /* the listening process (the socket's peer credentials) */
+	__u32 followed;  /* 1: the peer is a configured daemon; its next children join the agent */
+	__u32 path_len;  /* bytes of path[] (an abstract name starts with NUL) */
+	char peer_comm[H7_COMM_LEN];
+	char path[H7_SUN_LEN]; /* the listener's bound address */
+	__u32 peer_agent;      /* agent the peer itself belongs to (0: not monitored) */
 };
 
 struct h7_exit {
@@ -176,6 +214,7 @@ struct h7_event {
 		struct h7_open open;
 		struct h7_net net;
 		struct h7_ptrace ptrace;
+		struct h7_handoff handoff;
 	};
 };
 
@@ -215,6 +254,28 @@ struct h7_scope {
 	__u64 window; /* window code of its syscalls so far */
 	__u64 on_ns;  /* when it last went on CPU */
 	__u64 off_ns; /* when it last left the CPU */
+	__s32 unix_fd; /* fd + 1 of a unix connect to resolve at the next syscall (0: none) */
+	__u32 _pad;
+};
+
+/* Files a monitored process closed after opening them writable (LRU map). */
+struct h7_file_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 gen;
+};
+
+struct h7_written {
+	__u64 ts_ns; /* CLOCK_MONOTONIC of the close */
+	__u32 agent;
+	__u32 _pad;
+};
+
+/* A daemon whose next children join an agent's scope (key: daemon tgid). */
+struct h7_follow {
+	__u64 until_ns; /* CLOCK_MONOTONIC */
+	__u32 agent;
+	__u32 _pad;
 };
 
 /* Egress de-duplication key: one event per (tgid, op, destination). */

@@ -8,7 +8,13 @@ from typing import Any
 CHANNELS = ("L1", "L2", "L3", "L4", "L5")
 CODES = {
     "L1": ("DRIFT_DETECTED",),
-    "L2": ("LLM_AGENT_HIJACK", "LIVING_OFF_THE_LAND"),
+    "L2": (
+        "LLM_AGENT_HIJACK",
+        "LIVING_OFF_THE_LAND",
+        "FILELESS_EXEC",
+        "AGENT_WRITTEN_EXEC",
+        "DAEMON_HANDOFF",
+    ),
     "L3": ("STRUCTURAL_DRIFT", "CAUSAL_CYCLE_DETECTED"),
     "L4": ("UNKNOWN_DESTINATION", "NET_EGRESS_BURST"),
     "L5": ("PTRACE_ATTACH_DETECTED",),

@@ -21,6 +21,8 @@ COMM_LEN = 16
 PATH_LEN = 256
 ARGS_LEN = 256
 NAME_LEN = 64
+HEAD_LEN = 128  # H7_HEAD_LEN: first bytes of an executed file
+SUN_LEN = 108  # H7_SUN_LEN
 HIST_SLOTS = 32
 PID_LIMIT = 4194304  # tids covered by the scope prefilter bitmaps (H7_PID_LIMIT)
 
@@ -29,6 +31,7 @@ RING_EVENTS = 1
 RING_NAMES = ("sys", "events")
 
 EV_FORK, EV_EXEC, EV_EXIT, EV_OPEN, EV_NET, EV_PTRACE = 1, 2, 3, 4, 5, 6
+EV_EXEC_FD, EV_HANDOFF = 10, 11
 EVENT_TYPE_NAMES = {
     EV_FORK: "fork",
     EV_EXEC: "exec",
@@ -36,6 +39,19 @@ EVENT_TYPE_NAMES = {
     EV_OPEN: "open",
     EV_NET: "net",
     EV_PTRACE: "ptrace",
+    EV_EXEC_FD: "exec_fd",
+    EV_HANDOFF: "handoff",
+}
+#: Event types that share another type's union member.
+VIEW_OF = {"exec_fd": "exec"}
+# enum h7_exec_flags
+EXF_DELETED, EXF_MEMFD, EXF_ANON, EXF_UNHASHED, EXF_WRITTEN = 1, 2, 4, 8, 16
+EXEC_FLAG_NAMES = {
+    EXF_DELETED: "deleted",
+    EXF_MEMFD: "memfd",
+    EXF_ANON: "anonymous",
+    EXF_UNHASHED: "unlinked",
+    EXF_WRITTEN: "agent-written",
 }
 OPEN_OPS = {1: "open", 2: "openat", 3: "openat2"}
 NET_OPS = {1: "connect", 2: "sendto", 3: "sendmsg", 4: "sendmmsg"}
@@ -87,6 +103,15 @@ UNION_FIELDS: dict[str, list[tuple[str, Any]]] = {
         ("interp", f"S{PATH_LEN}"),
         ("exe_name", f"S{NAME_LEN}"),
         ("args", f"V{ARGS_LEN}"),
+        ("size", "<u8"),
+        ("mtime_ns", "<i8"),
+        ("ctime_ns", "<i8"),
+        ("written_ns", "<u8"),
+        ("nlink", "<u4"),
+        ("mode", "<u4"),
+        ("id_flags", "<u4"),
+        ("gen", "<u4"),
+        ("head", f"V{HEAD_LEN}"),
     ],
     "exit": [("code", "<i4"), ("is_group_leader", "<u4")],
     "open": [
@@ -113,6 +138,15 @@ UNION_FIELDS: dict[str, list[tuple[str, Any]]] = {
         ("target_tgid", "<u4"),
         ("target_agent", "<u4"),
         ("_pad", "<u4"),
+    ],
+    "handoff": [
+        ("fd", "<i4"),
+        ("peer_tgid", "<u4"),
+        ("followed", "<u4"),
+        ("path_len", "<u4"),
+        ("peer_comm", f"S{COMM_LEN}"),
+        ("path", f"V{SUN_LEN}"),
+        ("peer_agent", "<u4"),
     ],
 }
 
@@ -182,8 +216,19 @@ STATS_DTYPE = np.dtype(
 
 RING_STATS_DTYPE = np.dtype([("emitted", "<u8"), ("dropped", "<u8")])
 SCOPE_DTYPE = np.dtype(
-    [("agent", "<u4"), ("tgid", "<u4"), ("window", "<u8"), ("on_ns", "<u8"), ("off_ns", "<u8")]
+    [
+        ("agent", "<u4"),
+        ("tgid", "<u4"),
+        ("window", "<u8"),
+        ("on_ns", "<u8"),
+        ("off_ns", "<u8"),
+        ("unix_fd", "<i4"),
+        ("_pad", "<u4"),
+    ]
 )
+FILE_KEY_DTYPE = np.dtype([("ino", "<u8"), ("dev", "<u4"), ("gen", "<u4")])
+WRITTEN_DTYPE = np.dtype([("ts_ns", "<u8"), ("agent", "<u4"), ("_pad", "<u4")])
+FOLLOW_DTYPE = np.dtype([("until_ns", "<u8"), ("agent", "<u4"), ("_pad", "<u4")])
 AGENT_CFG_DTYPE = np.dtype([("seed", "<u8"), ("seq_filter", "<u4"), ("_pad", "<u4")])
 
 
@@ -237,9 +282,9 @@ def decode_events(buf: bytes | memoryview | np.ndarray, count: int) -> list[dict
             "uid": int(h["uid"]),
             "comm": _cstr(bytes(h["comm"])),
         }
-        if name in views:
-            r = views[name][i]
-            _fill(name, r, ev)
+        view = VIEW_OF.get(name, name)
+        if view in views:
+            _fill(view, views[view][i], ev)
         out.append(ev)
     return out
 
@@ -256,6 +301,16 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
         ev["ino"] = int(r["ino"])
         ev["dev"] = int(r["dev"])
         ev["old_tid"] = int(r["old_tid"])
+        flags = int(r["id_flags"])
+        ev["id_flags"] = [n for bit, n in EXEC_FLAG_NAMES.items() if flags & bit]
+        ev["nlink"] = int(r["nlink"])
+        ev["mode"] = int(r["mode"])
+        ev["size"] = int(r["size"])
+        ev["mtime_ns"] = int(r["mtime_ns"])
+        ev["ctime_ns"] = int(r["ctime_ns"])
+        ev["written_ns"] = int(r["written_ns"])
+        ev["gen"] = int(r["gen"])
+        ev["head"] = bytes(r["head"]).hex()
     elif name == "exit":
         code = int(r["code"])
         ev["exit_status"] = (code >> 8) & 0xFF
@@ -283,6 +338,16 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
         ev["target"] = int(r["target_tid"])
         ev["target_pid"] = int(r["target_tgid"])
         ev["target_agent"] = int(r["target_agent"])
+    elif name == "handoff":
+        n = max(0, min(int(r["path_len"]), SUN_LEN))
+        raw = bytes(r["path"])[:n]
+        # an abstract name starts with NUL; shown as '@name' like ss(8) does
+        ev["path"] = "@" + raw[1:].decode("utf-8", "surrogateescape") if raw[:1] == b"\0" else _cstr(raw)
+        ev["fd"] = int(r["fd"])
+        ev["peer_pid"] = int(r["peer_tgid"])
+        ev["peer_comm"] = _cstr(bytes(r["peer_comm"]))
+        ev["followed"] = bool(r["followed"])
+        ev["peer_agent"] = int(r["peer_agent"])
 
 
 def decode_sys(buf: bytes | memoryview | np.ndarray, count: int) -> np.ndarray:

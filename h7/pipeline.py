@@ -326,6 +326,8 @@ def run_attach(opts: AttachOptions) -> int:
     failure = ""
     try:
         sensor.open()
+        if "L2" in econf.channels:
+            sensor.set_follow_daemons(econf.l2_handoff_follow, int(econf.l2_handoff_follow_s * 1e9))
         ms = sensor.attach_seconds * 1000
         for pid in (*opts.pids, *selectors.resolve(sels, set(opts.pids))):
             info = sensor.add_agent(pid, selectors.label_for(pid, sels))

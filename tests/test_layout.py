@@ -86,6 +86,17 @@ def test_stats(btf: dict[str, dict[str, Any]]) -> None:
     assert btf["h7_agent_cfg"]["size"] == decode.AGENT_CFG_DTYPE.itemsize
 
 
+def test_exec_identity_maps(btf: dict[str, dict[str, Any]]) -> None:
+    """Keys and values of the maps userspace reads or writes for exec identity and hand-offs."""
+    for struct, dt in (
+        ("h7_file_key", decode.FILE_KEY_DTYPE),
+        ("h7_written", decode.WRITTEN_DTYPE),
+        ("h7_follow", decode.FOLLOW_DTYPE),
+    ):
+        assert members(btf, struct) == dtype_offsets(dt), struct
+        assert btf[struct]["size"] == dt.itemsize, struct
+
+
 def test_header_constants_match() -> None:
     """Enum values and sizes written in the header are the ones Python uses."""
     text = (Path(__file__).resolve().parent.parent / "bpf" / "h7.h").read_text()
@@ -96,6 +107,15 @@ def test_header_constants_match() -> None:
         ("H7_EV_OPEN", decode.EV_OPEN),
         ("H7_EV_NET", decode.EV_NET),
         ("H7_EV_PTRACE", decode.EV_PTRACE),
+        ("H7_EV_EXEC_FD", decode.EV_EXEC_FD),
+        ("H7_EV_HANDOFF", decode.EV_HANDOFF),
+        ("H7_EXF_DELETED", decode.EXF_DELETED),
+        ("H7_EXF_MEMFD", decode.EXF_MEMFD),
+        ("H7_EXF_ANON", decode.EXF_ANON),
+        ("H7_EXF_UNHASHED", decode.EXF_UNHASHED),
+        ("H7_EXF_WRITTEN", decode.EXF_WRITTEN),
+        ("H7_HEAD_LEN", decode.HEAD_LEN),
+        ("H7_SUN_LEN", decode.SUN_LEN),
         ("H7_RING_SYS", decode.RING_SYS),
         ("H7_RING_EVENTS", decode.RING_EVENTS),
         ("H7_PATH_LEN", decode.PATH_LEN),

@@ -85,6 +85,44 @@ _DURATION_KEYS = {
 }
 
 
+#: Daemons that run commands on request, by the comm of the listening process:
+#: terminal multiplexers, container engines, the service manager, job schedulers.
+HANDOFF_DAEMONS = (
+    "tmux: server",
+    "screen",
+    "SCREEN",
+    "dockerd",
+    "containerd",
+    "podman",
+    "systemd",
+    "atd",
+    "incrond",
+    "supervisord",
+    "zellij",
+    "abduco",
+    "dtach",
+)
+#: Their usual sockets, for a listener whose comm was changed.
+HANDOFF_SOCKETS = (
+    "/tmp/tmux-*/*",
+    "/run/screen/*",
+    "/var/run/screen/*",
+    "*/docker.sock",
+    "*/containerd.sock",
+    "*/podman.sock",
+    "/run/systemd/private",
+    "/run/user/*/systemd/private",
+    "/run/dbus/system_bus_socket",
+    "/var/run/dbus/system_bus_socket",
+    "/run/user/*/bus",
+    "*/supervisor.sock",
+)
+#: Daemons whose next children are attributed to the agent after a hand-off (their
+#: children are the commands they were asked to run; systemd and container engines
+#: start through intermediaries, so following them would attribute strangers).
+HANDOFF_FOLLOW = ("tmux: server", "screen", "SCREEN", "zellij", "abduco", "dtach")
+
+
 @dataclass
 class EngineConfig:
     """Settings of the detection core.
@@ -118,6 +156,16 @@ class EngineConfig:
     l2_extra_lotl: list[str] = field(default_factory=list)
     l2_content_identity: bool = True
     l2_search_path: list[str] | None = None  # None: $PATH plus the standard bin dirs
+    # Exec identity (docs/detection.md): agent-written files allowed to run (globs on the path).
+    l2_written_allow: list[str] = field(default_factory=list)
+    # Hand-offs: a unix connect whose listener has one of these comms, or whose bound
+    # path matches one of these globs, is DAEMON_HANDOFF; listeners with a comm in
+    # l2_handoff_follow have their children put in the agent's scope for l2_handoff_follow_s.
+    l2_handoff_daemons: list[str] = field(default_factory=lambda: list(HANDOFF_DAEMONS))
+    l2_handoff_sockets: list[str] = field(default_factory=lambda: list(HANDOFF_SOCKETS))
+    l2_handoff_follow: list[str] = field(default_factory=lambda: list(HANDOFF_FOLLOW))
+    l2_handoff_follow_s: float = 5.0
+    l2_handoff_allow: list[str] = field(default_factory=list)
     # L3
     l3_min_cycle_images: int = 2
     # Baseline positions at most this novel (as a quantile) become "known" windows the
@@ -139,6 +187,11 @@ class EngineConfig:
             raise UsageError("trace_len must be >= 0")
         if not 0.0 < self.false_alarm_budget < 0.5:
             raise UsageError("false_alarm_budget must be in (0, 0.5)")
+        if not 0.0 <= self.l2_handoff_follow_s <= 3600.0:
+            raise UsageError("l2_handoff_follow_s must be in [0, 3600] seconds")
+        long = [c for c in (*self.l2_handoff_daemons, *self.l2_handoff_follow) if len(c.encode()) > 15]
+        if long:
+            raise UsageError(f"l2 hand-off daemon names are process comms, 15 bytes at most: {long}")
         if not 0.0 <= self.l3_known_quantile < 1.0:
             raise UsageError("l3_known_quantile must be in [0, 1)")
         bad = [c for c in self.channels if c not in ("L1", "L2", "L3", "L4", "L5")]
@@ -193,7 +246,18 @@ class EngineConfig:
         for k in ("thresholds", "floors"):
             if k in kw:
                 kw[k] = {str(a): float(b) for a, b in dict(kw[k]).items()}
-        for k in ("l2_allow", "l2_extra_interpreters", "l2_extra_lotl", "l4_allow", "channels"):
+        for k in (
+            "l2_allow",
+            "l2_extra_interpreters",
+            "l2_extra_lotl",
+            "l2_written_allow",
+            "l2_handoff_daemons",
+            "l2_handoff_sockets",
+            "l2_handoff_follow",
+            "l2_handoff_allow",
+            "l4_allow",
+            "channels",
+        ):
             if k in kw:
                 if isinstance(kw[k], str) or not isinstance(kw[k], list | tuple):
                     raise UsageError(f"[detect] {k} must be a list of strings")

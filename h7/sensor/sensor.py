@@ -64,7 +64,7 @@ MAX_AGENTS = 1024
 
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
-_SCOPE = struct.Struct("<IIQQQ")  # struct h7_scope: agent, tgid, window, on_ns, off_ns
+_SCOPE = struct.Struct("<IIQQQiI")  # struct h7_scope: agent, tgid, window, on_ns, off_ns, unix_fd
 
 
 @dataclass
@@ -250,7 +250,7 @@ class Sensor:
                 state.live.add(tgid)
                 self._by_pid[tgid] = agent
                 for tid in procfs.threads_of(tgid):
-                    scope.update(_U32.pack(tid), _SCOPE.pack(agent, tgid, 0, 0, 0))
+                    scope.update(_U32.pack(tid), _SCOPE.pack(agent, tgid, 0, 0, 0, 0, 0))
                     self._seed_bit(tid)
         self.agents[agent] = state
         if procfs.read_stat(pid) is None:
@@ -316,6 +316,29 @@ class Sensor:
             return
         st.filtering = False
         self._write_cfg(agent, st)
+
+    # ------------------------------------------------ hand-offs to daemons (kexec)
+    def set_follow_daemons(self, comms: list[str], window_ns: int) -> None:
+        """Daemons (by comm) whose next children join an agent's scope after a hand-off.
+
+        When a monitored thread's unix connect is accepted by a process whose
+        comm is listed, the kernel puts that process's children forked in the
+        next ``window_ns`` in the agent's scope (bpf/h7.bpf.c, follow_agent):
+        the command a terminal multiplexer was asked to run is then watched
+        like any other descendant.  An empty list or a zero window turns it off.
+        """
+        if self.obj is None:
+            raise BPFError("sensor is not open")
+        m = self.obj.map("follow_comms")
+        for k in list(m.iter_keys()):
+            m.delete(k)
+        if window_ns <= 0:
+            return
+        for c in comms:
+            raw = c.encode()
+            if not raw or len(raw) > 15:
+                raise UsageError(f"daemon name {c!r}: a comm is 1-15 bytes")
+            m.update(raw.ljust(16, b"\0"), _U64.pack(window_ns))
 
     def alive_agents(self) -> list[int]:
         return [a for a, st in self.agents.items() if st.live]

@@ -67,6 +67,9 @@ DEFAULT_SEVERITY = {
     "LIVING_OFF_THE_LAND": "high",
     "PTRACE_ATTACH_DETECTED": "high",
     "LLM_AGENT_HIJACK": "critical",
+    "FILELESS_EXEC": "critical",
+    "AGENT_WRITTEN_EXEC": "high",
+    "DAEMON_HANDOFF": "high",
 }
 TITLES = {
     "DRIFT_DETECTED": "Agent behaviour drifted from its baseline",
@@ -77,6 +80,9 @@ TITLES = {
     "UNKNOWN_DESTINATION": "Agent connected to a destination outside its baseline",
     "NET_EGRESS_BURST": "Agent network egress burst",
     "PTRACE_ATTACH_DETECTED": "Process attached to the agent with ptrace",
+    "FILELESS_EXEC": "Agent executed a file with no path (memfd, anonymous or deleted)",
+    "AGENT_WRITTEN_EXEC": "Agent executed a file it wrote after its baseline",
+    "DAEMON_HANDOFF": "Agent handed a command to a daemon that runs commands",
 }
 # ts_ns from the kernel is boot-relative; anything before 2001-09-09 is not a wall clock.
 _WALL_CLOCK_FLOOR_NS = 1_000_000_000 * 1_000_000_000

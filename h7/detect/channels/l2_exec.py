@@ -31,6 +31,7 @@ reads /proc and only trusts a path whose inode still matches the journal.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import re
@@ -39,13 +40,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from h7.alert import Alert
-from h7.batch import Event
+from h7.batch import Batch, Event
+from h7.decode import HEAD_LEN
 from h7.detect.channels.base import Channel, ChannelContext
 from h7.detect.config import EngineConfig
 
 INTERPRETER = "interpreter"
 LOTL = "lotl"
 CODE_FOR = {INTERPRETER: "LLM_AGENT_HIJACK", LOTL: "LIVING_OFF_THE_LAND"}
+#: Exec of a file with no path to it: a memfd, a file on an internal mount, a deleted file.
+FILELESS_EXEC = "FILELESS_EXEC"
+#: Exec of a file a process of the same agent wrote (closed writable) after its baseline.
+AGENT_WRITTEN_EXEC = "AGENT_WRITTEN_EXEC"
+#: A unix-socket connect accepted by a daemon that runs commands on request.
+DAEMON_HANDOFF = "DAEMON_HANDOFF"
 
 INTERPRETERS = frozenset(
     """sh bash dash zsh ksh ksh93 mksh pdksh oksh loksh fish csh tcsh ash hush yash rbash rc es elvish
@@ -74,6 +82,41 @@ def normalise_name(name: str) -> str:
     return m.group(1) if m else n
 
 
+ELF_MAGIC = b"\x7fELF"
+
+
+def elf_layout_key(head: bytes) -> bytes | None:
+    """The part of an ELF file's first bytes that only its build decides.
+
+    A copy, a rename or bytes appended at the end (padding) leave the ELF
+    header and the program headers that follow it unchanged; so does
+    stripping or truncating the section headers.  What is kept: class,
+    data, machine, type, version, entry point, program-header offset,
+    flags, header sizes, program-header count, and every program header
+    inside ``head`` (offsets, addresses and sizes of the segments the
+    loader maps: they change when any code or data changes size).  What is
+    dropped: e_ident padding/OS ABI bytes, the section-header offset, count
+    and string index, all of which can be edited without changing what
+    runs.  Two different programs sharing entry point AND segment layout
+    would have to be the same build.
+    """
+    if len(head) < 64 or not head.startswith(ELF_MAGIC):
+        return None
+    ei_class = head[4]
+    if ei_class == 2:  # ELFCLASS64
+        ehdr_fixed = head[4:6] + head[16:40] + head[48:58]  # type..phoff, flags, ehsize, phentsize, phnum
+        phoff = int.from_bytes(head[32:40], "little" if head[5] == 1 else "big")
+        ehsize = 64
+    elif ei_class == 1:  # ELFCLASS32
+        ehdr_fixed = head[4:6] + head[16:32] + head[36:46]
+        phoff = int.from_bytes(head[28:32], "little" if head[5] == 1 else "big")
+        ehsize = 52
+    else:
+        return None
+    phdrs = head[phoff:] if ehsize <= phoff < len(head) else b""
+    return ehdr_fixed + phdrs
+
+
 def kernel_dev_to_user(dev: int) -> int:
     """The kernel's internal dev_t (major<<20|minor) as stat(2) reports it."""
     return os.makedev((dev >> 20) & 0xFFF, dev & 0xFFFFF)
@@ -83,7 +126,7 @@ def kernel_dev_to_user(dev: int) -> int:
 class Identity:
     """One reason to believe the executed file is a given known program."""
 
-    by: str  # exe_name | filename | interp | applet | inode | sha256
+    by: str  # exe_name | filename | interp | applet | inode | elf-layout | sha256
     name: str
     cls: str
     aliases: set[str] = field(default_factory=set)  # names and paths of the known file
@@ -115,6 +158,7 @@ class KnownBinaries:
         self._hash_cache: dict[tuple[int, int, int, int], str] = {}
         self._by_hash: dict[str, tuple[int, int]] | None = None
         self._hashed_sizes: set[int] = set()
+        self.by_layout: dict[bytes, tuple[int, int]] = {}
         self._scan()
 
     @staticmethod
@@ -148,9 +192,33 @@ class KnownBinaries:
                     self.by_inode[key] = (canon[1], canon[0], {real})
                     self.paths[key] = real
                     self.by_size.setdefault(st.st_size, []).append(key)
+                    self._index_layout(real, key, canon[1])
                 _, _, aliases = self.by_inode[key]
                 aliases.add(e.name)
                 aliases.add(e.path)
+
+    def _index_layout(self, path: str, key: tuple[int, int], name: str) -> None:
+        """Index the ELF layout of a known binary (128 bytes read, once, at first use).
+
+        busybox/toybox are left out: one binary is every applet, so its
+        layout says nothing about which applet runs (argv does).
+        """
+        if name in _BUSYBOX:
+            return
+        try:
+            with open(path, "rb") as f:
+                head = f.read(HEAD_LEN)
+        except OSError:
+            return
+        lk = elf_layout_key(head)
+        if lk is not None:
+            self.by_layout.setdefault(lk, key)
+
+    def lookup_layout(self, head: bytes) -> tuple[str, str, set[str]] | None:
+        """Known binary whose ELF layout equals that of ``head`` (the kernel's bprm->buf)."""
+        lk = elf_layout_key(head)
+        found = self.by_layout.get(lk) if lk is not None else None
+        return self.by_inode.get(found) if found is not None else None
 
     def lookup_inode(self, dev: int, ino: int) -> tuple[str, str, set[str]] | None:
         return self.by_inode.get((dev, ino))
@@ -197,6 +265,18 @@ class KnownBinaries:
         return self.sha256_of(path, st)
 
 
+def _head_bytes(ev: Event) -> bytes:
+    raw = ev.get("head")
+    if isinstance(raw, bytes | bytearray):
+        return bytes(raw)
+    if isinstance(raw, str):
+        try:
+            return bytes.fromhex(raw)
+        except ValueError:
+            return b""
+    return b""
+
+
 def _sha256_file(path: str) -> str | None:
     h = hashlib.sha256()
     try:
@@ -225,6 +305,18 @@ class ExecChannel(Channel):
         self.allowed = 0
         self.content_checked = 0
         self.content_unavailable = 0
+        self.handoff_daemons = set(config.l2_handoff_daemons)
+        self.handoff_sockets = list(config.l2_handoff_sockets)
+        self.handoff_allow = list(config.l2_handoff_allow)
+        self.written_allow = list(config.l2_written_allow)
+        # CLOCK_MONOTONIC end of this agent's baseline: writes after it make an
+        # exec AGENT_WRITTEN_EXEC.  None while learning; 0 for a loaded baseline
+        # (the kernel only knows writes made since this sensor loaded).
+        self.baseline_end_ns: int | None = None
+        self._last_batch_ns = 0
+        self.fileless = 0
+        self.written = 0
+        self.handoffs = 0
 
     # -- classification -------------------------------------------------
     def classify_name(self, name: str) -> tuple[str, str] | None:
@@ -283,6 +375,12 @@ class ExecChannel(Channel):
             if hit is not None:
                 ids.append(Identity("inode", hit[0], hit[1], set(hit[2])))
                 return "inode"
+        head = _head_bytes(ev)
+        if head:
+            hit = known.lookup_layout(head)
+            if hit is not None:
+                ids.append(Identity("elf-layout", hit[0], hit[1], set(hit[2])))
+                return "elf-layout"
         # Find an openable file that is provably the executed one.
         candidates: list[str] = []
         pf = ctx.proc.exe_file(int(ev.get("pid", 0)))
@@ -326,11 +424,141 @@ class ExecChannel(Channel):
         return True
 
     # -- channel interface ----------------------------------------------
+    def learn(self, batch: Batch, ctx: ChannelContext) -> None:
+        self._last_batch_ns = int(batch.t1_ns)
+
+    def finish_baseline(self, ctx: ChannelContext) -> None:
+        self.baselined = True
+        self.baseline_end_ns = self._last_batch_ns
+
+    # -- exec identity decided in the kernel ----------------------------
+    def _identity_alerts(self, ev: Event, ctx: ChannelContext) -> list[Alert]:
+        """FILELESS_EXEC / AGENT_WRITTEN_EXEC from the kernel's facts about the file."""
+        flags = set(ev.get("id_flags", []))
+        out: list[Alert] = []
+        base = self._exec_evidence(ev)
+        fileless = [f for f in ("memfd", "anonymous", "deleted", "unlinked") if f in flags]
+        if fileless:
+            self.fileless += 1
+            kind = fileless[0]
+            out.append(
+                ctx.alert(
+                    "L2",
+                    FILELESS_EXEC,
+                    int(ev.get("ts_ns", 0)),
+                    divergence=1.0,
+                    threshold=1.0,
+                    key=kind,
+                    evidence={**base, "file": kind, "hook": _hook(ev)},
+                )
+            )
+        written_ns = int(ev.get("written_ns", 0) or 0)
+        if (
+            "agent-written" in flags
+            and self.baseline_end_ns is not None
+            and written_ns > self.baseline_end_ns
+            and not self._written_allowed(ev)
+        ):
+            self.written += 1
+            out.append(
+                ctx.alert(
+                    "L2",
+                    AGENT_WRITTEN_EXEC,
+                    int(ev.get("ts_ns", 0)),
+                    divergence=1.0,
+                    threshold=1.0,
+                    key=str(ev.get("exe_name") or ev.get("filename") or "?"),
+                    evidence={
+                        **base,
+                        "written_ns": written_ns,
+                        "baseline_end_ns": self.baseline_end_ns,
+                        "hook": _hook(ev),
+                    },
+                )
+            )
+        return out
+
+    def _written_allowed(self, ev: Event) -> bool:
+        names = [str(ev.get("filename", "")), str(ev.get("exe_name", ""))]
+        return any(fnmatch.fnmatchcase(n, pat) for pat in self.written_allow for n in names if n)
+
+    @staticmethod
+    def _exec_evidence(ev: Event) -> dict[str, Any]:
+        return {
+            "pid": int(ev.get("pid", 0)),
+            "ppid": int(ev.get("ppid", 0)),
+            "uid": int(ev.get("uid", -1)),
+            "comm": ev.get("comm", ""),
+            "filename": ev.get("filename", ""),
+            "exe_name": ev.get("exe_name", ""),
+            "args": list(ev.get("args", []))[:32],
+            "inode": {
+                "dev": int(ev.get("dev", 0)),
+                "ino": int(ev.get("ino", 0)),
+                "nlink": int(ev.get("nlink", 0)),
+                "size": int(ev.get("size", 0)),
+                "mode": oct(int(ev.get("mode", 0))),
+                "mtime_ns": int(ev.get("mtime_ns", 0)),
+                "ctime_ns": int(ev.get("ctime_ns", 0)),
+                "flags": list(ev.get("id_flags", [])),
+            },
+            "head": str(ev.get("head", ""))[:128],
+        }
+
+    def _handoff_alert(self, ev: Event, ctx: ChannelContext) -> Alert | None:
+        """DAEMON_HANDOFF: the agent's unix connect was accepted by a command-running daemon."""
+        peer_agent = int(ev.get("peer_agent", 0))
+        if peer_agent and peer_agent == int(ev.get("agent", -1)):
+            return None  # the agent's own daemon: its children are watched anyway
+        comm = str(ev.get("peer_comm", ""))
+        path = str(ev.get("path", ""))
+        by = []
+        if comm in self.handoff_daemons:
+            by.append("daemon")
+        if any(fnmatch.fnmatchcase(path, pat) for pat in self.handoff_sockets):
+            by.append("socket")
+        if not by:
+            return None
+        if any(fnmatch.fnmatchcase(path, pat) or pat == comm for pat in self.handoff_allow):
+            self.allowed += 1
+            return None
+        self.handoffs += 1
+        return ctx.alert(
+            "L2",
+            DAEMON_HANDOFF,
+            int(ev.get("ts_ns", 0)),
+            divergence=1.0,
+            threshold=1.0,
+            key=comm or path,
+            evidence={
+                "pid": int(ev.get("pid", 0)),
+                "comm": ev.get("comm", ""),
+                "socket": path,
+                "fd": int(ev.get("fd", -1)),
+                "daemon_pid": int(ev.get("peer_pid", 0)),
+                "daemon_comm": comm,
+                "matched_by": by,
+                "children_followed": bool(ev.get("followed", False)),
+                "hook": "tp_btf/sys_enter (connect, peer read at the next syscall)",
+            },
+        )
+
+    # -- channel interface ----------------------------------------------
     def on_events(self, events: list[Event], ctx: ChannelContext) -> list[Alert]:
         out: list[Alert] = []
         for ev in events:
-            if ev.get("type") != "exec":
+            etype = ev.get("type")
+            if etype == "handoff":
+                a = self._handoff_alert(ev, ctx)
+                if a is not None:
+                    out.append(a)
                 continue
+            if etype == "exec_fd":
+                out.extend(self._identity_alerts(ev, ctx))
+                continue
+            if etype != "exec":
+                continue
+            out.extend(self._identity_alerts(ev, ctx))
             self.execs += 1
             ids, content = self.identities(ev, ctx)
             if not ids:
@@ -380,6 +608,9 @@ class ExecChannel(Channel):
             "allowed": self.allowed,
             "content_checked": self.content_checked,
             "content_unavailable": self.content_unavailable,
+            "fileless": self.fileless,
+            "agent_written": self.written,
+            "handoffs": self.handoffs,
         }
 
     def to_state(self) -> dict[str, Any]:
@@ -387,3 +618,11 @@ class ExecChannel(Channel):
 
     def from_state(self, state: dict[str, Any]) -> None:
         self.baselined = True
+        self.baseline_end_ns = 0
+
+
+def _hook(ev: Event) -> str:
+    """Which kernel hook decided the file's identity (named in the evidence)."""
+    if ev.get("type") == "exec_fd":
+        return "tp_btf/sys_enter (execveat by fd)"
+    return "tp_btf/sched_process_exec (linux_binprm.file)"

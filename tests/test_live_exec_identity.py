@@ -1,0 +1,369 @@
+"""Exec identity and daemon hand-offs, decided in the kernel (issue 13, gaps 4 and 5).
+
+Real BPF, real processes: each test starts a small "agent" (a Python process
+blocked on stdin), puts it in scope, then makes it act.  The kernel's exec
+record must carry what L2 needs even when the process and the file are gone
+before userspace looks, and L2 must turn it into the right finding:
+
+* a renamed copy of a shell with a byte appended   -> LLM_AGENT_HIJACK (elf-layout)
+* a memfd ELF that exits within milliseconds        -> FILELESS_EXEC (memfd)
+* a file unlinked before it is executed through its fd -> FILELESS_EXEC (deleted)
+* a file the agent wrote after its baseline         -> AGENT_WRITTEN_EXEC
+* a command handed to a tmux server over its socket -> DAEMON_HANDOFF, and the
+  shell the server then spawns is attributed to the agent.
+
+Named test_live_* so vmtest runs it in every guest kernel.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import TIMESCALE, bpf_unavailable
+
+AGENT = r"""
+import os, sys
+line = sys.stdin.readline()          # blocked here while H7 attaches
+exec(compile(sys.stdin.read(), "act", "exec"))
+"""
+SHELL = os.path.realpath("/bin/sh")
+
+
+class Watch:
+    """The sensor's urgent stream, collected in a thread while an agent acts."""
+
+    def __init__(self, sensor: Any) -> None:
+        self.sensor = sensor
+        self.events: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        self.sensor.run(
+            200_000_000,
+            lambda b: None,
+            self.events.extend,
+            should_stop=self._stop.is_set,
+            duration_s=120,
+            stop_when_no_agents=False,
+        )
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._t.join(timeout=10 * TIMESCALE)
+
+    def wait(self, pred: Any, timeout: float = 5.0) -> dict[str, Any] | None:
+        end = time.monotonic() + timeout * TIMESCALE
+        while time.monotonic() < end:
+            for e in list(self.events):
+                if pred(e):
+                    return e
+            time.sleep(0.01)
+        return None
+
+
+@pytest.fixture
+def sensor() -> Iterator[Any]:
+    if os.geteuid() != 0:
+        bpf_unavailable("not root")
+    try:
+        from h7.sensor.sensor import Sensor
+    except ImportError as e:
+        bpf_unavailable(f"extension not built: {e}")
+    from h7.errors import H7Error
+
+    s = Sensor()
+    try:
+        s.open()
+    except H7Error as e:
+        bpf_unavailable(str(e))
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def run_agent(sensor: Any, act: str, *, timeout: float = 20.0) -> tuple[int, Watch]:
+    """Start an agent, put it in scope, let it run ``act`` (Python), wait for it to exit."""
+    p = subprocess.Popen(
+        [sys.executable, "-c", AGENT], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
+    try:
+        sensor.add_agent(p.pid)
+        w = Watch(sensor)
+        assert p.stdin is not None
+        p.stdin.write("go\n" + act)
+        p.stdin.close()
+        p.wait(timeout=timeout * TIMESCALE)
+    except BaseException:
+        p.kill()
+        p.wait()
+        raise
+    return p.pid, w
+
+
+def l2(baseline_end_ns: int | None = None) -> tuple[Any, Any]:
+    from h7.detect.channels.base import ChannelContext, ProcReader
+    from h7.detect.channels.l2_exec import ExecChannel
+    from h7.detect.config import EngineConfig
+
+    cfg = EngineConfig()
+    ch = ExecChannel(cfg)
+    if baseline_end_ns is not None:
+        ch._last_batch_ns = baseline_end_ns
+        ch.finish_baseline(None)  # type: ignore[arg-type]
+    ctx = ChannelContext(agent=1, agent_id="agent1", info=None, config=cfg, proc=ProcReader(False))
+    return ch, ctx
+
+
+def codes(ch: Any, ctx: Any, events: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for a in ch.on_events(events, ctx):
+        out.setdefault(a.code, []).append(a)
+    return out
+
+
+def test_padded_renamed_shell_copy_is_a_shell(sensor: Any, tmp_path: Path) -> None:
+    """cp /bin/sh notes.txt; append a byte; run it: no name, size or hash matches, the ELF layout does."""
+    copy = tmp_path / "notes.txt"
+    shutil.copyfile(SHELL, copy)
+    with open(copy, "ab") as f:
+        f.write(b"\0")
+    copy.chmod(0o755)
+    _pid, w = run_agent(sensor, f"import subprocess; subprocess.run([{str(copy)!r}, '-c', 'exit 0'])")
+    try:
+        ev = w.wait(lambda e: e["type"] == "exec" and e["filename"] == str(copy))
+        assert ev is not None, "the kernel did not report the exec"
+        assert ev["head"].startswith("7f454c46"), "bprm->buf not captured"
+        assert ev["size"] == os.path.getsize(SHELL) + 1
+        ch, ctx = l2()
+        found = codes(ch, ctx, [ev])
+        assert list(found) == ["LLM_AGENT_HIJACK"], found
+        ids = found["LLM_AGENT_HIJACK"][0].evidence["identified_by"]
+        assert [i["by"] for i in ids] == ["elf-layout"], ids
+        assert ids[0]["name"] == os.path.basename(SHELL)
+    finally:
+        w.stop()
+
+
+def test_ordinary_tools_are_not_shells(sensor: Any) -> None:
+    """The agent's everyday tools keep their own identity: no layout collides with a shell's."""
+    tools = [t for t in ("ls", "cat", "git", "true", "env", "sort") if shutil.which(t)]
+    act = "import subprocess\n" + "".join(
+        f"subprocess.run([{shutil.which(t)!r}, '--version'], stdout=subprocess.DEVNULL, "
+        "stderr=subprocess.DEVNULL)\n"
+        for t in tools
+    )
+    pid, w = run_agent(sensor, act)
+    try:
+        assert w.wait(lambda e: e["type"] == "exit" and e["pid"] == pid) is not None
+        execs = [e for e in w.events if e["type"] == "exec"]
+        assert len(execs) >= len(tools)
+        ch, ctx = l2(baseline_end_ns=0)
+        assert codes(ch, ctx, execs) == {}
+    finally:
+        w.stop()
+
+
+def test_short_lived_memfd_exec(sensor: Any) -> None:
+    """A memfd ELF that exits at once: the kernel's record alone says what it was."""
+    act = f"""
+import os
+fd = os.memfd_create("x", 0)
+os.write(fd, open({os.path.realpath(shutil.which("true") or "/bin/true")!r}, "rb").read())
+if os.fork() == 0:
+    os.execve(fd, ["kworker"], {{}})
+os.wait()
+"""
+    pid, w = run_agent(sensor, act)
+    try:
+        ev = w.wait(lambda e: e["type"] == "exec" and "memfd" in e["id_flags"])
+        assert ev is not None, [e for e in w.events if e["type"] == "exec"]
+        assert ev["nlink"] == 0 and ev["exe_name"].startswith("memfd:")
+        # ...and it is long gone: nothing in /proc to read
+        assert not os.path.exists(f"/proc/{ev['pid']}/exe") or ev["pid"] == pid
+        ch, ctx = l2()
+        found = codes(ch, ctx, [ev])
+        assert "FILELESS_EXEC" in found and found["FILELESS_EXEC"][0].key == "memfd"
+    finally:
+        w.stop()
+
+
+def test_memfd_shell_script_by_fd(sensor: Any) -> None:
+    """A #! script in a memfd run through execveat: the fd's file is judged before the interpreter swap."""
+    act = """
+import os
+fd = os.memfd_create("s", 0)
+os.write(fd, b"#!/bin/sh\\nexit 0\\n")
+if os.fork() == 0:
+    os.execve(fd, ["s"], {})
+os.wait()
+"""
+    _pid, w = run_agent(sensor, act)
+    try:
+        ev = w.wait(lambda e: e["type"] == "exec_fd")
+        assert ev is not None, "execveat of a memfd not reported"
+        assert "memfd" in ev["id_flags"]
+        ch, ctx = l2()
+        assert "FILELESS_EXEC" in codes(ch, ctx, [ev])
+    finally:
+        w.stop()
+
+
+def test_exec_of_deleted_file(sensor: Any, tmp_path: Path) -> None:
+    """Open, unlink, run through /proc/self/fd: the executed inode has no links left."""
+    src = os.path.realpath(shutil.which("true") or "/bin/true")
+    path = tmp_path / "gone"
+    shutil.copyfile(src, path)
+    path.chmod(0o755)
+    act = f"""
+import os
+fd = os.open({str(path)!r}, os.O_RDONLY)
+os.unlink({str(path)!r})
+if os.fork() == 0:
+    os.execv("/proc/self/fd/%d" % fd, ["gone"])
+os.wait()
+"""
+    _pid, w = run_agent(sensor, act)
+    try:
+        ev = w.wait(lambda e: e["type"] == "exec" and "deleted" in e["id_flags"])
+        assert ev is not None, [e for e in w.events if e["type"] == "exec"]
+        ch, ctx = l2()
+        found = codes(ch, ctx, [ev])
+        assert found["FILELESS_EXEC"][0].evidence["inode"]["nlink"] == 0
+    finally:
+        w.stop()
+
+
+def test_agent_written_file_after_baseline(sensor: Any, tmp_path: Path) -> None:
+    """The agent writes a program and runs it: flagged after the baseline, not before; others' files never."""
+    src = os.path.realpath(shutil.which("true") or "/bin/true")
+    theirs = tmp_path / "theirs"
+    shutil.copyfile(src, theirs)  # written by the test, not the agent
+    theirs.chmod(0o755)
+    mine = tmp_path / "tool"
+    act = f"""
+import os, subprocess
+data = open({src!r}, "rb").read()
+with open({str(mine)!r}, "wb") as f:
+    f.write(data)
+os.chmod({str(mine)!r}, 0o755)
+subprocess.run([{str(mine)!r}])
+subprocess.run([{str(theirs)!r}])
+"""
+    before = time.monotonic_ns()
+    _pid, w = run_agent(sensor, act)
+    try:
+        ev = w.wait(lambda e: e["type"] == "exec" and e["filename"] == str(mine))
+        other = w.wait(lambda e: e["type"] == "exec" and e["filename"] == str(theirs))
+        assert ev is not None and other is not None
+        assert "agent-written" in ev["id_flags"] and ev["written_ns"] > before
+        assert "agent-written" not in other["id_flags"]
+        ch, ctx = l2(baseline_end_ns=before)
+        found = codes(ch, ctx, [ev, other])
+        assert list(found) == ["AGENT_WRITTEN_EXEC"], found
+        assert found["AGENT_WRITTEN_EXEC"][0].key == "tool"
+        # written during the baseline: the agent's repertoire, not a finding
+        ch2, ctx2 = l2(baseline_end_ns=ev["written_ns"] + 1)
+        assert codes(ch2, ctx2, [ev]) == {}
+        ch3, ctx3 = l2(baseline_end_ns=None)  # still learning
+        assert codes(ch3, ctx3, [ev]) == {}
+    finally:
+        w.stop()
+
+
+@pytest.fixture
+def tmux_server(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """A tmux server started outside any agent, as a user's terminal session would be."""
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        pytest.fail("tmux is not installed (make test installs it)")
+    sock = str(tmp_path / "tmux.sock")
+    env = {**os.environ, "SHELL": "/bin/sh"}
+    subprocess.run(
+        [tmux, "-S", sock, "-f", "/dev/null", "new-session", "-d", "sleep 600"],
+        env=env,
+        check=True,
+        timeout=30 * TIMESCALE,
+    )
+    try:
+        out = subprocess.run(
+            [tmux, "-S", sock, "display-message", "-p", "#{pid}"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30 * TIMESCALE,
+        )
+        yield sock, int(out.stdout.strip())
+    finally:
+        subprocess.run([tmux, "-S", sock, "kill-server"], capture_output=True, timeout=30 * TIMESCALE)
+
+
+def test_tmux_handoff_is_seen_and_followed(sensor: Any, tmux_server: tuple[str, int], tmp_path: Path) -> None:
+    sock, server = tmux_server
+    from h7.detect.config import EngineConfig
+
+    cfg = EngineConfig()
+    sensor.set_follow_daemons(cfg.l2_handoff_follow, int(cfg.l2_handoff_follow_s * 1e9))
+    marker = tmp_path / "ran"
+    act = f"""
+import subprocess
+subprocess.run([{shutil.which("tmux")!r}, "-S", {sock!r}, "new-window", "-d",
+                "/bin/sh -c 'echo x > {marker}'"], check=True)
+"""
+    _pid, w = run_agent(sensor, act)
+    try:
+        h = w.wait(lambda e: e["type"] == "handoff" and e["peer_pid"] == server)
+        assert h is not None, [e for e in w.events if e["type"] in ("net", "handoff")]
+        assert h["peer_comm"] == "tmux: server" and h["path"] == sock and h["followed"]
+        # the shell the server spawned for the agent is the agent's now
+        # (tmux also runs utempter for the new window: followed too, and harmless)
+        shell = os.path.basename(SHELL)
+        sh = w.wait(
+            lambda e: e["type"] == "exec" and e["ppid"] == server and e["exe_name"] == shell, timeout=10
+        )
+        assert sh is not None, "the daemon's child was not followed"
+        assert sh["agent"] == h["agent"], sh
+        ch, ctx = l2()
+        found = codes(ch, ctx, [h, sh])
+        assert "DAEMON_HANDOFF" in found and "LLM_AGENT_HIJACK" in found, (found, sh)
+        ev = found["DAEMON_HANDOFF"][0].evidence
+        assert ev["daemon_pid"] == server and ev["matched_by"] == ["daemon"]  # a socket path of its own
+    finally:
+        w.stop()
+
+
+def test_unix_connect_to_an_ordinary_listener_is_not_a_handoff(sensor: Any, tmp_path: Path) -> None:
+    path = str(tmp_path / "app.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    try:
+        act = f"""
+import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect({path!r})
+s.send(b"hi")
+"""
+        _pid, w = run_agent(sensor, act)
+        try:
+            h = w.wait(lambda e: e["type"] == "handoff")
+            assert h is not None and h["peer_pid"] == os.getpid() and h["path"] == path
+            assert not h["followed"]
+            ch, ctx = l2()
+            assert codes(ch, ctx, [h]) == {}
+        finally:
+            w.stop()
+    finally:
+        srv.close()
