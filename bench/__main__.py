@@ -22,6 +22,7 @@ SECTIONS = [
     ("cal", "h7.cal.bench"),
     ("pipeline", "bench.pipeline_bench"),
     ("syscall_cost", "bench.syscall_cost"),
+    ("exec_cost", "bench.exec_cost"),
     ("overhead", "bench.overhead"),
     ("latency", "bench.latency"),
 ]
