@@ -22,6 +22,7 @@ import msgpack
 
 from h7.batch import AgentInfo, Batch
 from h7.errors import H7Error
+from h7.safeio import open_regular
 
 if TYPE_CHECKING:
     from h7.windows import WindowTracker
@@ -33,8 +34,12 @@ VERSION = 2
 READABLE_VERSIONS = (1, 2)
 _READ_SIZE = 1 << 20
 # Journal records carry whole batches of syscalls; the default msgpack
-# limits (derived from read_size) would reject a busy second.
-_MAX_BUFFER = 1 << 31
+# limits (derived from read_size) would reject a busy second.  One record is
+# one batch: 200k syscalls/s at 24 bytes is ~5 MB per second of batch, so
+# 256 MiB bounds what a corrupt or hostile length field can make us buffer
+# while a real journal of any size still streams record by record.
+MAX_RECORD_BYTES = 256 << 20
+_MAX_BUFFER = MAX_RECORD_BYTES
 
 
 class JournalError(H7Error):
@@ -82,7 +87,7 @@ class JournalHeader:
                 version=int(version),
                 meta=dict(rec.get("meta", {})),
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
             raise JournalError(f"malformed journal header: {e!r}") from e
 
 
@@ -150,6 +155,28 @@ class Truncation:
         )
 
 
+def _batch_shape_problem(rec: dict[Any, Any]) -> str:
+    """What is wrong with a batch record's container types, before anything indexes into it."""
+    if type(rec["t0"]) is not int or type(rec["t1"]) is not int:
+        return "t0/t1 are not integers"
+    if not isinstance(rec.get("sys", b""), bytes):
+        return "sys is not a byte string"
+    stats = rec.get("stats", {})
+    if not isinstance(stats, dict) or not all(
+        type(k) is int or (isinstance(k, str) and k.isdigit()) for k in stats
+    ):
+        return "stats is not a map of agent number to record"
+    if not all(isinstance(v, bytes) for v in stats.values()):
+        return "a stats record is not a byte string"
+    events = rec.get("events", [])
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        return "events is not a list of maps"
+    drops = rec.get("drops", {})
+    if not isinstance(drops, dict) or not all(type(v) is int for v in drops.values()):
+        return "drops is not a map of counters"
+    return ""
+
+
 class JournalReader:
     """Streaming reader: the header on open, then one :class:`Batch` per iteration.
 
@@ -162,7 +189,12 @@ class JournalReader:
         self._own = isinstance(source, str | os.PathLike)
         self.name = str(source) if self._own else str(getattr(source, "name", "<stream>"))
         try:
-            self._f: IO[bytes] = open(source, "rb") if isinstance(source, str | os.PathLike) else source  # noqa: SIM115
+            if isinstance(source, str | os.PathLike):
+                # non-blocking open + fstat: a FIFO is refused instead of waited on
+                fd, _ = open_regular(source, "journal", JournalError)
+                self._f: IO[bytes] = os.fdopen(fd, "rb")
+            else:
+                self._f = source
         except OSError as e:
             raise JournalError(f"cannot open journal {self.name}: {e.strerror or e}") from e
         self._unpacker = msgpack.Unpacker(
@@ -200,8 +232,21 @@ class JournalReader:
             if pending:
                 self.truncated = Truncation(offset, pending, self.batches_read)
             return None
-        except (msgpack.FormatError, msgpack.StackError, msgpack.ExtraData, ValueError) as e:
+        except msgpack.BufferFull:
+            raise JournalError(
+                f"{self.name}: record at byte {offset} is larger than {MAX_RECORD_BYTES} bytes (corrupt?)"
+            ) from None
+        except (
+            msgpack.FormatError,
+            msgpack.StackError,
+            msgpack.ExtraData,
+            ValueError,
+            TypeError,  # e.g. a map used as a map key (unhashable)
+            RecursionError,
+        ) as e:
             raise JournalError(f"{self.name}: corrupt record at byte {offset}: {e}") from e
+        except OSError as e:
+            raise JournalError(f"{self.name}: cannot read at byte {offset}: {e.strerror or e}") from e
         return offset, rec
 
     def _pending_bytes(self, offset: int) -> int:
@@ -224,11 +269,14 @@ class JournalReader:
             offset, rec = nxt
             if not isinstance(rec, dict) or "t0" not in rec or "t1" not in rec:
                 raise JournalError(f"{self.name}: record at byte {offset} is not a batch")
+            problem = _batch_shape_problem(rec)
+            if problem:
+                raise JournalError(f"{self.name}: malformed batch at byte {offset}: {problem}")
             try:
                 batch = Batch.from_record(rec, self.header.version)
                 if self._windows is not None:
                     batch.syscalls = self._windows.fill(batch.syscalls)
-            except (KeyError, TypeError, ValueError) as e:
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as e:
                 raise JournalError(f"{self.name}: malformed batch at byte {offset}: {e}") from e
             self.batches_read += 1
             yield batch

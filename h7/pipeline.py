@@ -28,7 +28,7 @@ import numpy as np
 
 from h7.alert import Alert
 from h7.batch import AgentInfo, Batch, Event
-from h7.errors import DeliveryError, H7Error, StorageError, UsageError
+from h7.errors import DeliveryError, H7Error, PermissionDenied, StorageError, UsageError
 
 DEFAULT_CONFIG = Path("/etc/h7/h7.toml")
 
@@ -52,6 +52,8 @@ class AttachOptions:
     #: called for each alert after it is signed: (alert, cal path, cal bytes)
     on_signed: Callable[[Alert, Path, bytes], None] | None = None
     extra_detect: dict[str, Any] = field(default_factory=dict)
+    #: watching pid 1, the root cgroup or a tree holding most of the host needs this
+    allow_host_wide: bool = False
 
 
 def read_config(path: Path | None) -> dict[str, Any]:
@@ -175,18 +177,42 @@ def run_attach(opts: AttachOptions) -> int:
         raise UsageError(
             "name at least one agent: a pid, --pid-file, --exe or --cgroup (or [[agent]] in the config)"
         )
+    if os.geteuid() != 0:
+        raise PermissionDenied(
+            "h7 attach needs root: it loads BPF programs and signs with the host key (use sudo)"
+        )
     for pid in opts.pids:  # one clear line for a bad pid before anything is loaded
         procfs.validate_agent_pid(pid)
+    if not opts.allow_host_wide:
+        for s in sels:
+            if s.kind == "cgroup" and s.value == "/":
+                raise UsageError(
+                    "cgroup=/ is the whole host: every process would be an agent; "
+                    "pass --allow-host-wide if that is really meant"
+                )
+        for pid in (*opts.pids, *selectors.resolve(sels, set(opts.pids))):
+            why = procfs.host_wide_reason(pid)
+            if why:
+                raise UsageError(
+                    f"refusing to watch the whole host: {why}; H7 would alert on other users' processes. "
+                    "Name the agent's own pid, or pass --allow-host-wide if that is really meant"
+                )
     watching = any(s.watches_new for s in sels)
-    if not key_path.exists():
-        raise UsageError(f"no signing key at {key_path}: create one with `h7 keygen --out {key_path.parent}`")
+    try:
+        os.stat(key_path)
+    except FileNotFoundError:
+        raise UsageError(
+            f"no signing key at {key_path}: create one with `h7 keygen --out {key_path.parent}`"
+        ) from None
+    except OSError as e:
+        raise PermissionDenied(f"cannot reach signing key {key_path}: {e.strerror}") from None
     # HEAD is persisted after the alert is queued for the sinkhole (sync_head below): one
     # fsync fewer between the act and delivery; the certificate is durable either way.
     cal = CalWriter(cal_dir, key_path, defer_head=True)
     sink = SinkClient(sock, spool_dir, int(spool_tab.get("max_bytes", DEFAULT_MAX_SPOOL_BYTES)))
     term = Terminal(opts.progress)
     offset = time.time_ns() - time.monotonic_ns()
-    counters = {"alerts": 0, "cal_failed": 0, "sink_refused": 0}
+    counters = {"alerts": 0, "cal_failed": 0, "sink_refused": 0, "host_wide_skipped": 0}
     sensor = Sensor()
     infos: dict[str, AgentInfo] = {}
     started = time.time()
@@ -273,6 +299,11 @@ def run_attach(opts: AttachOptions) -> int:
         assert engine is not None
         watched = {p for st in sensor.agents.values() for p in st.live}
         for pid in selectors.resolve(sels, watched):
+            if not opts.allow_host_wide and procfs.host_wide_reason(pid):
+                counters["host_wide_skipped"] += 1
+                if counters["host_wide_skipped"] == 1:
+                    term.line(f"h7: warning: not watching pid {pid}: {procfs.host_wide_reason(pid)}")
+                continue
             try:
                 info = sensor.add_agent(pid, selectors.label_for(pid, sels))
             except UsageError:

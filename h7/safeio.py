@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
 
 from h7.errors import H7Error, UsageError
 
@@ -33,7 +32,7 @@ def kind_of(mode: int) -> str:
 
 
 def open_regular(
-    path: Path | str, what: str, exc: type[H7Error] = UsageError, *, nofollow: bool = False
+    path: str | os.PathLike[str], what: str, exc: type[H7Error] = UsageError, *, nofollow: bool = False
 ) -> tuple[int, os.stat_result]:
     """(fd, fstat) of a regular file, opened without blocking.  OSError passes through.
 
@@ -59,7 +58,12 @@ def open_regular(
 
 
 def read_regular(
-    path: Path | str, cap: int, what: str, exc: type[H7Error] = UsageError, *, nofollow: bool = False
+    path: str | os.PathLike[str],
+    cap: int,
+    what: str,
+    exc: type[H7Error] = UsageError,
+    *,
+    nofollow: bool = False,
 ) -> bytes:
     """The whole of a regular file of at most ``cap`` bytes; anything else raises ``exc`` (one line)."""
     fd, st = open_regular(path, what, exc, nofollow=nofollow)
@@ -82,7 +86,12 @@ def read_regular(
 
 
 def read_regular_text(
-    path: Path | str, cap: int, what: str, exc: type[H7Error] = UsageError, *, nofollow: bool = False
+    path: str | os.PathLike[str],
+    cap: int,
+    what: str,
+    exc: type[H7Error] = UsageError,
+    *,
+    nofollow: bool = False,
 ) -> str:
     """UTF-8 text of a regular file; bad encoding is one line too, never a traceback."""
     raw = read_regular(path, cap, what, exc, nofollow=nofollow)

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from h7.cal import canonical
 from h7.cal.keys import key_id, load_public_key
 from h7.errors import VerificationError
+from h7.safeio import read_regular
 
 MAGIC = b"H7CAL\x00\x00\x01"  # 5 ASCII bytes, NUL, container version 1 (u16 big-endian)
 HEADER_LEN = 12  # magic (8) + body length (u32 big-endian)
@@ -361,8 +362,7 @@ def verify_file(
         return verify_bytes(bytes(path_or_bytes), pub)
     path = Path(path_or_bytes)
     try:
-        with path.open("rb") as f:
-            data = f.read(MAX_FILE + 1)
+        data = read_regular(path, MAX_FILE, "certificate", VerificationError)
     except OSError as e:
         raise VerificationError(f"{path}: cannot read: {e.strerror}") from None
     return verify_bytes(data, pub)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import hashlib
 import os
 import stat
@@ -18,7 +19,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from h7.errors import StorageError, UsageError
+from h7.errors import PermissionDenied, StorageError, UsageError
+from h7.safeio import read_regular
 
 DEFAULT_STATE_DIR = Path("/var/lib/h7")
 DEFAULT_KEY_DIR = DEFAULT_STATE_DIR / "keys"
@@ -28,6 +30,7 @@ DEFAULT_PUB_PATH = DEFAULT_KEY_DIR / "h7.pub"
 PRIVATE_NAME = "h7.key"
 PUBLIC_PEM_NAME = "h7.pub"
 PUBLIC_B64_NAME = "h7.pub.b64"
+MAX_PUBLIC_KEY_FILE = 65536  # PEM/DER/base64 of a 32-byte key is < 200 bytes; this is generous
 
 # DER SubjectPublicKeyInfo prefix for Ed25519 (RFC 8410); the raw key follows.
 _ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
@@ -137,10 +140,18 @@ def load_private_key(path: Path | str) -> Ed25519PrivateKey:
     """
     path = Path(path)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        # O_NONBLOCK: a FIFO planted as the key must be refused, not wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
         raise UsageError(f"no signing key at {path}; create one with 'h7 keygen'") from None
+    except PermissionError:
+        who = "root" if os.geteuid() == 0 else f"uid {os.geteuid()}"
+        raise PermissionDenied(
+            f"cannot read signing key {path} as {who}: signing needs the key's owner (usually root; try sudo)"
+        ) from None
     except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise StorageError(f"signing key {path} is a symbolic link; refusing it") from None
         raise StorageError(f"cannot open signing key {path}: {e.strerror}") from None
     try:
         st = os.fstat(fd)
@@ -205,8 +216,7 @@ def load_public_key(source: Path | str | bytes | Ed25519PublicKey) -> Ed25519Pub
         return parse_public_key(source)
     path = Path(source)
     try:
-        with path.open("rb") as f:
-            data = f.read(65536)
+        data = read_regular(path, MAX_PUBLIC_KEY_FILE, "public key")
     except FileNotFoundError:
         raise UsageError(f"no public key at {path}") from None
     except OSError as e:

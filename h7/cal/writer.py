@@ -35,6 +35,7 @@ from h7.cal.format import (
     DETECTIONS_UNCERTIFIED,
     FORMAT_VERSION,
     LIFECYCLE_ACTIONS,
+    MAX_FILE,
     OPERATOR_ACTIONS,
     ZERO_HASH,
     Certificate,
@@ -46,6 +47,7 @@ from h7.cal.format import (
 )
 from h7.cal.keys import DEFAULT_CAL_DIR, DEFAULT_KEY_PATH, ensure_dir, key_id, load_private_key
 from h7.errors import StorageError, VerificationError
+from h7.safeio import read_regular
 
 log = logging.getLogger("h7.cal")
 
@@ -408,11 +410,13 @@ class CalWriter:
     def _read_head_file(self) -> tuple[int, bytes] | None:
         path = self.cal_dir / HEAD_NAME
         try:
-            text = path.read_text("ascii")
+            text = read_regular(path, 4096, "chain head", StorageError, nofollow=True).decode("ascii")
         except FileNotFoundError:
             return None
-        except (OSError, UnicodeDecodeError) as e:
-            raise StorageError(f"cannot read chain head {path}: {e}") from None
+        except OSError as e:
+            raise _storage_error("cannot read chain head", path, e) from None
+        except UnicodeDecodeError:
+            raise StorageError(f"chain head {path} is not ASCII text") from None
         parts = text.split()
         try:
             if len(parts) != 4 or parts[0] != HEAD_MAGIC or parts[1] != "1":
@@ -449,7 +453,7 @@ class CalWriter:
     def _read_own_cert(self, seq: int) -> Certificate | None:
         path = self.cal_dir / file_name(seq)
         try:
-            data = path.read_bytes()
+            data = read_regular(path, MAX_FILE, "certificate", StorageError, nofollow=True)
         except FileNotFoundError:
             return None
         except OSError as e:

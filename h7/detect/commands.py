@@ -76,7 +76,7 @@ def replay(
     """Replay JOURNAL through the detection engine and print its alerts."""
     # the engine pulls in numpy/scipy: import it here, not when the CLI starts
     from h7.detect.engine import BaselineError, Engine
-    from h7.journal import JournalReader
+    from h7.journal import JournalError, JournalReader
 
     cfg = load_detect_config(config_path)
     with JournalReader(journal) as reader:
@@ -99,8 +99,17 @@ def replay(
         engine = Engine(config, hdr.agents, on_alert=show)
         if baseline_from:
             engine.load_baseline(baseline_from)
-        for batch in reader:
-            engine.process(batch)
+        for n_batch, batch in enumerate(reader, 1):
+            try:
+                engine.process(batch)
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as e:
+                # The journal is input: an event missing a field the engine needs is a bad
+                # journal, said in one line, not a traceback.
+                raise JournalError(
+                    f"{journal}: batch {n_batch} has events the engine cannot use ({type(e).__name__}: {e})"[
+                        :300
+                    ]
+                ) from None
             # An agent dropped from a multi-agent journal is worth a line; the
             # run goes on with the others (a strict engine raises only when
             # none is left).

@@ -62,6 +62,10 @@ from h7.detect.sequence import in_sorted
 from h7.detect.syscalls import syscall_name
 from h7.errors import H7Error, UsageError
 
+#: A saved baseline is a few hundred KiB to a few MiB (measured: see docs/operations.md "Input limits");
+#: the cap keeps a corrupt or hostile file from costing gigabytes of memory.
+MAX_BASELINE_BYTES = 64 << 20
+
 __all__ = [
     "PHASE_BASELINE",
     "PHASE_DROPPED",
@@ -852,13 +856,28 @@ class Engine:
         os.replace(tmp, path)
 
     def load_baseline(self, path: str | os.PathLike[str]) -> None:
+        from h7.safeio import read_regular
+
         try:
-            with open(path, "rb") as f:
-                state = msgpack.unpackb(
-                    f.read(), raw=False, strict_map_key=False, unicode_errors="surrogateescape"
-                )
+            raw = read_regular(path, MAX_BASELINE_BYTES, "baseline")
+            state = msgpack.unpackb(raw, raw=False, strict_map_key=False, unicode_errors="surrogateescape")
+            del raw
         except OSError as e:
             raise UsageError(f"cannot read baseline {os.fspath(path)}: {e.strerror or e}") from e
-        except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
+        except (
+            ValueError,
+            TypeError,  # e.g. a map used as a map key (unhashable)
+            msgpack.ExtraData,
+            msgpack.FormatError,
+            msgpack.StackError,
+            RecursionError,
+        ) as e:
             raise UsageError(f"{os.fspath(path)} is not a valid baseline file: {e}") from e
-        self.load_state(state)
+        try:
+            self.load_state(state)
+        except H7Error:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as e:
+            raise UsageError(
+                f"{os.fspath(path)} is not a valid baseline file: {type(e).__name__}: {e}"[:300]
+            ) from None

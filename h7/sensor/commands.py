@@ -142,6 +142,11 @@ def _open_sensor(pids: tuple[int, ...]) -> Any:
     default=None,
     help="TOML config [/etc/h7/h7.toml].",
 )
+@click.option(
+    "--allow-host-wide",
+    is_flag=True,
+    help="Allow watching pid 1, cgroup=/ or a tree holding most of the host's processes.",
+)
 def attach_cmd(
     pids: tuple[int, ...],
     pid_files: tuple[str, ...],
@@ -176,6 +181,14 @@ def attach_cmd(
         raise UsageError(
             "no agent: name a pid, or a --pid-file/--exe/--cgroup that matches a running process"
         )
+    if not kw.get("allow_host_wide"):
+        from h7.sensor.procfs import host_wide_reason
+
+        for pid in pids:
+            if host_wide_reason(pid):
+                raise UsageError(
+                    f"refusing to watch the whole host: {host_wide_reason(pid)} (--allow-host-wide)"
+                )
     interval = batch_ns or 1_000_000_000
     sensor, infos = _open_sensor(pids)
     with sensor, stop_on_signals() as stop:

@@ -149,6 +149,27 @@ def ticks_to_ns(ticks: int) -> int:
     return ticks * (1_000_000_000 // hz)
 
 
+HOST_WIDE_SHARE = 0.5  # a tree holding more than this share of the host's user processes
+
+
+def host_wide_reason(pid: int) -> str:
+    """Why watching ``pid``'s tree would mean watching the whole host ("" if it would not).
+
+    Init (pid 1) is the ancestor of every process; so is, in practice, a tree
+    that already holds most of the host's processes (a session manager, a
+    container runtime, sshd).  Watching one alerts on other users' processes,
+    which an operator must ask for explicitly.
+    """
+    if pid == 1:
+        return "pid 1 (init) is the ancestor of every process on the host"
+    stats = all_stats()
+    users = [s for s in stats.values() if not is_kernel_thread(s)]
+    tree = process_tree(pid)
+    if len(users) >= 20 and len(tree) > HOST_WIDE_SHARE * len(users):
+        return f"pid {pid}'s tree holds {len(tree)} of the host's {len(users)} user processes"
+    return ""
+
+
 def validate_agent_pid(pid: int) -> ProcStat:
     """The checks an operator needs one clear line for, before any BPF is loaded."""
     if pid <= 0:

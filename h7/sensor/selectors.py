@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from h7.errors import UsageError
+from h7.safeio import read_regular
 from h7.sensor import procfs
 
 KINDS = ("pid", "pid_file", "exe", "cgroup")
@@ -115,9 +116,9 @@ def _in_cgroup(path: str | None, want: str) -> bool:
 
 def _read_pid_file(path: str) -> int | None:
     try:
-        text = Path(path).read_text().strip().split()
-    except OSError:
-        return None
+        text = read_regular(path, 4096, "pid file", UsageError).decode("ascii", "replace").strip().split()
+    except (OSError, UsageError):
+        return None  # a FIFO or a huge file is never read (it would stall the sensor every batch)
     return int(text[0]) if text and text[0].isdigit() else None
 
 

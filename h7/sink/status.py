@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from h7.errors import StorageError
+from h7.errors import H7Error, StorageError
+from h7.safeio import read_regular
 from h7.sink.framing import FrameReader, pack
 
 DEFAULT_STATUS_PATH = Path("/run/h7/status.json")
@@ -80,6 +81,9 @@ def writer_alive(doc: dict[str, Any]) -> bool:
     return want is None or proc_start_ticks(pid) == want
 
 
+MAX_STATUS_FILE = 16 << 20  # the sensor writes a few KiB; anything near this is not ours
+
+
 def read_status(path: Path) -> dict[str, Any]:
     """The status document with ``running`` (bool) and ``reason`` added.
 
@@ -88,10 +92,10 @@ def read_status(path: Path) -> dict[str, Any]:
     """
     path = Path(path)
     try:
-        doc = json.loads(path.read_text())
+        doc = json.loads(read_regular(path, MAX_STATUS_FILE, "status file"))
     except FileNotFoundError:
         return {"running": False, "reason": f"no sensor running (no status file at {path})"}
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError, H7Error) as e:
         return {"running": False, "reason": f"status file {path} is unreadable: {e}"}
     if not isinstance(doc, dict):
         return {"running": False, "reason": f"status file {path} is not a JSON object"}

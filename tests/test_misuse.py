@@ -1,0 +1,66 @@
+"""Misuse gets one clear line: whole-host targets need a flag, non-root users are told why.
+
+The unprivileged cases really run as the ``nobody`` user (runuser), against a
+root-owned key, as an operator without sudo would.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from h7.cal import keygen
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def h7(*args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "h7", *args]
+    if user is not None:
+        cmd = ["runuser", "-u", user, "--", *cmd]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
+
+
+def one_line_error(p: subprocess.CompletedProcess[str]) -> str:
+    assert p.returncode != 0
+    assert "Traceback" not in p.stderr, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("h7: error: "), p.stderr
+    return lines[-1]
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Path:
+    priv, _ = keygen(tmp_path / "keys")
+    return priv
+
+
+def test_pid1_needs_an_explicit_flag(tmp_path: Path, keys: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the root check comes first for non-root users")
+    err = one_line_error(h7("attach", "1", "--key", str(keys), "--cal-dir", str(tmp_path / "cal")))
+    assert "whole host" in err and "--allow-host-wide" in err
+    err = one_line_error(
+        h7("attach", "--cgroup", "/", "--key", str(keys), "--cal-dir", str(tmp_path / "cal"))
+    )
+    assert "whole host" in err and "--allow-host-wide" in err
+    assert not (tmp_path / "cal").exists()  # refused before anything was written
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runuser") is None, reason="needs root and runuser")
+def test_unprivileged_user_gets_a_clear_line(tmp_path: Path, keys: Path) -> None:
+    os.chmod(tmp_path, 0o755)  # nobody may traverse to the (0700) key directory, not into it
+    cal = tmp_path / "cal"
+    p = h7("attach", str(os.getpid()), "--key", str(keys), "--cal-dir", str(cal), user="nobody")
+    assert "needs root" in one_line_error(p)
+    p = h7(
+        "contain", str(os.getpid()), "--reason", "x", "--key", str(keys), "--cal-dir", str(cal), user="nobody"
+    )
+    assert "cannot read signing key" in one_line_error(p)
+    p = h7("verify", str(cal), "--pubkey", str(keys.parent / "h7.pub"), user="nobody")
+    assert "public key" in one_line_error(p)
