@@ -442,28 +442,55 @@ static __always_inline void on_close(__u32 agent, int fd)
 	bpf_map_update_elem(&written_files, &k, &w, BPF_ANY);
 }
 
-/* execveat(fd, "", AT_EMPTY_PATH) (glibc's fexecve): the file behind fd,
- * before binfmt_script replaces it by the interpreter.  Reported only when
- * it is anonymous, deleted or agent-written; sched_process_exec reports the
- * image that actually runs either way. */
-static __always_inline void on_execveat(__u32 agent, int fd, const char *path, __u32 flags)
+/* N of "/proc/self/fd/N" or "/dev/fd/N", else -1. */
+static __always_inline int fd_path_number(const char *path)
+{
+	char b[32] = {};
+	int start, n = 0, digits = 0;
+
+	if (bpf_probe_read_user_str(b, sizeof(b), path) <= 0)
+		return -1;
+	if (b[0] == '/' && b[1] == 'd' && b[2] == 'e' && b[3] == 'v' && b[4] == '/' && b[5] == 'f' &&
+	    b[6] == 'd' && b[7] == '/')
+		start = 8;
+	else if (b[0] == '/' && b[1] == 'p' && b[2] == 'r' && b[3] == 'o' && b[4] == 'c' && b[5] == '/' &&
+		 b[6] == 's' && b[7] == 'e' && b[8] == 'l' && b[9] == 'f' && b[10] == '/' && b[11] == 'f' &&
+		 b[12] == 'd' && b[13] == '/')
+		start = 14;
+	else
+		return -1;
+#pragma unroll
+	for (int i = 0; i < 9; i++) {
+		char c = b[(start + i) & 31];
+
+		if (c < '0' || c > '9')
+			break;
+		n = n * 10 + (c - '0');
+		digits++;
+	}
+	return digits ? n : -1;
+}
+
+/*
+ * exec by fd: execveat(fd, "", AT_EMPTY_PATH) (glibc's fexecve), or a path
+ * "/proc/self/fd/N" / "/dev/fd/N".  The fd's file is read here, before
+ * binfmt_script replaces a #! script by its interpreter, and reported only
+ * when it is anonymous, deleted or agent-written; sched_process_exec
+ * reports the image that actually runs either way.
+ */
+static __always_inline void on_exec_by_fd(__u32 agent, int fd, const char *path)
 {
 	struct h7_event *ev;
-	struct file *f;
-	char c = 0;
+	struct file *f = fd_file(fd);
 
-	/* The path is "" in practice; it may sit on a page the (just forked)
-	 * caller has not faulted in, so an unreadable path counts as empty. */
-	if (!(flags & AT_EMPTY_PATH))
-		return;
-	bpf_probe_read_user(&c, 1, path);
-	f = fd_file(fd);
-	if (c || !f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFREG)
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFREG)
 		return;
 	ev = event_start(H7_EV_EXEC_FD, agent);
 	if (!ev)
 		return;
 	ev->exec.filename[0] = ev->exec.interp[0] = 0;
+	if (path)
+		bpf_probe_read_user_str(ev->exec.filename, sizeof(ev->exec.filename), path);
 	ev->exec.args_len = ev->exec.args_truncated = 0;
 	ev->exec.written_ns = 0;
 #pragma unroll
@@ -476,6 +503,29 @@ static __always_inline void on_execveat(__u32 agent, int fd, const char *path, _
 	}
 	ev->exec.old_tid = (__u32)bpf_get_current_pid_tgid();
 	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
+}
+
+static __always_inline void on_execve(__u32 agent, const char *path)
+{
+	int fd = fd_path_number(path);
+
+	if (fd >= 0)
+		on_exec_by_fd(agent, fd, path);
+}
+
+static __always_inline void on_execveat(__u32 agent, int fd, const char *path, __u32 flags)
+{
+	char c = 0;
+
+	if (!(flags & AT_EMPTY_PATH)) {
+		on_execve(agent, path);
+		return;
+	}
+	/* The path is "" in practice; it may sit on a page the (just forked)
+	 * caller has not faulted in, so an unreadable path counts as empty. */
+	bpf_probe_read_user(&c, 1, path);
+	if (!c)
+		on_exec_by_fd(agent, fd, 0);
 }
 
 /*
@@ -741,6 +791,7 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_sendmmsg 307
 #define H7_NR_openat2 437
 #define H7_NR_close 3
+#define H7_NR_execve 59
 #define H7_NR_execveat 322
 #elif defined(__TARGET_ARCH_arm64)
 #define H7_NR_open -1000 /* arm64 has no open(2) */
@@ -752,6 +803,7 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_sendmmsg 269
 #define H7_NR_openat2 437
 #define H7_NR_close 57
+#define H7_NR_execve 221
 #define H7_NR_execveat 281
 #else
 #error "define the H7_NR_* syscall numbers for this architecture"
@@ -1054,6 +1106,9 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	}
 	case H7_NR_close:
 		on_close(agent, (int)ARG1(regs));
+		break;
+	case H7_NR_execve:
+		on_execve(agent, (const char *)ARG1(regs));
 		break;
 	case H7_NR_execveat:
 		on_execveat(agent, (int)ARG1(regs), (const char *)ARG2(regs), (__u32)ARG5(regs));

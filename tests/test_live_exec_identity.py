@@ -221,6 +221,27 @@ os.wait()
         w.stop()
 
 
+def test_memfd_shell_script_by_proc_fd_path(sensor: Any) -> None:
+    """The same script run as /proc/self/fd/N: the path names the fd, read before the interpreter swap."""
+    act = """
+import os
+fd = os.memfd_create("s", 0)
+os.write(fd, b"#!/bin/sh\\nexit 0\\n")
+if os.fork() == 0:
+    os.execv("/proc/self/fd/%d" % fd, ["s"])
+os.wait()
+"""
+    _pid, w = run_agent(sensor, act)
+    try:
+        ev = w.wait(lambda e: e["type"] == "exec_fd")
+        assert ev is not None, "exec of /proc/self/fd/N of a memfd not reported"
+        assert "memfd" in ev["id_flags"] and ev["filename"].startswith("/proc/self/fd/")
+        ch, ctx = l2()
+        assert "FILELESS_EXEC" in codes(ch, ctx, [ev])
+    finally:
+        w.stop()
+
+
 def test_exec_of_deleted_file(sensor: Any, tmp_path: Path) -> None:
     """Open, unlink, run through /proc/self/fd: the executed inode has no links left."""
     src = os.path.realpath(shutil.which("true") or "/bin/true")
@@ -367,3 +388,61 @@ s.send(b"hi")
             w.stop()
     finally:
         srv.close()
+
+
+def _loader() -> str | None:
+    for p in ("/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1"):
+        if os.path.exists(p):
+            return p
+    return None
+
+
+def test_shell_copy_run_through_the_loader(sensor: Any, tmp_path: Path) -> None:
+    """ld.so PROGRAM: the kernel executes the loader; the program is judged by its own first bytes."""
+    loader = _loader()
+    if loader is None:
+        pytest.skip("no known dynamic loader path on this architecture")
+    copy = tmp_path / "fmt"
+    shutil.copyfile(SHELL, copy)
+    with open(copy, "ab") as f:
+        f.write(b"\0\0\0")
+    act = f"import subprocess; subprocess.run([{loader!r}, {str(copy)!r}, '-c', 'exit 0'])"
+    _pid, w = run_agent(sensor, act)
+    try:
+        ev = w.wait(lambda e: e["type"] == "exec" and e["filename"] == loader)
+        assert ev is not None
+        from h7.detect.channels.base import ChannelContext, ProcReader
+        from h7.detect.channels.l2_exec import ExecChannel
+        from h7.detect.config import EngineConfig
+
+        cfg = EngineConfig()
+        ctx = ChannelContext(agent=1, agent_id="agent1", info=None, config=cfg, proc=ProcReader(True))
+        found = codes(ExecChannel(cfg), ctx, [ev])
+        # judged after the process exited: the program's absolute path still reads
+        ids = found["LLM_AGENT_HIJACK"][0].evidence["identified_by"]
+        assert any(i["by"] == "loaded-elf-layout" and i["name"] == os.path.basename(SHELL) for i in ids), ids
+    finally:
+        w.stop()
+
+
+def test_renamed_busybox_runs_its_shell_applet(sensor: Any, tmp_path: Path) -> None:
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.skip("busybox is not installed")
+    copy = tmp_path / "indexer"
+    shutil.copyfile(busybox, copy)
+    with open(copy, "ab") as f:
+        f.write(b"\0")
+    copy.chmod(0o755)
+    act = f"import subprocess; subprocess.run(['sh', '-c', 'exit 0'], executable={str(copy)!r})"
+    _pid, w = run_agent(sensor, act)
+    try:
+        ev = w.wait(lambda e: e["type"] == "exec" and e["filename"] == str(copy))
+        assert ev is not None
+        ch, ctx = l2()
+        found = codes(ch, ctx, [ev])
+        ids = found["LLM_AGENT_HIJACK"][0].evidence["identified_by"]
+        assert ids[0]["by"] == "applet" and ids[0]["name"] == "sh"
+        assert any(i["by"] == "elf-layout" and i["name"] == "busybox" for i in ids), ids
+    finally:
+        w.stop()

@@ -86,7 +86,8 @@ _DURATION_KEYS = {
 
 
 #: Daemons that run commands on request, by the comm of the listening process:
-#: terminal multiplexers, container engines, the service manager, job schedulers.
+#: terminal multiplexers, container engines, the service manager, job schedulers,
+#: and the relays that make a bind shell (socat/ncat EXEC listeners).
 HANDOFF_DAEMONS = (
     "tmux: server",
     "screen",
@@ -101,6 +102,8 @@ HANDOFF_DAEMONS = (
     "zellij",
     "abduco",
     "dtach",
+    "socat",
+    "ncat",
 )
 #: Their usual sockets, for a listener whose comm was changed.
 HANDOFF_SOCKETS = (
@@ -120,7 +123,7 @@ HANDOFF_SOCKETS = (
 #: Daemons whose next children are attributed to the agent after a hand-off (their
 #: children are the commands they were asked to run; systemd and container engines
 #: start through intermediaries, so following them would attribute strangers).
-HANDOFF_FOLLOW = ("tmux: server", "screen", "SCREEN", "zellij", "abduco", "dtach")
+HANDOFF_FOLLOW = ("tmux: server", "screen", "SCREEN", "zellij", "abduco", "dtach", "socat", "ncat")
 
 
 @dataclass

@@ -72,6 +72,20 @@ _VERSIONED = re.compile(
     r"[0-9]+(?:\.[0-9]+)*[a-z]?$"
 )
 _BUSYBOX = ("busybox", "toybox")
+# The dynamic loader run as a program (ld-linux-x86-64.so.2, ld-linux-aarch64.so.1, ld.so).
+_LOADER = re.compile(r"^(ld-linux[-_a-z0-9]*\.so(\.[0-9]+)*|ld-[0-9.]+\.so|ld\.so(\.[0-9]+)?)$")
+# ld.so options that take a value (glibc 2.36 `ld.so --help`).
+_LOADER_OPTS_WITH_VALUE = frozenset(
+    [
+        "--library-path",
+        "--inhibit-rpath",
+        "--audit",
+        "--preload",
+        "--argv0",
+        "--glibc-hwcaps-prepend",
+        "--glibc-hwcaps-mask",
+    ]
+)
 _STD_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 
 
@@ -200,11 +214,9 @@ class KnownBinaries:
     def _index_layout(self, path: str, key: tuple[int, int], name: str) -> None:
         """Index the ELF layout of a known binary (128 bytes read, once, at first use).
 
-        busybox/toybox are left out: one binary is every applet, so its
-        layout says nothing about which applet runs (argv does).
+        busybox/toybox are indexed too: a renamed copy is then known to be
+        busybox, and argv names the applet it runs.
         """
-        if name in _BUSYBOX:
-            return
         try:
             with open(path, "rb") as f:
                 head = f.read(HEAD_LEN)
@@ -263,6 +275,23 @@ class KnownBinaries:
         except OSError:
             return None
         return self.sha256_of(path, st)
+
+
+def _loader_program(args: list[str]) -> str:
+    """The PROGRAM of ``ld.so [OPTIONS] PROGRAM [ARGS]``, '' if none."""
+    i = 1
+    while i < len(args):
+        a = args[i]
+        if a in _LOADER_OPTS_WITH_VALUE:
+            i += 2
+            continue
+        if a.startswith("--"):
+            if a in ("--list", "--verify", "--help", "--version", "--list-tunables", "--list-diagnostics"):
+                return ""  # the loader inspects, it does not run
+            i += 1
+            continue
+        return a
+    return ""
 
 
 def _head_bytes(ev: Event) -> bytes:
@@ -353,18 +382,52 @@ class ExecChannel(Channel):
             if c is not None:
                 ids.append(Identity(by, c[1], c[0], {nm, os.path.basename(nm)}))
         base = normalise_name(os.path.basename(exe_name or filename))
-        if base in _BUSYBOX:
-            # busybox decides what to be from argv[0] (or argv[1] when called as busybox).
+        content = "disabled"
+        if self.config.l2_content_identity:
+            content = self._content_identity(ev, ctx, ids)
+        if base in _BUSYBOX or any(i.name in _BUSYBOX for i in ids):
+            # busybox decides what to be from argv[0] (or argv[1] when called as busybox),
+            # whatever the file is called (a renamed copy is found by its content).
             applet = os.path.basename(args[0]) if args else ""
             if normalise_name(applet) in _BUSYBOX:
                 applet = args[1] if len(args) > 1 else ""
             c = self.classify_name(applet)
             if c is not None:
                 ids.insert(0, Identity("applet", c[1], c[0], {applet}))
-        content = "disabled"
-        if self.config.l2_content_identity:
-            content = self._content_identity(ev, ctx, ids)
+        if _LOADER.match(base):
+            ids.extend(self._loaded_program(ev, ctx, args))
         return ids, content
+
+    def _loaded_program(self, ev: Event, ctx: ChannelContext, args: list[str]) -> list[Identity]:
+        """``ld.so PROGRAM``: the kernel runs the loader, the loader maps the program.
+
+        The program is classified by name and, while the process lives, by
+        the ELF layout of its first bytes (read through /proc/<pid>/cwd for
+        a relative path).  Running programs through the loader is a known
+        way around noexec mounts and exec-time identity, so a loader exec
+        whose program cannot be identified is itself LIVING_OFF_THE_LAND.
+        """
+        prog = _loader_program(args)
+        if not prog:
+            return []
+        out: list[Identity] = []
+        c = self.classify_name(prog)
+        if c is not None:
+            out.append(Identity("loaded-name", c[1], c[0], {prog}))
+        if self.config.l2_content_identity and ctx.proc.enabled:
+            pid = int(ev.get("pid", 0))
+            path = prog if os.path.isabs(prog) else f"{ctx.proc.root}/{pid}/cwd/{prog}"
+            try:
+                with open(path, "rb") as f:
+                    head = f.read(HEAD_LEN)
+            except OSError:
+                head = b""
+            hit = self.known.lookup_layout(head) if head else None
+            if hit is not None:
+                out.append(Identity("loaded-elf-layout", hit[0], hit[1], set(hit[2])))
+        if not out:
+            out.append(Identity("loader", "ld.so", LOTL, {prog}))
+        return out
 
     def _content_identity(self, ev: Event, ctx: ChannelContext, ids: list[Identity]) -> str:
         ino = int(ev.get("ino", 0) or 0)
