@@ -34,6 +34,7 @@ bool bpf_program__autoload(const struct bpf_program *prog);
 int bpf_program__set_autoload(struct bpf_program *prog, bool autoload);
 int bpf_program__fd(const struct bpf_program *prog);
 struct bpf_link *bpf_program__attach(const struct bpf_program *prog);
+struct bpf_link *bpf_program__attach_cgroup(const struct bpf_program *prog, int cgroup_fd);
 int bpf_link__destroy(struct bpf_link *link);
 
 const char *bpf_map__name(const struct bpf_map *map);

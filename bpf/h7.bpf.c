@@ -47,6 +47,8 @@ struct h7_ring_stats *h7_btf_ring_stats __attribute__((unused));
 struct h7_follow *h7_btf_follow __attribute__((unused));
 struct h7_written *h7_btf_written __attribute__((unused));
 struct h7_file_key *h7_btf_file_key __attribute__((unused));
+struct h7_hook_cfg *h7_btf_hook_cfg __attribute__((unused));
+struct h7_nspid_key *h7_btf_nspid_key __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -118,6 +120,36 @@ struct {
 	__type(value, __u64);
 } egress_seen SEC(".maps");
 
+/* Sensor-wide switches (struct h7_hook_cfg, key 0): which mode decides
+ * egress and tampering, so the sys_enter fallback never duplicates a hook
+ * that is live. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct h7_hook_cfg);
+} hook_cfg SEC(".maps");
+
+/* Monitored tasks by (pid namespace, pid in it), for every namespace level
+ * but the initial one: a pid argument named inside a container is matched to
+ * the host task (gap 3).  Written at fork and seeding, deleted at exit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct h7_nspid_key);
+	__type(value, __u32); /* host tid */
+} nspid SEC(".maps");
+
+/* TCP sockets that were accepted (passive opens), by address: a send on one
+ * is a reply, not egress (issue 12).  Entries go when the socket closes or
+ * is reused for an active open. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u8);
+} accepted SEC(".maps");
+
 /*
  * Scope prefilter: one bit per tid that MAY be monitored, so the common case
  * (a task H7 does not watch) costs an inlined array load instead of a hash
@@ -162,6 +194,28 @@ static __always_inline struct h7_scope *scope_of(__u32 tid)
 	if (!scope_maybe(tid))
 		return 0;
 	return bpf_map_lookup_elem(&scope, &tid);
+}
+
+/*
+ * Scope of the current task by tid, else by tgid: io_uring's io-wq workers
+ * are threads of the submitting process created without the fork
+ * tracepoint, so their tid was never added; their tgid is the agent's.
+ */
+static __always_inline struct h7_scope *scope_current(void)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	struct h7_scope *s = scope_of((__u32)pt);
+
+	if (!s)
+		s = scope_of(pt >> 32);
+	return s;
+}
+
+static __always_inline struct h7_hook_cfg *hook_config(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&hook_cfg, &zero);
 }
 
 static __always_inline struct h7_stats *stats_of(__u32 agent)
@@ -602,6 +656,44 @@ static __always_inline void on_unix_connected(__u32 agent, int fd)
 	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
 }
 
+/* --------------------------------------------------------- PID namespaces */
+
+#define H7_NS_LEVELS 4
+#define PTRACE_MODE_ATTACH 0x02
+#define PROC_SUPER_MAGIC 0x9fa0
+#define AT_FDCWD -100
+#define PF_IO_WORKER 0x00000010
+
+static __always_inline struct upid *upid_at(struct pid *pid, __u32 level)
+{
+	return (struct upid *)((char *)pid + bpf_core_field_offset(struct pid, numbers) +
+			       level * bpf_core_type_size(struct upid));
+}
+
+/* Register (or forget) a monitored task under its pid in every non-initial
+ * PID namespace it is visible in (up to H7_NS_LEVELS deep). */
+static __always_inline void nspid_track(struct task_struct *t, __u32 tid, int add)
+{
+	struct pid *pid = BPF_CORE_READ(t, thread_pid);
+	__u32 level = BPF_CORE_READ(pid, level);
+
+#pragma unroll
+	for (__u32 i = 1; i <= H7_NS_LEVELS; i++) {
+		struct h7_nspid_key k = {};
+		struct upid *u;
+
+		if (i > level)
+			break;
+		u = upid_at(pid, i);
+		k.pid = BPF_CORE_READ(u, nr);
+		k.ns = BPF_CORE_READ(u, ns, ns.inum);
+		if (add)
+			bpf_map_update_elem(&nspid, &k, &tid, BPF_ANY);
+		else
+			bpf_map_delete_elem(&nspid, &k);
+	}
+}
+
 /* ---------------------------------------------------------------- lifecycle */
 
 SEC("tp_btf/sched_process_fork")
@@ -620,6 +712,7 @@ int BPF_PROG(h7_fork, struct task_struct *parent, struct task_struct *child)
 	cs.tgid = child->tgid;
 	bpf_map_update_elem(&scope, &ctid, &cs, BPF_ANY);
 	fork_bit(ctid, 1);
+	nspid_track(child, ctid, 1);
 	if (child->pid != child->tgid)
 		return 0; /* a new thread: followed, not reported */
 	st = stats_of(cs.agent);
@@ -692,6 +785,7 @@ int BPF_PROG(h7_exit, struct task_struct *p)
 	if (!s)
 		return 0;
 	agent = s->agent;
+	nspid_track(p, tid, 0);
 	bpf_map_delete_elem(&scope, &tid);
 	fork_bit(tid, 0);
 	if (p->pid != p->tgid)
@@ -793,6 +887,9 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_close 3
 #define H7_NR_execve 59
 #define H7_NR_execveat 322
+#define H7_NR_process_vm_readv 310
+#define H7_NR_process_vm_writev 311
+#define H7_NR_pidfd_getfd 438
 #elif defined(__TARGET_ARCH_arm64)
 #define H7_NR_open -1000 /* arm64 has no open(2) */
 #define H7_NR_openat 56
@@ -805,6 +902,9 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_close 57
 #define H7_NR_execve 221
 #define H7_NR_execveat 281
+#define H7_NR_process_vm_readv 270
+#define H7_NR_process_vm_writev 271
+#define H7_NR_pidfd_getfd 438
 #else
 #error "define the H7_NR_* syscall numbers for this architecture"
 #endif
@@ -874,6 +974,31 @@ static __always_inline void on_open(__u32 agent, struct h7_stats *st, __u32 op, 
 
 /* ------------------------------------------------------------------- egress */
 
+/*
+ * Egress has three sources, one live at a time (h7_hook_cfg.egress):
+ *  - fentry on the socket layer (inet_stream_connect, inet_dgram_connect,
+ *    inet_sendmsg, inet6_sendmsg): every inet connect and send, whatever
+ *    issued it (syscall, io_uring, sendmmsg message by message);
+ *  - cgroup sock_addr hooks (connect4/6, sendmsg4/6): every inet connect and
+ *    every addressed datagram, io_uring included; sends on connected sockets
+ *    still come from sys_enter;
+ *  - sys_enter arguments alone, when neither of the above could be attached.
+ * Egress is what the agent originates: a send on a socket it accepted is a
+ * reply and is reported with `inbound` set, never counted as egress.
+ */
+
+static __always_inline int sock_inbound(__u64 sk)
+{
+	return sk && bpf_map_lookup_elem(&accepted, &sk) != 0;
+}
+
+static __always_inline __u32 egress_mode(void)
+{
+	struct h7_hook_cfg *cfg = hook_config();
+
+	return cfg ? cfg->egress : H7_EGRESS_SYSCALL;
+}
+
 /* Destination from a user sockaddr. Returns the family, 0 if unreadable. */
 static __always_inline __u16 read_sockaddr(const void *uaddr, struct h7_net *n)
 {
@@ -898,23 +1023,38 @@ static __always_inline __u16 read_sockaddr(const void *uaddr, struct h7_net *n)
 	return family;
 }
 
-/* Peer of a connected socket, for sends that carry no address. */
-static __always_inline __u16 read_socket_peer(int fd, struct h7_net *n)
+/* Destination from a kernel sockaddr (the socket layer's copy). */
+static __always_inline __u16 read_ksockaddr(const void *kaddr, struct h7_net *n)
 {
-	struct file *f = fd_file(fd);
-	struct socket *sock;
-	struct sock *sk;
-	__u16 family;
+	__u16 family = 0;
 
-	if (!f)
+	if (!kaddr || bpf_probe_read_kernel(&family, sizeof(family), kaddr))
 		return 0;
-	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
-		return 0;
-	sock = BPF_CORE_READ(f, private_data);
-	sk = BPF_CORE_READ(sock, sk);
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	n->family = family;
+	if (family == AF_INET) {
+		struct sockaddr_in sin = {};
+
+		bpf_probe_read_kernel(&sin, sizeof(sin), kaddr);
+		n->port = bpf_ntohs(sin.sin_port);
+		__builtin_memcpy(n->addr, &sin.sin_addr.s_addr, 4);
+	} else if (family == AF_INET6) {
+		struct sockaddr_in6 sin6 = {};
+
+		bpf_probe_read_kernel(&sin6, sizeof(sin6), kaddr);
+		n->port = bpf_ntohs(sin6.sin6_port);
+		__builtin_memcpy(n->addr, &sin6.sin6_addr, 16);
+	}
+	return family;
+}
+
+/* Peer of a socket (for sends that carry no address). */
+static __always_inline __u16 read_sock_peer(struct sock *sk, struct h7_net *n)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
 	n->family = family;
 	n->from_socket = 1;
+	n->inbound = sock_inbound((__u64)sk);
 	if (family == AF_INET) {
 		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 
@@ -927,52 +1067,86 @@ static __always_inline __u16 read_socket_peer(int fd, struct h7_net *n)
 	return family;
 }
 
-/*
- * connect: always reported (it is a causal edge and low-rate).
- * send*: counted for the rate profile; reported only the first time a
- * process uses an (op, destination), so a chatty socket costs a map lookup,
- * not a ring record.  Only inet/inet6 sends count as egress.
- */
-static __always_inline void on_net(__u32 agent, struct h7_stats *st, __u32 op, int fd,
-				   const void *uaddr, __u64 bytes, __u32 count)
+/* Peer of a connected socket named by fd, for sends that carry no address. */
+static __always_inline __u16 read_socket_peer(int fd, struct h7_net *n)
 {
-	struct h7_net n = {};
-	struct h7_event *ev;
-	__u16 family;
+	struct file *f = fd_file(fd);
+	struct socket *sock;
 
-	family = read_sockaddr(uaddr, &n);
-	if (!family && op != H7_NET_CONNECT)
-		family = read_socket_peer(fd, &n);
-	if (op == H7_NET_CONNECT) {
-		if (st)
-			st->connects++;
-	} else {
+	if (!f)
+		return 0;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return 0;
+	sock = BPF_CORE_READ(f, private_data);
+	return read_sock_peer(BPF_CORE_READ(sock, sk), n);
+}
+
+/*
+ * Report a connect (always: it is a causal edge and low-rate) or a send
+ * (only the first time a process sends to a destination, so a chatty
+ * socket costs a map lookup, not a ring record).  A reply on an accepted
+ * socket is keyed by the peer's address alone: the peer's ephemeral port
+ * never makes a new key.
+ */
+static __always_inline void net_emit(__u32 agent, __u32 tgid, struct h7_net *n, int dedup)
+{
+	struct h7_event *ev;
+
+	if (dedup) {
 		struct h7_egress_key k = {};
 		__u64 one = 1;
 
-		if (family != AF_INET && family != AF_INET6)
-			return;
-		if (st) {
-			st->sends += count;
-			st->send_bytes += bytes;
-		}
-		k.tgid = bpf_get_current_pid_tgid() >> 32;
-		k.op = op;
-		k.family = family;
-		k.port = n.port;
-		__builtin_memcpy(k.addr, n.addr, 16);
+		k.tgid = tgid;
+		k.op = n->inbound ? 0x100 : 0; /* any send op: one destination, one event */
+		k.family = n->family;
+		k.port = n->inbound ? 0 : n->port;
+		__builtin_memcpy(k.addr, n->addr, 16);
 		if (bpf_map_update_elem(&egress_seen, &k, &one, BPF_NOEXIST))
 			return; /* seen before */
 	}
 	ev = event_start(H7_EV_NET, agent);
 	if (!ev)
 		return;
+	__builtin_memcpy(&ev->net, n, sizeof(*n));
+	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
+}
+
+/* sys_enter's share of egress.  Syscall mode: everything.  Cgroup mode:
+ * everything but inet connects (cgroup/connect4|6 report those, with the
+ * address the kernel really used); the sendmsg hooks add what no send
+ * syscall shows (io_uring, sendmmsg messages after the first).  Fentry mode:
+ * only non-inet connects. */
+static __always_inline void on_net(__u32 agent, struct h7_stats *st, __u32 op, int fd,
+				   const void *uaddr, __u64 bytes, __u32 count)
+{
+	struct h7_net n = {};
+	__u32 mode = egress_mode();
+	__u16 family;
+
+	family = read_sockaddr(uaddr, &n);
+	if (op == H7_NET_CONNECT) {
+		if (mode != H7_EGRESS_SYSCALL && (family == AF_INET || family == AF_INET6))
+			return; /* the socket-layer or cgroup hook reports it */
+		if (st)
+			st->connects++;
+	} else {
+		if (mode == H7_EGRESS_FENTRY)
+			return; /* inet_sendmsg sees every send */
+		if (!family)
+			family = read_socket_peer(fd, &n);
+		if (family != AF_INET && family != AF_INET6)
+			return;
+		if (st && !n.inbound) {
+			st->sends += count;
+			st->send_bytes += bytes;
+		}
+	}
 	n.op = op;
 	n.fd = fd;
 	n.bytes = bytes;
 	n.count = count;
-	__builtin_memcpy(&ev->net, &n, sizeof(n));
-	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
+	n.hook = H7_HOOK_SYS_ENTER;
+	net_emit(agent, bpf_get_current_pid_tgid() >> 32, &n, op != H7_NET_CONNECT);
 }
 
 static __always_inline void on_sendmsg(__u32 agent, struct h7_stats *st, int fd, const void *umsg)
@@ -1002,22 +1176,445 @@ static __always_inline void on_sendmmsg(__u32 agent, struct h7_stats *st, int fd
 	on_net(agent, st, H7_NET_SENDMMSG, fd, mm.msg_hdr.msg_name, 0, vlen);
 }
 
-/* ------------------------------------------------------------------- ptrace */
+/* ----------------------------------------------- egress: socket-layer fentry */
 
 /*
- * Whoever the caller is: the TARGET decides.  Reported with a forced wakeup
- * so userspace sees it within one poll.
+ * The send syscall the current thread is in, from its sequence window (its
+ * newest token is the syscall sys_enter saw last): a socket-layer hook then
+ * reports the syscall's op, and in cgroup mode knows that sys_enter already
+ * counted the send.  H7_NET_SEND when none (io_uring, io-wq workers).
  */
-static __always_inline void on_ptrace(long request, __u32 target)
+static __always_inline __u32 current_send_op(struct h7_scope *s, int by_tid)
+{
+	__u64 tok;
+
+	if (!by_tid)
+		return H7_NET_SEND;
+	tok = s->window & ((1ULL << H7_TOKEN_BITS) - 1);
+	if (tok == seq_token(H7_NR_sendto))
+		return H7_NET_SENDTO;
+	if (tok == seq_token(H7_NR_sendmsg))
+		return H7_NET_SENDMSG;
+	if (tok == seq_token(H7_NR_sendmmsg))
+		return H7_NET_SENDMMSG;
+	return H7_NET_SEND;
+}
+
+static __always_inline struct h7_scope *scope_current_by(int *by_tid)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	struct h7_scope *s = scope_of((__u32)pt);
+
+	*by_tid = s != 0;
+	if (!s)
+		s = scope_of(pt >> 32);
+	return s;
+}
+
+static __always_inline int fe_connect(const struct sockaddr *uaddr, __u32 hook)
+{
+	struct h7_scope *s = scope_current();
+	struct h7_net n = {};
+	struct h7_stats *st;
+	__u16 family;
+
+	if (!s)
+		return 0;
+	family = read_ksockaddr(uaddr, &n);
+	if (family != AF_INET && family != AF_INET6)
+		return 0; /* AF_UNSPEC (disconnect) and the rest: not egress */
+	st = stats_of(s->agent);
+	if (st)
+		st->connects++;
+	n.op = H7_NET_CONNECT;
+	n.fd = -1;
+	n.count = 1;
+	n.hook = hook;
+	net_emit(s->agent, s->tgid, &n, 0);
+	return 0;
+}
+
+static __always_inline int fe_sendmsg(struct socket *sock, struct msghdr *msg, __u64 size, __u32 hook)
+{
+	int by_tid = 0;
+	struct h7_scope *s = scope_current_by(&by_tid);
+	struct h7_net n = {};
+	struct h7_stats *st;
+	__u16 family;
+
+	if (!s)
+		return 0;
+	family = read_ksockaddr(BPF_CORE_READ(msg, msg_name), &n);
+	if (!family)
+		family = read_sock_peer(BPF_CORE_READ(sock, sk), &n);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	st = stats_of(s->agent);
+	if (st && !n.inbound) {
+		st->sends++;
+		st->send_bytes += size;
+	}
+	n.op = current_send_op(s, by_tid);
+	n.fd = -1;
+	n.count = 1;
+	n.bytes = size;
+	n.hook = hook;
+	net_emit(s->agent, s->tgid, &n, 1);
+	return 0;
+}
+
+SEC("fentry/inet_stream_connect")
+int BPF_PROG(h7_fe_stream_connect, struct socket *sock, struct sockaddr *uaddr, int addr_len, int flags)
+{
+	return fe_connect(uaddr, H7_HOOK_FENTRY_STREAM_CONNECT);
+}
+
+SEC("fentry/inet_dgram_connect")
+int BPF_PROG(h7_fe_dgram_connect, struct socket *sock, struct sockaddr *uaddr, int addr_len, int flags)
+{
+	return fe_connect(uaddr, H7_HOOK_FENTRY_DGRAM_CONNECT);
+}
+
+SEC("fentry/inet_sendmsg")
+int BPF_PROG(h7_fe_inet_sendmsg, struct socket *sock, struct msghdr *msg, size_t size)
+{
+	return fe_sendmsg(sock, msg, size, H7_HOOK_FENTRY_INET_SENDMSG);
+}
+
+SEC("fentry/inet6_sendmsg")
+int BPF_PROG(h7_fe_inet6_sendmsg, struct socket *sock, struct msghdr *msg, size_t size)
+{
+	return fe_sendmsg(sock, msg, size, H7_HOOK_FENTRY_INET6_SENDMSG);
+}
+
+/* -------------------------------------------- egress: cgroup sock_addr hooks */
+
+/*
+ * Attached to the root cgroup through bpf_link (multi-attach: nothing else
+ * is displaced; the link dies with the sensor).  They run in whatever task
+ * issues the operation, io_uring workers included, and always allow it.
+ * Only helpers every sock_addr program has are used: the task is read
+ * through bpf_get_current_task.
+ */
+static __always_inline struct h7_scope *cg_scope(__u32 *tgid, int *by_tid)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	__u32 tid = BPF_CORE_READ(t, pid);
+	struct h7_scope *s;
+
+	*tgid = BPF_CORE_READ(t, tgid);
+	s = scope_of(tid);
+	*by_tid = s != 0;
+	if (!s)
+		s = scope_of(*tgid);
+	return s;
+}
+
+/* A send inside a send syscall was counted (and its first destination
+ * reported) by sys_enter: only a destination sys_enter could not see (the
+ * messages of a sendmmsg after the first) passes the de-duplication. */
+static __always_inline void cg_emit(struct h7_scope *s, __u32 tgid, int by_tid, struct h7_net *n)
+{
+	struct h7_stats *st = stats_of(s->agent);
+	int is_connect = n->op == H7_NET_CONNECT;
+
+	if (!is_connect)
+		n->op = current_send_op(s, by_tid);
+	if (st) {
+		if (is_connect)
+			st->connects++;
+		else if (n->op == H7_NET_SEND)
+			st->sends++;
+	}
+	n->fd = -1;
+	n->count = 1;
+	net_emit(s->agent, tgid, n, !is_connect);
+}
+
+static __always_inline int cg_inet4(struct bpf_sock_addr *ctx, __u32 op, __u32 hook)
+{
+	struct h7_net n = {};
+	__u32 tgid = 0, a;
+	int by_tid = 0;
+	struct h7_scope *s = cg_scope(&tgid, &by_tid);
+
+	if (!s)
+		return 1;
+	a = ctx->user_ip4;
+	n.family = AF_INET;
+	n.port = bpf_ntohs((__u16)ctx->user_port);
+	__builtin_memcpy(n.addr, &a, 4);
+	n.op = op;
+	n.hook = hook;
+	cg_emit(s, tgid, by_tid, &n);
+	return 1;
+}
+
+static __always_inline int cg_inet6(struct bpf_sock_addr *ctx, __u32 op, __u32 hook)
+{
+	struct h7_net n = {};
+	__u32 tgid = 0, a[4];
+	int by_tid = 0;
+	struct h7_scope *s = cg_scope(&tgid, &by_tid);
+
+	if (!s)
+		return 1;
+	a[0] = ctx->user_ip6[0];
+	a[1] = ctx->user_ip6[1];
+	a[2] = ctx->user_ip6[2];
+	a[3] = ctx->user_ip6[3];
+	n.family = AF_INET6;
+	n.port = bpf_ntohs((__u16)ctx->user_port);
+	__builtin_memcpy(n.addr, a, 16);
+	n.op = op;
+	n.hook = hook;
+	cg_emit(s, tgid, by_tid, &n);
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int h7_cg_connect4(struct bpf_sock_addr *ctx)
+{
+	return cg_inet4(ctx, H7_NET_CONNECT, H7_HOOK_CG_CONNECT4);
+}
+
+SEC("cgroup/connect6")
+int h7_cg_connect6(struct bpf_sock_addr *ctx)
+{
+	return cg_inet6(ctx, H7_NET_CONNECT, H7_HOOK_CG_CONNECT6);
+}
+
+SEC("cgroup/sendmsg4")
+int h7_cg_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return cg_inet4(ctx, H7_NET_SEND, H7_HOOK_CG_SENDMSG4);
+}
+
+SEC("cgroup/sendmsg6")
+int h7_cg_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return cg_inet6(ctx, H7_NET_SEND, H7_HOOK_CG_SENDMSG6);
+}
+
+/* TCP sockets born from a listener (passive open) are marked; a send on
+ * them is a reply.  Runs in softirq for passive opens, so it cannot be
+ * scoped to the agents: one map update per accepted connection and one
+ * delete per close, host-wide. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(h7_sock_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	__u64 key = (__u64)sk;
+	__u8 one = 1;
+
+	if (newstate == TCP_SYN_RECV)
+		bpf_map_update_elem(&accepted, &key, &one, BPF_ANY);
+	else if (newstate == TCP_CLOSE || newstate == TCP_SYN_SENT)
+		bpf_map_delete_elem(&accepted, &key);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- tampering */
+
+/*
+ * Gap 2/3: acts on a monitored process by anyone, with or without ptrace.
+ * fentry mode: the kernel's ptrace access check (attach level), the one
+ * point ptrace attach/seize, process_vm_readv/writev, /proc/<pid>/mem and
+ * pidfd_getfd all pass.  Tracepoint mode: those syscalls' arguments in
+ * sys_enter, with pids resolved through the caller's PID namespace and
+ * pidfds through its file table.
+ */
+
+/* Host tid of the task the CALLER names `vpid` (its own PID namespace);
+ * 0 when that is no monitored task. */
+static __always_inline __u32 host_tid(__u32 vpid)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct pid *pid = BPF_CORE_READ(t, thread_pid);
+	__u32 level = BPF_CORE_READ(pid, level);
+	struct h7_nspid_key k = {};
+	__u32 *host;
+
+	if (level == 0)
+		return vpid;
+	if (level > 31)
+		return 0;
+	k.ns = BPF_CORE_READ(upid_at(pid, level), ns, ns.inum);
+	k.pid = vpid;
+	host = bpf_map_lookup_elem(&nspid, &k);
+	return host ? *host : 0;
+}
+
+/* Host pid of a struct pid (level 0 is the initial namespace). */
+static __always_inline __u32 pid_host_nr(struct pid *pid)
+{
+	return pid ? (__u32)BPF_CORE_READ(upid_at(pid, 0), nr) : 0;
+}
+
+/* The task a pidfd refers to: anon-inode pidfds keep the struct pid in
+ * private_data, pidfs (6.9+) in the inode's i_private. */
+static __always_inline __u32 pidfd_target(int pidfd)
+{
+	struct file *f = fd_file(pidfd);
+	struct pid *pid;
+
+	if (!f)
+		return 0;
+	pid = BPF_CORE_READ(f, private_data);
+	if (!pid)
+		pid = BPF_CORE_READ(f, f_inode, i_private);
+	return pid_host_nr(pid);
+}
+
+static __always_inline void access_emit(__u32 op, __u32 hook, __u32 target, __u32 arg_pid,
+					__s32 arg_fd, __u32 mode, long nr)
 {
 	struct h7_scope *s;
 	struct h7_event *ev;
 
-	if (request == PTRACE_TRACEME)
-		target = (__u32)bpf_get_current_pid_tgid();
-	else if (request != PTRACE_ATTACH && request != PTRACE_SEIZE)
+	if (!target)
 		return;
 	s = scope_of(target);
+	if (!s)
+		return;
+	if (s->tgid == (__u32)(bpf_get_current_pid_tgid() >> 32))
+		return; /* a process on itself */
+	ev = event_start(H7_EV_ACCESS, s->agent);
+	if (!ev)
+		return;
+	ev->access.op = op;
+	ev->access.hook = hook;
+	ev->access.target_tid = target;
+	ev->access.target_tgid = s->tgid;
+	ev->access.target_agent = s->agent;
+	ev->access.mode = mode;
+	ev->access.arg_pid = arg_pid;
+	ev->access.arg_fd = arg_fd;
+	ev->access.nr = nr;
+	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
+}
+
+static __always_inline __u32 access_mode(void)
+{
+	struct h7_hook_cfg *cfg = hook_config();
+
+	return cfg ? cfg->access : H7_ACCESS_SYSCALL;
+}
+
+/*
+ * /proc/<pid>/mem and /proc/<pid>/maps opened by anyone (tracepoint mode;
+ * maps in both modes: the access check sees it only as a read-level check).
+ * Absolute paths are parsed ("/proc/<pid>[/task/<tid>]/mem|maps"); a bare
+ * "mem"/"maps" relative to a directory fd or the cwd is resolved through
+ * that directory's proc inode, which names the task whatever the namespace.
+ */
+#define H7_PROC_BUF 32
+
+static __always_inline int parse_num(const char *b, __u32 *i, __u32 *out)
+{
+	__u32 v = 0, digits = 0;
+
+	for (int k = 0; k < 10; k++) {
+		char c = b[*i & (H7_PROC_BUF - 1)];
+
+		if (c < '0' || c > '9')
+			break;
+		v = v * 10 + (c - '0');
+		digits++;
+		(*i)++;
+	}
+	if (!digits || b[*i & (H7_PROC_BUF - 1)] != '/')
+		return 0;
+	(*i)++;
+	*out = v;
+	return 1;
+}
+
+static __always_inline __u32 proc_tail(const char *b, __u32 i)
+{
+	char c0 = b[i & (H7_PROC_BUF - 1)], c1 = b[(i + 1) & (H7_PROC_BUF - 1)];
+	char c2 = b[(i + 2) & (H7_PROC_BUF - 1)], c3 = b[(i + 3) & (H7_PROC_BUF - 1)];
+	char c4 = b[(i + 4) & (H7_PROC_BUF - 1)];
+
+	if (c0 == 'm' && c1 == 'e' && c2 == 'm' && c3 == 0)
+		return H7_ACC_PROC_MEM;
+	if (c0 == 'm' && c1 == 'a' && c2 == 'p' && c3 == 's' && c4 == 0)
+		return H7_ACC_PROC_MAPS;
+	return 0;
+}
+
+static __always_inline __u32 proc_dir_pid(struct inode *dir)
+{
+	struct proc_inode *pi;
+
+	if (!dir || BPF_CORE_READ(dir, i_sb, s_magic) != PROC_SUPER_MAGIC)
+		return 0;
+	pi = (struct proc_inode *)((char *)dir - bpf_core_field_offset(struct proc_inode, vfs_inode));
+	return pid_host_nr(BPF_CORE_READ(pi, pid));
+}
+
+static __always_inline void on_proc_open(long nr, int dfd, const char *upath, __u32 flags)
+{
+	char b[H7_PROC_BUF] = {};
+	__u32 i = 0, vpid = 0, target = 0, op, amode;
+
+	if (bpf_probe_read_user_str(b, sizeof(b), upath) <= 0)
+		return;
+	if (b[0] == '/') {
+		if (b[1] != 'p' || b[2] != 'r' || b[3] != 'o' || b[4] != 'c' || b[5] != '/')
+			return;
+		i = 6;
+		if (!parse_num(b, &i, &vpid))
+			return;
+		if (b[i & (H7_PROC_BUF - 1)] == 't' && b[(i + 1) & (H7_PROC_BUF - 1)] == 'a' &&
+		    b[(i + 2) & (H7_PROC_BUF - 1)] == 's' && b[(i + 3) & (H7_PROC_BUF - 1)] == 'k' &&
+		    b[(i + 4) & (H7_PROC_BUF - 1)] == '/') {
+			i += 5;
+			if (!parse_num(b, &i, &vpid))
+				return;
+		}
+		op = proc_tail(b, i);
+		if (!op)
+			return;
+		target = host_tid(vpid);
+	} else {
+		struct inode *dir;
+
+		op = proc_tail(b, 0);
+		if (!op)
+			return;
+		if (dfd == AT_FDCWD) {
+			struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+
+			dir = BPF_CORE_READ(t, fs, pwd.dentry, d_inode);
+		} else {
+			struct file *f = fd_file(dfd);
+
+			dir = f ? BPF_CORE_READ(f, f_inode) : 0;
+		}
+		target = proc_dir_pid(dir);
+		vpid = target;
+	}
+	amode = access_mode();
+	if (op == H7_ACC_PROC_MEM && amode == H7_ACCESS_FENTRY)
+		return; /* the access check reports it */
+	access_emit(op, H7_HOOK_SYS_ENTER, target, vpid, -1, flags, nr);
+}
+
+/* ------------------------------------------- tampering: the access check */
+
+#if defined(__TARGET_ARCH_x86)
+#define H7_SYSCALL_NR(regs) BPF_CORE_READ((regs), orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define H7_SYSCALL_NR(regs) BPF_CORE_READ((regs), syscallno)
+#endif
+
+/* ------------------------------------------------------------------- ptrace */
+
+static __always_inline void ptrace_emit(long request, __u32 target, __u32 arg_pid, __u32 hook)
+{
+	struct h7_scope *s = scope_of(target);
+	struct h7_event *ev;
+
 	if (!s)
 		return;
 	ev = event_start(H7_EV_PTRACE, s->agent);
@@ -1027,7 +1624,115 @@ static __always_inline void on_ptrace(long request, __u32 target)
 	ev->ptrace.target_tid = target;
 	ev->ptrace.target_tgid = s->tgid;
 	ev->ptrace.target_agent = s->agent;
+	ev->ptrace.hook = hook;
+	ev->ptrace.arg_pid = arg_pid;
 	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
+}
+
+/*
+ * fentry mode: the one point every attach-level access passes.  Which act it
+ * was comes from the syscall the caller is in (io_uring workers: none).
+ */
+SEC("fentry/security_ptrace_access_check")
+int BPF_PROG(h7_fe_ptrace_access, struct task_struct *child, unsigned int mode)
+{
+	struct task_struct *cur;
+	struct pt_regs *regs = 0;
+	__u32 target = child->pid;
+	long nr = -1;
+	__u32 op;
+
+	if (!(mode & PTRACE_MODE_ATTACH))
+		return 0; /* read-level checks (/proc reads, kcmp...) are not tampering */
+	if (!scope_of(target))
+		return 0;
+	cur = bpf_get_current_task_btf();
+	if (!(cur->flags & PF_IO_WORKER)) {
+		regs = (struct pt_regs *)bpf_task_pt_regs(cur);
+		nr = (long)H7_SYSCALL_NR(regs);
+	}
+	switch (nr) {
+	case H7_NR_ptrace:
+		ptrace_emit((long)ARG1(regs), target, (__u32)ARG2(regs), H7_HOOK_FENTRY_PTRACE_ACCESS);
+		return 0;
+	case H7_NR_process_vm_readv:
+		op = H7_ACC_VM_READ;
+		break;
+	case H7_NR_process_vm_writev:
+		op = H7_ACC_VM_WRITE;
+		break;
+	case H7_NR_pidfd_getfd:
+		access_emit(H7_ACC_PIDFD_GETFD, H7_HOOK_FENTRY_PTRACE_ACCESS, target, (__u32)ARG1(regs),
+			    (__s32)ARG2(regs), mode, nr);
+		return 0;
+	case H7_NR_open:
+	case H7_NR_openat:
+	case H7_NR_openat2:
+		op = H7_ACC_PROC_MEM; /* the only attach-level open: /proc/<pid>/mem */
+		break;
+	default:
+		op = H7_ACC_OTHER;
+	}
+	access_emit(op, H7_HOOK_FENTRY_PTRACE_ACCESS, target, regs ? (__u32)ARG1(regs) : 0, -1, mode, nr);
+	return 0;
+}
+
+/*
+ * Whoever the caller is: the TARGET decides, named in the caller's own PID
+ * namespace.  Reported with a forced wakeup so userspace sees it within one
+ * poll.  In fentry access mode only TRACEME comes from here (attach and
+ * seize pass the access check, which names the target task exactly).
+ */
+static __always_inline void on_ptrace(long request, __u32 arg)
+{
+	__u32 target;
+
+	if (request == PTRACE_TRACEME)
+		target = (__u32)bpf_get_current_pid_tgid();
+	else if (request != PTRACE_ATTACH && request != PTRACE_SEIZE)
+		return;
+	else if (access_mode() == H7_ACCESS_FENTRY)
+		return;
+	else
+		target = host_tid(arg);
+	if (target)
+		ptrace_emit(request, target, arg, H7_HOOK_SYS_ENTER);
+}
+
+/* Tampering syscalls by anyone, tracepoint mode (see "tampering" above). */
+static __always_inline void on_tamper_syscall(long id, struct pt_regs *regs)
+{
+	__u32 arg;
+
+	switch (id) {
+	case H7_NR_ptrace:
+		on_ptrace((long)ARG1(regs), (__u32)ARG2(regs));
+		return;
+	case H7_NR_openat:
+		on_proc_open(id, (int)ARG1(regs), (const char *)ARG2(regs), (__u32)ARG3(regs));
+		return;
+	case H7_NR_openat2:
+		on_proc_open(id, (int)ARG1(regs), (const char *)ARG2(regs), 0);
+		return;
+	case H7_NR_open:
+		on_proc_open(id, AT_FDCWD, (const char *)ARG1(regs), (__u32)ARG2(regs));
+		return;
+	}
+	if (access_mode() == H7_ACCESS_FENTRY)
+		return;
+	arg = (__u32)ARG1(regs);
+	switch (id) {
+	case H7_NR_process_vm_readv:
+		access_emit(H7_ACC_VM_READ, H7_HOOK_SYS_ENTER, host_tid(arg), arg, -1, 0, id);
+		break;
+	case H7_NR_process_vm_writev:
+		access_emit(H7_ACC_VM_WRITE, H7_HOOK_SYS_ENTER, host_tid(arg), arg, -1, 0, id);
+		break;
+	case H7_NR_pidfd_getfd:
+		access_emit(H7_ACC_PIDFD_GETFD, H7_HOOK_SYS_ENTER, pidfd_target((int)arg), arg,
+			    (__s32)ARG2(regs), 0, id);
+		break;
+	}
 }
 
 /* ---------------------------------------------------------------- sys_enter */
@@ -1042,8 +1747,16 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	__u32 agent;
 	__u64 w;
 
-	if (id == H7_NR_ptrace) /* anyone's: an agent is the target, not the caller */
-		on_ptrace((long)ARG1(regs), (__u32)ARG2(regs));
+	switch (id) { /* anyone's: an agent is the target, not the caller */
+	case H7_NR_ptrace:
+	case H7_NR_open:
+	case H7_NR_openat:
+	case H7_NR_openat2:
+	case H7_NR_process_vm_readv:
+	case H7_NR_process_vm_writev:
+	case H7_NR_pidfd_getfd:
+		on_tamper_syscall(id, regs);
+	}
 	s = scope_of((__u32)pt);
 	if (!s)
 		return 0;

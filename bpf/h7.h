@@ -43,6 +43,7 @@ enum h7_event_type {
 	H7_EV_NET = 5,
 	H7_EV_PTRACE = 6,
 	/* 7-9: egress / tamper hooks (knet).  10-12: exec identity, hand-offs. */
+	H7_EV_ACCESS = 7,    /* struct h7_access: tampering with a monitored process */
 	H7_EV_EXEC_FD = 10,  /* struct h7_exec: execveat/fexecve of an anonymous, deleted or
 				agent-written file, read from the fd before the kernel swaps in
 				a #! interpreter */
@@ -58,6 +59,55 @@ enum h7_exec_flags {
 	H7_EXF_WRITTEN = 16, /* a process of the same agent closed it after opening it writable */
 };
 
+/*
+ * Which hook saw an act (h7_net.hook, h7_ptrace.hook, h7_access.hook), so
+ * every certificate can name it.  Two modes: fentry programs where the
+ * kernel allows them, tracepoint/cgroup programs where it does not; the
+ * sensor probes per program and tells the kernel side which one is live
+ * through `hook_cfg` (struct h7_hook_cfg).
+ */
+enum h7_hook {
+	H7_HOOK_SYS_ENTER = 1,          /* tp_btf/sys_enter: syscall arguments */
+	H7_HOOK_CG_CONNECT4 = 2,        /* cgroup/connect4 */
+	H7_HOOK_CG_CONNECT6 = 3,        /* cgroup/connect6 */
+	H7_HOOK_CG_SENDMSG4 = 4,        /* cgroup/sendmsg4 */
+	H7_HOOK_CG_SENDMSG6 = 5,        /* cgroup/sendmsg6 */
+	H7_HOOK_FENTRY_STREAM_CONNECT = 6, /* fentry/inet_stream_connect */
+	H7_HOOK_FENTRY_DGRAM_CONNECT = 7,  /* fentry/inet_dgram_connect */
+	H7_HOOK_FENTRY_INET_SENDMSG = 8,   /* fentry/inet_sendmsg */
+	H7_HOOK_FENTRY_INET6_SENDMSG = 9,  /* fentry/inet6_sendmsg */
+	H7_HOOK_FENTRY_PTRACE_ACCESS = 10, /* fentry/security_ptrace_access_check */
+};
+
+/* Where egress is decided (h7_hook_cfg.egress). */
+enum h7_egress_mode {
+	H7_EGRESS_SYSCALL = 0, /* sys_enter arguments only (neither below loaded) */
+	H7_EGRESS_CGROUP = 1,  /* cgroup sock_addr hooks: addressed connects/datagrams */
+	H7_EGRESS_FENTRY = 2,  /* socket-layer fentry: every inet connect and send */
+};
+
+/* Where process tampering is decided (h7_hook_cfg.access). */
+enum h7_access_mode {
+	H7_ACCESS_SYSCALL = 0, /* sys_enter arguments: ptrace, process_vm_*, pidfd_getfd, /proc opens */
+	H7_ACCESS_FENTRY = 1,  /* the kernel's ptrace access check */
+};
+
+/* Sensor-wide switches written by userspace after attaching (array, key 0). */
+struct h7_hook_cfg {
+	__u32 egress; /* enum h7_egress_mode */
+	__u32 access; /* enum h7_access_mode */
+};
+
+/* What an H7_EV_ACCESS act did to a monitored process. */
+enum h7_access_op {
+	H7_ACC_VM_READ = 1,    /* process_vm_readv */
+	H7_ACC_VM_WRITE = 2,   /* process_vm_writev */
+	H7_ACC_PROC_MEM = 3,   /* open of /proc/<pid>/mem */
+	H7_ACC_PROC_MAPS = 4,  /* open of /proc/<pid>/maps */
+	H7_ACC_PIDFD_GETFD = 5,/* pidfd_getfd: a file descriptor taken from it */
+	H7_ACC_OTHER = 6,      /* an attach-level access check from another syscall */
+};
+
 enum h7_open_op {
 	H7_OPEN_OPEN = 1,
 	H7_OPEN_OPENAT = 2,
@@ -69,6 +119,7 @@ enum h7_net_op {
 	H7_NET_SENDTO = 2,
 	H7_NET_SENDMSG = 3,
 	H7_NET_SENDMMSG = 4,
+	H7_NET_SEND = 5, /* a send seen at the socket layer (syscall or io_uring) */
 };
 
 /*
@@ -193,7 +244,8 @@ struct h7_net {
 	__u64 bytes;  /* length argument of the call, never the payload */
 	__u8 addr[16];/* IPv4 in the first 4 bytes, or IPv6 */
 	__u32 from_socket; /* 1: address read from the connected socket */
-	__u32 _pad;
+	__u16 hook;    /* enum h7_hook that saw it */
+	__u16 inbound; /* 1: the socket was accepted (a reply, not egress) */
 };
 
 struct h7_ptrace {
@@ -201,7 +253,22 @@ struct h7_ptrace {
 	__u32 target_tid;
 	__u32 target_tgid;
 	__u32 target_agent;
+	__u32 hook;  /* enum h7_hook */
+	__u32 arg_pid; /* the pid as the caller named it (its own PID namespace) */
 	__u32 _pad;
+};
+
+/* Tampering with a monitored process without (necessarily) ptrace. */
+struct h7_access {
+	__u32 op;   /* enum h7_access_op */
+	__u32 hook; /* enum h7_hook */
+	__u32 target_tid;
+	__u32 target_tgid;
+	__u32 target_agent;
+	__u32 mode;    /* ptrace access mode (fentry) or open flags */
+	__u32 arg_pid; /* pid (or pidfd) as the caller named it */
+	__s32 arg_fd;  /* pidfd_getfd: the target's fd number; else -1 */
+	__s64 nr;      /* syscall the caller was in (-1: none, e.g. io_uring) */
 };
 
 /* Fixed-size discrete event: header + union. */
@@ -215,6 +282,7 @@ struct h7_event {
 		struct h7_net net;
 		struct h7_ptrace ptrace;
 		struct h7_handoff handoff;
+		struct h7_access access;
 	};
 };
 
@@ -286,6 +354,13 @@ struct h7_egress_key {
 	__u16 port;
 	__u32 _pad;
 	__u8 addr[16];
+};
+
+/* A pid as seen from a PID namespace other than the initial one: lets the
+ * kernel match a pid argument named inside a container to the host task. */
+struct h7_nspid_key {
+	__u32 ns;  /* inode number of the pid namespace */
+	__u32 pid; /* the pid in that namespace */
 };
 
 #endif /* H7_H */

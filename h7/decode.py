@@ -32,6 +32,7 @@ RING_NAMES = ("sys", "events")
 
 EV_FORK, EV_EXEC, EV_EXIT, EV_OPEN, EV_NET, EV_PTRACE = 1, 2, 3, 4, 5, 6
 EV_EXEC_FD, EV_HANDOFF = 10, 11
+EV_ACCESS = 7  # 7-9: kernel-visibility events (knet); 10-12: exec identity / hand-offs (kexec)
 EVENT_TYPE_NAMES = {
     EV_FORK: "fork",
     EV_EXEC: "exec",
@@ -41,6 +42,7 @@ EVENT_TYPE_NAMES = {
     EV_PTRACE: "ptrace",
     EV_EXEC_FD: "exec_fd",
     EV_HANDOFF: "handoff",
+    EV_ACCESS: "access",
 }
 #: Event types that share another type's union member.
 VIEW_OF = {"exec_fd": "exec"}
@@ -54,7 +56,34 @@ EXEC_FLAG_NAMES = {
     EXF_WRITTEN: "agent-written",
 }
 OPEN_OPS = {1: "open", 2: "openat", 3: "openat2"}
-NET_OPS = {1: "connect", 2: "sendto", 3: "sendmsg", 4: "sendmmsg"}
+NET_OPS = {1: "connect", 2: "sendto", 3: "sendmsg", 4: "sendmmsg", 5: "send"}
+#: enum h7_hook: the program that saw an act, as its section names it (evidence names it).
+HOOKS = {
+    1: "tp_btf/sys_enter",
+    2: "cgroup/connect4",
+    3: "cgroup/connect6",
+    4: "cgroup/sendmsg4",
+    5: "cgroup/sendmsg6",
+    6: "fentry/inet_stream_connect",
+    7: "fentry/inet_dgram_connect",
+    8: "fentry/inet_sendmsg",
+    9: "fentry/inet6_sendmsg",
+    10: "fentry/security_ptrace_access_check",
+}
+#: enum h7_access_op
+ACCESS_OPS = {
+    1: "process_vm_readv",
+    2: "process_vm_writev",
+    3: "proc_mem_open",
+    4: "proc_maps_open",
+    5: "pidfd_getfd",
+    6: "attach_check",
+}
+#: enum h7_egress_mode / h7_access_mode (struct h7_hook_cfg)
+EGRESS_SYSCALL, EGRESS_CGROUP, EGRESS_FENTRY = 0, 1, 2
+ACCESS_SYSCALL, ACCESS_FENTRY = 0, 1
+HOOK_CFG_DTYPE = np.dtype([("egress", "<u4"), ("access", "<u4")])
+NSPID_KEY_DTYPE = np.dtype([("ns", "<u4"), ("pid", "<u4")])
 PTRACE_REQUESTS = {0: "TRACEME", 16: "ATTACH", 0x4206: "SEIZE"}
 FAMILIES: dict[int, str] = {
     socket.AF_UNSPEC: "unspec",
@@ -130,13 +159,16 @@ UNION_FIELDS: dict[str, list[tuple[str, Any]]] = {
         ("bytes", "<u8"),
         ("addr", "V16"),
         ("from_socket", "<u4"),
-        ("_pad", "<u4"),
+        ("hook", "<u2"),
+        ("inbound", "<u2"),
     ],
     "ptrace": [
         ("request", "<i8"),
         ("target_tid", "<u4"),
         ("target_tgid", "<u4"),
         ("target_agent", "<u4"),
+        ("hook", "<u4"),
+        ("arg_pid", "<u4"),
         ("_pad", "<u4"),
     ],
     "handoff": [
@@ -147,6 +179,17 @@ UNION_FIELDS: dict[str, list[tuple[str, Any]]] = {
         ("peer_comm", f"S{COMM_LEN}"),
         ("path", f"V{SUN_LEN}"),
         ("peer_agent", "<u4"),
+    ],
+    "access": [
+        ("op", "<u4"),
+        ("hook", "<u4"),
+        ("target_tid", "<u4"),
+        ("target_tgid", "<u4"),
+        ("target_agent", "<u4"),
+        ("mode", "<u4"),
+        ("arg_pid", "<u4"),
+        ("arg_fd", "<i4"),
+        ("nr", "<i8"),
     ],
 }
 
@@ -331,6 +374,8 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
         ev["bytes"] = int(r["bytes"])
         ev["count"] = int(r["count"])
         ev["from_socket"] = bool(r["from_socket"])
+        ev["inbound"] = bool(r["inbound"])
+        ev["hook"] = HOOKS.get(int(r["hook"]), "unknown")
     elif name == "ptrace":
         req = int(r["request"])
         ev["request"] = PTRACE_REQUESTS.get(req, str(req))
@@ -338,6 +383,8 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
         ev["target"] = int(r["target_tid"])
         ev["target_pid"] = int(r["target_tgid"])
         ev["target_agent"] = int(r["target_agent"])
+        ev["hook"] = HOOKS.get(int(r["hook"]), "unknown")
+        ev["arg_pid"] = int(r["arg_pid"])
     elif name == "handoff":
         n = max(0, min(int(r["path_len"]), SUN_LEN))
         raw = bytes(r["path"])[:n]
@@ -348,6 +395,16 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
         ev["peer_comm"] = _cstr(bytes(r["peer_comm"]))
         ev["followed"] = bool(r["followed"])
         ev["peer_agent"] = int(r["peer_agent"])
+    elif name == "access":
+        ev["op"] = ACCESS_OPS.get(int(r["op"]), "unknown")
+        ev["hook"] = HOOKS.get(int(r["hook"]), "unknown")
+        ev["target"] = int(r["target_tid"])
+        ev["target_pid"] = int(r["target_tgid"])
+        ev["target_agent"] = int(r["target_agent"])
+        ev["mode"] = int(r["mode"])
+        ev["arg_pid"] = int(r["arg_pid"])
+        ev["arg_fd"] = int(r["arg_fd"])
+        ev["nr"] = int(r["nr"])
 
 
 def decode_sys(buf: bytes | memoryview | np.ndarray, count: int) -> np.ndarray:

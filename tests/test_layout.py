@@ -8,6 +8,7 @@ mirrored in Python fails here rather than mis-decoding in production.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -84,6 +85,38 @@ def test_stats(btf: dict[str, dict[str, Any]]) -> None:
     assert btf["h7_scope"]["size"] == decode.SCOPE_DTYPE.itemsize
     assert members(btf, "h7_agent_cfg") == dtype_offsets(decode.AGENT_CFG_DTYPE)
     assert btf["h7_agent_cfg"]["size"] == decode.AGENT_CFG_DTYPE.itemsize
+    assert members(btf, "h7_hook_cfg") == dtype_offsets(decode.HOOK_CFG_DTYPE)
+    assert btf["h7_hook_cfg"]["size"] == decode.HOOK_CFG_DTYPE.itemsize
+    assert members(btf, "h7_nspid_key") == dtype_offsets(decode.NSPID_KEY_DTYPE)
+    assert btf["h7_nspid_key"]["size"] == decode.NSPID_KEY_DTYPE.itemsize
+
+
+def _enum(text: str, prefix: str) -> dict[int, tuple[str, str]]:
+    """``PREFIX_NAME = n, /* comment */`` lines of bpf/h7.h: n -> (NAME, comment)."""
+    out: dict[int, tuple[str, str]] = {}
+    for m in re.finditer(rf"\b{prefix}([A-Z0-9_]+) = (\d+),\s*(?:/\*\s*(.*?)\s*\*/)?", text):
+        out[int(m.group(2))] = (m.group(1), m.group(3) or "")
+    return out
+
+
+def test_hook_and_access_enums_match() -> None:
+    """Every hook id names the program section Python reports as evidence, and the access ops agree."""
+    text = (Path(__file__).resolve().parent.parent / "bpf" / "h7.h").read_text()
+    hooks = _enum(text, "H7_HOOK_")
+    assert set(hooks) == set(decode.HOOKS)
+    for n, (_, comment) in hooks.items():
+        assert comment.split(":")[0].strip() == decode.HOOKS[n]
+    ops = _enum(text, "H7_ACC_")
+    assert set(ops) == set(decode.ACCESS_OPS)
+    sections = {p.section for p in _programs()}
+    assert set(decode.HOOKS.values()) <= sections
+
+
+def _programs() -> list[Any]:
+    from h7.sensor.libbpf import BpfObject
+
+    with BpfObject() as obj:
+        return obj.programs()
 
 
 def test_exec_identity_maps(btf: dict[str, dict[str, Any]]) -> None:
@@ -116,6 +149,12 @@ def test_header_constants_match() -> None:
         ("H7_EXF_WRITTEN", decode.EXF_WRITTEN),
         ("H7_HEAD_LEN", decode.HEAD_LEN),
         ("H7_SUN_LEN", decode.SUN_LEN),
+        ("H7_EV_ACCESS", decode.EV_ACCESS),
+        ("H7_EGRESS_SYSCALL", decode.EGRESS_SYSCALL),
+        ("H7_EGRESS_CGROUP", decode.EGRESS_CGROUP),
+        ("H7_EGRESS_FENTRY", decode.EGRESS_FENTRY),
+        ("H7_ACCESS_SYSCALL", decode.ACCESS_SYSCALL),
+        ("H7_ACCESS_FENTRY", decode.ACCESS_FENTRY),
         ("H7_RING_SYS", decode.RING_SYS),
         ("H7_RING_EVENTS", decode.RING_EVENTS),
         ("H7_PATH_LEN", decode.PATH_LEN),

@@ -301,7 +301,8 @@ def test_close_leaves_nothing_loaded() -> None:
     s = Sensor()
     s.open()
     during = _h7_prog_ids() - before
-    assert len(during) == 8  # one program per hook: 7 tp_btf + sys_enter handles every syscall
+    # one program per hook: 8 tp_btf (sys_enter handles every syscall) + the gap hooks this kernel loads
+    assert len(during) == s.loaded_programs() and s.loaded_programs() >= 9
     s.close()
     # the kernel frees programs after an RCU grace period: allow it a moment
     deadline = time.monotonic() + 5 * TIMESCALE

@@ -106,6 +106,19 @@ class Program:
             raise _fail(f"attach {self.name} ({self.section})", ffi.errno, self.name)
         return Link(ptr, self.name)
 
+    def attach_cgroup(self, cgroup_fd: int) -> Link:
+        """Attach a cgroup program through a bpf_link.
+
+        A link-based cgroup attachment always has multi-attach semantics (it
+        displaces no other program on that cgroup) and is detached when the
+        link is destroyed or its last fd closes, i.e. when the sensor exits,
+        however it exits.
+        """
+        ptr = lib.bpf_program__attach_cgroup(self._ptr, cgroup_fd)
+        if ptr == ffi.NULL:
+            raise _fail(f"attach {self.name} ({self.section}) to a cgroup", ffi.errno, self.name)
+        return Link(ptr, self.name)
+
 
 class Map:
     def __init__(self, ptr: Any) -> None:
@@ -320,6 +333,10 @@ def _failed_program() -> tuple[str | None, str]:
     for line in recent_messages:
         if line.startswith("libbpf: prog '") and "failed to load" in line:
             prog = line.split("'", 2)[1]
+    if prog is None:  # e.g. an fentry target missing from this kernel's BTF
+        for line in recent_messages:
+            if line.startswith("libbpf: prog '") and ("failed" in line or "error" in line):
+                prog = line.split("'", 2)[1]
     msgs = [m for m in recent_messages if m and not m.startswith("libbpf:")]
     for line in reversed(msgs):
         if "processed" in line or line.startswith("--"):

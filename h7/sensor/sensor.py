@@ -40,7 +40,13 @@ import numpy as np
 
 from h7.batch import AgentInfo, Batch, Event
 from h7.decode import (
+    ACCESS_FENTRY,
+    ACCESS_SYSCALL,
     AGENT_CFG_DTYPE,
+    EGRESS_CGROUP,
+    EGRESS_FENTRY,
+    EGRESS_SYSCALL,
+    HOOK_CFG_DTYPE,
     EVENT_SIZE,
     PID_LIMIT,
     RING_EVENTS,
@@ -53,7 +59,7 @@ from h7.decode import (
 )
 from h7.errors import BPFError, PermissionDenied, UsageError
 from h7.sensor import procfs
-from h7.sensor.libbpf import BpfObject, Link, Map, RingBuffer
+from h7.sensor.libbpf import BpfObject, Link, Map, Program, RingBuffer
 from h7.sensor.seqfilter import SeqBits, expected_false_positive_rate, false_positive_rate, new_seed
 
 log = logging.getLogger("h7.sensor")
@@ -83,13 +89,94 @@ class SensorConfig:
     sys_batch_records: int = 1 << 16
     event_batch_records: int = 2048
     poll_ms: int = 250
+    #: auto: fentry where the kernel loads it, else tracepoint/cgroup programs;
+    #: tracepoint: never fentry; syscall: sys_enter arguments only (no fentry, no cgroup).
+    hook_mode: str = field(default_factory=lambda: os.environ.get("H7_HOOK_MODE", "auto"))
+    #: cgroup v2 directory the cgroup hooks attach to; "" = the root of the cgroup v2
+    #: hierarchy (every process is below it), found in mountinfo or mounted privately.
+    cgroup_path: str = ""
 
     def validate(self) -> None:
+        if self.hook_mode not in HOOK_MODES:
+            raise UsageError(f"hook_mode={self.hook_mode!r}: choose one of {', '.join(HOOK_MODES)}")
         page = os.sysconf("SC_PAGE_SIZE")
         for name in ("sys_ring_bytes", "event_ring_bytes"):
             v = getattr(self, name)
             if v < page or v & (v - 1):
                 raise UsageError(f"{name}={v}: a ring buffer size must be a power of two >= {page}")
+
+
+HOOK_MODES = ("auto", "tracepoint", "syscall")
+
+
+def optional_kind(section: str) -> str | None:
+    """Kind of an optional program (the sensor runs without it), None for a core one."""
+    if section.startswith(("fentry/", "fexit/", "lsm/")):
+        return "fentry"
+    if section.startswith("cgroup/"):
+        return "cgroup"
+    if section in OPTIONAL_TRACEPOINTS:
+        return "tracepoint"
+    return None
+
+
+def mode_allows(mode: str, kind: str) -> bool:
+    if mode == "syscall":
+        return kind == "tracepoint"
+    if mode == "tracepoint":
+        return kind != "fentry"
+    return True
+
+
+#: tp_btf programs the sensor can run without (they refine, they do not see).
+OPTIONAL_TRACEPOINTS = {"tp_btf/inet_sock_set_state"}
+
+
+@dataclass(frozen=True)
+class Gap:
+    """One kernel-visibility gap of issue 13 and the programs that close it in each mode.
+
+    ``fentry``: the programs of its fentry mode, all of which must attach;
+    ``tracepoint``: optional programs of its tracepoint mode (empty: sys_enter
+    alone); ``cfg_field``/``values``: the h7_hook_cfg field telling the kernel
+    which mode is live (mode name -> value), so sys_enter never duplicates a
+    live hook.  Engineers adding a gap append to GAPS (see docs/architecture.md).
+    """
+
+    name: str
+    issue_gap: int
+    what: str
+    fentry: tuple[str, ...]
+    tracepoint: tuple[str, ...] = ()
+    cfg_field: str | None = None
+    values: dict[str, int] = field(default_factory=dict)
+
+
+GAPS: list[Gap] = [
+    Gap(
+        "egress",
+        1,
+        "connects and sends outside connect/sendto/sendmsg (io_uring, sendmmsg per message)",
+        fentry=("h7_fe_stream_connect", "h7_fe_dgram_connect", "h7_fe_inet_sendmsg", "h7_fe_inet6_sendmsg"),
+        tracepoint=("h7_cg_connect4", "h7_cg_connect6", "h7_cg_sendmsg4", "h7_cg_sendmsg6"),
+        cfg_field="egress",
+        values={"fentry": EGRESS_FENTRY, "tracepoint": EGRESS_CGROUP, "syscall": EGRESS_SYSCALL},
+    ),
+    Gap(
+        "tampering",
+        2,
+        "process_vm_readv/writev, /proc/<pid>/mem|maps, pidfd_getfd, ptrace attach",
+        fentry=("h7_fe_ptrace_access",),
+        cfg_field="access",
+        values={"fentry": ACCESS_FENTRY, "tracepoint": ACCESS_SYSCALL, "syscall": ACCESS_SYSCALL},
+    ),
+    Gap(
+        "pid_namespaces",
+        3,
+        "a pid named inside the agent's PID namespace matched to the host task",
+        fentry=("h7_fe_ptrace_access",),
+    ),
+]
 
 
 @dataclass
@@ -122,6 +209,51 @@ def ensure_tracefs() -> None:
         )
     except (OSError, subprocess.SubprocessError) as e:
         raise BPFError(f"tracefs is not mounted at {TRACEFS} and mounting it failed: {e}") from e
+
+
+def cgroup2_mounts(mountinfo: str = "/proc/self/mountinfo") -> list[str]:
+    """Mount points of the cgroup v2 hierarchy's ROOT (mountinfo field 4 is "/")."""
+    out: list[str] = []
+    try:
+        lines = Path(mountinfo).read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        f = left.split()
+        if right.split()[:1] == ["cgroup2"] and len(f) >= 5 and f[3] == "/":
+            out.append(f[4].replace("\\040", " "))
+    return out
+
+
+def open_cgroup2_root(path: str = "") -> int:
+    """An O_RDONLY fd on the cgroup v2 root (or ``path``).
+
+    Hosts with the hybrid layout mount v2 at /sys/fs/cgroup/unified; a host
+    without any v2 mount gets a private one in a temporary directory that is
+    lazily unmounted at once (the fd keeps the cgroup alive).
+    """
+    import tempfile
+
+    candidates = [path] if path else cgroup2_mounts()
+    for c in candidates:
+        try:
+            return os.open(c, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as e:
+            if path:
+                raise BPFError(f"open cgroup {path}: {e.strerror}", errno=e.errno) from e
+    tmp = tempfile.mkdtemp(prefix="h7-cgroup2-")
+    try:
+        subprocess.run(["mount", "-t", "cgroup2", "none", tmp], check=True, capture_output=True, timeout=10)
+        try:
+            return os.open(tmp, os.O_RDONLY | os.O_DIRECTORY)
+        finally:
+            subprocess.run(["umount", "-l", tmp], capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise BPFError(f"no cgroup v2 hierarchy mounted and mounting one failed: {e}") from e
+    finally:
+        with contextlib.suppress(OSError):
+            os.rmdir(tmp)
 
 
 def _sum_cpus(rows: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -159,6 +291,9 @@ class Sensor:
         self._epoll: select.epoll | None = None
         self._seq_bits: SeqBits | None = None
         self.attach_seconds = 0.0
+        self._programs: dict[str, Program] = {}
+        #: gap name -> {"gap": n, "mode": fentry|tracepoint|syscall, "hooks": [...], "what": ...}
+        self.gap_modes: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------ lifecycle
     def open(self) -> None:
@@ -170,19 +305,13 @@ class Sensor:
             raise BPFError(f"{BTF_VMLINUX} is missing: this kernel has no BTF, CO-RE cannot relocate")
         t0 = time.monotonic()
         ensure_tracefs()
-        obj = BpfObject()
-        self.obj = obj
         try:
-            obj.map("sys_ring").set_max_entries(self.config.sys_ring_bytes)
-            obj.map("event_ring").set_max_entries(self.config.event_ring_bytes)
-            programs = obj.programs()
-            obj.load()
-            for p in programs:
-                link: Link = p.attach()
-                obj.links.append(link)
-                self.hooks.append(HookStatus(p.name, p.section, "attached"))
-            for name in ("scope", "seed_bits", "agent_stats", "ring_stats", "agent_cfg"):
+            obj = self._load_object()
+            self.obj = obj
+            self._attach_all(obj)
+            for name in ("scope", "seed_bits", "agent_stats", "ring_stats", "agent_cfg", "hook_cfg", "nspid"):
                 self._maps[name] = obj.map(name)
+            self._write_hook_cfg()
             self._seq_bits = SeqBits(obj.map("seq_bits").fd)
             self._sys_ring = RingBuffer(
                 obj.map("sys_ring"), SYS_DTYPE.itemsize, self.config.sys_batch_records
@@ -196,6 +325,140 @@ class Sensor:
             self.close()
             raise
         self.attach_seconds = time.monotonic() - t0
+
+    # ------------------------------------------------------ hooks and modes
+    def _load_object(self) -> BpfObject:
+        """Load the object with every program this kernel accepts.
+
+        libbpf loads an object all or nothing, so a program the kernel refuses
+        is switched off (autoload) and the object loaded again: an EPERM on
+        one fentry program switches off its whole kind (the kernel refuses
+        the type, as on hosts where fentry is locked down), any other error
+        only that program (e.g. a function this kernel does not have).  Only
+        optional programs (see :func:`optional_kind`) may be dropped; a
+        refused core program is an error, as before.
+        """
+        off: dict[str, str] = {}
+        forced = self.config.hook_mode
+        for _ in range(12):  # bounded: each round switches off at least one program
+            obj = BpfObject()
+            try:
+                obj.map("sys_ring").set_max_entries(self.config.sys_ring_bytes)
+                obj.map("event_ring").set_max_entries(self.config.event_ring_bytes)
+                programs = obj.programs()
+                for p in programs:
+                    kind = optional_kind(p.section)
+                    if kind is not None and p.name not in off and not mode_allows(forced, kind):
+                        off[p.name] = f"hook mode {forced!r}"
+                    if p.name in off:
+                        p.autoload = False
+                obj.load()
+            except BPFError as e:
+                obj.close()
+                prog = e.program
+                section = next((p.section for p in programs if p.name == prog), "") if prog else ""
+                kind = optional_kind(section)
+                if kind is None or prog in off:
+                    raise
+                reason = f"{errno_name(e.errno or 0)}: {e}"
+                if e.errno in (errno_mod.EPERM, errno_mod.EACCES):
+                    for p in programs:
+                        if optional_kind(p.section) == kind:
+                            off.setdefault(p.name, reason)
+                else:
+                    off[prog] = reason
+                log.info("BPF program %s (%s) not loaded: %s", prog, section, reason)
+                continue
+            for p in programs:
+                if p.name in off:
+                    self.hooks.append(HookStatus(p.name, p.section, "failed", off[p.name]))
+            self._programs = {p.name: p for p in programs}
+            return obj
+        raise BPFError("BPF object: no loadable set of programs found")
+
+    def _attach_all(self, obj: BpfObject) -> None:
+        """Attach core programs, then each gap's fentry set, else its tracepoint set.
+
+        A gap runs in fentry mode only if ALL its fentry programs attach; a
+        partial set is detached again so that no act is reported twice.
+        """
+        loaded = {n: p for n, p in self._programs.items() if p.autoload}
+        gap_progs = {n for g in GAPS for n in (*g.fentry, *g.tracepoint)}
+        for name, p in loaded.items():
+            if name in gap_progs:
+                continue
+            kind = optional_kind(p.section)
+            try:
+                obj.links.append(p.attach())
+                self.hooks.append(HookStatus(p.name, p.section, "attached"))
+            except BPFError as e:
+                if kind is None:
+                    raise
+                self.hooks.append(HookStatus(p.name, p.section, "failed", str(e)))
+        self.gap_modes = {}
+        for gap in GAPS:
+            mode = "syscall"
+            fentry = [loaded[n] for n in gap.fentry if n in loaded]
+            if gap.fentry and len(fentry) == len(gap.fentry):
+                links = self._attach_set(obj, fentry)
+                if links is not None:
+                    mode = "fentry"
+            else:
+                for n in gap.fentry:
+                    if n not in loaded and not any(h.program == n for h in self.hooks):
+                        self.hooks.append(HookStatus(n, self._programs[n].section, "failed", "not loaded"))
+            if mode != "fentry":
+                tp = [loaded[n] for n in gap.tracepoint if n in loaded]
+                if gap.tracepoint and len(tp) == len(gap.tracepoint) and self._attach_set(obj, tp) is not None:
+                    mode = "tracepoint"
+                elif not gap.tracepoint:
+                    mode = "tracepoint"  # sys_enter alone is this gap's tracepoint mode
+            else:
+                for n in gap.tracepoint:
+                    self.hooks.append(HookStatus(n, self._programs[n].section, "skipped", f"{gap.name}: fentry mode"))
+            hooks = [h.section for h in self.hooks if h.state == "attached" and h.program in (*gap.fentry, *gap.tracepoint)]
+            if mode != "fentry":
+                hooks.append("tp_btf/sys_enter")
+            self.gap_modes[gap.name] = {"gap": gap.issue_gap, "mode": mode, "hooks": hooks, "what": gap.what}
+
+    def _attach_set(self, obj: BpfObject, progs: list[Program]) -> list[Link] | None:
+        """Attach all of ``progs`` or none (a program shared by two gaps is attached once)."""
+        attached = {h.program for h in self.hooks if h.state == "attached"}
+        new = [p for p in progs if p.name not in attached]
+        links: list[Link] = []
+        try:
+            for p in new:
+                links.append(self._attach_one(p))
+        except BPFError as e:
+            for link in links:
+                link.destroy()
+            for p in new:
+                self.hooks.append(HookStatus(p.name, p.section, "failed", str(e)))
+            return None
+        obj.links.extend(links)
+        for p in new:
+            self.hooks.append(HookStatus(p.name, p.section, "attached"))
+        return links
+
+    def _attach_one(self, p: Program) -> Link:
+        if not p.section.startswith("cgroup/"):
+            return p.attach()
+        fd = open_cgroup2_root(self.config.cgroup_path)
+        try:
+            return p.attach_cgroup(fd)
+        finally:
+            os.close(fd)  # the link keeps its own reference to the cgroup
+
+    def loaded_programs(self) -> int:
+        """How many of the object's programs this kernel loaded (attached or held in reserve)."""
+        return sum(1 for p in self._programs.values() if p.autoload)
+
+    def _write_hook_cfg(self) -> None:
+        cfg = np.zeros(1, HOOK_CFG_DTYPE)
+        for gap in GAPS:
+            if gap.cfg_field:
+                cfg[gap.cfg_field] = gap.values[self.gap_modes[gap.name]["mode"]]
+        self._maps["hook_cfg"].update(_U32.pack(0), cfg.tobytes())
 
     def close(self) -> None:
         """Detach everything; nothing is pinned, so closing the object frees all maps."""
@@ -252,6 +515,7 @@ class Sensor:
                 for tid in procfs.threads_of(tgid):
                     scope.update(_U32.pack(tid), _SCOPE.pack(agent, tgid, 0, 0, 0, 0, 0))
                     self._seed_bit(tid)
+                    self._seed_nspid(tid)
         self.agents[agent] = state
         if procfs.read_stat(pid) is None:
             raise UsageError(f"pid {pid} exited while H7 was attaching")
@@ -270,6 +534,26 @@ class Sensor:
         raw = m.lookup(key)
         word = _U64.unpack(raw)[0] if raw is not None else 0
         m.update(key, _U64.pack(word | (1 << (tid & 63))))
+
+    def _seed_nspid(self, tid: int) -> None:
+        """Register a seeded task under its pid in its own PID namespace (gap 3).
+
+        The kernel registers every namespace level of tasks it sees fork;
+        for tasks that existed before ``attach`` /proc only names the
+        innermost namespace (/proc/<tid>/ns/pid and the last NSpid field).
+        """
+        try:
+            ns = os.stat(f"/proc/{tid}/ns/pid").st_ino
+            for line in Path(f"/proc/{tid}/status").read_text().splitlines():
+                if line.startswith("NSpid:"):
+                    pids = line.split()[1:]
+                    break
+            else:
+                return
+        except OSError:
+            return
+        if len(pids) > 1:
+            self._maps["nspid"].update(struct.pack("<II", ns, int(pids[-1])), _U32.pack(tid))
 
     def watched_tids(self) -> dict[int, tuple[int, int]]:
         """Kernel scope map contents: tid -> (agent, tgid).  For tests and status."""

@@ -1,0 +1,112 @@
+"""A command-driven agent for tests/test_sensor_gaps.py: one stdin line in, one stdout line out.
+
+It does, on request, what issue 13's attacks do from inside an agent (io_uring
+egress from native code or a child, sendmmsg to mixed destinations) and what
+a benign agent with an in-process server does (serve HTTP, fetch HTTP).  It
+also exposes a buffer whose address the test uses to tamper with its memory.
+Stdlib only; every command is bounded.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import http.server
+import os
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+
+libc = ctypes.CDLL(None, use_errno=True)
+BUF = ctypes.create_string_buffer(b"h7-untouched".ljust(64, b"."), 64)
+KEEP: list[object] = []
+
+
+class MsgHdr(ctypes.Structure):
+    _fields_ = [
+        ("msg_name", ctypes.c_void_p),
+        ("msg_namelen", ctypes.c_uint32),
+        ("msg_iov", ctypes.c_void_p),
+        ("msg_iovlen", ctypes.c_size_t),
+        ("msg_control", ctypes.c_void_p),
+        ("msg_controllen", ctypes.c_size_t),
+        ("msg_flags", ctypes.c_int),
+    ]
+
+
+class MMsgHdr(ctypes.Structure):
+    _fields_ = [("msg_hdr", MsgHdr), ("msg_len", ctypes.c_uint)]
+
+
+class IoVec(ctypes.Structure):
+    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+
+def sockaddr_in(ip: str, port: int) -> ctypes.Array[ctypes.c_char]:
+    raw = socket.AF_INET.to_bytes(2, sys.byteorder) + port.to_bytes(2, "big") + socket.inet_aton(ip) + bytes(8)
+    return ctypes.create_string_buffer(raw, len(raw))
+
+
+def sendmmsg(ip: str, port0: int, port1: int, n: int) -> int:
+    """Message 0 to port0, messages 1..n-1 to port1, in ONE sendmmsg call."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    payload = ctypes.create_string_buffer(b"h7-mmsg", 7)
+    iov = IoVec(ctypes.addressof(payload), 7)
+    addrs = [sockaddr_in(ip, port0 if i == 0 else port1) for i in range(n)]
+    msgs = (MMsgHdr * n)()
+    for i in range(n):
+        msgs[i].msg_hdr.msg_name = ctypes.addressof(addrs[i])
+        msgs[i].msg_hdr.msg_namelen = 16
+        msgs[i].msg_hdr.msg_iov = ctypes.addressof(iov)
+        msgs[i].msg_hdr.msg_iovlen = 1
+    sent = libc.sendmmsg(s.fileno(), msgs, n, 0)
+    s.close()
+    return int(sent)
+
+
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = b"h7 docs\n" * 64
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def main() -> None:
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # an fd worth stealing
+    for line in sys.stdin:
+        cmd = line.split()
+        if not cmd:
+            continue
+        out: object = "ok"
+        if cmd[0] == "addr":
+            out = f"{ctypes.addressof(BUF)} {udp.fileno()} {os.getpid()}"
+        elif cmd[0] == "read":
+            out = BUF.raw[:12].decode("latin-1")
+        elif cmd[0] == "uring_inproc":
+            lib = ctypes.CDLL(cmd[1])
+            out = lib.h7_uring_egress(cmd[2].encode(), int(cmd[3]), int(cmd[4]), int(cmd[5]))
+        elif cmd[0] == "uring_child":
+            out = subprocess.run(cmd[1:6], timeout=60).returncode
+        elif cmd[0] == "sendmmsg":
+            out = sendmmsg(cmd[1], int(cmd[2]), int(cmd[3]), int(cmd[4]))
+        elif cmd[0] == "serve":
+            srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+            KEEP.append(srv)
+            threading.Thread(target=srv.serve_forever, daemon=True).start()
+            out = srv.server_address[1]
+        elif cmd[0] == "get":
+            with urllib.request.urlopen(f"http://127.0.0.1:{int(cmd[1])}/", timeout=30) as r:
+                out = r.status
+        elif cmd[0] == "exit":
+            break
+        print(out, flush=True)
+
+
+if __name__ == "__main__":
+    main()
