@@ -9,6 +9,7 @@ mode (socket-layer and ptrace-access-check hooks).  Both modes must pass.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import http.server
 import json
@@ -106,10 +107,8 @@ def sinks() -> Iterator[tuple[int, socket.socket, socket.socket, socket.socket]]
             try:
                 c, _ = tcp.accept()
                 c.settimeout(2)
-                try:
+                with contextlib.suppress(OSError):
                     c.recv(64)
-                except OSError:
-                    pass
                 c.close()
             except OSError:
                 continue
@@ -125,7 +124,9 @@ def sinks() -> Iterator[tuple[int, socket.socket, socket.socket, socket.socket]]
 
 def wait_event(col: Collector, pred: Any, what: str) -> dict[str, Any]:
     e = col.wait_for(pred, timeout=5 * TIMESCALE)
-    assert e is not None, f"not seen within {5 * TIMESCALE:.0f} s: {what}\nseen: {[x for _, x in col.urgent_at]}"
+    assert e is not None, (
+        f"not seen within {5 * TIMESCALE:.0f} s: {what}\nseen: {[x for _, x in col.urgent_at]}"
+    )
     return e
 
 
@@ -195,11 +196,11 @@ def test_sendmmsg_each_message(watched: Any, sinks: Any) -> None:
 
 def test_replies_on_accepted_connections_are_not_egress(watched: Any) -> None:
     """An in-process HTTP server's replies are inbound; the agent's own fetches are egress."""
-    sensor, agent, col = watched
+    _, agent, col = watched
     port = int(agent.cmd("serve"))
 
     class Site(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Length", "2")
             self.end_headers()
@@ -229,7 +230,9 @@ def test_replies_on_accepted_connections_are_not_egress(watched: Any) -> None:
     evs = [e for e in col.events if e["type"] == "net"]
     replies = [e for e in evs if e["port"] in client_ports or (e["inbound"] and e["addr"] == "127.0.0.1")]
     assert replies, "the server's replies were not seen at all"
-    assert all(e["inbound"] for e in replies), f"a reply on an accepted connection looked like egress: {replies}"
+    assert all(e["inbound"] for e in replies), (
+        f"a reply on an accepted connection looked like egress: {replies}"
+    )
     assert not [e for e in evs if not e["inbound"] and e["port"] in client_ports]
     # keyed by the peer, not its ephemeral port: five clients, at most one event per (op, peer)
     assert len({(e["op"], e["addr"]) for e in replies}) == len(replies)
@@ -256,7 +259,9 @@ def test_process_vm_writev(watched: Any) -> None:
     n = libc.process_vm_writev(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
     assert n == 12, os.strerror(ctypes.get_errno())
     assert agent.cmd("read") == "h7-tampered!"
-    e = wait_event(col, lambda e: e["type"] == "access" and e["op"] == "process_vm_writev", "process_vm_writev")
+    e = wait_event(
+        col, lambda e: e["type"] == "access" and e["op"] == "process_vm_writev", "process_vm_writev"
+    )
     assert e["target_pid"] == pid and e["pid"] == os.getpid() and e["hook"] == tamper_hook(sensor)
 
 
@@ -279,9 +284,13 @@ def test_proc_mem_write_absolute_and_relative(watched: Any) -> None:
         os.close(os.open("maps", os.O_RDONLY, dir_fd=dfd))
     finally:
         os.close(dfd)
-    e = wait_event(col, lambda e: e["type"] == "access" and e["op"] == "proc_mem_open", "mem relative to a dfd")
+    e = wait_event(
+        col, lambda e: e["type"] == "access" and e["op"] == "proc_mem_open", "mem relative to a dfd"
+    )
     assert e["target_pid"] == pid
-    m = wait_event(col, lambda e: e["type"] == "access" and e["op"] == "proc_maps_open", "maps relative to a dfd")
+    m = wait_event(
+        col, lambda e: e["type"] == "access" and e["op"] == "proc_maps_open", "maps relative to a dfd"
+    )
     assert m["target_pid"] == pid and m["hook"] == "tp_btf/sys_enter"
 
 
@@ -301,8 +310,10 @@ def test_pidfd_getfd_steals_a_socket(watched: Any) -> None:
 
 def test_nothing_from_unwatched_targets(watched: Any) -> None:
     """The same acts on an unwatched process produce no event (scope is the target)."""
-    sensor, agent, col = watched
-    other = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.readline()"], stdin=subprocess.PIPE)
+    _, _, col = watched
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.readline()"], stdin=subprocess.PIPE
+    )
     try:
         os.close(os.open(f"/proc/{other.pid}/maps", os.O_RDONLY))
         os.close(os.open(f"/proc/{other.pid}/mem", os.O_RDONLY))
@@ -367,7 +378,9 @@ def test_ptrace_inside_a_pid_namespace(sensor: Any) -> None:
         assert pt["target_pid"] == host_pid and pt["hook"] == tamper_hook(sensor)
         if pt["hook"] == "tp_btf/sys_enter":
             assert pt["arg_pid"] == ns_pid
-        rd = wait_event(col, lambda e: e["type"] == "access" and e["op"] == "process_vm_readv", "namespaced readv")
+        rd = wait_event(
+            col, lambda e: e["type"] == "access" and e["op"] == "process_vm_readv", "namespaced readv"
+        )
         assert rd["target_pid"] == host_pid
         proc.stdin.write("bye\n")
         proc.stdin.flush()
@@ -385,7 +398,9 @@ def test_ptrace_inside_a_pid_namespace(sensor: Any) -> None:
 
 
 def _h7_cgroup_progs() -> list[str]:
-    out = subprocess.run(["bpftool", "cgroup", "tree", "-j"], capture_output=True, text=True, timeout=60).stdout
+    out = subprocess.run(
+        ["bpftool", "cgroup", "tree", "-j"], capture_output=True, text=True, timeout=60
+    ).stdout
     names: list[str] = []
     for cg in json.loads(out or "[]"):
         for p in cg.get("programs", []):

@@ -261,7 +261,7 @@ class AgentState:
 
 
 def _agent_of(ev: Event) -> int:
-    if ev.get("type") == "ptrace" and int(ev.get("target_agent", 0) or 0):
+    if ev.get("type") in ("ptrace", "access") and int(ev.get("target_agent", 0) or 0):
         return int(ev["target_agent"])
     return int(ev.get("agent", 0))
 

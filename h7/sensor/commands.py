@@ -254,6 +254,7 @@ def doctor_cmd(as_json: bool) -> None:
 
     facts: dict[str, Any] = kernel_facts()
     hooks: list[dict[str, str]] = []
+    gaps: dict[str, Any] = {}
     error = ""
     if facts["root"]:
         sensor = Sensor()
@@ -268,18 +269,22 @@ def doctor_cmd(as_json: bool) -> None:
                 {"program": h.program, "section": h.section, "state": h.state, "detail": h.detail}
                 for h in sensor.hooks
             ] + hooks
+            gaps = dict(sensor.gap_modes)
             facts["attach_seconds"] = round(sensor.attach_seconds, 3)
             sensor.close()
     else:
         error = "not root: cannot test-load BPF programs (run as root)"
     if as_json:
-        _emit_json({"facts": facts, "hooks": hooks, "error": error})
+        _emit_json({"facts": facts, "hooks": hooks, "gaps": gaps, "error": error})
     else:
         for k, v in facts.items():
             click.echo(f"{k:28} {v}")
         for h in hooks:
             detail = f"  ({h['detail']})" if h.get("detail") else ""
             click.echo(f"hook {h['program']:24} {h.get('section', ''):40} {h['state']}{detail}")
+        for name, g in gaps.items():
+            # which mode each kernel-visibility gap (issue 13) runs in, and the hooks that see it
+            click.echo(f"gap {g['gap']} {name:16} {g['mode']:10} {', '.join(g['hooks'])}")
         if error:
             click.echo(f"problem: {error}")
     if error:

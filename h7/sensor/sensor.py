@@ -46,8 +46,8 @@ from h7.decode import (
     EGRESS_CGROUP,
     EGRESS_FENTRY,
     EGRESS_SYSCALL,
-    HOOK_CFG_DTYPE,
     EVENT_SIZE,
+    HOOK_CFG_DTYPE,
     PID_LIMIT,
     RING_EVENTS,
     RING_NAMES,
@@ -60,6 +60,7 @@ from h7.decode import (
 from h7.errors import BPFError, PermissionDenied, UsageError
 from h7.sensor import procfs
 from h7.sensor.libbpf import BpfObject, Link, Map, Program, RingBuffer
+from h7.sensor.libbpf import recent_messages as libbpf_messages
 from h7.sensor.seqfilter import SeqBits, expected_false_positive_rate, false_positive_rate, new_seed
 
 log = logging.getLogger("h7.sensor")
@@ -241,7 +242,7 @@ def open_cgroup2_root(path: str = "") -> int:
             return os.open(c, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as e:
             if path:
-                raise BPFError(f"open cgroup {path}: {e.strerror}", errno=e.errno) from e
+                raise BPFError(f"open cgroup {path}: {e.strerror}", errno=e.errno or 0) from e
     tmp = tempfile.mkdtemp(prefix="h7-cgroup2-")
     try:
         subprocess.run(["mount", "-t", "cgroup2", "none", tmp], check=True, capture_output=True, timeout=10)
@@ -340,6 +341,22 @@ class Sensor:
         """
         off: dict[str, str] = {}
         forced = self.config.hook_mode
+        # A refused optional program is expected on some kernels (fentry here): libbpf's
+        # warnings about it are kept in libbpf.recent_messages, not printed.
+        quiet = logging.getLogger("h7.libbpf")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            return self._load_rounds(off, forced)
+        except BPFError:
+            quiet.setLevel(level)
+            for line in list(libbpf_messages):  # a core program failed: its log matters
+                quiet.warning("%s", line)
+            raise
+        finally:
+            quiet.setLevel(level)
+
+    def _load_rounds(self, off: dict[str, str], forced: str) -> BpfObject:
         for _ in range(12):  # bounded: each round switches off at least one program
             obj = BpfObject()
             try:
@@ -358,7 +375,7 @@ class Sensor:
                 prog = e.program
                 section = next((p.section for p in programs if p.name == prog), "") if prog else ""
                 kind = optional_kind(section)
-                if kind is None or prog in off:
+                if prog is None or kind is None or prog in off:
                     raise
                 reason = f"{errno_name(e.errno or 0)}: {e}"
                 if e.errno in (errno_mod.EPERM, errno_mod.EACCES):
@@ -409,14 +426,24 @@ class Sensor:
                         self.hooks.append(HookStatus(n, self._programs[n].section, "failed", "not loaded"))
             if mode != "fentry":
                 tp = [loaded[n] for n in gap.tracepoint if n in loaded]
-                if gap.tracepoint and len(tp) == len(gap.tracepoint) and self._attach_set(obj, tp) is not None:
+                if (
+                    gap.tracepoint
+                    and len(tp) == len(gap.tracepoint)
+                    and self._attach_set(obj, tp) is not None
+                ):
                     mode = "tracepoint"
                 elif not gap.tracepoint:
                     mode = "tracepoint"  # sys_enter alone is this gap's tracepoint mode
             else:
                 for n in gap.tracepoint:
-                    self.hooks.append(HookStatus(n, self._programs[n].section, "skipped", f"{gap.name}: fentry mode"))
-            hooks = [h.section for h in self.hooks if h.state == "attached" and h.program in (*gap.fentry, *gap.tracepoint)]
+                    self.hooks.append(
+                        HookStatus(n, self._programs[n].section, "skipped", f"{gap.name}: fentry mode")
+                    )
+            hooks = [
+                h.section
+                for h in self.hooks
+                if h.state == "attached" and h.program in (*gap.fentry, *gap.tracepoint)
+            ]
             if mode != "fentry":
                 hooks.append("tp_btf/sys_enter")
             self.gap_modes[gap.name] = {"gap": gap.issue_gap, "mode": mode, "hooks": hooks, "what": gap.what}

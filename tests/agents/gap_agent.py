@@ -44,7 +44,9 @@ class IoVec(ctypes.Structure):
 
 
 def sockaddr_in(ip: str, port: int) -> ctypes.Array[ctypes.c_char]:
-    raw = socket.AF_INET.to_bytes(2, sys.byteorder) + port.to_bytes(2, "big") + socket.inet_aton(ip) + bytes(8)
+    raw = (
+        socket.AF_INET.to_bytes(2, sys.byteorder) + port.to_bytes(2, "big") + socket.inet_aton(ip) + bytes(8)
+    )
     return ctypes.create_string_buffer(raw, len(raw))
 
 
@@ -66,7 +68,7 @@ def sendmmsg(ip: str, port0: int, port1: int, n: int) -> int:
 
 
 class Quiet(http.server.SimpleHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         body = b"h7 docs\n" * 64
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))

@@ -114,6 +114,8 @@ class EgressChannel(Channel):
     def _dest(ev: Event) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int] | None:
         if ev.get("type") != "net" or ev.get("family") not in ("inet", "inet6"):
             return None
+        if ev.get("inbound"):
+            return None  # a reply on a connection the agent accepted: not egress (issue 12)
         try:
             ip = ipaddress.ip_address(str(ev.get("addr", "")))
         except ValueError:
@@ -176,6 +178,7 @@ class EgressChannel(Channel):
                         "comm": ev.get("comm", ""),
                         "bytes": int(ev.get("bytes", 0)),
                         "from_socket": bool(ev.get("from_socket", False)),
+                        "hook": ev.get("hook", "tp_btf/sys_enter"),
                         "allowlist": [r.text for r in self.rules],
                         "baseline_destinations": len(self.baseline_dests),
                     },

@@ -1,12 +1,26 @@
-"""L5 process attach: any PTRACE_ATTACH / PTRACE_SEIZE on a monitored process.
+"""L5 process tampering: ptrace attach/seize, and the same access without ptrace.
 
 There is nothing to learn: a debugger attaching to an AI agent is never part
-of its normal behaviour, and an attacker who can ptrace the agent can read
-its memory (API keys, conversation) and rewrite its code.  So the channel
-alerts on the first event, during the baseline as well, from the immediate
-path.  PTRACE_TRACEME is not an attach by someone else (the process asks to
-be traced by its parent) and is ignored; the kernel sensor reports only
-requests that target a monitored task.
+of its normal behaviour, and a process that can read or write the agent's
+memory can take its API keys and conversation and rewrite its code.  So the
+channel alerts on the first event, during the baseline as well, from the
+immediate path.
+
+Codes (one per kind of act, so an operator can route them separately):
+
+* ``PTRACE_ATTACH_DETECTED``: PTRACE_ATTACH / PTRACE_SEIZE on an agent task;
+* ``PROCESS_MEMORY_ACCESS``: process_vm_readv/writev on it, an open of its
+  /proc/<pid>/mem or /proc/<pid>/maps, or any other attach-level access
+  check the kernel made for it (fentry mode);
+* ``FD_THEFT_DETECTED``: pidfd_getfd took one of its file descriptors (its
+  sockets: the conversation with the model, its API sessions).
+
+PTRACE_TRACEME is not an attach by someone else (the process asks to be
+traced by its parent) and is ignored.  The kernel reports only acts whose
+TARGET is a monitored task, resolved in the kernel (pids named inside a PID
+namespace, pidfds, /proc directory fds), never a process acting on itself.
+The evidence names the hook that saw the act (issue 13: fentry on the ptrace
+access check, or sys_enter arguments in tracepoint mode).
 """
 
 from __future__ import annotations
@@ -18,6 +32,15 @@ from h7.batch import Event
 from h7.detect.channels.base import Channel, ChannelContext
 
 ATTACH_REQUESTS = {16: "ATTACH", 0x4206: "SEIZE"}
+#: access op (h7/decode.py ACCESS_OPS) -> code
+ACCESS_CODES = {
+    "process_vm_readv": "PROCESS_MEMORY_ACCESS",
+    "process_vm_writev": "PROCESS_MEMORY_ACCESS",
+    "proc_mem_open": "PROCESS_MEMORY_ACCESS",
+    "proc_maps_open": "PROCESS_MEMORY_ACCESS",
+    "attach_check": "PROCESS_MEMORY_ACCESS",
+    "pidfd_getfd": "FD_THEFT_DETECTED",
+}
 
 
 class PtraceChannel(Channel):
@@ -28,31 +51,47 @@ class PtraceChannel(Channel):
         self.count = 0
         self.last: dict[str, Any] | None = None
 
+    def _attacker(self, ev: Event, ctx: ChannelContext) -> dict[str, Any]:
+        pid = int(ev.get("pid", 0))
+        exe = ctx.proc.exe(pid)
+        return {
+            "pid": pid,
+            "tid": int(ev.get("tid", 0)),
+            "comm": ev.get("comm", ""),
+            "exe": exe if exe is not None else "unknown",
+            "uid": int(ev.get("uid", -1)),
+            "ppid": int(ev.get("ppid", 0)),
+        }
+
     def on_events(self, events: list[Event], ctx: ChannelContext) -> list[Alert]:
         out: list[Alert] = []
         for ev in events:
-            if ev.get("type") != "ptrace":
+            etype = ev.get("type")
+            if etype == "ptrace":
+                req = ev.get("request_nr")
+                name = ATTACH_REQUESTS.get(int(req)) if isinstance(req, int) else None
+                if name is None and ev.get("request") in ("ATTACH", "SEIZE"):
+                    name = str(ev["request"])
+                if name is None:
+                    continue
+                code = "PTRACE_ATTACH_DETECTED"
+                what: dict[str, Any] = {"request": name}
+            elif etype == "access":
+                op = str(ev.get("op", ""))
+                code = ACCESS_CODES.get(op, "PROCESS_MEMORY_ACCESS")
+                what = {"act": op}
+                if op == "pidfd_getfd":
+                    what["target_fd"] = int(ev.get("arg_fd", -1))
+            else:
                 continue
-            req = ev.get("request_nr")
-            name = ATTACH_REQUESTS.get(int(req)) if isinstance(req, int) else None
-            if name is None and ev.get("request") in ("ATTACH", "SEIZE"):
-                name = str(ev["request"])
-            if name is None:
-                continue
-            attacker_pid = int(ev.get("pid", 0))
-            exe = ctx.proc.exe(attacker_pid)
+            attacker = self._attacker(ev, ctx)
             target = {"pid": int(ev.get("target_pid", 0)), "tid": int(ev.get("target", 0))}
             evidence: dict[str, Any] = {
-                "request": name,
-                "attacker": {
-                    "pid": attacker_pid,
-                    "tid": int(ev.get("tid", 0)),
-                    "comm": ev.get("comm", ""),
-                    "exe": exe if exe is not None else "unknown",
-                    "uid": int(ev.get("uid", -1)),
-                    "ppid": int(ev.get("ppid", 0)),
-                },
+                **what,
+                "attacker": attacker,
                 "target": target,
+                "pid_as_named": int(ev.get("arg_pid", target["tid"])),
+                "hook": ev.get("hook", "tp_btf/sys_enter"),
                 "attacker_monitored": int(ev.get("agent", 0)) == ctx.agent,
             }
             self.count += 1
@@ -60,11 +99,11 @@ class PtraceChannel(Channel):
             out.append(
                 ctx.alert(
                     "L5",
-                    "PTRACE_ATTACH_DETECTED",
+                    code,
                     int(ev.get("ts_ns", 0)),
                     divergence=1.0,
                     threshold=1.0,
-                    key=f"{attacker_pid}->{target['pid']}",
+                    key=f"{attacker['pid']}->{target['pid']}:{what.get('act', what.get('request'))}",
                     evidence=evidence,
                 )
             )
