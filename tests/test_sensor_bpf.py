@@ -301,8 +301,11 @@ def test_close_leaves_nothing_loaded() -> None:
     s = Sensor()
     s.open()
     during = _h7_prog_ids() - before
-    # one program per hook: 8 tp_btf (sys_enter handles every syscall) + the gap hooks this kernel loads
-    assert len(during) == s.loaded_programs() and s.loaded_programs() >= 9
+    # one program per hook: 8 tp_btf (sys_enter handles every syscall) + the gap hooks this kernel loads;
+    # other sensors may load programs meanwhile (shared host): compare by id, not by count
+    mine = s.program_ids()
+    assert len(mine) == s.loaded_programs() >= 9 and mine <= during
+    during = mine
     s.close()
     # the kernel frees programs after an RCU grace period: allow it a moment
     deadline = time.monotonic() + 5 * TIMESCALE
@@ -374,7 +377,8 @@ def test_cli_errors_are_one_line() -> None:
         text=True,
         timeout=30 * TIMESCALE,
     )
-    assert r.returncode == 2 and "kernel thread" in r.stderr
+    assert r.returncode == 2 and ("kernel thread" in r.stderr or "whole host" in r.stderr)
+    assert r.stderr.strip().count("\n") == 0
 
 
 def test_non_root_is_refused_cleanly() -> None:

@@ -91,6 +91,21 @@ class Program:
         self.section: str = ffi.string(lib.bpf_program__section_name(ptr)).decode()
 
     @property
+    def prog_id(self) -> int | None:
+        """The kernel's id of the loaded program (bpftool's), None when not loaded."""
+        fd = int(lib.bpf_program__fd(self._ptr))
+        if fd < 0:
+            return None
+        try:
+            with open(f"/proc/self/fdinfo/{fd}") as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        return int(line.split()[1])
+        except OSError:
+            return None
+        return None
+
+    @property
     def autoload(self) -> bool:
         return bool(lib.bpf_program__autoload(self._ptr))
 

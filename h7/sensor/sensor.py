@@ -480,6 +480,11 @@ class Sensor:
         """How many of the object's programs this kernel loaded (attached or held in reserve)."""
         return sum(1 for p in self._programs.values() if p.autoload)
 
+    def program_ids(self) -> set[int]:
+        """Kernel ids of this sensor's loaded programs (what bpftool lists)."""
+        ids = {p.prog_id for p in self._programs.values() if p.autoload}
+        return {i for i in ids if i is not None}
+
     def _write_hook_cfg(self) -> None:
         cfg = np.zeros(1, HOOK_CFG_DTYPE)
         for gap in GAPS:
