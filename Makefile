@@ -84,8 +84,8 @@ bench: build $(BUILD)/bench_null.bpf.o $(BUILD)/syscall_loop
 	$(VPY) -m bench $(if $(QUICK),--quick,)
 
 lint: venv
-	$(VENV)/bin/ruff check h7 tests _build bench
-	$(VENV)/bin/ruff format --check h7 tests _build bench
+	$(VENV)/bin/ruff check h7 tests _build bench eval
+	$(VENV)/bin/ruff format --check h7 tests _build bench eval
 	$(VENV)/bin/mypy
 
 clean:
@@ -113,3 +113,14 @@ vmtest-quick: build
 
 ci-extra: build
 	vmtest/ci.sh
+
+# --- `make eval` (issue 12; docs/evaluation.md): five real agent stacks, each baselined, soaked
+# (10 min; QUICK=1: 2 min) and attacked through its own tools.  Not part of `make test`.
+# EVAL_STACKS=... runs a subset (one at a time: the machine has 2 cores).
+.PHONY: eval
+EVAL_STACKS ?=
+eval: build
+	eval/install.sh
+	@mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+	rc=0; $(VPY) eval/harness.py --soak $(if $(QUICK),120,600) $(EVAL_STACKS) || rc=$$?; \
+	eval/.envs/tools/bin/python eval/report.py --mode $(if $(QUICK),QUICK,full) && exit $$rc

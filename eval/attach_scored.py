@@ -1,0 +1,57 @@
+"""`h7 attach`, unchanged, plus one JSON line per batch with every channel's divergence and threshold.
+
+The eval plots each channel's divergence over time against its threshold.
+Rather than add an option to the sensor, this wrapper runs the real CLI
+(``h7 attach ...``) in-process and wraps ``Engine.end_batch`` to append,
+after each batch, what ``Channel.status()`` already reports.  If the engine's
+shape changes (the pipeline is being refactored), the wrapper writes nothing
+and attach runs as usual: the plots go missing, detection does not.
+
+Usage: attach_scored.py --scores FILE attach PID [h7 attach options...]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+
+def install(path: str) -> None:
+    from h7.detect import engine as eng
+
+    out = open(path, "a", buffering=1)  # noqa: SIM115 - lives as long as the sensor
+    orig = eng.Engine.end_batch
+
+    def end_batch(self: Any, batch: Any, *a: Any, **kw: Any) -> Any:
+        res = orig(self, batch, *a, **kw)
+        try:
+            rec: dict[str, Any] = {"t": time.time(), "phase": self.phase, "agents": {}}
+            for st in self.agents.values():
+                chans = {}
+                for ch in st.channels:
+                    s = ch.status()
+                    chans[ch.name] = [float(s.get("divergence") or 0.0), float(s.get("threshold") or 0.0)]
+                rec["agents"][st.ctx.agent_id] = chans
+            out.write(json.dumps(rec) + "\n")
+        except Exception as e:  # never let the score dump disturb detection
+            out.write(json.dumps({"t": time.time(), "error": repr(e)}) + "\n")
+        return res
+
+    eng.Engine.end_batch = end_batch  # type: ignore[method-assign]
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    if len(argv) < 2 or argv[0] != "--scores":
+        sys.exit("usage: attach_scored.py --scores FILE attach PID [options]")
+    install(argv[1])
+    from h7.cli import main as h7_main
+
+    sys.argv = ["h7", *argv[2:]]
+    h7_main()
+
+
+if __name__ == "__main__":
+    main()

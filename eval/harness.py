@@ -1,0 +1,516 @@
+"""Run one eval stack end to end: a real agent, `h7 attach`, a benign soak, the attack suite.
+
+Per stack: local sites + the scripted model API + a sinkhole (real
+processes), the agent in its own environment, then `h7 attach` on the
+agent's pid with a 30 s baseline (through eval/attach_scored.py, which also
+records every batch's per-channel divergence), a benign soak, and the attack
+suite.  Every certificate is verified with the public key.  Writes
+eval/results/<stack>.json with everything the report needs.
+
+Runs under the sensor's venv (it imports h7 to verify certificates); the
+agents never do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from attacks import EXPECTED, SUITE, Attack, external, steps  # noqa: E402
+
+ENVS = HERE / ".envs"
+START_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    split: str  # "dev" or "held-out"
+    lang: str  # the code tool's language
+    cmd: tuple[str, ...]  # relative to eval/stacks; "{py}" is the stack env's python
+    env: str
+    what: str
+
+
+STACKS = (
+    Stack(
+        "langgraph",
+        "dev",
+        "py",
+        ("{py}", "langgraph_agent.py"),
+        "langgraph",
+        "LangGraph ReAct agent (langgraph + langchain-openai), chat completions, streamed and not",
+    ),
+    Stack(
+        "mcp",
+        "dev",
+        "py",
+        ("{py}", "mcp_agent.py"),
+        "mcp",
+        "MCP client (mcp SDK) with a stdio server and a streamable-HTTP server, openai chat streaming",
+    ),
+    Stack(
+        "openai-agents",
+        "held-out",
+        "py",
+        ("{py}", "openai_agents_agent.py"),
+        "openai-agents",
+        "OpenAI Agents SDK (Python), Responses API, streamed and not",
+    ),
+    Stack(
+        "smolagents",
+        "held-out",
+        "py",
+        ("{py}", "smolagents_agent.py"),
+        "smolagents",
+        "smolagents CodeAgent (model writes Python run by its local executor)",
+    ),
+    Stack(
+        "node-openai-agents",
+        "held-out",
+        "js",
+        ("node", "node/agent.mjs"),
+        "node",
+        "OpenAI Agents SDK for JavaScript (@openai/agents) on Node 20, Responses API",
+    ),
+)
+BY_NAME = {s.name: s for s in STACKS}
+
+
+class Run:
+    def __init__(
+        self, stack: Stack, rundir: Path, baseline_s: float, soak_s: float, wait_s: float, seed: int
+    ) -> None:
+        self.stack = stack
+        self.dir = rundir
+        self.baseline_s = baseline_s
+        self.soak_s = soak_s
+        self.wait_s = wait_s
+        self.seed = seed
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.seen: set[str] = set()
+        self.certs: list[dict[str, Any]] = []
+        self.records: list[dict[str, Any]] = []
+        self.phase = "setup"
+        self.t0 = time.time()
+        self.marks: dict[str, float] = {}
+
+    def say(self, text: str) -> None:
+        print(f"[{self.stack.name} {time.time() - self.t0:7.1f}s] {text}", flush=True)
+
+    def spawn(self, args: list[str], log: str, **kw: Any) -> subprocess.Popen[bytes]:
+        f = open(self.dir / log, "wb")  # noqa: SIM115 - lives as long as the process
+        p = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, **kw)
+        self.procs.append(p)
+        return p
+
+    def wait_for(self, pred: Any, timeout: float, what: str) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if pred():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"eval: timed out waiting for {what}")
+
+    # ---------------------------------------------------------------- set-up
+    def workspace(self) -> Path:
+        work = self.dir / "work"
+        (work / "docs").mkdir(parents=True)
+        (work / "notes.md").write_text("# Project notes\n\nTODO: check the API docs\nTODO: update summary\n")
+        (work / "todo.txt").write_text("- review\n- ship\n")
+        for i in range(5):
+            (work / "docs" / f"guide-{i}.md").write_text(
+                f"# Guide {i}\n\n" + "Some documentation text. " * (20 * (i + 1))
+            )
+        git = ["git", "-c", "user.name=eval", "-c", "user.email=eval@localhost"]
+        subprocess.run([*git, "init", "-q"], cwd=work, check=True)
+        subprocess.run([*git, "add", "-A"], cwd=work, check=True)
+        subprocess.run([*git, "commit", "-qm", "initial"], cwd=work, check=True)
+        return work
+
+    def setup(self) -> None:
+        from h7.cal import keygen
+
+        if self.dir.exists():
+            shutil.rmtree(self.dir)
+        self.dir.mkdir(parents=True)
+        os.chmod(self.dir, 0o700)
+        keygen(self.dir / "keys")
+        self.key, self.pub = self.dir / "keys" / "h7.key", self.dir / "keys" / "h7.pub"
+        work = self.workspace()
+        py = sys.executable
+        sites_file = self.dir / "sites.json"
+        self.spawn([py, str(HERE / "sites.py"), "--port-file", str(sites_file)], "sites.log")
+        self.wait_for(sites_file.exists, START_TIMEOUT_S, "the local sites")
+        self.sites = json.loads(sites_file.read_text())
+        port_file = self.dir / "model.port"
+        files = ["notes.md", "todo.txt", *[f"docs/guide-{i}.md" for i in range(5)]]
+        self.spawn(
+            [
+                py,
+                str(HERE / "model_api.py"),
+                "--port-file",
+                str(port_file),
+                "--seed",
+                str(self.seed),
+                *[x for u in self.sites.values() for x in ("--site", u)],
+                *[x for f in files for x in ("--file", f)],
+            ],
+            "model.log",
+        )
+        self.wait_for(port_file.exists, START_TIMEOUT_S, "the model API")
+        self.api_port = int(port_file.read_text())
+        self.api = f"http://127.0.0.1:{self.api_port}"
+        self.sock = self.dir / "alerts.sock"
+        self.cfg = self.dir / "h7.toml"
+        # The model endpoint is the one destination an operator would allowlist up front;
+        # the sites are learnt in the baseline like any other destination.
+        jsonl = self.dir / "alerts.jsonl"
+        self.cfg.write_text(
+            f'[sinkhole]\nsocket = "{self.sock}"\n[[output]]\ntype = "jsonl"\npath = "{jsonl}"\n'
+            f'format = "h7"\n[detect]\nl4_allow = ["127.0.0.1:{self.api_port}"]\n'
+        )
+        self.spawn([py, "-m", "h7", "sinkhole", "--config", str(self.cfg)], "sinkhole.log", cwd=REPO)
+        self.wait_for(self.sock.exists, START_TIMEOUT_S, "the sinkhole socket")
+        ready = self.dir / "agent.ready"
+        envpy = str(ENVS / self.stack.env / "bin" / "python")
+        cmd = [c.replace("{py}", envpy) for c in self.stack.cmd]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON"))}
+        env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
+        env["NODE_PATH"] = str(HERE / "stacks" / "node" / "node_modules")
+        self.agent = self.spawn(
+            [
+                *cmd,
+                "--api",
+                f"{self.api}/v1",
+                "--workdir",
+                str(work),
+                "--seed",
+                str(self.seed),
+                "--ready-file",
+                str(ready),
+            ],
+            "agent.log",
+            cwd=HERE / "stacks",
+            env=env,
+        )
+        self.wait_for(lambda: ready.exists() or self.agent.poll() is not None, START_TIMEOUT_S, "the agent")
+        if self.agent.poll() is not None:
+            raise RuntimeError(
+                f"eval: the {self.stack.name} agent exited at start; see {self.dir / 'agent.log'}"
+            )
+        self.scores = self.dir / "scores.jsonl"
+        self.sensor = self.spawn(
+            [
+                py,
+                str(HERE / "attach_scored.py"),
+                "--scores",
+                str(self.scores),
+                "attach",
+                str(self.agent.pid),
+                "--baseline",
+                f"{self.baseline_s:g}s",
+                "--config",
+                str(self.cfg),
+                "--key",
+                str(self.key),
+                "--cal-dir",
+                str(self.dir / "cal"),
+                "--sink",
+                str(self.sock),
+                "--spool-dir",
+                str(self.dir / "spool"),
+                "--status-file",
+                str(self.dir / "status.json"),
+            ],
+            "sensor.log",
+            cwd=REPO,
+        )
+
+    # ---------------------------------------------------------------- certificates
+    def status(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads((self.dir / "status.json").read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def poll_certs(self) -> None:
+        from h7.cal import load_public_key, verify_file
+        from h7.errors import H7Error
+
+        cal = self.dir / "cal"
+        if not cal.is_dir():
+            return
+        pub = load_public_key(self.pub)
+        for p in sorted(cal.glob("*.cal")):
+            if p.name in self.seen:
+                continue
+            self.seen.add(p.name)
+            try:
+                body = verify_file(p, pub).body
+            except H7Error as e:
+                self.say(f"!! {p.name}: signature check FAILED: {e}")
+                self.certs.append({"file": p.name, "sig_ok": False, "phase": self.phase, "seen": time.time()})
+                continue
+            if body.get("action", "ALERT_EMITTED") != "ALERT_EMITTED":
+                # lifecycle and operator records share the chain; they are not detections
+                self.records.append({"file": p.name, "action": str(body.get("action"))})
+                continue
+            ev = body.get("evidence") or {}
+            c = {
+                "file": p.name,
+                "sig_ok": True,
+                "phase": self.phase,
+                "seen": time.time(),
+                "channel": str(body["channel"]),
+                "code": str(body["code"]),
+                "divergence": float(body["divergence"]),
+                "threshold": float(body["threshold"]),
+                "ts": int(body["ts_ns"]) / 1e9,
+                "act_to_cal_ms": (int(body["sign_time_ns"]) - int(body["ts_ns"])) / 1e6,
+                "key": str(body.get("alert_key", "")),
+                "suppressed": int(body.get("suppressed", 0) or 0),
+                "evidence": json.dumps(ev, default=str, sort_keys=True)[:400],
+            }
+            self.certs.append(c)
+            self.say(
+                f"ALERT {c['channel']} {c['code']} div {c['divergence']:.3g} > {c['threshold']:.3g} "
+                f"[{self.phase}] key={c['key'][:60]}"
+            )
+
+    def idle(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.poll_certs()
+            if self.sensor.poll() is not None:
+                raise RuntimeError(f"eval: the sensor exited (rc {self.sensor.returncode}); see sensor.log")
+            if self.agent.poll() is not None:
+                raise RuntimeError(f"eval: the agent exited (rc {self.agent.returncode}); see agent.log")
+            time.sleep(0.2)
+
+    # ---------------------------------------------------------------- phases
+    def run(self, attack_ids: list[str] | None) -> dict[str, Any]:
+        self.setup()
+        self.say(f"agent pid {self.agent.pid}; model API {self.api}; sites {', '.join(self.sites.values())}")
+        self.phase = "baseline"
+        self.marks["attach"] = time.time()
+        end = time.monotonic() + self.baseline_s + 90
+        while time.monotonic() < end:
+            if self.status().get("engine", {}).get("phase") == "monitoring":
+                break
+            self.idle(0.3)
+        else:
+            raise RuntimeError("eval: the baseline did not complete")
+        self.marks["monitoring"] = time.time()
+        self.say(f"baseline complete; benign soak {self.soak_s:g}s")
+        self.phase = "soak"
+        self.idle(self.soak_s)
+        self.poll_certs()
+        self.marks["soak_end"] = time.time()
+        attacks: list[dict[str, Any]] = []
+        last_cert: dict[str, float] = {}
+        for atk in SUITE:
+            if attack_ids and atk.id not in attack_ids:
+                continue
+            # the engine rate-limits a channel's repeats for 10 s: leave that gap after
+            # the channel's last certificate so a variant's detection is not folded away
+            gap = max(2.0, 11.0 - (time.time() - last_cert.get(atk.channel, 0.0)))
+            self.idle(gap)
+            attacks.append(self.attack(atk))
+            for c in self.certs:
+                if c.get("sig_ok"):
+                    last_cert[c["channel"]] = max(last_cert.get(c["channel"], 0.0), c["seen"])
+        self.phase = "done"
+        self.idle(1.0)
+        self.marks["end"] = time.time()
+        return self.result(attacks)
+
+    def attack(self, atk: Attack) -> dict[str, Any]:
+        self.phase = f"attack:{atk.id}"
+        t_inject = time.time()
+        self.say(f"attack {atk.id} ({atk.split}): {atk.what}")
+        attacker = None
+        if atk.channel == "L5":
+            attacker = subprocess.Popen(
+                external(atk, self.agent.pid, sys.executable),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                cwd=REPO,
+            )
+        else:
+            site = self.sites.get("docs", "http://127.0.0.1:1")
+            body = json.dumps({"steps": steps(atk, self.stack.lang, site)}).encode()
+            req = urllib.request.Request(f"{self.api}/inject", body, {"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                r.read()
+        hit: dict[str, Any] | None = None
+        end = time.monotonic() + self.wait_s
+        while time.monotonic() < end and hit is None:
+            self.idle(0.2)
+            for c in self.certs:
+                if (
+                    c.get("phase") == self.phase
+                    and c.get("channel") == atk.channel
+                    and c.get("code") in EXPECTED[atk.channel]
+                    and key_matches(atk.keys, c)
+                ):
+                    hit = c
+                    break
+        if attacker is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                attacker.wait(timeout=60)
+        served = self.served_at(atk.id)
+        if hit is None:
+            self.say(f"MISSED {atk.id}: no {atk.channel} certificate within {self.wait_s:g}s")
+        self.idle(1.0)  # let the rest of this attack's certificates land in its window
+        return {
+            "id": atk.id,
+            "channel": atk.channel,
+            "split": atk.split,
+            "what": atk.what,
+            "keys": list(atk.keys),
+            "injected": t_inject,
+            "served": served,
+            "detected": hit is not None,
+            "code": hit["code"] if hit else None,
+            "cert": hit["file"] if hit else None,
+            "act_to_cal_ms": hit["act_to_cal_ms"] if hit else None,
+            "inject_to_cal_s": (hit["seen"] - t_inject) if hit else None,
+            "window_certs": [c["file"] for c in self.certs if c.get("phase") == self.phase],
+        }
+
+    def served_at(self, label: str) -> float | None:
+        try:
+            with urllib.request.urlopen(f"{self.api}/stats", timeout=5) as r:
+                st = json.loads(r.read())
+        except OSError:
+            return None
+        ts = [s["t"] for s in st.get("served", []) if s.get("label") == label]
+        self.model_stats = st
+        return min(ts) if ts else None
+
+    def result(self, attacks: list[dict[str, Any]]) -> dict[str, Any]:
+        scores = []
+        with contextlib.suppress(OSError):
+            for line in self.scores.read_text().splitlines():
+                with contextlib.suppress(ValueError):
+                    scores.append(json.loads(line))
+        return {
+            "stack": self.stack.name,
+            "split": self.stack.split,
+            "what": self.stack.what,
+            "lang": self.stack.lang,
+            "versions": versions(self.stack),
+            "baseline_s": self.baseline_s,
+            "soak_s": self.soak_s,
+            "marks": self.marks,
+            "certs": self.certs,
+            "records": self.records,
+            "attacks": attacks,
+            "scores": scores,
+            "model": getattr(self, "model_stats", {}),
+            "engine": self.status().get("engine", {}),
+            "ring": self.status().get("ring", {}),
+        }
+
+    def stop(self) -> None:
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=5)
+
+
+def key_matches(keys: tuple[str, ...] | list[str], cert: dict[str, Any]) -> bool:
+    """A burst is about rates, not one key: only UNKNOWN_DESTINATION must name the attack's host."""
+    if not keys or cert.get("code") == "NET_EGRESS_BURST":
+        return True
+    return any(k in str(cert.get("key", "")) for k in keys)
+
+
+def versions(stack: Stack) -> dict[str, str]:
+    """The pinned versions this stack ran with (from its lock file)."""
+    lock = HERE / "lock" / f"{stack.env}.txt"
+    if stack.env == "node":
+        lock = HERE / "stacks" / "node" / "package.json"
+        with contextlib.suppress(OSError, ValueError):
+            return dict(json.loads(lock.read_text()).get("dependencies", {}))
+        return {}
+    out = {}
+    keep = ("langgraph", "langchain-openai", "langchain-core", "openai-agents", "openai", "mcp", "smolagents")
+    with contextlib.suppress(OSError):
+        for line in lock.read_text().splitlines():
+            name, _, ver = line.partition("==")
+            if name.lower() in keep:
+                out[name.lower()] = ver
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("stacks", nargs="*", default=[s.name for s in STACKS])
+    ap.add_argument("--baseline", type=float, default=30.0)
+    ap.add_argument("--soak", type=float, default=600.0)
+    ap.add_argument("--wait", type=float, default=45.0, help="how long to wait for each attack's certificate")
+    ap.add_argument("--attacks", default="", help="comma-separated attack ids (default: the whole suite)")
+    ap.add_argument("--rundir", type=Path, default=Path("/var/tmp/h7-eval"))
+    ap.add_argument("--results", type=Path, default=HERE / "results")
+    ap.add_argument("--seed", type=int, default=12)
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("eval: h7 attach needs root")
+    a.results.mkdir(parents=True, exist_ok=True)
+    bad = [s for s in a.stacks if s not in BY_NAME]
+    if bad:
+        sys.exit(f"eval: unknown stack(s) {', '.join(bad)}; known: {', '.join(BY_NAME)}")
+    failed = []
+    for name in a.stacks:  # one at a time: 2 cores
+        run = Run(BY_NAME[name], a.rundir / name, a.baseline, a.soak, a.wait, a.seed)
+        try:
+            res = run.run([x for x in a.attacks.split(",") if x] or None)
+            res["ok"] = True
+        except (RuntimeError, OSError) as e:
+            run.say(f"FAILED: {e}")
+            res = {**run.result([]), "ok": False, "error": str(e)}
+            failed.append(name)
+        finally:
+            run.stop()
+        run.poll_certs()
+        res["certs"] = run.certs
+        res["logs"] = {n: tail(run.dir / n) for n in ("agent.log", "sensor.log")}
+        (a.results / f"{name}.json").write_text(json.dumps(res, indent=1, default=str))
+        run.say(f"results -> {a.results / (name + '.json')}")
+    if failed:
+        sys.exit(f"eval: stack(s) failed: {', '.join(failed)}")
+
+
+def tail(p: Path, n: int = 40) -> str:
+    try:
+        return "\n".join(p.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Turn eval/results/<stack>.json into latest.json, one plot per stack, and the table in docs/evaluation.md.
+
+Runs in the eval's tools environment (matplotlib).  The plot shows, per
+channel, the divergence of every batch against the channel's threshold, the
+certificates as dots and the attacks as vertical lines, over time since
+`h7 attach`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from metrics import CHANNELS, classify, corpus_summary, markdown, stack_summary  # noqa: E402
+
+BEGIN, END = "<!-- eval-table:begin -->", "<!-- eval-table:end -->"
+ORDER = ("langgraph", "mcp", "openai-agents", "smolagents", "node-openai-agents")
+
+
+def plot(res: dict[str, Any], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t0 = float(res.get("marks", {}).get("attach", 0.0))
+    scores = [s for s in res.get("scores", []) if "agents" in s]
+    fig, axes = plt.subplots(len(CHANNELS), 1, figsize=(12, 11), sharex=True)
+    certs = classify(res)
+    for ax, ch in zip(axes, CHANNELS, strict=True):
+        ts, div, thr = [], [], []
+        for s in scores:
+            for chans in s["agents"].values():
+                if ch in chans:
+                    ts.append(float(s["t"]) - t0)
+                    div.append(chans[ch][0])
+                    thr.append(chans[ch][1])
+        ax.plot(ts, div, lw=0.8, color="tab:blue", label="divergence")
+        ax.plot(ts, thr, lw=0.8, color="tab:orange", ls="--", label="threshold")
+        for c in certs:
+            if c["channel"] == ch:
+                benign = c["where"] in ("baseline", "soak")
+                ax.plot(
+                    float(c["ts"]) - t0,
+                    c["divergence"],
+                    "x" if benign else "o",
+                    ms=6,
+                    color="red" if benign else "green",
+                )
+        for a in res.get("attacks", []):
+            x = float(a["injected"]) - t0
+            ax.axvline(x, color="grey", lw=0.6, ls=":")
+            if a["channel"] == ch:
+                ax.annotate(
+                    a["id"],
+                    (x, 1.0),
+                    xycoords=("data", "axes fraction"),
+                    fontsize=7,
+                    rotation=90,
+                    va="top",
+                    ha="right",
+                )
+        mon = res.get("marks", {}).get("monitoring")
+        if mon:
+            ax.axvspan(0, float(mon) - t0, color="0.93")
+        ax.set_ylabel(ch)
+        if ch in ("L3", "L4") and any(d > 0 for d in div):
+            ax.set_yscale("symlog", linthresh=1.0)
+    axes[0].set_title(
+        f"{res.get('stack')} ({res.get('split')}): per-batch divergence vs threshold; grey band = baseline, "
+        "dotted = attack injected, x = false alert, o = alert in an attack window",
+        fontsize=9,
+    )
+    axes[0].legend(loc="upper left", fontsize=7)
+    axes[-1].set_xlabel("seconds since h7 attach")
+    fig.tight_layout()
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", type=Path, default=HERE / "results")
+    ap.add_argument("--docs", type=Path, default=HERE.parent / "docs" / "evaluation.md")
+    ap.add_argument("--mode", default="full", help="run label for the table (full or QUICK)")
+    a = ap.parse_args()
+    raw = []
+    for name in ORDER:
+        p = a.results / f"{name}.json"
+        if p.exists():
+            raw.append(json.loads(p.read_text()))
+    if not raw:
+        sys.exit(f"eval: no results in {a.results}")
+    stacks = [stack_summary(r) for r in raw]
+    corpus = corpus_summary(stacks)
+    for r in raw:
+        plot(r, a.results / f"{r['stack']}.png")
+    latest = {
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "mode": a.mode,
+        "corpus": corpus,
+        "stacks": stacks,
+    }
+    (a.results / "latest.json").write_text(json.dumps(latest, indent=1) + "\n")
+    table = markdown(stacks, corpus, a.mode)
+    print(table)
+    if a.docs.exists():
+        doc = a.docs.read_text()
+        if BEGIN in doc and END in doc:
+            head, rest = doc.split(BEGIN, 1)
+            _, tail = rest.split(END, 1)
+            a.docs.write_text(f"{head}{BEGIN}\n{table}{END}{tail}")
+
+
+if __name__ == "__main__":
+    main()
