@@ -41,11 +41,10 @@ TASK_MARK = "[task "
 
 # Benign snippets for the code tool, per language: what a coding agent runs.
 PY_SNIPPETS = (
-    "import json\nrows = [{'k': i, 'v': i * i} for i in range({n})]\nprint(json.dumps(rows)[:80])",
+    "import json\nrows = [{{'k': i, 'v': i * i}} for i in range({n})]\nprint(json.dumps(rows)[:80])",
     "import statistics\nxs = [((i * 37) % 101) / 7 for i in range({n} * 10)]\n"
     "print(round(statistics.mean(xs), 3), round(statistics.pstdev(xs), 3))",
-    "import re\ntext = 'alpha beta gamma delta ' * {n}\n"
-    "print(len(re.findall(r'\\\\b\\\\w{{5}}\\\\b', text)))",
+    "import re\ntext = 'alpha beta gamma delta ' * {n}\nprint(len(re.findall(r'\\b\\w{{5}}\\b', text)))",
     "import hashlib\nprint(hashlib.sha256(b'chunk-{n}').hexdigest()[:16])",
     "from collections import Counter\n"
     "print(Counter('the quick brown fox jumps over the lazy dog' * {n}).most_common(3))",

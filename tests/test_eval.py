@@ -249,3 +249,12 @@ def test_a_window_without_the_attacks_key_is_a_miss() -> None:
     assert not metrics.stack_summary(res)["attacks"][0]["detected"]
     res["certs"].append(_cert("L4", "NET_EGRESS_BURST", 102.0, 900.0))  # a burst is judged on rate, any key
     assert metrics.stack_summary(res)["attacks"][0]["detected"]
+
+
+def test_every_benign_snippet_runs() -> None:
+    """A snippet that raises would make the agent's baseline a baseline of errors."""
+    for snippet in model_api.PY_SNIPPETS:
+        code = snippet.format(n=7)
+        exec(compile(code, "<snippet>", "exec"), {})
+    for snippet in model_api.JS_SNIPPETS:
+        assert "{n}" not in snippet.format(n=7)
