@@ -100,6 +100,15 @@ def stack_summary(res: dict[str, Any]) -> dict[str, Any]:
                 "inject_to_act_s": round(first["ts"] - float(a["served"] or a["injected"]), 2)
                 if first
                 else None,
+                # the model handed the agent the attack -> certificate signed: for the batch channels
+                # (L1, L3) the certificate's ts is the batch's, so this is their honest delay
+                "served_to_cal_s": (
+                    round(
+                        first["ts"] + first["act_to_cal_ms"] / 1000 - float(a["served"] or a["injected"]), 2
+                    )
+                    if first
+                    else None
+                ),
                 "collateral": sorted({f"{c['channel']} {c['code']}" for c in mine if c not in hits}),
             }
         )
@@ -166,8 +175,9 @@ def markdown(stacks: list[dict[str, Any]], corpus: dict[str, Any], mode: str) ->
         ids += [a["id"] for a in s["attacks"] if a["id"] not in ids]
     lines += [
         "",
-        "Detections per attack: act -> signed certificate latency in ms, `MISS` if no certificate of the "
-        "attack's channel; (h) = held-out variant:",
+        "Detections per attack: act -> signed certificate (ms, from the certificate's own ts_ns and "
+        "sign_time_ns) / tool call handed to the agent -> certificate (s, includes running the tool); "
+        "`MISS` if no certificate of the attack's channel; (h) = held-out variant:",
         "",
         "| attack | " + " | ".join(s["stack"] for s in stacks) + " |",
         "|---|" + "---|" * len(stacks),
@@ -181,6 +191,9 @@ def markdown(stacks: list[dict[str, Any]], corpus: dict[str, Any], mode: str) ->
                 row.append("n/a")
                 continue
             split = a["split"]
-            row.append(f"{a['act_to_cal_ms']:.0f} ms" if a["detected"] else "MISS")
+            if a["detected"]:
+                row.append(f"{a['act_to_cal_ms']:.0f} ms / {a['served_to_cal_s']:.1f} s")
+            else:
+                row.append("MISS")
         lines.append(f"| {aid}{' (h)' if split == 'held-out' else ''} | " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"

@@ -73,6 +73,7 @@ def plot(res: dict[str, Any], out: Path) -> None:
         ax.set_ylabel(ch)
         if ch in ("L3", "L4") and any(d > 0 for d in div):
             ax.set_yscale("symlog", linthresh=1.0)
+            ax.set_ylim(bottom=0)
     axes[0].set_title(
         f"{res.get('stack')} ({res.get('split')}): per-batch divergence vs threshold; grey band = baseline, "
         "dotted = attack injected, x = false alert, o = alert in an attack window",

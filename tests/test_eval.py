@@ -237,7 +237,7 @@ def test_windows_rates_and_latencies() -> None:
         2,
     )
     table = metrics.markdown([s], c, "QUICK")
-    assert "| L1-miner | MISS |" in table and "| L4-fetch (h) | 2 ms |" in table
+    assert "| L1-miner | MISS |" in table and "| L4-fetch (h) | 2 ms / 4.0 s |" in table
 
 
 def test_a_window_without_the_attacks_key_is_a_miss() -> None:
