@@ -140,7 +140,7 @@ class LatencyDemo(Demo):
             text = self.cfg.read_text()
             if "[detect]\n" not in text:
                 text += "[detect]\n"
-            self.cfg.write_text(text.replace("[detect]\n", '[detect]\nrate_limit = "0s"\n', 1))
+            self.cfg.write_text(text.replace("[detect]\n", '[detect]\nfold_idle = "0s"\n', 1))
             self.attach_started = time.monotonic()
         return super()._spawn(args, log)
 

@@ -142,6 +142,8 @@ def run_attach(opts: AttachOptions) -> int:
 
     tune_allocator()
     from h7.cal import CalWriter
+    from h7.cal.follow import ChainFollower
+    from h7.cal.format import ACCEPTED_BY_OPERATOR, seq_from_name
     from h7.cal.keys import DEFAULT_CAL_DIR, DEFAULT_KEY_PATH
     from h7.cal.lifecycle import Certifier, SensorRun
     from h7.detect.config import EngineConfig
@@ -209,6 +211,9 @@ def run_attach(opts: AttachOptions) -> int:
     # HEAD is persisted after the alert is queued for the sinkhole (sync_head below): one
     # fsync fewer between the act and delivery; the certificate is durable either way.
     cal = CalWriter(cal_dir, key_path, defer_head=True)
+    # Operator decisions (h7 accept) arrive as signed records in the same chain.
+    follower = ChainFollower(cal.cal_dir, cal.public_key, cal.head[0])
+    accepted: list[dict[str, Any]] = []
     sink = SinkClient(sock, spool_dir, int(spool_tab.get("max_bytes", DEFAULT_MAX_SPOOL_BYTES)))
     term = Terminal(opts.progress)
     offset = time.time_ns() - time.monotonic_ns()
@@ -238,7 +243,11 @@ def run_attach(opts: AttachOptions) -> int:
         )
 
         def write() -> tuple[Path, bytes]:
-            return cal.emit(a, info, drops)
+            path, data = cal.emit(a, info, drops)
+            seq = seq_from_name(path.name)
+            if seq is not None:
+                follower.skip(seq)  # our own certificate: the chain follower need not read it back
+            return path, data
 
         def deliver(path: Path, data: bytes) -> None:
             """Only certified alerts go to the sinkhole: it verifies the certificate."""
@@ -287,6 +296,7 @@ def run_attach(opts: AttachOptions) -> int:
             "cal_held": len(certifier.held),
             "cal_uncertified": certifier.lost,
             "sink_refused": counters["sink_refused"],
+            "accepted": accepted[-50:],
             "sink": sink.stats(),
             "ring": sensor.ring_counters(),
         }
@@ -312,12 +322,44 @@ def run_attach(opts: AttachOptions) -> int:
             engine.add_agent(info)
             term.line(f"h7: attached to {info.agent_id} ({info.exe}), matched by a selector")
 
+    def apply_operator_records() -> None:
+        """Signed operator decisions appended to the chain since the last batch."""
+        assert engine is not None
+        for cert in follower.poll():
+            if cert.action != ACCEPTED_BY_OPERATOR:
+                continue
+            acc = cert.body["accept"]
+            try:
+                n = engine.accept(cert.agent_id, str(acc["channel"]), str(acc["key"]))
+            except UsageError as e:
+                term.line(f"h7: warning: cannot apply the accept in seq {cert.seq}: {e}")
+                continue
+            op = cert.body["operator"]
+            accepted.append(
+                {
+                    "seq": cert.seq,
+                    "agent_id": cert.agent_id,
+                    "channel": acc["channel"],
+                    "key": acc["key"],
+                    "login": op["login"],
+                    "agents": n,
+                }
+            )
+            term.line(
+                f"h7: operator {op['login']} accepted {acc['channel']} {acc['key']} for {cert.agent_id} "
+                f"(seq {cert.seq}): applied to {n} agent(s)"
+            )
+        for r in follower.rejected:
+            term.line(f"h7: warning: not acting on {r}")
+        follower.rejected.clear()
+
     def on_batch(batch: Batch) -> None:
         nonlocal saved
         assert engine is not None
         run.heartbeat()
         if certifier.pending:
             certifier.retry()
+        apply_operator_records()
         engine.end_batch(batch)
         del batch  # the batch's arrays and event dicts go before the trim below
         release_free_memory()

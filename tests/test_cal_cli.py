@@ -24,7 +24,7 @@ def _run(*args: str) -> tuple[int, str]:
 
 
 def test_commands_are_registered() -> None:
-    for name in ("keygen", "verify", "show", "contain", "release"):
+    for name in ("keygen", "verify", "show", "contain", "release", "accept"):
         assert name in main.commands
 
 

@@ -68,7 +68,7 @@ def test_invalid_vectors(vec: dict[str, str]) -> None:
 
 def test_vector_chain_directory_verifies() -> None:
     r = verify_chain(VECTORS / "cal_v1_chain", VECTORS / "cal_v1_test.pub")
-    assert r.ok and r.count == 7
+    assert r.ok and r.count == 8
     assert len(r.lifecycle) == 4 and any(
         "39 detection(s) have no certificate" in x for x in r.lifecycle_lines()
     )

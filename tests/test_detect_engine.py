@@ -51,7 +51,7 @@ FLOORS = {"L1": 0.05, "STRUCTURAL_DRIFT": 4.0, "NET_EGRESS_BURST": 4.0}
 def _benign_alerts(profile: str, seeds: tuple[int, ...], seconds: int, **cfg: object) -> tuple[int, int]:
     alerts = judged = 0
     for seed in seeds:
-        eng = Engine(EngineConfig(**{**BASE, "rate_limit_ns": 0, **cfg}), [ms.AGENT_INFO])  # type: ignore[arg-type]
+        eng = Engine(EngineConfig(**{**BASE, "fold_idle_ns": 0, **cfg}), [ms.AGENT_INFO])  # type: ignore[arg-type]
         for b in ms.Agent(seed, profile).run(seconds):
             alerts += len(eng.process(b))
         judged += eng.monitor_batches
@@ -116,8 +116,8 @@ def _net(ts: int, addr: str) -> dict[str, object]:
     }
 
 
-def test_rate_limiting_counts_what_it_suppressed() -> None:
-    engine, _ = run(ms.make("benign", seconds=31), rate_limit_ns=10 * NS)
+def test_folding_counts_what_it_suppressed() -> None:
+    engine, _ = run(ms.make("benign", seconds=31), fold_idle_ns=10 * NS)
     assert engine.phase == "monitoring"
     t = ms.T0 + 40 * NS
     out = []
@@ -125,9 +125,11 @@ def test_rate_limiting_counts_what_it_suppressed() -> None:
         out += engine.on_events([_net(t + k * 100_000_000, "10.1.1.1")])
     out += engine.on_events([_net(t + 200_000_000, "10.2.2.2")])  # another key: not suppressed
     assert [(a.key, a.suppressed) for a in out] == [("10.1.1.1:443", 0), ("10.2.2.2:443", 0)]
-    late = engine.on_events([_net(t + 11 * NS, "10.1.1.1")])
-    assert [(a.key, a.suppressed) for a in late] == [("10.1.1.1:443", 4)]
-    assert engine.status()["suppressed"] == 4
+    # still in use (each repeat within 10 s of the previous one): folded, however long
+    assert engine.on_events([_net(t + 9 * NS, "10.1.1.1")]) == []
+    late = engine.on_events([_net(t + 20 * NS, "10.1.1.1")])  # idle > 10 s, then back
+    assert [(a.key, a.suppressed) for a in late] == [("10.1.1.1:443", 5)]
+    assert engine.status()["suppressed"] == 5
 
 
 # -- baseline persistence and errors ----------------------------------------------

@@ -152,9 +152,12 @@ def test_l4_egress_burst() -> None:
     assert a.suppressed == 0
 
 
-def test_l4_burst_repeats_are_rate_limited() -> None:
-    _, alerts = replay("attack_burst", rate_limit_ns=0)
-    assert [a.code for a in alerts] == ["NET_EGRESS_BURST"] * 3  # three seconds of exfiltration
+def test_l4_burst_repeats_are_folded() -> None:
+    _, unfolded = replay("attack_burst", fold_idle_ns=0)
+    assert [a.code for a in unfolded] == ["NET_EGRESS_BURST"] * 3  # three seconds of exfiltration
+    engine, alerts = replay("attack_burst")
+    assert [a.code for a in alerts] == ["NET_EGRESS_BURST"]  # one burst, still going: one certificate
+    assert engine.status()["suppressed"] == 2
 
 
 def test_l5_ptrace_attach() -> None:

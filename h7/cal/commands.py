@@ -1,4 +1,4 @@
-"""``h7 keygen``, ``h7 verify``, ``h7 show``, ``h7 contain``, ``h7 release``.
+"""``h7 keygen``, ``h7 verify``, ``h7 show``, ``h7 contain``, ``h7 release``, ``h7 accept``.
 
 Verification commands exit 0 only when everything checked is valid, and
 otherwise print one line per problem before the one-line error, so a script
@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from h7.batch import parse_agent_id
 from h7.cal import contain as _contain
 from h7.cal.chain import verify_chain
 from h7.cal.format import CONTAINED_BY_OPERATOR, RELEASED_BY_OPERATOR, describe, verify_file
@@ -27,6 +28,7 @@ from h7.cal.keys import (
     public_b64,
 )
 from h7.cal.writer import CalWriter
+from h7.detect.channels.l4_egress import parse_allow
 from h7.errors import StorageError, UsageError, VerificationError
 
 _pubkey_opt = click.option(
@@ -193,4 +195,44 @@ def release_cmd(target: str, reason: str, key_path: Path, cal_dir: Path) -> None
     _operator_action(target, reason, key_path, cal_dir, contain=False)
 
 
-COMMANDS: list[click.Command] = [keygen_cmd, verify_cmd, show_cmd, contain_cmd, release_cmd]
+def _accept_target(spec: str) -> str:
+    """``*`` (every agent), an agent_id (it need not be running), or the pid of a running agent."""
+    spec = spec.strip()
+    if spec == "*":
+        return spec
+    if spec.isdigit():
+        return _contain.resolve_target(spec).agent_id
+    try:
+        parse_agent_id(spec)
+    except ValueError:
+        raise UsageError(f"{spec!r} is neither '*', a pid nor an agent id (comm:pid:start_ticks)") from None
+    return spec
+
+
+@click.command("accept")
+@click.argument("target")
+@click.argument("destination")
+@click.option("--reason", required=True, help="Why; signed into the audit trail.")
+@_key_opt
+@_caldir_opt
+def accept_cmd(target: str, destination: str, reason: str, key_path: Path, cal_dir: Path) -> None:
+    """Accept an L4 DESTINATION for an agent (TARGET: agent_id, pid or '*') and sign the decision.
+
+    \b
+    DESTINATION: 10.0.0.5:443, 10.0.0.0/8, [::1]:8080, 127.0.0.1:ephemeral, *:53
+    (addresses, not host names: what is signed is exactly what is allowed).
+    A running `h7 attach` writing to the same --cal-dir reads the signed record
+    from the chain within one batch interval and stops alerting for it.
+    """
+    if not reason.strip():
+        raise UsageError("--reason must say why (it is signed into the audit trail)")
+    parse_allow([destination], resolve=False)  # one clear line for a malformed destination
+    agent_id = _accept_target(target)
+    uid, login = _contain.operator_identity()
+    with CalWriter(cal_dir, key_path) as writer:
+        path, _ = writer.record_accept(agent_id, "L4", destination.strip(), reason, uid, login)
+    click.echo(f"accepted L4 {destination.strip()} for {agent_id}")
+    click.echo(f"signed record {path} by {login} (uid {uid})")
+
+
+COMMANDS: list[click.Command] = [keygen_cmd, verify_cmd, show_cmd, contain_cmd, release_cmd, accept_cmd]

@@ -47,7 +47,9 @@ SENSOR_RECOVERED = "SENSOR_RECOVERED"
 DETECTIONS_UNCERTIFIED = "DETECTIONS_UNCERTIFIED"
 OPERATOR_ACTIONS = (CONTAINED_BY_OPERATOR, RELEASED_BY_OPERATOR)
 LIFECYCLE_ACTIONS = (SENSOR_STARTED, SENSOR_STOPPED, SENSOR_RECOVERED, DETECTIONS_UNCERTIFIED)
-ACTIONS = (ALERT_EMITTED, *OPERATOR_ACTIONS, *LIFECYCLE_ACTIONS)
+#: an operator accepted (allowlisted) what an agent does, e.g. an L4 destination (``h7 accept``)
+ACCEPTED_BY_OPERATOR = "ACCEPTED_BY_OPERATOR"
+ACTIONS = (ALERT_EMITTED, *OPERATOR_ACTIONS, ACCEPTED_BY_OPERATOR, *LIFECYCLE_ACTIONS)
 CHANNELS = ("L1", "L2", "L3", "L4", "L5")
 
 _INT64_MIN = -(2**63)
@@ -137,6 +139,16 @@ def _is_operator(v: Any) -> bool:
     )
 
 
+def _is_accept(v: Any) -> bool:
+    return (
+        type(v) is dict
+        and set(v) == {"channel", "key"}
+        and v["channel"] in CHANNELS
+        and type(v["channel"]) is str
+        and _is_nonempty_str(v["key"])
+    )
+
+
 def _is_sensor(v: Any) -> bool:
     return (
         type(v) is dict
@@ -185,6 +197,12 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "operator": _is_operator,
         "reason": _is_nonempty_str,
         "containment": _is_map,
+    },
+    ACCEPTED_BY_OPERATOR: {
+        **_COMMON,
+        "operator": _is_operator,
+        "reason": _is_nonempty_str,
+        "accept": _is_accept,
     },
 }
 # Every lifecycle record names the sensor run that signed it (``sensor``), says
@@ -416,6 +434,13 @@ def describe(cert: Certificate) -> list[str]:
         lines += [f"  {k}: {_short(v)}" for k, v in b["evidence"].items()] or ["  (none)"]
         lines.append(f"syscall_trace ({len(b['syscall_trace'])} events, oldest first):")
         lines += [f"  {_short(ev)}" for ev in b["syscall_trace"]]
+    elif cert.action == ACCEPTED_BY_OPERATOR:
+        op = b["operator"]
+        lines += [
+            f"operator      {op['login']} (uid {op['uid']})",
+            f"reason        {b['reason']}",
+            f"accepted      {b['accept']['channel']} {b['accept']['key']}",
+        ]
     elif cert.action in LIFECYCLE_ACTIONS:
         sensor = b["sensor"]
         lines += [

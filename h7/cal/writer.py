@@ -31,6 +31,7 @@ from h7.alert import Alert
 from h7.batch import AgentInfo
 from h7.cal import canonical
 from h7.cal.format import (
+    ACCEPTED_BY_OPERATOR,
     ALERT_EMITTED,
     DETECTIONS_UNCERTIFIED,
     FORMAT_VERSION,
@@ -136,6 +137,42 @@ def build_operator_body(
         "operator": {"uid": int(uid), "login": canonical.normalize(login)},
         "reason": canonical.normalize(reason)[:4096],
         "containment": canonical.normalize(dict(containment or {}), 1),
+    }
+
+
+def build_accept_body(
+    agent_id: str,
+    channel: str,
+    key: str,
+    reason: str,
+    uid: int,
+    login: str,
+    *,
+    host: str,
+    seq: int,
+    prev_hash: bytes,
+    key_id: str,
+    ts_ns: int,
+    sign_time_ns: int,
+) -> dict[str, Any]:
+    """The signed body of an ACCEPTED_BY_OPERATOR record (``h7 accept``)."""
+    if not reason or not reason.strip():
+        raise ValueError("an operator action needs a reason")
+    if not key or not key.strip():
+        raise ValueError("an accept needs what is accepted")
+    return {
+        "version": FORMAT_VERSION,
+        "action": ACCEPTED_BY_OPERATOR,
+        "seq": seq,
+        "prev_hash": prev_hash,
+        "key_id": key_id,
+        "host": canonical.normalize(host),
+        "agent_id": canonical.normalize(agent_id),
+        "ts_ns": int(ts_ns),
+        "sign_time_ns": sign_time_ns,
+        "operator": {"uid": int(uid), "login": canonical.normalize(login)},
+        "reason": canonical.normalize(reason)[:4096],
+        "accept": {"channel": str(channel), "key": canonical.normalize(key)},
     }
 
 
@@ -350,6 +387,28 @@ class CalWriter:
         and refuses to sign a body its own verifier would reject.
         """
         return self._append(build)
+
+    def record_accept(
+        self, agent_id: str, channel: str, key: str, reason: str, uid: int, login: str
+    ) -> tuple[Path, bytes]:
+        """Sign an operator's accept (an allowlisted destination) into the chain."""
+        when = time.time_ns()
+        return self.record(
+            lambda seq, prev: build_accept_body(
+                agent_id,
+                channel,
+                key,
+                reason,
+                uid,
+                login,
+                host=self.host,
+                seq=seq,
+                prev_hash=prev,
+                key_id=self.key_id,
+                ts_ns=when,
+                sign_time_ns=time.time_ns(),
+            )
+        )
 
     def sync_head(self) -> None:
         """Persist ``HEAD`` if an append left it behind (``defer_head``).

@@ -129,7 +129,7 @@ def replay(
         st = engine.status()
         click.echo(
             f"h7 replay: {st['batches']} batches, {st['monitor_batches']} monitored, "
-            f"{st['alerts']} alerts ({st['suppressed']} suppressed by rate limiting)",
+            f"{st['alerts']} alerts ({st['suppressed']} folded into other certificates)",
             err=True,
         )
     sys.stdout.flush()

@@ -81,7 +81,9 @@ DURATION = DurationType()
 _DURATION_KEYS = {
     "baseline": "baseline_ns",
     "batch_interval": "batch_ns",
-    "rate_limit": "rate_limit_ns",
+    "fold_idle": "fold_idle_ns",
+    # the name before folding (h7 <= 0.x): a window within which repeats folded
+    "rate_limit": "fold_idle_ns",
 }
 
 
@@ -138,7 +140,14 @@ class EngineConfig:
     baseline_ns: int = 30 * NS_PER_S
     batch_ns: int = NS_PER_S
     trace_len: int = 64
-    rate_limit_ns: int = 10 * NS_PER_S
+    # Alert folding (h7.detect.folding): a key (destination, binary...) stays "in use" while it
+    # recurs within fold_idle; repeats fold into its one certificate.  0: every repeat alerts.
+    fold_idle_ns: int = 600 * NS_PER_S
+    # Storms: individual certificates per agent per batch; the rest collapse into one
+    # aggregated certificate per channel per batch.  0: no storm collapse.
+    storm_burst: int = 5
+    storm_sample: int = 10
+    fold_max_keys: int = 16384
     # Per-batch false-alarm probability the calibration aims for, per channel.
     false_alarm_budget: float = 1e-3
     thresholds: dict[str, float] = field(default_factory=dict)
@@ -180,12 +189,16 @@ class EngineConfig:
     allow_baseline_destinations: bool = True
     l4_baseline_prefix_v4: int = 32
     l4_baseline_prefix_v6: int = 128
+    # [low, high] ports that key as "ephemeral"; None: the host's ip_local_port_range
+    l4_ephemeral_ports: list[int] | None = None
 
     def __post_init__(self) -> None:
         if self.baseline_ns <= 0:
             raise UsageError("baseline must be longer than 0")
         if self.batch_ns <= 0:
             raise UsageError("batch interval must be longer than 0")
+        if self.storm_burst < 0 or self.storm_sample < 0 or self.fold_max_keys < 1:
+            raise UsageError("storm_burst and storm_sample must be >= 0, fold_max_keys >= 1")
         if self.trace_len < 0:
             raise UsageError("trace_len must be >= 0")
         if not 0.0 < self.false_alarm_budget < 0.5:
@@ -229,6 +242,8 @@ class EngineConfig:
         for key, value in table.items():
             if key in _DURATION_KEYS:
                 kw[_DURATION_KEYS[key]] = parse_duration(value)
+            elif key == "rate_limit_ns":  # the name before folding
+                kw["fold_idle_ns"] = int(value)
             elif key.endswith("_ns") and key in names:
                 kw[key] = int(value)
             elif key in ("l1", "l2", "l3", "l4", "l5") and isinstance(value, dict):

@@ -58,6 +58,7 @@ from h7.detect.channels.l3_causal import CausalChannel
 from h7.detect.channels.l4_egress import EgressChannel
 from h7.detect.channels.l5_ptrace import PtraceChannel
 from h7.detect.config import NS_PER_S, EngineConfig, format_duration
+from h7.detect.folding import AgentFolder
 from h7.detect.sequence import in_sorted
 from h7.detect.syscalls import syscall_name
 from h7.errors import H7Error, UsageError
@@ -195,34 +196,6 @@ class TraceRing:
         return merged[-n:]
 
 
-class RateLimiter:
-    """At most one alert per (agent, channel, code, key) per window; counts the rest.
-
-    Time is the alerts' kernel timestamps, so replay reproduces live exactly.
-    The next alert that gets through carries how many were folded into it.
-    """
-
-    def __init__(self, window_ns: int) -> None:
-        self.window_ns = window_ns
-        self._last: dict[tuple[str, str, str, str], int] = {}
-        self._pending: dict[tuple[str, str, str, str], int] = {}
-        self.suppressed_total = 0
-
-    def admit(self, alert: Alert) -> bool:
-        k = (alert.agent_id, alert.channel, alert.code, alert.key)
-        last = self._last.get(k)
-        if last is not None and self.window_ns > 0 and alert.ts_ns - last < self.window_ns:
-            self._pending[k] = self._pending.get(k, 0) + 1
-            self.suppressed_total += 1
-            return False
-        self._last[k] = alert.ts_ns
-        alert.suppressed = self._pending.pop(k, 0)
-        return True
-
-    def pending(self) -> dict[str, int]:
-        return {"/".join(k): v for k, v in self._pending.items()}
-
-
 @dataclass
 class AgentState:
     """Everything the engine keeps per agent."""
@@ -250,6 +223,8 @@ class AgentState:
     loaded_from: str = ""
     #: known windows dropped in userspace when no kernel filter is wired (sorted codes)
     user_filter: np.ndarray | None = None
+    #: new-key folding and storm collapse of this agent's alerts (set by the engine)
+    folder: AgentFolder = field(default_factory=lambda: AgentFolder(0, 0))
 
     def progress(self, baseline_ns: int) -> float:
         """Fraction of this agent's own baseline window covered (1.0 once monitoring)."""
@@ -309,7 +284,6 @@ class Engine:
         self.t_last: int = 0
         self.batches = 0
         self.monitor_batches = 0
-        self.limiter = RateLimiter(self.config.rate_limit_ns)
         self.alerts_emitted = 0
         self.drops: dict[str, int] = {}
         self._notices: list[Notice] = []
@@ -370,9 +344,15 @@ class Engine:
                 phase=PHASE_BASELINE,
                 proc=self.proc,
             )
-            st = AgentState(ctx, self._new_channels(), TraceRing(self.config.trace_len))
+            st = AgentState(
+                ctx, self._new_channels(), TraceRing(self.config.trace_len), folder=self._new_folder()
+            )
             self.agents[agent] = st
         return st
+
+    def _new_folder(self) -> AgentFolder:
+        c = self.config
+        return AgentFolder(c.fold_idle_ns, c.storm_burst, c.storm_sample, c.fold_max_keys)
 
     def _new_channels(self) -> list[Channel]:
         chans: list[Channel] = []
@@ -405,6 +385,29 @@ class Engine:
         n = Notice(kind, st.ctx.agent_id, message, int(ts_ns), level)
         self._notices.append(n)
         self.recent_notices.append(n)
+
+    # -- operator decisions -----------------------------------------------
+    def accept(self, agent_id: str, channel: str, spec: str) -> int:
+        """An operator accepted ``spec`` (an L4 destination) for ``agent_id`` (``*``: every agent).
+
+        From now on the agent's L4 channel allows it, and its in-use keys that
+        the rule covers are forgotten by the folder, so nothing of it is
+        reported again.  Returns how many agents it applied to.  The signed
+        record of the decision is the caller's (``h7 accept`` writes it into
+        the chain; the sensor reads it from there and calls this).
+        """
+        if channel != "L4":
+            raise UsageError(f"only L4 destinations can be accepted, not {channel!r}")
+        n = 0
+        for st in self.agents.values():
+            if st.phase == PHASE_DROPPED or agent_id not in ("*", st.ctx.agent_id):
+                continue
+            for ch in st.channels:
+                if isinstance(ch, EgressChannel):
+                    rule = ch.accept(spec)
+                    st.folder.forget("L4", ch.key_matcher(rule))
+                    n += 1
+        return n
 
     # -- streaming inputs -------------------------------------------------
     def on_syscalls(self, sys: np.ndarray) -> None:
@@ -496,6 +499,11 @@ class Engine:
         out: list[Alert] = []
         for st, raw in raw_by_agent:
             out.extend(self._emit(st, raw))
+        # The batch is the storm interval: what each agent's channels held in it goes
+        # out now, as one aggregated certificate per channel, at most one batch late.
+        for st in list(self.agents.values()):
+            if st.phase != PHASE_DROPPED:
+                out.extend(self._deliver(st, st.folder.flush(int(batch.t1_ns))))
         return out
 
     def process(self, batch: Batch) -> list[Alert]:
@@ -671,10 +679,15 @@ class Engine:
             st.user_filter = codes
 
     def _emit(self, st: AgentState, alerts: list[Alert]) -> list[Alert]:
+        """Channel verdicts -> certificates: through the agent's folder (new keys, storms)."""
         out: list[Alert] = []
         for a in alerts:
-            if not self.limiter.admit(a):
-                continue
+            out.extend(self._deliver(st, st.folder.admit(a)))
+        return out
+
+    def _deliver(self, st: AgentState, alerts: list[Alert]) -> list[Alert]:
+        out: list[Alert] = []
+        for a in alerts:
             a.syscall_trace = st.ring.trace(a.ts_ns, self.config.trace_len)
             st.alerts[a.code] += 1
             self.alerts_emitted += 1
@@ -684,6 +697,11 @@ class Engine:
         return out
 
     # -- views ------------------------------------------------------------
+    @property
+    def suppressed_total(self) -> int:
+        """Channel verdicts that did not get a certificate of their own (folded or held in a storm)."""
+        return sum(st.folder.folded_total + st.folder.held_total for st in self.agents.values())
+
     @property
     def phase(self) -> str:
         """``monitoring`` once every current agent is, ``waiting`` with no agent, else ``baseline``.
@@ -718,7 +736,7 @@ class Engine:
             "batches": self.batches,
             "monitor_batches": self.monitor_batches,
             "alerts": self.alerts_emitted,
-            "suppressed": self.limiter.suppressed_total,
+            "suppressed": self.suppressed_total,
             "drops": dict(self.drops),
             "notices": [n.to_dict() for n in self.recent_notices],
             "agents": {
@@ -731,6 +749,7 @@ class Engine:
                     "dropped": st.dropped,
                     "syscalls_in_baseline": st.syscalls,
                     "alerts": dict(st.alerts),
+                    "folding": st.folder.status(),
                     "exited": st.exited_ns is not None,
                     "channels": {ch.name: ch.status() for ch in st.channels},
                 }

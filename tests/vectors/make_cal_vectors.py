@@ -43,7 +43,12 @@ from h7.cal.format import (  # noqa: E402
     sign_body,
 )
 from h7.cal.keys import key_id, public_b64, public_pem  # noqa: E402
-from h7.cal.writer import build_alert_body, build_lifecycle_body, build_operator_body  # noqa: E402
+from h7.cal.writer import (  # noqa: E402
+    build_accept_body,
+    build_alert_body,
+    build_lifecycle_body,
+    build_operator_body,
+)
 
 SEED = hashlib.sha256(b"H7 .cal TEST VECTOR KEY - NEVER USE FOR REAL CERTIFICATES").digest()
 OTHER_SEED = hashlib.sha256(b"H7 .cal SECOND TEST KEY - NEVER USE FOR REAL CERTIFICATES").digest()
@@ -179,6 +184,22 @@ def valid_chain() -> list[tuple[str, dict[str, Any], bytes]]:
             count=count,
         )
         out.append((f"{action.lower()}_seq{seq}", body, sign_body(body, key)))
+    seq = len(out) + 1
+    body = build_accept_body(
+        AGENT.agent_id,
+        "L4",
+        "10.0.0.5:443",
+        "vendor API approved, ticket SEC-1240",
+        0,
+        "alice",
+        host=HOST,
+        seq=seq,
+        prev_hash=cert_hash(out[-1][2]),
+        key_id=kid,
+        ts_ns=1_732_700_500_000_000_000,
+        sign_time_ns=1_732_700_500_000_000_001,
+    )
+    out.append((f"accepted_by_operator_seq{seq}", body, sign_body(body, key)))
     return out
 
 

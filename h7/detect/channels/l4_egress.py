@@ -12,6 +12,16 @@ not an infinite burst); the divergence is the worst metric's ratio, and the
 threshold is calibrated from the same ratio of each baseline batch against
 the mean of the others.
 
+Destination keys.  A destination is an address and a *service* port.  A port
+in the host's ephemeral range (``/proc/sys/net/ipv4/ip_local_port_range``, read
+once; ``[detect.l4] ephemeral_ports = [lo, hi]`` overrides it, e.g. to replay a
+journal from another host) is what the kernel hands out to clients, so it
+names no service: every ephemeral port of one address is ONE destination,
+keyed ``<addr>:ephemeral`` (the certificate still quotes the real port).
+Without this, replies to a client's port, or a peer that listens on a port the
+kernel picked for it, give a new key -- a new alert -- per connection.  The
+allowlist accepts the same spelling (``127.0.0.1:ephemeral``).
+
 No payload, DNS or TLS inspection: a hostname in the allowlist is resolved
 once, when the config is loaded.  Only inet/inet6 destinations are checked;
 unix sockets show up in L3's causal graph instead.
@@ -38,6 +48,43 @@ RATE_METRICS = ("connects", "sends", "send_bytes")
 # going from 0 to 1 connect/s is not an infinite burst.
 RATE_PRIOR = np.array([1.0, 2.0, 8192.0])
 BURST_FLOOR = 4.0  # at least 4x the baseline rate (plus prior)
+EPHEMERAL = "ephemeral"
+PORT_RANGE_PATH = "/proc/sys/net/ipv4/ip_local_port_range"
+#: the kernel's default, used if the host's range cannot be read
+DEFAULT_EPHEMERAL = (32768, 60999)
+_host_range: tuple[int, int] | None = None
+
+
+def host_ephemeral_range(path: str = PORT_RANGE_PATH) -> tuple[int, int]:
+    """The host's ip_local_port_range (read once per process; the kernel default if unreadable)."""
+    global _host_range
+    if _host_range is None or path != PORT_RANGE_PATH:
+        try:
+            with open(path) as f:
+                lo, hi = (int(x) for x in f.read().split()[:2])
+            rng = (lo, hi) if 0 < lo <= hi <= 65535 else DEFAULT_EPHEMERAL
+        except (OSError, ValueError):
+            rng = DEFAULT_EPHEMERAL
+        if path != PORT_RANGE_PATH:
+            return rng
+        _host_range = rng
+    return _host_range
+
+
+def ephemeral_range(config: EngineConfig) -> tuple[int, int]:
+    """The configured ephemeral range, else the host's."""
+    r = config.l4_ephemeral_ports
+    if r is None:
+        return host_ephemeral_range()
+    if len(r) != 2 or not 0 < int(r[0]) <= int(r[1]) <= 65535:
+        raise UsageError(f"[detect.l4] ephemeral_ports must be [low, high] ports, not {r!r}")
+    return int(r[0]), int(r[1])
+
+
+def dest_key(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int, eph: tuple[int, int]) -> str:
+    """``1.2.3.4:443``, ``[::1]:443``; a port in the ephemeral range becomes ``ephemeral``."""
+    p = EPHEMERAL if eph[0] <= port <= eph[1] else str(port)
+    return f"[{ip}]:{p}" if ip.version == 6 else f"{ip}:{p}"
 
 
 @dataclass(frozen=True)
@@ -45,8 +92,17 @@ class AllowRule:
     net: IPNetwork | None  # None: any address
     port: int | None  # None: any port
     text: str
+    #: the port is "ephemeral": any port in the ephemeral range (``port`` is None then)
+    ephemeral: bool = False
 
-    def matches(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> bool:
+    def matches(
+        self,
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+        port: int,
+        eph: tuple[int, int] = DEFAULT_EPHEMERAL,
+    ) -> bool:
+        if self.ephemeral and not eph[0] <= port <= eph[1]:
+            return False
         if self.port is not None and self.port != port:
             return False
         return self.net is None or (ip.version == self.net.version and ip in self.net)
@@ -61,29 +117,36 @@ def _resolve(host: str) -> list[IPNetwork]:
 
 
 def parse_allow(entries: list[str], *, resolve: bool = True) -> list[AllowRule]:
-    """``10.0.0.0/8``, ``127.0.0.1:8080``, ``[::1]:443``, ``*:53``, ``api.example.com:443``."""
+    """``10.0.0.0/8``, ``127.0.0.1:8080``, ``[::1]:443``, ``*:53``, ``api.example.com:443``,
+    ``127.0.0.1:ephemeral`` (any port of the ephemeral range)."""
     rules: list[AllowRule] = []
     for raw in entries:
         text = raw.strip()
         host, port = text, None
+        eph = False
         if text.startswith("["):
             end = text.find("]")
             if end < 0:
                 raise UsageError(f"L4 allowlist: bad entry {raw!r}")
             host, rest = text[1:end], text[end + 1 :]
-            if rest:
+            if rest == ":" + EPHEMERAL:
+                eph = True
+            elif rest:
                 if not rest.startswith(":") or not rest[1:].isdigit():
                     raise UsageError(f"L4 allowlist: bad port in {raw!r}")
                 port = int(rest[1:])
         elif text.count(":") == 1:
             host, p = text.split(":")
-            if not p.isdigit():
+            if p == EPHEMERAL:
+                eph = True
+            elif not p.isdigit():
                 raise UsageError(f"L4 allowlist: bad port in {raw!r}")
-            port = int(p)
+            else:
+                port = int(p)
         if port is not None and not 0 <= port <= 65535:
             raise UsageError(f"L4 allowlist: port out of range in {raw!r}")
         if host in ("*", ""):
-            rules.append(AllowRule(None, port, text))
+            rules.append(AllowRule(None, port, text, eph))
             continue
         try:
             nets: list[IPNetwork] = [ipaddress.ip_network(host, strict=False)]
@@ -91,7 +154,7 @@ def parse_allow(entries: list[str], *, resolve: bool = True) -> list[AllowRule]:
             if not resolve:
                 raise UsageError(f"L4 allowlist: not an address or CIDR: {raw!r}") from None
             nets = _resolve(host)
-        rules.extend(AllowRule(n, port, text) for n in nets)
+        rules.extend(AllowRule(n, port, text, eph) for n in nets)
     return rules
 
 
@@ -101,6 +164,9 @@ class EgressChannel(Channel):
     def __init__(self, config: EngineConfig) -> None:
         super().__init__(config)
         self.rules = parse_allow(config.l4_allow)
+        self.eph = ephemeral_range(config)
+        #: destinations an operator accepted while the sensor ran (``h7 accept``)
+        self.accepted: list[AllowRule] = []
         self.baseline_dests: set[str] = set()  # "network|port"
         self._rates: list[np.ndarray] = []
         self.mean_rate = np.zeros(len(RATE_METRICS))
@@ -127,13 +193,37 @@ class EgressChannel(Channel):
     def _baseline_key(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> str:
         plen = self.config.l4_baseline_prefix_v4 if ip.version == 4 else self.config.l4_baseline_prefix_v6
         net = ipaddress.ip_network(f"{ip}/{plen}", strict=False)
-        return f"{net}|{port}"
+        p = EPHEMERAL if self.eph[0] <= port <= self.eph[1] else str(port)
+        return f"{net}|{p}"
+
+    def accept(self, spec: str) -> AllowRule:
+        """Allow a destination from now on (an operator's signed accept); returns the rule."""
+        rules = parse_allow([spec], resolve=False)
+        self.accepted.extend(rules)
+        return rules[0]
+
+    def key_matcher(self, rule: AllowRule) -> Any:
+        """A predicate over alert keys (``addr:port``) that ``rule`` allows, for the folder."""
+
+        def match(key: str) -> bool:
+            host, _, p = key.rpartition(":")
+            try:
+                ip = ipaddress.ip_address(host.strip("[]"))
+            except ValueError:
+                return False
+            port = self.eph[0] if p == EPHEMERAL else int(p) if p.isdigit() else -1
+            return rule.matches(ip, port, self.eph)
+
+        return match
 
     def allowed(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> str | None:
         """Why this destination is allowed, or None."""
         for r in self.rules:
-            if r.matches(ip, port):
+            if r.matches(ip, port, self.eph):
                 return f"allowlist {r.text}"
+        for r in self.accepted:
+            if r.matches(ip, port, self.eph):
+                return f"accepted by operator {r.text}"
         if self.config.allow_baseline_destinations and self._baseline_key(ip, port) in self.baseline_dests:
             return "seen in baseline"
         return None
@@ -160,6 +250,7 @@ class EgressChannel(Channel):
                 continue
             self.unknown_seen += 1
             dest = f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+            key = dest_key(ip, port, self.eph)
             out.append(
                 ctx.alert(
                     "L4",
@@ -167,9 +258,10 @@ class EgressChannel(Channel):
                     int(ev.get("ts_ns", 0)),
                     divergence=1.0,
                     threshold=1.0,
-                    key=dest,
+                    key=key,
                     evidence={
                         "destination": dest,
+                        "destination_key": key,
                         "addr": str(ip),
                         "port": port,
                         "family": ev.get("family"),
@@ -265,6 +357,7 @@ class EgressChannel(Channel):
     def to_state(self) -> dict[str, Any]:
         return {
             "baseline_dests": sorted(self.baseline_dests),
+            "ephemeral_ports": list(self.eph),
             "mean_rate": [float(x) for x in self.mean_rate],
             "cal": self.cal.to_dict(),
         }

@@ -1,0 +1,219 @@
+"""Alert folding: one certificate per new key, storms collapsed and counted, operator accept.
+
+Engine-level (the same engine the live sensor drives); the live counterparts
+with real sockets and real certificates are in test_live_semantics.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from h7.alert import Alert
+from h7.batch import Batch
+from h7.detect.channels.l4_egress import dest_key, host_ephemeral_range, parse_allow
+from h7.detect.config import EngineConfig
+from h7.detect.engine import Engine
+from h7.detect.folding import AgentFolder
+
+JOURNALS = Path(__file__).parent / "journals"
+sys.path.insert(0, str(JOURNALS))
+import make_synthetic as ms  # noqa: E402
+
+NS = 10**9
+BASE: dict[str, Any] = {"read_proc": False, "l4_allow": ["127.0.0.1:8080", "127.0.0.53:53"]}
+
+
+def monitoring(**cfg: Any) -> Engine:
+    eng = Engine(EngineConfig(**{**BASE, **cfg}), [ms.AGENT_INFO])
+    for b in ms.make("benign", seconds=31):
+        eng.process(b)
+    assert eng.phase == "monitoring"
+    return eng
+
+
+def net(ts: int, addr: str, port: int = 443, op: str = "connect") -> dict[str, Any]:
+    return {
+        "type": "net",
+        "ts_ns": ts,
+        "agent": ms.AGENT,
+        "pid": ms.ROOT,
+        "tid": ms.HTTP_TID,
+        "ppid": 1,
+        "uid": 1000,
+        "comm": "python3",
+        "op": op,
+        "family": "inet",
+        "addr": addr,
+        "port": port,
+        "fd": 3,
+        "bytes": 0,
+        "count": 1,
+        "from_socket": False,
+    }
+
+
+class Clock:
+    """Feeds an engine events and empty batches on a kernel-time clock, like the sensor."""
+
+    def __init__(self, eng: Engine) -> None:
+        self.eng = eng
+        self.t0 = eng.t_last
+        self.alerts: list[Alert] = []
+
+    def until(self, t_ns: int) -> None:
+        """Close every batch that ends at or before t_ns."""
+        while self.t0 + NS <= t_ns:
+            self.alerts += self.eng.end_batch(Batch(self.t0, self.t0 + NS))
+            self.t0 += NS
+
+    def events(self, evs: list[dict[str, Any]]) -> None:
+        for ev in evs:
+            self.until(int(ev["ts_ns"]))
+            self.alerts += self.eng.on_events([ev])
+
+
+def test_a_new_destination_in_use_gives_one_certificate() -> None:
+    """Issue 12: one new site used every 5 s gave an alert every 10 s forever; now one."""
+    eng = monitoring()
+    c = Clock(eng)
+    start = c.t0 + NS // 2
+    c.events([net(start + k * 5 * NS, "10.9.9.9") for k in range(120)])  # 10 minutes of use
+    c.until(start + 600 * NS)
+    assert [(a.code, a.key, a.suppressed) for a in c.alerts] == [("UNKNOWN_DESTINATION", "10.9.9.9:443", 0)]
+    st = eng.status()["agents"][ms.AGENT_INFO.agent_id]["folding"]
+    assert st["folded"] == 119 and st["keys_in_use"] == 1
+    # Idle for longer than fold_idle (10 min), then back: reported again, with the count.
+    back = start + 119 * 5 * NS + 601 * NS
+    c.events([net(back, "10.9.9.9")])
+    assert [(a.key, a.suppressed) for a in c.alerts[1:]] == [("10.9.9.9:443", 119)]
+    assert c.alerts[1].evidence["folding"]["repeats_of_this_key_since_its_last_certificate"] == 119
+
+
+def test_other_keys_still_alert_and_certificates_say_what_the_channel_folded() -> None:
+    eng = monitoring()
+    c = Clock(eng)
+    t = c.t0 + NS // 2
+    c.events([net(t + k * 1000, "10.9.9.9") for k in range(7)])
+    c.events([net(t + 10_000, "10.8.8.8")])
+    assert [a.key for a in c.alerts] == ["10.9.9.9:443", "10.8.8.8:443"]
+    assert c.alerts[1].evidence["folding"]["channel_repeats_folded_since_last_certificate"] == 6
+
+
+def test_ephemeral_ports_never_form_a_destination_key() -> None:
+    lo, hi = host_ephemeral_range()
+    eng = monitoring()
+    c = Clock(eng)
+    t = c.t0 + NS // 2
+    c.events([net(t + k * 1000, "127.0.0.9", lo + k, op="sendto") for k in range(50)])
+    c.events([net(t + 60_000, "127.0.0.9", 5432)])  # a service port is its own destination
+    assert [a.key for a in c.alerts] == ["127.0.0.9:ephemeral", "127.0.0.9:5432"]
+    assert c.alerts[0].evidence["port"] == lo  # the certificate quotes the real port
+    assert c.alerts[1].evidence["folding"]["channel_repeats_folded_since_last_certificate"] == 49
+    import ipaddress
+
+    ip = ipaddress.ip_address("10.0.0.1")
+    assert dest_key(ip, hi, (lo, hi)) == "10.0.0.1:ephemeral"
+    assert dest_key(ip, lo - 1, (lo, hi)) == f"10.0.0.1:{lo - 1}"
+    assert dest_key(ipaddress.ip_address("::1"), 443, (lo, hi)) == "[::1]:443"
+    (r,) = parse_allow(["127.0.0.1:ephemeral"], resolve=False)
+    assert r.matches(ipaddress.ip_address("127.0.0.1"), lo, (lo, hi))
+    assert not r.matches(ipaddress.ip_address("127.0.0.1"), 443, (lo, hi))
+
+
+def test_ephemeral_range_from_config(tmp_path: Path) -> None:
+    eng = monitoring(l4_ephemeral_ports=[2000, 3000])
+    c = Clock(eng)
+    t = c.t0 + NS // 2
+    c.events([net(t, "10.1.1.1", 2500), net(t + 1, "10.1.1.1", 2600), net(t + 2, "10.1.1.1", 40000)])
+    assert [a.key for a in c.alerts] == ["10.1.1.1:ephemeral", "10.1.1.1:40000"]
+    f = tmp_path / "range"
+    f.write_text("1024\t2048\n")
+    assert host_ephemeral_range(str(f)) == (1024, 2048)
+    f.write_text("garbage\n")
+    assert host_ephemeral_range(str(f)) == (32768, 60999)
+
+
+def test_storm_collapses_into_one_counted_certificate_per_channel_per_batch() -> None:
+    """Issue 12: 50,000 distinct destinations in 1.2 s gave 2,778 certificates."""
+    eng = monitoring()
+    c = Clock(eng)
+    t = c.t0 + NS // 10
+    n = 50_000
+    step = int(1.2 * NS) // n
+    evs = [net(t + i * step, f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}", 443) for i in range(n)]
+    c.events(evs)
+    c.until(t + 3 * NS)
+    storms = [a for a in c.alerts if a.key == "storm:L4"]
+    single = [a for a in c.alerts if a.key != "storm:L4"]
+    batches = 2  # the storm spans two batches
+    assert len(storms) == batches
+    assert len(single) == 5 * batches  # storm_burst per batch
+    assert len(c.alerts) <= 10 * batches  # bounded: ~10 certificates/s per agent
+    # Nothing dropped silently: every verdict is a certificate or counted in one.
+    assert len(single) + sum(a.evidence["storm"]["alerts"] for a in storms) == n
+    assert sum(a.suppressed + 1 for a in storms) + len(single) == n
+    for a in storms:
+        s = a.evidence["storm"]
+        assert s["by_code"] == {"UNKNOWN_DESTINATION": s["alerts"]}
+        assert len(s["sample_keys"]) == 10 and all(k.endswith(":443") for k in s["sample_keys"])
+        assert s["window_ns"][1] - s["window_ns"][0] < NS  # one batch each
+    # Repeats of the storm's keys later fold instead of alerting again (the most recent
+    # fold_max_keys of them: memory is bounded, the older ones were forgotten and counted).
+    assert eng.status()["agents"][ms.AGENT_INFO.agent_id]["folding"]["evicted_keys"] == n - 16384
+    before = len(c.alerts)
+    c.events([net(c.t0 + k, ev["addr"]) for k, ev in enumerate(evs[-1000:])])
+    c.until(c.t0 + 2 * NS)
+    assert len(c.alerts) == before
+
+
+def test_storm_on_another_channel_collapses_too() -> None:
+    """Any channel: a burst of distinct exec verdicts (L2) collapses the same way."""
+    folder = AgentFolder(idle_ns=600 * NS, burst=5, sample=3)
+    out: list[Alert] = []
+    for i in range(40):
+        out += folder.admit(
+            Alert("L2", "LIVING_OFF_THE_LAND", "a:1:2", 1000 + i, 1.0, 1.0, f"/usr/bin/tool{i}", {})
+        )
+    out += folder.flush(2000)
+    assert [a.key for a in out[:5]] == [f"/usr/bin/tool{i}" for i in range(5)]
+    (agg,) = out[5:]
+    assert agg.key == "storm:L2" and agg.evidence["storm"]["alerts"] == 35
+    assert agg.evidence["storm"]["sample_keys"] == ["/usr/bin/tool5", "/usr/bin/tool6", "/usr/bin/tool7"]
+    assert folder.status()["held_in_storms"] == 35
+
+
+def test_fold_memory_is_bounded() -> None:
+    folder = AgentFolder(idle_ns=600 * NS, burst=0, max_keys=100)
+    for i in range(1000):
+        folder.admit(Alert("L4", "UNKNOWN_DESTINATION", "a:1:2", i, 1.0, 1.0, f"k{i}", {}))
+    st = folder.status()
+    assert st["keys_in_use"] == 100 and st["evicted_keys"] == 900
+
+
+def test_operator_accept_stops_alerts_for_that_destination() -> None:
+    eng = monitoring()
+    c = Clock(eng)
+    t = c.t0 + NS // 2
+    c.events([net(t, "10.9.9.9")])
+    assert len(c.alerts) == 1
+    assert eng.accept(ms.AGENT_INFO.agent_id, "L4", "10.9.9.9:443") == 1
+    assert eng.status()["agents"][ms.AGENT_INFO.agent_id]["folding"]["keys_in_use"] == 0
+    # long after the fold window: still accepted, so still quiet
+    c.events([net(t + 700 * NS, "10.9.9.9")])
+    c.events([net(t + 701 * NS, "10.9.9.9", 80)])  # another port is another destination
+    assert [a.key for a in c.alerts] == ["10.9.9.9:443", "10.9.9.9:80"]
+    assert eng.accept("someone-else:1:1", "L4", "10.9.9.9:80") == 0
+    with pytest.raises(Exception, match="only L4"):
+        eng.accept("*", "L2", "/bin/sh")
+
+
+def test_fold_and_storm_config_keys() -> None:
+    c = EngineConfig.from_dict({"fold_idle": "2m", "storm_burst": 3, "l4": {"ephemeral_ports": [1, 2]}})
+    assert c.fold_idle_ns == 120 * NS and c.storm_burst == 3 and c.l4_ephemeral_ports == [1, 2]
+    assert EngineConfig.from_dict({"rate_limit": "0s"}).fold_idle_ns == 0  # the old name
+    with pytest.raises(Exception, match="storm_burst"):
+        EngineConfig(storm_burst=-1)
