@@ -217,11 +217,12 @@ def test_storm_collapses_into_bounded_timely_counted_certificates(demo: Any) -> 
     single = [b for b in l4 if b["alert_key"] != "storm:L4"]
     held = sum(int(b["evidence"]["storm"]["by_code"].get("UNKNOWN_DESTINATION", 0)) for b in agg)
     assert held > 100, "the storm must be big enough to collapse"
-    # Bounded: per 1-s batch at most 5 individual + one aggregate per channel.
+    # Bounded: per 1-s batch at most 5 individual certificates + the channel's aggregates
+    # (one per storm_window of 0.5 s, so at most 3 in a batch).
     span_s = (max(b["ts_ns"] for b in l4) - min(b["ts_ns"] for b in l4)) / NS
     assert len(l4) <= 10 * (span_s + 2), (len(l4), span_s)
-    assert len(agg) <= span_s + 2
-    # Timely: a held verdict waits at most one batch (1 s) for its certificate.
+    assert len(agg) <= 3 * (span_s + 2), (len(agg), span_s)
+    # Timely: a held verdict waits about half a batch (storm_window), never much more than 1 s.
     for b in agg:
         w0, w1 = b["evidence"]["storm"]["window_ns"]  # kernel clock; ts_ns is w1 on the wall clock
         lag = (b["sign_time_ns"] - (b["ts_ns"] - (w1 - w0))) / NS

@@ -82,6 +82,7 @@ _DURATION_KEYS = {
     "baseline": "baseline_ns",
     "batch_interval": "batch_ns",
     "fold_idle": "fold_idle_ns",
+    "storm_window": "storm_window_ns",
     # the name before folding (h7 <= 0.x): a window within which repeats folded
     "rate_limit": "fold_idle_ns",
 }
@@ -146,6 +147,9 @@ class EngineConfig:
     # Storms: individual certificates per agent per batch; the rest collapse into one
     # aggregated certificate per channel per batch.  0: no storm collapse.
     storm_burst: int = 5
+    # ... and a channel's aggregate closes early once a verdict comes this long after its first
+    # (kernel time), so a held verdict waits about half a batch, not a whole one.  0: batch end only.
+    storm_window_ns: int = NS_PER_S // 2
     storm_sample: int = 10
     fold_max_keys: int = 16384
     # Per-batch false-alarm probability the calibration aims for, per channel.

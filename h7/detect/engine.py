@@ -352,7 +352,7 @@ class Engine:
 
     def _new_folder(self) -> AgentFolder:
         c = self.config
-        return AgentFolder(c.fold_idle_ns, c.storm_burst, c.storm_sample, c.fold_max_keys)
+        return AgentFolder(c.fold_idle_ns, c.storm_burst, c.storm_sample, c.fold_max_keys, c.storm_window_ns)
 
     def _new_channels(self) -> list[Channel]:
         chans: list[Channel] = []

@@ -82,8 +82,12 @@ class AgentFolder:
     unless a storm holds it); ``burst`` <= 0 turns storm collapse off.
     """
 
-    def __init__(self, idle_ns: int, burst: int, sample: int = 10, max_keys: int = 16384) -> None:
+    def __init__(
+        self, idle_ns: int, burst: int, sample: int = 10, max_keys: int = 16384, window_ns: int = 0
+    ) -> None:
         self.idle_ns = int(idle_ns)
+        #: an aggregate also closes once a verdict arrives this long after its first (0: batch end only)
+        self.window_ns = int(window_ns)
         self.burst = int(burst)
         self.sample = max(0, int(sample))
         self.max_keys = max(1, int(max_keys))
@@ -133,11 +137,18 @@ class AgentFolder:
             alert.suppressed = prior
             self._stamp(alert)
             return [alert]
-        # Storm: hold it for the channel's aggregate at the end of the batch.
+        # Storm: hold it for the channel's aggregate at the end of the batch -- or
+        # now, if the channel's aggregate is already window_ns old (kernel time).
+        out: list[Alert] = []
+        agg = self._held.get(alert.channel)
+        if agg is not None and self.window_ns > 0 and ts - agg.first_ns >= self.window_ns:
+            out.append(self._aggregate(alert.channel, agg))
+            del self._held[alert.channel]
+            agg = None
+            self._gen += 1  # later repeats of its keys count toward the next certificate
         ks.held_gen = self._gen
         self.held_total += 1
         self.held_by_code[alert.code] += 1
-        agg = self._held.get(alert.channel)
         if agg is None:
             agg = self._held[alert.channel] = _Aggregate(first_ns=ts)
         agg.alerts += 1
@@ -150,7 +161,7 @@ class AgentFolder:
         ):
             agg.worst = alert
         agg.last_ns = max(agg.last_ns, ts)
-        return []
+        return out
 
     def _stamp(self, alert: Alert) -> None:
         """Say in the certificate what this channel folded since its previous one."""
@@ -168,43 +179,45 @@ class AgentFolder:
     # -- end of batch ---------------------------------------------------
     def flush(self, now_ns: int) -> list[Alert]:
         """One aggregated alert per channel that held alerts this batch; opens a new batch."""
-        out: list[Alert] = []
-        for channel, agg in sorted(self._held.items()):
-            w = agg.worst
-            assert w is not None
-            code = agg.by_code.most_common(1)[0][0]
-            evidence: dict[str, Any] = {
-                "storm": {
-                    "alerts": agg.alerts,
-                    "distinct_keys": agg.alerts,
-                    "repeats_folded": agg.repeats,
-                    "earlier_repeats_of_these_keys": agg.prior_folded,
-                    "by_code": dict(sorted(agg.by_code.items())),
-                    "sample_keys": list(agg.keys),
-                    "window_ns": [agg.first_ns, max(agg.last_ns, agg.first_ns)],
-                    "individual_certificates_per_batch": self.burst,
-                },
-                "worst": {"code": w.code, "key": w.key, "evidence": w.evidence},
-            }
-            a = Alert(
-                channel=channel,
-                code=code,
-                agent_id=w.agent_id,
-                ts_ns=int(max(agg.last_ns, agg.first_ns)),
-                divergence=float(w.divergence),
-                threshold=float(w.threshold),
-                key=STORM_KEY_PREFIX + channel,
-                evidence=evidence,
-                suppressed=agg.alerts - 1 + agg.repeats,
-            )
-            self.aggregates += 1
-            self._stamp(a)
-            out.append(a)
+        out = [self._aggregate(channel, agg) for channel, agg in sorted(self._held.items())]
         self._held.clear()
         self._emitted_in_batch = 0
         self._gen += 1
         del now_ns  # batches are the clock; the argument documents when flush is due
         return out
+
+    def _aggregate(self, channel: str, agg: _Aggregate) -> Alert:
+        """The one certificate a channel's held verdicts become."""
+        w = agg.worst
+        assert w is not None
+        code = agg.by_code.most_common(1)[0][0]
+        evidence: dict[str, Any] = {
+            "storm": {
+                "alerts": agg.alerts,
+                "distinct_keys": agg.alerts,
+                "repeats_folded": agg.repeats,
+                "earlier_repeats_of_these_keys": agg.prior_folded,
+                "by_code": dict(sorted(agg.by_code.items())),
+                "sample_keys": list(agg.keys),
+                "window_ns": [agg.first_ns, max(agg.last_ns, agg.first_ns)],
+                "individual_certificates_per_batch": self.burst,
+            },
+            "worst": {"code": w.code, "key": w.key, "evidence": w.evidence},
+        }
+        a = Alert(
+            channel=channel,
+            code=code,
+            agent_id=w.agent_id,
+            ts_ns=int(max(agg.last_ns, agg.first_ns)),
+            divergence=float(w.divergence),
+            threshold=float(w.threshold),
+            key=STORM_KEY_PREFIX + channel,
+            evidence=evidence,
+            suppressed=agg.alerts - 1 + agg.repeats,
+        )
+        self.aggregates += 1
+        self._stamp(a)
+        return a
 
     def forget(self, channel: str, match: Any) -> int:
         """Drop in-use keys of ``channel`` for which ``match(key)`` is true (operator accept)."""

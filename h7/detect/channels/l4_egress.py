@@ -81,10 +81,17 @@ def ephemeral_range(config: EngineConfig) -> tuple[int, int]:
     return int(r[0]), int(r[1])
 
 
-def dest_key(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int, eph: tuple[int, int]) -> str:
-    """``1.2.3.4:443``, ``[::1]:443``; a port in the ephemeral range becomes ``ephemeral``."""
+def dest_key(
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int, eph: tuple[int, int], text: str = ""
+) -> str:
+    """``1.2.3.4:443``, ``[::1]:443``; a port in the ephemeral range becomes ``ephemeral``.
+
+    ``text``: ``str(ip)`` if the caller has it already (formatting an address is
+    the dearest step of a storm's hot path).
+    """
+    a = text or str(ip)
     p = EPHEMERAL if eph[0] <= port <= eph[1] else str(port)
-    return f"[{ip}]:{p}" if ip.version == 6 else f"{ip}:{p}"
+    return f"[{a}]:{p}" if ip.version == 6 else f"{a}:{p}"
 
 
 @dataclass(frozen=True)
@@ -174,32 +181,47 @@ class EgressChannel(Channel):
         self.last_divergence = 0.0
         self.unknown_seen = 0
         self.checked = 0
+        #: monitoring verdicts by (family, addr, port): None = allowed, else (addr, key, dest)
+        self._verdicts: dict[tuple[Any, str, int], Any] = {}
 
     # -- destinations ---------------------------------------------------
     @staticmethod
     def _dest(ev: Event) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int] | None:
-        if ev.get("type") != "net" or ev.get("family") not in ("inet", "inet6"):
+        fam = ev.get("family")
+        if ev.get("type") != "net" or fam not in ("inet", "inet6"):
             return None
         if ev.get("inbound"):
             return None  # a reply on a connection the agent accepted: not egress (issue 12)
         try:
-            ip = ipaddress.ip_address(str(ev.get("addr", "")))
+            # the family says which parser: ip_address() would try IPv4 then IPv6
+            addr = str(ev.get("addr", ""))
+            ip: ipaddress.IPv4Address | ipaddress.IPv6Address = (
+                ipaddress.IPv4Address(addr) if fam == "inet" else ipaddress.IPv6Address(addr)
+            )
         except ValueError:
-            return None
+            try:
+                ip = ipaddress.ip_address(str(ev.get("addr", "")))
+            except ValueError:
+                return None
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
         return ip, int(ev.get("port", 0))
 
-    def _baseline_key(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> str:
+    def _baseline_key(
+        self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int, text: str = ""
+    ) -> str:
         plen = self.config.l4_baseline_prefix_v4 if ip.version == 4 else self.config.l4_baseline_prefix_v6
-        net = ipaddress.ip_network(f"{ip}/{plen}", strict=False)
         p = EPHEMERAL if self.eph[0] <= port <= self.eph[1] else str(port)
+        if plen == ip.max_prefixlen:  # the default: no network to build (a storm's hot path)
+            return f"{text or ip}/{plen}|{p}"
+        net = ipaddress.ip_network(f"{ip}/{plen}", strict=False)
         return f"{net}|{p}"
 
     def accept(self, spec: str) -> AllowRule:
         """Allow a destination from now on (an operator's signed accept); returns the rule."""
         rules = parse_allow([spec], resolve=False)
         self.accepted.extend(rules)
+        self._verdicts.clear()
         return rules[0]
 
     def key_matcher(self, rule: AllowRule) -> Any:
@@ -216,15 +238,20 @@ class EgressChannel(Channel):
 
         return match
 
-    def allowed(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> str | None:
-        """Why this destination is allowed, or None."""
+    def allowed(
+        self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int, text: str = ""
+    ) -> str | None:
+        """Why this destination is allowed, or None (``text``: ``str(ip)``, if known)."""
         for r in self.rules:
             if r.matches(ip, port, self.eph):
                 return f"allowlist {r.text}"
         for r in self.accepted:
             if r.matches(ip, port, self.eph):
                 return f"accepted by operator {r.text}"
-        if self.config.allow_baseline_destinations and self._baseline_key(ip, port) in self.baseline_dests:
+        if (
+            self.config.allow_baseline_destinations
+            and self._baseline_key(ip, port, text) in self.baseline_dests
+        ):
             return "seen in baseline"
         return None
 
@@ -236,21 +263,62 @@ class EgressChannel(Channel):
                     self.baseline_dests.add(self._baseline_key(*d))
         self._rates.append(self._batch_rates(batch, ctx))
 
+    def _verdict(self, ev: Event) -> Any:
+        """None (not a destination, or allowed) or (addr, key, dest); cached while monitoring.
+
+        The allowlist, the baseline's destinations and the accepts only change
+        at the end of the baseline and on an accept (both clear the cache), so
+        a destination used again costs one dict lookup.
+        """
+        ck = (ev.get("family"), str(ev.get("addr", "")), int(ev.get("port", 0)))
+        v = self._verdicts.get(ck, self)
+        if v is not self:
+            return v
+        d = self._dest(ev)
+        if d is None:
+            v = None
+        else:
+            ip, port = d
+            a = str(ip)
+            if self.allowed(ip, port, a) is not None:
+                v = None
+            else:
+                v = (
+                    a,
+                    dest_key(ip, port, self.eph, a),
+                    f"[{a}]:{port}" if ip.version == 6 else f"{a}:{port}",
+                )
+        if len(self._verdicts) >= 65536:
+            self._verdicts.clear()
+        self._verdicts[ck] = v
+        return v
+
     def on_events(self, events: list[Event], ctx: ChannelContext) -> list[Alert]:
         out: list[Alert] = []
+        learning = ctx.phase == PHASE_BASELINE
         for ev in events:
-            d = self._dest(ev)
-            if d is None:
+            if ev.get("type") != "net" or ev.get("family") not in ("inet", "inet6"):
                 continue
             self.checked += 1
-            ip, port = d
-            if ctx.phase == PHASE_BASELINE and self.config.allow_baseline_destinations:
-                continue  # the baseline defines what is known; learn() records it
-            if self.allowed(ip, port) is not None:
-                continue
+            if learning:
+                if self.config.allow_baseline_destinations:
+                    continue  # the baseline defines what is known; learn() records it
+                d = self._dest(ev)
+                if d is None or self.allowed(*d) is not None:
+                    continue
+                ip, port = d
+                v = (
+                    ip,
+                    dest_key(ip, port, self.eph),
+                    f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}",
+                )
+            else:
+                v = self._verdict(ev)
+                if v is None:
+                    continue
+            addr, key, dest = v
+            port = int(ev.get("port", 0))
             self.unknown_seen += 1
-            dest = f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
-            key = dest_key(ip, port, self.eph)
             out.append(
                 ctx.alert(
                     "L4",
@@ -262,7 +330,7 @@ class EgressChannel(Channel):
                     evidence={
                         "destination": dest,
                         "destination_key": key,
-                        "addr": str(ip),
+                        "addr": addr,
                         "port": port,
                         "family": ev.get("family"),
                         "op": ev.get("op"),
@@ -294,6 +362,7 @@ class EgressChannel(Channel):
 
     def finish_baseline(self, ctx: ChannelContext) -> None:
         super().finish_baseline(ctx)
+        self._verdicts.clear()
         override = self.config.threshold_override("L4", "NET_EGRESS_BURST")
         floor = self.config.floor("L4", "NET_EGRESS_BURST", BURST_FLOOR)
         if not self._rates:
@@ -366,6 +435,7 @@ class EgressChannel(Channel):
         self.baseline_dests = {str(x) for x in state.get("baseline_dests", [])}
         self.mean_rate = np.array([float(x) for x in state["mean_rate"]])
         self.cal = Calibration.from_dict(state["cal"])
+        self._verdicts.clear()
         override = self.config.threshold_override("L4", "NET_EGRESS_BURST")
         if override is not None:
             self.cal = Calibration(override, "override")
