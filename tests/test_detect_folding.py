@@ -219,3 +219,15 @@ def test_fold_and_storm_config_keys() -> None:
     assert EngineConfig.from_dict({"rate_limit": "0s"}).fold_idle_ns == 0  # the old name
     with pytest.raises(Exception, match="storm_burst"):
         EngineConfig(storm_burst=-1)
+
+
+def test_inbound_replies_are_not_egress_and_do_not_hide_a_later_connect() -> None:
+    """knet marks sends on accepted sockets ``inbound``; the verdict cache must not
+    let such a reply make the same address:port look allowed for a real connect."""
+    eng = monitoring()
+    c = Clock(eng)
+    t = c.t0 + NS // 2
+    c.events([{**net(t + k, "10.7.7.7", 40000 + k, op="sendto"), "inbound": True} for k in range(20)])
+    assert c.alerts == []
+    c.events([net(t + 100, "10.7.7.7", 40000)])
+    assert [a.key for a in c.alerts] == ["10.7.7.7:ephemeral"]

@@ -297,8 +297,8 @@ class EgressChannel(Channel):
         out: list[Alert] = []
         learning = ctx.phase == PHASE_BASELINE
         for ev in events:
-            if ev.get("type") != "net" or ev.get("family") not in ("inet", "inet6"):
-                continue
+            if ev.get("type") != "net" or ev.get("family") not in ("inet", "inet6") or ev.get("inbound"):
+                continue  # inbound: a reply on a connection the agent accepted, not egress
             self.checked += 1
             if learning:
                 if self.config.allow_baseline_destinations:
