@@ -80,7 +80,10 @@ $(BUILD)/bench_null.bpf.o: bench/null.bpf.c $(VMLINUX)
 $(BUILD)/syscall_loop: bench/syscall_loop.c
 	$(CC) -O2 -Wall -Werror -o $@ $<
 
-bench: build $(BUILD)/bench_null.bpf.o $(BUILD)/syscall_loop
+$(BUILD)/net_loop: bench/net_loop.c
+	$(CC) -O2 -Wall -Werror -o $@ $<
+
+bench: build $(BUILD)/bench_null.bpf.o $(BUILD)/syscall_loop $(BUILD)/net_loop
 	$(VPY) -m bench $(if $(QUICK),--quick,)
 
 lint: venv

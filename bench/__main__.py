@@ -23,6 +23,7 @@ SECTIONS = [
     ("pipeline", "bench.pipeline_bench"),
     ("syscall_cost", "bench.syscall_cost"),
     ("exec_cost", "bench.exec_cost"),
+    ("net_cost", "bench.net_cost"),
     ("overhead", "bench.overhead"),
     ("latency", "bench.latency"),
 ]

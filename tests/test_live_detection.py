@@ -253,3 +253,37 @@ def test_config_agent_tables_watch_for_new_agents(tmp_path: Path) -> None:
             agent.wait()
         sensor.terminate()
         sensor.wait(timeout=20 * TIMESCALE)
+
+
+def test_l5_tampering_without_ptrace_is_certified(demo) -> None:  # type: ignore[no-untyped-def]
+    """/proc/<pid>/mem and pidfd_getfd on a live agent: signed L5 certificates naming the hook (issue 13)."""
+    import ctypes
+
+    from h7.cal import load_public_key, verify_file
+
+    agent_pid, _ = demo.setup()
+    _wait_monitoring(demo)
+    demo.phase = "L5"
+    t = time.monotonic()
+    os.close(os.open(f"/proc/{agent_pid}/mem", os.O_RDONLY))
+    ld = demo.wait_alert("L5", t)
+    assert ld is not None and ld.code == "PROCESS_MEMORY_ACCESS" and ld.sig_ok
+    assert ld.seen_at - t <= 2.0 * TIMESCALE
+    ev = verify_file(ld.path, load_public_key(demo.pub)).body["evidence"]
+    assert ev["act"] == "proc_mem_open" and ev["target"]["pid"] == agent_pid
+    assert ev["hook"] in ("tp_btf/sys_enter", "fentry/security_ptrace_access_check")
+
+    time.sleep(1.0)
+    t = time.monotonic()
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(agent_pid)
+    try:
+        fd = libc.syscall(438, pidfd, 0, 0)  # pidfd_getfd: the agent's stdin
+        assert fd >= 0, os.strerror(ctypes.get_errno())
+        os.close(fd)
+    finally:
+        os.close(pidfd)
+    ld = demo.wait_alert("L5", t)
+    assert ld is not None and ld.code == "FD_THEFT_DETECTED" and ld.sig_ok
+    ev = verify_file(ld.path, load_public_key(demo.pub)).body["evidence"]
+    assert ev["act"] == "pidfd_getfd" and ev["target_fd"] == 0 and ev["target"]["pid"] == agent_pid

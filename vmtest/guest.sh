@@ -48,7 +48,8 @@ run_pytest() {  # run_pytest NAME FILES...
         -c "$ROOT/pyproject.toml" -rA --durations=0 -v --junitxml="$OUT/$name.xml" "$@" > "$OUT/$name.log" 2>&1
     echo $? > "$OUT/$name.rc"
 }
-run_pytest sensor "$ROOT/tests/test_sensor_bpf.py" "$ROOT/tests/test_sensor_windows.py" "$ROOT/tests/test_layout.py"
+run_pytest sensor "$ROOT/tests/test_sensor_bpf.py" "$ROOT/tests/test_sensor_windows.py" "$ROOT/tests/test_layout.py" \
+    "$ROOT/tests/test_sensor_gaps.py"
 shopt -s nullglob
 live=("$ROOT"/tests/test_live*.py)
 run_pytest live "${live[@]}"

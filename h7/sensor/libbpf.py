@@ -90,20 +90,27 @@ class Program:
         self.name: str = ffi.string(lib.bpf_program__name(ptr)).decode()
         self.section: str = ffi.string(lib.bpf_program__section_name(ptr)).decode()
 
-    @property
-    def prog_id(self) -> int | None:
-        """The kernel's id of the loaded program (bpftool's), None when not loaded."""
+    def fdinfo(self) -> dict[str, int]:
+        """The kernel's fdinfo of the loaded program: prog_id, and run_time_ns/run_cnt
+        while kernel.bpf_stats_enabled is 1.  Empty when not loaded."""
         fd = int(lib.bpf_program__fd(self._ptr))
+        out: dict[str, int] = {}
         if fd < 0:
-            return None
+            return out
         try:
             with open(f"/proc/self/fdinfo/{fd}") as f:
                 for line in f:
-                    if line.startswith("prog_id:"):
-                        return int(line.split()[1])
+                    k, _, v = line.partition(":")
+                    if v.strip().isdigit():
+                        out[k.strip()] = int(v)
         except OSError:
-            return None
-        return None
+            return {}
+        return out
+
+    @property
+    def prog_id(self) -> int | None:
+        """The kernel's id of the loaded program (bpftool's), None when not loaded."""
+        return self.fdinfo().get("prog_id")
 
     @property
     def autoload(self) -> bool:

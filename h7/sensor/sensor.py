@@ -480,6 +480,15 @@ class Sensor:
         """How many of the object's programs this kernel loaded (attached or held in reserve)."""
         return sum(1 for p in self._programs.values() if p.autoload)
 
+    def program_stats(self) -> dict[str, tuple[int, int]]:
+        """program name -> (run_time_ns, run_cnt), cumulative; zeros unless bpf_stats are enabled."""
+        out = {}
+        for name, p in self._programs.items():
+            if p.autoload:
+                info = p.fdinfo()
+                out[name] = (info.get("run_time_ns", 0), info.get("run_cnt", 0))
+        return out
+
     def program_ids(self) -> set[int]:
         """Kernel ids of this sensor's loaded programs (what bpftool lists)."""
         ids = {p.prog_id for p in self._programs.values() if p.autoload}
