@@ -640,7 +640,13 @@ static __always_inline void on_unix_connected(__u32 agent, int fd)
 			ev->handoff.path_len = len;
 		}
 	}
-	window = bpf_map_lookup_elem(&follow_comms, ev->handoff.peer_comm);
+	{
+		/* key copied to the stack: 6.1's verifier refuses ring-buffer memory as a map key */
+		char comm_key[H7_COMM_LEN];
+
+		__builtin_memcpy(comm_key, ev->handoff.peer_comm, H7_COMM_LEN);
+		window = bpf_map_lookup_elem(&follow_comms, comm_key);
+	}
 	if (window && *window && ev->handoff.peer_agent != agent) {
 		struct h7_follow fw = {};
 		__u32 zero = 0, ptgid = ev->handoff.peer_tgid;
