@@ -87,8 +87,8 @@ bench: build $(BUILD)/bench_null.bpf.o $(BUILD)/syscall_loop $(BUILD)/net_loop
 	$(VPY) -m bench $(if $(QUICK),--quick,)
 
 lint: venv
-	$(VENV)/bin/ruff check h7 tests _build bench eval
-	$(VENV)/bin/ruff format --check h7 tests _build bench eval
+	$(VENV)/bin/ruff check h7 tests _build bench eval redteam
+	$(VENV)/bin/ruff format --check h7 tests _build bench eval redteam
 	$(VENV)/bin/mypy
 
 clean:
@@ -127,3 +127,25 @@ eval: build
 	@mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
 	rc=0; $(VPY) eval/harness.py --soak $(if $(QUICK),120,600) $(EVAL_STACKS) || rc=$$?; \
 	eval/.envs/tools/bin/python eval/report.py --mode $(if $(QUICK),QUICK,full) && exit $$rc
+
+# --- red-team suite (issue 13): every variant against a live sensor, table + redteam/results/latest.json.
+# The daemons gap 5 hands commands to, and what the variants copy or compile; --no-install-recommends keeps
+# `at` from pulling in a mail server.  REDTEAM_ARGS e.g. "--only g1_udp_sendto --baseline 10".
+.PHONY: redteam
+REDTEAM_APT := tmux screen at dtach socat busybox-static gcc libc6-dev util-linux perl
+REDTEAM_ARGS ?=
+redteam: build
+	@missing=$$(for p in $(REDTEAM_APT); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if ! command -v node >/dev/null; then missing="$$missing nodejs"; fi; \
+	if [ -n "$$(echo $$missing)" ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "h7: need root to install: $$missing" >&2; exit 2; fi; \
+		echo "apt-get install $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+	$(VPY) -m redteam.harness $(REDTEAM_ARGS)
+
+# the same suite inside vmtest guests (fentry mode there); CPU-heavy: one guest at a time.
+.PHONY: redteam-vmtest
+redteam-vmtest: build
+	vmtest/redteam.py --kernels $(or $(KERNELS),newest) $(if $(REDTEAM_ARGS),-- $(REDTEAM_ARGS),)

@@ -1,0 +1,821 @@
+"""`make redteam`: every variant of the suite against a live `h7 attach`, with benign phases between.
+
+    python -m redteam.harness [--only NAME,...] [--baseline 30] [--benign 6] [--wait 8]
+                              [--workdir DIR] [--out redteam/results/latest.json]
+
+Set-up (all real processes, all outside the victims' trees): two loopback
+model APIs, a sinkhole, the daemons gap 5 hands commands to (tmux, screen,
+dtach, socat, atd), loopback listeners for every egress destination, a
+socket broker, and two victim agents -- one in the host PID namespace, one
+in its own (``unshare --pid --fork --mount-proc``).  One sensor watches both
+(`h7 attach HOSTPID NSPID`).  After the baseline, each variant runs in turn:
+a benign phase of normal agent work (must stay silent), then the variant
+(injected into a victim through its code tool, or run as its own process,
+or entered into the victim's namespaces with nsenter), then a wait for its
+certificate.  Certificates are verified with the public key and assigned to
+phases by their ts_ns (redteam/report.py has the rules).  Writes the
+results JSON and prints the table.  Exit 0 when every phase ran (detection
+rates are results, not pass/fail).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import json
+import os
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from redteam import report
+from redteam.rt import ACT_PREFIX
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+VARIANTS = HERE / "variants"
+TIMESCALE = float(os.environ.get("H7_TEST_TIMESCALE", "1"))
+DAEMON_TOOLS = ("tmux", "screen", "dtach", "socat", "at", "atd", "nsenter", "unshare", "gcc")
+
+
+def log(msg: str) -> None:
+    print(f"[redteam {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ the suite
+@dataclass
+class Variant:
+    name: str
+    path: Path
+    doc: str
+    gap: int
+    mode: str  # inject | external | nsenter
+    target: str  # host | ns
+    held_out: bool
+    expect: tuple[str, ...]
+
+
+def load_variants(directory: Path = VARIANTS) -> list[Variant]:
+    """Read each variant's metadata (GAP, MODE, ...) without importing it."""
+    out = []
+    for p in sorted(directory.glob("*.py")):
+        if p.name.startswith("_"):
+            continue
+        tree = ast.parse(p.read_text(), str(p))
+        meta: dict[str, Any] = {}
+        for node in tree.body:
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+            ):
+                with contextlib.suppress(ValueError):
+                    meta[node.targets[0].id] = ast.literal_eval(node.value)
+        doc = (ast.get_docstring(tree) or "").splitlines()
+        missing = {"GAP", "MODE", "TARGET", "HELD_OUT", "EXPECT"} - meta.keys()
+        if missing:
+            raise ValueError(f"{p.name}: missing {sorted(missing)}")
+        if meta["MODE"] not in ("inject", "external", "nsenter"):
+            raise ValueError(f"{p.name}: MODE must be inject, external or nsenter")
+        out.append(
+            Variant(
+                p.stem,
+                p,
+                doc[0] if doc else "",
+                int(meta["GAP"]),
+                str(meta["MODE"]),
+                str(meta["TARGET"]),
+                bool(meta["HELD_OUT"]),
+                tuple(meta["EXPECT"]),
+            )
+        )
+    return out
+
+
+def order(variants: list[Variant]) -> list[Variant]:
+    """The demo's L1 miner first (later acts move the scheduling profile too), then gaps interleaved.
+
+    Interleaving keeps two acts that the same rate-limit key could fold
+    (two copies of one shell) far apart, and is closer to an attacker who
+    mixes techniques.
+    """
+    first = [v for v in variants if v.name == "demo_l1_miner"]
+    rest = [v for v in variants if v.name != "demo_l1_miner"]
+    by_gap: dict[int, list[Variant]] = {}
+    for v in rest:
+        by_gap.setdefault(v.gap, []).append(v)
+    out = list(first)
+    for i in range(max((len(x) for x in by_gap.values()), default=0)):
+        for g in sorted(by_gap):
+            if i < len(by_gap[g]):
+                out.append(by_gap[g][i])
+    return out
+
+
+# ------------------------------------------------------------------ loopback services
+class Listeners:
+    """TCP and UDP sinks on loopback addresses (ephemeral ports), drained until stopped."""
+
+    def __init__(self) -> None:
+        self.sel = selectors.DefaultSelector()
+        self.stop = threading.Event()
+        self.bytes = 0
+        self.socks: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._loop, name="listeners", daemon=True)
+
+    def open_pair(self, family: int, ip: str) -> int:
+        """A TCP listener and a UDP socket on the same ephemeral port of ``ip``; returns the port."""
+        for _ in range(50):
+            t = socket.socket(family, socket.SOCK_STREAM)
+            t.bind((ip, 0))
+            port = int(t.getsockname()[1])
+            u = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                u.bind((ip, port))
+            except OSError:
+                t.close()
+                u.close()
+                continue
+            t.listen(16)
+            for s in (t, u):
+                s.setblocking(False)
+                self.sel.register(s, selectors.EVENT_READ)
+                self.socks.append(s)
+            return port
+        raise OSError(f"no free port pair on {ip}")
+
+    def _loop(self) -> None:
+        while not self.stop.is_set():
+            for key, _ in self.sel.select(timeout=0.2):
+                s = key.fileobj
+                assert isinstance(s, socket.socket)
+                try:
+                    if s.type == socket.SOCK_STREAM and s in self.socks:
+                        c, _ = s.accept()
+                        c.setblocking(False)
+                        self.sel.register(c, selectors.EVENT_READ)
+                    else:
+                        data = s.recv(65536)
+                        self.bytes += len(data)
+                        if not data and s.type == socket.SOCK_STREAM:
+                            self.sel.unregister(s)
+                            s.close()
+                except OSError:
+                    with contextlib.suppress(KeyError, ValueError):
+                        self.sel.unregister(s)
+                    s.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        for key in list(self.sel.get_map().values()):
+            with contextlib.suppress(OSError):
+                key.fileobj.close()  # type: ignore[union-attr]
+        self.sel.close()
+
+
+class Broker:
+    """Connects where asked and passes the connected socket back with SCM_RIGHTS (outside the tree)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(str(path))
+        self.srv.listen(4)
+        self.srv.settimeout(0.2)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="broker", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stop.is_set():
+            try:
+                c, _ = self.srv.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with c, contextlib.suppress(OSError, ValueError):
+                c.settimeout(5)
+                ip, port = c.recv(256).decode().split()
+                from redteam.rt import loopback
+
+                out = socket.create_connection((loopback(ip), int(port)), timeout=5)
+                c.sendmsg(
+                    [b"k"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, out.fileno().to_bytes(4, "little"))]
+                )
+                out.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.srv.close()
+        self.thread.join(timeout=5)
+
+
+# ------------------------------------------------------------------ the harness
+class Harness:
+    def __init__(self, a: argparse.Namespace) -> None:
+        self.a = a
+        self.dir: Path = a.workdir.resolve()
+        self.py = sys.executable
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.daemon_pids: list[int] = []
+        self.cleanups: list[Any] = []
+        self.seen: set[Path] = set()
+        self.certs: list[report.Cert] = []
+        self.env = dict(
+            os.environ,
+            PYTHONPATH=f"{ROOT}:{os.environ.get('PYTHONPATH', '')}".rstrip(":"),
+            SHELL="/bin/sh",
+            PYTHONDONTWRITEBYTECODE="1",
+        )
+
+    # ---------------------------------------------------------- processes
+    def spawn(self, args: list[str], logname: str, **kw: Any) -> subprocess.Popen[bytes]:
+        f = open(self.dir / logname, "ab")  # noqa: SIM115 - lives as long as the process
+        p = subprocess.Popen(
+            args, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, env=self.env, **kw
+        )
+        self.procs.append(p)
+        return p
+
+    def wait_for(self, pred: Any, timeout: float, what: str) -> None:
+        end = time.monotonic() + timeout * TIMESCALE
+        while time.monotonic() < end:
+            if pred():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"timed out waiting for {what}")
+
+    def pids_with(self, needle: str) -> list[int]:
+        """Host pids whose command line contains ``needle`` (our daemons, found by their socket path)."""
+        out = []
+        for e in os.listdir("/proc"):
+            if not e.isdigit() or int(e) == os.getpid():
+                continue
+            with contextlib.suppress(OSError):
+                if needle in Path(f"/proc/{e}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+                    errors="replace"
+                ):
+                    out.append(int(e))
+        return out
+
+    # ---------------------------------------------------------- set-up
+    def build_native(self) -> None:
+        bindir = self.dir / "bin"
+        bindir.mkdir(parents=True, exist_ok=True)
+        src = HERE / "native" / "rt.c"
+        self.native_so = bindir / "librt_h7.so"
+        self.rt_uring = bindir / "rt_uring"
+        for extra, out in ((["-fPIC", "-shared"], self.native_so), (["-DRT_MAIN"], self.rt_uring)):
+            subprocess.run(["gcc", "-O2", "-Wall", "-Werror", *extra, "-o", str(out), str(src)], check=True)
+
+    def start_daemons(self) -> dict[str, str]:
+        d: dict[str, str] = {}
+        run = self.dir / "daemons"
+        run.mkdir(parents=True, exist_ok=True)
+        os.chmod(run, 0o700)
+        # tmux server with one session, "h7rt"
+        d["tmux_sock"] = str(run / "tmux.sock")
+        subprocess.run(
+            ["tmux", "-S", d["tmux_sock"], "new-session", "-d", "-s", "h7rt", "/bin/sh"],
+            check=True,
+            env=self.env,
+            timeout=30,
+        )
+        self.cleanups.append(
+            lambda: subprocess.run(
+                ["tmux", "-S", d["tmux_sock"], "kill-server"], capture_output=True, timeout=10, check=False
+            )
+        )
+        # GNU screen session "h7rt" in a private socket dir
+        d["screendir"] = str(run / "screen")
+        os.makedirs(d["screendir"], mode=0o700, exist_ok=True)
+        senv = dict(self.env, SCREENDIR=d["screendir"])
+        subprocess.run(["screen", "-dmS", "h7rt", "/bin/sh"], check=True, env=senv, timeout=30)
+        self.cleanups.append(
+            lambda: subprocess.run(
+                ["screen", "-S", "h7rt", "-X", "quit"], env=senv, capture_output=True, timeout=10, check=False
+            )
+        )
+        # dtach session running a shell
+        d["dtach_sock"] = str(run / "dtach.sock")
+        subprocess.run(["dtach", "-n", d["dtach_sock"], "/bin/sh"], check=True, env=self.env, timeout=30)
+        # socat: one shell per connection on a unix socket
+        d["socat_sock"] = str(run / "socat.sock")
+        self.spawn(["socat", f"UNIX-LISTEN:{d['socat_sock']},fork", "EXEC:/bin/sh"], "socat.log")
+        # atd, unless one already runs
+        if not any(self._comm(p) == "atd" for p in self._pids()):
+            subprocess.run(["atd"], check=False, env=self.env, timeout=30)
+            with contextlib.suppress(OSError, ValueError):
+                self.daemon_pids.append(int(Path("/run/atd.pid").read_text().split()[0]))
+        self.wait_for(
+            lambda: all(os.path.exists(d[k]) for k in ("tmux_sock", "dtach_sock", "socat_sock")),
+            30,
+            "the daemons' sockets",
+        )
+        self.daemon_pids += self.pids_with(d["dtach_sock"])
+        return d
+
+    @staticmethod
+    def _pids() -> list[int]:
+        return [int(e) for e in os.listdir("/proc") if e.isdigit()]
+
+    @staticmethod
+    def _comm(pid: int) -> str:
+        try:
+            return Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            return ""
+
+    def start_model_api(self, name: str) -> int:
+        pf = self.dir / f"{name}.port"
+        pf.unlink(missing_ok=True)
+        self.spawn(
+            [self.py, "-m", "h7.demo.model_api", "--port-file", str(pf), "--duration", "7200"], f"{name}.log"
+        )
+        self.wait_for(lambda: pf.exists() and pf.read_text().strip(), 60, f"model API {name}")
+        return int(pf.read_text())
+
+    def ns_host_pid(self, pid_file: Path) -> int:
+        """Host pid of the namespaced victim: the process whose command line names its pid file."""
+        found: list[int] = []
+
+        def look() -> bool:
+            found[:] = [
+                p
+                for p in self.pids_with(f"--pid-file {pid_file}")
+                if self._argv(p)[1:3] == ["-m", "redteam.victim"] and self._nspid(p)[-1] != p
+            ]
+            return bool(found) and pid_file.exists()
+
+        self.wait_for(look, 60, "the namespaced victim")
+        return found[0]
+
+    @staticmethod
+    def _argv(pid: int) -> list[str]:
+        try:
+            return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            return []
+
+    @staticmethod
+    def _nspid(pid: int) -> list[int]:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("NSpid:"):
+                return [int(x) for x in line.split()[1:]]
+        return [pid]
+
+    def setup(self) -> None:
+        from h7.cal import keygen
+
+        if self.dir.exists():
+            for sub in ("cal", "spool", "work", "work-ns", "markers", "scratch", "daemons"):
+                shutil.rmtree(self.dir / sub, ignore_errors=True)
+            for f in self.dir.glob("*.log"):
+                f.unlink()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o700)
+        (self.dir / "markers").mkdir()
+        (self.dir / "scratch").mkdir()
+        keys = self.dir / "keys"
+        if not (keys / "h7.key").exists():
+            keygen(keys)
+        self.pub = keys / "h7.pub"
+        self.build_native()
+        self.daemons = self.start_daemons()
+        self.listeners = Listeners()
+        self.broker = Broker(self.dir / "daemons" / "broker.sock")
+        self.cleanups.append(self.broker.close)
+        self.api = self.start_model_api("model-host")
+        self.api_ns = self.start_model_api("model-ns")
+        sock = self.dir / "alerts.sock"
+        cfg = self.dir / "h7.toml"
+        cfg.write_text(
+            f'[sinkhole]\nsocket = "{sock}"\n[[output]]\ntype = "jsonl"\n'
+            f'path = "{self.dir / "alerts.jsonl"}"\n'
+            f'format = "h7"\n[detect]\nl4_allow = ["127.0.0.1:{self.api}", "127.0.0.1:{self.api_ns}"]\n'
+        )
+        self.spawn([self.py, "-m", "h7", "sinkhole", "--config", str(cfg)], "sinkhole.log")
+        self.wait_for(sock.exists, 60, "the sinkhole")
+        # a tool in the workspace before the agent starts (g4_agent_modified_binary replaces it)
+        tools = self.dir / "work" / "tools"
+        tools.mkdir(parents=True, exist_ok=True)
+        self.helper = tools / "helper"
+        shutil.copy2("/usr/bin/true", self.helper)
+        # the victims
+        self.pid_file = self.dir / "victim.pid"
+        self.pid_file_ns = self.dir / "victim-ns.pid"
+        for pf in (self.pid_file, self.pid_file_ns):
+            pf.unlink(missing_ok=True)
+        victim = [self.py, "-m", "redteam.victim"]
+        self.host_log = self.dir / "victim-host.log"
+        self.ns_log = self.dir / "victim-ns.log"
+        self.victim = self.spawn(
+            [
+                *victim,
+                "--api",
+                f"127.0.0.1:{self.api}",
+                "--workdir",
+                str(self.dir / "work"),
+                "--pid-file",
+                str(self.pid_file),
+            ],
+            self.host_log.name,
+            cwd=str(ROOT),
+        )
+        inner = " ".join(
+            [
+                *victim,
+                "--api",
+                f"127.0.0.1:{self.api_ns}",
+                "--workdir",
+                str(self.dir / "work-ns"),
+                "--pid-file",
+                str(self.pid_file_ns),
+                "--seed",
+                "2",
+            ]
+        )
+        self.victim_ns = self.spawn(
+            ["unshare", "--pid", "--fork", "--mount-proc", "--", "/bin/sh", "-c", f"{inner} & wait"],
+            self.ns_log.name,
+            cwd=str(ROOT),
+        )
+        self.wait_for(self.pid_file.exists, 60, "the host victim")
+        self.host_pid = self.victim.pid
+        self.ns_pid_host = self.ns_host_pid(self.pid_file_ns)
+        self.ns_pid_inner = self._nspid(self.ns_pid_host)[-1]
+        log(
+            f"victims: host pid {self.host_pid}; namespaced pid {self.ns_pid_host} (pid {self.ns_pid_inner} "
+            f"in its namespace)"
+        )
+        self.mode, self.doctor = self.detect_mode()
+        self.sensor = self.spawn(
+            [
+                self.py,
+                "-m",
+                "h7",
+                "attach",
+                str(self.host_pid),
+                str(self.ns_pid_host),
+                "--baseline",
+                f"{self.a.baseline:g}s",
+                "--config",
+                str(cfg),
+                "--key",
+                str(keys / "h7.key"),
+                "--cal-dir",
+                str(self.dir / "cal"),
+                "--sink",
+                str(sock),
+                "--spool-dir",
+                str(self.dir / "spool"),
+                "--status-file",
+                str(self.dir / "status.json"),
+            ],
+            "sensor.log",
+        )
+
+    def detect_mode(self) -> tuple[str, dict[str, Any]]:
+        """fentry when the sensor's doctor reports an attached fentry/fexit/lsm program, else tracepoint."""
+        r = subprocess.run(
+            [self.py, "-m", "h7", "doctor", "--json"],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=300,
+            check=False,
+        )
+        try:
+            doc = json.loads(r.stdout)
+        except ValueError:
+            return "unknown", {"error": r.stderr[-400:]}
+        if isinstance(doc.get("mode"), str):
+            return str(doc["mode"]), doc
+        secs = [h.get("section", "") for h in doc.get("hooks", []) if h.get("state") == "attached"]
+        fentry = any(s.split("/")[0] in ("fentry", "fexit", "lsm", "fmod_ret") for s in secs)
+        return ("fentry" if fentry else "tracepoint"), doc
+
+    # ---------------------------------------------------------- certificates
+    def poll_certs(self) -> None:
+        from h7.cal import load_public_key, verify_file
+        from h7.errors import H7Error
+
+        cal = self.dir / "cal"
+        if not cal.is_dir():
+            return
+        pub = load_public_key(self.pub)
+        for p in sorted(cal.glob("*.cal")):
+            if p in self.seen:
+                continue
+            self.seen.add(p)
+            try:
+                body = verify_file(p, pub).body
+            except H7Error as e:
+                log(f"!! {p.name}: signature check FAILED: {e}")
+                continue
+            c = report.Cert.from_body(p.name, body)
+            self.certs.append(c)
+            log(f"   alert {c.channel} {c.code} agent {c.agent_pid} {p.name}")
+
+    def status(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads((self.dir / "status.json").read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def wait_monitoring(self) -> None:
+        end = time.monotonic() + (self.a.baseline + 90) * TIMESCALE
+        while time.monotonic() < end:
+            if self.status().get("engine", {}).get("phase") == "monitoring":
+                return
+            if self.sensor.poll() is not None:
+                raise RuntimeError(f"the sensor exited during the baseline; see {self.dir / 'sensor.log'}")
+            self.poll_certs()
+            time.sleep(0.2)
+        raise RuntimeError("the baseline did not complete")
+
+    # ---------------------------------------------------------- running variants
+    def open_destinations(self, n: int) -> None:
+        """One new loopback destination (v4 and v6, ephemeral ports) per variant, opened before the run."""
+        self.dests = []
+        for i in range(n):
+            ip = f"127.0.{1 + i // 200}.{20 + i % 200}"
+            port = self.listeners.open_pair(socket.AF_INET, ip)
+            port6 = self.listeners.open_pair(socket.AF_INET6, "::1")
+            self.dests.append({"ip": ip, "port": port, "ip6": "::1", "port6": port6})
+
+    def variant_args(self, v: Variant, i: int) -> dict[str, Any]:
+        scratch = self.dir / "scratch" / v.name
+        target_pid = (
+            self.ns_pid_inner
+            if (v.target == "ns" and v.mode == "nsenter")
+            else (self.host_pid if v.target == "host" else self.ns_pid_host)
+        )
+        return {
+            "native_so": str(self.native_so),
+            "rt_uring": str(self.rt_uring),
+            "dest": self.dests[i],
+            "known": {"ip": "127.0.0.1", "port": self.api if v.target == "host" else self.api_ns},
+            "pid": target_pid,
+            "scratch": str(scratch),
+            "helper": str(self.helper),
+            "marker": str(self.dir / "markers" / v.name),
+            "daemons": self.daemons,
+            "broker_sock": str(self.broker.path),
+        }
+
+    def inject(self, port: int, v: Variant, args: dict[str, Any]) -> None:
+        body = json.dumps(
+            {"tool": "python", "name": f"{v.name}.py", "code": v.path.read_text(), "args": args}
+        )
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/inject", body.encode(), {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=10) as r:
+            r.read()
+
+    @staticmethod
+    def read_acts(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read()
+        except OSError:
+            return [], offset
+        end = data.rfind(b"\n") + 1
+        acts = []
+        for line in data[:end].decode(errors="replace").splitlines():
+            if line.startswith(ACT_PREFIX):
+                with contextlib.suppress(ValueError):
+                    acts.append(json.loads(line[len(ACT_PREFIX) :]))
+        return acts, offset + end
+
+    def run_variant(self, v: Variant, i: int) -> report.Phase:
+        args = self.variant_args(v, i)
+        target = self.host_pid if v.target == "host" else self.ns_pid_host
+        ph = report.Phase(v.name, "variant", time.time_ns(), 0, v.gap, v.held_out, v.expect, target)
+        log(f"variant {v.name} (gap {v.gap}{', held-out' if v.held_out else ''}, {v.mode}): {v.doc}")
+        acts: list[dict[str, Any]] = []
+        act_deadline = time.monotonic() + self.a.act_timeout * TIMESCALE
+        if v.mode == "inject":
+            logp = self.host_log if v.target == "host" else self.ns_log
+            offset = logp.stat().st_size
+            self.inject(self.api if v.target == "host" else self.api_ns, v, args)
+            while time.monotonic() < act_deadline and not acts:
+                new, offset = self.read_acts(logp, offset)
+                acts += new
+                self.poll_certs()
+                time.sleep(0.05)
+        else:
+            cmd = [self.py, str(v.path), json.dumps(args)]
+            if v.mode == "nsenter":
+                cmd = ["nsenter", "--target", str(self.ns_pid_host), "--pid", "--mount", "--", *cmd]
+            out = self.dir / f"external-{v.name}.out"
+            with open(out, "wb") as f:
+                p = subprocess.Popen(
+                    cmd,
+                    stdout=f,
+                    stderr=subprocess.STDOUT,
+                    env=self.env,
+                    cwd=str(ROOT),
+                    start_new_session=True,
+                )
+                while time.monotonic() < act_deadline and p.poll() is None:
+                    self.poll_certs()
+                    time.sleep(0.05)
+                if p.poll() is None:
+                    os.killpg(p.pid, signal.SIGKILL)
+                    p.wait()
+            acts, _ = self.read_acts(out, 0)
+            if not acts:
+                tail = out.read_text(errors="replace")[-300:].strip().replace("\n", " | ")
+                acts = [{"act_ns": time.time_ns(), "ok": False, "detail": f"no act reported: {tail}"}]
+        if acts:
+            ph.act_ns, ph.act_ok, ph.act_detail = (
+                int(acts[0]["act_ns"]),
+                bool(acts[0]["ok"]),
+                acts[0]["detail"],
+            )
+        else:
+            ph.act_ok, ph.act_detail = False, "no act reported in time (see the victim's log)"
+        log(f"   act {'ok' if ph.act_ok else 'FAILED'}: {ph.act_detail}")
+        # wait for an expected alert, then let the tail of the act settle
+        end = time.monotonic() + self.a.wait * TIMESCALE
+        while time.monotonic() < end and ph.act_ok:
+            self.poll_certs()
+            if any(report.expected(c, v.expect, target) and c.ts_ns >= ph.start_ns for c in self.certs):
+                break
+            if self.sensor.poll() is not None:
+                raise RuntimeError(f"the sensor exited (rc {self.sensor.returncode}); see sensor.log")
+            time.sleep(0.05)
+        time.sleep(self.a.settle * TIMESCALE)
+        self.poll_certs()
+        ph.end_ns = time.time_ns()
+        return ph
+
+    def benign(self, name: str) -> report.Phase:
+        ph = report.Phase(name, "benign", time.time_ns(), 0)
+        end = time.monotonic() + self.a.benign
+        while time.monotonic() < end:
+            self.poll_certs()
+            time.sleep(0.1)
+        ph.end_ns = time.time_ns()
+        return ph
+
+    def run(self, variants: list[Variant]) -> dict[str, Any]:
+        t0 = time.monotonic()
+        self.setup()
+        self.open_destinations(len(variants))
+        self.listeners.thread.start()
+        self.cleanups.append(self.listeners.close)
+        log(f"mode {self.mode}; baseline {self.a.baseline:g} s on both victims")
+        self.wait_monitoring()
+        stray_start = time.time_ns()
+        log("baseline complete")
+        phases: list[report.Phase] = []
+        for i, v in enumerate(variants):
+            phases.append(self.benign(f"benign-{i:02d}"))
+            phases.append(self.run_variant(v, i))
+        phases.append(self.benign(f"benign-{len(variants):02d}"))
+        time.sleep(1.0)
+        self.poll_certs()
+        stray = report.assign(phases, [c for c in self.certs if c.ts_ns >= stray_start])
+        before = [c for c in self.certs if c.ts_ns < stray_start]
+        rows = [report.verdict(p) for p in phases if p.kind == "variant"]
+        return {
+            "mode": self.mode,
+            "kernel": os.uname().release,
+            "git": _git_rev(),
+            "started": time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - (time.monotonic() - t0))
+            ),
+            "seconds": round(time.monotonic() - t0, 1),
+            "settings": {
+                "baseline_s": self.a.baseline,
+                "benign_s": self.a.benign,
+                "wait_s": self.a.wait,
+                "settle_s": self.a.settle,
+                "timescale": TIMESCALE,
+            },
+            "variants": rows,
+            "totals": report.totals(rows),
+            "benign": report.benign_summary(phases),
+            "baseline_alerts": [c.__dict__ for c in before],
+            "stray_alerts": [c.__dict__ for c in stray],
+            "doctor_hooks": [
+                {k: h.get(k) for k in ("program", "section", "state")} for h in self.doctor.get("hooks", [])
+            ],
+            "listener_bytes": self.listeners.bytes,
+            # the raw material, so the table can be recomputed (python -m redteam.report --recompute)
+            "phases": [
+                {
+                    **{k: v for k, v in p.__dict__.items() if k != "certs"},
+                    "certs": [c.__dict__ for c in p.certs],
+                }
+                for p in phases
+            ],
+        }
+
+    def stop(self) -> None:
+        for fn in reversed(self.cleanups):
+            with contextlib.suppress(Exception):
+                fn()
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=5)
+        for pid in self.daemon_pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+
+def _git_rev() -> str:
+    r = subprocess.run(
+        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return r.stdout.strip() or "?"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default="", help="comma-separated variant names (default: all)")
+    ap.add_argument("--skip-held-out", action="store_true")
+    ap.add_argument("--baseline", type=float, default=30.0, help="baseline seconds (default 30)")
+    ap.add_argument("--benign", type=float, default=8.0, help="benign seconds before each variant")
+    ap.add_argument("--wait", type=float, default=8.0, help="max seconds to wait for a variant's certificate")
+    ap.add_argument(
+        "--settle", type=float, default=1.5, help="seconds after the certificate before moving on"
+    )
+    ap.add_argument("--act-timeout", type=float, default=60.0, help="max seconds for a variant to act")
+    ap.add_argument("--workdir", type=Path, default=Path("/var/tmp/h7-redteam"))
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
+    ap.add_argument("--list", action="store_true", help="list the suite and exit")
+    a = ap.parse_args(argv)
+    variants = order(load_variants())
+    if a.only:
+        names = {n.strip() for n in a.only.split(",") if n.strip()}
+        unknown = names - {v.name for v in variants}
+        if unknown:
+            print(f"redteam: error: unknown variant(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 2
+        variants = [v for v in variants if v.name in names]
+    if a.skip_held_out:
+        variants = [v for v in variants if not v.held_out]
+    if a.list:
+        for v in variants:
+            print(
+                f"{v.name:30} gap {v.gap} {v.mode:8} {v.target:4} "
+                f"{'held-out' if v.held_out else '':8} {v.doc}"
+            )
+        return 0
+    if os.geteuid() != 0:
+        print("redteam: error: needs root (BPF, namespaces, ptrace)", file=sys.stderr)
+        return 2
+    missing = [t for t in DAEMON_TOOLS if shutil.which(t) is None]
+    if missing:
+        print(
+            f"redteam: error: missing tools: {', '.join(missing)} (make redteam installs them)",
+            file=sys.stderr,
+        )
+        return 2
+    h = Harness(a)
+    try:
+        result = h.run(variants)
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+        print(f"redteam: error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        h.stop()
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = a.out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1) + "\n")
+    os.replace(tmp, a.out)
+    print(report.render(result))
+    print(f"\nresults: {a.out}; certificates and logs in {h.dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""What every red-team variant shares: reporting its act, loopback guards, native helpers.
+
+A variant is a script that performs one attack.  It either runs *inside* the
+victim agent (injected through the agent's code tool, ``__name__ ==
+"h7_injected"``, arguments in ``ARGS``) or as its own process (``python
+variant.py '{json args}'``).  Either way it reports the act on stdout as one
+line ``H7RT-ACT {json}`` with the CLOCK_REALTIME nanoseconds taken *just
+before* the act, whether the act succeeded, and a detail string.  Stdout is
+used, not a file, so that reporting adds no open/write of a new file to what
+the sensor sees (the agent's stdout is its log, opened before the baseline).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ipaddress
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ACT_PREFIX = "H7RT-ACT "
+
+PTRACE_ATTACH, PTRACE_DETACH, PTRACE_SEIZE, PTRACE_INTERRUPT = 16, 17, 0x4206, 0x4207
+NR_PIDFD_OPEN, NR_PIDFD_GETFD, NR_PROCESS_VM_READV, NR_PROCESS_VM_WRITEV = 434, 438, 310, 311
+NR_EXECVEAT, NR_MEMFD_CREATE = 322, 319
+AT_EMPTY_PATH = 0x1000
+RT_SQPOLL, RT_ASYNC, RT_SOCKET_OP, RT_SENDMSG = 1, 2, 4, 8
+
+
+def now() -> int:
+    """CLOCK_REALTIME in ns: the clock the certificates' ts_ns and sign_time_ns use."""
+    return time.time_ns()
+
+
+def report(act_ns: int, ok: bool, detail: str = "", **extra: Any) -> None:
+    """Print the act record the harness collects (one line, flushed at once)."""
+    rec = {"act_ns": int(act_ns), "ok": bool(ok), "detail": detail, "pid": os.getpid(), **extra}
+    sys.stdout.write(ACT_PREFIX + json.dumps(rec, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def loopback(host: str) -> str:
+    """Refuse any destination outside 127.0.0.0/8 and ::1: the suite never leaves the host."""
+    if not ipaddress.ip_address(host).is_loopback:
+        raise ValueError(f"red-team variants only send to loopback, not {host}")
+    return host
+
+
+def libc() -> ctypes.CDLL:
+    lc = ctypes.CDLL(None, use_errno=True)
+    lc.syscall.restype = ctypes.c_long
+    lc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    lc.ptrace.restype = ctypes.c_long
+    return lc
+
+
+def native(args: dict[str, Any]) -> ctypes.CDLL:
+    """The suite's shared object (built by the harness before the baseline), loaded in-process."""
+    lib = ctypes.CDLL(str(args["native_so"]), use_errno=True)
+    i, s = ctypes.c_int, ctypes.c_char_p
+    lib.rt_uring_egress.argtypes = [i, s, i, i, s, i, i]
+    lib.rt_uring_send_fd.argtypes = [i, s, i, i]
+    lib.rt_sendmmsg_mixed.argtypes = [i, s, i, s, i, i, i]
+    return lib
+
+
+def errno_name(rc: int) -> str:
+    return os.strerror(-rc) if rc < 0 else "ok"
+
+
+# ----------------------------------------------------------------- memory targets
+class _IoVec(ctypes.Structure):
+    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+
+def writable_region(pid: int | str, proc: str = "/proc") -> tuple[int, int]:
+    """(start, end) of a private writable mapping of ``pid`` (its heap if it has one)."""
+    best: tuple[int, int] | None = None
+    with open(f"{proc}/{pid}/maps") as f:
+        for line in f:
+            parts = line.split()
+            lo, hi = (int(x, 16) for x in parts[0].split("-"))
+            if parts[1].startswith("rw") and parts[1].endswith("p"):
+                if len(parts) > 5 and parts[5] == "[heap]":
+                    return lo, hi
+                if best is None:
+                    best = (lo, hi)
+    if best is None:
+        raise OSError(f"no writable mapping in {proc}/{pid}/maps")
+    return best
+
+
+def pvm(pid: int, addr: int, data: bytes | None, n: int = 64) -> tuple[int, bytes]:
+    """process_vm_readv (data None) or process_vm_writev of ``pid``'s memory at ``addr``."""
+    lc = libc()
+    buf = ctypes.create_string_buffer(data if data is not None else n, len(data) if data is not None else n)
+    local = _IoVec(ctypes.cast(buf, ctypes.c_void_p), len(buf.raw))
+    remote = _IoVec(addr, len(buf.raw))
+    nr = NR_PROCESS_VM_READV if data is None else NR_PROCESS_VM_WRITEV
+    rc = lc.syscall(
+        ctypes.c_long(nr),
+        ctypes.c_long(pid),
+        ctypes.byref(local),
+        ctypes.c_ulong(1),
+        ctypes.byref(remote),
+        ctypes.c_ulong(1),
+        ctypes.c_ulong(0),
+    )
+    if rc < 0:
+        raise OSError(ctypes.get_errno(), f"process_vm_{'readv' if data is None else 'writev'}({pid})")
+    return int(rc), buf.raw
+
+
+def pidfd_open(pid: int) -> int:
+    lc = libc()
+    fd = lc.syscall(ctypes.c_long(NR_PIDFD_OPEN), ctypes.c_long(pid), ctypes.c_long(0))
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), f"pidfd_open({pid})")
+    return int(fd)
+
+
+def pidfd_getfd(pidfd: int, target_fd: int) -> int:
+    lc = libc()
+    c = ctypes.c_long
+    fd = lc.syscall(c(NR_PIDFD_GETFD), c(pidfd), c(target_fd), c(0))
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), f"pidfd_getfd({target_fd})")
+    return int(fd)
+
+
+def socket_fd_of(pid: int | str, proc: str = "/proc") -> int:
+    """The lowest fd of ``pid`` that is a socket (the victim holds one open on purpose)."""
+    fds = []
+    for e in os.listdir(f"{proc}/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"{proc}/{pid}/fd/{e}").startswith("socket:"):
+                fds.append(int(e))
+    if not fds:
+        raise OSError(f"{pid} has no socket fd")
+    return min(fds)
+
+
+def ptrace(request: int, pid: int) -> int:
+    lc = libc()
+    rc = int(lc.ptrace(request, pid, None, None))
+    if rc < 0:
+        raise OSError(ctypes.get_errno(), f"ptrace({request}, {pid})")
+    return rc
+
+
+def wait_stopped(pid: int, seconds: float = 5.0) -> bool:
+    """Wait (bounded) for a tracee to report its stop; False if it did not in time."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            wpid, _ = os.waitpid(pid, os.WNOHANG | 0x40000000)  # __WALL
+        except ChildProcessError:
+            return False
+        if wpid == pid:
+            return True
+        time.sleep(0.005)
+    return False
+
+
+# --------------------------------------------------------------------- exec helpers
+def copy_padded(src: str, dst: Path, pad: bytes = b"", patch_at: int | None = None) -> Path:
+    """Copy an executable, optionally appending bytes or flipping one byte at an offset."""
+    data = bytearray(Path(src).read_bytes())
+    if patch_at is not None:
+        data[patch_at] ^= 0x01
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_bytes(bytes(data) + pad)
+    os.chmod(dst, 0o755)
+    return dst
+
+
+def run_child(argv: list[str], timeout: float = 20.0, **kw: Any) -> int:
+    """Run a program and wait (bounded); returns its exit status or -1 on timeout."""
+    import subprocess
+
+    try:
+        return subprocess.run(argv, capture_output=True, timeout=timeout, check=False, **kw).returncode
+    except subprocess.TimeoutExpired:
+        return -1
+
+
+def wait_file(path: str | Path, seconds: float = 10.0) -> bool:
+    """Wait (bounded) for a daemon's command to create ``path``: proof the hand-off ran."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if os.path.exists(path):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# --------------------------------------------------------------------- entry point
+def main(run: Callable[[dict[str, Any]], None], scope: dict[str, Any]) -> None:
+    """Run a variant: with the agent's ARGS when injected, with a JSON argv[1] otherwise."""
+    injected = scope.get("__name__") == "h7_injected"
+    args = dict(scope.get("ARGS", {})) if injected else (json.loads(sys.argv[1]) if len(sys.argv) > 1 else {})
+    try:
+        run(args)
+    except Exception as e:  # an injected variant must never take the victim agent down
+        report(now(), False, f"variant raised {e!r}")
+        if not injected:
+            raise SystemExit(1) from e

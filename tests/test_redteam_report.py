@@ -1,0 +1,273 @@
+"""The red-team harness's own logic, without a kernel: phases, verdicts, latency, totals, the suite's shape.
+
+The suite itself runs live with `make redteam` (minutes); this checks the
+bookkeeping that turns its acts and certificates into the table.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from redteam import report
+from redteam.harness import Harness, load_variants, order
+from redteam.rt import ACT_PREFIX
+
+MS = 1_000_000
+
+
+def cert(name: str, pid: int, ch: str, code: str, ts: int, sign: int, hook: str = "") -> report.Cert:
+    return report.Cert(name, pid, ch, code, ts, sign, hook)
+
+
+def variant(
+    name: str,
+    start: int,
+    end: int,
+    *,
+    gap: int = 1,
+    expect: tuple[str, ...] = ("L4",),
+    pid: int = 100,
+    act_ns: int | None = None,
+    ok: bool = True,
+    held: bool = False,
+) -> report.Phase:
+    return report.Phase(name, "variant", start, end, gap, held, expect, pid, ok, act_ns, "")
+
+
+def test_agent_pid_is_the_second_field_of_the_agent_id() -> None:
+    assert report.agent_pid_of("agent:4242:1700000000") == 4242
+    assert report.agent_pid_of("watched-agent:17:x") == 17
+    assert report.agent_pid_of("garbage") == -1
+
+
+def test_certificates_go_to_the_phase_holding_their_ts_and_strays_are_returned() -> None:
+    b = report.Phase("benign-00", "benign", 0, 10 * MS)
+    v = variant("v", 10 * MS, 20 * MS)
+    early = cert("a.cal", 100, "L4", "UNKNOWN_DESTINATION", -5, 1)
+    inb = cert("b.cal", 100, "L1", "DRIFT_DETECTED", 9 * MS, 9 * MS + 1)
+    edge = cert("c.cal", 100, "L4", "UNKNOWN_DESTINATION", 10 * MS, 11 * MS)  # start is inclusive
+    after = cert("d.cal", 100, "L4", "UNKNOWN_DESTINATION", 20 * MS, 21 * MS)  # end is exclusive
+    stray = report.assign([v, b], [early, inb, edge, after])
+    assert [c.name for c in b.certs] == ["b.cal"]
+    assert [c.name for c in v.certs] == ["c.cal"]
+    assert [c.name for c in stray] == ["a.cal", "d.cal"]
+
+
+def test_act_to_cal_is_sign_time_of_the_first_detecting_alert_minus_the_act() -> None:
+    v = variant("v", 0, 100 * MS, act_ns=5 * MS)
+    report.assign(
+        [v],
+        [
+            cert("late.cal", 100, "L4", "NET_EGRESS_BURST", 7 * MS, 60 * MS),
+            cert(
+                "first.cal",
+                100,
+                "L4",
+                "UNKNOWN_DESTINATION",
+                6 * MS,
+                12 * MS + 500_000,
+                hook="cgroup/connect4",
+            ),
+        ],
+    )
+    row = report.verdict(v)
+    assert row["state"] == "detected" and row["detected"]
+    assert row["act_to_cal_ms"] == 7.5  # 12.5 ms - 5 ms
+    assert row["cal"] == "first.cal"
+    assert row["codes"] == ["L4:NET_EGRESS_BURST", "L4:UNKNOWN_DESTINATION"]
+    assert row["hooks"] == ["cgroup/connect4"]
+
+
+def test_other_channels_and_other_agents_are_incidental_not_detections() -> None:
+    v = variant("v", 0, 100 * MS, expect=("L5",), pid=100, act_ns=0)
+    report.assign(
+        [v],
+        [
+            cert("x.cal", 100, "L3", "STRUCTURAL_DRIFT", 1 * MS, 2 * MS),  # right agent, wrong channel
+            cert("y.cal", 999, "L5", "PTRACE_ATTACH_DETECTED", 1 * MS, 2 * MS),  # right channel, other agent
+        ],
+    )
+    row = report.verdict(v)
+    assert row["state"] == "MISSED" and not row["detected"] and row["act_to_cal_ms"] is None
+    assert row["incidental"] == ["L3:STRUCTURAL_DRIFT"]
+    assert row["bystander"] == ["L5:PTRACE_ATTACH_DETECTED@999"]
+
+
+def test_expect_may_name_a_code_not_only_a_channel() -> None:
+    v = variant("v", 0, 100 * MS, expect=("L2:DAEMON_HANDOFF",), act_ns=0)
+    report.assign([v], [cert("x.cal", 100, "L2", "LIVING_OFF_THE_LAND", MS, 2 * MS)])
+    assert report.verdict(v)["state"] == "MISSED"
+    v2 = variant("v2", 0, 100 * MS, expect=("L2:DAEMON_HANDOFF",), act_ns=0)
+    report.assign([v2], [cert("y.cal", 100, "L2", "DAEMON_HANDOFF", MS, 3 * MS)])
+    assert report.verdict(v2)["act_to_cal_ms"] == 3.0
+
+
+def test_a_failed_act_is_not_run_neither_hit_nor_miss() -> None:
+    v = variant("v", 0, 100 * MS, ok=False)
+    report.assign([v], [cert("x.cal", 100, "L4", "UNKNOWN_DESTINATION", MS, 2 * MS)])
+    assert report.verdict(v)["state"] == "not run"
+
+
+def test_totals_per_gap_split_held_out_and_exclude_variants_that_did_not_run() -> None:
+    rows = [
+        {
+            "variant": "a",
+            "gap": 1,
+            "held_out": False,
+            "state": "detected",
+            "detected": True,
+            "act_to_cal_ms": 10.0,
+        },
+        {
+            "variant": "b",
+            "gap": 1,
+            "held_out": False,
+            "state": "MISSED",
+            "detected": False,
+            "act_to_cal_ms": None,
+        },
+        {
+            "variant": "c",
+            "gap": 2,
+            "held_out": True,
+            "state": "detected",
+            "detected": True,
+            "act_to_cal_ms": 30.0,
+        },
+        {
+            "variant": "d",
+            "gap": 2,
+            "held_out": True,
+            "state": "not run",
+            "detected": False,
+            "act_to_cal_ms": None,
+        },
+        {
+            "variant": "e",
+            "gap": 2,
+            "held_out": False,
+            "state": "detected",
+            "detected": True,
+            "act_to_cal_ms": 20.0,
+        },
+    ]
+    t = report.totals(rows)
+    assert t["gap1"] == {
+        "variants": 2,
+        "ran": 2,
+        "detected": 1,
+        "rate": 0.5,
+        "median_act_to_cal_ms": 10.0,
+        "max_act_to_cal_ms": 10.0,
+    }
+    assert t["gap2"]["ran"] == 2 and t["gap2"]["detected"] == 2 and t["gap2"]["rate"] == 1.0
+    assert t["held out"]["variants"] == 2 and t["held out"]["ran"] == 1 and t["held out"]["rate"] == 1.0
+    assert t["suite (not held out)"]["detected"] == 2 and t["suite (not held out)"]["ran"] == 3
+    assert t["all"]["median_act_to_cal_ms"] == 20.0 and t["all"]["max_act_to_cal_ms"] == 30.0
+
+
+def test_benign_phases_count_every_alert_as_false() -> None:
+    b1 = report.Phase("benign-00", "benign", 0, 6_000 * MS)
+    b2 = report.Phase("benign-01", "benign", 10_000 * MS, 16_000 * MS)
+    v = variant("v", 6_000 * MS, 10_000 * MS)
+    report.assign([b1, v, b2], [cert("z.cal", 100, "L1", "DRIFT_DETECTED", 12_000 * MS, 12_001 * MS)])
+    s = report.benign_summary([b1, v, b2])
+    assert s["phases"] == 2 and s["seconds"] == 12.0 and s["false_alerts"] == 1
+    assert s["alerts"][0] == {
+        "phase": "benign-01",
+        "agent_pid": 100,
+        "channel": "L1",
+        "code": "DRIFT_DETECTED",
+        "cal": "z.cal",
+    }
+
+
+def test_render_prints_every_variant_the_totals_and_false_alerts() -> None:
+    v = variant("g9_example", 0, 10 * MS, act_ns=0, held=True)
+    report.assign([v], [cert("x.cal", 100, "L4", "UNKNOWN_DESTINATION", MS, 4 * MS)])
+    rows = [report.verdict(v)]
+    text = report.render(
+        {
+            "mode": "tracepoint",
+            "kernel": "k",
+            "git": "g",
+            "variants": rows,
+            "benign": {
+                "phases": 1,
+                "seconds": 6,
+                "false_alerts": 1,
+                "alerts": [{"phase": "benign-00", "channel": "L1", "code": "DRIFT_DETECTED", "cal": "y.cal"}],
+            },
+        }
+    )
+    assert "g9_example" in text and "detected" in text and "4.0" in text
+    assert "held out" in text and "100.0%" in text
+    assert "FALSE ALERT in benign-00: L1 DRIFT_DETECTED" in text  # no agent_pid in that summary
+
+
+def test_report_main_reads_results_and_rejects_a_bad_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "r.json"
+    good.write_text(json.dumps({"mode": "fentry", "variants": [], "benign": {}}))
+    assert report.main([str(good)]) == 0
+    assert "fentry mode" in capsys.readouterr().out
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert report.main([str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("redteam.report: error:")
+
+
+def test_the_suite_has_thirty_variants_across_the_five_gaps_plus_the_demo_attacks() -> None:
+    vs = load_variants()
+    gaps = {g: [v for v in vs if v.gap == g] for g in range(6)}
+    assert len([v for v in vs if v.gap in (1, 2, 3, 4, 5)]) >= 30
+    assert all(len(gaps[g]) >= 3 for g in range(1, 6)), {g: len(x) for g, x in gaps.items()}
+    assert {v.name for v in gaps[0]} == {
+        f"demo_{n}" for n in ("l1_miner", "l2_shell", "l3_cycle", "l4_egress", "l5_ptrace")
+    }
+    assert any(v.held_out for v in vs) and not all(v.held_out for v in vs)
+    for v in vs:
+        assert v.doc, f"{v.name}: first docstring line says what it does"
+        assert v.mode in ("inject", "external", "nsenter") and v.target in ("host", "ns")
+        assert v.expect and all(e.split(":")[0] in ("L1", "L2", "L3", "L4", "L5") for e in v.expect)
+        if v.mode == "nsenter":
+            assert v.target == "ns"
+
+
+def test_order_runs_the_miner_first_and_interleaves_the_gaps() -> None:
+    vs = order(load_variants())
+    assert vs[0].name == "demo_l1_miner"
+    assert sorted(v.name for v in vs) == sorted(v.name for v in load_variants())
+    gaps = [v.gap for v in vs[1:8]]
+    assert len(set(gaps)) >= 5  # no run of one gap at the start
+
+
+def test_act_lines_are_read_complete_only(tmp_path: Path) -> None:
+    p = tmp_path / "agent.log"
+    rec = {"act_ns": 123, "ok": True, "detail": "x"}
+    p.write_bytes(
+        b"agent: turn 3: noise\n" + (ACT_PREFIX + json.dumps(rec) + "\n").encode() + b'H7RT-ACT {"act'
+    )
+    acts, off = Harness.read_acts(p, 0)
+    assert acts == [rec]
+    assert off == p.stat().st_size - len(b'H7RT-ACT {"act')  # the torn line is read next time
+    with open(p, "ab") as f:
+        f.write(b'_ns": 5, "ok": false, "detail": ""}\n')
+    acts2, _ = Harness.read_acts(p, off)
+    assert acts2 == [{"act_ns": 5, "ok": False, "detail": ""}]
+
+
+def test_a_results_file_is_recomputed_from_its_raw_phases() -> None:
+    v = variant("v", 0, 10 * MS, act_ns=0)
+    b = report.Phase("benign-00", "benign", 10 * MS, 20 * MS)
+    raw = [{**{k: val for k, val in p.__dict__.items() if k != "certs"}, "certs": []} for p in (v, b)]
+    raw[0]["certs"] = [report.Cert("x.cal", 100, "L4", "UNKNOWN_DESTINATION", MS, 2 * MS).__dict__]
+    raw[0]["expect"] = list(raw[0]["expect"])  # as JSON gives it back
+    out = report.recompute(json.loads(json.dumps({"mode": "tracepoint", "variants": [], "phases": raw})))
+    assert [r["state"] for r in out["variants"]] == ["detected"]
+    assert out["totals"]["all"]["detected"] == 1 and out["benign"]["false_alerts"] == 0

@@ -1,0 +1,101 @@
+#!/usr/bin/python3
+"""Run the red-team suite (`make redteam`) inside vmtest guests: the fentry-mode half of issue 13.
+
+    vmtest/redteam.py [--kernels 6.1,6.12,newest] [--memory 2G] [--timeout S] [-- HARNESS ARGS...]
+
+Reuses vmtest/run.py's set-up (virtme-ng, the Debian kernels, the ext4 Python image, with redteam/
+added to it) and boots one guest per kernel, one after another (the suite is long and CPU-heavy
+under TCG; run this under `flock /work/team/vmtest.lock`).  Each guest runs
+vmtest/redteam_guest.sh; its results land in build/vmtest/redteam/<kernel>/redteam.json and are
+copied to redteam/results/<mode>-<kernel>.json.  Stdlib only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+_spec = importlib.util.spec_from_file_location("vmtest_run", HERE / "run.py")
+assert _spec is not None and _spec.loader is not None
+vr = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(vr)
+OUT = vr.WORK / "redteam"
+
+
+def guest(name: str, img: Path, a: argparse.Namespace, extra: list[str]) -> Path:
+    out = OUT / name
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    cmd = [str(vr.VENV / "bin" / "vng")]
+    if not vr.has_hw_virt():
+        cmd.append("--disable-kvm")
+    cmd += ["--force-9p", "--cpus", str(a.cpus), "--memory", a.memory, f"--rwdir={out}", "--run", str(img),
+            f"--qemu-opts=-drive file={vr.IMAGE},format=raw,if=virtio,readonly=on",
+            "--exec", " ".join([str(HERE / "redteam_guest.sh"), str(out), *extra])]  # fmt: skip
+    env = dict(os.environ, PATH=f"{vr.VENV / 'bin'}:/usr/sbin:/usr/bin:/sbin:/bin")
+    logf = vr.WORK / f"redteam-{name}.log"
+    t0 = time.monotonic()
+    with open(logf, "wb") as fh:  # QEMU reopens its stdout: pipe through cat
+        cat = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=fh)
+        p = subprocess.Popen(cmd, stdout=cat.stdin, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT),
+                             start_new_session=True)  # fmt: skip
+        assert cat.stdin is not None
+        cat.stdin.close()
+        try:
+            rc = p.wait(timeout=a.timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, 9)
+            p.wait()
+            rc = -9
+        cat.wait()
+    vr.log(f"{name}: guest exited {rc} after {time.monotonic() - t0:.0f} s (log {logf})")
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kernels", default="newest")
+    ap.add_argument("--cpus", type=int, default=2)
+    ap.add_argument("--memory", default="2G")
+    ap.add_argument("--timeout", type=int, default=6000, help="hard limit per guest, seconds")
+    ap.add_argument("harness", nargs="*", help="arguments for redteam.harness (after --)")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        vr.die("needs root")
+    names = [n.strip() for n in a.kernels.split(",") if n.strip() and n.strip() != "host"]
+    vr.ensure_deps()
+    kernels = vr.fetch_kernels(names)
+    vr.IMAGE_DIRS["main/redteam"] = ROOT / "redteam"
+    vr.build_image()
+    bad = 0
+    for n in names:
+        out = guest(n, kernels[n][1], a, a.harness)
+        res = out / "redteam.json"
+        if not res.exists():
+            tail = (out / "redteam.log").read_text(errors="replace")[-1500:] if (out / "redteam.log").exists() else ""
+            vr.log(f"{n}: no results; harness log tail:\n{tail}")
+            bad += 1
+            continue
+        r = json.loads(res.read_text())
+        dst = ROOT / "redteam" / "results" / f"{r.get('mode', 'unknown')}-{n}.json"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(res, dst)
+        print(subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                              "from redteam import report; report.main([sys.argv[2]])", str(ROOT), str(dst)],
+                             capture_output=True, text=True, check=False).stdout)  # fmt: skip
+        vr.log(f"{n}: results in {dst}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

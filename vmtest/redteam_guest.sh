@@ -1,0 +1,37 @@
+#!/bin/bash
+# Runs the red-team suite inside one vmtest guest (fentry mode where the kernel allows it).
+# usage: vmtest/redteam_guest.sh OUTDIR [HARNESS ARGS...]
+# Writes OUTDIR/redteam.json (the results), redteam.log (the harness's output), uname.txt, done.
+# Python comes from the ext4 image vmtest/redteam.py builds (same layout as vmtest/guest.sh, plus redteam/).
+set -u
+OUT=$1; shift
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PY=$ROOT/.venv/bin/python
+export PYTHONDONTWRITEBYTECODE=1 HOME=/tmp
+mkdir -p "$OUT"
+rm -f "$OUT"/*
+uname -r > "$OUT/uname.txt"
+mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+mountpoint -q /sys/kernel/debug || mount -t debugfs nodev /sys/kernel/debug 2>/dev/null || true
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
+modprobe virtio_blk 2>/dev/null; modprobe ext4 2>/dev/null
+for _ in $(seq 50); do [ -b /dev/vda ] && break; sleep 0.1; done
+if [ -b /dev/vda ] && mkdir -p /run/h7img && mount -o ro /dev/vda /run/h7img; then
+    mount --bind /run/h7img/pylib /usr/lib/python3.11
+    for d in .venv h7 tests redteam; do mount --bind "/run/h7img/main/$d" "$ROOT/$d"; done
+    echo "python from /dev/vda" > "$OUT/pyroot.txt"
+else
+    echo "python over 9p (no /dev/vda)" > "$OUT/pyroot.txt"
+fi
+# The host's root is read-only in the guest: atd needs its spool and pid file writable.
+for d in /var/spool/cron/atjobs /var/spool/cron/atspool; do
+    [ -d "$d" ] && mount -t tmpfs -o mode=1770 tmpfs "$d" 2>/dev/null && chown daemon:daemon "$d" 2>/dev/null
+done
+export H7_TEST_TIMESCALE=${H7_TEST_TIMESCALE:-4}
+cd "$ROOT" || exit 1
+timeout "${H7_REDTEAM_TIMEOUT:-5400}" "$PY" -m redteam.harness --workdir /tmp/h7-redteam --out "$OUT/redteam.json" "$@" \
+    > "$OUT/redteam.log" 2>&1
+echo $? > "$OUT/redteam.rc"
+cp /tmp/h7-redteam/sensor.log "$OUT/sensor.log" 2>/dev/null
+echo ok > "$OUT/done"
+sync
