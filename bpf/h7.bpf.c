@@ -599,6 +599,7 @@ static __always_inline void on_unix_connected(__u32 agent, int fd)
 	struct hlist_node *first;
 	struct task_struct *pt;
 	struct h7_event *ev;
+	char comm[H7_COMM_LEN] = {};
 	__u64 *window;
 	int len;
 
@@ -626,9 +627,9 @@ static __always_inline void on_unix_connected(__u32 agent, int fd)
 	if (first) {
 		pt = (void *)first - bpf_core_field_offset(struct task_struct, pid_links) -
 		     PIDTYPE_TGID * sizeof(struct hlist_node);
-		bpf_probe_read_kernel_str(ev->handoff.peer_comm, sizeof(ev->handoff.peer_comm),
-					  &pt->comm);
+		bpf_probe_read_kernel_str(comm, sizeof(comm), &pt->comm);
 	}
+	__builtin_memcpy(ev->handoff.peer_comm, comm, sizeof(comm));
 	peer = BPF_CORE_READ((struct unix_sock *)sk, peer);
 	ua = peer ? BPF_CORE_READ((struct unix_sock *)peer, addr) : 0;
 	if (ua) {
@@ -640,13 +641,8 @@ static __always_inline void on_unix_connected(__u32 agent, int fd)
 			ev->handoff.path_len = len;
 		}
 	}
-	{
-		/* key copied to the stack: 6.1's verifier refuses ring-buffer memory as a map key */
-		char comm_key[H7_COMM_LEN];
-
-		__builtin_memcpy(comm_key, ev->handoff.peer_comm, H7_COMM_LEN);
-		window = bpf_map_lookup_elem(&follow_comms, comm_key);
-	}
+	/* the key from the stack: 6.1's verifier refuses ring-buffer memory as a key */
+	window = bpf_map_lookup_elem(&follow_comms, comm);
 	if (window && *window && ev->handoff.peer_agent != agent) {
 		struct h7_follow fw = {};
 		__u32 zero = 0, ptgid = ev->handoff.peer_tgid;

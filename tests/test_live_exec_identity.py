@@ -195,7 +195,7 @@ os.wait()
         assert not os.path.exists(f"/proc/{ev['pid']}/exe") or ev["pid"] == pid
         ch, ctx = l2()
         found = codes(ch, ctx, [ev])
-        assert "FILELESS_EXEC" in found and found["FILELESS_EXEC"][0].key == "memfd"
+        assert "FILELESS_EXEC" in found and found["FILELESS_EXEC"][0].key.startswith("memfd:")
     finally:
         w.stop()
 
@@ -446,3 +446,43 @@ def test_renamed_busybox_runs_its_shell_applet(sensor: Any, tmp_path: Path) -> N
         assert any(i["by"] == "elf-layout" and i["name"] == "busybox" for i in ids), ids
     finally:
         w.stop()
+
+
+def test_dtach_handoff_whose_listener_forked_away(sensor: Any, tmp_path: Path) -> None:
+    """dtach binds its socket, then forks the master and exits: the kernel's peer pid is dead.
+
+    L2 then asks /proc who holds the listener (dtach's master) and still calls it a hand-off.
+    """
+    dtach = shutil.which("dtach")
+    if dtach is None:
+        pytest.fail("dtach is not installed (make test installs it)")
+    sock = str(tmp_path / "dtach.sock")
+    # the session runs `sleep`: it ends on its own even if cleanup below were missed
+    subprocess.run([dtach, "-n", sock, "sleep", str(int(60 * TIMESCALE))], check=True, timeout=30 * TIMESCALE)
+    try:
+        act = f"""
+import subprocess
+subprocess.run([{dtach!r}, "-p", {sock!r}], input=b"true\\\\n", timeout=20)
+"""
+        _pid, w = run_agent(sensor, act)
+        try:
+            h = w.wait(lambda e: e["type"] == "handoff" and e["path"] == sock)
+            assert h is not None, [e for e in w.events if e["type"] in ("net", "handoff")]
+            from h7.detect.channels.base import ChannelContext, ProcReader
+            from h7.detect.channels.l2_exec import ExecChannel
+            from h7.detect.config import EngineConfig
+
+            cfg = EngineConfig()
+            ctx = ChannelContext(agent=1, agent_id="agent1", info=None, config=cfg, proc=ProcReader(True))
+            found = codes(ExecChannel(cfg), ctx, [h])
+            ev = found["DAEMON_HANDOFF"][0].evidence
+            assert ev["daemon_comm"] == "dtach", ev
+            assert h["peer_comm"] == "" and ev["daemon_found_by"] == "proc", (h, ev)
+        finally:
+            w.stop()
+    finally:
+        from h7.detect.channels.l2_exec import unix_listener_owner
+
+        owner = unix_listener_owner(sock)
+        if owner is not None and owner[1] == "dtach":
+            os.kill(owner[0], 9)

@@ -511,7 +511,8 @@ class ExecChannel(Channel):
                     int(ev.get("ts_ns", 0)),
                     divergence=1.0,
                     threshold=1.0,
-                    key=kind,
+                    # one certificate per file (exec_fd and exec of the same memfd fold)
+                    key=f"{kind}:{int(ev.get('dev', 0))}:{int(ev.get('ino', 0))}",
                     evidence={**base, "file": kind, "hook": _hook(ev)},
                 )
             )
@@ -575,6 +576,13 @@ class ExecChannel(Channel):
             return None  # the agent's own daemon: its children are watched anyway
         comm = str(ev.get("peer_comm", ""))
         path = str(ev.get("path", ""))
+        owner = None
+        if not comm and path and ctx.proc.enabled:
+            # The process that called listen() is gone (a daemon that forked
+            # after binding, like dtach): ask /proc who holds the listener now.
+            owner = unix_listener_owner(path, ctx.proc.root)
+            if owner is not None:
+                comm = owner[1]
         by = []
         if comm in self.handoff_daemons:
             by.append("daemon")
@@ -598,7 +606,8 @@ class ExecChannel(Channel):
                 "comm": ev.get("comm", ""),
                 "socket": path,
                 "fd": int(ev.get("fd", -1)),
-                "daemon_pid": int(ev.get("peer_pid", 0)),
+                "daemon_pid": owner[0] if owner is not None else int(ev.get("peer_pid", 0)),
+                "daemon_found_by": "proc" if owner is not None else "kernel",
                 "daemon_comm": comm,
                 "matched_by": by,
                 "children_followed": bool(ev.get("followed", False)),
@@ -655,7 +664,7 @@ class ExecChannel(Channel):
                     int(ev.get("ts_ns", 0)),
                     divergence=1.0,
                     threshold=1.0,
-                    key=primary.name,
+                    key=_alert_key(primary, ev),
                     evidence=evidence,
                 )
             )
@@ -682,6 +691,63 @@ class ExecChannel(Channel):
     def from_state(self, state: dict[str, Any]) -> None:
         self.baselined = True
         self.baseline_end_ns = 0
+
+
+_SO_ACCEPTCON = 0x10000
+_MAX_PROC_SCAN = 100_000  # fds looked at, at most, per lookup
+
+
+def unix_listener_owner(path: str, proc_root: str = "/proc") -> tuple[int, str] | None:
+    """(pid, comm) of a process holding the listening unix socket bound at ``path``.
+
+    Reads /proc/net/unix for the listener's inode, then the fds of every
+    process: milliseconds, and only for a hand-off whose listener the kernel
+    could not name.  ``@name`` is an abstract address, as in /proc/net/unix.
+    """
+    inodes: set[str] = set()
+    try:
+        with open(f"{proc_root}/net/unix", encoding="utf-8", errors="surrogateescape") as f:
+            next(f, None)
+            for line in f:
+                parts = line.split(None, 7)
+                if len(parts) == 8 and parts[7].rstrip("\n") == path and int(parts[3], 16) & _SO_ACCEPTCON:
+                    inodes.add(f"socket:[{parts[6]}]")
+    except (OSError, ValueError):
+        return None
+    if not inodes:
+        return None
+    seen = 0
+    try:
+        pids = [d for d in os.listdir(proc_root) if d.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            fds = os.listdir(f"{proc_root}/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            seen += 1
+            if seen > _MAX_PROC_SCAN:
+                return None
+            try:
+                if os.readlink(f"{proc_root}/{pid}/fd/{fd}") in inodes:
+                    with open(f"{proc_root}/{pid}/comm", encoding="utf-8", errors="replace") as c:
+                        return int(pid), c.read().strip()
+            except OSError:
+                continue
+    return None
+
+
+def _alert_key(primary: Identity, ev: Event) -> str:
+    """Rate-limit key: the program, and for a copy known only by content, the copy too.
+
+    A loop of ``sh -c`` folds into one certificate; two different renamed
+    copies of dash (or one run through ld.so) are two pieces of evidence.
+    """
+    if primary.by in ("exe_name", "filename", "interp", "applet", "inode"):
+        return primary.name
+    return f"{primary.name}:{primary.by}:{ev.get('filename', '')}"
 
 
 def _hook(ev: Event) -> str:
