@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from h7.config import NS_PER_S, EngineConfig
 from h7.decode import SYS_DTYPE
-from h7.detect.config import NS_PER_S, EngineConfig
 from h7.detect.engine import PHASE_MONITORING, Engine
 from h7.sensor.sensor import Sensor, SensorConfig
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from h7.errors import H7Error
+from h7.config import parse_duration
+from h7.errors import H7Error, UsageError
 
 
 class H7Group(click.Group):
@@ -16,3 +17,21 @@ class H7Group(click.Group):
         except H7Error as e:
             click.echo(f"h7: error: {e}", err=True)
             ctx.exit(e.exit_code)
+
+
+class DurationType(click.ParamType):
+    """click parameter type for ``--baseline 30s``; the value is integer ns."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_duration(value)
+        except UsageError as e:
+            self.fail(str(e), param, ctx)
+
+
+#: nanoseconds, e.g. 30s, 500ms, 2m
+DURATION = DurationType()

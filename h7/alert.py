@@ -1,24 +1,14 @@
-"""The one shape a detection takes on its way to a .cal certificate and the sink."""
+"""The one shape a detection takes on its way to a .cal certificate and the sink.
+
+Which codes a channel may emit is declared by the channel (:mod:`h7.registry`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-CHANNELS = ("L1", "L2", "L3", "L4", "L5")
-CODES = {
-    "L1": ("DRIFT_DETECTED",),
-    "L2": (
-        "LLM_AGENT_HIJACK",
-        "LIVING_OFF_THE_LAND",
-        "FILELESS_EXEC",
-        "AGENT_WRITTEN_EXEC",
-        "DAEMON_HANDOFF",
-    ),
-    "L3": ("STRUCTURAL_DRIFT", "CAUSAL_CYCLE_DETECTED"),
-    "L4": ("UNKNOWN_DESTINATION", "NET_EGRESS_BURST"),
-    "L5": ("PTRACE_ATTACH_DETECTED", "PROCESS_MEMORY_ACCESS", "FD_THEFT_DETECTED"),
-}
+from h7 import registry
 
 
 @dataclass
@@ -44,7 +34,8 @@ class Alert:
     suppressed: int = 0
 
     def __post_init__(self) -> None:
-        if self.channel not in CODES or self.code not in CODES[self.channel]:
+        spec = registry.get(self.channel)
+        if spec is None or self.code not in spec.code_names:
             raise ValueError(f"alert code {self.code!r} does not belong to channel {self.channel!r}")
         if not isinstance(self.ts_ns, int):
             raise TypeError("ts_ns must be an int of nanoseconds, never a float")

@@ -18,19 +18,17 @@ import dataclasses
 import os
 import sys
 import time
-import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from h7 import registry
 from h7.alert import Alert
 from h7.batch import AgentInfo, Batch, Event
 from h7.errors import DeliveryError, H7Error, PermissionDenied, StorageError, UsageError
-
-DEFAULT_CONFIG = Path("/etc/h7/h7.toml")
 
 
 @dataclass
@@ -51,25 +49,8 @@ class AttachOptions:
     progress: bool = True
     #: called for each alert after it is signed: (alert, cal path, cal bytes)
     on_signed: Callable[[Alert, Path, bytes], None] | None = None
-    extra_detect: dict[str, Any] = field(default_factory=dict)
     #: watching pid 1, the root cgroup or a tree holding most of the host needs this
     allow_host_wide: bool = False
-
-
-def read_config(path: Path | None) -> dict[str, Any]:
-    """The one TOML file shared by sensor and sinkhole; a missing default is fine."""
-    explicit = path is not None
-    p = path or DEFAULT_CONFIG
-    try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        if explicit:
-            raise UsageError(f"{p}: config file not found") from None
-        return {}
-    except tomllib.TOMLDecodeError as e:
-        raise UsageError(f"{p}: invalid TOML: {e}") from None
-    except OSError as e:
-        raise UsageError(f"{p}: cannot read config: {e.strerror}") from None
 
 
 class Terminal:
@@ -144,37 +125,29 @@ def run_attach(opts: AttachOptions) -> int:
     from h7.cal import CalWriter
     from h7.cal.follow import ChainFollower
     from h7.cal.format import ACCEPTED_BY_OPERATOR, seq_from_name
-    from h7.cal.keys import DEFAULT_CAL_DIR, DEFAULT_KEY_PATH
     from h7.cal.lifecycle import Certifier, SensorRun
-    from h7.detect.config import EngineConfig
+    from h7.config import load
+    from h7.detect.channels.l2_exec import L2Settings
     from h7.detect.engine import PHASE_BASELINE, PHASE_MONITORING, BaselineError, Engine
     from h7.sensor import procfs, selectors
     from h7.sensor.commands import stop_on_signals
     from h7.sensor.sensor import Sensor
-    from h7.sink.client import DEFAULT_MAX_SPOOL_BYTES, DEFAULT_SOCKET, DEFAULT_SPOOL_DIR, SinkClient
-    from h7.sink.status import DEFAULT_STATUS_PATH, write_status
+    from h7.sink.client import SinkClient
+    from h7.sink.status import write_status
 
-    cfg = read_config(opts.config_path)
-    sensor_cfg = cfg.get("sensor", {})
-    detect = dict(cfg.get("detect", {}))
-    detect.update(opts.extra_detect)
+    cfg = load(opts.config_path)
+    econf = cfg.detect
     if opts.baseline_ns is not None:
-        detect["baseline_ns"] = opts.baseline_ns
+        econf = dataclasses.replace(econf, baseline_ns=opts.baseline_ns)
     if opts.batch_ns is not None:
-        detect["batch_ns"] = opts.batch_ns
-    econf = EngineConfig.from_dict(detect)
-    sink_tab = cfg.get("sinkhole", {})
-    spool_tab = cfg.get("spool", {})
-    key_path = opts.key_path or Path(sensor_cfg.get("key", DEFAULT_KEY_PATH))
-    cal_dir = opts.cal_dir or Path(sensor_cfg.get("cal_dir", DEFAULT_CAL_DIR))
-    sock = opts.sink_socket or Path(sink_tab.get("socket", DEFAULT_SOCKET))
-    spool_dir = opts.spool_dir or Path(spool_tab.get("dir", DEFAULT_SPOOL_DIR))
-    status_path = opts.status_path or Path(sensor_cfg.get("status", DEFAULT_STATUS_PATH))
+        econf = dataclasses.replace(econf, batch_ns=opts.batch_ns)
+    key_path = opts.key_path or cfg.sensor.key
+    cal_dir = opts.cal_dir or cfg.sensor.cal_dir
+    sock = opts.sink_socket or cfg.sink.socket
+    spool_dir = opts.spool_dir or cfg.sink.spool_dir
+    status_path = opts.status_path or cfg.sensor.status
 
-    agent_tables = cfg.get("agent", [])
-    if not isinstance(agent_tables, list):
-        raise UsageError("config: agents are [[agent]] tables, one per agent")
-    sels = [selectors.parse(x) for x in (*opts.selectors, *agent_tables)]
+    sels = [selectors.parse(x) for x in (*opts.selectors, *cfg.agents)]
     if not opts.pids and not sels:
         raise UsageError(
             "name at least one agent: a pid, --pid-file, --exe or --cgroup (or [[agent]] in the config)"
@@ -214,7 +187,7 @@ def run_attach(opts: AttachOptions) -> int:
     # Operator decisions (h7 accept) arrive as signed records in the same chain.
     follower = ChainFollower(cal.cal_dir, cal.public_key, cal.head[0])
     accepted: list[dict[str, Any]] = []
-    sink = SinkClient(sock, spool_dir, int(spool_tab.get("max_bytes", DEFAULT_MAX_SPOOL_BYTES)))
+    sink = SinkClient(sock, spool_dir, cfg.sink.spool_max_bytes)
     term = Terminal(opts.progress)
     offset = time.time_ns() - time.monotonic_ns()
     counters = {"alerts": 0, "cal_failed": 0, "sink_refused": 0, "host_wide_skipped": 0}
@@ -228,7 +201,7 @@ def run_attach(opts: AttachOptions) -> int:
     run = SensorRun(cal)
     # Certificates wait in bounded memory while the cal disk refuses writes;
     # detection never stops for them (see h7.cal.lifecycle.Certifier).
-    certifier = Certifier(cal, run, alarm, max_held=int(sensor_cfg.get("max_held_alerts", 1024)))
+    certifier = Certifier(cal, run, alarm, max_held=cfg.sensor.max_held_alerts)
 
     def on_alert(alert: Alert) -> None:
         info = infos.get(alert.agent_id)
@@ -372,7 +345,7 @@ def run_attach(opts: AttachOptions) -> int:
         elif engine.phase == PHASE_MONITORING and not saved:  # not while "waiting" for an agent
             term.baseline(1.0, econf.baseline_ns / 1e9)
             saved = True
-            term.line("h7: baseline complete; monitoring L1-L5")
+            term.line(f"h7: baseline complete; monitoring {registry.span(econf.channels)}")
             if opts.save_baseline is not None:
                 engine.save_baseline(opts.save_baseline)
                 term.line(f"h7: baseline saved to {opts.save_baseline}")
@@ -400,7 +373,8 @@ def run_attach(opts: AttachOptions) -> int:
     try:
         sensor.open()
         if "L2" in econf.channels:
-            sensor.set_follow_daemons(econf.l2_handoff_follow, int(econf.l2_handoff_follow_s * 1e9))
+            l2 = econf.settings(L2Settings)
+            sensor.set_follow_daemons(l2.handoff_follow, int(l2.handoff_follow_s * 1e9))
         ms = sensor.attach_seconds * 1000
         for pid in (*opts.pids, *selectors.resolve(sels, set(opts.pids))):
             info = sensor.add_agent(pid, selectors.label_for(pid, sels))
@@ -419,7 +393,9 @@ def run_attach(opts: AttachOptions) -> int:
         if opts.baseline_from is not None:
             engine.load_baseline(opts.baseline_from)
             saved = True
-            term.line(f"h7: baseline loaded from {opts.baseline_from}; monitoring L1-L5")
+            term.line(
+                f"h7: baseline loaded from {opts.baseline_from}; monitoring {registry.span(econf.channels)}"
+            )
         start_details = {
             "agents": sorted(infos),
             "selectors": [str(x) for x in sels],

@@ -19,7 +19,7 @@ import pytest
 
 from h7.alert import Alert
 from h7.batch import AgentInfo, Batch
-from h7.detect.config import EngineConfig
+from h7.config import EngineConfig
 from h7.detect.engine import (
     PHASE_BASELINE,
     PHASE_DROPPED,
@@ -36,7 +36,7 @@ sys.path.insert(0, str(JOURNALS))
 import make_synthetic as ms  # noqa: E402
 
 NS = 10**9
-BASE = {"read_proc": False, "l4_allow": ["127.0.0.1:8080", "127.0.0.53:53"]}
+BASE = {"read_proc": False, "channel_settings": {"L4": {"allow": ["127.0.0.1:8080", "127.0.0.53:53"]}}}
 PID_FIELDS = ("pid", "tid", "ppid", "child", "target", "target_pid")
 
 

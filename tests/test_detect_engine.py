@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,11 +16,12 @@ from click.testing import CliRunner
 from h7.alert import Alert
 from h7.batch import AgentInfo, Batch
 from h7.cli import main
+from h7.config import EngineConfig, parse_duration
 from h7.decode import SYS_DTYPE
 from h7.detect.channels.base import calibrate_threshold
+from h7.detect.channels.l2_exec import L2Settings
 from h7.detect.channels.l3_causal import normalise_file
-from h7.detect.channels.l4_egress import parse_allow
-from h7.detect.config import EngineConfig, parse_duration
+from h7.detect.channels.l4_egress import L4Settings, parse_allow
 from h7.detect.engine import AgentExitedDuringBaseline, AgentIdleDuringBaseline, Engine, TraceRing
 from h7.errors import UsageError
 from h7.journal import read_journal, write_journal
@@ -29,7 +31,7 @@ sys.path.insert(0, str(JOURNALS))
 import make_synthetic as ms  # noqa: E402
 
 NS = 10**9
-BASE = {"read_proc": False, "l4_allow": ["127.0.0.1:8080", "127.0.0.53:53"]}
+BASE = {"read_proc": False, "channel_settings": {"L4": {"allow": ["127.0.0.1:8080", "127.0.0.53:53"]}}}
 
 
 def run(batches: list[Batch], **cfg: object) -> tuple[Engine, list[Alert]]:
@@ -318,11 +320,22 @@ def _real_shell() -> str:
     pytest.skip("no shell on this host")
 
 
+def _l2_config(shell: str, allow: list[str] | None = None) -> EngineConfig:
+    """L2 indexing only the directory of the host's shell, optionally with an allowlist."""
+    l2: dict[str, Any] = {"search_path": [os.path.dirname(shell)]}
+    if allow is not None:
+        l2["allow"] = allow
+    return EngineConfig(read_proc=False, channel_settings={"L2": l2})
+
+
 def test_renamed_copy_of_a_shell_is_caught_by_content(tmp_path: Path) -> None:
     shell = _real_shell()
     copy_path = tmp_path / "notes-helper"
     shutil.copy(shell, copy_path)
-    engine = Engine(EngineConfig(read_proc=False, l2_search_path=[os.path.dirname(shell)]), [ms.AGENT_INFO])
+    engine = Engine(
+        _l2_config(shell),
+        [ms.AGENT_INFO],
+    )
     alerts = engine.on_events([_exec_event(str(copy_path), "notes-helper")])
     assert [a.code for a in alerts] == ["LLM_AGENT_HIJACK"]
     ids = alerts[0].evidence["identified_by"]
@@ -339,7 +352,10 @@ def test_hard_link_is_caught_by_inode_and_unrelated_binary_is_not(tmp_path: Path
         os.link(shell, link)
     except OSError:
         pytest.skip("cannot hard-link across filesystems here")
-    engine = Engine(EngineConfig(read_proc=False, l2_search_path=[os.path.dirname(shell)]), [ms.AGENT_INFO])
+    engine = Engine(
+        _l2_config(shell),
+        [ms.AGENT_INFO],
+    )
     alerts = engine.on_events([_exec_event(str(link), "innocent")])
     assert alerts and alerts[0].evidence["content_identity"] == "inode"
 
@@ -348,18 +364,16 @@ def test_unrelated_binary_and_allowlist(tmp_path: Path) -> None:
     shell = _real_shell()
     other = tmp_path / "tool"
     other.write_bytes(b"\x7fELF" + b"\0" * (os.path.getsize(shell) - 4))  # same size, other bytes
-    cfg = EngineConfig(read_proc=False, l2_search_path=[os.path.dirname(shell)])
+    cfg = _l2_config(shell)
     engine = Engine(cfg, [ms.AGENT_INFO])
     assert engine.on_events([_exec_event(str(other), "tool")]) == []
     # Allowlisting the name of a shell does not let a renamed *different* shell through.
     py = dict(_exec_event(shell, os.path.basename(shell)))
-    allow = EngineConfig(
-        read_proc=False, l2_allow=[os.path.basename(shell)], l2_search_path=[os.path.dirname(shell)]
-    )
+    allow = _l2_config(shell, [os.path.basename(shell)])
     assert Engine(allow, [ms.AGENT_INFO]).on_events([py]) == []
     fake = tmp_path / "python3"
     shutil.copy(shell, fake)
-    allow_py = EngineConfig(read_proc=False, l2_allow=["python3"], l2_search_path=[os.path.dirname(shell)])
+    allow_py = _l2_config(shell, ["python3"])
     out = Engine(allow_py, [ms.AGENT_INFO]).on_events([_exec_event(str(fake), "python3")])
     assert [a.code for a in out] == ["LLM_AGENT_HIJACK"]
     assert {i["by"] for i in out[0].evidence["identified_by"]} == {"exe_name", "filename", "sha256"}
@@ -392,8 +406,9 @@ def test_engine_config_from_toml_table() -> None:
     assert cfg.threshold_override("L1", "DRIFT_DETECTED") == 0.4
     assert cfg.threshold_override("L4", "NET_EGRESS_BURST") == 20.0
     assert cfg.threshold_override("L4", "UNKNOWN_DESTINATION") is None
-    assert cfg.l2_allow == ["git"] and cfg.l4_allow == ["10.0.0.0/8", "127.0.0.1:8080"]
-    assert cfg.allow_baseline_destinations is False
+    assert cfg.settings(L2Settings).allow == ["git"]
+    assert cfg.settings(L4Settings).allow == ["10.0.0.0/8", "127.0.0.1:8080"]
+    assert cfg.settings(L4Settings).allow_baseline_destinations is False
     with pytest.raises(UsageError, match="l4_alow"):
         EngineConfig.from_dict({"l4_alow": ["x"]})
     with pytest.raises(UsageError, match="list of strings"):

@@ -14,8 +14,8 @@ import pytest
 
 from h7.alert import Alert
 from h7.batch import Batch
-from h7.detect.channels.l4_egress import dest_key, host_ephemeral_range, parse_allow
-from h7.detect.config import EngineConfig
+from h7.config import EngineConfig
+from h7.detect.channels.l4_egress import L4Settings, dest_key, host_ephemeral_range, parse_allow
 from h7.detect.engine import Engine
 from h7.detect.folding import AgentFolder
 
@@ -24,7 +24,10 @@ sys.path.insert(0, str(JOURNALS))
 import make_synthetic as ms  # noqa: E402
 
 NS = 10**9
-BASE: dict[str, Any] = {"read_proc": False, "l4_allow": ["127.0.0.1:8080", "127.0.0.53:53"]}
+BASE: dict[str, Any] = {
+    "read_proc": False,
+    "channel_settings": {"L4": {"allow": ["127.0.0.1:8080", "127.0.0.53:53"]}},
+}
 
 
 def monitoring(**cfg: Any) -> Engine:
@@ -125,7 +128,9 @@ def test_ephemeral_ports_never_form_a_destination_key() -> None:
 
 
 def test_ephemeral_range_from_config(tmp_path: Path) -> None:
-    eng = monitoring(l4_ephemeral_ports=[2000, 3000])
+    eng = monitoring(
+        channel_settings={"L4": {**BASE["channel_settings"]["L4"], "ephemeral_ports": [2000, 3000]}}
+    )
     c = Clock(eng)
     t = c.t0 + NS // 2
     c.events([net(t, "10.1.1.1", 2500), net(t + 1, "10.1.1.1", 2600), net(t + 2, "10.1.1.1", 40000)])
@@ -215,7 +220,9 @@ def test_operator_accept_stops_alerts_for_that_destination() -> None:
 
 def test_fold_and_storm_config_keys() -> None:
     c = EngineConfig.from_dict({"fold_idle": "2m", "storm_burst": 3, "l4": {"ephemeral_ports": [1, 2]}})
-    assert c.fold_idle_ns == 120 * NS and c.storm_burst == 3 and c.l4_ephemeral_ports == [1, 2]
+    assert (
+        c.fold_idle_ns == 120 * NS and c.storm_burst == 3 and c.settings(L4Settings).ephemeral_ports == [1, 2]
+    )
     assert EngineConfig.from_dict({"rate_limit": "0s"}).fold_idle_ns == 0  # the old name
     with pytest.raises(Exception, match="storm_burst"):
         EngineConfig(storm_burst=-1)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(JOURNALS))
 import make_synthetic  # noqa: E402
 
 ATTACK_AT_NS = make_synthetic.T0 + int(make_synthetic.ATTACK_AT * 1e9)
-CONFIG = {"l4_allow": ["127.0.0.1:8080"], "read_proc": False}
+CONFIG = {"channel_settings": {"L4": {"allow": ["127.0.0.1:8080"]}}, "read_proc": False}
 
 
 def replay(name: str, **over: Any) -> tuple[Engine, list[Alert]]:
@@ -139,7 +139,10 @@ def test_l4_unknown_destination() -> None:
 
 def test_l4_unknown_destination_without_baseline_learning() -> None:
     # The DNS stub was only allowed because the baseline saw it.
-    _, alerts = replay("benign_dests", allow_baseline_destinations=False)
+    _, alerts = replay(
+        "benign_dests",
+        channel_settings={"L4": {"allow": ["127.0.0.1:8080"], "allow_baseline_destinations": False}},
+    )
     assert {a.key for a in alerts if a.code == "UNKNOWN_DESTINATION"} == {"127.0.0.53:53"}
 
 

@@ -114,9 +114,9 @@ def run_agent(sensor: Any, act: str, *, timeout: float = 20.0) -> tuple[int, Wat
 
 
 def l2(baseline_end_ns: int | None = None) -> tuple[Any, Any]:
+    from h7.config import EngineConfig
     from h7.detect.channels.base import ChannelContext, ProcReader
     from h7.detect.channels.l2_exec import ExecChannel
-    from h7.detect.config import EngineConfig
 
     cfg = EngineConfig()
     ch = ExecChannel(cfg)
@@ -333,10 +333,13 @@ def tmux_server(tmp_path: Path) -> Iterator[tuple[str, int]]:
 
 def test_tmux_handoff_is_seen_and_followed(sensor: Any, tmux_server: tuple[str, int], tmp_path: Path) -> None:
     sock, server = tmux_server
-    from h7.detect.config import EngineConfig
+    from h7.config import EngineConfig
 
     cfg = EngineConfig()
-    sensor.set_follow_daemons(cfg.l2_handoff_follow, int(cfg.l2_handoff_follow_s * 1e9))
+    from h7.detect.channels.l2_exec import L2Settings
+
+    l2 = cfg.settings(L2Settings)
+    sensor.set_follow_daemons(l2.handoff_follow, int(l2.handoff_follow_s * 1e9))
     marker = tmp_path / "ran"
     act = f"""
 import subprocess
@@ -411,9 +414,9 @@ def test_shell_copy_run_through_the_loader(sensor: Any, tmp_path: Path) -> None:
     try:
         ev = w.wait(lambda e: e["type"] == "exec" and e["filename"] == loader)
         assert ev is not None
+        from h7.config import EngineConfig
         from h7.detect.channels.base import ChannelContext, ProcReader
         from h7.detect.channels.l2_exec import ExecChannel
-        from h7.detect.config import EngineConfig
 
         cfg = EngineConfig()
         ctx = ChannelContext(agent=1, agent_id="agent1", info=None, config=cfg, proc=ProcReader(True))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from h7.alert import Alert
-from h7.detect.config import EngineConfig
+from h7.config import EngineConfig
 from h7.detect.engine import Engine
 from h7.journal import JournalReader
 

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import click
@@ -15,9 +14,10 @@ from click.testing import CliRunner
 from test_sink_support import REPO, SinkholeProcess, sink_env
 
 from h7._click import H7Group
+from h7.config import load_sink as load_config
+from h7.config import parse_text
 from h7.errors import UsageError
 from h7.sink.commands import COMMANDS
-from h7.sink.config import load_config, parse_config
 from h7.sink.status import read_status, write_status
 
 
@@ -144,7 +144,8 @@ BAD_CONFIGS = [
     ("[[output]]\ntype = 'exec'\ncommand = []\n", "'command' must be a non-empty list"),
     ("[[output]]\ntype = 'stdout'\n[[output]]\ntype = 'stdout'\nname = 'stdout1'\n", "duplicate output name"),
     ("[[output]\n", "invalid TOML"),
-    ("[sinkhole]\n[[outputs]]\ntype = 'stdout'\n", "no [[output]] configured"),
+    ("[sinkhole]\n", "no [[output]] configured"),
+    ("[sinkhole]\n[[outputs]]\ntype = 'stdout'\n", "unknown table(s) 'outputs'"),
 ]
 
 
@@ -196,7 +197,7 @@ def test_example_config_in_docs_is_valid(monkeypatch: pytest.MonkeyPatch) -> Non
     assert {o["type"] for o in cfg.outputs} == {"jsonl", "syslog", "webhook"}
     # The disabled examples are valid too, once enabled.
     text = (REPO / "docs" / "h7.example.toml").read_text().replace("enabled = false", "enabled = true")
-    every = parse_config(tomllib.loads(text))
+    every = parse_text(text).sink
     assert [o["type"] for o in every.outputs].count("exec") == 1
     assert [o["type"] for o in every.outputs].count("syslog") == 2
 

@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 from test_sink_support import WebhookServer, read_jsonl, summary, wait_for
 
+from h7.config import parse
 from h7.errors import DeliveryError, StorageError, UsageError
 from h7.sink import SinkClient, SpoolFull
-from h7.sink.config import parse_config
 from h7.sink.framing import MAX_FRAME, FrameReader, ProtocolError, pack
 from h7.sink.server import Sinkhole
 from h7.sink.spool import Spool
 
 
 def sinkhole(tmp_path: Path, outputs: list[dict[str, object]], **sh: object) -> Sinkhole:
-    cfg = parse_config({"sinkhole": {"socket": str(tmp_path / "s.sock"), **sh}, "output": outputs})
+    cfg = parse({"sinkhole": {"socket": str(tmp_path / "s.sock"), **sh}, "output": outputs}).sink
     srv = Sinkhole(cfg)
     srv.start()
     return srv
@@ -107,7 +107,7 @@ def test_full_spool_refuses_loudly_and_recovers(tmp_path: Path, capfd: pytest.Ca
     err = capfd.readouterr().err
     assert "h7: ALARM: alert spool" in err and "NOT queued" in err and "/cal/" in err
     # The sinkhole comes up: the backlog drains, the spool accepts again.
-    srv = Sinkhole(parse_config({"output": [jsonl(tmp_path)]}), tmp_path / "absent.sock")
+    srv = Sinkhole(parse({"output": [jsonl(tmp_path)]}).sink, tmp_path / "absent.sock")
     srv.start()
     try:
         assert c.flush(10)

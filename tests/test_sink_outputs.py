@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from test_sink_support import TcpReceiver, UdpReceiver, WebhookServer, summary, wait_for
 
+from h7.config import parse_text
 from h7.errors import DeliveryError
-from h7.sink.config import parse_config
 from h7.sink.formats import AlertRecord, Formatter
 from h7.sink.framing import alert_id
 from h7.sink.outputs import (
@@ -126,7 +126,7 @@ def test_webhook_body_templates_slack_and_pagerduty(monkeypatch: pytest.MonkeyPa
     srv = WebhookServer()
     try:
         for text in (SLACK, PAGERDUTY):
-            cfg = parse_config(__import__("tomllib").loads(text.replace("URL", srv.url)))
+            cfg = parse_text(text.replace("URL", srv.url)).sink
             spec = cfg.outputs[0]
             out = WebhookOutput(
                 "hook", FMT, url=spec["url"], body=spec["body"], timeout=1.0, retries=0, backoff=0.01

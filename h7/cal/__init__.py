@@ -26,10 +26,6 @@ from h7.cal.format import (
     verify_file,
 )
 from h7.cal.keys import (
-    DEFAULT_CAL_DIR,
-    DEFAULT_KEY_DIR,
-    DEFAULT_KEY_PATH,
-    DEFAULT_PUB_PATH,
     key_id,
     keygen,
     load_private_key,
@@ -39,6 +35,7 @@ from h7.cal.keys import (
     public_pem,
 )
 from h7.cal.writer import CalWriter, build_alert_body, build_operator_body
+from h7.config import DEFAULT_CAL_DIR, DEFAULT_KEY_DIR, DEFAULT_KEY_PATH, DEFAULT_PUB_PATH
 
 __all__ = [
     "ACTIONS",

@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from h7 import registry
 from h7.alert import Alert
 from h7.batch import AgentInfo
 from h7.cal.format import verify_bytes
@@ -22,7 +23,7 @@ from h7.cal.writer import CalWriter
 def _alert(i: int) -> Alert:
     return Alert(
         channel="L4",
-        code="UNKNOWN_DESTINATION",
+        code=registry.codes()["L4"][0],  # a destination alert: the common case with evidence
         agent_id="bench:1000:12345",
         ts_ns=1_700_000_000_000_000_000 + i,
         divergence=0.91,

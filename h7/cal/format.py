@@ -19,6 +19,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from h7 import registry
 from h7.cal import canonical
 from h7.cal.keys import key_id, load_public_key
 from h7.errors import VerificationError
@@ -50,7 +51,6 @@ LIFECYCLE_ACTIONS = (SENSOR_STARTED, SENSOR_STOPPED, SENSOR_RECOVERED, DETECTION
 #: an operator accepted (allowlisted) what an agent does, e.g. an L4 destination (``h7 accept``)
 ACCEPTED_BY_OPERATOR = "ACCEPTED_BY_OPERATOR"
 ACTIONS = (ALERT_EMITTED, *OPERATOR_ACTIONS, ACCEPTED_BY_OPERATOR, *LIFECYCLE_ACTIONS)
-CHANNELS = ("L1", "L2", "L3", "L4", "L5")
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
@@ -143,8 +143,8 @@ def _is_accept(v: Any) -> bool:
     return (
         type(v) is dict
         and set(v) == {"channel", "key"}
-        and v["channel"] in CHANNELS
         and type(v["channel"]) is str
+        and registry.get(v["channel"]) is not None
         and _is_nonempty_str(v["key"])
     )
 
@@ -175,7 +175,7 @@ _COMMON: dict[str, Check] = {
 SCHEMA: dict[str, dict[str, Check]] = {
     ALERT_EMITTED: {
         **_COMMON,
-        "channel": lambda v: v in CHANNELS and type(v) is str,
+        "channel": lambda v: type(v) is str and registry.get(v) is not None,
         "code": lambda v: type(v) is str and _CODE_RE.fullmatch(v) is not None,
         "divergence": _is_float,
         "threshold": _is_float,

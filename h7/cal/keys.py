@@ -19,14 +19,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from h7.config import DEFAULT_KEY_DIR
 from h7.errors import PermissionDenied, StorageError, UsageError
 from h7.safeio import read_regular
 
-DEFAULT_STATE_DIR = Path("/var/lib/h7")
-DEFAULT_KEY_DIR = DEFAULT_STATE_DIR / "keys"
-DEFAULT_CAL_DIR = DEFAULT_STATE_DIR / "cal"
-DEFAULT_KEY_PATH = DEFAULT_KEY_DIR / "h7.key"
-DEFAULT_PUB_PATH = DEFAULT_KEY_DIR / "h7.pub"
 PRIVATE_NAME = "h7.key"
 PUBLIC_PEM_NAME = "h7.pub"
 PUBLIC_B64_NAME = "h7.pub.b64"

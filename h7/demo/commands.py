@@ -6,9 +6,7 @@ from pathlib import Path
 
 import click
 
-from h7.detect.config import DurationType
-
-DURATION = DurationType()
+from h7._click import DURATION
 
 
 @click.command("demo")

@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from h7 import registry
 from h7.errors import H7Error
 
 # L1 first: later attacks (a ptrace stop, a burst of sends) legitimately move the
@@ -33,13 +34,11 @@ CHANNEL_ORDER = ("L1", "L5", "L2", "L4", "L3")
 # How long a helper process may take to come up: seconds on a normal host, but
 # tens of seconds on a slow or emulated one (vmtest guests).
 START_TIMEOUT_S = 120.0
-EXPECTED = {
-    "L1": {"DRIFT_DETECTED"},
-    "L2": {"LLM_AGENT_HIJACK", "LIVING_OFF_THE_LAND"},
-    "L3": {"STRUCTURAL_DRIFT", "CAUSAL_CYCLE_DETECTED"},
-    "L4": {"UNKNOWN_DESTINATION", "NET_EGRESS_BURST"},
-    "L5": {"PTRACE_ATTACH_DETECTED", "PROCESS_MEMORY_ACCESS", "FD_THEFT_DETECTED"},
-}
+
+
+def expected_codes(channel: str) -> tuple[str, ...]:
+    """Any code its channel declares counts as that channel's attack detected."""
+    return registry.codes().get(channel, ())
 
 
 @dataclass
@@ -239,7 +238,7 @@ class Demo:
         while time.monotonic() < end:
             self.poll_certs()
             for ld in self.landed:
-                if ld.channel == channel and ld.seen_at >= since and ld.code in EXPECTED[channel]:
+                if ld.channel == channel and ld.seen_at >= since and ld.code in expected_codes(channel):
                     return ld
             if self.sensor.poll() is not None:
                 raise H7Error(f"demo: the sensor exited early (rc {self.sensor.returncode}); see sensor.log")
@@ -269,7 +268,7 @@ class Demo:
             time.sleep(0.2)
         else:
             raise H7Error("demo: the baseline did not complete")
-        self.say("baseline complete: monitoring L1-L5")
+        self.say(f"baseline complete: monitoring {registry.span()}")
         self.channel_table()
         self.phase = "benign"
         self.say(f"benign window: {self.benign_s:g}s of normal agent work, expecting no alert")
@@ -356,7 +355,7 @@ def run_demo(workdir: Path, baseline_s: float, benign_s: float, wait_s: float) -
     say = demo.say
     say("")
     say("channel  detected  code(s)                                 act->signed .cal")
-    for ch in sorted(EXPECTED):
+    for ch in sorted(CHANNEL_ORDER):
         lds = res.detected.get(ch, [])
         codes = ", ".join(
             sorted({ld.code for ld in demo.landed if ld.channel == ch and ld.phase != "benign"})

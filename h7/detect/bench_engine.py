@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from h7.batch import AgentInfo, Batch
+from h7.config import NS_PER_S, EngineConfig
 from h7.decode import HIST_SLOTS, STATS_DTYPE, SYS_DTYPE
-from h7.detect.config import NS_PER_S, EngineConfig
 from h7.detect.engine import Engine
 from h7.windows import WindowTracker
 
@@ -128,7 +128,9 @@ def run(quick: bool = False) -> dict[str, float]:
     n_base, n_mon = (3, 2) if quick else (5, 5)
     chain = _chain(rng, per_batch + 10_000)
     batches = _batches(rng, n_base + n_mon, per_batch, chain)
-    cfg = EngineConfig(baseline_ns=n_base * NS_PER_S, read_proc=False, l4_allow=["127.0.0.1:8080"])
+    cfg = EngineConfig(
+        baseline_ns=n_base * NS_PER_S, read_proc=False, channel_settings={"L4": {"allow": ["127.0.0.1:8080"]}}
+    )
     engine = Engine(cfg, [_AGENT])
     t = time.perf_counter()
     for b in batches[:n_base]:

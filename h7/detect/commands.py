@@ -9,35 +9,17 @@ host's pids any more).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
-import tomllib
-from typing import Any
 
 import click
 
+from h7._click import DURATION
 from h7.alert import Alert
-from h7.detect.config import DURATION, NS_PER_S, EngineConfig, format_duration, parse_duration
-from h7.errors import UsageError
+from h7.config import NS_PER_S, EngineConfig, format_duration
 
-__all__ = ["COMMANDS", "DURATION", "load_detect_config", "parse_duration"]
-
-
-def load_detect_config(path: str | None) -> EngineConfig:
-    """EngineConfig from the ``[detect]`` table of a TOML file (defaults if no file)."""
-    if path is None:
-        return EngineConfig()
-    try:
-        with open(path, "rb") as f:
-            doc = tomllib.load(f)
-    except OSError as e:
-        raise UsageError(f"cannot read config {path}: {e.strerror or e}") from e
-    except tomllib.TOMLDecodeError as e:
-        raise UsageError(f"{path}: {e}") from e
-    table = doc.get("detect", {})
-    if not isinstance(table, dict):
-        raise UsageError(f"{path}: [detect] must be a table")
-    return EngineConfig.from_dict(table)
+__all__ = ["COMMANDS"]
 
 
 def format_alert(a: Alert, start_ns: int) -> str:
@@ -75,18 +57,19 @@ def replay(
 ) -> None:
     """Replay JOURNAL through the detection engine and print its alerts."""
     # the engine pulls in numpy/scipy: import it here, not when the CLI starts
+    from h7.config import load
     from h7.detect.engine import BaselineError, Engine
     from h7.journal import JournalError, JournalReader
 
-    cfg = load_detect_config(config_path)
+    cfg = load(config_path).detect if config_path is not None else EngineConfig()
     with JournalReader(journal) as reader:
         hdr = reader.header
-        kw: dict[str, Any] = cfg.to_dict()
-        kw["read_proc"] = False
-        kw["batch_ns"] = hdr.batch_ns or cfg.batch_ns
-        if baseline_ns is not None:
-            kw["baseline_ns"] = baseline_ns
-        config = EngineConfig(**kw)
+        config = dataclasses.replace(
+            cfg,
+            read_proc=False,
+            batch_ns=hdr.batch_ns or cfg.batch_ns,
+            baseline_ns=cfg.baseline_ns if baseline_ns is None else baseline_ns,
+        )
 
         def show(a: Alert) -> None:
             if as_json:

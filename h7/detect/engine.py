@@ -42,8 +42,10 @@ from typing import Any
 import msgpack
 import numpy as np
 
+from h7 import registry
 from h7.alert import Alert
 from h7.batch import AgentInfo, Batch, Event
+from h7.config import NS_PER_S, EngineConfig, format_duration
 from h7.decode import SYS_DTYPE
 from h7.detect.channels.base import (
     PHASE_BASELINE,
@@ -52,12 +54,8 @@ from h7.detect.channels.base import (
     ChannelContext,
     ProcReader,
 )
-from h7.detect.channels.l1_sched import SchedChannel, sched_vector
-from h7.detect.channels.l2_exec import ExecChannel, KnownBinaries
-from h7.detect.channels.l3_causal import CausalChannel
+from h7.detect.channels.l1_sched import sched_vector
 from h7.detect.channels.l4_egress import EgressChannel
-from h7.detect.channels.l5_ptrace import PtraceChannel
-from h7.detect.config import NS_PER_S, EngineConfig, format_duration
 from h7.detect.folding import AgentFolder
 from h7.detect.sequence import in_sorted
 from h7.detect.syscalls import syscall_name
@@ -88,13 +86,6 @@ PHASE_DROPPED = "dropped"
 BASELINE_FORMAT = "h7-baseline"
 #: 2: L3 models syscall windows as the kernel computes them, and carries its known windows.
 BASELINE_VERSION = 2
-CHANNEL_CLASSES: dict[str, type[Channel]] = {
-    "L1": SchedChannel,
-    "L2": ExecChannel,
-    "L3": CausalChannel,
-    "L4": EgressChannel,
-    "L5": PtraceChannel,
-}
 
 
 class BaselineError(H7Error):
@@ -266,7 +257,6 @@ class Engine:
         on_alert: Callable[[Alert], None] | None = None,
         *,
         proc: ProcReader | None = None,
-        known_binaries: KnownBinaries | None = None,
         strict: bool = True,
         on_filter: Callable[[int, np.ndarray], Any] | None = None,
     ) -> None:
@@ -275,7 +265,6 @@ class Engine:
         self.on_filter = on_filter
         self.strict = strict
         self.proc = proc or ProcReader(enabled=self.config.read_proc)
-        self._known = known_binaries
         self.infos = {a.agent: a for a in agents}
         self.agents: dict[int, AgentState] = {}
         for a in agents:
@@ -328,7 +317,7 @@ class Engine:
                     "baseline-loaded",
                     st,
                     f"agent {info.agent_id}: using the saved baseline of {st.loaded_from} "
-                    f"(same {how}); monitoring L1-L5",
+                    f"(same {how}); monitoring {registry.span(self.config.channels)}",
                     self.t_last,
                 )
 
@@ -357,10 +346,10 @@ class Engine:
     def _new_channels(self) -> list[Channel]:
         chans: list[Channel] = []
         for name in self.config.channels:
-            if name == "L2":
-                chans.append(ExecChannel(self.config, self._known))
-            else:
-                chans.append(CHANNEL_CLASSES[name](self.config))
+            spec = registry.get(name)
+            if spec is None:
+                raise UsageError(f"detection channel {name} is not registered")
+            chans.append(spec.factory(self.config))
         return chans
 
     def _checked(self, agent: int) -> bool:
@@ -623,7 +612,8 @@ class Engine:
         self._notice(
             "baseline-complete",
             st,
-            f"agent {aid}: baseline complete ({secs}, {st.syscalls} syscalls); monitoring L1-L5",
+            f"agent {aid}: baseline complete ({secs}, {st.syscalls} syscalls); "
+            f"monitoring {registry.span(self.config.channels)}",
             st.t_last,
         )
 

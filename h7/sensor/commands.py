@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
+from h7._click import DURATION
 from h7.batch import Batch, Event
-from h7.detect.config import DurationType
 from h7.errors import BPFError, H7Error, UsageError
 
 DEFAULT_BATCH_NS = 1_000_000_000
@@ -63,9 +63,6 @@ def _syscall_dicts(batch: Batch) -> Iterator[dict[str, Any]]:
             "nr": nr,
             "window": f"{window:015x}",  # six 10-bit tokens, newest last (bpf/h7.h)
         }
-
-
-DURATION = DurationType()  # nanoseconds, e.g. 30s, 500ms, 2m
 
 
 def _open_sensor(pids: tuple[int, ...]) -> Any:

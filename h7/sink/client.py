@@ -19,13 +19,11 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from h7.config import DEFAULT_MAX_SPOOL_BYTES
 from h7.errors import DeliveryError, StorageError
 from h7.sink.framing import PROTOCOL_VERSION, FrameReader, ProtocolError, alert_id, pack
 from h7.sink.spool import Spool, SpoolFull
 
-DEFAULT_SOCKET = Path("/run/h7/alerts.sock")
-DEFAULT_SPOOL_DIR = Path("/var/lib/h7/spool")
-DEFAULT_MAX_SPOOL_BYTES = 256 * 1024 * 1024
 _ALARM_INTERVAL_S = 10.0
 
 

@@ -10,9 +10,9 @@ from types import FrameType
 
 import click
 
-from h7.sink.config import load_config
+from h7.config import DEFAULT_STATUS_PATH, load_sink
 from h7.sink.server import Sinkhole, _log
-from h7.sink.status import DEFAULT_STATUS_PATH, format_status, ping_sinkhole, read_status
+from h7.sink.status import format_status, ping_sinkhole, read_status
 
 _PATH = click.Path(dir_okay=False, path_type=Path)
 
@@ -41,7 +41,7 @@ def sinkhole(socket_path: Path | None, config_path: Path | None, group: str | No
     to the sensor only once every output has it; until then it stays in the
     sensor's spool and is redelivered.
     """
-    cfg = load_config(config_path)
+    cfg = load_sink(config_path)
     server = Sinkhole(cfg, socket_path, group)
     if check:
         click.echo(f"config {cfg.source or '(built-in defaults)'} is valid")
@@ -91,7 +91,7 @@ def status(
 
     Exits 0 when a sensor is running, 1 when none is.
     """
-    cfg = load_config(config_path, require_outputs=False)
+    cfg = load_sink(config_path, require_outputs=False)
     doc = read_status(status_file)
     sink = ping_sinkhole(socket_path or cfg.socket)
     if as_json:

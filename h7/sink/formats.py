@@ -12,13 +12,14 @@ that only speaks OCSF can ingest the event without a custom parser.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from h7 import __version__
+from h7 import __version__, registry
 
 OCSF_VERSION = "1.3.0"
 OCSF_CATEGORY_UID = 2  # Findings
@@ -56,38 +57,22 @@ PAGERDUTY_SEVERITY = {
     6: "critical",
 }
 
-# Defaults reflect how directly each code implies compromise; operators
-# override per code in [severity].
-DEFAULT_SEVERITY = {
-    "DRIFT_DETECTED": "low",
-    "STRUCTURAL_DRIFT": "medium",
-    "CAUSAL_CYCLE_DETECTED": "medium",
-    "UNKNOWN_DESTINATION": "medium",
-    "NET_EGRESS_BURST": "high",
-    "LIVING_OFF_THE_LAND": "high",
-    "PTRACE_ATTACH_DETECTED": "high",
-    "PROCESS_MEMORY_ACCESS": "high",
-    "FD_THEFT_DETECTED": "high",
-    "LLM_AGENT_HIJACK": "critical",
-    "FILELESS_EXEC": "critical",
-    "AGENT_WRITTEN_EXEC": "high",
-    "DAEMON_HANDOFF": "high",
-}
-TITLES = {
-    "DRIFT_DETECTED": "Agent behaviour drifted from its baseline",
-    "LLM_AGENT_HIJACK": "Agent syscall sequence consistent with a hijack",
-    "LIVING_OFF_THE_LAND": "Agent launched living-off-the-land tooling",
-    "STRUCTURAL_DRIFT": "Agent process structure drifted from its baseline",
-    "CAUSAL_CYCLE_DETECTED": "Causal cycle in agent activity",
-    "UNKNOWN_DESTINATION": "Agent connected to a destination outside its baseline",
-    "NET_EGRESS_BURST": "Agent network egress burst",
-    "PTRACE_ATTACH_DETECTED": "Process attached to the agent with ptrace",
-    "PROCESS_MEMORY_ACCESS": "Process read or wrote the agent's memory without ptrace",
-    "FD_THEFT_DETECTED": "Process took a file descriptor from the agent (pidfd_getfd)",
-    "FILELESS_EXEC": "Agent executed a file with no path (memfd, anonymous or deleted)",
-    "AGENT_WRITTEN_EXEC": "Agent executed a file it wrote after its baseline",
-    "DAEMON_HANDOFF": "Agent handed a command to a daemon that runs commands",
-}
+
+def default_severity(code: str) -> str:
+    """The severity the code's channel declares (how directly it implies compromise), else medium.
+
+    Operators override it per code in ``[severity]``.
+    """
+    found = registry.code(code)
+    return found[1].severity if found is not None else "medium"
+
+
+def title_of(code: str) -> str:
+    """The one-line title the code's channel declares (OCSF finding title, syslog message)."""
+    found = registry.code(code)
+    return found[1].title if found is not None else code.replace("_", " ").capitalize()
+
+
 # ts_ns from the kernel is boot-relative; anything before 2001-09-09 is not a wall clock.
 _WALL_CLOCK_FLOOR_NS = 1_000_000_000 * 1_000_000_000
 
@@ -145,7 +130,7 @@ class Formatter:
         device_type_id: int = 0,
     ) -> None:
         self.host = host
-        self.severity_policy = {**DEFAULT_SEVERITY, **(severity_overrides or {})}
+        self.severity_overrides = dict(severity_overrides or {})
         self.device_type_id = device_type_id
 
     # -- shared facts ---------------------------------------------------------
@@ -157,12 +142,13 @@ class Formatter:
         explicit = rec.summary.get("severity")
         if isinstance(explicit, str) and explicit.lower() in SEVERITY_IDS:
             return SEVERITY_IDS[explicit.lower()]
-        return SEVERITY_IDS[self.severity_policy.get(str(rec.summary.get("code")), "medium")]
+        code = str(rec.summary.get("code"))
+        return SEVERITY_IDS[self.severity_overrides.get(code) or default_severity(code)]
 
     @staticmethod
     def title(rec: AlertRecord) -> str:
         code = str(rec.summary.get("code", "UNKNOWN"))
-        return TITLES.get(code, code.replace("_", " ").capitalize())
+        return title_of(code)
 
     def message(self, rec: AlertRecord) -> str:
         s = rec.summary
@@ -320,6 +306,7 @@ class Formatter:
         }
 
 
-TEMPLATE_ROOTS = frozenset(
-    Formatter("x").context(AlertRecord("x", {"code": "DRIFT_DETECTED"}, "", b"", 1)).keys()
-)
+@functools.cache
+def template_roots() -> frozenset[str]:
+    """The names a webhook body template may refer to (``{{ title }}``, ``{{ alert.key }}``...)."""
+    return frozenset(Formatter("x").context(AlertRecord("x", {"code": "X"}, "", b"", 1)).keys())

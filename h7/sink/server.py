@@ -26,8 +26,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from h7.config import SinkConfig
 from h7.errors import DeliveryError, StorageError, UsageError
-from h7.sink.config import SinkConfig
 from h7.sink.formats import AlertRecord, Formatter
 from h7.sink.framing import PROTOCOL_VERSION, FrameReader, ProtocolError, pack
 from h7.sink.outputs import Output, PermanentDeliveryError, build_output, dumps

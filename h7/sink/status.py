@@ -22,7 +22,6 @@ from h7.errors import H7Error, StorageError
 from h7.safeio import read_regular
 from h7.sink.framing import FrameReader, pack
 
-DEFAULT_STATUS_PATH = Path("/run/h7/status.json")
 STATUS_SCHEMA = "h7.status/1"
 
 

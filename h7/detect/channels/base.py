@@ -28,7 +28,7 @@ import numpy as np
 
 from h7.alert import Alert
 from h7.batch import AgentInfo, Batch, Event
-from h7.detect.config import EngineConfig
+from h7.config import EngineConfig
 from h7.detect.numeric import gammaincinv_int
 
 PHASE_BASELINE = "baseline"

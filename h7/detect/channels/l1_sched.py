@@ -11,7 +11,7 @@ batch and the baseline; the Shannon entropy of both is reported.
 
 A batch with few events is a poor estimate of anything: its JSD to any
 reference is large by sampling noise alone.  So a batch below
-``l1_min_events`` is not judged, and every batch is shrunk toward the
+``[detect.l1] min_events`` is not judged, and every batch is shrunk toward the
 baseline with a fixed pseudo-count mass (a Dirichlet prior centred on the
 baseline), which fades as the batch grows.  A miner's long involuntary
 slices, a busy-loop, or an agent suddenly sleeping on I/O all move mass
@@ -20,16 +20,18 @@ between buckets and show up here, whatever the process names.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from h7.alert import Alert
 from h7.batch import Batch
+from h7.config import EngineConfig
 from h7.decode import HIST_SLOTS
 from h7.detect.channels.base import Calibration, Channel, ChannelContext, calibrate_threshold, entropy_bits
-from h7.detect.config import EngineConfig
 from h7.detect.numeric import jsd_bits
+from h7.registry import AlertCode, ChannelSpec, register
 
 COUNTERS = ("switches_voluntary", "switches_involuntary", "wakeups", "wakeups_new", "migrations")
 CATEGORIES = (
@@ -38,6 +40,16 @@ CATEGORIES = (
     + list(COUNTERS)
 )
 L1_FLOOR = 0.05  # bits of JSD
+
+
+@dataclass
+class L1Settings:
+    """``[detect.l1]``."""
+
+    #: a batch with fewer scheduling events is not judged (its JSD is sampling noise)
+    min_events: int = 40
+    #: mass of the Dirichlet prior centred on the baseline that every batch is shrunk with
+    pseudocount: float = 20.0
 
 
 def sched_vector(stats: np.ndarray | None) -> np.ndarray:
@@ -58,6 +70,7 @@ class SchedChannel(Channel):
 
     def __init__(self, config: EngineConfig) -> None:
         super().__init__(config)
+        self.settings = config.settings(L1Settings)
         self._rows: list[np.ndarray] = []
         self.total = np.zeros(len(CATEGORIES))
         self.usable_batches = 0
@@ -65,7 +78,7 @@ class SchedChannel(Channel):
         self.last: dict[str, Any] = {"divergence": 0.0}
 
     def _smoothed(self, counts: np.ndarray, ref: np.ndarray) -> np.ndarray:
-        a = self.config.l1_pseudocount
+        a = self.settings.pseudocount
         return (counts + a * ref) / (counts.sum() + a)
 
     def learn(self, batch: Batch, ctx: ChannelContext) -> None:
@@ -78,7 +91,7 @@ class SchedChannel(Channel):
 
     def finish_baseline(self, ctx: ChannelContext) -> None:
         super().finish_baseline(ctx)
-        minev = self.config.l1_min_events
+        minev = self.settings.min_events
         rows = np.vstack(self._rows) if self._rows else np.zeros((0, len(CATEGORIES)))
         usable = rows[rows.sum(axis=1) >= minev]
         self.usable_batches = int(usable.shape[0])
@@ -102,7 +115,7 @@ class SchedChannel(Channel):
         c = sched_vector(batch.stats.get(ctx.agent))
         n = float(c.sum())
         tot = self.total.sum()
-        if n < self.config.l1_min_events or tot <= 0:
+        if n < self.settings.min_events or tot <= 0:
             self.last = {"divergence": 0.0, "events": n, "judged": False}
             return []
         q = self.total / tot
@@ -176,3 +189,14 @@ class SchedChannel(Channel):
 def _share(v: np.ndarray, counter: str) -> float:
     sw = v[CATEGORIES.index("switches_voluntary")] + v[CATEGORIES.index("switches_involuntary")]
     return round(float(v[CATEGORIES.index(counter)] / sw), 4) if sw > 0 else 0.0
+
+
+SPEC = register(
+    ChannelSpec(
+        name="L1",
+        summary="distribution of the agent's scheduling events against its baseline",
+        codes=(AlertCode("DRIFT_DETECTED", "low", "Agent behaviour drifted from its baseline"),),
+        settings=L1Settings,
+        factory=SchedChannel,
+    )
+)

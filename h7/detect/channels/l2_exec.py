@@ -41,9 +41,11 @@ from typing import Any
 
 from h7.alert import Alert
 from h7.batch import Batch, Event
+from h7.config import EngineConfig
 from h7.decode import HEAD_LEN
 from h7.detect.channels.base import Channel, ChannelContext
-from h7.detect.config import EngineConfig
+from h7.errors import UsageError
+from h7.registry import AlertCode, ChannelSpec, register
 
 INTERPRETER = "interpreter"
 LOTL = "lotl"
@@ -54,6 +56,79 @@ FILELESS_EXEC = "FILELESS_EXEC"
 AGENT_WRITTEN_EXEC = "AGENT_WRITTEN_EXEC"
 #: A unix-socket connect accepted by a daemon that runs commands on request.
 DAEMON_HANDOFF = "DAEMON_HANDOFF"
+
+
+#: Daemons that run commands on request, by the comm of the listening process:
+#: terminal multiplexers, container engines, the service manager, job schedulers,
+#: and the relays that make a bind shell (socat/ncat EXEC listeners).
+HANDOFF_DAEMONS = (
+    "tmux: server",
+    "screen",
+    "SCREEN",
+    "dockerd",
+    "containerd",
+    "podman",
+    "systemd",
+    "atd",
+    "incrond",
+    "supervisord",
+    "zellij",
+    "abduco",
+    "dtach",
+    "socat",
+    "ncat",
+)
+#: Their usual sockets, for a listener whose comm was changed.
+HANDOFF_SOCKETS = (
+    "/tmp/tmux-*/*",
+    "/run/screen/*",
+    "/var/run/screen/*",
+    "*/docker.sock",
+    "*/containerd.sock",
+    "*/podman.sock",
+    "/run/systemd/private",
+    "/run/user/*/systemd/private",
+    "/run/dbus/system_bus_socket",
+    "/var/run/dbus/system_bus_socket",
+    "/run/user/*/bus",
+    "*/supervisor.sock",
+)
+#: Daemons whose next children are attributed to the agent after a hand-off (their
+#: children are the commands they were asked to run; systemd and container engines
+#: start through intermediaries, so following them would attribute strangers).
+HANDOFF_FOLLOW = ("tmux: server", "screen", "SCREEN", "zellij", "abduco", "dtach", "socat", "ncat")
+
+
+@dataclass
+class L2Settings:
+    """``[detect.l2]``."""
+
+    #: execs exempt from L2: names, paths or ``sha256:<hex>``
+    allow: list[str] = field(default_factory=list)
+    extra_interpreters: list[str] = field(default_factory=list)
+    extra_lotl: list[str] = field(default_factory=list)
+    #: identify renamed/copied interpreters by inode and SHA-256, not only by name
+    content_identity: bool = True
+    #: where the host's interpreters and tools are indexed; None: $PATH plus the standard bin dirs
+    search_path: list[str] | None = None
+    #: agent-written files allowed to run (globs on the path; docs/detection.md, exec identity)
+    written_allow: list[str] = field(default_factory=list)
+    #: hand-offs: a unix connect whose listener has one of these comms, or whose bound path
+    #: matches one of these globs, is DAEMON_HANDOFF; listeners with a comm in
+    #: ``handoff_follow`` have their children put in the agent's scope for ``handoff_follow_s``
+    handoff_daemons: list[str] = field(default_factory=lambda: list(HANDOFF_DAEMONS))
+    handoff_sockets: list[str] = field(default_factory=lambda: list(HANDOFF_SOCKETS))
+    handoff_follow: list[str] = field(default_factory=lambda: list(HANDOFF_FOLLOW))
+    handoff_follow_s: float = 5.0
+    handoff_allow: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.handoff_follow_s <= 3600.0:
+            raise UsageError("handoff_follow_s must be in [0, 3600] seconds")
+        long = [c for c in (*self.handoff_daemons, *self.handoff_follow) if len(c.encode()) > 15]
+        if long:
+            raise UsageError(f"hand-off daemon names are process comms, 15 bytes at most: {long}")
+
 
 INTERPRETERS = frozenset(
     """sh bash dash zsh ksh ksh93 mksh pdksh oksh loksh fish csh tcsh ash hush yash rbash rc es elvish
@@ -325,19 +400,20 @@ class ExecChannel(Channel):
 
     def __init__(self, config: EngineConfig, known: KnownBinaries | None = None) -> None:
         super().__init__(config)
-        self.interpreters = INTERPRETERS | {normalise_name(n) for n in config.l2_extra_interpreters}
-        self.lotl = LOTL_TOOLS | {normalise_name(n) for n in config.l2_extra_lotl}
-        self.allow = set(config.l2_allow)
+        self.settings = config.settings(L2Settings)
+        self.interpreters = INTERPRETERS | {normalise_name(n) for n in self.settings.extra_interpreters}
+        self.lotl = LOTL_TOOLS | {normalise_name(n) for n in self.settings.extra_lotl}
+        self.allow = set(self.settings.allow)
         self._known = known
         self.execs = 0
         self.flagged = 0
         self.allowed = 0
         self.content_checked = 0
         self.content_unavailable = 0
-        self.handoff_daemons = set(config.l2_handoff_daemons)
-        self.handoff_sockets = list(config.l2_handoff_sockets)
-        self.handoff_allow = list(config.l2_handoff_allow)
-        self.written_allow = list(config.l2_written_allow)
+        self.handoff_daemons = set(self.settings.handoff_daemons)
+        self.handoff_sockets = list(self.settings.handoff_sockets)
+        self.handoff_allow = list(self.settings.handoff_allow)
+        self.written_allow = list(self.settings.written_allow)
         # CLOCK_MONOTONIC end of this agent's baseline: writes after it make an
         # exec AGENT_WRITTEN_EXEC.  None while learning; 0 for a loaded baseline
         # (the kernel only knows writes made since this sensor loaded).
@@ -364,7 +440,7 @@ class ExecChannel(Channel):
         if self._known is None:
             self._known = KnownBinaries(
                 lambda nm: (c[0], c[1]) if (c := self.classify_name(nm)) else None,
-                self.config.l2_search_path,
+                self.settings.search_path,
             )
         return self._known
 
@@ -383,7 +459,7 @@ class ExecChannel(Channel):
                 ids.append(Identity(by, c[1], c[0], {nm, os.path.basename(nm)}))
         base = normalise_name(os.path.basename(exe_name or filename))
         content = "disabled"
-        if self.config.l2_content_identity:
+        if self.settings.content_identity:
             content = self._content_identity(ev, ctx, ids)
         if base in _BUSYBOX or any(i.name in _BUSYBOX for i in ids):
             # busybox decides what to be from argv[0] (or argv[1] when called as busybox),
@@ -414,7 +490,7 @@ class ExecChannel(Channel):
         c = self.classify_name(prog)
         if c is not None:
             out.append(Identity("loaded-name", c[1], c[0], {prog}))
-        if self.config.l2_content_identity and ctx.proc.enabled:
+        if self.settings.content_identity and ctx.proc.enabled:
             pid = int(ev.get("pid", 0))
             path = prog if os.path.isabs(prog) else f"{ctx.proc.root}/{pid}/cwd/{prog}"
             try:
@@ -755,3 +831,24 @@ def _hook(ev: Event) -> str:
     if ev.get("type") == "exec_fd":
         return "tp_btf/sys_enter (execveat by fd)"
     return "tp_btf/sched_process_exec (linux_binprm.file)"
+
+
+SPEC = register(
+    ChannelSpec(
+        name="L2",
+        summary="execve by the agent: interpreter/shell spawns and living-off-the-land tools",
+        codes=(
+            AlertCode("LLM_AGENT_HIJACK", "critical", "Agent started a shell or script interpreter"),
+            AlertCode("LIVING_OFF_THE_LAND", "high", "Agent launched living-off-the-land tooling"),
+            AlertCode(
+                "FILELESS_EXEC",
+                "critical",
+                "Agent executed a file with no path (memfd, anonymous or deleted)",
+            ),
+            AlertCode("AGENT_WRITTEN_EXEC", "high", "Agent executed a file it wrote after its baseline"),
+            AlertCode("DAEMON_HANDOFF", "high", "Agent handed a command to a daemon that runs commands"),
+        ),
+        settings=L2Settings,
+        factory=ExecChannel,
+    )
+)

@@ -29,7 +29,7 @@ by its own baseline spread:
 
 The kernel computes every thread's window (its last six syscalls) itself.
 After the baseline this channel names the windows it does not need to see
-again -- those at most as novel as the ``l3_known_quantile`` of baseline
+again -- those at most as novel as the ``[detect.l3] known_quantile`` of baseline
 positions, ``tau`` -- and the sensor tells the kernel to stop shipping them
 (:meth:`CausalChannel.kernel_filter`).  Every known window then counts as
 novelty ``tau`` exactly, whether the kernel dropped it or shipped it (the
@@ -44,7 +44,7 @@ sequence novelty under a model fitted without it (interleaved k-fold).
 
 ``CAUSAL_CYCLE_DETECTED``: new edges (accumulated over the monitoring
 period, since a loop can close minutes after it opened) that create a
-strongly connected component through at least ``l3_min_cycle_images``
+strongly connected component through at least ``[detect.l3] min_cycle_images``
 distinct images, which the baseline graph did not have.  One program reading
 back its own files is a trivial loop every program has; a loop through two
 programs is a feedback path -- e.g. the agent writes a file, runs a program
@@ -59,18 +59,21 @@ import hashlib
 import os
 import re
 from collections import Counter, deque
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from h7.alert import Alert
 from h7.batch import Batch, Event
+from h7.config import EngineConfig
 from h7.decode import TOKEN_BITS, TOKEN_OTHER, WINDOW_LEN
 from h7.detect.channels.base import Calibration, Channel, ChannelContext, calibrate_threshold, kfold_indices
-from h7.detect.config import EngineConfig
 from h7.detect.numeric import scc_labels
 from h7.detect.sequence import SequenceModel, in_sorted
 from h7.detect.syscalls import syscall_name
+from h7.errors import UsageError
+from h7.registry import AlertCode, ChannelSpec, register
 
 Edge = tuple[str, str, str]  # (src, dst, kind)
 
@@ -92,6 +95,23 @@ S_SPREAD_FLOOR = 0.5  # nats
 L3_FLOOR = 4.0  # units: a new program or a few new files is not "structural drift"
 KFOLD = 5
 CodeCounts = tuple[np.ndarray, np.ndarray]  # distinct window codes, how often each occurred
+
+
+@dataclass
+class L3Settings:
+    """``[detect.l3]``."""
+
+    #: a causal cycle must run through at least this many distinct program images
+    min_cycle_images: int = 2
+    #: baseline positions at most this novel (as a quantile) become "known" windows the
+    #: kernel stops shipping after the baseline; 0 ships everything
+    known_quantile: float = 0.99
+    #: monitoring edges kept for cycle search (memory bound)
+    max_edges: int = 200_000
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.known_quantile < 1.0:
+            raise UsageError("known_quantile must be in [0, 1)")
 
 
 def _component(c: str) -> str:
@@ -267,6 +287,7 @@ class CausalChannel(Channel):
 
     def __init__(self, config: EngineConfig) -> None:
         super().__init__(config)
+        self.settings = config.settings(L3Settings)
         self.builder: CausalGraphBuilder | None = None
         self.base_edges: set[Edge] = set()
         self.base_nodes: set[str] = set()
@@ -400,7 +421,7 @@ class CausalChannel(Channel):
         """``tau`` (the known quantile of baseline position novelty) and the windows at or below it."""
         codes, counts = allc
         nov = model.code_novelty(codes)
-        q = self.config.l3_known_quantile
+        q = self.settings.known_quantile
         if q <= 0.0:
             return float(nov.min()) - 1.0, np.zeros(0, np.uint64)  # nothing known: ship everything
         tau = weighted_quantile(nov, counts, q)
@@ -481,7 +502,7 @@ class CausalChannel(Channel):
         fresh = {e for e in edges if e not in self.base_edges and e not in self.mon_edges}
         if not fresh:
             return []
-        if len(self.mon_edges) < self.config.l3_max_edges:
+        if len(self.mon_edges) < self.settings.max_edges:
             self.mon_edges |= fresh
         all_edges = self.base_edges | self.mon_edges
         nodes = sorted(self._nodes(all_edges))
@@ -494,7 +515,7 @@ class CausalChannel(Channel):
             if len(vs) < 2:
                 continue
             images = [v for v in vs if v.startswith("exe:")]
-            if len(images) < self.config.l3_min_cycle_images:
+            if len(images) < self.settings.min_cycle_images:
                 continue
             base_labels = {self._base_scc.get(v) for v in vs}
             if len(base_labels) == 1 and None not in base_labels:
@@ -606,3 +627,17 @@ def _cycle_through(edge: Edge, edges: set[Edge], within: set[str]) -> list[str]:
         v = p
     steps.reverse()
     return [_fmt_edge(edge), *steps]
+
+
+SPEC = register(
+    ChannelSpec(
+        name="L3",
+        summary="process-causality graph (fork/exec/open/connect) and syscall-sequence windows",
+        codes=(
+            AlertCode("STRUCTURAL_DRIFT", "medium", "Agent process structure drifted from its baseline"),
+            AlertCode("CAUSAL_CYCLE_DETECTED", "medium", "Causal cycle in agent activity"),
+        ),
+        settings=L3Settings,
+        factory=CausalChannel,
+    )
+)

@@ -31,16 +31,17 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from h7.alert import Alert
 from h7.batch import Batch, Event
+from h7.config import NS_PER_S, EngineConfig
 from h7.detect.channels.base import PHASE_BASELINE, Calibration, Channel, ChannelContext, calibrate_threshold
-from h7.detect.config import NS_PER_S, EngineConfig
 from h7.errors import UsageError
+from h7.registry import AlertCode, ChannelSpec, register
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 RATE_METRICS = ("connects", "sends", "send_bytes")
@@ -48,6 +49,23 @@ RATE_METRICS = ("connects", "sends", "send_bytes")
 # going from 0 to 1 connect/s is not an infinite burst.
 RATE_PRIOR = np.array([1.0, 2.0, 8192.0])
 BURST_FLOOR = 4.0  # at least 4x the baseline rate (plus prior)
+
+
+@dataclass
+class L4Settings:
+    """``[detect.l4]``."""
+
+    #: destinations always allowed: CIDRs, host:port, ``*:53`` (hostnames resolved at load)
+    allow: list[str] = field(default_factory=list)
+    #: destinations seen during the baseline are allowed afterwards
+    allow_baseline_destinations: bool = True
+    #: how wide a baseline destination's allowance is (32/128: that exact address)
+    baseline_prefix_v4: int = 32
+    baseline_prefix_v6: int = 128
+    #: [low, high] ports that key as "ephemeral"; None: the host's ip_local_port_range
+    ephemeral_ports: list[int] | None = None
+
+
 EPHEMERAL = "ephemeral"
 PORT_RANGE_PATH = "/proc/sys/net/ipv4/ip_local_port_range"
 #: the kernel's default, used if the host's range cannot be read
@@ -73,7 +91,7 @@ def host_ephemeral_range(path: str = PORT_RANGE_PATH) -> tuple[int, int]:
 
 def ephemeral_range(config: EngineConfig) -> tuple[int, int]:
     """The configured ephemeral range, else the host's."""
-    r = config.l4_ephemeral_ports
+    r = config.settings(L4Settings).ephemeral_ports
     if r is None:
         return host_ephemeral_range()
     if len(r) != 2 or not 0 < int(r[0]) <= int(r[1]) <= 65535:
@@ -170,7 +188,8 @@ class EgressChannel(Channel):
 
     def __init__(self, config: EngineConfig) -> None:
         super().__init__(config)
-        self.rules = parse_allow(config.l4_allow)
+        self.settings = config.settings(L4Settings)
+        self.rules = parse_allow(self.settings.allow)
         self.eph = ephemeral_range(config)
         #: destinations an operator accepted while the sensor ran (``h7 accept``)
         self.accepted: list[AllowRule] = []
@@ -210,7 +229,7 @@ class EgressChannel(Channel):
     def _baseline_key(
         self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int, text: str = ""
     ) -> str:
-        plen = self.config.l4_baseline_prefix_v4 if ip.version == 4 else self.config.l4_baseline_prefix_v6
+        plen = self.settings.baseline_prefix_v4 if ip.version == 4 else self.settings.baseline_prefix_v6
         p = EPHEMERAL if self.eph[0] <= port <= self.eph[1] else str(port)
         if plen == ip.max_prefixlen:  # the default: no network to build (a storm's hot path)
             return f"{text or ip}/{plen}|{p}"
@@ -249,14 +268,14 @@ class EgressChannel(Channel):
             if r.matches(ip, port, self.eph):
                 return f"accepted by operator {r.text}"
         if (
-            self.config.allow_baseline_destinations
+            self.settings.allow_baseline_destinations
             and self._baseline_key(ip, port, text) in self.baseline_dests
         ):
             return "seen in baseline"
         return None
 
     def learn(self, batch: Batch, ctx: ChannelContext) -> None:
-        if self.config.allow_baseline_destinations:
+        if self.settings.allow_baseline_destinations:
             for ev in batch.events:
                 d = self._dest(ev)
                 if d is not None:
@@ -301,7 +320,7 @@ class EgressChannel(Channel):
                 continue  # inbound: a reply on a connection the agent accepted, not egress
             self.checked += 1
             if learning:
-                if self.config.allow_baseline_destinations:
+                if self.settings.allow_baseline_destinations:
                     continue  # the baseline defines what is known; learn() records it
                 d = self._dest(ev)
                 if d is None or self.allowed(*d) is not None:
@@ -440,3 +459,21 @@ class EgressChannel(Channel):
         if override is not None:
             self.cal = Calibration(override, "override")
         self.baselined = True
+
+
+SPEC = register(
+    ChannelSpec(
+        name="L4",
+        summary="egress destinations against an allowlist, and egress call-rate bursts; never payloads",
+        codes=(
+            AlertCode(
+                "UNKNOWN_DESTINATION", "medium", "Agent connected to a destination outside its baseline"
+            ),
+            AlertCode("NET_EGRESS_BURST", "high", "Agent network egress burst"),
+        ),
+        settings=L4Settings,
+        factory=EgressChannel,
+        # older files set it at the top of [detect]
+        aliases=(("allow_baseline_destinations", "allow_baseline_destinations"),),
+    )
+)

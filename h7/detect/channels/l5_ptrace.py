@@ -25,11 +25,13 @@ access check, or sys_enter arguments in tracepoint mode).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from h7.alert import Alert
 from h7.batch import Event
 from h7.detect.channels.base import Channel, ChannelContext
+from h7.registry import AlertCode, ChannelSpec, register
 
 ATTACH_REQUESTS = {16: "ATTACH", 0x4206: "SEIZE"}
 #: access op (h7/decode.py ACCESS_OPS) -> code
@@ -41,6 +43,11 @@ ACCESS_CODES = {
     "attach_check": "PROCESS_MEMORY_ACCESS",
     "pidfd_getfd": "FD_THEFT_DETECTED",
 }
+
+
+@dataclass
+class L5Settings:
+    """``[detect.l5]``: nothing to set (there is no model and no threshold)."""
 
 
 class PtraceChannel(Channel):
@@ -122,3 +129,22 @@ class PtraceChannel(Channel):
 
     def from_state(self, state: dict[str, Any]) -> None:
         self.baselined = True
+
+
+SPEC = register(
+    ChannelSpec(
+        name="L5",
+        summary="ptrace ATTACH/SEIZE, memory access and fd theft on agent processes, by anyone on the host",
+        codes=(
+            AlertCode("PTRACE_ATTACH_DETECTED", "high", "Process attached to the agent with ptrace"),
+            AlertCode(
+                "PROCESS_MEMORY_ACCESS", "high", "Process read or wrote the agent's memory without ptrace"
+            ),
+            AlertCode(
+                "FD_THEFT_DETECTED", "high", "Process took a file descriptor from the agent (pidfd_getfd)"
+            ),
+        ),
+        settings=L5Settings,
+        factory=PtraceChannel,
+    )
+)
