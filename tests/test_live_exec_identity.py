@@ -334,12 +334,10 @@ def tmux_server(tmp_path: Path) -> Iterator[tuple[str, int]]:
 def test_tmux_handoff_is_seen_and_followed(sensor: Any, tmux_server: tuple[str, int], tmp_path: Path) -> None:
     sock, server = tmux_server
     from h7.config import EngineConfig
-
-    cfg = EngineConfig()
     from h7.detect.channels.l2_exec import L2Settings
 
-    l2 = cfg.settings(L2Settings)
-    sensor.set_follow_daemons(l2.handoff_follow, int(l2.handoff_follow_s * 1e9))
+    settings = EngineConfig().settings(L2Settings)
+    sensor.set_follow_daemons(settings.handoff_follow, int(settings.handoff_follow_s * 1e9))
     marker = tmp_path / "ran"
     act = f"""
 import subprocess
