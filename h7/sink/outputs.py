@@ -513,7 +513,7 @@ def _safe_env(v: object) -> str:
 
 
 def build_output(spec: dict[str, Any], formatter: Formatter, stop: threading.Event) -> Output:
-    """One Output from a validated config table (see h7.sink.config)."""
+    """One Output from a validated config table (see h7.config)."""
     kind = spec["type"]
     common = {
         "fmt": spec.get("format", "h7"),
