@@ -469,9 +469,9 @@ subprocess.run([{dtach!r}, "-p", {sock!r}], input=b"true\\\\n", timeout=20)
         try:
             h = w.wait(lambda e: e["type"] == "handoff" and e["path"] == sock)
             assert h is not None, [e for e in w.events if e["type"] in ("net", "handoff")]
+            from h7.config import EngineConfig
             from h7.detect.channels.base import ChannelContext, ProcReader
             from h7.detect.channels.l2_exec import ExecChannel
-            from h7.detect.config import EngineConfig
 
             cfg = EngineConfig()
             ctx = ChannelContext(agent=1, agent_id="agent1", info=None, config=cfg, proc=ProcReader(True))
