@@ -416,6 +416,7 @@ class Run:
             "what": self.stack.what,
             "lang": self.stack.lang,
             "versions": versions(self.stack),
+            "h7_commit": h7_commit(),
             "baseline_s": self.baseline_s,
             "soak_s": self.soak_s,
             "marks": self.marks,
@@ -440,6 +441,14 @@ class Run:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGKILL)
                 p.wait(timeout=5)
+
+
+def h7_commit() -> str:
+    """The sensor's commit, so a table says which H7 it measured."""
+    r = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    return r.stdout.strip() or "unknown"
 
 
 def key_matches(keys: tuple[str, ...] | list[str], cert: dict[str, Any]) -> bool:

@@ -124,6 +124,7 @@ def stack_summary(res: dict[str, Any]) -> dict[str, Any]:
         "false_alert_keys": sorted({f"{c['channel']} {c['code']} {c.get('key', '')}" for c in false})[:40],
         "attacks": attacks,
         "versions": res.get("versions", {}),
+        "h7_commit": res.get("h7_commit", ""),
     }
 
 
@@ -151,8 +152,10 @@ def fmt_rate(x: float | None) -> str:
 
 def markdown(stacks: list[dict[str, Any]], corpus: dict[str, Any], mode: str) -> str:
     """The tables docs/evaluation.md shows."""
+    commits = ", ".join(sorted({s.get("h7_commit") or "?" for s in stacks}))
     lines = [
-        f"Run: {mode}. Corpus: {corpus['agent_hours'] * 60:.1f} agent-minutes monitored, "
+        f"Run: {mode}, H7 at {commits}. "
+        f"Corpus: {corpus['agent_hours'] * 60:.1f} agent-minutes monitored, "
         f"{corpus['false_alerts']} false alerts ({fmt_rate(corpus['false_per_agent_hour'])} per agent-hour); "
         f"{corpus['detected']}/{corpus['attacks']} attacks detected; "
         f"L2/L4/L5 within 2 s: {corpus['fast_channel_within_2s']}/{corpus['fast_channel_attacks']}.",
