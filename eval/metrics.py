@@ -45,9 +45,11 @@ def classify(res: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _key_matches(keys: list[str], cert: dict[str, Any]) -> bool:
+    """The certificate names the attack's destination: as its key, or in a storm aggregate's sampled keys."""
     if not keys or cert.get("code") == "NET_EGRESS_BURST":
         return True
-    return any(k in str(cert.get("key", "")) for k in keys)
+    named = str(cert.get("key", "")) + " " + str(cert.get("evidence", ""))
+    return any(k in named for k in keys)
 
 
 def monitored_hours(res: dict[str, Any]) -> float:

@@ -258,3 +258,14 @@ def test_every_benign_snippet_runs() -> None:
         exec(compile(code, "<snippet>", "exec"), {})
     for snippet in model_api.JS_SNIPPETS:
         assert "{n}" not in snippet.format(n=7)
+
+
+def test_a_storm_aggregate_naming_the_destination_is_a_hit() -> None:
+    res: dict[str, Any] = {
+        "marks": {"attach": 0.0, "monitoring": 30.0},
+        "attacks": [_atk("L4-fetch", "held-out", 100.0, 100.0, ["127.0.0.3"])],
+        "certs": [_cert("L4", "UNKNOWN_DESTINATION", 101.0, 1.0, "storm:L4")],
+    }
+    assert not metrics.stack_summary(res)["attacks"][0]["detected"]
+    res["certs"][0]["evidence"] = '{"storm": {"sample_keys": ["127.0.0.1:40000", "127.0.0.3:8443"]}}'
+    assert metrics.stack_summary(res)["attacks"][0]["detected"]
