@@ -19,6 +19,7 @@ SECTIONS = [
     ("sensor", "bench.sensor_bench"),
     ("sequence", "h7.detect.bench_sequence"),
     ("engine", "h7.detect.bench_engine"),
+    ("window", "h7.detect.bench_window"),
     ("cal", "h7.cal.bench"),
     ("pipeline", "bench.pipeline_bench"),
     ("syscall_cost", "bench.syscall_cost"),

@@ -262,6 +262,9 @@ class EngineConfig:
     storm_window_ns: int = duration(NS_PER_S // 2, "storm_window")
     storm_sample: int = 10
     fold_max_keys: int = 16384
+    # Long windows (h7.detect.window): the CUSUM reference is the typical baseline batch
+    # plus this many standard deviations of the baseline's own scores.
+    window_ref_sigmas: float = 1.0
     # Per-batch false-alarm probability the calibration aims for, per channel.
     false_alarm_budget: float = 1e-3
     thresholds: dict[str, float] = field(default_factory=dict)

@@ -91,7 +91,12 @@ def test_calibrate_threshold_properties() -> None:
 
 def test_threshold_override_from_config() -> None:
     batches = ms.make("attack_miner")
-    engine, alerts = run(batches, thresholds={"DRIFT_DETECTED": 0.99})
+    # the per-batch judge and the long window (h7.detect.window) each have their own override
+    engine, alerts = run(
+        batches,
+        thresholds={"DRIFT_DETECTED": 0.99},
+        channel_settings={**BASE["channel_settings"], "L1": {"window_h": 1e9}},
+    )
     assert alerts == []
     assert thresholds(engine)["L1"] == 0.99
 

@@ -31,6 +31,7 @@ from h7.config import EngineConfig
 from h7.decode import HIST_SLOTS
 from h7.detect.channels.base import Calibration, Channel, ChannelContext, calibrate_threshold, entropy_bits
 from h7.detect.numeric import jsd_bits
+from h7.detect.window import Cusum, calibrate_cusum
 from h7.registry import AlertCode, ChannelSpec, register
 
 COUNTERS = ("switches_voluntary", "switches_involuntary", "wakeups", "wakeups_new", "migrations")
@@ -50,6 +51,12 @@ class L1Settings:
     min_events: int = 40
     #: mass of the Dirichlet prior centred on the baseline that every batch is shrunk with
     pseudocount: float = 20.0
+    #: the long window: a CUSUM of the per-batch JSD calibrated on the baseline (h7.detect.window)
+    window: bool = True
+    #: the CUSUM's h instead of the calibrated one (None: calibrated)
+    window_h: float | None = None
+    #: the least standard deviation the CUSUM reference is set with (bits)
+    window_min_sigma: float = 0.0
 
 
 def sched_vector(stats: np.ndarray | None) -> np.ndarray:
@@ -76,6 +83,8 @@ class SchedChannel(Channel):
         self.usable_batches = 0
         self.cal = Calibration(L1_FLOOR, "uncalibrated")
         self.last: dict[str, Any] = {"divergence": 0.0}
+        #: the long-window judge: CUSUM of the per-batch divergence (h7.detect.window)
+        self.cusum: Cusum | None = None
 
     def _smoothed(self, counts: np.ndarray, ref: np.ndarray) -> np.ndarray:
         a = self.settings.pseudocount
@@ -109,7 +118,18 @@ class SchedChannel(Channel):
             budget=self.config.false_alarm_budget,
             override=self.config.threshold_override("L1", "DRIFT_DETECTED"),
         )
+        self.cusum = self._calibrate_window(samples) if self.settings.window else None
         self._rows = []
+
+    def _calibrate_window(self, samples: list[float]) -> Cusum:
+        return calibrate_cusum(
+            samples,
+            budget=self.config.false_alarm_budget,
+            ref_sigmas=self.config.window_ref_sigmas,
+            min_sigma=self.settings.window_min_sigma,
+            single_cap=self.cal.threshold,
+            override=self.settings.window_h,
+        )
 
     def judge(self, batch: Batch, ctx: ChannelContext) -> list[Alert]:
         c = sched_vector(batch.stats.get(ctx.agent))
@@ -123,8 +143,18 @@ class SchedChannel(Channel):
         d = jsd_bits(p, q)
         h_batch, h_base = entropy_bits(p), entropy_bits(q)
         self.last = {"divergence": d, "events": n, "judged": True, "entropy_batch": h_batch}
+        # The long window sees what single batches cannot; a batch the per-batch judge
+        # reports is reported once, by it (both use key "sched", so repeats fold).
+        window = self.cusum is not None and self.cusum.update(d)
         if not d > self.cal.threshold:
+            if window:
+                assert self.cusum is not None
+                alert = self._window_alert(batch, ctx, p, q, c)
+                self.cusum.reset()
+                return [alert]
             return []
+        if self.cusum is not None:
+            self.cusum.reset()
         diff = p - q
         top = np.argsort(-np.abs(diff))[:6]
         raw = c / n
@@ -152,8 +182,38 @@ class SchedChannel(Channel):
                 self.cal.threshold,
                 key="sched",
                 evidence=evidence,
-            )
+            ),
         ]
+
+    def _window_alert(
+        self, batch: Batch, ctx: ChannelContext, p: np.ndarray, q: np.ndarray, c: np.ndarray
+    ) -> Alert:
+        """A sustained shift: the CUSUM of per-batch divergence passed its calibrated h."""
+        assert self.cusum is not None
+        cu = self.cusum
+        top = np.argsort(-np.abs(p - q))[:6]
+        n = float(c.sum())
+        raw = c / n if n else c
+        evidence = {
+            "window": "cusum",
+            "cusum": round(cu.s, 5),
+            "h": round(cu.h, 5),
+            "reference_jsd_bits": round(cu.ref, 5),
+            "batches_accumulating": cu.run,
+            "jsd_bits_this_batch": round(float(self.last.get("divergence", 0.0)), 5),
+            "per_batch_threshold": self.cal.threshold,
+            "window_ns": [int(batch.t1_ns) - cu.run * self.config.batch_ns, int(batch.t1_ns)],
+            "shifted": [
+                {"kind": CATEGORIES[i], "batch": round(float(raw[i]), 4), "baseline": round(float(q[i]), 4)}
+                for i in top
+            ],
+            "involuntary_share": {
+                "batch": _share(c, "switches_involuntary"),
+                "baseline": _share(self.total, "switches_involuntary"),
+            },
+        }
+        # divergence/threshold of a window alert: the CUSUM against its h
+        return ctx.alert("L1", "DRIFT_DETECTED", int(batch.t1_ns), cu.s, cu.h, key="sched", evidence=evidence)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -161,6 +221,7 @@ class SchedChannel(Channel):
             "divergence": float(self.last.get("divergence", 0.0)),
             "threshold": self.cal.threshold,
             "calibration": self.cal.to_dict(),
+            "window": self.cusum.status() if self.cusum is not None else None,
             "baseline_events": int(self.total.sum()),
             "baseline_entropy_bits": entropy_bits(self.total / self.total.sum()) if self.total.sum() else 0.0,
             "last": self.last,
@@ -171,6 +232,7 @@ class SchedChannel(Channel):
             "total": [float(x) for x in self.total],
             "usable_batches": self.usable_batches,
             "cal": self.cal.to_dict(),
+            "cusum": self.cusum.to_state() if self.cusum is not None else None,
         }
 
     def from_state(self, state: dict[str, Any]) -> None:
@@ -180,6 +242,8 @@ class SchedChannel(Channel):
         self.total = total
         self.usable_batches = int(state.get("usable_batches", 0))
         self.cal = Calibration.from_dict(state["cal"])
+        cu = state.get("cusum")
+        self.cusum = Cusum.from_state(cu) if cu and self.settings.window else None
         override = self.config.threshold_override("L1", "DRIFT_DETECTED")
         if override is not None:
             self.cal = Calibration(override, "override")

@@ -40,6 +40,7 @@ from h7.alert import Alert
 from h7.batch import Batch, Event
 from h7.config import NS_PER_S, EngineConfig
 from h7.detect.channels.base import PHASE_BASELINE, Calibration, Channel, ChannelContext, calibrate_threshold
+from h7.detect.window import Cusum, calibrate_cusum
 from h7.errors import UsageError
 from h7.registry import AlertCode, ChannelSpec, register
 
@@ -64,6 +65,12 @@ class L4Settings:
     baseline_prefix_v6: int = 128
     #: [low, high] ports that key as "ephemeral"; None: the host's ip_local_port_range
     ephemeral_ports: list[int] | None = None
+    #: the long window: a CUSUM per rate metric of log "times the baseline" (h7.detect.window)
+    window: bool = True
+    #: the CUSUMs' h instead of the calibrated one (None: calibrated)
+    window_h: float | None = None
+    #: the least standard deviation the CUSUM references are set with (log ratio)
+    window_min_sigma: float = 0.0
 
 
 EPHEMERAL = "ephemeral"
@@ -197,6 +204,9 @@ class EgressChannel(Channel):
         self._rates: list[np.ndarray] = []
         self.mean_rate = np.zeros(len(RATE_METRICS))
         self.cal = Calibration(BURST_FLOOR, "uncalibrated")
+        #: the long-window judge, one CUSUM per rate metric of log(rate / baseline rate)
+        self.cusums: dict[str, Cusum] = {}
+        self._window_rates: list[np.ndarray] = []
         self.last_divergence = 0.0
         self.unknown_seen = 0
         self.checked = 0
@@ -400,6 +410,21 @@ class EgressChannel(Channel):
         self.cal = calibrate_threshold(
             samples, floor=floor, budget=self.config.false_alarm_budget, override=override
         )
+        if self.settings.window and n >= 2:
+            # Per metric: log "times the baseline" of each baseline batch against the others.
+            logs = np.log(self._divergence(r, loo_ref))
+            cap = float(np.log(max(self.cal.threshold, 1.0 + 1e-9)))
+            self.cusums = {
+                m: calibrate_cusum(
+                    logs[:, i],
+                    budget=self.config.false_alarm_budget / len(RATE_METRICS),
+                    ref_sigmas=self.config.window_ref_sigmas,
+                    min_sigma=self.settings.window_min_sigma,
+                    single_cap=cap,
+                    override=self.settings.window_h,
+                )
+                for i, m in enumerate(RATE_METRICS)
+            }
         self._rates = []
 
     def judge(self, batch: Batch, ctx: ChannelContext) -> list[Alert]:
@@ -408,8 +433,13 @@ class EgressChannel(Channel):
         worst = int(np.argmax(per))
         d = float(per[worst])
         self.last_divergence = d
+        # The long window sees what single batches cannot; a batch the per-batch judge
+        # reports is reported once, by it (both use key "egress", so repeats fold).
+        out = self._judge_window(batch, ctx, rates, per)
         if not d > self.cal.threshold:
-            return []
+            return out
+        for c in self.cusums.values():
+            c.reset()
         metric = RATE_METRICS[worst]
         return [
             ctx.alert(
@@ -428,12 +458,64 @@ class EgressChannel(Channel):
                     },
                     "times_baseline": {m: round(float(v), 3) for m, v in zip(RATE_METRICS, per, strict=True)},
                 },
-            )
+            ),
         ]
+
+    def _judge_window(
+        self, batch: Batch, ctx: ChannelContext, rates: np.ndarray, per: np.ndarray
+    ) -> list[Alert]:
+        """Feed each metric's log ratio to its CUSUM; one alert if any passes its h."""
+        if not self.cusums:
+            return []
+        self._window_rates.append(rates)
+        fired = [m for i, m in enumerate(RATE_METRICS) if self.cusums[m].update(float(np.log(per[i])))]
+        runs = max(cu.run for cu in self.cusums.values())
+        del self._window_rates[: max(0, len(self._window_rates) - max(runs, 1))]
+        if not fired:
+            return []
+        m = max(fired, key=lambda k: self.cusums[k].s / self.cusums[k].h)
+        cu = self.cusums[m]
+        span = np.vstack(self._window_rates[-max(cu.run, 1) :])
+        mean = span.mean(axis=0)
+        alert = ctx.alert(
+            "L4",
+            "NET_EGRESS_BURST",
+            int(batch.t1_ns),
+            divergence=cu.s,
+            threshold=cu.h,
+            key="egress",
+            evidence={
+                "window": "cusum",
+                "metric": m,
+                "cusum": round(cu.s, 5),
+                "h": round(cu.h, 5),
+                "reference_times_baseline": round(float(np.exp(cu.ref)), 4),
+                "batches_accumulating": cu.run,
+                "window_ns": [int(batch.t1_ns) - cu.run * self.config.batch_ns, int(batch.t1_ns)],
+                "window_mean_rate_per_s": {
+                    k: round(float(v), 3) for k, v in zip(RATE_METRICS, mean, strict=True)
+                },
+                "baseline_mean_per_s": {
+                    k: round(float(v), 3) for k, v in zip(RATE_METRICS, self.mean_rate, strict=True)
+                },
+                "window_times_baseline": {
+                    k: round(float(v), 3)
+                    for k, v in zip(
+                        RATE_METRICS, self._divergence(mean[None, :], self.mean_rate)[0], strict=True
+                    )
+                },
+                "per_batch_threshold": self.cal.threshold,
+            },
+        )
+        for c in self.cusums.values():
+            c.reset()
+        self._window_rates.clear()
+        return [alert]
 
     def status(self) -> dict[str, Any]:
         return {
             "state": "monitoring" if self.baselined else "learning",
+            "window": {m: c.status() for m, c in self.cusums.items()},
             "divergence": self.last_divergence,
             "threshold": self.cal.threshold,
             "calibration": self.cal.to_dict(),
@@ -448,6 +530,7 @@ class EgressChannel(Channel):
             "ephemeral_ports": list(self.eph),
             "mean_rate": [float(x) for x in self.mean_rate],
             "cal": self.cal.to_dict(),
+            "cusums": {m: c.to_state() for m, c in self.cusums.items()},
         }
 
     def from_state(self, state: dict[str, Any]) -> None:
@@ -455,6 +538,8 @@ class EgressChannel(Channel):
         self.mean_rate = np.array([float(x) for x in state["mean_rate"]])
         self.cal = Calibration.from_dict(state["cal"])
         self._verdicts.clear()
+        cus = state.get("cusums") or {}
+        self.cusums = {str(m): Cusum.from_state(c) for m, c in cus.items()} if self.settings.window else {}
         override = self.config.threshold_override("L4", "NET_EGRESS_BURST")
         if override is not None:
             self.cal = Calibration(override, "override")

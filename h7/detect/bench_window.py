@@ -1,0 +1,104 @@
+"""`make bench` section "window": what the long windows and the alert folding cost.
+
+Figures (all one Python thread, this host):
+
+* ``window_calibrate_ms`` -- one CUSUM's calibration (the simulation), done
+  4 times per agent (L1 + three L4 metrics) once, at the end of its baseline.
+* ``window_update_ns`` -- one CUSUM step, per batch per metric.
+* ``l1_judge_us_window`` / ``l1_judge_us_nowindow`` and the same for L4 --
+  a whole per-batch judgement with the long window on and off: the
+  difference is the window's cost per batch per agent.
+* ``fold_admit_ns`` -- the alert folder's cost per channel verdict (a repeat).
+* ``l4_new_destination_us`` / ``l4_known_destination_us`` -- L4's immediate
+  path per event during a storm of distinct destinations / of repeats.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from h7.alert import Alert
+from h7.batch import Batch
+from h7.config import NS_PER_S, EngineConfig
+from h7.decode import STATS_DTYPE
+from h7.detect.channels.base import ChannelContext
+from h7.detect.channels.l1_sched import SchedChannel
+from h7.detect.channels.l4_egress import EgressChannel
+from h7.detect.folding import AgentFolder
+from h7.detect.window import calibrate_cusum
+
+
+def _per(fn: Any, n: int) -> float:
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter_ns() - t0) / n
+
+
+def _stats(rng: np.random.Generator) -> np.ndarray:
+    s = np.zeros(1, STATS_DTYPE)[0]
+    s["oncpu_hist"] = rng.poisson(20, len(s["oncpu_hist"]))
+    s["offcpu_hist"] = rng.poisson(20, len(s["offcpu_hist"]))
+    for f in ("switches_voluntary", "switches_involuntary", "wakeups", "connects", "sends"):
+        s[f] = rng.poisson(30)
+    s["send_bytes"] = rng.poisson(30_000)
+    return s
+
+
+def _channels(window: bool, rng: np.random.Generator) -> tuple[SchedChannel, EgressChannel, ChannelContext]:
+    cfg = EngineConfig(read_proc=False, channel_settings={"L1": {"window": window}, "L4": {"window": window}})
+    ctx = ChannelContext(agent=1, agent_id="bench:1:1", info=None, config=cfg)
+    l1, l4 = SchedChannel(cfg), EgressChannel(cfg)
+    for i in range(30):
+        b = Batch(i * NS_PER_S, (i + 1) * NS_PER_S, stats={1: _stats(rng)})
+        l1.learn(b, ctx)
+        l4.learn(b, ctx)
+    l1.finish_baseline(ctx)
+    l4.finish_baseline(ctx)
+    return l1, l4, ctx
+
+
+def run(quick: bool = False) -> dict[str, float]:
+    rng = np.random.default_rng(0)
+    n = 200 if quick else 2000
+    out: dict[str, float] = {}
+    samples = rng.gamma(2.0, 0.01, 30)
+    out["window_calibrate_ms"] = _per(lambda: calibrate_cusum(samples, budget=1e-3), 5 if quick else 20) / 1e6
+    cu = calibrate_cusum(samples, budget=1e-3)
+    out["window_update_ns"] = _per(lambda: cu.update(0.01), n * 10)
+    batches = [Batch(i * NS_PER_S, (i + 1) * NS_PER_S, stats={1: _stats(rng)}) for i in range(100, 100 + n)]
+    for window in (True, False):
+        l1, l4, ctx = _channels(window, np.random.default_rng(1))
+        it1 = iter(batches)
+        it4 = iter(batches)
+        tag = "window" if window else "nowindow"
+        out[f"l1_judge_us_{tag}"] = _per(lambda l1=l1, ctx=ctx, it=it1: l1.judge(next(it), ctx), n) / 1e3
+        out[f"l4_judge_us_{tag}"] = _per(lambda l4=l4, ctx=ctx, it=it4: l4.judge(next(it), ctx), n) / 1e3
+    folder = AgentFolder(600 * NS_PER_S, 5)
+    a = Alert("L4", "UNKNOWN_DESTINATION", "bench:1:1", 1, 1.0, 1.0, "10.0.0.1:443", {})
+    folder.admit(a)
+    out["fold_admit_ns"] = _per(lambda: folder.admit(a), n * 10)
+    _, l4, ctx = _channels(False, np.random.default_rng(2))
+    m = n * 10
+    evs = [
+        {"type": "net", "family": "inet", "addr": f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}",
+         "port": 443, "ts_ns": i, "op": "connect", "pid": 1, "comm": "x"}
+        for i in range(m)
+    ]  # fmt: skip
+    ctx.phase = "monitoring"
+    t0 = time.perf_counter_ns()
+    l4.on_events(evs, ctx)
+    out["l4_new_destination_us"] = (time.perf_counter_ns() - t0) / m / 1e3
+    t0 = time.perf_counter_ns()
+    l4.on_events(evs, ctx)
+    out["l4_known_destination_us"] = (time.perf_counter_ns() - t0) / m / 1e3
+    return {k: round(v, 3) for k, v in out.items()}
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(quick=True), indent=1))

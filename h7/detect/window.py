@@ -1,0 +1,150 @@
+"""Sequential change detection over minutes: a one-sided CUSUM calibrated on the baseline.
+
+L1 and L4 judge every 1-s batch on its own.  A change that is small per
+batch but never stops -- a miner thread at a 10 % duty cycle, egress that
+doubles and stays doubled -- stays under a per-batch threshold forever,
+because that threshold must sit above the benign batch-to-batch noise.
+Accumulating the evidence fixes that: Page's CUSUM
+
+    S_t = max(0, S_{t-1} + x_t - r)
+
+adds up how far each batch's score ``x_t`` lies above a reference ``r`` and
+alerts when the sum passes ``h``.  Benign batches pull S back to 0; a
+sustained shift of d per batch above r reaches h after about h / d batches,
+however small d is compared to the per-batch noise.
+
+Calibration uses the baseline only (never a test that reports the result):
+
+* ``x`` samples are the baseline batches' own scores, each against the rest
+  of the baseline (the channel already computes them for its per-batch
+  threshold).
+* ``r`` = max(median, mean) + ``ref_sigmas`` standard deviations of the
+  samples (the larger of MAD-based and plain): a batch must be clearly
+  above the typical baseline batch to add anything, and baseline-like batches
+  pull S down on average, so a benign agent whose load moves within the range
+  its baseline saw keeps S near 0.
+* ``h`` is read off a simulation: many long sequences drawn with replacement
+  from the baseline samples are run through the CUSUM, and ``h`` is the
+  value S exceeds in a fraction ``budget`` of simulated batches (the same
+  per-batch false-alarm budget as the per-batch thresholds), times a
+  headroom; and at least twice the per-batch threshold's excess over ``r``,
+  so one or two odd batches can never alert on their own (that is the
+  per-batch threshold's job, and its extrapolated tail knows better than 30
+  samples how far a benign batch can reach).
+
+Cost: one float per batch and a few arithmetic operations; calibration is a
+vectorised simulation of ``runs x steps`` CUSUM steps (~10 ms), once per
+agent at the end of its baseline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: simulated sequences x their length, for h (2e5 simulated batches resolve a 1e-3 budget)
+SIM_RUNS = 400
+SIM_STEPS = 500
+
+
+@dataclass
+class Cusum:
+    """A calibrated one-sided CUSUM (see the module docstring)."""
+
+    ref: float
+    h: float
+    method: str = "calibrated"
+    n: int = 0
+    s: float = 0.0
+    #: batches since S last left 0 (how long the evidence has been building)
+    run: int = 0
+    peak: float = 0.0
+
+    def update(self, x: float) -> bool:
+        """Add one batch's score; True when S passes h (S restarts from 0 after an alarm)."""
+        if not np.isfinite(x):
+            return False
+        self.s = max(0.0, self.s + float(x) - self.ref)
+        self.run = self.run + 1 if self.s > 0 else 0
+        self.peak = max(self.peak, self.s)
+        return self.s > self.h
+
+    def reset(self) -> None:
+        self.s = 0.0
+        self.run = 0
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "cusum": round(self.s, 6),
+            "h": self.h,
+            "ref": self.ref,
+            "method": self.method,
+            "n": self.n,
+            "run_batches": self.run,
+            "peak": round(self.peak, 6),
+        }
+
+    def to_state(self) -> dict[str, Any]:
+        return {"ref": self.ref, "h": self.h, "method": self.method, "n": self.n}
+
+    @classmethod
+    def from_state(cls, d: dict[str, Any]) -> Cusum:
+        return cls(
+            ref=float(d["ref"]), h=float(d["h"]), method=str(d.get("method", "")), n=int(d.get("n", 0))
+        )
+
+
+def calibrate_cusum(
+    samples: np.ndarray | list[float],
+    *,
+    budget: float,
+    ref_sigmas: float = 1.0,
+    min_sigma: float = 0.0,
+    single_cap: float | None = None,
+    cap_batches: float = 2.0,
+    headroom: float = 1.25,
+    seed: int = 0,
+    override: float | None = None,
+) -> Cusum:
+    """A CUSUM whose per-batch false-alarm rate on the baseline's own scores is ``budget``.
+
+    ``single_cap``: the channel's per-batch threshold.  h is at least
+    ``cap_batches`` times its excess over the reference, so no single batch
+    the per-batch judge lets pass -- nor two such in a row -- alerts here:
+    30 baseline batches under-sample the benign tail (monitoring batches
+    reach past the baseline's largest), which the per-batch threshold's
+    extrapolated tail already accounts for.
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if override is not None and x.size:
+        med = float(np.median(x))
+        return Cusum(ref=max(med, float(x.mean())) + ref_sigmas * float(x.std()), h=float(override),
+                     method="override", n=int(x.size))  # fmt: skip
+    if x.size < 5:
+        # Not enough baseline batches to say what "above normal" is: never alert.
+        return Cusum(ref=float("inf"), h=float("inf"), method="too-few-samples", n=int(x.size))
+    med = float(np.median(x))
+    mad = float(np.median(np.abs(x - med))) * 1.4826
+    # The larger of the MAD and the std: the std counts the few busy batches a 30-s
+    # baseline catches of an agent whose load wanders over minutes (the MAD ignores
+    # them), and a discrete score (a few connects per batch) often has MAD 0.
+    sigma = max(mad, float(x.std()), float(min_sigma))
+    # Above the mean as well as the median: the CUSUM must drift down on baseline-like
+    # batches, and a skewed score (most batches quiet, a few busy) has mean > median.
+    ref = max(med, float(x.mean())) + ref_sigmas * sigma
+    rng = np.random.default_rng(seed)
+    draws = rng.choice(x, size=(SIM_STEPS, SIM_RUNS), replace=True) - ref
+    s = np.zeros(SIM_RUNS)
+    seen = np.empty((SIM_STEPS, SIM_RUNS))
+    for t in range(SIM_STEPS):
+        s = np.maximum(0.0, s + draws[t])
+        seen[t] = s
+    q = float(np.quantile(seen, 1.0 - budget))
+    cap = max(float(single_cap) - ref, 0.0) * cap_batches if single_cap is not None else 0.0
+    h = max(q * headroom, cap, sigma)
+    if h <= 0:
+        h = float("inf")  # a baseline with no spread at all gives no scale to alert on
+    return Cusum(ref=ref, h=h, method="calibrated", n=int(x.size))

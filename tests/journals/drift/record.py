@@ -1,0 +1,218 @@
+"""Record the slow-drift journals in this folder with the real sensor (root, real BPF).
+
+    python tests/journals/drift/record.py [NAME...]      # all of them by default
+
+Every scenario is recorded twice, as ``<scenario>_dev.h7j`` and
+``<scenario>_test.h7j``: separate runs of the same setup.  The ``dev`` ones
+were used to choose the design of the windowed detectors (h7/detect/window.py);
+the ``test`` ones were never looked at for that and are what
+tests/test_detect_window.py reports on.  Thresholds come from each journal's
+own 30-s baseline in both cases.
+
+Scenarios (all RECORD_S long, changes start at CHANGE_AT):
+
+* ``redis`` -- redis-server (private, 127.0.0.1, no persistence) under steady
+  redis-benchmark load for the whole run: its baseline is learnt under that
+  load and nothing changes (issue 12: 3 DRIFT_DETECTED in 30 s).
+* ``agent`` -- the demo agent (h7/demo/agent.py), benign throughout.
+* ``miner10`` -- the demo agent with a miner thread injected at CHANGE_AT that
+  burns the CPU 10 % of the time (10 ms of SHA-256 every 100 ms).
+* ``egress2x`` -- the demo agent with a second thread injected at CHANGE_AT
+  that does what the agent's model calls do (a connect and a small request
+  to its own, allowed, model API) at the agent's own pace: egress doubles,
+  to a destination that is allowed.
+
+Syscall records are stripped before saving (L1 and L4 read the kernel's
+per-batch counters and the discrete events, not the syscall stream; it
+would make the journals tens of MB).  Replay them with channels L1 and L4.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent.parent))
+
+RECORD_S = 150.0
+REDIS_RECORD_S = 100.0
+CHANGE_AT = 60.0
+BASELINE_S = 30
+
+MINER = """
+import hashlib, threading, time
+def mine():
+    end = time.monotonic() + float(ARGS["seconds"])
+    h = b"h7"
+    while time.monotonic() < end:  # bounded in time
+        t = time.monotonic()
+        while time.monotonic() - t < float(ARGS["busy"]):
+            h = hashlib.sha256(h).digest()
+        time.sleep(float(ARGS["idle"]))
+threading.Thread(target=mine, daemon=True).start()
+"""
+
+EGRESS = """
+import http.client, random, threading, time
+def leak():
+    end = time.monotonic() + float(ARGS["seconds"])
+    rng = random.Random(7)
+    while time.monotonic() < end:  # bounded in time
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", int(ARGS["port"]), timeout=5)
+            c.request("GET", "/healthz")
+            c.getresponse().read()
+            c.close()
+        except OSError:
+            pass
+        time.sleep(rng.uniform(0.1, 0.3))
+threading.Thread(target=leak, daemon=True).start()
+"""
+
+
+def inject_code(api_port: int, code: str, args: dict[str, object]) -> None:
+    """Have the demo agent's `python` tool run ``code`` (what a prompt injection does)."""
+    import json
+    import urllib.request
+
+    body = json.dumps({"tool": "python", "name": "drift.py", "code": code, "args": args}).encode()
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{api_port}/inject", body, {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=5) as r:
+        r.read()
+
+
+def strip_syscalls(path: Path, change_ns: int | None) -> None:
+    from h7.decode import SYS_DTYPE
+    from h7.journal import read_journal, write_journal
+
+    header, batches, trunc = read_journal(path)
+    if trunc is not None:
+        raise SystemExit(f"{path}: truncated recording ({trunc})")
+    for b in batches:
+        b.syscalls = np.zeros(0, SYS_DTYPE)
+    tmp = path.with_suffix(".tmp")
+    meta: dict[str, object] = {**header.meta, "syscalls": "stripped (tests/journals/drift/record.py)"}
+    if change_ns is not None:
+        meta["change_ns"] = change_ns  # CLOCK_MONOTONIC, like the kernel timestamps
+    write_journal(
+        tmp,
+        batches,
+        header.agents,
+        host=header.host,
+        batch_ns=header.batch_ns,
+        start_ns=header.start_ns,
+        meta=meta,
+    )
+    tmp.replace(path)
+
+
+def record_demo(name: str, scenario: str, workroot: Path) -> tuple[Path, int | None]:
+    from h7.demo.runner import Demo
+
+    out = HERE / f"{name}.h7j"
+    out.unlink(missing_ok=True)
+    change_ns = None
+    d = Demo(workroot / name, baseline_s=0, benign_s=0, wait_s=0, out=io.StringIO())
+    try:
+        _, port = d.setup(record=out, record_s=RECORD_S)
+        t0 = time.monotonic()
+        if scenario != "agent":
+            time.sleep(max(0.0, CHANGE_AT - (time.monotonic() - t0)))
+            left = RECORD_S - CHANGE_AT + 5
+            change_ns = time.monotonic_ns()
+            if scenario == "miner10":
+                args: dict[str, object] = {"seconds": left, "busy": 0.010, "idle": 0.090}
+                inject_code(port, MINER, args)
+            else:
+                inject_code(port, EGRESS, {"seconds": left, "port": port})
+        d.sensor.wait(timeout=RECORD_S + 60)
+    finally:
+        d.stop()
+    return out, change_ns
+
+
+def record_redis(name: str, workroot: Path) -> tuple[Path, int | None]:
+    out = HERE / f"{name}.h7j"
+    out.unlink(missing_ok=True)
+    wd = workroot / name
+    wd.mkdir(parents=True)
+    with contextlib.closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(wd), "--logfile", str(wd / "redis.log")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    load = None
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5) as c:
+                c.sendall(b"PING\r\n")
+                if c.recv(16).startswith(b"+PONG"):
+                    break
+            time.sleep(0.1)
+        # steady load for the whole recording, started before it: the baseline sees it
+        load = subprocess.Popen(
+            ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", "5", "-t", "set,get", "-l", "-q",
+             "-n", "100000"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(3.0)
+        rec = subprocess.run(
+            [sys.executable, "-m", "h7", "record", str(server.pid), "-o", str(out),
+             "--duration", f"{REDIS_RECORD_S:g}s"],
+            capture_output=True, text=True, timeout=REDIS_RECORD_S + 60,
+        )  # fmt: skip
+        if rec.returncode != 0:
+            raise SystemExit(rec.stderr)
+        print(rec.stderr.strip())
+    finally:
+        for p in (load, server):
+            if p is not None:
+                p.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    p.wait(timeout=10)
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+    return out, None
+
+
+SCENARIOS = ("redis", "agent", "miner10", "egress2x")
+
+
+def main() -> None:
+    names = sys.argv[1:] or [f"{s}_{part}" for s in SCENARIOS for part in ("dev", "test")]
+    if any(n.startswith("redis") for n in names) and shutil.which("redis-benchmark") is None:
+        raise SystemExit(
+            "redis-server/redis-benchmark not installed (apt-get install redis-server redis-tools)"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            scenario = name.rsplit("_", 1)[0]
+            if scenario not in SCENARIOS:
+                raise SystemExit(f"unknown journal {name!r}: scenarios are {', '.join(SCENARIOS)}")
+            p, change_ns = (
+                record_redis(name, Path(tmp))
+                if scenario == "redis"
+                else record_demo(name, scenario, Path(tmp))
+            )
+            strip_syscalls(p, change_ns)
+            print(f"{p.name}: {p.stat().st_size} bytes")
+
+
+if __name__ == "__main__":
+    main()
