@@ -131,3 +131,13 @@ def test_steady_2x_egress_rise_is_detected_within_60_s() -> None:
     # the per-batch judge alone does not see it
     _, alone, _, _ = replay("egress2x_test", window=False)
     assert [a for a in alone if a.code == "NET_EGRESS_BURST"] == []
+
+
+def test_window_status_is_strict_json_even_when_it_can_never_alert() -> None:
+    """The sensor's status file is written with allow_nan=False: a CUSUM that had too few
+    baseline batches (h = inf) once crashed the live sensor on its first status write."""
+    import json
+
+    cu = calibrate_cusum([0.1], budget=1e-3)
+    json.dumps(cu.status(), allow_nan=False)
+    assert cu.status()["h"] is None

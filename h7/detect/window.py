@@ -76,10 +76,11 @@ class Cusum:
         self.run = 0
 
     def status(self) -> dict[str, Any]:
+        """For the status file, which is strict JSON: an infinite h/ref ("never") is null."""
         return {
             "cusum": round(self.s, 6),
-            "h": self.h,
-            "ref": self.ref,
+            "h": self.h if np.isfinite(self.h) else None,
+            "ref": self.ref if np.isfinite(self.ref) else None,
             "method": self.method,
             "n": self.n,
             "run_batches": self.run,
