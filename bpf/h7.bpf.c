@@ -532,10 +532,10 @@ static __always_inline int fd_path_number(const char *path)
  * when it is anonymous, deleted or agent-written; sched_process_exec
  * reports the image that actually runs either way.
  */
-static __always_inline void on_exec_by_fd(__u32 agent, int fd, const char *path)
+static __always_inline void exec_file_emit(__u32 agent, struct file *f, const char *upath,
+					   const char *kpath, const void *head, __u32 hook)
 {
 	struct h7_event *ev;
-	struct file *f = fd_file(fd);
 
 	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFREG)
 		return;
@@ -543,13 +543,21 @@ static __always_inline void on_exec_by_fd(__u32 agent, int fd, const char *path)
 	if (!ev)
 		return;
 	ev->exec.filename[0] = ev->exec.interp[0] = 0;
-	if (path)
-		bpf_probe_read_user_str(ev->exec.filename, sizeof(ev->exec.filename), path);
+	if (upath)
+		bpf_probe_read_user_str(ev->exec.filename, sizeof(ev->exec.filename), upath);
+	else if (kpath)
+		bpf_probe_read_kernel_str(ev->exec.filename, sizeof(ev->exec.filename), kpath);
 	ev->exec.args_len = ev->exec.args_truncated = 0;
 	ev->exec.written_ns = 0;
+	ev->exec.hook = hook;
+	ev->exec._pad2 = 0;
+	if (head) {
+		bpf_probe_read_kernel(ev->exec.head, sizeof(ev->exec.head), head);
+	} else {
 #pragma unroll
-	for (int i = 0; i < H7_HEAD_LEN / 8; i++)
-		((__u64 *)ev->exec.head)[i] = 0;
+		for (int i = 0; i < H7_HEAD_LEN / 8; i++)
+			((__u64 *)ev->exec.head)[i] = 0;
+	}
 	file_identity(f, agent, &ev->exec);
 	if (!(ev->exec.id_flags & (H7_EXF_DELETED | H7_EXF_ANON | H7_EXF_UNHASHED | H7_EXF_WRITTEN))) {
 		bpf_ringbuf_discard(ev, 0);
@@ -557,6 +565,26 @@ static __always_inline void on_exec_by_fd(__u32 agent, int fd, const char *path)
 	}
 	ev->exec.old_tid = (__u32)bpf_get_current_pid_tgid();
 	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
+}
+
+static __always_inline void on_exec_by_fd(__u32 agent, int fd, const char *path)
+{
+	exec_file_emit(agent, fd_file(fd), path, 0, 0, H7_HOOK_SYS_ENTER);
+}
+
+/* 1 when security_bprm_check (fentry) reads every exec stage: sys_enter need not. */
+static __always_inline int exec_fentry_live(void)
+{
+	struct h7_hook_cfg *cfg = hook_config();
+
+	return cfg && cfg->exec == H7_EXEC_FENTRY;
+}
+
+static __always_inline int handoff_fentry_live(void)
+{
+	struct h7_hook_cfg *cfg = hook_config();
+
+	return cfg && cfg->handoff == H7_HANDOFF_FENTRY;
 }
 
 static __always_inline void on_execve(__u32 agent, const char *path)
@@ -589,11 +617,22 @@ static __always_inline void on_execveat(__u32 agent, int fd, const char *path, _
  * peer's bound address.  Reported with a forced wakeup; a peer whose comm is
  * in follow_comms gets its next children put in the agent's scope.
  */
+static __always_inline void report_unix_peer(__u32 agent, int fd, struct sock *sk, __u32 hook);
+
 static __always_inline void on_unix_connected(__u32 agent, int fd)
 {
 	struct file *f = fd_file(fd);
 	struct socket *sock;
-	struct sock *sk, *peer;
+
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return;
+	sock = BPF_CORE_READ(f, private_data);
+	report_unix_peer(agent, fd, BPF_CORE_READ(sock, sk), H7_HOOK_SYS_ENTER);
+}
+
+static __always_inline void report_unix_peer(__u32 agent, int fd, struct sock *sk, __u32 hook)
+{
+	struct sock *peer;
 	struct unix_address *ua;
 	struct pid *pp;
 	struct hlist_node *first;
@@ -603,10 +642,6 @@ static __always_inline void on_unix_connected(__u32 agent, int fd)
 	__u64 *window;
 	int len;
 
-	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
-		return;
-	sock = BPF_CORE_READ(f, private_data);
-	sk = BPF_CORE_READ(sock, sk);
 	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
 		return;
 	pp = BPF_CORE_READ(sk, sk_peer_pid);
@@ -617,6 +652,7 @@ static __always_inline void on_unix_connected(__u32 agent, int fd)
 		return;
 	__builtin_memset(&ev->handoff, 0, sizeof(ev->handoff));
 	ev->handoff.fd = fd;
+	ev->handoff.hook = hook;
 	ev->handoff.peer_tgid = BPF_CORE_READ(pp, numbers[0].nr);
 	{
 		struct h7_scope *ps = scope_of(ev->handoff.peer_tgid);
@@ -656,6 +692,39 @@ static __always_inline void on_unix_connected(__u32 agent, int fd)
 		ev->handoff.followed = 1;
 	}
 	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
+}
+
+/*
+ * fentry mode (gap "exec_identity"): security_bprm_check runs once per
+ * binfmt stage, so a #! script's own file is seen before the kernel swaps
+ * in its interpreter, whatever path or fd named it (tracepoint mode only
+ * sees scripts run through an fd).  Same filter as exec_fd from sys_enter.
+ */
+SEC("fentry/security_bprm_check")
+int BPF_PROG(h7_fe_bprm_check, struct linux_binprm *bprm)
+{
+	struct h7_scope *s = scope_current();
+
+	if (!s)
+		return 0;
+	exec_file_emit(s->agent, BPF_CORE_READ(bprm, file), 0, BPF_CORE_READ(bprm, filename), &bprm->buf,
+		       H7_HOOK_FENTRY_BPRM_CHECK);
+	return 0;
+}
+
+/*
+ * fentry mode (gap "handoffs"): the unix connect has just completed, for
+ * the connect syscall and for io_uring alike; the peer is read at once.
+ */
+SEC("fexit/unix_stream_connect")
+int BPF_PROG(h7_fx_unix_connect, struct socket *sock)
+{
+	struct h7_scope *s = scope_current();
+
+	if (!s)
+		return 0;
+	report_unix_peer(s->agent, -1, BPF_CORE_READ(sock, sk), H7_HOOK_FEXIT_UNIX_CONNECT);
+	return 0;
 }
 
 /* --------------------------------------------------------- PID namespaces */
@@ -754,6 +823,7 @@ int BPF_PROG(h7_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	f = BPF_CORE_READ(bprm, file);
 	ev->exec.old_tid = old_pid;
 	ev->exec.written_ns = 0;
+	ev->exec.hook = H7_HOOK_TP_EXEC;
 	file_identity(f, s->agent, &ev->exec);
 	bpf_probe_read_kernel(ev->exec.head, sizeof(ev->exec.head), &bprm->buf);
 	bpf_probe_read_kernel_str(ev->exec.filename, sizeof(ev->exec.filename),
@@ -1815,7 +1885,8 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 
 		on_net(agent, st, H7_NET_CONNECT, (int)ARG1(regs), (const void *)ARG2(regs), 0, 1);
 		/* unix: who accepted is known once connect returns (next syscall) */
-		if (!bpf_probe_read_user(&fam, sizeof(fam), (const void *)ARG2(regs)) && fam == AF_UNIX)
+		if (!bpf_probe_read_user(&fam, sizeof(fam), (const void *)ARG2(regs)) && fam == AF_UNIX &&
+		    !handoff_fentry_live())
 			s->unix_fd = (int)ARG1(regs) + 1;
 		break;
 	}
@@ -1823,10 +1894,12 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 		on_close(agent, (int)ARG1(regs));
 		break;
 	case H7_NR_execve:
-		on_execve(agent, (const char *)ARG1(regs));
+		if (!exec_fentry_live())
+			on_execve(agent, (const char *)ARG1(regs));
 		break;
 	case H7_NR_execveat:
-		on_execveat(agent, (int)ARG1(regs), (const char *)ARG2(regs), (__u32)ARG5(regs));
+		if (!exec_fentry_live())
+			on_execveat(agent, (int)ARG1(regs), (const char *)ARG2(regs), (__u32)ARG5(regs));
 		break;
 	case H7_NR_sendto:
 		on_net(agent, st, H7_NET_SENDTO, (int)ARG1(regs), (const void *)ARG5(regs),

@@ -77,6 +77,21 @@ enum h7_hook {
 	H7_HOOK_FENTRY_INET_SENDMSG = 8,   /* fentry/inet_sendmsg */
 	H7_HOOK_FENTRY_INET6_SENDMSG = 9,  /* fentry/inet6_sendmsg */
 	H7_HOOK_FENTRY_PTRACE_ACCESS = 10, /* fentry/security_ptrace_access_check */
+	H7_HOOK_TP_EXEC = 11,              /* tp_btf/sched_process_exec */
+	H7_HOOK_FENTRY_BPRM_CHECK = 12,    /* fentry/security_bprm_check */
+	H7_HOOK_FEXIT_UNIX_CONNECT = 13,   /* fexit/unix_stream_connect */
+};
+
+/* Where an exec's pre-interpreter file is read (h7_hook_cfg.exec). */
+enum h7_exec_mode {
+	H7_EXEC_SYSCALL = 0, /* sys_enter: execveat by fd, /proc/self/fd/N, /dev/fd/N */
+	H7_EXEC_FENTRY = 1,  /* security_bprm_check: every binfmt stage, scripts by path too */
+};
+
+/* Where a unix connect's listener is read (h7_hook_cfg.handoff). */
+enum h7_handoff_mode {
+	H7_HANDOFF_SYSCALL = 0, /* sys_enter connect, resolved at the thread's next syscall */
+	H7_HANDOFF_FENTRY = 1,  /* fexit of unix_stream_connect (io_uring connects too) */
 };
 
 /* Where egress is decided (h7_hook_cfg.egress). */
@@ -96,6 +111,8 @@ enum h7_access_mode {
 struct h7_hook_cfg {
 	__u32 egress; /* enum h7_egress_mode */
 	__u32 access; /* enum h7_access_mode */
+	__u32 exec;    /* enum h7_exec_mode */
+	__u32 handoff; /* enum h7_handoff_mode */
 };
 
 /* What an H7_EV_ACCESS act did to a monitored process. */
@@ -209,6 +226,8 @@ struct h7_exec {
 	__u32 id_flags;   /* enum h7_exec_flags */
 	__u32 gen;        /* i_generation */
 	__u8 head[H7_HEAD_LEN]; /* bprm->buf: ELF header + first program headers, or the #! line */
+	__u32 hook;       /* enum h7_hook that saw it */
+	__u32 _pad2;
 };
 
 /* A monitored thread connected a unix socket and a listener accepted it. */
@@ -220,6 +239,8 @@ struct h7_handoff {
 	char peer_comm[H7_COMM_LEN];
 	char path[H7_SUN_LEN]; /* the listener's bound address */
 	__u32 peer_agent;      /* agent the peer itself belongs to (0: not monitored) */
+	__u32 hook;            /* enum h7_hook that saw it */
+	__u32 _pad;
 };
 
 struct h7_exit {

@@ -69,6 +69,9 @@ HOOKS = {
     8: "fentry/inet_sendmsg",
     9: "fentry/inet6_sendmsg",
     10: "fentry/security_ptrace_access_check",
+    11: "tp_btf/sched_process_exec",
+    12: "fentry/security_bprm_check",
+    13: "fexit/unix_stream_connect",
 }
 #: enum h7_access_op
 ACCESS_OPS = {
@@ -82,7 +85,10 @@ ACCESS_OPS = {
 #: enum h7_egress_mode / h7_access_mode (struct h7_hook_cfg)
 EGRESS_SYSCALL, EGRESS_CGROUP, EGRESS_FENTRY = 0, 1, 2
 ACCESS_SYSCALL, ACCESS_FENTRY = 0, 1
-HOOK_CFG_DTYPE = np.dtype([("egress", "<u4"), ("access", "<u4")])
+#: enum h7_exec_mode / h7_handoff_mode
+EXEC_SYSCALL, EXEC_FENTRY = 0, 1
+HANDOFF_SYSCALL, HANDOFF_FENTRY = 0, 1
+HOOK_CFG_DTYPE = np.dtype([("egress", "<u4"), ("access", "<u4"), ("exec", "<u4"), ("handoff", "<u4")])
 NSPID_KEY_DTYPE = np.dtype([("ns", "<u4"), ("pid", "<u4")])
 PTRACE_REQUESTS = {0: "TRACEME", 16: "ATTACH", 0x4206: "SEIZE"}
 FAMILIES: dict[int, str] = {
@@ -141,6 +147,8 @@ UNION_FIELDS: dict[str, list[tuple[str, Any]]] = {
         ("id_flags", "<u4"),
         ("gen", "<u4"),
         ("head", f"V{HEAD_LEN}"),
+        ("hook", "<u4"),
+        ("_pad2", "<u4"),
     ],
     "exit": [("code", "<i4"), ("is_group_leader", "<u4")],
     "open": [
@@ -179,6 +187,8 @@ UNION_FIELDS: dict[str, list[tuple[str, Any]]] = {
         ("peer_comm", f"S{COMM_LEN}"),
         ("path", f"V{SUN_LEN}"),
         ("peer_agent", "<u4"),
+        ("hook", "<u4"),
+        ("_pad", "<u4"),
     ],
     "access": [
         ("op", "<u4"),
@@ -354,6 +364,7 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
         ev["written_ns"] = int(r["written_ns"])
         ev["gen"] = int(r["gen"])
         ev["head"] = bytes(r["head"]).hex()
+        ev["hook"] = HOOKS.get(int(r["hook"]), "unknown")
     elif name == "exit":
         code = int(r["code"])
         ev["exit_status"] = (code >> 8) & 0xFF
@@ -395,6 +406,7 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
         ev["peer_comm"] = _cstr(bytes(r["peer_comm"]))
         ev["followed"] = bool(r["followed"])
         ev["peer_agent"] = int(r["peer_agent"])
+        ev["hook"] = HOOKS.get(int(r["hook"]), "unknown")
     elif name == "access":
         ev["op"] = ACCESS_OPS.get(int(r["op"]), "unknown")
         ev["hook"] = HOOKS.get(int(r["hook"]), "unknown")

@@ -487,3 +487,76 @@ subprocess.run([{dtach!r}, "-p", {sock!r}], input=b"true\\\\n", timeout=20)
         owner = unix_listener_owner(sock)
         if owner is not None and owner[1] == "dtach":
             os.kill(owner[0], 9)
+
+
+def test_hooks_are_named_by_mode(sensor: Any, tmp_path: Path) -> None:
+    """Evidence names the hook; which one depends on the gap's mode (fentry in the vmtest guests)."""
+    exec_mode = sensor.gap_modes["exec_identity"]["mode"]
+    handoff_mode = sensor.gap_modes["handoffs"]["mode"]
+    assert exec_mode in ("fentry", "tracepoint") and handoff_mode in ("fentry", "tracepoint")
+    path = str(tmp_path / "s.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    act = f"""
+import os, socket
+c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+c.connect({path!r})
+fd = os.memfd_create("s", 0)
+os.write(fd, b"#!/bin/sh\\nexit 0\\n")
+if os.fork() == 0:
+    os.execve(fd, ["s"], {{}})
+os.wait()
+"""
+    try:
+        _pid, w = run_agent(sensor, act)
+        try:
+            h = w.wait(lambda e: e["type"] == "handoff")
+            x = w.wait(lambda e: e["type"] == "exec_fd")
+            e = w.wait(lambda e: e["type"] == "exec" and e["exe_name"] == os.path.basename(SHELL))
+            assert h is not None and x is not None and e is not None
+            assert e["hook"] == "tp_btf/sched_process_exec"
+            if exec_mode == "fentry":
+                assert x["hook"] == "fentry/security_bprm_check" and bytes.fromhex(x["head"]).startswith(
+                    b"#!"
+                )
+            else:
+                assert x["hook"] == "tp_btf/sys_enter"
+            want = "fexit/unix_stream_connect" if handoff_mode == "fentry" else "tp_btf/sys_enter"
+            assert h["hook"] == want
+            ch, ctx = l2()
+            found = codes(ch, ctx, [x])
+            assert found["FILELESS_EXEC"][0].evidence["hook"] == x["hook"]
+        finally:
+            w.stop()
+    finally:
+        srv.close()
+
+
+def test_agent_written_script_run_by_path(sensor: Any, tmp_path: Path) -> None:
+    """fentry mode reads a #! script's own file at security_bprm_check; tracepoint mode cannot."""
+    script = tmp_path / "job.sh"
+    act = f"""
+import os, subprocess
+with open({str(script)!r}, "w") as f:
+    f.write("#!/bin/sh\\nexit 0\\n")
+os.chmod({str(script)!r}, 0o755)
+subprocess.run([{str(script)!r}])
+"""
+    before = time.monotonic_ns()
+    _pid, w = run_agent(sensor, act)
+    try:
+        e = w.wait(lambda e: e["type"] == "exec" and e["filename"] == str(script))
+        assert e is not None
+        x = w.wait(lambda e: e["type"] == "exec_fd" and e["filename"] == str(script), timeout=2)
+        if sensor.gap_modes["exec_identity"]["mode"] != "fentry":
+            # tracepoint mode: the kernel had swapped the script for /bin/sh before any hook saw it
+            assert x is None
+            assert "agent-written" not in e["id_flags"]
+            return
+        assert x is not None and "agent-written" in x["id_flags"]
+        ch, ctx = l2(baseline_end_ns=before)
+        found = codes(ch, ctx, [x])
+        assert list(found) == ["AGENT_WRITTEN_EXEC"], found
+    finally:
+        w.stop()

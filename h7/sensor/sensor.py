@@ -47,6 +47,10 @@ from h7.decode import (
     EGRESS_FENTRY,
     EGRESS_SYSCALL,
     EVENT_SIZE,
+    EXEC_FENTRY,
+    EXEC_SYSCALL,
+    HANDOFF_FENTRY,
+    HANDOFF_SYSCALL,
     HOOK_CFG_DTYPE,
     PID_LIMIT,
     RING_EVENTS,
@@ -176,6 +180,24 @@ GAPS: list[Gap] = [
         3,
         "a pid named inside the agent's PID namespace matched to the host task",
         fentry=("h7_fe_ptrace_access",),
+    ),
+    # kexec: the executed file's identity is always read at tp_btf/sched_process_exec; what
+    # the mode decides is where a #! script's own file is read before its interpreter replaces it.
+    Gap(
+        "exec_identity",
+        4,
+        "memfd/anonymous/deleted/agent-written files run, scripts before the interpreter swap",
+        fentry=("h7_fe_bprm_check",),
+        cfg_field="exec",
+        values={"fentry": EXEC_FENTRY, "tracepoint": EXEC_SYSCALL, "syscall": EXEC_SYSCALL},
+    ),
+    Gap(
+        "handoffs",
+        5,
+        "unix-socket connects to daemons that run commands (io_uring too in fentry mode)",
+        fentry=("h7_fx_unix_connect",),
+        cfg_field="handoff",
+        values={"fentry": HANDOFF_FENTRY, "tracepoint": HANDOFF_SYSCALL, "syscall": HANDOFF_SYSCALL},
     ),
 ]
 

@@ -687,7 +687,7 @@ class ExecChannel(Channel):
                 "daemon_comm": comm,
                 "matched_by": by,
                 "children_followed": bool(ev.get("followed", False)),
-                "hook": "tp_btf/sys_enter (connect, peer read at the next syscall)",
+                "hook": str(ev.get("hook") or "tp_btf/sys_enter"),
             },
         )
 
@@ -828,9 +828,11 @@ def _alert_key(primary: Identity, ev: Event) -> str:
 
 def _hook(ev: Event) -> str:
     """Which kernel hook decided the file's identity (named in the evidence)."""
-    if ev.get("type") == "exec_fd":
-        return "tp_btf/sys_enter (execveat by fd)"
-    return "tp_btf/sched_process_exec (linux_binprm.file)"
+    hook = ev.get("hook")
+    if isinstance(hook, str) and hook and hook != "unknown":
+        return hook
+    # journals from before the hook field
+    return "tp_btf/sys_enter" if ev.get("type") == "exec_fd" else "tp_btf/sched_process_exec"
 
 
 SPEC = register(
