@@ -17,7 +17,7 @@ from pathlib import Path
 
 SECTIONS = [
     ("sensor", "bench.sensor_bench"),
-    ("sequence", "h7.detect.bench_sequence"),
+    ("sequence", "bench.sequence_bench"),
     ("engine", "h7.detect.bench_engine"),
     ("window", "h7.detect.bench_window"),
     ("cal", "h7.cal.bench"),

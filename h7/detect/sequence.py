@@ -27,6 +27,7 @@ inputs, never over syscalls.  See docs/sequence-model.md for the evaluation agai
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -70,6 +71,9 @@ _CHUNK = 1 << 18
 _STATE_FORMAT = "h7.sequence/2"
 _OLD_FORMATS = ("h7.sequence/1",)
 _TINY = float(np.finfo(np.float64).tiny)
+#: How a position's novelty is read from the per-order probabilities: "mix" averages the
+#: surprisal over orders 1..depth, "last" takes the highest order's (interpolated) surprisal.
+NOVELTIES = ("mix", "last")
 
 ArrayLike = npt.ArrayLike
 U64 = npt.NDArray[np.uint64]
@@ -379,14 +383,27 @@ class SequenceModel:
     among 3..16, with 5..12 within noise).  ``max_ngrams`` caps the table size per window length.
     """
 
-    def __init__(self, order: int = 6, top_k: int = 8, max_ngrams: int = 1 << 20) -> None:
+    def __init__(
+        self,
+        order: int = 6,
+        top_k: int = 8,
+        max_ngrams: int = 1 << 20,
+        top_frac: float = 0.0,
+        novelty: str = "mix",
+    ) -> None:
         _check_order(order)
         if top_k < 1:
             raise ValueError("top_k must be >= 1")
         if max_ngrams < 1:
             raise ValueError("max_ngrams must be >= 1")
+        if not 0.0 <= top_frac <= 1.0:
+            raise ValueError("top_frac must be in [0, 1]")
+        if novelty not in NOVELTIES:
+            raise ValueError(f"novelty must be one of {NOVELTIES}, not {novelty!r}")
+        self.novelty = novelty
         self.order = order
         self.top_k = top_k
+        self.top_frac = float(top_frac)
         self.max_ngrams = max_ngrams
         self._tables: list[_Table] = []
         self._p1: F64 = np.zeros(0)
@@ -476,6 +493,8 @@ class SequenceModel:
             else:
                 p = np.where(act, new, p)
                 prod *= np.where(act, new, 1.0)
+        if self.novelty == "last":
+            return -np.log(np.maximum(p, _TINY))
         return -np.log(np.maximum(prod, _TINY)) / np.minimum(depth, self.order)
 
     def code_novelty(self, codes: ArrayLike) -> F64:
@@ -514,11 +533,27 @@ class SequenceModel:
         parts = list(self._novelty_chunks(trace, history))
         return np.concatenate(parts) if parts else np.zeros(0)
 
-    def score(self, trace: ArrayLike) -> float:
-        """Mean novelty of the ``top_k`` most surprising positions; 0.0 for an empty trace.
+    def scored_count(self, n: int) -> int:
+        """How many of ``n`` positions make up a score: the ``max(top_k, ceil(top_frac * n))`` worst.
 
-        Streams over fixed-size chunks, so memory stays bounded for arbitrarily long traces.
+        ``top_frac = 0`` is a fixed top-k (a burst keeps its weight however long the trace);
+        ``top_frac = 1`` is the whole-trace mean.  Never more than ``n``.
         """
+        return min(n, max(self.top_k, math.ceil(self.top_frac * n - 1e-9)))
+
+    def score(self, trace: ArrayLike) -> float:
+        """Mean novelty of the ``scored_count(len(trace))`` most surprising positions; 0.0 if empty.
+
+        With ``top_frac = 0`` this streams over fixed-size chunks keeping a running top-k, so memory
+        stays bounded for arbitrarily long traces; with ``top_frac > 0`` the count depends on the
+        length, and the novelties of the whole trace are held (8 bytes a syscall).
+        """
+        if self.top_frac > 0.0:
+            nov = self.window_novelty(trace)
+            if nov.size == 0:
+                return 0.0
+            m = self.scored_count(nov.size)
+            return float(np.sort(np.partition(nov, nov.size - m)[nov.size - m :]).mean())
         best = np.zeros(0)
         for nov in self._novelty_chunks(trace, None):
             cand = np.concatenate((best, nov))
@@ -551,6 +586,8 @@ class SequenceModel:
             "model": "SequenceModel",
             "order": self.order,
             "top_k": self.top_k,
+            "top_frac": self.top_frac,
+            "novelty": self.novelty,
             "max_ngrams": self.max_ngrams,
             "tables": [
                 {"keys": t.keys.astype("<u8").tobytes(), "counts": t.counts.astype("<i8").tobytes()}
@@ -561,7 +598,14 @@ class SequenceModel:
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> SequenceModel:
         _check_state(state, "SequenceModel")
-        m = cls(order=int(state["order"]), top_k=int(state["top_k"]), max_ngrams=int(state["max_ngrams"]))
+        m = cls(
+            order=int(state["order"]),
+            top_k=int(state["top_k"]),
+            max_ngrams=int(state["max_ngrams"]),
+            # States saved before top_frac existed scored a fixed top-k.
+            top_frac=float(state.get("top_frac", 0.0)),
+            novelty=str(state.get("novelty", "mix")),
+        )
         tables = state["tables"]
         if len(tables) != m.order:
             raise ValueError("SequenceModel state has the wrong number of tables")

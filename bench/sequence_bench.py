@@ -63,6 +63,9 @@ def run(quick: bool) -> dict[str, float]:
     fit_codes_s = _best_of(lambda: SequenceModel().fit_codes(pairs))
     codes = window_codes(probe)
     code_s = _best_of(lambda: m.code_novelty(codes))
+    # The whole-trace-fraction score (top_frac > 0) holds every novelty of the trace.
+    mf = SequenceModel(top_k=64, top_frac=0.5).fit(train)
+    frac_s = _best_of(lambda: mf.score(probe))
     st = StideModel().fit(train)
     stide_s = _best_of(lambda: st.score(probe))
     return {
@@ -72,6 +75,7 @@ def run(quick: bool) -> dict[str, float]:
         "sequence_fit_codes_syscalls_per_s": fit_calls / fit_codes_s,
         "sequence_score_syscalls_per_s": score_calls / score_s,
         "sequence_code_novelty_per_s": score_calls / code_s,
+        "sequence_score_top_frac_syscalls_per_s": score_calls / frac_s,
         "stide_score_syscalls_per_s": score_calls / stide_s,
         "sequence_state_bytes": float(len(msgpack.packb(m.to_state(), use_bin_type=True))),
     }
