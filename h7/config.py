@@ -32,18 +32,17 @@ from typing import Any, TypeVar
 
 from h7 import registry
 from h7.errors import UsageError
+from h7.paths import (
+    DEFAULT_CAL_DIR,
+    DEFAULT_CONFIG,
+    DEFAULT_KEY_PATH,
+    DEFAULT_MAX_SPOOL_BYTES,
+    DEFAULT_SOCKET,
+    DEFAULT_SPOOL_DIR,
+    DEFAULT_STATUS_PATH,
+)
 from h7.safeio import read_regular_text
 
-DEFAULT_CONFIG = Path("/etc/h7/h7.toml")
-DEFAULT_STATE_DIR = Path("/var/lib/h7")
-DEFAULT_KEY_DIR = DEFAULT_STATE_DIR / "keys"
-DEFAULT_KEY_PATH = DEFAULT_KEY_DIR / "h7.key"
-DEFAULT_PUB_PATH = DEFAULT_KEY_DIR / "h7.pub"
-DEFAULT_CAL_DIR = DEFAULT_STATE_DIR / "cal"
-DEFAULT_SPOOL_DIR = DEFAULT_STATE_DIR / "spool"
-DEFAULT_MAX_SPOOL_BYTES = 256 * 1024 * 1024
-DEFAULT_SOCKET = Path("/run/h7/alerts.sock")
-DEFAULT_STATUS_PATH = Path("/run/h7/status.json")
 #: A config file is a page of settings; anything this large is a wrong path, not a config.
 MAX_CONFIG_BYTES = 1024 * 1024
 

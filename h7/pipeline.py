@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,11 @@ from h7 import registry
 from h7.alert import Alert
 from h7.batch import AgentInfo, Batch, Event
 from h7.errors import DeliveryError, H7Error, PermissionDenied, StorageError, UsageError
+from h7.source import Source
+
+if TYPE_CHECKING:
+    from h7.config import EngineConfig
+    from h7.detect.engine import Engine
 
 
 @dataclass
@@ -117,118 +122,100 @@ def _sign_stop(
         alarm(f"cannot sign the stop record ({e}); the next start records this run as ended without one")
 
 
-def run_attach(opts: AttachOptions) -> int:
-    """Run the sensor until stopped; returns the number of alerts emitted."""
-    from h7._memory import release_free_memory, tune_allocator
+class AlertPath:
+    """alert -> signed ``.cal`` (held in memory while the disk refuses) -> spool -> sinkhole.
 
-    tune_allocator()
-    from h7.cal import CalWriter
-    from h7.cal.follow import ChainFollower
-    from h7.cal.format import ACCEPTED_BY_OPERATOR, seq_from_name
-    from h7.cal.lifecycle import Certifier, SensorRun
-    from h7.config import load
-    from h7.detect.channels.l2_exec import L2Settings
-    from h7.detect.engine import PHASE_BASELINE, PHASE_MONITORING, BaselineError, Engine
-    from h7.sensor import procfs, selectors
-    from h7.sensor.commands import stop_on_signals
-    from h7.sensor.sensor import Sensor
-    from h7.sink.client import SinkClient
-    from h7.sink.status import write_status
+    Also the chain's other writer and reader during a run: the signed start,
+    heartbeat and stop records (:class:`h7.cal.lifecycle.SensorRun`), and
+    the operator decisions (``h7 accept``) read back from the same chain.
+    Detection never waits here: signing is synchronous and durable, delivery
+    is the sink client's background work.
+    """
 
-    cfg = load(opts.config_path)
-    econf = cfg.detect
-    if opts.baseline_ns is not None:
-        econf = dataclasses.replace(econf, baseline_ns=opts.baseline_ns)
-    if opts.batch_ns is not None:
-        econf = dataclasses.replace(econf, batch_ns=opts.batch_ns)
-    key_path = opts.key_path or cfg.sensor.key
-    cal_dir = opts.cal_dir or cfg.sensor.cal_dir
-    sock = opts.sink_socket or cfg.sink.socket
-    spool_dir = opts.spool_dir or cfg.sink.spool_dir
-    status_path = opts.status_path or cfg.sensor.status
+    def __init__(
+        self,
+        cal_dir: Path,
+        key_path: Path,
+        sink_socket: Path,
+        spool_dir: Path,
+        *,
+        spool_max_bytes: int,
+        max_held: int,
+        term: Terminal,
+        on_signed: Callable[[Alert, Path, bytes], None] | None = None,
+    ) -> None:
+        from h7.cal import CalWriter
+        from h7.cal.follow import ChainFollower
+        from h7.cal.lifecycle import Certifier, SensorRun
+        from h7.sink.client import SinkClient
 
-    sels = [selectors.parse(x) for x in (*opts.selectors, *cfg.agents)]
-    if not opts.pids and not sels:
-        raise UsageError(
-            "name at least one agent: a pid, --pid-file, --exe or --cgroup (or [[agent]] in the config)"
-        )
-    if os.geteuid() != 0:
-        raise PermissionDenied(
-            "h7 attach needs root: it loads BPF programs and signs with the host key (use sudo)"
-        )
-    for pid in opts.pids:  # one clear line for a bad pid before anything is loaded
-        procfs.validate_agent_pid(pid)
-    if not opts.allow_host_wide:
-        for s in sels:
-            if s.kind == "cgroup" and s.value == "/":
-                raise UsageError(
-                    "cgroup=/ is the whole host: every process would be an agent; "
-                    "pass --allow-host-wide if that is really meant"
-                )
-        for pid in (*opts.pids, *selectors.resolve(sels, set(opts.pids))):
-            why = procfs.host_wide_reason(pid)
-            if why:
-                raise UsageError(
-                    f"refusing to watch the whole host: {why}; H7 would alert on other users' processes. "
-                    "Name the agent's own pid, or pass --allow-host-wide if that is really meant"
-                )
-    watching = any(s.watches_new for s in sels)
-    try:
-        os.stat(key_path)
-    except FileNotFoundError:
-        raise UsageError(
-            f"no signing key at {key_path}: create one with `h7 keygen --out {key_path.parent}`"
-        ) from None
-    except OSError as e:
-        raise PermissionDenied(f"cannot reach signing key {key_path}: {e.strerror}") from None
-    # HEAD is persisted after the alert is queued for the sinkhole (sync_head below): one
-    # fsync fewer between the act and delivery; the certificate is durable either way.
-    cal = CalWriter(cal_dir, key_path, defer_head=True)
-    # Operator decisions (h7 accept) arrive as signed records in the same chain.
-    follower = ChainFollower(cal.cal_dir, cal.public_key, cal.head[0])
-    accepted: list[dict[str, Any]] = []
-    sink = SinkClient(sock, spool_dir, cfg.sink.spool_max_bytes)
-    term = Terminal(opts.progress)
-    offset = time.time_ns() - time.monotonic_ns()
-    counters = {"alerts": 0, "cal_failed": 0, "sink_refused": 0, "host_wide_skipped": 0}
-    sensor = Sensor()
-    infos: dict[str, AgentInfo] = {}
-    started = time.time()
+        self.term = term
+        self.on_signed = on_signed
+        # HEAD is persisted after the alert is queued for the sinkhole (sync_head below): one
+        # fsync fewer between the act and delivery; the certificate is durable either way.
+        self.cal = CalWriter(cal_dir, key_path, defer_head=True)
+        # Operator decisions (h7 accept) arrive as signed records in the same chain.
+        self.follower = ChainFollower(self.cal.cal_dir, self.cal.public_key, self.cal.head[0])
+        self.accepted: list[dict[str, Any]] = []
+        self.sink = SinkClient(sink_socket, spool_dir, spool_max_bytes)
+        self.counters = {"alerts": 0, "cal_failed": 0, "sink_refused": 0}
+        self.run = SensorRun(self.cal)
+        # Certificates wait in bounded memory while the cal disk refuses writes;
+        # detection never stops for them (see h7.cal.lifecycle.Certifier).
+        self.certifier = Certifier(self.cal, self.run, self.alarm, max_held=max_held)
+        self.infos: dict[str, AgentInfo] = {}
+        self.drops: Callable[[], dict[str, int]] = dict
+        self.offset = time.time_ns() - time.monotonic_ns()
 
-    def alarm(msg: str) -> None:
-        term.line(f"h7: ALARM: {msg}")
+    def alarm(self, msg: str) -> None:
+        self.term.line(f"h7: ALARM: {msg}")
 
-    run = SensorRun(cal)
-    # Certificates wait in bounded memory while the cal disk refuses writes;
-    # detection never stops for them (see h7.cal.lifecycle.Certifier).
-    certifier = Certifier(cal, run, alarm, max_held=cfg.sensor.max_held_alerts)
+    def start(self, details: dict[str, Any]) -> None:
+        """Sign the run's start record (and a recovery record for a run that ended without one)."""
+        cal = self.cal
 
-    def on_alert(alert: Alert) -> None:
-        info = infos.get(alert.agent_id)
+        def start_record() -> tuple[Path, bytes]:
+            self.run.start(details)
+            return cal.cal_dir, b""
+
+        self.certifier.submit(start_record, lambda p, d: None, {"channel": "start", "ts_ns": time.time_ns()})
+        for rec in self.run.recovered:
+            prev_pid, down_s = rec["previous_sensor"]["pid"], rec["down_ns_at_most"] / 1e9
+            self.term.line(
+                f"h7: warning: a previous sensor run (pid {prev_pid}) ended without a stop record; "
+                f"signed SENSOR_RECOVERED (unmonitored for at most {down_s:.1f} s)"
+            )
+
+    def __call__(self, alert: Alert) -> None:
+        """The engine's ``on_alert``: certify, then deliver."""
+        from h7.cal.format import seq_from_name
+
+        info = self.infos.get(alert.agent_id)
         if info is None:  # cannot happen for agents we attached; keep the alert anyway
             info = AgentInfo(0, alert.agent_id, 0, "", [], 0)
-        a = _realtime(alert, offset)
-        drops = sensor.drops() if sensor.obj is not None else {}
-        counters["alerts"] += 1
+        a = _realtime(alert, self.offset)
+        drops = self.drops()
+        self.counters["alerts"] += 1
         line = (
             f"h7: ALERT {a.channel} {a.code} agent={a.agent_id} divergence={a.divergence:.3g} "
             f"threshold={a.threshold:.3g} key={a.key}"
         )
+        cal, term = self.cal, self.term
 
         def write() -> tuple[Path, bytes]:
             path, data = cal.emit(a, info, drops)
             seq = seq_from_name(path.name)
             if seq is not None:
-                follower.skip(seq)  # our own certificate: the chain follower need not read it back
+                self.follower.skip(seq)  # our own certificate: the chain follower need not read it back
             return path, data
 
         def deliver(path: Path, data: bytes) -> None:
             """Only certified alerts go to the sinkhole: it verifies the certificate."""
             summary = {**a.summary(), "host": cal.host, "cal_path": str(path)}
             try:
-                sink.submit(summary, str(path), data)
+                self.sink.submit(summary, str(path), data)
             except DeliveryError as e:
-                counters["sink_refused"] += 1
+                self.counters["sink_refused"] += 1
                 term.line(f"h7: ALARM: alert not queued for delivery ({e}); the .cal is at {path}")
             with contextlib.suppress(StorageError):
                 cal.sync_head()  # a HEAD left behind is rolled forward at the next start
@@ -236,79 +223,36 @@ def run_attach(opts: AttachOptions) -> int:
                 term.line(f"{line} -> {path}")
             else:
                 term.line(f"h7: certified held alert {a.channel} {a.code} agent={a.agent_id} -> {path}")
-            if opts.on_signed is not None:
-                opts.on_signed(a, path, data)
+            if self.on_signed is not None:
+                self.on_signed(a, path, data)
 
         certified_now = True
-        if not certifier.submit(write, deliver, a.summary()):
+        if not self.certifier.submit(write, deliver, a.summary()):
             certified_now = False
-            counters["cal_failed"] += 1
+            self.counters["cal_failed"] += 1
             term.line(f"{line} -> certificate pending (cal directory refuses writes)")
 
-    engine: Engine | None = None
-    saved = False
+    def tick(self) -> None:
+        """Once per batch: heartbeat, and another try at certificates held back."""
+        self.run.heartbeat()
+        if self.certifier.pending:
+            self.certifier.retry()
 
-    last_status: dict[str, Any] = {"t": 0.0, "key": None}
-
-    def status(force: bool = False) -> None:
-        """Write the status file when something an operator reads changed, else every 2 s."""
-        assert engine is not None
-        key = (engine.phase, counters["alerts"], len(infos), round(engine.baseline_progress(), 1))
-        now = time.monotonic()
-        if not force and key == last_status["key"] and now - last_status["t"] < 2.0:
-            return
-        last_status.update(t=now, key=key)
-        doc = {
-            "pid": os.getpid(),
-            "started": started,
-            "updated": time.time(),
-            "engine": engine.status(),
-            "agents": [i.to_dict() for i in infos.values()],
-            "alerts": counters["alerts"],
-            "cal_failed": counters["cal_failed"],
-            "cal_held": len(certifier.held),
-            "cal_uncertified": certifier.lost,
-            "sink_refused": counters["sink_refused"],
-            "accepted": accepted[-50:],
-            "sink": sink.stats(),
-            "ring": sensor.ring_counters(),
-        }
-        # status is a convenience; never stop detection for it
-        with contextlib.suppress(OSError, H7Error):
-            write_status(status_path, doc)
-
-    def attach_new() -> None:
-        """Pick up agents that match a selector and started since the last look."""
-        assert engine is not None
-        watched = {p for st in sensor.agents.values() for p in st.live}
-        for pid in selectors.resolve(sels, watched):
-            if not opts.allow_host_wide and procfs.host_wide_reason(pid):
-                counters["host_wide_skipped"] += 1
-                if counters["host_wide_skipped"] == 1:
-                    term.line(f"h7: warning: not watching pid {pid}: {procfs.host_wide_reason(pid)}")
-                continue
-            try:
-                info = sensor.add_agent(pid, selectors.label_for(pid, sels))
-            except UsageError:
-                continue  # exited between the scan and the attach, or already covered
-            infos[info.agent_id] = info
-            engine.add_agent(info)
-            term.line(f"h7: attached to {info.agent_id} ({info.exe}), matched by a selector")
-
-    def apply_operator_records() -> None:
+    def apply_operator_records(self, engine: Engine) -> None:
         """Signed operator decisions appended to the chain since the last batch."""
-        assert engine is not None
-        for cert in follower.poll():
+        from h7.cal.format import ACCEPTED_BY_OPERATOR
+
+        for cert in self.follower.poll():
             if cert.action != ACCEPTED_BY_OPERATOR:
                 continue
             acc = cert.body["accept"]
             try:
                 n = engine.accept(cert.agent_id, str(acc["channel"]), str(acc["key"]))
             except UsageError as e:
-                term.line(f"h7: warning: cannot apply the accept in seq {cert.seq}: {e}")
+                self.term.line(f"h7: warning: cannot apply the accept in seq {cert.seq}: {e}")
                 continue
             op = cert.body["operator"]
-            accepted.append(
+            self.accepted.append(
                 {
                     "seq": cert.seq,
                     "agent_id": cert.agent_id,
@@ -318,132 +262,298 @@ def run_attach(opts: AttachOptions) -> int:
                     "agents": n,
                 }
             )
-            term.line(
+            self.term.line(
                 f"h7: operator {op['login']} accepted {acc['channel']} {acc['key']} for {cert.agent_id} "
                 f"(seq {cert.seq}): applied to {n} agent(s)"
             )
-        for r in follower.rejected:
-            term.line(f"h7: warning: not acting on {r}")
-        follower.rejected.clear()
+        for r in self.follower.rejected:
+            self.term.line(f"h7: warning: not acting on {r}")
+        self.follower.rejected.clear()
 
-    def on_batch(batch: Batch) -> None:
-        nonlocal saved
-        assert engine is not None
-        run.heartbeat()
-        if certifier.pending:
-            certifier.retry()
-        apply_operator_records()
+    def status(self) -> dict[str, Any]:
+        return {
+            **self.counters,
+            "cal_held": len(self.certifier.held),
+            "cal_uncertified": self.certifier.lost,
+            "accepted": self.accepted[-50:],
+            "sink": self.sink.stats(),
+        }
+
+    def close(self, reason: str, failure: str, drops: dict[str, int], extra: dict[str, int]) -> None:
+        """Sign the stop record, let the spool drain briefly, release the chain."""
+        _sign_stop(self.run, self.certifier, reason, failure, {**self.counters, **extra}, drops, self.alarm)
+        self.sink.flush(timeout=3.0)
+        self.sink.close()
+        self.cal.close()
+
+
+class StatusReporter:
+    """The status file ``h7 status`` reads.
+
+    Written when something an operator reads changed, else every 2 s.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.started = time.time()
+        self._last_t = 0.0
+        self._last_key: Any = None
+
+    def update(self, engine: Engine, source: Source, alerts: AlertPath, force: bool = False) -> None:
+        from h7.sink.status import write_status
+
+        key = (
+            engine.phase,
+            alerts.counters["alerts"],
+            len(alerts.infos),
+            round(engine.baseline_progress(), 1),
+        )
+        now = time.monotonic()
+        if not force and key == self._last_key and now - self._last_t < 2.0:
+            return
+        self._last_t, self._last_key = now, key
+        a = alerts.status()
+        doc = {
+            "pid": os.getpid(),
+            "started": self.started,
+            "updated": time.time(),
+            "engine": engine.status(),
+            "agents": [i.to_dict() for i in alerts.infos.values()],
+            **{k: a[k] for k in ("alerts", "cal_failed", "cal_held", "cal_uncertified", "sink_refused")},
+            "accepted": a["accepted"],
+            "sink": a["sink"],
+            "ring": source.counters(),
+        }
+        # status is a convenience; never stop detection for it
+        with contextlib.suppress(OSError, H7Error):
+            write_status(self.path, doc)
+
+
+class Monitor:
+    """The :class:`h7.source.BatchHandler` of a run: the source's batches through the engine.
+
+    Per drain, syscalls and events go straight to the engine (the urgent path
+    alerts within milliseconds); per batch, the alert path's housekeeping,
+    operator decisions, the engine's judgement, new agents, notices, the
+    baseline's progress and the status file.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        source: Source,
+        alerts: AlertPath,
+        reporter: StatusReporter | None,
+        term: Terminal,
+        *,
+        save_baseline: Path | None = None,
+        announced: bool = False,
+    ) -> None:
+        self.engine = engine
+        self.source = source
+        self.alerts = alerts
+        self.reporter = reporter
+        self.term = term
+        self.save_baseline = save_baseline
+        self._announced = announced
+
+    def on_syscalls(self, arr: np.ndarray) -> None:
+        self.engine.on_syscalls(arr)
+
+    def on_events(self, events: list[Event]) -> None:
+        self.engine.on_events(events)
+
+    def on_batch(self, batch: Batch) -> None:
+        from h7._memory import release_free_memory
+        from h7.detect.engine import PHASE_BASELINE, PHASE_MONITORING
+
+        engine, term = self.engine, self.term
+        self.alerts.tick()
+        self.alerts.apply_operator_records(engine)
         engine.end_batch(batch)
         del batch  # the batch's arrays and event dicts go before the trim below
         release_free_memory()
-        if watching:
-            attach_new()
+        for info in self.source.new_agents():
+            self.alerts.infos[info.agent_id] = info
+            engine.add_agent(info)
         for n in engine.take_notices():  # per-agent baseline done / restarted / agent dropped
             term.line(f"h7: warning: {n}" if n.level == "warning" else f"h7: {n}")
+        baseline_s = engine.config.baseline_ns / 1e9
         if engine.phase == PHASE_BASELINE:
-            term.baseline(engine.baseline_progress(), econf.baseline_ns / 1e9)
-        elif engine.phase == PHASE_MONITORING and not saved:  # not while "waiting" for an agent
-            term.baseline(1.0, econf.baseline_ns / 1e9)
-            saved = True
-            term.line(f"h7: baseline complete; monitoring {registry.span(econf.channels)}")
-            if opts.save_baseline is not None:
-                engine.save_baseline(opts.save_baseline)
-                term.line(f"h7: baseline saved to {opts.save_baseline}")
-        status()
+            term.baseline(engine.baseline_progress(), baseline_s)
+        elif engine.phase == PHASE_MONITORING and not self._announced:  # not while "waiting"
+            term.baseline(1.0, baseline_s)
+            self._announced = True
+            term.line(f"h7: baseline complete; monitoring {registry.span(engine.config.channels)}")
+            if self.save_baseline is not None:
+                engine.save_baseline(self.save_baseline)
+                term.line(f"h7: baseline saved to {self.save_baseline}")
+        if self.reporter is not None:
+            self.reporter.update(engine, self.source, self.alerts)
 
-    def on_events(events: list[Event]) -> None:
-        assert engine is not None
-        engine.on_events(events)
 
-    def on_syscalls(arr: np.ndarray) -> None:
-        assert engine is not None
-        engine.on_syscalls(arr)
+def run_source(
+    source: Source,
+    econf: EngineConfig,
+    alerts: AlertPath,
+    term: Terminal,
+    *,
+    reporter: StatusReporter | None = None,
+    baseline_from: Path | None = None,
+    save_baseline: Path | None = None,
+    duration_s: float | None = None,
+    start_details: dict[str, Any] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[Engine, str]:
+    """Open ``source``, learn or load the baseline, monitor until the source ends; (engine, reason).
 
-    def on_filter(agent: int, codes: np.ndarray) -> None:
-        """The engine's known windows go into the kernel: it stops shipping them."""
-        f = sensor.set_sequence_filter(agent, codes)
-        name = sensor.agents[agent].info.agent_id if agent in sensor.agents else str(agent)
-        term.line(
-            f"h7: {name}: the kernel now ships only unusual syscalls ({f['known_windows']} known "
-            f"windows filtered in the kernel; filter false-positive rate {f['false_positive_rate']:.1e})"
-        )
+    The same for the live sensor and a journal.  Raises :class:`BaselineError`
+    when a fixed set of agents ended before any was monitored.  The caller
+    owns ``alerts`` (and closes it) and ``source`` (closed here).
+    """
+    from h7.detect.engine import PHASE_MONITORING, BaselineError, Engine
 
     reason = "error"  # replaced by run()'s own reason when it returns normally
     failure = ""
+    engine: Engine | None = None
     try:
-        sensor.open()
-        if "L2" in econf.channels:
-            l2 = econf.settings(L2Settings)
-            sensor.set_follow_daemons(l2.handoff_follow, int(l2.handoff_follow_s * 1e9))
-        ms = sensor.attach_seconds * 1000
-        for pid in (*opts.pids, *selectors.resolve(sels, set(opts.pids))):
-            info = sensor.add_agent(pid, selectors.label_for(pid, sels))
-            infos[info.agent_id] = info
-            term.line(f"h7: attached to {info.agent_id} ({info.exe}); programs attached in {ms:.0f} ms")
-        if not infos:
+        for info in source.open():
+            alerts.infos[info.agent_id] = info
+        alerts.drops = source.drops
+        alerts.offset = source.clock_offset_ns()
+
+        def on_filter(agent: int, codes: np.ndarray) -> None:
+            """The engine's known windows go into the kernel: it stops shipping them."""
+            f = source.set_sequence_filter(agent, codes)
             term.line(
-                f"h7: programs attached in {ms:.0f} ms; waiting for an agent matching "
-                + ", ".join(str(x) for x in sels)
+                f"h7: {f.get('agent_id', agent)}: the kernel now ships only unusual syscalls "
+                f"({f['known_windows']} known windows filtered in the kernel; filter false-positive "
+                f"rate {f['false_positive_rate']:.1e})"
             )
+
         # Watching selectors, agents come and go: a failed baseline drops or
         # restarts that agent (notices) instead of ending the run.
         engine = Engine(
-            econf, list(infos.values()), on_alert=on_alert, strict=not watching, on_filter=on_filter
+            econf,
+            list(alerts.infos.values()),
+            on_alert=alerts,
+            strict=not source.watching,
+            on_filter=on_filter if source.filters_in_kernel else None,
         )
-        if opts.baseline_from is not None:
-            engine.load_baseline(opts.baseline_from)
-            saved = True
-            term.line(
-                f"h7: baseline loaded from {opts.baseline_from}; monitoring {registry.span(econf.channels)}"
-            )
-        start_details = {
-            "agents": sorted(infos),
-            "selectors": [str(x) for x in sels],
-            "baseline_from": str(opts.baseline_from or ""),
-        }
-
-        def start_record() -> tuple[Path, bytes]:
-            run.start(start_details)
-            return cal.cal_dir, b""
-
-        certifier.submit(start_record, lambda p, d: None, {"channel": "start", "ts_ns": time.time_ns()})
-        for rec in run.recovered:
-            prev_pid, down_s = rec["previous_sensor"]["pid"], rec["down_ns_at_most"] / 1e9
-            term.line(
-                f"h7: warning: a previous sensor run (pid {prev_pid}) ended without a stop record; "
-                f"signed SENSOR_RECOVERED (unmonitored for at most {down_s:.1f} s)"
-            )
-        with stop_on_signals() as stop:
-            reason = sensor.run(
-                econf.batch_ns,
-                on_batch,
-                on_events,
-                should_stop=stop.is_set,
-                duration_s=opts.duration_s,
-                on_syscalls=on_syscalls,
-                stop_when_no_agents=not watching,
-            )
-        if not watching and engine.phase != PHASE_MONITORING:
+        if baseline_from is not None:
+            engine.load_baseline(baseline_from)
+            term.line(f"h7: baseline loaded from {baseline_from}; monitoring {registry.span(econf.channels)}")
+        alerts.start(
+            {
+                "agents": sorted(alerts.infos),
+                "baseline_from": str(baseline_from or ""),
+                **(start_details or {}),
+            }
+        )
+        monitor = Monitor(
+            engine,
+            source,
+            alerts,
+            reporter,
+            term,
+            save_baseline=save_baseline,
+            announced=baseline_from is not None,
+        )
+        reason = source.run(econf.batch_ns, monitor, should_stop=should_stop, duration_s=duration_s)
+        if not source.watching and engine.phase != PHASE_MONITORING:
             why = "exited" if reason == "agent-exited" else f"was stopped ({reason})"
             raise BaselineError(
                 f"the agent {why} during the baseline "
                 f"({engine.baseline_progress() * 100:.0f}% of {econf.baseline_ns / 1e9:g}s): "
                 "no model, nothing monitored"
             )
-        status(force=True)
+        if reporter is not None:
+            reporter.update(engine, source, alerts, force=True)
+        return engine, reason
     except BaseException as e:
         failure = f"{type(e).__name__}: {e}"[:500]
         raise
     finally:
-        drops = sensor.drops() if sensor.obj is not None else {}
-        sensor.close()
-        _sign_stop(run, certifier, reason, failure, counters, drops, alarm)
-        sink.flush(timeout=3.0)
-        sink.close()
-        cal.close()
+        drops = source.drops()
+        source.close()
+        alerts.close(reason, failure, drops, _source_counters(source))
         if engine is not None:
             term.line(
-                f"h7: detached ({reason}): {counters['alerts']} alert(s), drops {drops}, "
-                f"spool {sink.stats().get('spool_depth', '?')}"
+                f"h7: detached ({reason}): {alerts.counters['alerts']} alert(s), drops {drops}, "
+                f"spool {alerts.sink.stats().get('spool_depth', '?')}"
             )
-    return counters["alerts"]
+
+
+def _source_counters(source: Source) -> dict[str, int]:
+    """What the stop record reports about the source besides drops."""
+    return {"host_wide_skipped": int(getattr(source, "host_wide_skipped", 0))}
+
+
+def run_attach(opts: AttachOptions) -> int:
+    """``h7 attach``: the live sensor as the source of :func:`run_source`; returns the alerts emitted."""
+    from h7._memory import tune_allocator
+
+    tune_allocator()
+    from h7.config import load
+    from h7.detect.channels.l2_exec import L2Settings
+    from h7.sensor import selectors
+    from h7.sensor.source import SensorSource, check_targets
+    from h7.signals import stop_on_signals
+
+    cfg = load(opts.config_path)
+    econf = cfg.detect
+    if opts.baseline_ns is not None:
+        econf = dataclasses.replace(econf, baseline_ns=opts.baseline_ns)
+    if opts.batch_ns is not None:
+        econf = dataclasses.replace(econf, batch_ns=opts.batch_ns)
+    key_path = opts.key_path or cfg.sensor.key
+    sels = [selectors.parse(x) for x in (*opts.selectors, *cfg.agents)]
+    if not opts.pids and not sels:
+        raise UsageError(
+            "name at least one agent: a pid, --pid-file, --exe or --cgroup (or [[agent]] in the config)"
+        )
+    if os.geteuid() != 0:
+        raise PermissionDenied(
+            "h7 attach needs root: it loads BPF programs and signs with the host key (use sudo)"
+        )
+    check_targets(opts.pids, sels, opts.allow_host_wide)
+    try:
+        os.stat(key_path)
+    except FileNotFoundError:
+        raise UsageError(
+            f"no signing key at {key_path}: create one with `h7 keygen --out {key_path.parent}`"
+        ) from None
+    except OSError as e:
+        raise PermissionDenied(f"cannot reach signing key {key_path}: {e.strerror}") from None
+    term = Terminal(opts.progress)
+    alerts = AlertPath(
+        opts.cal_dir or cfg.sensor.cal_dir,
+        key_path,
+        opts.sink_socket or cfg.sink.socket,
+        opts.spool_dir or cfg.sink.spool_dir,
+        spool_max_bytes=cfg.sink.spool_max_bytes,
+        max_held=cfg.sensor.max_held_alerts,
+        term=term,
+        on_signed=opts.on_signed,
+    )
+    follow = None
+    if "L2" in econf.channels:
+        l2 = econf.settings(L2Settings)
+        follow = (l2.handoff_follow, int(l2.handoff_follow_s * 1e9))
+    source = SensorSource(
+        opts.pids, sels, allow_host_wide=opts.allow_host_wide, follow_daemons=follow, say=term.line
+    )
+    with stop_on_signals() as stop:
+        run_source(
+            source,
+            econf,
+            alerts,
+            term,
+            reporter=StatusReporter(opts.status_path or cfg.sensor.status),
+            baseline_from=opts.baseline_from,
+            save_baseline=opts.save_baseline,
+            duration_s=opts.duration_s,
+            start_details={"selectors": [str(x) for x in sels]},
+            should_stop=stop.is_set,
+        )
+    return alerts.counters["alerts"]

@@ -49,3 +49,81 @@ def test_alert_codes_are_written_only_in_their_channel_module() -> None:
 def test_every_builtin_channel_module_declares_itself() -> None:
     mods = {spec.factory.__module__ for spec in registry.specs()}
     assert set(registry.BUILTIN_MODULES) <= mods
+
+
+def _imports(path: Path, modules: set[str], name: str) -> set[str]:
+    """The h7 modules ``path`` imports, lazily or not (``if TYPE_CHECKING:`` blocks excepted)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip |= {id(n) for b in node.body for n in ast.walk(b)}
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for a in node.names:
+                sub = f"{node.module}.{a.name}"
+                found.add(sub if sub in modules else node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    out: set[str] = set()
+    for m in found:
+        while m and m not in modules:
+            m = m.rpartition(".")[0]
+        while m:  # importing a.b.c runs a/__init__ and a/b/__init__ first
+            if m in modules and m != name and not name.startswith(m + "."):
+                out.add(m)
+            m = m.rpartition(".")[0]
+    return out
+
+
+def test_no_import_cycles_between_h7_modules() -> None:
+    """Lazy (function-level) imports count too: a cycle is a cycle whenever it is taken."""
+    files = {}
+    for p in _py_files("h7"):
+        parts = list(p.relative_to(REPO).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        files[".".join(parts)] = p
+    graph = {m: _imports(p, set(files), m) for m, p in files.items()}
+    # Tarjan's strongly connected components, iteratively
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    cycles: list[list[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on.add(root)
+        while work:
+            v, it = work[-1]
+            w = next(it, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = len(index)
+                    stack.append(w)
+                    on.add(w)
+                    work.append((w, iter(sorted(graph.get(w, ())))))
+                elif w in on:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    x = stack.pop()
+                    on.discard(x)
+                    comp.append(x)
+                    if x == v:
+                        break
+                if len(comp) > 1:
+                    cycles.append(sorted(comp))
+    assert not cycles, f"import cycles: {cycles}"

@@ -35,7 +35,7 @@ from h7.cal.keys import (
     public_pem,
 )
 from h7.cal.writer import CalWriter, build_alert_body, build_operator_body
-from h7.config import DEFAULT_CAL_DIR, DEFAULT_KEY_DIR, DEFAULT_KEY_PATH, DEFAULT_PUB_PATH
+from h7.paths import DEFAULT_CAL_DIR, DEFAULT_KEY_DIR, DEFAULT_KEY_PATH, DEFAULT_PUB_PATH
 
 __all__ = [
     "ACTIONS",

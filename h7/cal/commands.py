@@ -19,9 +19,9 @@ from h7.cal.chain import verify_chain
 from h7.cal.format import CONTAINED_BY_OPERATOR, RELEASED_BY_OPERATOR, describe, verify_file
 from h7.cal.keys import key_id, keygen, load_public_key, public_b64
 from h7.cal.writer import CalWriter
-from h7.config import DEFAULT_CAL_DIR, DEFAULT_KEY_DIR, DEFAULT_KEY_PATH, DEFAULT_PUB_PATH
 from h7.detect.channels.l4_egress import parse_allow
 from h7.errors import StorageError, UsageError, VerificationError
+from h7.paths import DEFAULT_CAL_DIR, DEFAULT_KEY_DIR, DEFAULT_KEY_PATH, DEFAULT_PUB_PATH
 
 _pubkey_opt = click.option(
     "--pubkey",

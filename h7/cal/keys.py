@@ -19,8 +19,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from h7.config import DEFAULT_KEY_DIR
 from h7.errors import PermissionDenied, StorageError, UsageError
+from h7.paths import DEFAULT_KEY_DIR
 from h7.safeio import read_regular
 
 PRIVATE_NAME = "h7.key"

@@ -47,8 +47,8 @@ from h7.cal.format import (
     verify_bytes,
 )
 from h7.cal.keys import ensure_dir, key_id, load_private_key
-from h7.config import DEFAULT_CAL_DIR, DEFAULT_KEY_PATH
 from h7.errors import StorageError, VerificationError
+from h7.paths import DEFAULT_CAL_DIR, DEFAULT_KEY_PATH
 from h7.safeio import read_regular
 
 log = logging.getLogger("h7.cal")

@@ -60,6 +60,7 @@ from h7.detect.folding import AgentFolder
 from h7.detect.sequence import in_sorted
 from h7.detect.syscalls import syscall_name
 from h7.errors import H7Error, UsageError
+from h7.source import interleave
 
 #: A saved baseline is a few hundred KiB to a few MiB (measured: see docs/operations.md "Input limits");
 #: the cap keeps a corrupt or hostile file from costing gigabytes of memory.
@@ -497,37 +498,12 @@ class Engine:
 
     def process(self, batch: Batch) -> list[Alert]:
         """Replay one batch: syscalls and events interleaved in time order, then the batch."""
-        sys = batch.syscalls
         out: list[Alert] = []
-        if batch.events:
-            if sys.size and self.config.trace_len > 0:
-                ts = sys["ts_ns"]
-                if not bool((ts[1:] >= ts[:-1]).all()):
-                    sys = sys[np.argsort(ts, kind="stable")]
-                    ts = sys["ts_ns"]
-                ev_ts = np.fromiter(
-                    (int(e.get("ts_ns", 0)) for e in batch.events), np.uint64, len(batch.events)
-                )
-                cuts = np.searchsorted(ts, ev_ts, side="right")
-                prev = 0
-                i = 0
-                n = len(batch.events)
-                while i < n:
-                    j = i
-                    while j + 1 < n and cuts[j + 1] == cuts[i]:
-                        j += 1
-                    c = int(cuts[i])
-                    if c > prev:
-                        self.on_syscalls(sys[prev:c])
-                        prev = c
-                    out.extend(self.on_events(batch.events[i : j + 1]))
-                    i = j + 1
-                self.on_syscalls(sys[prev:])
-            else:
-                self.on_syscalls(sys)
-                out.extend(self.on_events(batch.events))
+        if self.config.trace_len > 0:  # traces quote the syscalls before each event
+            interleave(batch, self.on_syscalls, lambda evs: out.extend(self.on_events(evs)))
         else:
-            self.on_syscalls(sys)
+            self.on_syscalls(batch.syscalls)
+            out.extend(self.on_events(batch.events))
         out.extend(self.end_batch(batch))
         return out
 

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,26 +13,9 @@ import click
 from h7._click import DURATION
 from h7.batch import Batch, Event
 from h7.errors import BPFError, H7Error, UsageError
+from h7.signals import stop_on_signals
 
 DEFAULT_BATCH_NS = 1_000_000_000
-
-
-@contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
-    """SIGINT/SIGTERM set a flag the poll loop checks every tick (<= poll_ms)."""
-    stop = threading.Event()
-    old = {}
-
-    def handler(signum: int, frame: object) -> None:
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        old[sig] = signal.signal(sig, handler)
-    try:
-        yield stop
-    finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
 
 
 def _emit_json(obj: dict[str, Any]) -> None:

@@ -19,8 +19,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from h7.config import DEFAULT_MAX_SPOOL_BYTES
 from h7.errors import DeliveryError, StorageError
+from h7.paths import DEFAULT_MAX_SPOOL_BYTES
 from h7.sink.framing import PROTOCOL_VERSION, FrameReader, ProtocolError, alert_id, pack
 from h7.sink.spool import Spool, SpoolFull
 

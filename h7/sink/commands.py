@@ -10,7 +10,8 @@ from types import FrameType
 
 import click
 
-from h7.config import DEFAULT_STATUS_PATH, load_sink
+from h7.config import load_sink
+from h7.paths import DEFAULT_STATUS_PATH
 from h7.sink.server import Sinkhole, _log
 from h7.sink.status import format_status, ping_sinkhole, read_status
 

@@ -1,0 +1,135 @@
+"""The live sensor as a :class:`h7.source.Source`: BPF rings, the agents named by pid or selector.
+
+Everything that is about *finding* agents on this host lives here: the
+refusal of host-wide targets, attaching the pids and selector matches at the
+start, and picking up new selector matches after every batch.  The pipeline
+above it is the same for a journal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from h7.batch import AgentInfo
+from h7.errors import UsageError
+from h7.sensor import procfs, selectors
+from h7.sensor.sensor import Sensor
+from h7.source import BatchHandler, Source
+
+
+def check_targets(pids: tuple[int, ...], sels: list[selectors.Selector], allow_host_wide: bool) -> None:
+    """One clear line for a bad pid or a whole-host target, before anything is loaded."""
+    for pid in pids:
+        procfs.validate_agent_pid(pid)
+    if allow_host_wide:
+        return
+    for s in sels:
+        if s.kind == "cgroup" and s.value == "/":
+            raise UsageError(
+                "cgroup=/ is the whole host: every process would be an agent; "
+                "pass --allow-host-wide if that is really meant"
+            )
+    for pid in (*pids, *selectors.resolve(sels, set(pids))):
+        why = procfs.host_wide_reason(pid)
+        if why:
+            raise UsageError(
+                f"refusing to watch the whole host: {why}; H7 would alert on other users' processes. "
+                "Name the agent's own pid, or pass --allow-host-wide if that is really meant"
+            )
+
+
+class SensorSource(Source):
+    """Kernel events of the agents named by ``pids`` and ``sels`` (and their descendants)."""
+
+    filters_in_kernel = True
+
+    def __init__(
+        self,
+        pids: tuple[int, ...],
+        sels: list[selectors.Selector],
+        *,
+        allow_host_wide: bool = False,
+        follow_daemons: tuple[list[str], int] | None = None,
+        say: Callable[[str], None] = lambda _line: None,
+        sensor: Sensor | None = None,
+    ) -> None:
+        self.pids = pids
+        self.sels = sels
+        self.allow_host_wide = allow_host_wide
+        self.watching = any(s.watches_new for s in sels)
+        self.follow_daemons = follow_daemons
+        self.say = say
+        self.sensor = sensor or Sensor()
+        self.host_wide_skipped = 0
+
+    def open(self) -> list[AgentInfo]:
+        self.sensor.open()
+        if self.follow_daemons is not None:
+            self.sensor.set_follow_daemons(*self.follow_daemons)
+        ms = self.sensor.attach_seconds * 1000
+        infos: list[AgentInfo] = []
+        for pid in (*self.pids, *selectors.resolve(self.sels, set(self.pids))):
+            info = self.sensor.add_agent(pid, selectors.label_for(pid, self.sels))
+            infos.append(info)
+            self.say(f"h7: attached to {info.agent_id} ({info.exe}); programs attached in {ms:.0f} ms")
+        if not infos:
+            self.say(
+                f"h7: programs attached in {ms:.0f} ms; waiting for an agent matching "
+                + ", ".join(str(x) for x in self.sels)
+            )
+        return infos
+
+    def run(
+        self,
+        batch_ns: int,
+        handler: BatchHandler,
+        should_stop: Callable[[], bool] | None = None,
+        duration_s: float | None = None,
+    ) -> str:
+        return self.sensor.run(
+            batch_ns,
+            handler.on_batch,
+            handler.on_events,
+            should_stop=should_stop,
+            duration_s=duration_s,
+            on_syscalls=handler.on_syscalls,
+            stop_when_no_agents=not self.watching,
+        )
+
+    def new_agents(self) -> list[AgentInfo]:
+        """Processes that match a selector and started since the last look."""
+        if not self.watching:
+            return []
+        out: list[AgentInfo] = []
+        watched = {p for st in self.sensor.agents.values() for p in st.live}
+        for pid in selectors.resolve(self.sels, watched):
+            if not self.allow_host_wide and procfs.host_wide_reason(pid):
+                self.host_wide_skipped += 1
+                if self.host_wide_skipped == 1:
+                    self.say(f"h7: warning: not watching pid {pid}: {procfs.host_wide_reason(pid)}")
+                continue
+            try:
+                info = self.sensor.add_agent(pid, selectors.label_for(pid, self.sels))
+            except UsageError:
+                continue  # exited between the scan and the attach, or already covered
+            out.append(info)
+            self.say(f"h7: attached to {info.agent_id} ({info.exe}), matched by a selector")
+        return out
+
+    def drops(self) -> dict[str, int]:
+        return self.sensor.drops() if self.sensor.obj is not None else {}
+
+    def counters(self) -> dict[str, Any]:
+        return self.sensor.ring_counters()
+
+    def set_sequence_filter(self, agent: int, codes: np.ndarray) -> dict[str, Any]:
+        f = self.sensor.set_sequence_filter(agent, codes)
+        st = self.sensor.agents.get(agent)
+        f["agent_id"] = st.info.agent_id if st is not None else str(agent)
+        return f
+
+    def close(self) -> None:
+        self.sensor.close()
