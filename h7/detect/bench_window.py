@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from h7 import registry
 from h7.alert import Alert
 from h7.batch import Batch
 from h7.config import NS_PER_S, EngineConfig
@@ -78,7 +79,7 @@ def run(quick: bool = False) -> dict[str, float]:
         out[f"l1_judge_us_{tag}"] = _per(lambda l1=l1, ctx=ctx, it=it1: l1.judge(next(it), ctx), n) / 1e3
         out[f"l4_judge_us_{tag}"] = _per(lambda l4=l4, ctx=ctx, it=it4: l4.judge(next(it), ctx), n) / 1e3
     folder = AgentFolder(600 * NS_PER_S, 5)
-    a = Alert("L4", "UNKNOWN_DESTINATION", "bench:1:1", 1, 1.0, 1.0, "10.0.0.1:443", {})
+    a = Alert("L4", registry.codes()["L4"][0], "bench:1:1", 1, 1.0, 1.0, "10.0.0.1:443", {})
     folder.admit(a)
     out["fold_admit_ns"] = _per(lambda: folder.admit(a), n * 10)
     _, l4, ctx = _channels(False, np.random.default_rng(2))
