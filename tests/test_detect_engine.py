@@ -22,7 +22,8 @@ from h7.detect.channels.base import calibrate_threshold
 from h7.detect.channels.l2_exec import L2Settings
 from h7.detect.channels.l3_causal import normalise_file
 from h7.detect.channels.l4_egress import L4Settings, parse_allow
-from h7.detect.engine import AgentExitedDuringBaseline, AgentIdleDuringBaseline, Engine, TraceRing
+from h7.detect.engine import AgentExitedDuringBaseline, AgentIdleDuringBaseline, Engine
+from h7.detect.trace import TraceRing
 from h7.errors import UsageError
 from h7.journal import read_journal, write_journal
 

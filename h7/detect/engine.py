@@ -29,17 +29,21 @@ own first 30 s.  What happens to an agent whose baseline fails is reported as
 :class:`Notice` objects (:meth:`Engine.take_notices`); only a *strict* engine
 (explicit agents: ``h7 attach <pid>``, ``h7 replay``) raises
 :class:`BaselineError`, and only once no agent is left to monitor.
+
+What it composes, each in its own module: an agent's phases, state and
+notices (:mod:`h7.detect.agents`), the trace ring alerts quote
+(:mod:`h7.detect.trace`), alert folding and storms (:mod:`h7.detect.folding`),
+saved baseline files (:mod:`h7.detect.baseline`), and the channels
+(:mod:`h7.registry`).
 """
 
 from __future__ import annotations
 
 import collections
 import os
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import msgpack
 import numpy as np
 
 from h7 import registry
@@ -47,24 +51,27 @@ from h7.alert import Alert
 from h7.batch import AgentInfo, Batch, Event
 from h7.config import NS_PER_S, EngineConfig, format_duration
 from h7.decode import SYS_DTYPE
-from h7.detect.channels.base import (
+from h7.detect import baseline
+from h7.detect.agents import (
     PHASE_BASELINE,
+    PHASE_DROPPED,
     PHASE_MONITORING,
-    Channel,
-    ChannelContext,
-    ProcReader,
+    PHASE_WAITING,
+    AgentExitedDuringBaseline,
+    AgentIdleDuringBaseline,
+    AgentState,
+    BaselineError,
+    Notice,
+    agent_of,
 )
+from h7.detect.channels.base import Channel, ChannelContext, ProcReader
 from h7.detect.channels.l1_sched import sched_vector
 from h7.detect.channels.l4_egress import EgressChannel
 from h7.detect.folding import AgentFolder
 from h7.detect.sequence import in_sorted
-from h7.detect.syscalls import syscall_name
+from h7.detect.trace import TraceRing
 from h7.errors import H7Error, UsageError
 from h7.source import interleave
-
-#: A saved baseline is a few hundred KiB to a few MiB (measured: see docs/operations.md "Input limits");
-#: the cap keeps a corrupt or hostile file from costing gigabytes of memory.
-MAX_BASELINE_BYTES = 64 << 20
 
 __all__ = [
     "PHASE_BASELINE",
@@ -78,159 +85,6 @@ __all__ = [
     "EngineConfig",
     "Notice",
 ]
-
-#: Engine phase while it has no agent to watch (selector mode, nothing matched yet).
-PHASE_WAITING = "waiting"
-#: Agent phase after its baseline failed for good (its root exited): ignored from then on.
-PHASE_DROPPED = "dropped"
-
-BASELINE_FORMAT = "h7-baseline"
-#: 2: L3 models syscall windows as the kernel computes them, and carries its known windows.
-BASELINE_VERSION = 2
-
-
-class BaselineError(H7Error):
-    """The baseline could not produce a model worth monitoring with."""
-
-    exit_code = 3
-
-    def __init__(self, message: str, agent_id: str = "") -> None:
-        super().__init__(message)
-        self.agent_id = agent_id
-
-
-class AgentExitedDuringBaseline(BaselineError):
-    """The agent's root process exited before the baseline was complete."""
-
-
-class AgentIdleDuringBaseline(BaselineError):
-    """The agent did (almost) nothing during the baseline: there is nothing to model."""
-
-
-@dataclass(frozen=True)
-class Notice:
-    """Something about one agent's lifecycle an operator should read.
-
-    ``kind`` is ``baseline-complete`` (info), ``baseline-loaded`` (info: a
-    saved model was applied to an agent added later), ``baseline-restarted``
-    (warning: the agent was idle, its window starts again) or ``dropped``
-    (warning: its root exited during the baseline; it is no longer watched).
-    Returned by :meth:`Engine.take_notices` rather than printed, so the same
-    engine serves the live sensor (stderr), replay and tests.
-    """
-
-    kind: str
-    agent_id: str
-    message: str
-    ts_ns: int
-    level: str = "info"  # "info" | "warning"
-
-    def __str__(self) -> str:
-        return self.message
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "agent_id": self.agent_id,
-            "message": self.message,
-            "ts_ns": self.ts_ns,
-            "level": self.level,
-        }
-
-
-class TraceRing:
-    """The last N syscalls and discrete events of one agent, for alert traces.
-
-    Syscalls stay in a structured array: appending a batch costs one
-    ``argpartition`` over it (only if it arrived out of time order), never a
-    Python step per syscall.
-    """
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.sys = np.zeros(0, SYS_DTYPE)
-        self.events: collections.deque[Event] = collections.deque(maxlen=max(cap, 1))
-
-    def add_sys(self, arr: np.ndarray) -> None:
-        if self.cap <= 0 or arr.size == 0:
-            return
-        if arr.size > self.cap:
-            ts = arr["ts_ns"]
-            if bool((ts[1:] >= ts[:-1]).all()):
-                arr = arr[-self.cap :]
-            else:
-                idx = np.argpartition(ts, arr.size - self.cap)[arr.size - self.cap :]
-                arr = arr[idx]
-        merged = np.concatenate((self.sys, arr))
-        merged = merged[np.argsort(merged["ts_ns"], kind="stable")]
-        self.sys = merged[-self.cap :]
-
-    def add_events(self, events: Iterable[Event]) -> None:
-        if self.cap > 0:
-            self.events.extend(events)
-
-    def trace(self, upto_ns: int, n: int) -> list[dict[str, Any]]:
-        """Oldest-first merge of syscalls and events with ts <= upto_ns, the last n."""
-        if n <= 0:
-            return []
-        s = self.sys[self.sys["ts_ns"] <= np.uint64(max(upto_ns, 0))][-n:]
-        sys_items: list[dict[str, Any]] = []
-        for ts, pid, tid, nr in zip(
-            s["ts_ns"].tolist(), s["tgid"].tolist(), s["tid"].tolist(), s["nr"].tolist(), strict=True
-        ):
-            d: dict[str, Any] = {"type": "syscall", "ts_ns": ts, "pid": pid, "tid": tid, "nr": nr}
-            name = syscall_name(nr)
-            if name:
-                d["name"] = name
-            sys_items.append(d)
-        evs = [e for e in self.events if int(e.get("ts_ns", 0)) <= upto_ns][-n:]
-        merged = sorted(sys_items + [dict(e) for e in evs], key=lambda d: int(d["ts_ns"]))
-        return merged[-n:]
-
-
-@dataclass
-class AgentState:
-    """Everything the engine keeps per agent."""
-
-    ctx: ChannelContext
-    channels: list[Channel]
-    ring: TraceRing
-    syscalls: int = 0
-    sched_events: float = 0.0
-    active_batches: int = 0
-    batches: int = 0
-    exited_ns: int | None = None
-    alerts: collections.Counter[str] = field(default_factory=collections.Counter)
-    #: baseline -> monitoring, or baseline -> dropped; one per agent, not per engine
-    phase: str = PHASE_BASELINE
-    #: t0 of the first batch this agent's current baseline window saw (None: none yet)
-    t_start: int | None = None
-    #: t1 of the last batch this agent saw
-    t_last: int = 0
-    #: how many times an idle baseline was started again (watch mode)
-    restarts: int = 0
-    #: why the agent was dropped, for status
-    dropped: str = ""
-    #: whether its model came from a saved baseline
-    loaded_from: str = ""
-    #: known windows dropped in userspace when no kernel filter is wired (sorted codes)
-    user_filter: np.ndarray | None = None
-    #: new-key folding and storm collapse of this agent's alerts (set by the engine)
-    folder: AgentFolder = field(default_factory=lambda: AgentFolder(0, 0))
-
-    def progress(self, baseline_ns: int) -> float:
-        """Fraction of this agent's own baseline window covered (1.0 once monitoring)."""
-        if self.phase != PHASE_BASELINE:
-            return 1.0
-        if self.t_start is None:
-            return 0.0
-        return min(1.0, max(0, self.t_last - self.t_start) / baseline_ns)
-
-
-def _agent_of(ev: Event) -> int:
-    if ev.get("type") in ("ptrace", "access") and int(ev.get("target_agent", 0) or 0):
-        return int(ev["target_agent"])
-    return int(ev.get("agent", 0))
 
 
 class Engine:
@@ -424,7 +278,7 @@ class Engine:
             return []
         groups: dict[int, list[Event]] = {}
         for ev in events:
-            groups.setdefault(_agent_of(ev), []).append(ev)
+            groups.setdefault(agent_of(ev), []).append(ev)
         out: list[Alert] = []
         for agent, evs in groups.items():
             st = self._state(agent)
@@ -513,7 +367,7 @@ class Engine:
         agents: set[int] = set(batch.stats)
         ev_groups: dict[int, list[Event]] = {}
         for ev in batch.events:
-            ev_groups.setdefault(_agent_of(ev), []).append(ev)
+            ev_groups.setdefault(agent_of(ev), []).append(ev)
         agents |= set(ev_groups)
         sys = batch.syscalls
         sys_groups: dict[int, np.ndarray] = {}
@@ -729,52 +583,14 @@ class Engine:
         done = [st for st in self.agents.values() if st.phase == PHASE_MONITORING]
         if not done:
             raise UsageError("no baseline to save yet: no agent has completed its baseline")
-        return {
-            "format": BASELINE_FORMAT,
-            "version": BASELINE_VERSION,
-            "baseline_ns": self.config.baseline_ns,
-            "batch_ns": self.config.batch_ns,
-            "agents": [
-                {
-                    "agent": st.ctx.agent,
-                    "agent_id": st.ctx.agent_id,
-                    "exe": st.ctx.info.exe if st.ctx.info else "",
-                    "channels": {ch.name: ch.to_state() for ch in st.channels},
-                }
-                for st in done
-            ],
-        }
+        return baseline.dump(self.config, done)
 
     def _match_saved(self, st: AgentState, used: set[int], *, by_exe: bool = True) -> int | None:
-        """Index of the saved model for ``st``: same agent_id, else (``by_exe``) same executable.
-
-        Among same-executable models an unused one is preferred (two restarted
-        copies of one program take the two saved models in order); if all are
-        used, one is shared (identical programs, one model).
-        """
-        for i, s in enumerate(self._saved):
-            if s.get("agent_id") == st.ctx.agent_id:
-                return i
         exe = st.ctx.info.exe if st.ctx.info is not None else ""
-        if by_exe and exe:
-            same = [i for i, s in enumerate(self._saved) if s.get("exe") == exe]
-            fresh = [i for i in same if i not in used]
-            if same:
-                return (fresh or same)[0]
-        return None
+        return baseline.match(self._saved, st.ctx.agent_id, exe, used, by_exe=by_exe)
 
     def _load_agent(self, st: AgentState, saved: dict[str, Any]) -> None:
-        try:
-            chans = saved["channels"]
-            for ch in st.channels:
-                chs = chans.get(ch.name)
-                if chs is None:
-                    raise UsageError(f"the baseline file has no {ch.name} model for {st.ctx.agent_id}")
-                ch.from_state(chs)
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise UsageError(f"malformed baseline file: {e!r}") from e
-        st.phase = PHASE_MONITORING
-        st.ctx.phase = PHASE_MONITORING
+        baseline.apply(st, saved)
         self._install_filter(st)
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -789,16 +605,7 @@ class Engine:
         kept: an agent added later (:meth:`add_agent`) takes one by agent_id
         or executable.
         """
-        if not isinstance(state, dict) or state.get("format") != BASELINE_FORMAT:
-            raise UsageError("not an H7 baseline file")
-        if state.get("version") != BASELINE_VERSION:
-            raise UsageError(
-                f"unsupported baseline version {state.get('version')!r} (this h7 reads "
-                f"{BASELINE_VERSION}): learn the baseline again with --save-baseline"
-            )
-        saved = state.get("agents", [])
-        if not isinstance(saved, list) or not all(isinstance(s, dict) for s in saved):
-            raise UsageError("malformed baseline file: agents is not a list of models")
+        saved = baseline.check(state)
         self._saved = list(saved)
         self._saved_used = set()
         if self.strict and not self.agents and len(saved) == 1:
@@ -832,32 +639,10 @@ class Engine:
         self._saved_used = taken
 
     def save_baseline(self, path: str | os.PathLike[str]) -> None:
-        data = msgpack.packb(self.to_state(), use_bin_type=True, unicode_errors="surrogateescape")
-        tmp = f"{os.fspath(path)}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        baseline.write(path, self.to_state())
 
     def load_baseline(self, path: str | os.PathLike[str]) -> None:
-        from h7.safeio import read_regular
-
-        try:
-            raw = read_regular(path, MAX_BASELINE_BYTES, "baseline")
-            state = msgpack.unpackb(raw, raw=False, strict_map_key=False, unicode_errors="surrogateescape")
-            del raw
-        except OSError as e:
-            raise UsageError(f"cannot read baseline {os.fspath(path)}: {e.strerror or e}") from e
-        except (
-            ValueError,
-            TypeError,  # e.g. a map used as a map key (unhashable)
-            msgpack.ExtraData,
-            msgpack.FormatError,
-            msgpack.StackError,
-            RecursionError,
-        ) as e:
-            raise UsageError(f"{os.fspath(path)} is not a valid baseline file: {e}") from e
+        state = baseline.read(path)
         try:
             self.load_state(state)
         except H7Error:
