@@ -334,15 +334,24 @@ NS_ATTACKER = r"""
 import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
 libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-r, w = os.pipe()
+release_r, release_w = os.pipe()
+fork_r, fork_w = os.pipe()
+ready_r, ready_w = os.pipe()
 child = os.fork()
 if child == 0:                       # the agent: pid 2 in this namespace
-    os.close(w)
     print(os.readlink("/proc/self"), os.getpid(), flush=True)  # host pid (host /proc), ns pid
-    os.read(r, 1)
+    os.read(fork_r, 1)               # forked AFTER attach: the kernel registers its namespace pid
+    g = os.fork()
+    if g == 0:
+        os.write(ready_w, str(os.getpid()).encode())
+        os.read(release_r, 1)
+        os._exit(0)
+    os.read(release_r, 1)
+    os.waitpid(g, 0)
     os._exit(0)
-os.close(r)
 sys.stdin.readline()                 # the test has attached the agent
+os.write(fork_w, b"f")
+grandchild = int(os.read(ready_r, 16))
 ok = libc.ptrace(0x4206, child, None, None)      # SEIZE by the namespace-local pid
 libc.ptrace(17, child, None, None)
 buf = ctypes.create_string_buffer(8)
@@ -351,9 +360,10 @@ class V(ctypes.Structure):
 loc = V(ctypes.addressof(buf), 8)
 rem = V(0x10000, 8)                  # any address: the act is what counts
 libc.process_vm_readv(child, ctypes.byref(loc), 1, ctypes.byref(rem), 1, 0)
-print("done", ok, flush=True)
+libc.process_vm_readv(grandchild, ctypes.byref(loc), 1, ctypes.byref(rem), 1, 0)
+print("done", ok, 0, grandchild, flush=True)
 sys.stdin.readline()
-os.write(w, b"x")
+os.write(release_w, b"xx")
 os.waitpid(child, 0)
 """
 
@@ -376,11 +386,26 @@ def test_ptrace_inside_a_pid_namespace(sensor: Any) -> None:
         col = Collector(sensor).start()
         proc.stdin.write("go\n")
         proc.stdin.flush()
-        assert proc.stdout.readline().split()[:2] == ["done", "0"]
-        pt = wait_event(col, lambda e: e["type"] == "ptrace" and e["request"] == "SEIZE", "namespaced SEIZE")
-        assert pt["target_pid"] == host_pid and pt["hook"] == tamper_hook(sensor)
+        done = proc.stdout.readline().split()
+        assert done[:3] == ["done", "0", "0"], done
+        ns_grandchild = int(done[3])
+        pt = wait_event(
+            col,
+            lambda e: e["type"] == "ptrace" and e["request"] == "SEIZE" and e["target_pid"] == host_pid,
+            "namespaced SEIZE of the agent",
+        )
+        assert pt["hook"] == tamper_hook(sensor)
         if pt["hook"] == "tp_btf/sys_enter":
             assert pt["arg_pid"] == ns_pid
+        # the grandchild was forked after attach: its namespace pid was registered by the kernel
+        fork = wait_event(col, lambda e: e["type"] == "fork" and e["pid"] == host_pid, "the agent's fork")
+        gpt = wait_event(
+            col,
+            lambda e: e["type"] == "access" and e["target_pid"] == fork["child"],
+            "namespaced process_vm_readv of a child forked after attach",
+        )
+        if gpt["hook"] == "tp_btf/sys_enter":
+            assert gpt["arg_pid"] == ns_grandchild
         rd = wait_event(
             col, lambda e: e["type"] == "access" and e["op"] == "process_vm_readv", "namespaced readv"
         )
