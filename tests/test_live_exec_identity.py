@@ -360,6 +360,8 @@ subprocess.run([{shutil.which("tmux")!r}, "-S", {sock!r}, "new-window", "-d",
         ch, ctx = l2()
         found = codes(ch, ctx, [h, sh])
         assert "DAEMON_HANDOFF" in found and "LLM_AGENT_HIJACK" in found, (found, sh)
+        via = found["LLM_AGENT_HIJACK"][0].evidence["handed_off_via"]
+        assert via["daemon_pid"] == server and via["daemon_comm"] == "tmux: server", via
         ev = found["DAEMON_HANDOFF"][0].evidence
         assert ev["daemon_pid"] == server and ev["matched_by"] == ["daemon"]  # a socket path of its own
     finally:

@@ -422,6 +422,7 @@ class ExecChannel(Channel):
         self.fileless = 0
         self.written = 0
         self.handoffs = 0
+        self._recent_handoffs: dict[int, dict[str, Any]] = {}  # daemon pid -> the hand-off (bounded)
 
     # -- classification -------------------------------------------------
     def classify_name(self, name: str) -> tuple[str, str] | None:
@@ -670,6 +671,15 @@ class ExecChannel(Channel):
             self.allowed += 1
             return None
         self.handoffs += 1
+        daemon_pid = owner[0] if owner is not None else int(ev.get("peer_pid", 0))
+        if len(self._recent_handoffs) >= 64:
+            self._recent_handoffs.pop(next(iter(self._recent_handoffs)))
+        self._recent_handoffs[daemon_pid] = {
+            "daemon_pid": daemon_pid,
+            "daemon_comm": comm,
+            "socket": path,
+            "ts_ns": int(ev.get("ts_ns", 0)),
+        }
         return ctx.alert(
             "L2",
             DAEMON_HANDOFF,
@@ -716,7 +726,8 @@ class ExecChannel(Channel):
                 continue
             cls = INTERPRETER if any(i.cls == INTERPRETER for i in ids) else LOTL
             # Content identity names the real program; prefer it as the key.
-            primary = next((i for i in ids if i.by in ("sha256", "inode") and i.cls == cls), None)
+            content_by = ("sha256", "inode", "elf-layout", "loaded-elf-layout")
+            primary = next((i for i in ids if i.by in content_by and i.cls == cls), None)
             primary = primary or next(i for i in ids if i.cls == cls)
             self.flagged += 1
             evidence = {
@@ -733,6 +744,10 @@ class ExecChannel(Channel):
                 "identified_by": [i.to_dict() for i in ids],
                 "content_identity": content,
             }
+            via = self._recent_handoffs.get(int(ev.get("ppid", 0)))
+            if via is not None:
+                # a daemon's child put in scope by the kernel after the agent's hand-off
+                evidence["handed_off_via"] = via
             out.append(
                 ctx.alert(
                     "L2",
