@@ -25,6 +25,7 @@ import ast
 import contextlib
 import json
 import os
+import random
 import selectors
 import shutil
 import signal
@@ -133,11 +134,22 @@ class Listeners:
         self.socks: list[socket.socket] = []
         self.thread = threading.Thread(target=self._loop, name="listeners", daemon=True)
 
-    def open_pair(self, family: int, ip: str) -> int:
-        """A TCP listener and a UDP socket on the same ephemeral port of ``ip``; returns the port."""
-        for _ in range(50):
+    def open_pair(self, family: int, ip: str, low: bool = False) -> int:
+        """A TCP listener and a UDP socket on one free port of ``ip``; returns the port.
+
+        ``low``: a free port below the ephemeral range instead of an ephemeral one.  L4 keys
+        every ephemeral port of an address as ONE destination, and ::1 is the only IPv6
+        loopback address: without distinct service ports every IPv6 variant after the first
+        would be the same destination, and fold into its certificate.
+        """
+        rng = random.Random()
+        for _ in range(200):
             t = socket.socket(family, socket.SOCK_STREAM)
-            t.bind((ip, 0))
+            try:
+                t.bind((ip, rng.randrange(20000, 32000) if low else 0))
+            except OSError:
+                t.close()
+                continue
             port = int(t.getsockname()[1])
             u = socket.socket(family, socket.SOCK_DGRAM)
             try:
@@ -317,8 +329,15 @@ class Harness:
         # atd, unless one already runs
         if not any(self._comm(p) == "atd" for p in self._pids()):
             subprocess.run(["atd"], check=False, env=self.env, timeout=30)
-            with contextlib.suppress(OSError, ValueError):
-                self.daemon_pids.append(int(Path("/run/atd.pid").read_text().split()[0]))
+            # atd daemonises: the pid to stop at the end is the atd that exists now and did not before
+            found: list[int] = []
+
+            def started() -> bool:
+                found[:] = [p for p in self._pids() if self._comm(p) == "atd"]
+                return bool(found)
+
+            self.wait_for(started, 10, "atd")
+            self.daemon_pids += found
         self.wait_for(
             lambda: all(os.path.exists(d[k]) for k in ("tmux_sock", "dtach_sock", "socat_sock")),
             30,
@@ -363,6 +382,12 @@ class Harness:
         return found[0]
 
     @staticmethod
+    def _heap(pid: int) -> int:
+        from redteam.rt import writable_region
+
+        return writable_region(pid)[0]
+
+    @staticmethod
     def _argv(pid: int) -> list[str]:
         try:
             return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
@@ -382,8 +407,10 @@ class Harness:
         if self.dir.exists():
             for sub in ("cal", "spool", "work", "work-ns", "markers", "scratch", "daemons"):
                 shutil.rmtree(self.dir / sub, ignore_errors=True)
-            for f in self.dir.glob("*.log"):
+            for f in [*self.dir.glob("*.log"), *self.dir.glob("*.out")]:
                 f.unlink()
+            for name in ("status.json", "alerts.jsonl", "alerts.sock"):
+                (self.dir / name).unlink(missing_ok=True)
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
         (self.dir / "markers").mkdir()
@@ -456,11 +483,20 @@ class Harness:
         self.host_pid = self.victim.pid
         self.ns_pid_host = self.ns_host_pid(self.pid_file_ns)
         self.ns_pid_inner = self._nspid(self.ns_pid_host)[-1]
+        # what gap 2/3 variants need from the victims, read now, before the sensor attaches: an
+        # address in each one's heap and its held socket's fd (so an act is not preceded by a
+        # /proc/PID/maps or /proc/PID/fd read that would be detected in its place)
+        self.addr = {pid: self._heap(pid) for pid in (self.host_pid, self.ns_pid_host)}
+        self.sock_fd = {
+            self.host_pid: int(self.pid_file.read_text().split()[1]),
+            self.ns_pid_host: int(self.pid_file_ns.read_text().split()[1]),
+        }
         log(
             f"victims: host pid {self.host_pid}; namespaced pid {self.ns_pid_host} (pid {self.ns_pid_inner} "
             f"in its namespace)"
         )
         self.mode, self.doctor = self.detect_mode()
+        self.sensor_started = time.time()
         self.sensor = self.spawn(
             [
                 self.py,
@@ -501,8 +537,10 @@ class Harness:
             doc = json.loads(r.stdout)
         except ValueError:
             return "unknown", {"error": r.stderr[-400:]}
-        if isinstance(doc.get("mode"), str):
-            return str(doc["mode"]), doc
+        gaps = doc.get("gaps")
+        if isinstance(gaps, dict) and gaps:
+            modes = sorted({str(g.get("mode")) for g in gaps.values() if isinstance(g, dict)})
+            return (modes[0] if len(modes) == 1 else "mixed:" + "+".join(modes)), doc
         secs = [h.get("section", "") for h in doc.get("hooks", []) if h.get("state") == "attached"]
         fentry = any(s.split("/")[0] in ("fentry", "fexit", "lsm", "fmod_ret") for s in secs)
         return ("fentry" if fentry else "tracepoint"), doc
@@ -525,6 +563,8 @@ class Harness:
             except H7Error as e:
                 log(f"!! {p.name}: signature check FAILED: {e}")
                 continue
+            if body.get("action") != "ALERT_EMITTED":  # sensor lifecycle records share the chain
+                continue
             c = report.Cert.from_body(p.name, body)
             self.certs.append(c)
             log(f"   alert {c.channel} {c.code} agent {c.agent_pid} {p.name}")
@@ -535,10 +575,42 @@ class Harness:
         except (OSError, ValueError):
             return {}
 
+    def folding(self, after: float) -> dict[str, dict[str, int]]:
+        """The engine's folded-verdict counters per agent pid and code, from a status written after ``after``.
+
+        The status file is rewritten every batch (1 s): waiting (bounded) for one newer than the
+        phase's end makes its verdicts count in that phase, not the next.
+        """
+        end = time.monotonic() + 3 * TIMESCALE
+        while time.monotonic() < end:
+            with contextlib.suppress(OSError):
+                if (self.dir / "status.json").stat().st_mtime > after:
+                    break
+            time.sleep(0.05)
+        out: dict[str, dict[str, int]] = {}
+        for agent_id, a in self.status().get("engine", {}).get("agents", {}).items():
+            f = a.get("folding") or {}
+            out[str(report.agent_pid_of(agent_id))] = {
+                str(k): int(v) for k, v in (f.get("folded_by_code") or {}).items()
+            }
+        return out
+
+    @staticmethod
+    def fold_delta(a: dict[str, dict[str, int]], b: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for pid, codes in b.items():
+            d = {c: n - a.get(pid, {}).get(c, 0) for c, n in codes.items()}
+            d = {c: n for c, n in d.items() if n > 0}
+            if d:
+                out[pid] = d
+        return out
+
     def wait_monitoring(self) -> None:
         end = time.monotonic() + (self.a.baseline + 90) * TIMESCALE
         while time.monotonic() < end:
-            if self.status().get("engine", {}).get("phase") == "monitoring":
+            st = self.status()
+            fresh = st and (self.dir / "status.json").stat().st_mtime >= self.sensor_started
+            if fresh and st.get("engine", {}).get("phase") == "monitoring":
                 return
             if self.sensor.poll() is not None:
                 raise RuntimeError(f"the sensor exited during the baseline; see {self.dir / 'sensor.log'}")
@@ -553,7 +625,7 @@ class Harness:
         for i in range(n):
             ip = f"127.0.{1 + i // 200}.{20 + i % 200}"
             port = self.listeners.open_pair(socket.AF_INET, ip)
-            port6 = self.listeners.open_pair(socket.AF_INET6, "::1")
+            port6 = self.listeners.open_pair(socket.AF_INET6, "::1", low=True)
             self.dests.append({"ip": ip, "port": port, "ip6": "::1", "port6": port6})
 
     def variant_args(self, v: Variant, i: int) -> dict[str, Any]:
@@ -569,6 +641,8 @@ class Harness:
             "dest": self.dests[i],
             "known": {"ip": "127.0.0.1", "port": self.api if v.target == "host" else self.api_ns},
             "pid": target_pid,
+            "addr": self.addr[self.host_pid if v.target == "host" else self.ns_pid_host],
+            "sock_fd": self.sock_fd[self.host_pid if v.target == "host" else self.ns_pid_host],
             "scratch": str(scratch),
             "helper": str(self.helper),
             "marker": str(self.dir / "markers" / v.name),
@@ -685,10 +759,19 @@ class Harness:
         stray_start = time.time_ns()
         log("baseline complete")
         phases: list[report.Phase] = []
+        snap = self.folding(0)
+
+        def close(ph: report.Phase) -> None:
+            nonlocal snap
+            new = self.folding(ph.end_ns / 1e9)
+            ph.folded = self.fold_delta(snap, new)
+            snap = new
+            phases.append(ph)
+
         for i, v in enumerate(variants):
-            phases.append(self.benign(f"benign-{i:02d}"))
-            phases.append(self.run_variant(v, i))
-        phases.append(self.benign(f"benign-{len(variants):02d}"))
+            close(self.benign(f"benign-{i:02d}"))
+            close(self.run_variant(v, i))
+        close(self.benign(f"benign-{len(variants):02d}"))
         time.sleep(1.0)
         self.poll_certs()
         stray = report.assign(phases, [c for c in self.certs if c.ts_ns >= stray_start])
@@ -714,6 +797,7 @@ class Harness:
             "benign": report.benign_summary(phases),
             "baseline_alerts": [c.__dict__ for c in before],
             "stray_alerts": [c.__dict__ for c in stray],
+            "doctor_gaps": self.doctor.get("gaps", {}),
             "doctor_hooks": [
                 {k: h.get(k) for k in ("program", "section", "state")} for h in self.doctor.get("hooks", [])
             ],

@@ -85,6 +85,9 @@ class Phase:
     act_ns: int | None = None
     act_detail: str = ""
     certs: list[Cert] = field(default_factory=list)
+    #: verdicts the sensor folded into an earlier certificate of the same key during this phase,
+    #: per agent pid (as a string, for JSON) and code, from the engine status's folding counters
+    folded: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def agent_pid_of(agent_id: str) -> int:
@@ -115,8 +118,29 @@ def expected(c: Cert, expect: Sequence[str], target_pid: int) -> bool:
     return c.agent_pid == target_pid and (c.channel in expect or f"{c.channel}:{c.code}" in expect)
 
 
+def channel_of(code: str) -> str:
+    from h7.alert import CODES
+
+    return next((ch for ch, codes in CODES.items() if code in codes), "?")
+
+
+def folded_hits(p: Phase) -> list[str]:
+    """Expected-channel verdicts folded during the phase for the attacked agent ("L2:DAEMON_HANDOFF")."""
+    mine = p.folded.get(str(p.target_pid), {})
+    out = []
+    for code, n in sorted(mine.items()):
+        ch = channel_of(code)
+        if n > 0 and (ch in p.expect or f"{ch}:{code}" in p.expect):
+            out.append(f"{ch}:{code}")
+    return out
+
+
 def verdict(p: Phase) -> dict[str, Any]:
-    """One variant's row: detected or not, expected and incidental codes, act→.cal."""
+    """One variant's row: detected or not, expected and incidental codes, act→.cal.
+
+    ``folded``: no certificate of its own, but the sensor reached an expected verdict and folded
+    it into an earlier certificate with the same key (another variant's: the same daemon, "memfd").
+    """
     hits = sorted(
         (c for c in p.certs if expected(c, p.expect, p.target_pid)),
         key=lambda c: c.sign_time_ns,
@@ -124,7 +148,8 @@ def verdict(p: Phase) -> dict[str, Any]:
     other = [c for c in p.certs if c not in hits and c.agent_pid == p.target_pid]
     bystander = [c for c in p.certs if c.agent_pid != p.target_pid]
     first = hits[0] if hits else None
-    state = "not run" if not p.act_ok else ("detected" if first else "MISSED")
+    folds = folded_hits(p)
+    state = "not run" if not p.act_ok else ("detected" if first else ("folded" if folds else "MISSED"))
     latency = None
     if first is not None and p.act_ns is not None:
         latency = round((first.sign_time_ns - p.act_ns) / 1e6, 1)
@@ -134,7 +159,7 @@ def verdict(p: Phase) -> dict[str, Any]:
         "held_out": p.held_out,
         "state": state,
         "detected": state == "detected",
-        "codes": sorted({f"{c.channel}:{c.code}" for c in hits}),
+        "codes": sorted({f"{c.channel}:{c.code}" for c in hits}) or [f"{x} (folded)" for x in folds],
         "incidental": sorted({f"{c.channel}:{c.code}" for c in other}),
         "bystander": sorted(f"{c.channel}:{c.code}@{c.agent_pid}" for c in bystander),
         "hooks": sorted({c.hook for c in hits if c.hook}),
@@ -151,12 +176,15 @@ def totals(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     def agg(sel: list[dict[str, Any]]) -> dict[str, Any]:
         ran = [r for r in sel if r["state"] != "not run"]
         det = [r for r in ran if r["detected"]]
+        fold = [r for r in ran if r["state"] == "folded"]
         lat = sorted(r["act_to_cal_ms"] for r in det if r["act_to_cal_ms"] is not None)
         return {
             "variants": len(sel),
             "ran": len(ran),
             "detected": len(det),
             "rate": round(len(det) / len(ran), 4) if ran else None,
+            "folded": len(fold),
+            "rate_with_folded": round((len(det) + len(fold)) / len(ran), 4) if ran else None,
             "median_act_to_cal_ms": lat[len(lat) // 2] if lat else None,
             "max_act_to_cal_ms": lat[-1] if lat else None,
         }
@@ -178,11 +206,20 @@ def benign_summary(phases: Sequence[Phase]) -> dict[str, Any]:
         for c in p.certs
     ]
     seconds = sum(p.end_ns - p.start_ns for p in benign) / 1e9
+    folded = [
+        {"phase": p.name, "agent_pid": int(pid), "code": code, "count": n}
+        for p in benign
+        for pid, codes in sorted(p.folded.items())
+        for code, n in sorted(codes.items())
+        if n > 0
+    ]
     return {
         "phases": len(benign),
         "seconds": round(seconds, 1),
         "false_alerts": len(alerts),
         "alerts": alerts,
+        "folded_false_verdicts": sum(f["count"] for f in folded),
+        "folded": folded,
     }
 
 
@@ -207,16 +244,18 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
 def totals_table(tots: dict[str, dict[str, Any]], mode: str = "") -> str:
     lines = [
         f"{'totals' + (' (' + mode + ')' if mode else ''):34} {'detected/ran':>12} {'rate':>7} "
-        f"{'median ms':>10} {'max ms':>9}"
+        f"{'median ms':>10} {'max ms':>9} {'+folded':>8}"
     ]
     for k, t in tots.items():
         label = k
         if k.startswith("gap"):
             label = f"{k} {GAP_NAMES.get(int(k[3:]), '')}"
         rate = f"{100 * t['rate']:6.1f}%" if t["rate"] is not None else "      -"
+        rf = t.get("rate_with_folded")
+        with_folded = f"{100 * rf:6.1f}%" if isinstance(rf, float | int) else "      -"
         lines.append(
             f"{label:34} {t['detected']:>5}/{t['ran']:<6} {rate:>7} {_fmt_ms(t['median_act_to_cal_ms']):>10} "
-            f"{_fmt_ms(t['max_act_to_cal_ms']):>9}"
+            f"{_fmt_ms(t['max_act_to_cal_ms']):>9} {with_folded:>8}"
         )
     return "\n".join(lines)
 
@@ -245,6 +284,7 @@ def recompute(result: dict[str, Any]) -> dict[str, Any]:
             d.get("act_ns"),
             str(d.get("act_detail", "")),
             [Cert(**c) for c in d.get("certs", [])],
+            dict(d.get("folded") or {}),
         )
         phases.append(ph)
     rows = [verdict(p) for p in phases if p.kind == "variant"]
@@ -269,6 +309,13 @@ def render(result: dict[str, Any]) -> str:
     for a in b.get("alerts", []):
         who = f" agent {a['agent_pid']}" if "agent_pid" in a else ""
         parts.append(f"  FALSE ALERT in {a['phase']}:{who} {a['channel']} {a['code']} ({a['cal']})")
+    if "folded_false_verdicts" in b:
+        parts.append(
+            f"verdicts folded into earlier certificates during benign phases (false, but not signed again): "
+            f"{b['folded_false_verdicts']}"
+        )
+        for f in b.get("folded", []):
+            parts.append(f"  folded in {f['phase']}: agent {f['agent_pid']} {f['code']} x{f['count']}")
     bys = [(r["variant"], x) for r in rows for x in r.get("bystander", [])]
     if any("bystander" in r for r in rows):  # older results files mixed them into "incidental"
         parts.append(f"bystander alerts (on the victim a variant did not attack): {len(bys)}")

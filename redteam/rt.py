@@ -95,6 +95,21 @@ def writable_region(pid: int | str, proc: str = "/proc") -> tuple[int, int]:
     return best
 
 
+def target_addr(args: dict[str, Any], pid: int | str, proc: str = "/proc") -> int:
+    """A writable address in the victim: given by the harness (read before the sensor attached, so
+    the act is not preceded by a /proc/PID/maps read of its own), else found in its maps."""
+    if args.get("addr"):
+        return int(args["addr"])
+    return writable_region(pid, proc)[0]
+
+
+def target_sock_fd(args: dict[str, Any], pid: int | str, proc: str = "/proc") -> int:
+    """The victim's held socket fd: given by the harness (the victim reports it), else looked up."""
+    if args.get("sock_fd") is not None:
+        return int(args["sock_fd"])
+    return socket_fd_of(pid, proc)
+
+
 def pvm(pid: int, addr: int, data: bytes | None, n: int = 64) -> tuple[int, bytes]:
     """process_vm_readv (data None) or process_vm_writev of ``pid``'s memory at ``addr``."""
     lc = libc()

@@ -13,7 +13,6 @@ import argparse
 import os
 import socket
 import threading
-import time
 from pathlib import Path
 
 from h7.demo.agent import Agent
@@ -40,14 +39,13 @@ def main() -> None:
     t = threading.Thread(target=keepalive, name="keepalive", daemon=True)
     t.start()
     agent = Agent(args.api, args.workdir, args.seed)
-    args.pid_file.write_text(f"{os.getpid()}\n")
+    args.pid_file.write_text(f"{os.getpid()} {held.fileno()}\n")  # the harness reads the socket fd here
     print(f"victim pid {os.getpid()} holding socket fd {held.fileno()}", flush=True)
     try:
         agent.loop(max_turns=1_000_000, max_seconds=args.duration)
     finally:
         stop.set()
         held.close()
-        time.sleep(0)
 
 
 if __name__ == "__main__":

@@ -160,6 +160,8 @@ def test_totals_per_gap_split_held_out_and_exclude_variants_that_did_not_run() -
         "ran": 2,
         "detected": 1,
         "rate": 0.5,
+        "folded": 0,
+        "rate_with_folded": 0.5,
         "median_act_to_cal_ms": 10.0,
         "max_act_to_cal_ms": 10.0,
     }
@@ -271,3 +273,24 @@ def test_a_results_file_is_recomputed_from_its_raw_phases() -> None:
     out = report.recompute(json.loads(json.dumps({"mode": "tracepoint", "variants": [], "phases": raw})))
     assert [r["state"] for r in out["variants"]] == ["detected"]
     assert out["totals"]["all"]["detected"] == 1 and out["benign"]["false_alerts"] == 0
+
+
+def test_a_verdict_folded_into_an_earlier_certificate_is_folded_not_missed() -> None:
+    v = variant("tmux2", 0, 10 * MS, gap=5, expect=("L2",), pid=100, act_ns=0)
+    v.folded = {"100": {"DAEMON_HANDOFF": 1, "STRUCTURAL_DRIFT": 3}, "200": {"FILELESS_EXEC": 1}}
+    row = report.verdict(v)
+    assert row["state"] == "folded" and not row["detected"]
+    assert row["codes"] == ["L2:DAEMON_HANDOFF (folded)"]
+    other = variant("tmux3", 0, 10 * MS, gap=5, expect=("L2",), pid=100, act_ns=0)
+    other.folded = {"100": {"STRUCTURAL_DRIFT": 3}, "200": {"DAEMON_HANDOFF": 1}}  # wrong channel / agent
+    assert report.verdict(other)["state"] == "MISSED"
+    t = report.totals([row, report.verdict(other)])
+    assert t["gap5"]["rate"] == 0.0 and t["gap5"]["folded"] == 1 and t["gap5"]["rate_with_folded"] == 0.5
+
+
+def test_benign_phases_count_folded_verdicts_too() -> None:
+    b = report.Phase("benign-03", "benign", 0, 8_000 * MS)
+    b.folded = {"100": {"STRUCTURAL_DRIFT": 2, "DRIFT_DETECTED": 0}}
+    s = report.benign_summary([b])
+    assert s["false_alerts"] == 0 and s["folded_false_verdicts"] == 2
+    assert s["folded"] == [{"phase": "benign-03", "agent_pid": 100, "code": "STRUCTURAL_DRIFT", "count": 2}]

@@ -21,7 +21,7 @@ EXPECT = ("L5",)
 
 def run(args: dict[str, Any]) -> None:
     pid, proc = int(args["pid"]), args.get("proc", "/proc")
-    target_fd = rt.socket_fd_of(pid, proc)
+    target_fd = rt.target_sock_fd(args, pid, proc)
     t = rt.now()
     pidfd = rt.pidfd_open(pid)
     try:

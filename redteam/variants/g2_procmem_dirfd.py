@@ -20,7 +20,7 @@ EXPECT = ("L5",)
 
 def run(args: dict[str, Any]) -> None:
     pid, proc = int(args["pid"]), args.get("proc", "/proc")
-    lo, _ = rt.writable_region(pid, proc)
+    lo = rt.target_addr(args, pid, proc)
     dfd = os.open(f"{proc}/{pid}", os.O_RDONLY | os.O_DIRECTORY)
     try:
         t = rt.now()

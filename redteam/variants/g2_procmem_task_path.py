@@ -21,7 +21,7 @@ def run(args: dict[str, Any]) -> None:
     pid, proc = int(args["pid"]), args.get("proc", "/proc")
     tids = sorted(int(x) for x in os.listdir(f"{proc}/{pid}/task") if int(x) != pid)
     tid = tids[0] if tids else pid
-    lo, _ = rt.writable_region(pid, proc)
+    lo = rt.target_addr(args, pid, proc)
     t = rt.now()
     fd = os.open(f"{proc}/{pid}/task/{tid}/mem", os.O_RDWR)
     try:

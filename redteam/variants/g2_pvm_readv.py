@@ -18,7 +18,7 @@ EXPECT = ("L5",)
 
 def run(args: dict[str, Any]) -> None:
     pid = int(args["pid"])
-    lo, _ = rt.writable_region(pid, args.get("proc", "/proc"))
+    lo = rt.target_addr(args, pid, args.get("proc", "/proc"))
     t = rt.now()
     n, _ = rt.pvm(pid, lo, None, 4096)
     rt.report(t, n == 4096, f"process_vm_readv({pid}, {lo:#x}) read {n} bytes")

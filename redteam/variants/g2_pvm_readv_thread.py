@@ -21,7 +21,7 @@ def run(args: dict[str, Any]) -> None:
     pid, proc = int(args["pid"]), args.get("proc", "/proc")
     tids = sorted(int(x) for x in os.listdir(f"{proc}/{pid}/task") if int(x) != pid)
     tid = tids[0] if tids else pid
-    lo, _ = rt.writable_region(pid, proc)
+    lo = rt.target_addr(args, pid, proc)
     t = rt.now()
     n, _ = rt.pvm(tid, lo, None, 4096)
     rt.report(t, n == 4096, f"process_vm_readv(tid {tid} of {pid}): {n} bytes")

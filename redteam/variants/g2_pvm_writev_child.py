@@ -21,7 +21,7 @@ EXPECT = ("L5",)
 
 def run(args: dict[str, Any]) -> None:
     parent = os.getpid()
-    lo, _ = rt.writable_region(parent)
+    lo = rt.target_addr(args, parent)
     t = rt.now()
     pid = os.fork()
     if pid == 0:

@@ -20,7 +20,7 @@ EXPECT = ("L5",)
 
 def run(args: dict[str, Any]) -> None:
     pid = int(args["pid"])
-    target_fd = rt.socket_fd_of(pid)
+    target_fd = rt.target_sock_fd(args, pid)
     t = rt.now()
     pidfd = rt.pidfd_open(pid)
     try:

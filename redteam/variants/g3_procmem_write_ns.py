@@ -20,7 +20,7 @@ EXPECT = ("L5",)
 
 def run(args: dict[str, Any]) -> None:
     pid = int(args["pid"])
-    lo, _ = rt.writable_region(pid)
+    lo = rt.target_addr(args, pid)
     t = rt.now()
     fd = os.open(f"/proc/{pid}/mem", os.O_RDWR)
     try:

@@ -18,9 +18,9 @@ EXPECT = ("L5",)
 
 def run(args: dict[str, Any]) -> None:
     pid = int(args["pid"])
-    lo, _ = rt.writable_region(pid)
-    _, data = rt.pvm(pid, lo, None, 64)
+    lo = rt.target_addr(args, pid)
     t = rt.now()
+    _, data = rt.pvm(pid, lo, None, 64)
     n, _ = rt.pvm(pid, lo, data)
     rt.report(t, n == 64, f"process_vm_writev(ns pid {pid}, {lo:#x}): {n} bytes")
 
