@@ -119,9 +119,9 @@ def expected(c: Cert, expect: Sequence[str], target_pid: int) -> bool:
 
 
 def channel_of(code: str) -> str:
-    from h7.alert import CODES
+    from h7 import registry
 
-    return next((ch for ch, codes in CODES.items() if code in codes), "?")
+    return next((ch for ch, codes in registry.codes().items() if code in codes), "?")
 
 
 def folded_hits(p: Phase) -> list[str]:
