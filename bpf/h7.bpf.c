@@ -34,7 +34,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define PTRACE_TRACEME 0
 #define PTRACE_ATTACH 16
 #define PTRACE_SEIZE 0x4206
-#define H7_MAX_AGENTS 1024
 #define H7_MAX_IOV 8
 
 /* Force BTF for the layout types so tests can compare them with h7/decode.py. */
@@ -52,7 +51,7 @@ struct h7_nspid_key *h7_btf_nspid_key __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, H7_SCOPE_ENTRIES);
 	__type(key, __u32); /* tid */
 	__type(value, struct h7_scope);
 } scope SEC(".maps");
@@ -88,12 +87,12 @@ struct {
 /* Sizes are defaults; userspace resizes them before load. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);
+	__uint(max_entries, H7_SYS_RING_BYTES);
 } sys_ring SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 2 << 20);
+	__uint(max_entries, H7_EVENT_RING_BYTES);
 } event_ring SEC(".maps");
 
 struct {
@@ -115,7 +114,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, H7_EGRESS_SEEN_ENTRIES);
 	__type(key, struct h7_egress_key);
 	__type(value, __u64);
 } egress_seen SEC(".maps");
@@ -135,7 +134,7 @@ struct {
  * the host task (gap 3).  Written at fork and seeding, deleted at exit. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, H7_NSPID_ENTRIES);
 	__type(key, struct h7_nspid_key);
 	__type(value, __u32); /* host tid */
 } nspid SEC(".maps");
@@ -145,7 +144,7 @@ struct {
  * is reused for an active open. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, H7_ACCEPTED_ENTRIES);
 	__type(key, __u64);
 	__type(value, __u8);
 } accepted SEC(".maps");
@@ -312,7 +311,7 @@ static __always_inline struct h7_event *event_start(__u32 type, __u32 agent)
  * this" is a kernel fact, not a path comparison. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, H7_WRITTEN_ENTRIES);
 	__type(key, struct h7_file_key);
 	__type(value, struct h7_written);
 } written_files SEC(".maps");
@@ -321,7 +320,7 @@ struct {
  * puts in scope -> how long (ns).  Written by userspace from L2's config. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
+	__uint(max_entries, H7_FOLLOW_COMMS_ENTRIES);
 	__type(key, char[H7_COMM_LEN]);
 	__type(value, __u64);
 } follow_comms SEC(".maps");
@@ -329,7 +328,7 @@ struct {
 /* Daemons an agent just handed something to: tgid -> agent, until when. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 256);
+	__uint(max_entries, H7_FOLLOW_ENTRIES);
 	__type(key, __u32);
 	__type(value, struct h7_follow);
 } follow SEC(".maps");

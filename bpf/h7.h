@@ -28,6 +28,19 @@
 #define H7_PID_LIMIT 4194304
 #define H7_PID_WORDS (H7_PID_LIMIT / 64)
 
+/* Map sizes and limits: how much the kernel side tracks.  h7/decode.py mirrors
+ * them and tests/test_layout.py checks every map of the object against it. */
+#define H7_MAX_AGENTS 1024            /* agent ids 1..H7_MAX_AGENTS-1 (agent_stats, agent_cfg) */
+#define H7_SCOPE_ENTRIES 65536        /* monitored threads (scope) */
+#define H7_NSPID_ENTRIES 65536        /* monitored tasks by (pid ns, pid) (nspid) */
+#define H7_EGRESS_SEEN_ENTRIES 16384  /* (pid, op, destination) already shipped (egress_seen, LRU) */
+#define H7_ACCEPTED_ENTRIES 65536     /* accepted (passive) TCP sockets (accepted, LRU) */
+#define H7_WRITTEN_ENTRIES 16384      /* files closed writable by an agent (written_files, LRU) */
+#define H7_FOLLOW_COMMS_ENTRIES 64    /* hand-off daemon comms (follow_comms) */
+#define H7_FOLLOW_ENTRIES 256         /* live hand-offs (follow) */
+#define H7_SYS_RING_BYTES (4 << 20)   /* ring defaults; userspace resizes them before load */
+#define H7_EVENT_RING_BYTES (2 << 20)
+
 /* Ring buffers, also the index into the per-CPU `ring_stats` counters. */
 enum h7_ring {
 	H7_RING_SYS = 0,    /* high-rate syscall stream: struct h7_sys_rec */

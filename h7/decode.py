@@ -25,10 +25,23 @@ HEAD_LEN = 128  # H7_HEAD_LEN: first bytes of an executed file
 SUN_LEN = 108  # H7_SUN_LEN
 HIST_SLOTS = 32
 PID_LIMIT = 4194304  # tids covered by the scope prefilter bitmaps (H7_PID_LIMIT)
+PID_WORDS = PID_LIMIT // 64
 
 RING_SYS = 0
 RING_EVENTS = 1
 RING_NAMES = ("sys", "events")
+
+# Map sizes and limits (bpf/h7.h "Map sizes and limits").
+MAX_AGENTS = 1024  # agent ids 1..MAX_AGENTS-1
+SCOPE_ENTRIES = 65536
+NSPID_ENTRIES = 65536
+EGRESS_SEEN_ENTRIES = 16384
+ACCEPTED_ENTRIES = 65536
+WRITTEN_ENTRIES = 16384
+FOLLOW_COMMS_ENTRIES = 64
+FOLLOW_ENTRIES = 256
+SYS_RING_BYTES = 4 << 20  # defaults; the sensor resizes the rings before load
+EVENT_RING_BYTES = 2 << 20
 
 EV_FORK, EV_EXEC, EV_EXIT, EV_OPEN, EV_NET, EV_PTRACE = 1, 2, 3, 4, 5, 6
 EV_EXEC_FD, EV_HANDOFF = 10, 11
@@ -106,6 +119,28 @@ WINDOW_LEN = 6
 SEQ_BITS_LOG2 = 24
 SEQ_WORDS = (1 << SEQ_BITS_LOG2) // 64
 SEQ_AGENT_MUL = 0x9E3779B97F4A7C15
+
+#: Every map of the BPF object and its size as the object declares it (before the sensor
+#: resizes the rings); tests/test_layout.py holds the object to this.
+MAP_SIZES = {
+    "scope": SCOPE_ENTRIES,
+    "seed_bits": PID_WORDS,
+    "fork_bits": PID_WORDS,
+    "agent_stats": MAX_AGENTS,
+    "ring_stats": len(RING_NAMES),
+    "sys_ring": SYS_RING_BYTES,
+    "event_ring": EVENT_RING_BYTES,
+    "agent_cfg": MAX_AGENTS,
+    "seq_bits": SEQ_WORDS,
+    "egress_seen": EGRESS_SEEN_ENTRIES,
+    "hook_cfg": 1,
+    "nspid": NSPID_ENTRIES,
+    "accepted": ACCEPTED_ENTRIES,
+    "written_files": WRITTEN_ENTRIES,
+    "follow_comms": FOLLOW_COMMS_ENTRIES,
+    "follow": FOLLOW_ENTRIES,
+    "follow_until": 1,
+}
 
 SYS_DTYPE = np.dtype(
     [("ts_ns", "<u8"), ("window", "<u8"), ("tgid", "<u4"), ("tid", "<u4"), ("agent", "<u4"), ("nr", "<i4")]

@@ -130,6 +130,15 @@ def test_exec_identity_maps(btf: dict[str, dict[str, Any]]) -> None:
         assert btf[struct]["size"] == dt.itemsize, struct
 
 
+def test_map_sizes_match() -> None:
+    """Every map of the object has the size bpf/h7.h gives it, and Python knows each one."""
+    from h7.sensor.libbpf import BpfObject
+
+    with BpfObject() as obj:
+        sizes = {m.name: m.max_entries for m in obj.maps() if "." not in m.name}
+    assert sizes == decode.MAP_SIZES
+
+
 def test_header_constants_match() -> None:
     """Enum values and sizes written in the header are the ones Python uses."""
     text = (Path(__file__).resolve().parent.parent / "bpf" / "h7.h").read_text()
@@ -161,6 +170,16 @@ def test_header_constants_match() -> None:
         ("H7_ARGS_LEN", decode.ARGS_LEN),
         ("H7_HIST_SLOTS", decode.HIST_SLOTS),
         ("H7_PID_LIMIT", decode.PID_LIMIT),
+        ("H7_MAX_AGENTS", decode.MAX_AGENTS),
+        ("H7_SCOPE_ENTRIES", decode.SCOPE_ENTRIES),
+        ("H7_NSPID_ENTRIES", decode.NSPID_ENTRIES),
+        ("H7_EGRESS_SEEN_ENTRIES", decode.EGRESS_SEEN_ENTRIES),
+        ("H7_ACCEPTED_ENTRIES", decode.ACCEPTED_ENTRIES),
+        ("H7_WRITTEN_ENTRIES", decode.WRITTEN_ENTRIES),
+        ("H7_FOLLOW_COMMS_ENTRIES", decode.FOLLOW_COMMS_ENTRIES),
+        ("H7_FOLLOW_ENTRIES", decode.FOLLOW_ENTRIES),
+        ("H7_SYS_RING_BYTES", f"({decode.SYS_RING_BYTES >> 20} << 20)"),
+        ("H7_EVENT_RING_BYTES", f"({decode.EVENT_RING_BYTES >> 20} << 20)"),
         ("H7_TOKEN_BITS", decode.TOKEN_BITS),
         ("H7_TOKEN_OTHER", decode.TOKEN_OTHER),
         ("H7_WINDOW_LEN", decode.WINDOW_LEN),

@@ -299,6 +299,15 @@ class BpfObject:
             p = lib.bpf_object__next_program(self._ptr, p)
         return out
 
+    def maps(self) -> list[Map]:
+        """Every map the object declares (including libbpf's internal .bss/.rodata ones)."""
+        out: list[Map] = []
+        m = lib.bpf_object__next_map(self._ptr, ffi.NULL)
+        while m != ffi.NULL:
+            out.append(Map(m))
+            m = lib.bpf_object__next_map(self._ptr, m)
+        return out
+
     def program(self, name: str) -> Program:
         p = lib.bpf_object__find_program_by_name(self._ptr, name.encode())
         if p == ffi.NULL:

@@ -46,19 +46,23 @@ from h7.decode import (
     EGRESS_CGROUP,
     EGRESS_FENTRY,
     EGRESS_SYSCALL,
+    EVENT_RING_BYTES,
     EVENT_SIZE,
     EXEC_FENTRY,
     EXEC_SYSCALL,
     HANDOFF_FENTRY,
     HANDOFF_SYSCALL,
     HOOK_CFG_DTYPE,
+    MAX_AGENTS,
     PID_LIMIT,
     RING_EVENTS,
     RING_NAMES,
     RING_STATS_DTYPE,
     RING_SYS,
+    SCOPE_DTYPE,
     STATS_DTYPE,
     SYS_DTYPE,
+    SYS_RING_BYTES,
     decode_events,
 )
 from h7.errors import BPFError, PermissionDenied, UsageError
@@ -71,11 +75,9 @@ log = logging.getLogger("h7.sensor")
 
 TRACEFS = Path("/sys/kernel/tracing")
 BTF_VMLINUX = Path("/sys/kernel/btf/vmlinux")
-MAX_AGENTS = 1024
 
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
-_SCOPE = struct.Struct("<IIQQQiI")  # struct h7_scope: agent, tgid, window, on_ns, off_ns, unix_fd
 
 
 @dataclass
@@ -89,8 +91,8 @@ class SensorConfig:
     sleeps without any wakeup (it also bounds how long a stop request waits).
     """
 
-    sys_ring_bytes: int = 4 << 20
-    event_ring_bytes: int = 2 << 20
+    sys_ring_bytes: int = SYS_RING_BYTES
+    event_ring_bytes: int = EVENT_RING_BYTES
     sys_batch_records: int = 1 << 16
     event_batch_records: int = 2048
     poll_ms: int = 250
@@ -569,14 +571,17 @@ class Sensor:
         # on belongs to the first batch, like the records it ships.
         state.prev_stats = self._read_stats(agent)
         scope = self._maps["scope"]
+        entry = np.zeros(1, SCOPE_DTYPE)  # struct h7_scope, as the BTF-checked dtype lays it out
         for _ in range(2):
             for tgid in procfs.descendants(pid):
                 if tgid in state.live:
                     continue
                 state.live.add(tgid)
                 self._by_pid[tgid] = agent
+                entry["agent"], entry["tgid"] = agent, tgid
+                value = entry.tobytes()
                 for tid in procfs.threads_of(tgid):
-                    scope.update(_U32.pack(tid), _SCOPE.pack(agent, tgid, 0, 0, 0, 0, 0))
+                    scope.update(_U32.pack(tid), value)
                     self._seed_bit(tid)
                     self._seed_nspid(tid)
         self.agents[agent] = state
@@ -625,7 +630,8 @@ class Sensor:
         for k in scope.iter_keys():
             v = scope.lookup(k)
             if v is not None:
-                out[_U32.unpack(k)[0]] = _SCOPE.unpack(v)[:2]
+                e = np.frombuffer(v, SCOPE_DTYPE, count=1)[0]
+                out[_U32.unpack(k)[0]] = (int(e["agent"]), int(e["tgid"]))
         return out
 
     def _write_cfg(self, agent: int, st: AgentState) -> None:
