@@ -18,9 +18,9 @@ from pathlib import Path
 SECTIONS = [
     ("sensor", "bench.sensor_bench"),
     ("sequence", "bench.sequence_bench"),
-    ("engine", "h7.detect.bench_engine"),
-    ("window", "h7.detect.bench_window"),
-    ("cal", "h7.cal.bench"),
+    ("engine", "bench.engine_bench"),
+    ("window", "bench.window_bench"),
+    ("cal", "bench.cal_bench"),
     ("pipeline", "bench.pipeline_bench"),
     ("syscall_cost", "bench.syscall_cost"),
     ("exec_cost", "bench.exec_cost"),

@@ -300,7 +300,7 @@ class StatusReporter:
         self._last_key: Any = None
 
     def update(self, engine: Engine, source: Source, alerts: AlertPath, force: bool = False) -> None:
-        from h7.sink.status import write_status
+        from h7.sensor.status import write_status
 
         key = (
             engine.phase,

@@ -127,3 +127,13 @@ def test_no_import_cycles_between_h7_modules() -> None:
                 if len(comp) > 1:
                     cycles.append(sorted(comp))
     assert not cycles, f"import cycles: {cycles}"
+
+
+def test_no_bench_or_eval_module_is_installed() -> None:
+    """Benchmarks live in bench/, evaluations in eval/: neither ships in the package or the .deb."""
+    bad = [
+        p.relative_to(REPO).as_posix()
+        for p in _py_files("h7")
+        if "bench" in p.stem or "eval" in p.stem.split("_") or p.stem.endswith("_eval")
+    ]
+    assert not bad, bad

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from h7.cal import bench
+from bench import cal_bench as bench
 
 
 def test_bench_quick_reports_both_rates() -> None:

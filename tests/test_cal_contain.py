@@ -15,8 +15,8 @@ import pytest
 from test_cal_support import make_keys
 
 from h7.cal import CalWriter, verify_chain, verify_file
-from h7.cal import contain as c
 from h7.errors import UsageError
+from h7.sensor import contain as c
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 

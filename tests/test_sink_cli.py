@@ -17,8 +17,8 @@ from h7._click import H7Group
 from h7.config import load_sink as load_config
 from h7.config import parse_text
 from h7.errors import UsageError
+from h7.sensor.status import read_status, write_status
 from h7.sink.commands import COMMANDS
-from h7.sink.status import read_status, write_status
 
 
 @click.group(cls=H7Group)  # the sink's commands alone, with the CLI's error contract
@@ -81,7 +81,7 @@ def test_status_says_clearly_when_no_sensor_runs(tmp_path: Path) -> None:
     code, out, _ = run("status", "--status-file", str(f), "--socket", str(tmp_path / "n"))
     assert code == 1 and "no sensor running (no status file at" in out
     # A sensor that was SIGKILLed leaves its file behind: the writer pid is checked.
-    code_ = f"from h7.sink.status import write_status; write_status({str(f)!r}, {{'agents': []}})"
+    code_ = f"from h7.sensor.status import write_status; write_status({str(f)!r}, {{'agents': []}})"
     p = subprocess.run([sys.executable, "-c", code_], env=sink_env(), cwd=REPO, check=True, timeout=30)
     assert p.returncode == 0
     doc = read_status(f)

@@ -14,7 +14,6 @@ from typing import Any
 import click
 
 from h7.batch import parse_agent_id
-from h7.cal import contain as _contain
 from h7.cal.chain import verify_chain
 from h7.cal.format import CONTAINED_BY_OPERATOR, RELEASED_BY_OPERATOR, describe, verify_file
 from h7.cal.keys import key_id, keygen, load_public_key, public_b64
@@ -22,6 +21,7 @@ from h7.cal.writer import CalWriter
 from h7.detect.channels.l4_egress import parse_allow
 from h7.errors import StorageError, UsageError, VerificationError
 from h7.paths import DEFAULT_CAL_DIR, DEFAULT_KEY_DIR, DEFAULT_KEY_PATH, DEFAULT_PUB_PATH
+from h7.sensor import contain as _contain
 
 _pubkey_opt = click.option(
     "--pubkey",

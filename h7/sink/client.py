@@ -315,3 +315,22 @@ class SinkClient:
             wait = float(reply.get("retry_after") or 0) or backoff
             self._stop.wait(min(max(wait, backoff), self.retry_max))
             backoff = min(backoff * 2, self.retry_max)
+
+
+def ping_sinkhole(socket_path: Path, timeout: float = 2.0) -> dict[str, Any]:
+    """Ask the sinkhole at ``socket_path`` who it is; ``{"reachable": False, ...}`` if nobody answers."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(str(socket_path))
+        s.sendall(pack({"t": "ping"}))
+        reply = FrameReader(s).read(time.monotonic() + timeout)
+    except (OSError, TimeoutError) as e:
+        return {"reachable": False, "socket": str(socket_path), "error": e.strerror or str(e)}
+    except Exception as e:
+        return {"reachable": False, "socket": str(socket_path), "error": str(e)}
+    finally:
+        s.close()
+    if not reply or reply.get("t") != "pong":
+        return {"reachable": False, "socket": str(socket_path), "error": "unexpected reply"}
+    return {"reachable": True, "socket": str(socket_path), **{k: v for k, v in reply.items() if k != "t"}}

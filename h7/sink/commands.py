@@ -12,8 +12,9 @@ import click
 
 from h7.config import load_sink
 from h7.paths import DEFAULT_STATUS_PATH
+from h7.sensor.status import format_status, read_status
+from h7.sink.client import ping_sinkhole
 from h7.sink.server import Sinkhole, _log
-from h7.sink.status import format_status, ping_sinkhole, read_status
 
 _PATH = click.Path(dir_okay=False, path_type=Path)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +19,6 @@ from typing import Any
 
 from h7.errors import H7Error, StorageError
 from h7.safeio import read_regular
-from h7.sink.framing import FrameReader, pack
 
 STATUS_SCHEMA = "h7.status/1"
 
@@ -110,25 +108,6 @@ def read_status(path: Path) -> dict[str, Any]:
             f"(last update {_ago(age)})"
         )
     return doc
-
-
-def ping_sinkhole(socket_path: Path, timeout: float = 2.0) -> dict[str, Any]:
-    """Ask the sinkhole at ``socket_path`` who it is; ``{"reachable": False, ...}`` if nobody answers."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.connect(str(socket_path))
-        s.sendall(pack({"t": "ping"}))
-        reply = FrameReader(s).read(time.monotonic() + timeout)
-    except (OSError, TimeoutError) as e:
-        return {"reachable": False, "socket": str(socket_path), "error": e.strerror or str(e)}
-    except Exception as e:
-        return {"reachable": False, "socket": str(socket_path), "error": str(e)}
-    finally:
-        s.close()
-    if not reply or reply.get("t") != "pong":
-        return {"reachable": False, "socket": str(socket_path), "error": "unexpected reply"}
-    return {"reachable": True, "socket": str(socket_path), **{k: v for k, v in reply.items() if k != "t"}}
 
 
 def _ago(seconds: float) -> str:
