@@ -178,6 +178,41 @@ def test_new_destination_folds_and_operator_accept_stops_it(demo: Any, site: Any
     assert v.returncode == 0, v.stdout + v.stderr
 
 
+# The agent's tool: a docs site served from inside the agent (a thread, on an address and a port
+# the baseline never saw), fetched N times; then the same fetches from a site the agent does NOT own.
+OWN_SITE = """
+import http.server, threading, urllib.request
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *a):
+        pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.7", 0), H)
+threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+for i in range(int(ARGS["n"])):
+    with urllib.request.urlopen(f"http://127.0.0.7:{srv.server_address[1]}/doc{i}", timeout=5) as r:
+        r.read()
+srv.shutdown(); srv.server_close()
+"""
+
+
+def test_the_agents_own_in_process_site_is_not_egress(demo: Any, site: Any) -> None:
+    """Issue 12 / eval: an agent fetching from a server inside itself is not egress (nor are the
+    server's replies); a server the agent does not own, on the same loopback, still alerts."""
+    agent_id = _monitoring(demo)
+    _inject(demo, OWN_SITE, {"n": 10})
+    port6 = site("127.0.0.6")
+    _inject(demo, FETCH, {"host": "127.0.0.6", "port": port6, "n": 2, "gap": 0.1})
+    _wait(lambda: _l4(demo, "127.0.0.6"), 15, "the foreign site's certificate", demo)
+    time.sleep(1.5)
+    unknown = [b["alert_key"] for b in _l4(demo, "") if b["code"] == "UNKNOWN_DESTINATION"]
+    # (http.server's bind also asks the resolver for its own name: a real, unlisted destination)
+    assert "127.0.0.6:ephemeral" in unknown and not [k for k in unknown if k.startswith("127.0.0.7")], unknown
+    own = demo.status()["engine"]["agents"][agent_id]["channels"]["L4"]["own_listeners"]
+    assert len(own) == 1 and own[0].startswith("127.0.0.7:"), own
+
+
 # The agent's tool: one UDP datagram to each of N distinct loopback destinations, as fast as it can.
 STORM = """
 import socket, time

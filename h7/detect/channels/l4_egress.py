@@ -40,6 +40,7 @@ from h7.alert import Alert
 from h7.batch import Batch, Event
 from h7.config import NS_PER_S, EngineConfig
 from h7.detect.channels.base import PHASE_BASELINE, Calibration, Channel, ChannelContext, calibrate_threshold
+from h7.detect.listeners import ListenerCache
 from h7.detect.window import Cusum, calibrate_cusum
 from h7.errors import UsageError
 from h7.registry import AlertCode, ChannelSpec, register
@@ -65,6 +66,9 @@ class L4Settings:
     baseline_prefix_v6: int = 128
     #: [low, high] ports that key as "ephemeral"; None: the host's ip_local_port_range
     ephemeral_ports: list[int] | None = None
+    #: a loopback TCP destination that the agent's own process tree listens on is not
+    #: egress (an in-process docs site, an MCP server child); live sensor only (reads /proc)
+    allow_own_listeners: bool = True
     #: the long window: a CUSUM per rate metric of log "times the baseline" (h7.detect.window)
     window: bool = True
     #: the CUSUMs' h instead of the calibrated one (None: calibrated)
@@ -212,6 +216,9 @@ class EgressChannel(Channel):
         self.checked = 0
         #: monitoring verdicts by (family, addr, port): None = allowed, else (addr, key, dest)
         self._verdicts: dict[tuple[Any, str, int], Any] = {}
+        #: loopback destinations found to be the agent's own listeners (not egress)
+        self.own_listeners: list[str] = []
+        self._listeners: ListenerCache | None = None
 
     # -- destinations ---------------------------------------------------
     @staticmethod
@@ -292,7 +299,7 @@ class EgressChannel(Channel):
                     self.baseline_dests.add(self._baseline_key(*d))
         self._rates.append(self._batch_rates(batch, ctx))
 
-    def _verdict(self, ev: Event) -> Any:
+    def _verdict(self, ev: Event, ctx: ChannelContext) -> Any:
         """None (not a destination, or allowed) or (addr, key, dest); cached while monitoring.
 
         The allowlist, the baseline's destinations and the accepts only change
@@ -309,7 +316,7 @@ class EgressChannel(Channel):
         else:
             ip, port = d
             a = str(ip)
-            if self.allowed(ip, port, a) is not None:
+            if self.allowed(ip, port, a) is not None or self._own_listener(ip, port, ctx):
                 v = None
             else:
                 v = (
@@ -321,6 +328,20 @@ class EgressChannel(Channel):
             self._verdicts.clear()
         self._verdicts[ck] = v
         return v
+
+    def _own_listener(
+        self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int, ctx: ChannelContext
+    ) -> bool:
+        """A loopback destination the agent itself listens on (live only: reads /proc)."""
+        if not (self.settings.allow_own_listeners and ip.is_loopback and ctx.proc.enabled and ctx.info):
+            return False
+        if self._listeners is None:
+            self._listeners = ListenerCache(ctx.proc.root)
+        if not self._listeners.owns(ctx.info.root_pid, ip, port):
+            return False
+        if len(self.own_listeners) < 64:
+            self.own_listeners.append(f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}")
+        return True
 
     def on_events(self, events: list[Event], ctx: ChannelContext) -> list[Alert]:
         out: list[Alert] = []
@@ -342,7 +363,7 @@ class EgressChannel(Channel):
                     f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}",
                 )
             else:
-                v = self._verdict(ev)
+                v = self._verdict(ev, ctx)
                 if v is None:
                     continue
             addr, key, dest = v
@@ -522,6 +543,7 @@ class EgressChannel(Channel):
             "baseline_destinations": len(self.baseline_dests),
             "destinations_checked": self.checked,
             "unknown_destinations": self.unknown_seen,
+            "own_listeners": list(self.own_listeners),
         }
 
     def to_state(self) -> dict[str, Any]:

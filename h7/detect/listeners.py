@@ -1,0 +1,236 @@
+"""Is a loopback destination the agent's own listening socket?  (L4, live sensor only.)
+
+Agent frameworks run servers inside the agent: a docs site its fetch tool
+reads, an MCP server over streamable HTTP in a child process.  A connect
+from the agent to a TCP socket that the agent itself listens on is traffic
+inside the agent, not egress, and the port is often one the kernel picked
+after the baseline (so it would be "new").  L4 asks this module only on the
+cold path -- an unknown loopback destination, once per destination -- and
+only in the live sensor: it reads /proc (the agent's process tree through
+``/proc/<pid>/task/<tid>/children``, their socket fds, and the listening
+sockets of the agent's network namespace in ``/proc/<root>/net/tcp{,6}``).
+A replay cannot read another time's /proc, so there such connects are
+reported as unknown destinations (documented in docs/detection.md).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import struct
+import time
+
+#: bounds on the walk (an agent tree larger than this is not searched further)
+MAX_PIDS = 4096
+MAX_FDS = 65536
+TCP_LISTEN = "0A"
+
+
+def agent_tree(root_pid: int, proc: str = "/proc") -> list[int]:
+    """The root pid and its descendants (breadth first, bounded)."""
+    out: list[int] = []
+    todo = [root_pid]
+    seen: set[int] = set()
+    while todo and len(out) < MAX_PIDS:
+        pid = todo.pop(0)
+        if pid in seen or pid <= 0:
+            continue
+        seen.add(pid)
+        out.append(pid)
+        try:
+            tids = os.listdir(f"{proc}/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"{proc}/{pid}/task/{tid}/children") as f:
+                    todo.extend(int(x) for x in f.read().split())
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+def socket_inodes(pids: list[int], proc: str = "/proc") -> set[int]:
+    inodes: set[int] = set()
+    for pid in pids:
+        try:
+            fds = os.listdir(f"{proc}/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds[:MAX_FDS]:
+            try:
+                link = os.readlink(f"{proc}/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                try:
+                    inodes.add(int(link[8:-1]))
+                except ValueError:
+                    continue
+    return inodes
+
+
+def _hex_addr(text: str, v6: bool) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address as /proc/net/tcp{,6} prints it (host-endian 32-bit words)."""
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        return None
+    if v6:
+        if len(raw) != 16:
+            return None
+        b = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+        return ipaddress.IPv6Address(b)
+    if len(raw) != 4:
+        return None
+    return ipaddress.IPv4Address(raw[::-1])
+
+
+IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+NETLINK_SOCK_DIAG = 4
+SOCK_DIAG_BY_FAMILY = 20
+NLM_F_REQUEST_DUMP = 0x1 | 0x300
+NLMSG_DONE = 3
+NLMSG_ERROR = 2
+TCP_LISTEN_STATE = 10
+_DIAG_MSG = struct.Struct("=BBBBHH16s16sIQIIIII")  # inet_diag_msg (72 bytes)
+
+
+def _same_netns(pid: int, proc: str) -> bool:
+    try:
+        return os.stat(f"{proc}/{pid}/ns/net").st_ino == os.stat(f"{proc}/self/ns/net").st_ino
+    except OSError:
+        return False
+
+
+def listening_sockets_netlink() -> list[tuple[IP, int, int]] | None:
+    """Listening TCP sockets of this network namespace via sock_diag (the kernel filters by state).
+
+    /proc/net/tcp lists every socket and costs tens of ms on a busy host;
+    this asks only for LISTEN sockets.  None if netlink is refused.
+    """
+    out: list[tuple[IP, int, int]] = []
+    try:
+        sk = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
+    except OSError:
+        return None
+    with sk:
+        sk.settimeout(2.0)
+        for family in (socket.AF_INET, socket.AF_INET6):
+            req = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 1 << TCP_LISTEN_STATE) + bytes(48)
+            hdr = struct.pack("=IHHII", 16 + len(req), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST_DUMP, 1, 0)
+            try:
+                sk.send(hdr + req)
+                done = False
+                for _ in range(10_000):  # bounded: each recv makes progress or the dump ends
+                    data = sk.recv(65536)
+                    off = 0
+                    while off + 16 <= len(data):
+                        ln, typ = struct.unpack_from("=IH", data, off)
+                        if ln < 16:
+                            return None
+                        if typ == NLMSG_DONE:
+                            done = True
+                            break
+                        if typ == NLMSG_ERROR:
+                            return None
+                        if typ == SOCK_DIAG_BY_FAMILY and ln >= 16 + _DIAG_MSG.size:
+                            f = _DIAG_MSG.unpack_from(data, off + 16)
+                            sport = socket.ntohs(f[4])
+                            src = f[6][:4] if f[0] == socket.AF_INET else f[6]
+                            ip: IP = ipaddress.ip_address(src)
+                            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+                                ip = ip.ipv4_mapped
+                            out.append((ip, sport, int(f[14])))
+                        off += (ln + 3) & ~3
+                    if done:
+                        break
+            except OSError:
+                return None
+    return out
+
+
+def listening_sockets(root_pid: int, proc: str = "/proc") -> list[tuple[IP, int, int]]:
+    """(local address, port, inode) of every TCP socket listening in the agent's network namespace."""
+    if proc == "/proc" and _same_netns(root_pid, proc):
+        fast = listening_sockets_netlink()
+        if fast is not None:
+            return fast
+    out: list[tuple[IP, int, int]] = []
+    for name, v6 in (("tcp", False), ("tcp6", True)):
+        try:
+            with open(f"{proc}/{root_pid}/net/{name}") as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if len(cols) < 10 or cols[3] != TCP_LISTEN:
+                continue
+            host, _, p = cols[1].partition(":")
+            try:
+                port = int(p, 16)
+                inode = int(cols[9])
+            except ValueError:
+                continue
+            local = _hex_addr(host, v6)
+            if local is None:
+                continue
+            if isinstance(local, ipaddress.IPv6Address) and local.ipv4_mapped is not None:
+                local = local.ipv4_mapped
+            out.append((local, port, inode))
+    return out
+
+
+def _owned(root_pid: int, proc: str) -> set[tuple[IP | None, int]]:
+    """(address, port) the agent's tree listens on; address None = every address (a wildcard)."""
+    listening = listening_sockets(root_pid, proc)
+    if not listening:
+        return set()
+    mine = socket_inodes(agent_tree(root_pid, proc), proc)
+    return {(None if ip.is_unspecified else ip, port) for ip, port, inode in listening if inode in mine}
+
+
+def own_listener(root_pid: int, ip: IP, port: int, proc: str = "/proc") -> bool:
+    """True if a process of the agent's tree listens on (ip, port) over TCP (no caching)."""
+    if root_pid <= 0 or not ip.is_loopback:
+        return False
+    owned = _owned(root_pid, proc)
+    return (ip, port) in owned or (None, port) in owned
+
+
+class ListenerCache:
+    """:func:`own_listener` for a hot path: a snapshot of the agent's listeners, refreshed
+    when older than ``max_age_s``, or on a miss when older than ``min_refresh_s`` (a
+    listener opened a moment ago is found; a storm of distinct loopback destinations
+    costs at most 1 / ``min_refresh_s`` scans of /proc per second)."""
+
+    def __init__(self, proc: str = "/proc", min_refresh_s: float = 0.1, max_age_s: float = 1.0) -> None:
+        self.proc = proc
+        self.min_refresh_s = min_refresh_s
+        self.max_age_s = max_age_s
+        self._snap: dict[int, tuple[float, set[tuple[IP | None, int]]]] = {}
+        self.scans = 0
+
+    def _refresh(self, root_pid: int, now: float) -> set[tuple[IP | None, int]]:
+        owned = _owned(root_pid, self.proc)
+        self._snap[root_pid] = (now, owned)
+        self.scans += 1
+        return owned
+
+    def owns(self, root_pid: int, ip: IP, port: int) -> bool:
+        if root_pid <= 0 or not ip.is_loopback:
+            return False
+        now = time.monotonic()
+        t, owned = self._snap.get(root_pid, (-1e18, set()))
+        if now - t > self.max_age_s:
+            t, owned = now, self._refresh(root_pid, now)
+        if (ip, port) in owned or (None, port) in owned:
+            return True
+        if now - t > self.min_refresh_s:
+            owned = self._refresh(root_pid, now)
+            return (ip, port) in owned or (None, port) in owned
+        return False

@@ -1,0 +1,74 @@
+"""L4's "the agent's own listener" check, with real sockets and real processes (no BPF needed)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import subprocess
+import sys
+
+from h7.detect.listeners import agent_tree, own_listener
+
+LO = ipaddress.ip_address("127.0.0.1")
+
+
+def test_a_socket_the_tree_listens_on_is_its_own() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert own_listener(os.getpid(), LO, port)
+        assert not own_listener(os.getpid(), LO, port + 1 if port < 65535 else port - 1)
+        assert not own_listener(os.getpid(), ipaddress.ip_address("10.0.0.1"), port)  # loopback only
+        # another process (no sockets of its own) does not own our listener
+        other = subprocess.Popen(
+            [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+        )
+        try:
+            assert not own_listener(other.pid, LO, port)
+        finally:
+            other.communicate(b"", timeout=10)
+
+
+def test_a_child_listening_on_a_wildcard_v6_socket_belongs_to_the_tree() -> None:
+    code = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_INET6)\n"
+        "s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n"
+        "s.bind(('::', 0)); s.listen()\n"
+        "print(s.getsockname()[1], flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        port = int(child.stdout.readline())
+        assert child.pid in agent_tree(os.getpid())
+        assert own_listener(os.getpid(), LO, port)  # v4 loopback reaches a dual-stack wildcard
+        assert own_listener(os.getpid(), ipaddress.ip_address("::1"), port)
+    finally:
+        child.communicate("", timeout=10)
+
+
+def test_the_cache_finds_a_new_listener_and_bounds_its_scans() -> None:
+    import time
+
+    from h7.detect.listeners import ListenerCache
+
+    cache = ListenerCache(min_refresh_s=0.05, max_age_s=1.0)
+    assert not cache.owns(os.getpid(), LO, 9)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        time.sleep(0.06)  # a listener opened after the last scan is found on a miss
+        assert cache.owns(os.getpid(), LO, s.getsockname()[1])
+    # a storm of distinct loopback destinations: a bounded number of /proc scans
+    before = cache.scans
+    t0 = time.monotonic()
+    for i in range(2000):
+        cache.owns(os.getpid(), ipaddress.ip_address(f"127.9.{i >> 8}.{i & 255}"), 9)
+    elapsed = time.monotonic() - t0
+    assert cache.scans - before <= elapsed / 0.05 + 2
