@@ -410,10 +410,24 @@ class SinkholeSection:
     dead_letter: Path | None = None
     host: str | None = None
     device_type_id: int = 0
+    #: public key(s) whose certificates the sinkhole accepts (the sensor hosts' h7.pub)
+    pubkey: Path | list[Path] = DEFAULT_PUB_PATH
+    max_connections_per_peer: int = 4
+    idle_timeout: float = 60.0
+    #: read by the sensor: a non-root uid the sinkhole may run as (root always may)
+    uid: int | None = None
 
     def __post_init__(self) -> None:
         if self.dedup_window < 1:
             raise UsageError("'dedup_window' must be >= 1")
+        if isinstance(self.pubkey, list) and not self.pubkey:
+            raise UsageError("'pubkey' must name at least one public key file")
+        if self.max_connections_per_peer < 1:
+            raise UsageError("'max_connections_per_peer' must be >= 1")
+        if self.idle_timeout <= 0:
+            raise UsageError("'idle_timeout' must be > 0")
+        if self.uid is not None and not 0 <= self.uid < 2**32:
+            raise UsageError("'uid' must be 0..4294967295")
 
 
 @dataclass
@@ -447,6 +461,10 @@ class SinkConfig:
     spool_max_bytes: int = DEFAULT_MAX_SPOOL_BYTES
     severity: dict[str, str] = field(default_factory=dict)
     outputs: list[dict[str, Any]] = field(default_factory=list)
+    pubkeys: list[Path] = field(default_factory=lambda: [DEFAULT_PUB_PATH])
+    max_connections_per_peer: int = 4
+    idle_timeout: float = 60.0
+    uid: int | None = None
 
 
 _NUM = (int, float)
@@ -633,6 +651,10 @@ def _sink_config(data: dict[str, Any], source: Path | None) -> SinkConfig:
         dead_letter=sh.dead_letter,
         host=sh.host,
         device_type_id=sh.device_type_id,
+        pubkeys=list(sh.pubkey) if isinstance(sh.pubkey, list) else [sh.pubkey],
+        max_connections_per_peer=sh.max_connections_per_peer,
+        idle_timeout=sh.idle_timeout,
+        uid=sh.uid,
         spool_dir=sp.dir,
         spool_max_bytes=sp.max_bytes,
     )

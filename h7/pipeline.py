@@ -142,6 +142,7 @@ class AlertPath:
         spool_max_bytes: int,
         max_held: int,
         term: Terminal,
+        sinkhole_uid: int | None = None,
         on_signed: Callable[[Alert, Path, bytes], None] | None = None,
     ) -> None:
         from h7.cal import CalWriter
@@ -157,7 +158,7 @@ class AlertPath:
         # Operator decisions (h7 accept) arrive as signed records in the same chain.
         self.follower = ChainFollower(self.cal.cal_dir, self.cal.public_key, self.cal.head[0])
         self.accepted: list[dict[str, Any]] = []
-        self.sink = SinkClient(sink_socket, spool_dir, spool_max_bytes)
+        self.sink = SinkClient(sink_socket, spool_dir, spool_max_bytes, sinkhole_uid=sinkhole_uid)
         self.counters = {"alerts": 0, "cal_failed": 0, "sink_refused": 0}
         self.run = SensorRun(self.cal)
         # Certificates wait in bounded memory while the cal disk refuses writes;
@@ -535,6 +536,7 @@ def run_attach(opts: AttachOptions) -> int:
         max_held=cfg.sensor.max_held_alerts,
         term=term,
         on_signed=opts.on_signed,
+        sinkhole_uid=cfg.sink.uid,
     )
     follow = None
     if "L2" in econf.channels:

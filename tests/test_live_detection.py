@@ -185,7 +185,10 @@ def test_unreachable_sink_loses_nothing(tmp_path: Path) -> None:
         assert spooled, "alert not spooled while the sinkhole is down"
         out = tmp_path / "delivered.jsonl"
         cfg = tmp_path / "sink.toml"
-        cfg.write_text(f'[sinkhole]\nsocket = "{sock}"\n[[output]]\ntype = "jsonl"\npath = "{out}"\n')
+        cfg.write_text(
+            f'[sinkhole]\nsocket = "{sock}"\npubkey = "{tmp_path / "keys" / "h7.pub"}"\n'
+            f'[[output]]\ntype = "jsonl"\npath = "{out}"\n'
+        )
         sinkhole = subprocess.Popen([sys.executable, "-m", "h7", "sinkhole", "--config", str(cfg)])
         deadline = time.monotonic() + 30 * TIMESCALE
         while time.monotonic() < deadline and not (out.exists() and out.read_text().strip()):

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-from test_sink_support import REPO, SinkholeProcess, sink_env
+from test_sink_support import REPO, TEST_PUB, SinkholeProcess, sink_env
 
 from h7._click import H7Group
 from h7.config import load_sink as load_config
@@ -104,7 +104,8 @@ def test_status_rejects_a_recycled_pid(tmp_path: Path) -> None:
 def test_status_reports_a_live_sinkhole(tmp_path: Path) -> None:
     cfg = tmp_path / "h7.toml"
     cfg.write_text(
-        f'[sinkhole]\nsocket = "{tmp_path}/a.sock"\n[[output]]\ntype = "jsonl"\npath = "{tmp_path}/o.jsonl"\n'
+        f'[sinkhole]\nsocket = "{tmp_path}/a.sock"\npubkey = "{TEST_PUB}"\n'
+        f'[[output]]\ntype = "jsonl"\npath = "{tmp_path}/o.jsonl"\n'
     )
     sink = SinkholeProcess(tmp_path / "a.sock", cfg, tmp_path / "log")
     sink.start()
@@ -176,7 +177,7 @@ def test_sinkhole_check_lists_outputs(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("H7_HOOK_TOKEN", "s3cr3t")
     cfg = tmp_path / "h7.toml"
     cfg.write_text(
-        f'[sinkhole]\nsocket = "{tmp_path}/x.sock"\n'
+        f'[sinkhole]\nsocket = "{tmp_path}/x.sock"\npubkey = "{TEST_PUB}"\n'
         f'[[output]]\ntype = "jsonl"\npath = "{tmp_path}/a.jsonl"\nformat = "ocsf"\n'
         '[[output]]\ntype = "webhook"\nname = "slack"\nurl = "http://127.0.0.1:9/services/${H7_HOOK_TOKEN}"\n'
         '[[output]]\ntype = "exec"\ncommand = "logger -t h7"\nenabled = false\n'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import struct
@@ -9,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_sink_support import WebhookServer, read_jsonl, summary, wait_for
+from test_sink_support import TEST_PUB, WebhookServer, cal_for, read_jsonl, summary, wait_for
 
 from h7.config import parse
 from h7.errors import DeliveryError, StorageError, UsageError
@@ -20,7 +21,9 @@ from h7.sink.spool import Spool
 
 
 def sinkhole(tmp_path: Path, outputs: list[dict[str, object]], **sh: object) -> Sinkhole:
-    cfg = parse({"sinkhole": {"socket": str(tmp_path / "s.sock"), **sh}, "output": outputs}).sink
+    cfg = parse(
+        {"sinkhole": {"socket": str(tmp_path / "s.sock"), "pubkey": str(TEST_PUB), **sh}, "output": outputs}
+    ).sink
     srv = Sinkhole(cfg)
     srv.start()
     return srv
@@ -100,18 +103,21 @@ def test_full_spool_refuses_loudly_and_recovers(tmp_path: Path, capfd: pytest.Ca
     ids = []
     with pytest.raises(SpoolFull) as ei:
         for i in range(100):
-            ids.append(c.submit(summary(i), f"/cal/{i}", os.urandom(600)))
+            ids.append(c.submit(summary(i), f"/cal/{i}", cal_for(summary(i), i + 1)))
     assert isinstance(ei.value, DeliveryError)
     st = c.stats()
     assert st["spool_full"] is True and st["refused"] == 1 and st["spool_depth"] == len(ids) > 0
     err = capfd.readouterr().err
     assert "h7: ALARM: alert spool" in err and "NOT queued" in err and "/cal/" in err
     # The sinkhole comes up: the backlog drains, the spool accepts again.
-    srv = Sinkhole(parse({"output": [jsonl(tmp_path)]}).sink, tmp_path / "absent.sock")
+    srv = Sinkhole(
+        parse({"sinkhole": {"pubkey": str(TEST_PUB)}, "output": [jsonl(tmp_path)]}).sink,
+        tmp_path / "absent.sock",
+    )
     srv.start()
     try:
         assert c.flush(10)
-        last = c.submit(summary(999), "/cal/999", b"after")
+        last = c.submit(summary(999), "/cal/999", cal_for(summary(999)))
         assert c.flush(10)
         assert c.stats()["spool_full"] is False
         assert [r["id"] for r in read_jsonl(tmp_path / "out.jsonl")] == [*ids, last]
@@ -126,7 +132,7 @@ def test_summary_with_numpy_like_values_is_normalised(tmp_path: Path) -> None:
     c = SinkClient(tmp_path / "s.sock", tmp_path / "spool")
     try:
         s = {**summary(1), "divergence": np.float32(0.75), "counts": np.arange(3), "n": np.int64(5)}
-        c.submit(s, "/cal/1", b"x")
+        c.submit(s, "/cal/1", cal_for({**summary(1), "divergence": 0.75}))
         assert c.flush(10)
         got = read_jsonl(tmp_path / "out.jsonl")[0]["summary"]
         assert got["divergence"] == 0.75 and got["counts"] == [0, 1, 2] and got["n"] == 5
@@ -144,7 +150,7 @@ def test_nacked_alerts_are_redelivered_in_order_once_the_webhook_recovers(tmp_pa
     )
     c = SinkClient(tmp_path / "s.sock", tmp_path / "spool", retry_initial=0.01, retry_max=0.05)
     try:
-        ids = [c.submit(summary(i), f"/cal/{i}", f"cal{i}".encode()) for i in range(5)]
+        ids = [c.submit(summary(i), f"/cal/{i}", cal_for(summary(i), i + 1)) for i in range(5)]
         assert c.flush(20), c.stats()
         assert [b["id"] for b in web.delivered()] == ids  # exactly once each, in order
         # The JSONL output had the first alert already; the retries went to the webhook only.
@@ -165,18 +171,20 @@ def test_duplicate_delivery_is_acknowledged_but_not_resent(tmp_path: Path) -> No
         r = FrameReader(s)
         s.sendall(pack({"t": "hello", "v": 1, "pid": 1}))
         assert r.read(time.monotonic() + 5)["t"] == "hello"
+        cal = cal_for(summary(1))
+        aid = hashlib.sha256(cal).hexdigest()
         frame = {
             "t": "alert",
-            "id": "a" * 64,
+            "id": aid,
             "summary": summary(1),
             "cal_path": "/x",
-            "cal": b"c",
+            "cal": cal,
             "spooled_ns": 1,
         }
         s.sendall(pack(frame))
-        assert r.read(time.monotonic() + 5) == {"t": "ack", "id": "a" * 64, "dup": False}
+        assert r.read(time.monotonic() + 5) == {"t": "ack", "id": aid, "dup": False}
         s.sendall(pack(frame))
-        assert r.read(time.monotonic() + 5) == {"t": "ack", "id": "a" * 64, "dup": True}
+        assert r.read(time.monotonic() + 5) == {"t": "ack", "id": aid, "dup": True}
         assert len(read_jsonl(tmp_path / "out.jsonl")) == 1
         s.close()
     finally:
@@ -189,7 +197,7 @@ def test_permanent_rejection_goes_to_dead_letter_instead_of_stalling(tmp_path: P
     srv = sinkhole(tmp_path, [{"type": "webhook", "url": web.url, "retries": 2}], dead_letter=str(dl))
     c = SinkClient(tmp_path / "s.sock", tmp_path / "spool")
     try:
-        ids = [c.submit(summary(i), f"/cal/{i}", f"c{i}".encode()) for i in range(2)]
+        ids = [c.submit(summary(i), f"/cal/{i}", cal_for(summary(i), i + 1)) for i in range(2)]
         assert c.flush(10)
         dead = read_jsonl(dl)
         assert [d["alert"]["id"] for d in dead] == ids[:1] and "HTTP 400" in dead[0]["error"]
@@ -263,10 +271,10 @@ def test_client_reconnects_after_in_process_sinkhole_restart(tmp_path: Path) -> 
     srv = sinkhole(tmp_path, [jsonl(tmp_path)])
     c = SinkClient(tmp_path / "s.sock", tmp_path / "spool", retry_initial=0.01, retry_max=0.1)
     try:
-        a = [c.submit(summary(i), "/c", f"{i}".encode()) for i in range(3)]
+        a = [c.submit(summary(i), "/c", cal_for(summary(i), i + 1)) for i in range(3)]
         assert c.flush(10)
         srv.shutdown()
-        b = [c.submit(summary(i), "/c", f"{i}".encode()) for i in range(3, 6)]
+        b = [c.submit(summary(i), "/c", cal_for(summary(i), i + 1)) for i in range(3, 6)]
         assert wait_for(lambda: c.stats()["failed"] > 0, 5)
         assert c.stats()["spool_depth"] == 3
         srv = sinkhole(tmp_path, [jsonl(tmp_path)])
@@ -298,11 +306,13 @@ def test_connected_sinkhole_gets_the_alert_before_the_spool_entry_is_durable(tmp
     client.spool.close()
     client.spool = SlowSpool(tmp_path / "spool", 1 << 20)
     try:
-        first = client.submit(summary(0), "/c/0.cal", b"C0")  # connects through the normal path
+        first = client.submit(
+            summary(0), "/c/0.cal", cal_for(summary(0), 1)
+        )  # connects through the normal path
         assert client.flush(10)
         assert client.stats()["connected"]
         t0 = time.monotonic()
-        second = client.submit(summary(1), "/c/1.cal", b"C1")
+        second = client.submit(summary(1), "/c/1.cal", cal_for(summary(1), 2))
         returned = time.monotonic() - t0
         got = read_jsonl(tmp_path / "out.jsonl")
         assert [r["id"] for r in got] == [first, second]  # delivered before submit returned

@@ -17,7 +17,9 @@ from pathlib import Path
 
 from test_sink_support import (
     REPO,
+    TEST_PUB,
     SinkholeProcess,
+    cal_for,
     dedup_in_order,
     read_jsonl,
     sink_env,
@@ -31,7 +33,10 @@ from h7.sink import SinkClient
 def write_config(tmp_path: Path, extra: str = "") -> tuple[Path, Path]:
     out = tmp_path / "received.jsonl"
     cfg = tmp_path / "h7.toml"
-    cfg.write_text(f'[[output]]\ntype = "jsonl"\npath = "{out}"\nformat = "ocsf"\n{extra}')
+    cfg.write_text(
+        f'[sinkhole]\npubkey = "{TEST_PUB}"\n'
+        f'[[output]]\ntype = "jsonl"\npath = "{out}"\nformat = "ocsf"\n{extra}'
+    )
     return cfg, out
 
 
@@ -55,7 +60,7 @@ def test_sigkill_sinkhole_mid_stream_then_restart_delivers_everything_once_in_or
 
     def produce() -> None:
         for i in range(n):
-            ids.append(client.submit(summary(i), f"/var/lib/h7/cal/{i}.cal", f"certificate {i}".encode()))
+            ids.append(client.submit(summary(i), f"/var/lib/h7/cal/{i}.cal", cal_for(summary(i), i + 1)))
             time.sleep(0.01)
 
     producer = threading.Thread(target=produce)
@@ -87,18 +92,23 @@ CHILD = r"""
 import json, sys, time
 from pathlib import Path
 sys.path.insert(0, {repo!r})
+sys.path.insert(0, {tests!r})
 from h7.sink import SinkClient
+from test_sink_support import cal_for
 c = SinkClient(Path({sock!r}), Path({spool!r}), retry_initial=0.01, retry_max=0.05)
-ids = [c.submit({{"channel": "L5", "code": "PTRACE_ATTACH_DETECTED", "agent_id": "a:1:2", "ts_ns": i,
-                  "divergence": 1.0, "threshold": 0.5, "key": str(i), "evidence": {{}}, "suppressed": 0}},
-                f"/cal/{{i}}", f"cert {{i}}".encode()) for i in range({n})]
+def s(i):
+    return {{"channel": "L5", "code": "PTRACE_ATTACH_DETECTED", "agent_id": "a:1:2", "ts_ns": i,
+            "divergence": 1.0, "threshold": 0.5, "key": str(i), "evidence": {{}}, "suppressed": 0}}
+ids = [c.submit(s(i), f"/cal/{{i}}", cal_for(s(i), i + 1)) for i in range({n})]
 print(json.dumps(ids), flush=True)
 time.sleep(120)
 """
 
 
 def run_child(tmp_path: Path, sock: Path, n: int) -> tuple[subprocess.Popen[str], list[str]]:
-    code = CHILD.format(repo=str(REPO), sock=str(sock), spool=str(tmp_path / "spool"), n=n)
+    code = CHILD.format(
+        repo=str(REPO), tests=str(REPO / "tests"), sock=str(sock), spool=str(tmp_path / "spool"), n=n
+    )
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=sink_env())
     assert p.stdout is not None
     line = p.stdout.readline()  # bounded: the child prints right after submitting

@@ -21,6 +21,56 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
+#: The sinkhole verifies every alert's certificate: the sink tests sign with the published
+#: TEST-ONLY vector key and configure its public key.
+TEST_PUB = REPO / "tests" / "vectors" / "cal_v1_test.pub"
+_TEST_SEED = bytes.fromhex(
+    json.loads((REPO / "tests" / "vectors" / "cal_v1.json").read_text())["private_key_seed_hex"]
+)
+
+
+def cal_for(s: dict[str, Any], seq: int = 1) -> bytes:
+    """A real ALERT_EMITTED certificate whose signed fields match summary ``s``."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from h7.alert import Alert
+    from h7.batch import AgentInfo
+    from h7.cal.format import ZERO_HASH, sign_body
+    from h7.cal.keys import key_id
+    from h7.cal.writer import build_alert_body
+
+    key = Ed25519PrivateKey.from_private_bytes(_TEST_SEED)
+    alert = Alert(
+        channel=s["channel"],
+        code=s["code"],
+        agent_id=s["agent_id"],
+        ts_ns=int(s["ts_ns"]),
+        divergence=float(s["divergence"]),
+        threshold=float(s["threshold"]),
+        key=str(s["key"]),
+        evidence={},
+        syscall_trace=[],
+        suppressed=int(s.get("suppressed", 0)),
+    )
+    agent = AgentInfo(0, s["agent_id"], 0, "", [], 0)
+    body = build_alert_body(
+        alert,
+        agent,
+        {},
+        host=str(s.get("host", "testhost")),
+        seq=seq,
+        prev_hash=ZERO_HASH,
+        key_id=key_id(key.public_key()),
+        sign_time_ns=int(s["ts_ns"]),
+    )
+    return sign_body(body, key)
+
+
+def signed(
+    i: int = 0, code: str = "UNKNOWN_DESTINATION", channel: str = "L4"
+) -> tuple[dict[str, Any], bytes]:
+    s = summary(i, code, channel)
+    return s, cal_for(s, i + 1)
 
 
 def summary(i: int = 0, code: str = "UNKNOWN_DESTINATION", channel: str = "L4") -> dict[str, Any]:

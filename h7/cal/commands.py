@@ -95,6 +95,12 @@ def verify_cmd(paths: tuple[Path, ...], pubkey: Path, expect_head: str | None) -
                 click.echo(f"{path}: OK chain of {report.count} certificate(s), head {report.head}")
             for line in report.lifecycle_lines():
                 click.echo(f"{path}: {line}")
+            mode = path.stat().st_mode
+            if mode & 0o022:
+                click.echo(
+                    f"{path}: warning: the directory is group- or world-writable (mode {mode & 0o7777:04o}): "
+                    "others could have deleted the newest certificates with HEAD; use --expect-head"
+                )
             if report.expect_head_checked and report.ok:
                 click.echo("expected head present: no certificate up to it was deleted")
             elif not report.expect_head_checked:

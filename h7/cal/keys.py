@@ -76,6 +76,27 @@ def ensure_dir(path: Path, mode: int) -> Path:
     return path
 
 
+def check_private_dir(path: Path, what: str) -> None:
+    """Refuse a directory others could write: they could delete, replace or plant files in it.
+
+    Group- or world-writable (sticky or not), or owned by a user other than
+    us or root, is refused with one line saying how to fix it.  Checked on
+    the directory itself (lstat: a symlinked directory is judged by its
+    target's own checks, as the kernel resolves it).
+    """
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise StorageError(f"cannot inspect {what} {path}: {e.strerror}") from None
+    if st.st_mode & 0o022:
+        raise StorageError(
+            f"{what} {path} is group- or world-writable (mode {stat.S_IMODE(st.st_mode):04o}): others could "
+            f"delete or plant files in it; chmod go-w {path}"
+        )
+    if st.st_uid not in (0, os.geteuid()):
+        raise StorageError(f"{what} {path} is owned by uid {st.st_uid}, not by this user or root")
+
+
 def _write_new(path: Path, data: bytes, mode: int) -> None:
     """Create ``path`` exclusively with ``mode`` from the first byte, fsync it."""
     try:
@@ -135,6 +156,8 @@ def load_private_key(path: Path | str) -> Ed25519PrivateKey:
     between the check and the read cannot slip through.
     """
     path = Path(path)
+    if path.parent.is_dir():
+        check_private_dir(path.parent, "key directory")
     try:
         # O_NONBLOCK: a FIFO planted as the key must be refused, not wait for a writer.
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)

@@ -46,7 +46,7 @@ from h7.cal.format import (
     sign_body,
     verify_bytes,
 )
-from h7.cal.keys import ensure_dir, key_id, load_private_key
+from h7.cal.keys import check_private_dir, ensure_dir, key_id, load_private_key
 from h7.errors import StorageError, VerificationError
 from h7.paths import DEFAULT_CAL_DIR, DEFAULT_KEY_PATH
 from h7.safeio import read_regular
@@ -276,6 +276,7 @@ class CalWriter:
         self._pub = self._key.public_key()
         self.key_id = key_id(self._pub)
         self.cal_dir = ensure_dir(Path(cal_dir), CAL_DIR_MODE)
+        check_private_dir(self.cal_dir, "cal directory")
         self.host = host if host is not None else socket.gethostname()
         self._lock = threading.Lock()
         try:

@@ -131,6 +131,7 @@ class Demo:
         cfg.write_text(
             "[sinkhole]\n"
             f'socket = "{self.sock}"\n'
+            f'pubkey = "{self.pub}"\n'  # the sinkhole verifies every alert's certificate
             "[[output]]\n"
             'type = "jsonl"\n'
             f'path = "{self.dir / "alerts.jsonl"}"\n'

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -74,8 +75,11 @@ class SinkClient:
         retry_initial: float = 0.05,
         retry_max: float = 5.0,
         start: bool = True,
+        sinkhole_uid: int | None = None,
     ) -> None:
+        """``sinkhole_uid``: a non-root uid the sinkhole may run as; root and our own uid always may."""
         self.socket_path = Path(socket_path)
+        self.trusted_uids = {0, os.geteuid()} | ({sinkhole_uid} if sinkhole_uid is not None else set())
         self.spool = Spool(Path(spool_dir), max_spool_bytes)
         self.connect_timeout = connect_timeout
         # Generous: the sinkhole acks only once every output took the alert,
@@ -90,6 +94,7 @@ class SinkClient:
         self._delivered = 0
         self._failed = 0
         self._refused = 0
+        self._foreign = 0
         self._spool_full = False
         self._connected = False
         self._last_error: str | None = None
@@ -150,6 +155,7 @@ class SinkClient:
                 "refused": self._refused,
                 "spool_full": self._spool_full,
                 "quarantined": self.spool.quarantined,
+                "foreign_sinkhole": self._foreign,
                 "connected": self._connected,
                 "last_error": self._last_error,
             }
@@ -205,6 +211,7 @@ class SinkClient:
         try:
             s.settimeout(self.connect_timeout)
             s.connect(str(self.socket_path))
+            self._check_peer(s)
             s.settimeout(0.2)  # poll interval, so close() is never stuck behind a recv
             s.sendall(pack({"t": "hello", "v": PROTOCOL_VERSION, "pid": os.getpid()}))
             reader = FrameReader(s)
@@ -221,6 +228,24 @@ class SinkClient:
             if not self._connected and self._last_error:
                 print(f"h7: sink: reconnected to {self.socket_path}", file=sys.stderr, flush=True)
             self._connected = True
+
+    def _check_peer(self, s: socket.socket) -> None:
+        """Hand alerts only to a sinkhole run by root, by us, or by the configured uid.
+
+        The kernel's SO_PEERCRED names the process that *listens*, not the
+        owner of the socket file, so neither a replaced socket nor a
+        permissive directory lets another user collect (and so make us
+        delete) the spooled alerts.
+        """
+        creds = s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid, uid, _ = struct.unpack("3i", creds)
+        if uid not in self.trusted_uids:
+            with self._cv:
+                self._foreign += 1
+            raise DeliveryError(
+                f"{self.socket_path} is served by pid {pid} uid {uid}, not by root or the configured "
+                "sinkhole uid; refusing to hand alerts to it (they stay spooled)"
+            )
 
     def _disconnect(self) -> None:
         if self._sock is not None:

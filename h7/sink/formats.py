@@ -100,6 +100,8 @@ class AlertRecord:
     cal: bytes
     spooled_ns: int
     received_ns: int = field(default_factory=time.time_ns)
+    #: uid of the process that handed the alert over (SO_PEERCRED), when received on the socket
+    peer_uid: int | None = None
 
     @property
     def cal_sha256(self) -> str:
@@ -182,6 +184,8 @@ class Formatter:
             "summary": rec.summary,
             "cal": {"path": rec.cal_path, "sha256": rec.cal_sha256, "size": len(rec.cal)},
         }
+        if rec.peer_uid is not None:
+            out["received_from_uid"] = rec.peer_uid
         if include_cal:
             out["cal"]["base64"] = base64.b64encode(rec.cal).decode()
         return out
@@ -226,6 +230,8 @@ class Formatter:
             "cal_sha256": rec.cal_sha256,
             "summary": s,
         }
+        if rec.peer_uid is not None:
+            h7["received_from_uid"] = rec.peer_uid
         if include_cal:
             h7["cal_base64"] = base64.b64encode(rec.cal).decode()
         suppressed = s.get("suppressed")

@@ -33,7 +33,79 @@ from h7.sink.framing import PROTOCOL_VERSION, FrameReader, ProtocolError, pack
 from h7.sink.outputs import Output, PermanentDeliveryError, build_output, dumps
 
 MAX_CONNECTIONS = 32
-_IDLE_TIMEOUT_S = 3600.0
+HANDSHAKE_TIMEOUT_S = 5.0  # a connection that does not say hello by then is dropped
+_REFUSAL_LOG_INTERVAL_S = 10.0
+# Summary fields that must say what the signed certificate says (summary key -> body key).
+_BOUND_FIELDS = {
+    "channel": "channel",
+    "code": "code",
+    "agent_id": "agent_id",
+    "ts_ns": "ts_ns",
+    "divergence": "divergence",
+    "threshold": "threshold",
+    "key": "alert_key",
+    "suppressed": "suppressed",
+    "host": "host",
+}
+
+
+class Refused(Exception):
+    """An alert that failed authentication; the reason is one line for the log."""
+
+
+def load_pubkeys(paths: list[Path]) -> list[Any]:
+    """The public keys alerts must be signed with; the sinkhole does not start without one."""
+    from h7.cal.keys import load_public_key
+
+    keys = []
+    for p in paths:
+        try:
+            keys.append(load_public_key(p))
+        except UsageError as e:
+            raise UsageError(
+                f"{e}; the sinkhole verifies every alert's certificate against the sensor host's "
+                "public key: set [sinkhole] pubkey (default /var/lib/h7/keys/h7.pub)"
+            ) from None
+    if not keys:
+        raise UsageError("[sinkhole] pubkey: no public key configured")
+    return keys
+
+
+def authenticate(aid: str, summary: dict[str, Any], cal: bytes, pubkeys: list[Any]) -> None:
+    """Raise Refused unless ``cal`` is an alert certificate signed by one of ``pubkeys`` and
+    ``aid`` and ``summary`` say what it says.
+
+    The certificate is the only thing a peer cannot forge; the id and the
+    summary outputs render are bound to it, so a peer replaying a genuine
+    certificate cannot change what the alert claims.
+    """
+    import hashlib
+
+    from h7.cal.format import ALERT_EMITTED, verify_bytes
+    from h7.errors import VerificationError
+
+    if not cal:
+        raise Refused("no certificate")
+    if aid != hashlib.sha256(cal).hexdigest():
+        raise Refused("id is not the SHA-256 of the certificate")
+    cert = None
+    reason = ""
+    for pub in pubkeys:
+        try:
+            cert = verify_bytes(cal, pub)
+            break
+        except VerificationError as e:
+            reason = str(e)
+    if cert is None:
+        raise Refused(f"certificate does not verify with any configured public key ({reason})")
+    if cert.action != ALERT_EMITTED:
+        raise Refused(f"certificate is a {cert.action} record, not an alert")
+    body = cert.body
+    for skey, bkey in _BOUND_FIELDS.items():
+        if skey in summary and summary[skey] != body[bkey]:
+            raise Refused(f"summary field {skey!r} differs from the signed certificate")
+    if "cal_sha256" in summary and summary["cal_sha256"] != aid:
+        raise Refused("summary cal_sha256 differs from the certificate")
 
 
 def _log(msg: str) -> None:
@@ -140,6 +212,14 @@ class Sinkhole:
             else [build_output(spec, self.formatter, self._stop) for spec in config.outputs]
         )
         self.dedup = DedupWindow(config.dedup_window)
+        self.pubkeys = load_pubkeys(config.pubkeys)
+        self.refused = 0
+        self.refused_by_uid: dict[int, int] = {}
+        self.conns_refused = 0
+        self.idle_closed = 0
+        self._per_uid: dict[int, int] = {}
+        self._last_refusal_log = 0.0
+        self._refusals_unlogged = 0
         self._dispatch = threading.Lock()
         self._listener: socket.socket | None = None
         self._threads: list[threading.Thread] = []
@@ -223,36 +303,73 @@ class Sinkhole:
                 if self._stop.is_set():
                     break
                 raise
+            pid, uid = self._peer_cred(conn)
+            refused = ""
             with self._conns_lock:
+                per_peer = self._per_uid.get(uid, 0)
                 if len(self._conns) >= MAX_CONNECTIONS:
-                    conn.close()
-                    continue
-                self._conns.add(conn)
-            t = threading.Thread(target=self._serve_conn, args=(conn,), name="h7-sinkhole-conn", daemon=True)
+                    refused = "all connections in use"
+                elif per_peer >= self.config.max_connections_per_peer:
+                    refused = f"uid {uid} already has {per_peer} open"
+                else:
+                    self._conns.add(conn)
+                    self._per_uid[uid] = per_peer + 1
+                if refused:
+                    self.conns_refused += 1
+            if refused:
+                conn.close()
+                self._note_refusal(uid, f"connection from pid {pid} uid {uid} refused: {refused}")
+                continue
+            t = threading.Thread(
+                target=self._serve_conn, args=(conn, pid, uid), name="h7-sinkhole-conn", daemon=True
+            )
             t.start()
             self._threads = [x for x in self._threads if x.is_alive()] + [t]
 
-    def _peer(self, conn: socket.socket) -> str:
+    @staticmethod
+    def _peer_cred(conn: socket.socket) -> tuple[int, int]:
+        """(pid, uid) of the connecting process, from the kernel (SO_PEERCRED); -1 if unknown."""
         try:
             creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
             pid, uid, _ = struct.unpack("3i", creds)
-            return f"pid {pid} uid {uid}"
+            return pid, uid
         except OSError:
-            return "unknown peer"
+            return -1, -1
 
-    def _serve_conn(self, conn: socket.socket) -> None:
-        peer = self._peer(conn)
+    def _note_refusal(self, uid: int, line: str) -> None:
+        """Count always; log at most once per interval (a flood must not flood the log)."""
+        now = time.monotonic()
+        with self._conns_lock:
+            self._refusals_unlogged += 1
+            if now - self._last_refusal_log < _REFUSAL_LOG_INTERVAL_S:
+                return
+            n, self._refusals_unlogged = self._refusals_unlogged, 0
+            self._last_refusal_log = now
+        more = f" ({n - 1} more refusals since the last line)" if n > 1 else ""
+        _log(f"REFUSED: {line}{more}")
+
+    def _serve_conn(self, conn: socket.socket, pid: int = -1, uid: int = -1) -> None:
+        peer = f"pid {pid} uid {uid}"
         conn.settimeout(0.5)
         reader = FrameReader(conn)
+        greeted = False
         try:
             while not self._stop.is_set():
+                # Until hello, a short deadline; after it, the idle timeout: a peer
+                # that holds a connection without using it gives its slot back.
+                wait = self.config.idle_timeout if greeted else HANDSHAKE_TIMEOUT_S
                 try:
-                    msg = reader.read(time.monotonic() + _IDLE_TIMEOUT_S, self._stop.is_set)
+                    msg = reader.read(time.monotonic() + wait, self._stop.is_set)
                 except TimeoutError:
+                    if not self._stop.is_set():
+                        self.idle_closed += 1
                     break
                 if msg is None:
                     break
-                reply = self._handle(msg, peer)
+                if msg.get("t") == "alert" and not greeted:
+                    raise ProtocolError("alert before hello")
+                greeted = greeted or msg.get("t") == "hello"
+                reply = self._handle(msg, peer, uid)
                 conn.sendall(pack(reply))
                 if reply.get("t") == "error":
                     break
@@ -265,9 +382,14 @@ class Sinkhole:
         finally:
             with self._conns_lock:
                 self._conns.discard(conn)
+                left = self._per_uid.get(uid, 1) - 1
+                if left > 0:
+                    self._per_uid[uid] = left
+                else:
+                    self._per_uid.pop(uid, None)
             conn.close()
 
-    def _handle(self, msg: dict[str, Any], peer: str) -> dict[str, Any]:
+    def _handle(self, msg: dict[str, Any], peer: str, uid: int = -1) -> dict[str, Any]:
         t = msg.get("t")
         if t == "hello":
             if msg.get("v") != PROTOCOL_VERSION:
@@ -277,20 +399,32 @@ class Sinkhole:
             return {"t": "pong", "pid": os.getpid(), "outputs": [o.describe() for o in self.outputs],
                     "stats": self.stats()}  # fmt: skip
         if t == "alert":
-            return self._handle_alert(msg, peer)
+            return self._handle_alert(msg, peer, uid)
         return {"t": "error", "error": f"unknown message type {t!r}"}
 
     # -- delivery ---------------------------------------------------------------
-    def _handle_alert(self, msg: dict[str, Any], peer: str) -> dict[str, Any]:
+    def _handle_alert(self, msg: dict[str, Any], peer: str, uid: int = -1) -> dict[str, Any]:
         aid, summary, cal = msg.get("id"), msg.get("summary"), msg.get("cal", b"")
         if not isinstance(aid, str) or not isinstance(summary, dict) or not isinstance(cal, bytes):
             raise ProtocolError(f"malformed alert frame from {peer}")
+        try:
+            authenticate(aid, summary, cal, self.pubkeys)
+        except Refused as e:
+            with self._conns_lock:
+                self.refused += 1
+                self.refused_by_uid[uid] = self.refused_by_uid.get(uid, 0) + 1
+            self._note_refusal(uid, f"alert {aid[:16]} from {peer}: {e}")
+            # An error reply closes the connection; a genuine sensor keeps the
+            # alert spooled and retries, so a misconfigured key loses nothing.
+            return {"t": "error", "error": f"alert refused: {e}"}
+        spooled = msg.get("spooled_ns")
         rec = AlertRecord(
             id=aid,
             summary=summary,
             cal_path=str(msg.get("cal_path", "")),
             cal=cal,
-            spooled_ns=int(msg.get("spooled_ns") or 0),
+            spooled_ns=spooled if type(spooled) is int else 0,
+            peer_uid=uid,
         )
         # One alert at a time across all connections: outputs see alerts in
         # the order they were acknowledged, and outputs need no locking.
@@ -368,6 +502,10 @@ class Sinkhole:
             "nacked": self.nacked,
             "dead_lettered": self.dead_lettered,
             "dedup_window": len(self.dedup),
+            "refused": self.refused,
+            "refused_by_uid": {str(k): v for k, v in self.refused_by_uid.items()},
+            "connections_refused": self.conns_refused,
+            "idle_closed": self.idle_closed,
             "outputs": {o.name: {"sent": o.sent, "errors": o.errors} for o in self.outputs},
             "started_ns": self.started_ns,
         }

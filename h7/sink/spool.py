@@ -30,11 +30,13 @@ from typing import Any
 import msgpack
 
 from h7.errors import DeliveryError, StorageError
+from h7.safeio import read_regular
 
 _MAGIC = b"H7SP"
 _HDR = struct.Struct(">4sI")  # magic, crc32 of the payload
 _SUFFIX = ".alert"
 _SEQ_WIDTH = 16
+MAX_ENTRY_BYTES = 17 << 20  # one alert: a certificate (<= 16 MiB) and its summary
 
 
 class SpoolFull(DeliveryError):
@@ -109,7 +111,12 @@ class Spool:
                 p.unlink(missing_ok=True)
             elif name.endswith(_SUFFIX) and name[: -len(_SUFFIX)].isdigit():
                 seq = int(name[: -len(_SUFFIX)])
-                size = p.stat().st_size
+                lst = p.lstat()
+                if not stat.S_ISREG(lst.st_mode):
+                    # Planted (we only ever write regular files): set aside, never opened.
+                    self._set_aside(p)
+                    continue
+                size = lst.st_size
                 self._sizes[seq] = size
                 self._bytes += size
                 self._next_seq = max(self._next_seq, seq + 1)
@@ -209,9 +216,12 @@ class Spool:
                 seq = self._order[0]
                 path = self._path(seq)
                 try:
-                    blob = path.read_bytes()
+                    blob = read_regular(path, MAX_ENTRY_BYTES, "spool entry", StorageError, nofollow=True)
                 except FileNotFoundError:
                     self._forget(seq)
+                    continue
+                except StorageError:
+                    self._quarantine(seq)  # not a regular file, or too big to be ours
                     continue
                 except OSError as e:
                     raise StorageError(f"cannot read spool entry {path}: {e.strerror}") from e
@@ -234,6 +244,13 @@ class Spool:
         except Exception:
             return None
         return rec if isinstance(rec, dict) else None
+
+    def _set_aside(self, p: Path) -> None:
+        bad = self.dir / "corrupt"
+        with contextlib.suppress(OSError):
+            bad.mkdir(mode=0o700, exist_ok=True)
+            os.rename(p, bad / p.name)
+        self.quarantined += 1
 
     def _quarantine(self, seq: int) -> None:
         bad = self.dir / "corrupt"
