@@ -182,7 +182,8 @@ class Run:
         # the sites are learnt in the baseline like any other destination.
         jsonl = self.dir / "alerts.jsonl"
         self.cfg.write_text(
-            f'[sinkhole]\nsocket = "{self.sock}"\n[[output]]\ntype = "jsonl"\npath = "{jsonl}"\n'
+            f'[sinkhole]\nsocket = "{self.sock}"\npubkey = "{self.pub}"\n'
+            f'[[output]]\ntype = "jsonl"\npath = "{jsonl}"\n'
             f'format = "h7"\n[detect]\nl4_allow = ["127.0.0.1:{self.api_port}"]\n'
         )
         self.spawn([py, "-m", "h7", "sinkhole", "--config", str(self.cfg)], "sinkhole.log", cwd=REPO)

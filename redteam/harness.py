@@ -429,7 +429,7 @@ class Harness:
         sock = self.dir / "alerts.sock"
         cfg = self.dir / "h7.toml"
         cfg.write_text(
-            f'[sinkhole]\nsocket = "{sock}"\n[[output]]\ntype = "jsonl"\n'
+            f'[sinkhole]\nsocket = "{sock}"\npubkey = "{self.pub}"\n[[output]]\ntype = "jsonl"\n'
             f'path = "{self.dir / "alerts.jsonl"}"\n'
             f'format = "h7"\n[detect]\nl4_allow = ["127.0.0.1:{self.api}", "127.0.0.1:{self.api_ns}"]\n'
         )
