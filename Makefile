@@ -84,6 +84,8 @@ $(BUILD)/net_loop: bench/net_loop.c
 	$(CC) -O2 -Wall -Werror -o $@ $<
 
 bench: build $(BUILD)/bench_null.bpf.o $(BUILD)/syscall_loop $(BUILD)/net_loop
+	@command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; }
 	$(VPY) -m bench $(if $(QUICK),--quick,)
 
 lint: venv

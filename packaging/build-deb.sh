@@ -11,11 +11,10 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 unset PYTHONPATH VIRTUAL_ENV PYTHONHOME
 cd "$ROOT"
 OUT=$ROOT/build/deb
-VERSION=$(dpkg-parsechangelog -S Version)
-SRC=$OUT/h7-$VERSION
 
-BUILD_DEPS="debhelper help2man dh-python pybuild-plugin-pyproject python3-all-dev python3-setuptools python3-cffi
-clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev dpkg-dev fakeroot lintian"
+# Build-Depends straight from debian/control (one list to keep complete), plus the tools this script runs.
+BUILD_DEPS="$(sed -n '/^Build-Depends:/,/^[A-Z][A-Za-z-]*:/p' debian/control | grep -v '^#' | grep -v '^Standards-Version' \
+    | sed 's/^Build-Depends://; s/([^)]*)//g; s/,/ /g; s/debhelper-compat/debhelper/' | tr -s ' \n' ' ') dpkg-dev fakeroot lintian"
 missing=$(for p in $BUILD_DEPS; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)
 if [ -n "$missing" ]; then
     [ "$(id -u)" = 0 ] || { echo "deb: need root to install build deps: $missing" >&2; exit 2; }
@@ -24,6 +23,9 @@ if [ -n "$missing" ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
+# dpkg-parsechangelog is dpkg-dev's: only usable once the build deps are in (a fresh machine lacks it)
+VERSION=$(dpkg-parsechangelog -S Version)
+SRC=$OUT/h7-$VERSION
 rm -rf "$SRC"; mkdir -p "$SRC"
 git ls-files -co --exclude-standard -z | grep -zv '^build/' | \
     xargs -0 -I{} cp --parents -P {} "$SRC"/ 2>/dev/null || true

@@ -322,3 +322,62 @@ def test_install_use_upgrade_purge(deb: Path, chroot: Chroot) -> None:
     if others:
         (CACHE / "leftovers-not-h7.txt").write_text("\n".join(others) + "\n")
         print(f"\nnot h7's: {len(others)} paths left by purged dependencies, e.g. {others[:5]}")
+
+
+@pytest.fixture(scope="module")
+def build_chroot() -> Iterator[Chroot]:
+    """A fresh bookworm minbase chroot with only what a clean clone implies (git, make)."""
+    if os.geteuid() != 0:
+        _skip_or_fail("needs root (chroot, mount)")
+    if not shutil.which("debootstrap"):
+        _skip_or_fail("debootstrap not installed (apt-get install debootstrap)")
+    tar = ensure_base_tarball()
+    run_dir = CACHE / "build-run"
+    if run_dir.exists():
+        subprocess.run(["umount", "-R", "-l", *(str(run_dir / d) for d in ("proc", "sys", "dev", "var/cache/apt/archives"))],  # noqa: E501
+                       check=False, capture_output=True)  # fmt: skip
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    _run(["tar", "-C", str(run_dir), "-xf", str(tar)], timeout=600)
+    (run_dir / "etc/apt/apt.conf.d/99h7-keep-debs").write_text(
+        'Binary::apt::APT::Keep-Downloaded-Packages "true";\n'
+    )
+    c = Chroot(run_dir)
+    c.mount()
+    try:
+        yield c
+    finally:
+        c.umount()
+        if os.environ.get("H7_TEST_DEB_KEEP") != "1":
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_make_deb_builds_in_a_clean_chroot(build_chroot: Chroot) -> None:
+    """`make deb` on a fresh Debian 12 installs every Build-Depends it needs and builds the package.
+
+    The chroot starts with only git and make (what cloning and typing `make deb` imply); the
+    man page step runs `h7 --help`, so a Build-Depends list missing a runtime import fails here.
+    """
+    c = build_chroot
+    c.sh("apt-get install -y -q --no-install-recommends git make ca-certificates", timeout=900)
+    src = c.path / "src" / "h7"
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    for f in files:
+        name = f.decode()
+        if not name or name.startswith(("build/", "dist/")) or not (ROOT / name).exists():
+            continue
+        dst = src / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, dst, follow_symlinks=False)
+    c.sh("cd /src/h7 && git init -q && git add -A && git -c user.email=t@t -c user.name=t commit -q -m clean")
+    t0 = time.monotonic()
+    p = c.sh("cd /src/h7 && make deb", timeout=3000, check=False)
+    took = time.monotonic() - t0
+    assert p.returncode == 0, (
+        f"make deb in a clean chroot failed ({took:.0f} s):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+    )
+    debs = list((src / "dist").glob("h7_*_amd64.deb"))
+    assert debs, p.stdout[-2000:]
+    print(f"\nmake deb in a clean bookworm chroot: {took:.0f} s, {debs[0].name}")

@@ -156,8 +156,6 @@ def load_private_key(path: Path | str) -> Ed25519PrivateKey:
     between the check and the read cannot slip through.
     """
     path = Path(path)
-    if path.parent.is_dir():
-        check_private_dir(path.parent, "key directory")
     try:
         # O_NONBLOCK: a FIFO planted as the key must be refused, not wait for a writer.
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
@@ -173,6 +171,8 @@ def load_private_key(path: Path | str) -> Ed25519PrivateKey:
             raise StorageError(f"signing key {path} is a symbolic link; refusing it") from None
         raise StorageError(f"cannot open signing key {path}: {e.strerror}") from None
     try:
+        # after the open: a user who cannot reach the key gets the permission line above
+        check_private_dir(path.parent, "key directory")
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise StorageError(f"signing key {path} is not a regular file")
