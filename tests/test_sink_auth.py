@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from test_sink_support import REPO, TEST_PUB, cal_for, read_jsonl, signed, summary, wait_for
 
-from h7.sink import SinkClient
 from h7.config import parse
+from h7.sink import SinkClient
 from h7.sink.server import Sinkhole
 
 pytestmark = pytest.mark.skipif(
@@ -209,10 +209,10 @@ def test_idle_connection_flood_does_not_block_delivery(open_dir: Path) -> None:
 
 FOREIGN = """
 import sys
-from h7.sink.config import parse_config
+from h7.config import parse
 from h7.sink.server import Sinkhole
-cfg = parse_config({"sinkhole": {"socket": sys.argv[1], "pubkey": sys.argv[2]},
-                    "output": [{"type": "jsonl", "path": sys.argv[3], "name": "out"}]})
+cfg = parse({"sinkhole": {"socket": sys.argv[1], "pubkey": sys.argv[2]},
+             "output": [{"type": "jsonl", "path": sys.argv[3], "name": "out"}]}).sink
 srv = Sinkhole(cfg)
 srv.bind()
 print("up", flush=True)
@@ -232,7 +232,9 @@ def test_sensor_hands_nothing_to_a_sinkhole_run_by_another_user(open_dir: Path) 
     os.chmod(pub, 0o644)
     foreign = as_nobody(FOREIGN, str(sockdir / "s.sock"), str(pub), str(out), "8")
     try:
-        assert foreign.stdout is not None and foreign.stdout.readline().strip() == "up", foreign.stderr
+        assert foreign.stdout is not None and foreign.stdout.readline().strip() == "up", (
+            foreign.stderr.read() if foreign.poll() is not None and foreign.stderr else "no 'up'"
+        )
         c = SinkClient(sockdir / "s.sock", open_dir / "spool", retry_initial=0.05, retry_max=0.2)
         ids = [c.submit(summary(i), f"/cal/{i}", cal_for(summary(i), i + 1)) for i in range(3)]
         assert wait_for(lambda: c.stats()["foreign_sinkhole"] >= 2, 10), c.stats()
