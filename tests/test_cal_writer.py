@@ -216,7 +216,9 @@ def test_kill_9_at_random_points_leaves_a_consistent_chain(tmp_path: Path) -> No
         p.wait(timeout=30)
         kills += 1
         r = verify_chain(cal, pub)
-        assert r.ok, r.lines()
+        # killed before its first certificate: an empty directory, which verify reports as such
+        empty = r.count == 0 and len(r.breaks) == 1 and "no certificates" in r.lines()[0]
+        assert r.ok or empty, r.lines()
         # ...and a new writer continues it.
         with CalWriter(cal, priv) as w:
             seq_before = w.head[0]

@@ -68,9 +68,8 @@ def check(args: list[str], what: str, failures: list[str]) -> int:
         failures.append(f"{what}: h7 {' '.join(args)} raised {type(exc).__name__}: {exc}")
     elif code != 0:
         # `h7 status` exits 1 for "no sensor running" and says why on an "h7:" line
-        errs = [
-            x for x in out.splitlines() if x.startswith(("h7: error:", "h7: status file", "Error:", "Usage:"))
-        ]
+        prefixes = ("h7: error:", "Error:", "Usage:") + (("h7: ",) if args[0] == "status" else ())
+        errs = [x for x in out.splitlines() if x.startswith(prefixes)]
         if not errs:
             failures.append(f"{what}: exit {code} without a one-line error: {out[-300:]!r}")
         elif "Traceback" in out:
