@@ -16,6 +16,7 @@ from h7.detect.sequence import (
     WINDOW_MASK,
     SequenceModel,
     StideModel,
+    SyscallSetModel,
     code_depth,
     window_codes,
 )
@@ -587,3 +588,17 @@ def test_new_settings_round_trip_and_validate(train: list[np.ndarray]) -> None:
     for bad in ({"top_frac": -0.1}, {"top_frac": 1.5}, {"novelty": "max"}):
         with pytest.raises(ValueError):
             SequenceModel(**bad)  # type: ignore[arg-type]
+
+
+def test_syscall_set_model() -> None:
+    m = SyscallSetModel().fit([np.array([1, 2, 3]), np.array([1, 2]), np.array([1, 2])])
+    got = m.score_many(
+        [np.array([2, 1, 2]), np.array([1, 2, 3, 4]), np.zeros(0, dtype=np.int64), np.array([9])]
+    )
+    # {1,2} is a training set; {1,2,3,4} is 3/4 of {1,2,3}; empty scores 0; {9} shares nothing.
+    np.testing.assert_allclose(got, [0.0, 0.25, 0.0, 1.0])
+    assert m.score([3, 2, 1, 1]) == 0.0  # order and counts do not matter
+    with pytest.raises(ValueError):
+        SyscallSetModel().fit([np.zeros(0, dtype=np.int64)])
+    with pytest.raises(RuntimeError):
+        SyscallSetModel().score([1])

@@ -18,6 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.sequence_eval import (
     FREQ,
+    GRID,
+    GRID_OFFLINE,
     STIDE,
     Corpus,
     Results,
@@ -135,3 +137,25 @@ def test_leave_one_corpus_out(evaluation: tuple[dict[str, Corpus], Results]) -> 
     # The finding: no setting picked on two corpora beats stide on the third.
     for c, cfg in loco.items():
         assert r[c][cfg].auc < r[c][STIDE].auc
+
+
+def test_offline_mode(evaluation: tuple[dict[str, Corpus], Results]) -> None:
+    """Sequence score + weighted syscall-set distance: the only family with a positive worst
+    margin over stide in-sample, and still not one that holds leave-one-corpus-out."""
+    _, r = evaluation
+    grid = GRID + GRID_OFFLINE
+    every = choose(r, list(r), grid)
+    assert every == SeqConfig(6, "mix", 8, 0.1, set_weight=8.0)
+    expect = {"sendmail": (0.937, 0.080), "lpr": (0.990, 0.016), "adfa": (0.847, 0.233)}
+    for c, fig in expect.items():
+        assert _fig(r, c, every) == pytest.approx(fig, abs=0.002), c
+    assert min(r[c][every].auc - r[c][STIDE].auc for c in r) > 0.0
+    loco = leave_one_corpus_out(r, grid)
+    assert loco == {
+        "sendmail": SeqConfig(3, "mix", 1, 1.0, set_weight=2.0),
+        "lpr": every,
+        "adfa": SeqConfig(6, "mix", 8, 0.0),
+    }
+    expect_held = {"sendmail": (0.863, 0.135), "lpr": (0.990, 0.016), "adfa": (0.618, 0.873)}
+    for c, cfg in loco.items():
+        assert _fig(r, c, cfg) == pytest.approx(expect_held[c], abs=0.002), c

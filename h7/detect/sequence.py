@@ -682,3 +682,54 @@ class StideModel:
         m = cls(window=int(state["window"]))
         m._db = np.frombuffer(state["db"], dtype="<u8").astype(np.uint64)
         return m
+
+
+class SyscallSetModel:
+    """Offline scorer: how far a trace's *set* of syscalls is from the nearest training trace's.
+
+    Score = 1 - max over training traces of the Jaccard similarity of the two sets of distinct
+    syscall tokens (order and counts ignored).  It sees what a window model cannot: a process
+    whose whole repertoire is unlike any normal process (ADFA-LD's attack traces), even when
+    each of its windows is individually plausible.  It needs whole traces of one process and
+    the training traces themselves (one 1024-bit set per distinct training set), so it is an
+    offline mode, not something L3 computes from window codes (docs/sequence-model.md).
+    """
+
+    def __init__(self) -> None:
+        self._sets: npt.NDArray[np.float32] | None = None
+
+    @staticmethod
+    def _set_rows(traces: Iterable[ArrayLike]) -> npt.NDArray[np.bool_]:
+        rows = []
+        for t in traces:
+            r = np.zeros(_OTHER + 1, dtype=bool)
+            x = _as_trace(t)
+            if x.size:
+                r[_tokens(x).astype(np.intp)] = True
+            rows.append(r)
+        return np.array(rows, dtype=bool).reshape(len(rows), _OTHER + 1)
+
+    def fit(self, traces: Iterable[ArrayLike]) -> SyscallSetModel:
+        rows = self._set_rows(traces)
+        rows = rows[rows.any(axis=1)]
+        if rows.shape[0] == 0:
+            raise ValueError("no syscalls to learn from")
+        self._sets = np.unique(rows, axis=0).astype(np.float32)
+        return self
+
+    def score_many(self, traces: Iterable[ArrayLike]) -> F64:
+        if self._sets is None:
+            raise RuntimeError("SyscallSetModel is not fitted")
+        x = self._set_rows(traces).astype(np.float32)
+        out = np.zeros(x.shape[0])
+        t_size = self._sets.sum(axis=1)
+        for a in range(0, x.shape[0], 1024):  # bounded scratch: 1024 x n_sets floats
+            xa = x[a : a + 1024]
+            inter = xa @ self._sets.T
+            union = xa.sum(axis=1)[:, None] + t_size[None, :] - inter
+            sim = (inter / np.maximum(union, 1.0)).max(axis=1)
+            out[a : a + xa.shape[0]] = np.where(xa.any(axis=1), 1.0 - sim, 0.0)
+        return out
+
+    def score(self, trace: ArrayLike) -> float:
+        return float(self.score_many([trace])[0])
