@@ -452,8 +452,3 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
         ev["arg_pid"] = int(r["arg_pid"])
         ev["arg_fd"] = int(r["arg_fd"])
         ev["nr"] = int(r["nr"])
-
-
-def decode_sys(buf: bytes | memoryview | np.ndarray, count: int) -> np.ndarray:
-    """The syscall stream stays a structured array: never one Python object per record."""
-    return np.frombuffer(buf, dtype=SYS_DTYPE, count=count).copy()

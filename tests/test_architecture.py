@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -137,3 +138,35 @@ def test_no_bench_or_eval_module_is_installed() -> None:
         if "bench" in p.stem or "eval" in p.stem.split("_") or p.stem.endswith("_eval")
     ]
     assert not bad, bad
+
+
+def _runtime_imports() -> set[str]:
+    """Top-level distributions the installed package (h7/) imports, lazily or not."""
+    stdlib = set(sys.stdlib_module_names)
+    found: set[str] = set()
+    for p in _py_files("h7"):
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            found |= {n.split(".")[0] for n in names}
+    return {n for n in found if n not in stdlib and n not in ("h7", "_cffi_backend")}
+
+
+def test_dependencies_are_declared_for_what_imports_them() -> None:
+    """pyproject's runtime dependencies and the .deb's Depends are exactly what h7/ imports."""
+    text = (REPO / "pyproject.toml").read_text()
+    block = text[text.index("\ndependencies = [") : text.index("]", text.index("\ndependencies = ["))]
+    declared = {re.split(r"[<>=!~ ]", d)[0].lower() for d in re.findall(r'"([^"]+)"', block)}
+    # the compiled extension (h7/_libbpf, built by _build/build_libbpf.py) imports cffi's backend
+    imported = _runtime_imports() | {"cffi"}
+    assert imported == declared, (imported, declared)
+    control = (REPO / "debian" / "control").read_text()
+    depends = control[control.index("\nPackage: h7") :]
+    depends = depends[depends.index("Depends:") : depends.index("Description:")]
+    for dist in declared - {"cffi"}:  # cffi's runtime half is python3-cffi-backend
+        assert f"python3-{dist}" in depends, dist
+    assert "python3-cffi-backend" in depends
+    assert "scipy" not in imported and "python3-scipy" not in depends

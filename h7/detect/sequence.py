@@ -459,10 +459,6 @@ class SequenceModel:
         p0 = 1.0 / (uni.keys.size + 1)
         self._p1 = np.asarray((c + types * p0) / (float(uni.counts.sum()) + types), dtype=np.float64)
 
-    @property
-    def fitted(self) -> bool:
-        return bool(self._tables)
-
     def _require_fitted(self) -> None:
         if not self._tables:
             raise RuntimeError("SequenceModel is not fitted: call fit() or from_state() first")

@@ -135,10 +135,6 @@ def threads_of(pid: int) -> list[int]:
         return []
 
 
-def all_pids() -> list[int]:
-    return [int(p) for p in os.listdir(PROC) if p.isdigit()]
-
-
 def descendants(root: int) -> list[int]:
     """root and every live process below it (by ppid), root first."""
     return list(process_tree(root))

@@ -285,9 +285,6 @@ class Sinkhole:
                 with contextlib.suppress(Exception):
                     o.close()
 
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
     def request_stop(self) -> None:
         self._stop.set()
 

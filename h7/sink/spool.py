@@ -288,7 +288,3 @@ class Spool:
     def bytes(self) -> int:
         with self._lock:
             return self._bytes
-
-    def oldest_seq(self) -> int | None:
-        with self._lock:
-            return self._order[0] if self._order else None

@@ -129,10 +129,6 @@ class Channel(ABC):
         """Per-batch path: judge one monitoring batch as a whole."""
         return []
 
-    def empty(self) -> bool:
-        """True if the baseline taught this channel nothing it needs."""
-        return False
-
     def kernel_filter(self) -> np.ndarray | None:
         """Syscall window codes this channel no longer needs shipped (L3 only)."""
         return None

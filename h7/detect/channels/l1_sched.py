@@ -95,9 +95,6 @@ class SchedChannel(Channel):
         self._rows.append(v)
         self.total += v
 
-    def empty(self) -> bool:
-        return self.usable_batches == 0
-
     def finish_baseline(self, ctx: ChannelContext) -> None:
         super().finish_baseline(ctx)
         minev = self.settings.min_events

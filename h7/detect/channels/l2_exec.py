@@ -341,16 +341,6 @@ class KnownBinaries:
         found = self._by_hash.get(digest)
         return self.by_inode.get(found) if found is not None else None
 
-    def known_sha256(self, key_dev_ino: tuple[int, int]) -> str | None:
-        path = self.paths.get(key_dev_ino)
-        if path is None:
-            return None
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        return self.sha256_of(path, st)
-
 
 def _loader_program(args: list[str]) -> str:
     """The PROGRAM of ``ld.so [OPTIONS] PROGRAM [ARGS]``, '' if none."""

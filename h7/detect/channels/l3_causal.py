@@ -324,7 +324,6 @@ class CausalChannel(Channel):
         self._base_scc: dict[str, int] = {}
         self._reported_cycles: set[str] = set()
         self.last: dict[str, Any] = {"divergence": 0.0}
-        self.syscalls_learned = 0
         self.syscalls_shipped = 0  # while monitoring: windows the kernel shipped ...
         self.syscalls_known = 0  # ... and known windows it only counted
 
@@ -339,10 +338,6 @@ class CausalChannel(Channel):
         edges = set(self._builder(ctx).edges(batch.events))
         self._batch_edges.append(edges)
         self._batch_codes.append(code_counts(batch.syscalls["window"]))
-        self.syscalls_learned += int(batch.syscalls.size)
-
-    def empty(self) -> bool:
-        return self.seq is None and not self.base_edges
 
     @staticmethod
     def _nodes(edges: set[Edge]) -> set[str]:
