@@ -954,6 +954,8 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_ptrace 101
 #define H7_NR_openat 257
 #define H7_NR_sendmmsg 307
+#define H7_NR_write 1
+#define H7_NR_writev 20
 #define H7_NR_openat2 437
 #define H7_NR_close 3
 #define H7_NR_execve 59
@@ -969,6 +971,8 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_sendto 206
 #define H7_NR_sendmsg 211
 #define H7_NR_sendmmsg 269
+#define H7_NR_write 64
+#define H7_NR_writev 66
 #define H7_NR_openat2 437
 #define H7_NR_close 57
 #define H7_NR_execve 221
@@ -1245,6 +1249,42 @@ static __always_inline void on_sendmmsg(__u32 agent, struct h7_stats *st, int fd
 
 	bpf_probe_read_user(&mm, sizeof(mm), umm);
 	on_net(agent, st, H7_NET_SENDMMSG, fd, mm.msg_hdr.msg_name, 0, vlen);
+}
+
+/*
+ * write(2)/writev(2) on a socket is a send no send syscall shows (a socket
+ * received over SCM_RIGHTS or inherited, written like a file).  Outside
+ * fentry mode (where inet_sendmsg sees it), a monitored process's write to
+ * an inet socket is reported like an addressless send: one event per
+ * destination, counted in the rates.  A write to anything else costs the fd
+ * lookup only.
+ */
+static __always_inline void on_socket_write(__u32 agent, struct h7_stats *st, int fd, __u64 bytes)
+{
+	struct h7_net n = {};
+	struct file *f;
+	struct socket *sock;
+	__u16 family;
+
+	if (egress_mode() == H7_EGRESS_FENTRY)
+		return;
+	f = fd_file(fd);
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return;
+	sock = BPF_CORE_READ(f, private_data);
+	family = read_sock_peer(BPF_CORE_READ(sock, sk), &n);
+	if ((family != AF_INET && family != AF_INET6) || !n.port)
+		return; /* not inet, or not connected */
+	if (st && !n.inbound) {
+		st->sends++;
+		st->send_bytes += bytes;
+	}
+	n.op = H7_NET_WRITE;
+	n.fd = fd;
+	n.bytes = bytes;
+	n.count = 1;
+	n.hook = H7_HOOK_SYS_ENTER;
+	net_emit(agent, bpf_get_current_pid_tgid() >> 32, &n, 1);
 }
 
 /* ----------------------------------------------- egress: socket-layer fentry */
@@ -1909,6 +1949,12 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 		break;
 	case H7_NR_sendmmsg:
 		on_sendmmsg(agent, st, (int)ARG1(regs), (const void *)ARG2(regs), (__u32)ARG3(regs));
+		break;
+	case H7_NR_write:
+		on_socket_write(agent, st, (int)ARG1(regs), (__u64)ARG3(regs));
+		break;
+	case H7_NR_writev:
+		on_socket_write(agent, st, (int)ARG1(regs), 0);
 		break;
 	}
 	return 0;

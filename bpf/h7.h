@@ -150,6 +150,7 @@ enum h7_net_op {
 	H7_NET_SENDMSG = 3,
 	H7_NET_SENDMMSG = 4,
 	H7_NET_SEND = 5, /* a send seen at the socket layer (syscall or io_uring) */
+	H7_NET_WRITE = 6, /* write/writev on an inet socket (tracepoint mode) */
 };
 
 /*

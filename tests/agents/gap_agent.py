@@ -105,6 +105,13 @@ def main() -> None:
         elif cmd[0] == "get":
             with urllib.request.urlopen(f"http://127.0.0.1:{int(cmd[1])}/", timeout=30) as r:
                 out = r.status
+        elif cmd[0] == "recv_write":  # a connected socket handed over SCM_RIGHTS, written like a file
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as u:
+                u.settimeout(30)
+                u.connect(cmd[1])
+                _, fds, _, _ = socket.recv_fds(u, 16, 1)
+            os.write(fds[0], b"h7-written")
+            os.close(fds[0])
         elif cmd[0] == "exit":
             break
         print(out, flush=True)
