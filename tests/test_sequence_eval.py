@@ -20,6 +20,8 @@ from eval.sequence_eval import (
     FREQ,
     GRID,
     GRID_OFFLINE,
+    L3_SETTING,
+    OFFLINE_SETTING,
     STIDE,
     Corpus,
     Results,
@@ -32,6 +34,7 @@ from eval.sequence_eval import (
     old_default,
     parse_pid_pairs,
     run,
+    run_fresh,
     shipped_config,
 )
 from h7.detect.sequence import SequenceModel
@@ -159,3 +162,29 @@ def test_offline_mode(evaluation: tuple[dict[str, Corpus], Results]) -> None:
     expect_held = {"sendmail": (0.863, 0.135), "lpr": (0.990, 0.016), "adfa": (0.618, 0.873)}
     for c, cfg in loco.items():
         assert _fig(r, c, cfg) == pytest.approx(expect_held[c], abs=0.002), c
+
+
+def test_fixed_settings_on_fresh_corpora() -> None:
+    """UNM xlock and live ps were added after the settings were fixed (L3_SETTING, OFFLINE_SETTING)."""
+    assert shipped_config() == L3_SETTING
+    corpora, r = run_fresh()
+    assert corpora["xlock"].stats == {"normal_distinct": 69, "attack_units": 2}
+    assert corpora["ps"].stats == {"normal_distinct": 17, "attack_units": 26}
+    expect = {
+        ("xlock", STIDE): (0.971, 0.029),
+        ("xlock", FREQ): (1.000, 0.000),
+        ("xlock", L3_SETTING): (0.995, 0.005),
+        ("xlock", OFFLINE_SETTING): (0.971, 0.029),
+        ("xlock", old_default()): (0.928, 0.072),
+        ("ps", STIDE): (0.856, 0.167),
+        ("ps", FREQ): (0.508, 0.944),
+        ("ps", L3_SETTING): (0.908, 0.144),
+        ("ps", OFFLINE_SETTING): (0.810, 0.578),
+        ("ps", old_default()): (0.950, 0.128),
+    }
+    for (c, key), fig in expect.items():
+        assert _fig(r, c, key) == pytest.approx(fig, abs=0.002), (c, key)
+    # L3's setting meets issue 15's bar on both: AUC >= stide + 0.02, FAR@90 no worse.
+    for c in corpora:
+        assert r[c][L3_SETTING].auc >= r[c][STIDE].auc + 0.02
+        assert r[c][L3_SETTING].far90 <= r[c][STIDE].far90
