@@ -482,8 +482,16 @@ def report_fresh(corpora: dict[str, Corpus], results: Results) -> Iterator[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    bad = [a for a in args if a not in LOADERS]
+    if bad:
+        print(f"sequence_eval: unknown corpus {bad[0]!r} (known: {', '.join(LOADERS)})", file=sys.stderr)
+        return 2
     names = args or None
-    corpora, results = run(names)
+    try:
+        corpora, results = run(names)
+    except (OSError, ValueError, tarfile.TarError) as e:
+        print(f"sequence_eval: {e}", file=sys.stderr)
+        return 1
     for c in corpora.values():
         print(f"{c.name}: {c.about}; {c.stats}")
     print()

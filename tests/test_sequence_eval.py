@@ -188,3 +188,11 @@ def test_fixed_settings_on_fresh_corpora() -> None:
     for c in corpora:
         assert r[c][L3_SETTING].auc >= r[c][STIDE].auc + 0.02
         assert r[c][L3_SETTING].far90 <= r[c][STIDE].far90
+
+
+def test_cli_refuses_an_unknown_corpus(capsys: pytest.CaptureFixture[str]) -> None:
+    from eval.sequence_eval import main
+
+    assert main(["nonesuch"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown corpus 'nonesuch'" in err
