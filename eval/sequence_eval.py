@@ -486,6 +486,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if bad:
         print(f"sequence_eval: unknown corpus {bad[0]!r} (known: {', '.join(LOADERS)})", file=sys.stderr)
         return 2
+    if len(set(args)) == 1:
+        print("sequence_eval: leave-one-corpus-out needs at least two corpora", file=sys.stderr)
+        return 2
     names = args or None
     try:
         corpora, results = run(names)

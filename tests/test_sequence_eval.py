@@ -196,3 +196,5 @@ def test_cli_refuses_an_unknown_corpus(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["nonesuch"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown corpus 'nonesuch'" in err
+    assert main(["adfa"]) == 2
+    assert "at least two corpora" in capsys.readouterr().err
