@@ -13,6 +13,7 @@ package.  Two rules shape it:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import os
@@ -167,6 +168,10 @@ class AlertPath:
         self.infos: dict[str, AgentInfo] = {}
         self.drops: Callable[[], dict[str, int]] = dict
         self.offset = time.time_ns() - time.monotonic_ns()
+        # Certified alerts the spool's disk refused (ENOSPC, EIO): in order, bounded, retried.
+        self.unspooled: collections.deque[tuple[dict[str, Any], Path, bytes]] = collections.deque()
+        self.max_unspooled = max_held
+        self._spool_alarm_t = 0.0
 
     def alarm(self, msg: str) -> None:
         self.term.line(f"h7: ALARM: {msg}")
@@ -213,11 +218,8 @@ class AlertPath:
         def deliver(path: Path, data: bytes) -> None:
             """Only certified alerts go to the sinkhole: it verifies the certificate."""
             summary = {**a.summary(), "host": cal.host, "cal_path": str(path)}
-            try:
-                self.sink.submit(summary, str(path), data)
-            except DeliveryError as e:
-                self.counters["sink_refused"] += 1
-                term.line(f"h7: ALARM: alert not queued for delivery ({e}); the .cal is at {path}")
+            if self.unspooled or not self._spool(summary, path, data):
+                self._hold_for_spool(summary, path, data)
             with contextlib.suppress(StorageError):
                 cal.sync_head()  # a HEAD left behind is rolled forward at the next start
             if certified_now:
@@ -233,11 +235,51 @@ class AlertPath:
             self.counters["cal_failed"] += 1
             term.line(f"{line} -> certificate pending (cal directory refuses writes)")
 
+    def _spool(self, summary: dict[str, Any], path: Path, data: bytes) -> bool:
+        """Hand one certified alert to the spool; False if the spool's disk refused (retry later)."""
+        try:
+            self.sink.submit(summary, str(path), data)
+        except DeliveryError as e:  # a full spool budget: refused loudly, the .cal stays on disk
+            self.counters["sink_refused"] += 1
+            self.term.line(f"h7: ALARM: alert not queued for delivery ({e}); the .cal is at {path}")
+        except StorageError as e:  # ENOSPC/EIO under the spool: hold it, keep detecting
+            now = time.monotonic()
+            if now - self._spool_alarm_t >= 10.0:
+                self._spool_alarm_t = now
+                self.alarm(
+                    f"cannot spool alerts ({e}); {len(self.unspooled) + 1} certified alert(s) held in "
+                    f"memory (max {self.max_unspooled}), still detecting, retrying every batch"
+                )
+            return False
+        return True
+
+    def _hold_for_spool(self, summary: dict[str, Any], path: Path, data: bytes) -> None:
+        if len(self.unspooled) < self.max_unspooled:
+            self.unspooled.append((summary, path, data))
+        else:
+            # Bounded memory: beyond it the alert is not delivered, but its certificate is
+            # on disk and in the chain (verify finds it); counted and said.
+            self.counters["unspooled_dropped"] = self.counters.get("unspooled_dropped", 0) + 1
+            self.alarm(
+                f"alert for {path} not delivered: spool disk refuses and memory holds {len(self.unspooled)}"
+            )
+
+    def _retry_spool(self) -> None:
+        for _ in range(len(self.unspooled)):
+            summary, path, data = self.unspooled[0]
+            if not self._spool(summary, path, data):
+                return
+            self.unspooled.popleft()
+            if not self.unspooled:
+                self.alarm("alerts are being spooled again")
+
     def tick(self) -> None:
-        """Once per batch: heartbeat, and another try at certificates held back."""
+        """Once per batch: heartbeat, and another try at certificates and spool entries held back."""
         self.run.heartbeat()
         if self.certifier.pending:
             self.certifier.retry()
+        if self.unspooled:
+            self._retry_spool()
 
     def apply_operator_records(self, engine: Engine) -> None:
         """Signed operator decisions appended to the chain since the last batch."""
@@ -276,6 +318,7 @@ class AlertPath:
             **self.counters,
             "cal_held": len(self.certifier.held),
             "cal_uncertified": self.certifier.lost,
+            "spool_held": len(self.unspooled),
             "accepted": self.accepted[-50:],
             "sink": self.sink.stats(),
         }
@@ -283,6 +326,13 @@ class AlertPath:
     def close(self, reason: str, failure: str, drops: dict[str, int], extra: dict[str, int]) -> None:
         """Sign the stop record, let the spool drain briefly, release the chain."""
         _sign_stop(self.run, self.certifier, reason, failure, {**self.counters, **extra}, drops, self.alarm)
+        if self.unspooled:
+            self._retry_spool()
+        if self.unspooled:
+            self.alarm(
+                f"{len(self.unspooled)} certified alert(s) could not be spooled (spool disk refuses) and "
+                "are not delivered; their certificates are in the cal directory"
+            )
         self.sink.flush(timeout=3.0)
         self.sink.close()
         self.cal.close()
