@@ -61,6 +61,10 @@ def test_l2_l4_l5_alert_within_two_seconds(demo) -> None:  # type: ignore[no-unt
     ld = demo.wait_alert("L5", t)
     assert ld is not None and ld.code == "PTRACE_ATTACH_DETECTED" and ld.sig_ok
     assert ld.seen_at - t <= 2.0 * TIMESCALE
+    from h7.cal import load_public_key, verify_file
+
+    l5 = verify_file(ld.path, load_public_key(demo.pub)).body["evidence"]
+    assert l5["attacker_monitored"] is not True, l5  # the attacker runs outside the agent's tree
 
     # L2: the agent is made to spawn a shell (and LOTL tools)
     time.sleep(1.0)

@@ -571,7 +571,12 @@ class Engine:
                     "alerts": dict(st.alerts),
                     "folding": st.folder.status(),
                     "exited": st.exited_ns is not None,
-                    "channels": {ch.name: ch.status() for ch in st.channels},
+                    # alerts per channel: certificates emitted for the channel's codes (storm
+                    # aggregates included), from the same counters as "alerts" above
+                    "channels": {
+                        ch.name: {**ch.status(), "alerts": _channel_alerts(st.alerts, ch.name)}
+                        for ch in st.channels
+                    },
                 }
                 for st in self.agents.values()
             },
@@ -651,3 +656,13 @@ class Engine:
             raise UsageError(
                 f"{os.fspath(path)} is not a valid baseline file: {type(e).__name__}: {e}"[:300]
             ) from None
+
+
+def _channel_alerts(by_code: collections.Counter[str], channel: str) -> int:
+    """Certificates emitted for ``channel``'s codes, from per-code counts."""
+    total = 0
+    for code, n in by_code.items():
+        found = registry.code(code)
+        if found is not None and found[0].name == channel:
+            total += n
+    return total

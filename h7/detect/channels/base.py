@@ -55,6 +55,24 @@ class ProcReader:
         except OSError:
             return None
 
+    def descends_from(self, pid: int, root_pid: int) -> bool | None:
+        """Whether ``pid`` is ``root_pid`` or below it (by parent pid); None when /proc cannot say."""
+        if not self.enabled or pid <= 0 or root_pid <= 0:
+            return None
+        cur = pid
+        for _ in range(4096):  # bounded: pid chains are short, a cycle is impossible but not trusted
+            if cur == root_pid:
+                return True
+            if cur <= 1:
+                return False
+            try:
+                with open(f"{self.root}/{cur}/stat", "rb") as f:
+                    raw = f.read(4096)
+                cur = int(raw[raw.rindex(b")") + 2 :].split()[1])
+            except (OSError, ValueError, IndexError):
+                return None  # exited meanwhile: unknown, not "outside"
+        return None
+
     def exe_file(self, pid: int) -> str | None:
         """Path through which the executed image can be opened even if renamed or unlinked."""
         if not self.enabled or pid <= 0:

@@ -99,7 +99,12 @@ class PtraceChannel(Channel):
                 "target": target,
                 "pid_as_named": int(ev.get("arg_pid", target["tid"])),
                 "hook": ev.get("hook", "tp_btf/sys_enter"),
-                "attacker_monitored": int(ev.get("agent", 0)) == ctx.agent,
+                # Whether the attacker is inside the agent's own tree (an agent process
+                # tracing a sibling) or outside it; None when /proc can no longer say.
+                # (The event's agent field is the *target's* agent, never the caller's.)
+                "attacker_monitored": ctx.proc.descends_from(attacker["pid"], ctx.info.root_pid)
+                if ctx.info is not None
+                else None,
             }
             self.count += 1
             self.last = evidence
