@@ -158,6 +158,38 @@ def structural_journals(recs: list[Any]) -> Iterator[tuple[str, bytes]]:
     yield "journal huge bin length", pack_all(recs[:2]) + b"\xc6\xff\xff\xff\xf0" + b"\0" * 64
 
 
+CONFIG_SEED = b"""[sensor]
+max_held_alerts = 16
+[detect]
+baseline = "2s"
+l4_allow = ["127.0.0.1:8080"]
+thresholds = { L1 = 0.5 }
+[sinkhole]
+socket = "/run/h7/x.sock"
+dedup_window = 100
+[spool]
+max_bytes = 1000000
+[[output]]
+type = "stdout"
+"""
+
+
+def structural_configs() -> Iterator[tuple[str, bytes]]:
+    """TOML the byte mutator rarely writes: the shapes the issue's tracebacks came from."""
+    yield "config deeply nested", b"a = " + b"[" * 5000 + b"]" * 5000 + b"\n"
+    yield "config deep tables", b"".join(b"[" + b".".join([b"t"] * n) + b"]\n" for n in range(1, 300))
+    yield "config thresholds str", b'[detect]\nthresholds = "x"\n'
+    yield "config thresholds nested", b"[detect]\nthresholds = { L1 = { a = 1 } }\n"
+    yield "config unknown table", b"[detectt]\nx = 1\n"
+    yield "config unknown key", b"[sinkhole]\nsockett = 1\n"
+    yield "config wrong types", b"[sinkhole]\ndedup_window = true\nidle_timeout = 'x'\n"
+    yield "config agents not array", b"[agent]\npid = 1\n"
+    yield "config output not table", b"output = [1, 2]\n"
+    yield "config huge int", b"[spool]\nmax_bytes = 99999999999999999999999\n"
+    yield "config latin-1", b"[sinkhole]\nhost = '\xe9t\xe9'\n"
+    yield "config nul", b"[sinkhole]\nhost = 'a\x00b'\n"
+
+
 def _nest(depth: int) -> Any:
     v: Any = 1
     for _ in range(depth):
@@ -221,6 +253,9 @@ def test_fuzz_every_reader(seeds: dict[str, Path], tmp_path: Path) -> None:
             ["replay", str(journal), "--baseline-from", str(p)]]),
         ("status file", b'{"pid": 1, "written_at": 1}', lambda p: [
             ["status", "--status-file", str(p), "--socket", str(work / "no.sock")]]),
+        ("config", CONFIG_SEED, lambda p: [
+            ["sinkhole", "--config", str(p), "--check"],
+            ["replay", str(journal), "--baseline", "2s", "--config", str(p)]]),
     ]  # fmt: skip
 
     # Non-regular files first: the hangs the issue found.
@@ -238,7 +273,8 @@ def test_fuzz_every_reader(seeds: dict[str, Path], tmp_path: Path) -> None:
     cases += 1
     # Byte mutations of every seed, round-robin so the budget covers all readers.
     gens = [(label, mutations(seed, rng, 200), cmds) for label, seed, cmds in plans] + [
-        ("journal (structural)", structural_journals(journal_records(journal, 8)), plans[3][2])
+        ("journal (structural)", structural_journals(journal_records(journal, 8)), plans[3][2]),
+        ("config (structural)", structural_configs(), plans[6][2]),
     ]
     live = list(range(len(gens)))
     for _ in range(10_000):
