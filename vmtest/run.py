@@ -146,6 +146,7 @@ class Result:
     attempts: int = 0
     programs: list[str] = field(default_factory=list)  # attached
     fell_back: list[str] = field(default_factory=list)  # skipped: optional hook missing
+    gaps: str = "?"  # issue 13 gaps: "egress=fentry, tampering=fentry, ..." (h7 doctor --json "gaps")
     failed: list[str] = field(default_factory=list)  # "prog: verifier message"
     doctor_error: str = ""
     fentry: str = "?"
@@ -247,6 +248,7 @@ def collect(res: Result, out: Path) -> None:
         verdicts = verifier_messages(out / "doctor.err")
         res.failed = [f"{f} — verifier: {verdicts[f.split(':')[0]]}" if f.split(":")[0] in verdicts else f
                       for f in res.failed]  # fmt: skip
+        res.gaps = ", ".join(f"{k}={v.get('mode', '?')}" for k, v in doc.get("gaps", {}).items()) or "?"
         res.doctor_error = doc.get("error", "")
         if res.doctor_error:
             res.problems.append(f"doctor: {res.doctor_error[:400]}")
@@ -359,11 +361,11 @@ def run_host(a: argparse.Namespace) -> Result:
 
 # ----------------------------------------------------------------------------- report
 def table(results: list[Result]) -> str:
-    head = "| kernel | programs loaded | hooks that fell back | failed to load | fentry probe | sensor tests | detection tests | boot+test |"
-    lines = [head, "|" + "---|" * 8]
+    head = "| kernel | programs loaded | gap modes | hooks that fell back | failed to load | fentry probe | sensor tests | detection tests | boot+test |"
+    lines = [head, "|" + "---|" * 9]
     for r in results:
         lines.append(
-            f"| {r.name} `{r.kver}` | {len(r.programs)} | {', '.join(r.fell_back) or '—'} | "
+            f"| {r.name} `{r.kver}` | {len(r.programs)} | {r.gaps} | {', '.join(r.fell_back) or '—'} | "
             f"{'; '.join(r.failed) or '—'} | {r.fentry} | {r.sensor} | "
             f"{'none yet (no tests/test_live*.py)' if r.live == 'none' else r.live} | {r.seconds:.0f} s |"
         )
