@@ -562,3 +562,40 @@ subprocess.run([{str(script)!r}])
         assert list(found) == ["AGENT_WRITTEN_EXEC"], found
     finally:
         w.stop()
+
+
+def test_handoff_keys_distinguish_commands() -> None:
+    """Two different commands handed to one tmux server are two certificates; a repeat folds (no BPF)."""
+    ch, ctx = l2()
+
+    def client(pid: int, args: list[str]) -> list[dict[str, Any]]:
+        ex = {
+            "type": "exec",
+            "pid": pid,
+            "ppid": 1,
+            "ts_ns": pid,
+            "filename": "/usr/bin/tmux",
+            "exe_name": "tmux",
+            "interp": "/usr/bin/tmux",
+            "args": args,
+        }
+        ho = {
+            "type": "handoff",
+            "pid": pid,
+            "agent": 1,
+            "ts_ns": pid + 1,
+            "path": "/tmp/tmux-0/default",
+            "fd": 3,
+            "peer_pid": 99,
+            "peer_comm": "tmux: server",
+            "peer_agent": 0,
+            "followed": True,
+        }
+        return [ex, ho]
+
+    a = codes(ch, ctx, client(10, ["tmux", "send-keys", "-t", "x", "id", "Enter"]))["DAEMON_HANDOFF"][0]
+    b = codes(ch, ctx, client(11, ["tmux", "run-shell", "id"]))["DAEMON_HANDOFF"][0]
+    c = codes(ch, ctx, client(12, ["tmux", "run-shell", "id"]))["DAEMON_HANDOFF"][0]
+    assert a.key != b.key and b.key == c.key
+    assert b.evidence["client_args"] == ["tmux", "run-shell", "id"]
+    assert b.evidence["matched_by"] == ["daemon", "socket"]

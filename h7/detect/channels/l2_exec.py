@@ -413,6 +413,7 @@ class ExecChannel(Channel):
         self.written = 0
         self.handoffs = 0
         self._recent_handoffs: dict[int, dict[str, Any]] = {}  # daemon pid -> the hand-off (bounded)
+        self._args_of: dict[int, list[str]] = {}  # pid -> argv of its last exec (bounded)
 
     # -- classification -------------------------------------------------
     def classify_name(self, name: str) -> tuple[str, str] | None:
@@ -636,6 +637,27 @@ class ExecChannel(Channel):
             "head": str(ev.get("head", ""))[:128],
         }
 
+    def _remember_args(self, ev: Event) -> None:
+        pid = int(ev.get("pid", 0))
+        self._args_of.pop(pid, None)
+        if len(self._args_of) >= 4096:
+            self._args_of.pop(next(iter(self._args_of)))
+        self._args_of[pid] = [str(a) for a in ev.get("args", [])][:32]
+
+    def _handoff_key(self, daemon: str, path: str, ev: Event) -> str:
+        """Fold key of a hand-off: the daemon, and what the client asked it (its argv).
+
+        ``tmux send-keys …`` and ``tmux run-shell …`` are two commands handed
+        to one server: two certificates.  The same command repeated folds.
+        A client that execs nothing (a library call from the agent itself)
+        is keyed by the daemon and socket alone.
+        """
+        argv = self._args_of.get(int(ev.get("pid", 0)))
+        if not argv:
+            return f"{daemon}:{path}"
+        digest = hashlib.sha256("\0".join(argv).encode("utf-8", "surrogateescape")).hexdigest()[:12]
+        return f"{daemon}:{path}:{digest}"
+
     def _handoff_alert(self, ev: Event, ctx: ChannelContext) -> Alert | None:
         """DAEMON_HANDOFF: the agent's unix connect was accepted by a command-running daemon."""
         peer_agent = int(ev.get("peer_agent", 0))
@@ -676,7 +698,7 @@ class ExecChannel(Channel):
             int(ev.get("ts_ns", 0)),
             divergence=1.0,
             threshold=1.0,
-            key=comm or path,
+            key=self._handoff_key(comm or path, path, ev),
             evidence={
                 "pid": int(ev.get("pid", 0)),
                 "comm": ev.get("comm", ""),
@@ -686,6 +708,7 @@ class ExecChannel(Channel):
                 "daemon_found_by": "proc" if owner is not None else "kernel",
                 "daemon_comm": comm,
                 "matched_by": by,
+                "client_args": self._args_of.get(int(ev.get("pid", 0)), []),
                 "children_followed": bool(ev.get("followed", False)),
                 "hook": str(ev.get("hook") or "tp_btf/sys_enter"),
             },
@@ -708,6 +731,7 @@ class ExecChannel(Channel):
                 continue
             out.extend(self._identity_alerts(ev, ctx))
             self.execs += 1
+            self._remember_args(ev)
             ids, content = self.identities(ev, ctx)
             if not ids:
                 continue
