@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from redteam import report
-from redteam.rt import ACT_PREFIX
+from redteam.rt import ACT_PREFIX, DONE_LINE
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -671,7 +671,9 @@ class Harness:
         end = data.rfind(b"\n") + 1
         acts = []
         for line in data[:end].decode(errors="replace").splitlines():
-            if line.startswith(ACT_PREFIX):
+            if line.strip() == DONE_LINE:
+                acts.append({"done": True})
+            elif line.startswith(ACT_PREFIX):
                 with contextlib.suppress(ValueError):
                     acts.append(json.loads(line[len(ACT_PREFIX) :]))
         return acts, offset + end
@@ -687,7 +689,7 @@ class Harness:
             logp = self.host_log if v.target == "host" else self.ns_log
             offset = logp.stat().st_size
             self.inject(self.api if v.target == "host" else self.api_ns, v, args)
-            while time.monotonic() < act_deadline and not acts:
+            while time.monotonic() < act_deadline and not [a for a in acts if "act_ns" in a]:
                 new, offset = self.read_acts(logp, offset)
                 acts += new
                 self.poll_certs()
@@ -716,6 +718,8 @@ class Harness:
             if not acts:
                 tail = out.read_text(errors="replace")[-300:].strip().replace("\n", " | ")
                 acts = [{"act_ns": time.time_ns(), "ok": False, "detail": f"no act reported: {tail}"}]
+        done = any(a.get("done") for a in acts)
+        acts = [a for a in acts if "act_ns" in a]
         if acts:
             ph.act_ns, ph.act_ok, ph.act_detail = (
                 int(acts[0]["act_ns"]),
@@ -734,6 +738,12 @@ class Harness:
             if self.sensor.poll() is not None:
                 raise RuntimeError(f"the sensor exited (rc {self.sensor.returncode}); see sensor.log")
             time.sleep(0.05)
+        if v.mode == "inject" and not done:  # the phase lasts until the injected code has returned
+            while time.monotonic() < act_deadline and not done:
+                new, offset = self.read_acts(logp, offset)
+                done = any(a.get("done") for a in new)
+                self.poll_certs()
+                time.sleep(0.05)
         time.sleep(self.a.settle * TIMESCALE)
         self.poll_certs()
         ph.end_ns = time.time_ns()

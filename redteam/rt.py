@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 ACT_PREFIX = "H7RT-ACT "
+#: printed by an injected variant when its code returns: the act (a miner's threads...) is over
+DONE_LINE = "H7RT-DONE"
 
 PTRACE_ATTACH, PTRACE_DETACH, PTRACE_SEIZE, PTRACE_INTERRUPT = 16, 17, 0x4206, 0x4207
 NR_PIDFD_OPEN, NR_PIDFD_GETFD, NR_PROCESS_VM_READV, NR_PROCESS_VM_WRITEV = 434, 438, 310, 311
@@ -225,3 +227,7 @@ def main(run: Callable[[dict[str, Any]], None], scope: dict[str, Any]) -> None:
         report(now(), False, f"variant raised {e!r}")
         if not injected:
             raise SystemExit(1) from e
+    finally:
+        if injected:
+            sys.stdout.write(DONE_LINE + "\n")
+            sys.stdout.flush()

@@ -294,3 +294,10 @@ def test_benign_phases_count_folded_verdicts_too() -> None:
     s = report.benign_summary([b])
     assert s["false_alerts"] == 0 and s["folded_false_verdicts"] == 2
     assert s["folded"] == [{"phase": "benign-03", "agent_pid": 100, "code": "STRUCTURAL_DRIFT", "count": 2}]
+
+
+def test_a_done_line_marks_the_end_of_an_injected_variant(tmp_path: Path) -> None:
+    p = tmp_path / "agent.log"
+    p.write_text(ACT_PREFIX + json.dumps({"act_ns": 1, "ok": True, "detail": ""}) + "\nH7RT-DONE\n")
+    acts, _ = Harness.read_acts(p, 0)
+    assert acts == [{"act_ns": 1, "ok": True, "detail": ""}, {"done": True}]
