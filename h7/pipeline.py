@@ -527,7 +527,8 @@ def run_source(
     finally:
         drops = source.drops()
         source.close()
-        alerts.close(reason, failure, drops, _source_counters(source))
+        folding = engine.folding_totals() if engine is not None else {}
+        alerts.close(reason, failure, drops, {**_source_counters(source), **folding})
         if engine is not None:
             term.line(
                 f"h7: detached ({reason}): {alerts.counters['alerts']} alert(s), drops {drops}, "

@@ -93,6 +93,8 @@ def test_a_new_destination_in_use_gives_one_certificate() -> None:
     back = start + 119 * 5 * NS + 601 * NS
     c.events([net(back, "10.9.9.9")])
     assert [(a.key, a.suppressed) for a in c.alerts[1:]] == [("10.9.9.9:443", 119)]
+    totals = eng.folding_totals()  # what the signed stop record carries
+    assert totals["verdicts_folded"] == 119 and totals["folds_not_in_a_certificate"] == 0
     assert c.alerts[1].evidence["folding"]["repeats_of_this_key_since_its_last_certificate"] == 119
 
 

@@ -176,6 +176,10 @@ def test_new_destination_folds_and_operator_accept_stops_it(demo: Any, site: Any
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert v.returncode == 0, v.stdout + v.stderr
+    # A clean stop signs what folding kept out of individual certificates.
+    demo.stop()
+    stops = [b for b in _certs(demo) if b["action"] == "SENSOR_STOPPED"]
+    assert stops and stops[-1]["details"]["verdicts_folded"] >= 14, stops[-1:]
 
 
 # The agent's tool: a docs site served from inside the agent (a thread, on an address and a port

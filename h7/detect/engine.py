@@ -517,6 +517,20 @@ class Engine:
         return out
 
     # -- views ------------------------------------------------------------
+    def folding_totals(self) -> dict[str, int]:
+        """What folding kept out of individual certificates, for the signed stop record.
+
+        ``folds_not_in_a_certificate``: repeats folded since their channel's last
+        certificate -- counted nowhere else in the chain, so the stop record does.
+        """
+        sts = [st.folder for st in self.agents.values()]
+        return {
+            "verdicts_folded": sum(f.folded_total for f in sts),
+            "verdicts_held_in_storms": sum(f.held_total for f in sts),
+            "storm_certificates": sum(f.aggregates for f in sts),
+            "folds_not_in_a_certificate": sum(sum(f.pending_channel_folds().values()) for f in sts),
+        }
+
     @property
     def suppressed_total(self) -> int:
         """Channel verdicts that did not get a certificate of their own (folded or held in a storm)."""

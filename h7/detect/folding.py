@@ -226,6 +226,10 @@ class AgentFolder:
             del self._keys[k]
         return len(gone)
 
+    def pending_channel_folds(self) -> dict[str, int]:
+        """Repeats folded per channel since that channel's last certificate."""
+        return dict(self._channel_folded)
+
     def status(self) -> dict[str, Any]:
         return {
             "keys_in_use": len(self._keys),
