@@ -424,6 +424,8 @@ class Monitor:
         engine.end_batch(batch)
         del batch  # the batch's arrays and event dicts go before the trim below
         release_free_memory()
+        for agent in self.source.retire_agents():
+            engine.retire_agent(agent)
         for info in self.source.new_agents():
             self.alerts.infos[info.agent_id] = info
             engine.add_agent(info)

@@ -60,6 +60,10 @@ class Source(ABC):
         """Agents that appeared since the last call (selector matches); called after each batch."""
         return []
 
+    def retire_agents(self) -> list[int]:
+        """Agent numbers whose agents ended and were retired (the engine forgets them); after each batch."""
+        return []
+
     def drops(self) -> dict[str, int]:
         """Cumulative lost records, as certificates carry them."""
         return {}

@@ -135,8 +135,21 @@ class Engine:
         #: saved agent models (``load_state``) kept for agents added later
         self._saved: list[dict[str, Any]] = []
         self._saved_used: set[int] = set()
+        self.retired = 0  # agents forgotten after their processes ended (watch mode)
 
     # -- agents ---------------------------------------------------------
+    def retire_agent(self, agent: int) -> None:
+        """Forget an agent whose processes are all gone and whose number the sensor freed.
+
+        Watch mode sees agents come and go without end; their per-agent state
+        (models, rings, folding) must go with them, and a later agent under
+        the same number must start clean.
+        """
+        st = self.agents.pop(agent, None)
+        self.infos.pop(agent, None)
+        if st is not None:
+            self.retired += 1
+
     def add_agent(self, info: AgentInfo) -> None:
         """Register an agent the sensor attached after construction (selector match).
 

@@ -212,6 +212,10 @@ class HookStatus:
     detail: str = ""
 
 
+class AgentCapacityError(UsageError):
+    """Every agent number is held by a live agent; the match is not watched (and counted)."""
+
+
 @dataclass
 class AgentState:
     info: AgentInfo
@@ -219,6 +223,8 @@ class AgentState:
     filtering: bool = False
     live: set[int] = field(default_factory=set)  # tgids believed alive
     prev_stats: np.ndarray = field(default_factory=lambda: np.zeros(1, STATS_DTYPE)[0])
+    codes: np.ndarray | None = None  # the windows put in the kernel filter (to take them out again)
+    dead_batches: int = 0  # batches since its last process exited
 
 
 def ensure_tracefs() -> None:
@@ -306,6 +312,11 @@ class Sensor:
         self.obj: BpfObject | None = None
         self.hooks: list[HookStatus] = []
         self.agents: dict[int, AgentState] = {}
+        self._free_slots: list[int] = []  # agent numbers retired and reusable, oldest first
+        self._next_slot = 1
+        self.capacity_refused = 0  # matches not watched: every slot held by a live agent
+        self.scope_insert_failed = 0  # threads the kernel's scope map had no room for
+        self.retired = 0
         self._by_pid: dict[int, int] = {}  # tgid -> agent
         self._sys_ring: RingBuffer | None = None
         self._event_ring: RingBuffer | None = None
@@ -561,10 +572,12 @@ class Sensor:
         for st in self.agents.values():
             if pid in st.live:
                 raise UsageError(f"pid {pid} is already watched as agent {st.info.agent_id}")
-        agent = len(self.agents) + 1
-        if agent >= MAX_AGENTS:
-            raise UsageError(f"at most {MAX_AGENTS - 1} agents per sensor")
-        info = procfs.agent_info(agent, pid, name)
+        agent = self._alloc_slot()
+        try:
+            info = procfs.agent_info(agent, pid, name)
+        except BaseException:
+            self._free_slots.append(agent)
+            raise
         state = AgentState(info=info, seed=new_seed())
         self._write_cfg(agent, state)
         # Before seeding: whatever the kernel counts from the first seeded thread
@@ -581,13 +594,72 @@ class Sensor:
                 entry["agent"], entry["tgid"] = agent, tgid
                 value = entry.tobytes()
                 for tid in procfs.threads_of(tgid):
-                    scope.update(_U32.pack(tid), value)
+                    try:
+                        scope.update(_U32.pack(tid), value)
+                    except (BPFError, OSError) as e:
+                        # full scope map: this thread goes unwatched; counted like a drop
+                        self.scope_insert_failed += 1
+                        log.warning("scope map insert for tid %d failed: %s", tid, e)
+                        continue
                     self._seed_bit(tid)
                     self._seed_nspid(tid)
         self.agents[agent] = state
         if procfs.read_stat(pid) is None:
             raise UsageError(f"pid {pid} exited while H7 was attaching")
         return info
+
+    def _alloc_slot(self) -> int:
+        """The agent number for a new agent: the longest-free one, else the next unused one.
+
+        Numbers are the kernel's per-agent keys (scope entries, stats, config,
+        filter seed); a freed one is reused only after :meth:`retire_dead`
+        has cleared all of that, oldest first, so late records of a retired
+        agent have had the most time to drain.
+        """
+        if self._free_slots:
+            return self._free_slots.pop(0)
+        if self._next_slot >= MAX_AGENTS:
+            self.capacity_refused += 1
+            raise AgentCapacityError(
+                f"all {MAX_AGENTS - 1} agent slots are in use by live agents; not watching this one"
+            )
+        slot = self._next_slot
+        self._next_slot += 1
+        return slot
+
+    def retire_dead(self, after_batches: int = 2) -> list[int]:
+        """Free the slots of agents whose processes are all gone (watch mode).
+
+        An agent is retired ``after_batches`` batches after its last process
+        exited (its records drained by then): its kernel config and counters
+        are reset, its known-window bits leave the filter (unless another
+        agent's windows share them), and its number goes back to the pool.
+        Returns the retired numbers (the engine forgets them too).
+        """
+        out: list[int] = []
+        for agent, st in list(self.agents.items()):
+            if st.live:
+                st.dead_batches = 0
+                continue
+            st.dead_batches += 1
+            if st.dead_batches < after_batches:
+                continue
+            if st.filtering and st.codes is not None and self._seq_bits is not None:
+                keep = [
+                    (o.codes, a, o.seed)
+                    for a, o in self.agents.items()
+                    if a != agent and o.filtering and o.codes is not None
+                ]
+                self._seq_bits.remove(st.codes, agent, st.seed, keep)
+            with contextlib.suppress(BPFError, OSError):
+                self._maps["agent_cfg"].update(_U32.pack(agent), np.zeros(1, AGENT_CFG_DTYPE).tobytes())
+            del self.agents[agent]
+            for tgid in [t for t, a in self._by_pid.items() if a == agent]:
+                del self._by_pid[tgid]
+            self._free_slots.append(agent)
+            self.retired += 1
+            out.append(agent)
+        return out
 
     def _seed_bit(self, tid: int) -> None:
         """Mark ``tid`` in the kernel's scope prefilter.
@@ -652,6 +724,7 @@ class Sensor:
             raise UsageError(f"no agent {agent} in this sensor")
         codes = np.asarray(codes, dtype=np.uint64)
         self._seq_bits.add(codes, agent, st.seed)
+        st.codes = codes if st.codes is None else np.union1d(st.codes, codes)
         st.filtering = True
         self._write_cfg(agent, st)
         bits = self._seq_bits.bits_set()
@@ -770,7 +843,11 @@ class Sensor:
 
     def drops(self) -> dict[str, int]:
         c = self.ring_counters()
-        return {k: v for k, v in c.items() if k.endswith("_dropped") or k == "malformed"}
+        out = {k: v for k, v in c.items() if k.endswith("_dropped") or k == "malformed"}
+        if self.scope_insert_failed:
+            # threads left unwatched because the scope map was full: evidence may be incomplete
+            out["scope_insert_failed"] = self.scope_insert_failed
+        return out
 
     def take_batch(self, t0_ns: int, t1_ns: int) -> Batch:
         """Close the current batch: everything drained so far plus counter deltas."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import mmap
 import secrets
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -98,6 +99,28 @@ class SeqBits:
         np.bitwise_or.at(self.words, idx, np.uint64(1) << (bits & _LOW6))
         fresh = (self.words[touched] & ~before).view(np.uint8)
         self._bits_set += int(np.unpackbits(fresh).sum())
+
+    def remove(
+        self, codes: npt.ArrayLike, agent: int, seed: int, keep: Sequence[tuple[npt.ArrayLike, int, int]]
+    ) -> None:
+        """Clear the bits of a retired agent's windows, except bits another agent's windows need.
+
+        ``keep`` lists the (codes, agent, seed) still filtering.  A cleared bit
+        can only make the kernel ship a record it would have filtered (never
+        lose one), so clearing is safe while the kernel reads.
+        """
+        b1, b2 = bit_positions(codes, agent, seed)
+        drop = np.unique(np.concatenate((b1, b2)))
+        for k_codes, k_agent, k_seed in keep:
+            k1, k2 = bit_positions(k_codes, k_agent, k_seed)
+            drop = np.setdiff1d(drop, np.concatenate((k1, k2)), assume_unique=False)
+            if drop.size == 0:
+                return
+        idx = (drop >> _S6).astype(np.intp)
+        masks = np.uint64(1) << (drop & _LOW6)
+        was = (self.words[idx] & masks) != 0
+        np.bitwise_and.at(self.words, idx, ~masks)
+        self._bits_set -= int(was.sum())
 
     def contains(self, codes: npt.ArrayLike, agent: int, seed: int) -> npt.NDArray[np.bool_]:
         b1, b2 = bit_positions(codes, agent, seed)

@@ -16,7 +16,7 @@ import numpy as np
 from h7.batch import AgentInfo
 from h7.errors import UsageError
 from h7.sensor import procfs, selectors
-from h7.sensor.sensor import Sensor
+from h7.sensor.sensor import AgentCapacityError, Sensor
 from h7.source import BatchHandler, Source
 
 
@@ -113,17 +113,31 @@ class SensorSource(Source):
                 continue
             try:
                 info = self.sensor.add_agent(pid, selectors.label_for(pid, self.sels))
+            except AgentCapacityError as e:
+                n = self.sensor.capacity_refused
+                if n == 1 or n % 100 == 0:  # said, not flooded
+                    self.say(f"h7: ALARM: not watching pid {pid}: {e} ({n} such matches so far)")
+                continue
             except UsageError:
                 continue  # exited between the scan and the attach, or already covered
             out.append(info)
             self.say(f"h7: attached to {info.agent_id} ({info.exe}), matched by a selector")
         return out
 
+    def retire_agents(self) -> list[int]:
+        """Watch mode: free the agent numbers of agents whose processes are all gone."""
+        return self.sensor.retire_dead() if self.watching else []
+
     def drops(self) -> dict[str, int]:
         return self.sensor.drops() if self.sensor.obj is not None else {}
 
     def counters(self) -> dict[str, Any]:
-        return self.sensor.ring_counters()
+        return {
+            **self.sensor.ring_counters(),
+            "agent_capacity_refused": self.sensor.capacity_refused,
+            "scope_insert_failed": self.sensor.scope_insert_failed,
+            "agents_retired": self.sensor.retired,
+        }
 
     def set_sequence_filter(self, agent: int, codes: np.ndarray) -> dict[str, Any]:
         f = self.sensor.set_sequence_filter(agent, codes)
