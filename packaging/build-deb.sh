@@ -12,9 +12,10 @@ unset PYTHONPATH VIRTUAL_ENV PYTHONHOME
 cd "$ROOT"
 OUT=$ROOT/build/deb
 
-# Build-Depends straight from debian/control (one list to keep complete), plus the tools this script runs.
+# Build-Depends straight from debian/control (one list to keep complete), plus the tools this script runs
+# (build-essential: dpkg-buildpackage requires it implicitly; a fresh machine lacks it).
 BUILD_DEPS="$(sed -n '/^Build-Depends:/,/^[A-Z][A-Za-z-]*:/p' debian/control | grep -v '^#' | grep -v '^Standards-Version' \
-    | sed 's/^Build-Depends://; s/([^)]*)//g; s/,/ /g; s/debhelper-compat/debhelper/' | tr -s ' \n' ' ') dpkg-dev fakeroot lintian"
+    | sed 's/^Build-Depends://; s/([^)]*)//g; s/,/ /g; s/debhelper-compat/debhelper/' | tr -s ' \n' ' ') build-essential dpkg-dev fakeroot lintian"
 missing=$(for p in $BUILD_DEPS; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)
 if [ -n "$missing" ]; then
     [ "$(id -u)" = 0 ] || { echo "deb: need root to install build deps: $missing" >&2; exit 2; }
