@@ -370,7 +370,10 @@ class StatusReporter:
             "updated": time.time(),
             "engine": engine.status(),
             "agents": [i.to_dict() for i in alerts.infos.values()],
-            **{k: a[k] for k in ("alerts", "cal_failed", "cal_held", "cal_uncertified", "sink_refused")},
+            **{
+                k: a[k]
+                for k in ("alerts", "cal_failed", "cal_held", "cal_uncertified", "sink_refused", "spool_held")
+            },
             "accepted": a["accepted"],
             "sink": a["sink"],
             "ring": source.counters(),

@@ -53,3 +53,31 @@ def test_descends_from_reads_the_real_process_tree() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_status_says_what_is_held_refused_or_unwatched() -> None:
+    doc = {
+        "running": True,
+        "pid": os.getpid(),
+        "cal_held": 3,
+        "cal_uncertified": 7,
+        "spool_held": 2,
+        "ring": {"agent_capacity_refused": 5, "scope_insert_failed": 1},
+    }
+    sink = {
+        "reachable": True,
+        "socket": "/run/h7/alerts.sock",
+        "pid": 1,
+        "stats": {"delivered": 4, "refused": 5, "refused_by_uid": {"65534": 5}, "connections_refused": 36},
+        "outputs": [],
+    }
+    text = format_status(doc, sink)
+    for want in (
+        "waiting in memory for the cal disk: 3",
+        "signed as a gap record: 7",
+        "waiting in memory for the spool disk: 2",
+        "all agent numbers in use): 5",
+        "scope map full): 1",
+        "refused 5 unauthenticated alert(s) (uid 65534: 5) and 36 connection(s)",
+    ):
+        assert want in text, (want, text)

@@ -224,9 +224,15 @@ def format_status(doc: dict[str, Any], sink: dict[str, Any] | None = None) -> st
         for k, label in (
             ("sink_refused", "alerts refused by a full spool"),
             ("cal_failed", ".cal writes failed"),
+            ("cal_held", "detections waiting in memory for the cal disk"),
+            ("cal_uncertified", "detections beyond that, to be signed as a gap record"),
+            ("spool_held", "certified alerts waiting in memory for the spool disk"),
+            ("agent_capacity_refused", "matches not watched (all agent numbers in use)"),
+            ("scope_insert_failed", "threads not watched (scope map full)"),
         ):
-            if doc.get(k):
-                lines.append(f"ALARM: {label}: {doc[k]}")
+            v = doc.get(k) or _table(doc.get("ring")).get(k)
+            if v:
+                lines.append(f"ALARM: {label}: {v}")
     if sink is not None:
         if sink.get("reachable"):
             st = sink.get("stats") or {}
@@ -234,6 +240,13 @@ def format_status(doc: dict[str, Any], sink: dict[str, Any] | None = None) -> st
                 f"sinkhole: listening on {sink['socket']} (pid {sink.get('pid')}), "
                 f"{st.get('delivered', 0)} alerts delivered, {st.get('duplicates', 0)} duplicates ignored"
             )
+            if st.get("refused") or st.get("connections_refused"):
+                by_uid = ", ".join(f"uid {u}: {n}" for u, n in (st.get("refused_by_uid") or {}).items())
+                lines.append(
+                    f"ALARM: sinkhole refused {st.get('refused', 0)} unauthenticated alert(s)"
+                    + (f" ({by_uid})" if by_uid else "")
+                    + f" and {st.get('connections_refused', 0)} connection(s) over the per-peer limit"
+                )
             for o in sink.get("outputs") or []:
                 lines.append(f"  output {o}")
         else:
