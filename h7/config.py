@@ -257,6 +257,12 @@ class EngineConfig:
     # Storms: individual certificates per agent per batch; the rest collapse into one
     # aggregated certificate per channel per batch.  0: no storm collapse.
     storm_burst: int = 5
+    # The per-batch judges' keys (L1 sched, L3 structure, L4 egress) name a whole channel's
+    # drift: their verdicts fold only while the drift goes on, with gaps shorter than this.
+    fold_gap_ns: int = duration(30 * NS_PER_S, "fold_gap")
+    # A repeat this many times stronger (divergence/threshold) than the verdict its key was
+    # last certified with is certified again (a new, stronger episode).  0: never.
+    fold_escalation: float = 2.0
     # ... and a channel's aggregate closes early once a verdict comes this long after its first
     # (kernel time), so a held verdict waits about half a batch, not a whole one.  0: batch end only.
     storm_window_ns: int = duration(NS_PER_S // 2, "storm_window")
@@ -288,6 +294,8 @@ class EngineConfig:
             raise UsageError("trace_len must be >= 0")
         if not 0.0 < self.false_alarm_budget < 0.5:
             raise UsageError("false_alarm_budget must be in (0, 0.5)")
+        if self.fold_escalation < 0 or (0 < self.fold_escalation <= 1):
+            raise UsageError("fold_escalation must be 0 (off) or greater than 1")
         if self.storm_burst < 0 or self.storm_sample < 0 or self.fold_max_keys < 1:
             raise UsageError("storm_burst and storm_sample must be >= 0, fold_max_keys >= 1")
         known = registry.names()

@@ -240,3 +240,42 @@ def test_inbound_replies_are_not_egress_and_do_not_hide_a_later_connect() -> Non
     assert c.alerts == []
     c.events([net(t + 100, "10.7.7.7", 40000)])
     assert [a.key for a in c.alerts] == ["10.7.7.7:ephemeral"]
+
+
+def _drift(ts: int, div: float, thr: float = 10.0) -> Alert:
+    return Alert("L3", "STRUCTURAL_DRIFT", "a:1:2", ts, div, thr, "structure", {})
+
+
+def test_a_channel_wide_key_folds_per_episode_and_a_stronger_episode_is_certified() -> None:
+    """eval: a second attack seen only as structural drift a minute after the first was folded
+    into the first's certificate (key `structure`, fold_idle 10 min).  Per-batch verdicts now
+    fold only within an episode (gaps < fold_gap), and a verdict twice as strong as the one
+    its key was certified with is certified again."""
+    gap = 30 * NS
+    f = AgentFolder(idle_ns=600 * NS, burst=5, escalation=2.0)
+    certified = []
+    for t in range(5):  # one episode: consecutive batches
+        certified += f.admit(_drift(t * NS, 11.0), idle_ns=gap)
+        f.flush(t * NS)
+    assert [a.ts_ns for a in certified] == [0]
+    # quiet for 60 s, then drift again: a new episode, certified with the count of the first
+    again = f.admit(_drift(65 * NS, 11.5), idle_ns=gap)
+    assert [(a.ts_ns, a.suppressed) for a in again] == [(65 * NS, 4)]
+    # within this episode, a much stronger verdict is a new finding; a merely larger one is not
+    assert f.admit(_drift(66 * NS, 20.0), idle_ns=gap) == []  # 2.0 < 2 x 1.15
+    strong = f.admit(_drift(67 * NS, 24.0), idle_ns=gap)
+    assert [a.divergence for a in strong] == [24.0] and f.status()["escalated"] == 1
+    # discrete keys (destinations) keep fold_idle: an hour of use with 5-minute gaps is one alert
+    g = AgentFolder(idle_ns=600 * NS, burst=5, escalation=2.0)
+    dest = [
+        g.admit(Alert("L4", "UNKNOWN_DESTINATION", "a:1:2", t * 300 * NS, 1.0, 1.0, "10.0.0.1:443", {}))
+        for t in range(12)
+    ]
+    assert sum(len(x) for x in dest) == 1
+
+
+def test_fold_gap_and_escalation_config() -> None:
+    c = EngineConfig.from_dict({"fold_gap": "5s", "fold_escalation": 3})
+    assert c.fold_gap_ns == 5 * NS and c.fold_escalation == 3.0
+    with pytest.raises(Exception, match="fold_escalation"):
+        EngineConfig(fold_escalation=0.5)

@@ -209,7 +209,14 @@ class Engine:
 
     def _new_folder(self) -> AgentFolder:
         c = self.config
-        return AgentFolder(c.fold_idle_ns, c.storm_burst, c.storm_sample, c.fold_max_keys, c.storm_window_ns)
+        return AgentFolder(
+            c.fold_idle_ns,
+            c.storm_burst,
+            c.storm_sample,
+            c.fold_max_keys,
+            c.storm_window_ns,
+            c.fold_escalation,
+        )
 
     def _new_channels(self) -> list[Channel]:
         chans: list[Channel] = []
@@ -355,7 +362,8 @@ class Engine:
             self.monitor_batches += 1
         out: list[Alert] = []
         for st, raw in raw_by_agent:
-            out.extend(self._emit(st, raw))
+            gap = self.config.fold_gap_ns if self.config.fold_idle_ns > 0 else 0  # fold_idle 0: no folding
+            out.extend(self._emit(st, raw, idle_ns=gap))
         # The batch is the storm interval: what each agent's channels held in it goes
         # out now, as one aggregated certificate per channel, at most one batch late.
         for st in list(self.agents.values()):
@@ -511,11 +519,15 @@ class Engine:
         else:
             st.user_filter = codes
 
-    def _emit(self, st: AgentState, alerts: list[Alert]) -> list[Alert]:
-        """Channel verdicts -> certificates: through the agent's folder (new keys, storms)."""
+    def _emit(self, st: AgentState, alerts: list[Alert], idle_ns: int | None = None) -> list[Alert]:
+        """Channel verdicts -> certificates: through the agent's folder (new keys, storms).
+
+        ``idle_ns``: the per-batch judges' verdicts fold only within an episode
+        (``fold_gap``), not for ``fold_idle``.
+        """
         out: list[Alert] = []
         for a in alerts:
-            out.extend(self._deliver(st, st.folder.admit(a)))
+            out.extend(self._deliver(st, st.folder.admit(a, idle_ns)))
         return out
 
     def _deliver(self, st: AgentState, alerts: list[Alert]) -> list[Alert]:

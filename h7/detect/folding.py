@@ -59,6 +59,8 @@ class _KeyState:
     folded: int = 0
     #: the storm generation this key's first alert was held in (-1: it was certified itself)
     held_gen: int = -1
+    #: divergence / threshold of the verdict this key was last certified (or held) with
+    ratio: float = 0.0
 
 
 @dataclass
@@ -83,9 +85,18 @@ class AgentFolder:
     """
 
     def __init__(
-        self, idle_ns: int, burst: int, sample: int = 10, max_keys: int = 16384, window_ns: int = 0
+        self,
+        idle_ns: int,
+        burst: int,
+        sample: int = 10,
+        max_keys: int = 16384,
+        window_ns: int = 0,
+        escalation: float = 0.0,
     ) -> None:
         self.idle_ns = int(idle_ns)
+        #: a repeat this many times stronger (divergence / threshold) than the verdict its key was
+        #: last certified with is a new episode, certified again (0: never)
+        self.escalation = float(escalation)
         #: an aggregate also closes once a verdict arrives this long after its first (0: batch end only)
         self.window_ns = int(window_ns)
         self.burst = int(burst)
@@ -105,14 +116,27 @@ class AgentFolder:
         self.aggregates = 0
         self.evicted = 0
         self.certified = 0
+        self.escalated = 0
 
     # -- immediate path -------------------------------------------------
-    def admit(self, alert: Alert) -> list[Alert]:
-        """The alerts to certify now for this channel verdict (zero or one)."""
+    def admit(self, alert: Alert, idle_ns: int | None = None) -> list[Alert]:
+        """The alerts to certify now for this channel verdict (zero or one, or two in a storm).
+
+        ``idle_ns`` replaces ``fold_idle`` for this verdict: the engine passes a
+        short gap for verdicts of the per-batch judges, whose keys (``sched``,
+        ``structure``, ``egress``) name a whole channel's drift -- an episode
+        ends when the drift stops, not when 10 minutes pass, so a second attack
+        a minute later is not folded into the first.
+        """
         k = (alert.channel, alert.code, alert.key)
         ks = self._keys.get(k)
         ts = int(alert.ts_ns)
-        if ks is not None and self.idle_ns > 0 and ts - ks.last_seen_ns < self.idle_ns:
+        idle = self.idle_ns if idle_ns is None else int(idle_ns)
+        ratio = float(alert.divergence) / max(float(alert.threshold), 1e-12)
+        escalated = (
+            ks is not None and self.escalation > 0 and ks.ratio > 0 and ratio >= self.escalation * ks.ratio
+        )
+        if ks is not None and idle > 0 and ts - ks.last_seen_ns < idle and not escalated:
             ks.last_seen_ns = max(ks.last_seen_ns, ts)
             self._keys.move_to_end(k)
             self.folded_total += 1
@@ -125,7 +149,9 @@ class AgentFolder:
                 self._channel_folded[alert.channel] += 1
             return []
         prior = ks.folded if ks is not None else 0
-        ks = _KeyState(ts)
+        if escalated:
+            self.escalated += 1
+        ks = _KeyState(ts, ratio=ratio)
         self._keys[k] = ks
         self._keys.move_to_end(k)
         while len(self._keys) > self.max_keys:
@@ -240,5 +266,6 @@ class AgentFolder:
             "storm_certificates": self.aggregates,
             "certified": self.certified,
             "evicted_keys": self.evicted,
+            "escalated": self.escalated,
             "pending_channel_folds": dict(self._channel_folded),
         }
