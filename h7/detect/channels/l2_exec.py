@@ -36,6 +36,7 @@ import hashlib
 import os
 import re
 import stat as statmod
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -414,6 +415,7 @@ class ExecChannel(Channel):
         self.handoffs = 0
         self._recent_handoffs: dict[int, dict[str, Any]] = {}  # daemon pid -> the hand-off (bounded)
         self._args_of: dict[int, list[str]] = {}  # pid -> argv of its last exec (bounded)
+        self._owner_cache: dict[str, tuple[float, tuple[int, str] | None]] = {}
 
     # -- classification -------------------------------------------------
     def classify_name(self, name: str) -> tuple[str, str] | None:
@@ -637,6 +639,18 @@ class ExecChannel(Channel):
             "head": str(ev.get("head", ""))[:128],
         }
 
+    def _listener_owner(self, path: str, root: str) -> tuple[int, str] | None:
+        """unix_listener_owner, cached 10 s per path (a chatty client must not rescan /proc)."""
+        now = time.monotonic()
+        hit = self._owner_cache.get(path)
+        if hit is not None and now - hit[0] < 10.0:
+            return hit[1]
+        owner = unix_listener_owner(path, root, comms=frozenset(self.handoff_daemons))
+        if len(self._owner_cache) >= 256:
+            self._owner_cache.clear()
+        self._owner_cache[path] = (now, owner)
+        return owner
+
     def _remember_args(self, ev: Event) -> None:
         pid = int(ev.get("pid", 0))
         self._args_of.pop(pid, None)
@@ -669,7 +683,7 @@ class ExecChannel(Channel):
         if not comm and path and ctx.proc.enabled:
             # The process that called listen() is gone (a daemon that forked
             # after binding, like dtach): ask /proc who holds the listener now.
-            owner = unix_listener_owner(path, ctx.proc.root)
+            owner = self._listener_owner(path, ctx.proc.root)
             if owner is not None:
                 comm = owner[1]
         by = []
@@ -800,15 +814,26 @@ class ExecChannel(Channel):
 
 _SO_ACCEPTCON = 0x10000
 _MAX_PROC_SCAN = 100_000  # fds looked at, at most, per lookup
+_PROC_SCAN_BUDGET_S = 0.05  # the urgent path must not stall: give up after 50 ms
 
 
-def unix_listener_owner(path: str, proc_root: str = "/proc") -> tuple[int, str] | None:
+def unix_listener_owner(
+    path: str,
+    proc_root: str = "/proc",
+    budget_s: float = _PROC_SCAN_BUDGET_S,
+    comms: set[str] | frozenset[str] | None = None,
+) -> tuple[int, str] | None:
     """(pid, comm) of a process holding the listening unix socket bound at ``path``.
 
     Reads /proc/net/unix for the listener's inode, then the fds of every
     process: milliseconds, and only for a hand-off whose listener the kernel
     could not name.  ``@name`` is an abstract address, as in /proc/net/unix.
+    Bounded in fds and in time (this runs on L2's urgent path).  With
+    ``comms``, only processes with one of those comms are searched (a comm
+    read per process, an fd scan only for candidates): the caller only
+    cares whether the holder is one of those daemons.
     """
+    deadline = time.monotonic() + budget_s
     inodes: set[str] = set()
     try:
         with open(f"{proc_root}/net/unix", encoding="utf-8", errors="surrogateescape") as f:
@@ -827,6 +852,17 @@ def unix_listener_owner(path: str, proc_root: str = "/proc") -> tuple[int, str] 
     except OSError:
         return None
     for pid in pids:
+        if time.monotonic() > deadline:
+            return None
+        comm = None
+        if comms is not None:
+            try:
+                with open(f"{proc_root}/{pid}/comm", encoding="utf-8", errors="replace") as c:
+                    comm = c.read().strip()
+            except OSError:
+                continue
+            if comm not in comms:
+                continue
         try:
             fds = os.listdir(f"{proc_root}/{pid}/fd")
         except OSError:
@@ -837,8 +873,10 @@ def unix_listener_owner(path: str, proc_root: str = "/proc") -> tuple[int, str] 
                 return None
             try:
                 if os.readlink(f"{proc_root}/{pid}/fd/{fd}") in inodes:
-                    with open(f"{proc_root}/{pid}/comm", encoding="utf-8", errors="replace") as c:
-                        return int(pid), c.read().strip()
+                    if comm is None:
+                        with open(f"{proc_root}/{pid}/comm", encoding="utf-8", errors="replace") as c:
+                            comm = c.read().strip()
+                    return int(pid), comm
             except OSError:
                 continue
     return None
