@@ -81,3 +81,18 @@ def test_status_says_what_is_held_refused_or_unwatched() -> None:
         "refused 5 unauthenticated alert(s) (uid 65534: 5) and 36 connection(s)",
     ):
         assert want in text, (want, text)
+
+
+def test_a_damaged_status_file_is_one_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from h7.cli import main
+
+    for text in ('{"pid": null, "written_at": 1}', '{"pid": 1, "written_at": "x"}', '{"pid": true}', "{}"):
+        f = tmp_path / "status.json"
+        f.write_text(text)
+        r = CliRunner().invoke(
+            main, ["status", "--status-file", str(f), "--socket", str(tmp_path / "no.sock")]
+        )
+        assert (r.exit_code == 1 and r.exception is None) or isinstance(r.exception, SystemExit), r.exception
+        assert f"status file {f} is malformed" in r.output, (text, r.output)

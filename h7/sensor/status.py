@@ -96,7 +96,11 @@ def read_status(path: Path) -> dict[str, Any]:
         return {"running": False, "reason": f"status file {path} is unreadable: {e}"}
     if not isinstance(doc, dict):
         return {"running": False, "reason": f"status file {path} is not a JSON object"}
-    age = time.time() - float(doc.get("written_at") or 0)
+    pid, written = doc.get("pid"), doc.get("written_at", 0)
+    if type(pid) is not int or pid <= 0 or not _isnum(written):
+        # one line for a damaged file, rather than a report about "pid None"
+        return {"running": False, "reason": f"status file {path} is malformed (no valid pid / written_at)"}
+    age = time.time() - float(written)
     doc["age_s"] = round(age, 1)
     if writer_alive(doc):
         doc["running"] = True
