@@ -37,7 +37,8 @@ def run_journal(work: Path) -> dict[str, Any]:
     out = work / "alerts.jsonl"
     cfg_path = work / "h7.toml"
     cfg_path.write_text(
-        f'[sinkhole]\nsocket = "{work}/alerts.sock"\n[spool]\ndir = "{work}/spool"\n'
+        f'[sinkhole]\nsocket = "{work}/alerts.sock"\npubkey = "{work}/keys/h7.pub"\n'
+        f'[spool]\ndir = "{work}/spool"\n'
         f'[[output]]\ntype = "jsonl"\npath = "{out}"\nformat = "ocsf"\n'
         '[detect]\nread_proc = false\n[detect.l4]\nallow = ["127.0.0.1:8080", "127.0.0.53:53"]\n'
     )
