@@ -840,6 +840,13 @@ class Harness:
         for pid in self.daemon_pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+        # atd leaves SIGTERM for its next wake-up (it may sleep an hour): SIGKILL what is left
+        end = time.monotonic() + 3
+        while time.monotonic() < end and any(os.path.exists(f"/proc/{p}") for p in self.daemon_pids):
+            time.sleep(0.1)
+        for pid in self.daemon_pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _git_rev() -> str:
