@@ -956,6 +956,9 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_sendmmsg 307
 #define H7_NR_write 1
 #define H7_NR_writev 20
+#define H7_NR_sendfile 40
+#define H7_NR_splice 275
+#define H7_NR_vmsplice 278
 #define H7_NR_openat2 437
 #define H7_NR_close 3
 #define H7_NR_execve 59
@@ -973,6 +976,9 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_sendmmsg 269
 #define H7_NR_write 64
 #define H7_NR_writev 66
+#define H7_NR_sendfile 71
+#define H7_NR_splice 76
+#define H7_NR_vmsplice 75
 #define H7_NR_openat2 437
 #define H7_NR_close 57
 #define H7_NR_execve 221
@@ -1644,12 +1650,15 @@ static __always_inline __u32 proc_tail(const char *b, __u32 i)
 {
 	char c0 = b[i & (H7_PROC_BUF - 1)], c1 = b[(i + 1) & (H7_PROC_BUF - 1)];
 	char c2 = b[(i + 2) & (H7_PROC_BUF - 1)], c3 = b[(i + 3) & (H7_PROC_BUF - 1)];
-	char c4 = b[(i + 4) & (H7_PROC_BUF - 1)];
+	char c4 = b[(i + 4) & (H7_PROC_BUF - 1)], c5 = b[(i + 5) & (H7_PROC_BUF - 1)];
+	char c6 = b[(i + 6) & (H7_PROC_BUF - 1)], c7 = b[(i + 7) & (H7_PROC_BUF - 1)];
 
 	if (c0 == 'm' && c1 == 'e' && c2 == 'm' && c3 == 0)
 		return H7_ACC_PROC_MEM;
 	if (c0 == 'm' && c1 == 'a' && c2 == 'p' && c3 == 's' && c4 == 0)
 		return H7_ACC_PROC_MAPS;
+	if (c0 == 'e' && c1 == 'n' && c2 == 'v' && c3 == 'i' && c4 == 'r' && c5 == 'o' && c6 == 'n' && c7 == 0)
+		return H7_ACC_PROC_ENVIRON;
 	return 0;
 }
 
@@ -1954,7 +1963,14 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 		on_socket_write(agent, st, (int)ARG1(regs), (__u64)ARG3(regs));
 		break;
 	case H7_NR_writev:
+	case H7_NR_vmsplice:
 		on_socket_write(agent, st, (int)ARG1(regs), 0);
+		break;
+	case H7_NR_sendfile: /* sendfile(out_fd, in_fd, offset, count) */
+		on_socket_write(agent, st, (int)ARG1(regs), (__u64)ARG4(regs));
+		break;
+	case H7_NR_splice: /* splice(fd_in, off_in, fd_out, off_out, len, flags) */
+		on_socket_write(agent, st, (int)ARG3(regs), (__u64)ARG5(regs));
 		break;
 	}
 	return 0;

@@ -136,6 +136,7 @@ enum h7_access_op {
 	H7_ACC_PROC_MAPS = 4,  /* open of /proc/<pid>/maps */
 	H7_ACC_PIDFD_GETFD = 5,/* pidfd_getfd: a file descriptor taken from it */
 	H7_ACC_OTHER = 6,      /* an attach-level access check from another syscall */
+	H7_ACC_PROC_ENVIRON = 7, /* open of /proc/<pid>/environ (its secrets) */
 };
 
 enum h7_open_op {
@@ -150,7 +151,7 @@ enum h7_net_op {
 	H7_NET_SENDMSG = 3,
 	H7_NET_SENDMMSG = 4,
 	H7_NET_SEND = 5, /* a send seen at the socket layer (syscall or io_uring) */
-	H7_NET_WRITE = 6, /* write/writev on an inet socket (tracepoint mode) */
+	H7_NET_WRITE = 6, /* write/writev/sendfile/splice/vmsplice into an inet socket (tracepoint mode) */
 };
 
 /*

@@ -94,6 +94,7 @@ ACCESS_OPS = {
     4: "proc_maps_open",
     5: "pidfd_getfd",
     6: "attach_check",
+    7: "proc_environ_open",
 }
 #: enum h7_egress_mode / h7_access_mode (struct h7_hook_cfg)
 EGRESS_SYSCALL, EGRESS_CGROUP, EGRESS_FENTRY = 0, 1, 2

@@ -197,8 +197,11 @@ def test_sendmmsg_each_message(watched: Any, sinks: Any) -> None:
     assert sends >= 5
 
 
-def test_write_on_a_socket_received_over_scm_rights(watched: Any, sinks: Any, tmp_path: Path) -> None:
-    """A connected socket the agent did not connect, written with write(2): still egress to its peer."""
+@pytest.mark.parametrize("how", ["write", "sendfile"])
+def test_write_on_a_socket_received_over_scm_rights(
+    watched: Any, sinks: Any, tmp_path: Path, how: str
+) -> None:
+    """A connected socket the agent did not connect, written with write(2) or sendfile(2): still egress."""
     _, agent, col = watched
     tcp_port = sinks[0]
     path = str(tmp_path / "fd.sock")
@@ -216,7 +219,7 @@ def test_write_on_a_socket_received_over_scm_rights(watched: Any, sinks: Any, tm
     th = threading.Thread(target=give, daemon=True)
     th.start()
     try:
-        assert agent.cmd(f"recv_write {path}") == "ok"
+        assert agent.cmd(f"recv_write {path} {how}") == "ok"
         th.join(timeout=10)
         e = wait_event(
             col, lambda e: net_to(tcp_port)(e) and e["op"] in ("write", "send"), "write on a passed socket"
@@ -325,6 +328,11 @@ def test_proc_mem_write_absolute_and_relative(watched: Any) -> None:
         col, lambda e: e["type"] == "access" and e["op"] == "proc_maps_open", "maps relative to a dfd"
     )
     assert m["target_pid"] == pid and m["hook"] == "tp_btf/sys_enter"
+    # its environment (API keys): a read-level file, checked by path in both modes
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        f.read(16)
+    env = wait_event(col, lambda e: e["type"] == "access" and e["op"] == "proc_environ_open", "environ")
+    assert env["target_pid"] == pid
 
 
 def test_pidfd_getfd_steals_a_socket(watched: Any) -> None:

@@ -40,6 +40,7 @@ ACCESS_CODES = {
     "process_vm_writev": "PROCESS_MEMORY_ACCESS",
     "proc_mem_open": "PROCESS_MEMORY_ACCESS",
     "proc_maps_open": "PROCESS_MEMORY_ACCESS",
+    "proc_environ_open": "PROCESS_MEMORY_ACCESS",
     "attach_check": "PROCESS_MEMORY_ACCESS",
     "pidfd_getfd": "FD_THEFT_DETECTED",
 }
