@@ -1650,15 +1650,13 @@ static __always_inline __u32 proc_tail(const char *b, __u32 i)
 {
 	char c0 = b[i & (H7_PROC_BUF - 1)], c1 = b[(i + 1) & (H7_PROC_BUF - 1)];
 	char c2 = b[(i + 2) & (H7_PROC_BUF - 1)], c3 = b[(i + 3) & (H7_PROC_BUF - 1)];
-	char c4 = b[(i + 4) & (H7_PROC_BUF - 1)], c5 = b[(i + 5) & (H7_PROC_BUF - 1)];
-	char c6 = b[(i + 6) & (H7_PROC_BUF - 1)], c7 = b[(i + 7) & (H7_PROC_BUF - 1)];
+	char c4 = b[(i + 4) & (H7_PROC_BUF - 1)];
 
 	if (c0 == 'm' && c1 == 'e' && c2 == 'm' && c3 == 0)
 		return H7_ACC_PROC_MEM;
 	if (c0 == 'm' && c1 == 'a' && c2 == 'p' && c3 == 's' && c4 == 0)
 		return H7_ACC_PROC_MAPS;
-	if (c0 == 'e' && c1 == 'n' && c2 == 'v' && c3 == 'i' && c4 == 'r' && c5 == 'o' && c6 == 'n' && c7 == 0)
-		return H7_ACC_PROC_ENVIRON;
+	/* not environ: procps `ps -ef`/`ps aux` open every process's environ (a false alarm per ps run) */
 	return 0;
 }
 

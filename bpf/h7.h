@@ -136,7 +136,7 @@ enum h7_access_op {
 	H7_ACC_PROC_MAPS = 4,  /* open of /proc/<pid>/maps */
 	H7_ACC_PIDFD_GETFD = 5,/* pidfd_getfd: a file descriptor taken from it */
 	H7_ACC_OTHER = 6,      /* an attach-level access check from another syscall */
-	H7_ACC_PROC_ENVIRON = 7, /* open of /proc/<pid>/environ (its secrets) */
+	H7_ACC_PROC_ENVIRON = 7, /* reserved, not emitted: procps `ps` opens every process's environ */
 };
 
 enum h7_open_op {
