@@ -261,11 +261,13 @@ def test_storm_collapses_into_bounded_timely_counted_certificates(demo: Any) -> 
     span_s = (max(b["ts_ns"] for b in l4) - min(b["ts_ns"] for b in l4)) / NS
     assert len(l4) <= 10 * (span_s + 2), (len(l4), span_s)
     assert len(agg) <= 3 * (span_s + 2), (len(agg), span_s)
-    # Timely: a held verdict waits about half a batch (storm_window), never much more than 1 s.
+    # Timely: a held verdict waits about half a batch (storm_window), never much more than 1 s on a
+    # real machine.  The whole bound scales with H7_TEST_TIMESCALE: under software emulation (vmtest
+    # guests run at 8) every batch, drain and signature takes that many times longer.
     for b in agg:
         w0, w1 = b["evidence"]["storm"]["window_ns"]  # kernel clock; ts_ns is w1 on the wall clock
         lag = (b["sign_time_ns"] - (b["ts_ns"] - (w1 - w0))) / NS
-        assert lag <= 1.0 + 0.5 * TIMESCALE, lag
+        assert lag <= 1.5 * TIMESCALE, lag
     # Counted: the chain's counts agree with the engine's, and cover what the channel saw.
     st = demo.status()["engine"]["agents"][agent_id]
     f = st["folding"]
