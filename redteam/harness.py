@@ -613,7 +613,10 @@ class Harness:
             if fresh and st.get("engine", {}).get("phase") == "monitoring":
                 return
             if self.sensor.poll() is not None:
-                raise RuntimeError(f"the sensor exited during the baseline; see {self.dir / 'sensor.log'}")
+                raise RuntimeError(
+                    f"the sensor exited (rc {self.sensor.returncode}) during the baseline; "
+                    f"see {self.dir / 'sensor.log'}"
+                )
             self.poll_certs()
             time.sleep(0.2)
         raise RuntimeError("the baseline did not complete")

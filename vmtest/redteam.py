@@ -27,6 +27,7 @@ ROOT = HERE.parent
 _spec = importlib.util.spec_from_file_location("vmtest_run", HERE / "run.py")
 assert _spec is not None and _spec.loader is not None
 vr = importlib.util.module_from_spec(_spec)
+sys.modules["vmtest_run"] = vr  # its dataclasses look their module up there
 _spec.loader.exec_module(vr)
 OUT = vr.WORK / "redteam"
 

@@ -33,5 +33,7 @@ timeout "${H7_REDTEAM_TIMEOUT:-5400}" "$PY" -m redteam.harness --workdir /tmp/h7
     > "$OUT/redteam.log" 2>&1
 echo $? > "$OUT/redteam.rc"
 cp /tmp/h7-redteam/sensor.log "$OUT/sensor.log" 2>/dev/null
+dmesg 2>/dev/null | tail -60 > "$OUT/dmesg.txt"
+free -m > "$OUT/free.txt" 2>/dev/null
 echo ok > "$OUT/done"
 sync
