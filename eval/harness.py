@@ -109,6 +109,7 @@ class Run:
         self.phase = "setup"
         self.t0 = time.time()
         self.marks: dict[str, float] = {}
+        self.h7_commit = h7_commit()  # at the start: the tree may move while a long run goes on
 
     def say(self, text: str) -> None:
         print(f"[{self.stack.name} {time.time() - self.t0:7.1f}s] {text}", flush=True)
@@ -417,7 +418,7 @@ class Run:
             "what": self.stack.what,
             "lang": self.stack.lang,
             "versions": versions(self.stack),
-            "h7_commit": h7_commit(),
+            "h7_commit": self.h7_commit,
             "baseline_s": self.baseline_s,
             "soak_s": self.soak_s,
             "marks": self.marks,
@@ -445,11 +446,14 @@ class Run:
 
 
 def h7_commit() -> str:
-    """The sensor's commit, so a table says which H7 it measured."""
+    """The last commit that changed the sensor's own files, so a table says which H7 it measured."""
     r = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ["git", "-C", str(REPO), "log", "-1", "--format=%h", "--", "h7", "bpf", "_build"],
+        capture_output=True,
+        text=True,
     )
-    return r.stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "-C", str(REPO), "diff", "--quiet", "HEAD", "--", "h7", "bpf"]).returncode
+    return (r.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
 
 
 def key_matches(keys: tuple[str, ...] | list[str], cert: dict[str, Any]) -> bool:
