@@ -475,7 +475,9 @@ subprocess.run([{dtach!r}, "-p", {sock!r}], input=b"true\\\\n", timeout=20)
             from h7.detect.channels.base import ChannelContext, ProcReader
             from h7.detect.channels.l2_exec import ExecChannel
 
-            cfg = EngineConfig()
+            # the /proc search's 50 ms budget is a wall-clock bound: stretched like every deadline
+            # here under software emulation (a 6.1 guest ran out of it reading /proc/net/unix)
+            cfg = EngineConfig(channel_settings={"L2": {"handoff_proc_budget_ms": 50.0 * TIMESCALE}})
             ctx = ChannelContext(agent=1, agent_id="agent1", info=None, config=cfg, proc=ProcReader(True))
             found = codes(ExecChannel(cfg), ctx, [h])
             ev = found["DAEMON_HANDOFF"][0].evidence

@@ -100,6 +100,9 @@ HANDOFF_SOCKETS = (
 HANDOFF_FOLLOW = ("tmux: server", "screen", "SCREEN", "zellij", "abduco", "dtach", "socat", "ncat")
 
 
+_PROC_SCAN_BUDGET_S = 0.05  # the urgent path must not stall: give up after 50 ms
+
+
 @dataclass
 class L2Settings:
     """``[detect.l2]``."""
@@ -122,10 +125,15 @@ class L2Settings:
     handoff_follow: list[str] = field(default_factory=lambda: list(HANDOFF_FOLLOW))
     handoff_follow_s: float = 5.0
     handoff_allow: list[str] = field(default_factory=list)
+    #: how long the urgent path may search /proc for the holder of a listener the kernel could
+    #: not name (a daemon that forked away from its socket); it gives up, unnamed, after this
+    handoff_proc_budget_ms: float = 1000.0 * _PROC_SCAN_BUDGET_S
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.handoff_follow_s <= 3600.0:
             raise UsageError("handoff_follow_s must be in [0, 3600] seconds")
+        if not 0.0 < self.handoff_proc_budget_ms <= 10_000.0:
+            raise UsageError("handoff_proc_budget_ms must be in (0, 10000] milliseconds")
         long = [c for c in (*self.handoff_daemons, *self.handoff_follow) if len(c.encode()) > 15]
         if long:
             raise UsageError(f"hand-off daemon names are process comms, 15 bytes at most: {long}")
@@ -645,7 +653,12 @@ class ExecChannel(Channel):
         hit = self._owner_cache.get(path)
         if hit is not None and now - hit[0] < 10.0:
             return hit[1]
-        owner = unix_listener_owner(path, root, comms=frozenset(self.handoff_daemons))
+        owner = unix_listener_owner(
+            path,
+            root,
+            budget_s=self.settings.handoff_proc_budget_ms / 1000.0,
+            comms=frozenset(self.handoff_daemons),
+        )
         if len(self._owner_cache) >= 256:
             self._owner_cache.clear()
         self._owner_cache[path] = (now, owner)
@@ -814,7 +827,6 @@ class ExecChannel(Channel):
 
 _SO_ACCEPTCON = 0x10000
 _MAX_PROC_SCAN = 100_000  # fds looked at, at most, per lookup
-_PROC_SCAN_BUDGET_S = 0.05  # the urgent path must not stall: give up after 50 ms
 
 
 def unix_listener_owner(
