@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TIMESCALE, bpf_unavailable
+from conftest import TIMESCALE
 
 AGENT = r"""
 import os, sys
@@ -71,27 +71,6 @@ class Watch:
                     return e
             time.sleep(0.01)
         return None
-
-
-@pytest.fixture
-def sensor() -> Iterator[Any]:
-    if os.geteuid() != 0:
-        bpf_unavailable("not root")
-    try:
-        from h7.sensor.sensor import Sensor
-    except ImportError as e:
-        bpf_unavailable(f"extension not built: {e}")
-    from h7.errors import H7Error
-
-    s = Sensor()
-    try:
-        s.open()
-    except H7Error as e:
-        bpf_unavailable(str(e))
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def run_agent(sensor: Any, act: str, *, timeout: float = 20.0) -> tuple[int, Watch]:
