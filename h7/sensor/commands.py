@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import sys
 from collections.abc import Iterator
@@ -141,6 +142,9 @@ def attach_cmd(
     detection becomes one signed .cal certificate handed to the sinkhole.
     With --events, only streams the decoded kernel events as JSON lines.
     """
+    # A fault in native code (libbpf, the drain, numpy) would otherwise kill the sensor without a
+    # word: print the Python stack of every thread to stderr (the sensor's log) before dying.
+    faulthandler.enable(all_threads=True)
     duration_s = duration / 1e9 if duration is not None else None
     sels = tuple(
         [f"pid_file={p}" for p in pid_files] + [f"exe={e}" for e in exes] + [f"cgroup={c}" for c in cgroups]
