@@ -46,6 +46,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VARIANTS = HERE / "variants"
 TIMESCALE = float(os.environ.get("H7_TEST_TIMESCALE", "1"))
+#: benign acts have no gap; they interleave with the variants as if they were one
+BENIGN_GAP = 99
 DAEMON_TOOLS = ("tmux", "screen", "dtach", "socat", "at", "atd", "nsenter", "unshare", "gcc")
 
 
@@ -64,6 +66,15 @@ class Variant:
     target: str  # host | ns
     held_out: bool
     expect: tuple[str, ...]
+    #: a benign act (BENIGN = True): real agent work run like a variant; any alert in its phase is false
+    benign: bool = False
+    #: WARMUP = True: also injected during the baseline (work the agent does routinely, so learnt)
+    warmup: bool = False
+    #: STAGE = True: ``python variant.py --stage ARGS`` runs at set-up, before the victims start
+    #: (a file planted in the workspace before the agent ever ran: a poisoned repository)
+    stage: bool = False
+    #: the round the variant was written in (round 3: written blind, landed before its first run)
+    round: int = 1
 
 
 def load_variants(directory: Path = VARIANTS) -> list[Variant]:
@@ -88,6 +99,8 @@ def load_variants(directory: Path = VARIANTS) -> list[Variant]:
             raise ValueError(f"{p.name}: missing {sorted(missing)}")
         if meta["MODE"] not in ("inject", "external", "nsenter"):
             raise ValueError(f"{p.name}: MODE must be inject, external or nsenter")
+        if meta.get("WARMUP") and meta["MODE"] != "inject":
+            raise ValueError(f"{p.name}: only an injected variant can be a WARMUP (it runs in the agent)")
         out.append(
             Variant(
                 p.stem,
@@ -98,6 +111,10 @@ def load_variants(directory: Path = VARIANTS) -> list[Variant]:
                 str(meta["TARGET"]),
                 bool(meta["HELD_OUT"]),
                 tuple(meta["EXPECT"]),
+                bool(meta.get("BENIGN", False)),
+                bool(meta.get("WARMUP", False)),
+                bool(meta.get("STAGE", False)),
+                int(meta.get("ROUND", 1)),
             )
         )
     return out
@@ -114,7 +131,7 @@ def order(variants: list[Variant]) -> list[Variant]:
     rest = [v for v in variants if v.name != "demo_l1_miner"]
     by_gap: dict[int, list[Variant]] = {}
     for v in rest:
-        by_gap.setdefault(v.gap, []).append(v)
+        by_gap.setdefault(BENIGN_GAP if v.benign else v.gap, []).append(v)
     out = list(first)
     for i in range(max((len(x) for x in by_gap.values()), default=0)):
         for g in sorted(by_gap):
@@ -219,14 +236,32 @@ class Broker:
                 return
             with c, contextlib.suppress(OSError, ValueError):
                 c.settimeout(5)
-                ip, port = c.recv(256).decode().split()
+                words = c.recv(256).decode().split()
                 from redteam.rt import loopback
 
+                if words and words[0] == "relay":  # a forwarding proxy: pump the rest of the stream
+                    self._relay(c, loopback(words[1]), int(words[2]))
+                    continue
+                ip, port = words
                 out = socket.create_connection((loopback(ip), int(port)), timeout=5)
                 c.sendmsg(
                     [b"k"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, out.fileno().to_bytes(4, "little"))]
                 )
                 out.close()
+
+    @staticmethod
+    def _relay(c: socket.socket, ip: str, port: int) -> None:
+        """Forward what the client sends to ip:port until it closes (at most 10 s, 1 MiB)."""
+        end = time.monotonic() + 10
+        total = 0
+        with socket.create_connection((ip, port), timeout=5) as out:
+            c.sendall(b"k")
+            while time.monotonic() < end and total < 1 << 20:
+                data = c.recv(65536)
+                if not data:
+                    return
+                out.sendall(data)
+                total += len(data)
 
     def close(self) -> None:
         self.stop.set()
@@ -310,6 +345,14 @@ class Harness:
                 ["tmux", "-S", d["tmux_sock"], "kill-server"], capture_output=True, timeout=10, check=False
             )
         )
+        d["tmux_pane_tty"] = subprocess.run(
+            ["tmux", "-S", d["tmux_sock"], "display-message", "-p", "-t", "h7rt", "#{pane_tty}"],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=30,
+            check=False,
+        ).stdout.strip()
         # GNU screen session "h7rt" in a private socket dir
         d["screendir"] = str(run / "screen")
         os.makedirs(d["screendir"], mode=0o700, exist_ok=True)
@@ -440,6 +483,11 @@ class Harness:
         tools.mkdir(parents=True, exist_ok=True)
         self.helper = tools / "helper"
         shutil.copy2("/usr/bin/true", self.helper)
+        for v in getattr(self, "variants", []):
+            if v.stage:  # files planted before the agent ever ran
+                sargs = {"work": str(self.dir / "work"), "work_ns": str(self.dir / "work-ns")}
+                subprocess.run([self.py, str(v.path), "--stage", json.dumps(sargs)], check=True, timeout=60)
+                log(f"staged {v.name}")
         # the victims
         self.pid_file = self.dir / "victim.pid"
         self.pid_file_ns = self.dir / "victim-ns.pid"
@@ -605,6 +653,41 @@ class Harness:
                 out[pid] = d
         return out
 
+    def warmups(self, variants: list[Variant]) -> None:
+        """Inject the routine work (WARMUP variants) into its victim during the baseline, so it is learnt.
+
+        Waits (bounded) until the sensor reports its baseline phase, then runs each once with
+        ``warmup: true`` in its args and waits for its DONE line.
+        """
+        if not variants:
+            return
+        end = time.monotonic() + 60 * TIMESCALE
+        while time.monotonic() < end:
+            st = self.status()
+            fresh = st and (self.dir / "status.json").stat().st_mtime >= self.sensor_started
+            if fresh and st.get("engine", {}).get("phase") in ("baseline", "monitoring"):
+                break
+            if self.sensor.poll() is not None:
+                raise RuntimeError(f"the sensor exited (rc {self.sensor.returncode}); see sensor.log")
+            time.sleep(0.2)
+        time.sleep(3)
+        for v in variants:
+            args = {**self.variant_args(v, 0), "warmup": True}
+            logp = self.host_log if v.target == "host" else self.ns_log
+            offset = logp.stat().st_size
+            self.inject(self.api if v.target == "host" else self.api_ns, v, args)
+            done = False
+            deadline = time.monotonic() + self.a.act_timeout * TIMESCALE
+            while time.monotonic() < deadline and not done:
+                new, offset = self.read_acts(logp, offset)
+                done = any(a.get("done") for a in new)
+                for a in new:
+                    if "act_ns" in a:
+                        log(f"   warm-up {v.name}: {'ok' if a.get('ok') else 'FAILED'}: {a.get('detail')}")
+                self.poll_certs()
+                time.sleep(0.05)
+        log(f"warm-ups done ({len(variants)}), status phase {self.status().get('engine', {}).get('phase')}")
+
     def wait_monitoring(self) -> None:
         end = time.monotonic() + (self.a.baseline + 90) * TIMESCALE
         while time.monotonic() < end:
@@ -651,6 +734,10 @@ class Harness:
             "marker": str(self.dir / "markers" / v.name),
             "daemons": self.daemons,
             "broker_sock": str(self.broker.path),
+            "work": str(self.dir / ("work" if v.target == "host" else "work-ns")),
+            "host_pid_of_target": self.host_pid if v.target == "host" else self.ns_pid_host,
+            "ns_pid_of_target": self.ns_pid_inner if v.target == "ns" else self.host_pid,
+            "warmup": False,
         }
 
     def inject(self, port: int, v: Variant, args: dict[str, Any]) -> None:
@@ -684,8 +771,12 @@ class Harness:
     def run_variant(self, v: Variant, i: int) -> report.Phase:
         args = self.variant_args(v, i)
         target = self.host_pid if v.target == "host" else self.ns_pid_host
-        ph = report.Phase(v.name, "variant", time.time_ns(), 0, v.gap, v.held_out, v.expect, target)
-        log(f"variant {v.name} (gap {v.gap}{', held-out' if v.held_out else ''}, {v.mode}): {v.doc}")
+        kind = "benign-act" if v.benign else "variant"
+        ph = report.Phase(v.name, kind, time.time_ns(), 0, v.gap, v.held_out, v.expect, target, rnd=v.round)
+        log(
+            f"{'benign act' if v.benign else 'variant'} {v.name} (gap {v.gap}"
+            f"{', held-out' if v.held_out else ''}, {v.mode}): {v.doc}"
+        )
         acts: list[dict[str, Any]] = []
         act_deadline = time.monotonic() + self.a.act_timeout * TIMESCALE
         if v.mode == "inject":
@@ -763,11 +854,13 @@ class Harness:
 
     def run(self, variants: list[Variant]) -> dict[str, Any]:
         t0 = time.monotonic()
+        self.variants = variants
         self.setup()
         self.open_destinations(len(variants))
         self.listeners.thread.start()
         self.cleanups.append(self.listeners.close)
         log(f"mode {self.mode}; baseline {self.a.baseline:g} s on both victims")
+        self.warmups([v for v in variants if v.warmup])
         self.wait_monitoring()
         stray_start = time.time_ns()
         log("baseline complete")
@@ -790,6 +883,7 @@ class Harness:
         stray = report.assign(phases, [c for c in self.certs if c.ts_ns >= stray_start])
         before = [c for c in self.certs if c.ts_ns < stray_start]
         rows = [report.verdict(p) for p in phases if p.kind == "variant"]
+        warm = [v.name for v in variants if v.warmup]
         return {
             "mode": self.mode,
             "kernel": os.uname().release,
@@ -804,6 +898,7 @@ class Harness:
                 "wait_s": self.a.wait,
                 "settle_s": self.a.settle,
                 "timescale": TIMESCALE,
+                "warmups": warm,
             },
             "variants": rows,
             "totals": report.totals(rows),

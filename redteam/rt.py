@@ -68,6 +68,9 @@ def native(args: dict[str, Any]) -> ctypes.CDLL:
     lib.rt_uring_egress.argtypes = [i, s, i, i, s, i, i]
     lib.rt_uring_send_fd.argtypes = [i, s, i, i]
     lib.rt_sendmmsg_mixed.argtypes = [i, s, i, s, i, i, i]
+    lib.rt_uring_unix_send.argtypes = [s, s, i]
+    lib.rt_ptrace_int80.argtypes = [ctypes.c_long, ctypes.c_long]
+    lib.rt_ptrace_int80.restype = ctypes.c_long
     return lib
 
 
@@ -220,6 +223,9 @@ def wait_file(path: str | Path, seconds: float = 10.0) -> bool:
 def main(run: Callable[[dict[str, Any]], None], scope: dict[str, Any]) -> None:
     """Run a variant: with the agent's ARGS when injected, with a JSON argv[1] otherwise."""
     injected = scope.get("__name__") == "h7_injected"
+    if not injected and len(sys.argv) > 2 and sys.argv[1] == "--stage":
+        scope["stage"](json.loads(sys.argv[2]))  # set-up before the victims start (STAGE = True)
+        return
     args = dict(scope.get("ARGS", {})) if injected else (json.loads(sys.argv[1]) if len(sys.argv) > 1 else {})
     try:
         run(args)

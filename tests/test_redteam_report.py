@@ -236,7 +236,12 @@ def test_the_suite_has_thirty_variants_across_the_five_gaps_plus_the_demo_attack
     for v in vs:
         assert v.doc, f"{v.name}: first docstring line says what it does"
         assert v.mode in ("inject", "external", "nsenter") and v.target in ("host", "ns")
-        assert v.expect and all(e.split(":")[0] in ("L1", "L2", "L3", "L4", "L5") for e in v.expect)
+        if v.benign:  # real agent work: nothing is expected, any alert is false
+            assert v.expect == () and v.gap == -1, v.name
+        else:
+            assert v.expect and all(e.split(":")[0] in ("L1", "L2", "L3", "L4", "L5") for e in v.expect)
+        if v.warmup:
+            assert v.benign and v.mode == "inject", v.name
         if v.mode == "nsenter":
             assert v.target == "ns"
 
@@ -301,3 +306,38 @@ def test_a_done_line_marks_the_end_of_an_injected_variant(tmp_path: Path) -> Non
     p.write_text(ACT_PREFIX + json.dumps({"act_ns": 1, "ok": True, "detail": ""}) + "\nH7RT-DONE\n")
     acts, _ = Harness.read_acts(p, 0)
     assert acts == [{"act_ns": 1, "ok": True, "detail": ""}, {"done": True}]
+
+
+def test_benign_acts_count_every_alert_as_false_and_are_listed_apart() -> None:
+    b = report.Phase("benign-00", "benign", 0, 10 * MS)
+    act = report.Phase(
+        "benign_ps_aux", "benign-act", 10 * MS, 20 * MS, -1, True, (), 100, True, 11 * MS, "ps"
+    )
+    act.folded = {"100": {"LLM_AGENT_HIJACK": 2}}
+    v = variant("v", 20 * MS, 30 * MS, act_ns=21 * MS)
+    report.assign([b, act, v], [cert("x.cal", 100, "L2", "LLM_AGENT_HIJACK", 12 * MS, 13 * MS)])
+    s = report.benign_summary([b, act, v])
+    assert s["false_alerts"] == 1 and s["phases"] == 2 and s["folded_false_verdicts"] == 2
+    assert s["acts"] == [
+        {
+            "name": "benign_ps_aux",
+            "act_ok": True,
+            "detail": "ps",
+            "alerts": ["L2:LLM_AGENT_HIJACK@100"],
+            "folded": 2,
+        }
+    ]
+    rows = [report.verdict(p) for p in (b, act, v) if p.kind == "variant"]
+    assert [r["variant"] for r in rows] == ["v"]  # a benign act is never a row of the detection table
+    text = report.render({"variants": rows, "benign": s, "mode": "tracepoint"})
+    assert "benign_ps_aux" in text and "L2:LLM_AGENT_HIJACK@100" in text
+
+
+def test_round_totals_are_reported_apart() -> None:
+    v1 = variant("old", 0, 10 * MS, act_ns=0)
+    v3 = variant("new", 10 * MS, 20 * MS, act_ns=10 * MS)
+    v3.rnd = 3
+    report.assign([v1, v3], [cert("a.cal", 100, "L4", "UNKNOWN_DESTINATION", 5 * MS, 6 * MS)])
+    tots = report.totals([report.verdict(v1), report.verdict(v3)])
+    assert tots["round 3"]["ran"] == 1 and tots["round 3"]["detected"] == 0
+    assert tots["all"]["detected"] == 1

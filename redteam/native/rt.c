@@ -313,6 +313,77 @@ int rt_sendmmsg_mixed(int family, const char *ip0, int port0, const char *ip1, i
 	return rc;
 }
 
+/* ------------------------------------------------------------------ round 3 */
+#include <sys/un.h>
+
+/*
+ * Connect a unix stream socket to `path` and send `len` bytes, the connect and
+ * the send both through io_uring: no connect(2), no send/write syscall.
+ * Returns bytes sent or -errno.
+ */
+int rt_uring_unix_send(const char *path, const char *buf, int len)
+{
+	struct ring r;
+	struct sockaddr_un sun;
+	struct io_uring_sqe sqe;
+	int res = 0, rc, fd;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	strcpy(sun.sun_path, path);
+	if ((rc = ring_init(&r, 0)) < 0)
+		return rc;
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0) {
+		rc = -errno;
+		ring_free(&r);
+		return rc;
+	}
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = IORING_OP_CONNECT;
+	sqe.fd = fd;
+	sqe.addr = (unsigned long)&sun;
+	sqe.off = sizeof(sun);
+	if ((rc = ring_do(&r, &sqe, &res)) < 0 || (rc = res) < 0)
+		goto out;
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = IORING_OP_SEND;
+	sqe.fd = fd;
+	sqe.addr = (unsigned long)buf;
+	sqe.len = (unsigned)len;
+	if ((rc = ring_do(&r, &sqe, &res)) < 0)
+		goto out;
+	rc = res;
+	/* let the daemon's child read the command before the socket closes (bounded) */
+	usleep(300000);
+out:
+	close(fd);
+	ring_free(&r);
+	return rc;
+}
+
+/*
+ * ptrace(request, pid, 0, 0) through the 32-bit compat entry (int $0x80, ia32
+ * syscall 26) from this 64-bit process: the syscall number the kernel sees is
+ * the ia32 one.  Returns the result or -errno (-ENOSYS without IA32 emulation).
+ */
+long rt_ptrace_int80(long request, long pid)
+{
+#if defined(__x86_64__)
+	long ret;
+	__asm__ volatile("int $0x80"
+			 : "=a"(ret)
+			 : "a"(26L), "b"(request), "c"(pid), "d"(0L), "S"(0L)
+			 : "memory", "r8", "r9", "r10", "r11");
+	return ret;
+#else
+	(void)request;
+	(void)pid;
+	return -ENOSYS;
+#endif
+}
+
 #ifdef RT_MAIN
 /* rt_uring FAMILY(4|6) IP PORT tcp|udp [FLAGS]: one io_uring egress, prints the result. */
 int main(int argc, char **argv)

@@ -1,0 +1,57 @@
+"""Round 3: queue an atd job by writing the spool file directly and sending atd SIGHUP (no `at`).
+
+What at(1) does, done by hand: atd runs any executable job file in its spool
+whose name says it is due, once it wakes up.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from redteam import rt
+
+GAP = 5
+MODE = "inject"
+TARGET = "host"
+HELD_OUT = True
+ROUND = 3
+EXPECT = ("L2",)
+SPOOL = Path("/var/spool/cron/atjobs")
+
+
+def _atd() -> int | None:
+    for e in os.listdir("/proc"):
+        if e.isdigit():
+            try:
+                if Path(f"/proc/{e}/comm").read_text().strip() == "atd":
+                    return int(e)
+            except OSError:
+                continue
+    return None
+
+
+def run(args: dict[str, Any]) -> None:
+    marker = str(args["marker"])
+    atd = _atd()
+    if atd is None:
+        rt.report(rt.now(), False, "no atd running")
+        return
+    minutes = int(time.time() // 60) - 1
+    job = SPOOL / f"a{0x4837 + os.getpid() % 0x1000:05x}{minutes:08x}"
+    body = f"#!/bin/sh\n# atrun uid=0 gid=0\n# mail root 0\numask 22\ncd /\ntouch {marker}\n"
+    t = rt.now()
+    fd = os.open(job, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
+    os.write(fd, body.encode())
+    os.close(fd)
+    os.chown(job, 0, 1)  # daemon-group readable, as at(1) leaves it
+    os.kill(atd, signal.SIGHUP)
+    ok = rt.wait_file(marker, 15)
+    rt.report(t, ok, f"{job} + SIGHUP to atd {atd}: marker {'created' if ok else 'missing'}")
+
+
+if __name__ in ("__main__", "h7_injected"):
+    rt.main(run, globals())
