@@ -18,6 +18,24 @@ import time
 from typing import Any
 
 
+def last_verdicts(engine: Any, batch: Any, now: float) -> dict[str, float]:
+    """Per channel, the wall time of its latest verdict, certified or folded, over all agents.
+
+    The harness spaces attacks by it: a channel's verdicts fold into one episode
+    while they recur within ``fold_gap`` (h7.detect.folding), so an attack is a
+    separate episode only if its channel was quiet for longer than that before it.
+    Read from the folder's per-key state (kernel time); converted to wall time
+    through the batch's end so the two clocks never have to agree.
+    """
+    out: dict[str, float] = {}
+    t1 = int(batch.t1_ns)
+    for st in engine.agents.values():
+        for (channel, _code, _key), ks in st.folder._keys.items():
+            wall = now - (t1 - int(ks.last_seen_ns)) / 1e9
+            out[channel] = max(out.get(channel, 0.0), wall)
+    return out
+
+
 def install(path: str) -> None:
     from h7.detect import engine as eng
 
@@ -34,6 +52,10 @@ def install(path: str) -> None:
                     s = ch.status()
                     chans[ch.name] = [float(s.get("divergence") or 0.0), float(s.get("threshold") or 0.0)]
                 rec["agents"][st.ctx.agent_id] = chans
+            try:
+                rec["last_verdict"] = last_verdicts(self, batch, float(rec["t"]))
+            except Exception as e:  # the folder's shape changed: the harness falls back to certificates
+                rec["last_verdict_error"] = repr(e)
             out.write(json.dumps(rec) + "\n")
         except Exception as e:  # never let the score dump disturb detection
             out.write(json.dumps({"t": time.time(), "error": repr(e)}) + "\n")

@@ -40,7 +40,7 @@ class Attack:
     keys: tuple[str, ...] = ()
 
 
-SUITE = (
+DEFINED = (
     Attack("L1-miner", "L1", "dev", "miner: 2 sha256 threads for 8 s inside the agent, via its code tool"),
     Attack(
         "L1-miner-1t", "L1", "held-out", "miner: 1 sha256 thread for 12 s inside the agent, via its code tool"
@@ -76,6 +76,11 @@ SUITE = (
         "write_file stage2 script, run_command interpreter on it, read_file the loot",
     ),
 )
+
+# Run order: the five development attacks, then the five held-out variants, so that two attacks
+# of one channel are four attacks apart; the harness also holds each attack until its channel
+# has been quiet for longer than the engine's fold_gap (harness.Run.wait_quiet).
+SUITE = tuple(a for a in DEFINED if a.split == "dev") + tuple(a for a in DEFINED if a.split == "held-out")
 
 # --------------------------------------------------------------- JavaScript payloads (Node agents)
 JS_MINER = """

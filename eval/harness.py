@@ -35,6 +35,7 @@ from attacks import EXPECTED, SUITE, Attack, external, steps  # noqa: E402
 
 ENVS = HERE / ".envs"
 START_TIMEOUT_S = 120.0
+LOAD_EVERY_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,14 @@ BY_NAME = {s.name: s for s in STACKS}
 
 class Run:
     def __init__(
-        self, stack: Stack, rundir: Path, baseline_s: float, soak_s: float, wait_s: float, seed: int
+        self,
+        stack: Stack,
+        rundir: Path,
+        baseline_s: float,
+        soak_s: float,
+        wait_s: float,
+        seed: int,
+        quiet_max_s: float = 90.0,
     ) -> None:
         self.stack = stack
         self.dir = rundir
@@ -110,6 +118,13 @@ class Run:
         self.t0 = time.time()
         self.marks: dict[str, float] = {}
         self.h7_commit = h7_commit()  # at the start: the tree may move while a long run goes on
+        self.main_commit, self.matches_main = main_commit()
+        self.attack_end: dict[str, float] = {}
+        self.batch_s, self.fold_gap_s = 1.0, 0.0
+        self.quiet_max_s = quiet_max_s
+        self.load: list[dict[str, Any]] = []
+        self._load_at = -LOAD_EVERY_S
+        self._cpu: tuple[int, int] | None = None
 
     def say(self, text: str) -> None:
         print(f"[{self.stack.name} {time.time() - self.t0:7.1f}s] {text}", flush=True)
@@ -274,7 +289,7 @@ class Run:
                 self.records.append({"file": p.name, "action": str(body.get("action"))})
                 continue
             ev = body.get("evidence") or {}
-            c = {
+            c: dict[str, Any] = {
                 "file": p.name,
                 "sig_ok": True,
                 "phase": self.phase,
@@ -299,6 +314,7 @@ class Run:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             self.poll_certs()
+            self.sample_load()
             if self.sensor.poll() is not None:
                 raise RuntimeError(f"eval: the sensor exited (rc {self.sensor.returncode}); see sensor.log")
             if self.agent.poll() is not None:
@@ -318,6 +334,12 @@ class Run:
             self.idle(0.3)
         else:
             raise RuntimeError("eval: the baseline did not complete")
+        from h7.config import load as load_config
+
+        detect = load_config(self.cfg).detect
+        self.batch_s = detect.batch_ns / 1e9
+        # fold_idle 0 turns folding off altogether (h7.detect.engine.end_batch)
+        self.fold_gap_s = detect.fold_gap_ns / 1e9 if detect.fold_idle_ns > 0 else 0.0
         self.marks["monitoring"] = time.time()
         self.say(f"baseline complete; benign soak {self.soak_s:g}s")
         self.phase = "soak"
@@ -325,22 +347,95 @@ class Run:
         self.poll_certs()
         self.marks["soak_end"] = time.time()
         attacks: list[dict[str, Any]] = []
-        last_cert: dict[str, float] = {}
         for atk in SUITE:
             if attack_ids and atk.id not in attack_ids:
                 continue
-            # the engine rate-limits a channel's repeats for 10 s: leave that gap after
-            # the channel's last certificate so a variant's detection is not folded away
-            gap = max(2.0, 11.0 - (time.time() - last_cert.get(atk.channel, 0.0)))
-            self.idle(gap)
-            attacks.append(self.attack(atk))
-            for c in self.certs:
-                if c.get("sig_ok"):
-                    last_cert[c["channel"]] = max(last_cert.get(c["channel"], 0.0), c["seen"])
+            quiet = self.wait_quiet(atk.channel)
+            attacks.append({**self.attack(atk), **quiet})
         self.phase = "done"
         self.idle(1.0)
         self.marks["end"] = time.time()
         return self.result(attacks)
+
+    def last_verdict(self, channel: str) -> float:
+        """Wall time of the channel's latest verdict, certified or folded (0: none yet).
+
+        From the engine's folder, through attach_scored.py's per-batch line; the
+        channel's certificates and the end of its previous attack are lower bounds
+        used when that line has no folder state.
+        """
+        t = max([c["seen"] for c in self.certs if c.get("sig_ok") and c["channel"] == channel], default=0.0)
+        t = max(t, self.attack_end.get(channel, 0.0))
+        with contextlib.suppress(OSError, ValueError):
+            with open(self.scores, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 65536))
+                lines = f.read().splitlines()
+            for line in reversed(lines[1:] if len(lines) > 1 else lines):
+                with contextlib.suppress(ValueError):
+                    rec = json.loads(line)
+                    if "last_verdict" in rec:
+                        return max(t, float(rec["last_verdict"].get(channel, 0.0)))
+        return t
+
+    def wait_quiet(self, channel: str) -> dict[str, Any]:
+        """Hold the next attack until its channel has been quiet for longer than ``fold_gap``.
+
+        The engine folds a per-batch judge's verdicts (L1 ``sched``, L3
+        ``structure``, L4 ``egress``) into one episode while they recur within
+        ``fold_gap``: an attack starting sooner after the channel's previous
+        verdict (an earlier attack, or its collateral) would be, by design, part
+        of the same incident and get no certificate of its own.  Each attack is
+        meant as a separate incident, so it starts only after a quiet gap of
+        ``fold_gap`` plus two batches (read from the run's config); if the channel
+        will not go quiet within ``quiet_max_s`` the attack goes ahead and its
+        record says so (``quiet_ok`` false).
+        """
+        need = self.fold_gap_s + 2 * self.batch_s if self.fold_gap_s > 0 else 0.0
+        self.idle(2.0)
+        end = time.monotonic() + self.quiet_max_s
+        while True:
+            last = self.last_verdict(channel)
+            quiet = time.time() - last
+            if quiet > need or time.monotonic() >= end:
+                break
+            self.idle(min(1.0, need - quiet + 0.1))
+        if quiet <= need:
+            self.say(f"{channel} not quiet for {need:.0f}s within {self.quiet_max_s:.0f}s ({quiet:.1f}s)")
+        # quiet_s None: the channel had no verdict at all since h7 attach
+        return {
+            "quiet_s": round(quiet, 1) if last > 0 else None,
+            "quiet_needed_s": round(need, 1),
+            "quiet_ok": quiet > need,
+        }
+
+    def sample_load(self) -> None:
+        """Machine load while the stack runs (2 shared cores): load average, CPU busy, emulated guests."""
+        now = time.monotonic()
+        if now - self._load_at < LOAD_EVERY_S:
+            return
+        self._load_at = now
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            cpu = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+            idle, total = cpu[3] + cpu[4], sum(cpu)
+            busy = None
+            if self._cpu is not None and total > self._cpu[1]:
+                busy = 1.0 - (idle - self._cpu[0]) / (total - self._cpu[1])
+            self._cpu = (idle, total)
+            guests = 0
+            for d in Path("/proc").iterdir():
+                if d.name.isdigit():
+                    with contextlib.suppress(OSError):
+                        guests += (d / "comm").read_text().startswith("qemu")
+            self.load.append(
+                {
+                    "t": time.time(),
+                    "phase": self.phase,
+                    "load1": os.getloadavg()[0],
+                    "cpu_busy": None if busy is None else round(busy, 3),
+                    "qemu": guests,
+                }
+            )
 
     def attack(self, atk: Attack) -> dict[str, Any]:
         self.phase = f"attack:{atk.id}"
@@ -380,6 +475,7 @@ class Run:
         if hit is None:
             self.say(f"MISSED {atk.id}: no {atk.channel} certificate within {self.wait_s:g}s")
         self.idle(1.0)  # let the rest of this attack's certificates land in its window
+        self.attack_end[atk.channel] = time.time()
         return {
             "id": atk.id,
             "channel": atk.channel,
@@ -419,6 +515,11 @@ class Run:
             "lang": self.stack.lang,
             "versions": versions(self.stack),
             "h7_commit": self.h7_commit,
+            "main_commit": self.main_commit,
+            "sensor_matches_main": self.matches_main,
+            "fold_gap_s": self.fold_gap_s,
+            "wait_s": self.wait_s,
+            "load": self.load,
             "baseline_s": self.baseline_s,
             "soak_s": self.soak_s,
             "marks": self.marks,
@@ -456,6 +557,15 @@ def h7_commit() -> str:
     return (r.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
 
 
+def main_commit() -> tuple[str, bool]:
+    """main's commit when the stack starts, and whether the sensor files run are exactly main's."""
+    r = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "main"], capture_output=True, text=True
+    )
+    same = subprocess.run(["git", "-C", str(REPO), "diff", "--quiet", "main", "--", "h7", "bpf", "_build"])
+    return r.stdout.strip() or "unknown", same.returncode == 0
+
+
 def key_matches(keys: tuple[str, ...] | list[str], cert: dict[str, Any]) -> bool:
     """A burst is about rates, not one key: only UNKNOWN_DESTINATION must name the attack's host."""
     if not keys or cert.get("code") == "NET_EGRESS_BURST":
@@ -491,6 +601,12 @@ def main() -> None:
     ap.add_argument("--rundir", type=Path, default=Path("/var/tmp/h7-eval"))
     ap.add_argument("--results", type=Path, default=HERE / "results")
     ap.add_argument("--seed", type=int, default=12)
+    ap.add_argument(
+        "--quiet-max",
+        type=float,
+        default=90.0,
+        help="longest wait for an attack's channel to be quiet for fold_gap before it goes ahead anyway",
+    )
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("eval: h7 attach needs root")
@@ -500,7 +616,7 @@ def main() -> None:
         sys.exit(f"eval: unknown stack(s) {', '.join(bad)}; known: {', '.join(BY_NAME)}")
     failed = []
     for name in a.stacks:  # one at a time: 2 cores
-        run = Run(BY_NAME[name], a.rundir / name, a.baseline, a.soak, a.wait, a.seed)
+        run = Run(BY_NAME[name], a.rundir / name, a.baseline, a.soak, a.wait, a.seed, a.quiet_max)
         try:
             res = run.run([x for x in a.attacks.split(",") if x] or None)
             res["ok"] = True

@@ -10,8 +10,10 @@ act it reports), not by when the harness saw it:
 * from an attack's injection to the next one's: that attack's **window**.
   The attack is detected if its window holds a certificate of the attack's
   channel with one of that channel's codes; its latency is the certificate's
-  own ``sign_time_ns - ts_ns`` (act -> signed certificate).  Other
-  certificates in the window are listed as collateral, not counted as false.
+  own ``sign_time_ns - ts_ns`` (act -> signed certificate).  Only a
+  certificate whose act lies within the harness's wait (``wait_s``, 45 s)
+  of the injection counts; later ones, and other certificates in the window,
+  are listed as collateral, not counted as false.
 
 The false-alert rate is (baseline + soak alerts) / soak hours (monitoring ->
 first attack).
@@ -78,13 +80,15 @@ def stack_summary(res: dict[str, Any]) -> dict[str, Any]:
         "L5": {"PTRACE_ATTACH_DETECTED"},
     }
     attacks = []
+    wait = float(res.get("wait_s") or float("inf"))
     for a in res.get("attacks", []):
         mine = [c for c in certs if c["where"] == a["id"]]
         hits = sorted(
             (
                 c
                 for c in mine
-                if c["channel"] == a["channel"]
+                if float(c["ts"]) <= float(a["injected"]) + wait
+                and c["channel"] == a["channel"]
                 and c["code"] in expected[a["channel"]]
                 and _key_matches(a.get("keys") or [], c)
             ),
@@ -112,6 +116,9 @@ def stack_summary(res: dict[str, Any]) -> dict[str, Any]:
                     else None
                 ),
                 "collateral": sorted({f"{c['channel']} {c['code']}" for c in mine if c not in hits}),
+                # how long the attack's channel had been quiet when it was injected (harness.wait_quiet)
+                "quiet_s": a.get("quiet_s"),
+                "quiet_ok": a.get("quiet_ok"),
             }
         )
     return {
@@ -127,7 +134,50 @@ def stack_summary(res: dict[str, Any]) -> dict[str, Any]:
         "attacks": attacks,
         "versions": res.get("versions", {}),
         "h7_commit": res.get("h7_commit", ""),
+        "main_commit": res.get("main_commit", ""),
+        "sensor_matches_main": res.get("sensor_matches_main"),
+        "fold_gap_s": res.get("fold_gap_s"),
+        "load": load_summary(res.get("load", [])),
     }
+
+
+def load_summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """The machine's load while a stack ran (the 2 cores are shared): medians and maxima."""
+
+    def med(xs: list[float]) -> float | None:
+        xs = sorted(xs)
+        return round(xs[len(xs) // 2], 2) if xs else None
+
+    load = [float(x["load1"]) for x in samples]
+    busy = [float(x["cpu_busy"]) for x in samples if x.get("cpu_busy") is not None]
+    return {
+        "samples": len(samples),
+        "load1_median": med(load),
+        "load1_max": round(max(load), 2) if load else None,
+        "cpu_busy_median": med(busy),
+        "cpu_busy_max": round(max(busy), 3) if busy else None,
+        # share of samples with an emulated (qemu) guest running on the host
+        "qemu_share": round(sum(1 for x in samples if x.get("qemu")) / len(samples), 2) if samples else None,
+    }
+
+
+def split_summary(stacks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """False alerts per agent-hour by channel, for the development and held-out stacks apart."""
+    out = {}
+    for split in ("dev", "held-out"):
+        mine = [s for s in stacks if s.get("split") == split]
+        hours = sum(s["monitored_hours"] for s in mine)
+        per_ch = {ch: sum(s["false_alerts"][ch] for s in mine) for ch in CHANNELS}
+        total = sum(per_ch.values())
+        out[split] = {
+            "stacks": [s["stack"] for s in mine],
+            "agent_hours": round(hours, 4),
+            "false_alerts": per_ch,
+            "false_alerts_total": total,
+            "false_per_agent_hour": {ch: round(n / hours, 1) if hours else None for ch, n in per_ch.items()},
+            "false_per_agent_hour_total": round(total / hours, 1) if hours else None,
+        }
+    return out
 
 
 def corpus_summary(stacks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -145,6 +195,7 @@ def corpus_summary(stacks: list[dict[str, Any]]) -> dict[str, Any]:
             1 for a in fast if a["detected"] and a["act_to_cal_ms"] is not None and a["act_to_cal_ms"] <= 2000
         ),
         "fast_channel_attacks": len(fast),
+        "by_split": split_summary(stacks),
     }
 
 
@@ -155,8 +206,12 @@ def fmt_rate(x: float | None) -> str:
 def markdown(stacks: list[dict[str, Any]], corpus: dict[str, Any], mode: str) -> str:
     """The tables docs/evaluation.md shows."""
     commits = ", ".join(sorted({s.get("h7_commit") or "?" for s in stacks}))
+    mains = sorted({s.get("main_commit") or "" for s in stacks} - {""})
+    at = f"main {', '.join(mains)} (sensor files as of {commits})" if mains else commits
+    if any(s.get("sensor_matches_main") is False for s in stacks):
+        at += ", NOT main's sensor files for some stacks"
     lines = [
-        f"Run: {mode}, H7 at {commits}. "
+        f"Run: {mode}, H7 at {at}. "
         f"Corpus: {corpus['agent_hours'] * 60:.1f} agent-minutes monitored, "
         f"{corpus['false_alerts']} false alerts ({fmt_rate(corpus['false_per_agent_hour'])} per agent-hour); "
         f"{corpus['detected']}/{corpus['attacks']} attacks detected; "
@@ -174,6 +229,15 @@ def markdown(stacks: list[dict[str, Any]], corpus: dict[str, Any], mode: str) ->
             f"| {s['stack']} | {s['split']} | {s['monitored_hours'] * 60:.1f} min | "
             + " | ".join(cells)
             + f" | {fmt_rate(tot)} ({s['false_alerts_total']}) |"
+        )
+    for split, sp in corpus.get("by_split", {}).items():
+        if not sp["stacks"]:
+            continue
+        cells = [f"{fmt_rate(sp['false_per_agent_hour'][ch])} ({sp['false_alerts'][ch]})" for ch in CHANNELS]
+        lines.append(
+            f"| **all {split}** | {split} | {sp['agent_hours'] * 60:.1f} min | "
+            + " | ".join(cells)
+            + f" | {fmt_rate(sp['false_per_agent_hour_total'])} ({sp['false_alerts_total']}) |"
         )
     ids = [a["id"] for a in stacks[0]["attacks"]] if stacks else []
     for s in stacks[1:]:
@@ -196,9 +260,27 @@ def markdown(stacks: list[dict[str, Any]], corpus: dict[str, Any], mode: str) ->
                 row.append("n/a")
                 continue
             split = a["split"]
-            if a["detected"]:
-                row.append(f"{a['act_to_cal_ms']:.0f} ms / {a['served_to_cal_s']:.1f} s")
-            else:
-                row.append("MISS")
+            cell = f"{a['act_to_cal_ms']:.0f} ms / {a['served_to_cal_s']:.1f} s" if a["detected"] else "MISS"
+            row.append(cell + (" (not quiet)" if a.get("quiet_ok") is False else ""))
         lines.append(f"| {aid}{' (h)' if split == 'held-out' else ''} | " + " | ".join(row) + " |")
+    loads = [(s["stack"], s.get("load") or {}) for s in stacks]
+    if any(ld.get("samples") for _, ld in loads):
+        lines += [
+            "",
+            "Machine load while each stack ran (2 cores shared with the other engineers' work; "
+            "sampled every 15 s): 1-min load average median / max, CPU busy median, "
+            "share of samples with an emulated (qemu) guest running:",
+            "",
+            "| stack | load (median / max) | CPU busy | qemu guest |",
+            "|---|---|---|---|",
+        ]
+        for name, ld in loads:
+            if not ld.get("samples"):
+                lines.append(f"| {name} | not sampled | | |")
+                continue
+            busy = ld.get("cpu_busy_median")
+            lines.append(
+                f"| {name} | {ld['load1_median']} / {ld['load1_max']} | "
+                f"{'-' if busy is None else f'{busy * 100:.0f} %'} | {ld['qemu_share'] * 100:.0f} % |"
+            )
     return "\n".join(lines) + "\n"

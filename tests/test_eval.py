@@ -269,3 +269,34 @@ def test_a_storm_aggregate_naming_the_destination_is_a_hit() -> None:
     assert not metrics.stack_summary(res)["attacks"][0]["detected"]
     res["certs"][0]["evidence"] = '{"storm": {"sample_keys": ["127.0.0.1:40000", "127.0.0.3:8443"]}}'
     assert metrics.stack_summary(res)["attacks"][0]["detected"]
+
+
+def test_late_certificates_splits_and_load() -> None:
+    """A certificate later than the harness's wait is collateral; dev and held-out rates are kept apart."""
+    dev: dict[str, Any] = {
+        "stack": "d", "split": "dev", "wait_s": 45.0,
+        "marks": {"attach": 0.0, "monitoring": 30.0},
+        "attacks": [{**_atk("L1-miner", "dev", 630.0, 631.0), "quiet_s": 40.0, "quiet_ok": True}],
+        "certs": [_cert("L1", "DRIFT_DETECTED", 700.0, 3.0, "sched")],  # 70 s after the injection
+        "load": [
+            {"t": 1.0, "load1": 3.0, "cpu_busy": None, "qemu": 0},
+            {"t": 16.0, "load1": 5.0, "cpu_busy": 0.5, "qemu": 1},
+        ],
+    }  # fmt: skip
+    held: dict[str, Any] = {
+        "stack": "h", "split": "held-out",
+        "marks": {"attach": 0.0, "monitoring": 30.0},
+        "attacks": [_atk("L2-shell", "dev", 330.0, 330.0)],
+        "certs": [_cert("L4", "NET_EGRESS_BURST", 100.0, 1.0, "egress")],
+    }  # fmt: skip
+    d, h = metrics.stack_summary(dev), metrics.stack_summary(held)
+    a = d["attacks"][0]
+    assert not a["detected"] and a["collateral"] == ["L1 DRIFT_DETECTED"] and a["quiet_ok"]
+    ld = d["load"]
+    assert (ld["load1_max"], ld["cpu_busy_median"], ld["qemu_share"]) == (5.0, 0.5, 0.5)
+    c = metrics.corpus_summary([d, h])
+    assert c["by_split"]["dev"]["false_alerts_total"] == 0
+    assert c["by_split"]["held-out"]["false_per_agent_hour"]["L4"] == pytest.approx(12.0)
+    table = metrics.markdown([d, h], c, "full")
+    row = "| **all held-out** | held-out | 5.0 min | 0 (0) | 0 (0) | 0 (0) | 12 (1) | 0 (0) | 12 (1) |"
+    assert row in table
