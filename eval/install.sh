@@ -17,6 +17,12 @@ if [ ${#need[@]} -gt 0 ]; then
 	echo "eval: apt-get install ${need[*]}"
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# The node stack was measured on Node 20 (Debian 12's own nodejs is 18; the machines here
+# carry Node 20).  Say so rather than fail later with a framework's stack trace.
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+	echo "eval: warning: Node $(node --version 2>/dev/null) found; the node-openai-agents stack is measured on Node 20 and may not start" >&2
+fi
 mkdir -p .envs
 for env in langgraph openai-agents mcp smolagents tools; do
 	lock=lock/$env.txt stamp=.envs/$env/.stamp
