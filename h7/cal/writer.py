@@ -61,6 +61,47 @@ CERT_MODE = 0o640  # evidence can hold command lines with secrets: not world-rea
 CAL_DIR_MODE = 0o750
 
 
+def _chain_fields(
+    action: str,
+    *,
+    host: str,
+    seq: int,
+    prev_hash: bytes,
+    key_id: str,
+    agent_id: str,
+    ts_ns: int,
+    sign_time_ns: int,
+) -> dict[str, Any]:
+    """The fields every record kind opens with: what links it into the chain and says who signed when.
+
+    Written once so that a new record kind cannot drift from the others in
+    how it normalises the host or the agent (the verifier checks them all
+    with one schema).
+    """
+    return {
+        "version": FORMAT_VERSION,
+        "action": action,
+        "seq": seq,
+        "prev_hash": prev_hash,
+        "key_id": key_id,
+        "host": canonical.normalize(host),
+        "agent_id": canonical.normalize(agent_id),
+        "ts_ns": int(ts_ns),
+        "sign_time_ns": sign_time_ns,
+    }
+
+
+def _operator_fields(reason: str, uid: int, login: str) -> dict[str, Any]:
+    """Who decided and why: an operator's record must give a reason (the chain is the audit trail)."""
+    if not reason or not reason.strip():
+        raise ValueError("an operator action needs a reason")
+    return {"operator": {"uid": int(uid), "login": canonical.normalize(login)}, "reason": _reason(reason)}
+
+
+def _reason(reason: str) -> str:
+    return canonical.normalize(reason)[:4096]
+
+
 def build_alert_body(
     alert: Alert,
     agent: AgentInfo,
@@ -78,15 +119,16 @@ def build_alert_body(
     if type(alert.ts_ns) is not int:
         raise TypeError("ts_ns must be an exact int")
     return {
-        "version": FORMAT_VERSION,
-        "action": ALERT_EMITTED,
-        "seq": seq,
-        "prev_hash": prev_hash,
-        "key_id": key_id,
-        "host": canonical.normalize(host),
-        "agent_id": canonical.normalize(alert.agent_id),
-        "ts_ns": alert.ts_ns,
-        "sign_time_ns": sign_time_ns,
+        **_chain_fields(
+            ALERT_EMITTED,
+            host=host,
+            seq=seq,
+            prev_hash=prev_hash,
+            key_id=key_id,
+            agent_id=alert.agent_id,
+            ts_ns=alert.ts_ns,
+            sign_time_ns=sign_time_ns,
+        ),
         "channel": alert.channel,
         "code": alert.code,
         "divergence": float(alert.divergence),
@@ -123,20 +165,18 @@ def build_operator_body(
     """The signed body of a CONTAINED_BY_OPERATOR / RELEASED_BY_OPERATOR record."""
     if action not in OPERATOR_ACTIONS:
         raise ValueError(f"not an operator action: {action!r}")
-    if not reason or not reason.strip():
-        raise ValueError("an operator action needs a reason")
     return {
-        "version": FORMAT_VERSION,
-        "action": action,
-        "seq": seq,
-        "prev_hash": prev_hash,
-        "key_id": key_id,
-        "host": canonical.normalize(host),
-        "agent_id": canonical.normalize(agent_id),
-        "ts_ns": int(ts_ns),
-        "sign_time_ns": sign_time_ns,
-        "operator": {"uid": int(uid), "login": canonical.normalize(login)},
-        "reason": canonical.normalize(reason)[:4096],
+        **_chain_fields(
+            action,
+            host=host,
+            seq=seq,
+            prev_hash=prev_hash,
+            key_id=key_id,
+            agent_id=agent_id,
+            ts_ns=ts_ns,
+            sign_time_ns=sign_time_ns,
+        ),
+        **_operator_fields(reason, uid, login),
         "containment": canonical.normalize(dict(containment or {}), 1),
     }
 
@@ -157,22 +197,21 @@ def build_accept_body(
     sign_time_ns: int,
 ) -> dict[str, Any]:
     """The signed body of an ACCEPTED_BY_OPERATOR record (``h7 accept``)."""
-    if not reason or not reason.strip():
-        raise ValueError("an operator action needs a reason")
+    operator = _operator_fields(reason, uid, login)
     if not key or not key.strip():
         raise ValueError("an accept needs what is accepted")
     return {
-        "version": FORMAT_VERSION,
-        "action": ACCEPTED_BY_OPERATOR,
-        "seq": seq,
-        "prev_hash": prev_hash,
-        "key_id": key_id,
-        "host": canonical.normalize(host),
-        "agent_id": canonical.normalize(agent_id),
-        "ts_ns": int(ts_ns),
-        "sign_time_ns": sign_time_ns,
-        "operator": {"uid": int(uid), "login": canonical.normalize(login)},
-        "reason": canonical.normalize(reason)[:4096],
+        **_chain_fields(
+            ACCEPTED_BY_OPERATOR,
+            host=host,
+            seq=seq,
+            prev_hash=prev_hash,
+            key_id=key_id,
+            agent_id=agent_id,
+            ts_ns=ts_ns,
+            sign_time_ns=sign_time_ns,
+        ),
+        **operator,
         "accept": {"channel": str(channel), "key": canonical.normalize(key)},
     }
 
@@ -202,27 +241,33 @@ def build_lifecycle_body(
     if (count is not None) != (action == DETECTIONS_UNCERTIFIED):
         raise ValueError("count is required for, and only for, DETECTIONS_UNCERTIFIED")
     body: dict[str, Any] = {
-        "version": FORMAT_VERSION,
-        "action": action,
-        "seq": seq,
-        "prev_hash": prev_hash,
-        "key_id": key_id,
-        "host": canonical.normalize(host),
-        "agent_id": "",
-        "ts_ns": int(ts_ns),
-        "sign_time_ns": sign_time_ns,
+        **_chain_fields(
+            action,
+            host=host,
+            seq=seq,
+            prev_hash=prev_hash,
+            key_id=key_id,
+            agent_id="",
+            ts_ns=ts_ns,
+            sign_time_ns=sign_time_ns,
+        ),
         "sensor": {
             "pid": int(sensor["pid"]),
             "start_ticks": int(sensor["start_ticks"]),
             "boot_id": canonical.normalize(str(sensor["boot_id"])),
             "version": canonical.normalize(str(sensor["version"])),
         },
-        "reason": (canonical.normalize(reason)[:4096] or "unspecified"),
+        "reason": _reason(reason) or "unspecified",
         "details": canonical.normalize(dict(details or {}), 1),
     }
     if count is not None:
         body["count"] = int(count)
     return body
+
+
+def _now_unless(ts_ns: int | None) -> int:
+    """A record's own time: the caller's when it has one (a replayed or backdated event), else now."""
+    return time.time_ns() if ts_ns is None else ts_ns
 
 
 def _fsync_dir(path: Path) -> None:
@@ -303,20 +348,7 @@ class CalWriter:
 
     def emit(self, alert: Alert, agent: AgentInfo, drops: dict[str, int]) -> tuple[Path, bytes]:
         """Sign one detection and write it durably; returns (path, exact file bytes)."""
-
-        def build(seq: int, prev: bytes) -> dict[str, Any]:
-            return build_alert_body(
-                alert,
-                agent,
-                drops,
-                host=self.host,
-                seq=seq,
-                prev_hash=prev,
-                key_id=self.key_id,
-                sign_time_ns=time.time_ns(),
-            )
-
-        return self._append(build)
+        return self._sign(build_alert_body, alert, agent, drops)
 
     def record_operator_action(
         self,
@@ -330,25 +362,16 @@ class CalWriter:
         ts_ns: int | None = None,
     ) -> tuple[Path, bytes]:
         """Sign an operator's containment or release into the same chain as the alerts."""
-        when = time.time_ns() if ts_ns is None else ts_ns
-
-        def build(seq: int, prev: bytes) -> dict[str, Any]:
-            return build_operator_body(
-                action,
-                agent_id,
-                reason,
-                uid,
-                login,
-                host=self.host,
-                seq=seq,
-                prev_hash=prev,
-                key_id=self.key_id,
-                ts_ns=when,
-                sign_time_ns=time.time_ns(),
-                containment=containment,
-            )
-
-        return self._append(build)
+        return self._sign(
+            build_operator_body,
+            action,
+            agent_id,
+            reason,
+            uid,
+            login,
+            containment=containment,
+            ts_ns=_now_unless(ts_ns),
+        )
 
     def record_lifecycle(
         self,
@@ -361,24 +384,15 @@ class CalWriter:
         ts_ns: int | None = None,
     ) -> tuple[Path, bytes]:
         """Sign a sensor start/stop/recovery or a gap record into the chain."""
-        when = time.time_ns() if ts_ns is None else ts_ns
+        return self._sign(
+            build_lifecycle_body, action, sensor, reason, details, count=count, ts_ns=_now_unless(ts_ns)
+        )
 
-        def build(seq: int, prev: bytes) -> dict[str, Any]:
-            return build_lifecycle_body(
-                action,
-                sensor,
-                reason,
-                details,
-                host=self.host,
-                seq=seq,
-                prev_hash=prev,
-                key_id=self.key_id,
-                ts_ns=when,
-                sign_time_ns=time.time_ns(),
-                count=count,
-            )
-
-        return self._append(build)
+    def record_accept(
+        self, agent_id: str, channel: str, key: str, reason: str, uid: int, login: str
+    ) -> tuple[Path, bytes]:
+        """Sign an operator's accept (an allowlisted destination) into the chain."""
+        return self._sign(build_accept_body, agent_id, channel, key, reason, uid, login, ts_ns=time.time_ns())
 
     def record(self, build: Callable[[int, bytes], dict[str, Any]]) -> tuple[Path, bytes]:
         """Sign any body ``build(seq, prev_hash)`` returns, as the next link of the chain.
@@ -390,27 +404,28 @@ class CalWriter:
         """
         return self._append(build)
 
-    def record_accept(
-        self, agent_id: str, channel: str, key: str, reason: str, uid: int, login: str
-    ) -> tuple[Path, bytes]:
-        """Sign an operator's accept (an allowlisted destination) into the chain."""
-        when = time.time_ns()
-        return self.record(
-            lambda seq, prev: build_accept_body(
-                agent_id,
-                channel,
-                key,
-                reason,
-                uid,
-                login,
+    def _sign(self, builder: Callable[..., dict[str, Any]], *args: Any, **fields: Any) -> tuple[Path, bytes]:
+        """``builder(*args, **fields)`` plus what only this writer knows, as the next link.
+
+        The one path every ``build_*_body`` takes into the chain: host, key id
+        and the signing time are this writer's, seq and prev_hash are read
+        under the lock (so they are only known inside ``_append``).  The
+        event's own time (``ts_ns``) is taken by the caller, before the lock
+        is waited for.
+        """
+
+        def build(seq: int, prev: bytes) -> dict[str, Any]:
+            return builder(
+                *args,
+                **fields,
                 host=self.host,
                 seq=seq,
                 prev_hash=prev,
                 key_id=self.key_id,
-                ts_ns=when,
                 sign_time_ns=time.time_ns(),
             )
-        )
+
+        return self._append(build)
 
     def sync_head(self) -> None:
         """Persist ``HEAD`` if an append left it behind (``defer_head``).
