@@ -28,13 +28,10 @@ the same scope check and does not run for unmonitored syscalls.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import threading
 import time
-from typing import Any
 
-from bench.harness import BenchError, bpf_prog_stats, bpf_stats_enabled, median
+from bench.harness import BenchError, DrainingSensor, LineProcess, bpf_prog_stats, bpf_stats_enabled, median
 
 SPAWNER = r"""
 import os, sys, time
@@ -49,47 +46,15 @@ for line in sys.stdin:
 """
 
 
-class Spawner:
+class Spawner(LineProcess):
+    """A Python process that spawns /bin/true n times per request and answers µs per spawn+wait."""
+
     def __init__(self) -> None:
         true = "/bin/true" if os.path.exists("/bin/true") else "/usr/bin/true"
-        self.p = subprocess.Popen(
-            [sys.executable, "-c", SPAWNER, true], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.p.pid
+        super().__init__([sys.executable, "-c", SPAWNER, true], "spawner")
 
     def us(self, n: int) -> float:
-        assert self.p.stdin is not None and self.p.stdout is not None
-        self.p.stdin.write(f"{n}\n")
-        self.p.stdin.flush()
-        line = self.p.stdout.readline()
-        if not line:
-            raise BenchError("spawner exited")
-        return float(line)
-
-    def close(self) -> None:
-        if self.p.stdin is not None:
-            self.p.stdin.close()
-        self.p.wait(timeout=60)
-
-
-class Draining:
-    """Sensor.run in a thread, so the event ring never fills during the loop."""
-
-    def __init__(self, sensor: Any) -> None:
-        self.sensor = sensor
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-
-    def _run(self) -> None:
-        self.sensor.run(200_000_000, lambda b: None, should_stop=self._stop.is_set, stop_when_no_agents=False)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._t.join(timeout=30)
+        return self.ask(str(n))
 
 
 def _delta(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]], prog: str) -> float:
@@ -122,7 +87,7 @@ def run(quick: bool = False) -> dict[str, float]:
             figs["exec_wall_us_base"].append(unm.us(n))
             with Sensor() as s, bpf_stats_enabled():
                 s.add_agent(mon.pid)
-                d = Draining(s)
+                d = DrainingSensor(s)
                 try:
                     me = os.getpid()
                     a = bpf_prog_stats(me)

@@ -114,6 +114,80 @@ def wait_for(pred: Any, timeout: float, what: str, proc: subprocess.Popen[Any] |
     raise BenchError(f"timed out after {timeout:g}s waiting for {what}")
 
 
+class LineProcess:
+    """A measuring loop in its own process that answers one request line with one figure.
+
+    The cost benchmarks time syscalls, connects and spawns from a separate
+    process (a C loop, or a Python spawner), so the figure is that process's
+    own clock and the sensor can watch it by pid; one request/answer
+    protocol serves them all.
+    """
+
+    def __init__(self, args: Sequence[str], what: str, ready: str | None = None) -> None:
+        self.what = what
+        self.p = subprocess.Popen(list(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if ready is not None:
+            assert self.p.stdout is not None
+            if self.p.stdout.readline().strip() != ready:
+                self.close()
+                raise BenchError(f"{what} did not start")
+
+    @property
+    def pid(self) -> int:
+        return self.p.pid
+
+    def ask(self, request: str) -> float:
+        """Send one request line; the answer line is the figure (BenchError if the loop died)."""
+        assert self.p.stdin is not None and self.p.stdout is not None
+        self.p.stdin.write(request + "\n")
+        self.p.stdin.flush()
+        line = self.p.stdout.readline()
+        if not line:
+            raise BenchError(f"{self.what} exited")
+        return float(line)
+
+    def close(self, timeout: float = 60.0) -> None:
+        """End of input ends the loop; a loop that ignores it is killed (a benchmark leaves nothing)."""
+        if self.p.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.p.stdin.close()
+        try:
+            self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait(timeout=5)
+
+
+class DrainingSensor:
+    """A :class:`h7.sensor.sensor.Sensor` draining its rings in a thread while a loop is measured.
+
+    Without a drain the rings fill and the kernel side takes its drop path,
+    which is not the cost being measured.  ``keep`` holds the batches (for
+    benchmarks that read what was shipped); otherwise they are discarded.
+    """
+
+    def __init__(self, sensor: Any, keep: bool = False) -> None:
+        self.sensor = sensor
+        self.batches: list[Any] = []
+        self._stop = threading.Event()
+        on_batch = self.batches.append if keep else _discard
+        self._t = threading.Thread(
+            target=sensor.run,
+            args=(200_000_000, on_batch),
+            kwargs={"should_stop": self._stop.is_set, "stop_when_no_agents": False},
+            daemon=True,
+        )
+        self._t.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._t.join(timeout=30)
+
+
+def _discard(batch: Any) -> None:
+    pass
+
+
 def proc_cpu_s(pid: int) -> float:
     """utime + stime of a process (all threads), seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -34,57 +34,30 @@ for an unmonitored process, and of the full report for a monitored one.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
-from bench.harness import BenchError, median
+from bench.harness import BenchError, DrainingSensor, LineProcess, bpf_stats_enabled, median
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
 OPS = ("udp", "connect", "open")
 
 
-class Loop:
+class Loop(LineProcess):
+    """bench/net_loop.c: n operations of one kind per request, answers the mean ns per operation."""
+
     def __init__(self) -> None:
         exe = BUILD / "net_loop"
         if not exe.exists():
             raise BenchError(f"{exe} not built (make bench builds it)")
-        self.p = subprocess.Popen([str(exe)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.p.stdout is not None
-        if self.p.stdout.readline().strip() != "ready":
-            raise BenchError("net_loop did not start")
+        super().__init__([str(exe)], "net_loop", ready="ready")
 
     def ns(self, op: str, n: int) -> float:
-        assert self.p.stdin is not None and self.p.stdout is not None
-        self.p.stdin.write(f"{op} {n}\n")
-        self.p.stdin.flush()
-        return float(self.p.stdout.readline())
-
-    def close(self) -> None:
-        if self.p.stdin is not None:
-            self.p.stdin.close()
-        self.p.wait(timeout=30)
+        return self.ask(f"{op} {n}")
 
 
-class Running:
-    def __init__(self, sensor: Any) -> None:
-        self.sensor = sensor
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-
-    def _run(self) -> None:
-        self.sensor.run(200_000_000, lambda b: None, should_stop=self._stop.is_set, stop_when_no_agents=False)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._t.join(timeout=30)
-
-
-STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
 HOOK_PREFIXES = ("h7_cg_", "h7_fe_", "h7_sys_enter")
 
 
@@ -130,37 +103,33 @@ def run(quick: bool = False) -> dict[str, float]:
     per_op: dict[str, list[float]] = {}
     per_run: dict[str, dict[str, list[float]]] = {"syscall": {}, "auto": {}}
     modes: dict[str, str] = {}
-    stats_before = STATS.read_text().strip() if STATS.exists() else None
-    if stats_before is not None:
-        STATS.write_text("1")
     try:
-        for r in range(rounds):
-            for setup in ("base", "syscall", "auto"):
-                if setup == "base":
-                    got = _measure(loops, counts)
-                else:
-                    with Sensor(SensorConfig(hook_mode=setup)) as s:
-                        s.add_agent(loops["monitored"].p.pid)
-                        if setup == "auto":
-                            modes = {k: v["mode"] for k, v in s.gap_modes.items()}
-                        run_ = Running(s)
-                        try:
-                            got = _measure(loops, counts, s, per_op if setup == "auto" else None)
-                        finally:
-                            run_.stop()
-                        _per_run(s, per_run[setup])
-                for k, v in got.items():
-                    raw[setup].setdefault(k, []).append(v)
-            print(
-                f"[net_cost] round {r}: "
-                + ", ".join(f"{k} {raw['auto'][k][-1] - raw['base'][k][-1]:+.0f}" for k in raw["base"]),
-                file=sys.stderr,
-            )
+        with bpf_stats_enabled():
+            for r in range(rounds):
+                for setup in ("base", "syscall", "auto"):
+                    if setup == "base":
+                        got = _measure(loops, counts)
+                    else:
+                        with Sensor(SensorConfig(hook_mode=setup)) as s:
+                            s.add_agent(loops["monitored"].p.pid)
+                            if setup == "auto":
+                                modes = {k: v["mode"] for k, v in s.gap_modes.items()}
+                            run_ = DrainingSensor(s)
+                            try:
+                                got = _measure(loops, counts, s, per_op if setup == "auto" else None)
+                            finally:
+                                run_.stop()
+                            _per_run(s, per_run[setup])
+                    for k, ns in got.items():
+                        raw[setup].setdefault(k, []).append(ns)
+                print(
+                    f"[net_cost] round {r}: "
+                    + ", ".join(f"{k} {raw['auto'][k][-1] - raw['base'][k][-1]:+.0f}" for k in raw["base"]),
+                    file=sys.stderr,
+                )
     finally:
         for loop in loops.values():
             loop.close()
-        if stats_before is not None:
-            STATS.write_text(stats_before)
     res: dict[str, float] = {"net_rounds": float(rounds)}
     for k in raw["base"]:
         base = median(raw["base"][k])

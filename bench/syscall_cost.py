@@ -22,64 +22,28 @@ Figures are added ns per syscall (median over rounds of with - base).
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import threading
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from bench.harness import BenchError, median, spread
+from bench.harness import BenchError, DrainingSensor, LineProcess, median, spread
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
 
 
-class Loop:
+class Loop(LineProcess):
+    """bench/syscall_loop.c: n getppid(2) per request, answers the mean ns per call."""
+
     def __init__(self) -> None:
         exe = BUILD / "syscall_loop"
         if not exe.exists():
             raise BenchError(f"{exe} not built (make bench builds it)")
-        self.p = subprocess.Popen([str(exe)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.p.stdout is not None
-        if self.p.stdout.readline().strip() != "ready":
-            raise BenchError("syscall_loop did not start")
-
-    @property
-    def pid(self) -> int:
-        return self.p.pid
+        super().__init__([str(exe)], "syscall_loop", ready="ready")
 
     def ns(self, n: int) -> float:
-        assert self.p.stdin is not None and self.p.stdout is not None
-        self.p.stdin.write(f"go {n}\n")
-        self.p.stdin.flush()
-        return float(self.p.stdout.readline())
-
-    def close(self) -> None:
-        if self.p.stdin is not None:
-            self.p.stdin.close()
-        self.p.wait(timeout=30)
-
-
-class Running:
-    """A Sensor draining its rings in a thread (records are discarded)."""
-
-    def __init__(self, sensor: Any) -> None:
-        self.sensor = sensor
-        self.batches: list[Any] = []
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-
-    def _run(self) -> None:
-        self.sensor.run(
-            200_000_000, self.batches.append, should_stop=self._stop.is_set, stop_when_no_agents=False
-        )
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._t.join(timeout=30)
+        return self.ask(f"go {n}")
 
 
 def run(quick: bool = False) -> dict[str, float]:
@@ -110,7 +74,7 @@ def run(quick: bool = False) -> dict[str, float]:
                 link.destroy()
             with Sensor() as s:
                 info = s.add_agent(mon.pid)
-                run_ = Running(s)
+                run_ = DrainingSensor(s, keep=True)
                 try:
                     added["unmonitored"].append(unm.ns(n) - b)
                     added["shipped"].append(mon.ns(n) - b)
@@ -123,7 +87,7 @@ def run(quick: bool = False) -> dict[str, float]:
                     known_codes = np.unique(np.concatenate(got))
                 s.take_batch(0, 1)
                 s.set_sequence_filter(info.agent, known_codes)
-                run_ = Running(s)
+                run_ = DrainingSensor(s, keep=True)
                 try:
                     added["known"].append(mon.ns(n) - b)
                 finally:
