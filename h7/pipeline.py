@@ -123,7 +123,52 @@ def _sign_stop(
         alarm(f"cannot sign the stop record ({e}); the next start records this run as ended without one")
 
 
-class AlertPath:
+class AlertOutput:
+    """Where a run's alerts go: the engine's ``on_alert``, and what :func:`run_source` tells it.
+
+    One interface so that every run -- ``h7 attach`` over the kernel, ``h7
+    replay`` over a journal -- is the same :func:`run_source`: the live run
+    signs and delivers (:class:`AlertPath`), a replay prints
+    (``h7.detect.commands``), and neither can drift from the other in what
+    reaches the engine or in what it decides.  The hooks a live run needs
+    (start record, per-batch housekeeping, operator decisions) do nothing
+    here.
+    """
+
+    def __init__(self) -> None:
+        #: the agents of the run, by id: what a certificate says about its agent
+        self.infos: dict[str, AgentInfo] = {}
+        #: the source's cumulative lost records (set by run_source)
+        self.drops: Callable[[], dict[str, int]] = dict
+        #: add to a kernel (CLOCK_MONOTONIC) timestamp for CLOCK_REALTIME (set by run_source)
+        self.offset = 0
+        self.counters: dict[str, int] = {"alerts": 0}
+
+    def __call__(self, alert: Alert) -> None:
+        raise NotImplementedError
+
+    def start(self, details: dict[str, Any]) -> None:
+        """The run has started, with these agents and settings."""
+
+    def tick(self) -> None:
+        """Once per batch, before the engine judges it."""
+
+    def apply_operator_records(self, engine: Engine) -> None:
+        """Once per batch: operator decisions that reached the run since the last one."""
+
+    def status(self) -> dict[str, Any]:
+        """Counters for the status file."""
+        return dict(self.counters)
+
+    def close(self, reason: str, failure: str, drops: dict[str, int], extra: dict[str, int]) -> None:
+        """The run ended (``failure`` is empty unless it ended on an exception)."""
+
+    def end_line(self, reason: str, drops: dict[str, int]) -> str | None:
+        """What to say on stderr when a run that started ends (None: nothing)."""
+        return None
+
+
+class AlertPath(AlertOutput):
     """alert -> signed ``.cal`` (held in memory while the disk refuses) -> spool -> sinkhole.
 
     Also the chain's other writer and reader during a run: the signed start,
@@ -151,6 +196,7 @@ class AlertPath:
         from h7.cal.lifecycle import Certifier, SensorRun
         from h7.sink.client import SinkClient
 
+        super().__init__()
         self.term = term
         self.on_signed = on_signed
         # HEAD is persisted after the alert is queued for the sinkhole (sync_head below): one
@@ -165,8 +211,6 @@ class AlertPath:
         # Certificates wait in bounded memory while the cal disk refuses writes;
         # detection never stops for them (see h7.cal.lifecycle.Certifier).
         self.certifier = Certifier(self.cal, self.run, self.alarm, max_held=max_held)
-        self.infos: dict[str, AgentInfo] = {}
-        self.drops: Callable[[], dict[str, int]] = dict
         self.offset = time.time_ns() - time.monotonic_ns()
         # Certified alerts the spool's disk refused (ENOSPC, EIO): in order, bounded, retried.
         self.unspooled: collections.deque[tuple[dict[str, Any], Path, bytes]] = collections.deque()
@@ -337,6 +381,12 @@ class AlertPath:
         self.sink.close()
         self.cal.close()
 
+    def end_line(self, reason: str, drops: dict[str, int]) -> str:
+        return (
+            f"h7: detached ({reason}): {self.counters['alerts']} alert(s), drops {drops}, "
+            f"spool {self.sink.stats().get('spool_depth', '?')}"
+        )
+
 
 class StatusReporter:
     """The status file ``h7 status`` reads.
@@ -350,7 +400,7 @@ class StatusReporter:
         self._last_t = 0.0
         self._last_key: Any = None
 
-    def update(self, engine: Engine, source: Source, alerts: AlertPath, force: bool = False) -> None:
+    def update(self, engine: Engine, source: Source, alerts: AlertOutput, force: bool = False) -> None:
         from h7.sensor.status import write_status
 
         key = (
@@ -371,11 +421,11 @@ class StatusReporter:
             "engine": engine.status(),
             "agents": [i.to_dict() for i in alerts.infos.values()],
             **{
-                k: a[k]
+                k: a.get(k, 0)
                 for k in ("alerts", "cal_failed", "cal_held", "cal_uncertified", "sink_refused", "spool_held")
             },
-            "accepted": a["accepted"],
-            "sink": a["sink"],
+            "accepted": a.get("accepted", []),
+            "sink": a.get("sink", {}),
             "ring": source.counters(),
         }
         # status is a convenience; never stop detection for it
@@ -396,7 +446,7 @@ class Monitor:
         self,
         engine: Engine,
         source: Source,
-        alerts: AlertPath,
+        alerts: AlertOutput,
         reporter: StatusReporter | None,
         term: Terminal,
         *,
@@ -451,7 +501,7 @@ class Monitor:
 def run_source(
     source: Source,
     econf: EngineConfig,
-    alerts: AlertPath,
+    alerts: AlertOutput,
     term: Terminal,
     *,
     reporter: StatusReporter | None = None,
@@ -463,10 +513,12 @@ def run_source(
 ) -> tuple[Engine, str]:
     """Open ``source``, learn or load the baseline, monitor until the source ends; (engine, reason).
 
-    The same for the live sensor and a journal.  Raises :class:`BaselineError`
-    when a fixed set of agents ended before any was monitored.  The caller
-    owns ``alerts`` (and closes it) and ``source`` (closed here).
+    The same for the live sensor (``h7 attach``) and a journal (``h7
+    replay``, tests).  Raises :class:`BaselineError` when a fixed set of
+    agents ended before any was monitored.  ``alerts`` is closed here when
+    the run ends, and so is ``source``.
     """
+    from h7.config import format_duration
     from h7.detect.engine import PHASE_MONITORING, BaselineError, Engine
 
     reason = "error"  # replaced by run()'s own reason when it returns normally
@@ -517,11 +569,10 @@ def run_source(
         )
         reason = source.run(econf.batch_ns, monitor, should_stop=should_stop, duration_s=duration_s)
         if not source.watching and engine.phase != PHASE_MONITORING:
-            why = "exited" if reason == "agent-exited" else f"was stopped ({reason})"
             raise BaselineError(
-                f"the agent {why} during the baseline "
-                f"({engine.baseline_progress() * 100:.0f}% of {econf.baseline_ns / 1e9:g}s): "
-                "no model, nothing monitored"
+                f"{source.end_phrase(reason)} {engine.baseline_progress() * 100:.0f}% into the "
+                f"{format_duration(econf.baseline_ns)} baseline: no model, nothing was monitored "
+                "(use a shorter --baseline or --baseline-from)"
             )
         if reporter is not None:
             reporter.update(engine, source, alerts, force=True)
@@ -534,11 +585,9 @@ def run_source(
         source.close()
         folding = engine.folding_totals() if engine is not None else {}
         alerts.close(reason, failure, drops, {**_source_counters(source), **folding})
-        if engine is not None:
-            term.line(
-                f"h7: detached ({reason}): {alerts.counters['alerts']} alert(s), drops {drops}, "
-                f"spool {alerts.sink.stats().get('spool_depth', '?')}"
-            )
+        end = alerts.end_line(reason, drops) if engine is not None else None
+        if end is not None:
+            term.line(end)
 
 
 def _source_counters(source: Source) -> dict[str, int]:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from h7.batch import AgentInfo, Batch, Event
+from h7.journal import JournalError, JournalReader
 
 
 class BatchHandler(Protocol):
@@ -75,6 +76,10 @@ class Source(ABC):
     def set_sequence_filter(self, agent: int, codes: np.ndarray) -> dict[str, Any]:
         """Stop shipping ``codes`` for ``agent`` (only when :attr:`filters_in_kernel`)."""
         raise NotImplementedError
+
+    def end_phrase(self, reason: str) -> str:
+        """Who ended a run that stopped with ``reason``, for a message ("the agent exited")."""
+        return "the agent exited" if reason == "agent-exited" else f"the agent was stopped ({reason})"
 
     def clock_offset_ns(self) -> int:
         """Add to a batch timestamp (CLOCK_MONOTONIC) to get CLOCK_REALTIME ns."""
@@ -135,8 +140,14 @@ class JournalSource(Source):
 
     The agents are the journal's; the pids in it belong to another time (often
     another host), so nothing here reads /proc.  ``duration_s`` counts kernel
-    time from the first batch, not wall time.
+    time from the first batch, not wall time.  A journal is input: a batch the
+    handler cannot use (an event missing a field the engine needs) ends the
+    run with a one-line :class:`h7.journal.JournalError` naming the batch,
+    not a traceback.
     """
+
+    #: what a handler raises on a record it cannot use (as opposed to H7Error: a decision)
+    MALFORMED = (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError)
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = path
@@ -146,14 +157,13 @@ class JournalSource(Source):
         self._drops: dict[str, int] = {}
 
     def open(self) -> list[AgentInfo]:
-        from h7.journal import JournalReader
-
-        self._reader = JournalReader(self.path)
-        return list(self._reader.header.agents)
+        return list(self.header.agents)
 
     @property
     def header(self) -> Any:
-        assert self._reader is not None, "open() first"
+        """The journal's header (read on first use: a caller may size its config by it before the run)."""
+        if self._reader is None:
+            self._reader = JournalReader(self.path)
         return self._reader.header
 
     def run(
@@ -174,10 +184,23 @@ class JournalSource(Source):
                 return "duration"
             self.batches += 1
             self._drops = dict(batch.drops)
-            interleave(batch, handler.on_syscalls, handler.on_events)
-            handler.on_batch(batch)
+            try:
+                interleave(batch, handler.on_syscalls, handler.on_events)
+                handler.on_batch(batch)
+            except self.MALFORMED as e:
+                raise JournalError(
+                    f"{os.fspath(self.path)}: batch {self.batches} has events the engine cannot use "
+                    f"({type(e).__name__}: {e})"[:300]
+                ) from None
         self.truncated = self._reader.truncated
         return "journal-truncated" if self.truncated is not None else "journal-end"
+
+    def end_phrase(self, reason: str) -> str:
+        if reason == "journal-end":
+            return f"{os.fspath(self.path)} ends"
+        if reason == "journal-truncated":
+            return f"{os.fspath(self.path)} is cut short"
+        return f"the replay of {os.fspath(self.path)} was stopped ({reason})"
 
     def drops(self) -> dict[str, int]:
         return dict(self._drops)

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from test_sink_support import SinkholeProcess, read_jsonl, wait_for
 
 from h7.cal import keygen, verify_chain
@@ -126,3 +127,104 @@ def _check_run(work: Path) -> None:
     assert not [n for n in res["spool"] if n.endswith(".msg") or n.endswith(".alert")], res["spool"]
     status = json.loads((work / "status.json").read_text())
     assert status["alerts"] == res["alerts"] and status["ring"]["batches"] > 30
+
+
+# ---------------------------------------------------------------- replay == the signed pipeline
+REAL = TESTS / "journals" / "real"
+#: every channel (kernel-recorded journals of the demo agent) plus a benign one and a synthetic
+#: multi-code attack: the two outputs must agree on silence as well as on findings
+AGREE = [REAL / f"attack_L{n}.h7j" for n in range(1, 6)] + [
+    REAL / "benign.h7j",
+    TESTS / "journals" / "attack_recon.h7j",
+]
+
+
+def _verdict(
+    channel: str, code: str, agent_id: str, key: str, div: float, thr: float, ts: int, sup: int
+) -> tuple:
+    return (channel, code, agent_id, str(key), round(float(div), 9), round(float(thr), 9), int(ts), int(sup))
+
+
+@pytest.mark.parametrize("journal", AGREE, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_replay_prints_exactly_what_the_signed_pipeline_certifies(tmp_path: Path, journal: Path) -> None:
+    """`h7 replay` and run_source -> AlertPath (.cal, spool, a real sinkhole) give the same verdicts.
+
+    Both go through one pipeline; this pins it: the same alerts, in the same
+    order, at the same kernel times, with the same divergence, key and syscall
+    trace -- the replay printed, the other signed and delivered.
+    """
+    from click.testing import CliRunner
+
+    from h7.cli import main
+    from h7.config import EngineConfig, parse
+    from h7.detect.replay import replay_config
+    from h7.pipeline import AlertPath, Terminal, run_source
+    from h7.sink.server import Sinkhole
+    from h7.source import JournalSource
+
+    res = CliRunner().invoke(main, ["replay", str(journal), "--json"])
+    assert res.exit_code == 0, res.output
+    printed = [json.loads(x) for x in res.output.splitlines() if x.startswith("{")]
+
+    _priv, pub = keygen(tmp_path / "keys")
+    out = tmp_path / "alerts.jsonl"
+    sink = parse(
+        {
+            "sinkhole": {"socket": str(tmp_path / "s.sock"), "pubkey": str(pub)},
+            "output": [{"type": "jsonl", "path": str(out)}],
+        }
+    ).sink
+    srv = Sinkhole(sink)
+    srv.start()
+    try:
+        term = Terminal(False)
+        alerts = AlertPath(
+            tmp_path / "cal",
+            tmp_path / "keys" / "h7.key",
+            sink.socket,
+            tmp_path / "spool",
+            spool_max_bytes=1 << 26,
+            max_held=1000,
+            term=term,
+        )
+        source = JournalSource(journal)
+        run_source(source, replay_config(EngineConfig(), source.header), alerts, term)
+        assert wait_for(lambda: len(read_jsonl(out)) >= alerts.counters["alerts"], 20)
+    finally:
+        srv.shutdown()
+    certs = [b for b in (verify_file(p, pub).body for p in sorted((tmp_path / "cal").glob("*.cal")))]
+    certs = [b for b in certs if b["action"] == ALERT_EMITTED]
+    assert [
+        _verdict(
+            c["channel"],
+            c["code"],
+            c["agent_id"],
+            c["alert_key"],
+            c["divergence"],
+            c["threshold"],
+            c["ts_ns"] - alerts.offset,
+            c["suppressed"],
+        )
+        for c in certs
+    ] == [
+        _verdict(
+            a["channel"],
+            a["code"],
+            a["agent_id"],
+            a["key"],
+            a["divergence"],
+            a["threshold"],
+            a["ts_ns"],
+            a["suppressed"],
+        )
+        for a in printed
+    ]
+    # the evidence behind each verdict: the same syscalls, at the same (kernel) times
+    assert [
+        [(e.get("type"), e.get("ts_ns", 0) - alerts.offset * ("ts_ns" in e)) for e in c["syscall_trace"]]
+        for c in certs
+    ] == [[(e.get("type"), e.get("ts_ns", 0)) for e in a["syscall_trace"]] for a in printed]
+    if journal.name.startswith("attack"):
+        assert certs, "an attack journal must produce at least one certificate"
+    else:
+        assert not certs, [(c["channel"], c["code"]) for c in certs]

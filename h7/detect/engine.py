@@ -11,7 +11,10 @@ Live sensor, per drain of the rings::
     ...
     alerts = engine.end_batch(batch)   # every batch interval: learn / judge
 
-Replay (and tests) call ``engine.process(batch)``, which does the three in
+``h7 replay`` feeds a journal the same way, through the same
+:func:`h7.pipeline.run_source` (a :class:`h7.source.JournalSource` replays
+each batch as the sensor drained it).  Tests and benchmarks that want the
+alerts of one batch call ``engine.process(batch)``, which does the three in
 kernel-time order.  Every emitted alert also goes to ``on_alert``.
 
 Once an agent is monitored, its L3 model names the syscall windows that need
