@@ -20,7 +20,9 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from h7.procgroup import poll_until, spawn_logged, stop_groups
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -62,28 +64,17 @@ class Procs:
         self.procs: list[subprocess.Popen[Any]] = []
 
     def spawn(self, args: Sequence[str], log: Path | None = None, **kw: Any) -> subprocess.Popen[Any]:
+        p: subprocess.Popen[Any]
         if log is not None and "stdout" not in kw:
-            f: IO[bytes] = open(log, "wb")  # noqa: SIM115 - closed with the process
-            kw["stdout"] = f
-            kw.setdefault("stderr", subprocess.STDOUT)
-        p: subprocess.Popen[Any] = subprocess.Popen(list(args), start_new_session=True, **kw)
+            p = spawn_logged(args, log, **kw)
+        else:
+            p = subprocess.Popen(list(args), start_new_session=True, **kw)
         self.procs.append(p)
         return p
 
     def stop(self, p: subprocess.Popen[Any], timeout: float = 10.0) -> int:
         """SIGTERM the process group, then SIGKILL if it lingers; returns the exit code."""
-        if p.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGTERM)
-            try:
-                p.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-                p.wait(timeout=5)
-        # anything the group leader left behind
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(p.pid, signal.SIGKILL)
+        stop_groups([p], timeout)
         for s in (p.stdin, p.stdout, p.stderr):
             if s is not None:
                 with contextlib.suppress(OSError):
@@ -104,14 +95,11 @@ class Procs:
 
 
 def wait_for(pred: Any, timeout: float, what: str, proc: subprocess.Popen[Any] | None = None) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        if proc is not None and proc.poll() is not None:
-            raise BenchError(f"{what}: process exited with {proc.returncode}")
-        time.sleep(0.02)
-    raise BenchError(f"timed out after {timeout:g}s waiting for {what}")
+    """Until ``pred()``; BenchError at ``timeout``, or once ``proc`` (which should make it true) exits."""
+    if not poll_until(lambda: pred() or (proc is not None and proc.poll() is not None), timeout, 0.02):
+        raise BenchError(f"timed out after {timeout:g}s waiting for {what}")
+    if not pred() and proc is not None and proc.returncode is not None:
+        raise BenchError(f"{what}: process exited with {proc.returncode}")
 
 
 class LineProcess:

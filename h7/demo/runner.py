@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from typing import Any
 
 from h7 import registry
 from h7.errors import H7Error
+from h7.procgroup import poll_until, spawn_logged, stop_groups
 
 # L1 first: later attacks (a ptrace stop, a burst of sends) legitimately move the
 # scheduling fingerprint too, and the rate limiter would then fold the miner's alert
@@ -85,18 +85,13 @@ class Demo:
 
     # ------------------------------------------------------------- plumbing
     def _spawn(self, args: list[str], log: str) -> subprocess.Popen[bytes]:
-        f = open(self.dir / log, "wb")  # noqa: SIM115 - lives as long as the process
-        p = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        p = spawn_logged(args, self.dir / log)
         self.procs.append(p)
         return p
 
     def _wait_for(self, pred: Any, timeout: float, what: str) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if pred():
-                return
-            time.sleep(0.05)
-        raise H7Error(f"demo: timed out waiting for {what}")
+        if not poll_until(pred, timeout):
+            raise H7Error(f"demo: timed out waiting for {what}")
 
     def setup(self, record: Path | None = None, record_s: float = 0.0) -> tuple[int, int]:
         """Start everything; with ``record``, run `h7 record` on the agent instead of `h7 attach`."""
@@ -318,17 +313,7 @@ class Demo:
         return res
 
     def stop(self) -> None:
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-                p.wait(timeout=5)
+        stop_groups(self.procs, timeout=10)
 
     def delivered(self) -> int:
         try:
