@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -32,6 +31,8 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from attacks import EXPECTED, SUITE, Attack, external, steps  # noqa: E402
+
+from h7.procgroup import poll_until, spawn_logged, stop_groups  # noqa: E402
 
 ENVS = HERE / ".envs"
 START_TIMEOUT_S = 120.0
@@ -130,18 +131,13 @@ class Run:
         print(f"[{self.stack.name} {time.time() - self.t0:7.1f}s] {text}", flush=True)
 
     def spawn(self, args: list[str], log: str, **kw: Any) -> subprocess.Popen[bytes]:
-        f = open(self.dir / log, "wb")  # noqa: SIM115 - lives as long as the process
-        p = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, **kw)
+        p = spawn_logged(args, self.dir / log, **kw)
         self.procs.append(p)
         return p
 
     def wait_for(self, pred: Any, timeout: float, what: str) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if pred():
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"eval: timed out waiting for {what}")
+        if not poll_until(pred, timeout, 0.1):
+            raise RuntimeError(f"eval: timed out waiting for {what}")
 
     # ---------------------------------------------------------------- set-up
     def workspace(self) -> Path:
@@ -533,17 +529,7 @@ class Run:
         }
 
     def stop(self) -> None:
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-                p.wait(timeout=5)
+        stop_groups(self.procs, timeout=15)
 
 
 def h7_commit() -> str:

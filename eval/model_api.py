@@ -30,7 +30,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -227,6 +227,32 @@ def _final_text(task: int, done: int) -> str:
     return f"Task {task} done after {done} tool call(s). Summary: the workspace notes are up to date."
 
 
+def _chat_stream(
+    base: dict[str, Any],
+    first: dict[str, Any],
+    deltas: Iterable[dict[str, Any]],
+    finish: str,
+    usage: dict[str, Any] | None,
+) -> Iterator[tuple[str | None, Any]]:
+    """A streamed chat completion as the OpenAI API sends it, for text and tool calls alike.
+
+    The role delta, the content (or arguments) deltas, the finish reason, the
+    usage chunk when the client asked for it, then ``[DONE]``: the frameworks'
+    parsers expect exactly this order, so it is written once.
+    """
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> tuple[None, dict[str, Any]]:
+        return None, {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+
+    yield chunk(first)
+    for d in deltas:
+        yield chunk(d)
+    yield chunk({}, finish)
+    if usage is not None:
+        yield None, {**base, "choices": [], "usage": usage}
+    yield None, "[DONE]"
+
+
 def _chunks(s: str, n: int = 3) -> list[str]:
     step = max(1, len(s) // n)
     return [s[i : i + step] for i in range(0, len(s), step)] or [""]
@@ -355,36 +381,24 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 return
 
-            def ev_tool() -> Iterator[tuple[str | None, Any]]:
-                base = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model}
-                first = {
-                    "index": 0,
-                    "id": call_id,
-                    "type": "function",
-                    "function": {"name": act["name"], "arguments": ""},
-                }
-                yield (
-                    None,
-                    {
-                        **base,
-                        "choices": [
-                            {
-                                "index": 0,
-                                "delta": {"role": "assistant", "content": None, "tool_calls": [first]},
-                                "finish_reason": None,
-                            }
-                        ],
-                    },
+            first = {
+                "index": 0,
+                "id": call_id,
+                "type": "function",
+                "function": {"name": act["name"], "arguments": ""},
+            }
+            self._sse(
+                _chat_stream(
+                    {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model},
+                    {"role": "assistant", "content": None, "tool_calls": [first]},
+                    (
+                        {"tool_calls": [{"index": 0, "function": {"arguments": part}}]}
+                        for part in _chunks(args, 4)
+                    ),
+                    "tool_calls",
+                    usage if (req.get("stream_options") or {}).get("include_usage") else None,
                 )
-                for part in _chunks(args, 4):
-                    d = {"tool_calls": [{"index": 0, "function": {"arguments": part}}]}
-                    yield None, {**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]}
-                yield None, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}
-                if (req.get("stream_options") or {}).get("include_usage"):
-                    yield None, {**base, "choices": [], "usage": usage}
-                yield None, "[DONE]"
-
-            self._sse(ev_tool())
+            )
             return
         text = act_text if code_agent else _final_text(task, done)
         if not stream:
@@ -407,28 +421,15 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
 
-        def ev_text() -> Iterator[tuple[str | None, Any]]:
-            base = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model}
-            yield (
-                None,
-                {
-                    **base,
-                    "choices": [
-                        {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
-                    ],
-                },
+        self._sse(
+            _chat_stream(
+                {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model},
+                {"role": "assistant", "content": ""},
+                ({"content": part} for part in _chunks(text, 6)),
+                "stop",
+                usage if (req.get("stream_options") or {}).get("include_usage") else None,
             )
-            for part in _chunks(text, 6):
-                yield (
-                    None,
-                    {**base, "choices": [{"index": 0, "delta": {"content": part}, "finish_reason": None}]},
-                )
-            yield None, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-            if (req.get("stream_options") or {}).get("include_usage"):
-                yield None, {**base, "choices": [], "usage": usage}
-            yield None, "[DONE]"
-
-        self._sse(ev_text())
+        )
 
     # -- Responses API
     def _responses(self, req: dict[str, Any]) -> None:
@@ -498,6 +499,10 @@ class _Handler(BaseHTTPRequestHandler):
             def ev(kind: str, **kw: Any) -> tuple[str, dict[str, Any]]:
                 return kind, {"type": kind, "sequence_number": next(seq), **kw}
 
+            def item_ev(kind: str, **kw: Any) -> tuple[str, dict[str, Any]]:
+                """An event about the one output item (and, with content_index, its one text part)."""
+                return ev(kind, item_id=item["id"], output_index=0, **kw)
+
             yield ev("response.created", response=resp("in_progress", []))
             yield ev("response.in_progress", response=resp("in_progress", []))
             if item["type"] == "function_call":
@@ -507,18 +512,8 @@ class _Handler(BaseHTTPRequestHandler):
                     item={**item, "arguments": "", "status": "in_progress"},
                 )
                 for part in _chunks(item["arguments"], 4):
-                    yield ev(
-                        "response.function_call_arguments.delta",
-                        item_id=item["id"],
-                        output_index=0,
-                        delta=part,
-                    )
-                yield ev(
-                    "response.function_call_arguments.done",
-                    item_id=item["id"],
-                    output_index=0,
-                    arguments=item["arguments"],
-                )
+                    yield item_ev("response.function_call_arguments.delta", delta=part)
+                yield item_ev("response.function_call_arguments.done", arguments=item["arguments"])
             else:
                 text = item["content"][0]["text"]
                 yield ev(
@@ -527,37 +522,11 @@ class _Handler(BaseHTTPRequestHandler):
                     item={**item, "content": [], "status": "in_progress"},
                 )
                 part0 = {"type": "output_text", "text": "", "annotations": []}
-                yield ev(
-                    "response.content_part.added",
-                    item_id=item["id"],
-                    output_index=0,
-                    content_index=0,
-                    part=part0,
-                )
+                yield item_ev("response.content_part.added", content_index=0, part=part0)
                 for part in _chunks(text, 6):
-                    yield ev(
-                        "response.output_text.delta",
-                        item_id=item["id"],
-                        output_index=0,
-                        content_index=0,
-                        delta=part,
-                        logprobs=[],
-                    )
-                yield ev(
-                    "response.output_text.done",
-                    item_id=item["id"],
-                    output_index=0,
-                    content_index=0,
-                    text=text,
-                    logprobs=[],
-                )
-                yield ev(
-                    "response.content_part.done",
-                    item_id=item["id"],
-                    output_index=0,
-                    content_index=0,
-                    part=item["content"][0],
-                )
+                    yield item_ev("response.output_text.delta", content_index=0, delta=part, logprobs=[])
+                yield item_ev("response.output_text.done", content_index=0, text=text, logprobs=[])
+                yield item_ev("response.content_part.done", content_index=0, part=item["content"][0])
             yield ev("response.output_item.done", output_index=0, item=item)
             yield ev("response.completed", response=resp("completed", [item]))
 
