@@ -36,6 +36,30 @@ def last_verdicts(engine: Any, batch: Any, now: float) -> dict[str, float]:
     return out
 
 
+def windows(st: Any) -> dict[str, list[float]]:
+    """Per channel with a long window (h7.detect.window): [statistic, h] of its closest-to-firing CUSUM.
+
+    ``status()["window"]`` is one CUSUM's status (L1) or one per metric (L4);
+    the plot draws the one nearest its decision threshold h.
+    """
+    out: dict[str, list[float]] = {}
+    for ch in st.channels:
+        w = ch.status().get("window")
+        if not isinstance(w, dict):
+            continue
+        cands = [w] if "cusum" in w else [v for v in w.values() if isinstance(v, dict)]
+        best = None
+        for c in cands:
+            s, h = c.get("cusum"), c.get("h")
+            if not (isinstance(s, (int, float)) and isinstance(h, (int, float)) and h > 0):
+                continue  # h None: this window can never fire
+            if best is None or s / h > best[0] / best[1]:
+                best = [float(s), float(h)]
+        if best is not None:
+            out[ch.name] = best
+    return out
+
+
 def install(path: str) -> None:
     from h7.detect import engine as eng
 
@@ -52,6 +76,10 @@ def install(path: str) -> None:
                     s = ch.status()
                     chans[ch.name] = [float(s.get("divergence") or 0.0), float(s.get("threshold") or 0.0)]
                 rec["agents"][st.ctx.agent_id] = chans
+            try:
+                rec["windows"] = {st.ctx.agent_id: windows(st) for st in self.agents.values()}
+            except Exception as e:  # the plots lose their CUSUM lines, nothing else
+                rec["windows_error"] = repr(e)
             try:
                 rec["last_verdict"] = last_verdicts(self, batch, float(rec["t"]))
             except Exception as e:  # the folder's shape changed: the harness falls back to certificates

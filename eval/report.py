@@ -1,9 +1,10 @@
 """Turn eval/results/<stack>.json into latest.json, one plot per stack, and the table in docs/evaluation.md.
 
 Runs in the eval's tools environment (matplotlib).  The plot shows, per
-channel, the divergence of every batch against the channel's threshold, the
-certificates as dots and the attacks as vertical lines, over time since
-`h7 attach`.
+channel, the divergence of every batch against the channel's threshold,
+the channel's long window (CUSUM statistic over its decision threshold h, where
+it has one), the certificates as dots and the attacks as vertical lines, over
+time since `h7 attach`.
 """
 
 from __future__ import annotations
@@ -44,15 +45,33 @@ def plot(res: dict[str, Any], out: Path) -> None:
                     thr.append(chans[ch][1])
         ax.plot(ts, div, lw=0.8, color="tab:blue", label="divergence")
         ax.plot(ts, thr, lw=0.8, color="tab:orange", ls="--", label="threshold")
+        # the channel's long window (CUSUM) as a share of its own decision threshold h, right axis
+        wt, wr = [], []
+        for s in scores:
+            for w in (s.get("windows") or {}).values():
+                if ch in w and w[ch][1] > 0:
+                    wt.append(float(s["t"]) - t0)
+                    wr.append(w[ch][0] / w[ch][1])
+        ax2 = None
+        if wt:
+            ax2 = ax.twinx()
+            ax2.plot(wt, wr, lw=0.8, color="tab:green", label="CUSUM / h (right)")
+            ax2.axhline(1.0, lw=0.6, color="tab:green", ls="--")
+            ax2.set_ylim(0, max(1.5, max(wr) * 1.1))
+            ax2.set_ylabel("CUSUM / h", fontsize=7)
+            ax2.legend(loc="center left", fontsize=7)
         for c in certs:
             if c["channel"] == ch:
                 benign = c["where"] in ("baseline", "soak")
-                ax.plot(
+                # a long-window certificate carries the CUSUM and h: drawn on the right axis
+                cusum = '"cusum": ' in str(c.get("evidence", "")) and ax2 is not None
+                (ax2 if cusum and ax2 is not None else ax).plot(
                     float(c["ts"]) - t0,
-                    c["divergence"],
+                    c["divergence"] / max(float(c["threshold"]), 1e-12) if cusum else c["divergence"],
                     "x" if benign else "o",
                     ms=6,
                     color="red" if benign else "green",
+                    zorder=5,
                 )
         for a in res.get("attacks", []):
             x = float(a["injected"]) - t0
@@ -76,8 +95,9 @@ def plot(res: dict[str, Any], out: Path) -> None:
             ax.set_ylim(bottom=0)
     axes[0].set_title(
         f"{res.get('stack')} ({res.get('split')}): per-batch divergence vs threshold; grey band = baseline, "
-        "dotted = attack injected, x = false alert, o = alert in an attack window",
-        fontsize=9,
+        "dotted = attack injected, x = false alert, o = alert in an attack window; "
+        "green = long window (CUSUM) / its h, right axis",
+        fontsize=8,
     )
     axes[0].legend(loc="upper left", fontsize=7)
     axes[-1].set_xlabel("seconds since h7 attach")

@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -300,3 +300,31 @@ def test_late_certificates_splits_and_load() -> None:
     table = metrics.markdown([d, h], c, "full")
     row = "| **all held-out** | held-out | 5.0 min | 0 (0) | 0 (0) | 0 (0) | 12 (1) | 0 (0) | 12 (1) |"
     assert row in table
+
+
+def test_window_lines_for_the_plots() -> None:
+    """L1 has one CUSUM, L4 one per metric (the nearest to firing is drawn); h None never fires."""
+    scored = _load("attach_scored")
+
+    class Ch:
+        def __init__(self, name: str, window: Any) -> None:
+            self.name, self.window = name, window
+
+        def status(self) -> dict[str, Any]:
+            return {"window": self.window}
+
+    class St:
+        channels: ClassVar[list[Ch]] = [
+            Ch("L1", {"cusum": 0.1, "h": 0.2}),
+            Ch("L2", None),
+            Ch(
+                "L4",
+                {
+                    "rate": {"cusum": 3.0, "h": 10.0},
+                    "bytes": {"cusum": 2.0, "h": 4.0},
+                    "x": {"cusum": 9.0, "h": None},
+                },
+            ),
+        ]
+
+    assert scored.windows(St()) == {"L1": [0.1, 0.2], "L4": [2.0, 4.0]}
