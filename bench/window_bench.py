@@ -3,11 +3,13 @@
 Figures (all one Python thread, this host):
 
 * ``window_calibrate_ms`` -- one CUSUM's calibration (the simulation), done
-  4 times per agent (L1 + three L4 metrics) once, at the end of its baseline.
+  5 times per agent (L1's JSD and CPU time + three L4 metrics) once, at the
+  end of its baseline.
 * ``window_update_ns`` -- one CUSUM step, per batch per metric.
 * ``l1_judge_us_window`` / ``l1_judge_us_nowindow`` and the same for L4 --
-  a whole per-batch judgement with the long window on and off: the
-  difference is the window's cost per batch per agent.
+  a whole per-batch judgement with the long windows on and off (for L1: the
+  JSD's and the CPU time's): the difference is the windows' cost per batch
+  per agent.
 * ``fold_admit_ns`` -- the alert folder's cost per channel verdict (a repeat).
 * ``l4_new_destination_us`` / ``l4_known_destination_us`` -- L4's immediate
   path per event during a storm of distinct destinations / of repeats.

@@ -71,7 +71,19 @@ def test_calibration_holds_the_false_alarm_budget_for_quiet_and_noisy_agents(pro
     fa, judged = _benign_alerts(profile, seeds, seconds, false_alarm_budget=1e-3)
     assert judged == len(seeds) * (seconds - 30)
     assert fa <= 0.01 * judged, (profile, fa, judged)  # budget 1e-3 per channel; 1 % is "broken"
-    uncalibrated, _ = _benign_alerts(profile, seeds, seconds, thresholds=FLOORS)
+    # bare floors, every batch judged on its own (persist 1): calibration is what keeps them quiet
+    one = {"persist": 1}
+    uncalibrated, _ = _benign_alerts(
+        profile,
+        seeds,
+        seconds,
+        thresholds=FLOORS,
+        channel_settings={
+            **BASE["channel_settings"],
+            "L1": one,
+            "L4": {**BASE["channel_settings"]["L4"], **one},
+        },  # type: ignore[dict-item]
+    )
     assert uncalibrated > 0.05 * judged, (profile, uncalibrated, judged)
 
 
@@ -96,7 +108,7 @@ def test_threshold_override_from_config() -> None:
     engine, alerts = run(
         batches,
         thresholds={"DRIFT_DETECTED": 0.99},
-        channel_settings={**BASE["channel_settings"], "L1": {"window_h": 1e9}},
+        channel_settings={**BASE["channel_settings"], "L1": {"window_h": 1e9, "cpu": False}},
     )
     assert alerts == []
     assert thresholds(engine)["L1"] == 0.99

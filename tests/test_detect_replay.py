@@ -69,10 +69,14 @@ def test_l1_miner_drift() -> None:
     _, alerts = replay("attack_miner")
     a = only(alerts, "L1", "DRIFT_DETECTED")
     ev = a.evidence
-    assert ev["jsd_bits"] == pytest.approx(a.divergence, abs=1e-4)
-    assert 0 < a.threshold < a.divergence <= 1.0
+    assert 0 < a.threshold < a.divergence
+    # the first whole batch of mining is far enough over the per-batch threshold (its
+    # jsd_threshold) for the long window to alert on it alone (the per-batch judge
+    # wants two batches in a row)
+    assert ev["window"] == "cusum" and ev["metric"] == "jsd"
+    assert ev["jsd_bits"] > 1.5 * ev["jsd_threshold"]
+    assert ev["cusum"] == pytest.approx(a.divergence, abs=1e-4)
     assert ev["involuntary_share"]["batch"] > 3 * ev["involuntary_share"]["baseline"]
-    assert ev["entropy_batch_bits"] > 0 and ev["entropy_baseline_bits"] > 0
     assert any(s["kind"].startswith("oncpu_2^2") for s in ev["shifted"])  # long slices
     assert a.ts_ns - ATTACK_AT_NS <= 2 * 10**9  # the first whole batch of mining
     assert a.suppressed == 0

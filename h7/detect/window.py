@@ -39,6 +39,7 @@ agent at the end of its baseline.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,12 +62,17 @@ class Cusum:
     #: batches since S last left 0 (how long the evidence has been building)
     run: int = 0
     peak: float = 0.0
+    #: a batch's score counts at most this much (None: unclipped); see ``calibrate_cusum``
+    clip: float | None = None
 
     def update(self, x: float) -> bool:
         """Add one batch's score; True when S passes h (S restarts from 0 after an alarm)."""
-        if not np.isfinite(x):
+        x = float(x)
+        if not math.isfinite(x):
             return False
-        self.s = max(0.0, self.s + float(x) - self.ref)
+        if self.clip is not None:
+            x = min(x, self.clip)
+        self.s = max(0.0, self.s + x - self.ref)
         self.run = self.run + 1 if self.s > 0 else 0
         self.peak = max(self.peak, self.s)
         return self.s > self.h
@@ -85,15 +91,21 @@ class Cusum:
             "n": self.n,
             "run_batches": self.run,
             "peak": round(self.peak, 6),
+            "clip": self.clip if self.clip is None or np.isfinite(self.clip) else None,
         }
 
     def to_state(self) -> dict[str, Any]:
-        return {"ref": self.ref, "h": self.h, "method": self.method, "n": self.n}
+        return {"ref": self.ref, "h": self.h, "method": self.method, "n": self.n, "clip": self.clip}
 
     @classmethod
     def from_state(cls, d: dict[str, Any]) -> Cusum:
+        clip = d.get("clip")
         return cls(
-            ref=float(d["ref"]), h=float(d["h"]), method=str(d.get("method", "")), n=int(d.get("n", 0))
+            ref=float(d["ref"]),
+            h=float(d["h"]),
+            method=str(d.get("method", "")),
+            n=int(d.get("n", 0)),
+            clip=float(clip) if clip is not None else None,
         )
 
 
@@ -108,6 +120,8 @@ def calibrate_cusum(
     headroom: float = 1.25,
     seed: int = 0,
     override: float | None = None,
+    clip_at_cap: bool = False,
+    min_ref: float | None = None,
 ) -> Cusum:
     """A CUSUM whose per-batch false-alarm rate on the baseline's own scores is ``budget``.
 
@@ -117,6 +131,20 @@ def calibrate_cusum(
     30 baseline batches under-sample the benign tail (monitoring batches
     reach past the baseline's largest), which the per-batch threshold's
     extrapolated tail already accounts for.
+
+    ``clip_at_cap``: a batch's score counts at most as much as ``single_cap``
+    (the score is winsorised there), so no single batch -- however far out --
+    moves S by more than one batch at the per-batch threshold, and S passes h
+    only after more than ``cap_batches`` such batches.  For scores whose
+    benign tail is heavy and whose attack is sustained by nature (CPU time:
+    agents burst for a second, a miner burns for many), this makes the
+    window a judge of persistence, not of one batch's size.
+
+    ``min_ref``: the least reference.  Page's CUSUM is tuned to a shift:
+    the reference halfway between the in-control level and the smallest
+    out-of-control level worth detecting.  When the baseline is mostly idle
+    the calibrated reference sits far below that, and ordinary variation
+    of a benign agent's load over minutes accumulates.
     """
     x = np.asarray(samples, dtype=np.float64)
     x = x[np.isfinite(x)]
@@ -136,8 +164,11 @@ def calibrate_cusum(
     # Above the mean as well as the median: the CUSUM must drift down on baseline-like
     # batches, and a skewed score (most batches quiet, a few busy) has mean > median.
     ref = max(med, float(x.mean())) + ref_sigmas * sigma
+    if min_ref is not None:
+        ref = max(ref, float(min_ref))
     rng = np.random.default_rng(seed)
-    draws = rng.choice(x, size=(SIM_STEPS, SIM_RUNS), replace=True) - ref
+    xs = np.minimum(x, float(single_cap)) if clip_at_cap and single_cap is not None else x
+    draws = rng.choice(xs, size=(SIM_STEPS, SIM_RUNS), replace=True) - ref
     s = np.zeros(SIM_RUNS)
     seen = np.empty((SIM_STEPS, SIM_RUNS))
     for t in range(SIM_STEPS):
@@ -148,4 +179,5 @@ def calibrate_cusum(
     h = max(q * headroom, cap, sigma)
     if h <= 0:
         h = float("inf")  # a baseline with no spread at all gives no scale to alert on
-    return Cusum(ref=ref, h=h, method="calibrated", n=int(x.size))
+    clip = float(single_cap) if clip_at_cap and single_cap is not None else None
+    return Cusum(ref=ref, h=h, method="calibrated", n=int(x.size), clip=clip)

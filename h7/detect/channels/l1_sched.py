@@ -16,6 +16,14 @@ baseline with a fixed pseudo-count mass (a Dirichlet prior centred on the
 baseline), which fades as the batch grows.  A miner's long involuntary
 slices, a busy-loop, or an agent suddenly sleeping on I/O all move mass
 between buckets and show up here, whatever the process names.
+
+The shape is blind to how LONG the slices are in total: a GIL-bound miner
+in a busy agent adds a few hundred 5-ms slices to thousands of short ones.
+So the channel also weighs the on-CPU histogram by slice length -- the
+agent's CPU-seconds per second (:func:`cpu_seconds`) -- and judges that
+against the baseline over the long window only, as a judge of persistence
+(h7.detect.window, ``clip_at_cap``): a miner burns every second, an agent
+bursts for one.  Both per-batch judges want ``persist`` batches in a row.
 """
 
 from __future__ import annotations
@@ -41,6 +49,13 @@ CATEGORIES = (
     + list(COUNTERS)
 )
 L1_FLOOR = 0.05  # bits of JSD
+#: a slice in log2 slot i lasted [2^i, 2^(i+1)) ns: its length is estimated as the middle
+SLOT_NS = 1.5 * 2.0 ** np.arange(HIST_SLOTS)
+#: prior of the CPU-time judge, CPU-seconds per second (2 % of one core): an agent that
+#: idles at 0.1 % is not "20x" busier when it spends 2 % of a core for a second
+CPU_PRIOR = 0.02
+#: the least per-batch "times the baseline" CPU time worth an alert on its own
+CPU_FLOOR = 4.0
 
 
 @dataclass
@@ -57,6 +72,18 @@ class L1Settings:
     window_h: float | None = None
     #: the least standard deviation the CUSUM reference is set with (bits)
     window_min_sigma: float = 0.0
+    #: judge the agent's on-CPU time per second against the baseline's too (see ``cpu_seconds``),
+    #: over the long window only (needs ``window``)
+    cpu: bool = True
+    #: the least "times the baseline" a batch's CPU time counts fully in that window
+    cpu_floor: float = CPU_FLOOR
+    #: a batch's CPU score is the least CPU time of it and the batches before it, this many in
+    #: all: a miner burns every second, a benign agent's bursts come and go
+    cpu_sustain: int = 2
+    #: consecutive batches over a per-batch threshold before the per-batch judge alerts;
+    #: a single batch is left to the long window, which alerts on it alone when it is
+    #: far enough over (h7.detect.window)
+    persist: int = 2
 
 
 def sched_vector(stats: np.ndarray | None) -> np.ndarray:
@@ -72,6 +99,23 @@ def sched_vector(stats: np.ndarray | None) -> np.ndarray:
     )
 
 
+def cpu_seconds(stats: np.ndarray | None, secs: float) -> float:
+    """The agent's on-CPU time in this batch, CPU-seconds per second, from the slice histogram.
+
+    The JSD above compares the *shape* of the event distribution: every
+    switch counts once, however long the slice.  A GIL-bound two-thread miner
+    in a busy Python agent adds ~200 slices of ~5 ms a second to thousands of
+    short ones, so the shape barely moves (JSD 0.07-0.14 vs thresholds ~0.2 in
+    make eval's langgraph and mcp stacks) while the agent's CPU use rises
+    from a few percent to a whole core.  Weighting every slice by its length
+    measures that directly.  A slice is counted when it ends (a thread that
+    runs without being switched out is counted late, with its whole length).
+    """
+    if stats is None or secs <= 0:
+        return 0.0
+    return float(np.dot(np.asarray(stats["oncpu_hist"], dtype=np.float64), SLOT_NS)) / 1e9 / secs
+
+
 class SchedChannel(Channel):
     name = "L1"
 
@@ -85,15 +129,26 @@ class SchedChannel(Channel):
         self.last: dict[str, Any] = {"divergence": 0.0}
         #: the long-window judge: CUSUM of the per-batch divergence (h7.detect.window)
         self.cusum: Cusum | None = None
+        #: CPU time: per baseline batch (learning), the baseline's mean, the judge's calibration
+        self._cpu: list[float] = []
+        self.cpu_mean = 0.0
+        self.cpu_cal: Calibration | None = None
+        self.cpu_cusum: Cusum | None = None
+        #: the last ``cpu_sustain`` batches' CPU time
+        self._recent_cpu: list[float] = []
+        #: consecutive batches over the per-batch threshold, per metric ("jsd", "cpu")
+        self._over = {"jsd": 0, "cpu": 0}
 
     def _smoothed(self, counts: np.ndarray, ref: np.ndarray) -> np.ndarray:
         a = self.settings.pseudocount
         return (counts + a * ref) / (counts.sum() + a)
 
     def learn(self, batch: Batch, ctx: ChannelContext) -> None:
-        v = sched_vector(batch.stats.get(ctx.agent))
+        s = batch.stats.get(ctx.agent)
+        v = sched_vector(s)
         self._rows.append(v)
         self.total += v
+        self._cpu.append(cpu_seconds(s, _secs(batch)))
 
     def finish_baseline(self, ctx: ChannelContext) -> None:
         super().finish_baseline(ctx)
@@ -117,6 +172,41 @@ class SchedChannel(Channel):
         )
         self.cusum = self._calibrate_window(samples) if self.settings.window else None
         self._rows = []
+        self._calibrate_cpu()
+
+    def _calibrate_cpu(self) -> None:
+        """CPU time "times the baseline": each baseline batch against the mean of the others.
+
+        Judged by a CUSUM of its log whose per-batch input is clipped at the
+        calibrated per-batch threshold (``clip_at_cap``): a lone busy second
+        adds at most one threshold's worth, so only CPU use that stays up
+        for several batches -- a miner, a busy loop -- passes h.
+        """
+        cpu = np.asarray(self._cpu, dtype=np.float64)
+        self._cpu = []
+        if not (self.settings.cpu and self.settings.window) or cpu.size < 2:
+            return
+        n = cpu.size
+        self.cpu_mean = float(cpu.mean())
+        loo = (cpu.sum() - cpu) / (n - 1)
+        ratios = (sustained(cpu, self.settings.cpu_sustain) + CPU_PRIOR) / (loo + CPU_PRIOR)
+        self.cpu_cal = calibrate_threshold(
+            ratios,
+            floor=max(self.settings.cpu_floor, 1.0),
+            budget=self.config.false_alarm_budget,
+        )
+        if self.settings.window:
+            self.cpu_cusum = calibrate_cusum(
+                np.log(ratios),
+                budget=self.config.false_alarm_budget,
+                ref_sigmas=self.config.window_ref_sigmas,
+                single_cap=float(np.log(self.cpu_cal.threshold)),
+                clip_at_cap=True,
+                cap_batches=3,
+                # the smallest rise worth detecting is cpu_floor x the baseline: only CPU time
+                # sustained above half of that (in log: its square root) counts as evidence
+                min_ref=0.5 * float(np.log(max(self.settings.cpu_floor, 1.0))),
+            )
 
     def _calibrate_window(self, samples: list[float]) -> Cusum:
         return calibrate_cusum(
@@ -129,77 +219,93 @@ class SchedChannel(Channel):
         )
 
     def judge(self, batch: Batch, ctx: ChannelContext) -> list[Alert]:
-        c = sched_vector(batch.stats.get(ctx.agent))
+        """Two scores per batch, each with a per-batch and a long-window judge; at most one alert.
+
+        The per-batch judges need ``persist`` consecutive batches over their
+        threshold: a 30-s baseline under-samples a real agent's benign tail,
+        and make eval's false alerts were single batches just over it.  Every
+        batch (reported or not) feeds the CUSUMs, whose h lets a single batch
+        alert alone only when it lies well beyond the per-batch threshold.
+        """
+        s = batch.stats.get(ctx.agent)
+        c = sched_vector(s)
         n = float(c.sum())
         tot = self.total.sum()
-        if n < self.settings.min_events or tot <= 0:
-            self.last = {"divergence": 0.0, "events": n, "judged": False}
+        found: list[tuple[float, str, str]] = []  # (strength, metric, judge)
+        cpu = cpu_seconds(s, _secs(batch))
+        self._recent_cpu.append(cpu)
+        del self._recent_cpu[: -max(1, self.settings.cpu_sustain)]
+        cpu_ratio = (min(self._recent_cpu) + CPU_PRIOR) / (self.cpu_mean + CPU_PRIOR)
+        self.last = {"divergence": 0.0, "events": n, "judged": False, "cpu_s_per_s": round(cpu, 6),
+                     "cpu_times_baseline": round(cpu_ratio, 4)}  # fmt: skip
+        p = q = None
+        if n >= self.settings.min_events and tot > 0:
+            q = self.total / tot
+            p = self._smoothed(c, q)
+            d = jsd_bits(p, q)
+            self.last.update(divergence=d, judged=True, entropy_batch=entropy_bits(p))
+            found += self._judge_metric("jsd", d, d, self.cal.threshold, self.cusum)
+        else:
+            self._over["jsd"] = 0
+        # CPU time is judged over the long window only: agents burst for a second or two
+        # (parsing a reply, running a tool), a miner burns for as long as it mines.
+        if self.cpu_cusum is not None and self.cpu_cusum.update(float(np.log(cpu_ratio))):
+            found.append((self.cpu_cusum.s / self.cpu_cusum.h, "cpu", "cusum"))
+        if not found:
             return []
-        q = self.total / tot
-        p = self._smoothed(c, q)
-        d = jsd_bits(p, q)
-        h_batch, h_base = entropy_bits(p), entropy_bits(q)
-        self.last = {"divergence": d, "events": n, "judged": True, "entropy_batch": h_batch}
-        # The long window sees what single batches cannot; a batch the per-batch judge
-        # reports is reported once, by it (both use key "sched", so repeats fold).
-        window = self.cusum is not None and self.cusum.update(d)
-        if not d > self.cal.threshold:
-            if window:
-                assert self.cusum is not None
-                alert = self._window_alert(batch, ctx, p, q, c)
-                self.cusum.reset()
-                return [alert]
-            return []
-        if self.cusum is not None:
-            self.cusum.reset()
-        diff = p - q
-        top = np.argsort(-np.abs(diff))[:6]
-        raw = c / n
-        evidence = {
-            "jsd_bits": round(d, 5),
-            "entropy_batch_bits": round(h_batch, 4),
-            "entropy_baseline_bits": round(h_base, 4),
-            "events": int(n),
-            "window_ns": [int(batch.t0_ns), int(batch.t1_ns)],
-            "shifted": [
-                {"kind": CATEGORIES[i], "batch": round(float(raw[i]), 4), "baseline": round(float(q[i]), 4)}
-                for i in top
-            ],
-            "involuntary_share": {
-                "batch": _share(c, "switches_involuntary"),
-                "baseline": _share(self.total, "switches_involuntary"),
-            },
-        }
-        return [
-            ctx.alert(
-                "L1",
-                "DRIFT_DETECTED",
-                int(batch.t1_ns),
-                d,
-                self.cal.threshold,
-                key="sched",
-                evidence=evidence,
-            ),
-        ]
+        _, metric, judge = max(found)
+        if q is None:
+            q = self.total / tot if tot > 0 else np.full(len(CATEGORIES), 1.0 / len(CATEGORIES))
+            p = self._smoothed(c, q)
+        assert p is not None
+        alert = self._alert(batch, ctx, p, q, c, metric, judge, cpu, cpu_ratio)
+        # one change, one episode: both judges of both metrics start afresh after an alert
+        for cu in (self.cusum, self.cpu_cusum):
+            if cu is not None:
+                cu.reset()
+        self._over = {"jsd": 0, "cpu": 0}
+        return [alert]
 
-    def _window_alert(
-        self, batch: Batch, ctx: ChannelContext, p: np.ndarray, q: np.ndarray, c: np.ndarray
+    def _judge_metric(
+        self, metric: str, value: float, window_x: float, threshold: float, cusum: Cusum | None
+    ) -> list[tuple[float, str, str]]:
+        """This metric's verdicts for one batch: (strength, metric, "batch"|"cusum")."""
+        out: list[tuple[float, str, str]] = []
+        if value > threshold:
+            self._over[metric] += 1
+            if self._over[metric] >= max(1, self.settings.persist):
+                out.append((value / threshold, metric, "batch"))
+        else:
+            self._over[metric] = 0
+        if cusum is not None and cusum.update(window_x):
+            out.append((cusum.s / cusum.h if cusum.h > 0 else 1.0, metric, "cusum"))
+        return out
+
+    def _alert(
+        self,
+        batch: Batch,
+        ctx: ChannelContext,
+        p: np.ndarray,
+        q: np.ndarray,
+        c: np.ndarray,
+        metric: str,
+        judge: str,
+        cpu: float,
+        cpu_ratio: float,
     ) -> Alert:
-        """A sustained shift: the CUSUM of per-batch divergence passed its calibrated h."""
-        assert self.cusum is not None
-        cu = self.cusum
         top = np.argsort(-np.abs(p - q))[:6]
         n = float(c.sum())
         raw = c / n if n else c
-        evidence = {
-            "window": "cusum",
-            "cusum": round(cu.s, 5),
-            "h": round(cu.h, 5),
-            "reference_jsd_bits": round(cu.ref, 5),
-            "batches_accumulating": cu.run,
-            "jsd_bits_this_batch": round(float(self.last.get("divergence", 0.0)), 5),
-            "per_batch_threshold": self.cal.threshold,
-            "window_ns": [int(batch.t1_ns) - cu.run * self.config.batch_ns, int(batch.t1_ns)],
+        d = float(self.last.get("divergence", 0.0))
+        evidence: dict[str, Any] = {
+            "metric": metric,
+            "jsd_bits": round(d, 5),
+            "jsd_threshold": self.cal.threshold,
+            "cpu_s_per_s": round(cpu, 5),
+            "cpu_baseline_s_per_s": round(self.cpu_mean, 5),
+            "cpu_times_baseline": round(cpu_ratio, 4),
+            "cpu_clip_times_baseline": self.cpu_cal.threshold if self.cpu_cal is not None else None,
+            "events": int(n),
             "shifted": [
                 {"kind": CATEGORIES[i], "batch": round(float(raw[i]), 4), "baseline": round(float(q[i]), 4)}
                 for i in top
@@ -209,6 +315,34 @@ class SchedChannel(Channel):
                 "baseline": _share(self.total, "switches_involuntary"),
             },
         }
+        if judge == "batch":
+            evidence["window_ns"] = [int(batch.t0_ns), int(batch.t1_ns)]
+            evidence["batches_over_threshold"] = self._over[metric]
+            if metric == "jsd":
+                evidence["entropy_batch_bits"] = round(entropy_bits(p), 4)
+                evidence["entropy_baseline_bits"] = round(entropy_bits(q), 4)
+                return ctx.alert("L1", "DRIFT_DETECTED", int(batch.t1_ns), d, self.cal.threshold, key="sched",
+                                 evidence=evidence)  # fmt: skip
+            assert self.cpu_cal is not None
+            return ctx.alert("L1", "DRIFT_DETECTED", int(batch.t1_ns), cpu_ratio, self.cpu_cal.threshold,
+                             key="sched", evidence=evidence)  # fmt: skip
+        cu = self.cusum if metric == "jsd" else self.cpu_cusum
+        assert cu is not None
+        evidence.update(
+            window="cusum",
+            cusum=round(cu.s, 5),
+            h=round(cu.h, 5),
+            reference=round(cu.ref, 5),
+            batches_accumulating=cu.run,
+            window_ns=[int(batch.t1_ns) - cu.run * self.config.batch_ns, int(batch.t1_ns)],
+        )
+        if metric == "jsd":
+            evidence["reference_jsd_bits"] = round(cu.ref, 5)
+            evidence["jsd_bits_this_batch"] = round(d, 5)
+            evidence["per_batch_threshold"] = self.cal.threshold
+        else:
+            evidence["reference_cpu_times_baseline"] = round(float(np.exp(cu.ref)), 4)
+            evidence["clipped_at_times_baseline"] = self.cpu_cal.threshold if self.cpu_cal else None
         # divergence/threshold of a window alert: the CUSUM against its h
         return ctx.alert("L1", "DRIFT_DETECTED", int(batch.t1_ns), cu.s, cu.h, key="sched", evidence=evidence)
 
@@ -219,6 +353,11 @@ class SchedChannel(Channel):
             "threshold": self.cal.threshold,
             "calibration": self.cal.to_dict(),
             "window": self.cusum.status() if self.cusum is not None else None,
+            "cpu": {
+                "baseline_s_per_s": self.cpu_mean,
+                "threshold": self.cpu_cal.threshold if self.cpu_cal is not None else None,
+                "window": self.cpu_cusum.status() if self.cpu_cusum is not None else None,
+            },
             "baseline_events": int(self.total.sum()),
             "baseline_entropy_bits": entropy_bits(self.total / self.total.sum()) if self.total.sum() else 0.0,
             "last": self.last,
@@ -230,6 +369,9 @@ class SchedChannel(Channel):
             "usable_batches": self.usable_batches,
             "cal": self.cal.to_dict(),
             "cusum": self.cusum.to_state() if self.cusum is not None else None,
+            "cpu_mean": self.cpu_mean,
+            "cpu_cal": self.cpu_cal.to_dict() if self.cpu_cal is not None else None,
+            "cpu_cusum": self.cpu_cusum.to_state() if self.cpu_cusum is not None else None,
         }
 
     def from_state(self, state: dict[str, Any]) -> None:
@@ -241,10 +383,29 @@ class SchedChannel(Channel):
         self.cal = Calibration.from_dict(state["cal"])
         cu = state.get("cusum")
         self.cusum = Cusum.from_state(cu) if cu and self.settings.window else None
+        # older baseline files have no CPU model: that judge stays off for them
+        self.cpu_mean = float(state.get("cpu_mean", 0.0))
+        cc = state.get("cpu_cal")
+        self.cpu_cal = Calibration.from_dict(cc) if cc and self.settings.cpu else None
+        ccu = state.get("cpu_cusum")
+        self.cpu_cusum = Cusum.from_state(ccu) if ccu and self.cpu_cal and self.settings.window else None
         override = self.config.threshold_override("L1", "DRIFT_DETECTED")
         if override is not None:
             self.cal = Calibration(override, "override")
         self.baselined = True
+
+
+def sustained(cpu: np.ndarray, k: int) -> np.ndarray:
+    """Per batch, the least CPU time over it and the ``k - 1`` batches before it (time order)."""
+    k = max(1, int(k))
+    out = cpu.copy()
+    for j in range(1, k):
+        out[j:] = np.minimum(out[j:], cpu[:-j])
+    return out
+
+
+def _secs(batch: Batch) -> float:
+    return max((batch.t1_ns - batch.t0_ns) / 1e9, 1e-3)
 
 
 def _share(v: np.ndarray, counter: str) -> float:

@@ -75,6 +75,9 @@ class L4Settings:
     window_h: float | None = None
     #: the least standard deviation the CUSUM references are set with (log ratio)
     window_min_sigma: float = 0.0
+    #: consecutive batches over the per-batch burst threshold before it alerts; a single
+    #: batch is left to the long window, which alerts on it alone when it is far enough over
+    persist: int = 2
 
 
 EPHEMERAL = "ephemeral"
@@ -212,6 +215,10 @@ class EgressChannel(Channel):
         self.cusums: dict[str, Cusum] = {}
         self._window_rates: list[np.ndarray] = []
         self.last_divergence = 0.0
+        #: consecutive batches over the per-batch threshold
+        self._over = 0
+        #: sends on connections the agent accepted (its own servers' replies): not egress, counted
+        self.inbound_seen = 0
         self.unknown_seen = 0
         self.checked = 0
         #: monitoring verdicts by (family, addr, port): None = allowed, else (addr, key, dest)
@@ -347,8 +354,11 @@ class EgressChannel(Channel):
         out: list[Alert] = []
         learning = ctx.phase == PHASE_BASELINE
         for ev in events:
-            if ev.get("type") != "net" or ev.get("family") not in ("inet", "inet6") or ev.get("inbound"):
-                continue  # inbound: a reply on a connection the agent accepted, not egress
+            if ev.get("type") != "net" or ev.get("family") not in ("inet", "inet6"):
+                continue
+            if ev.get("inbound"):
+                self.inbound_seen += 1  # a reply on a connection the agent accepted: not egress
+                continue
             self.checked += 1
             if learning:
                 if self.settings.allow_baseline_destinations:
@@ -457,10 +467,18 @@ class EgressChannel(Channel):
         # The long window sees what single batches cannot; a batch the per-batch judge
         # reports is reported once, by it (both use key "egress", so repeats fold).
         out = self._judge_window(batch, ctx, rates, per)
-        if not d > self.cal.threshold:
+        self._over = self._over + 1 if d > self.cal.threshold else 0
+        if out:
+            self._over = 0
+        # A 30-s baseline under-samples the benign tail (make eval's false bursts were single
+        # batches just over the threshold): the per-batch judge wants ``persist`` batches in a
+        # row; one batch far over it has already passed the long window's h above.
+        if out or self._over < max(1, self.settings.persist):
             return out
+        self._over = 0
         for c in self.cusums.values():
             c.reset()
+        self._window_rates.clear()
         metric = RATE_METRICS[worst]
         return [
             ctx.alert(
@@ -472,6 +490,7 @@ class EgressChannel(Channel):
                 key="egress",
                 evidence={
                     "metric": metric,
+                    "batches_over_threshold": max(1, self.settings.persist),
                     "window_ns": [int(batch.t0_ns), int(batch.t1_ns)],
                     "rate_per_s": {m: round(float(v), 3) for m, v in zip(RATE_METRICS, rates, strict=True)},
                     "baseline_mean_per_s": {
@@ -513,6 +532,7 @@ class EgressChannel(Channel):
                 "reference_times_baseline": round(float(np.exp(cu.ref)), 4),
                 "batches_accumulating": cu.run,
                 "window_ns": [int(batch.t1_ns) - cu.run * self.config.batch_ns, int(batch.t1_ns)],
+                "rate_per_s": {k: round(float(v), 3) for k, v in zip(RATE_METRICS, rates, strict=True)},
                 "window_mean_rate_per_s": {
                     k: round(float(v), 3) for k, v in zip(RATE_METRICS, mean, strict=True)
                 },
@@ -543,6 +563,7 @@ class EgressChannel(Channel):
             "baseline_destinations": len(self.baseline_dests),
             "destinations_checked": self.checked,
             "unknown_destinations": self.unknown_seen,
+            "inbound_sends_not_egress": self.inbound_seen,
             "own_listeners": list(self.own_listeners),
         }
 
