@@ -352,11 +352,14 @@ class SchedChannel(Channel):
             "divergence": float(self.last.get("divergence", 0.0)),
             "threshold": self.cal.threshold,
             "calibration": self.cal.to_dict(),
-            "window": self.cusum.status() if self.cusum is not None else None,
+            # one CUSUM status per metric, like L4's (None: no long window)
+            "window": {
+                m: cu.status() for m, cu in (("jsd", self.cusum), ("cpu", self.cpu_cusum)) if cu is not None
+            }
+            or None,
             "cpu": {
                 "baseline_s_per_s": self.cpu_mean,
-                "threshold": self.cpu_cal.threshold if self.cpu_cal is not None else None,
-                "window": self.cpu_cusum.status() if self.cpu_cusum is not None else None,
+                "clip_times_baseline": self.cpu_cal.threshold if self.cpu_cal is not None else None,
             },
             "baseline_events": int(self.total.sum()),
             "baseline_entropy_bits": entropy_bits(self.total / self.total.sum()) if self.total.sum() else 0.0,
