@@ -69,6 +69,11 @@ def run(quick: bool) -> dict[str, float]:
     ml3 = L3Settings().sequence_model().fit_codes(pairs)
     l3_code_s = _best_of(lambda: ml3.code_novelty(codes))
     frac_s = _best_of(lambda: ml3.score(probe))
+    # The same setting with Kneser-Ney smoothing (an option of [detect.l3], not the default).
+    kn_cfg = L3Settings(seq_smoothing="kn")
+    kn_fit_s = _best_of(lambda: kn_cfg.sequence_model().fit_codes(pairs))
+    mkn = kn_cfg.sequence_model().fit_codes(pairs)
+    kn_code_s = _best_of(lambda: mkn.code_novelty(codes))
     st = StideModel().fit(train)
     stide_s = _best_of(lambda: st.score(probe))
     return {
@@ -80,6 +85,10 @@ def run(quick: bool) -> dict[str, float]:
         "sequence_code_novelty_per_s": score_calls / code_s,
         "sequence_l3_code_novelty_per_s": score_calls / l3_code_s,
         "sequence_l3_score_syscalls_per_s": score_calls / frac_s,
+        "sequence_l3_table_bytes": float(ml3.nbytes()),
+        "sequence_kn_fit_codes_syscalls_per_s": fit_calls / kn_fit_s,
+        "sequence_kn_code_novelty_per_s": score_calls / kn_code_s,
+        "sequence_kn_table_bytes": float(mkn.nbytes()),
         "stide_score_syscalls_per_s": score_calls / stide_s,
         "sequence_state_bytes": float(len(msgpack.packb(m.to_state(), use_bin_type=True))),
     }

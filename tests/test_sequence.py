@@ -602,3 +602,103 @@ def test_syscall_set_model() -> None:
         SyscallSetModel().fit([np.zeros(0, dtype=np.int64)])
     with pytest.raises(RuntimeError):
         SyscallSetModel().score([1])
+
+
+# --- Kneser-Ney smoothing ----------------------------------------------------------------------------
+
+
+def _tokens_of(code: int) -> tuple[int, ...]:
+    """The six tokens of a window code, oldest first (0 = before the thread's first syscall)."""
+    return tuple((code >> (TOKEN_BITS * j)) & 1023 for j in range(WINDOW_LEN - 1, -1, -1))
+
+
+def _ref_kn(train: list[np.ndarray], code: int, order: int, novelty: str) -> float:
+    """Interpolated modified Kneser-Ney written from the definition, with dicts and loops."""
+    grams: list[Counter[tuple[int, ...]]] = [Counter() for _ in range(order + 1)]
+    for t in train:
+        toks = [0] * (WINDOW_LEN - 1) + [int(x) + 2 if -1 <= x <= 1020 else 1023 for x in t]
+        for i in range(WINDOW_LEN - 1, len(toks)):
+            grams[order][tuple(toks[i - order + 1 : i + 1])] += 1
+    for n in range(order - 1, 0, -1):  # continuation counts; a thread's start keeps its raw count
+        for g, c in grams[n + 1].items():
+            grams[n][g[1:]] += c if g[0] == 0 else 1
+
+    def discounts(cnt: Counter[tuple[int, ...]]) -> list[float]:
+        k = [sum(1 for v in cnt.values() if v == j) for j in (1, 2, 3, 4)]
+        y = k[0] / (k[0] + 2 * k[1]) if k[0] + k[1] else 0.5
+        d = [0.0]
+        for j in (1, 2, 3):
+            est = j - (j + 1) * y * k[j] / k[j - 1] if k[j - 1] else 0.5 * j
+            d.append(min(max(est, 0.05), j - 0.05))
+        return d
+
+    toks = _tokens_of(code)
+    p = 1.0 / (len(grams[1]) + 1)
+    logs = []
+    for n in range(1, order + 1):
+        d = discounts(grams[n])
+        ctx = toks[WINDOW_LEN - n : WINDOW_LEN - 1]
+        group = {g: c for g, c in grams[n].items() if g[:-1] == ctx}
+        total = sum(group.values())
+        if total:
+            c = group.get((*ctx, toks[-1]), 0)
+            freed = sum(d[min(v, 3)] for v in group.values())
+            p = (max(c - d[min(c, 3)], 0.0) + freed * p) / total
+        logs.append(-math.log(p))
+    return logs[-1] if novelty == "last" else sum(logs) / order
+
+
+def test_kneser_ney_matches_a_pure_python_reference() -> None:
+    rng = np.random.default_rng(11)
+    train = [_random_trace(rng, int(rng.integers(1, 80))) for _ in range(14)]
+    seen = np.concatenate([window_codes(t) for t in train])
+    fresh = window_codes(_random_trace(rng, 40))
+    made_up = [7, 3 << 10 | 4, 1023 << 20 | 3 << 10 | 4, WINDOW_MASK]
+    codes = np.concatenate([rng.choice(seen, 30), fresh, np.array(made_up, dtype=np.uint64)])
+    for order in (1, 2, 4, 6):
+        for novelty in ("last", "mix"):
+            m = SequenceModel(order=order, novelty=novelty, smoothing="kn").fit(train)
+            ref = [_ref_kn(train, int(c), order, novelty) for c in codes]
+            np.testing.assert_allclose(m.code_novelty(codes), ref, rtol=1e-10, err_msg=f"{order} {novelty}")
+
+
+def test_kneser_ney_probabilities_sum_to_one(train: list[np.ndarray]) -> None:
+    """After any context, the seen syscalls plus one unseen share probability 1 exactly."""
+    rng = np.random.default_rng(5)
+    seen_tokens = np.unique(np.concatenate(train)) + 2
+    nexts = np.append(seen_tokens, 1000).astype(np.uint64)  # 998: never seen
+    for order in (1, 3, 6):
+        m = SequenceModel(order=order, novelty="last", smoothing="kn").fit(train)
+        for _ in range(25):
+            ctx = rng.choice(np.append(seen_tokens - 2, 500), size=int(rng.integers(0, 6)))
+            prev = int(window_codes(ctx)[-1]) if ctx.size else 0
+            codes = ((np.uint64(prev) << np.uint64(TOKEN_BITS)) | nexts) & np.uint64(WINDOW_MASK)
+            assert float(np.exp(-m.code_novelty(codes)).sum()) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_kneser_ney_state_round_trip_and_fit_codes(train: list[np.ndarray]) -> None:
+    m = SequenceModel(order=4, top_k=64, top_frac=0.5, novelty="last", smoothing="kn").fit(train)
+    blob = msgpack.packb(m.to_state(), use_bin_type=True)
+    back = SequenceModel.from_state(msgpack.unpackb(blob, raw=False))
+    assert (back.order, back.smoothing, back.novelty) == (4, "kn", "last")
+    probe = _motif_traces(21, 4, 30)
+    assert back.score_many(probe).tolist() == m.score_many(probe).tolist()
+    pairs = [np.unique(window_codes(t), return_counts=True) for t in train]
+    via_codes = SequenceModel(order=4, top_k=64, top_frac=0.5, novelty="last", smoothing="kn").fit_codes(
+        pairs
+    )
+    assert via_codes.score_many(probe).tolist() == m.score_many(probe).tolist()
+    # A call never seen is more novel than any position of a training trace.
+    nov = m.window_novelty(np.concatenate([train[0][:12], [400], train[0][12:40]]))
+    assert nov[12] > np.max(m.window_novelty(train[0][:40]))
+    st = m.to_state()
+    st["tables"] = st["tables"] * 2
+    with pytest.raises(ValueError):
+        SequenceModel.from_state(st)
+    st["tables"] = [{"keys": np.array([0], "<u8").tobytes(), "counts": np.array([3], "<i8").tobytes()}]
+    with pytest.raises(ValueError):  # a key holding no syscall
+        SequenceModel.from_state(st)
+    with pytest.raises(ValueError):
+        SequenceModel(smoothing="good-turing")
+    with pytest.raises(ValueError):
+        SequenceModel(smoothing="kn").fit([np.zeros(0, dtype=np.int64)])

@@ -74,6 +74,10 @@ _TINY = float(np.finfo(np.float64).tiny)
 #: How a position's novelty is read from the per-order probabilities: "mix" averages the
 #: surprisal over orders 1..depth, "last" takes the highest order's (interpolated) surprisal.
 NOVELTIES = ("mix", "last")
+#: How counts become probabilities: "wb" Witten-Bell interpolation over the windows a thread has
+#: (a thread's first five syscalls have shorter windows), "kn" interpolated modified Kneser-Ney
+#: over windows padded with "no syscall" (token 0) at a thread's start.
+SMOOTHINGS = ("wb", "kn")
 
 ArrayLike = npt.ArrayLike
 U64 = npt.NDArray[np.uint64]
@@ -375,6 +379,91 @@ class _Table:
         return np.where(cx > 0, (cn + tx * p) / np.maximum(cx + tx, 1), p)
 
 
+def _kn_discounts(counts: I64) -> F64:
+    """Modified Kneser-Ney discounts D(1), D(2), D(3+) from one order's count-of-counts.
+
+    Chen & Goodman's estimates: no tuning constant, as Witten-Bell needs none.  Clamped into
+    (0, c) so a degenerate table (every count 1, say) still leaves mass for what was not seen.
+    """
+    n = [float(np.count_nonzero(counts == j)) for j in (1, 2, 3, 4)]
+    y = n[0] / (n[0] + 2.0 * n[1]) if n[0] + n[1] > 0 else 0.5
+    d = np.zeros(4)
+    for j in (1, 2, 3):
+        est = j - (j + 1) * y * n[j] / n[j - 1] if n[j - 1] > 0 else 0.5 * j
+        d[j] = min(max(est, 0.05), j - 0.05)
+    return d
+
+
+class _KNTable:
+    """One order's Kneser-Ney counts in ``_Table``'s layout (context markers, one lookup).
+
+    Every entry carries the discounted count ``max(c - D(c), 0)`` of its window (0 for a
+    marker), its context's total count and the mass the discounts freed in that context
+    (``sum D(c)`` over the context's windows): ``p = (c* + freed * p_lower) / total``.
+    """
+
+    def __init__(self, n: int, keys: U64, counts: I64) -> None:
+        self.n = n
+        self.keys, self.counts = keys, counts
+        disc = _kn_discounts(counts)
+        dk = disc[np.minimum(counts, 3)]
+        ctx = keys >> _SHIFT
+        if ctx.size:
+            starts = np.concatenate(([0], np.flatnonzero(ctx[1:] != ctx[:-1]) + 1))
+        else:
+            starts = np.zeros(0, dtype=np.intp)
+        sizes = np.diff(np.append(starts, ctx.size))
+        total = np.add.reduceat(counts, starts).astype(np.float64) if ctx.size else np.zeros(0)
+        freed = np.add.reduceat(dk, starts) if ctx.size else np.zeros(0)
+        groups = np.arange(starts.size)
+        grp = np.repeat(groups, sizes)
+        kpos = np.arange(keys.size) + grp + 1
+        mpos = starts + groups
+        size = keys.size + starts.size
+        self._ek = np.zeros(size, dtype=np.uint64)
+        self._en = np.zeros(size, dtype=np.float64)
+        self._et = np.zeros(size, dtype=np.float64)
+        self._ef = np.zeros(size, dtype=np.float64)
+        self._ek[kpos], self._ek[mpos] = keys, ctx[starts] << _SHIFT
+        self._en[kpos] = np.maximum(counts - dk, 0.0)
+        self._et[kpos], self._et[mpos] = total[grp], total
+        self._ef[kpos], self._ef[mpos] = freed[grp], freed
+
+    def refine(self, q: U64, p: F64) -> F64:
+        """Kneser-Ney step from the order-(n-1) probabilities ``p`` to order n for n-grams ``q``.
+
+        An unseen context keeps ``p``.  Keys at or above the query's context marker exist for
+        every query whose context was seen (the marker is the smallest key of its group).
+        """
+        if self._ek.size == 0:
+            return p
+        i = np.searchsorted(self._ek, q, side="right")
+        i -= 1
+        np.maximum(i, 0, out=i)
+        d = self._ek[i]
+        d ^= q
+        num = np.where(d == 0, self._en[i], 0.0)
+        same = (d <= _TOKEN_MASK) & (self._ek[i] <= q)
+        tot = np.where(same, self._et[i], 0.0)
+        return np.where(tot > 0, (num + self._ef[i] * p) / np.maximum(tot, 1.0), p)
+
+
+def _kn_orders(keys: U64, counts: I64, order: int) -> list[tuple[U64, I64]]:
+    """Per order 1..``order``: (n-grams, Kneser-Ney counts) from the top order's raw counts.
+
+    Below the top order a window's count is its number of distinct one-call-longer extensions
+    to the left (how many contexts it continues), except for a window that starts at a thread's
+    start (token 0 on top), which cannot be extended and keeps its raw count.
+    """
+    out: list[tuple[U64, I64]] = [(keys, counts)]
+    for n in range(order - 1, 0, -1):
+        hk, hc = out[0]
+        top = (hk >> np.uint64(TOKEN_BITS * n)) & _TOKEN_MASK
+        w = np.where(top == 0, hc, 1)
+        out.insert(0, _merge(hk & _MASKS[n], w.astype(np.int64)))
+    return out
+
+
 class SequenceModel:
     """Variable-order Markov model of syscall streams; ``score`` is higher for stranger traces.
 
@@ -390,6 +479,7 @@ class SequenceModel:
         max_ngrams: int = 1 << 20,
         top_frac: float = 0.0,
         novelty: str = "mix",
+        smoothing: str = "wb",
     ) -> None:
         _check_order(order)
         if top_k < 1:
@@ -400,12 +490,16 @@ class SequenceModel:
             raise ValueError("top_frac must be in [0, 1]")
         if novelty not in NOVELTIES:
             raise ValueError(f"novelty must be one of {NOVELTIES}, not {novelty!r}")
+        if smoothing not in SMOOTHINGS:
+            raise ValueError(f"smoothing must be one of {SMOOTHINGS}, not {smoothing!r}")
         self.novelty = novelty
+        self.smoothing = smoothing
         self.order = order
         self.top_k = top_k
         self.top_frac = float(top_frac)
         self.max_ngrams = max_ngrams
         self._tables: list[_Table] = []
+        self._kn: list[_KNTable] = []
         self._p1: F64 = np.zeros(0)
 
     # --- learning -------------------------------------------------------------------------------
@@ -425,6 +519,19 @@ class SequenceModel:
         syscall.  The result is the model ``fit`` learns from the traces those codes came from
         (unless ``max_ngrams`` prunes, which depends on the order the counts arrive in).
         """
+        if self.smoothing == "kn":
+            # Only the top order is counted: the lower orders' Kneser-Ney counts derive from it.
+            top = _Counter(self.max_ngrams)
+            for codes, counts in pairs:
+                c_all, k_all = _as_code_counts(codes, counts)
+                if c_all.size and int(_depth(c_all).min()) == 0:
+                    raise ValueError("a window code with no syscall in its lowest token (depth 0)")
+                top.add(c_all & _MASKS[self.order], k_all)
+            keys, counts_n = top.result()
+            if keys.size == 0:
+                raise ValueError("no syscalls to learn from")
+            self._set_kn(keys, counts_n)
+            return self
         counters = [_Counter(self.max_ngrams) for _ in range(self.order)]
         for codes, counts in pairs:
             c_all, k_all = _as_code_counts(codes, counts)
@@ -450,6 +557,7 @@ class SequenceModel:
         for n, (k, c) in enumerate(counts, start=1):
             tables.append(_Table(n, k, c, tables[-1] if tables else None))
         self._tables = tables
+        self._kn = []
         uni = self._tables[0]
         # Order 1 for every possible token at once (1024 entries), so scoring indexes instead of
         # searching.  Order-0 fallback: uniform over the syscalls seen plus one "anything else".
@@ -459,8 +567,24 @@ class SequenceModel:
         p0 = 1.0 / (uni.keys.size + 1)
         self._p1 = np.asarray((c + types * p0) / (float(uni.counts.sum()) + types), dtype=np.float64)
 
+    def _set_kn(self, keys: U64, counts: I64) -> None:
+        orders = _kn_orders(keys, counts, self.order)
+        self._kn = [_KNTable(n, k, c) for n, (k, c) in enumerate(orders, start=1)]
+        self._tables = []
+        # Order-0 fallback, as for Witten-Bell: uniform over the syscalls seen plus "anything else".
+        self._p0 = 1.0 / (self._kn[0].keys.size + 1)
+
+    def nbytes(self) -> int:
+        """Bytes held by the fitted tables (what the model adds to the sensor's memory)."""
+        arrays: list[npt.NDArray[Any]] = [self._p1]
+        for t in self._tables:
+            arrays += [t._ek, t._ec, t._et, t._ey]
+        for k in self._kn:
+            arrays += [k._ek, k._en, k._et, k._ef, k.keys, k.counts]
+        return int(sum(a.nbytes for a in arrays))
+
     def _require_fitted(self) -> None:
-        if not self._tables:
+        if not self._tables and not self._kn:
             raise RuntimeError("SequenceModel is not fitted: call fit() or from_state() first")
 
     # --- scoring --------------------------------------------------------------------------------
@@ -473,6 +597,8 @@ class SequenceModel:
         depth = _depth(codes)
         if codes.size and int(depth.min()) == 0:
             raise ValueError("a window code with no syscall in its lowest token (depth 0)")
+        if self._kn:
+            return self._kn_novelty(codes)
         p = np.take(self._p1, (codes & _TOKEN_MASK).astype(np.intp))
         # Product of the per-order probabilities: one log at the end instead of one per order.
         # Underflow would need six factors below ~1e-51 each (contexts seen ~1e51 times); the
@@ -492,6 +618,18 @@ class SequenceModel:
         if self.novelty == "last":
             return -np.log(np.maximum(p, _TINY))
         return -np.log(np.maximum(prod, _TINY)) / np.minimum(depth, self.order)
+
+    def _kn_novelty(self, codes: U64) -> F64:
+        """Kneser-Ney novelty: every order exists for every code (a thread's start is padding)."""
+        p = np.full(codes.size, self._p0)
+        logsum = np.zeros(codes.size)
+        for t in self._kn:
+            p = t.refine(codes & _MASKS[t.n], p)
+            if self.novelty == "mix":
+                logsum -= np.log(np.maximum(p, _TINY))
+        if self.novelty == "last":
+            return -np.log(np.maximum(p, _TINY))
+        return logsum / self.order
 
     def code_novelty(self, codes: ArrayLike) -> F64:
         """Novelty (nats) of the syscall at each position, given only that position's window code.
@@ -585,6 +723,16 @@ class SequenceModel:
             "top_frac": self.top_frac,
             "novelty": self.novelty,
             "max_ngrams": self.max_ngrams,
+            **self._tables_state(),
+        }
+
+    def _tables_state(self) -> dict[str, Any]:
+        if self._kn:
+            # Kneser-Ney keeps the top order's raw counts only; the rest is derived on load.
+            top = self._kn[-1]
+            table = {"keys": top.keys.astype("<u8").tobytes(), "counts": top.counts.astype("<i8").tobytes()}
+            return {"smoothing": "kn", "tables": [table]}
+        return {
             "tables": [
                 {"keys": t.keys.astype("<u8").tobytes(), "counts": t.counts.astype("<i8").tobytes()}
                 for t in self._tables
@@ -601,8 +749,21 @@ class SequenceModel:
             # States saved before top_frac existed scored a fixed top-k.
             top_frac=float(state.get("top_frac", 0.0)),
             novelty=str(state.get("novelty", "mix")),
+            # States saved before Kneser-Ney existed are Witten-Bell.
+            smoothing=str(state.get("smoothing", "wb")),
         )
         tables = state["tables"]
+        if m.smoothing == "kn":
+            if len(tables) != 1:
+                raise ValueError("SequenceModel state has the wrong number of tables")
+            # Kneser-Ney windows are padded at a thread's start: at least one syscall each.
+            top_keys, top_counts = _decode_table(tables[0], m.order, min_depth=1)
+            if top_keys.size == 0:
+                raise ValueError("SequenceModel state is empty")
+            if int(top_counts.min()) < 1:
+                raise ValueError("corrupt sequence table: counts must be >= 1")
+            m._set_kn(top_keys, top_counts)
+            return m
         if len(tables) != m.order:
             raise ValueError("SequenceModel state has the wrong number of tables")
         counts = [_decode_table(t, n + 1) for n, t in enumerate(tables)]
@@ -612,12 +773,12 @@ class SequenceModel:
         return m
 
 
-def _decode_table(t: dict[str, Any], n: int) -> tuple[U64, I64]:
+def _decode_table(t: dict[str, Any], n: int, min_depth: int | None = None) -> tuple[U64, I64]:
     keys = np.frombuffer(t["keys"], dtype="<u8").astype(np.uint64)
     counts = np.frombuffer(t["counts"], dtype="<i8").astype(np.int64)
     if keys.size != counts.size or (keys.size > 1 and not bool(np.all(keys[1:] > keys[:-1]))):
         raise ValueError("corrupt sequence table")
-    if keys.size and (int(keys[-1]) > int(_MASKS[n]) or int(_depth(keys).min()) < n):
+    if keys.size and (int(keys[-1]) > int(_MASKS[n]) or int(_depth(keys).min()) < (min_depth or n)):
         raise ValueError(f"corrupt sequence table: keys that are not {n} syscalls")
     return keys, counts
 

@@ -26,7 +26,7 @@ by its own baseline spread:
 * sequences: the mean novelty (nats) of the batch's ``max(top_k,
   top_frac * n)`` most novel syscall windows under
   :class:`h7.detect.sequence.SequenceModel` with the ``seq_*`` settings of ``[detect.l3]``
-  (chosen on three public corpora, docs/sequence-model.md), above the
+  (chosen on five public corpora, docs/sequence-model.md), above the
   baseline's median, in units of its upper spread (q90 - q50).
 
 The kernel computes every thread's window (its last six syscalls) itself.
@@ -112,12 +112,14 @@ class L3Settings:
     max_edges: int = 200_000
     #: the sequence model: a batch scores the mean of its max(seq_top_k, ceil(seq_top_frac * n))
     #: most novel windows under an order-seq_order model, novelty "mix" or "last".  Defaults: the
-    #: setting with the best worst-case margin over stide on three public corpora
+    #: setting with the best worst-case margin over stide on five public corpora
     #: (docs/sequence-model.md); the old top-8 lost to stide by 0.21 AUC on ADFA-LD.
     seq_order: int = 4
     seq_novelty: str = "last"
     seq_top_k: int = 64
     seq_top_frac: float = 0.5
+    #: "wb" Witten-Bell or "kn" Kneser-Ney (docs/sequence-model.md: no better leave-one-corpus-out)
+    seq_smoothing: str = "wb"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.known_quantile < 1.0:
@@ -130,7 +132,11 @@ class L3Settings:
     def sequence_model(self) -> SequenceModel:
         """An unfitted model with these settings (the one place L3 builds its models)."""
         return SequenceModel(
-            order=self.seq_order, top_k=self.seq_top_k, top_frac=self.seq_top_frac, novelty=self.seq_novelty
+            order=self.seq_order,
+            top_k=self.seq_top_k,
+            top_frac=self.seq_top_frac,
+            novelty=self.seq_novelty,
+            smoothing=self.seq_smoothing,
         )
 
 
