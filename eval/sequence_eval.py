@@ -18,7 +18,11 @@ Why the protocol looks like this:
 * **Attack unit.**  UNM sendmail: an intrusion *file* is one attacked run of several processes,
   some of them ordinary children, so it is scored by its worst process.  UNM lpr: the 1001
   exploit processes are 8 distinct sequences; each distinct one counts once.  ADFA-LD: every
-  attack trace counts (746, in 60 runs of 6 attack kinds).
+  attack trace counts (746, in 60 runs of 6 attack kinds).  UNM xlock and ps: each distinct
+  intrusion process counts once.
+* **Acceptance** (issue 15): AUC >= stide's + 0.02 and FAR@90 no worse than stide's, per corpus,
+  for the setting chosen without that corpus; where stide is above 0.98 the bar is reported as
+  infeasible (an AUC above 1), never silently redefined.
 * **Metrics.**  ROC AUC (Mann-Whitney, ties 1/2) and the false-alarm rate at 90 % detection (the
   highest threshold that still flags 90 % of attacks; normals tied with it count as alarms), per
   fold, then averaged over folds.
@@ -39,7 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from h7.detect.channels.l3_causal import L3Settings
-from h7.detect.sequence import NOVELTIES, SequenceModel, StideModel, SyscallSetModel, window_codes
+from h7.detect.sequence import NOVELTIES, SMOOTHINGS, SequenceModel, StideModel, SyscallSetModel, window_codes
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -218,9 +222,10 @@ def load_ps(k: int = 5, seeds: Sequence[int] = (0, 1, 2)) -> Corpus:
     return _unm_corpus("unm-ps", "UNM live ps", k, seeds)
 
 
-LOADERS = {"sendmail": load_sendmail, "lpr": load_lpr, "adfa": load_adfa}
-#: Corpora added after the settings below were fixed: never used to choose anything.
-FRESH_LOADERS = {"xlock": load_xlock, "ps": load_ps}
+#: Every corpus takes part in leave-one-corpus-out.  xlock and ps were added after the first three
+#: (session 3) and judged the settings chosen on those as fresh data; that result is in the docs,
+#: and since then they are ordinary members of the choice.
+LOADERS = {"sendmail": load_sendmail, "lpr": load_lpr, "adfa": load_adfa, "xlock": load_xlock, "ps": load_ps}
 
 
 # --- scorers -------------------------------------------------------------------------------------
@@ -236,23 +241,33 @@ class SeqConfig:
     top_frac: float
     #: offline mode: weight of the ``SyscallSetModel`` score added to the sequence score (0: live)
     set_weight: float = 0.0
+    #: "wb" Witten-Bell, "kn" modified Kneser-Ney (``SequenceModel(smoothing=...)``)
+    smoothing: str = "wb"
 
     def label(self) -> str:
         comb = f"top-{self.top_k}" if self.top_frac == 0 else f"top max({self.top_k}, {self.top_frac:g}·n)"
         if self.top_frac == 1:
             comb = "mean"
         extra = f" + {self.set_weight:g} × syscall-set distance" if self.set_weight else ""
-        return f"order {self.order}, {self.novelty}, {comb}{extra}"
+        sm = "KN " if self.smoothing == "kn" else ""
+        return f"{sm}order {self.order}, {self.novelty}, {comb}{extra}"
 
     def model(self) -> SequenceModel:
-        return SequenceModel(order=self.order, top_k=self.top_k, top_frac=self.top_frac, novelty=self.novelty)
+        return SequenceModel(
+            order=self.order,
+            top_k=self.top_k,
+            top_frac=self.top_frac,
+            novelty=self.novelty,
+            smoothing=self.smoothing,
+        )
 
 
 ORDERS = (3, 4, 6)
 TOP_K = (1, 8, 32, 64, 128)
 TOP_FRAC = (0.0, 0.1, 0.25, 0.5, 1.0)
 GRID = [
-    SeqConfig(o, nv, k, q)
+    SeqConfig(o, nv, k, q, smoothing=sm)
+    for sm in SMOOTHINGS
     for o in ORDERS
     for nv in NOVELTIES
     for k in TOP_K
@@ -261,9 +276,9 @@ GRID = [
 ]
 #: Offline mode: every live setting plus a weighted syscall-set distance (needs whole traces).
 SET_WEIGHTS = (2.0, 4.0, 8.0)
-GRID_OFFLINE = [replace(c, set_weight=w) for c in GRID for w in SET_WEIGHTS]
-#: The two settings the choice produced (L3's live setting, and the offline one), written down
-#: before the fresh corpora were loaded, so that those judge them as a new user would.
+GRID_OFFLINE = [replace(c, set_weight=w) for c in GRID if c.smoothing == "wb" for w in SET_WEIGHTS]
+#: The two settings session 3 chose on sendmail, lpr and ADFA-LD (L3's live setting, and the
+#: offline one), written down before xlock and ps were loaded; xlock and ps judged them fresh.
 L3_SETTING = SeqConfig(4, "last", 64, 0.5)
 OFFLINE_SETTING = SeqConfig(6, "mix", 8, 0.1, set_weight=8.0)
 STIDE = "stide (n=6)"
@@ -329,10 +344,10 @@ def _fold_scores(fold: Fold, cfgs: Sequence[SeqConfig]) -> dict[object, tuple[F6
     sets = None
     if any(c.set_weight for c in cfgs):
         sets = SyscallSetModel().fit(fold.train).score_many([*fold.normal, *flat])
-    for o in sorted({c.order for c in cfgs}):
-        m = SequenceModel(order=o).fit(fold.train)
+    for sm, o in sorted({(c.smoothing, c.order) for c in cfgs}):
+        m = SequenceModel(order=o, smoothing=sm).fit(fold.train)
         for nv in NOVELTIES:
-            sel = [c for c in cfgs if c.order == o and c.novelty == nv]
+            sel = [c for c in cfgs if c.smoothing == sm and c.order == o and c.novelty == nv]
             if not sel:
                 continue
             m.novelty = nv
@@ -411,10 +426,26 @@ def _fmt(f: Figures) -> str:
     return f"{f.auc:.3f} | {f.far90:.3f} | {f.auc_worst:.3f}"
 
 
+def acceptance(results: Results, corpus: str, cfg: SeqConfig) -> str:
+    """Issue 15's bar on one corpus: AUC >= stide's + 0.02 and FAR@90 no worse than stide's.
+
+    Where stide's AUC is above 0.98 the bar asks for an AUC above 1, which no scorer can have:
+    that is reported as infeasible, not met by redefining it.
+    """
+    st, f = results[corpus][STIDE], results[corpus][cfg]
+    if st.auc + 0.02 > 1.0:
+        return f"infeasible (stide {st.auc:.3f}: +0.02 is above 1)"
+    ok = f.auc >= st.auc + 0.02 and f.far90 <= st.far90
+    return "met" if ok else "not met"
+
+
 def report(corpora: dict[str, Corpus], results: Results, shipped: SeqConfig) -> Iterator[str]:
     loco = leave_one_corpus_out(results)
+    kn_only = [c for c in GRID if c.smoothing == "kn"]
+    loco_kn = leave_one_corpus_out(results, kn_only)
     offline = GRID + GRID_OFFLINE
     loco_off = leave_one_corpus_out(results, offline)
+    every = choose(results, list(results))
     every_off = choose(results, list(results), offline)
     yield "| corpus | scorer | setting | AUC | FAR@90%DR | AUC worst fold |"
     yield "|---|---|---|---|---|---|"
@@ -423,25 +454,30 @@ def report(corpora: dict[str, Corpus], results: Results, shipped: SeqConfig) -> 
         yield f"| {c.name} | stide | n = 6 | {_fmt(r[STIDE])} |"
         yield f"| {c.name} | frequency | syscall histogram cross-entropy | {_fmt(r[FREQ])} |"
         rows = (
-            ("SequenceModel, chosen without this corpus", loco[n]),
-            ("SequenceModel, L3's setting (chosen on all three)", shipped),
-            ("SequenceModel, old default (chosen on sendmail)", old_default()),
+            ("**chosen without this corpus**", loco[n]),
+            ("Kneser-Ney only, chosen without this corpus", loco_kn[n]),
+            ("L3's setting", shipped),
+            ("chosen on all corpora (in-sample)", every),
+            ("old default (chosen on sendmail)", old_default()),
             ("offline mode, chosen without this corpus", loco_off[n]),
-            ("offline mode, chosen on all three", every_off),
         )
         for what, cfg in rows:
             yield f"| {c.name} | {what} | {cfg.label()} | {_fmt(r[cfg])} |"
     yield ""
-    every = choose(results, list(results))
+    yield "| corpus | acceptance with the setting chosen without it | with L3's setting |"
+    yield "|---|---|---|"
+    for n, c in corpora.items():
+        yield f"| {c.name} | {acceptance(results, n, loco[n])} | {acceptance(results, n, shipped)} |"
+    yield ""
     yield f"chosen on all corpora: {every.label()}, criterion {criterion(results, list(results), every)}"
     crit_off = criterion(results, list(results), every_off)
     yield f"offline, chosen on all corpora: {every_off.label()}, criterion {crit_off}"
-    for grid, chosen in (("live", loco), ("offline", loco_off)):
+    for grid, chosen in (("live", loco), ("Kneser-Ney", loco_kn), ("offline", loco_off)):
         for n in corpora:
             others = [m for m in corpora if m != n]
             pick = chosen[n]
             yield (
-                f"{grid}, chosen without {n}: {pick.label()}; on {'+'.join(others)} criterion "
+                f"{grid}, chosen without {n}: {pick.label()}; on the others criterion "
                 f"{criterion(results, others, pick)}; on {n} criterion {criterion(results, [n], pick)}"
             )
 
@@ -449,35 +485,13 @@ def report(corpora: dict[str, Corpus], results: Results, shipped: SeqConfig) -> 
 def shipped_config() -> SeqConfig:
     """The setting L3 ships with (the defaults of ``[detect.l3]``)."""
     m = L3Settings().sequence_model()
-    return SeqConfig(m.order, m.novelty, m.top_k, m.top_frac)
+    return SeqConfig(m.order, m.novelty, m.top_k, m.top_frac, smoothing=m.smoothing)
 
 
 def old_default() -> SeqConfig:
     """``SequenceModel()``'s own defaults: the top-8 picked on UNM sendmail alone (issue 15)."""
     m = SequenceModel()
     return SeqConfig(m.order, m.novelty, m.top_k, m.top_frac)
-
-
-def run_fresh() -> tuple[dict[str, Corpus], Results]:
-    """The fixed settings (and the old default) on corpora nobody chose anything on."""
-    cfgs = [L3_SETTING, OFFLINE_SETTING, old_default()]
-    corpora = {n: f() for n, f in FRESH_LOADERS.items()}
-    return corpora, {n: evaluate_corpus(c, cfgs) for n, c in corpora.items()}
-
-
-def report_fresh(corpora: dict[str, Corpus], results: Results) -> Iterator[str]:
-    yield "| corpus | scorer | setting | AUC | FAR@90%DR | AUC worst fold |"
-    yield "|---|---|---|---|---|---|"
-    for n, c in corpora.items():
-        r = results[n]
-        yield f"| {c.name} | stide | n = 6 | {_fmt(r[STIDE])} |"
-        yield f"| {c.name} | frequency | syscall histogram cross-entropy | {_fmt(r[FREQ])} |"
-        for what, cfg in (
-            ("L3's setting", L3_SETTING),
-            ("offline setting", OFFLINE_SETTING),
-            ("old default", old_default()),
-        ):
-            yield f"| {c.name} | {what} | {cfg.label()} | {_fmt(r[cfg])} |"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -501,13 +515,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = io.StringIO()
     for line in report(corpora, results, shipped_config()):
         print(line, file=out)
-    if names is None:
-        fresh, fresh_results = run_fresh()
-        print("\nFresh corpora (settings fixed beforehand):", file=out)
-        for c in fresh.values():
-            print(f"{c.name}: {c.about}; {c.stats}", file=out)
-        for line in report_fresh(fresh, fresh_results):
-            print(line, file=out)
     print(out.getvalue(), end="")
     return 0
 
