@@ -254,6 +254,7 @@ def test_per_batch_judges_want_two_batches_in_a_row() -> None:
     just_over = int(np.ceil(1.1 * thr * (mean + 1.0)))  # connects/s: 1.1x the threshold
     quiet = _stats({16: 40}, {26: 40}, 40, connects=5, sends=5)
     over = _stats({16: 40}, {26: 40}, 40, connects=just_over, sends=5)
+    huge = _stats({16: 40}, {26: 40}, 40, connects=int(100 * thr * (mean + 1.0)), sends=5)
     assert _judge(ch, ctx, [quiet, over, quiet, quiet, over, quiet]) == [[]] * 6
     got = _judge(ch, ctx, [quiet, over, over, quiet], t0=200)
     assert [len(a) for a in got] == [0, 0, 1, 0]
@@ -262,7 +263,10 @@ def test_per_batch_judges_want_two_batches_in_a_row() -> None:
     got = _judge(nowin, nctx, [quiet, over, quiet, over, over, quiet])
     assert [len(a) for a in got] == [0, 0, 0, 0, 1, 0]
     assert got[4][0].evidence["batches_over_threshold"] == 2
-    huge = _stats({16: 40}, {26: 40}, 40, connects=int(100 * thr * (mean + 1.0)), sends=5)
+    # ... and one batch far over it (its log excess over the typical batch twice the
+    # threshold's) needs no second one, window or not
+    got = _judge(nowin, nctx, [quiet, huge, quiet], t0=400)
+    assert [len(a) for a in got] == [0, 1, 0] and got[1][0].evidence["batches_over_threshold"] == 1
     got = _judge(ch, ctx, [quiet] * 5 + [huge], t0=300)
     assert got[-1] and got[-1][0].evidence["window"] == "cusum"
     # persist = 1 restores one-batch verdicts

@@ -84,6 +84,9 @@ class L1Settings:
     #: a single batch is left to the long window, which alerts on it alone when it is
     #: far enough over (h7.detect.window)
     persist: int = 2
+    #: ... unless its excess over the baseline's typical batch is this many times the
+    #: threshold's: then one batch is enough (see ``unmistakable``)
+    alone_excess: float = 2.0
 
 
 def sched_vector(stats: np.ndarray | None) -> np.ndarray:
@@ -244,7 +247,7 @@ class SchedChannel(Channel):
             p = self._smoothed(c, q)
             d = jsd_bits(p, q)
             self.last.update(divergence=d, judged=True, entropy_batch=entropy_bits(p))
-            found += self._judge_metric("jsd", d, d, self.cal.threshold, self.cusum)
+            found += self._judge_metric("jsd", d, self.cal, self.cusum)
         else:
             self._over["jsd"] = 0
         # CPU time is judged over the long window only: agents burst for a second or two
@@ -267,17 +270,20 @@ class SchedChannel(Channel):
         return [alert]
 
     def _judge_metric(
-        self, metric: str, value: float, window_x: float, threshold: float, cusum: Cusum | None
+        self, metric: str, value: float, cal: Calibration, cusum: Cusum | None
     ) -> list[tuple[float, str, str]]:
         """This metric's verdicts for one batch: (strength, metric, "batch"|"cusum")."""
         out: list[tuple[float, str, str]] = []
+        threshold = cal.threshold
         if value > threshold:
             self._over[metric] += 1
-            if self._over[metric] >= max(1, self.settings.persist):
+            if self._over[metric] >= max(1, self.settings.persist) or unmistakable(
+                value, cal, self.settings.alone_excess
+            ):
                 out.append((value / threshold, metric, "batch"))
         else:
             self._over[metric] = 0
-        if cusum is not None and cusum.update(window_x):
+        if cusum is not None and cusum.update(value):
             out.append((cusum.s / cusum.h if cusum.h > 0 else 1.0, metric, "cusum"))
         return out
 
@@ -396,6 +402,21 @@ class SchedChannel(Channel):
         if override is not None:
             self.cal = Calibration(override, "override")
         self.baselined = True
+
+
+def unmistakable(value: float, cal: Calibration, excess: float) -> bool:
+    """One batch so far over the threshold that it needs no second one.
+
+    Its excess over the baseline's typical (median) score is ``excess`` times
+    the threshold's: the same bar the long window sets for a single batch
+    (h is at least twice the threshold's excess over its reference), but not
+    subject to the window having enough baseline batches to calibrate.  A
+    miner's first batch in a quiet agent clears it; a benign batch just over
+    the threshold does not.
+    """
+    if excess <= 0:
+        return True
+    return value - cal.sample_median >= excess * (cal.threshold - cal.sample_median)
 
 
 def sustained(cpu: np.ndarray, k: int) -> np.ndarray:

@@ -78,6 +78,9 @@ class L4Settings:
     #: consecutive batches over the per-batch burst threshold before it alerts; a single
     #: batch is left to the long window, which alerts on it alone when it is far enough over
     persist: int = 2
+    #: ... unless its log excess over the baseline's typical batch is this many times the
+    #: threshold's (h7.detect.channels.l1_sched.unmistakable, in log "times the baseline")
+    alone_excess: float = 2.0
 
 
 EPHEMERAL = "ephemeral"
@@ -473,9 +476,9 @@ class EgressChannel(Channel):
         # A 30-s baseline under-samples the benign tail (make eval's false bursts were single
         # batches just over the threshold): the per-batch judge wants ``persist`` batches in a
         # row; one batch far over it has already passed the long window's h above.
-        if out or self._over < max(1, self.settings.persist):
+        if out or not (self._over >= max(1, self.settings.persist) or self._unmistakable(d)):
             return out
-        self._over = 0
+        over, self._over = self._over, 0
         for c in self.cusums.values():
             c.reset()
         self._window_rates.clear()
@@ -490,7 +493,7 @@ class EgressChannel(Channel):
                 key="egress",
                 evidence={
                     "metric": metric,
-                    "batches_over_threshold": max(1, self.settings.persist),
+                    "batches_over_threshold": over,
                     "window_ns": [int(batch.t0_ns), int(batch.t1_ns)],
                     "rate_per_s": {m: round(float(v), 3) for m, v in zip(RATE_METRICS, rates, strict=True)},
                     "baseline_mean_per_s": {
@@ -500,6 +503,16 @@ class EgressChannel(Channel):
                 },
             ),
         ]
+
+    def _unmistakable(self, d: float) -> bool:
+        """One burst so far over the threshold that it needs no second batch (in log ratio)."""
+        if not d > self.cal.threshold:
+            return False
+        if self.settings.alone_excess <= 0:
+            return True
+        med = np.log(max(self.cal.sample_median, 1e-9))
+        thr = np.log(max(self.cal.threshold, 1e-9))
+        return bool(np.log(d) - med >= self.settings.alone_excess * (thr - med))
 
     def _judge_window(
         self, batch: Batch, ctx: ChannelContext, rates: np.ndarray, per: np.ndarray
