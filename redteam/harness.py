@@ -486,7 +486,13 @@ class Harness:
         for v in getattr(self, "variants", []):
             if v.stage:  # files planted before the agent ever ran
                 sargs = {"work": str(self.dir / "work"), "work_ns": str(self.dir / "work-ns")}
-                subprocess.run([self.py, str(v.path), "--stage", json.dumps(sargs)], check=True, timeout=60)
+                subprocess.run(
+                    [self.py, str(v.path), "--stage", json.dumps(sargs)],
+                    check=True,
+                    timeout=60,
+                    env=self.env,
+                    cwd=str(ROOT),
+                )
                 log(f"staged {v.name}")
         # the victims
         self.pid_file = self.dir / "victim.pid"
