@@ -229,10 +229,12 @@ def test_sees_everything_the_agent_does(sensor: Any, tmp_path: Path, listeners: 
 
 
 def test_follows_children_and_threads(sensor: Any) -> None:
+    # The thread lives until the test has seen it in the scope map ("seen"), not for a fixed time:
+    # a 0.5 s thread was often gone before the first look in an emulated (TCG) vmtest guest.
     code = (
-        "import os,sys,threading,time\n"
+        "import os,sys,threading\n"
         "sys.stdin.readline()\n"
-        "t=threading.Thread(target=time.sleep,args=(0.5,)); t.start()\n"
+        "t=threading.Thread(target=sys.stdin.readline); t.start()\n"
         "p=os.fork()\n"
         "if p==0:\n"
         "    q=os.fork()\n"
@@ -259,6 +261,8 @@ def test_follows_children_and_threads(sensor: Any) -> None:
                 break
             time.sleep(0.02)
         assert any(tgid == agent.pid and tid != agent.pid for tid, (_, tgid) in tids.items())
+        agent.stdin.write("seen\n")  # the thread ends
+        agent.stdin.flush()
         assert agent.stdout.readline().strip() == "OK"
         agent.stdin.write("x\n")
         agent.stdin.flush()
