@@ -284,7 +284,8 @@ class Run:
                 # lifecycle and operator records share the chain; they are not detections
                 self.records.append({"file": p.name, "action": str(body.get("action"))})
                 continue
-            ev = body.get("evidence") or {}
+            ev = body.get("evidence")
+            ev = ev if isinstance(ev, dict) else {}
             c: dict[str, Any] = {
                 "file": p.name,
                 "sig_ok": True,
@@ -299,6 +300,13 @@ class Run:
                 "key": str(body.get("alert_key", "")),
                 "suppressed": int(body.get("suppressed", 0) or 0),
                 "evidence": json.dumps(ev, default=str, sort_keys=True)[:400],
+                # which judge spoke (L1 "jsd"/"cpu", a long window "cusum", a storm aggregate): the
+                # kind of a false alert, without its details
+                "judge": "/".join(
+                    str(x)
+                    for x in (ev.get("metric"), ev.get("window"), "storm" if "storm" in ev else None)
+                    if x
+                ),
             }
             self.certs.append(c)
             self.say(

@@ -130,7 +130,9 @@ def stack_summary(res: dict[str, Any]) -> dict[str, Any]:
         "false_alerts": per_ch,
         "false_alerts_total": len(false),
         "false_per_agent_hour": {ch: (round(n / hours, 1) if hours else None) for ch, n in per_ch.items()},
-        "false_alert_keys": sorted({f"{c['channel']} {c['code']} {c.get('key', '')}" for c in false})[:40],
+        "false_alert_keys": sorted(
+            {f"{c['channel']} {c['code']} {c.get('key', '')} {c.get('judge') or ''}".strip() for c in false}
+        )[:40],
         "attacks": attacks,
         "versions": res.get("versions", {}),
         "h7_commit": res.get("h7_commit", ""),
