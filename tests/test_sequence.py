@@ -691,6 +691,9 @@ def test_kneser_ney_state_round_trip_and_fit_codes(train: list[np.ndarray]) -> N
     # A call never seen is more novel than any position of a training trace.
     nov = m.window_novelty(np.concatenate([train[0][:12], [400], train[0][12:40]]))
     assert nov[12] > np.max(m.window_novelty(train[0][:40]))
+    # Tokens above a "no syscall" are not part of a window: (5, 0, a, b) is the thread-start (a, b).
+    ab = int(window_codes(train[0][:2])[-1])
+    assert m.code_novelty([(7 << 30) | ab])[0] == m.code_novelty([ab])[0]
     st = m.to_state()
     st["tables"] = st["tables"] * 2
     with pytest.raises(ValueError):

@@ -379,6 +379,18 @@ class _Table:
         return np.where(cx > 0, (cn + tx * p) / np.maximum(cx + tx, 1), p)
 
 
+_DEPTH_MASKS = np.array(_MASKS, dtype=np.uint64)
+
+
+def _canonical(codes: U64, depth: I64) -> U64:
+    """Codes cut to their depth: tokens above the first "no syscall" are not part of the window.
+
+    The kernel never makes such codes (its zeros are a thread's start, on top); a hand-made one
+    must not read as a padded window followed by more calls.
+    """
+    return codes & _DEPTH_MASKS[depth]
+
+
 def _kn_discounts(counts: I64) -> F64:
     """Modified Kneser-Ney discounts D(1), D(2), D(3+) from one order's count-of-counts.
 
@@ -524,9 +536,9 @@ class SequenceModel:
             top = _Counter(self.max_ngrams)
             for codes, counts in pairs:
                 c_all, k_all = _as_code_counts(codes, counts)
-                if c_all.size and int(_depth(c_all).min()) == 0:
-                    raise ValueError("a window code with no syscall in its lowest token (depth 0)")
-                top.add(c_all & _MASKS[self.order], k_all)
+                depth = _depth(c_all)
+                keep = depth > 0  # no syscall at this position: nothing to learn (as Witten-Bell)
+                top.add(_canonical(c_all[keep], depth[keep]) & _MASKS[self.order], k_all[keep])
             keys, counts_n = top.result()
             if keys.size == 0:
                 raise ValueError("no syscalls to learn from")
@@ -598,7 +610,7 @@ class SequenceModel:
         if codes.size and int(depth.min()) == 0:
             raise ValueError("a window code with no syscall in its lowest token (depth 0)")
         if self._kn:
-            return self._kn_novelty(codes)
+            return self._kn_novelty(_canonical(codes, depth))
         p = np.take(self._p1, (codes & _TOKEN_MASK).astype(np.intp))
         # Product of the per-order probabilities: one log at the end instead of one per order.
         # Underflow would need six factors below ~1e-51 each (contexts seen ~1e51 times); the
