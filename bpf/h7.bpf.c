@@ -618,6 +618,68 @@ static __always_inline void on_execveat(__u32 agent, int fd, const char *path, _
  */
 static __always_inline void report_unix_peer(__u32 agent, int fd, struct sock *sk, __u32 hook);
 
+/*
+ * ioctl(fd, TIOCSTI) by an agent process: bytes pushed into a terminal's
+ * input queue are read by whatever runs on it (a tmux pane's shell, a
+ * user's login shell) as if typed: a hand-off without any socket.  Reported
+ * as a hand-off whose "path" is "tiocsti:<tty name>" and whose peer is the
+ * terminal's session leader (who will read the input).  Only character
+ * devices with a tty major (4, 5, 136-143: vt, tty/ptmx, pts) are read;
+ * TIOCSTI on anything else fails with ENOTTY anyway.
+ */
+#define H7_TIOCSTI 0x5412
+#define H7_S_IFCHR 0020000
+
+static __always_inline void on_tiocsti(__u32 agent, int fd)
+{
+	struct file *f = fd_file(fd);
+	struct tty_file_private *priv;
+	struct tty_struct *tty = 0;
+	struct pid *sp = 0;
+	struct hlist_node *first;
+	struct task_struct *pt;
+	struct h7_scope *ps;
+	struct h7_event *ev;
+	__u32 major;
+	long n;
+
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != H7_S_IFCHR)
+		return;
+	major = BPF_CORE_READ(f, f_inode, i_rdev) >> 20;
+	if (major != 4 && major != 5 && (major < 136 || major > 143))
+		return;
+	priv = BPF_CORE_READ(f, private_data);
+	if (priv)
+		tty = BPF_CORE_READ(priv, tty);
+	ev = event_start(H7_EV_HANDOFF, agent);
+	if (!ev)
+		return;
+	__builtin_memset(&ev->handoff, 0, sizeof(ev->handoff));
+	ev->handoff.fd = fd;
+	ev->handoff.hook = H7_HOOK_SYS_ENTER;
+	__builtin_memcpy(ev->handoff.path, "tiocsti:", 8);
+	ev->handoff.path_len = 8;
+	if (tty) {
+		n = bpf_probe_read_kernel_str(&ev->handoff.path[8], 32, &tty->name);
+		if (n > 1)
+			ev->handoff.path_len = 8 + (__u32)(n - 1);
+		sp = BPF_CORE_READ(tty, ctrl.session);
+	}
+	if (sp) {
+		ev->handoff.peer_tgid = BPF_CORE_READ(sp, numbers[0].nr);
+		ps = scope_of(ev->handoff.peer_tgid);
+		ev->handoff.peer_agent = ps ? ps->agent : 0;
+		first = BPF_CORE_READ(sp, tasks[PIDTYPE_PID].first);
+		if (first) {
+			pt = (void *)first - bpf_core_field_offset(struct task_struct, pid_links) -
+			     PIDTYPE_PID * sizeof(struct hlist_node);
+			bpf_probe_read_kernel_str(ev->handoff.peer_comm, sizeof(ev->handoff.peer_comm),
+						  &pt->comm);
+		}
+	}
+	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
+}
+
 static __always_inline void on_unix_connected(__u32 agent, int fd)
 {
 	struct file *f = fd_file(fd);
@@ -961,6 +1023,9 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_vmsplice 278
 #define H7_NR_openat2 437
 #define H7_NR_close 3
+#define H7_NR_dup2 33
+#define H7_NR_ioctl 16
+#define H7_NR_dup3 292
 #define H7_NR_execve 59
 #define H7_NR_execveat 322
 #define H7_NR_process_vm_readv 310
@@ -981,6 +1046,9 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_vmsplice 75
 #define H7_NR_openat2 437
 #define H7_NR_close 57
+#define H7_NR_dup2 -1001 /* arm64 has no dup2(2) */
+#define H7_NR_dup3 24
+#define H7_NR_ioctl 29
 #define H7_NR_execve 221
 #define H7_NR_execveat 281
 #define H7_NR_process_vm_readv 270
@@ -1938,6 +2006,15 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	}
 	case H7_NR_close:
 		on_close(agent, (int)ARG1(regs));
+		break;
+	case H7_NR_ioctl:
+		if ((__u32)ARG2(regs) == H7_TIOCSTI)
+			on_tiocsti(agent, (int)ARG1(regs));
+		break;
+	case H7_NR_dup2: /* dup2/dup3 onto an open fd release its file without close(2) */
+	case H7_NR_dup3:
+		if ((int)ARG1(regs) != (int)ARG2(regs))
+			on_close(agent, (int)ARG2(regs));
 		break;
 	case H7_NR_execve:
 		if (!exec_fentry_live())

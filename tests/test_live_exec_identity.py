@@ -580,3 +580,167 @@ def test_handoff_keys_distinguish_commands() -> None:
     assert a.key != b.key and b.key == c.key
     assert b.evidence["client_args"] == ["tmux", "run-shell", "id"]
     assert b.evidence["matched_by"] == ["daemon", "socket"]
+
+
+def _l2_with(l2cfg: dict[str, Any], proc_root: str | None = None) -> tuple[Any, Any]:
+    from h7.config import EngineConfig
+    from h7.detect.channels.base import ChannelContext, ProcReader
+    from h7.detect.channels.l2_exec import ExecChannel
+
+    cfg = EngineConfig.from_dict({"l2": l2cfg})
+    proc = ProcReader(True, proc_root) if proc_root else ProcReader(False)
+    return ExecChannel(cfg), ChannelContext(agent=1, agent_id="agent1", info=None, config=cfg, proc=proc)
+
+
+def test_write_into_a_daemon_spool_is_a_handoff(sensor: Any, tmp_path: Path) -> None:
+    """An atd job file written by hand (no `at`, no socket) is DAEMON_HANDOFF; reads and other writes are not.
+
+    Red-team round 3 (g5r3_atjob_spool_direct): the agent wrote the job into
+    /var/spool/cron/atjobs and sent atd SIGHUP; atd ran it and nothing was
+    seen.  Here the spool is a temporary directory configured as one.
+    """
+    spool = tmp_path / "atjobs"
+    spool.mkdir()
+    job = spool / "a00001028c4d6a"
+    other = tmp_path / "notes.txt"
+    other.write_text("x")
+    act = f"""
+import os
+fd = os.open({str(job)!r}, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
+os.write(fd, b"#!/bin/sh\\ntouch /dev/null\\n")
+os.close(fd)
+open({str(job)!r}).read()
+open({str(other)!r}, "a").write("y")
+"""
+    _pid, w = run_agent(sensor, act)
+    try:
+        ev = w.wait(lambda e: e["type"] == "open" and e["path"] == str(job) and e["flags"] & os.O_CREAT)
+        rd = w.wait(lambda e: e["type"] == "open" and e["path"] == str(job) and not e["flags"] & 3)
+        ot = w.wait(lambda e: e["type"] == "open" and e["path"] == str(other))
+        assert ev is not None and rd is not None and ot is not None
+        ch, ctx = _l2_with({"handoff_spools": [f"{spool}/*"]})
+        found = codes(ch, ctx, [ev, rd, ot])
+        assert list(found) == ["DAEMON_HANDOFF"] and len(found["DAEMON_HANDOFF"]) == 1, found
+        a = found["DAEMON_HANDOFF"][0]
+        assert a.evidence["spool_file"] == str(job) and a.evidence["matched_by"] == ["spool"]
+        assert a.key == f"spool:{job}"
+        # the defaults name the real spools, not this directory; an allowed spool is quiet
+        ch2, ctx2 = _l2_with({})
+        assert codes(ch2, ctx2, [ev]) == {}
+        ch3, ctx3 = _l2_with({"handoff_spools": [f"{spool}/*"], "handoff_allow": [f"{spool}/*"]})
+        assert codes(ch3, ctx3, [ev]) == {}
+    finally:
+        w.stop()
+
+
+def test_spool_write_by_a_relative_path_is_resolved_through_proc(tmp_path: Path) -> None:
+    """A relative open is joined to the cwd (live /proc); `..` and `//` cannot dodge the glob (no BPF)."""
+    from h7.detect.channels.l2_exec import HANDOFF_SPOOLS
+
+    fake_proc = tmp_path / "proc"
+    (fake_proc / "42").mkdir(parents=True)
+    os.symlink("/var/spool/cron/x/..", fake_proc / "42" / "cwd")
+    ev = {
+        "type": "open",
+        "pid": 42,
+        "agent": 1,
+        "ts_ns": 5,
+        "path": "atjobs//a0001",
+        "flags": 0o101,
+        "dfd": -100,
+    }
+    ch, ctx = _l2_with({}, str(fake_proc))
+    found = codes(ch, ctx, [ev])
+    assert found["DAEMON_HANDOFF"][0].evidence["spool_file"] == "/var/spool/cron/atjobs/a0001"
+    ch2, ctx2 = _l2_with({})  # replay: no /proc, relative paths are not guessed
+    assert codes(ch2, ctx2, [ev]) == {}
+    assert "/var/spool/cron/*" in HANDOFF_SPOOLS
+
+
+def test_written_file_released_by_dup2_is_agent_written(sensor: Any, tmp_path: Path) -> None:
+    """dup2(devnull, fd) releases a written file without close(2); running it is still AGENT_WRITTEN_EXEC.
+
+    Red-team round 3 (g4r3_written_dup2_close) walked past the close(2)-only bookkeeping.
+    """
+    src = os.path.realpath(shutil.which("true") or "/bin/true")
+    mine = tmp_path / "report-gen"
+    act = f"""
+import os, subprocess
+fd = os.open({str(mine)!r}, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o755)
+os.write(fd, open({src!r}, "rb").read())
+null = os.open("/dev/null", os.O_RDONLY)
+os.dup2(null, fd)
+subprocess.run([{str(mine)!r}])
+"""
+    before = time.monotonic_ns()
+    _pid, w = run_agent(sensor, act)
+    try:
+        ev = w.wait(lambda e: e["type"] == "exec" and e["filename"] == str(mine))
+        assert ev is not None
+        assert "agent-written" in ev["id_flags"] and ev["written_ns"] > before, ev
+        ch, ctx = l2(baseline_end_ns=before)
+        assert list(codes(ch, ctx, [ev])) == ["AGENT_WRITTEN_EXEC"]
+    finally:
+        w.stop()
+
+
+def test_tiocsti_into_another_terminal_is_a_handoff(sensor: Any, tmp_path: Path) -> None:
+    """ioctl(TIOCSTI) pushing a command into a shell's terminal is DAEMON_HANDOFF, naming the shell.
+
+    Red-team round 3 (g5r3_tiocsti_tmux_pane): with dev.tty.legacy_tiocsti = 1,
+    root typed a command into a tmux pane's tty; no socket, no exec, unseen.
+    """
+    import fcntl
+    import termios
+
+    try:
+        legacy = Path("/proc/sys/dev/tty/legacy_tiocsti").read_text().strip()
+    except OSError:
+        legacy = "1"  # older kernels: TIOCSTI always allowed
+    if legacy != "1":
+        pytest.skip("TIOCSTI disabled on this kernel (dev.tty.legacy_tiocsti = 0)")
+    master, slave = os.openpty()
+    tty = os.ttyname(slave)
+    marker = tmp_path / "typed"
+    shell = subprocess.Popen(
+        ["sh", "-i"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+    )
+    os.close(slave)
+    act = f"""
+import fcntl, os, termios
+fd = os.open({tty!r}, os.O_RDWR | os.O_NOCTTY)
+for ch in b"touch {marker}\\n":
+    fcntl.ioctl(fd, termios.TIOCSTI, bytes([ch]))
+os.close(fd)
+"""
+    try:
+        _pid, w = run_agent(sensor, act)
+        try:
+            end = time.monotonic() + 5 * TIMESCALE
+            while time.monotonic() < end and not marker.exists():
+                os.read(master, 4096) if _readable(master) else time.sleep(0.02)
+            assert marker.exists(), "the command typed with TIOCSTI did not run"
+            ev = w.wait(lambda e: e["type"] == "handoff" and e["path"].startswith("tiocsti:"))
+            assert ev is not None
+            assert ev["peer_pid"] == shell.pid and ev["peer_comm"] == "sh", ev
+            ch, ctx = l2()
+            found = codes(ch, ctx, [ev])
+            a = found["DAEMON_HANDOFF"][0]
+            assert a.evidence["matched_by"] == ["tiocsti"] and a.evidence["daemon_comm"] == "sh"
+        finally:
+            w.stop()
+    finally:
+        shell.kill()
+        shell.wait(timeout=10)
+        os.close(master)
+
+
+def _readable(fd: int) -> bool:
+    import select
+
+    return bool(select.select([fd], [], [], 0.05)[0])

@@ -97,6 +97,26 @@ HANDOFF_SOCKETS = (
 #: Daemons whose next children are attributed to the agent after a hand-off (their
 #: children are the commands they were asked to run; systemd and container engines
 #: start through intermediaries, so following them would attribute strangers).
+#: Files a daemon polls and runs: writing one hands it a command without any socket
+#: (atd's and cron's spools, cron.d, systemd unit directories, incron tables).
+#: fnmatch globs: ``*`` also matches ``/``.
+HANDOFF_SPOOLS = (
+    "/var/spool/cron/*",
+    "/var/spool/at/*",
+    "/var/spool/incron/*",
+    "/etc/crontab",
+    "/etc/cron.*/*",
+    "/etc/anacrontab",
+    "/etc/incron.d/*",
+    "/etc/systemd/system/*",
+    "/run/systemd/system/*",
+    "/run/systemd/transient/*",
+    "/etc/systemd/user/*",
+    "*/.config/systemd/user/*",
+)
+_O_ACCMODE, _O_CREAT, _AT_FDCWD = 0o3, 0o100, -100
+#: the kernel reports ioctl(TIOCSTI) by an agent as a hand-off to "tiocsti:<tty>"
+TIOCSTI_PREFIX = "tiocsti:"
 HANDOFF_FOLLOW = ("tmux: server", "screen", "SCREEN", "zellij", "abduco", "dtach", "socat", "ncat")
 
 
@@ -125,6 +145,9 @@ class L2Settings:
     handoff_follow: list[str] = field(default_factory=lambda: list(HANDOFF_FOLLOW))
     handoff_follow_s: float = 5.0
     handoff_allow: list[str] = field(default_factory=list)
+    #: a write (open for writing or creating) of a file matching one of these globs is a
+    #: DAEMON_HANDOFF too: the daemon that polls it runs what was written
+    handoff_spools: list[str] = field(default_factory=lambda: list(HANDOFF_SPOOLS))
     #: how long the urgent path may search /proc for the holder of a listener the kernel could
     #: not name (a daemon that forked away from its socket); it gives up, unnamed, after this
     handoff_proc_budget_ms: float = 1000.0 * _PROC_SCAN_BUDGET_S
@@ -413,6 +436,13 @@ class ExecChannel(Channel):
         self.handoff_sockets = list(self.settings.handoff_sockets)
         self.handoff_allow = list(self.settings.handoff_allow)
         self.written_allow = list(self.settings.written_allow)
+        self.handoff_spools = list(self.settings.handoff_spools)
+        # one compiled pattern: every write-open of the agent is checked on the urgent path
+        self._spool_re = (
+            re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in self.handoff_spools))
+            if self.handoff_spools
+            else None
+        )
         # CLOCK_MONOTONIC end of this agent's baseline: writes after it make an
         # exec AGENT_WRITTEN_EXEC.  None while learning; 0 for a loaded baseline
         # (the kernel only knows writes made since this sensor loaded).
@@ -693,13 +723,17 @@ class ExecChannel(Channel):
         comm = str(ev.get("peer_comm", ""))
         path = str(ev.get("path", ""))
         owner = None
-        if not comm and path and ctx.proc.enabled:
+        tiocsti = path.startswith(TIOCSTI_PREFIX)
+        if not comm and path and ctx.proc.enabled and not tiocsti:
             # The process that called listen() is gone (a daemon that forked
             # after binding, like dtach): ask /proc who holds the listener now.
             owner = self._listener_owner(path, ctx.proc.root)
             if owner is not None:
                 comm = owner[1]
         by = []
+        if tiocsti:
+            # keystrokes pushed into a terminal (ioctl TIOCSTI): whoever reads it runs them
+            by.append("tiocsti")
         if comm in self.handoff_daemons:
             by.append("daemon")
         if any(fnmatch.fnmatchcase(path, pat) for pat in self.handoff_sockets):
@@ -741,11 +775,67 @@ class ExecChannel(Channel):
             },
         )
 
+    def _open_path(self, ev: Event, ctx: ChannelContext) -> str | None:
+        """The absolute, normalised path an open named; relative ones only live (through /proc)."""
+        path = str(ev.get("path", ""))
+        if not path:
+            return None
+        if not path.startswith("/"):
+            if not ctx.proc.enabled:
+                return None  # replay: another time's cwd is unknowable
+            dfd = int(ev.get("dfd", _AT_FDCWD))
+            pid = int(ev.get("pid", 0))
+            link = "cwd" if dfd == _AT_FDCWD else f"fd/{dfd}"
+            try:
+                path = os.path.join(os.readlink(f"{ctx.proc.root}/{pid}/{link}"), path)
+            except OSError:
+                return None
+        return os.path.normpath(path).replace("//", "/")
+
+    def _spool_alert(self, ev: Event, ctx: ChannelContext) -> Alert | None:
+        """DAEMON_HANDOFF by file: the agent wrote into a spool a daemon polls and runs (atd, cron, systemd).
+
+        at(1) itself writes atd's spool and signals atd; an agent can do the same by hand, with no
+        unix connect and no exec of ``at``.  Judged from the open, before any byte is written.
+        """
+        flags = int(ev.get("flags", 0))
+        if not (flags & _O_ACCMODE or flags & _O_CREAT) or self._spool_re is None:
+            return None
+        path = self._open_path(ev, ctx)
+        if path is None or not self._spool_re.match(path):
+            return None
+        if any(fnmatch.fnmatchcase(path, pat) for pat in self.handoff_allow):
+            self.allowed += 1
+            return None
+        self.handoffs += 1
+        return ctx.alert(
+            "L2",
+            DAEMON_HANDOFF,
+            int(ev.get("ts_ns", 0)),
+            divergence=1.0,
+            threshold=1.0,
+            key=f"spool:{path}",
+            evidence={
+                "pid": int(ev.get("pid", 0)),
+                "comm": ev.get("comm", ""),
+                "spool_file": path,
+                "open_flags": oct(flags),
+                "matched_by": ["spool"],
+                "client_args": self._args_of.get(int(ev.get("pid", 0)), []),
+                "hook": str(ev.get("hook") or "tp_btf/sys_enter"),
+            },
+        )
+
     # -- channel interface ----------------------------------------------
     def on_events(self, events: list[Event], ctx: ChannelContext) -> list[Alert]:
         out: list[Alert] = []
         for ev in events:
             etype = ev.get("type")
+            if etype == "open":
+                sa = self._spool_alert(ev, ctx)
+                if sa is not None:
+                    out.append(sa)
+                continue
             if etype == "handoff":
                 a = self._handoff_alert(ev, ctx)
                 if a is not None:
