@@ -42,7 +42,8 @@ def guest(name: str, img: Path, a: argparse.Namespace, extra: list[str]) -> Path
         cmd.append("--disable-kvm")
     cmd += ["--force-9p", "--cpus", str(a.cpus), "--memory", a.memory, f"--rwdir={out}", "--run", str(img),
             f"--qemu-opts=-drive file={vr.IMAGE},format=raw,if=virtio,readonly=on",
-            "--exec", " ".join([str(HERE / "redteam_guest.sh"), str(out), *extra])]  # fmt: skip
+            "--exec", " ".join(["env", f"H7_NPY={a.npy_disable}", f"H7_NUMPY_PROBE={a.numpy_probe}",
+                                str(HERE / "redteam_guest.sh"), str(out), *extra])]  # fmt: skip
     env = dict(os.environ, PATH=f"{vr.VENV / 'bin'}:/usr/sbin:/usr/bin:/sbin:/bin")
     logf = vr.WORK / f"redteam-{name}.log"
     t0 = time.monotonic()
@@ -69,6 +70,10 @@ def main() -> int:
     ap.add_argument("--cpus", type=int, default=2)
     ap.add_argument("--memory", default="2G")
     ap.add_argument("--timeout", type=int, default=6000, help="hard limit per guest, seconds")
+    ap.add_argument("--npy-disable", default="", metavar="FEATS",
+                    help="numpy dispatch targets to switch off in the guest, comma-separated (e.g. X86_V3,X86_V4)")
+    ap.add_argument("--numpy-probe", type=int, default=0, metavar="S",
+                    help="before the suite, run vmtest/numpy_probe.py for S seconds per setting (no H7)")
     ap.add_argument("harness", nargs="*", help="arguments for redteam.harness (after --)")
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -78,6 +83,10 @@ def main() -> int:
     kernels = vr.fetch_kernels(names)
     vr.IMAGE_DIRS["main/redteam"] = ROOT / "redteam"
     vr.build_image()
+    if a.numpy_probe:  # digests from this (trusted) CPU for the guests to compare against
+        OUT.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(ROOT / ".venv" / "bin" / "python"), str(HERE / "numpy_probe.py"), "expect",
+                        str(OUT / "numpy_expect.json")], check=True)  # fmt: skip
     bad = 0
     for n in names:
         out = guest(n, kernels[n][1], a, a.harness)

@@ -28,7 +28,22 @@ for d in /var/spool/cron/atjobs /var/spool/cron/atspool; do
     [ -d "$d" ] && mount -t tmpfs -o mode=1770 tmpfs "$d" 2>/dev/null && chown daemon:daemon "$d" 2>/dev/null
 done
 export H7_TEST_TIMESCALE=${H7_TEST_TIMESCALE:-4}
+# numpy's dispatch targets to switch off in this guest ("X86_V3,X86_V4", or "" for none): H7_NPY
+# comes from vmtest/redteam.py --npy-disable (commas: the --exec line is split on spaces).
+if [ -n "${H7_NPY:-}" ]; then export NPY_DISABLE_CPU_FEATURES=${H7_NPY//,/ }; fi
+echo "NPY_DISABLE_CPU_FEATURES=${NPY_DISABLE_CPU_FEATURES:-}" > "$OUT/npy.txt"
+grep -m1 '^flags' /proc/cpuinfo > "$OUT/cpuflags.txt"
+# A native crash leaves a core file in OUT (the guest's rwdir) for gdb on the host.
+ulimit -c unlimited
+echo "$OUT/core.%e.%p" > /proc/sys/kernel/core_pattern 2>/dev/null
 cd "$ROOT" || exit 1
+# No H7 at all: numpy's own loops on this emulated CPU, checked against digests from the host,
+# with the dispatch targets as set above and then with AVX2/AVX-512 off (vmtest/numpy_probe.py).
+if [ "${H7_NUMPY_PROBE:-0}" != 0 ] && [ -f "$OUT/../numpy_expect.json" ]; then
+    "$PY" vmtest/numpy_probe.py check "$OUT/../numpy_expect.json" "$H7_NUMPY_PROBE" > "$OUT/numpy_probe.jsonl" 2>&1
+    NPY_DISABLE_CPU_FEATURES="X86_V3 X86_V4" "$PY" vmtest/numpy_probe.py check "$OUT/../numpy_expect.json" \
+        "$H7_NUMPY_PROBE" >> "$OUT/numpy_probe.jsonl" 2>&1
+fi
 timeout "${H7_REDTEAM_TIMEOUT:-5400}" "$PY" -m redteam.harness --workdir /tmp/h7-redteam --out "$OUT/redteam.json" "$@" \
     > "$OUT/redteam.log" 2>&1
 echo $? > "$OUT/redteam.rc"
