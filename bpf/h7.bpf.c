@@ -316,6 +316,21 @@ struct {
 	__type(value, struct h7_written);
 } written_files SEC(".maps");
 
+/* Reader tgid -> its current run of /proc/<pid>/environ opens (any process's): a sweep such as
+ * procps `ps` (which opens every process's environ) is told apart from a targeted read. */
+struct h7_environ_run {
+	__u64 last_ns;
+	__u32 count;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, H7_ENVIRON_RUN_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct h7_environ_run);
+} environ_runs SEC(".maps");
+
 /* Daemon comms (16 bytes, NUL-padded) whose children an agent's hand-off
  * puts in scope -> how long (ns).  Written by userspace from L2's config. */
 struct {
@@ -1650,8 +1665,8 @@ static __always_inline __u32 pidfd_target(int pidfd)
 	return pid_host_nr(pid);
 }
 
-static __always_inline void access_emit(__u32 op, __u32 hook, __u32 target, __u32 arg_pid,
-					__s32 arg_fd, __u32 mode, long nr)
+static __always_inline void access_emit_sweep(__u32 op, __u32 hook, __u32 target, __u32 arg_pid,
+					      __s32 arg_fd, __u32 mode, long nr, __u32 sweep)
 {
 	struct h7_scope *s;
 	struct h7_event *ev;
@@ -1675,7 +1690,52 @@ static __always_inline void access_emit(__u32 op, __u32 hook, __u32 target, __u3
 	ev->access.arg_pid = arg_pid;
 	ev->access.arg_fd = arg_fd;
 	ev->access.nr = nr;
+	ev->access.sweep = sweep;
+	ev->access._pad = 0;
 	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
+}
+
+static __always_inline void access_emit(__u32 op, __u32 hook, __u32 target, __u32 arg_pid,
+					__s32 arg_fd, __u32 mode, long nr)
+{
+	access_emit_sweep(op, hook, target, arg_pid, arg_fd, mode, nr, 0);
+}
+
+/*
+ * Every environ open on the host, by anyone, extends the caller's run (a
+ * gap of over H7_ENVIRON_SWEEP_GAP_NS starts a new one); returns how many
+ * other processes' environ it opened in the run before this one.  Opens of
+ * a process's own environ are not counted.
+ */
+static __always_inline __u32 environ_run(__u32 target)
+{
+	__u32 reader = bpf_get_current_pid_tgid() >> 32;
+	__u64 now = bpf_ktime_get_ns();
+	struct h7_environ_run *r, fresh = {};
+	__u32 before;
+
+	if (!target || target == reader)
+		return 0;
+	r = bpf_map_lookup_elem(&environ_runs, &reader);
+	if (r && now - r->last_ns < H7_ENVIRON_SWEEP_GAP_NS) {
+		before = r->count;
+		r->count = before + 1;
+		r->last_ns = now;
+		return before;
+	}
+	fresh.last_ns = now;
+	fresh.count = 1;
+	bpf_map_update_elem(&environ_runs, &reader, &fresh, BPF_ANY);
+	return 0;
+}
+
+/* `whose`: the opened environ's owner as far as known (counted); `target`: the monitored task or 0 */
+static __always_inline void environ_open_seen(__u32 whose, __u32 target, __u32 vpid, __u32 flags, long nr,
+					      __u32 hook)
+{
+	__u32 sweep = environ_run(whose);
+
+	access_emit_sweep(H7_ACC_PROC_ENVIRON, hook, target, vpid, -1, flags, nr, sweep);
 }
 
 static __always_inline __u32 access_mode(void)
@@ -1724,7 +1784,10 @@ static __always_inline __u32 proc_tail(const char *b, __u32 i)
 		return H7_ACC_PROC_MEM;
 	if (c0 == 'm' && c1 == 'a' && c2 == 'p' && c3 == 's' && c4 == 0)
 		return H7_ACC_PROC_MAPS;
-	/* not environ: procps `ps -ef`/`ps aux` open every process's environ (a false alarm per ps run) */
+	if (c0 == 'e' && c1 == 'n' && c2 == 'v' && c3 == 'i' && c4 == 'r' &&
+	    b[(i + 5) & (H7_PROC_BUF - 1)] == 'o' && b[(i + 6) & (H7_PROC_BUF - 1)] == 'n' &&
+	    b[(i + 7) & (H7_PROC_BUF - 1)] == 0)
+		return H7_ACC_PROC_ENVIRON; /* judged with its sweep count (procps reads them all) */
 	return 0;
 }
 
@@ -1783,6 +1846,15 @@ static __always_inline void on_proc_open(long nr, int dfd, const char *upath, __
 	amode = access_mode();
 	if (op == H7_ACC_PROC_MEM && amode == H7_ACCESS_FENTRY)
 		return; /* the access check reports it */
+	if (op == H7_ACC_PROC_ENVIRON) {
+		struct h7_hook_cfg *cfg = hook_config();
+
+		if (cfg && cfg->environ == H7_ACCESS_FENTRY)
+			return; /* fentry/environ_open counts and reports it */
+		/* an unmonitored owner still counts toward the caller's sweep (by the pid as named) */
+		environ_open_seen(target ? target : vpid, target, vpid, flags, nr, H7_HOOK_SYS_ENTER);
+		return;
+	}
 	access_emit(op, H7_HOOK_SYS_ENTER, target, vpid, -1, flags, nr);
 }
 
@@ -1860,6 +1932,32 @@ int BPF_PROG(h7_fe_ptrace_access, struct task_struct *child, unsigned int mode)
 		op = H7_ACC_OTHER;
 	}
 	access_emit(op, H7_HOOK_FENTRY_PTRACE_ACCESS, target, regs ? (__u32)ARG1(regs) : 0, -1, mode, nr);
+	return 0;
+}
+
+/*
+ * fentry mode for /proc/<pid>/environ (and task/<tid>/environ): the file's
+ * own open, whatever path, dirfd, procfs mount or io_uring named it.  Every
+ * call counts toward the caller's sweep; opens of monitored tasks are
+ * reported with it (userspace tells a `ps` sweep from a targeted read).
+ */
+SEC("fentry/environ_open")
+int BPF_PROG(h7_fe_environ_open, struct inode *inode, struct file *file)
+{
+	struct proc_inode *pi;
+	struct task_struct *cur;
+	struct pt_regs *regs;
+	__u32 target;
+	long nr = -1;
+
+	pi = (struct proc_inode *)((char *)inode - bpf_core_field_offset(struct proc_inode, vfs_inode));
+	target = pid_host_nr(BPF_CORE_READ(pi, pid));
+	cur = bpf_get_current_task_btf();
+	if (!(cur->flags & PF_IO_WORKER)) {
+		regs = (struct pt_regs *)bpf_task_pt_regs(cur);
+		nr = (long)H7_SYSCALL_NR(regs);
+	}
+	environ_open_seen(target, target, target, BPF_CORE_READ(file, f_flags), nr, H7_HOOK_FENTRY_ENVIRON_OPEN);
 	return 0;
 }
 

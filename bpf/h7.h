@@ -38,6 +38,7 @@
 #define H7_WRITTEN_ENTRIES 16384      /* files closed writable by an agent (written_files, LRU) */
 #define H7_FOLLOW_COMMS_ENTRIES 64    /* hand-off daemon comms (follow_comms) */
 #define H7_FOLLOW_ENTRIES 256         /* live hand-offs (follow) */
+#define H7_ENVIRON_RUN_ENTRIES 4096   /* environ sweeps per caller (environ_runs, LRU) */
 #define H7_SYS_RING_BYTES (4 << 20)   /* ring defaults; userspace resizes them before load */
 #define H7_EVENT_RING_BYTES (2 << 20)
 
@@ -93,6 +94,7 @@ enum h7_hook {
 	H7_HOOK_TP_EXEC = 11,              /* tp_btf/sched_process_exec */
 	H7_HOOK_FENTRY_BPRM_CHECK = 12,    /* fentry/security_bprm_check */
 	H7_HOOK_FEXIT_UNIX_CONNECT = 13,   /* fexit/unix_stream_connect */
+	H7_HOOK_FENTRY_ENVIRON_OPEN = 14,  /* fentry/environ_open */
 };
 
 /* Where an exec's pre-interpreter file is read (h7_hook_cfg.exec). */
@@ -126,6 +128,8 @@ struct h7_hook_cfg {
 	__u32 access; /* enum h7_access_mode */
 	__u32 exec;    /* enum h7_exec_mode */
 	__u32 handoff; /* enum h7_handoff_mode */
+	__u32 environ; /* enum h7_access_mode: who reports /proc/<pid>/environ opens */
+	__u32 _pad;
 };
 
 /* What an H7_EV_ACCESS act did to a monitored process. */
@@ -136,7 +140,9 @@ enum h7_access_op {
 	H7_ACC_PROC_MAPS = 4,  /* open of /proc/<pid>/maps */
 	H7_ACC_PIDFD_GETFD = 5,/* pidfd_getfd: a file descriptor taken from it */
 	H7_ACC_OTHER = 6,      /* an attach-level access check from another syscall */
-	H7_ACC_PROC_ENVIRON = 7, /* reserved, not emitted: procps `ps` opens every process's environ */
+	H7_ACC_PROC_ENVIRON = 7, /* open of /proc/<pid>/environ; h7_access.sweep says how many other
+				    processes' environ the caller opened just before (procps `ps`
+				    opens every process's: a sweep, not a targeted read) */
 };
 
 enum h7_open_op {
@@ -305,7 +311,12 @@ struct h7_access {
 	__u32 arg_pid; /* pid (or pidfd) as the caller named it */
 	__s32 arg_fd;  /* pidfd_getfd: the target's fd number; else -1 */
 	__s64 nr;      /* syscall the caller was in (-1: none, e.g. io_uring) */
+	__u32 sweep;   /* H7_ACC_PROC_ENVIRON: environ files of other processes the caller opened in
+			  the run of opens (gaps < H7_ENVIRON_SWEEP_GAP_NS) just before this one */
+	__u32 _pad;
 };
+
+#define H7_ENVIRON_SWEEP_GAP_NS 1000000000ULL
 
 /* Fixed-size discrete event: header + union. */
 struct h7_event {

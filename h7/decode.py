@@ -38,6 +38,7 @@ NSPID_ENTRIES = 65536
 EGRESS_SEEN_ENTRIES = 16384
 ACCEPTED_ENTRIES = 65536
 WRITTEN_ENTRIES = 16384
+ENVIRON_RUN_ENTRIES = 4096
 FOLLOW_COMMS_ENTRIES = 64
 FOLLOW_ENTRIES = 256
 SYS_RING_BYTES = 4 << 20  # defaults; the sensor resizes the rings before load
@@ -85,6 +86,7 @@ HOOKS = {
     11: "tp_btf/sched_process_exec",
     12: "fentry/security_bprm_check",
     13: "fexit/unix_stream_connect",
+    14: "fentry/environ_open",
 }
 #: enum h7_access_op
 ACCESS_OPS = {
@@ -102,7 +104,16 @@ ACCESS_SYSCALL, ACCESS_FENTRY = 0, 1
 #: enum h7_exec_mode / h7_handoff_mode
 EXEC_SYSCALL, EXEC_FENTRY = 0, 1
 HANDOFF_SYSCALL, HANDOFF_FENTRY = 0, 1
-HOOK_CFG_DTYPE = np.dtype([("egress", "<u4"), ("access", "<u4"), ("exec", "<u4"), ("handoff", "<u4")])
+HOOK_CFG_DTYPE = np.dtype(
+    [
+        ("egress", "<u4"),
+        ("access", "<u4"),
+        ("exec", "<u4"),
+        ("handoff", "<u4"),
+        ("environ", "<u4"),
+        ("_pad", "<u4"),
+    ]
+)
 NSPID_KEY_DTYPE = np.dtype([("ns", "<u4"), ("pid", "<u4")])
 PTRACE_REQUESTS = {0: "TRACEME", 16: "ATTACH", 0x4206: "SEIZE"}
 FAMILIES: dict[int, str] = {
@@ -141,6 +152,7 @@ MAP_SIZES = {
     "follow_comms": FOLLOW_COMMS_ENTRIES,
     "follow": FOLLOW_ENTRIES,
     "follow_until": 1,
+    "environ_runs": ENVIRON_RUN_ENTRIES,
 }
 
 SYS_DTYPE = np.dtype(
@@ -236,6 +248,8 @@ UNION_FIELDS: dict[str, list[tuple[str, Any]]] = {
         ("arg_pid", "<u4"),
         ("arg_fd", "<i4"),
         ("nr", "<i8"),
+        ("sweep", "<u4"),
+        ("_pad", "<u4"),
     ],
 }
 
@@ -453,3 +467,5 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
         ev["arg_pid"] = int(r["arg_pid"])
         ev["arg_fd"] = int(r["arg_fd"])
         ev["nr"] = int(r["nr"])
+        if ev["op"] == "proc_environ_open":
+            ev["sweep"] = int(r["sweep"])

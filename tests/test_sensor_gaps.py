@@ -353,6 +353,36 @@ def test_pidfd_getfd_steals_a_socket(watched: Any) -> None:
     assert e["target_pid"] == pid and e["arg_fd"] == fd and e["hook"] == tamper_hook(sensor)
 
 
+def environ_hook(sensor: Any) -> str:
+    if sensor.gap_modes["environ"]["mode"] == "fentry":
+        return "fentry/environ_open"
+    return "tp_btf/sys_enter"
+
+
+def test_environ_targeted_read_and_a_ps_sweep(watched: Any) -> None:
+    """A process reading the agent's environ alone has sweep 0; procps `ps -ef` reaches it mid-sweep.
+
+    ps opens every process's environ in pid order (procps 4 on Debian 12), so by the agent's
+    (recent, high) pid it has opened many others': L5 tells the two apart by that count.
+    """
+    sensor, agent, col = watched
+    _, _, pid = agent_buf(agent)
+    code = f"import sys; sys.stdout.write(str(len(open('/proc/{pid}/environ', 'rb').read())))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert int(out.stdout) > 0
+    e = wait_event(col, lambda e: e["type"] == "access" and e["op"] == "proc_environ_open", "environ read")
+    assert e["target_pid"] == pid and e["sweep"] == 0 and e["hook"] == environ_hook(sensor), e
+    col.urgent_at.clear()
+    ps = subprocess.run(["ps", "-ef"], capture_output=True, text=True, check=True)
+    assert str(pid) in ps.stdout
+    e = wait_event(
+        col,
+        lambda e: e["type"] == "access" and e["op"] == "proc_environ_open" and e["comm"] == "ps",
+        "ps -ef opening the agent's environ",
+    )
+    assert e["target_pid"] == pid and e["sweep"] >= 2, e
+
+
 def test_nothing_from_unwatched_targets(watched: Any) -> None:
     """The same acts on an unwatched process produce no event (scope is the target)."""
     _, _, col = watched
@@ -362,6 +392,7 @@ def test_nothing_from_unwatched_targets(watched: Any) -> None:
     try:
         os.close(os.open(f"/proc/{other.pid}/maps", os.O_RDONLY))
         os.close(os.open(f"/proc/{other.pid}/mem", os.O_RDONLY))
+        os.close(os.open(f"/proc/{other.pid}/environ", os.O_RDONLY))
         time.sleep(0.5 * TIMESCALE)
     finally:
         other.kill()

@@ -70,6 +70,7 @@ from h7.sensor import procfs
 from h7.sensor.libbpf import BpfObject, Link, Map, Program, RingBuffer
 from h7.sensor.libbpf import recent_messages as libbpf_messages
 from h7.sensor.seqfilter import SeqBits, expected_false_positive_rate, false_positive_rate, new_seed
+from h7.sensor.simdcheck import numpy_simd_check
 
 log = logging.getLogger("h7.sensor")
 
@@ -175,6 +176,16 @@ GAPS: list[Gap] = [
         "process_vm_readv/writev, /proc/<pid>/mem|maps, pidfd_getfd, ptrace attach",
         fentry=("h7_fe_ptrace_access",),
         cfg_field="access",
+        values={"fentry": ACCESS_FENTRY, "tracepoint": ACCESS_SYSCALL, "syscall": ACCESS_SYSCALL},
+    ),
+    # /proc/<pid>/environ (API keys): the file's own open in fentry mode (any path, dirfd, io_uring),
+    # the open's path at sys_enter otherwise; reported with the caller's sweep count (L5 ignores `ps`).
+    Gap(
+        "environ",
+        2,
+        "/proc/<pid>/environ opens, told apart from a ps-style sweep of every process",
+        fentry=("h7_fe_environ_open",),
+        cfg_field="environ",
         values={"fentry": ACCESS_FENTRY, "tracepoint": ACCESS_SYSCALL, "syscall": ACCESS_SYSCALL},
     ),
     Gap(
@@ -938,6 +949,8 @@ def kernel_facts() -> dict[str, Any]:
         "root": os.geteuid() == 0,
         "bpf_stats_enabled": _read_int("/proc/sys/kernel/bpf_stats_enabled"),
         "unprivileged_bpf_disabled": _read_int("/proc/sys/kernel/unprivileged_bpf_disabled"),
+        # the detection core's own arithmetic: wrong under some CPU emulators (h7/sensor/simdcheck.py)
+        "numpy_simd": numpy_simd_check(),
     }
 
 

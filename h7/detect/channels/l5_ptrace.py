@@ -15,6 +15,14 @@ Codes (one per kind of act, so an operator can route them separately):
 * ``FD_THEFT_DETECTED``: pidfd_getfd took one of its file descriptors (its
   sockets: the conversation with the model, its API sessions).
 
+An open of its /proc/<pid>/environ (where API keys live) is ``PROCESS_MEMORY_ACCESS`` too,
+unless it is part of a sweep: procps ``ps -ef``/``ps aux`` (and ``top``) open the environ of every
+process in pid order, so the kernel counts, per caller, the other processes' environ files it
+opened in the run just before (``sweep``); from ``ENVIRON_SWEEP`` on, the open is a listing, not a
+targeted read, and is only counted.  A reader that sweeps on purpose first is not caught (a
+documented blind spot), nor is ``ps`` inside a PID namespace where the agent is among the first
+two pids reported as a sweep (it is an alert).
+
 PTRACE_TRACEME is not an attach by someone else (the process asks to be
 traced by its parent) and is ignored.  The kernel reports only acts whose
 TARGET is a monitored task, resolved in the kernel (pids named inside a PID
@@ -34,6 +42,10 @@ from h7.detect.channels.base import Channel, ChannelContext
 from h7.registry import AlertCode, ChannelSpec, register
 
 ATTACH_REQUESTS = {16: "ATTACH", 0x4206: "SEIZE"}
+#: an environ open preceded by this many other processes' environ opens (same caller, no gap over
+#: 1 s) belongs to a sweep such as `ps`; chosen from what ps does (every process, pid order: the
+#: agent is rarely among the first two), not from any test's numbers
+ENVIRON_SWEEP = 2
 #: access op (h7/decode.py ACCESS_OPS) -> code
 ACCESS_CODES = {
     "process_vm_readv": "PROCESS_MEMORY_ACCESS",
@@ -57,6 +69,7 @@ class PtraceChannel(Channel):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         self.count = 0
+        self.environ_sweeps = 0
         self.last: dict[str, Any] | None = None
 
     def _attacker(self, ev: Event, ctx: ChannelContext) -> dict[str, Any]:
@@ -86,8 +99,13 @@ class PtraceChannel(Channel):
                 what: dict[str, Any] = {"request": name}
             elif etype == "access":
                 op = str(ev.get("op", ""))
+                if op == "proc_environ_open" and int(ev.get("sweep", 0)) >= ENVIRON_SWEEP:
+                    self.environ_sweeps += 1  # a ps-style listing of every process
+                    continue
                 code = ACCESS_CODES.get(op, "PROCESS_MEMORY_ACCESS")
                 what = {"act": op}
+                if op == "proc_environ_open":
+                    what["sweep"] = int(ev.get("sweep", 0))
                 if op == "pidfd_getfd":
                     what["target_fd"] = int(ev.get("arg_fd", -1))
             else:
@@ -128,6 +146,7 @@ class PtraceChannel(Channel):
             "divergence": float(self.count > 0),
             "threshold": 1.0,
             "attaches": self.count,
+            "environ_sweeps_ignored": self.environ_sweeps,
         }
 
     def to_state(self) -> dict[str, Any]:
