@@ -70,8 +70,9 @@ def main() -> int:
     ap.add_argument("--cpus", type=int, default=2)
     ap.add_argument("--memory", default="2G")
     ap.add_argument("--timeout", type=int, default=6000, help="hard limit per guest, seconds")
-    ap.add_argument("--npy-disable", default="", metavar="FEATS",
-                    help="numpy dispatch targets to switch off in the guest, comma-separated (e.g. X86_V3,X86_V4)")
+    ap.add_argument("--npy-disable", default="X86_V3,X86_V4", metavar="FEATS",
+                    help="numpy dispatch targets switched off in the guest, comma-separated, or 'none' "
+                    "(default X86_V3,X86_V4: TCG runs numpy's AVX2 argsort wrongly, docs/kernels.md)")
     ap.add_argument("--numpy-probe", type=int, default=0, metavar="S",
                     help="before the suite, run vmtest/numpy_probe.py for S seconds per setting (no H7)")
     ap.add_argument("harness", nargs="*", help="arguments for redteam.harness (after --)")
