@@ -475,6 +475,10 @@ class Harness:
             f'[sinkhole]\nsocket = "{sock}"\npubkey = "{self.pub}"\n[[output]]\ntype = "jsonl"\n'
             f'path = "{self.dir / "alerts.jsonl"}"\n'
             f'format = "h7"\n[detect]\nl4_allow = ["127.0.0.1:{self.api}", "127.0.0.1:{self.api_ns}"]\n'
+            # L2's /proc search for a hand-off listener's holder (dtach binds, then forks) has a
+            # 50 ms budget on the urgent path; under software emulation (vmtest guests,
+            # H7_TEST_TIMESCALE > 1) every /proc read is that many times slower.
+            + (f"[detect.l2]\nhandoff_proc_budget_ms = {50.0 * TIMESCALE}\n" if TIMESCALE > 1 else "")
         )
         self.spawn([self.py, "-m", "h7", "sinkhole", "--config", str(cfg)], "sinkhole.log")
         self.wait_for(sock.exists, 60, "the sinkhole")
