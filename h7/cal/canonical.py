@@ -209,6 +209,17 @@ def _noncanon(what: str) -> VerificationError:
     return VerificationError(f"body: non-canonical encoding ({what})")
 
 
+#: unsigned int tags: (bytes, the largest value a narrower form holds, why a value that small is refused):
+#: canonical means the shortest form, so a wider tag around a value that fits a narrower one is a second
+#: encoding of the same body
+_UINT_TAGS: dict[int, tuple[int, int, str]] = {
+    0xCC: (1, 0x7F, "uint8 holding a fixint"),
+    0xCD: (2, 0xFF, "uint16 holding a smaller integer"),
+    0xCE: (4, 0xFFFF, "uint32 holding a smaller integer"),
+    0xCF: (8, 0xFFFFFFFF, "uint64 holding a smaller integer"),
+}
+
+
 def _dec(r: _Reader, depth: int) -> Any:
     if depth > MAX_DEPTH:
         raise VerificationError(f"body: nesting deeper than {MAX_DEPTH}")
@@ -229,25 +240,11 @@ def _dec(r: _Reader, depth: int) -> Any:
         return False
     if t == 0xC3:
         return True
-    if t == 0xCC:
-        v = r.uint(1)
-        if v <= 0x7F:
-            raise _noncanon("uint8 holding a fixint")
-        return v
-    if t == 0xCD:
-        v = r.uint(2)
-        if v <= 0xFF:
-            raise _noncanon("uint16 holding a smaller integer")
-        return v
-    if t == 0xCE:
-        v = r.uint(4)
-        if v <= 0xFFFF:
-            raise _noncanon("uint32 holding a smaller integer")
-        return v
-    if t == 0xCF:
-        v = r.uint(8)
-        if v <= 0xFFFFFFFF:
-            raise _noncanon("uint64 holding a smaller integer")
+    if t in _UINT_TAGS:
+        size, largest_narrower, why = _UINT_TAGS[t]
+        v = r.uint(size)
+        if v <= largest_narrower:
+            raise _noncanon(why)
         return v
     if t in (0xD0, 0xD1, 0xD2, 0xD3):
         size = {0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8}[t]
