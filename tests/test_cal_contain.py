@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import TIMESCALE
 from test_cal_support import make_keys
 
 from h7.cal import CalWriter, verify_chain, verify_file
@@ -24,6 +25,7 @@ TREE = "sleep 300 & sleep 300 & sh -c 'sleep 300 & wait' & wait"
 
 
 def _wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> bool:
+    timeout *= TIMESCALE  # a loaded or emulated host is slower, never faster
     deadline = time.monotonic() + timeout
     for _ in range(int(timeout / 0.01) + 1):
         if cond():

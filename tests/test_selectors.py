@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from conftest import TIMESCALE
 
 from h7.errors import UsageError
 from h7.sensor import procfs, selectors
@@ -43,7 +44,7 @@ def tree(tmp_path: Path):  # type: ignore[no-untyped-def]
         "c=subprocess.Popen([sys.executable,'-c','import time; time.sleep(30)']); time.sleep(30)"
     )
     p = subprocess.Popen([str(exe), "-c", code])
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 10 * TIMESCALE
     children: list[int] = []
     while time.monotonic() < deadline and not children:
         children = (

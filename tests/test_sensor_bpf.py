@@ -160,7 +160,7 @@ def test_sees_everything_the_agent_does(sensor: Any, tmp_path: Path, listeners: 
             timeout=30 * TIMESCALE,
         )
         assert seizer.returncode == 0
-        seize_ev = col.wait_for(lambda e: e["type"] == "ptrace" and e["request"] == "SEIZE")
+        seize_ev = col.wait_for(lambda e: e["type"] == "ptrace" and e["request"] == "SEIZE", 5 * TIMESCALE)
         assert seize_ev is not None, "ptrace SEIZE did not arrive within 5 s"
         agent.stdin.write("bye\n")
         agent.stdin.flush()

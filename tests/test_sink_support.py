@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from conftest import TIMESCALE
+
 REPO = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
 #: The sinkhole verifies every alert's certificate: the sink tests sign with the published
@@ -90,7 +92,8 @@ def summary(i: int = 0, code: str = "UNKNOWN_DESTINATION", channel: str = "L4") 
 
 
 def wait_for(pred: Any, timeout: float, interval: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
+    """``pred()`` within ``timeout`` s times H7_TEST_TIMESCALE (a loaded or emulated host is slower)."""
+    deadline = time.monotonic() + timeout * TIMESCALE
     while time.monotonic() < deadline:
         if pred():
             return True
