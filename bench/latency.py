@@ -327,6 +327,13 @@ def run(quick: bool = False) -> dict[str, float]:
             res[f"alert_phase_event_ms_{ch}"] = median([s["event_ms"] for s in ss])
             res[f"alert_phase_to_sign_ms_{ch}"] = median([s["sign_ms"] - s["event_ms"] for s in ss])
             res[f"alert_phase_sign_to_cal_ms_{ch}"] = median([s["cal_ms"] - s["sign_ms"] for s in ss])
+            # ... and for the slowest act (the p99 with these sample counts): where ITS time went.
+            # event: the act itself in a loaded agent (load noise); to_sign: the sensor's own backlog
+            # (drain, a batch judgement in progress, the engine); sign_to_cal: signing + fsync.
+            w = max(ss, key=lambda s: s["cal_ms"])
+            res[f"alert_worst_event_ms_{ch}"] = w["event_ms"]
+            res[f"alert_worst_to_sign_ms_{ch}"] = w["sign_ms"] - w["event_ms"]
+            res[f"alert_worst_sign_to_cal_ms_{ch}"] = w["cal_ms"] - w["sign_ms"]
     finally:
         if getattr(demo, "procs", None):
             demo.stop()
