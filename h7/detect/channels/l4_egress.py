@@ -456,6 +456,9 @@ class EgressChannel(Channel):
                     min_sigma=self.settings.window_min_sigma,
                     single_cap=cap,
                     override=self.settings.window_h,
+                    # three per-batch excesses, not two: an agent's bigger tasks come in
+                    # clusters of busy seconds its 30-s baseline may not have seen
+                    cap_batches=3,
                 )
                 for i, m in enumerate(RATE_METRICS)
             }
