@@ -744,3 +744,24 @@ def _readable(fd: int) -> bool:
     import select
 
     return bool(select.select([fd], [], [], 0.05)[0])
+
+
+def test_busybox_as_a_login_shell_is_a_shell(sensor: Any) -> None:
+    """busybox run with argv[0] "-sh" (login(1)'s spelling) runs its sh applet: a shell, not just busybox.
+
+    Red-team round 3 (g4r3_busybox_login_dash) was caught only as LIVING_OFF_THE_LAND busybox.
+    """
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.skip("busybox is not installed")
+    act = f"import subprocess; subprocess.run(['-sh', '-c', 'exit 0'], executable={busybox!r})"
+    _pid, w = run_agent(sensor, act)
+    try:
+        ev = w.wait(lambda e: e["type"] == "exec" and e["args"][:1] == ["-sh"])
+        assert ev is not None
+        ch, ctx = l2()
+        found = codes(ch, ctx, [ev])
+        ids = found["LLM_AGENT_HIJACK"][0].evidence["identified_by"]
+        assert ids[0]["by"] == "applet" and ids[0]["name"] == "sh", ids
+    finally:
+        w.stop()

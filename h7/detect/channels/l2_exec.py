@@ -496,9 +496,10 @@ class ExecChannel(Channel):
         if base in _BUSYBOX or any(i.name in _BUSYBOX for i in ids):
             # busybox decides what to be from argv[0] (or argv[1] when called as busybox),
             # whatever the file is called (a renamed copy is found by its content).
-            applet = os.path.basename(args[0]) if args else ""
+            # busybox strips a login shell's leading '-' ("-sh") before it picks the applet
+            applet = os.path.basename(args[0]).lstrip("-") if args else ""
             if normalise_name(applet) in _BUSYBOX:
-                applet = args[1] if len(args) > 1 else ""
+                applet = args[1].lstrip("-") if len(args) > 1 else ""
             c = self.classify_name(applet)
             if c is not None:
                 ids.insert(0, Identity("applet", c[1], c[0], {applet}))
