@@ -218,6 +218,13 @@ _UINT_TAGS: dict[int, tuple[int, int, str]] = {
     0xCE: (4, 0xFFFF, "uint32 holding a smaller integer"),
     0xCF: (8, 0xFFFFFFFF, "uint64 holding a smaller integer"),
 }
+#: array and map tags: (length bytes, the longest a narrower form holds, why, a map?), the same rule
+_CONTAINER_TAGS: dict[int, tuple[int, int, str, bool]] = {
+    0xDC: (2, 15, "array16 holding a fixarray", False),
+    0xDD: (4, 0xFFFF, "array32 holding a shorter array", False),
+    0xDE: (2, 15, "map16 holding a fixmap", True),
+    0xDF: (4, 0xFFFF, "map32 holding a smaller map", True),
+}
 
 
 def _dec(r: _Reader, depth: int) -> Any:
@@ -282,26 +289,12 @@ def _dec(r: _Reader, depth: int) -> Any:
         if size > 1 and n <= (1 << (8 * (size // 2))) - 1:
             raise _noncanon("bin length wider than needed")
         return r.take(n)
-    if t == 0xDC:
-        n = r.uint(2)
-        if n <= 15:
-            raise _noncanon("array16 holding a fixarray")
-        return _dec_array(r, n, depth)
-    if t == 0xDD:
-        n = r.uint(4)
-        if n <= 0xFFFF:
-            raise _noncanon("array32 holding a shorter array")
-        return _dec_array(r, n, depth)
-    if t == 0xDE:
-        n = r.uint(2)
-        if n <= 15:
-            raise _noncanon("map16 holding a fixmap")
-        return _dec_map(r, n, depth)
-    if t == 0xDF:
-        n = r.uint(4)
-        if n <= 0xFFFF:
-            raise _noncanon("map32 holding a smaller map")
-        return _dec_map(r, n, depth)
+    if t in _CONTAINER_TAGS:
+        size, largest_narrower, why, is_map = _CONTAINER_TAGS[t]
+        n = r.uint(size)
+        if n <= largest_narrower:
+            raise _noncanon(why)
+        return _dec_map(r, n, depth) if is_map else _dec_array(r, n, depth)
     if t == 0xC1:
         raise VerificationError("body: byte 0xc1 is never used in msgpack")
     raise VerificationError(f"body: msgpack type 0x{t:02x} (ext) is not allowed")
