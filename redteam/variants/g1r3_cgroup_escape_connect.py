@@ -1,5 +1,9 @@
 """Round 3: a child of the agent moves itself into a new cgroup, then connects to a new destination.
 
+(Fixed after the first two runs: it wrote into /sys/fs/cgroup, a tmpfs on this
+hybrid host, so those runs moved nothing; now it finds the cgroup2 mount and
+checks /proc/self/cgroup before it connects.)
+
 Root can write its own pid into any cgroup.procs; an agent that knows the
 sensor works with cgroups tries to step out of whatever it watches first.
 """
@@ -22,10 +26,25 @@ ROUND = 3
 EXPECT = ("L4",)
 
 
+def _cgroup2_root() -> str | None:
+    """Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or .../unified on a hybrid host)."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if right.split()[:1] == ["cgroup2"]:
+                return left.split()[4]
+    return None
+
+
 def run(args: dict[str, Any]) -> None:
     ip, port = rt.loopback(args["dest"]["ip"]), int(args["dest"]["port"])
-    cg = f"/sys/fs/cgroup/h7rt-escape-{os.getpid()}"
-    os.makedirs(cg, exist_ok=True)
+    root = _cgroup2_root()
+    if root is None:
+        rt.report(rt.now(), False, "no cgroup v2 hierarchy mounted")
+        return
+    name = f"h7rt-escape-{os.getpid()}"
+    cg = f"{root}/{name}"
+    os.mkdir(cg)
     r, w = os.pipe()
     t = rt.now()
     pid = os.fork()
@@ -35,6 +54,9 @@ def run(args: dict[str, Any]) -> None:
             os.close(r)
             with open(f"{cg}/cgroup.procs", "w") as f:
                 f.write("0")
+            with open("/proc/self/cgroup") as f:  # proof of the move (the v2 line is "0::/PATH")
+                if f"0::/{name}" not in f.read().split():
+                    raise OSError("the move into the new cgroup did not happen")
             with socket.create_connection((ip, port), timeout=5) as s:
                 s.sendall(b"exfil from an escaped cgroup\n" * 20)
             os.write(w, b"1")
