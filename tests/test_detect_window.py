@@ -304,3 +304,25 @@ def test_real_agent_soak_is_quiet_and_the_two_thread_miner_is_caught(name: str) 
     exfil_at = _wall_to_kernel(meta, attacks["L4-exfil"]["served"])
     burst = [a for a in alerts if a.code == "NET_EGRESS_BURST" and a.ts_ns >= exfil_at]
     assert burst and burst[0].ts_ns - exfil_at <= 2 * NS
+
+
+def test_a_quieter_agent_does_not_drift_the_jsd_window() -> None:
+    """Red team, round 3: a demo agent QUIETER than in its baseline got 9 false window alerts
+    in 16 min -- fewer events per batch, more sampling noise in each batch's JSD, and the
+    CUSUM added it up.  The window judges only batches with a typical baseline batch's
+    support; the same quiet batches fed to an ungated window do alert (so this can fail)."""
+    rng = np.random.default_rng(7)
+    shape = np.array([0.3, 0.3, 0.2, 0.2])
+
+    def batch(n: int) -> np.ndarray:
+        on = rng.multinomial(n, shape)
+        return _stats({14 + i: int(k) for i, k in enumerate(on)}, {24: n // 2, 26: n - n // 2}, n)
+
+    base = [batch(int(rng.integers(300, 500))) for _ in range(30)]
+    quiet = [batch(int(rng.integers(40, 70))) for _ in range(300)]
+    ch, ctx = _channel("L1", base, cpu=False, persist=2)
+    got = _judge(ch, ctx, quiet)
+    assert not any(got), [a[0].evidence for a in got if a][:2]
+    ungated, uctx = _channel("L1", base, cpu=False, persist=2)
+    ungated.window_min_events = 0.0  # type: ignore[attr-defined]
+    assert any(a and a[0].evidence.get("window") == "cusum" for a in _judge(ungated, uctx, quiet))

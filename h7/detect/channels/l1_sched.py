@@ -56,6 +56,8 @@ SLOT_NS = 1.5 * 2.0 ** np.arange(HIST_SLOTS)
 CPU_PRIOR = 0.02
 #: the least per-batch "times the baseline" CPU time worth an alert on its own
 CPU_FLOOR = 4.0
+#: the JSD window judges batches with at least this quantile of the baseline's event counts
+WINDOW_MIN_QUANTILE = 0.5
 
 
 @dataclass
@@ -128,6 +130,8 @@ class SchedChannel(Channel):
         self._rows: list[np.ndarray] = []
         self.total = np.zeros(len(CATEGORIES))
         self.usable_batches = 0
+        #: batches with fewer events are not fed to the JSD's window (the baseline's median batch)
+        self.window_min_events = 0.0
         self.cal = Calibration(L1_FLOOR, "uncalibrated")
         self.last: dict[str, Any] = {"divergence": 0.0}
         #: the long-window judge: CUSUM of the per-batch divergence (h7.detect.window)
@@ -160,6 +164,7 @@ class SchedChannel(Channel):
         usable = rows[rows.sum(axis=1) >= minev]
         self.usable_batches = int(usable.shape[0])
         samples: list[float] = []
+        counts: list[float] = []
         if usable.shape[0] >= 2:
             for c in usable:
                 rest = self.total - c
@@ -167,6 +172,16 @@ class SchedChannel(Channel):
                     continue
                 q = rest / rest.sum()
                 samples.append(jsd_bits(self._smoothed(c, q), q))
+                counts.append(float(c.sum()))
+        # The JSD of a batch is partly sampling noise, and the fewer events a batch has the
+        # more: an agent QUIETER than its baseline gives batches of higher JSD for no reason
+        # but their size, and a CUSUM adds that up (red team, round 3: 9 false alerts on a
+        # quiet demo agent).  So the window judges only batches with at least as many events
+        # as the baseline's typical one, and is calibrated on those baseline batches alone.
+        self.window_min_events = float(np.quantile(counts, WINDOW_MIN_QUANTILE)) if counts else 0.0
+        self._window_samples = [
+            x for x, n in zip(samples, counts, strict=True) if n >= self.window_min_events
+        ]
         self.cal = calibrate_threshold(
             samples,
             floor=self.config.floor("L1", "DRIFT_DETECTED", L1_FLOOR),
@@ -247,7 +262,9 @@ class SchedChannel(Channel):
             p = self._smoothed(c, q)
             d = jsd_bits(p, q)
             self.last.update(divergence=d, judged=True, entropy_batch=entropy_bits(p))
-            found += self._judge_metric("jsd", d, self.cal, self.cusum)
+            # the window only sees batches with a typical baseline batch's support (see finish_baseline)
+            window = self.cusum if n >= self.window_min_events else None
+            found += self._judge_metric("jsd", d, self.cal, window)
         else:
             self._over["jsd"] = 0
         # CPU time is judged over the long window only: agents burst for a second or two
@@ -379,6 +396,7 @@ class SchedChannel(Channel):
             "cal": self.cal.to_dict(),
             "cusum": self.cusum.to_state() if self.cusum is not None else None,
             "cpu_mean": self.cpu_mean,
+            "window_min_events": self.window_min_events,
             "cpu_cal": self.cpu_cal.to_dict() if self.cpu_cal is not None else None,
             "cpu_cusum": self.cpu_cusum.to_state() if self.cpu_cusum is not None else None,
         }
@@ -394,6 +412,7 @@ class SchedChannel(Channel):
         self.cusum = Cusum.from_state(cu) if cu and self.settings.window else None
         # older baseline files have no CPU model: that judge stays off for them
         self.cpu_mean = float(state.get("cpu_mean", 0.0))
+        self.window_min_events = float(state.get("window_min_events", 0.0))
         cc = state.get("cpu_cal")
         self.cpu_cal = Calibration.from_dict(cc) if cc and self.settings.cpu else None
         ccu = state.get("cpu_cusum")
