@@ -2019,6 +2019,41 @@ static __always_inline void on_tamper_syscall(long id, struct pt_regs *regs)
 	}
 }
 
+/*
+ * The same acts through the 32-bit entry (int $0x80 / sysenter) of a 64-bit
+ * process (red-team round 3, g2r3_ptrace_int80): sys_enter's id is then the
+ * ia32 number (ptrace 26, process_vm_readv 347, process_vm_writev 348) and
+ * the arguments are in bx, cx.  26 is also x86_64's msync, so TS_COMPAT is
+ * checked, only for those three ids.  pidfd_getfd (438) and openat2 (437)
+ * have the same number in both tables; ia32 open/openat (5, 295: x86_64's
+ * fstat and preadv) are not parsed.
+ */
+#if defined(__TARGET_ARCH_x86)
+#define H7_IA32_ptrace 26
+#define H7_IA32_process_vm_readv 347
+#define H7_IA32_process_vm_writev 348
+#define H7_TS_COMPAT 0x0002
+
+static __always_inline void on_tamper_ia32(long id, struct pt_regs *regs)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	__u32 a1, a2;
+
+	if (!(BPF_CORE_READ(t, thread_info.status) & H7_TS_COMPAT))
+		return; /* a native msync */
+	a1 = (__u32)BPF_CORE_READ(regs, bx);
+	a2 = (__u32)BPF_CORE_READ(regs, cx);
+	if (id == H7_IA32_ptrace) {
+		on_ptrace((long)(__s32)a1, a2);
+		return;
+	}
+	if (access_mode() == H7_ACCESS_FENTRY)
+		return;
+	access_emit(id == H7_IA32_process_vm_readv ? H7_ACC_VM_READ : H7_ACC_VM_WRITE, H7_HOOK_SYS_ENTER,
+		    host_tid(a1), a1, -1, 0, id);
+}
+#endif
+
 /* ---------------------------------------------------------------- sys_enter */
 
 SEC("tp_btf/sys_enter")
@@ -2040,6 +2075,14 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	case H7_NR_process_vm_writev:
 	case H7_NR_pidfd_getfd:
 		on_tamper_syscall(id, regs);
+		break;
+#if defined(__TARGET_ARCH_x86)
+	case H7_IA32_ptrace:
+	case H7_IA32_process_vm_readv:
+	case H7_IA32_process_vm_writev:
+		on_tamper_ia32(id, regs);
+		break;
+#endif
 	}
 	s = scope_of((__u32)pt);
 	if (!s)

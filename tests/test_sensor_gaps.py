@@ -541,3 +541,47 @@ def test_modes_reported_and_cgroup_hooks_detached_on_close() -> None:
     while ids & _cgroup_prog_ids() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not ids & _cgroup_prog_ids(), "a cgroup hook stayed attached after close"
+
+
+def _int80_ptrace() -> Any:
+    """ptrace(request, pid, 0, 0) through the ia32 entry (int $0x80) of this 64-bit process, as a C function.
+
+    Machine code in an executable page (no compiler needed): push rbx; mov eax, 26 (ia32 ptrace);
+    mov ebx, edi; mov ecx, esi; xor edx, edx; xor esi, esi; int 0x80; pop rbx; ret.
+    """
+    import mmap
+
+    if os.uname().machine != "x86_64":
+        pytest.skip("the ia32 entry is x86_64's")
+    code = bytes.fromhex("53 b8 1a 00 00 00 89 fb 89 f1 31 d2 31 f6 cd 80 5b c3")
+    page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    page.write(code)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(page))
+    fn = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_int)(addr)
+    fn._page = page  # type: ignore[attr-defined]  # keep the code mapped as long as the function lives
+    return fn
+
+
+def test_ptrace_through_the_ia32_entry(watched: Any) -> None:
+    """PTRACE_ATTACH by int $0x80 (ia32 syscall 26) is seen (red-team round 3, g2r3_ptrace_int80)."""
+    sensor, agent, col = watched
+    pid = agent.proc.pid
+    int80 = _int80_ptrace()
+    rc = int80(16, pid)  # PTRACE_ATTACH
+    if rc == -38:
+        pytest.skip("no IA32 emulation in this kernel (ENOSYS)")
+    assert rc == 0, os.strerror(-rc)
+    try:
+        os.waitpid(pid, 0x40000000)  # __WALL: the attach stop
+    finally:
+        libc.ptrace(PTRACE_DETACH, pid, None, None)
+    e = wait_event(
+        col,
+        lambda e: (
+            e.get("target_pid") == pid
+            and ((e["type"] == "ptrace" and e.get("request") == "ATTACH") or e["type"] == "access")
+        ),
+        "ptrace attach through int 0x80",
+    )
+    assert e["pid"] == os.getpid() and e["hook"] == tamper_hook(sensor), e
+    assert agent.cmd("addr")  # detached and running again
