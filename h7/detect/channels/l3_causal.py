@@ -21,13 +21,19 @@ because there the name is the meaning.
 Divergence per batch = graph novelty + sequence novelty, each standardised
 by its own baseline spread:
 
-* graph: new edges + new nodes relative to the baseline graph, in units of
-  the baseline's own 90th-percentile leave-one-out novelty (at least 4);
+* graph: new nodes, plus new edges between two nodes the baseline already
+  had, relative to the baseline graph (an edge that brings a new node in is
+  counted with that node: a program run for the first time reads a dozen
+  known libraries, which is one new thing), in units of the baseline's own
+  90th-percentile leave-one-out novelty (at least 4);
 * sequences: the mean novelty (nats) of the batch's ``max(top_k,
   top_frac * n)`` most novel syscall windows under
   :class:`h7.detect.sequence.SequenceModel` with the ``seq_*`` settings of ``[detect.l3]``
   (chosen on five public corpora, docs/sequence-model.md), above the
-  baseline's median, in units of its upper spread (q90 - q50).
+  baseline's median, in units of its upper spread (q90 - q50).  Windows of
+  processes running an image the baseline never had are left out: such a
+  program has no baseline syscall language, and its novelty is already the
+  graph's new ``exe:`` node.
 
 The kernel computes every thread's window (its last six syscalls) itself.
 After the baseline this channel names the windows it does not need to see
@@ -44,15 +50,29 @@ The threshold is calibrated on the baseline itself: each baseline batch's
 graph novelty against the graph of all other batches (leave-one-out) and its
 sequence novelty under a model fitted without it (interleaved k-fold).
 
-``CAUSAL_CYCLE_DETECTED``: new edges (accumulated over the monitoring
-period, since a loop can close minutes after it opened) that create a
-strongly connected component through at least ``[detect.l3] min_cycle_images``
-distinct images, which the baseline graph did not have.  One program reading
-back its own files is a trivial loop every program has; a loop through two
-programs is a feedback path -- e.g. the agent writes a file, runs a program
-from it, and reads back what that program wrote.  When a cycle fires in a
-batch, that batch's structural-drift score is reported in the cycle alert
-rather than as a second alert about the same new edges.
+``CAUSAL_CYCLE_DETECTED`` is searched in a second, process-level graph
+(:class:`ProcEdge`): nodes are process instances, edges are ``spawn``
+(fork) and ``flow`` -- one process opened a concrete path for writing and a
+*different* process later read or executed that same path.  A loop closes
+when a fresh flow's reader can reach its writer through spawns and flows:
+the agent's tool writes what the agent then reads, the agent writes a
+script a child runs and reads back what it wrote.  What is not a loop:
+
+* one process reading back its own files (git's object store, pip's build
+  tree, a cache): no flow without two processes;
+* two different files that normalise to one image-level node (``/tmp/*``):
+  flows match concrete paths, never normalised names;
+* files that carry nothing from one program to another (``/dev/null``,
+  ttys, ``/proc``, ``/sys``, ``__pycache__``), and relative paths opened
+  against a directory fd (their directory is unknown);
+* exec chains alone (``bash -exec-> env -exec-> bash``): no data flows.
+
+A loop alerts once per shape (its images and its flows at image level) and
+only if one of its flows, at image level (writer image, file node, reader
+image), never occurred in the baseline.  The graph keeps the newest
+``max_edges`` edges, so a loop can close minutes after it opened.  When a
+cycle fires in a batch, that batch's structural-drift score is reported in
+the cycle alert rather than as a second alert about the same new edges.
 """
 
 from __future__ import annotations
@@ -62,7 +82,7 @@ import os
 import re
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -71,7 +91,6 @@ from h7.batch import Batch, Event
 from h7.config import EngineConfig
 from h7.decode import TOKEN_BITS, TOKEN_OTHER, WINDOW_LEN
 from h7.detect.channels.base import Calibration, Channel, ChannelContext, calibrate_threshold, kfold_indices
-from h7.detect.numeric import scc_labels
 from h7.detect.sequence import SequenceModel, in_sorted
 from h7.detect.syscalls import syscall_name
 from h7.errors import UsageError
@@ -92,6 +111,15 @@ _HEX = re.compile(r"^[0-9a-f]{8,}$", re.I)
 _DIGITS = re.compile(r"\d+")
 _EXT = re.compile(r"^\.[A-Za-z0-9_]{1,8}$")
 
+AT_FDCWD = -100
+MAX_BFS = 50_000  # processes one cycle search may visit
+MAX_WRITERS = 4  # writer processes remembered per concrete path
+# Files that carry no data from one program to another: character devices every
+# program shares (/dev/null, ttys, random), kernel interfaces, and the interpreter's
+# own bytecode cache (derived from a source file whose own flow is tracked).
+_NO_FLOW_PREFIXES = ("/dev/", "/proc/", "/sys/")
+_FLOW_DEV_OK = ("/dev/shm/", "/dev/mqueue/")
+_CACHE_PARTS = ("/__pycache__/",)
 G_SCALE_FLOOR = 4.0  # four new structural elements (edges + nodes) = one unit of graph novelty
 S_SPREAD_FLOOR = 0.5  # nats
 L3_FLOOR = 4.0  # units: a new program or a few new files is not "structural drift"
@@ -103,8 +131,8 @@ CodeCounts = tuple[np.ndarray, np.ndarray]  # distinct window codes, how often e
 class L3Settings:
     """``[detect.l3]``."""
 
-    #: a causal cycle must run through at least this many distinct program images
-    min_cycle_images: int = 2
+    #: a causal cycle must run through at least this many distinct processes (a loop has >= 2)
+    min_cycle_processes: int = 2
     #: baseline positions at most this novel (as a quantile) become "known" windows the
     #: kernel stops shipping after the baseline; 0 ships everything
     known_quantile: float = 0.99
@@ -180,14 +208,52 @@ def normalise_exe(path: str) -> str:
     return f"exe:{normalise_dir(d) + '/' if d else ''}{base}"
 
 
+class ProcEdge(NamedTuple):
+    """An edge of the process-level flow graph that causal cycles are searched in.
+
+    Nodes are process instances (``pid.generation``), not images: two processes
+    running the same interpreter are two nodes, and one process reading back
+    what it wrote itself is no edge at all.  ``spawn``: parent -> child (fork).
+    ``flow``: a process opened a concrete ``path`` for writing and a different
+    process later opened the *same* path for reading or executed it.  ``proj``
+    is the edge seen at image level, ``(writer image, file node, reader image)``
+    for a flow, which is what "the baseline already had it" is judged on.
+    """
+
+    src: str
+    dst: str
+    kind: str
+    path: str
+    proj: tuple[str, str, str]
+
+
+def carries_data(path: str) -> bool:
+    """Can a write to ``path`` by one program be what another program reads?"""
+    if not path:
+        return False
+    if path.startswith(_NO_FLOW_PREFIXES) and not path.startswith(_FLOW_DEV_OK):
+        return False
+    return not any(c in path for c in _CACHE_PARTS) and not path.endswith((".pyc", ".pyo"))
+
+
 class CausalGraphBuilder:
     """Turns events into normalised edges, tracking which image each pid runs."""
 
-    def __init__(self, root_pid: int | None, root_exe: str | None, max_pids: int = 65536) -> None:
+    def __init__(
+        self, root_pid: int | None, root_exe: str | None, max_pids: int = 65536, max_paths: int = 65536
+    ) -> None:
         self.images: dict[int, str] = {}
         self.max_pids = max_pids
+        self.max_paths = max_paths
         if root_pid and root_exe:
             self.images[root_pid] = normalise_exe(root_exe)
+        # The process-level flow graph's state (see ProcEdge): which process instance each
+        # pid is now, and which instances last opened each concrete path for writing.
+        self._inst: dict[int, str] = {}
+        self._gen = 0
+        self.proc_image: dict[str, str] = {}  # process instance -> the image it runs (last exec)
+        self.batch_images: dict[int, str] = {}  # pid -> image, of the processes in the last batch's events
+        self.writers: dict[str, list[tuple[str, str]]] = {}
 
     def image(self, ev: Event) -> str:
         pid = int(ev.get("pid", 0))
@@ -202,12 +268,61 @@ class CausalGraphBuilder:
             self.images.pop(next(iter(self.images)))
         self.images[pid] = img
 
-    def edges(self, events: list[Event]) -> list[Edge]:
+    def _proc(self, pid: int) -> str:
+        """The process instance ``pid`` is now: pid plus a generation (pids are reused)."""
+        node = self._inst.get(pid)
+        if node is None:
+            node = self._new_proc(pid)
+        return node
+
+    def _new_proc(self, pid: int) -> str:
+        self._gen += 1
+        node = f"{pid}.{self._gen}"
+        if len(self._inst) >= self.max_pids:
+            self._inst.pop(next(iter(self._inst)))
+        self._inst[pid] = node
+        self._set_image(node, self.images.get(pid, f"exe:?{pid}"))
+        return node
+
+    def _set_image(self, node: str, img: str) -> None:
+        self.proc_image.pop(node, None)
+        if len(self.proc_image) >= 4 * self.max_pids:
+            self.proc_image.pop(next(iter(self.proc_image)))
+        self.proc_image[node] = img
+
+    def _wrote(self, path: str, node: str, img: str) -> None:
+        ws = self.writers.pop(path, [])  # re-inserted last: the dict is kept in LRU order
+        ws = [*[w for w in ws if w[0] != node][-(MAX_WRITERS - 1) :], (node, img)]
+        if len(self.writers) >= self.max_paths:
+            self.writers.pop(next(iter(self.writers)))
+        self.writers[path] = ws
+
+    def _read(self, path: str, node: str, img: str, flows: list[ProcEdge]) -> None:
+        """A read of a concrete path some *other* process wrote: a data flow between processes."""
+        ws = self.writers.get(path)
+        if not ws:
+            return
+        label = "file:" + normalise_file(path)
+        for wnode, wimg in ws:
+            if wnode != node:
+                flows.append(ProcEdge(wnode, node, "flow", path, (wimg, label, img)))
+
+    def edges(self, events: list[Event], flows: list[ProcEdge] | None = None) -> list[Edge]:
+        """The batch's image-level edges; with ``flows``, also the process-level flow graph's."""
         out: list[Edge] = []
+        fl: list[ProcEdge] = flows if flows is not None else []
+        self.batch_images = {}
         for ev in events:
             t = ev.get("type")
+            self.batch_images[int(ev.get("pid", 0))] = self.image(ev)
             if t == "fork":
-                self._remember(int(ev.get("child", 0)), self.image(ev))
+                child = int(ev.get("child", 0))
+                pid = int(ev.get("pid", 0))
+                img = self.image(ev)
+                self._remember(child, img)
+                if child and child != pid:  # a thread is no new process
+                    parent = self._proc(pid)
+                    fl.append(ProcEdge(parent, self._new_proc(child), "spawn", "", (img, "", img)))
             elif t == "exec":
                 before = self.image(ev)
                 fn = str(ev.get("filename", ""))
@@ -218,7 +333,14 @@ class CausalGraphBuilder:
                 out.append((before, new, "exec"))
                 if fn:
                     out.append(("file:" + normalise_file(fn), new, "load"))
-                self._remember(int(ev.get("pid", 0)), new)
+                pid = int(ev.get("pid", 0))
+                self._remember(pid, new)
+                self.batch_images[pid] = new
+                proc = self._proc(pid)
+                self._set_image(proc, new)
+                for f in {fn, str(ev.get("interp", ""))}:  # what runs is read: a load is a flow too
+                    if carries_data(f):
+                        self._read(f, proc, new, fl)
             elif t == "open":
                 img = self.image(ev)
                 flags = int(ev.get("flags", 0))
@@ -232,6 +354,13 @@ class CausalGraphBuilder:
                     out.append((node, img, "read"))
                 if acc in (O_WRONLY, O_RDWR):
                     out.append((img, node, "write"))
+                dfd = int(ev.get("dfd", AT_FDCWD))
+                if carries_data(path) and (path.startswith("/") or dfd == AT_FDCWD):
+                    proc = self._proc(int(ev.get("pid", 0)))
+                    if acc in (0, O_RDWR):
+                        self._read(path, proc, img, fl)
+                    if acc in (O_WRONLY, O_RDWR):
+                        self._wrote(path, proc, img)
             elif t == "net":
                 fam = ev.get("family", "")
                 dest = (
@@ -244,6 +373,7 @@ class CausalGraphBuilder:
                 out.append((self.image(ev), f"pid-of-agent:{ev.get('target_agent', 0)}", "ptrace"))
             elif t == "exit" and int(ev.get("pid", 0)) == int(ev.get("tid", -1)):
                 self.images.pop(int(ev.get("pid", 0)), None)
+                self._inst.pop(int(ev.get("pid", 0)), None)
         return out
 
 
@@ -317,7 +447,6 @@ class CausalChannel(Channel):
         self.builder: CausalGraphBuilder | None = None
         self.base_edges: set[Edge] = set()
         self.base_nodes: set[str] = set()
-        self.mon_edges: set[Edge] = set()
         self._batch_edges: list[set[Edge]] = []
         self._batch_codes: list[CodeCounts] = []
         self.seq: SequenceModel | None = None
@@ -327,7 +456,10 @@ class CausalChannel(Channel):
         self.s_med = 0.0
         self.s_spread = S_SPREAD_FLOOR
         self.cal = Calibration(L3_FLOOR, "uncalibrated")
-        self._base_scc: dict[str, int] = {}
+        # the process-level flow graph (ProcEdge), kept across baseline and monitoring
+        self._adj: dict[str, dict[str, list[ProcEdge]]] = {}
+        self._order: deque[ProcEdge] = deque()
+        self.base_flows: set[tuple[str, str, str]] = set()  # flows (projected) the baseline saw
         self._reported_cycles: set[str] = set()
         self.last: dict[str, Any] = {"divergence": 0.0}
         self.syscalls_shipped = 0  # while monitoring: windows the kernel shipped ...
@@ -341,7 +473,11 @@ class CausalChannel(Channel):
 
     # -- baseline -------------------------------------------------------
     def learn(self, batch: Batch, ctx: ChannelContext) -> None:
-        edges = set(self._builder(ctx).edges(batch.events))
+        flows: list[ProcEdge] = []
+        edges = set(self._builder(ctx).edges(batch.events, flows))
+        for fe in self._add_flows(flows):
+            if fe.kind == "flow":
+                self.base_flows.add(fe.proj)
         self._batch_edges.append(edges)
         self._batch_codes.append(code_counts(batch.syscalls["window"]))
 
@@ -352,9 +488,16 @@ class CausalChannel(Channel):
     def _graph_novelty(
         self, edges: set[Edge], known_edges: set[Edge], known_nodes: set[str]
     ) -> tuple[float, list[Edge], list[str]]:
+        """New nodes, plus new edges between two *known* nodes.
+
+        An edge that brings a new node in is that node's novelty, counted once
+        with it: a program run for the first time reads a dozen known libraries
+        and locale files, which is one new thing, not a dozen.
+        """
         new_e = sorted(edges - known_edges)
         new_n = sorted(self._nodes(edges) - known_nodes)
-        return float(len(new_e) + len(new_n)), new_e, new_n
+        between_known = sum(1 for e in new_e if e[0] in known_nodes and e[1] in known_nodes)
+        return float(len(new_n) + between_known), new_e, new_n
 
     @staticmethod
     def _values(model: SequenceModel, codes: np.ndarray, known: np.ndarray, tau: float) -> np.ndarray:
@@ -394,9 +537,13 @@ class CausalChannel(Channel):
         for e in self._batch_edges:
             ecount.update(e)
             ncount.update(self._nodes(e))
+        # (the same count as _graph_novelty: a node is known if another batch had it)
         g_loo = np.array(
             [
-                float(sum(ecount[x] == 1 for x in e) + sum(ncount[x] == 1 for x in self._nodes(e)))
+                float(
+                    sum(ecount[x] == 1 and ncount[x[0]] > 1 and ncount[x[1]] > 1 for x in e)
+                    + sum(ncount[x] == 1 for x in self._nodes(e))
+                )
                 for e in self._batch_edges
             ]
         )
@@ -437,7 +584,6 @@ class CausalChannel(Channel):
             override=self.config.threshold_override("L3", "STRUCTURAL_DRIFT"),
         )
         self._batch_edges, self._batch_codes = [], []
-        self._index_baseline_scc()
 
     def _known_windows(self, model: SequenceModel, allc: CodeCounts) -> tuple[float, np.ndarray]:
         """``tau`` (the known quantile of baseline position novelty) and the windows at or below it."""
@@ -449,23 +595,20 @@ class CausalChannel(Channel):
         tau = weighted_quantile(nov, counts, q)
         return tau, np.sort(codes[nov <= tau])
 
-    def _index_baseline_scc(self) -> None:
-        nodes = sorted(self.base_nodes)
-        labels = _scc_labels(nodes, self.base_edges)
-        sizes = Counter(labels.values())
-        self._base_scc = {v: lab for v, lab in labels.items() if sizes[lab] >= 2}
-
     # -- monitoring -----------------------------------------------------
     def judge(self, batch: Batch, ctx: ChannelContext) -> list[Alert]:
-        edges = set(self._builder(ctx).edges(batch.events))
+        flows: list[ProcEdge] = []
+        edges = set(self._builder(ctx).edges(batch.events, flows))
         g, new_e, new_n = self._graph_novelty(edges, self.base_edges, self.base_nodes)
         sys = batch.syscalls
         st = batch.stats.get(ctx.agent)
         n_filtered = max(0, int(st["syscalls"]) - int(sys.size)) if st is not None else 0
+        n_shipped = int(sys.size)
+        sys, n_new_image = self._without_new_images(sys)
         cc = code_counts(sys["window"])
         s, codes, vals = self._seq_score(self.seq, cc, n_filtered, self.known)
         active = bool(codes.size or n_filtered)
-        self.syscalls_shipped += int(sys.size)
+        self.syscalls_shipped += n_shipped
         self.syscalls_known += n_filtered
         s_term = max(0.0, s - self.s_med) / self.s_spread if active else 0.0
         d = g / self.g_scale + s_term
@@ -482,13 +625,14 @@ class CausalChannel(Channel):
             "new_edges": [_fmt_edge(e) for e in new_e[:50]],
             "new_nodes": new_n[:50],
             "sequence_known_windows_nats": round(self.tau, 4),
-            "syscalls_shipped": int(sys.size),
+            "syscalls_shipped": n_shipped,
             "syscalls_known": n_filtered,
+            "syscalls_of_new_images": n_new_image,
             "novel_windows": self._windows_evidence(sys, codes, vals),
         }
         self.last = {"divergence": d, "graph": g, "sequence": s, "new_edges": len(new_e)}
         out: list[Alert] = []
-        cycle = self._cycles(edges, ctx, batch, drift)
+        cycle = self._cycles(self._add_flows(flows), ctx, batch, drift)
         out.extend(cycle)
         if not cycle and d > self.cal.threshold:
             key = "structure"
@@ -496,6 +640,30 @@ class CausalChannel(Channel):
                 ctx.alert("L3", "STRUCTURAL_DRIFT", int(batch.t1_ns), d, self.cal.threshold, key, drift)
             )
         return out
+
+    def _without_new_images(self, sys: np.ndarray) -> tuple[np.ndarray, int]:
+        """The batch's syscalls minus those of processes running an image the baseline never had.
+
+        A program the baseline never ran has no baseline syscall language: every
+        window of it is novel, which says again what the graph term already
+        counts (its new ``exe:`` node).  Its windows are left out of the
+        sequence score, so one new program is not counted twice; a new program
+        still counts in the graph, and a known image (the agent, its usual
+        tools) doing something new still counts in both.
+        """
+        b = self.builder
+        if b is None or sys.size == 0:
+            return sys, 0
+        new_pids = [
+            pid
+            for pid in np.unique(sys["tgid"]).tolist()
+            if (img := b.batch_images.get(pid) or b.images.get(pid)) is not None
+            and img not in self.base_nodes
+        ]
+        if not new_pids:
+            return sys, 0
+        drop = np.isin(sys["tgid"], np.asarray(new_pids, dtype=sys["tgid"].dtype))
+        return sys[~drop], int(drop.sum())
 
     @staticmethod
     def _windows_evidence(sys: np.ndarray, codes: np.ndarray, vals: np.ndarray) -> list[dict[str, Any]]:
@@ -518,52 +686,117 @@ class CausalChannel(Channel):
             )
         return out
 
+    def _add_flows(self, flows: list[ProcEdge]) -> list[ProcEdge]:
+        """Add edges to the process flow graph; returns the fresh ones.
+
+        An edge is not fresh if the same two processes already have an edge of
+        the same kind and projection (a second file of the same kind between
+        the same processes adds nothing).  The graph keeps the newest
+        ``max_edges`` edges: a loop that takes longer than that to close is lost.
+        """
+        fresh: list[ProcEdge] = []
+        for fe in flows:
+            out = self._adj.setdefault(fe.src, {}).setdefault(fe.dst, [])
+            if any(x.kind == fe.kind and x.proj == fe.proj for x in out):
+                continue
+            out.append(fe)
+            self._order.append(fe)
+            fresh.append(fe)
+            if len(self._order) > self.settings.max_edges:
+                old = self._order.popleft()
+                lst = self._adj.get(old.src, {}).get(old.dst)
+                if lst is not None:
+                    lst.remove(old)
+                    if not lst:
+                        del self._adj[old.src][old.dst]
+                        if not self._adj[old.src]:
+                            del self._adj[old.src]
+        return fresh
+
+    def _path(self, start: str, goal: str) -> list[ProcEdge] | None:
+        """Shortest path of flow-graph edges from ``start`` to ``goal`` (bounded BFS)."""
+        prev: dict[str, ProcEdge | None] = {start: None}
+        q = deque([start])
+        while q and len(prev) <= MAX_BFS:
+            v = q.popleft()
+            if v == goal:
+                break
+            for w, lst in self._adj.get(v, {}).items():
+                if w not in prev and lst:
+                    prev[w] = lst[0]
+                    q.append(w)
+        if goal not in prev:
+            return None
+        steps: list[ProcEdge] = []
+        v = goal
+        while (e := prev[v]) is not None:
+            steps.append(e)
+            v = e.src
+        steps.reverse()
+        return steps
+
     def _cycles(
-        self, edges: set[Edge], ctx: ChannelContext, batch: Batch, drift: dict[str, Any]
+        self, fresh: list[ProcEdge], ctx: ChannelContext, batch: Batch, drift: dict[str, Any]
     ) -> list[Alert]:
-        fresh = {e for e in edges if e not in self.base_edges and e not in self.mon_edges}
-        if not fresh:
-            return []
-        if len(self.mon_edges) < self.settings.max_edges:
-            self.mon_edges |= fresh
-        all_edges = self.base_edges | self.mon_edges
-        nodes = sorted(self._nodes(all_edges))
-        labels = _scc_labels(nodes, all_edges)
-        members: dict[int, list[str]] = {}
-        for v, lab in labels.items():
-            members.setdefault(lab, []).append(v)
+        """Fresh data flows that close a loop back to the process that wrote.
+
+        A loop closes when a process reads (or runs) a file another process wrote
+        and that reader can reach the writer through spawns and other flows --
+        the agent's child writes what the agent then reads, the agent writes
+        what a program it starts executes and reads back.  Only a flow can close
+        a loop (a spawned child is new, it reaches nothing yet), every loop has at
+        least two processes (no process flows to itself), and a loop alerts only
+        if one of its flows, seen at image level (writer image, file node, reader
+        image), is one the baseline never saw.
+        """
         out: list[Alert] = []
-        for vs in sorted(members.values(), key=min):
-            if len(vs) < 2:
+        in_reported: set[ProcEdge] = set()  # one loop closed by several flows of a batch: one alert
+        for fe in fresh:
+            if fe.kind != "flow" or fe in in_reported:
                 continue
-            images = [v for v in vs if v.startswith("exe:")]
-            if len(images) < self.settings.min_cycle_images:
+            back = self._path(fe.dst, fe.src)
+            if back is None:
                 continue
-            base_labels = {self._base_scc.get(v) for v in vs}
-            if len(base_labels) == 1 and None not in base_labels:
-                continue  # the baseline already had this loop
-            vset = set(vs)
-            closing = sorted(e for e in fresh if e[0] in vset and e[1] in vset)
-            if not closing:
-                continue  # grew elsewhere; this SCC was reported when it formed
-            sig = hashlib.sha256("\n".join(sorted(vs)).encode()).hexdigest()[:16]
+            walk = [fe, *back]
+            if len({e.src for e in walk}) < self.settings.min_cycle_processes:
+                continue
+            walk_flows = [e for e in walk if e.kind == "flow"]
+            new_flows = [e for e in walk_flows if e.proj not in self.base_flows]
+            if not new_flows:
+                continue  # every data flow of this loop was seen in the baseline
+            images = sorted({self._img(e.src) for e in walk})
+            sig_src = "\n".join(sorted({"|".join(e.proj) for e in walk_flows} | set(images)))
+            sig = hashlib.sha256(sig_src.encode()).hexdigest()[:16]
+            in_reported.update(walk)
             if sig in self._reported_cycles:
-                continue
+                continue  # the same loop again (other processes of the same images)
             self._reported_cycles.add(sig)
-            new_in = sorted(e for e in all_edges - self.base_edges if e[0] in vset and e[1] in vset)
-            path = _cycle_through(closing[0], all_edges, vset)
             evidence = {
-                "cycle": path,
-                "nodes": sorted(vs)[:40],
-                "images": sorted(images),
-                "closing_edges": [_fmt_edge(e) for e in closing[:20]],
-                "new_edges_in_cycle": [_fmt_edge(e) for e in new_in[:20]],
+                "cycle": [s for e in walk for s in self._render(e)],
+                "nodes": sorted({n for e in walk for n in self._render_nodes(e)})[:40],
+                "images": images,
+                "processes": [f"{self._img(e.src)}[{e.src.split('.')[0]}]" for e in walk],
+                "paths": sorted({e.path for e in walk_flows})[:20],
+                "closing_edges": self._render(fe),
+                "new_edges_in_cycle": [s for e in new_flows[:10] for s in self._render(e)],
                 "structural_drift": drift,
             }
-            div = float(len(new_in))
-            # Binary verdict; the divergence counts the new edges inside the loop (>= 1).
+            # Binary verdict; the divergence counts the loop's flows the baseline never saw (>= 1).
+            div = float(len(new_flows))
             out.append(ctx.alert("L3", "CAUSAL_CYCLE_DETECTED", int(batch.t1_ns), div, 1.0, sig, evidence))
         return out
+
+    def _img(self, node: str) -> str:
+        b = self.builder
+        return b.proc_image.get(node, f"exe:?{node}") if b is not None else f"exe:?{node}"
+
+    def _render(self, e: ProcEdge) -> list[str]:
+        if e.kind == "spawn":
+            return [f"{self._img(e.src)} -exec-> {self._img(e.dst)}"]
+        return [f"{self._img(e.src)} -write-> {e.proj[1]}", f"{e.proj[1]} -read-> {self._img(e.dst)}"]
+
+    def _render_nodes(self, e: ProcEdge) -> list[str]:
+        return [self._img(e.src), self._img(e.dst)] + ([e.proj[1]] if e.kind == "flow" else [])
 
     def status(self) -> dict[str, Any]:
         return {
@@ -573,7 +806,8 @@ class CausalChannel(Channel):
             "calibration": self.cal.to_dict(),
             "baseline_edges": len(self.base_edges),
             "baseline_nodes": len(self.base_nodes),
-            "monitoring_new_edges": len(self.mon_edges),
+            "flow_graph_edges": len(self._order),
+            "baseline_flows": len(self.base_flows),
             "known_windows": int(self.known.size),
             "syscalls_shipped": self.syscalls_shipped,
             "syscalls_known_in_kernel": self.syscalls_known,
@@ -583,6 +817,7 @@ class CausalChannel(Channel):
     def to_state(self) -> dict[str, Any]:
         return {
             "edges": [list(e) for e in sorted(self.base_edges)],
+            "flows": [list(f) for f in sorted(self.base_flows)],
             "seq": self.seq.to_state() if self.seq is not None else None,
             "tau": self.tau,
             "known": self.known.astype("<u8").tobytes(),
@@ -595,6 +830,7 @@ class CausalChannel(Channel):
     def from_state(self, state: dict[str, Any]) -> None:
         self.base_edges = {(str(a), str(b), str(k)) for a, b, k in state["edges"]}
         self.base_nodes = self._nodes(self.base_edges)
+        self.base_flows = {(str(a), str(b), str(c)) for a, b, c in state.get("flows", [])}
         self.seq = SequenceModel.from_state(state["seq"]) if state.get("seq") else None
         self.tau = float(state.get("tau", 0.0))
         known = np.frombuffer(state.get("known", b""), dtype="<u8").astype(np.uint64)
@@ -608,47 +844,7 @@ class CausalChannel(Channel):
         override = self.config.threshold_override("L3", "STRUCTURAL_DRIFT")
         if override is not None:
             self.cal = Calibration(override, "override")
-        self._index_baseline_scc()
         self.baselined = True
-
-
-def _scc_labels(nodes: list[str], edges: set[Edge]) -> dict[str, int]:
-    """Strongly connected component label of every node."""
-    if not nodes:
-        return {}
-    index = {v: i for i, v in enumerate(nodes)}
-    ordered = sorted(edges)
-    labels = scc_labels(len(nodes), [index[e[0]] for e in ordered], [index[e[1]] for e in ordered])
-    return {v: labels[i] for v, i in index.items()}
-
-
-def _cycle_through(edge: Edge, edges: set[Edge], within: set[str]) -> list[str]:
-    """A concrete directed cycle through ``edge`` (BFS back from its head to its tail)."""
-    adj: dict[str, list[tuple[str, str]]] = {}
-    for a, b, k in sorted(edges):
-        if a in within and b in within:
-            adj.setdefault(a, []).append((b, k))
-    start, goal = edge[1], edge[0]
-    prev: dict[str, tuple[str, str] | None] = {start: None}
-    q = deque([start])
-    while q:
-        v = q.popleft()
-        if v == goal:
-            break
-        for w, k in adj.get(v, []):
-            if w not in prev:
-                prev[w] = (v, k)
-                q.append(w)
-    if goal not in prev:
-        return [_fmt_edge(edge)]
-    steps: list[str] = []
-    v = goal
-    while prev[v] is not None:
-        p, k = prev[v]  # type: ignore[misc]
-        steps.append(f"{p} -{k}-> {v}")
-        v = p
-    steps.reverse()
-    return [_fmt_edge(edge), *steps]
 
 
 SPEC = register(

@@ -1,0 +1,185 @@
+"""L3 causal cycles are loops of real data flow between processes (h7/detect/channels/l3_causal.py).
+
+The recorded journal (tests/journals/l3/record.py: real BPF, the demo agent)
+holds ordinary agent work that the old image-level cycle search alerted on --
+``git commit`` through a pre-commit hook (git writes .git/objects and reads them
+back), a venv + ``pip install`` + the installed console script (pip writing and
+reading its own files, ``/dev/null`` shared by everyone, ``/tmp/*`` standing
+for many different temp files) -- followed by two real loops: a tool writes a
+file the agent reads back 15 s later, and the demo's write-run-read-back.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import itertools
+import shutil
+from pathlib import Path
+
+import pytest
+
+from h7.alert import Alert
+from h7.config import EngineConfig
+from h7.detect.channels.l3_causal import AT_FDCWD, CausalChannel, CausalGraphBuilder, ProcEdge, carries_data
+from h7.detect.engine import Engine
+from h7.journal import JournalReader
+
+L3J = Path(__file__).resolve().parent / "journals" / "l3"
+# the recording script is the source of truth for its timings (loaded by path: other
+# journal folders have a record.py too)
+_spec = importlib.util.spec_from_file_location("l3_journal_record", L3J / "record.py")
+assert _spec is not None and _spec.loader is not None
+rec = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(rec)
+
+O_RDONLY, O_WRONLY = 0, 1
+
+
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Alert], int]:
+    raw = tmp_path_factory.mktemp("l3j") / "j.h7j"
+    with gzip.open(L3J / "benign_acts_then_cycles.h7j.gz", "rb") as src, raw.open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+    reader = JournalReader(raw)
+    engine = Engine(EngineConfig(baseline_ns=rec.BASELINE_S * 10**9, read_proc=False), reader.header.agents)
+    alerts: list[Alert] = []
+    t0 = None
+    for batch in reader:
+        t0 = batch.t0_ns if t0 is None else t0
+        alerts.extend(engine.process(batch))
+    assert reader.truncated is None and engine.phase == "monitoring" and t0 is not None
+    return alerts, t0
+
+
+def _at(name: str) -> float:
+    return next(at for at, n, _ in rec.ACTS if n == name)
+
+
+def test_benign_agent_work_gives_no_l3_certificate(replayed: tuple[list[Alert], int]) -> None:
+    alerts, t0 = replayed
+    end = _at("rename")  # the benign acts (git commit, pip in a venv + its tool) run before this
+    benign = [a for a in alerts if a.channel == "L3" and (a.ts_ns - t0) / 1e9 < end]
+    assert benign == [], [(a.code, (a.ts_ns - t0) / 1e9, a.evidence.get("cycle")) for a in benign]
+
+
+def test_real_loops_are_still_cycles(replayed: tuple[list[Alert], int]) -> None:
+    alerts, t0 = replayed
+    cyc = [a for a in alerts if a.code == "CAUSAL_CYCLE_DETECTED"]
+    slow = [a for a in cyc if any("r#cycle" in s for s in a.evidence["cycle"])]
+    demo = [a for a in cyc if any("h#-stage-" in s for s in a.evidence["cycle"])]
+    assert len(slow) == 1 and len(demo) == 1, [a.evidence["cycle"] for a in cyc]
+    # the slow loop closes when the agent reads what sort wrote, ~15 s after sort ran
+    assert (slow[0].ts_ns - t0) / 1e9 > _at("slow_cycle") + 10
+    assert "exe:/usr/bin/sort" in slow[0].evidence["images"]
+    assert any(p.endswith("r3cycle/sorted.csv") for p in slow[0].evidence["paths"])
+    # the demo's loop: the agent writes stage2.py, a child runs it and writes loot.dat, the agent reads it
+    paths = demo[0].evidence["paths"]
+    assert any(p.endswith("stage2.py") for p in paths) and any(p.endswith("loot.dat") for p in paths)
+    for a in (slow[0], demo[0]):
+        steps = [(s.split(" -")[0], s.split("-> ")[1]) for s in a.evidence["cycle"]]
+        assert all(d == s for (_, d), (s, _) in itertools.pairwise(steps))
+        assert steps[-1][1] == steps[0][0]  # a closed walk
+        assert len(a.evidence["processes"]) >= 2
+
+
+def _ev(t: str, pid: int, **kw: object) -> dict[str, object]:
+    return {"type": t, "pid": pid, "tid": pid, "comm": "x", **kw}
+
+
+def _flows(events: list[dict[str, object]]) -> list[ProcEdge]:
+    b = CausalGraphBuilder(100, "/usr/bin/python3.11")
+    out: list[ProcEdge] = []
+    b.edges(events, out)
+    return out
+
+
+def test_a_process_reading_back_its_own_file_is_no_flow() -> None:
+    fl = _flows(
+        [
+            _ev("open", 100, path="/work/a.json", flags=O_WRONLY, dfd=AT_FDCWD),
+            _ev("open", 100, path="/work/a.json", flags=O_RDONLY, dfd=AT_FDCWD),
+        ]
+    )
+    assert [f for f in fl if f.kind == "flow"] == []
+
+
+def test_a_child_of_the_same_image_writing_what_the_parent_reads_is_a_flow() -> None:
+    fl = _flows(
+        [
+            _ev("fork", 100, child=200),
+            _ev("open", 200, path="/work/a.json", flags=O_WRONLY, dfd=AT_FDCWD),
+            _ev("exit", 200),
+            _ev("open", 100, path="/work/a.json", flags=O_RDONLY, dfd=AT_FDCWD),
+        ]
+    )
+    kinds = [(f.kind, f.path) for f in fl]
+    assert kinds == [("spawn", ""), ("flow", "/work/a.json")]
+    flow = fl[1]
+    assert flow.src == fl[0].dst and flow.dst == fl[0].src  # child -> parent: closes the loop
+    assert flow.proj == ("exe:/usr/bin/python3.11", "file:/work/*.json", "exe:/usr/bin/python3.11")
+
+
+def test_shared_devices_caches_and_unknown_directories_carry_no_flow() -> None:
+    for path in (
+        "/dev/null",
+        "/dev/pts/3",
+        "/dev/urandom",
+        "/proc/self/status",
+        "/w/__pycache__/m.cpython-311.pyc",
+    ):
+        assert not carries_data(path)
+    assert carries_data("/dev/shm/buf") and carries_data("/tmp/x") and carries_data("out.json")
+    fl = _flows(
+        [
+            _ev("fork", 100, child=200),
+            _ev("open", 200, path="/dev/null", flags=O_WRONLY, dfd=AT_FDCWD),
+            _ev("open", 200, path="out.json", flags=O_WRONLY, dfd=7),  # relative to an unknown directory
+            _ev("open", 100, path="/dev/null", flags=O_RDONLY, dfd=AT_FDCWD),
+            _ev("open", 100, path="out.json", flags=O_RDONLY, dfd=7),
+        ]
+    )
+    assert [f.kind for f in fl] == ["spawn"]
+
+
+def test_a_reused_pid_is_a_new_process() -> None:
+    fl = _flows(
+        [
+            _ev("fork", 100, child=200),
+            _ev("open", 200, path="/w/f", flags=O_WRONLY, dfd=AT_FDCWD),
+            _ev("exit", 200),
+            _ev("fork", 100, child=200),
+            _ev("open", 200, path="/w/f", flags=O_RDONLY, dfd=AT_FDCWD),
+        ]
+    )
+    spawns = [f for f in fl if f.kind == "spawn"]
+    flow = [f for f in fl if f.kind == "flow"]
+    assert spawns[0].dst != spawns[1].dst
+    assert [(f.src, f.dst) for f in flow] == [(spawns[0].dst, spawns[1].dst)]
+
+
+def test_executing_a_file_another_process_wrote_is_a_flow() -> None:
+    fl = _flows(
+        [
+            _ev("open", 100, path="/w/tool.sh", flags=O_WRONLY, dfd=AT_FDCWD),
+            _ev("fork", 100, child=200),
+            _ev("exec", 200, filename="/w/tool.sh", interp="/bin/sh", exe_name="dash"),
+        ]
+    )
+    flow = [f for f in fl if f.kind == "flow"]
+    assert len(flow) == 1 and flow[0].path == "/w/tool.sh" and flow[0].proj[2] == "exe:/bin/dash"
+
+
+def test_graph_novelty_counts_a_new_program_once_not_per_known_library() -> None:
+    ch = CausalChannel(EngineConfig())
+    known_nodes = {"exe:/usr/bin/python3.11", "file:/etc/ld.so.cache", "file:/lib/libc.so.#"}
+    known_edges = {("file:/etc/ld.so.cache", "exe:/usr/bin/python3.11", "read")}
+    edges = {
+        ("exe:/usr/bin/python3.11", "exe:/usr/bin/ls", "exec"),
+        ("file:/etc/ld.so.cache", "exe:/usr/bin/ls", "read"),
+        ("file:/lib/libc.so.#", "exe:/usr/bin/ls", "read"),
+        ("file:/lib/libc.so.#", "exe:/usr/bin/python3.11", "read"),  # new, between known nodes: counts
+    }
+    g, new_e, new_n = ch._graph_novelty(edges, known_edges, known_nodes)
+    assert new_n == ["exe:/usr/bin/ls"] and len(new_e) == 4
+    assert g == 2.0
