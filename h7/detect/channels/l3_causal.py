@@ -457,7 +457,7 @@ class CausalChannel(Channel):
         self.s_spread = S_SPREAD_FLOOR
         self.cal = Calibration(L3_FLOOR, "uncalibrated")
         # the process-level flow graph (ProcEdge), kept across baseline and monitoring
-        self._adj: dict[str, dict[str, list[ProcEdge]]] = {}
+        self._radj: dict[str, dict[str, list[ProcEdge]]] = {}  # dst -> src -> edges (searched backwards)
         self._order: deque[ProcEdge] = deque()
         self.base_flows: set[tuple[str, str, str]] = set()  # flows (projected) the baseline saw
         self._reported_cycles: set[str] = set()
@@ -696,43 +696,47 @@ class CausalChannel(Channel):
         """
         fresh: list[ProcEdge] = []
         for fe in flows:
-            out = self._adj.setdefault(fe.src, {}).setdefault(fe.dst, [])
-            if any(x.kind == fe.kind and x.proj == fe.proj for x in out):
+            into = self._radj.setdefault(fe.dst, {}).setdefault(fe.src, [])
+            if any(x.kind == fe.kind and x.proj == fe.proj for x in into):
                 continue
-            out.append(fe)
+            into.append(fe)
             self._order.append(fe)
             fresh.append(fe)
             if len(self._order) > self.settings.max_edges:
                 old = self._order.popleft()
-                lst = self._adj.get(old.src, {}).get(old.dst)
+                lst = self._radj.get(old.dst, {}).get(old.src)
                 if lst is not None:
                     lst.remove(old)
                     if not lst:
-                        del self._adj[old.src][old.dst]
-                        if not self._adj[old.src]:
-                            del self._adj[old.src]
+                        del self._radj[old.dst][old.src]
+                        if not self._radj[old.dst]:
+                            del self._radj[old.dst]
         return fresh
 
     def _path(self, start: str, goal: str) -> list[ProcEdge] | None:
-        """Shortest path of flow-graph edges from ``start`` to ``goal`` (bounded BFS)."""
-        prev: dict[str, ProcEdge | None] = {start: None}
-        q = deque([start])
-        while q and len(prev) <= MAX_BFS:
+        """Shortest path of flow-graph edges from ``start`` to ``goal`` (bounded BFS).
+
+        Searched backwards from ``goal`` (the writer of the closing flow): its
+        ancestors are a short chain, while ``start`` (typically the agent) has
+        every child it ever spawned behind it.
+        """
+        nxt: dict[str, ProcEdge | None] = {goal: None}
+        q = deque([goal])
+        while q and len(nxt) <= MAX_BFS:
             v = q.popleft()
-            if v == goal:
+            if v == start:
                 break
-            for w, lst in self._adj.get(v, {}).items():
-                if w not in prev and lst:
-                    prev[w] = lst[0]
-                    q.append(w)
-        if goal not in prev:
+            for u, lst in self._radj.get(v, {}).items():
+                if u not in nxt and lst:
+                    nxt[u] = lst[0]
+                    q.append(u)
+        if start not in nxt:
             return None
         steps: list[ProcEdge] = []
-        v = goal
-        while (e := prev[v]) is not None:
+        v = start
+        while (e := nxt[v]) is not None:
             steps.append(e)
-            v = e.src
-        steps.reverse()
+            v = e.dst
         return steps
 
     def _cycles(
