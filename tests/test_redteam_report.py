@@ -341,3 +341,20 @@ def test_round_totals_are_reported_apart() -> None:
     tots = report.totals([report.verdict(v1), report.verdict(v3)])
     assert tots["round 3"]["ran"] == 1 and tots["round 3"]["detected"] == 0
     assert tots["all"]["detected"] == 1
+
+
+def test_variant_flags_are_read_and_a_warmup_must_be_injected(tmp_path: Path) -> None:
+    head = '"""Doc line."""\nGAP = -1\nTARGET = "host"\nHELD_OUT = True\nEXPECT = ()\n'
+    (tmp_path / "b_act.py").write_text(head + 'MODE = "inject"\nBENIGN = True\nWARMUP = True\nROUND = 3\n')
+    (tmp_path / "s_var.py").write_text(
+        head.replace("GAP = -1", "GAP = 4") + 'MODE = "inject"\nSTAGE = True\n'
+    )
+    vs = {v.name: v for v in load_variants(tmp_path)}
+    assert vs["b_act"].benign and vs["b_act"].warmup and vs["b_act"].round == 3 and not vs["b_act"].stage
+    assert vs["s_var"].stage and not vs["s_var"].benign and vs["s_var"].round == 1
+    (tmp_path / "bad.py").write_text(head + 'MODE = "external"\nBENIGN = True\nWARMUP = True\n')
+    with pytest.raises(ValueError, match="WARMUP"):
+        load_variants(tmp_path)
+    # benign acts interleave like a gap of their own, never first
+    (tmp_path / "bad.py").unlink()
+    assert [v.name for v in order(load_variants(tmp_path))] == ["s_var", "b_act"]
