@@ -1041,6 +1041,9 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_dup2 33
 #define H7_NR_ioctl 16
 #define H7_NR_dup3 292
+#define H7_NR_rename 82
+#define H7_NR_renameat 264
+#define H7_NR_renameat2 316
 #define H7_NR_execve 59
 #define H7_NR_execveat 322
 #define H7_NR_process_vm_readv 310
@@ -1063,6 +1066,9 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_close 57
 #define H7_NR_dup2 -1001 /* arm64 has no dup2(2) */
 #define H7_NR_dup3 24
+#define H7_NR_rename -1002 /* arm64 has no rename(2) */
+#define H7_NR_renameat 38
+#define H7_NR_renameat2 276
 #define H7_NR_ioctl 29
 #define H7_NR_execve 221
 #define H7_NR_execveat 281
@@ -1134,6 +1140,19 @@ static __always_inline void on_open(__u32 agent, struct h7_stats *st, __u32 op, 
 	if (bpf_probe_read_user_str(ev->open.path, sizeof(ev->open.path), path) < 0)
 		ev->open.path[0] = 0;
 	bpf_ringbuf_submit(ev, fill_wakeup(&event_ring));
+}
+
+/*
+ * rename: the old name, then the new one, as two open records (op
+ * RENAME_FROM, RENAME_TO; flags 0, not counted as opens).  Read at sys_enter,
+ * so a rename that then fails is reported too.  L3 moves what it knows about
+ * the file (who wrote it) to the new name.
+ */
+static __always_inline void on_rename(__u32 agent, int olddfd, const char *oldp, int newdfd,
+				      const char *newp)
+{
+	on_open(agent, 0, H7_OPEN_RENAME_FROM, olddfd, oldp, 0, 0);
+	on_open(agent, 0, H7_OPEN_RENAME_TO, newdfd, newp, 0, 0);
 }
 
 /* ------------------------------------------------------------------- egress */
@@ -2134,6 +2153,14 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	case H7_NR_open:
 		on_open(agent, st, H7_OPEN_OPEN, -100 /* AT_FDCWD */, (const char *)ARG1(regs),
 			(__u32)ARG2(regs), (__u32)ARG3(regs));
+		break;
+	case H7_NR_rename:
+		on_rename(agent, -100 /* AT_FDCWD */, (const char *)ARG1(regs), -100, (const char *)ARG2(regs));
+		break;
+	case H7_NR_renameat:
+	case H7_NR_renameat2:
+		on_rename(agent, (int)ARG1(regs), (const char *)ARG2(regs), (int)ARG3(regs),
+			  (const char *)ARG4(regs));
 		break;
 	case H7_NR_connect: {
 		__u16 fam = 0;

@@ -149,6 +149,10 @@ enum h7_open_op {
 	H7_OPEN_OPEN = 1,
 	H7_OPEN_OPENAT = 2,
 	H7_OPEN_OPENAT2 = 3,
+	/* rename(2)/renameat(2)/renameat2(2): two records, the old name then the new
+	 * one, flags 0 (L3 moves the file's writers to its new name) */
+	H7_OPEN_RENAME_FROM = 4,
+	H7_OPEN_RENAME_TO = 5,
 };
 
 enum h7_net_op {

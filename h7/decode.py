@@ -69,7 +69,7 @@ EXEC_FLAG_NAMES = {
     EXF_UNHASHED: "unlinked",
     EXF_WRITTEN: "agent-written",
 }
-OPEN_OPS = {1: "open", 2: "openat", 3: "openat2"}
+OPEN_OPS = {1: "open", 2: "openat", 3: "openat2", 4: "rename_from", 5: "rename_to"}
 NET_OPS = {1: "connect", 2: "sendto", 3: "sendmsg", 4: "sendmmsg", 5: "send", 6: "write"}
 #: enum h7_hook: the program that saw an act, as its section names it (evidence names it).
 HOOKS = {

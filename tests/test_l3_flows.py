@@ -15,9 +15,14 @@ import gzip
 import importlib.util
 import itertools
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import TIMESCALE
 
 from h7.alert import Alert
 from h7.config import EngineConfig
@@ -183,3 +188,74 @@ def test_graph_novelty_counts_a_new_program_once_not_per_known_library() -> None
     g, new_e, new_n = ch._graph_novelty(edges, known_edges, known_nodes)
     assert new_n == ["exe:/usr/bin/ls"] and len(new_e) == 4
     assert g == 2.0
+
+
+RENAME_AGENT = """
+import os, subprocess, sys
+d = sys.argv[1]
+with open(os.path.join(d, "in.txt"), "w") as f:
+    f.write("z\\\\ny\\\\n")
+print("ready", flush=True)
+sys.stdin.readline()
+subprocess.run(["sort", "-o", os.path.join(d, "out.tmp"), os.path.join(d, "in.txt")], check=True)
+os.rename(os.path.join(d, "out.tmp"), os.path.join(d, "out.json"))
+with open(os.path.join(d, "out.json")) as f:
+    f.read()
+print("done", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_live_rename_keeps_the_writer_and_closes_the_loop(sensor: Any, tmp_path: Path) -> None:
+    """Real BPF: sort writes out.tmp, the agent renames it to out.json and reads it back.
+
+    (Red-team round 3's l3r3_cycle_via_rename, missed before rename was reported.)
+    """
+    from test_sensor_bpf import Collector
+
+    agent = subprocess.Popen(
+        [sys.executable, "-c", RENAME_AGENT, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert agent.stdin is not None and agent.stdout is not None
+    try:
+        assert agent.stdout.readline().strip() == "ready"
+        sensor.add_agent(agent.pid)
+        col = Collector(sensor).start()
+        try:
+            agent.stdin.write("go\n")
+            agent.stdin.flush()
+            assert agent.stdout.readline().strip() == "done"
+            read_back = str(tmp_path / "out.json")
+            seen = col.wait_for(
+                lambda e: (
+                    e.get("type") == "open" and e.get("path") == read_back and e.get("op") != "rename_to"
+                ),
+                timeout=5 * TIMESCALE,
+            )
+            assert seen is not None, "the agent's read of out.json was not seen"
+            time.sleep(0.5 * TIMESCALE)  # the batch holding it
+        finally:
+            col.stop()
+        agent.stdin.write("exit\n")
+        agent.stdin.flush()
+        agent.wait(timeout=10 * TIMESCALE)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+    events = sorted(col.events, key=lambda e: int(e.get("ts_ns", 0)))
+    renames = [e.get("op") for e in events if str(e.get("op", "")).startswith("rename_")]
+    assert renames == ["rename_from", "rename_to"], renames
+    b = CausalGraphBuilder(agent.pid, sys.executable)
+    flows: list[ProcEdge] = []
+    b.edges(events, flows)
+    flow = [f for f in flows if f.kind == "flow" and f.path == str(tmp_path / "out.json")]
+    assert len(flow) == 1 and flow[0].proj[0] == "exe:/usr/bin/sort", flows
+    ch = CausalChannel(EngineConfig())
+    ch.builder = b
+    ch._add_flows(flows)
+    back = ch._path(flow[0].dst, flow[0].src)  # the agent reaches sort: it spawned it
+    assert back is not None and [e.kind for e in back] == ["spawn"]

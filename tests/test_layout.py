@@ -112,6 +112,13 @@ def test_hook_and_access_enums_match() -> None:
     assert set(decode.HOOKS.values()) <= sections
 
 
+def test_open_ops_match() -> None:
+    """The open record's ops (rename's two halves included) are named in Python as in bpf/h7.h."""
+    text = (Path(__file__).resolve().parent.parent / "bpf" / "h7.h").read_text()
+    ops = _enum(text, "H7_OPEN_")
+    assert {n: name.lower() for n, (name, _) in ops.items()} == decode.OPEN_OPS
+
+
 def _programs() -> list[Any]:
     from h7.sensor.libbpf import BpfObject
 

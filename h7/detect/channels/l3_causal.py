@@ -254,6 +254,7 @@ class CausalGraphBuilder:
         self.proc_image: dict[str, str] = {}  # process instance -> the image it runs (last exec)
         self.batch_images: dict[int, str] = {}  # pid -> image, of the processes in the last batch's events
         self.writers: dict[str, list[tuple[str, str]]] = {}
+        self._renaming: dict[int, str] = {}  # tid -> old name of a rename whose new name comes next
 
     def image(self, ev: Event) -> str:
         pid = int(ev.get("pid", 0))
@@ -296,6 +297,28 @@ class CausalGraphBuilder:
         if len(self.writers) >= self.max_paths:
             self.writers.pop(next(iter(self.writers)))
         self.writers[path] = ws
+
+    def _rename(self, ev: Event) -> None:
+        """rename(2) comes as two records, the old name then the new: the file keeps its writers.
+
+        The data did not change hands, so the renaming process is no writer of
+        it: ``sort -o out.tmp`` + ``mv out.tmp out.json`` + a read of out.json
+        is still a flow from sort to the reader.
+        """
+        tid = int(ev.get("tid", 0))
+        path = str(ev.get("path", ""))
+        usable = path.startswith("/") or int(ev.get("dfd", AT_FDCWD)) == AT_FDCWD
+        if ev.get("op") == "rename_from":
+            self._renaming[tid] = path if usable else ""
+            if len(self._renaming) > 1024:  # a from without its to (cannot happen in order; bounded anyway)
+                self._renaming.pop(next(iter(self._renaming)))
+            return
+        old = self._renaming.pop(tid, "")
+        ws = self.writers.pop(old, None) if old else None
+        if ws and usable and carries_data(path):
+            if len(self.writers) >= self.max_paths:
+                self.writers.pop(next(iter(self.writers)))
+            self.writers[path] = ws
 
     def _read(self, path: str, node: str, img: str, flows: list[ProcEdge]) -> None:
         """A read of a concrete path some *other* process wrote: a data flow between processes."""
@@ -341,6 +364,8 @@ class CausalGraphBuilder:
                 for f in {fn, str(ev.get("interp", ""))}:  # what runs is read: a load is a flow too
                     if carries_data(f):
                         self._read(f, proc, new, fl)
+            elif t == "open" and str(ev.get("op", "")).startswith("rename_"):
+                self._rename(ev)
             elif t == "open":
                 img = self.image(ev)
                 flags = int(ev.get("flags", 0))
