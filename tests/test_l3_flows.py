@@ -26,7 +26,14 @@ from conftest import TIMESCALE
 
 from h7.alert import Alert
 from h7.config import EngineConfig
-from h7.detect.channels.l3_causal import AT_FDCWD, CausalChannel, CausalGraphBuilder, ProcEdge, carries_data
+from h7.detect.channels.l3_causal import (
+    AT_FDCWD,
+    CausalChannel,
+    CausalGraphBuilder,
+    ProcEdge,
+    carries_data,
+    structural_novelty,
+)
 from h7.detect.engine import Engine
 from h7.journal import JournalReader
 
@@ -259,3 +266,23 @@ def test_live_rename_keeps_the_writer_and_closes_the_loop(sensor: Any, tmp_path:
     ch._add_flows(flows)
     back = ch._path(flow[0].dst, flow[0].src)  # the agent reaches sort: it spawned it
     assert back is not None and [e.kind for e in back] == ["spawn"]
+
+
+def test_a_new_programs_own_libraries_are_part_of_it_but_a_known_one_loading_a_new_library_counts() -> None:
+    known_nodes = {"exe:/usr/bin/python3.11", "file:/etc/ld.so.cache"}
+    edges = {
+        ("exe:/usr/bin/python3.11", "exe:/usr/bin/ls", "exec"),
+        ("file:/usr/bin/ls", "exe:/usr/bin/ls", "load"),
+        ("file:/lib/x#_#-linux-gnu/libselinux.so.#", "exe:/usr/bin/ls", "read"),
+        ("file:/usr/share/locale/C/LC_MESSAGES/coreutils.mo", "exe:/usr/bin/ls", "read"),
+        ("file:/etc/passwd", "exe:/usr/bin/ls", "read"),
+    }
+    g, _, new_n = structural_novelty(edges, lambda e: False, known_nodes.__contains__)
+    assert len(new_n) == 5
+    assert g == 3.0  # ls, /usr/bin/ls, /etc/passwd: its library and locale file are its own code
+    edges.add(("file:/lib/x#_#-linux-gnu/libselinux.so.#", "exe:/usr/bin/python3.11", "read"))
+    g2, _, _ = structural_novelty(edges, lambda e: False, known_nodes.__contains__)
+    assert g2 == 4.0  # the agent itself mapped it: that counts
+    edges.add(("exe:/usr/bin/ls", "file:/usr/share/locale/C/LC_MESSAGES/coreutils.mo", "write"))
+    g3, _, _ = structural_novelty(edges, lambda e: False, known_nodes.__contains__)
+    assert g3 == 5.0  # and a "library" something wrote is no library

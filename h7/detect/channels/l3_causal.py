@@ -81,6 +81,7 @@ import hashlib
 import os
 import re
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -120,6 +121,12 @@ MAX_WRITERS = 4  # writer processes remembered per concrete path
 _NO_FLOW_PREFIXES = ("/dev/", "/proc/", "/sys/")
 _FLOW_DEV_OK = ("/dev/shm/", "/dev/mqueue/")
 _CACHE_PARTS = ("/__pycache__/",)
+# Libraries, language runtimes' modules and locale data: a program's own code (structural_novelty)
+_CODE_PREFIXES = (
+    "/lib/", "/lib32/", "/lib64/", "/usr/lib/", "/usr/lib32/", "/usr/lib64/", "/usr/local/lib/",
+    "/usr/share/locale/", "/usr/share/zoneinfo/",
+)  # fmt: skip
+_SHARED_OBJECT = re.compile(r"\.so(\.[#0-9]+)*$")
 G_SCALE_FLOOR = 4.0  # four new structural elements (edges + nodes) = one unit of graph novelty
 S_SPREAD_FLOOR = 0.5  # nats
 L3_FLOOR = 4.0  # units: a new program or a few new files is not "structural drift"
@@ -206,6 +213,41 @@ def normalise_exe(path: str) -> str:
     """Executable image: normalised directory, exact name (the name is what runs)."""
     d, base = os.path.split(path)
     return f"exe:{normalise_dir(d) + '/' if d else ''}{base}"
+
+
+def _is_code(node: str) -> bool:
+    """A library, a language runtime's module or locale data: part of whichever program loads it."""
+    kind, _, path = node.partition(":")
+    if kind not in ("file", "dir"):
+        return False
+    return path.startswith(_CODE_PREFIXES) or bool(_SHARED_OBJECT.search(path))
+
+
+def structural_novelty(
+    edges: set[Edge], known_edge: Callable[[Edge], bool], known_node: Callable[[str], bool]
+) -> tuple[float, list[Edge], list[str]]:
+    """Graph novelty of a batch: new nodes, plus new edges between two *known* nodes.
+
+    An edge that brings a new node in is that node's novelty, counted once
+    with it: a program run for the first time reads a dozen libraries the
+    agent already read, and that is one new thing, not a dozen.  Likewise the
+    new libraries, runtime modules and locale files that only new programs
+    read (``_is_code``) are those programs' own code, counted with them; one a
+    *known* program loads (the agent mapping a new native library) counts.
+    Returns the count, the new edges and the new nodes (all of them, for evidence).
+    """
+    new_e = sorted(e for e in edges if not known_edge(e))
+    nodes = {e[0] for e in edges} | {e[1] for e in edges}
+    new_n = sorted(v for v in nodes if not known_node(v))
+    fresh = set(new_n)
+    code = {v for v in fresh if _is_code(v)}
+    if code:
+        for a, b, kind in edges:
+            if a in code and not (kind in ("read", "load", "list") and b.startswith("exe:") and b in fresh):
+                code.discard(a)
+            code.discard(b)  # written, or anything else into it
+    between_known = sum(1 for e in new_e if known_node(e[0]) and known_node(e[1]))
+    return float(len(new_n) - len(code) + between_known), new_e, new_n
 
 
 class ProcEdge(NamedTuple):
@@ -513,16 +555,7 @@ class CausalChannel(Channel):
     def _graph_novelty(
         self, edges: set[Edge], known_edges: set[Edge], known_nodes: set[str]
     ) -> tuple[float, list[Edge], list[str]]:
-        """New nodes, plus new edges between two *known* nodes.
-
-        An edge that brings a new node in is that node's novelty, counted once
-        with it: a program run for the first time reads a dozen known libraries
-        and locale files, which is one new thing, not a dozen.
-        """
-        new_e = sorted(edges - known_edges)
-        new_n = sorted(self._nodes(edges) - known_nodes)
-        between_known = sum(1 for e in new_e if e[0] in known_nodes and e[1] in known_nodes)
-        return float(len(new_n) + between_known), new_e, new_n
+        return structural_novelty(edges, known_edges.__contains__, known_nodes.__contains__)
 
     @staticmethod
     def _values(model: SequenceModel, codes: np.ndarray, known: np.ndarray, tau: float) -> np.ndarray:
@@ -565,10 +598,7 @@ class CausalChannel(Channel):
         # (the same count as _graph_novelty: a node is known if another batch had it)
         g_loo = np.array(
             [
-                float(
-                    sum(ecount[x] == 1 and ncount[x[0]] > 1 and ncount[x[1]] > 1 for x in e)
-                    + sum(ncount[x] == 1 for x in self._nodes(e))
-                )
+                structural_novelty(e, lambda x: ecount[x] > 1, lambda v: ncount[v] > 1)[0]
                 for e in self._batch_edges
             ]
         )
