@@ -24,7 +24,9 @@ by its own baseline spread:
 * graph: new nodes, plus new edges between two nodes the baseline already
   had, relative to the baseline graph (an edge that brings a new node in is
   counted with that node: a program run for the first time reads a dozen
-  known libraries, which is one new thing), in units of the baseline's own
+  known libraries, which is one new thing; new libraries and locale files
+  that only new programs read are those programs' own code, see
+  :func:`structural_novelty`), in units of the baseline's own
   90th-percentile leave-one-out novelty (at least 4);
 * sequences: the mean novelty (nats) of the batch's ``max(top_k,
   top_frac * n)`` most novel syscall windows under
