@@ -19,6 +19,7 @@ import dataclasses
 import os
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,7 +124,7 @@ def _sign_stop(
         alarm(f"cannot sign the stop record ({e}); the next start records this run as ended without one")
 
 
-class AlertOutput:
+class AlertOutput(ABC):
     """Where a run's alerts go: the engine's ``on_alert``, and what :func:`run_source` tells it.
 
     One interface so that every run -- ``h7 attach`` over the kernel, ``h7
@@ -144,23 +145,26 @@ class AlertOutput:
         self.offset = 0
         self.counters: dict[str, int] = {"alerts": 0}
 
+    @abstractmethod
     def __call__(self, alert: Alert) -> None:
-        raise NotImplementedError
+        """One alert, as the engine raises it (kernel time; the output converts if it must)."""
 
-    def start(self, details: dict[str, Any]) -> None:
+    def start(self, details: dict[str, Any]) -> None:  # noqa: B027 - optional hook
         """The run has started, with these agents and settings."""
 
-    def tick(self) -> None:
+    def tick(self) -> None:  # noqa: B027 - optional hook
         """Once per batch, before the engine judges it."""
 
-    def apply_operator_records(self, engine: Engine) -> None:
+    def apply_operator_records(self, engine: Engine) -> None:  # noqa: B027 - optional hook
         """Once per batch: operator decisions that reached the run since the last one."""
 
     def status(self) -> dict[str, Any]:
         """Counters for the status file."""
         return dict(self.counters)
 
-    def close(self, reason: str, failure: str, drops: dict[str, int], extra: dict[str, int]) -> None:
+    def close(  # noqa: B027 - optional hook
+        self, reason: str, failure: str, drops: dict[str, int], extra: dict[str, int]
+    ) -> None:
         """The run ended (``failure`` is empty unless it ended on an exception)."""
 
     def end_line(self, reason: str, drops: dict[str, int]) -> str | None:
