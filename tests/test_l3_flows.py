@@ -286,3 +286,13 @@ def test_a_new_programs_own_libraries_are_part_of_it_but_a_known_one_loading_a_n
     edges.add(("exe:/usr/bin/ls", "file:/usr/share/locale/C/LC_MESSAGES/coreutils.mo", "write"))
     g3, _, _ = structural_novelty(edges, lambda e: False, known_nodes.__contains__)
     assert g3 == 5.0  # and a "library" something wrote is no library
+
+
+def test_a_new_interpreters_module_tree_is_its_code_but_writing_one_counts() -> None:
+    venv_py = "exe:/w/venv/bin/python3.11"
+    tree = "file:/w/venv/lib/python#.#/site-packages/pip/*.py"
+    edges = {("exe:/usr/bin/python3.11", venv_py, "exec"), (tree, venv_py, "read")}
+    known = {"exe:/usr/bin/python3.11"}.__contains__
+    assert structural_novelty(edges, lambda e: False, known)[0] == 1.0  # the new interpreter
+    edges.add((venv_py, "file:/w/venv/lib/python#.#/site-packages/evil.pth", "write"))
+    assert structural_novelty(edges, lambda e: False, known)[0] == 2.0  # a .pth written: counts

@@ -128,6 +128,8 @@ _CODE_PREFIXES = (
     "/lib/", "/lib32/", "/lib64/", "/usr/lib/", "/usr/lib32/", "/usr/lib64/", "/usr/local/lib/",
     "/usr/share/locale/", "/usr/share/zoneinfo/",
 )  # fmt: skip
+# ... and the module trees of language runtimes, wherever they are installed (pyenv, a venv)
+_MODULE_TREES = ("/lib/python", "/site-packages/", "/dist-packages/", "/node_modules/")
 _SHARED_OBJECT = re.compile(r"\.so(\.[#0-9]+)*$")
 G_SCALE_FLOOR = 4.0  # four new structural elements (edges + nodes) = one unit of graph novelty
 S_SPREAD_FLOOR = 0.5  # nats
@@ -218,11 +220,15 @@ def normalise_exe(path: str) -> str:
 
 
 def _is_code(node: str) -> bool:
-    """A library, a language runtime's module or locale data: part of whichever program loads it."""
+    """A library, a module of a language runtime's tree, locale data: part of whichever program loads it."""
     kind, _, path = node.partition(":")
     if kind not in ("file", "dir"):
         return False
-    return path.startswith(_CODE_PREFIXES) or bool(_SHARED_OBJECT.search(path))
+    return (
+        path.startswith(_CODE_PREFIXES)
+        or any(part in path for part in _MODULE_TREES)
+        or bool(_SHARED_OBJECT.search(path))
+    )
 
 
 def structural_novelty(
