@@ -51,6 +51,13 @@ def run(args: dict[str, Any]) -> None:
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     t = rt.now()
     rcs = [rt.run_child(["python3", "-m", "venv", str(venv)], timeout=120, env=env)]
+    if rcs[0] != 0 or not (venv / "bin" / "pip").exists():  # e.g. no ensurepip (a vmtest guest's image)
+        rt.report(
+            t,
+            False,
+            f"python3 -m venv failed: exit {rcs[0]}, bin/pip exists: {(venv / 'bin' / 'pip').exists()}",
+        )
+        return
     rcs.append(
         rt.run_child(
             [str(venv / "bin" / "pip"), "install", "-q", "--no-index", "--no-deps", str(whl)],
