@@ -5,8 +5,9 @@ holds ordinary agent work that the old image-level cycle search alerted on --
 ``git commit`` through a pre-commit hook (git writes .git/objects and reads them
 back), a venv + ``pip install`` + the installed console script (pip writing and
 reading its own files, ``/dev/null`` shared by everyone, ``/tmp/*`` standing
-for many different temp files) -- followed by two real loops: a tool writes a
-file the agent reads back 15 s later, and the demo's write-run-read-back.
+for many different temp files) -- followed by three real loops: a tool writes a
+file the agent renames and reads, a tool writes a file the agent reads back
+15 s later, and the demo's write-run-read-back.
 """
 
 from __future__ import annotations
@@ -80,7 +81,10 @@ def test_real_loops_are_still_cycles(replayed: tuple[list[Alert], int]) -> None:
     cyc = [a for a in alerts if a.code == "CAUSAL_CYCLE_DETECTED"]
     slow = [a for a in cyc if any("r#cycle" in s for s in a.evidence["cycle"])]
     demo = [a for a in cyc if any("h#-stage-" in s for s in a.evidence["cycle"])]
-    assert len(slow) == 1 and len(demo) == 1, [a.evidence["cycle"] for a in cyc]
+    renamed = [a for a in cyc if any(p.endswith("r3rename/out.json") for p in a.evidence["paths"])]
+    assert len(slow) == 1 and len(demo) == 1 and len(renamed) == 1, [a.evidence["cycle"] for a in cyc]
+    # sort wrote out.tmp, the agent renamed it to out.json and read it: the file kept its writer
+    assert "exe:/usr/bin/sort" in renamed[0].evidence["images"]
     # the slow loop closes when the agent reads what sort wrote, ~15 s after sort ran
     assert (slow[0].ts_ns - t0) / 1e9 > _at("slow_cycle") + 10
     assert "exe:/usr/bin/sort" in slow[0].evidence["images"]
@@ -88,7 +92,7 @@ def test_real_loops_are_still_cycles(replayed: tuple[list[Alert], int]) -> None:
     # the demo's loop: the agent writes stage2.py, a child runs it and writes loot.dat, the agent reads it
     paths = demo[0].evidence["paths"]
     assert any(p.endswith("stage2.py") for p in paths) and any(p.endswith("loot.dat") for p in paths)
-    for a in (slow[0], demo[0]):
+    for a in (slow[0], demo[0], renamed[0]):
         steps = [(s.split(" -")[0], s.split("-> ")[1]) for s in a.evidence["cycle"]]
         assert all(d == s for (_, d), (s, _) in itertools.pairwise(steps))
         assert steps[-1][1] == steps[0][0]  # a closed walk

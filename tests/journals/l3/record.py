@@ -13,7 +13,8 @@ seconds, with real agent work and real causal loops injected through its
 * then attacks: ``sort`` writes a file the agent reads back 15 s later (round 3
   ``l3r3_slow_cycle``), and the demo's L3 attack (write a script, run it, read
   back its output).  ``rename``: ``sort`` writes out.tmp, the agent renames it
-  and reads out.json (round 3 ``l3r3_cycle_via_rename``, a documented miss).
+  and reads out.json (round 3 ``l3r3_cycle_via_rename``; recorded with the
+  sensor's rename records, main >= 72fc65d).
 
 The replay test (tests/test_l3_flows.py) replays it with a BASELINE_S baseline.
 These acts were seen before this recording (red-team round 3 results,
