@@ -717,12 +717,8 @@ class CausalChannel(Channel):
         b = self.builder
         if b is None or sys.size == 0:
             return sys, 0
-        new_pids = [
-            pid
-            for pid in np.unique(sys["tgid"]).tolist()
-            if (img := b.batch_images.get(pid) or b.images.get(pid)) is not None
-            and img not in self.base_nodes
-        ]
+        # (the images the builder knows are few; a batch's syscalls can be a million: no np.unique)
+        new_pids = [pid for pid, img in {**b.images, **b.batch_images}.items() if img not in self.base_nodes]
         if not new_pids:
             return sys, 0
         drop = np.isin(sys["tgid"], np.asarray(new_pids, dtype=sys["tgid"].dtype))
