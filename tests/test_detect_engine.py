@@ -360,7 +360,7 @@ def test_renamed_copy_of_a_shell_is_caught_by_content(tmp_path: Path) -> None:
     assert [i["by"] for i in ids] == ["sha256"]
     assert alerts[0].evidence["content_identity"] == "sha256"
     # a copy known by content is its own piece of evidence (its own rate-limit key)
-    assert alerts[0].key == f"{os.path.basename(shell)}:sha256:{copy_path}"
+    assert alerts[0].key == f"{os.path.basename(shell)}:sha256:{copy_path}<-agent"
 
 
 def test_hard_link_is_caught_by_inode_and_unrelated_binary_is_not(tmp_path: Path) -> None:

@@ -765,3 +765,34 @@ def test_busybox_as_a_login_shell_is_a_shell(sensor: Any) -> None:
         assert ids[0]["by"] == "applet" and ids[0]["name"] == "sh", ids
     finally:
         w.stop()
+
+
+def test_shell_keys_name_the_program_that_started_them() -> None:
+    """A git hook's sh and the agent's own sh are two certificates; the agent's sh again folds (no BPF).
+
+    Red-team round 3 (l2r3_env_s_shebang): an injected shell folded into the certificate of a
+    benign git hook's shell, certified during the baseline, for the whole fold_idle (10 min).
+    """
+    ch, ctx = l2()
+
+    def ex(pid: int, ppid: int, name: str) -> dict[str, Any]:
+        path = shutil.which(name) or f"/usr/bin/{name}"
+        return {
+            "type": "exec",
+            "pid": pid,
+            "ppid": ppid,
+            "ts_ns": pid,
+            "filename": path,
+            "exe_name": os.path.basename(os.path.realpath(path)),
+            "interp": path,
+            "args": [name],
+        }
+
+    hook = codes(ch, ctx, [ex(10, 1, "git"), ex(11, 10, "sh")])["LLM_AGENT_HIJACK"][0]
+    mine = codes(ch, ctx, [ex(12, 1, "sh")])["LLM_AGENT_HIJACK"][0]
+    again = codes(ch, ctx, [ex(14, 1, "sh")])["LLM_AGENT_HIJACK"][0]
+    via_env = codes(ch, ctx, [ex(13, 1, "env"), ex(13, 1, "sh")])["LLM_AGENT_HIJACK"][0]
+    base = hook.key.rsplit("<-", 1)[0]  # the program (and how it was known), then who started it
+    assert hook.key == f"{base}<-git" and hook.evidence["parent_image"] == "git"
+    assert mine.key == f"{base}<-agent" and again.key == mine.key
+    assert via_env.key == f"{base}<-env"

@@ -453,6 +453,7 @@ class ExecChannel(Channel):
         self.handoffs = 0
         self._recent_handoffs: dict[int, dict[str, Any]] = {}  # daemon pid -> the hand-off (bounded)
         self._args_of: dict[int, list[str]] = {}  # pid -> argv of its last exec (bounded)
+        self._img_of: dict[int, str] = {}  # pid -> program of its last exec (bounded): who spawned a shell
         self._owner_cache: dict[str, tuple[float, tuple[int, str] | None]] = {}
 
     # -- classification -------------------------------------------------
@@ -695,6 +696,22 @@ class ExecChannel(Channel):
         self._owner_cache[path] = (now, owner)
         return owner
 
+    def _parent_image(self, ev: Event) -> str:
+        """The program that ran this exec, then remember this one for the execs it will make.
+
+        The same pid's previous image (``env`` running ``sh`` in place), else the parent's last
+        exec (``git`` forking a hook), else ``agent``: a process whose exec was never seen is the
+        agent's own (its root, or a child it forked without exec).
+        """
+        pid = int(ev.get("pid", 0))
+        parent = self._img_of.get(pid) or self._img_of.get(int(ev.get("ppid", 0))) or "agent"
+        self._img_of.pop(pid, None)
+        if len(self._img_of) >= 4096:
+            self._img_of.pop(next(iter(self._img_of)))
+        name = str(ev.get("exe_name") or ev.get("filename") or "?")
+        self._img_of[pid] = normalise_name(os.path.basename(name))
+        return parent
+
     def _remember_args(self, ev: Event) -> None:
         pid = int(ev.get("pid", 0))
         self._args_of.pop(pid, None)
@@ -850,6 +867,7 @@ class ExecChannel(Channel):
             out.extend(self._identity_alerts(ev, ctx))
             self.execs += 1
             self._remember_args(ev)
+            parent = self._parent_image(ev)
             ids, content = self.identities(ev, ctx)
             if not ids:
                 continue
@@ -875,6 +893,7 @@ class ExecChannel(Channel):
                 "args": list(ev.get("args", []))[:32],
                 "identified_by": [i.to_dict() for i in ids],
                 "content_identity": content,
+                "parent_image": parent,
             }
             via = self._recent_handoffs.get(int(ev.get("ppid", 0)))
             if via is not None:
@@ -887,7 +906,7 @@ class ExecChannel(Channel):
                     int(ev.get("ts_ns", 0)),
                     divergence=1.0,
                     threshold=1.0,
-                    key=_alert_key(primary, ev),
+                    key=_alert_key(primary, ev, parent if cls == INTERPRETER else None),
                     evidence=evidence,
                 )
             )
@@ -985,15 +1004,22 @@ def unix_listener_owner(
     return None
 
 
-def _alert_key(primary: Identity, ev: Event) -> str:
+def _alert_key(primary: Identity, ev: Event, parent: str | None = None) -> str:
     """Rate-limit key: the program, and for a copy known only by content, the copy too.
 
     A loop of ``sh -c`` folds into one certificate; two different renamed
     copies of dash (or one run through ld.so) are two pieces of evidence.
+    Interpreters are also keyed by the program that started them
+    (``dash<-git`` for a git hook, ``dash<-agent`` for the agent's own
+    ``sh -c``): a shell the agent spawns is not folded into the certificate
+    of a git hook's shell (red-team round 3: an injected ``sh`` went
+    unsigned for 10 minutes behind a benign hook's).
     """
     if primary.by in ("exe_name", "filename", "interp", "applet", "inode"):
-        return primary.name
-    return f"{primary.name}:{primary.by}:{ev.get('filename', '')}"
+        key = primary.name
+    else:
+        key = f"{primary.name}:{primary.by}:{ev.get('filename', '')}"
+    return f"{key}<-{parent}" if parent else key
 
 
 def _hook(ev: Event) -> str:
