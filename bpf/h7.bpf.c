@@ -1367,14 +1367,30 @@ static __always_inline void on_sendmmsg(__u32 agent, struct h7_stats *st, int fd
  * destination, counted in the rates.  A write to anything else costs the fd
  * lookup only.
  */
-static __always_inline void on_socket_write(__u32 agent, struct h7_stats *st, int fd, __u64 bytes)
+/*
+ * Before 6.5, sendfile/splice into a TCP or UDP socket reach it through
+ * proto_ops.sendpage (inet_sendpage), never inet_sendmsg: the fentry egress
+ * hooks do not see them, so sys_enter reports those syscalls in fentry mode
+ * too on such kernels.  (The field is gone from 6.5 on: CO-RE decides at load.)
+ */
+struct proto_ops___sendpage {
+	void *sendpage;
+} __attribute__((preserve_access_index));
+
+static __always_inline int splice_bypasses_sendmsg(void)
+{
+	return bpf_core_field_exists(struct proto_ops___sendpage, sendpage);
+}
+
+static __always_inline void on_socket_write(__u32 agent, struct h7_stats *st, int fd, __u64 bytes,
+					    int paged)
 {
 	struct h7_net n = {};
 	struct file *f;
 	struct socket *sock;
 	__u16 family;
 
-	if (egress_mode() == H7_EGRESS_FENTRY)
+	if (egress_mode() == H7_EGRESS_FENTRY && !(paged && splice_bypasses_sendmsg()))
 		return;
 	f = fd_file(fd);
 	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
@@ -2203,17 +2219,17 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 		on_sendmmsg(agent, st, (int)ARG1(regs), (const void *)ARG2(regs), (__u32)ARG3(regs));
 		break;
 	case H7_NR_write:
-		on_socket_write(agent, st, (int)ARG1(regs), (__u64)ARG3(regs));
+		on_socket_write(agent, st, (int)ARG1(regs), (__u64)ARG3(regs), 0);
 		break;
 	case H7_NR_writev:
 	case H7_NR_vmsplice:
-		on_socket_write(agent, st, (int)ARG1(regs), 0);
+		on_socket_write(agent, st, (int)ARG1(regs), 0, 0);
 		break;
 	case H7_NR_sendfile: /* sendfile(out_fd, in_fd, offset, count) */
-		on_socket_write(agent, st, (int)ARG1(regs), (__u64)ARG4(regs));
+		on_socket_write(agent, st, (int)ARG1(regs), (__u64)ARG4(regs), 1);
 		break;
 	case H7_NR_splice: /* splice(fd_in, off_in, fd_out, off_out, len, flags) */
-		on_socket_write(agent, st, (int)ARG3(regs), (__u64)ARG5(regs));
+		on_socket_write(agent, st, (int)ARG3(regs), (__u64)ARG5(regs), 1);
 		break;
 	}
 	return 0;
