@@ -277,4 +277,7 @@ def test_storm_collapses_into_bounded_timely_counted_certificates(demo: Any) -> 
     for b in agg:
         s = b["evidence"]["storm"]
         assert b["suppressed"] == s["alerts"] - 1 + s["repeats_folded"]
-        assert len(s["sample_keys"]) == 10 and all(k.endswith(":9") for k in s["sample_keys"])
+        # up to 10 sample keys: a window that closes with fewer held alerts (the storm's tail, seen in a
+        # 1-vCPU 6.1 guest) samples all of them
+        assert len(s["sample_keys"]) == min(10, s["alerts"]), s
+        assert all(k.endswith(":9") for k in s["sample_keys"])
