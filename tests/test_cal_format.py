@@ -27,7 +27,7 @@ from h7.cal.format import (
     verify_file,
 )
 from h7.cal.keys import key_id
-from h7.cal.writer import build_alert_body, build_operator_body
+from h7.cal.writer import ChainPosition, build_alert_body, build_operator_body
 from h7.errors import VerificationError
 
 KEY = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"h7 test_cal_format key").digest())
@@ -40,11 +40,7 @@ def _body(**over: Any) -> dict[str, Any]:
         sample_alert(3),
         sample_agent(),
         {"events": 0, "syscalls": 4},
-        host="h",
-        seq=7,
-        prev_hash=bytes(range(32)),
-        key_id=key_id(PUB),
-        sign_time_ns=1_732_700_000_500_000_000,
+        at=ChainPosition("h", 7, bytes(range(32)), key_id(PUB), 1_732_700_000_500_000_000),
     )
     b.update(over)
     return b
@@ -85,12 +81,8 @@ def test_operator_record_roundtrip() -> None:
         "because",
         0,
         "root",
-        host="h",
-        seq=1,
-        prev_hash=ZERO_HASH,
-        key_id=key_id(PUB),
+        at=ChainPosition("h", 1, ZERO_HASH, key_id(PUB), 6),
         ts_ns=5,
-        sign_time_ns=6,
         containment={"method": "sigstop", "pids": [1, 2]},
     )
     cert = verify_bytes(sign_body(b, KEY), PUB)

@@ -39,7 +39,7 @@ def cal_for(s: dict[str, Any], seq: int = 1) -> bytes:
     from h7.batch import AgentInfo
     from h7.cal.format import ZERO_HASH, sign_body
     from h7.cal.keys import key_id
-    from h7.cal.writer import build_alert_body
+    from h7.cal.writer import ChainPosition, build_alert_body
 
     key = Ed25519PrivateKey.from_private_bytes(_TEST_SEED)
     alert = Alert(
@@ -59,11 +59,9 @@ def cal_for(s: dict[str, Any], seq: int = 1) -> bytes:
         alert,
         agent,
         {},
-        host=str(s.get("host", "testhost")),
-        seq=seq,
-        prev_hash=ZERO_HASH,
-        key_id=key_id(key.public_key()),
-        sign_time_ns=int(s["ts_ns"]),
+        at=ChainPosition(
+            str(s.get("host", "testhost")), seq, ZERO_HASH, key_id(key.public_key()), int(s["ts_ns"])
+        ),
     )
     return sign_body(body, key)
 

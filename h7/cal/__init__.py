@@ -34,7 +34,7 @@ from h7.cal.keys import (
     public_b64,
     public_pem,
 )
-from h7.cal.writer import CalWriter, build_alert_body, build_operator_body
+from h7.cal.writer import CalWriter, ChainPosition, build_alert_body, build_operator_body
 from h7.paths import DEFAULT_CAL_DIR, DEFAULT_KEY_DIR, DEFAULT_KEY_PATH, DEFAULT_PUB_PATH
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "CalWriter",
     "Certificate",
     "ChainBreak",
+    "ChainPosition",
     "ChainReport",
     "build_alert_body",
     "build_operator_body",

@@ -24,6 +24,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,17 +62,23 @@ CERT_MODE = 0o640  # evidence can hold command lines with secrets: not world-rea
 CAL_DIR_MODE = 0o750
 
 
-def _chain_fields(
-    action: str,
-    *,
-    host: str,
-    seq: int,
-    prev_hash: bytes,
-    key_id: str,
-    agent_id: str,
-    ts_ns: int,
-    sign_time_ns: int,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ChainPosition:
+    """Where a record goes in the chain and who signs it when: what only the writer knows.
+
+    One value instead of five keyword arguments on every ``build_*_body``:
+    the writer fills it in under its lock (seq and prev_hash are only known
+    there), tests and the known-answer vectors pass a fixed one.
+    """
+
+    host: str
+    seq: int
+    prev_hash: bytes
+    key_id: str
+    sign_time_ns: int
+
+
+def _chain_fields(action: str, at: ChainPosition, agent_id: str, ts_ns: int) -> dict[str, Any]:
     """The fields every record kind opens with: what links it into the chain and says who signed when.
 
     Written once so that a new record kind cannot drift from the others in
@@ -81,13 +88,13 @@ def _chain_fields(
     return {
         "version": FORMAT_VERSION,
         "action": action,
-        "seq": seq,
-        "prev_hash": prev_hash,
-        "key_id": key_id,
-        "host": canonical.normalize(host),
+        "seq": at.seq,
+        "prev_hash": at.prev_hash,
+        "key_id": at.key_id,
+        "host": canonical.normalize(at.host),
         "agent_id": canonical.normalize(agent_id),
         "ts_ns": int(ts_ns),
-        "sign_time_ns": sign_time_ns,
+        "sign_time_ns": at.sign_time_ns,
     }
 
 
@@ -107,11 +114,7 @@ def build_alert_body(
     agent: AgentInfo,
     drops: dict[str, int],
     *,
-    host: str,
-    seq: int,
-    prev_hash: bytes,
-    key_id: str,
-    sign_time_ns: int,
+    at: ChainPosition,
 ) -> dict[str, Any]:
     """The signed body of an ALERT_EMITTED certificate (pure: same inputs, same bytes)."""
     if agent.agent_id != alert.agent_id:
@@ -119,16 +122,7 @@ def build_alert_body(
     if type(alert.ts_ns) is not int:
         raise TypeError("ts_ns must be an exact int")
     return {
-        **_chain_fields(
-            ALERT_EMITTED,
-            host=host,
-            seq=seq,
-            prev_hash=prev_hash,
-            key_id=key_id,
-            agent_id=alert.agent_id,
-            ts_ns=alert.ts_ns,
-            sign_time_ns=sign_time_ns,
-        ),
+        **_chain_fields(ALERT_EMITTED, at, alert.agent_id, alert.ts_ns),
         "channel": alert.channel,
         "code": alert.code,
         "divergence": float(alert.divergence),
@@ -154,28 +148,15 @@ def build_operator_body(
     uid: int,
     login: str,
     *,
-    host: str,
-    seq: int,
-    prev_hash: bytes,
-    key_id: str,
+    at: ChainPosition,
     ts_ns: int,
-    sign_time_ns: int,
     containment: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The signed body of a CONTAINED_BY_OPERATOR / RELEASED_BY_OPERATOR record."""
     if action not in OPERATOR_ACTIONS:
         raise ValueError(f"not an operator action: {action!r}")
     return {
-        **_chain_fields(
-            action,
-            host=host,
-            seq=seq,
-            prev_hash=prev_hash,
-            key_id=key_id,
-            agent_id=agent_id,
-            ts_ns=ts_ns,
-            sign_time_ns=sign_time_ns,
-        ),
+        **_chain_fields(action, at, agent_id, ts_ns),
         **_operator_fields(reason, uid, login),
         "containment": canonical.normalize(dict(containment or {}), 1),
     }
@@ -189,28 +170,15 @@ def build_accept_body(
     uid: int,
     login: str,
     *,
-    host: str,
-    seq: int,
-    prev_hash: bytes,
-    key_id: str,
+    at: ChainPosition,
     ts_ns: int,
-    sign_time_ns: int,
 ) -> dict[str, Any]:
     """The signed body of an ACCEPTED_BY_OPERATOR record (``h7 accept``)."""
     operator = _operator_fields(reason, uid, login)
     if not key or not key.strip():
         raise ValueError("an accept needs what is accepted")
     return {
-        **_chain_fields(
-            ACCEPTED_BY_OPERATOR,
-            host=host,
-            seq=seq,
-            prev_hash=prev_hash,
-            key_id=key_id,
-            agent_id=agent_id,
-            ts_ns=ts_ns,
-            sign_time_ns=sign_time_ns,
-        ),
+        **_chain_fields(ACCEPTED_BY_OPERATOR, at, agent_id, ts_ns),
         **operator,
         "accept": {"channel": str(channel), "key": canonical.normalize(key)},
     }
@@ -222,12 +190,8 @@ def build_lifecycle_body(
     reason: str,
     details: dict[str, Any] | None = None,
     *,
-    host: str,
-    seq: int,
-    prev_hash: bytes,
-    key_id: str,
+    at: ChainPosition,
     ts_ns: int,
-    sign_time_ns: int,
     count: int | None = None,
 ) -> dict[str, Any]:
     """The signed body of a sensor lifecycle record (start, stop, recovery, gap).
@@ -241,16 +205,7 @@ def build_lifecycle_body(
     if (count is not None) != (action == DETECTIONS_UNCERTIFIED):
         raise ValueError("count is required for, and only for, DETECTIONS_UNCERTIFIED")
     body: dict[str, Any] = {
-        **_chain_fields(
-            action,
-            host=host,
-            seq=seq,
-            prev_hash=prev_hash,
-            key_id=key_id,
-            agent_id="",
-            ts_ns=ts_ns,
-            sign_time_ns=sign_time_ns,
-        ),
+        **_chain_fields(action, at, "", ts_ns),
         "sensor": {
             "pid": int(sensor["pid"]),
             "start_ticks": int(sensor["start_ticks"]),
@@ -405,7 +360,7 @@ class CalWriter:
         return self._append(build)
 
     def _sign(self, builder: Callable[..., dict[str, Any]], *args: Any, **fields: Any) -> tuple[Path, bytes]:
-        """``builder(*args, **fields)`` plus what only this writer knows, as the next link.
+        """``builder(*args, at=<the next ChainPosition>, **fields)``, signed as the next link.
 
         The one path every ``build_*_body`` takes into the chain: host, key id
         and the signing time are this writer's, seq and prev_hash are read
@@ -416,13 +371,7 @@ class CalWriter:
 
         def build(seq: int, prev: bytes) -> dict[str, Any]:
             return builder(
-                *args,
-                **fields,
-                host=self.host,
-                seq=seq,
-                prev_hash=prev,
-                key_id=self.key_id,
-                sign_time_ns=time.time_ns(),
+                *args, at=ChainPosition(self.host, seq, prev, self.key_id, time.time_ns()), **fields
             )
 
         return self._append(build)

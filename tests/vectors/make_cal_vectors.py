@@ -44,6 +44,7 @@ from h7.cal.format import (  # noqa: E402
 )
 from h7.cal.keys import key_id, public_b64, public_pem  # noqa: E402
 from h7.cal.writer import (  # noqa: E402
+    ChainPosition,
     build_accept_body,
     build_alert_body,
     build_lifecycle_body,
@@ -137,11 +138,7 @@ def valid_chain() -> list[tuple[str, dict[str, Any], bytes]]:
         ALERT,
         AGENT,
         DROPS,
-        host=HOST,
-        seq=1,
-        prev_hash=ZERO_HASH,
-        key_id=kid,
-        sign_time_ns=1_732_700_000_200_000_000,
+        at=ChainPosition(HOST, 1, ZERO_HASH, kid, 1_732_700_000_200_000_000),
     )
     out.append(("alert_seq1", body, sign_body(body, key)))
     for seq, action, reason, info in (
@@ -159,12 +156,8 @@ def valid_chain() -> list[tuple[str, dict[str, Any], bytes]]:
             reason,
             0,
             "alice",
-            host=HOST,
-            seq=seq,
-            prev_hash=cert_hash(out[-1][2]),
-            key_id=kid,
+            at=ChainPosition(HOST, seq, cert_hash(out[-1][2]), kid, 1_732_700_060_000_000_000 + seq),
             ts_ns=1_732_700_060_000_000_000 + seq,
-            sign_time_ns=1_732_700_060_000_000_000 + seq,
             containment=info,
         )
         out.append((f"{action.lower()}_seq{seq}", body, sign_body(body, key)))
@@ -175,12 +168,8 @@ def valid_chain() -> list[tuple[str, dict[str, Any], bytes]]:
             SENSOR,
             reason,
             details,
-            host=HOST,
-            seq=seq,
-            prev_hash=cert_hash(out[-1][2]),
-            key_id=kid,
+            at=ChainPosition(HOST, seq, cert_hash(out[-1][2]), kid, 1_732_700_400_000_000_000 + i),
             ts_ns=1_732_700_400_000_000_000 + i,
-            sign_time_ns=1_732_700_400_000_000_000 + i,
             count=count,
         )
         out.append((f"{action.lower()}_seq{seq}", body, sign_body(body, key)))
@@ -192,12 +181,8 @@ def valid_chain() -> list[tuple[str, dict[str, Any], bytes]]:
         "vendor API approved, ticket SEC-1240",
         0,
         "alice",
-        host=HOST,
-        seq=seq,
-        prev_hash=cert_hash(out[-1][2]),
-        key_id=kid,
+        at=ChainPosition(HOST, seq, cert_hash(out[-1][2]), kid, 1_732_700_500_000_000_001),
         ts_ns=1_732_700_500_000_000_000,
-        sign_time_ns=1_732_700_500_000_000_001,
     )
     out.append((f"accepted_by_operator_seq{seq}", body, sign_body(body, key)))
     return out
