@@ -159,6 +159,14 @@ class Gap:
     cfg_field: str | None = None
     values: dict[str, int] = field(default_factory=dict)
 
+    def modes(self) -> list[tuple[str, tuple[str, ...]]]:
+        """(mode, its programs), most capable first: the sensor runs the gap in the first that attaches.
+
+        No fentry programs: no fentry mode.  The tracepoint mode always
+        exists: with no programs of its own it is sys_enter alone.
+        """
+        return [*([("fentry", self.fentry)] if self.fentry else []), ("tracepoint", self.tracepoint)]
+
 
 GAPS: list[Gap] = [
     Gap(
@@ -440,7 +448,7 @@ class Sensor:
         raise BPFError("BPF object: no loadable set of programs found")
 
     def _attach_all(self, obj: BpfObject) -> None:
-        """Attach core programs, then each gap's fentry set, else its tracepoint set.
+        """Attach core programs, then each gap in the first of its modes whose whole set attaches.
 
         A gap runs in fentry mode only if ALL its fentry programs attach; a
         partial set is detached again so that no act is reported twice.
@@ -458,41 +466,34 @@ class Sensor:
                 if kind is None:
                     raise
                 self.hooks.append(HookStatus(p.name, p.section, "failed", str(e)))
-        self.gap_modes = {}
-        for gap in GAPS:
-            mode = "syscall"
-            fentry = [loaded[n] for n in gap.fentry if n in loaded]
-            if gap.fentry and len(fentry) == len(gap.fentry):
-                links = self._attach_set(obj, fentry)
-                if links is not None:
-                    mode = "fentry"
-            else:
-                for n in gap.fentry:
-                    if n not in loaded and not any(h.program == n for h in self.hooks):
-                        self.hooks.append(HookStatus(n, self._programs[n].section, "failed", "not loaded"))
-            if mode != "fentry":
-                tp = [loaded[n] for n in gap.tracepoint if n in loaded]
-                if (
-                    gap.tracepoint
-                    and len(tp) == len(gap.tracepoint)
-                    and self._attach_set(obj, tp) is not None
-                ):
-                    mode = "tracepoint"
-                elif not gap.tracepoint:
-                    mode = "tracepoint"  # sys_enter alone is this gap's tracepoint mode
-            else:
-                for n in gap.tracepoint:
-                    self.hooks.append(
-                        HookStatus(n, self._programs[n].section, "skipped", f"{gap.name}: fentry mode")
-                    )
-            hooks = [
-                h.section
-                for h in self.hooks
-                if h.state == "attached" and h.program in (*gap.fentry, *gap.tracepoint)
-            ]
-            if mode != "fentry":
-                hooks.append("tp_btf/sys_enter")
-            self.gap_modes[gap.name] = {"gap": gap.issue_gap, "mode": mode, "hooks": hooks, "what": gap.what}
+        self.gap_modes = {gap.name: self._attach_gap(obj, gap, loaded) for gap in GAPS}
+
+    def _attach_gap(self, obj: BpfObject, gap: Gap, loaded: dict[str, Program]) -> dict[str, Any]:
+        """The gap's mode (its ``gap_modes`` entry): the first of :meth:`Gap.modes` whose programs all attach.
+
+        The programs of the modes after the chosen one are marked skipped;
+        "syscall" (sys_enter alone, no program of the gap) when none attaches.
+        A program the kernel did not load was recorded as failed at load time.
+        """
+        mode = "syscall"
+        for kind, names in gap.modes():
+            if mode != "syscall":
+                self.hooks.extend(
+                    HookStatus(n, self._programs[n].section, "skipped", f"{gap.name}: {mode} mode")
+                    for n in names
+                )
+                continue
+            progs = [loaded[n] for n in names if n in loaded]
+            if len(progs) == len(names) and self._attach_set(obj, progs) is not None:
+                mode = kind
+        hooks = [
+            h.section
+            for h in self.hooks
+            if h.state == "attached" and h.program in (*gap.fentry, *gap.tracepoint)
+        ]
+        if mode != "fentry":
+            hooks.append("tp_btf/sys_enter")
+        return {"gap": gap.issue_gap, "mode": mode, "hooks": hooks, "what": gap.what}
 
     def _attach_set(self, obj: BpfObject, progs: list[Program]) -> list[Link] | None:
         """Attach all of ``progs`` or none (a program shared by two gaps is attached once)."""
