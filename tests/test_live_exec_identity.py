@@ -578,8 +578,19 @@ def test_handoff_keys_distinguish_commands() -> None:
     b = codes(ch, ctx, client(11, ["tmux", "run-shell", "id"]))["DAEMON_HANDOFF"][0]
     c = codes(ch, ctx, client(12, ["tmux", "run-shell", "id"]))["DAEMON_HANDOFF"][0]
     assert a.key != b.key and b.key == c.key
-    assert b.evidence["client_args"] == ["tmux", "run-shell", "id"]
-    assert b.evidence["matched_by"] == ["daemon", "socket"]
+    assert b.evidence == {
+        "pid": 11,
+        "comm": "",
+        "socket": "/tmp/tmux-0/default",
+        "fd": 3,
+        "daemon_pid": 99,
+        "daemon_found_by": "kernel",
+        "daemon_comm": "tmux: server",
+        "matched_by": ["daemon", "socket"],
+        "client_args": ["tmux", "run-shell", "id"],
+        "children_followed": True,
+        "hook": "tp_btf/sys_enter",
+    }
 
 
 def _l2_with(l2cfg: dict[str, Any], proc_root: str | None = None) -> tuple[Any, Any]:
@@ -651,7 +662,15 @@ def test_spool_write_by_a_relative_path_is_resolved_through_proc(tmp_path: Path)
     }
     ch, ctx = _l2_with({}, str(fake_proc))
     found = codes(ch, ctx, [ev])
-    assert found["DAEMON_HANDOFF"][0].evidence["spool_file"] == "/var/spool/cron/atjobs/a0001"
+    assert found["DAEMON_HANDOFF"][0].evidence == {
+        "pid": 42,
+        "comm": "",
+        "spool_file": "/var/spool/cron/atjobs/a0001",
+        "open_flags": "0o101",
+        "matched_by": ["spool"],
+        "client_args": [],
+        "hook": "tp_btf/sys_enter",
+    }
     ch2, ctx2 = _l2_with({})  # replay: no /proc, relative paths are not guessed
     assert codes(ch2, ctx2, [ev]) == {}
     assert "/var/spool/cron/*" in HANDOFF_SPOOLS

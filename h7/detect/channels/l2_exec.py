@@ -615,12 +615,10 @@ class ExecChannel(Channel):
             self.fileless += 1
             kind = fileless[0]
             out.append(
-                ctx.alert(
-                    "L2",
+                _match(
+                    ctx,
                     FILELESS_EXEC,
-                    int(ev.get("ts_ns", 0)),
-                    divergence=1.0,
-                    threshold=1.0,
+                    ev,
                     # one certificate per file (exec_fd and exec of the same memfd fold)
                     key=f"{kind}:{int(ev.get('dev', 0))}:{int(ev.get('ino', 0))}",
                     evidence={**base, "file": kind, "hook": _hook(ev)},
@@ -635,12 +633,10 @@ class ExecChannel(Channel):
         ):
             self.written += 1
             out.append(
-                ctx.alert(
-                    "L2",
+                _match(
+                    ctx,
                     AGENT_WRITTEN_EXEC,
-                    int(ev.get("ts_ns", 0)),
-                    divergence=1.0,
-                    threshold=1.0,
+                    ev,
                     key=str(ev.get("exe_name") or ev.get("filename") or "?"),
                     evidence={
                         **base,
@@ -761,7 +757,6 @@ class ExecChannel(Channel):
         if any(fnmatch.fnmatchcase(path, pat) or pat == comm for pat in self.handoff_allow):
             self.allowed += 1
             return None
-        self.handoffs += 1
         daemon_pid = owner[0] if owner is not None else int(ev.get("peer_pid", 0))
         if len(self._recent_handoffs) >= 64:
             self._recent_handoffs.pop(next(iter(self._recent_handoffs)))
@@ -771,24 +766,40 @@ class ExecChannel(Channel):
             "socket": path,
             "ts_ns": int(ev.get("ts_ns", 0)),
         }
-        return ctx.alert(
-            "L2",
+        return self._daemon_handoff(
+            ev,
+            ctx,
+            self._handoff_key(comm or path, path, ev),
+            by,
+            socket=path,
+            fd=int(ev.get("fd", -1)),
+            daemon_pid=daemon_pid,
+            daemon_found_by="proc" if owner is not None else "kernel",
+            daemon_comm=comm,
+            children_followed=bool(ev.get("followed", False)),
+        )
+
+    def _daemon_handoff(
+        self, ev: Event, ctx: ChannelContext, key: str, matched_by: list[str], **details: Any
+    ) -> Alert:
+        """One DAEMON_HANDOFF alert, by socket or by spool file: the client, how it matched, the details.
+
+        Both kinds name who handed what over (the client's pid, comm and argv)
+        and the hook alike, so an operator reads them alike; ``details`` says to what.
+        """
+        self.handoffs += 1
+        pid = int(ev.get("pid", 0))
+        return _match(
+            ctx,
             DAEMON_HANDOFF,
-            int(ev.get("ts_ns", 0)),
-            divergence=1.0,
-            threshold=1.0,
-            key=self._handoff_key(comm or path, path, ev),
+            ev,
+            key=key,
             evidence={
-                "pid": int(ev.get("pid", 0)),
+                "pid": pid,
                 "comm": ev.get("comm", ""),
-                "socket": path,
-                "fd": int(ev.get("fd", -1)),
-                "daemon_pid": owner[0] if owner is not None else int(ev.get("peer_pid", 0)),
-                "daemon_found_by": "proc" if owner is not None else "kernel",
-                "daemon_comm": comm,
-                "matched_by": by,
-                "client_args": self._args_of.get(int(ev.get("pid", 0)), []),
-                "children_followed": bool(ev.get("followed", False)),
+                **details,
+                "matched_by": matched_by,
+                "client_args": self._args_of.get(pid, []),
                 "hook": str(ev.get("hook") or "tp_btf/sys_enter"),
             },
         )
@@ -825,23 +836,8 @@ class ExecChannel(Channel):
         if any(fnmatch.fnmatchcase(path, pat) for pat in self.handoff_allow):
             self.allowed += 1
             return None
-        self.handoffs += 1
-        return ctx.alert(
-            "L2",
-            DAEMON_HANDOFF,
-            int(ev.get("ts_ns", 0)),
-            divergence=1.0,
-            threshold=1.0,
-            key=f"spool:{path}",
-            evidence={
-                "pid": int(ev.get("pid", 0)),
-                "comm": ev.get("comm", ""),
-                "spool_file": path,
-                "open_flags": oct(flags),
-                "matched_by": ["spool"],
-                "client_args": self._args_of.get(int(ev.get("pid", 0)), []),
-                "hook": str(ev.get("hook") or "tp_btf/sys_enter"),
-            },
+        return self._daemon_handoff(
+            ev, ctx, f"spool:{path}", ["spool"], spool_file=path, open_flags=oct(flags)
         )
 
     # -- channel interface ----------------------------------------------
@@ -900,12 +896,10 @@ class ExecChannel(Channel):
                 # a daemon's child put in scope by the kernel after the agent's hand-off
                 evidence["handed_off_via"] = via
             out.append(
-                ctx.alert(
-                    "L2",
+                _match(
+                    ctx,
                     CODE_FOR[cls],
-                    int(ev.get("ts_ns", 0)),
-                    divergence=1.0,
-                    threshold=1.0,
+                    ev,
                     key=_alert_key(primary, ev, parent if cls == INTERPRETER else None),
                     evidence=evidence,
                 )
@@ -1020,6 +1014,13 @@ def _alert_key(primary: Identity, ev: Event, parent: str | None = None) -> str:
     else:
         key = f"{primary.name}:{primary.by}:{ev.get('filename', '')}"
     return f"{key}<-{parent}" if parent else key
+
+
+def _match(ctx: ChannelContext, code: str, ev: Event, *, key: str, evidence: dict[str, Any]) -> Alert:
+    """An L2 alert at the event's time: a match, not a score, so divergence and threshold are both 1."""
+    return ctx.alert(
+        "L2", code, int(ev.get("ts_ns", 0)), divergence=1.0, threshold=1.0, key=key, evidence=evidence
+    )
 
 
 def _hook(ev: Event) -> str:
