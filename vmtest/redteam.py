@@ -47,19 +47,7 @@ def guest(name: str, img: Path, a: argparse.Namespace, extra: list[str]) -> Path
     env = dict(os.environ, PATH=f"{vr.VENV / 'bin'}:/usr/sbin:/usr/bin:/sbin:/bin")
     logf = vr.WORK / f"redteam-{name}.log"
     t0 = time.monotonic()
-    with open(logf, "wb") as fh:  # QEMU reopens its stdout: pipe through cat
-        cat = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=fh)
-        p = subprocess.Popen(cmd, stdout=cat.stdin, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT),
-                             start_new_session=True)  # fmt: skip
-        assert cat.stdin is not None
-        cat.stdin.close()
-        try:
-            rc = p.wait(timeout=a.timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, 9)
-            p.wait()
-            rc = -9
-        cat.wait()
+    rc = vr.run_logged(cmd, env, logf, a.timeout)
     vr.log(f"{name}: guest exited {rc} after {time.monotonic() - t0:.0f} s (log {logf})")
     return out
 
@@ -77,9 +65,10 @@ def main() -> int:
                     help="before the suite, run vmtest/numpy_probe.py for S seconds per setting (no H7)")
     ap.add_argument("harness", nargs="*", help="arguments for redteam.harness (after --)")
     a = ap.parse_args()
+    names = [n.strip() for n in a.kernels.split(",") if n.strip() and n.strip() != "host"]
+    vr.check_guests_see()
     if os.geteuid() != 0:
         vr.die("needs root")
-    names = [n.strip() for n in a.kernels.split(",") if n.strip() and n.strip() != "host"]
     vr.ensure_deps()
     kernels = vr.fetch_kernels(names)
     vr.IMAGE_DIRS["main/redteam"] = ROOT / "redteam"

@@ -50,6 +50,45 @@ def die(msg: str) -> None:
     sys.exit(2)
 
 
+#: Where virtme-ng's guest init (virtme-init, 1.42) mounts a fresh tmpfs over the host's directory:
+#: a checkout below one of them is empty in the guest, whose shell then only says "guest.sh: not found".
+GUEST_TMPFS = (
+    "/run", "/dev", "/lib/modules", "/var/log", "/var/tmp", "/var/cache", "/var/spool/rsyslog",
+    "/var/lib/apt", "/var/lib/machines", "/var/lib/portables", "/var/lib/private", "/var/lib/snapd/cookie",
+    "/var/lib/sudo",
+)  # fmt: skip
+
+
+def check_guests_see(root: Path = ROOT) -> None:
+    """Refuse, in one line, a checkout the guests cannot see (before minutes of set-up and a boot)."""
+    real = root.resolve()
+    for d in map(Path, GUEST_TMPFS):
+        if real == d or d in real.parents:
+            die(f"the checkout {real} is under {d}, which virtme-ng guests mount an empty tmpfs over: "
+                "clone the repo elsewhere (e.g. under /tmp or /work) to run guests")  # fmt: skip
+
+
+def run_logged(cmd: list[str], env: dict[str, str], logf: Path, timeout: float) -> int:
+    """Run a guest (vng) in its own session with its output in ``logf``; rc, or -9 after ``timeout`` s.
+
+    QEMU reopens its stdout: the output goes through cat into the log, never straight to a file.
+    """
+    with open(logf, "wb") as fh:
+        cat = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=fh)
+        p = subprocess.Popen(cmd, stdout=cat.stdin, stderr=subprocess.STDOUT, env=env,
+                             cwd=str(ROOT), start_new_session=True)  # fmt: skip
+        assert cat.stdin is not None
+        cat.stdin.close()
+        try:
+            rc = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, 9)
+            p.wait()
+            rc = -9
+        cat.wait()
+    return rc
+
+
 # ----------------------------------------------------------------------------- set-up
 def ensure_deps() -> None:
     missing = [
@@ -306,20 +345,7 @@ def run_guest(name: str, kver: str, img: Path, a: argparse.Namespace) -> Result:
         res.attempts = attempt
         logf = WORK / f"{name}.attempt{attempt}.log"
         cmd = vng_cmd(img, out, a.cpus, a.memory, verbose=attempt > 1)
-        # QEMU reopens its stdout: pipe through cat into the log, never redirect straight to a file
-        with open(logf, "wb") as fh:
-            cat = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=fh)
-            p = subprocess.Popen(cmd, stdout=cat.stdin, stderr=subprocess.STDOUT, env=env,
-                                 cwd=str(ROOT), start_new_session=True)  # fmt: skip
-            assert cat.stdin is not None
-            cat.stdin.close()
-            try:
-                rc = p.wait(timeout=a.timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, 9)
-                p.wait()
-                rc = -9
-            cat.wait()
+        rc = run_logged(cmd, env, logf, a.timeout)
         res.boot_rc, res.log = rc, str(logf)
         if rc == 255 and attempt == 1 and not (out / "done").exists():
             log(f"{name}: guest died with rc 255 after {time.monotonic() - t0:.0f} s; retrying once with --verbose")
@@ -400,6 +426,8 @@ def main() -> int:
     for n in names:
         if n not in ALL:
             die(f"unknown kernel {n!r} (known: {', '.join(ALL)})")
+    if not a.collect and any(n != "host" for n in names):
+        check_guests_see()
     if os.geteuid() != 0:
         die("needs root (apt deps, BPF in the host row, the guest runs as root)")
     a.cpus = a.cpus or (1 if a.parallel > 1 else 2)
