@@ -498,6 +498,16 @@ class Harness:
                     cwd=str(ROOT),
                 )
                 log(f"staged {v.name}")
+                if "def unstage(" in v.path.read_text():  # what the stage leaves behind (a netns...)
+                    self.cleanups.append(
+                        lambda v=v, sargs=sargs: subprocess.run(
+                            [self.py, str(v.path), "--unstage", json.dumps(sargs)],
+                            timeout=60,
+                            env=self.env,
+                            cwd=str(ROOT),
+                            check=False,
+                        )
+                    )
         # the victims
         self.pid_file = self.dir / "victim.pid"
         self.pid_file_ns = self.dir / "victim-ns.pid"

@@ -71,7 +71,28 @@ def native(args: dict[str, Any]) -> ctypes.CDLL:
     lib.rt_uring_unix_send.argtypes = [s, s, i]
     lib.rt_ptrace_int80.argtypes = [ctypes.c_long, ctypes.c_long]
     lib.rt_ptrace_int80.restype = ctypes.c_long
+    # round 4
+    cl, cp = ctypes.c_long, ctypes.POINTER(ctypes.c_char_p)
+    lib.rt_uring_open_rw.argtypes = [s, ctypes.c_ulong, i]
+    lib.rt_uring_write_file.argtypes = [s, s, cl]
+    lib.rt_uring_sendmsg_zc.argtypes = [i, s, i, s, i]
+    lib.rt_clone_parent_egress.argtypes = [i, s, i, s, i, i]
+    lib.rt_clone_parent_exec.argtypes = [s, cp, cp]
+    for fn in (
+        "rt_uring_open_rw",
+        "rt_uring_write_file",
+        "rt_uring_sendmsg_zc",
+        "rt_clone_parent_egress",
+        "rt_clone_parent_exec",
+    ):
+        getattr(lib, fn).restype = cl
     return lib
+
+
+def cstrings(items: list[str]) -> Any:
+    """A NULL-terminated char*[] (argv/envp) for a native call; keep the result alive during it."""
+    arr = (ctypes.c_char_p * (len(items) + 1))(*[x.encode() for x in items], None)
+    return arr
 
 
 def errno_name(rc: int) -> str:
@@ -187,6 +208,34 @@ def wait_stopped(pid: int, seconds: float = 5.0) -> bool:
     return False
 
 
+NR_OPENAT2 = 437
+RESOLVE_NO_MAGICLINKS = 0x02
+PIDFD_THREAD = os.O_EXCL
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def openat2(path: str, flags: int, resolve: int = 0, dirfd: int = -100) -> int:
+    """openat2(2) (no libc wrapper in glibc 2.36): a different syscall from open/openat."""
+    lc = libc()
+    how = _OpenHow(flags, 0, resolve)
+    c = ctypes.c_long
+    fd = lc.syscall(c(NR_OPENAT2), c(dirfd), ctypes.c_char_p(path.encode()), ctypes.byref(how), c(24))
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), f"openat2({path})")
+    return int(fd)
+
+
+def pidfd_open_flags(pid: int, flags: int) -> int:
+    lc = libc()
+    fd = lc.syscall(ctypes.c_long(NR_PIDFD_OPEN), ctypes.c_long(pid), ctypes.c_long(flags))
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), f"pidfd_open({pid}, {flags:#x})")
+    return int(fd)
+
+
 # --------------------------------------------------------------------- exec helpers
 def copy_padded(src: str, dst: Path, pad: bytes = b"", patch_at: int | None = None) -> Path:
     """Copy an executable, optionally appending bytes or flipping one byte at an offset."""
@@ -225,6 +274,9 @@ def main(run: Callable[[dict[str, Any]], None], scope: dict[str, Any]) -> None:
     injected = scope.get("__name__") == "h7_injected"
     if not injected and len(sys.argv) > 2 and sys.argv[1] == "--stage":
         scope["stage"](json.loads(sys.argv[2]))  # set-up before the victims start (STAGE = True)
+        return
+    if not injected and len(sys.argv) > 2 and sys.argv[1] == "--unstage":
+        scope["unstage"](json.loads(sys.argv[2]))  # its clean-up when the harness stops
         return
     args = dict(scope.get("ARGS", {})) if injected else (json.loads(sys.argv[1]) if len(sys.argv) > 1 else {})
     try:

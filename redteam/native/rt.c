@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <signal.h>
 
 #define RT_SQPOLL 1     /* a kernel thread submits: the agent makes no io_uring_enter for the ops */
 #define RT_ASYNC 2      /* IOSQE_ASYNC: the ops run in an io-wq worker thread */
@@ -382,6 +383,218 @@ long rt_ptrace_int80(long request, long pid)
 	(void)pid;
 	return -ENOSYS;
 #endif
+}
+
+/* ------------------------------------------------------------------ round 4 */
+#include <fcntl.h>
+#include <sched.h>
+
+/* Submit one SQE and collect `want` CQEs (bounded); res[] gets their results in order. */
+static int ring_do_n(struct ring *r, const struct io_uring_sqe *tmpl, int *res, int want)
+{
+	int got = 0, rc = ring_do(r, tmpl, &res[0]);
+	if (rc < 0)
+		return rc;
+	got = 1;
+	for (int i = 0; i < 200 && got < want; i++) {
+		unsigned head = *r->cq_head;
+		if (head != __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE)) {
+			res[got++] = r->cqes[head & *r->cq_mask].res;
+			__atomic_store_n(r->cq_head, head + 1, __ATOMIC_RELEASE);
+			continue;
+		}
+		syscall(__NR_io_uring_enter, r->fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0);
+		usleep(2000);
+	}
+	return got;
+}
+
+/*
+ * Open `path` read-write with IORING_OP_OPENAT, read `len` bytes at offset `off`
+ * with IORING_OP_READ and write the same bytes back with IORING_OP_WRITE, then
+ * IORING_OP_CLOSE: no open/read/write/close syscall at all (for /proc/PID/mem,
+ * `off` is the address).  Returns bytes written or -errno.
+ */
+long rt_uring_open_rw(const char *path, unsigned long off, int len)
+{
+	struct ring r;
+	struct io_uring_sqe sqe;
+	int res = 0, rc, fd;
+	char buf[256];
+	if (len < 1 || len > (int)sizeof(buf))
+		return -EINVAL;
+	if ((rc = ring_init(&r, 0)) < 0)
+		return rc;
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = IORING_OP_OPENAT;
+	sqe.fd = AT_FDCWD;
+	sqe.addr = (unsigned long)path;
+	sqe.open_flags = O_RDWR | O_CLOEXEC;
+	if ((rc = ring_do(&r, &sqe, &res)) < 0 || (rc = res) < 0)
+		goto out_ring;
+	fd = res;
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = IORING_OP_READ;
+	sqe.fd = fd;
+	sqe.addr = (unsigned long)buf;
+	sqe.len = (unsigned)len;
+	sqe.off = off;
+	if ((rc = ring_do(&r, &sqe, &res)) < 0 || (rc = res) < 0)
+		goto out;
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = IORING_OP_WRITE;
+	sqe.fd = fd;
+	sqe.addr = (unsigned long)buf;
+	sqe.len = (unsigned)res;
+	sqe.off = off;
+	if ((rc = ring_do(&r, &sqe, &res)) < 0)
+		goto out;
+	rc = res;
+out:
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = IORING_OP_CLOSE;
+	sqe.fd = fd;
+	ring_do(&r, &sqe, &res);
+out_ring:
+	ring_free(&r);
+	return rc;
+}
+
+/*
+ * Create `path` (mode 0755) and fill it with `len` bytes of `data`, all through
+ * io_uring (OPENAT, WRITE in 64 KiB chunks, CLOSE).  Returns bytes written or -errno.
+ */
+long rt_uring_write_file(const char *path, const char *data, long len)
+{
+	struct ring r;
+	struct io_uring_sqe sqe;
+	int res = 0, rc, fd;
+	long done = 0;
+	if ((rc = ring_init(&r, 0)) < 0)
+		return rc;
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = IORING_OP_OPENAT;
+	sqe.fd = AT_FDCWD;
+	sqe.addr = (unsigned long)path;
+	sqe.open_flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+	sqe.len = 0755;
+	if ((rc = ring_do(&r, &sqe, &res)) < 0 || (rc = res) < 0) {
+		ring_free(&r);
+		return rc;
+	}
+	fd = res;
+	for (int i = 0; i < 100000 && done < len; i++) {
+		long chunk = len - done > 65536 ? 65536 : len - done;
+		memset(&sqe, 0, sizeof(sqe));
+		sqe.opcode = IORING_OP_WRITE;
+		sqe.fd = fd;
+		sqe.addr = (unsigned long)(data + done);
+		sqe.len = (unsigned)chunk;
+		sqe.off = (unsigned long)done;
+		if ((rc = ring_do(&r, &sqe, &res)) < 0)
+			break;
+		if (res <= 0) {
+			rc = res < 0 ? res : -EIO;
+			break;
+		}
+		done += res;
+	}
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = IORING_OP_CLOSE;
+	sqe.fd = fd;
+	ring_do(&r, &sqe, &res);
+	ring_free(&r);
+	return rc < 0 ? rc : done;
+}
+
+/*
+ * One IORING_OP_SENDMSG_ZC (zero-copy) carrying a destination on an unconnected
+ * UDP socket.  Waits for the result and the buffer-release notification.
+ * Returns bytes sent or -errno.
+ */
+long rt_uring_sendmsg_zc(int family, const char *ip, int port, const char *buf, int len)
+{
+	struct ring r;
+	struct sockaddr_storage ss;
+	socklen_t alen;
+	struct io_uring_sqe sqe;
+	int res[2] = {0, 0}, rc, fd;
+	if ((rc = fill_addr(family, ip, port, &ss, &alen)) < 0)
+		return rc;
+	if ((rc = ring_init(&r, 0)) < 0)
+		return rc;
+	fd = socket(family, SOCK_DGRAM, 0);
+	if (fd < 0) {
+		rc = -errno;
+		ring_free(&r);
+		return rc;
+	}
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = (size_t)len};
+	struct msghdr msg;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_name = &ss;
+	msg.msg_namelen = alen;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = IORING_OP_SENDMSG_ZC;
+	sqe.fd = fd;
+	sqe.addr = (unsigned long)&msg;
+	sqe.len = 1;
+	rc = ring_do_n(&r, &sqe, res, 2);
+	if (rc >= 1)
+		rc = res[0];
+	close(fd);
+	ring_free(&r);
+	return rc;
+}
+
+/*
+ * clone(CLONE_PARENT): the child is the caller's SIBLING (its parent is the
+ * caller's parent), not its child.  The child connects to ip:port over TCP,
+ * sends `len` bytes, writes the send's result (an int) to `wfd` and exits.
+ * Only raw syscalls in the child (glibc's state is the caller's).
+ * Returns the child's pid or -errno.
+ */
+long rt_clone_parent_egress(int family, const char *ip, int port, const char *buf, int len, int wfd)
+{
+	struct sockaddr_storage ss;
+	socklen_t alen;
+	int rc;
+	if ((rc = fill_addr(family, ip, port, &ss, &alen)) < 0)
+		return rc;
+	long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int out = -1;
+		int fd = (int)syscall(SYS_socket, family, SOCK_STREAM, 0);
+		if (fd >= 0 && syscall(SYS_connect, fd, &ss, alen) == 0)
+			out = (int)syscall(SYS_sendto, fd, buf, (size_t)len, 0, NULL, 0);
+		else
+			out = -errno;
+		syscall(SYS_write, wfd, &out, sizeof(out));
+		if (fd >= 0)
+			syscall(SYS_close, fd);
+		syscall(SYS_exit_group, 0);
+	}
+	return pid;
+}
+
+/*
+ * clone(CLONE_PARENT) then execve(path, argv, envp) in the child: a program
+ * started by the caller that is the caller's sibling.  Returns the pid or -errno.
+ */
+long rt_clone_parent_exec(const char *path, char *const argv[], char *const envp[])
+{
+	long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		syscall(SYS_execve, path, argv, envp);
+		syscall(SYS_exit_group, 127);
+	}
+	return pid;
 }
 
 #ifdef RT_MAIN

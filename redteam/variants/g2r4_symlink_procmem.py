@@ -1,0 +1,44 @@
+"""Round 4: write the agent's memory through a symlink (in a scratch dir) that points at /proc/PID/mem.
+
+The path given to open() is an ordinary file name; the kernel follows the
+link to the agent's mem file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from redteam import rt
+
+GAP = 2
+MODE = "external"
+TARGET = "host"
+HELD_OUT = True
+ROUND = 4
+EXPECT = ("L5",)
+
+
+def run(args: dict[str, Any]) -> None:
+    pid = int(args["pid"])
+    addr = rt.target_addr(args, pid)
+    d = Path(args["scratch"])
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    link = d / "cache.db"
+    os.symlink(f"/proc/{pid}/mem", link)
+    t = rt.now()
+    fd = os.open(link, os.O_RDWR)
+    try:
+        data = os.pread(fd, 32, addr)
+        n = os.pwrite(fd, data, addr)
+    finally:
+        os.close(fd)
+        link.unlink()
+    rt.report(t, n == len(data) == 32, f"{link} -> /proc/{pid}/mem: wrote {n} bytes at {addr:#x}")
+
+
+if __name__ == "__main__":
+    rt.main(run, globals())
