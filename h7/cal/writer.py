@@ -242,6 +242,16 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
+def _fill_synced(fd: int, data: bytes) -> None:
+    """``data`` into a just-created file, mode CERT_MODE whatever the umask, on disk; closes ``fd``."""
+    try:
+        os.fchmod(fd, CERT_MODE)
+        _write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _storage_error(what: str, path: Path, e: OSError) -> StorageError:
     hint = " (disk full)" if e.errno in (errno.ENOSPC, errno.EDQUOT) else ""
     return StorageError(f"{what} {path}: {e.strerror or e}{hint}")
@@ -539,13 +549,10 @@ class CalWriter:
         tmp = self.cal_dir / f".{HEAD_NAME}.{os.getpid()}.tmp"
         data = f"{HEAD_MAGIC} 1 {head[0]} {head[1].hex()}\n".encode("ascii")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o640)
-            try:
-                os.fchmod(fd, CERT_MODE)
-                _write_all(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _fill_synced(
+                os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o640),
+                data,
+            )
             # No directory fsync: if a crash loses this rename, the old HEAD
             # survives, which only lags, and the next open rolls it forward.
             os.rename(tmp, path)
@@ -595,12 +602,7 @@ class CalWriter:
         except OSError as e:
             raise _storage_error("cannot create", tmp, e) from None
         try:
-            try:
-                os.fchmod(fd, CERT_MODE)
-                _write_all(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _fill_synced(fd, data)
             try:
                 os.link(tmp, path)
             except OSError as e:
