@@ -64,3 +64,24 @@ def test_unprivileged_user_gets_a_clear_line(tmp_path: Path, keys: Path) -> None
     assert "cannot read signing key" in one_line_error(p)
     p = h7("verify", str(cal), "--pubkey", str(keys.parent / "h7.pub"), user="nobody")
     assert "public key" in one_line_error(p)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
+def test_root_without_bpf_capabilities_gets_one_line(tmp_path: Path, keys: Path) -> None:
+    """Root under a container-like bounding set (no CAP_BPF/PERFMON/SYS_ADMIN): the EPERM, named."""
+    agent = subprocess.Popen(["sleep", "60"])
+    try:
+        p = subprocess.run(
+            ["setpriv", "--inh-caps=-all", "--bounding-set=-bpf,-perfmon,-sys_admin", "--",
+             sys.executable, "-m", "h7", "attach", str(agent.pid), "--duration", "5s",
+             "--key", str(keys), "--cal-dir", str(tmp_path / "cal"), "--sink", str(tmp_path / "s.sock"),
+             "--spool-dir", str(tmp_path / "spool"), "--status-file", str(tmp_path / "status.json")],
+            cwd=REPO, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        agent.kill()
+        agent.wait()
+    assert p.returncode == 3, p
+    assert p.stderr.count("\n") == 1, p.stderr  # libbpf's own log stays out of it
+    assert "refused BPF (EPERM)" in one_line_error(p) and "lacks CAP_BPF and CAP_PERFMON" in p.stderr
+    assert not list((tmp_path / "cal").glob("*.cal"))  # nothing signed

@@ -330,11 +330,15 @@ class BpfObject:
             if isinstance(err, BPFError) and detail:
                 err.args = (f"{err.args[0]}: {detail}",)
             if abs(rc) == errno_mod.EPERM and os.geteuid() == 0:
+                missing = missing_bpf_caps()
+                why = (
+                    f"this process lacks {' and '.join(missing)} (and CAP_SYS_ADMIN): "
+                    "a container or a reduced capability bounding set"
+                    if missing
+                    else "lockdown, a seccomp filter or kernel.unprivileged_bpf_disabled/LSM policy"
+                )
                 raise BPFError(
-                    f"{what}: the kernel refused BPF (EPERM): lockdown, a seccomp filter or "
-                    "kernel.unprivileged_bpf_disabled/LSM policy",
-                    errno=errno_mod.EPERM,
-                    program=prog,
+                    f"{what}: the kernel refused BPF (EPERM): {why}", errno=errno_mod.EPERM, program=prog
                 )
             raise err
         self.loaded = True
@@ -355,6 +359,28 @@ class BpfObject:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_CAP_SYS_ADMIN, _CAP_PERFMON, _CAP_BPF = 21, 38, 39
+
+
+def missing_bpf_caps(status: str = "/proc/self/status") -> list[str]:
+    """Capabilities a tracing BPF load needs that this process lacks (none if it has CAP_SYS_ADMIN).
+
+    Root in a container, or under a reduced bounding set, gets EPERM from the
+    kernel like a locked-down host does; the operator's fix differs, so the
+    error names which it is.
+    """
+    try:
+        with open(status) as f:
+            eff = int(next(line.split()[1] for line in f if line.startswith("CapEff:")), 16)
+    except (OSError, StopIteration, ValueError, IndexError):
+        return []
+    if eff >> _CAP_SYS_ADMIN & 1:
+        return []
+    return [
+        name for name, bit in (("CAP_BPF", _CAP_BPF), ("CAP_PERFMON", _CAP_PERFMON)) if not eff >> bit & 1
+    ]
 
 
 def _failed_program() -> tuple[str | None, str]:

@@ -402,11 +402,12 @@ class Sensor:
         quiet.setLevel(logging.ERROR)
         try:
             return self._load_rounds(off, forced)
-        except BPFError:
+        except BPFError as e:
             quiet.setLevel(level)
-            for line in list(libbpf_messages):  # a core program failed: its log matters
-                quiet.warning("%s", line)
-            raise
+            if e.program is not None:  # a core program failed: its log matters
+                for line in list(libbpf_messages):
+                    quiet.warning("%s", line)
+            raise  # the object as a whole (BPF refused): the one-line error says why
         finally:
             quiet.setLevel(level)
 
