@@ -24,9 +24,10 @@ by its own baseline spread:
 * graph: new nodes, plus new edges between two nodes the baseline already
   had, relative to the baseline graph (an edge that brings a new node in is
   counted with that node: a program run for the first time reads a dozen
-  known libraries, which is one new thing; new libraries and locale files
-  that only new programs read are those programs' own code, see
-  :func:`structural_novelty`), in units of the baseline's own
+  known libraries, which is one new thing; and what only new programs touch
+  -- their libraries, locale data, /etc/passwd, their writes in ordinary
+  places -- is those programs' footprint unless it is a secret or a
+  persistence/system write, see :func:`structural_novelty`), in units of the baseline's own
   90th-percentile leave-one-out novelty (at least 4);
 * sequences: the mean novelty (nats) of the batch's ``max(top_k,
   top_frac * n)`` most novel syscall windows under
@@ -123,14 +124,24 @@ MAX_WRITERS = 4  # writer processes remembered per concrete path
 _NO_FLOW_PREFIXES = ("/dev/", "/proc/", "/sys/")
 _FLOW_DEV_OK = ("/dev/shm/", "/dev/mqueue/")
 _CACHE_PARTS = ("/__pycache__/",)
-# Libraries, language runtimes' modules and locale data: a program's own code (structural_novelty)
-_CODE_PREFIXES = (
-    "/lib/", "/lib32/", "/lib64/", "/usr/lib/", "/usr/lib32/", "/usr/lib64/", "/usr/local/lib/",
-    "/usr/share/locale/", "/usr/share/zoneinfo/",
+_MODULE_ROOT = re.compile(r"/(site-packages|dist-packages|node_modules)/|/lib/python[^/]*/")
+# Secrets (never a footprint): password/group shadows, sudo rules, keys, credentials, histories, environ
+_SECRET = re.compile(
+    r"shadow|sudoers|opasswd|htpasswd|/ssh/|(^|/)\.(ssh|gnupg|aws|kube|docker)/|/private/|"
+    r"\.(key|p12|pfx|keytab)$|(^|/)id_[a-z0-9]+(\.pub)?$|(^|/)[^/]*(credential|secret|password)[^/]*$|(^|/)\.?tokens?$|"
+    r"\.netrc$|\.pgpass$|\.git-credentials$|_history$|/environ$|/mem$",
+    re.I,
+)
+_SYSTEM_WRITE = (
+    "/etc/", "/usr/", "/bin/", "/sbin/", "/lib/", "/lib32/", "/lib64/", "/boot/", "/opt/",
+    "/var/lib/", "/var/spool/",
 )  # fmt: skip
-# ... and the module trees of language runtimes, wherever they are installed (pyenv, a venv)
-_MODULE_TREES = ("/lib/python", "/site-packages/", "/dist-packages/", "/node_modules/")
-_SHARED_OBJECT = re.compile(r"\.so(\.[#0-9]+)*$")
+_PERSISTENCE = re.compile(
+    r"/cron|/systemd/|/autostart/|(^|/)\.git/hooks/|(^|/)\.(bash|zsh|ksh)?(rc|_profile|_login|_logout|env)$|"
+    r"(^|/)\.profile$|(^|/)\.(bashrc|zshrc|zprofile|zshenv|xinitrc|xprofile)$|\.pth$|(site|user)customize\.py$|"
+    r"/authorized_keys|/\.config/fish/|/init\.d/|/rc\.local$",
+    re.I,
+)
 G_SCALE_FLOOR = 4.0  # four new structural elements (edges + nodes) = one unit of graph novelty
 S_SPREAD_FLOOR = 0.5  # nats
 L3_FLOOR = 4.0  # units: a new program or a few new files is not "structural drift"
@@ -219,43 +230,90 @@ def normalise_exe(path: str) -> str:
     return f"exe:{normalise_dir(d) + '/' if d else ''}{base}"
 
 
-def _is_code(node: str) -> bool:
-    """A library, a module of a language runtime's tree, locale data: part of whichever program loads it."""
-    kind, _, path = node.partition(":")
-    if kind not in ("file", "dir"):
-        return False
-    return (
-        path.startswith(_CODE_PREFIXES)
-        or any(part in path for part in _MODULE_TREES)
-        or bool(_SHARED_OBJECT.search(path))
-    )
+def is_secret(node: str) -> bool:
+    """A credential, key or password store: never part of a program's ordinary footprint."""
+    return bool(_SECRET.search(node.partition(":")[2]))
+
+
+def is_persistence(node: str) -> bool:
+    """A write that changes the system or makes code run later: system directories, shell start-up
+    files, cron, services, autostart, git hooks, ``.pth`` -- written by anyone, it counts."""
+    path = node.partition(":")[2]
+    return path.startswith(_SYSTEM_WRITE) or bool(_PERSISTENCE.search(path))
+
+
+def module_root(node: str) -> str | None:
+    """The root of the runtime module tree a node lies in (``.../site-packages/``), or None."""
+    path = node.partition(":")[2] + ("/" if node.startswith("dir:") else "")
+    m = _MODULE_ROOT.search(path)
+    return path[: m.end()] if m else None
+
+
+def module_roots(nodes: set[str]) -> set[str]:
+    """The module trees a set of nodes (the baseline's) touched."""
+    return {r for r in (module_root(v) for v in nodes) if r is not None}
+
+
+def footprint(edges: set[Edge], fresh: set[str], known_roots: set[str] | None) -> set[str]:
+    """The new nodes that only new programs touched, or that build a new environment.
+
+    See :func:`structural_novelty` for the rule and what stays counted.
+    """
+    own = {v for v in fresh if not v.startswith("exe:") and not is_secret(v)}
+    roots = known_roots if known_roots is not None else set()
+    for a, b, kind in edges:
+        if a in own and not (kind in ("read", "load", "list") and b in fresh and b.startswith("exe:")):
+            own.discard(a)  # something the agent (or any program it already ran) read counts
+        if b in own:
+            by_new = a in fresh and a.startswith("exe:")
+            root = module_root(b)
+            new_env = root is not None and root not in roots
+            if kind == "connect":
+                if not (by_new and b == "net:unix"):
+                    own.discard(b)  # an endpoint counts (a named one, anyone's)
+            elif (
+                kind != "write"
+                or is_persistence(b)
+                or not ((by_new and (root is None or new_env)) or new_env)
+            ):
+                own.discard(b)  # the agent's own writes, and anything written into its runtime's tree
+    return own
 
 
 def structural_novelty(
-    edges: set[Edge], known_edge: Callable[[Edge], bool], known_node: Callable[[str], bool]
+    edges: set[Edge],
+    known_edge: Callable[[Edge], bool],
+    known_node: Callable[[str], bool],
+    known_roots: set[str] | None = None,
 ) -> tuple[float, list[Edge], list[str]]:
     """Graph novelty of a batch: new nodes, plus new edges between two *known* nodes.
 
     An edge that brings a new node in is that node's novelty, counted once
     with it: a program run for the first time reads a dozen libraries the
-    agent already read, and that is one new thing, not a dozen.  Likewise the
-    new libraries, runtime modules and locale files that only new programs
-    read (``_is_code``) are those programs' own code, counted with them; one a
-    *known* program loads (the agent mapping a new native library) counts.
+    agent already read, and that is one new thing, not a dozen.  Likewise
+    the new nodes that only *new programs* touched are those programs'
+    footprint (:func:`footprint`), counted with them: what a tool the agent
+    runs for the first time reads (its executable, libraries, locale data,
+    /etc/passwd, a resolver socket, the files of its task), and what it writes
+    in ordinary places (git's objects and logs in a new repository, pip's
+    build tree) -- one new program, not twenty new files.  Counted whoever
+    touches them: secrets (:func:`is_secret`: keys, credentials, shadow
+    files, histories, ``/proc/*/environ``), writes that change the system or
+    make code run later (:func:`is_persistence`), named endpoints, writes
+    into a runtime module tree the baseline used (``known_roots``: a ``.pth``
+    in the agent's site-packages), and anything a program the baseline
+    already had (the agent itself) reads or writes for the first time.
+    Files written into a module tree the baseline never touched (a fresh
+    venv's site-packages, even by the agent's own interpreter running ``-m
+    venv``) are a new environment being built, not a change to the agent's.
     Returns the count, the new edges and the new nodes (all of them, for evidence).
     """
     new_e = sorted(e for e in edges if not known_edge(e))
     nodes = {e[0] for e in edges} | {e[1] for e in edges}
     new_n = sorted(v for v in nodes if not known_node(v))
-    fresh = set(new_n)
-    code = {v for v in fresh if _is_code(v)}
-    if code:
-        for a, b, kind in edges:
-            if a in code and not (kind in ("read", "load", "list") and b.startswith("exe:") and b in fresh):
-                code.discard(a)
-            code.discard(b)  # written, or anything else into it
+    own = footprint(edges, set(new_n), known_roots)
     between_known = sum(1 for e in new_e if known_node(e[0]) and known_node(e[1]))
-    return float(len(new_n) - len(code) + between_known), new_e, new_n
+    return float(len(new_n) - len(own) + between_known), new_e, new_n
 
 
 class ProcEdge(NamedTuple):
@@ -522,6 +580,7 @@ class CausalChannel(Channel):
         self.builder: CausalGraphBuilder | None = None
         self.base_edges: set[Edge] = set()
         self.base_nodes: set[str] = set()
+        self.base_roots: set[str] = set()  # runtime module trees the baseline touched
         self._batch_edges: list[set[Edge]] = []
         self._batch_codes: list[CodeCounts] = []
         self.seq: SequenceModel | None = None
@@ -563,7 +622,7 @@ class CausalChannel(Channel):
     def _graph_novelty(
         self, edges: set[Edge], known_edges: set[Edge], known_nodes: set[str]
     ) -> tuple[float, list[Edge], list[str]]:
-        return structural_novelty(edges, known_edges.__contains__, known_nodes.__contains__)
+        return structural_novelty(edges, known_edges.__contains__, known_nodes.__contains__, self.base_roots)
 
     @staticmethod
     def _values(model: SequenceModel, codes: np.ndarray, known: np.ndarray, tau: float) -> np.ndarray:
@@ -597,6 +656,7 @@ class CausalChannel(Channel):
         for e in self._batch_edges:
             self.base_edges |= e
         self.base_nodes = self._nodes(self.base_edges)
+        self.base_roots = module_roots(self.base_nodes)
         # Leave-one-out graph novelty: an edge is new to batch i iff no other batch had it.
         ecount: Counter[Edge] = Counter()
         ncount: Counter[str] = Counter()
@@ -606,7 +666,7 @@ class CausalChannel(Channel):
         # (the same count as _graph_novelty: a node is known if another batch had it)
         g_loo = np.array(
             [
-                structural_novelty(e, lambda x: ecount[x] > 1, lambda v: ncount[v] > 1)[0]
+                structural_novelty(e, lambda x: ecount[x] > 1, lambda v: ncount[v] > 1, self.base_roots)[0]
                 for e in self._batch_edges
             ]
         )
@@ -893,6 +953,7 @@ class CausalChannel(Channel):
     def from_state(self, state: dict[str, Any]) -> None:
         self.base_edges = {(str(a), str(b), str(k)) for a, b, k in state["edges"]}
         self.base_nodes = self._nodes(self.base_edges)
+        self.base_roots = module_roots(self.base_nodes)
         self.base_flows = {(str(a), str(b), str(c)) for a, b, c in state.get("flows", [])}
         self.seq = SequenceModel.from_state(state["seq"]) if state.get("seq") else None
         self.tau = float(state.get("tau", 0.0))
