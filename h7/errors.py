@@ -7,6 +7,8 @@ line and exits with ``exit_code``.
 
 from __future__ import annotations
 
+import errno
+
 
 class H7Error(Exception):
     """Base of every error H7 reports to an operator."""
@@ -57,3 +59,9 @@ class StorageError(H7Error):
     """A durable write failed (full disk, read-only filesystem, unsafe permissions)."""
 
     exit_code = 6
+
+    @classmethod
+    def from_os(cls, what: str, path: object, e: OSError) -> StorageError:
+        """``<what> <path>: <reason>``, marked "(disk full)" when it is: the one wording of a failed write."""
+        hint = " (disk full)" if e.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        return cls(f"{what} {path}: {e.strerror or e}{hint}")

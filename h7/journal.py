@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 import msgpack
 
 from h7.batch import AgentInfo, Batch
-from h7.errors import H7Error
+from h7.errors import H7Error, StorageError
 from h7.safeio import open_regular
 
 if TYPE_CHECKING:
@@ -112,15 +112,27 @@ class JournalWriter:
         fsync: bool = False,
     ) -> None:
         self._own = isinstance(target, str | os.PathLike)
-        self._f: BinaryIO = open(target, "wb") if isinstance(target, str | os.PathLike) else target  # noqa: SIM115
+        self._failed = False
+        if isinstance(target, str | os.PathLike):
+            self._name = os.fspath(target)
+            try:
+                self._f: BinaryIO = open(target, "wb")  # noqa: SIM115 - closed by close()
+            except OSError as e:
+                raise StorageError.from_os("cannot create journal", self._name, e) from None
+        else:
+            self._name, self._f = getattr(target, "name", "?"), target
         self._packer = _packer()
         self._fsync = fsync
         self.batches = 0
         self._write(header.to_record())
 
     def _write(self, rec: dict[str, Any]) -> None:
-        self._f.write(self._packer.pack(rec))
-        self._f.flush()
+        try:
+            self._f.write(self._packer.pack(rec))
+            self._f.flush()
+        except OSError as e:
+            self._failed = True  # what was flushed before stays a readable journal
+            raise StorageError.from_os("cannot write journal", self._name, e) from None
         if self._fsync:
             with contextlib.suppress(OSError, io.UnsupportedOperation):
                 os.fsync(self._f.fileno())
@@ -131,7 +143,11 @@ class JournalWriter:
 
     def close(self) -> None:
         if self._own:
-            self._f.close()
+            try:
+                self._f.close()
+            except OSError as e:  # the buffered tail of a write that already failed: said once
+                if not self._failed:
+                    raise StorageError.from_os("cannot write journal", self._name, e) from None
 
     def __enter__(self) -> JournalWriter:
         return self

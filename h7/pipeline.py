@@ -463,6 +463,8 @@ class Monitor:
         self.reporter = reporter
         self.term = term
         self.save_baseline = save_baseline
+        #: a --save-baseline that failed: monitoring went on, the run ends with this error
+        self.save_error: StorageError | None = None
         self._announced = announced
 
     def on_syscalls(self, arr: np.ndarray) -> None:
@@ -496,8 +498,12 @@ class Monitor:
             self._announced = True
             term.line(f"h7: baseline complete; monitoring {registry.span(engine.config.channels)}")
             if self.save_baseline is not None:
-                engine.save_baseline(self.save_baseline)
-                term.line(f"h7: baseline saved to {self.save_baseline}")
+                try:
+                    engine.save_baseline(self.save_baseline)
+                    term.line(f"h7: baseline saved to {self.save_baseline}")
+                except StorageError as e:  # a full disk must not end monitoring
+                    self.save_error = e
+                    term.line(f"h7: warning: baseline not saved, monitoring goes on: {e}")
         if self.reporter is not None:
             self.reporter.update(engine, self.source, self.alerts)
 
@@ -580,6 +586,8 @@ def run_source(
             )
         if reporter is not None:
             reporter.update(engine, source, alerts, force=True)
+        if monitor.save_error is not None:
+            raise monitor.save_error  # the run went on; the file asked for is still not there
         return engine, reason
     except BaseException as e:
         failure = f"{type(e).__name__}: {e}"[:500]

@@ -20,7 +20,6 @@ becomes a signed record instead of silence.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import logging
@@ -214,8 +213,7 @@ class SensorRun:
                 if fd >= 0:
                     os.close(fd)
                 tmp.unlink(missing_ok=True)
-            hint = " (disk full)" if e.errno in (errno.ENOSPC, errno.EDQUOT) else ""
-            raise StorageError(f"cannot write run file {self.run_path}: {e.strerror}{hint}") from None
+            raise StorageError.from_os("cannot write run file", self.run_path, e) from None
 
     def heartbeat(self) -> None:
         """Touch the run file (at most every HEARTBEAT_S): its mtime bounds a crash's downtime."""

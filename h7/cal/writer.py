@@ -252,11 +252,6 @@ def _fill_synced(fd: int, data: bytes) -> None:
         os.close(fd)
 
 
-def _storage_error(what: str, path: Path, e: OSError) -> StorageError:
-    hint = " (disk full)" if e.errno in (errno.ENOSPC, errno.EDQUOT) else ""
-    return StorageError(f"{what} {path}: {e.strerror or e}{hint}")
-
-
 class CalWriter:
     """Signs detections and operator actions into one chain of .cal files.
 
@@ -294,7 +289,7 @@ class CalWriter:
                 self.cal_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600
             )
         except OSError as e:
-            raise _storage_error("cannot open lock file in", self.cal_dir, e) from None
+            raise StorageError.from_os("cannot open lock file in", self.cal_dir, e) from None
         self._known_head: tuple[int, bytes] | None = None
         with self._locked():
             self._remove_stale_temps()
@@ -449,7 +444,7 @@ class CalWriter:
         except FileNotFoundError:
             return None
         except OSError as e:
-            raise _storage_error("cannot read chain head", path, e) from None
+            raise StorageError.from_os("cannot read chain head", path, e) from None
         except UnicodeDecodeError:
             raise StorageError(f"chain head {path} is not ASCII text") from None
         parts = text.split()
@@ -477,7 +472,7 @@ class CalWriter:
                     if s is not None and s > best:
                         best = s
         except OSError as e:
-            raise _storage_error("cannot list", self.cal_dir, e) from None
+            raise StorageError.from_os("cannot list", self.cal_dir, e) from None
         if best == 0:
             return 0, ZERO_HASH
         cert = self._read_own_cert(best)
@@ -492,7 +487,7 @@ class CalWriter:
         except FileNotFoundError:
             return None
         except OSError as e:
-            raise _storage_error("cannot read", path, e) from None
+            raise StorageError.from_os("cannot read", path, e) from None
         try:
             cert = verify_bytes(data, self._pub)
         except VerificationError as e:
@@ -560,7 +555,7 @@ class CalWriter:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
             if strict:
-                raise _storage_error("cannot persist chain head", path, e) from None
+                raise StorageError.from_os("cannot persist chain head", path, e) from None
             log.warning("cannot persist chain head %s yet: %s", path, e.strerror)
 
     def _remove_stale_temps(self) -> None:
@@ -569,7 +564,7 @@ class CalWriter:
             with os.scandir(self.cal_dir) as it:
                 stale = [e.path for e in it if e.name.startswith(".") and e.name.endswith(".tmp")]
         except OSError as e:
-            raise _storage_error("cannot list", self.cal_dir, e) from None
+            raise StorageError.from_os("cannot list", self.cal_dir, e) from None
         for p in stale:
             try:
                 os.unlink(p)
@@ -600,7 +595,7 @@ class CalWriter:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, CERT_MODE)
         except OSError as e:
-            raise _storage_error("cannot create", tmp, e) from None
+            raise StorageError.from_os("cannot create", tmp, e) from None
         try:
             _fill_synced(fd, data)
             try:
@@ -616,7 +611,7 @@ class CalWriter:
             raise StorageError(f"{path} already exists; refusing to overwrite a certificate") from None
         except OSError as e:
             tmp.unlink(missing_ok=True)
-            raise _storage_error("cannot write certificate", path, e) from None
+            raise StorageError.from_os("cannot write certificate", path, e) from None
         try:
             tmp.unlink(missing_ok=True)
             _fsync_dir(self.cal_dir)
@@ -627,4 +622,4 @@ class CalWriter:
                 _fsync_dir(self.cal_dir)
             except OSError:
                 pass
-            raise _storage_error("cannot make certificate durable", path, e) from None
+            raise StorageError.from_os("cannot make certificate durable", path, e) from None

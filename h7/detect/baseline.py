@@ -9,6 +9,7 @@ one-line refusal, never a half-loaded model.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -17,7 +18,7 @@ import msgpack
 
 from h7.config import EngineConfig
 from h7.detect.agents import PHASE_MONITORING, AgentState
-from h7.errors import UsageError
+from h7.errors import StorageError, UsageError
 
 #: A saved baseline is a few hundred KiB to a few MiB (measured: see docs/operations.md "Input limits");
 #: the cap keeps a corrupt or hostile file from costing gigabytes of memory.
@@ -97,14 +98,19 @@ def apply(st: AgentState, saved: dict[str, Any]) -> None:
 
 
 def write(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
-    """Durably: a temporary file, fsync, rename."""
+    """Durably: a temporary file, fsync, rename; a failure leaves no temp file and is one line."""
     data = msgpack.packb(state, use_bin_type=True, unicode_errors="surrogateescape")
     tmp = f"{os.fspath(path)}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise StorageError.from_os("cannot write baseline", path, e) from None
 
 
 def read(path: str | os.PathLike[str]) -> Any:

@@ -92,7 +92,10 @@ class Spool:
         if st.st_mode & 0o022:
             raise StorageError(f"spool directory {self.dir} is group- or world-writable")
         lock_path = self.dir / ".lock"
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise StorageError.from_os("cannot create spool lock", lock_path, e) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
@@ -101,8 +104,12 @@ class Spool:
             if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise StorageError(f"spool {self.dir} is in use by another process (pid {holder})") from e
             raise StorageError(f"cannot lock spool {self.dir}: {e.strerror}") from e
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as e:
+            os.close(fd)
+            raise StorageError.from_os("cannot write spool lock", lock_path, e) from None
         self._lock_fd = fd
         for p in self.dir.iterdir():
             name = p.name
