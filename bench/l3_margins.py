@@ -9,8 +9,9 @@ per journal, what L3 judged in every batch after its baseline:
   (< 1 is silent; the margin is how far below 1), with the three worst batches;
 * the L3 verdicts the channel raised (before folding), benign and per attack.
 
-Journals recorded by the eval harness carry their phases in the header
-(``marks``: monitoring, soak_end; ``attacks``: injected times): the soak is
+Journals recorded by the eval harness carry their phases in the header, or
+in a ``<stack>.marks.json`` beside the journal (``marks``: monitoring,
+soak_end; ``attacks``: injected times): the soak is
 benign, each attack runs until the next one is injected.  Held-out attacks
 (eval/attacks.py ``split == "held-out"``) are never reported: their windows
 are dropped, so nothing here can be tuned on them.  A journal without marks is
@@ -78,7 +79,11 @@ def measure(path: Path, baseline_s: float, benign_until: float | None) -> dict[s
     held = _held_out_ids()
     with tempfile.TemporaryDirectory() as td:
         reader = JournalReader(_open_journal(path, Path(td)))
-        meta = reader.header.meta or {}
+        meta = dict(reader.header.meta or {})
+        side = _marks_file(path)
+        if "marks" not in meta and side is not None:  # `h7 attach --journal` + the eval harness's marks
+            extra = json.loads(side.read_text())
+            meta.update({k: extra[k] for k in ("marks", "attacks") if k in extra})
         off = int(meta.get("wall_minus_mono_ns", 0))
         marks = meta.get("marks") or {}
         attacks = sorted(meta.get("attacks") or [], key=lambda a: float(a["injected"]))
@@ -140,6 +145,13 @@ def measure(path: Path, baseline_s: float, benign_until: float | None) -> dict[s
         "g_scale": getattr(chan, "g_scale", None),
         "phases": phases,
     }
+
+
+def _marks_file(path: Path) -> Path | None:
+    """``<stack>.marks.json`` next to ``<stack>.h7j[.gz]`` (eval's harness writes it), if any."""
+    stem = path.name.removesuffix(".gz").removesuffix(".h7j")
+    side = path.with_name(f"{stem}.marks.json")
+    return side if side.is_file() else None
 
 
 def _phase(

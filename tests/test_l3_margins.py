@@ -45,3 +45,23 @@ def test_ref_replays_the_same_journal_with_that_revisions_h7(capsys: pytest.Capt
 def test_bad_input_one_line_and_nonzero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert l3_margins.main([str(tmp_path / "nope.h7j")]) == 2
     assert "no such journal" in capsys.readouterr().err
+
+
+def test_marks_beside_the_journal_give_its_phases(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`h7 attach --journal` + eval's `<stack>.marks.json`: the phases come from the sidecar."""
+    from h7.journal import JournalReader
+
+    j = tmp_path / "stack.h7j"
+    shutil.copy(ROOT / "tests" / "journals" / "real" / "benign.h7j", j)
+    r = JournalReader(j)
+    assert "marks" not in (r.header.meta or {})
+    t1 = [b.t1_ns for b in r][-1] / 1e9  # journal clock (no wall offset in this journal)
+    marks = {
+        "marks": {"monitoring": t1 - 12, "soak_end": t1 - 5},
+        "attacks": [{"id": "L3-cycle", "injected": t1 - 4}],
+    }
+    (tmp_path / "stack.marks.json").write_text(json.dumps(marks))
+    assert l3_margins.main([str(j), "--json"]) == 0
+    ph = json.loads(capsys.readouterr().out)["worktree"][0]["phases"]
+    assert set(ph) == {"soak", "between", "attack:L3-cycle"}  # between: after the soak, before the attack
+    assert ph["soak"]["batches"] in (7, 8) and ph["attack:L3-cycle"]["batches"] in (4, 5)
