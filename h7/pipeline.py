@@ -398,8 +398,10 @@ class StatusReporter:
     Written when something an operator reads changed, else every 2 s.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, say: Callable[[str], None] | None = None) -> None:
         self.path = path
+        self.say = say
+        self.failing = False  # the last write failed (said once, and once when it works again)
         self.started = time.time()
         self._last_t = 0.0
         self._last_key: Any = None
@@ -432,9 +434,17 @@ class StatusReporter:
             "sink": a.get("sink", {}),
             "ring": source.counters(),
         }
-        # status is a convenience; never stop detection for it
-        with contextlib.suppress(OSError, H7Error):
+        # status is a convenience; never stop detection for it, but say when `h7 status` goes stale
+        try:
             write_status(self.path, doc)
+        except (OSError, H7Error) as e:
+            if not self.failing and self.say is not None:
+                self.say(f"h7: warning: status file not updated, detection goes on: {e}")
+            self.failing = True
+            return
+        if self.failing and self.say is not None:
+            self.say(f"h7: status file {self.path} is updated again")
+        self.failing = False
 
 
 class Monitor:
@@ -668,7 +678,7 @@ def run_attach(opts: AttachOptions) -> int:
             econf,
             alerts,
             term,
-            reporter=StatusReporter(opts.status_path or cfg.sensor.status),
+            reporter=StatusReporter(opts.status_path or cfg.sensor.status, say=term.line),
             baseline_from=opts.baseline_from,
             save_baseline=opts.save_baseline,
             duration_s=opts.duration_s,

@@ -104,3 +104,40 @@ def test_attach_save_baseline_on_a_full_disk_keeps_monitoring(tmp_path: Path, fu
     warned = next(i for i, x in enumerate(lines) if "baseline not saved, monitoring goes on" in x)
     assert any(x.startswith("h7: detached (duration)") for x in lines[warned:]), p.stderr  # ran to its end
     assert sorted(x.name for x in full.iterdir()) == ["ballast"]
+
+
+def test_status_file_on_a_full_disk_is_said_once_and_detection_goes_on(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        bpf_unavailable("not root")
+    priv, _ = keygen(tmp_path / "keys")
+    with small_tmpfs(tmp_path / "full") as where:
+        ballast = fill(where)
+        agent = subprocess.Popen([sys.executable, "-c", BUSY_AGENT])
+        sensor = subprocess.Popen(
+            [sys.executable, "-m", "h7", "attach", str(agent.pid), "--baseline", "3s", "--duration", "9s",
+             "--key", str(priv), "--cal-dir", str(tmp_path / "cal"), "--sink", str(tmp_path / "s.sock"),
+             "--spool-dir", str(tmp_path / "spool"), "--status-file", str(where / "status.json")],
+            cwd=REPO, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        lines: list[str] = []
+        try:
+            assert sensor.stderr is not None
+            for _ in range(500):  # bounded: the run ends after its --duration
+                line = sensor.stderr.readline()
+                if not line:
+                    break
+                lines.append(line)
+                if "status file not updated" in line:
+                    ballast.unlink()  # space returns while the sensor runs
+            rc = sensor.wait(timeout=60 * TIMESCALE)
+        finally:
+            if sensor.poll() is None:
+                sensor.kill()
+                sensor.wait()
+            agent.kill()
+            agent.wait()
+        text = "".join(lines)
+        assert rc == 0 and "h7: detached (duration)" in text, text
+        assert text.count("status file not updated, detection goes on") == 1, text
+        assert "(disk full)" in text and f"status file {where / 'status.json'} is updated again" in text, text
+        assert (where / "status.json").exists()

@@ -61,7 +61,7 @@ def write_status(path: Path, state: dict[str, Any]) -> None:
                 os.unlink(tmp)
             raise
     except OSError as e:
-        raise StorageError(f"cannot write status file {path}: {e.strerror}") from e
+        raise StorageError.from_os("cannot write status file", path, e) from e
 
 
 def writer_alive(doc: dict[str, Any]) -> bool:
