@@ -11,11 +11,17 @@ from h7.errors import H7Error, UsageError
 
 
 class H7Group(click.Group):
+    """Every failure an operator can cause is one ``h7: error:`` line and a distinct exit code."""
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except H7Error as e:
             click.echo(f"h7: error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except click.UsageError as e:  # a bad argument or option: click's own 4-line usage block, in one
+            where = e.ctx.command_path if e.ctx is not None else ctx.command_path
+            click.echo(f"h7: error: {e.format_message()} (see '{where} --help')", err=True)
             ctx.exit(e.exit_code)
 
 

@@ -85,3 +85,16 @@ def test_root_without_bpf_capabilities_gets_one_line(tmp_path: Path, keys: Path)
     assert p.stderr.count("\n") == 1, p.stderr  # libbpf's own log stays out of it
     assert "refused BPF (EPERM)" in one_line_error(p) and "lacks CAP_BPF and CAP_PERFMON" in p.stderr
     assert not list((tmp_path / "cal").glob("*.cal"))  # nothing signed
+
+
+def test_bad_arguments_are_one_line_too() -> None:
+    """click's usage errors (a pid that is not a number, an unknown option) in the same one-line form."""
+    for args, needle in (
+        (("attach", "abc"), "'abc' is not a valid integer"),
+        (("replay", "x.h7j", "--bogus"), "No such option '--bogus'"),
+        (("contain", "1"), "Missing option '--reason'"),
+    ):
+        p = h7(*args)
+        assert p.returncode == 2 and p.stderr.count("\n") == 1, p
+        err = one_line_error(p)
+        assert needle in err and f"h7 {args[0]} --help" in err, err
