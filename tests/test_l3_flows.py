@@ -309,6 +309,16 @@ def test_what_a_new_program_touches_counts_when_it_is_a_secret_or_persistence() 
     for target in ("file:/home/a/.bashrc", "file:/etc/cron.d/x", "file:/w/.git/hooks/pre-commit"):
         e = base | {("exe:/usr/bin/cat", target, "write")}
         assert structural_novelty(e, lambda e: False, known)[0] == 2.0, target
+    # ... also when the secret or the start-up file is one the baseline had (the agent read both)
+    known2 = {"exe:/usr/bin/python3.11", "file:/home/a/.ssh/id_rsa", "file:/home/a/.bashrc"}.__contains__
+    e = base | {("file:/home/a/.ssh/id_rsa", "exe:/usr/bin/cat", "read")}
+    assert structural_novelty(e, lambda e: False, known2)[0] == 2.0
+    e = base | {("exe:/usr/bin/cat", "file:/home/a/.bashrc", "write")}
+    assert structural_novelty(e, lambda e: False, known2)[0] == 2.0
+    e = base | {
+        ("file:/home/a/.bashrc", "exe:/usr/bin/cat", "read")
+    }  # reading a start-up file: the program's
+    assert structural_novelty(e, lambda e: False, known2)[0] == 1.0
     # what the agent's own image reads for the first time counts, secret or not
     e = {("file:/w/notes/*.md", "exe:/usr/bin/python3.11", "read")}
     assert structural_novelty(e, lambda e: False, known)[0] == 1.0

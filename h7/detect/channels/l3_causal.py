@@ -302,7 +302,10 @@ def structural_novelty(
     make code run later (:func:`is_persistence`), named endpoints, writes
     into a runtime module tree the baseline used (``known_roots``: a ``.pth``
     in the agent's site-packages), and anything a program the baseline
-    already had (the agent itself) reads or writes for the first time.
+    already had (the agent itself) reads or writes for the first time.  A
+    secret or persistence file the baseline already had is known, but a new
+    program reading (secret) or writing (persistence) it is one more element:
+    that edge is the news, not the program.
     Files written into a module tree the baseline never touched (a fresh
     venv's site-packages, even by the agent's own interpreter running ``-m
     venv``) are a new environment being built, not a change to the agent's.
@@ -313,7 +316,18 @@ def structural_novelty(
     new_n = sorted(v for v in nodes if not known_node(v))
     own = footprint(edges, set(new_n), known_roots)
     between_known = sum(1 for e in new_e if known_node(e[0]) and known_node(e[1]))
-    return float(len(new_n) - len(own) + between_known), new_e, new_n
+    # A new program reading a secret or writing a persistence/system file the baseline already
+    # had: the node is known and the program new, but that edge is the news, not the program.
+    sensitive = sum(
+        1
+        for a, b, kind in new_e
+        if not (known_node(a) and known_node(b))
+        and (
+            (kind == "read" and known_node(a) and is_secret(a))
+            or (kind == "write" and known_node(b) and is_persistence(b))
+        )
+    )
+    return float(len(new_n) - len(own) + between_known + sensitive), new_e, new_n
 
 
 class ProcEdge(NamedTuple):
