@@ -34,6 +34,18 @@ class BenchError(RuntimeError):
     """A benchmark could not produce its figure (a process died, a wait timed out)."""
 
 
+#: where `make bench` puts the measuring loops and BPF objects it compiles
+BUILD = Path(__file__).resolve().parent.parent / "build"
+
+
+def built(name: str) -> Path:
+    """``build/<name>``, which `make bench` compiles; BenchError (reported, not hidden) if it has not."""
+    path = BUILD / name
+    if not path.exists():
+        raise BenchError(f"{path} not built (make bench builds it)")
+    return path
+
+
 # ---------------------------------------------------------------- statistics
 def median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs)) if xs else float("nan")

@@ -35,13 +35,10 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
-from bench.harness import BenchError, DrainingSensor, LineProcess, bpf_stats_enabled, median
+from bench.harness import DrainingSensor, LineProcess, bpf_stats_enabled, built, median
 
-ROOT = Path(__file__).resolve().parent.parent
-BUILD = ROOT / "build"
 OPS = ("udp", "connect", "open")
 
 
@@ -49,10 +46,7 @@ class Loop(LineProcess):
     """bench/net_loop.c: n operations of one kind per request, answers the mean ns per operation."""
 
     def __init__(self) -> None:
-        exe = BUILD / "net_loop"
-        if not exe.exists():
-            raise BenchError(f"{exe} not built (make bench builds it)")
-        super().__init__([str(exe)], "net_loop", ready="ready")
+        super().__init__([str(built("net_loop"))], "net_loop", ready="ready")
 
     def ns(self, op: str, n: int) -> float:
         return self.ask(f"{op} {n}")

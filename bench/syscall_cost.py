@@ -23,24 +23,17 @@ Figures are added ns per syscall (median over rounds of with - base).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from bench.harness import BenchError, DrainingSensor, LineProcess, median, spread
-
-ROOT = Path(__file__).resolve().parent.parent
-BUILD = ROOT / "build"
+from bench.harness import DrainingSensor, LineProcess, built, median, spread
 
 
 class Loop(LineProcess):
     """bench/syscall_loop.c: n getppid(2) per request, answers the mean ns per call."""
 
     def __init__(self) -> None:
-        exe = BUILD / "syscall_loop"
-        if not exe.exists():
-            raise BenchError(f"{exe} not built (make bench builds it)")
-        super().__init__([str(exe)], "syscall_loop", ready="ready")
+        super().__init__([str(built("syscall_loop"))], "syscall_loop", ready="ready")
 
     def ns(self, n: int) -> float:
         return self.ask(f"go {n}")
@@ -50,9 +43,7 @@ def run(quick: bool = False) -> dict[str, float]:
     from h7.sensor.libbpf import BpfObject
     from h7.sensor.sensor import Sensor
 
-    null_elf = BUILD / "bench_null.bpf.o"
-    if not null_elf.exists():
-        raise BenchError(f"{null_elf} not built (make bench builds it)")
+    null_elf = built("bench_null.bpf.o")
     rounds = 3 if quick else 7
     n = 300_000 if quick else 1_000_000
     mon, unm = Loop(), Loop()
