@@ -122,14 +122,16 @@ ci-extra: build
 
 # --- `make eval` (issue 12; docs/evaluation.md): five real agent stacks, each baselined, soaked
 # (10 min; QUICK=1: 2 min) and attacked through its own tools.  Not part of `make test`.
-# EVAL_STACKS=... runs a subset (one at a time: the machine has 2 cores).
+# EVAL_STACKS=... runs a subset (one at a time: the machine has 2 cores; spaces or commas).
+# Each run's full journal (h7 attach --journal) goes to $(EVAL_JOURNALS)/<commit>/<stack>.h7j, outside git.
 .PHONY: eval
 EVAL_STACKS ?=
+EVAL_JOURNALS ?= /var/tmp/h7-eval-journals
 eval: build
 	eval/install.sh
 	@mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
-	rc=0; $(VPY) eval/harness.py --soak $(if $(QUICK),120,600) $(EVAL_STACKS) || rc=$$?; \
-	eval/.envs/tools/bin/python eval/report.py --mode $(if $(QUICK),QUICK,full) && exit $$rc
+	rc=0; $(VPY) eval/harness.py --soak $(if $(QUICK),120,600) --journal-dir "$(EVAL_JOURNALS)" $(EVAL_STACKS) || rc=$$?; \
+	eval/.envs/tools/bin/python eval/report.py --mode $(if $(QUICK),QUICK,full) --stacks "$(EVAL_STACKS)" && exit $$rc
 
 # --- red-team suite (issue 13): every variant against a live sensor, table + redteam/results/latest.json.
 # The daemons gap 5 hands commands to, and what the variants copy or compile; --no-install-recommends keeps

@@ -7,6 +7,12 @@ records every batch's per-channel divergence), a benign soak, and the attack
 suite.  Every certificate is verified with the public key.  Writes
 eval/results/<stack>.json with everything the report needs.
 
+The sensor also keeps a full journal of the run (``h7 attach --journal``:
+every batch it judged, syscalls included) under
+``--journal-dir/<commit>/<stack>.h7j`` with the harness's marks beside it
+(``<stack>.marks.json``), outside git: a later detector change can be shown
+on the very runs a table was measured on, with ``h7 replay``.
+
 Runs under the sensor's venv (it imports h7 to verify certificates); the
 agents never do.
 """
@@ -104,6 +110,7 @@ class Run:
         wait_s: float,
         seed: int,
         quiet_max_s: float = 90.0,
+        journal: Path | None = None,
     ) -> None:
         self.stack = stack
         self.dir = rundir
@@ -126,6 +133,7 @@ class Run:
         self.load: list[dict[str, Any]] = []
         self._load_at = -LOAD_EVERY_S
         self._cpu: tuple[int, int] | None = None
+        self.journal = journal
 
     def say(self, text: str) -> None:
         print(f"[{self.stack.name} {time.time() - self.t0:7.1f}s] {text}", flush=True)
@@ -228,32 +236,33 @@ class Run:
                 f"eval: the {self.stack.name} agent exited at start; see {self.dir / 'agent.log'}"
             )
         self.scores = self.dir / "scores.jsonl"
-        self.sensor = self.spawn(
-            [
-                py,
-                str(HERE / "attach_scored.py"),
-                "--scores",
-                str(self.scores),
-                "attach",
-                str(self.agent.pid),
-                "--baseline",
-                f"{self.baseline_s:g}s",
-                "--config",
-                str(self.cfg),
-                "--key",
-                str(self.key),
-                "--cal-dir",
-                str(self.dir / "cal"),
-                "--sink",
-                str(self.sock),
-                "--spool-dir",
-                str(self.dir / "spool"),
-                "--status-file",
-                str(self.dir / "status.json"),
-            ],
-            "sensor.log",
-            cwd=REPO,
-        )
+        self.sensor = self.spawn(self.sensor_args(py), "sensor.log", cwd=REPO)
+
+    def sensor_args(self, py: str) -> list[str]:
+        """`h7 attach` on the agent, through attach_scored.py, with the run's journal if any."""
+        return [
+            py,
+            str(HERE / "attach_scored.py"),
+            "--scores",
+            str(self.scores),
+            "attach",
+            str(self.agent.pid),
+            "--baseline",
+            f"{self.baseline_s:g}s",
+            "--config",
+            str(self.cfg),
+            "--key",
+            str(self.key),
+            "--cal-dir",
+            str(self.dir / "cal"),
+            "--sink",
+            str(self.sock),
+            "--spool-dir",
+            str(self.dir / "spool"),
+            "--status-file",
+            str(self.dir / "status.json"),
+            *(["--journal", str(self.journal)] if self.journal is not None else []),
+        ]
 
     # ---------------------------------------------------------------- certificates
     def status(self) -> dict[str, Any]:
@@ -534,7 +543,37 @@ class Run:
             "model": getattr(self, "model_stats", {}),
             "engine": self.status().get("engine", {}),
             "ring": self.status().get("ring", {}),
+            "journal": {"path": str(self.journal)} if self.journal is not None else None,
         }
+
+    def finish_journal(self, res: dict[str, Any]) -> None:
+        """After the sensor stopped: the journal's size and contents into the results, marks beside it.
+
+        The marks (attach, monitoring, soak end, each attack's injection and
+        serving, wall clock) let a replay tell benign time from attack windows;
+        the header's ``wall_minus_mono_ns`` maps them onto the batches.
+        """
+        if self.journal is None:
+            return
+        info: dict[str, Any] = {"path": str(self.journal)}
+        from h7.errors import H7Error
+
+        try:
+            info.update(journal_stats(self.journal))
+        except (OSError, H7Error) as e:  # a missing or broken journal must not lose the run's results
+            info["error"] = f"{type(e).__name__}: {e}"
+        keep = ("stack", "split", "h7_commit", "main_commit", "baseline_s", "soak_s", "marks", "fold_gap_s")
+        marks = {k: res.get(k) for k in keep}
+        marks["attacks"] = [
+            {k: a.get(k) for k in ("id", "channel", "split", "injected", "served", "detected", "cert")}
+            for a in res.get("attacks", [])
+        ]
+        side = self.journal.with_suffix(".marks.json")
+        with contextlib.suppress(OSError):
+            side.write_text(json.dumps(marks, indent=1, default=str))
+            info["marks"] = str(side)
+        res["journal"] = info
+        self.say(f"journal {self.journal}: {info.get('bytes')} bytes, {info.get('batches')} batches")
 
     def stop(self) -> None:
         stop_groups(self.procs, timeout=15)
@@ -558,6 +597,31 @@ def main_commit() -> tuple[str, bool]:
     )
     same = subprocess.run(["git", "-C", str(REPO), "diff", "--quiet", "main", "--", "h7", "bpf", "_build"])
     return r.stdout.strip() or "unknown", same.returncode == 0
+
+
+def journal_stats(path: Path) -> dict[str, Any]:
+    """Size and contents of a run's journal, read back the way ``h7 replay`` reads it."""
+    from h7.journal import JournalReader
+
+    out: dict[str, Any] = {"bytes": path.stat().st_size, "batches": 0, "syscalls": 0, "events": 0}
+    with JournalReader(path) as r:
+        out["agents"] = [a.agent_id for a in r.header.agents]
+        out["recorded_by"] = r.header.meta.get("recorded_by")
+        for b in r:
+            out["batches"] += 1
+            out["syscalls"] += len(b.syscalls)
+            out["events"] += len(b.events)
+        out["truncated"] = r.truncated is not None
+    return out
+
+
+def run_commit() -> str:
+    """The commit the harness and sensor run from (the journal directory's name)."""
+    r = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    dirty = subprocess.run(["git", "-C", str(REPO), "diff", "--quiet", "HEAD", "--", "h7", "bpf"]).returncode
+    return (r.stdout.strip() or "unknown") + ("-dirty" if dirty else "")
 
 
 def key_matches(keys: tuple[str, ...] | list[str], cert: dict[str, Any]) -> bool:
@@ -587,7 +651,9 @@ def versions(stack: Stack) -> dict[str, str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("stacks", nargs="*", default=[s.name for s in STACKS])
+    ap.add_argument(
+        "stacks", nargs="*", default=[s.name for s in STACKS], help="stack names (spaces or commas)"
+    )
     ap.add_argument("--baseline", type=float, default=30.0)
     ap.add_argument("--soak", type=float, default=600.0)
     ap.add_argument("--wait", type=float, default=45.0, help="how long to wait for each attack's certificate")
@@ -601,7 +667,13 @@ def main() -> None:
         default=90.0,
         help="longest wait for an attack's channel to be quiet for fold_gap before it goes ahead anyway",
     )
+    ap.add_argument(
+        "--journal-dir",
+        default="/var/tmp/h7-eval-journals",
+        help="full journals go to DIR/<commit>/<stack>.h7j (outside git); '' records none",
+    )
     a = ap.parse_args()
+    a.stacks = [x for s in a.stacks for x in s.split(",") if x]
     if os.geteuid() != 0:
         sys.exit("eval: h7 attach needs root")
     a.results.mkdir(parents=True, exist_ok=True)
@@ -609,8 +681,12 @@ def main() -> None:
     if bad:
         sys.exit(f"eval: unknown stack(s) {', '.join(bad)}; known: {', '.join(BY_NAME)}")
     failed = []
+    jdir = Path(a.journal_dir) / run_commit() if a.journal_dir else None
+    if jdir is not None:
+        jdir.mkdir(parents=True, exist_ok=True)
     for name in a.stacks:  # one at a time: 2 cores
-        run = Run(BY_NAME[name], a.rundir / name, a.baseline, a.soak, a.wait, a.seed, a.quiet_max)
+        journal = jdir / f"{name}.h7j" if jdir is not None else None
+        run = Run(BY_NAME[name], a.rundir / name, a.baseline, a.soak, a.wait, a.seed, a.quiet_max, journal)
         try:
             res = run.run([x for x in a.attacks.split(",") if x] or None)
             res["ok"] = True
@@ -622,6 +698,7 @@ def main() -> None:
             run.stop()
         run.poll_certs()
         res["certs"] = run.certs
+        run.finish_journal(res)
         res["logs"] = {n: tail(run.dir / n) for n in ("agent.log", "sensor.log")}
         (a.results / f"{name}.json").write_text(json.dumps(res, indent=1, default=str))
         run.say(f"results -> {a.results / (name + '.json')}")

@@ -140,6 +140,13 @@ def stack_summary(res: dict[str, Any]) -> dict[str, Any]:
         "sensor_matches_main": res.get("sensor_matches_main"),
         "fold_gap_s": res.get("fold_gap_s"),
         "load": load_summary(res.get("load", [])),
+        # the run's full journal (h7 attach --journal), kept outside git for replays
+        "journal": {
+            k: v
+            for k, v in (res.get("journal") or {}).items()
+            if k in ("path", "bytes", "batches", "syscalls", "events", "truncated", "error")
+        }
+        or None,
     }
 
 
@@ -285,4 +292,25 @@ def markdown(stacks: list[dict[str, Any]], corpus: dict[str, Any], mode: str) ->
                 f"| {name} | {ld['load1_median']} / {ld['load1_max']} | "
                 f"{'-' if busy is None else f'{busy * 100:.0f} %'} | {ld['qemu_share'] * 100:.0f} % |"
             )
+    journals = [(s["stack"], s.get("journal")) for s in stacks]
+    if any(j for _, j in journals):
+        lines += [
+            "",
+            "Full journals of these runs (`h7 attach --journal`: every batch the sensor judged, syscalls "
+            "included; replay with `h7 replay --baseline 30s FILE`), kept outside git on the machine "
+            "that ran them:",
+            "",
+        ]
+        for name, j in journals:
+            if not j:
+                lines.append(f"- {name}: none recorded")
+            elif j.get("error"):
+                lines.append(f"- {name}: `{j.get('path')}` unreadable ({j['error']})")
+            else:
+                size = f"{j.get('bytes', 0) / 1e6:.1f} MB"
+                lines.append(
+                    f"- {name}: `{j.get('path')}`, {size}, {j.get('batches')} batches, "
+                    f"{j.get('syscalls')} syscalls, {j.get('events')} events"
+                    + (" (cut short)" if j.get("truncated") else "")
+                )
     return "\n".join(lines) + "\n"

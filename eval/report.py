@@ -111,9 +111,15 @@ def main() -> None:
     ap.add_argument("--results", type=Path, default=HERE / "results")
     ap.add_argument("--docs", type=Path, default=HERE.parent / "docs" / "evaluation.md")
     ap.add_argument("--mode", default="full", help="run label for the table (full or QUICK)")
+    ap.add_argument(
+        "--stacks", default="", help="only these stacks (spaces or commas; default: every result present)"
+    )
     a = ap.parse_args()
+    only = {x for part in a.stacks.split() for x in part.split(",") if x}
     raw = []
     for name in ORDER:
+        if only and name not in only:
+            continue  # a subset run: another run's stale results would mix into its table
         p = a.results / f"{name}.json"
         if p.exists():
             raw.append(json.loads(p.read_text()))

@@ -14,7 +14,7 @@ import contextlib
 import io
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
@@ -306,6 +306,71 @@ class JournalReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class RunJournal:
+    """A live run's own journal (``h7 attach --journal``): every batch its engine judged.
+
+    Why: a measurement made on a live run (``make eval``) can then be re-made
+    by ``h7 replay`` on the very same kernel activity after a detector
+    changes, instead of on a new run under other load.  The batches are
+    written exactly as the engine receives them, before it judges them; after
+    the baseline that includes the kernel's syscall filter (known windows are
+    not shipped), which a replay scores the same (h7.detect.engine).
+
+    The file is opened by the caller before anything is loaded (a bad path is
+    a usage error, not a crash after the BPF programs are in), the header is
+    written once the agents are known.  Recording must never cost detection:
+    a write that fails (full disk) ends the journal with one warning and the
+    run goes on.  Agents a selector finds after the start are not in the
+    header, so ``h7 replay`` does not model them.
+    """
+
+    def __init__(self, f: BinaryIO, name: str, warn: Callable[[str], None]) -> None:
+        self._f = f
+        self.name = name
+        self._warn = warn
+        self._w: JournalWriter | None = None
+        self.failed = ""
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], warn: Callable[[str], None]) -> RunJournal:
+        """Create (truncate) ``path``; raises :class:`JournalError` with a one-line reason."""
+        try:
+            f = open(path, "wb")  # noqa: SIM115 - closed by close()
+        except OSError as e:
+            raise JournalError(f"cannot write journal {os.fspath(path)}: {e.strerror or e}") from e
+        return cls(f, os.fspath(path), warn)
+
+    @property
+    def batches(self) -> int:
+        return self._w.batches if self._w is not None else 0
+
+    def start(self, agents: list[AgentInfo], batch_ns: int, meta: dict[str, Any]) -> None:
+        """Write the header: the agents known at the start, the batch length, ``meta``."""
+        import time
+
+        hdr = JournalHeader(socket.gethostname(), list(agents), time.monotonic_ns(), batch_ns, meta=meta)
+        try:
+            self._w = JournalWriter(self._f, hdr)
+        except (OSError, ValueError) as e:  # ValueError: a closed file
+            self._fail(e)
+
+    def write(self, batch: Batch) -> None:
+        if self._w is None or self.failed:
+            return
+        try:
+            self._w.write(batch)
+        except (OSError, ValueError) as e:
+            self._fail(e)
+
+    def _fail(self, e: Exception) -> None:
+        self.failed = f"{type(e).__name__}: {e}"
+        self._warn(f"journal {self.name} stopped after {self.batches} batches: {self.failed}")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._f.close()
 
 
 def write_journal(

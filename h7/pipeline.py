@@ -34,8 +34,10 @@ from h7.errors import DeliveryError, H7Error, PermissionDenied, StorageError, Us
 from h7.source import Source
 
 if TYPE_CHECKING:
-    from h7.config import EngineConfig
+    from h7.config import Config, EngineConfig
     from h7.detect.engine import Engine
+    from h7.journal import RunJournal
+    from h7.sensor.selectors import Selector
 
 
 @dataclass
@@ -58,6 +60,8 @@ class AttachOptions:
     on_signed: Callable[[Alert, Path, bytes], None] | None = None
     #: watching pid 1, the root cgroup or a tree holding most of the host needs this
     allow_host_wide: bool = False
+    #: also record every batch the engine judges here, for ``h7 replay`` (h7.journal.RunJournal)
+    journal: Path | None = None
 
 
 class Terminal:
@@ -466,6 +470,7 @@ class Monitor:
         *,
         save_baseline: Path | None = None,
         announced: bool = False,
+        journal: RunJournal | None = None,
     ) -> None:
         self.engine = engine
         self.source = source
@@ -476,6 +481,7 @@ class Monitor:
         #: a --save-baseline that failed: monitoring went on, the run ends with this error
         self.save_error: StorageError | None = None
         self._announced = announced
+        self.journal = journal
 
     def on_syscalls(self, arr: np.ndarray) -> None:
         self.engine.on_syscalls(arr)
@@ -490,6 +496,8 @@ class Monitor:
         engine, term = self.engine, self.term
         self.alerts.tick()
         self.alerts.apply_operator_records(engine)
+        if self.journal is not None:  # as the engine receives it, before it is judged
+            self.journal.write(batch)
         engine.end_batch(batch)
         del batch  # the batch's arrays and event dicts go before the trim below
         release_free_memory()
@@ -530,13 +538,15 @@ def run_source(
     duration_s: float | None = None,
     start_details: dict[str, Any] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    journal: RunJournal | None = None,
 ) -> tuple[Engine, str]:
     """Open ``source``, learn or load the baseline, monitor until the source ends; (engine, reason).
 
     The same for the live sensor (``h7 attach``) and a journal (``h7
     replay``, tests).  Raises :class:`BaselineError` when a fixed set of
     agents ended before any was monitored.  ``alerts`` is closed here when
-    the run ends, and so is ``source``.
+    the run ends, and so is ``source``; ``journal`` (its header written
+    here, once the agents are known) is the caller's to close.
     """
     from h7.config import format_duration
     from h7.detect.engine import PHASE_MONITORING, BaselineError, Engine
@@ -549,6 +559,19 @@ def run_source(
             alerts.infos[info.agent_id] = info
         alerts.drops = source.drops
         alerts.offset = source.clock_offset_ns()
+        if journal is not None:
+            journal.start(
+                list(alerts.infos.values()),
+                econf.batch_ns,
+                {
+                    "recorded_by": "h7 attach --journal",
+                    # wall = kernel + this, the very offset the certificates' ts_ns got: lines the
+                    # batches and a replay's alerts up with the run's certificates and wall-clock marks
+                    "wall_minus_mono_ns": int(alerts.offset),
+                    "baseline_ns": econf.baseline_ns,
+                    "baseline_from": str(baseline_from or ""),
+                },
+            )
 
         def on_filter(agent: int, codes: np.ndarray) -> None:
             """The engine's known windows go into the kernel: it stops shipping them."""
@@ -586,6 +609,7 @@ def run_source(
             term,
             save_baseline=save_baseline,
             announced=baseline_from is not None,
+            journal=journal,
         )
         reason = source.run(econf.batch_ns, monitor, should_stop=should_stop, duration_s=duration_s)
         if not source.watching and engine.phase != PHASE_MONITORING:
@@ -623,10 +647,8 @@ def run_attach(opts: AttachOptions) -> int:
 
     tune_allocator()
     from h7.config import load
-    from h7.detect.channels.l2_exec import L2Settings
     from h7.sensor import selectors
-    from h7.sensor.source import SensorSource, check_targets
-    from h7.signals import stop_on_signals
+    from h7.sensor.source import check_targets
 
     cfg = load(opts.config_path)
     econf = cfg.detect
@@ -654,6 +676,32 @@ def run_attach(opts: AttachOptions) -> int:
     except OSError as e:
         raise PermissionDenied(f"cannot reach signing key {key_path}: {e.strerror}") from None
     term = Terminal(opts.progress)
+    journal = None
+    if opts.journal is not None:
+        from h7.journal import RunJournal
+
+        journal = RunJournal.open(opts.journal, lambda msg: term.line(f"h7: warning: {msg}"))
+    try:
+        return _attach(opts, cfg, econf, sels, key_path, term, journal)
+    finally:
+        if journal is not None:
+            journal.close()
+
+
+def _attach(
+    opts: AttachOptions,
+    cfg: Config,
+    econf: EngineConfig,
+    sels: list[Selector],
+    key_path: Path,
+    term: Terminal,
+    journal: RunJournal | None,
+) -> int:
+    """The rest of :func:`run_attach` once the arguments are checked: alert path, sensor, run."""
+    from h7.detect.channels.l2_exec import L2Settings
+    from h7.sensor.source import SensorSource
+    from h7.signals import stop_on_signals
+
     alerts = AlertPath(
         opts.cal_dir or cfg.sensor.cal_dir,
         key_path,
@@ -684,5 +732,6 @@ def run_attach(opts: AttachOptions) -> int:
             duration_s=opts.duration_s,
             start_details={"selectors": [str(x) for x in sels]},
             should_stop=stop.is_set,
+            journal=journal,
         )
     return alerts.counters["alerts"]

@@ -328,3 +328,53 @@ def test_window_lines_for_the_plots() -> None:
         ]
 
     assert scored.windows(St()) == {"L1": [0.1, 0.2], "L4": [2.0, 4.0]}
+
+
+def test_each_run_keeps_a_replayable_journal(tmp_path: Path) -> None:
+    """The harness asks the sensor for a journal, then records its size and the attack marks beside it.
+
+    The FULL run's journals are how a later detector change is shown on the
+    very runs a table was measured on; this pins that the harness still asks
+    for one (the live side is tests/test_attach_journal.py) and reports it.
+    """
+    import numpy as np
+
+    from h7.batch import AgentInfo, Batch
+    from h7.decode import SYS_DTYPE
+    from h7.journal import write_journal
+
+    harness = _load("harness")
+    stack = harness.BY_NAME["langgraph"]
+    journal = tmp_path / "abc1234" / "langgraph.h7j"
+    journal.parent.mkdir()
+    run = harness.Run(stack, tmp_path / "run", 30.0, 120.0, 45.0, 12, journal=journal)
+    run.scores, run.cfg, run.key, run.sock = (tmp_path / n for n in ("s", "c", "k", "a.sock"))
+
+    class Agent:
+        pid = 4242
+
+    run.agent = Agent()
+    args = run.sensor_args("python3")
+    assert args[args.index("--journal") + 1] == str(journal) and args[args.index("attach") + 1] == "4242"
+    bare = harness.Run(stack, tmp_path / "run", 30.0, 120.0, 45.0, 12)
+    bare.scores, bare.cfg, bare.key, bare.sock, bare.agent = run.scores, run.cfg, run.key, run.sock, Agent()
+    assert "--journal" not in bare.sensor_args("python3")
+
+    # a sensor that never wrote its journal: the results say so and nothing is lost
+    res: dict[str, Any] = {"stack": "langgraph", "attacks": [_atk("L2-shell", "dev", 330.0, 331.0)]}
+    run.finish_journal(res)
+    assert "error" in res["journal"]
+
+    info = AgentInfo(1, "python3:10:20", 10, "/usr/bin/python3", ["python3"], 20)
+    sys_rec = np.zeros(7, SYS_DTYPE)
+    batches = [Batch(t0_ns=i, t1_ns=i + 1, syscalls=sys_rec, events=[{"type": "exec"}]) for i in range(3)]
+    write_journal(journal, batches, [info], batch_ns=10**9, meta={"recorded_by": "h7 attach --journal"})
+    run.finish_journal(res)
+    j = res["journal"]
+    assert (j["batches"], j["syscalls"], j["events"], j["truncated"]) == (3, 21, 3, False)
+    assert j["bytes"] == journal.stat().st_size and j["agents"] == ["python3:10:20"]
+    marks = json.loads(journal.with_suffix(".marks.json").read_text())
+    assert marks["attacks"][0]["id"] == "L2-shell" and marks["attacks"][0]["injected"] == 330.0
+    s = metrics.stack_summary({**res, "marks": {"attach": 0.0, "monitoring": 30.0}, "certs": []})
+    assert s["journal"]["batches"] == 3
+    assert f"`{journal}`" in metrics.markdown([s], metrics.corpus_summary([s]), "QUICK")

@@ -125,6 +125,12 @@ def _open_sensor(pids: tuple[int, ...]) -> Any:
     is_flag=True,
     help="Allow watching pid 1, cgroup=/ or a tree holding most of the host's processes.",
 )
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also record every batch the engine judges to this journal, for `h7 replay`.",
+)
 def attach_cmd(
     pids: tuple[int, ...],
     pid_files: tuple[str, ...],
@@ -149,6 +155,8 @@ def attach_cmd(
     sels = tuple(
         [f"pid_file={p}" for p in pid_files] + [f"exe={e}" for e in exes] + [f"cgroup={c}" for c in cgroups]
     )
+    if stream_events and kw.get("journal") is not None:
+        raise UsageError("--journal records what the engine judges; --events runs no engine (use h7 record)")
     if not stream_events:
         from h7.pipeline import AttachOptions, run_attach
 

@@ -1,0 +1,181 @@
+"""`h7 attach --journal`: a live run keeps a journal that `h7 replay` turns back into the same verdicts.
+
+Why it matters: `make eval` measures the detectors on live runs of real agents
+(eval/harness.py records each run's journal with this option).  A detector
+change is then shown on those very runs by replay, so the journal must hold
+everything the engine judged -- syscalls included -- and a replay of it must
+re-raise what the live run certified.  Real BPF, a real agent process, the real
+CLI in a child process, real certificates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import TIMESCALE, bpf_unavailable
+
+AGENT = (
+    "import os,sys,threading,time\n"
+    "go = threading.Event()\n"
+    "threading.Thread(target=lambda: (sys.stdin.readline(), go.set()), daemon=True).start()\n"
+    "for i in range(100000):\n"
+    "    open('/etc/hostname').read(); time.sleep(0.05)\n"
+    "    if go.is_set(): os.system('true'); break\n"
+    "sys.stdin.readline()\n"
+)
+
+
+def _attach(d: Path, pid: int, journal: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "h7", "attach", str(pid), "--baseline", "3s", "--journal", str(journal),
+        "--key", str(d / "keys" / "h7.key"), "--cal-dir", str(d / "cal"), "--sink", str(d / "none.sock"),
+        "--spool-dir", str(d / "spool"), "--status-file", str(d / "status.json"),
+    ]  # fmt: skip
+
+
+def _wait(pred, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout * TIMESCALE
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return bool(pred())
+
+
+def test_a_live_runs_journal_replays_to_its_certificates(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        bpf_unavailable("not root")
+    from h7.cal import keygen, load_public_key, verify_file
+    from h7.journal import JournalReader
+
+    keygen(tmp_path / "keys")
+    pub = load_public_key(tmp_path / "keys" / "h7.pub")
+    journal = tmp_path / "run.h7j"
+    agent = subprocess.Popen([sys.executable, "-c", AGENT], stdin=subprocess.PIPE, text=True)
+    sensor = subprocess.Popen(
+        _attach(tmp_path, agent.pid, journal), stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+    def alerts() -> list[dict[str, Any]]:
+        bodies = [verify_file(p, pub).body for p in sorted((tmp_path / "cal").glob("*.cal"))]
+        return [b for b in bodies if b["action"] == "ALERT_EMITTED"]
+
+    try:
+        assert agent.stdin is not None and sensor.stderr is not None
+        assert _wait(
+            lambda: (
+                json.loads((tmp_path / "status.json").read_text() or "{}").get("engine", {}).get("phase")
+                == "monitoring"
+                if (tmp_path / "status.json").exists()
+                else False
+            ),
+            60,
+        ), "baseline never completed"
+        agent.stdin.write("go\n")
+        agent.stdin.flush()
+        assert _wait(lambda: "LLM_AGENT_HIJACK" in {b["code"] for b in alerts()}, 30), alerts()
+        time.sleep(1.5)  # the batch holding the shell's exec closes
+    finally:
+        sensor.terminate()
+        rest = sensor.communicate(timeout=30 * TIMESCALE)[1]
+        agent.kill()
+        agent.wait()
+    assert sensor.returncode == 0, rest[-2000:]
+    live = alerts()
+
+    # The journal: the agent named at the start, every batch with its syscalls and the exec.
+    with JournalReader(journal) as r:
+        hdr = r.header
+        batches = list(r)
+        assert r.truncated is None
+    assert hdr.meta["recorded_by"] == "h7 attach --journal"
+    assert [a.agent_id for a in hdr.agents] == [live[0]["agent_id"]]
+    assert len(batches) >= 4
+    assert sum(len(b.syscalls) for b in batches) > 100  # the agent's open/read loop, not stripped
+    execs = [e for b in batches for e in b.events if e.get("type") == "exec"]
+    assert any(str(e.get("filename", "")).endswith("sh") for e in execs), execs[:5]
+
+    # Replayed with the live run's settings, it raises what the live run certified.
+    r2 = subprocess.run(
+        [sys.executable, "-m", "h7", "replay", str(journal), "--baseline", "3s", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r2.returncode == 0, r2.stderr[-2000:]
+    replayed = [json.loads(x) for x in r2.stdout.splitlines() if x.startswith("{")]
+
+    # certificates carry wall-clock ts_ns, a replay kernel time: the header holds the run's offset
+    off = int(hdr.meta["wall_minus_mono_ns"])
+
+    def verdicts(xs: list[dict[str, Any]], add: int) -> list[tuple[Any, ...]]:
+        return [
+            (x["channel"], x["code"], int(x["ts_ns"]) + add, x.get("alert_key", x.get("key"))) for x in xs
+        ]
+
+    assert verdicts(replayed, off) == verdicts(live, 0), (verdicts(replayed, off), verdicts(live, 0))
+
+
+def test_journal_errors_are_one_line_and_load_nothing(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        bpf_unavailable("not root")
+    from h7.cal import keygen
+
+    keygen(tmp_path / "keys")
+    agent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        bad = _attach(tmp_path, agent.pid, tmp_path / "no" / "such" / "dir" / "run.h7j")
+        r = subprocess.run(bad, capture_output=True, text=True, timeout=60 * TIMESCALE)
+        assert r.returncode != 0
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "cannot write journal" in lines[0] and "run.h7j" in lines[0], r.stderr
+        assert "attached" not in r.stderr
+        both = [*_attach(tmp_path, agent.pid, tmp_path / "x.h7j"), "--events"]
+        r = subprocess.run(both, capture_output=True, text=True, timeout=60 * TIMESCALE)
+        assert r.returncode != 0 and "--journal" in r.stderr and not (tmp_path / "x.h7j").exists()
+    finally:
+        agent.kill()
+        agent.wait()
+
+
+@pytest.mark.parametrize("fail_at", [0, 2])
+def test_a_failing_journal_never_stops_detection(tmp_path: Path, fail_at: int) -> None:
+    """A write error (full disk) ends the journal with one warning; the run's batches still go on."""
+    from h7.batch import AgentInfo, Batch
+    from h7.journal import JournalReader, RunJournal
+
+    class Flaky:
+        def __init__(self, path: Path) -> None:
+            self.f = open(path, "wb")  # noqa: SIM115
+            self.n = 0
+
+        def write(self, b: bytes) -> int:
+            self.n += 1
+            if self.n > fail_at:
+                raise OSError(28, "No space left on device")
+            return self.f.write(b)
+
+        def flush(self) -> None:
+            self.f.flush()
+
+        def close(self) -> None:
+            self.f.close()
+
+    warnings: list[str] = []
+    j = RunJournal(Flaky(tmp_path / "j.h7j"), "j.h7j", warnings.append)  # type: ignore[arg-type]
+    info = AgentInfo(1, "python3:10:20", 10, "/usr/bin/python3", ["python3"], 20)
+    j.start([info], 1_000_000_000, {"recorded_by": "test"})
+    for i in range(5):
+        j.write(Batch(t0_ns=i, t1_ns=i + 1))
+    j.close()
+    assert len(warnings) == 1 and "No space left" in warnings[0], warnings
+    if fail_at:
+        with JournalReader(tmp_path / "j.h7j") as r:
+            assert len(list(r)) == fail_at - 1  # the header, then whole batches up to the failure
