@@ -562,12 +562,14 @@ class Run:
             info.update(journal_stats(self.journal))
         except (OSError, H7Error) as e:  # a missing or broken journal must not lose the run's results
             info["error"] = f"{type(e).__name__}: {e}"
-        keep = ("stack", "split", "h7_commit", "main_commit", "baseline_s", "soak_s", "marks", "fold_gap_s")
+        keep = ("stack", "split", "h7_commit", "main_commit", "baseline_s", "soak_s", "wait_s", "marks")
         marks = {k: res.get(k) for k in keep}
-        marks["attacks"] = [
-            {k: a.get(k) for k in ("id", "channel", "split", "injected", "served", "detected", "cert")}
-            for a in res.get("attacks", [])
-        ]
+        marks["fold_gap_s"] = res.get("fold_gap_s")
+        akeep = ("id", "channel", "split", "keys", "injected", "served", "detected", "cert")
+        marks["attacks"] = [{k: a.get(k) for k in akeep} for a in res.get("attacks", [])]
+        # the run's own config (its l4_allow names this run's model API port): a replay needs the same
+        with contextlib.suppress(OSError, AttributeError):
+            marks["config"] = self.cfg.read_text()
         side = self.journal.with_suffix(".marks.json")
         with contextlib.suppress(OSError):
             side.write_text(json.dumps(marks, indent=1, default=str))

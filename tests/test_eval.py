@@ -378,3 +378,37 @@ def test_each_run_keeps_a_replayable_journal(tmp_path: Path) -> None:
     s = metrics.stack_summary({**res, "marks": {"attach": 0.0, "monitoring": 30.0}, "certs": []})
     assert s["journal"]["batches"] == 3
     assert f"`{journal}`" in metrics.markdown([s], metrics.corpus_summary([s]), "QUICK")
+
+
+def test_replaying_a_recorded_run_places_verdicts_in_its_windows(tmp_path: Path) -> None:
+    """eval/replay.py: a journal's replayed verdicts land in the run's windows by the journal's clock.
+
+    A real kernel-recorded journal (the demo agent's shell attack) stands in for
+    a stack's: the shell's L2 verdict counts as the attack's detection when the
+    marks put the injection just before it, and as a soak false alert when
+    they put the injection after it -- so the wall-clock offset and the
+    window arithmetic are the live figures' own.
+    """
+    import shutil
+    import subprocess
+
+    replay = _load("replay")
+    journal = tmp_path / "langgraph.h7j"
+    shutil.copy(EVAL.parent / "tests" / "journals" / "real" / "attack_L2.h7j", journal)
+    cmd = [sys.executable, "-m", "h7", "replay", str(journal), "--json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    shell = [json.loads(x) for x in out.stdout.splitlines() if '"LLM_AGENT_HIJACK"' in x]
+    assert shell, out.stderr
+    t_act = int(shell[0]["ts_ns"]) / 1e9  # the journal has no wall offset: wall = kernel time here
+    base: dict[str, Any] = {
+        "stack": "langgraph", "split": "dev", "baseline_s": 30, "wait_s": 45.0,
+        "marks": {"attach": t_act - 40, "monitoring": t_act - 10},
+        "config": "[detect]\nl4_allow = []\n",
+    }  # fmt: skip
+    hit = replay.replay_run(journal, {**base, "attacks": [_atk("L2-shell", "dev", t_act - 0.5, t_act - 0.4)]})
+    s = metrics.stack_summary(hit)
+    assert s["attacks"][0]["detected"] and s["false_alerts_total"] == 0, s
+    assert hit["journal"]["batches"] == 45
+    late = replay.replay_run(journal, {**base, "attacks": [_atk("L2-shell", "dev", t_act + 1, t_act + 1)]})
+    s = metrics.stack_summary(late)
+    assert not s["attacks"][0]["detected"] and s["false_alerts"]["L2"] >= 1, s
