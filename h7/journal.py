@@ -335,11 +335,11 @@ class RunJournal:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], warn: Callable[[str], None]) -> RunJournal:
-        """Create (truncate) ``path``; raises :class:`JournalError` with a one-line reason."""
+        """Create (truncate) ``path``; raises :class:`h7.errors.StorageError` with a one-line reason."""
         try:
             f = open(path, "wb")  # noqa: SIM115 - closed by close()
         except OSError as e:
-            raise JournalError(f"cannot write journal {os.fspath(path)}: {e.strerror or e}") from e
+            raise StorageError.from_os("cannot write journal", os.fspath(path), e) from None
         return cls(f, os.fspath(path), warn)
 
     @property
@@ -353,7 +353,7 @@ class RunJournal:
         hdr = JournalHeader(socket.gethostname(), list(agents), time.monotonic_ns(), batch_ns, meta=meta)
         try:
             self._w = JournalWriter(self._f, hdr)
-        except (OSError, ValueError) as e:  # ValueError: a closed file
+        except (OSError, ValueError, H7Error) as e:  # StorageError; ValueError: a closed file
             self._fail(e)
 
     def write(self, batch: Batch) -> None:
@@ -361,11 +361,11 @@ class RunJournal:
             return
         try:
             self._w.write(batch)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, H7Error) as e:
             self._fail(e)
 
     def _fail(self, e: Exception) -> None:
-        self.failed = f"{type(e).__name__}: {e}"
+        self.failed = str(e) if isinstance(e, H7Error) else f"{type(e).__name__}: {e}"
         self._warn(f"journal {self.name} stopped after {self.batches} batches: {self.failed}")
 
     def close(self) -> None:
