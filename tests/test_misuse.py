@@ -64,6 +64,9 @@ def test_unprivileged_user_gets_a_clear_line(tmp_path: Path, keys: Path) -> None
     assert "cannot read signing key" in one_line_error(p)
     p = h7("verify", str(cal), "--pubkey", str(keys.parent / "h7.pub"), user="nobody")
     assert "public key" in one_line_error(p)
+    p = h7("doctor", user="nobody")  # a report, not an error: what it could not check, and why
+    assert p.returncode == 3 and "Traceback" not in p.stderr, p
+    assert "problem: not root" in p.stdout and "tracefs                      None" in p.stdout, p.stdout
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")

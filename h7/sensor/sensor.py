@@ -947,13 +947,21 @@ def kernel_facts() -> dict[str, Any]:
         "kernel": platform.release(),
         "machine": platform.machine(),
         "btf": BTF_VMLINUX.exists(),
-        "tracefs": (TRACEFS / "events").is_dir(),
+        "tracefs": _is_dir(TRACEFS / "events"),
         "root": os.geteuid() == 0,
         "bpf_stats_enabled": _read_int("/proc/sys/kernel/bpf_stats_enabled"),
         "unprivileged_bpf_disabled": _read_int("/proc/sys/kernel/unprivileged_bpf_disabled"),
         # the detection core's own arithmetic: wrong under some CPU emulators (h7/sensor/simdcheck.py)
         "numpy_simd": numpy_simd_check(),
     }
+
+
+def _is_dir(path: Path) -> bool | None:
+    """None when this user may not look (tracefs is root-only): unknown, not absent."""
+    try:
+        return path.is_dir()
+    except PermissionError:
+        return None
 
 
 def _read_int(path: str) -> int | None:
