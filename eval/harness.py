@@ -127,6 +127,7 @@ class Run:
         self.marks: dict[str, float] = {}
         self.h7_commit = h7_commit()  # at the start: the tree may move while a long run goes on
         self.main_commit, self.matches_main = main_commit()
+        self.tree_commit = run_commit()  # the checkout the harness and sensor run from
         self.attack_end: dict[str, float] = {}
         self.batch_s, self.fold_gap_s = 1.0, 0.0
         self.quiet_max_s = quiet_max_s
@@ -529,6 +530,7 @@ class Run:
             "versions": versions(self.stack),
             "h7_commit": self.h7_commit,
             "main_commit": self.main_commit,
+            "tree_commit": self.tree_commit,
             "sensor_matches_main": self.matches_main,
             "fold_gap_s": self.fold_gap_s,
             "wait_s": self.wait_s,
@@ -562,7 +564,7 @@ class Run:
             info.update(journal_stats(self.journal))
         except (OSError, H7Error) as e:  # a missing or broken journal must not lose the run's results
             info["error"] = f"{type(e).__name__}: {e}"
-        keep = ("stack", "split", "h7_commit", "main_commit", "baseline_s", "soak_s", "wait_s", "marks")
+        keep = ("stack", "split", "h7_commit", "tree_commit", "baseline_s", "soak_s", "wait_s", "marks")
         marks = {k: res.get(k) for k in keep}
         marks["fold_gap_s"] = res.get("fold_gap_s")
         akeep = ("id", "channel", "split", "keys", "injected", "served", "detected", "cert")

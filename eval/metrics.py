@@ -137,6 +137,7 @@ def stack_summary(res: dict[str, Any]) -> dict[str, Any]:
         "versions": res.get("versions", {}),
         "h7_commit": res.get("h7_commit", ""),
         "main_commit": res.get("main_commit", ""),
+        "tree_commit": res.get("tree_commit", ""),
         "sensor_matches_main": res.get("sensor_matches_main"),
         "fold_gap_s": res.get("fold_gap_s"),
         "load": load_summary(res.get("load", [])),
@@ -216,7 +217,11 @@ def markdown(stacks: list[dict[str, Any]], corpus: dict[str, Any], mode: str) ->
     """The tables docs/evaluation.md shows."""
     commits = ", ".join(sorted({s.get("h7_commit") or "?" for s in stacks}))
     mains = sorted({s.get("main_commit") or "" for s in stacks} - {""})
+    trees = sorted({s.get("tree_commit") or "" for s in stacks} - {""})
     at = f"main {', '.join(mains)} (sensor files as of {commits})" if mains else commits
+    if trees:  # what actually ran; main may move during a long run
+        at = f"tree {', '.join(trees)} (sensor files as of {commits}; "
+        at += f"main at each stack's start: {', '.join(mains)})"
     if any(s.get("sensor_matches_main") is False for s in stacks):
         at += ", NOT main's sensor files for some stacks"
     lines = [

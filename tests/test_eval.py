@@ -375,9 +375,11 @@ def test_each_run_keeps_a_replayable_journal(tmp_path: Path) -> None:
     assert j["bytes"] == journal.stat().st_size and j["agents"] == ["python3:10:20"]
     marks = json.loads(journal.with_suffix(".marks.json").read_text())
     assert marks["attacks"][0]["id"] == "L2-shell" and marks["attacks"][0]["injected"] == 330.0
-    s = metrics.stack_summary({**res, "marks": {"attach": 0.0, "monitoring": 30.0}, "certs": []})
+    res.update(marks={"attach": 0.0, "monitoring": 30.0}, certs=[], tree_commit="abc1234", main_commit="f00")
+    s = metrics.stack_summary(res)
     assert s["journal"]["batches"] == 3
-    assert f"`{journal}`" in metrics.markdown([s], metrics.corpus_summary([s]), "QUICK")
+    table = metrics.markdown([s], metrics.corpus_summary([s]), "QUICK")
+    assert f"`{journal}`" in table and "H7 at tree abc1234 (" in table  # the checkout that ran, not just main
 
 
 def test_replaying_a_recorded_run_places_verdicts_in_its_windows(tmp_path: Path) -> None:
