@@ -78,6 +78,13 @@ struct {
 } agent_stats SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, H7_MAX_AGENTS);
+	__type(key, __u32); /* agent id */
+	__type(value, struct h7_run);
+} agent_run SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, H7_RING_COUNT);
 	__type(key, __u32);
@@ -220,6 +227,48 @@ static __always_inline struct h7_hook_cfg *hook_config(void)
 static __always_inline struct h7_stats *stats_of(__u32 agent)
 {
 	return bpf_map_lookup_elem(&agent_stats, &agent);
+}
+
+/* A thread's slice begins: it counts as running until slice_end. */
+static __always_inline void slice_begin(struct h7_scope *s, __u64 now)
+{
+	struct h7_run *r = bpf_map_lookup_elem(&agent_run, &s->agent);
+
+	if (!r) {
+		s->on_ns = now;
+		return;
+	}
+	if (s->running) {
+		/* its last switch-out was not seen: it was off CPU in between */
+		__sync_fetch_and_add(&r->since_ns, (__s64)(now - s->on_ns));
+		s->on_ns = now;
+		return;
+	}
+	s->on_ns = now;
+	s->running = 1;
+	__sync_fetch_and_add(&r->running, 1);
+	__sync_fetch_and_add(&r->since_ns, (__s64)now);
+}
+
+/* The slice that began at s->on_ns ends now: its time becomes exact on-CPU
+ * time (st: this CPU's counters, may be NULL), and the thread stops
+ * counting as running -- only if slice_begin counted it, so a switch the
+ * programs did not see (a thread seeded while on a CPU) never unbalances
+ * h7_run. */
+static __always_inline void slice_end(struct h7_stats *st, struct h7_scope *s, __u64 now)
+{
+	struct h7_run *r;
+
+	if (st && s->on_ns)
+		st->oncpu_ns += now - s->on_ns;
+	if (!s->running)
+		return;
+	s->running = 0;
+	r = bpf_map_lookup_elem(&agent_run, &s->agent);
+	if (!r)
+		return;
+	__sync_fetch_and_add(&r->running, -1);
+	__sync_fetch_and_add(&r->since_ns, -(__s64)s->on_ns);
 }
 
 /* Counters of the agent a task belongs to; NULL when the task is not monitored. */
@@ -933,6 +982,10 @@ int BPF_PROG(h7_exit, struct task_struct *p)
 	if (!s)
 		return 0;
 	agent = s->agent;
+	/* The task's last switch-out happens after this, with its scope gone:
+	 * its running slice (if one is counted) ends here. */
+	if (s->running)
+		slice_end(stats_of(agent), s, bpf_ktime_get_ns());
 	nspid_track(p, tid, 0);
 	bpf_map_delete_elem(&scope, &tid);
 	fork_bit(tid, 0);
@@ -970,6 +1023,7 @@ int BPF_PROG(h7_sched_switch, bool preempt, struct task_struct *prev, struct tas
 			if (ps->on_ns)
 				st->oncpu_hist[log2_slot(now - ps->on_ns) & (H7_HIST_SLOTS - 1)]++;
 		}
+		slice_end(st, ps, now);
 		ps->off_ns = now;
 	}
 	if (ns) {
@@ -978,7 +1032,7 @@ int BPF_PROG(h7_sched_switch, bool preempt, struct task_struct *prev, struct tas
 		st = stats_of(ns->agent);
 		if (st && ns->off_ns)
 			st->offcpu_hist[log2_slot(now - ns->off_ns) & (H7_HIST_SLOTS - 1)]++;
-		ns->on_ns = now;
+		slice_begin(ns, now);
 	}
 	return 0;
 }

@@ -356,6 +356,18 @@ struct h7_stats {
 	__u64 forks;
 	__u64 opens;
 	__u64 seq_filtered; /* syscalls not shipped: their window was known */
+	__u64 oncpu_ns; /* exact ns of the agent's slices that ended (see h7_run) */
+};
+
+/* The agent's threads on a CPU right now (array by agent id, atomics: a
+ * slice may end on another CPU's program than the one that saw it begin,
+ * e.g. the exit hook). A thread that is never switched out -- a busy loop
+ * alone on a core -- would be invisible until it stops if only ended
+ * slices counted: userspace adds running * now - since_ns at every batch
+ * close. Each thread is counted at most once (h7_scope.running). */
+struct h7_run {
+	__s64 running;  /* threads counted as on a CPU */
+	__s64 since_ns; /* sum of their slice starts */
 };
 
 /* Per-ring counters (per-CPU array indexed by enum h7_ring). */
@@ -374,7 +386,7 @@ struct h7_scope {
 	__u64 on_ns;  /* when it last went on CPU */
 	__u64 off_ns; /* when it last left the CPU */
 	__s32 unix_fd; /* fd + 1 of a unix connect to resolve at the next syscall (0: none) */
-	__u32 _pad;
+	__u32 running; /* 1: its slice since on_ns is counted in h7_run */
 };
 
 /* Files a monitored process closed after opening them writable (LRU map). */

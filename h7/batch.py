@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from h7.decode import STATS_DTYPE, SYS_DTYPE, SYS_DTYPE_V1
+from h7.decode import STATS_DTYPE, STATS_SIZE_V2, SYS_DTYPE, SYS_DTYPE_V1
 
 Event = dict[str, Any]
 
@@ -87,15 +87,16 @@ class Batch:
     def from_record(cls, rec: dict[str, Any], version: int = 2) -> Batch:
         """Inverse of :meth:`to_record`; ``version`` 1 records (no windows) are widened, windows 0."""
         sys_dt = SYS_DTYPE if version >= 2 else SYS_DTYPE_V1
-        stats_size = STATS_DTYPE.itemsize if version >= 2 else STATS_DTYPE.itemsize - 8
+        # v1 stats lack seq_filtered; v2 journals written before the exact CPU time lack the
+        # oncpu_* fields: zero-extended (L1 then estimates CPU time from the slice histogram)
+        sizes = (STATS_DTYPE.itemsize, STATS_SIZE_V2) if version >= 2 else (STATS_SIZE_V2 - 8,)
         sys_raw = rec.get("sys", b"")
         if len(sys_raw) % sys_dt.itemsize:
             raise ValueError("journal batch: syscall block is not a whole number of records")
         stats = {}
         for a, raw in rec.get("stats", {}).items():
-            if len(raw) != stats_size:
+            if len(raw) not in sizes:
                 raise ValueError("journal batch: stats record has the wrong size")
-            # v1 stats lack the trailing seq_filtered counter: zero-extend.
             full = raw.ljust(STATS_DTYPE.itemsize, b"\0")
             stats[int(a)] = np.frombuffer(full, STATS_DTYPE, count=1)[0].copy()
         sys_arr = np.frombuffer(sys_raw, sys_dt)

@@ -139,6 +139,7 @@ MAP_SIZES = {
     "seed_bits": PID_WORDS,
     "fork_bits": PID_WORDS,
     "agent_stats": MAX_AGENTS,
+    "agent_run": MAX_AGENTS,
     "ring_stats": len(RING_NAMES),
     "sys_ring": SYS_RING_BYTES,
     "event_ring": EVENT_RING_BYTES,
@@ -314,8 +315,15 @@ STATS_DTYPE = np.dtype(
         ("forks", "<u8"),
         ("opens", "<u8"),
         ("seq_filtered", "<u8"),
+        # exact on-CPU ns of ended slices (bpf/h7.h); in a Batch: the batch's CPU time INCLUDING
+        # the slices still running at its ends (h7.sensor.sensor._cpu_ns)
+        ("oncpu_ns", "<u8"),
     ]
 )
+#: a stats record's size in journals written before the exact CPU time field
+STATS_SIZE_V2 = STATS_DTYPE.itemsize - 8
+#: struct h7_run (bpf/h7.h): an agent's threads on a CPU now
+RUN_DTYPE = np.dtype([("running", "<i8"), ("since_ns", "<i8")])
 
 RING_STATS_DTYPE = np.dtype([("emitted", "<u8"), ("dropped", "<u8")])
 SCOPE_DTYPE = np.dtype(
@@ -326,7 +334,7 @@ SCOPE_DTYPE = np.dtype(
         ("on_ns", "<u8"),
         ("off_ns", "<u8"),
         ("unix_fd", "<i4"),
-        ("_pad", "<u4"),
+        ("running", "<u4"),
     ]
 )
 FILE_KEY_DTYPE = np.dtype([("ino", "<u8"), ("dev", "<u4"), ("gen", "<u4")])

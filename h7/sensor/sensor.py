@@ -59,6 +59,7 @@ from h7.decode import (
     RING_NAMES,
     RING_STATS_DTYPE,
     RING_SYS,
+    RUN_DTYPE,
     SCOPE_DTYPE,
     STATS_DTYPE,
     SYS_DTYPE,
@@ -242,6 +243,7 @@ class AgentState:
     filtering: bool = False
     live: set[int] = field(default_factory=set)  # tgids believed alive
     prev_stats: np.ndarray = field(default_factory=lambda: np.zeros(1, STATS_DTYPE)[0])
+    prev_cpu_ns: int = 0  # the agent's on-CPU ns so far, running slices included (_cpu_ns)
     codes: np.ndarray | None = None  # the windows put in the kernel filter (to take them out again)
     dead_batches: int = 0  # batches since its last process exited
 
@@ -318,6 +320,24 @@ def _alive(st: procfs.ProcStat | None) -> bool:
     return st is not None and st.state not in ("Z", "X")
 
 
+def _cpu_ns(oncpu_ns: int, run: np.ndarray | None, now_ns: int) -> int:
+    """The agent's on-CPU ns up to ``now_ns`` (CLOCK_MONOTONIC, bpf_ktime_get_ns's clock).
+
+    The kernel counts a slice when it ends (``oncpu_ns``).  A thread that is
+    never switched out -- a busy loop alone on a core, a spinning event loop --
+    would stay invisible until it stops, so each thread on a CPU at this
+    moment adds ``now - its slice start``: the kernel keeps how many of the
+    agent's threads are on a CPU and the sum of their slice starts
+    (struct h7_run, one map lookup per agent per batch).  A read racing a
+    switch is off by at most that slice's part; the caller never lets the
+    total go backwards.
+    """
+    cpu = int(oncpu_ns)
+    if run is not None and int(run["running"]) > 0:
+        cpu += max(0, int(run["running"]) * now_ns - int(run["since_ns"]))
+    return cpu
+
+
 def _words(rec: np.ndarray) -> np.ndarray:
     return np.frombuffer(rec.tobytes(), np.uint64)
 
@@ -364,7 +384,9 @@ class Sensor:
             obj = self._load_object()
             self.obj = obj
             self._attach_all(obj)
-            for name in ("scope", "seed_bits", "agent_stats", "ring_stats", "agent_cfg", "hook_cfg", "nspid"):
+            names: tuple[str, ...] = ("scope", "seed_bits", "agent_stats", "agent_run", "ring_stats")
+            names += ("agent_cfg", "hook_cfg", "nspid")
+            for name in names:
                 self._maps[name] = obj.map(name)
             self._write_hook_cfg()
             self._seq_bits = SeqBits(obj.map("seq_bits").fd)
@@ -593,9 +615,15 @@ class Sensor:
             raise
         state = AgentState(info=info, seed=new_seed())
         self._write_cfg(agent, state)
+        # A reused slot starts from zero: its running-slice fields must not carry a
+        # thread of a former agent (nothing is in scope under this number now).
+        with contextlib.suppress(BPFError, OSError):
+            self._maps["agent_run"].update(_U32.pack(agent), bytes(RUN_DTYPE.itemsize))
         # Before seeding: whatever the kernel counts from the first seeded thread
         # on belongs to the first batch, like the records it ships.
         state.prev_stats = self._read_stats(agent)
+        run = self._read_run(agent)
+        state.prev_cpu_ns = _cpu_ns(int(state.prev_stats["oncpu_ns"]), run, time.monotonic_ns())
         scope = self._maps["scope"]
         entry = np.zeros(1, SCOPE_DTYPE)  # struct h7_scope, as the BTF-checked dtype lays it out
         for _ in range(2):
@@ -842,6 +870,14 @@ class Sensor:
         rows = self._maps["agent_stats"].lookup_percpu(_U32.pack(agent), STATS_DTYPE)
         return _sum_cpus(rows, STATS_DTYPE)
 
+    def _read_run(self, agent: int) -> np.ndarray | None:
+        """The agent's threads on a CPU now (struct h7_run); None if the map cannot be read."""
+        try:
+            raw = self._maps["agent_run"].lookup(_U32.pack(agent))
+        except (BPFError, OSError):
+            return None
+        return None if raw is None else np.frombuffer(raw, RUN_DTYPE, count=1)[0]
+
     def ring_counters(self) -> dict[str, int]:
         """Cumulative per-ring emitted/dropped counts (summed over CPUs)."""
         out: dict[str, int] = {}
@@ -872,9 +908,13 @@ class Sensor:
         stats: dict[int, np.ndarray] = {}
         for agent, st in self.agents.items():
             cur = self._read_stats(agent)
-            delta = _words(cur) - _words(st.prev_stats)
+            cpu = _cpu_ns(int(cur["oncpu_ns"]), self._read_run(agent), time.monotonic_ns())
+            delta = (_words(cur) - _words(st.prev_stats)).view(STATS_DTYPE)[0]
             st.prev_stats = cur
-            stats[agent] = delta.view(STATS_DTYPE)[0]
+            # the batch's exact CPU time, slices still running included (see _cpu_ns)
+            delta["oncpu_ns"] = max(0, cpu - st.prev_cpu_ns)
+            st.prev_cpu_ns = max(cpu, st.prev_cpu_ns)
+            stats[agent] = delta
         self._prune_dead()
         return Batch(
             t0_ns=t0_ns, t1_ns=t1_ns, syscalls=sys_arr, events=events, stats=stats, drops=self.drops()

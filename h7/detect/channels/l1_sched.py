@@ -74,6 +74,11 @@ class L1Settings:
     window_h: float | None = None
     #: the least standard deviation the CUSUM reference is set with (bits)
     window_min_sigma: float = 0.0
+    #: winsorise the JSD window's input at the per-batch threshold (h7.detect.window
+    #: ``clip_at_cap``): one odd batch adds at most one threshold's excess
+    window_clip: bool = False
+    #: h is at least this many per-batch threshold excesses over the reference
+    window_cap_batches: float = 2.0
     #: judge the agent's on-CPU time per second against the baseline's too (see ``cpu_seconds``),
     #: over the long window only (needs ``window``)
     cpu: bool = True
@@ -113,11 +118,21 @@ def cpu_seconds(stats: np.ndarray | None, secs: float) -> float:
     short ones, so the shape barely moves (JSD 0.07-0.14 vs thresholds ~0.2 in
     make eval's langgraph and mcp stacks) while the agent's CPU use rises
     from a few percent to a whole core.  Weighting every slice by its length
-    measures that directly.  A slice is counted when it ends (a thread that
-    runs without being switched out is counted late, with its whole length).
+    measures that directly.
+
+    The sensor's exact ``oncpu_ns`` includes the slices still running when a
+    batch closes (h7.sensor.sensor._cpu_ns): a thread that is never switched
+    out -- a busy loop alone on a core -- counts in every second it runs.
+    Journals recorded before that field existed carry 0 there: their CPU time
+    is estimated from the slice histogram (each slice at its log2 bucket's
+    middle, counted when it ENDS, so such a thread stays invisible until it
+    stops).
     """
     if stats is None or secs <= 0:
         return 0.0
+    exact = int(stats["oncpu_ns"])
+    if exact > 0:
+        return exact / 1e9 / secs
     return float(np.dot(np.asarray(stats["oncpu_hist"], dtype=np.float64), SLOT_NS)) / 1e9 / secs
 
 
@@ -234,6 +249,8 @@ class SchedChannel(Channel):
             min_sigma=self.settings.window_min_sigma,
             single_cap=self.cal.threshold,
             override=self.settings.window_h,
+            clip_at_cap=self.settings.window_clip,
+            cap_batches=self.settings.window_cap_batches,
         )
 
     def judge(self, batch: Batch, ctx: ChannelContext) -> list[Alert]:
