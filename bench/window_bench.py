@@ -132,7 +132,7 @@ def _cpu_read_us(n: int) -> float | None:
             _cpu_ns(0, sensor._read_run(agent), time.monotonic_ns())
 
         return _per(once, n * 10) / 1e3
-    except Exception:  # noqa: BLE001 -- no BPF here: the figure is absent, the rest stands
+    except Exception:  # no BPF here: the figure is absent, the rest stands
         return None
     finally:
         sensor.close()
