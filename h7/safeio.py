@@ -99,3 +99,12 @@ def read_regular_text(
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise exc(f"{path}: {what} is not valid UTF-8 (byte {e.start})") from None
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Make a directory's entries durable (a file created, linked or renamed in it survives a crash)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

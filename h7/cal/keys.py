@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from h7.errors import PermissionDenied, StorageError, UsageError
 from h7.paths import DEFAULT_KEY_DIR
-from h7.safeio import read_regular
+from h7.safeio import fsync_dir, read_regular
 
 PRIVATE_NAME = "h7.key"
 PUBLIC_PEM_NAME = "h7.pub"
@@ -141,11 +141,7 @@ def keygen(out_dir: Path | str = DEFAULT_KEY_DIR) -> tuple[Path, Path]:
     del secret
     _write_new(pem_path, public_pem(pub), 0o644)
     _write_new(b64_path, (public_b64(pub) + "\n").encode("ascii"), 0o644)
-    dfd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    fsync_dir(out)
     return priv_path, pem_path
 
 

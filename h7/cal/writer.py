@@ -50,7 +50,7 @@ from h7.cal.format import (
 from h7.cal.keys import check_private_dir, ensure_dir, key_id, load_private_key
 from h7.errors import StorageError, VerificationError
 from h7.paths import DEFAULT_CAL_DIR, DEFAULT_KEY_PATH
-from h7.safeio import read_regular
+from h7.safeio import fsync_dir, read_regular
 
 log = logging.getLogger("h7.cal")
 
@@ -223,14 +223,6 @@ def build_lifecycle_body(
 def _now_unless(ts_ns: int | None) -> int:
     """A record's own time: the caller's when it has one (a replayed or backdated event), else now."""
     return time.time_ns() if ts_ns is None else ts_ns
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -614,12 +606,12 @@ class CalWriter:
             raise StorageError.from_os("cannot write certificate", path, e) from None
         try:
             tmp.unlink(missing_ok=True)
-            _fsync_dir(self.cal_dir)
+            fsync_dir(self.cal_dir)
         except OSError as e:
             # Not known to be durable: take it back so the head does not move.
             try:
                 path.unlink()
-                _fsync_dir(self.cal_dir)
+                fsync_dir(self.cal_dir)
             except OSError:
                 pass
             raise StorageError.from_os("cannot make certificate durable", path, e) from None

@@ -245,17 +245,19 @@ def _sigstop_tree(target: Target) -> tuple[list[int], list[int]]:
 # -------------------------------------------------------------- operations
 
 
-def _check_not_self(tree: dict[int, ProcStat]) -> None:
+def _live_tree(target: Target) -> dict[int, ProcStat]:
+    """The target's process tree now; gone, or holding h7 itself, is the operator's one-line error."""
+    tree = process_tree(target.root_pid, target.start_ticks)
+    if not tree:
+        raise UsageError(f"agent {target.agent_id} is no longer running")
     if os.getpid() in tree:
         raise UsageError("refusing to contain a process tree that contains h7 itself")
+    return tree
 
 
 def freeze(target: Target) -> dict[str, Any]:
     """Freeze the target's tree; returns what was done, for the signed record."""
-    tree = process_tree(target.root_pid, target.start_ticks)
-    if not tree:
-        raise UsageError(f"agent {target.agent_id} is no longer running")
-    _check_not_self(tree)
+    tree = _live_tree(target)
     cg = exclusive_cgroup(tree, target.root_pid)
     if cg is not None:
         name, d = cg
@@ -275,10 +277,7 @@ def freeze(target: Target) -> dict[str, Any]:
 
 def thaw(target: Target) -> dict[str, Any]:
     """Undo either mechanism: thaw the exclusive cgroup if frozen, then SIGCONT the tree."""
-    tree = process_tree(target.root_pid, target.start_ticks)
-    if not tree:
-        raise UsageError(f"agent {target.agent_id} is no longer running")
-    _check_not_self(tree)
+    tree = _live_tree(target)
     info: dict[str, Any] = {"method": "sigcont"}
     cg = exclusive_cgroup(tree, target.root_pid)
     if cg is not None and _cgroup_frozen(cg[1]):

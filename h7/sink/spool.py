@@ -30,7 +30,7 @@ from typing import Any
 import msgpack
 
 from h7.errors import DeliveryError, StorageError
-from h7.safeio import read_regular
+from h7.safeio import fsync_dir, read_regular
 
 _MAGIC = b"H7SP"
 _HDR = struct.Struct(">4sI")  # magic, crc32 of the payload
@@ -48,14 +48,6 @@ class Entry:
     seq: int
     size: int
     record: dict[str, Any]
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Spool:
@@ -198,7 +190,7 @@ class Spool:
                 finally:
                     os.close(fd)
                 os.rename(tmp, final)
-                _fsync_dir(self.dir)
+                fsync_dir(self.dir)
             except OSError as e:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
