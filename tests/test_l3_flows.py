@@ -344,3 +344,49 @@ def test_a_new_interpreters_module_tree_is_its_code_but_writing_into_the_agents_
     # writing into the tree the agent's runtime uses counts, whoever writes
     edges.add((venv_py, "file:/a/lib/python#.#/site-packages/evil/*.py", "write"))
     assert structural_novelty(edges, lambda e: False, known, roots)[0] == 3.0
+
+
+@pytest.mark.parametrize(
+    ("node", "secret"),
+    [
+        ("file:/home/a/.ssh/id_rsa", True),
+        ("file:.ssh/config", True),
+        ("file:/etc/shadow", True),
+        ("file:/etc/sudoers.d/x", True),
+        ("file:/home/a/.aws/credentials", True),
+        ("file:/root/.bash_history", True),
+        ("file:/proc/*/environ", True),
+        ("file:/var/lib/secrets/token", True),
+        ("file:/etc/passwd", False),  # world-readable user database: every `ls -l` reads it
+        ("file:/etc/ssl/certs/ca-certificates.crt", False),
+        ("file:/usr/lib/python#.#/tokenize.py", False),
+        ("file:/w/notes/*.md", False),
+    ],
+)
+def test_secrets(node: str, secret: bool) -> None:
+    from h7.detect.channels.l3_causal import is_secret
+
+    assert is_secret(node) is secret
+
+
+@pytest.mark.parametrize(
+    ("node", "persistent"),
+    [
+        ("file:/home/a/.bashrc", True),
+        ("file:./.profile", True),
+        ("file:.git/hooks/pre-commit", True),
+        ("file:/etc/cron.d/job", True),
+        ("file:/home/a/.config/systemd/user/x.service", True),
+        ("file:/home/a/.config/autostart/x.desktop", True),
+        ("file:/w/venv/lib/python#.#/site-packages/*.pth", True),
+        ("file:/usr/local/bin/tool", True),
+        ("file:.git/logs/HEAD", False),
+        ("file:/tmp/pip-build-tracker-*/*", False),
+        ("file:/w/repo/*.txt", False),
+        ("file:/dev/null", False),
+    ],
+)
+def test_persistence_and_system_writes(node: str, persistent: bool) -> None:
+    from h7.detect.channels.l3_causal import is_persistence
+
+    assert is_persistence(node) is persistent
