@@ -38,7 +38,7 @@ import re
 import stat as statmod
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from h7.alert import Alert
 from h7.batch import Batch, Event
@@ -238,6 +238,44 @@ def elf_layout_key(head: bytes) -> bytes | None:
     return ehdr_fixed + phdrs
 
 
+#: how much of a file is read to see its whole program-header table (ELF header + phdrs)
+PHDR_READ = 4096
+
+
+def elf_phdr_table(data: bytes) -> tuple[bytes, int] | None:
+    """(the whole program-header table, end in the file of the last PT_LOAD segment), or None.
+
+    Why: the layout key sees only what fits in the kernel's 128-byte head --
+    the ELF header and about one program header -- and many unrelated PIE
+    builds share those bytes (on Debian 12 `free` and `basenc`, `whereis` and
+    `base64`).  The whole table tells builds apart, and the last loaded
+    segment's end is a size no copy of the file can be below (padding only
+    appends; stripping section headers keeps every loaded byte).
+    """
+    if len(data) < 64 or not data.startswith(ELF_MAGIC) or data[4] not in (1, 2):
+        return None
+    order: Literal["little", "big"] = "little" if data[5] == 1 else "big"
+    if data[4] == 2:
+        phoff = int.from_bytes(data[32:40], order)
+        phentsize, phnum = int.from_bytes(data[54:56], order), int.from_bytes(data[56:58], order)
+        off_at, filesz_at, width = 8, 32, 8
+    else:
+        phoff = int.from_bytes(data[28:32], order)
+        phentsize, phnum = int.from_bytes(data[42:44], order), int.from_bytes(data[44:46], order)
+        off_at, filesz_at, width = 4, 16, 4
+    end = phoff + phentsize * phnum
+    if not phnum or phentsize < off_at + width or phoff < 52 or end > len(data):
+        return None
+    load_end = 0
+    for i in range(phnum):
+        ph = data[phoff + i * phentsize : phoff + (i + 1) * phentsize]
+        if int.from_bytes(ph[0:4], order) == 1:  # PT_LOAD
+            off = int.from_bytes(ph[off_at : off_at + width], order)
+            filesz = int.from_bytes(ph[filesz_at : filesz_at + width], order)
+            load_end = max(load_end, off + filesz)
+    return data[phoff:end], load_end
+
+
 def kernel_dev_to_user(dev: int) -> int:
     """The kernel's internal dev_t (major<<20|minor) as stat(2) reports it."""
     return os.makedev((dev >> 20) & 0xFFF, dev & 0xFFFFF)
@@ -280,6 +318,8 @@ class KnownBinaries:
         self._by_hash: dict[str, tuple[int, int]] | None = None
         self._hashed_sizes: set[int] = set()
         self.by_layout: dict[bytes, tuple[int, int]] = {}
+        #: known binary -> (its whole program-header table, end of its last PT_LOAD)
+        self.phdrs: dict[tuple[int, int], tuple[bytes, int]] = {}
         self._scan()
 
     @staticmethod
@@ -326,18 +366,41 @@ class KnownBinaries:
         """
         try:
             with open(path, "rb") as f:
-                head = f.read(HEAD_LEN)
+                data = f.read(PHDR_READ)
         except OSError:
             return
-        lk = elf_layout_key(head)
+        lk = elf_layout_key(data[:HEAD_LEN])
         if lk is not None:
             self.by_layout.setdefault(lk, key)
+            table = elf_phdr_table(data)
+            if table is not None:
+                self.phdrs.setdefault(key, table)
 
-    def lookup_layout(self, head: bytes) -> tuple[str, str, set[str]] | None:
-        """Known binary whose ELF layout equals that of ``head`` (the kernel's bprm->buf)."""
-        lk = elf_layout_key(head)
+    def lookup_layout(
+        self, head: bytes, size: int = 0, image: bytes | None = None
+    ) -> tuple[str, str, set[str]] | None:
+        """Known binary whose ELF layout equals that of ``head`` (the kernel's bprm->buf).
+
+        The 128-byte head is only a first filter: ``image`` (the executed
+        file's first PHDR_READ bytes, when it could be read) must hold the
+        same whole program-header table, and without it ``size`` (the
+        executed file's size, from the kernel) must reach the known binary's
+        last loaded byte.  Either refutes a different build that happens to
+        share the head's entry point and first program header.
+        """
+        lk = elf_layout_key(head[:HEAD_LEN])
         found = self.by_layout.get(lk) if lk is not None else None
-        return self.by_inode.get(found) if found is not None else None
+        if found is None:
+            return None
+        known = self.phdrs.get(found)
+        if known is not None:
+            mine = elf_phdr_table(image) if image else None
+            if mine is not None:
+                if mine[0] != known[0]:
+                    return None
+            elif size and size < known[1]:
+                return None
+        return self.by_inode.get(found)
 
     def lookup_inode(self, dev: int, ino: int) -> tuple[str, str, set[str]] | None:
         return self.by_inode.get((dev, ino))
@@ -529,15 +592,34 @@ class ExecChannel(Channel):
             path = prog if os.path.isabs(prog) else f"{ctx.proc.root}/{pid}/cwd/{prog}"
             try:
                 with open(path, "rb") as f:
-                    head = f.read(HEAD_LEN)
+                    head = f.read(PHDR_READ)
             except OSError:
                 head = b""
-            hit = self.known.lookup_layout(head) if head else None
+            hit = self.known.lookup_layout(head, image=head) if head else None
             if hit is not None:
                 out.append(Identity("loaded-elf-layout", hit[0], hit[1], set(hit[2])))
         if not out:
             out.append(Identity("loader", "ld.so", LOTL, {prog}))
         return out
+
+    @staticmethod
+    def _exec_image(ev: Event, ctx: ChannelContext, ino: int) -> bytes | None:
+        """The executed file's first PHDR_READ bytes, if a path provably to it (same inode) opens."""
+        if not ino:
+            return None
+        paths = [ctx.proc.exe_file(int(ev.get("pid", 0)))]
+        paths += [str(p) for p in (ev.get("interp"), ev.get("filename")) if p and os.path.isabs(str(p))]
+        for path in paths:
+            if not path:
+                continue
+            try:
+                with open(path, "rb") as f:
+                    if os.fstat(f.fileno()).st_ino != ino:
+                        continue
+                    return f.read(PHDR_READ)
+            except OSError:
+                continue
+        return None
 
     def _content_identity(self, ev: Event, ctx: ChannelContext, ids: list[Identity]) -> str:
         ino = int(ev.get("ino", 0) or 0)
@@ -550,7 +632,7 @@ class ExecChannel(Channel):
                 return "inode"
         head = _head_bytes(ev)
         if head:
-            hit = known.lookup_layout(head)
+            hit = known.lookup_layout(head, int(ev.get("size", 0) or 0), self._exec_image(ev, ctx, ino))
             if hit is not None:
                 ids.append(Identity("elf-layout", hit[0], hit[1], set(hit[2])))
                 return "elf-layout"
