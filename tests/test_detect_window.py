@@ -320,9 +320,52 @@ def test_a_quieter_agent_does_not_drift_the_jsd_window() -> None:
 
     base = [batch(int(rng.integers(300, 500))) for _ in range(30)]
     quiet = [batch(int(rng.integers(40, 70))) for _ in range(300)]
-    ch, ctx = _channel("L1", base, cpu=False, persist=2)
+    # the session-4 window (no smoothing, unclipped, calibrated reference): the gate alone holds it
+    s4 = {"smooth": 0.0, "window_clip": False, "window_cap_batches": 2.0, "window_ref_frac": 0.0}
+    ch, ctx = _channel("L1", base, cpu=False, persist=2, **s4)
     got = _judge(ch, ctx, quiet)
     assert not any(got), [a[0].evidence for a in got if a][:2]
-    ungated, uctx = _channel("L1", base, cpu=False, persist=2)
+    ungated, uctx = _channel("L1", base, cpu=False, persist=2, **s4)
     ungated.window_min_events = 0.0  # type: ignore[attr-defined]
     assert any(a and a[0].evidence.get("window") == "cusum" for a in _judge(ungated, uctx, quiet))
+    # today's defaults (reference halfway to the per-batch threshold): quiet even without the gate
+    ungated, uctx = _channel("L1", base, cpu=False, persist=2)
+    ungated.window_min_events = 0.0  # type: ignore[attr-defined]
+    assert not any(_judge(ungated, uctx, quiet))
+
+
+def test_smoothing_forgives_a_sub_octave_shift_not_a_new_slice_length() -> None:
+    """L1 `smooth`: a host that makes every ~130-us slice 10-20 % longer flips them into the next
+    log2 bucket; smoothed, that moves a fraction of the mass, while slices six octaves longer
+    (a miner's) still diverge as much as before."""
+    from h7.decode import HIST_SLOTS
+    from h7.detect.channels.l1_sched import CATEGORIES, smooth_hist
+    from h7.detect.numeric import jsd_bits
+
+    base = np.zeros(len(CATEGORIES))
+    base[16], base[HIST_SLOTS + 26] = 100.0, 100.0  # ~100 us slices, ~100 ms sleeps
+    flipped = base.copy()
+    flipped[16], flipped[17] = 40.0, 60.0  # the same work, a little slower
+    miner = base.copy()
+    miner[22] = 100.0  # ~6 ms slices added
+
+    def jsd(p: np.ndarray, q: np.ndarray, w: float) -> float:
+        ps, qs = smooth_hist(p, w), smooth_hist(q, w)
+        return jsd_bits(ps / ps.sum(), qs / qs.sum())
+
+    for v in (base, flipped, miner):
+        assert smooth_hist(v, 0.25).sum() == pytest.approx(v.sum())  # counts are conserved
+    assert jsd(flipped, base, 0.25) < 0.6 * jsd(flipped, base, 0.0)
+    assert jsd(miner, base, 0.25) > 0.95 * jsd(miner, base, 0.0)
+    assert np.array_equal(smooth_hist(miner, 0.0), miner)
+
+
+@pytest.mark.parametrize("name", ["spinquiet_test", "hog2_test"])
+def test_a_loaded_host_is_not_agent_drift(name: str) -> None:
+    """Session 5: a very regular one-thread agent (tests/agents/spin_agent.py, never told to spin)
+    on a host at load 5-10, and the demo agent with two nice-0 CPU hogs in OTHER processes (both
+    cores) from ~60 s: whatever the host does, neither L1 nor L4 may alert.  (The dev recordings
+    of the same setups chose `smooth` and the clipped JSD window; these were recorded apart.)"""
+    engine, alerts, _, _ = replay(name)
+    assert alerts == [], [(a.code, a.evidence.get("metric"), a.evidence.get("window")) for a in alerts]
+    assert engine.monitor_batches >= 100

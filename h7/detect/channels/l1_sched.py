@@ -76,9 +76,18 @@ class L1Settings:
     window_min_sigma: float = 0.0
     #: winsorise the JSD window's input at the per-batch threshold (h7.detect.window
     #: ``clip_at_cap``): one odd batch adds at most one threshold's excess
-    window_clip: bool = False
+    window_clip: bool = True
     #: h is at least this many per-batch threshold excesses over the reference
-    window_cap_batches: float = 2.0
+    window_cap_batches: float = 3.0
+    #: share of each log2 bucket's count spread to each neighbouring bucket (0: none; see
+    #: ``smooth_hist``): slices 10-20 % longer on a loaded host are not a new behaviour
+    smooth: float = 0.25
+    #: the JSD window's reference at least this far from the baseline's median JSD towards the
+    #: per-batch threshold (0: calibrated only).  Page's reference sits halfway between the
+    #: in-control level and the smallest shift worth detecting; a very regular agent's baseline
+    #: batches all agree, so its calibrated reference is tiny and the host's own changes (slices
+    #: a little shorter or longer as its load comes and goes) add up -- see docs/detection.md
+    window_ref_frac: float = 0.5
     #: judge the agent's on-CPU time per second against the baseline's too (see ``cpu_seconds``),
     #: over the long window only (needs ``window``)
     cpu: bool = True
@@ -107,6 +116,34 @@ def sched_vector(stats: np.ndarray | None) -> np.ndarray:
             np.array([float(stats[c]) for c in COUNTERS]),
         ]
     )
+
+
+def smooth_hist(v: np.ndarray, w: float) -> np.ndarray:
+    """Spread a share ``w`` of every log2-ns bucket to each neighbour (on- and off-CPU histograms).
+
+    A slice or wait near a bucket boundary flips buckets when the host makes it
+    10-20 % longer (caches and cores shared with a noisy neighbour, frequency):
+    the agent did nothing new, but unsmoothed its counts move between two
+    categories, and for a very regular agent -- whose baseline batches all
+    agree, so its calibrated reference is tiny -- that small JSD adds up in
+    the long window.  Spreading each count over its neighbours makes a shift
+    by a fraction of an octave move a fraction of the mass, while a miner's
+    5-ms slices among 100-us ones (six octaves apart) still land in buckets
+    the baseline never had.  Counts are conserved (edge buckets keep what
+    would fall off).
+    """
+    if w <= 0:
+        return v
+    out = v.copy()
+    for lo in (0, HIST_SLOTS):
+        h = v[lo : lo + HIST_SLOTS]
+        s = h * (1.0 - 2.0 * w)
+        s[1:] += w * h[:-1]
+        s[:-1] += w * h[1:]
+        s[0] += w * h[0]
+        s[-1] += w * h[-1]
+        out[lo : lo + HIST_SLOTS] = s
+    return out
 
 
 def cpu_seconds(stats: np.ndarray | None, secs: float) -> float:
@@ -167,7 +204,7 @@ class SchedChannel(Channel):
 
     def learn(self, batch: Batch, ctx: ChannelContext) -> None:
         s = batch.stats.get(ctx.agent)
-        v = sched_vector(s)
+        v = smooth_hist(sched_vector(s), self.settings.smooth)
         self._rows.append(v)
         self.total += v
         self._cpu.append(cpu_seconds(s, _secs(batch)))
@@ -251,6 +288,10 @@ class SchedChannel(Channel):
             override=self.settings.window_h,
             clip_at_cap=self.settings.window_clip,
             cap_batches=self.settings.window_cap_batches,
+            min_ref=self.cal.sample_median
+            + self.settings.window_ref_frac * (self.cal.threshold - self.cal.sample_median)
+            if self.settings.window_ref_frac > 0
+            else None,
         )
 
     def judge(self, batch: Batch, ctx: ChannelContext) -> list[Alert]:
@@ -263,7 +304,7 @@ class SchedChannel(Channel):
         alert alone only when it lies well beyond the per-batch threshold.
         """
         s = batch.stats.get(ctx.agent)
-        c = sched_vector(s)
+        c = smooth_hist(sched_vector(s), self.settings.smooth)
         n = float(c.sum())
         tot = self.total.sum()
         found: list[tuple[float, str, str]] = []  # (strength, metric, judge)

@@ -21,6 +21,15 @@ Scenarios (all RECORD_S long, changes start at CHANGE_AT):
   that does what the agent's model calls do (a connect and a small request
   to its own, allowed, model API) at the agent's own pace: egress doubles,
   to a destination that is allowed.
+* ``hog`` / ``hog2`` -- the demo agent, benign; one / two nice-0 CPU hogs in
+  another, unwatched process from CHANGE_AT (a noisy neighbour: L1 must not
+  alarm because the host is loaded).
+* ``spin`` -- tests/agents/spin_agent.py left quiet (a very regular
+  one-thread agent), one hog from CHANGE_AT.
+* ``spinlong`` / ``spinquiet`` -- the same agent quiet for SPIN_QUIET_S, no
+  hog: the host's own load (session 5: 5-10 on 2 cores).  Of these session-5
+  scenarios only ``*_dev`` chose settings; ``spinquiet_test`` and
+  ``hog2_test`` are what tests/test_detect_window.py reports on.
 
 Syscall records are stripped before saving (L1 and L4 read the kernel's
 per-batch counters and the discrete events, not the syscall stream; it
@@ -124,6 +133,7 @@ def record_demo(name: str, scenario: str, workroot: Path) -> tuple[Path, int | N
     out = HERE / f"{name}.h7j"
     out.unlink(missing_ok=True)
     change_ns = None
+    hog: list[subprocess.Popen[bytes]] | None = None
     d = Demo(workroot / name, baseline_s=0, benign_s=0, wait_s=0, out=io.StringIO())
     try:
         _, port = d.setup(record=out, record_s=RECORD_S)
@@ -132,14 +142,67 @@ def record_demo(name: str, scenario: str, workroot: Path) -> tuple[Path, int | N
             time.sleep(max(0.0, CHANGE_AT - (time.monotonic() - t0)))
             left = RECORD_S - CHANGE_AT + 5
             change_ns = time.monotonic_ns()
-            if scenario == "miner10":
+            if scenario in ("hog", "hog2"):
+                hog = start_hog(left, 2 if scenario == "hog2" else 1)
+            elif scenario == "miner10":
                 args: dict[str, object] = {"seconds": left, "busy": 0.010, "idle": 0.090}
                 inject_code(port, MINER, args)
             else:
                 inject_code(port, EGRESS, {"seconds": left, "port": port})
         d.sensor.wait(timeout=RECORD_S + 60)
     finally:
+        if hog is not None:
+            stop(hog)
         d.stop()
+    return out, change_ns
+
+
+#: a CPU hog in ANOTHER process (not watched, nice 0, bounded in time): a noisy neighbour
+HOG = "import sys,time\nt=time.monotonic()\nwhile time.monotonic()-t<float(sys.argv[1]): pass\n"
+
+
+def start_hog(seconds: float, n: int = 1) -> list[subprocess.Popen[bytes]]:
+    return [subprocess.Popen([sys.executable, "-c", HOG, f"{seconds:g}"]) for _ in range(n)]
+
+
+def stop(p: subprocess.Popen[bytes] | list[subprocess.Popen[bytes]]) -> None:
+    for q in p if isinstance(p, list) else [p]:
+        if q.poll() is None:
+            q.kill()
+        q.wait()
+
+
+#: spinlong/spinquiet: the spin agent alone for this long (no hog: the host's own load)
+SPIN_QUIET_S = 240.0
+
+
+def record_spin(name: str, workroot: Path, hog_at: float | None = CHANGE_AT) -> tuple[Path, int | None]:
+    """tests/agents/spin_agent.py, quiet throughout (never told to spin); a hog from ``hog_at``."""
+    out = HERE / f"{name}.h7j"
+    out.unlink(missing_ok=True)
+    spin = HERE.parent.parent / "agents" / "spin_agent.py"
+    agent = subprocess.Popen(
+        [sys.executable, str(spin), "--life-s", f"{RECORD_S + 60:g}"],
+        stdout=subprocess.PIPE,
+    )
+    hog: list[subprocess.Popen[bytes]] | None = None
+    try:
+        assert agent.stdout is not None and agent.stdout.readline().strip() == b"ready"
+        secs = RECORD_S if hog_at is not None else SPIN_QUIET_S
+        rec = subprocess.Popen(
+            [sys.executable, "-m", "h7", "record", str(agent.pid), "-o", str(out),
+             "--duration", f"{secs:g}s"]
+        )  # fmt: skip
+        change_ns = None
+        if hog_at is not None:
+            time.sleep(hog_at)
+            change_ns = time.monotonic_ns()
+            hog = start_hog(secs - hog_at + 5)
+        rec.wait(timeout=secs + 60)
+    finally:
+        for p in (hog, agent):
+            if p is not None:
+                stop(p)
     return out, change_ns
 
 
@@ -191,7 +254,10 @@ def record_redis(name: str, workroot: Path) -> tuple[Path, int | None]:
     return out, None
 
 
-SCENARIOS = ("redis", "agent", "miner10", "egress2x")
+#: hog: the demo agent, benign; spin: the spin agent, quiet -- a CPU hog in another process from
+#: CHANGE_AT in both (L1 must not alarm because the HOST is loaded); hog2: two hogs (both cores);
+#: spinlong (dev) / spinquiet (test): the spin agent quiet for SPIN_QUIET_S, no hog
+SCENARIOS = ("redis", "agent", "miner10", "egress2x", "hog", "spin", "hog2", "spinlong", "spinquiet")
 
 
 def main() -> None:
@@ -205,11 +271,14 @@ def main() -> None:
             scenario = name.rsplit("_", 1)[0]
             if scenario not in SCENARIOS:
                 raise SystemExit(f"unknown journal {name!r}: scenarios are {', '.join(SCENARIOS)}")
-            p, change_ns = (
-                record_redis(name, Path(tmp))
-                if scenario == "redis"
-                else record_demo(name, scenario, Path(tmp))
-            )
+            if scenario == "redis":
+                p, change_ns = record_redis(name, Path(tmp))
+            elif scenario == "spin":
+                p, change_ns = record_spin(name, Path(tmp))
+            elif scenario in ("spinlong", "spinquiet"):
+                p, change_ns = record_spin(name, Path(tmp), hog_at=None)
+            else:
+                p, change_ns = record_demo(name, scenario, Path(tmp))
             strip_syscalls(p, change_ns)
             print(f"{p.name}: {p.stat().st_size} bytes")
 
