@@ -477,46 +477,53 @@ class SinkConfig:
 
 
 _NUM = (int, float)
-_OUT_COMMON: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "type": (str, "a string"),
-    "name": (str, "a string"),
-    "format": (str, "a string"),
-    "include_cal": (bool, "true or false"),
-    "enabled": (bool, "true or false"),
+#: an output key's accepted type(s) and how an error names them
+_KeyType = tuple[type | tuple[type, ...], str]
+_STR: _KeyType = (str, "a string")
+_BOOL: _KeyType = (bool, "true or false")
+_INT: _KeyType = (int, "an integer")
+_NUMBER: _KeyType = (_NUM, "a number")
+_STR_TABLE: _KeyType = (dict, "a table of strings")
+_OUT_COMMON: dict[str, _KeyType] = {
+    "type": _STR,
+    "name": _STR,
+    "format": _STR,
+    "include_cal": _BOOL,
+    "enabled": _BOOL,
 }
-_OUT_KEYS: dict[str, dict[str, tuple[type | tuple[type, ...], str]]] = {
+_OUT_KEYS: dict[str, dict[str, _KeyType]] = {
     "stdout": {},
     "jsonl": {
         "path": (str, "a path"),
-        "max_bytes": (int, "an integer"),
-        "backups": (int, "an integer"),
-        "fsync": (bool, "true or false"),
+        "max_bytes": _INT,
+        "backups": _INT,
+        "fsync": _BOOL,
     },
     "syslog": {
-        "transport": (str, "a string"),
-        "address": (str, "a string"),
-        "port": (int, "an integer"),
-        "facility": (str, "a string"),
-        "app_name": (str, "a string"),
-        "sd_id": (str, "a string"),
-        "framing": (str, "a string"),
-        "max_message_bytes": (int, "an integer"),
-        "timeout": (_NUM, "a number"),
+        "transport": _STR,
+        "address": _STR,
+        "port": _INT,
+        "facility": _STR,
+        "app_name": _STR,
+        "sd_id": _STR,
+        "framing": _STR,
+        "max_message_bytes": _INT,
+        "timeout": _NUMBER,
     },
     "webhook": {
         "url": (str, "a URL"),
-        "method": (str, "a string"),
-        "headers": (dict, "a table of strings"),
+        "method": _STR,
+        "headers": _STR_TABLE,
         "body": ((str, dict, list), "a JSON string or a table"),
-        "timeout": (_NUM, "a number"),
-        "retries": (int, "an integer"),
-        "backoff": (_NUM, "a number"),
-        "backoff_max": (_NUM, "a number"),
+        "timeout": _NUMBER,
+        "retries": _INT,
+        "backoff": _NUMBER,
+        "backoff_max": _NUMBER,
     },
     "exec": {
         "command": ((list, str), "a list of strings"),
-        "timeout": (_NUM, "a number"),
-        "env": (dict, "a table of strings"),
+        "timeout": _NUMBER,
+        "env": _STR_TABLE,
     },
 }
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -526,9 +533,7 @@ def _tuple(t: type | tuple[type, ...]) -> tuple[type, ...]:
     return t if isinstance(t, tuple) else (t,)
 
 
-def _check_keys(
-    table: dict[str, Any], allowed: dict[str, tuple[type | tuple[type, ...], str]], where: str
-) -> None:
+def _check_keys(table: dict[str, Any], allowed: dict[str, _KeyType], where: str) -> None:
     for k, v in table.items():
         if k not in allowed:
             raise UsageError(f"{where}: unknown key {k!r} (allowed: {', '.join(sorted(allowed))})")
