@@ -112,3 +112,13 @@ def test_state_round_trip_and_bad_input() -> None:
         m.novelties([np.array([1.5, 2.0])])
     with pytest.raises(ValueError):
         GRUSequenceModel(hidden=0)
+
+
+def test_blas_runs_on_one_thread_inside_and_is_restored_after() -> None:
+    from h7.detect.sequence_nn import _blas_thread_controls, _one_blas_thread
+
+    ctl = _blas_thread_controls()
+    before = [int(get()) for get, _ in ctl]
+    with _one_blas_thread():
+        assert all(int(get()) == 1 for get, _ in ctl)
+    assert [int(get()) for get, _ in ctl] == before
