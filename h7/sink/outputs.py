@@ -214,7 +214,7 @@ class SyslogOutput(Output):
         name: str,
         formatter: Formatter,
         transport: str = "unix",
-        address: str = "/dev/log",
+        address: str | None = None,
         port: int = 514,
         facility: str = "auth",
         app_name: str = "h7",
@@ -226,7 +226,8 @@ class SyslogOutput(Output):
     ) -> None:
         super().__init__(name, formatter, **kw)
         self.transport = transport
-        self.address = address
+        #: the local syslog daemon's socket, or a collector on this host
+        self.address = address if address is not None else "/dev/log" if transport == "unix" else "127.0.0.1"
         self.port = port
         self.facility = FACILITIES[facility]
         self.app_name = _header_field(app_name, 48)
@@ -512,64 +513,33 @@ def _safe_env(v: object) -> str:
     return re.sub(r"[^\x20-\x7e]", "_", "" if v is None else str(v))[:256]
 
 
+def _given(spec: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """The options a config table sets; the others take the output class's own default (written once)."""
+    return {k: spec[k] for k in keys if k in spec}
+
+
 def build_output(spec: dict[str, Any], formatter: Formatter, stop: threading.Event) -> Output:
     """One Output from a validated config table (see h7.config)."""
     kind = spec["type"]
-    common = {
-        "fmt": spec.get("format", "h7"),
-        "include_cal": spec.get("include_cal", False),
-        "stop": stop,
-    }
+    common = {**_given(spec, "include_cal"), "stop": stop}
+    if "format" in spec:
+        common["fmt"] = spec["format"]
     name = spec["name"]
     if kind == "stdout":
         return StdoutOutput(name, formatter, **common)
     if kind == "jsonl":
-        return JsonlOutput(
-            name,
-            formatter,
-            Path(spec["path"]),
-            max_bytes=spec.get("max_bytes", 64 * 1024 * 1024),
-            backups=spec.get("backups", 5),
-            fsync=spec.get("fsync", True),
-            **common,
-        )
+        opts = _given(spec, "max_bytes", "backups", "fsync")
+        return JsonlOutput(name, formatter, Path(spec["path"]), **opts, **common)
     if kind == "syslog":
-        transport = spec.get("transport", "unix")
-        return SyslogOutput(
-            name,
-            formatter,
-            transport=transport,
-            address=spec.get("address", "/dev/log" if transport == "unix" else "127.0.0.1"),
-            port=spec.get("port", 514),
-            facility=spec.get("facility", "auth"),
-            app_name=spec.get("app_name", "h7"),
-            sd_id=spec.get("sd_id", "h7@32473"),
-            framing=spec.get("framing", "octet-counting"),
-            max_message_bytes=spec.get("max_message_bytes", 8192),
-            timeout=spec.get("timeout", 5.0),
-            **common,
-        )
+        opts = _given(
+            spec, "transport", "address", "port", "facility", "app_name", "sd_id", "framing",
+            "max_message_bytes", "timeout",
+        )  # fmt: skip
+        return SyslogOutput(name, formatter, **opts, **common)
     if kind == "webhook":
-        return WebhookOutput(
-            name,
-            formatter,
-            url=spec["url"],
-            method=spec.get("method", "POST"),
-            headers=spec.get("headers"),
-            body=spec.get("body"),
-            timeout=spec.get("timeout", 5.0),
-            retries=spec.get("retries", 4),
-            backoff=spec.get("backoff", 0.5),
-            backoff_max=spec.get("backoff_max", 30.0),
-            **common,
-        )
+        opts = _given(spec, "method", "headers", "body", "timeout", "retries", "backoff", "backoff_max")
+        return WebhookOutput(name, formatter, url=spec["url"], **opts, **common)
     if kind == "exec":
-        return ExecOutput(
-            name,
-            formatter,
-            command=list(spec["command"]),
-            timeout=spec.get("timeout", 30.0),
-            env=spec.get("env"),
-            **common,
-        )
+        opts = _given(spec, "timeout", "env")
+        return ExecOutput(name, formatter, command=list(spec["command"]), **opts, **common)
     raise ValueError(f"unknown output type {kind!r}")
