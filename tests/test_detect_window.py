@@ -369,3 +369,38 @@ def test_a_loaded_host_is_not_agent_drift(name: str) -> None:
     engine, alerts, _, _ = replay(name)
     assert alerts == [], [(a.code, a.evidence.get("metric"), a.evidence.get("window")) for a in alerts]
     assert engine.monitor_batches >= 100
+
+
+def test_one_spinning_thread_is_caught_by_the_cpu_window_from_the_exact_cpu_time() -> None:
+    """Session 5: the one thread of tests/agents/spin_agent.py spins for 40 s (recorded with the
+    sensor that counts running slices: stats oncpu_ns).  Quiet before; L1 certifies it within 60 s;
+    and with L1's shape judges unable to alert, the CPU window alone does -- from the exact CPU
+    time: with every slice histogram emptied it still does.  (On this loaded host the spinner was
+    switched out often, so here the histogram agrees; the never-switched-out case is pinned live
+    by tests/test_live_cpu.py.)"""
+    header, batches, trunc = read_journal(DRIFT / "spinrun_test.h7j")
+    assert trunc is None
+    change = int(header.meta["change_ns"])
+    spinning = [b for b in batches if change < b.t0_ns < change + 30 * NS]
+    agent = next(iter(batches[0].stats))
+    assert all(int(b.stats[agent]["oncpu_ns"]) > 0 for b in spinning)
+    _, alerts, _, _ = replay("spinrun_test")
+    assert [a for a in alerts if a.ts_ns < change] == []
+    drift = [a for a in alerts if a.code == "DRIFT_DETECTED"]
+    assert drift and drift[0].ts_ns - change <= DETECT_WITHIN_S * NS
+    cfg = EngineConfig(
+        read_proc=False,
+        channels=["L1"],
+        thresholds={"DRIFT_DETECTED": 1.0},  # the per-batch JSD cannot pass 1 bit
+        channel_settings={"L1": {"window_h": 1e9}},
+    )
+    for hist in (True, False):
+        if not hist:
+            for b in batches:
+                for s in b.stats.values():
+                    s["oncpu_hist"] = 0
+        engine = Engine(cfg, header.agents)
+        got = [a for b in batches for a in engine.process(b)]
+        assert got and got[0].evidence["metric"] == "cpu" and got[0].evidence["window"] == "cusum"
+        assert 0 < got[0].ts_ns - change <= DETECT_WITHIN_S * NS
+        assert got[0].evidence["cpu_times_baseline"] > 4.0

@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -176,13 +177,20 @@ def stop(p: subprocess.Popen[bytes] | list[subprocess.Popen[bytes]]) -> None:
 SPIN_QUIET_S = 240.0
 
 
-def record_spin(name: str, workroot: Path, hog_at: float | None = CHANGE_AT) -> tuple[Path, int | None]:
-    """tests/agents/spin_agent.py, quiet throughout (never told to spin); a hog from ``hog_at``."""
+#: spinrun: the spin agent's one thread spins for this long from CHANGE_AT
+SPIN_RUN_S = 40.0
+
+
+def record_spin(
+    name: str, workroot: Path, hog_at: float | None = CHANGE_AT, spin: bool = False
+) -> tuple[Path, int | None]:
+    """tests/agents/spin_agent.py: quiet, then a hog from ``hog_at`` -- or (``spin``) its own thread
+    spinning for SPIN_RUN_S from CHANGE_AT."""
     out = HERE / f"{name}.h7j"
     out.unlink(missing_ok=True)
-    spin = HERE.parent.parent / "agents" / "spin_agent.py"
+    spin_py = HERE.parent.parent / "agents" / "spin_agent.py"
     agent = subprocess.Popen(
-        [sys.executable, str(spin), "--life-s", f"{RECORD_S + 60:g}"],
+        [sys.executable, str(spin_py), "--life-s", f"{RECORD_S + 60:g}", "--spin-s", f"{SPIN_RUN_S:g}"],
         stdout=subprocess.PIPE,
     )
     hog: list[subprocess.Popen[bytes]] | None = None
@@ -194,7 +202,11 @@ def record_spin(name: str, workroot: Path, hog_at: float | None = CHANGE_AT) -> 
              "--duration", f"{secs:g}s"]
         )  # fmt: skip
         change_ns = None
-        if hog_at is not None:
+        if spin:
+            time.sleep(CHANGE_AT)
+            change_ns = time.monotonic_ns()
+            agent.send_signal(signal.SIGUSR1)
+        elif hog_at is not None:
             time.sleep(hog_at)
             change_ns = time.monotonic_ns()
             hog = start_hog(secs - hog_at + 5)
@@ -256,8 +268,20 @@ def record_redis(name: str, workroot: Path) -> tuple[Path, int | None]:
 
 #: hog: the demo agent, benign; spin: the spin agent, quiet -- a CPU hog in another process from
 #: CHANGE_AT in both (L1 must not alarm because the HOST is loaded); hog2: two hogs (both cores);
-#: spinlong (dev) / spinquiet (test): the spin agent quiet for SPIN_QUIET_S, no hog
-SCENARIOS = ("redis", "agent", "miner10", "egress2x", "hog", "spin", "hog2", "spinlong", "spinquiet")
+#: spinlong (dev) / spinquiet (test): the spin agent quiet for SPIN_QUIET_S, no hog;
+#: spinrun: the spin agent's one thread spinning for SPIN_RUN_S from CHANGE_AT
+SCENARIOS = (
+    "redis",
+    "agent",
+    "miner10",
+    "egress2x",
+    "hog",
+    "spin",
+    "hog2",
+    "spinlong",
+    "spinquiet",
+    "spinrun",
+)
 
 
 def main() -> None:
@@ -275,6 +299,8 @@ def main() -> None:
                 p, change_ns = record_redis(name, Path(tmp))
             elif scenario == "spin":
                 p, change_ns = record_spin(name, Path(tmp))
+            elif scenario == "spinrun":
+                p, change_ns = record_spin(name, Path(tmp), spin=True)
             elif scenario in ("spinlong", "spinquiet"):
                 p, change_ns = record_spin(name, Path(tmp), hog_at=None)
             else:
