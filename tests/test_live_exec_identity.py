@@ -815,3 +815,32 @@ def test_shell_keys_name_the_program_that_started_them() -> None:
     assert hook.key == f"{base}<-git" and hook.evidence["parent_image"] == "git"
     assert mine.key == f"{base}<-agent" and again.key == mine.key
     assert via_env.key == f"{base}<-env"
+
+
+def test_free_is_not_lotl_while_a_padded_shell_copy_is_a_shell(sensor: Any, tmp_path: Path) -> None:
+    """Red-team round 4: `free -m` shares basenc's ELF head; its whole program-header table does not."""
+    free = shutil.which("free")
+    if free is None:
+        pytest.skip("procps' free is not installed")
+    copy = tmp_path / "report"
+    shutil.copyfile(SHELL, copy)
+    with open(copy, "ab") as f:
+        f.write(b"\0")
+    copy.chmod(0o755)
+    act = (
+        "import subprocess\n"
+        f"subprocess.run([{free!r}, '-m'], stdout=subprocess.DEVNULL)\n"
+        f"subprocess.run([{str(copy)!r}, '-c', 'exit 0'])\n"
+    )
+    pid, w = run_agent(sensor, act)
+    try:
+        assert w.wait(lambda e: e["type"] == "exit" and e["pid"] == pid) is not None
+        execs = {e["filename"]: e for e in w.events if e["type"] == "exec"}
+        assert free in execs and str(copy) in execs, sorted(execs)
+        ch, ctx = l2(baseline_end_ns=0)
+        assert codes(ch, ctx, [execs[free]]) == {}, "free taken for a known tool"
+        found = codes(ch, ctx, [execs[str(copy)]])
+        assert list(found) == ["LLM_AGENT_HIJACK"], found
+        assert [i["by"] for i in found["LLM_AGENT_HIJACK"][0].evidence["identified_by"]] == ["elf-layout"]
+    finally:
+        w.stop()
