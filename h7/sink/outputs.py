@@ -276,24 +276,19 @@ class SyslogOutput(Output):
         return msg
 
     def _connect(self) -> socket.socket:
+        """The first way to the collector that connects (a unix path: datagram, then stream)."""
+        ways: list[tuple[int, int, int, Any]]
         if self.transport == "unix":
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            s.settimeout(self.timeout)
-            try:
-                s.connect(self.address)
-            except OSError:
-                s.close()
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.settimeout(self.timeout)
-                try:
-                    s.connect(self.address)
-                except OSError:
-                    s.close()
-                    raise
-            return s
-        kind = socket.SOCK_DGRAM if self.transport == "udp" else socket.SOCK_STREAM
+            ways = [
+                (socket.AF_UNIX, kind, 0, self.address) for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM)
+            ]
+        else:
+            kind = socket.SOCK_DGRAM if self.transport == "udp" else socket.SOCK_STREAM
+            ways = [
+                (f, t, p, addr) for f, t, p, _, addr in socket.getaddrinfo(self.address, self.port, type=kind)
+            ]
         last: OSError | None = None
-        for fam, typ, proto, _, addr in socket.getaddrinfo(self.address, self.port, type=kind):
+        for fam, typ, proto, addr in ways:
             s = socket.socket(fam, typ, proto)
             s.settimeout(self.timeout)
             try:
