@@ -124,7 +124,11 @@ class JournalWriter:
         self._packer = _packer()
         self._fsync = fsync
         self.batches = 0
-        self._write(header.to_record())
+        try:
+            self._write(header.to_record())
+        except StorageError:
+            self.close()  # ours: not left to the garbage collector to flush again
+            raise
 
     def _write(self, rec: dict[str, Any]) -> None:
         try:
