@@ -94,3 +94,13 @@ def test_gru_figures_and_leave_one_corpus_out(evaluation: tuple[dict[str, Corpus
     for c in r:
         best = best_in_sample(r, c)
         assert r[c][best].auc < r[c][L3_SETTING].auc or c == "lpr", c
+
+
+def test_cli_refuses_an_unknown_corpus(capsys: pytest.CaptureFixture[str]) -> None:
+    from eval.sequence_eval_gru import main
+
+    assert main(["nonesuch"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown corpus 'nonesuch'" in err
+    assert main(["ps", "--train"]) == 2
+    assert "at least two corpora" in capsys.readouterr().err
