@@ -1,17 +1,19 @@
-"""A small recurrent language model over syscall tokens: L3's OFFLINE sequence mode.
+"""A small recurrent language model over syscall tokens: an OFFLINE sequence mode (not used by L3).
 
-Why a recurrent model at all: the window models in ``h7.detect.sequence`` see a syscall's last six
-predecessors and nothing else.  On ADFA-LD (Linux, 2013) every window model, however smoothed and
-however its novelties are combined, sits near stide (AUC 0.83-0.85), because an ADFA-LD attack is a
-whole process that is mildly unusual *throughout*, which six calls of context do not reveal.  A
-GRU carries a summary of the whole trace so far in its hidden state, so the probability it gives
-the next call depends on everything the process did before (published LSTM language models reach
-~0.93 AUC on ADFA-LD).
+Why a recurrent model was tried: the window models in ``h7.detect.sequence`` see a syscall's
+last six predecessors and nothing else.  On ADFA-LD (Linux, 2013) every window model, however
+smoothed and however its novelties are combined, sits near stide (AUC 0.83-0.85), because an
+ADFA-LD attack is a whole process that is mildly unusual *throughout*.  A GRU carries a summary
+of the trace so far in its hidden state, so the probability it gives the next call depends on
+much more than six calls (larger published LSTM models are reported at ~0.93 AUC on ADFA-LD).
+Measured here it did not help: its whole-trace mean is 0.820 on ADFA-LD and, chosen
+leave-one-corpus-out, it meets issue 15's bar on no corpus (docs/sequence-model.md, "Offline
+mode 2").  It is kept as a reproducible negative result and an offline tool.
 
-Why offline only: the recurrence is a Python loop over time steps (vectorised over many traces at
-once), which scores tens of thousands of syscalls per second per stream, not the >= 1 M/s on one
-core the live sensor needs, and it must see every syscall in order, while the kernel ships only
-the syscalls whose window is new.  It judges recorded whole traces (a journal, a corpus).
+Why offline only: the recurrence is a Python loop over time steps, vectorised across traces
+(~0.2 M calls/s with 512 traces side by side on one core), not the >= 1 M/s the live sensor
+needs, and it must see every syscall in order, while the kernel ships only the syscalls whose
+window is new.  It judges recorded whole traces (a journal, a corpus).
 
 The model (pure numpy, deterministic for a seed):
 
@@ -19,11 +21,12 @@ The model (pure numpy, deterministic for a seed):
   call the baseline never made is very surprising) and a start token (input only);
 * an embedding of ``dim`` floats per token, one GRU layer of ``hidden`` units, a softmax over the
   training tokens + "unseen";
-* training: all training traces laid end to end in ``streams`` parallel streams, the hidden state
-  reset to zero at each trace's start, truncated back-propagation every ``bptt`` steps, Adam, a
-  fixed number of ``epochs`` (no early stopping: there is no held-out set to stop on that would
-  not be a test set), gradient norm clipped at 5;
-* a position's novelty = ``-ln p(x_t | x_1..x_{t-1})`` in nats, the same unit as
+* traces are cut every ``context`` calls, each segment starting from a zero state (training and
+  scoring alike), which bounds the work a very long trace costs;
+* training: all segments laid end to end in ``streams`` parallel streams, truncated
+  back-propagation every ``bptt`` steps, Adam, a fixed number of ``epochs`` (no early stopping:
+  there is no held-out set to stop on that would not be a test set), gradient norm clipped at 5;
+* a position's novelty = ``-ln p(x_t | x_<t)`` in nats, the same unit as
   ``SequenceModel.window_novelty``, so the same top-k / mean aggregates apply.
 """
 
