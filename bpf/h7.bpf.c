@@ -146,6 +146,15 @@ struct {
 	__type(value, __u32); /* host tid */
 } nspid SEC(".maps");
 
+/* Monitored tasks outside the initial PID namespace: host tid -> inode number
+ * of the innermost one (resolves a `/proc/<agent>/root/proc/<pid>` path). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, H7_NSPID_ENTRIES);
+	__type(key, __u32);
+	__type(value, __u32);
+} task_pidns SEC(".maps");
+
 /* TCP sockets that were accepted (passive opens), by address: a send on one
  * is a reply, not egress (issue 12).  Entries go when the socket closes or
  * is reused for an active open. */
@@ -887,6 +896,15 @@ static __always_inline void nspid_track(struct task_struct *t, __u32 tid, int ad
 			bpf_map_update_elem(&nspid, &k, &tid, BPF_ANY);
 		else
 			bpf_map_delete_elem(&nspid, &k);
+	}
+	if (!level)
+		return;
+	if (add) {
+		__u32 inum = level > 31 ? 0 : BPF_CORE_READ(upid_at(pid, level), ns, ns.inum);
+
+		bpf_map_update_elem(&task_pidns, &tid, &inum, BPF_ANY);
+	} else {
+		bpf_map_delete_elem(&task_pidns, &tid);
 	}
 }
 
@@ -1835,49 +1853,185 @@ static __always_inline __u32 access_mode(void)
 }
 
 /*
- * /proc/<pid>/mem and /proc/<pid>/maps opened by anyone (tracepoint mode;
- * maps in both modes: the access check sees it only as a read-level check).
- * Absolute paths are parsed ("/proc/<pid>[/task/<tid>]/mem|maps"); a bare
- * "mem"/"maps" relative to a directory fd or the cwd is resolved through
- * that directory's proc inode, which names the task whatever the namespace.
+ * /proc/<pid>/mem, maps and environ opened by anyone (tracepoint mode; maps
+ * in both modes: the access check sees it only as a read-level check).
+ *
+ * Only paths whose last component is mem, maps or environ go further (one
+ * test of the string's tail: every other open costs the copy and that test).
+ * The path is then made canonical the way the kernel walks it, lexically:
+ * repeated '/' collapse, "." segments go, ".." removes the segment before
+ * it (red-team round 3: `//proc//PID///mem`, `/proc/./PID/mem`).  What it
+ * names is resolved in the PID namespace of the procfs that the kernel will
+ * walk, not the caller's (a container's /proc seen from the host's PID
+ * namespace, the host's /proc from inside a container's):
+ *   - absolute: the procfs mounted on "proc" directly under the caller's
+ *     root (its mount namespace's child mount there), else the caller's;
+ *   - relative to a dirfd or the cwd on procfs: that superblock's namespace
+ *     (s_fs_info -> proc_fs_info -> pid_ns), the dir being procfs's root
+ *     ("PID/mem"), a /proc/PID or /proc/PID/task/TID directory ("mem",
+ *     "task/TID/mem", resolved through the dir's proc inode), or a
+ *     /proc/PID/task directory ("TID/mem");
+ *   - one `PID/root/proc/` hop (another process's root, e.g. a container's
+ *     procfs through the agent's own root link): PID names the caller itself
+ *     (self, its pid) or a monitored task, whose innermost PID namespace
+ *     (map task_pidns) is taken as that root's procfs's.
  */
-#define H7_PROC_BUF 32
+#define H7_PROC_BUF 64
+#define H7_PROC_MASK (H7_PROC_BUF - 1)
+#define H7_PATH_DEPTH 8
 
-static __always_inline int parse_num(const char *b, __u32 *i, __u32 *out)
+struct h7_procpath {
+	char b[H7_PROC_BUF];
+	__u32 r, w, depth, fail, num, digits;
+	__u32 seg[H7_PATH_DEPTH];
+};
+
+/*
+ * The path under work lives in a per-CPU map value, not on the stack: the
+ * verifier then knows none of its contents, so the parse is verified once
+ * instead of once per digit count and segment length (on the stack it
+ * exceeded the 1M-instruction limit).  bpf_loop's context must be on the
+ * stack: it holds the pointer.  A preempted sys_enter whose CPU runs another
+ * one in between can find its path overwritten: a missed or misparsed open,
+ * no worse.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct h7_procpath);
+} proc_scratch SEC(".maps");
+
+struct h7_pathctx {
+	struct h7_procpath *p;
+};
+
+/* One step of the canonicalisation, in place (w <= r always). */
+static long path_canon_step(__u32 k, void *ctx)
 {
-	__u32 v = 0, digits = 0;
+	struct h7_procpath *p = ((struct h7_pathctx *)ctx)->p;
+	__u32 r = p->r & H7_PROC_MASK, w = p->w & H7_PROC_MASK, d;
+	char c = p->b[r], n1 = p->b[(r + 1) & H7_PROC_MASK], n2 = p->b[(r + 2) & H7_PROC_MASK];
+	int at_seg = w == 0 || p->b[(w - 1) & H7_PROC_MASK] == '/';
 
-	for (int k = 0; k < 10; k++) {
-		char c = b[*i & (H7_PROC_BUF - 1)];
-
-		if (c < '0' || c > '9')
-			break;
-		v = v * 10 + (c - '0');
-		digits++;
-		(*i)++;
+	if (c == 0 || p->r >= H7_PROC_BUF - 1) {
+		p->b[w] = 0;
+		return 1;
 	}
-	if (!digits || b[*i & (H7_PROC_BUF - 1)] != '/')
+	if (c == '/' && w && at_seg) { /* repeated slash */
+		p->r = r + 1;
 		return 0;
-	(*i)++;
-	*out = v;
+	}
+	if (at_seg && c == '.' && (n1 == '/' || n1 == 0)) { /* "." */
+		p->r = r + (n1 ? 2 : 1);
+		return 0;
+	}
+	if (at_seg && c == '.' && n1 == '.' && (n2 == '/' || n2 == 0)) { /* ".." */
+		d = p->depth;
+		if (d) {
+			d--;
+			p->depth = d;
+			p->w = p->seg[d & (H7_PATH_DEPTH - 1)];
+		} else if (p->b[0] != '/') {
+			p->fail = 1; /* above the directory it is relative to */
+			return 1;
+		} /* at "/": stays there */
+		p->r = r + (n2 ? 3 : 2);
+		return 0;
+	}
+	if (at_seg && c != '/') {
+		d = p->depth;
+		if (d >= H7_PATH_DEPTH) {
+			p->fail = 1;
+			return 1;
+		}
+		p->seg[d & (H7_PATH_DEPTH - 1)] = w;
+		p->depth = d + 1;
+	}
+	p->b[w] = c;
+	p->w = w + 1;
+	p->r = r + 1;
+	return 0;
+}
+
+/* One digit of a decimal number at p->r (stops at the first non-digit). */
+static long path_num_step(__u32 k, void *ctx)
+{
+	struct h7_procpath *p = ((struct h7_pathctx *)ctx)->p;
+	char c = p->b[p->r & H7_PROC_MASK];
+
+	if (c < '0' || c > '9')
+		return 1;
+	p->num = p->num * 10 + (c - '0');
+	p->digits++;
+	p->r = (p->r + 1) & H7_PROC_MASK;
+	return 0;
+}
+
+/* "<decimal>/" at p->r: 1 and the number (p->r past the '/'), else 0. */
+static __always_inline int path_num(struct h7_procpath *p, __u32 *out)
+{
+	struct h7_pathctx c = {.p = p};
+
+	p->num = 0;
+	p->digits = 0;
+	bpf_loop(10, path_num_step, &c, 0);
+	if (!p->digits || p->b[p->r & H7_PROC_MASK] != '/')
+		return 0;
+	p->r = (p->r + 1) & H7_PROC_MASK;
+	*out = p->num;
+	return 1;
+}
+
+/* Does the canonical path at p->r start with the segment `w` (n chars + '/')? */
+static __always_inline int path_seg(struct h7_procpath *p, const char *w, __u32 n)
+{
+	__u32 r = p->r;
+
+#pragma unroll
+	for (__u32 k = 0; k < 12; k++) {
+		if (k >= n)
+			break;
+		if (p->b[(r + k) & H7_PROC_MASK] != w[k])
+			return 0;
+	}
+	if (p->b[(r + n) & H7_PROC_MASK] != '/')
+		return 0;
+	p->r = (r + n + 1) & H7_PROC_MASK;
 	return 1;
 }
 
 static __always_inline __u32 proc_tail(const char *b, __u32 i)
 {
-	char c0 = b[i & (H7_PROC_BUF - 1)], c1 = b[(i + 1) & (H7_PROC_BUF - 1)];
-	char c2 = b[(i + 2) & (H7_PROC_BUF - 1)], c3 = b[(i + 3) & (H7_PROC_BUF - 1)];
-	char c4 = b[(i + 4) & (H7_PROC_BUF - 1)];
+	char c0 = b[i & H7_PROC_MASK], c1 = b[(i + 1) & H7_PROC_MASK];
+	char c2 = b[(i + 2) & H7_PROC_MASK], c3 = b[(i + 3) & H7_PROC_MASK];
+	char c4 = b[(i + 4) & H7_PROC_MASK];
 
 	if (c0 == 'm' && c1 == 'e' && c2 == 'm' && c3 == 0)
 		return H7_ACC_PROC_MEM;
 	if (c0 == 'm' && c1 == 'a' && c2 == 'p' && c3 == 's' && c4 == 0)
 		return H7_ACC_PROC_MAPS;
-	if (c0 == 'e' && c1 == 'n' && c2 == 'v' && c3 == 'i' && c4 == 'r' &&
-	    b[(i + 5) & (H7_PROC_BUF - 1)] == 'o' && b[(i + 6) & (H7_PROC_BUF - 1)] == 'n' &&
-	    b[(i + 7) & (H7_PROC_BUF - 1)] == 0)
+	if (c0 == 'e' && c1 == 'n' && c2 == 'v' && c3 == 'i' && c4 == 'r' && b[(i + 5) & H7_PROC_MASK] == 'o' &&
+	    b[(i + 6) & H7_PROC_MASK] == 'n' && b[(i + 7) & H7_PROC_MASK] == 0)
 		return H7_ACC_PROC_ENVIRON; /* judged with its sweep count (procps reads them all) */
 	return 0;
+}
+
+/* The raw path's last component is mem, maps or environ (n = strlen + 1). */
+static __always_inline int proc_tail_candidate(const char *b, long n)
+{
+	__u32 e = (__u32)n - 1; /* the terminating NUL */
+
+	if (n < 4 || n > H7_PROC_BUF)
+		return 0;
+	if (b[(e - 1) & H7_PROC_MASK] == 'm' && b[(e - 2) & H7_PROC_MASK] == 'e' &&
+	    b[(e - 3) & H7_PROC_MASK] == 'm')
+		return 1;
+	if (b[(e - 1) & H7_PROC_MASK] == 's' && b[(e - 2) & H7_PROC_MASK] == 'p' &&
+	    b[(e - 3) & H7_PROC_MASK] == 'a')
+		return 1;
+	return b[(e - 1) & H7_PROC_MASK] == 'n' && b[(e - 2) & H7_PROC_MASK] == 'o' &&
+	       b[(e - 3) & H7_PROC_MASK] == 'r';
 }
 
 static __always_inline __u32 proc_dir_pid(struct inode *dir)
@@ -1890,48 +2044,236 @@ static __always_inline __u32 proc_dir_pid(struct inode *dir)
 	return pid_host_nr(BPF_CORE_READ(pi, pid));
 }
 
+/* A PID namespace pids are resolved in: host = the initial one (pids are host pids). */
+struct h7_procns {
+	__u32 inum;
+	__u32 host;
+};
+
+static __always_inline int pidns_of(struct pid_namespace *pns, struct h7_procns *ns)
+{
+	if (!pns)
+		return 0;
+	ns->host = BPF_CORE_READ(pns, level) == 0;
+	ns->inum = BPF_CORE_READ(pns, ns.inum);
+	return 1;
+}
+
+/* The PID namespace of a procfs superblock (0 if it is not procfs). */
+static __always_inline int procfs_ns(struct super_block *sb, struct h7_procns *ns)
+{
+	struct proc_fs_info *fsi;
+
+	if (!sb || BPF_CORE_READ(sb, s_magic) != PROC_SUPER_MAGIC)
+		return 0;
+	fsi = (struct proc_fs_info *)BPF_CORE_READ(sb, s_fs_info);
+	return fsi ? pidns_of(BPF_CORE_READ(fsi, pid_ns), ns) : 0;
+}
+
+/* The caller's own PID namespace (where its syscall pid arguments live). */
+static __always_inline void caller_ns(struct h7_procns *ns)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct pid *pid = BPF_CORE_READ(t, thread_pid);
+	__u32 level = BPF_CORE_READ(pid, level);
+
+	ns->host = level == 0;
+	ns->inum = level > 31 ? 0 : BPF_CORE_READ(upid_at(pid, level), ns, ns.inum);
+}
+
+/* Host tid of the task named `vpid` in `ns`; 0 when that is no monitored task. */
+static __always_inline __u32 ns_tid(const struct h7_procns *ns, __u32 vpid)
+{
+	struct h7_nspid_key k = {};
+	__u32 *host;
+
+	if (ns->host)
+		return vpid;
+	k.ns = ns->inum;
+	k.pid = vpid;
+	host = bpf_map_lookup_elem(&nspid, &k);
+	return host ? *host : 0;
+}
+
+/*
+ * The child mounts of one mount, one per step: the one on "proc" directly
+ * under `parent` (the caller's root), or the one stacked on `mp` (a mount's
+ * own root: `unshare --mount-proc` mounts the new procfs over the old one).
+ */
+struct h7_mntwalk {
+	struct list_head *pos, *head;
+	struct dentry *parent, *mp;
+	struct mount *found;
+};
+
+static long mnt_walk_step(__u32 k, void *ctx)
+{
+	struct h7_mntwalk *m = ctx;
+	struct list_head *pos = m->pos;
+	struct mount *c;
+	struct dentry *mp;
+	char name[6] = {};
+
+	if (!pos || pos == m->head)
+		return 1;
+	m->pos = BPF_CORE_READ(pos, next);
+	c = (struct mount *)((char *)pos - bpf_core_field_offset(struct mount, mnt_child));
+	mp = BPF_CORE_READ(c, mnt_mountpoint);
+	if (m->mp) {
+		if (mp != m->mp)
+			return 0;
+	} else {
+		if (BPF_CORE_READ(mp, d_parent) != m->parent)
+			return 0;
+		bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(mp, d_name.name));
+		if (name[0] != 'p' || name[1] != 'r' || name[2] != 'o' || name[3] != 'c' || name[4] != 0)
+			return 0;
+	}
+	m->found = c;
+	return 1;
+}
+
+#define H7_MNT_WALK 128
+#define H7_MNT_STACK 4
+
+static __always_inline struct mount *mnt_child_walk(struct mount *of, struct dentry *parent, struct dentry *mp)
+{
+	struct h7_mntwalk m = {};
+
+	m.head = (struct list_head *)((char *)of + bpf_core_field_offset(struct mount, mnt_mounts));
+	m.pos = BPF_CORE_READ(of, mnt_mounts.next);
+	m.parent = parent;
+	m.mp = mp;
+	bpf_loop(H7_MNT_WALK, mnt_walk_step, &m, 0);
+	return m.found;
+}
+
+/* The namespace of the procfs an absolute "/proc/..." reaches; the caller's when not found. */
+static __always_inline void root_proc_ns(struct h7_procns *ns)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct vfsmount *vm = BPF_CORE_READ(t, fs, root.mnt);
+	struct mount *c, *top;
+
+	if (vm) {
+		c = (struct mount *)((char *)vm - bpf_core_field_offset(struct mount, mnt));
+		c = mnt_child_walk(c, BPF_CORE_READ(t, fs, root.dentry), 0);
+#pragma unroll
+		for (int i = 0; i < H7_MNT_STACK && c; i++) { /* the topmost of mounts stacked there */
+			top = mnt_child_walk(c, 0, BPF_CORE_READ(c, mnt.mnt_root));
+			if (!top)
+				break;
+			c = top;
+		}
+		if (c && procfs_ns(BPF_CORE_READ(c, mnt.mnt_sb), ns))
+			return;
+	}
+	caller_ns(ns);
+}
+
+/*
+ * At p->r, in procfs namespace ns: [PID/root/proc/] PID/ [task/TID/] tail.
+ * Returns the op (0: not one of ours); *vpid the pid as written, *target the host tid or 0.
+ */
+static __always_inline __u32 proc_parse(struct h7_procpath *p, struct h7_procns *ns, __u32 *vpid, __u32 *target)
+{
+	__u32 me = bpf_get_current_pid_tgid() >> 32, x = 0, xh;
+	__u32 *inner;
+
+	if (path_seg(p, "self", 4) || path_seg(p, "thread-self", 11)) {
+		if (!path_seg(p, "root", 4) || !path_seg(p, "proc", 4))
+			return 0; /* the caller's own files */
+		/* the caller's root: the same procfs as an absolute path */
+	} else {
+		if (!path_num(p, &x))
+			return 0;
+		if (path_seg(p, "root", 4)) {
+			if (!path_seg(p, "proc", 4))
+				return 0;
+			xh = ns_tid(ns, x);
+			if (xh && xh != me) {
+				if (!scope_of(xh))
+					return 0; /* an unmonitored task's root: its procfs is unknown here */
+				inner = bpf_map_lookup_elem(&task_pidns, &xh);
+				ns->host = !inner;
+				ns->inum = inner ? *inner : 0;
+			}
+			x = 0;
+		}
+	}
+	if (!x && !path_num(p, &x))
+		return 0;
+	if (path_seg(p, "task", 4) && !path_num(p, &x))
+		return 0;
+	*vpid = x;
+	*target = ns_tid(ns, x);
+	return proc_tail(p->b, p->r);
+}
+
 static __always_inline void on_proc_open(long nr, int dfd, const char *upath, __u32 flags)
 {
-	char b[H7_PROC_BUF] = {};
-	__u32 i = 0, vpid = 0, target = 0, op, amode;
+	struct h7_procns ns = {};
+	struct h7_pathctx c = {};
+	struct h7_procpath *p;
+	__u32 vpid = 0, target = 0, op = 0, amode, zero = 0;
+	long n;
 
-	if (bpf_probe_read_user_str(b, sizeof(b), upath) <= 0)
+	p = bpf_map_lookup_elem(&proc_scratch, &zero);
+	if (!p)
 		return;
-	if (b[0] == '/') {
-		if (b[1] != 'p' || b[2] != 'r' || b[3] != 'o' || b[4] != 'c' || b[5] != '/')
+	n = bpf_probe_read_user_str(p->b, sizeof(p->b), upath);
+	if (!proc_tail_candidate(p->b, n))
+		return;
+	p->r = p->w = p->depth = p->fail = 0;
+	c.p = p;
+	bpf_loop(H7_PROC_BUF, path_canon_step, &c, 0);
+	if (p->fail)
+		return;
+	if (p->b[0] == '/') {
+		p->r = 1;
+		if (!path_seg(p, "proc", 4))
 			return;
-		i = 6;
-		if (!parse_num(b, &i, &vpid))
-			return;
-		if (b[i & (H7_PROC_BUF - 1)] == 't' && b[(i + 1) & (H7_PROC_BUF - 1)] == 'a' &&
-		    b[(i + 2) & (H7_PROC_BUF - 1)] == 's' && b[(i + 3) & (H7_PROC_BUF - 1)] == 'k' &&
-		    b[(i + 4) & (H7_PROC_BUF - 1)] == '/') {
-			i += 5;
-			if (!parse_num(b, &i, &vpid))
-				return;
-		}
-		op = proc_tail(b, i);
-		if (!op)
-			return;
-		target = host_tid(vpid);
+		root_proc_ns(&ns);
+		op = proc_parse(p, &ns, &vpid, &target);
 	} else {
-		struct inode *dir;
+		struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+		struct dentry *dir;
+		struct super_block *sb;
+		char name[5] = {};
 
-		op = proc_tail(b, 0);
-		if (!op)
-			return;
 		if (dfd == AT_FDCWD) {
-			struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-
-			dir = BPF_CORE_READ(t, fs, pwd.dentry, d_inode);
+			dir = BPF_CORE_READ(t, fs, pwd.dentry);
 		} else {
 			struct file *f = fd_file(dfd);
 
-			dir = f ? BPF_CORE_READ(f, f_inode) : 0;
+			dir = f ? BPF_CORE_READ(f, f_path.dentry) : 0;
 		}
-		target = proc_dir_pid(dir);
-		vpid = target;
+		sb = BPF_CORE_READ(dir, d_sb);
+		if (!dir || !procfs_ns(sb, &ns))
+			return;
+		p->r = 0;
+		if (BPF_CORE_READ(sb, s_root) == dir) { /* procfs's root: "PID/..." */
+			op = proc_parse(p, &ns, &vpid, &target);
+		} else if (path_seg(p, "task", 4)) { /* /proc/PID + "task/TID/mem" */
+			if (path_num(p, &vpid)) {
+				target = ns_tid(&ns, vpid);
+				op = proc_tail(p->b, p->r);
+			}
+		} else if (p->b[0] >= '0' && p->b[0] <= '9') { /* /proc/PID/task + "TID/mem" */
+			bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(dir, d_name.name));
+			if (name[0] == 't' && name[1] == 'a' && name[2] == 's' && name[3] == 'k' && name[4] == 0 &&
+			    path_num(p, &vpid)) {
+				target = ns_tid(&ns, vpid);
+				op = proc_tail(p->b, p->r);
+			}
+		} else { /* /proc/PID or /proc/PID/task/TID + "mem": the dir's own task */
+			op = proc_tail(p->b, 0);
+			target = proc_dir_pid(BPF_CORE_READ(dir, d_inode));
+			vpid = target;
+		}
 	}
+	if (!op)
+		return;
 	amode = access_mode();
 	if (op == H7_ACC_PROC_MEM && amode == H7_ACCESS_FENTRY)
 		return; /* the access check reports it */

@@ -148,12 +148,14 @@ MAP_SIZES = {
     "egress_seen": EGRESS_SEEN_ENTRIES,
     "hook_cfg": 1,
     "nspid": NSPID_ENTRIES,
+    "task_pidns": NSPID_ENTRIES,
     "accepted": ACCEPTED_ENTRIES,
     "written_files": WRITTEN_ENTRIES,
     "follow_comms": FOLLOW_COMMS_ENTRIES,
     "follow": FOLLOW_ENTRIES,
     "follow_until": 1,
     "environ_runs": ENVIRON_RUN_ENTRIES,
+    "proc_scratch": 1,
 }
 
 SYS_DTYPE = np.dtype(

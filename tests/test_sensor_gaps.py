@@ -332,6 +332,49 @@ def test_proc_mem_write_absolute_and_relative(watched: Any) -> None:
     assert m["target_pid"] == pid and m["hook"] == "tp_btf/sys_enter"
 
 
+def _mem_open(target: int) -> Any:
+    return lambda e: e["type"] == "access" and e["op"] == "proc_mem_open" and e["target_pid"] == target
+
+
+# (directory or None for absolute, path); {pid} is the agent's pid (and its main thread's tid)
+SPELLINGS = [
+    (None, "//proc//{pid}///mem"),
+    (None, "/proc/./{pid}/./mem"),
+    (None, "/proc/1/../{pid}/mem"),
+    (None, "/proc/self/root/proc/{pid}/mem"),
+    ("/proc", "{pid}/mem"),
+    ("/proc", "./{pid}//mem"),
+    ("/proc/{pid}", "task/{pid}/mem"),
+    ("/proc/{pid}/task", "{pid}/mem"),
+    ("cwd:/proc", "{pid}/mem"),
+]
+
+
+@pytest.mark.parametrize(("d", "path"), SPELLINGS, ids=[f"{d or ''}|{p}" for d, p in SPELLINGS])
+def test_proc_mem_path_spellings(watched: Any, d: str | None, path: str) -> None:
+    """Spellings the kernel accepts for /proc/<pid>/mem name the agent (red-team round 3 and beyond).
+
+    Extra slashes, "." and ".." segments, a path relative to /proc itself (dirfd or cwd), a
+    /proc/<pid>/task directory, the caller's own root link: the open is the agent's mem.
+    """
+    sensor, agent, col = watched
+    _, _, pid = agent_buf(agent)
+    rel = path.format(pid=pid)
+    if d is None:
+        os.close(os.open(rel, os.O_RDONLY))
+    elif d.startswith("cwd:"):  # in a child: the test's own cwd stays
+        code = f"import os; os.chdir({d[4:]!r}); os.close(os.open({rel!r}, os.O_RDONLY))"
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=30 * TIMESCALE)
+    else:
+        dfd = os.open(d.format(pid=pid), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.close(os.open(rel, os.O_RDONLY, dir_fd=dfd))
+        finally:
+            os.close(dfd)
+    e = wait_event(col, _mem_open(pid), f"{rel} relative to {d}")
+    assert e["hook"] == tamper_hook(sensor), e
+
+
 def test_pidfd_getfd_steals_a_socket(watched: Any) -> None:
     sensor, agent, col = watched
     _, fd, pid = agent_buf(agent)
@@ -486,6 +529,69 @@ def test_ptrace_inside_a_pid_namespace(sensor: Any) -> None:
             proc.wait()
     # host pid 2 (kthreadd) is never taken for the target
     assert not [e for e in col.events if e["type"] in ("ptrace", "access") and e["target_pid"] == 2]
+
+
+NS_AGENT = "import os, sys; print(os.getpid(), flush=True); sys.stdin.readline()"
+
+
+NS_ACTS = ["nsenter-mount:/proc/1/mem", "unshare-pid:/proc/{host}/mem", "host:/proc/{host}/root/proc/1/mem",
+           "host-dirfd:/proc/{host}/root/proc|1/mem"]  # fmt: skip
+
+
+@pytest.mark.parametrize("act", NS_ACTS)
+def test_proc_mem_across_pid_and_mount_namespaces(sensor: Any, act: str) -> None:
+    """A /proc path's pid is resolved in the namespace of the procfs the kernel walks, not the caller's.
+
+    The agent runs in its own PID and mount namespaces with its own /proc (pid 1 there, mounted
+    over the host's).  Attackers: in the host PID namespace with the agent's mount namespace (its
+    /proc: `/proc/1/mem`); in a new PID namespace with the host's /proc (`/proc/HOSTPID/mem`); on
+    the host through the agent's root link, by path and by a dirfd of that procfs.
+    """
+    if subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True, timeout=30).returncode:
+        pytest.skip("unshare --pid is not permitted here")
+    proc = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", NS_AGENT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "1"
+        kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        host_pid = int(kids[0])  # unshare's child: the agent (it has printed, so it exists)
+        assert host_pid != 1
+        sensor.add_agent(host_pid)
+        col = Collector(sensor).start()
+        try:
+            how, path = act.split(":", 1)
+            path = path.format(host=host_pid)
+            opener = "import os, sys; os.close(os.open(sys.argv[1], os.O_RDONLY))"
+            named = host_pid if how == "unshare-pid" else 1
+            argv = {
+                "nsenter-mount": ["nsenter", "--target", str(host_pid), "--mount", "--", sys.executable, "-c",
+                                  opener, path],
+                "unshare-pid": ["unshare", "--pid", "--fork", sys.executable, "-c", opener, path],
+                "host": [sys.executable, "-c", opener, path],
+                "host-dirfd": [sys.executable, "-c", "import os, sys; d = os.open(sys.argv[1], os.O_RDONLY); "
+                               "os.close(os.open(sys.argv[2], os.O_RDONLY, dir_fd=d))", *path.split("|")],
+            }[how]  # fmt: skip
+            subprocess.run(argv, check=True, timeout=30 * TIMESCALE)
+            e = wait_event(col, _mem_open(host_pid), act)
+            assert e["hook"] == tamper_hook(sensor), e
+            if e["hook"] == "tp_btf/sys_enter":
+                assert e["arg_pid"] == named, e
+        finally:
+            col.stop()
+        # host pid 1 (init) is never taken for the target
+        assert not [e for e in col.events if e["type"] == "access" and e["target_pid"] == 1]
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=10 * TIMESCALE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 # ------------------------------------------------------------- lifecycle

@@ -329,7 +329,8 @@ def vng_cmd(img: Path, out: Path, cpus: int, memory: str, verbose: bool) -> list
         cmd.append(f"--qemu-opts=-drive file={IMAGE},format=raw,if=virtio,readonly=on")
     if verbose:
         cmd.append("--verbose")
-    cmd += ["--exec", f"env H7_TEST_TIMESCALE={guest_timescale(cpus)} {HERE / 'guest.sh'} {out}"]
+    only = os.environ.get("H7_VMTEST_TESTS", "")  # e.g. test_sensor_bpf.py,test_sensor_gaps.py: no live suite
+    cmd += ["--exec", f"env H7_TEST_TIMESCALE={guest_timescale(cpus)} H7_VMTEST_TESTS={only} {HERE / 'guest.sh'} {out}"]
     return cmd
 
 

@@ -385,7 +385,7 @@ class Sensor:
             self.obj = obj
             self._attach_all(obj)
             names: tuple[str, ...] = ("scope", "seed_bits", "agent_stats", "agent_run", "ring_stats")
-            names += ("agent_cfg", "hook_cfg", "nspid")
+            names += ("agent_cfg", "hook_cfg", "nspid", "task_pidns")
             for name in names:
                 self._maps[name] = obj.map(name)
             self._write_hook_cfg()
@@ -722,6 +722,8 @@ class Sensor:
         The kernel registers every namespace level of tasks it sees fork;
         for tasks that existed before ``attach`` /proc only names the
         innermost namespace (/proc/<tid>/ns/pid and the last NSpid field).
+        task_pidns keeps that namespace by host tid: a path through the
+        task's root (``/proc/<tid>/root/proc/<pid>/mem``) names pids in it.
         """
         try:
             ns = os.stat(f"/proc/{tid}/ns/pid").st_ino
@@ -735,6 +737,7 @@ class Sensor:
             return
         if len(pids) > 1:
             self._maps["nspid"].update(struct.pack("<II", ns, int(pids[-1])), _U32.pack(tid))
+            self._maps["task_pidns"].update(_U32.pack(tid), _U32.pack(ns))
 
     def watched_tids(self) -> dict[int, tuple[int, int]]:
         """Kernel scope map contents: tid -> (agent, tgid).  For tests and status."""
