@@ -2020,18 +2020,25 @@ static __always_inline __u32 proc_tail(const char *b, __u32 i)
 /* The raw path's last component is mem, maps or environ (n = strlen + 1). */
 static __always_inline int proc_tail_candidate(const char *b, long n)
 {
-	__u32 e = (__u32)n - 1; /* the terminating NUL */
+	__u32 e = (__u32)n - 1, len; /* e: the terminating NUL */
+	char c1, c2, c3;
 
 	if (n < 4 || n > H7_PROC_BUF)
 		return 0;
-	if (b[(e - 1) & H7_PROC_MASK] == 'm' && b[(e - 2) & H7_PROC_MASK] == 'e' &&
-	    b[(e - 3) & H7_PROC_MASK] == 'm')
-		return 1;
-	if (b[(e - 1) & H7_PROC_MASK] == 's' && b[(e - 2) & H7_PROC_MASK] == 'p' &&
-	    b[(e - 3) & H7_PROC_MASK] == 'a')
-		return 1;
-	return b[(e - 1) & H7_PROC_MASK] == 'n' && b[(e - 2) & H7_PROC_MASK] == 'o' &&
-	       b[(e - 3) & H7_PROC_MASK] == 'r';
+	c1 = b[(e - 1) & H7_PROC_MASK];
+	c2 = b[(e - 2) & H7_PROC_MASK];
+	c3 = b[(e - 3) & H7_PROC_MASK];
+	if (c1 == 'm' && c2 == 'e' && c3 == 'm')
+		len = 3;
+	else if (c1 == 's' && c2 == 'p' && c3 == 'a' && b[(e - 4) & H7_PROC_MASK] == 'm')
+		len = 4;
+	else if (c1 == 'n' && c2 == 'o' && c3 == 'r' && b[(e - 4) & H7_PROC_MASK] == 'i' &&
+		 b[(e - 5) & H7_PROC_MASK] == 'v' && b[(e - 6) & H7_PROC_MASK] == 'n' &&
+		 b[(e - 7) & H7_PROC_MASK] == 'e')
+		len = 7;
+	else
+		return 0;
+	return e == len || (e > len && b[(e - len - 1) & H7_PROC_MASK] == '/');
 }
 
 static __always_inline __u32 proc_dir_pid(struct inode *dir)
