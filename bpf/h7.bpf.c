@@ -1884,6 +1884,7 @@ struct h7_procpath {
 	char b[H7_PROC_BUF];
 	__u32 r, w, depth, fail, num, digits;
 	__u32 seg[H7_PATH_DEPTH];
+	__u64 owner; /* pid_tgid of the caller whose path this is */
 };
 
 /*
@@ -1892,8 +1893,8 @@ struct h7_procpath {
  * instead of once per digit count and segment length (on the stack it
  * exceeded the 1M-instruction limit).  bpf_loop's context must be on the
  * stack: it holds the pointer.  A preempted sys_enter whose CPU runs another
- * one in between can find its path overwritten: a missed or misparsed open,
- * no worse.
+ * one in between finds its path overwritten: `owner` tells, and the open is
+ * dropped (missed, never attributed to the wrong caller).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -2228,6 +2229,7 @@ static __always_inline void on_proc_open(long nr, int dfd, const char *upath, __
 	p = bpf_map_lookup_elem(&proc_scratch, &zero);
 	if (!p)
 		return;
+	p->owner = bpf_get_current_pid_tgid();
 	n = bpf_probe_read_user_str(p->b, sizeof(p->b), upath);
 	if (!proc_tail_candidate(p->b, n))
 		return;
@@ -2279,7 +2281,7 @@ static __always_inline void on_proc_open(long nr, int dfd, const char *upath, __
 			vpid = target;
 		}
 	}
-	if (!op)
+	if (!op || p->owner != bpf_get_current_pid_tgid())
 		return;
 	amode = access_mode();
 	if (op == H7_ACC_PROC_MEM && amode == H7_ACCESS_FENTRY)
