@@ -342,6 +342,7 @@ SPELLINGS = [
     (None, "/proc/./{pid}/./mem"),
     (None, "/proc/1/../{pid}/mem"),
     (None, "/proc/self/root/proc/{pid}/mem"),
+    (None, "/proc/self/../{pid}/mem"),
     ("/proc", "{pid}/mem"),
     ("/proc", "./{pid}//mem"),
     ("/proc/{pid}", "task/{pid}/mem"),
