@@ -367,10 +367,12 @@ def run_guest_retrying(name: str, kver: str, img: Path, a: argparse.Namespace) -
     Tests under software emulation are timing-sensitive (a loaded CI host can
     stretch an `h7` start-up past a deadline); a real defect -- a program the
     verifier rejects, a wrong event -- fails both runs.  Both outcomes are kept
-    in the report.
+    in the report.  A short check (H7_VMTEST_TESTS) runs once: it is the one
+    guest slot someone was given, and a second run doubles it (a 15-min check
+    took 907 s that way on 2026-12-01).
     """
     r = run_guest(name, kver, img, a)
-    if r.ok or r.failed or r.doctor_error:
+    if r.ok or r.failed or r.doctor_error or os.environ.get("H7_VMTEST_TESTS"):
         return r
     first = "; ".join(r.problems)[:400]
     log(f"{name}: failed ({first}); running the guest once more")
