@@ -94,10 +94,13 @@ def test_a_running_thread_is_counted_before_it_stops(sensor: Any) -> None:
             run = sensor._read_run(next(iter(b.stats)))
             seen_running += run is not None and int(run["running"]) > 0
         # the kernel's own account of the process (utime + stime, clock ticks; its running
-        # thread's current slice included): what the sensor measured, within tick resolution
+        # thread's current slice included).  The sensor times slices by CLOCK_MONOTONIC, so it
+        # also counts what the scheduler's task clock leaves out: interrupts served while the
+        # thread is current and, in a VM, steal time -- +19 % in a 1-vCPU emulated (TCG) 6.1
+        # guest.  So: never much less (no lost time), never near twice (no slice counted twice).
         kernel_ns = (_proc_cpu_ticks(agent.pid) - ticks0) * 10**9 // os.sysconf("SC_CLK_TCK")
         assert kernel_ns > 0.2e9, kernel_ns  # it did run (host load takes its share)
-        assert abs(cpu - kernel_ns) < 0.15 * kernel_ns + 60e6, (cpu, kernel_ns)
+        assert 0.85 * kernel_ns - 60e6 < cpu < 1.5 * kernel_ns + 60e6, (cpu, kernel_ns)
         # and the kernel counts it as on a CPU when it is (a loaded host preempts it at times)
         for _ in range(300):  # bounded: ~3 s
             if seen_running:
