@@ -6,7 +6,8 @@ per journal, what L3 judged in every batch after its baseline:
 
 * the calibrated STRUCTURAL_DRIFT threshold and its scales;
 * the benign peak: the highest divergence / threshold over the benign batches
-  (< 1 is silent; the margin is how far below 1), with the three worst batches;
+  (< 1 is silent; the margin is how far below 1), with the three worst batches,
+  and the peaks of its two terms (graph units, sequence units) separately;
 * the L3 verdicts the channel raised (before folding), benign and per attack.
 
 Journals recorded by the eval harness carry their phases in the header, or
@@ -108,11 +109,14 @@ def measure(path: Path, baseline_s: float, benign_until: float | None) -> dict[s
             phase = _phase(rel, (int(batch.t1_ns) + off) / 1e9, marks, attacks, benign_until)
             if phase is None or phase.split(":", 1)[-1] in held:
                 continue
-            ph = phases.setdefault(phase, {"batches": 0, "worst": [], "alerts": []})
+            ph = phases.setdefault(phase, {"batches": 0, "worst": [], "alerts": [], "peak_units": [0.0, 0.0]})
             ph["batches"] += 1
             for ch in live:
                 d = float(ch.last.get("divergence", 0.0))
                 thr = float(ch.cal.threshold)
+                g_units = float(ch.last.get("graph", 0.0)) / ch.g_scale
+                ph["peak_units"][0] = round(max(ph["peak_units"][0], g_units), 3)
+                ph["peak_units"][1] = round(max(ph["peak_units"][1], d - g_units), 3)
                 ph["worst"].append(
                     {
                         "t_s": round(rel, 1),
@@ -143,6 +147,8 @@ def measure(path: Path, baseline_s: float, benign_until: float | None) -> dict[s
         "threshold": cal.get("threshold"),
         "calibration": cal.get("method"),
         "g_scale": getattr(chan, "g_scale", None),
+        "s_med": getattr(chan, "s_med", None),
+        "s_spread": getattr(chan, "s_spread", None),
         "phases": phases,
     }
 
@@ -208,7 +214,10 @@ print(json.dumps([m.measure(m.Path(p), float(sys.argv[2]), bu) for p in paths]))
 
 
 def _fmt(r: dict[str, Any]) -> list[str]:
-    lines = [f"  threshold {r['threshold']} ({r['calibration']}), g_scale {r['g_scale']}"]
+    lines = [
+        f"  threshold {r['threshold']:.3f} ({r['calibration']}), g_scale {r['g_scale']}, "
+        f"sequence median {r.get('s_med') or 0:.3f} spread {r.get('s_spread') or 0:.3f} nats"
+    ]
     for name, ph in r["phases"].items():
         codes: dict[str, int] = {}
         for a in ph["alerts"]:
@@ -216,7 +225,8 @@ def _fmt(r: dict[str, Any]) -> list[str]:
         w = ph["worst"][0] if ph["worst"] else {}
         lines.append(
             f"  {name:<22} batches {ph['batches']:>4}  peak d/thr {ph['peak_ratio']:>6.3f}"
-            f" (t={w.get('t_s')}s g={w.get('graph')} s={w.get('seq_nats')})  L3 verdicts {codes or '-'}"
+            f" (t={w.get('t_s')}s g={w.get('graph')} s={w.get('seq_nats')})"
+            f"  peak graph/sequence units {ph.get('peak_units', '-')}  L3 verdicts {codes or '-'}"
         )
     return lines
 

@@ -99,7 +99,9 @@ class Replay:
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Replay]:
     tmp = tmp_path_factory.mktemp("evaldev")
-    return {s: Replay(J / "evaldev" / f"{s}_dev.h7j.gz", tmp) for s in ("langgraph", "mcp")}
+    out = {s: Replay(J / "evaldev" / f"{s}_dev.h7j.gz", tmp) for s in ("langgraph", "mcp")}
+    out["langgraph_full"] = Replay(J / "evaldev" / "langgraph_full_f7136e2.h7j.gz", tmp)  # 10-min soak
+    return out
 
 
 @pytest.mark.parametrize("stack", ["langgraph", "mcp"])
@@ -117,18 +119,19 @@ def test_a_tool_run_for_the_first_time_after_the_baseline_is_one_new_program(
     assert len(b["new_nodes"]) >= 8  # the footprint is still there, in the evidence
 
 
-@pytest.mark.parametrize("stack", ["langgraph", "mcp"])
+@pytest.mark.parametrize("stack", ["langgraph", "mcp", "langgraph_full"])
 def test_dev_soak_has_no_l3_verdict(dev: dict[str, Replay], stack: str) -> None:
     r = dev[stack]
     lo, hi = r.soak()
     soak = [b for b in r.batches if lo <= b["at"] <= hi]
-    assert len(soak) >= 140
+    assert len(soak) >= (590 if stack.endswith("full") else 140)
     assert [(at, a.code) for at, a in r.verdicts if lo <= at <= hi] == []
     assert max(b["ratio"] for b in soak) < 1.0
 
 
-def test_dev_l3_attack_is_still_a_causal_cycle(dev: dict[str, Replay]) -> None:
-    r = dev["mcp"]
+@pytest.mark.parametrize("stack", ["mcp", "langgraph_full"])
+def test_dev_l3_attack_is_still_a_causal_cycle(dev: dict[str, Replay], stack: str) -> None:
+    r = dev[stack]
     atk = next(a for a in r.meta["attacks"] if a["id"] == "L3-cycle")
     t = float(atk["injected"])
     hits = [a for at, a in r.verdicts if t <= at <= t + 45 and a.code == "CAUSAL_CYCLE_DETECTED"]
