@@ -22,7 +22,10 @@ from its start are benign work).
 ``--ref REF`` (repeatable) replays the same journals with the detection code
 of git revision REF too (its ``h7/`` extracted to a temporary directory, run in
 a subprocess with this interpreter) and prints the figures side by side:
-``python -m bench.l3_margins --ref main /var/tmp/l3j/*.h7j``.
+``python -m bench.l3_margins --ref main /var/tmp/l3j/*.h7j``.  A revision older
+than the journal's record layout cannot read it (e.g. journals recorded after
+drift's 262121f stats change need a revision that has it): the replay then
+fails with that revision's journal error.
 """
 
 from __future__ import annotations
