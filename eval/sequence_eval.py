@@ -34,7 +34,7 @@ import io
 import math
 import sys
 import tarfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -374,9 +374,14 @@ class Figures:
 
 
 def evaluate_corpus(corpus: Corpus, cfgs: Sequence[SeqConfig] = GRID + GRID_OFFLINE) -> dict[object, Figures]:
+    return figures_over_folds(_fold_scores(fold, cfgs) for fold in corpus.folds)
+
+
+def figures_over_folds(per_fold: Iterable[Mapping[object, tuple[F64, F64]]]) -> dict[object, Figures]:
+    """One Figures per scorer from each fold's (normal, attack) scores: the GRU table shares it."""
     rows: dict[object, list[tuple[float, float]]] = {}
-    for fold in corpus.folds:
-        for key, (neg, pos) in _fold_scores(fold, cfgs).items():
+    for scores in per_fold:
+        for key, (neg, pos) in scores.items():
             rows.setdefault(key, []).append((auc(neg, pos), far_at_detection(neg, pos)))
     out = {}
     for key, r in rows.items():

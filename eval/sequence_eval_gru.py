@@ -48,9 +48,8 @@ from eval.sequence_eval import (
     _fold_scores,
     _Ranked,
     acceptance,
-    auc,
     choose,
-    far_at_detection,
+    figures_over_folds,
 )
 from h7.detect.sequence_nn import GRUSequenceModel
 
@@ -172,18 +171,10 @@ def evaluate_corpus_gru(
     corpus: Corpus, models: Sequence[GRUSequenceModel], window: Sequence[SeqConfig] = GRID
 ) -> dict[object, Figures]:
     """Figures of the GRU grid, the baselines and the ``window`` settings, on the GRU's folds only."""
-    rows: dict[object, list[tuple[float, float]]] = {}
-    for fold, m in zip(nn_folds(corpus), models, strict=True):
-        scores = {**_fold_scores(fold, window), **_gru_scores(fold, m, GRU_GRID)}
-        for key, (neg, pos) in scores.items():
-            rows.setdefault(key, []).append((auc(neg, pos), far_at_detection(neg, pos)))
-    out = {}
-    for key, r in rows.items():
-        a = np.array(r)
-        out[key] = Figures(
-            float(a[:, 0].mean()), float(a[:, 0].min()), float(a[:, 1].mean()), float(a[:, 1].max()), len(r)
-        )
-    return out
+    return figures_over_folds(
+        {**_fold_scores(fold, window), **_gru_scores(fold, m, GRU_GRID)}
+        for fold, m in zip(nn_folds(corpus), models, strict=True)
+    )
 
 
 def run(
