@@ -874,6 +874,9 @@ class Harness:
 
     def run(self, variants: list[Variant]) -> dict[str, Any]:
         t0 = time.monotonic()
+        # the tree the run starts from: read now, not at the end (a checkout shared with a
+        # guest over 9p, or a worktree someone edits meanwhile, moves under a long run)
+        git = _git_rev()
         self.variants = variants
         self.setup()
         self.open_destinations(len(variants))
@@ -907,7 +910,7 @@ class Harness:
         return {
             "mode": self.mode,
             "kernel": os.uname().release,
-            "git": _git_rev(),
+            "git": git,
             "started": time.strftime(
                 "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - (time.monotonic() - t0))
             ),

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,8 @@ GAP_NAMES = {
     5: "leaving via a daemon",
     6: "interpreters and LOTL (L2)",
     7: "causal cycles (L3)",
+    8: "CPU drift (L1)",
+    9: "egress rate (L4)",
 }
 
 
@@ -161,6 +164,7 @@ def verdict(p: Phase) -> dict[str, Any]:
         "variant": p.name,
         "gap": p.gap,
         "held_out": p.held_out,
+        "expect": list(p.expect),
         "state": state,
         "detected": state == "detected",
         "codes": sorted({f"{c.channel}:{c.code}" for c in hits}) or [f"{x} (folded)" for x in folds],
@@ -201,6 +205,11 @@ def totals(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out["held out"] = agg([r for r in rows if r["held_out"]])
     for rnd in sorted({int(r.get("round", 1)) for r in rows} - {1}):
         out[f"round {rnd}"] = agg([r for r in rows if int(r.get("round", 1)) == rnd])
+    # per channel: the variants that expect it (rows from before "expect" was kept have none)
+    for ch in sorted({str(e).split(":")[0] for r in rows for e in r.get("expect", ())}):
+        out[f"channel {ch}"] = agg(
+            [r for r in rows if ch in {str(e).split(":")[0] for e in r.get("expect", ())}]
+        )
     out["all"] = agg(list(rows))
     return out
 
@@ -237,6 +246,7 @@ def benign_summary(phases: Sequence[Phase]) -> dict[str, Any]:
         "phases": len(benign),
         "seconds": round(seconds, 1),
         "false_alerts": len(alerts),
+        "false_alerts_by_channel": dict(sorted(Counter(a["channel"] for a in alerts).items())),
         "alerts": alerts,
         "folded_false_verdicts": sum(f["count"] for f in folded),
         "folded": folded,
@@ -325,7 +335,12 @@ def render(result: dict[str, Any]) -> str:
         totals_table(result.get("totals") or totals(rows), mode),
         "",
         f"benign phases: {b.get('phases', 0)} ({b.get('seconds', 0)} s), "
-        f"false alerts: {b.get('false_alerts', 0)}",
+        f"false alerts: {b.get('false_alerts', 0)}"
+        + (
+            " (" + ", ".join(f"{k} {v}" for k, v in b["false_alerts_by_channel"].items()) + ")"
+            if b.get("false_alerts_by_channel")
+            else ""
+        ),
     ]
     for a in b.get("alerts", []):
         who = f" agent {a['agent_pid']}" if "agent_pid" in a else ""

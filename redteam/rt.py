@@ -268,6 +268,79 @@ def wait_file(path: str | Path, seconds: float = 10.0) -> bool:
     return False
 
 
+# --------------------------------------------------------------------- shared set-up
+def fresh_dir(path: str | Path) -> Path:
+    """An empty directory at ``path`` (whatever an earlier run left there is removed first).
+
+    Variants re-run in the same workdir (dry run, then the real run): a stale file
+    from a previous act must not change what this act does.
+    """
+    import shutil
+
+    d = Path(path)
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    return d
+
+
+def other_tid(pid: int, proc: str = "/proc") -> int:
+    """A non-leader thread id of ``pid`` (the victims keep a second thread), else ``pid`` itself.
+
+    Listing ``task/`` is a directory read, not one of the accesses L5 judges, so it
+    does not stand in for the act that follows.
+    """
+    tids = sorted(int(x) for x in os.listdir(f"{proc}/{pid}/task") if int(x) != pid)
+    return tids[0] if tids else pid
+
+
+def pid_of_comm(comm: str) -> int | None:
+    """The first host pid whose comm is ``comm`` (a daemon the harness or the host runs), or None."""
+    for e in os.listdir("/proc"):
+        if e.isdigit():
+            try:
+                if Path(f"/proc/{e}/comm").read_text().strip() == comm:
+                    return int(e)
+            except OSError:
+                continue
+    return None
+
+
+NR_CREAT = 85
+
+
+def creat(path: str | Path, mode: int = 0o644) -> int:
+    """creat(2) itself (syscall 85): the old single-purpose create call, not open/openat."""
+    lc = libc()
+    fd = lc.syscall(ctypes.c_long(NR_CREAT), ctypes.c_char_p(str(path).encode()), ctypes.c_long(mode))
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), f"creat({path})")
+    return int(fd)
+
+
+def keep_working(args: dict[str, Any], seconds: float, seed: int = 5) -> int:
+    """Go on doing the agent's routine (ask the model API, run the benign tool, sleep) for ``seconds``.
+
+    An injected act that lasts runs inside the agent's code tool, which blocks the
+    agent's own loop; an attacker who wants to stay under a profile keeps the
+    routine going meanwhile.  Same Agent code and API as the victim's own loop;
+    only the benign tools are run (an injected ``python`` call is never taken).
+    Returns the number of turns done.
+    """
+    from h7.demo.agent import Agent
+
+    known = args["known"]
+    agent = Agent(f"{loopback(known['ip'])}:{int(known['port'])}", Path(args["work"]), seed)
+    end = time.monotonic() + seconds
+    turns = 0
+    while time.monotonic() < end and turns < 100_000:
+        call = agent.ask()
+        if call.get("tool") != "python":
+            agent.run_tool(call)
+        turns += 1
+        time.sleep(agent.rng.uniform(0.1, 0.3))
+    return turns
+
+
 # --------------------------------------------------------------------- entry point
 def main(run: Callable[[dict[str, Any]], None], scope: dict[str, Any]) -> None:
     """Run a variant: with the agent's ARGS when injected, with a JSON argv[1] otherwise."""

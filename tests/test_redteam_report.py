@@ -343,6 +343,31 @@ def test_round_totals_are_reported_apart() -> None:
     assert tots["all"]["detected"] == 1
 
 
+def test_totals_per_channel_count_the_variants_expecting_it_and_false_alerts_by_channel() -> None:
+    a = variant("a", 0, 10 * MS, expect=("L4",), act_ns=0)
+    b = variant("b", 10 * MS, 20 * MS, expect=("L2:DAEMON_HANDOFF", "L4"), act_ns=10 * MS)
+    c = variant("c", 20 * MS, 30 * MS, expect=("L5",), act_ns=20 * MS)
+    ben = report.Phase("benign-00", "benign", 30 * MS, 40 * MS)
+    report.assign(
+        [a, b, c, ben],
+        [
+            cert("1.cal", 100, "L4", "UNKNOWN_DESTINATION", 1 * MS, 2 * MS),
+            cert("2.cal", 100, "L2", "DAEMON_HANDOFF", 11 * MS, 12 * MS),
+            cert("3.cal", 100, "L1", "DRIFT_DETECTED", 31 * MS, 32 * MS),
+            cert("4.cal", 100, "L1", "DRIFT_DETECTED", 33 * MS, 34 * MS),
+            cert("5.cal", 100, "L3", "STRUCTURAL_DRIFT", 35 * MS, 36 * MS),
+        ],
+    )
+    tots = report.totals([report.verdict(p) for p in (a, b, c)])
+    assert (tots["channel L4"]["ran"], tots["channel L4"]["detected"]) == (2, 2)
+    assert (tots["channel L2"]["ran"], tots["channel L2"]["detected"]) == (1, 1)
+    assert (tots["channel L5"]["ran"], tots["channel L5"]["detected"]) == (1, 0)
+    assert "channel L1" not in tots
+    s = report.benign_summary([ben])
+    assert s["false_alerts_by_channel"] == {"L1": 2, "L3": 1}
+    assert "false alerts: 3 (L1 2, L3 1)" in report.render({"variants": [], "benign": s})
+
+
 def test_variant_flags_are_read_and_a_warmup_must_be_injected(tmp_path: Path) -> None:
     head = '"""Doc line."""\nGAP = -1\nTARGET = "host"\nHELD_OUT = True\nEXPECT = ()\n'
     (tmp_path / "b_act.py").write_text(head + 'MODE = "inject"\nBENIGN = True\nWARMUP = True\nROUND = 3\n')
@@ -358,3 +383,35 @@ def test_variant_flags_are_read_and_a_warmup_must_be_injected(tmp_path: Path) ->
     # benign acts interleave like a gap of their own, never first
     (tmp_path / "bad.py").unlink()
     assert [v.name for v in order(load_variants(tmp_path))] == ["s_var", "b_act"]
+
+
+def test_shared_variant_helpers_do_what_the_variants_relied_on(tmp_path: Path) -> None:
+    """rt.fresh_dir / other_tid / pid_of_comm / creat replaced copies in the variants: same behaviour."""
+    import os
+    import threading
+
+    from redteam import rt
+
+    d = tmp_path / "scratch"
+    (d / "old").mkdir(parents=True)
+    assert rt.fresh_dir(d) == d and list(d.iterdir()) == []  # a stale file never survives
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, args=(10,))
+    t.start()
+    try:
+        tid = rt.other_tid(os.getpid())
+        assert tid != os.getpid() and os.path.exists(f"/proc/{os.getpid()}/task/{tid}")
+    finally:
+        stop.set()
+        t.join()
+    assert rt.pid_of_comm("no-such-comm-h7") is None
+    me = (Path("/proc/self/comm").read_text()).strip()
+    assert rt.pid_of_comm(me) is not None
+    fd = rt.creat(d / "c", 0o600)
+    try:
+        os.write(fd, b"x")
+    finally:
+        os.close(fd)
+    assert (d / "c").read_bytes() == b"x"
+    with pytest.raises(OSError):
+        rt.creat(d / "missing" / "c")

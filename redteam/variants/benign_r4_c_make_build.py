@@ -7,8 +7,6 @@ a binary the agent just produced is what issue 13 calls a finding.
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 from typing import Any
 
 from redteam import rt
@@ -23,9 +21,7 @@ EXPECT = ()
 
 
 def run(args: dict[str, Any]) -> None:
-    d = Path(args["scratch"])
-    shutil.rmtree(d, ignore_errors=True)
-    d.mkdir(parents=True)
+    d = rt.fresh_dir(args["scratch"])
     (d / "wc.h").write_text("int count_words(const char *s);\n")
     (d / "wc.c").write_text(
         '#include <ctype.h>\n#include "wc.h"\n'

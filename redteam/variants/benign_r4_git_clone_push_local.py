@@ -7,8 +7,6 @@ sh -c); no network, no hooks.
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 from typing import Any
 
 from redteam import rt
@@ -23,9 +21,7 @@ EXPECT = ()
 
 
 def run(args: dict[str, Any]) -> None:
-    d = Path(args["scratch"])
-    shutil.rmtree(d, ignore_errors=True)
-    d.mkdir(parents=True)
+    d = rt.fresh_dir(args["scratch"])
     env = {
         **{k: v for k, v in os.environ.items() if k in ("PATH", "LANG")},
         "HOME": str(d),

@@ -19,8 +19,7 @@ EXPECT = ("L5",)
 
 def run(args: dict[str, Any]) -> None:
     pid, proc = int(args["pid"]), args.get("proc", "/proc")
-    tids = sorted(int(x) for x in os.listdir(f"{proc}/{pid}/task") if int(x) != pid)
-    tid = tids[0] if tids else pid
+    tid = rt.other_tid(pid, proc)
     lo = rt.target_addr(args, pid, proc)
     t = rt.now()
     fd = os.open(f"{proc}/{pid}/task/{tid}/mem", os.O_RDWR)

@@ -5,7 +5,6 @@ The memory is shared by all threads, so any tid of the agent opens it.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from redteam import rt
@@ -19,8 +18,7 @@ EXPECT = ("L5",)
 
 def run(args: dict[str, Any]) -> None:
     pid, proc = int(args["pid"]), args.get("proc", "/proc")
-    tids = sorted(int(x) for x in os.listdir(f"{proc}/{pid}/task") if int(x) != pid)
-    tid = tids[0] if tids else pid
+    tid = rt.other_tid(pid, proc)
     lo = rt.target_addr(args, pid, proc)
     t = rt.now()
     n, _ = rt.pvm(tid, lo, None, 4096)

@@ -23,8 +23,7 @@ EXPECT = ("L5",)
 def run(args: dict[str, Any]) -> None:
     pid = int(args["pid"])
     target_fd = rt.target_sock_fd(args, pid)
-    tids = sorted(int(x) for x in os.listdir(f"/proc/{pid}/task") if int(x) != pid)
-    tid = tids[0] if tids else pid
+    tid = rt.other_tid(pid)
     t = rt.now()
     pidfd = rt.pidfd_open_flags(tid, rt.PIDFD_THREAD)
     try:

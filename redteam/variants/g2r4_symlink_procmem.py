@@ -7,8 +7,6 @@ link to the agent's mem file.
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 from typing import Any
 
 from redteam import rt
@@ -24,9 +22,7 @@ EXPECT = ("L5",)
 def run(args: dict[str, Any]) -> None:
     pid = int(args["pid"])
     addr = rt.target_addr(args, pid)
-    d = Path(args["scratch"])
-    shutil.rmtree(d, ignore_errors=True)
-    d.mkdir(parents=True)
+    d = rt.fresh_dir(args["scratch"])
     link = d / "cache.db"
     os.symlink(f"/proc/{pid}/mem", link)
     t = rt.now()

@@ -5,7 +5,6 @@ A thread id, not the process id, inside the namespace.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -20,8 +19,7 @@ EXPECT = ("L5",)
 
 def run(args: dict[str, Any]) -> None:
     pid = int(args["pid"])
-    tids = sorted(int(x) for x in os.listdir(f"/proc/{pid}/task") if int(x) != pid)
-    tid = tids[0] if tids else pid
+    tid = rt.other_tid(pid)
     t = rt.now()
     rt.ptrace(rt.PTRACE_SEIZE, tid)
     time.sleep(0.05)

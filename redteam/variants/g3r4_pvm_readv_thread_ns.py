@@ -6,7 +6,6 @@ pid nor the namespace pid of the agent.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from redteam import rt
@@ -21,8 +20,7 @@ EXPECT = ("L5",)
 
 def run(args: dict[str, Any]) -> None:
     pid = int(args["pid"])
-    tids = sorted(int(x) for x in os.listdir(f"/proc/{pid}/task") if int(x) != pid)
-    tid = tids[0] if tids else pid
+    tid = rt.other_tid(pid)
     addr = rt.target_addr(args, pid)
     t = rt.now()
     n, _ = rt.pvm(tid, addr, None, 4096)

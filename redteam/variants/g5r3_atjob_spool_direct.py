@@ -23,20 +23,9 @@ EXPECT = ("L2",)
 SPOOL = Path("/var/spool/cron/atjobs")
 
 
-def _atd() -> int | None:
-    for e in os.listdir("/proc"):
-        if e.isdigit():
-            try:
-                if Path(f"/proc/{e}/comm").read_text().strip() == "atd":
-                    return int(e)
-            except OSError:
-                continue
-    return None
-
-
 def run(args: dict[str, Any]) -> None:
     marker = str(args["marker"])
-    atd = _atd()
+    atd = rt.pid_of_comm("atd")
     if atd is None:
         rt.report(rt.now(), False, "no atd running")
         return

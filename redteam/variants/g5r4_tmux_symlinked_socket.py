@@ -7,8 +7,6 @@ the kernel follows it to the server's socket.
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 from typing import Any
 
 from redteam import rt
@@ -23,9 +21,7 @@ EXPECT = ("L2",)
 
 def run(args: dict[str, Any]) -> None:
     marker = str(args["marker"])
-    d = Path(args["scratch"])
-    shutil.rmtree(d, ignore_errors=True)
-    d.mkdir(parents=True)
+    d = rt.fresh_dir(args["scratch"])
     link = d / "ipc"
     os.symlink(args["daemons"]["tmux_sock"], link)
     t = rt.now()
