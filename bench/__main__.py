@@ -1,7 +1,9 @@
 """`make bench`: every benchmark in one run, a table on stdout, figures in bench/results/latest.json.
 
 Each section is a module with ``run(quick) -> dict[str, float]``; a section
-that is not available (not built yet, not root) is reported, not hidden.
+that is not available (not built yet, not root) is reported, not hidden.  A
+section whose figures read better side by side (bench/hook_cost.py) also has
+``summary(figures) -> str``, printed after the flat table.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import platform
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 SECTIONS = [
@@ -23,8 +26,7 @@ SECTIONS = [
     ("cal", "bench.cal_bench"),
     ("pipeline", "bench.pipeline_bench"),
     ("syscall_cost", "bench.syscall_cost"),
-    ("exec_cost", "bench.exec_cost"),
-    ("net_cost", "bench.net_cost"),
+    ("hook_cost", "bench.hook_cost"),
     ("overhead", "bench.overhead"),
     ("latency", "bench.latency"),
 ]
@@ -62,6 +64,7 @@ def main() -> int:
     args = ap.parse_args()
     results: dict[str, float] = {}
     failures: list[str] = []
+    summaries: list[Callable[[dict[str, float]], str]] = []
     for name, module in SECTIONS:
         if args.only and name not in args.only:
             continue
@@ -76,6 +79,8 @@ def main() -> int:
             failures.append(f"{name}: failed\n{traceback.format_exc()}")
             continue
         results.update({k: float(v) for k, v in figures.items()})
+        if hasattr(mod, "summary"):
+            summaries.append(mod.summary)
         print(f"[{name}] {time.monotonic() - t0:.1f} s", file=sys.stderr)
     width = max((len(k) for k in results), default=10)
     print(f"{'figure':{width}}  {'value':>16}  target")
@@ -86,6 +91,8 @@ def main() -> int:
             ok = v >= lim if op == ">=" else v <= lim
             target = f"{op} {lim:,}  {'met' if ok else 'MISSED'}"
         print(f"{k:{width}}  {v:16,.2f}  {target}")
+    for summary in summaries:
+        print(summary(results))
     for f in failures:
         print(f"! {f}")
     # A partial run must not replace the full run's figures.

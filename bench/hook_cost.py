@@ -1,0 +1,377 @@
+"""What each of H7's hooks adds per hooked operation, and to whom (issue 13's cost acceptance).
+
+H7 hooks the operations it reports (connect, the sends, exec, opens of
+/proc/<pid>/mem|maps|environ, process_vm_*/pidfd_getfd/ptrace, scheduler
+switches) and, in tracepoint mode, every syscall at ``sys_enter``.  The
+question an operator asks is what that costs per operation, for a process
+H7 watches and for one it does not, and whether an unwatched process's
+ordinary syscalls got dearer.  This section answers it with one C loop
+(bench/hook_loop.c) per kind of process, timing N operations of one kind
+per request:
+
+* ops: ``getppid`` and ``read`` (no hook looks at them: sys_enter's scope
+  check only), ``open`` (an ordinary file: sys_enter's /proc tail test),
+  ``openmaps`` (/proc/self/maps: the tail matches, the whole /proc path walk
+  runs), ``udp`` (sendto), ``sendmsg``, ``sendmmsg`` (8 datagrams per call),
+  ``connect``, ``exec`` (posix_spawn of /bin/true + wait), ``pvm``
+  (process_vm_readv naming the OTHER loop: the unmonitored caller names the
+  monitored loop, the case H7 reports; the monitored caller names the
+  unmonitored one) and ``pingpong`` (a pipe round trip between two threads
+  on one CPU: two context switches and four syscalls);
+* who: ``unmonitored`` (a loop H7 does not watch) and ``monitored`` (a loop
+  it watches, after its baseline: its windows are learnt first and loaded
+  into the kernel filter, so its known syscalls are counted, not shipped);
+* set-ups, interleaved in every round (reversed order on odd rounds, so a
+  drift of the machine hits every set-up alike): ``base`` (nothing of ours
+  attached), ``floor`` (an empty tp_btf/sys_enter program, bench/null.bpf.c:
+  what any syscall-level sensor pays here before doing anything),
+  ``ref`` (H7's programs as they were before issue 13's hooks, commit
+  BENCH_REF in the Makefile, all attached with empty maps: nothing watched,
+  so the unmonitored rows only), ``syscall`` (H7 with H7_HOOK_MODE=syscall:
+  sys_enter alone, no cgroup or fentry program) and ``h7`` (H7 as it runs
+  by default on this kernel: cgroup hooks here, fentry where it loads).
+
+Figures (median over rounds of per-round values; ``_spread`` = (max - min)
+/ median of the per-round values): ``hook_ns_base_{op}_{who}``, the added
+ns per operation ``hook_ns_added_{setup}_{op}_{who}`` and the ratio
+``hook_ratio_{setup}_{op}_{who}`` (with / base, taken per round);
+``hook_h7_share_ns_{op}_{who}`` = h7 - floor (H7's own share above the
+hook's floor), ``hook_gap_hooks_ns_{op}_{who}`` = h7 - syscall (what the
+issue-13 hooks add over sys_enter alone) and
+``hook_growth_ns_{op}_unmonitored`` = h7 - ref (what an unwatched process
+pays now that it did not before issue 13; ``hook_growth_ratio_...`` the
+per-round h7 / ref).
+
+The kernel's own accounting (kernel.bpf_stats_enabled: run time and count
+per program) is taken in a separate pass of the h7 set-up after each timed
+pass, never during it (the statistics add two clock reads per program run):
+``hook_bpf_ns_per_op_{op}_{who}`` is the time all of H7's programs spent
+per operation (other processes' runs in that interval included: the host
+is never idle), ``hook_bpf_{program}_{op}_{who}_ns_per_run`` one program's
+mean per run where it ran at least once per operation.
+
+Other BPF programs may be attached to the same tracepoints while this runs
+(other sensors on a shared machine): ``hook_foreign_sys_enter_links`` counts
+them.  With one attached, the tracepoint's slow path is already paid in
+``base``, and the added figures are H7's marginal cost on such a host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.harness import BenchError, DrainingSensor, LineProcess, bpf_stats_enabled, built, median, spread
+
+#: op -> (count per request in a full run, in a quick run); a full request takes ~0.05-0.2 s here
+OPS: dict[str, tuple[int, int]] = {
+    "getppid": (200_000, 50_000),
+    "read": (200_000, 50_000),
+    "open": (50_000, 12_000),
+    "openmaps": (10_000, 2_500),
+    "udp": (50_000, 12_000),
+    "sendmsg": (50_000, 12_000),
+    "sendmmsg": (10_000, 2_500),
+    "connect": (1_000, 250),
+    "exec": (200, 50),
+    "pvm": (10_000, 2_500),
+    "pingpong": (20_000, 5_000),
+}
+WHO = ("unmonitored", "monitored")
+SETUPS = ("base", "floor", "ref", "syscall", "h7")
+HOOK_MODE = {"syscall": "syscall", "h7": "auto"}
+#: the kernel-accounting pass runs each op this many times fewer (its wall clock is not used)
+STATS_DIVISOR = 4
+
+
+class Loop(LineProcess):
+    """bench/hook_loop.c: n operations of one kind per request, answers the mean ns per operation."""
+
+    def __init__(self, open_path: Path) -> None:
+        super().__init__([str(built("hook_loop")), str(open_path)], "hook_loop", ready="ready")
+
+    def ns(self, op: str, n: int, pid: int = 0) -> float:
+        return self.ask(f"{op} {n} {pid}")
+
+
+def _timed(
+    loops: dict[str, Loop], counts: dict[str, int], div: int = 1, who_: tuple[str, ...] = WHO
+) -> dict[str, float]:
+    """One pass over every op, the loops alternating; ``{op}_{who}`` -> mean ns per op."""
+    out: dict[str, float] = {}
+    pids = {w: loops[w].pid for w in WHO}
+    for op, n in counts.items():
+        for who in who_:
+            other = pids["monitored" if who == "unmonitored" else "unmonitored"]
+            out[f"{op}_{who}"] = loops[who].ns(op, max(1, n // div), other)
+    return out
+
+
+def _object_stats(obj: Any) -> dict[str, tuple[int, int]]:
+    """program name -> (run_time_ns, run_cnt) of a loaded BpfObject (what Sensor.program_stats gives)."""
+    out = {}
+    for p in obj.programs():
+        info = p.fdinfo()
+        out[p.name] = (info.get("run_time_ns", 0), info.get("run_cnt", 0))
+    return out
+
+
+def _stats_pass(
+    stats: Callable[[], dict[str, tuple[int, int]]],
+    loops: dict[str, Loop],
+    counts: dict[str, int],
+    into: dict[str, list[float]],
+    who_: tuple[str, ...] = WHO,
+    prefix: str = "hook_bpf",
+) -> None:
+    """Per op and loop, the BPF time of the programs ``stats`` reads, per operation (kernel's accounting)."""
+    pids = {w: loops[w].pid for w in WHO}
+    with bpf_stats_enabled():
+        for op, full in counts.items():
+            n = max(1, full // STATS_DIVISOR)
+            for who in who_:
+                other = pids["monitored" if who == "unmonitored" else "unmonitored"]
+                before = stats()
+                loops[who].ns(op, n, other)
+                after = stats()
+                spent = 0
+                for name, (t, c) in after.items():
+                    dt, dc = t - before.get(name, (0, 0))[0], c - before.get(name, (0, 0))[1]
+                    spent += dt
+                    if dc >= n:  # ran at least once per operation: this op's hook
+                        into.setdefault(f"{prefix}_{name}_{op}_{who}_ns_per_run", []).append(dt / dc)
+                into.setdefault(f"{prefix}_ns_per_op_{op}_{who}", []).append(spent / n)
+
+
+def _learn_windows(loops: dict[str, Loop], counts: dict[str, int]) -> np.ndarray:
+    """The monitored loop's window codes, as a baseline of it would learn them (two passes, every op)."""
+    from h7.sensor.sensor import Sensor
+
+    with Sensor() as s:
+        s.add_agent(loops["monitored"].pid)
+        d = DrainingSensor(s, keep=True)
+        try:
+            for _ in range(2):
+                _timed(loops, counts, div=20)
+        finally:
+            d.stop()
+        got = [b.syscalls["window"] for b in d.batches]
+        got.append(s.take_batch(0, 1).syscalls["window"])
+    return np.unique(np.concatenate(got))
+
+
+def foreign_links(own: set[int]) -> dict[str, int]:
+    """tracepoint / cgroup hook -> how many BPF links not ours are attached to it (other sensors)."""
+    out = subprocess.run(["bpftool", "link", "show", "-j"], capture_output=True, timeout=30, check=True)
+    counts: dict[str, int] = {}
+    for link in json.loads(out.stdout or b"[]"):
+        if int(link.get("prog_id", -1)) in own:
+            continue
+        where = str(link.get("tp_name") or link.get("attach_type") or "")
+        if where:
+            counts[where] = counts.get(where, 0) + 1
+    return counts
+
+
+def _reference() -> Any:
+    """The pre-issue-13 object (Makefile BENCH_REF), loaded; None where this clone could not build it."""
+    from bench.harness import BUILD
+    from h7.sensor.libbpf import BpfObject
+
+    path = BUILD / "bench_ref.bpf.o"
+    if not path.exists():
+        print("[hook_cost] no build/bench_ref.bpf.o: running without the reference set-up", file=sys.stderr)
+        return None
+    obj = BpfObject(path.read_bytes())
+    obj.load()
+    return obj
+
+
+class _Setups:
+    """The set-ups of one run and what they collect besides the timed figures."""
+
+    def __init__(self, loops: dict[str, Loop], counts: dict[str, int], codes: np.ndarray) -> None:
+        from h7.sensor.libbpf import BpfObject
+
+        self.loops, self.counts, self.codes = loops, counts, codes
+        self.null = BpfObject(built("bench_null.bpf.o").read_bytes())
+        self.null.load()
+        self.ref = _reference()
+        self.names = SETUPS if self.ref is not None else tuple(x for x in SETUPS if x != "ref")
+        self.bpf: dict[str, list[float]] = {}
+        self.foreign: list[int] = []
+        self.shipped_frac: list[float] = []
+        self.modes: dict[str, str] = {}
+
+    def close(self) -> None:
+        self.null.close()
+        if self.ref is not None:
+            self.ref.close()
+
+    def timed(self, setup: str) -> dict[str, float]:
+        """One timed pass of every op under ``setup``."""
+        if setup == "base":
+            self.foreign.append(foreign_links(set()).get("sys_enter", 0))
+            return _timed(self.loops, self.counts)
+        if setup in ("floor", "ref"):
+            obj = self.null if setup == "floor" else self.ref
+            links = [p.attach() for p in obj.programs()]
+            try:
+                if setup == "floor":
+                    return _timed(self.loops, self.counts)
+                got = _timed(self.loops, self.counts, who_=("unmonitored",))
+                ref_stats = partial(_object_stats, obj)
+                _stats_pass(ref_stats, self.loops, self.counts, self.bpf, ("unmonitored",), "hook_bpf_ref")
+                return got
+            finally:
+                for link in links:
+                    link.destroy()
+        return self._sensor(setup)
+
+    def _sensor(self, setup: str) -> dict[str, float]:
+        from h7.sensor.sensor import Sensor, SensorConfig
+
+        full = setup == "h7"  # the default set-up also gets the kernel-accounting pass
+        with Sensor(SensorConfig(hook_mode=HOOK_MODE[setup])) as s:
+            info = s.add_agent(self.loops["monitored"].pid)
+            s.set_sequence_filter(info.agent, self.codes)
+            d = DrainingSensor(s, keep=full)
+            try:
+                got = _timed(self.loops, self.counts)
+                if full:
+                    _stats_pass(s.program_stats, self.loops, self.counts, self.bpf)
+            finally:
+                d.stop()
+            if full:
+                self.modes = {k: v["mode"] for k, v in s.gap_modes.items()}
+                done = [*d.batches, s.take_batch(0, 1)]
+                sent = sum(int(x.syscalls.size) for x in done)
+                issued = sum(int(x.stats[info.agent]["syscalls"]) for x in done if info.agent in x.stats)
+                if issued:
+                    self.shipped_frac.append(sent / issued)
+        return got
+
+
+def run(quick: bool = False) -> dict[str, float]:
+    if os.geteuid() != 0:
+        raise BenchError("needs root")
+    max_rounds, budget_s = (2, 60.0) if quick else (6, 240.0)
+    counts = {op: c[1] if quick else c[0] for op, c in OPS.items()}
+    raw: dict[str, dict[str, list[float]]] = {s: {} for s in SETUPS}
+    with tempfile.TemporaryDirectory(prefix="h7-hook-cost-") as tmp:
+        path = Path(tmp) / "work" / "notes.txt"  # an ordinary path of an ordinary length
+        path.parent.mkdir()
+        path.write_text("h7\n")
+        loops = {w: Loop(path) for w in WHO}
+        setups: _Setups | None = None
+        try:
+            setups = _Setups(loops, counts, _learn_windows(loops, counts))
+            t0 = time.monotonic()
+            r = 0
+            while r < max_rounds and (r < 2 or time.monotonic() - t0 < budget_s):
+                for setup in setups.names if r % 2 == 0 else setups.names[::-1]:
+                    for k, ns in setups.timed(setup).items():
+                        raw[setup].setdefault(k, []).append(ns)
+                print(
+                    f"[hook_cost] round {r}: h7 - base ns: "
+                    + ", ".join(f"{k} {raw['h7'][k][-1] - raw['base'][k][-1]:+.0f}" for k in raw["base"]),
+                    file=sys.stderr,
+                )
+                r += 1
+        finally:
+            if setups is not None:
+                setups.close()
+            for loop in loops.values():
+                loop.close()
+    return _figures(raw, setups, r)
+
+
+def _figures(raw: dict[str, dict[str, list[float]]], setups: _Setups, rounds: int) -> dict[str, float]:
+    def diff(a: str, b: str, k: str) -> float:
+        """Median over rounds of set-up a minus set-up b (both measured in each round)."""
+        return median([x - y for x, y in zip(raw[a][k], raw[b][k], strict=True)])
+
+    def ratio(a: str, b: str, k: str) -> list[float]:
+        return [x / y for x, y in zip(raw[a][k], raw[b][k], strict=True)]
+
+    res: dict[str, float] = {"hook_rounds": float(rounds)}
+    for k, base in raw["base"].items():
+        res[f"hook_ns_base_{k}"] = median(base)
+        res[f"hook_ns_base_{k}_spread"] = spread(base)
+        for setup in SETUPS[1:]:
+            if k in raw[setup]:
+                res[f"hook_ns_added_{setup}_{k}"] = diff(setup, "base", k)
+                res[f"hook_ratio_{setup}_{k}"] = median(ratio(setup, "base", k))
+                res[f"hook_ratio_{setup}_{k}_spread"] = spread(ratio(setup, "base", k))
+        res[f"hook_h7_share_ns_{k}"] = diff("h7", "floor", k)
+        res[f"hook_gap_hooks_ns_{k}"] = diff("h7", "syscall", k)
+        if k in raw["ref"]:
+            res[f"hook_growth_ns_{k}"] = diff("h7", "ref", k)
+            res[f"hook_growth_ratio_{k}"] = median(ratio("h7", "ref", k))
+            res[f"hook_growth_ratio_{k}_spread"] = spread(ratio("h7", "ref", k))
+    for k, v in setups.bpf.items():
+        res[k] = median(v)
+    res["hook_foreign_sys_enter_links"] = float(max(setups.foreign, default=0))
+    if setups.shipped_frac:
+        res["hook_monitored_shipped_fraction"] = median(setups.shipped_frac)
+    res["hook_reference"] = float(setups.ref is not None)
+    res["hook_egress_mode_fentry"] = float(setups.modes.get("egress") == "fentry")
+    res["hook_access_mode_fentry"] = float(setups.modes.get("tampering") == "fentry")
+    return res
+
+
+def summary(res: dict[str, float]) -> str:
+    """The side-by-side table: per op and process, base ns and what each set-up adds (ratio, spread)."""
+    if "hook_rounds" not in res:
+        return ""
+    nan = float("nan")
+    foreign = res.get("hook_foreign_sys_enter_links", 0)
+    lines = [
+        f"hook cost per operation: {res['hook_rounds']:.0f} interleaved rounds, medians; added ns (ratio to"
+        f" base, spread of the per-round ratios); foreign sys_enter links {foreign:.0f}",
+        f"{'op':9} {'process':11} {'base ns':>9} {'+empty hook':>21} {'+H7 pre-issue-13':>21} {'+H7':>22}"
+        f" {'H7-empty':>9} {'H7-pre13':>9} {'bpf ns/op':>10} {'pre13 bpf':>10}",
+    ]
+
+    def cell(setup: str, k: str) -> str:
+        if f"hook_ns_added_{setup}_{k}" not in res:
+            return "-"
+        return (
+            f"{res[f'hook_ns_added_{setup}_{k}']:+.0f} ({res[f'hook_ratio_{setup}_{k}']:.3f},"
+            f" {res[f'hook_ratio_{setup}_{k}_spread']:.2f})"
+        )
+
+    for op in OPS:
+        for who in WHO:
+            k = f"{op}_{who}"
+            if f"hook_ns_base_{k}" not in res:
+                continue
+            lines.append(
+                f"{op:9} {who:11} {res[f'hook_ns_base_{k}']:9.0f} {cell('floor', k):>21} {cell('ref', k):>21}"
+                f" {cell('h7', k):>22} {res[f'hook_h7_share_ns_{k}']:+9.0f}"
+                f" {res.get(f'hook_growth_ns_{k}', nan):+9.0f}"
+                f" {res.get(f'hook_bpf_ns_per_op_{k}', nan):10.0f}"
+                f" {res.get(f'hook_bpf_ref_ns_per_op_{k}', nan):10.0f}"
+            )
+    return "\n".join(lines)
+
+
+def _main() -> None:
+    res = run("--quick" in sys.argv)
+    for k, v in sorted(res.items()):
+        print(f"{k:56} {v:14.3f}")
+    print(summary(res))
+
+
+if __name__ == "__main__":
+    _main()

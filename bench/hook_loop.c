@@ -1,0 +1,177 @@
+/*
+ * bench/hook_cost.py's workload: per command line "OP N [PID]" on stdin, N
+ * operations of one kind and the mean wall-clock ns per operation on stdout.
+ *   getppid    getppid(2): a syscall no hook of H7 looks at (sys_enter's scope check only)
+ *   read       read(2) of one byte from /dev/zero: the same, through a file
+ *   open       open(FILE) + close, FILE = argv[1] (an ordinary path: sys_enter's /proc tail test)
+ *   openmaps   open("/proc/self/maps") + close (the tail matches: the whole /proc path walk)
+ *   udp        sendto() of 16 bytes to a loopback UDP socket (cgroup sendmsg4 / inet_sendmsg)
+ *   sendmsg    sendmsg() of one addressed 16-byte datagram
+ *   sendmmsg   sendmmsg() of 8 addressed 16-byte datagrams (per call, not per message)
+ *   connect    socket + connect to a loopback TCP listener + close (+ accept/close)
+ *   exec       posix_spawn(/bin/true) + waitpid (fork, exec, exit)
+ *   pvm PID    process_vm_readv(PID, 8 bytes at an unmapped address): the access check runs,
+ *              the copy fails (EFAULT); nothing is read
+ *   pingpong   one byte there and back over two pipes between two threads on one CPU:
+ *              two context switches (sched_switch, sched_wakeup) and four syscalls
+ * C, not Python, so the figure is the kernel path and its hooks.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MMSG 8
+
+extern char **environ;
+
+static double now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e9 + t.tv_nsec;
+}
+
+static int ping[2], pong[2];
+
+static void *echo(void *arg)
+{
+	char c;
+
+	while (read(ping[0], &c, 1) == 1 && c)
+		if (write(pong[1], &c, 1) != 1)
+			break;
+	return arg;
+}
+
+/* n round trips with an echo thread on the caller's CPU (so each hand-off is a switch, not an IPI) */
+static int pingpong(long n)
+{
+	cpu_set_t old, one;
+	pthread_t t;
+	char c = 1;
+	int rc = 0;
+
+	sched_getaffinity(0, sizeof(old), &old);
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	sched_setaffinity(0, sizeof(one), &one);
+	if (pthread_create(&t, NULL, echo, NULL)) {
+		sched_setaffinity(0, sizeof(old), &old);
+		return -1;
+	}
+	for (long i = 0; i < n && !rc; i++)
+		if (write(ping[1], &c, 1) != 1 || read(pong[0], &c, 1) != 1)
+			rc = -1;
+	c = 0;
+	if (write(ping[1], &c, 1) != 1)
+		rc = -1;
+	pthread_join(t, NULL);
+	sched_setaffinity(0, sizeof(old), &old);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_in usink = {0}, tsink = {0};
+	socklen_t len = sizeof(usink);
+	char line[64], payload[16] = "h7-bench-payload", buf[8];
+	char *true_argv[] = {"/bin/true", NULL};
+	int udp_rx = socket(AF_INET, SOCK_DGRAM, 0), udp_tx = socket(AF_INET, SOCK_DGRAM, 0);
+	int lst = socket(AF_INET, SOCK_STREAM, 0), big = 1 << 22, zero = open("/dev/zero", O_RDONLY);
+	struct iovec iov = {payload, sizeof(payload)}, mine = {buf, sizeof(buf)}, theirs = {(void *)16, sizeof(buf)};
+	struct msghdr msg = {.msg_name = &usink, .msg_namelen = sizeof(usink), .msg_iov = &iov, .msg_iovlen = 1};
+	struct mmsghdr mm[MMSG];
+
+	if (argc != 2 || zero < 0 || pipe(ping) || pipe(pong))
+		return 2;
+	usink.sin_family = tsink.sin_family = AF_INET;
+	usink.sin_addr.s_addr = tsink.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(udp_rx, (struct sockaddr *)&usink, sizeof(usink)) || bind(lst, (struct sockaddr *)&tsink, sizeof(tsink)) ||
+	    listen(lst, 4096))
+		return 1;
+	setsockopt(udp_rx, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	getsockname(udp_rx, (struct sockaddr *)&usink, &len);
+	len = sizeof(tsink);
+	getsockname(lst, (struct sockaddr *)&tsink, &len);
+	for (int i = 0; i < MMSG; i++)
+		mm[i] = (struct mmsghdr){.msg_hdr = msg};
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("ready\n");
+	while (fgets(line, sizeof(line), stdin)) {
+		char op[16] = "";
+		long n = 0, pid = 0;
+		double a, b;
+		int rc = 0;
+
+		if (sscanf(line, "%15s %ld %ld", op, &n, &pid) < 2 || n <= 0)
+			break;
+		a = now_ns();
+		if (!strcmp(op, "pingpong")) {
+			rc = pingpong(n);
+		} else {
+			for (long i = 0; i < n; i++) {
+				if (!strcmp(op, "getppid")) {
+					syscall(SYS_getppid);
+				} else if (!strcmp(op, "read")) {
+					if (read(zero, buf, 1) != 1)
+						rc = -1;
+				} else if (!strcmp(op, "open")) {
+					close(open(argv[1], O_RDONLY));
+				} else if (!strcmp(op, "openmaps")) {
+					close(open("/proc/self/maps", O_RDONLY));
+				} else if (!strcmp(op, "udp") || !strcmp(op, "sendmsg") || !strcmp(op, "sendmmsg")) {
+					if (op[0] == 'u')
+						sendto(udp_tx, payload, sizeof(payload), MSG_DONTWAIT,
+						       (struct sockaddr *)&usink, sizeof(usink));
+					else if (op[4] == 'm')
+						sendmsg(udp_tx, &msg, MSG_DONTWAIT);
+					else
+						sendmmsg(udp_tx, mm, MMSG, MSG_DONTWAIT);
+					if ((i & 7) == 7) /* keep the sink from filling */
+						while (recv(udp_rx, line, sizeof(line), MSG_DONTWAIT) > 0)
+							;
+				} else if (!strcmp(op, "connect")) {
+					int s = socket(AF_INET, SOCK_STREAM, 0), c;
+
+					connect(s, (struct sockaddr *)&tsink, sizeof(tsink));
+					c = accept(lst, NULL, NULL);
+					close(s);
+					close(c);
+				} else if (!strcmp(op, "exec")) {
+					pid_t child;
+
+					if (posix_spawn(&child, true_argv[0], NULL, NULL, true_argv, environ) ||
+					    waitpid(child, NULL, 0) != child)
+						rc = -1;
+				} else if (!strcmp(op, "pvm")) {
+					syscall(SYS_process_vm_readv, (pid_t)pid, &mine, 1, &theirs, 1, 0);
+				} else {
+					rc = -1;
+				}
+				if (rc)
+					break;
+			}
+		}
+		b = now_ns();
+		while (recv(udp_rx, line, sizeof(line), MSG_DONTWAIT) > 0)
+			;
+		if (rc)
+			return 3;
+		printf("%.3f\n", (b - a) / n);
+	}
+	return 0;
+}
