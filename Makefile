@@ -80,8 +80,8 @@ $(BUILD)/bench_null.bpf.o: bench/null.bpf.c $(VMLINUX)
 $(BUILD)/syscall_loop: bench/syscall_loop.c
 	$(CC) -O2 -Wall -Werror -o $@ $<
 
-$(BUILD)/hook_loop: bench/hook_loop.c
-	$(CC) -O2 -Wall -Werror -pthread -o $@ $<
+$(BUILD)/hook_loop: bench/hook_loop.c tests/native/uring_ring.h
+	$(CC) -O2 -Wall -Werror -pthread -Itests/native -o $@ $<
 
 # bench/hook_cost.py's reference: H7's BPF object as it was before issue 13's hooks (the last
 # session-2 kernel change), to tell whether an unwatched process's syscalls got dearer since.

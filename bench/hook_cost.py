@@ -16,8 +16,11 @@ per request:
   ``connect``, ``exec`` (posix_spawn of /bin/true + wait), ``pvm``
   (process_vm_readv naming the OTHER loop: the unmonitored caller names the
   monitored loop, the case H7 reports; the monitored caller names the
-  unmonitored one) and ``pingpong`` (a pipe round trip between two threads
-  on one CPU: two context switches and four syscalls);
+  unmonitored one), ``pingpong`` (a pipe round trip between two threads
+  on one CPU: two context switches and four syscalls), ``packet`` (sendto
+  on an AF_PACKET socket to "lo"), ``uring`` (one io_uring NOP submitted
+  and reaped) and ``uringopen`` (an io_uring OPENAT of the ordinary file,
+  then close(2));
 * who: ``unmonitored`` (a loop H7 does not watch) and ``monitored`` (a loop
   it watches, after its baseline: its windows are learnt first and loaded
   into the kernel filter, so its known syscalls are counted, not shipped);
@@ -86,6 +89,9 @@ OPS: dict[str, tuple[int, int]] = {
     "exec": (200, 50),
     "pvm": (10_000, 2_500),
     "pingpong": (20_000, 5_000),
+    "packet": (20_000, 5_000),
+    "uring": (50_000, 12_000),
+    "uringopen": (20_000, 5_000),
 }
 WHO = ("unmonitored", "monitored")
 SETUPS = ("base", "floor", "ref", "syscall", "h7")

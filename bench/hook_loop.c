@@ -14,11 +14,17 @@
  *              the copy fails (EFAULT); nothing is read
  *   pingpong   one byte there and back over two pipes between two threads on one CPU:
  *              two context switches (sched_switch, sched_wakeup) and four syscalls
+ *   packet     sendto() of 16 bytes on an AF_PACKET SOCK_DGRAM socket to "lo", ethertype 0x88b5
+ *              (IEEE local experimental: looped back and dropped, no protocol takes it)
+ *   uring      one io_uring NOP submitted and reaped (io_uring_enter; io_uring's submit tracepoint)
+ *   uringopen  one io_uring OPENAT of FILE, reaped, then close(2) of the new fd
  * C, not Python, so the figure is the kernel path and its hooks.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
@@ -33,7 +39,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "uring_ring.h"
+
 #define MMSG 8
+#define ETH_P_H7BENCH 0x88b5
 
 extern char **environ;
 
@@ -95,9 +104,17 @@ int main(int argc, char **argv)
 	struct iovec iov = {payload, sizeof(payload)}, mine = {buf, sizeof(buf)}, theirs = {(void *)16, sizeof(buf)};
 	struct msghdr msg = {.msg_name = &usink, .msg_namelen = sizeof(usink), .msg_iov = &iov, .msg_iovlen = 1};
 	struct mmsghdr mm[MMSG];
+	struct sockaddr_ll lo = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_H7BENCH), .sll_halen = 6};
+	int pkt = socket(AF_PACKET, SOCK_DGRAM, 0);
+	struct io_uring_sqe nop = {.opcode = IORING_OP_NOP}, uopen = {.opcode = IORING_OP_OPENAT};
+	struct ring ring = {0};
 
-	if (argc != 2 || zero < 0 || pipe(ping) || pipe(pong))
+	if (argc != 2 || zero < 0 || pkt < 0 || pipe(ping) || pipe(pong) || ring_init(&ring))
 		return 2;
+	lo.sll_ifindex = (int)if_nametoindex("lo");
+	uopen.fd = AT_FDCWD;
+	uopen.addr = (unsigned long)argv[1];
+	uopen.open_flags = O_RDONLY;
 	usink.sin_family = tsink.sin_family = AF_INET;
 	usink.sin_addr.s_addr = tsink.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (bind(udp_rx, (struct sockaddr *)&usink, sizeof(usink)) || bind(lst, (struct sockaddr *)&tsink, sizeof(tsink)) ||
@@ -159,6 +176,19 @@ int main(int argc, char **argv)
 						rc = -1;
 				} else if (!strcmp(op, "pvm")) {
 					syscall(SYS_process_vm_readv, (pid_t)pid, &mine, 1, &theirs, 1, 0);
+				} else if (!strcmp(op, "packet")) {
+					if (sendto(pkt, payload, sizeof(payload), 0, (struct sockaddr *)&lo, sizeof(lo)) < 0)
+						rc = -1;
+				} else if (!strcmp(op, "uring")) {
+					if (ring_run(&ring, &nop) < 0)
+						rc = -1;
+				} else if (!strcmp(op, "uringopen")) {
+					int fd = ring_run(&ring, &uopen);
+
+					if (fd < 0)
+						rc = -1;
+					else
+						close(fd);
 				} else {
 					rc = -1;
 				}
