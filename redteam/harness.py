@@ -984,6 +984,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="", help="comma-separated variant names (default: all)")
     ap.add_argument("--skip-held-out", action="store_true")
+    ap.add_argument("--round", default="", help="only these rounds, comma-separated (e.g. 4,5)")
     ap.add_argument("--baseline", type=float, default=30.0, help="baseline seconds (default 30)")
     ap.add_argument("--benign", type=float, default=8.0, help="benign seconds before each variant")
     ap.add_argument("--wait", type=float, default=8.0, help="max seconds to wait for a variant's certificate")
@@ -1003,6 +1004,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"redteam: error: unknown variant(s): {', '.join(sorted(unknown))}", file=sys.stderr)
             return 2
         variants = [v for v in variants if v.name in names]
+    if a.round:
+        try:
+            rounds = {int(x) for x in a.round.split(",") if x.strip()}
+        except ValueError:
+            print(f"redteam: error: --round takes round numbers, not {a.round!r}", file=sys.stderr)
+            return 2
+        variants = [v for v in variants if v.round in rounds]
     if a.skip_held_out:
         variants = [v for v in variants if not v.held_out]
     if a.list:

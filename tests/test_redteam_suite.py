@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 from redteam import harness
 
 CHANNELS = {"L1", "L2", "L3", "L4", "L5"}
@@ -34,3 +36,12 @@ def test_staged_variants_have_a_stage_function() -> None:
         names = {n.name for n in ast.parse(Path(v.path).read_text()).body if isinstance(n, ast.FunctionDef)}
         assert v.stage == ("stage" in names), v.name
         assert "unstage" not in names or v.stage, f"{v.name}: unstage without a stage never runs"
+
+
+def test_round_selection_lists_only_those_rounds(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--round 4,5` is how a guest runs the latest blind rounds alone (vmtest/redteam.py -- --round 4,5)."""
+    assert harness.main(["--round", "4,5", "--list"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()]
+    want = {v.name for v in harness.load_variants() if v.round in (4, 5)}
+    assert listed and set(listed) == want
+    assert harness.main(["--round", "four", "--list"]) == 2
