@@ -1040,7 +1040,7 @@ def main(argv: list[str] | None = None) -> int:
         h.stop()
     a.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = a.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
+    tmp.write_text(report.dumps(result))
     os.replace(tmp, a.out)
     print(report.render(result))
     print(f"\nresults: {a.out}; certificates and logs in {h.dir}")

@@ -415,3 +415,23 @@ def test_shared_variant_helpers_do_what_the_variants_relied_on(tmp_path: Path) -
     assert (d / "c").read_bytes() == b"x"
     with pytest.raises(OSError):
         rt.creat(d / "missing" / "c")
+
+
+def test_results_files_are_compact_and_load_back_unchanged() -> None:
+    stored = Path(__file__).resolve().parents[1] / "redteam" / "results" / "round4-first-tracepoint.json"
+    result = json.loads(stored.read_text())
+    text = report.dumps(result)
+    assert json.loads(text) == result
+    assert len(text) < 0.85 * len(json.dumps(result, indent=1))
+    # one row per line: a changed variant is a one-line diff
+    rows = [json.loads(x.strip().rstrip(",")) for x in text.splitlines() if x.startswith("  {")]
+    assert sum("variant" in r for r in rows) == len(result["variants"])
+    assert sum("certs" in r for r in rows) == len(result["phases"])
+
+
+def test_report_defaults_to_the_run_that_started_last(tmp_path: Path) -> None:
+    for name, started in (("a.json", "2026-12-01T05:00:00Z"), ("b.json", "2026-12-01T08:00:00Z")):
+        (tmp_path / name).write_text(json.dumps({"started": started, "variants": []}))
+    (tmp_path / "broken.json").write_text("{")
+    assert report.newest_results(tmp_path) == [tmp_path / "b.json"]
+    assert report.newest_results(tmp_path / "none") == []
