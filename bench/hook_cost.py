@@ -369,6 +369,16 @@ def summary(res: dict[str, float]) -> str:
                 f" {res.get(f'hook_bpf_ns_per_op_{k}', nan):10.0f}"
                 f" {res.get(f'hook_bpf_ref_ns_per_op_{k}', nan):10.0f}"
             )
+    lines += ["", "BPF ns per program run, unwatched caller: H7 now vs before issue 13 (kernel's accounting)"]
+    lines.append(f"{'program':19} {'op':9} {'now':>8} {'pre-13':>8} {'growth':>8}")
+    for key in sorted(res):
+        if not (key.startswith("hook_bpf_ref_h7_") and key.endswith("_unmonitored_ns_per_run")):
+            continue
+        now = res.get(key.replace("hook_bpf_ref_", "hook_bpf_", 1))
+        prog_op = key[len("hook_bpf_ref_") : -len("_unmonitored_ns_per_run")]
+        prog, op = prog_op.rsplit("_", 1)
+        if now is not None:
+            lines.append(f"{prog:19} {op:9} {now:8.0f} {res[key]:8.0f} {now - res[key]:+8.0f}")
     return "\n".join(lines)
 
 
