@@ -138,13 +138,17 @@ class LineProcess:
 
     def ask(self, request: str) -> float:
         """Send one request line; the answer line is the figure (BenchError if the loop died)."""
+        return float(self.ask_line(request))
+
+    def ask_line(self, request: str) -> str:
+        """Send one request line and return the answer line (a loop that answers several figures)."""
         assert self.p.stdin is not None and self.p.stdout is not None
         self.p.stdin.write(request + "\n")
         self.p.stdin.flush()
         line = self.p.stdout.readline()
         if not line:
             raise BenchError(f"{self.what} exited")
-        return float(line)
+        return line
 
     def close(self, timeout: float = 60.0) -> None:
         """End of input ends the loop; a loop that ignores it is killed (a benchmark leaves nothing)."""

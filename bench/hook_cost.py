@@ -100,26 +100,54 @@ HOOK_MODE = {"syscall": "syscall", "h7": "auto"}
 STATS_DIVISOR = 4
 
 
+#: what each request measures: the loop's wall clock and CPU time per operation, and this
+#: process's CPU time per operation meanwhile (the sensor's drain thread runs here)
+METRICS = ("wall", "cpu", "sensor")
+
+
 class Loop(LineProcess):
-    """bench/hook_loop.c: n operations of one kind per request, answers the mean ns per operation."""
+    """bench/hook_loop.c: n operations of one kind per request, answers wall and CPU ns per operation."""
 
     def __init__(self, open_path: Path) -> None:
         super().__init__([str(built("hook_loop")), str(open_path)], "hook_loop", ready="ready")
 
-    def ns(self, op: str, n: int, pid: int = 0) -> float:
-        return self.ask(f"{op} {n} {pid}")
+    def ns(self, op: str, n: int, pid: int = 0) -> tuple[float, float]:
+        wall, cpu = self.ask_line(f"{op} {n} {pid}").split()
+        return float(wall), float(cpu)
+
+
+def _settle(quiet_ns: int = 1_000_000, step_s: float = 0.01, max_steps: int = 100) -> None:
+    """Until this process (the sensor's drain thread) used under ``quiet_ns`` of CPU in one step.
+
+    The sensor decodes a request's events after the loop has answered; without
+    this its work would be counted in the next request, another op's.
+    """
+    for _ in range(max_steps):
+        t = time.process_time_ns()
+        time.sleep(step_s)
+        if time.process_time_ns() - t < quiet_ns:
+            return
 
 
 def _timed(
-    loops: dict[str, Loop], counts: dict[str, int], div: int = 1, who_: tuple[str, ...] = WHO
-) -> dict[str, float]:
-    """One pass over every op, the loops alternating; ``{op}_{who}`` -> mean ns per op."""
-    out: dict[str, float] = {}
+    loops: dict[str, Loop],
+    counts: dict[str, int],
+    div: int = 1,
+    who_: tuple[str, ...] = WHO,
+    settle: bool = False,
+) -> dict[str, tuple[float, float, float]]:
+    """One pass over every op, the loops alternating; ``{op}_{who}`` -> METRICS, ns per op."""
+    out: dict[str, tuple[float, float, float]] = {}
     pids = {w: loops[w].pid for w in WHO}
     for op, n in counts.items():
+        n = max(1, n // div)
         for who in who_:
             other = pids["monitored" if who == "unmonitored" else "unmonitored"]
-            out[f"{op}_{who}"] = loops[who].ns(op, max(1, n // div), other)
+            mine = time.process_time_ns()
+            wall, cpu = loops[who].ns(op, n, other)
+            if settle:
+                _settle()
+            out[f"{op}_{who}"] = (wall, cpu, (time.process_time_ns() - mine) / n)
     return out
 
 
@@ -224,7 +252,7 @@ class _Setups:
         if self.ref is not None:
             self.ref.close()
 
-    def timed(self, setup: str) -> dict[str, float]:
+    def timed(self, setup: str) -> dict[str, tuple[float, float, float]]:
         """One timed pass of every op under ``setup``."""
         if setup == "base":
             self.foreign.append(foreign_links(set()).get("sys_enter", 0))
@@ -244,7 +272,7 @@ class _Setups:
                     link.destroy()
         return self._sensor(setup)
 
-    def _sensor(self, setup: str) -> dict[str, float]:
+    def _sensor(self, setup: str) -> dict[str, tuple[float, float, float]]:
         from h7.sensor.sensor import Sensor, SensorConfig
 
         full = setup == "h7"  # the default set-up also gets the kernel-accounting pass
@@ -253,7 +281,8 @@ class _Setups:
             s.set_sequence_filter(info.agent, self.codes)
             d = DrainingSensor(s, keep=full)
             try:
-                got = _timed(self.loops, self.counts)
+                _settle()  # attach and seeding done: what follows is the loops' own
+                got = _timed(self.loops, self.counts, settle=True)
                 if full:
                     _stats_pass(s.program_stats, self.loops, self.counts, self.bpf)
             finally:
@@ -273,7 +302,7 @@ def run(quick: bool = False) -> dict[str, float]:
         raise BenchError("needs root")
     max_rounds, budget_s = (2, 60.0) if quick else (6, 240.0)
     counts = {op: c[1] if quick else c[0] for op, c in OPS.items()}
-    raw: dict[str, dict[str, list[float]]] = {s: {} for s in SETUPS}
+    raw: dict[str, dict[str, dict[str, list[float]]]] = {m: {s: {} for s in SETUPS} for m in METRICS}
     with tempfile.TemporaryDirectory(prefix="h7-hook-cost-") as tmp:
         path = Path(tmp) / "work" / "notes.txt"  # an ordinary path of an ordinary length
         path.parent.mkdir()
@@ -286,11 +315,13 @@ def run(quick: bool = False) -> dict[str, float]:
             r = 0
             while r < max_rounds and (r < 2 or time.monotonic() - t0 < budget_s):
                 for setup in setups.names if r % 2 == 0 else setups.names[::-1]:
-                    for k, ns in setups.timed(setup).items():
-                        raw[setup].setdefault(k, []).append(ns)
+                    for k, got in setups.timed(setup).items():
+                        for m, ns in zip(METRICS, got, strict=True):
+                            raw[m][setup].setdefault(k, []).append(ns)
+                cpu = raw["cpu"]
                 print(
-                    f"[hook_cost] round {r}: h7 - base ns: "
-                    + ", ".join(f"{k} {raw['h7'][k][-1] - raw['base'][k][-1]:+.0f}" for k in raw["base"]),
+                    f"[hook_cost] round {r}: h7 - base, CPU ns: "
+                    + ", ".join(f"{k} {cpu['h7'][k][-1] - cpu['base'][k][-1]:+.0f}" for k in cpu["base"]),
                     file=sys.stderr,
                 )
                 r += 1
@@ -302,7 +333,9 @@ def run(quick: bool = False) -> dict[str, float]:
     return _figures(raw, setups, r)
 
 
-def _figures(raw: dict[str, dict[str, list[float]]], setups: _Setups, rounds: int) -> dict[str, float]:
+def _compare(raw: dict[str, dict[str, list[float]]], pre: str) -> dict[str, float]:
+    """The set-ups compared round by round, for one metric (``pre``: its figures' prefix)."""
+
     def diff(a: str, b: str, k: str) -> float:
         """Median over rounds of set-up a minus set-up b (both measured in each round)."""
         return median([x - y for x, y in zip(raw[a][k], raw[b][k], strict=True)])
@@ -310,21 +343,32 @@ def _figures(raw: dict[str, dict[str, list[float]]], setups: _Setups, rounds: in
     def ratio(a: str, b: str, k: str) -> list[float]:
         return [x / y for x, y in zip(raw[a][k], raw[b][k], strict=True)]
 
-    res: dict[str, float] = {"hook_rounds": float(rounds)}
+    res: dict[str, float] = {}
     for k, base in raw["base"].items():
-        res[f"hook_ns_base_{k}"] = median(base)
-        res[f"hook_ns_base_{k}_spread"] = spread(base)
+        res[f"{pre}_ns_base_{k}"] = median(base)
+        res[f"{pre}_ns_base_{k}_spread"] = spread(base)
         for setup in SETUPS[1:]:
             if k in raw[setup]:
-                res[f"hook_ns_added_{setup}_{k}"] = diff(setup, "base", k)
-                res[f"hook_ratio_{setup}_{k}"] = median(ratio(setup, "base", k))
-                res[f"hook_ratio_{setup}_{k}_spread"] = spread(ratio(setup, "base", k))
-        res[f"hook_h7_share_ns_{k}"] = diff("h7", "floor", k)
-        res[f"hook_gap_hooks_ns_{k}"] = diff("h7", "syscall", k)
+                res[f"{pre}_ns_added_{setup}_{k}"] = diff(setup, "base", k)
+                res[f"{pre}_ratio_{setup}_{k}"] = median(ratio(setup, "base", k))
+                res[f"{pre}_ratio_{setup}_{k}_spread"] = spread(ratio(setup, "base", k))
+        res[f"{pre}_h7_share_ns_{k}"] = diff("h7", "floor", k)
+        res[f"{pre}_gap_hooks_ns_{k}"] = diff("h7", "syscall", k)
         if k in raw["ref"]:
-            res[f"hook_growth_ns_{k}"] = diff("h7", "ref", k)
-            res[f"hook_growth_ratio_{k}"] = median(ratio("h7", "ref", k))
-            res[f"hook_growth_ratio_{k}_spread"] = spread(ratio("h7", "ref", k))
+            res[f"{pre}_growth_ns_{k}"] = diff("h7", "ref", k)
+            res[f"{pre}_growth_ratio_{k}"] = median(ratio("h7", "ref", k))
+            res[f"{pre}_growth_ratio_{k}_spread"] = spread(ratio("h7", "ref", k))
+    return res
+
+
+def _figures(
+    raw: dict[str, dict[str, dict[str, list[float]]]], setups: _Setups, rounds: int
+) -> dict[str, float]:
+    res: dict[str, float] = {"hook_rounds": float(rounds)}
+    res.update(_compare(raw["wall"], "hook"))
+    res.update(_compare(raw["cpu"], "hook_cpu"))
+    for k, v in raw["sensor"]["h7"].items():
+        res[f"hook_sensor_cpu_ns_per_op_{k}"] = median(v)
     for k, v in setups.bpf.items():
         res[k] = median(v)
     res["hook_foreign_sys_enter_links"] = float(max(setups.foreign, default=0))
@@ -337,37 +381,36 @@ def _figures(raw: dict[str, dict[str, list[float]]], setups: _Setups, rounds: in
 
 
 def summary(res: dict[str, float]) -> str:
-    """The side-by-side table: per op and process, base ns and what each set-up adds (ratio, spread)."""
+    """The side-by-side table: per op and process, CPU ns and what each set-up adds (ratio, spread)."""
     if "hook_rounds" not in res:
         return ""
     nan = float("nan")
     foreign = res.get("hook_foreign_sys_enter_links", 0)
     lines = [
-        f"hook cost per operation: {res['hook_rounds']:.0f} interleaved rounds, medians; added ns (ratio to"
-        f" base, spread of the per-round ratios); foreign sys_enter links {foreign:.0f}",
-        f"{'op':9} {'process':11} {'base ns':>9} {'+empty hook':>21} {'+H7 pre-issue-13':>21} {'+H7':>22}"
-        f" {'H7-empty':>9} {'H7-pre13':>9} {'bpf ns/op':>10} {'pre13 bpf':>10}",
+        f"hook cost per operation, {res['hook_rounds']:.0f} interleaved rounds, medians; the loop's CPU ns"
+        f" per op: added (ratio to base, spread of the per-round ratios); foreign sys_enter: {foreign:.0f}",
+        f"{'op':9} {'process':11} {'base':>8} {'+empty hook':>21} {'+H7 pre-issue-13':>21} {'+H7':>21}"
+        f" {'H7-empty':>8} {'H7-pre13':>8} {'wall H7/base':>13} {'bpf/op':>7} {'pre13':>6} {'sensor':>7}",
     ]
 
-    def cell(setup: str, k: str) -> str:
-        if f"hook_ns_added_{setup}_{k}" not in res:
+    def cell(setup: str, k: str, pre: str = "hook_cpu") -> str:
+        if f"{pre}_ratio_{setup}_{k}" not in res:
             return "-"
-        return (
-            f"{res[f'hook_ns_added_{setup}_{k}']:+.0f} ({res[f'hook_ratio_{setup}_{k}']:.3f},"
-            f" {res[f'hook_ratio_{setup}_{k}_spread']:.2f})"
-        )
+        added = f"{res[f'{pre}_ns_added_{setup}_{k}']:+.0f} " if pre == "hook_cpu" else ""
+        return f"{added}({res[f'{pre}_ratio_{setup}_{k}']:.3f}, {res[f'{pre}_ratio_{setup}_{k}_spread']:.2f})"
 
     for op in OPS:
         for who in WHO:
             k = f"{op}_{who}"
-            if f"hook_ns_base_{k}" not in res:
+            if f"hook_cpu_ns_base_{k}" not in res:
                 continue
             lines.append(
-                f"{op:9} {who:11} {res[f'hook_ns_base_{k}']:9.0f} {cell('floor', k):>21} {cell('ref', k):>21}"
-                f" {cell('h7', k):>22} {res[f'hook_h7_share_ns_{k}']:+9.0f}"
-                f" {res.get(f'hook_growth_ns_{k}', nan):+9.0f}"
-                f" {res.get(f'hook_bpf_ns_per_op_{k}', nan):10.0f}"
-                f" {res.get(f'hook_bpf_ref_ns_per_op_{k}', nan):10.0f}"
+                f"{op:9} {who:11} {res[f'hook_cpu_ns_base_{k}']:8.0f} {cell('floor', k):>21}"
+                f" {cell('ref', k):>21} {cell('h7', k):>21} {res[f'hook_cpu_h7_share_ns_{k}']:+8.0f}"
+                f" {res.get(f'hook_cpu_growth_ns_{k}', nan):+8.0f} {cell('h7', k, 'hook'):>13}"
+                f" {res.get(f'hook_bpf_ns_per_op_{k}', nan):7.0f}"
+                f" {res.get(f'hook_bpf_ref_ns_per_op_{k}', nan):6.0f}"
+                f" {res.get(f'hook_sensor_cpu_ns_per_op_{k}', nan):7.0f}"
             )
     lines += ["", "BPF ns per program run, unwatched caller: H7 now vs before issue 13 (kernel's accounting)"]
     lines.append(f"{'program':19} {'op':9} {'now':>8} {'pre-13':>8} {'growth':>8}")
