@@ -34,16 +34,23 @@ per request:
   sys_enter alone, no cgroup or fentry program) and ``h7`` (H7 as it runs
   by default on this kernel: cgroup hooks here, fentry where it loads).
 
-Figures (median over rounds of per-round values; ``_spread`` = (max - min)
-/ median of the per-round values): ``hook_ns_base_{op}_{who}``, the added
-ns per operation ``hook_ns_added_{setup}_{op}_{who}`` and the ratio
-``hook_ratio_{setup}_{op}_{who}`` (with / base, taken per round);
-``hook_h7_share_ns_{op}_{who}`` = h7 - floor (H7's own share above the
-hook's floor), ``hook_gap_hooks_ns_{op}_{who}`` = h7 - syscall (what the
+Each request answers two figures: the loop's wall-clock ns per operation
+and its CPU ns per operation (its threads, and the children it reaped: the
+operation and every hook that ran in its context, whatever else the shared
+cores ran meanwhile; the figure to read on a loaded machine).  Figures
+(median over rounds of per-round values; ``_spread`` = (max - min) / median
+of the per-round values), ``hook_`` for wall clock, ``hook_cpu_`` for CPU:
+``hook[_cpu]_ns_base_{op}_{who}``, the added ns per operation
+``hook[_cpu]_ns_added_{setup}_{op}_{who}`` and the ratio
+``hook[_cpu]_ratio_{setup}_{op}_{who}`` (with / base, taken per round);
+``..._h7_share_ns_{op}_{who}`` = h7 - floor (H7's own share above the
+hook's floor), ``..._gap_hooks_ns_{op}_{who}`` = h7 - syscall (what the
 issue-13 hooks add over sys_enter alone) and
-``hook_growth_ns_{op}_unmonitored`` = h7 - ref (what an unwatched process
-pays now that it did not before issue 13; ``hook_growth_ratio_...`` the
-per-round h7 / ref).
+``..._growth_ns_{op}_unmonitored`` = h7 - ref (what an unwatched process
+pays now that it did not before issue 13; ``..._growth_ratio_...`` the
+per-round h7 / ref).  ``hook_sensor_cpu_ns_per_op_{op}_{who}``: this
+process's CPU per operation in the h7 set-up, i.e. the sensor's userspace
+(its drain thread runs here, and is let settle after each request).
 
 The kernel's own accounting (kernel.bpf_stats_enabled: run time and count
 per program) is taken in a separate pass of the h7 set-up after each timed
