@@ -37,6 +37,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from attacks import EXPECTED, SUITE, Attack, external, steps  # noqa: E402
+from metrics import dumps  # noqa: E402
 
 from h7.procgroup import poll_until, spawn_logged, stop_groups  # noqa: E402
 
@@ -704,7 +705,7 @@ def main() -> None:
         res["certs"] = run.certs
         run.finish_journal(res)
         res["logs"] = {n: tail(run.dir / n) for n in ("agent.log", "sensor.log")}
-        (a.results / f"{name}.json").write_text(json.dumps(res, indent=1, default=str))
+        (a.results / f"{name}.json").write_text(dumps(res))
         run.say(f"results -> {a.results / (name + '.json')}")
     if failed:
         sys.exit(f"eval: stack(s) failed: {', '.join(failed)}")

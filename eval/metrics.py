@@ -23,9 +23,56 @@ eval's.
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 CHANNELS = ("L1", "L2", "L3", "L4", "L5")
+#: significant digits kept of the per-batch divergence series (``scores``): they only draw the plots
+SCORE_DIGITS = 4
+
+
+def _sig(v: Any) -> Any:
+    """``v`` with every float rounded to SCORE_DIGITS significant digits (times to the millisecond)."""
+    if isinstance(v, float):
+        if v == 0.0 or not math.isfinite(v):
+            return v
+        if abs(v) >= 1e6:  # a wall-clock time: milliseconds are plenty for a plot
+            return round(v, 3)
+        return round(v, SCORE_DIGITS - 1 - math.floor(math.log10(abs(v))))
+    if isinstance(v, dict):
+        return {k: _sig(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_sig(x) for x in v]
+    return v
+
+
+def dumps(res: dict[str, Any]) -> str:
+    """A stack's raw results as stored in eval/results/<stack>.json: compact but line-oriented.
+
+    Why: with ``indent=1`` one full run rewrote ~160,000 lines of git (each
+    number of the divergence series on its own line).  Here each top-level
+    key is one line and each element of a list (a score sample, a
+    certificate, an attack, a load sample) is one line, so a diff still shows
+    which certificate or attack changed.  Only the ``scores`` series (which
+    only draws the plots) is rounded, to SCORE_DIGITS significant digits;
+    certificates, attacks and marks keep every digit the figures are computed
+    from.
+    """
+
+    def one(v: Any) -> str:
+        return json.dumps(v, separators=(",", ":"), default=str)
+
+    lines = []
+    for k, v in res.items():
+        if k == "scores":
+            v = _sig(v)
+        if isinstance(v, list) and v:
+            body = ",\n  ".join(one(x) for x in v)
+            lines.append(f"{json.dumps(k)}:[\n  {body}\n]")
+        else:
+            lines.append(f"{json.dumps(k)}:{one(v)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def classify(res: dict[str, Any]) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from metrics import CHANNELS, classify, corpus_summary, markdown, stack_summary  # noqa: E402
+from metrics import CHANNELS, classify, corpus_summary, dumps, markdown, stack_summary  # noqa: E402
 
 BEGIN, END = "<!-- eval-table:begin -->", "<!-- eval-table:end -->"
 ORDER = ("langgraph", "mcp", "openai-agents", "smolagents", "node-openai-agents")
@@ -122,7 +122,11 @@ def main() -> None:
             continue  # a subset run: another run's stale results would mix into its table
         p = a.results / f"{name}.json"
         if p.exists():
-            raw.append(json.loads(p.read_text()))
+            text = p.read_text()
+            compact = dumps(json.loads(text))
+            if compact != text:  # an older harness's indent=1 file: stored compactly (eval/metrics.dumps)
+                p.write_text(compact)
+            raw.append(json.loads(compact))
     if not raw:
         sys.exit(f"eval: no results in {a.results}")
     stacks = [stack_summary(r) for r in raw]

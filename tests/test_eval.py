@@ -414,3 +414,79 @@ def test_replaying_a_recorded_run_places_verdicts_in_its_windows(tmp_path: Path)
     late = replay.replay_run(journal, {**base, "attacks": [_atk("L2-shell", "dev", t_act + 1, t_act + 1)]})
     s = metrics.stack_summary(late)
     assert not s["attacks"][0]["detected"] and s["false_alerts"]["L2"] >= 1, s
+
+
+def test_stored_results_are_compact_and_keep_the_figures() -> None:
+    """eval/results/<stack>.json: one line per list element; only the plot series is rounded.
+
+    A full run used to rewrite ~160,000 lines of git (indent=1); the figures
+    (certificates, attacks, marks) must come out of the compact file exactly as
+    from the raw one, and storing it again must change nothing.
+    """
+    scores = [
+        {"t": 1796103417.3175247 + i, "agents": {"a": {"L4": [0.6972984425569062 * i, 10.415090071738517]}}}
+        for i in range(50)
+    ]
+    res: dict[str, Any] = {
+        "stack": "s", "split": "dev", "wait_s": 45.0,
+        "marks": {"attach": 1000.0, "monitoring": 1030.0},
+        "attacks": [_atk("L2-shell", "dev", 1420.0, 1421.0)],
+        "certs": [_cert("L2", "LLM_AGENT_HIJACK", 1421.123456789, 3.000001), _cert("L4", "X", 1100.0, 1.0)],
+        "scores": scores, "empty": [], "logs": {"agent.log": "a\nb"},
+    }  # fmt: skip
+    text = metrics.dumps(res)
+    back = json.loads(text)
+    assert {k: v for k, v in back.items() if k != "scores"} == {k: v for k, v in res.items() if k != "scores"}
+    assert metrics.stack_summary(back) == metrics.stack_summary(res)
+    # top-level keys + one line per list element, not one per number
+    # braces 2 + six one-line keys + attacks 1+2 + certs 2+2 + scores 50+2
+    assert text.count("\n") == 2 + 6 + 3 + 4 + 52
+    for raw, kept in zip(scores, back["scores"], strict=True):
+        assert kept["t"] == pytest.approx(raw["t"], abs=1e-3)
+        assert kept["agents"]["a"]["L4"] == pytest.approx(raw["agents"]["a"]["L4"], rel=1e-3)
+    assert back["scores"][1]["agents"]["a"]["L4"] == [0.6973, 10.42]
+    assert metrics.dumps(back) == text  # idempotent: re-storing a stored file changes no line
+
+
+def test_dev_journals_are_cut_before_the_first_held_out_attack(tmp_path: Path) -> None:
+    """eval/cut_dev.py hands out a dev stack's baseline, soak and dev attacks, nothing held out."""
+    import subprocess
+
+    import numpy as np
+
+    from h7.batch import AgentInfo, Batch
+    from h7.decode import SYS_DTYPE
+    from h7.journal import read_journal, write_journal
+
+    off = 1_000_000_000_000  # wall - kernel clock, ns
+    src, dst = tmp_path / "run", tmp_path / "dev"
+    src.mkdir()
+    info = AgentInfo(1, "python3:10:20", 10, "/usr/bin/python3", ["python3"], 20)
+    batches = [
+        Batch(t0_ns=i * 10**9, t1_ns=(i + 1) * 10**9, syscalls=np.zeros(1, SYS_DTYPE)) for i in range(100)
+    ]
+    for name in ("langgraph", "smolagents"):
+        write_journal(src / f"{name}.h7j", batches, [info], batch_ns=10**9, meta={"wall_minus_mono_ns": off})
+    wall = off / 1e9
+    marks = {
+        "stack": "langgraph", "split": "dev",
+        "marks": {"attach": wall, "monitoring": wall + 30, "soak_end": wall + 60, "end": wall + 100},
+        "attacks": [
+            _atk("L2-shell", "dev", wall + 61, wall + 62),
+            _atk("L2-lotl", "held-out", wall + 80.5, wall + 81),
+            _atk("L4-exfil", "dev", wall + 90, wall + 91),  # after a held-out one: its window may hold it
+        ],
+    }  # fmt: skip
+    (src / "langgraph.marks.json").write_text(json.dumps(marks))
+    (src / "smolagents.marks.json").write_text(json.dumps({**marks, "split": "held-out"}))
+    cmd = [sys.executable, str(EVAL / "cut_dev.py"), str(src), str(dst)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=EVAL.parent)
+    assert out.returncode == 0, out.stderr
+    hdr, kept, _ = read_journal(dst / "langgraph.h7j")
+    assert len(kept) == 80 and max(b.t1_ns for b in kept) == 80 * 10**9  # every batch ending before 80.5 s
+    assert "held-out" in hdr.meta["cut"] and hdr.meta["wall_minus_mono_ns"] == off
+    m = json.loads((dst / "langgraph.marks.json").read_text())
+    assert [a["id"] for a in m["attacks"]] == ["L2-shell"] and m["marks"]["end"] == wall + 80.5
+    assert not (dst / "smolagents.h7j").exists()
+    refused = subprocess.run([*cmd, "--stacks", "smolagents"], capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and not (dst / "smolagents.h7j").exists()
