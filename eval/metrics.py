@@ -366,3 +366,123 @@ def markdown(stacks: list[dict[str, Any]], corpus: dict[str, Any], mode: str) ->
                     + (" (cut short)" if j.get("truncated") else "")
                 )
     return "\n".join(lines) + "\n"
+
+
+def poisson_upper(k: int, conf: float = 0.95) -> float:
+    """One-sided ``conf`` upper bound on a Poisson mean after ``k`` events (exact, Garwood).
+
+    Why this method: false alerts are rare independent events over monitored
+    agent-time, so their count is Poisson; the exact bound is the mean ``m``
+    with P(X <= k | m) = 1 - conf (for k = 0: -ln 0.05 = 2.996, the "rule of
+    three").  Found by bisection on the Poisson CDF: stdlib only.
+    """
+
+    def cdf(m: float) -> float:
+        term = total = math.exp(-m)
+        for i in range(1, k + 1):
+            term *= m / i
+            total += term
+        return total
+
+    lo, hi = 0.0, 10.0 + 10.0 * k
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if cdf(mid) > 1 - conf:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def run_record(latest: dict[str, Any]) -> dict[str, Any]:
+    """One full run as eval/results/runs.json keeps it: what ran, how long, false alerts, detections."""
+    stacks = latest.get("stacks", [])
+    c = latest["corpus"]
+    trees = sorted({s.get("tree_commit") or s.get("h7_commit") or "?" for s in stacks})
+    return {
+        "tree_commit": ", ".join(trees),
+        "generated": latest.get("generated"),
+        "mode": latest.get("mode"),
+        "stacks": [s["stack"] for s in stacks],
+        "agent_hours": c["agent_hours"],
+        "false_alerts": {ch: sum(s["false_alerts"][ch] for s in stacks) for ch in CHANNELS},
+        "by_split": {
+            sp: {"agent_hours": v["agent_hours"], "false_alerts_total": v["false_alerts_total"]}
+            for sp, v in c.get("by_split", {}).items()
+        },
+        "attacks": c["attacks"],
+        "detected": c["detected"],
+        "fast_channel_within_2s": c["fast_channel_within_2s"],
+        "fast_channel_attacks": c["fast_channel_attacks"],
+    }
+
+
+def combined(runs: list[dict[str, Any]], conf: float = 0.95) -> dict[str, Any]:
+    """Independent full runs pooled: agent-hours and false alerts added, the rate's exact upper bound.
+
+    Pooling is honest only for runs that each measured a whole corpus on the
+    code they name (different sensor commits, different machine load): the
+    pooled bound says how often false alerts can be at most, across those
+    conditions, not for any one commit.
+    """
+    hours = sum(float(r["agent_hours"]) for r in runs)
+    per_ch = {ch: sum(int(r["false_alerts"].get(ch, 0)) for r in runs) for ch in CHANNELS}
+    k = sum(per_ch.values())
+    upper = poisson_upper(k, conf)
+    out: dict[str, Any] = {
+        "runs": [r["tree_commit"] for r in runs],
+        "agent_hours": round(hours, 4),
+        "agent_minutes": round(hours * 60, 1),
+        "false_alerts": per_ch,
+        "false_alerts_total": k,
+        "false_per_agent_hour": round(k / hours, 2) if hours else None,
+        "confidence": conf,
+        "false_per_agent_hour_upper": round(upper / hours, 2) if hours else None,
+        "upper_method": "exact one-sided Poisson (Garwood) bound on the count, over the pooled agent-hours",
+        "attacks": sum(int(r["attacks"]) for r in runs),
+        "detected": sum(int(r["detected"]) for r in runs),
+    }
+    for sp in ("dev", "held-out"):
+        h = sum(float(r.get("by_split", {}).get(sp, {}).get("agent_hours", 0.0)) for r in runs)
+        n = sum(int(r.get("by_split", {}).get(sp, {}).get("false_alerts_total", 0)) for r in runs)
+        out[sp] = {
+            "agent_hours": round(h, 4),
+            "false_alerts_total": n,
+            "false_per_agent_hour_upper": round(poisson_upper(n, conf) / h, 2) if h else None,
+        }
+    return out
+
+
+def combined_markdown(comb: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    """The pooled paragraph docs/evaluation.md shows under the latest table."""
+    rows = [
+        "| run (tree) | agent-minutes | false alerts (L1/L2/L3/L4/L5) | detected |",
+        "|---|---|---|---|",
+    ]
+    for r in runs:
+        fa = "/".join(str(r["false_alerts"].get(ch, 0)) for ch in CHANNELS)
+        rows.append(
+            f"| {r['tree_commit']} ({r.get('generated') or '?'}) | {float(r['agent_hours']) * 60:.1f} | "
+            f"{sum(r['false_alerts'].values())} ({fa}) | {r['detected']}/{r['attacks']} |"
+        )
+    fa = "/".join(str(comb["false_alerts"][ch]) for ch in CHANNELS)
+    rows.append(
+        f"| **pooled** | {comb['agent_minutes']} | {comb['false_alerts_total']} ({fa}) | "
+        f"{comb['detected']}/{comb['attacks']} |"
+    )
+    pct = f"{comb['confidence'] * 100:.0f} %"
+    return "\n".join(
+        [
+            f"Full runs pooled (independent runs: each a whole corpus on the commit it names): "
+            f"{comb['false_alerts_total']} false alerts in {comb['agent_minutes']} agent-minutes = "
+            f"{fmt_rate(comb['false_per_agent_hour'])} per agent-hour; {pct} upper bound "
+            f"{fmt_rate(comb['false_per_agent_hour_upper'])} per agent-hour ({comb['upper_method']}); "
+            f"dev {comb['dev']['false_alerts_total']} in {comb['dev']['agent_hours'] * 60:.1f} min, "
+            f"held-out {comb['held-out']['false_alerts_total']} in "
+            f"{comb['held-out']['agent_hours'] * 60:.1f} min "
+            f"(upper bound {fmt_rate(comb['held-out']['false_per_agent_hour_upper'])} per agent-hour).",
+            "",
+            *rows,
+            "",
+        ]
+    )

@@ -19,7 +19,17 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from metrics import CHANNELS, classify, corpus_summary, dumps, markdown, stack_summary  # noqa: E402
+from metrics import (  # noqa: E402
+    CHANNELS,
+    classify,
+    combined,
+    combined_markdown,
+    corpus_summary,
+    dumps,
+    markdown,
+    run_record,
+    stack_summary,
+)
 
 BEGIN, END = "<!-- eval-table:begin -->", "<!-- eval-table:end -->"
 ORDER = ("langgraph", "mcp", "openai-agents", "smolagents", "node-openai-agents")
@@ -106,6 +116,14 @@ def plot(res: dict[str, Any], out: Path) -> None:
     plt.close(fig)
 
 
+def record_run(path: Path, rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Add (or replace: same tree) one full run in eval/results/runs.json, oldest first."""
+    runs: list[dict[str, Any]] = json.loads(path.read_text()) if path.exists() else []
+    runs = [r for r in runs if r.get("tree_commit") != rec["tree_commit"]] + [rec]
+    path.write_text("[\n" + ",\n".join(json.dumps(r, separators=(",", ":")) for r in runs) + "\n]\n")
+    return runs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", type=Path, default=HERE / "results")
@@ -139,8 +157,13 @@ def main() -> None:
         "corpus": corpus,
         "stacks": stacks,
     }
-    (a.results / "latest.json").write_text(json.dumps(latest, indent=1) + "\n")
     table = markdown(stacks, corpus, a.mode)
+    if a.mode == "full" and [s["stack"] for s in stacks] == list(ORDER):
+        # a whole corpus measured at full length: one more independent run to pool (runs.json)
+        runs = record_run(a.results / "runs.json", run_record(latest))
+        latest["combined"] = combined(runs)
+        table += "\n" + combined_markdown(latest["combined"], runs)
+    (a.results / "latest.json").write_text(json.dumps(latest, indent=1) + "\n")
     print(table)
     if a.docs.exists():
         doc = a.docs.read_text()

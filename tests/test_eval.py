@@ -490,3 +490,37 @@ def test_dev_journals_are_cut_before_the_first_held_out_attack(tmp_path: Path) -
     assert not (dst / "smolagents.h7j").exists()
     refused = subprocess.run([*cmd, "--stacks", "smolagents"], capture_output=True, text=True, timeout=120)
     assert refused.returncode != 0 and not (dst / "smolagents.h7j").exists()
+
+
+def test_pooled_runs_and_the_false_alert_upper_bound(tmp_path: Path) -> None:
+    """Independent full runs pool their agent-hours; the bound is the exact one-sided Poisson one."""
+    # Garwood's one-sided 95 % upper limits (tables: 2.996, 4.744, 6.296)
+    for k, m in ((0, 2.9957), (1, 4.7439), (2, 6.2958)):
+        assert metrics.poisson_upper(k) == pytest.approx(m, abs=1e-3)
+    report = _load("report")
+
+    def latest(tree: str, n_l5: int, hours: float) -> dict[str, Any]:
+        s = {
+            "stack": "a",
+            "tree_commit": tree,
+            "false_alerts": {**dict.fromkeys(metrics.CHANNELS, 0), "L5": n_l5},
+        }
+        split = {"agent_hours": hours, "false_alerts_total": n_l5}
+        by = {"dev": split, "held-out": {**split, "false_alerts_total": 0}}
+        corpus = {"agent_hours": hours, "attacks": 10, "detected": 9, "fast_channel_within_2s": 6,
+                  "fast_channel_attacks": 6, "by_split": by}  # fmt: skip
+        return {"generated": "t", "mode": "full", "stacks": [s], "corpus": corpus}
+
+    path = tmp_path / "runs.json"
+    report.record_run(path, metrics.run_record(latest("aaa", 0, 0.5)))
+    report.record_run(path, metrics.run_record(latest("bbb", 1, 0.5)))
+    runs = report.record_run(path, metrics.run_record(latest("bbb", 2, 0.5)))  # the same tree again: replaced
+    assert [r["tree_commit"] for r in runs] == ["aaa", "bbb"] and json.loads(path.read_text()) == runs
+    c = metrics.combined(runs)
+    assert (c["agent_minutes"], c["false_alerts_total"], c["false_alerts"]["L5"]) == (60.0, 2, 2)
+    assert c["false_per_agent_hour"] == 2.0 and c["false_per_agent_hour_upper"] == pytest.approx(
+        6.3, abs=0.01
+    )
+    assert c["held-out"]["false_per_agent_hour_upper"] == pytest.approx(3.0, abs=0.01)
+    assert (c["attacks"], c["detected"]) == (20, 18)
+    assert "| **pooled** | 60.0 | 2 (0/0/0/0/2) | 18/20 |" in metrics.combined_markdown(c, runs)
