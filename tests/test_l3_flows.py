@@ -381,6 +381,8 @@ def test_secrets(node: str, secret: bool) -> None:
         ("file:/w/venv/lib/python#.#/site-packages/*.pth", True),
         ("file:/usr/local/bin/tool", True),
         ("file:.git/logs/HEAD", False),
+        ("file:/w/repo/.git/hooks/pre-commit", True),
+        ("file:/w/repo/.git/hooks/pre-commit.sample", False),  # `git init` copies these; git never runs them
         ("file:/tmp/pip-build-tracker-*/*", False),
         ("file:/w/repo/*.txt", False),
         ("file:/dev/null", False),

@@ -21,13 +21,18 @@ because there the name is the meaning.
 Divergence per batch = graph novelty + sequence novelty, each standardised
 by its own baseline spread:
 
+* a new program's secret read plus a new program's egress to a named inet
+  endpoint in the same batch (:func:`exfil_shape`): ``EXFIL_UNITS``, drift on
+  its own at the floor;
 * graph: new nodes, plus new edges between two nodes the baseline already
   had, relative to the baseline graph (an edge that brings a new node in is
   counted with that node: a program run for the first time reads a dozen
   known libraries, which is one new thing; and what only new programs touch
   -- their libraries, locale data, /etc/passwd, their writes in ordinary
   places -- is those programs' footprint unless it is a secret or a
-  persistence/system write, see :func:`structural_novelty`), in units of the baseline's own
+  persistence/system write, see :func:`structural_novelty`; and an
+  interpreter the baseline had reading installed code is a lazy import, see
+  :func:`runtime_code`), in units of the baseline's own
   90th-percentile leave-one-out novelty (at least 4);
 * sequences: the mean novelty (nats) of the batch's ``max(top_k,
   top_frac * n)`` most novel syscall windows under
@@ -36,7 +41,12 @@ by its own baseline spread:
   baseline's median, in units of its upper spread (q90 - q50).  Windows of
   processes running an image the baseline never had are left out: such a
   program has no baseline syscall language, and its novelty is already the
-  graph's new ``exe:`` node.
+  graph's new ``exe:`` node.  Likewise the windows of a thread that, in the
+  batch, starts or waits on a child, imports installed code or starts a
+  thread, and of a thread born in the batch, unless that thread read a secret
+  or wrote a persistence path (:meth:`CausalChannel.explained_threads`): those
+  are the graph's to judge, and to an agent whose baseline never did them
+  every such window is novel.
 
 The kernel computes every thread's window (its last six syscalls) itself.
 After the baseline this channel names the windows it does not need to see
@@ -82,6 +92,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import re
 from collections import Counter, deque
 from collections.abc import Callable
@@ -96,7 +107,8 @@ from h7.config import EngineConfig
 from h7.decode import TOKEN_BITS, TOKEN_OTHER, WINDOW_LEN
 from h7.detect.channels.base import Calibration, Channel, ChannelContext, calibrate_threshold, kfold_indices
 from h7.detect.sequence import SequenceModel, in_sorted
-from h7.detect.syscalls import syscall_name
+from h7.detect.syscall_table import X86_64
+from h7.detect.syscalls import TABLES, syscall_name
 from h7.errors import UsageError
 from h7.registry import AlertCode, ChannelSpec, register
 
@@ -137,7 +149,7 @@ _SYSTEM_WRITE = (
     "/var/lib/", "/var/spool/",
 )  # fmt: skip
 _PERSISTENCE = re.compile(
-    r"/cron|/systemd/|/autostart/|(^|/)\.git/hooks/|(^|/)\.(bash|zsh|ksh)?(rc|_profile|_login|_logout|env)$|"
+    r"/cron|/systemd/|/autostart/|(^|/)\.git/hooks/(?![^/]*\.sample$)|(^|/)\.(bash|zsh|ksh)?(rc|_profile|_login|_logout|env)$|"
     r"(^|/)\.profile$|(^|/)\.(bashrc|zshrc|zprofile|zshenv|xinitrc|xprofile)$|\.pth$|(site|user)customize\.py$|"
     r"/authorized_keys|/\.config/fish/|/init\.d/|/rc\.local$",
     re.I,
@@ -148,7 +160,12 @@ G_SCALE_FLOOR = 4.0  # four new structural elements (edges + nodes) = one unit o
 # measured spread was below this floor (docs/detection.md L3)
 S_SPREAD_FLOOR = 1.0
 L3_FLOOR = 4.0  # units: a new program or a few new files is not "structural drift"
+# units of a new program's secret read + new egress in one batch (exfil_shape): drift on its own at the floor
+EXFIL_UNITS = L3_FLOOR
 KFOLD = 5
+# A thread with a child this recent is still starting or waiting on it (see spawning_threads): a
+# tool's run, not a daemon's lifetime
+SPAWN_HOLD_NS = 30 * 10**9
 CodeCounts = tuple[np.ndarray, np.ndarray]  # distinct window codes, how often each occurred
 
 
@@ -252,6 +269,26 @@ def module_root(node: str) -> str | None:
     return path[: m.end()] if m else None
 
 
+# Module trees the operating system installs (the interpreters' own standard libraries and
+# distribution packages): root-owned, written only by the package manager.
+_SYSTEM_MODULE_PREFIXES = ("/usr/", "/lib/", "/lib#/", "/lib64/")
+
+
+def runtime_code(node: str, known_roots: set[str]) -> bool:
+    """A file or directory of a runtime's installed code: a system module tree, or one the baseline used.
+
+    An interpreter the agent already ran reading it is a lazy import (``concurrent.futures`` the
+    first time a thread pool is needed), not a change in what the agent does.
+    """
+    root = module_root(node)
+    return root is not None and installed_root(root, known_roots)
+
+
+def installed_root(root: str, known_roots: set[str]) -> bool:
+    """Is this module tree (:func:`module_root`) installed by the system, or one the baseline used?"""
+    return root.startswith(_SYSTEM_MODULE_PREFIXES) or root in known_roots
+
+
 def module_roots(nodes: set[str]) -> set[str]:
     """The module trees a set of nodes (the baseline's) touched."""
     return {r for r in (module_root(v) for v in nodes) if r is not None}
@@ -265,7 +302,8 @@ def footprint(edges: set[Edge], fresh: set[str], known_roots: set[str] | None) -
     own = {v for v in fresh if not v.startswith("exe:") and not is_secret(v)}
     roots = known_roots if known_roots is not None else set()
     for a, b, kind in edges:
-        if a in own and not (kind in ("read", "load", "list") and b in fresh and b.startswith("exe:")):
+        by_new_reader = b in fresh and b.startswith("exe:")
+        if a in own and not (kind in ("read", "load", "list") and (by_new_reader or runtime_code(a, roots))):
             own.discard(a)  # something the agent (or any program it already ran) read counts
         if b in own:
             by_new = a in fresh and a.startswith("exe:")
@@ -333,6 +371,34 @@ def structural_novelty(
     return float(len(new_n) - len(own) + between_known + sensitive), new_e, new_n
 
 
+def exfil_shape(edges: set[Edge], known_node: Callable[[str], bool]) -> list[str]:
+    """A secret read and a network destination reached by programs the baseline never ran, in one batch.
+
+    ``curl --data-binary @~/.ssh/id_rsa http://...``, ``cat key | nc host``: the
+    shape of a program started to carry a credential out.  Each half alone is
+    ordinary for a new tool (a new program's endpoint is L4's to judge, its read
+    of a key may be ssh's), so only the pair is drift by itself.  Returns the
+    evidence (the secrets and the endpoints), empty when the batch has no such pair.
+    """
+    secrets = sorted(
+        {
+            a
+            for a, b, k in edges
+            if k == "read" and is_secret(a) and b.startswith("exe:") and not known_node(b)
+        }
+    )
+    if not secrets:
+        return []
+    dests = sorted(
+        {
+            b
+            for a, b, k in edges
+            if k in ("connect", "send") and b.startswith(("net:inet:", "net:inet6:")) and not known_node(a)
+        }
+    )
+    return [*secrets, *dests] if dests else []
+
+
 class ProcEdge(NamedTuple):
     """An edge of the process-level flow graph that causal cycles are searched in.
 
@@ -378,6 +444,12 @@ class CausalGraphBuilder:
         self._gen = 0
         self.proc_image: dict[str, str] = {}  # process instance -> the image it runs (last exec)
         self.batch_images: dict[int, str] = {}  # pid -> image, of the processes in the last batch's events
+        # Process start-up by a thread (see spawning_threads): child pid -> (forking tid, fork time)
+        self._children: dict[int, tuple[int, int]] = {}
+        self.batch_spawners: set[int] = set()  # tids that forked or reaped a child in the last batch
+        self.batch_imports: dict[int, set[str]] = {}  # tid -> module trees it read code from, last batch
+        self.batch_thread_starters: set[int] = set()  # tids that started a thread in the last batch
+        self.batch_sensitive: set[int] = set()  # tids that read a secret / wrote a persistence path in it
         self.writers: dict[str, list[tuple[str, str]]] = {}
         self._renaming: dict[int, str] = {}  # tid -> old name of a rename whose new name comes next
 
@@ -460,6 +532,10 @@ class CausalGraphBuilder:
         out: list[Edge] = []
         fl: list[ProcEdge] = flows if flows is not None else []
         self.batch_images = {}
+        self.batch_spawners = set()
+        self.batch_imports = {}
+        self.batch_thread_starters = set()
+        self.batch_sensitive = set()
         for ev in events:
             t = ev.get("type")
             self.batch_images[int(ev.get("pid", 0))] = self.image(ev)
@@ -468,7 +544,14 @@ class CausalGraphBuilder:
                 pid = int(ev.get("pid", 0))
                 img = self.image(ev)
                 self._remember(child, img)
+                if child == pid:
+                    self.batch_thread_starters.add(int(ev.get("tid", pid)))
                 if child and child != pid:  # a thread is no new process
+                    tid = int(ev.get("tid", pid))
+                    self.batch_spawners.add(tid)
+                    if len(self._children) >= self.max_pids:
+                        self._children.pop(next(iter(self._children)))
+                    self._children[child] = (tid, int(ev.get("ts_ns", 0)))
                     parent = self._proc(pid)
                     fl.append(ProcEdge(parent, self._new_proc(child), "spawn", "", (img, "", img)))
             elif t == "exec":
@@ -500,10 +583,18 @@ class CausalGraphBuilder:
                     continue
                 node = "file:" + normalise_file(path)
                 acc = flags & O_ACCMODE
+                tid = int(ev.get("tid", 0))
                 if acc in (0, O_RDWR):
                     out.append((node, img, "read"))
+                    root = module_root(node) if acc == 0 else None
+                    if root is not None:
+                        self.batch_imports.setdefault(tid, set()).add(root)
+                    if is_secret(node):
+                        self.batch_sensitive.add(tid)
                 if acc in (O_WRONLY, O_RDWR):
                     out.append((img, node, "write"))
+                    if is_persistence(node):
+                        self.batch_sensitive.add(tid)
                 dfd = int(ev.get("dfd", AT_FDCWD))
                 if carries_data(path) and (path.startswith("/") or dfd == AT_FDCWD):
                     proc = self._proc(int(ev.get("pid", 0)))
@@ -522,9 +613,27 @@ class CausalGraphBuilder:
             elif t == "ptrace":
                 out.append((self.image(ev), f"pid-of-agent:{ev.get('target_agent', 0)}", "ptrace"))
             elif t == "exit" and int(ev.get("pid", 0)) == int(ev.get("tid", -1)):
+                spawned = self._children.pop(int(ev.get("pid", 0)), None)
+                if spawned is not None:
+                    self.batch_spawners.add(spawned[0])  # its parent reaps it now (wait4, pipe EOF)
                 self.images.pop(int(ev.get("pid", 0)), None)
                 self._inst.pop(int(ev.get("pid", 0)), None)
         return out
+
+    def spawning_threads(self, t1_ns: int) -> set[int]:
+        """Threads busy starting or waiting on a child process in the batch ending at ``t1_ns``.
+
+        The thread that forked in this batch or reaps a child now, and one whose
+        child (forked at most SPAWN_HOLD_NS ago) is still running: Python's
+        ``subprocess`` pipes, forks, polls the child's output and ``wait4``s in the
+        calling thread, and those windows are as new as the child itself to an
+        agent whose baseline never spawned.
+        """
+        busy = set(self.batch_spawners)
+        for tid, ts in self._children.values():
+            if t1_ns - ts <= SPAWN_HOLD_NS:
+                busy.add(tid)
+        return busy
 
 
 def code_counts(windows: np.ndarray) -> CodeCounts:
@@ -536,6 +645,34 @@ def code_counts(windows: np.ndarray) -> CodeCounts:
     w = np.asarray(windows, dtype=np.uint64)
     u, c = np.unique(w[w != 0], return_counts=True)  # 0: a record without a window (no syscall)
     return u, c.astype(np.int64)
+
+
+def _tokens(names: tuple[str, ...]) -> np.ndarray:
+    """Window tokens (syscall number + 2, bpf/h7.h) of the named syscalls on this host's architecture."""
+    table = TABLES.get(platform.machine(), X86_64)
+    return np.asarray(
+        sorted(nr + 2 for nr, name in table.items() if name in names and nr + 2 < TOKEN_OTHER), np.uint64
+    )
+
+
+def last_token_in(windows: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """Which windows end with one of ``tokens`` (each syscall is the last of exactly one window)."""
+    last = np.asarray(windows, dtype=np.uint64) & np.uint64(TOKEN_OTHER)
+    hit = np.zeros(last.size, dtype=bool)
+    for t in tokens.tolist():  # two tokens: cheaper than np.isin on a million windows
+        hit |= last == np.uint64(t)
+    return hit
+
+
+def only_tokens(windows: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """Which windows hold nothing but ``tokens`` (a young thread's empty positions allowed)."""
+    w = np.asarray(windows, dtype=np.uint64)
+    ok = np.ones(w.size, dtype=bool)
+    mask = np.uint64(TOKEN_OTHER)
+    for j in range(WINDOW_LEN):
+        tok = (w >> np.uint64(TOKEN_BITS * j)) & mask
+        ok &= (tok == 0) | np.isin(tok, tokens)
+    return ok
 
 
 def merge_counts(parts: list[CodeCounts]) -> CodeCounts:
@@ -571,6 +708,17 @@ def weighted_quantile(values: np.ndarray, counts: np.ndarray, q: float) -> float
     cum = np.cumsum(counts[order])
     i = int(np.searchsorted(cum, q * cum[-1]))
     return float(values[order][min(i, values.size - 1)])
+
+
+THREAD_START_SYSCALLS = ("rseq", "set_robust_list")  # glibc makes them once, as a thread starts
+_START_TOKENS = _tokens(THREAD_START_SYSCALLS)
+# A new thread starting and idling (CausalChannel.thread_birth_windows): nothing here touches a file,
+# a socket or another process
+THREAD_SYSCALLS = (
+    *THREAD_START_SYSCALLS, "rt_sigprocmask", "sigaltstack", "mmap", "munmap", "mprotect", "madvise",
+    "futex", "sched_yield", "gettid", "getpid", "prctl", "exit", "clone3", "clone",
+)  # fmt: skip
+_THREAD_TOKENS = _tokens(THREAD_SYSCALLS)
 
 
 def window_names(code: int) -> list[str]:
@@ -716,7 +864,14 @@ class CausalChannel(Channel):
             s = s_kf[has_sys]
             self.s_med = float(np.median(s))
             self.s_spread = max(S_SPREAD_FLOOR, float(np.quantile(s, 0.9)) - self.s_med)
-        d = g_loo / self.g_scale + np.where(has_sys, np.maximum(0.0, s_kf - self.s_med) / self.s_spread, 0.0)
+        shapes = np.array(
+            [EXFIL_UNITS if exfil_shape(e, lambda v: ncount[v] > 1) else 0.0 for e in self._batch_edges]
+        )
+        d = (
+            g_loo / self.g_scale
+            + np.where(has_sys, np.maximum(0.0, s_kf - self.s_med) / self.s_spread, 0.0)
+            + shapes
+        )
         self.cal = calibrate_threshold(
             d,
             floor=self.config.floor("L3", "STRUCTURAL_DRIFT", L3_FLOOR),
@@ -745,13 +900,15 @@ class CausalChannel(Channel):
         n_filtered = max(0, int(st["syscalls"]) - int(sys.size)) if st is not None else 0
         n_shipped = int(sys.size)
         sys, n_new_image = self._without_new_images(sys)
+        sys, n_explained = self._without_explained_threads(sys, int(batch.t1_ns))
         cc = code_counts(sys["window"])
         s, codes, vals = self._seq_score(self.seq, cc, n_filtered, self.known)
         active = bool(codes.size or n_filtered)
         self.syscalls_shipped += n_shipped
         self.syscalls_known += n_filtered
         s_term = max(0.0, s - self.s_med) / self.s_spread if active else 0.0
-        d = g / self.g_scale + s_term
+        exfil = exfil_shape(edges, self.base_nodes.__contains__)
+        d = g / self.g_scale + s_term + (EXFIL_UNITS if exfil else 0.0)
         drift = {
             "divergence": round(d, 4),
             "threshold": round(self.cal.threshold, 4),
@@ -760,6 +917,7 @@ class CausalChannel(Channel):
             "sequence_novelty_nats": round(s, 4),
             "sequence_baseline_median_nats": round(self.s_med, 4),
             "sequence_baseline_spread_nats": round(self.s_spread, 4),
+            "exfil_shape": exfil,
             "new_edge_count": len(new_e),
             "new_node_count": len(new_n),
             "new_edges": [_fmt_edge(e) for e in new_e[:50]],
@@ -768,6 +926,7 @@ class CausalChannel(Channel):
             "syscalls_shipped": n_shipped,
             "syscalls_known": n_filtered,
             "syscalls_of_new_images": n_new_image,
+            "syscalls_of_explained_threads": n_explained,
             "novel_windows": self._windows_evidence(sys, codes, vals),
         }
         self.last = {"divergence": d, "graph": g, "sequence": s, "new_edges": len(new_e)}
@@ -799,6 +958,73 @@ class CausalChannel(Channel):
         if not new_pids:
             return sys, 0
         drop = np.isin(sys["tgid"], np.asarray(new_pids, dtype=sys["tgid"].dtype))
+        return sys[~drop], int(drop.sum())
+
+    def explained_threads(self, sys: np.ndarray, t1_ns: int) -> set[int]:
+        """Threads whose windows in this batch are the graph's to judge, not the sequence model's.
+
+        The sequence term judges a thread's steady work.  A thread that, in this
+        batch, starts a program or waits on one (:meth:`CausalGraphBuilder.spawning_threads`),
+        loads installed code (an import: :func:`runtime_code`) or starts a thread
+        is doing something new that the graph already judges -- the exec and the
+        new program, the module files -- and to an agent whose baseline never
+        did it every such window is novel: 3-7 units each in tests/journals/l3's
+        novelty journal (``ls``, ``tar``, a first lazy import), as many false
+        alerts.  (New threads: :meth:`thread_birth_windows`.)  Unless the thread also read a
+        secret or wrote a start-up/system file in this batch
+        (``CausalGraphBuilder.batch_sensitive``): then the batch is scored in
+        both terms, as before.
+        """
+        b = self.builder
+        if b is None or sys.size == 0:
+            return set()
+        busy = b.spawning_threads(t1_ns) | b.batch_thread_starters
+        busy.update(
+            tid
+            for tid, roots in b.batch_imports.items()
+            if any(installed_root(root, self.base_roots) for root in roots)
+        )
+        return busy - b.batch_sensitive
+
+    @staticmethod
+    def thread_birth_windows(sys: np.ndarray) -> np.ndarray:
+        """Rows of ``sys`` that are a new thread starting and idling, not working.
+
+        A thread is born in this batch if one of its windows ends in ``rseq``
+        or ``set_robust_list`` (glibc makes them once, as a thread starts; a
+        process's first thread is left alone, so a new process of a known image
+        is scored as before).  Its windows made only of thread start-up,
+        memory mapping, signal masks and futex waits are a pool's worker
+        starting and waiting: a known image's first thread pool (4 workers) was
+        6.6 units in tests/journals/l3's novelty journal, to an agent whose
+        baseline was single-threaded.  Whatever else the new thread does
+        (files, sockets, processes: an agent that runs each tool call in a fresh
+        thread, as the langgraph stack does) is scored as usual.
+        """
+        born_rows = last_token_in(sys["window"], _START_TOKENS) & (sys["tid"] != sys["tgid"])
+        if not born_rows.any():
+            return np.zeros(sys.size, dtype=bool)
+        rows = np.isin(sys["tid"], np.unique(sys["tid"][born_rows]))
+        rows[rows] = only_tokens(sys["window"][rows], _THREAD_TOKENS)
+        return rows
+
+    def _without_explained_threads(self, sys: np.ndarray, t1_ns: int) -> tuple[np.ndarray, int]:
+        """The batch's syscalls minus those of :meth:`explained_threads`, and how many those were.
+
+        What the attacker gains: in-process novelty of a thread that, in the same
+        batch, also spawns, imports installed code or starts a thread (and a new
+        thread's futex/mmap-only windows) is not scored by the sequence term, unless
+        it touches a secret or a persistence path; every file, exec and connect
+        it makes is still the graph's, and a loop is still a cycle.
+        """
+        if sys.size == 0:
+            return sys, 0
+        busy = self.explained_threads(sys, t1_ns)
+        drop = self.thread_birth_windows(sys)
+        if busy:
+            drop |= np.isin(sys["tid"], np.asarray(sorted(busy), dtype=sys["tid"].dtype))
+        if not drop.any():
+            return sys, 0
         return sys[~drop], int(drop.sum())
 
     @staticmethod
