@@ -97,6 +97,7 @@ import re
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -163,6 +164,8 @@ L3_FLOOR = 4.0  # units: a new program or a few new files is not "structural dri
 # units of a new program's secret read + new egress in one batch (exfil_shape): drift on its own at the floor
 EXFIL_UNITS = L3_FLOOR
 KFOLD = 5
+# Path classifiers are pure functions of a normalised node, asked per open record: cached per node
+NODE_CACHE = 65536
 # A thread with a child this recent is still starting or waiting on it (see spawning_threads): a
 # tool's run, not a daemon's lifetime
 SPAWN_HOLD_NS = 30 * 10**9
@@ -250,11 +253,13 @@ def normalise_exe(path: str) -> str:
     return f"exe:{normalise_dir(d) + '/' if d else ''}{base}"
 
 
+@lru_cache(maxsize=NODE_CACHE)
 def is_secret(node: str) -> bool:
     """A credential, key or password store: never part of a program's ordinary footprint."""
     return bool(_SECRET.search(node.partition(":")[2]))
 
 
+@lru_cache(maxsize=NODE_CACHE)
 def is_persistence(node: str) -> bool:
     """A write that changes the system or makes code run later: system directories, shell start-up
     files, cron, services, autostart, git hooks, ``.pth`` -- written by anyone, it counts."""
@@ -262,6 +267,7 @@ def is_persistence(node: str) -> bool:
     return path.startswith(_SYSTEM_WRITE) or bool(_PERSISTENCE.search(path))
 
 
+@lru_cache(maxsize=NODE_CACHE)
 def module_root(node: str) -> str | None:
     """The root of the runtime module tree a node lies in (``.../site-packages/``), or None."""
     path = node.partition(":")[2] + ("/" if node.startswith("dir:") else "")
