@@ -154,6 +154,8 @@ def test_threads_that_spawn_import_or_start_threads_are_explained_unless_they_to
     b.edges([])  # the next batch: the child still runs
     assert b.spawning_threads(2 * 10**9) == {101}
     assert b.spawning_threads(10**9 + l3_causal.SPAWN_HOLD_NS + 1) == set()  # a long-lived child: not forever
+    assert 200 not in b._children  # ... and forgotten: the walk stays over recent forks only
+    b.edges([_ev("fork", 100, 101, ts=10**9, child=200)])
     b.edges([_ev("exit", 200, 200, ts=3 * 10**9)])
     assert b.batch_spawners == {101}  # its parent reaps it now
     b.edges([])

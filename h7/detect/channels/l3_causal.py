@@ -633,12 +633,18 @@ class CausalGraphBuilder:
         child (forked at most SPAWN_HOLD_NS ago) is still running: Python's
         ``subprocess`` pipes, forks, polls the child's output and ``wait4``s in the
         calling thread, and those windows are as new as the child itself to an
-        agent whose baseline never spawned.
+        agent whose baseline never spawned.  A child running longer than that is
+        a service, not a tool's run: it is forgotten (its reaping then counts as
+        the parent's ordinary windows), which also keeps this a walk over the
+        last SPAWN_HOLD_NS of forks, whatever exit records were lost.
         """
+        while self._children:  # in fork order: the oldest first
+            oldest = next(iter(self._children))
+            if t1_ns - self._children[oldest][1] <= SPAWN_HOLD_NS:
+                break
+            del self._children[oldest]
         busy = set(self.batch_spawners)
-        for tid, ts in self._children.values():
-            if t1_ns - ts <= SPAWN_HOLD_NS:
-                busy.add(tid)
+        busy.update(tid for tid, ts in self._children.values() if t1_ns - ts <= SPAWN_HOLD_NS)
         return busy
 
 
