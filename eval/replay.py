@@ -24,6 +24,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,13 @@ def main() -> None:
     ap.add_argument(
         "--held-out", action="store_true", help="allow held-out stacks (reporting only: never tune on them)"
     )
-    ap.add_argument("--out", type=Path, default=None, help="also write the figures here (JSON)")
+    ap.add_argument("--out", type=Path, default=None, help="also write the figures here (JSON, raw included)")
+    ap.add_argument(
+        "--summary",
+        type=Path,
+        default=None,
+        help="also write the figures without the raw certificates (what eval/results/replay-*.json keeps)",
+    )
     a = ap.parse_args()
     want = [x for x in a.stacks.split(",") if x]
     held = [x for x in want if x not in DEV]
@@ -128,6 +135,16 @@ def main() -> None:
     if a.out is not None:
         figures = {"label": label, "corpus": corpus, "stacks": stacks, "raw": raw}
         a.out.write_text(json.dumps(figures, indent=1))
+    if a.summary is not None:
+        summary = {
+            "label": label,
+            "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "replayed_on": run_commit(),
+            "journals": str(a.dir),
+            "corpus": corpus,
+            "stacks": stacks,
+        }
+        a.summary.write_text(json.dumps(summary, indent=1) + "\n")
 
 
 if __name__ == "__main__":
