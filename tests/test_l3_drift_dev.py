@@ -174,3 +174,19 @@ def test_a_long_soaks_sequence_tail_leaves_room_for_a_new_program(dev: dict[str,
     soak = [b for b in r.batches if lo <= b["at"] <= hi]
     worst = max(soak, key=lambda b: b["ratio"])
     assert worst["ratio"] < 0.5, worst
+
+
+def test_tool_work_in_a_fresh_thread_still_counts_in_the_sequence_term(dev: dict[str, Replay]) -> None:
+    """The langgraph stack runs each tool call in a new thread: only that thread's start-up and futex
+    waits are left out (l3_causal.CausalChannel.thread_birth_windows), not its work.  The dev L4-exfil
+    (the code tool's TCP connect + UDP burst) keeps its incidental STRUCTURAL_DRIFT, all of it the
+    sequence term; leaving out every window of a thread born in the batch drops it to 0.13.
+    """
+    r = dev["langgraph"]
+    atk = next(a for a in r.meta["attacks"] if a["id"] == "L4-exfil")
+    t = float(atk["injected"])
+    hits = [a for at, a in r.verdicts if t <= at <= t + 5 and a.code == "STRUCTURAL_DRIFT"]
+    assert hits, [(at - t, a.code) for at, a in r.verdicts if at >= t]
+    ev = hits[0].evidence
+    assert ev["graph_novelty"] / ev["graph_scale"] < 1.0 and ev["divergence"] > ev["threshold"]
+    assert any({"connect", "sendto"} & set(w["syscalls"]) for w in ev["novel_windows"])  # the tool's egress
