@@ -1,0 +1,62 @@
+"""bench/hook_cost.py's arithmetic: set-ups compared round by round, and the table it prints.
+
+The measurement itself needs root, real BPF and minutes (`make bench`); what
+can silently go wrong without either is the pairing of rounds (a ratio of
+medians is not a median of per-round ratios) and which set-up a figure
+names, so these pin both on made-up rounds.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.hook_cost import _compare, summary
+
+
+def _raw() -> dict[str, dict[str, list[float]]]:
+    # three rounds; round 1 is a slow round for every set-up alike (a neighbour took the CPU)
+    return {
+        "base": {"open_unmonitored": [100.0, 200.0, 100.0]},
+        "floor": {"open_unmonitored": [110.0, 220.0, 110.0]},
+        "ref": {"open_unmonitored": [120.0, 240.0, 120.0]},
+        "syscall": {"open_unmonitored": [130.0, 260.0, 130.0]},
+        "h7": {"open_unmonitored": [150.0, 300.0, 150.0]},
+    }
+
+
+def test_rounds_are_compared_pairwise() -> None:
+    res = _compare(_raw(), "hook_cpu")
+    k = "open_unmonitored"
+    assert res[f"hook_cpu_ns_base_{k}"] == 100.0
+    # per round h7/base = 1.5 every time: the slow round does not widen the spread
+    assert res[f"hook_cpu_ratio_h7_{k}"] == pytest.approx(1.5)
+    assert res[f"hook_cpu_ratio_h7_{k}_spread"] == pytest.approx(0.0)
+    assert res[f"hook_cpu_ns_added_h7_{k}"] == 50.0  # median of 50, 100, 50
+    assert res[f"hook_cpu_ns_added_floor_{k}"] == 10.0
+    assert res[f"hook_cpu_h7_share_ns_{k}"] == 40.0  # h7 - floor
+    assert res[f"hook_cpu_gap_hooks_ns_{k}"] == 20.0  # h7 - syscall
+    assert res[f"hook_cpu_growth_ns_{k}"] == 30.0  # h7 - ref (before issue 13)
+    assert res[f"hook_cpu_growth_ratio_{k}"] == pytest.approx(1.25)
+
+
+def test_a_monitored_row_has_no_reference() -> None:
+    raw = _raw()
+    for setup in raw:
+        if setup != "ref":
+            raw[setup]["open_monitored"] = [1.0, 1.0, 1.0]
+    res = _compare(raw, "hook")
+    assert "hook_growth_ns_open_monitored" not in res
+    assert "hook_ratio_ref_open_monitored" not in res
+    assert res["hook_ratio_h7_open_monitored"] == 1.0
+
+
+def test_summary_prints_each_measured_row_and_program_growth() -> None:
+    res = {"hook_rounds": 3.0, **_compare(_raw(), "hook_cpu"), **_compare(_raw(), "hook")}
+    res["hook_bpf_h7_sys_enter_open_unmonitored_ns_per_run"] = 190.0
+    res["hook_bpf_ref_h7_sys_enter_open_unmonitored_ns_per_run"] = 75.0
+    text = summary(res)
+    rows = [line for line in text.splitlines() if line.startswith("open ")]
+    assert len(rows) == 1 and "unmonitored" in rows[0] and "+50 (1.500, 0.00)" in rows[0]
+    growth = [line.split()[:5] for line in text.splitlines()]
+    assert ["h7_sys_enter", "open", "190", "75", "+115"] in growth
+    assert summary({}) == ""
