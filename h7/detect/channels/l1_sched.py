@@ -96,6 +96,16 @@ class L1Settings:
     #: a batch's CPU score is the least CPU time of it and the batches before it, this many in
     #: all: a miner burns every second, a benign agent's bursts come and go
     cpu_sustain: int = 2
+    #: the CPU-excess window (see ``_calibrate_cpu_excess``): the smallest sustained rise of the
+    #: agent's CPU time it is built to catch, CPU-seconds per second (0.1: a thread mining 10 %
+    #: of the time); 0 turns it off
+    cpu_excess: float = 0.05
+    #: its h is at least this many batches of that rise over its reference (Page: half the rise),
+    #: so a rise of exactly ``cpu_excess`` alerts after about this many batches
+    cpu_excess_batches: float = 30.0
+    #: a batch's rise counts at most this many times ``cpu_excess``: a whole thread mining
+    #: alerts in a few batches, a benign burst adds no more than a few batches of a slow miner
+    cpu_excess_clip: float = 2.5
     #: consecutive batches over a per-batch threshold before the per-batch judge alerts;
     #: a single batch is left to the long window, which alerts on it alone when it is
     #: far enough over (h7.detect.window)
@@ -193,6 +203,9 @@ class SchedChannel(Channel):
         self.cpu_mean = 0.0
         self.cpu_cal: Calibration | None = None
         self.cpu_cusum: Cusum | None = None
+        #: the CPU-excess window: the baseline's typical (median) sustained CPU time, its CUSUM
+        self.cpu_level = 0.0
+        self.cpu_excess_cusum: Cusum | None = None
         #: the last ``cpu_sustain`` batches' CPU time
         self._recent_cpu: list[float] = []
         #: consecutive batches over the per-batch threshold, per metric ("jsd", "cpu")
@@ -258,6 +271,7 @@ class SchedChannel(Channel):
             return
         n = cpu.size
         self.cpu_mean = float(cpu.mean())
+        self._calibrate_cpu_excess(sustained(cpu, self.settings.cpu_sustain))
         loo = (cpu.sum() - cpu) / (n - 1)
         ratios = (sustained(cpu, self.settings.cpu_sustain) + CPU_PRIOR) / (loo + CPU_PRIOR)
         self.cpu_cal = calibrate_threshold(
@@ -277,6 +291,47 @@ class SchedChannel(Channel):
                 # sustained above half of that (in log: its square root) counts as evidence
                 min_ref=0.5 * float(np.log(max(self.settings.cpu_floor, 1.0))),
             )
+
+    def _calibrate_cpu_excess(self, sus: np.ndarray) -> None:
+        """The CPU-excess window: a CUSUM of how far the agent's sustained CPU time lies above its usual.
+
+        The ratio window above judges CPU time *relative to the baseline's
+        mean*.  A slow miner -- one thread hashing 10 % of the time -- adds a
+        fixed ~0.1 CPU-s/s, which is only ~1.5-3x an agent whose baseline
+        mean is 0.03-0.1 CPU-s/s, and the mean of a 30-s baseline is pulled up
+        by the agent's bursts (start-up, JIT and GC in a V8 process, a model
+        reply parsed): the ratio's reference (at least 2x) then never sees it.
+        This window measures the rise in CPU-seconds per second over the
+        baseline's *median* sustained level (where the agent sits between
+        bursts).  The reference is half of ``cpu_excess`` (Page: halfway to
+        the smallest rise worth detecting) and h is at least
+        ``cpu_excess_batches`` batches of that rise: a miner adds to it every
+        second, an idle agent takes it down every second.  Each batch's rise
+        counts at most ``cpu_excess_clip`` x ``cpu_excess``: a whole thread
+        mining alerts in a few batches, while a benign burst (already halved
+        by the sustained-CPU score: one busy second counts nothing) adds at
+        most a few batches' worth.  Chosen on development journals
+        (docs/detection.md, L1 "The CPU-excess window").
+        """
+        d = float(self.settings.cpu_excess)
+        if d <= 0 or sus.size < 2:
+            return
+        self.cpu_level = float(np.median(sus))
+        ref = 0.5 * d
+        clip = max(1.0, float(self.settings.cpu_excess_clip)) * d
+        h_min = max(1.0, float(self.settings.cpu_excess_batches)) * (d - ref)
+        cu = calibrate_cusum(
+            np.minimum(sus - self.cpu_level, clip),
+            budget=self.config.false_alarm_budget,
+            ref_sigmas=self.config.window_ref_sigmas,
+            single_cap=clip,
+            clip_at_cap=True,
+            min_ref=ref,
+        )
+        # a busy, noisy agent's reference is raised by its spread (calibrate_cusum): its h still
+        # needs as many batches of evidence as a quiet agent's
+        cu.h = max(cu.h, h_min)
+        self.cpu_excess_cusum = cu
 
     def _calibrate_window(self, samples: list[float]) -> Cusum:
         return calibrate_cusum(
@@ -329,6 +384,10 @@ class SchedChannel(Channel):
         # (parsing a reply, running a tool), a miner burns for as long as it mines.
         if self.cpu_cusum is not None and self.cpu_cusum.update(float(np.log(cpu_ratio))):
             found.append((self.cpu_cusum.s / self.cpu_cusum.h, "cpu", "cusum"))
+        # the same sustained CPU time as a rise in CPU-s/s over the agent's usual (a slow miner)
+        ex = self.cpu_excess_cusum
+        if ex is not None and ex.update(min(self._recent_cpu) - self.cpu_level):
+            found.append((ex.s / ex.h, "cpu_excess", "cusum"))
         if not found:
             return []
         _, metric, judge = max(found)
@@ -338,7 +397,7 @@ class SchedChannel(Channel):
         assert p is not None
         alert = self._alert(batch, ctx, p, q, c, metric, judge, cpu, cpu_ratio)
         # one change, one episode: both judges of both metrics start afresh after an alert
-        for cu in (self.cusum, self.cpu_cusum):
+        for _, cu in self._windows():
             if cu is not None:
                 cu.reset()
         self._over = {"jsd": 0, "cpu": 0}
@@ -407,7 +466,7 @@ class SchedChannel(Channel):
             assert self.cpu_cal is not None
             return ctx.alert("L1", "DRIFT_DETECTED", int(batch.t1_ns), cpu_ratio, self.cpu_cal.threshold,
                              key="sched", evidence=evidence)  # fmt: skip
-        cu = self.cusum if metric == "jsd" else self.cpu_cusum
+        cu = dict(self._windows())[metric]
         assert cu is not None
         evidence.update(
             window="cusum",
@@ -421,11 +480,19 @@ class SchedChannel(Channel):
             evidence["reference_jsd_bits"] = round(cu.ref, 5)
             evidence["jsd_bits_this_batch"] = round(d, 5)
             evidence["per_batch_threshold"] = self.cal.threshold
-        else:
+        elif metric == "cpu":
             evidence["reference_cpu_times_baseline"] = round(float(np.exp(cu.ref)), 4)
             evidence["clipped_at_times_baseline"] = self.cpu_cal.threshold if self.cpu_cal else None
+        else:  # cusum, h, reference in CPU-s/s above the baseline's median sustained level
+            evidence["cpu_baseline_level_s_per_s"] = round(self.cpu_level, 5)
+            evidence["cpu_excess_s_per_s_this_batch"] = round(min(self._recent_cpu) - self.cpu_level, 5)
+            evidence["clipped_at_s_per_s"] = cu.clip
         # divergence/threshold of a window alert: the CUSUM against its h
         return ctx.alert("L1", "DRIFT_DETECTED", int(batch.t1_ns), cu.s, cu.h, key="sched", evidence=evidence)
+
+    def _windows(self) -> tuple[tuple[str, Cusum | None], ...]:
+        """The long-window judges by metric name (the status file and certificates use these)."""
+        return (("jsd", self.cusum), ("cpu", self.cpu_cusum), ("cpu_excess", self.cpu_excess_cusum))
 
     def status(self) -> dict[str, Any]:
         return {
@@ -434,13 +501,11 @@ class SchedChannel(Channel):
             "threshold": self.cal.threshold,
             "calibration": self.cal.to_dict(),
             # one CUSUM status per metric, like L4's (None: no long window)
-            "window": {
-                m: cu.status() for m, cu in (("jsd", self.cusum), ("cpu", self.cpu_cusum)) if cu is not None
-            }
-            or None,
+            "window": {m: cu.status() for m, cu in self._windows() if cu is not None} or None,
             "cpu": {
                 "baseline_s_per_s": self.cpu_mean,
                 "clip_times_baseline": self.cpu_cal.threshold if self.cpu_cal is not None else None,
+                "level_s_per_s": self.cpu_level,
             },
             "baseline_events": int(self.total.sum()),
             "baseline_entropy_bits": entropy_bits(self.total / self.total.sum()) if self.total.sum() else 0.0,
@@ -457,6 +522,8 @@ class SchedChannel(Channel):
             "window_min_events": self.window_min_events,
             "cpu_cal": self.cpu_cal.to_dict() if self.cpu_cal is not None else None,
             "cpu_cusum": self.cpu_cusum.to_state() if self.cpu_cusum is not None else None,
+            "cpu_level": self.cpu_level,
+            "cpu_excess_cusum": None if self.cpu_excess_cusum is None else self.cpu_excess_cusum.to_state(),
         }
 
     def from_state(self, state: dict[str, Any]) -> None:
@@ -475,6 +542,11 @@ class SchedChannel(Channel):
         self.cpu_cal = Calibration.from_dict(cc) if cc and self.settings.cpu else None
         ccu = state.get("cpu_cusum")
         self.cpu_cusum = Cusum.from_state(ccu) if ccu and self.cpu_cal and self.settings.window else None
+        # baseline files older than the CPU-excess window have none: it stays off for them
+        self.cpu_level = float(state.get("cpu_level", 0.0))
+        ecu = state.get("cpu_excess_cusum")
+        on = self.settings.cpu and self.settings.window and self.settings.cpu_excess > 0
+        self.cpu_excess_cusum = Cusum.from_state(ecu) if ecu and on else None
         override = self.config.threshold_override("L1", "DRIFT_DETECTED")
         if override is not None:
             self.cal = Calibration(override, "override")

@@ -26,6 +26,14 @@ Scenarios (all RECORD_S long, changes start at CHANGE_AT):
   alarm because the host is loaded).
 * ``spin`` -- tests/agents/spin_agent.py left quiet (a very regular
   one-thread agent), one hog from CHANGE_AT.
+* ``node`` -- tests/agents/node_agent.js, a Node agent analogue (V8's threads, libuv's
+  pool, an in-process model API called every 1-4 s), benign throughout (NODE_RECORD_S).
+* ``nodeminer10`` -- the same with a worker thread injected at CHANGE_AT that hashes 10 ms
+  of every 100 (a 10 % duty cycle); ``nodespin`` -- one worker hashing flat out for
+  NODE_SPIN_S (what make eval's one-thread miner does in its Node stack).
+* ``nodebusy`` / ``nodebusyminer10`` -- the same agent with ~1.5-MB model replies kept and
+  re-serialised (``--reply-kb``): bursty, its mean CPU time several times its median (an
+  SDK validating and re-sending a long conversation); benign / a 10 % miner from CHANGE_AT.
 * ``spinlong`` / ``spinquiet`` -- the same agent quiet for SPIN_QUIET_S, no
   hog: the host's own load (session 5: 5-10 on 2 cores).  Of these session-5
   scenarios only ``*_dev`` chose settings; ``spinquiet_test`` and
@@ -218,6 +226,42 @@ def record_spin(
     return out, change_ns
 
 
+#: node: the benign Node analogue's recording; nodespin: its one worker's flat-out run
+NODE_RECORD_S = 240.0
+NODE_SPIN_S = 12.0
+
+
+def record_node(name: str, scenario: str) -> tuple[Path, int | None]:
+    """tests/agents/node_agent.js under `h7 record`; nodeminer10/nodespin start their worker at CHANGE_AT."""
+    out = HERE / f"{name}.h7j"
+    out.unlink(missing_ok=True)
+    js = HERE.parent.parent / "agents" / "node_agent.js"
+    secs = NODE_RECORD_S if scenario in ("node", "nodebusy") else RECORD_S
+    seed = "11" if name.endswith("_test") else "7"
+    busy = ["--reply-kb", "1500"] if scenario.startswith("nodebusy") else []
+    agent = subprocess.Popen(
+        ["node", str(js), "--life-s", f"{secs + 60:g}", "--seed", seed, *busy],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert agent.stdin is not None and agent.stdout is not None
+        assert agent.stdout.readline().startswith("ready")
+        rec = subprocess.Popen(
+            [sys.executable, "-m", "h7", "record", str(agent.pid), "-o", str(out), "--duration", f"{secs:g}s"]
+        )
+        change_ns = None
+        if scenario not in ("node", "nodebusy"):
+            time.sleep(CHANGE_AT)
+            change_ns = time.monotonic_ns()
+            cmd = f"mine 1 1000 0 {NODE_SPIN_S:g}" if scenario == "nodespin" else "mine 1 10 90 120"
+            agent.stdin.write(cmd + "\n")
+            agent.stdin.flush()
+        rec.wait(timeout=secs + 60)
+    finally:
+        stop(agent)  # type: ignore[arg-type]
+    return out, change_ns
+
+
 def record_redis(name: str, workroot: Path) -> tuple[Path, int | None]:
     out = HERE / f"{name}.h7j"
     out.unlink(missing_ok=True)
@@ -281,6 +325,11 @@ SCENARIOS = (
     "spinlong",
     "spinquiet",
     "spinrun",
+    "node",
+    "nodeminer10",
+    "nodespin",
+    "nodebusy",
+    "nodebusyminer10",
 )
 
 
@@ -301,6 +350,8 @@ def main() -> None:
                 p, change_ns = record_spin(name, Path(tmp))
             elif scenario == "spinrun":
                 p, change_ns = record_spin(name, Path(tmp), spin=True)
+            elif scenario.startswith("node"):
+                p, change_ns = record_node(name, scenario)
             elif scenario in ("spinlong", "spinquiet"):
                 p, change_ns = record_spin(name, Path(tmp), hog_at=None)
             else:
