@@ -1,10 +1,11 @@
-"""Three more scorer families for issue 15 (session 6), each chosen leave-one-corpus-out.
+"""Four more scorer families for issue 15 (session 6), each chosen leave-one-corpus-out.
 
 ``python -m eval.sequence_eval_alt`` prints the table of docs/sequence-model.md "Session 6";
 tests/test_sequence_eval_alt.py asserts it.  Same corpora, metrics and leave-one-corpus-out
 criterion as ``eval.sequence_eval``; the UNM corpora use their first ``ALT_FOLDS`` folds (seed 0's
 5-fold split over distinct sequences) like the GRU table, since calibration fits six models per
-fold, and stide and L3's setting are re-measured on exactly those folds.
+fold, and stide and L3's setting are re-measured on exactly those folds (``--all-folds`` runs
+every fold, as the main table does: ~3.5 min of one core, not pinned by the tests).
 
 Each family was written down in notes/seq.md before its first score was computed:
 
@@ -28,6 +29,9 @@ Each family was written down in notes/seq.md before its first score was computed
    training (``any``) or the mean share of such pairs (``mean``), standardised by the median
    and IQR of cross-fitted training-normal trace scores and added to w x the standardised
    frequency baseline, w in {0, 0.5, 1}.  24 settings.
+4. **A switch decided by the training normals** (``SwitchConfig``): a fold whose cross-fitted
+   normal runs mostly have no unseen stide window is scored by one scorer, else by another, both
+   chosen leave-one-corpus-out.
 """
 
 from __future__ import annotations
@@ -463,8 +467,8 @@ FAMILIES: dict[str, list[Any]] = {
 ALL_ALT: list[Any] = [c for fam, cfgs in FAMILIES.items() if "offline" not in fam for c in cfgs]
 
 
-def evaluate_corpus(corpus: Corpus) -> dict[object, Figures]:
-    """Figures of stide, L3's setting and every setting of the three families on one corpus."""
+def evaluate_corpus(corpus: Corpus, folds: int = ALT_FOLDS) -> dict[object, Figures]:
+    """Figures of stide, L3's setting and every setting of the four families on one corpus."""
 
     shares: list[float] = []
 
@@ -474,7 +478,7 @@ def evaluate_corpus(corpus: Corpus) -> dict[object, Figures]:
         shares.append(float(sw.pop(OPEN_SHARE)[0][0]))
         return {**known, **sw}
 
-    out = figures_over_folds(per_fold(f) for f in corpus.folds[:ALT_FOLDS])
+    out = figures_over_folds(per_fold(f) for f in corpus.folds[:folds])
     OPEN_SHARES[corpus.name] = shares
     return out
 
@@ -483,9 +487,10 @@ def evaluate_corpus(corpus: Corpus) -> dict[object, Figures]:
 OPEN_SHARES: dict[str, list[float]] = {}
 
 
-def run(names: Sequence[str] | None = None) -> tuple[dict[str, Corpus], Results]:
+def run(names: Sequence[str] | None = None, folds: int = ALT_FOLDS) -> tuple[dict[str, Corpus], Results]:
+    """``folds``: how many of each corpus's folds (``len(folds)`` or more: all, as the main table)."""
     corpora = load_all(names)
-    return corpora, {n: evaluate_corpus(c) for n, c in corpora.items()}
+    return corpora, {n: evaluate_corpus(c, folds) for n, c in corpora.items()}
 
 
 def loco(results: Results, cfgs: Sequence[Any]) -> dict[str, Any]:
@@ -531,6 +536,10 @@ def _short(f: Figures) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    # --all-folds: every fold of the UNM corpora (15-25, as the main table; ~3.5 min of one core,
+    # not pinned by the tests) instead of the first 5
+    folds = 10**6 if "--all-folds" in args else ALT_FOLDS
+    args = [a for a in args if a != "--all-folds"]
     bad = [a for a in args if a not in LOADERS]
     if bad:
         print(f"sequence_eval_alt: unknown corpus {bad[0]!r} (known: {', '.join(LOADERS)})", file=sys.stderr)
@@ -539,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("sequence_eval_alt: leave-one-corpus-out needs at least two corpora", file=sys.stderr)
         return 2
     try:
-        corpora, results = run(args or None)
+        corpora, results = run(args or None, folds)
     except (OSError, ValueError, tarfile.TarError) as e:
         print(f"sequence_eval_alt: {e}", file=sys.stderr)
         return 1

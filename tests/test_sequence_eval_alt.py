@@ -203,5 +203,7 @@ def test_cli_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["nonesuch"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown corpus 'nonesuch'" in err
+    assert main(["--all-folds", "ps", "nonesuch"]) == 2
+    assert "unknown corpus 'nonesuch'" in capsys.readouterr().err
     assert main(["ps"]) == 2
     assert "at least two corpora" in capsys.readouterr().err
