@@ -33,6 +33,7 @@ from h7.detect.channels.l3_causal import (
     CausalGraphBuilder,
     ProcEdge,
     carries_data,
+    normalise_file,
     structural_novelty,
 )
 from h7.detect.engine import Engine
@@ -380,6 +381,8 @@ def test_secrets(node: str, secret: bool) -> None:
         ("file:/home/a/.config/autostart/x.desktop", True),
         ("file:/w/venv/lib/python#.#/site-packages/*.pth", True),
         ("file:/usr/local/bin/tool", True),
+        ("file:" + normalise_file("/lib64/libevil.so.1"), True),  # /lib64 normalises to /lib#
+        ("file:" + normalise_file("/lib32/x.so"), True),
         ("file:.git/logs/HEAD", False),
         ("file:/w/repo/.git/hooks/pre-commit", True),
         ("file:/w/repo/.git/hooks/pre-commit.sample", False),  # `git init` copies these; git never runs them

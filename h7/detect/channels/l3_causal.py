@@ -145,8 +145,9 @@ _SECRET = re.compile(
     r"\.netrc$|\.pgpass$|\.git-credentials$|_history$|/environ$|/mem$",
     re.I,
 )
+# (nodes are normalised: /lib32 and /lib64 are /lib#)
 _SYSTEM_WRITE = (
-    "/etc/", "/usr/", "/bin/", "/sbin/", "/lib/", "/lib32/", "/lib64/", "/boot/", "/opt/",
+    "/etc/", "/usr/", "/bin/", "/sbin/", "/lib/", "/lib#/", "/boot/", "/opt/",
     "/var/lib/", "/var/spool/",
 )  # fmt: skip
 _PERSISTENCE = re.compile(
