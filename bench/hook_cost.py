@@ -10,9 +10,10 @@ ordinary syscalls got dearer.  This section answers it with one C loop
 per request:
 
 * ops: ``getppid`` and ``read`` (no hook looks at them: sys_enter's scope
-  check only), ``open`` (an ordinary file: sys_enter's /proc tail test),
-  ``openmaps`` (/proc/self/maps: the tail matches, the whole /proc path walk
-  runs), ``udp`` (sendto), ``sendmsg``, ``sendmmsg`` (8 datagrams per call),
+  check only), ``pread`` (a positioned read of an ordinary file: the
+  /proc/PID/mem offset check where the kernel has one), ``open`` (an
+  ordinary file: sys_enter's /proc tail test), ``openmaps``
+  (/proc/self/maps: the tail matches, the /proc path walk runs), ``udp`` (sendto), ``sendmsg``, ``sendmmsg`` (8 datagrams per call),
   ``connect``, ``exec`` (posix_spawn of /bin/true + wait), ``pvm``
   (process_vm_readv naming the OTHER loop: the unmonitored caller names the
   monitored loop, the case H7 reports; the monitored caller names the
@@ -87,6 +88,7 @@ from bench.harness import BenchError, DrainingSensor, LineProcess, bpf_stats_ena
 OPS: dict[str, tuple[int, int]] = {
     "getppid": (200_000, 50_000),
     "read": (200_000, 50_000),
+    "pread": (200_000, 50_000),
     "open": (50_000, 12_000),
     "openmaps": (10_000, 2_500),
     "udp": (50_000, 12_000),

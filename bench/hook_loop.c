@@ -7,6 +7,7 @@
  * the machine meanwhile; the wall clock also holds the waits for a CPU.
  *   getppid    getppid(2): a syscall no hook of H7 looks at (sys_enter's scope check only)
  *   read       read(2) of one byte from /dev/zero: the same, through a file
+ *   pread      pread(2) of one byte of FILE (kept open): a positioned read of an ordinary file
  *   open       open(FILE) + close, FILE = argv[1] (an ordinary path: sys_enter's /proc tail test)
  *   openmaps   open("/proc/self/maps") + close (the tail matches: the whole /proc path walk)
  *   udp        sendto() of 16 bytes to a loopback UDP socket (cgroup sendmsg4 / inet_sendmsg)
@@ -122,7 +123,9 @@ int main(int argc, char **argv)
 	struct io_uring_sqe nop = {.opcode = IORING_OP_NOP}, uopen = {.opcode = IORING_OP_OPENAT};
 	struct ring ring = {0};
 
-	if (argc != 2 || zero < 0 || pkt < 0 || pipe(ping) || pipe(pong) || ring_init(&ring))
+	int file = argc == 2 ? open(argv[1], O_RDONLY) : -1;
+
+	if (file < 0 || zero < 0 || pkt < 0 || pipe(ping) || pipe(pong) || ring_init(&ring))
 		return 2;
 	lo.sll_ifindex = (int)if_nametoindex("lo");
 	uopen.fd = AT_FDCWD;
@@ -159,6 +162,9 @@ int main(int argc, char **argv)
 					syscall(SYS_getppid);
 				} else if (!strcmp(op, "read")) {
 					if (read(zero, buf, 1) != 1)
+						rc = -1;
+				} else if (!strcmp(op, "pread")) {
+					if (pread(file, buf, 1, 0) != 1)
 						rc = -1;
 				} else if (!strcmp(op, "open")) {
 					close(open(argv[1], O_RDONLY));
