@@ -13,15 +13,15 @@ per request:
   check only), ``pread`` (a positioned read of an ordinary file: the
   /proc/PID/mem offset check where the kernel has one), ``open`` (an
   ordinary file: sys_enter's /proc tail test), ``openmaps``
-  (/proc/self/maps: the tail matches, the /proc path walk runs), ``udp`` (sendto), ``sendmsg``, ``sendmmsg`` (8 datagrams per call),
-  ``connect``, ``exec`` (posix_spawn of /bin/true + wait), ``pvm``
-  (process_vm_readv naming the OTHER loop: the unmonitored caller names the
-  monitored loop, the case H7 reports; the monitored caller names the
-  unmonitored one), ``pingpong`` (a pipe round trip between two threads
-  on one CPU: two context switches and four syscalls), ``packet`` (sendto
-  on an AF_PACKET socket to "lo"), ``uring`` (one io_uring NOP submitted
-  and reaped) and ``uringopen`` (an io_uring OPENAT of the ordinary file,
-  then close(2));
+  (/proc/self/maps: the tail matches, the /proc path walk runs), ``udp``
+  (sendto), ``sendmsg``, ``sendmmsg`` (8 datagrams per call), ``connect``,
+  ``exec`` (posix_spawn of /bin/true + wait), ``pvm`` (process_vm_readv
+  naming the OTHER loop: the unmonitored caller names the monitored loop,
+  the case H7 reports; the monitored caller names the unmonitored one),
+  ``pingpong`` (a pipe round trip between two threads on one CPU: two
+  context switches and four syscalls), ``packet`` (sendto on an AF_PACKET
+  socket to "lo"), ``uring`` (one io_uring NOP submitted and reaped) and
+  ``uringopen`` (an io_uring OPENAT of the ordinary file, then close(2));
 * who: ``unmonitored`` (a loop H7 does not watch) and ``monitored`` (a loop
   it watches, after its baseline: its windows are learnt first and loaded
   into the kernel filter, so its known syscalls are counted, not shipped);
