@@ -42,8 +42,8 @@ by its own baseline spread:
   processes running an image the baseline never had are left out: such a
   program has no baseline syscall language, and its novelty is already the
   graph's new ``exe:`` node.  Likewise the windows of a thread that, in the
-  batch, starts or waits on a child, imports installed code or starts a
-  thread, and of a thread born in the batch, unless that thread read a secret
+  batch, starts or waits on a child or imports installed code, and the
+  start-up and futex waits of a thread born in the batch, unless that thread read a secret
   or wrote a persistence path (:meth:`CausalChannel.explained_threads`): those
   are the graph's to judge, and to an agent whose baseline never did them
   every such window is novel.
@@ -484,7 +484,6 @@ class CausalGraphBuilder:
         self._children: dict[int, tuple[int, int]] = {}
         self.batch_spawners: set[int] = set()  # tids that forked or reaped a child in the last batch
         self.batch_imports: dict[int, set[str]] = {}  # tid -> module trees it read code from, last batch
-        self.batch_thread_starters: set[int] = set()  # tids that started a thread in the last batch
         self.batch_sensitive: set[int] = set()  # tids that read a secret / wrote a persistence path in it
         self.writers: dict[str, list[tuple[str, str]]] = {}
         self._renaming: dict[int, str] = {}  # tid -> old name of a rename whose new name comes next
@@ -570,7 +569,6 @@ class CausalGraphBuilder:
         self.batch_images = {}
         self.batch_spawners = set()
         self.batch_imports = {}
-        self.batch_thread_starters = set()
         self.batch_sensitive = set()
         for ev in events:
             t = ev.get("type")
@@ -580,8 +578,6 @@ class CausalGraphBuilder:
                 pid = int(ev.get("pid", 0))
                 img = self.image(ev)
                 self._remember(child, img)
-                if child == pid:
-                    self.batch_thread_starters.add(int(ev.get("tid", pid)))
                 if child and child != pid:  # a thread is no new process
                     tid = int(ev.get("tid", pid))
                     self.batch_spawners.add(tid)
@@ -1006,22 +1002,23 @@ class CausalChannel(Channel):
     def explained_threads(self, sys: np.ndarray, t1_ns: int) -> set[int]:
         """Threads whose windows in this batch are the graph's to judge, not the sequence model's.
 
-        The sequence term judges a thread's steady work.  A thread that, in this
-        batch, starts a program or waits on one (:meth:`CausalGraphBuilder.spawning_threads`),
-        loads installed code (an import: :func:`runtime_code`) or starts a thread
-        is doing something new that the graph already judges -- the exec and the
-        new program, the module files -- and to an agent whose baseline never
-        did it every such window is novel: 3-7 units each in tests/journals/l3's
-        novelty journal (``ls``, ``tar``, a first lazy import), as many false
-        alerts.  (New threads: :meth:`thread_birth_windows`.)  Unless the thread also read a
+        The sequence term judges a thread's steady work.  A thread that, in
+        this batch, starts a program or waits on one
+        (:meth:`CausalGraphBuilder.spawning_threads`) or loads installed code
+        (an import: :func:`runtime_code`) is doing something new that the graph
+        already judges -- the exec and the new program, the module files -- and
+        to an agent whose baseline never did it every such window is novel: 3-7
+        units each in tests/journals/l3's novelty journal (``ls``, ``tar``, a
+        first lazy import), as many false alerts.  Unless the thread also read a
         secret or wrote a start-up/system file in this batch
         (``CausalGraphBuilder.batch_sensitive``): then the batch is scored in
-        both terms, as before.
+        both terms, as before.  (New threads: :meth:`thread_birth_windows`; the
+        sensor ships no record of a thread's creation, only its windows.)
         """
         b = self.builder
         if b is None or sys.size == 0:
             return set()
-        busy = b.spawning_threads(t1_ns) | b.batch_thread_starters
+        busy = b.spawning_threads(t1_ns)
         busy.update(
             tid
             for tid, roots in b.batch_imports.items()
@@ -1055,7 +1052,7 @@ class CausalChannel(Channel):
         """The batch's syscalls minus those of :meth:`explained_threads`, and how many those were.
 
         What the attacker gains: in-process novelty of a thread that, in the same
-        batch, also spawns, imports installed code or starts a thread (and a new
+        batch, also spawns or imports installed code (and a new
         thread's futex/mmap-only windows) is not scored by the sequence term, unless
         it touches a secret or a persistence path; every file, exec and connect
         it makes is still the graph's, and a loop is still a cycle.
