@@ -139,6 +139,9 @@ def test_exfil_shape_needs_a_new_programs_secret_read_and_new_egress() -> None:
     # `cat key | curl -d @- ...`: two new programs of one pipeline
     cat = "exe:/usr/bin/cat"
     assert exfil_shape({(key, cat, "read"), (curl, dest, "connect")}, known) == [key, dest]
+    # ps listing processes reads their environ (L5's to judge); a curl after it is no exfil shape
+    ps = "exe:/usr/bin/ps"
+    assert exfil_shape({("file:/proc/*/environ", ps, "read"), (curl, dest, "connect")}, known) == []
     # the agent itself reading a key already counts in the graph (attack_recon); no extra shape
     assert exfil_shape({(key, agent, "read"), (agent, dest, "connect")}, known) == []
 

@@ -381,8 +381,20 @@ def structural_novelty(
 
 
 def _new_secret_reads(edges: set[Edge], known_node: Callable[[str], bool]) -> set[str]:
+    """Secret files read by programs the baseline never ran: key material, not ``/proc``.
+
+    ``ps``/``top`` read every process's ``/proc/*/environ`` as they list them
+    (L5 judges such reads and knows the sweep); a listing followed by a
+    ``curl`` is no exfiltration shape.
+    """
     return {
-        a for a, b, k in edges if k == "read" and is_secret(a) and b.startswith("exe:") and not known_node(b)
+        a
+        for a, b, k in edges
+        if k == "read"
+        and is_secret(a)
+        and not a.startswith("file:/proc/")
+        and b.startswith("exe:")
+        and not known_node(b)
     }
 
 
