@@ -60,6 +60,18 @@ def test_cusum_single_batches_below_the_per_batch_threshold_never_alert() -> Non
             assert not cu.update(float(np.median(base)))
 
 
+def test_cusum_cap_batches_at_the_clip_never_alert_whatever_the_rounding() -> None:
+    """h is cap_batches x (clip - ref): that many batches at the clip land ON h, and must not
+    alert -- only one more does.  Float rounding used to decide it (eval's 4364f0a mcp soak:
+    S = 0.9999998 h after 3 clipped batches; ~30 % of (ref, h) pairs went over)."""
+    rng = np.random.default_rng(7)
+    for _ in range(20_000):
+        ref, h, cap = float(rng.uniform(0.01, 3)), float(rng.uniform(0.05, 10)), int(rng.integers(2, 6))
+        cu = Cusum(ref=ref, h=h, clip=ref + h / cap)
+        hits = [cu.update(1e9) for _ in range(cap + 1)]
+        assert hits == [False] * cap + [True], (ref, h, cap, hits)
+
+
 def test_cusum_degenerate_baselines() -> None:
     assert calibrate_cusum([0.1, 0.2], budget=1e-3).method == "too-few-samples"
     assert not calibrate_cusum([0.1, 0.2], budget=1e-3).update(1e9)
