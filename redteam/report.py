@@ -387,6 +387,9 @@ def render(result: dict[str, Any]) -> str:
         parts.append(f"bystander alerts (on the victim a variant did not attack): {len(bys)}")
     for name, x in bys:
         parts.append(f"  during {name}: {x}")
+    if result.get("not_started"):
+        ns = result["not_started"]
+        parts.append(f"not started (the run's --max-seconds was reached): {len(ns)}: {', '.join(ns)}")
     stray = result.get("stray_alerts", [])
     if stray:
         parts.append(f"alerts outside every phase (setup/baseline): {len(stray)}")

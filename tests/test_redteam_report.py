@@ -435,3 +435,9 @@ def test_report_defaults_to_the_run_that_started_last(tmp_path: Path) -> None:
     (tmp_path / "broken.json").write_text("{")
     assert report.newest_results(tmp_path) == [tmp_path / "b.json"]
     assert report.newest_results(tmp_path / "none") == []
+
+
+def test_variants_a_time_limited_run_never_started_are_listed_not_counted() -> None:
+    text = report.render({"variants": [], "benign": {}, "not_started": ["g1r5_mptcp_connect", "g2r4_x"]})
+    assert "not started (the run's --max-seconds was reached): 2: g1r5_mptcp_connect, g2r4_x" in text
+    assert "not started" not in report.render({"variants": [], "benign": {}, "not_started": []})
