@@ -844,3 +844,105 @@ def test_free_is_not_lotl_while_a_padded_shell_copy_is_a_shell(sensor: Any, tmp_
         assert [i["by"] for i in found["LLM_AGENT_HIJACK"][0].evidence["identified_by"]] == ["elf-layout"]
     finally:
         w.stop()
+
+
+def _l2_verdicts(ch: Any, ctx: Any, execs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(a.code, a.key) for a in ch.on_events(execs, ctx)]
+
+
+def test_helper_shells_of_git_and_tar_are_transparent(sensor: Any, tmp_path: Path) -> None:
+    """Red-team round 4's benign acts: git's `sh -c "git-upload-pack '…'"`, tar's `sh -c gzip`.
+
+    Both programs start their helper through /bin/sh with one simple command; L2 judges the
+    helper (not an interpreter or LOTL tool: nothing), not the shell.  Before the helper-shell
+    rule these were `dash<-git` and `dash<-tar` LLM_AGENT_HIJACK.
+    """
+    git, tar = shutil.which("git"), shutil.which("tar")
+    if git is None or tar is None or shutil.which("gzip") is None:
+        pytest.skip("git, tar and gzip are needed")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_text("hello\n")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        **{
+            f"GIT_{who}_{what}": v
+            for who in ("AUTHOR", "COMMITTER")
+            for what, v in (("NAME", "a"), ("EMAIL", "a@l"))
+        },
+    }
+    origin, co = str(tmp_path / "origin.git"), str(tmp_path / "co")
+    act = (
+        "import subprocess\n"
+        f"e = {env!r}\n"
+        "q = dict(env=e, check=True, stderr=subprocess.DEVNULL)\n"
+        f"subprocess.run([{git!r}, 'init', '-q', '--bare', {origin!r}], **q)\n"
+        f"subprocess.run([{git!r}, 'clone', '-q', {origin!r}, {co!r}], **q)\n"
+        f"open({co + '/README'!r}, 'w').write('notes')\n"
+        f"subprocess.run([{git!r}, '-C', {co!r}, 'add', 'README'], **q)\n"
+        f"subprocess.run([{git!r}, '-C', {co!r}, 'commit', '-qm', 'notes'], **q)\n"
+        f"subprocess.run([{git!r}, '-C', {co!r}, 'push', '-q', 'origin', 'HEAD:main'], **q)\n"
+        f"subprocess.run([{tar!r}, '-czf', {str(tmp_path / 'a.tgz')!r}, '-C', {str(tmp_path)!r}, 'src'],"
+        " **q)\n"
+    )
+    pid, w = run_agent(sensor, act)
+    try:
+        assert w.wait(lambda e: e["type"] == "exit" and e["pid"] == pid) is not None
+        execs = [e for e in w.events if e["type"] == "exec"]
+        shells = [e for e in execs if e["filename"] == "/bin/sh"]
+        cmds = [e["args"][2] for e in shells if len(e["args"]) >= 3]
+        assert any(c.startswith(("git-upload-pack", "git-receive-pack")) for c in cmds), cmds
+        assert "gzip" in cmds, cmds
+        assert (tmp_path / "co").is_dir() and (tmp_path / "a.tgz").stat().st_size > 0
+        ch, ctx = l2(baseline_end_ns=0)
+        assert _l2_verdicts(ch, ctx, execs) == []
+        assert ch.status().get("helper_shells", 0) == len(shells)
+    finally:
+        w.stop()
+
+
+def test_helper_shells_still_show_what_they_run(sensor: Any, tmp_path: Path) -> None:
+    """The helper-shell rule hides nothing a direct exec would show.
+
+    `tar -I 'curl …'` runs curl through tar's `sh -c`: curl is LIVING_OFF_THE_LAND;
+    `tar -I 'python3 SCRIPT'` is `python<-dash` LLM_AGENT_HIJACK; git's core.sshCommand with
+    arguments becomes `sh -c 'ssh … "$@"'` (not one simple command): `dash<-git` as before, and the
+    ssh it runs is LIVING_OFF_THE_LAND; the agent's own `sh -c gzip` stays `dash<-agent`.
+    """
+    git, tar, curl, ssh = (shutil.which(t) for t in ("git", "tar", "curl", "ssh"))
+    if None in (git, tar, curl, ssh):
+        pytest.skip("git, tar, curl and ssh are needed")
+    (tmp_path / "f").write_text("x\n")
+    script = tmp_path / "comp.py"
+    script.write_text("import sys\nsys.stdout.buffer.write(sys.stdin.buffer.read())\n")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"}
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+    srv.close()  # a closed loopback port: curl and ssh fail fast, nothing leaves the host
+    ssh_cmd = f"core.sshCommand=ssh -o BatchMode=yes -o ConnectTimeout=2 -p {port}"
+    act = (
+        "import subprocess\n"
+        f"e = {env!r}\n"
+        "q = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=e)\n"
+        f"subprocess.run([{tar!r}, '-I', 'curl -s -m 2 http://127.0.0.1:{port}/', '-cf',"
+        f" {str(tmp_path / 'a.tar')!r}, '-C', {str(tmp_path)!r}, 'f'], **q)\n"
+        f"subprocess.run([{tar!r}, '-I', 'python3 {script}', '-cf',"
+        f" {str(tmp_path / 'b.tar')!r}, '-C', {str(tmp_path)!r}, 'f'], **q)\n"
+        f"subprocess.run([{git!r}, '-c', {ssh_cmd!r}, 'ls-remote', 'ssh://127.0.0.1/x.git'], **q)\n"
+        "subprocess.run(['/bin/sh', '-c', 'gzip --version'], **q)\n"
+    )
+    pid, w = run_agent(sensor, act, timeout=40.0)
+    try:
+        assert w.wait(lambda e: e["type"] == "exit" and e["pid"] == pid) is not None
+        execs = [e for e in w.events if e["type"] == "exec"]
+        ch, ctx = l2(baseline_end_ns=0)
+        got = _l2_verdicts(ch, ctx, execs)
+        assert ("LIVING_OFF_THE_LAND", "curl") in got, got
+        assert ("LLM_AGENT_HIJACK", "python<-dash") in got, got
+        assert ("LLM_AGENT_HIJACK", "dash<-git") in got, got
+        assert ("LIVING_OFF_THE_LAND", "ssh") in got, got
+        assert ("LLM_AGENT_HIJACK", "dash<-agent") in got, got
+    finally:
+        w.stop()

@@ -21,6 +21,12 @@ It classifies the *executed file*, not the process name:
    hashed (through ``/proc/<pid>/exe`` while the process lives, else through
    its path, checked against the kernel-reported inode) and compared.
 
+One shell is not a verdict of its own: a program's helper launch,
+``/bin/sh -c ONE_SIMPLE_COMMAND`` started by a program that is neither the
+agent, an interpreter nor a launcher (git's ``git-upload-pack``, tar's
+``gzip``, system(3)).  Such a shell only execs its command, which is judged
+instead (``ExecChannel._helper_shell``; docs/detection.md, "Helper shells").
+
 What it cannot see: a binary deleted (and its process gone) before it is
 read; an interpreter rebuilt or patched so that its bytes differ (a static
 busybox, a recompiled bash); an interpreter not installed on this host's
@@ -35,6 +41,7 @@ import fnmatch
 import hashlib
 import os
 import re
+import shlex
 import stat as statmod
 import time
 from dataclasses import dataclass, field
@@ -151,6 +158,11 @@ class L2Settings:
     #: how long the urgent path may search /proc for the holder of a listener the kernel could
     #: not name (a daemon that forked away from its socket); it gives up, unnamed, after this
     handoff_proc_budget_ms: float = 1000.0 * _PROC_SCAN_BUDGET_S
+    #: shells that are transparent when a program other than the agent or an interpreter
+    #: starts them as its own helper (``/bin/sh -c ONE_SIMPLE_COMMAND``, system(3)/popen):
+    #: what they exec is judged instead.  Shells that read nothing from the environment
+    #: only (dash; bash imports functions from it); [] restores "every shell alerts".
+    helper_shells: list[str] = field(default_factory=lambda: ["dash"])
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.handoff_follow_s <= 3600.0:
@@ -192,6 +204,25 @@ _LOADER_OPTS_WITH_VALUE = frozenset(
         "--glibc-hwcaps-prepend",
         "--glibc-hwcaps-mask",
     ]
+)
+#: what a helper shell's -c command may not contain: a list, pipe, background job, expansion,
+#: substitution, redirection, subshell/group, a second line, an escape.  Without them dash runs
+#: the command by exec, exactly as the program could have run it itself.
+_SHELL_SYNTAX = frozenset(";|&$`<>(){}\\\n\r")
+#: a first word that dash runs in-process (a builtin or keyword: `. FILE`, `eval`, `trap`,
+#: `command`, `exec` ...) is not a helper launch: it would run code with no exec to judge
+_SHELL_BUILTINS = frozenset(
+    """. : [ [[ ! alias bg break builtin cd chdir command continue declare echo eval exec exit
+    export false fc fg getopts hash jobs kill let local printf pwd read readonly return set shift
+    source test times trap true type typeset ulimit umask unalias unset wait if then else elif
+    fi case esac for while until do done in function select time coproc""".split()  # noqa: SIM905
+)
+#: programs that run the command line they are given (the agent's choice, not their own
+#: helper): a shell they start is the agent's shell, never a transparent helper
+_LAUNCHERS = frozenset(
+    """env nice nohup timeout setsid stdbuf xargs chrt ionice taskset unbuffer sudo su doas pkexec
+    runuser setpriv chroot nsenter unshare flock script watch strace ltrace gdb time parallel
+    start-stop-daemon systemd-run busybox toybox""".split()  # noqa: SIM905
 )
 _STD_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 
@@ -454,6 +485,26 @@ def _loader_program(args: list[str]) -> str:
     return ""
 
 
+def simple_command(cmd: str) -> list[str] | None:
+    """The words of ``cmd`` if dash would run it as ONE exec, else None.
+
+    One simple command: no shell syntax beyond words and quotes, no variable
+    assignment before it, and a first word that is a program rather than a
+    builtin or keyword.  Quotes are allowed (git quotes the repository path:
+    ``git-upload-pack '/x/origin.git'``); globs are allowed (they expand to
+    words, never to code).
+    """
+    if not cmd.strip() or any(c in _SHELL_SYNTAX for c in cmd):
+        return None
+    try:
+        words = shlex.split(cmd, posix=True)
+    except ValueError:
+        return None
+    if not words or "=" in words[0] or words[0] in _SHELL_BUILTINS:
+        return None
+    return words
+
+
 def _head_bytes(ev: Event) -> bytes:
     raw = ev.get("head")
     if isinstance(raw, bytes | bytearray):
@@ -489,12 +540,14 @@ class ExecChannel(Channel):
         self.interpreters = INTERPRETERS | {normalise_name(n) for n in self.settings.extra_interpreters}
         self.lotl = LOTL_TOOLS | {normalise_name(n) for n in self.settings.extra_lotl}
         self.allow = set(self.settings.allow)
+        self.helper_shells = frozenset(normalise_name(n) for n in self.settings.helper_shells)
         self._known = known
         self.execs = 0
         self.flagged = 0
         self.allowed = 0
         self.content_checked = 0
         self.content_unavailable = 0
+        self.helper_shells_seen = 0
         self.handoff_daemons = set(self.settings.handoff_daemons)
         self.handoff_sockets = list(self.settings.handoff_sockets)
         self.handoff_allow = list(self.settings.handoff_allow)
@@ -790,6 +843,51 @@ class ExecChannel(Channel):
         self._img_of[pid] = normalise_name(os.path.basename(name))
         return parent
 
+    def _helper_shell(self, ev: Event, ids: list[Identity], parent: str) -> bool:
+        """``/bin/sh -c ONE_SIMPLE_COMMAND`` started by a program for itself: transparent.
+
+        git starts ``git-upload-pack`` and GNU tar its compressor this way
+        (red-team round 4's benign acts); system(3) and popen(3) do the same.
+        Such a shell only execs its one command, which L2 then judges like any
+        exec (``curl`` is LOTL, ``python3 x.py`` is ``python<-dash``), so
+        skipping the shell hides nothing that a direct exec of the command
+        would show.  Every condition narrows it to exactly that launch:
+
+        * the real /bin/sh, known by name or inode, being a shell in
+          ``helper_shells`` (dash reads no code from the environment:
+          no ENV when not interactive, no exported functions), not a copy
+          known only by content, not a daemon's child after a hand-off;
+        * argv is ``sh -c CMD [ARG...]`` and CMD is one simple command
+          (:func:`simple_command`; the ARGs are positional parameters it
+          cannot reference);
+        * the program that started it is neither the agent (the agent's own
+          ``sh -c`` stays LLM_AGENT_HIJACK) nor an interpreter (an
+          interpreter's ``os.system`` is its code choosing a command: still a
+          shell spawn), nor a launcher that runs the command line it is given
+          (``env``, ``nohup``, ``timeout``, ``xargs``, ``sudo``, busybox, the
+          loader ...: ``env sh -c X`` is the agent's shell).
+        """
+        if not self.helper_shells or parent == "agent" or parent in _LAUNCHERS or _LOADER.match(parent):
+            return False
+        pc = self.classify_name(parent)
+        if pc is not None and pc[0] == INTERPRETER:
+            return False
+        if str(ev.get("filename", "")) not in ("/bin/sh", "/usr/bin/sh"):
+            return False
+        if self._recent_handoffs.get(int(ev.get("ppid", 0))) is not None:
+            return False
+        if any(i.by not in ("exe_name", "filename", "interp", "inode") for i in ids):
+            return False
+        if not all(i.cls == INTERPRETER and i.name in ("sh", *self.helper_shells) for i in ids):
+            return False
+        if not any(i.name in self.helper_shells for i in ids):
+            return False  # the real image must be a helper shell, not merely named sh
+        args = [str(a) for a in ev.get("args", [])]
+        # words after CMD are $0, $1...: inert, since CMD has no `$` (git passes CMD again as $0)
+        if len(args) < 3 or os.path.basename(args[0]) != "sh" or args[1] != "-c":
+            return False
+        return simple_command(args[2]) is not None
+
     def _remember_args(self, ev: Event) -> None:
         pid = int(ev.get("pid", 0))
         self._args_of.pop(pid, None)
@@ -937,6 +1035,11 @@ class ExecChannel(Channel):
                 if a is not None:
                     out.append(a)
                 continue
+            if etype == "exit":
+                if int(ev.get("pid", 0)) == int(ev.get("tid", -1)):
+                    # a reused pid must not inherit the dead process's image as "who started me"
+                    self._img_of.pop(int(ev.get("pid", 0)), None)
+                continue
             if etype == "exec_fd":
                 out.extend(self._identity_alerts(ev, ctx))
                 continue
@@ -951,6 +1054,10 @@ class ExecChannel(Channel):
                 continue
             if self._allowed(ids, ev):
                 self.allowed += 1
+                continue
+            if self._helper_shell(ev, ids, parent):
+                # judged by what it execs next: that exec's parent_image is this shell
+                self.helper_shells_seen += 1
                 continue
             cls = INTERPRETER if any(i.cls == INTERPRETER for i in ids) else LOTL
             # Content identity names the real program; prefer it as the key.
@@ -996,6 +1103,7 @@ class ExecChannel(Channel):
             "execs": self.execs,
             "flagged": self.flagged,
             "allowed": self.allowed,
+            "helper_shells": self.helper_shells_seen,
             "content_checked": self.content_checked,
             "content_unavailable": self.content_unavailable,
             "fileless": self.fileless,

