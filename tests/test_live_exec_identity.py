@@ -909,7 +909,8 @@ def test_helper_shells_still_show_what_they_run(sensor: Any, tmp_path: Path) -> 
     `tar -I 'python3 SCRIPT'` is `python<-dash` LLM_AGENT_HIJACK; git's core.sshCommand with
     arguments becomes `sh -c 'ssh … "$@"'` (not one simple command): `dash<-git` as before, and the
     ssh it runs is LIVING_OFF_THE_LAND; the agent's own `sh -c gzip` stays `dash<-agent`;
-    `find -exec /bin/sh -c -- 'true; true'` (options after -c) stays `dash<-find`.
+    `find -exec /bin/sh -c -- 'true; true'` (options after -c) stays `dash<-find`; a tar -I
+    command cut by the kernel's 256-byte argv capture stays `dash<-tar`.
     """
     git, tar, curl, ssh = (shutil.which(t) for t in ("git", "tar", "curl", "ssh"))
     if None in (git, tar, curl, ssh):
@@ -933,6 +934,8 @@ def test_helper_shells_still_show_what_they_run(sensor: Any, tmp_path: Path) -> 
         f" {str(tmp_path / 'b.tar')!r}, '-C', {str(tmp_path)!r}, 'f'], **q)\n"
         f"subprocess.run([{git!r}, '-c', {ssh_cmd!r}, 'ls-remote', 'ssh://127.0.0.1/x.git'], **q)\n"
         "subprocess.run(['/bin/sh', '-c', 'gzip --version'], **q)\n"
+        f"subprocess.run([{tar!r}, '-I', 'gzip' + ' ' * 260 + '-1', '-cf', {str(tmp_path / 'c.tar')!r},"
+        f" '-C', {str(tmp_path)!r}, 'f'], **q)\n"
         f"subprocess.run(['find', {str(tmp_path)!r}, '-maxdepth', '0', '-exec', '/bin/sh', '-c', '--',"
         " 'true; true', ';'], **q)\n"
     )
@@ -949,5 +952,7 @@ def test_helper_shells_still_show_what_they_run(sensor: Any, tmp_path: Path) -> 
         assert ("LLM_AGENT_HIJACK", "dash<-agent") in got, got
         # find -exec sh -c -- 'a; b': options after -c, the command is the next word (not simple)
         assert ("LLM_AGENT_HIJACK", "dash<-find") in got, got
+        # a CMD longer than the kernel's 256 bytes of argv: what follows the cut is unknown
+        assert ("LLM_AGENT_HIJACK", "dash<-tar") in got, got
     finally:
         w.stop()

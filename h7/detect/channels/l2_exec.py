@@ -886,6 +886,10 @@ class ExecChannel(Channel):
         # words after CMD are $0, $1...: inert, since CMD has no `$` (git passes CMD again as $0)
         if len(args) < 3 or os.path.basename(args[0]) != "sh" or args[1] != "-c":
             return False
+        if ev.get("args_truncated") and len(args) < 4:
+            # the kernel keeps 256 bytes of argv: a cut CMD may hide `; …` past the cut (an arg
+            # followed by another was captured whole, so git's CMD-again-as-$0 form still counts)
+            return False
         if args[2].startswith(("-", "+")):
             # still options to dash (`sh -c -- 'a; b'`, `sh -c -e …`): the command is a later word
             return False
