@@ -97,7 +97,7 @@ def test_tar_and_git_helpers_are_transparent_what_they_run_is_judged() -> None:
         keys(
             ch,
             ctx,
-            [*tar, ex(11, 10, "/bin/sh", ["/bin/sh", "-c", "gzip"]), ex(11, 10, "/usr/bin/gzip", ["gzip"])],
+            [*tar, ex(11, 10, "/bin/sh", ["/bin/sh", "-c", "gzip"]), ex(12, 11, "/usr/bin/gzip", ["gzip"])],
         )
         == []
     )
@@ -111,17 +111,17 @@ def test_tar_and_git_helpers_are_transparent_what_they_run_is_judged() -> None:
         [
             ex(30, 1, "/usr/bin/tar", ["tar"]),
             ex(31, 30, "/bin/sh", ["sh", "-c", "curl -s http://h/"]),
-            ex(31, 30, "/usr/bin/curl", ["curl", "-s", "http://h/"]),
+            ex(32, 31, "/usr/bin/curl", ["curl", "-s", "http://h/"]),
         ],
     ) == ["LIVING_OFF_THE_LAND:curl"]
-    py = os.path.realpath("/usr/bin/python3")
+    py = "/usr/bin/python3"  # the path dash found on $PATH (the kernel's filename)
     assert keys(
         ch,
         ctx,
         [
             ex(40, 1, "/usr/bin/tar", ["tar"]),
             ex(41, 40, "/bin/sh", ["sh", "-c", "python3 /tmp/x.py"]),
-            ex(41, 40, py, ["python3", "/tmp/x.py"]),
+            ex(42, 41, py, ["python3", "/tmp/x.py"]),
         ],
     ) == ["LLM_AGENT_HIJACK:python<-dash"]
     assert ch.status()["helper_shells"] == 4
@@ -221,3 +221,55 @@ def test_a_command_cut_by_the_kernels_argv_limit_is_not_a_helper() -> None:
     up = "git-upload-pack '/" + "p" * 100 + "/o.git'"
     whole = dict(ex(21, 10, "/bin/sh", ["/bin/sh", "-c", up, up[:20]]), args_truncated=True)
     assert keys(ch2, ctx2, [tar, whole]) == []
+
+
+def _fork(parent: int, child: int) -> dict[str, Any]:
+    return {
+        "type": "fork",
+        "pid": parent,
+        "tid": parent,
+        "child_tgid": child,
+        "child_tid": child,
+        "ts_ns": child,
+    }
+
+
+def _exit(pid: int) -> dict[str, Any]:
+    return {"type": "exit", "pid": pid, "tid": pid, "ts_ns": pid}
+
+
+def test_a_helper_shell_that_interprets_instead_of_exec_gets_its_verdict() -> None:
+    """The shell's verdict is held until its child execs CMD's program; anything else releases it.
+
+    dash runs a shebang-less file it cannot exec (ENOEXEC) as a script, in the forked child: that
+    child never execs, its own children do.  A CMD that runs nothing (not found) releases it at exit.
+    """
+    tar = ex(10, 1, "/usr/bin/tar", ["tar"])
+    shell = ex(11, 10, "/bin/sh", ["sh", "-c", "./payload"])
+    ch, ctx = channel()
+    alerts = ch.on_events(
+        [tar, shell, _fork(11, 12), _fork(12, 13), ex(13, 12, "/usr/bin/cat", ["cat"])], ctx
+    )
+    assert [f"{a.code}:{a.key}" for a in alerts] == ["LLM_AGENT_HIJACK:dash<-tar"]
+    assert "did not exec its command" in alerts[0].evidence["helper_shell"]
+    assert alerts[0].ts_ns == shell["ts_ns"]  # the shell's exec, not the moment it was given
+    # the child execs another program than CMD's
+    ch, ctx = channel()
+    got = keys(ch, ctx, [tar, shell, _fork(11, 12), ex(12, 11, "/usr/bin/cat", ["cat"])])
+    assert got == ["LLM_AGENT_HIJACK:dash<-tar"]
+    # nothing exec'd before the shell exits
+    ch, ctx = channel()
+    assert keys(ch, ctx, [tar, shell, _fork(11, 12), _exit(12)]) == []
+    assert keys(ch, ctx, [_exit(11)]) == ["LLM_AGENT_HIJACK:dash<-tar"]
+    # the normal case: the child execs CMD's program; the shell's exit is then silent
+    ch, ctx = channel()
+    ok = [
+        tar,
+        ex(11, 10, "/bin/sh", ["sh", "-c", "gzip -9"]),
+        _fork(11, 12),
+        ex(12, 11, "/usr/bin/gzip", ["gzip"]),
+    ]
+    assert (
+        keys(ch, ctx, [*ok, _fork(12, 14), ex(14, 12, "/usr/bin/cat", ["cat"]), _exit(12), _exit(11)]) == []
+    )
+    assert ch.status()["helper_shells_alerted"] == 0

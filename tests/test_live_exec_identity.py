@@ -896,7 +896,7 @@ def test_helper_shells_of_git_and_tar_are_transparent(sensor: Any, tmp_path: Pat
         assert "gzip" in cmds, cmds
         assert (tmp_path / "co").is_dir() and (tmp_path / "a.tgz").stat().st_size > 0
         ch, ctx = l2(baseline_end_ns=0)
-        assert _l2_verdicts(ch, ctx, execs) == []
+        assert _l2_verdicts(ch, ctx, list(w.events)) == []  # forks and exits too
         assert ch.status().get("helper_shells", 0) == len(shells)
     finally:
         w.stop()
@@ -910,7 +910,8 @@ def test_helper_shells_still_show_what_they_run(sensor: Any, tmp_path: Path) -> 
     arguments becomes `sh -c 'ssh … "$@"'` (not one simple command): `dash<-git` as before, and the
     ssh it runs is LIVING_OFF_THE_LAND; the agent's own `sh -c gzip` stays `dash<-agent`;
     `find -exec /bin/sh -c -- 'true; true'` (options after -c) stays `dash<-find`; a tar -I
-    command cut by the kernel's 256-byte argv capture stays `dash<-tar`.
+    command cut by the kernel's 256-byte argv capture stays `dash<-tar`, and so does a tar -I
+    naming a shebang-less file, which dash interprets itself after exec fails (ENOEXEC).
     """
     git, tar, curl, ssh = (shutil.which(t) for t in ("git", "tar", "curl", "ssh"))
     if None in (git, tar, curl, ssh):
@@ -918,6 +919,9 @@ def test_helper_shells_still_show_what_they_run(sensor: Any, tmp_path: Path) -> 
     (tmp_path / "f").write_text("x\n")
     script = tmp_path / "comp.py"
     script.write_text("import sys\nsys.stdout.buffer.write(sys.stdin.buffer.read())\n")
+    noshebang = tmp_path / "squash"  # no #!: exec fails (ENOEXEC) and dash runs it as a script
+    noshebang.write_text("cat\n")
+    noshebang.chmod(0o755)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"}
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
@@ -936,15 +940,16 @@ def test_helper_shells_still_show_what_they_run(sensor: Any, tmp_path: Path) -> 
         "subprocess.run(['/bin/sh', '-c', 'gzip --version'], **q)\n"
         f"subprocess.run([{tar!r}, '-I', 'gzip' + ' ' * 260 + '-1', '-cf', {str(tmp_path / 'c.tar')!r},"
         f" '-C', {str(tmp_path)!r}, 'f'], **q)\n"
+        f"subprocess.run([{tar!r}, '-I', {str(noshebang)!r}, '-cf', {str(tmp_path / 'd.tar')!r},"
+        f" '-C', {str(tmp_path)!r}, 'f'], **q)\n"
         f"subprocess.run(['find', {str(tmp_path)!r}, '-maxdepth', '0', '-exec', '/bin/sh', '-c', '--',"
         " 'true; true', ';'], **q)\n"
     )
     pid, w = run_agent(sensor, act, timeout=40.0)
     try:
         assert w.wait(lambda e: e["type"] == "exit" and e["pid"] == pid) is not None
-        execs = [e for e in w.events if e["type"] == "exec"]
         ch, ctx = l2(baseline_end_ns=0)
-        got = _l2_verdicts(ch, ctx, execs)
+        got = _l2_verdicts(ch, ctx, list(w.events))
         assert ("LIVING_OFF_THE_LAND", "curl") in got, got
         assert ("LLM_AGENT_HIJACK", "python<-dash") in got, got
         assert ("LLM_AGENT_HIJACK", "dash<-git") in got, got
@@ -952,7 +957,9 @@ def test_helper_shells_still_show_what_they_run(sensor: Any, tmp_path: Path) -> 
         assert ("LLM_AGENT_HIJACK", "dash<-agent") in got, got
         # find -exec sh -c -- 'a; b': options after -c, the command is the next word (not simple)
         assert ("LLM_AGENT_HIJACK", "dash<-find") in got, got
-        # a CMD longer than the kernel's 256 bytes of argv: what follows the cut is unknown
-        assert ("LLM_AGENT_HIJACK", "dash<-tar") in got, got
+        # a CMD longer than the kernel's 256 bytes of argv: what follows the cut is unknown;
+        # tar -I with a shebang-less script: dash interprets it (its child never execs `squash`)
+        assert got.count(("LLM_AGENT_HIJACK", "dash<-tar")) == 2, got
+        assert ch.status()["helper_shells_alerted"] == 1
     finally:
         w.stop()

@@ -25,7 +25,9 @@ One shell is not a verdict of its own: a program's helper launch,
 ``/bin/sh -c ONE_SIMPLE_COMMAND`` started by a program that is neither the
 agent, an interpreter nor a launcher (git's ``git-upload-pack``, tar's
 ``gzip``, system(3)).  Such a shell only execs its command, which is judged
-instead (``ExecChannel._helper_shell``; docs/detection.md, "Helper shells").
+instead; its own verdict is held until that exec is seen and given if the
+shell does anything else (``ExecChannel._helper_shell``, ``_settle_helpers``;
+docs/detection.md, "Helper shells").
 
 What it cannot see: a binary deleted (and its process gone) before it is
 read; an interpreter rebuilt or patched so that its bytes differ (a static
@@ -548,6 +550,9 @@ class ExecChannel(Channel):
         self.content_checked = 0
         self.content_unavailable = 0
         self.helper_shells_seen = 0
+        self.helper_shells_alerted = 0
+        # shell pid -> what it promised to run and the verdict held back until it runs it
+        self._pending_helpers: dict[int, dict[str, Any]] = {}
         self.handoff_daemons = set(self.settings.handoff_daemons)
         self.handoff_sockets = list(self.settings.handoff_sockets)
         self.handoff_allow = list(self.settings.handoff_allow)
@@ -1042,10 +1047,18 @@ class ExecChannel(Channel):
                 if a is not None:
                     out.append(a)
                 continue
+            if etype == "fork":
+                held = self._pending_helpers.get(int(ev.get("pid", 0)))
+                child = int(ev.get("child_tgid", 0))
+                if held is not None and child and child != int(ev.get("pid", 0)) and len(held["kids"]) < 64:
+                    held["kids"].add(child)
+                continue
             if etype == "exit":
                 if int(ev.get("pid", 0)) == int(ev.get("tid", -1)):
                     # a reused pid must not inherit the dead process's image as "who started me"
                     self._img_of.pop(int(ev.get("pid", 0)), None)
+                    # a helper shell that ends without exec'ing its command ran something itself
+                    out.extend(self._release_helper(int(ev.get("pid", 0)), ctx))
                 continue
             if etype == "exec_fd":
                 out.extend(self._identity_alerts(ev, ctx))
@@ -1053,6 +1066,7 @@ class ExecChannel(Channel):
             if etype != "exec":
                 continue
             out.extend(self._identity_alerts(ev, ctx))
+            out.extend(self._settle_helpers(ev, ctx))
             self.execs += 1
             self._remember_args(ev)
             parent = self._parent_image(ev)
@@ -1062,44 +1076,97 @@ class ExecChannel(Channel):
             if self._allowed(ids, ev):
                 self.allowed += 1
                 continue
-            if self._helper_shell(ev, ids, parent):
-                # judged by what it execs next: that exec's parent_image is this shell
+            helper = self._helper_shell(ev, ids, parent)
+            alert = self._exec_alert(ev, ctx, ids, parent, content)
+            if helper:
+                # judged by what it execs next (that exec's parent_image is this shell); the
+                # shell's own verdict is held until it does, and given if it does anything else
                 self.helper_shells_seen += 1
+                self._hold_helper(ev, alert, ctx, out)
                 continue
-            cls = INTERPRETER if any(i.cls == INTERPRETER for i in ids) else LOTL
-            # Content identity names the real program; prefer it as the key.
-            content_by = ("sha256", "inode", "elf-layout", "loaded-elf-layout")
-            primary = next((i for i in ids if i.by in content_by and i.cls == cls), None)
-            primary = primary or next(i for i in ids if i.cls == cls)
             self.flagged += 1
-            evidence = {
-                "class": cls,
-                "program": primary.name,
-                "pid": int(ev.get("pid", 0)),
-                "ppid": int(ev.get("ppid", 0)),
-                "uid": int(ev.get("uid", -1)),
-                "comm": ev.get("comm", ""),
-                "filename": ev.get("filename", ""),
-                "interp": ev.get("interp", ""),
-                "exe_name": ev.get("exe_name", ""),
-                "args": list(ev.get("args", []))[:32],
-                "identified_by": [i.to_dict() for i in ids],
-                "content_identity": content,
-                "parent_image": parent,
-            }
-            via = self._recent_handoffs.get(int(ev.get("ppid", 0)))
-            if via is not None:
-                # a daemon's child put in scope by the kernel after the agent's hand-off
-                evidence["handed_off_via"] = via
-            out.append(
-                _match(
-                    ctx,
-                    CODE_FOR[cls],
-                    ev,
-                    key=_alert_key(primary, ev, parent if cls == INTERPRETER else None),
-                    evidence=evidence,
-                )
-            )
+            out.append(alert)
+        return out
+
+    def _exec_alert(
+        self, ev: Event, ctx: ChannelContext, ids: list[Identity], parent: str, content: str
+    ) -> Alert:
+        """LLM_AGENT_HIJACK / LIVING_OFF_THE_LAND for an exec with at least one identity."""
+        cls = INTERPRETER if any(i.cls == INTERPRETER for i in ids) else LOTL
+        # Content identity names the real program; prefer it as the key.
+        content_by = ("sha256", "inode", "elf-layout", "loaded-elf-layout")
+        primary = next((i for i in ids if i.by in content_by and i.cls == cls), None)
+        primary = primary or next(i for i in ids if i.cls == cls)
+        evidence = {
+            "class": cls,
+            "program": primary.name,
+            "pid": int(ev.get("pid", 0)),
+            "ppid": int(ev.get("ppid", 0)),
+            "uid": int(ev.get("uid", -1)),
+            "comm": ev.get("comm", ""),
+            "filename": ev.get("filename", ""),
+            "interp": ev.get("interp", ""),
+            "exe_name": ev.get("exe_name", ""),
+            "args": list(ev.get("args", []))[:32],
+            "identified_by": [i.to_dict() for i in ids],
+            "content_identity": content,
+            "parent_image": parent,
+        }
+        via = self._recent_handoffs.get(int(ev.get("ppid", 0)))
+        if via is not None:
+            # a daemon's child put in scope by the kernel after the agent's hand-off
+            evidence["handed_off_via"] = via
+        return _match(
+            ctx,
+            CODE_FOR[cls],
+            ev,
+            key=_alert_key(primary, ev, parent if cls == INTERPRETER else None),
+            evidence=evidence,
+        )
+
+    def _hold_helper(self, ev: Event, alert: Alert, ctx: ChannelContext, out: list[Alert]) -> None:
+        pid = int(ev.get("pid", 0))
+        out.extend(self._release_helper(pid, ctx))  # the same pid again: the earlier one is over
+        if len(self._pending_helpers) >= 1024:
+            out.extend(self._release_helper(next(iter(self._pending_helpers)), ctx))
+        words = simple_command(str(list(ev.get("args", []))[2])) or ["?"]
+        self._pending_helpers[pid] = {"alert": alert, "cmd": os.path.basename(words[0]), "kids": set()}
+
+    def _release_helper(self, pid: int, ctx: ChannelContext) -> list[Alert]:
+        """The held verdict of helper shell ``pid``, given now: it did not just exec its command."""
+        held = self._pending_helpers.pop(pid, None)
+        if held is None:
+            return []
+        self.flagged += 1
+        self.helper_shells_alerted += 1
+        alert: Alert = held["alert"]
+        alert.evidence["helper_shell"] = f"did not exec its command {held['cmd']!r} as its only act"
+        return [alert]
+
+    def _settle_helpers(self, ev: Event, ctx: ChannelContext) -> list[Alert]:
+        """An exec by a held helper shell or its children: its command (transparent) or not.
+
+        dash forks the command and waits: the child's exec of CMD's program confirms the shell.
+        Anything else -- the child exec'ing another program, or a child that never exec'd
+        spawning programs itself (dash interpreting a shebang-less file it could not exec,
+        ENOEXEC) -- means the shell ran code of its own: its verdict is given.
+        """
+        if not self._pending_helpers:
+            return []
+        pid, ppid = int(ev.get("pid", 0)), int(ev.get("ppid", 0))
+        out: list[Alert] = []
+        for shell in (pid, ppid):
+            held = self._pending_helpers.get(shell)
+            if held is None:
+                continue
+            name = os.path.basename(str(ev.get("filename", "")))
+            if name == held["cmd"]:
+                self._pending_helpers.pop(shell, None)
+            else:
+                out.extend(self._release_helper(shell, ctx))
+        for shell, held in list(self._pending_helpers.items()):
+            if ppid in held["kids"] and ppid != pid:
+                out.extend(self._release_helper(shell, ctx))
         return out
 
     def status(self) -> dict[str, Any]:
@@ -1111,6 +1178,7 @@ class ExecChannel(Channel):
             "flagged": self.flagged,
             "allowed": self.allowed,
             "helper_shells": self.helper_shells_seen,
+            "helper_shells_alerted": self.helper_shells_alerted,
             "content_checked": self.content_checked,
             "content_unavailable": self.content_unavailable,
             "fileless": self.fileless,
