@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from h7.config import EngineConfig
+from h7.decode import HEAD_LEN
 from h7.detect.channels.base import ChannelContext, ProcReader
-from h7.detect.channels.l2_exec import ExecChannel, simple_command
+from h7.detect.channels.l2_exec import ExecChannel, _Image, simple_command
 
 DASH = os.path.realpath("/bin/sh")
 pytestmark = pytest.mark.skipif(os.path.basename(DASH) != "dash", reason="/bin/sh is not dash here")
@@ -31,10 +32,16 @@ def channel(l2cfg: dict[str, Any] | None = None) -> tuple[ExecChannel, ChannelCo
 def ex(pid: int, ppid: int, filename: str, args: list[str], exe_name: str | None = None) -> dict[str, Any]:
     """An exec record as the kernel sends it: the file's device in the kernel's encoding."""
     st = os.stat(filename)
+    with open(filename, "rb") as f:
+        head = f.read(HEAD_LEN)
     return {
         "dev": (os.major(st.st_dev) << 20) | os.minor(st.st_dev),
         "ino": st.st_ino,
         "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "ctime_ns": st.st_ctime_ns,
+        "head": head.hex(),
+        "id_flags": [],
         "type": "exec",
         "pid": pid,
         "ppid": ppid,
@@ -166,15 +173,99 @@ def test_shells_that_are_not_a_programs_helper_still_alert() -> None:
         assert any(k.startswith("LLM_AGENT_HIJACK:") for k in got), (name, got)
 
 
+def _through_another_mount(ev: dict[str, Any]) -> dict[str, Any]:
+    """/bin/sh as a vmtest guest's kernel reports it: the same file, another (dev, inode) (9p, overlay)."""
+    return dict(ev, dev=(0 << 20) | 4095, ino=ev["ino"] + 7_000_000)
+
+
+def test_the_system_shell_through_another_mount_is_a_helper() -> None:
+    """In the vmtest guests /bin/sh is identified by its ELF layout, not its inode: still /bin/sh.
+
+    Session 5's rule accepted only name or inode identities, so it never applied there (both
+    guests: `dash:elf-layout:/bin/sh<-tar`).  The file's own facts decide now.
+    """
+    ch, ctx = channel()
+    ch.on_events([ex(10, 1, "/usr/bin/tar", ["tar", "czf", "a.tgz", "src"])], ctx)
+    shell = _through_another_mount(ex(11, 10, "/bin/sh", ["/bin/sh", "-c", "gzip"]))
+    _, how = ch.identities(shell, ctx)
+    assert how == "elf-layout", how
+    assert keys(ch, ctx, [shell, ex(11, 10, "/usr/bin/gzip", ["gzip"])]) == []
+    assert ch.status()["helper_shells"] == 1
+
+
+def _mutated(field: str) -> dict[str, Any]:
+    ev = _through_another_mount(ex(11, 10, "/bin/sh", ["sh", "-c", "gzip"]))
+    if field == "size":  # a padded copy bind-mounted over /bin/sh in the agent's mount namespace
+        ev["size"] += 1
+    elif field == "ctime_ns":  # a byte-identical copy put there: its ctime is its own (mtime forged)
+        ev["ctime_ns"] += 1
+    elif field == "mtime_ns":
+        ev["mtime_ns"] += 1
+    elif field == "head":  # a patched shell of the same size and times cannot exist; its bytes differ
+        ev["head"] = "00" + ev["head"][2:]
+    else:  # the kernel's own facts: a memfd, a deleted file, a file the agent wrote
+        ev["id_flags"] = [field]
+    return ev
+
+
+@pytest.mark.parametrize(
+    "field", ["size", "ctime_ns", "mtime_ns", "head", "memfd", "deleted", "agent-written"]
+)
+def test_a_shell_that_is_not_the_system_shell_is_never_a_helper(field: str) -> None:
+    """A padded, copied, patched, fileless or agent-written shell at /bin/sh is not transparent."""
+    ch, ctx = channel()
+    ch.baseline_end_ns = 0
+    ch.on_events([ex(10, 1, "/usr/bin/tar", ["tar"])], ctx)
+    ev = _mutated(field)
+    assert not ch._is_system_shell(ev)
+    got = keys(ch, ctx, [ev])
+    assert any(k.startswith("LLM_AGENT_HIJACK:dash") and k.endswith("<-tar") for k in got), got
+
+
 def test_a_copy_known_by_content_is_never_a_helper() -> None:
-    """A shell known only by its hash (not the indexed /bin/sh inode) is not transparent."""
+    """A shell known only by its content (not the system's /bin/sh file) is not transparent."""
     ch, ctx = channel()
     ch.on_events([ex(10, 1, "/usr/bin/tar", ["tar"])], ctx)
-    ev = dict(ex(11, 10, "/bin/sh", ["sh", "-c", "gzip"]), exe_name="notes", dev=0, ino=0)
+    ev = dict(_mutated("ctime_ns"), exe_name="notes", dev=0, ino=0, head="")
     ids, how = ch.identities(ev, ctx)
     assert how == "sha256", how
-    assert not ch._helper_shell(ev, ids, "tar")
+    assert not ch._helper_shell(ev, ids, _Image("tar"))
     assert keys(ch, ctx, [ev]) == ["LLM_AGENT_HIJACK:dash:sha256:/bin/sh<-tar"]
+
+
+def test_a_program_given_the_shell_on_its_command_line_is_a_launcher() -> None:
+    """`mywrap -u x /bin/sh -c gzip`, `find . -exec sh -c gzip ;`: the agent named the shell.
+
+    A program not in the launcher list that received the shell as one of its words is treated
+    as one; so is a program whose command line L2 did not see whole (the shell may be past the cut).
+    """
+    for parent in (
+        ["mywrap", "-u", "x", "/bin/sh", "-c", "gzip"],
+        ["mywrap", "--shell=/bin/sh", "gzip"],
+        ["mywrap", "dash"],
+    ):
+        ch, ctx = channel()
+        got = keys(ch, ctx, [ex(10, 1, "/usr/bin/tar", parent), ex(11, 10, "/bin/sh", ["sh", "-c", "gzip"])])
+        assert got == ["LLM_AGENT_HIJACK:dash<-tar"], (parent, got)
+    ch, ctx = channel()
+    cut = dict(ex(10, 1, "/usr/bin/tar", ["tar", "-czf", "x" * 240]), args_truncated=True)
+    assert keys(ch, ctx, [cut, ex(11, 10, "/bin/sh", ["sh", "-c", "gzip"])]) == ["LLM_AGENT_HIJACK:dash<-tar"]
+    # a word that merely contains "sh" is no shell: git's own helper stays transparent
+    ch, ctx = channel()
+    git = ex(10, 1, "/usr/bin/git", ["git", "-c", "push.default=shell", "push", "origin", "sh-fix"])
+    up = "git-receive-pack '/tmp/o.git'"
+    assert keys(ch, ctx, [git, ex(11, 10, "/bin/sh", ["sh", "-c", up, up])]) == []
+
+
+def test_an_interpreter_known_by_content_is_an_interpreter_parent() -> None:
+    """A renamed python (`/tmp/notes`, known by inode) running os.system('gzip'): `dash<-notes`."""
+    ch, ctx = channel()
+    py = os.path.realpath("/usr/bin/python3")
+    notes = dict(
+        ex(6, 1, py, ["notes", "x.py"]), filename="/tmp/notes", exe_name="notes", interp="/tmp/notes"
+    )
+    got = keys(ch, ctx, [notes, ex(7, 6, "/bin/sh", ["sh", "-c", "gzip"])])
+    assert "LLM_AGENT_HIJACK:dash<-notes" in got, got
 
 
 def test_helper_shells_can_be_switched_off() -> None:
@@ -185,7 +276,7 @@ def test_helper_shells_can_be_switched_off() -> None:
     assert got == ["LLM_AGENT_HIJACK:dash<-tar"]
 
 
-@pytest.mark.parametrize("launcher", ["env", "nohup", "timeout", "xargs", "setsid"])
+@pytest.mark.parametrize("launcher", ["env", "nohup", "timeout", "xargs", "setsid", "find"])
 def test_a_launchers_shell_is_the_agents_shell(launcher: str) -> None:
     """`env sh -c gzip`: env runs what the agent gave it, so the shell is the agent's (`dash<-env`)."""
     ch, ctx = channel()

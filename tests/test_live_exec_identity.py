@@ -909,7 +909,9 @@ def test_helper_shells_still_show_what_they_run(sensor: Any, tmp_path: Path) -> 
     `tar -I 'python3 SCRIPT'` is `python<-dash` LLM_AGENT_HIJACK; git's core.sshCommand with
     arguments becomes `sh -c 'ssh … "$@"'` (not one simple command): `dash<-git` as before, and the
     ssh it runs is LIVING_OFF_THE_LAND; the agent's own `sh -c gzip` stays `dash<-agent`;
-    `find -exec /bin/sh -c -- 'true; true'` (options after -c) stays `dash<-find`; a tar -I
+    `find -exec /bin/sh -c -- 'true; true'` (options after -c) stays `dash<-find`, and so do
+    `find -exec /bin/sh -c 'gzip --version'`, `env sh -c …` and `xargs sh -c …` (launchers: the
+    agent named the shell); `tar --to-command 'python3 SCRIPT'` is `python<-dash`; a tar -I
     command cut by the kernel's 256-byte argv capture stays `dash<-tar`, and so does a tar -I
     naming a shebang-less file, which dash interprets itself after exec fails (ENOEXEC).
     """
@@ -944,6 +946,15 @@ def test_helper_shells_still_show_what_they_run(sensor: Any, tmp_path: Path) -> 
         f" '-C', {str(tmp_path)!r}, 'f'], **q)\n"
         f"subprocess.run(['find', {str(tmp_path)!r}, '-maxdepth', '0', '-exec', '/bin/sh', '-c', '--',"
         " 'true; true', ';'], **q)\n"
+        # launchers given the shell by the agent: one simple command does not make it a helper
+        f"subprocess.run(['find', {str(tmp_path)!r}, '-maxdepth', '0', '-exec', '/bin/sh', '-c',"
+        " 'gzip --version', ';'], **q)\n"
+        "subprocess.run(['env', '/bin/sh', '-c', 'gzip --version'], **q)\n"
+        "subprocess.run(['xargs', '/bin/sh', '-c', 'gzip --version'], input=b'x', **q)\n"
+        # tar --to-command: tar's own sh -c (a helper); the interpreter it runs is judged
+        f"subprocess.run([{tar!r}, '-cf', {str(tmp_path / 'e.tar')!r}, '-C', {str(tmp_path)!r}, 'f'], **q)\n"
+        f"subprocess.run([{tar!r}, '-xf', {str(tmp_path / 'e.tar')!r}, '--to-command', 'python3 {script}'],"
+        " **q)\n"
     )
     pid, w = run_agent(sensor, act, timeout=40.0)
     try:
@@ -956,10 +967,97 @@ def test_helper_shells_still_show_what_they_run(sensor: Any, tmp_path: Path) -> 
         assert ("LIVING_OFF_THE_LAND", "ssh") in got, got
         assert ("LLM_AGENT_HIJACK", "dash<-agent") in got, got
         # find -exec sh -c -- 'a; b': options after -c, the command is the next word (not simple)
-        assert ("LLM_AGENT_HIJACK", "dash<-find") in got, got
+        assert got.count(("LLM_AGENT_HIJACK", "dash<-find")) == 2, got
+        assert ("LLM_AGENT_HIJACK", "dash<-env") in got, got
+        assert ("LLM_AGENT_HIJACK", "dash<-xargs") in got, got
+        # tar -I python3 and tar --to-command python3: both judged as python started by tar's shell
+        assert got.count(("LLM_AGENT_HIJACK", "python<-dash")) == 2, got
         # a CMD longer than the kernel's 256 bytes of argv: what follows the cut is unknown;
         # tar -I with a shebang-less script: dash interprets it (its child never execs `squash`)
         assert got.count(("LLM_AGENT_HIJACK", "dash<-tar")) == 2, got
         assert ch.status()["helper_shells_alerted"] == 1
+    finally:
+        w.stop()
+
+
+#: run in the agent's child before it execs tar: a private mount namespace in which /usr/bin/dash
+#: (what /bin/sh resolves to) is reached through another mount -- the vmtest guests' condition
+_MOUNT_NS = r"""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+def must(rc):
+    if rc != 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+def ns(kind, src):
+    must(libc.unshare(0x00020000))  # CLONE_NEWNS
+    must(libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None))  # MS_REC | MS_PRIVATE
+    if kind == "overlay":  # the same /usr/bin, read-only, through overlayfs
+        opts = f"lowerdir=/usr/bin:{src}".encode()
+        must(libc.mount(b"overlay", b"/usr/bin", b"overlay", 1, opts))  # MS_RDONLY
+    else:  # another file put where /bin/sh leads
+        must(libc.mount(src.encode(), os.path.realpath("/bin/sh").encode(), None, 0x1000, None))  # MS_BIND
+"""
+
+
+def test_helper_shell_through_another_mount_and_shells_put_in_its_place(sensor: Any, tmp_path: Path) -> None:
+    """/bin/sh reached through another mount is still the system's shell; copies put there are not.
+
+    The vmtest guests (9p root) report /bin/sh with another (dev, inode) than stat(2) gives, so it
+    is identified by ELF layout: session 5's rule never applied there and was reverted.  Here the
+    same condition on the host: tar runs in a mount namespace where /usr/bin is an overlay of
+    itself -- its `sh -c gzip` stays transparent.  An attacker with a mount namespace (root, or a
+    user namespace) can put another file where /bin/sh leads: a padded copy of the shell, or a
+    byte-identical copy with the shell's mtime: both stay `dash:elf-layout:/bin/sh<-tar`.
+    """
+    tar = shutil.which("tar")
+    if tar is None or shutil.which("gzip") is None or os.path.basename(SHELL) != "dash":
+        pytest.skip("tar, gzip and /bin/sh = dash are needed")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_text("hello\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    padded, same = tmp_path / "padded", tmp_path / "same"
+    shutil.copyfile(SHELL, padded)
+    with open(padded, "ab") as f:
+        f.write(b"\0")
+    shutil.copyfile(SHELL, same)
+    st = os.stat(SHELL)
+    os.utime(same, ns=(st.st_atime_ns, st.st_mtime_ns))  # the shell's mtime; the ctime is the copy's
+    for p in (padded, same):
+        p.chmod(0o755)
+    runs = [("overlay", str(empty)), ("bind", str(padded)), ("bind", str(same))]
+    act = "import subprocess\n" + _MOUNT_NS + "rcs = []\n"
+    for i, (kind, src) in enumerate(runs):
+        act += (
+            f"rcs.append(subprocess.run([{tar!r}, '-czf', {str(tmp_path / f'{i}.tgz')!r}, '-C',"
+            f" {str(tmp_path)!r}, 'src'], preexec_fn=lambda: ns({kind!r}, {src!r}),"
+            " stderr=subprocess.DEVNULL).returncode)\n"
+        )
+    act += f"open({str(tmp_path / 'rcs')!r}, 'w').write(repr(rcs))\n"
+    pid, w = run_agent(sensor, act, timeout=30.0)
+    try:
+        assert w.wait(lambda e: e["type"] == "exit" and e["pid"] == pid) is not None
+        rcs = (tmp_path / "rcs").read_text() if (tmp_path / "rcs").exists() else "no rcs: the act failed"
+        assert rcs == "[0, 0, 0]", rcs
+        events = list(w.events)
+        tars = [e for e in events if e["type"] == "exec" and e["filename"] == tar]
+        shells = [e for e in events if e["type"] == "exec" and e["filename"] == "/bin/sh"]
+        assert len(tars) == 3 and len(shells) == 3, (tars, shells)
+        # each shell is the child of its own tar: judge each tar's run alone
+        st_dev = (os.major(st.st_dev) << 20) | os.minor(st.st_dev)
+        assert all((s["dev"], s["ino"]) != (st_dev, st.st_ino) for s in shells), shells
+        verdicts = []
+        for t in tars:
+            mine = {t["pid"]} | {e["pid"] for e in events if e.get("ppid") == t["pid"]}
+            ch, ctx = l2(baseline_end_ns=0)
+            run = [e for e in events if e.get("pid") in mine or e.get("ppid") in mine]
+            verdicts.append((_l2_verdicts(ch, ctx, run), ch.status()["helper_shells"]))
+        ch, ctx = l2()
+        assert [ch.identities(s, ctx)[1] for s in shells] == ["elf-layout"] * 3, shells
+        overlay, pad, copy = (v[0] for v in verdicts)
+        assert overlay == [] and verdicts[0][1] == 1, verdicts
+        assert pad == [("LLM_AGENT_HIJACK", "dash:elf-layout:/bin/sh<-tar")], verdicts
+        assert copy == [("LLM_AGENT_HIJACK", "dash:elf-layout:/bin/sh<-tar")], verdicts
     finally:
         w.stop()

@@ -224,8 +224,16 @@ _SHELL_BUILTINS = frozenset(
 _LAUNCHERS = frozenset(
     """env nice nohup timeout setsid stdbuf xargs chrt ionice taskset unbuffer sudo su doas pkexec
     runuser setpriv chroot nsenter unshare flock script watch strace ltrace gdb time parallel
-    start-stop-daemon systemd-run busybox toybox""".split()  # noqa: SIM905
+    start-stop-daemon systemd-run busybox toybox find entr chpst firejail bwrap fakeroot faketime
+    torsocks proxychains proxychains4 valgrind numactl cgexec prlimit sg newgrp runcon
+    dbus-run-session dbus-launch xvfb-run catchsegv hyperfine sem sshpass run-parts daemonize
+    setarch linux32 linux64 ssh-agent""".split()  # noqa: SIM905
 )
+#: the path system(3), popen(3) and posix_spawn's shell use (_PATH_BSHELL): a helper shell is
+#: this file, whatever mount it was reached through
+SYSTEM_SHELL = "/bin/sh"
+#: kernel facts about an exec'd file that make it another file than the one on disk
+_NOT_THE_FILE_ON_DISK = frozenset(["memfd", "anonymous", "deleted", "unlinked", "agent-written"])
 _STD_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 
 
@@ -533,6 +541,22 @@ def _sha256_file(path: str) -> str | None:
     return h.hexdigest()
 
 
+@dataclass
+class _Image:
+    """What a process last exec'd, as its children's shells see it (``ExecChannel._helper_shell``)."""
+
+    name: str
+    #: identified as an interpreter by any identity (a renamed copy of python too, not just by name)
+    interpreter: bool = False
+    #: its command line names the shell (``find -exec sh -c``, ``chpst sh -c``): it was given the shell
+    names_shell: bool = False
+    #: its command line was cut (the kernel's 256 bytes, or L2's 32 words): a shell may hide past the cut
+    argv_cut: bool = False
+
+
+AGENT_IMAGE = _Image("agent")
+
+
 class ExecChannel(Channel):
     name = "L2"
 
@@ -574,7 +598,8 @@ class ExecChannel(Channel):
         self.handoffs = 0
         self._recent_handoffs: dict[int, dict[str, Any]] = {}  # daemon pid -> the hand-off (bounded)
         self._args_of: dict[int, list[str]] = {}  # pid -> argv of its last exec (bounded)
-        self._img_of: dict[int, str] = {}  # pid -> program of its last exec (bounded): who spawned a shell
+        self._img_of: dict[int, _Image] = {}  # pid -> program of its last exec (bounded): who spawned a shell
+        self._sh_head: tuple[tuple[int, ...], bytes] = ((), b"")  # SYSTEM_SHELL's stat -> its first bytes
         self._owner_cache: dict[str, tuple[float, tuple[int, str] | None]] = {}
 
     # -- classification -------------------------------------------------
@@ -832,7 +857,7 @@ class ExecChannel(Channel):
         self._owner_cache[path] = (now, owner)
         return owner
 
-    def _parent_image(self, ev: Event) -> str:
+    def _parent_image(self, ev: Event) -> _Image:
         """The program that ran this exec, then remember this one for the execs it will make.
 
         The same pid's previous image (``env`` running ``sh`` in place), else the parent's last
@@ -840,48 +865,60 @@ class ExecChannel(Channel):
         agent's own (its root, or a child it forked without exec).
         """
         pid = int(ev.get("pid", 0))
-        parent = self._img_of.get(pid) or self._img_of.get(int(ev.get("ppid", 0))) or "agent"
+        parent = self._img_of.get(pid) or self._img_of.get(int(ev.get("ppid", 0))) or AGENT_IMAGE
         self._img_of.pop(pid, None)
         if len(self._img_of) >= 4096:
             self._img_of.pop(next(iter(self._img_of)))
         name = str(ev.get("exe_name") or ev.get("filename") or "?")
-        self._img_of[pid] = normalise_name(os.path.basename(name))
+        args = [str(a) for a in ev.get("args", [])]
+        shells = {"sh", *self.helper_shells}
+        names_shell = any(
+            os.path.basename(part) in shells for a in args[1:] for part in {a, a.rpartition("=")[2]}
+        )
+        cut = bool(ev.get("args_truncated")) or len(args) > 32
+        self._img_of[pid] = _Image(normalise_name(os.path.basename(name)), False, names_shell, cut)
         return parent
 
-    def _helper_shell(self, ev: Event, ids: list[Identity], parent: str) -> bool:
+    def _helper_shell(self, ev: Event, ids: list[Identity], parent: _Image) -> bool:
         """``/bin/sh -c ONE_SIMPLE_COMMAND`` started by a program for itself: transparent.
 
         git starts ``git-upload-pack`` and GNU tar its compressor this way
         (red-team round 4's benign acts); system(3) and popen(3) do the same.
         Such a shell only execs its one command, which L2 then judges like any
-        exec (``curl`` is LOTL, ``python3 x.py`` is ``python<-dash``), so
-        skipping the shell hides nothing that a direct exec of the command
-        would show.  Every condition narrows it to exactly that launch:
+        exec (``curl`` is LOTL, ``python3 x.py`` is ``python<-dash``, a file
+        the agent wrote is AGENT_WRITTEN_EXEC), so skipping the shell hides
+        nothing that a direct exec of the command would show.  Every condition
+        narrows it to exactly that launch (docs/detection.md, "Helper shells"):
 
-        * the real /bin/sh, known by name or inode, being a shell in
-          ``helper_shells`` (dash reads no code from the environment:
-          no ENV when not interactive, no exported functions), not a copy
-          known only by content, not a daemon's child after a hand-off;
+        * the file is this host's /bin/sh (:meth:`_is_system_shell`: the same
+          inode, or -- through another mount, as in a 9p/overlay guest where
+          only its ELF layout identifies it -- the same size, mtime, ctime and
+          first bytes), a shell in ``helper_shells`` (dash reads no code from
+          the environment: no ENV when not interactive, no exported
+          functions), and no identity names anything else; a renamed, padded
+          or copied shell, a memfd or a file the agent wrote is never it;
+          not a daemon's child after a hand-off;
         * argv is ``sh -c CMD [ARG...]`` and CMD is one simple command
           (:func:`simple_command`; the ARGs are positional parameters it
-          cannot reference);
-        * the program that started it is neither the agent (the agent's own
-          ``sh -c`` stays LLM_AGENT_HIJACK) nor an interpreter (an
-          interpreter's ``os.system`` is its code choosing a command: still a
-          shell spawn), nor a launcher that runs the command line it is given
-          (``env``, ``nohup``, ``timeout``, ``xargs``, ``sudo``, busybox, the
-          loader ...: ``env sh -c X`` is the agent's shell).
+          cannot reference), captured whole, not options to dash;
+        * the program that started it was not given the shell: it is not the
+          agent (the agent's own ``sh -c`` stays LLM_AGENT_HIJACK), not an
+          interpreter by name or content (an interpreter's ``os.system`` is its
+          code choosing a command), not the loader, not a launcher that runs the
+          command line it is given (``env``, ``xargs``, ``find -exec``, ``nohup``,
+          ``sudo``, busybox ...: :data:`_LAUNCHERS`), and its own command line,
+          seen whole, names no shell (``anything … sh -c X``: an unlisted launcher).
         """
-        if not self.helper_shells or parent == "agent" or parent in _LAUNCHERS or _LOADER.match(parent):
+        if not self.helper_shells or parent is AGENT_IMAGE or parent.interpreter:
             return False
-        pc = self.classify_name(parent)
+        if parent.name in _LAUNCHERS or _LOADER.match(parent.name) or parent.names_shell or parent.argv_cut:
+            return False
+        pc = self.classify_name(parent.name)
         if pc is not None and pc[0] == INTERPRETER:
             return False
-        if str(ev.get("filename", "")) not in ("/bin/sh", "/usr/bin/sh"):
+        if str(ev.get("filename", "")) not in (SYSTEM_SHELL, "/usr" + SYSTEM_SHELL):
             return False
         if self._recent_handoffs.get(int(ev.get("ppid", 0))) is not None:
-            return False
-        if any(i.by not in ("exe_name", "filename", "interp", "inode") for i in ids):
             return False
         if not all(i.cls == INTERPRETER and i.name in ("sh", *self.helper_shells) for i in ids):
             return False
@@ -898,7 +935,40 @@ class ExecChannel(Channel):
         if args[2].startswith(("-", "+")):
             # still options to dash (`sh -c -- 'a; b'`, `sh -c -e …`): the command is a later word
             return False
-        return simple_command(args[2]) is not None
+        return simple_command(args[2]) is not None and self._is_system_shell(ev)
+
+    def _is_system_shell(self, ev: Event) -> bool:
+        """Is the exec'd file this host's /bin/sh itself (not a copy, whatever the name)?
+
+        The kernel's (dev, inode) equal to stat(/bin/sh)'s settles it.  Through
+        another mount of the same file they differ (a vmtest guest's 9p root:
+        there /bin/sh is identified by its ELF layout, not its inode), so the
+        file's own facts decide: size, mtime, ctime and the first bytes the
+        kernel read.  ctime cannot be set from userspace -- a copy, a rename
+        into place, padding or a patch all give the file a ctime of their own.
+        A memfd, a deleted file or a file the agent wrote is never it.
+        """
+        if _NOT_THE_FILE_ON_DISK & set(ev.get("id_flags", [])):
+            return False
+        try:
+            st = os.stat(SYSTEM_SHELL)
+        except OSError:
+            return False
+        dev, ino = int(ev.get("dev", 0) or 0), int(ev.get("ino", 0) or 0)
+        if dev and ino and (kernel_dev_to_user(dev), ino) == (st.st_dev, st.st_ino):
+            return True
+        facts = tuple(int(ev.get(k, 0) or 0) for k in ("size", "mtime_ns", "ctime_ns"))
+        if facts != (st.st_size, st.st_mtime_ns, st.st_ctime_ns):
+            return False
+        head = _head_bytes(ev)
+        stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if self._sh_head[0] != stamp:
+            try:
+                with open(SYSTEM_SHELL, "rb") as f:
+                    self._sh_head = (stamp, f.read(HEAD_LEN))
+            except OSError:
+                return False
+        return bool(head) and head == self._sh_head[1][: len(head)]
 
     def _remember_args(self, ev: Event) -> None:
         pid = int(ev.get("pid", 0))
@@ -1073,11 +1143,14 @@ class ExecChannel(Channel):
             ids, content = self.identities(ev, ctx)
             if not ids:
                 continue
+            if any(i.cls == INTERPRETER for i in ids):
+                # its children's shells are an interpreter's, whatever this copy is called
+                self._img_of[int(ev.get("pid", 0))].interpreter = True
             if self._allowed(ids, ev):
                 self.allowed += 1
                 continue
             helper = self._helper_shell(ev, ids, parent)
-            alert = self._exec_alert(ev, ctx, ids, parent, content)
+            alert = self._exec_alert(ev, ctx, ids, parent.name, content)
             if helper:
                 # judged by what it execs next (that exec's parent_image is this shell); the
                 # shell's own verdict is held until it does, and given if it does anything else
