@@ -18,6 +18,7 @@ Named test_live_* so vmtest runs it in every guest kernel.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -847,7 +848,15 @@ def test_free_is_not_lotl_while_a_padded_shell_copy_is_a_shell(sensor: Any, tmp_
 
 
 def _l2_verdicts(ch: Any, ctx: Any, execs: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    return [(a.code, a.key) for a in ch.on_events(execs, ctx)]
+    """(code, key) of each L2 verdict, the key without how the program was identified.
+
+    In the vmtest guests every exec is known by ELF layout (``curl:elf-layout:/usr/bin/curl``),
+    here by inode (``curl``): these tests are about which program was judged and who started it.
+    """
+    return [(a.code, _IDENTIFIED_BY.sub("", a.key)) for a in ch.on_events(execs, ctx)]
+
+
+_IDENTIFIED_BY = re.compile(r":(?:elf-layout|loaded-elf-layout|sha256):[^<]*")
 
 
 def test_helper_shells_of_git_and_tar_are_transparent(sensor: Any, tmp_path: Path) -> None:
@@ -1057,7 +1066,7 @@ def test_helper_shell_through_another_mount_and_shells_put_in_its_place(sensor: 
         assert [ch.identities(s, ctx)[1] for s in shells] == ["elf-layout"] * 3, shells
         overlay, pad, copy = (v[0] for v in verdicts)
         assert overlay == [] and verdicts[0][1] == 1, verdicts
-        assert pad == [("LLM_AGENT_HIJACK", "dash:elf-layout:/bin/sh<-tar")], verdicts
-        assert copy == [("LLM_AGENT_HIJACK", "dash:elf-layout:/bin/sh<-tar")], verdicts
+        assert pad == [("LLM_AGENT_HIJACK", "dash<-tar")], verdicts
+        assert copy == [("LLM_AGENT_HIJACK", "dash<-tar")], verdicts
     finally:
         w.stop()
