@@ -88,3 +88,22 @@ def test_ensure_dir_does_not_loosen_existing(tmp_path: Path) -> None:
     f.write_text("x")
     with pytest.raises(StorageError):
         ensure_dir(f, 0o700)
+
+
+def test_a_key_of_an_unknown_algorithm_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """One bit of the Ed25519 OID flipped (1.3.101.112 -> 1.3.100.112): the key is well formed but its
+    algorithm unknown, and cryptography raises UnsupportedAlgorithm, not ValueError (test_fuzz_readers
+    hit it as `h7 verify --pubkey` tracebacks when its time budget reached those bit flips)."""
+    pub = tmp_path / "k.pub"
+    keygen(tmp_path / "keys")
+    der = serialization.load_pem_public_key((tmp_path / "keys" / "h7.pub").read_bytes()).public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    bad = bytearray(der)
+    assert bad[5:9] == bytes.fromhex("032b6570")
+    bad[7] ^= 0x01
+    pub.write_bytes(
+        b"-----BEGIN PUBLIC KEY-----\n" + base64.encodebytes(bytes(bad)) + b"-----END PUBLIC KEY-----\n"
+    )
+    with pytest.raises(UsageError, match="not a valid PEM public key"):
+        load_public_key(pub)

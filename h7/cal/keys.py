@@ -16,6 +16,7 @@ import os
 import stat
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -191,7 +192,7 @@ def load_private_key(path: Path | str) -> Ed25519PrivateKey:
         os.close(fd)
     try:
         key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):  # (a well-formed key of an unknown algorithm OID)
         # Deliberately no detail: the message must not echo key material.
         raise StorageError(f"signing key {path} is not an unencrypted PEM private key") from None
     if not isinstance(key, Ed25519PrivateKey):
@@ -205,7 +206,11 @@ def parse_public_key(data: bytes) -> Ed25519PublicKey:
     if text.startswith(b"-----BEGIN"):
         try:
             key = serialization.load_pem_public_key(text)
-        except (ValueError, TypeError):
+        except (
+            ValueError,
+            TypeError,
+            UnsupportedAlgorithm,
+        ):  # (a well-formed key of an unknown algorithm OID)
             raise UsageError("public key: not a valid PEM public key") from None
         if not isinstance(key, Ed25519PublicKey):
             raise UsageError("public key: not an Ed25519 key")
