@@ -111,7 +111,7 @@ def run(quick: bool = False) -> dict[str, float]:
 
 
 def _cpu_read_us(n: int) -> float | None:
-    """Per agent per batch: read struct h7_run and add the running slices (live sensor)."""
+    """Per agent per batch: read struct h7_run (one per CPU) and add the running slices (live sensor)."""
     import os
     import subprocess
     import sys
@@ -129,7 +129,7 @@ def _cpu_read_us(n: int) -> float | None:
         agent = sensor.add_agent(child.pid).agent
 
         def once() -> None:
-            _cpu_ns(0, sensor._read_run(agent), time.monotonic_ns())
+            _cpu_ns(sensor._read_run(agent), time.monotonic_ns())
 
         return _per(once, n * 10) / 1e3
     except Exception:  # no BPF here: the figure is absent, the rest stands

@@ -78,7 +78,7 @@ struct {
 } agent_stats SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, H7_MAX_AGENTS);
 	__type(key, __u32); /* agent id */
 	__type(value, struct h7_run);
@@ -238,46 +238,61 @@ static __always_inline struct h7_stats *stats_of(__u32 agent)
 	return bpf_map_lookup_elem(&agent_stats, &agent);
 }
 
-/* A thread's slice begins: it counts as running until slice_end. */
-static __always_inline void slice_begin(struct h7_scope *s, __u64 now)
+/* This CPU's h7_run of the agent (NULL only for an id beyond the map). */
+static __always_inline struct h7_run *run_of(__u32 agent)
 {
-	struct h7_run *r = bpf_map_lookup_elem(&agent_run, &s->agent);
-
-	if (!r) {
-		s->on_ns = now;
-		return;
-	}
-	if (s->running) {
-		/* its last switch-out was not seen: it was off CPU in between */
-		__sync_fetch_and_add(&r->since_ns, (__s64)(now - s->on_ns));
-		s->on_ns = now;
-		return;
-	}
-	s->on_ns = now;
-	s->running = 1;
-	__sync_fetch_and_add(&r->running, 1);
-	__sync_fetch_and_add(&r->since_ns, (__s64)now);
+	return bpf_map_lookup_elem(&agent_run, &agent);
 }
 
-/* The slice that began at s->on_ns ends now: its time becomes exact on-CPU
- * time (st: this CPU's counters, may be NULL), and the thread stops
- * counting as running -- only if slice_begin counted it, so a switch the
- * programs did not see (a thread seeded while on a CPU) never unbalances
- * h7_run. */
-static __always_inline void slice_end(struct h7_stats *st, struct h7_scope *s, __u64 now)
+/* The agent's slice on this CPU, if one is open, stops counting as running
+ * (its time is counted by the caller from the task's runtime). */
+static __always_inline void run_close(struct h7_run *r)
 {
-	struct h7_run *r;
+	if (r->cpu >= H7_RUN_ON)
+		r->cpu -= H7_RUN_BASE - r->start_ns;
+}
 
-	if (st && s->on_ns)
-		st->oncpu_ns += now - s->on_ns;
-	if (!s->running)
-		return;
-	s->running = 0;
-	r = bpf_map_lookup_elem(&agent_run, &s->agent);
+/* Task `t` (scope s) goes on this CPU at `now`: it counts as running here
+ * until slice_end.  Its runtime so far is the base its CPU time is counted
+ * from, if none was known (a thread seeded from /proc). */
+static __always_inline void slice_begin(struct h7_scope *s, struct task_struct *t, __u64 now)
+{
+	struct h7_run *r = run_of(s->agent);
+
+	s->on_ns = now;
+	if (!(s->flags & H7_SCOPE_RT)) {
+		s->rt_ns = t->se.sum_exec_runtime;
+		s->flags |= H7_SCOPE_RT;
+	}
 	if (!r)
 		return;
-	__sync_fetch_and_add(&r->running, -1);
-	__sync_fetch_and_add(&r->since_ns, -(__s64)s->on_ns);
+	run_close(r); /* a slice whose switch-out was not seen: it is over */
+	r->start_ns = now;
+	r->cpu += H7_RUN_BASE - now;
+}
+
+/* Task `t` (scope s) leaves this CPU, or exits, at `now`.  What it ran since
+ * its last count -- this slice and any whose switch-in was not seen -- is
+ * its runtime delta; it goes to this CPU's h7_run and stats (st may be
+ * NULL).  A thread with no known base (seeded while on a CPU) only gets
+ * one: the slice it was in is not counted. */
+static __always_inline void slice_end(struct h7_stats *st, struct h7_scope *s, struct task_struct *t)
+{
+	struct h7_run *r = run_of(s->agent);
+	__u64 rt = t->se.sum_exec_runtime;
+	__u64 d = 0;
+
+	if ((s->flags & H7_SCOPE_RT) && rt > s->rt_ns)
+		d = rt - s->rt_ns;
+	s->rt_ns = rt;
+	s->flags |= H7_SCOPE_RT;
+	s->on_ns = 0;
+	if (st)
+		st->oncpu_ns += d;
+	if (!r)
+		return;
+	run_close(r);
+	r->cpu += d;
 }
 
 /* Counters of the agent a task belongs to; NULL when the task is not monitored. */
@@ -924,6 +939,9 @@ int BPF_PROG(h7_fork, struct task_struct *parent, struct task_struct *child)
 	else if (!(cs.agent = follow_agent(parent, child)))
 		return 0;
 	cs.tgid = child->tgid;
+	/* its CPU time counts from birth (the child has not run yet) */
+	cs.rt_ns = child->se.sum_exec_runtime;
+	cs.flags = H7_SCOPE_RT;
 	bpf_map_update_elem(&scope, &ctid, &cs, BPF_ANY);
 	fork_bit(ctid, 1);
 	nspid_track(child, ctid, 1);
@@ -1001,9 +1019,9 @@ int BPF_PROG(h7_exit, struct task_struct *p)
 		return 0;
 	agent = s->agent;
 	/* The task's last switch-out happens after this, with its scope gone:
-	 * its running slice (if one is counted) ends here. */
-	if (s->running)
-		slice_end(stats_of(agent), s, bpf_ktime_get_ns());
+	 * its CPU time is counted here (its runtime as of the scheduler's last
+	 * update: at most one tick is not counted). */
+	slice_end(stats_of(agent), s, p);
 	nspid_track(p, tid, 0);
 	bpf_map_delete_elem(&scope, &tid);
 	fork_bit(tid, 0);
@@ -1038,10 +1056,10 @@ int BPF_PROG(h7_sched_switch, bool preempt, struct task_struct *prev, struct tas
 				st->switches_involuntary++;
 			else
 				st->switches_voluntary++;
-			if (ps->on_ns)
+			if (ps->on_ns) /* a slice whose switch-in was seen */
 				st->oncpu_hist[log2_slot(now - ps->on_ns) & (H7_HIST_SLOTS - 1)]++;
 		}
-		slice_end(st, ps, now);
+		slice_end(st, ps, prev);
 		ps->off_ns = now;
 	}
 	if (ns) {
@@ -1050,7 +1068,7 @@ int BPF_PROG(h7_sched_switch, bool preempt, struct task_struct *prev, struct tas
 		st = stats_of(ns->agent);
 		if (st && ns->off_ns)
 			st->offcpu_hist[log2_slot(now - ns->off_ns) & (H7_HIST_SLOTS - 1)]++;
-		slice_begin(ns, now);
+		slice_begin(ns, next, now);
 	}
 	return 0;
 }

@@ -356,18 +356,33 @@ struct h7_stats {
 	__u64 forks;
 	__u64 opens;
 	__u64 seq_filtered; /* syscalls not shipped: their window was known */
-	__u64 oncpu_ns; /* exact ns of the agent's slices that ended (see h7_run) */
+	__u64 oncpu_ns; /* runtime ns of the agent's slices that ended (see h7_run) */
 };
 
-/* The agent's threads on a CPU right now (array by agent id, atomics: a
- * slice may end on another CPU's program than the one that saw it begin,
- * e.g. the exit hook). A thread that is never switched out -- a busy loop
- * alone on a core -- would be invisible until it stops if only ended
- * slices counted: userspace adds running * now - since_ns at every batch
- * close. Each thread is counted at most once (h7_scope.running). */
+/* The agent's CPU time on one CPU (per-CPU array by agent id; each CPU's
+ * value is written only by the scheduler hooks running on that CPU).
+ *
+ * `cpu` is ONE word so that a reader copying it from another CPU never sees
+ * half an update (a pair of counters did: a read between `running++` and
+ * `since += now` added the whole uptime).  Below H7_RUN_ON it is the CPU ns
+ * counted so far on this CPU; while an agent thread's slice runs here it is
+ * that count + H7_RUN_BASE - the slice's start, so the reader adds `now`:
+ *     cpu >= H7_RUN_ON ? cpu - H7_RUN_BASE + now : cpu
+ * A thread that is never switched out (a busy loop alone on a core) is thus
+ * counted up to every read, not only when it stops.
+ *
+ * A slice is counted, when it ends, as the task's own runtime delta
+ * (task_struct.se.sum_exec_runtime, the clock of /proc/<pid>/schedstat), not
+ * as switch-out minus switch-in: tracepoints can miss a switch (measured on
+ * a Firecracker host: switches away from some host threads never reach
+ * sched_switch probes), and a missed switch-in made the next switch-out
+ * count the thread's previous slice a second time.  The runtime delta
+ * covers exactly what ran since the last count, seen or not. */
+#define H7_RUN_BASE (1ULL << 62)
+#define H7_RUN_ON (1ULL << 61)
 struct h7_run {
-	__s64 running;  /* threads counted as on a CPU */
-	__s64 since_ns; /* sum of their slice starts */
+	__u64 cpu;      /* see above; the only field a reader needs */
+	__u64 start_ns; /* start of the slice running here (writer's bookkeeping) */
 };
 
 /* Per-ring counters (per-CPU array indexed by enum h7_ring). */
@@ -383,11 +398,14 @@ struct h7_scope {
 	__u32 agent;
 	__u32 tgid;
 	__u64 window; /* window code of its syscalls so far */
-	__u64 on_ns;  /* when it last went on CPU */
+	__u64 on_ns;  /* when its slice began (0: no switch-in seen since its last switch-out) */
 	__u64 off_ns; /* when it last left the CPU */
 	__s32 unix_fd; /* fd + 1 of a unix connect to resolve at the next syscall (0: none) */
-	__u32 running; /* 1: its slice since on_ns is counted in h7_run */
+	__u32 flags;   /* H7_SCOPE_RT: rt_ns holds a runtime to count from */
+	__u64 rt_ns;   /* its se.sum_exec_runtime when its CPU time was last counted */
 };
+
+#define H7_SCOPE_RT 1
 
 /* Files a monitored process closed after opening them writable (LRU map). */
 struct h7_file_key {

@@ -325,7 +325,11 @@ STATS_DTYPE = np.dtype(
 #: a stats record's size in journals written before the exact CPU time field
 STATS_SIZE_V2 = STATS_DTYPE.itemsize - 8
 #: struct h7_run (bpf/h7.h): an agent's threads on a CPU now
-RUN_DTYPE = np.dtype([("running", "<i8"), ("since_ns", "<i8")])
+#: struct h7_run, one per CPU per agent (bpf/h7.h): `cpu` is the CPU ns counted on that CPU,
+#: or, at or above RUN_ON while an agent slice runs there, that + RUN_BASE - the slice's start
+RUN_DTYPE = np.dtype([("cpu", "<u8"), ("start_ns", "<u8")])
+RUN_BASE = 1 << 62
+RUN_ON = 1 << 61
 
 RING_STATS_DTYPE = np.dtype([("emitted", "<u8"), ("dropped", "<u8")])
 SCOPE_DTYPE = np.dtype(
@@ -336,9 +340,11 @@ SCOPE_DTYPE = np.dtype(
         ("on_ns", "<u8"),
         ("off_ns", "<u8"),
         ("unix_fd", "<i4"),
-        ("running", "<u4"),
+        ("flags", "<u4"),
+        ("rt_ns", "<u8"),
     ]
 )
+SCOPE_RT = 1  # h7_scope.flags H7_SCOPE_RT: rt_ns holds a runtime to count from
 FILE_KEY_DTYPE = np.dtype([("ino", "<u8"), ("dev", "<u4"), ("gen", "<u4")])
 WRITTEN_DTYPE = np.dtype([("ts_ns", "<u8"), ("agent", "<u4"), ("_pad", "<u4")])
 FOLLOW_DTYPE = np.dtype([("until_ns", "<u8"), ("agent", "<u4"), ("_pad", "<u4")])

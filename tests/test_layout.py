@@ -83,6 +83,8 @@ def test_stats(btf: dict[str, dict[str, Any]]) -> None:
     assert members(btf, "h7_ring_stats") == dtype_offsets(decode.RING_STATS_DTYPE)
     assert members(btf, "h7_scope") == dtype_offsets(decode.SCOPE_DTYPE)
     assert btf["h7_scope"]["size"] == decode.SCOPE_DTYPE.itemsize
+    assert members(btf, "h7_run") == dtype_offsets(decode.RUN_DTYPE)
+    assert btf["h7_run"]["size"] == decode.RUN_DTYPE.itemsize
     assert members(btf, "h7_agent_cfg") == dtype_offsets(decode.AGENT_CFG_DTYPE)
     assert btf["h7_agent_cfg"]["size"] == decode.AGENT_CFG_DTYPE.itemsize
     assert members(btf, "h7_hook_cfg") == dtype_offsets(decode.HOOK_CFG_DTYPE)
@@ -193,5 +195,8 @@ def test_header_constants_match() -> None:
         ("H7_WINDOW_LEN", decode.WINDOW_LEN),
         ("H7_SEQ_BITS_LOG2", decode.SEQ_BITS_LOG2),
         ("H7_SEQ_AGENT_MUL", f"0x{decode.SEQ_AGENT_MUL:X}ULL"),
+        ("H7_SCOPE_RT", decode.SCOPE_RT),
+        ("H7_RUN_BASE", f"(1ULL << {decode.RUN_BASE.bit_length() - 1})"),
+        ("H7_RUN_ON", f"(1ULL << {decode.RUN_ON.bit_length() - 1})"),
     ]:
         assert f"{cname} = {value}" in text or f"#define {cname} {value}" in text, cname

@@ -155,6 +155,19 @@ def threads_of(pid: int) -> list[int]:
         return []
 
 
+def thread_runtime_ns(tid: int) -> int | None:
+    """The scheduler's runtime of thread ``tid`` so far (schedstat's sum_exec_runtime, ns).
+
+    The sensor seeds it as the base a seeded thread's CPU time is counted
+    from, so that its first slice counts even when the switch that began it
+    was not seen.  None if the thread is gone (or schedstat is absent).
+    """
+    try:
+        return int(_read_small(f"{PROC}/{tid}/schedstat").split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def descendants(root: int) -> list[int]:
     """root and every live process below it (by ppid), root first."""
     return list(process_tree(root))

@@ -59,8 +59,11 @@ from h7.decode import (
     RING_NAMES,
     RING_STATS_DTYPE,
     RING_SYS,
+    RUN_BASE,
     RUN_DTYPE,
+    RUN_ON,
     SCOPE_DTYPE,
+    SCOPE_RT,
     STATS_DTYPE,
     SYS_DTYPE,
     SYS_RING_BYTES,
@@ -68,7 +71,7 @@ from h7.decode import (
 )
 from h7.errors import BPFError, PermissionDenied, UsageError
 from h7.sensor import procfs
-from h7.sensor.libbpf import BpfObject, Link, Map, Program, RingBuffer
+from h7.sensor.libbpf import BpfObject, Link, Map, Program, RingBuffer, possible_cpus
 from h7.sensor.libbpf import recent_messages as libbpf_messages
 from h7.sensor.seqfilter import SeqBits, expected_false_positive_rate, false_positive_rate, new_seed
 from h7.sensor.simdcheck import numpy_simd_check
@@ -320,22 +323,30 @@ def _alive(st: procfs.ProcStat | None) -> bool:
     return st is not None and st.state not in ("Z", "X")
 
 
-def _cpu_ns(oncpu_ns: int, run: np.ndarray | None, now_ns: int) -> int:
-    """The agent's on-CPU ns up to ``now_ns`` (CLOCK_MONOTONIC, bpf_ktime_get_ns's clock).
+def _cpu_ns(run: np.ndarray | None, now_ns: int) -> int | None:
+    """The agent's CPU ns up to ``now_ns`` (CLOCK_MONOTONIC, bpf_ktime_get_ns's clock).
 
-    The kernel counts a slice when it ends (``oncpu_ns``).  A thread that is
-    never switched out -- a busy loop alone on a core, a spinning event loop --
-    would stay invisible until it stops, so each thread on a CPU at this
-    moment adds ``now - its slice start``: the kernel keeps how many of the
-    agent's threads are on a CPU and the sum of their slice starts
-    (struct h7_run, one map lookup per agent per batch).  A read racing a
-    switch is off by at most that slice's part; the caller never lets the
-    total go backwards.
+    ``run`` holds one struct h7_run per CPU (bpf/h7.h).  The kernel counts a
+    slice when it ends, as the thread's runtime delta; a slice still running
+    on a CPU adds ``now - its start`` here, so a thread that is never
+    switched out (a busy loop, a spinning event loop) is seen at every read
+    and not only when it stops.  Each CPU's state is one word, so a read
+    racing a switch sees it before or after, never half of it.  None when
+    the map could not be read.
     """
-    cpu = int(oncpu_ns)
-    if run is not None and int(run["running"]) > 0:
-        cpu += max(0, int(run["running"]) * now_ns - int(run["since_ns"]))
-    return cpu
+    if run is None or run.size == 0:
+        return None
+    cpu = run["cpu"].astype(np.uint64)
+    on = cpu >= np.uint64(RUN_ON)
+    total = int(cpu[~on].sum(dtype=np.uint64))
+    for v in cpu[on]:  # at most one open slice per CPU
+        total += max(0, int(v) - RUN_BASE + now_ns)
+    return total
+
+
+def _percpu_stride(dtype: np.dtype) -> int:
+    """Bytes per CPU in a per-CPU map value as the syscall API lays it out (8-byte rounded)."""
+    return (dtype.itemsize + 7) & ~7
 
 
 def _words(rec: np.ndarray) -> np.ndarray:
@@ -615,15 +626,15 @@ class Sensor:
             raise
         state = AgentState(info=info, seed=new_seed())
         self._write_cfg(agent, state)
-        # A reused slot starts from zero: its running-slice fields must not carry a
-        # thread of a former agent (nothing is in scope under this number now).
+        # A reused slot starts from zero: no CPU may still show a slice of a former
+        # agent's thread as running (nothing is in scope under this number now).
         with contextlib.suppress(BPFError, OSError):
-            self._maps["agent_run"].update(_U32.pack(agent), bytes(RUN_DTYPE.itemsize))
+            zeros = bytes(_percpu_stride(RUN_DTYPE) * possible_cpus())
+            self._maps["agent_run"].update(_U32.pack(agent), zeros)
         # Before seeding: whatever the kernel counts from the first seeded thread
         # on belongs to the first batch, like the records it ships.
         state.prev_stats = self._read_stats(agent)
-        run = self._read_run(agent)
-        state.prev_cpu_ns = _cpu_ns(int(state.prev_stats["oncpu_ns"]), run, time.monotonic_ns())
+        state.prev_cpu_ns = _cpu_ns(self._read_run(agent), time.monotonic_ns()) or 0
         scope = self._maps["scope"]
         entry = np.zeros(1, SCOPE_DTYPE)  # struct h7_scope, as the BTF-checked dtype lays it out
         for _ in range(2):
@@ -633,8 +644,11 @@ class Sensor:
                 state.live.add(tgid)
                 self._by_pid[tgid] = agent
                 entry["agent"], entry["tgid"] = agent, tgid
-                value = entry.tobytes()
                 for tid in procfs.threads_of(tgid):
+                    # its CPU time counts from now (rt_ns: see bpf/h7.h struct h7_run)
+                    rt = procfs.thread_runtime_ns(tid)
+                    entry["rt_ns"], entry["flags"] = (rt, SCOPE_RT) if rt is not None else (0, 0)
+                    value = entry.tobytes()
                     try:
                         scope.update(_U32.pack(tid), value)
                     except (BPFError, OSError) as e:
@@ -874,12 +888,11 @@ class Sensor:
         return _sum_cpus(rows, STATS_DTYPE)
 
     def _read_run(self, agent: int) -> np.ndarray | None:
-        """The agent's threads on a CPU now (struct h7_run); None if the map cannot be read."""
+        """The agent's CPU time per CPU (struct h7_run, one row per CPU); None if unreadable."""
         try:
-            raw = self._maps["agent_run"].lookup(_U32.pack(agent))
+            return self._maps["agent_run"].lookup_percpu(_U32.pack(agent), RUN_DTYPE)
         except (BPFError, OSError):
             return None
-        return None if raw is None else np.frombuffer(raw, RUN_DTYPE, count=1)[0]
 
     def ring_counters(self) -> dict[str, int]:
         """Cumulative per-ring emitted/dropped counts (summed over CPUs)."""
@@ -911,12 +924,16 @@ class Sensor:
         stats: dict[int, np.ndarray] = {}
         for agent, st in self.agents.items():
             cur = self._read_stats(agent)
-            cpu = _cpu_ns(int(cur["oncpu_ns"]), self._read_run(agent), time.monotonic_ns())
+            cpu = _cpu_ns(self._read_run(agent), time.monotonic_ns())
             delta = (_words(cur) - _words(st.prev_stats)).view(STATS_DTYPE)[0]
             st.prev_stats = cur
-            # the batch's exact CPU time, slices still running included (see _cpu_ns)
-            delta["oncpu_ns"] = max(0, cpu - st.prev_cpu_ns)
-            st.prev_cpu_ns = max(cpu, st.prev_cpu_ns)
+            if cpu is not None:
+                # the batch's CPU time, slices still running included (see _cpu_ns); a
+                # running slice is timed by the clock, its end by the task's runtime, which
+                # leaves out interrupts and VM steal: the total may dip, the batch never
+                # goes negative and the next one does not count the dip again
+                delta["oncpu_ns"] = max(0, cpu - st.prev_cpu_ns)
+                st.prev_cpu_ns = max(cpu, st.prev_cpu_ns)
             stats[agent] = delta
         self._prune_dead()
         return Batch(
