@@ -95,6 +95,9 @@ enum h7_hook {
 	H7_HOOK_FENTRY_BPRM_CHECK = 12,    /* fentry/security_bprm_check */
 	H7_HOOK_FEXIT_UNIX_CONNECT = 13,   /* fexit/unix_stream_connect */
 	H7_HOOK_FENTRY_ENVIRON_OPEN = 14,  /* fentry/environ_open */
+	H7_HOOK_FENTRY_PACKET_SENDMSG = 15, /* fentry/packet_sendmsg: AF_PACKET SOCK_RAW/SOCK_DGRAM */
+	H7_HOOK_FENTRY_PACKET_SPKT = 16,    /* fentry/packet_sendmsg_spkt: AF_PACKET SOCK_PACKET */
+	H7_HOOK_TP_URING_SUBMIT = 17,       /* tp_btf/io_uring_submit_req: 6.1 names it io_uring_submit_sqe */
 };
 
 /* Where an exec's pre-interpreter file is read (h7_hook_cfg.exec). */
@@ -122,6 +125,12 @@ enum h7_access_mode {
 	H7_ACCESS_FENTRY = 1,  /* the kernel's ptrace access check */
 };
 
+/* Where a writable file's close outside close(2)/dup2/dup3 is seen (h7_hook_cfg.written). */
+enum h7_written_mode {
+	H7_WRITTEN_SYSCALL = 0, /* sys_enter, plus io_uring CLOSE at its submit tracepoint */
+	H7_WRITTEN_FENTRY = 1,  /* fentry/filp_close: every path that drops a file from a table */
+};
+
 /* Sensor-wide switches written by userspace after attaching (array, key 0). */
 struct h7_hook_cfg {
 	__u32 egress; /* enum h7_egress_mode */
@@ -129,6 +138,9 @@ struct h7_hook_cfg {
 	__u32 exec;    /* enum h7_exec_mode */
 	__u32 handoff; /* enum h7_handoff_mode */
 	__u32 environ; /* enum h7_access_mode: who reports /proc/<pid>/environ opens */
+	__u32 packet;  /* enum h7_egress_mode: FENTRY when packet_sendmsg reports AF_PACKET sends,
+			  else SYSCALL (sys_enter and io_uring's submit tracepoint report them) */
+	__u32 written; /* enum h7_written_mode */
 	__u32 _pad;
 };
 
@@ -281,6 +293,8 @@ struct h7_open {
 	char path[H7_PATH_LEN];
 };
 
+/* AF_PACKET (family 17): a frame handed to a link below IP, never inet.  addr holds the
+ * ifindex (u32, host order; 0: not bound, any link) and port the ethertype (host order). */
 struct h7_net {
 	__u32 op;     /* enum h7_net_op */
 	__u16 family; /* AF_* of the destination (or of the socket) */

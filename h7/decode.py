@@ -87,6 +87,9 @@ HOOKS = {
     12: "fentry/security_bprm_check",
     13: "fexit/unix_stream_connect",
     14: "fentry/environ_open",
+    15: "fentry/packet_sendmsg",
+    16: "fentry/packet_sendmsg_spkt",
+    17: "tp_btf/io_uring_submit_req",
 }
 #: enum h7_access_op
 ACCESS_OPS = {
@@ -104,6 +107,8 @@ ACCESS_SYSCALL, ACCESS_FENTRY = 0, 1
 #: enum h7_exec_mode / h7_handoff_mode
 EXEC_SYSCALL, EXEC_FENTRY = 0, 1
 HANDOFF_SYSCALL, HANDOFF_FENTRY = 0, 1
+#: enum h7_written_mode
+WRITTEN_SYSCALL, WRITTEN_FENTRY = 0, 1
 HOOK_CFG_DTYPE = np.dtype(
     [
         ("egress", "<u4"),
@@ -111,6 +116,8 @@ HOOK_CFG_DTYPE = np.dtype(
         ("exec", "<u4"),
         ("handoff", "<u4"),
         ("environ", "<u4"),
+        ("packet", "<u4"),
+        ("written", "<u4"),
         ("_pad", "<u4"),
     ]
 )
@@ -122,6 +129,7 @@ FAMILIES: dict[int, str] = {
     socket.AF_INET: "inet",
     socket.AF_INET6: "inet6",
     socket.AF_NETLINK: "netlink",
+    socket.AF_PACKET: "packet",
 }
 
 # Sequence windows and the known-window filter (H7_TOKEN_*, H7_WINDOW_*, H7_SEQ_*).
@@ -361,6 +369,8 @@ def format_addr(family: int, raw: bytes) -> str:
         return str(ipaddress.IPv4Address(raw[:4]))
     if family == socket.AF_INET6:
         return str(ipaddress.IPv6Address(raw[:16]))
+    if family == socket.AF_PACKET:  # a link, not an address: its ifindex (0: unbound, any link)
+        return f"ifindex:{int.from_bytes(raw[:4], 'little')}"
     return ""
 
 

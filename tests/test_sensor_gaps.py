@@ -143,6 +143,9 @@ def tamper_hook(sensor: Any) -> str:
     return "tp_btf/sys_enter"
 
 
+URING_HOOK = "tp_btf/io_uring_submit_req"
+
+
 def net_to(port: int, op: str | None = None) -> Any:
     return lambda e: e["type"] == "net" and e["port"] == port and (op is None or e["op"] == op)
 
@@ -197,11 +200,12 @@ def test_sendmmsg_each_message(watched: Any, sinks: Any) -> None:
     assert sends >= 5
 
 
-@pytest.mark.parametrize("how", ["write", "sendfile"])
+@pytest.mark.parametrize("how", ["write", "sendfile", "uring"])
 def test_write_on_a_socket_received_over_scm_rights(
-    watched: Any, sinks: Any, tmp_path: Path, how: str
+    watched: Any, sinks: Any, native: Path, tmp_path: Path, how: str
 ) -> None:
-    """A connected socket the agent did not connect, written with write(2) or sendfile(2): still egress."""
+    """A connected socket the agent did not connect, written with write(2), sendfile(2) or only an
+    io_uring SEND (tracepoint mode: io_uring's submit tracepoint; no syscall names the socket)."""
     # (before 6.5, sendfile reaches TCP through inet_sendpage, which the fentry egress hooks do not
     # see: there sys_enter reports it in fentry mode too, decided by CO-RE at load)
     _sensor, agent, col = watched
@@ -221,15 +225,42 @@ def test_write_on_a_socket_received_over_scm_rights(
     th = threading.Thread(target=give, daemon=True)
     th.start()
     try:
-        assert agent.cmd(f"recv_write {path} {how}") == "ok"
+        assert agent.cmd(f"recv_write {path} {how} {native / 'libh7uring.so'}") == "ok"
         th.join(timeout=10)
         e = wait_event(
             col, lambda e: net_to(tcp_port)(e) and e["op"] in ("write", "send"), "write on a passed socket"
         )
         assert e["from_socket"] and not e["inbound"] and e["addr"] == "127.0.0.1"
+        if how == "uring":
+            fentry = _sensor.gap_modes["egress"]["mode"] == "fentry"
+            assert e["hook"] == ("fentry/inet_sendmsg" if fentry else "tp_btf/io_uring_submit_req"), e
     finally:
         out.close()
         lst.close()
+
+
+def link_hooks(sensor: Any, how: str) -> tuple[str, ...]:
+    if sensor.gap_modes["link_egress"]["mode"] == "fentry":
+        return ("fentry/packet_sendmsg",)
+    return ("tp_btf/io_uring_submit_req",) if how == "uring" else ("tp_btf/sys_enter",)
+
+
+@pytest.mark.parametrize(("kind", "how"), [("raw", "sendto"), ("dgram", "sendto"), ("raw", "uring")])
+def test_packet_socket_send_is_link_egress(watched: Any, native: Path, kind: str, how: str) -> None:
+    """A frame handed to a link on an AF_PACKET socket (loopback here) is egress to that link.
+
+    No inet socket, connect or cgroup hook is involved (red-team round 4's
+    g1r4_packet_socket_udp): fentry mode sees packet_sendmsg, tracepoint mode
+    the send syscall's socket or the io_uring SEND at its submit tracepoint.
+    """
+    sensor, agent, col = watched
+    n = agent.cmd(f"packet lo {kind} {how} {native / 'libh7uring.so'}")
+    assert n.isdigit() and int(n) > 0, f"AF_PACKET send failed in the agent: {n}"
+    lo = socket.if_nametoindex("lo")
+    e = wait_event(col, lambda e: e["type"] == "net" and e["family"] == "packet", f"AF_PACKET {kind} {how}")
+    assert e["addr"] == f"ifindex:{lo}" and e["port"] == 0x88B5 and not e["inbound"], e
+    assert e["hook"] in link_hooks(sensor, how), e
+    assert e["agent"] == next(iter(sensor.agents)) and e["pid"] == agent.proc.pid
 
 
 def test_replies_on_accepted_connections_are_not_egress(watched: Any) -> None:
@@ -388,6 +419,27 @@ def test_pidfd_getfd_steals_a_socket(watched: Any) -> None:
         os.close(pidfd)
     e = wait_event(col, lambda e: e["type"] == "access" and e["op"] == "pidfd_getfd", "pidfd_getfd")
     assert e["target_pid"] == pid and e["arg_fd"] == fd and e["hook"] == tamper_hook(sensor)
+
+
+def test_proc_mem_and_maps_opened_through_io_uring(watched: Any, native: Path) -> None:
+    """An io_uring OPENAT of /proc/PID/mem (and maps) by anyone: no open syscall carries the path.
+
+    Tracepoint mode reads the kernel's copy of the filename at io_uring's submit
+    tracepoint (red-team round 4's g2r4_uring_openat_procmem); fentry mode's
+    access check sees the mem open whatever issued it.
+    """
+    sensor, agent, col = watched
+    _, _, pid = agent_buf(agent)
+    lib = ctypes.CDLL(str(native / "libh7uring.so"))
+    for name in ("mem", "maps"):
+        fd = lib.h7_uring_open(f"/proc/{pid}/{name}".encode(), os.O_RDONLY)
+        assert fd >= 0, f"io_uring OPENAT of /proc/{pid}/{name}: {os.strerror(-fd)}"
+        os.close(fd)
+    m = wait_event(col, lambda e: e["type"] == "access" and e["op"] == "proc_mem_open", "io_uring mem open")
+    want = tamper_hook(sensor) if sensor.gap_modes["tampering"]["mode"] == "fentry" else URING_HOOK
+    assert m["target_pid"] == pid and m["pid"] == os.getpid() and m["hook"] == want, m
+    p = wait_event(col, lambda e: e["type"] == "access" and e["op"] == "proc_maps_open", "io_uring maps open")
+    assert p["target_pid"] == pid and p["pid"] == os.getpid() and p["hook"] == URING_HOOK, p
 
 
 def environ_hook(sensor: Any) -> str:
@@ -685,3 +737,30 @@ def test_ptrace_through_the_ia32_entry(watched: Any) -> None:
     )
     assert e["pid"] == os.getpid() and e["hook"] == tamper_hook(sensor), e
     assert agent.cmd("addr")  # detached and running again
+
+
+# ------------------------------------------------------------------ gap 4
+
+
+def test_file_written_through_io_uring_then_run(watched: Any, native: Path, tmp_path: Path) -> None:
+    """A program the agent wrote and closed through io_uring (OPENAT, WRITE, CLOSE), then ran, is
+    agent-written (red-team round 4's g4r4_uring_written_exec): fentry mode sees the close at
+    filp_close, tracepoint mode the CLOSE at io_uring's submit tracepoint.  The same bytes written
+    the same way by an unwatched process (this test) are not."""
+    sensor, agent, col = watched
+    lib = str(native / "libh7uring.so")
+    exe, theirs = tmp_path / "report-gen", tmp_path / "their-tool"
+    data = Path("/usr/bin/id").read_bytes()
+    n = ctypes.CDLL(lib).h7_uring_write_file(str(theirs).encode(), data, ctypes.c_long(len(data)))
+    assert n == len(data), f"io_uring write by the test: {n}"
+    assert agent.cmd(f"uring_exec {lib} {exe} /usr/bin/id") == "rc 0"
+    assert agent.cmd(f"run {theirs}") == "rc 0"  # the agent runs a file it did not write
+    e = wait_event(
+        col, lambda e: e["type"] == "exec" and e["filename"] == str(exe), "exec of the written file"
+    )
+    assert "agent-written" in e["id_flags"] and e["written_ns"] > 0, e
+    o = wait_event(
+        col, lambda e: e["type"] == "exec" and e["filename"] == str(theirs), "exec of the test's file"
+    )
+    assert "agent-written" not in o["id_flags"], o
+    assert sensor.gap_modes["written_files"]["mode"] in ("fentry", "tracepoint")

@@ -67,6 +67,8 @@ from h7.decode import (
     STATS_DTYPE,
     SYS_DTYPE,
     SYS_RING_BYTES,
+    WRITTEN_FENTRY,
+    WRITTEN_SYSCALL,
     decode_events,
 )
 from h7.errors import BPFError, PermissionDenied, UsageError
@@ -140,8 +142,15 @@ def mode_allows(mode: str, kind: str) -> bool:
     return True
 
 
+#: io_uring's submit tracepoint (6.1 names it io_uring_submit_sqe): tracepoint mode's view of
+#: io_uring requests (no syscall shows them); each kernel loads one of the two programs.
+URING_PROGRAMS = ("h7_tp_uring_submit", "h7_tp_uring_submit_sqe")
 #: tp_btf programs the sensor can run without (they refine, they do not see).
-OPTIONAL_TRACEPOINTS = {"tp_btf/inet_sock_set_state"}
+OPTIONAL_TRACEPOINTS = {
+    "tp_btf/inet_sock_set_state",
+    "tp_btf/io_uring_submit_req",
+    "tp_btf/io_uring_submit_sqe",
+}
 
 
 @dataclass(frozen=True)
@@ -162,6 +171,9 @@ class Gap:
     tracepoint: tuple[str, ...] = ()
     cfg_field: str | None = None
     values: dict[str, int] = field(default_factory=dict)
+    #: programs outside any gap's set that also serve it when it is not in fentry mode
+    #: (io_uring's submit tracepoint): named among its hooks when attached, never required
+    also: tuple[str, ...] = ()
 
     def modes(self) -> list[tuple[str, tuple[str, ...]]]:
         """(mode, its programs), most capable first: the sensor runs the gap in the first that attaches.
@@ -181,6 +193,18 @@ GAPS: list[Gap] = [
         tracepoint=("h7_cg_connect4", "h7_cg_connect6", "h7_cg_sendmsg4", "h7_cg_sendmsg6"),
         cfg_field="egress",
         values={"fentry": EGRESS_FENTRY, "tracepoint": EGRESS_CGROUP, "syscall": EGRESS_SYSCALL},
+        also=URING_PROGRAMS,
+    ),
+    # AF_PACKET: frames handed to a link below IP; no inet hook runs and no cgroup hook exists for
+    # them.  fentry: packet_sendmsg itself; else send/write syscalls at sys_enter + io_uring sends.
+    Gap(
+        "link_egress",
+        1,
+        "frames sent on AF_PACKET sockets (below IP: the link is the destination)",
+        fentry=("h7_fe_packet_sendmsg", "h7_fe_packet_sendmsg_spkt"),
+        cfg_field="packet",
+        values={"fentry": EGRESS_FENTRY, "tracepoint": EGRESS_SYSCALL, "syscall": EGRESS_SYSCALL},
+        also=URING_PROGRAMS,
     ),
     Gap(
         "tampering",
@@ -189,6 +213,7 @@ GAPS: list[Gap] = [
         fentry=("h7_fe_ptrace_access",),
         cfg_field="access",
         values={"fentry": ACCESS_FENTRY, "tracepoint": ACCESS_SYSCALL, "syscall": ACCESS_SYSCALL},
+        also=URING_PROGRAMS,
     ),
     # /proc/<pid>/environ (API keys): the file's own open in fentry mode (any path, dirfd, io_uring),
     # the open's path at sys_enter otherwise; reported with the caller's sweep count (L5 ignores `ps`).
@@ -199,12 +224,14 @@ GAPS: list[Gap] = [
         fentry=("h7_fe_environ_open",),
         cfg_field="environ",
         values={"fentry": ACCESS_FENTRY, "tracepoint": ACCESS_SYSCALL, "syscall": ACCESS_SYSCALL},
+        also=URING_PROGRAMS,
     ),
     Gap(
         "pid_namespaces",
         3,
         "a pid named inside the agent's PID namespace matched to the host task",
         fentry=("h7_fe_ptrace_access",),
+        also=URING_PROGRAMS,
     ),
     # kexec: the executed file's identity is always read at tp_btf/sched_process_exec; what
     # the mode decides is where a #! script's own file is read before its interpreter replaces it.
@@ -215,6 +242,18 @@ GAPS: list[Gap] = [
         fentry=("h7_fe_bprm_check",),
         cfg_field="exec",
         values={"fentry": EXEC_FENTRY, "tracepoint": EXEC_SYSCALL, "syscall": EXEC_SYSCALL},
+    ),
+    # "the agent wrote this file" (exec identity) is filled where a writable file is closed:
+    # close/dup2/dup3 at sys_enter always; fentry: filp_close (io_uring CLOSE, close_range,
+    # O_CLOEXEC at exec); else io_uring CLOSE at its submit tracepoint.
+    Gap(
+        "written_files",
+        4,
+        "files the agent wrote, closed outside close(2) (io_uring CLOSE, close_range, exec's O_CLOEXEC)",
+        fentry=("h7_fe_filp_close",),
+        cfg_field="written",
+        values={"fentry": WRITTEN_FENTRY, "tracepoint": WRITTEN_SYSCALL, "syscall": WRITTEN_SYSCALL},
+        also=URING_PROGRAMS,
     ),
     Gap(
         "handoffs",
@@ -525,6 +564,7 @@ class Sensor:
         ]
         if mode != "fentry":
             hooks.append("tp_btf/sys_enter")
+            hooks.extend(h.section for h in self.hooks if h.state == "attached" and h.program in gap.also)
         return {"gap": gap.issue_gap, "mode": mode, "hooks": hooks, "what": gap.what}
 
     def _attach_set(self, obj: BpfObject, progs: list[Program]) -> list[Link] | None:

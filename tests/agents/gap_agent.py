@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
+from pathlib import Path
 
 libc = ctypes.CDLL(None, use_errno=True)
 BUF = ctypes.create_string_buffer(b"h7-untouched".ljust(64, b"."), 64)
@@ -79,6 +80,25 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+#: an IEEE "local experimental" ethertype: nothing on the host handles it, the frame is dropped
+ETH_P_H7 = 0x88B5
+
+
+def packet_send(ifname: str, kind: str, how: str, lib: str) -> int:
+    """One frame on an AF_PACKET socket bound to ifname (SOCK_RAW: a whole Ethernet frame;
+    SOCK_DGRAM: the kernel adds the header), sent with sendto(2) or an io_uring SEND."""
+    raw = kind == "raw"
+    payload = b"h7-packet-frame".ljust(46, b".")
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW if raw else socket.SOCK_DGRAM, 0) as s:
+        if how == "uring":  # bound, then a SEND with no address: the link is the socket's
+            s.bind((ifname, ETH_P_H7))
+            data = (b"\0" * 12 + ETH_P_H7.to_bytes(2, "big") + payload) if raw else payload
+            return int(ctypes.CDLL(lib).h7_uring_send_fd(s.fileno(), data, len(data), 0))
+        if raw:
+            return s.sendto(b"\0" * 12 + ETH_P_H7.to_bytes(2, "big") + payload, (ifname, ETH_P_H7))
+        return s.sendto(payload, (ifname, ETH_P_H7, 0, 0, b"\0" * 6))
+
+
 def main() -> None:
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # an fd worth stealing
     for line in sys.stdin:
@@ -110,12 +130,27 @@ def main() -> None:
                 u.settimeout(30)
                 u.connect(cmd[1])
                 _, fds, _, _ = socket.recv_fds(u, 16, 1)
-            if len(cmd) > 2 and cmd[2] == "sendfile":  # no write at all: the kernel copies a file in
+            if len(cmd) > 3 and cmd[2] == "uring":  # no syscall on it at all: one io_uring SEND
+                ctypes.CDLL(cmd[3]).h7_uring_send_fd(fds[0], b"h7-uring-send", 13, 0)
+            elif len(cmd) > 2 and cmd[2] == "sendfile":  # no write at all: the kernel copies a file in
                 with open(sys.executable, "rb") as src:
                     os.sendfile(fds[0], src.fileno(), 0, 64)
             else:
                 os.write(fds[0], b"h7-written")
             os.close(fds[0])
+        elif cmd[0] == "packet":  # packet IFNAME raw|dgram sendto|uring LIB
+            out = packet_send(cmd[1], cmd[2], cmd[3], cmd[4])
+        elif cmd[0] == "uring_exec":  # uring_exec LIB PATH SRC: write SRC's bytes to PATH by io_uring, run it
+            data = Path(cmd[3]).read_bytes()
+            n = int(ctypes.CDLL(cmd[1]).h7_uring_write_file(cmd[2].encode(), data, ctypes.c_long(len(data))))
+            if n != len(data):
+                out = f"write {n}"
+            else:
+                r = subprocess.run([cmd[2]], capture_output=True, timeout=30, check=False)
+                out = f"rc {r.returncode}"
+        elif cmd[0] == "run":  # run PATH: its output kept off this protocol
+            r = subprocess.run([cmd[1]], capture_output=True, timeout=30, check=False)
+            out = f"rc {r.returncode}"
         elif cmd[0] == "exit":
             break
         print(out, flush=True)

@@ -12,6 +12,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/io_uring.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -144,6 +145,97 @@ int h7_uring_egress(const char *ip, int tcp_port, int udp_port, int async)
 	close(udp);
 	close(r.fd);
 	return 0;
+}
+
+/*
+ * One IORING_OP_SEND of `len` bytes on an existing socket `fd` (an AF_PACKET
+ * socket, a socket received over SCM_RIGHTS): no send/write syscall at all.
+ * Returns bytes sent or -errno.
+ */
+int h7_uring_send_fd(int fd, const char *buf, int len, int async)
+{
+	struct ring r;
+	struct io_uring_sqe sqe;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	rc = ring_init(&r);
+	if (rc)
+		return rc;
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = IORING_OP_SEND;
+	sqe.fd = fd;
+	sqe.addr = (unsigned long)buf;
+	sqe.len = (unsigned)len;
+	sqe.flags = async ? IOSQE_ASYNC : 0;
+	rc = ring_run(&r, &sqe);
+	close(r.fd);
+	return rc;
+}
+
+/*
+ * io_uring OPENAT of `path` (relative to the cwd) with `flags`: no open
+ * syscall.  Returns the new fd or -errno.
+ */
+int h7_uring_open(const char *path, int flags)
+{
+	struct ring r;
+	struct io_uring_sqe sqe;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	rc = ring_init(&r);
+	if (rc)
+		return rc;
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = IORING_OP_OPENAT;
+	sqe.fd = AT_FDCWD;
+	sqe.addr = (unsigned long)path;
+	sqe.open_flags = (unsigned)flags;
+	rc = ring_run(&r, &sqe);
+	close(r.fd);
+	return rc;
+}
+
+/*
+ * Create `path` (mode 0755) holding `len` bytes of `data`, all through
+ * io_uring: OPENAT, WRITE, CLOSE (no open/write/close syscall on it).
+ * Returns bytes written or -errno (-1000-step for the step that failed).
+ */
+long h7_uring_write_file(const char *path, const char *data, long len)
+{
+	struct ring r;
+	struct io_uring_sqe sqe;
+	int fd, rc;
+
+	memset(&r, 0, sizeof(r));
+	rc = ring_init(&r);
+	if (rc)
+		return rc;
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = IORING_OP_OPENAT;
+	sqe.fd = AT_FDCWD;
+	sqe.addr = (unsigned long)path;
+	sqe.open_flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+	sqe.len = 0755;
+	fd = ring_run(&r, &sqe);
+	if (fd < 0) {
+		close(r.fd);
+		return fd - 1000;
+	}
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = IORING_OP_WRITE;
+	sqe.fd = fd;
+	sqe.addr = (unsigned long)data;
+	sqe.len = (unsigned)len;
+	rc = ring_run(&r, &sqe);
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = IORING_OP_CLOSE;
+	sqe.fd = fd;
+	if (ring_run(&r, &sqe) < 0 && rc >= 0)
+		rc = -3000;
+	close(r.fd);
+	return rc < 0 ? rc - (rc > -1000 ? 2000 : 0) : rc;
 }
 
 #ifdef H7_URING_MAIN

@@ -23,8 +23,12 @@ kernel picked for it, give a new key -- a new alert -- per connection.  The
 allowlist accepts the same spelling (``127.0.0.1:ephemeral``).
 
 No payload, DNS or TLS inspection: a hostname in the allowlist is resolved
-once, when the config is loaded.  Only inet/inet6 destinations are checked;
-unix sockets show up in L3's causal graph instead.
+once, when the config is loaded.  Only inet/inet6 destinations are checked
+against the allowlist; unix sockets show up in L3's causal graph instead.
+A frame sent on an AF_PACKET socket (below IP: no address to allow, no inet
+hook runs) has its link as destination, keyed ``link:<ifindex>:<ethertype>``:
+an UNKNOWN_DESTINATION unless the agent did the same during its baseline
+(with ``allow_baseline_destinations``); the allowlist cannot allow a link.
 """
 
 from __future__ import annotations
@@ -301,12 +305,30 @@ class EgressChannel(Channel):
             return "seen in baseline"
         return None
 
+    @staticmethod
+    def _link(ev: Event) -> tuple[str, str, str] | None:
+        """(addr, key, dest) of a frame sent on an AF_PACKET socket: the link is the destination."""
+        if ev.get("family") != "packet" or ev.get("inbound"):
+            return None
+        addr = str(ev.get("addr", ""))  # "ifindex:N" (0: an unbound socket, any link)
+        idx = addr.partition(":")[2]
+        name = "any"
+        if idx.isdigit() and int(idx):
+            try:
+                name = socket.if_indextoname(int(idx))
+            except OSError:  # gone, or a journal replayed on another host
+                name = f"ifindex {idx}"
+        proto = int(ev.get("port", 0))
+        return addr, f"link:{idx}:{proto:#06x}", f"link {name} (ethertype {proto:#06x})"
+
     def learn(self, batch: Batch, ctx: ChannelContext) -> None:
         if self.settings.allow_baseline_destinations:
             for ev in batch.events:
                 d = self._dest(ev)
                 if d is not None:
                     self.baseline_dests.add(self._baseline_key(*d))
+                elif ev.get("type") == "net" and (lk := self._link(ev)) is not None:
+                    self.baseline_dests.add(lk[1])
         self._rates.append(self._batch_rates(batch, ctx))
 
     def _verdict(self, ev: Event, ctx: ChannelContext) -> Any:
@@ -357,13 +379,20 @@ class EgressChannel(Channel):
         out: list[Alert] = []
         learning = ctx.phase == PHASE_BASELINE
         for ev in events:
-            if ev.get("type") != "net" or ev.get("family") not in ("inet", "inet6"):
+            if ev.get("type") != "net":
+                continue
+            link = self._link(ev)
+            if link is None and ev.get("family") not in ("inet", "inet6"):
                 continue
             if ev.get("inbound"):
                 self.inbound_seen += 1  # a reply on a connection the agent accepted: not egress
                 continue
             self.checked += 1
-            if learning:
+            if link is not None:
+                if self.settings.allow_baseline_destinations and (learning or link[1] in self.baseline_dests):
+                    continue  # the agent's own link-level traffic during the baseline (learn() keeps it)
+                v: Any = link
+            elif learning:
                 if self.settings.allow_baseline_destinations:
                     continue  # the baseline defines what is known; learn() records it
                 d = self._dest(ev)
