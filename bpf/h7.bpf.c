@@ -2395,6 +2395,16 @@ static __always_inline void on_proc_open(long nr, int dfd, const char *upath, __
 		n = bpf_probe_read_user_str(p->b, sizeof(p->b), upath);
 	if (!proc_tail_candidate(p->b, n))
 		return;
+	/* "/proc/self/<tail>", "/proc/thread-self/<tail>": the caller's own file, never reported;
+	 * glibc (pthread_getattr_np), JVMs and profilers open their own maps all the time */
+	if (p->b[0] == '/' && p->b[1] == 'p' && p->b[2] == 'r' && p->b[3] == 'o' && p->b[4] == 'c' &&
+	    p->b[5] == '/' &&
+	    ((p->b[6] == 's' && p->b[7] == 'e' && p->b[8] == 'l' && p->b[9] == 'f' && p->b[10] == '/' &&
+	      proc_tail(p->b, 11)) ||
+	     (p->b[6] == 't' && p->b[7] == 'h' && p->b[8] == 'r' && p->b[9] == 'e' && p->b[10] == 'a' &&
+	      p->b[11] == 'd' && p->b[12] == '-' && p->b[13] == 's' && p->b[14] == 'e' && p->b[15] == 'l' &&
+	      p->b[16] == 'f' && p->b[17] == '/' && proc_tail(p->b, 18))))
+		return;
 	p->r = p->w = p->depth = p->fail = 0;
 	c.p = p;
 	bpf_loop(H7_PROC_BUF, path_canon_step, &c, 0);
