@@ -1161,13 +1161,6 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_process_vm_readv 310
 #define H7_NR_process_vm_writev 311
 #define H7_NR_pidfd_getfd 438
-#define H7_NR_lseek 8
-#define H7_NR_pread64 17
-#define H7_NR_pwrite64 18
-#define H7_NR_preadv 295
-#define H7_NR_pwritev 296
-#define H7_NR_preadv2 327
-#define H7_NR_pwritev2 328
 #elif defined(__TARGET_ARCH_arm64)
 #define H7_NR_open -1000 /* arm64 has no open(2) */
 #define H7_NR_openat 56
@@ -1194,13 +1187,6 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_process_vm_readv 270
 #define H7_NR_process_vm_writev 271
 #define H7_NR_pidfd_getfd 438
-#define H7_NR_lseek 62
-#define H7_NR_pread64 67
-#define H7_NR_pwrite64 68
-#define H7_NR_preadv 69
-#define H7_NR_pwritev 70
-#define H7_NR_preadv2 286
-#define H7_NR_pwritev2 287
 #else
 #error "define the H7_NR_* syscall numbers for this architecture"
 #endif
@@ -2484,59 +2470,6 @@ static __always_inline void on_proc_open(long nr, int dfd, const char *upath, __
 	access_emit(op, hook, target, vpid, -1, flags, nr);
 }
 
-/*
- * /proc/<pid>/mem positioned or used at an offset (lseek, pread64/pwrite64,
- * preadv/pwritev(2)) by anyone, tracepoint mode: whatever path opened it --
- * a symlink, a procfs mounted anywhere, a descriptor received from another
- * process (red-team round 4's g2r4_symlink_procmem, g2r4_private_procfs_mount)
- * -- the file is procfs's "mem" of a task and its proc inode names the task.
- * Memory is only reached at an offset (address 0 is never mapped), so every
- * read or write of another process's memory through the file passes one of
- * these calls first.  Reported once per (caller, opened file, target).  The
- * cost, paid by those calls on the whole host: the fd's file, its
- * superblock's magic; only procfs files named "mem" go further.
- */
-struct h7_memfile_key {
-	__u64 file;
-	__u32 tgid;
-	__u32 target;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, H7_MEMFILE_ENTRIES);
-	__type(key, struct h7_memfile_key);
-	__type(value, __u8);
-} mem_files SEC(".maps");
-
-static __always_inline void on_mem_offset(long nr, int fd)
-{
-	struct h7_memfile_key k = {};
-	struct file *f = fd_file(fd);
-	struct inode *ino;
-	struct h7_scope *s;
-	char name[4] = {};
-	__u8 one = 1;
-
-	if (!f)
-		return;
-	ino = BPF_CORE_READ(f, f_inode);
-	if (BPF_CORE_READ(ino, i_sb, s_magic) != PROC_SUPER_MAGIC)
-		return;
-	bpf_probe_read_kernel(name, sizeof(name), BPF_CORE_READ(f, f_path.dentry, d_name.name));
-	if (name[0] != 'm' || name[1] != 'e' || name[2] != 'm' || name[3])
-		return;
-	k.target = proc_dir_pid(ino); /* the mem file's own proc inode: /proc/PID or task/TID */
-	s = k.target ? scope_of(k.target) : 0;
-	k.tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!s || s->tgid == k.tgid)
-		return; /* not monitored, or a process on itself */
-	k.file = (__u64)f;
-	if (bpf_map_update_elem(&mem_files, &k, &one, BPF_NOEXIST))
-		return; /* this file was reported */
-	access_emit(H7_ACC_PROC_MEM, H7_HOOK_SYS_ENTER, k.target, k.target, fd, BPF_CORE_READ(f, f_flags), nr);
-}
-
 /* ------------------------------------------- tampering: the access check */
 
 #if defined(__TARGET_ARCH_x86)
@@ -2694,15 +2627,6 @@ static __always_inline void on_tamper_syscall(long id, struct pt_regs *regs)
 	case H7_NR_pidfd_getfd:
 		access_emit(H7_ACC_PIDFD_GETFD, H7_HOOK_SYS_ENTER, pidfd_target((int)arg), arg,
 			    (__s32)ARG2(regs), 0, id);
-		break;
-	case H7_NR_lseek:
-	case H7_NR_pread64:
-	case H7_NR_pwrite64:
-	case H7_NR_preadv:
-	case H7_NR_pwritev:
-	case H7_NR_preadv2:
-	case H7_NR_pwritev2:
-		on_mem_offset(id, (int)arg);
 		break;
 	}
 }
@@ -2911,13 +2835,6 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	case H7_NR_process_vm_readv:
 	case H7_NR_process_vm_writev:
 	case H7_NR_pidfd_getfd:
-	case H7_NR_lseek:
-	case H7_NR_pread64:
-	case H7_NR_pwrite64:
-	case H7_NR_preadv:
-	case H7_NR_pwritev:
-	case H7_NR_preadv2:
-	case H7_NR_pwritev2:
 		on_tamper_syscall(id, regs);
 		break;
 #if defined(__TARGET_ARCH_x86)

@@ -39,7 +39,6 @@
 #define H7_FOLLOW_COMMS_ENTRIES 64    /* hand-off daemon comms (follow_comms) */
 #define H7_FOLLOW_ENTRIES 256         /* live hand-offs (follow) */
 #define H7_ENVIRON_RUN_ENTRIES 4096   /* environ sweeps per caller (environ_runs, LRU) */
-#define H7_MEMFILE_ENTRIES 1024       /* /proc/<pid>/mem files reported at an offset (mem_files, LRU) */
 #define H7_SYS_RING_BYTES (4 << 20)   /* ring defaults; userspace resizes them before load */
 #define H7_EVENT_RING_BYTES (2 << 20)
 

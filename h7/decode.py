@@ -39,7 +39,6 @@ EGRESS_SEEN_ENTRIES = 16384
 ACCEPTED_ENTRIES = 65536
 WRITTEN_ENTRIES = 16384
 ENVIRON_RUN_ENTRIES = 4096
-MEMFILE_ENTRIES = 1024
 FOLLOW_COMMS_ENTRIES = 64
 FOLLOW_ENTRIES = 256
 SYS_RING_BYTES = 4 << 20  # defaults; the sensor resizes the rings before load
@@ -165,7 +164,6 @@ MAP_SIZES = {
     "follow_until": 1,
     "environ_runs": ENVIRON_RUN_ENTRIES,
     "proc_scratch": 1,
-    "mem_files": MEMFILE_ENTRIES,
 }
 
 SYS_DTYPE = np.dtype(

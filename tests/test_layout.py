@@ -186,7 +186,6 @@ def test_header_constants_match() -> None:
         ("H7_ACCEPTED_ENTRIES", decode.ACCEPTED_ENTRIES),
         ("H7_WRITTEN_ENTRIES", decode.WRITTEN_ENTRIES),
         ("H7_ENVIRON_RUN_ENTRIES", decode.ENVIRON_RUN_ENTRIES),
-        ("H7_MEMFILE_ENTRIES", decode.MEMFILE_ENTRIES),
         ("H7_FOLLOW_COMMS_ENTRIES", decode.FOLLOW_COMMS_ENTRIES),
         ("H7_FOLLOW_ENTRIES", decode.FOLLOW_ENTRIES),
         ("H7_SYS_RING_BYTES", f"({decode.SYS_RING_BYTES >> 20} << 20)"),

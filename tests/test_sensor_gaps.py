@@ -456,40 +456,6 @@ def test_proc_mem_and_maps_opened_through_io_uring(watched: Any, native: Path) -
     assert p["target_pid"] == pid and p["pid"] == os.getpid() and p["hook"] == URING_HOOK, p
 
 
-@pytest.mark.parametrize("how", ["symlink", "private_procfs"])
-def test_proc_mem_reached_without_its_path(watched: Any, tmp_path: Path, how: str) -> None:
-    """/proc/PID/mem opened through a path that names no /proc/PID/mem, then used at an offset.
-
-    ``symlink``: a link of one's own to it (red-team round 4's g2r4_symlink_procmem);
-    ``private_procfs``: a procfs mounted in a private mount namespace at a scratch
-    directory (g2r4_private_procfs_mount).  Tracepoint mode sees the pread/pwrite on
-    the file (procfs's "mem" of the agent) at sys_enter; fentry mode the access check.
-    """
-    sensor, agent, col = watched
-    addr, _, pid = agent_buf(agent)
-    if how == "symlink":
-        link = tmp_path / "notes.txt"
-        link.symlink_to(f"/proc/{pid}/mem")
-        fd = os.open(link, os.O_RDWR)
-        try:
-            assert os.pwrite(fd, b"h7-tampered!", addr) == 12
-        finally:
-            os.close(fd)
-        assert agent.cmd("read") == "h7-tampered!"
-    else:
-        d = tmp_path / "p"
-        d.mkdir()
-        code = f"import os; fd = os.open('{d}/{pid}/mem', os.O_RDONLY); print(len(os.pread(fd, 12, {addr})))"
-        r = subprocess.run(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-             f"mount -t proc proc {d} && exec {sys.executable} -c \"{code}\""],
-            capture_output=True, text=True, timeout=60 * TIMESCALE, check=False,
-        )  # fmt: skip
-        assert r.returncode == 0 and r.stdout.strip() == "12", r
-    e = wait_event(col, lambda e: e["type"] == "access" and e["op"] == "proc_mem_open", f"/proc mem by {how}")
-    assert e["target_pid"] == pid and e["hook"] == tamper_hook(sensor), e
-
-
 def environ_hook(sensor: Any) -> str:
     if sensor.gap_modes["environ"]["mode"] == "fentry":
         return "fentry/environ_open"
