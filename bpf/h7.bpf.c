@@ -404,6 +404,16 @@ struct {
 	__type(value, struct h7_environ_run);
 } environ_runs SEC(".maps");
 
+/* Reader tgid -> its current run of /proc/<pid>/maps opens (any process's): `perf record -a` and
+ * continuous profilers open every process's maps (the agent's among them) to name its mappings;
+ * told apart from a targeted read as for environ.  Only maps opens count here (never mem). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, H7_ENVIRON_RUN_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct h7_environ_run);
+} maps_runs SEC(".maps");
+
 /* Daemon comms (16 bytes, NUL-padded) whose children an agent's hand-off
  * puts in scope -> how long (ns).  Written by userspace from L2's config. */
 struct {
@@ -1968,12 +1978,12 @@ static __always_inline void access_emit(__u32 op, __u32 hook, __u32 target, __u3
 }
 
 /*
- * Every environ open on the host, by anyone, extends the caller's run (a
- * gap of over H7_ENVIRON_SWEEP_GAP_NS starts a new one); returns how many
- * other processes' environ it opened in the run before this one.  Opens of
- * a process's own environ are not counted.
+ * Every environ (maps) open on the host, by anyone, extends the caller's run
+ * in `runs` (environ_runs or maps_runs; a gap of over H7_ENVIRON_SWEEP_GAP_NS
+ * starts a new one); returns how many other processes' files of that kind it
+ * opened in the run before this one.  Opens of a process's own are not counted.
  */
-static __always_inline __u32 environ_run(__u32 target)
+static __always_inline __u32 proc_run(void *runs, __u32 target)
 {
 	__u32 reader = bpf_get_current_pid_tgid() >> 32;
 	__u64 now = bpf_ktime_get_ns();
@@ -1982,7 +1992,7 @@ static __always_inline __u32 environ_run(__u32 target)
 
 	if (!target || target == reader)
 		return 0;
-	r = bpf_map_lookup_elem(&environ_runs, &reader);
+	r = bpf_map_lookup_elem(runs, &reader);
 	if (r && now - r->last_ns < H7_ENVIRON_SWEEP_GAP_NS) {
 		before = r->count;
 		r->count = before + 1;
@@ -1991,7 +2001,7 @@ static __always_inline __u32 environ_run(__u32 target)
 	}
 	fresh.last_ns = now;
 	fresh.count = 1;
-	bpf_map_update_elem(&environ_runs, &reader, &fresh, BPF_ANY);
+	bpf_map_update_elem(runs, &reader, &fresh, BPF_ANY);
 	return 0;
 }
 
@@ -1999,7 +2009,7 @@ static __always_inline __u32 environ_run(__u32 target)
 static __always_inline void environ_open_seen(__u32 whose, __u32 target, __u32 vpid, __u32 flags, long nr,
 					      __u32 hook)
 {
-	__u32 sweep = environ_run(whose);
+	__u32 sweep = proc_run(&environ_runs, whose);
 
 	access_emit_sweep(H7_ACC_PROC_ENVIRON, hook, target, vpid, -1, flags, nr, sweep);
 }
@@ -2465,6 +2475,12 @@ static __always_inline void on_proc_open(long nr, int dfd, const char *upath, __
 			return; /* fentry/environ_open counts and reports it */
 		/* an unmonitored owner still counts toward the caller's sweep (by the pid as named) */
 		environ_open_seen(target ? target : vpid, target, vpid, flags, nr, hook);
+		return;
+	}
+	if (op == H7_ACC_PROC_MAPS) { /* counted like environ: perf / profilers open every process's */
+		__u32 sweep = proc_run(&maps_runs, target ? target : vpid);
+
+		access_emit_sweep(op, hook, target, vpid, -1, flags, nr, sweep);
 		return;
 	}
 	access_emit(op, hook, target, vpid, -1, flags, nr);

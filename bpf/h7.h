@@ -38,7 +38,7 @@
 #define H7_WRITTEN_ENTRIES 16384      /* files closed writable by an agent (written_files, LRU) */
 #define H7_FOLLOW_COMMS_ENTRIES 64    /* hand-off daemon comms (follow_comms) */
 #define H7_FOLLOW_ENTRIES 256         /* live hand-offs (follow) */
-#define H7_ENVIRON_RUN_ENTRIES 4096   /* environ sweeps per caller (environ_runs, LRU) */
+#define H7_ENVIRON_RUN_ENTRIES 4096   /* environ / maps sweeps per caller (environ_runs, maps_runs; LRU) */
 #define H7_SYS_RING_BYTES (4 << 20)   /* ring defaults; userspace resizes them before load */
 #define H7_EVENT_RING_BYTES (2 << 20)
 
@@ -149,7 +149,8 @@ enum h7_access_op {
 	H7_ACC_VM_READ = 1,    /* process_vm_readv */
 	H7_ACC_VM_WRITE = 2,   /* process_vm_writev */
 	H7_ACC_PROC_MEM = 3,   /* open of /proc/<pid>/mem */
-	H7_ACC_PROC_MAPS = 4,  /* open of /proc/<pid>/maps */
+	H7_ACC_PROC_MAPS = 4,  /* open of /proc/<pid>/maps; with a sweep count as environ (perf -a
+				  opens every process's maps) */
 	H7_ACC_PIDFD_GETFD = 5,/* pidfd_getfd: a file descriptor taken from it */
 	H7_ACC_OTHER = 6,      /* an attach-level access check from another syscall */
 	H7_ACC_PROC_ENVIRON = 7, /* open of /proc/<pid>/environ; h7_access.sweep says how many other
@@ -329,8 +330,8 @@ struct h7_access {
 	__u32 arg_pid; /* pid (or pidfd) as the caller named it */
 	__s32 arg_fd;  /* pidfd_getfd: the target's fd number; else -1 */
 	__s64 nr;      /* syscall the caller was in (-1: none, e.g. io_uring) */
-	__u32 sweep;   /* H7_ACC_PROC_ENVIRON: environ files of other processes the caller opened in
-			  the run of opens (gaps < H7_ENVIRON_SWEEP_GAP_NS) just before this one */
+	__u32 sweep;   /* H7_ACC_PROC_ENVIRON (_MAPS): environ (maps) files of other processes the caller
+			  opened in the run of such opens (gaps < H7_ENVIRON_SWEEP_GAP_NS) just before this one */
 	__u32 _pad;
 };
 

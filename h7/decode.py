@@ -163,6 +163,7 @@ MAP_SIZES = {
     "follow": FOLLOW_ENTRIES,
     "follow_until": 1,
     "environ_runs": ENVIRON_RUN_ENTRIES,
+    "maps_runs": ENVIRON_RUN_ENTRIES,
     "proc_scratch": 1,
 }
 
@@ -493,5 +494,5 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
         ev["arg_pid"] = int(r["arg_pid"])
         ev["arg_fd"] = int(r["arg_fd"])
         ev["nr"] = int(r["nr"])
-        if ev["op"] == "proc_environ_open":
+        if ev["op"] in ("proc_environ_open", "proc_maps_open"):  # the caller's sweep count (L5)
             ev["sweep"] = int(r["sweep"])

@@ -1,4 +1,4 @@
-"""L5 on /proc/<pid>/environ opens: a targeted read is an alert, a ps-style sweep is counted only.
+"""L5 on /proc/<pid>/environ and maps opens: a targeted read alerts, a ps/perf-style sweep is only counted.
 
 The kernel (tests/test_sensor_gaps.py checks it live, with the real `ps`) reports each open of an
 agent's environ with ``sweep``: how many other processes' environ files the same caller opened in
@@ -11,11 +11,11 @@ import os
 from typing import Any
 
 from h7.detect.channels.base import ChannelContext
-from h7.detect.channels.l5_ptrace import ENVIRON_SWEEP, PtraceChannel
+from h7.detect.channels.l5_ptrace import ENVIRON_SWEEP, MAPS_SWEEP, PtraceChannel
 from h7.detect.engine import EngineConfig
 
 
-def _environ(sweep: int, comm: str) -> dict[str, Any]:
+def _environ(sweep: int, comm: str, op: str = "proc_environ_open") -> dict[str, Any]:
     return {
         "type": "access",
         "ts_ns": 1,
@@ -25,7 +25,7 @@ def _environ(sweep: int, comm: str) -> dict[str, Any]:
         "ppid": 1,
         "uid": 0,
         "comm": comm,
-        "op": "proc_environ_open",
+        "op": op,
         "hook": "fentry/environ_open",
         "target": 4242,
         "target_pid": 4242,
@@ -48,3 +48,46 @@ def test_targeted_read_alerts_and_a_sweep_does_not() -> None:
     assert ch.on_events([_environ(ENVIRON_SWEEP - 1, "cat")], ctx)  # one other first: still targeted
     assert ch.on_events([_environ(ENVIRON_SWEEP, "ps"), _environ(150, "top")], ctx) == []
     assert ch.status()["environ_sweeps_ignored"] == 2
+
+
+def _ctx() -> ChannelContext:
+    return ChannelContext(agent=1, agent_id="a", info=None, config=EngineConfig())
+
+
+def test_maps_sweep_like_perf_is_counted_a_targeted_maps_read_alerts() -> None:
+    ch, ctx = PtraceChannel(None), _ctx()
+    alerts = ch.on_events([_environ(0, "python3", "proc_maps_open")], ctx)
+    assert [a.code for a in alerts] == ["PROCESS_MEMORY_ACCESS"]
+    assert alerts[0].evidence["act"] == "proc_maps_open" and alerts[0].evidence["sweep"] == 0
+    assert alerts[0].key.endswith(":proc_maps_open")
+    assert ch.on_events([_environ(MAPS_SWEEP - 1, "cat", "proc_maps_open")], ctx)
+    assert (
+        ch.on_events(
+            [_environ(MAPS_SWEEP, "perf", "proc_maps_open"), _environ(300, "perf", "proc_maps_open")], ctx
+        )
+        == []
+    )
+    st = ch.status()
+    assert st["maps_sweeps_ignored"] == 2 and st["environ_sweeps_ignored"] == 0 and st["attaches"] == 2
+
+
+def test_a_sweep_count_never_exempts_mem_vm_pidfd_or_attach_checks() -> None:
+    """Only maps and environ opens are judged by their sweep: a large count on other acts changes nothing."""
+    ch, ctx = PtraceChannel(None), _ctx()
+    ops = ["proc_mem_open", "process_vm_readv", "process_vm_writev", "attach_check", "pidfd_getfd"]
+    alerts = ch.on_events([_environ(1000, "perf", op) for op in ops], ctx)
+    assert [a.evidence["act"] for a in alerts] == ops
+    assert [a.code for a in alerts][-1] == "FD_THEFT_DETECTED"
+    assert all("sweep" not in a.evidence for a in alerts)
+    ptrace = {
+        "type": "ptrace",
+        "ts_ns": 1,
+        "agent": 1,
+        "pid": os.getpid(),
+        "request_nr": 16,
+        "target": 4242,
+        "target_pid": 4242,
+        "sweep": 1000,
+    }
+    assert [a.code for a in ch.on_events([ptrace], ctx)] == ["PTRACE_ATTACH_DETECTED"]
+    assert ch.status()["maps_sweeps_ignored"] == 0 and ch.status()["environ_sweeps_ignored"] == 0

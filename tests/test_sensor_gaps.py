@@ -27,6 +27,10 @@ import pytest
 from conftest import TIMESCALE
 from test_sensor_bpf import Collector
 
+from h7.detect.channels.base import ChannelContext
+from h7.detect.channels.l5_ptrace import MAPS_SWEEP, PtraceChannel
+from h7.detect.engine import EngineConfig
+
 ROOT = Path(__file__).resolve().parent.parent
 GAP_AGENT = ROOT / "tests" / "agents" / "gap_agent.py"
 NATIVE = ROOT / "tests" / "native"
@@ -484,6 +488,96 @@ def test_environ_targeted_read_and_a_ps_sweep(watched: Any) -> None:
         "ps -ef opening the agent's environ",
     )
     assert e["target_pid"] == pid and e["sweep"] >= 2, e
+
+
+# /proc/<pid>/maps sweeps: `perf record -a` and continuous profilers open the maps of every process on
+# the host, the agent's among them (two live L5 false alerts in session 6's evaluation).  The kernel
+# counts, per caller, the other processes' maps it opened in the run just before (``sweep``, as for
+# environ); the kernel's own event is handed to L5: a sweep is not certified, a targeted read is, and
+# a sweep never covers a /proc/<pid>/mem open nor is made of environ opens.
+
+#: other processes opened before the agent: a handful, as any host's /proc listing has more
+OTHERS = 6
+
+OPENER = r"""
+import os, sys
+kind, tail, *pids = sys.argv[1:]
+for p in pids:
+    with open(f"/proc/{p}/{kind}", "rb") as f:
+        f.read(64)
+fd = os.open(tail, os.O_RDONLY)
+os.read(fd, 64) if tail.endswith("maps") else None
+os.close(fd)
+"""
+
+
+@pytest.fixture
+def others() -> Iterator[list[int]]:
+    procs = [subprocess.Popen(["sleep", str(int(60 * TIMESCALE))]) for _ in range(OTHERS)]
+    try:
+        yield sorted(p.pid for p in procs)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def _run(kind: str, tail: str, pids: list[int]) -> int:
+    """Run the opener; returns its pid (the caller the kernel names)."""
+    p = subprocess.Popen(
+        [sys.executable, "-c", OPENER, kind, tail, *map(str, pids)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    _, err = p.communicate(timeout=30 * TIMESCALE)
+    assert p.returncode == 0, err
+    return p.pid
+
+
+def _certified(ev: dict[str, Any]) -> list[Any]:
+    ch = PtraceChannel(None)
+    ctx = ChannelContext(agent=1, agent_id="a", info=None, config=EngineConfig())
+    return ch.on_events([ev], ctx)
+
+
+def test_maps_sweep_is_not_certified_a_targeted_read_is(watched: Any, others: list[int]) -> None:
+    _, agent, col = watched
+    _, _, pid = agent_buf(agent)
+    maps = f"/proc/{pid}/maps"
+
+    lone = _run("maps", maps, [])
+    e = wait_event(col, lambda e: e["type"] == "access" and e["pid"] == lone, "targeted maps read")
+    assert e["op"] == "proc_maps_open" and e["target_pid"] == pid and e["sweep"] == 0, e
+    alerts = _certified(e)
+    assert [a.code for a in alerts] == ["PROCESS_MEMORY_ACCESS"]
+    assert alerts[0].evidence["act"] == "proc_maps_open" and alerts[0].evidence["sweep"] == 0
+
+    sweeper = _run("maps", maps, others)
+    e = wait_event(col, lambda e: e["type"] == "access" and e["pid"] == sweeper, "maps sweep")
+    assert e["op"] == "proc_maps_open" and e["target_pid"] == pid and e["sweep"] == OTHERS, e
+    assert OTHERS >= MAPS_SWEEP and _certified(e) == []
+
+    # environ opens are not maps opens: no sweep for the maps read that follows them
+    mixed = _run("environ", maps, others)
+    e = wait_event(col, lambda e: e["type"] == "access" and e["pid"] == mixed, "maps after environ")
+    assert e["op"] == "proc_maps_open" and e["sweep"] == 0 and _certified(e), e
+
+
+def test_maps_sweep_never_covers_a_mem_open(watched: Any, others: list[int]) -> None:
+    sensor, agent, col = watched
+    _, _, pid = agent_buf(agent)
+    caller = _run("maps", f"/proc/{pid}/mem", [*others, pid])
+    e = wait_event(
+        col, lambda e: e["type"] == "access" and e["pid"] == caller and e["op"] == "proc_mem_open", "mem open"
+    )
+    assert e["target_pid"] == pid and e["hook"] == tamper_hook(sensor), e
+    assert [a.code for a in _certified(e)] == ["PROCESS_MEMORY_ACCESS"]
+    m = wait_event(
+        col,
+        lambda e: e["type"] == "access" and e["pid"] == caller and e["op"] == "proc_maps_open",
+        "maps open",
+    )
+    assert m["target_pid"] == pid and m["sweep"] == OTHERS and _certified(m) == [], m
+    assert len([x for _, x in col.urgent_at if x["type"] == "access" and x["pid"] == caller]) == 2
 
 
 def test_nothing_from_unwatched_targets(watched: Any) -> None:

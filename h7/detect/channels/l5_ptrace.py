@@ -23,6 +23,14 @@ targeted read, and is only counted.  A reader that sweeps on purpose first is no
 documented blind spot), nor is ``ps`` inside a PID namespace where the agent is among the first
 two pids reported as a sweep (it is an alert).
 
+An open of its /proc/<pid>/maps is judged the same way, counted separately (only maps opens count
+toward a maps sweep, only environ opens toward an environ one; /proc/<pid>/mem, ptrace, process_vm_*
+and pidfd_getfd are never exempt and never counted): ``perf record -a`` and continuous profilers
+open every process's maps to name its mappings, the agent's among them (seen live in the session-6
+evaluation).  A reader that opens other processes' maps first, then the agent's, is not certified
+either: it learns only the memory layout, and the act that would use it (a /proc/<pid>/mem open,
+process_vm_writev, a ptrace attach) still is.
+
 PTRACE_TRACEME is not an attach by someone else (the process asks to be
 traced by its parent) and is ignored.  The kernel reports only acts whose
 TARGET is a monitored task, resolved in the kernel (pids named inside a PID
@@ -46,6 +54,11 @@ ATTACH_REQUESTS = {16: "ATTACH", 0x4206: "SEIZE"}
 #: 1 s) belongs to a sweep such as `ps`; chosen from what ps does (every process, pid order: the
 #: agent is rarely among the first two), not from any test's numbers
 ENVIRON_SWEEP = 2
+#: the same rule for maps opens (perf synthesizes every process's mappings, in its /proc listing's
+#: order: the agent is rarely among the first two); the same number, not one fitted to perf
+MAPS_SWEEP = ENVIRON_SWEEP
+#: access op -> the sweep count from which an open is a host-wide listing, only counted
+SWEEP_OPS = {"proc_environ_open": ENVIRON_SWEEP, "proc_maps_open": MAPS_SWEEP}
 #: access op (h7/decode.py ACCESS_OPS) -> code
 ACCESS_CODES = {
     "process_vm_readv": "PROCESS_MEMORY_ACCESS",
@@ -70,6 +83,7 @@ class PtraceChannel(Channel):
         super().__init__(config)
         self.count = 0
         self.environ_sweeps = 0
+        self.maps_sweeps = 0
         self.last: dict[str, Any] | None = None
 
     def _attacker(self, ev: Event, ctx: ChannelContext) -> dict[str, Any]:
@@ -99,13 +113,18 @@ class PtraceChannel(Channel):
                 what: dict[str, Any] = {"request": name}
             elif etype == "access":
                 op = str(ev.get("op", ""))
-                if op == "proc_environ_open" and int(ev.get("sweep", 0)) >= ENVIRON_SWEEP:
-                    self.environ_sweeps += 1  # a ps-style listing of every process
+                sweep = int(ev.get("sweep", 0))
+                if op in SWEEP_OPS and sweep >= SWEEP_OPS[op]:
+                    # a ps-style (environ) or perf-style (maps) listing of every process
+                    if op == "proc_environ_open":
+                        self.environ_sweeps += 1
+                    else:
+                        self.maps_sweeps += 1
                     continue
                 code = ACCESS_CODES.get(op, "PROCESS_MEMORY_ACCESS")
                 what = {"act": op}
-                if op == "proc_environ_open":
-                    what["sweep"] = int(ev.get("sweep", 0))
+                if op in SWEEP_OPS:
+                    what["sweep"] = sweep
                 if op == "pidfd_getfd":
                     what["target_fd"] = int(ev.get("arg_fd", -1))
             else:
@@ -147,6 +166,7 @@ class PtraceChannel(Channel):
             "threshold": 1.0,
             "attaches": self.count,
             "environ_sweeps_ignored": self.environ_sweeps,
+            "maps_sweeps_ignored": self.maps_sweeps,
         }
 
     def to_state(self) -> dict[str, Any]:
