@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -176,3 +177,29 @@ def test_empty_directory_is_not_an_ok_chain(tmp_path: Path) -> None:
     r = verify_chain(tmp_path / "cal", pub)
     assert not r.ok and r.count == 0 and "no certificates" in r.lines()[0]
     assert not verify_chain(tmp_path / "cal", pub, expect_head="1:" + "00" * 32).ok
+
+
+def test_a_chain_being_written_verifies_while_an_append_lands(
+    chain: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`h7 verify` on a running sensor's directory: an append between the listing and the HEAD
+    read must not read as truncation (seen in a 7.3 guest: "HEAD records seq 5 but the newest
+    certificate is seq 4")."""
+    import h7.cal.chain as chain_mod
+
+    cal, priv, pub = chain
+    listed = chain_mod._list_certs
+    for d in _copy(cal):
+        with CalWriter(d, priv, host="test-host") as w:
+
+            def list_then_append(directory: Path, listed: Any = listed) -> list[Path]:
+                paths = listed(directory)
+                w.emit(sample_alert(5000), sample_agent(), {"events": 1})  # the writer moves HEAD
+                return paths
+
+            monkeypatch.setattr(chain_mod, "_list_certs", list_then_append)
+            r = verify_chain(d, pub)
+            monkeypatch.setattr(chain_mod, "_list_certs", listed)
+        assert r.ok, r.lines()
+        assert r.head_seq == N
+        assert verify_chain(d, pub).head_seq == N + 1  # the append itself is a valid link

@@ -199,6 +199,11 @@ def verify_chain(
     pub = load_public_key(public_key)
     expected = parse_head_spec(expect_head) if isinstance(expect_head, str) else expect_head
     report = ChainReport(directory=directory)
+    # HEAD first, certificates second: a running writer adds certificate N before it
+    # moves HEAD to N, so a HEAD read before the listing can never name a certificate
+    # the listing misses unless it was deleted.  The other order flags a live chain as
+    # truncated whenever an append lands between the listing and the HEAD read.
+    head = _read_head(directory)
 
     by_seq: dict[int, list[tuple[Path, _Link]]] = {}
     newest_named = 0  # highest seq any file name claims, valid or not
@@ -263,7 +268,7 @@ def verify_chain(
         report.breaks.append(
             ChainBreak(None, None, f"no certificates in {directory}: nothing to verify (wrong directory?)")
         )
-    _check_head_file(report, directory, by_seq, max(newest_named, report.head_seq))
+    _check_head_file(report, directory / "HEAD", head, by_seq, max(newest_named, report.head_seq))
     if expected is not None:
         report.expect_head_checked = True
         _check_expected_head(report, by_seq, expected)
@@ -318,9 +323,18 @@ def _check_expected_head(
     report.breaks.append(ChainBreak(exp_seq, None, reason))
 
 
+def _read_head(directory: Path) -> bytes | Exception:
+    """HEAD's bytes, or the error reading them (judged later, with the certificates)."""
+    try:
+        return read_regular(directory / "HEAD", 4096, "chain head file")
+    except (OSError, H7Error) as e:
+        return e
+
+
 def _check_head_file(
     report: ChainReport,
-    directory: Path,
+    path: Path,
+    head: bytes | Exception,
     by_seq: dict[int, list[tuple[Path, _Link]]],
     newest: int,
 ) -> None:
@@ -329,9 +343,10 @@ def _check_head_file(
     HEAD lives next to the certificates, so whoever deletes certificates can
     rewrite it too: this catches careless truncation, not a careful attacker.
     """
-    path = directory / "HEAD"
     try:
-        parts = read_regular(path, 4096, "chain head file").decode("ascii").split()
+        if isinstance(head, Exception):
+            raise head
+        parts = head.decode("ascii").split()
     except FileNotFoundError:
         if newest > 0:
             report.breaks.append(
