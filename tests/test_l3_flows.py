@@ -34,6 +34,7 @@ from h7.detect.channels.l3_causal import (
     ProcEdge,
     carries_data,
     normalise_file,
+    resolve_path,
     structural_novelty,
 )
 from h7.detect.engine import Engine
@@ -173,6 +174,82 @@ def test_a_reused_pid_is_a_new_process() -> None:
     flow = [f for f in fl if f.kind == "flow"]
     assert spawns[0].dst != spawns[1].dst
     assert [(f.src, f.dst) for f in flow] == [(spawns[0].dst, spawns[1].dst)]
+
+
+def test_a_tools_relative_output_is_the_file_the_agent_reads_once_its_chdir_is_known() -> None:
+    """The agent writes stage2.py, runs ``python3 stage2.py loot.dat`` in its work directory
+    (``subprocess.run(..., cwd=WORK)``: the child's chdir), and reads WORK/loot.dat back.
+
+    Spelled paths differ (``loot.dat`` vs ``/w/work/loot.dat``): the kernel's chdir record
+    is what makes them one file, and the loop closes (the eval's write_file / run_command /
+    read_file tool loop; before cwds were tracked it was no flow at all).
+    """
+    events = [
+        _ev("open", 100, path="/w/work/stage2.py", flags=O_WRONLY, dfd=AT_FDCWD),
+        _ev("fork", 100, child=200),
+        _ev("open", 200, op="chdir", path="/w/./work/", flags=0, dfd=AT_FDCWD),
+        _ev("exec", 200, filename="/usr/bin/python3", interp="/usr/bin/python3", exe_name="python3.11"),
+        _ev("open", 200, path="/w/work/stage2.py", flags=O_RDONLY, dfd=AT_FDCWD),
+        _ev("open", 200, path="loot.dat", flags=O_WRONLY, dfd=AT_FDCWD),
+        _ev("exit", 200),
+        _ev("open", 100, path="/w/work/loot.dat", flags=O_RDONLY, dfd=AT_FDCWD),
+    ]
+    b = CausalGraphBuilder(100, "/usr/bin/python3.11")
+    fl: list[ProcEdge] = []
+    b.edges(events, fl)
+    flows = [(f.kind, f.path) for f in fl]
+    assert flows == [("spawn", ""), ("flow", "/w/work/stage2.py"), ("flow", "/w/work/loot.dat")], flows
+    ch = CausalChannel(EngineConfig())
+    ch.builder = b
+    ch._add_flows(fl)
+    back = ch._path(fl[2].dst, fl[2].src)  # from the agent back to the child that wrote loot.dat
+    assert back is not None and [e.kind for e in back] == ["spawn"]
+    # without the chdir record the child's cwd is the agent's (unknown) one: not /w/work
+    b2 = CausalGraphBuilder(100, "/usr/bin/python3.11")
+    fl2: list[ProcEdge] = []
+    b2.edges([e for e in events if e.get("op") != "chdir"], fl2)
+    assert [f.path for f in fl2 if f.kind == "flow"] == ["/w/work/stage2.py"]
+
+
+def test_relative_paths_against_an_unknown_cwd_are_one_file_only_for_processes_sharing_it() -> None:
+    events = [
+        _ev("fork", 100, child=200),  # inherits the agent's (unknown) cwd
+        _ev("open", 200, path="out.json", flags=O_WRONLY, dfd=AT_FDCWD),
+        _ev("open", 300, path="out.json", flags=O_WRONLY, dfd=AT_FDCWD),  # another process, another cwd
+        _ev("open", 100, path="./out.json", flags=O_RDONLY, dfd=AT_FDCWD),
+        _ev("fork", 100, child=400),
+        _ev("open", 400, op="chdir", path="..", flags=0, dfd=AT_FDCWD),  # above an unknown cwd: unknown
+        _ev("open", 400, path="sub/../out.json", flags=O_WRONLY, dfd=AT_FDCWD),
+        _ev("fork", 100, child=500),
+        _ev("open", 500, op="chdir", path="", flags=0, dfd=5),  # fchdir: a directory nobody else has
+        _ev("open", 500, path="out.json", flags=O_WRONLY, dfd=AT_FDCWD),
+        _ev("open", 100, path="out.json", flags=O_RDONLY, dfd=AT_FDCWD),
+    ]
+    b = CausalGraphBuilder(100, "/usr/bin/python3.11")
+    fl: list[ProcEdge] = []
+    b.edges(events, fl)
+    writers = [f.src for f in fl if f.kind == "flow"]
+    spawns = {f.dst: f for f in fl if f.kind == "spawn"}
+    child200 = next(iter(spawns))
+    assert writers == [child200, child200], [(f.src, f.dst, f.path) for f in fl]
+    flow = next(f for f in fl if f.kind == "flow")
+    assert flow.proj[1] == "file:./*.json"  # named as spelled, as before cwds were tracked
+
+
+@pytest.mark.parametrize(
+    ("path", "cwd", "resolved"),
+    [
+        ("/a//b/./c", "?1.1", "/a/b/c"),
+        ("//a/../b", "/x", "/b"),
+        ("c/../d.txt", "/x/y", "/x/y/d.txt"),
+        ("../d.txt", "/x/y", "/x/d.txt"),
+        ("./d.txt", "?7.2", "?7.2/d.txt"),
+        ("../d.txt", "?7.2", None),
+        ("", "/x", None),
+    ],
+)
+def test_resolve_path(path: str, cwd: str, resolved: str | None) -> None:
+    assert resolve_path(path, cwd) == resolved
 
 
 def test_executing_a_file_another_process_wrote_is_a_flow() -> None:

@@ -66,7 +66,12 @@ sequence novelty under a model fitted without it (interleaved k-fold).
 ``CAUSAL_CYCLE_DETECTED`` is searched in a second, process-level graph
 (:class:`ProcEdge`): nodes are process instances, edges are ``spawn``
 (fork) and ``flow`` -- one process opened a concrete path for writing and a
-*different* process later read or executed that same path.  A loop closes
+*different* process later read or executed that same path.  A path is the
+one the kernel walks (:func:`resolve_path`): absolute, or relative to the
+process's working directory, which the kernel's chdir records name (inherited
+at fork; an unknown one is shared only by the processes that inherited it), so
+a tool that writes ``loot.dat`` in its work directory and the agent reading
+``/work/loot.dat`` are one file.  A loop closes
 when a fresh flow's reader can reach its writer through spawns and flows:
 the agent's tool writes what the agent then reads, the agent writes a
 script a child runs and reads back what it wrote.  What is not a loop:
@@ -93,6 +98,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import posixpath
 import re
 from collections import Counter, deque
 from collections.abc import Callable
@@ -480,6 +486,34 @@ class ProcEdge(NamedTuple):
     proj: tuple[str, str, str]
 
 
+def resolve_path(path: str, cwd: str) -> str | None:
+    """The path the kernel walks for ``path`` opened against the working directory ``cwd``.
+
+    Lexical, as far as the name goes: ``.`` and repeated ``/`` go, ``..`` removes
+    the segment before it; symlinks are not followed (the kernel's walk would,
+    and a link's target is the filesystem's state, not the record's).  An
+    unknown working directory is a token (``?<process>``, see
+    :meth:`CausalGraphBuilder.cwd_of`) that every process inheriting it shares:
+    a relative path against it names one file for all of them and for no one
+    else; one that climbs out of it (``../x``) names nothing known (None).
+    """
+    if not path:
+        return None
+    if path.startswith("/"):
+        return "/" + posixpath.normpath(path).lstrip("/")  # normpath keeps a leading "//"; the kernel not
+    rel = posixpath.normpath(path)
+    if cwd.startswith("/"):
+        return "/" + posixpath.normpath(f"{cwd}/{rel}").lstrip("/")
+    if rel == ".." or rel.startswith("../"):
+        return None
+    return cwd if rel == "." else f"{cwd}/{rel}"
+
+
+def spelled_part(path: str) -> str:
+    """A resolved path as it is named in the graph: relative to an unknown cwd, as the process spelled it."""
+    return path.split("/", 1)[1] if path.startswith("?") and "/" in path else path
+
+
 def carries_data(path: str) -> bool:
     """Can a write to ``path`` by one program be what another program reads?"""
     if not path:
@@ -513,6 +547,10 @@ class CausalGraphBuilder:
         self.batch_sensitive: set[int] = set()  # tids that read a secret / wrote a persistence path in it
         self.writers: dict[str, list[tuple[str, str]]] = {}
         self._renaming: dict[int, str] = {}  # tid -> old name of a rename whose new name comes next
+        # Working directory per process (pid -> absolute path, or an unknown one's token), from the
+        # kernel's chdir records: inherited at fork, kept across exec (see cwd_of)
+        self.cwd: dict[int, str] = {}
+        self._fchdirs = 0
 
     def image(self, ev: Event) -> str:
         pid = int(ev.get("pid", 0))
@@ -556,6 +594,38 @@ class CausalGraphBuilder:
             self.writers.pop(next(iter(self.writers)))
         self.writers[path] = ws
 
+    def cwd_of(self, pid: int) -> str:
+        """``pid``'s working directory: absolute once a chdir named it, else the token of an unknown one.
+
+        A process first seen without a known cwd (the agent itself, anything
+        running when the sensor attached) gets a token of its own
+        (``?<process instance>``); its children inherit it, so the agent and a
+        tool it starts without changing directory still share one cwd, while
+        two unrelated processes' ``out.json`` are never one file.
+        """
+        cwd = self.cwd.get(pid)
+        if cwd is None:
+            cwd = f"?{self._proc(pid)}"
+            self._set_cwd(pid, cwd)
+        return cwd
+
+    def _set_cwd(self, pid: int, cwd: str) -> None:
+        self.cwd.pop(pid, None)
+        if len(self.cwd) >= self.max_pids:
+            self.cwd.pop(next(iter(self.cwd)))
+        self.cwd[pid] = cwd
+
+    def _chdir(self, ev: Event) -> None:
+        """chdir(2) names the new cwd (against the old one); fchdir(2) holds a fd: unknown, unshared."""
+        pid = int(ev.get("pid", 0))
+        new = None
+        if int(ev.get("dfd", AT_FDCWD)) == AT_FDCWD:
+            new = resolve_path(str(ev.get("path", "")), self.cwd_of(pid))
+        if new is None:
+            self._fchdirs += 1
+            new = f"?{self._proc(pid)}~{self._fchdirs}"
+        self._set_cwd(pid, new)
+
     def _rename(self, ev: Event) -> None:
         """rename(2) comes as two records, the old name then the new: the file keeps its writers.
 
@@ -564,10 +634,12 @@ class CausalGraphBuilder:
         is still a flow from sort to the reader.
         """
         tid = int(ev.get("tid", 0))
-        path = str(ev.get("path", ""))
-        usable = path.startswith("/") or int(ev.get("dfd", AT_FDCWD)) == AT_FDCWD
+        spelled = str(ev.get("path", ""))
+        usable = spelled.startswith("/") or int(ev.get("dfd", AT_FDCWD)) == AT_FDCWD
+        path = (resolve_path(spelled, self.cwd_of(int(ev.get("pid", 0)))) or "") if usable else ""
+        usable = bool(path)
         if ev.get("op") == "rename_from":
-            self._renaming[tid] = path if usable else ""
+            self._renaming[tid] = path
             if len(self._renaming) > 1024:  # a from without its to (cannot happen in order; bounded anyway)
                 self._renaming.pop(next(iter(self._renaming)))
             return
@@ -583,7 +655,7 @@ class CausalGraphBuilder:
         ws = self.writers.get(path)
         if not ws:
             return
-        label = "file:" + normalise_file(path)
+        label = "file:" + normalise_file(spelled_part(path))
         for wnode, wimg in ws:
             if wnode != node:
                 flows.append(ProcEdge(wnode, node, "flow", path, (wimg, label, img)))
@@ -605,6 +677,7 @@ class CausalGraphBuilder:
                 img = self.image(ev)
                 self._remember(child, img)
                 if child and child != pid:  # a thread is no new process
+                    self._set_cwd(child, self.cwd_of(pid))
                     tid = int(ev.get("tid", pid))
                     self.batch_spawners.add(tid)
                     if len(self._children) >= self.max_pids:
@@ -628,10 +701,13 @@ class CausalGraphBuilder:
                 proc = self._proc(pid)
                 self._set_image(proc, new)
                 for f in {fn, str(ev.get("interp", ""))}:  # what runs is read: a load is a flow too
-                    if carries_data(f):
-                        self._read(f, proc, new, fl)
+                    rf = resolve_path(f, self.cwd_of(pid))
+                    if rf is not None and carries_data(rf):
+                        self._read(rf, proc, new, fl)
             elif t == "open" and str(ev.get("op", "")).startswith("rename_"):
                 self._rename(ev)
+            elif t == "open" and ev.get("op") == "chdir":
+                self._chdir(ev)
             elif t == "open":
                 img = self.image(ev)
                 flags = int(ev.get("flags", 0))
@@ -654,12 +730,16 @@ class CausalGraphBuilder:
                     if is_persistence(node):
                         self.batch_sensitive.add(tid)
                 dfd = int(ev.get("dfd", AT_FDCWD))
-                if carries_data(path) and (path.startswith("/") or dfd == AT_FDCWD):
-                    proc = self._proc(int(ev.get("pid", 0)))
+                pid = int(ev.get("pid", 0))
+                real = (
+                    resolve_path(path, self.cwd_of(pid)) if path.startswith("/") or dfd == AT_FDCWD else None
+                )
+                if real is not None and carries_data(real):
+                    proc = self._proc(pid)
                     if acc in (0, O_RDWR):
-                        self._read(path, proc, img, fl)
+                        self._read(real, proc, img, fl)
                     if acc in (O_WRONLY, O_RDWR):
-                        self._wrote(path, proc, img)
+                        self._wrote(real, proc, img)
             elif t == "net":
                 fam = ev.get("family", "")
                 dest = (
@@ -676,6 +756,7 @@ class CausalGraphBuilder:
                     self.batch_spawners.add(spawned[0])  # its parent reaps it now (wait4, pipe EOF)
                 self.images.pop(int(ev.get("pid", 0)), None)
                 self._inst.pop(int(ev.get("pid", 0)), None)
+                self.cwd.pop(int(ev.get("pid", 0)), None)
         return out
 
     def spawning_threads(self, t1_ns: int) -> set[int]:
