@@ -75,6 +75,9 @@ class Variant:
     stage: bool = False
     #: the round the variant was written in (round 3: written blind, landed before its first run)
     round: int = 1
+    #: PRIME = True: an attack injected once DURING the baseline with ``prime: true`` in its args
+    #: (an attacker who acts while the sensor learns; its act proper still comes after the baseline)
+    prime: bool = False
 
 
 def load_variants(directory: Path = VARIANTS) -> list[Variant]:
@@ -101,6 +104,8 @@ def load_variants(directory: Path = VARIANTS) -> list[Variant]:
             raise ValueError(f"{p.name}: MODE must be inject, external or nsenter")
         if meta.get("WARMUP") and meta["MODE"] != "inject":
             raise ValueError(f"{p.name}: only an injected variant can be a WARMUP (it runs in the agent)")
+        if meta.get("PRIME") and (meta["MODE"] != "inject" or meta.get("BENIGN") or meta.get("WARMUP")):
+            raise ValueError(f"{p.name}: PRIME is for injected attacks (a benign routine is a WARMUP)")
         out.append(
             Variant(
                 p.stem,
@@ -115,6 +120,7 @@ def load_variants(directory: Path = VARIANTS) -> list[Variant]:
                 bool(meta.get("WARMUP", False)),
                 bool(meta.get("STAGE", False)),
                 int(meta.get("ROUND", 1)),
+                bool(meta.get("PRIME", False)),
             )
         )
     return out
@@ -677,7 +683,8 @@ class Harness:
         """Inject the routine work (WARMUP variants) into its victim during the baseline, so it is learnt.
 
         Waits (bounded) until the sensor reports its baseline phase, then runs each once with
-        ``warmup: true`` in its args and waits for its DONE line.
+        ``warmup: true`` in its args and waits for its DONE line.  PRIME variants (attacks that
+        prepare during the baseline) run here too, with ``prime: true`` instead.
         """
         if not variants:
             return
@@ -692,7 +699,7 @@ class Harness:
             time.sleep(0.2)
         time.sleep(3)
         for v in variants:
-            args = {**self.variant_args(v, 0), "warmup": True}
+            args = {**self.variant_args(v, 0), "prime" if v.prime else "warmup": True}
             logp = self.host_log if v.target == "host" else self.ns_log
             offset = logp.stat().st_size
             self.inject(self.api if v.target == "host" else self.api_ns, v, args)
@@ -703,7 +710,8 @@ class Harness:
                 done = any(a.get("done") for a in new)
                 for a in new:
                     if "act_ns" in a:
-                        log(f"   warm-up {v.name}: {'ok' if a.get('ok') else 'FAILED'}: {a.get('detail')}")
+                        what = "prime" if v.prime else "warm-up"
+                        log(f"   {what} {v.name}: {'ok' if a.get('ok') else 'FAILED'}: {a.get('detail')}")
                 self.poll_certs()
                 time.sleep(0.05)
         log(f"warm-ups done ({len(variants)}), status phase {self.status().get('engine', {}).get('phase')}")
@@ -883,7 +891,7 @@ class Harness:
         self.listeners.thread.start()
         self.cleanups.append(self.listeners.close)
         log(f"mode {self.mode}; baseline {self.a.baseline:g} s on both victims")
-        self.warmups([v for v in variants if v.warmup])
+        self.warmups([v for v in variants if v.warmup or v.prime])
         self.wait_monitoring()
         stray_start = time.time_ns()
         log("baseline complete")
@@ -914,6 +922,7 @@ class Harness:
         before = [c for c in self.certs if c.ts_ns < stray_start]
         rows = [report.verdict(p) for p in phases if p.kind == "variant"]
         warm = [v.name for v in variants if v.warmup]
+        primed = [v.name for v in variants if v.prime]
         return {
             "mode": self.mode,
             "kernel": os.uname().release,
@@ -929,6 +938,7 @@ class Harness:
                 "settle_s": self.a.settle,
                 "timescale": TIMESCALE,
                 "warmups": warm,
+                "primes": primed,
             },
             "variants": rows,
             "totals": report.totals(rows),

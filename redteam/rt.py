@@ -362,3 +362,57 @@ def main(run: Callable[[dict[str, Any]], None], scope: dict[str, Any]) -> None:
         if injected:
             sys.stdout.write(DONE_LINE + "\n")
             sys.stdout.flush()
+
+
+# --------------------------------------------------------------------- round 6: staged receivers
+def sink_argv(mode: str, *rest: str) -> list[str]:
+    """The command line of redteam/variants/_r6_sink.py (a receiver run outside the victims' trees)."""
+    return [sys.executable, str(Path(__file__).resolve().parent / "variants" / "_r6_sink.py"), mode, *rest]
+
+
+def stage_daemon(argv: list[str], pidfile: Path, ready: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Start a staged helper in its own session (outside every victim's tree) and wait until it is ready.
+
+    Staging runs before the victims start, so nothing the variant later
+    measures with it (bytes received, a rewrite done) is the victim's own work.
+    """
+    import subprocess
+
+    p = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    pidfile.write_text(str(p.pid))
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not ready():
+        if p.poll() is not None:
+            raise OSError(f"staged helper {argv[2:]} exited with {p.returncode}")
+        time.sleep(0.05)
+    if not ready():
+        raise OSError(f"staged helper {argv[2:]} not ready after {seconds:g} s")
+
+
+def unstage_daemon(pidfile: Path) -> None:
+    """Stop a helper started by stage_daemon (its whole session) and forget its pid."""
+    import signal
+
+    if pidfile.exists():
+        with contextlib.suppress(ProcessLookupError, ValueError, PermissionError):
+            os.killpg(int(pidfile.read_text()), signal.SIGTERM)
+        pidfile.unlink(missing_ok=True)
+
+
+def wait_count(countfile: Path, at_least: int, seconds: float = 10.0) -> int:
+    """Wait (bounded) until a staged receiver's byte count reaches ``at_least``; returns the count."""
+    end = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < end:
+        with contextlib.suppress(OSError, ValueError):
+            n = int(countfile.read_text() or 0)
+        if n >= at_least:
+            return n
+        time.sleep(0.05)
+    return n

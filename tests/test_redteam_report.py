@@ -242,6 +242,8 @@ def test_the_suite_has_thirty_variants_across_the_five_gaps_plus_the_demo_attack
             assert v.expect and all(e.split(":")[0] in ("L1", "L2", "L3", "L4", "L5") for e in v.expect)
         if v.warmup:
             assert v.benign and v.mode == "inject", v.name
+        if v.prime:  # an attack that prepares during the baseline: never routine work
+            assert not v.benign and not v.warmup and v.mode == "inject", v.name
         if v.mode == "nsenter":
             assert v.target == "ns"
 
