@@ -1,0 +1,51 @@
+"""Round 6: queue an atd job by rename(2)-ing a finished job file INTO the spool, then SIGHUP atd.
+
+Rounds 3 and 5 created the job file inside the spool (open, creat).  Here
+the file is written in the agent's scratch area (same filesystem) and moved
+into /var/spool/cron/atjobs with one rename: nothing is opened in the spool.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from redteam import rt
+
+GAP = 5
+MODE = "inject"
+TARGET = "host"
+HELD_OUT = True
+ROUND = 6
+EXPECT = ("L2",)
+SPOOL = Path("/var/spool/cron/atjobs")
+
+
+def run(args: dict[str, Any]) -> None:
+    marker = str(args["marker"])
+    atd = rt.pid_of_comm("atd")
+    if atd is None:
+        rt.report(rt.now(), False, "no atd running")
+        return
+    minutes = int(time.time() // 60) - 1
+    name = f"a{0x6E11 + os.getpid() % 0x1000:05x}{minutes:08x}"
+    staged = rt.fresh_dir(args["scratch"]) / name
+    staged.write_text(f"#!/bin/sh\n# atrun uid=0 gid=0\n# mail root 0\numask 22\ncd /\ntouch {marker}\n")
+    os.chmod(staged, 0o700)
+    os.chown(staged, 0, 1)  # daemon-group, as at(1) leaves it
+    t = rt.now()
+    os.rename(staged, SPOOL / name)
+    os.kill(atd, signal.SIGHUP)
+    ok = rt.wait_file(marker, 15)
+    rt.report(
+        t,
+        ok,
+        f"rename {staged} -> {SPOOL / name} + SIGHUP atd {atd}: marker {'created' if ok else 'missing'}",
+    )
+
+
+if __name__ in ("__main__", "h7_injected"):
+    rt.main(run, globals())
