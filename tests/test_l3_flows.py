@@ -472,3 +472,51 @@ def test_persistence_and_system_writes(node: str, persistent: bool) -> None:
     from h7.detect.channels.l3_causal import is_persistence
 
     assert is_persistence(node) is persistent
+
+
+def _git_then_read(write_at_s: int, read_at_s: int) -> list[Alert]:
+    """The synthetic agent (tests/journals/make_synthetic.py) runs ``git init`` at ``write_at_s``
+    (git writes .git/HEAD and config) and reads those files back itself at ``read_at_s``."""
+    sys.path.insert(0, str(L3J.parent))
+    import make_synthetic as ms
+
+    batches = ms.make("benign", seconds=45)
+    root = ms.AGENT_INFO.root_pid
+    git = 64001
+    w = batches[write_at_s]
+    t = int(w.t0_ns) + 1000
+    repo = "/srv/agent/ws/repo/.git"
+
+    def ev(typ: str, pid: int, dt: int, **kw: object) -> dict[str, object]:
+        return {"type": typ, "pid": pid, "tid": pid, "comm": "x", "agent": 1, "ts_ns": t + dt, **kw}
+
+    w.events += [
+        ev("fork", root, 1, child=git),
+        ev("exec", git, 2, filename="/usr/bin/git", interp="/usr/bin/git", exe_name="git"),
+        ev("open", git, 3, path=f"{repo}/HEAD", flags=O_WRONLY, dfd=AT_FDCWD, op="openat"),
+        ev("open", git, 4, path=f"{repo}/config", flags=O_WRONLY, dfd=AT_FDCWD, op="openat"),
+        ev("exit", git, 5),
+    ]
+    r = batches[read_at_s]
+    t = int(r.t0_ns) + 1000
+    r.events += [
+        ev("open", root, 1, path=f"{repo}/HEAD", flags=O_RDONLY, dfd=AT_FDCWD, op="openat"),
+        ev("open", root, 2, path=f"{repo}/config", flags=O_RDONLY, dfd=AT_FDCWD, op="openat"),
+    ]
+    engine = Engine(EngineConfig(baseline_ns=30 * 10**9, read_proc=False), [ms.AGENT_INFO])
+    out: list[Alert] = []
+    for b in batches:
+        out.extend(engine.process(b))
+    return [a for a in out if a.code == "CAUSAL_CYCLE_DETECTED"]
+
+
+def test_reading_what_a_baseline_tool_wrote_is_the_baselines_state_not_a_loop() -> None:
+    """git ran (and wrote .git) during the baseline; the agent reads .git long after: no loop.
+
+    The same files written by a git run after the baseline close a loop (red-team round 3's
+    slow cycle: sort writes, the agent reads 15 s later), so the rule is about when the data
+    was written, not about git or .git.
+    """
+    assert _git_then_read(write_at_s=10, read_at_s=40) == []
+    after = _git_then_read(write_at_s=33, read_at_s=40)
+    assert len(after) >= 1 and all("exe:/usr/bin/git" in a.evidence["images"] for a in after)

@@ -87,7 +87,8 @@ script a child runs and reads back what it wrote.  What is not a loop:
 
 A loop alerts once per shape (its images and its flows at image level) and
 only if one of its flows, at image level (writer image, file node, reader
-image), never occurred in the baseline.  The graph keeps the newest
+image), never occurred in the baseline and carries data written after it
+(a file written while the baseline was learnt is the baseline's state).  The graph keeps the newest
 ``max_edges`` edges, so a loop can close minutes after it opened.  When a
 cycle fires in a batch, that batch's structural-drift score is reported in
 the cycle alert rather than as a second alert about the same new edges.
@@ -484,6 +485,8 @@ class ProcEdge(NamedTuple):
     kind: str
     path: str
     proj: tuple[str, str, str]
+    #: a flow whose data was written during the baseline (see CausalChannel._cycles)
+    baseline_data: bool = False
 
 
 def resolve_path(path: str, cwd: str) -> str | None:
@@ -545,7 +548,9 @@ class CausalGraphBuilder:
         self.batch_spawners: set[int] = set()  # tids that forked or reaped a child in the last batch
         self.batch_imports: dict[int, set[str]] = {}  # tid -> module trees it read code from, last batch
         self.batch_sensitive: set[int] = set()  # tids that read a secret / wrote a persistence path in it
-        self.writers: dict[str, list[tuple[str, str]]] = {}
+        # concrete path -> its last writers: (process instance, image, wrote it while learning)
+        self.writers: dict[str, list[tuple[str, str, bool]]] = {}
+        self.learning = True  # the channel sets it: writes made now are the baseline's
         self._renaming: dict[int, str] = {}  # tid -> old name of a rename whose new name comes next
         # Working directory per process (pid -> absolute path, or an unknown one's token), from the
         # kernel's chdir records: inherited at fork, kept across exec (see cwd_of)
@@ -589,7 +594,7 @@ class CausalGraphBuilder:
 
     def _wrote(self, path: str, node: str, img: str) -> None:
         ws = self.writers.pop(path, [])  # re-inserted last: the dict is kept in LRU order
-        ws = [*[w for w in ws if w[0] != node][-(MAX_WRITERS - 1) :], (node, img)]
+        ws = [*[w for w in ws if w[0] != node][-(MAX_WRITERS - 1) :], (node, img, self.learning)]
         if len(self.writers) >= self.max_paths:
             self.writers.pop(next(iter(self.writers)))
         self.writers[path] = ws
@@ -656,9 +661,9 @@ class CausalGraphBuilder:
         if not ws:
             return
         label = "file:" + normalise_file(spelled_part(path))
-        for wnode, wimg in ws:
+        for wnode, wimg, old in ws:
             if wnode != node:
-                flows.append(ProcEdge(wnode, node, "flow", path, (wimg, label, img)))
+                flows.append(ProcEdge(wnode, node, "flow", path, (wimg, label, img), old))
 
     def edges(self, events: list[Event], flows: list[ProcEdge] | None = None) -> list[Edge]:
         """The batch's image-level edges; with ``flows``, also the process-level flow graph's."""
@@ -919,7 +924,9 @@ class CausalChannel(Channel):
     # -- baseline -------------------------------------------------------
     def learn(self, batch: Batch, ctx: ChannelContext) -> None:
         flows: list[ProcEdge] = []
-        edges = set(self._builder(ctx).edges(batch.events, flows))
+        b = self._builder(ctx)
+        b.learning = True
+        edges = set(b.edges(batch.events, flows))
         for fe in self._add_flows(flows):
             if fe.kind == "flow":
                 self.base_flows.add(fe.proj)
@@ -1042,7 +1049,9 @@ class CausalChannel(Channel):
     # -- monitoring -----------------------------------------------------
     def judge(self, batch: Batch, ctx: ChannelContext) -> list[Alert]:
         flows: list[ProcEdge] = []
-        edges = set(self._builder(ctx).edges(batch.events, flows))
+        b = self._builder(ctx)
+        b.learning = False
+        edges = set(b.edges(batch.events, flows))
         g, new_e, new_n = self._graph_novelty(edges, self.base_edges, self.base_nodes)
         sys = batch.syscalls
         st = batch.stats.get(ctx.agent)
@@ -1211,7 +1220,7 @@ class CausalChannel(Channel):
         fresh: list[ProcEdge] = []
         for fe in flows:
             into = self._radj.setdefault(fe.dst, {}).setdefault(fe.src, [])
-            if any(x.kind == fe.kind and x.proj == fe.proj for x in into):
+            if any((x.kind, x.proj, x.baseline_data) == (fe.kind, fe.proj, fe.baseline_data) for x in into):
                 continue
             into.append(fe)
             self._order.append(fe)
@@ -1265,7 +1274,13 @@ class CausalChannel(Channel):
         a loop (a spawned child is new, it reaches nothing yet), every loop has at
         least two processes (no process flows to itself), and a loop alerts only
         if one of its flows, seen at image level (writer image, file node, reader
-        image), is one the baseline never saw.
+        image), is one the baseline never saw -- and carries data written after
+        the baseline.  A file a process wrote while the baseline was being learnt
+        is the baseline's own state: the agent reading, long after, the ``.git``
+        that a ``git init`` of its baseline made (or a cache its tool built then)
+        is the agent reading its environment, not a loop that opened now.  The
+        baseline is, by this channel's premise, the agent behaving normally; a
+        loop an attacker opens after it has at least one write after it.
         """
         out: list[Alert] = []
         in_reported: set[ProcEdge] = set()  # one loop closed by several flows of a batch: one alert
@@ -1279,9 +1294,9 @@ class CausalChannel(Channel):
             if len({e.src for e in walk}) < self.settings.min_cycle_processes:
                 continue
             walk_flows = [e for e in walk if e.kind == "flow"]
-            new_flows = [e for e in walk_flows if e.proj not in self.base_flows]
+            new_flows = [e for e in walk_flows if e.proj not in self.base_flows and not e.baseline_data]
             if not new_flows:
-                continue  # every data flow of this loop was seen in the baseline
+                continue  # every data flow of this loop was seen in the baseline, or carries its data
             images = sorted({self._img(e.src) for e in walk})
             sig_src = "\n".join(sorted({"|".join(e.proj) for e in walk_flows} | set(images)))
             sig = hashlib.sha256(sig_src.encode()).hexdigest()[:16]
