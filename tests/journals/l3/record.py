@@ -112,20 +112,26 @@ ACTS: list[tuple[float, str, str | None]] = [
 BENIGN = ("git_warmup", "git_commit", "pip_venv_tool")
 
 
-def main() -> None:
+def record_journal(out: Path, record_s: float, acts: list[tuple[float, str, str | None]]) -> None:
+    """Record the demo agent into ``out`` (stored as ``out``.gz) for ``record_s`` s, injecting ``acts``.
+
+    Shared with record_novelty.py (the same kind of recording, other acts):
+    each act's code runs through the demo's ``python`` tool with
+    ``ARGS['work']`` set to the agent's work directory; ``None`` is the
+    demo's own L3 attack.
+    """
     import tempfile
 
     from h7.demo.runner import Demo
 
-    out = HERE / "benign_acts_then_cycles.h7j"
     out.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         d = Demo(Path(tmp) / "rec", baseline_s=0, benign_s=0, wait_s=0, out=io.StringIO())
         try:
-            d.setup(record=out, record_s=RECORD_S)
+            d.setup(record=out, record_s=record_s)
             t0 = time.monotonic()
             work = str(Path(tmp) / "rec" / "work")
-            for at, name, code in ACTS:
+            for at, name, code in acts:
                 time.sleep(max(0.0, at - (time.monotonic() - t0)))
                 print(f"{time.monotonic() - t0:6.1f}s {name}", flush=True)
                 if code is None:
@@ -141,14 +147,18 @@ def main() -> None:
                 )
                 with urllib.request.urlopen(req, timeout=5) as r:
                     r.read()
-            d.sensor.wait(timeout=RECORD_S + 30)
+            d.sensor.wait(timeout=record_s + 30)
         finally:
             d.stop()
-    gz = out.with_suffix(".h7j.gz")  # stored compressed: 4.2 MB raw, 0.6 MB gzipped
+    gz = out.with_suffix(".h7j.gz")  # stored compressed (benign_acts_then_cycles: 4.2 MB raw, 0.6 MB)
     with out.open("rb") as src, gz.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as dst:
         shutil.copyfileobj(src, dst)
     out.unlink()
     print(f"{gz.name}: {gz.stat().st_size} bytes")
+
+
+def main() -> None:
+    record_journal(HERE / "benign_acts_then_cycles.h7j", RECORD_S, ACTS)
 
 
 if __name__ == "__main__":

@@ -29,13 +29,7 @@ Development data for L3's rules (chosen on it); it is not held out.
 
 from __future__ import annotations
 
-import gzip
-import io
-import json
-import shutil
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -168,42 +162,9 @@ BENIGN = ("git_first_spawn", "ls_uname", "search_archive", "sysinfo", "lazy_impo
 
 
 def main() -> None:
-    import tempfile
+    from record import record_journal  # record.py, next to this script (sys.path[0] when it runs)
 
-    from h7.demo.runner import Demo
-
-    out = HERE / OUT_NAME
-    out.unlink(missing_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        d = Demo(Path(tmp) / "rec", baseline_s=0, benign_s=0, wait_s=0, out=io.StringIO())
-        try:
-            d.setup(record=out, record_s=RECORD_S)
-            t0 = time.monotonic()
-            work = str(Path(tmp) / "rec" / "work")
-            for at, name, code in ACTS:
-                time.sleep(max(0.0, at - (time.monotonic() - t0)))
-                print(f"{time.monotonic() - t0:6.1f}s {name}", flush=True)
-                if code is None:
-                    d.inject("L3")
-                    continue
-                body = json.dumps(
-                    {"tool": "python", "name": f"{name}.py", "code": code, "args": {"work": work}}
-                )
-                req = urllib.request.Request(
-                    f"http://127.0.0.1:{d.api_port}/inject",
-                    body.encode(),
-                    {"Content-Type": "application/json"},
-                )
-                with urllib.request.urlopen(req, timeout=5) as r:
-                    r.read()
-            d.sensor.wait(timeout=RECORD_S + 30)
-        finally:
-            d.stop()
-    gz = out.with_suffix(".h7j.gz")
-    with out.open("rb") as src, gz.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as dst:
-        shutil.copyfileobj(src, dst)
-    out.unlink()
-    print(f"{gz.name}: {gz.stat().st_size} bytes")
+    record_journal(HERE / OUT_NAME, RECORD_S, ACTS)
 
 
 if __name__ == "__main__":
