@@ -211,6 +211,21 @@ def test_a_tools_relative_output_is_the_file_the_agent_reads_once_its_chdir_is_k
     assert [f.path for f in fl2 if f.kind == "flow"] == ["/w/work/stage2.py"]
 
 
+def test_a_creat_record_is_a_write() -> None:
+    """creat(2) = open(O_CREAT|O_WRONLY|O_TRUNC): the record the kernel ships for it (issue 13, red-team
+    round 5 l3r5_fork_child_creat_loop) carries those flags, and L3 reads the access mode from them."""
+    fl = _flows(
+        [
+            _ev("fork", 100, child=200),
+            _ev("open", 200, op="open", path="/w/s/result.json", flags=0o1101, dfd=AT_FDCWD),
+            _ev("exit", 200),
+            _ev("open", 100, op="openat", path="/w/s/result.json", flags=O_RDONLY, dfd=AT_FDCWD),
+        ]
+    )
+    assert [(f.kind, f.path) for f in fl] == [("spawn", ""), ("flow", "/w/s/result.json")]
+    assert fl[1].src == fl[0].dst and fl[1].dst == fl[0].src  # child -> agent: the loop closes
+
+
 def test_relative_paths_against_an_unknown_cwd_are_one_file_only_for_processes_sharing_it() -> None:
     events = [
         _ev("fork", 100, child=200),  # inherits the agent's (unknown) cwd
@@ -520,3 +535,35 @@ def test_reading_what_a_baseline_tool_wrote_is_the_baselines_state_not_a_loop() 
     assert _git_then_read(write_at_s=10, read_at_s=40) == []
     after = _git_then_read(write_at_s=33, read_at_s=40)
     assert len(after) >= 1 and all("exe:/usr/bin/git" in a.evidence["images"] for a in after)
+
+
+def test_the_agents_own_cwd_is_read_from_proc_live_and_unknown_in_replay(tmp_path: Path) -> None:
+    """The agent changed directory before the sensor attached: live, /proc names its cwd, so its
+    relative ``out.json`` is the file a tool wrote as ``<cwd>/out.json``; a replay never reads
+    /proc (the journal's pids are another time's) and keeps it unknown."""
+    from h7.batch import AgentInfo
+    from h7.detect.channels.base import ChannelContext, ProcReader
+
+    agent = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], cwd=tmp_path, stdin=subprocess.PIPE
+    )
+    try:
+        info = AgentInfo(1, "a", agent.pid, sys.executable, [], 0)
+        events = [
+            _ev("fork", agent.pid, child=agent.pid + 100000),
+            _ev("open", agent.pid + 100000, path=str(tmp_path / "out.json"), flags=O_WRONLY, dfd=AT_FDCWD),
+            _ev("open", agent.pid, path="out.json", flags=O_RDONLY, dfd=AT_FDCWD),
+        ]
+        found = {}
+        for live in (True, False):
+            ch = CausalChannel(EngineConfig())
+            ctx = ChannelContext(1, "a", info, EngineConfig(), proc=ProcReader(enabled=live))
+            b = ch._builder(ctx)
+            fl: list[ProcEdge] = []
+            b.edges(events, fl)
+            found[live] = [f.path for f in fl if f.kind == "flow"]
+        assert ProcReader().cwd(agent.pid) == str(tmp_path)
+        assert found == {True: [str(tmp_path / "out.json")], False: []}, found
+    finally:
+        agent.kill()
+        agent.wait()

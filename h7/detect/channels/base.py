@@ -55,6 +55,16 @@ class ProcReader:
         except OSError:
             return None
 
+    def cwd(self, pid: int) -> str | None:
+        """The working directory of ``pid`` now (None: unknown, gone, or deleted)."""
+        if not self.enabled or pid <= 0:
+            return None
+        try:
+            d = os.readlink(f"{self.root}/{pid}/cwd")
+        except OSError:
+            return None
+        return d if d.startswith("/") and not d.endswith(" (deleted)") else None
+
     def descends_from(self, pid: int, root_pid: int) -> bool | None:
         """Whether ``pid`` is ``root_pid`` or below it (by parent pid); None when /proc cannot say."""
         if not self.enabled or pid <= 0 or root_pid <= 0:

@@ -611,10 +611,11 @@ class CausalGraphBuilder:
         cwd = self.cwd.get(pid)
         if cwd is None:
             cwd = f"?{self._proc(pid)}"
-            self._set_cwd(pid, cwd)
+            self.set_cwd(pid, cwd)
         return cwd
 
-    def _set_cwd(self, pid: int, cwd: str) -> None:
+    def set_cwd(self, pid: int, cwd: str) -> None:
+        """``pid``'s working directory is ``cwd`` (absolute, or an unknown one's token)."""
         self.cwd.pop(pid, None)
         if len(self.cwd) >= self.max_pids:
             self.cwd.pop(next(iter(self.cwd)))
@@ -629,7 +630,7 @@ class CausalGraphBuilder:
         if new is None:
             self._fchdirs += 1
             new = f"?{self._proc(pid)}~{self._fchdirs}"
-        self._set_cwd(pid, new)
+        self.set_cwd(pid, new)
 
     def _rename(self, ev: Event) -> None:
         """rename(2) comes as two records, the old name then the new: the file keeps its writers.
@@ -682,7 +683,7 @@ class CausalGraphBuilder:
                 img = self.image(ev)
                 self._remember(child, img)
                 if child and child != pid:  # a thread is no new process
-                    self._set_cwd(child, self.cwd_of(pid))
+                    self.set_cwd(child, self.cwd_of(pid))
                     tid = int(ev.get("tid", pid))
                     self.batch_spawners.add(tid)
                     if len(self._children) >= self.max_pids:
@@ -919,6 +920,12 @@ class CausalChannel(Channel):
         if self.builder is None:
             info = ctx.info
             self.builder = CausalGraphBuilder(info.root_pid if info else None, info.exe if info else None)
+            # The agent's working directory from before the sensor attached: live, /proc says it once
+            # (its chdirs from now on are the kernel's records); a replay never reads /proc, so there
+            # it stays unknown (a token its children share), as for any process seen without a fork.
+            cwd = ctx.proc.cwd(info.root_pid) if info else None
+            if info and cwd:
+                self.builder.set_cwd(info.root_pid, cwd)
         return self.builder
 
     # -- baseline -------------------------------------------------------
