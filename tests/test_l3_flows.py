@@ -217,7 +217,7 @@ def test_a_creat_record_is_a_write() -> None:
     fl = _flows(
         [
             _ev("fork", 100, child=200),
-            _ev("open", 200, op="open", path="/w/s/result.json", flags=0o1101, dfd=AT_FDCWD),
+            _ev("open", 200, op="creat", path="/w/s/result.json", flags=0o1101, dfd=AT_FDCWD),
             _ev("exit", 200),
             _ev("open", 100, op="openat", path="/w/s/result.json", flags=O_RDONLY, dfd=AT_FDCWD),
         ]
