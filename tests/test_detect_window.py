@@ -480,3 +480,56 @@ def test_one_spinning_thread_is_caught_by_the_cpu_window_from_the_exact_cpu_time
         assert got and got[0].evidence["metric"] == "cpu" and got[0].evidence["window"] == "cusum"
         assert 0 < got[0].ts_ns - change <= DETECT_WITHIN_S * NS
         assert got[0].evidence["cpu_times_baseline"] > 4.0
+
+
+def test_warmup_cut_is_a_busier_start_never_reached_again() -> None:
+    """MSER's cut, kept only for a start busier than every later baseline batch (see warmup_batches)."""
+    from h7.detect.channels.l1_sched import warmup_batches
+
+    rng = np.random.default_rng(8)
+    quiet = rng.uniform(0.0, 0.01, 30)
+    start = quiet.copy()
+    start[:6] += 0.8  # imports, JIT, first replies
+    assert warmup_batches(start) == 6
+    assert warmup_batches(quiet) == 0
+    # the same bursts later in the baseline too: that level is ordinary for this agent, nothing is cut
+    recurring = start.copy()
+    recurring[[12, 20, 27]] += 0.8
+    assert warmup_batches(recurring) == 0
+    # a quiet start is never cut (it would only make the windows less sensitive)
+    calm_first = rng.uniform(0.05, 0.1, 30)
+    calm_first[:6] = 0.0
+    assert warmup_batches(calm_first) == 0
+    # at most half the baseline
+    assert warmup_batches(np.concatenate([np.full(20, 0.9), np.full(10, 0.01)])) <= 15
+
+
+def test_a_startup_burst_in_the_baseline_does_not_hide_a_one_thread_miner() -> None:
+    """Issue 12 (session 7): an agent attached as it starts puts its start-up burst into the
+    baseline (dev: +0.8 CPU-s/s in the first 6 of 30 batches).  Left in, it raised the ratio
+    window's mean, clip and h and the excess window's reference until a 12-s miner of
+    +0.3 CPU-s/s (one thread on a loaded host) was missed by every L1 judge; with the
+    start-up cut out (MSER, warmup_batches) the CPU windows see it within its 12 s."""
+    rng = np.random.default_rng(9)
+    shape_off = {"thresholds": {"DRIFT_DETECTED": 0.99}, "window_h": 1e9}
+
+    def with_cpu(cpu: list[float]) -> list[np.ndarray]:
+        stats = _idle_agent(rng, len(cpu))
+        for s, c in zip(stats, cpu, strict=True):
+            s["oncpu_ns"] = int(c * NS)
+        return stats
+
+    base = [float(x) for x in rng.uniform(0.0, 0.01, 30)]
+    for i in range(6):
+        base[i] += 0.8
+    miner = [0.005] * 5 + [0.305] * 12 + [0.005] * 10
+
+    def first_alert(**settings: object) -> int | None:
+        ch, ctx = _channel("L1", with_cpu(base), **shape_off, **settings)  # type: ignore[arg-type]
+        assert not any(_judge(ch, ctx, with_cpu([0.005] * 120))), "quiet agent alerted"
+        got = _judge(ch, ctx, with_cpu(miner), t0=300)
+        return next((i - 5 for i, a in enumerate(got) if a), None)
+
+    caught = first_alert()
+    assert caught is not None and 0 < caught <= 12, caught
+    assert first_alert(cpu_warmup_trim=False) is None

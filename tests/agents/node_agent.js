@@ -11,6 +11,10 @@
 //
 //     mine THREADS BUSY_MS IDLE_MS SECONDS   worker threads hashing BUSY_MS then sleeping
 //                                            IDLE_MS (10 90: a 10 % duty cycle), SECONDS long
+//     warm SECONDS                           a start-up burst on the main thread for SECONDS: ~30 ms
+//                                            of every 50 compiling functions and building and
+//                                            re-serialising schema-like objects (what an SDK does
+//                                            on its first requests: JIT, validators, imports)
 //     quit
 //
 // Every loop here is bounded by --life-s.
@@ -126,6 +130,23 @@ function mine(threads, busy, idle, seconds) {
   }
 }
 
+function warm(seconds) {
+  const end = Date.now() + seconds * 1000;
+  let k = 0;
+  const step = () => {
+    if (Date.now() >= end) return;
+    const t = Date.now();
+    while (Date.now() - t < 30) {
+      // a new function per round: V8 parses and compiles it (what loading an SDK's modules costs)
+      const f = new Function('o', `return JSON.stringify([o, ${k++}]);`);
+      const o = { type: 'object', properties: Object.fromEntries(words.map((w, i) => [w + i, { type: 'string', n: k }])) };
+      JSON.parse(f(o));
+    }
+    setTimeout(step, 20);
+  };
+  step();
+}
+
 server.listen(0, '127.0.0.1', () => {
   const port = server.address().port;
   process.stdout.write(`ready ${port}\n`);
@@ -134,6 +155,7 @@ server.listen(0, '127.0.0.1', () => {
 readline.createInterface({ input: process.stdin }).on('line', (line) => {
   const [cmd, ...a] = line.trim().split(/\s+/);
   if (cmd === 'mine') mine(Number(a[0]), Number(a[1]), Number(a[2]), Number(a[3]));
+  if (cmd === 'warm') warm(Number(a[0]));
   if (cmd === 'quit') { fs.rmSync(work, { recursive: true, force: true }); process.exit(0); }
 });
 setTimeout(() => { fs.rmSync(work, { recursive: true, force: true }); process.exit(0); }, lifeS * 1000 + 5000).unref();

@@ -34,6 +34,10 @@ Scenarios (all RECORD_S long, changes start at CHANGE_AT):
 * ``nodebusy`` / ``nodebusyminer10`` -- the same agent with ~1.5-MB model replies kept and
   re-serialised (``--reply-kb``): bursty, its mean CPU time several times its median (an
   SDK validating and re-sending a long conversation); benign / a 10 % miner from CHANGE_AT.
+* ``nodewarm`` / ``nodewarmspin`` -- the plain Node analogue with a start-up burst (``warm``,
+  NODE_WARM_S on the main thread, NODE_WARM_AT into the recording, so inside the baseline):
+  benign / one worker hashing flat out for NODE_SPIN_S from CHANGE_AT (session 7: what hides a
+  one-thread miner behind a busy start).
 * ``spinlong`` / ``spinquiet`` -- the same agent quiet for SPIN_QUIET_S, no
   hog: the host's own load (session 5: 5-10 on 2 cores).  Of these session-5
   scenarios only ``*_dev`` chose settings; ``spinquiet_test`` and
@@ -229,6 +233,9 @@ def record_spin(
 #: node: the benign Node analogue's recording; nodespin: its one worker's flat-out run
 NODE_RECORD_S = 240.0
 NODE_SPIN_S = 12.0
+#: nodewarm*: a start-up burst (``warm``) this long, this many seconds into the recording
+NODE_WARM_S = 6.0
+NODE_WARM_AT = 2.0
 
 
 def record_node(name: str, scenario: str) -> tuple[Path, int | None]:
@@ -236,7 +243,7 @@ def record_node(name: str, scenario: str) -> tuple[Path, int | None]:
     out = HERE / f"{name}.h7j"
     out.unlink(missing_ok=True)
     js = HERE.parent.parent / "agents" / "node_agent.js"
-    secs = NODE_RECORD_S if scenario in ("node", "nodebusy") else RECORD_S
+    secs = NODE_RECORD_S if scenario in ("node", "nodebusy", "nodewarm") else RECORD_S
     seed = "11" if name.endswith("_test") else "7"
     busy = ["--reply-kb", "1500"] if scenario.startswith("nodebusy") else []
     agent = subprocess.Popen(
@@ -250,10 +257,17 @@ def record_node(name: str, scenario: str) -> tuple[Path, int | None]:
             [sys.executable, "-m", "h7", "record", str(agent.pid), "-o", str(out), "--duration", f"{secs:g}s"]
         )
         change_ns = None
-        if scenario not in ("node", "nodebusy"):
-            time.sleep(CHANGE_AT)
+        t0 = time.monotonic()
+        if scenario.startswith("nodewarm"):
+            # the start-up burst inside the baseline: the recorder has attached by now
+            time.sleep(NODE_WARM_AT)
+            agent.stdin.write(f"warm {NODE_WARM_S:g}\n")
+            agent.stdin.flush()
+        if scenario not in ("node", "nodebusy", "nodewarm"):
+            time.sleep(max(0.0, CHANGE_AT - (time.monotonic() - t0)))
             change_ns = time.monotonic_ns()
-            cmd = f"mine 1 1000 0 {NODE_SPIN_S:g}" if scenario == "nodespin" else "mine 1 10 90 120"
+            spin = scenario in ("nodespin", "nodewarmspin")
+            cmd = f"mine 1 1000 0 {NODE_SPIN_S:g}" if spin else "mine 1 10 90 120"
             agent.stdin.write(cmd + "\n")
             agent.stdin.flush()
         rec.wait(timeout=secs + 60)
@@ -330,6 +344,8 @@ SCENARIOS = (
     "nodespin",
     "nodebusy",
     "nodebusyminer10",
+    "nodewarm",
+    "nodewarmspin",
 )
 
 
