@@ -272,6 +272,9 @@ class H7Session:
         self.procs = procs
         self.attached_wall_ms = float("nan")
         self.attached_ms = float("nan")
+        #: CPU (utime+stime, 10-ms ticks) of `h7 attach` when it said "programs attached": start-up,
+        #: imports and verification as work done, whatever the neighbours made it wait
+        self.attached_cpu_ms = float("nan")
         self._attached = threading.Event()
         self._lines: list[str] = []
         self.t_start = time.monotonic()
@@ -289,6 +292,8 @@ class H7Session:
                 self._lines.append(line)
                 if "programs attached in" in line and not self._attached.is_set():
                     self.attached_wall_ms = (time.monotonic() - self.t_start) * 1000
+                    with contextlib.suppress(OSError):
+                        self.attached_cpu_ms = proc_cpu_s(self.proc.pid) * 1000
                     with contextlib.suppress(ValueError):
                         self.attached_ms = float(line.rsplit("attached in", 1)[1].split()[0])
                     self._attached.set()
