@@ -242,3 +242,42 @@ def test_a_key_read_then_sent_a_few_seconds_later_is_still_the_exfil_shape() -> 
     w2 = ExfilWindow()
     assert w2.observe(10**9, {(curl, dest, "connect")}, known, new) == []
     assert w2.observe(2 * 10**9, {(key, cat, "read"), (agent, dest, "connect")}, known, new) == []
+
+
+def test_a_known_tool_working_in_a_new_repository_is_its_footprint(tmp_path: Path) -> None:
+    """tests/journals/l3/git_known_new_repo_dev.h7j.gz (record_git_known.py, real BPF, DEV): git ran in
+    the baseline; after it, git in a new repository and a clone of a local bare origin + commit + push.
+
+    Before this rule the clone/push batch was STRUCTURAL_DRIFT (105 new elements, 1.09x the
+    threshold): every .git path a KNOWN program touched for the first time counted (red-team round 4's
+    held-out ``git_clone_push_local`` drift had this cause).
+    """
+    raw = tmp_path / "g.h7j"
+    with gzip.open(J / "git_known_new_repo_dev.h7j.gz", "rb") as src, raw.open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+    reader = JournalReader(raw)
+    engine = Engine(EngineConfig(baseline_ns=30 * 10**9, read_proc=False), reader.header.agents)
+    alerts = [a for b in reader for a in engine.process(b)]
+    assert engine.phase == "monitoring"
+    assert [a.code for a in alerts if a.channel == "L3"] == []
+
+
+def test_what_a_known_tool_touches_is_its_footprint_but_the_agents_own_image_still_counts() -> None:
+    agent, git = "exe:/usr/bin/python3.11", "exe:/usr/bin/git"
+    known = {agent, git, "file:/etc/passwd"}
+    repo = "file:/w/new/.git/"
+    tool_work = {
+        (git, repo + "HEAD", "write"),
+        (repo + "config", git, "read"),
+        ("dir:/w/new/.git/refs", git, "list"),
+    }
+    kn = known.__contains__
+    # a known tool's first touches of ordinary new files: its footprint (with the agent's image named)
+    assert structural_novelty(tool_work, lambda e: False, kn, None, agent)[0] == 0.0
+    assert structural_novelty(tool_work, lambda e: False, kn)[0] == 3.0  # (no agent image: as before)
+    # the agent's own image touching them counts, whoever else did
+    own = {(agent, repo + "HEAD", "write"), (repo + "config", agent, "read")}
+    assert structural_novelty(own, lambda e: False, kn, None, agent)[0] == 2.0
+    # a known tool reading a secret or writing a start-up file still counts
+    for e in (("file:/root/.ssh/id_rsa", git, "read"), (git, "file:/root/.bashrc", "write")):
+        assert structural_novelty({e}, lambda e: False, kn, None, agent)[0] == 1.0, e

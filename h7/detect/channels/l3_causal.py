@@ -27,9 +27,10 @@ by its own baseline spread:
 * graph: new nodes, plus new edges between two nodes the baseline already
   had, relative to the baseline graph (an edge that brings a new node in is
   counted with that node: a program run for the first time reads a dozen
-  known libraries, which is one new thing; and what only new programs touch
-  -- their libraries, locale data, /etc/passwd, their writes in ordinary
-  places -- is those programs' footprint unless it is a secret or a
+  known libraries, which is one new thing; and what only tools touch -- new
+  programs, or known ones other than the agent's own image: their libraries,
+  locale data, /etc/passwd, their writes in ordinary places -- is those
+  programs' footprint unless it is a secret or a
   persistence/system write, see :func:`structural_novelty`; and an
   interpreter the baseline had reading installed code is a lazy import, see
   :func:`runtime_code`), in units of the baseline's own
@@ -310,19 +311,26 @@ def module_roots(nodes: set[str]) -> set[str]:
     return {r for r in (module_root(v) for v in nodes) if r is not None}
 
 
-def footprint(edges: set[Edge], fresh: set[str], known_roots: set[str] | None) -> set[str]:
-    """The new nodes that only new programs touched, or that build a new environment.
+def footprint(
+    edges: set[Edge], fresh: set[str], known_roots: set[str] | None, agent_image: str | None = None
+) -> set[str]:
+    """The new nodes that only tools touched (new programs, or known ones other than the agent's own
+    image when ``agent_image`` is given), or that build a new environment.
 
     See :func:`structural_novelty` for the rule and what stays counted.
     """
     own = {v for v in fresh if not v.startswith("exe:") and not is_secret(v)}
     roots = known_roots if known_roots is not None else set()
+
+    def tool(v: str) -> bool:
+        return v.startswith("exe:") and (v in fresh or (agent_image is not None and v != agent_image))
+
     for a, b, kind in edges:
-        by_new_reader = b in fresh and b.startswith("exe:")
+        by_new_reader = tool(b)
         if a in own and not (kind in ("read", "load", "list") and (by_new_reader or runtime_code(a, roots))):
-            own.discard(a)  # something the agent (or any program it already ran) read counts
+            own.discard(a)  # something the agent itself read counts
         if b in own:
-            by_new = a in fresh and a.startswith("exe:")
+            by_new = tool(a)
             root = module_root(b)
             new_env = root is not None and root not in roots
             if kind == "connect":
@@ -342,6 +350,7 @@ def structural_novelty(
     known_edge: Callable[[Edge], bool],
     known_node: Callable[[str], bool],
     known_roots: set[str] | None = None,
+    agent_image: str | None = None,
 ) -> tuple[float, list[Edge], list[str]]:
     """Graph novelty of a batch: new nodes, plus new edges between two *known* nodes.
 
@@ -358,8 +367,13 @@ def structural_novelty(
     files, histories, ``/proc/*/environ``), writes that change the system or
     make code run later (:func:`is_persistence`), named endpoints, writes
     into a runtime module tree the baseline used (``known_roots``: a ``.pth``
-    in the agent's site-packages), and anything a program the baseline
-    already had (the agent itself) reads or writes for the first time.  A
+    in the agent's site-packages), and anything the agent's own image
+    (``agent_image``) reads or writes for the first time.  A tool the baseline
+    already ran (``git`` after a baseline that committed once) doing its work
+    in a new place -- a clone's whole ``.git`` -- is that tool's footprint as a
+    new program's would be (105 new elements, a false drift, on the dev
+    journal tests/journals/l3/git_known_new_repo_dev); without ``agent_image``
+    every known program's first touches count, as before that journal.  A
     secret or persistence file the baseline already had is known, but a new
     program reading (secret) or writing (persistence) it is one more element:
     that edge is the news, not the program.
@@ -371,7 +385,7 @@ def structural_novelty(
     new_e = sorted(e for e in edges if not known_edge(e))
     nodes = {e[0] for e in edges} | {e[1] for e in edges}
     new_n = sorted(v for v in nodes if not known_node(v))
-    own = footprint(edges, set(new_n), known_roots)
+    own = footprint(edges, set(new_n), known_roots, agent_image)
     between_known = sum(1 for e in new_e if known_node(e[0]) and known_node(e[1]))
     # A new program reading a secret or writing a persistence/system file the baseline already
     # had: the node is known and the program new, but that edge is the news, not the program.
@@ -897,6 +911,7 @@ class CausalChannel(Channel):
         self.base_edges: set[Edge] = set()
         self.base_nodes: set[str] = set()
         self.base_roots: set[str] = set()  # runtime module trees the baseline touched
+        self.agent_image: str | None = None  # the agent's own image (exe: node), see footprint
         self._batch_edges: list[set[Edge]] = []
         self._batch_codes: list[CodeCounts] = []
         self.seq: SequenceModel | None = None
@@ -920,6 +935,7 @@ class CausalChannel(Channel):
         if self.builder is None:
             info = ctx.info
             self.builder = CausalGraphBuilder(info.root_pid if info else None, info.exe if info else None)
+            self.agent_image = normalise_exe(info.exe) if info and info.exe else None
             # The agent's working directory from before the sensor attached: live, /proc says it once
             # (its chdirs from now on are the kernel's records); a replay never reads /proc, so there
             # it stays unknown (a token its children share), as for any process seen without a fork.
@@ -947,7 +963,9 @@ class CausalChannel(Channel):
     def _graph_novelty(
         self, edges: set[Edge], known_edges: set[Edge], known_nodes: set[str]
     ) -> tuple[float, list[Edge], list[str]]:
-        return structural_novelty(edges, known_edges.__contains__, known_nodes.__contains__, self.base_roots)
+        return structural_novelty(
+            edges, known_edges.__contains__, known_nodes.__contains__, self.base_roots, self.agent_image
+        )
 
     @staticmethod
     def _values(model: SequenceModel, codes: np.ndarray, known: np.ndarray, tau: float) -> np.ndarray:
@@ -991,7 +1009,9 @@ class CausalChannel(Channel):
         # (the same count as _graph_novelty: a node is known if another batch had it)
         g_loo = np.array(
             [
-                structural_novelty(e, lambda x: ecount[x] > 1, lambda v: ncount[v] > 1, self.base_roots)[0]
+                structural_novelty(
+                    e, lambda x: ecount[x] > 1, lambda v: ncount[v] > 1, self.base_roots, self.agent_image
+                )[0]
                 for e in self._batch_edges
             ]
         )
