@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE))
 from harness import journal_stats, run_commit  # noqa: E402
 from metrics import corpus_summary, markdown, stack_summary  # noqa: E402
 
-ORDER = ("langgraph", "mcp", "openai-agents", "smolagents", "node-openai-agents")
+ORDER = ("langgraph", "mcp", "openai-agents", "smolagents", "node-openai-agents", "pydantic-ai")
 DEV = ("langgraph", "mcp")
 
 

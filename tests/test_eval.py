@@ -524,3 +524,29 @@ def test_pooled_runs_and_the_false_alert_upper_bound(tmp_path: Path) -> None:
     assert c["held-out"]["false_per_agent_hour_upper"] == pytest.approx(3.0, abs=0.01)
     assert (c["attacks"], c["detected"]) == (20, 18)
     assert "| **pooled** | 60.0 | 2 (0/0/0/0/2) | 18/20 |" in metrics.combined_markdown(c, runs)
+
+
+def test_every_stack_installs_pinned_and_an_opt_in_stack_stays_out_of_full_runs() -> None:
+    """A stack the harness knows must be installable and tabled; one added mid-series must not skew the pool.
+
+    The pooled false-alert bound (runs.json) adds full runs as like for like: a stack added for the next
+    session is run only by name until the lead makes it a default, and the report's "full run" is exactly
+    the harness's default set.
+    """
+    harness = _load("harness")
+    report = _load("report")
+    replay = _load("replay")
+    install = (EVAL / "install.sh").read_text()
+    for s in harness.STACKS:
+        script = [c for c in s.cmd if c.endswith((".py", ".mjs"))]
+        assert script and (EVAL / "stacks" / script[0]).is_file(), s.name
+        if s.env != "node":
+            lock = EVAL / "lock" / f"{s.env}.txt"
+            assert lock.is_file(), s.name
+            assert all("==" in line for line in lock.read_text().splitlines() if line.strip()), s.name
+            assert f" {s.env} " in install.split("for env in", 1)[1].split(";", 1)[0] + " ", s.name
+        assert s.name in report.ORDER and s.name in replay.ORDER, s.name
+    defaults = [s.name for s in harness.STACKS if s.default]
+    assert list(report.FULL) == defaults
+    assert set(report.OPT_IN) == {s.name for s in harness.STACKS if not s.default}
+    assert "pydantic-ai" in report.OPT_IN and "pydantic-ai" not in defaults
