@@ -302,7 +302,10 @@ def fsync_floor_ms(probe_dir: Path, size: int) -> float:
 
 def run(quick: bool = False) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="h7-bench-latency-"))
-    baseline_s = 3.0 if quick else 6.0
+    # The product's default 30-s baseline: the thresholds the acts are judged against come from it.
+    # A 6-s baseline (sessions 2-6) gave L1's per-batch JSD judge 5 samples, and its threshold moved
+    # between runs enough to certify an act's own batch in one run and only the next in another.
+    baseline_s = 3.0 if quick else 30.0
     demo = LatencyDemo(work, baseline_s=baseline_s, benign_s=0, wait_s=3.0, out=open(os.devnull, "w"))  # noqa: SIM115
     res: dict[str, float] = {}
     counts = (
