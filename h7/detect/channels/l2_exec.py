@@ -165,6 +165,11 @@ class L2Settings:
     #: what they exec is judged instead.  Shells that read nothing from the environment
     #: only (dash; bash imports functions from it); [] restores "every shell alerts".
     helper_shells: list[str] = field(default_factory=lambda: ["dash"])
+    #: a ``#!`` script installed where the host's programs live (a ``search_path`` directory),
+    #: unchanged since this sensor started, is judged by its own name, not as its interpreter
+    #: (``lsb_release``, ``which``, npm, a pyenv shim named ``python3``); False: every script's
+    #: interpreter is judged as if the agent had started it directly
+    installed_scripts: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.handoff_follow_s <= 3600.0:
@@ -193,6 +198,12 @@ _VERSIONED = re.compile(
     r"[0-9]+(?:\.[0-9]+)*[a-z]?$"
 )
 _BUSYBOX = ("busybox", "toybox")
+#: interpreters that act only by running programs (plus their builtins): an installed script in one
+#: of these is judged by its own name (``ExecChannel._installed_script``); python, node, perl... run
+#: code in-process (imports from the working directory, ``pdb -c``, ``timeit -s``) and are not
+_SHELLS = frozenset(
+    ["sh", "bash", "dash", "zsh", "ksh", "ksh93", "mksh", "pdksh", "oksh", "loksh", "ash", "yash", "rbash"]
+)
 # The dynamic loader run as a program (ld-linux-x86-64.so.2, ld-linux-aarch64.so.1, ld.so).
 _LOADER = re.compile(r"^(ld-linux[-_a-z0-9]*\.so(\.[0-9]+)*|ld-[0-9.]+\.so|ld\.so(\.[0-9]+)?)$")
 # ld.so options that take a value (glibc 2.36 `ld.so --help`).
@@ -552,6 +563,15 @@ class _Image:
     names_shell: bool = False
     #: its command line was cut (the kernel's 256 bytes, or L2's 32 words): a shell may hide past the cut
     argv_cut: bool = False
+    #: ``env`` started as the ``#!`` interpreter of this installed script (``#!/usr/bin/env node``):
+    #: the interpreter env execs next in the same process, with this path as argv[1], runs it
+    env_script: str = ""
+    #: the program that started the installed script this process runs (or ran, earlier in its
+    #: chain of in-place execs): its images are keyed by that launch, not by each other
+    launch: str = ""
+    #: the key the installed script was judged under, when it was judged an interpreter
+    #: (a pyenv shim named python3: ``python<-agent``): later in-place execs of the process fold there
+    chain_key: str = ""
 
 
 AGENT_IMAGE = _Image("agent")
@@ -601,6 +621,11 @@ class ExecChannel(Channel):
         self._img_of: dict[int, _Image] = {}  # pid -> program of its last exec (bounded): who spawned a shell
         self._sh_head: tuple[tuple[int, ...], bytes] = ((), b"")  # SYSTEM_SHELL's stat -> its first bytes
         self._owner_cache: dict[str, tuple[float, tuple[int, str] | None]] = {}
+        #: CLOCK_REALTIME when this channel started watching: an installed script changed after
+        #: it (ctime/mtime) may be the agent's work and is judged as its interpreter again
+        self.watch_start_real_ns = time.time_ns()
+        self.installed_scripts_seen = 0
+        self._script_dirs: frozenset[str] | None = None
 
     # -- classification -------------------------------------------------
     def classify_name(self, name: str) -> tuple[str, str] | None:
@@ -865,7 +890,8 @@ class ExecChannel(Channel):
         agent's own (its root, or a child it forked without exec).
         """
         pid = int(ev.get("pid", 0))
-        parent = self._img_of.get(pid) or self._img_of.get(int(ev.get("ppid", 0))) or AGENT_IMAGE
+        same = self._img_of.get(pid)
+        parent = same or self._img_of.get(int(ev.get("ppid", 0))) or AGENT_IMAGE
         self._img_of.pop(pid, None)
         if len(self._img_of) >= 4096:
             self._img_of.pop(next(iter(self._img_of)))
@@ -876,7 +902,11 @@ class ExecChannel(Channel):
             os.path.basename(part) in shells for a in args[1:] for part in {a, a.rpartition("=")[2]}
         )
         cut = bool(ev.get("args_truncated")) or len(args) > 32
-        self._img_of[pid] = _Image(normalise_name(os.path.basename(name)), False, names_shell, cut)
+        img = _Image(normalise_name(os.path.basename(name)), False, names_shell, cut)
+        if same is not None and same.chain_key:
+            # an in-place exec continuing an installed script judged as an interpreter
+            img.launch, img.chain_key = same.launch, same.chain_key
+        self._img_of[pid] = img
         return parent
 
     def _helper_shell(self, ev: Event, ids: list[Identity], parent: _Image) -> bool:
@@ -936,6 +966,101 @@ class ExecChannel(Channel):
             # still options to dash (`sh -c -- 'a; b'`, `sh -c -e …`): the command is a later word
             return False
         return simple_command(args[2]) is not None and self._is_system_shell(ev)
+
+    def _installed_script(self, ev: Event, parent: _Image, same: bool, ctx: ChannelContext) -> str | None:
+        """The installed ``#!`` script this exec runs, if the file deserves to be judged as itself.
+
+        The kernel's ``#!`` handling makes every script an exec of its
+        interpreter: ``lsb_release`` (a ``#!/bin/sh`` script on Debian) was
+        ``dash<-python`` when pip ran it, a pyenv shim named ``python3``
+        (``#!/usr/bin/env bash``) ``bash<-env`` and then ``python<-bash``
+        (red-team whole-suite run, session 6, development act
+        ``benign_pip_venv_tool``).  The agent did not start a shell there, it
+        started a program that happens to be written in one, and a shell
+        script acts only by running programs, each judged by L2 as it is
+        exec'd.  Such a script is judged by its own name, through the same
+        tables as a binary (a shim named ``python3`` is still ``python``, a
+        ``wget`` wrapper LOTL), when all of these hold:
+
+        * the kernel ran a *shell* for it (``_SHELLS``): ``interp`` differs
+          from ``filename`` (the script's path), or ``env`` was that
+          interpreter and now execs the shell it found with the script as
+          argv[1] (``#!/usr/bin/env bash``; ``env -S`` splitting is not
+          followed).  Scripts of python, node, perl... stay their
+          interpreter's exec: those run code in-process that no exec shows
+          (pytest importing the workspace's tests, ``pdb3 -c``), so the
+          interpreter's verdict is the only one L2 could give;
+        * the path is absolute and its directory is one where the host's
+          programs live: a directory where L2 indexes them (``search_path``:
+          $PATH plus the standard bin dirs) or one a program there links to
+          (``/usr/bin/npm`` -> ``/usr/lib/node_modules/npm/bin``, pyenv's
+          ``bin/pyenv`` -> its ``libexec``, where its helper scripts are);
+          a script planted in a repository or written in a workspace is not;
+        * the file is a regular file whose ctime and mtime are older than the
+          moment this channel started watching (ctime cannot be set from
+          userspace: a script written, copied, renamed or chmod'ed since is
+          judged as its interpreter, as before), and the kernel flags no
+          memfd, deleted or agent-written file for the exec;
+        * /proc is live (a replay cannot tell when the file last changed
+          relative to the journal: every script is judged as its interpreter).
+        """
+        if not self.settings.installed_scripts or not ctx.proc.enabled:
+            return None
+        filename, interp = str(ev.get("filename", "")), str(ev.get("interp", ""))
+        args = [str(a) for a in ev.get("args", [])]
+        if interp and interp != filename:
+            script = filename
+        elif same and parent.env_script and len(args) > 1 and args[1] == parent.env_script:
+            script = parent.env_script
+        else:
+            return None
+        if _NOT_THE_FILE_ON_DISK & set(ev.get("id_flags", [])):
+            return None
+        runner = normalise_name(os.path.basename(str(ev.get("exe_name") or interp)))
+        if runner not in _SHELLS and not (runner == "env" and script == filename):
+            return None
+        if self._script_dirs is None:
+            self._script_dirs = _program_dirs(self.known.dirs)
+        if not os.path.isabs(script) or os.path.dirname(os.path.normpath(script)) not in self._script_dirs:
+            return None
+        try:
+            st = os.stat(script)
+        except OSError:
+            return None
+        if not statmod.S_ISREG(st.st_mode):
+            return None
+        if max(st.st_ctime_ns, st.st_mtime_ns) >= self.watch_start_real_ns:
+            return None
+        return script
+
+    def _script_exec(
+        self, ev: Event, ctx: ChannelContext, script: str, parent: _Image, same: bool, out: list[Alert]
+    ) -> None:
+        """An installed script's exec: env's half marks it, the interpreter's half is judged by its name."""
+        pid = int(ev.get("pid", 0))
+        img = self._img_of[pid]
+        launch = parent.launch if (same and parent.launch) else parent.name
+        if normalise_name(os.path.basename(str(ev.get("exe_name") or ev.get("interp") or ""))) == "env" and (
+            str(ev.get("interp", "")) not in ("", str(ev.get("filename", "")))
+        ):
+            img.env_script, img.launch = script, launch  # env looks up the interpreter next
+            return
+        self.installed_scripts_seen += 1
+        name = os.path.basename(script)
+        img.name, img.interpreter, img.launch = normalise_name(name), True, launch
+        c = self.classify_name(name)
+        if c is None:
+            return  # a program written in a script language: what it execs is judged
+        ids = [Identity("script", c[1], c[0], {script, name})]
+        if self._allowed(ids, ev):
+            self.allowed += 1
+            return
+        alert = self._exec_alert(ev, ctx, ids, launch, "installed-script")
+        alert.evidence["installed_script"] = script
+        if c[0] == INTERPRETER:
+            img.chain_key = alert.key
+        self.flagged += 1
+        out.append(alert)
 
     def _is_system_shell(self, ev: Event) -> bool:
         """Is the exec'd file this host's /bin/sh itself (not a copy, whatever the name)?
@@ -1139,7 +1264,12 @@ class ExecChannel(Channel):
             out.extend(self._settle_helpers(ev, ctx))
             self.execs += 1
             self._remember_args(ev)
+            same = int(ev.get("pid", 0)) in self._img_of
             parent = self._parent_image(ev)
+            script = self._installed_script(ev, parent, same, ctx)
+            if script is not None:
+                self._script_exec(ev, ctx, script, parent, same, out)
+                continue
             ids, content = self.identities(ev, ctx)
             if not ids:
                 continue
@@ -1150,7 +1280,14 @@ class ExecChannel(Channel):
                 self.allowed += 1
                 continue
             helper = self._helper_shell(ev, ids, parent)
-            alert = self._exec_alert(ev, ctx, ids, parent.name, content)
+            chain = self._img_of[int(ev.get("pid", 0))]
+            alert = self._exec_alert(ev, ctx, ids, chain.launch if chain.chain_key else parent.name, content)
+            if chain.chain_key and alert.key.endswith("<-" + chain.launch):
+                # an interpreter exec'd in place by an installed wrapper judged as one (a pyenv shim
+                # named python3 -> bash -> python3.11): the launch it was judged as, not a second
+                # one; folds into that key (LOTL tools keep their own key: no "<-" in it)
+                alert.key = chain.chain_key
+                alert.evidence["continues_installed_script"] = chain.chain_key
             if helper:
                 # judged by what it execs next (that exec's parent_image is this shell); the
                 # shell's own verdict is held until it does, and given if it does anything else
@@ -1251,6 +1388,7 @@ class ExecChannel(Channel):
             "flagged": self.flagged,
             "allowed": self.allowed,
             "helper_shells": self.helper_shells_seen,
+            "installed_scripts": self.installed_scripts_seen,
             "helper_shells_alerted": self.helper_shells_alerted,
             "content_checked": self.content_checked,
             "content_unavailable": self.content_unavailable,
@@ -1336,6 +1474,27 @@ def unix_listener_owner(
     return None
 
 
+def _program_dirs(dirs: list[str]) -> frozenset[str]:
+    """The search path's directories and the directories its symlinked programs resolve into.
+
+    Read once per channel (a scandir of each directory, a readlink per symlink): installed
+    software often puts one link on PATH and its programs and helper scripts beside the
+    link's target (npm, pyenv, alternatives).
+    """
+    out = {os.path.normpath(d) for d in dirs if os.path.isabs(d)}
+    for d in list(out):
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries[:20000]:
+            if e.is_symlink():
+                real = os.path.realpath(e.path)
+                if os.path.isfile(real):
+                    out.add(os.path.dirname(real))
+    return frozenset(out)
+
+
 def _alert_key(primary: Identity, ev: Event, parent: str | None = None) -> str:
     """Rate-limit key: the program, and for a copy known only by content, the copy too.
 
@@ -1347,7 +1506,7 @@ def _alert_key(primary: Identity, ev: Event, parent: str | None = None) -> str:
     of a git hook's shell (red-team round 3: an injected ``sh`` went
     unsigned for 10 minutes behind a benign hook's).
     """
-    if primary.by in ("exe_name", "filename", "interp", "applet", "inode"):
+    if primary.by in ("exe_name", "filename", "interp", "applet", "inode", "script"):
         key = primary.name
     else:
         key = f"{primary.name}:{primary.by}:{ev.get('filename', '')}"
