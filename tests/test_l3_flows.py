@@ -18,6 +18,7 @@ import itertools
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -567,3 +568,37 @@ def test_the_agents_own_cwd_is_read_from_proc_live_and_unknown_in_replay(tmp_pat
     finally:
         agent.kill()
         agent.wait()
+
+
+def _replay_l3(name: str, drop_chdir: bool = False) -> list[Alert]:
+    raw_dir = Path(tempfile.mkdtemp(prefix="h7-l3j-"))
+    try:
+        raw = raw_dir / "j.h7j"
+        with gzip.open(L3J / name, "rb") as src, raw.open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+        reader = JournalReader(raw)
+        engine = Engine(EngineConfig(baseline_ns=30 * 10**9, read_proc=False), reader.header.agents)
+        out: list[Alert] = []
+        for b in reader:
+            if drop_chdir:
+                b.events = [e for e in b.events if e.get("op") != "chdir"]
+            out.extend(a for a in engine.process(b) if a.channel == "L3")
+        assert engine.phase == "monitoring"
+        return out
+    finally:
+        shutil.rmtree(raw_dir)
+
+
+def test_recorded_tool_loop_in_a_work_directory_closes_through_the_kernels_chdir_records() -> None:
+    """tests/journals/l3/tool_loop_cwd_dev.h7j.gz (record_tool_loop.py; real BPF with chdir records, DEV):
+    tools run with cwd=WORK in the baseline and after it (ls, git, a child writing a report the agent
+    never reads) draw no L3 certificate; the write-stage2 / run-with-cwd / read-loot loop is one cycle
+    through BOTH files.  Without the chdir records the relative loot.dat is not the file the agent
+    reads and the loop does not close (the held-out smolagents L3-tools miss, reproduced on dev).
+    """
+    got = _replay_l3("tool_loop_cwd_dev.h7j.gz")
+    assert [a.code for a in got] == ["CAUSAL_CYCLE_DETECTED"], [(a.code, a.evidence) for a in got]
+    paths = got[0].evidence["paths"]
+    assert [p.rsplit("/", 1)[1] for p in paths] == ["loot.dat", "stage2.py"], paths
+    assert all(p.startswith("/") and "/proj/" in p for p in paths)
+    assert _replay_l3("tool_loop_cwd_dev.h7j.gz", drop_chdir=True) == []
