@@ -135,10 +135,9 @@ vmtest-quick: build
 ci-extra: build
 	vmtest/ci.sh
 
-# --- `make eval` (issue 12; docs/evaluation.md): five real agent stacks, each baselined, soaked
+# --- `make eval` (issue 12; docs/evaluation.md): six real agent stacks, each baselined, soaked
 # (10 min; QUICK=1: 2 min) and attacked through its own tools.  Not part of `make test`.
 # EVAL_STACKS=... runs a subset (one at a time: the machine has 2 cores; spaces or commas).
-# pydantic-ai (held out, added session 7) is opt-in: EVAL_STACKS=pydantic-ai (eval/harness.py Stack.default).
 # Each run's full journal (h7 attach --journal) goes to $(EVAL_JOURNALS)/<commit>/<stack>.h7j, outside git.
 .PHONY: eval
 EVAL_STACKS ?=

@@ -107,7 +107,6 @@ STACKS = (
         ("{py}", "pydantic_ai_agent.py"),
         "pydantic-ai",
         "Pydantic AI agent (pydantic-ai-slim, openai SDK over httpx), chat completions, streamed and not",
-        default=False,
     ),
 )
 BY_NAME = {s.name: s for s in STACKS}
@@ -681,9 +680,7 @@ def main() -> None:
         "stacks",
         nargs="*",
         default=[s.name for s in STACKS if s.default],
-        help="stack names (spaces or commas; default: every stack but the opt-in ones: "
-        + ", ".join(s.name for s in STACKS if not s.default)
-        + ")",
+        help="stack names (spaces or commas; default: every stack not marked opt-in)",
     )
     ap.add_argument("--baseline", type=float, default=30.0)
     ap.add_argument("--soak", type=float, default=600.0)
