@@ -58,6 +58,9 @@ CPU_PRIOR = 0.02
 CPU_FLOOR = 4.0
 #: the JSD window judges batches with at least this quantile of the baseline's event counts
 WINDOW_MIN_QUANTILE = 0.5
+#: the least baseline batches with ``min_events`` events for the JSD judges to judge at all
+#: (h7.detect.window.calibrate_cusum's own minimum for the long window)
+WINDOW_MIN_SAMPLES = 5
 
 
 @dataclass
@@ -106,10 +109,10 @@ class L1Settings:
     #: a batch's rise counts at most this many times ``cpu_excess``: a whole thread mining
     #: alerts in a few batches, a benign burst adds no more than a few batches of a slow miner
     cpu_excess_clip: float = 2.5
-    #: leave a start-up transient out of the CPU windows' baseline (see ``warmup_batches``): the
-    #: leading batches whose removal makes the rest's mean most precise (MSER), when they are
-    #: busier than the rest
-    cpu_warmup_trim: bool = True
+    #: leave a start-up transient out of the baseline (see ``warmup_batches``): the leading
+    #: batches whose removal makes the rest's mean CPU time most precise (MSER), when they are
+    #: busier than every later baseline batch -- for the CPU windows and the JSD alike
+    warmup_trim: bool = True
     #: consecutive batches over a per-batch threshold before the per-batch judge alerts;
     #: a single batch is left to the long window, which alerts on it alone when it is
     #: far enough over (h7.detect.window)
@@ -212,8 +215,8 @@ class SchedChannel(Channel):
         self.cpu_excess_cusum: Cusum | None = None
         #: the last ``cpu_sustain`` batches' CPU time
         self._recent_cpu: list[float] = []
-        #: leading baseline batches left out of the CPU windows as a start-up transient
-        self.cpu_warmup = 0
+        #: leading baseline batches left out of every model as a start-up burst (warmup_batches)
+        self.warmup = 0
         #: consecutive batches over the per-batch threshold, per metric ("jsd", "cpu")
         self._over = {"jsd": 0, "cpu": 0}
 
@@ -232,6 +235,13 @@ class SchedChannel(Channel):
         super().finish_baseline(ctx)
         minev = self.settings.min_events
         rows = np.vstack(self._rows) if self._rows else np.zeros((0, len(CATEGORIES)))
+        # a start-up burst is not the agent's behaviour: out of every model of it (warmup_batches)
+        cut = warmup_batches(np.asarray(self._cpu, dtype=np.float64)) if self.settings.warmup_trim else 0
+        self.warmup = cut
+        if cut:
+            rows = rows[cut:]
+            self.total = rows.sum(axis=0)
+            self._cpu = self._cpu[cut:]
         usable = rows[rows.sum(axis=1) >= minev]
         self.usable_batches = int(usable.shape[0])
         samples: list[float] = []
@@ -275,8 +285,6 @@ class SchedChannel(Channel):
         self._cpu = []
         if not (self.settings.cpu and self.settings.window) or cpu.size < 2:
             return
-        self.cpu_warmup = warmup_batches(cpu) if self.settings.cpu_warmup_trim else 0
-        cpu = cpu[self.cpu_warmup :]
         n = cpu.size
         self.cpu_mean = float(cpu.mean())
         self._calibrate_cpu_excess(sustained(cpu, self.settings.cpu_sustain))
@@ -378,7 +386,7 @@ class SchedChannel(Channel):
         self.last = {"divergence": 0.0, "events": n, "judged": False, "cpu_s_per_s": round(cpu, 6),
                      "cpu_times_baseline": round(cpu_ratio, 4)}  # fmt: skip
         p = q = None
-        if n >= self.settings.min_events and tot > 0:
+        if n >= self.settings.min_events and tot > 0 and self._jsd_calibrated():
             q = self.total / tot
             p = self._smoothed(c, q)
             d = jsd_bits(p, q)
@@ -410,6 +418,20 @@ class SchedChannel(Channel):
                 cu.reset()
         self._over = {"jsd": 0, "cpu": 0}
         return [alert]
+
+    def _jsd_calibrated(self) -> bool:
+        """Whether the baseline had enough busy batches to say how far a benign batch's shape wanders.
+
+        Fewer than WINDOW_MIN_SAMPLES (the long window's own minimum) baseline
+        batches with ``min_events`` events: the per-batch threshold would be the
+        floor, or a tail extrapolated from two or three numbers, and a quiet
+        agent's first busy batch -- or every batch after a start-up burst that
+        was the baseline's only busy part (warmup_batches) -- was judged against
+        that.  The JSD judges stay off for such an agent; the CPU windows, which
+        use every baseline batch, still judge it.  An operator's threshold
+        override always judges.
+        """
+        return self.cal.method == "override" or self.cal.n >= WINDOW_MIN_SAMPLES
 
     def _judge_metric(
         self, metric: str, value: float, cal: Calibration, cusum: Cusum | None
@@ -514,8 +536,9 @@ class SchedChannel(Channel):
                 "baseline_s_per_s": self.cpu_mean,
                 "clip_times_baseline": self.cpu_cal.threshold if self.cpu_cal is not None else None,
                 "level_s_per_s": self.cpu_level,
-                "warmup_batches": self.cpu_warmup,
             },
+            # leading baseline batches left out as a start-up burst (warmup_batches)
+            "warmup_batches": self.warmup,
             "baseline_events": int(self.total.sum()),
             "baseline_entropy_bits": entropy_bits(self.total / self.total.sum()) if self.total.sum() else 0.0,
             "last": self.last,
@@ -532,7 +555,7 @@ class SchedChannel(Channel):
             "cpu_cal": self.cpu_cal.to_dict() if self.cpu_cal is not None else None,
             "cpu_cusum": self.cpu_cusum.to_state() if self.cpu_cusum is not None else None,
             "cpu_level": self.cpu_level,
-            "cpu_warmup": self.cpu_warmup,
+            "warmup": self.warmup,
             "cpu_excess_cusum": None if self.cpu_excess_cusum is None else self.cpu_excess_cusum.to_state(),
         }
 
@@ -554,7 +577,7 @@ class SchedChannel(Channel):
         self.cpu_cusum = Cusum.from_state(ccu) if ccu and self.cpu_cal and self.settings.window else None
         # baseline files older than the CPU-excess window have none: it stays off for them
         self.cpu_level = float(state.get("cpu_level", 0.0))
-        self.cpu_warmup = int(state.get("cpu_warmup", 0))
+        self.warmup = int(state.get("warmup", 0))
         ecu = state.get("cpu_excess_cusum")
         on = self.settings.cpu and self.settings.window and self.settings.cpu_excess > 0
         self.cpu_excess_cusum = Cusum.from_state(ecu) if ecu and on else None

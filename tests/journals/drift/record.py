@@ -244,7 +244,8 @@ def record_node(name: str, scenario: str) -> tuple[Path, int | None]:
     out.unlink(missing_ok=True)
     js = HERE.parent.parent / "agents" / "node_agent.js"
     secs = NODE_RECORD_S if scenario in ("node", "nodebusy", "nodewarm") else RECORD_S
-    seed = "11" if name.endswith("_test") else "7"
+    # _test: another rhythm than _dev; _dev2 (development) and _test2 (report): two more (session 7)
+    seed = {"test": "11", "dev2": "13", "test2": "17"}.get(name.rsplit("_", 1)[1], "7")
     busy = ["--reply-kb", "1500"] if scenario.startswith("nodebusy") else []
     agent = subprocess.Popen(
         ["node", str(js), "--life-s", f"{secs + 60:g}", "--seed", seed, *busy],
