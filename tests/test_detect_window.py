@@ -104,7 +104,9 @@ def _window(alerts: list[Alert], key: str) -> list[Alert]:
     return [a for a in alerts if a.key == key and a.evidence.get("window") == "cusum"]
 
 
-@pytest.mark.parametrize("name", ["redis_test", "agent_test", "nodebusy_test", "nodewarm_test", "nodewarm_test2"])
+@pytest.mark.parametrize(
+    "name", ["redis_test", "agent_test", "nodebusy_test", "nodewarm_test", "nodewarm_test2"]
+)
 def test_steady_benign_load_stays_quiet(name: str) -> None:
     """Issue 12: redis-server under steady load, baseline learnt under that load, gave
     3 DRIFT_DETECTED in ~30 s.  Neither the per-batch nor the window judges may alert.
