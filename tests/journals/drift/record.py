@@ -37,7 +37,8 @@ Scenarios (all RECORD_S long, changes start at CHANGE_AT):
 * ``nodewarm`` / ``nodewarmspin`` -- the plain Node analogue with a start-up burst (``warm``,
   NODE_WARM_S on the main thread, NODE_WARM_AT into the recording, so inside the baseline):
   benign / one worker hashing flat out for NODE_SPIN_S from CHANGE_AT (session 7: what hides a
-  one-thread miner behind a busy start).
+  one-thread miner behind a busy start).  ``nodebusyspin``: the bursty ``nodebusy`` agent with
+  that worker from CHANGE_AT.
 * ``spinlong`` / ``spinquiet`` -- the same agent quiet for SPIN_QUIET_S, no
   hog: the host's own load (session 5: 5-10 on 2 cores).  Of these session-5
   scenarios only ``*_dev`` chose settings; ``spinquiet_test`` and
@@ -267,7 +268,7 @@ def record_node(name: str, scenario: str) -> tuple[Path, int | None]:
         if scenario not in ("node", "nodebusy", "nodewarm"):
             time.sleep(max(0.0, CHANGE_AT - (time.monotonic() - t0)))
             change_ns = time.monotonic_ns()
-            spin = scenario in ("nodespin", "nodewarmspin")
+            spin = scenario in ("nodespin", "nodewarmspin", "nodebusyspin")
             cmd = f"mine 1 1000 0 {NODE_SPIN_S:g}" if spin else "mine 1 10 90 120"
             agent.stdin.write(cmd + "\n")
             agent.stdin.flush()
@@ -347,6 +348,7 @@ SCENARIOS = (
     "nodebusyminer10",
     "nodewarm",
     "nodewarmspin",
+    "nodebusyspin",
 )
 
 
