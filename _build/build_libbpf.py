@@ -51,6 +51,7 @@ int bpf_map_get_next_key(int fd, const void *key, void *next_key);
 
 int libbpf_num_possible_cpus(void);
 int libbpf_strerror(int err, char *buf, size_t size);
+int h7_probe_btf_prog(int lsm);
 
 const void *h7_elf_bytes(size_t *sz);
 int h7_ring_open(int map_fd, struct h7_rb **out);

@@ -139,6 +139,32 @@ static size_t h7_ring_drain(struct h7_rb *r, void *out, size_t stride, size_t ma
 	return n;
 }
 
+/*
+ * Does this kernel accept BPF programs of a BTF-attached type (lsm 0: fentry/fexit, TRACING;
+ * lsm 1: LSM) at all?  Loads a two-instruction program that names BTF type 1 (never a
+ * function) as its target, as libbpf's own type probe does: a kernel that accepts the
+ * type rejects it for the target (EINVAL), one that refuses the type says EPERM/EACCES
+ * before looking at it.  Answers that errno (0 if it loaded, which it should not), so
+ * the sensor can switch a refused kind off before its first object load instead of
+ * paying a whole failed load (BTF parse, maps, relocations) to learn it.
+ */
+static int h7_probe_btf_prog(int lsm)
+{
+	struct bpf_insn insns[2] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = lsm ? BPF_LSM_MAC : BPF_TRACE_FENTRY,
+		    .attach_btf_id = 1);
+	int fd = bpf_prog_load(lsm ? BPF_PROG_TYPE_LSM : BPF_PROG_TYPE_TRACING, NULL, "GPL", insns, 2, &opts);
+
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	return errno;
+}
+
 /* libbpf diagnostics -> Python logging */
 static void h7_py_log(int level, const char *msg); /* defined by cffi (extern "Python") */
 

@@ -16,9 +16,11 @@ translation, nothing clever:
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno as errno_mod
 import logging
 import os
+import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -214,6 +216,56 @@ class Map:
             first = False
             yield bytes(ffi.buffer(nxt, ks))
             ffi.memmove(cur, nxt, ks)
+
+
+def probe_btf_type(lsm: bool = False) -> int:
+    """errno of loading a trivial fentry (``lsm``: LSM) program whose target is BTF type 1.
+
+    EINVAL where the kernel accepts the program type (type 1 is not a
+    function), EPERM/EACCES where it refuses the type outright (as on hosts
+    where fentry is locked down).  Costs one BPF_PROG_LOAD, where learning
+    the same from the object costs a whole failed object load.
+    """
+    return int(lib.h7_probe_btf_prog(1 if lsm else 0))
+
+
+def btf_names_absent(names: set[str], btf_dir: str = "/sys/kernel/btf") -> set[str]:
+    """The ``names`` that occur in no string section of the kernel's BTF (vmlinux, then modules).
+
+    libbpf resolves an fentry/fexit/lsm/tp_btf target by a BTF type name
+    (``filp_close``, ``btf_trace_io_uring_submit_sqe``); a name that is no
+    string of any BTF cannot be a type's name, so loading that program
+    fails for certain (ESRCH/ENOENT).  A name that is present may still
+    fail (e.g. it names a struct member): the caller's load handles that as
+    before.  Only the string sections are read (a few ms).
+    """
+    missing = set(names)
+    files = ["vmlinux"]
+    with contextlib.suppress(OSError):
+        files += sorted(f for f in os.listdir(btf_dir) if f != "vmlinux")
+    for f in files:
+        if not missing:
+            break
+        try:
+            strings = _btf_strings(os.path.join(btf_dir, f))
+        except OSError:
+            continue
+        missing = {n for n in missing if strings.find(b"\0" + n.encode() + b"\0") < 0}
+    return missing
+
+
+def _btf_strings(path: str) -> bytes:
+    """The string section of one BTF blob (struct btf_header: magic, version, flags, hdr_len, offsets)."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+        if len(head) < 24:
+            raise OSError(errno_mod.EINVAL, f"{path}: not BTF")
+        magic, _ver, _flags, hdr_len, _toff, _tlen, str_off, str_len = struct.unpack("<HBBIIIII", head)
+        if magic != 0xEB9F:
+            raise OSError(errno_mod.EINVAL, f"{path}: not little-endian BTF")
+        f.seek(hdr_len + str_off)
+        # a leading NUL so the section's first string matches b"\0name\0" too
+        return b"\0" + f.read(str_len)
 
 
 _ncpus: int | None = None
