@@ -1,8 +1,7 @@
 /*
  * A minimal io_uring without liburing (raw syscalls): set up an 8-entry ring,
  * submit one SQE and wait for its completion.  Shared by the native helpers
- * that need io_uring (bench/hook_loop.c; tests/native/uring_egress.c carries
- * the same two functions).
+ * that need io_uring (bench/hook_loop.c, tests/native/uring_egress.c).
  */
 #ifndef H7_URING_RING_H
 #define H7_URING_RING_H
