@@ -590,6 +590,7 @@ def test_a_startup_burst_that_was_the_baseline_s_only_busy_part_is_not_the_jsd_r
     later = [ordinary_busy() if i % 5 == 0 else quiet() for i in range(120)]
     ch, ctx = _channel("L1", base)
     assert ch.warmup == 6 and ch.cal.n < 5  # type: ignore[attr-defined]
+    assert ch.status()["jsd_judging"] is False and ch.status()["warmup_batches"] == 6  # type: ignore[attr-defined]
     assert not any(_judge(ch, ctx, later)), "an ordinary busy batch alerted"
     # without the cut the start-up burst is the JSD's whole reference
     off, octx = _channel("L1", base, warmup_trim=False)

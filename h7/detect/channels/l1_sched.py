@@ -539,6 +539,8 @@ class SchedChannel(Channel):
             },
             # leading baseline batches left out as a start-up burst (warmup_batches)
             "warmup_batches": self.warmup,
+            # False: too few busy baseline batches for the JSD judges, only the CPU windows judge
+            "jsd_judging": self._jsd_calibrated(),
             "baseline_events": int(self.total.sum()),
             "baseline_entropy_bits": entropy_bits(self.total / self.total.sum()) if self.total.sum() else 0.0,
             "last": self.last,
