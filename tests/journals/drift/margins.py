@@ -4,8 +4,11 @@
 
 Replays each journal through L1 and L4 (the engine ``h7 replay`` runs) and
 reports, over its benign part (before ``meta.change_ns`` or the first attack
-the harness injected), the highest value of every judge against its bar:
-per-batch divergence / threshold and each CUSUM's S / h.  1.0 is an alert.
+the harness injected; an eval journal with its ``.marks.json`` beside it: the
+end of its soak), the highest value of every judge against its bar:
+per-batch divergence / threshold (``.batch``; ``.batch2``: the lesser of two
+consecutive batches, what the per-batch judge with ``persist`` = 2 needs
+over 1.0) and each CUSUM's S / h.  1.0 is an alert.
 ``--set`` overrides a channel setting (e.g. L1.min_events=60), to compare
 choices on development data.  Never give it a held-out (``_test``) journal.
 """
@@ -27,7 +30,12 @@ from h7.journal import read_journal
 CHANGE_AT_S = 53.0
 
 
-def benign_end(meta: dict[str, Any], first_ns: int, name: str) -> int | None:
+def benign_end(
+    meta: dict[str, Any], first_ns: int, name: str, marks: dict[str, Any] | None = None
+) -> int | None:
+    if marks is not None and "wall_minus_mono_ns" in meta:
+        # an eval journal (eval/cut_dev.py): benign until its soak ended
+        return int(float(marks["marks"]["soak_end"]) * 1e9) - int(meta["wall_minus_mono_ns"])
     if name.startswith(("hog", "spin")):
         return None  # benign throughout: the change is a CPU hog in another process
     if name.startswith(("miner10", "egress2x")) and meta.get("change_ns") is None:
@@ -47,13 +55,19 @@ def margins(path: Path, settings: dict[str, dict[str, Any]]) -> dict[str, Any]:
     header, batches, _ = read_journal(path)
     cfg = EngineConfig(read_proc=False, channels=["L1", "L4"], channel_settings=settings)
     engine = Engine(cfg, header.agents)
-    end = benign_end(header.meta, int(batches[0].t0_ns), path.name)
+    marks_file = path.with_suffix(".marks.json")
+    marks = json.loads(marks_file.read_text()) if marks_file.exists() else None
+    if marks is not None and marks.get("split") != "dev":
+        raise SystemExit(f"{path}: an eval journal of a {marks.get('split')} stack: not for choosing")
+    end = benign_end(header.meta, int(batches[0].t0_ns), path.name, marks)
     peak: dict[str, float] = {}
     #: the journals whose change is benign (hog, spin): the judges' peaks after it, apart
     hog_at = header.meta.get("change_ns") if path.name.startswith(("hog", "spin")) else None
     hog: dict[str, float] = {}
     alerts: list[str] = []
     monitored = 0
+    #: per-batch judges: the previous batch's ratio, for "two in a row" (what ``persist`` = 2 judges)
+    prev: dict[str, float] = {}
     for b in batches:
         if end is not None and b.t1_ns > end:
             break
@@ -71,7 +85,11 @@ def margins(path: Path, settings: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 thr = ch.get("threshold") or 0
                 if thr:
                     k = f"{name}.batch"
-                    pk[k] = max(pk.get(k, 0.0), float(ch.get("divergence") or 0) / thr)
+                    r = float(ch.get("divergence") or 0) / thr
+                    pk[k] = max(pk.get(k, 0.0), r)
+                    # the lesser of two consecutive batches: the per-batch judge's bar with persist = 2
+                    pk[f"{k}2"] = max(pk.get(f"{k}2", 0.0), min(r, prev.get(k, 0.0)))
+                    prev[k] = r
                 for m, w in (ch.get("window") or {}).items():
                     if isinstance(w, dict) and w.get("h"):
                         k = f"{name}.cusum.{m}"
