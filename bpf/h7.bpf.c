@@ -165,6 +165,17 @@ struct {
 	__type(value, __u8);
 } accepted SEC(".maps");
 
+/* TCP sockets a monitored task put in LISTEN, by address (struct h7_listener):
+ * their LISTEN -> CLOSE goes to the same agent from whatever task closes them.
+ * A plain hash, not LRU: an entry that could not be added is a LISTEN never
+ * reported (L4 falls back to /proc), never an UNLISTEN lost for a reported one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, H7_LISTENERS_ENTRIES);
+	__type(key, __u64);
+	__type(value, struct h7_listener);
+} listeners SEC(".maps");
+
 /*
  * Scope prefilter: one bit per tid that MAY be monitored, so the common case
  * (a task H7 does not watch) costs an inlined array load instead of a hash
@@ -1872,10 +1883,80 @@ int h7_cg_sendmsg6(struct bpf_sock_addr *ctx)
 	return cg_inet6(ctx, H7_NET_SEND, H7_HOOK_CG_SENDMSG6);
 }
 
+/*
+ * The agent's own TCP listeners (L4: a loopback connect to one is not
+ * egress).  inet_csk_listen_start() stores TCP_LISTEN in the context of the
+ * task calling listen(), before get_port() and hash(): the bound address and
+ * port are final then unless listen() autobinds (port 0 here, chosen after);
+ * if get_port() or hash() fails the state goes back to CLOSE at once, which
+ * reports the UNLISTEN.  Reported in stream order, so L4 never has to ask
+ * /proc after the server is gone.
+ */
+static __always_inline void listen_emit(struct sock *sk, __u32 agent, __u64 ino, __u32 op)
+{
+	struct h7_event *ev;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	ev = event_start(H7_EV_NET, agent);
+	if (!ev)
+		return;
+	__builtin_memset(&ev->net, 0, sizeof(ev->net));
+	ev->net.op = op;
+	ev->net.family = family;
+	ev->net.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	ev->net.fd = -1;
+	ev->net.count = 1;
+	ev->net.hook = H7_HOOK_TP_SOCK_STATE;
+	ev->net.ino = ino;
+	if (family == AF_INET) {
+		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+
+		__builtin_memcpy(ev->net.addr, &a, 4);
+	} else {
+		BPF_CORE_READ_INTO(&ev->net.addr, sk, __sk_common.skc_v6_rcv_saddr);
+	}
+	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
+}
+
+static __always_inline void on_listen(struct sock *sk)
+{
+	struct h7_scope *s = scope_current();
+	struct h7_listener l = {};
+	__u64 key = (__u64)sk;
+	__u16 family;
+
+	if (!s || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return;
+	l.agent = s->agent;
+	l.ino = BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
+	if (bpf_map_update_elem(&listeners, &key, &l, BPF_ANY))
+		return; /* full: not reported, so no UNLISTEN can go missing */
+	listen_emit(sk, l.agent, l.ino, H7_NET_LISTEN);
+}
+
+static __always_inline void on_unlisten(struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct h7_listener *l = bpf_map_lookup_elem(&listeners, &key);
+	__u64 ino;
+	__u32 agent;
+
+	if (!l)
+		return;
+	ino = l->ino;
+	agent = l->agent;
+	bpf_map_delete_elem(&listeners, &key);
+	listen_emit(sk, agent, ino, H7_NET_UNLISTEN);
+}
+
 /* TCP sockets born from a listener (passive open) are marked; a send on
  * them is a reply.  Runs in softirq for passive opens, so it cannot be
  * scoped to the agents: one map update per accepted connection and one
- * delete per close, host-wide. */
+ * delete per close, host-wide.  Entering and leaving LISTEN (rare, always
+ * in a task) reports the monitored tasks' listeners. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(h7_sock_state, const struct sock *sk, const int oldstate, const int newstate)
 {
@@ -1886,6 +1967,10 @@ int BPF_PROG(h7_sock_state, const struct sock *sk, const int oldstate, const int
 		bpf_map_update_elem(&accepted, &key, &one, BPF_ANY);
 	else if (newstate == TCP_CLOSE || newstate == TCP_SYN_SENT)
 		bpf_map_delete_elem(&accepted, &key);
+	if (newstate == TCP_LISTEN)
+		on_listen((struct sock *)sk);
+	else if (oldstate == TCP_LISTEN)
+		on_unlisten((struct sock *)sk);
 	return 0;
 }
 

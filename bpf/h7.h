@@ -39,6 +39,7 @@
 #define H7_FOLLOW_COMMS_ENTRIES 64    /* hand-off daemon comms (follow_comms) */
 #define H7_FOLLOW_ENTRIES 256         /* live hand-offs (follow) */
 #define H7_ENVIRON_RUN_ENTRIES 4096   /* environ / maps sweeps per caller (environ_runs, maps_runs; LRU) */
+#define H7_LISTENERS_ENTRIES 16384    /* TCP sockets a monitored task put in LISTEN (listeners) */
 #define H7_SYS_RING_BYTES (4 << 20)   /* ring defaults; userspace resizes them before load */
 #define H7_EVENT_RING_BYTES (2 << 20)
 
@@ -98,6 +99,7 @@ enum h7_hook {
 	H7_HOOK_FENTRY_PACKET_SENDMSG = 15, /* fentry/packet_sendmsg: AF_PACKET SOCK_RAW/SOCK_DGRAM */
 	H7_HOOK_FENTRY_PACKET_SPKT = 16,    /* fentry/packet_sendmsg_spkt: AF_PACKET SOCK_PACKET */
 	H7_HOOK_TP_URING_SUBMIT = 17,       /* tp_btf/io_uring_submit_req: 6.1 names it io_uring_submit_sqe */
+	H7_HOOK_TP_SOCK_STATE = 18,         /* tp_btf/inet_sock_set_state: a TCP socket entered or left LISTEN */
 };
 
 /* Where an exec's pre-interpreter file is read (h7_hook_cfg.exec). */
@@ -175,6 +177,13 @@ enum h7_net_op {
 	H7_NET_SENDMMSG = 4,
 	H7_NET_SEND = 5, /* a send seen at the socket layer (syscall or io_uring) */
 	H7_NET_WRITE = 6, /* write/writev/sendfile/splice/vmsplice into an inet socket (tracepoint mode) */
+	/* Not egress: the agent's own TCP listeners, so that L4 knows who listens on a loopback
+	 * destination from the kernel, in stream order (a short-lived in-process server may be
+	 * closed before userspace could look in /proc).  addr/port: the local (bound) address and
+	 * port, unspecified for a wildcard, port 0 if listen() picked the port itself (autobind: the
+	 * port is chosen after the state change); ino: the socket's inode (socket:[ino]). */
+	H7_NET_LISTEN = 7,   /* a monitored task's listen() put the socket in LISTEN */
+	H7_NET_UNLISTEN = 8, /* that socket left LISTEN (closed, or listen() failed), in any task */
 };
 
 /*
@@ -307,6 +316,16 @@ struct h7_net {
 	__u32 from_socket; /* 1: address read from the connected socket */
 	__u16 hook;    /* enum h7_hook that saw it */
 	__u16 inbound; /* 1: the socket was accepted (a reply, not egress) */
+	__u64 ino;     /* H7_NET_LISTEN / H7_NET_UNLISTEN: the socket's inode; else 0 */
+};
+
+/* A TCP listener of a monitored task (listeners map, keyed by the struct sock
+ * address): its LISTEN -> CLOSE is reported to the same agent, whichever task
+ * closes it (the last close may be another process's, or the exit path). */
+struct h7_listener {
+	__u64 ino;
+	__u32 agent;
+	__u32 _pad;
 };
 
 struct h7_ptrace {

@@ -39,6 +39,7 @@ EGRESS_SEEN_ENTRIES = 16384
 ACCEPTED_ENTRIES = 65536
 WRITTEN_ENTRIES = 16384
 ENVIRON_RUN_ENTRIES = 4096
+LISTENERS_ENTRIES = 16384  # H7_LISTENERS_ENTRIES
 FOLLOW_COMMS_ENTRIES = 64
 FOLLOW_ENTRIES = 256
 SYS_RING_BYTES = 4 << 20  # defaults; the sensor resizes the rings before load
@@ -70,7 +71,18 @@ EXEC_FLAG_NAMES = {
     EXF_WRITTEN: "agent-written",
 }
 OPEN_OPS = {1: "open", 2: "openat", 3: "openat2", 4: "rename_from", 5: "rename_to"}
-NET_OPS = {1: "connect", 2: "sendto", 3: "sendmsg", 4: "sendmmsg", 5: "send", 6: "write"}
+NET_OPS = {
+    1: "connect",
+    2: "sendto",
+    3: "sendmsg",
+    4: "sendmmsg",
+    5: "send",
+    6: "write",
+    7: "listen",
+    8: "unlisten",
+}
+#: net ops that are not egress: a monitored task's TCP socket entering / leaving LISTEN
+LISTEN_OPS = frozenset({"listen", "unlisten"})
 #: enum h7_hook: the program that saw an act, as its section names it (evidence names it).
 HOOKS = {
     1: "tp_btf/sys_enter",
@@ -90,6 +102,7 @@ HOOKS = {
     15: "fentry/packet_sendmsg",
     16: "fentry/packet_sendmsg_spkt",
     17: "tp_btf/io_uring_submit_req",
+    18: "tp_btf/inet_sock_set_state",
 }
 #: enum h7_access_op
 ACCESS_OPS = {
@@ -164,6 +177,7 @@ MAP_SIZES = {
     "follow_until": 1,
     "environ_runs": ENVIRON_RUN_ENTRIES,
     "maps_runs": ENVIRON_RUN_ENTRIES,
+    "listeners": LISTENERS_ENTRIES,
     "proc_scratch": 1,
 }
 
@@ -229,6 +243,7 @@ UNION_FIELDS: dict[str, list[tuple[str, Any]]] = {
         ("from_socket", "<u4"),
         ("hook", "<u2"),
         ("inbound", "<u2"),
+        ("ino", "<u8"),
     ],
     "ptrace": [
         ("request", "<i8"),
@@ -464,6 +479,8 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
         ev["from_socket"] = bool(r["from_socket"])
         ev["inbound"] = bool(r["inbound"])
         ev["hook"] = HOOKS.get(int(r["hook"]), "unknown")
+        if ev["op"] in LISTEN_OPS:
+            ev["ino"] = int(r["ino"])
     elif name == "ptrace":
         req = int(r["request"])
         ev["request"] = PTRACE_REQUESTS.get(req, str(req))

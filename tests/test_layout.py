@@ -121,6 +121,14 @@ def test_open_ops_match() -> None:
     assert {n: name.lower() for n, (name, _) in ops.items()} == decode.OPEN_OPS
 
 
+def test_net_ops_match() -> None:
+    """The net record's ops (listen/unlisten, not egress, included) are named in Python as in bpf/h7.h."""
+    text = (Path(__file__).resolve().parent.parent / "bpf" / "h7.h").read_text()
+    ops = _enum(text, "H7_NET_")
+    assert {n: name.lower() for n, (name, _) in ops.items()} == decode.NET_OPS
+    assert set(decode.NET_OPS.values()) >= decode.LISTEN_OPS
+
+
 def _programs() -> list[Any]:
     from h7.sensor.libbpf import BpfObject
 
@@ -186,6 +194,7 @@ def test_header_constants_match() -> None:
         ("H7_ACCEPTED_ENTRIES", decode.ACCEPTED_ENTRIES),
         ("H7_WRITTEN_ENTRIES", decode.WRITTEN_ENTRIES),
         ("H7_ENVIRON_RUN_ENTRIES", decode.ENVIRON_RUN_ENTRIES),
+        ("H7_LISTENERS_ENTRIES", decode.LISTENERS_ENTRIES),
         ("H7_FOLLOW_COMMS_ENTRIES", decode.FOLLOW_COMMS_ENTRIES),
         ("H7_FOLLOW_ENTRIES", decode.FOLLOW_ENTRIES),
         ("H7_SYS_RING_BYTES", f"({decode.SYS_RING_BYTES >> 20} << 20)"),
