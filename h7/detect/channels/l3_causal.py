@@ -113,7 +113,7 @@ import numpy as np
 from h7.alert import Alert
 from h7.batch import Batch, Event
 from h7.config import EngineConfig
-from h7.decode import TOKEN_BITS, TOKEN_OTHER, WINDOW_LEN
+from h7.decode import LISTEN_OPS, TOKEN_BITS, TOKEN_OTHER, WINDOW_LEN
 from h7.detect.channels.base import Calibration, Channel, ChannelContext, calibrate_threshold, kfold_indices
 from h7.detect.sequence import SequenceModel, in_sorted
 from h7.detect.syscall_table import X86_64
@@ -760,7 +760,7 @@ class CausalGraphBuilder:
                         self._read(real, proc, img, fl)
                     if acc in (O_WRONLY, O_RDWR):
                         self._wrote(real, proc, img)
-            elif t == "net":
+            elif t == "net" and ev.get("op") not in LISTEN_OPS:  # a listen is no flow (L4 keeps it)
                 fam = ev.get("family", "")
                 dest = (
                     f"net:{fam}:{ev.get('addr', '')}:{ev.get('port', 0)}"

@@ -43,6 +43,7 @@ import numpy as np
 from h7.alert import Alert
 from h7.batch import Batch, Event
 from h7.config import NS_PER_S, EngineConfig
+from h7.decode import LISTEN_OPS
 from h7.detect.channels.base import PHASE_BASELINE, Calibration, Channel, ChannelContext, calibrate_threshold
 from h7.detect.listeners import ListenerCache
 from h7.detect.window import Cusum, calibrate_cusum
@@ -50,6 +51,7 @@ from h7.errors import UsageError
 from h7.registry import AlertCode, ChannelSpec, register
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 RATE_METRICS = ("connects", "sends", "send_bytes")
 # Priors keep a ratio against a near-zero baseline finite and honest:
 # going from 0 to 1 connect/s is not an infinite burst.
@@ -70,8 +72,9 @@ class L4Settings:
     baseline_prefix_v6: int = 128
     #: [low, high] ports that key as "ephemeral"; None: the host's ip_local_port_range
     ephemeral_ports: list[int] | None = None
-    #: a loopback TCP destination that the agent's own process tree listens on is not
-    #: egress (an in-process docs site, an MCP server child); live sensor only (reads /proc)
+    #: a loopback TCP destination that the agent itself listens on is not egress (an
+    #: in-process docs site, an MCP server child): known from the kernel's listen/unlisten
+    #: events, else (listeners opened before attach) from /proc in the live sensor
     allow_own_listeners: bool = True
     #: the long window: a CUSUM per rate metric of log "times the baseline" (h7.detect.window)
     window: bool = True
@@ -233,12 +236,21 @@ class EgressChannel(Channel):
         #: loopback destinations found to be the agent's own listeners (not egress)
         self.own_listeners: list[str] = []
         self._listeners: ListenerCache | None = None
+        #: the agent's TCP listeners as the kernel reported them (listen/unlisten events, in
+        #: stream order): socket inode -> (local address, None for a wildcard; port)
+        self._listening: dict[int, tuple[IPAddress | None, int]] = {}
+        #: how many of those listen on each (address, port) (SO_REUSEPORT: several)
+        self._listen_count: dict[tuple[IPAddress | None, int], int] = {}
+        #: loopback (address, port) that /proc said the agent does not listen on; only a
+        #: listen event (checked first) or an autobound listen (port unknown) changes that
+        self._proc_not_own: set[tuple[IPAddress, int]] = set()
+        self.listens_seen = 0
 
     # -- destinations ---------------------------------------------------
     @staticmethod
     def _dest(ev: Event) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int] | None:
         fam = ev.get("family")
-        if ev.get("type") != "net" or fam not in ("inet", "inet6"):
+        if ev.get("type") != "net" or fam not in ("inet", "inet6") or ev.get("op") in LISTEN_OPS:
             return None
         if ev.get("inbound"):
             return None  # a reply on a connection the agent accepted: not egress (issue 12)
@@ -332,47 +344,105 @@ class EgressChannel(Channel):
         self._rates.append(self._batch_rates(batch, ctx))
 
     def _verdict(self, ev: Event, ctx: ChannelContext) -> Any:
-        """None (not a destination, or allowed) or (addr, key, dest); cached while monitoring.
+        """None (not a destination, allowed, or the agent's own listener) or (addr, key, dest).
 
         The allowlist, the baseline's destinations and the accepts only change
         at the end of the baseline and on an accept (both clear the cache), so
-        a destination used again costs one dict lookup.
+        a destination used again costs one dict lookup.  Whether the agent
+        listens on it is NOT cached here: that changes with every listen and
+        close, and a port the agent closed may be someone else's next.
         """
         ck = (ev.get("family"), str(ev.get("addr", "")), int(ev.get("port", 0)))
         v = self._verdicts.get(ck, self)
-        if v is not self:
-            return v
-        d = self._dest(ev)
-        if d is None:
-            v = None
-        else:
-            ip, port = d
-            a = str(ip)
-            if self.allowed(ip, port, a) is not None or self._own_listener(ip, port, ctx):
+        if v is self:
+            d = self._dest(ev)
+            if d is None:
                 v = None
             else:
-                v = (
-                    a,
-                    dest_key(ip, port, self.eph, a),
-                    f"[{a}]:{port}" if ip.version == 6 else f"{a}:{port}",
-                )
-        if len(self._verdicts) >= 65536:
-            self._verdicts.clear()
-        self._verdicts[ck] = v
-        return v
+                ip, port = d
+                a = str(ip)
+                if self.allowed(ip, port, a) is not None:
+                    v = None
+                else:
+                    v = (
+                        a,
+                        dest_key(ip, port, self.eph, a),
+                        f"[{a}]:{port}" if ip.version == 6 else f"{a}:{port}",
+                        ip,
+                        port,
+                    )
+            if len(self._verdicts) >= 65536:
+                self._verdicts.clear()
+            self._verdicts[ck] = v
+        if v is None or self._own_listener(v[3], v[4], ctx):
+            return None
+        return v[:3]
 
-    def _own_listener(
-        self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int, ctx: ChannelContext
-    ) -> bool:
-        """A loopback destination the agent itself listens on (live only: reads /proc)."""
-        if not (self.settings.allow_own_listeners and ip.is_loopback and ctx.proc.enabled and ctx.info):
+    def _on_listen(self, ev: Event) -> None:
+        """Keep the agent's listeners as the kernel reports them (stream order: a listen
+        precedes every connect it accepts, an unlisten follows every one it accepted)."""
+        self.listens_seen += 1
+        ino = int(ev.get("ino", 0))
+        self._unlisten(ino)  # an unlisten, or the same inode again (its close was lost)
+        if ev.get("op") != "listen":
+            return
+        try:
+            ip = ipaddress.ip_address(str(ev.get("addr", "")))
+        except ValueError:
+            return
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        port = int(ev.get("port", 0))
+        if port == 0:
+            # listen() without bind: the kernel picks the port after the state change, so
+            # the event cannot name it; only /proc can (cached "not own" answers are stale)
+            self._proc_not_own.clear()
+            return
+        if len(self._listening) >= 65536:  # bounded; /proc still answers for the rest
+            self._proc_not_own.clear()
+            return
+        key = (None if ip.is_unspecified else ip, port)
+        self._listening[ino] = key
+        self._listen_count[key] = self._listen_count.get(key, 0) + 1
+
+    def _unlisten(self, ino: int) -> None:
+        key = self._listening.pop(ino, None)
+        if key is None:
+            return
+        n = self._listen_count.get(key, 0) - 1
+        if n > 0:
+            self._listen_count[key] = n
+        else:
+            self._listen_count.pop(key, None)
+
+    def _own_listener(self, ip: IPAddress, port: int, ctx: ChannelContext) -> bool:
+        """A loopback destination the agent itself listens on.
+
+        First the listeners the kernel reported (decided in stream order, so a
+        server closed before this batch is judged still counts for connects made
+        while it listened, and a port it closed is not the agent's any more); then,
+        in the live sensor only, /proc for listeners opened before the sensor
+        attached (no listen event exists for them).
+        """
+        if not (self.settings.allow_own_listeners and ip.is_loopback):
+            return False
+        if (ip, port) in self._listen_count or (None, port) in self._listen_count:
+            return self._note_own(ip, port)
+        if not (ctx.proc.enabled and ctx.info) or (ip, port) in self._proc_not_own:
             return False
         if self._listeners is None:
             self._listeners = ListenerCache(ctx.proc.root)
-        if not self._listeners.owns(ctx.info.root_pid, ip, port):
-            return False
-        if len(self.own_listeners) < 64:
-            self.own_listeners.append(f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}")
+        if self._listeners.owns(ctx.info.root_pid, ip, port):
+            return self._note_own(ip, port)
+        if len(self._proc_not_own) >= 65536:
+            self._proc_not_own.clear()
+        self._proc_not_own.add((ip, port))
+        return False
+
+    def _note_own(self, ip: IPAddress, port: int) -> bool:
+        name = f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+        if len(self.own_listeners) < 64 and name not in self.own_listeners:
+            self.own_listeners.append(name)
         return True
 
     def on_events(self, events: list[Event], ctx: ChannelContext) -> list[Alert]:
@@ -380,6 +450,9 @@ class EgressChannel(Channel):
         learning = ctx.phase == PHASE_BASELINE
         for ev in events:
             if ev.get("type") != "net":
+                continue
+            if ev.get("op") in LISTEN_OPS:
+                self._on_listen(ev)  # in every phase: a baseline's server is fetched from later
                 continue
             link = self._link(ev)
             if link is None and ev.get("family") not in ("inet", "inet6"):
@@ -610,6 +683,8 @@ class EgressChannel(Channel):
             "unknown_destinations": self.unknown_seen,
             "inbound_sends_not_egress": self.inbound_seen,
             "own_listeners": list(self.own_listeners),
+            "listen_events": self.listens_seen,
+            "listening_now": len(self._listening),
         }
 
     def to_state(self) -> dict[str, Any]:
