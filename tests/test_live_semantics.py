@@ -268,16 +268,33 @@ def test_storm_collapses_into_bounded_timely_counted_certificates(demo: Any) -> 
         w0, w1 = b["evidence"]["storm"]["window_ns"]  # kernel clock; ts_ns is w1 on the wall clock
         lag = (b["sign_time_ns"] - (b["ts_ns"] - (w1 - w0))) / NS
         assert lag <= 1.5 * TIMESCALE, lag
-    # Counted: the chain's counts agree with the engine's, and cover what the channel saw.
+    # Counted: the chain's counts agree with the engine's, and cover what the channel saw.  status.json
+    # is written on its own period (batch ends): under emulation it lagged the chain by the storm's tail
+    # (5 single certificates) when read once.  Read it once it was written after the last certificate
+    # was signed (both wall clock); what it counts can only grow, so equality is then exact.
+    last_signed = max(b["sign_time_ns"] for b in l4) / NS
+    _wait(
+        lambda: float(demo.status().get("updated", 0)) > last_signed,
+        15,
+        "status.json to cover the chain",
+        demo,
+    )
     st = demo.status()["engine"]["agents"][agent_id]
     f = st["folding"]
     assert held == f["held_by_code"]["UNKNOWN_DESTINATION"]
     seen = int(st["channels"]["L4"]["unknown_destinations"])
-    assert len(single) + held + f["folded_by_code"].get("UNKNOWN_DESTINATION", 0) == seen
+    assert len(single) + held + f["folded_by_code"].get("UNKNOWN_DESTINATION", 0) == seen, (
+        len(single),
+        held,
+        f,
+    )
     for b in agg:
         s = b["evidence"]["storm"]
         assert b["suppressed"] == s["alerts"] - 1 + s["repeats_folded"]
         # up to 10 sample keys: a window that closes with fewer held alerts (the storm's tail, seen in a
         # 1-vCPU 6.1 guest) samples all of them
         assert len(s["sample_keys"]) == min(10, s["alerts"]), s
-        assert all(k.endswith(":9") for k in s["sample_keys"])
+        # the storm's destinations; an L4 window may also hold the storm's own rate burst (one
+        # NET_EGRESS_BURST, key "egress": its batch was judged inside an open window in a 1-vCPU 7.3 guest)
+        burst = bool(s["by_code"].get("NET_EGRESS_BURST"))
+        assert all(k.endswith(":9") or (k == "egress" and burst) for k in s["sample_keys"]), s
