@@ -1175,6 +1175,8 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_ioctl 16
 #define H7_NR_dup3 292
 #define H7_NR_rename 82
+#define H7_NR_chdir 80
+#define H7_NR_fchdir 81
 #define H7_NR_renameat 264
 #define H7_NR_renameat2 316
 #define H7_NR_execve 59
@@ -1200,6 +1202,8 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_dup2 -1001 /* arm64 has no dup2(2) */
 #define H7_NR_dup3 24
 #define H7_NR_rename -1002 /* arm64 has no rename(2) */
+#define H7_NR_chdir 49
+#define H7_NR_fchdir 50
 #define H7_NR_renameat 38
 #define H7_NR_renameat2 276
 #define H7_NR_ioctl 29
@@ -3004,6 +3008,12 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	case H7_NR_renameat2:
 		on_rename(agent, (int)ARG1(regs), (const char *)ARG2(regs), (int)ARG3(regs),
 			  (const char *)ARG4(regs));
+		break;
+	case H7_NR_chdir: /* L3 resolves relative paths against the cwd: not counted as an open */
+		on_open(agent, 0, H7_OPEN_CHDIR, -100 /* AT_FDCWD */, (const char *)ARG1(regs), 0, 0);
+		break;
+	case H7_NR_fchdir: /* a directory fd: no path here (dfd = the fd, path empty) */
+		on_open(agent, 0, H7_OPEN_CHDIR, (int)ARG1(regs), (const char *)0, 0, 0);
 		break;
 	case H7_NR_connect: {
 		__u16 fam = 0;

@@ -168,6 +168,9 @@ enum h7_open_op {
 	 * one, flags 0 (L3 moves the file's writers to its new name) */
 	H7_OPEN_RENAME_FROM = 4,
 	H7_OPEN_RENAME_TO = 5,
+	/* chdir(2) (path, dfd AT_FDCWD) and fchdir(2) (dfd = the fd, path empty), read at
+	 * sys_enter: L3 resolves a process's relative paths against its working directory */
+	H7_OPEN_CHDIR = 6,
 };
 
 enum h7_net_op {

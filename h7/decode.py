@@ -70,7 +70,7 @@ EXEC_FLAG_NAMES = {
     EXF_UNHASHED: "unlinked",
     EXF_WRITTEN: "agent-written",
 }
-OPEN_OPS = {1: "open", 2: "openat", 3: "openat2", 4: "rename_from", 5: "rename_to"}
+OPEN_OPS = {1: "open", 2: "openat", 3: "openat2", 4: "rename_from", 5: "rename_to", 6: "chdir"}
 NET_OPS = {
     1: "connect",
     2: "sendto",

@@ -366,6 +366,79 @@ def test_live_rename_keeps_the_writer_and_closes_the_loop(sensor: Any, tmp_path:
     assert back is not None and [e.kind for e in back] == ["spawn"]
 
 
+CWD_AGENT = """
+import os, subprocess, sys
+d = sys.argv[1]
+work = os.path.join(d, "work")
+os.mkdir(work)
+with open(os.path.join(work, "stage2.py"), "w") as f:
+    f.write("import sys\\nopen(sys.argv[1], 'w').write('collected ' * 64)\\n")
+print("ready", flush=True)
+sys.stdin.readline()
+subprocess.run([sys.executable, "stage2.py", "loot.dat"], cwd=work, check=True)
+with open(os.path.join(work, "loot.dat")) as f:
+    f.read()
+print("done", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_live_a_tools_relative_output_closes_the_loop_through_its_chdir(sensor: Any, tmp_path: Path) -> None:
+    """Real BPF: the agent writes stage2.py, runs it with ``cwd=work`` (the child's chdir(2)),
+    the script writes ``loot.dat`` (relative) and the agent reads ``<work>/loot.dat``.
+
+    The kernel's chdir record names the child's cwd, so the relative write and the
+    absolute read are one file and the loop closes (eval's write_file / run_command /
+    read_file tool loop, missed while paths were compared as spelled).
+    """
+    from test_sensor_bpf import Collector
+
+    agent = subprocess.Popen(
+        [sys.executable, "-c", CWD_AGENT, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert agent.stdin is not None and agent.stdout is not None
+    work = tmp_path / "work"
+    try:
+        assert agent.stdout.readline().strip() == "ready"
+        sensor.add_agent(agent.pid)
+        col = Collector(sensor).start()
+        try:
+            agent.stdin.write("go\n")
+            agent.stdin.flush()
+            assert agent.stdout.readline().strip() == "done"
+            seen = col.wait_for(
+                lambda e: e.get("type") == "open" and e.get("path") == str(work / "loot.dat"),
+                timeout=5 * TIMESCALE,
+            )
+            assert seen is not None, "the agent's read of loot.dat was not seen"
+            time.sleep(0.5 * TIMESCALE)
+        finally:
+            col.stop()
+        agent.stdin.write("exit\n")
+        agent.stdin.flush()
+        agent.wait(timeout=10 * TIMESCALE)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+    events = sorted(col.events, key=lambda e: int(e.get("ts_ns", 0)))
+    chdirs = [e for e in events if e.get("op") == "chdir"]
+    assert [(e.get("path"), e.get("dfd")) for e in chdirs] == [(str(work), AT_FDCWD)], chdirs
+    assert chdirs[0]["pid"] != agent.pid  # subprocess changes directory in the child, before exec
+    b = CausalGraphBuilder(agent.pid, sys.executable)
+    flows: list[ProcEdge] = []
+    b.edges(events, flows)
+    loot = [f for f in flows if f.kind == "flow" and f.path == str(work / "loot.dat")]
+    assert len(loot) == 1 and loot[0].dst.split(".")[0] == str(agent.pid), flows
+    ch = CausalChannel(EngineConfig())
+    ch.builder = b
+    ch._add_flows(flows)
+    assert ch._path(loot[0].dst, loot[0].src) is not None  # the agent reaches the child: a loop
+
+
 def test_a_new_programs_own_libraries_are_part_of_it_but_a_known_one_loading_a_new_library_counts() -> None:
     known_nodes = {"exe:/usr/bin/python3.11", "file:/etc/ld.so.cache"}
     edges = {
