@@ -40,6 +40,7 @@
 #define H7_FOLLOW_ENTRIES 256         /* live hand-offs (follow) */
 #define H7_ENVIRON_RUN_ENTRIES 4096   /* environ / maps sweeps per caller (environ_runs, maps_runs; LRU) */
 #define H7_LISTENERS_ENTRIES 16384    /* TCP sockets a monitored task put in LISTEN (listeners) */
+#define H7_DGRAM_SEEN_ENTRIES 4096    /* (sender, unix datagram receiver) pairs reported (dgram_seen; LRU) */
 #define H7_SYS_RING_BYTES (4 << 20)   /* ring defaults; userspace resizes them before load */
 #define H7_EVENT_RING_BYTES (2 << 20)
 
@@ -100,6 +101,7 @@ enum h7_hook {
 	H7_HOOK_FENTRY_PACKET_SPKT = 16,    /* fentry/packet_sendmsg_spkt: AF_PACKET SOCK_PACKET */
 	H7_HOOK_TP_URING_SUBMIT = 17,       /* tp_btf/io_uring_submit_req: 6.1 names it io_uring_submit_sqe */
 	H7_HOOK_TP_SOCK_STATE = 18,         /* tp_btf/inet_sock_set_state: a TCP socket entered or left LISTEN */
+	H7_HOOK_FENTRY_UNIX_MAY_SEND = 19,  /* fentry/security_unix_may_send: a unix datagram's receiver */
 };
 
 /* Where an exec's pre-interpreter file is read (h7_hook_cfg.exec). */
@@ -158,6 +160,9 @@ enum h7_access_op {
 	H7_ACC_PROC_ENVIRON = 7, /* open of /proc/<pid>/environ; h7_access.sweep says how many other
 				    processes' environ the caller opened just before (procps `ps`
 				    opens every process's: a sweep, not a targeted read) */
+	H7_ACC_PROC_FD = 8,    /* open of /proc/<pid>/fd/<n>: the file behind one of its descriptors
+				  opened anew (arg_fd = n, mode = the open's flags): fd takeover
+				  without pidfd_getfd */
 };
 
 enum h7_open_op {
@@ -171,6 +176,11 @@ enum h7_open_op {
 	/* chdir(2) (path, dfd AT_FDCWD) and fchdir(2) (dfd = the fd, path empty), read at
 	 * sys_enter: L3 resolves a process's relative paths against its working directory */
 	H7_OPEN_CHDIR = 6,
+	/* creat(2): an open with flags O_CREAT|O_WRONLY|O_TRUNC (what the kernel does) */
+	H7_OPEN_CREAT = 7,
+	/* link(2)/linkat(2): a new name for a file (an O_TMPFILE one put in place, or an existing
+	 * file); the new name, flags O_CREAT|O_WRONLY: the caller created that path with content */
+	H7_OPEN_LINK = 8,
 };
 
 enum h7_net_op {
@@ -280,17 +290,20 @@ struct h7_exec {
 	__u32 _pad2;
 };
 
-/* A monitored thread connected a unix socket and a listener accepted it. */
+/* A monitored thread connected a unix socket and a listener accepted it, or sent a unix
+ * datagram to a bound socket (connected or addressed: no listener, no accept). */
 struct h7_handoff {
 	__s32 fd;
 	__u32 peer_tgid; /* the listening process (the socket's peer credentials) */
 	__u32 followed;  /* 1: the peer is a configured daemon; its next children join the agent */
 	__u32 path_len;  /* bytes of path[] (an abstract name starts with NUL) */
 	char peer_comm[H7_COMM_LEN];
-	char path[H7_SUN_LEN]; /* the listener's bound address */
+	char path[H7_SUN_LEN]; /* the listener's (datagram: the receiver's) bound address */
 	__u32 peer_agent;      /* agent the peer itself belongs to (0: not monitored) */
 	__u32 hook;            /* enum h7_hook that saw it */
-	__u32 _pad;
+	__u32 sock_type;       /* SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_SEQPACKET 5; 0: not a socket (TIOCSTI).
+				  A datagram's receiver has no peer credentials: peer_tgid and
+				  peer_comm are 0, userspace asks /proc who holds the socket */
 };
 
 struct h7_exit {

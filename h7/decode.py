@@ -40,6 +40,7 @@ ACCEPTED_ENTRIES = 65536
 WRITTEN_ENTRIES = 16384
 ENVIRON_RUN_ENTRIES = 4096
 LISTENERS_ENTRIES = 16384  # H7_LISTENERS_ENTRIES
+DGRAM_SEEN_ENTRIES = 4096
 FOLLOW_COMMS_ENTRIES = 64
 FOLLOW_ENTRIES = 256
 SYS_RING_BYTES = 4 << 20  # defaults; the sensor resizes the rings before load
@@ -70,7 +71,18 @@ EXEC_FLAG_NAMES = {
     EXF_UNHASHED: "unlinked",
     EXF_WRITTEN: "agent-written",
 }
-OPEN_OPS = {1: "open", 2: "openat", 3: "openat2", 4: "rename_from", 5: "rename_to", 6: "chdir"}
+#: enum h7_open_op: creat(2) comes as flags O_CREAT|O_WRONLY|O_TRUNC, link(2)/linkat(2) as the new
+#: name with O_CREAT|O_WRONLY (the caller put a file there)
+OPEN_OPS = {
+    1: "open",
+    2: "openat",
+    3: "openat2",
+    4: "rename_from",
+    5: "rename_to",
+    6: "chdir",
+    7: "creat",
+    8: "link",
+}
 NET_OPS = {
     1: "connect",
     2: "sendto",
@@ -103,6 +115,7 @@ HOOKS = {
     16: "fentry/packet_sendmsg_spkt",
     17: "tp_btf/io_uring_submit_req",
     18: "tp_btf/inet_sock_set_state",
+    19: "fentry/security_unix_may_send",
 }
 #: enum h7_access_op
 ACCESS_OPS = {
@@ -113,6 +126,7 @@ ACCESS_OPS = {
     5: "pidfd_getfd",
     6: "attach_check",
     7: "proc_environ_open",
+    8: "proc_fd_open",
 }
 #: enum h7_egress_mode / h7_access_mode (struct h7_hook_cfg)
 EGRESS_SYSCALL, EGRESS_CGROUP, EGRESS_FENTRY = 0, 1, 2
@@ -136,6 +150,8 @@ HOOK_CFG_DTYPE = np.dtype(
 )
 NSPID_KEY_DTYPE = np.dtype([("ns", "<u4"), ("pid", "<u4")])
 PTRACE_REQUESTS = {0: "TRACEME", 16: "ATTACH", 0x4206: "SEIZE"}
+#: h7_handoff.sock_type: what kind of unix socket a hand-off went through ("" for TIOCSTI)
+SOCK_TYPES = {0: "", 1: "stream", 2: "dgram", 5: "seqpacket"}
 FAMILIES: dict[int, str] = {
     socket.AF_UNSPEC: "unspec",
     socket.AF_UNIX: "unix",
@@ -178,6 +194,7 @@ MAP_SIZES = {
     "environ_runs": ENVIRON_RUN_ENTRIES,
     "maps_runs": ENVIRON_RUN_ENTRIES,
     "listeners": LISTENERS_ENTRIES,
+    "dgram_seen": DGRAM_SEEN_ENTRIES,
     "proc_scratch": 1,
 }
 
@@ -263,7 +280,7 @@ UNION_FIELDS: dict[str, list[tuple[str, Any]]] = {
         ("path", f"V{SUN_LEN}"),
         ("peer_agent", "<u4"),
         ("hook", "<u4"),
-        ("_pad", "<u4"),
+        ("sock_type", "<u4"),
     ],
     "access": [
         ("op", "<u4"),
@@ -501,6 +518,7 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
         ev["followed"] = bool(r["followed"])
         ev["peer_agent"] = int(r["peer_agent"])
         ev["hook"] = HOOKS.get(int(r["hook"]), "unknown")
+        ev["sock_type"] = SOCK_TYPES.get(int(r["sock_type"]), str(int(r["sock_type"])))
     elif name == "access":
         ev["op"] = ACCESS_OPS.get(int(r["op"]), "unknown")
         ev["hook"] = HOOKS.get(int(r["hook"]), "unknown")

@@ -27,7 +27,8 @@ import pytest
 from conftest import TIMESCALE
 from test_sensor_bpf import Collector
 
-from h7.detect.channels.base import ChannelContext
+from h7.detect.channels.base import ChannelContext, ProcReader
+from h7.detect.channels.l2_exec import ExecChannel
 from h7.detect.channels.l5_ptrace import MAPS_SWEEP, PtraceChannel
 from h7.detect.engine import EngineConfig
 
@@ -872,3 +873,134 @@ def test_file_written_through_io_uring_then_run(watched: Any, native: Path, tmp_
     )
     assert "agent-written" not in o["id_flags"], o
     assert sensor.gap_modes["written_files"]["mode"] in ("fentry", "tracepoint")
+
+
+def _l2(l2cfg: dict[str, Any], live: bool = False) -> tuple[Any, ChannelContext]:
+    """An L2 channel as the engine builds it; ``live`` lets it read this host's /proc."""
+    cfg = EngineConfig.from_dict({"l2": l2cfg})
+    ctx = ChannelContext(agent=1, agent_id="a", info=None, config=cfg, proc=ProcReader(live, "/proc"))
+    return ExecChannel(cfg), ctx
+
+
+def test_creat_link_and_rename_into_a_spool(watched: Any, tmp_path: Path) -> None:
+    """creat(2), an O_TMPFILE file linked in place (linkat) and a rename into place put a job in a
+    daemon's spool without any open/openat/openat2 naming it for writing (red-team round 5's
+    g5r5_atjob_spool_creat; l3r5_fork_child_creat_loop's creat).  sys_enter reads them in both
+    modes: each is an open record naming the new file, and L2 makes each a spool hand-off."""
+    _, agent, col = watched
+    spool = tmp_path / "atjobs"
+    spool.mkdir()
+    a1, a2, a3 = spool / "a0001", spool / "a0002", spool / "a0003"
+    assert agent.cmd(f"creat {a1}") == "ok"
+    assert agent.cmd(f"tmpfile_link {spool} {a2}") == "ok"
+    assert agent.cmd(f"rename {tmp_path / 'staged'} {a3}") == "ok"
+    wr = os.O_CREAT | os.O_WRONLY
+    c = wait_event(col, lambda e: e["type"] == "open" and e["path"] == str(a1), "creat(2)")
+    assert c["op"] == "creat" and c["flags"] == wr | os.O_TRUNC and c["mode"] == 0o600, c
+    ln = wait_event(col, lambda e: e["type"] == "open" and e["path"] == str(a2), "linkat of an O_TMPFILE")
+    assert ln["op"] == "link" and ln["flags"] == wr, ln
+    rn = wait_event(col, lambda e: e["type"] == "open" and e["path"] == str(a3), "rename into place")
+    assert rn["op"] == "rename_to", rn
+    ch, ctx = _l2({"handoff_spools": [f"{spool}/*"]})
+    alerts = ch.on_events([c, ln, rn], ctx)
+    assert [a.code for a in alerts] == ["DAEMON_HANDOFF"] * 3, alerts
+    assert [a.evidence["spool_file"] for a in alerts] == [str(a1), str(a2), str(a3)]
+    ch2, ctx2 = _l2({})  # the defaults name the real spools, not this directory
+    assert ch2.on_events([c, ln, rn], ctx2) == []
+
+
+def test_proc_fd_reopen_is_fd_theft(watched: Any, tmp_path: Path) -> None:
+    """Opening the agent's /proc/<pid>/fd/<n> opens the file behind its descriptor anew (red-team
+    round 5's g2r5_procfd_reopen_log: its log reopened for appending, a line forged).  The kernel
+    checks only read-level access for it, so it is read from the open's path in both modes:
+    absolute, through /proc/<pid>/task/<tid>, relative to /proc/<pid>/fd.  Listing the directory,
+    readlink and fdinfo (lsof, ls -l) are not opens of it and report nothing."""
+    _, agent, col = watched
+    _, _, pid = agent_buf(agent)
+    log = tmp_path / "agent.log"
+    n = int(agent.cmd(f"log {log}"))
+    # not an open of the file: nothing
+    os.readlink(f"/proc/{pid}/fd/{n}")
+    assert str(n) in os.listdir(f"/proc/{pid}/fd")
+    Path(f"/proc/{pid}/fdinfo/{n}").read_text()
+    fd = os.open(f"/proc/{pid}/fd/{n}", os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, b"agent: forged line\n")
+    finally:
+        os.close(fd)
+    os.close(os.open(f"/proc/{pid}/task/{pid}/fd/{n}", os.O_RDONLY))
+    dfd = os.open(f"/proc/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.close(os.open(str(n), os.O_RDONLY, dir_fd=dfd))
+    finally:
+        os.close(dfd)
+    assert log.read_bytes() == b"agent: forged line\n"
+    seen: list[dict[str, Any]] = []
+    for k in range(3):
+        seen.append(
+            wait_event(
+                col,
+                lambda e, k=k: e["type"] == "access" and e["op"] == "proc_fd_open" and e not in seen[:k],
+                f"fd reopen #{k + 1}",
+            )
+        )
+    for e in seen:
+        assert e["target_pid"] == pid and e["pid"] == os.getpid() and e["arg_fd"] == n, e
+        assert e["hook"] == "tp_btf/sys_enter", e
+    assert seen[0]["mode"] & os.O_APPEND and seen[0]["mode"] & 3 == os.O_WRONLY, seen[0]
+    col.stop()
+    mine = [e for e in col.events if e["type"] == "access" and e["pid"] == os.getpid()]
+    assert len(mine) == 3, mine  # (others' acts on the host, e.g. a `ps` sweep, are theirs)
+    alerts = _certified(seen[0])
+    assert [a.code for a in alerts] == ["FD_THEFT_DETECTED"], alerts
+    assert alerts[0].evidence["target_fd"] == n and alerts[0].evidence["act"] == "proc_fd_open"
+
+
+def handoff_hook(sensor: Any) -> str:
+    if sensor.gap_modes["handoffs"]["mode"] == "fentry":
+        return "fentry/security_unix_may_send"
+    return "tp_btf/sys_enter"
+
+
+def test_unix_datagram_to_a_daemon_is_a_handoff(watched: Any, tmp_path: Path) -> None:
+    """A unix datagram needs no connect: sendto/sendmsg naming a bound socket, or a connected
+    datagram socket (red-team round 5's g5r5_socat_dgram_handoff: `socat UNIX-RECVFROM:S,fork
+    EXEC:/bin/sh` runs each one).  The kernel reports the receiver's address (fentry: the LSM hook
+    of every unix datagram; tracepoint: the send's address, the connect's peer); L2 asks /proc who
+    holds it: socat is a command-running daemon, a plain process is not."""
+    sensor, agent, col = watched
+    daemon_sock, plain = tmp_path / "d.sock", [tmp_path / f"p{i}.sock" for i in range(2)]
+    socat = subprocess.Popen(
+        ["socat", "-u", f"UNIX-RECV:{daemon_sock}", "OPEN:/dev/null"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    receivers = []
+    try:
+        for p in plain:
+            r = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            r.bind(str(p))
+            receivers.append(r)
+        deadline = time.monotonic() + 10 * TIMESCALE
+        while not daemon_sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert daemon_sock.exists(), "socat did not bind"
+        for path, how in ((daemon_sock, "sendto"), (plain[0], "sendmsg"), (plain[1], "connect")):
+            assert agent.cmd(f"dgram {path} {how}") == "8", how
+        ev = {}
+        for path in (daemon_sock, *plain):
+            ev[path] = wait_event(
+                col, lambda e, p=str(path): e["type"] == "handoff" and e["path"] == p, f"datagram to {path}"
+            )
+            assert ev[path]["sock_type"] == "dgram" and ev[path]["peer_pid"] == 0, ev[path]
+            assert ev[path]["hook"] == handoff_hook(sensor), ev[path]
+        ch, ctx = _l2({}, live=True)
+        alerts = ch.on_events([ev[daemon_sock]], ctx)
+        assert [a.code for a in alerts] == ["DAEMON_HANDOFF"], alerts
+        got = alerts[0].evidence
+        assert got["daemon_comm"] == "socat" and got["daemon_pid"] == socat.pid and got["datagram"], got
+        assert ch.on_events([ev[p] for p in plain], ctx) == []  # this test's own receivers: no daemon
+    finally:
+        for r in receivers:
+            r.close()
+        socat.kill()
+        socat.wait()

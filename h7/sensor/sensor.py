@@ -314,8 +314,8 @@ GAPS: list[Gap] = [
     Gap(
         "handoffs",
         5,
-        "unix-socket connects to daemons that run commands (io_uring too in fentry mode)",
-        fentry=("h7_fx_unix_connect",),
+        "unix-socket connects and datagrams to daemons that run commands (io_uring too in fentry mode)",
+        fentry=("h7_fx_unix_connect", "h7_fe_unix_may_send"),
         cfg_field="handoff",
         values={"fentry": HANDOFF_FENTRY, "tracepoint": HANDOFF_SYSCALL, "syscall": HANDOFF_SYSCALL},
     ),

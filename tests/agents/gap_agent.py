@@ -151,6 +151,37 @@ def main() -> None:
         elif cmd[0] == "run":  # run PATH: its output kept off this protocol
             r = subprocess.run([cmd[1]], capture_output=True, timeout=30, check=False)
             out = f"rc {r.returncode}"
+        elif cmd[0] == "creat":  # creat PATH: creat(2), the one create call that is no open*
+            fd = libc.creat(cmd[1].encode(), 0o600)
+            if fd < 0:
+                out = f"errno {ctypes.get_errno()}"
+            else:
+                os.write(fd, b"#!/bin/sh\ntrue\n")
+                os.close(fd)
+        elif cmd[0] == "tmpfile_link":  # tmpfile_link DIR NEW: an unnamed O_TMPFILE file, linked in place
+            fd = os.open(cmd[1], os.O_TMPFILE | os.O_WRONLY, 0o600)
+            os.write(fd, b"#!/bin/sh\ntrue\n")
+            # linkat(AT_FDCWD, "/proc/self/fd/N", AT_FDCWD, NEW, AT_SYMLINK_FOLLOW), as open(2) documents
+            rc = libc.linkat(-100, f"/proc/self/fd/{fd}".encode(), -100, cmd[2].encode(), 0x400)
+            os.close(fd)
+            if rc != 0:
+                out = f"errno {ctypes.get_errno()}"
+        elif cmd[0] == "rename":  # rename STAGED NEW: written elsewhere, moved in place
+            Path(cmd[1]).write_bytes(b"#!/bin/sh\ntrue\n")
+            os.rename(cmd[1], cmd[2])
+        elif cmd[0] == "log":  # log PATH: keep PATH open for appending (a log file); its fd
+            fd = os.open(cmd[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            KEEP.append(fd)
+            out = fd
+        elif cmd[0] == "dgram":  # dgram PATH sendto|sendmsg|connect: one unix datagram to PATH
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as u:
+                if cmd[2] == "sendto":
+                    out = u.sendto(b"h7-dgram", cmd[1])
+                elif cmd[2] == "sendmsg":
+                    out = u.sendmsg([b"h7-dgram"], [], 0, cmd[1])
+                else:
+                    u.connect(cmd[1])
+                    out = u.send(b"h7-dgram")
         elif cmd[0] == "exit":
             break
         print(out, flush=True)

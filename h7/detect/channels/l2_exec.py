@@ -865,21 +865,28 @@ class ExecChannel(Channel):
             "head": str(ev.get("head", ""))[:128],
         }
 
-    def _listener_owner(self, path: str, root: str) -> tuple[int, str] | None:
-        """unix_listener_owner, cached 10 s per path (a chatty client must not rescan /proc)."""
+    def _listener_owner(self, path: str, root: str, dgram: bool = False) -> tuple[int, str] | None:
+        """unix_listener_owner, cached 10 s per path (a chatty client must not rescan /proc).
+
+        A datagram's receiver is searched among the daemons but systemd: pid 1
+        holds every socket-activated socket (journald's, syslog's /dev/log) for
+        the service it starts, and never reads their datagrams itself.
+        """
         now = time.monotonic()
-        hit = self._owner_cache.get(path)
+        key = ("d:" if dgram else "s:") + path
+        hit = self._owner_cache.get(key)
         if hit is not None and now - hit[0] < 10.0:
             return hit[1]
         owner = unix_listener_owner(
             path,
             root,
             budget_s=self.settings.handoff_proc_budget_ms / 1000.0,
-            comms=frozenset(self.handoff_daemons),
+            comms=frozenset(self.handoff_daemons - {"systemd"} if dgram else self.handoff_daemons),
+            dgram=dgram,
         )
         if len(self._owner_cache) >= 256:
             self._owner_cache.clear()
-        self._owner_cache[path] = (now, owner)
+        self._owner_cache[key] = (now, owner)
         return owner
 
     def _parent_image(self, ev: Event) -> _Image:
@@ -1125,12 +1132,16 @@ class ExecChannel(Channel):
         path = str(ev.get("path", ""))
         owner = None
         tiocsti = path.startswith(TIOCSTI_PREFIX)
+        dgram = ev.get("sock_type") == "dgram"
         if not comm and path and ctx.proc.enabled and not tiocsti:
             # The process that called listen() is gone (a daemon that forked
-            # after binding, like dtach): ask /proc who holds the listener now.
-            owner = self._listener_owner(path, ctx.proc.root)
+            # after binding, like dtach), or this is a datagram (its receiver
+            # has no peer credentials): ask /proc who holds the socket now.
+            owner = self._listener_owner(path, ctx.proc.root, dgram)
             if owner is not None:
                 comm = owner[1]
+                if dgram and ctx.info is not None and ctx.proc.descends_from(owner[0], ctx.info.root_pid):
+                    return None  # the agent's own receiver (the kernel's peer_agent, for a stream)
         by = []
         if tiocsti:
             # keystrokes pushed into a terminal (ioctl TIOCSTI): whoever reads it runs them
@@ -1164,6 +1175,7 @@ class ExecChannel(Channel):
             daemon_found_by="proc" if owner is not None else "kernel",
             daemon_comm=comm,
             children_followed=bool(ev.get("followed", False)),
+            **({"datagram": True} if dgram else {}),
         )
 
     def _daemon_handoff(
@@ -1215,7 +1227,9 @@ class ExecChannel(Channel):
         unix connect and no exec of ``at``.  Judged from the open, before any byte is written.
         """
         flags = int(ev.get("flags", 0))
-        if not (flags & _O_ACCMODE or flags & _O_CREAT) or self._spool_re is None:
+        # a rename's new name puts a whole file in place (written elsewhere first, then moved in)
+        placed = ev.get("op") == "rename_to"
+        if not (flags & _O_ACCMODE or flags & _O_CREAT or placed) or self._spool_re is None:
             return None
         path = self._open_path(ev, ctx)
         if path is None or not self._spool_re.match(path):
@@ -1406,6 +1420,7 @@ class ExecChannel(Channel):
 
 
 _SO_ACCEPTCON = 0x10000
+_SOCK_DGRAM = 2  # /proc/net/unix Type column
 _MAX_PROC_SCAN = 100_000  # fds looked at, at most, per lookup
 
 
@@ -1414,8 +1429,11 @@ def unix_listener_owner(
     proc_root: str = "/proc",
     budget_s: float = _PROC_SCAN_BUDGET_S,
     comms: set[str] | frozenset[str] | None = None,
+    dgram: bool = False,
 ) -> tuple[int, str] | None:
     """(pid, comm) of a process holding the listening unix socket bound at ``path``.
+
+    With ``dgram``: the bound datagram socket at ``path`` (its receiver; no listen).
 
     Reads /proc/net/unix for the listener's inode, then the fds of every
     process: milliseconds, and only for a hand-off whose listener the kernel
@@ -1432,7 +1450,9 @@ def unix_listener_owner(
             next(f, None)
             for line in f:
                 parts = line.split(None, 7)
-                if len(parts) == 8 and parts[7].rstrip("\n") == path and int(parts[3], 16) & _SO_ACCEPTCON:
+                if len(parts) != 8 or parts[7].rstrip("\n") != path:
+                    continue
+                if (int(parts[4], 16) == _SOCK_DGRAM) if dgram else (int(parts[3], 16) & _SO_ACCEPTCON):
                     inodes.add(f"socket:[{parts[6]}]")
     except (OSError, ValueError):
         return None

@@ -13,7 +13,13 @@ Codes (one per kind of act, so an operator can route them separately):
   /proc/<pid>/mem or /proc/<pid>/maps, or any other attach-level access
   check the kernel made for it (fentry mode);
 * ``FD_THEFT_DETECTED``: pidfd_getfd took one of its file descriptors (its
-  sockets: the conversation with the model, its API sessions).
+  sockets: the conversation with the model, its API sessions), or its
+  /proc/<pid>/fd/<n> was opened: the very file behind that descriptor, opened
+  anew by someone else (its log reopened for appending and forged, its stdin
+  pipe read, a deleted file recovered).  Only read-level permission is
+  checked for that open, so fentry's attach-level access check never sees it;
+  the open's path is read at sys_enter (and io_uring's submit) in both modes.
+  Listing the directory, readlink (lsof, ``ls -l``) and fdinfo are no opens of it.
 
 An open of its /proc/<pid>/environ (where API keys live) is ``PROCESS_MEMORY_ACCESS`` too,
 unless it is part of a sweep: procps ``ps -ef``/``ps aux`` (and ``top``) open the environ of every
@@ -68,6 +74,7 @@ ACCESS_CODES = {
     "proc_environ_open": "PROCESS_MEMORY_ACCESS",
     "attach_check": "PROCESS_MEMORY_ACCESS",
     "pidfd_getfd": "FD_THEFT_DETECTED",
+    "proc_fd_open": "FD_THEFT_DETECTED",
 }
 
 
@@ -125,8 +132,10 @@ class PtraceChannel(Channel):
                 what = {"act": op}
                 if op in SWEEP_OPS:
                     what["sweep"] = sweep
-                if op == "pidfd_getfd":
+                if op in ("pidfd_getfd", "proc_fd_open"):
                     what["target_fd"] = int(ev.get("arg_fd", -1))
+                if op == "proc_fd_open":  # what for: read, write, append (h7_access.mode = the open's flags)
+                    what["open_flags"] = oct(int(ev.get("mode", 0)))
             else:
                 continue
             attacker = self._attacker(ev, ctx)
@@ -186,7 +195,9 @@ SPEC = register(
                 "PROCESS_MEMORY_ACCESS", "high", "Process read or wrote the agent's memory without ptrace"
             ),
             AlertCode(
-                "FD_THEFT_DETECTED", "high", "Process took a file descriptor from the agent (pidfd_getfd)"
+                "FD_THEFT_DETECTED",
+                "high",
+                "Process took a file descriptor from the agent (pidfd_getfd, /proc/<pid>/fd/<n>)",
             ),
         ),
         settings=L5Settings,
