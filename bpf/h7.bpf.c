@@ -2464,10 +2464,13 @@ static __always_inline __u32 proc_tail(struct h7_procpath *p, __u32 i)
 
 /*
  * The raw path's last component is mem, maps or environ, or it ends in
- * fd/<n>, or it is <n> alone (relative to a /proc/<pid>/fd directory), n =
+ * fd/<n>, or it is <n> alone (relative to a /proc/<pid>/fd directory; not
+ * with O_DIRECTORY: htop-style scans open every /proc/<pid> that way), n =
  * strlen + 1.  Every other open returns here, before any canonicalisation.
  */
-static __always_inline int proc_tail_candidate(const char *b, long n)
+#define H7_O_DIRECTORY 0200000
+
+static __always_inline int proc_tail_candidate(const char *b, long n, __u32 flags)
 {
 	__u32 e = (__u32)n - 1, len, d = 0; /* e: the terminating NUL */
 	char c1, c2, c3;
@@ -2482,7 +2485,7 @@ static __always_inline int proc_tail_candidate(const char *b, long n)
 			break;
 		d = k;
 	}
-	if (d && (d == e || (d + 3 <= e && b[(e - d - 1) & H7_PROC_MASK] == '/' &&
+	if (d && ((d == e && !(flags & H7_O_DIRECTORY)) || (d + 3 <= e && b[(e - d - 1) & H7_PROC_MASK] == '/' &&
 			      b[(e - d - 2) & H7_PROC_MASK] == 'd' && b[(e - d - 3) & H7_PROC_MASK] == 'f' &&
 			      (d + 3 == e || b[(e - d - 4) & H7_PROC_MASK] == '/'))))
 		return 1;
@@ -2696,7 +2699,7 @@ static __always_inline void on_proc_open(long nr, int dfd, const char *upath, __
 		n = bpf_probe_read_kernel_str(p->b, sizeof(p->b), upath);
 	else
 		n = bpf_probe_read_user_str(p->b, sizeof(p->b), upath);
-	if (!proc_tail_candidate(p->b, n))
+	if (!proc_tail_candidate(p->b, n, flags))
 		return;
 	/* "/proc/self/<tail>", "/proc/thread-self/<tail>": the caller's own file, never reported;
 	 * glibc (pthread_getattr_np), JVMs and profilers open their own maps all the time */
