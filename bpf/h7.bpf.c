@@ -1845,12 +1845,30 @@ static __always_inline int fe_connect(const struct sockaddr *uaddr, __u32 hook)
 	return 0;
 }
 
+/* The socket-layer hooks' common tail: count the send (a reply on an accepted socket is not
+ * egress), name the syscall or io_uring op that made it, report the destination once. */
+static __always_inline int fe_send_emit(struct h7_scope *s, int by_tid, struct h7_net *n, __u64 size, __u32 hook)
+{
+	struct h7_stats *st = stats_of(s->agent);
+
+	if (st && !n->inbound) {
+		st->sends++;
+		st->send_bytes += size;
+	}
+	n->op = current_send_op(s, by_tid);
+	n->fd = -1;
+	n->count = 1;
+	n->bytes = size;
+	n->hook = hook;
+	net_emit(s->agent, s->tgid, n, 1);
+	return 0;
+}
+
 static __always_inline int fe_sendmsg(struct socket *sock, struct msghdr *msg, __u64 size, __u32 hook)
 {
 	int by_tid = 0;
 	struct h7_scope *s = scope_current_by(&by_tid);
 	struct h7_net n = {};
-	struct h7_stats *st;
 	__u16 family;
 
 	if (!s)
@@ -1860,18 +1878,7 @@ static __always_inline int fe_sendmsg(struct socket *sock, struct msghdr *msg, _
 		family = read_sock_peer(BPF_CORE_READ(sock, sk), &n);
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	st = stats_of(s->agent);
-	if (st && !n.inbound) {
-		st->sends++;
-		st->send_bytes += size;
-	}
-	n.op = current_send_op(s, by_tid);
-	n.fd = -1;
-	n.count = 1;
-	n.bytes = size;
-	n.hook = hook;
-	net_emit(s->agent, s->tgid, &n, 1);
-	return 0;
+	return fe_send_emit(s, by_tid, &n, size, hook);
 }
 
 SEC("fentry/inet_stream_connect")
@@ -1907,23 +1914,11 @@ static __always_inline int fe_packet(struct socket *sock, struct msghdr *msg, __
 	int by_tid = 0;
 	struct h7_scope *s = scope_current_by(&by_tid);
 	struct h7_net n = {};
-	struct h7_stats *st;
 
 	if (!s)
 		return 0;
 	packet_dest(BPF_CORE_READ(sock, sk), BPF_CORE_READ(msg, msg_name), 0, &n);
-	st = stats_of(s->agent);
-	if (st) {
-		st->sends++;
-		st->send_bytes += size;
-	}
-	n.op = current_send_op(s, by_tid);
-	n.fd = -1;
-	n.count = 1;
-	n.bytes = size;
-	n.hook = hook;
-	net_emit(s->agent, s->tgid, &n, 1);
-	return 0;
+	return fe_send_emit(s, by_tid, &n, size, hook); /* (a packet send is never inbound) */
 }
 
 SEC("fentry/packet_sendmsg")
