@@ -14,9 +14,11 @@ import ctypes
 import http.server
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -888,6 +890,32 @@ def test_creat_link_and_rename_into_a_spool(watched: Any, tmp_path: Path) -> Non
     g5r5_atjob_spool_creat; l3r5_fork_child_creat_loop's creat).  sys_enter reads them in both
     modes: each is an open record naming the new file, and L2 makes each a spool hand-off."""
     _, agent, col = watched
+    with _tmpfile_dir(tmp_path) as base:
+        _creat_link_and_rename_into(base, agent, col)
+
+
+@contextlib.contextmanager
+def _tmpfile_dir(tmp_path: Path) -> Iterator[Path]:
+    """A scratch directory on a filesystem that has O_TMPFILE (the vmtest guest's /tmp refuses it with
+    EOPNOTSUPP): tmp_path, else a directory made on /dev/shm or /run (tmpfs), removed after."""
+    for parent in (None, "/dev/shm", "/run"):
+        d = tmp_path if parent is None else Path(tempfile.mkdtemp(prefix="h7-tmpfile-", dir=parent))
+        try:
+            os.close(os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o600))
+        except OSError:
+            if parent is not None:
+                shutil.rmtree(d, ignore_errors=True)
+            continue
+        try:
+            yield d
+        finally:
+            if parent is not None:
+                shutil.rmtree(d, ignore_errors=True)
+        return
+    pytest.fail("no filesystem with O_TMPFILE among tmp_path, /dev/shm, /run")
+
+
+def _creat_link_and_rename_into(tmp_path: Path, agent: Agent, col: Collector) -> None:
     spool = tmp_path / "atjobs"
     spool.mkdir()
     a1, a2, a3 = spool / "a0001", spool / "a0002", spool / "a0003"
