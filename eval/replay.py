@@ -15,6 +15,12 @@ Replay is not the live run: its act -> certificate latencies are not measured
 (no signing; shown as 0 ms), and what only /proc could tell at the time is
 not read.  By default only the development stacks are replayed; held-out
 stacks are for reporting (``--held-out``), never for choosing a setting.
+
+``--live RESULTS`` (the harness's ``eval/results`` of the same run) also
+checks replay parity: which live certificates the replay re-derives (same
+channel, code, key and act time within 1 ms).  On the tree that ran, anything
+not re-derived is something the journal does not carry (a live /proc read, a
+kernel-side decision): the replayed tables of later trees silently lack it.
 """
 
 from __future__ import annotations
@@ -97,6 +103,56 @@ def replay_run(journal: Path, marks: dict[str, Any], python: str = sys.executabl
     }
 
 
+def parity(
+    live: list[dict[str, Any]], replayed: list[dict[str, Any]], tol_ms: float = 1.0
+) -> dict[str, list[dict[str, Any]]]:
+    """Live certificates the replay re-derives, those it does not, and replay-only verdicts.
+
+    Matched on channel, code, key and act time: the act time within ``tol_ms``
+    because the replay maps kernel time to wall time with the journal's one
+    offset, the sensor with its own reading of the clocks.  Unsigned or
+    unverified live entries are not certificates and are left out.
+    """
+
+    def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+        return (a["channel"], a["code"], a.get("key", "")) == (
+            b["channel"],
+            b["code"],
+            b.get("key", ""),
+        ) and abs(float(a["ts"]) - float(b["ts"])) * 1000 <= tol_ms
+
+    certs = [c for c in live if c.get("sig_ok") and "channel" in c]
+    return {
+        "reproduced": [c for c in certs if any(same(c, r) for r in replayed)],
+        "not_reproduced": [c for c in certs if not any(same(c, r) for r in replayed)],
+        "replay_only": [r for r in replayed if not any(same(c, r) for c in certs)],
+    }
+
+
+def parity_lines(raw: list[dict[str, Any]], live_dir: Path) -> list[str]:
+    """One line per replayed stack (and a total) comparing it with the live results in ``live_dir``."""
+    lines, got, total = [], 0, 0
+    for r in raw:
+        p = live_dir / f"{r['stack']}.json"
+        if not p.exists():
+            lines.append(f"parity {r['stack']}: no live results in {live_dir}")
+            continue
+        live = json.loads(p.read_text()).get("certs", [])
+        end = (r.get("marks") or {}).get("end")
+        if end is not None:  # a dev cut (eval/cut_dev.py) ends before the held-out variants' certificates
+            live = [c for c in live if "ts" not in c or float(c["ts"]) < float(end)]
+        par = parity(live, r["certs"])
+        n_ok, n = len(par["reproduced"]), len(par["reproduced"]) + len(par["not_reproduced"])
+        got, total = got + n_ok, total + n
+        lines.append(f"parity {r['stack']}: {n_ok}/{n} live certificates re-derived")
+        for tag, cs in (("not re-derived", par["not_reproduced"]), ("replay only", par["replay_only"])):
+            for c in cs:
+                key = str(c.get("key", ""))[:60]
+                lines.append(f"  {tag}: {c['channel']} {c['code']} key={key} ts={c['ts']:.3f}")
+    lines.append(f"parity total: {got}/{total} live certificates re-derived")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dir", type=Path, help="a journal directory of make eval: <EVAL_JOURNALS>/<commit>")
@@ -110,6 +166,12 @@ def main() -> None:
         type=Path,
         default=None,
         help="also write the figures without the raw certificates (what eval/results/replay-*.json keeps)",
+    )
+    ap.add_argument(
+        "--live",
+        type=Path,
+        default=None,
+        help="the same run's live results (eval/results/<stack>.json): which certificates replay re-derives",
     )
     a = ap.parse_args()
     want = [x for x in a.stacks.split(",") if x]
@@ -132,6 +194,8 @@ def main() -> None:
     corpus = corpus_summary(stacks)
     label = f"replay of the {a.dir.name} journals (latencies not measured)"
     print(markdown(stacks, corpus, label))
+    if a.live is not None:
+        print("\n".join(parity_lines(raw, a.live)))
     if a.out is not None:
         figures = {"label": label, "corpus": corpus, "stacks": stacks, "raw": raw}
         a.out.write_text(json.dumps(figures, indent=1))

@@ -416,6 +416,39 @@ def test_replaying_a_recorded_run_places_verdicts_in_its_windows(tmp_path: Path)
     assert not s["attacks"][0]["detected"] and s["false_alerts"]["L2"] >= 1, s
 
 
+def test_replay_parity_matches_channel_code_key_and_act_time(tmp_path: Path) -> None:
+    """eval/replay.py --live: a live certificate counts as re-derived only with the same verdict and act.
+
+    Session 7's same-tree replay re-derived 77 of 81 live certificates: the
+    four L3 cycles needed the agent's cwd, read live from /proc and not
+    journalled.  Parity must name such certificates, not pass them because a
+    verdict of the same channel landed nearby.
+    """
+    replay = _load("replay")
+    live = [
+        _cert("L3", "CAUSAL_CYCLE_DETECTED", 100.0, 5.0, "loot.dat"),
+        _cert("L2", "LLM_AGENT_HIJACK", 200.0, 1.0, "dash<-python"),
+        _cert("L4", "UNKNOWN_DESTINATION", 300.0, 1.0, "127.0.0.2:9"),
+        {"file": "x.cal", "sig_ok": False},  # a failed signature is no certificate
+    ]
+    replayed = [
+        _cert("L3", "STRUCTURAL_DRIFT", 100.0, 0.0, "loot.dat"),  # same act, another verdict
+        _cert("L2", "LLM_AGENT_HIJACK", 200.0008, 0.0, "dash<-python"),  # clock mapping: within 1 ms
+        _cert("L4", "UNKNOWN_DESTINATION", 300.002, 0.0, "127.0.0.2:9"),  # 2 ms off: another act
+    ]
+    par = replay.parity(live, replayed)
+    assert [c["channel"] for c in par["reproduced"]] == ["L2"]
+    assert [c["channel"] for c in par["not_reproduced"]] == ["L3", "L4"]
+    assert [c["code"] for c in par["replay_only"]] == ["STRUCTURAL_DRIFT", "UNKNOWN_DESTINATION"]
+    (tmp_path / "mcp.json").write_text(json.dumps({"certs": live}))
+    lines = replay.parity_lines([{"stack": "mcp", "certs": replayed, "marks": {"end": 250.0}}], tmp_path)
+    assert lines[0] == "parity mcp: 1/2 live certificates re-derived"  # L4 came after the cut: not asked
+    lines = replay.parity_lines([{"stack": "mcp", "certs": replayed}], tmp_path)
+    assert lines[0] == "parity mcp: 1/3 live certificates re-derived"
+    assert lines[-1] == "parity total: 1/3 live certificates re-derived"
+    assert any("not re-derived: L3 CAUSAL_CYCLE_DETECTED" in x for x in lines)
+
+
 def test_stored_results_are_compact_and_keep_the_figures() -> None:
     """eval/results/<stack>.json: one line per list element; only the plot series is rounded.
 
