@@ -789,6 +789,31 @@ class ExecChannel(Channel):
     # -- channel interface ----------------------------------------------
     def learn(self, batch: Batch, ctx: ChannelContext) -> None:
         self._last_batch_ns = int(batch.t1_ns)
+        self._warm(ctx)
+
+    def judge(self, batch: Batch, ctx: ChannelContext) -> list[Alert]:
+        self._warm(ctx)
+        return []
+
+    def _warm(self, ctx: ChannelContext) -> None:
+        """Build the host's binary index and script directories on the batch path, not on an exec.
+
+        Both are built once, lazily: before this, by the first exec the agent
+        made, so an agent that never exec'd during its baseline paid the PATH
+        scan (a stat and a 128-byte read per known binary, a scandir and a
+        readlink per symlink) inside its first alert: 11 ms of a 20.5-ms act
+        -> .cal here (load 2.4), most likely the 50 ms of session 7's one slow
+        act (its L2 p99, the channel's first act).  The
+        first batch (in the baseline, or the first judged one with a loaded
+        baseline) comes within ``batch_ns`` of the attach.  Live only: a
+        replay reads no /proc and has no latency to protect.
+        """
+        if not ctx.proc.enabled:
+            return
+        if self.settings.content_identity:
+            _ = self.known
+        if self.settings.installed_scripts and self._script_dirs is None:
+            self._script_dirs = _program_dirs(self.known.dirs)
 
     def finish_baseline(self, ctx: ChannelContext) -> None:
         self.baselined = True
