@@ -208,6 +208,27 @@ def wait_stopped(pid: int, seconds: float = 5.0) -> bool:
     return False
 
 
+def rewrite_mem(fd: int, addr: int, size: int = 32) -> int:
+    """Read ``size`` bytes at ``addr`` through an open /proc/PID/mem ``fd``, write them back, close it.
+
+    The act of every /proc/PID/mem variant: a real write into the target that
+    leaves it as it was.  Returns the bytes written (``size`` when it went through).
+    """
+    try:
+        return os.pwrite(fd, os.pread(fd, size, addr), addr)
+    finally:
+        os.close(fd)
+
+
+def int80_attach(lib: ctypes.CDLL, pid: int) -> tuple[int, bool]:
+    """PTRACE_ATTACH through the ia32 entry (rt.c's rt_ptrace_int80), detached again: (rc, seen stopped)."""
+    rc = int(lib.rt_ptrace_int80(PTRACE_ATTACH, pid))
+    stopped = rc == 0 and wait_stopped(pid)
+    if rc == 0:
+        libc().ptrace(PTRACE_DETACH, pid, None, None)
+    return rc, stopped
+
+
 NR_OPENAT2 = 437
 RESOLVE_NO_MAGICLINKS = 0x02
 PIDFD_THREAD = os.O_EXCL

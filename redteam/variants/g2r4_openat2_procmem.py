@@ -24,12 +24,8 @@ def run(args: dict[str, Any]) -> None:
     addr = rt.target_addr(args, pid)
     t = rt.now()
     fd = rt.openat2(f"/proc/{pid}/mem", os.O_RDWR | os.O_CLOEXEC, rt.RESOLVE_NO_MAGICLINKS)
-    try:
-        data = os.pread(fd, 32, addr)
-        n = os.pwrite(fd, data, addr)
-    finally:
-        os.close(fd)
-    rt.report(t, n == len(data) == 32, f"openat2(/proc/{pid}/mem, O_RDWR): wrote {n} bytes at {addr:#x}")
+    n = rt.rewrite_mem(fd, addr)
+    rt.report(t, n == 32, f"openat2(/proc/{pid}/mem, O_RDWR): wrote {n} bytes at {addr:#x}")
 
 
 if __name__ == "__main__":

@@ -25,12 +25,8 @@ def run(args: dict[str, Any]) -> None:
     path = f"/proc/self/../{pid}/mem"
     t = rt.now()
     fd = os.open(path, os.O_RDWR)
-    try:
-        data = os.pread(fd, 32, addr)
-        n = os.pwrite(fd, data, addr)
-    finally:
-        os.close(fd)
-    rt.report(t, n == len(data) == 32, f"{path}: wrote {n} bytes at {addr:#x}")
+    n = rt.rewrite_mem(fd, addr)
+    rt.report(t, n == 32, f"{path}: wrote {n} bytes at {addr:#x}")
 
 
 if __name__ == "__main__":

@@ -29,10 +29,7 @@ def run(args: dict[str, Any]) -> None:
         fd = os.open(f"/proc/self/fd/{handle}", os.O_RDWR)
     finally:
         os.close(handle)
-    try:
-        n = os.pwrite(fd, os.pread(fd, 32, addr), addr)
-    finally:
-        os.close(fd)
+    n = rt.rewrite_mem(fd, addr)
     rt.report(t, n == 32, f"O_PATH {proc}/{pid}/mem, reopened O_RDWR via /proc/self/fd: rewrote {n} bytes")
 
 

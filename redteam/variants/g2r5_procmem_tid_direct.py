@@ -26,10 +26,7 @@ def run(args: dict[str, Any]) -> None:
     addr = rt.target_addr(args, pid, proc)
     t = rt.now()
     fd = os.open(f"{proc}/{tid}/mem", os.O_RDWR)
-    try:
-        n = os.pwrite(fd, os.pread(fd, 32, addr), addr)
-    finally:
-        os.close(fd)
+    n = rt.rewrite_mem(fd, addr)
     rt.report(
         t, n == 32 and tid != pid, f"{proc}/{tid}/mem (thread of {pid}): rewrote {n} bytes at {addr:#x}"
     )

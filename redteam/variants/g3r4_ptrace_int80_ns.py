@@ -21,10 +21,7 @@ def run(args: dict[str, Any]) -> None:
     pid = int(args["pid"])
     lib = rt.native(args)
     t = rt.now()
-    rc = int(lib.rt_ptrace_int80(rt.PTRACE_ATTACH, pid))
-    stopped = rc == 0 and rt.wait_stopped(pid)
-    if rc == 0:
-        rt.libc().ptrace(rt.PTRACE_DETACH, pid, None, None)
+    rc, stopped = rt.int80_attach(lib, pid)
     rt.report(t, rc == 0, f"int80 ptrace(ATTACH, ns pid {pid}) = {rc}, stopped {stopped}")
 
 

@@ -25,10 +25,7 @@ def run(args: dict[str, Any]) -> None:
     addr = int(args["addr"])
     t = rt.now()
     fd = os.open(f"/proc/{tid}/mem", os.O_RDWR)
-    try:
-        n = os.pwrite(fd, os.pread(fd, 32, addr), addr)
-    finally:
-        os.close(fd)
+    n = rt.rewrite_mem(fd, addr)
     rt.report(t, n == 32 and tid != pid, f"/proc/{tid}/mem (ns thread of inner pid {pid}): rewrote {n} bytes")
 
 
