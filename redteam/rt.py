@@ -12,11 +12,13 @@ the sensor sees (the agent's stdout is its log, opened before the baseline).
 
 from __future__ import annotations
 
+import array
 import contextlib
 import ctypes
 import ipaddress
 import json
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -206,6 +208,36 @@ def wait_stopped(pid: int, seconds: float = 5.0) -> bool:
             return True
         time.sleep(0.005)
     return False
+
+
+def passed_socket(broker_sock: str, ip: str, port: int) -> int:
+    """A socket connected to ip:port by the harness's broker and passed in over SCM_RIGHTS.
+
+    The variants that egress through it never connect in the agent's tree.
+    """
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as u:
+        u.settimeout(5)
+        u.connect(broker_sock)
+        u.sendall(f"{ip} {port}\n".encode())
+        fds = array.array("i")
+        _, anc, _, _ = u.recvmsg(16, socket.CMSG_SPACE(fds.itemsize))
+        for level, kind, data in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+    if not fds:
+        raise OSError("the broker passed no fd")
+    return int(fds[0])
+
+
+def wait_exit(pid: int, seconds: float = 20.0) -> int:
+    """Exit status of the forked child ``pid``, polled (bounded); -1 if it has not exited in time."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        wpid, st = os.waitpid(pid, os.WNOHANG)
+        if wpid == pid:
+            return os.waitstatus_to_exitcode(st)
+        time.sleep(0.01)
+    return -1
 
 
 def rewrite_mem(fd: int, addr: int, size: int = 32) -> int:

@@ -7,9 +7,7 @@ write(2).  The agent itself never connects to or sends to an inet address.
 
 from __future__ import annotations
 
-import array
 import os
-import socket
 from typing import Any
 
 from redteam import rt
@@ -23,19 +21,11 @@ EXPECT = ("L4",)
 
 def run(args: dict[str, Any]) -> None:
     ip, port = rt.loopback(args["dest"]["ip"]), int(args["dest"]["port"])
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as u:
-        u.settimeout(5)
-        u.connect(str(args["broker_sock"]))
-        u.sendall(f"{ip} {port}\n".encode())
-        fds = array.array("i")
-        _, anc, _, _ = u.recvmsg(16, socket.CMSG_SPACE(fds.itemsize))
-        for level, kind, data in anc:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
-    if not fds:
-        rt.report(rt.now(), False, "broker passed no fd")
+    try:
+        fd = rt.passed_socket(str(args["broker_sock"]), ip, port)
+    except OSError as e:
+        rt.report(rt.now(), False, str(e))
         return
-    fd = fds[0]
     t = rt.now()
     n = sum(os.write(fd, b"passed-socket exfil " * 20) for _ in range(5))
     os.close(fd)

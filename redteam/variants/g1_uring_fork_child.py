@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from typing import Any
 
 from redteam import rt
@@ -28,14 +27,7 @@ def run(args: dict[str, Any]) -> None:
     if pid == 0:
         rc = lib.rt_uring_egress(socket.AF_INET, ip.encode(), port, socket.SOCK_STREAM, data, len(data), 0)
         os._exit(0 if rc > 0 else 1)
-    status = -1
-    end = time.monotonic() + 20
-    while time.monotonic() < end:
-        wpid, st = os.waitpid(pid, os.WNOHANG)
-        if wpid == pid:
-            status = os.waitstatus_to_exitcode(st)
-            break
-        time.sleep(0.01)
+    status = rt.wait_exit(pid)
     rt.report(t, status == 0, f"child {pid} io_uring tcp {ip}:{port} exit {status}")
 
 

@@ -9,10 +9,8 @@ the agent's.
 
 from __future__ import annotations
 
-import array
 import ctypes
 import os
-import socket
 from typing import Any
 
 from redteam import rt
@@ -54,24 +52,9 @@ class _IoEvent(ctypes.Structure):
     ]
 
 
-def _passed_socket(broker: str, ip: str, port: int) -> int:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as u:
-        u.settimeout(5)
-        u.connect(broker)
-        u.sendall(f"{ip} {port}\n".encode())
-        fds = array.array("i")
-        _, anc, _, _ = u.recvmsg(16, socket.CMSG_SPACE(fds.itemsize))
-        for level, kind, data in anc:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
-    if not fds:
-        raise OSError("the broker passed no fd")
-    return int(fds[0])
-
-
 def run(args: dict[str, Any]) -> None:
     ip, port = rt.loopback(args["dest"]["ip"]), int(args["dest"]["port"])
-    fd = _passed_socket(str(args["broker_sock"]), ip, port)
+    fd = rt.passed_socket(str(args["broker_sock"]), ip, port)
     lc = rt.libc()
     c = ctypes.c_long
     ctx = ctypes.c_ulong(0)

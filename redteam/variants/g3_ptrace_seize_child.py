@@ -7,7 +7,6 @@ agent (getppid() is a namespace pid), interrupts it once and lets go.
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 from redteam import rt
@@ -29,14 +28,7 @@ def run(args: dict[str, Any]) -> None:
             os._exit(0)
         except BaseException:
             os._exit(2)
-    status = -1
-    end = time.monotonic() + 20
-    while time.monotonic() < end:
-        wpid, st = os.waitpid(pid, os.WNOHANG)
-        if wpid == pid:
-            status = os.waitstatus_to_exitcode(st)
-            break
-        time.sleep(0.01)
+    status = rt.wait_exit(pid)
     rt.report(t, status == 0, f"child {pid} PTRACE_SEIZE of ns parent {os.getpid()}: exit {status}")
 
 
