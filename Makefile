@@ -152,7 +152,7 @@ eval: build
 # The daemons gap 5 hands commands to, and what the variants copy or compile; --no-install-recommends keeps
 # `at` from pulling in a mail server.  REDTEAM_ARGS e.g. "--only g1_udp_sendto --baseline 10".
 .PHONY: redteam
-REDTEAM_APT := tmux screen at dtach socat busybox-static gcc libc6-dev util-linux perl make git iproute2 procps openssl strace gdb binutils curl coreutils
+REDTEAM_APT := tmux screen at dtach socat busybox-static gcc libc6-dev util-linux perl make git iproute2 procps openssl strace gdb binutils curl coreutils universal-ctags jq patch
 REDTEAM_ARGS ?=
 redteam: build
 	@missing=$$(for p in $(REDTEAM_APT); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \

@@ -418,9 +418,12 @@ def main(run: Callable[[dict[str, Any]], None], scope: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------- round 6: staged receivers
-def sink_argv(mode: str, *rest: str) -> list[str]:
-    """The command line of redteam/variants/_r6_sink.py (a receiver run outside the victims' trees)."""
-    return [sys.executable, str(Path(__file__).resolve().parent / "variants" / "_r6_sink.py"), mode, *rest]
+def sink_argv(mode: str, *rest: str, script: str = "_r6_sink.py") -> list[str]:
+    """The command line of a staging helper in redteam/variants/ (run outside the victims' trees).
+
+    ``_r6_sink.py`` (receivers) or ``_r7_sink.py`` (round 7's collectors and command runners).
+    """
+    return [sys.executable, str(Path(__file__).resolve().parent / "variants" / script), mode, *rest]
 
 
 def stage_daemon(argv: list[str], pidfile: Path, ready: Callable[[], bool], seconds: float = 10.0) -> None:
