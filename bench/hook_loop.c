@@ -23,6 +23,15 @@
  *              (IEEE local experimental: looped back and dropped, no protocol takes it)
  *   uring      one io_uring NOP submitted and reaped (io_uring_enter; io_uring's submit tracepoint)
  *   uringopen  one io_uring OPENAT of FILE, reaped, then close(2) of the new fd
+ * Session 7's hooks (issue 13 round 5, L4's own listeners, L3's working directory):
+ *   listen     socket + bind to 127.0.0.1:0 + listen + close: two TCP state changes
+ *              (tp_btf/inet_sock_set_state: the listen and unlisten records)
+ *   creat      creat(FILE.PID.new) + close (creat(2) is path-checked like open)
+ *   link       link(FILE, FILE.PID.lnk) + unlink of the new name (link/linkat records)
+ *   chdir      chdir() to FILE's directory, which is already the working directory (chdir records)
+ *   openfd     open("/proc/self/fd/N") of FILE's fd + close (the fd/<n> tail: the /proc walk)
+ *   unixdgram  sendto() of 16 bytes on an AF_UNIX SOCK_DGRAM socket to a path-bound receiver of
+ *              this process (sys_enter's sun_path check; fentry/security_unix_may_send)
  * C, not Python, so the figure is the kernel path and its hooks.
  */
 #define _GNU_SOURCE
@@ -38,7 +47,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/resource.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -124,9 +135,27 @@ int main(int argc, char **argv)
 	struct ring ring = {0};
 
 	int file = argc == 2 ? open(argv[1], O_RDONLY) : -1;
+	int unix_rx = socket(AF_UNIX, SOCK_DGRAM, 0), unix_tx = socket(AF_UNIX, SOCK_DGRAM, 0);
+	struct sockaddr_un usock = {.sun_family = AF_UNIX};
+	char created[4096], linked[4096], fdpath[64], dir[4096];
 
-	if (file < 0 || zero < 0 || pkt < 0 || pipe(ping) || pipe(pong) || ring_init(&ring))
+	if (file < 0 || zero < 0 || pkt < 0 || unix_rx < 0 || unix_tx < 0 || pipe(ping) || pipe(pong) ||
+	    ring_init(&ring))
 		return 2;
+	snprintf(created, sizeof(created), "%s.%d.new", argv[1], (int)getpid());
+	snprintf(linked, sizeof(linked), "%s.%d.lnk", argv[1], (int)getpid());
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", file);
+	snprintf(dir, sizeof(dir), "%s", argv[1]);
+	if (strrchr(dir, '/'))
+		*strrchr(dir, '/') = 0;
+	if ((size_t)snprintf(usock.sun_path, sizeof(usock.sun_path), "%s.%d.sock", argv[1], (int)getpid()) >=
+		    sizeof(usock.sun_path) ||
+	    !dir[0] || chdir(dir))
+		return 2;
+	unlink(usock.sun_path);
+	if (bind(unix_rx, (struct sockaddr *)&usock, sizeof(usock)))
+		return 1;
+	setsockopt(unix_rx, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
 	lo.sll_ifindex = (int)if_nametoindex("lo");
 	uopen.fd = AT_FDCWD;
 	uopen.addr = (unsigned long)argv[1];
@@ -202,6 +231,39 @@ int main(int argc, char **argv)
 				} else if (!strcmp(op, "uring")) {
 					if (ring_run(&ring, &nop) < 0)
 						rc = -1;
+				} else if (!strcmp(op, "listen")) {
+					struct sockaddr_in any = {.sin_family = AF_INET};
+					int l = socket(AF_INET, SOCK_STREAM, 0);
+
+					any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+					if (l < 0 || bind(l, (struct sockaddr *)&any, sizeof(any)) || listen(l, 1))
+						rc = -1;
+					close(l);
+				} else if (!strcmp(op, "creat")) {
+					int fd = creat(created, 0600);
+
+					if (fd < 0)
+						rc = -1;
+					close(fd);
+				} else if (!strcmp(op, "link")) {
+					if (link(argv[1], linked) || unlink(linked))
+						rc = -1;
+				} else if (!strcmp(op, "chdir")) {
+					if (chdir(dir))
+						rc = -1;
+				} else if (!strcmp(op, "openfd")) {
+					int fd = open(fdpath, O_RDONLY);
+
+					if (fd < 0)
+						rc = -1;
+					close(fd);
+				} else if (!strcmp(op, "unixdgram")) {
+					if (sendto(unix_tx, payload, sizeof(payload), MSG_DONTWAIT, (struct sockaddr *)&usock,
+						   sizeof(usock)) != sizeof(payload))
+						rc = -1;
+					if ((i & 7) == 7) /* keep the receiver from filling */
+						while (recv(unix_rx, line, sizeof(line), MSG_DONTWAIT) > 0)
+							;
 				} else if (!strcmp(op, "uringopen")) {
 					int fd = ring_run(&ring, &uopen);
 
@@ -220,9 +282,13 @@ int main(int argc, char **argv)
 		cb = now_ns(CLOCK_PROCESS_CPUTIME_ID) + children_cpu_ns();
 		while (recv(udp_rx, line, sizeof(line), MSG_DONTWAIT) > 0)
 			;
+		while (recv(unix_rx, line, sizeof(line), MSG_DONTWAIT) > 0)
+			;
 		if (rc)
 			return 3;
 		printf("%.3f %.3f\n", (b - a) / n, (cb - ca) / n);
 	}
+	unlink(created);
+	unlink(usock.sun_path);
 	return 0;
 }

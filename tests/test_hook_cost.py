@@ -60,3 +60,20 @@ def test_summary_prints_each_measured_row_and_program_growth() -> None:
     growth = [line.split()[:5] for line in text.splitlines()]
     assert ["h7_sys_enter", "open", "190", "75", "+115"] in growth
     assert summary({}) == ""
+
+
+def test_programs_the_reference_lacks_get_their_own_rows() -> None:
+    """inet_sock_set_state, the cgroup hooks...: no pre-issue-13 figure, still one row per op."""
+    res = {"hook_rounds": 3.0, **_compare(_raw(), "hook_cpu"), **_compare(_raw(), "hook")}
+    res["hook_bpf_h7_sys_enter_open_unmonitored_ns_per_run"] = 190.0
+    res["hook_bpf_ref_h7_sys_enter_open_unmonitored_ns_per_run"] = 75.0
+    res["hook_bpf_h7_sock_state_listen_unmonitored_ns_per_run"] = 250.0
+    res["hook_bpf_h7_sock_state_listen_monitored_ns_per_run"] = 11000.0
+    res["hook_bpf_h7_cg_connect4_connect_monitored_ns_per_run"] = 21000.0
+    text = summary(res)
+    new = text.split("new since issue 13")[1].splitlines()
+    rows = [line.split() for line in new[2:]]
+    assert ["h7_sock_state", "listen", "250", "11000"] in rows
+    assert ["h7_cg_connect4", "connect", "nan", "21000"] in rows
+    # a program the reference has stays in the growth table only
+    assert not any(r[0] == "h7_sys_enter" for r in rows)
