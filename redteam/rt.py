@@ -289,6 +289,46 @@ def pidfd_open_flags(pid: int, flags: int) -> int:
     return int(fd)
 
 
+# --------------------------------------------------------------------- atd's spool
+def atjob(marker: str, seed: int) -> tuple[str, str]:
+    """(file name, script) of an atd job that is already due and touches ``marker``, as at(1) writes one.
+
+    The name is ``a`` + a 5-hex job number (``seed`` + pid, so two variants never
+    collide) + 8-hex minutes since the epoch, one minute ago: atd runs it on its
+    next wake-up (a SIGHUP).
+    """
+    minutes = int(time.time() // 60) - 1
+    name = f"a{seed + os.getpid() % 0x1000:05x}{minutes:08x}"
+    return name, f"#!/bin/sh\n# atrun uid=0 gid=0\n# mail root 0\numask 22\ncd /\ntouch {marker}\n"
+
+
+# --------------------------------------------------------------------- hand-built packets
+def inet_checksum(b: bytes) -> int:
+    """The Internet checksum (RFC 1071) of ``b``: IPv4 headers and ICMP messages built by hand."""
+    import struct
+
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
+    s = (s >> 16) + (s & 0xFFFF)
+    s += s >> 16
+    return ~s & 0xFFFF
+
+
+def ipv4_udp(src: str, dst: str, sport: int, dport: int, payload: bytes, ident: int, frag: int = 0) -> bytes:
+    """An IPv4 header (checksummed) + UDP header (checksum 0: none, valid over IPv4) + ``payload``."""
+    import socket
+    import struct
+
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    ip = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45, 0, 20 + len(udp), ident, frag, 64, socket.IPPROTO_UDP, 0,
+        socket.inet_aton(src), socket.inet_aton(dst),
+    )  # fmt: skip
+    return ip[:10] + struct.pack("!H", inet_checksum(ip)) + ip[12:] + udp
+
+
 # --------------------------------------------------------------------- exec helpers
 def copy_padded(src: str, dst: Path, pad: bytes = b"", patch_at: int | None = None) -> Path:
     """Copy an executable, optionally appending bytes or flipping one byte at an offset."""

@@ -20,20 +20,11 @@ ROUND = 3
 EXPECT = ("L4",)
 
 
-def _checksum(b: bytes) -> int:
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
-    s = (s >> 16) + (s & 0xFFFF)
-    s += s >> 16
-    return ~s & 0xFFFF
-
-
 def run(args: dict[str, Any]) -> None:
     ip = rt.loopback(args["dest"]["ip"])
     payload = b"AWS_SECRET_ACCESS_KEY=h7redteamround3" * 8
     hdr = struct.pack("!BBHHH", 8, 0, 0, 0x4837, 1)
-    pkt = struct.pack("!BBHHH", 8, 0, _checksum(hdr + payload), 0x4837, 1) + payload
+    pkt = struct.pack("!BBHHH", 8, 0, rt.inet_checksum(hdr + payload), 0x4837, 1) + payload
     with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as s:
         t = rt.now()
         n = s.sendto(pkt, (ip, 0))

