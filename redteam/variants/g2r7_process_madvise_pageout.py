@@ -2,8 +2,9 @@
 
 Another process's memory, reached without ptrace, /proc or process_vm_*:
 the agent's heap pages are reclaimed under it (a performance tamper and a
-timing side channel).  The kernel gates it by the ptrace access check plus
-CAP_SYS_NICE, the check issue 13 says covers "everything".
+timing side channel).  The kernel gates it by the ptrace access check
+(PTRACE_MODE_READ) plus CAP_SYS_NICE: the check issue 13 builds gap 2's
+fentry hook on, reached here by a syscall it does not list.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Round 7: a miner in a forked child at SCHED_IDLE (runs only when a CPU would idle), 20 s, routine going on.
 
-The lowest scheduling class there is: the miner never preempts anything and
-yields at every wake-up of any other task, so its switches look like the
-idle task's.  The agent's own loop keeps working meanwhile (rt.keep_working).
+The lowest scheduling policy there is: the miner never preempts anything
+and is preempted at every wake-up of a normal task, so it only fills CPU time
+that would otherwise go idle.  The agent's own loop keeps working meanwhile (rt.keep_working).
 """
 
 from __future__ import annotations
