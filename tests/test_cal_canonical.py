@@ -158,6 +158,25 @@ def _nest(n: int) -> list[Any]:
     return v
 
 
+@given(values)
+@settings(deadline=None, max_examples=300)
+def test_normalize_keeps_what_the_model_already_holds(v: Any) -> None:
+    """Its exact-type fast paths (ASCII str, 64-bit int, dict) change nothing the slow ones would keep."""
+    out = canonical.normalize(v)
+    assert out == v
+    assert canonical.encode(out) == canonical.encode(v)
+
+
+def test_normalize_fast_paths_leave_the_slow_cases_alone() -> None:
+    class Tag(str):
+        pass
+
+    out = canonical.normalize({"k": Tag("ascii"), Tag("key"): 1, "é\udcff": "ü\udcff", "big": 2**64})
+    assert type(out["k"]) is str and type(next(iter(out))) is str
+    assert out["é\\udcff"] == "ü\\udcff" and out["big"] == str(2**64)
+    assert canonical.normalize(True) is True and canonical.normalize(-(2**63) - 1) == str(-(2**63) - 1)
+
+
 def test_normalize_makes_detection_output_encodable_and_deterministic() -> None:
     ev = {
         "np_int": np.int64(7),

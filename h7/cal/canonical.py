@@ -32,10 +32,6 @@ _PACK_D = struct.Struct(">d").pack
 _UNPACK_D = struct.Struct(">d").unpack_from
 
 
-def _key_order(k: str) -> bytes:
-    return k.encode("utf-8")
-
-
 def encode(obj: Any) -> bytes:
     """Canonical msgpack of ``obj`` (None, bool, int, float, str, bytes, list, str-keyed dict).
 
@@ -84,10 +80,18 @@ def _enc(obj: Any, out: bytearray, depth: int) -> None:
         for k in obj:
             if type(k) is not str:
                 raise TypeError(f"map keys must be str, got {type(k).__name__}")
-        keys = sorted(obj, key=_key_order)
+        # Code-point order is UTF-8 byte order (UTF-8 was designed so), so plain str sorting
+        # gives the byte order the format asks for without encoding every key once more
+        # (a key that is not valid UTF-8 still raises, below, when it is encoded).
+        keys = sorted(obj)
         _enc_len(len(keys), 0x80, 0xDE, out)
-        for k in keys:
-            _enc(k, out, depth + 1)
+        for k in keys:  # a key is a str (checked above): its encoding inline, as _enc's str case
+            b = k.encode("utf-8")
+            if len(b) <= 31:
+                out.append(0xA0 | len(b))
+            else:
+                _enc_raw_len(len(b), 0xD9, "string", out)
+            out += b
             _enc(obj[k], out, depth + 1)
     else:
         raise TypeError(f"cannot encode {type(obj).__name__} canonically")
@@ -350,6 +354,16 @@ def normalize(obj: Any, depth: int = 0) -> Any:
     """
     if depth >= MAX_DEPTH:
         return "<truncated: nested too deep>"
+    # Fast paths first, by exact type: a certificate's 64-entry syscall trace is ~450 calls
+    # here on the urgent path (act -> .cal), nearly all plain ints and ASCII strings, which
+    # are already what the model holds (ASCII has no lone surrogates).
+    t = type(obj)
+    if t is str and obj.isascii():
+        return obj
+    if t is int and _INT_MIN <= obj <= _UINT_MAX:
+        return obj
+    if t is dict:
+        return {_norm_key(k): normalize(v, depth + 1) for k, v in obj.items()}
     if obj is None or obj is True or obj is False:
         return obj
     if isinstance(obj, int):
@@ -379,6 +393,8 @@ def normalize(obj: Any, depth: int = 0) -> Any:
 
 
 def _norm_key(k: Any) -> str:
+    if type(k) is str and k.isascii():
+        return k
     if isinstance(k, str):
         return normalize(k)
     if isinstance(k, bytes):
