@@ -71,6 +71,9 @@ class Batch:
     events: list[Event] = field(default_factory=list)
     stats: dict[int, np.ndarray] = field(default_factory=dict)
     drops: dict[str, int] = field(default_factory=dict)
+    #: per agent, CPU ns so far of each live process of its tree, sampled as the batch closed
+    #: (h7.detect.proctree; live runs only, empty in journals recorded before it existed)
+    procs: dict[int, dict[int, int]] = field(default_factory=dict)
 
     def to_record(self) -> dict[str, Any]:
         """A msgpack-ready mapping (bytes for the arrays, exact ints for time)."""
@@ -81,6 +84,12 @@ class Batch:
             "events": self.events,
             "stats": {int(a): np.asarray(s, STATS_DTYPE).tobytes() for a, s in self.stats.items()},
             "drops": dict(self.drops),
+            # only when sampled: a record without it is byte-identical to older journals'
+            **(
+                {"procs": {int(a): {int(p): int(n) for p, n in d.items()} for a, d in self.procs.items()}}
+                if self.procs
+                else {}
+            ),
         }
 
     @classmethod
@@ -112,6 +121,7 @@ class Batch:
             events=list(rec.get("events", [])),
             stats=stats,
             drops={str(k): int(v) for k, v in rec.get("drops", {}).items()},
+            procs={int(a): {int(p): int(n) for p, n in d.items()} for a, d in rec.get("procs", {}).items()},
         )
 
 

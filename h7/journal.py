@@ -194,6 +194,12 @@ def _batch_shape_problem(rec: dict[Any, Any]) -> str:
     drops = rec.get("drops", {})
     if not isinstance(drops, dict) or not all(type(v) is int for v in drops.values()):
         return "drops is not a map of counters"
+    procs = rec.get("procs", {})
+    if not isinstance(procs, dict) or not all(
+        isinstance(d, dict) and all(type(p) is int and type(n) is int for p, n in d.items())
+        for d in procs.values()
+    ):
+        return "procs is not a map of agent number to {pid: CPU ns}"
     return ""
 
 

@@ -496,6 +496,7 @@ class Monitor:
         engine, term = self.engine, self.term
         self.alerts.tick()
         self.alerts.apply_operator_records(engine)
+        engine.sample_procs(batch)  # per-process CPU (L1's attribution), journalled with the batch
         if self.journal is not None:  # as the engine receives it, before it is judged
             self.journal.write(batch)
         engine.end_batch(batch)

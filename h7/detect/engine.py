@@ -71,6 +71,7 @@ from h7.detect.channels.base import Channel, ChannelContext, ProcReader
 from h7.detect.channels.l1_sched import sched_vector
 from h7.detect.channels.l4_egress import EgressChannel
 from h7.detect.folding import AgentFolder
+from h7.detect.proctree import sample_tree
 from h7.detect.sequence import in_sorted
 from h7.detect.trace import TraceRing
 from h7.errors import H7Error, UsageError
@@ -319,6 +320,24 @@ class Engine:
             out.extend(self._emit(st, raw))
         return out
 
+    def sample_procs(self, batch: Batch) -> None:
+        """Live only: each agent's per-process CPU as the batch closes, into ``batch.procs``.
+
+        Called before the batch is journalled, so a replay attributes CPU to
+        processes exactly as the live run did (h7.detect.proctree).  In a
+        replay /proc describes other processes: nothing is read.
+        """
+        if not self.proc.enabled:
+            return
+        for agent, st in self.agents.items():
+            info = st.ctx.info
+            if st.phase == PHASE_DROPPED or info is None:
+                continue
+            extra: set[int] = set()
+            for ch in st.channels:
+                extra |= ch.sample_pids()
+            batch.procs[agent] = sample_tree(info.root_pid, extra, root=self.proc.root)
+
     def end_batch(self, batch: Batch) -> list[Alert]:
         """Per-batch path: each agent learns (its baseline) or is judged (monitoring).
 
@@ -414,6 +433,7 @@ class Engine:
                 events=ev_groups.get(a, []),
                 stats={a: batch.stats[a]} if a in batch.stats else {},
                 drops=batch.drops,
+                procs={a: batch.procs[a]} if a in batch.procs else {},
             )
         return out
 

@@ -157,6 +157,10 @@ class Channel(ABC):
         """Per-batch path: judge one monitoring batch as a whole."""
         return []
 
+    def sample_pids(self) -> set[int]:
+        """Processes whose CPU the live engine should sample besides the agent's tree (L1)."""
+        return set()
+
     def kernel_filter(self) -> np.ndarray | None:
         """Syscall window codes this channel no longer needs shipped (L3 only)."""
         return None

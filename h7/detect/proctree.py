@@ -1,0 +1,225 @@
+"""Per-process CPU attribution inside one agent's process tree (L1's "whose CPU was it").
+
+The kernel counts an agent's CPU time for all its processes together (one
+per-agent map value, ``struct h7_stats``): a busy ``pip install`` the agent's
+tool runs and a miner thread inside the agent look the same to L1 there.  Two
+things tell them apart without a kernel change:
+
+* **who exec'd** -- the fork/exec/exit events every batch already carries.  A
+  process that exec'd after attach (or descends from one that did) is a *tool
+  run*: a new program whose start L2 judged at its exec.  Everything else --
+  the agent's root, its threads, children it forked without exec -- is the
+  agent's *own* code: where an in-process miner runs, since a miner that
+  never execs never meets L2.
+* **how much CPU each process used** -- ``/proc/<pid>/stat`` utime + stime of
+  every live process of the tree, sampled once per batch right after the batch
+  closes (:func:`sample_tree`, live only) and written into the batch
+  (``Batch.procs``), so a journal replays the same attribution.
+
+:class:`ProcessLedger` combines them into the agent's OWN CPU time per batch;
+L1 judges that instead of the whole tree's when a tool ran.  The rule that
+keeps it safe: own CPU is *measured*, never inferred as "the total minus the
+tools'".  When any own process ran unmeasured in the interval (it exited before
+a sample, e.g. a forked child that lives less than a batch), L1 falls back to
+the whole tree's CPU for that batch -- exactly what it judged before this
+module existed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from h7.batch import Event
+
+#: how many processes one tree walk reads at most (a fork bomb must not make a batch slow)
+MAX_TREE = 512
+#: events whose ``pid`` may be another process than the agent's (the one tampering with it), or gone
+_NOT_THE_ACTOR = frozenset({"exit", "access", "ptrace"})
+#: /proc/<pid>/stat's utime and stime are in clock ticks
+_TICK_NS = 1_000_000_000 // (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
+
+
+def _stat_cpu_ns(root: str, pid: int) -> int | None:
+    """utime + stime of process ``pid`` (all its threads, live and exited) in ns; None: gone."""
+    try:
+        with open(f"{root}/{pid}/stat", "rb") as f:
+            raw = f.read(4096)
+        rest = raw[raw.rindex(b")") + 2 :].split()
+        # fields after "(comm)": state(3) ppid(4) ... utime(14) stime(15): rest[0] is field 3
+        return (int(rest[11]) + int(rest[12])) * _TICK_NS
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _children(root: str, pid: int) -> list[int]:
+    """Children of every thread of ``pid`` (/proc/<pid>/task/<tid>/children; [] if gone)."""
+    out: list[int] = []
+    try:
+        tids = os.listdir(f"{root}/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids[:MAX_TREE]:
+        try:
+            with open(f"{root}/{pid}/task/{tid}/children", "rb") as f:
+                out.extend(int(x) for x in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def sample_tree(
+    root_pid: int, extra: Iterable[int] = (), root: str = "/proc", limit: int = MAX_TREE
+) -> dict[int, int]:
+    """CPU ns so far of every live process in ``root_pid``'s tree, by pid (best effort, bounded).
+
+    utime + stime of /proc/<pid>/stat include the process's exited threads, so
+    a thread that mined and ended between two samples is still counted; the
+    CPU of reaped children is not (cutime), so each process counts once.  The
+    resolution is one clock tick (10 ms at USER_HZ 100): small next to what
+    L1's CPU windows look for (0.05 CPU-s per second, sustained).  ``extra``:
+    processes of the agent known from its events that may have left the tree
+    (reparented to init), and their own trees.
+    """
+    out: dict[int, int] = {}
+    todo = [*sorted(set(extra), reverse=True), root_pid]
+    while todo and len(out) < limit:
+        pid = todo.pop()
+        if pid in out or pid <= 0:
+            continue
+        ns = _stat_cpu_ns(root, pid)
+        if ns is None:
+            continue
+        out[pid] = ns
+        todo.extend(_children(root, pid))
+    return out
+
+
+@dataclass
+class BatchShare:
+    """One batch's CPU split, CPU-seconds (not per second)."""
+
+    #: the agent's own processes' CPU, measured (None: not measurable this batch)
+    own_s: float | None
+    #: tool processes (exec'd descendants) alive at some point of the batch
+    tools_alive: int
+    #: why own_s is None when a tool ran ("" otherwise)
+    unmeasured: str = ""
+    #: the exec'd processes' measured CPU in the batch (for the status/evidence)
+    tool_s: float = 0.0
+
+
+@dataclass
+class ToolTally:
+    """What L1 set apart as tool runs' (its status ``tools``: the quieter signal for busy tools)."""
+
+    #: batches whose judged CPU was the agent's own, less than the tree's
+    batches: int = 0
+    #: CPU-seconds of those batches set apart as the tool runs'
+    cpu_s: float = 0.0
+    #: batches whose scheduling shape was left unjudged (mostly tool CPU)
+    jsd_skipped: int = 0
+    #: batches with a tool alive whose own CPU could not be measured (judged whole, as before)
+    unmeasured: int = 0
+    #: the program of the last tool run that used CPU
+    last_exe: str = ""
+
+
+@dataclass
+class ProcessLedger:
+    """Which of an agent's processes are its own and which are tool runs; their CPU per batch.
+
+    Fed with the agent's events (fork/exec/exit, in order) and, once per batch,
+    the batch's ``procs`` sample.  Processes that existed before attach and
+    never exec'd since are the agent's own (the conservative side: their CPU
+    stays judged as the agent's).
+    """
+
+    root_pid: int
+    #: pids that exec'd after attach, or descend from one that did
+    tools: set[int] = field(default_factory=set)
+    #: tool pids -> the program they exec'd (status only)
+    tool_exe: dict[int, str] = field(default_factory=dict)
+    #: the program the last tool run exec'd
+    last_exe: str = ""
+    #: tool pids alive now
+    alive_tools: set[int] = field(default_factory=set)
+    #: own processes known from events (forked since attach, or seen acting) and not exited
+    own_alive: set[int] = field(default_factory=set)
+    _ended_tools: set[int] = field(default_factory=set)
+    #: own processes that exited since the last sample: their last stretch of CPU is unmeasured
+    _own_gone: list[int] = field(default_factory=list)
+    #: the previous sample (pid -> CPU ns); None before the first
+    _prev: dict[int, int] | None = None
+
+    def on_event(self, ev: Event) -> None:
+        t = ev.get("type")
+        pid = int(ev.get("pid", 0))
+        if pid > 0 and pid not in self.tools and t not in _NOT_THE_ACTOR:
+            self.own_alive.add(pid)
+        if t == "fork":
+            child = int(ev.get("child", 0))
+            if child <= 0 or child == pid:
+                return  # a thread: same process
+            if pid in self.tools:
+                self.tools.add(child)
+                self.tool_exe[child] = self.tool_exe.get(pid, "")
+                self.alive_tools.add(child)
+            else:
+                self.own_alive.add(child)
+        elif t == "exec":
+            if pid == self.root_pid:
+                return  # the agent itself re-exec'd: still the agent
+            self.tools.add(pid)
+            self.tool_exe[pid] = self.last_exe = str(ev.get("filename") or ev.get("exe_name") or "")
+            self.alive_tools.add(pid)
+            self.own_alive.discard(pid)
+        elif t == "exit" and pid == int(ev.get("tid", pid)):  # the process, not a thread
+            if pid in self.tools:
+                self.alive_tools.discard(pid)
+                self._ended_tools.add(pid)
+            else:
+                self.own_alive.discard(pid)
+                self._own_gone.append(pid)
+
+    def pids(self) -> set[int]:
+        """Processes to sample besides the root's tree (a child that left it still counts)."""
+        return self.own_alive | self.alive_tools
+
+    def close_batch(self, procs: dict[int, int] | None) -> BatchShare:
+        """This batch's split, from the sample taken as it closed; then start the next batch."""
+        share = BatchShare(own_s=None, tools_alive=len(self.alive_tools | self._ended_tools))
+        prev = self._prev
+        if procs is None:
+            share.unmeasured = "no per-process sample (a journal without one, or /proc unread)"
+        elif prev is None:
+            share.unmeasured = "first sample"
+        else:
+            own_ns = tool_ns = 0
+            for pid, ns in procs.items():
+                d = max(0, ns - prev.get(pid, 0))
+                if pid in self.tools:
+                    tool_ns += d
+                else:
+                    own_ns += d
+            missing = sorted(p for p in self.own_alive if p not in procs)
+            if self._own_gone:
+                share.unmeasured = f"own process {self._own_gone[0]} exited between samples"
+            elif missing:
+                share.unmeasured = f"own process {missing[0]} not sampled"
+            elif self.root_pid not in procs:
+                share.unmeasured = "the agent's root was not sampled"
+            else:
+                share.own_s = own_ns / 1e9
+            share.tool_s = tool_ns / 1e9
+        self._prev = dict(procs) if procs is not None else None
+        self._ended_tools.clear()
+        self._own_gone.clear()
+        # bounded memory: finished tool runs are forgotten once many have come and gone
+        if len(self.tools) > 4 * MAX_TREE:
+            self.tools = set(self.alive_tools)
+            self.tool_exe = {p: self.tool_exe.get(p, "") for p in self.tools}
+        if len(self.own_alive) > 4 * MAX_TREE:
+            self.own_alive = set(list(self.own_alive)[-MAX_TREE:])
+        return share

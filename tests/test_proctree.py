@@ -1,0 +1,133 @@
+"""L1's per-process CPU attribution (h7.detect.proctree): real processes, real /proc.
+
+The sampler reads the real /proc of processes this test starts (a busy child
+that exec'd, a busy child forked without exec); the ledger is fed the events
+the sensor would report for them.  No sensor and no BPF: the sensor's part
+(fork/exec/exit events) is covered by the live tests; what is new here is the
+/proc side and the rule that keeps a miner judged.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from h7.batch import Batch
+from h7.detect.proctree import ProcessLedger, sample_tree
+
+SPIN = "import time\nt=time.monotonic()\nwhile time.monotonic()-t<float(__import__('sys').argv[1]): pass\n"
+
+
+def _busy_child(seconds: float) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", SPIN, f"{seconds:g}"])
+
+
+def test_sample_tree_reads_every_descendant_and_its_cpu() -> None:
+    """A busy exec'd grandchild is found through the children files and its CPU grows."""
+    # a shell that runs a busy python: our child (sh) -> its child (python)
+    p = subprocess.Popen(["/bin/sh", "-c", f'{sys.executable} -c "{SPIN}" 1.5; true'])
+    try:
+        deadline = time.monotonic() + 5
+        first: dict[int, int] = {}
+        while time.monotonic() < deadline:  # bounded: until sh has its python child
+            first = sample_tree(os.getpid())
+            if len(first) >= 3:
+                break
+            time.sleep(0.05)
+        assert os.getpid() in first and p.pid in first and len(first) >= 3, first
+        time.sleep(0.6)
+        second = sample_tree(os.getpid())
+        grand = [q for q in second if q not in (os.getpid(), p.pid) and q in first]
+        assert grand, second
+        # it spun for 0.6 s of wall time between the samples: some CPU (5 ticks of 10 ms, on a host
+        # whose 2 cores others share) and never more than the wall time (plus a tick)
+        grew = second[grand[0]] - first[grand[0]]
+        assert 0.05e9 <= grew <= 1.0e9, grew
+    finally:
+        p.wait(timeout=10)
+
+
+def test_sample_tree_skips_what_is_gone_and_is_bounded() -> None:
+    assert sample_tree(2**22 + 7) == {}  # no such pid
+    # a process that has not ended is still listed once, however many times it is named
+    s = sample_tree(os.getpid(), extra=[os.getpid(), os.getpid()])
+    assert list(s).count(os.getpid()) == 1
+    assert len(sample_tree(1, limit=3)) <= 3
+
+
+def _ev(kind: str, pid: int, **kw: object) -> dict[str, object]:
+    return {"type": kind, "pid": pid, "tid": kw.pop("tid", pid), "ts_ns": 0, **kw}
+
+
+def test_ledger_sets_exec_tool_cpu_apart_and_measures_own_cpu() -> None:
+    """A real busy exec'd child: its CPU is the tool's; the agent's own stays what it burnt."""
+    me = os.getpid()
+    led = ProcessLedger(me)
+    led.close_batch(sample_tree(me))  # the first sample only starts the clock
+    child = _busy_child(0.8)
+    try:
+        led.on_event(_ev("fork", me, child=child.pid))
+        led.on_event(_ev("exec", child.pid, filename=sys.executable))
+        assert child.pid in led.tools and child.pid not in led.own_alive
+        time.sleep(0.6)
+        share = led.close_batch(sample_tree(me, led.pids()))
+        assert share.tools_alive == 1 and share.own_s is not None, share
+        assert share.tool_s >= 0.05, share  # the child spun for 0.6 s of wall time
+        assert share.own_s < share.tool_s, share  # this process slept
+    finally:
+        child.wait(timeout=10)
+
+
+def test_ledger_counts_a_forked_miner_as_own() -> None:
+    """A child forked WITHOUT exec is the agent's own code: its CPU is judged, not set apart."""
+    me = os.getpid()
+    led = ProcessLedger(me)
+    led.close_batch(sample_tree(me))
+    pid = os.fork()
+    if pid == 0:  # the forked "miner": spin 0.8 s, never exec
+        t = time.monotonic()
+        while time.monotonic() - t < 0.8:
+            pass
+        os._exit(0)
+    try:
+        led.on_event(_ev("fork", me, child=pid))
+        time.sleep(0.6)
+        share = led.close_batch(sample_tree(me, led.pids()))
+        assert pid in led.own_alive and share.own_s is not None and share.own_s >= 0.05, share
+    finally:
+        os.waitpid(pid, 0)
+    # it exited before the next sample: its last stretch is unmeasured, so no attribution at all
+    led.on_event(_ev("exit", pid))
+    share = led.close_batch(sample_tree(me, led.pids()))
+    assert share.own_s is None and "exited" in share.unmeasured
+
+
+@pytest.mark.parametrize("procs", [None, {}])
+def test_ledger_without_a_sample_attributes_nothing(procs: dict[int, int] | None) -> None:
+    led = ProcessLedger(100)
+    led.on_event(_ev("fork", 100, child=101))
+    led.on_event(_ev("exec", 101, filename="/usr/bin/pip"))
+    led.close_batch(procs)
+    share = led.close_batch(procs)
+    assert share.own_s is None and share.tools_alive == 1
+
+
+def test_ledger_threads_and_own_exec_are_the_agent() -> None:
+    led = ProcessLedger(100)
+    led.on_event(_ev("fork", 100, child=100, tid=100))  # a thread: same process
+    led.on_event(_ev("exec", 100, filename="/usr/bin/python3"))  # the agent re-exec'd itself
+    assert not led.tools
+    led.on_event(_ev("fork", 100, child=102))
+    led.on_event(_ev("exec", 102, filename="/usr/bin/npm"))
+    led.on_event(_ev("fork", 102, child=103))  # the tool's own children are the tool's
+    assert led.tools == {102, 103} and led.last_exe == "/usr/bin/npm"
+
+
+def test_batch_procs_survive_the_journal_record() -> None:
+    b = Batch(1, 2, procs={1: {100: 5_000_000, 101: 7}})
+    assert Batch.from_record(b.to_record()).procs == b.procs
+    assert "procs" not in Batch(1, 2).to_record()  # older readers see what they always saw
