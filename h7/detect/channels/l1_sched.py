@@ -28,17 +28,19 @@ bursts for one.  Both per-batch judges want ``persist`` batches in a row.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from h7.alert import Alert
-from h7.batch import Batch
+from h7.batch import Batch, Event
 from h7.config import EngineConfig
 from h7.decode import HIST_SLOTS
 from h7.detect.channels.base import Calibration, Channel, ChannelContext, calibrate_threshold, entropy_bits
 from h7.detect.numeric import jsd_bits
+from h7.detect.proctree import BatchShare, ProcessLedger, ToolTally
 from h7.detect.window import Cusum, calibrate_cusum
 from h7.registry import AlertCode, ChannelSpec, register
 
@@ -120,6 +122,10 @@ class L1Settings:
     #: ... unless its excess over the baseline's typical batch is this many times the
     #: threshold's: then one batch is enough (see ``unmistakable``)
     alone_excess: float = 2.0
+    #: judge the agent's OWN processes' CPU time, not its exec'd tool runs' (h7.detect.proctree;
+    #: needs the per-process samples of a live run or of a journal recorded with them): see
+    #: ``_attributed_cpu`` and docs/detection.md "L1 and the agent's tool runs"
+    attribute_tools: bool = True
 
 
 def sched_vector(stats: np.ndarray | None) -> np.ndarray:
@@ -219,6 +225,68 @@ class SchedChannel(Channel):
         self.warmup = 0
         #: consecutive batches over the per-batch threshold, per metric ("jsd", "cpu")
         self._over = {"jsd": 0, "cpu": 0}
+        #: the agent's own processes vs its tool runs (h7.detect.proctree), and what was set apart
+        self.ledger: ProcessLedger | None = None
+        self.tools = ToolTally()
+        self._share: BatchShare | None = None
+
+    def _ledger(self, ctx: ChannelContext) -> ProcessLedger | None:
+        if self.ledger is None and ctx.info is not None and self.settings.attribute_tools:
+            self.ledger = ProcessLedger(ctx.info.root_pid)
+        return self.ledger
+
+    def on_events(self, events: list[Event], ctx: ChannelContext) -> list[Alert]:
+        led = self._ledger(ctx)
+        if led is not None:
+            for ev in events:
+                led.on_event(ev)
+        return []
+
+    def sample_pids(self) -> set[int]:
+        return self.ledger.pids() if self.ledger is not None else set()
+
+    def _attributed_cpu(self, batch: Batch, ctx: ChannelContext, total: float) -> float:
+        """The CPU-s/s L1 judges: the agent's own processes' when a tool run used CPU in this batch.
+
+        A tool the agent exec'd (pip, npm, pytest, a compiler) is a new program
+        whose start L2 judged at its exec; its CPU is not the agent's behaviour
+        drifting, and before this the first busy batch of any unbaselined tool
+        certified (dev: agenttool_dev, red team's benign pip/npm/pytest acts).
+        An in-agent miner -- a thread, or a child forked without exec -- is in
+        the agent's own processes, whose CPU is MEASURED per process
+        (h7.detect.proctree), never inferred as the rest: when any own process
+        ran unmeasured (exited between samples) or no sample exists (an older
+        journal), the whole tree's CPU is judged, as before.  Never more than
+        the kernel's total for the agent (the per-process clock ticks are
+        coarser).
+        """
+        led = self._ledger(ctx)
+        self._share = None
+        if led is None:
+            return total
+        share = led.close_batch(batch.procs.get(ctx.agent))
+        if share.tools_alive == 0:
+            return total
+        if share.own_s is None:
+            self.tools.unmeasured += 1
+            return total
+        self._share = share
+        own = min(total, share.own_s / _secs(batch))
+        if total > own:
+            self.tools.batches += 1
+            self.tools.cpu_s = round(self.tools.cpu_s + (total - own) * _secs(batch), 3)
+            self.tools.last_exe = led.last_exe
+        return own
+
+    def _tool_dominated(self, total: float, own: float) -> bool:
+        """Most of this batch's CPU was tool runs': its scheduling shape is theirs, not the agent's.
+
+        The JSD compares the shape of the whole tree's scheduling events; a
+        compiler's slices and waits swamp the agent's.  Such a batch is left
+        to the CPU windows, which judge the agent's own measured CPU (a miner
+        running beside the tool still counts there).
+        """
+        return self._share is not None and total - own > own
 
     def _smoothed(self, counts: np.ndarray, ref: np.ndarray) -> np.ndarray:
         a = self.settings.pseudocount
@@ -229,7 +297,7 @@ class SchedChannel(Channel):
         v = smooth_hist(sched_vector(s), self.settings.smooth)
         self._rows.append(v)
         self.total += v
-        self._cpu.append(cpu_seconds(s, _secs(batch)))
+        self._cpu.append(self._attributed_cpu(batch, ctx, cpu_seconds(s, _secs(batch))))
 
     def finish_baseline(self, ctx: ChannelContext) -> None:
         super().finish_baseline(ctx)
@@ -379,14 +447,21 @@ class SchedChannel(Channel):
         n = float(c.sum())
         tot = self.total.sum()
         found: list[tuple[float, str, str]] = []  # (strength, metric, judge)
-        cpu = cpu_seconds(s, _secs(batch))
+        cpu_tree = cpu_seconds(s, _secs(batch))
+        cpu = self._attributed_cpu(batch, ctx, cpu_tree)
+        tool_batch = self._tool_dominated(cpu_tree, cpu)
         self._recent_cpu.append(cpu)
         del self._recent_cpu[: -max(1, self.settings.cpu_sustain)]
         cpu_ratio = (min(self._recent_cpu) + CPU_PRIOR) / (self.cpu_mean + CPU_PRIOR)
         self.last = {"divergence": 0.0, "events": n, "judged": False, "cpu_s_per_s": round(cpu, 6),
                      "cpu_times_baseline": round(cpu_ratio, 4)}  # fmt: skip
+        if self._share is not None:
+            self.last.update(cpu_tree_s_per_s=round(cpu_tree, 6), tools_alive=self._share.tools_alive)
         p = q = None
-        if n >= self.settings.min_events and tot > 0 and self._jsd_calibrated():
+        if tool_batch:
+            self.tools.jsd_skipped += 1
+            self._over["jsd"] = 0
+        elif n >= self.settings.min_events and tot > 0 and self._jsd_calibrated():
             q = self.total / tot
             p = self._smoothed(c, q)
             d = jsd_bits(p, q)
@@ -476,6 +551,15 @@ class SchedChannel(Channel):
             "cpu_times_baseline": round(cpu_ratio, 4),
             "cpu_clip_times_baseline": self.cpu_cal.threshold if self.cpu_cal is not None else None,
             "events": int(n),
+            # the whole tree's CPU when the agent's own was judged apart from its tool runs
+            **(
+                {
+                    "cpu_tree_s_per_s": round(float(self.last.get("cpu_tree_s_per_s", cpu)), 5),
+                    "tools_alive": self._share.tools_alive,
+                }
+                if self._share is not None
+                else {}
+            ),
             "shifted": [
                 {"kind": CATEGORIES[i], "batch": round(float(raw[i]), 4), "baseline": round(float(q[i]), 4)}
                 for i in top
@@ -541,6 +625,8 @@ class SchedChannel(Channel):
             "warmup_batches": self.warmup,
             # False: too few busy baseline batches for the JSD judges, only the CPU windows judge
             "jsd_judging": self._jsd_calibrated(),
+            # the quieter signal for busy tool runs: CPU set apart as exec'd tools' (see _attributed_cpu)
+            "tools": dataclasses.asdict(self.tools),
             "baseline_events": int(self.total.sum()),
             "baseline_entropy_bits": entropy_bits(self.total / self.total.sum()) if self.total.sum() else 0.0,
             "last": self.last,
