@@ -20,6 +20,15 @@ It classifies the *executed file*, not the process name:
    whose inode is not known but whose size equals a known binary's size is
    hashed (through ``/proc/<pid>/exe`` while the process lives, else through
    its path, checked against the kernel-reported inode) and compared.
+   A copy re-linked by objcopy (notes or sections removed or added) is
+   known by its code: the executable segments' addresses, sizes and bytes
+   (``elf_exec_segments``, ``KnownBinaries.lookup_code``).
+3. Hand-offs: unix connects/datagrams to daemons that run commands, writes
+   into their spools, and writes of kernel knobs that make the kernel run a
+   program (``KERNEL_HELPER_KNOBS``).
+4. Agent-written code: an exec of a file the agent wrote (kernel flag), and
+   an agent-written ELF mapped for execution into an agent process
+   (``ExecChannel._written_mapping``: LD_PRELOAD, dlopen).
 
 One shell is not a verdict of its own: a program's helper launch,
 ``/bin/sh -c ONE_SIMPLE_COMMAND`` started by a program that is neither the
@@ -123,12 +132,36 @@ HANDOFF_SPOOLS = (
     "/etc/systemd/user/*",
     "*/.config/systemd/user/*",
 )
+#: Kernel knobs that name a program the kernel itself will run as a usermode helper (a child of
+#: kthreadd, root, outside every watched tree): writing one hands the kernel a command, as writing
+#: a spool hands one to atd.  core_pattern `|prog` (run at the next core dump), modprobe (run on
+#: a request for an unknown module or binary format), hotplug/uevent_helper (run on every
+#: uevent), poweroff_cmd (orderly poweroff), a cgroup-v1 release_agent (run when a cgroup
+#: empties: the classic container escape), and binfmt_misc's register (a handler the kernel
+#: runs for every matching file; a private binfmt_misc mount is recognised by its file
+#: system type, ``ExecChannel._binfmt_register``).  fnmatch globs, ``*`` also matches ``/``.
+KERNEL_HELPER_KNOBS = (
+    "/proc/sys/kernel/core_pattern",
+    "/proc/sys/kernel/modprobe",
+    "/proc/sys/kernel/hotplug",
+    "/proc/sys/kernel/poweroff_cmd",
+    "/sys/kernel/uevent_helper",
+    "/proc/sys/fs/binfmt_misc/register",
+    "/sys/fs/cgroup/*/release_agent",
+)
 _O_ACCMODE, _O_CREAT, _AT_FDCWD = 0o3, 0o100, -100
+_O_TRUNC, _O_CLOEXEC = 0o1000, 0o2000000
+#: the open ld.so makes of every library it maps (glibc's open_verify): read-only, close-on-exec
+_LOADER_OPEN_FLAGS = _O_CLOEXEC
+#: how long a read-open of an agent-written ELF by a live process may wait for its executable mapping
+_MAP_CONFIRM_S = 2.0
+_WRITTEN_PATHS_MAX = 16384
 #: the kernel reports ioctl(TIOCSTI) by an agent as a hand-off to "tiocsti:<tty>"
 TIOCSTI_PREFIX = "tiocsti:"
 HANDOFF_FOLLOW = ("tmux: server", "screen", "SCREEN", "zellij", "abduco", "dtach", "socat", "ncat")
 
 
+_PROC_ROOT_PREFIX = re.compile(r"^/proc/(?:self|thread-self|[0-9]+)/root(/.*)$")
 _PROC_SCAN_BUDGET_S = 0.05  # the urgent path must not stall: give up after 50 ms
 
 
@@ -157,6 +190,9 @@ class L2Settings:
     #: a write (open for writing or creating) of a file matching one of these globs is a
     #: DAEMON_HANDOFF too: the daemon that polls it runs what was written
     handoff_spools: list[str] = field(default_factory=lambda: list(HANDOFF_SPOOLS))
+    #: a write-open of one of these kernel knobs (or of ``register`` in any binfmt_misc mount)
+    #: is a DAEMON_HANDOFF to the kernel's usermode helper (``KERNEL_HELPER_KNOBS``)
+    kernel_helper_knobs: list[str] = field(default_factory=lambda: list(KERNEL_HELPER_KNOBS))
     #: how long the urgent path may search /proc for the holder of a listener the kernel could
     #: not name (a daemon that forked away from its socket); it gives up, unnamed, after this
     handoff_proc_budget_ms: float = 1000.0 * _PROC_SCAN_BUDGET_S
@@ -328,6 +364,72 @@ def elf_phdr_table(data: bytes) -> tuple[bytes, int] | None:
     return data[phoff:end], load_end
 
 
+#: hashing the code of an executed file is skipped above this many bytes of executable segments
+CODE_HASH_MAX = 64 << 20
+
+
+def elf_exec_segments(data: bytes) -> tuple[tuple[int, int, int], ...] | None:
+    """(file offset, virtual address, file size) of every executable PT_LOAD, from the first bytes.
+
+    Why: the code a program runs is what a tool like objcopy cannot change without breaking
+    it.  Removing the build-id note, the debuglink or the section table, adding a section or
+    padding rewrites the ELF header, the program-header table and the file's size and hash
+    (red-team round 6, ``g4r6_objcopy_stripped_dash``: dash re-linked so, 12 program headers
+    instead of 13), but the executable segment keeps its address, size and bytes: its code
+    refers to its data by fixed offsets, so moving or editing it needs a relink, i.e. another
+    build.  None when the program-header table is not within ``data``.
+    """
+    if len(data) < 64 or not data.startswith(ELF_MAGIC) or data[4] not in (1, 2):
+        return None
+    order: Literal["little", "big"] = "little" if data[5] == 1 else "big"
+    if data[4] == 2:
+        phoff = int.from_bytes(data[32:40], order)
+        phentsize, phnum = int.from_bytes(data[54:56], order), int.from_bytes(data[56:58], order)
+        flags_at, off_at, va_at, filesz_at, width = 4, 8, 16, 32, 8
+    else:
+        phoff = int.from_bytes(data[28:32], order)
+        phentsize, phnum = int.from_bytes(data[42:44], order), int.from_bytes(data[44:46], order)
+        flags_at, off_at, va_at, filesz_at, width = 24, 4, 8, 16, 4
+    end = phoff + phentsize * phnum
+    if not phnum or phentsize < filesz_at + width or phoff < 52 or end > len(data):
+        return None
+    out = []
+    for i in range(phnum):
+        ph = data[phoff + i * phentsize : phoff + (i + 1) * phentsize]
+        if int.from_bytes(ph[0:4], order) == 1 and int.from_bytes(ph[flags_at : flags_at + 4], order) & 1:
+            out.append(
+                (
+                    int.from_bytes(ph[off_at : off_at + width], order),
+                    int.from_bytes(ph[va_at : va_at + width], order),
+                    int.from_bytes(ph[filesz_at : filesz_at + width], order),
+                )
+            )
+    return tuple(out)
+
+
+def code_digest(f: Any, segments: tuple[tuple[int, int, int], ...]) -> str | None:
+    """SHA-256 over the executable segments' addresses, sizes and bytes, read from open file ``f``."""
+    if not segments or sum(s[2] for s in segments) > CODE_HASH_MAX:
+        return None
+    h = hashlib.sha256()
+    fd = f.fileno()
+    for off, vaddr, filesz in segments:
+        h.update(vaddr.to_bytes(8, "little") + filesz.to_bytes(8, "little"))
+        done = 0
+        while done < filesz:
+            chunk = os.pread(fd, min(1 << 20, filesz - done), off + done)
+            if not chunk:
+                return None  # truncated: not the whole segment
+            h.update(chunk)
+            done += len(chunk)
+    return h.hexdigest()
+
+
+def code_geometry(segments: tuple[tuple[int, int, int], ...]) -> tuple[tuple[int, int], ...]:
+    """What must match before a code hash is worth taking: each executable segment's address and size."""
+    return tuple((vaddr, filesz) for _, vaddr, filesz in segments)
+
+
 def kernel_dev_to_user(dev: int) -> int:
     """The kernel's internal dev_t (major<<20|minor) as stat(2) reports it."""
     return os.makedev((dev >> 20) & 0xFFF, dev & 0xFFFFF)
@@ -337,11 +439,13 @@ def kernel_dev_to_user(dev: int) -> int:
 class Identity:
     """One reason to believe the executed file is a given known program."""
 
-    by: str  # exe_name | filename | interp | applet | inode | elf-layout | sha256
+    by: str  # exe_name | filename | interp | applet | inode | elf-layout | code | sha256
     name: str
     cls: str
     aliases: set[str] = field(default_factory=set)  # names and paths of the known file
     sha256: str | None = None
+    #: by == "code": SHA-256 of the executable segments (``code_digest``), equal to the known binary's
+    code_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"by": self.by, "name": self.name, "class": self.cls}
@@ -349,6 +453,8 @@ class Identity:
             d["known_as"] = sorted(self.aliases)[:8]
         if self.sha256:
             d["sha256"] = self.sha256
+        if self.code_sha256:
+            d["code_sha256"] = self.code_sha256
         return d
 
 
@@ -372,6 +478,10 @@ class KnownBinaries:
         self.by_layout: dict[bytes, tuple[int, int]] = {}
         #: known binary -> (its whole program-header table, end of its last PT_LOAD)
         self.phdrs: dict[tuple[int, int], tuple[bytes, int]] = {}
+        #: known binary's executable-segment geometry -> those binaries, and their code digests (lazy)
+        self.by_code_geom: dict[tuple[tuple[int, int], ...], list[tuple[int, int]]] = {}
+        self.code_segments: dict[tuple[int, int], tuple[tuple[int, int, int], ...]] = {}
+        self._code_digest: dict[tuple[int, int], str | None] = {}
         self._scan()
 
     @staticmethod
@@ -427,6 +537,10 @@ class KnownBinaries:
             table = elf_phdr_table(data)
             if table is not None:
                 self.phdrs.setdefault(key, table)
+            segs = elf_exec_segments(data)
+            if segs and key not in self.code_segments:
+                self.code_segments[key] = segs
+                self.by_code_geom.setdefault(code_geometry(segs), []).append(key)
 
     def lookup_layout(
         self, head: bytes, size: int = 0, image: bytes | None = None
@@ -453,6 +567,43 @@ class KnownBinaries:
             elif size and size < known[1]:
                 return None
         return self.by_inode.get(found)
+
+    def lookup_code(self, path: str, ino: int, image: bytes) -> tuple[tuple[str, str, set[str]], str] | None:
+        """(known binary, digest) whose executable segments equal those of the file at ``path``, or None.
+
+        ``image`` is the file's first PHDR_READ bytes; ``path`` is read only if it still holds
+        inode ``ino`` (the file the kernel executed).  Cost: nothing unless the executable
+        segments' addresses and sizes equal a known binary's (a dict lookup); then one read of
+        those segments (dash: 75 KiB, 0.1 ms; python3.11: 2.7 MiB, ~11 ms under load) and, once per
+        known binary, of its own.
+        """
+        segs = elf_exec_segments(image)
+        if not segs:
+            return None
+        keys = self.by_code_geom.get(code_geometry(segs))
+        if not keys:
+            return None
+        try:
+            with open(path, "rb") as f:
+                if os.fstat(f.fileno()).st_ino != ino:
+                    return None
+                mine = code_digest(f, segs)
+        except OSError:
+            return None
+        if mine is None:
+            return None
+        for key in keys:
+            if key not in self._code_digest:
+                try:
+                    with open(self.paths[key], "rb") as kf:
+                        self._code_digest[key] = code_digest(kf, self.code_segments[key])
+                except OSError:
+                    self._code_digest[key] = None
+            if self._code_digest[key] == mine:
+                hit = self.by_inode.get(key)
+                if hit is not None:
+                    return hit, mine
+        return None
 
     def lookup_inode(self, dev: int, ino: int) -> tuple[str, str, set[str]] | None:
         return self.by_inode.get((dev, ino))
@@ -608,6 +759,16 @@ class ExecChannel(Channel):
             if self.handoff_spools
             else None
         )
+        #: absolute paths the agent opened for writing (or put in place) after its baseline -> ts_ns
+        self._written_paths: dict[str, int] = {}
+        #: read-opens of such a file awaiting its executable mapping: pid -> facts (bounded)
+        self._map_pending: dict[int, dict[str, Any]] = {}
+        self.mapped_written = 0
+        self._knob_re = (
+            re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in self.settings.kernel_helper_knobs))
+            if self.settings.kernel_helper_knobs
+            else None
+        )
         # CLOCK_MONOTONIC end of this agent's baseline: writes after it make an
         # exec AGENT_WRITTEN_EXEC.  None while learning; 0 for a loaded baseline
         # (the kernel only knows writes made since this sensor loaded).
@@ -711,8 +872,8 @@ class ExecChannel(Channel):
         return out
 
     @staticmethod
-    def _exec_image(ev: Event, ctx: ChannelContext, ino: int) -> bytes | None:
-        """The executed file's first PHDR_READ bytes, if a path provably to it (same inode) opens."""
+    def _exec_file(ev: Event, ctx: ChannelContext, ino: int) -> tuple[str, bytes] | None:
+        """(a path provably to the executed file (same inode), its first PHDR_READ bytes), or None."""
         if not ino:
             return None
         paths = [ctx.proc.exe_file(int(ev.get("pid", 0)))]
@@ -724,7 +885,7 @@ class ExecChannel(Channel):
                 with open(path, "rb") as f:
                     if os.fstat(f.fileno()).st_ino != ino:
                         continue
-                    return f.read(PHDR_READ)
+                    return path, f.read(PHDR_READ)
             except OSError:
                 continue
         return None
@@ -739,11 +900,25 @@ class ExecChannel(Channel):
                 ids.append(Identity("inode", hit[0], hit[1], set(hit[2])))
                 return "inode"
         head = _head_bytes(ev)
+        found = self._exec_file(ev, ctx, ino)
         if head:
-            hit = known.lookup_layout(head, int(ev.get("size", 0) or 0), self._exec_image(ev, ctx, ino))
+            hit = known.lookup_layout(head, int(ev.get("size", 0) or 0), found[1] if found else None)
             if hit is not None:
                 ids.append(Identity("elf-layout", hit[0], hit[1], set(hit[2])))
                 return "elf-layout"
+        whole = self._whole_file_identity(ev, ctx, ino, ids)
+        if whole != "sha256" and found is not None:
+            # re-linked, stripped of notes or sections, padded: the code itself is the identity
+            code = known.lookup_code(found[0], ino, found[1])
+            if code is not None:
+                hit, code_sha = code
+                ids.append(Identity("code", hit[0], hit[1], set(hit[2]), code_sha256=code_sha))
+                return "code"
+        return whole
+
+    def _whole_file_identity(self, ev: Event, ctx: ChannelContext, ino: int, ids: list[Identity]) -> str:
+        """SHA-256 of the whole executed file against the known binaries of its size (an exact copy)."""
+        known = self.known
         # Find an openable file that is provably the executed one.
         candidates: list[str] = []
         pf = ctx.proc.exe_file(int(ev.get("pid", 0)))
@@ -1254,10 +1429,17 @@ class ExecChannel(Channel):
         flags = int(ev.get("flags", 0))
         # a rename's new name puts a whole file in place (written elsewhere first, then moved in)
         placed = ev.get("op") == "rename_to"
-        if not (flags & _O_ACCMODE or flags & _O_CREAT or placed) or self._spool_re is None:
+        if not (flags & _O_ACCMODE or flags & _O_CREAT or placed):
+            return None
+        if self._spool_re is None and self._knob_re is None:
             return None
         path = self._open_path(ev, ctx)
-        if path is None or not self._spool_re.match(path):
+        if path is None:
+            return None
+        knob = self._kernel_helper_knob(path, ev, ctx)
+        if knob is not None:
+            return self._knob_alert(ev, ctx, knob, path, flags)
+        if self._spool_re is None or not self._spool_re.match(path):
             return None
         if any(fnmatch.fnmatchcase(path, pat) for pat in self.handoff_allow):
             self.allowed += 1
@@ -1266,15 +1448,201 @@ class ExecChannel(Channel):
             ev, ctx, f"spool:{path}", ["spool"], spool_file=path, open_flags=oct(flags)
         )
 
+    def _kernel_helper_knob(self, path: str, ev: Event, ctx: ChannelContext) -> str | None:
+        """The usermode-helper knob this write-open names (the path as the kernel knows it), or None.
+
+        ``/proc/self/root/proc/sys/...`` is the same file as ``/proc/sys/...`` for a process that
+        is not chrooted, so a ``/proc/<pid>/root`` prefix is dropped before matching.
+        """
+        if self._knob_re is None:
+            return None
+        m = _PROC_ROOT_PREFIX.match(path)
+        bare = m.group(1) if m else path
+        if self._knob_re.match(bare):
+            return bare
+        if os.path.basename(bare) == "register" and self._binfmt_register(path, ev, ctx):
+            return "binfmt_misc:register"
+        return None
+
+    @staticmethod
+    def _binfmt_register(path: str, ev: Event, ctx: ChannelContext) -> bool:
+        """Is ``path`` the ``register`` file of a binfmt_misc mount in the writer's mount namespace?
+
+        A private ``mount -t binfmt_misc none DIR`` registers handlers as well as the system's
+        /proc/sys/fs/binfmt_misc (one table per user namespace since 6.7, the host's before), at
+        any path: the writer's own mount table (/proc/<pid>/mountinfo, live only, read only for
+        a write-open of a file named ``register``) says which file system holds it.
+        """
+        if not ctx.proc.enabled:
+            return False
+        pid = int(ev.get("pid", 0))
+        best, fstype = "", ""
+        try:
+            with open(f"{ctx.proc.root}/{pid}/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+                for n, line in enumerate(f):
+                    if n > 20000:
+                        break
+                    left, sep, right = line.partition(" - ")
+                    fields = left.split()
+                    if not sep or len(fields) < 5:
+                        continue
+                    mnt = fields[4].replace("\\040", " ")
+                    inside = path == mnt or path.startswith(mnt.rstrip("/") + "/")
+                    if inside and len(mnt) >= len(best):
+                        best, fstype = mnt, (right.split() or [""])[0]
+        except OSError:
+            return False
+        return fstype == "binfmt_misc"
+
+    def _knob_alert(self, ev: Event, ctx: ChannelContext, knob: str, path: str, flags: int) -> Alert | None:
+        """DAEMON_HANDOFF to the kernel: a usermode-helper knob written (the kernel runs what it names)."""
+        if any(fnmatch.fnmatchcase(p, pat) for pat in self.handoff_allow for p in (path, knob)):
+            self.allowed += 1
+            return None
+        return self._daemon_handoff(
+            ev,
+            ctx,
+            f"kernel-helper:{knob}",
+            ["kernel-helper"],
+            knob=knob,
+            knob_path=path,
+            daemon_comm="kernel usermode helper",
+            open_flags=oct(flags),
+        )
+
+    # -- agent-written code mapped into a process (LD_PRELOAD, dlopen) ---
+    def _written_mapping(self, ev: Event, ctx: ChannelContext) -> Alert | None:
+        """AGENT_WRITTEN_EXEC for an agent-written ELF file that an agent process maps to run it.
+
+        Red-team round 6 (``g4r6_ld_preload_agent_lib``): the agent writes a library and runs
+        the system's ``/usr/bin/true`` with ``LD_PRELOAD`` naming it; the exec is of a trusted
+        file, the code that runs is the agent's.  ``dlopen`` is the same act.  The kernel's
+        exec-time identity sees only the executed file, so this is judged from the open
+        records: (1) after the baseline, every path an agent process opens for writing or
+        creating, or puts in place by ``rename``/``link``, is remembered (absolute, normalised;
+        16384 at most); (2) a read-only open of such a path by an agent process, when the file is
+        an ELF with an executable segment, is a candidate; (3) it is confirmed while the opener
+        lives by an executable mapping of that very inode in ``/proc/<pid>/maps`` (re-checked
+        for up to 2 s: reading a library is not running it); (4) an opener that exited before
+        its maps could be read is judged by how it opened the file: ld.so opens every library
+        exactly ``O_RDONLY|O_CLOEXEC``, and a program that is neither the agent nor an
+        interpreter (which read files with those flags too) opening an agent-written ELF so is
+        taken as its loader mapping it.  Live only (replay cannot read maps or the file).
+        """
+        if self.baseline_end_ns is None or not ctx.proc.enabled:
+            return None
+        op, flags = ev.get("op"), int(ev.get("flags", 0))
+        if op in ("rename_from", "chdir"):
+            return None
+        path = self._open_path(ev, ctx)
+        if path is None:
+            return None
+        if op in ("rename_to", "creat", "link") or flags & (_O_ACCMODE | _O_CREAT | _O_TRUNC):
+            if int(ev.get("ts_ns", 0)) > self.baseline_end_ns:
+                self._written_paths.pop(path, None)
+                if len(self._written_paths) >= _WRITTEN_PATHS_MAX:
+                    self._written_paths.pop(next(iter(self._written_paths)))
+                self._written_paths[path] = int(ev.get("ts_ns", 0))
+            return None
+        written = self._written_paths.get(path)
+        if written is None or any(fnmatch.fnmatchcase(path, pat) for pat in self.written_allow):
+            return None
+        try:
+            with open(path, "rb") as f:
+                st = os.fstat(f.fileno())
+                data = f.read(PHDR_READ)
+        except OSError:
+            return None
+        if not statmod.S_ISREG(st.st_mode) or not elf_exec_segments(data):
+            return None
+        pid = int(ev.get("pid", 0))
+        img = self._img_of.get(pid, AGENT_IMAGE)
+        c = self.classify_name(img.name)
+        facts = {
+            "ev": ev,
+            "path": path,
+            "dev": st.st_dev,
+            "ino": st.st_ino,
+            "written_ns": written,
+            "opener": img.name,
+            "runs_code": img is AGENT_IMAGE or img.interpreter or (c is not None and c[0] == INTERPRETER),
+            "deadline": time.monotonic() + _MAP_CONFIRM_S,
+        }
+        return self._judge_mapping(pid, facts, ctx, gone=False)
+
+    def _judge_mapping(
+        self, pid: int, facts: dict[str, Any], ctx: ChannelContext, gone: bool
+    ) -> Alert | None:
+        """Confirm by the opener's maps; hold while unmapped; judge an exited opener by its open's flags."""
+        mapped = None if gone else _maps_exec(ctx.proc.root, pid, facts["dev"], facts["ino"])
+        if mapped:
+            return self._mapping_alert(facts, ctx, "maps")
+        if mapped is False:
+            if pid not in self._map_pending and len(self._map_pending) >= 64:
+                self._map_pending.pop(next(iter(self._map_pending)))
+            self._map_pending[pid] = facts
+            return None
+        self._map_pending.pop(pid, None)
+        ev = facts["ev"]
+        if facts["runs_code"] or int(ev.get("flags", 0)) != _LOADER_OPEN_FLAGS:
+            return None
+        return self._mapping_alert(facts, ctx, "loader-open")
+
+    def _recheck_mappings(self, ctx: ChannelContext) -> list[Alert]:
+        out: list[Alert] = []
+        now = time.monotonic()
+        for pid, facts in list(self._map_pending.items()):
+            if now > facts["deadline"]:
+                self._map_pending.pop(pid, None)  # read, never mapped
+                continue
+            a = self._judge_mapping(pid, facts, ctx, gone=False)
+            if a is not None:
+                self._map_pending.pop(pid, None)
+                out.append(a)
+        return out
+
+    def _mapping_alert(self, facts: dict[str, Any], ctx: ChannelContext, by: str) -> Alert:
+        ev = facts["ev"]
+        self.written += 1
+        self.mapped_written += 1
+        path = str(facts["path"])
+        return _match(
+            ctx,
+            AGENT_WRITTEN_EXEC,
+            ev,
+            # a package's libraries fold into one certificate per directory
+            key=f"mapped:{os.path.dirname(path)}",
+            evidence={
+                "pid": int(ev.get("pid", 0)),
+                "ppid": int(ev.get("ppid", 0)),
+                "comm": ev.get("comm", ""),
+                "mapped_file": path,
+                "inode": {"dev": int(facts["dev"]), "ino": int(facts["ino"])},
+                "open_flags": oct(int(ev.get("flags", 0))),
+                "opener_image": facts["opener"],
+                "written_ns": int(facts["written_ns"]),
+                "baseline_end_ns": self.baseline_end_ns,
+                "confirmed_by": (
+                    "executable mapping in /proc/PID/maps"
+                    if by == "maps"
+                    else "ld.so's open (O_RDONLY|O_CLOEXEC) by a non-interpreter, gone before maps read"
+                ),
+                "hook": "tp_btf/sys_enter (open records)",
+            },
+        )
+
     # -- channel interface ----------------------------------------------
     def on_events(self, events: list[Event], ctx: ChannelContext) -> list[Alert]:
-        out: list[Alert] = []
+        out: list[Alert] = self._recheck_mappings(ctx) if self._map_pending else []
         for ev in events:
             etype = ev.get("type")
             if etype == "open":
                 sa = self._spool_alert(ev, ctx)
                 if sa is not None:
                     out.append(sa)
+                ma = self._written_mapping(ev, ctx)
+                if ma is not None:
+                    out.append(ma)
                 continue
             if etype == "handoff":
                 a = self._handoff_alert(ev, ctx)
@@ -1293,6 +1661,11 @@ class ExecChannel(Channel):
                     self._img_of.pop(int(ev.get("pid", 0)), None)
                     # a helper shell that ends without exec'ing its command ran something itself
                     out.extend(self._release_helper(int(ev.get("pid", 0)), ctx))
+                    held_map = self._map_pending.get(int(ev.get("pid", 0)))
+                    if held_map is not None:
+                        ma = self._judge_mapping(int(ev.get("pid", 0)), held_map, ctx, gone=True)
+                        if ma is not None:
+                            out.append(ma)
                 continue
             if etype == "exec_fd":
                 out.extend(self._identity_alerts(ev, ctx))
@@ -1343,7 +1716,7 @@ class ExecChannel(Channel):
         """LLM_AGENT_HIJACK / LIVING_OFF_THE_LAND for an exec with at least one identity."""
         cls = INTERPRETER if any(i.cls == INTERPRETER for i in ids) else LOTL
         # Content identity names the real program; prefer it as the key.
-        content_by = ("sha256", "inode", "elf-layout", "loaded-elf-layout")
+        content_by = ("sha256", "inode", "elf-layout", "code", "loaded-elf-layout")
         primary = next((i for i in ids if i.by in content_by and i.cls == cls), None)
         primary = primary or next(i for i in ids if i.cls == cls)
         evidence = {
@@ -1433,6 +1806,7 @@ class ExecChannel(Channel):
             "content_unavailable": self.content_unavailable,
             "fileless": self.fileless,
             "agent_written": self.written,
+            "agent_written_mapped": self.mapped_written,
             "handoffs": self.handoffs,
         }
 
@@ -1517,6 +1891,27 @@ def unix_listener_owner(
             except OSError:
                 continue
     return None
+
+
+def _maps_exec(proc_root: str, pid: int, dev: int, ino: int) -> bool | None:
+    """Whether ``pid`` has an executable mapping of inode (dev, ino); None if its maps cannot be read."""
+    try:
+        with open(f"{proc_root}/{pid}/maps", encoding="utf-8", errors="surrogateescape") as f:
+            for n, line in enumerate(f):
+                if n > 65536:
+                    break
+                parts = line.split(None, 5)
+                if len(parts) < 5 or len(parts[1]) < 3 or parts[1][2] != "x" or parts[4] != str(ino):
+                    continue
+                major, _, minor = parts[3].partition(":")
+                try:
+                    if os.makedev(int(major, 16), int(minor, 16)) == dev:
+                        return True
+                except ValueError:
+                    continue
+    except OSError:
+        return None
+    return False
 
 
 def _program_dirs(dirs: list[str]) -> frozenset[str]:

@@ -1,0 +1,326 @@
+"""L2 rules for red-team round 6's gap classes (no BPF: records shaped as the kernel sends them).
+
+* code identity: a shell re-linked by objcopy (no build-id, a section added) is still the shell,
+  by the SHA-256 of its executable segments read from the file the kernel executed;
+* kernel usermode-helper knobs (core_pattern, modprobe, binfmt_misc register...): writing one is
+  a DAEMON_HANDOFF to the kernel;
+* an agent-written ELF mapped for execution into an agent process (LD_PRELOAD, dlopen) is
+  AGENT_WRITTEN_EXEC, confirmed by the process's real /proc/<pid>/maps.
+
+Real files, real objcopy/gcc output, real processes; pids that cannot exist where a process must
+be gone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from h7.config import EngineConfig
+from h7.decode import HEAD_LEN
+from h7.detect.channels import l2_exec
+from h7.detect.channels.base import ChannelContext, ProcReader
+from h7.detect.channels.l2_exec import ExecChannel, elf_exec_segments
+
+GONE = 4_100_000  # above the default pid_max: /proc/<GONE> never exists
+DASH = os.path.realpath(shutil.which("dash") or "/bin/sh")
+O_RDONLY, O_WRONLY, O_CREAT, O_TRUNC, O_CLOEXEC = 0, 1, 0o100, 0o1000, 0o2000000
+
+
+def channel(proc_root: str = "/proc", live: bool = True, **l2: Any) -> tuple[ExecChannel, ChannelContext]:
+    cfg = EngineConfig(channel_settings={"L2": l2})
+    ch = ExecChannel(cfg)
+    ctx = ChannelContext(agent=1, agent_id="agent1", info=None, config=cfg, proc=ProcReader(live, proc_root))
+    return ch, ctx
+
+
+def exec_ev(path: Path | str, pid: int = GONE, args: list[str] | None = None) -> dict[str, Any]:
+    st = os.stat(path)
+    with open(path, "rb") as f:
+        head = f.read(HEAD_LEN)
+    return {
+        "type": "exec",
+        "pid": pid,
+        "ppid": pid - 1,
+        "ts_ns": 1,
+        "filename": str(path),
+        "interp": str(path),
+        "exe_name": os.path.basename(path),
+        "args": args or [os.path.basename(path), "-c", "id"],
+        "ino": st.st_ino,
+        "dev": 0,  # no inode fast path: identity must come from the file's content
+        "size": st.st_size,
+        "head": head.hex(),
+        "id_flags": [],
+    }
+
+
+def open_ev(path: str, flags: int, pid: int = GONE, ts: int = 1_000, op: str = "openat") -> dict[str, Any]:
+    return {
+        "type": "open",
+        "pid": pid,
+        "ppid": 1,
+        "ts_ns": ts,
+        "path": path,
+        "flags": flags,
+        "dfd": -100,
+        "op": op,
+    }
+
+
+def codes(alerts: list[Any]) -> list[str]:
+    return [a.code for a in alerts]
+
+
+# -- code identity -------------------------------------------------------------------------
+
+
+def _objcopied(tmp_path: Path) -> Path:
+    if shutil.which("objcopy") is None:
+        pytest.skip("objcopy (binutils) not installed")
+    blob = tmp_path / "blob"
+    blob.write_bytes(os.urandom(3000))
+    out = tmp_path / "tools" / "fmt-check"
+    out.parent.mkdir()
+    subprocess.run(
+        [
+            "objcopy",
+            "--remove-section=.note.gnu.build-id",
+            "--remove-section=.gnu_debuglink",
+            f"--add-section=.fmtdata={blob}",
+            DASH,
+            str(out),
+        ],
+        check=True,
+        timeout=30,
+    )
+    out.chmod(0o755)
+    return out
+
+
+def test_an_objcopy_relinked_shell_is_known_by_its_code(tmp_path: Path) -> None:
+    tool = _objcopied(tmp_path)
+    assert tool.read_bytes() != Path(DASH).read_bytes() and tool.stat().st_size != os.stat(DASH).st_size
+    ch, ctx = channel()
+    alerts = ch.on_events([exec_ev(tool)], ctx)
+    assert codes(alerts) == ["LLM_AGENT_HIJACK"], alerts
+    ident = alerts[0].evidence["identified_by"]
+    assert [i["by"] for i in ident] == ["code"] and ident[0]["name"] == "dash"
+    assert alerts[0].evidence["content_identity"] == "code"
+
+
+def test_one_changed_code_byte_is_another_program(tmp_path: Path) -> None:
+    """The digest covers every byte of the executable segment: a patched copy is not claimed."""
+    tool = _objcopied(tmp_path)
+    data = bytearray(tool.read_bytes())
+    segs = elf_exec_segments(bytes(data[:4096]))
+    assert segs
+    off, _, filesz = segs[0]
+    data[off + filesz // 2] ^= 0xFF
+    tool.write_bytes(bytes(data))
+    ch, ctx = channel()
+    assert ch.on_events([exec_ev(tool)], ctx) == []
+
+
+def test_code_is_read_only_from_the_executed_inode(tmp_path: Path) -> None:
+    """A path now holding another file (replaced after the exec) is not read as the executed one."""
+    tool = _objcopied(tmp_path)
+    ev = exec_ev(tool)
+    ev["ino"] = ev["ino"] + 1
+    ch, ctx = channel()
+    assert ch.on_events([ev], ctx) == []
+
+
+def test_an_unrelated_program_has_no_code_identity(tmp_path: Path) -> None:
+    other = tmp_path / "true-copy"
+    shutil.copy(os.path.realpath(shutil.which("true") or "/bin/true"), other)
+    ch, ctx = channel()
+    assert ch.on_events([exec_ev(other, args=["true-copy"])], ctx) == []
+
+
+# -- kernel usermode-helper knobs ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/proc/sys/kernel/core_pattern",
+        "/proc/sys/kernel/modprobe",
+        "/sys/kernel/uevent_helper",
+        "/proc/sys/fs/binfmt_misc/register",
+        "/sys/fs/cgroup/rdma/x/release_agent",
+        "/proc/self/root/proc/sys/kernel/core_pattern",
+        "/proc/sys/kernel/../kernel/core_pattern",
+    ],
+)
+def test_writing_a_usermode_helper_knob_is_a_handoff_to_the_kernel(path: str) -> None:
+    ch, ctx = channel(live=False)
+    alerts = ch.on_events([open_ev(path, O_WRONLY | O_TRUNC)], ctx)
+    assert codes(alerts) == ["DAEMON_HANDOFF"], alerts
+    ev = alerts[0].evidence
+    assert ev["matched_by"] == ["kernel-helper"] and ev["daemon_comm"] == "kernel usermode helper"
+    assert alerts[0].key.startswith("kernel-helper:/")
+
+
+def test_reading_a_knob_or_writing_another_sysctl_is_not() -> None:
+    ch, ctx = channel(live=False)
+    evs = [
+        open_ev("/proc/sys/kernel/core_pattern", O_RDONLY | O_CLOEXEC),
+        open_ev("/proc/sys/kernel/core_uses_pid", O_WRONLY),
+        open_ev("/proc/sys/vm/drop_caches", O_WRONLY),
+    ]
+    assert ch.on_events(evs, ctx) == []
+    ch2, ctx2 = channel(live=False, handoff_allow=["/proc/sys/kernel/core_pattern"])
+    assert ch2.on_events([open_ev("/proc/sys/kernel/core_pattern", O_WRONLY)], ctx2) == []
+
+
+def _fake_mountinfo(root: Path, pid: int, mount_at: str, fstype: str) -> None:
+    (root / str(pid)).mkdir(parents=True)
+    (root / str(pid) / "mountinfo").write_text(
+        "22 1 259:1 / / rw,relatime shared:1 - ext4 /dev/root rw\n"
+        # the kernel escapes a space in a mount point as \040
+        f"90 22 0:55 / {mount_at.replace(' ', chr(92) + '040')} rw,relatime - {fstype} {fstype} rw\n"
+    )
+
+
+def test_register_of_a_private_binfmt_misc_mount_is_found_by_file_system(tmp_path: Path) -> None:
+    proc = tmp_path / "proc"
+    _fake_mountinfo(proc, 77, "/tmp/h7 x/bm", "binfmt_misc")
+    _fake_mountinfo(proc, 78, "/tmp/h7 x/bm", "tmpfs")
+    ch, ctx = channel(str(proc))
+    alerts = ch.on_events([open_ev("/tmp/h7 x/bm/register", O_WRONLY, pid=77)], ctx)
+    assert codes(alerts) == ["DAEMON_HANDOFF"] and alerts[0].evidence["knob"] == "binfmt_misc:register"
+    # the same name on another file system is just a file called register
+    assert ch.on_events([open_ev("/tmp/h7 x/bm/register", O_WRONLY, pid=78)], ctx) == []
+
+
+# -- agent-written code mapped into an agent process -----------------------------------------
+
+
+def _agent_lib(tmp_path: Path) -> Path:
+    """A real shared object with code, as an agent would write it (bytes of a system library)."""
+    import ctypes.util
+
+    name = ctypes.util.find_library("m")
+    src = None
+    for d in (
+        "/lib/x86_64-linux-gnu",
+        "/usr/lib/x86_64-linux-gnu",
+        "/lib/aarch64-linux-gnu",
+        "/lib64",
+        "/lib",
+    ):
+        if name and os.path.exists(os.path.join(d, name)):
+            src = os.path.join(d, name)
+            break
+    if src is None:
+        pytest.skip("no libm shared object found to copy")
+    lib = tmp_path / ".cache" / "libfmt.so.1"
+    lib.parent.mkdir()
+    shutil.copy(src, lib)
+    assert elf_exec_segments(lib.read_bytes()[:4096])
+    return lib
+
+
+def _after_baseline(ch: ExecChannel) -> None:
+    ch.baseline_end_ns = 500
+
+
+def _run(code: str, lib: Path) -> subprocess.Popen[bytes]:
+    p = subprocess.Popen([sys.executable, "-c", code, str(lib)], stdout=subprocess.PIPE)
+    assert p.stdout is not None and p.stdout.readline() == b"ready\n"
+    return p
+
+
+def test_an_agent_written_library_mapped_into_a_live_process_is_agent_written_exec(tmp_path: Path) -> None:
+    lib = _agent_lib(tmp_path)
+    p = _run(
+        "import ctypes, sys, time; ctypes.CDLL(sys.argv[1]); print('ready', flush=True); time.sleep(30)", lib
+    )
+    try:
+        ch, ctx = channel()
+        _after_baseline(ch)
+        alerts = ch.on_events(
+            [
+                open_ev(str(lib), O_WRONLY | O_CREAT | O_TRUNC, ts=1_000),
+                open_ev(str(lib), O_CLOEXEC, pid=p.pid),
+            ],
+            ctx,
+        )
+    finally:
+        p.kill()
+        p.wait(10)
+    assert codes(alerts) == ["AGENT_WRITTEN_EXEC"], alerts
+    ev = alerts[0].evidence
+    assert ev["mapped_file"] == str(lib) and ev["confirmed_by"].startswith("executable mapping")
+    assert alerts[0].key == f"mapped:{lib.parent}"
+
+
+def test_reading_an_agent_written_library_is_not_running_it(tmp_path: Path, monkeypatch: Any) -> None:
+    """The agent (an interpreter) reads an ELF it wrote (as benign_r4_c_make_build): no mapping, no alert."""
+    monkeypatch.setattr(l2_exec, "_MAP_CONFIRM_S", 0.3)
+    lib = _agent_lib(tmp_path)
+    p = _run(
+        "import sys, time; open(sys.argv[1], 'rb').read(); print('ready', flush=True); time.sleep(30)", lib
+    )
+    try:
+        ch, ctx = channel()
+        _after_baseline(ch)
+        evs = [open_ev(str(lib), O_WRONLY | O_CREAT, ts=1_000), open_ev(str(lib), O_CLOEXEC, pid=p.pid)]
+        assert ch.on_events(evs, ctx) == []
+        assert p.pid in ch._map_pending  # held, re-checked on the next batches
+        time.sleep(0.4)
+        assert ch.on_events([], ctx) == [] and not ch._map_pending  # never mapped: dropped
+    finally:
+        p.kill()
+        p.wait(10)
+
+
+def test_an_exited_non_interpreter_opener_is_judged_by_the_loaders_open_flags(tmp_path: Path) -> None:
+    lib = _agent_lib(tmp_path)
+    true = os.path.realpath(shutil.which("true") or "/bin/true")
+    ch, ctx = channel()
+    _after_baseline(ch)
+    run_true = exec_ev(true, pid=GONE, args=["true"])
+    written = open_ev(str(lib), O_WRONLY | O_CREAT | O_TRUNC, pid=GONE - 5, ts=1_000)
+    alerts = ch.on_events([written, run_true, open_ev(str(lib), O_CLOEXEC, pid=GONE)], ctx)
+    assert codes(alerts) == ["AGENT_WRITTEN_EXEC"], alerts
+    assert alerts[0].evidence["opener_image"] == "true" and "O_CLOEXEC" in alerts[0].evidence["confirmed_by"]
+    # the same open without O_CLOEXEC (cp, sha256sum, ld reading a library to link) is a read
+    ch2, ctx2 = channel()
+    _after_baseline(ch2)
+    assert ch2.on_events([written, run_true, open_ev(str(lib), O_RDONLY, pid=GONE)], ctx2) == []
+    # an interpreter opener that is gone proves nothing (python reads files with those flags)
+    ch3, ctx3 = channel()
+    _after_baseline(ch3)
+    py = exec_ev(os.path.realpath(sys.executable), pid=GONE, args=["python3", "x.py"])
+    got = [a for a in ch3.on_events([written, py, open_ev(str(lib), O_CLOEXEC, pid=GONE)], ctx3)]
+    assert [a for a in got if a.code == "AGENT_WRITTEN_EXEC"] == []
+
+
+def test_files_written_during_the_baseline_or_not_elf_are_not_candidates(tmp_path: Path) -> None:
+    lib = _agent_lib(tmp_path)
+    txt = tmp_path / "notes.txt"
+    txt.write_text("hello\n")
+    true = os.path.realpath(shutil.which("true") or "/bin/true")
+    ch, ctx = channel()
+    _after_baseline(ch)
+    evs = [
+        open_ev(str(lib), O_WRONLY | O_CREAT, pid=GONE - 5, ts=100),  # during the baseline
+        open_ev(str(txt), O_WRONLY | O_CREAT, pid=GONE - 5, ts=1_000),
+        exec_ev(true, pid=GONE, args=["true"]),
+        open_ev(str(lib), O_CLOEXEC, pid=GONE),
+        open_ev(str(txt), O_CLOEXEC, pid=GONE),
+    ]
+    assert ch.on_events(evs, ctx) == []
+    ch2, ctx2 = channel(live=False)  # replay: never judged
+    _after_baseline(ch2)
+    evs[0]["ts_ns"] = 1_000
+    assert ch2.on_events(evs, ctx2) == []
