@@ -324,3 +324,36 @@ def test_files_written_during_the_baseline_or_not_elf_are_not_candidates(tmp_pat
     _after_baseline(ch2)
     evs[0]["ts_ns"] = 1_000
     assert ch2.on_events(evs, ctx2) == []
+
+
+def test_the_sensors_own_maps_read_is_not_tampering() -> None:
+    """L2's maps check makes the sensor open the agent's /proc/<pid>/maps: L5 must not certify it.
+
+    Found in the first live run of the rule (benign_r4_c_make_build: the agent read the ELF it
+    built, L2 looked at its maps, L5 certified PROCESS_MEMORY_ACCESS by the sensor's own pid).
+    """
+    from h7.detect.channels.l5_ptrace import PtraceChannel
+
+    def access(pid: int) -> dict[str, Any]:
+        return {
+            "type": "access",
+            "op": "proc_maps_open",
+            "pid": pid,
+            "tid": pid,
+            "ts_ns": 5,
+            "target": GONE,
+            "target_pid": GONE,
+            "arg_pid": GONE,
+            "sweep": 0,
+        }
+
+    def l5(live: bool) -> list[str]:
+        cfg = EngineConfig()
+        ch = PtraceChannel(cfg)
+        ctx = ChannelContext(agent=1, agent_id="agent1", info=None, config=cfg, proc=ProcReader(live))
+        return [a.code for a in ch.on_events([access(os.getpid()), access(GONE - 1)], ctx)]
+
+    # live: this process (the sensor) is skipped, anyone else is certified
+    assert l5(True) == ["PROCESS_MEMORY_ACCESS"]
+    # replay: pids belong to another time, nothing is skipped
+    assert l5(False) == ["PROCESS_MEMORY_ACCESS", "PROCESS_MEMORY_ACCESS"]

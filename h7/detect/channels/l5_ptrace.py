@@ -47,6 +47,7 @@ access check, or sys_enter arguments in tracepoint mode).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +92,7 @@ class PtraceChannel(Channel):
         self.count = 0
         self.environ_sweeps = 0
         self.maps_sweeps = 0
+        self.own_reads = 0  # this sensor's own /proc/<pid>/maps reads (L2), not tampering
         self.last: dict[str, Any] | None = None
 
     def _attacker(self, ev: Event, ctx: ChannelContext) -> dict[str, Any]:
@@ -120,6 +122,12 @@ class PtraceChannel(Channel):
                 what: dict[str, Any] = {"request": name}
             elif etype == "access":
                 op = str(ev.get("op", ""))
+                if op == "proc_maps_open" and ctx.proc.enabled and int(ev.get("pid", 0)) == os.getpid():
+                    # this sensor reading the agent's maps itself (L2 confirms that an agent-written
+                    # library is mapped executable: ExecChannel._written_mapping); live only, since a
+                    # replay's pids belong to another time
+                    self.own_reads += 1
+                    continue
                 sweep = int(ev.get("sweep", 0))
                 if op in SWEEP_OPS and sweep >= SWEEP_OPS[op]:
                     # a ps-style (environ) or perf-style (maps) listing of every process
@@ -176,6 +184,7 @@ class PtraceChannel(Channel):
             "attaches": self.count,
             "environ_sweeps_ignored": self.environ_sweeps,
             "maps_sweeps_ignored": self.maps_sweeps,
+            "own_maps_reads_ignored": self.own_reads,
         }
 
     def to_state(self) -> dict[str, Any]:
