@@ -35,6 +35,7 @@ from h7.source import Source
 
 if TYPE_CHECKING:
     from h7.config import Config, EngineConfig
+    from h7.detect.agents import Notice
     from h7.detect.engine import Engine
     from h7.journal import RunJournal
     from h7.sensor.selectors import Selector
@@ -159,6 +160,9 @@ class AlertOutput(ABC):
     def tick(self) -> None:  # noqa: B027 - optional hook
         """Once per batch, before the engine judges it."""
 
+    def baseline_learnt(self, notice: Notice) -> None:  # noqa: B027 - optional hook
+        """An agent's baseline ended having learnt what no operator rule allows (``notice.details``)."""
+
     def apply_operator_records(self, engine: Engine) -> None:  # noqa: B027 - optional hook
         """Once per batch: operator decisions that reached the run since the last one."""
 
@@ -243,6 +247,36 @@ class AlertPath(AlertOutput):
                 f"h7: warning: a previous sensor run (pid {prev_pid}) ended without a stop record; "
                 f"signed SENSOR_RECOVERED (unmonitored for at most {down_s:.1f} s)"
             )
+
+    def baseline_learnt(self, notice: Notice) -> None:
+        """Sign BASELINE_LEARNT: what the agent's baseline allowed that no allowlist does.
+
+        Not an alert (nothing is delivered to the sinkhole; harnesses that count detections skip
+        it): a record in the same signed chain as the certificates, read with ``h7 verify`` /
+        ``h7 show``, so a destination an attacker contacted while the sensor learnt is on record.
+        """
+        from h7.cal.format import BASELINE_LEARNT
+
+        cal, run = self.cal, self.run
+        info = self.infos.get(notice.agent_id)
+        details = {
+            "agent_id": notice.agent_id,
+            "agent_pid": info.root_pid if info is not None else 0,
+            "baseline_end_ns": notice.ts_ns + self.offset,
+            "learnt": notice.details,
+            "review": "allowed from now on only because seen during the baseline: accept them "
+            "(h7 accept / l4_allow) or set [detect.l4] allow_baseline_destinations = false",
+        }
+
+        def write() -> tuple[Path, bytes]:
+            return cal.record_lifecycle(
+                BASELINE_LEARNT,
+                run.identity,
+                f"agent {notice.agent_id}: baseline learnt outside the allowlist",
+                details,
+            )
+
+        self.certifier.submit(write, lambda p, d: None, {"channel": "baseline", "ts_ns": time.time_ns()})
 
     def __call__(self, alert: Alert) -> None:
         """The engine's ``on_alert``: certify, then deliver."""
@@ -509,6 +543,8 @@ class Monitor:
             engine.add_agent(info)
         for n in engine.take_notices():  # per-agent baseline done / restarted / agent dropped
             term.line(f"h7: warning: {n}" if n.level == "warning" else f"h7: {n}")
+            if n.kind == "baseline-complete" and n.details:
+                self.alerts.baseline_learnt(n)
         baseline_s = engine.config.baseline_ns / 1e9
         if engine.phase == PHASE_BASELINE:
             term.baseline(engine.baseline_progress(), baseline_s)

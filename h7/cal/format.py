@@ -46,8 +46,18 @@ SENSOR_STARTED = "SENSOR_STARTED"
 SENSOR_STOPPED = "SENSOR_STOPPED"
 SENSOR_RECOVERED = "SENSOR_RECOVERED"
 DETECTIONS_UNCERTIFIED = "DETECTIONS_UNCERTIFIED"
+#: what an agent's baseline made allowed that no operator rule allows (L4 destinations it
+#: connected to while the sensor learnt): signed when the baseline ends, so nothing an attacker
+#: did during it is learnt without a trace (red-team round 6, g1r6_baseline_held_socket)
+BASELINE_LEARNT = "BASELINE_LEARNT"
 OPERATOR_ACTIONS = (CONTAINED_BY_OPERATOR, RELEASED_BY_OPERATOR)
-LIFECYCLE_ACTIONS = (SENSOR_STARTED, SENSOR_STOPPED, SENSOR_RECOVERED, DETECTIONS_UNCERTIFIED)
+LIFECYCLE_ACTIONS = (
+    SENSOR_STARTED,
+    SENSOR_STOPPED,
+    SENSOR_RECOVERED,
+    DETECTIONS_UNCERTIFIED,
+    BASELINE_LEARNT,
+)
 #: an operator accepted (allowlisted) what an agent does, e.g. an L4 destination (``h7 accept``)
 ACCEPTED_BY_OPERATOR = "ACCEPTED_BY_OPERATOR"
 ACTIONS = (ALERT_EMITTED, *OPERATOR_ACTIONS, ACCEPTED_BY_OPERATOR, *LIFECYCLE_ACTIONS)
@@ -214,7 +224,9 @@ _LIFECYCLE: dict[str, Check] = {
     "reason": _is_nonempty_str,
     "details": _is_map,
 }
-SCHEMA.update({a: dict(_LIFECYCLE) for a in (SENSOR_STARTED, SENSOR_STOPPED, SENSOR_RECOVERED)})
+SCHEMA.update(
+    {a: dict(_LIFECYCLE) for a in (SENSOR_STARTED, SENSOR_STOPPED, SENSOR_RECOVERED, BASELINE_LEARNT)}
+)
 SCHEMA[DETECTIONS_UNCERTIFIED] = {**_LIFECYCLE, "count": _is_int(1, _UINT64_MAX)}
 
 

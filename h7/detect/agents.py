@@ -75,6 +75,9 @@ class Notice:
     message: str
     ts_ns: int
     level: str = "info"  # "info" | "warning"
+    #: baseline-complete: what the channels learnt that an operator should review, by channel
+    #: (L4: destinations allowed only because they were seen); signed by the live sensor
+    details: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __str__(self) -> str:
         return self.message

@@ -249,8 +249,16 @@ class Engine:
         out, self._notices = self._notices, []
         return out
 
-    def _notice(self, kind: str, st: AgentState, message: str, ts_ns: int, level: str = "info") -> None:
-        n = Notice(kind, st.ctx.agent_id, message, int(ts_ns), level)
+    def _notice(
+        self,
+        kind: str,
+        st: AgentState,
+        message: str,
+        ts_ns: int,
+        level: str = "info",
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        n = Notice(kind, st.ctx.agent_id, message, int(ts_ns), level, details or {})
         self._notices.append(n)
         self.recent_notices.append(n)
 
@@ -483,12 +491,19 @@ class Engine:
         for ch in st.channels:
             ch.finish_baseline(st.ctx)
         self._install_filter(st)
+        learnt: dict[str, Any] = {}
+        for ch in st.channels:
+            review = getattr(ch, "learnt_outside_allowlist", None)
+            if review is not None and (items := review(st.ctx)):
+                learnt[ch.name] = items
         self._notice(
             "baseline-complete",
             st,
             f"agent {aid}: baseline complete ({secs}, {st.syscalls} syscalls); "
-            f"monitoring {registry.span(self.config.channels)}",
+            f"monitoring {registry.span(self.config.channels)}"
+            + (f"; learnt outside the allowlist: {_learnt_line(learnt)}" if learnt else ""),
             st.t_last,
+            details=learnt,
         )
 
     def _fail(self, st: AgentState, err: BaselineError) -> None:
@@ -728,3 +743,13 @@ def _channel_alerts(by_code: collections.Counter[str], channel: str) -> int:
         if found is not None and found[0].name == channel:
             total += n
     return total
+
+
+def _learnt_line(learnt: dict[str, Any]) -> str:
+    """``L4 127.0.6.9:40001, 10.0.0.5:443`` (at most 8 per channel) for the baseline-complete line."""
+    parts = []
+    for ch, items in learnt.items():
+        names = [str(i.get("destination", i)) if isinstance(i, dict) else str(i) for i in items]
+        more = f" (+{len(names) - 8} more)" if len(names) > 8 else ""
+        parts.append(f"{ch} {', '.join(names[:8])}{more}")
+    return "; ".join(parts)

@@ -235,6 +235,10 @@ class EgressChannel(Channel):
         self._verdicts: dict[tuple[Any, str, int], Any] = {}
         #: loopback destinations found to be the agent's own listeners (not egress)
         self.own_listeners: list[str] = []
+        #: destinations learnt during the baseline that no operator allowlist rule covers (at most
+        #: 256, first seen): allowed from then on only because they were seen, so the sensor signs
+        #: them into the chain when the baseline ends (``learnt_outside_allowlist``)
+        self.learnt_unlisted: dict[str, dict[str, Any]] = {}
         self._listeners: ListenerCache | None = None
         #: the agent's TCP listeners as the kernel reported them (listen/unlisten events, in
         #: stream order): socket inode -> (local address, None for a wildcard; port)
@@ -333,12 +337,48 @@ class EgressChannel(Channel):
         proto = int(ev.get("port", 0))
         return addr, f"link:{idx}:{proto:#06x}", f"link {name} (ethertype {proto:#06x})"
 
+    def learnt_outside_allowlist(self, ctx: ChannelContext) -> list[dict[str, Any]]:
+        """What the baseline made allowed that no allowlist does, for a signed record (no alert).
+
+        Why: a destination the agent connected to during its baseline is allowed afterwards
+        (``allow_baseline_destinations``), so a connection an attacker opens then and uses later
+        (red-team round 6, ``g1r6_baseline_held_socket``) raises nothing by itself.  It must not
+        be learnt without a trace: the sensor signs these into the certificate chain when the
+        baseline ends (``BASELINE_LEARNT``), where an operator reviews them and either accepts
+        them (``h7 accept``, ``l4_allow``) or runs with ``allow_baseline_destinations = false``
+        (every destination outside the allowlist alerts, during the baseline too).  The agent's
+        own loopback listeners are not egress and are left out.
+        """
+        out = []
+        for key, d in self.learnt_unlisted.items():
+            host, _, port = str(d["destination"]).rpartition(":")
+            try:
+                ip = ipaddress.ip_address(host)
+            except ValueError:
+                continue
+            if port.isdigit() and self._own_listener(ip, int(port), ctx):
+                continue
+            out.append({"key": key, **d})
+        return out
+
     def learn(self, batch: Batch, ctx: ChannelContext) -> None:
         if self.settings.allow_baseline_destinations:
             for ev in batch.events:
                 d = self._dest(ev)
                 if d is not None:
-                    self.baseline_dests.add(self._baseline_key(*d))
+                    key = self._baseline_key(*d)
+                    self.baseline_dests.add(key)
+                    if (
+                        key not in self.learnt_unlisted
+                        and len(self.learnt_unlisted) < 256
+                        and not any(r.matches(d[0], d[1], self.eph) for r in self.rules)
+                    ):
+                        self.learnt_unlisted[key] = {
+                            "destination": f"{d[0]}:{d[1]}",
+                            "pid": int(ev.get("pid", 0)),
+                            "comm": str(ev.get("comm", "")),
+                            "ts_ns": int(ev.get("ts_ns", 0)),
+                        }
                 elif ev.get("type") == "net" and (lk := self._link(ev)) is not None:
                     self.baseline_dests.add(lk[1])
         self._rates.append(self._batch_rates(batch, ctx))
