@@ -334,26 +334,30 @@ def test_the_sensors_own_maps_read_is_not_tampering() -> None:
     """
     from h7.detect.channels.l5_ptrace import PtraceChannel
 
-    def access(pid: int) -> dict[str, Any]:
+    def access(pid: int, target: int) -> dict[str, Any]:
         return {
             "type": "access",
             "op": "proc_maps_open",
             "pid": pid,
             "tid": pid,
             "ts_ns": 5,
-            "target": GONE,
-            "target_pid": GONE,
-            "arg_pid": GONE,
+            "target": target,
+            "target_pid": target,
+            "arg_pid": target,
             "sweep": 0,
         }
 
     def l5(live: bool) -> list[str]:
         cfg = EngineConfig()
         ch = PtraceChannel(cfg)
-        ctx = ChannelContext(agent=1, agent_id="agent1", info=None, config=cfg, proc=ProcReader(live))
-        return [a.code for a in ch.on_events([access(os.getpid()), access(GONE - 1)], ctx)]
+        proc = ProcReader(live)
+        assert proc.exec_mapping(GONE, 1, 1) is None  # L2's check: the maps of a process now gone
+        ctx = ChannelContext(agent=1, agent_id="agent1", info=None, config=cfg, proc=proc)
+        evs = [access(os.getpid(), GONE), access(os.getpid(), GONE - 7), access(GONE - 1, GONE)]
+        return [a.evidence["target"]["pid"] for a in ch.on_events(evs, ctx)]
 
-    # live: this process (the sensor) is skipped, anyone else is certified
-    assert l5(True) == ["PROCESS_MEMORY_ACCESS"]
-    # replay: pids belong to another time, nothing is skipped
-    assert l5(False) == ["PROCESS_MEMORY_ACCESS", "PROCESS_MEMORY_ACCESS"]
+    # live: the sensor's own open of a pid L2 looked at is skipped; its open of another pid, and
+    # anyone else's open of the same pid, are certified
+    assert l5(True) == [GONE - 7, GONE]
+    # replay: the reader reads nothing, so nothing is skipped
+    assert l5(False) == [GONE, GONE - 7, GONE]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -46,6 +47,40 @@ class ProcReader:
     def __init__(self, enabled: bool = True, root: str = "/proc") -> None:
         self.enabled = enabled
         self.root = root
+        #: pid -> CLOCK_MONOTONIC s when this sensor last opened its /proc/<pid>/maps (bounded):
+        #: the kernel reports that open like anyone's, and L5 must not certify the sensor itself
+        self.own_maps_reads: dict[int, float] = {}
+
+    def exec_mapping(self, pid: int, dev: int, ino: int) -> bool | None:
+        """Whether ``pid`` maps inode (dev, ino) executable now; None if its maps cannot be read."""
+        if not self.enabled or pid <= 0:
+            return None
+        self.own_maps_reads.pop(pid, None)
+        if len(self.own_maps_reads) >= 1024:
+            self.own_maps_reads.pop(next(iter(self.own_maps_reads)))
+        self.own_maps_reads[pid] = time.monotonic()
+        try:
+            with open(f"{self.root}/{pid}/maps", encoding="utf-8", errors="surrogateescape") as f:
+                for n, line in enumerate(f):
+                    if n > 65536:
+                        break
+                    parts = line.split(None, 5)
+                    if len(parts) < 5 or len(parts[1]) < 3 or parts[1][2] != "x" or parts[4] != str(ino):
+                        continue
+                    major, _, minor = parts[3].partition(":")
+                    try:
+                        if os.makedev(int(major, 16), int(minor, 16)) == dev:
+                            return True
+                    except ValueError:
+                        continue
+        except OSError:
+            return None
+        return False
+
+    def read_own_maps(self, pid: int, within_s: float = 10.0) -> bool:
+        """Did this sensor open ``pid``'s maps in the last ``within_s`` seconds (``exec_mapping``)?"""
+        t = self.own_maps_reads.get(pid)
+        return t is not None and time.monotonic() - t <= within_s
 
     def exe(self, pid: int) -> str | None:
         if not self.enabled or pid <= 0:

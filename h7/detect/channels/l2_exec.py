@@ -1574,7 +1574,7 @@ class ExecChannel(Channel):
         self, pid: int, facts: dict[str, Any], ctx: ChannelContext, gone: bool
     ) -> Alert | None:
         """Confirm by the opener's maps; hold while unmapped; judge an exited opener by its open's flags."""
-        mapped = None if gone else _maps_exec(ctx.proc.root, pid, facts["dev"], facts["ino"])
+        mapped = None if gone else ctx.proc.exec_mapping(pid, facts["dev"], facts["ino"])
         if mapped:
             return self._mapping_alert(facts, ctx, "maps")
         if mapped is False:
@@ -1891,27 +1891,6 @@ def unix_listener_owner(
             except OSError:
                 continue
     return None
-
-
-def _maps_exec(proc_root: str, pid: int, dev: int, ino: int) -> bool | None:
-    """Whether ``pid`` has an executable mapping of inode (dev, ino); None if its maps cannot be read."""
-    try:
-        with open(f"{proc_root}/{pid}/maps", encoding="utf-8", errors="surrogateescape") as f:
-            for n, line in enumerate(f):
-                if n > 65536:
-                    break
-                parts = line.split(None, 5)
-                if len(parts) < 5 or len(parts[1]) < 3 or parts[1][2] != "x" or parts[4] != str(ino):
-                    continue
-                major, _, minor = parts[3].partition(":")
-                try:
-                    if os.makedev(int(major, 16), int(minor, 16)) == dev:
-                        return True
-                except ValueError:
-                    continue
-    except OSError:
-        return None
-    return False
 
 
 def _program_dirs(dirs: list[str]) -> frozenset[str]:

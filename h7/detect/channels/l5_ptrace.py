@@ -122,10 +122,14 @@ class PtraceChannel(Channel):
                 what: dict[str, Any] = {"request": name}
             elif etype == "access":
                 op = str(ev.get("op", ""))
-                if op == "proc_maps_open" and ctx.proc.enabled and int(ev.get("pid", 0)) == os.getpid():
+                if (
+                    op == "proc_maps_open"
+                    and int(ev.get("pid", 0)) == os.getpid()
+                    and ctx.proc.read_own_maps(int(ev.get("target_pid", 0)))
+                ):
                     # this sensor reading the agent's maps itself (L2 confirms that an agent-written
-                    # library is mapped executable: ExecChannel._written_mapping); live only, since a
-                    # replay's pids belong to another time
+                    # library is mapped executable: ProcReader.exec_mapping); only opens it made
+                    # (live: a replay's ProcReader reads nothing, so it skips nothing)
                     self.own_reads += 1
                     continue
                 sweep = int(ev.get("sweep", 0))
