@@ -82,6 +82,12 @@ def main() -> int:
     failures: list[str] = []
     summaries: list[Callable[[dict[str, float]], str]] = []
     results["h7_bytecode_compiled"] = float(byte_compile_h7())
+    # A partial run must not replace the full run's figures.
+    fname = "latest" if not args.only else f"only-{'-'.join(sorted(args.only))}"
+    out = Path(__file__).resolve().parent / "results" / f"{fname}.json"
+    # ... but what finished is kept as it finishes: a run stopped on a deadline (or killed by a
+    # slow section) still leaves every completed section's figures in NAME.partial.json.
+    partial = out.with_name(f"{fname}.partial.json")
     for name, module in SECTIONS:
         if args.only and name not in args.only:
             continue
@@ -96,6 +102,8 @@ def main() -> int:
             failures.append(f"{name}: failed\n{traceback.format_exc()}")
             continue
         results.update({k: float(v) for k, v in figures.items()})
+        head = {"host": platform.node(), "kernel": platform.release(), "_quick": float(args.quick)}
+        partial.write_text(json.dumps({**head, **results}, indent=1))
         if hasattr(mod, "summary"):
             summaries.append(mod.summary)
         print(f"[{name}] {time.monotonic() - t0:.1f} s", file=sys.stderr)
@@ -112,11 +120,9 @@ def main() -> int:
         print(summary(results))
     for f in failures:
         print(f"! {f}")
-    # A partial run must not replace the full run's figures.
-    name = "latest.json" if not args.only else f"only-{'-'.join(sorted(args.only))}.json"
-    out = Path(__file__).resolve().parent / "results" / name
     results["_quick"] = 1.0 if args.quick else 0.0
     out.write_text(json.dumps({"host": platform.node(), "kernel": platform.release(), **results}, indent=1))
+    partial.unlink(missing_ok=True)
     print(f"written {out}")
     return 1 if failures else 0
 
