@@ -97,3 +97,24 @@ def test_the_live_alert_path_signs_it_at_the_notice(tmp_path: Path) -> None:
         d["agent_id"] == ms.AGENT_INFO.agent_id and d["learnt"]["L4"][0]["destination"] == "127.0.6.9:40001"
     )
     assert "allow_baseline_destinations = false" in d["review"]
+
+
+def test_strict_mode_certifies_the_baseline_connect_when_it_happens() -> None:
+    """allow_baseline_destinations = false: the round-6 prime connect is UNKNOWN_DESTINATION at once."""
+    batches = ms.make("benign", seconds=40)
+    b = batches[5]
+    ev = copy.deepcopy(next(e for e in b.events if e.get("type") == "net"))
+    ev.update(addr="127.0.6.9", port=40001, ts_ns=b.t0_ns + 1000, op="connect")
+    batches[5] = Batch(b.t0_ns, b.t1_ns, b.syscalls, [*b.events, ev], b.stats, dict(b.drops))
+    cfg = EngineConfig(
+        read_proc=False, channel_settings={"L4": {"allow": ALLOW, "allow_baseline_destinations": False}}
+    )
+    engine = Engine(cfg, [ms.AGENT_INFO])
+    alerts = [a for k in range(6) for a in engine.process(batches[k])]
+    l4 = [a for a in alerts if a.channel == "L4"]
+    assert [a.code for a in l4] == ["UNKNOWN_DESTINATION"] and l4[0].ts_ns == ev["ts_ns"], l4
+    assert engine.phase == "baseline"
+    for b in batches[6:]:
+        engine.process(b)
+    (n,) = [n for n in engine.take_notices() if n.kind == "baseline-complete"]
+    assert n.details == {}  # nothing was learnt: nothing to sign
