@@ -50,7 +50,7 @@ def _l1(alerts: list[Alert]) -> list[Alert]:
     return [a for a in alerts if a.channel == "L1"]
 
 
-@pytest.mark.parametrize("name", ["tool_dev"])
+@pytest.mark.parametrize("name", ["tool_dev", "tool_test"])
 def test_a_busy_exec_tool_is_set_apart_not_certified(name: str) -> None:
     """The demo agent compiling in exec'd children for 8 s and 4 s: no L1 certificate, the
     CPU shows as tool runs' in the status; judged whole (as before), the same journal certifies."""
@@ -62,7 +62,7 @@ def test_a_busy_exec_tool_is_set_apart_not_certified(name: str) -> None:
     assert _l1(before), "the whole-tree judge no longer certifies the tool: this test shows nothing"
 
 
-@pytest.mark.parametrize("name", ["toolspin_dev", "toolfork_dev"])
+@pytest.mark.parametrize("name", ["toolspin_dev", "toolfork_dev", "toolspin_test", "toolfork_test"])
 def test_a_miner_beside_a_busy_tool_is_still_detected(name: str) -> None:
     """A thread in the agent (toolspin) or a child it forked without exec (toolfork) hashing flat
     out for 12 s while the tool compiles: certified while both run, on the agent's own CPU."""
@@ -73,7 +73,7 @@ def test_a_miner_beside_a_busy_tool_is_still_detected(name: str) -> None:
     assert drift[0].ts_ns - change <= 12 * NS, (drift[0].ts_ns - change) / NS
 
 
-@pytest.mark.parametrize("name", ["toolminer10_dev"])
+@pytest.mark.parametrize("name", ["toolminer10_dev", "toolminer10_test"])
 def test_a_slow_miner_started_with_a_busy_tool_is_detected_within_60_s(name: str) -> None:
     _, alerts, change = replay(name)
     assert [a for a in _l1(alerts) if a.ts_ns < change] == []
@@ -81,7 +81,7 @@ def test_a_slow_miner_started_with_a_busy_tool_is_detected_within_60_s(name: str
     assert drift and drift[0].ts_ns - change <= DETECT_WITHIN_S * NS
 
 
-@pytest.mark.parametrize("name", ["execminer_dev"])
+@pytest.mark.parametrize("name", ["execminer_dev", "execminer_test"])
 def test_an_exec_d_miner_is_l2_s_and_shows_in_l1_s_tool_tally(name: str) -> None:
     """The trade-off, pinned: a miner exec'd as a new program (python -c) is a tool run to L1 --
     no L1 certificate, its CPU in the tally -- and L2 certifies its exec (python<-agent)."""
