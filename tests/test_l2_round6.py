@@ -361,3 +361,29 @@ def test_the_sensors_own_maps_read_is_not_tampering() -> None:
     assert l5(True) == [GONE - 7, GONE]
     # replay: the reader reads nothing, so nothing is skipped
     assert l5(False) == [GONE, GONE - 7, GONE]
+
+
+def test_a_relative_open_of_a_written_library_is_resolved_through_the_cwd(tmp_path: Path) -> None:
+    """`LD_PRELOAD=.cache/libfmt.so.1` from the workspace: the read-open is joined to the opener's cwd."""
+    lib = _agent_lib(tmp_path)
+    proc = tmp_path / "proc"
+    (proc / str(GONE)).mkdir(parents=True)
+    os.symlink(str(tmp_path), proc / str(GONE) / "cwd")
+    true = os.path.realpath(shutil.which("true") or "/bin/true")
+    ch, ctx = channel(str(proc))
+    _after_baseline(ch)
+    written = open_ev(str(lib), O_WRONLY | O_CREAT | O_TRUNC, pid=GONE - 5, ts=1_000)
+    again = open_ev(str(lib), O_WRONLY | O_TRUNC, pid=GONE - 5, ts=2_000)  # rewritten: one entry
+    other = open_ev(str(tmp_path / "notes.txt"), O_CLOEXEC, pid=GONE)  # a name never written: skipped
+    alerts = ch.on_events(
+        [
+            written,
+            again,
+            exec_ev(true, pid=GONE, args=["true"]),
+            other,
+            open_ev(".cache/libfmt.so.1", O_CLOEXEC),
+        ],
+        ctx,
+    )
+    assert codes(alerts) == ["AGENT_WRITTEN_EXEC"] and alerts[0].evidence["mapped_file"] == str(lib)
+    assert ch._written_names == {"libfmt.so.1": 1} and list(ch._written_paths) == [str(lib)]

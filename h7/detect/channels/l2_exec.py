@@ -761,6 +761,7 @@ class ExecChannel(Channel):
         )
         #: absolute paths the agent opened for writing (or put in place) after its baseline -> ts_ns
         self._written_paths: dict[str, int] = {}
+        self._written_names: dict[str, int] = {}  # their base names -> how many: the read-open prefilter
         #: read-opens of such a file awaiting its executable mapping: pid -> facts (bounded)
         self._map_pending: dict[int, dict[str, Any]] = {}
         self.mapped_written = 0
@@ -1534,15 +1535,21 @@ class ExecChannel(Channel):
         op, flags = ev.get("op"), int(ev.get("flags", 0))
         if op in ("rename_from", "chdir"):
             return None
+        writing = op in ("rename_to", "creat", "link") or bool(flags & (_O_ACCMODE | _O_CREAT | _O_TRUNC))
+        if writing and int(ev.get("ts_ns", 0)) <= self.baseline_end_ns:
+            return None
+        if not writing and os.path.basename(str(ev.get("path", ""))) not in self._written_names:
+            return None  # the common read-open: no path resolution, no /proc read
         path = self._open_path(ev, ctx)
         if path is None:
             return None
-        if op in ("rename_to", "creat", "link") or flags & (_O_ACCMODE | _O_CREAT | _O_TRUNC):
-            if int(ev.get("ts_ns", 0)) > self.baseline_end_ns:
-                self._written_paths.pop(path, None)
-                if len(self._written_paths) >= _WRITTEN_PATHS_MAX:
-                    self._written_paths.pop(next(iter(self._written_paths)))
-                self._written_paths[path] = int(ev.get("ts_ns", 0))
+        if writing:
+            self._forget_written(path)
+            if len(self._written_paths) >= _WRITTEN_PATHS_MAX:
+                self._forget_written(next(iter(self._written_paths)))
+            self._written_paths[path] = int(ev.get("ts_ns", 0))
+            name = os.path.basename(path)
+            self._written_names[name] = self._written_names.get(name, 0) + 1
             return None
         written = self._written_paths.get(path)
         if written is None or any(fnmatch.fnmatchcase(path, pat) for pat in self.written_allow):
@@ -1569,6 +1576,16 @@ class ExecChannel(Channel):
             "deadline": time.monotonic() + _MAP_CONFIRM_S,
         }
         return self._judge_mapping(pid, facts, ctx, gone=False)
+
+    def _forget_written(self, path: str) -> None:
+        if self._written_paths.pop(path, None) is None:
+            return
+        name = os.path.basename(path)
+        left = self._written_names.get(name, 0) - 1
+        if left > 0:
+            self._written_names[name] = left
+        else:
+            self._written_names.pop(name, None)
 
     def _judge_mapping(
         self, pid: int, facts: dict[str, Any], ctx: ChannelContext, gone: bool
