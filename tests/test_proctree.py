@@ -131,3 +131,25 @@ def test_batch_procs_survive_the_journal_record() -> None:
     b = Batch(1, 2, procs={1: {100: 5_000_000, 101: 7}})
     assert Batch.from_record(b.to_record()).procs == b.procs
     assert "procs" not in Batch(1, 2).to_record()  # older readers see what they always saw
+
+
+def test_engine_samples_live_only_and_only_for_a_channel_that_asks() -> None:
+    """The live engine puts this process's CPU in the batch (journalled with it); a replay
+    engine (no /proc) and an engine without L1's attribution read nothing."""
+    from h7.batch import AgentInfo
+    from h7.config import EngineConfig
+    from h7.detect.engine import Engine
+
+    info = AgentInfo(1, "python:1:1", os.getpid(), sys.executable, [sys.executable], 0)
+
+    def sampled(**cfg: object) -> dict[int, dict[int, int]]:
+        engine = Engine(EngineConfig(**cfg), [info])  # type: ignore[arg-type]
+        b = Batch(0, 10**9)
+        engine.sample_procs(b)
+        return b.procs
+
+    live = sampled(channels=["L1", "L4"])
+    assert os.getpid() in live[1] and live[1][os.getpid()] > 0, live
+    assert sampled(channels=["L1", "L4"], read_proc=False) == {}
+    assert sampled(channels=["L4"]) == {}
+    assert sampled(channels=["L1"], channel_settings={"L1": {"attribute_tools": False}}) == {}

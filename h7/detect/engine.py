@@ -341,10 +341,9 @@ class Engine:
             info = st.ctx.info
             if st.phase == PHASE_DROPPED or info is None:
                 continue
-            extra: set[int] = set()
-            for ch in st.channels:
-                extra |= ch.sample_pids()
-            batch.procs[agent] = sample_tree(info.root_pid, extra, root=self.proc.root)
+            wanted = [p for p in (ch.sample_pids() for ch in st.channels) if p is not None]
+            if wanted:
+                batch.procs[agent] = sample_tree(info.root_pid, set().union(*wanted), root=self.proc.root)
 
     def end_batch(self, batch: Batch) -> list[Alert]:
         """Per-batch path: each agent learns (its baseline) or is judged (monitoring).

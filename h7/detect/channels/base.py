@@ -192,9 +192,13 @@ class Channel(ABC):
         """Per-batch path: judge one monitoring batch as a whole."""
         return []
 
-    def sample_pids(self) -> set[int]:
-        """Processes whose CPU the live engine should sample besides the agent's tree (L1)."""
-        return set()
+    def sample_pids(self) -> set[int] | None:
+        """Processes whose CPU the live engine should sample besides the agent's tree (L1).
+
+        None: this channel needs no per-process sample (the engine reads /proc
+        for an agent only when some channel asks, an empty set included).
+        """
+        return None
 
     def kernel_filter(self) -> np.ndarray | None:
         """Syscall window codes this channel no longer needs shipped (L3 only)."""

@@ -242,7 +242,9 @@ class SchedChannel(Channel):
                 led.on_event(ev)
         return []
 
-    def sample_pids(self) -> set[int]:
+    def sample_pids(self) -> set[int] | None:
+        if not self.settings.attribute_tools:
+            return None
         return self.ledger.pids() if self.ledger is not None else set()
 
     def _attributed_cpu(self, batch: Batch, ctx: ChannelContext, total: float) -> float:
