@@ -286,9 +286,13 @@ class SchedChannel(Channel):
         The JSD compares the shape of the whole tree's scheduling events; a
         compiler's slices and waits swamp the agent's.  Such a batch is left
         to the CPU windows, which judge the agent's own measured CPU (a miner
-        running beside the tool still counts there).
+        running beside the tool still counts there).  Only when the tools' CPU
+        is also above the agent's baseline mean: an `ls` or `git status` that
+        outweighs an idle agent in a quiet second leaves the batch's CPU where
+        the baseline has it, and its shape stays judged (a stream of tiny
+        execs must not blind the JSD).
         """
-        return self._share is not None and total - own > own
+        return self._share is not None and total - own > max(own, self.cpu_mean)
 
     def _smoothed(self, counts: np.ndarray, ref: np.ndarray) -> np.ndarray:
         a = self.settings.pseudocount
