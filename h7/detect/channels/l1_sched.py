@@ -303,7 +303,13 @@ class SchedChannel(Channel):
         v = smooth_hist(sched_vector(s), self.settings.smooth)
         self._rows.append(v)
         self.total += v
-        self._cpu.append(self._attributed_cpu(batch, ctx, cpu_seconds(s, _secs(batch))))
+        # the baseline is the whole tree's, as before attribution: tool runs in it keep raising
+        # its references, so judging only the own CPU later can lower a batch's score, never
+        # raise it (the ledger still follows the samples, so monitoring starts measured)
+        led = self._ledger(ctx)
+        if led is not None:
+            led.close_batch(batch.procs.get(ctx.agent))
+        self._cpu.append(cpu_seconds(s, _secs(batch)))
 
     def finish_baseline(self, ctx: ChannelContext) -> None:
         super().finish_baseline(ctx)
