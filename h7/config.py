@@ -402,10 +402,15 @@ class SensorConfig:
     status: Path = DEFAULT_STATUS_PATH
     #: alerts held in memory while the .cal directory refuses writes (h7.cal.lifecycle.Certifier)
     max_held_alerts: int = 1024
+    #: nice levels `h7 attach` takes below the one it was started with (0: none); see
+    #: h7.pipeline.boost_priority and docs/operations.md
+    priority_boost: int = 4
 
     def __post_init__(self) -> None:
         if self.max_held_alerts < 1:
             raise UsageError("'max_held_alerts' must be >= 1")
+        if not 0 <= self.priority_boost <= 39:
+            raise UsageError("'priority_boost' must be 0..39 (nice levels; 0 = off)")
 
 
 # --------------------------------------------------------------------------- sinkhole

@@ -471,6 +471,7 @@ class StatusReporter:
             "accepted": a.get("accepted", []),
             "sink": a.get("sink", {}),
             "ring": source.counters(),
+            "nice": os.getpriority(os.PRIO_PROCESS, 0),  # [sensor] priority_boost took effect or not
         }
         # status is a convenience; never stop detection for it, but say when `h7 status` goes stale
         try:
@@ -678,6 +679,36 @@ def _source_counters(source: Source) -> dict[str, int]:
     return {"host_wide_skipped": int(getattr(source, "host_wide_skipped", 0))}
 
 
+def boost_priority(boost: int) -> tuple[int, str]:
+    """Lower this process's nice value by ``boost`` (auditd's ``priority_boost``); (nice now, error).
+
+    Why: an alert's path from the kernel event to a durable, signed .cal is
+    ~3-5 ms of this process's CPU, and on a host whose cores are busy it
+    waits for them: L5's act -> .cal went from ~6 ms to 15-30 ms at load 7
+    (docs/performance.md, session 8), while the disk's share stayed under
+    1 ms.  A few nice levels let the sensor's short bursts of work run before
+    the neighbours' long ones; it uses little CPU on average (idle < 1 %).
+    Called once, early in ``h7 attach`` and before the sensor starts its own
+    threads (the sink client's): Linux keeps nice per thread and new threads
+    inherit their creator's (a library's idle pool started at import, such
+    as OpenBLAS's, keeps the old value; it does no urgent work).  A
+    failure (no CAP_SYS_NICE, a seccomp or container policy) is returned,
+    never raised: detection does not depend on it.
+    """
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    if boost <= 0:
+        return before, ""
+    want = max(-20, before - boost)
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, want)
+    except OSError as e:
+        return (
+            before,
+            f"cannot raise the sensor's priority to nice {want} ({e.strerror}); running at nice {before}",
+        )
+    return os.getpriority(os.PRIO_PROCESS, 0), ""
+
+
 def run_attach(opts: AttachOptions) -> int:
     """``h7 attach``: the live sensor as the source of :func:`run_source`; returns the alerts emitted."""
     from h7._memory import tune_allocator
@@ -713,6 +744,9 @@ def run_attach(opts: AttachOptions) -> int:
     except OSError as e:
         raise PermissionDenied(f"cannot reach signing key {key_path}: {e.strerror}") from None
     term = Terminal(opts.progress)
+    _, err = boost_priority(cfg.sensor.priority_boost)  # before the sensor starts threads
+    if err:
+        term.line(f"h7: warning: {err} (set [sensor] priority_boost = 0 to not ask)")
     journal = None
     if opts.journal is not None:
         from h7.journal import RunJournal
