@@ -387,3 +387,45 @@ def test_a_relative_open_of_a_written_library_is_resolved_through_the_cwd(tmp_pa
     )
     assert codes(alerts) == ["AGENT_WRITTEN_EXEC"] and alerts[0].evidence["mapped_file"] == str(lib)
     assert ch._written_names == {"libfmt.so.1": 1} and list(ch._written_paths) == [str(lib)]
+
+
+def test_an_agent_opening_its_own_memory_for_writing_is_memory_access(tmp_path: Path) -> None:
+    """g2r6_selfmem_fd_handed_out: a writable /proc/self/mem fd lets whoever gets it write the agent."""
+    from h7.detect.channels.l5_ptrace import PtraceChannel
+
+    proc = tmp_path / "proc"
+    (proc / str(GONE) / "fd").mkdir(parents=True)
+    os.symlink(f"/proc/{GONE}", proc / str(GONE) / "fd" / "5")
+
+    def l5(evs: list[dict[str, Any]], live: bool = True) -> list[Any]:
+        cfg = EngineConfig()
+        ctx = ChannelContext(agent=1, agent_id="a", info=None, config=cfg, proc=ProcReader(live, str(proc)))
+        return PtraceChannel(cfg).on_events(evs, ctx)
+
+    O_RDWR = 2
+    got = l5([open_ev("/proc/self/mem", O_RDWR | O_CLOEXEC)])
+    assert [a.code for a in got] == ["PROCESS_MEMORY_ACCESS"]
+    ev = got[0].evidence
+    assert (
+        ev["act"] == "own_mem_open_writable"
+        and ev["target"]["pid"] == GONE
+        and ev["path"] == "/proc/self/mem"
+    )
+    for path in (
+        "/proc/thread-self/mem",
+        f"/proc/{GONE}/mem",
+        f"/proc/{GONE}/task/{GONE}/mem",
+        "/proc/self/../self/mem",
+    ):
+        assert [a.code for a in l5([open_ev(path, O_WRONLY)])] == ["PROCESS_MEMORY_ACCESS"], path
+    rel = {**open_ev("mem", O_RDWR), "dfd": 5}  # openat(fd of /proc/<own pid>, "mem")
+    assert [a.code for a in l5([rel])] == ["PROCESS_MEMORY_ACCESS"]
+    assert l5([rel], live=False) == []  # replay: another time's fds are not read
+    # reading its own memory, another process's mem (the kernel's proc_mem_open record), other files: nothing
+    quiet = [
+        open_ev("/proc/self/mem", O_RDONLY),
+        open_ev("/proc/1/mem", O_RDWR),
+        open_ev("/proc/self/maps", O_RDWR),
+        open_ev("/tmp/mem", O_RDWR),
+    ]
+    assert l5(quiet) == []

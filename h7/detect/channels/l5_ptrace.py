@@ -48,6 +48,7 @@ access check, or sys_enter arguments in tracepoint mode).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +67,8 @@ ENVIRON_SWEEP = 2
 MAPS_SWEEP = ENVIRON_SWEEP
 #: access op -> the sweep count from which an open is a host-wide listing, only counted
 SWEEP_OPS = {"proc_environ_open": ENVIRON_SWEEP, "proc_maps_open": MAPS_SWEEP}
+#: an agent's own memory file: /proc/self/mem, /proc/thread-self/mem, /proc/<pid>[/task/<tid>]/mem
+_OWN_MEM = re.compile(r"^/proc/(self|thread-self|[0-9]+)(?:/task/[0-9]+)?/mem$")
 #: access op (h7/decode.py ACCESS_OPS) -> code
 ACCESS_CODES = {
     "process_vm_readv": "PROCESS_MEMORY_ACCESS",
@@ -148,6 +151,18 @@ class PtraceChannel(Channel):
                     what["target_fd"] = int(ev.get("arg_fd", -1))
                 if op == "proc_fd_open":  # what for: read, write, append (h7_access.mode = the open's flags)
                     what["open_flags"] = oct(int(ev.get("mode", 0)))
+            elif etype == "open":
+                path = self._own_mem_writable(ev, ctx)
+                if path is None:
+                    continue
+                code = "PROCESS_MEMORY_ACCESS"
+                what = {
+                    "act": "own_mem_open_writable",
+                    "path": path,
+                    "open_flags": oct(int(ev.get("flags", 0))),
+                }
+                ev = {**ev, "target_pid": int(ev.get("pid", 0)), "target": int(ev.get("tid", 0))}
+                ev.setdefault("hook", "tp_btf/sys_enter (open record)")
             else:
                 continue
             attacker = self._attacker(ev, ctx)
@@ -179,6 +194,43 @@ class PtraceChannel(Channel):
                 )
             )
         return out
+
+    @staticmethod
+    def _own_mem_writable(ev: Event, ctx: ChannelContext) -> str | None:
+        """The path, if an agent process opens its OWN memory file (/proc/self/mem ...) for writing.
+
+        Red-team round 6 (``g2r6_selfmem_fd_handed_out``): the agent opened /proc/self/mem read-write
+        and passed the fd over a unix socket to a helper outside its tree, which rewrote the agent's
+        heap through it.  The access check is made at the open, against the opener -- the agent
+        itself, always allowed -- and never again: whoever holds the fd can write the process.
+        Opening one's own memory for writing is what code patching does, not what an agent's work
+        needs, so the open itself is the finding (an open of *another* process's mem is the kernel's
+        ``proc_mem_open`` record already).  Read-only opens are not judged.  From the open records
+        (every open of a monitored process, both modes); a relative path is joined to the opener's
+        cwd or dirfd through /proc (live only).
+        """
+        if ev.get("op") not in ("open", "openat", "openat2") or not int(ev.get("flags", 0)) & 0o3:
+            return None
+        path = str(ev.get("path", ""))
+        if not path.endswith("mem"):
+            return None
+        if not path.startswith("/"):
+            if not ctx.proc.enabled:
+                return None
+            dfd, pid = int(ev.get("dfd", -100)), int(ev.get("pid", 0))
+            try:
+                base = os.readlink(f"{ctx.proc.root}/{pid}/{'cwd' if dfd == -100 else f'fd/{dfd}'}")
+            except OSError:
+                return None
+            path = os.path.join(base, path)
+        path = os.path.normpath(path).replace("//", "/")
+        m = _OWN_MEM.match(path)
+        if m is None:
+            return None
+        who = m.group(1)
+        if who.isdigit() and int(who) != int(ev.get("pid", 0)):
+            return None
+        return path
 
     def status(self) -> dict[str, Any]:
         return {
