@@ -15,9 +15,13 @@ import sys
 import time
 
 import pytest
+from conftest import TIMESCALE
 
 from h7.batch import Batch
 from h7.detect.proctree import ProcessLedger, sample_tree
+
+#: how long a busy child may take to get 0.1 CPU-s on a loaded (or emulated) 2-core host
+CPU_DEADLINE_S = 10.0 * TIMESCALE
 
 SPIN = "import time\nt=time.monotonic()\nwhile time.monotonic()-t<float(__import__('sys').argv[1]): pass\n"
 
@@ -29,9 +33,9 @@ def _busy_child(seconds: float) -> subprocess.Popen[bytes]:
 def test_sample_tree_reads_every_descendant_and_its_cpu() -> None:
     """A busy exec'd grandchild is found through the children files and its CPU grows."""
     # a shell that runs a busy python: our child (sh) -> its child (python)
-    p = subprocess.Popen(["/bin/sh", "-c", f'{sys.executable} -c "{SPIN}" 1.5; true'])
+    p = subprocess.Popen(["/bin/sh", "-c", f'{sys.executable} -c "{SPIN}" {CPU_DEADLINE_S:g}; true'])
     try:
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + CPU_DEADLINE_S
         first: dict[int, int] = {}
         while time.monotonic() < deadline:  # bounded: until sh has its python child
             first = sample_tree(os.getpid())
@@ -39,16 +43,26 @@ def test_sample_tree_reads_every_descendant_and_its_cpu() -> None:
                 break
             time.sleep(0.05)
         assert os.getpid() in first and p.pid in first and len(first) >= 3, first
-        time.sleep(0.6)
-        second = sample_tree(os.getpid())
-        grand = [q for q in second if q not in (os.getpid(), p.pid) and q in first]
-        assert grand, second
-        # it spun for 0.6 s of wall time between the samples: some CPU (5 ticks of 10 ms, on a host
-        # whose 2 cores others share) and never more than the wall time (plus a tick)
-        grew = second[grand[0]] - first[grand[0]]
-        assert 0.05e9 <= grew <= 1.0e9, grew
+        (grand,) = [q for q in first if q not in (os.getpid(), p.pid)]
+        t0, grew = time.monotonic(), 0
+        while time.monotonic() < deadline and grew < 0.1e9:  # bounded: until it spun 0.1 CPU-s
+            time.sleep(0.1)
+            grew = sample_tree(os.getpid()).get(grand, 0) - first[grand]
+        # some CPU, and never more than the wall time it had (plus a tick)
+        assert 0.1e9 <= grew <= (time.monotonic() - t0) * 1e9 + 0.02e9, grew
     finally:
+        p.kill()
         p.wait(timeout=10)
+
+
+def _sample_until(led: ProcessLedger, pid: int, since: int) -> dict[int, int]:
+    """A sample of this process's tree once ``pid`` has used 0.1 CPU-s since ``since`` (bounded)."""
+    deadline = time.monotonic() + CPU_DEADLINE_S
+    while True:
+        s = sample_tree(os.getpid(), led.pids())
+        if s.get(pid, 0) - since >= 0.1e9 or time.monotonic() > deadline:
+            return s
+        time.sleep(0.1)
 
 
 def test_sample_tree_skips_what_is_gone_and_is_bounded() -> None:
@@ -68,17 +82,17 @@ def test_ledger_sets_exec_tool_cpu_apart_and_measures_own_cpu() -> None:
     me = os.getpid()
     led = ProcessLedger(me)
     led.close_batch(sample_tree(me))  # the first sample only starts the clock
-    child = _busy_child(0.8)
+    child = _busy_child(CPU_DEADLINE_S)
     try:
         led.on_event(_ev("fork", me, child=child.pid))
         led.on_event(_ev("exec", child.pid, filename=sys.executable))
         assert child.pid in led.tools and child.pid not in led.own_alive
-        time.sleep(0.6)
-        share = led.close_batch(sample_tree(me, led.pids()))
+        share = led.close_batch(_sample_until(led, child.pid, 0))
         assert share.tools_alive == 1 and share.own_s is not None, share
-        assert share.tool_s >= 0.05, share  # the child spun for 0.6 s of wall time
+        assert share.tool_s >= 0.1, share  # the child spun
         assert share.own_s < share.tool_s, share  # this process slept
     finally:
+        child.kill()
         child.wait(timeout=10)
 
 
@@ -88,17 +102,17 @@ def test_ledger_counts_a_forked_miner_as_own() -> None:
     led = ProcessLedger(me)
     led.close_batch(sample_tree(me))
     pid = os.fork()
-    if pid == 0:  # the forked "miner": spin 0.8 s, never exec
+    if pid == 0:  # the forked "miner": spin, never exec (bounded in time; killed below)
         t = time.monotonic()
-        while time.monotonic() - t < 0.8:
+        while time.monotonic() - t < CPU_DEADLINE_S:
             pass
         os._exit(0)
     try:
         led.on_event(_ev("fork", me, child=pid))
-        time.sleep(0.6)
-        share = led.close_batch(sample_tree(me, led.pids()))
-        assert pid in led.own_alive and share.own_s is not None and share.own_s >= 0.05, share
+        share = led.close_batch(_sample_until(led, pid, 0))
+        assert pid in led.own_alive and share.own_s is not None and share.own_s >= 0.1, share
     finally:
+        os.kill(pid, 9)
         os.waitpid(pid, 0)
     # it exited before the next sample: its last stretch is unmeasured, so no attribution at all
     led.on_event(_ev("exit", pid))
