@@ -80,7 +80,7 @@ def _ev(kind: str, pid: int, **kw: object) -> dict[str, object]:
 def test_ledger_sets_exec_tool_cpu_apart_and_measures_own_cpu() -> None:
     """A real busy exec'd child: its CPU is the tool's; the agent's own stays what it burnt."""
     me = os.getpid()
-    led = ProcessLedger(me)
+    led = ProcessLedger(me, armed=True)
     led.close_batch(sample_tree(me))  # the first sample only starts the clock
     child = _busy_child(CPU_DEADLINE_S)
     try:
@@ -99,7 +99,7 @@ def test_ledger_sets_exec_tool_cpu_apart_and_measures_own_cpu() -> None:
 def test_ledger_counts_a_forked_miner_as_own() -> None:
     """A child forked WITHOUT exec is the agent's own code: its CPU is judged, not set apart."""
     me = os.getpid()
-    led = ProcessLedger(me)
+    led = ProcessLedger(me, armed=True)
     led.close_batch(sample_tree(me))
     pid = os.fork()
     if pid == 0:  # the forked "miner": spin, never exec (bounded in time; killed below)
@@ -122,7 +122,7 @@ def test_ledger_counts_a_forked_miner_as_own() -> None:
 
 @pytest.mark.parametrize("procs", [None, {}])
 def test_ledger_without_a_sample_attributes_nothing(procs: dict[int, int] | None) -> None:
-    led = ProcessLedger(100)
+    led = ProcessLedger(100, armed=True)
     led.on_event(_ev("fork", 100, child=101))
     led.on_event(_ev("exec", 101, filename="/usr/bin/pip"))
     led.close_batch(procs)
@@ -131,7 +131,7 @@ def test_ledger_without_a_sample_attributes_nothing(procs: dict[int, int] | None
 
 
 def test_ledger_threads_and_own_exec_are_the_agent() -> None:
-    led = ProcessLedger(100)
+    led = ProcessLedger(100, armed=True)
     led.on_event(_ev("fork", 100, child=100, tid=100))  # a thread: same process
     led.on_event(_ev("exec", 100, filename="/usr/bin/python3"))  # the agent re-exec'd itself
     assert not led.tools
@@ -139,6 +139,20 @@ def test_ledger_threads_and_own_exec_are_the_agent() -> None:
     led.on_event(_ev("exec", 102, filename="/usr/bin/npm"))
     led.on_event(_ev("fork", 102, child=103))  # the tool's own children are the tool's
     assert led.tools == {102, 103} and led.last_exe == "/usr/bin/npm"
+
+
+def test_ledger_execs_during_the_baseline_stay_the_agent_s() -> None:
+    """A process exec'd while the baseline was learnt (a persistent code kernel) is in the baseline's
+    whole-tree CPU: it stays own, so a miner injected into it later is judged; execs after arm() are tools."""
+    led = ProcessLedger(100)
+    led.on_event(_ev("fork", 100, child=101))
+    led.on_event(_ev("exec", 101, filename="/usr/bin/python3"))
+    assert not led.tools and 101 in led.own_alive
+    led.arm()
+    led.on_event(_ev("fork", 101, child=102))  # its later children are the agent's too
+    assert 102 in led.own_alive and not led.tools
+    led.on_event(_ev("exec", 102, filename="/usr/bin/pytest"))  # ... until they start a new program
+    assert led.tools == {102} and 102 not in led.own_alive
 
 
 def test_batch_procs_survive_the_journal_record() -> None:

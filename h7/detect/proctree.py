@@ -6,8 +6,8 @@ tool runs and a miner thread inside the agent look the same to L1 there.  Two
 things tell them apart without a kernel change:
 
 * **who exec'd** -- the fork/exec/exit events every batch already carries.  A
-  process that exec'd after attach (or descends from one that did) is a *tool
-  run*: a new program whose start L2 judged at its exec.  Everything else --
+  process that exec'd after the baseline (or descends from one that did) is a
+  *tool run*: a new program whose start L2 judged at its exec.  Everything else --
   the agent's root, its threads, children it forked without exec -- is the
   agent's *own* code: where an in-process miner runs, since a miner that
   never execs never meets L2.
@@ -137,7 +137,9 @@ class ProcessLedger:
     """
 
     root_pid: int
-    #: pids that exec'd after attach, or descend from one that did
+    #: execs count as tool runs only from the end of the baseline on (``arm``)
+    armed: bool = False
+    #: pids that exec'd after the baseline, or descend from one that did
     tools: set[int] = field(default_factory=set)
     #: tool pids -> the program they exec'd (status only)
     tool_exe: dict[int, str] = field(default_factory=dict)
@@ -169,8 +171,8 @@ class ProcessLedger:
             else:
                 self.own_alive.add(child)
         elif t == "exec":
-            if pid == self.root_pid:
-                return  # the agent itself re-exec'd: still the agent
+            if pid == self.root_pid or not self.armed:
+                return  # the agent itself re-exec'd, or a process the baseline measured: the agent's
             self.tools.add(pid)
             self.tool_exe[pid] = self.last_exe = str(ev.get("filename") or ev.get("exe_name") or "")
             self.alive_tools.add(pid)
@@ -182,6 +184,18 @@ class ProcessLedger:
             else:
                 self.own_alive.discard(pid)
                 self._own_gone.append(pid)
+
+    def arm(self) -> None:
+        """The baseline ended: execs from now on are tool runs.
+
+        A process exec'd during the baseline (a persistent code-execution
+        kernel, a language server) is part of what the baseline measured --
+        its CPU is in the whole-tree baseline -- so it stays judged as the
+        agent's own for as long as it lives: a miner injected into it later is
+        L1's.  Only programs started after the baseline, whose exec L2 judged
+        as new work, are set apart.
+        """
+        self.armed = True
 
     def pids(self) -> set[int]:
         """Processes to sample besides the root's tree (a child that left it still counts)."""

@@ -232,7 +232,7 @@ class SchedChannel(Channel):
 
     def _ledger(self, ctx: ChannelContext) -> ProcessLedger | None:
         if self.ledger is None and ctx.info is not None and self.settings.attribute_tools:
-            self.ledger = ProcessLedger(ctx.info.root_pid)
+            self.ledger = ProcessLedger(ctx.info.root_pid, armed=self.baselined)
         return self.ledger
 
     def on_events(self, events: list[Event], ctx: ChannelContext) -> list[Alert]:
@@ -313,6 +313,9 @@ class SchedChannel(Channel):
 
     def finish_baseline(self, ctx: ChannelContext) -> None:
         super().finish_baseline(ctx)
+        led = self._ledger(ctx)
+        if led is not None:
+            led.arm()  # tool runs are programs started after the baseline (ProcessLedger.arm)
         minev = self.settings.min_events
         rows = np.vstack(self._rows) if self._rows else np.zeros((0, len(CATEGORIES)))
         # a start-up burst is not the agent's behaviour: out of every model of it (warmup_batches)
@@ -685,6 +688,8 @@ class SchedChannel(Channel):
         if override is not None:
             self.cal = Calibration(override, "override")
         self.baselined = True
+        if self.ledger is not None:
+            self.ledger.arm()
 
 
 def unmistakable(value: float, cal: Calibration, excess: float) -> bool:
