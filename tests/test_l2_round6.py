@@ -293,6 +293,25 @@ def test_an_exited_non_interpreter_opener_is_judged_by_the_loaders_open_flags(tm
     alerts = ch.on_events([written, run_true, open_ev(str(lib), O_CLOEXEC, pid=GONE)], ctx)
     assert codes(alerts) == ["AGENT_WRITTEN_EXEC"], alerts
     assert alerts[0].evidence["opener_image"] == "true" and "O_CLOEXEC" in alerts[0].evidence["confirmed_by"]
+    # ld.so's own opens before it (hwcaps tries, preload list, cache, libraries) keep the loader
+    # phase; any other open ends it: a program that reads files after its start-up (Go and Rust
+    # tools open with O_CLOEXEC too) is not taken for its loader
+    tries = [
+        open_ev(f"{tmp_path}/glibc-hwcaps/x86-64-v3/libfmt.so.1", O_CLOEXEC, pid=GONE),
+        open_ev("/etc/ld.so.preload", O_CLOEXEC, pid=GONE),
+        open_ev("/etc/ld.so.cache", O_CLOEXEC, pid=GONE),
+        open_ev("/lib/x86_64-linux-gnu/libcurl.so.4", O_CLOEXEC, pid=GONE),
+    ]
+    ch4, ctx4 = channel()
+    _after_baseline(ch4)
+    assert codes(
+        ch4.on_events([written, run_true, *tries, open_ev(str(lib), O_CLOEXEC, pid=GONE)], ctx4)
+    ) == ["AGENT_WRITTEN_EXEC"]
+    for first in ("/proc/self/maps", "/usr/lib/locale/locale-archive", str(tmp_path / "notes.txt")):
+        ch5, ctx5 = channel()
+        _after_baseline(ch5)
+        evs = [written, run_true, open_ev(first, O_CLOEXEC, pid=GONE), open_ev(str(lib), O_CLOEXEC, pid=GONE)]
+        assert ch5.on_events(evs, ctx5) == [], first
     # the same open without O_CLOEXEC (cp, sha256sum, ld reading a library to link) is a read
     ch2, ctx2 = channel()
     _after_baseline(ch2)
@@ -374,7 +393,7 @@ def test_a_relative_open_of_a_written_library_is_resolved_through_the_cwd(tmp_pa
     _after_baseline(ch)
     written = open_ev(str(lib), O_WRONLY | O_CREAT | O_TRUNC, pid=GONE - 5, ts=1_000)
     again = open_ev(str(lib), O_WRONLY | O_TRUNC, pid=GONE - 5, ts=2_000)  # rewritten: one entry
-    other = open_ev(str(tmp_path / "notes.txt"), O_CLOEXEC, pid=GONE)  # a name never written: skipped
+    other = open_ev(str(tmp_path / "notes.txt"), O_CLOEXEC, pid=GONE - 9)  # a name never written: skipped
     alerts = ch.on_events(
         [
             written,

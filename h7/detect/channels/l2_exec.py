@@ -761,6 +761,8 @@ class ExecChannel(Channel):
         )
         #: absolute paths the agent opened for writing (or put in place) after its baseline -> ts_ns
         self._written_paths: dict[str, int] = {}
+        #: pids whose opens since their last exec were all the dynamic loader's (``_loader_open``)
+        self._loader_phase: dict[int, bool] = {}
         self._written_names: dict[str, int] = {}  # their base names -> how many: the read-open prefilter
         #: read-opens of such a file awaiting its executable mapping: pid -> facts (bounded)
         self._map_pending: dict[int, dict[str, Any]] = {}
@@ -1115,6 +1117,10 @@ class ExecChannel(Channel):
             # an in-place exec continuing an installed script judged as an interpreter
             img.launch, img.chain_key = same.launch, same.chain_key
         self._img_of[pid] = img
+        self._loader_phase.pop(pid, None)
+        if len(self._loader_phase) >= 4096:
+            self._loader_phase.pop(next(iter(self._loader_phase)))
+        self._loader_phase[pid] = True
         return parent
 
     def _helper_shell(self, ev: Event, ids: list[Identity], parent: _Image) -> bool:
@@ -1512,7 +1518,7 @@ class ExecChannel(Channel):
         )
 
     # -- agent-written code mapped into a process (LD_PRELOAD, dlopen) ---
-    def _written_mapping(self, ev: Event, ctx: ChannelContext) -> Alert | None:
+    def _written_mapping(self, ev: Event, ctx: ChannelContext, in_loader: bool = False) -> Alert | None:
         """AGENT_WRITTEN_EXEC for an agent-written ELF file that an agent process maps to run it.
 
         Red-team round 6 (``g4r6_ld_preload_agent_lib``): the agent writes a library and runs
@@ -1573,6 +1579,7 @@ class ExecChannel(Channel):
             "written_ns": written,
             "opener": img.name,
             "runs_code": img is AGENT_IMAGE or img.interpreter or (c is not None and c[0] == INTERPRETER),
+            "loader_phase": in_loader,
             "deadline": time.monotonic() + _MAP_CONFIRM_S,
         }
         return self._judge_mapping(pid, facts, ctx, gone=False)
@@ -1601,7 +1608,7 @@ class ExecChannel(Channel):
             return None
         self._map_pending.pop(pid, None)
         ev = facts["ev"]
-        if facts["runs_code"] or int(ev.get("flags", 0)) != _LOADER_OPEN_FLAGS:
+        if facts["runs_code"] or not facts["loader_phase"] or int(ev.get("flags", 0)) != _LOADER_OPEN_FLAGS:
             return None
         return self._mapping_alert(facts, ctx, "loader-open")
 
@@ -1657,7 +1664,11 @@ class ExecChannel(Channel):
                 sa = self._spool_alert(ev, ctx)
                 if sa is not None:
                     out.append(sa)
-                ma = self._written_mapping(ev, ctx)
+                opener = int(ev.get("pid", 0))
+                in_loader = self._loader_phase.get(opener, False)
+                if in_loader and not _loader_open(str(ev.get("path", ""))):
+                    self._loader_phase.pop(opener, None)  # the program itself runs now
+                ma = self._written_mapping(ev, ctx, in_loader)
                 if ma is not None:
                     out.append(ma)
                 continue
@@ -1908,6 +1919,26 @@ def unix_listener_owner(
             except OSError:
                 continue
     return None
+
+
+_SHARED_OBJECT = re.compile(r"^[^/]*\.so(?:\.[0-9]+)*$")
+
+
+def _loader_open(path: str) -> bool:
+    """Is this an open ld.so makes before the program runs: a shared object, its cache or preload list?
+
+    ld.so opens /etc/ld.so.preload, the LD_PRELOAD libraries (first of all: before its cache), then
+    each needed library along LD_LIBRARY_PATH/RUNPATH (``.../glibc-hwcaps/x86-64-v3/libz.so.1``
+    tries included) or from /etc/ld.so.cache, breadth first (glibc 2.36, checked with strace).  So
+    the opens a process makes after its exec and before its first other open (a locale file, a
+    config file, /proc/self/maps for the main thread's stack, Go's hugepage size, a workspace file)
+    are its loader's: a preload, or a library shadowing a system one from LD_LIBRARY_PATH, is
+    opened in that phase; a dynamic program reading files (they open with O_CLOEXEC too when
+    written in Go or Rust) mostly does so after it.
+    """
+    if path in ("/etc/ld.so.preload", "/etc/ld.so.cache"):
+        return True
+    return bool(_SHARED_OBJECT.match(os.path.basename(path)))
 
 
 def _program_dirs(dirs: list[str]) -> frozenset[str]:
