@@ -165,6 +165,24 @@ def test_record_that_is_not_a_batch(tmp_path: Path) -> None:
         list(JournalReader(p))
 
 
+@pytest.mark.parametrize("procs", [[1, 2], {1: [5]}, {1: {"100": 5}}, {1: {100: 1.5}}, {1: {100: "x"}}])
+def test_malformed_per_process_sample_is_refused(tmp_path: Path, procs: object) -> None:
+    """A batch's optional ``procs`` (L1's per-process CPU) of the wrong shape is an error naming it."""
+    p = tmp_path / "j.h7j"
+    with p.open("wb") as f:
+        f.write(msgpack.packb(JournalHeader("h", [], 0, 1).to_record()))
+        f.write(msgpack.packb({"t0": 0, "t1": 1, "procs": procs}, strict_types=False))
+    with pytest.raises(JournalError, match="procs is not a map"):
+        list(JournalReader(p))
+
+
+def test_per_process_sample_round_trips(tmp_path: Path) -> None:
+    p = tmp_path / "j.h7j"
+    write_journal(p, [Batch(0, 1, procs={1: {100: 7_000_000, 101: 0}})], [], host="h", batch_ns=1, start_ns=0)
+    _, batches, trunc = read_journal(p)
+    assert trunc is None and batches[0].procs == {1: {100: 7_000_000, 101: 0}}
+
+
 def _runner() -> CliRunner:
     """stderr captured separately on click 8.1 (Debian 12) and 8.2+ alike."""
     try:
