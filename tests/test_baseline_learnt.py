@@ -72,6 +72,8 @@ def test_the_record_is_signed_into_the_chain_and_verifies(tmp_path: Path) -> Non
     assert body["details"]["learnt"]["L4"][0]["destination"] == "127.0.6.9:40001"
     rep = verify_chain(tmp_path / "cal", pub)
     assert not rep.breaks and [r.action for r in rep.lifecycle] == [BASELINE_LEARNT]
+    # `h7 verify DIR` prints it: what the baseline allowed, for the operator to review
+    assert any("L4 127.0.6.9:40001" in line and "unreviewed" in line for line in rep.lifecycle_lines())
 
 
 def test_the_live_alert_path_signs_it_at_the_notice(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from h7.cal.format import (
+    BASELINE_LEARNT,
     DETECTIONS_UNCERTIFIED,
     LIFECYCLE_ACTIONS,
     MAX_FILE,
@@ -74,6 +75,9 @@ class LifecycleRecord:
     down_ns: int = 0  # SENSOR_RECOVERED: upper bound of the unmonitored time
     previous_pid: int = 0  # SENSOR_RECOVERED: the run that died
     previous_key: tuple[int, int, str] | None = None
+    #: BASELINE_LEARNT: the agent, and what its baseline allowed that no operator rule does
+    agent_id: str = ""
+    learnt: tuple[str, ...] = ()
 
     def line(self) -> str:
         if self.action == SENSOR_RECOVERED:
@@ -84,6 +88,14 @@ class LifecycleRecord:
             )
         if self.action == DETECTIONS_UNCERTIFIED:
             return f"seq {self.seq}: {self.count} detection(s) have no certificate ({self.reason})"
+        if self.action == BASELINE_LEARNT:
+            shown = ", ".join(self.learnt[:8]) + (
+                f" (+{len(self.learnt) - 8} more)" if len(self.learnt) > 8 else ""
+            )
+            return (
+                f"seq {self.seq}: agent {self.agent_id}'s baseline learnt what no allowlist allows "
+                f"(allowed since, unreviewed): {shown}"
+            )
         return f"seq {self.seq}: {self.action} pid {self.sensor_pid}: {self.reason}"
 
 
@@ -114,6 +126,7 @@ class ChainReport:
             f" record, {sum(g.count for g in gaps)} detection(s) without a certificate"
         ]
         out += [r.line() for r in crashes + gaps]
+        out += [r.line() for r in recs if r.action == BASELINE_LEARNT]
         open_runs: dict[tuple[int, int, str], LifecycleRecord] = {}
         for r in recs:
             if r.action == SENSOR_STARTED:
@@ -283,6 +296,12 @@ def _lifecycle_record(b: dict[str, Any]) -> LifecycleRecord:
     prev_key = None
     if isinstance(prev, dict):
         prev_key = (prev.get("pid", 0), prev.get("start_ticks", 0), prev.get("boot_id", ""))
+    learnt: list[str] = []
+    if b["action"] == BASELINE_LEARNT and isinstance(details.get("learnt"), dict):
+        for ch, items in sorted(details["learnt"].items()):
+            for item in items if isinstance(items, list) else []:
+                what = item.get("destination", "?") if isinstance(item, dict) else item
+                learnt.append(f"{ch} {what}")
     return LifecycleRecord(
         seq=b["seq"],
         action=b["action"],
@@ -294,6 +313,8 @@ def _lifecycle_record(b: dict[str, Any]) -> LifecycleRecord:
         down_ns=down if type(down) is int else 0,
         previous_pid=prev.get("pid", 0) if isinstance(prev, dict) and type(prev.get("pid")) is int else 0,
         previous_key=prev_key,
+        agent_id=str(details.get("agent_id", "")),
+        learnt=tuple(learnt),
     )
 
 
