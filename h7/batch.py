@@ -30,9 +30,13 @@ class AgentInfo:
     exe: str
     cmdline: list[str]
     start_time_ns: int  # boot-relative start time of the root pid
+    #: the root's working directory when the sensor attached ("" unknown).  The kernel
+    #: reports chdirs from then on; this is the one fact about paths from before, so it is
+    #: journalled with the agent and a replay resolves relative paths as the live run did.
+    cwd: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "agent": self.agent,
             "agent_id": self.agent_id,
             "root_pid": self.root_pid,
@@ -40,6 +44,9 @@ class AgentInfo:
             "cmdline": list(self.cmdline),
             "start_time_ns": self.start_time_ns,
         }
+        if self.cwd:  # journal version 3 (older journals, and unknown cwds, have no key)
+            d["cwd"] = self.cwd
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AgentInfo:
@@ -50,6 +57,7 @@ class AgentInfo:
             exe=str(d["exe"]),
             cmdline=[str(a) for a in d["cmdline"]],
             start_time_ns=int(d["start_time_ns"]),
+            cwd=str(d.get("cwd", "")),
         )
 
 

@@ -30,8 +30,10 @@ if TYPE_CHECKING:
 FORMAT = "h7-journal"
 #: 2: syscall records carry the kernel's window code, stats count filtered syscalls.
 #: Version 1 journals are read too: their windows are recomputed (h7.windows).
-VERSION = 2
-READABLE_VERSIONS = (1, 2)
+#: 3: the header's agents carry their attach-time working directory (``cwd``), so L3
+#: resolves relative paths in a replay as it did live; 1 and 2 replay with it unknown.
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 _READ_SIZE = 1 << 20
 # Journal records carry whole batches of syscalls; the default msgpack
 # limits (derived from read_size) would reject a busy second.  One record is

@@ -179,3 +179,88 @@ def test_a_failing_journal_never_stops_detection(tmp_path: Path, fail_at: int) -
     if fail_at:
         with JournalReader(tmp_path / "j.h7j") as r:
             assert len(list(r)) == fail_at - 1  # the header, then whole batches up to the failure
+
+
+CWD_AGENT = (
+    "import os,subprocess,sys,threading,time\n"
+    "go = threading.Event()\n"
+    "threading.Thread(target=lambda: (sys.stdin.readline(), go.set()), daemon=True).start()\n"
+    "work = os.getcwd()\n"
+    "for i in range(100000):\n"
+    "    open('/etc/hostname').read(); time.sleep(0.05)\n"
+    "    if go.is_set(): break\n"
+    "with open(os.path.join(work, 'stage2.py'), 'w') as f:\n"
+    '    f.write(\'import sys\\nopen(sys.argv[1], "w").write("collected " * 64)\\n\')\n'
+    "subprocess.run([sys.executable, 'stage2.py', 'loot.dat'], check=True)\n"
+    "open(os.path.join(work, 'loot.dat')).read()\n"
+    "sys.stdin.readline()\n"
+)
+
+
+def test_a_replay_resolves_relative_paths_against_the_journalled_cwd(tmp_path: Path) -> None:
+    """The agent was started in its work directory before the sensor attached; after the baseline
+    it writes stage2.py there, runs it (the child inherits that cwd: no chdir to report) and the
+    script writes ``loot.dat`` RELATIVE; the agent reads ``<work>/loot.dat`` back.  Live, L3 knows
+    the agent's cwd from the attach and closes the loop (CAUSAL_CYCLE_DETECTED); the journal keeps
+    that cwd with the agent (version 3), so the replay certifies exactly what the live run did.
+    Before it, a replay kept the cwd unknown and lost the cycle (eval s7: 77/81 live certificates
+    reproduced, the 4 missing were these)."""
+    if os.geteuid() != 0:
+        bpf_unavailable("not root")
+    from h7.cal import keygen, load_public_key, verify_file
+    from h7.journal import JournalReader
+
+    keygen(tmp_path / "keys")
+    pub = load_public_key(tmp_path / "keys" / "h7.pub")
+    work = tmp_path / "work"
+    work.mkdir()
+    journal = tmp_path / "run.h7j"
+    agent = subprocess.Popen([sys.executable, "-c", CWD_AGENT], stdin=subprocess.PIPE, text=True, cwd=work)
+    sensor = subprocess.Popen(
+        _attach(tmp_path, agent.pid, journal), stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+    def alerts() -> list[dict[str, Any]]:
+        bodies = [verify_file(p, pub).body for p in sorted((tmp_path / "cal").glob("*.cal"))]
+        return [b for b in bodies if b["action"] == "ALERT_EMITTED"]
+
+    try:
+        assert agent.stdin is not None and sensor.stderr is not None
+        assert _wait(
+            lambda: (
+                json.loads((tmp_path / "status.json").read_text() or "{}").get("engine", {}).get("phase")
+                == "monitoring"
+                if (tmp_path / "status.json").exists()
+                else False
+            ),
+            60,
+        ), "baseline never completed"
+        agent.stdin.write("go\n")
+        agent.stdin.flush()
+        assert _wait(lambda: "CAUSAL_CYCLE_DETECTED" in {b["code"] for b in alerts()}, 30), alerts()
+        time.sleep(1.5)  # the batch holding the loop closes
+    finally:
+        sensor.terminate()
+        rest = sensor.communicate(timeout=30 * TIMESCALE)[1]
+        agent.kill()
+        agent.wait()
+    assert sensor.returncode == 0, rest[-2000:]
+    live = alerts()
+    with JournalReader(journal) as r:
+        assert r.header.version >= 3 and [a.cwd for a in r.header.agents] == [str(work)]
+        off = int(r.header.meta["wall_minus_mono_ns"])
+    r2 = subprocess.run(
+        [sys.executable, "-m", "h7", "replay", str(journal), "--baseline", "3s", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r2.returncode == 0, r2.stderr[-2000:]
+    replayed = [json.loads(x) for x in r2.stdout.splitlines() if x.startswith("{")]
+
+    def verdicts(xs: list[dict[str, Any]], add: int) -> list[tuple[Any, ...]]:
+        return [
+            (x["channel"], x["code"], int(x["ts_ns"]) + add, x.get("alert_key", x.get("key"))) for x in xs
+        ]
+
+    assert verdicts(replayed, off) == verdicts(live, 0), (verdicts(replayed, off), verdicts(live, 0))

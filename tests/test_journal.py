@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 from pathlib import Path
 
@@ -13,7 +14,15 @@ from click.testing import CliRunner
 from h7.batch import AgentInfo, Batch
 from h7.cli import main
 from h7.decode import STATS_DTYPE, SYS_DTYPE
-from h7.journal import JournalError, JournalHeader, JournalReader, JournalWriter, read_journal, write_journal
+from h7.journal import (
+    VERSION,
+    JournalError,
+    JournalHeader,
+    JournalReader,
+    JournalWriter,
+    read_journal,
+    write_journal,
+)
 
 AGENT = AgentInfo(1, "python3:4242:77", 4242, "/usr/bin/python3.11", ["python3", "agent.py"], 77)
 JOURNALS = Path(__file__).parent / "journals"
@@ -209,13 +218,13 @@ def test_version_1_journals_get_the_kernels_windows() -> None:
     """A journal from before windows moved into the kernel replays with the same windows.
 
     tests/journals/v1/benign.h7j is the version-1 file of the synthetic benign
-    journal; tests/journals/benign.h7j is the same activity written as version 2
-    (windows computed when it was generated).  Reading the old one must give
-    identical records, windows included, and zero-extended stats.
+    journal; tests/journals/benign.h7j is the same activity written as the current
+    version (2 or later: windows computed when it was generated).  Reading the old one
+    must give identical records, windows included, and zero-extended stats.
     """
     h1, old, _ = read_journal(JOURNALS / "v1" / "benign.h7j")
     h2, new, _ = read_journal(JOURNALS / "benign.h7j")
-    assert (h1.version, h2.version) == (1, 2)
+    assert h1.version == 1 and h2.version == VERSION >= 2
     assert len(old) == len(new)
     for a, b in zip(old, new, strict=True):
         assert np.array_equal(a.syscalls, b.syscalls)
@@ -233,3 +242,19 @@ def test_unknown_journal_version_is_refused(tmp_path: Path) -> None:
         pass
     with pytest.raises(JournalError, match="unsupported journal version 99"):
         read_journal(p)
+
+
+def test_agent_cwd_is_journalled_and_older_journals_have_none(tmp_path: Path) -> None:
+    """Version 3 keeps the agent's attach-time working directory (L3 resolves the relative paths of
+    the agent and its children against it, live and in replay alike); a version-2 journal, which has
+    no such key, still reads, with the cwd unknown."""
+    agent = AgentInfo(1, "python3:4242:77", 4242, "/usr/bin/python3.11", ["python3"], 77, cwd="/srv/work")
+    p = tmp_path / "j.h7j"
+    write_journal(p, [], [agent], batch_ns=1_000_000_000)
+    h, _, _ = read_journal(p)
+    assert h.version == VERSION == 3 and h.agents[0].cwd == "/srv/work"
+    old = JournalHeader("h", [AGENT], 0, 1_000_000_000, version=2).to_record()
+    assert "cwd" not in old["agents"][0]
+    assert JournalHeader.from_record(old).agents[0].cwd == ""
+    with gzip.open(JOURNALS / "l3" / "tool_loop_cwd_dev.h7j.gz") as f, JournalReader(f) as r:
+        assert r.header.version == 2 and all(a.cwd == "" for a in r.header.agents)

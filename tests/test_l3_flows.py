@@ -611,33 +611,39 @@ def test_reading_what_a_baseline_tool_wrote_is_the_baselines_state_not_a_loop() 
     assert len(after) >= 1 and all("exe:/usr/bin/git" in a.evidence["images"] for a in after)
 
 
-def test_the_agents_own_cwd_is_read_from_proc_live_and_unknown_in_replay(tmp_path: Path) -> None:
-    """The agent changed directory before the sensor attached: live, /proc names its cwd, so its
-    relative ``out.json`` is the file a tool wrote as ``<cwd>/out.json``; a replay never reads
-    /proc (the journal's pids are another time's) and keeps it unknown."""
+def test_the_agents_own_cwd_comes_from_the_attach_live_and_in_replay(tmp_path: Path) -> None:
+    """The agent changed directory before the sensor attached: the attach reads its cwd from /proc
+    (h7.sensor.procfs.agent_info) and the journal keeps it with the agent, so its relative
+    ``out.json`` is the file a tool wrote as ``<cwd>/out.json`` live AND in replay.  An agent
+    without it (a journal before version 3) is asked /proc live and stays unknown in replay (the
+    journal's pids are another time's)."""
     from h7.batch import AgentInfo
     from h7.detect.channels.base import ChannelContext, ProcReader
+    from h7.sensor.procfs import agent_info
 
     agent = subprocess.Popen(
         [sys.executable, "-c", "import sys; sys.stdin.read()"], cwd=tmp_path, stdin=subprocess.PIPE
     )
     try:
-        info = AgentInfo(1, "a", agent.pid, sys.executable, [], 0)
+        attached = agent_info(1, agent.pid)
+        assert attached.cwd == str(tmp_path)
+        old = AgentInfo(1, "a", agent.pid, sys.executable, [], 0)  # no cwd: a version-2 journal's
         events = [
             _ev("fork", agent.pid, child=agent.pid + 100000),
             _ev("open", agent.pid + 100000, path=str(tmp_path / "out.json"), flags=O_WRONLY, dfd=AT_FDCWD),
             _ev("open", agent.pid, path="out.json", flags=O_RDONLY, dfd=AT_FDCWD),
         ]
         found = {}
-        for live in (True, False):
-            ch = CausalChannel(EngineConfig())
-            ctx = ChannelContext(1, "a", info, EngineConfig(), proc=ProcReader(enabled=live))
-            b = ch._builder(ctx)
-            fl: list[ProcEdge] = []
-            b.edges(events, fl)
-            found[live] = [f.path for f in fl if f.kind == "flow"]
-        assert ProcReader().cwd(agent.pid) == str(tmp_path)
-        assert found == {True: [str(tmp_path / "out.json")], False: []}, found
+        for info in (attached, old):
+            for live in (True, False):
+                ch = CausalChannel(EngineConfig())
+                ctx = ChannelContext(1, "a", info, EngineConfig(), proc=ProcReader(enabled=live))
+                b = ch._builder(ctx)
+                fl: list[ProcEdge] = []
+                b.edges(events, fl)
+                found[bool(info.cwd), live] = [f.path for f in fl if f.kind == "flow"]
+        flow = [str(tmp_path / "out.json")]
+        assert found == {(True, True): flow, (True, False): flow, (False, True): flow, (False, False): []}
     finally:
         agent.kill()
         agent.wait()

@@ -140,6 +140,15 @@ def exe_of(pid: int) -> str:
         return ""
 
 
+def cwd_of(pid: int) -> str:
+    """The working directory of ``pid`` ("": unknown, gone, or deleted), read once at attach."""
+    try:
+        d = os.readlink(PROC / str(pid) / "cwd")
+    except OSError:
+        return ""
+    return d if d.startswith("/") and not d.endswith(" (deleted)") else ""
+
+
 def cmdline_of(pid: int) -> list[str]:
     try:
         raw = (PROC / str(pid) / "cmdline").read_bytes()
@@ -226,4 +235,5 @@ def agent_info(agent: int, pid: int, name: str = "") -> AgentInfo:
         exe=exe_of(pid),
         cmdline=cmdline_of(pid),
         start_time_ns=ticks_to_ns(st.start_ticks),
+        cwd=cwd_of(pid),
     )

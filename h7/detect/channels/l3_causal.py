@@ -936,10 +936,11 @@ class CausalChannel(Channel):
             info = ctx.info
             self.builder = CausalGraphBuilder(info.root_pid if info else None, info.exe if info else None)
             self.agent_image = normalise_exe(info.exe) if info and info.exe else None
-            # The agent's working directory from before the sensor attached: live, /proc says it once
-            # (its chdirs from now on are the kernel's records); a replay never reads /proc, so there
-            # it stays unknown (a token its children share), as for any process seen without a fork.
-            cwd = ctx.proc.cwd(info.root_pid) if info else None
+            # The agent's working directory from before the sensor attached (its chdirs from then
+            # on are the kernel's records): read at attach and journalled with the agent, so live
+            # and replay resolve alike.  An agent without one (a journal before version 3) is
+            # asked /proc live; a replay of it keeps the cwd unknown (a token its children share).
+            cwd = (info.cwd or ctx.proc.cwd(info.root_pid)) if info else None
             if info and cwd:
                 self.builder.set_cwd(info.root_pid, cwd)
         return self.builder
