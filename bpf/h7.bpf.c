@@ -863,6 +863,22 @@ static __always_inline int dgram_fresh(struct h7_dgram_key *k)
 	return 1;
 }
 
+/*
+ * The sockfs inode of a socket: what /proc/PID/fd/N reads as socket:[N], so userspace
+ * finds the process that holds it in its index of daemons' sockets with no search
+ * (pseudo-inode numbers are 32-bit: get_next_ino()).
+ */
+static __always_inline __u32 sock_ino(struct sock *sk)
+{
+	struct socket *so = BPF_CORE_READ(sk, sk_socket);
+	struct socket_alloc *sa;
+
+	if (!so)
+		return 0;
+	sa = (struct socket_alloc *)((char *)so - bpf_core_field_offset(struct socket_alloc, socket));
+	return (__u32)BPF_CORE_READ(sa, vfs_inode.i_ino);
+}
+
 static __always_inline void dgram_emit(__u32 agent, int fd, struct sock *receiver, const void *uaddr, __u32 alen,
 				       __u32 hook)
 {
@@ -877,6 +893,7 @@ static __always_inline void dgram_emit(__u32 agent, int fd, struct sock *receive
 	ev->handoff.sock_type = SOCK_DGRAM;
 	if (receiver) {
 		unix_addr_copy(receiver, &ev->handoff);
+		ev->handoff.peer_ino = sock_ino(receiver);
 	} else {
 		len = alen - 2;
 		if (len > H7_SUN_LEN)
@@ -1289,6 +1306,12 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_creat 85
 #define H7_NR_link 86
 #define H7_NR_linkat 265
+#define H7_NR_setxattr 188
+#define H7_NR_lsetxattr 189
+#define H7_NR_fsetxattr 190
+#define H7_NR_getxattr 191
+#define H7_NR_lgetxattr 192
+#define H7_NR_fgetxattr 193
 #elif defined(__TARGET_ARCH_arm64)
 #define H7_NR_open -1000 /* arm64 has no open(2) */
 #define H7_NR_openat 56
@@ -1320,9 +1343,18 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_creat -1003 /* arm64 has no creat(2) */
 #define H7_NR_link -1004  /* arm64 has no link(2) */
 #define H7_NR_linkat 37
+#define H7_NR_setxattr 5
+#define H7_NR_lsetxattr 6
+#define H7_NR_fsetxattr 7
+#define H7_NR_getxattr 8
+#define H7_NR_lgetxattr 9
+#define H7_NR_fgetxattr 10
 #else
 #error "define the H7_NR_* syscall numbers for this architecture"
 #endif
+/* Linux 6.13's *xattrat(2): one number in every table (older kernels: ENOSYS, never seen) */
+#define H7_NR_setxattrat 463
+#define H7_NR_getxattrat 464
 
 #define ARG1(regs) PT_REGS_PARM1_CORE_SYSCALL(regs)
 #define ARG2(regs) PT_REGS_PARM2_CORE_SYSCALL(regs)
@@ -1378,6 +1410,20 @@ static __always_inline int seq_known(__u64 window, __u32 agent)
 #define H7_O_WRONLY 01
 #define H7_O_CREAT 0100
 #define H7_O_TRUNC 01000
+
+/* An extended attribute's name in a namespace that holds a program's own data: "user." or
+ * "trusted." (not "security."/"system.": labels, ACLs and capabilities every ls -l reads). */
+static __always_inline int xattr_is_data(const char *name)
+{
+	char b[9] = {};
+
+	if (bpf_probe_read_user_str(b, sizeof(b), name) < 6)
+		return 0;
+	if (b[0] == 'u' && b[1] == 's' && b[2] == 'e' && b[3] == 'r' && b[4] == '.')
+		return 1;
+	return b[0] == 't' && b[1] == 'r' && b[2] == 'u' && b[3] == 's' && b[4] == 't' && b[5] == 'e' &&
+	       b[6] == 'd' && b[7] == '.';
+}
 
 /* An open record; `kpath`: the name is the kernel's copy (io_uring), not the caller's memory. */
 static __always_inline void on_open_from(__u32 agent, struct h7_stats *st, __u32 op, int dfd,
@@ -3247,6 +3293,40 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 		break;
 	case H7_NR_fchdir: /* a directory fd: no path here (dfd = the fd, path empty) */
 		on_open(agent, 0, H7_OPEN_CHDIR, (int)ARG1(regs), (const char *)0, 0, 0);
+		break;
+	/* Extended attributes carry data into and out of a file with no open of it (red-team
+	 * round 6's l3r6_cycle_xattr_channel: a tool stores its result in a user. xattr, the
+	 * agent reads it back with getxattr). Read at sys_enter like rename: a set is a write
+	 * of the file for L3, a get a read. Not counted as opens. Only the namespaces that hold
+	 * a program's own data (user., trusted.): ls -l, cp and tar read security./system.
+	 * attributes (labels, ACLs, capabilities) of every file they list or copy. */
+	case H7_NR_setxattr:
+	case H7_NR_lsetxattr:
+		if (xattr_is_data((const char *)ARG2(regs)))
+			on_open(agent, 0, H7_OPEN_XATTR_SET, -100 /* AT_FDCWD */, (const char *)ARG1(regs),
+				H7_O_WRONLY, 0);
+		break;
+	case H7_NR_getxattr:
+	case H7_NR_lgetxattr:
+		if (xattr_is_data((const char *)ARG2(regs)))
+			on_open(agent, 0, H7_OPEN_XATTR_GET, -100 /* AT_FDCWD */, (const char *)ARG1(regs), 0, 0);
+		break;
+	case H7_NR_fsetxattr: /* an open fd: no path here (dfd = the fd, path empty) */
+		if (xattr_is_data((const char *)ARG2(regs)))
+			on_open(agent, 0, H7_OPEN_XATTR_SET, (int)ARG1(regs), (const char *)0, H7_O_WRONLY, 0);
+		break;
+	case H7_NR_fgetxattr:
+		if (xattr_is_data((const char *)ARG2(regs)))
+			on_open(agent, 0, H7_OPEN_XATTR_GET, (int)ARG1(regs), (const char *)0, 0, 0);
+		break;
+	case H7_NR_setxattrat: /* setxattrat(dfd, path, at_flags, name, args, size) */
+		if (xattr_is_data((const char *)ARG4(regs)))
+			on_open(agent, 0, H7_OPEN_XATTR_SET, (int)ARG1(regs), (const char *)ARG2(regs),
+				H7_O_WRONLY, 0);
+		break;
+	case H7_NR_getxattrat:
+		if (xattr_is_data((const char *)ARG4(regs)))
+			on_open(agent, 0, H7_OPEN_XATTR_GET, (int)ARG1(regs), (const char *)ARG2(regs), 0, 0);
 		break;
 	case H7_NR_connect: {
 		__u16 fam = 0;

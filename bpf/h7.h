@@ -181,6 +181,11 @@ enum h7_open_op {
 	/* link(2)/linkat(2): a new name for a file (an O_TMPFILE one put in place, or an existing
 	 * file); the new name, flags O_CREAT|O_WRONLY: the caller created that path with content */
 	H7_OPEN_LINK = 8,
+	/* setxattr(2) family (set, lset, fset, setxattrat): data stored in a file's extended
+	 * attribute, flags O_WRONLY (a write of that file's data for L3); getxattr(2) family:
+	 * flags 0 (a read). fsetxattr/fgetxattr: dfd = the fd, path empty. Not counted as opens */
+	H7_OPEN_XATTR_SET = 9,
+	H7_OPEN_XATTR_GET = 10,
 };
 
 enum h7_net_op {
@@ -304,6 +309,9 @@ struct h7_handoff {
 	__u32 sock_type;       /* SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_SEQPACKET 5; 0: not a socket (TIOCSTI).
 				  A datagram's receiver has no peer credentials: peer_tgid and
 				  peer_comm are 0, userspace asks /proc who holds the socket */
+	__u32 peer_ino;        /* a datagram's receiving socket's sockfs inode (socket:[N] in
+				  /proc/PID/fd) when the kernel has that socket (fentry, connected
+				  datagram); 0: only the address is known */
 };
 
 struct h7_exit {

@@ -82,6 +82,8 @@ OPEN_OPS = {
     6: "chdir",
     7: "creat",
     8: "link",
+    9: "xattr_set",
+    10: "xattr_get",
 }
 NET_OPS = {
     1: "connect",
@@ -281,6 +283,7 @@ UNION_FIELDS: dict[str, list[tuple[str, Any]]] = {
         ("peer_agent", "<u4"),
         ("hook", "<u4"),
         ("sock_type", "<u4"),
+        ("peer_ino", "<u4"),
     ],
     "access": [
         ("op", "<u4"),
@@ -519,6 +522,7 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
         ev["peer_agent"] = int(r["peer_agent"])
         ev["hook"] = HOOKS.get(int(r["hook"]), "unknown")
         ev["sock_type"] = SOCK_TYPES.get(int(r["sock_type"]), str(int(r["sock_type"])))
+        ev["peer_ino"] = int(r["peer_ino"])
     elif name == "access":
         ev["op"] = ACCESS_OPS.get(int(r["op"]), "unknown")
         ev["hook"] = HOOKS.get(int(r["hook"]), "unknown")

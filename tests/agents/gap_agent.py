@@ -18,6 +18,7 @@ import sys
 import threading
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 libc = ctypes.CDLL(None, use_errno=True)
 BUF = ctypes.create_string_buffer(b"h7-untouched".ljust(64, b"."), 64)
@@ -97,6 +98,27 @@ def packet_send(ifname: str, kind: str, how: str, lib: str) -> int:
         if raw:
             return s.sendto(b"\0" * 12 + ETH_P_H7.to_bytes(2, "big") + payload, (ifname, ETH_P_H7))
         return s.sendto(payload, (ifname, ETH_P_H7, 0, 0, b"\0" * 6))
+
+
+def xattr_fd(path: str) -> str:
+    """getxattr of an ACL, fsetxattr/fgetxattr on an fd of PATH, then lsetxattr/lgetxattr on PATH
+    (errnos kept: the kernel reports the calls whatever the filesystem answers)."""
+    fd = os.open(path, os.O_RDONLY)
+    errs = []
+    calls: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = [
+        (os.getxattr, (path, "system.posix_acl_access"), {}),  # what ls -l reads: not data, not reported
+        (os.setxattr, (fd, "user.h7f", b"1"), {}),
+        (os.getxattr, (fd, "user.h7f"), {}),
+        (os.setxattr, (path, "user.h7l", b"1"), {"follow_symlinks": False}),
+        (os.getxattr, (path, "user.h7l"), {"follow_symlinks": False}),
+    ]
+    for fn, args, kw in calls:
+        try:
+            fn(*args, **kw)
+        except OSError as e:
+            errs.append(e.errno)
+    os.close(fd)
+    return f"fd {fd} errnos {errs}"
 
 
 def main() -> None:
@@ -182,6 +204,15 @@ def main() -> None:
                 else:
                     u.connect(cmd[1])
                     out = u.send(b"h7-dgram")
+        elif cmd[0] == "xattr_child":  # xattr_child PATH: a child stores data in PATH's xattr, we read it
+            code = "import os, sys; os.setxattr(sys.argv[1], 'user.h7', b'collected ' * 8)"
+            r = subprocess.run([sys.executable, "-c", code, cmd[1]], capture_output=True, timeout=30)
+            try:
+                out = len(os.getxattr(cmd[1], "user.h7"))
+            except OSError as e:  # a filesystem without user xattrs: the calls were made all the same
+                out = f"rc {r.returncode} errno {e.errno}"
+        elif cmd[0] == "xattr_fd":  # xattr_fd PATH: fsetxattr/fgetxattr on an fd, lsetxattr/lgetxattr
+            out = xattr_fd(cmd[1])
         elif cmd[0] == "exit":
             break
         print(out, flush=True)

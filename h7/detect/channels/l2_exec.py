@@ -56,7 +56,7 @@ import shlex
 import stat as statmod
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from h7.alert import Alert
 from h7.batch import Batch, Event
@@ -196,6 +196,10 @@ class L2Settings:
     #: how long the urgent path may search /proc for the holder of a listener the kernel could
     #: not name (a daemon that forked away from its socket); it gives up, unnamed, after this
     handoff_proc_budget_ms: float = 1000.0 * _PROC_SCAN_BUDGET_S
+    #: the index of the daemons' unix sockets (HandoffIndex) is swept anew every this many
+    #: seconds, off the urgent path, spending at most ``handoff_index_slice_ms`` per batch
+    handoff_index_period_s: float = 5.0
+    handoff_index_slice_ms: float = 10.0
     #: shells that are transparent when a program other than the agent or an interpreter
     #: starts them as its own helper (``/bin/sh -c ONE_SIMPLE_COMMAND``, system(3)/popen):
     #: what they exec is judged instead.  Shells that read nothing from the environment
@@ -212,6 +216,10 @@ class L2Settings:
             raise UsageError("handoff_follow_s must be in [0, 3600] seconds")
         if not 0.0 < self.handoff_proc_budget_ms <= 10_000.0:
             raise UsageError("handoff_proc_budget_ms must be in (0, 10000] milliseconds")
+        if not 0.1 <= self.handoff_index_period_s <= 3600.0:
+            raise UsageError("handoff_index_period_s must be in [0.1, 3600] seconds")
+        if not 0.0 < self.handoff_index_slice_ms <= 1000.0:
+            raise UsageError("handoff_index_slice_ms must be in (0, 1000] milliseconds")
         long = [c for c in (*self.handoff_daemons, *self.handoff_follow) if len(c.encode()) > 15]
         if long:
             raise UsageError(f"hand-off daemon names are process comms, 15 bytes at most: {long}")
@@ -785,6 +793,11 @@ class ExecChannel(Channel):
         self._img_of: dict[int, _Image] = {}  # pid -> program of its last exec (bounded): who spawned a shell
         self._sh_head: tuple[tuple[int, ...], bytes] = ((), b"")  # SYSTEM_SHELL's stat -> its first bytes
         self._owner_cache: dict[str, tuple[float, tuple[int, str] | None]] = {}
+        self._index: HandoffIndex | None = None  # live only: built on first use
+        # hand-offs whose receiver the index did not hold yet: judged again after its next sweep
+        self._deferred: list[tuple[Event, float]] = []
+        self._not_daemon: dict[str, float] = {}  # receivers a sweep found no daemon holding (bounded)
+        self.handoffs_deferred = 0
         #: CLOCK_REALTIME when this channel started watching: an installed script changed after
         #: it (ctime/mtime) may be the agent's work and is judged as its interpreter again
         self.watch_start_real_ns = time.time_ns()
@@ -968,10 +981,12 @@ class ExecChannel(Channel):
     def learn(self, batch: Batch, ctx: ChannelContext) -> None:
         self._last_batch_ns = int(batch.t1_ns)
         self._warm(ctx)
+        self.refresh_index(ctx)
 
     def judge(self, batch: Batch, ctx: ChannelContext) -> list[Alert]:
+        """The batch path warms the binary index and keeps the daemons' socket index fresh."""
         self._warm(ctx)
-        return []
+        return self.refresh_index(ctx)
 
     def _warm(self, ctx: ChannelContext) -> None:
         """Build the host's binary index and script directories on the batch path, not on an exec.
@@ -992,6 +1007,44 @@ class ExecChannel(Channel):
             _ = self.known
         if self.settings.installed_scripts and self._script_dirs is None:
             self._script_dirs = _program_dirs(self.known.dirs)
+
+    def handoff_index(self, ctx: ChannelContext) -> HandoffIndex | None:
+        """The index of the configured daemons' unix sockets (shared by every agent's L2), live only."""
+        if not ctx.proc.enabled:
+            return None
+        if self._index is None:
+            self._index = HandoffIndex.shared(
+                ctx.proc.root,
+                frozenset(self.handoff_daemons),
+                self.settings.handoff_index_period_s,
+            )
+        return self._index
+
+    def refresh_index(self, ctx: ChannelContext, budget_s: float | None = None) -> list[Alert]:
+        """Advance the index's sweep by one time slice; judge the hand-offs that waited for it.
+
+        Runs on the batch path (learn/judge): a /proc sweep there delays no alert.  A hand-off
+        whose receiver the index did not hold (a daemon that bound its socket after the last
+        sweep) is judged again once a sweep that started after it completes: late, not missed.
+        """
+        index = self.handoff_index(ctx)
+        if index is None:
+            return []
+        if budget_s is None:
+            budget_s = self.settings.handoff_index_slice_ms / 1000.0
+        index.step(budget_s, urgent=bool(self._deferred))
+        out: list[Alert] = []
+        if self._deferred:
+            keep: list[tuple[Event, float]] = []
+            for ev, t in self._deferred:
+                if index.completed_after(t):
+                    a = self._handoff_alert(ev, ctx, late=True)
+                    if a is not None:
+                        out.append(a)
+                else:
+                    keep.append((ev, t))
+            self._deferred = keep
+        return out
 
     def finish_baseline(self, ctx: ChannelContext) -> None:
         self.baselined = True
@@ -1330,7 +1383,48 @@ class ExecChannel(Channel):
         digest = hashlib.sha256("\0".join(argv).encode("utf-8", "surrogateescape")).hexdigest()[:12]
         return f"{daemon}:{path}:{digest}"
 
-    def _handoff_alert(self, ev: Event, ctx: ChannelContext) -> Alert | None:
+    def _receiver(self, ev: Event, ctx: ChannelContext, dgram: bool) -> tuple[tuple[int, str] | None, str]:
+        """Who holds the socket a hand-off reached, and how that was found ("index", "proc", "defer").
+
+        The index (swept on the batch path) answers first: by the socket's inode when the
+        kernel named it, else by its bound address.  Before the index's first sweep has
+        completed, the bounded /proc search of old answers; after it, a receiver the index
+        does not hold is judged again after the next sweep ("defer") instead of searching
+        /proc on the urgent path, where a loaded host runs out of budget and misses it.
+        """
+        path = str(ev.get("path", ""))
+        skip = frozenset({"systemd"}) if dgram else frozenset()
+        index = self.handoff_index(ctx)
+        if index is not None and index.ready:
+            owner = index.lookup(path, int(ev.get("peer_ino", 0)), dgram, skip)
+            if owner is not None:
+                return owner, "index"
+            return None, "defer"
+        return self._listener_owner(path, ctx.proc.root, dgram), "proc"
+
+    def _defer(self, ev: Event, path: str, late: bool) -> None:
+        """Queue a hand-off for the next sweep, unless a sweep since its send found no daemon holding it.
+
+        A receiver that is no daemon (journald's /dev/log, a client's own socket) is
+        remembered: a socket by its inode for good, an address for one sweep period (a
+        daemon may bind it later), so a chatty logger does not keep the sweeps running.
+        """
+        ino = int(ev.get("peer_ino", 0))
+        key = f"i:{ino}" if ino else f"p:{path}"
+        now = time.monotonic()
+        if late:
+            if len(self._not_daemon) >= 1024:
+                self._not_daemon.clear()
+            self._not_daemon[key] = now
+            return
+        seen = self._not_daemon.get(key)
+        if seen is not None and (ino or now - seen < self.settings.handoff_index_period_s):
+            return
+        if len(self._deferred) < 64:
+            self._deferred.append((ev, now))
+            self.handoffs_deferred += 1
+
+    def _handoff_alert(self, ev: Event, ctx: ChannelContext, late: bool = False) -> Alert | None:
         """DAEMON_HANDOFF: the agent's unix connect was accepted by a command-running daemon."""
         peer_agent = int(ev.get("peer_agent", 0))
         if peer_agent and peer_agent == int(ev.get("agent", -1)):
@@ -1338,13 +1432,17 @@ class ExecChannel(Channel):
         comm = str(ev.get("peer_comm", ""))
         path = str(ev.get("path", ""))
         owner = None
+        found_by = "kernel"
         tiocsti = path.startswith(TIOCSTI_PREFIX)
         dgram = ev.get("sock_type") == "dgram"
         if not comm and path and ctx.proc.enabled and not tiocsti:
             # The process that called listen() is gone (a daemon that forked
             # after binding, like dtach), or this is a datagram (its receiver
-            # has no peer credentials): ask /proc who holds the socket now.
-            owner = self._listener_owner(path, ctx.proc.root, dgram)
+            # has no peer credentials): who holds the socket now.
+            owner, found_by = self._receiver(ev, ctx, dgram)
+            if found_by == "defer" and not any(fnmatch.fnmatchcase(path, p) for p in self.handoff_sockets):
+                self._defer(ev, path, late)
+                return None  # judged by its receiver after the next sweep (late: not a daemon)
             if owner is not None:
                 comm = owner[1]
                 if dgram and ctx.info is not None and ctx.proc.descends_from(owner[0], ctx.info.root_pid):
@@ -1379,7 +1477,7 @@ class ExecChannel(Channel):
             socket=path,
             fd=int(ev.get("fd", -1)),
             daemon_pid=daemon_pid,
-            daemon_found_by="proc" if owner is not None else "kernel",
+            daemon_found_by=(found_by + ("-late" if late else "")) if owner is not None else "kernel",
             daemon_comm=comm,
             children_followed=bool(ev.get("followed", False)),
             **({"datagram": True} if dgram else {}),
@@ -1433,6 +1531,8 @@ class ExecChannel(Channel):
         at(1) itself writes atd's spool and signals atd; an agent can do the same by hand, with no
         unix connect and no exec of ``at``.  Judged from the open, before any byte is written.
         """
+        if str(ev.get("op", "")).startswith("xattr_"):
+            return None  # an attribute of a spool file: no job put in place
         flags = int(ev.get("flags", 0))
         # a rename's new name puts a whole file in place (written elsewhere first, then moved in)
         placed = ev.get("op") == "rename_to"
@@ -1836,6 +1936,8 @@ class ExecChannel(Channel):
             "agent_written": self.written,
             "agent_written_mapped": self.mapped_written,
             "handoffs": self.handoffs,
+            "handoffs_deferred": self.handoffs_deferred,
+            **({"handoff_index": self._index.status()} if self._index is not None else {}),
         }
 
     def to_state(self) -> dict[str, Any]:
@@ -1849,6 +1951,141 @@ class ExecChannel(Channel):
 _SO_ACCEPTCON = 0x10000
 _SOCK_DGRAM = 2  # /proc/net/unix Type column
 _MAX_PROC_SCAN = 100_000  # fds looked at, at most, per lookup
+
+
+class HandoffIndex:
+    """Which configured daemon holds which unix socket, swept from /proc off L2's urgent path.
+
+    A hand-off's receiver used to be searched in /proc on the urgent path, within a 50-ms
+    budget: on a loaded host (session 7's CI guest) the search gave up and the hand-off was
+    missed.  The same search now runs on the batch path in time slices (``step``), and the
+    urgent path only looks the socket up: by its sockfs inode when the kernel named the
+    receiving socket (fentry mode, connected datagrams), else by its bound address as
+    /proc/net/unix listed it at the end of the sweep.  A hit is confirmed by one readlink
+    (the daemon still holds that socket).  Only processes whose comm is a configured daemon
+    are indexed: a comm read per process, an fd listing per daemon.  One index per /proc
+    root and daemon set, shared by every agent's L2.
+    """
+
+    _shared: ClassVar[dict[tuple[str, frozenset[str]], HandoffIndex]] = {}
+
+    def __init__(self, proc_root: str, comms: frozenset[str], period_s: float = 5.0) -> None:
+        self.root = proc_root
+        self.comms = comms
+        self.period_s = period_s
+        self.by_ino: dict[int, tuple[int, str, int]] = {}  # sockfs inode -> (pid, comm, fd)
+        self.by_path: dict[str, list[tuple[int, int]]] = {}  # bound address -> [(inode, flags)]
+        self.sweeps = 0
+        self.completed_at = -1.0  # CLOCK_MONOTONIC start of the last completed sweep
+        self.last_sweep_s = 0.0  # wall time the last completed sweep took, summed over its slices
+        self._pids: list[str] | None = None  # the sweep in progress: pids still to look at
+        self._next: dict[int, tuple[int, str, int]] = {}
+        self._started = float("-inf")
+        self._spent = 0.0
+
+    @classmethod
+    def shared(cls, proc_root: str, comms: frozenset[str], period_s: float = 5.0) -> HandoffIndex:
+        key = (proc_root, comms)
+        idx = cls._shared.get(key)
+        if idx is None:
+            if len(cls._shared) >= 16:
+                cls._shared.clear()
+            idx = cls._shared[key] = cls(proc_root, comms, period_s)
+        return idx
+
+    @property
+    def ready(self) -> bool:
+        return self.sweeps > 0
+
+    def completed_after(self, t: float) -> bool:
+        """Has a sweep that started at or after CLOCK_MONOTONIC ``t`` completed?"""
+        return self.completed_at >= t
+
+    def step(self, budget_s: float, urgent: bool = False) -> None:
+        """Sweep on for at most ``budget_s``; a sweep starts ``period_s`` after the last (``urgent``: now)."""
+        now = time.monotonic()
+        if self._pids is None:
+            if not urgent and now - self._started < self.period_s:
+                return
+            try:
+                self._pids = [d for d in os.listdir(self.root) if d.isdigit()]
+            except OSError:
+                return
+            self._started, self._next, self._spent = now, {}, 0.0
+        deadline = now + budget_s
+        fds_seen = 0
+        while self._pids and time.monotonic() < deadline and fds_seen < _MAX_PROC_SCAN:
+            pid = self._pids.pop()
+            try:
+                with open(f"{self.root}/{pid}/comm", encoding="utf-8", errors="replace") as c:
+                    comm = c.read().strip()
+                if comm not in self.comms:
+                    continue
+                fds = os.listdir(f"{self.root}/{pid}/fd")
+            except OSError:
+                continue
+            for fd in fds[:_MAX_PROC_SCAN]:
+                fds_seen += 1
+                try:
+                    link = os.readlink(f"{self.root}/{pid}/fd/{fd}")
+                except OSError:
+                    continue
+                if link.startswith("socket:[") and link.endswith("]"):
+                    self._next[int(link[8:-1])] = (int(pid), comm, int(fd))
+        self._spent += time.monotonic() - now
+        if not self._pids:
+            self._finish()
+
+    def _finish(self) -> None:
+        by_path: dict[str, list[tuple[int, int]]] = {}
+        try:
+            with open(f"{self.root}/net/unix", encoding="utf-8", errors="surrogateescape") as f:
+                next(f, None)
+                for line in f:
+                    parts = line.split(None, 7)
+                    if len(parts) != 8:
+                        continue
+                    ino = int(parts[6])
+                    if ino not in self._next:
+                        continue
+                    kind = _SOCK_DGRAM if int(parts[4], 16) == _SOCK_DGRAM else 0
+                    flags = kind | (_SO_ACCEPTCON if int(parts[3], 16) & _SO_ACCEPTCON else 0)
+                    by_path.setdefault(parts[7].rstrip("\n"), []).append((ino, flags))
+        except (OSError, ValueError):
+            pass  # the inode index still answers what the kernel names
+        self.by_ino, self.by_path = self._next, by_path
+        self._next, self._pids = {}, None
+        self.sweeps += 1
+        self.completed_at = self._started
+        self.last_sweep_s = self._spent
+
+    def lookup(
+        self, path: str, ino: int, dgram: bool, skip: frozenset[str] = frozenset()
+    ) -> tuple[int, str] | None:
+        """(pid, comm) of the indexed daemon holding the socket (inode ``ino``, else bound at ``path``)."""
+        if ino:
+            cands = [ino]
+        else:
+            want = _SOCK_DGRAM if dgram else _SO_ACCEPTCON
+            cands = [i for i, fl in self.by_path.get(path, []) if fl & want]
+        for i in cands:
+            hit = self.by_ino.get(i)
+            if hit is None or hit[1] in skip:
+                continue
+            try:  # still held there (one readlink): a closed socket's old owner is no answer
+                if os.readlink(f"{self.root}/{hit[0]}/fd/{hit[2]}") != f"socket:[{i}]":
+                    continue
+            except OSError:
+                continue
+            return hit[0], hit[1]
+        return None
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "sweeps": self.sweeps,
+            "sockets": len(self.by_ino),
+            "last_sweep_ms": round(1000.0 * self.last_sweep_s, 3),
+        }
 
 
 def unix_listener_owner(

@@ -732,6 +732,8 @@ class CausalGraphBuilder:
                 img = self.image(ev)
                 flags = int(ev.get("flags", 0))
                 path = str(ev.get("path", ""))
+                if not path and str(ev.get("op", "")).startswith("xattr_"):
+                    continue  # f{set,get}xattr: an fd, no name to put in the graph
                 if flags & O_DIRECTORY:
                     out.append(("dir:" + normalise_dir(path.rstrip("/") or "/"), img, "list"))
                     continue
