@@ -1951,6 +1951,7 @@ class ExecChannel(Channel):
 _SO_ACCEPTCON = 0x10000
 _SOCK_DGRAM = 2  # /proc/net/unix Type column
 _MAX_PROC_SCAN = 100_000  # fds looked at, at most, per lookup
+_INDEX_STEP_GAP_S = 0.25  # HandoffIndex.step: at most one slice per this (batches are 1 s)
 
 
 class HandoffIndex:
@@ -1981,6 +1982,7 @@ class HandoffIndex:
         self._pids: list[str] | None = None  # the sweep in progress: pids still to look at
         self._next: dict[int, tuple[int, str, int]] = {}
         self._started = float("-inf")
+        self._last_step = float("-inf")
         self._spent = 0.0
 
     @classmethod
@@ -2004,6 +2006,9 @@ class HandoffIndex:
     def step(self, budget_s: float, urgent: bool = False) -> None:
         """Sweep on for at most ``budget_s``; a sweep starts ``period_s`` after the last (``urgent``: now)."""
         now = time.monotonic()
+        if not urgent and now - self._last_step < _INDEX_STEP_GAP_S:
+            return  # another agent's L2 stepped it this batch: one slice per batch, not per agent
+        self._last_step = now
         if self._pids is None:
             if not urgent and now - self._started < self.period_s:
                 return
