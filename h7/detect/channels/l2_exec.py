@@ -1388,9 +1388,12 @@ class ExecChannel(Channel):
 
         The index (swept on the batch path) answers first: by the socket's inode when the
         kernel named it, else by its bound address.  Before the index's first sweep has
-        completed, the bounded /proc search of old answers; after it, a receiver the index
-        does not hold is judged again after the next sweep ("defer") instead of searching
-        /proc on the urgent path, where a loaded host runs out of budget and misses it.
+        completed, the bounded /proc search of old answers.  After it, a datagram receiver
+        the index does not hold is judged again after the next sweep ("defer") instead of
+        searching /proc on the urgent path (datagrams to receivers that are no daemon, a
+        journald or syslog socket, are common; a search per receiver on a loaded host ran
+        out of budget and missed the daemon).  A stream listener whose binder exited is
+        rare (dtach): the bounded search still answers it at once, and defers if it gives up.
         """
         path = str(ev.get("path", ""))
         skip = frozenset({"systemd"}) if dgram else frozenset()
@@ -1399,7 +1402,10 @@ class ExecChannel(Channel):
             owner = index.lookup(path, int(ev.get("peer_ino", 0)), dgram, skip)
             if owner is not None:
                 return owner, "index"
-            return None, "defer"
+            if dgram:
+                return None, "defer"
+            owner = self._listener_owner(path, ctx.proc.root, dgram)
+            return owner, ("proc" if owner is not None else "defer")
         return self._listener_owner(path, ctx.proc.root, dgram), "proc"
 
     def _defer(self, ev: Event, path: str, late: bool) -> None:
