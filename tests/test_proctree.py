@@ -176,8 +176,10 @@ def test_engine_samples_live_only_and_only_for_a_channel_that_asks() -> None:
         engine.sample_procs(b)
         return b.procs
 
-    live = sampled(channels=["L1", "L4"])
+    on = {"L1": {"attribute_tools": True}}
+    live = sampled(channels=["L1", "L4"], channel_settings=on)
     assert os.getpid() in live[1] and live[1][os.getpid()] > 0, live
-    assert sampled(channels=["L1", "L4"], read_proc=False) == {}
+    assert sampled(channels=["L1", "L4"], channel_settings=on, read_proc=False) == {}
+    assert sampled(channels=["L1", "L4"]) == {}  # off by default (docs/detection.md)
     assert sampled(channels=["L4"]) == {}
     assert sampled(channels=["L1"], channel_settings={"L1": {"attribute_tools": False}}) == {}

@@ -125,7 +125,7 @@ class L1Settings:
     #: judge the agent's OWN processes' CPU time, not its exec'd tool runs' (h7.detect.proctree;
     #: needs the per-process samples of a live run or of a journal recorded with them): see
     #: ``_attributed_cpu`` and docs/detection.md "L1 and the agent's tool runs"
-    attribute_tools: bool = True
+    attribute_tools: bool = False  # off by default: see docs/detection.md (guest finding, session 8)
 
 
 def sched_vector(stats: np.ndarray | None) -> np.ndarray:
