@@ -145,11 +145,16 @@ PARK = (
 
 @pytest.mark.parametrize("spinners", [1, 2])
 def test_batches_hold_no_more_cpu_than_their_wall_time(sensor: Any, spinners: int) -> None:
-    """Per batch: CPU <= wall x usable CPUs; in total: what the scheduler counted, to the ns.
+    """Up to every batch: CPU <= wall x usable CPUs; in total: what the scheduler counted, to the ns.
 
     Double counting shows in both: a slice counted twice (a switch-in the
     probes missed made the next switch-out count the previous slice again),
-    or a running slice counted again after it ended.  The threads park
+    or a running slice counted again after it ended.  The bound is on the
+    running sum, not on each batch: when the probes miss a switch-in (they
+    do on this host, docs/detection.md) the slice is not counted while it
+    runs and its whole runtime delta lands at its switch-out, so one batch
+    may hold CPU that ran during the batch before -- moved, not added (a
+    per-batch bound flaked under load, session 7).  The threads park
     (alive, off CPU) before the last read, so the kernel's sum_exec_runtime
     and the sensor's total describe the same, finished, slices.
     """
@@ -162,7 +167,7 @@ def test_batches_hold_no_more_cpu_than_their_wall_time(sensor: Any, spinners: in
         assert agent.stdout.readline().strip() == "ready"
         time.sleep(0.1)  # in readline: nothing of it runs until "go"
         sched0 = _schedstat_ns(agent.pid)
-        before_prev = t0 = time.monotonic_ns()  # the first batch counts from add_agent's read
+        start = t0 = time.monotonic_ns()  # the first batch counts from add_agent's read
         sensor.add_agent(agent.pid)
         agent_id = next(iter(sensor.agents))
         agent.stdin.write("go\n")
@@ -175,13 +180,12 @@ def test_batches_hold_no_more_cpu_than_their_wall_time(sensor: Any, spinners: in
             before = time.monotonic_ns()
             b = sensor.take_batch(t0, before)
             after = time.monotonic_ns()
-            cpu = int(b.stats[agent_id]["oncpu_ns"])
-            total += cpu
-            # the batch's CPU was read inside take_batch: it covers at most [before_prev, after]
-            wall = after - before_prev
-            if cpu > cpus * wall + 1_000_000:
-                over.append((i, cpu, wall))
-            t0 = before_prev = before
+            total += int(b.stats[agent_id]["oncpu_ns"])
+            # every batch's CPU so far was read inside take_batch: it ran within [start, after]
+            wall = after - start
+            if total > cpus * wall + 1_000_000:
+                over.append((i, total, wall))
+            t0 = before
         agent.stdin.write("stop\n")
         agent.stdin.flush()
         assert agent.stdout.readline().strip() == "parked"
@@ -189,7 +193,7 @@ def test_batches_hold_no_more_cpu_than_their_wall_time(sensor: Any, spinners: in
         b = sensor.take_batch(t0, time.monotonic_ns())
         total += int(b.stats[agent_id]["oncpu_ns"])
         kernel_ns = _schedstat_ns(agent.pid) - sched0
-        assert not over, f"{len(over)}/80 batches over wall x {cpus} CPU(s): (i, cpu, wall ns) {over[:5]}"
+        assert not over, f"{len(over)}/80 running sums over wall x {cpus} CPU(s): (i, cpu, wall) {over[:5]}"
         assert kernel_ns > 0.2e9, kernel_ns
         # a running slice read by the clock, then ended by the task's runtime, may leave the
         # total a little above (the sensor never counts down): the last slice's interrupts
