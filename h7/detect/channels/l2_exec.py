@@ -338,6 +338,43 @@ def elf_layout_key(head: bytes) -> bytes | None:
 PHDR_READ = 4096
 
 
+def _elf_loads(data: bytes, entry_min: str) -> tuple[bytes, list[tuple[int, int, int, int]]] | None:
+    """(the program-header table, (p_flags, p_offset, p_vaddr, p_filesz) of every PT_LOAD), or None.
+
+    One parser for the program headers both identities read (``elf_phdr_table``,
+    ``elf_exec_segments``).  ``entry_min`` names the last field a caller relies on
+    ("offset" or "filesz"): a table whose e_phentsize is too short for it is refused.
+    """
+    if len(data) < 64 or not data.startswith(ELF_MAGIC) or data[4] not in (1, 2):
+        return None
+    order: Literal["little", "big"] = "little" if data[5] == 1 else "big"
+    if data[4] == 2:
+        phoff = int.from_bytes(data[32:40], order)
+        phentsize, phnum = int.from_bytes(data[54:56], order), int.from_bytes(data[56:58], order)
+        flags_at, off_at, va_at, filesz_at, width = 4, 8, 16, 32, 8
+    else:
+        phoff = int.from_bytes(data[28:32], order)
+        phentsize, phnum = int.from_bytes(data[42:44], order), int.from_bytes(data[44:46], order)
+        flags_at, off_at, va_at, filesz_at, width = 24, 4, 8, 16, 4
+    end = phoff + phentsize * phnum
+    need = (off_at if entry_min == "offset" else filesz_at) + width
+    if not phnum or phentsize < need or phoff < 52 or end > len(data):
+        return None
+    loads = []
+    for i in range(phnum):
+        ph = data[phoff + i * phentsize : phoff + (i + 1) * phentsize]
+        if int.from_bytes(ph[0:4], order) == 1:  # PT_LOAD
+            loads.append(
+                (
+                    int.from_bytes(ph[flags_at : flags_at + 4], order),
+                    int.from_bytes(ph[off_at : off_at + width], order),
+                    int.from_bytes(ph[va_at : va_at + width], order),
+                    int.from_bytes(ph[filesz_at : filesz_at + width], order),
+                )
+            )
+    return data[phoff:end], loads
+
+
 def elf_phdr_table(data: bytes) -> tuple[bytes, int] | None:
     """(the whole program-header table, end in the file of the last PT_LOAD segment), or None.
 
@@ -348,28 +385,11 @@ def elf_phdr_table(data: bytes) -> tuple[bytes, int] | None:
     segment's end is a size no copy of the file can be below (padding only
     appends; stripping section headers keeps every loaded byte).
     """
-    if len(data) < 64 or not data.startswith(ELF_MAGIC) or data[4] not in (1, 2):
+    got = _elf_loads(data, "offset")
+    if got is None:
         return None
-    order: Literal["little", "big"] = "little" if data[5] == 1 else "big"
-    if data[4] == 2:
-        phoff = int.from_bytes(data[32:40], order)
-        phentsize, phnum = int.from_bytes(data[54:56], order), int.from_bytes(data[56:58], order)
-        off_at, filesz_at, width = 8, 32, 8
-    else:
-        phoff = int.from_bytes(data[28:32], order)
-        phentsize, phnum = int.from_bytes(data[42:44], order), int.from_bytes(data[44:46], order)
-        off_at, filesz_at, width = 4, 16, 4
-    end = phoff + phentsize * phnum
-    if not phnum or phentsize < off_at + width or phoff < 52 or end > len(data):
-        return None
-    load_end = 0
-    for i in range(phnum):
-        ph = data[phoff + i * phentsize : phoff + (i + 1) * phentsize]
-        if int.from_bytes(ph[0:4], order) == 1:  # PT_LOAD
-            off = int.from_bytes(ph[off_at : off_at + width], order)
-            filesz = int.from_bytes(ph[filesz_at : filesz_at + width], order)
-            load_end = max(load_end, off + filesz)
-    return data[phoff:end], load_end
+    table, loads = got
+    return table, max((off + filesz for _, off, _, filesz in loads), default=0)
 
 
 #: hashing the code of an executed file is skipped above this many bytes of executable segments
@@ -387,32 +407,10 @@ def elf_exec_segments(data: bytes) -> tuple[tuple[int, int, int], ...] | None:
     refers to its data by fixed offsets, so moving or editing it needs a relink, i.e. another
     build.  None when the program-header table is not within ``data``.
     """
-    if len(data) < 64 or not data.startswith(ELF_MAGIC) or data[4] not in (1, 2):
+    got = _elf_loads(data, "filesz")
+    if got is None:
         return None
-    order: Literal["little", "big"] = "little" if data[5] == 1 else "big"
-    if data[4] == 2:
-        phoff = int.from_bytes(data[32:40], order)
-        phentsize, phnum = int.from_bytes(data[54:56], order), int.from_bytes(data[56:58], order)
-        flags_at, off_at, va_at, filesz_at, width = 4, 8, 16, 32, 8
-    else:
-        phoff = int.from_bytes(data[28:32], order)
-        phentsize, phnum = int.from_bytes(data[42:44], order), int.from_bytes(data[44:46], order)
-        flags_at, off_at, va_at, filesz_at, width = 24, 4, 8, 16, 4
-    end = phoff + phentsize * phnum
-    if not phnum or phentsize < filesz_at + width or phoff < 52 or end > len(data):
-        return None
-    out = []
-    for i in range(phnum):
-        ph = data[phoff + i * phentsize : phoff + (i + 1) * phentsize]
-        if int.from_bytes(ph[0:4], order) == 1 and int.from_bytes(ph[flags_at : flags_at + 4], order) & 1:
-            out.append(
-                (
-                    int.from_bytes(ph[off_at : off_at + width], order),
-                    int.from_bytes(ph[va_at : va_at + width], order),
-                    int.from_bytes(ph[filesz_at : filesz_at + width], order),
-                )
-            )
-    return tuple(out)
+    return tuple((off, va, filesz) for flags, off, va, filesz in got[1] if flags & 1)
 
 
 def code_digest(f: Any, segments: tuple[tuple[int, int, int], ...]) -> str | None:
