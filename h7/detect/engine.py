@@ -492,8 +492,7 @@ class Engine:
         self._install_filter(st)
         learnt: dict[str, Any] = {}
         for ch in st.channels:
-            review = getattr(ch, "learnt_outside_allowlist", None)
-            if review is not None and (items := review(st.ctx)):
+            if items := ch.learnt_outside_allowlist(st.ctx):
                 learnt[ch.name] = items
         self._notice(
             "baseline-complete",

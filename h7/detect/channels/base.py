@@ -200,6 +200,10 @@ class Channel(ABC):
         """
         return None
 
+    def learnt_outside_allowlist(self, ctx: ChannelContext) -> list[dict[str, Any]]:
+        """What this channel's baseline learnt that no operator rule allows (signed as BASELINE_LEARNT)."""
+        return []
+
     def kernel_filter(self) -> np.ndarray | None:
         """Syscall window codes this channel no longer needs shipped (L3 only)."""
         return None
