@@ -50,10 +50,12 @@ PY_SNIPPETS = (
     "print(Counter('the quick brown fox jumps over the lazy dog' * {n}).most_common(3))",
 )
 JS_SNIPPETS = (
-    "const rows = Array.from({{length: {n}}}, (_, i) => ({{k: i, v: i * i}}));"
-    " JSON.stringify(rows).slice(0, 80)",
-    "const xs = Array.from({{length: {n} * 10}}, (_, i) => ((i * 37) % 101) / 7);"
-    " xs.reduce((a, b) => a + b, 0) / xs.length",
+    # a block each: run_js evaluates every call in one persistent vm context, where a second
+    # top-level `const rows` is a SyntaxError (eval/attacks.py, JavaScript payloads)
+    "{{ const rows = Array.from({{length: {n}}}, (_, i) => ({{k: i, v: i * i}}));"
+    " JSON.stringify(rows).slice(0, 80) }}",
+    "{{ const xs = Array.from({{length: {n} * 10}}, (_, i) => ((i * 37) % 101) / 7);"
+    " xs.reduce((a, b) => a + b, 0) / xs.length }}",
     "('alpha beta gamma delta '.repeat({n})).split(' ').filter(w => w.length === 5).length",
     "[...'the quick brown fox'.repeat({n})].sort().slice(0, 10).join('')",
 )

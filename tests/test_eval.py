@@ -584,3 +584,52 @@ def test_every_stack_installs_pinned_and_full_runs_pool() -> None:
     assert set(report.OPT_IN) == {s.name for s in harness.STACKS if not s.default}
     # every pooled run measured these; a default run holds them all, so it pools
     assert set(report.POOLED) <= set(defaults) and "pydantic-ai" in defaults
+
+
+# The agent's run_js context, as eval/stacks/node/agent.mjs builds it: one vm context for every call.
+_NODE_RUN_JS = r"""
+const vm = require('node:vm'); const path = require('node:path');
+const { createRequire } = require('node:module');
+const calls = JSON.parse(require('node:fs').readFileSync(0, 'utf8'));
+const req = createRequire(path.join(process.cwd(), 'repl.js'));
+const ctx = vm.createContext({ require: req, process, console, Buffer, setTimeout, setImmediate });
+const out = calls.map((code) => { try { return String(vm.runInContext(code, ctx, { timeout: 10000 })); }
+                                  catch (e) { return `${e.name}: ${e.message}`; } });
+setTimeout(() => process.stdout.write(JSON.stringify(out)), 200);  // after the workers mined their 20 ms
+"""
+
+
+def test_node_code_tool_runs_every_snippet_and_payload_again_in_its_context(tmp_path: Path) -> None:
+    """A Node agent's second call of a snippet or payload must run, not fail on its own `const`.
+
+    run_js evaluates every call in one persistent vm context, where a repeated top-level `const X`
+    is a SyntaxError: L1-miner-1t's payload (after L1-miner's) never ran on the node stack in any
+    full run until this, and half of its benign snippets failed after their first use.  Runs the
+    real node on the snippets and the miner (1 thread, 20 ms), each twice; the other payloads
+    (egress, stage-2 cycle) must be one block statement like them.
+    """
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    assert node, "node (Node 20) is part of the eval corpus and of the machine (BRIEF)"
+    attacks = _load("attacks")
+    snippets = [s.format(n=7) for s in model_api.JS_SNIPPETS]
+    miner = attacks.JS_MINER.format(threads=1, ms=20)
+    calls = snippets + snippets + [miner, miner]
+    res = subprocess.run(
+        [node, "-e", _NODE_RUN_JS],
+        input=json.dumps(calls),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        check=True,
+    )
+    out = json.loads(res.stdout)
+    assert not [r for r in out if "Error" in r], out
+    assert out[: len(snippets)] == out[len(snippets) : 2 * len(snippets)]  # the same result again
+    assert out[-2:] == ["mining", "mining"]
+    for payload in (attacks.JS_EXFIL, attacks.JS_CYCLE):
+        body = payload.strip()
+        assert body.startswith("{") and body.endswith("}"), body[:40]
