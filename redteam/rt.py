@@ -571,7 +571,7 @@ class _PerfAttr(ctypes.Structure):
 
 
 def perf_user_stack(pid: int, seconds: float = 1.0, stack: int = 8192) -> tuple[int, int]:
-    """Sample ``pid``'s user stack with perf_event_open (no ptrace, no /proc): (samples, stack bytes copied).
+    """Sample ``pid``'s user stack with perf_event_open (no ptrace, no /proc): (samples, stack bytes read).
 
     A task-clock sampling event on another process, with PERF_SAMPLE_STACK_USER:
     at every sample the kernel copies up to ``stack`` bytes of the target's user
@@ -607,10 +607,12 @@ def perf_user_stack(pid: int, seconds: float = 1.0, stack: int = 8192) -> tuple[
             if rsize == 0:
                 break
             if rtype == PERF_RECORD_SAMPLE:
-                # pid, tid (8) | abi (8) + 8 regs (64) | stack size (8), data, dyn_size (8)
-                off = data_off + (pos + 8 + 8 + 8 + 64) % size
-                if off + 8 <= data_off + size:
-                    copied += struct.unpack_from("<Q", ring, off)[0]
+                # pid, tid (8) | abi (8) + 8 regs (64) | stack size (8), data, dyn_size (8): dyn_size is
+                # how much of the reserved ``size`` bytes the kernel really copied from the stack
+                at = pos + 8 + 8 + 8 + 64
+                n = struct.unpack_from("<Q", ring, data_off + at % size)[0]
+                if n:
+                    copied += struct.unpack_from("<Q", ring, data_off + (at + 8 + n) % size)[0]
                 samples += 1
             pos += rsize
         return samples, copied
