@@ -563,6 +563,185 @@ def test_persistence_and_system_writes(node: str, persistent: bool) -> None:
     assert is_persistence(node) is persistent
 
 
+def _synthetic_cycles(acts: dict[int, list[tuple[str, int, dict[str, object]]]]) -> list[Alert]:
+    """CAUSAL_CYCLE certificates of the synthetic agent (tests/journals/make_synthetic.py, 30-s
+    baseline) with ``acts`` added: second -> events ``(type, pid, fields)`` in order; pid 1 is
+    the agent's root process."""
+    sys.path.insert(0, str(L3J.parent))
+    import make_synthetic as ms
+
+    batches = ms.make("benign", seconds=45)
+    root = ms.AGENT_INFO.root_pid
+    for at, evs in acts.items():
+        t = int(batches[at].t0_ns) + 1000
+        for i, (typ, pid, kw) in enumerate(evs):
+            pid = root if pid == 1 else pid
+            kw = {**kw, "child": root if kw.get("child") == 1 else kw["child"]} if "child" in kw else kw
+            ev = {"type": typ, "pid": pid, "tid": pid, "comm": "x", "agent": 1, "ts_ns": t + i, **kw}
+            batches[at].events.append(ev)
+    engine = Engine(EngineConfig(baseline_ns=30 * 10**9, read_proc=False), [ms.AGENT_INFO])
+    out: list[Alert] = []
+    for b in batches:
+        out.extend(engine.process(b))
+    return [a for a in out if a.code == "CAUSAL_CYCLE_DETECTED"]
+
+
+def _spawn(parent: int, child: int, exe: str | None) -> list[tuple[str, int, dict[str, object]]]:
+    run = (
+        [("exec", child, {"filename": exe, "interp": exe, "exe_name": exe.rsplit("/", 1)[1]})] if exe else []
+    )
+    return [("fork", parent, {"child": child}), *run]
+
+
+def _w(pid: int, path: str) -> tuple[str, int, dict[str, object]]:
+    return ("open", pid, {"path": path, "flags": O_WRONLY, "dfd": AT_FDCWD, "op": "openat"})
+
+
+def _r(pid: int, path: str) -> tuple[str, int, dict[str, object]]:
+    return ("open", pid, {"path": path, "flags": O_RDONLY, "dfd": AT_FDCWD, "op": "openat"})
+
+
+def _exit(pid: int) -> tuple[str, int, dict[str, object]]:
+    return ("exit", pid, {})
+
+
+def test_a_build_pipeline_whose_linker_output_the_agent_reads_is_no_loop() -> None:
+    """make -> gcc -> cc1 (reads the agent's main.c, writes .s) -> as (.o) -> ld (the binary), and the
+    agent reads the binary: the agent's data did go out and a product came back, but through a
+    pipeline whose last step is neither the agent's child nor fed by it.  Session 8: four CAUSAL_CYCLE
+    certificates per run of red-team round 4's c_make_build (old search: any path back through
+    spawns and flows)."""
+    c = "/srv/agent/ws/c"
+    act = [
+        _w(1, f"{c}/main.c"),
+        _w(1, f"{c}/Makefile"),
+        *_spawn(1, 7001, "/usr/bin/make"),
+        _r(7001, f"{c}/Makefile"),
+        *_spawn(7001, 7002, "/usr/bin/gcc"),
+        *_spawn(7002, 7003, "/usr/lib/gcc/cc1"),
+        _r(7003, f"{c}/main.c"),
+        _w(7003, "/tmp/ccA1b2C3.s"),
+        _exit(7003),
+        *_spawn(7002, 7004, "/usr/bin/as"),
+        _r(7004, "/tmp/ccA1b2C3.s"),
+        _w(7004, f"{c}/main.o"),
+        _exit(7004),
+        *_spawn(7002, 7005, "/usr/bin/ld"),
+        _r(7005, f"{c}/main.o"),
+        _w(7005, f"{c}/app"),
+        _exit(7005),
+        _exit(7002),
+        _exit(7001),
+        _r(1, f"{c}/app"),
+    ]
+    assert _synthetic_cycles({35: act}) == []
+
+
+def test_a_tools_own_processes_handing_files_to_each_other_is_no_loop() -> None:
+    """git bisect: the agent's git forks a checkout git that writes .git/HEAD and the worktree, then
+    re-reads HEAD itself (round 7's git_bisect_run: 3 certificates).  The agent is not on that loop."""
+    r = "/srv/agent/ws/repo"
+    act = [
+        _w(1, f"{r}/calc.py"),
+        *_spawn(1, 7101, "/usr/bin/git"),
+        _r(7101, f"{r}/calc.py"),  # git add: fed the agent's file
+        *_spawn(7101, 7102, "/usr/bin/git"),
+        _w(7102, f"{r}/.git/HEAD"),
+        _w(7102, f"{r}/.git/index"),
+        _w(7102, f"{r}/calc.py"),
+        _exit(7102),
+        _r(7101, f"{r}/.git/HEAD"),
+        _r(7101, f"{r}/.git/index"),
+        *_spawn(7101, 7103, "/usr/bin/python3"),
+        _r(7103, f"{r}/calc.py"),
+        _exit(7103),
+        _exit(7101),
+    ]
+    assert _synthetic_cycles({35: act}) == []
+
+
+def test_a_loop_runs_forward_in_time() -> None:
+    """A tool under a shell writes out.txt, and only THEN reads the agent's in.txt: what it wrote was
+    not made from the agent's data.  The old search stitched agent -> in.txt -> tool -> out.txt ->
+    agent from the edges of one batch in any order."""
+    w = "/srv/agent/ws/t"
+    act = [
+        *_spawn(1, 7201, "/bin/sh"),
+        *_spawn(7201, 7202, "/usr/bin/tool"),
+        _w(7202, f"{w}/out.txt"),
+        _w(1, f"{w}/in.txt"),
+        _r(7202, f"{w}/in.txt"),
+        _r(1, f"{w}/out.txt"),
+    ]
+    assert _synthetic_cycles({35: act}) == []
+    # the same tool reading the agent's input BEFORE it writes: the agent's data came back
+    act = [
+        *act[:4],
+        _w(1, f"{w}/in.txt"),
+        _r(7202, f"{w}/in.txt"),
+        _w(7202, f"{w}/out.txt"),
+        _r(1, f"{w}/out.txt"),
+    ]
+    got = _synthetic_cycles({35: act})
+    assert len(got) == 1 and got[0].evidence["paths"] == [f"{w}/in.txt", f"{w}/out.txt"]
+
+
+def test_loops_through_the_agent_stay_loops() -> None:
+    """What the detection claims: (a) the agent's script run by an interpreter behind ``sh -c``, its
+    output read back (fed: the writer read the agent's file); (b) a program the agent started itself
+    writing what the agent reads (no input file seen: round 4's io_uring-written script); (c) a forked
+    worker of the agent (no exec: the agent's own code) whose child tool writes the result."""
+    w = "/srv/agent/ws/l"
+    fed = [
+        _w(1, f"{w}/stage2.py"),
+        *_spawn(1, 7301, "/bin/sh"),
+        *_spawn(7301, 7302, "/usr/bin/python3"),
+        _r(7302, f"{w}/stage2.py"),
+        _w(7302, f"{w}/loot.dat"),
+        _exit(7302),
+        _exit(7301),
+        _r(1, f"{w}/loot.dat"),
+    ]
+    direct = [
+        *_spawn(1, 7311, "/usr/bin/python3"),
+        _w(7311, f"{w}/step.out"),
+        _exit(7311),
+        _r(1, f"{w}/step.out"),
+    ]
+    worker = [
+        *_spawn(1, 7321, None),
+        *_spawn(7321, 7322, "/usr/bin/sort"),
+        _w(7322, f"{w}/sorted.csv"),
+        _exit(7322),
+        _r(1, f"{w}/sorted.csv"),
+    ]
+    got = _synthetic_cycles({33: fed, 36: direct, 39: worker})
+    assert [sorted(p.rsplit("/", 1)[1] for p in a.evidence["paths"]) for a in got] == [
+        ["loot.dat", "stage2.py"],
+        ["step.out"],
+        ["sorted.csv"],
+    ], [a.evidence for a in got]
+    assert "exe:/bin/sh" not in got[0].evidence["images"]  # the loop's program is the interpreter
+
+
+def test_the_agent_is_what_ran_before_the_sensor_saw_it_fork_and_its_forks_until_they_exec() -> None:
+    b = CausalGraphBuilder(100, "/usr/bin/python3.11")
+    b.edges(
+        [
+            _ev("open", 100, path="/w/a", flags=O_RDONLY, dfd=AT_FDCWD),
+            _ev("open", 150, path="/w/b", flags=O_RDONLY, dfd=AT_FDCWD),  # a server started before attach
+            _ev("fork", 100, child=200),
+            _ev("fork", 200, child=300),
+        ]
+    )
+    agent, server, fork, grandfork = (b._proc(p) for p in (100, 150, 200, 300))
+    assert all(b.is_agent(n) for n in (agent, server, fork, grandfork))
+    b.edges([_ev("exec", 200, filename="/usr/bin/sort", interp="/usr/bin/sort", exe_name="sort")])
+    assert not b.is_agent(fork) and b.is_agent(grandfork)
+    b.edges([_ev("exec", 100, filename="/bin/sh", interp="/bin/sh", exe_name="dash")])
+    assert b.is_agent(agent)  # the attached process stays the agent whatever it runs
+
+
 def _git_then_read(write_at_s: int, read_at_s: int) -> list[Alert]:
     """The synthetic agent (tests/journals/make_synthetic.py) runs ``git init`` at ``write_at_s``
     (git writes .git/HEAD and config) and reads those files back itself at ``read_at_s``."""
@@ -681,3 +860,25 @@ def test_recorded_tool_loop_in_a_work_directory_closes_through_the_kernels_chdir
     assert [p.rsplit("/", 1)[1] for p in paths] == ["loot.dat", "stage2.py"], paths
     assert all(p.startswith("/") and "/proj/" in p for p in paths)
     assert _replay_l3("tool_loop_cwd_dev.h7j.gz", drop_chdir=True) == []
+
+
+def test_recorded_builds_bisect_and_pytest_are_no_loops_and_the_loops_are() -> None:
+    """tests/journals/l3/builds_and_loops_dev.h7j.gz (record_builds.py; real BPF, DEV, session 9): after
+    the baseline, ``make -j2`` (the agent reads the binary), a CMake + Ninja build (likewise), ``git
+    bisect run`` and ``pytest`` twice draw no L3 certificate (the code of main b47bcb0: 8 CAUSAL_CYCLE
+    -- make 1, cmake 4, bisect 3); then the demo's loop, the same loop behind ``sh -c``, and a forked
+    child of the agent writing a result it reads are one cycle each."""
+    spec = importlib.util.spec_from_file_location("l3_record_builds", L3J / "record_builds.py")
+    assert spec is not None and spec.loader is not None
+    sys.path.insert(0, str(L3J))
+    builds = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builds)
+    got = _replay_l3("builds_and_loops_dev.h7j.gz")
+    assert all(a.code == "CAUSAL_CYCLE_DETECTED" for a in got), [(a.code, a.evidence) for a in got]
+    names = [sorted({p.rsplit("/", 1)[1] for p in a.evidence["paths"]}) for a in got]
+    assert names == [["loot.dat", "stage2.py"], ["loot.dat", "stage2.py"], ["result.json"]], names
+    first = min(at for at, n, _ in builds.ACTS if n == "demo_l3")
+    assert all(n in builds.BENIGN for at, n, _ in builds.ACTS if 30 < at < first)
+    assert all(
+        any("shloop" in p or "h7-stage-" in p or "forkloop" in p for p in a.evidence["paths"]) for a in got
+    )

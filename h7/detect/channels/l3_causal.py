@@ -482,6 +482,13 @@ class ExfilWindow:
         return [*sorted({n for _, n in self._reads}), *sorted(dests)] if dests else []
 
 
+def _bounded_put(d: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    """``d[key] = value``, dropping the oldest entry first when ``d`` holds ``limit`` (memory bound)."""
+    if key not in d and len(d) >= limit:
+        d.pop(next(iter(d)))
+    d[key] = value
+
+
 class ProcEdge(NamedTuple):
     """An edge of the process-level flow graph that causal cycles are searched in.
 
@@ -501,6 +508,11 @@ class ProcEdge(NamedTuple):
     proj: tuple[str, str, str]
     #: a flow whose data was written during the baseline (see CausalChannel._cycles)
     baseline_data: bool = False
+    #: for a flow INTO an agent process (:meth:`CausalGraphBuilder.is_agent`): how the agent
+    #: reached its writer before the write -- the spawn of the writer by an agent process, or a
+    #: flow of an agent process's file into the writer; None when the agent did not (a build's
+    #: linker, a tool's own child).  A flow with it closes a loop (CausalChannel._cycles).
+    via: ProcEdge | None = None
 
 
 def resolve_path(path: str, cwd: str) -> str | None:
@@ -562,8 +574,17 @@ class CausalGraphBuilder:
         self.batch_spawners: set[int] = set()  # tids that forked or reaped a child in the last batch
         self.batch_imports: dict[int, set[str]] = {}  # tid -> module trees it read code from, last batch
         self.batch_sensitive: set[int] = set()  # tids that read a secret / wrote a persistence path in it
-        # concrete path -> its last writers: (process instance, image, wrote it while learning)
-        self.writers: dict[str, list[tuple[str, str, bool]]] = {}
+        # concrete path -> its last writers: (process instance, image, wrote it while learning,
+        # how the agent reached that writer before it wrote: see ProcEdge.via and _link)
+        self.writers: dict[str, list[tuple[str, str, bool, ProcEdge | None]]] = {}
+        # The agent's own processes (see is_agent): instance -> whether it stays the agent across
+        # an exec (a process first seen without a fork record: the attached agent and what ran in
+        # its tree before the sensor did) or not (a fork of one: the agent's code until it execs)
+        self._agent: dict[str, bool] = {}
+        # instance -> the edge by which an agent process reached it: the spawn of it by an agent
+        # process, or the first flow of an agent process's file into it (a tool fed the agent's data)
+        self._spawned: dict[str, ProcEdge] = {}
+        self._fed: dict[str, ProcEdge] = {}
         self.learning = True  # the channel sets it: writes made now are the baseline's
         self._renaming: dict[int, str] = {}  # tid -> old name of a rename whose new name comes next
         # Working directory per process (pid -> absolute path, or an unknown one's token), from the
@@ -591,14 +612,39 @@ class CausalGraphBuilder:
             node = self._new_proc(pid)
         return node
 
-    def _new_proc(self, pid: int) -> str:
+    def _new_proc(self, pid: int, parent: str | None = None) -> str:
+        """A new process instance of ``pid``: forked by ``parent``, or first seen without a fork record.
+
+        One seen without its fork (the attached agent, a server it started before the sensor
+        attached) is the agent's own; a fork is the agent's own while its parent is and until it
+        execs (see is_agent).
+        """
         self._gen += 1
         node = f"{pid}.{self._gen}"
         if len(self._inst) >= self.max_pids:
             self._inst.pop(next(iter(self._inst)))
         self._inst[pid] = node
         self._set_image(node, self.images.get(pid, f"exe:?{pid}"))
+        if parent is None:
+            _bounded_put(self._agent, node, True, self.max_pids)
+        elif parent in self._agent:
+            _bounded_put(self._agent, node, False, self.max_pids)
         return node
+
+    def is_agent(self, node: str) -> bool:
+        """Is this process instance the agent itself, rather than a program it started?
+
+        The agent is what the sensor found in the watched tree (the attached process and
+        anything running in its tree before the sensor saw it fork: an agent's own MCP server,
+        its workers) and its forks that have not exec'd (a forked worker runs the agent's code).
+        A program started by fork+exec is a tool, and so is everything it starts: ``make``'s
+        compilers, ``git``'s children.  A causal loop is data coming back INTO the agent.
+        """
+        return node in self._agent
+
+    def _link(self, node: str) -> ProcEdge | None:
+        """How the agent reached ``node`` so far: a flow of the agent's file into it, else its spawn."""
+        return self._fed.get(node) or self._spawned.get(node)
 
     def _set_image(self, node: str, img: str) -> None:
         self.proc_image.pop(node, None)
@@ -608,7 +654,12 @@ class CausalGraphBuilder:
 
     def _wrote(self, path: str, node: str, img: str) -> None:
         ws = self.writers.pop(path, [])  # re-inserted last: the dict is kept in LRU order
-        ws = [*[w for w in ws if w[0] != node][-(MAX_WRITERS - 1) :], (node, img, self.learning)]
+        # the link is taken NOW: a tool fed the agent's file only after it wrote this one did not
+        # write it from the agent's data (a loop must run forward in time)
+        ws = [
+            *[w for w in ws if w[0] != node][-(MAX_WRITERS - 1) :],
+            (node, img, self.learning, self._link(node)),
+        ]
         if len(self.writers) >= self.max_paths:
             self.writers.pop(next(iter(self.writers)))
         self.writers[path] = ws
@@ -671,14 +722,24 @@ class CausalGraphBuilder:
             self.writers[path] = ws
 
     def _read(self, path: str, node: str, img: str, flows: list[ProcEdge]) -> None:
-        """A read of a concrete path some *other* process wrote: a data flow between processes."""
+        """A read of a concrete path some *other* process wrote: a data flow between processes.
+
+        Into the agent (:meth:`is_agent`), the flow carries how the agent had reached its writer
+        when it wrote (``via``); out of the agent into a tool, it is how that tool was fed the
+        agent's data (its first such flow is kept: see _link).
+        """
         ws = self.writers.get(path)
         if not ws:
             return
         label = "file:" + normalise_file(spelled_part(path))
-        for wnode, wimg, old in ws:
-            if wnode != node:
-                flows.append(ProcEdge(wnode, node, "flow", path, (wimg, label, img), old))
+        into_agent = self.is_agent(node)
+        for wnode, wimg, old, link in ws:
+            if wnode == node:
+                continue
+            fe = ProcEdge(wnode, node, "flow", path, (wimg, label, img), old, link if into_agent else None)
+            flows.append(fe)
+            if not into_agent and self.is_agent(wnode) and node not in self._fed:
+                _bounded_put(self._fed, node, fe, self.max_pids)
 
     def edges(self, events: list[Event], flows: list[ProcEdge] | None = None) -> list[Edge]:
         """The batch's image-level edges; with ``flows``, also the process-level flow graph's."""
@@ -704,7 +765,10 @@ class CausalGraphBuilder:
                         self._children.pop(next(iter(self._children)))
                     self._children[child] = (tid, int(ev.get("ts_ns", 0)))
                     parent = self._proc(pid)
-                    fl.append(ProcEdge(parent, self._new_proc(child), "spawn", "", (img, "", img)))
+                    spawn = ProcEdge(parent, self._new_proc(child, parent), "spawn", "", (img, "", img))
+                    fl.append(spawn)
+                    if self.is_agent(parent):
+                        _bounded_put(self._spawned, spawn.dst, spawn, self.max_pids)
             elif t == "exec":
                 before = self.image(ev)
                 fn = str(ev.get("filename", ""))
@@ -720,6 +784,8 @@ class CausalGraphBuilder:
                 self.batch_images[pid] = new
                 proc = self._proc(pid)
                 self._set_image(proc, new)
+                if self._agent.get(proc) is False:
+                    del self._agent[proc]  # a fork of the agent that execs runs another program: a tool
                 for f in {fn, str(ev.get("interp", ""))}:  # what runs is read: a load is a flow too
                     rf = resolve_path(f, self.cwd_of(pid))
                     if rf is not None and carries_data(rf):
@@ -777,7 +843,11 @@ class CausalGraphBuilder:
                 if spawned is not None:
                     self.batch_spawners.add(spawned[0])  # its parent reaps it now (wait4, pipe EOF)
                 self.images.pop(int(ev.get("pid", 0)), None)
-                self._inst.pop(int(ev.get("pid", 0)), None)
+                gone = self._inst.pop(int(ev.get("pid", 0)), None)
+                if gone is not None:  # (its writes keep their links: taken when they were made)
+                    self._agent.pop(gone, None)
+                    self._spawned.pop(gone, None)
+                    self._fed.pop(gone, None)
                 self.cwd.pop(int(ev.get("pid", 0)), None)
         return out
 
@@ -1250,7 +1320,8 @@ class CausalChannel(Channel):
         fresh: list[ProcEdge] = []
         for fe in flows:
             into = self._radj.setdefault(fe.dst, {}).setdefault(fe.src, [])
-            if any((x.kind, x.proj, x.baseline_data) == (fe.kind, fe.proj, fe.baseline_data) for x in into):
+            key = (fe.kind, fe.proj, fe.baseline_data, fe.via is None)
+            if any((x.kind, x.proj, x.baseline_data, x.via is None) == key for x in into):
                 continue
             into.append(fe)
             self._order.append(fe)
@@ -1267,11 +1338,14 @@ class CausalChannel(Channel):
         return fresh
 
     def _path(self, start: str, goal: str) -> list[ProcEdge] | None:
-        """Shortest path of flow-graph edges from ``start`` to ``goal`` (bounded BFS).
+        """Shortest path of flow-graph edges from ``start`` to ``goal`` (bounded BFS), or None.
 
-        Searched backwards from ``goal`` (the writer of the closing flow): its
-        ancestors are a short chain, while ``start`` (typically the agent) has
-        every child it ever spawned behind it.
+        What the graph connects, through any spawns and flows in any time order: the
+        real-BPF tests ask it whether the kernel's records (xattr, rename, chdir) made
+        the edges they expect.  It is NOT what a loop is (session 8: a build's edges
+        connect the agent to everything; see :meth:`_cycles` and ``ProcEdge.via``).
+        Searched backwards from ``goal``: its ancestors are a short chain, while
+        ``start`` (typically the agent) has every child it ever spawned behind it.
         """
         nxt: dict[str, ProcEdge | None] = {goal: None}
         q = deque([goal])
@@ -1295,33 +1369,44 @@ class CausalChannel(Channel):
     def _cycles(
         self, fresh: list[ProcEdge], ctx: ChannelContext, batch: Batch, drift: dict[str, Any]
     ) -> list[Alert]:
-        """Fresh data flows that close a loop back to the process that wrote.
+        """Fresh flows into the agent that close a loop: the agent's data came back to it.
 
-        A loop closes when a process reads (or runs) a file another process wrote
-        and that reader can reach the writer through spawns and other flows --
-        the agent's child writes what the agent then reads, the agent writes
-        what a program it starts executes and reads back.  Only a flow can close
-        a loop (a spawned child is new, it reaches nothing yet), every loop has at
-        least two processes (no process flows to itself), and a loop alerts only
-        if one of its flows, seen at image level (writer image, file node, reader
-        image), is one the baseline never saw -- and carries data written after
-        the baseline.  A file a process wrote while the baseline was being learnt
-        is the baseline's own state: the agent reading, long after, the ``.git``
-        that a ``git init`` of its baseline made (or a cache its tool built then)
-        is the agent reading its environment, not a loop that opened now.  The
-        baseline is, by this channel's premise, the agent behaving normally; a
-        loop an attacker opens after it has at least one write after it.
+        A loop is the agent handing work to a program and reading back what that
+        program wrote: a flow into an agent process (:meth:`CausalGraphBuilder.is_agent`)
+        whose writer, when it wrote, was the agent's own child (a fork, or a program
+        an agent process started: ``sort -o out`` then a read of ``out``, the demo's
+        ``python3 stage2.py`` writing ``loot.dat``) or had read a file the agent
+        wrote (the agent's script or input, whatever started it: a ``sh -c`` in
+        between changes nothing) -- the flow's ``via``.  So every loop runs forward
+        in time and through the agent, with one program between its write and its read.
+
+        What is not a loop, and why (red-team round 4 and 7 benign acts, session 8):
+        a tool's own processes handing files to each other (``git bisect`` re-reading
+        the ``HEAD`` its checkout child wrote: the agent is not on it), and a
+        pipeline the agent started whose last step never saw the agent's data
+        (``make``: ``cc1`` reads the agent's ``main.c`` and writes ``.s``, ``as``
+        writes ``.o``, ``ld`` writes the binary the agent reads -- the linker is
+        neither the agent's child nor fed by it).  The old search closed a loop for
+        any path back through spawns and flows, in any time order: a build gave
+        four, stitched from edges of one batch.
+
+        A loop alerts only if one of its flows, seen at image level (writer image,
+        file node, reader image), is one the baseline never saw -- and carries
+        data written after the baseline.  A file a process wrote while the
+        baseline was being learnt is the baseline's own state: the agent reading,
+        long after, the ``.git`` that a ``git init`` of its baseline made (or a
+        cache its tool built then) is the agent reading its environment, not a
+        loop that opened now.  The baseline is, by this channel's premise, the
+        agent behaving normally; a loop an attacker opens after it has at least
+        one write after it.
         """
         out: list[Alert] = []
         in_reported: set[ProcEdge] = set()  # one loop closed by several flows of a batch: one alert
         for fe in fresh:
-            if fe.kind != "flow" or fe in in_reported:
+            if fe.kind != "flow" or fe.via is None or fe in in_reported:
                 continue
-            back = self._path(fe.dst, fe.src)
-            if back is None:
-                continue
-            walk = [fe, *back]
-            if len({e.src for e in walk}) < self.settings.min_cycle_processes:
+            walk = [fe.via, fe]  # the agent -> the writer (spawn or flow), the writer -> the agent
+            if len({e.src for e in walk} | {fe.dst}) < self.settings.min_cycle_processes:
                 continue
             walk_flows = [e for e in walk if e.kind == "flow"]
             new_flows = [e for e in walk_flows if e.proj not in self.base_flows and not e.baseline_data]
