@@ -72,11 +72,22 @@ one the kernel walks (:func:`resolve_path`): absolute, or relative to the
 process's working directory, which the kernel's chdir records name (inherited
 at fork; an unknown one is shared only by the processes that inherited it), so
 a tool that writes ``loot.dat`` in its work directory and the agent reading
-``/work/loot.dat`` are one file.  A loop closes
-when a fresh flow's reader can reach its writer through spawns and flows:
-the agent's tool writes what the agent then reads, the agent writes a
-script a child runs and reads back what it wrote.  What is not a loop:
+``/work/loot.dat`` are one file.  A loop is the agent's data coming back to
+it: a flow INTO an agent process (:meth:`CausalGraphBuilder.is_agent`: what
+ran in the watched tree before the sensor saw it fork, and its forks until
+they exec) whose writer, when it wrote, was the agent's own child (a fork, or
+a program an agent process started) or had read a file an agent process
+wrote (``ProcEdge.via``): the agent writes a script a child runs and reads
+back what the child wrote, a tool the agent ran writes what the agent then
+reads.  What is not a loop:
 
+* a tool's own processes handing files to each other (``git bisect``'s
+  checkout child writing the ``HEAD`` its parent re-reads): the agent is not
+  on it;
+* a pipeline the agent started whose last step neither is the agent's child
+  nor read the agent's data (``make``: cc1 reads the agent's source, ``as``
+  and ``ld`` read what the step before wrote, the agent reads the binary);
+* a writer fed the agent's file only after it wrote (a loop runs forward in time);
 * one process reading back its own files (git's object store, pip's build
   tree, a cache): no flow without two processes;
 * two different files that normalise to one image-level node (``/tmp/*``):
@@ -89,8 +100,9 @@ script a child runs and reads back what it wrote.  What is not a loop:
 A loop alerts once per shape (its images and its flows at image level) and
 only if one of its flows, at image level (writer image, file node, reader
 image), never occurred in the baseline and carries data written after it
-(a file written while the baseline was learnt is the baseline's state).  The graph keeps the newest
-``max_edges`` edges, so a loop can close minutes after it opened.  When a
+(a file written while the baseline was learnt is the baseline's state).  A loop can
+close minutes after it opened: the last writers of 65,536 paths are kept, each
+with how the agent had reached it when it wrote.  When a
 cycle fires in a batch, that batch's structural-drift score is reported in
 the cycle alert rather than as a second alert about the same new edges.
 """
@@ -192,7 +204,7 @@ class L3Settings:
     #: baseline positions at most this novel (as a quantile) become "known" windows the
     #: kernel stops shipping after the baseline; 0 ships everything
     known_quantile: float = 0.99
-    #: monitoring edges kept for cycle search (memory bound)
+    #: process flow-graph edges kept (memory bound): a flow already in it is not fresh again
     max_edges: int = 200_000
     #: the sequence model: a batch scores the mean of its max(seq_top_k, ceil(seq_top_frac * n))
     #: most novel windows under an order-seq_order model, novelty "mix" or "last".  Defaults: the
