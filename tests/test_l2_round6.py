@@ -239,37 +239,88 @@ def _run(code: str, lib: Path) -> subprocess.Popen[bytes]:
     return p
 
 
+def _preloaded(lib: Path) -> subprocess.Popen[bytes]:
+    """A system program (sleep) with the agent's library preloaded, once its loader has mapped it."""
+    sleep = shutil.which("sleep") or "/bin/sleep"
+    p = subprocess.Popen([sleep, "30"], env={**os.environ, "LD_PRELOAD": str(lib)})
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if str(lib) in Path(f"/proc/{p.pid}/maps").read_text():
+            return p
+        time.sleep(0.02)
+    p.kill()
+    p.wait(10)
+    raise AssertionError("the loader never mapped the preloaded library")
+
+
 def test_an_agent_written_library_mapped_into_a_live_process_is_agent_written_exec(tmp_path: Path) -> None:
+    """`LD_PRELOAD=./libfmt.so.1 sleep`: a trusted program's exec, the agent's code running in it."""
+    lib = _agent_lib(tmp_path)
+    p = _preloaded(lib)
+    try:
+        for seen_exec in (False, True):  # a fork of the agent's, or an exec L2 saw (the rule reads /proc)
+            ch, ctx = channel()
+            _after_baseline(ch)
+            evs = [open_ev(str(lib), O_WRONLY | O_CREAT | O_TRUNC, ts=1_000)]
+            if seen_exec:
+                evs.append(
+                    exec_ev(
+                        os.path.realpath(shutil.which("sleep") or "/bin/sleep"), pid=p.pid, args=["sleep"]
+                    )
+                )
+            alerts = ch.on_events([*evs, open_ev(str(lib), O_CLOEXEC, pid=p.pid)], ctx)
+            assert codes(alerts) == ["AGENT_WRITTEN_EXEC"], (seen_exec, alerts)
+            ev = alerts[0].evidence
+            assert ev["mapped_file"] == str(lib) and ev["confirmed_by"].startswith("executable mapping")
+            assert alerts[0].key == f"mapped:{lib.parent}"
+    finally:
+        p.kill()
+        p.wait(10)
+
+
+def test_an_interpreter_loading_an_agent_written_extension_is_not_a_hidden_program(tmp_path: Path) -> None:
+    """python importing the C extension pip just installed (dev act benign_pip_cext_import_dev).
+
+    Before session 9 this was AGENT_WRITTEN_EXEC: the same real mapping as LD_PRELOAD into sleep,
+    but an interpreter runs whatever code it is given; its own exec is what L2 judges.  Both when
+    the python is the agent itself (its exec never seen: /proc/PID/exe decides) and when L2 saw
+    its exec.
+    """
     lib = _agent_lib(tmp_path)
     p = _run(
         "import ctypes, sys, time; ctypes.CDLL(sys.argv[1]); print('ready', flush=True); time.sleep(30)", lib
     )
     try:
-        ch, ctx = channel()
-        _after_baseline(ch)
-        alerts = ch.on_events(
-            [
-                open_ev(str(lib), O_WRONLY | O_CREAT | O_TRUNC, ts=1_000),
-                open_ev(str(lib), O_CLOEXEC, pid=p.pid),
-            ],
-            ctx,
-        )
+        assert str(lib) in Path(f"/proc/{p.pid}/maps").read_text()  # really mapped for execution
+        for seen_exec in (False, True):
+            ch, ctx = channel()
+            _after_baseline(ch)
+            evs = [open_ev(str(lib), O_WRONLY | O_CREAT | O_TRUNC, ts=1_000)]
+            if seen_exec:
+                evs.append(exec_ev(os.path.realpath(sys.executable), pid=p.pid, args=["python3", "-c", "x"]))
+            got = ch.on_events([*evs, open_ev(str(lib), O_CLOEXEC, pid=p.pid)], ctx)
+            assert [a for a in got if a.code == "AGENT_WRITTEN_EXEC"] == [], (seen_exec, got)
+            assert not ch._map_pending and ch.status()["agent_written_mapped_by_interpreter"] == 1
     finally:
         p.kill()
         p.wait(10)
-    assert codes(alerts) == ["AGENT_WRITTEN_EXEC"], alerts
-    ev = alerts[0].evidence
-    assert ev["mapped_file"] == str(lib) and ev["confirmed_by"].startswith("executable mapping")
-    assert alerts[0].key == f"mapped:{lib.parent}"
 
 
 def test_reading_an_agent_written_library_is_not_running_it(tmp_path: Path, monkeypatch: Any) -> None:
-    """The agent (an interpreter) reads an ELF it wrote (as benign_r4_c_make_build): no mapping, no alert."""
+    """A program reads an ELF the agent wrote (as benign_r4_c_make_build's tools do): no mapping, no alert.
+
+    The reader is a non-interpreter (``tail``, alive and holding the file open): an interpreter's
+    opens are not candidates at all (the test above).
+    """
     monkeypatch.setattr(l2_exec, "_MAP_CONFIRM_S", 0.3)
     lib = _agent_lib(tmp_path)
-    p = _run(
-        "import sys, time; open(sys.argv[1], 'rb').read(); print('ready', flush=True); time.sleep(30)", lib
-    )
+    tail = shutil.which("tail") or "/usr/bin/tail"
+    p = subprocess.Popen([tail, "-f", "-c", "0", str(lib)], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any(
+        os.path.realpath(f"/proc/{p.pid}/fd/{fd}") == str(lib) for fd in os.listdir(f"/proc/{p.pid}/fd")
+    ):
+        time.sleep(0.02)
     try:
         ch, ctx = channel()
         _after_baseline(ch)

@@ -68,6 +68,9 @@ from h7.registry import AlertCode, ChannelSpec, register
 
 INTERPRETER = "interpreter"
 LOTL = "lotl"
+#: the dynamic loader, known by content like the tools (a renamed copy runs a program it names):
+#: never a verdict's class itself, it makes L2 judge the program the loader runs
+LOADER = "loader"
 CODE_FOR = {INTERPRETER: "LLM_AGENT_HIJACK", LOTL: "LIVING_OFF_THE_LAND"}
 #: Exec of a file with no path to it: a memfd, a file on an internal mount, a deleted file.
 FILELESS_EXEC = "FILELESS_EXEC"
@@ -489,6 +492,7 @@ class KnownBinaries:
         self.code_segments: dict[tuple[int, int], tuple[tuple[int, int, int], ...]] = {}
         self._code_digest: dict[tuple[int, int], str | None] = {}
         self._scan()
+        self._scan_loaders()
 
     @staticmethod
     def _default_dirs() -> list[str]:
@@ -523,6 +527,45 @@ class KnownBinaries:
                     self.by_size.setdefault(st.st_size, []).append(key)
                     self._index_layout(real, key, canon[1])
                 _, _, aliases = self.by_inode[key]
+                aliases.add(e.name)
+                aliases.add(e.path)
+
+    def _scan_loaders(self) -> None:
+        """Index the host's dynamic loaders (``ld-linux-x86-64.so.2``...) by inode and content.
+
+        Red-team round 7 (``g4r7_renamed_ldso_dash``): a copy of the loader, renamed and padded,
+        ran ``/bin/dash`` as its program; L2 knew the loader only by its file name, so the
+        program it ran was never judged.  What runs is decided by the file's content, not its
+        name: the loaders are indexed like the tools (inode, size for a hash, ELF layout and
+        code), as class :data:`LOADER`.  They live outside $PATH, in the library directories
+        (multiarch ones included); a loader is found there by its name pattern, once.
+        """
+        dirs = ["/lib64", "/lib", "/usr/lib64", "/usr/lib", "/lib32", "/libx32"]
+        for base in ("/lib", "/usr/lib"):
+            try:
+                dirs += sorted(e.path for e in os.scandir(base) if "-linux-" in e.name and e.is_dir())
+            except OSError:
+                continue
+        for d in dirs:
+            try:
+                entries = [e for e in os.scandir(d) if _LOADER.match(e.name)]
+            except OSError:
+                continue
+            for e in entries:
+                try:
+                    st = os.stat(e.path)
+                except OSError:
+                    continue
+                if not statmod.S_ISREG(st.st_mode):
+                    continue
+                key = (st.st_dev, st.st_ino)
+                if key not in self.by_inode:
+                    real = os.path.realpath(e.path)
+                    self.by_inode[key] = ("ld.so", LOADER, {real})
+                    self.paths[key] = real
+                    self.by_size.setdefault(st.st_size, []).append(key)
+                    self._index_layout(real, key, "ld.so")
+                aliases = self.by_inode[key][2]
                 aliases.add(e.name)
                 aliases.add(e.path)
 
@@ -729,6 +772,10 @@ class _Image:
     #: the key the installed script was judged under, when it was judged an interpreter
     #: (a pyenv shim named python3: ``python<-agent``): later in-place execs of the process fold there
     chain_key: str = ""
+    #: this process's exec was judged an interpreter, the installed one itself (not a copy): the
+    #: program's name and the verdict's key.  The same interpreter it starts folds into that key
+    verdict_program: str = ""
+    verdict_key: str = ""
 
 
 AGENT_IMAGE = _Image("agent")
@@ -773,6 +820,8 @@ class ExecChannel(Channel):
         #: read-opens of such a file awaiting its executable mapping: pid -> facts (bounded)
         self._map_pending: dict[int, dict[str, Any]] = {}
         self.mapped_written = 0
+        #: agent-written ELF files read by an interpreter (an import, a dlopen): not the mapped rule's case
+        self.mapped_by_interpreter = 0
         self._knob_re = (
             re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in self.settings.kernel_helper_knobs))
             if self.settings.kernel_helper_knobs
@@ -800,6 +849,8 @@ class ExecChannel(Channel):
         #: it (ctime/mtime) may be the agent's work and is judged as its interpreter again
         self.watch_start_real_ns = time.time_ns()
         self.installed_scripts_seen = 0
+        #: interpreters started by the same interpreter already judged: folded into its verdict
+        self.nested_interpreters = 0
         self._script_dirs: frozenset[str] | None = None
 
     # -- classification -------------------------------------------------
@@ -850,8 +901,16 @@ class ExecChannel(Channel):
             c = self.classify_name(applet)
             if c is not None:
                 ids.insert(0, Identity("applet", c[1], c[0], {applet}))
-        if _LOADER.match(base):
-            ids.extend(self._loaded_program(ev, ctx, args))
+        loader = [i for i in ids if i.cls == LOADER]
+        if loader:
+            ids = [i for i in ids if i.cls != LOADER]
+        if _LOADER.match(base) or loader:
+            # the loader run as a program, known by name or (a renamed or padded copy) by content
+            loaded = self._loaded_program(ev, ctx, args)
+            if loaded:
+                ids.extend(loaded)
+                if not _LOADER.match(base):
+                    ids.extend(loader)  # evidence: how this file was known to be the loader
         return ids, content
 
     def _loaded_program(self, ev: Event, ctx: ChannelContext, args: list[str]) -> list[Identity]:
@@ -879,7 +938,7 @@ class ExecChannel(Channel):
             except OSError:
                 head = b""
             hit = self.known.lookup_layout(head, image=head) if head else None
-            if hit is not None:
+            if hit is not None and hit[1] != LOADER:
                 out.append(Identity("loaded-elf-layout", hit[0], hit[1], set(hit[2])))
         if not out:
             out.append(Identity("loader", "ld.so", LOTL, {prog}))
@@ -1675,6 +1734,13 @@ class ExecChannel(Channel):
         pid = int(ev.get("pid", 0))
         img = self._img_of.get(pid, AGENT_IMAGE)
         c = self.classify_name(img.name)
+        interpreter = img.interpreter or (c is not None and c[0] == INTERPRETER)
+        if interpreter or self._agent_interpreter(pid, img, ctx):
+            # python importing the extension pip just installed, node loading a native addon: an
+            # interpreter runs whatever code it is given, so native code it loads is not a trusted
+            # program's identity hidden behind its exec (the rule's case) -- its own exec was judged
+            self.mapped_by_interpreter += 1
+            return None
         facts = {
             "ev": ev,
             "path": path,
@@ -1682,11 +1748,34 @@ class ExecChannel(Channel):
             "ino": st.st_ino,
             "written_ns": written,
             "opener": img.name,
-            "runs_code": img is AGENT_IMAGE or img.interpreter or (c is not None and c[0] == INTERPRETER),
+            "runs_code": img is AGENT_IMAGE,
             "loader_phase": in_loader,
             "deadline": time.monotonic() + _MAP_CONFIRM_S,
         }
         return self._judge_mapping(pid, facts, ctx, gone=False)
+
+    def _agent_interpreter(self, pid: int, img: _Image, ctx: ChannelContext) -> bool:
+        """Is ``pid``, a process whose exec L2 never saw (the agent, or a fork of it), an interpreter?
+
+        Agents are Python or Node processes, but the answer is read, not assumed: the file
+        /proc/<pid>/exe leads to, by name or as a known interpreter's inode.  A process gone
+        already, or a compiled agent, is not one.
+        """
+        if img is not AGENT_IMAGE:
+            return False
+        exe = ctx.proc.exe_file(pid)
+        if exe is None:
+            return False
+        try:
+            real = os.path.realpath(exe)
+            st = os.stat(exe)
+        except OSError:
+            return False
+        c = self.classify_name(os.path.basename(real))
+        if c is not None and c[0] == INTERPRETER:
+            return True
+        hit = self.known.lookup_inode(st.st_dev, st.st_ino)
+        return hit is not None and hit[1] == INTERPRETER
 
     def _forget_written(self, path: str) -> None:
         if self._written_paths.pop(path, None) is None:
@@ -1838,9 +1927,42 @@ class ExecChannel(Channel):
                 self.helper_shells_seen += 1
                 self._hold_helper(ev, alert, ctx, out)
                 continue
+            self._nest(ev, alert, parent, chain)
             self.flagged += 1
             out.append(alert)
         return out
+
+    def _nest(self, ev: Event, alert: Alert, parent: _Image, img: _Image) -> None:
+        """Fold an interpreter started by the same interpreter, already judged, into that verdict.
+
+        ``python3 -m venv`` (``python<-agent``) runs the new venv's python for ensurepip, pip
+        builds in a python subprocess, a test runner starts workers, a shell script runs
+        another: keyed ``python<-python``/``dash<-dash``, each was a certificate of its own
+        (red-team dev act ``benign_pip_venv_tool``).  The inner one can do nothing the outer
+        one, the same program with the same powers, could not do itself, and the outer one was
+        already judged (certified, or folded into a certificate that is still in use), so
+        the inner exec is a repeat of that verdict: counted there, not signed again; the
+        evidence names it (``under_interpreter``).  Only the installed interpreter itself, by
+        name or inode, on both sides: a copy known by content (renamed, padded, re-linked)
+        keeps a key of its own, and so does another interpreter (``dash<-python``: a shell's
+        powers are not python's, and the other way round), a file with no path, and a
+        daemon's child after a hand-off.
+        """
+        if alert.code != CODE_FOR[INTERPRETER]:
+            return
+        program, _, _launch = alert.key.partition("<-")
+        if ":" in program:
+            return  # a copy known only by content, or a loader run: its own evidence
+        if (
+            parent.verdict_key
+            and parent.verdict_program == program
+            and not _NOT_THE_FILE_ON_DISK & set(ev.get("id_flags", []))
+            and "handed_off_via" not in alert.evidence
+        ):
+            self.nested_interpreters += 1
+            alert.evidence["under_interpreter"] = parent.verdict_key
+            alert.key = parent.verdict_key
+        img.verdict_program, img.verdict_key = program, alert.key
 
     def _exec_alert(
         self, ev: Event, ctx: ChannelContext, ids: list[Identity], parent: str, content: str
@@ -1939,6 +2061,8 @@ class ExecChannel(Channel):
             "fileless": self.fileless,
             "agent_written": self.written,
             "agent_written_mapped": self.mapped_written,
+            "agent_written_mapped_by_interpreter": self.mapped_by_interpreter,
+            "nested_interpreters": self.nested_interpreters,
             "handoffs": self.handoffs,
             "handoffs_deferred": self.handoffs_deferred,
             **({"handoff_index": self._index.status()} if self._index is not None else {}),
