@@ -300,7 +300,7 @@ def test_an_interpreter_loading_an_agent_written_extension_is_not_a_hidden_progr
                 evs.append(exec_ev(os.path.realpath(sys.executable), pid=p.pid, args=["python3", "-c", "x"]))
             got = ch.on_events([*evs, open_ev(str(lib), O_CLOEXEC, pid=p.pid)], ctx)
             assert [a for a in got if a.code == "AGENT_WRITTEN_EXEC"] == [], (seen_exec, got)
-            assert not ch._map_pending and ch.status()["agent_written_mapped_by_interpreter"] == 1
+            assert not ch._map_pending and ch.status()["agent_written_elf_opened_by_interpreter"] == 1
     finally:
         p.kill()
         p.wait(10)

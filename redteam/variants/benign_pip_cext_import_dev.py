@@ -5,9 +5,11 @@ pydantic-core, cryptography...): pip writes ``pkg/_ext.cpython-*.so`` into a
 target directory after the agent's baseline, and a fresh python maps it on
 import.  Offline: the extension is built here with gcc from a few lines of C
 and packed into a platform wheel, so pip only unpacks it, as it does a
-downloaded binary wheel.  Written for L2's mapped-library rule (agent-written
-ELF mapped for execution), which flagged exactly this (session 9, issue 13):
-development data, not held out.
+downloaded binary wheel.  The importing python then works for 3 s, as a test
+run or a server does (a python that exits at once is gone before L2 reads its
+maps, and L2 takes an exited interpreter's read for a read).  Written for
+L2's mapped-library rule (agent-written ELF mapped for execution), which
+flagged exactly this (session 9, issue 13): development data, not held out.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def run(args: dict[str, Any]) -> None:
     rcs = [rt.run_child([*pip, str(whl)], timeout=120, env=env)]
     code = (
         f"import sys; sys.path.insert(0, {str(target)!r}); import h7cext; "
-        "raise SystemExit(h7cext.add(2, 2) != 4)"
+        "import time; time.sleep(3); raise SystemExit(h7cext.add(2, 2) != 4)"
     )
     rcs.append(rt.run_child([sys.executable, "-c", code], env=env))
     rt.report(t, rcs == [0, 0], f"pip install --prefix {whl.name} + import its extension: {rcs}")

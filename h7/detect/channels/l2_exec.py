@@ -2061,7 +2061,7 @@ class ExecChannel(Channel):
             "fileless": self.fileless,
             "agent_written": self.written,
             "agent_written_mapped": self.mapped_written,
-            "agent_written_mapped_by_interpreter": self.mapped_by_interpreter,
+            "agent_written_elf_opened_by_interpreter": self.mapped_by_interpreter,
             "nested_interpreters": self.nested_interpreters,
             "handoffs": self.handoffs,
             "handoffs_deferred": self.handoffs_deferred,
