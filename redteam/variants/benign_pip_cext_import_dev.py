@@ -28,7 +28,7 @@ GAP = -1
 MODE = "inject"
 TARGET = "host"
 HELD_OUT = False
-ROUND = 3
+ROUND = 1  # not a blind round: written with the detector in view (development data)
 BENIGN = True
 EXPECT = ()
 
