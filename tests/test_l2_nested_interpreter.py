@@ -126,3 +126,23 @@ def test_fileless_or_handed_off_interpreters_are_not_folded() -> None:
     assert keys(ch2, ctx2, [ex(30, 1, "/usr/bin/git", ["git"]), ex(31, 30, PY, ["python3"])]) == [
         "LLM_AGENT_HIJACK:python<-git"
     ]
+
+
+def test_the_installed_interpreter_through_another_mount_is_still_itself() -> None:
+    """A vmtest guest's 9p root: the kernel's (dev, inode) is not stat's, python is known by ELF layout.
+
+    Its key then carries its path (``python:elf-layout:/usr/bin/python3.11<-agent``) like a copy's;
+    the file's size, mtime and ctime are the installed binary's, so the nested one folds all the same.
+    """
+
+    def moved(e: dict[str, Any]) -> dict[str, Any]:
+        return dict(e, dev=(0 << 20) | 4095, ino=e["ino"] + 7_000_000)
+
+    ch, ctx = channel()
+    alerts = ch.on_events(
+        [moved(ex(10, 1, PY, ["python3", "-m", "venv", "v"])), moved(ex(11, 10, PY, ["v/bin/python3"]))], ctx
+    )
+    assert alerts[0].key == f"python:elf-layout:{PY}<-agent", alerts[0].key
+    assert [a.key for a in alerts] == [alerts[0].key] * 2 and alerts[1].evidence[
+        "under_interpreter"
+    ] == alerts[0].key

@@ -1927,12 +1927,12 @@ class ExecChannel(Channel):
                 self.helper_shells_seen += 1
                 self._hold_helper(ev, alert, ctx, out)
                 continue
-            self._nest(ev, alert, parent, chain)
+            self._nest(ev, alert, parent, chain, ids)
             self.flagged += 1
             out.append(alert)
         return out
 
-    def _nest(self, ev: Event, alert: Alert, parent: _Image, img: _Image) -> None:
+    def _nest(self, ev: Event, alert: Alert, parent: _Image, img: _Image, ids: list[Identity]) -> None:
         """Fold an interpreter started by the same interpreter, already judged, into that verdict.
 
         ``python3 -m venv`` (``python<-agent``) runs the new venv's python for ensurepip, pip
@@ -1943,7 +1943,8 @@ class ExecChannel(Channel):
         already judged (certified, or folded into a certificate that is still in use), so
         the inner exec is a repeat of that verdict: counted there, not signed again; the
         evidence names it (``under_interpreter``).  Only the installed interpreter itself, by
-        name or inode, on both sides: a copy known by content (renamed, padded, re-linked)
+        name or inode (or through another mount: :meth:`_installed_file`), on both sides: a
+        copy known by content (renamed, padded, re-linked)
         keeps a key of its own, and so does another interpreter (``dash<-python``: a shell's
         powers are not python's, and the other way round), a file with no path, and a
         daemon's child after a hand-off.
@@ -1952,7 +1953,10 @@ class ExecChannel(Channel):
             return
         program, _, _launch = alert.key.partition("<-")
         if ":" in program:
-            return  # a copy known only by content, or a loader run: its own evidence
+            # known only by content: a copy (its own evidence), unless the file is the installed one
+            program = str(alert.evidence.get("program", ""))
+            if not self._installed_file(ev, ids, program):
+                return
         if (
             parent.verdict_key
             and parent.verdict_program == program
@@ -1963,6 +1967,33 @@ class ExecChannel(Channel):
             alert.evidence["under_interpreter"] = parent.verdict_key
             alert.key = parent.verdict_key
         img.verdict_program, img.verdict_key = program, alert.key
+
+    @staticmethod
+    def _installed_file(ev: Event, ids: list[Identity], program: str) -> bool:
+        """Is an exec known only by content the installed binary itself, reached through another mount?
+
+        In the vmtest guests (9p root) the kernel's (dev, inode) of ``/usr/bin/python3.11`` is not
+        what stat(2) gives, so the installed interpreter is known there by ELF layout, and its key
+        carries its path like a copy's.  The file's own facts decide, as for the system shell
+        (``_is_system_shell``): the same size, mtime and ctime as the known binary it was identified
+        as.  ctime cannot be set from userspace: a copy, padded or not, has its own.
+        """
+        if _NOT_THE_FILE_ON_DISK & set(ev.get("id_flags", [])):
+            return False
+        facts = tuple(int(ev.get(k, 0) or 0) for k in ("size", "mtime_ns", "ctime_ns"))
+        if not all(facts):
+            return False
+        for ident in ids:
+            if ident.name != program or ident.by not in ("elf-layout", "sha256", "code"):
+                continue
+            for path in sorted(a for a in ident.aliases if os.path.isabs(a)):
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue
+                if (st.st_size, st.st_mtime_ns, st.st_ctime_ns) == facts:
+                    return True
+        return False
 
     def _exec_alert(
         self, ev: Event, ctx: ChannelContext, ids: list[Identity], parent: str, content: str
