@@ -740,6 +740,27 @@ def test_the_agent_is_what_ran_before_the_sensor_saw_it_fork_and_its_forks_until
     assert not b.is_agent(fork) and b.is_agent(grandfork)
     b.edges([_ev("exec", 100, filename="/bin/sh", interp="/bin/sh", exe_name="dash")])
     assert b.is_agent(agent)  # the attached process stays the agent whatever it runs
+    b.edges([_ev("exec", 150, filename="/usr/bin/env", interp="/usr/bin/env", exe_name="env")])
+    assert not b.is_agent(server)  # any other process that execs runs another program
+
+
+def test_a_lost_fork_record_does_not_hide_the_demo_loop() -> None:
+    """The child running the agent's script is first seen at its exec (its fork record was dropped
+    by a full ring buffer): it is no agent process and no known child, but it read the agent's
+    script before writing what the agent reads back, so the loop still closes (as the old search's
+    flow-only path did)."""
+    fl = _flows(
+        [
+            _ev("open", 100, path="/w/stage2.py", flags=O_WRONLY, dfd=AT_FDCWD),
+            _ev("exec", 200, filename="/usr/bin/python3", interp="/usr/bin/python3", exe_name="python3.11"),
+            _ev("open", 200, path="/w/stage2.py", flags=O_RDONLY, dfd=AT_FDCWD),
+            _ev("open", 200, path="/w/loot.dat", flags=O_WRONLY, dfd=AT_FDCWD),
+            _ev("exit", 200),
+            _ev("open", 100, path="/w/loot.dat", flags=O_RDONLY, dfd=AT_FDCWD),
+        ]
+    )
+    back = [f for f in fl if f.kind == "flow" and f.path == "/w/loot.dat"]
+    assert len(back) == 1 and back[0].via is not None and back[0].via.path == "/w/stage2.py", fl
 
 
 def _git_then_read(write_at_s: int, read_at_s: int) -> list[Alert]:

@@ -571,6 +571,7 @@ class CausalGraphBuilder:
         self, root_pid: int | None, root_exe: str | None, max_pids: int = 65536, max_paths: int = 65536
     ) -> None:
         self.images: dict[int, str] = {}
+        self.root_pid = root_pid
         self.max_pids = max_pids
         self.max_paths = max_paths
         if root_pid and root_exe:
@@ -589,9 +590,9 @@ class CausalGraphBuilder:
         # concrete path -> its last writers: (process instance, image, wrote it while learning,
         # how the agent reached that writer before it wrote: see ProcEdge.via and _link)
         self.writers: dict[str, list[tuple[str, str, bool, ProcEdge | None]]] = {}
-        # The agent's own processes (see is_agent): instance -> whether it stays the agent across
-        # an exec (a process first seen without a fork record: the attached agent and what ran in
-        # its tree before the sensor did) or not (a fork of one: the agent's code until it execs)
+        # The agent's own processes (see is_agent): instance -> first seen without a fork record
+        # (the attached agent and what ran in its tree before the sensor did) or not (a fork of
+        # one: the agent's code until it execs; only the attached process stays it across an exec)
         self._agent: dict[str, bool] = {}
         # instance -> the edge by which an agent process reached it: the spawn of it by an agent
         # process, or the first flow of an agent process's file into it (a tool fed the agent's data)
@@ -650,7 +651,9 @@ class CausalGraphBuilder:
         anything running in its tree before the sensor saw it fork: an agent's own MCP server,
         its workers) and its forks that have not exec'd (a forked worker runs the agent's code).
         A program started by fork+exec is a tool, and so is everything it starts: ``make``'s
-        compilers, ``git``'s children.  A causal loop is data coming back INTO the agent.
+        compilers, ``git``'s children; so is any process but the attached one once it execs
+        (one first seen at its exec is a child whose fork record was lost, or a rare
+        pre-attach helper re-exec'ing).  A causal loop is data coming back INTO the agent.
         """
         return node in self._agent
 
@@ -796,8 +799,12 @@ class CausalGraphBuilder:
                 self.batch_images[pid] = new
                 proc = self._proc(pid)
                 self._set_image(proc, new)
-                if self._agent.get(proc) is False:
-                    del self._agent[proc]  # a fork of the agent that execs runs another program: a tool
+                if proc in self._agent and (self._agent[proc] is False or pid != self.root_pid):
+                    # A fork of the agent that execs runs another program: a tool.  So does a process
+                    # first seen at its exec whose fork record was lost (ring-buffer drop): its loop
+                    # through the agent's script is still closed by the flow that fed it.  Only the
+                    # attached process stays the agent whatever it runs.
+                    del self._agent[proc]
                 for f in {fn, str(ev.get("interp", ""))}:  # what runs is read: a load is a flow too
                     rf = resolve_path(f, self.cwd_of(pid))
                     if rf is not None and carries_data(rf):
