@@ -72,6 +72,7 @@ def run_probe(
     hog: bool = False,
     detect_within_s: float = 60.0,
     config: Path | None = None,
+    start_within_s: float = 180.0,
 ) -> dict[str, Any]:
     """One run; every wait bounded.  Returns the figures (see the module docstring)."""
     from h7.cal import keygen
@@ -99,14 +100,16 @@ def run_probe(
     hog_p: subprocess.Popen[bytes] | None = None
     res: dict[str, Any] = {"baseline": baseline, "quiet_s": quiet_s, "hog": hog}
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + start_within_s
         while time.monotonic() < deadline and "baseline complete" not in (work / "sensor.log").read_text():
             if sensor.poll() is not None:
                 raise RuntimeError("sensor exited: " + (work / "sensor.log").read_text()[-2000:])
             time.sleep(0.2)
         else:
             if "baseline complete" not in (work / "sensor.log").read_text():
-                raise RuntimeError("no baseline in 180 s")
+                raise RuntimeError(
+                    f"no baseline in {start_within_s:.0f} s: " + (work / "sensor.log").read_text()[-2000:]
+                )
         if hog:
             hog_p = subprocess.Popen(
                 [sys.executable, "-c", "import time\nt=time.monotonic()\nwhile time.monotonic()-t<900: pass"]

@@ -224,6 +224,59 @@ def test_agent_idle_during_baseline(tmp_path: Path) -> None:
     assert res.exit_code == 3 and "idle" in res.output and "empty model" in res.output
 
 
+def _merged(batches: list[Batch]) -> Batch:
+    """What a stalled sensor loop delivers: one batch holding several intervals' records and counts."""
+    out = Batch(batches[0].t0_ns, batches[-1].t1_ns, drops=dict(batches[-1].drops))
+    out.syscalls = np.concatenate([b.syscalls for b in batches])
+    out.events = [e for b in batches for e in b.events]
+    for b in batches:
+        for a, s in b.stats.items():
+            acc = out.stats.get(a)
+            if acc is None:
+                out.stats[a] = s.copy()
+                continue
+            acc = acc.copy()
+            for name in s.dtype.names or ():
+                acc[name] = acc[name] + s[name]
+            out.stats[a] = acc
+    return out
+
+
+def _baseline_end(engine: Engine) -> int:
+    return next(n.ts_ns for n in engine.recent_notices if n.kind == "baseline-complete")
+
+
+def test_a_stalled_baseline_runs_on_until_it_holds_enough_batches() -> None:
+    """Session 8's CI: one 40-s batch left a 15-s baseline 3 batches; L1's CPU windows never judged."""
+    batches = ms.make("benign", seconds=80)
+    stalled = [batches[0], _merged(batches[1:29]), *batches[29:]]  # a 28-s stall after the first batch
+    engine, _ = run(stalled)
+    st = engine.agents[1]
+    assert st.phase == "monitoring"
+    kinds = [n.kind for n in engine.recent_notices]
+    assert kinds.count("baseline-stretched") == 1 and "baseline-short" not in kinds
+    # 30 s would have ended it after 3 batches; it ran on to 15 (half of 30 one-second batches)
+    assert _baseline_end(engine) == stalled[14].t1_ns
+    cpu = engine.agents[1].channels[0].status()["window"]["cpu"]
+    assert cpu["method"] != "too-few-samples" and cpu["n"] >= 5, cpu
+    # an unstalled baseline ends at its length, as before, and says nothing more
+    engine, _ = run(batches)
+    assert _baseline_end(engine) == batches[29].t1_ns
+    assert not [n for n in engine.recent_notices if n.kind.startswith("baseline-s")]
+
+
+def test_a_baseline_is_stretched_at_most_three_times_its_length() -> None:
+    """A sensor that never keeps its interval monitors, with a warning, rather than learning forever."""
+    batches = ms.make("benign", seconds=160)
+    slow = [_merged(batches[k : k + 8]) for k in range(0, 160, 8)]  # every batch 8 s: 15 would take 120 s
+    engine, _ = run(slow)
+    assert engine.agents[1].phase == "monitoring"
+    assert _baseline_end(engine) == slow[11].t1_ns  # the first batch end at or past 90 s = 3 x 30 s
+    short = [n for n in engine.recent_notices if n.kind == "baseline-short"]
+    assert len(short) == 1 and short[0].level == "warning"
+    assert short[0].details == {"batches": 12, "wanted": 15}
+
+
 # -- immediate path and traces ---------------------------------------------------
 def test_immediate_path_alerts_before_the_batch_ends_even_in_baseline() -> None:
     engine = Engine(EngineConfig(**BASE), [ms.AGENT_INFO])  # type: ignore[arg-type]

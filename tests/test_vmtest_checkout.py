@@ -97,3 +97,66 @@ def test_the_unloadable_half_of_a_renamed_tracepoint_does_not_block_the_retry() 
         "y", programs=["h7_tp_uring_submit"], failed=["h7_sys_enter: EACCES — verifier: R1 invalid"]
     )
     assert vr.rejected(verifier) == ["h7_sys_enter: EACCES — verifier: R1 invalid"]
+
+
+def _suite(out: Path, name: str, rc: str, cases: list[tuple[str, str, str]], log: str = "") -> None:
+    """A guest suite's files as guest.sh leaves them: rc, junit XML of (classname, name, outcome), log."""
+    (out / f"{name}.rc").write_text(rc + "\n")
+    (out / f"{name}.log").write_text(log)
+    body = ""
+    for cls, test, outcome in cases:
+        inner = {"failed": '<failure message="assert 0"/>', "error": '<error message="boom"/>'}.get(
+            outcome, ""
+        )
+        body += f'<testcase classname="{cls}" name="{test}">{inner}</testcase>'
+    (out / f"{name}.xml").write_text(f'<testsuites><testsuite name="pytest">{body}</testsuite></testsuites>')
+
+
+def test_only_the_failed_tests_are_named_for_the_re_run(tmp_path: Path) -> None:
+    """CI 2026-12-01 (session 8): a whole-guest re-run after a failure took the vmtest step to 4200 s.
+
+    The re-run now runs just the failed tests, by node id, which guest.sh passes to pytest."""
+    vr: Any = _run_module()
+    gaps = "check.work.main.tests.test_sensor_gaps"
+    _suite(tmp_path, "sensor", "1", [(gaps, "test_a", "passed"), (gaps, "test_b[1]", "failed")])
+    _suite(
+        tmp_path,
+        "live",
+        "1",
+        [("tests.test_live_cpu", "test_c", "error"), ("tests.test_live_cpu", "test_d", "")],
+    )
+    assert vr.failed_ids(tmp_path) == ["test_sensor_gaps.py::test_b[1]", "test_live_cpu.py::test_c"]
+    (tmp_path / "live.rc").write_text("none\n")  # a short check has no live suite
+    (tmp_path / "live.xml").unlink()
+    assert vr.failed_ids(tmp_path) == ["test_sensor_gaps.py::test_b[1]"]
+    (tmp_path / "sensor.xml").unlink()  # killed before pytest wrote a report: nothing to name
+    assert vr.failed_ids(tmp_path) is None
+
+
+def test_a_suite_stopped_at_the_budget_names_the_test_it_was_in(tmp_path: Path) -> None:
+    """guest.sh stops a suite with SIGINT at the guest's budget: the report says where it hung."""
+    vr: Any = _run_module()
+    log = ("tests/test_live_cpu.py::test_c PASSED [ 10%]\n"
+           "tests/test_live_cpu.py::test_busy \n!!! KeyboardInterrupt !!!\n")  # fmt: skip
+    _suite(tmp_path, "live", "2", [("tests.test_live_cpu", "test_c", "passed")], log)
+    state, bad = vr._junit(tmp_path / "live.xml", tmp_path / "live.rc", tmp_path / "live.log")
+    assert state.startswith("FAIL 1/1")
+    assert bad == ["suite stopped (rc 2) in tests/test_live_cpu.py::test_busy"]
+    assert vr.guest_budget(2100) == 2100 - vr.GUEST_OVERHEAD_S
+
+
+def test_guest_sh_stops_a_suite_at_its_budget_with_sigint(tmp_path: Path) -> None:
+    """guest.sh's budget arithmetic and signal, run by bash: a suite never outlives the budget."""
+    text = (ROOT / "vmtest" / "guest.sh").read_text()
+    assert "timeout -s INT" in text and "H7_VMTEST_BUDGET" in text
+    start = text.index("budget_end=")
+    fn = text[start : text.index("shopt -s nullglob")]
+    # the real function, with pytest replaced by a sleeper that reports how it ended
+    script = fn.replace('"$PY" -m pytest', 'bash -c "sleep 45" _').replace("-k 60", "-k 5")
+    out = subprocess.run(
+        ["bash", "-c", f"OUT={tmp_path}; PY=python3; ROOT=/; H7_VMTEST_BUDGET=2\n{script}\nrun_pytest s x\n"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    # the limit is floored at 30 s: the sleeper (45 s) is stopped by SIGINT -> rc 130
+    assert (tmp_path / "s.rc").read_text().strip() in ("124", "130"), (tmp_path / "s.rc").read_text()

@@ -113,6 +113,8 @@ class AgentState:
     t_last: int = 0
     #: how many times an idle baseline was started again (watch mode)
     restarts: int = 0
+    #: the baseline ran past its length to gather enough batches (Engine._baseline_due)
+    stretched: bool = False
     #: why the agent was dropped, for status
     dropped: str = ""
     #: whether its model came from a saved baseline

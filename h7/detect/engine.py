@@ -43,6 +43,7 @@ saved baseline files (:mod:`h7.detect.baseline`), and the channels
 from __future__ import annotations
 
 import collections
+import math
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -89,6 +90,13 @@ __all__ = [
     "EngineConfig",
     "Notice",
 ]
+
+
+#: A baseline ends only once it holds at least this share of the batches its length should
+#: give (Engine._baseline_due): half, so an ordinary late batch or two never stretches it.
+BASELINE_MIN_BATCH_SHARE = 0.5
+#: ... and runs on for at most this many times its length to gather them.
+BASELINE_MAX_STRETCH = 3
 
 
 class Engine:
@@ -374,7 +382,7 @@ class Engine:
                     ch.learn(sub, st.ctx)
                 if st.exited_ns is not None and self._checked(agent):
                     self._fail(st, self._exited_error(st))
-                elif batch.t1_ns - st.t_start >= self.config.baseline_ns:
+                elif self._baseline_due(st, int(batch.t1_ns)):
                     self._finish_baseline(st)
                 continue
             st.batches += 1
@@ -456,6 +464,53 @@ class Engine:
         st.sched_events += sched
         if n_sys > 0 or sub.events:
             st.active_batches += 1
+
+    def _baseline_due(self, st: AgentState, t1_ns: int) -> bool:
+        """Has this agent's baseline both its length and enough batches to learn from?
+
+        Batches close on the sensor's clock: when its loop stalls (a slow first
+        batch in a 1-vCPU TCG guest took 40 s building L2's binary index; a
+        loaded host, swap), one batch covers many intervals.  A baseline
+        ended by wall time alone then holds a handful of batches, too few for
+        the per-batch models -- L1's CPU windows calibrate on at least five and
+        otherwise never judge, silently, for the agent's whole life (session 8's
+        CI).  So the baseline runs on until it holds at least
+        ``BASELINE_MIN_BATCH_SHARE`` of the batches its length should give, and
+        says so; it never runs past ``BASELINE_MAX_STRETCH`` times its length
+        (a sensor that cannot keep its interval then is better monitoring with a
+        warning than learning forever).
+        """
+        assert st.t_start is not None
+        elapsed, length = t1_ns - st.t_start, self.config.baseline_ns
+        if elapsed < length:
+            return False
+        want = math.ceil(BASELINE_MIN_BATCH_SHARE * length / max(1, self.config.batch_ns))
+        if st.batches >= want:
+            return True
+        have = f"{st.batches} batches in {elapsed / NS_PER_S:.1f} s, {want} wanted"
+        if elapsed >= BASELINE_MAX_STRETCH * length:
+            self._notice(
+                "baseline-short",
+                st,
+                f"agent {st.ctx.agent_id}: baseline ends with {have}: the sensor could not keep its "
+                "batch interval (stalled or starved of CPU); per-batch models may not judge",
+                t1_ns,
+                level="warning",
+                details={"batches": st.batches, "wanted": want},
+            )
+            return True
+        if not st.stretched:
+            st.stretched = True
+            self._notice(
+                "baseline-stretched",
+                st,
+                f"agent {st.ctx.agent_id}: baseline continues past its length ({have}): "
+                "the sensor's batches were stretched (a stall); learning until enough batches",
+                t1_ns,
+                level="warning",
+                details={"batches": st.batches, "wanted": want},
+            )
+        return False
 
     def _exited_error(self, st: AgentState) -> BaselineError:
         secs = format_duration(self.config.baseline_ns)
