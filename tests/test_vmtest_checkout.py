@@ -160,3 +160,44 @@ def test_guest_sh_stops_a_suite_at_its_budget_with_sigint(tmp_path: Path) -> Non
     assert out.returncode == 0, out.stderr
     # the limit is floored at 30 s: the sleeper (45 s) is stopped by SIGINT -> rc 130
     assert (tmp_path / "s.rc").read_text().strip() in ("124", "130"), (tmp_path / "s.rc").read_text()
+
+
+def test_a_failed_guest_re_runs_only_its_failed_tests_in_a_short_guest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The re-run names the failed tests and gets RERUN_TIMEOUT_S; a guest that timed out gets none."""
+    import argparse
+
+    vr: Any = _run_module()
+    monkeypatch.delenv("H7_VMTEST_TESTS", raising=False)
+    monkeypatch.setattr(vr, "RESULTS", tmp_path)
+    calls: list[tuple[int, str | None]] = []
+
+    def fake_guest(name: str, kver: str, img: Path, a: argparse.Namespace, only: str | None = None) -> Any:
+        calls.append((a.timeout, only))
+        out = tmp_path / name
+        out.mkdir(exist_ok=True)
+        first = only is None
+        _suite(out, "sensor", "1" if first else "0",
+               [("tests.test_live_cpu", "test_busy", "failed" if first else "passed")])  # fmt: skip
+        (out / "live.rc").write_text("none\n")
+        r = vr.Result(name, kver, sensor="FAIL 0/1" if first else "pass 1/1", live="none", boot_rc=0)
+        if first:
+            r.problems = ["detection test test_busy: assert 0"]
+        return r
+
+    monkeypatch.setattr(vr, "run_guest", fake_guest)
+    a = argparse.Namespace(timeout=2400)
+    r = vr.run_guest_retrying("6.1", "6.1.0", tmp_path / "img", a)
+    assert calls == [(2400, None), (vr.RERUN_TIMEOUT_S, "test_live_cpu.py::test_busy")]
+    assert r.ok and (tmp_path / "6.1.first" / "sensor.xml").exists()
+
+    calls.clear()
+
+    def timed_out(name: str, kver: str, img: Path, a: argparse.Namespace, only: str | None = None) -> Any:
+        calls.append((a.timeout, only))
+        return vr.Result(name, kver, boot_rc=-9, problems=["guest timed out after 2400 s"])
+
+    monkeypatch.setattr(vr, "run_guest", timed_out)
+    r = vr.run_guest_retrying("newest", "7.3", tmp_path / "img", a)
+    assert calls == [(2400, None)] and not r.ok and "not re-run: it timed out" in r.problems
