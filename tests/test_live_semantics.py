@@ -154,7 +154,7 @@ def test_new_destination_folds_and_operator_accept_stops_it(demo: Any, site: Any
             "--reason", "new docs mirror, approved in ticket 42",
             "--key", str(demo.key), "--cal-dir", str(demo.dir / "cal"),
         ],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60 * TIMESCALE,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert f"accepted L4 127.0.0.4 for {agent_id}" in r.stdout
@@ -173,7 +173,7 @@ def test_new_destination_folds_and_operator_accept_stops_it(demo: Any, site: Any
     # The chain still verifies end to end, operator record included.
     v = subprocess.run(
         [sys.executable, "-m", "h7", "verify", str(demo.dir / "cal"), "--pubkey", str(demo.pub)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60 * TIMESCALE,
     )  # fmt: skip
     assert v.returncode == 0, v.stdout + v.stderr
     # A clean stop signs what folding kept out of individual certificates.

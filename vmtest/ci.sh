@@ -7,19 +7,21 @@
 # Budget (CI has 90 min in all, `make test` ~5 min): measured durations are in docs/kernels.md.
 #
 # Environment: H7_CI_KERNELS (default "6.1,newest"), H7_CI_SKIP_VMTEST=1, H7_VMTEST_TIMEOUT
-# (per guest, default 2400 s here).  Session 6's CI guests took 1345 s (6.1) and 1460 s (7.3.4) on
+# (per guest, default 3000 s here).  Session 6's CI guests took 1345 s (6.1) and 1460 s (7.3.4) on
 # the CI machine, already near the old 1500 s limit, and sessions 7-8 added sensor tests (session 8's
 # sensor suites alone: 915-957 s in parallel guests).  A guest that fails re-runs only its failed
 # tests, in a guest limited to 900 s (vmtest/run.py RERUN_TIMEOUT_S; no re-run after a timeout).
-# Budget: ~1000 s before this step (make test, lint, deb, deb-test); 2400 + 900 s + set-up stays
-# under the step's 4300 s and CI's 90 min.
+# A guest's suites share its budget (limit - 300 s; guest.sh): in a 1-vCPU guest on a loaded host
+# (session 9) the live suite alone took ~1500 s and the sensor suite ~950 s.
+# Budget: ~1100 s before this step (make test, lint, deb, deb-test); 3000 + 900 s + set-up stays
+# under the step's 4300 s and CI's 90 min (5400 s).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 LOGS=$ROOT/build/ci-extra
 mkdir -p "$LOGS"
 KERNELS=${H7_CI_KERNELS:-6.1,newest}
-export H7_VMTEST_TIMEOUT=${H7_VMTEST_TIMEOUT:-2400}
+export H7_VMTEST_TIMEOUT=${H7_VMTEST_TIMEOUT:-3000}
 
 declare -a SUMMARY
 FAILED=0
