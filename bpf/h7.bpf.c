@@ -1303,6 +1303,7 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_process_vm_readv 310
 #define H7_NR_process_vm_writev 311
 #define H7_NR_pidfd_getfd 438
+#define H7_NR_prlimit64 302
 #define H7_NR_creat 85
 #define H7_NR_link 86
 #define H7_NR_linkat 265
@@ -1340,6 +1341,7 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_process_vm_readv 270
 #define H7_NR_process_vm_writev 271
 #define H7_NR_pidfd_getfd 438
+#define H7_NR_prlimit64 261
 #define H7_NR_creat -1003 /* arm64 has no creat(2) */
 #define H7_NR_link -1004  /* arm64 has no link(2) */
 #define H7_NR_linkat 37
@@ -1354,6 +1356,7 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #endif
 /* Linux 6.13's *xattrat(2): one number in every table (older kernels: ENOSYS, never seen) */
 #define H7_NR_setxattrat 463
+#define H7_NR_process_madvise 440 /* the same in every table */
 #define H7_NR_getxattrat 464
 
 #define ARG1(regs) PT_REGS_PARM1_CORE_SYSCALL(regs)
@@ -2724,6 +2727,19 @@ static __always_inline __u32 proc_parse(struct h7_procpath *p, struct h7_procns 
 	return proc_tail(p, p->r);
 }
 
+/*
+ * Threads whose open sys_enter classified the path (mem, maps, environ, fd/<n> of some task's
+ * /proc, any owner): the open's exit (on_open_exit) then adds nothing.  Key tid, value the
+ * syscall nr; every open's exit consumes its thread's entry first, so an entry never outlives
+ * the syscall that made it (a failed classified open cannot hide the next one).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, H7_PROC_SEEN_ENTRIES);
+	__type(key, __u32);
+	__type(value, __s64);
+} proc_seen SEC(".maps");
+
 static __always_inline void on_proc_open(long nr, int dfd, const char *upath, __u32 flags, __u32 hook)
 {
 	struct h7_procns ns = {};
@@ -2809,6 +2825,12 @@ static __always_inline void on_proc_open(long nr, int dfd, const char *upath, __
 	}
 	if (!op || p->owner != bpf_get_current_pid_tgid())
 		return;
+	if (hook == H7_HOOK_SYS_ENTER && nr != H7_NR_creat) { /* creat's exit is not hooked */
+		__u32 tid = (__u32)p->owner;
+		__s64 snr = nr;
+
+		bpf_map_update_elem(&proc_seen, &tid, &snr, BPF_ANY);
+	}
 	amode = access_mode();
 	if (op == H7_ACC_PROC_MEM && amode == H7_ACCESS_FENTRY)
 		return; /* the access check reports it */
@@ -2935,6 +2957,133 @@ int BPF_PROG(h7_fe_environ_open, struct inode *inode, struct file *file)
 }
 
 /*
+ * The file an open RETURNED, by anyone: a per-process procfs file is judged by
+ * the task its inode belongs to (proc_inode.pid, the task the kernel resolved
+ * through whatever path, chroot, /dev/fd/../.., bind mount or PID namespace
+ * named it) and by its dentry's name, not by the path string.  sys_enter's
+ * lexical parse (on_proc_open) stays first: it sees the act before it happens
+ * and failed attempts too; this exit reports only what that parse did not
+ * classify (proc_seen).  Both modes, except what a live fentry hook already
+ * reports: mem in fentry access mode (its open's attach-level check),
+ * syscall/stack there too (the check at their read), environ when
+ * fentry/environ_open is live.  Per-syscall tracepoints: other syscalls pay
+ * only the kernel's enabled-syscall bit test, not a BPF program.
+ */
+struct h7_sys_exit_ctx {
+	__u64 common; /* common_type, common_flags, common_preempt_count, common_pid */
+	__s32 nr;     /* __syscall_nr */
+	__s32 _pad;
+	__s64 ret;
+};
+
+/* Which per-process file a procfs dentry name is (0: none of ours). */
+static __always_inline __u32 proc_file_op(const char *n)
+{
+	if (n[0] == 'm' && n[1] == 'e' && n[2] == 'm' && n[3] == 0)
+		return H7_ACC_PROC_MEM;
+	if (n[0] == 'm' && n[1] == 'a' && n[2] == 'p' && n[3] == 's' && n[4] == 0)
+		return H7_ACC_PROC_MAPS;
+	if (n[0] == 'e' && n[1] == 'n' && n[2] == 'v' && n[3] == 'i' && n[4] == 'r' && n[5] == 'o' && n[6] == 'n' &&
+	    n[7] == 0)
+		return H7_ACC_PROC_ENVIRON;
+	if (n[0] == 's' && n[1] == 'y' && n[2] == 's' && n[3] == 'c' && n[4] == 'a' && n[5] == 'l' && n[6] == 'l' &&
+	    n[7] == 0)
+		return H7_ACC_PROC_SYSCALL;
+	if (n[0] == 'a' && n[1] == 'u' && n[2] == 'x' && n[3] == 'v' && n[4] == 0)
+		return H7_ACC_PROC_AUXV;
+	if (n[0] == 'p' && n[1] == 'a' && n[2] == 'g' && n[3] == 'e' && n[4] == 'm' && n[5] == 'a' && n[6] == 'p' &&
+	    n[7] == 0)
+		return H7_ACC_PROC_PAGEMAP;
+	if (n[0] == 's' && n[1] == 't' && n[2] == 'a' && n[3] == 'c' && n[4] == 'k' && n[5] == 0)
+		return H7_ACC_PROC_STACK;
+	return 0;
+}
+
+static __always_inline int on_open_exit(struct h7_sys_exit_ctx *ctx, __u32 hook)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid(), target, vpid, op, level;
+	struct h7_hook_cfg *cfg;
+	struct proc_inode *pi;
+	struct proc_fs_info *fsi;
+	struct super_block *sb;
+	struct inode *inode;
+	struct file *f;
+	struct pid *pid;
+	__s64 *seen;
+	char name[9] = {};
+
+	seen = bpf_map_lookup_elem(&proc_seen, &tid);
+	if (seen) {
+		__s64 snr = *seen;
+
+		bpf_map_delete_elem(&proc_seen, &tid);
+		if (snr == ctx->nr)
+			return 0; /* sys_enter's parse classified this open */
+	}
+	if (ctx->ret < 0)
+		return 0;
+	f = fd_file((int)ctx->ret);
+	if (!f)
+		return 0;
+	inode = BPF_CORE_READ(f, f_inode);
+	sb = BPF_CORE_READ(inode, i_sb);
+	if (!inode || BPF_CORE_READ(sb, s_magic) != PROC_SUPER_MAGIC)
+		return 0;
+	pi = (struct proc_inode *)((char *)inode - bpf_core_field_offset(struct proc_inode, vfs_inode));
+	pid = BPF_CORE_READ(pi, pid);
+	if (!pid)
+		return 0; /* no task's file (/proc/meminfo, sysctl, /proc/net/...) */
+	bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(f, f_path.dentry, d_name.name));
+	op = proc_file_op(name);
+	if (!op)
+		return 0;
+	cfg = hook_config();
+	if (cfg && cfg->access == H7_ACCESS_FENTRY &&
+	    (op == H7_ACC_PROC_MEM || op == H7_ACC_PROC_SYSCALL || op == H7_ACC_PROC_STACK))
+		return 0; /* the attach-level access check reported it (at the open, or at the read) */
+	target = pid_host_nr(pid);
+	/* the pid as the procfs that was walked numbers it (a container's /proc: its own pids) */
+	vpid = target;
+	fsi = (struct proc_fs_info *)BPF_CORE_READ(sb, s_fs_info);
+	level = fsi ? BPF_CORE_READ(fsi, pid_ns, level) : 0;
+	if (level && level <= BPF_CORE_READ(pid, level) && level < 32)
+		vpid = BPF_CORE_READ(upid_at(pid, level), nr);
+	if (op == H7_ACC_PROC_ENVIRON) {
+		if (cfg && cfg->environ == H7_ACCESS_FENTRY)
+			return 0; /* fentry/environ_open counts and reports it */
+		environ_open_seen(target, scope_of(target) ? target : 0, vpid, BPF_CORE_READ(f, f_flags), ctx->nr,
+				  hook);
+		return 0;
+	}
+	if (op == H7_ACC_PROC_MAPS) {
+		__u32 sweep = proc_run(&maps_runs, target);
+
+		access_emit_sweep(op, hook, target, vpid, -1, BPF_CORE_READ(f, f_flags), ctx->nr, sweep);
+		return 0;
+	}
+	access_emit(op, hook, target, vpid, -1, BPF_CORE_READ(f, f_flags), ctx->nr);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int h7_tp_exit_openat(struct h7_sys_exit_ctx *ctx)
+{
+	return on_open_exit(ctx, H7_HOOK_TP_EXIT_OPENAT);
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int h7_tp_exit_open(struct h7_sys_exit_ctx *ctx)
+{
+	return on_open_exit(ctx, H7_HOOK_TP_EXIT_OPEN);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int h7_tp_exit_openat2(struct h7_sys_exit_ctx *ctx)
+{
+	return on_open_exit(ctx, H7_HOOK_TP_EXIT_OPENAT2);
+}
+
+/*
  * Whoever the caller is: the TARGET decides, named in the caller's own PID
  * namespace.  Reported with a forced wakeup so userspace sees it within one
  * poll.  In fentry access mode only TRACEME comes from here (attach and
@@ -2977,6 +3126,17 @@ static __always_inline void on_tamper_syscall(long id, struct pt_regs *regs)
 	case H7_NR_creat:
 		on_proc_open(id, AT_FDCWD, (const char *)ARG1(regs), H7_O_CREAT | H7_O_WRONLY | H7_O_TRUNC,
 			     H7_HOOK_SYS_ENTER);
+		return;
+	/* Gated by a read-level access check (process_madvise) or by credentials alone (prlimit):
+	 * the fentry hook never sees them, so sys_enter reports them in both modes. */
+	case H7_NR_process_madvise: /* (pidfd, iovec, vlen, advice, flags) */
+		access_emit(H7_ACC_PROCESS_MADVISE, H7_HOOK_SYS_ENTER, pidfd_target((int)ARG1(regs)),
+			    (__u32)ARG1(regs), -1, (__u32)ARG4(regs), id);
+		return;
+	case H7_NR_prlimit64: /* (pid, resource, new, old): a set only; a get reads what /proc/<pid>/limits shows */
+		if (ARG3(regs))
+			access_emit(H7_ACC_PRLIMIT, H7_HOOK_SYS_ENTER, host_tid((__u32)ARG1(regs)), (__u32)ARG1(regs),
+				    (__s32)ARG2(regs), 0, id);
 		return;
 	}
 	if (access_mode() == H7_ACCESS_FENTRY)
@@ -3207,6 +3367,8 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	case H7_NR_process_vm_readv:
 	case H7_NR_process_vm_writev:
 	case H7_NR_pidfd_getfd:
+	case H7_NR_process_madvise:
+	case H7_NR_prlimit64:
 		on_tamper_syscall(id, regs);
 		break;
 #if defined(__TARGET_ARCH_x86)

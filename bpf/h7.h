@@ -41,6 +41,7 @@
 #define H7_ENVIRON_RUN_ENTRIES 4096   /* environ / maps sweeps per caller (environ_runs, maps_runs; LRU) */
 #define H7_LISTENERS_ENTRIES 16384    /* TCP sockets a monitored task put in LISTEN (listeners) */
 #define H7_DGRAM_SEEN_ENTRIES 4096    /* (sender, unix datagram receiver) pairs reported (dgram_seen; LRU) */
+#define H7_PROC_SEEN_ENTRIES 4096     /* threads whose open sys_enter already classified by path (proc_seen; LRU) */
 #define H7_SYS_RING_BYTES (4 << 20)   /* ring defaults; userspace resizes them before load */
 #define H7_EVENT_RING_BYTES (2 << 20)
 
@@ -102,6 +103,11 @@ enum h7_hook {
 	H7_HOOK_TP_URING_SUBMIT = 17,       /* tp_btf/io_uring_submit_req: 6.1 names it io_uring_submit_sqe */
 	H7_HOOK_TP_SOCK_STATE = 18,         /* tp_btf/inet_sock_set_state: a TCP socket entered or left LISTEN */
 	H7_HOOK_FENTRY_UNIX_MAY_SEND = 19,  /* fentry/security_unix_may_send: a unix datagram's receiver */
+	/* The file an open RETURNED, whatever path named it (chroot into /proc, /dev/fd/../..,
+	 * a bind mount of /proc/<pid>): its procfs inode's task and its dentry's name. */
+	H7_HOOK_TP_EXIT_OPENAT = 20,  /* tracepoint/syscalls/sys_exit_openat: the opened file's procfs inode */
+	H7_HOOK_TP_EXIT_OPEN = 21,    /* tracepoint/syscalls/sys_exit_open: the same for open(2) */
+	H7_HOOK_TP_EXIT_OPENAT2 = 22, /* tracepoint/syscalls/sys_exit_openat2: the same for openat2(2) */
 };
 
 /* Where an exec's pre-interpreter file is read (h7_hook_cfg.exec). */
@@ -163,6 +169,14 @@ enum h7_access_op {
 	H7_ACC_PROC_FD = 8,    /* open of /proc/<pid>/fd/<n>: the file behind one of its descriptors
 				  opened anew (arg_fd = n, mode = the open's flags): fd takeover
 				  without pidfd_getfd */
+	/* Exploit recon without maps (red-team round 7), seen only by the file an open returned: */
+	H7_ACC_PROC_SYSCALL = 9,  /* open of /proc/<pid>/syscall: its blocked syscall, stack and instruction pointers */
+	H7_ACC_PROC_AUXV = 10,    /* open of /proc/<pid>/auxv: the loader's addresses, AT_RANDOM */
+	H7_ACC_PROC_PAGEMAP = 11, /* open of /proc/<pid>/pagemap: which of its pages are resident */
+	H7_ACC_PROC_STACK = 12,   /* open of /proc/<pid>/stack: its kernel stack */
+	/* pid-taking syscalls that reach it without the attach-level access check (both modes, sys_enter): */
+	H7_ACC_PROCESS_MADVISE = 13, /* process_madvise(2) on its memory through a pidfd (mode = the advice) */
+	H7_ACC_PRLIMIT = 14,      /* prlimit64(2) SETTING one of its resource limits (arg_fd = the resource) */
 };
 
 enum h7_open_op {
@@ -371,7 +385,7 @@ struct h7_access {
 	__u32 target_agent;
 	__u32 mode;    /* ptrace access mode (fentry) or open flags */
 	__u32 arg_pid; /* pid (or pidfd) as the caller named it */
-	__s32 arg_fd;  /* pidfd_getfd: the target's fd number; else -1 */
+	__s32 arg_fd;  /* pidfd_getfd, proc_fd_open: the target's fd number; prlimit: the resource; else -1 */
 	__s64 nr;      /* syscall the caller was in (-1: none, e.g. io_uring) */
 	__u32 sweep;   /* H7_ACC_PROC_ENVIRON (_MAPS): environ (maps) files of other processes the caller
 			  opened in the run of such opens (gaps < H7_ENVIRON_SWEEP_GAP_NS) just before this one */

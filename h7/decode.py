@@ -41,6 +41,7 @@ WRITTEN_ENTRIES = 16384
 ENVIRON_RUN_ENTRIES = 4096
 LISTENERS_ENTRIES = 16384  # H7_LISTENERS_ENTRIES
 DGRAM_SEEN_ENTRIES = 4096
+PROC_SEEN_ENTRIES = 4096  # H7_PROC_SEEN_ENTRIES
 FOLLOW_COMMS_ENTRIES = 64
 FOLLOW_ENTRIES = 256
 SYS_RING_BYTES = 4 << 20  # defaults; the sensor resizes the rings before load
@@ -118,6 +119,9 @@ HOOKS = {
     17: "tp_btf/io_uring_submit_req",
     18: "tp_btf/inet_sock_set_state",
     19: "fentry/security_unix_may_send",
+    20: "tracepoint/syscalls/sys_exit_openat",
+    21: "tracepoint/syscalls/sys_exit_open",
+    22: "tracepoint/syscalls/sys_exit_openat2",
 }
 #: enum h7_access_op
 ACCESS_OPS = {
@@ -129,6 +133,12 @@ ACCESS_OPS = {
     6: "attach_check",
     7: "proc_environ_open",
     8: "proc_fd_open",
+    9: "proc_syscall_open",
+    10: "proc_auxv_open",
+    11: "proc_pagemap_open",
+    12: "proc_stack_open",
+    13: "process_madvise",
+    14: "prlimit",
 }
 #: enum h7_egress_mode / h7_access_mode (struct h7_hook_cfg)
 EGRESS_SYSCALL, EGRESS_CGROUP, EGRESS_FENTRY = 0, 1, 2
@@ -198,6 +208,7 @@ MAP_SIZES = {
     "listeners": LISTENERS_ENTRIES,
     "dgram_seen": DGRAM_SEEN_ENTRIES,
     "proc_scratch": 1,
+    "proc_seen": PROC_SEEN_ENTRIES,
 }
 
 SYS_DTYPE = np.dtype(

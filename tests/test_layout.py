@@ -197,6 +197,7 @@ def test_header_constants_match() -> None:
         ("H7_LISTENERS_ENTRIES", decode.LISTENERS_ENTRIES),
         ("H7_FOLLOW_COMMS_ENTRIES", decode.FOLLOW_COMMS_ENTRIES),
         ("H7_FOLLOW_ENTRIES", decode.FOLLOW_ENTRIES),
+        ("H7_PROC_SEEN_ENTRIES", decode.PROC_SEEN_ENTRIES),
         ("H7_SYS_RING_BYTES", f"({decode.SYS_RING_BYTES >> 20} << 20)"),
         ("H7_EVENT_RING_BYTES", f"({decode.EVENT_RING_BYTES >> 20} << 20)"),
         ("H7_TOKEN_BITS", decode.TOKEN_BITS),

@@ -201,11 +201,17 @@ def mode_allows(mode: str, kind: str) -> bool:
 #: io_uring's submit tracepoint (6.1 names it io_uring_submit_sqe): tracepoint mode's view of
 #: io_uring requests (no syscall shows them); each kernel loads one of the two programs.
 URING_PROGRAMS = ("h7_tp_uring_submit", "h7_tp_uring_submit_sqe")
-#: tp_btf programs the sensor can run without (they refine, they do not see).
+#: the exits of the open syscalls: the file an open returned, judged by its procfs inode's task
+#: (per-syscall tracepoints: a kernel without CONFIG_FTRACE_SYSCALLS lacks them, the sensor runs on)
+OPEN_EXIT_PROGRAMS = ("h7_tp_exit_openat", "h7_tp_exit_open", "h7_tp_exit_openat2")
+#: tp_btf programs the sensor can run without (they refine, they do not see), and the open exits.
 OPTIONAL_TRACEPOINTS = {
     "tp_btf/inet_sock_set_state",
     "tp_btf/io_uring_submit_req",
     "tp_btf/io_uring_submit_sqe",
+    "tracepoint/syscalls/sys_exit_openat",
+    "tracepoint/syscalls/sys_exit_open",
+    "tracepoint/syscalls/sys_exit_openat2",
 }
 
 
@@ -265,7 +271,8 @@ GAPS: list[Gap] = [
     Gap(
         "tampering",
         2,
-        "process_vm_readv/writev, /proc/<pid>/mem|maps, pidfd_getfd, ptrace attach",
+        "process_vm_readv/writev, /proc/<pid>/mem|maps, pidfd_getfd, ptrace attach "
+        "(process_madvise, prlimit: sys_enter in both modes)",
         fentry=("h7_fe_ptrace_access",),
         cfg_field="access",
         values={"fentry": ACCESS_FENTRY, "tracepoint": ACCESS_SYSCALL, "syscall": ACCESS_SYSCALL},
@@ -281,6 +288,17 @@ GAPS: list[Gap] = [
         cfg_field="environ",
         values={"fentry": ACCESS_FENTRY, "tracepoint": ACCESS_SYSCALL, "syscall": ACCESS_SYSCALL},
         also=URING_PROGRAMS,
+    ),
+    # A per-process /proc file reached by a path that does not spell /proc/<pid> (chroot into
+    # /proc, /dev/fd/../.., a bind mount of /proc/<pid>, a container's procfs): the open's exit
+    # reads the returned file's procfs inode (its task) and name; both modes, three programs or none.
+    Gap(
+        "proc_files",
+        2,
+        "/proc/<pid> files by the task of the inode an open returned (mem, maps, environ, syscall, auxv, "
+        "pagemap, stack), whatever path named them",
+        fentry=(),
+        tracepoint=OPEN_EXIT_PROGRAMS,
     ),
     Gap(
         "pid_namespaces",

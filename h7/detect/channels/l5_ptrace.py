@@ -12,6 +12,11 @@ Codes (one per kind of act, so an operator can route them separately):
 * ``PROCESS_MEMORY_ACCESS``: process_vm_readv/writev on it, an open of its
   /proc/<pid>/mem or /proc/<pid>/maps, or any other attach-level access
   check the kernel made for it (fentry mode);
+* ``PROCESS_LIMITS_CHANGED``: prlimit(2) set one of its resource limits from
+  another process (a lowered NOFILE makes its next tool call fail; gated by
+  credentials only, so no access check sees it: sys_enter in both modes, the
+  pid resolved through the caller's PID namespace).  A get is not reported
+  (/proc/<pid>/limits shows the same to anyone).
 * ``FD_THEFT_DETECTED``: pidfd_getfd took one of its file descriptors (its
   sockets: the conversation with the model, its API sessions), or its
   /proc/<pid>/fd/<n> was opened: the very file behind that descriptor, opened
@@ -36,6 +41,14 @@ open every process's maps to name its mappings, the agent's among them (seen liv
 evaluation).  A reader that opens other processes' maps first, then the agent's, is not certified
 either: it learns only the memory layout, and the act that would use it (a /proc/<pid>/mem open,
 process_vm_writev, a ptrace attach) still is.
+
+A per-process /proc file is also judged by the file an open RETURNED (the
+open's exit: the procfs inode's task and the dentry's name), so a path that
+does not spell /proc/<pid> -- chroot("/proc") then "/PID/mem", /dev/fd/../..,
+a bind mount of /proc/<pid>, a container's procfs -- names the same target.
+That view adds the exploit's recon files: /proc/<pid>/syscall, auxv, pagemap
+and stack (``PROCESS_MEMORY_ACCESS``), as does process_madvise(2) through a
+pidfd (read-level access check: fentry's attach-level hook never sees it).
 
 PTRACE_TRACEME is not an attach by someone else (the process asks to be
 traced by its parent) and is ignored.  The kernel reports only acts whose
@@ -79,7 +92,38 @@ ACCESS_CODES = {
     "attach_check": "PROCESS_MEMORY_ACCESS",
     "pidfd_getfd": "FD_THEFT_DETECTED",
     "proc_fd_open": "FD_THEFT_DETECTED",
+    # what an exploit reads before writing memory (round 7): registers, loader addresses,
+    # resident pages, kernel stack; and memory advice applied to it from outside
+    "proc_syscall_open": "PROCESS_MEMORY_ACCESS",
+    "proc_auxv_open": "PROCESS_MEMORY_ACCESS",
+    "proc_pagemap_open": "PROCESS_MEMORY_ACCESS",
+    "proc_stack_open": "PROCESS_MEMORY_ACCESS",
+    "process_madvise": "PROCESS_MEMORY_ACCESS",
+    "prlimit": "PROCESS_LIMITS_CHANGED",
 }
+#: RLIMIT_* numbers (asm-generic) named in prlimit evidence
+RLIMITS = dict(
+    enumerate(
+        [
+            "CPU",
+            "FSIZE",
+            "DATA",
+            "STACK",
+            "CORE",
+            "RSS",
+            "NPROC",
+            "NOFILE",
+            "MEMLOCK",
+            "AS",
+            "LOCKS",
+            "SIGPENDING",
+            "MSGQUEUE",
+            "NICE",
+            "RTPRIO",
+            "RTTIME",
+        ]
+    )
+)
 
 
 @dataclass
@@ -151,6 +195,15 @@ class PtraceChannel(Channel):
                     what["target_fd"] = int(ev.get("arg_fd", -1))
                 if op == "proc_fd_open":  # what for: read, write, append (h7_access.mode = the open's flags)
                     what["open_flags"] = oct(int(ev.get("mode", 0)))
+                elif op.startswith("proc_") and str(ev.get("hook", "")).startswith("tracepoint/syscalls/"):
+                    # judged by the file the open returned, not by the path (none was recognised)
+                    what["open_flags"] = oct(int(ev.get("mode", 0)))
+                    what["resolved_by"] = "procfs inode"
+                elif op == "process_madvise":
+                    what["advice"] = int(ev.get("mode", 0))
+                elif op == "prlimit":
+                    res = int(ev.get("arg_fd", -1))
+                    what["resource"] = RLIMITS.get(res, str(res))
             elif etype == "open":
                 path = self._own_mem_writable(ev, ctx)
                 if path is None:
@@ -263,6 +316,11 @@ SPEC = register(
                 "FD_THEFT_DETECTED",
                 "high",
                 "Process took a file descriptor from the agent (pidfd_getfd, /proc/<pid>/fd/<n>)",
+            ),
+            AlertCode(
+                "PROCESS_LIMITS_CHANGED",
+                "high",
+                "Process set one of the agent's resource limits (prlimit)",
             ),
         ),
         settings=L5Settings,
