@@ -155,15 +155,35 @@ struct {
 	__type(value, __u32);
 } task_pidns SEC(".maps");
 
-/* TCP sockets that were accepted (passive opens), by address: a send on one
- * is a reply, not egress (issue 12).  Entries go when the socket closes or
- * is reused for an active open. */
+/* TCP sockets that were accepted (passive opens), by address.  Value: the
+ * agent whose connect the socket's peer is (0: none, a client outside every
+ * agent), decided at ESTABLISHED (own_conns).  A send on one is inbound
+ * (enum h7_inbound).  Entries go when the socket closes or is reused for an
+ * active open. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, H7_ACCEPTED_ENTRIES);
 	__type(key, __u64);
-	__type(value, __u8);
+	__type(value, __u32);
 } accepted SEC(".maps");
+
+/* A monitored task's TCP socket between connect() (SYN_SENT, in the task)
+ * and ESTABLISHED (softirq, where the source port is known): sk -> agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, H7_OWN_CONNS_ENTRIES);
+	__type(key, __u64);
+	__type(value, __u32);
+} connecting SEC(".maps");
+
+/* Monitored tasks' established TCP connects by 4-tuple -> agent, until the
+ * listener's side of the same connection (on this host) looks them up. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, H7_OWN_CONNS_ENTRIES);
+	__type(key, struct h7_conn_key);
+	__type(value, __u32);
+} own_conns SEC(".maps");
 
 /* TCP sockets a monitored task put in LISTEN, by address (struct h7_listener):
  * their LISTEN -> CLOSE goes to the same agent from whatever task closes them.
@@ -1487,9 +1507,13 @@ static __always_inline void on_rename(__u32 agent, int olddfd, const char *oldp,
  * reply and is reported with `inbound` set, never counted as egress.
  */
 
-static __always_inline int sock_inbound(__u64 sk)
+static __always_inline __u16 sock_inbound(__u64 sk, __u32 agent)
 {
-	return sk && bpf_map_lookup_elem(&accepted, &sk) != 0;
+	__u32 *peer = sk ? bpf_map_lookup_elem(&accepted, &sk) : 0;
+
+	if (!peer)
+		return H7_INBOUND_NONE;
+	return *peer && *peer == agent ? H7_INBOUND_OWN : H7_INBOUND_PEER;
 }
 
 static __always_inline __u32 egress_mode(void)
@@ -1547,14 +1571,14 @@ static __always_inline __u16 read_ksockaddr(const void *kaddr, struct h7_net *n)
 	return family;
 }
 
-/* Peer of a socket (for sends that carry no address). */
-static __always_inline __u16 read_sock_peer(struct sock *sk, struct h7_net *n)
+/* Peer of a socket (for sends that carry no address); `agent` is the sender's. */
+static __always_inline __u16 read_sock_peer(struct sock *sk, struct h7_net *n, __u32 agent)
 {
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 
 	n->family = family;
-	n->from_socket = 1;
-	n->inbound = sock_inbound((__u64)sk);
+	n->from_socket = H7_ADDR_SOCKET;
+	n->inbound = sock_inbound((__u64)sk, agent);
 	if (family == AF_INET) {
 		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 
@@ -1649,7 +1673,7 @@ static __always_inline void net_emit(__u32 agent, __u32 tgid, struct h7_net *n, 
 		__u64 one = 1;
 
 		k.tgid = tgid;
-		k.op = n->inbound ? 0x100 : 0; /* any send op: one destination, one event */
+		k.op = n->inbound ? 0x100 | n->inbound : 0; /* any send op: one destination, one event */
 		k.family = n->family;
 		k.port = n->inbound ? 0 : n->port;
 		__builtin_memcpy(k.addr, n->addr, 16);
@@ -1663,13 +1687,139 @@ static __always_inline void net_emit(__u32 agent, __u32 tgid, struct h7_net *n, 
 	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
 }
 
+/*
+ * Raw IP sockets with IP_HDRINCL (IPPROTO_RAW sockets always have it; red-team
+ * round 7's g1r7_rawip_hdrincl_spoof): the packet carries its own IP header
+ * and goes where THAT header says; the call's sockaddr only picks the route
+ * (an allowed address hides the real one).  No cgroup sock_addr hook runs for
+ * raw sockets, and the socket layer sees the sockaddr only, so the header is
+ * read from the caller's buffer at sys_enter (both modes) -- the first 20
+ * (IPv4) / 40 (IPv6) bytes and the transport header's destination port, never
+ * the payload.  What cannot be read is reported with the unspecified address
+ * (H7_ADDR_IPHDR): fail closed, never the allowed sockaddr.
+ */
+struct inet_sock___flags {
+	unsigned long inet_flags; /* 6.6+: a bit per flag */
+} __attribute__((preserve_access_index));
+
+struct inet_sock___bits {
+	__u8 hdrincl : 1; /* before 6.6: a bitfield */
+} __attribute__((preserve_access_index));
+
+/* INET_FLAGS_HDRINCL: an anonymous enum in include/net/inet_sock.h (no CO-RE relocation can
+ * name it); 12 since the flags word replaced the bitfields (6.6), appended to since.
+ * tests/test_sensor_gaps.py sets IP_HDRINCL by setsockopt on an IPPROTO_UDP raw socket to
+ * check it on every vmtest kernel. */
+#define H7_INET_FLAGS_HDRINCL 12
+
+static __always_inline int sock_hdrincl(struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	if ((family != AF_INET && family != AF_INET6) || BPF_CORE_READ(sk, sk_type) != SOCK_RAW)
+		return 0;
+	if (BPF_CORE_READ(sk, sk_protocol) == IPPROTO_RAW)
+		return 1;
+	if (bpf_core_field_exists(struct inet_sock___flags, inet_flags)) {
+		unsigned long fl = BPF_CORE_READ((struct inet_sock___flags *)sk, inet_flags);
+
+		return (fl >> H7_INET_FLAGS_HDRINCL) & 1;
+	}
+	if (bpf_core_field_exists(struct inet_sock___bits, hdrincl))
+		return BPF_CORE_READ_BITFIELD_PROBED((struct inet_sock___bits *)sk, hdrincl);
+	return 0;
+}
+
+/* The destination of a hand-built IP packet in user memory (ubuf, len: its first segment). */
+static __always_inline void iphdr_dest(const void *ubuf, __u64 len, __u16 family, struct h7_net *n)
+{
+	__u8 h[40] = {};
+	__u16 port = 0;
+	__u32 off;
+	__u8 proto;
+
+	n->family = family;
+	n->port = 0;
+	n->from_socket = H7_ADDR_IPHDR;
+	__builtin_memset(n->addr, 0, 16);
+	if (family == AF_INET) {
+		if (!ubuf || len < 20 || bpf_probe_read_user(h, 20, ubuf) || (h[0] >> 4) != 4)
+			return;
+		__builtin_memcpy(n->addr, &h[16], 4);
+		proto = h[9];
+		off = (h[0] & 15) * 4;
+		if (off < 20 || (h[6] & 0x1f) || h[7])
+			return; /* a bad header or a later fragment: no transport header */
+	} else {
+		if (!ubuf || len < 40 || bpf_probe_read_user(h, 40, ubuf) || (h[0] >> 4) != 6)
+			return;
+		__builtin_memcpy(n->addr, &h[24], 16);
+		proto = h[6];
+		off = 40;
+	}
+	if ((proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP ||
+	     proto == IPPROTO_UDPLITE) &&
+	    len >= off + 4 && !bpf_probe_read_user(&port, sizeof(port), (const char *)ubuf + off + 2))
+		n->port = bpf_ntohs(port);
+}
+
+/* A send on an IP_HDRINCL socket, from its syscall: the header's destination, counted as egress.
+ * A sendmmsg's messages after the first are not read: one more event, unspecified address. */
+static __always_inline void raw_send_emit(__u32 agent, struct h7_stats *st, struct sock *sk, __u32 op,
+					  int fd, const void *ubuf, __u64 blen, __u64 bytes, __u32 count)
+{
+	struct h7_net n = {};
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	iphdr_dest(ubuf, blen, family, &n);
+	if (st) {
+		st->sends += count;
+		st->send_bytes += bytes;
+	}
+	n.op = op;
+	n.fd = fd;
+	n.bytes = bytes;
+	n.count = 1;
+	n.hook = H7_HOOK_SYS_ENTER;
+	net_emit(agent, tgid, &n, 1);
+	if (op == H7_NET_SENDMMSG && count > 1) {
+		iphdr_dest(0, 0, family, &n);
+		n.count = count - 1;
+		net_emit(agent, tgid, &n, 1);
+	}
+}
+
+/* 1 when the record names an address (a connected raw socket has no port to tell). */
+static __always_inline int addr_set(const struct h7_net *n)
+{
+	__u64 a = 0, b = 0;
+
+	__builtin_memcpy(&a, n->addr, 8);
+	__builtin_memcpy(&b, n->addr + 8, 8);
+	return (a | b) != 0;
+}
+
+/* 1 when the thread's current syscall is a send whose IP_HDRINCL header sys_enter read (fentry mode). */
+static __always_inline int raw_sys_send(struct h7_scope *s, int by_tid)
+{
+	__u64 tok = s->window & ((1ULL << H7_TOKEN_BITS) - 1);
+
+	if (!by_tid)
+		return 0;
+	/* write/writev: sys_enter reads them in tracepoint mode only (fentry mode keeps
+	 * every other write cost-free): fentry reports them with the unspecified address */
+	return tok == seq_token(H7_NR_sendto) || tok == seq_token(H7_NR_sendmsg) ||
+	       tok == seq_token(H7_NR_sendmmsg);
+}
+
 /* sys_enter's share of egress.  Syscall mode: everything.  Cgroup mode:
  * everything but inet connects (cgroup/connect4|6 report those, with the
  * address the kernel really used); the sendmsg hooks add what no send
  * syscall shows (io_uring, sendmmsg messages after the first).  Fentry mode:
  * only non-inet connects. */
 static __always_inline void on_net(__u32 agent, struct h7_stats *st, __u32 op, int fd,
-				   const void *uaddr, __u64 bytes, __u32 count)
+				   const void *uaddr, __u64 bytes, __u32 count, const void *ubuf, __u64 blen)
 {
 	struct h7_net n = {};
 	__u32 mode = egress_mode();
@@ -1683,12 +1833,21 @@ static __always_inline void on_net(__u32 agent, struct h7_stats *st, __u32 op, i
 			st->connects++;
 	} else {
 		int pk_fe = packet_fentry_live();
+		struct sock *sk = 0;
 
+		if (!family || family == AF_INET || family == AF_INET6) {
+			/* in every mode: no other hook reads a raw socket's own IP header */
+			sk = fd_sock(fd);
+			if (sk && sock_hdrincl(sk)) {
+				raw_send_emit(agent, st, sk, op, fd, ubuf, blen, bytes, count);
+				return;
+			}
+		}
 		if (mode == H7_EGRESS_FENTRY && pk_fe)
 			return; /* inet_sendmsg and packet_sendmsg see every send */
 		if (family != AF_INET && family != AF_INET6) {
-			struct sock *sk = fd_sock(fd);
-
+			if (!sk)
+				sk = fd_sock(fd);
 			if (!sk)
 				return;
 			if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_PACKET) {
@@ -1697,7 +1856,7 @@ static __always_inline void on_net(__u32 agent, struct h7_stats *st, __u32 op, i
 				packet_dest(sk, uaddr, 1, &n);
 				family = AF_PACKET;
 			} else if (!family) {
-				family = read_sock_peer(sk, &n);
+				family = read_sock_peer(sk, &n, agent);
 			}
 		}
 		if (family != AF_PACKET && (mode == H7_EGRESS_FENTRY || (family != AF_INET && family != AF_INET6)))
@@ -1745,6 +1904,7 @@ static __always_inline void on_unix_dgram(__u32 agent, int fd, const void *uaddr
 static __always_inline void on_sendmsg(__u32 agent, struct h7_stats *st, int fd, const void *umsg)
 {
 	struct user_msghdr m = {};
+	struct iovec iov0 = {};
 	__u64 bytes = 0;
 
 	bpf_probe_read_user(&m, sizeof(m), umsg);
@@ -1756,8 +1916,10 @@ static __always_inline void on_sendmsg(__u32 agent, struct h7_stats *st, int fd,
 			break;
 		bpf_probe_read_user(&iov, sizeof(iov), &m.msg_iov[i]);
 		bytes += iov.iov_len;
+		if (i == 0)
+			iov0 = iov;
 	}
-	on_net(agent, st, H7_NET_SENDMSG, fd, m.msg_name, bytes, 1);
+	on_net(agent, st, H7_NET_SENDMSG, fd, m.msg_name, bytes, 1, iov0.iov_base, iov0.iov_len);
 	on_unix_dgram(agent, fd, m.msg_name, m.msg_namelen);
 }
 
@@ -1765,9 +1927,12 @@ static __always_inline void on_sendmmsg(__u32 agent, struct h7_stats *st, int fd
 					__u32 vlen)
 {
 	struct mmsghdr mm = {};
+	struct iovec iov0 = {};
 
 	bpf_probe_read_user(&mm, sizeof(mm), umm);
-	on_net(agent, st, H7_NET_SENDMMSG, fd, mm.msg_hdr.msg_name, 0, vlen);
+	if (mm.msg_hdr.msg_iovlen)
+		bpf_probe_read_user(&iov0, sizeof(iov0), mm.msg_hdr.msg_iov);
+	on_net(agent, st, H7_NET_SENDMMSG, fd, mm.msg_hdr.msg_name, 0, vlen, iov0.iov_base, iov0.iov_len);
 	on_unix_dgram(agent, fd, mm.msg_hdr.msg_name, mm.msg_hdr.msg_namelen); /* the first message's */
 }
 
@@ -1795,7 +1960,7 @@ static __always_inline int splice_bypasses_sendmsg(void)
 }
 
 static __always_inline void on_socket_write(__u32 agent, struct h7_stats *st, int fd, __u64 bytes,
-					    int paged)
+					    int paged, __u32 op, const void *ubuf, __u64 blen)
 {
 	struct h7_net n = {};
 	struct file *f;
@@ -1819,10 +1984,15 @@ static __always_inline void on_socket_write(__u32 agent, struct h7_stats *st, in
 		packet_dest(sk, 0, 0, &n);
 	} else {
 		if (fe)
-			return;
-		family = read_sock_peer(sk, &n);
-		if ((family != AF_INET && family != AF_INET6) || !n.port)
-			return; /* not inet, or not connected */
+			return; /* fentry/inet_sendmsg (an IP_HDRINCL write: unspecified address there) */
+		if (sock_hdrincl(sk)) {
+			raw_send_emit(agent, st, sk, H7_NET_WRITE, fd, ubuf, blen, bytes, 1);
+			return; /* sendfile/splice/vmsplice: no buffer to read, unspecified address */
+		}
+		family = read_sock_peer(sk, &n, agent);
+		if ((family != AF_INET && family != AF_INET6) ||
+		    (!n.port && (BPF_CORE_READ(sk, sk_type) != SOCK_RAW || !addr_set(&n))))
+			return; /* not inet, or not connected (a raw socket has no port) */
 	}
 	if (st && !n.inbound) {
 		st->sends++;
@@ -1918,13 +2088,21 @@ static __always_inline int fe_sendmsg(struct socket *sock, struct msghdr *msg, _
 	int by_tid = 0;
 	struct h7_scope *s = scope_current_by(&by_tid);
 	struct h7_net n = {};
+	struct sock *sk;
 	__u16 family;
 
 	if (!s)
 		return 0;
+	sk = BPF_CORE_READ(sock, sk);
+	if (sock_hdrincl(sk)) {
+		if (raw_sys_send(s, by_tid))
+			return 0; /* sys_enter read the packet's own header */
+		iphdr_dest(0, 0, BPF_CORE_READ(sk, __sk_common.skc_family), &n); /* io_uring...: unread */
+		return fe_send_emit(s, by_tid, &n, size, hook);
+	}
 	family = read_ksockaddr(BPF_CORE_READ(msg, msg_name), &n);
 	if (!family)
-		family = read_sock_peer(BPF_CORE_READ(sock, sk), &n);
+		family = read_sock_peer(sk, &n, s->agent);
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
 	return fe_send_emit(s, by_tid, &n, size, hook);
@@ -2160,21 +2338,107 @@ static __always_inline void on_unlisten(struct sock *sk)
 	listen_emit(sk, agent, ino, H7_NET_UNLISTEN);
 }
 
+/*
+ * A TCP connection's 4-tuple as seen from its `sk` (local = s*, remote = d*),
+ * or swapped (`peer`: the key the other end of the same connection files it
+ * under).  v4-mapped IPv6 sockets are keyed as IPv4, so a dual-stack
+ * listener's child matches a plain IPv4 client.  0 when not inet.
+ */
+static __always_inline int conn_key(const struct sock *sk, struct h7_conn_key *k, int peer)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	__u16 rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	__u8 *lo = peer ? k->daddr : k->saddr, *re = peer ? k->saddr : k->daddr;
+	struct in6_addr d6 = {};
+
+	if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&d6, sk, __sk_common.skc_v6_daddr);
+		if (d6.in6_u.u6_addr32[0] == 0 && d6.in6_u.u6_addr32[1] == 0 &&
+		    d6.in6_u.u6_addr32[2] == bpf_htonl(0xffff))
+			family = AF_INET; /* v4-mapped: skc_daddr/skc_rcv_saddr hold the IPv4 pair */
+	}
+	if (family == AF_INET) {
+		__u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__u32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+
+		__builtin_memcpy(lo, &l, 4);
+		__builtin_memcpy(re, &r, 4);
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO((struct in6_addr *)lo, sk, __sk_common.skc_v6_rcv_saddr);
+		__builtin_memcpy(re, &d6, 16);
+	} else {
+		return 0;
+	}
+	k->family = family;
+	k->sport = peer ? rport : lport;
+	k->dport = peer ? lport : rport;
+	return 1;
+}
+
+/*
+ * Who is at the other end of an accepted connection (red-team round 7's
+ * g1r7_accept_side_pull: a collector connects IN and the agent sends the
+ * secret on the accepted socket, no connect at all).  A monitored task's
+ * connect is remembered by socket at SYN_SENT (task context; the source
+ * port is not chosen yet) and by 4-tuple at ESTABLISHED (softirq); the
+ * listener's child reaches ESTABLISHED only after the client's ACK, so on
+ * this host the client's entry is always there first.  The child then
+ * records which agent connected to it (0: a client outside every agent).
+ */
+static __always_inline void own_conn_track(const struct sock *sk, int oldstate, int newstate)
+{
+	struct h7_conn_key k = {};
+	__u64 key = (__u64)sk;
+	__u32 *v;
+
+	if (newstate == TCP_SYN_SENT) {
+		struct h7_scope *s = scope_current();
+
+		if (s && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP)
+			bpf_map_update_elem(&connecting, &key, &s->agent, BPF_ANY);
+		return;
+	}
+	if (oldstate == TCP_SYN_SENT) {
+		v = bpf_map_lookup_elem(&connecting, &key);
+		if (!v)
+			return;
+		if (newstate == TCP_ESTABLISHED && conn_key(sk, &k, 0))
+			bpf_map_update_elem(&own_conns, &k, v, BPF_ANY);
+		bpf_map_delete_elem(&connecting, &key);
+		return;
+	}
+	if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED) {
+		__u32 *mark = bpf_map_lookup_elem(&accepted, &key);
+
+		if (!mark || !conn_key(sk, &k, 1))
+			return;
+		v = bpf_map_lookup_elem(&own_conns, &k);
+		if (!v)
+			return;
+		*mark = *v;
+		bpf_map_delete_elem(&own_conns, &k);
+	}
+}
+
 /* TCP sockets born from a listener (passive open) are marked; a send on
- * them is a reply.  Runs in softirq for passive opens, so it cannot be
- * scoped to the agents: one map update per accepted connection and one
- * delete per close, host-wide.  Entering and leaving LISTEN (rare, always
- * in a task) reports the monitored tasks' listeners. */
+ * them is inbound, and a reply to the agent's own connect is inside the
+ * agent.  Runs in softirq for passive opens, so it cannot be scoped to the
+ * agents: one map update and one lookup per accepted connection and one
+ * delete per close, host-wide; a lookup per active open's SYN_SENT exit.
+ * Entering and leaving LISTEN (rare, always in a task) reports the
+ * monitored tasks' listeners. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(h7_sock_state, const struct sock *sk, const int oldstate, const int newstate)
 {
 	__u64 key = (__u64)sk;
-	__u8 one = 1;
+	__u32 none = 0;
 
 	if (newstate == TCP_SYN_RECV)
-		bpf_map_update_elem(&accepted, &key, &one, BPF_ANY);
+		bpf_map_update_elem(&accepted, &key, &none, BPF_ANY);
 	else if (newstate == TCP_CLOSE || newstate == TCP_SYN_SENT)
 		bpf_map_delete_elem(&accepted, &key);
+	own_conn_track(sk, oldstate, newstate);
 	if (newstate == TCP_LISTEN)
 		on_listen((struct sock *)sk);
 	else if (oldstate == TCP_LISTEN)
@@ -3274,9 +3538,13 @@ static __always_inline void uring_send(struct h7_scope *s, int fd)
 	} else if (family == AF_INET || family == AF_INET6) {
 		if (egress_mode() == H7_EGRESS_FENTRY)
 			return;
-		read_sock_peer(sk, &n);
-		if (!n.port)
-			return; /* unconnected: an addressed datagram, cgroup/sendmsg4|6's */
+		if (sock_hdrincl(sk)) {
+			iphdr_dest(0, 0, family, &n); /* the SQE's buffer is not read: unspecified */
+		} else {
+			read_sock_peer(sk, &n, s->agent);
+			if (!n.port && (BPF_CORE_READ(sk, sk_type) != SOCK_RAW || !addr_set(&n)))
+				return; /* unconnected: an addressed datagram, cgroup/sendmsg4|6's */
+		}
 	} else {
 		return;
 	}
@@ -3493,7 +3761,7 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	case H7_NR_connect: {
 		__u16 fam = 0;
 
-		on_net(agent, st, H7_NET_CONNECT, (int)ARG1(regs), (const void *)ARG2(regs), 0, 1);
+		on_net(agent, st, H7_NET_CONNECT, (int)ARG1(regs), (const void *)ARG2(regs), 0, 1, 0, 0);
 		/* unix: who accepted is known once connect returns (next syscall) */
 		if (!bpf_probe_read_user(&fam, sizeof(fam), (const void *)ARG2(regs)) && fam == AF_UNIX &&
 		    !handoff_fentry_live())
@@ -3522,7 +3790,7 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 		break;
 	case H7_NR_sendto:
 		on_net(agent, st, H7_NET_SENDTO, (int)ARG1(regs), (const void *)ARG5(regs),
-		       (__u64)ARG3(regs), 1);
+		       (__u64)ARG3(regs), 1, (const void *)ARG2(regs), (__u64)ARG3(regs));
 		on_unix_dgram(agent, (int)ARG1(regs), (const void *)ARG5(regs), (__u32)ARG6(regs));
 		break;
 	case H7_NR_sendmsg:
@@ -3532,17 +3800,25 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 		on_sendmmsg(agent, st, (int)ARG1(regs), (const void *)ARG2(regs), (__u32)ARG3(regs));
 		break;
 	case H7_NR_write:
-		on_socket_write(agent, st, (int)ARG1(regs), (__u64)ARG3(regs), 0);
+		on_socket_write(agent, st, (int)ARG1(regs), (__u64)ARG3(regs), 0, H7_NET_WRITE,
+				(const void *)ARG2(regs), (__u64)ARG3(regs));
 		break;
-	case H7_NR_writev:
+	case H7_NR_writev: {
+		struct iovec iov0 = {};
+
+		if (ARG3(regs) > 0)
+			bpf_probe_read_user(&iov0, sizeof(iov0), (const void *)ARG2(regs));
+		on_socket_write(agent, st, (int)ARG1(regs), 0, 0, H7_NET_WRITE, iov0.iov_base, iov0.iov_len);
+		break;
+	}
 	case H7_NR_vmsplice:
-		on_socket_write(agent, st, (int)ARG1(regs), 0, 0);
+		on_socket_write(agent, st, (int)ARG1(regs), 0, 0, H7_NET_WRITE, 0, 0);
 		break;
 	case H7_NR_sendfile: /* sendfile(out_fd, in_fd, offset, count) */
-		on_socket_write(agent, st, (int)ARG1(regs), (__u64)ARG4(regs), 1);
+		on_socket_write(agent, st, (int)ARG1(regs), (__u64)ARG4(regs), 1, H7_NET_WRITE, 0, 0);
 		break;
 	case H7_NR_splice: /* splice(fd_in, off_in, fd_out, off_out, len, flags) */
-		on_socket_write(agent, st, (int)ARG3(regs), (__u64)ARG5(regs), 1);
+		on_socket_write(agent, st, (int)ARG3(regs), (__u64)ARG5(regs), 1, H7_NET_WRITE, 0, 0);
 		break;
 	}
 	return 0;

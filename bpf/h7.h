@@ -40,6 +40,7 @@
 #define H7_FOLLOW_ENTRIES 256         /* live hand-offs (follow) */
 #define H7_ENVIRON_RUN_ENTRIES 4096   /* environ / maps sweeps per caller (environ_runs, maps_runs; LRU) */
 #define H7_LISTENERS_ENTRIES 16384    /* TCP sockets a monitored task put in LISTEN (listeners) */
+#define H7_OWN_CONNS_ENTRIES 16384    /* monitored tasks' TCP active opens (connecting, own_conns; LRU) */
 #define H7_DGRAM_SEEN_ENTRIES 4096    /* (sender, unix datagram receiver) pairs reported (dgram_seen; LRU) */
 #define H7_PROC_SEEN_ENTRIES 4096     /* threads whose open sys_enter already classified by path (proc_seen; LRU) */
 #define H7_SYS_RING_BYTES (4 << 20)   /* ring defaults; userspace resizes them before load */
@@ -341,6 +342,38 @@ struct h7_open {
 	char path[H7_PATH_LEN];
 };
 
+/* h7_net.from_socket: where the destination was read. */
+enum h7_addr_src {
+	H7_ADDR_CALL = 0,   /* the call's sockaddr (or the kernel's copy of it) */
+	H7_ADDR_SOCKET = 1, /* the connected socket's peer */
+	/* The packet's own IP header: a raw socket with IP_HDRINCL (IPPROTO_RAW always) sends
+	 * where its header says; the sockaddr only picks the route.  addr = the header's
+	 * destination, port = the TCP/UDP/UDP-Lite/SCTP destination port (0: other protocols,
+	 * fragments); the unspecified address when the header could not be read (shorter than
+	 * a header, split across iovecs, a sendmmsg message after the first, io_uring). */
+	H7_ADDR_IPHDR = 2,
+};
+
+/* h7_net.inbound: a send on a TCP socket born from a listener (passive open). */
+enum h7_inbound {
+	H7_INBOUND_NONE = 0,  /* not accepted: the agent's own connect or datagram */
+	/* accepted, and the connecting socket was not one of this agent's (matched in the
+	 * kernel at ESTABLISHED by its 4-tuple): a client outside the agent, addr/port = peer */
+	H7_INBOUND_PEER = 1,
+	H7_INBOUND_OWN = 2,   /* accepted from a connect this same agent made: inside the agent */
+};
+
+/* A monitored task's TCP connect, by 4-tuple (own_conns key): the listener side's
+ * ESTABLISHED looks its peer up here.  IPv4 (and v4-mapped IPv6) in the first 4 bytes. */
+struct h7_conn_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport; /* host byte order */
+	__u16 dport;
+	__u16 family; /* AF_INET for v4 and v4-mapped */
+	__u16 _pad;
+};
+
 /* AF_PACKET (family 17): a frame handed to a link below IP, never inet.  addr holds the
  * ifindex (u32, host order; 0: not bound, any link) and port the ethertype (host order). */
 struct h7_net {
@@ -351,9 +384,9 @@ struct h7_net {
 	__u32 count;  /* sendmmsg vlen, else 1 */
 	__u64 bytes;  /* length argument of the call, never the payload */
 	__u8 addr[16];/* IPv4 in the first 4 bytes, or IPv6 */
-	__u32 from_socket; /* 1: address read from the connected socket */
+	__u32 from_socket; /* enum h7_addr_src: where addr/port were read */
 	__u16 hook;    /* enum h7_hook that saw it */
-	__u16 inbound; /* 1: the socket was accepted (a reply, not egress) */
+	__u16 inbound; /* enum h7_inbound: 0 an active socket; else accepted, by whom */
 	__u64 ino;     /* H7_NET_LISTEN / H7_NET_UNLISTEN: the socket's inode; else 0 */
 };
 

@@ -40,6 +40,7 @@ ACCEPTED_ENTRIES = 65536
 WRITTEN_ENTRIES = 16384
 ENVIRON_RUN_ENTRIES = 4096
 LISTENERS_ENTRIES = 16384  # H7_LISTENERS_ENTRIES
+OWN_CONNS_ENTRIES = 16384  # H7_OWN_CONNS_ENTRIES
 DGRAM_SEEN_ENTRIES = 4096
 PROC_SEEN_ENTRIES = 4096  # H7_PROC_SEEN_ENTRIES
 FOLLOW_COMMS_ENTRIES = 64
@@ -123,6 +124,10 @@ HOOKS = {
     21: "tracepoint/syscalls/sys_exit_open",
     22: "tracepoint/syscalls/sys_exit_openat2",
 }
+#: enum h7_addr_src: where a net record's address was read
+ADDR_CALL, ADDR_SOCKET, ADDR_IPHDR = 0, 1, 2
+#: enum h7_inbound: a send on an accepted TCP socket, and who connected
+INBOUND_NONE, INBOUND_PEER, INBOUND_OWN = 0, 1, 2
 #: enum h7_access_op
 ACCESS_OPS = {
     1: "process_vm_readv",
@@ -206,6 +211,8 @@ MAP_SIZES = {
     "environ_runs": ENVIRON_RUN_ENTRIES,
     "maps_runs": ENVIRON_RUN_ENTRIES,
     "listeners": LISTENERS_ENTRIES,
+    "connecting": OWN_CONNS_ENTRIES,
+    "own_conns": OWN_CONNS_ENTRIES,
     "dgram_seen": DGRAM_SEEN_ENTRIES,
     "proc_scratch": 1,
     "proc_seen": PROC_SEEN_ENTRIES,
@@ -507,8 +514,15 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
         ev["fd"] = int(r["fd"])
         ev["bytes"] = int(r["bytes"])
         ev["count"] = int(r["count"])
-        ev["from_socket"] = bool(r["from_socket"])
-        ev["inbound"] = bool(r["inbound"])
+        src = int(r["from_socket"])  # enum h7_addr_src
+        ev["from_socket"] = src == ADDR_SOCKET
+        if src == ADDR_IPHDR:
+            ev["ip_header"] = True  # the packet's own IP header (IP_HDRINCL), not the sockaddr
+        inbound = int(r["inbound"])  # enum h7_inbound
+        ev["inbound"] = bool(inbound)
+        if inbound:
+            # who connected in: this agent itself (own) or a client outside it (not own)
+            ev["peer_own"] = inbound == INBOUND_OWN
         ev["hook"] = HOOKS.get(int(r["hook"]), "unknown")
         if ev["op"] in LISTEN_OPS:
             ev["ino"] = int(r["ino"])

@@ -29,9 +29,10 @@ import pytest
 from conftest import TIMESCALE
 from test_sensor_bpf import Collector
 
-from h7.detect.channels.base import ChannelContext, ProcReader
+from h7.detect.channels.base import PHASE_MONITORING, ChannelContext, ProcReader
 from h7.detect.channels.l2_exec import ExecChannel
 from h7.detect.channels.l3_causal import CausalChannel, CausalGraphBuilder, ProcEdge
+from h7.detect.channels.l4_egress import EgressChannel
 from h7.detect.channels.l5_ptrace import MAPS_SWEEP, PtraceChannel
 from h7.detect.engine import EngineConfig
 
@@ -313,6 +314,71 @@ def test_replies_on_accepted_connections_are_not_egress(watched: Any) -> None:
     assert not [e for e in evs if not e["inbound"] and e["port"] in client_ports]
     # keyed by the peer, not its ephemeral port: five clients, at most one event per (op, peer)
     assert len({(e["op"], e["addr"]) for e in replies}) == len(replies)
+
+
+def test_accepted_connections_tell_the_agents_own_connect_from_an_outside_client(watched: Any) -> None:
+    """Red-team round 7's accept-side pull: the agent's data leaves on a socket it ACCEPTED.
+
+    The kernel matches each accepted connection with the connects the same
+    agent made (4-tuple, at ESTABLISHED): the reply to the agent's own fetch
+    of its in-process server is ``peer_own`` (inside the agent, not egress),
+    the reply to a client outside the agent (this test process) is not, and
+    L4 certifies that one by the peer's address.
+    """
+    _, agent, col = watched
+    port = int(agent.cmd("serve"))
+    assert agent.cmd(f"get {port}") == "200"  # the agent's own tool fetches its own server
+    own = wait_event(col, lambda e: e["type"] == "net" and e.get("peer_own") is True, "the own reply")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:  # a collector connects in
+        c.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        while c.recv(4096):
+            pass
+    out = wait_event(col, lambda e: e["type"] == "net" and e.get("peer_own") is False, "the client's reply")
+    for e in (own, out):
+        assert e["inbound"] and e["addr"] == "127.0.0.1" and e["pid"] == agent.proc.pid, e
+    col.stop()
+    l4 = EgressChannel(EngineConfig())
+    ctx = ChannelContext(agent=1, agent_id="a", info=None, config=EngineConfig())
+    l4.finish_baseline(ctx)
+    ctx.phase = PHASE_MONITORING
+    alerts = l4.on_events([e for e in col.events if e["type"] == "net" and e.get("inbound")], ctx)
+    assert [(a.code, a.evidence["direction"], a.evidence["addr"]) for a in alerts] == [
+        ("UNKNOWN_DESTINATION", "inbound", "127.0.0.1")
+    ]
+
+
+@pytest.mark.parametrize("how", ["sendto", "sendmsg", "write", "hdrincl_opt"])
+def test_raw_ip_hdrincl_is_judged_by_its_own_header(watched: Any, how: str) -> None:
+    """Red-team round 7's raw-IP spoof: the sockaddr names an allowed route, the header another host.
+
+    sys_enter reads the hand-built header (both modes); fentry mode reports a
+    write(2) on such a socket with the unspecified address (fail closed: its
+    socket-layer hook does not read user buffers).
+    """
+    sensor, agent, col = watched
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.7.41", 0))
+        sink.settimeout(5 * TIMESCALE)
+        dport = sink.getsockname()[1]
+        sent = agent.cmd(f"rawip 127.0.0.1 8080 127.0.7.41 {dport} {how}")
+        assert int(sent) == 42, sent  # 20 IP + 8 UDP + 14 payload
+        assert sink.recv(64) == b"h7-raw-hdrincl"  # delivered where the header said
+    fentry_write = how == "write" and sensor.gap_modes["egress"]["mode"] == "fentry"
+    want = ("0.0.0.0", 0) if fentry_write else ("127.0.7.41", dport)
+    e = wait_event(
+        col, lambda e: e["type"] == "net" and e.get("ip_header") and (e["addr"], e["port"]) == want, "header"
+    )
+    assert e["pid"] == agent.proc.pid and not e["inbound"], e
+    col.stop()
+    # the route (the sockaddr, allowed) never stands for the destination of such a socket
+    routed = [x for x in col.events if x["type"] == "net" and (x["addr"], x["port"]) == ("127.0.0.1", 8080)]
+    assert not routed, routed
+    l4 = EgressChannel(EngineConfig(channel_settings={"L4": {"allow": ["127.0.0.1"]}}))
+    ctx = ChannelContext(agent=1, agent_id="a", info=None, config=EngineConfig())
+    l4.finish_baseline(ctx)
+    ctx.phase = PHASE_MONITORING
+    alerts = l4.on_events([x for x in col.events if x["type"] == "net"], ctx)
+    assert {a.evidence["addr"] for a in alerts} == {want[0]} and all(a.evidence["ip_header"] for a in alerts)
 
 
 # ------------------------------------------------------------------ gap 2

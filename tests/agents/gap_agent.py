@@ -13,6 +13,7 @@ import ctypes
 import http.server
 import os
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -81,6 +82,39 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+def ipv4_udp(src: str, dst: str, sport: int, dport: int, payload: bytes) -> bytes:
+    """A hand-built IPv4 header (checksummed) + UDP header (no checksum) + payload."""
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0x4837, 0, 64, socket.IPPROTO_UDP, 0,
+        socket.inet_aton(src), socket.inet_aton(dst),
+    )  # fmt: skip
+    words = struct.unpack("!10H", ip)
+    c = sum(words)
+    c = (c & 0xFFFF) + (c >> 16)
+    c = (c & 0xFFFF) + (c >> 16)
+    return ip[:10] + struct.pack("!H", ~c & 0xFFFF) + ip[12:] + udp
+
+
+def rawip(route: str, route_port: int, dst: str, dport: int, how: str) -> int:
+    """One UDP datagram to dst:dport built by hand on an IPPROTO_RAW (IP_HDRINCL) socket whose
+    sockaddr names route:route_port instead (the route; the port is ignored on raw sockets).
+    how: sendto | sendmsg (header and payload in two iovecs) | write (a connected raw socket) |
+    hdrincl_opt (sendto on an IPPROTO_UDP raw socket with IP_HDRINCL set by setsockopt)."""
+    pkt = ipv4_udp(route, dst, 40007, dport, b"h7-raw-hdrincl")
+    proto = socket.IPPROTO_UDP if how == "hdrincl_opt" else socket.IPPROTO_RAW
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, proto) as s:
+        if how == "hdrincl_opt":  # a UDP raw socket told IP_HDRINCL: the kernel's flag, not the protocol
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+            return s.sendto(pkt, (route, route_port))
+        if how == "sendto":
+            return s.sendto(pkt, (route, route_port))
+        if how == "sendmsg":
+            return s.sendmsg([pkt[:28], pkt[28:]], [], 0, (route, route_port))
+        s.connect((route, route_port))
+        return os.write(s.fileno(), pkt)
+
+
 #: an IEEE "local experimental" ethertype: nothing on the host handles it, the frame is dropped
 ETH_P_H7 = 0x88B5
 
@@ -144,6 +178,8 @@ def main() -> None:
             KEEP.append(srv)
             threading.Thread(target=srv.serve_forever, daemon=True).start()
             out = srv.server_address[1]
+        elif cmd[0] == "rawip":  # rawip ROUTE ROUTE_PORT DST DPORT sendto|sendmsg|write
+            out = rawip(cmd[1], int(cmd[2]), cmd[3], int(cmd[4]), cmd[5])
         elif cmd[0] == "get":
             with urllib.request.urlopen(f"http://127.0.0.1:{int(cmd[1])}/", timeout=30) as r:
                 out = r.status

@@ -22,6 +22,20 @@ Without this, replies to a client's port, or a peer that listens on a port the
 kernel picked for it, give a new key -- a new alert -- per connection.  The
 allowlist accepts the same spelling (``127.0.0.1:ephemeral``).
 
+Inbound peers.  A reply on a TCP connection the agent accepted carries its
+data to the peer, so it is egress when the peer is not the agent itself: the
+kernel matches every accepted connection against the connects the same agent
+made (4-tuple, at ESTABLISHED) and marks the send ``peer_own``.  A reply to
+the agent's own connect (an in-process docs site fetched by its own tool, an
+MCP server child) is inside the agent and never judged; a reply to anyone
+else is judged by the peer's address like a destination -- allowlist,
+operator accepts, and the peers the agent served during its baseline (a
+set of its own: connecting OUT to ``127.0.0.1:ephemeral`` says nothing about
+who may pull data IN).  Red-team round 7's ``g1r7_accept_side_pull``.
+Packets a raw socket builds itself (IP_HDRINCL) are judged by the
+destination in their own IP header (``ip_header``), never the sockaddr,
+which only picks the route (``g1r7_rawip_hdrincl_spoof``).
+
 No payload, DNS or TLS inspection: a hostname in the allowlist is resolved
 once, when the config is loaded.  Only inet/inet6 destinations are checked
 against the allowlist; unix sockets show up in L3's causal graph instead.
@@ -227,8 +241,12 @@ class EgressChannel(Channel):
         self.last_divergence = 0.0
         #: consecutive batches over the per-batch threshold
         self._over = 0
-        #: sends on connections the agent accepted (its own servers' replies): not egress, counted
+        #: sends on connections the agent accepted from its own connects: not egress, counted
         self.inbound_seen = 0
+        #: first sends on connections accepted from a client outside the agent (judged)
+        self.inbound_peers_seen = 0
+        #: peers (baseline keys) the agent replied to on accepted connections during its baseline
+        self.baseline_peers: set[str] = set()
         self.unknown_seen = 0
         self.checked = 0
         #: monitoring verdicts by (family, addr, port): None = allowed, else (addr, key, dest)
@@ -257,7 +275,25 @@ class EgressChannel(Channel):
         if ev.get("type") != "net" or fam not in ("inet", "inet6") or ev.get("op") in LISTEN_OPS:
             return None
         if ev.get("inbound"):
-            return None  # a reply on a connection the agent accepted: not egress (issue 12)
+            return None  # a reply on an accepted connection: _peer() judges it, by its own rules
+        return EgressChannel._addr(ev)
+
+    @staticmethod
+    def _peer(ev: Event) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int] | None:
+        """The client of an accepted connection that is NOT the agent's own connect, else None.
+
+        Records written before the kernel told own from outside peers (no ``peer_own``)
+        stay what they were then: replies, not judged.
+        """
+        if ev.get("type") != "net" or not ev.get("inbound") or ev.get("peer_own", True):
+            return None
+        if ev.get("family") not in ("inet", "inet6"):
+            return None
+        return EgressChannel._addr(ev)
+
+    @staticmethod
+    def _addr(ev: Event) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int] | None:
+        fam = ev.get("family")
         try:
             # the family says which parser: ip_address() would try IPv4 then IPv6
             addr = str(ev.get("addr", ""))
@@ -305,20 +341,28 @@ class EgressChannel(Channel):
         return match
 
     def allowed(
-        self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int, text: str = ""
+        self,
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+        port: int,
+        text: str = "",
+        *,
+        peer: bool = False,
     ) -> str | None:
-        """Why this destination is allowed, or None (``text``: ``str(ip)``, if known)."""
+        """Why this destination is allowed, or None (``text``: ``str(ip)``, if known).
+
+        ``peer``: the client of an accepted connection -- allowed by the same
+        allowlist and accepts, but learnt from the baseline's peers only.
+        """
         for r in self.rules:
             if r.matches(ip, port, self.eph):
                 return f"allowlist {r.text}"
         for r in self.accepted:
             if r.matches(ip, port, self.eph):
                 return f"accepted by operator {r.text}"
-        if (
-            self.settings.allow_baseline_destinations
-            and self._baseline_key(ip, port, text) in self.baseline_dests
+        if self.settings.allow_baseline_destinations and self._baseline_key(ip, port, text) in (
+            self.baseline_peers if peer else self.baseline_dests
         ):
-            return "seen in baseline"
+            return "peer served in baseline" if peer else "seen in baseline"
         return None
 
     @staticmethod
@@ -351,6 +395,9 @@ class EgressChannel(Channel):
         """
         out = []
         for key, d in self.learnt_unlisted.items():
+            if d.get("direction") == "inbound":
+                out.append({"key": key, **d})  # a client the agent served, not a listener of its own
+                continue
             host, _, port = str(d["destination"]).rpartition(":")
             try:
                 ip = ipaddress.ip_address(host)
@@ -375,6 +422,22 @@ class EgressChannel(Channel):
                     ):
                         self.learnt_unlisted[key] = {
                             "destination": f"{d[0]}:{d[1]}",
+                            "pid": int(ev.get("pid", 0)),
+                            "comm": str(ev.get("comm", "")),
+                            "ts_ns": int(ev.get("ts_ns", 0)),
+                        }
+                elif (p := self._peer(ev)) is not None:
+                    key = self._baseline_key(*p)
+                    self.baseline_peers.add(key)
+                    lkey = "inbound|" + key
+                    if (
+                        lkey not in self.learnt_unlisted
+                        and len(self.learnt_unlisted) < 256
+                        and not any(r.matches(p[0], p[1], self.eph) for r in self.rules)
+                    ):
+                        self.learnt_unlisted[lkey] = {
+                            "destination": f"{p[0]}:{p[1]}",
+                            "direction": "inbound",
                             "pid": int(ev.get("pid", 0)),
                             "comm": str(ev.get("comm", "")),
                             "ts_ns": int(ev.get("ts_ns", 0)),
@@ -498,7 +561,17 @@ class EgressChannel(Channel):
             if link is None and ev.get("family") not in ("inet", "inet6"):
                 continue
             if ev.get("inbound"):
-                self.inbound_seen += 1  # a reply on a connection the agent accepted: not egress
+                peer = self._peer(ev)
+                if peer is None:
+                    self.inbound_seen += 1  # a reply to the agent's own connect: not egress
+                    continue
+                self.inbound_peers_seen += 1
+                self.checked += 1
+                if learning and self.settings.allow_baseline_destinations:
+                    continue  # learn() records the peer
+                pv = self._peer_verdict(*peer)
+                if pv is not None:
+                    out.append(self._unknown(ctx, ev, pv, "inbound"))
                 continue
             self.checked += 1
             if link is not None:
@@ -513,7 +586,7 @@ class EgressChannel(Channel):
                     continue
                 ip, port = d
                 v = (
-                    ip,
+                    str(ip),
                     dest_key(ip, port, self.eph),
                     f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}",
                 )
@@ -521,35 +594,51 @@ class EgressChannel(Channel):
                 v = self._verdict(ev, ctx)
                 if v is None:
                     continue
-            addr, key, dest = v
-            port = int(ev.get("port", 0))
-            self.unknown_seen += 1
-            out.append(
-                ctx.alert(
-                    "L4",
-                    "UNKNOWN_DESTINATION",
-                    int(ev.get("ts_ns", 0)),
-                    divergence=1.0,
-                    threshold=1.0,
-                    key=key,
-                    evidence={
-                        "destination": dest,
-                        "destination_key": key,
-                        "addr": addr,
-                        "port": port,
-                        "family": ev.get("family"),
-                        "op": ev.get("op"),
-                        "pid": int(ev.get("pid", 0)),
-                        "comm": ev.get("comm", ""),
-                        "bytes": int(ev.get("bytes", 0)),
-                        "from_socket": bool(ev.get("from_socket", False)),
-                        "hook": ev.get("hook", "tp_btf/sys_enter"),
-                        "allowlist": [r.text for r in self.rules],
-                        "baseline_destinations": len(self.baseline_dests),
-                    },
-                )
-            )
+            out.append(self._unknown(ctx, ev, v, "outbound"))
         return out
+
+    def _peer_verdict(self, ip: IPAddress, port: int) -> tuple[str, str, str] | None:
+        """None if the client of an accepted connection is allowed, else (addr, key, dest)."""
+        a = str(ip)
+        if self.allowed(ip, port, a, peer=True) is not None:
+            return None
+        return a, dest_key(ip, port, self.eph, a), f"[{a}]:{port}" if ip.version == 6 else f"{a}:{port}"
+
+    def _unknown(self, ctx: ChannelContext, ev: Event, v: tuple[str, str, str], direction: str) -> Alert:
+        """One UNKNOWN_DESTINATION; ``direction`` "inbound": a reply to a client outside the agent."""
+        addr, key, dest = v
+        self.unknown_seen += 1
+        evidence: dict[str, Any] = {
+            "destination": dest,
+            "destination_key": key,
+            "addr": addr,
+            "port": int(ev.get("port", 0)),
+            "family": ev.get("family"),
+            "op": ev.get("op"),
+            "direction": direction,
+            "pid": int(ev.get("pid", 0)),
+            "comm": ev.get("comm", ""),
+            "bytes": int(ev.get("bytes", 0)),
+            "from_socket": bool(ev.get("from_socket", False)),
+            "hook": ev.get("hook", "tp_btf/sys_enter"),
+            "allowlist": [r.text for r in self.rules],
+            "baseline_destinations": len(self.baseline_dests),
+        }
+        if ev.get("ip_header"):
+            # a raw IP_HDRINCL packet: where its own header sends it, whatever the sockaddr said
+            # (the unspecified address: the header could not be read)
+            evidence["ip_header"] = True
+        if direction == "inbound":
+            evidence["baseline_peers"] = len(self.baseline_peers)
+        return ctx.alert(
+            "L4",
+            "UNKNOWN_DESTINATION",
+            int(ev.get("ts_ns", 0)),
+            divergence=1.0,
+            threshold=1.0,
+            key=key,
+            evidence=evidence,
+        )
 
     # -- rates ----------------------------------------------------------
     @staticmethod
@@ -722,6 +811,8 @@ class EgressChannel(Channel):
             "destinations_checked": self.checked,
             "unknown_destinations": self.unknown_seen,
             "inbound_sends_not_egress": self.inbound_seen,
+            "inbound_peer_sends": self.inbound_peers_seen,
+            "baseline_inbound_peers": len(self.baseline_peers),
             "own_listeners": list(self.own_listeners),
             "listen_events": self.listens_seen,
             "listening_now": len(self._listening),
@@ -730,6 +821,7 @@ class EgressChannel(Channel):
     def to_state(self) -> dict[str, Any]:
         return {
             "baseline_dests": sorted(self.baseline_dests),
+            "baseline_peers": sorted(self.baseline_peers),
             "ephemeral_ports": list(self.eph),
             "mean_rate": [float(x) for x in self.mean_rate],
             "cal": self.cal.to_dict(),
@@ -738,6 +830,7 @@ class EgressChannel(Channel):
 
     def from_state(self, state: dict[str, Any]) -> None:
         self.baseline_dests = {str(x) for x in state.get("baseline_dests", [])}
+        self.baseline_peers = {str(x) for x in state.get("baseline_peers", [])}
         self.mean_rate = np.array([float(x) for x in state["mean_rate"]])
         self.cal = Calibration.from_dict(state["cal"])
         self._verdicts.clear()
