@@ -1579,6 +1579,8 @@ static __always_inline __u16 read_sock_peer(struct sock *sk, struct h7_net *n, _
 	n->family = family;
 	n->from_socket = H7_ADDR_SOCKET;
 	n->inbound = sock_inbound((__u64)sk, agent);
+	if (n->inbound)
+		n->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	if (family == AF_INET) {
 		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 
@@ -1661,8 +1663,8 @@ static __always_inline struct sock *fd_sock(int fd)
  * Report a connect (always: it is a causal edge and low-rate) or a send
  * (only the first time a process sends to a destination, so a chatty
  * socket costs a map lookup, not a ring record).  A reply on an accepted
- * socket is keyed by the peer's address alone: the peer's ephemeral port
- * never makes a new key.
+ * socket is keyed by the listener's port and the peer's address: the peer's
+ * ephemeral port never makes a new key.
  */
 static __always_inline void net_emit(__u32 agent, __u32 tgid, struct h7_net *n, int dedup)
 {
@@ -1675,7 +1677,7 @@ static __always_inline void net_emit(__u32 agent, __u32 tgid, struct h7_net *n, 
 		k.tgid = tgid;
 		k.op = n->inbound ? 0x100 | n->inbound : 0; /* any send op: one destination, one event */
 		k.family = n->family;
-		k.port = n->inbound ? 0 : n->port;
+		k.port = n->inbound ? n->lport : n->port; /* inbound: per (listener, peer address) */
 		__builtin_memcpy(k.addr, n->addr, 16);
 		if (bpf_map_update_elem(&egress_seen, &k, &one, BPF_NOEXIST))
 			return; /* seen before */

@@ -388,6 +388,9 @@ struct h7_net {
 	__u16 hook;    /* enum h7_hook that saw it */
 	__u16 inbound; /* enum h7_inbound: 0 an active socket; else accepted, by whom */
 	__u64 ino;     /* H7_NET_LISTEN / H7_NET_UNLISTEN: the socket's inode; else 0 */
+	__u16 lport;   /* inbound: the accepted socket's local port (the listener's), host order */
+	__u16 _pad16;
+	__u32 _pad32;
 };
 
 /* A TCP listener of a monitored task (listeners map, keyed by the struct sock

@@ -281,6 +281,9 @@ UNION_FIELDS: dict[str, list[tuple[str, Any]]] = {
         ("hook", "<u2"),
         ("inbound", "<u2"),
         ("ino", "<u8"),
+        ("lport", "<u2"),
+        ("_pad16", "<u2"),
+        ("_pad32", "<u4"),
     ],
     "ptrace": [
         ("request", "<i8"),
@@ -523,6 +526,7 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
         if inbound:
             # who connected in: this agent itself (own) or a client outside it (not own)
             ev["peer_own"] = inbound == INBOUND_OWN
+            ev["lport"] = int(r["lport"])  # the listener's port: L4 keys peers per listener
         ev["hook"] = HOOKS.get(int(r["hook"]), "unknown")
         if ev["op"] in LISTEN_OPS:
             ev["ino"] = int(r["ino"])

@@ -57,11 +57,12 @@ def _net(op: str, addr: str, port: int, ts: int, **kw: Any) -> dict[str, Any]:
     return ev
 
 
-def _reply(addr: str, port: int, ts: int, own: bool | None) -> dict[str, Any]:
+def _reply(addr: str, port: int, ts: int, own: bool | None, lport: int = 8000) -> dict[str, Any]:
     """A send on an accepted socket; own=None: a record from before the kernel told them apart."""
     kw: dict[str, Any] = {"inbound": True}
     if own is not None:
         kw["peer_own"] = own
+        kw["lport"] = lport
     return _net("sendto", addr, port, ts, **kw)
 
 
@@ -120,13 +121,16 @@ def test_records_without_peer_own_stay_replies() -> None:
     assert _l4(engine.on_events([_reply("198.51.100.7", EPH, T, own=None)])) == []
 
 
-def test_peers_served_during_the_baseline_are_learnt_and_signed() -> None:
+def test_peers_served_during_the_baseline_are_learnt_per_listener_and_signed() -> None:
     engine = _engine(baseline_events=[_reply("127.0.0.5", EPH, ms.T0 + 3 * NS + 5, own=False)])
     assert _l4(engine.on_events([_reply("127.0.0.5", EPH + 3, T, own=False)])) == []
     assert _status(engine)["baseline_inbound_peers"] == 1
     (ch,) = [c for c in engine.agents[1].channels if c.name == "L4"]
     learnt = [d for d in ch.learnt_outside_allowlist(engine.agents[1].ctx) if d.get("direction") == "inbound"]
-    assert [d["destination"] for d in learnt] == [f"127.0.0.5:{EPH}"]
+    assert [(d["destination"], d["local_port"]) for d in learnt] == [(f"127.0.0.5:{EPH}", 8000)]
+    # the same peer pulling from a listener the baseline never saw serve it: judged
+    out = _l4(engine.on_events([_reply("127.0.0.5", EPH + 4, T + 2, own=False, lport=EPH + 50)]))
+    assert [(a.key, a.evidence["local_port"]) for a in out] == [("127.0.0.5:ephemeral", EPH + 50)]
     # a peer served in the baseline allows replies to it, not connects OUT to it
     assert [a.key for a in _l4(engine.on_events([_net("connect", "127.0.0.5", 8443, T + 5)]))] == [
         "127.0.0.5:8443"

@@ -336,6 +336,7 @@ def test_accepted_connections_tell_the_agents_own_connect_from_an_outside_client
     out = wait_event(col, lambda e: e["type"] == "net" and e.get("peer_own") is False, "the client's reply")
     for e in (own, out):
         assert e["inbound"] and e["addr"] == "127.0.0.1" and e["pid"] == agent.proc.pid, e
+        assert e["lport"] == port, e  # the agent's listener, whatever the client's port
     col.stop()
     l4 = EgressChannel(EngineConfig())
     ctx = ChannelContext(agent=1, agent_id="a", info=None, config=EngineConfig())

@@ -29,9 +29,11 @@ made (4-tuple, at ESTABLISHED) and marks the send ``peer_own``.  A reply to
 the agent's own connect (an in-process docs site fetched by its own tool, an
 MCP server child) is inside the agent and never judged; a reply to anyone
 else is judged by the peer's address like a destination -- allowlist,
-operator accepts, and the peers the agent served during its baseline (a
-set of its own: connecting OUT to ``127.0.0.1:ephemeral`` says nothing about
-who may pull data IN).  Red-team round 7's ``g1r7_accept_side_pull``.
+operator accepts, and what the agent's listeners served during its baseline,
+per (listening port, peer address): a set of its own (connecting OUT to
+``127.0.0.1:ephemeral`` says nothing about who may pull data IN), and a
+listener opened after the baseline has learnt nobody.  Red-team round 7's
+``g1r7_accept_side_pull``.
 Packets a raw socket builds itself (IP_HDRINCL) are judged by the
 destination in their own IP header (``ip_header``), never the sockaddr,
 which only picks the route (``g1r7_rawip_hdrincl_spoof``).
@@ -245,7 +247,8 @@ class EgressChannel(Channel):
         self.inbound_seen = 0
         #: first sends on connections accepted from a client outside the agent (judged)
         self.inbound_peers_seen = 0
-        #: peers (baseline keys) the agent replied to on accepted connections during its baseline
+        #: "<listening port>|<peer baseline key>" the agent replied to on accepted connections
+        #: during its baseline
         self.baseline_peers: set[str] = set()
         self.unknown_seen = 0
         self.checked = 0
@@ -346,12 +349,13 @@ class EgressChannel(Channel):
         port: int,
         text: str = "",
         *,
-        peer: bool = False,
+        lport: int | None = None,
     ) -> str | None:
         """Why this destination is allowed, or None (``text``: ``str(ip)``, if known).
 
-        ``peer``: the client of an accepted connection -- allowed by the same
-        allowlist and accepts, but learnt from the baseline's peers only.
+        ``lport``: the destination is the client of a connection accepted on that
+        local port -- allowed by the same allowlist and accepts, but learnt only
+        from what that listening port served during the baseline.
         """
         for r in self.rules:
             if r.matches(ip, port, self.eph):
@@ -359,11 +363,12 @@ class EgressChannel(Channel):
         for r in self.accepted:
             if r.matches(ip, port, self.eph):
                 return f"accepted by operator {r.text}"
-        if self.settings.allow_baseline_destinations and self._baseline_key(ip, port, text) in (
-            self.baseline_peers if peer else self.baseline_dests
-        ):
-            return "peer served in baseline" if peer else "seen in baseline"
-        return None
+        if not self.settings.allow_baseline_destinations:
+            return None
+        key = self._baseline_key(ip, port, text)
+        if lport is not None:
+            return "peer served in baseline" if f"{lport}|{key}" in self.baseline_peers else None
+        return "seen in baseline" if key in self.baseline_dests else None
 
     @staticmethod
     def _link(ev: Event) -> tuple[str, str, str] | None:
@@ -427,7 +432,7 @@ class EgressChannel(Channel):
                             "ts_ns": int(ev.get("ts_ns", 0)),
                         }
                 elif (p := self._peer(ev)) is not None:
-                    key = self._baseline_key(*p)
+                    key = f"{int(ev.get('lport', 0))}|{self._baseline_key(*p)}"
                     self.baseline_peers.add(key)
                     lkey = "inbound|" + key
                     if (
@@ -438,6 +443,7 @@ class EgressChannel(Channel):
                         self.learnt_unlisted[lkey] = {
                             "destination": f"{p[0]}:{p[1]}",
                             "direction": "inbound",
+                            "local_port": int(ev.get("lport", 0)),
                             "pid": int(ev.get("pid", 0)),
                             "comm": str(ev.get("comm", "")),
                             "ts_ns": int(ev.get("ts_ns", 0)),
@@ -569,7 +575,7 @@ class EgressChannel(Channel):
                 self.checked += 1
                 if learning and self.settings.allow_baseline_destinations:
                     continue  # learn() records the peer
-                pv = self._peer_verdict(*peer)
+                pv = self._peer_verdict(*peer, int(ev.get("lport", 0)))
                 if pv is not None:
                     out.append(self._unknown(ctx, ev, pv, "inbound"))
                 continue
@@ -597,10 +603,10 @@ class EgressChannel(Channel):
             out.append(self._unknown(ctx, ev, v, "outbound"))
         return out
 
-    def _peer_verdict(self, ip: IPAddress, port: int) -> tuple[str, str, str] | None:
-        """None if the client of an accepted connection is allowed, else (addr, key, dest)."""
+    def _peer_verdict(self, ip: IPAddress, port: int, lport: int) -> tuple[str, str, str] | None:
+        """None if the client of a connection accepted on ``lport`` is allowed, else (addr, key, dest)."""
         a = str(ip)
-        if self.allowed(ip, port, a, peer=True) is not None:
+        if self.allowed(ip, port, a, lport=lport) is not None:
             return None
         return a, dest_key(ip, port, self.eph, a), f"[{a}]:{port}" if ip.version == 6 else f"{a}:{port}"
 
@@ -629,6 +635,7 @@ class EgressChannel(Channel):
             # (the unspecified address: the header could not be read)
             evidence["ip_header"] = True
         if direction == "inbound":
+            evidence["local_port"] = int(ev.get("lport", 0))  # the agent's listener it was accepted on
             evidence["baseline_peers"] = len(self.baseline_peers)
         return ctx.alert(
             "L4",
