@@ -1666,6 +1666,25 @@ static __always_inline struct sock *fd_sock(int fd)
  * socket is keyed by the listener's port and the peer's address: the peer's
  * ephemeral port never makes a new key.
  */
+/* 127.0.0.0/8, ::1 or v4-mapped 127/8: a peer on this host */
+static __always_inline int addr_loopback(const struct h7_net *n)
+{
+	__u64 a = 0;
+	__u32 w2 = 0;
+
+	if (n->family == AF_INET)
+		return n->addr[0] == 127;
+	if (n->family != AF_INET6)
+		return 0;
+	__builtin_memcpy(&a, n->addr, 8);
+	__builtin_memcpy(&w2, n->addr + 8, 4);
+	if (a || (w2 && w2 != bpf_htonl(0xffff)))
+		return 0;
+	if (w2)
+		return n->addr[12] == 127;
+	return n->addr[12] == 0 && n->addr[13] == 0 && n->addr[14] == 0 && n->addr[15] == 1;
+}
+
 static __always_inline void net_emit(__u32 agent, __u32 tgid, struct h7_net *n, int dedup)
 {
 	struct h7_event *ev;
@@ -1678,6 +1697,11 @@ static __always_inline void net_emit(__u32 agent, __u32 tgid, struct h7_net *n, 
 		k.op = n->inbound ? 0x100 | n->inbound : 0; /* any send op: one destination, one event */
 		k.family = n->family;
 		k.port = n->inbound ? n->lport : n->port; /* inbound: per (listener, peer address) */
+		/* ...and per connection for a loopback client outside the agent: userspace may find its
+		 * socket in the agent's own tree (a connection opened before the sensor attached), and
+		 * that verdict must not hide the next client of the same listener */
+		if (n->inbound == H7_INBOUND_PEER && addr_loopback(n))
+			k.peer_port = n->port;
 		__builtin_memcpy(k.addr, n->addr, 16);
 		if (bpf_map_update_elem(&egress_seen, &k, &one, BPF_NOEXIST))
 			return; /* seen before */

@@ -540,8 +540,8 @@ struct h7_egress_key {
 	__u32 tgid;
 	__u32 op;
 	__u16 family;
-	__u16 port;
-	__u32 _pad;
+	__u16 port;    /* inbound: the listener's port */
+	__u32 peer_port; /* a loopback client outside the agent: its port (one record per connection) */
 	__u8 addr[16];
 };
 

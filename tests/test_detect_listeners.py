@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 
-from h7.detect.listeners import agent_tree, own_listener
+from h7.detect.listeners import agent_tree, own_client, own_listener
 
 LO = ipaddress.ip_address("127.0.0.1")
 
@@ -72,3 +72,26 @@ def test_the_cache_finds_a_new_listener_and_bounds_its_scans() -> None:
         cache.owns(os.getpid(), ipaddress.ip_address(f"127.9.{i >> 8}.{i & 255}"), 9)
     elapsed = time.monotonic() - t0
     assert cache.scans - before <= elapsed / 0.05 + 2
+
+
+def test_own_client_finds_the_agents_client_socket_and_nobody_elses() -> None:
+    """listeners.own_client: the client end of a live loopback connection, in the agent's tree or not."""
+    lo = ipaddress.ip_address("127.0.0.1")
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        lport = srv.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", lport), timeout=5) as c:
+            conn, _ = srv.accept()
+            with conn:
+                cport = c.getsockname()[1]
+                assert own_client(os.getpid(), lo, cport, lport)  # this process holds the client
+                assert not own_client(os.getpid(), lo, cport, lport + 1 if lport < 65535 else 1)
+                other = subprocess.Popen(["sleep", "30"])
+                try:
+                    assert not own_client(other.pid, lo, cport, lport)  # a tree without that socket
+                finally:
+                    other.kill()
+                    other.wait()
+        # closed: nothing to find (a collector gone before the check is judged, fail closed)
+        assert not own_client(os.getpid(), lo, cport, lport)

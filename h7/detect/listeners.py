@@ -234,3 +234,46 @@ class ListenerCache:
             owned = self._refresh(root_pid, now)
             return (ip, port) in owned or (None, port) in owned
         return False
+
+
+def own_client(root_pid: int, ip: IP, port: int, lport: int, proc: str = "/proc") -> bool:
+    """True if the loopback client (ip, port) of a connection to local port ``lport`` is a
+    socket of the agent's own tree (no caching).
+
+    Why: the kernel tells a reply to the agent's own connect from a reply to an
+    outside client by matching the connect it saw; a connection the agent opened
+    to its own server BEFORE the sensor attached (an HTTP client's keep-alive
+    pool) was never seen, so its replies arrive as from an outside client.  Such a
+    connection is alive while its replies are sent, so its client socket is in
+    ``/proc/<root>/net/tcp{,6}`` and in the agent's fds; an outside collector's is
+    not, and one already closed is not found either (judged, fail closed).
+    """
+    if root_pid <= 0 or not ip.is_loopback:
+        return False
+    inodes: set[int] = set()
+    for name, v6 in (("tcp", False), ("tcp6", True)):
+        try:
+            with open(f"{proc}/{root_pid}/net/{name}") as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if len(cols) < 10 or cols[3] == TCP_LISTEN:
+                continue
+            lhost, _, lp = cols[1].partition(":")
+            _, _, rp = cols[2].partition(":")
+            try:
+                if int(lp, 16) != port or int(rp, 16) != lport:
+                    continue
+                inode = int(cols[9])
+            except ValueError:
+                continue
+            local = _hex_addr(lhost, v6)
+            if isinstance(local, ipaddress.IPv6Address) and local.ipv4_mapped is not None:
+                local = local.ipv4_mapped
+            if local == ip and inode:
+                inodes.add(inode)
+    if not inodes:
+        return False
+    return bool(inodes & socket_inodes(agent_tree(root_pid, proc), proc))

@@ -180,6 +180,15 @@ def main() -> None:
             out = srv.server_address[1]
         elif cmd[0] == "rawip":  # rawip ROUTE ROUTE_PORT DST DPORT sendto|sendmsg|write
             out = rawip(cmd[1], int(cmd[2]), cmd[3], int(cmd[4]), cmd[5])
+        elif cmd[0] == "keep":  # keep PORT: connect to 127.0.0.1:PORT and hold the connection
+            KEEP.append(socket.create_connection(("127.0.0.1", int(cmd[1])), timeout=30))
+        elif cmd[0] == "ask":  # ask: one HTTP/1.0 request on the held connection; read to EOF, keep it
+            held = next(k for k in reversed(KEEP) if isinstance(k, socket.socket))
+            held.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+            got = 0
+            while chunk := held.recv(65536):
+                got += len(chunk)
+            out = got
         elif cmd[0] == "get":
             with urllib.request.urlopen(f"http://127.0.0.1:{int(cmd[1])}/", timeout=30) as r:
                 out = r.status

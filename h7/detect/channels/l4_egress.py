@@ -61,7 +61,7 @@ from h7.batch import Batch, Event
 from h7.config import NS_PER_S, EngineConfig
 from h7.decode import LISTEN_OPS
 from h7.detect.channels.base import PHASE_BASELINE, Calibration, Channel, ChannelContext, calibrate_threshold
-from h7.detect.listeners import ListenerCache
+from h7.detect.listeners import ListenerCache, own_client
 from h7.detect.window import Cusum, calibrate_cusum
 from h7.errors import UsageError
 from h7.registry import AlertCode, ChannelSpec, register
@@ -247,6 +247,8 @@ class EgressChannel(Channel):
         self.inbound_seen = 0
         #: first sends on connections accepted from a client outside the agent (judged)
         self.inbound_peers_seen = 0
+        #: of those, found in /proc to be the agent's own connection (opened before attach)
+        self.own_clients_by_proc = 0
         #: "<listening port>|<peer baseline key>" the agent replied to on accepted connections
         #: during its baseline
         self.baseline_peers: set[str] = set()
@@ -571,11 +573,16 @@ class EgressChannel(Channel):
                 if peer is None:
                     self.inbound_seen += 1  # a reply to the agent's own connect: not egress
                     continue
+                lport = int(ev.get("lport", 0))
+                if self._own_client(*peer, lport, ctx):
+                    self.inbound_seen += 1  # the agent's own connection from before the sensor attached
+                    self.own_clients_by_proc += 1
+                    continue
                 self.inbound_peers_seen += 1
                 self.checked += 1
                 if learning and self.settings.allow_baseline_destinations:
                     continue  # learn() records the peer
-                pv = self._peer_verdict(*peer, int(ev.get("lport", 0)))
+                pv = self._peer_verdict(*peer, lport)
                 if pv is not None:
                     out.append(self._unknown(ctx, ev, pv, "inbound"))
                 continue
@@ -602,6 +609,13 @@ class EgressChannel(Channel):
                     continue
             out.append(self._unknown(ctx, ev, v, "outbound"))
         return out
+
+    def _own_client(self, ip: IPAddress, port: int, lport: int, ctx: ChannelContext) -> bool:
+        """Live only: the loopback client is a socket of the agent's own tree that the kernel
+        could not match (connected before the sensor attached); see listeners.own_client."""
+        if not (ip.is_loopback and ctx.proc.enabled and ctx.info):
+            return False
+        return own_client(ctx.info.root_pid, ip, port, lport, ctx.proc.root)
 
     def _peer_verdict(self, ip: IPAddress, port: int, lport: int) -> tuple[str, str, str] | None:
         """None if the client of a connection accepted on ``lport`` is allowed, else (addr, key, dest)."""
@@ -819,6 +833,7 @@ class EgressChannel(Channel):
             "unknown_destinations": self.unknown_seen,
             "inbound_sends_not_egress": self.inbound_seen,
             "inbound_peer_sends": self.inbound_peers_seen,
+            "inbound_own_found_in_proc": self.own_clients_by_proc,
             "baseline_inbound_peers": len(self.baseline_peers),
             "own_listeners": list(self.own_listeners),
             "listen_events": self.listens_seen,
