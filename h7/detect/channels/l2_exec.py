@@ -55,6 +55,7 @@ import re
 import shlex
 import stat as statmod
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -509,26 +510,39 @@ class KnownBinaries:
             except OSError:
                 continue
             for e in entries:
-                c = self._classify(e.name)
+                c: tuple[str, str] | None = self._classify(e.name)
                 if c is None:
                     continue
-                try:
-                    st = os.stat(e.path)
-                except OSError:
-                    continue
-                if not statmod.S_ISREG(st.st_mode):
-                    continue
-                key = (st.st_dev, st.st_ino)
-                if key not in self.by_inode:
-                    real = os.path.realpath(e.path)
-                    canon = self._classify(os.path.basename(real)) or c
-                    self.by_inode[key] = (canon[1], canon[0], {real})
-                    self.paths[key] = real
-                    self.by_size.setdefault(st.st_size, []).append(key)
-                    self._index_layout(real, key, canon[1])
-                _, _, aliases = self.by_inode[key]
-                aliases.add(e.name)
-                aliases.add(e.path)
+
+                def kind(real: str, c: tuple[str, str] = c) -> tuple[str, str]:
+                    # a symlink is named after what it points to (python3 -> python3.11)
+                    return self._classify(os.path.basename(real)) or c
+
+                self._add(e.path, e.name, kind)
+
+    def _add(self, path: str, alias: str, kind: Callable[[str], tuple[str, str]]) -> None:
+        """Index one regular file by inode, size and ELF layout; ``path`` and ``alias`` name it.
+
+        ``kind(realpath)`` gives (class, canonical name) the first time its inode is seen:
+        the tools of $PATH and the dynamic loaders are indexed the same way, only so named.
+        """
+        try:
+            st = os.stat(path)
+        except OSError:
+            return
+        if not statmod.S_ISREG(st.st_mode):
+            return
+        key = (st.st_dev, st.st_ino)
+        if key not in self.by_inode:
+            real = os.path.realpath(path)
+            cls, name = kind(real)
+            self.by_inode[key] = (name, cls, {real})
+            self.paths[key] = real
+            self.by_size.setdefault(st.st_size, []).append(key)
+            self._index_layout(real, key, name)
+        aliases = self.by_inode[key][2]
+        aliases.add(alias)
+        aliases.add(path)
 
     def _scan_loaders(self) -> None:
         """Index the host's dynamic loaders (``ld-linux-x86-64.so.2``...) by inode and content.
@@ -552,22 +566,7 @@ class KnownBinaries:
             except OSError:
                 continue
             for e in entries:
-                try:
-                    st = os.stat(e.path)
-                except OSError:
-                    continue
-                if not statmod.S_ISREG(st.st_mode):
-                    continue
-                key = (st.st_dev, st.st_ino)
-                if key not in self.by_inode:
-                    real = os.path.realpath(e.path)
-                    self.by_inode[key] = ("ld.so", LOADER, {real})
-                    self.paths[key] = real
-                    self.by_size.setdefault(st.st_size, []).append(key)
-                    self._index_layout(real, key, "ld.so")
-                aliases = self.by_inode[key][2]
-                aliases.add(e.name)
-                aliases.add(e.path)
+                self._add(e.path, e.name, lambda _real: (LOADER, "ld.so"))
 
     def _index_layout(self, path: str, key: tuple[int, int], name: str) -> None:
         """Index the ELF layout of a known binary (128 bytes read, once, at first use).
