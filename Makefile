@@ -151,10 +151,11 @@ eval: build
 # --- red-team suite (issue 13): every variant against a live sensor, table + redteam/results/latest.json.
 # The daemons gap 5 hands commands to, and what the variants copy or compile; --no-install-recommends keeps
 # `at` from pulling in a mail server.  REDTEAM_ARGS e.g. "--only g1_udp_sendto --baseline 10".
-.PHONY: redteam
+.PHONY: redteam redteam-deps
 REDTEAM_APT := tmux screen at dtach socat busybox-static gcc libc6-dev util-linux perl make git iproute2 procps openssl strace gdb binutils curl coreutils universal-ctags jq patch
 REDTEAM_ARGS ?=
-redteam: build
+# The guests of redteam-vmtest run the host's root over 9p: they need the same tools installed here.
+redteam-deps:
 	@missing=$$(for p in $(REDTEAM_APT); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if ! command -v node >/dev/null; then missing="$$missing nodejs"; fi; \
 	if ! command -v npm >/dev/null; then missing="$$missing npm"; fi; \
@@ -163,10 +164,15 @@ redteam: build
 		echo "apt-get install $$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+
+redteam: build redteam-deps
 	@mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
 	$(VPY) -m redteam.harness $(REDTEAM_ARGS)
 
 # the same suite inside vmtest guests (fentry mode there); CPU-heavy: one guest at a time.
+# CPUS (default 2) = guest vCPUs; REDTEAM_TAG names the results file redteam/results/<mode>-<kernel>-<tag>.json
+# (without it <mode>-<kernel>.json, the kept whole-suite figure, is replaced).
 .PHONY: redteam-vmtest
-redteam-vmtest: build
-	vmtest/redteam.py --kernels $(or $(KERNELS),newest) $(if $(REDTEAM_ARGS),-- $(REDTEAM_ARGS),)
+redteam-vmtest: build redteam-deps
+	vmtest/redteam.py --kernels $(or $(KERNELS),newest) $(if $(CPUS),--cpus $(CPUS),) \
+		$(if $(REDTEAM_TAG),--tag $(REDTEAM_TAG),) $(if $(REDTEAM_ARGS),-- $(REDTEAM_ARGS),)

@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """Run the red-team suite (`make redteam`) inside vmtest guests: the fentry-mode half of issue 13.
 
-    vmtest/redteam.py [--kernels 6.1,6.12,newest] [--memory 2G] [--timeout S] [-- HARNESS ARGS...]
+    vmtest/redteam.py [--kernels 6.1,6.12,newest] [--memory 2G] [--timeout S] [--tag T] [-- HARNESS ARGS...]
 
 Reuses vmtest/run.py's set-up (virtme-ng, the Debian kernels, the ext4 Python image, with redteam/
 added to it) and boots one guest per kernel, one after another (the suite is long and CPU-heavy
 under TCG; run this under `flock /work/team/vmtest.lock`).  Each guest runs
 vmtest/redteam_guest.sh; its results land in build/vmtest/redteam/<kernel>/redteam.json and are
-copied to redteam/results/<mode>-<kernel>.json.  Stdlib only.
+copied to redteam/results/<mode>-<kernel>[-<tag>].json.  The kernels come from vmtest/kernels.sh,
+which reuses H7_VMTEST_CACHE when set.  Stdlib only.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ def main() -> int:
                     "(default X86_V3,X86_V4: TCG runs numpy's AVX2 argsort wrongly, docs/kernels.md)")
     ap.add_argument("--numpy-probe", type=int, default=0, metavar="S",
                     help="before the suite, run vmtest/numpy_probe.py for S seconds per setting (no H7)")
+    ap.add_argument("--tag", default="",
+                    help="results go to redteam/results/<mode>-<kernel>-TAG.json (e.g. r678-<commit>: "
+                    "a partial run must not replace the kept whole-suite <mode>-<kernel>.json)")
     ap.add_argument("harness", nargs="*", help="arguments for redteam.harness (after --)")
     a = ap.parse_args()
     names = [n.strip() for n in a.kernels.split(",") if n.strip() and n.strip() != "host"]
@@ -87,7 +91,8 @@ def main() -> int:
             bad += 1
             continue
         r = json.loads(res.read_text())
-        dst = ROOT / "redteam" / "results" / f"{r.get('mode', 'unknown')}-{n}.json"
+        tag = f"-{a.tag}" if a.tag else ""
+        dst = ROOT / "redteam" / "results" / f"{r.get('mode', 'unknown')}-{n}{tag}.json"
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(res, dst)
         print(subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
