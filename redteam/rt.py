@@ -471,8 +471,13 @@ def stage_daemon(argv: list[str], pidfile: Path, ready: Callable[[], bool], seco
 
     Staging runs before the victims start, so nothing the variant later
     measures with it (bytes received, a rewrite done) is the victim's own work.
+    ``seconds`` is stretched by H7_TEST_TIMESCALE like every other wait: in a
+    vmtest guest (TCG, timescale 4) a Node dev server took more than 10 s to
+    print its inspector URL, and one helper not ready stops the whole run.
     """
     import subprocess
+
+    seconds *= float(os.environ.get("H7_TEST_TIMESCALE", "1"))
 
     p = subprocess.Popen(
         argv,
