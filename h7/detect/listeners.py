@@ -20,6 +20,8 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Iterator
+from typing import NamedTuple
 
 #: bounds on the walk (an agent tree larger than this is not searched further)
 MAX_PIDS = 4096
@@ -153,13 +155,24 @@ def listening_sockets_netlink() -> list[tuple[IP, int, int]] | None:
     return out
 
 
-def listening_sockets(root_pid: int, proc: str = "/proc") -> list[tuple[IP, int, int]]:
-    """(local address, port, inode) of every TCP socket listening in the agent's network namespace."""
-    if proc == "/proc" and _same_netns(root_pid, proc):
-        fast = listening_sockets_netlink()
-        if fast is not None:
-            return fast
-    out: list[tuple[IP, int, int]] = []
+class _TcpRow(NamedTuple):
+    """One socket of ``/proc/<pid>/net/tcp{,6}``: what both lookups below need of it."""
+
+    state: str
+    local: IP
+    lport: int
+    rport: int | None  # None if the column does not parse (never for the kernel's own rows)
+    inode: int
+
+
+def _tcp_rows(root_pid: int, proc: str) -> Iterator[_TcpRow]:
+    """The TCP sockets of the agent's network namespace, as /proc prints them.
+
+    Why one parser: the listener lookup and the own-client lookup read the same
+    table; a row whose local address, local port or inode does not parse is
+    skipped by both (an IPv4-mapped IPv6 address is reported as IPv4, as the
+    kernel's own events name it).
+    """
     for name, v6 in (("tcp", False), ("tcp6", True)):
         try:
             with open(f"{proc}/{root_pid}/net/{name}") as f:
@@ -168,21 +181,33 @@ def listening_sockets(root_pid: int, proc: str = "/proc") -> list[tuple[IP, int,
             continue
         for line in lines:
             cols = line.split()
-            if len(cols) < 10 or cols[3] != TCP_LISTEN:
+            if len(cols) < 10:
                 continue
-            host, _, p = cols[1].partition(":")
+            host, _, lp = cols[1].partition(":")
             try:
-                port = int(p, 16)
+                lport = int(lp, 16)
                 inode = int(cols[9])
             except ValueError:
                 continue
+            try:
+                rport: int | None = int(cols[2].partition(":")[2], 16)
+            except ValueError:
+                rport = None
             local = _hex_addr(host, v6)
             if local is None:
                 continue
             if isinstance(local, ipaddress.IPv6Address) and local.ipv4_mapped is not None:
                 local = local.ipv4_mapped
-            out.append((local, port, inode))
-    return out
+            yield _TcpRow(cols[3], local, lport, rport, inode)
+
+
+def listening_sockets(root_pid: int, proc: str = "/proc") -> list[tuple[IP, int, int]]:
+    """(local address, port, inode) of every TCP socket listening in the agent's network namespace."""
+    if proc == "/proc" and _same_netns(root_pid, proc):
+        fast = listening_sockets_netlink()
+        if fast is not None:
+            return fast
+    return [(row.local, row.lport, row.inode) for row in _tcp_rows(root_pid, proc) if row.state == TCP_LISTEN]
 
 
 def _owned(root_pid: int, proc: str) -> set[tuple[IP | None, int]]:
@@ -198,7 +223,11 @@ def own_listener(root_pid: int, ip: IP, port: int, proc: str = "/proc") -> bool:
     """True if a process of the agent's tree listens on (ip, port) over TCP (no caching)."""
     if root_pid <= 0 or not ip.is_loopback:
         return False
-    owned = _owned(root_pid, proc)
+    return _covers(_owned(root_pid, proc), ip, port)
+
+
+def _covers(owned: set[tuple[IP | None, int]], ip: IP, port: int) -> bool:
+    """Whether (ip, port) is one of the agent's listeners, on that address or a wildcard."""
     return (ip, port) in owned or (None, port) in owned
 
 
@@ -228,11 +257,10 @@ class ListenerCache:
         t, owned = self._snap.get(root_pid, (-1e18, set()))
         if now - t > self.max_age_s:
             t, owned = now, self._refresh(root_pid, now)
-        if (ip, port) in owned or (None, port) in owned:
+        if _covers(owned, ip, port):
             return True
         if now - t > self.min_refresh_s:
-            owned = self._refresh(root_pid, now)
-            return (ip, port) in owned or (None, port) in owned
+            return _covers(self._refresh(root_pid, now), ip, port)
         return False
 
 
@@ -250,30 +278,11 @@ def own_client(root_pid: int, ip: IP, port: int, lport: int, proc: str = "/proc"
     """
     if root_pid <= 0 or not ip.is_loopback:
         return False
-    inodes: set[int] = set()
-    for name, v6 in (("tcp", False), ("tcp6", True)):
-        try:
-            with open(f"{proc}/{root_pid}/net/{name}") as f:
-                lines = f.read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            cols = line.split()
-            if len(cols) < 10 or cols[3] == TCP_LISTEN:
-                continue
-            lhost, _, lp = cols[1].partition(":")
-            _, _, rp = cols[2].partition(":")
-            try:
-                if int(lp, 16) != port or int(rp, 16) != lport:
-                    continue
-                inode = int(cols[9])
-            except ValueError:
-                continue
-            local = _hex_addr(lhost, v6)
-            if isinstance(local, ipaddress.IPv6Address) and local.ipv4_mapped is not None:
-                local = local.ipv4_mapped
-            if local == ip and inode:
-                inodes.add(inode)
+    inodes = {
+        row.inode
+        for row in _tcp_rows(root_pid, proc)
+        if row.state != TCP_LISTEN and (row.local, row.lport, row.rport) == (ip, port, lport) and row.inode
+    }
     if not inodes:
         return False
     return bool(inodes & socket_inodes(agent_tree(root_pid, proc), proc))
