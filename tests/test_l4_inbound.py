@@ -33,28 +33,13 @@ EPH = host_ephemeral_range()[0] + 7  # a client's port: inside the host's epheme
 
 
 def _net(op: str, addr: str, port: int, ts: int, **kw: Any) -> dict[str, Any]:
-    ev: dict[str, Any] = {
-        "type": "net",
-        "ts_ns": ts,
-        "agent": 1,
-        "pid": ms.ROOT,
-        "tid": ms.ROOT,
-        "ppid": 1,
-        "uid": 0,
-        "comm": "python3",
-        "op": op,
-        "family": "inet6" if ":" in addr else "inet",
-        "addr": addr,
-        "port": port,
+    fields: dict[str, Any] = {
         "fd": 5,
         "bytes": 100,
-        "count": 1,
         "from_socket": op in ("sendto", "write"),
-        "inbound": False,
         "hook": "tp_btf/sys_enter" if op != "connect" else "cgroup/connect4",
     }
-    ev.update(kw)
-    return ev
+    return ms.net_event(op, addr, port, ts, **{**fields, **kw})
 
 
 def _reply(addr: str, port: int, ts: int, own: bool | None, lport: int = 8000) -> dict[str, Any]:
@@ -67,15 +52,11 @@ def _reply(addr: str, port: int, ts: int, own: bool | None, lport: int = 8000) -
 
 
 def _engine(baseline_events: Any = (), **cfg: Any) -> Engine:
-    engine = Engine(EngineConfig(read_proc=False, **cfg), [ms.AGENT_INFO])
-    batches = ms.make("benign", seconds=31)
     # the agent's model API on 127.0.0.1:<ephemeral>, connected to all baseline long
-    batches[2].events.append(_net("connect", "127.0.0.1", EPH + 100, batches[2].t0_ns + 1))
-    batches[3].events.extend(baseline_events)
-    for b in batches:
-        engine.process(b)
-    assert engine.phase == "monitoring"
-    return engine
+    model_api = _net("connect", "127.0.0.1", EPH + 100, ms.T0 + 2 * NS + 1)
+    return ms.baselined_engine(
+        EngineConfig(read_proc=False, **cfg), added={2: [model_api], 3: list(baseline_events)}
+    )
 
 
 def _l4(out: list[Alert]) -> list[Alert]:

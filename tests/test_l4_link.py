@@ -22,37 +22,12 @@ BASE = {"read_proc": False, "channel_settings": {"L4": {"allow": ["0.0.0.0/0"]}}
 
 
 def _packet(ts: int, ifindex: int = 1, proto: int = 0x0800) -> dict[str, object]:
-    return {
-        "type": "net",
-        "ts_ns": ts,
-        "agent": 1,
-        "pid": ms.ROOT,
-        "tid": ms.ROOT,
-        "ppid": 1,
-        "uid": 0,
-        "comm": "python3",
-        "op": "sendto",
-        "family": "packet",
-        "addr": f"ifindex:{ifindex}",
-        "port": proto,
-        "fd": 3,
-        "bytes": 60,
-        "count": 1,
-        "from_socket": False,
-        "inbound": False,
-        "hook": "tp_btf/sys_enter",
-    }
+    return ms.net_event("sendto", f"ifindex:{ifindex}", proto, ts, family="packet", bytes=60)
 
 
 def _engine(baseline_packet: bool) -> Engine:
-    engine = Engine(EngineConfig(**BASE), [ms.AGENT_INFO])  # type: ignore[arg-type]
-    batches = ms.make("benign", seconds=31)
-    if baseline_packet:
-        batches[3].events.append(_packet(int(batches[3].t1_ns) - 1))
-    for b in batches:
-        engine.process(b)
-    assert engine.phase == "monitoring"
-    return engine
+    packet = [_packet(ms.T0 + 4 * NS - 1)] if baseline_packet else []  # the end of baseline batch 3
+    return ms.baselined_engine(EngineConfig(**BASE), added={3: packet})  # type: ignore[arg-type]
 
 
 def test_packet_frame_is_an_unknown_link_even_with_every_address_allowed() -> None:

@@ -35,41 +35,17 @@ T = ms.T0 + 40 * NS
 
 
 def _net(op: str, addr: str, port: int, ts: int, ino: int = 0, family: str = "") -> dict[str, Any]:
-    fam = family or ("inet6" if ":" in addr else "inet")
-    ev: dict[str, Any] = {
-        "type": "net",
-        "ts_ns": ts,
-        "agent": 1,
-        "pid": ms.ROOT,
-        "tid": ms.ROOT,
-        "ppid": 1,
-        "uid": 0,
-        "comm": "python3",
-        "op": op,
-        "family": fam,
-        "addr": addr,
-        "port": port,
-        "fd": -1,
-        "bytes": 0,
-        "count": 1,
-        "from_socket": False,
-        "inbound": False,
-        "hook": "cgroup/connect4",
-    }
+    kw: dict[str, Any] = {"fd": -1, "hook": "cgroup/connect4"}
+    if family:
+        kw["family"] = family
     if op in ("listen", "unlisten"):
-        ev["hook"] = "tp_btf/inet_sock_set_state"
-        ev["ino"] = ino
-    return ev
+        kw.update(hook="tp_btf/inet_sock_set_state", ino=ino)
+    return ms.net_event(op, addr, port, ts, **kw)
 
 
 def _engine(read_proc: bool = False, info: AgentInfo = ms.AGENT_INFO, baseline_events: Any = ()) -> Engine:
-    engine = Engine(EngineConfig(read_proc=read_proc), [info])  # type: ignore[call-arg]
-    batches = ms.make("benign", seconds=31)
-    batches[3].events.extend(baseline_events)
-    for b in batches:
-        engine.process(b)
-    assert engine.phase == "monitoring"
-    return engine
+    config = EngineConfig(read_proc=read_proc)  # type: ignore[call-arg]
+    return ms.baselined_engine(config, info, added={3: list(baseline_events)})
 
 
 def _keys(out: list[Alert]) -> list[str]:

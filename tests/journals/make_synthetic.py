@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sys
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,9 @@ from typing import Any
 import numpy as np
 
 from h7.batch import AgentInfo, Batch
+from h7.config import EngineConfig
 from h7.decode import HIST_SLOTS, STATS_DTYPE, SYS_DTYPE
+from h7.detect.engine import Engine
 from h7.detect.syscalls import NAME_TO_NR
 from h7.journal import write_journal
 from h7.windows import with_windows
@@ -483,6 +485,57 @@ AGENT_INFO = AgentInfo(
     ["python3", "-m", "agent", "--workdir", WORK],
     12345 * 10_000_000,
 )
+
+
+# -- hand-made input for unit tests that feed an engine directly ----------------
+def net_event(op: str, addr: str, port: int, ts: int, **fields: Any) -> dict[str, Any]:
+    """A ``net`` event of the agent's root thread with every field the decoder gives one.
+
+    Why: a test states only the fields its verdict depends on (``fields``
+    override the rest); the family follows the address as the kernel's does.
+    """
+    ev: dict[str, Any] = {
+        "type": "net",
+        "ts_ns": ts,
+        "agent": AGENT,
+        "pid": ROOT,
+        "tid": ROOT,
+        "ppid": 1,
+        "uid": 0,
+        "comm": "python3",
+        "op": op,
+        "family": "inet6" if ":" in addr else "inet",
+        "addr": addr,
+        "port": port,
+        "fd": 3,
+        "bytes": 0,
+        "count": 1,
+        "from_socket": False,
+        "inbound": False,
+        "hook": "tp_btf/sys_enter",
+    }
+    ev.update(fields)
+    return ev
+
+
+def baselined_engine(
+    config: EngineConfig,
+    info: AgentInfo = AGENT_INFO,
+    added: Mapping[int, Sequence[dict[str, Any]]] | None = None,
+) -> Engine:
+    """An engine monitoring the benign agent after its 30-s baseline (31 batches of 1 s).
+
+    ``added[k]`` are events appended to baseline batch k: what a test wants the
+    agent to have done during its baseline, on top of the benign agent's own.
+    """
+    engine = Engine(config, [info])
+    batches = make("benign", seconds=31)
+    for k, events in (added or {}).items():
+        batches[k].events.extend(events)
+    for b in batches:
+        engine.process(b)
+    assert engine.phase == "monitoring"
+    return engine
 
 
 # -- scenarios ------------------------------------------------------------------
