@@ -479,8 +479,14 @@ def test_proc_mem_write_absolute_and_relative(watched: Any) -> None:
     assert m["target_pid"] == pid and m["hook"] == "tp_btf/sys_enter"
 
 
-def _mem_open(target: int) -> Any:
-    return lambda e: e["type"] == "access" and e["op"] == "proc_mem_open" and e["target_pid"] == target
+def access_to(pid: int, op: str, caller: int | None = None) -> Any:
+    """An access event of kind ``op`` on target ``pid`` (by ``caller`` if given): a wait_event predicate."""
+    return lambda e: (
+        e["type"] == "access"
+        and e["op"] == op
+        and e["target_pid"] == pid
+        and (caller is None or e["pid"] == caller)
+    )
 
 
 # (directory or None for absolute, path); {pid} is the agent's pid (and its main thread's tid)
@@ -519,7 +525,7 @@ def test_proc_mem_path_spellings(watched: Any, d: str | None, path: str) -> None
             os.close(os.open(rel, os.O_RDONLY, dir_fd=dfd))
         finally:
             os.close(dfd)
-    e = wait_event(col, _mem_open(pid), f"{rel} relative to {d}")
+    e = wait_event(col, access_to(pid, "proc_mem_open"), f"{rel} relative to {d}")
     assert e["hook"] == tamper_hook(sensor), e
 
 
@@ -645,7 +651,8 @@ def _run(kind: str, tail: str, pids: list[int]) -> int:
     return p.pid
 
 
-def _certified(ev: dict[str, Any]) -> list[Any]:
+def l5_certified(ev: dict[str, Any]) -> list[Any]:
+    """What L5 alone certifies of one kernel event (no engine: the channel's own verdict)."""
     ch = PtraceChannel(None)
     ctx = ChannelContext(agent=1, agent_id="a", info=None, config=EngineConfig())
     return ch.on_events([ev], ctx)
@@ -659,19 +666,19 @@ def test_maps_sweep_is_not_certified_a_targeted_read_is(watched: Any, others: li
     lone = _run("maps", maps, [])
     e = wait_event(col, lambda e: e["type"] == "access" and e["pid"] == lone, "targeted maps read")
     assert e["op"] == "proc_maps_open" and e["target_pid"] == pid and e["sweep"] == 0, e
-    alerts = _certified(e)
+    alerts = l5_certified(e)
     assert [a.code for a in alerts] == ["PROCESS_MEMORY_ACCESS"]
     assert alerts[0].evidence["act"] == "proc_maps_open" and alerts[0].evidence["sweep"] == 0
 
     sweeper = _run("maps", maps, others)
     e = wait_event(col, lambda e: e["type"] == "access" and e["pid"] == sweeper, "maps sweep")
     assert e["op"] == "proc_maps_open" and e["target_pid"] == pid and e["sweep"] == OTHERS, e
-    assert OTHERS >= MAPS_SWEEP and _certified(e) == []
+    assert OTHERS >= MAPS_SWEEP and l5_certified(e) == []
 
     # environ opens are not maps opens: no sweep for the maps read that follows them
     mixed = _run("environ", maps, others)
     e = wait_event(col, lambda e: e["type"] == "access" and e["pid"] == mixed, "maps after environ")
-    assert e["op"] == "proc_maps_open" and e["sweep"] == 0 and _certified(e), e
+    assert e["op"] == "proc_maps_open" and e["sweep"] == 0 and l5_certified(e), e
 
 
 def test_maps_sweep_never_covers_a_mem_open(watched: Any, others: list[int]) -> None:
@@ -682,13 +689,13 @@ def test_maps_sweep_never_covers_a_mem_open(watched: Any, others: list[int]) -> 
         col, lambda e: e["type"] == "access" and e["pid"] == caller and e["op"] == "proc_mem_open", "mem open"
     )
     assert e["target_pid"] == pid and e["hook"] == tamper_hook(sensor), e
-    assert [a.code for a in _certified(e)] == ["PROCESS_MEMORY_ACCESS"]
+    assert [a.code for a in l5_certified(e)] == ["PROCESS_MEMORY_ACCESS"]
     m = wait_event(
         col,
         lambda e: e["type"] == "access" and e["pid"] == caller and e["op"] == "proc_maps_open",
         "maps open",
     )
-    assert m["target_pid"] == pid and m["sweep"] == OTHERS and _certified(m) == [], m
+    assert m["target_pid"] == pid and m["sweep"] == OTHERS and l5_certified(m) == [], m
     assert len([x for _, x in col.urgent_at if x["type"] == "access" and x["pid"] == caller]) == 2
 
 
@@ -752,8 +759,7 @@ os.waitpid(child, 0)
 
 def test_ptrace_inside_a_pid_namespace(sensor: Any) -> None:
     """A ptrace named with a pid of the agent's own namespace is matched to the agent, not host pid 2."""
-    if subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True, timeout=30).returncode:
-        pytest.skip("unshare --pid is not permitted here")
+    require_unshare_pid()
     proc = subprocess.Popen(
         ["unshare", "--pid", "--fork", sys.executable, "-c", NS_ATTACKER],
         stdin=subprocess.PIPE,
@@ -804,7 +810,43 @@ def test_ptrace_inside_a_pid_namespace(sensor: Any) -> None:
     assert not [e for e in col.events if e["type"] in ("ptrace", "access") and e["target_pid"] == 2]
 
 
+def require_unshare_pid() -> None:
+    """Skip where this host refuses a new PID namespace (an unprivileged container, say)."""
+    if subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True, timeout=30).returncode:
+        pytest.skip("unshare --pid is not permitted here")
+
+
 NS_AGENT = "import os, sys; print(os.getpid(), flush=True); sys.stdin.readline()"
+
+
+@contextlib.contextmanager
+def agent_in_own_namespaces() -> Iterator[int]:
+    """An idle agent in its own PID and mount namespaces (pid 1 there, its own /proc); yields its host pid.
+
+    Why one helper: the container cases here and in test_sensor_procfiles.py need the
+    same agent and the same end (it exits when its stdin closes; killed after 10 s).
+    """
+    require_unshare_pid()
+    proc = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", NS_AGENT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "1"
+        kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        host_pid = int(kids[0])  # unshare's child: the agent (it has printed, so it exists)
+        assert host_pid != 1
+        yield host_pid
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=10 * TIMESCALE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 NS_ACTS = ["nsenter-mount:/proc/1/mem", "unshare-pid:/proc/{host}/mem", "host:/proc/{host}/root/proc/1/mem",
@@ -820,20 +862,7 @@ def test_proc_mem_across_pid_and_mount_namespaces(sensor: Any, act: str) -> None
     /proc: `/proc/1/mem`); in a new PID namespace with the host's /proc (`/proc/HOSTPID/mem`); on
     the host through the agent's root link, by path and by a dirfd of that procfs.
     """
-    if subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True, timeout=30).returncode:
-        pytest.skip("unshare --pid is not permitted here")
-    proc = subprocess.Popen(
-        ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", NS_AGENT],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    try:
-        assert proc.stdout.readline().strip() == "1"
-        kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-        host_pid = int(kids[0])  # unshare's child: the agent (it has printed, so it exists)
-        assert host_pid != 1
+    with agent_in_own_namespaces() as host_pid:
         sensor.add_agent(host_pid)
         col = Collector(sensor).start()
         try:
@@ -850,21 +879,14 @@ def test_proc_mem_across_pid_and_mount_namespaces(sensor: Any, act: str) -> None
                                "os.close(os.open(sys.argv[2], os.O_RDONLY, dir_fd=d))", *path.split("|")],
             }[how]  # fmt: skip
             subprocess.run(argv, check=True, timeout=30 * TIMESCALE)
-            e = wait_event(col, _mem_open(host_pid), act)
+            e = wait_event(col, access_to(host_pid, "proc_mem_open"), act)
             assert e["hook"] == tamper_hook(sensor), e
             if e["hook"] == "tp_btf/sys_enter":
                 assert e["arg_pid"] == named, e
         finally:
             col.stop()
-        # host pid 1 (init) is never taken for the target
-        assert not [e for e in col.events if e["type"] == "access" and e["target_pid"] == 1]
-    finally:
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=10 * TIMESCALE)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    # host pid 1 (init) is never taken for the target
+    assert not [e for e in col.events if e["type"] == "access" and e["target_pid"] == 1]
 
 
 # ------------------------------------------------------------- lifecycle
@@ -1091,7 +1113,7 @@ def test_proc_fd_reopen_is_fd_theft(watched: Any, tmp_path: Path) -> None:
     col.stop()
     mine = [e for e in col.events if e["type"] == "access" and e["pid"] == os.getpid()]
     assert len(mine) == 3, mine  # (others' acts on the host, e.g. a `ps` sweep, are theirs)
-    alerts = _certified(seen[0])
+    alerts = l5_certified(seen[0])
     assert [a.code for a in alerts] == ["FD_THEFT_DETECTED"], alerts
     assert alerts[0].evidence["target_fd"] == n and alerts[0].evidence["act"] == "proc_fd_open"
 

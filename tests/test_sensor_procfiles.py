@@ -30,11 +30,15 @@ from typing import Any
 import pytest
 from conftest import TIMESCALE
 from test_sensor_bpf import Collector
-from test_sensor_gaps import agent_buf, tamper_hook, wait_event, watched
-
-from h7.detect.channels.base import ChannelContext
-from h7.detect.channels.l5_ptrace import PtraceChannel
-from h7.detect.engine import EngineConfig
+from test_sensor_gaps import (
+    access_to,
+    agent_buf,
+    agent_in_own_namespaces,
+    l5_certified,
+    tamper_hook,
+    wait_event,
+    watched,
+)
 
 EXIT_HOOKS = ("tracepoint/syscalls/sys_exit_openat", "tracepoint/syscalls/sys_exit_open")
 SYS_PROCESS_MADVISE, MADV_COLD = 440, 20
@@ -42,21 +46,6 @@ SYS_PROCESS_MADVISE, MADV_COLD = 440, 20
 libc = ctypes.CDLL(None, use_errno=True)
 #: fixtures this module takes from test_sensor_gaps (a watched gap agent, the sensor's collector)
 FIXTURES = (watched,)
-
-
-def _certified(ev: dict[str, Any]) -> list[Any]:
-    ch = PtraceChannel(None)
-    ctx = ChannelContext(agent=1, agent_id="a", info=None, config=EngineConfig())
-    return ch.on_events([ev], ctx)
-
-
-def _access(pid: int, op: str, caller: int | None = None) -> Any:
-    return lambda e: (
-        e["type"] == "access"
-        and e["op"] == op
-        and e["target_pid"] == pid
-        and (caller is None or e["pid"] == caller)
-    )
 
 
 def mem_hooks(sensor: Any) -> tuple[str, ...]:
@@ -121,10 +110,10 @@ def test_mem_reached_by_a_path_that_does_not_name_it(watched: Any, tmp_path: Pat
             f"{view}/mem",
             addr,
         )
-    e = wait_event(col, _access(pid, "proc_mem_open", caller), f"{act}: the agent's mem")
+    e = wait_event(col, access_to(pid, "proc_mem_open", caller), f"{act}: the agent's mem")
     assert e["hook"] in mem_hooks(sensor), e
     assert e["mode"] & 0o3 == os.O_RDWR or e["hook"] == tamper_hook(sensor), e
-    alerts = _certified(e)
+    alerts = l5_certified(e)
     assert [a.code for a in alerts] == ["PROCESS_MEMORY_ACCESS"], alerts
     assert agent.cmd("read") == "h7-untouched"
 
@@ -161,13 +150,13 @@ def test_recon_files_of_the_agent(watched: Any) -> None:
     fentry = sensor.gap_modes["tampering"]["mode"] == "fentry"
     ops = ["proc_auxv_open", "proc_pagemap_open"] + ([] if fentry else ["proc_syscall_open"])
     for op in ops:
-        e = wait_event(col, _access(pid, op, caller), op)
+        e = wait_event(col, access_to(pid, op, caller), op)
         assert e["hook"] in EXIT_HOOKS and e["arg_pid"] == pid, e
-        alerts = _certified(e)
+        alerts = l5_certified(e)
         assert [a.code for a in alerts] == ["PROCESS_MEMORY_ACCESS"], alerts
         assert alerts[0].evidence["act"] == op and alerts[0].evidence["resolved_by"] == "procfs inode"
     if fentry:
-        e = wait_event(col, _access(pid, "attach_check", caller), "syscall's access check")
+        e = wait_event(col, access_to(pid, "attach_check", caller), "syscall's access check")
         assert e["hook"] == tamper_hook(sensor), e
     time.sleep(0.3 * TIMESCALE)
     seen = {e["op"] for _, e in col.urgent_at if e["type"] == "access" and e["pid"] == caller}
@@ -252,24 +241,22 @@ def test_process_madvise_and_prlimit_set_on_the_agent(watched: Any) -> None:
         assert rc == page, os.strerror(ctypes.get_errno())
     finally:
         os.close(pidfd)
-    e = wait_event(col, _access(pid, "process_madvise", os.getpid()), "process_madvise")
+    e = wait_event(col, access_to(pid, "process_madvise", os.getpid()), "process_madvise")
     assert e["hook"] == "tp_btf/sys_enter" and e["mode"] == MADV_COLD, e
-    assert [a.code for a in _certified(e)] == ["PROCESS_MEMORY_ACCESS"]
+    assert [a.code for a in l5_certified(e)] == ["PROCESS_MEMORY_ACCESS"]
     lim = resource.prlimit(pid, resource.RLIMIT_NOFILE)  # a get: not reported
     resource.prlimit(pid, resource.RLIMIT_NOFILE, lim)  # a set (to the same values)
-    e = wait_event(col, _access(pid, "prlimit", os.getpid()), "prlimit set")
+    e = wait_event(col, access_to(pid, "prlimit", os.getpid()), "prlimit set")
     assert (
         e["hook"] == "tp_btf/sys_enter" and e["arg_fd"] == resource.RLIMIT_NOFILE and e["arg_pid"] == pid
     ), e
-    alerts = _certified(e)
+    alerts = l5_certified(e)
     assert [a.code for a in alerts] == ["PROCESS_LIMITS_CHANGED"] and alerts[0].evidence[
         "resource"
     ] == "NOFILE"
     time.sleep(0.3 * TIMESCALE)
     assert len([x for _, x in col.urgent_at if x["type"] == "access" and x["op"] == "prlimit"]) == 1
 
-
-NS_AGENT = "import os, sys; print(os.getpid(), flush=True); sys.stdin.readline()"
 
 NS_ATTACKER = r"""
 import os, resource, sys
@@ -287,17 +274,7 @@ def test_chroot_into_a_containers_proc_and_prlimit_by_namespace_pid(sensor: Any)
 
     Round 7's g3r7_chroot_proc_ns and g3r7_prlimit_ns.  Host pid 1 is never taken for the target.
     """
-    if subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True, timeout=30).returncode:
-        pytest.skip("unshare --pid is not permitted here")
-    proc = subprocess.Popen(
-        ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", NS_AGENT],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert proc.stdin is not None and proc.stdout is not None
-    try:
-        assert proc.stdout.readline().strip() == "1"
-        host_pid = int(Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()[0])
-        assert host_pid != 1
+    with agent_in_own_namespaces() as host_pid:
         sensor.add_agent(host_pid)
         col = Collector(sensor).start()
         try:
@@ -309,19 +286,12 @@ def test_chroot_into_a_containers_proc_and_prlimit_by_namespace_pid(sensor: Any)
                 timeout=30 * TIMESCALE,
             )
             assert r.returncode == 0, r.stderr
-            mem = wait_event(col, _access(host_pid, "proc_mem_open"), "chroot into the container's /proc")
+            mem = wait_event(col, access_to(host_pid, "proc_mem_open"), "chroot into the container's /proc")
             assert mem["hook"] in mem_hooks(sensor), mem
             if mem["hook"] in EXIT_HOOKS:
                 assert mem["arg_pid"] == 1, mem  # numbered as the container's procfs numbers it
-            pl = wait_event(col, _access(host_pid, "prlimit"), "prlimit by namespace pid")
+            pl = wait_event(col, access_to(host_pid, "prlimit"), "prlimit by namespace pid")
             assert pl["arg_pid"] == 1 and pl["hook"] == "tp_btf/sys_enter", pl
         finally:
             col.stop()
-        assert not [e for e in col.events if e["type"] == "access" and e["target_pid"] == 1]
-    finally:
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=10 * TIMESCALE)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    assert not [e for e in col.events if e["type"] == "access" and e["target_pid"] == 1]
