@@ -49,46 +49,74 @@ def _wait(pred, timeout: float) -> bool:  # type: ignore[no-untyped-def]
     return bool(pred())
 
 
-def test_a_live_runs_journal_replays_to_its_certificates(tmp_path: Path) -> None:
+def _live_run(
+    d: Path, agent_code: str, journal: Path, code: str, cwd: Path | None = None
+) -> list[dict[str, Any]]:
+    """`h7 attach --journal` on a real agent: baseline, release the agent's act, wait for ``code``.
+
+    Returns the run's alert certificates (signatures verified) once the sensor exited
+    cleanly; the batch holding the act is closed before the sensor is stopped, so the
+    journal holds everything the live run judged.
+    """
     if os.geteuid() != 0:
         bpf_unavailable("not root")
     from h7.cal import keygen, load_public_key, verify_file
-    from h7.journal import JournalReader
 
-    keygen(tmp_path / "keys")
-    pub = load_public_key(tmp_path / "keys" / "h7.pub")
-    journal = tmp_path / "run.h7j"
-    agent = subprocess.Popen([sys.executable, "-c", AGENT], stdin=subprocess.PIPE, text=True)
+    keygen(d / "keys")
+    pub = load_public_key(d / "keys" / "h7.pub")
+    agent = subprocess.Popen([sys.executable, "-c", agent_code], stdin=subprocess.PIPE, text=True, cwd=cwd)
     sensor = subprocess.Popen(
-        _attach(tmp_path, agent.pid, journal), stderr=subprocess.PIPE, text=True, start_new_session=True
+        _attach(d, agent.pid, journal), stderr=subprocess.PIPE, text=True, start_new_session=True
     )
 
     def alerts() -> list[dict[str, Any]]:
-        bodies = [verify_file(p, pub).body for p in sorted((tmp_path / "cal").glob("*.cal"))]
+        bodies = [verify_file(p, pub).body for p in sorted((d / "cal").glob("*.cal"))]
         return [b for b in bodies if b["action"] == "ALERT_EMITTED"]
+
+    def monitoring() -> bool:
+        status = d / "status.json"
+        if not status.exists():
+            return False
+        return bool(json.loads(status.read_text() or "{}").get("engine", {}).get("phase") == "monitoring")
 
     try:
         assert agent.stdin is not None and sensor.stderr is not None
-        assert _wait(
-            lambda: (
-                json.loads((tmp_path / "status.json").read_text() or "{}").get("engine", {}).get("phase")
-                == "monitoring"
-                if (tmp_path / "status.json").exists()
-                else False
-            ),
-            60,
-        ), "baseline never completed"
+        assert _wait(monitoring, 60), "baseline never completed"
         agent.stdin.write("go\n")
         agent.stdin.flush()
-        assert _wait(lambda: "LLM_AGENT_HIJACK" in {b["code"] for b in alerts()}, 30), alerts()
-        time.sleep(1.5)  # the batch holding the shell's exec closes
+        assert _wait(lambda: code in {b["code"] for b in alerts()}, 30), alerts()
+        time.sleep(1.5)  # the batch holding the act closes
     finally:
         sensor.terminate()
         rest = sensor.communicate(timeout=30 * TIMESCALE)[1]
         agent.kill()
         agent.wait()
     assert sensor.returncode == 0, rest[-2000:]
-    live = alerts()
+    return alerts()
+
+
+def _replay(journal: Path) -> list[dict[str, Any]]:
+    """`h7 replay --json` of a journal with the live run's baseline: its verdicts."""
+    r = subprocess.run(
+        [sys.executable, "-m", "h7", "replay", str(journal), "--baseline", "3s", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    return [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+
+
+def _verdicts(xs: list[dict[str, Any]], add: int) -> list[tuple[Any, ...]]:
+    """What a certificate and a replayed verdict must agree on (``add``: wall minus kernel clock)."""
+    return [(x["channel"], x["code"], int(x["ts_ns"]) + add, x.get("alert_key", x.get("key"))) for x in xs]
+
+
+def test_a_live_runs_journal_replays_to_its_certificates(tmp_path: Path) -> None:
+    from h7.journal import JournalReader
+
+    journal = tmp_path / "run.h7j"
+    live = _live_run(tmp_path, AGENT, journal, "LLM_AGENT_HIJACK")
 
     # The journal: the agent named at the start, every batch with its syscalls and the exec.
     with JournalReader(journal) as r:
@@ -102,25 +130,10 @@ def test_a_live_runs_journal_replays_to_its_certificates(tmp_path: Path) -> None
     execs = [e for b in batches for e in b.events if e.get("type") == "exec"]
     assert any(str(e.get("filename", "")).endswith("sh") for e in execs), execs[:5]
 
-    # Replayed with the live run's settings, it raises what the live run certified.
-    r2 = subprocess.run(
-        [sys.executable, "-m", "h7", "replay", str(journal), "--baseline", "3s", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert r2.returncode == 0, r2.stderr[-2000:]
-    replayed = [json.loads(x) for x in r2.stdout.splitlines() if x.startswith("{")]
-
-    # certificates carry wall-clock ts_ns, a replay kernel time: the header holds the run's offset
+    # Replayed with the live run's settings, it raises what the live run certified; certificates
+    # carry wall-clock ts_ns, a replay kernel time: the header holds the run's offset.
     off = int(hdr.meta["wall_minus_mono_ns"])
-
-    def verdicts(xs: list[dict[str, Any]], add: int) -> list[tuple[Any, ...]]:
-        return [
-            (x["channel"], x["code"], int(x["ts_ns"]) + add, x.get("alert_key", x.get("key"))) for x in xs
-        ]
-
-    assert verdicts(replayed, off) == verdicts(live, 0), (verdicts(replayed, off), verdicts(live, 0))
+    assert _verdicts(_replay(journal), off) == _verdicts(live, 0)
 
 
 def test_journal_errors_are_one_line_and_load_nothing(tmp_path: Path) -> None:
@@ -205,62 +218,13 @@ def test_a_replay_resolves_relative_paths_against_the_journalled_cwd(tmp_path: P
     that cwd with the agent (version 3), so the replay certifies exactly what the live run did.
     Before it, a replay kept the cwd unknown and lost the cycle (eval s7: 77/81 live certificates
     reproduced, the 4 missing were these)."""
-    if os.geteuid() != 0:
-        bpf_unavailable("not root")
-    from h7.cal import keygen, load_public_key, verify_file
     from h7.journal import JournalReader
 
-    keygen(tmp_path / "keys")
-    pub = load_public_key(tmp_path / "keys" / "h7.pub")
     work = tmp_path / "work"
     work.mkdir()
     journal = tmp_path / "run.h7j"
-    agent = subprocess.Popen([sys.executable, "-c", CWD_AGENT], stdin=subprocess.PIPE, text=True, cwd=work)
-    sensor = subprocess.Popen(
-        _attach(tmp_path, agent.pid, journal), stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-
-    def alerts() -> list[dict[str, Any]]:
-        bodies = [verify_file(p, pub).body for p in sorted((tmp_path / "cal").glob("*.cal"))]
-        return [b for b in bodies if b["action"] == "ALERT_EMITTED"]
-
-    try:
-        assert agent.stdin is not None and sensor.stderr is not None
-        assert _wait(
-            lambda: (
-                json.loads((tmp_path / "status.json").read_text() or "{}").get("engine", {}).get("phase")
-                == "monitoring"
-                if (tmp_path / "status.json").exists()
-                else False
-            ),
-            60,
-        ), "baseline never completed"
-        agent.stdin.write("go\n")
-        agent.stdin.flush()
-        assert _wait(lambda: "CAUSAL_CYCLE_DETECTED" in {b["code"] for b in alerts()}, 30), alerts()
-        time.sleep(1.5)  # the batch holding the loop closes
-    finally:
-        sensor.terminate()
-        rest = sensor.communicate(timeout=30 * TIMESCALE)[1]
-        agent.kill()
-        agent.wait()
-    assert sensor.returncode == 0, rest[-2000:]
-    live = alerts()
+    live = _live_run(tmp_path, CWD_AGENT, journal, "CAUSAL_CYCLE_DETECTED", cwd=work)
     with JournalReader(journal) as r:
         assert r.header.version >= 3 and [a.cwd for a in r.header.agents] == [str(work)]
         off = int(r.header.meta["wall_minus_mono_ns"])
-    r2 = subprocess.run(
-        [sys.executable, "-m", "h7", "replay", str(journal), "--baseline", "3s", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert r2.returncode == 0, r2.stderr[-2000:]
-    replayed = [json.loads(x) for x in r2.stdout.splitlines() if x.startswith("{")]
-
-    def verdicts(xs: list[dict[str, Any]], add: int) -> list[tuple[Any, ...]]:
-        return [
-            (x["channel"], x["code"], int(x["ts_ns"]) + add, x.get("alert_key", x.get("key"))) for x in xs
-        ]
-
-    assert verdicts(replayed, off) == verdicts(live, 0), (verdicts(replayed, off), verdicts(live, 0))
+    assert _verdicts(_replay(journal), off) == _verdicts(live, 0)
