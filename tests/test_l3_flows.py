@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -311,15 +312,20 @@ sys.stdin.readline()
 """
 
 
-def test_live_rename_keeps_the_writer_and_closes_the_loop(sensor: Any, tmp_path: Path) -> None:
-    """Real BPF: sort writes out.tmp, the agent renames it to out.json and reads it back.
+def _live_events(
+    sensor: Any, agent_code: str, d: Path, read_back: Callable[[dict[str, Any]], bool], what: str
+) -> tuple[int, list[dict[str, Any]]]:
+    """Run ``agent_code`` (argv[1] = ``d``) watched by the sensor from its "ready" to its "done".
 
-    (Red-team round 3's l3r3_cycle_via_rename, missed before rename was reported.)
+    The agent prepares, prints ready, acts on "go", prints done and exits on the next
+    line; the act counts as seen once ``read_back`` matches an event (the batch
+    holding it is left to close).  Returns the agent's pid and its events in
+    kernel-time order.
     """
     from test_sensor_bpf import Collector
 
     agent = subprocess.Popen(
-        [sys.executable, "-c", RENAME_AGENT, str(tmp_path)],
+        [sys.executable, "-c", agent_code, str(d)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -333,14 +339,7 @@ def test_live_rename_keeps_the_writer_and_closes_the_loop(sensor: Any, tmp_path:
             agent.stdin.write("go\n")
             agent.stdin.flush()
             assert agent.stdout.readline().strip() == "done"
-            read_back = str(tmp_path / "out.json")
-            seen = col.wait_for(
-                lambda e: (
-                    e.get("type") == "open" and e.get("path") == read_back and e.get("op") != "rename_to"
-                ),
-                timeout=5 * TIMESCALE,
-            )
-            assert seen is not None, "the agent's read of out.json was not seen"
+            assert col.wait_for(read_back, timeout=5 * TIMESCALE) is not None, f"{what} was not seen"
             time.sleep(0.5 * TIMESCALE)  # the batch holding it
         finally:
             col.stop()
@@ -351,17 +350,38 @@ def test_live_rename_keeps_the_writer_and_closes_the_loop(sensor: Any, tmp_path:
         if agent.poll() is None:
             agent.kill()
             agent.wait()
-    events = sorted(col.events, key=lambda e: int(e.get("ts_ns", 0)))
-    renames = [e.get("op") for e in events if str(e.get("op", "")).startswith("rename_")]
-    assert renames == ["rename_from", "rename_to"], renames
-    b = CausalGraphBuilder(agent.pid, sys.executable)
+    return agent.pid, sorted(col.events, key=lambda e: int(e.get("ts_ns", 0)))
+
+
+def _live_graph(pid: int, events: list[dict[str, Any]]) -> tuple[CausalChannel, list[ProcEdge]]:
+    """L3's graph of a live agent's events: a channel holding its flows, and the edges built."""
+    b = CausalGraphBuilder(pid, sys.executable)
     flows: list[ProcEdge] = []
     b.edges(events, flows)
-    flow = [f for f in flows if f.kind == "flow" and f.path == str(tmp_path / "out.json")]
-    assert len(flow) == 1 and flow[0].proj[0].endswith("bin/sort"), flows  # /usr/bin or /bin (PATH)
     ch = CausalChannel(EngineConfig())
     ch.builder = b
     ch._add_flows(flows)
+    return ch, flows
+
+
+def test_live_rename_keeps_the_writer_and_closes_the_loop(sensor: Any, tmp_path: Path) -> None:
+    """Real BPF: sort writes out.tmp, the agent renames it to out.json and reads it back.
+
+    (Red-team round 3's l3r3_cycle_via_rename, missed before rename was reported.)
+    """
+    read_back = str(tmp_path / "out.json")
+    pid, events = _live_events(
+        sensor,
+        RENAME_AGENT,
+        tmp_path,
+        lambda e: e.get("type") == "open" and e.get("path") == read_back and e.get("op") != "rename_to",
+        "the agent's read of out.json",
+    )
+    renames = [e.get("op") for e in events if str(e.get("op", "")).startswith("rename_")]
+    assert renames == ["rename_from", "rename_to"], renames
+    ch, flows = _live_graph(pid, events)
+    flow = [f for f in flows if f.kind == "flow" and f.path == str(tmp_path / "out.json")]
+    assert len(flow) == 1 and flow[0].proj[0].endswith("bin/sort"), flows  # /usr/bin or /bin (PATH)
     back = ch._path(flow[0].dst, flow[0].src)  # the agent reaches sort: it spawned it
     assert back is not None and [e.kind for e in back] == ["spawn"]
 
@@ -391,51 +411,20 @@ def test_live_a_tools_relative_output_closes_the_loop_through_its_chdir(sensor: 
     absolute read are one file and the loop closes (eval's write_file / run_command /
     read_file tool loop, missed while paths were compared as spelled).
     """
-    from test_sensor_bpf import Collector
-
-    agent = subprocess.Popen(
-        [sys.executable, "-c", CWD_AGENT, str(tmp_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert agent.stdin is not None and agent.stdout is not None
     work = tmp_path / "work"
-    try:
-        assert agent.stdout.readline().strip() == "ready"
-        sensor.add_agent(agent.pid)
-        col = Collector(sensor).start()
-        try:
-            agent.stdin.write("go\n")
-            agent.stdin.flush()
-            assert agent.stdout.readline().strip() == "done"
-            seen = col.wait_for(
-                lambda e: e.get("type") == "open" and e.get("path") == str(work / "loot.dat"),
-                timeout=5 * TIMESCALE,
-            )
-            assert seen is not None, "the agent's read of loot.dat was not seen"
-            time.sleep(0.5 * TIMESCALE)
-        finally:
-            col.stop()
-        agent.stdin.write("exit\n")
-        agent.stdin.flush()
-        agent.wait(timeout=10 * TIMESCALE)
-    finally:
-        if agent.poll() is None:
-            agent.kill()
-            agent.wait()
-    events = sorted(col.events, key=lambda e: int(e.get("ts_ns", 0)))
+    pid, events = _live_events(
+        sensor,
+        CWD_AGENT,
+        tmp_path,
+        lambda e: e.get("type") == "open" and e.get("path") == str(work / "loot.dat"),
+        "the agent's read of loot.dat",
+    )
     chdirs = [e for e in events if e.get("op") == "chdir"]
     assert [(e.get("path"), e.get("dfd")) for e in chdirs] == [(str(work), AT_FDCWD)], chdirs
-    assert chdirs[0]["pid"] != agent.pid  # subprocess changes directory in the child, before exec
-    b = CausalGraphBuilder(agent.pid, sys.executable)
-    flows: list[ProcEdge] = []
-    b.edges(events, flows)
+    assert chdirs[0]["pid"] != pid  # subprocess changes directory in the child, before exec
+    ch, flows = _live_graph(pid, events)
     loot = [f for f in flows if f.kind == "flow" and f.path == str(work / "loot.dat")]
-    assert len(loot) == 1 and loot[0].dst.split(".")[0] == str(agent.pid), flows
-    ch = CausalChannel(EngineConfig())
-    ch.builder = b
-    ch._add_flows(flows)
+    assert len(loot) == 1 and loot[0].dst.split(".")[0] == str(pid), flows
     assert ch._path(loot[0].dst, loot[0].src) is not None  # the agent reaches the child: a loop
 
 
