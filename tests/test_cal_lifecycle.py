@@ -71,24 +71,35 @@ _CRASHER = textwrap.dedent(
 )
 
 
-def test_kill9_is_recorded_by_the_next_start(tmp_path: Path) -> None:
-    priv, pub = make_keys(tmp_path)
-    cal = tmp_path / "cal"
+@contextlib.contextmanager
+def _sensor_run(cal: Path, priv: Path, heartbeat_after_s: float) -> Iterator[subprocess.Popen[str]]:
+    """A sensor run started in a child process (_CRASHER), killed on leaving if still alive.
+
+    Why a child: a run's liveness is judged by pid, so the run to recover (or not) must be
+    another process than the test's own.
+    """
     p = subprocess.Popen(
-        [sys.executable, "-c", _CRASHER, str(cal), str(priv), "1.1"],
+        [sys.executable, "-c", _CRASHER, str(cal), str(priv), str(heartbeat_after_s)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert p.stdout is not None and p.stdout.readline().strip() == "started"
-        os.kill(p.pid, signal.SIGKILL)
-        p.wait(10)
-        killed_at = time.time_ns()
+        yield p
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_kill9_is_recorded_by_the_next_start(tmp_path: Path) -> None:
+    priv, pub = make_keys(tmp_path)
+    cal = tmp_path / "cal"
+    with _sensor_run(cal, priv, heartbeat_after_s=1.1) as p:
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(10)
+        killed_at = time.time_ns()
     # While the dead run has not been recovered, verify says a run never stopped.
     code, out = _verify_out(cal, pub)
     assert code == 0 and f"sensor pid {p.pid} started and has not signed a stop" in out
@@ -113,22 +124,11 @@ def test_kill9_is_recorded_by_the_next_start(tmp_path: Path) -> None:
 def test_a_running_sensor_is_not_recovered_by_a_second_one(tmp_path: Path) -> None:
     priv, pub = make_keys(tmp_path)
     cal = tmp_path / "cal"
-    p = subprocess.Popen(
-        [sys.executable, "-c", _CRASHER, str(cal), str(priv), "0"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert p.stdout is not None and p.stdout.readline().strip() == "started"
-        with CalWriter(cal, priv) as w:
-            run = SensorRun(w)
-            run.start({})
-            assert run.recovered == []
-            run.stop("sensor stopped (stopped)")
-    finally:
-        p.kill()
-        p.wait()
+    with _sensor_run(cal, priv, heartbeat_after_s=0), CalWriter(cal, priv) as w:
+        run = SensorRun(w)
+        run.start({})
+        assert run.recovered == []
+        run.stop("sensor stopped (stopped)")
     assert SENSOR_RECOVERED not in _actions(cal, pub)
 
 
