@@ -116,6 +116,22 @@ class Fold:
     normal: list[I64]  # held-out normal traces, one score each
     attacks: list[list[I64]]  # one unit per entry, scored as its worst trace
 
+    def scored(self) -> list[I64]:
+        """Every trace the fold scores: the normal ones, then each attack unit's, in that order."""
+        return [*self.normal, *(t for unit in self.attacks for t in unit)]
+
+    def split(self, s: F64) -> tuple[F64, F64]:
+        """Scores of :meth:`scored`'s traces -> (normal scores, attack-unit scores).
+
+        Why one place: every scorer family must score an attack unit as its worst
+        trace, the same way, or the tables would compare different things.
+        """
+        n_neg = len(self.normal)
+        unit_of = np.repeat(np.arange(len(self.attacks)), [len(u) for u in self.attacks])
+        pos = np.full(len(self.attacks), -np.inf)
+        np.maximum.at(pos, unit_of, s[n_neg:])
+        return s[:n_neg], pos
+
 
 @dataclass
 class Corpus:
@@ -326,26 +342,20 @@ class _Ranked:
 
 def _fold_scores(fold: Fold, cfgs: Sequence[SeqConfig]) -> dict[object, tuple[F64, F64]]:
     """(normal scores, attack-unit scores) of every scorer on one fold."""
-    flat = [t for unit in fold.attacks for t in unit]
-    unit_of = np.repeat(np.arange(len(fold.attacks)), [len(u) for u in fold.attacks])
-    codes, off = _concat_codes([*fold.normal, *flat])
-    n_neg = len(fold.normal)
-
-    def split(s: F64) -> tuple[F64, F64]:
-        pos = np.full(len(fold.attacks), -np.inf)
-        np.maximum.at(pos, unit_of, s[n_neg:])
-        return s[:n_neg], pos
+    traces = fold.scored()
+    codes, off = _concat_codes(traces)
+    split = fold.split
 
     out: dict[object, tuple[F64, F64]] = {}
     st = StideModel(6).fit(fold.train)
-    out[STIDE] = split(np.array([st.score(t) for t in [*fold.normal, *flat]]))
+    out[STIDE] = split(np.array([st.score(t) for t in traces]))
     # The frequency baseline: order-1 model, whole-trace mean = cross-entropy of the trace's
     # syscall frequencies under the training frequencies (order of calls ignored).
     freq = SequenceModel(order=1, top_frac=1.0).fit(fold.train)
     out[FREQ] = split(_Ranked(freq.code_novelty(codes & np.uint64(1023)), off).top_mean(1, 1.0))
     sets = None
     if any(c.set_weight for c in cfgs):
-        sets = SyscallSetModel().fit(fold.train).score_many([*fold.normal, *flat])
+        sets = SyscallSetModel().fit(fold.train).score_many(traces)
         out[SETS] = split(sets)
     for sm, o in sorted({(c.smoothing, c.order) for c in cfgs}):
         m = SequenceModel(order=o, smoothing=sm).fit(fold.train)

@@ -208,17 +208,11 @@ def ce_fold_scores(
     fold: Fold, cfgs: Sequence[CEConfig] = CE_GRID + CE_BB_GRID
 ) -> dict[object, tuple[F64, F64]]:
     """(normal scores, attack-unit scores) of stide, L3's setting and every CE setting on one fold."""
-    flat = [t for unit in fold.attacks for t in unit]
-    unit_of = np.repeat(np.arange(len(fold.attacks)), [len(u) for u in fold.attacks])
-    codes, off = _concat_codes([*fold.normal, *flat])
+    traces = fold.scored()
+    codes, off = _concat_codes(traces)
     lens = np.diff(off)
     starts = off[:-1]
-    n_neg = len(fold.normal)
-
-    def split(s: F64) -> tuple[F64, F64]:
-        pos = np.full(len(fold.attacks), -np.inf)
-        np.maximum.at(pos, unit_of, s[n_neg:])
-        return s[:n_neg], pos
+    split = fold.split
 
     def count_above(nov: F64, t: float) -> I64:
         c = np.zeros(lens.size, dtype=np.int64)
@@ -228,7 +222,7 @@ def ce_fold_scores(
 
     out: dict[object, tuple[F64, F64]] = {}
     st = StideModel(6).fit(fold.train)
-    out[STIDE] = split(np.array([st.score(t) for t in [*fold.normal, *flat]]))
+    out[STIDE] = split(np.array([st.score(t) for t in traces]))
     l3 = shipped_config()
     for sm, o in sorted({(c.smoothing, c.order) for c in cfgs} | {(l3.smoothing, l3.order)}):
         m = SequenceModel(order=o, smoothing=sm).fit(fold.train)
@@ -331,15 +325,8 @@ def _robust_scale(x: F64) -> tuple[float, float]:
 
 def pair_fold_scores(fold: Fold, cfgs: Sequence[PairConfig] = PAIR_GRID) -> dict[object, tuple[F64, F64]]:
     """(normal scores, attack-unit scores) of every lookahead-pair setting on one fold."""
-    flat = [t for unit in fold.attacks for t in unit]
-    unit_of = np.repeat(np.arange(len(fold.attacks)), [len(u) for u in fold.attacks])
-    codes, off = _concat_codes([*fold.normal, *flat])
-    n_neg = len(fold.normal)
-
-    def split(s: F64) -> tuple[F64, F64]:
-        pos = np.full(len(fold.attacks), -np.inf)
-        np.maximum.at(pos, unit_of, s[n_neg:])
-        return s[:n_neg], pos
+    codes, off = _concat_codes(fold.scored())
+    split = fold.split
 
     # cross-fitted training-normal trace scores, for the standardisation only
     cross: dict[object, list[F64]] = {}
@@ -427,16 +414,9 @@ def switch_fold_scores(
         for c in cfgs:
             out[c] = a[c.a]
         return out
-    flat = [t for unit in fold.attacks for t in unit]
-    unit_of = np.repeat(np.arange(len(fold.attacks)), [len(u) for u in fold.attacks])
-    traces = [*fold.normal, *flat]
+    traces = fold.scored()
     codes, off = _concat_codes(traces)
-    n_neg = len(fold.normal)
-
-    def split(s: F64) -> tuple[F64, F64]:
-        pos = np.full(len(fold.attacks), -np.inf)
-        np.maximum.at(pos, unit_of, s[n_neg:])
-        return s[:n_neg], pos
+    split = fold.split
 
     kn = SequenceModel(order=6, novelty="last", smoothing="kn").fit(fold.train)
     wb = SequenceModel(order=6, novelty="last").fit(fold.train)

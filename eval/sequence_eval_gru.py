@@ -151,20 +151,11 @@ def gru_models(key: str, corpus: Corpus, train: bool = False, log: Any = None) -
 def _gru_scores(
     fold: Fold, model: GRUSequenceModel, cfgs: Sequence[GRUConfig]
 ) -> dict[object, tuple[F64, F64]]:
-    flat = [t for unit in fold.attacks for t in unit]
-    unit_of = np.repeat(np.arange(len(fold.attacks)), [len(u) for u in fold.attacks])
-    nov = model.novelties([*fold.normal, *flat])
+    nov = model.novelties(fold.scored())
     off = np.zeros(len(nov) + 1, dtype=np.int64)
     np.cumsum([v.size for v in nov], out=off[1:])
     ranked = _Ranked(np.concatenate(nov) if nov else np.zeros(0), off)
-    n_neg = len(fold.normal)
-    out: dict[object, tuple[F64, F64]] = {}
-    for c in cfgs:
-        s = ranked.top_mean(c.top_k, c.top_frac)
-        pos = np.full(len(fold.attacks), -np.inf)
-        np.maximum.at(pos, unit_of, s[n_neg:])
-        out[c] = (s[:n_neg], pos)
-    return out
+    return {c: fold.split(ranked.top_mean(c.top_k, c.top_frac)) for c in cfgs}
 
 
 def evaluate_corpus_gru(
