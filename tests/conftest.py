@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,3 +46,37 @@ def sensor() -> Iterator[object]:
         yield s
     finally:
         s.close()
+
+
+def file_exec(filename: str, args: list[str], pid: int, ppid: int, **fields: Any) -> dict[str, Any]:
+    """An exec record of a real file as the kernel sends it (unit tests of L2 feed these).
+
+    Why shared: L2 identifies a program by the identity the kernel reads (device in
+    the kernel's encoding, inode, size, times, the file's first HEAD_LEN bytes); a
+    test that got one of them wrong would test an identity the sensor never ships.
+    ``fields`` override the rest (``ts_ns`` is the pid unless given).
+    """
+    from h7.decode import HEAD_LEN
+
+    st = os.stat(filename)
+    with open(filename, "rb") as f:
+        head = f.read(HEAD_LEN)
+    ev: dict[str, Any] = {
+        "type": "exec",
+        "pid": pid,
+        "ppid": ppid,
+        "ts_ns": pid,
+        "dev": (os.major(st.st_dev) << 20) | os.minor(st.st_dev),
+        "ino": st.st_ino,
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "ctime_ns": st.st_ctime_ns,
+        "head": head.hex(),
+        "id_flags": [],
+        "filename": filename,
+        "exe_name": os.path.basename(os.path.realpath(filename)),
+        "interp": filename,
+        "args": args,
+    }
+    ev.update(fields)
+    return ev

@@ -12,9 +12,9 @@ import os
 from typing import Any
 
 import pytest
+from conftest import file_exec
 
 from h7.config import EngineConfig
-from h7.decode import HEAD_LEN
 from h7.detect.channels.base import ChannelContext, ProcReader
 from h7.detect.channels.l2_exec import ExecChannel, _Image, simple_command
 
@@ -31,26 +31,7 @@ def channel(l2cfg: dict[str, Any] | None = None) -> tuple[ExecChannel, ChannelCo
 
 def ex(pid: int, ppid: int, filename: str, args: list[str], exe_name: str | None = None) -> dict[str, Any]:
     """An exec record as the kernel sends it: the file's device in the kernel's encoding."""
-    st = os.stat(filename)
-    with open(filename, "rb") as f:
-        head = f.read(HEAD_LEN)
-    return {
-        "dev": (os.major(st.st_dev) << 20) | os.minor(st.st_dev),
-        "ino": st.st_ino,
-        "size": st.st_size,
-        "mtime_ns": st.st_mtime_ns,
-        "ctime_ns": st.st_ctime_ns,
-        "head": head.hex(),
-        "id_flags": [],
-        "type": "exec",
-        "pid": pid,
-        "ppid": ppid,
-        "ts_ns": pid,
-        "filename": filename,
-        "exe_name": exe_name or os.path.basename(os.path.realpath(filename)),
-        "interp": filename,
-        "args": args,
-    }
+    return file_exec(filename, args, pid, ppid, **({"exe_name": exe_name} if exe_name else {}))
 
 
 def keys(ch: ExecChannel, ctx: ChannelContext, events: list[dict[str, Any]]) -> list[str]:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import file_exec
 
 from h7.config import EngineConfig
-from h7.decode import HEAD_LEN
 from h7.detect.channels.base import ChannelContext, ProcReader
 from h7.detect.channels.l2_exec import LOADER, ExecChannel
 
@@ -43,26 +43,7 @@ def channel() -> tuple[ExecChannel, ChannelContext]:
 
 def ex(path: Path | str, args: list[str], pid: int = 4_100_000) -> dict[str, Any]:
     """An exec record of ``path``; its pid does not exist, so the file itself is read (a gone process)."""
-    st = os.stat(path)
-    with open(path, "rb") as f:
-        head = f.read(HEAD_LEN)
-    return {
-        "type": "exec",
-        "pid": pid,
-        "ppid": 1,
-        "ts_ns": 1,
-        "dev": (os.major(st.st_dev) << 20) | os.minor(st.st_dev),
-        "ino": st.st_ino,
-        "size": st.st_size,
-        "mtime_ns": st.st_mtime_ns,
-        "ctime_ns": st.st_ctime_ns,
-        "head": head.hex(),
-        "id_flags": [],
-        "filename": str(path),
-        "exe_name": os.path.basename(path),
-        "interp": str(path),
-        "args": args,
-    }
+    return file_exec(str(path), args, pid, 1, ts_ns=1, exe_name=os.path.basename(path))
 
 
 def _copy(tmp_path: Path, pad: bytes) -> Path:

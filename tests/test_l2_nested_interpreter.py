@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import file_exec
 
 from h7.config import EngineConfig
-from h7.decode import HEAD_LEN
 from h7.detect.channels.base import ChannelContext, ProcReader
 from h7.detect.channels.l2_exec import ExecChannel
 
@@ -36,27 +36,7 @@ def channel() -> tuple[ExecChannel, ChannelContext]:
 
 def ex(pid: int, ppid: int, filename: str, args: list[str], **extra: Any) -> dict[str, Any]:
     """An exec record as the kernel sends it (device in the kernel's encoding)."""
-    st = os.stat(filename)
-    with open(filename, "rb") as f:
-        head = f.read(HEAD_LEN)
-    return {
-        "type": "exec",
-        "pid": pid,
-        "ppid": ppid,
-        "ts_ns": pid,
-        "dev": (os.major(st.st_dev) << 20) | os.minor(st.st_dev),
-        "ino": st.st_ino,
-        "size": st.st_size,
-        "mtime_ns": st.st_mtime_ns,
-        "ctime_ns": st.st_ctime_ns,
-        "head": head.hex(),
-        "id_flags": [],
-        "filename": filename,
-        "exe_name": os.path.basename(os.path.realpath(filename)),
-        "interp": filename,
-        "args": args,
-        **extra,
-    }
+    return file_exec(filename, args, pid, ppid, **extra)
 
 
 def keys(ch: ExecChannel, ctx: ChannelContext, events: list[dict[str, Any]]) -> list[str]:
