@@ -175,22 +175,35 @@ def ready(a: argparse.Namespace) -> None:
         a.ready_file.write_text(str(os.getpid()))
 
 
+#: the operator's requests, drawn at random (seeded) by every Python stack's loop: one
+#: workload for all (eval/stacks/node/agent.mjs lists the same six)
+PROMPTS = (
+    "Update the notes from the docs site",
+    "Summarise the API changes",
+    "Check the repo state",
+    "Draft a short report",
+    "Look up the status page and record it",
+    "Tidy the todo list",
+)
+
+
+def think_time(rng: random.Random, end: float) -> float:
+    """Seconds between tasks: mostly short, sometimes a long pause (a person reading), never past ``end``.
+
+    Shared by the sync loop below and the async MCP agent, so every stack idles alike.
+    """
+    gap = rng.expovariate(1 / 2.5) if rng.random() < 0.85 else rng.uniform(8, 20)
+    return min(gap, 25.0, max(0.0, end - time.monotonic()))
+
+
 def loop(a: argparse.Namespace, run_task: Callable[[int, str], Any]) -> None:
     """Tasks one after another with human-like gaps, until --duration; bounded in time."""
     rng = random.Random(a.seed)
-    prompts = (
-        "Update the notes from the docs site",
-        "Summarise the API changes",
-        "Check the repo state",
-        "Draft a short report",
-        "Look up the status page and record it",
-        "Tidy the todo list",
-    )
     end = time.monotonic() + a.duration
     task = 0
     while time.monotonic() < end:
         task += 1
-        prompt = f"[task {task}] {rng.choice(prompts)}."
+        prompt = f"[task {task}] {rng.choice(PROMPTS)}."
         try:
             run_task(task, prompt)
         except Exception as e:  # a framework error ends a task, not the agent
@@ -199,6 +212,4 @@ def loop(a: argparse.Namespace, run_task: Callable[[int, str], Any]) -> None:
                 f"{time.strftime('%H:%M:%S')} task {task}: {type(e).__name__}: {e} (cause: {cause!r})",
                 flush=True,
             )
-        # think time between tasks: mostly short, sometimes a long pause
-        gap = rng.expovariate(1 / 2.5) if rng.random() < 0.85 else rng.uniform(8, 20)
-        time.sleep(min(gap, 25.0, max(0.0, end - time.monotonic())))
+        time.sleep(think_time(rng, end))

@@ -133,22 +133,13 @@ async def amain(a: Any) -> None:
             end = time.monotonic() + a.duration
             task = 0
             rng = random.Random(a.seed)
-            prompts = (
-                "Update the notes from the docs site",
-                "Summarise the API changes",
-                "Check the repo state",
-                "Draft a short report",
-                "Look up the status page and record it",
-                "Tidy the todo list",
-            )
             while time.monotonic() < end:
                 task += 1
                 try:
-                    await run_task(task, f"[task {task}] {rng.choice(prompts)}.")
+                    await run_task(task, f"[task {task}] {rng.choice(common.PROMPTS)}.")
                 except Exception as e:  # a failed task, not a dead agent
                     print(f"task {task}: {type(e).__name__}: {e}", flush=True)
-                gap = rng.expovariate(1 / 2.5) if rng.random() < 0.85 else rng.uniform(8, 20)
-                await asyncio.sleep(min(gap, 25.0, max(0.0, end - time.monotonic())))
+                await asyncio.sleep(common.think_time(rng, end))
     finally:
         http_srv.terminate()
         http_srv.wait(timeout=10)
