@@ -37,7 +37,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from attacks import EXPECTED, SUITE, Attack, external, steps  # noqa: E402
-from metrics import dumps  # noqa: E402
+from metrics import dumps, judge_of  # noqa: E402
 
 from h7.procgroup import poll_until, spawn_logged, stop_groups  # noqa: E402
 
@@ -322,13 +322,7 @@ class Run:
                 "key": str(body.get("alert_key", "")),
                 "suppressed": int(body.get("suppressed", 0) or 0),
                 "evidence": json.dumps(ev, default=str, sort_keys=True)[:400],
-                # which judge spoke (L1 "jsd"/"cpu", a long window "cusum", a storm aggregate): the
-                # kind of a false alert, without its details
-                "judge": "/".join(
-                    str(x)
-                    for x in (ev.get("metric"), ev.get("window"), "storm" if "storm" in ev else None)
-                    if x
-                ),
+                "judge": judge_of(ev),
             }
             self.certs.append(c)
             self.say(

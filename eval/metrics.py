@@ -32,6 +32,17 @@ CHANNELS = ("L1", "L2", "L3", "L4", "L5")
 SCORE_DIGITS = 4
 
 
+def judge_of(evidence: dict[str, Any]) -> str:
+    """Which judge spoke for a certificate (L1 "jsd"/"cpu", a long window "cusum", a storm aggregate).
+
+    The kind of a false alert without its details; one function for the live run's
+    certificates (harness.py) and a replay's verdicts (replay.py), so both tables name
+    a false alert alike.
+    """
+    parts = (evidence.get("metric"), evidence.get("window"), "storm" if "storm" in evidence else None)
+    return "/".join(str(x) for x in parts if x)
+
+
 def _sig(v: Any) -> Any:
     """``v`` with every float rounded to SCORE_DIGITS significant digits (times to the millisecond)."""
     if isinstance(v, float):

@@ -39,7 +39,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from harness import journal_stats, run_commit  # noqa: E402
-from metrics import corpus_summary, markdown, stack_summary  # noqa: E402
+from metrics import corpus_summary, judge_of, markdown, stack_summary  # noqa: E402
 
 ORDER = ("langgraph", "mcp", "openai-agents", "smolagents", "node-openai-agents", "pydantic-ai")
 DEV = ("langgraph", "mcp")
@@ -79,11 +79,7 @@ def replay_run(journal: Path, marks: dict[str, Any], python: str = sys.executabl
                 "key": str(a.get("key", "")),
                 "suppressed": int(a.get("suppressed", 0) or 0),
                 "evidence": json.dumps(ev, default=str, sort_keys=True)[:400],
-                "judge": "/".join(
-                    str(x)
-                    for x in (ev.get("metric"), ev.get("window"), "storm" if "storm" in ev else None)
-                    if x
-                ),
+                "judge": judge_of(ev),
             }
         )
     summary = out.stderr.strip().splitlines()[-1:] or [""]
