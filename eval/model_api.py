@@ -167,18 +167,27 @@ def _task_of(text: str) -> int:
     return int(digits or 0)
 
 
-def chat_state(req: dict[str, Any]) -> tuple[int, int, list[str]]:
-    """(task, tool results since the task's user message, tool names) of a chat request."""
-    msgs = req.get("messages") or []
+def _task_turn(items: list[dict[str, Any]]) -> tuple[int, int]:
+    """(index, task number) of the last user turn that carries a task mark; (-1, 0) if none.
+
+    Both wire formats (chat messages, responses input items) mark a task the same way;
+    what came after that turn is the task's progress.
+    """
     last_user = max(
         (
             i
-            for i, m in enumerate(msgs)
+            for i, m in enumerate(items)
             if m.get("role") == "user" and TASK_MARK in _text_of(m.get("content"))
         ),
         default=-1,
     )
-    task = _task_of(_text_of(msgs[last_user].get("content"))) if last_user >= 0 else 0
+    return last_user, (_task_of(_text_of(items[last_user].get("content"))) if last_user >= 0 else 0)
+
+
+def chat_state(req: dict[str, Any]) -> tuple[int, int, list[str]]:
+    """(task, tool results since the task's user message, tool names) of a chat request."""
+    msgs = req.get("messages") or []
+    last_user, task = _task_turn(msgs)
     done = sum(1 for m in msgs[last_user + 1 :] if m.get("role") == "tool")
     if not any(m.get("role") == "tool" for m in msgs[last_user + 1 :]):
         # code agents (no tool role): count the observations fed back as user turns
@@ -192,15 +201,7 @@ def responses_state(req: dict[str, Any]) -> tuple[int, int, list[str]]:
     if isinstance(items, str):
         items = [{"role": "user", "content": items}]
     items = items or []
-    last_user = max(
-        (
-            i
-            for i, m in enumerate(items)
-            if m.get("role") == "user" and TASK_MARK in _text_of(m.get("content"))
-        ),
-        default=-1,
-    )
-    task = _task_of(_text_of(items[last_user].get("content"))) if last_user >= 0 else 0
+    last_user, task = _task_turn(items)
     done = sum(1 for m in items[last_user + 1 :] if m.get("type") == "function_call_output")
     tools = [
         str(t.get("name", "")) for t in req.get("tools") or [] if t.get("type", "function") == "function"
