@@ -52,6 +52,46 @@ def test_every_builtin_channel_module_declares_itself() -> None:
     assert set(registry.BUILTIN_MODULES) <= mods
 
 
+def test_the_docs_name_every_channels_codes_as_the_registry_does() -> None:
+    """README's channel table and docs/detection.md's channel headings list exactly the registry's codes.
+
+    Why: the registry is where a code is added (one edit); these two pages are where an
+    operator looks a code up, and a code missing there is an alert nobody can explain.
+    """
+    want = {spec.name: [c.code for c in spec.codes] for spec in registry.specs()}
+    readme = {
+        m.group(1): re.findall(r"`([A-Z_]+)`", m.group(2))
+        for m in re.finditer(r"^\| (L\d) \|[^\n]*\|([^|\n]*)\|$", (REPO / "README.md").read_text(), re.M)
+    }
+    assert readme == want, "README.md's channel table"
+    detection = {
+        m.group(1): re.findall(r"`([A-Z_]+)`", m.group(2))
+        for m in re.finditer(
+            r"^### (L\d) [^\n]*?—([^\n]*)$", (REPO / "docs" / "detection.md").read_text(), re.M
+        )
+    }
+    assert detection == want, "docs/detection.md's channel headings"
+
+
+def test_the_readme_layout_names_the_tree() -> None:
+    """README's Layout block names only paths that exist, and every top-level folder and h7 package.
+
+    Why: the layout is how a reader finds kernel -> ring buffer -> decode -> channels ->
+    alert -> .cal -> sink in the tree; a folder it omits is a part nobody is shown.
+    """
+    text = (REPO / "README.md").read_text()
+    block = text.split("## Layout", 1)[1].split("```", 2)[1]
+    named = {p.rstrip("/,") for line in block.splitlines() for p in re.findall(r"[\w./-]+/[\w./-]*", line)}
+    named = {p for p in named if ".." not in p and not p[0].isdigit()}  # channels/l1..l5, 6.1/6.12
+    assert sorted(p for p in named if not (REPO / p).exists()) == []
+    generated = {"build", "dist", "docs", "__pycache__"}  # docs/: the "Docs:" line after the block
+    tops = {p.name for p in REPO.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    tops -= generated | {p.name for p in REPO.glob("*.egg-info")}
+    packages = {f"h7/{p.parent.name}" for p in (REPO / "h7").glob("*/__init__.py")}
+    assert sorted(tops - {p.split("/")[0] for p in named}) == []
+    assert sorted(packages - named) == []
+
+
 def _imports(path: Path, modules: set[str], name: str) -> set[str]:
     """The h7 modules ``path`` imports, lazily or not (``if TYPE_CHECKING:`` blocks excepted)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
