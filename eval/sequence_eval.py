@@ -544,14 +544,24 @@ def old_default() -> SeqConfig:
     return SeqConfig(m.order, m.novelty, m.top_k, m.top_frac)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+def corpus_args_refused(prog: str, args: Sequence[str]) -> bool:
+    """True (after one line on stderr) if ``args`` are not corpus names leave-one-corpus-out can use.
+
+    Shared by the three evaluation scripts, so each refuses bad input in the same words.
+    """
     bad = [a for a in args if a not in LOADERS]
     if bad:
-        print(f"sequence_eval: unknown corpus {bad[0]!r} (known: {', '.join(LOADERS)})", file=sys.stderr)
-        return 2
+        print(f"{prog}: unknown corpus {bad[0]!r} (known: {', '.join(LOADERS)})", file=sys.stderr)
+        return True
     if len(set(args)) == 1:
-        print("sequence_eval: leave-one-corpus-out needs at least two corpora", file=sys.stderr)
+        print(f"{prog}: leave-one-corpus-out needs at least two corpora", file=sys.stderr)
+        return True
+    return False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if corpus_args_refused("sequence_eval", args):
         return 2
     names = args or None
     try:

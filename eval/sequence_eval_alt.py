@@ -48,7 +48,6 @@ import numpy.typing as npt
 from scipy import stats
 
 from eval.sequence_eval import (
-    LOADERS,
     STIDE,
     Corpus,
     Figures,
@@ -58,6 +57,7 @@ from eval.sequence_eval import (
     _Ranked,
     acceptance,
     choose,
+    corpus_args_refused,
     figures_over_folds,
     leave_one_corpus_out,
     load_all,
@@ -520,12 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # not pinned by the tests) instead of the first 5
     folds = 10**6 if "--all-folds" in args else ALT_FOLDS
     args = [a for a in args if a != "--all-folds"]
-    bad = [a for a in args if a not in LOADERS]
-    if bad:
-        print(f"sequence_eval_alt: unknown corpus {bad[0]!r} (known: {', '.join(LOADERS)})", file=sys.stderr)
-        return 2
-    if len(set(args)) == 1:
-        print("sequence_eval_alt: leave-one-corpus-out needs at least two corpora", file=sys.stderr)
+    if corpus_args_refused("sequence_eval_alt", args):
         return 2
     try:
         corpora, results = run(args or None, folds)

@@ -49,6 +49,7 @@ from eval.sequence_eval import (
     _Ranked,
     acceptance,
     choose,
+    corpus_args_refused,
     figures_over_folds,
 )
 from h7.detect.sequence_nn import GRUSequenceModel
@@ -230,12 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     train = "--train" in args
     args = [a for a in args if a != "--train"]
-    bad = [a for a in args if a not in LOADERS]
-    if bad:
-        print(f"sequence_eval_gru: unknown corpus {bad[0]!r} (known: {', '.join(LOADERS)})", file=sys.stderr)
-        return 2
-    if len(set(args)) == 1:
-        print("sequence_eval_gru: leave-one-corpus-out needs at least two corpora", file=sys.stderr)
+    if corpus_args_refused("sequence_eval_gru", args):
         return 2
     try:
         corpora, results = run(args or None, train, log=sys.stderr)
