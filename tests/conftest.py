@@ -6,9 +6,12 @@ a CI run that silently skipped the kernel tests would prove nothing.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -80,3 +83,18 @@ def file_exec(filename: str, args: list[str], pid: int, ppid: int, **fields: Any
     }
     ev.update(fields)
     return ev
+
+
+def load_script(name: str, path: Path) -> ModuleType:
+    """Import the script at ``path`` as module ``name`` (registered in sys.modules).
+
+    Why by path: the journal recorders and eval scripts are not packages, and several
+    folders hold a ``record.py``; a test that reads a recorder's timings or an eval
+    module's functions loads exactly that file under a name of its own.
+    """
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, path
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod

@@ -9,7 +9,6 @@ are attributed to baseline, soak or attack windows by their signed act time.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import threading
@@ -20,17 +19,13 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 import pytest
+from conftest import load_script
 
 EVAL = Path(__file__).resolve().parent.parent / "eval"
 
 
 def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"h7eval_{name}", EVAL / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(f"h7eval_{name}", EVAL / f"{name}.py")
 
 
 model_api = _load("model_api")

@@ -18,12 +18,12 @@ dev attacks; cut before any held-out attack) and of the demo agent
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import load_script
 
 from h7.alert import Alert
 from h7.config import EngineConfig
@@ -32,10 +32,7 @@ from h7.detect.engine import Engine
 from h7.journal import JournalReader
 
 J = Path(__file__).resolve().parent / "journals"
-_spec = importlib.util.spec_from_file_location("l3_journal_record_dev", J / "l3" / "record.py")
-assert _spec is not None and _spec.loader is not None
-rec = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rec)
+rec = load_script("l3_journal_record_dev", J / "l3" / "record.py")
 
 
 class Replay:

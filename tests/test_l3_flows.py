@@ -13,7 +13,6 @@ file the agent renames and reads, a tool writes a file the agent reads back
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import itertools
 import shutil
 import subprocess
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TIMESCALE
+from conftest import TIMESCALE, load_script
 
 from h7.alert import Alert
 from h7.config import EngineConfig
@@ -45,10 +44,7 @@ from h7.journal import JournalReader
 L3J = Path(__file__).resolve().parent / "journals" / "l3"
 # the recording script is the source of truth for its timings (loaded by path: other
 # journal folders have a record.py too)
-_spec = importlib.util.spec_from_file_location("l3_journal_record", L3J / "record.py")
-assert _spec is not None and _spec.loader is not None
-rec = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rec)
+rec = load_script("l3_journal_record", L3J / "record.py")
 
 O_RDONLY, O_WRONLY = 0, 1
 
@@ -878,11 +874,8 @@ def test_recorded_builds_bisect_and_pytest_are_no_loops_and_the_loops_are() -> N
     bisect run`` and ``pytest`` twice draw no L3 certificate (the code of main b47bcb0: 8 CAUSAL_CYCLE
     -- make 1, cmake 4, bisect 3); then the demo's loop, the same loop behind ``sh -c``, and a forked
     child of the agent writing a result it reads are one cycle each."""
-    spec = importlib.util.spec_from_file_location("l3_record_builds", L3J / "record_builds.py")
-    assert spec is not None and spec.loader is not None
-    sys.path.insert(0, str(L3J))
-    builds = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(builds)
+    sys.path.insert(0, str(L3J))  # record_builds imports record_novelty, its neighbour
+    builds = load_script("l3_record_builds", L3J / "record_builds.py")
     got = _replay_l3("builds_and_loops_dev.h7j.gz")
     assert all(a.code == "CAUSAL_CYCLE_DETECTED" for a in got), [(a.code, a.evidence) for a in got]
     names = [sorted({p.rsplit("/", 1)[1] for p in a.evidence["paths"]}) for a in got]

@@ -13,13 +13,13 @@ the threshold) and the curl was not (0.9x).
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import load_script
 
 from h7.alert import Alert
 from h7.config import EngineConfig
@@ -36,10 +36,7 @@ from h7.detect.syscalls import NAME_TO_NR
 from h7.journal import JournalReader
 
 J = Path(__file__).resolve().parent / "journals" / "l3"
-_spec = importlib.util.spec_from_file_location("l3_record_novelty", J / "record_novelty.py")
-assert _spec is not None and _spec.loader is not None
-rec = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rec)
+rec = load_script("l3_record_novelty", J / "record_novelty.py")
 Replayed = tuple[list[tuple[float, Alert]], list[dict[str, Any]]]
 LAG_S = 3.0  # an act injected at t lands in the batch ending ~2 s later on the journal's clock (+1 s slack)
 
