@@ -116,24 +116,7 @@ def test_threshold_override_from_config() -> None:
 
 # -- rate limiting -----------------------------------------------------------------
 def _net(ts: int, addr: str) -> dict[str, object]:
-    return {
-        "type": "net",
-        "ts_ns": ts,
-        "agent": 1,
-        "pid": ms.ROOT,
-        "tid": ms.HTTP_TID,
-        "ppid": 1,
-        "uid": 1000,
-        "comm": "python3",
-        "op": "connect",
-        "family": "inet",
-        "addr": addr,
-        "port": 443,
-        "fd": 3,
-        "bytes": 0,
-        "count": 1,
-        "from_socket": False,
-    }
+    return ms.net_event("connect", addr, 443, ts, tid=ms.HTTP_TID, uid=ms.UID)
 
 
 def test_folding_counts_what_it_suppressed() -> None:

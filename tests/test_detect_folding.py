@@ -31,32 +31,12 @@ BASE: dict[str, Any] = {
 
 
 def monitoring(**cfg: Any) -> Engine:
-    eng = Engine(EngineConfig(**{**BASE, **cfg}), [ms.AGENT_INFO])
-    for b in ms.make("benign", seconds=31):
-        eng.process(b)
-    assert eng.phase == "monitoring"
-    return eng
+    return ms.baselined_engine(EngineConfig(**{**BASE, **cfg}))
 
 
 def net(ts: int, addr: str, port: int = 443, op: str = "connect") -> dict[str, Any]:
-    return {
-        "type": "net",
-        "ts_ns": ts,
-        "agent": ms.AGENT,
-        "pid": ms.ROOT,
-        "tid": ms.HTTP_TID,
-        "ppid": 1,
-        "uid": 1000,
-        "comm": "python3",
-        "op": op,
-        "family": "inet",
-        "addr": addr,
-        "port": port,
-        "fd": 3,
-        "bytes": 0,
-        "count": 1,
-        "from_socket": False,
-    }
+    """A connect (or send) of the agent's HTTP thread, as the sensor decodes it."""
+    return ms.net_event(op, addr, port, ts, tid=ms.HTTP_TID, uid=ms.UID)
 
 
 class Clock:
