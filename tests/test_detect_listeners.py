@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 
-from h7.detect.listeners import agent_tree, own_client, own_listener
+from h7.detect.listeners import OwnClients, agent_tree, own_client, own_listener
 
 LO = ipaddress.ip_address("127.0.0.1")
 
@@ -95,3 +95,39 @@ def test_own_client_finds_the_agents_client_socket_and_nobody_elses() -> None:
                     other.wait()
         # closed: nothing to find (a collector gone before the check is judged, fail closed)
         assert not own_client(os.getpid(), lo, cport, lport)
+
+
+def test_own_clients_reads_proc_once_per_agent_and_rechecks_only_its_own_clients() -> None:
+    """OwnClients: a snapshot of the agent's client sockets at its first check; outside clients
+    cost no further /proc read, a client in the snapshot is checked live."""
+    lo = ipaddress.ip_address("127.0.0.1")
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        lport = srv.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", lport), timeout=5) as mine:
+            conn, _ = srv.accept()
+            with conn:
+                cport = mine.getsockname()[1]
+                cache = OwnClients()
+                assert cache.owns(os.getpid(), lo, cport, lport)  # open before the first check: found
+                assert cache.scans == 2  # the snapshot, then the live check of that candidate
+                other = subprocess.Popen(["sleep", "30"])
+                try:
+                    outside = OwnClients()
+                    for _ in range(50):  # every connection of an outside client, one check each
+                        assert not outside.owns(other.pid, lo, cport, lport)
+                    assert outside.scans == 1  # one snapshot; none of them read /proc again
+                finally:
+                    other.kill()
+                    other.wait()
+                with socket.create_connection(("127.0.0.1", lport), timeout=5) as later:
+                    conn2, _ = srv.accept()
+                    with conn2:
+                        # opened after the snapshot: the kernel's own_conns matches its replies,
+                        # so L4 never asks; were it asked, it is not read from /proc again
+                        assert not cache.owns(os.getpid(), lo, later.getsockname()[1], lport)
+                        assert cache.scans == 2
+        # closed since the snapshot: the live check finds nothing (judged, fail closed)
+        assert not cache.owns(os.getpid(), lo, cport, lport)
+        assert cache.scans == 3

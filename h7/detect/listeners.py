@@ -286,3 +286,51 @@ def own_client(root_pid: int, ip: IP, port: int, lport: int, proc: str = "/proc"
     if not inodes:
         return False
     return bool(inodes & socket_inodes(agent_tree(root_pid, proc), proc))
+
+
+class OwnClients:
+    """:func:`own_client` for the urgent path: one /proc scan per agent, not one per connection.
+
+    Why: every loopback client outside the agent that connects to one of its
+    listeners reaches L4 as an unmatched reply, and :func:`own_client` reads
+    ``/proc/<root>/net/tcp{,6}``, which lists every TCP socket of the network
+    namespace: 25-100 ms per read on this host with ~2,000 sockets (TIME_WAIT
+    included).  A redis-server under redis-benchmark made ``h7 attach`` burn
+    ~70 % of a CPU on those reads, ahead of every urgent alert (make bench,
+    session 10).  Only a connection the agent opened BEFORE the kernel's hooks
+    saw it can be an unmatched own client (a connect made later is matched in
+    the kernel, ``own_conns``), and such a connection is alive, in the agent's
+    tree, when the first unmatched reply is judged.  So the first check per
+    agent takes a snapshot of the tree's TCP client sockets ((local address,
+    local port, remote port), what :func:`own_client` matches); a client not
+    in it is not the agent's (no /proc read), and one in it is checked live
+    with :func:`own_client` (the ephemeral port may since belong to an outside
+    client: judged, fail closed).  ``scans`` counts /proc table reads.
+    """
+
+    def __init__(self, proc: str = "/proc") -> None:
+        self.proc = proc
+        self._snap: dict[int, frozenset[tuple[IP, int, int]]] = {}
+        self.scans = 0
+
+    def _candidates(self, root_pid: int) -> frozenset[tuple[IP, int, int]]:
+        snap = self._snap.get(root_pid)
+        if snap is None:
+            mine = socket_inodes(agent_tree(root_pid, self.proc), self.proc)
+            snap = frozenset(
+                (row.local, row.lport, row.rport)
+                for row in _tcp_rows(root_pid, self.proc)
+                if row.state != TCP_LISTEN and row.rport is not None and row.inode in mine
+            )
+            self._snap[root_pid] = snap
+            self.scans += 1
+        return snap
+
+    def owns(self, root_pid: int, ip: IP, port: int, lport: int) -> bool:
+        """:func:`own_client`'s answer, reading /proc only for a client the snapshot holds."""
+        if root_pid <= 0 or not ip.is_loopback:
+            return False
+        if (ip, port, lport) not in self._candidates(root_pid):
+            return False
+        self.scans += 1
+        return own_client(root_pid, ip, port, lport, self.proc)

@@ -61,7 +61,7 @@ from h7.batch import Batch, Event
 from h7.config import NS_PER_S, EngineConfig
 from h7.decode import LISTEN_OPS
 from h7.detect.channels.base import PHASE_BASELINE, Calibration, Channel, ChannelContext, calibrate_threshold
-from h7.detect.listeners import ListenerCache, own_client
+from h7.detect.listeners import ListenerCache, OwnClients
 from h7.detect.window import Cusum, calibrate_cusum
 from h7.errors import UsageError
 from h7.registry import AlertCode, ChannelSpec, register
@@ -263,6 +263,7 @@ class EgressChannel(Channel):
         #: them into the chain when the baseline ends (``learnt_outside_allowlist``)
         self.learnt_unlisted: dict[str, dict[str, Any]] = {}
         self._listeners: ListenerCache | None = None
+        self._own_clients: OwnClients | None = None
         #: the agent's TCP listeners as the kernel reported them (listen/unlisten events, in
         #: stream order): socket inode -> (local address, None for a wildcard; port)
         self._listening: dict[int, tuple[IPAddress | None, int]] = {}
@@ -615,7 +616,9 @@ class EgressChannel(Channel):
         could not match (connected before the sensor attached); see listeners.own_client."""
         if not (ip.is_loopback and ctx.proc.enabled and ctx.info):
             return False
-        return own_client(ctx.info.root_pid, ip, port, lport, ctx.proc.root)
+        if self._own_clients is None:
+            self._own_clients = OwnClients(ctx.proc.root)
+        return self._own_clients.owns(ctx.info.root_pid, ip, port, lport)
 
     def _peer_verdict(self, ip: IPAddress, port: int, lport: int) -> tuple[str, str, str] | None:
         """None if the client of a connection accepted on ``lport`` is allowed, else (addr, key, dest)."""
