@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
 import time
 from typing import Any
 
 from conftest import TIMESCALE
 from test_sensor_bpf import Collector
+from test_sensor_gaps import Agent, wait_event
 
 HOOK = "tp_btf/inet_sock_set_state"
 
@@ -48,31 +48,17 @@ for line in sys.stdin:
 """
 
 
-class Listener:
-    def __init__(self, sensor: Any) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", AGENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        sensor.add_agent(self.proc.pid)
+class Listener(Agent):
+    """The AGENT above under the sensor (test_sensor_gaps' line protocol); killed at the end."""
 
-    def cmd(self, line: str) -> str:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().strip()
+    def __init__(self, sensor: Any) -> None:
+        super().__init__(sensor, [sys.executable, "-c", AGENT])
+        sensor.add_agent(self.proc.pid)
 
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(timeout=10 * TIMESCALE)
-
-
-def _wait(col: Collector, pred: Any, what: str) -> dict[str, Any]:
-    e = col.wait_for(pred, timeout=5 * TIMESCALE)
-    assert e is not None, (
-        f"not seen within {5 * TIMESCALE:.0f} s: {what}\nseen: {[x for _, x in col.urgent_at]}"
-    )
-    return e
 
 
 def test_listen_and_unlisten_frame_the_connects_in_stream_order(sensor: Any) -> None:
@@ -82,7 +68,7 @@ def test_listen_and_unlisten_frame_the_connects_in_stream_order(sensor: Any) -> 
         port, ino = (int(x) for x in agent.cmd("listen 127.0.0.7 4").split())
         assert agent.cmd(f"fetch 127.0.0.7 {port}") == "ok"
         assert agent.cmd(f"close {port}") == "ok"
-        _wait(
+        wait_event(
             col,
             lambda e: e["type"] == "net" and e["op"] == "unlisten" and e.get("ino") == ino,
             "the unlisten",
@@ -97,7 +83,7 @@ def test_listen_and_unlisten_frame_the_connects_in_stream_order(sensor: Any) -> 
             agent.cmd("exit")
             agent.proc.wait(timeout=10 * TIMESCALE)
         for i in (ino6, inoa):
-            _wait(
+            wait_event(
                 col,
                 lambda e, i=i: e["type"] == "net" and e["op"] == "unlisten" and e.get("ino") == i,
                 "exit's close",
