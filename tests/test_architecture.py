@@ -92,6 +92,36 @@ def test_the_readme_layout_names_the_tree() -> None:
     assert sorted(packages - named) == []
 
 
+def test_the_docs_use_only_options_the_cli_has_and_name_every_one() -> None:
+    """Every ``h7 <command> ... --option`` the README and docs write is an option of that command,
+    and every option of every command is named somewhere in them.
+
+    Why: operators copy these lines; an option renamed in the code and not in the docs is a
+    one-line error on their first try, and an undocumented one is a feature nobody finds.
+    """
+    from h7.cli import main
+
+    opts = {
+        name: {o for p in c.params for o in (*p.opts, *p.secondary_opts)} for name, c in main.commands.items()
+    }
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    bad = []
+    for page in pages:
+        for n, line in enumerate(page.read_text().splitlines(), 1):
+            for m in re.finditer(r"\bh7 ([a-z][a-z-]*)([^`|;&#\n]*)", line):
+                if m.group(1) not in opts:
+                    continue  # prose ("h7 command", "from h7 import ...")
+                for o in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", m.group(2)):
+                    if o not in opts[m.group(1)] | {"--help"}:
+                        bad.append(f"{page.name}:{n}: h7 {m.group(1)} has no {o}")
+    assert not bad, "\n".join(bad)
+    text = "".join(p.read_text() for p in pages)
+    undocumented = sorted(
+        f"h7 {name} {o}" for name, os_ in opts.items() for o in os_ if o.startswith("--") and o not in text
+    )
+    assert undocumented == [], undocumented
+
+
 def _imports(path: Path, modules: set[str], name: str) -> set[str]:
     """The h7 modules ``path`` imports, lazily or not (``if TYPE_CHECKING:`` blocks excepted)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
