@@ -462,23 +462,27 @@ DEFAULT_OUTPUT: dict[str, Any] = {"type": "stdout", "name": "stdout", "format": 
 
 @dataclass
 class SinkConfig:
-    """Everything ``h7 sinkhole`` and the sensor's SinkClient read from the file."""
+    """Everything ``h7 sinkhole`` and the sensor's SinkClient read from the file.
 
-    source: Path | None = None
-    socket: Path = DEFAULT_SOCKET
-    group: str | int | None = None
-    dedup_window: int = 10000
-    dead_letter: Path | None = None
-    host: str | None = None
-    device_type_id: int = 0
-    spool_dir: Path = DEFAULT_SPOOL_DIR
-    spool_max_bytes: int = DEFAULT_MAX_SPOOL_BYTES
+    Built only by :func:`_sink_config` from ``[sinkhole]`` and ``[spool]`` (whose
+    dataclasses hold the defaults, written once), so its fields have none of their own.
+    """
+
+    source: Path | None
+    socket: Path
+    group: str | int | None
+    dedup_window: int
+    dead_letter: Path | None
+    host: str | None
+    device_type_id: int
+    spool_dir: Path
+    spool_max_bytes: int
+    pubkeys: list[Path]
+    max_connections_per_peer: int
+    idle_timeout: float
+    uid: int | None
     severity: dict[str, str] = field(default_factory=dict)
     outputs: list[dict[str, Any]] = field(default_factory=list)
-    pubkeys: list[Path] = field(default_factory=lambda: [DEFAULT_PUB_PATH])
-    max_connections_per_peer: int = 4
-    idle_timeout: float = 60.0
-    uid: int | None = None
 
 
 _NUM = (int, float)
@@ -709,7 +713,7 @@ class Config:
     source: Path | None = None
     sensor: SensorConfig = field(default_factory=SensorConfig)
     detect: EngineConfig = field(default_factory=EngineConfig)
-    sink: SinkConfig = field(default_factory=SinkConfig)
+    sink: SinkConfig = field(default_factory=lambda: _sink_config({}, None))
     #: ``[[agent]]`` tables, each parsed by :func:`h7.sensor.selectors.parse`
     agents: list[dict[str, Any]] = field(default_factory=list)
 
