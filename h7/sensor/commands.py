@@ -89,8 +89,18 @@ def _open_sensor(pids: tuple[int, ...]) -> Any:
 @click.option("--duration", type=DURATION, default=None, help="Stop after this long (e.g. 10s).")
 @click.option("--batch", "batch_ns", type=DURATION, default=None, help="Batch interval [1s].")
 @click.option("--baseline", "baseline_ns", type=DURATION, default=None, help="Baseline length [30s].")
-@click.option("--baseline-from", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--save-baseline", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--baseline-from",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Start from a baseline saved by --save-baseline instead of learning one.",
+)
+@click.option(
+    "--save-baseline",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Save the learnt baselines to this file once monitoring starts.",
+)
 @click.option(
     "--key",
     "key_path",
@@ -111,8 +121,19 @@ def _open_sensor(pids: tuple[int, ...]) -> Any:
     default=None,
     help="Sinkhole socket [/run/h7/alerts.sock].",
 )
-@click.option("--spool-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
-@click.option("--status-file", "status_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--spool-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Durable queue of alerts for the sinkhole [/var/lib/h7/spool].",
+)
+@click.option(
+    "--status-file",
+    "status_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where the sensor writes its state for `h7 status` [/run/h7/status.json].",
+)
 @click.option(
     "--config",
     "config_path",
