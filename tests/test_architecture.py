@@ -94,11 +94,13 @@ def test_the_readme_layout_names_the_tree() -> None:
 
 def test_the_docs_use_only_options_the_cli_has_and_name_every_one() -> None:
     """Every ``h7 <command> ... --option`` the README and docs write is an option of that command,
-    and every option of every command is named somewhere in them.
+    every option of every command is named somewhere in them, and has a line in its ``--help``.
 
     Why: operators copy these lines; an option renamed in the code and not in the docs is a
     one-line error on their first try, and an undocumented one is a feature nobody finds.
     """
+    import click
+
     from h7.cli import main
 
     opts = {
@@ -120,6 +122,13 @@ def test_the_docs_use_only_options_the_cli_has_and_name_every_one() -> None:
         f"h7 {name} {o}" for name, os_ in opts.items() for o in os_ if o.startswith("--") and o not in text
     )
     assert undocumented == [], undocumented
+    silent = [
+        f"h7 {n} {p.opts[-1]}"
+        for n, c in main.commands.items()
+        for p in c.params
+        if isinstance(p, click.Option) and not p.help
+    ]
+    assert silent == [], f"options with no line in --help (nor in the man page built from it): {silent}"
 
 
 def _imports(path: Path, modules: set[str], name: str) -> set[str]:

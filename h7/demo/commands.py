@@ -17,7 +17,14 @@ from h7._click import DURATION
     show_default=True,
     help="Keys, certificates, logs and the agent's workspace.",
 )
-@click.option("--baseline", "baseline_ns", type=DURATION, default="15s", show_default=True)
+@click.option(
+    "--baseline",
+    "baseline_ns",
+    type=DURATION,
+    default="15s",
+    show_default=True,
+    help="How long the sensor learns the synthetic agent before judging it.",
+)
 @click.option(
     "--benign",
     "benign_ns",

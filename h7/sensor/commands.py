@@ -220,7 +220,13 @@ def attach_cmd(
 
 @click.command("record")
 @click.argument("pids", nargs=-1, type=int, required=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The journal to write (msgpack; `h7 replay` reads it).",
+)
 @click.option("--duration", type=DURATION, default=None, help="Stop after this long (e.g. 60s).")
 @click.option("--batch", "batch_ns", type=DURATION, default=DEFAULT_BATCH_NS, help="Batch interval [1s].")
 def record_cmd(pids: tuple[int, ...], output: Path, duration: int | None, batch_ns: int) -> None:
