@@ -54,6 +54,11 @@ def agent_tree(root_pid: int, proc: str = "/proc") -> list[int]:
 
 
 def socket_inodes(pids: list[int], proc: str = "/proc") -> set[int]:
+    """Inodes of the sockets these processes hold (their ``fd`` links ``socket:[N]``).
+
+    Why: /proc/net/tcp names a socket's owner only by inode; the agent's fds are how an
+    inode is known to be the agent's.  Bounded by MAX_FDS per process.
+    """
     inodes: set[int] = set()
     for pid in pids:
         try:
@@ -251,6 +256,7 @@ class ListenerCache:
         return owned
 
     def owns(self, root_pid: int, ip: IP, port: int) -> bool:
+        """:func:`own_listener`'s answer from the snapshot (refreshed as the class says)."""
         if root_pid <= 0 or not ip.is_loopback:
             return False
         now = time.monotonic()
