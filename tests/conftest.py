@@ -7,6 +7,7 @@ a CI run that silently skipped the kernel tests would prove nothing.
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 import sys
 from collections.abc import Iterator
@@ -98,3 +99,34 @@ def load_script(name: str, path: Path) -> ModuleType:
     sys.modules[name] = mod
     spec.loader.exec_module(mod)
     return mod
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Any]:
+    """The demo's agent, model API and sensor (h7.demo.runner.Demo) with an 8-s baseline, stopped after.
+
+    Shared by the live detection and semantics tests: the same agent the demo attacks,
+    so a live test judges what `make demo` shows.
+    """
+    if os.geteuid() != 0:
+        bpf_unavailable("not root")
+    from h7.demo.runner import Demo
+
+    d = Demo(tmp_path / "demo", baseline_s=8, benign_s=0, wait_s=2.0 * TIMESCALE, out=io.StringIO())
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+#: an agent that reads a file every 50 ms until a line on stdin, then runs a shell once
+#: (``os.system``: L2's LLM_AGENT_HIJACK) and waits for a second line
+SHELL_ON_GO_AGENT = (
+    "import os,sys,threading,time\n"
+    "go = threading.Event()\n"
+    "threading.Thread(target=lambda: (sys.stdin.readline(), go.set()), daemon=True).start()\n"
+    "for i in range(100000):\n"
+    "    open('/etc/hostname').read(); time.sleep(0.05)\n"
+    "    if go.is_set(): os.system('true'); break\n"
+    "sys.stdin.readline()\n"
+)

@@ -19,17 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TIMESCALE, bpf_unavailable
-
-AGENT = (
-    "import os,sys,threading,time\n"
-    "go = threading.Event()\n"
-    "threading.Thread(target=lambda: (sys.stdin.readline(), go.set()), daemon=True).start()\n"
-    "for i in range(100000):\n"
-    "    open('/etc/hostname').read(); time.sleep(0.05)\n"
-    "    if go.is_set(): os.system('true'); break\n"
-    "sys.stdin.readline()\n"
-)
+from conftest import SHELL_ON_GO_AGENT, TIMESCALE, bpf_unavailable
 
 
 def _attach(d: Path, pid: int, journal: Path) -> list[str]:
@@ -116,7 +106,7 @@ def test_a_live_runs_journal_replays_to_its_certificates(tmp_path: Path) -> None
     from h7.journal import JournalReader
 
     journal = tmp_path / "run.h7j"
-    live = _live_run(tmp_path, AGENT, journal, "LLM_AGENT_HIJACK")
+    live = _live_run(tmp_path, SHELL_ON_GO_AGENT, journal, "LLM_AGENT_HIJACK")
 
     # The journal: the agent named at the start, every batch with its syscalls and the exec.
     with JournalReader(journal) as r:

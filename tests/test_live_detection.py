@@ -6,7 +6,6 @@ the full five-channel run (with L1 and L3) is tests/test_demo.py.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -16,20 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TIMESCALE, bpf_unavailable
-
-
-@pytest.fixture
-def demo(tmp_path: Path):  # type: ignore[no-untyped-def]
-    if os.geteuid() != 0:
-        bpf_unavailable("not root")
-    from h7.demo.runner import Demo
-
-    d = Demo(tmp_path / "demo", baseline_s=8, benign_s=0, wait_s=2.0 * TIMESCALE, out=io.StringIO())
-    try:
-        yield d
-    finally:
-        d.stop()
+from conftest import SHELL_ON_GO_AGENT, TIMESCALE, bpf_unavailable
 
 
 def _wait_monitoring(d, timeout: float = 40) -> None:  # type: ignore[no-untyped-def]
@@ -152,16 +138,7 @@ def test_unreachable_sink_loses_nothing(tmp_path: Path) -> None:
 
     keygen(tmp_path / "keys")
     sock = tmp_path / "alerts.sock"
-    code = (
-        "import os,sys,threading,time\n"
-        "go = threading.Event()\n"
-        "threading.Thread(target=lambda: (sys.stdin.readline(), go.set()), daemon=True).start()\n"
-        "for i in range(100000):\n"
-        "    open('/etc/hostname').read(); time.sleep(0.05)\n"
-        "    if go.is_set(): os.system('true'); break\n"
-        "sys.stdin.readline()\n"
-    )
-    agent = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, text=True)
+    agent = subprocess.Popen([sys.executable, "-c", SHELL_ON_GO_AGENT], stdin=subprocess.PIPE, text=True)
     sensor = subprocess.Popen(
         _attach_cmd(tmp_path, agent.pid, "2s", sock),
         stderr=subprocess.PIPE,

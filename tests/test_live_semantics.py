@@ -15,20 +15,17 @@ servers this test runs on loopback addresses nobody allowed.  Pinned here:
 from __future__ import annotations
 
 import http.server
-import io
 import json
-import os
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TIMESCALE, bpf_unavailable
+from conftest import TIMESCALE
 
 NS = 10**9
 
@@ -60,19 +57,6 @@ def site() -> Iterator[Any]:
     for srv in servers:
         srv.shutdown()
         srv.server_close()
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[Any]:
-    if os.geteuid() != 0:
-        bpf_unavailable("not root")
-    from h7.demo.runner import Demo
-
-    d = Demo(tmp_path / "demo", baseline_s=8, benign_s=0, wait_s=2.0 * TIMESCALE, out=io.StringIO())
-    try:
-        yield d
-    finally:
-        d.stop()
 
 
 def _wait(pred: Any, timeout: float, what: str, d: Any) -> Any:
