@@ -302,6 +302,20 @@ def _check_state(state: dict[str, Any], model: str) -> None:
         raise ValueError(f"not a {model} state")
 
 
+def _context_groups(keys: U64) -> tuple[U64, npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Sorted window keys cut by context (a key without its last token): contexts, group starts, sizes.
+
+    Why one function: both count tables (``_Table`` and Kneser-Ney's) lay out a context's
+    windows as one group behind a marker entry, and must cut the groups the same way.
+    """
+    ctx = keys >> _SHIFT
+    if ctx.size:
+        starts = np.concatenate(([0], np.flatnonzero(ctx[1:] != ctx[:-1]) + 1))
+    else:
+        starts = np.zeros(0, dtype=np.intp)
+    return ctx, starts, np.diff(np.append(starts, ctx.size))
+
+
 class _Table:
     """Counts of the windows of one length n, laid out so that one lookup answers both questions.
 
@@ -322,12 +336,7 @@ class _Table:
             self._et = np.zeros(keys.size, dtype=np.int64)
             self._ey = np.zeros(keys.size, dtype=np.int16)
             return
-        ctx = keys >> _SHIFT
-        if ctx.size:
-            starts = np.concatenate(([0], np.flatnonzero(ctx[1:] != ctx[:-1]) + 1))
-        else:
-            starts = np.zeros(0, dtype=np.intp)
-        sizes = np.diff(np.append(starts, ctx.size))
+        ctx, starts, sizes = _context_groups(keys)
         total = np.add.reduceat(counts, starts) if ctx.size else np.zeros(0, dtype=np.int64)
         types = sizes.astype(np.int64)
         # A context can be missing from the shorter table only if the size cap pruned it; it then
@@ -419,12 +428,7 @@ class _KNTable:
         self.keys, self.counts = keys, counts
         disc = _kn_discounts(counts)
         dk = disc[np.minimum(counts, 3)]
-        ctx = keys >> _SHIFT
-        if ctx.size:
-            starts = np.concatenate(([0], np.flatnonzero(ctx[1:] != ctx[:-1]) + 1))
-        else:
-            starts = np.zeros(0, dtype=np.intp)
-        sizes = np.diff(np.append(starts, ctx.size))
+        ctx, starts, sizes = _context_groups(keys)
         total = np.add.reduceat(counts, starts).astype(np.float64) if ctx.size else np.zeros(0)
         freed = np.add.reduceat(dk, starts) if ctx.size else np.zeros(0)
         groups = np.arange(starts.size)
