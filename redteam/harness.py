@@ -1,7 +1,7 @@
 """`make redteam`: every variant of the suite against a live `h7 attach`, with benign phases between.
 
     python -m redteam.harness [--only NAME,...] [--baseline 30] [--benign 6] [--wait 8]
-                              [--workdir DIR] [--out redteam/results/latest.json]
+                              [--workdir DIR] [--out redteam/results/latest.json] [--journal FILE]
 
 Set-up (all real processes, all outside the victims' trees): two loopback
 model APIs, a sinkhole, the daemons gap 5 hands commands to (tmux, screen,
@@ -593,6 +593,7 @@ class Harness:
                 str(self.dir / "spool"),
                 "--status-file",
                 str(self.dir / "status.json"),
+                *(["--journal", str(self.a.journal.resolve())] if self.a.journal else []),
             ],
             "sensor.log",
         )
@@ -1019,6 +1020,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--workdir", type=Path, default=Path("/var/tmp/h7-redteam"))
     ap.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
+    ap.add_argument(
+        "--journal",
+        type=Path,
+        default=None,
+        help="also record the sensor's batches to this journal (h7 attach --journal), so a certificate "
+        "can be explained afterwards by replaying what the sensor judged (h7 replay)",
+    )
     ap.add_argument("--list", action="store_true", help="list the suite and exit")
     a = ap.parse_args(argv)
     variants = order(load_variants())
