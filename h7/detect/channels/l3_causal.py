@@ -147,16 +147,25 @@ _PROC_PID = re.compile(r"^/proc/(\d+|self|thread-self)(?=/|$)")
 _HEX = re.compile(r"^[0-9a-f]{8,}$", re.I)
 _DIGITS = re.compile(r"\d+")
 _EXT = re.compile(r"^\.[A-Za-z0-9_]{1,8}$")
+# POSIX shared memory, semaphores and message queues live as files under these directories, under
+# names their libraries make unique with a random tail: glibc's sem_open creates ``sem.XXXXXX`` and
+# links it to the final name, CPython's multiprocessing names its locks ``sem.mp-<8 random>`` and
+# its SharedMemory ``psm_<8 random hex>``.  Each is one kind of object, not a new file per run.
+_IPC_DIRS = ("/dev/shm/", "/dev/mqueue/")
+_IPC_TAIL = re.compile(r"^(.*?[._-])[A-Za-z0-9_]{6,}$")
 
 AT_FDCWD = -100
 MAX_BFS = 50_000  # processes one cycle search may visit
 MAX_WRITERS = 4  # writer processes remembered per concrete path
+MAX_POOL_THREADS = 4096  # pool threads remembered (bound; see CausalChannel._pool_threads)
+MAX_PIPELINE_DEPTH = 32  # fork generations walked up to tie a writer to the tool that started it
 # Files that carry no data from one program to another: character devices every
 # program shares (/dev/null, ttys, random), kernel interfaces, and the interpreter's
 # own bytecode cache (derived from a source file whose own flow is tracked).
 _NO_FLOW_PREFIXES = ("/dev/", "/proc/", "/sys/")
 _FLOW_DEV_OK = ("/dev/shm/", "/dev/mqueue/")
 _CACHE_PARTS = ("/__pycache__/",)
+_CODE_EXTS = (".py", ".pyc", ".pyo", ".pyi", ".so", ".js", ".cjs", ".mjs", ".d.ts")
 _MODULE_ROOT = re.compile(r"/(site-packages|dist-packages|node_modules)/|/lib/python[^/]*/")
 # Secrets (never a footprint): password/group shadows, sudo rules, keys, credentials, histories, environ
 _SECRET = re.compile(
@@ -257,12 +266,27 @@ def normalise_dir(d: str) -> str:
     return "/".join(p if p in ("", "*", ".", "..") else _component(p) for p in parts)
 
 
+def ipc_name(base: str) -> str:
+    """A POSIX IPC object's name (``/dev/shm``, ``/dev/mqueue``) without its generated tail.
+
+    ``sem.EzjWch`` -> ``sem.*``, ``sem.mp-fzbn3cpy`` -> ``sem.mp-*``: a
+    ``multiprocessing`` Queue made six such names in one batch of red-team
+    round 8's benign pool (three semaphores, each a temporary and a final
+    name), six new graph nodes for one kind of object.  A name without a
+    separator before a random-looking tail keeps the generic rule.
+    """
+    m = _IPC_TAIL.match(base)
+    return f"{m.group(1)}*" if m else _component(base)
+
+
 def normalise_file(path: str) -> str:
     """File path -> graph node name (see module docstring)."""
     path = _PROC_PID.sub("/proc/*", path)
     d, base = os.path.split(path)
     nd = normalise_dir(d) if d else "."
     full = nd.rstrip("/") + "/"
+    if base and full.startswith(_IPC_DIRS):
+        return f"{full}{ipc_name(base)}"
     hidden = any(p.startswith(".") and p not in (".", "..") for p in d.split("/"))
     if full.startswith(_SYSTEM_PREFIXES) or hidden or base.startswith("."):
         return f"{full}{_component(base) if base else ''}"
@@ -278,8 +302,19 @@ def normalise_exe(path: str) -> str:
 
 @lru_cache(maxsize=NODE_CACHE)
 def is_secret(node: str) -> bool:
-    """A credential, key or password store: never part of a program's ordinary footprint."""
-    return bool(_SECRET.search(node.partition(":")[2]))
+    """A credential, key or password store: never part of a program's ordinary footprint.
+
+    A runtime's own module named like one is code, not a secret: the standard
+    library's ``secrets`` (which ``multiprocessing.shared_memory`` imports to name
+    its blocks), ``botocore/credentials.py``, ``getpass``-like helpers.  Reading
+    it is an import; counted as a secret read it made the importing thread
+    "sensitive" and its windows scored (a dev pool with shared memory: 8.7 units
+    of STRUCTURAL_DRIFT, session 10).  Only code files inside a module tree.
+    """
+    path = node.partition(":")[2]
+    if path.endswith(_CODE_EXTS) and _MODULE_ROOT.search(path):
+        return False
+    return bool(_SECRET.search(path))
 
 
 @lru_cache(maxsize=NODE_CACHE)
@@ -583,10 +618,12 @@ class CausalGraphBuilder:
         self.proc_image: dict[str, str] = {}  # process instance -> the image it runs (last exec)
         self.batch_images: dict[int, str] = {}  # pid -> image, of the processes in the last batch's events
         # Process start-up by a thread (see spawning_threads): child pid -> (forking tid, fork time)
-        self._children: dict[int, tuple[int, int]] = {}
+        self._children: dict[int, tuple[int, int, int]] = {}  # child pid -> (forking tid, time, parent pid)
         self.batch_spawners: set[int] = set()  # tids that forked or reaped a child in the last batch
+        self.batch_spawner_pids: set[int] = set()  # their processes
         self.batch_imports: dict[int, set[str]] = {}  # tid -> module trees it read code from, last batch
         self.batch_sensitive: set[int] = set()  # tids that read a secret / wrote a persistence path in it
+        self.batch_workers: set[int] = set()  # pids of fresh forks of the agent, no exec (see fresh_forks)
         # concrete path -> its last writers: (process instance, image, wrote it while learning,
         # how the agent reached that writer before it wrote: see ProcEdge.via and _link)
         self.writers: dict[str, list[tuple[str, str, bool, ProcEdge | None]]] = {}
@@ -598,6 +635,11 @@ class CausalGraphBuilder:
         # process, or the first flow of an agent process's file into it (a tool fed the agent's data)
         self._spawned: dict[str, ProcEdge] = {}
         self._fed: dict[str, ProcEdge] = {}
+        # instance -> the instance that forked it (kept after exits: a writer is asked about later)
+        self._parent: dict[str, str] = {}
+        # tools that read a file one of their own descendants wrote: their later writes hand back
+        # that pipeline's product (see _relays), not what the agent gave them
+        self._relaying: set[str] = set()
         self.learning = True  # the channel sets it: writes made now are the baseline's
         self._renaming: dict[int, str] = {}  # tid -> old name of a rename whose new name comes next
         # Working directory per process (pid -> absolute path, or an unknown one's token), from the
@@ -638,6 +680,8 @@ class CausalGraphBuilder:
             self._inst.pop(next(iter(self._inst)))
         self._inst[pid] = node
         self._set_image(node, self.images.get(pid, f"exe:?{pid}"))
+        if parent is not None:
+            _bounded_put(self._parent, node, parent, 4 * self.max_pids)
         if parent is None:
             _bounded_put(self._agent, node, True, self.max_pids)
         elif parent in self._agent:
@@ -658,8 +702,40 @@ class CausalGraphBuilder:
         return node in self._agent
 
     def _link(self, node: str) -> ProcEdge | None:
-        """How the agent reached ``node`` so far: a flow of the agent's file into it, else its spawn."""
+        """How the agent reached ``node`` so far: a flow of the agent's file into it, else its spawn.
+
+        None once ``node`` relays its own pipeline's product (:meth:`_relays`).
+        """
+        if node in self._relaying:
+            return None
         return self._fed.get(node) or self._spawned.get(node)
+
+    def _descends(self, node: str, ancestor: str) -> bool:
+        """Was ``node`` forked, directly or through its parents, by ``ancestor``?"""
+        for _ in range(MAX_PIPELINE_DEPTH):
+            parent = self._parent.get(node)
+            if parent is None:
+                return False
+            if parent == ancestor:
+                return True
+            node = parent
+        return False
+
+    def _relays(self, reader: str, writer: str) -> bool:
+        """Does a tool's read of ``writer``'s file make its later writes a pipeline's product?
+
+        A build hands back what its own children produced: ``pip wheel`` runs
+        the setuptools backend in a child, which writes the wheel into pip's
+        cache; pip reads it there and copies it to ``-w dist/`` (red-team round
+        8's held-out ``benign_r8_pip_wheel_build``: its CAUSAL_CYCLE was pip's
+        copy read back by the agent).  The data then went through two programs
+        between the agent's write and its read -- the backend, then pip -- the
+        shape of ``make``'s linker, which is no loop (see CausalChannel._cycles).
+        Only a writer that is the reader's own descendant, and not the agent,
+        counts: a tool reading another tool's output (a ``curl -o`` download) or
+        the agent's files is still fed by the agent.
+        """
+        return not self.is_agent(reader) and not self.is_agent(writer) and self._descends(writer, reader)
 
     def _set_image(self, node: str, img: str) -> None:
         self.proc_image.pop(node, None)
@@ -751,6 +827,10 @@ class CausalGraphBuilder:
         for wnode, wimg, old, link in ws:
             if wnode == node:
                 continue
+            if node not in self._relaying and self._relays(node, wnode):
+                if len(self._relaying) >= self.max_pids:
+                    self._relaying.pop()
+                self._relaying.add(node)
             fe = ProcEdge(wnode, node, "flow", path, (wimg, label, img), old, link if into_agent else None)
             flows.append(fe)
             if not into_agent and self.is_agent(wnode) and node not in self._fed:
@@ -762,8 +842,10 @@ class CausalGraphBuilder:
         fl: list[ProcEdge] = flows if flows is not None else []
         self.batch_images = {}
         self.batch_spawners = set()
+        self.batch_spawner_pids = set()
         self.batch_imports = {}
         self.batch_sensitive = set()
+        self.batch_workers = self.fresh_forks()
         for ev in events:
             t = ev.get("type")
             self.batch_images[int(ev.get("pid", 0))] = self.image(ev)
@@ -776,14 +858,16 @@ class CausalGraphBuilder:
                     self.set_cwd(child, self.cwd_of(pid))
                     tid = int(ev.get("tid", pid))
                     self.batch_spawners.add(tid)
+                    self.batch_spawner_pids.add(pid)
                     if len(self._children) >= self.max_pids:
                         self._children.pop(next(iter(self._children)))
-                    self._children[child] = (tid, int(ev.get("ts_ns", 0)))
+                    self._children[child] = (tid, int(ev.get("ts_ns", 0)), pid)
                     parent = self._proc(pid)
                     spawn = ProcEdge(parent, self._new_proc(child, parent), "spawn", "", (img, "", img))
                     fl.append(spawn)
                     if self.is_agent(parent):
                         _bounded_put(self._spawned, spawn.dst, spawn, self.max_pids)
+                        self.batch_workers.add(child)
             elif t == "exec":
                 before = self.image(ev)
                 fn = str(ev.get("filename", ""))
@@ -797,6 +881,7 @@ class CausalGraphBuilder:
                 pid = int(ev.get("pid", 0))
                 self._remember(pid, new)
                 self.batch_images[pid] = new
+                self.batch_workers.discard(pid)  # it runs another program now: scored as that program
                 proc = self._proc(pid)
                 self._set_image(proc, new)
                 if proc in self._agent and (self._agent[proc] is False or pid != self.root_pid):
@@ -861,14 +946,35 @@ class CausalGraphBuilder:
                 spawned = self._children.pop(int(ev.get("pid", 0)), None)
                 if spawned is not None:
                     self.batch_spawners.add(spawned[0])  # its parent reaps it now (wait4, pipe EOF)
+                    self.batch_spawner_pids.add(spawned[2])
                 self.images.pop(int(ev.get("pid", 0)), None)
                 gone = self._inst.pop(int(ev.get("pid", 0)), None)
                 if gone is not None:  # (its writes keep their links: taken when they were made)
                     self._agent.pop(gone, None)
                     self._spawned.pop(gone, None)
                     self._fed.pop(gone, None)
+                    self._relaying.discard(gone)
                 self.cwd.pop(int(ev.get("pid", 0)), None)
         return out
+
+    def fresh_forks(self) -> set[int]:
+        """Processes the agent forked at most SPAWN_HOLD_NS ago that still run its code (no exec).
+
+        A ``multiprocessing`` worker, a ``fork`` pool: the agent's own work handed
+        to another process.  Its first seconds (``os.getpid()`` checks after the
+        fork, a queue's feeder thread, results pickled into a pipe) are as new to a
+        baseline that never forked as the fork itself, which the parent's thread
+        already explains (:meth:`spawning_threads`): red-team round 8's benign
+        two-worker pool scored 3.3 units of sequence novelty from its workers'
+        reads and queue puts alone.  Their files, connects, execs and loops are
+        still the graph's.  (Bounded like the parent's hold: a worker older than
+        SPAWN_HOLD_NS is a service, scored as the agent.)
+        """
+        return {
+            c
+            for c in self._children
+            if (inst := self._inst.get(c)) is not None and self._agent.get(inst) is False
+        }
 
     def spawning_threads(self, t1_ns: int) -> set[int]:
         """Threads busy starting or waiting on a child process in the batch ending at ``t1_ns``.
@@ -888,8 +994,14 @@ class CausalGraphBuilder:
                 break
             del self._children[oldest]
         busy = set(self.batch_spawners)
-        busy.update(tid for tid, ts in self._children.values() if t1_ns - ts <= SPAWN_HOLD_NS)
+        busy.update(tid for tid, ts, _ in self._children.values() if t1_ns - ts <= SPAWN_HOLD_NS)
         return busy
+
+    def spawning_processes(self, t1_ns: int) -> set[int]:
+        """Processes with a thread in :meth:`spawning_threads` (call that first: it trims old children)."""
+        procs = set(self.batch_spawner_pids)
+        procs.update(pid for _, ts, pid in self._children.values() if t1_ns - ts <= SPAWN_HOLD_NS)
+        return procs
 
 
 def code_counts(windows: np.ndarray) -> CodeCounts:
@@ -1017,6 +1129,7 @@ class CausalChannel(Channel):
         self._order: deque[ProcEdge] = deque()
         self.base_flows: set[tuple[str, str, str]] = set()  # flows (projected) the baseline saw
         self._reported_cycles: set[str] = set()
+        self._pool: dict[int, int] = {}  # pool threads (tid -> its process): see _pool_threads
         self._exfil = ExfilWindow()
         self.last: dict[str, Any] = {"divergence": 0.0}
         self.syscalls_shipped = 0  # while monitoring: windows the kernel shipped ...
@@ -1288,6 +1401,30 @@ class CausalChannel(Channel):
         rows[rows] = only_tokens(sys["window"][rows], _THREAD_TOKENS)
         return rows
 
+    def _pool_threads(self, sys: np.ndarray, spawning: set[int]) -> set[int]:
+        """Threads a process started while it had fresh children: a process pool's own machinery.
+
+        ``multiprocessing.Pool`` forks its workers and, in the parent, starts three
+        threads that feed them tasks and collect their results over pipes; a
+        ``Queue`` starts a feeder thread.  To a baseline that never ran a pool,
+        every window of those threads is novel (a dev pool with shared memory:
+        10 units of sequence novelty from the result handler's pipe reads, tests/
+        journals/l3/pool_and_wheel_dev), and says again what the forks already
+        say.  A thread born (:meth:`thread_birth_windows`) in a batch in which its
+        process has a fresh child (:meth:`CausalGraphBuilder.spawning_processes`)
+        is left out of the sequence term as long as that process still has one,
+        unless it reads a secret or writes a persistence path; its files,
+        connects and execs are the graph's as always.
+        """
+        born = last_token_in(sys["window"], _START_TOKENS) & (sys["tid"] != sys["tgid"])
+        if born.any() and spawning:
+            rows = born & np.isin(sys["tgid"], np.asarray(sorted(spawning), dtype=sys["tgid"].dtype))
+            for tid, tgid in zip(sys["tid"][rows].tolist(), sys["tgid"][rows].tolist(), strict=True):
+                if tid not in self._pool and len(self._pool) < MAX_POOL_THREADS:
+                    self._pool[int(tid)] = int(tgid)
+        self._pool = {tid: g for tid, g in self._pool.items() if g in spawning}
+        return set(self._pool)
+
     def _without_explained_threads(self, sys: np.ndarray, t1_ns: int) -> tuple[np.ndarray, int]:
         """The batch's syscalls minus those of :meth:`explained_threads`, and how many those were.
 
@@ -1303,6 +1440,16 @@ class CausalChannel(Channel):
         drop = self.thread_birth_windows(sys)
         if busy:
             drop |= np.isin(sys["tid"], np.asarray(sorted(busy), dtype=sys["tid"].dtype))
+        b = self.builder
+        if b is not None:
+            pool = self._pool_threads(sys, b.spawning_processes(t1_ns)) - b.batch_sensitive
+            if pool:
+                drop |= np.isin(sys["tid"], np.asarray(sorted(pool), dtype=sys["tid"].dtype))
+        if b is not None and b.batch_workers:  # fresh forks of the agent (CausalGraphBuilder.fresh_forks)
+            worker = np.isin(sys["tgid"], np.asarray(sorted(b.batch_workers), dtype=sys["tgid"].dtype))
+            if b.batch_sensitive:
+                worker &= ~np.isin(sys["tid"], np.asarray(sorted(b.batch_sensitive), dtype=sys["tid"].dtype))
+            drop |= worker
         if not drop.any():
             return sys, 0
         return sys[~drop], int(drop.sum())
