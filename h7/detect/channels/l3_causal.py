@@ -308,8 +308,9 @@ def is_secret(node: str) -> bool:
     library's ``secrets`` (which ``multiprocessing.shared_memory`` imports to name
     its blocks), ``botocore/credentials.py``, ``getpass``-like helpers.  Reading
     it is an import; counted as a secret read it made the importing thread
-    "sensitive" and its windows scored (a dev pool with shared memory: 8.7 units
-    of STRUCTURAL_DRIFT, session 10).  Only code files inside a module tree.
+    "sensitive" and its windows scored (session 10: 8.7 units of STRUCTURAL_DRIFT
+    in a first, discarded recording of the DEV pool with shared memory).  Only
+    code files inside a module tree.
     """
     path = node.partition(":")[2]
     if path.endswith(_CODE_EXTS) and _MODULE_ROOT.search(path):
@@ -1407,10 +1408,10 @@ class CausalChannel(Channel):
         ``multiprocessing.Pool`` forks its workers and, in the parent, starts three
         threads that feed them tasks and collect their results over pipes; a
         ``Queue`` starts a feeder thread.  To a baseline that never ran a pool,
-        every window of those threads is novel (a dev pool with shared memory:
-        10 units of sequence novelty from the result handler's pipe reads, tests/
-        journals/l3/pool_and_wheel_dev), and says again what the forks already
-        say.  A thread born (:meth:`thread_birth_windows`) in a batch in which its
+        every window of those threads is novel (session 10, a first, discarded
+        recording of the DEV pool of tests/journals/l3/pool_and_wheel_dev: 10 units
+        of sequence novelty from the result handler's pipe reads), and says again
+        what the forks already say.  A thread born (:meth:`thread_birth_windows`) in a batch in which its
         process has a fresh child (:meth:`CausalGraphBuilder.spawning_processes`)
         is left out of the sequence term as long as that process still has one,
         unless it reads a secret or writes a persistence path; its files,
