@@ -32,6 +32,20 @@
  *   openfd     open("/proc/self/fd/N") of FILE's fd + close (the fd/<n> tail: the /proc walk)
  *   unixdgram  sendto() of 16 bytes on an AF_UNIX SOCK_DGRAM socket to a path-bound receiver of
  *              this process (sys_enter's sun_path check; fentry/security_unix_may_send)
+ * Session 9's hooks (open exits judging /proc files, prlimit/process_madvise, accepted-connection
+ * matching, IP_HDRINCL):
+ *   openat2    openat2(FILE) + close (sys_enter's path test and the sys_exit_openat2 tracepoint)
+ *   openpid PID  open("/proc/PID/stat") + close: another process's procfs file, as ps and top read
+ *              them (the exit's procfs inode and dentry-name test; stat is none of the judged files)
+ *   tcpsend    send() of 16 bytes on a connected loopback TCP socket (an egress send: sys_enter)
+ *   tcpreply   send() of 16 bytes on the ACCEPTED end of that connection (a reply: the `accepted`
+ *              map lookup that keeps it out of egress)
+ *   rawhdr     sendto() of a 36-byte IPv4/UDP packet on an IPPROTO_RAW socket (IP_HDRINCL: the
+ *              packet's own header is the destination) to 127.0.0.1, delivered to the UDP sink
+ *   prlimit    prlimit64(0, RLIMIT_NOFILE, its current value, NULL): a set (sets are checked)
+ *   pmadvise PID  process_madvise(pidfd of PID, 8 bytes at an unmapped address, MADV_COLD): the
+ *              access check runs, nothing is advised (ENOMEM)
+ *   getfd PID  pidfd_getfd(pidfd of PID, its fd 0) + close of the copy
  * C, not Python, so the figure is the kernel path and its hooks.
  */
 #define _GNU_SOURCE
@@ -60,6 +74,71 @@
 
 #define MMSG 8
 #define ETH_P_H7BENCH 0x88b5
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#ifndef SYS_process_madvise
+#define SYS_process_madvise 440
+#endif
+#ifndef MADV_COLD
+#define MADV_COLD 20
+#endif
+
+/* struct open_how (linux/openat2.h; not in every libc's headers) */
+struct h7_open_how {
+	unsigned long long flags, mode, resolve;
+};
+
+/* A pidfd for pid, opened once per pid (the per-op cost is the call that uses it). */
+static int pidfd_of(long pid)
+{
+	static int fd = -1;
+	static long of;
+
+	if (fd >= 0 && of == pid)
+		return fd;
+	if (fd >= 0)
+		close(fd);
+	of = pid;
+	fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	return fd;
+}
+
+/* One-checksum IPv4 header + UDP header + payload to 127.0.0.1:port (host order). */
+static size_t raw_packet(unsigned char *p, unsigned short port, const char *payload, size_t n)
+{
+	unsigned long sum = 0;
+	size_t len = 20 + 8 + n;
+
+	memset(p, 0, 28);
+	p[0] = 0x45;
+	p[2] = (unsigned char)(len >> 8);
+	p[3] = (unsigned char)len;
+	p[8] = 64;
+	p[9] = IPPROTO_UDP;
+	p[12] = p[16] = 127;
+	p[15] = p[19] = 1;
+	for (int i = 0; i < 20; i += 2)
+		sum += (unsigned long)(p[i] << 8 | p[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	p[10] = (unsigned char)(~sum >> 8);
+	p[11] = (unsigned char)~sum;
+	p[20] = 0x30; /* source port 12345 */
+	p[21] = 0x39;
+	p[22] = (unsigned char)(port >> 8);
+	p[23] = (unsigned char)port;
+	p[24] = (unsigned char)((8 + n) >> 8);
+	p[25] = (unsigned char)(8 + n); /* UDP checksum 0: none (IPv4) */
+	memcpy(p + 28, payload, n);
+	return len;
+}
 
 extern char **environ;
 
@@ -135,12 +214,17 @@ int main(int argc, char **argv)
 	struct ring ring = {0};
 
 	int file = argc == 2 ? open(argv[1], O_RDONLY) : -1;
+	int raw = socket(AF_INET, SOCK_RAW, IPPROTO_RAW), tcp_c = socket(AF_INET, SOCK_STREAM, 0), tcp_a = -1;
+	struct h7_open_how how = {.flags = O_RDONLY};
+	unsigned char packet[64];
+	size_t packet_len = 0;
+	struct rlimit nofile;
 	int unix_rx = socket(AF_UNIX, SOCK_DGRAM, 0), unix_tx = socket(AF_UNIX, SOCK_DGRAM, 0);
 	struct sockaddr_un usock = {.sun_family = AF_UNIX};
 	char created[4096], linked[4096], fdpath[64], dir[4096];
 
-	if (file < 0 || zero < 0 || pkt < 0 || unix_rx < 0 || unix_tx < 0 || pipe(ping) || pipe(pong) ||
-	    ring_init(&ring))
+	if (file < 0 || zero < 0 || pkt < 0 || unix_rx < 0 || unix_tx < 0 || raw < 0 || tcp_c < 0 || pipe(ping) ||
+	    pipe(pong) || ring_init(&ring) || getrlimit(RLIMIT_NOFILE, &nofile))
 		return 2;
 	snprintf(created, sizeof(created), "%s.%d.new", argv[1], (int)getpid());
 	snprintf(linked, sizeof(linked), "%s.%d.lnk", argv[1], (int)getpid());
@@ -171,6 +255,12 @@ int main(int argc, char **argv)
 	getsockname(lst, (struct sockaddr *)&tsink, &len);
 	for (int i = 0; i < MMSG; i++)
 		mm[i] = (struct mmsghdr){.msg_hdr = msg};
+	/* one long-lived loopback TCP connection: its client end sends (egress), its accepted end replies */
+	if (connect(tcp_c, (struct sockaddr *)&tsink, sizeof(tsink)) || (tcp_a = accept(lst, NULL, NULL)) < 0)
+		return 1;
+	setsockopt(tcp_c, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	setsockopt(tcp_a, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	packet_len = raw_packet(packet, ntohs(usink.sin_port), payload, sizeof(payload));
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("ready\n");
 	while (fgets(line, sizeof(line), stdin)) {
@@ -264,6 +354,55 @@ int main(int argc, char **argv)
 					if ((i & 7) == 7) /* keep the receiver from filling */
 						while (recv(unix_rx, line, sizeof(line), MSG_DONTWAIT) > 0)
 							;
+				} else if (!strcmp(op, "openat2")) {
+					int fd = (int)syscall(SYS_openat2, AT_FDCWD, argv[1], &how, sizeof(how));
+
+					if (fd < 0)
+						rc = -1;
+					close(fd);
+				} else if (!strcmp(op, "openpid")) {
+					char path[64];
+					int fd;
+
+					snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+					fd = open(path, O_RDONLY);
+					if (fd < 0)
+						rc = -1;
+					close(fd);
+				} else if (!strcmp(op, "tcpsend") || !strcmp(op, "tcpreply")) {
+					int tx = op[3] == 's' ? tcp_c : tcp_a, rx = tx == tcp_c ? tcp_a : tcp_c;
+
+					if (send(tx, payload, sizeof(payload), MSG_DONTWAIT) != sizeof(payload))
+						rc = -1;
+					if ((i & 7) == 7) /* keep the receiver from filling */
+						while (recv(rx, line, sizeof(line), MSG_DONTWAIT) > 0)
+							;
+				} else if (!strcmp(op, "rawhdr")) {
+					struct sockaddr_in to = {.sin_family = AF_INET};
+
+					to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+					if (sendto(raw, packet, packet_len, 0, (struct sockaddr *)&to, sizeof(to)) !=
+					    (ssize_t)packet_len)
+						rc = -1;
+					if ((i & 7) == 7)
+						while (recv(udp_rx, line, sizeof(line), MSG_DONTWAIT) > 0)
+							;
+				} else if (!strcmp(op, "prlimit")) {
+					if (prlimit(0, RLIMIT_NOFILE, &nofile, NULL))
+						rc = -1;
+				} else if (!strcmp(op, "pmadvise")) {
+					int fd = pidfd_of(pid);
+
+					if (fd < 0)
+						rc = -1;
+					else
+						syscall(SYS_process_madvise, fd, &theirs, 1, MADV_COLD, 0);
+				} else if (!strcmp(op, "getfd")) {
+					int fd = pidfd_of(pid), got = fd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, fd, 0, 0);
+
+					if (got < 0)
+						rc = -1;
+					close(got);
 				} else if (!strcmp(op, "uringopen")) {
 					int fd = ring_run(&ring, &uopen);
 
@@ -283,6 +422,10 @@ int main(int argc, char **argv)
 		while (recv(udp_rx, line, sizeof(line), MSG_DONTWAIT) > 0)
 			;
 		while (recv(unix_rx, line, sizeof(line), MSG_DONTWAIT) > 0)
+			;
+		while (recv(tcp_a, line, sizeof(line), MSG_DONTWAIT) > 0)
+			;
+		while (recv(tcp_c, line, sizeof(line), MSG_DONTWAIT) > 0)
 			;
 		if (rc)
 			return 3;
