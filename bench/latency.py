@@ -29,6 +29,11 @@ for the other writers' data in the same journal commit).
 The engine's rate limiting (one alert per channel/code/key per 10 s) is set
 to 0 for this benchmark only, so that every act yields a certificate; the
 latency of a first alert is unaffected by it.
+
+With ``H7_BENCH_PHASES=1`` the sensor runs under ``bench/phases.py`` (its
+urgent path's steps stamped into a log) and the section prints, per act of
+each immediate channel, where that act's time went: the figures stay those
+of a stamped sensor (a few us per step), so it is a diagnosis, off by default.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from typing import Any
 
 from bench.harness import BenchError, median, percentile, proc_cpu_s, proc_rss_mb, profiled, wait_for
 from h7.demo.runner import Demo
+from h7.procgroup import spawn_logged
 
 IN_MODIFY, IN_CREATE, IN_MOVED_TO = 0x2, 0x100, 0x80
 _EV = struct.Struct("iIII")
@@ -140,6 +146,9 @@ class Watcher:
 class LatencyDemo(Demo):
     """The demo, with rate limiting off for the sensor and a timestamped way to inject."""
 
+    #: the sensor's phase log (bench/phases.py), when H7_BENCH_PHASES asks for one
+    phase_log: Path | None = None
+
     def _spawn(self, args: list[str], log: str) -> subprocess.Popen[bytes]:
         if "attach" in args:
             # the one setting this benchmark changes: every act must produce a certificate
@@ -148,6 +157,17 @@ class LatencyDemo(Demo):
                 text += "[detect]\n"
             self.cfg.write_text(text.replace("[detect]\n", '[detect]\nfold_idle = "0s"\n', 1))
             self.attach_started = time.monotonic()
+            if os.environ.get("H7_BENCH_PHASES") and args[1:3] == ["-m", "h7"]:
+                self.phase_log = self.dir / "phases.jsonl"
+                root = str(Path(__file__).resolve().parent.parent)
+                env = {
+                    **os.environ,
+                    "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+                }
+                cmd = [args[0], "-m", "bench.phases", str(self.phase_log), *args[3:]]
+                p = spawn_logged(cmd, self.dir / log, env=env)
+                self.procs.append(p)
+                return p
         return super()._spawn(args, log)
 
     def inject_code(self, code: str, args: dict[str, Any]) -> None:
@@ -169,6 +189,8 @@ class Bench:
         self.pub = load_public_key(demo.pub)
         self.bodies: dict[str, dict[str, Any]] = {}
         self.samples: dict[str, list[dict[str, float]]] = {}
+        #: per channel and certified act: (.cal name, act stamp, event ns, seen ns), for the phase report
+        self.acts: dict[str, list[tuple[str, int, int, int]]] = {}
 
     def stamps(self) -> dict[int, int]:
         try:
@@ -239,6 +261,7 @@ class Bench:
             return None
         name, seen = found
         b = self.bodies[name]
+        self.acts.setdefault(ch, []).append((name, stamp, int(b["ts_ns"]), seen))
         sample = {
             "cal_ms": (seen - stamp) / 1e6,
             "event_ms": (int(b["ts_ns"]) - stamp) / 1e6,
@@ -300,6 +323,26 @@ def fsync_floor_ms(probe_dir: Path, size: int) -> float:
     return ms
 
 
+def _phase_report(log: Path, b: Bench) -> dict[str, float]:
+    """Per act of each immediate channel, where its time went (bench/phases.py); stderr + medians."""
+    from bench.phases import breakdown, load, report
+
+    marks = load(log)
+    res: dict[str, float] = {}
+    for ch in IMMEDIATE:
+        rows = [(name, (seen - stamp) / 1e6, breakdown(marks, name, stamp, ev, seen))
+                for name, stamp, ev, seen in b.acts.get(ch, [])]  # fmt: skip
+        if not rows:
+            continue
+        print(f"[latency] {ch} per act, ms (bench/phases.py):\n{report(rows)}", file=sys.stderr)
+        for col in rows[0][2]:
+            vals = [r[2][col] for r in rows if r[2].get(col, float("nan")) == r[2].get(col, float("nan"))]
+            if vals:
+                res[f"alert_phase_{col[:-3]}_p50_ms_{ch}"] = median(vals)
+                res[f"alert_phase_{col[:-3]}_max_ms_{ch}"] = max(vals)
+    return res
+
+
 def run(quick: bool = False) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="h7-bench-latency-"))
     # The product's default 30-s baseline: the thresholds the acts are judged against come from it.
@@ -356,6 +399,8 @@ def run(quick: bool = False) -> dict[str, float]:
                 ch, counts[ch], gap_s=gap, timeout=2 * batch_ms / 1000 + 3, deadline=budget
             )
         res["rss_mb_demo_agent"] = proc_rss_mb(demo.sensor.pid)
+        if demo.phase_log is not None:
+            res.update(_phase_report(demo.phase_log, b))
         if floor:
             res["cal_fsync_floor_p50_ms"] = percentile(floor, 50)
             res["cal_fsync_floor_p99_ms"] = percentile(floor, 99)
