@@ -1324,6 +1324,7 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_process_vm_writev 311
 #define H7_NR_pidfd_getfd 438
 #define H7_NR_prlimit64 302
+#define H7_NR_perf_event_open 298
 #define H7_NR_creat 85
 #define H7_NR_link 86
 #define H7_NR_linkat 265
@@ -1362,6 +1363,7 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_process_vm_writev 271
 #define H7_NR_pidfd_getfd 438
 #define H7_NR_prlimit64 261
+#define H7_NR_perf_event_open 241
 #define H7_NR_creat -1003 /* arm64 has no creat(2) */
 #define H7_NR_link -1004  /* arm64 has no link(2) */
 #define H7_NR_linkat 37
@@ -2524,10 +2526,17 @@ static __always_inline __u32 pidfd_target(int pidfd)
 	return pid_host_nr(pid);
 }
 
-static __always_inline void access_emit_sweep(__u32 op, __u32 hook, __u32 target, __u32 arg_pid,
-					      __s32 arg_fd, __u32 mode, long nr, __u32 sweep)
+/*
+ * `outside`: report only a caller outside the target's agent (H7_ACC_PERF_EVENT,
+ * H7_ACC_PROC_WRITE): a tool the agent runs that profiles or retunes another of
+ * the agent's own processes (`perf stat ./bench`, a browser setting its
+ * renderers' oom_score_adj) is the agent's work, not an outsider reaching in.
+ * `name`: H7_ACC_PROC_WRITE's file name (16 bytes), else 0.
+ */
+static __always_inline void access_emit_full(__u32 op, __u32 hook, __u32 target, __u32 arg_pid, __s32 arg_fd,
+					      __u32 mode, long nr, __u32 sweep, int outside, const char *name)
 {
-	struct h7_scope *s;
+	struct h7_scope *s, *me;
 	struct h7_event *ev;
 
 	if (!target)
@@ -2537,6 +2546,11 @@ static __always_inline void access_emit_sweep(__u32 op, __u32 hook, __u32 target
 		return;
 	if (s->tgid == (__u32)(bpf_get_current_pid_tgid() >> 32))
 		return; /* a process on itself */
+	if (outside) {
+		me = scope_current();
+		if (me && me->agent == s->agent)
+			return;
+	}
 	ev = event_start(H7_EV_ACCESS, s->agent);
 	if (!ev)
 		return;
@@ -2551,7 +2565,16 @@ static __always_inline void access_emit_sweep(__u32 op, __u32 hook, __u32 target
 	ev->access.nr = nr;
 	ev->access.sweep = sweep;
 	ev->access._pad = 0;
+	__builtin_memset(ev->access.name, 0, sizeof(ev->access.name));
+	if (name)
+		__builtin_memcpy(ev->access.name, name, sizeof(ev->access.name));
 	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
+}
+
+static __always_inline void access_emit_sweep(__u32 op, __u32 hook, __u32 target, __u32 arg_pid,
+					      __s32 arg_fd, __u32 mode, long nr, __u32 sweep)
+{
+	access_emit_full(op, hook, target, arg_pid, arg_fd, mode, nr, sweep, 0, 0);
 }
 
 static __always_inline void access_emit(__u32 op, __u32 hook, __u32 target, __u32 arg_pid,
@@ -3289,18 +3312,28 @@ static __always_inline __u32 proc_file_op(const char *n)
 	return 0;
 }
 
+/* The pid as the procfs that was walked numbers it (a container's /proc: its own pids). */
+static __always_inline __u32 proc_vpid(struct super_block *sb, struct pid *pid, __u32 host)
+{
+	struct proc_fs_info *fsi = (struct proc_fs_info *)BPF_CORE_READ(sb, s_fs_info);
+	__u32 level = fsi ? BPF_CORE_READ(fsi, pid_ns, level) : 0;
+
+	if (level && level <= BPF_CORE_READ(pid, level) && level < 32)
+		return BPF_CORE_READ(upid_at(pid, level), nr);
+	return host;
+}
+
 static __always_inline int on_open_exit(struct h7_sys_exit_ctx *ctx, __u32 hook)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid(), target, vpid, op, level;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid(), target, vpid, op;
 	struct h7_hook_cfg *cfg;
 	struct proc_inode *pi;
-	struct proc_fs_info *fsi;
 	struct super_block *sb;
 	struct inode *inode;
 	struct file *f;
 	struct pid *pid;
 	__s64 *seen;
-	char name[9] = {};
+	char name[16] = {};
 
 	seen = bpf_map_lookup_elem(&proc_seen, &tid);
 	if (seen) {
@@ -3325,19 +3358,23 @@ static __always_inline int on_open_exit(struct h7_sys_exit_ctx *ctx, __u32 hook)
 		return 0; /* no task's file (/proc/meminfo, sysctl, /proc/net/...) */
 	bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(f, f_path.dentry, d_name.name));
 	op = proc_file_op(name);
-	if (!op)
+	if (!op) {
+		/* Any other file of its /proc/<pid> opened for writing (red-team round 8: oom_score_adj,
+		 * timerslack_ns): the agent's kernel settings retuned by name, gated by credentials or a
+		 * capability, never by the ptrace access check; only callers outside its agent. */
+		if (!(BPF_CORE_READ(f, f_mode) & FMODE_WRITE))
+			return 0;
+		target = pid_host_nr(pid);
+		access_emit_full(H7_ACC_PROC_WRITE, hook, target, proc_vpid(sb, pid, target),
+				 -1, BPF_CORE_READ(f, f_flags), ctx->nr, 0, 1, name);
 		return 0;
+	}
 	cfg = hook_config();
 	if (cfg && cfg->access == H7_ACCESS_FENTRY &&
 	    (op == H7_ACC_PROC_MEM || op == H7_ACC_PROC_SYSCALL || op == H7_ACC_PROC_STACK))
 		return 0; /* the attach-level access check reported it (at the open, or at the read) */
 	target = pid_host_nr(pid);
-	/* the pid as the procfs that was walked numbers it (a container's /proc: its own pids) */
-	vpid = target;
-	fsi = (struct proc_fs_info *)BPF_CORE_READ(sb, s_fs_info);
-	level = fsi ? BPF_CORE_READ(fsi, pid_ns, level) : 0;
-	if (level && level <= BPF_CORE_READ(pid, level) && level < 32)
-		vpid = BPF_CORE_READ(upid_at(pid, level), nr);
+	vpid = proc_vpid(sb, pid, target);
 	if (op == H7_ACC_PROC_ENVIRON) {
 		if (cfg && cfg->environ == H7_ACCESS_FENTRY)
 			return 0; /* fentry/environ_open counts and reports it */
@@ -3395,6 +3432,33 @@ static __always_inline void on_ptrace(long request, __u32 arg)
 		ptrace_emit(request, target, arg, H7_HOOK_SYS_ENTER);
 }
 
+/*
+ * perf_event_open(2) on one task (red-team round 8, g2r8_perf_stack_sample):
+ * a sampling event with PERF_SAMPLE_STACK_USER copies the target's user stack
+ * (and REGS_USER its registers) into the caller's ring buffer at every sample:
+ * its memory read with no ptrace, /proc or process_vm_*.  The kernel gates it
+ * with a READ-level access check (perf_check_permission), which fentry's
+ * attach-level hook does not report: sys_enter, both modes, the pid resolved
+ * through the caller's PID namespace.  pid -1 (a CPU-wide event: perf -a, a
+ * continuous profiler) and a cgroup fd (PERF_FLAG_PID_CGROUP) name no task.
+ */
+#define H7_PERF_FLAG_PID_CGROUP 0x4
+#define H7_PERF_ATTR_SAMPLE_TYPE 24 /* offsetof(struct perf_event_attr, sample_type): a stable UAPI */
+
+static __always_inline void on_perf_open(const void *uattr, __s32 pid, __s32 cpu, __u64 flags, long nr)
+{
+	__u64 st = 0;
+	__u32 target;
+
+	if (pid <= 0 || (flags & H7_PERF_FLAG_PID_CGROUP))
+		return;
+	target = host_tid((__u32)pid);
+	if (!target || !scope_of(target))
+		return;
+	bpf_probe_read_user(&st, sizeof(st), (const char *)uattr + H7_PERF_ATTR_SAMPLE_TYPE);
+	access_emit_full(H7_ACC_PERF_EVENT, H7_HOOK_SYS_ENTER, target, (__u32)pid, cpu, (__u32)st, nr, 0, 1, 0);
+}
+
 /* Tampering syscalls by anyone, tracepoint mode (see "tampering" above). */
 static __always_inline void on_tamper_syscall(long id, struct pt_regs *regs)
 {
@@ -3428,6 +3492,9 @@ static __always_inline void on_tamper_syscall(long id, struct pt_regs *regs)
 			access_emit(H7_ACC_PRLIMIT, H7_HOOK_SYS_ENTER, host_tid((__u32)ARG1(regs)), (__u32)ARG1(regs),
 				    (__s32)ARG2(regs), 0, id);
 		return;
+	case H7_NR_perf_event_open: /* (attr, pid, cpu, group_fd, flags) */
+		on_perf_open((const void *)ARG1(regs), (__s32)ARG2(regs), (__s32)ARG3(regs), (__u64)ARG5(regs), id);
+		return;
 	}
 	if (access_mode() == H7_ACCESS_FENTRY)
 		return;
@@ -3449,9 +3516,10 @@ static __always_inline void on_tamper_syscall(long id, struct pt_regs *regs)
 /*
  * The same acts through the 32-bit entry (int $0x80 / sysenter) of a 64-bit
  * process (red-team round 3, g2r3_ptrace_int80): sys_enter's id is then the
- * ia32 number (ptrace 26, process_vm_readv 347, process_vm_writev 348) and
+ * ia32 number (ptrace 26, process_vm_readv 347, process_vm_writev 348;
+ * perf_event_open 336, reported in both modes) and
  * the arguments are in bx, cx.  26 is also x86_64's msync, so TS_COMPAT is
- * checked, only for those three ids.  pidfd_getfd (438) and openat2 (437)
+ * checked, only for those ids.  pidfd_getfd (438) and openat2 (437)
  * have the same number in both tables; ia32 open/openat (5, 295: x86_64's
  * fstat and preadv) are not parsed.
  */
@@ -3459,6 +3527,7 @@ static __always_inline void on_tamper_syscall(long id, struct pt_regs *regs)
 #define H7_IA32_ptrace 26
 #define H7_IA32_process_vm_readv 347
 #define H7_IA32_process_vm_writev 348
+#define H7_IA32_perf_event_open 336 /* no x86_64 syscall has this number */
 #define H7_TS_COMPAT 0x0002
 
 static __always_inline void on_tamper_ia32(long id, struct pt_regs *regs)
@@ -3472,6 +3541,11 @@ static __always_inline void on_tamper_ia32(long id, struct pt_regs *regs)
 	a2 = (__u32)BPF_CORE_READ(regs, cx);
 	if (id == H7_IA32_ptrace) {
 		on_ptrace((long)(__s32)a1, a2);
+		return;
+	}
+	if (id == H7_IA32_perf_event_open) { /* (attr, pid, cpu, group_fd, flags) in bx, cx, dx, si, di */
+		on_perf_open((const void *)(unsigned long)a1, (__s32)a2, (__s32)BPF_CORE_READ(regs, dx),
+			     (__u32)BPF_CORE_READ(regs, di), id);
 		return;
 	}
 	if (access_mode() == H7_ACCESS_FENTRY)
@@ -3663,9 +3737,11 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	case H7_NR_pidfd_getfd:
 	case H7_NR_process_madvise:
 	case H7_NR_prlimit64:
+	case H7_NR_perf_event_open:
 		on_tamper_syscall(id, regs);
 		break;
 #if defined(__TARGET_ARCH_x86)
+	case H7_IA32_perf_event_open:
 	case H7_IA32_ptrace:
 	case H7_IA32_process_vm_readv:
 	case H7_IA32_process_vm_writev:

@@ -178,6 +178,11 @@ enum h7_access_op {
 	/* pid-taking syscalls that reach it without the attach-level access check (both modes, sys_enter): */
 	H7_ACC_PROCESS_MADVISE = 13, /* process_madvise(2) on its memory through a pidfd (mode = the advice) */
 	H7_ACC_PRLIMIT = 14,      /* prlimit64(2) SETTING one of its resource limits (arg_fd = the resource) */
+	/* Red-team round 8 (both modes, gated by no attach-level check; never by a process of the same agent): */
+	H7_ACC_PERF_EVENT = 15,   /* perf_event_open(2) bound to one of its tasks: samples can copy its user
+				     stack and registers (mode = attr.sample_type's low 32 bits, arg_fd = the cpu) */
+	H7_ACC_PROC_WRITE = 16,   /* one of its /proc/<pid> files opened for WRITING (name = the file:
+				     oom_score_adj, timerslack_ns, coredump_filter...; mode = the open's flags) */
 };
 
 enum h7_open_op {
@@ -426,6 +431,7 @@ struct h7_access {
 	__u32 sweep;   /* H7_ACC_PROC_ENVIRON (_MAPS): environ (maps) files of other processes the caller
 			  opened in the run of such opens (gaps < H7_ENVIRON_SWEEP_GAP_NS) just before this one */
 	__u32 _pad;
+	char name[16]; /* H7_ACC_PROC_WRITE: the /proc/<pid> file's name (NUL-padded); else empty */
 };
 
 #define H7_ENVIRON_SWEEP_GAP_NS 1000000000ULL

@@ -144,6 +144,8 @@ ACCESS_OPS = {
     12: "proc_stack_open",
     13: "process_madvise",
     14: "prlimit",
+    15: "perf_event_open",
+    16: "proc_write_open",
 }
 #: enum h7_egress_mode / h7_access_mode (struct h7_hook_cfg)
 EGRESS_SYSCALL, EGRESS_CGROUP, EGRESS_FENTRY = 0, 1, 2
@@ -318,6 +320,7 @@ UNION_FIELDS: dict[str, list[tuple[str, Any]]] = {
         ("nr", "<i8"),
         ("sweep", "<u4"),
         ("_pad", "<u4"),
+        ("name", "S16"),
     ],
 }
 
@@ -564,3 +567,5 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
         ev["nr"] = int(r["nr"])
         if ev["op"] in ("proc_environ_open", "proc_maps_open"):  # the caller's sweep count (L5)
             ev["sweep"] = int(r["sweep"])
+        elif ev["op"] == "proc_write_open":  # which /proc/<pid> file was opened for writing
+            ev["file"] = _cstr(bytes(r["name"]))

@@ -272,7 +272,7 @@ GAPS: list[Gap] = [
         "tampering",
         2,
         "process_vm_readv/writev, /proc/<pid>/mem|maps, pidfd_getfd, ptrace attach "
-        "(process_madvise, prlimit: sys_enter in both modes)",
+        "(process_madvise, prlimit, perf_event_open on a task: sys_enter in both modes)",
         fentry=("h7_fe_ptrace_access",),
         cfg_field="access",
         values={"fentry": ACCESS_FENTRY, "tracepoint": ACCESS_SYSCALL, "syscall": ACCESS_SYSCALL},
@@ -296,7 +296,7 @@ GAPS: list[Gap] = [
         "proc_files",
         2,
         "/proc/<pid> files by the task of the inode an open returned (mem, maps, environ, syscall, auxv, "
-        "pagemap, stack), whatever path named them",
+        "pagemap, stack; any of them opened for writing), whatever path named them",
         fentry=(),
         tracepoint=OPEN_EXIT_PROGRAMS,
     ),

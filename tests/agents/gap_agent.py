@@ -215,8 +215,8 @@ def main() -> None:
             else:
                 r = subprocess.run([cmd[2]], capture_output=True, timeout=30, check=False)
                 out = f"rc {r.returncode}"
-        elif cmd[0] == "run":  # run PATH: its output kept off this protocol
-            r = subprocess.run([cmd[1]], capture_output=True, timeout=30, check=False)
+        elif cmd[0] == "run":  # run PATH [ARG...]: its output kept off this protocol
+            r = subprocess.run(cmd[1:], capture_output=True, timeout=30, check=False)
             out = f"rc {r.returncode}"
         elif cmd[0] == "creat":  # creat PATH: creat(2), the one create call that is no open*
             fd = libc.creat(cmd[1].encode(), 0o600)

@@ -16,7 +16,12 @@ Codes (one per kind of act, so an operator can route them separately):
   another process (a lowered NOFILE makes its next tool call fail; gated by
   credentials only, so no access check sees it: sys_enter in both modes, the
   pid resolved through the caller's PID namespace).  A get is not reported
-  (/proc/<pid>/limits shows the same to anyone).
+  (/proc/<pid>/limits shows the same to anyone).  Likewise any of its
+  /proc/<pid> files opened for WRITING by a process outside its agent
+  (red-team round 8: ``oom_score_adj`` = 1000 makes it the OOM killer's first
+  victim, ``timerslack_ns`` delays every sleep and timeout of it): those
+  writes are gated by credentials or a capability, never by the ptrace check,
+  so the open's exit reports them by the returned file, in both modes.
 * ``FD_THEFT_DETECTED``: pidfd_getfd took one of its file descriptors (its
   sockets: the conversation with the model, its API sessions), or its
   /proc/<pid>/fd/<n> was opened: the very file behind that descriptor, opened
@@ -49,6 +54,9 @@ a bind mount of /proc/<pid>, a container's procfs -- names the same target.
 That view adds the exploit's recon files: /proc/<pid>/syscall, auxv, pagemap
 and stack (``PROCESS_MEMORY_ACCESS``), as does process_madvise(2) through a
 pidfd (read-level access check: fentry's attach-level hook never sees it).
+So does perf_event_open(2) bound to one of its tasks by a process outside its
+agent (round 8): a sampling event with PERF_SAMPLE_STACK_USER copies its user
+stack at every sample, behind a read-level check only (sys_enter, both modes).
 
 PTRACE_TRACEME is not an attach by someone else (the process asks to be
 traced by its parent) and is ignored.  The kernel reports only acts whose
@@ -100,7 +108,12 @@ ACCESS_CODES = {
     "proc_stack_open": "PROCESS_MEMORY_ACCESS",
     "process_madvise": "PROCESS_MEMORY_ACCESS",
     "prlimit": "PROCESS_LIMITS_CHANGED",
+    # round 8: its stack and registers sampled by a perf event; its /proc knobs retuned
+    "perf_event_open": "PROCESS_MEMORY_ACCESS",
+    "proc_write_open": "PROCESS_LIMITS_CHANGED",
 }
+#: perf_event_attr.sample_type bits that copy the target's memory or registers into the caller's buffer
+PERF_SAMPLE_REGS_USER, PERF_SAMPLE_STACK_USER = 0x1000, 0x2000
 #: RLIMIT_* numbers (asm-generic) named in prlimit evidence
 RLIMITS = dict(
     enumerate(
@@ -199,6 +212,14 @@ class PtraceChannel(Channel):
                     # judged by the file the open returned, not by the path (none was recognised)
                     what["open_flags"] = oct(int(ev.get("mode", 0)))
                     what["resolved_by"] = "procfs inode"
+                    if op == "proc_write_open":
+                        what["file"] = str(ev.get("file", ""))
+                elif op == "perf_event_open":
+                    st = int(ev.get("mode", 0))
+                    what["sample_type"] = hex(st)
+                    what["copies_user_stack"] = bool(st & PERF_SAMPLE_STACK_USER)
+                    what["copies_user_regs"] = bool(st & PERF_SAMPLE_REGS_USER)
+                    what["cpu"] = int(ev.get("arg_fd", -1))
                 elif op == "process_madvise":
                     what["advice"] = int(ev.get("mode", 0))
                 elif op == "prlimit":
@@ -320,7 +341,8 @@ SPEC = register(
             AlertCode(
                 "PROCESS_LIMITS_CHANGED",
                 "high",
-                "Process set one of the agent's resource limits (prlimit)",
+                "Process set one of the agent's resource limits (prlimit) or wrote one of its /proc/<pid> "
+                "settings (oom_score_adj, timerslack_ns, ...)",
             ),
         ),
         settings=L5Settings,
