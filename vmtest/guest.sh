@@ -70,7 +70,8 @@ if [ -n "${H7_VMTEST_TESTS:-}" ]; then  # a short check: these test files only (
     run_pytest live
 else
     run_pytest sensor "$ROOT/tests/test_sensor_bpf.py" "$ROOT/tests/test_sensor_windows.py" \
-        "$ROOT/tests/test_layout.py" "$ROOT/tests/test_sensor_gaps.py"
+        "$ROOT/tests/test_layout.py" "$ROOT/tests/test_sensor_gaps.py" \
+        "$ROOT/tests/test_sensor_procfiles.py" "$ROOT/tests/test_sensor_perf_knobs.py"
     live=("$ROOT"/tests/test_live*.py)
     run_pytest live "${live[@]}"
 fi
