@@ -593,6 +593,8 @@ def run_source(
     failure = ""
     engine: Engine | None = None
     try:
+        if econf.read_proc:  # live: channels' host indexes build while the sensor loads (L2)
+            registry.prepare(econf)
         for info in source.open():
             alerts.infos[info.agent_id] = info
         alerts.drops = source.drops

@@ -87,6 +87,9 @@ class ChannelSpec(Generic[S]):
     settings: type[S]
     factory: Callable[[EngineConfig], Channel]
     aliases: tuple[tuple[str, str], ...] = ()
+    #: live set-up a channel starts before the sensor opens (``prepare``), so that work
+    #: which reads the host (L2's index of its binaries) is not done on the batch path
+    prepare: Callable[[EngineConfig], None] | None = None
 
     def __post_init__(self) -> None:
         if not _NAME_RE.fullmatch(self.name):
@@ -178,6 +181,18 @@ def specs() -> list[ChannelSpec[Any]]:
 
 def names() -> list[str]:
     return [s.name for s in specs()]
+
+
+def prepare(config: EngineConfig) -> None:
+    """Start each configured channel's live set-up (``ChannelSpec.prepare``) before the sensor opens.
+
+    Called by ``pipeline.run_source`` for a live run only, ahead of loading the BPF programs, so
+    that work overlaps it and no batch waits for it (L2's index, docs/detection.md).
+    """
+    for name in config.channels:
+        spec = get(name)
+        if spec is not None and spec.prepare is not None:
+            spec.prepare(config)
 
 
 def get(name: str) -> ChannelSpec[Any] | None:

@@ -54,6 +54,7 @@ import os
 import re
 import shlex
 import stat as statmod
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -214,8 +215,14 @@ class L2Settings:
     #: (``lsb_release``, ``which``, npm, a pyenv shim named ``python3``); False: every script's
     #: interpreter is judged as if the agent had started it directly
     installed_scripts: bool = True
+    #: live only: how long an exec judged while the host's binary index is still being built
+    #: (``IndexBuild``, started when the sensor attaches) may wait for it on the urgent path;
+    #: after this it is judged by its names alone (``content_identity: index-not-ready``)
+    index_wait_s: float = 5.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.index_wait_s <= 600.0:
+            raise UsageError("index_wait_s must be in [0, 600] seconds")
         if not 0.0 <= self.handoff_follow_s <= 3600.0:
             raise UsageError("handoff_follow_s must be in [0, 3600] seconds")
         if not 0.0 < self.handoff_proc_budget_ms <= 10_000.0:
@@ -688,6 +695,114 @@ class KnownBinaries:
         return self.by_inode.get(found) if found is not None else None
 
 
+class IndexBuild:
+    """The host's binary index and program directories, built once per sensor process, in a thread.
+
+    Why a thread started when the sensor attaches: the build is a scandir of every
+    search-path directory, a stat and an ELF-header read per known binary and a readlink
+    per symlinked program: 0.3 s on the development host under load, but ~40 s in a
+    1-vCPU emulated vmtest guest reading its root over 9p.  It used to run inside the
+    first batch (``ExecChannel._warm``), which stalled the sensor's loop that long and
+    left the baseline too few batches (docs/detection.md, "Enough batches").  Started by
+    ``prepare_index`` before the sensor loads its programs, it overlaps that; the batch
+    path only adopts it once done, never waits, and an exec that needs it earlier waits
+    at most ``index_wait_s`` of the urgent path (``ExecChannel._binaries``).  One build
+    serves every agent's L2: it depends only on the configuration (``shared``).
+    """
+
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+    _shared: ClassVar[dict[tuple[Any, ...], IndexBuild]] = {}
+
+    def __init__(
+        self, classify: Callable[[str], tuple[str, str] | None], search_path: list[str] | None
+    ) -> None:
+        self._classify = classify
+        self._search_path = search_path
+        self.known: KnownBinaries | None = None
+        self.script_dirs: frozenset[str] | None = None
+        self.error = ""
+        self.started = time.monotonic()
+        self.seconds: float | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="h7-l2-index", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            known = KnownBinaries(self._classify, self._search_path)
+            self.script_dirs = _program_dirs(known.dirs)
+            self.known = known
+        except Exception as e:  # a bug: the channel builds on its own thread instead, where it shows
+            self.error = f"{type(e).__name__}: {e}"
+        finally:
+            self.seconds = time.monotonic() - self.started
+            self._done.set()
+
+    @classmethod
+    def shared(cls, settings: L2Settings, interpreters: frozenset[str], lotl: frozenset[str]) -> IndexBuild:
+        """The build for this configuration, started on the first call."""
+        key = (tuple(settings.search_path) if settings.search_path is not None else None, interpreters, lotl)
+        with cls._lock:
+            b = cls._shared.get(key)
+            if b is None:
+                b = cls._shared[key] = IndexBuild(_classifier(interpreters, lotl), settings.search_path)
+            return b
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout_s: float) -> bool:
+        """Wait at most ``timeout_s`` for the build; whether it is done."""
+        return self._done.wait(max(0.0, timeout_s))
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "ready": self.done and self.known is not None,
+            "seconds": round(self.seconds, 3) if self.seconds is not None else None,
+            **({"error": self.error} if self.error else {}),
+        }
+
+
+def _classifier(
+    interpreters: frozenset[str], lotl: frozenset[str]
+) -> Callable[[str], tuple[str, str] | None]:
+    """(class, canonical name) of a program name, for the index: ``ExecChannel.classify_name``'s tables."""
+
+    def classify(name: str) -> tuple[str, str] | None:
+        if not name:
+            return None
+        n = normalise_name(os.path.basename(name))
+        if n in interpreters:
+            return INTERPRETER, n
+        if n in lotl:
+            return LOTL, n
+        return None
+
+    return classify
+
+
+def prepare_index(config: EngineConfig) -> None:
+    """L2's set-up before the sensor opens (``registry.prepare``): start the index build.
+
+    Live only (``read_proc``): a replay judges with an index it builds when first needed.
+    """
+    if not config.read_proc:
+        return
+    st = config.settings(L2Settings)
+    if not (st.content_identity or st.installed_scripts):
+        return
+    IndexBuild.shared(st, *_tables(st))
+
+
+def _tables(st: L2Settings) -> tuple[frozenset[str], frozenset[str]]:
+    """The interpreter and LOTL name tables under these settings."""
+    return (
+        INTERPRETERS | {normalise_name(n) for n in st.extra_interpreters},
+        LOTL_TOOLS | {normalise_name(n) for n in st.extra_lotl},
+    )
+
+
 def _loader_program(args: list[str]) -> str:
     """The PROGRAM of ``ld.so [OPTIONS] PROGRAM [ARGS]``, '' if none."""
     i = 1
@@ -786,11 +901,18 @@ class ExecChannel(Channel):
     def __init__(self, config: EngineConfig, known: KnownBinaries | None = None) -> None:
         super().__init__(config)
         self.settings = config.settings(L2Settings)
-        self.interpreters = INTERPRETERS | {normalise_name(n) for n in self.settings.extra_interpreters}
-        self.lotl = LOTL_TOOLS | {normalise_name(n) for n in self.settings.extra_lotl}
+        self.interpreters, self.lotl = _tables(self.settings)
         self.allow = set(self.settings.allow)
         self.helper_shells = frozenset(normalise_name(n) for n in self.settings.helper_shells)
         self._known = known
+        #: live: the shared background build (``IndexBuild``), started at attach or here
+        self._build: IndexBuild | None = None
+        wants = self.settings.content_identity or self.settings.installed_scripts
+        if known is None and config.read_proc and wants:
+            self._build = IndexBuild.shared(self.settings, self.interpreters, self.lotl)
+        #: what is left of ``index_wait_s`` for execs judged before the build is done
+        self._wait_left_s = self.settings.index_wait_s
+        self.index_not_ready = 0
         self.execs = 0
         self.flagged = 0
         self.allowed = 0
@@ -866,12 +988,43 @@ class ExecChannel(Channel):
 
     @property
     def known(self) -> KnownBinaries:
+        """The index, built on this thread if there is none yet (a replay, a test, a failed build)."""
         if self._known is None:
-            self._known = KnownBinaries(
-                lambda nm: (c[0], c[1]) if (c := self.classify_name(nm)) else None,
-                self.settings.search_path,
-            )
+            self._adopt()
+        if self._known is None:
+            self._known = KnownBinaries(_classifier(self.interpreters, self.lotl), self.settings.search_path)
         return self._known
+
+    def _adopt(self) -> None:
+        """Take the shared build's index and program directories once it is done."""
+        b = self._build
+        if b is None or not b.done or b.known is None:
+            return
+        self._known = b.known
+        if self._script_dirs is None:
+            self._script_dirs = b.script_dirs
+
+    def _binaries(self, ctx: ChannelContext) -> KnownBinaries | None:
+        """The index for an exec being judged now; None: still being built, judge by names.
+
+        Live, the build runs in the background (``IndexBuild``): an exec that comes before it
+        is done waits for it, at most ``index_wait_s`` in all per channel, so a build that
+        never ends cannot stall the urgent path (nor the batches behind it) more than once.
+        A replay, or a build that failed, builds here (``known``).
+        """
+        if self._known is not None:
+            return self._known
+        b = self._build
+        if b is not None and ctx.proc.enabled and not b.error:
+            if not b.done:
+                t0 = time.monotonic()
+                b.wait(self._wait_left_s)
+                self._wait_left_s = max(0.0, self._wait_left_s - (time.monotonic() - t0))
+            self._adopt()
+            if self._known is None and not b.error:
+                self.index_not_ready += 1
+                return None
+        return self.known
 
     def identities(self, ev: Event, ctx: ChannelContext) -> tuple[list[Identity], str]:
         """Every reason to classify this exec, plus how content identity went."""
@@ -936,7 +1089,8 @@ class ExecChannel(Channel):
                     head = f.read(PHDR_READ)
             except OSError:
                 head = b""
-            hit = self.known.lookup_layout(head, image=head) if head else None
+            known = self._binaries(ctx)
+            hit = known.lookup_layout(head, image=head) if head and known is not None else None
             if hit is not None and hit[1] != LOADER:
                 out.append(Identity("loaded-elf-layout", hit[0], hit[1], set(hit[2])))
         if not out:
@@ -965,7 +1119,9 @@ class ExecChannel(Channel):
     def _content_identity(self, ev: Event, ctx: ChannelContext, ids: list[Identity]) -> str:
         ino = int(ev.get("ino", 0) or 0)
         kdev = int(ev.get("dev", 0) or 0)
-        known = self.known
+        known = self._binaries(ctx)
+        if known is None:
+            return "index-not-ready"
         if ino and kdev:
             hit = known.lookup_inode(kernel_dev_to_user(kdev), ino)
             if hit is not None:
@@ -978,7 +1134,7 @@ class ExecChannel(Channel):
             if hit is not None:
                 ids.append(Identity("elf-layout", hit[0], hit[1], set(hit[2])))
                 return "elf-layout"
-        whole = self._whole_file_identity(ev, ctx, ino, ids)
+        whole = self._whole_file_identity(ev, ctx, ino, ids, known)
         if whole != "sha256" and found is not None:
             # re-linked, stripped of notes or sections, padded: the code itself is the identity
             code = known.lookup_code(found[0], ino, found[1])
@@ -988,9 +1144,10 @@ class ExecChannel(Channel):
                 return "code"
         return whole
 
-    def _whole_file_identity(self, ev: Event, ctx: ChannelContext, ino: int, ids: list[Identity]) -> str:
+    def _whole_file_identity(
+        self, ev: Event, ctx: ChannelContext, ino: int, ids: list[Identity], known: KnownBinaries
+    ) -> str:
         """SHA-256 of the whole executed file against the known binaries of its size (an exact copy)."""
-        known = self.known
         # Find an openable file that is provably the executed one.
         candidates: list[str] = []
         pf = ctx.proc.exe_file(int(ev.get("pid", 0)))
@@ -1045,20 +1202,23 @@ class ExecChannel(Channel):
         return self.refresh_index(ctx)
 
     def _warm(self, ctx: ChannelContext) -> None:
-        """Build the host's binary index and script directories on the batch path, not on an exec.
+        """Take the host's binary index and script directories on the batch path, never build them there.
 
-        Both are built once, lazily: before this, by the first exec the agent
-        made, so an agent that never exec'd during its baseline paid the PATH
-        scan (a stat and a 128-byte read per known binary, a scandir and a
-        readlink per symlink) inside its first alert: 11 ms of a 20.5-ms act
-        -> .cal here (load 2.4), most likely the 50 ms of session 7's one slow
-        act (its L2 p99, the channel's first act).  The
-        first batch (in the baseline, or the first judged one with a loaded
-        baseline) comes within ``batch_ns`` of the attach.  Live only: a
-        replay reads no /proc and has no latency to protect.
+        History: built lazily by the first exec the agent made, an agent that
+        never exec'd during its baseline paid the PATH scan inside its first
+        alert (11 ms of a 20.5-ms act -> .cal at load 2.4, session 7's L2
+        p99).  Session 8 moved the build here, into the first batch, where a
+        1-vCPU emulated guest spent ~40 s on it and the baseline got too few
+        batches.  Live, it is now built in the background from the attach on
+        (``IndexBuild``), and this only adopts it once done.  A replay reads
+        no /proc and has no latency to protect: it builds when first needed.
         """
         if not ctx.proc.enabled:
             return
+        if self._build is not None:
+            self._adopt()  # built in the background: taken once done, never waited for here
+            if self._known is not None or not self._build.error:
+                return
         if self.settings.content_identity:
             _ = self.known
         if self.settings.installed_scripts and self._script_dirs is None:
@@ -1343,7 +1503,11 @@ class ExecChannel(Channel):
         if runner not in _SHELLS and not (runner == "env" and script == filename):
             return None
         if self._script_dirs is None:
-            self._script_dirs = _program_dirs(self.known.dirs)
+            known = self._binaries(ctx)
+            if known is None:
+                return None  # the index is still being built: judged as its interpreter
+            if self._script_dirs is None:
+                self._script_dirs = _program_dirs(known.dirs)
         if not os.path.isabs(script) or os.path.dirname(os.path.normpath(script)) not in self._script_dirs:
             return None
         try:
@@ -1773,7 +1937,8 @@ class ExecChannel(Channel):
         c = self.classify_name(os.path.basename(real))
         if c is not None and c[0] == INTERPRETER:
             return True
-        hit = self.known.lookup_inode(st.st_dev, st.st_ino)
+        known = self._binaries(ctx)
+        hit = known.lookup_inode(st.st_dev, st.st_ino) if known is not None else None
         return hit is not None and hit[1] == INTERPRETER
 
     def _forget_written(self, path: str) -> None:
@@ -2093,6 +2258,8 @@ class ExecChannel(Channel):
             "agent_written_mapped": self.mapped_written,
             "agent_written_elf_opened_by_interpreter": self.mapped_by_interpreter,
             "nested_interpreters": self.nested_interpreters,
+            "index_not_ready": self.index_not_ready,
+            **({"index_build": self._build.status()} if self._build is not None else {}),
             "handoffs": self.handoffs,
             "handoffs_deferred": self.handoffs_deferred,
             **({"handoff_index": self._index.status()} if self._index is not None else {}),
@@ -2413,5 +2580,6 @@ SPEC = register(
         ),
         settings=L2Settings,
         factory=ExecChannel,
+        prepare=prepare_index,
     )
 )
