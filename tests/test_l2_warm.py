@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import TIMESCALE
 
 from h7 import registry
 from h7.batch import Batch
@@ -78,7 +79,7 @@ def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
     real = KnownBinaries._scan
 
     def held(self: KnownBinaries) -> None:
-        assert ev.wait(60), "the test never opened the gate"
+        assert ev.wait(120 * TIMESCALE), "the test never opened the gate"
         real(self)
 
     monkeypatch.setattr(KnownBinaries, "_scan", held)
@@ -94,7 +95,7 @@ def test_prepare_builds_the_index_before_the_first_batch_without_the_batch_path(
     assert build is not None and build is IndexBuild.shared(ch.settings, ch.interpreters, ch.lotl), (
         "the channel did not join the build prepare started"
     )
-    assert build.wait(60) and build.known is not None and build.known.by_inode, build.status()
+    assert build.wait(60 * TIMESCALE) and build.known is not None and build.known.by_inode, build.status()
     ch.learn(Batch(0, 1_000_000_000), ctx)
     assert ch._known is build.known and ch._script_dirs is build.script_dirs
     alerts = ch.on_events([_exec(4_100_000, "/bin/sh")], ctx)
@@ -126,7 +127,7 @@ def test_a_slow_index_build_delays_no_batch_and_an_exec_only_up_to_its_bound(
     assert _in_thread(lambda: ch.on_events([_exec(4_100_002, str(copy), "notes.txt")], ctx), 5.0) == []
     assert ch.index_not_ready == 2 and ch.status()["index_build"]["ready"] is False
     gate.set()
-    assert ch._build.wait(60)
+    assert ch._build.wait(60 * TIMESCALE)
     ch.learn(Batch(2_000_000_000, 3_000_000_000), ctx)  # the batch path adopts it once done
     assert ch._known is ch._build.known
     alerts = ch.on_events([_exec(4_100_003, str(copy), "notes.txt")], ctx)
