@@ -1,0 +1,160 @@
+"""L2 marker identity: an interpreter is known by its own words when its bytes and headers were edited.
+
+Red-team round 8 (held out, first run recorded before this): a dash copy with its code
+padding refilled, PT_NOTE made PT_NULL and 4 KiB appended matched no hash, layout or
+code digest; busybox appended to a loader stub (a user-space exec) was never exec'd at
+all.  Both still hold the interpreter's own marker words (``KnownBinaries.build_markers``).
+Real binaries of this host, edited here; no BPF.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from h7.config import EngineConfig
+from h7.decode import HEAD_LEN
+from h7.detect.channels.base import ChannelContext, ProcReader
+from h7.detect.channels.l2_exec import (
+    INTERPRETERS,
+    LOTL_TOOLS,
+    ExecChannel,
+    KnownBinaries,
+    _classifier,
+)
+
+PT_NOTE, PT_LOAD, PF_X = 4, 1, 1
+
+
+@pytest.fixture(scope="module")
+def known() -> KnownBinaries:
+    kb = KnownBinaries(_classifier(INTERPRETERS, LOTL_TOOLS), None)
+    kb.build_markers()
+    return kb
+
+
+def _recode(src: str, dst: Path) -> None:
+    """Edit a copy as round 8 did, by other means: PT_NOTE -> PT_NULL, int3 over 256 code bytes, +4 KiB."""
+    data = bytearray(Path(os.path.realpath(src)).read_bytes())
+    phoff = struct.unpack_from("<Q", data, 0x20)[0]
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    for i in range(phnum):
+        o = phoff + i * phentsize
+        ptype, flags = struct.unpack_from("<II", data, o)
+        if ptype == PT_NOTE:
+            struct.pack_into("<I", data, o, 0)
+        if ptype == PT_LOAD and flags & PF_X:
+            off, filesz = struct.unpack_from("<Q", data, o + 8)[0], struct.unpack_from("<Q", data, o + 32)[0]
+            mid = off + filesz // 2
+            data[mid : mid + 256] = b"\xcc" * 256
+    dst.write_bytes(bytes(data) + os.urandom(4096))
+    dst.chmod(0o755)
+
+
+def _exec(path: Path, pid: int, args: list[str] | None = None) -> dict[str, Any]:
+    st = os.stat(path)
+    with open(path, "rb") as f:
+        head = f.read(HEAD_LEN)
+    return {
+        "type": "exec",
+        "pid": pid,
+        "ppid": 1,
+        "ts_ns": pid,
+        "filename": str(path),
+        "interp": str(path),
+        "exe_name": path.name,
+        "args": args or [path.name, "-c", "true"],
+        "id_flags": [],
+        "ino": st.st_ino,
+        "dev": (os.major(st.st_dev) << 20) | os.minor(st.st_dev),
+        "size": st.st_size,
+        "head": head.hex(),
+    }
+
+
+def _channel(live: bool = False) -> tuple[ExecChannel, ChannelContext]:
+    cfg = EngineConfig(read_proc=False)
+    ch = ExecChannel(cfg)
+    return ch, ChannelContext(agent=1, agent_id="agent1", info=None, config=cfg, proc=ProcReader(live))
+
+
+@pytest.mark.parametrize("shell", ["/bin/dash", "/bin/bash"])
+def test_a_recoded_shell_copy_is_known_by_its_markers(
+    known: KnownBinaries, tmp_path: Path, shell: str
+) -> None:
+    if not os.path.exists(shell):
+        pytest.skip(f"{shell} is not installed")
+    name = os.path.basename(os.path.realpath(shell))
+    copy = tmp_path / "run-tests"
+    _recode(shell, copy)
+    ch, ctx = _channel()
+    ch._known = known
+    alerts = ch.on_events([_exec(copy, 4_200_001)], ctx)
+    assert [a.code for a in alerts] == ["LLM_AGENT_HIJACK"], [a.evidence for a in alerts]
+    ev = alerts[0].evidence
+    assert ev["content_identity"] == "markers", ev
+    assert ev["identified_by"][0]["by"] == "markers" and ev["identified_by"][0]["name"] == name, ev
+    assert alerts[0].key == f"{name}:markers:{copy}<-agent"
+
+
+def test_a_file_carrying_busybox_is_busybox(known: KnownBinaries, tmp_path: Path) -> None:
+    """A user-space exec's loader with the program in its tail: the file holds busybox's words."""
+    bb = shutil.which("busybox")
+    if bb is None:
+        pytest.skip("busybox is not installed")
+    stub = tmp_path / "fmt"
+    stub.write_bytes(Path("/bin/true").read_bytes() + Path(bb).read_bytes() + struct.pack("<Q", 1))
+    stub.chmod(0o755)
+    ch, ctx = _channel()
+    ch._known = known
+    alerts = ch.on_events([_exec(stub, 4_200_002, ["fmt", "sh", "-c", "touch x"])], ctx)
+    assert [a.code for a in alerts] == ["LIVING_OFF_THE_LAND"], [a.evidence for a in alerts]
+    ident = alerts[0].evidence["identified_by"][0]
+    assert (ident["by"], ident["name"], ident["class"]) == ("markers", "busybox", "lotl"), ident
+    hits, total = (int(x) for x in ident["markers"].split("/"))
+    assert hits == total, ident
+
+
+def test_installed_programs_hold_no_interpreters_markers(known: KnownBinaries) -> None:
+    """Every ELF program of /usr/bin that is no interpreter or LOTL tool: none is taken for one.
+
+    The JDK's launchers share the most with one (jshell, itself only a launcher: fewer own words
+    than MARKER_MIN_HITS, so it has no markers).  Files over 8 MiB are left to the bench.
+    """
+    classify = _classifier(INTERPRETERS, LOTL_TOOLS)
+    assert known.markers is not None and {"dash", "python", "busybox"} <= set(known.markers), known.markers
+    seen: set[tuple[int, int]] = set()
+    taken: list[tuple[str, str]] = []
+    scanned = 0
+    for e in sorted(os.scandir("/usr/bin"), key=lambda e: e.name):
+        try:
+            st = os.stat(e.path)
+        except OSError:
+            continue
+        if not e.is_file() or st.st_size > 8 << 20 or (st.st_dev, st.st_ino) in seen or classify(e.name):
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        with open(e.path, "rb") as f:
+            if f.read(4) != b"\x7fELF":
+                continue
+        scanned += 1
+        hit = known.lookup_markers(e.path, st.st_ino)
+        if hit is not None:
+            taken.append((e.path, hit[0]))
+    assert scanned > 50 and taken == [], taken
+
+
+def test_live_scans_only_files_not_installed_unchanged(tmp_path: Path) -> None:
+    """Live, an installed program unchanged since L2 started watching is not read; anything else is."""
+    ch, ctx = _channel(live=True)
+    assert not ch._marker_scan_wanted("/usr/bin/env", ctx)
+    copy = tmp_path / "env"
+    shutil.copyfile("/usr/bin/env", copy)
+    assert ch._marker_scan_wanted(str(copy), ctx)
+    replay = _channel(live=False)
+    assert replay[0]._marker_scan_wanted("/usr/bin/env", replay[1])
