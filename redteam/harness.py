@@ -599,7 +599,13 @@ class Harness:
         )
 
     def detect_mode(self) -> tuple[str, dict[str, Any]]:
-        """fentry when the sensor's doctor reports an attached fentry/fexit/lsm program, else tracepoint."""
+        """fentry when the sensor's doctor reports an attached fentry/fexit/lsm program, else tracepoint.
+
+        With the doctor's per-gap modes: the one mode of every gap that HAS a fentry mode.  A gap
+        without one (proc_files: the open exits' tracepoints serve both modes) runs in tracepoint
+        mode everywhere, so counting it made every vmtest guest run "mixed:fentry+tracepoint"
+        (session 10's round-8 guest run) although each gap ran in its most capable mode.
+        """
         r = subprocess.run(
             [self.py, "-m", "h7", "doctor", "--json"],
             capture_output=True,
@@ -614,8 +620,14 @@ class Harness:
             return "unknown", {"error": r.stderr[-400:]}
         gaps = doc.get("gaps")
         if isinstance(gaps, dict) and gaps:
-            modes = sorted({str(g.get("mode")) for g in gaps.values() if isinstance(g, dict)})
-            return (modes[0] if len(modes) == 1 else "mixed:" + "+".join(modes)), doc
+            from h7.sensor.sensor import GAPS
+
+            one_mode = {g.name for g in GAPS if not g.fentry}
+            modes = sorted(
+                {str(g.get("mode")) for n, g in gaps.items() if isinstance(g, dict) and n not in one_mode}
+            )
+            if modes:
+                return (modes[0] if len(modes) == 1 else "mixed:" + "+".join(modes)), doc
         secs = [h.get("section", "") for h in doc.get("hooks", []) if h.get("state") == "attached"]
         fentry = any(s.split("/")[0] in ("fentry", "fexit", "lsm", "fmod_ret") for s in secs)
         return ("fentry" if fentry else "tracepoint"), doc
