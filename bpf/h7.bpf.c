@@ -1230,38 +1230,80 @@ int BPF_PROG(h7_sched_switch, bool preempt, struct task_struct *prev, struct tas
 
 	/* (no `!ps && !ns` early exit: clang folds it into pointer arithmetic
 	 * the verifier rejects; each side is handled on its own) */
+	/* Still runnable: preempted in the kernel (preempt), or at a return to user
+	 * space (schedule() with the task still TASK_RUNNING: preempt is false
+	 * there, and the tick's preemptions of a user-space loop all come that
+	 * way).  The kernel's own nvcsw/nivcsw split is the same test. */
+	bool runnable = preempt || prev->__state == 0;
+
 	if (ps) {
 		now = bpf_ktime_get_ns();
 		st = stats_of(ps->agent);
 		if (st) {
-			if (preempt)
+			if (runnable)
 				st->switches_involuntary++;
 			else
 				st->switches_voluntary++;
 			if (ps->on_ns) /* a slice whose switch-in was seen */
 				st->oncpu_hist[log2_slot(now - ps->on_ns) & (H7_HIST_SLOTS - 1)]++;
 		}
+		/* the burst: this slice joins the ones before it since the last sleep;
+		 * a preemption does not end it (the agent still wanted the CPU) */
+		if (ps->on_ns)
+			ps->burst_ns += now - ps->on_ns;
+		if (!runnable || ps->burst_ns >= H7_BURST_CHUNK_NS) {
+			if (st && ps->burst_ns)
+				st->burst_hist[log2_slot(ps->burst_ns) & (H7_HIST_SLOTS - 1)]++;
+			ps->burst_ns = 0;
+		}
 		slice_end(st, ps, prev);
 		ps->off_ns = now;
+		ps->preempted = runnable ? 1 : 0;
+		ps->wake_ns = 0;
 	}
 	if (ns) {
 		if (!now)
 			now = bpf_ktime_get_ns();
 		st = stats_of(ns->agent);
-		if (st && ns->off_ns)
+		if (st && ns->off_ns) {
 			st->offcpu_hist[log2_slot(now - ns->off_ns) & (H7_HIST_SLOTS - 1)]++;
+			/* waiting for a CPU: since its preemption, or since its wakeup */
+			if (ns->preempted)
+				st->rqwait_hist[log2_slot(now - ns->off_ns) & (H7_HIST_SLOTS - 1)]++;
+			else if (ns->wake_ns)
+				st->rqwait_hist[log2_slot(now - ns->wake_ns) & (H7_HIST_SLOTS - 1)]++;
+		}
+		ns->wake_ns = 0;
+		ns->preempted = 0;
 		slice_begin(ns, next, now);
 	}
 	return 0;
 }
 
+/* A wakeup ends a sleep: switch-out -> wakeup is the agent's own (sleep_hist),
+ * wakeup -> switch-in is the host's run queue (rqwait_hist, at the switch-in).
+ * Runs on the waker's CPU; the task is off its CPU (ttwu waits for on_cpu to
+ * clear before it wakes a sleeper, so its switch-out hook has finished), and
+ * the switch-in that reads wake_ns comes after this. */
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(h7_sched_wakeup, struct task_struct *p)
 {
-	struct h7_stats *st = task_stats(p);
+	struct h7_scope *s = scope_of(p->pid);
+	struct h7_stats *st;
+	__u64 now;
 
+	if (!s)
+		return 0;
+	st = stats_of(s->agent);
 	if (st)
 		st->wakeups++;
+	/* a sleeper: off its CPU (on_ns 0) after a voluntary switch-out seen here */
+	if (!s->off_ns || s->on_ns || s->preempted || s->wake_ns)
+		return 0;
+	now = bpf_ktime_get_ns();
+	s->wake_ns = now;
+	if (st)
+		st->sleep_hist[log2_slot(now - s->off_ns) & (H7_HIST_SLOTS - 1)]++;
 	return 0;
 }
 

@@ -457,8 +457,9 @@ struct h7_event {
 struct h7_stats {
 	__u64 oncpu_hist[H7_HIST_SLOTS];  /* log2(ns) of on-CPU slices */
 	__u64 offcpu_hist[H7_HIST_SLOTS]; /* log2(ns) of off-CPU waits */
-	__u64 switches_voluntary;
-	__u64 switches_involuntary;
+	__u64 switches_voluntary;   /* it left the CPU to sleep (blocked) */
+	__u64 switches_involuntary; /* it left still runnable: preempted, also at a return to
+				     * user space (the kernel's nvcsw/nivcsw; session 10) */
 	__u64 wakeups;
 	__u64 wakeups_new;
 	__u64 migrations;
@@ -471,7 +472,20 @@ struct h7_stats {
 	__u64 opens;
 	__u64 seq_filtered; /* syscalls not shipped: their window was known */
 	__u64 oncpu_ns; /* runtime ns of the agent's slices that ended (see h7_run) */
+	/* The run-queue split (L1): offcpu_hist mixes the agent's own sleeps with
+	 * the time it waited for a CPU, which is the HOST's load; oncpu_hist's
+	 * slices are cut short whenever another task preempts it.  These three
+	 * keep apart what the agent does from what the other processes do to it. */
+	__u64 sleep_hist[H7_HIST_SLOTS];  /* log2(ns): voluntary switch-out -> its wakeup */
+	__u64 rqwait_hist[H7_HIST_SLOTS]; /* log2(ns): runnable (woken or preempted) -> on a CPU */
+	__u64 burst_hist[H7_HIST_SLOTS];  /* log2(ns): on-CPU time between voluntary switch-outs,
+					   * summed over preemptions (chunked at H7_BURST_CHUNK_NS) */
 };
+
+/* A burst that goes on past this much on-CPU time is counted at its next
+ * preemption and starts afresh: a thread that never sleeps (a miner) still
+ * shows in burst_hist, as ~16-ms chunks, every second it runs. */
+#define H7_BURST_CHUNK_NS (1ULL << 24)
 
 /* The agent's CPU time on one CPU (per-CPU array by agent id; each CPU's
  * value is written only by the scheduler hooks running on that CPU).
@@ -507,7 +521,9 @@ struct h7_ring_stats {
 
 /* Scope map value, keyed by tid (every thread of a monitored process).
  * Written only by the thread itself (window) or by the scheduler hook on
- * the CPU it runs on (on/off), so no field has two concurrent writers. */
+ * the CPU it runs on (on/off), so no field has two concurrent writers;
+ * wake_ns alone is set by the wakeup hook on the waker's CPU, while the
+ * thread is off every CPU, and cleared by its next switch-in. */
 struct h7_scope {
 	__u32 agent;
 	__u32 tgid;
@@ -517,6 +533,10 @@ struct h7_scope {
 	__s32 unix_fd; /* fd + 1 of a unix connect to resolve at the next syscall (0: none) */
 	__u32 flags;   /* H7_SCOPE_RT: rt_ns holds a runtime to count from */
 	__u64 rt_ns;   /* its se.sum_exec_runtime when its CPU time was last counted */
+	__u64 wake_ns;   /* when it was woken after its last voluntary switch-out (0: not yet) */
+	__u64 burst_ns;  /* on-CPU ns of its current burst so far (slices since its last sleep) */
+	__u32 preempted; /* 1: its last switch-out was a preemption (it stayed runnable) */
+	__u32 _pad2;
 };
 
 #define H7_SCOPE_RT 1

@@ -388,10 +388,16 @@ STATS_DTYPE = np.dtype(
         # exact on-CPU ns of ended slices (bpf/h7.h); in a Batch: the batch's CPU time INCLUDING
         # the slices still running at its ends (h7.sensor.sensor._cpu_ns)
         ("oncpu_ns", "<u8"),
+        # the run-queue split (bpf/h7.h): the agent's own sleeps and bursts, and its waits for a CPU
+        ("sleep_hist", "<u8", (HIST_SLOTS,)),
+        ("rqwait_hist", "<u8", (HIST_SLOTS,)),
+        ("burst_hist", "<u8", (HIST_SLOTS,)),
     ]
 )
+#: a stats record's size in journals written before the run-queue split
+STATS_SIZE_V3 = STATS_DTYPE.itemsize - 3 * 8 * HIST_SLOTS
 #: a stats record's size in journals written before the exact CPU time field
-STATS_SIZE_V2 = STATS_DTYPE.itemsize - 8
+STATS_SIZE_V2 = STATS_SIZE_V3 - 8
 #: struct h7_run (bpf/h7.h): an agent's threads on a CPU now
 #: struct h7_run, one per CPU per agent (bpf/h7.h): `cpu` is the CPU ns counted on that CPU,
 #: or, at or above RUN_ON while an agent slice runs there, that + RUN_BASE - the slice's start
@@ -410,6 +416,10 @@ SCOPE_DTYPE = np.dtype(
         ("unix_fd", "<i4"),
         ("flags", "<u4"),
         ("rt_ns", "<u8"),
+        ("wake_ns", "<u8"),
+        ("burst_ns", "<u8"),
+        ("preempted", "<u4"),
+        ("_pad2", "<u4"),
     ]
 )
 SCOPE_RT = 1  # h7_scope.flags H7_SCOPE_RT: rt_ns holds a runtime to count from

@@ -146,6 +146,8 @@ def run_probe(
                 break
             time.sleep(0.1)
         res["latency_s"] = None if latency is None else round(latency, 2)
+        if latency is None:  # why not: L1's state at the end (calibrations, windows, last batch)
+            res["l1_status_at_end"] = _l1_window(_status(work / "status.json"))
     finally:
         for p in (hog_p, agent):
             if p is not None and p.poll() is None:

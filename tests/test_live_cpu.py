@@ -12,6 +12,7 @@ counted (/proc/<pid>/task/*/schedstat, sum_exec_runtime in ns).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -24,7 +25,7 @@ import numpy as np
 import pytest
 from conftest import TIMESCALE, bpf_unavailable
 
-from h7.decode import RUN_BASE, RUN_DTYPE, RUN_ON, STATS_DTYPE
+from h7.decode import HIST_SLOTS, RUN_BASE, RUN_DTYPE, RUN_ON, STATS_DTYPE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -258,6 +259,85 @@ def test_threads_exiting_while_running_leave_no_runner(sensor: Any) -> None:
         agent.wait()
 
 
+#: a one-thread agent: 20 ms asleep, ~1 ms of CPU, over and over (bounded: 60 s); pinned by the test
+SLEEPER = (
+    "import sys,time\n"
+    "print('ready',flush=True)\n"
+    "end=time.monotonic()+60\n"
+    "while time.monotonic()<end:\n"
+    "    time.sleep(0.02)\n"
+    "    t=time.thread_time()\n"
+    "    while time.thread_time()-t<0.001: pass\n"
+)
+#: a CPU hog at nice -19 (bounded: argv[1] s): on the sleeper's CPU it makes every wakeup wait
+HOG = (
+    "import os,sys,time\nos.nice(-19)\n"
+    "t=time.monotonic()\nwhile time.monotonic()-t<float(sys.argv[1]): pass\n"
+)
+
+
+def _split_phase(sensor: Any, agent_id: int, secs: float) -> dict[str, np.ndarray]:
+    """The run-queue split's histograms and the unsplit off-CPU one, summed over ``secs`` of batches."""
+    got = {f: np.zeros(HIST_SLOTS) for f in ("sleep_hist", "rqwait_hist", "burst_hist", "offcpu_hist")}
+    t0 = time.monotonic_ns()
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        time.sleep(0.1)
+        t1 = time.monotonic_ns()
+        st = sensor.take_batch(t0, t1).stats.get(agent_id)
+        t0 = t1
+        if st is not None:
+            for f in got:
+                got[f] += np.asarray(st[f], dtype=np.float64)
+    return got
+
+
+def test_runqueue_split_keeps_the_agents_sleeps_apart_from_its_waits_for_a_cpu(sensor: Any) -> None:
+    """bpf/h7.h's run-queue split, real BPF: a CPU hog on the agent's CPU makes its wakeups wait
+    (rqwait_hist fills at ~1 ms and more) and lengthens the unsplit off-CPU waits, while its sleeps
+    (switch-out -> wakeup) and bursts (CPU time between sleeps) stay where they were: what L1 judges
+    with ``runqueue_split`` is what the agent does, not what the host's other processes do to it."""
+    cpu = min(os.sched_getaffinity(0))
+    agent = subprocess.Popen([sys.executable, "-c", SLEEPER], stdout=subprocess.PIPE, text=True)
+    hog: subprocess.Popen[bytes] | None = None
+    try:
+        os.sched_setaffinity(agent.pid, {cpu})
+        assert agent.stdout is not None and agent.stdout.readline().strip() == "ready"
+        sensor.add_agent(agent.pid)
+        agent_id = next(iter(sensor.agents))
+        quiet = _split_phase(sensor, agent_id, 1.5 * TIMESCALE)
+        hog = subprocess.Popen([sys.executable, "-c", HOG, f"{30 * TIMESCALE:g}"])
+        os.sched_setaffinity(hog.pid, {cpu})
+        time.sleep(0.2)
+        loaded = _split_phase(sensor, agent_id, 3.0 * TIMESCALE)
+    finally:
+        for p in (hog, agent):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+
+    def share(h: np.ndarray, lo: int) -> float:
+        return float(h[lo:].sum() / h.sum()) if h.sum() > 0 else 0.0
+
+    def median(h: np.ndarray) -> int:
+        return int(np.searchsorted(np.cumsum(h), h.sum() / 2.0))
+
+    # (buckets, not values: an emulated guest's timers and clocks are slower and noisier, so the
+    # claims compare the two phases of one run, never a bucket fixed in advance)
+    for name, ph in (("quiet", quiet), ("loaded", loaded)):
+        assert ph["sleep_hist"].sum() >= 5 and ph["burst_hist"].sum() >= 5, (name, ph)
+    detail = {k: {f: v.tolist() for f, v in ph.items()} for k, ph in (("quiet", quiet), ("loaded", loaded))}
+    # the hog at nice -19 on the same CPU: the agent waits for it after its wakeups ...
+    assert loaded["rqwait_hist"][20:].sum() >= 3, detail
+    assert share(loaded["rqwait_hist"], 20) > share(quiet["rqwait_hist"], 20), detail
+    # ... while its 20-ms sleeps (switch-out -> wakeup) and its ~1-ms bursts (CPU time between two
+    # sleeps, however often the hog preempted it) stay where they were, within a bucket
+    assert abs(median(loaded["sleep_hist"]) - median(quiet["sleep_hist"])) <= 1, detail
+    assert abs(median(loaded["burst_hist"]) - median(quiet["burst_hist"])) <= 1, detail
+    # the sleeps are the 20-ms timer's: [2^24, 2^25) ns, or one bucket over in a slow guest
+    assert median(quiet["sleep_hist"]) in (24, 25), detail
+
+
 #: L1's CPU-time judge alone: the JSD judges cannot alert (per-batch threshold 1 bit, window
 #: h 1e9), so what is certified is the CPU time the sensor measured, nothing else
 CPU_ONLY = "[detect.thresholds]\nDRIFT_DETECTED = 1.0\n\n[detect.l1]\nwindow_h = 1e9\n"
@@ -287,7 +367,8 @@ def test_one_busy_thread_is_detected_and_a_quiet_agent_is_not(tmp_path: Path) ->
         start_within_s=180.0 * stretch,
     )
     shutil.rmtree(tmp_path / "probe" / "spool", ignore_errors=True)
-    assert res["false_alerts"] == 0, res
-    assert res["latency_s"] is not None, res
+    # (the whole result as JSON: pytest shortens a dict, and a guest's failure must say why)
+    assert res["false_alerts"] == 0, json.dumps(res)
+    assert res["latency_s"] is not None, json.dumps(res)
     assert res["detected"]["metric"] == "cpu" and res["detected"]["window"] == "cusum", res
     assert res["detected"]["cpu_times_baseline"] > 4.0, res
