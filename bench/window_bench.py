@@ -10,6 +10,9 @@ Figures (all one Python thread, this host):
   a whole per-batch judgement with the long windows on and off (for L1: the
   JSD's and the CPU time's): the difference is the windows' cost per batch
   per agent.
+* ``l1_judge_us_unsplit`` -- L1's per-batch judgement (windows on) on counters
+  without the run-queue split (an older sensor or journal): next to
+  ``l1_judge_us_window`` (split, session 10) it is the split's cost in userspace.
 * ``fold_admit_ns`` -- the alert folder's cost per channel verdict (a repeat).
 * ``l4_new_destination_us`` / ``l4_known_destination_us`` -- L4's immediate
   path per event during a storm of distinct destinations / of repeats.
@@ -47,22 +50,27 @@ def _per(fn: Any, n: int) -> float:
     return (time.perf_counter_ns() - t0) / n
 
 
-def _stats(rng: np.random.Generator) -> np.ndarray:
+def _stats(rng: np.random.Generator, split: bool = True) -> np.ndarray:
     s = np.zeros(1, STATS_DTYPE)[0]
     s["oncpu_hist"] = rng.poisson(20, len(s["oncpu_hist"]))
     s["offcpu_hist"] = rng.poisson(20, len(s["offcpu_hist"]))
+    if split:  # a sensor with the run-queue split (bpf/h7.h): L1 judges bursts and sleeps
+        for f in ("burst_hist", "sleep_hist", "rqwait_hist"):
+            s[f] = rng.poisson(20, len(s[f]))
     for f in ("switches_voluntary", "switches_involuntary", "wakeups", "connects", "sends"):
         s[f] = rng.poisson(30)
     s["send_bytes"] = rng.poisson(30_000)
     return s
 
 
-def _channels(window: bool, rng: np.random.Generator) -> tuple[SchedChannel, EgressChannel, ChannelContext]:
+def _channels(
+    window: bool, rng: np.random.Generator, split: bool = True
+) -> tuple[SchedChannel, EgressChannel, ChannelContext]:
     cfg = EngineConfig(read_proc=False, channel_settings={"L1": {"window": window}, "L4": {"window": window}})
     ctx = ChannelContext(agent=1, agent_id="bench:1:1", info=None, config=cfg)
     l1, l4 = SchedChannel(cfg), EgressChannel(cfg)
     for i in range(30):
-        b = Batch(i * NS_PER_S, (i + 1) * NS_PER_S, stats={1: _stats(rng)})
+        b = Batch(i * NS_PER_S, (i + 1) * NS_PER_S, stats={1: _stats(rng, split)})
         l1.learn(b, ctx)
         l4.learn(b, ctx)
     l1.finish_baseline(ctx)
@@ -86,6 +94,11 @@ def run(quick: bool = False) -> dict[str, float]:
         tag = "window" if window else "nowindow"
         out[f"l1_judge_us_{tag}"] = _per(lambda l1=l1, ctx=ctx, it=it1: l1.judge(next(it), ctx), n) / 1e3
         out[f"l4_judge_us_{tag}"] = _per(lambda l4=l4, ctx=ctx, it=it4: l4.judge(next(it), ctx), n) / 1e3
+    # the same judgement on a sensor without the run-queue split (the unsplit shape, as before)
+    l1u, _, ctx = _channels(True, np.random.default_rng(1), split=False)
+    flat = [Batch(b.t0_ns, b.t1_ns, stats={1: _stats(rng, split=False)}) for b in batches]
+    itu = iter(flat)
+    out["l1_judge_us_unsplit"] = _per(lambda it=itu: l1u.judge(next(it), ctx), n) / 1e3
     folder = AgentFolder(600 * NS_PER_S, 5)
     a = Alert("L4", registry.codes()["L4"][0], "bench:1:1", 1, 1.0, 1.0, "10.0.0.1:443", {})
     folder.admit(a)

@@ -50,6 +50,19 @@ CATEGORIES = (
     + [f"offcpu_2^{i}ns" for i in range(HIST_SLOTS)]
     + list(COUNTERS)
 )
+#: the run-queue split (bpf/h7.h, session 10): only what the AGENT decides -- how long it runs
+#: between sleeps (its bursts, however often other tasks preempt it), how long it sleeps until
+#: something wakes it, how often it sleeps, is woken and starts threads.  Left out: the waits for
+#: a CPU (rqwait_hist), preemptions (switches_involuntary) and migrations, which the host's other
+#: processes decide; see ``sched_vector`` and docs/detection.md "Host load is not agent drift".
+SPLIT_COUNTERS = ("switches_voluntary", "wakeups", "wakeups_new")
+SPLIT_CATEGORIES = (
+    [f"burst_2^{i}ns" for i in range(HIST_SLOTS)]
+    + [f"sleep_2^{i}ns" for i in range(HIST_SLOTS)]
+    + list(SPLIT_COUNTERS)
+)
+#: a run-queue wait this long (2^20 ns, ~1 ms) or longer is the host's contention, for evidence
+RQ_LONG_SLOT = 20
 L1_FLOOR = 0.05  # bits of JSD
 #: a slice in log2 slot i lasted [2^i, 2^(i+1)) ns: its length is estimated as the middle
 SLOT_NS = 1.5 * 2.0 ** np.arange(HIST_SLOTS)
@@ -126,12 +139,42 @@ class L1Settings:
     #: needs the per-process samples of a live run or of a journal recorded with them): see
     #: ``_attributed_cpu`` and docs/detection.md "L1 and the agent's tool runs"
     attribute_tools: bool = False  # off by default: see docs/detection.md (guest finding, session 8)
+    #: judge the agent's own bursts and sleeps, not its waits for a CPU (the run-queue split,
+    #: ``SPLIT_CATEGORIES``), whenever the sensor's baseline batches carry them; journals and
+    #: sensors from before it are judged on the unsplit shape as before
+    runqueue_split: bool = True
 
 
-def sched_vector(stats: np.ndarray | None) -> np.ndarray:
-    """One batch's scheduling events as counts over CATEGORIES."""
+def has_split(stats: np.ndarray | None) -> bool:
+    """Whether a batch's counters carry the run-queue split (a sensor from session 10 on)."""
     if stats is None:
-        return np.zeros(len(CATEGORIES))
+        return False
+    return bool(np.any(stats["burst_hist"]) or np.any(stats["sleep_hist"]) or np.any(stats["rqwait_hist"]))
+
+
+def sched_vector(stats: np.ndarray | None, split: bool = False) -> np.ndarray:
+    """One batch's scheduling events as counts over CATEGORIES, or (``split``) SPLIT_CATEGORIES.
+
+    Unsplit, the off-CPU waits run from a thread's switch-out to its next
+    switch-in: a sleep of the agent's PLUS its wait in the run queue once
+    woken, which is the host's load (a 5-ms sleep on an idle host, 5 + 3 ms
+    on a busy one, a bucket further); and every preemption by another task
+    cuts an on-CPU slice in two and adds an involuntary switch and a wait.
+    Split, a burst is all the CPU time a thread used between two sleeps and a
+    sleep ends at its wakeup (bpf/h7.h): host contention moves neither, while
+    a miner thread -- 10-ms bursts every 100 ms, or a thread that never sleeps
+    (chunked at 16 ms) -- lands in buckets the agent's baseline never had.
+    """
+    if stats is None:
+        return np.zeros(len(SPLIT_CATEGORIES if split else CATEGORIES))
+    if split:
+        return np.concatenate(
+            [
+                np.asarray(stats["burst_hist"], dtype=np.float64),
+                np.asarray(stats["sleep_hist"], dtype=np.float64),
+                np.array([float(stats[c]) for c in SPLIT_COUNTERS]),
+            ]
+        )
     return np.concatenate(
         [
             np.asarray(stats["oncpu_hist"], dtype=np.float64),
@@ -204,6 +247,14 @@ class SchedChannel(Channel):
         self.settings = config.settings(L1Settings)
         self._rows: list[np.ndarray] = []
         self.total = np.zeros(len(CATEGORIES))
+        #: the run-queue split: judged on SPLIT_CATEGORIES (decided by the baseline's batches)
+        self.split = False
+        self.categories: list[str] = list(CATEGORIES)
+        self._split_rows: list[np.ndarray] = []
+        self._split_seen = False
+        #: the baseline's raw [voluntary, involuntary] switches and run-queue waits (evidence only)
+        self._switches = np.zeros(2)
+        self._rqwait = np.zeros(HIST_SLOTS)
         self.usable_batches = 0
         #: batches with fewer events are not fed to the JSD's window (the baseline's median batch)
         self.window_min_events = 0.0
@@ -303,6 +354,12 @@ class SchedChannel(Channel):
         v = smooth_hist(sched_vector(s), self.settings.smooth)
         self._rows.append(v)
         self.total += v
+        # both shapes are kept until the baseline ends: a sensor that fills the split is judged on it
+        self._split_rows.append(smooth_hist(sched_vector(s, split=True), self.settings.smooth))
+        self._split_seen = self._split_seen or has_split(s)
+        if s is not None:
+            self._switches += [float(s["switches_voluntary"]), float(s["switches_involuntary"])]
+            self._rqwait += np.asarray(s["rqwait_hist"], dtype=np.float64)
         # the baseline is the whole tree's, as before attribution: tool runs in it keep raising
         # its references, so judging only the own CPU later can lower a batch's score, never
         # raise it (the ledger still follows the samples, so monitoring starts measured)
@@ -317,7 +374,12 @@ class SchedChannel(Channel):
         if led is not None:
             led.arm()  # tool runs are programs started after the baseline (ProcessLedger.arm)
         minev = self.settings.min_events
-        rows = np.vstack(self._rows) if self._rows else np.zeros((0, len(CATEGORIES)))
+        self.split = bool(self.settings.runqueue_split and self._split_seen)
+        if self.split:
+            self._rows, self.categories = self._split_rows, list(SPLIT_CATEGORIES)
+            self.total = np.sum(self._rows, axis=0) if self._rows else np.zeros(len(SPLIT_CATEGORIES))
+        self._split_rows = []
+        rows = np.vstack(self._rows) if self._rows else np.zeros((0, len(self.categories)))
         # a start-up burst is not the agent's behaviour: out of every model of it (warmup_batches)
         cut = warmup_batches(np.asarray(self._cpu, dtype=np.float64)) if self.settings.warmup_trim else 0
         self.warmup = cut
@@ -458,7 +520,7 @@ class SchedChannel(Channel):
         alert alone only when it lies well beyond the per-batch threshold.
         """
         s = batch.stats.get(ctx.agent)
-        c = smooth_hist(sched_vector(s), self.settings.smooth)
+        c = smooth_hist(sched_vector(s, self.split), self.settings.smooth)
         n = float(c.sum())
         tot = self.total.sum()
         found: list[tuple[float, str, str]] = []  # (strength, metric, judge)
@@ -498,10 +560,10 @@ class SchedChannel(Channel):
             return []
         _, metric, judge = max(found)
         if q is None:
-            q = self.total / tot if tot > 0 else np.full(len(CATEGORIES), 1.0 / len(CATEGORIES))
+            q = self.total / tot if tot > 0 else np.full(len(self.categories), 1.0 / len(self.categories))
             p = self._smoothed(c, q)
         assert p is not None
-        alert = self._alert(batch, ctx, p, q, c, metric, judge, cpu, cpu_ratio)
+        alert = self._alert(batch, ctx, p, q, c, s, metric, judge, cpu, cpu_ratio)
         # one change, one episode: both judges of both metrics start afresh after an alert
         for _, cu in self._windows():
             if cu is not None:
@@ -548,6 +610,7 @@ class SchedChannel(Channel):
         p: np.ndarray,
         q: np.ndarray,
         c: np.ndarray,
+        stats: np.ndarray | None,
         metric: str,
         judge: str,
         cpu: float,
@@ -576,12 +639,22 @@ class SchedChannel(Channel):
                 else {}
             ),
             "shifted": [
-                {"kind": CATEGORIES[i], "batch": round(float(raw[i]), 4), "baseline": round(float(q[i]), 4)}
+                {
+                    "kind": self.categories[i],
+                    "batch": round(float(raw[i]), 4),
+                    "baseline": round(float(q[i]), 4),
+                }
                 for i in top
             ],
+            # what the host's other processes did to the agent (never judged when split)
+            "runqueue_split": self.split,
             "involuntary_share": {
-                "batch": _share(c, "switches_involuntary"),
-                "baseline": _share(self.total, "switches_involuntary"),
+                "batch": _share(_switches(stats)),
+                "baseline": _share(self._switches),
+            },
+            "rqwait_over_1ms_share": {
+                "batch": _long_share(None if stats is None else np.asarray(stats["rqwait_hist"], np.float64)),
+                "baseline": _long_share(self._rqwait),
             },
         }
         if judge == "batch":
@@ -643,12 +716,15 @@ class SchedChannel(Channel):
             # the quieter signal for busy tool runs: CPU set apart as exec'd tools' (see _attributed_cpu)
             "tools": dataclasses.asdict(self.tools),
             "baseline_events": int(self.total.sum()),
+            # judged on the agent's own bursts and sleeps, not its waits for a CPU (SPLIT_CATEGORIES)
+            "runqueue_split": self.split,
             "baseline_entropy_bits": entropy_bits(self.total / self.total.sum()) if self.total.sum() else 0.0,
             "last": self.last,
         }
 
     def to_state(self) -> dict[str, Any]:
         return {
+            "split": self.split,
             "total": [float(x) for x in self.total],
             "usable_batches": self.usable_batches,
             "cal": self.cal.to_dict(),
@@ -664,7 +740,10 @@ class SchedChannel(Channel):
 
     def from_state(self, state: dict[str, Any]) -> None:
         total = np.array([float(x) for x in state["total"]])
-        if total.shape != (len(CATEGORIES),):
+        # a baseline file learnt on the split shape is judged on it, whatever this sensor's setting
+        self.split = bool(state.get("split", False))
+        self.categories = list(SPLIT_CATEGORIES if self.split else CATEGORIES)
+        if total.shape != (len(self.categories),):
             raise ValueError("L1 baseline state has the wrong number of categories")
         self.total = total
         self.usable_batches = int(state.get("usable_batches", 0))
@@ -756,9 +835,22 @@ def _secs(batch: Batch) -> float:
     return max((batch.t1_ns - batch.t0_ns) / 1e9, 1e-3)
 
 
-def _share(v: np.ndarray, counter: str) -> float:
-    sw = v[CATEGORIES.index("switches_voluntary")] + v[CATEGORIES.index("switches_involuntary")]
-    return round(float(v[CATEGORIES.index(counter)] / sw), 4) if sw > 0 else 0.0
+def _switches(stats: np.ndarray | None) -> np.ndarray:
+    if stats is None:
+        return np.zeros(2)
+    return np.array([float(stats["switches_voluntary"]), float(stats["switches_involuntary"])])
+
+
+def _share(sw: np.ndarray) -> float:
+    """The involuntary share of [voluntary, involuntary] switches."""
+    return round(float(sw[1] / sw.sum()), 4) if sw.sum() > 0 else 0.0
+
+
+def _long_share(rq: np.ndarray | None) -> float | None:
+    """The share of run-queue waits of ~1 ms or more (None: no run-queue split)."""
+    if rq is None or rq.sum() <= 0:
+        return None
+    return round(float(rq[RQ_LONG_SLOT:].sum() / rq.sum()), 4)
 
 
 SPEC = register(

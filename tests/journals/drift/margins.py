@@ -36,7 +36,7 @@ def benign_end(
     if marks is not None and "wall_minus_mono_ns" in meta:
         # an eval journal (eval/cut_dev.py): benign until its soak ended
         return int(float(marks["marks"]["soak_end"]) * 1e9) - int(meta["wall_minus_mono_ns"])
-    if name.startswith(("hog", "spin")):
+    if name.startswith(("hog", "spin", "loadup")):
         return None  # benign throughout: the change is a CPU hog in another process
     if name.startswith(("miner10", "egress2x")) and meta.get("change_ns") is None:
         return first_ns + int(CHANGE_AT_S * 1e9)
@@ -62,7 +62,7 @@ def margins(path: Path, settings: dict[str, dict[str, Any]]) -> dict[str, Any]:
     end = benign_end(header.meta, int(batches[0].t0_ns), path.name, marks)
     peak: dict[str, float] = {}
     #: the journals whose change is benign (hog, spin): the judges' peaks after it, apart
-    hog_at = header.meta.get("change_ns") if path.name.startswith(("hog", "spin")) else None
+    hog_at = header.meta.get("change_ns") if path.name.startswith(("hog", "spin", "loadup")) else None
     hog: dict[str, float] = {}
     alerts: list[str] = []
     monitored = 0

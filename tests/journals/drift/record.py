@@ -39,6 +39,10 @@ Scenarios (all RECORD_S long, changes start at CHANGE_AT):
   benign / one worker hashing flat out for NODE_SPIN_S from CHANGE_AT (session 7: what hides a
   one-thread miner behind a busy start).  ``nodebusyspin``: the bursty ``nodebusy`` agent with
   that worker from CHANGE_AT.
+* ``loadup`` / ``loadminer10`` / ``loadspin`` (session 10, the run-queue split) -- the demo
+  agent, its baseline at the host's load, then LOAD_HOGS nice-0 CPU hogs in another process from
+  LOAD_AT (just after the baseline) to the end: benign / a 10 % miner from CHANGE_AT / one
+  thread hashing flat out for LOAD_SPIN_S from CHANGE_AT (make eval's one-thread miner).
 * ``spinlong`` / ``spinquiet`` -- the same agent quiet for SPIN_QUIET_S, no
   hog: the host's own load (session 5: 5-10 on 2 cores).  Of these session-5
   scenarios only ``*_dev`` chose settings; ``spinquiet_test`` and
@@ -153,11 +157,24 @@ def record_demo(name: str, scenario: str, workroot: Path) -> tuple[Path, int | N
         _, port = d.setup(record=out, record_s=RECORD_S)
         t0 = time.monotonic()
         if scenario != "agent":
-            time.sleep(max(0.0, CHANGE_AT - (time.monotonic() - t0)))
+            at = LOAD_AT if scenario.startswith("load") else CHANGE_AT
+            time.sleep(max(0.0, at - (time.monotonic() - t0)))
             left = RECORD_S - CHANGE_AT + 5
             change_ns = time.monotonic_ns()
             if scenario in ("hog", "hog2"):
                 hog = start_hog(left, 2 if scenario == "hog2" else 1)
+            elif scenario in ("loadup", "loadminer10", "loadspin"):
+                # the host's load rises right after the baseline; a change (or none) at CHANGE_AT
+                hog = start_hog(RECORD_S - LOAD_AT + 5, LOAD_HOGS)
+                if scenario == "loadup":  # benign throughout: its change is the load itself
+                    d.sensor.wait(timeout=RECORD_S + 60)
+                    return out, change_ns
+                time.sleep(max(0.0, CHANGE_AT - LOAD_AT))
+                change_ns = time.monotonic_ns()
+                if scenario == "loadminer10":
+                    inject_code(port, MINER, {"seconds": left, "busy": 0.010, "idle": 0.090})
+                elif scenario == "loadspin":
+                    inject_code(port, MINER, {"seconds": LOAD_SPIN_S, "busy": LOAD_SPIN_S, "idle": 0.0})
             elif scenario == "miner10":
                 args: dict[str, object] = {"seconds": left, "busy": 0.010, "idle": 0.090}
                 inject_code(port, MINER, args)
@@ -170,6 +187,13 @@ def record_demo(name: str, scenario: str, workroot: Path) -> tuple[Path, int | N
         d.stop()
     return out, change_ns
 
+
+#: load*: the hogs start this long into the recording (just after the 30-s baseline) ...
+LOAD_AT = 33.0
+#: ... this many of them on this 2-core host (host load +3 over the baseline's)
+LOAD_HOGS = 3
+#: loadspin: one thread of the agent hashes flat out for this long from CHANGE_AT
+LOAD_SPIN_S = 12.0
 
 #: a CPU hog in ANOTHER process (not watched, nice 0, bounded in time): a noisy neighbour
 HOG = "import sys,time\nt=time.monotonic()\nwhile time.monotonic()-t<float(sys.argv[1]): pass\n"
@@ -349,6 +373,9 @@ SCENARIOS = (
     "nodewarm",
     "nodewarmspin",
     "nodebusyspin",
+    "loadup",
+    "loadminer10",
+    "loadspin",
 )
 
 

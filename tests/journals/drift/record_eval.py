@@ -22,11 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+#: a CPU hog in ANOTHER process (nice 0, bounded in time: argv[1] seconds)
+HOG = "import sys,time\nt=time.monotonic()\nwhile time.monotonic()-t<float(sys.argv[1]): pass\n"
 REPO = HERE.parent.parent.parent
 DEV_STACKS = ("langgraph", "mcp")
 DEV_ATTACKS = ("L1-miner", "L4-exfil")
@@ -80,6 +84,8 @@ def add_marks(path: Path, result: dict[str, Any]) -> None:
         ],
         "recorded_by": "tests/journals/drift/record_eval.py",
     }
+    if os.environ.get("H7_DRIFT_LOAD_NS"):  # --load-hogs: when the host's load rose (CLOCK_MONOTONIC)
+        meta["load_ns"] = int(os.environ["H7_DRIFT_LOAD_NS"])
     tmp = path.with_suffix(".tmp")
     write_journal(tmp, batches, header.agents, host=header.host, batch_ns=header.batch_ns,
                   start_ns=header.start_ns, meta=meta)  # fmt: skip
@@ -101,6 +107,12 @@ def main() -> None:
     ap.add_argument("--soak", type=float, default=300.0)
     ap.add_argument("--attacks", default=",".join(DEV_ATTACKS))
     ap.add_argument("--rundir", type=Path, default=Path("/var/tmp/h7-drift-record"))
+    ap.add_argument(
+        "--load-hogs",
+        type=int,
+        default=0,
+        help="start this many CPU hogs in other processes as the baseline ends (host load rises)",
+    )
     a = ap.parse_args()
     bad = [x for x in a.attacks.split(",") if x and x not in DEV_ATTACKS]
     if bad:
@@ -120,11 +132,26 @@ def main() -> None:
         return orig_spawn(self, args, log, **kw)
 
     harness.Run.spawn = spawn  # type: ignore[method-assign]
+    hogs: list[subprocess.Popen[bytes]] = []
+    if a.load_hogs > 0:  # session 10: the baseline at the host's load, the rest at a higher one
+        orig_say = harness.Run.say
+
+        def say(self: Any, msg: str) -> None:
+            if msg.startswith("baseline complete") and not hogs:
+                bound = f"{a.soak + 300:g}"  # every hog ends by itself
+                hogs.extend(subprocess.Popen([sys.executable, "-c", HOG, bound]) for _ in range(a.load_hogs))
+                os.environ["H7_DRIFT_LOAD_NS"] = str(time.monotonic_ns())
+            orig_say(self, msg)
+
+        harness.Run.say = say  # type: ignore[method-assign]
     run = harness.Run(harness.BY_NAME[a.stack], a.rundir / a.stack, 30.0, a.soak, 45.0, 12)
     try:
         res = run.run([x for x in a.attacks.split(",") if x])
     finally:
         run.stop()
+        for h in hogs:
+            h.kill()
+            h.wait()
     add_marks(out, res)
     (a.rundir / f"{a.name}.result.json").write_text(json.dumps(res, default=str)[:10_000_000])
     print(f"{out}: {out.stat().st_size} bytes; attacks {[(x['id'], x['detected']) for x in res['attacks']]}")
