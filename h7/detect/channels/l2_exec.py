@@ -1643,31 +1643,15 @@ class ExecChannel(Channel):
           ``sudo``, busybox ...: :data:`_LAUNCHERS`), and its own command line,
           seen whole, names no shell (``anything … sh -c X``: an unlisted launcher).
         """
-        if not self.helper_shells or parent is AGENT_IMAGE or parent.interpreter:
+        if not self.helper_shells:
             return False
-        if parent.name in _LAUNCHERS or _LOADER.match(parent.name) or parent.names_shell or parent.argv_cut:
+        args = self._program_sh_c(ev, ids, parent)
+        if args is None:
             return False
-        pc = self.classify_name(parent.name)
-        if pc is not None and pc[0] == INTERPRETER:
-            return False
-        if str(ev.get("filename", "")) not in (SYSTEM_SHELL, "/usr" + SYSTEM_SHELL):
-            return False
-        if self._recent_handoffs.get(int(ev.get("ppid", 0))) is not None:
-            return False
-        if not all(i.cls == INTERPRETER and i.name in ("sh", *self.helper_shells) for i in ids):
-            return False
-        if not any(i.name in self.helper_shells for i in ids):
-            return False  # the real image must be a helper shell, not merely named sh
-        args = [str(a) for a in ev.get("args", [])]
         # words after CMD are $0, $1...: inert, since CMD has no `$` (git passes CMD again as $0)
-        if len(args) < 3 or os.path.basename(args[0]) != "sh" or args[1] != "-c":
-            return False
         if ev.get("args_truncated") and len(args) < 4:
             # the kernel keeps 256 bytes of argv: a cut CMD may hide `; …` past the cut (an arg
             # followed by another was captured whole, so git's CMD-again-as-$0 form still counts)
-            return False
-        if args[2].startswith(("-", "+")):
-            # still options to dash (`sh -c -- 'a; b'`, `sh -c -e …`): the command is a later word
             return False
         return simple_command(args[2]) is not None and self._is_system_shell(ev)
 
@@ -1693,27 +1677,41 @@ class ExecChannel(Channel):
         """
         if not self.settings.recipe_shells or not self.helper_shells:
             return False
-        if parent is AGENT_IMAGE or parent.interpreter:
-            return False
-        if parent.name in _LAUNCHERS or _LOADER.match(parent.name) or parent.names_shell or parent.argv_cut:
-            return False
-        pc = self.classify_name(parent.name)
-        if pc is not None and pc[0] == INTERPRETER:
-            return False
-        if str(ev.get("filename", "")) not in (SYSTEM_SHELL, "/usr" + SYSTEM_SHELL):
-            return False
-        if self._recent_handoffs.get(int(ev.get("ppid", 0))) is not None:
-            return False
-        if not all(i.cls == INTERPRETER and i.name in ("sh", *self.helper_shells) for i in ids):
-            return False
-        if not any(i.name in self.helper_shells for i in ids):
-            return False
-        args = [str(a) for a in ev.get("args", [])]
-        if len(args) < 3 or os.path.basename(args[0]) != "sh" or args[1] != "-c":
-            return False
-        if args[2].startswith(("-", "+")):
+        if self._program_sh_c(ev, ids, parent) is None:
             return False
         return self._is_system_shell(ev)
+
+    def _program_sh_c(self, ev: Event, ids: list[Identity], parent: _Image) -> list[str] | None:
+        """argv of this host's ``/bin/sh -c CMD …`` started by a program for itself, else None.
+
+        The conditions a helper shell and a recipe shell share, in one place so the two rules
+        cannot drift apart: who started it (not the agent, not an interpreter by name or
+        content, not the loader, not a launcher, a command line naming no shell, uncut), the
+        file (this host's /bin/sh, a listed helper shell by content, not a daemon's child
+        after a hand-off) and the argv shape (``sh -c CMD`` with CMD not an option to dash).
+        """
+        if parent is AGENT_IMAGE or parent.interpreter:
+            return None
+        if parent.name in _LAUNCHERS or _LOADER.match(parent.name) or parent.names_shell or parent.argv_cut:
+            return None
+        pc = self.classify_name(parent.name)
+        if pc is not None and pc[0] == INTERPRETER:
+            return None
+        if str(ev.get("filename", "")) not in (SYSTEM_SHELL, "/usr" + SYSTEM_SHELL):
+            return None
+        if self._recent_handoffs.get(int(ev.get("ppid", 0))) is not None:
+            return None
+        if not all(i.cls == INTERPRETER and i.name in ("sh", *self.helper_shells) for i in ids):
+            return None
+        if not any(i.name in self.helper_shells for i in ids):
+            return None  # the real image must be a helper shell, not merely named sh
+        args = [str(a) for a in ev.get("args", [])]
+        if len(args) < 3 or os.path.basename(args[0]) != "sh" or args[1] != "-c":
+            return None
+        if args[2].startswith(("-", "+")):
+            # still options to dash (`sh -c -- 'a; b'`, `sh -c -e …`): the command is a later word
+            return None
+        return args
 
     def _installed_script(self, ev: Event, parent: _Image, same: bool, ctx: ChannelContext) -> str | None:
         """The installed ``#!`` script this exec runs, if the file deserves to be judged as itself.
