@@ -43,6 +43,9 @@
 #define H7_OWN_CONNS_ENTRIES 16384    /* monitored tasks' TCP active opens (connecting, own_conns; LRU) */
 #define H7_DGRAM_SEEN_ENTRIES 4096    /* (sender, unix datagram receiver) pairs reported (dgram_seen; LRU) */
 #define H7_PROC_SEEN_ENTRIES 4096     /* threads whose open sys_enter already classified by path (proc_seen; LRU) */
+#define H7_RECV_MARK_ENTRIES 4096     /* channels an agent act just fed (recv_marks; LRU) */
+#define H7_RECV_PROC_ENTRIES 4096     /* processes holding such a channel, or forked by one (recv_procs; LRU) */
+#define H7_RECV_FD_SCAN 1024          /* fds of a forking or exec'ing process searched for a marked channel */
 #define H7_SYS_RING_BYTES (4 << 20)   /* ring defaults; userspace resizes them before load */
 #define H7_EVENT_RING_BYTES (2 << 20)
 
@@ -66,7 +69,25 @@ enum h7_event_type {
 				agent-written file, read from the fd before the kernel swaps in
 				a #! interpreter */
 	H7_EV_HANDOFF = 11,  /* struct h7_handoff: a unix-socket connect reached a listener */
+	H7_EV_RECV_EXEC = 12, /* struct h7_exec with its recv_* fields: a process OUTSIDE every agent
+				 exec'd while it held a channel an agent act had just fed (or was
+				 forked, within the window, by a process that did); hdr.agent is the
+				 agent whose act marked the channel, hdr.tgid the exec'ing process */
 };
+
+/* The channel through which an agent act fed a receiver (h7_exec.recv_kind, h7_recv_mark.kind). */
+enum h7_recv_kind {
+	H7_RECV_FIFO = 1, /* a FIFO (or a pipe reopened through /proc) the agent opened for writing */
+	H7_RECV_UNIX = 2, /* the accepting end of the agent's unix connect (its listener's process by
+			     sk_peer_pid too), or the receiving socket of its unix datagram */
+	H7_RECV_TCP = 3,  /* the accepted end of the agent's TCP connect to a listener on this host */
+	H7_RECV_FILE = 4, /* a file the agent wrote (written_files), read or exec'd by a young process
+			     outside every agent (a polling runner's sh reading a dropped job) */
+};
+
+/* A process this young (ns since its fork) that opens an agent-written file is a receiver: a
+ * script's interpreter opens its script at once; long-lived readers of the agent's files are not. */
+#define H7_RECV_YOUNG_NS 1000000000ULL
 
 /* struct h7_exec.id_flags: what the kernel knew about the executed file. */
 enum h7_exec_flags {
@@ -313,6 +334,15 @@ struct h7_exec {
 	__u8 head[H7_HEAD_LEN]; /* bprm->buf: ELF header + first program headers, or the #! line */
 	__u32 hook;       /* enum h7_hook that saw it */
 	__u32 _pad2;
+	/* H7_EV_RECV_EXEC only (zero in every other exec record): the agent act and the receiver */
+	__u64 recv_act_ns;  /* when the agent act marked the channel (bpf_ktime_get_ns, as ts_ns) */
+	__u64 recv_obj;     /* the channel's inode number in the holder's file table (FIFO inode,
+			       socket:[N]); 0 when found by the listener's pid before any accept */
+	__u32 recv_kind;    /* enum h7_recv_kind */
+	__u32 recv_agent_tgid; /* the agent process that acted; 0 for TCP (marked in softirq) */
+	__u32 recv_holder;  /* tgid of the process found holding the channel (the receiver) */
+	__u32 recv_hops;    /* forks between the holder and the exec'ing process (0: the holder) */
+	char recv_holder_comm[H7_COMM_LEN]; /* the receiver's comm when it was found */
 };
 
 /* A monitored thread connected a unix socket and a listener accepted it, or sent a unix
@@ -560,6 +590,24 @@ struct h7_follow {
 	__u32 agent;
 	__u32 _pad;
 };
+
+/* A channel an agent act just fed, or a process holding one (recv_marks, recv_procs). */
+struct h7_recv_mark {
+	__u64 until_ns;  /* bpf_ktime_get_ns: the mark ends (act + the receiver window) */
+	__u64 act_ns;
+	__u64 obj;       /* see h7_exec.recv_obj */
+	__u32 agent;
+	__u32 agent_tgid;
+	__u32 kind;      /* enum h7_recv_kind */
+	__u32 holder;    /* 0 in recv_marks until a holder is found */
+	__u32 hops;
+	__u32 _pad;
+	char holder_comm[H7_COMM_LEN];
+};
+
+/* recv_state slots (u64 array): the window userspace set (0: off) and the latest mark's end. */
+#define H7_RECV_WINDOW 0
+#define H7_RECV_UNTIL 1
 
 /* Egress de-duplication key: one event per (tgid, op, destination). */
 struct h7_egress_key {

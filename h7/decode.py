@@ -43,6 +43,11 @@ LISTENERS_ENTRIES = 16384  # H7_LISTENERS_ENTRIES
 OWN_CONNS_ENTRIES = 16384  # H7_OWN_CONNS_ENTRIES
 DGRAM_SEEN_ENTRIES = 4096
 PROC_SEEN_ENTRIES = 4096  # H7_PROC_SEEN_ENTRIES
+RECV_MARK_ENTRIES = 4096  # H7_RECV_MARK_ENTRIES: channels an agent act just fed (recv_marks)
+RECV_PROC_ENTRIES = 4096  # H7_RECV_PROC_ENTRIES: processes holding one, or forked by one (recv_procs)
+RECV_FD_SCAN = 1024  # H7_RECV_FD_SCAN: fds of a forking/exec'ing process searched for a marked channel
+#: recv_state slots (bpf/h7.h): the receiver window userspace sets (ns, 0: off), the latest mark's end
+RECV_WINDOW, RECV_UNTIL = 0, 1
 FOLLOW_COMMS_ENTRIES = 64
 FOLLOW_ENTRIES = 256
 SYS_RING_BYTES = 4 << 20  # defaults; the sensor resizes the rings before load
@@ -50,6 +55,9 @@ EVENT_RING_BYTES = 2 << 20
 
 EV_FORK, EV_EXEC, EV_EXIT, EV_OPEN, EV_NET, EV_PTRACE = 1, 2, 3, 4, 5, 6
 EV_EXEC_FD, EV_HANDOFF = 10, 11
+#: a process outside every agent exec'd while it held (or descended, within the receiver window,
+#: from a holder of) a channel an agent act had just fed: struct h7_exec with its recv_* fields
+EV_RECV_EXEC = 12
 EV_ACCESS = 7  # 7-9: kernel-visibility events (knet); 10-12: exec identity / hand-offs (kexec)
 EVENT_TYPE_NAMES = {
     EV_FORK: "fork",
@@ -61,9 +69,15 @@ EVENT_TYPE_NAMES = {
     EV_EXEC_FD: "exec_fd",
     EV_HANDOFF: "handoff",
     EV_ACCESS: "access",
+    EV_RECV_EXEC: "recv_exec",
 }
 #: Event types that share another type's union member.
-VIEW_OF = {"exec_fd": "exec"}
+VIEW_OF = {"exec_fd": "exec", "recv_exec": "exec"}
+#: Records about a process OUTSIDE the agent's tree (its hdr.agent is the agent whose act caused
+#: them): never the agent's own activity, so process trees, ledgers and graphs skip them.
+OUTSIDE_TYPES = frozenset({"recv_exec"})
+#: enum h7_recv_kind: the channel an agent act fed a receiver through
+RECV_KINDS = {1: "fifo", 2: "unix", 3: "tcp", 4: "file"}
 # enum h7_exec_flags
 EXF_DELETED, EXF_MEMFD, EXF_ANON, EXF_UNHASHED, EXF_WRITTEN = 1, 2, 4, 8, 16
 EXEC_FLAG_NAMES = {
@@ -218,6 +232,9 @@ MAP_SIZES = {
     "dgram_seen": DGRAM_SEEN_ENTRIES,
     "proc_scratch": 1,
     "proc_seen": PROC_SEEN_ENTRIES,
+    "recv_state": 2,
+    "recv_marks": RECV_MARK_ENTRIES,
+    "recv_procs": RECV_PROC_ENTRIES,
 }
 
 SYS_DTYPE = np.dtype(
@@ -262,6 +279,13 @@ UNION_FIELDS: dict[str, list[tuple[str, Any]]] = {
         ("head", f"V{HEAD_LEN}"),
         ("hook", "<u4"),
         ("_pad2", "<u4"),
+        ("recv_act_ns", "<u8"),
+        ("recv_obj", "<u8"),
+        ("recv_kind", "<u4"),
+        ("recv_agent_tgid", "<u4"),
+        ("recv_holder", "<u4"),
+        ("recv_hops", "<u4"),
+        ("recv_holder_comm", f"S{COMM_LEN}"),
     ],
     "exit": [("code", "<i4"), ("is_group_leader", "<u4")],
     "open": [
@@ -426,6 +450,20 @@ SCOPE_RT = 1  # h7_scope.flags H7_SCOPE_RT: rt_ns holds a runtime to count from
 FILE_KEY_DTYPE = np.dtype([("ino", "<u8"), ("dev", "<u4"), ("gen", "<u4")])
 WRITTEN_DTYPE = np.dtype([("ts_ns", "<u8"), ("agent", "<u4"), ("_pad", "<u4")])
 FOLLOW_DTYPE = np.dtype([("until_ns", "<u8"), ("agent", "<u4"), ("_pad", "<u4")])
+RECV_MARK_DTYPE = np.dtype(
+    [
+        ("until_ns", "<u8"),
+        ("act_ns", "<u8"),
+        ("obj", "<u8"),
+        ("agent", "<u4"),
+        ("agent_tgid", "<u4"),
+        ("kind", "<u4"),
+        ("holder", "<u4"),
+        ("hops", "<u4"),
+        ("_pad", "<u4"),
+        ("holder_comm", f"S{COMM_LEN}"),
+    ]
+)
 AGENT_CFG_DTYPE = np.dtype([("seed", "<u8"), ("seq_filter", "<u4"), ("_pad", "<u4")])
 
 
@@ -484,8 +522,21 @@ def decode_events(buf: bytes | memoryview | np.ndarray, count: int) -> list[dict
         view = VIEW_OF.get(name, name)
         if view in views:
             _fill(view, views[view][i], ev)
+            if name == "recv_exec":
+                _fill_receiver(views[view][i], ev)
         out.append(ev)
     return out
+
+
+def _fill_receiver(r: Any, ev: dict[str, Any]) -> None:
+    """The agent act and the receiver behind a ``recv_exec`` record (pid, comm: the exec'ing process)."""
+    ev["channel"] = RECV_KINDS.get(int(r["recv_kind"]), str(int(r["recv_kind"])))
+    ev["channel_ino"] = int(r["recv_obj"])
+    ev["act_ts_ns"] = int(r["recv_act_ns"])
+    ev["act_pid"] = int(r["recv_agent_tgid"])
+    ev["receiver_pid"] = int(r["recv_holder"])
+    ev["receiver_comm"] = _cstr(bytes(r["recv_holder_comm"]))
+    ev["receiver_hops"] = int(r["recv_hops"])
 
 
 def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:

@@ -787,11 +787,18 @@ def _attach(
         sinkhole_uid=cfg.sink.uid,
     )
     follow = None
+    receivers = 0
     if "L2" in econf.channels:
         l2 = econf.settings(L2Settings)
         follow = (l2.handoff_follow, int(l2.handoff_follow_s * 1e9))
+        receivers = int(l2.receiver_window_s * 1e9)
     source = SensorSource(
-        opts.pids, sels, allow_host_wide=opts.allow_host_wide, follow_daemons=follow, say=term.line
+        opts.pids,
+        sels,
+        allow_host_wide=opts.allow_host_wide,
+        follow_daemons=follow,
+        receiver_window_ns=receivers,
+        say=term.line,
     )
     with stop_on_signals() as stop:
         run_source(

@@ -142,6 +142,7 @@ def test_exec_identity_maps(btf: dict[str, dict[str, Any]]) -> None:
         ("h7_file_key", decode.FILE_KEY_DTYPE),
         ("h7_written", decode.WRITTEN_DTYPE),
         ("h7_follow", decode.FOLLOW_DTYPE),
+        ("h7_recv_mark", decode.RECV_MARK_DTYPE),
     ):
         assert members(btf, struct) == dtype_offsets(dt), struct
         assert btf[struct]["size"] == dt.itemsize, struct
@@ -168,6 +169,10 @@ def test_header_constants_match() -> None:
         ("H7_EV_PTRACE", decode.EV_PTRACE),
         ("H7_EV_EXEC_FD", decode.EV_EXEC_FD),
         ("H7_EV_HANDOFF", decode.EV_HANDOFF),
+        ("H7_EV_RECV_EXEC", decode.EV_RECV_EXEC),
+        ("H7_RECV_WINDOW", decode.RECV_WINDOW),
+        ("H7_RECV_UNTIL", decode.RECV_UNTIL),
+        ("H7_RECV_FD_SCAN", decode.RECV_FD_SCAN),
         ("H7_EXF_DELETED", decode.EXF_DELETED),
         ("H7_EXF_MEMFD", decode.EXF_MEMFD),
         ("H7_EXF_ANON", decode.EXF_ANON),
@@ -205,6 +210,8 @@ def test_header_constants_match() -> None:
         ("H7_FOLLOW_COMMS_ENTRIES", decode.FOLLOW_COMMS_ENTRIES),
         ("H7_FOLLOW_ENTRIES", decode.FOLLOW_ENTRIES),
         ("H7_PROC_SEEN_ENTRIES", decode.PROC_SEEN_ENTRIES),
+        ("H7_RECV_MARK_ENTRIES", decode.RECV_MARK_ENTRIES),
+        ("H7_RECV_PROC_ENTRIES", decode.RECV_PROC_ENTRIES),
         ("H7_SYS_RING_BYTES", f"({decode.SYS_RING_BYTES >> 20} << 20)"),
         ("H7_EVENT_RING_BYTES", f"({decode.EVENT_RING_BYTES >> 20} << 20)"),
         ("H7_TOKEN_BITS", decode.TOKEN_BITS),
@@ -217,3 +224,10 @@ def test_header_constants_match() -> None:
         ("H7_RUN_ON", f"(1ULL << {decode.RUN_ON.bit_length() - 1})"),
     ]:
         assert f"{cname} = {value}" in text or f"#define {cname} {value}" in text, cname
+
+
+def test_receiver_kinds_match() -> None:
+    """The channels a receiver exec names (FIFO, unix, TCP) are numbered in Python as in bpf/h7.h."""
+    text = (Path(__file__).resolve().parent.parent / "bpf" / "h7.h").read_text()
+    kinds = _enum(text, "H7_RECV_")
+    assert {n: name.lower() for n, (name, _) in kinds.items()} == decode.RECV_KINDS

@@ -32,11 +32,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from h7.batch import Event
+from h7.decode import OUTSIDE_TYPES
 
 #: how many processes one tree walk reads at most (a fork bomb must not make a batch slow)
 MAX_TREE = 512
 #: events whose ``pid`` may be another process than the agent's (the one tampering with it), or gone
 _NOT_THE_ACTOR = frozenset({"exit", "access", "ptrace"})
+#: records about a process outside the tree (a daemon's exec the agent caused): not the ledger's at all
+_OUTSIDE = OUTSIDE_TYPES
 #: /proc/<pid>/stat's utime and stime are in clock ticks
 _TICK_NS = 1_000_000_000 // (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
 
@@ -157,6 +160,8 @@ class ProcessLedger:
 
     def on_event(self, ev: Event) -> None:
         t = ev.get("type")
+        if t in _OUTSIDE:
+            return
         pid = int(ev.get("pid", 0))
         if pid > 0 and pid not in self.tools and t not in _NOT_THE_ACTOR:
             self.own_alive.add(pid)

@@ -55,6 +55,7 @@ from h7.decode import (
     HOOK_CFG_DTYPE,
     MAX_AGENTS,
     PID_LIMIT,
+    RECV_WINDOW,
     RING_EVENTS,
     RING_NAMES,
     RING_STATS_DTYPE,
@@ -938,6 +939,21 @@ class Sensor:
             if not raw or len(raw) > 15:
                 raise UsageError(f"daemon name {c!r}: a comm is 1-15 bytes")
             m.update(raw.ljust(16, b"\0"), _U64.pack(window_ns))
+
+    def set_receiver_window(self, window_ns: int) -> None:
+        """How long a channel an agent act fed marks its receivers (bpf/h7.bpf.c, recv_mark).
+
+        The kernel marks, at the act, the FIFO an agent opened for writing and the
+        accepting end of its unix or TCP connect; a process outside every agent that
+        forks or execs while holding a marked channel within ``window_ns`` (or a child
+        it forked then) has its execs reported as ``recv_exec`` records, which L2
+        judges (DAEMON_HANDOFF, ``matched_by: receiver-exec``).  0 turns it off.
+        """
+        if self.obj is None:
+            raise BPFError("sensor is not open")
+        if window_ns < 0:
+            raise UsageError(f"receiver window must be >= 0 ns, not {window_ns}")
+        self.obj.map("recv_state").update(_U32.pack(RECV_WINDOW), _U64.pack(window_ns))
 
     def alive_agents(self) -> list[int]:
         return [a for a, st in self.agents.items() if st.live]

@@ -207,6 +207,14 @@ class L2Settings:
     #: seconds, off the urgent path, spending at most ``handoff_index_slice_ms`` per batch
     handoff_index_period_s: float = 5.0
     handoff_index_slice_ms: float = 10.0
+    #: receivers (docs/detection.md, "Receivers"): the kernel marks, at the agent's act, the FIFO
+    #: it opened for writing and the accepting end of its unix or TCP connect to a process outside
+    #: every agent; an exec by a process holding that channel (or forked by one) within this many
+    #: seconds of the act is DAEMON_HANDOFF (``matched_by: receiver-exec``), on a daemon list or
+    #: not.  0 turns it off.
+    receiver_window_s: float = 2.0
+    #: receiver execs that are expected: globs on the receiver's comm, the exec'd path or its name
+    receiver_allow: list[str] = field(default_factory=list)
     #: shells that are transparent when a program other than the agent or an interpreter
     #: starts them as its own helper (``/bin/sh -c ONE_SIMPLE_COMMAND``, system(3)/popen):
     #: what they exec is judged instead.  Shells that read nothing from the environment
@@ -237,6 +245,8 @@ class L2Settings:
             raise UsageError("handoff_index_period_s must be in [0.1, 3600] seconds")
         if not 0.0 < self.handoff_index_slice_ms <= 1000.0:
             raise UsageError("handoff_index_slice_ms must be in (0, 1000] milliseconds")
+        if not 0.0 <= self.receiver_window_s <= 60.0:
+            raise UsageError("receiver_window_s must be in [0, 60] seconds")
         long = [c for c in (*self.handoff_daemons, *self.handoff_follow) if len(c.encode()) > 15]
         if long:
             raise UsageError(f"hand-off daemon names are process comms, 15 bytes at most: {long}")
@@ -1155,6 +1165,11 @@ class ExecChannel(Channel):
         self._deferred: list[tuple[Event, float]] = []
         self._not_daemon: dict[str, float] = {}  # receivers a sweep found no daemon holding (bounded)
         self.handoffs_deferred = 0
+        #: receiver execs reported by the kernel, and those receiver_allow exempted
+        self.receiver_execs = 0
+        self.receiver_allowed = 0
+        #: ``file`` receivers that only read the agent's file (not a shell or interpreter running it)
+        self.receiver_file_readers = 0
         #: CLOCK_REALTIME when this channel started watching: an installed script changed after
         #: it (ctime/mtime) may be the agent's work and is judged as its interpreter again
         self.watch_start_real_ns = time.time_ns()
@@ -1972,6 +1987,63 @@ class ExecChannel(Channel):
             **({"datagram": True} if dgram else {}),
         )
 
+    def _receiver_alert(self, ev: Event, ctx: ChannelContext) -> Alert | None:
+        """DAEMON_HANDOFF: a process outside the agent that the agent's act had just fed exec'd.
+
+        The kernel decided both halves (bpf/h7.bpf.c, recv_mark/recv_exec): the agent's act
+        marked a channel (a FIFO it opened for writing, the accepting end of its unix or TCP
+        connect), and a process outside every agent holding it -- or forked by one since --
+        exec'd within ``receiver_window_s``.  No daemon list: the FIFO runner, the CGI server
+        and the RPC worker of red-team round 7 are on none.  One certificate per (channel
+        kind, receiver comm): the rest of one command's execs (a CGI script's shell, its
+        tools) and repeated commands to the same runner fold into it.
+        """
+        self.receiver_execs += 1
+        receiver = str(ev.get("receiver_comm", ""))
+        filename = str(ev.get("filename", ""))
+        exe_name = str(ev.get("exe_name", ""))
+        names = [n for n in (receiver, filename, exe_name, os.path.basename(filename)) if n]
+        if any(fnmatch.fnmatchcase(n, pat) for pat in self.settings.receiver_allow for n in names):
+            self.receiver_allowed += 1
+            return None
+        channel = str(ev.get("channel", ""))
+        if channel == "file" and not self._file_receiver_runs_it(ev, receiver):
+            self.receiver_file_readers += 1
+            return None
+        ids, content = self.identities(ev, ctx)
+        act_ns = int(ev.get("act_ts_ns", 0))
+        evidence = {
+            "pid": int(ev.get("act_pid", 0)),  # the agent's process that acted (0: TCP, seen in softirq)
+            "channel": channel,
+            "channel_ino": int(ev.get("channel_ino", 0)),
+            "act_ts_ns": act_ns,
+            "exec_after_act_ms": round((int(ev.get("ts_ns", 0)) - act_ns) / 1e6, 3) if act_ns else None,
+            "receiver_pid": int(ev.get("receiver_pid", 0)),
+            "receiver_comm": receiver,
+            "forks_from_receiver": int(ev.get("receiver_hops", 0)),
+            "exec": {**self._exec_evidence(ev), "interp": ev.get("interp", "")},
+            "exec_identified_as": [i.to_dict() for i in ids],
+            "content_identity": content,
+            "matched_by": ["receiver-exec"],
+            "hook": _hook(ev),
+            "act_hook": _RECEIVER_ACT_HOOKS.get(channel, "unknown"),
+        }
+        self.handoffs += 1
+        return _match(ctx, DAEMON_HANDOFF, ev, key=f"receiver:{channel}:{receiver}", evidence=evidence)
+
+    def _file_receiver_runs_it(self, ev: Event, receiver: str) -> bool:
+        """Did the outside process RUN the agent's file, rather than only read it?
+
+        A ``file`` mark means a young process outside the agent read (or exec'd) a file the
+        agent wrote.  Reading is common (an indexer, ``xargs -a``, ``git add``); running is
+        when that reader is a shell or an interpreter (its script: a runner's ``sh job``), or
+        the exec'd image is itself the agent's file.
+        """
+        c = self.classify_name(receiver)
+        if c is not None and c[0] == INTERPRETER:
+            return True
+        return "agent-written" in ev.get("id_flags", [])
+
     def _daemon_handoff(
         self, ev: Event, ctx: ChannelContext, key: str, matched_by: list[str], **details: Any
     ) -> Alert:
@@ -2297,6 +2369,11 @@ class ExecChannel(Channel):
                 if a is not None:
                     out.append(a)
                 continue
+            if etype == "recv_exec":
+                a = self._receiver_alert(ev, ctx)
+                if a is not None:
+                    out.append(a)
+                continue
             if etype == "fork":
                 held = self._pending_helpers.get(int(ev.get("pid", 0)))
                 child = int(ev.get("child_tgid", 0))
@@ -2529,6 +2606,9 @@ class ExecChannel(Channel):
             **({"index_build": self._build.status()} if self._build is not None else {}),
             "handoffs": self.handoffs,
             "handoffs_deferred": self.handoffs_deferred,
+            "receiver_execs": self.receiver_execs,
+            "receiver_allowed": self.receiver_allowed,
+            "receiver_file_readers": self.receiver_file_readers,
             **({"handoff_index": self._index.status()} if self._index is not None else {}),
         }
 
@@ -2819,6 +2899,15 @@ def _match(ctx: ChannelContext, code: str, ev: Event, *, key: str, evidence: dic
     return ctx.alert(
         "L2", code, int(ev.get("ts_ns", 0)), divergence=1.0, threshold=1.0, key=key, evidence=evidence
     )
+
+
+#: where the kernel marked a receiver's channel at the agent's act (bpf/h7.bpf.c, recv_mark)
+_RECEIVER_ACT_HOOKS = {
+    "fifo": "tracepoint/syscalls/sys_exit_open*: a FIFO opened for writing",
+    "unix": "the unix connect's peer (tp_btf/sys_enter or fexit/unix_stream_connect), "
+    "or a datagram's receiver (fentry/security_unix_may_send or a connected datagram socket)",
+    "tcp": "tp_btf/inet_sock_set_state: the accepted end of the agent's connect reached ESTABLISHED",
+}
 
 
 def _hook(ev: Event) -> str:

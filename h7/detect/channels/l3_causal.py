@@ -125,7 +125,7 @@ import numpy as np
 from h7.alert import Alert
 from h7.batch import Batch, Event
 from h7.config import EngineConfig
-from h7.decode import LISTEN_OPS, TOKEN_BITS, TOKEN_OTHER, WINDOW_LEN
+from h7.decode import LISTEN_OPS, OUTSIDE_TYPES, TOKEN_BITS, TOKEN_OTHER, WINDOW_LEN
 from h7.detect.channels.base import Calibration, Channel, ChannelContext, calibrate_threshold, kfold_indices
 from h7.detect.sequence import SequenceModel, in_sorted
 from h7.detect.syscall_table import X86_64
@@ -849,6 +849,8 @@ class CausalGraphBuilder:
         self.batch_workers = self.fresh_forks()
         for ev in events:
             t = ev.get("type")
+            if t in OUTSIDE_TYPES:
+                continue  # a process outside the agent's tree (L2's receiver exec): no node of this graph
             self.batch_images[int(ev.get("pid", 0))] = self.image(ev)
             if t == "fork":
                 child = int(ev.get("child", 0))

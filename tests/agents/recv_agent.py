@@ -1,0 +1,55 @@
+"""The watched agent of tests/test_l2_receivers.py (not a test): one act per stdin line, one reply.
+
+fifo PATH CMD      open the FIFO for writing, write CMD as one line, close; reply "ok"
+unix PATH CMD      connect a unix stream socket, send CMD, reply with the runner's answer
+tcp PORT CMD       connect to 127.0.0.1:PORT, send CMD, reply with the server's answer
+drop DIR CMD       write DIR/.job.tmp (#!/bin/sh + CMD), rename it to DIR/nightly.job; reply "ok"
+exit
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+
+
+def _ask(s: socket.socket, cmd: str) -> str:
+    s.settimeout(60)
+    s.sendall(cmd.encode() + b"\n")
+    return s.makefile().readline().strip()
+
+
+def main() -> None:
+    for raw in sys.stdin:
+        kind, _, rest = raw.strip().partition(" ")
+        where, _, cmd = rest.partition(" ")
+        if kind == "exit":
+            return
+        if kind == "fifo":
+            fd = os.open(where, os.O_WRONLY)
+            try:
+                os.write(fd, cmd.encode() + b"\n")
+            finally:
+                os.close(fd)
+            out = "ok"
+        elif kind == "drop":
+            tmp = os.path.join(where, ".job.tmp")
+            with open(tmp, "w") as f:
+                f.write(f"#!/bin/sh\n{cmd}\n")
+            os.rename(tmp, os.path.join(where, "nightly.job"))
+            out = "ok"
+        elif kind == "unix":
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.connect(where)
+                out = _ask(s, cmd)
+        elif kind == "tcp":
+            with socket.create_connection(("127.0.0.1", int(where)), timeout=60) as s:
+                out = _ask(s, cmd)
+        else:
+            out = f"unknown {kind}"
+        print(out, flush=True)
+
+
+if __name__ == "__main__":
+    main()

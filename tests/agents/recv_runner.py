@@ -1,0 +1,125 @@
+"""Command runners outside the watched tree, for tests/test_l2_receivers.py (not a test).
+
+Each is a real process of a shape a host really has, on no daemon list:
+
+    python recv_runner.py fifo PATH DELAY        # runs each line read from a named pipe with sh -c
+    python recv_runner.py unix PATH DELAY        # a threaded unix stream server: sh -c each line, reply rc
+    python recv_runner.py tcp PORTFILE DELAY     # a forking TCP server on 127.0.0.1 (one child per
+                                                 # connection, as inetd or a CGI server): sh -c, reply rc
+    python recv_runner.py echo PORTFILE          # a TCP server that only answers: it never runs anything
+    python recv_runner.py drop DIR DELAY         # a polling job runner: every DIR/*.job renamed, run with sh
+
+DELAY (seconds) is slept between reading a command and running it: a runner
+slower than the sensor's receiver window.  Every mode lives at most 300 s and
+stops on SIGTERM.  The ready signal is the path (or PORTFILE) existing.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+LIFETIME_S = 300.0
+
+
+def _run(cmd: str, delay: float) -> int:
+    if delay > 0:
+        time.sleep(delay)
+    return subprocess.run(["/bin/sh", "-c", cmd], timeout=30, check=False, capture_output=True).returncode
+
+
+def fifo(path: Path, delay: float) -> None:
+    os.mkfifo(path, 0o600)
+    fd = os.open(path, os.O_RDWR)  # read-write: writers come and go without EOF
+    buf = b""
+    end = time.monotonic() + LIFETIME_S
+    while time.monotonic() < end:
+        if not select.select([fd], [], [], 1.0)[0]:
+            continue
+        buf += os.read(fd, 4096)
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            if line.strip():
+                _run(line.decode(), delay)
+
+
+def drop(d: Path, delay: float) -> None:
+    """A job-queue runner: no channel names it; it globs its directory every 0.1 s."""
+    d.mkdir()
+    end = time.monotonic() + LIFETIME_S
+    while time.monotonic() < end:
+        for job in sorted(d.glob("*.job")):
+            running = job.with_suffix(".running")
+            try:
+                os.rename(job, running)
+            except OSError:
+                continue
+            _run(f"exec /bin/sh '{running}'", delay)
+            running.unlink(missing_ok=True)
+        time.sleep(0.1)
+
+
+def _handler(delay: float, execs: bool) -> type[socketserver.StreamRequestHandler]:
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            line = self.rfile.readline().decode().strip()
+            rc = _run(line, delay) if execs else 0
+            self.wfile.write(f"{rc}\n".encode())
+
+    return Handler
+
+
+class _ThreadingUnix(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+class _ForkingTCP(socketserver.ForkingMixIn, socketserver.TCPServer):
+    allow_reuse_address = True
+
+
+class _ThreadingTCP(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def _serve(server: socketserver.BaseServer) -> None:
+    threading.Timer(LIFETIME_S, lambda: os._exit(0)).start()
+    server.serve_forever(poll_interval=0.2)
+
+
+def _portfile(server: socketserver.TCPServer, portfile: Path) -> None:
+    tmp = portfile.with_suffix(".tmp")
+    tmp.write_text(str(server.server_address[1]))
+    os.replace(tmp, portfile)
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    mode, where = sys.argv[1], Path(sys.argv[2])
+    delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
+    if mode == "fifo":
+        fifo(where, delay)
+    elif mode == "drop":
+        drop(where, delay)
+    elif mode == "unix":
+        srv = _ThreadingUnix(str(where), _handler(delay, True))
+        _serve(srv)
+    elif mode in ("tcp", "echo"):
+        tcp: socketserver.TCPServer = (_ForkingTCP if mode == "tcp" else _ThreadingTCP)(
+            ("127.0.0.1", 0), _handler(delay, mode == "tcp")
+        )
+        _portfile(tcp, where)
+        _serve(tcp)
+    else:
+        raise SystemExit(f"recv_runner: unknown mode {mode}")
+
+
+if __name__ == "__main__":
+    main()
