@@ -55,6 +55,7 @@ from h7.decode import (
     HOOK_CFG_DTYPE,
     MAX_AGENTS,
     PID_LIMIT,
+    RECV_UNTIL,
     RECV_WINDOW,
     RING_EVENTS,
     RING_NAMES,
@@ -947,13 +948,17 @@ class Sensor:
         accepting end of its unix or TCP connect; a process outside every agent that
         forks or execs while holding a marked channel within ``window_ns`` (or a child
         it forked then) has its execs reported as ``recv_exec`` records, which L2
-        judges (DAEMON_HANDOFF, ``matched_by: receiver-exec``).  0 turns it off.
+        judges (DAEMON_HANDOFF, ``matched_by: receiver-exec``).  0 turns it off, marks
+        already made included (their live-until slot is cleared).
         """
         if self.obj is None:
             raise BPFError("sensor is not open")
         if window_ns < 0:
             raise UsageError(f"receiver window must be >= 0 ns, not {window_ns}")
-        self.obj.map("recv_state").update(_U32.pack(RECV_WINDOW), _U64.pack(window_ns))
+        m = self.obj.map("recv_state")
+        m.update(_U32.pack(RECV_WINDOW), _U64.pack(window_ns))
+        if window_ns == 0:
+            m.update(_U32.pack(RECV_UNTIL), _U64.pack(0))
 
     def alive_agents(self) -> list[int]:
         return [a for a, st in self.agents.items() if st.live]
