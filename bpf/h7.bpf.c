@@ -1006,7 +1006,8 @@ static long recv_fd_step(__u32 i, void *ctx)
 	struct file *f = 0;
 	struct inode *ino;
 	struct socket *so;
-	__u64 key;
+	struct sock *sk = 0;
+	__u64 key, ino_nr;
 	__u32 mode;
 
 	if (i >= c->max)
@@ -1019,7 +1020,8 @@ static long recv_fd_step(__u32 i, void *ctx)
 	mode = BPF_CORE_READ(ino, i_mode) & S_IFMT;
 	if (mode == S_IFSOCK) {
 		so = BPF_CORE_READ(f, private_data);
-		key = (__u64)BPF_CORE_READ(so, sk);
+		sk = BPF_CORE_READ(so, sk);
+		key = (__u64)sk;
 	} else if (mode == S_IFIFO) {
 		key = (__u64)ino;
 	} else {
@@ -1028,8 +1030,22 @@ static long recv_fd_step(__u32 i, void *ctx)
 	m = bpf_map_lookup_elem(&recv_marks, &key);
 	if (!m || c->now > m->until_ns)
 		return 0;
+	/* The key is an address: an object freed since its mark and its memory reused (sockets are,
+	 * at once) must not pass for it.  TCP marks are dropped at TCP_CLOSE; the others are checked
+	 * against what the mark recorded: the inode number, or for a unix connection's accepting
+	 * end (no inode yet when marked) its peer credentials, which name the agent's process. */
+	ino_nr = BPF_CORE_READ(ino, i_ino);
+	if (m->obj) {
+		if (ino_nr != m->obj)
+			return 0;
+	} else if (m->kind == H7_RECV_UNIX) {
+		struct pid *pp = BPF_CORE_READ(sk, sk_peer_pid);
+
+		if (!pp || BPF_CORE_READ(pp, numbers[0].nr) != m->agent_tgid)
+			return 0;
+	}
 	__builtin_memcpy(&c->m, m, sizeof(c->m));
-	c->m.obj = BPF_CORE_READ(ino, i_ino);
+	c->m.obj = ino_nr;
 	c->hit = 1;
 	return 1;
 }
@@ -2793,6 +2809,8 @@ int BPF_PROG(h7_sock_state, const struct sock *sk, const int oldstate, const int
 		bpf_map_update_elem(&accepted, &key, &none, BPF_ANY);
 	else if (newstate == TCP_CLOSE || newstate == TCP_SYN_SENT)
 		bpf_map_delete_elem(&accepted, &key);
+	if (newstate == TCP_CLOSE)
+		bpf_map_delete_elem(&recv_marks, &key); /* its memory may hold another socket next */
 	own_conn_track(sk, oldstate, newstate);
 	if (newstate == TCP_LISTEN)
 		on_listen((struct sock *)sk);
