@@ -1122,7 +1122,8 @@ static __always_inline int recv_written(struct file *f, __u64 now, __u32 tgid, s
 	return 1;
 }
 
-/* open exit of a regular file for reading by a process outside every agent, forked < H7_RECV_YOUNG_NS ago */
+/* open exit of a regular file for reading by a process outside every agent, forked < H7_RECV_YOUNG_NS ago
+ * (the process: its group leader's start, so a new thread of an old server is not young) */
 static __always_inline void recv_file_open(struct file *f, struct inode *inode)
 {
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
@@ -1132,7 +1133,7 @@ static __always_inline void recv_file_open(struct file *f, struct inode *inode)
 	if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFREG || (BPF_CORE_READ(f, f_mode) & FMODE_WRITE))
 		return;
 	now = bpf_ktime_get_ns();
-	if (now - BPF_CORE_READ(t, start_time) > H7_RECV_YOUNG_NS || scope_current())
+	if (now - BPF_CORE_READ(t, group_leader, start_time) > H7_RECV_YOUNG_NS || scope_current())
 		return;
 	recv_written(f, now, bpf_get_current_pid_tgid() >> 32, &m);
 }
