@@ -1157,12 +1157,14 @@ static __always_inline void recv_fork(struct task_struct *parent, struct task_st
 static __always_inline void dgram_emit(__u32 agent, int fd, struct sock *receiver, const void *uaddr, __u32 alen,
 				       __u32 hook)
 {
-	struct h7_event *ev = event_start(H7_EV_HANDOFF, agent);
+	struct h7_event *ev;
 	__u32 len;
 
+	/* before the reservation: 6.1's verifier loses a reservation NULL-checked after another call */
 	if (receiver) /* whoever reads that socket is the receiver, daemon or not */
 		recv_mark((__u64)receiver, sock_ino(receiver), H7_RECV_UNIX, agent, bpf_get_current_pid_tgid() >> 32, 0,
 			  0);
+	ev = event_start(H7_EV_HANDOFF, agent);
 	if (!ev)
 		return;
 	__builtin_memset(&ev->handoff, 0, sizeof(ev->handoff));
