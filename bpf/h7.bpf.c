@@ -3618,6 +3618,67 @@ int BPF_PROG(h7_fe_environ_open, struct inode *inode, struct file *file)
 }
 
 /*
+ * fentry mode (gap "mem_fd_use"): every read or write through a /proc/<pid>/mem
+ * file.  The kernel's access check runs once, at the open (proc_mem_open), so
+ * a mem fd opened before `h7 attach`, or opened by the agent itself and passed
+ * over SCM_RIGHTS, is used later with no check and no syscall that names the
+ * agent (red-team round 8's g2r8_preattach_mem_fd; round 6's read-only
+ * /proc/self/mem hand-out): here the file's procfs inode names the task.  A
+ * process on itself is not reported (access_emit).  One report per open file
+ * and direction per H7_MEM_RW_GAP_NS (mem_rw_seen), not one per call: a
+ * debugger's reader makes thousands.  Only /proc/<pid>/mem reads and writes
+ * run this program; nothing else pays for it.
+ */
+struct h7_mem_rw_key {
+	__u64 file; /* the struct file's address (no pointer arithmetic: the verifier refuses it) */
+	__u64 write;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, H7_MEM_RW_SEEN_ENTRIES);
+	__type(key, struct h7_mem_rw_key);
+	__type(value, __u64);
+} mem_rw_seen SEC(".maps");
+
+SEC("fentry/mem_rw")
+int BPF_PROG(h7_fe_mem_rw, struct file *file, char *buf, size_t count, loff_t *ppos, int write)
+{
+	struct proc_inode *pi;
+	struct inode *inode;
+	struct task_struct *cur;
+	struct pt_regs *regs;
+	struct h7_mem_rw_key key = {};
+	struct h7_scope *s;
+	__u64 now, *last;
+	__u32 target;
+	long nr = -1;
+
+	inode = BPF_CORE_READ(file, f_inode);
+	if (!inode)
+		return 0;
+	pi = (struct proc_inode *)((char *)inode - bpf_core_field_offset(struct proc_inode, vfs_inode));
+	target = pid_host_nr(BPF_CORE_READ(pi, pid));
+	s = target ? scope_of(target) : 0;
+	if (!s || s->tgid == (__u32)(bpf_get_current_pid_tgid() >> 32))
+		return 0; /* a process on its own memory is no report, and must not hide the next user's */
+	key.file = (__u64)file;
+	key.write = write != 0;
+	now = bpf_ktime_get_ns();
+	last = bpf_map_lookup_elem(&mem_rw_seen, &key);
+	if (last && now - *last < H7_MEM_RW_GAP_NS)
+		return 0;
+	bpf_map_update_elem(&mem_rw_seen, &key, &now, BPF_ANY);
+	cur = bpf_get_current_task_btf();
+	if (!(cur->flags & PF_IO_WORKER)) {
+		regs = (struct pt_regs *)bpf_task_pt_regs(cur);
+		nr = (long)H7_SYSCALL_NR(regs);
+	}
+	access_emit(H7_ACC_PROC_MEM_RW, H7_HOOK_FENTRY_MEM_RW, target, 0, -1, write != 0, nr);
+	return 0;
+}
+
+/*
  * The file an open RETURNED, by anyone: a per-process procfs file is judged by
  * the task its inode belongs to (proc_inode.pid, the task the kernel resolved
  * through whatever path, chroot, /dev/fd/../.., bind mount or PID namespace

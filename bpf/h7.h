@@ -46,6 +46,8 @@
 #define H7_RECV_MARK_ENTRIES 4096     /* channels an agent act just fed (recv_marks; LRU) */
 #define H7_RECV_PROC_ENTRIES 4096     /* processes holding such a channel, or forked by one (recv_procs; LRU) */
 #define H7_RECV_FD_SCAN 1024          /* fds of a forking or exec'ing process searched for a marked channel */
+#define H7_MEM_RW_SEEN_ENTRIES 1024   /* (/proc/<pid>/mem file, direction) last reported (mem_rw_seen; LRU) */
+#define H7_MEM_RW_GAP_NS 1000000000ULL /* one report per mem file and direction per second (mem_rw_seen) */
 #define H7_SYS_RING_BYTES (4 << 20)   /* ring defaults; userspace resizes them before load */
 #define H7_EVENT_RING_BYTES (2 << 20)
 
@@ -130,6 +132,7 @@ enum h7_hook {
 	H7_HOOK_TP_EXIT_OPENAT = 20,  /* tracepoint/syscalls/sys_exit_openat: the opened file's procfs inode */
 	H7_HOOK_TP_EXIT_OPEN = 21,    /* tracepoint/syscalls/sys_exit_open: the same for open(2) */
 	H7_HOOK_TP_EXIT_OPENAT2 = 22, /* tracepoint/syscalls/sys_exit_openat2: the same for openat2(2) */
+	H7_HOOK_FENTRY_MEM_RW = 23,   /* fentry/mem_rw: a read or write through a /proc/<pid>/mem file */
 };
 
 /* Where an exec's pre-interpreter file is read (h7_hook_cfg.exec). */
@@ -204,6 +207,10 @@ enum h7_access_op {
 				     stack and registers (mode = attr.sample_type's low 32 bits, arg_fd = the cpu) */
 	H7_ACC_PROC_WRITE = 16,   /* one of its /proc/<pid> files opened for WRITING (name = the file:
 				     oom_score_adj, timerslack_ns, coredump_filter...; mode = the open's flags) */
+	/* fentry mode only (gap "mem_fd_use"): the USE of a mem file, which passes no access check */
+	H7_ACC_PROC_MEM_RW = 17,  /* a read (mode 0) or write (mode 1) through a /proc/<pid>/mem file,
+				     whenever and by whomever it was opened (before h7 attach, or by
+				     another process and passed over SCM_RIGHTS) */
 };
 
 enum h7_open_op {

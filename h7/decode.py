@@ -48,6 +48,7 @@ RECV_PROC_ENTRIES = 4096  # H7_RECV_PROC_ENTRIES: processes holding one, or fork
 RECV_FD_SCAN = 1024  # H7_RECV_FD_SCAN: fds of a forking/exec'ing process searched for a marked channel
 #: recv_state slots (bpf/h7.h): the receiver window userspace sets (ns, 0: off), the latest mark's end
 RECV_WINDOW, RECV_UNTIL = 0, 1
+MEM_RW_SEEN_ENTRIES = 1024  # H7_MEM_RW_SEEN_ENTRIES
 FOLLOW_COMMS_ENTRIES = 64
 FOLLOW_ENTRIES = 256
 SYS_RING_BYTES = 4 << 20  # defaults; the sensor resizes the rings before load
@@ -137,6 +138,7 @@ HOOKS = {
     20: "tracepoint/syscalls/sys_exit_openat",
     21: "tracepoint/syscalls/sys_exit_open",
     22: "tracepoint/syscalls/sys_exit_openat2",
+    23: "fentry/mem_rw",
 }
 #: enum h7_addr_src: where a net record's address was read
 ADDR_CALL, ADDR_SOCKET, ADDR_IPHDR = 0, 1, 2
@@ -160,6 +162,7 @@ ACCESS_OPS = {
     14: "prlimit",
     15: "perf_event_open",
     16: "proc_write_open",
+    17: "proc_mem_rw",
 }
 #: enum h7_egress_mode / h7_access_mode (struct h7_hook_cfg)
 EGRESS_SYSCALL, EGRESS_CGROUP, EGRESS_FENTRY = 0, 1, 2
@@ -216,6 +219,7 @@ MAP_SIZES = {
     "agent_cfg": MAX_AGENTS,
     "seq_bits": SEQ_WORDS,
     "egress_seen": EGRESS_SEEN_ENTRIES,
+    "mem_rw_seen": MEM_RW_SEEN_ENTRIES,
     "hook_cfg": 1,
     "nspid": NSPID_ENTRIES,
     "task_pidns": NSPID_ENTRIES,

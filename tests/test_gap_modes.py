@@ -111,3 +111,12 @@ def test_a_program_shared_by_two_gaps_is_attached_once() -> None:
 
 def test_a_gap_without_fentry_programs_has_no_fentry_mode() -> None:
     assert Gap("n", 1, "x", fentry=(), tracepoint=("tp_a",)).modes() == [("tracepoint", ("tp_a",))]
+
+
+def test_a_gap_nothing_sees_outside_fentry_mode_names_no_hook_there() -> None:
+    """fallback_sees=False (the use of a /proc/<pid>/mem fd): sys_enter is not claimed as its hook."""
+    gap = Gap("g", 2, "a use", fentry=("fe_a",), fallback_sees=False)
+    mode, _, _, _ = attach(gap, {"fe_a": False})
+    assert mode["mode"] == "tracepoint" and mode["hooks"] == []
+    mode, _, _, _ = attach(gap, {"fe_a": True})
+    assert mode["mode"] == "fentry" and mode["hooks"] == ["fentry/fe_a"]

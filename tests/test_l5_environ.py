@@ -91,3 +91,20 @@ def test_a_sweep_count_never_exempts_mem_vm_pidfd_or_attach_checks() -> None:
     }
     assert [a.code for a in ch.on_events([ptrace], ctx)] == ["PTRACE_ATTACH_DETECTED"]
     assert ch.status()["maps_sweeps_ignored"] == 0 and ch.status()["environ_sweeps_ignored"] == 0
+
+
+def test_a_mem_fd_use_is_keyed_as_its_open() -> None:
+    """fentry/mem_rw (the use of a /proc/<pid>/mem fd) folds into the open's certificate key.
+
+    An fd opened after attach was certified at its open (proc_mem_open): its writes are the same
+    tampering, not a second finding.  An fd opened before attach has no such certificate, so its
+    first use is certified -- under the key the open would have had, with the act and direction.
+    """
+    ch, ctx = PtraceChannel(None), _ctx()
+    use = {**_environ(0, "helper", "proc_mem_rw"), "hook": "fentry/mem_rw", "mode": 1}
+    opened = {**_environ(0, "helper", "proc_mem_open"), "hook": "fentry/security_ptrace_access_check"}
+    a_use, a_open = ch.on_events([use], ctx) + ch.on_events([opened], ctx)
+    assert a_use.code == "PROCESS_MEMORY_ACCESS" and a_use.key == a_open.key
+    assert a_use.key.endswith(":proc_mem_open")
+    assert a_use.evidence["act"] == "proc_mem_rw" and a_use.evidence["direction"] == "write"
+    assert ch.on_events([{**use, "mode": 0}], ctx)[0].evidence["direction"] == "read"

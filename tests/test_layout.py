@@ -212,6 +212,7 @@ def test_header_constants_match() -> None:
         ("H7_PROC_SEEN_ENTRIES", decode.PROC_SEEN_ENTRIES),
         ("H7_RECV_MARK_ENTRIES", decode.RECV_MARK_ENTRIES),
         ("H7_RECV_PROC_ENTRIES", decode.RECV_PROC_ENTRIES),
+        ("H7_MEM_RW_SEEN_ENTRIES", decode.MEM_RW_SEEN_ENTRIES),
         ("H7_SYS_RING_BYTES", f"({decode.SYS_RING_BYTES >> 20} << 20)"),
         ("H7_EVENT_RING_BYTES", f"({decode.EVENT_RING_BYTES >> 20} << 20)"),
         ("H7_TOKEN_BITS", decode.TOKEN_BITS),

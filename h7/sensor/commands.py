@@ -300,7 +300,8 @@ def doctor_cmd(as_json: bool) -> None:
             click.echo(f"hook {h['program']:24} {h.get('section', ''):40} {h['state']}{detail}")
         for name, g in gaps.items():
             # which mode each kernel-visibility gap (issue 13) runs in, and the hooks that see it
-            click.echo(f"gap {g['gap']} {name:16} {g['mode']:10} {', '.join(g['hooks'])}")
+            seen_by = ", ".join(g["hooks"]) or "no hook: not seen in this mode"
+            click.echo(f"gap {g['gap']} {name:16} {g['mode']:10} {seen_by}")
         if error:
             click.echo(f"problem: {error}")
     if error:

@@ -238,6 +238,9 @@ class Gap:
     #: programs outside any gap's set that also serve it when it is not in fentry mode
     #: (io_uring's submit tracepoint): named among its hooks when attached, never required
     also: tuple[str, ...] = ()
+    #: False: outside fentry mode nothing sees this gap (sys_enter has no syscall to read: the use
+    #: of an already-open file); its hooks are then empty, so `h7 doctor` does not claim sys_enter
+    fallback_sees: bool = True
 
     def modes(self) -> list[tuple[str, tuple[str, ...]]]:
         """(mode, its programs), most capable first: the sensor runs the gap in the first that attaches.
@@ -290,6 +293,17 @@ GAPS: list[Gap] = [
         cfg_field="environ",
         values={"fentry": ACCESS_FENTRY, "tracepoint": ACCESS_SYSCALL, "syscall": ACCESS_SYSCALL},
         also=URING_PROGRAMS,
+    ),
+    # The USE of a /proc/<pid>/mem fd: the access check ran at its open, maybe before h7 attach
+    # (red-team round 8's pre-attach fd) or in the agent itself (an fd handed out).  fentry mode only:
+    # no tracepoint runs at a mem file's read/write, so in tracepoint mode such a use is not seen
+    # (docs/detection.md L5, cannot see): `h7 doctor` lists no hook for it in that mode.
+    Gap(
+        "mem_fd_use",
+        2,
+        "reads and writes through a /proc/<pid>/mem fd opened before attach or passed over (fentry only)",
+        fentry=("h7_fe_mem_rw",),
+        fallback_sees=False,
     ),
     # A per-process /proc file reached by a path that does not spell /proc/<pid> (chroot into
     # /proc, /dev/fd/../.., a bind mount of /proc/<pid>, a container's procfs): the open's exit
@@ -641,7 +655,7 @@ class Sensor:
             for h in self.hooks
             if h.state == "attached" and h.program in (*gap.fentry, *gap.tracepoint)
         ]
-        if mode != "fentry":
+        if mode != "fentry" and gap.fallback_sees:
             hooks.append("tp_btf/sys_enter")
             hooks.extend(h.section for h in self.hooks if h.state == "attached" and h.program in gap.also)
         return {"gap": gap.issue_gap, "mode": mode, "hooks": hooks, "what": gap.what}

@@ -95,6 +95,7 @@ ACCESS_CODES = {
     "process_vm_readv": "PROCESS_MEMORY_ACCESS",
     "process_vm_writev": "PROCESS_MEMORY_ACCESS",
     "proc_mem_open": "PROCESS_MEMORY_ACCESS",
+    "proc_mem_rw": "PROCESS_MEMORY_ACCESS",
     "proc_maps_open": "PROCESS_MEMORY_ACCESS",
     "proc_environ_open": "PROCESS_MEMORY_ACCESS",
     "attach_check": "PROCESS_MEMORY_ACCESS",
@@ -114,6 +115,10 @@ ACCESS_CODES = {
 }
 #: perf_event_attr.sample_type bits that copy the target's memory or registers into the caller's buffer
 PERF_SAMPLE_REGS_USER, PERF_SAMPLE_STACK_USER = 0x1000, 0x2000
+#: acts keyed as another for folding: the use of a mem fd (fentry/mem_rw) whose open was certified
+#: is the same tampering, not a second finding; an fd opened before attach has no such certificate,
+#: so its first use is certified under the open's key
+FOLD_AS = {"proc_mem_rw": "proc_mem_open"}
 #: RLIMIT_* numbers (asm-generic) named in prlimit evidence
 RLIMITS = dict(
     enumerate(
@@ -222,6 +227,8 @@ class PtraceChannel(Channel):
                     what["cpu"] = int(ev.get("arg_fd", -1))
                 elif op == "process_madvise":
                     what["advice"] = int(ev.get("mode", 0))
+                elif op == "proc_mem_rw":  # fentry/mem_rw: the use of a mem fd (h7_access.mode = write)
+                    what["direction"] = "write" if int(ev.get("mode", 0)) else "read"
                 elif op == "prlimit":
                     res = int(ev.get("arg_fd", -1))
                     what["resource"] = RLIMITS.get(res, str(res))
@@ -240,6 +247,7 @@ class PtraceChannel(Channel):
             else:
                 continue
             attacker = self._attacker(ev, ctx)
+            act = str(what.get("act", what.get("request")))
             target = {"pid": int(ev.get("target_pid", 0)), "tid": int(ev.get("target", 0))}
             evidence: dict[str, Any] = {
                 **what,
@@ -263,7 +271,7 @@ class PtraceChannel(Channel):
                     int(ev.get("ts_ns", 0)),
                     divergence=1.0,
                     threshold=1.0,
-                    key=f"{attacker['pid']}->{target['pid']}:{what.get('act', what.get('request'))}",
+                    key=f"{attacker['pid']}->{target['pid']}:{FOLD_AS.get(act, act)}",
                     evidence=evidence,
                 )
             )
