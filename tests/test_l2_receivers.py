@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 from conftest import TIMESCALE
 from test_sensor_bpf import Collector
+from test_sensor_gaps import Agent as GapAgent
 
 from h7.detect.channels.base import ChannelContext, ProcReader
 from h7.detect.channels.l2_exec import ExecChannel
@@ -37,37 +38,18 @@ AGENTS = Path(__file__).resolve().parent / "agents"
 WINDOW_NS = int(2e9 * TIMESCALE)
 
 
-class Agent:
-    """tests/agents/recv_agent.py: one act per line."""
+class Agent(GapAgent):
+    """tests/agents/recv_agent.py under the sensor: one act per line (test_sensor_gaps' driver)."""
 
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(AGENTS / "recv_agent.py")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+    def __init__(self, sensor: Any) -> None:
+        super().__init__(sensor, [sys.executable, str(AGENTS / "recv_agent.py")])
 
-    def act(self, line: str) -> str:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().strip()
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(OSError):
-                self.act("exit")
-            try:
-                self.proc.wait(timeout=10 * TIMESCALE)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+    act = GapAgent.cmd
 
 
 @pytest.fixture
 def watched(sensor: Any) -> Iterator[tuple[Any, Agent, Collector]]:
-    agent = Agent()
+    agent = Agent(sensor)
     try:
         sensor.add_agent(agent.proc.pid)
         sensor.set_receiver_window(WINDOW_NS)
