@@ -33,11 +33,7 @@ from typing import Any
 import pytest
 from conftest import TIMESCALE
 from test_sensor_bpf import Collector
-from test_sensor_gaps import agent_buf, wait_event, watched
-
-from h7.detect.channels.base import ChannelContext
-from h7.detect.channels.l5_ptrace import PtraceChannel
-from h7.detect.engine import EngineConfig
+from test_sensor_gaps import access_to, agent_buf, l5_certified, wait_event, watched
 
 #: fixtures this module takes from test_sensor_gaps (a watched gap agent, the sensor's collector)
 FIXTURES = (watched,)
@@ -97,21 +93,6 @@ def _run(code: str, *args: str, prefix: tuple[str, ...] = ()) -> list[int]:
     return [int(x) for x in r.stdout.split()]
 
 
-def _certified(ev: dict[str, Any]) -> list[Any]:
-    ch = PtraceChannel(None)
-    ctx = ChannelContext(agent=1, agent_id="a", info=None, config=EngineConfig())
-    return ch.on_events([ev], ctx)
-
-
-def _access(pid: int, op: str, caller: int | None = None) -> Any:
-    return lambda e: (
-        e["type"] == "access"
-        and e["op"] == op
-        and e["target_pid"] == pid
-        and (caller is None or e["pid"] == caller)
-    )
-
-
 def test_perf_event_sampling_the_agent_is_memory_access(watched: Any) -> None:
     """perf_event_open(pid = the agent) with PERF_SAMPLE_STACK_USER by another process: certified.
 
@@ -122,9 +103,9 @@ def test_perf_event_sampling_the_agent_is_memory_access(watched: Any) -> None:
     _, _, pid = agent_buf(agent)
     caller, fd = _run(PERF, str(pid), "-1")
     assert fd >= 0, os.strerror(-fd)
-    e = wait_event(col, _access(pid, "perf_event_open", caller), "perf_event_open on the agent")
+    e = wait_event(col, access_to(pid, "perf_event_open", caller), "perf_event_open on the agent")
     assert e["hook"] == "tp_btf/sys_enter" and e["arg_pid"] == pid and e["mode"] & STACK_USER, e
-    alerts = _certified(e)
+    alerts = l5_certified(e)
     assert [a.code for a in alerts] == ["PROCESS_MEMORY_ACCESS"], alerts
     ev = alerts[0].evidence
     assert ev["act"] == "perf_event_open" and ev["copies_user_stack"] and ev["cpu"] == -1, ev
@@ -158,7 +139,7 @@ def test_perf_events_that_name_no_outside_target_are_not_reported(watched: Any) 
         script.unlink()
     caller, fd = _run(PERF, str(pid), "-1")  # the control: an outsider
     assert fd >= 0
-    wait_event(col, _access(pid, "perf_event_open", caller), "the outsider's perf event")
+    wait_event(col, access_to(pid, "perf_event_open", caller), "the outsider's perf event")
     time.sleep(0.3 * TIMESCALE)
     col.stop()
     perf = [e for e in col.events if e["type"] == "access" and e["op"] == "perf_event_open"]
@@ -177,11 +158,11 @@ def test_proc_knob_writes_are_limit_changes(watched: Any) -> None:
     for knob in ("oom_score_adj", "timerslack_ns"):
         e = wait_event(
             col,
-            lambda e, k=knob: _access(pid, "proc_write_open", caller)(e) and e["file"] == k,
+            lambda e, k=knob: access_to(pid, "proc_write_open", caller)(e) and e["file"] == k,
             f"{knob} opened for writing",
         )
         assert e["hook"] in EXIT_HOOKS and e["arg_pid"] == pid and e["mode"] & 0o3 == os.O_WRONLY, e
-        alerts = _certified(e)
+        alerts = l5_certified(e)
         assert [a.code for a in alerts] == ["PROCESS_LIMITS_CHANGED"], alerts
         assert alerts[0].evidence["file"] == knob and alerts[0].evidence["resolved_by"] == "procfs inode"
     time.sleep(0.3 * TIMESCALE)
@@ -210,7 +191,7 @@ def test_knob_writes_inside_the_agent_and_on_unwatched_processes_are_not_reporte
         other.stdin.close()  # type: ignore[union-attr]
         other.wait(timeout=10 * TIMESCALE)
     (caller,) = _run(KNOBS, str(pid), "oom_score_adj")  # the control: an outsider, on the agent
-    wait_event(col, _access(pid, "proc_write_open", caller), "the outsider's write")
+    wait_event(col, access_to(pid, "proc_write_open", caller), "the outsider's write")
     time.sleep(0.3 * TIMESCALE)
     col.stop()
     writes = [e for e in col.events if e["type"] == "access" and e["op"] == "proc_write_open"]
@@ -245,9 +226,11 @@ def test_perf_and_knob_writes_by_namespace_pid(sensor: Any) -> None:
             _, fd = _run(PERF, "1", "-1", prefix=enter)
             assert fd >= 0, os.strerror(-fd)
             _run(KNOBS, "1", "oom_score_adj", prefix=enter)
-            perf = wait_event(col, _access(host_pid, "perf_event_open"), "perf by namespace pid")
+            perf = wait_event(col, access_to(host_pid, "perf_event_open"), "perf by namespace pid")
             assert perf["arg_pid"] == 1 and perf["hook"] == "tp_btf/sys_enter", perf
-            knob = wait_event(col, _access(host_pid, "proc_write_open"), "knob through the container's /proc")
+            knob = wait_event(
+                col, access_to(host_pid, "proc_write_open"), "knob through the container's /proc"
+            )
             assert knob["arg_pid"] == 1 and knob["file"] == "oom_score_adj" and knob["hook"] in EXIT_HOOKS, (
                 knob
             )
