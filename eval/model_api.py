@@ -86,7 +86,9 @@ class Script:
         rng = random.Random(self.seed * 1_000_003 + task)
         steps: list[dict[str, Any]] = []
         avail = set(tools)
-        kinds = [k for k in ("fetch_url", "read_file", "write_file", "list_dir", "run_command") if k in avail]
+        kinds: list[str] = [
+            k for k in ("fetch_url", "read_file", "write_file", "list_dir", "run_command") if k in avail
+        ]
         code = next((c for c in CODE_TOOLS if c in avail), None)
         if code:
             kinds.append(code)

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -153,10 +154,10 @@ def check(path: str, seconds: float, procs: int = 3) -> int:
         )
         for _ in range(procs)
     ]
-    res = []
+    res: list[dict[str, Any]] = []
     for p in ps:
         out, _ = p.communicate(timeout=seconds + 600)
-        r = {"rc": p.returncode}
+        r: dict[str, Any] = {"rc": p.returncode}
         with contextlib.suppress(ValueError, IndexError):
             r.update(json.loads(out.strip().splitlines()[-1]))
         res.append(r)

@@ -246,7 +246,8 @@ def verifier_messages(err_path: Path) -> dict[str, str]:
     msgs: dict[str, str] = {}
     if not err_path.exists():
         return msgs
-    prog, body = None, []
+    prog: str | None = None
+    body: list[str] = []
     for line in err_path.read_text(errors="replace").splitlines():
         m = re.match(r"libbpf: prog '([^']+)': -- BEGIN PROG LOAD LOG --", line)
         if m:
@@ -559,8 +560,8 @@ def main() -> int:
     guests = [n for n in names if n != "host"]
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.parallel)) as ex:
         futs = {ex.submit(run_guest_retrying, n, kernels[n][0], kernels[n][1], a): n for n in guests}
-        for f in concurrent.futures.as_completed(futs):
-            r = f.result()
+        for fut in concurrent.futures.as_completed(futs):
+            r = fut.result()
             results[r.name] = r
             log(f"{r.name} ({r.kver}): {'ok' if r.ok else 'FAILED'} in {r.seconds:.0f} s"
                 + (f" after {r.attempts} attempts" if r.attempts > 1 else ""))  # fmt: skip

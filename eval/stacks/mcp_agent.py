@@ -92,7 +92,8 @@ async def amain(a: Any) -> None:
                     stream = await llm.chat.completions.create(
                         model="scripted-1", messages=msgs, tools=tools, stream=True
                     )
-                    text, calls = "", {}
+                    text = ""
+                    calls: dict[int, dict[str, str]] = {}
                     async for chunk in stream:
                         if not chunk.choices:
                             continue
