@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from conftest import TIMESCALE, bpf_unavailable
 from test_cal_support import make_keys, sample_agent, sample_alert
 
+from h7.alert import Alert
 from h7.cal import CalWriter, verify_chain
 from h7.cal.format import DETECTIONS_UNCERTIFIED, SENSOR_RECOVERED, SENSOR_STARTED, SENSOR_STOPPED
 from h7.cal.lifecycle import Certifier, SensorRun
@@ -199,11 +200,11 @@ def test_full_cal_disk_holds_then_certifies_and_signs_a_gap(tmp_path: Path) -> N
             n = 12
             for i in range(n):
                 a = sample_alert(i)
-                ok = cert.submit(
-                    lambda a=a: w.emit(a, sample_agent(), {}),
-                    lambda p, d: delivered.append(p),
-                    a.summary(),
-                )
+
+                def write(a: Alert = a) -> tuple[Path, bytes]:  # bound now: a retry writes this alert
+                    return w.emit(a, sample_agent(), {})
+
+                ok = cert.submit(write, lambda p, d: delivered.append(p), a.summary())
                 assert not ok
             assert len(cert.held) == 5 and cert.lost == n - 5 and not delivered
             assert any("cannot write certificates" in m and "disk full" in m for m in alarms)

@@ -32,11 +32,15 @@ sys.path.insert(0, str(JOURNALS))
 import make_synthetic as ms  # noqa: E402
 
 NS = 10**9
-BASE = {"read_proc": False, "channel_settings": {"L4": {"allow": ["127.0.0.1:8080", "127.0.0.53:53"]}}}
+#: EngineConfig keyword arguments (fields of several types, hence Any)
+BASE: dict[str, Any] = {
+    "read_proc": False,
+    "channel_settings": {"L4": {"allow": ["127.0.0.1:8080", "127.0.0.53:53"]}},
+}
 
 
-def run(batches: list[Batch], **cfg: object) -> tuple[Engine, list[Alert]]:
-    engine = Engine(EngineConfig(**{**BASE, **cfg}), [ms.AGENT_INFO])  # type: ignore[arg-type]
+def run(batches: list[Batch], **cfg: Any) -> tuple[Engine, list[Alert]]:
+    engine = Engine(EngineConfig(**{**BASE, **cfg}), [ms.AGENT_INFO])
     alerts: list[Alert] = []
     for b in batches:
         alerts.extend(engine.process(b))
@@ -51,10 +55,10 @@ def thresholds(engine: Engine) -> dict[str, float]:
 FLOORS = {"L1": 0.05, "STRUCTURAL_DRIFT": 4.0, "NET_EGRESS_BURST": 4.0}
 
 
-def _benign_alerts(profile: str, seeds: tuple[int, ...], seconds: int, **cfg: object) -> tuple[int, int]:
+def _benign_alerts(profile: str, seeds: tuple[int, ...], seconds: int, **cfg: Any) -> tuple[int, int]:
     alerts = judged = 0
     for seed in seeds:
-        eng = Engine(EngineConfig(**{**BASE, "fold_idle_ns": 0, **cfg}), [ms.AGENT_INFO])  # type: ignore[arg-type]
+        eng = Engine(EngineConfig(**{**BASE, "fold_idle_ns": 0, **cfg}), [ms.AGENT_INFO])
         for b in ms.Agent(seed, profile).run(seconds):
             alerts += len(eng.process(b))
         judged += eng.monitor_batches
@@ -82,7 +86,7 @@ def test_calibration_holds_the_false_alarm_budget_for_quiet_and_noisy_agents(pro
             **BASE["channel_settings"],
             "L1": one,
             "L4": {**BASE["channel_settings"]["L4"], **one},
-        },  # type: ignore[dict-item]
+        },
     )
     assert uncalibrated > 0.05 * judged, (profile, uncalibrated, judged)
 
@@ -141,7 +145,7 @@ def test_saved_baseline_gives_the_same_verdicts(tmp_path: Path) -> None:
     learned, alerts = run(batches)
     path = tmp_path / "agent.h7b"
     learned.save_baseline(path)
-    loaded = Engine(EngineConfig(**BASE), [ms.AGENT_INFO])  # type: ignore[arg-type]
+    loaded = Engine(EngineConfig(**BASE), [ms.AGENT_INFO])
     loaded.load_baseline(path)
     assert loaded.phase == "monitoring"
     assert thresholds(loaded) == thresholds(learned)
@@ -262,7 +266,7 @@ def test_a_baseline_is_stretched_at_most_three_times_its_length() -> None:
 
 # -- immediate path and traces ---------------------------------------------------
 def test_immediate_path_alerts_before_the_batch_ends_even_in_baseline() -> None:
-    engine = Engine(EngineConfig(**BASE), [ms.AGENT_INFO])  # type: ignore[arg-type]
+    engine = Engine(EngineConfig(**BASE), [ms.AGENT_INFO])
     batches = ms.make("benign", seconds=5)
     for b in batches[:2]:
         engine.process(b)
@@ -337,7 +341,7 @@ def test_two_agents_are_judged_separately() -> None:
             "target_agent": 2,
         }
     )
-    engine = Engine(EngineConfig(**BASE), [ms.AGENT_INFO, second])  # type: ignore[arg-type]
+    engine = Engine(EngineConfig(**BASE), [ms.AGENT_INFO, second])
     alerts = [a for b in batches for a in engine.process(b)]
     assert [(a.agent_id, a.code) for a in alerts] == [("node:7000:1", "PTRACE_ATTACH_DETECTED")]
     assert set(engine.status()["agents"]) == {ms.AGENT_INFO.agent_id, "node:7000:1"}
@@ -442,7 +446,7 @@ def test_parse_duration() -> None:
     assert parse_duration("250us") == 250_000
     for bad in ("", "3 parsecs", "-1s", True):
         with pytest.raises(UsageError):
-            parse_duration(bad)  # type: ignore[arg-type]
+            parse_duration(bad)
 
 
 def test_engine_config_from_toml_table() -> None:

@@ -10,12 +10,17 @@ Every threshold comes from the journal's own 30-s baseline.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal, overload
 
 import numpy as np
 import pytest
 
 from h7.alert import Alert
+from h7.batch import Batch
 from h7.config import EngineConfig
+from h7.detect.channels.base import Channel, ChannelContext
+from h7.detect.channels.l1_sched import SchedChannel
+from h7.detect.channels.l4_egress import EgressChannel
 from h7.detect.engine import Engine
 from h7.detect.window import Cusum, calibrate_cusum
 from h7.journal import read_journal
@@ -196,21 +201,20 @@ def test_cpu_excess_window_adds_up_a_small_rise_not_bursts() -> None:
                 cpu[i] = 0.002 + add
         return exact(_idle_agent(rng, n), cpu)
 
-    ch, ctx = _channel("L1", bursty(30), **shape_off)  # type: ignore[arg-type]
-    assert ch.cpu_level < 0.01 < ch.cpu_mean  # type: ignore[attr-defined]
+    ch, ctx = _channel("L1", bursty(30), **shape_off)
+    assert ch.cpu_level < 0.01 < ch.cpu_mean
     assert not any(_judge(ch, ctx, bursty(300))), "bursts alone alerted"
     got = _judge(ch, ctx, bursty(90, add=0.05), t0=500)
     first = next((i for i, a in enumerate(got) if a), None)
     assert first is not None and first < 60, first
     assert got[first][0].evidence["metric"] == "cpu_excess"
     # state round trip: a saved baseline judges the same
-    from h7.detect.channels.l1_sched import SchedChannel
-
-    again = SchedChannel(ch.config)  # type: ignore[attr-defined]
-    again.from_state(ch.to_state())  # type: ignore[attr-defined]
-    assert again.cpu_excess_cusum is not None and again.cpu_excess_cusum.h == ch.cpu_excess_cusum.h  # type: ignore[attr-defined]
+    again = SchedChannel(ch.config)
+    again.from_state(ch.to_state())
+    assert ch.cpu_excess_cusum is not None and again.cpu_excess_cusum is not None
+    assert again.cpu_excess_cusum.h == ch.cpu_excess_cusum.h
     # off, the ratio window alone: the same rise passes
-    off, octx = _channel("L1", bursty(30), cpu_excess=0.0, **shape_off)  # type: ignore[arg-type]
+    off, octx = _channel("L1", bursty(30), cpu_excess=0.0, **shape_off)
     assert not any(_judge(off, octx, bursty(90, add=0.05), t0=500))
 
 
@@ -259,14 +263,18 @@ def _stats(
     return s
 
 
+@overload
 def _channel(
-    name: str, baseline: list[np.ndarray], thresholds: dict[str, float] | None = None, **settings: object
-) -> tuple[object, object]:
-    from h7.batch import Batch
-    from h7.detect.channels.base import ChannelContext
-    from h7.detect.channels.l1_sched import SchedChannel
-    from h7.detect.channels.l4_egress import EgressChannel
-
+    name: Literal["L1"], baseline: list[np.ndarray], **settings: Any
+) -> tuple[SchedChannel, ChannelContext]: ...
+@overload
+def _channel(
+    name: Literal["L4"], baseline: list[np.ndarray], **settings: Any
+) -> tuple[EgressChannel, ChannelContext]: ...
+def _channel(name: str, baseline: list[np.ndarray], **settings: Any) -> tuple[Channel, ChannelContext]:
+    """A channel baselined on ``baseline``, monitoring.  ``settings`` is its ``[detect.<name>]`` table
+    (typed Any as the config's is); a ``thresholds`` key there is the engine's per-code thresholds."""
+    thresholds = settings.pop("thresholds", None)
     cfg = EngineConfig(read_proc=False, channel_settings={name: settings}, thresholds=thresholds or {})
     ctx = ChannelContext(agent=1, agent_id="t:1:1", info=None, config=cfg)
     ch = SchedChannel(cfg) if name == "L1" else EgressChannel(cfg)
@@ -277,10 +285,8 @@ def _channel(
     return ch, ctx
 
 
-def _judge(ch: object, ctx: object, stats: list[np.ndarray], t0: int = 100) -> list[list[Alert]]:
-    from h7.batch import Batch
-
-    return [ch.judge(Batch((t0 + i) * NS, (t0 + i + 1) * NS, stats={1: s}), ctx) for i, s in enumerate(stats)]  # type: ignore[attr-defined]
+def _judge(ch: Channel, ctx: ChannelContext, stats: list[np.ndarray], t0: int = 100) -> list[list[Alert]]:
+    return [ch.judge(Batch((t0 + i) * NS, (t0 + i + 1) * NS, stats={1: s}), ctx) for i, s in enumerate(stats)]
 
 
 def _idle_agent(rng: np.random.Generator, n: int, burst_every: int = 0) -> list[np.ndarray]:
@@ -301,7 +307,7 @@ def test_cpu_time_catches_a_gil_bound_miner_that_barely_moves_the_event_shape() 
     rng = np.random.default_rng(4)
     # the shape judges silenced (as they were, in effect, in the eval): the CPU judge alone
     shape_off = {"thresholds": {"DRIFT_DETECTED": 0.99}, "window_h": 1e9}
-    ch, ctx = _channel("L1", _idle_agent(rng, 30, burst_every=7), **shape_off)  # type: ignore[arg-type]
+    ch, ctx = _channel("L1", _idle_agent(rng, 30, burst_every=7), **shape_off)
     # benign: bursts in every other batch for two minutes (a tool being run repeatedly)
     benign = _judge(ch, ctx, _idle_agent(rng, 120, burst_every=2))
     assert not any(benign), [a[0].evidence for a in benign if a]
@@ -320,7 +326,7 @@ def test_cpu_time_catches_a_gil_bound_miner_that_barely_moves_the_event_shape() 
     # switched off, the same miner must get past the CPU judge (so this test can fail)
     off, octx = _channel(
         "L1", _idle_agent(np.random.default_rng(4), 30, burst_every=7), cpu=False, **shape_off
-    )  # type: ignore[arg-type]
+    )
     assert not any(_judge(off, octx, miner, t0=300))
 
 
@@ -330,8 +336,8 @@ def test_per_batch_judges_want_two_batches_in_a_row() -> None:
     rng = np.random.default_rng(5)
     base = [_stats({16: 40}, {26: 40}, 40, connects=int(c), sends=int(c)) for c in rng.poisson(5, 30)]
     ch, ctx = _channel("L4", base)
-    thr = ch.cal.threshold  # type: ignore[attr-defined]
-    mean = ch.mean_rate[0]  # type: ignore[attr-defined]
+    thr = ch.cal.threshold
+    mean = ch.mean_rate[0]
     just_over = int(np.ceil(1.1 * thr * (mean + 1.0)))  # connects/s: 1.1x the threshold
     quiet = _stats({16: 40}, {26: 40}, 40, connects=5, sends=5)
     over = _stats({16: 40}, {26: 40}, 40, connects=just_over, sends=5)
@@ -407,11 +413,11 @@ def test_a_quieter_agent_does_not_drift_the_jsd_window() -> None:
     got = _judge(ch, ctx, quiet)
     assert not any(got), [a[0].evidence for a in got if a][:2]
     ungated, uctx = _channel("L1", base, cpu=False, persist=2, **s4)
-    ungated.window_min_events = 0.0  # type: ignore[attr-defined]
+    ungated.window_min_events = 0.0
     assert any(a and a[0].evidence.get("window") == "cusum" for a in _judge(ungated, uctx, quiet))
     # today's defaults (reference halfway to the per-batch threshold): quiet even without the gate
     ungated, uctx = _channel("L1", base, cpu=False, persist=2)
-    ungated.window_min_events = 0.0  # type: ignore[attr-defined]
+    ungated.window_min_events = 0.0
     assert not any(_judge(ungated, uctx, quiet))
 
 
@@ -530,7 +536,7 @@ def test_a_startup_burst_in_the_baseline_does_not_hide_a_one_thread_miner() -> N
     miner = [0.005] * 5 + [0.305] * 12 + [0.005] * 10
 
     def first_alert(**settings: object) -> int | None:
-        ch, ctx = _channel("L1", with_cpu(base), **shape_off, **settings)  # type: ignore[arg-type]
+        ch, ctx = _channel("L1", with_cpu(base), **shape_off, **settings)
         assert not any(_judge(ch, ctx, with_cpu([0.005] * 120))), "quiet agent alerted"
         got = _judge(ch, ctx, with_cpu(miner), t0=300)
         return next((i - 5 for i, a in enumerate(got) if a), None)
@@ -589,13 +595,13 @@ def test_a_startup_burst_that_was_the_baseline_s_only_busy_part_is_not_the_jsd_r
     base = [startup() for _ in range(6)] + [quiet() for _ in range(24)]
     later = [ordinary_busy() if i % 5 == 0 else quiet() for i in range(120)]
     ch, ctx = _channel("L1", base)
-    assert ch.warmup == 6 and ch.cal.n < 5  # type: ignore[attr-defined]
-    assert ch.status()["jsd_judging"] is False and ch.status()["warmup_batches"] == 6  # type: ignore[attr-defined]
+    assert ch.warmup == 6 and ch.cal.n < 5
+    assert ch.status()["jsd_judging"] is False and ch.status()["warmup_batches"] == 6
     assert not any(_judge(ch, ctx, later)), "an ordinary busy batch alerted"
     # without the cut the start-up burst is the JSD's whole reference
     off, octx = _channel("L1", base, warmup_trim=False)
-    assert off.cal.n >= 5  # type: ignore[attr-defined]
+    assert off.cal.n >= 5
     assert any(_judge(off, octx, later))
     # an operator's threshold still judges a quiet agent's JSD
     forced, _ = _channel("L1", base, thresholds={"DRIFT_DETECTED": 0.2})
-    assert forced._jsd_calibrated()  # type: ignore[attr-defined]
+    assert forced._jsd_calibrated()

@@ -451,7 +451,7 @@ def test_stored_results_are_compact_and_keep_the_figures() -> None:
     (certificates, attacks, marks) must come out of the compact file exactly as
     from the raw one, and storing it again must change nothing.
     """
-    scores = [
+    scores: list[dict[str, Any]] = [
         {"t": 1796103417.3175247 + i, "agents": {"a": {"L4": [0.6972984425569062 * i, 10.415090071738517]}}}
         for i in range(50)
     ]

@@ -256,5 +256,7 @@ def test_agent_cwd_is_journalled_and_older_journals_have_none(tmp_path: Path) ->
     old = JournalHeader("h", [AGENT], 0, 1_000_000_000, version=2).to_record()
     assert "cwd" not in old["agents"][0]
     assert JournalHeader.from_record(old).agents[0].cwd == ""
-    with gzip.open(JOURNALS / "l3" / "tool_loop_cwd_dev.h7j.gz") as f, JournalReader(f) as r:
+    with JournalReader(
+        io.BytesIO(gzip.decompress((JOURNALS / "l3" / "tool_loop_cwd_dev.h7j.gz").read_bytes()))
+    ) as r:
         assert r.header.version == 2 and all(a.cwd == "" for a in r.header.agents)

@@ -77,7 +77,11 @@ class Replay:
                 self.verdicts.extend((at, a) for a in raw_alerts)
                 for st in engine.agents.values():
                     for ch in st.channels:
-                        if ch.name == "L3" and ch.baselined and hasattr(ch, "_test_new_nodes"):
+                        if (
+                            isinstance(ch, l3_causal.CausalChannel)
+                            and ch.baselined
+                            and hasattr(ch, "_test_new_nodes")
+                        ):
                             self.batches.append(
                                 {
                                     "at": at,

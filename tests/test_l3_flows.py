@@ -577,7 +577,7 @@ def _synthetic_cycles(acts: dict[int, list[tuple[str, int, dict[str, object]]]])
 
 
 def _spawn(parent: int, child: int, exe: str | None) -> list[tuple[str, int, dict[str, object]]]:
-    run = (
+    run: list[tuple[str, int, dict[str, object]]] = (
         [("exec", child, {"filename": exe, "interp": exe, "exe_name": exe.rsplit("/", 1)[1]})] if exe else []
     )
     return [("fork", parent, {"child": child}), *run]

@@ -69,7 +69,7 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> Replayed:
             verdicts.extend((rel, a) for a in got)
             for st in engine.agents.values():
                 for ch in st.channels:
-                    if ch.name == "L3" and ch.baselined and "graph" in ch.last:
+                    if isinstance(ch, l3_causal.CausalChannel) and ch.baselined and "graph" in ch.last:
                         batches.append({"at": rel, "ratio": ch.last["divergence"] / ch.cal.threshold})
     assert reader.truncated is None and engine.phase == "monitoring"
     return verdicts, batches

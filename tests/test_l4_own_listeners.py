@@ -44,7 +44,7 @@ def _net(op: str, addr: str, port: int, ts: int, ino: int = 0, family: str = "")
 
 
 def _engine(read_proc: bool = False, info: AgentInfo = ms.AGENT_INFO, baseline_events: Any = ()) -> Engine:
-    config = EngineConfig(read_proc=read_proc)  # type: ignore[call-arg]
+    config = EngineConfig(read_proc=read_proc)
     return ms.baselined_engine(config, info, added={3: list(baseline_events)})
 
 

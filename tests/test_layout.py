@@ -43,7 +43,9 @@ def members(btf: dict[str, dict[str, Any]], name: str) -> dict[str, int]:
 
 
 def dtype_offsets(dt: np.dtype) -> dict[str, int]:
-    return {n: dt.fields[n][1] for n in dt.names or ()}
+    fields = dt.fields
+    assert fields is not None, f"{dt} is not a record dtype"
+    return {n: fields[n][1] for n in dt.names or ()}
 
 
 def test_sys_record(btf: dict[str, dict[str, Any]]) -> None:
@@ -72,9 +74,9 @@ def test_union_members(btf: dict[str, dict[str, Any]], member: str) -> None:
     ev = members(btf, "h7_event")
     assert ev["hdr"] == 0
     assert sorted(ev.values()) == [0, decode.HDR_SIZE]
-    full = decode.EVENT_DTYPES[member]
+    full = dtype_offsets(decode.EVENT_DTYPES[member])
     for name, off in py.items():
-        assert full.fields[name][1] == decode.HDR_SIZE + off
+        assert full[name] == decode.HDR_SIZE + off
 
 
 def test_stats(btf: dict[str, dict[str, Any]]) -> None:

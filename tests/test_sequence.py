@@ -587,7 +587,7 @@ def test_new_settings_round_trip_and_validate(train: list[np.ndarray]) -> None:
     assert SequenceModel.from_state(old).top_frac == 0.0
     for bad in ({"top_frac": -0.1}, {"top_frac": 1.5}, {"novelty": "max"}):
         with pytest.raises(ValueError):
-            SequenceModel(**bad)  # type: ignore[arg-type]
+            SequenceModel(**bad)
 
 
 def test_syscall_set_model() -> None:
@@ -616,9 +616,9 @@ def _ref_kn(train: list[np.ndarray], code: int, order: int, novelty: str) -> flo
     """Interpolated modified Kneser-Ney written from the definition, with dicts and loops."""
     grams: list[Counter[tuple[int, ...]]] = [Counter() for _ in range(order + 1)]
     for t in train:
-        toks = [0] * (WINDOW_LEN - 1) + [int(x) + 2 if -1 <= x <= 1020 else 1023 for x in t]
-        for i in range(WINDOW_LEN - 1, len(toks)):
-            grams[order][tuple(toks[i - order + 1 : i + 1])] += 1
+        padded = [0] * (WINDOW_LEN - 1) + [int(x) + 2 if -1 <= x <= 1020 else 1023 for x in t]
+        for i in range(WINDOW_LEN - 1, len(padded)):
+            grams[order][tuple(padded[i - order + 1 : i + 1])] += 1
     for n in range(order - 1, 0, -1):  # continuation counts; a thread's start keeps its raw count
         for g, c in grams[n + 1].items():
             grams[n][g[1:]] += c if g[0] == 0 else 1

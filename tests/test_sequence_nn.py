@@ -34,11 +34,11 @@ def test_backpropagation_matches_finite_differences() -> None:
     m = GRUSequenceModel(hidden=4, dim=3, epochs=1, streams=2, bptt=50, context=4)
     m.vocab = np.unique(np.concatenate(traces) + 2)
     m._init(rng)
-    m.params = {k: (v + rng.standard_normal(v.shape) * 0.3).astype(np.float64) for k, v in m.params.items()}  # type: ignore[misc]
+    m.params = {k: (v + rng.standard_normal(v.shape) * 0.3).astype(np.float64) for k, v in m.params.items()}
     st = _Streams(_segments(m._index(traces), m.context, m._n_out), 2, m._n_out)
     assert st.reset.sum() == 8  # 24 calls cut every 4 calls: 2 + 2 + 3 + 1 segments
     h0 = rng.standard_normal((st.b, 4)) * 0.5
-    grads, _ = m._grad(st, 0, st.n, h0.astype(np.float64), norm=float(st.weight.sum()))  # type: ignore[arg-type]
+    grads, _ = m._grad(st, 0, st.n, h0.astype(np.float64), norm=float(st.weight.sum()))
     for k, a in m.params.items():
         num = np.zeros_like(a)
         for i in np.ndindex(a.shape):

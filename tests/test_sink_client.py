@@ -170,7 +170,8 @@ def test_duplicate_delivery_is_acknowledged_but_not_resent(tmp_path: Path) -> No
         s.settimeout(5)
         r = FrameReader(s)
         s.sendall(pack({"t": "hello", "v": 1, "pid": 1}))
-        assert r.read(time.monotonic() + 5)["t"] == "hello"
+        hello = r.read(time.monotonic() + 5)
+        assert hello is not None and hello["t"] == "hello"
         cal = cal_for(summary(1))
         aid = hashlib.sha256(cal).hexdigest()
         frame = {
@@ -225,7 +226,8 @@ def test_protocol_rejects_oversized_and_garbage_frames(tmp_path: Path) -> None:
         s.connect(str(tmp_path / "s.sock"))
         s.sendall(pack({"t": "hello", "v": 99}))
         s.settimeout(5)
-        assert "unsupported protocol version" in FrameReader(s).read(time.monotonic() + 5)["error"]
+        refusal = FrameReader(s).read(time.monotonic() + 5)
+        assert refusal is not None and "unsupported protocol version" in refusal["error"]
         s.close()
         with pytest.raises(ProtocolError):
             pack({"t": "alert", "cal": b"x" * (MAX_FRAME + 1)})

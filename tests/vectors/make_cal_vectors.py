@@ -86,7 +86,7 @@ SENSOR = {
     "version": "0.1.0",
 }
 # Lifecycle records after the operator ones: (action, reason, details, count).
-LIFECYCLE = [
+LIFECYCLE: list[tuple[str, str, dict[str, Any], int | None]] = [
     (
         SENSOR_RECOVERED,
         "previous sensor run ended without a stop record (crash, kill -9 or power loss); "

@@ -131,7 +131,7 @@ def main() -> None:
             args[1:2] = [str(Path(__file__).resolve()), "--sensor"]
         return orig_spawn(self, args, log, **kw)
 
-    harness.Run.spawn = spawn  # type: ignore[method-assign]
+    harness.Run.spawn = spawn
     hogs: list[subprocess.Popen[bytes]] = []
     if a.load_hogs > 0:  # session 10: the baseline at the host's load, the rest at a higher one
         orig_say = harness.Run.say
@@ -143,7 +143,7 @@ def main() -> None:
                 os.environ["H7_DRIFT_LOAD_NS"] = str(time.monotonic_ns())
             orig_say(self, msg)
 
-        harness.Run.say = say  # type: ignore[method-assign]
+        harness.Run.say = say
     run = harness.Run(harness.BY_NAME[a.stack], a.rundir / a.stack, 30.0, a.soak, 45.0, 12)
     try:
         res = run.run([x for x in a.attacks.split(",") if x])

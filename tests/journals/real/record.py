@@ -20,7 +20,7 @@ sys.path.insert(0, str(HERE.parent.parent.parent))
 RECORD_S = 45.0
 ATTACK_AT = 37.0
 BASELINE_S = 30
-JOURNALS = {
+JOURNALS: dict[str, tuple[str, dict[str, object]] | None] = {
     "benign": None,
     "attack_L1": ("L1", {"seconds": 4.0}),
     "attack_L2": ("L2", {}),
