@@ -105,9 +105,6 @@ lint: venv
 	$(VENV)/bin/ruff check h7 tests _build bench eval redteam
 	$(VENV)/bin/ruff format --check h7 tests _build bench eval redteam
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy eval/sequence_eval.py bench/sequence_bench.py
-	$(VENV)/bin/mypy eval/sequence_eval_gru.py
-	$(VENV)/bin/mypy eval/sequence_eval_alt.py
 
 clean:
 	rm -rf $(BUILD) h7/_libbpf*.so h7/_libbpf.c *.egg-info
