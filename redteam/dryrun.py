@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.round:
         variants = [v for v in variants if v.round == a.round]
     hargs = argparse.Namespace(
-        workdir=a.workdir, baseline=0.0, benign=0.0, wait=0.0, settle=0.2, act_timeout=90.0
+        workdir=a.workdir, baseline=0.0, benign=0.0, wait=0.0, settle=0.2, act_timeout=90.0, journal=None
     )
     h = DryHarness(hargs)
     bad = 0

@@ -682,3 +682,61 @@ def post_json(host: str, port: int, path: str, body: str) -> bytes:
         return conn.getresponse().read()
     finally:
         conn.close()
+
+
+# --------------------------------------------------------------------- round 9: syscall oracles, cgroups
+NR_MOVE_PAGES, NR_GET_ROBUST_LIST, NR_KCMP, NR_IOPRIO_SET, NR_IOPRIO_GET = 279, 274, 312, 251, 252
+KCMP_FILE = 0
+
+
+def memory_oracle(pid: int, addr: int, fds: int = 4) -> dict[str, Any]:
+    """What another process's memory and files look like, asked of the kernel by pid, no ptrace or /proc.
+
+    ``get_robust_list(pid)``: the address of its main thread's robust-futex
+    list head (inside its TLS: an ASLR leak, the way ``auxv`` is);
+    ``move_pages(pid, ..., nodes=NULL)``: per page, the NUMA node it is
+    resident on or ``-EFAULT``/``-ENOENT`` -- which of its addresses are
+    mapped and resident, the answer ``pagemap`` gives; ``kcmp(KCMP_FILE)``: whether its fds 0..N
+    are the very files this process holds.  Each is gated by a read-level
+    ptrace access check only.  Returns what each answered.
+    """
+    lc = libc()
+    c = ctypes.c_long
+    head, size = ctypes.c_void_p(0), ctypes.c_size_t(0)
+    rc = lc.syscall(c(NR_GET_ROBUST_LIST), c(pid), ctypes.byref(head), ctypes.byref(size))
+    out: dict[str, Any] = {"robust_list_head": (head.value or 0) if rc == 0 else -ctypes.get_errno()}
+    page = os.sysconf("SC_PAGE_SIZE")
+    probes = [addr & ~(page - 1), (addr & ~(page - 1)) + 64 * page, 0x10000, (head.value or 0) & ~(page - 1)]
+    n = len(probes)
+    pages = (ctypes.c_void_p * n)(*probes)
+    status = (ctypes.c_int * n)()
+    rc = lc.syscall(c(NR_MOVE_PAGES), c(pid), c(n), pages, None, status, c(0))
+    out["move_pages"] = list(status) if rc == 0 else -ctypes.get_errno()
+    same = []
+    for fd in range(fds):
+        r = lc.syscall(c(NR_KCMP), c(os.getpid()), c(pid), c(KCMP_FILE), c(fd), c(fd))
+        same.append(int(r) if r >= 0 else -ctypes.get_errno())
+    out["kcmp_file"] = same
+    return out
+
+
+def cgroup_dir(controller: str) -> Path | None:
+    """The root of a hierarchy with ``controller``: its v1 mount, else the v2 root if that enables it."""
+    v1 = Path("/sys/fs/cgroup") / controller
+    if (v1 / "cgroup.procs").exists():
+        return v1
+    v2 = Path("/sys/fs/cgroup")
+    with contextlib.suppress(OSError):
+        if controller in (v2 / "cgroup.subtree_control").read_text().split():
+            return v2
+    return None
+
+
+def cgroup_of(pid: int | str, root: Path) -> Path:
+    """The cgroup directory of ``pid`` in the hierarchy mounted at ``root`` (from /proc/PID/cgroup)."""
+    ctl = root.name if root != Path("/sys/fs/cgroup") else ""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        if (ctl and ctl in ctrls.split(",")) or (not ctl and ctrls == ""):
+            return root / path.lstrip("/")
+    raise OSError(f"{pid} has no cgroup in {root}")

@@ -419,6 +419,36 @@ def test_shared_variant_helpers_do_what_the_variants_relied_on(tmp_path: Path) -
         rt.creat(d / "missing" / "c")
 
 
+def test_round9_memory_oracle_and_cgroup_lookup_answer_for_a_real_process() -> None:
+    """rt.memory_oracle asks the kernel about another process by pid (round 9's gap-2/3 recon variants)."""
+    import os
+    import time
+
+    from redteam import rt
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            time.sleep(10)
+        finally:
+            os._exit(0)
+    try:
+        time.sleep(0.1)
+        lo, _ = rt.writable_region(pid)
+        got = rt.memory_oracle(pid, lo)
+        # a forked child has the parent's robust list (glibc sets it at thread start) and its heap mapped
+        assert got["robust_list_head"] > 0, got
+        assert isinstance(got["move_pages"], list) and got["move_pages"][0] >= 0, got
+        assert got["kcmp_file"][0] == 0, got  # fd 0 inherited: the very same file
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    assert rt.memory_oracle(2**22 + 12345, lo)["robust_list_head"] < 0  # no such process: -errno
+    root = rt.cgroup_dir("cpu") or rt.cgroup_dir("memory")
+    if root is not None:
+        assert rt.cgroup_of(os.getpid(), root).is_dir()
+
+
 def test_results_files_are_compact_and_load_back_unchanged() -> None:
     stored = Path(__file__).resolve().parents[1] / "redteam" / "results" / "round4-first-tracepoint.json"
     result = json.loads(stored.read_text())
