@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import file_exec
 
 from h7.config import EngineConfig
-from h7.decode import HEAD_LEN
 from h7.detect.channels.base import ChannelContext, ProcReader
 from h7.detect.channels.l2_exec import (
     INTERPRETERS,
@@ -57,24 +57,7 @@ def _recode(src: str, dst: Path) -> None:
 
 
 def _exec(path: Path, pid: int, args: list[str] | None = None) -> dict[str, Any]:
-    st = os.stat(path)
-    with open(path, "rb") as f:
-        head = f.read(HEAD_LEN)
-    return {
-        "type": "exec",
-        "pid": pid,
-        "ppid": 1,
-        "ts_ns": pid,
-        "filename": str(path),
-        "interp": str(path),
-        "exe_name": path.name,
-        "args": args or [path.name, "-c", "true"],
-        "id_flags": [],
-        "ino": st.st_ino,
-        "dev": (os.major(st.st_dev) << 20) | os.minor(st.st_dev),
-        "size": st.st_size,
-        "head": head.hex(),
-    }
+    return file_exec(str(path), args or [path.name, "-c", "true"], pid, 1, exe_name=path.name)
 
 
 def _channel(live: bool = False) -> tuple[ExecChannel, ChannelContext]:

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import file_exec
 
 from h7.config import EngineConfig
-from h7.decode import HEAD_LEN
 from h7.detect.channels import l2_exec
 from h7.detect.channels.base import ChannelContext, ProcReader
 from h7.detect.channels.l2_exec import ExecChannel, elf_exec_segments
@@ -42,24 +42,9 @@ def channel(proc_root: str = "/proc", live: bool = True, **l2: Any) -> tuple[Exe
 
 
 def exec_ev(path: Path | str, pid: int = GONE, args: list[str] | None = None) -> dict[str, Any]:
-    st = os.stat(path)
-    with open(path, "rb") as f:
-        head = f.read(HEAD_LEN)
-    return {
-        "type": "exec",
-        "pid": pid,
-        "ppid": pid - 1,
-        "ts_ns": 1,
-        "filename": str(path),
-        "interp": str(path),
-        "exe_name": os.path.basename(path),
-        "args": args or [os.path.basename(path), "-c", "id"],
-        "ino": st.st_ino,
-        "dev": 0,  # no inode fast path: identity must come from the file's content
-        "size": st.st_size,
-        "head": head.hex(),
-        "id_flags": [],
-    }
+    name = os.path.basename(path)
+    # dev 0: no inode fast path, identity must come from the file's content
+    return file_exec(str(path), args or [name, "-c", "id"], pid, pid - 1, ts_ns=1, dev=0, exe_name=name)
 
 
 def open_ev(path: str, flags: int, pid: int = GONE, ts: int = 1_000, op: str = "openat") -> dict[str, Any]:
