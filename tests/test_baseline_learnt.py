@@ -28,7 +28,7 @@ sys.path.insert(0, str(JOURNALS))
 import make_synthetic as ms  # noqa: E402
 
 NS = 10**9
-ALLOW = ["127.0.0.1:8080", "127.0.0.53:53"]
+ALLOW = ms.ALLOW
 
 
 def _run(allow: list[str], extra_dest: tuple[str, int] | None) -> list[Notice]:

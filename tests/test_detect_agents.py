@@ -36,7 +36,7 @@ sys.path.insert(0, str(JOURNALS))
 import make_synthetic as ms  # noqa: E402
 
 NS = 10**9
-BASE = {"read_proc": False, "channel_settings": {"L4": {"allow": ["127.0.0.1:8080", "127.0.0.53:53"]}}}
+BASE = ms.ENGINE_BASE
 PID_FIELDS = ("pid", "tid", "ppid", "child", "target", "target_pid")
 
 
@@ -133,7 +133,7 @@ def test_agent_added_mid_baseline_gets_its_own_window_then_all_channels() -> Non
     a, b = info(1), info(2, "/usr/bin/node")
     a_stream = relabel(ms.make("benign", seconds=60), 1, 0)
     b_stream = relabel(ms.make("attack_recon"), 2, 10)  # added at 10 s: baseline 10-40 s, attack at 46 s
-    engine = Engine(EngineConfig(**BASE), [a])  # type: ignore[arg-type]
+    engine = Engine(EngineConfig(**BASE), [a])
     alerts, seen = drive(engine, merge(56, a_stream, b_stream), {10: b})
     assert seen[9] == (PHASE_BASELINE, 0.3333, {a.agent_id: PHASE_BASELINE})
     # 30-40 s: a is monitored, b still learning, so the engine as a whole is not done yet.
@@ -159,7 +159,7 @@ def test_agent_added_after_the_others_are_monitoring_is_baselined_not_left_model
     a, b = info(1), info(2)
     a_stream = relabel(ms.make("benign", seconds=80), 1, 0)
     b_stream = relabel(ms.make("attack_burst"), 2, 35)  # added at 35 s: baseline 35-65 s, burst at 71 s
-    engine = Engine(EngineConfig(**BASE), [a])  # type: ignore[arg-type]
+    engine = Engine(EngineConfig(**BASE), [a])
     alerts, seen = drive(engine, merge(80, a_stream, b_stream), {35: b})
     assert seen[34][0] == PHASE_MONITORING
     assert seen[35][0] == PHASE_BASELINE and seen[35][1] == pytest.approx(1 / 30, abs=1e-3)
@@ -174,7 +174,7 @@ def test_agent_added_after_the_others_are_monitoring_is_baselined_not_left_model
 
 def test_no_agent_for_a_while_then_one_appears_and_is_baselined() -> None:
     ag = info(1)
-    engine = Engine(EngineConfig(**BASE), [], strict=False)  # type: ignore[arg-type]
+    engine = Engine(EngineConfig(**BASE), [], strict=False)
     assert engine.phase == PHASE_WAITING and engine.baseline_progress() == 0.0
     stream = relabel(ms.make("attack_recon"), 1, 40)
     alerts, seen = drive(engine, merge(85, stream), {40: ag})
@@ -185,7 +185,7 @@ def test_no_agent_for_a_while_then_one_appears_and_is_baselined() -> None:
 
 
 def test_strict_engine_with_no_agent_activity_still_refuses() -> None:
-    engine = Engine(EngineConfig(**BASE), [])  # type: ignore[arg-type]
+    engine = Engine(EngineConfig(**BASE), [])
     with pytest.raises(AgentIdleDuringBaseline, match="no agent activity at all"):
         for b in merge(31):
             engine.process(b)
@@ -198,7 +198,7 @@ def test_agent_exiting_during_its_baseline_in_watch_mode_is_dropped_others_keep_
     b_stream = relabel(ms.make("benign", seconds=12), 2, 5)
     batches = merge(45, a_stream, b_stream)
     batches[15].events.append(exit_event(b, ms.T0 + 15 * NS + 500))  # 10 s into b's window
-    engine = Engine(EngineConfig(**BASE), [a], strict=False)  # type: ignore[arg-type]
+    engine = Engine(EngineConfig(**BASE), [a], strict=False)
     alerts, seen = drive(engine, batches, {5: b})
     notes = engine.take_notices()
     dropped = [n for n in notes if n.kind == "dropped"]
@@ -221,7 +221,7 @@ def test_strict_engine_drops_one_of_two_and_raises_only_when_none_is_left() -> N
         31, relabel(ms.make("benign", seconds=31), 1, 0), relabel(ms.make("benign", seconds=31), 2, 0)
     )
     batches[8].events.append(exit_event(b, ms.T0 + 8 * NS + 10))
-    engine = Engine(EngineConfig(**BASE), [a, b])  # type: ignore[arg-type]
+    engine = Engine(EngineConfig(**BASE), [a, b])
     for bt in batches:
         engine.process(bt)
     assert engine.phase == PHASE_MONITORING
@@ -229,7 +229,7 @@ def test_strict_engine_drops_one_of_two_and_raises_only_when_none_is_left() -> N
         ("dropped", b.agent_id)
     ]
     # The last one going too is the run's end: the single-agent error, as before.
-    engine2 = Engine(EngineConfig(**BASE), [a, b])  # type: ignore[arg-type]
+    engine2 = Engine(EngineConfig(**BASE), [a, b])
     batches[12].events.append(exit_event(a, ms.T0 + 12 * NS + 10))
     with pytest.raises(AgentExitedDuringBaseline, match=r"exited 12\.0s into the 30s baseline") as ei:
         for bt in batches:
@@ -240,7 +240,7 @@ def test_strict_engine_drops_one_of_two_and_raises_only_when_none_is_left() -> N
 def test_idle_agent_in_watch_mode_restarts_its_baseline_then_monitors() -> None:
     ag = info(1)
     stream = relabel(ms.make("attack_recon"), 1, 30)  # idle for its first window, then works
-    engine = Engine(EngineConfig(**BASE), [ag], strict=False)  # type: ignore[arg-type]
+    engine = Engine(EngineConfig(**BASE), [ag], strict=False)
     alerts, seen = drive(engine, merge(75, stream), {})
     notes = engine.take_notices()
     assert [n.kind for n in notes] == ["baseline-restarted", "baseline-complete"]
@@ -253,7 +253,7 @@ def test_idle_agent_in_watch_mode_restarts_its_baseline_then_monitors() -> None:
 
 # -- saved baselines and new agent ids ------------------------------------------------------
 def _learned(tmp_path: Path) -> Path:
-    engine = Engine(EngineConfig(**BASE), [info(1)])  # type: ignore[arg-type]
+    engine = Engine(EngineConfig(**BASE), [info(1)])
     for b in ms.make("attack_recon")[:31]:
         engine.process(b)
     p = tmp_path / "b.h7b"
@@ -265,7 +265,7 @@ def test_saved_baseline_maps_a_restarted_program_by_exe(tmp_path: Path) -> None:
     p = _learned(tmp_path)
     again = info(2)  # same program, new pid and agent_id
     for strict in (True, False):
-        engine = Engine(EngineConfig(**BASE), [again], strict=strict)  # type: ignore[arg-type]
+        engine = Engine(EngineConfig(**BASE), [again], strict=strict)
         engine.load_baseline(p)
         assert engine.phase == PHASE_MONITORING
         assert engine.status()["agents"][again.agent_id]["baseline_loaded_from"] == info(1).agent_id
@@ -276,21 +276,21 @@ def test_saved_baseline_maps_a_restarted_program_by_exe(tmp_path: Path) -> None:
 def test_saved_baseline_by_position_and_refusal(tmp_path: Path) -> None:
     p = _learned(tmp_path)
     other = info(3, "/usr/bin/node")  # different id and exe: one to one, by position
-    engine = Engine(EngineConfig(**BASE), [other])  # type: ignore[arg-type]
+    engine = Engine(EngineConfig(**BASE), [other])
     engine.load_baseline(p)
     assert engine.phase == PHASE_MONITORING
     # two agents, one model, neither matching: strict refuses, watching lets both learn
     two = [info(3, "/usr/bin/node"), info(4, "/usr/bin/ruby")]
     with pytest.raises(UsageError, match="no model for agent"):
-        Engine(EngineConfig(**BASE), two).load_baseline(p)  # type: ignore[arg-type]
-    watching = Engine(EngineConfig(**BASE), two, strict=False)  # type: ignore[arg-type]
+        Engine(EngineConfig(**BASE), two).load_baseline(p)
+    watching = Engine(EngineConfig(**BASE), two, strict=False)
     watching.load_baseline(p)
     assert watching.phase == PHASE_BASELINE
 
 
 def test_saved_baseline_applies_to_an_agent_that_appears_later(tmp_path: Path) -> None:
     p = _learned(tmp_path)
-    engine = Engine(EngineConfig(**BASE), [], strict=False)  # type: ignore[arg-type]
+    engine = Engine(EngineConfig(**BASE), [], strict=False)
     engine.load_baseline(p)
     assert engine.phase == PHASE_WAITING
     late, stranger = info(2), info(3, "/usr/bin/node")
@@ -306,7 +306,7 @@ def test_saved_baseline_applies_to_an_agent_that_appears_later(tmp_path: Path) -
 
 def test_save_keeps_only_agents_with_a_model(tmp_path: Path) -> None:
     a, b = info(1), info(2)
-    engine = Engine(EngineConfig(**BASE), [a])  # type: ignore[arg-type]
+    engine = Engine(EngineConfig(**BASE), [a])
     with pytest.raises(UsageError, match="no agent has completed"):
         engine.to_state()
     drive(

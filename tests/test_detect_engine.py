@@ -32,11 +32,7 @@ sys.path.insert(0, str(JOURNALS))
 import make_synthetic as ms  # noqa: E402
 
 NS = 10**9
-#: EngineConfig keyword arguments (fields of several types, hence Any)
-BASE: dict[str, Any] = {
-    "read_proc": False,
-    "channel_settings": {"L4": {"allow": ["127.0.0.1:8080", "127.0.0.53:53"]}},
-}
+BASE = ms.ENGINE_BASE
 
 
 def run(batches: list[Batch], **cfg: Any) -> tuple[Engine, list[Alert]]:

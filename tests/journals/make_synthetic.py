@@ -487,6 +487,14 @@ AGENT_INFO = AgentInfo(
 )
 
 
+#: the agent's two destinations (its LLM proxy and DNS) as an L4 allowlist
+ALLOW = [f"{addr}:{port}" for addr, port in (LLM, DNS)]
+#: EngineConfig keyword arguments the engine tests start from: no /proc reads (the agent's
+#: pids are made up) and its own destinations allowed, so a verdict is about what a test adds.
+#: Typed Any: the fields are of several types.
+ENGINE_BASE: dict[str, Any] = {"read_proc": False, "channel_settings": {"L4": {"allow": ALLOW}}}
+
+
 # -- hand-made input for unit tests that feed an engine directly ----------------
 def net_event(op: str, addr: str, port: int, ts: int, **fields: Any) -> dict[str, Any]:
     """A ``net`` event of the agent's root thread with every field the decoder gives one.
