@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from h7.alert import Alert
 from h7.batch import AgentInfo
@@ -23,8 +24,8 @@ def sample_agent() -> AgentInfo:
     )
 
 
-def sample_alert(i: int = 0, **kw: object) -> Alert:
-    fields: dict[str, object] = {
+def sample_alert(i: int = 0, **kw: Any) -> Alert:
+    fields: dict[str, Any] = {  # Alert's fields, of several types
         "channel": "L4",
         "code": "UNKNOWN_DESTINATION",
         "agent_id": AGENT_ID,
@@ -36,7 +37,7 @@ def sample_alert(i: int = 0, **kw: object) -> Alert:
         "syscall_trace": [{"type": "syscall", "nr": 42, "ts_ns": 5 + i}],
     }
     fields.update(kw)
-    return Alert(**fields)  # type: ignore[arg-type]
+    return Alert(**fields)
 
 
 def make_keys(root: Path) -> tuple[Path, Path]:

@@ -30,6 +30,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,10 +82,8 @@ def debian_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def _run(
-    cmd: list[str], timeout: float = 600, check: bool = True, **kw: object
-) -> subprocess.CompletedProcess:
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, **kw)  # type: ignore[call-overload]
+def _run(cmd: list[str], timeout: float = 600, check: bool = True, **kw: Any) -> subprocess.CompletedProcess:
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, **kw)
     if check and p.returncode != 0:
         raise AssertionError(
             f"{' '.join(cmd)} -> rc {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"

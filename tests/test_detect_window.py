@@ -362,8 +362,8 @@ def test_per_batch_judges_want_two_batches_in_a_row() -> None:
 
 
 # -- real agents: make eval's development stacks, recorded with record_eval.py -------------
-def _wall_to_kernel(header_meta: dict[str, object], wall_s: float) -> int:
-    return int(wall_s * 1e9) - int(header_meta["wall_minus_mono_ns"])  # type: ignore[call-overload]
+def _wall_to_kernel(header_meta: dict[str, Any], wall_s: float) -> int:
+    return int(wall_s * 1e9) - int(header_meta["wall_minus_mono_ns"])
 
 
 @pytest.mark.parametrize("name", ["eval_langgraph_test", "eval_mcp_test"])

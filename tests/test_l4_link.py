@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from h7.alert import Alert
 from h7.config import EngineConfig
@@ -18,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent / "journals"))
 import make_synthetic as ms
 
 NS = 10**9
-BASE = {"read_proc": False, "channel_settings": {"L4": {"allow": ["0.0.0.0/0"]}}}
+BASE: dict[str, Any] = {"read_proc": False, "channel_settings": {"L4": {"allow": ["0.0.0.0/0"]}}}
 
 
 def _packet(ts: int, ifindex: int = 1, proto: int = 0x0800) -> dict[str, object]:
@@ -27,7 +28,7 @@ def _packet(ts: int, ifindex: int = 1, proto: int = 0x0800) -> dict[str, object]
 
 def _engine(baseline_packet: bool) -> Engine:
     packet = [_packet(ms.T0 + 4 * NS - 1)] if baseline_packet else []  # the end of baseline batch 3
-    return ms.baselined_engine(EngineConfig(**BASE), added={3: packet})  # type: ignore[arg-type]
+    return ms.baselined_engine(EngineConfig(**BASE), added={3: packet})
 
 
 def test_packet_frame_is_an_unknown_link_even_with_every_address_allowed() -> None:

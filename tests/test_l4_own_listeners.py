@@ -24,6 +24,7 @@ from typing import Any
 from h7.alert import Alert
 from h7.batch import AgentInfo
 from h7.config import EngineConfig
+from h7.detect.channels.l3_causal import CausalChannel
 from h7.detect.channels.l4_egress import host_ephemeral_range
 from h7.detect.engine import Engine
 
@@ -129,8 +130,9 @@ def test_listen_events_are_not_destinations_anywhere() -> None:
     st = _l4(engine)
     assert st["baseline_destinations"] == _l4(_engine())["baseline_destinations"]
     assert st["destinations_checked"] == checked and st["listen_events"] == 3
-    l3 = next(c for c in engine.agents[1].channels if c.name == "L3")
-    assert l3.builder.edges([_net("listen", "10.9.9.9", 443, T, ino=10)]) == []  # type: ignore[attr-defined]
+    l3 = next(c for c in engine.agents[1].channels if isinstance(c, CausalChannel))
+    assert l3.builder is not None
+    assert l3.builder.edges([_net("listen", "10.9.9.9", 443, T, ino=10)]) == []
 
 
 def test_live_fallback_for_a_listener_the_kernel_could_not_name() -> None:

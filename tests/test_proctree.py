@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 from conftest import TIMESCALE
@@ -170,8 +171,8 @@ def test_engine_samples_live_only_and_only_for_a_channel_that_asks() -> None:
 
     info = AgentInfo(1, "python:1:1", os.getpid(), sys.executable, [sys.executable], 0)
 
-    def sampled(**cfg: object) -> dict[int, dict[int, int]]:
-        engine = Engine(EngineConfig(**cfg), [info])  # type: ignore[arg-type]
+    def sampled(**cfg: Any) -> dict[int, dict[int, int]]:
+        engine = Engine(EngineConfig(**cfg), [info])
         b = Batch(0, 10**9)
         engine.sample_procs(b)
         return b.procs

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ def test_parse_forms() -> None:
 
 
 @pytest.fixture
-def tree(tmp_path: Path):  # type: ignore[no-untyped-def]
+def tree(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes], list[int]]]:
     """A parent running a copied executable, with a child running the same executable."""
     exe = tmp_path / "agentbin"
     exe.write_bytes(Path(os.path.realpath(sys.executable)).read_bytes())
@@ -61,7 +62,7 @@ def tree(tmp_path: Path):  # type: ignore[no-untyped-def]
             os.kill(c, 9)
 
 
-def test_exe_matches_root_only(tree) -> None:  # type: ignore[no-untyped-def]
+def test_exe_matches_root_only(tree: tuple[Path, subprocess.Popen[bytes], list[int]]) -> None:
     exe, p, children = tree
     assert children, "child did not start"
     assert os.path.realpath(f"/proc/{children[0]}/exe") == str(exe)
