@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRE_BPF = os.environ.get("H7_REQUIRE_BPF") == "1"
@@ -84,6 +85,18 @@ def file_exec(filename: str, args: list[str], pid: int, ppid: int, **fields: Any
     }
     ev.update(fields)
     return ev
+
+
+def cli_runner() -> CliRunner:
+    """A click test runner that keeps stderr apart from stdout, on click 8.1 and 8.2+ alike.
+
+    Why: Debian 12 (the .deb's python3-click) ships 8.1.3, which mixes stderr into stdout
+    unless told not to; 8.2 keeps them apart and no longer takes the argument.
+    """
+    try:
+        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]  # click >= 8.2's stub has no mix_stderr
+    except TypeError:
+        return CliRunner()
 
 
 def load_script(name: str, path: Path) -> ModuleType:

@@ -9,7 +9,7 @@ from pathlib import Path
 import msgpack
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from conftest import cli_runner
 
 from h7.batch import AgentInfo, Batch
 from h7.cli import main
@@ -192,14 +192,6 @@ def test_per_process_sample_round_trips(tmp_path: Path) -> None:
     assert trunc is None and batches[0].procs == {1: {100: 7_000_000, 101: 0}}
 
 
-def _runner() -> CliRunner:
-    """stderr captured separately on click 8.1 (Debian 12) and 8.2+ alike."""
-    try:
-        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
-    except TypeError:
-        return CliRunner()
-
-
 def test_replay_of_a_killed_recording_warns_and_still_alerts(tmp_path: Path) -> None:
     src = JOURNALS / "attack_ptrace.h7j"
     header, batches, _ = read_journal(src)
@@ -208,7 +200,7 @@ def test_replay_of_a_killed_recording_warns_and_still_alerts(tmp_path: Path) -> 
         p, batches, header.agents, batch_ns=header.batch_ns, host=header.host, start_ns=header.start_ns
     )
     p.write_bytes(p.read_bytes()[:-50])
-    res = _runner().invoke(main, ["replay", str(p)])
+    res = cli_runner().invoke(main, ["replay", str(p)])
     assert res.exit_code == 0, res.output
     assert "PTRACE_ATTACH_DETECTED" in res.stdout
     assert "incomplete record" in res.stderr

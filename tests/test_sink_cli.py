@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
+from conftest import cli_runner
 from test_sink_support import REPO, TEST_PUB, SinkholeProcess, sink_env
 
 from h7._click import H7Group
@@ -30,15 +30,8 @@ for c in COMMANDS:
     cli.add_command(c)
 
 
-def runner() -> CliRunner:
-    try:  # click < 8.2 (Debian 12 ships 8.1.3) mixes stderr into stdout unless told not to
-        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
-    except TypeError:
-        return CliRunner()
-
-
 def run(*args: str) -> tuple[int, str, str]:
-    r = runner().invoke(cli, list(args))
+    r = cli_runner().invoke(cli, list(args))
     return r.exit_code, r.stdout, r.stderr
 
 
