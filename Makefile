@@ -102,8 +102,8 @@ bench: build $(BUILD)/bench_null.bpf.o $(BUILD)/syscall_loop $(BUILD)/hook_loop 
 	$(VPY) -m bench $(if $(QUICK),--quick,)
 
 lint: venv
-	$(VENV)/bin/ruff check h7 tests _build bench eval redteam
-	$(VENV)/bin/ruff format --check h7 tests _build bench eval redteam
+	$(VENV)/bin/ruff check h7 tests _build bench eval redteam vmtest setup.py
+	$(VENV)/bin/ruff format --check h7 tests _build bench eval redteam vmtest setup.py
 	$(VENV)/bin/mypy
 
 clean:

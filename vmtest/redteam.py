@@ -59,14 +59,26 @@ def main() -> int:
     ap.add_argument("--cpus", type=int, default=2)
     ap.add_argument("--memory", default="2G")
     ap.add_argument("--timeout", type=int, default=6000, help="hard limit per guest, seconds")
-    ap.add_argument("--npy-disable", default="X86_V3,X86_V4", metavar="FEATS",
-                    help="numpy dispatch targets switched off in the guest, comma-separated, or 'none' "
-                    "(default X86_V3,X86_V4: TCG runs numpy's AVX2 argsort wrongly, docs/kernels.md)")
-    ap.add_argument("--numpy-probe", type=int, default=0, metavar="S",
-                    help="before the suite, run vmtest/numpy_probe.py for S seconds per setting (no H7)")
-    ap.add_argument("--tag", default="",
-                    help="results go to redteam/results/<mode>-<kernel>-TAG.json (e.g. r678-<commit>: "
-                    "a partial run must not replace the kept whole-suite <mode>-<kernel>.json)")
+    ap.add_argument(
+        "--npy-disable",
+        default="X86_V3,X86_V4",
+        metavar="FEATS",
+        help="numpy dispatch targets switched off in the guest, comma-separated, or 'none' "
+        "(default X86_V3,X86_V4: TCG runs numpy's AVX2 argsort wrongly, docs/kernels.md)",
+    )
+    ap.add_argument(
+        "--numpy-probe",
+        type=int,
+        default=0,
+        metavar="S",
+        help="before the suite, run vmtest/numpy_probe.py for S seconds per setting (no H7)",
+    )
+    ap.add_argument(
+        "--tag",
+        default="",
+        help="results go to redteam/results/<mode>-<kernel>-TAG.json (e.g. r678-<commit>: "
+        "a partial run must not replace the kept whole-suite <mode>-<kernel>.json)",
+    )
     ap.add_argument("harness", nargs="*", help="arguments for redteam.harness (after --)")
     a = ap.parse_args()
     names = [n.strip() for n in a.kernels.split(",") if n.strip() and n.strip() != "host"]
@@ -86,7 +98,11 @@ def main() -> int:
         out = guest(n, kernels[n][1], a, a.harness)
         res = out / "redteam.json"
         if not res.exists():
-            tail = (out / "redteam.log").read_text(errors="replace")[-1500:] if (out / "redteam.log").exists() else ""
+            tail = (
+                (out / "redteam.log").read_text(errors="replace")[-1500:]
+                if (out / "redteam.log").exists()
+                else ""
+            )
             vr.log(f"{n}: no results; harness log tail:\n{tail}")
             bad += 1
             continue

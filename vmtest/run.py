@@ -3,9 +3,9 @@
 
     vmtest/run.py [--kernels 6.1,6.12,newest,host] [--parallel N] [--timeout S] [--md FILE]
 
-Per kernel: `h7 doctor --json`, an fentry probe, the sensor tests (tests/test_sensor_bpf.py, test_sensor_windows.py,
-tests/test_layout.py) and the five-channel detection tests (tests/test_live*.py, when they
-exist) run inside the guest (vmtest/guest.sh); results come back through a --rwdir under
+Per kernel: `h7 doctor --json`, an fentry probe, the sensor tests (tests/test_sensor_bpf.py,
+test_sensor_windows.py, tests/test_layout.py) and the five-channel detection tests (tests/test_live*.py,
+when they exist) run inside the guest (vmtest/guest.sh); results come back through a --rwdir under
 build/vmtest/results/<kernel>/.  "host" runs the same script natively on this machine.
 
 Guests run under TCG (`--disable-kvm`: /dev/kvm here is paravirtual without vmx/svm; KVM is used
@@ -232,7 +232,8 @@ def _junit(path: Path, rc_path: Path, logp: Path) -> tuple[str, list[str]]:
     state = "pass" if fails == errs == 0 and rc == "0" else "FAIL"
     if rc != "0" and not bad:  # stopped at guest.sh's budget (SIGINT): name the test it was in
         running = [ln for ln in (logp.read_text(errors="replace") if logp.exists() else "").splitlines()
-                   if "::" in ln and not re.search(r"(PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)", ln)]  # fmt: skip
+                   if "::" in ln
+                   and not re.search(r"(PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)", ln)]  # fmt: skip
         bad.append(f"suite stopped (rc {rc or '?'}) in {running[-1].strip()[:200] if running else '?'}")
     extra = f", {skips} skipped" if skips else ""
     slow = sum(1 for b in bad if "TimeoutExpired" in b or "timed out after" in b)
@@ -376,7 +377,8 @@ def run_guest(name: str, kver: str, img: Path, a: argparse.Namespace, only: str 
         res.boot_rc, res.log = rc, str(logf)
         if rc == 255 and attempt == 1 and not (out / "done").exists():
             log(
-                f"{name}: guest died with rc 255 after {time.monotonic() - t0:.0f} s; retrying once with --verbose"
+                f"{name}: guest died with rc 255 after {time.monotonic() - t0:.0f} s;"
+                " retrying once with --verbose"
             )
             continue
         break
@@ -500,7 +502,10 @@ def run_host(a: argparse.Namespace) -> Result:
 
 # ----------------------------------------------------------------------------- report
 def table(results: list[Result]) -> str:
-    head = "| kernel | programs loaded | gap modes | hooks that fell back | failed to load | fentry probe | sensor tests | detection tests | boot+test |"
+    head = (
+        "| kernel | programs loaded | gap modes | hooks that fell back | failed to load | fentry probe"
+        " | sensor tests | detection tests | boot+test |"
+    )
     lines = [head, "|" + "---|" * 9]
     for r in results:
         lines.append(
