@@ -48,7 +48,7 @@ def run(args: dict[str, Any]) -> None:
         ["node", "-e", MINER, str(int(SECONDS * 1000))], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     assert p.stdout is not None
-    ready = select.select([p.stdout], [], [], 15)[0]
+    ready = select.select([p.stdout], [], [], rt.scaled(15))[0]
     first = p.stdout.readline().decode(errors="replace").strip() if ready else ""
     rt.report(t, first == "mining" and p.poll() is None, f"node miner {p.pid}: worker says {first!r}")
     turns = rt.keep_working(args, SECONDS)
