@@ -611,7 +611,9 @@ class Harness:
             capture_output=True,
             text=True,
             env=self.env,
-            timeout=300,
+            # the doctor loads and verifies every program: under TCG on a loaded host (session 11,
+            # load ~12, 2 vCPUs) that took more than a fixed 300 s and the run ended before its baseline
+            timeout=300 * TIMESCALE,
             check=False,
         )
         try:
