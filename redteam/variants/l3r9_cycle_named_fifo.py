@@ -43,7 +43,7 @@ def run(args: dict[str, Any]) -> None:
         (d / "step.py").write_text(STEP)
         child = subprocess.Popen([sys.executable, str(d / "step.py"), str(d / "task.json"), str(pipe)])
         fd = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)  # never blocks, even if the child died first
-        data, rc = b"", None
+        data, exited = b"", False
         try:
             for _ in range(300):  # bounded: 15 s
                 try:
@@ -52,11 +52,13 @@ def run(args: dict[str, Any]) -> None:
                     part = None
                 if part:
                     data += part
-                rc = child.poll()
-                if rc is not None and part == b"":
+                    continue
+                # an empty read means "no writer": final only if the child had exited BEFORE it
+                # (first run: stopping at an empty read made before the child wrote lost the answer)
+                if exited:
                     break
-                if not part:
-                    time.sleep(0.05)
+                exited = child.poll() is not None
+                time.sleep(0.05)
         finally:
             os.close(fd)
             if child.poll() is None:
