@@ -9,6 +9,7 @@ the inputs the channels give it, and bounded in time.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -43,11 +44,15 @@ def _gamma_upper_regularized_int(k: int, x: float) -> float:
     return min(1.0, math.exp(top) * math.fsum(math.exp(t - top) for t in terms))
 
 
+@functools.lru_cache(maxsize=512)
 def gammaincinv_int(k: int, q: float) -> float:
     """x with P(k, x) = q, for integer shape ``k`` >= 1 and 0 < q < 1 (``scipy.special.gammaincinv``).
 
     Bisection on the closed form of the integer-shape gamma CDF: 200 halvings
-    of a bracket reach the float resolution whatever ``k`` is.
+    of a bracket reach the float resolution whatever ``k`` is.  Memoised: the
+    threshold calibrations call it with the same few (k, 0.25) over and over
+    (L1's size-aware thresholds, a dozen per agent at the end of its
+    baseline, on the batch path), and each call is ~200 k-term sums.
     """
     if k < 1 or not 0.0 < q < 1.0:
         raise ValueError("gammaincinv_int needs k >= 1 and 0 < q < 1")

@@ -76,6 +76,13 @@ WINDOW_MIN_QUANTILE = 0.5
 #: the least baseline batches with ``min_events`` events for the JSD judges to judge at all
 #: (h7.detect.window.calibrate_cusum's own minimum for the long window)
 WINDOW_MIN_SAMPLES = 5
+#: the sizes (events per batch) of the size-aware thresholds grow by this factor, from
+#: ``min_events`` up to the baseline's median batch (see ``SchedChannel._calibrate_sizes``) ...
+SIZE_STEP = 1.25
+#: ... in at most this many steps (a busy agent's grid is coarser, never longer)
+SIZE_GRID_MAX = 12
+#: n-event subsamples drawn per baseline batch and size (about 2 x 30 samples per size)
+SIZE_DRAWS = 2
 
 
 @dataclass
@@ -143,6 +150,13 @@ class L1Settings:
     #: ``SPLIT_CATEGORIES``), whenever the sensor's baseline batches carry them; journals and
     #: sensors from before it are judged on the unsplit shape as before
     runqueue_split: bool = True
+    #: judge a batch smaller than the baseline's typical one against the threshold its own size
+    #: calls for: calibrated on n-event subsamples of the baseline's batches (the JSD that
+    #: sampling alone gives n events; see ``SchedChannel._calibrate_sizes``)
+    size_aware: bool = True
+    #: judge a batch smaller than the baseline's typical one against the baseline's quiet seconds
+    #: too, and keep the nearer (``SchedChannel._score``): a quiet second is not a busy one's shape
+    quiet_reference: bool = True
 
 
 def has_split(stats: np.ndarray | None) -> bool:
@@ -196,19 +210,19 @@ def smooth_hist(v: np.ndarray, w: float) -> np.ndarray:
     by a fraction of an octave move a fraction of the mass, while a miner's
     5-ms slices among 100-us ones (six octaves apart) still land in buckets
     the baseline never had.  Counts are conserved (edge buckets keep what
-    would fall off).
+    would fall off).  ``v`` may also be a matrix of such vectors, one per row.
     """
     if w <= 0:
         return v
     out = v.copy()
     for lo in (0, HIST_SLOTS):
-        h = v[lo : lo + HIST_SLOTS]
+        h = v[..., lo : lo + HIST_SLOTS]
         s = h * (1.0 - 2.0 * w)
-        s[1:] += w * h[:-1]
-        s[:-1] += w * h[1:]
-        s[0] += w * h[0]
-        s[-1] += w * h[-1]
-        out[lo : lo + HIST_SLOTS] = s
+        s[..., 1:] += w * h[..., :-1]
+        s[..., :-1] += w * h[..., 1:]
+        s[..., 0] += w * h[..., 0]
+        s[..., -1] += w * h[..., -1]
+        out[..., lo : lo + HIST_SLOTS] = s
     return out
 
 
@@ -256,9 +270,19 @@ class SchedChannel(Channel):
         self._switches = np.zeros(2)
         self._rqwait = np.zeros(HIST_SLOTS)
         self.usable_batches = 0
+        #: raw (unsmoothed) baseline batches, both shapes: the size-aware thresholds subsample them
+        self._raw_rows: list[np.ndarray] = []
+        self._raw_split_rows: list[np.ndarray] = []
+        #: (events, calibration) ascending: the per-batch JSD threshold of a batch with at least
+        #: that many events, where it lies above ``cal`` (``_calibrate_sizes``; empty: ``cal`` alone)
+        self.size_cals: list[tuple[int, Calibration]] = []
+        #: the baseline's batches smaller than its typical one, pooled (``_score``)
+        self.quiet = np.zeros(len(CATEGORIES))
         #: batches with fewer events are not fed to the JSD's window (the baseline's median batch)
         self.window_min_events = 0.0
         self.cal = Calibration(L1_FLOOR, "uncalibrated")
+        #: the calibration the last judged batch's JSD was held against (its size's, ``_cal_at``)
+        self._jsd_cal = self.cal
         self.last: dict[str, Any] = {"divergence": 0.0}
         #: the long-window judge: CUSUM of the per-batch divergence (h7.detect.window)
         self.cusum: Cusum | None = None
@@ -351,11 +375,15 @@ class SchedChannel(Channel):
 
     def learn(self, batch: Batch, ctx: ChannelContext) -> None:
         s = batch.stats.get(ctx.agent)
-        v = smooth_hist(sched_vector(s), self.settings.smooth)
+        raw = sched_vector(s)
+        v = smooth_hist(raw, self.settings.smooth)
         self._rows.append(v)
+        self._raw_rows.append(raw)
         self.total += v
         # both shapes are kept until the baseline ends: a sensor that fills the split is judged on it
-        self._split_rows.append(smooth_hist(sched_vector(s, split=True), self.settings.smooth))
+        raw_split = sched_vector(s, split=True)
+        self._split_rows.append(smooth_hist(raw_split, self.settings.smooth))
+        self._raw_split_rows.append(raw_split)
         self._split_seen = self._split_seen or has_split(s)
         if s is not None:
             self._switches += [float(s["switches_voluntary"]), float(s["switches_involuntary"])]
@@ -377,17 +405,21 @@ class SchedChannel(Channel):
         self.split = bool(self.settings.runqueue_split and self._split_seen)
         if self.split:
             self._rows, self.categories = self._split_rows, list(SPLIT_CATEGORIES)
+            self._raw_rows = self._raw_split_rows
             self.total = np.sum(self._rows, axis=0) if self._rows else np.zeros(len(SPLIT_CATEGORIES))
-        self._split_rows = []
+        self._split_rows, self._raw_split_rows = [], []
         rows = np.vstack(self._rows) if self._rows else np.zeros((0, len(self.categories)))
+        raw = np.vstack(self._raw_rows) if self._raw_rows else np.zeros((0, len(self.categories)))
+        self._raw_rows = []
         # a start-up burst is not the agent's behaviour: out of every model of it (warmup_batches)
         cut = warmup_batches(np.asarray(self._cpu, dtype=np.float64)) if self.settings.warmup_trim else 0
         self.warmup = cut
         if cut:
-            rows = rows[cut:]
+            rows, raw = rows[cut:], raw[cut:]
             self.total = rows.sum(axis=0)
             self._cpu = self._cpu[cut:]
-        usable = rows[rows.sum(axis=1) >= minev]
+        big = rows.sum(axis=1) >= minev
+        usable = rows[big]
         self.usable_batches = int(usable.shape[0])
         samples: list[float] = []
         counts: list[float] = []
@@ -415,8 +447,144 @@ class SchedChannel(Channel):
             override=self.config.threshold_override("L1", "DRIFT_DETECTED"),
         )
         self.cusum = self._calibrate_window(samples) if self.settings.window else None
+        # the baseline's quiet seconds: every batch smaller than its typical one (``_score``)
+        typical = self.window_min_events
+        self.quiet = rows[rows.sum(axis=1) < typical].sum(axis=0) if counts else np.zeros_like(self.total)
+        if self.cal.method == "override":
+            # an operator's threshold is for the JSD to the baseline, as it always was
+            self.quiet = np.zeros_like(self.total)
+        self.size_cals = self._calibrate_sizes(raw, rows) if self.settings.size_aware and counts else []
+        self._jsd_cal = self.cal
         self._rows = []
         self._calibrate_cpu()
+
+    def _calibrate_sizes(self, raw: np.ndarray, rows: np.ndarray) -> list[tuple[int, Calibration]]:
+        """Per-batch thresholds for batches smaller than the baseline's typical one.
+
+        *Sampling*: the JSD of a batch of n events drawn from the baseline's
+        own distribution is not 0.  For k occupied kinds and a pseudo-counts
+        it is about (k - 1) n / (8 ln 2 (n + a)^2) bits on average (a scaled
+        chi-square with k - 1 degrees of freedom), so it grows as a batch
+        shrinks: k = 40, a = 20, unsmoothed, ~0.07 bits at n = 50 and ~0.01 at
+        n = 800.  The threshold calibrated on the baseline's batches describes
+        batches of *their* size; an agent whose baseline batches had hundreds
+        of events has its threshold at the 0.05 floor and its quiet seconds of
+        50-80 events cross it by sampling alone.  So for each size n on a
+        geometric grid from ``min_events`` up to the baseline's median batch,
+        every baseline batch with more than n events is thinned at random to
+        ~n (each event kept with probability n / its count, ``SIZE_DRAWS``
+        times: an n-event subsample of what the agent did in that second),
+        batches with at most n count as they are, and each is scored exactly
+        as a monitored batch of that size is (``_score``, against the rest of
+        the baseline).  Those samples are calibrated like the baseline's own
+        (same tail, budget and floor).  Model-free on purpose: the event kinds
+        come in groups (a sleep is a voluntary switch, a wakeup and a burst)
+        and the agent's seconds differ, which the subsamples carry and the
+        multinomial formula does not.
+
+        The thresholds never fall as the batch shrinks (each size gets the
+        highest of its own and every larger size's) and never lie below the
+        large-batch ``cal``: a size-aware threshold can only remove verdicts.
+        Only sizes whose threshold is above ``cal`` are kept.  Cost: one
+        vectorised draw per grid size, a few ms once per agent.
+        """
+        sizes = raw.sum(axis=1)
+        usable = sizes >= self.settings.min_events
+        if int(usable.sum()) < WINDOW_MIN_SAMPLES or self.cal.method == "override":
+            return []
+        top = self.window_min_events
+        lo = float(max(1, self.settings.min_events))
+        if top <= lo:
+            return []
+        step = max(SIZE_STEP, (top / lo) ** (1.0 / SIZE_GRID_MAX))
+        grid: list[int] = []
+        g = lo
+        while g < top and len(grid) < SIZE_GRID_MAX:
+            grid.append(round(g))
+            g *= step
+        rng = np.random.default_rng(0)
+        # the leave-one-out references, as the baseline's own samples have them
+        rest = self.total[None, :] - rows
+        small = sizes < top
+        quiet_rest = self.quiet[None, :] - np.where(small[:, None], rows, 0.0)
+        ok = usable & (rest.sum(axis=1) > 0)
+        floor = self.config.floor("L1", "DRIFT_DETECTED", L1_FLOOR)
+        cals: list[tuple[int, Calibration]] = []
+        for n in grid:
+            keep = ok & (sizes <= n)
+            samples = self._score_rows(rows[keep], rest[keep], quiet_rest[keep]).tolist()
+            thin = np.flatnonzero(ok & (sizes > n))
+            if thin.size:
+                src = raw[thin].astype(np.int64)
+                p_keep = np.broadcast_to((n / sizes[thin])[None, :, None], (SIZE_DRAWS, *src.shape))
+                sub = rng.binomial(np.broadcast_to(src, (SIZE_DRAWS, *src.shape)), p_keep)
+                sub_rows = smooth_hist(sub.reshape(-1, src.shape[1]).astype(np.float64), self.settings.smooth)
+                idx = np.tile(thin, SIZE_DRAWS)
+                samples += self._score_rows(sub_rows, rest[idx], quiet_rest[idx]).tolist()
+            cals.append((n, calibrate_threshold(samples, floor=floor, budget=self.config.false_alarm_budget)))
+        # never lower for a smaller batch, never below the large-batch threshold
+        out: list[tuple[int, Calibration]] = []
+        best = self.cal
+        for n, c in reversed(cals):
+            if c.threshold > best.threshold:
+                best = c
+            if best.threshold > self.cal.threshold:
+                out.append((n, best))
+        return out[::-1]
+
+    def _score(self, c: np.ndarray, ref: np.ndarray, quiet: np.ndarray | None) -> float:
+        """A batch's shape divergence: JSD to the baseline, or to its quiet seconds if that is nearer.
+
+        ``ref``/``quiet``: counts (normalised here).  An agent has at least
+        two states -- waiting on its model, working -- and the baseline's
+        distribution is their mixture, dominated by the busy seconds' many
+        events.  A quiet second has the quiet state's shape (timer wakeups,
+        long sleeps), which lies a fixed distance from the mixture however
+        many quiet seconds the baseline saw: make eval's mcp dev stack, 343
+        benign batches smaller than its typical one, JSD 0.072 to the
+        baseline, 0.002 to the pooled batches of the baseline smaller than its
+        typical one (``quiet``).  A batch smaller than the baseline's typical
+        one is therefore judged against the nearer of the two: no weaker for
+        a miner, whose bursts fall in buckets neither state has.
+        """
+        if quiet is None or not self.settings.quiet_reference or c.sum() >= self.window_min_events:
+            q = ref / ref.sum()
+            return jsd_bits(self._smoothed(c, q), q)
+        return float(self._score_rows(c[None, :], ref[None, :], quiet[None, :])[0])
+
+    def _score_rows(self, c: np.ndarray, ref: np.ndarray, quiet: np.ndarray) -> np.ndarray:
+        """``_score`` of each row of ``c`` against the same rows of ``ref`` and ``quiet`` (vectorised)."""
+        if c.shape[0] == 0:
+            return np.zeros(0)
+        a = self.settings.pseudocount
+        n = c.sum(axis=1, keepdims=True)
+        q = ref / ref.sum(axis=1, keepdims=True)
+        d = _jsd_rows((c + a * q) / (n + a), q)
+        qt = quiet.sum(axis=1, keepdims=True)
+        small = (n[:, 0] < self.window_min_events) & (qt[:, 0] > 0)
+        if self.settings.quiet_reference and small.any():
+            qs = quiet[small] / qt[small]
+            ds = _jsd_rows((c[small] + a * qs) / (n[small] + a), qs)
+            d[small] = np.minimum(d[small], ds)
+        return d
+
+    def _cal_at(self, n: float) -> Calibration:
+        """The per-batch JSD calibration for a batch of ``n`` events (``_calibrate_sizes``).
+
+        The grid size at or below n (a batch between two sizes gets the
+        smaller size's, higher threshold); the large-batch calibration for a
+        batch as big as the baseline's typical one, or when no size needed
+        more than it.
+        """
+        cal = self.cal
+        if n >= self.window_min_events:
+            return cal
+        for size, c in self.size_cals:
+            if n >= size:
+                cal = c
+            else:
+                break
+        return cal
 
     def _calibrate_cpu(self) -> None:
         """CPU time "times the baseline": each baseline batch against the mean of the others.
@@ -541,11 +709,19 @@ class SchedChannel(Channel):
         elif n >= self.settings.min_events and tot > 0 and self._jsd_calibrated():
             q = self.total / tot
             p = self._smoothed(c, q)
-            d = jsd_bits(p, q)
-            self.last.update(divergence=d, judged=True, entropy_batch=entropy_bits(p))
+            d_all = jsd_bits(p, q)
+            # a batch smaller than the baseline's typical one: the nearer of the baseline and its
+            # quiet seconds (``_score``; d_all itself for a typical batch), and its size's threshold
+            d = self._score(c, self.total, self.quiet)
+            cal = self._cal_at(n)
+            self._jsd_cal = cal
+            self.last.update(
+                divergence=d, judged=True, entropy_batch=entropy_bits(p), threshold=cal.threshold,
+                jsd_to_baseline=d_all,
+            )  # fmt: skip
             # the window only sees batches with a typical baseline batch's support (see finish_baseline)
             window = self.cusum if n >= self.window_min_events else None
-            found += self._judge_metric("jsd", d, self.cal, window)
+            found += self._judge_metric("jsd", d, cal, window)
         else:
             self._over["jsd"] = 0
         # CPU time is judged over the long window only: agents burst for a second or two
@@ -593,9 +769,12 @@ class SchedChannel(Channel):
         threshold = cal.threshold
         if value > threshold:
             self._over[metric] += 1
-            if self._over[metric] >= max(1, self.settings.persist) or unmistakable(
-                value, cal, self.settings.alone_excess
-            ):
+            alone = unmistakable(value, cal, self.settings.alone_excess)
+            if metric == "jsd" and cal is not self.cal:
+                # a small batch's bar is its size's AND the typical batch's: its own calibration
+                # (higher threshold, but a higher median too) never lowers the bar for one batch
+                alone = alone and unmistakable(value, self.cal, self.settings.alone_excess)
+            if self._over[metric] >= max(1, self.settings.persist) or alone:
                 out.append((value / threshold, metric, "batch"))
         else:
             self._over[metric] = 0
@@ -623,7 +802,9 @@ class SchedChannel(Channel):
         evidence: dict[str, Any] = {
             "metric": metric,
             "jsd_bits": round(d, 5),
-            "jsd_threshold": self.cal.threshold,
+            # the threshold for this batch's size (``_cal_at``); the large-batch one beside it
+            "jsd_threshold": self._jsd_cal.threshold,
+            "jsd_threshold_typical_batch": self.cal.threshold,
             "cpu_s_per_s": round(cpu, 5),
             "cpu_baseline_s_per_s": round(self.cpu_mean, 5),
             "cpu_times_baseline": round(cpu_ratio, 4),
@@ -663,8 +844,10 @@ class SchedChannel(Channel):
             if metric == "jsd":
                 evidence["entropy_batch_bits"] = round(entropy_bits(p), 4)
                 evidence["entropy_baseline_bits"] = round(entropy_bits(q), 4)
-                return ctx.alert("L1", "DRIFT_DETECTED", int(batch.t1_ns), d, self.cal.threshold, key="sched",
-                                 evidence=evidence)  # fmt: skip
+                thr = self._jsd_cal.threshold
+                return ctx.alert(
+                    "L1", "DRIFT_DETECTED", int(batch.t1_ns), d, thr, key="sched", evidence=evidence
+                )
             assert self.cpu_cal is not None
             return ctx.alert("L1", "DRIFT_DETECTED", int(batch.t1_ns), cpu_ratio, self.cpu_cal.threshold,
                              key="sched", evidence=evidence)  # fmt: skip
@@ -702,6 +885,8 @@ class SchedChannel(Channel):
             "divergence": float(self.last.get("divergence", 0.0)),
             "threshold": self.cal.threshold,
             "calibration": self.cal.to_dict(),
+            # [events, threshold]: a smaller batch is held to the threshold of its size (_cal_at)
+            "size_thresholds": [[n, round(c.threshold, 6)] for n, c in self.size_cals],
             # one CUSUM status per metric, like L4's (None: no long window)
             "window": {m: cu.status() for m, cu in self._windows() if cu is not None} or None,
             "cpu": {
@@ -728,6 +913,8 @@ class SchedChannel(Channel):
             "total": [float(x) for x in self.total],
             "usable_batches": self.usable_batches,
             "cal": self.cal.to_dict(),
+            "size_cals": [[n, c.to_dict()] for n, c in self.size_cals],
+            "quiet": [float(x) for x in self.quiet],
             "cusum": self.cusum.to_state() if self.cusum is not None else None,
             "cpu_mean": self.cpu_mean,
             "window_min_events": self.window_min_events,
@@ -748,6 +935,17 @@ class SchedChannel(Channel):
         self.total = total
         self.usable_batches = int(state.get("usable_batches", 0))
         self.cal = Calibration.from_dict(state["cal"])
+        # baseline files older than the size-aware thresholds have none: every size gets ``cal``
+        quiet = state.get("quiet")
+        # older baseline files have no quiet reference: every batch is judged against the baseline
+        self.quiet = np.array([float(x) for x in quiet]) if quiet else np.zeros_like(total)
+        if self.quiet.shape != total.shape:
+            raise ValueError("L1 baseline state has the wrong number of quiet categories")
+        self.size_cals = [
+            (int(n), Calibration.from_dict(c))
+            for n, c in state.get("size_cals") or []
+            if self.settings.size_aware
+        ]
         cu = state.get("cusum")
         self.cusum = Cusum.from_state(cu) if cu and self.settings.window else None
         # older baseline files have no CPU model: that judge stays off for them
@@ -766,6 +964,9 @@ class SchedChannel(Channel):
         override = self.config.threshold_override("L1", "DRIFT_DETECTED")
         if override is not None:
             self.cal = Calibration(override, "override")
+            self.size_cals = []
+            self.quiet = np.zeros_like(self.total)
+        self._jsd_cal = self.cal
         self.baselined = True
         if self.ledger is not None:
             self.ledger.arm()
@@ -820,6 +1021,15 @@ def warmup_batches(x: np.ndarray) -> int:
     if best_d == 0 or float(x[:best_d].mean()) <= float(x[best_d:].max()):
         return 0
     return best_d
+
+
+def _jsd_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``jsd_bits`` of each row of ``p`` against the same row of ``q`` (rows are distributions)."""
+    m = 0.5 * (p + q)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kp = np.where(p > 0, p * np.log2(np.where(p > 0, p, 1.0) / np.where(m > 0, m, 1.0)), 0.0)
+        kq = np.where(q > 0, q * np.log2(np.where(q > 0, q, 1.0) / np.where(m > 0, m, 1.0)), 0.0)
+    return np.maximum(0.0, 0.5 * kp.sum(axis=1) + 0.5 * kq.sum(axis=1))
 
 
 def sustained(cpu: np.ndarray, k: int) -> np.ndarray:

@@ -43,6 +43,11 @@ Scenarios (all RECORD_S long, changes start at CHANGE_AT):
   agent, its baseline at the host's load, then LOAD_HOGS nice-0 CPU hogs in another process from
   LOAD_AT (just after the baseline) to the end: benign / a 10 % miner from CHANGE_AT / one
   thread hashing flat out for LOAD_SPIN_S from CHANGE_AT (make eval's one-thread miner).
+* ``toolslow`` (session 11) -- tests/agents/toolloop_agent.py: 8 tool workers (each a tool step,
+  then a 0.1-0.3 s sleep) for TOOLSLOW_FAST_S (the whole baseline), then 1 of them to the end
+  (TOOLSLOW_RECORD_S), benign throughout: monitored batches of the baseline's shape with an
+  eighth of its events (L1's small-batch sampling noise, the class of session 10's eval false
+  alerts).
 * ``spinlong`` / ``spinquiet`` -- the same agent quiet for SPIN_QUIET_S, no
   hog: the host's own load (session 5: 5-10 on 2 cores).  Of these session-5
   scenarios only ``*_dev`` chose settings; ``spinquiet_test`` and
@@ -118,6 +123,26 @@ def inject_code(api_port: int, code: str, args: dict[str, object]) -> None:
     )
     with urllib.request.urlopen(req, timeout=5) as r:
         r.read()
+
+
+def strip_file_events(path: Path) -> None:
+    """Drop the file events (open, access) of a journal: L1 and L4 never read them.
+
+    ``toolslow``'s tool workers open files ~60 times a second; kept, they
+    made each recording 3.4 MB instead of a few hundred KB.
+    """
+    from h7.journal import read_journal, write_journal
+
+    header, batches, trunc = read_journal(path)
+    if trunc is not None:
+        raise SystemExit(f"{path}: truncated recording ({trunc})")
+    for b in batches:
+        b.events = [e for e in b.events if e.get("type") not in ("open", "access")]
+    tmp = path.with_suffix(".tmp")
+    meta: dict[str, object] = {**header.meta, "file_events": "stripped (tests/journals/drift/record.py)"}
+    write_journal(tmp, batches, header.agents, host=header.host, batch_ns=header.batch_ns,
+                  start_ns=header.start_ns, meta=meta)  # fmt: skip
+    tmp.replace(path)
 
 
 def strip_syscalls(path: Path, change_ns: int | None) -> None:
@@ -255,6 +280,34 @@ def record_spin(
     return out, change_ns
 
 
+#: toolslow: the tool loop's busy pace lasts this long (past the 30-s baseline), then slows
+TOOLSLOW_FAST_S = 35.0
+TOOLSLOW_RECORD_S = 300.0
+
+
+def record_toolslow(name: str) -> tuple[Path, int | None]:
+    """tests/agents/toolloop_agent.py: 8 tool workers through the baseline, 1 after it."""
+    out = HERE / f"{name}.h7j"
+    out.unlink(missing_ok=True)
+    agent_py = HERE.parent.parent / "agents" / "toolloop_agent.py"
+    seed = "11" if name.endswith("_test") else "3"
+    agent = subprocess.Popen(
+        [sys.executable, str(agent_py), "--life-s", f"{TOOLSLOW_RECORD_S + 60:g}",
+         "--fast-s", f"{TOOLSLOW_FAST_S:g}", "--seed", seed, "--workers", "8", "--slow-workers", "1"],
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert agent.stdout is not None and agent.stdout.readline().strip() == b"ready"
+        rec = subprocess.Popen(
+            [sys.executable, "-m", "h7", "record", str(agent.pid), "-o", str(out),
+             "--duration", f"{TOOLSLOW_RECORD_S:g}s"]
+        )  # fmt: skip
+        rec.wait(timeout=TOOLSLOW_RECORD_S + 60)
+    finally:
+        stop(agent)
+    return out, None  # benign throughout: the slower pace is ordinary work
+
+
 #: node: the benign Node analogue's recording; nodespin: its one worker's flat-out run
 NODE_RECORD_S = 240.0
 NODE_SPIN_S = 12.0
@@ -376,6 +429,7 @@ SCENARIOS = (
     "loadup",
     "loadminer10",
     "loadspin",
+    "toolslow",
 )
 
 
@@ -398,11 +452,15 @@ def main() -> None:
                 p, change_ns = record_spin(name, Path(tmp), spin=True)
             elif scenario.startswith("node"):
                 p, change_ns = record_node(name, scenario)
+            elif scenario == "toolslow":
+                p, change_ns = record_toolslow(name)
             elif scenario in ("spinlong", "spinquiet"):
                 p, change_ns = record_spin(name, Path(tmp), hog_at=None)
             else:
                 p, change_ns = record_demo(name, scenario, Path(tmp))
             strip_syscalls(p, change_ns)
+            if scenario == "toolslow":
+                strip_file_events(p)
             print(f"{p.name}: {p.stat().st_size} bytes")
 
 
