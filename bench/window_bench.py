@@ -4,7 +4,13 @@ Figures (all one Python thread, this host):
 
 * ``window_calibrate_ms`` -- one CUSUM's calibration (the simulation), done
   5 times per agent (L1's JSD and CPU time + three L4 metrics) once, at the
-  end of its baseline.
+  end of its baseline, on the engine's batch path.  ``window_simulate_ms`` is
+  its simulation alone (h7.detect.window.simulated_quantile, session 11) and
+  ``window_simulate_ms_plain`` the loop and ``np.quantile`` it replaced
+  (``plain_simulated_quantile`` below: the same figure, the before/after).
+* ``l1_finish_baseline_ms`` / ``l1_finish_baseline_ms_nosize`` -- L1's whole
+  end of baseline for an agent with busy and quiet seconds, with and without
+  its size-aware thresholds and quiet reference (session 11): their cost.
 * ``window_update_ns`` -- one CUSUM step, per batch per metric.
 * ``l1_judge_us_window`` / ``l1_judge_us_nowindow`` and the same for L4 --
   a whole per-batch judgement with the long windows on and off (for L1: the
@@ -40,7 +46,48 @@ from h7.detect.channels.base import ChannelContext
 from h7.detect.channels.l1_sched import SchedChannel
 from h7.detect.channels.l4_egress import EgressChannel
 from h7.detect.folding import AgentFolder
-from h7.detect.window import calibrate_cusum
+from h7.detect.window import SIM_RUNS, SIM_STEPS, calibrate_cusum, simulated_quantile
+
+
+def plain_simulated_quantile(steps: np.ndarray, budget: float, seed: int = 0) -> float:
+    """The CUSUM simulation as it was before session 11: a loop of new arrays and ``np.quantile``.
+
+    Kept as the reference that ``simulated_quantile`` must equal exactly
+    (tests/test_l1_small_batches.py) and as the "before" row of this section.
+    """
+    rng = np.random.default_rng(seed)
+    draws = rng.choice(steps, size=(SIM_STEPS, SIM_RUNS), replace=True)
+    s = np.zeros(SIM_RUNS)
+    seen = np.empty((SIM_STEPS, SIM_RUNS))
+    for t in range(SIM_STEPS):
+        s = np.maximum(0.0, s + draws[t])
+        seen[t] = s
+    return float(np.quantile(seen, 1.0 - budget))
+
+
+def _l1_baseline(rng: np.random.Generator, **settings: Any) -> tuple[SchedChannel, ChannelContext]:
+    """L1 fed 30 baseline batches, every third a quiet second (few bursts and sleeps), not finished."""
+    cfg = EngineConfig(read_proc=False, channel_settings={"L1": settings})
+    ctx = ChannelContext(agent=1, agent_id="bench:1:1", info=None, config=cfg)
+    l1 = SchedChannel(cfg)
+    for i in range(30):
+        s = _stats(rng)
+        if i % 3 == 0:
+            for f in ("burst_hist", "sleep_hist"):
+                s[f] = rng.poisson(1, len(s[f]))
+        l1.learn(Batch(i * NS_PER_S, (i + 1) * NS_PER_S, stats={1: s}), ctx)
+    return l1, ctx
+
+
+def _finish_ms(reps: int, **settings: Any) -> float:
+    """Median CPU ms of L1's finish_baseline (CPU time: this host's wall clock is shared)."""
+    ts = []
+    for r in range(reps):
+        l1, ctx = _l1_baseline(np.random.default_rng(r), **settings)
+        t0 = time.process_time_ns()
+        l1.finish_baseline(ctx)
+        ts.append((time.process_time_ns() - t0) / 1e6)
+    return float(np.median(ts))
 
 
 def _per(fn: Any, n: int) -> float:
@@ -84,6 +131,17 @@ def run(quick: bool = False) -> dict[str, float]:
     out: dict[str, float] = {}
     samples = rng.gamma(2.0, 0.01, 30)
     out["window_calibrate_ms"] = _per(lambda: calibrate_cusum(samples, budget=1e-3), 5 if quick else 20) / 1e6
+    steps = samples - float(np.median(samples) + samples.std())
+    reps = 5 if quick else 20
+    for tag, fn in (("", simulated_quantile), ("_plain", plain_simulated_quantile)):
+        t0 = time.process_time_ns()
+        for _ in range(reps):
+            fn(steps, 1e-3)
+        out[f"window_simulate_ms{tag}"] = (time.process_time_ns() - t0) / reps / 1e6
+    out["l1_finish_baseline_ms"] = _finish_ms(3 if quick else 9)
+    out["l1_finish_baseline_ms_nosize"] = _finish_ms(
+        3 if quick else 9, size_aware=False, quiet_reference=False
+    )
     cu = calibrate_cusum(samples, budget=1e-3)
     out["window_update_ns"] = _per(lambda: cu.update(0.01), n * 10)
     batches = [Batch(i * NS_PER_S, (i + 1) * NS_PER_S, stats={1: _stats(rng)}) for i in range(100, 100 + n)]

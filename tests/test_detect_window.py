@@ -15,6 +15,7 @@ from typing import Any, Literal, overload
 import numpy as np
 import pytest
 
+from bench.window_bench import plain_simulated_quantile
 from h7.alert import Alert
 from h7.batch import Batch
 from h7.config import EngineConfig
@@ -22,7 +23,7 @@ from h7.detect.channels.base import Channel, ChannelContext
 from h7.detect.channels.l1_sched import SchedChannel
 from h7.detect.channels.l4_egress import EgressChannel
 from h7.detect.engine import Engine
-from h7.detect.window import Cusum, calibrate_cusum
+from h7.detect.window import Cusum, _upper_quantile, calibrate_cusum, simulated_quantile
 from h7.journal import read_journal
 
 DRIFT = Path(__file__).parent / "journals" / "drift"
@@ -52,6 +53,23 @@ def test_cusum_holds_its_budget_on_baseline_like_scores_and_catches_a_small_sust
     assert first is not None and first < 60, first
     # ... which no single batch of it would have crossed a per-batch threshold for
     assert shifted.max() < np.quantile(fresh, 1 - 1e-3) + base.std()
+
+
+def test_cusum_simulation_is_the_plain_loop_exactly() -> None:
+    """h7.detect.window.simulated_quantile (cached picks, in-place S, top-only quantile) == the loop."""
+    rng = np.random.default_rng(11)
+    for _ in range(60):
+        n = int(rng.integers(5, 300))
+        x = rng.exponential(rng.uniform(0.001, 1.0), n) * (rng.random(n) < rng.uniform(0.2, 1.0))
+        if rng.random() < 0.3:
+            x = np.round(x, 1)  # ties
+        ref = float(np.median(x) + rng.uniform(-0.5, 1.5) * x.std())
+        budget = float(rng.choice([1e-3, 5e-4, 1e-2, 0.1, 0.5]))
+        assert simulated_quantile(x - ref, budget) == plain_simulated_quantile(x - ref, budget)
+    # the top-only quantile falls back to np.quantile where it must (ties at its bound, all zeros)
+    for flat in (np.zeros(200_000), np.r_[np.zeros(199_700), np.arange(300.0)], rng.exponential(1.0, 5000)):
+        for q in (0.999, 0.9999, 0.5):
+            assert _upper_quantile(flat, q) == float(np.quantile(flat, q))
 
 
 def test_cusum_single_batches_below_the_per_batch_threshold_never_alert() -> None:

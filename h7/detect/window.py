@@ -39,6 +39,7 @@ agent at the end of its baseline.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -113,6 +114,76 @@ class Cusum:
         )
 
 
+@functools.lru_cache(maxsize=4)
+def _draw_indices(n: int, seed: int) -> np.ndarray:
+    """The simulation's random picks among ``n`` samples: ``Generator.choice``'s own integers.
+
+    Every calibration with the same number of samples and seed draws the
+    same picks (``choice`` with replacement is ``integers(0, n)``), and an
+    agent's five CUSUMs all have one sample per baseline batch: drawn once,
+    kept as uint8 where they fit (200 KB; int64 would be 1.6 MB each).
+    """
+    idx = np.random.default_rng(seed).integers(0, n, size=(SIM_STEPS, SIM_RUNS), dtype=np.int64)
+    idx = idx.astype(np.uint8 if n <= 256 else np.int64)
+    idx.setflags(write=False)
+    return idx
+
+
+def simulated_quantile(steps: np.ndarray, budget: float, seed: int = 0) -> float:
+    """The value S passes in a fraction ``budget`` of simulated batches (``calibrate_cusum``'s h).
+
+    SIM_RUNS sequences of SIM_STEPS draws (with replacement) of ``steps``
+    (each sample minus the reference), run through S = max(0, S + step); the
+    ``1 - budget`` quantile of every S seen.  The picks are exactly those of
+    ``Generator.choice`` and are drawn once per sample count
+    (``_draw_indices``), and S is written in place: the same figure as the
+    plain loop it replaces (``bench.window_bench.plain_simulated_quantile``;
+    tests/test_l1_small_batches.py checks equality), at about half its CPU.
+    It runs at the end of every baseline, five times per agent, on the
+    engine's batch path (make bench, window section, ``window_simulate_ms``).
+    """
+    draws = steps[_draw_indices(int(steps.size), seed)]
+    seen = np.empty((SIM_STEPS, SIM_RUNS))
+    prev = np.zeros(SIM_RUNS)
+    for t in range(SIM_STEPS):
+        row = seen[t]
+        np.add(prev, draws[t], out=row)
+        np.maximum(row, 0.0, out=row)
+        prev = row
+    return _upper_quantile(seen.ravel(), 1.0 - budget)
+
+
+def _upper_quantile(flat: np.ndarray, q: float) -> float:
+    """``np.quantile(flat, q)`` (linear rule), exactly, from the values near the top only.
+
+    A quantile near 1 needs the two order statistics around position
+    (N - 1) q.  A lower bound L for them comes from every 16th value; when
+    at least the needed count of values is >= L (else: ``np.quantile``), the
+    two are the same ranks from the top among those few hundred values, and
+    the full 2e5-value partition (2-3 ms here, most of the simulation's
+    cost on its tie-heavy zeros) is skipped.
+    """
+    n = flat.size
+    pos = (n - 1) * q
+    k = math.floor(pos)
+    frac = pos - k
+    m = n - k  # the k-th smallest is the m-th largest
+    if m > 4096 or n < 1024:
+        return float(np.quantile(flat, q))
+    sub = flat[::16]
+    # the subsample's rank a few times the needed count from its top: below the sought values
+    r = max(0, sub.size - 4 * (m // 16 + 8))
+    bound = float(np.partition(sub, r)[r])
+    top = flat[flat >= bound]
+    if top.size < m or top.size > 64 * m + 4096:  # no bound below, or ties at it: the plain way
+        return float(np.quantile(flat, q))
+    top.sort()
+    a = float(top[top.size - m])
+    b = float(top[top.size - m + 1]) if m >= 2 else a
+    # numpy's linear interpolation (its _lerp): from the lower neighbour below t = 0.5
+    return a + (b - a) * frac if frac < 0.5 else b - (b - a) * (1.0 - frac)
+
+
 def calibrate_cusum(
     samples: np.ndarray | list[float],
     *,
@@ -170,15 +241,8 @@ def calibrate_cusum(
     ref = max(med, float(x.mean())) + ref_sigmas * sigma
     if min_ref is not None:
         ref = max(ref, float(min_ref))
-    rng = np.random.default_rng(seed)
     xs = np.minimum(x, float(single_cap)) if clip_at_cap and single_cap is not None else x
-    draws = rng.choice(xs, size=(SIM_STEPS, SIM_RUNS), replace=True) - ref
-    s = np.zeros(SIM_RUNS)
-    seen = np.empty((SIM_STEPS, SIM_RUNS))
-    for t in range(SIM_STEPS):
-        s = np.maximum(0.0, s + draws[t])
-        seen[t] = s
-    q = float(np.quantile(seen, 1.0 - budget))
+    q = simulated_quantile(xs - ref, budget, seed)
     cap = max(float(single_cap) - ref, 0.0) * cap_batches if single_cap is not None else 0.0
     h = max(q * headroom, cap, sigma)
     if h <= 0:
