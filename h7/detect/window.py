@@ -121,10 +121,10 @@ def _draw_indices(n: int, seed: int) -> np.ndarray:
     Every calibration with the same number of samples and seed draws the
     same picks (``choice`` with replacement is ``integers(0, n)``), and an
     agent's five CUSUMs all have one sample per baseline batch: drawn once,
-    kept as uint8 where they fit (200 KB; int64 would be 1.6 MB each).
+    kept as uint8/uint16 where they fit (200/400 KB; int64 would be 1.6 MB each).
     """
     idx = np.random.default_rng(seed).integers(0, n, size=(SIM_STEPS, SIM_RUNS), dtype=np.int64)
-    idx = idx.astype(np.uint8 if n <= 256 else np.int64)
+    idx = idx.astype(np.uint8 if n <= 256 else np.uint16 if n <= 65536 else np.int64)
     idx.setflags(write=False)
     return idx
 
