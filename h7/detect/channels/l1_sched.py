@@ -883,7 +883,9 @@ class SchedChannel(Channel):
         return {
             "state": "monitoring" if self.baselined else "learning",
             "divergence": float(self.last.get("divergence", 0.0)),
-            "threshold": self.cal.threshold,
+            # what that divergence is held to: the last judged batch's size's threshold
+            # (``_cal_at``); the typical batch's is ``calibration.threshold``
+            "threshold": self._jsd_cal.threshold,
             "calibration": self.cal.to_dict(),
             # [events, threshold]: a smaller batch is held to the threshold of its size (_cal_at)
             "size_thresholds": [[n, round(c.threshold, 6)] for n, c in self.size_cals],
