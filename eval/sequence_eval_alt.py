@@ -39,7 +39,7 @@ from __future__ import annotations
 import io
 import sys
 import tarfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -514,24 +514,37 @@ def _short(f: Figures) -> str:
     return f"{f.auc:.3f} / {f.far90:.3f}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def folds_main(
+    prog: str,
+    argv: Sequence[str] | None,
+    run: Callable[[Sequence[str] | None, int], tuple[dict[str, Corpus], Results]],
+    report: Callable[[dict[str, Corpus], Results], Iterable[str]],
+) -> int:
+    """The command line of an evaluation over the first ALT_FOLDS folds: [--all-folds] [corpus ...].
+
+    Shared by this script and sequence_eval_s11, so both take the same arguments and refuse
+    bad input in the same words.  --all-folds: every fold of the UNM corpora (15-25, as the main
+    table; ~3.5 min of one core, not pinned by the tests) instead of the first 5.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
-    # --all-folds: every fold of the UNM corpora (15-25, as the main table; ~3.5 min of one core,
-    # not pinned by the tests) instead of the first 5
     folds = 10**6 if "--all-folds" in args else ALT_FOLDS
     args = [a for a in args if a != "--all-folds"]
-    if corpus_args_refused("sequence_eval_alt", args):
+    if corpus_args_refused(prog, args):
         return 2
     try:
         corpora, results = run(args or None, folds)
     except (OSError, ValueError, tarfile.TarError) as e:
-        print(f"sequence_eval_alt: {e}", file=sys.stderr)
+        print(f"{prog}: {e}", file=sys.stderr)
         return 1
     out = io.StringIO()
     for line in report(corpora, results):
         print(line, file=out)
     print(out.getvalue(), end="")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return folds_main("sequence_eval_alt", argv, run, report)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,6 @@ before any of them was scored:
 
 from __future__ import annotations
 
-import io
-import sys
-import tarfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,14 +42,13 @@ from eval.sequence_eval import (
     _Ranked,
     acceptance,
     choose,
-    corpus_args_refused,
     figures_over_folds,
     leave_one_corpus_out,
     load_all,
     meets_bar,
     shipped_config,
 )
-from eval.sequence_eval_alt import ALT_FOLDS, _freq_scores, _robust_scale, cross_splits
+from eval.sequence_eval_alt import ALT_FOLDS, _freq_scores, _robust_scale, cross_splits, folds_main
 from h7.detect.sequence import SequenceModel, StideModel, code_depth
 
 I64 = npt.NDArray[np.int64]
@@ -422,21 +418,7 @@ def report(corpora: dict[str, Corpus], results: Results) -> Iterator[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    folds = 10**6 if "--all-folds" in args else ALT_FOLDS
-    args = [a for a in args if a != "--all-folds"]
-    if corpus_args_refused("sequence_eval_s11", args):
-        return 2
-    try:
-        corpora, results = run(args or None, folds)
-    except (OSError, ValueError, tarfile.TarError) as e:
-        print(f"sequence_eval_s11: {e}", file=sys.stderr)
-        return 1
-    out = io.StringIO()
-    for line in report(corpora, results):
-        print(line, file=out)
-    print(out.getvalue(), end="")
-    return 0
+    return folds_main("sequence_eval_s11", argv, run, report)
 
 
 if __name__ == "__main__":
