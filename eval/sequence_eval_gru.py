@@ -145,7 +145,7 @@ def gru_models(key: str, corpus: Corpus, train: bool = False, log: Any = None) -
         out.append(m)
         dirty = True
     if dirty:
-        np.savez_compressed(_cache_path(key), **z)  # type: ignore[arg-type]
+        np.savez_compressed(_cache_path(key), **z)  # type: ignore[arg-type]  # numpy stub: **kwds vs allow_pickle
     return out
 
 

@@ -70,6 +70,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -228,7 +229,7 @@ def start_hog(seconds: float, n: int = 1) -> list[subprocess.Popen[bytes]]:
     return [subprocess.Popen([sys.executable, "-c", HOG, f"{seconds:g}"]) for _ in range(n)]
 
 
-def stop(p: subprocess.Popen[bytes] | list[subprocess.Popen[bytes]]) -> None:
+def stop(p: subprocess.Popen[Any] | list[subprocess.Popen[Any]]) -> None:
     for q in p if isinstance(p, list) else [p]:
         if q.poll() is None:
             q.kill()
@@ -351,7 +352,7 @@ def record_node(name: str, scenario: str) -> tuple[Path, int | None]:
             agent.stdin.flush()
         rec.wait(timeout=secs + 60)
     finally:
-        stop(agent)  # type: ignore[arg-type]
+        stop(agent)
     return out, change_ns
 
 

@@ -29,6 +29,7 @@ L2 for ``execminer``).
 from __future__ import annotations
 
 import io
+import subprocess
 import sys
 import tempfile
 import time
@@ -107,7 +108,7 @@ def record(name: str, workroot: Path) -> tuple[Path, int]:
     out.unlink(missing_ok=True)
 
     class JournalDemo(Demo):
-        def _spawn(self, args: list[str], log: str) -> object:  # type: ignore[override]
+        def _spawn(self, args: list[str], log: str) -> subprocess.Popen[bytes]:
             if "attach" in args:  # the engine's path, with the journal and a bounded run
                 args = [*args, "--journal", str(out), "--duration", f"{RECORD_S:g}s"]
             return super()._spawn(args, log)
