@@ -38,13 +38,18 @@ def guest(name: str, img: Path, a: argparse.Namespace, extra: list[str]) -> Path
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
+    # The harness's arguments go through a file in the guest's rwdir, not the --exec line: virtme
+    # puts that line, base64-encoded, on the kernel command line (2048 bytes on x86), and a long
+    # --only list (33 names, session 11) cut it so the guest never started its script -- it idled
+    # at boot with no error.
+    (out / "harness.args").write_text("".join(f"{x}\n" for x in extra))
     cmd = [str(vr.VENV / "bin" / "vng")]
     if not vr.has_hw_virt():
         cmd.append("--disable-kvm")
     cmd += ["--force-9p", "--cpus", str(a.cpus), "--memory", a.memory, f"--rwdir={out}", "--run", str(img),
             f"--qemu-opts=-drive file={vr.IMAGE},format=raw,if=virtio,readonly=on",
             "--exec", " ".join(["env", f"H7_NPY={a.npy_disable}", f"H7_NUMPY_PROBE={a.numpy_probe}",
-                                str(HERE / "redteam_guest.sh"), str(out), *extra])]  # fmt: skip
+                                str(HERE / "redteam_guest.sh"), str(out)])]  # fmt: skip
     env = dict(os.environ, PATH=f"{vr.VENV / 'bin'}:/usr/sbin:/usr/bin:/sbin:/bin")
     logf = vr.WORK / f"redteam-{name}.log"
     t0 = time.monotonic()

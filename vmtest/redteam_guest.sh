@@ -1,10 +1,14 @@
 #!/bin/bash
 # Runs the red-team suite inside one vmtest guest (fentry mode where the kernel allows it).
 # usage: vmtest/redteam_guest.sh OUTDIR [HARNESS ARGS...]
+# OUTDIR/harness.args (one argument a line), when present, replaces HARNESS ARGS: vmtest/redteam.py
+# writes it there because the --exec line rides on the kernel command line (2048 bytes on x86).
 # Writes OUTDIR/redteam.json (the results), redteam.log (the harness's output), uname.txt, done.
 # Python comes from the ext4 image vmtest/redteam.py builds (same layout as vmtest/guest.sh, plus redteam/).
 set -u
 OUT=$1; shift
+ARGS=("$@")
+[ -f "$OUT/harness.args" ] && mapfile -t ARGS < "$OUT/harness.args"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=$ROOT/.venv/bin/python
 export PYTHONDONTWRITEBYTECODE=1 HOME=/tmp
@@ -52,7 +56,7 @@ if [ "${H7_NUMPY_PROBE:-0}" != 0 ] && [ -f "$OUT/../numpy_expect.json" ]; then
     NPY_DISABLE_CPU_FEATURES="X86_V3 X86_V4" "$PY" vmtest/numpy_probe.py check "$OUT/../numpy_expect.json" \
         "$H7_NUMPY_PROBE" >> "$OUT/numpy_probe.jsonl" 2>&1
 fi
-timeout "${H7_REDTEAM_TIMEOUT:-5400}" "$PY" -m redteam.harness --workdir /tmp/h7-redteam --out "$OUT/redteam.json" "$@" \
+timeout "${H7_REDTEAM_TIMEOUT:-5400}" "$PY" -m redteam.harness --workdir /tmp/h7-redteam --out "$OUT/redteam.json" "${ARGS[@]}" \
     > "$OUT/redteam.log" 2>&1
 echo $? > "$OUT/redteam.rc"
 cp /tmp/h7-redteam/sensor.log "$OUT/sensor.log" 2>/dev/null
