@@ -58,6 +58,12 @@ So does perf_event_open(2) bound to one of its tasks by a process outside its
 agent (round 8): a sampling event with PERF_SAMPLE_STACK_USER copies its user
 stack at every sample, behind a read-level check only (sys_enter, both modes).
 
+Inside the agent (red-team round 9: gdb -p on the test the agent started, a py-spy dump of its own
+forked worker): an agent process acting on its own descendant, or on another branch that runs a
+program, gains nothing it did not hold and is only counted; acting on an ancestor (the root holds
+the keys), on a forked copy of an agent process, or from outside is certified (``Lineage``, from
+the kernel's fork/exec records, so a replay decides the same).
+
 PTRACE_TRACEME is not an attach by someone else (the process asks to be
 traced by its parent) and is ignored.  The kernel reports only acts whose
 TARGET is a monitored task, resolved in the kernel (pids named inside a PID
@@ -75,6 +81,7 @@ from typing import Any
 
 from h7.alert import Alert
 from h7.batch import Event
+from h7.decode import OUTSIDE_TYPES
 from h7.detect.channels.base import Channel, ChannelContext
 from h7.registry import AlertCode, ChannelSpec, register
 
@@ -144,6 +151,98 @@ RLIMITS = dict(
 )
 
 
+#: how many processes the lineage remembers (the oldest are forgotten first; a forgotten link makes
+#: the verdict the conservative one: certified)
+MAX_LINEAGE = 16384
+
+
+@dataclass
+class Lineage:
+    """An agent's process tree as the kernel's own records tell it: replayable, no /proc.
+
+    Every record names its actor and the actor's parent (``pid``, ``ppid``); a fork names the
+    child; an exec says the process now runs a new program.  From these alone L5 tells whether
+    an accessor inside the agent acts on its own descendant, on an ancestor, or sideways -- the
+    same verdict live and in a replay (a /proc walk at alert time would differ in a replay, and
+    a process gone a millisecond after its act would not be found).
+    """
+
+    parent: dict[int, int]
+    #: processes that exec'd since they were forked (their memory is a program, not a copy)
+    execd: set[int]
+
+    def __init__(self) -> None:
+        self.parent = {}
+        self.execd = set()
+
+    def on_event(self, ev: Event) -> None:
+        pid, t = int(ev.get("pid", 0)), ev.get("type")
+        if t == "fork":
+            child = int(ev.get("child", 0))
+            if child > 0 and child != pid:  # a process, not a thread
+                self._link(child, pid)
+                self.execd.discard(child)  # a new process under a reused pid
+            return
+        ppid = int(ev.get("ppid", 0))
+        if pid > 0 and ppid > 0 and t not in OUTSIDE_TYPES:
+            self._link(pid, ppid)
+        if t == "exec" and pid > 0:
+            self.execd.add(pid)
+
+    def _link(self, pid: int, ppid: int) -> None:
+        if self.parent.get(pid) == ppid:
+            return
+        self.parent.pop(pid, None)
+        self.parent[pid] = ppid
+        if len(self.parent) > MAX_LINEAGE:
+            old = next(iter(self.parent))
+            del self.parent[old]
+            self.execd.discard(old)
+
+    def chain(self, pid: int, root: int) -> list[int] | None:
+        """``pid``, its parent, ... up to ``root`` inclusive; None if the known links never reach it."""
+        out = [pid]
+        cur = pid
+        for _ in range(256):  # bounded: a tree deeper than this is not trusted
+            if cur == root:
+                return out
+            nxt = self.parent.get(cur)
+            if nxt is None or nxt in out:
+                return None
+            out.append(nxt)
+            cur = nxt
+        return None
+
+    def relation(self, accessor: int, target: int, root: int) -> str:
+        """How ``accessor`` stands to ``target`` inside the agent rooted at ``root``.
+
+        ``outside`` (the accessor is not known below the root), ``ancestor`` (the target is
+        the accessor's parent, grandparent, ... or the root), ``descendant`` (the accessor's own
+        child, grandchild, ...), ``sideways_program`` (another branch, and some process on the
+        target's branch below the common ancestor exec'd: the target runs a program its branch
+        started), ``sideways_copy`` (another branch that never exec'd: a forked copy of an agent
+        process's memory) or ``unknown`` (the target's links do not reach the root).
+        """
+        mine = self.chain(accessor, root)
+        if mine is None:
+            return "outside"
+        if target in mine:
+            return "ancestor"
+        theirs = self.chain(target, root)
+        if theirs is None:
+            return "unknown"
+        if accessor in theirs:
+            return "descendant"
+        below = theirs[: next(i for i, p in enumerate(theirs) if p in mine)]
+        return "sideways_program" if any(p in self.execd for p in below) else "sideways_copy"
+
+
+#: relations of an accessor INSIDE the agent to its target that are the agent's own work, only
+#: counted (docs/detection.md, L5 "Inside the agent"): nothing is gained that the accessor (or
+#: the agent process that started both) did not already hold
+OWN_WORK = frozenset({"descendant", "sideways_program"})
+
+
 @dataclass
 class L5Settings:
     """``[detect.l5]``: nothing to set (there is no model and no threshold)."""
@@ -158,6 +257,9 @@ class PtraceChannel(Channel):
         self.environ_sweeps = 0
         self.maps_sweeps = 0
         self.own_reads = 0  # this sensor's own /proc/<pid>/maps reads (L2), not tampering
+        self.lineage = Lineage()
+        #: acts of an agent process on its own work (OWN_WORK), by relation: counted, not certified
+        self.own_tree: dict[str, int] = {}
         self.last: dict[str, Any] | None = None
 
     def _attacker(self, ev: Event, ctx: ChannelContext) -> dict[str, Any]:
@@ -175,6 +277,7 @@ class PtraceChannel(Channel):
     def on_events(self, events: list[Event], ctx: ChannelContext) -> list[Alert]:
         out: list[Alert] = []
         for ev in events:
+            self.lineage.on_event(ev)
             etype = ev.get("type")
             if etype == "ptrace":
                 req = ev.get("request_nr")
@@ -246,6 +349,10 @@ class PtraceChannel(Channel):
                 ev.setdefault("hook", "tp_btf/sys_enter (open record)")
             else:
                 continue
+            relation = self._relation(ev, ctx)
+            if relation in OWN_WORK:
+                self.own_tree[relation] = self.own_tree.get(relation, 0) + 1
+                continue
             attacker = self._attacker(ev, ctx)
             act = str(what.get("act", what.get("request")))
             target = {"pid": int(ev.get("target_pid", 0)), "tid": int(ev.get("target", 0))}
@@ -261,6 +368,9 @@ class PtraceChannel(Channel):
                 "attacker_monitored": ctx.proc.descends_from(attacker["pid"], ctx.info.root_pid)
                 if ctx.info is not None
                 else None,
+                # the accessor's place relative to the target in the agent's tree, from the
+                # kernel's fork/exec records (Lineage.relation); "outside" for an outsider
+                "relation": relation,
             }
             self.count += 1
             self.last = evidence
@@ -276,6 +386,26 @@ class PtraceChannel(Channel):
                 )
             )
         return out
+
+    def _relation(self, ev: Event, ctx: ChannelContext) -> str:
+        """The accessor's relation to the target (Lineage.relation); ``unknown`` without a root.
+
+        An agent process opening its OWN memory writable (``own_mem_open_writable``) is judged by
+        what that memory is: a process that exec'd since it was forked (not the agent's root)
+        holds its new program's memory, not the agent's (gdb opens its own /proc/self/mem to
+        probe it, red-team round 9), so it is ``sideways_program``; the root or a forked copy of
+        an agent process stays certified (round 6's handed-out fd).
+        """
+        if ctx.info is None:
+            return "unknown"
+        root = int(ctx.info.root_pid)
+        accessor = int(ev.get("pid", 0))
+        target = int(ev.get("target_pid", 0))
+        if accessor == target:
+            if accessor != root and accessor in self.lineage.execd and self.lineage.chain(accessor, root):
+                return "sideways_program"
+            return "self"
+        return self.lineage.relation(accessor, target, root)
 
     @staticmethod
     def _own_mem_writable(ev: Event, ctx: ChannelContext) -> str | None:
@@ -323,6 +453,7 @@ class PtraceChannel(Channel):
             "environ_sweeps_ignored": self.environ_sweeps,
             "maps_sweeps_ignored": self.maps_sweeps,
             "own_maps_reads_ignored": self.own_reads,
+            "own_tree_ignored": dict(self.own_tree),
         }
 
     def to_state(self) -> dict[str, Any]:
