@@ -3732,6 +3732,212 @@ static __always_inline __u32 proc_vpid(struct super_block *sb, struct pid *pid, 
 	return host;
 }
 
+/*
+ * Files a process holds without having opened them (L3, red-team round 8's
+ * l3r8_cycle_fd_handback): a helper opens and writes a file, then passes the
+ * open fd over a unix socket (SCM_RIGHTS); the receiver reads it with no open
+ * of its own, so no path record says what it read.  Two H7_EV_FILE records
+ * give L3 the link: the file (dev, inode) a monitored process's writable open
+ * returned (its path is the sys_enter open record just before, same thread),
+ * and each regular file an SCM_RIGHTS message installed into a monitored
+ * process, read at recvmsg/recvmmsg's exit from the caller's msghdr (the
+ * kernel wrote the new fd numbers and the used control length back into it)
+ * and resolved through its fd table.  Both modes: no fentry point is needed
+ * (the fds are in the table when the syscall returns); io_uring's RECVMSG and
+ * more than H7_RECV_FDS_MAX fds per call are not seen (docs/detection.md).
+ */
+static __always_inline void file_emit(__u32 agent, __u32 op, __u32 hook, int fd, struct file *f)
+{
+	struct h7_file_key k = {};
+	struct h7_event *ev;
+
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFREG)
+		return;
+	file_key(f, &k);
+	ev = event_start(H7_EV_FILE, agent);
+	if (!ev)
+		return;
+	ev->file.ino = k.ino;
+	ev->file.dev = k.dev;
+	ev->file.gen = k.gen;
+	ev->file.op = op;
+	ev->file.fd = fd;
+	ev->file.flags = BPF_CORE_READ(f, f_flags);
+	ev->file.hook = hook;
+	if (bpf_probe_read_kernel_str(ev->file.name, sizeof(ev->file.name),
+				      BPF_CORE_READ(f, f_path.dentry, d_name.name)) < 0)
+		ev->file.name[0] = 0;
+	bpf_ringbuf_submit(ev, fill_wakeup(&event_ring));
+}
+
+/* struct user_msghdr / cmsghdr as a 64-bit caller lays them out (compat callers are not read) */
+struct h7_umsghdr {
+	__u64 name;
+	__s32 namelen;
+	__s32 _pad;
+	__u64 iov;
+	__u64 iovlen;
+	__u64 control;
+	__u64 controllen; /* after the call: the control bytes the kernel filled */
+	__u32 flags;
+	__u32 _pad2;
+};
+
+struct h7_ucmsghdr {
+	__u64 len;
+	__s32 level;
+	__s32 type;
+};
+
+#define H7_SOL_SOCKET 1
+#define H7_SCM_RIGHTS 1
+#define H7_MMSGHDR_SIZE 64 /* struct mmsghdr: user_msghdr (56) + msg_len, padded */
+
+/* Append the SCM_RIGHTS fds of one received message (user address `umsg`) to fds[]; returns the new count. */
+static __always_inline __u32 recv_fds_collect(const void *umsg, int *fds, __u32 n)
+{
+	struct h7_umsghdr m = {};
+	__u64 off = 0;
+
+	if (bpf_probe_read_user(&m, sizeof(m), umsg) || !m.control || m.controllen < sizeof(struct h7_ucmsghdr))
+		return n;
+	for (int i = 0; i < H7_RECV_CMSGS_MAX; i++) {
+		struct h7_ucmsghdr c = {};
+		__u64 cnt;
+
+		if (off + sizeof(c) > m.controllen || off > 4096)
+			break;
+		if (bpf_probe_read_user(&c, sizeof(c), (const void *)(m.control + off)))
+			break;
+		if (c.len < sizeof(c) || c.len > m.controllen - off)
+			break;
+		if (c.level == H7_SOL_SOCKET && c.type == H7_SCM_RIGHTS) {
+			cnt = (c.len - sizeof(c)) / sizeof(int);
+			for (int j = 0; j < H7_RECV_FDS_MAX; j++) {
+				int fd = -1;
+
+				if (j >= cnt || n >= H7_RECV_FDS_MAX)
+					break;
+				if (bpf_probe_read_user(&fd, sizeof(fd),
+							(const void *)(m.control + off + sizeof(c) + j * sizeof(int))))
+					break;
+				fds[n & (H7_RECV_FDS_MAX - 1)] = fd;
+				n++;
+			}
+		}
+		off += (c.len + 7) & ~7ULL;
+	}
+	return n;
+}
+
+static __always_inline int on_recv_exit(struct h7_sys_exit_ctx *ctx, __u32 hook, int mmsg)
+{
+	int fds[H7_RECV_FDS_MAX] = {};
+	struct task_struct *cur;
+	struct pt_regs *regs;
+	struct h7_scope *s;
+	__u64 umsg;
+	__u32 n = 0, msgs = 1;
+
+	if (ctx->ret < 0 || (mmsg && ctx->ret == 0))
+		return 0; /* failed, or no message (a 0-byte recvmsg may still carry fds) */
+	s = scope_current();
+	if (!s)
+		return 0;
+	cur = bpf_get_current_task_btf();
+	regs = (struct pt_regs *)bpf_task_pt_regs(cur);
+	umsg = (__u64)ARG2(regs);
+	if (mmsg)
+		msgs = ctx->ret < H7_RECV_MMSGS_MAX ? (__u32)ctx->ret : H7_RECV_MMSGS_MAX;
+	for (int i = 0; i < H7_RECV_MMSGS_MAX; i++) {
+		if (i >= msgs)
+			break;
+		n = recv_fds_collect((const void *)(umsg + i * H7_MMSGHDR_SIZE), fds, n);
+	}
+	for (int j = 0; j < H7_RECV_FDS_MAX; j++) {
+		if (j >= n)
+			break;
+		file_emit(s->agent, H7_FILE_RECEIVED, hook, fds[j], fd_file(fds[j]));
+	}
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int h7_tp_exit_recvmsg(struct h7_sys_exit_ctx *ctx)
+{
+	return on_recv_exit(ctx, H7_HOOK_TP_EXIT_RECVMSG, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvmmsg")
+int h7_tp_exit_recvmmsg(struct h7_sys_exit_ctx *ctx)
+{
+	return on_recv_exit(ctx, H7_HOOK_TP_EXIT_RECVMMSG, 1);
+}
+
+/*
+ * SysV shared memory (L3, red-team round 8's l3r8_cycle_sysv_shm): a child
+ * attaches a segment by key and writes its result there, the agent reads its
+ * own attachment, made before, with plain loads (no syscall).  The calls of
+ * monitored processes that name a segment are reported at their exit, when
+ * they succeeded: shmget (key -> id), shmat (id, flags -> address), shmdt
+ * (address).  L3 makes the segment a node and an attachment without
+ * SHM_RDONLY a write that flows into every process holding it attached.
+ * Per-syscall tracepoints, both modes; other syscalls pay nothing more.
+ */
+static __always_inline int on_shm_exit(struct h7_sys_exit_ctx *ctx, __u32 op, __u32 hook)
+{
+	struct task_struct *cur;
+	struct pt_regs *regs;
+	struct h7_scope *s;
+	struct h7_event *ev;
+
+	if (ctx->ret < 0 || !(s = scope_current()))
+		return 0;
+	cur = bpf_get_current_task_btf();
+	regs = (struct pt_regs *)bpf_task_pt_regs(cur);
+	ev = event_start(H7_EV_SHM, s->agent);
+	if (!ev)
+		return 0;
+	ev->shm.op = op;
+	ev->shm.hook = hook;
+	ev->shm.ipc_ns = BPF_CORE_READ(cur, nsproxy, ipc_ns, ns.inum);
+	ev->shm.key = 0;
+	ev->shm.addr = 0;
+	ev->shm.shmid = -1;
+	ev->shm.flags = 0;
+	if (op == H7_SHM_GET) { /* shmget(key, size, shmflg) = id */
+		ev->shm.key = (__s32)ARG1(regs);
+		ev->shm.shmid = (__s32)ctx->ret;
+		ev->shm.flags = (__u32)ARG3(regs);
+	} else if (op == H7_SHM_AT) { /* shmat(shmid, shmaddr, shmflg) = address */
+		ev->shm.shmid = (__s32)ARG1(regs);
+		ev->shm.flags = (__u32)ARG3(regs);
+		ev->shm.addr = (__u64)ctx->ret;
+	} else { /* shmdt(shmaddr) = 0 */
+		ev->shm.addr = (__u64)ARG1(regs);
+	}
+	bpf_ringbuf_submit(ev, fill_wakeup(&event_ring));
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_shmget")
+int h7_tp_exit_shmget(struct h7_sys_exit_ctx *ctx)
+{
+	return on_shm_exit(ctx, H7_SHM_GET, H7_HOOK_TP_EXIT_SHMGET);
+}
+
+SEC("tracepoint/syscalls/sys_exit_shmat")
+int h7_tp_exit_shmat(struct h7_sys_exit_ctx *ctx)
+{
+	return on_shm_exit(ctx, H7_SHM_AT, H7_HOOK_TP_EXIT_SHMAT);
+}
+
+SEC("tracepoint/syscalls/sys_exit_shmdt")
+int h7_tp_exit_shmdt(struct h7_sys_exit_ctx *ctx)
+{
+	return on_shm_exit(ctx, H7_SHM_DT, H7_HOOK_TP_EXIT_SHMDT);
+}
+
 static __always_inline int on_open_exit(struct h7_sys_exit_ctx *ctx, __u32 hook)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid(), target, vpid, op;
@@ -3771,6 +3977,12 @@ static __always_inline int on_open_exit(struct h7_sys_exit_ctx *ctx, __u32 hook)
 	}
 	sb = BPF_CORE_READ(inode, i_sb);
 	if (BPF_CORE_READ(sb, s_magic) != PROC_SUPER_MAGIC) {
+		if (BPF_CORE_READ(f, f_mode) & FMODE_WRITE) {
+			struct h7_scope *s = scope_current();
+
+			if (s)
+				file_emit(s->agent, H7_FILE_OPENED, hook, (int)ctx->ret, f);
+		}
 		recv_file_open(f, inode);
 		return 0;
 	}

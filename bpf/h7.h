@@ -75,7 +75,33 @@ enum h7_event_type {
 				 exec'd while it held a channel an agent act had just fed (or was
 				 forked, within the window, by a process that did); hdr.agent is the
 				 agent whose act marked the channel, hdr.tgid the exec'ing process */
+	H7_EV_FILE = 13,     /* struct h7_file: a regular file's identity where a path alone does not
+				say which file a process holds (L3's read edge of a received fd) */
+	H7_EV_SHM = 14,      /* struct h7_shm: a SysV shared-memory segment got, attached or detached */
 };
+
+/* What a monitored process did with a SysV shared-memory segment (h7_shm.op). */
+enum h7_shm_op {
+	H7_SHM_GET = 1, /* shmget(2) returned the segment's id for a key */
+	H7_SHM_AT = 2,  /* shmat(2) attached it (SHM_RDONLY: for reading only) */
+	H7_SHM_DT = 3,  /* shmdt(2) detached the attachment at addr */
+};
+
+/* What an H7_EV_FILE record says about the file (h7_file.op). */
+enum h7_file_op {
+	/* a monitored process's open returned this regular file writable (the open record, at
+	 * sys_enter, named its path): L3 learns which path the inode was written through */
+	H7_FILE_OPENED = 1,
+	/* the kernel installed this regular file into a monitored process's fd table from an
+	 * SCM_RIGHTS message it received: the process holds a file it never opened */
+	H7_FILE_RECEIVED = 2,
+};
+
+/* Fds of one received message (recvmsg) or of the first messages of a recvmmsg that become
+ * H7_FILE_RECEIVED records; more are not reported (docs/detection.md, L3 cannot see). */
+#define H7_RECV_FDS_MAX 8
+#define H7_RECV_CMSGS_MAX 3 /* control messages walked per message (credentials, security, rights) */
+#define H7_RECV_MMSGS_MAX 4 /* messages of one recvmmsg walked */
 
 /* The channel through which an agent act fed a receiver (h7_exec.recv_kind, h7_recv_mark.kind). */
 enum h7_recv_kind {
@@ -133,6 +159,14 @@ enum h7_hook {
 	H7_HOOK_TP_EXIT_OPEN = 21,    /* tracepoint/syscalls/sys_exit_open: the same for open(2) */
 	H7_HOOK_TP_EXIT_OPENAT2 = 22, /* tracepoint/syscalls/sys_exit_openat2: the same for openat2(2) */
 	H7_HOOK_FENTRY_MEM_RW = 23,   /* fentry/mem_rw: a read or write through a /proc/<pid>/mem file */
+	/* The fds a received SCM_RIGHTS message installed (h7_file, op H7_FILE_RECEIVED): read at the
+	 * syscall's exit from the caller's msghdr, each resolved through its fd table */
+	H7_HOOK_TP_EXIT_RECVMSG = 24,  /* tracepoint/syscalls/sys_exit_recvmsg */
+	H7_HOOK_TP_EXIT_RECVMMSG = 25, /* tracepoint/syscalls/sys_exit_recvmmsg */
+	/* SysV shared memory (h7_shm): the call's arguments and its result, at its exit */
+	H7_HOOK_TP_EXIT_SHMGET = 26, /* tracepoint/syscalls/sys_exit_shmget */
+	H7_HOOK_TP_EXIT_SHMAT = 27,  /* tracepoint/syscalls/sys_exit_shmat */
+	H7_HOOK_TP_EXIT_SHMDT = 28,  /* tracepoint/syscalls/sys_exit_shmdt */
 };
 
 /* Where an exec's pre-interpreter file is read (h7_hook_cfg.exec). */
@@ -473,6 +507,32 @@ struct h7_access {
 
 #define H7_ENVIRON_SWEEP_GAP_NS 1000000000ULL
 
+/* A regular file a monitored process holds (H7_EV_FILE): its identity, so that a file
+ * received over a unix socket is the file some process opened (and wrote) by path. */
+struct h7_file {
+	__u64 ino;   /* i_ino */
+	__u32 dev;   /* its superblock dev_t (kernel encoding) */
+	__u32 gen;   /* i_generation */
+	__u32 op;    /* enum h7_file_op */
+	__s32 fd;    /* the fd in the process's table (returned by the open, or installed) */
+	__u32 flags; /* the file's f_flags (O_ACCMODE: how it may be used) */
+	__u32 hook;  /* enum h7_hook that saw it */
+	char name[H7_NAME_LEN]; /* its dentry's name (for the evidence; not a path) */
+};
+
+/* A SysV shared-memory segment used by a monitored process (H7_EV_SHM), reported when the call
+ * succeeded: no file and no open carry such a segment's data, so L3 makes it a node of its own
+ * (a write is an attachment without SHM_RDONLY; the reader's loads are no syscall at all). */
+struct h7_shm {
+	__u64 addr;   /* H7_SHM_AT: the attachment's address (returned); H7_SHM_DT: shmdt's argument */
+	__s32 shmid;  /* H7_SHM_GET (returned), H7_SHM_AT (argument); -1 for H7_SHM_DT */
+	__s32 key;    /* H7_SHM_GET: the key asked for (0: IPC_PRIVATE) */
+	__u32 op;     /* enum h7_shm_op */
+	__u32 flags;  /* the call's shmflg (H7_SHM_AT: SHM_RDONLY 010000 means read-only) */
+	__u32 ipc_ns; /* inode number of the caller's IPC namespace (segment ids are per namespace) */
+	__u32 hook;   /* enum h7_hook that saw it */
+};
+
 /* Fixed-size discrete event: header + union. */
 struct h7_event {
 	struct h7_hdr hdr;
@@ -485,6 +545,8 @@ struct h7_event {
 		struct h7_ptrace ptrace;
 		struct h7_handoff handoff;
 		struct h7_access access;
+		struct h7_file file;
+		struct h7_shm shm;
 	};
 };
 

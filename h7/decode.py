@@ -59,6 +59,19 @@ EV_EXEC_FD, EV_HANDOFF = 10, 11
 #: a process outside every agent exec'd while it held (or descended, within the receiver window,
 #: from a holder of) a channel an agent act had just fed: struct h7_exec with its recv_* fields
 EV_RECV_EXEC = 12
+#: struct h7_file: a regular file's identity (dev, inode) where a path alone does not say which file
+#: a process holds: the file a writable open returned, and each file an SCM_RIGHTS message installed
+EV_FILE = 13
+#: enum h7_file_op
+FILE_OPS = {1: "opened", 2: "received"}
+#: fds of one recvmsg (or the first H7_RECV_MMSGS_MAX messages of a recvmmsg) reported, and
+#: control messages walked per message (bpf/h7.h)
+RECV_FDS_MAX, RECV_CMSGS_MAX, RECV_MMSGS_MAX = 8, 3, 4
+#: struct h7_shm: a SysV shared-memory segment got (key -> id), attached or detached by a watched process
+EV_SHM = 14
+#: enum h7_shm_op
+SHM_OPS = {1: "get", 2: "at", 3: "dt"}
+SHM_RDONLY = 0o10000
 EV_ACCESS = 7  # 7-9: kernel-visibility events (knet); 10-12: exec identity / hand-offs (kexec)
 EVENT_TYPE_NAMES = {
     EV_FORK: "fork",
@@ -71,6 +84,8 @@ EVENT_TYPE_NAMES = {
     EV_HANDOFF: "handoff",
     EV_ACCESS: "access",
     EV_RECV_EXEC: "recv_exec",
+    EV_FILE: "file",
+    EV_SHM: "shm",
 }
 #: Event types that share another type's union member.
 VIEW_OF = {"exec_fd": "exec", "recv_exec": "exec"}
@@ -139,6 +154,11 @@ HOOKS = {
     21: "tracepoint/syscalls/sys_exit_open",
     22: "tracepoint/syscalls/sys_exit_openat2",
     23: "fentry/mem_rw",
+    24: "tracepoint/syscalls/sys_exit_recvmsg",
+    25: "tracepoint/syscalls/sys_exit_recvmmsg",
+    26: "tracepoint/syscalls/sys_exit_shmget",
+    27: "tracepoint/syscalls/sys_exit_shmat",
+    28: "tracepoint/syscalls/sys_exit_shmdt",
 }
 #: enum h7_addr_src: where a net record's address was read
 ADDR_CALL, ADDR_SOCKET, ADDR_IPHDR = 0, 1, 2
@@ -349,6 +369,25 @@ UNION_FIELDS: dict[str, list[tuple[str, Any]]] = {
         ("sweep", "<u4"),
         ("_pad", "<u4"),
         ("name", "S16"),
+    ],
+    "file": [
+        ("ino", "<u8"),
+        ("dev", "<u4"),
+        ("gen", "<u4"),
+        ("op", "<u4"),
+        ("fd", "<i4"),
+        ("flags", "<u4"),
+        ("hook", "<u4"),
+        ("name", f"S{NAME_LEN}"),
+    ],
+    "shm": [
+        ("addr", "<u8"),
+        ("shmid", "<i4"),
+        ("key", "<i4"),
+        ("op", "<u4"),
+        ("flags", "<u4"),
+        ("ipc_ns", "<u4"),
+        ("hook", "<u4"),
     ],
 }
 
@@ -634,3 +673,20 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
             ev["sweep"] = int(r["sweep"])
         elif ev["op"] == "proc_write_open":  # which /proc/<pid> file was opened for writing
             ev["file"] = _cstr(bytes(r["name"]))
+    elif name == "file":
+        ev["op"] = FILE_OPS.get(int(r["op"]), "unknown")
+        ev["ino"] = int(r["ino"])
+        ev["dev"] = int(r["dev"])
+        ev["gen"] = int(r["gen"])
+        ev["fd"] = int(r["fd"])
+        ev["flags"] = int(r["flags"])
+        ev["hook"] = HOOKS.get(int(r["hook"]), "unknown")
+        ev["name"] = _cstr(bytes(r["name"]))
+    elif name == "shm":
+        ev["op"] = SHM_OPS.get(int(r["op"]), "unknown")
+        ev["shmid"] = int(r["shmid"])
+        ev["key"] = int(r["key"])
+        ev["addr"] = int(r["addr"])
+        ev["flags"] = int(r["flags"])
+        ev["ipc_ns"] = int(r["ipc_ns"])
+        ev["hook"] = HOOKS.get(int(r["hook"]), "unknown")

@@ -123,6 +123,20 @@ def test_open_ops_match() -> None:
     assert {n: name.lower() for n, (name, _) in ops.items()} == decode.OPEN_OPS
 
 
+def test_file_ops_match() -> None:
+    """The file record's ops (a writable open's file, a received fd's) are named as in bpf/h7.h."""
+    text = (Path(__file__).resolve().parent.parent / "bpf" / "h7.h").read_text()
+    ops = _enum(text, "H7_FILE_")
+    assert {n: name.lower() for n, (name, _) in ops.items()} == decode.FILE_OPS
+
+
+def test_shm_ops_match() -> None:
+    """The SysV shared-memory record's ops (get, at, dt) are named as in bpf/h7.h."""
+    text = (Path(__file__).resolve().parent.parent / "bpf" / "h7.h").read_text()
+    ops = _enum(text, "H7_SHM_")
+    assert {n: name.lower() for n, (name, _) in ops.items()} == decode.SHM_OPS
+
+
 def test_net_ops_match() -> None:
     """The net record's ops (listen/unlisten, not egress, included) are named in Python as in bpf/h7.h."""
     text = (Path(__file__).resolve().parent.parent / "bpf" / "h7.h").read_text()
@@ -172,6 +186,11 @@ def test_header_constants_match() -> None:
         ("H7_EV_EXEC_FD", decode.EV_EXEC_FD),
         ("H7_EV_HANDOFF", decode.EV_HANDOFF),
         ("H7_EV_RECV_EXEC", decode.EV_RECV_EXEC),
+        ("H7_EV_FILE", decode.EV_FILE),
+        ("H7_EV_SHM", decode.EV_SHM),
+        ("H7_RECV_FDS_MAX", decode.RECV_FDS_MAX),
+        ("H7_RECV_CMSGS_MAX", decode.RECV_CMSGS_MAX),
+        ("H7_RECV_MMSGS_MAX", decode.RECV_MMSGS_MAX),
         ("H7_RECV_WINDOW", decode.RECV_WINDOW),
         ("H7_RECV_UNTIL", decode.RECV_UNTIL),
         ("H7_RECV_FD_SCAN", decode.RECV_FD_SCAN),

@@ -206,6 +206,12 @@ URING_PROGRAMS = ("h7_tp_uring_submit", "h7_tp_uring_submit_sqe")
 #: the exits of the open syscalls: the file an open returned, judged by its procfs inode's task
 #: (per-syscall tracepoints: a kernel without CONFIG_FTRACE_SYSCALLS lacks them, the sensor runs on)
 OPEN_EXIT_PROGRAMS = ("h7_tp_exit_openat", "h7_tp_exit_open", "h7_tp_exit_openat2")
+#: the exits of recvmsg/recvmmsg: the regular files an SCM_RIGHTS message installed into a watched
+#: process (L3's read edge of a file it never opened); the same tracepoints in both modes, core to
+#: no gap: without them (no CONFIG_FTRACE_SYSCALLS) the sensor runs, blind to received files
+RECV_EXIT_PROGRAMS = ("h7_tp_exit_recvmsg", "h7_tp_exit_recvmmsg")
+#: the exits of shmget/shmat/shmdt: SysV shared-memory segments as L3 nodes (same terms)
+SHM_EXIT_PROGRAMS = ("h7_tp_exit_shmget", "h7_tp_exit_shmat", "h7_tp_exit_shmdt")
 #: tp_btf programs the sensor can run without (they refine, they do not see), and the open exits.
 OPTIONAL_TRACEPOINTS = {
     "tp_btf/inet_sock_set_state",
@@ -214,6 +220,11 @@ OPTIONAL_TRACEPOINTS = {
     "tracepoint/syscalls/sys_exit_openat",
     "tracepoint/syscalls/sys_exit_open",
     "tracepoint/syscalls/sys_exit_openat2",
+    "tracepoint/syscalls/sys_exit_recvmsg",
+    "tracepoint/syscalls/sys_exit_recvmmsg",
+    "tracepoint/syscalls/sys_exit_shmget",
+    "tracepoint/syscalls/sys_exit_shmat",
+    "tracepoint/syscalls/sys_exit_shmdt",
 }
 
 

@@ -125,7 +125,7 @@ import numpy as np
 from h7.alert import Alert
 from h7.batch import Batch, Event
 from h7.config import EngineConfig
-from h7.decode import LISTEN_OPS, OUTSIDE_TYPES, TOKEN_BITS, TOKEN_OTHER, WINDOW_LEN
+from h7.decode import LISTEN_OPS, OUTSIDE_TYPES, SHM_RDONLY, TOKEN_BITS, TOKEN_OTHER, WINDOW_LEN
 from h7.detect.channels.base import Calibration, Channel, ChannelContext, calibrate_threshold, kfold_indices
 from h7.detect.sequence import SequenceModel, in_sorted
 from h7.detect.syscall_table import X86_64
@@ -157,6 +157,7 @@ _IPC_TAIL = re.compile(r"^(.*?[._-])[A-Za-z0-9_]{6,}$")
 AT_FDCWD = -100
 MAX_BFS = 50_000  # processes one cycle search may visit
 MAX_WRITERS = 4  # writer processes remembered per concrete path
+SHM_NODE = "shm:sysv"  # SysV shared-memory segments, one image-level node (keys and ids are arbitrary)
 MAX_POOL_THREADS = 4096  # pool threads remembered (bound; see CausalChannel._pool_threads)
 MAX_PIPELINE_DEPTH = 32  # fork generations walked up to tie a writer to the tool that started it
 # Files that carry no data from one program to another: character devices every
@@ -647,6 +648,15 @@ class CausalGraphBuilder:
         # kernel's chdir records: inherited at fork, kept across exec (see cwd_of)
         self.cwd: dict[int, str] = {}
         self._fchdirs = 0
+        # Files held without an open of their own (an fd received over SCM_RIGHTS): the kernel names
+        # them by (dev, inode, generation); a writable open's `file` record (op "opened", just after
+        # its sys_enter open record, same thread) says which concrete path that inode was written by
+        self._last_open: dict[int, str | None] = {}  # tid -> its last open's concrete path (None: unknown)
+        self.inode_paths: dict[tuple[int, int, int], str] = {}
+        # SysV shared memory (see _shm): segment -> the processes holding it attached (instance ->
+        # image), and each process's attachments (pid -> address -> segment)
+        self._shm_holders: dict[str, dict[str, str]] = {}
+        self._shm_held: dict[int, dict[int, str]] = {}
 
     def image(self, ev: Event) -> str:
         pid = int(ev.get("pid", 0))
@@ -813,20 +823,30 @@ class CausalGraphBuilder:
                 self.writers.pop(next(iter(self.writers)))
             self.writers[path] = ws
 
-    def _read(self, path: str, node: str, img: str, flows: list[ProcEdge]) -> None:
+    def _read(
+        self,
+        path: str,
+        node: str,
+        img: str,
+        flows: list[ProcEdge],
+        label: str | None = None,
+        only: str | None = None,
+    ) -> None:
         """A read of a concrete path some *other* process wrote: a data flow between processes.
 
         Into the agent (:meth:`is_agent`), the flow carries how the agent had reached its writer
         when it wrote (``via``); out of the agent into a tool, it is how that tool was fed the
-        agent's data (its first such flow is kept: see _link).
+        agent's data (its first such flow is kept: see _link).  ``label``: the image-level node
+        (default: the file's); ``only``: the one writer whose data is read (a shared-memory
+        segment written while ``node`` held it attached).
         """
         ws = self.writers.get(path)
         if not ws:
             return
-        label = "file:" + normalise_file(spelled_part(path))
+        label = label or "file:" + normalise_file(spelled_part(path))
         into_agent = self.is_agent(node)
         for wnode, wimg, old, link in ws:
-            if wnode == node:
+            if wnode == node or (only is not None and wnode != only):
                 continue
             if node not in self._relaying and self._relays(node, wnode):
                 if len(self._relaying) >= self.max_pids:
@@ -836,6 +856,96 @@ class CausalGraphBuilder:
             flows.append(fe)
             if not into_agent and self.is_agent(wnode) and node not in self._fed:
                 _bounded_put(self._fed, node, fe, self.max_pids)
+
+    def _held_file(self, ev: Event, out: list[Edge], flows: list[ProcEdge]) -> None:
+        """A ``file`` record: an inode's path learnt at its writable open, or a file received as an fd.
+
+        Why: red-team round 8's ``l3r8_cycle_fd_handback`` -- a helper the agent
+        started opens and writes ``result.json`` and passes the open fd back over a
+        unix socket (SCM_RIGHTS); the agent reads it with no open, so no path record
+        says what it read.  The kernel names the received file by its inode; the
+        helper's writable open returned that inode (op ``opened``, right after its
+        open record), so the received file is the concrete path the helper wrote,
+        and the receipt is taken as an open of that path with the file's access mode
+        (as if the receiver had opened it: a read edge, and a write one for an
+        O_RDWR/O_WRONLY file).  A file no watched process opened for writing has no
+        writer here, hence no flow, and is left out of the graph (no name to give it).
+        """
+        key = (int(ev.get("dev", 0)), int(ev.get("ino", 0)), int(ev.get("gen", 0)))
+        tid = int(ev.get("tid", 0))
+        if ev.get("op") == "opened":
+            real = self._last_open.pop(tid, None)
+            if real is not None and carries_data(real):
+                _bounded_put(self.inode_paths, key, real, self.max_paths)
+            return
+        if ev.get("op") != "received":
+            return
+        path = self.inode_paths.get(key)
+        if path is None:
+            return
+        pid = int(ev.get("pid", 0))
+        img = self.image(ev)
+        node = "file:" + normalise_file(spelled_part(path))
+        acc = int(ev.get("flags", 0)) & O_ACCMODE
+        proc = self._proc(pid)
+        if acc in (0, O_RDWR):
+            out.append((node, img, "read"))
+            if is_secret(node):
+                self.batch_sensitive.add(tid)
+            self._read(path, proc, img, flows)
+        if acc in (O_WRONLY, O_RDWR):
+            out.append((img, node, "write"))
+            if is_persistence(node):
+                self.batch_sensitive.add(tid)
+            self._wrote(path, proc, img)
+
+    def _shm(self, ev: Event, out: list[Edge], flows: list[ProcEdge]) -> None:
+        """A SysV shared-memory segment is a node; attaching it reads it, and (not SHM_RDONLY) writes it.
+
+        Why: red-team round 8's ``l3r8_cycle_sysv_shm`` -- the agent attaches a
+        segment, then runs a child that attaches it by key and writes its result
+        there; the agent reads its own attachment with plain loads, no syscall.  So a
+        writable attachment is a write that flows at once into every OTHER process
+        holding the segment attached (attached, not yet detached, exec'd or exited):
+        whatever the writer stores, they can read.  An attachment made after the
+        write reads it like a file opened after it.  Not modelled: attachments a fork
+        inherits without calling shmat (the child is the agent's own until it execs),
+        segments of processes outside the agent's tree (the graph has only its side).
+        """
+        op = ev.get("op")
+        pid = int(ev.get("pid", 0))
+        if op == "dt":
+            seg = self._shm_held.get(pid, {}).pop(int(ev.get("addr", 0)), None)
+            if seg is not None and seg not in self._shm_held.get(pid, {}).values():
+                self._shm_holders.get(seg, {}).pop(self._proc(pid), None)
+            return
+        if op != "at":
+            return
+        seg = f"shm:sysv:{ev.get('ipc_ns', 0)}:{ev.get('shmid', -1)}"
+        img = self.image(ev)
+        proc = self._proc(pid)
+        out.append((SHM_NODE, img, "read"))
+        self._read(seg, proc, img, flows, label=SHM_NODE)
+        if not int(ev.get("flags", 0)) & SHM_RDONLY:
+            out.append((img, SHM_NODE, "write"))
+            self._wrote(seg, proc, img)
+            for holder, himg in list(self._shm_holders.get(seg, {}).items()):
+                if holder != proc:
+                    self._read(seg, holder, himg, flows, label=SHM_NODE, only=proc)
+        holders = self._shm_holders.pop(seg, {})  # re-inserted last: LRU order, bounded
+        holders[proc] = img
+        _bounded_put(self._shm_holders, seg, holders, self.max_paths)
+        held = self._shm_held.pop(pid, {})
+        held[int(ev.get("addr", 0))] = seg
+        _bounded_put(self._shm_held, pid, held, self.max_pids)
+
+    def _shm_drop(self, pid: int) -> None:
+        """``pid`` exec'd or exited: the kernel detached every segment it had attached."""
+        held = self._shm_held.pop(pid, None)
+        node = self._inst.get(pid)
+        if held and node is not None:
+            for seg in set(held.values()):
+                self._shm_holders.get(seg, {}).pop(node, None)
 
     def edges(self, events: list[Event], flows: list[ProcEdge] | None = None) -> list[Edge]:
         """The batch's image-level edges; with ``flows``, also the process-level flow graph's."""
@@ -882,6 +992,7 @@ class CausalGraphBuilder:
                 if fn:
                     out.append(("file:" + normalise_file(fn), new, "load"))
                 pid = int(ev.get("pid", 0))
+                self._shm_drop(pid)  # an exec unmaps every attachment
                 self._remember(pid, new)
                 self.batch_images[pid] = new
                 self.batch_workers.discard(pid)  # it runs another program now: scored as that program
@@ -935,6 +1046,11 @@ class CausalGraphBuilder:
                         self._read(real, proc, img, fl)
                     if acc in (O_WRONLY, O_RDWR):
                         self._wrote(real, proc, img)
+                _bounded_put(self._last_open, tid, real, self.max_pids)
+            elif t == "file":
+                self._held_file(ev, out, fl)
+            elif t == "shm":
+                self._shm(ev, out, fl)
             elif t == "net" and ev.get("op") not in LISTEN_OPS:  # a listen is no flow (L4 keeps it)
                 fam = ev.get("family", "")
                 dest = (
@@ -950,6 +1066,7 @@ class CausalGraphBuilder:
                 if spawned is not None:
                     self.batch_spawners.add(spawned[0])  # its parent reaps it now (wait4, pipe EOF)
                     self.batch_spawner_pids.add(spawned[2])
+                self._shm_drop(int(ev.get("pid", 0)))
                 self.images.pop(int(ev.get("pid", 0)), None)
                 gone = self._inst.pop(int(ev.get("pid", 0)), None)
                 if gone is not None:  # (its writes keep their links: taken when they were made)

@@ -1,0 +1,181 @@
+"""A watched agent whose helper hands it an open file over a unix socket (SCM_RIGHTS).
+
+Why: L3's read edges came only from opens; a process that reads a file through
+an fd it RECEIVED never opened it (red-team round 8's fd hand-back class).  The
+real-BPF tests (tests/test_l3_handback.py) drive this agent over stdin, one
+command per line, one reply line each:
+
+  own DIR      the agent writes DIR/notes.txt itself, then starts a helper that
+               opens it read-only and passes the fd back; the agent preads it
+               (benign: the agent reads back its own file, no loop)
+  result DIR   the agent starts a helper that creates DIR/result.json (O_RDWR),
+               writes its output there and passes the open fd back; the agent
+               preads it and never opens the path (a loop: the agent's child
+               wrote what the agent reads)
+  mmsg DIR     as ``result``, the fd received with recvmmsg(2) (libc, ctypes)
+  shm_loop     the agent creates and attaches a SysV segment, starts a helper that
+               attaches it by id and writes its result there, then reads the
+               result from its own attachment (no syscall: a loop)
+  shm_task     the agent writes a task into its segment, a helper attaches it
+               SHM_RDONLY and reads it; nothing comes back (benign)
+  exit         leave
+
+``helper MODE PATH FD`` and ``shmhelper MODE ID`` are the helpers' entry points.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+import subprocess
+import sys
+
+PAYLOAD = b'{"answer": 42}\n'
+
+
+def helper(mode: str, path: str, fd: int) -> None:
+    """Open (and for ``result``/``mmsg`` create and write) ``path``; send its fd on socket ``fd``."""
+    sock = socket.socket(fileno=fd)
+    if mode == "own":
+        f = os.open(path, os.O_RDONLY)
+    else:
+        f = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(f, PAYLOAD)
+    socket.send_fds(sock, [b"x"], [f])
+    sock.recv(1)  # the agent has it: keep our copy open until then
+    os.close(f)
+
+
+IPC_PRIVATE, IPC_CREAT, IPC_RMID, SHM_RDONLY = 0, 0o1000, 0, 0o10000
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.shmat.restype = ctypes.c_void_p
+_libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+_libc.shmdt.argtypes = [ctypes.c_void_p]
+_libc.shmctl.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+
+
+def _shmat(shmid: int, flags: int) -> int:
+    addr = _libc.shmat(shmid, None, flags)
+    if addr in (None, ctypes.c_void_p(-1).value):
+        raise OSError(ctypes.get_errno(), "shmat")
+    return int(addr)
+
+
+def shmhelper(mode: str, shmid: int) -> None:
+    """``write``: attach read-write and store a result; ``read``: attach SHM_RDONLY and read the task."""
+    addr = _shmat(shmid, 0 if mode == "write" else SHM_RDONLY)
+    if mode == "write":
+        ctypes.memmove(addr, PAYLOAD, len(PAYLOAD))
+    else:
+        ctypes.string_at(addr, 16)
+    _libc.shmdt(ctypes.c_void_p(addr))
+
+
+def shm(mode: str) -> str:
+    """The agent's segment, attached before the helper runs; read back from memory afterwards."""
+    shmid = _libc.shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600)
+    if shmid < 0:
+        raise OSError(ctypes.get_errno(), "shmget")
+    try:
+        addr = _shmat(shmid, 0)
+        if mode == "task":
+            ctypes.memmove(addr, b"task: summarise", 15)
+        subprocess.run(
+            [sys.executable, __file__, "shmhelper", "write" if mode == "loop" else "read", str(shmid)],
+            check=True,
+            timeout=30,
+        )
+        got = ctypes.string_at(addr, len(PAYLOAD))  # plain loads: no syscall
+        _libc.shmdt(ctypes.c_void_p(addr))
+    finally:
+        _libc.shmctl(shmid, IPC_RMID, None)
+    return f"shm {shmid} read {got[:15]!r}"
+
+
+class _Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+class _Msghdr(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_void_p),
+        ("namelen", ctypes.c_uint32),
+        ("iov", ctypes.POINTER(_Iovec)),
+        ("iovlen", ctypes.c_size_t),
+        ("control", ctypes.c_void_p),
+        ("controllen", ctypes.c_size_t),
+        ("flags", ctypes.c_int),
+    ]
+
+
+class _Mmsghdr(ctypes.Structure):
+    _fields_ = [("hdr", _Msghdr), ("len", ctypes.c_uint)]
+
+
+def recv_fd_mmsg(sock: socket.socket) -> int:
+    """One fd received with recvmmsg(2) (Python's socket module has no recvmmsg)."""
+    libc = _libc
+    data = ctypes.create_string_buffer(16)
+    ctrl = ctypes.create_string_buffer(64)
+    iov = _Iovec(ctypes.cast(data, ctypes.c_void_p), 16)
+    m = _Mmsghdr()
+    m.hdr.iov = ctypes.pointer(iov)
+    m.hdr.iovlen = 1
+    m.hdr.control = ctypes.cast(ctrl, ctypes.c_void_p)
+    m.hdr.controllen = 64
+    n = libc.recvmmsg(sock.fileno(), ctypes.byref(m), 1, 0, None)
+    if n != 1:
+        raise OSError(ctypes.get_errno(), "recvmmsg")
+    # struct cmsghdr: size_t len, int level, int type, then the fds
+    return int.from_bytes(ctrl.raw[16:20], "little")
+
+
+def handback(mode: str, d: str) -> str:
+    """Start the helper on a socketpair, take the fd it passes, pread it."""
+    path = os.path.join(d, "notes.txt" if mode == "own" else "result.json")
+    if mode == "own":
+        with open(path, "wb") as f:
+            f.write(b"the agent's own notes\n")
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    p = subprocess.Popen(
+        [sys.executable, __file__, "helper", mode, path, str(theirs.fileno())], pass_fds=[theirs.fileno()]
+    )
+    theirs.close()
+    if mode == "mmsg":
+        fd = recv_fd_mmsg(ours)
+    else:
+        _, fds, _, _ = socket.recv_fds(ours, 16, 4)
+        fd = fds[0]
+    data = os.pread(fd, 4096, 0)
+    ours.send(b"k")
+    p.wait(timeout=30)
+    os.close(fd)
+    ours.close()
+    return f"read {len(data)} fd {fd}"
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["helper"]:
+        helper(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return
+    if sys.argv[1:2] == ["shmhelper"]:
+        shmhelper(sys.argv[2], int(sys.argv[3]))
+        return
+    for line in sys.stdin:
+        cmd, _, arg = line.strip().partition(" ")
+        if cmd == "exit":
+            print("bye", flush=True)
+            return
+        if cmd == "addr":
+            print("ready", flush=True)
+        elif cmd in ("own", "result", "mmsg"):
+            print(handback(cmd, arg), flush=True)
+        elif cmd in ("shm_loop", "shm_task"):
+            print(shm(cmd[4:]), flush=True)
+        else:
+            print(f"unknown command {cmd}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
