@@ -27,9 +27,9 @@ import pytest
 from test_sensor_bpf import Collector
 from test_sensor_gaps import Agent, wait_event
 
+from h7.decode import SHM_RDONLY
 from h7.detect.channels.l3_causal import CausalChannel, CausalGraphBuilder, ProcEdge
 from h7.detect.engine import EngineConfig
-from h7.decode import SHM_RDONLY
 from h7.sensor.sensor import RECV_EXIT_PROGRAMS, SHM_EXIT_PROGRAMS
 
 AGENT = Path(__file__).resolve().parent / "agents" / "handback_agent.py"
@@ -172,9 +172,43 @@ def test_sysv_task_read_by_a_child_is_no_loop(watched: Any) -> None:
     _shm_events(col, agent, shmid, ("get", "at"))
     wait_event(
         col,
-        lambda e: e["type"] == "shm" and e["op"] == "at" and e["pid"] != agent.proc.pid and e["shmid"] == shmid,
+        lambda e: (
+            e["type"] == "shm" and e["op"] == "at" and e["pid"] != agent.proc.pid and e["shmid"] == shmid
+        ),
         "the child's read-only shmat",
     )
     b, flows = _flows(col, agent)
     seg = [f for f in flows if f.kind == "flow" and f.path.startswith("shm:sysv:")]
     assert seg and all(not b.is_agent(f.dst) for f in seg), seg  # the child was fed; no flow back
+
+
+def _ev(t: str, pid: int, ts: int, **kw: Any) -> dict[str, Any]:
+    return {"type": t, "pid": pid, "tid": pid, "ts_ns": ts, "comm": "x", **kw}
+
+
+def test_a_renamed_file_passed_as_fd_is_its_new_name_and_an_unknown_inode_no_node() -> None:
+    """Records as the kernel sends them (no BPF): a child writes out.tmp, renames it to out.json and
+    passes the fd; the receipt is a read of out.json (the inode follows the rename).  A received file
+    whose inode no watched writable open named adds no edge and no flow (nothing to call it)."""
+    agent, child = 100, 101
+    ino = {"dev": 8, "ino": 77, "gen": 3}
+    events = [
+        _ev("fork", agent, 1, child=child),
+        _ev("exec", child, 2, filename="/usr/bin/tool", interp="", exe_name="tool"),
+        _ev("open", child, 3, op="openat", dfd=-100, path="/w/out.tmp", flags=os.O_WRONLY | os.O_CREAT),
+        _ev("file", child, 4, op="opened", fd=3, flags=os.O_WRONLY, name="out.tmp", **ino),
+        _ev("open", child, 5, op="rename_from", dfd=-100, path="/w/out.tmp", flags=0),
+        _ev("open", child, 6, op="rename_to", dfd=-100, path="/w/out.json", flags=0),
+        _ev("file", agent, 7, op="received", fd=5, flags=os.O_RDONLY, name="out.json", **ino),
+        _ev("file", agent, 8, op="received", fd=6, flags=os.O_RDONLY, name="other", dev=8, ino=78, gen=1),
+    ]
+    b = CausalGraphBuilder(agent, "/usr/bin/python3")
+    flows: list[ProcEdge] = []
+    edges = b.edges(events, flows)
+    got = [f for f in flows if f.kind == "flow"]
+    assert [(f.path, f.src.split(".")[0], f.dst.split(".")[0]) for f in got] == [
+        ("/w/out.json", "101", "100")
+    ]
+    assert got[0].via is not None and got[0].via.kind == "spawn"
+    assert ("file:/w/*.json", "exe:/usr/bin/python3", "read") in edges, edges
+    assert not [e for e in edges if "other" in e[0]], edges

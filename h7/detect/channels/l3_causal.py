@@ -653,6 +653,7 @@ class CausalGraphBuilder:
         # its sys_enter open record, same thread) says which concrete path that inode was written by
         self._last_open: dict[int, str | None] = {}  # tid -> its last open's concrete path (None: unknown)
         self.inode_paths: dict[tuple[int, int, int], str] = {}
+        self._path_inode: dict[str, tuple[int, int, int]] = {}  # the reverse, for renames
         # SysV shared memory (see _shm): segment -> the processes holding it attached (instance ->
         # image), and each process's attachments (pid -> address -> segment)
         self._shm_holders: dict[str, dict[str, str]] = {}
@@ -822,6 +823,9 @@ class CausalGraphBuilder:
             if len(self.writers) >= self.max_paths:
                 self.writers.pop(next(iter(self.writers)))
             self.writers[path] = ws
+        key = self._path_inode.pop(old, None) if old else None
+        if key is not None and usable and carries_data(path):  # an fd passed later names the new path
+            self._learn_inode(key, path)
 
     def _read(
         self,
@@ -857,6 +861,11 @@ class CausalGraphBuilder:
             if not into_agent and self.is_agent(wnode) and node not in self._fed:
                 _bounded_put(self._fed, node, fe, self.max_pids)
 
+    def _learn_inode(self, key: tuple[int, int, int], path: str) -> None:
+        """The inode ``key`` is the file at the concrete ``path`` (and a rename carries it along)."""
+        _bounded_put(self.inode_paths, key, path, self.max_paths)
+        _bounded_put(self._path_inode, path, key, self.max_paths)
+
     def _held_file(self, ev: Event, out: list[Edge], flows: list[ProcEdge]) -> None:
         """A ``file`` record: an inode's path learnt at its writable open, or a file received as an fd.
 
@@ -876,7 +885,7 @@ class CausalGraphBuilder:
         if ev.get("op") == "opened":
             real = self._last_open.pop(tid, None)
             if real is not None and carries_data(real):
-                _bounded_put(self.inode_paths, key, real, self.max_paths)
+                self._learn_inode(key, real)
             return
         if ev.get("op") != "received":
             return
