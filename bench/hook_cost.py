@@ -42,7 +42,13 @@ per request:
   ``prlimit`` (a set of its own RLIMIT_NOFILE to its current value),
   ``pmadvise`` and ``getfd`` (process_madvise and pidfd_getfd through a
   pidfd of the OTHER loop, as ``pvm``: the unmonitored caller's rows are
-  the reported attack path);
+  the reported attack path); and session 11's: ``recvfd`` (an fd passed
+  over a unix socketpair with SCM_RIGHTS and received: sys_exit_recvmsg's
+  control-message walk, a file record for a watched receiver), ``recv``
+  (the same pair of calls without a control message), ``openw`` (a
+  writable open of an ordinary file: the open exit's file record for a
+  watched process) and ``shmat`` (shmat + shmdt of a SysV segment: the
+  shm exits);
 * who: ``unmonitored`` (a loop H7 does not watch) and ``monitored`` (a loop
   it watches, after its baseline: its windows are learnt first and loaded
   into the kernel filter, so its known syscalls are counted, not shipped);
@@ -138,6 +144,11 @@ OPS: dict[str, tuple[int, int]] = {
     "prlimit": (100_000, 25_000),
     "pmadvise": (10_000, 2_500),
     "getfd": (10_000, 2_500),
+    # session 11's hooks (L3: a file received over SCM_RIGHTS, a writable open's file, SysV shm)
+    "recvfd": (20_000, 5_000),
+    "recv": (20_000, 5_000),
+    "openw": (20_000, 5_000),
+    "shmat": (20_000, 5_000),
 }
 WHO = ("unmonitored", "monitored")
 SETUPS = ("base", "floor", "ref", "syscall", "h7")

@@ -46,6 +46,12 @@
  *   pmadvise PID  process_madvise(pidfd of PID, 8 bytes at an unmapped address, MADV_COLD): the
  *              access check runs, nothing is advised (ENOMEM)
  *   getfd PID  pidfd_getfd(pidfd of PID, its fd 0) + close of the copy
+ * Session 11's hooks (L3: files handed back without an open, SysV shared memory):
+ *   recvfd     sendmsg() of FILE's fd (SCM_RIGHTS) on a unix socketpair, recvmsg() of it, close of
+ *              the received fd (sys_exit_recvmsg: the cmsg walk and one file record, if watched)
+ *   recv       the same pair of calls with no control message (what every other recvmsg pays)
+ *   openw      open(FILE.PID.w, O_WRONLY|O_CREAT) + close (the open exit's writable-file record)
+ *   shmat      shmat() + shmdt() of a private SysV segment (sys_exit_shmat and sys_exit_shmdt)
  * C, not Python, so the figure is the kernel path and its hooks.
  */
 #define _GNU_SOURCE
@@ -65,6 +71,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -221,13 +228,22 @@ int main(int argc, char **argv)
 	struct rlimit nofile;
 	int unix_rx = socket(AF_UNIX, SOCK_DGRAM, 0), unix_tx = socket(AF_UNIX, SOCK_DGRAM, 0);
 	struct sockaddr_un usock = {.sun_family = AF_UNIX};
-	char created[4096], linked[4096], fdpath[64], dir[4096];
+	char created[4096], linked[4096], fdpath[64], dir[4096], wfile[4096];
+	int pair[2] = {-1, -1}, shmid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+	void *shm_keep = shmid < 0 ? (void *)-1 : shmat(shmid, NULL, 0);
+	char cbuf[CMSG_SPACE(sizeof(int))];
 
+	/* attached once, then marked for removal: Linux lets it be attached again until the last detach */
+	if (shmid >= 0)
+		shmctl(shmid, IPC_RMID, NULL);
+	if (shm_keep == (void *)-1 || socketpair(AF_UNIX, SOCK_STREAM, 0, pair))
+		return 2;
 	if (file < 0 || zero < 0 || pkt < 0 || unix_rx < 0 || unix_tx < 0 || raw < 0 || tcp_c < 0 || pipe(ping) ||
 	    pipe(pong) || ring_init(&ring) || getrlimit(RLIMIT_NOFILE, &nofile))
 		return 2;
 	snprintf(created, sizeof(created), "%s.%d.new", argv[1], (int)getpid());
 	snprintf(linked, sizeof(linked), "%s.%d.lnk", argv[1], (int)getpid());
+	snprintf(wfile, sizeof(wfile), "%s.%d.w", argv[1], (int)getpid());
 	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", file);
 	snprintf(dir, sizeof(dir), "%s", argv[1]);
 	if (strrchr(dir, '/'))
@@ -403,6 +419,47 @@ int main(int argc, char **argv)
 					if (got < 0)
 						rc = -1;
 					close(got);
+				} else if (!strcmp(op, "recvfd") || !strcmp(op, "recv")) {
+					struct iovec one = {buf, 1};
+					struct msghdr m = {.msg_iov = &one, .msg_iovlen = 1};
+					struct cmsghdr *c;
+					int got = -1;
+
+					if (!strcmp(op, "recvfd")) {
+						m.msg_control = cbuf;
+						m.msg_controllen = sizeof(cbuf);
+						c = CMSG_FIRSTHDR(&m);
+						c->cmsg_level = SOL_SOCKET;
+						c->cmsg_type = SCM_RIGHTS;
+						c->cmsg_len = CMSG_LEN(sizeof(int));
+						memcpy(CMSG_DATA(c), &file, sizeof(int));
+					}
+					if (sendmsg(pair[0], &m, 0) != 1) {
+						rc = -1;
+					} else {
+						m.msg_controllen = m.msg_control ? sizeof(cbuf) : 0;
+						if (recvmsg(pair[1], &m, 0) != 1)
+							rc = -1;
+						else if (m.msg_control && (c = CMSG_FIRSTHDR(&m)) && c->cmsg_type == SCM_RIGHTS)
+							memcpy(&got, CMSG_DATA(c), sizeof(int));
+						if (m.msg_control && got < 0)
+							rc = -1;
+						if (got >= 0)
+							close(got);
+					}
+				} else if (!strcmp(op, "openw")) {
+					int fd = open(wfile, O_WRONLY | O_CREAT, 0600);
+
+					if (fd < 0)
+						rc = -1;
+					close(fd);
+				} else if (!strcmp(op, "shmat")) {
+					void *a = shmat(shmid, NULL, 0);
+
+					if (a == (void *)-1)
+						rc = -1;
+					else
+						shmdt(a);
 				} else if (!strcmp(op, "uringopen")) {
 					int fd = ring_run(&ring, &uopen);
 
@@ -432,6 +489,7 @@ int main(int argc, char **argv)
 		printf("%.3f %.3f\n", (b - a) / n, (cb - ca) / n);
 	}
 	unlink(created);
+	unlink(wfile);
 	unlink(usock.sun_path);
 	return 0;
 }
