@@ -390,6 +390,8 @@ def render(result: dict[str, Any]) -> str:
     if result.get("not_started"):
         ns = result["not_started"]
         parts.append(f"not started (the run's --max-seconds was reached): {len(ns)}: {', '.join(ns)}")
+    for name, why in (result.get("stage_failed") or {}).items():
+        parts.append(f"not run (its staged helper failed at set-up): {name}: {why}")
     stray = result.get("stray_alerts", [])
     if stray:
         parts.append(f"alerts outside every phase (setup/baseline): {len(stray)}")

@@ -473,3 +473,11 @@ def test_variants_a_time_limited_run_never_started_are_listed_not_counted() -> N
     text = report.render({"variants": [], "benign": {}, "not_started": ["g1r5_mptcp_connect", "g2r4_x"]})
     assert "not started (the run's --max-seconds was reached): 2: g1r5_mptcp_connect, g2r4_x" in text
     assert "not started" not in report.render({"variants": [], "benign": {}, "not_started": []})
+
+
+def test_render_names_variants_whose_stage_failed() -> None:
+    """A variant dropped at set-up (its helper could not start) is named with the reason, not lost."""
+    why = "OSError: staged helper ['dgram', '136'] exited with 1"
+    text = report.render({"variants": [], "benign": {}, "stage_failed": {"g1r6_udplite_sendto": why}})
+    assert f"not run (its staged helper failed at set-up): g1r6_udplite_sendto: {why}" in text
+    assert "staged helper failed" not in report.render({"variants": [], "benign": {}, "stage_failed": {}})
