@@ -300,7 +300,9 @@ def _lifecycle_record(b: dict[str, Any]) -> LifecycleRecord:
     if b["action"] == BASELINE_LEARNT and isinstance(details.get("learnt"), dict):
         for ch, items in sorted(details["learnt"].items()):
             for item in items if isinstance(items, list) else []:
-                what = item.get("destination", "?") if isinstance(item, dict) else item
+                # what it allows (``learnt``: an ephemeral port is never a key), else an older
+                # record's first destination
+                what = item.get("learnt", item.get("destination", "?")) if isinstance(item, dict) else item
                 learnt.append(f"{ch} {what}")
     return LifecycleRecord(
         seq=b["seq"],

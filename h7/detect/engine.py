@@ -799,10 +799,13 @@ def _channel_alerts(by_code: collections.Counter[str], channel: str) -> int:
 
 
 def _learnt_line(learnt: dict[str, Any]) -> str:
-    """``L4 127.0.6.9:40001, 10.0.0.5:443`` (at most 8 per channel) for the baseline-complete line."""
+    """``L4 127.0.6.9:ephemeral, 10.0.0.5:443`` (at most 8 per channel) for the baseline-complete line:
+    what each item allows (``learnt``), else (an older record) its first destination."""
     parts = []
     for ch, items in learnt.items():
-        names = [str(i.get("destination", i)) if isinstance(i, dict) else str(i) for i in items]
+        names = [
+            str(i.get("learnt", i.get("destination", i))) if isinstance(i, dict) else str(i) for i in items
+        ]
         more = f" (+{len(names) - 8} more)" if len(names) > 8 else ""
         parts.append(f"{ch} {', '.join(names[:8])}{more}")
     return "; ".join(parts)

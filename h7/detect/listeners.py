@@ -168,6 +168,7 @@ class _TcpRow(NamedTuple):
     lport: int
     rport: int | None  # None if the column does not parse (never for the kernel's own rows)
     inode: int
+    remote: IP | None = None  # None if the column does not parse
 
 
 def _tcp_rows(root_pid: int, proc: str) -> Iterator[_TcpRow]:
@@ -194,8 +195,9 @@ def _tcp_rows(root_pid: int, proc: str) -> Iterator[_TcpRow]:
                 inode = int(cols[9])
             except ValueError:
                 continue
+            rhost, _, rp = cols[2].partition(":")
             try:
-                rport: int | None = int(cols[2].partition(":")[2], 16)
+                rport: int | None = int(rp, 16)
             except ValueError:
                 rport = None
             local = _hex_addr(host, v6)
@@ -203,7 +205,10 @@ def _tcp_rows(root_pid: int, proc: str) -> Iterator[_TcpRow]:
                 continue
             if isinstance(local, ipaddress.IPv6Address) and local.ipv4_mapped is not None:
                 local = local.ipv4_mapped
-            yield _TcpRow(cols[3], local, lport, rport, inode)
+            remote = _hex_addr(rhost, v6)
+            if isinstance(remote, ipaddress.IPv6Address) and remote.ipv4_mapped is not None:
+                remote = remote.ipv4_mapped
+            yield _TcpRow(cols[3], local, lport, rport, inode, remote)
 
 
 def listening_sockets(root_pid: int, proc: str = "/proc") -> list[tuple[IP, int, int]]:
@@ -213,6 +218,45 @@ def listening_sockets(root_pid: int, proc: str = "/proc") -> list[tuple[IP, int,
         if fast is not None:
             return fast
     return [(row.local, row.lport, row.inode) for row in _tcp_rows(root_pid, proc) if row.state == TCP_LISTEN]
+
+
+def accepted_clients(root_pid: int, proc: str = "/proc") -> dict[tuple[IP, int], int]:
+    """The clients of connections the agent's tree ACCEPTED, as they stand now:
+    (remote address, remote port) -> the agent's listening port the connection came in on.
+
+    Why: the kernel marks an accepted socket when its handshake completes (``accepted``,
+    at SYN_RECV); a connection accepted before the sensor's hooks were live was never
+    marked, so its replies reach L4 as sends to the client's address and ephemeral port,
+    i.e. as egress.  Learnt in the baseline, that made the agent's clients an OUTBOUND
+    destination key (``127.0.0.1:ephemeral``: a redis-server under redis-benchmark,
+    session 10's bench), which then allowed the agent to connect out to any ephemeral
+    port of that address.  Such a connection is alive at attach whenever it still sends
+    later, so one table read right after the hooks are live finds every one of them: a
+    socket of the agent's tree, not listening, whose local address and port are one of
+    the tree's listeners (the address, or a wildcard listener on that port).
+    """
+    if root_pid <= 0:
+        return {}
+    rows = list(_tcp_rows(root_pid, proc))
+    if not rows:
+        return {}
+    mine = socket_inodes(agent_tree(root_pid, proc), proc)
+    owned = {
+        (None if row.local.is_unspecified else row.local, row.lport)
+        for row in rows
+        if row.state == TCP_LISTEN and row.inode in mine
+    }
+    if not owned:
+        return {}
+    return {
+        (row.remote, row.rport): row.lport
+        for row in rows
+        if row.state != TCP_LISTEN
+        and row.inode in mine
+        and row.remote is not None
+        and row.rport is not None
+        and _covers(owned, row.local, row.lport)
+    }
 
 
 def _owned(root_pid: int, proc: str) -> set[tuple[IP | None, int]]:

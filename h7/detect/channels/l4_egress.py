@@ -61,7 +61,7 @@ from h7.batch import Batch, Event
 from h7.config import NS_PER_S, EngineConfig
 from h7.decode import LISTEN_OPS
 from h7.detect.channels.base import PHASE_BASELINE, Calibration, Channel, ChannelContext, calibrate_threshold
-from h7.detect.listeners import ListenerCache, OwnClients
+from h7.detect.listeners import ListenerCache, OwnClients, accepted_clients
 from h7.detect.window import Cusum, calibrate_cusum
 from h7.errors import UsageError
 from h7.registry import AlertCode, ChannelSpec, register
@@ -150,6 +150,24 @@ def dest_key(
     a = text or str(ip)
     p = EPHEMERAL if eph[0] <= port <= eph[1] else str(port)
     return f"[{a}]:{p}" if ip.version == 6 else f"{a}:{p}"
+
+
+def _learnt_text(baseline_key: str, lport: int | None = None) -> str:
+    """What a baseline key allows, in the allowlist's spelling (``127.0.0.1:ephemeral``,
+    ``10.0.0.0/24:443``; ``inbound client 127.0.0.1:ephemeral on port 6379`` for a peer).
+
+    Why: the BASELINE_LEARNT record listed the first connection's real port
+    (``127.0.0.1:47304``), which read as if one client's ephemeral port had become a
+    destination, and could not tell an inbound client from an outbound destination.  The
+    operator reviews what was learnt, so the record says it as ``h7 accept`` takes it.
+    """
+    net, _, port = baseline_key.partition("|")
+    addr, _, plen = net.partition("/")
+    v6 = ":" in addr
+    full = plen in ("", "128" if v6 else "32")
+    host = addr if full else net
+    text = f"[{host}]:{port}" if v6 else f"{host}:{port}"
+    return text if lport is None else f"inbound client {text} on port {lport}"
 
 
 @dataclass(frozen=True)
@@ -273,6 +291,12 @@ class EgressChannel(Channel):
         #: listen event (checked first) or an autobound listen (port unknown) changes that
         self._proc_not_own: set[tuple[IPAddress, int]] = set()
         self.listens_seen = 0
+        #: live only: clients of connections the agent accepted before the sensor's hooks were
+        #: live ((address, port) -> its listening port), read once from /proc at the first
+        #: batch (``accepted_clients``); None until read, and always in a replay
+        self._pre_accepted: dict[tuple[IPAddress, int], int] | None = None
+        #: sends judged as replies on such connections (not egress: judged as inbound peers)
+        self.replies_before_attach = 0
 
     # -- destinations ---------------------------------------------------
     @staticmethod
@@ -417,9 +441,11 @@ class EgressChannel(Channel):
         return out
 
     def learn(self, batch: Batch, ctx: ChannelContext) -> None:
+        self._read_pre_accepted(ctx)
         if self.settings.allow_baseline_destinations:
             for ev in batch.events:
-                d = self._dest(ev)
+                pre = self._reply_before_attach(ev)
+                d = self._dest(ev) if pre is None else None
                 if d is not None:
                     key = self._baseline_key(*d)
                     self.baseline_dests.add(key)
@@ -430,12 +456,14 @@ class EgressChannel(Channel):
                     ):
                         self.learnt_unlisted[key] = {
                             "destination": f"{d[0]}:{d[1]}",
+                            "learnt": _learnt_text(key),
                             "pid": int(ev.get("pid", 0)),
                             "comm": str(ev.get("comm", "")),
                             "ts_ns": int(ev.get("ts_ns", 0)),
                         }
-                elif (p := self._peer(ev)) is not None:
-                    key = f"{int(ev.get('lport', 0))}|{self._baseline_key(*p)}"
+                elif (p := self._peer(ev) if pre is None else pre[0]) is not None:
+                    lport = int(ev.get("lport", 0)) if pre is None else pre[1]
+                    key = f"{lport}|{self._baseline_key(*p)}"
                     self.baseline_peers.add(key)
                     lkey = "inbound|" + key
                     if (
@@ -445,8 +473,9 @@ class EgressChannel(Channel):
                     ):
                         self.learnt_unlisted[lkey] = {
                             "destination": f"{p[0]}:{p[1]}",
+                            "learnt": _learnt_text(self._baseline_key(*p), lport),
                             "direction": "inbound",
-                            "local_port": int(ev.get("lport", 0)),
+                            "local_port": lport,
                             "pid": int(ev.get("pid", 0)),
                             "comm": str(ev.get("comm", "")),
                             "ts_ns": int(ev.get("ts_ns", 0)),
@@ -560,6 +589,7 @@ class EgressChannel(Channel):
     def on_events(self, events: list[Event], ctx: ChannelContext) -> list[Alert]:
         out: list[Alert] = []
         learning = ctx.phase == PHASE_BASELINE
+        self._read_pre_accepted(ctx)
         for ev in events:
             if ev.get("type") != "net":
                 continue
@@ -569,12 +599,19 @@ class EgressChannel(Channel):
             link = self._link(ev)
             if link is None and ev.get("family") not in ("inet", "inet6"):
                 continue
-            if ev.get("inbound"):
-                peer = self._peer(ev)
-                if peer is None:
-                    self.inbound_seen += 1  # a reply to the agent's own connect: not egress
-                    continue
-                lport = int(ev.get("lport", 0))
+            pre = self._reply_before_attach(ev)
+            if ev.get("inbound") or pre is not None:
+                if pre is None:
+                    peer = self._peer(ev)
+                    if peer is None:
+                        self.inbound_seen += 1  # a reply to the agent's own connect: not egress
+                        continue
+                    lport = int(ev.get("lport", 0))
+                else:
+                    # a reply on a connection accepted before the hooks were live: the kernel
+                    # could not mark it, /proc did (its peer is the client, not a destination)
+                    peer, lport = pre
+                    self.replies_before_attach += 1
                 if self._own_client(*peer, lport, ctx):
                     self.inbound_seen += 1  # the agent's own connection from before the sensor attached
                     self.own_clients_by_proc += 1
@@ -585,7 +622,7 @@ class EgressChannel(Channel):
                     continue  # learn() records the peer
                 pv = self._peer_verdict(*peer, lport)
                 if pv is not None:
-                    out.append(self._unknown(ctx, ev, pv, "inbound"))
+                    out.append(self._unknown(ctx, ev, pv, "inbound", lport, pre is not None))
                 continue
             self.checked += 1
             if link is not None:
@@ -611,6 +648,31 @@ class EgressChannel(Channel):
             out.append(self._unknown(ctx, ev, v, "outbound"))
         return out
 
+    def _read_pre_accepted(self, ctx: ChannelContext) -> None:
+        """Live, once per agent, at its first batch: the clients it accepted before the hooks
+        were live (:func:`h7.detect.listeners.accepted_clients`).  A connection accepted later is
+        marked by the kernel; one accepted earlier that still sends later is alive now."""
+        if self._pre_accepted is not None or not (ctx.proc.enabled and ctx.info):
+            return
+        try:
+            self._pre_accepted = accepted_clients(ctx.info.root_pid, ctx.proc.root)
+        except OSError:
+            self._pre_accepted = {}
+
+    def _reply_before_attach(self, ev: Event) -> tuple[tuple[IPAddress, int], int] | None:
+        """(the client, the agent's listening port) if ``ev`` is a send on a connection the agent
+        accepted before the sensor's hooks were live (the kernel reported it as a send to the
+        client's address and port), else None."""
+        if not self._pre_accepted or ev.get("type") != "net" or ev.get("inbound"):
+            return None
+        if not ev.get("from_socket") or ev.get("op") == "connect" or ev.get("op") in LISTEN_OPS:
+            return None
+        if ev.get("family") not in ("inet", "inet6"):
+            return None
+        d = self._addr(ev)
+        lport = None if d is None else self._pre_accepted.get(d)
+        return None if d is None or lport is None else (d, lport)
+
     def _own_client(self, ip: IPAddress, port: int, lport: int, ctx: ChannelContext) -> bool:
         """Live only: the loopback client is a socket of the agent's own tree that the kernel
         could not match (connected before the sensor attached); see listeners.own_client."""
@@ -627,8 +689,17 @@ class EgressChannel(Channel):
             return None
         return a, dest_key(ip, port, self.eph, a), f"[{a}]:{port}" if ip.version == 6 else f"{a}:{port}"
 
-    def _unknown(self, ctx: ChannelContext, ev: Event, v: tuple[str, str, str], direction: str) -> Alert:
-        """One UNKNOWN_DESTINATION; ``direction`` "inbound": a reply to a client outside the agent."""
+    def _unknown(
+        self,
+        ctx: ChannelContext,
+        ev: Event,
+        v: tuple[str, str, str],
+        direction: str,
+        lport: int = 0,
+        before_attach: bool = False,
+    ) -> Alert:
+        """One UNKNOWN_DESTINATION; ``direction`` "inbound": a reply to a client outside the agent
+        (accepted on ``lport``; ``before_attach``: accepted before the hooks, found in /proc)."""
         addr, key, dest = v
         self.unknown_seen += 1
         evidence: dict[str, Any] = {
@@ -652,7 +723,9 @@ class EgressChannel(Channel):
             # (the unspecified address: the header could not be read)
             evidence["ip_header"] = True
         if direction == "inbound":
-            evidence["local_port"] = int(ev.get("lport", 0))  # the agent's listener it was accepted on
+            evidence["local_port"] = lport  # the agent's listener it was accepted on
+            if before_attach:
+                evidence["accepted_before_attach"] = True
             evidence["baseline_peers"] = len(self.baseline_peers)
         return ctx.alert(
             "L4",
@@ -837,6 +910,7 @@ class EgressChannel(Channel):
             "inbound_sends_not_egress": self.inbound_seen,
             "inbound_peer_sends": self.inbound_peers_seen,
             "inbound_own_found_in_proc": self.own_clients_by_proc,
+            "replies_accepted_before_attach": self.replies_before_attach,
             "baseline_inbound_peers": len(self.baseline_peers),
             "own_listeners": list(self.own_listeners),
             "listen_events": self.listens_seen,
