@@ -1088,6 +1088,11 @@ class _Image:
     #: program's name and the verdict's key.  The same interpreter it starts folds into that key
     verdict_program: str = ""
     verdict_key: str = ""
+    #: argv[1] when it is an absolute path: the script an interpreter runs (``node /usr/bin/npm``)
+    program_file: str = ""
+    #: the interpreter runs an installed program (``program_file`` is one, unchanged since L2
+    #: started watching); None until a shell it starts asks (``ExecChannel._installed_program``)
+    installed_program: bool | None = None
 
 
 AGENT_IMAGE = _Image("agent")
@@ -1618,6 +1623,8 @@ class ExecChannel(Channel):
         )
         cut = bool(ev.get("args_truncated")) or len(args) > 32
         img = _Image(normalise_name(os.path.basename(name)), False, names_shell, cut)
+        if len(args) > 1 and os.path.isabs(args[1]):
+            img.program_file = args[1]
         if same is not None and same.chain_key:
             # an in-place exec continuing an installed script judged as an interpreter
             img.launch, img.chain_key = same.launch, same.chain_key
@@ -1705,12 +1712,17 @@ class ExecChannel(Channel):
         file (this host's /bin/sh, a listed helper shell by content, not a daemon's child
         after a hand-off) and the argv shape (``sh -c CMD`` with CMD not an option to dash).
         """
-        if parent is AGENT_IMAGE or parent.interpreter:
+        if parent is AGENT_IMAGE:
+            return None
+        # an interpreter's shell is its code's choice, unless the code is an installed program
+        # (npm running a package's scripts, as make runs recipes: ``_installed_program``)
+        program = bool(parent.installed_program)
+        if parent.interpreter and not program:
             return None
         if parent.name in _LAUNCHERS or _LOADER.match(parent.name) or parent.names_shell or parent.argv_cut:
             return None
         pc = self.classify_name(parent.name)
-        if pc is not None and pc[0] == INTERPRETER:
+        if pc is not None and pc[0] == INTERPRETER and not program:
             return None
         if str(ev.get("filename", "")) not in (SYSTEM_SHELL, "/usr" + SYSTEM_SHELL):
             return None
@@ -1780,23 +1792,52 @@ class ExecChannel(Channel):
         runner = normalise_name(os.path.basename(str(ev.get("exe_name") or interp)))
         if runner not in _SHELLS and not (runner == "env" and script == filename):
             return None
+        return script if self._installed_path(script, ctx) else None
+
+    def _installed_path(self, script: str, ctx: ChannelContext) -> bool:
+        """Is ``script`` a program file installed on the host, unchanged since L2 started watching?
+
+        Its directory is one where the host's programs live (or one a program there links to),
+        it is a regular file, and its ctime and mtime are older than the watch (``_installed_script``
+        says why each condition).  Live only (/proc), like the rules that ask.
+        """
         if self._script_dirs is None:
             known = self._binaries(ctx)
             if known is None:
-                return None  # the index is still being built: judged as its interpreter
+                return False  # the index is still being built: judged as its interpreter
             if self._script_dirs is None:
                 self._script_dirs = _program_dirs(known.dirs)
         if not os.path.isabs(script) or os.path.dirname(os.path.normpath(script)) not in self._script_dirs:
-            return None
+            return False
         try:
             st = os.stat(script)
         except OSError:
-            return None
+            return False
         if not statmod.S_ISREG(st.st_mode):
-            return None
-        if max(st.st_ctime_ns, st.st_mtime_ns) >= self.watch_start_real_ns:
-            return None
-        return script
+            return False
+        return max(st.st_ctime_ns, st.st_mtime_ns) < self.watch_start_real_ns
+
+    def _installed_program(self, img: _Image, ctx: ChannelContext) -> bool:
+        """Does this interpreter process run an installed program (``node /usr/bin/npm …``)?
+
+        Why (session 11, benign class "npm run-scripts"; dev act ``benign_npm_scripts_dev``):
+        npm is a program written in node, and it runs a package's ``scripts`` through ``sh -c``
+        exactly as make runs its recipes, so its shells are the program's recipe shells, not
+        code the agent gave node.  Only the installed interpreter by name or inode (not a copy
+        known by content), whose argv[1] is an installed program file unchanged since L2
+        started watching (:meth:`_installed_path`); ``node -e``, ``python3 -c``, ``-m`` and
+        any script in a workspace or repository keep their shells judged.  Live only.
+        """
+        if img.installed_program is None:
+            img.installed_program = bool(
+                img.interpreter
+                and img.verdict_program
+                and img.program_file
+                and self.settings.installed_scripts
+                and ctx.proc.enabled
+                and self._installed_path(img.program_file, ctx)
+            )
+        return img.installed_program
 
     def _script_exec(
         self, ev: Event, ctx: ChannelContext, script: str, parent: _Image, same: bool, out: list[Alert]
@@ -2416,8 +2457,16 @@ class ExecChannel(Channel):
             if self._allowed(ids, ev):
                 self.allowed += 1
                 continue
+            if parent.interpreter:
+                self._installed_program(parent, ctx)
             helper = self._helper_shell(ev, ids, parent)
-            if not helper and self._recipe_shell(ev, ids, parent):
+            recipe = not helper and self._recipe_shell(ev, ids, parent)
+            if helper or recipe:
+                # what the shell runs is the program's: the same interpreter again (npm's
+                # script running ``node build.js``) folds into the program's verdict (_nest)
+                sh_img = self._img_of[int(ev.get("pid", 0))]
+                sh_img.verdict_program, sh_img.verdict_key = parent.verdict_program, parent.verdict_key
+            if recipe:
                 self.recipe_shells_seen += 1  # transparent: what it runs is judged instead
                 continue
             chain = self._img_of[int(ev.get("pid", 0))]
