@@ -413,7 +413,7 @@ def test_the_sensors_own_maps_read_is_not_tampering() -> None:
             "sweep": 0,
         }
 
-    def l5(live: bool) -> list[str]:
+    def l5(live: bool) -> list[int]:
         cfg = EngineConfig()
         ch = PtraceChannel(cfg)
         proc = ProcReader(live)
