@@ -48,7 +48,17 @@ per request:
   (the same pair of calls without a control message), ``openw`` (a
   writable open of an ordinary file: the open exit's file record for a
   watched process) and ``shmat`` (shmat + shmdt of a SysV segment: the
-  shm exits);
+  shm exits); and those session 10's hooks look at:
+  ``perfopen`` (perf_event_open of a software counter on the OTHER loop:
+  sys_enter's perf_event_open case, reported for the unmonitored caller),
+  ``knob`` (``/proc/PID/oom_score_adj`` of the OTHER loop opened for
+  writing: the open exits' writable-setting test, reported likewise),
+  ``exec900`` (exec with 900 more descriptors open), and ``execmark`` /
+  ``execmark900`` (exec / exec900 while a receiver mark is live: the
+  monitored loop opened a FIFO for writing just before, in every set-up;
+  the unmonitored loop's fork and exec then walk its fd table for a marked
+  channel; ``hook_cpu_mark_added_ns_*`` and ``hook_bpf_mark_added_ns_*`` are
+  what the live mark adds per exec over the same op with none);
 * who: ``unmonitored`` (a loop H7 does not watch) and ``monitored`` (a loop
   it watches, after its baseline: its windows are learnt first and loaded
   into the kernel filter, so its known syscalls are counted, not shipped);
@@ -79,6 +89,10 @@ pays now that it did not before issue 13; ``..._growth_ratio_...`` the
 per-round h7 / ref).  ``hook_sensor_cpu_ns_per_op_{op}_{who}``: this
 process's CPU per operation in the h7 set-up, i.e. the sensor's userspace
 (its drain thread runs here, and is let settle after each request).
+
+Every sensor set-up runs with the product's receiver window (L2's
+``receiver_window_s``, 2 s), as ``h7 attach`` does.  ``H7_BENCH_HOOK_OPS=a,b``
+times only those ops (a quick look; ``make bench`` times them all).
 
 The kernel's own accounting (kernel.bpf_stats_enabled: run time and count
 per program) is taken in a separate pass of the h7 set-up after each timed
@@ -149,7 +163,20 @@ OPS: dict[str, tuple[int, int]] = {
     "recv": (20_000, 5_000),
     "openw": (20_000, 5_000),
     "shmat": (20_000, 5_000),
+    # session 10's: round 8's sys_enter case and open-exit test, the receivers' fork/exec walk
+    "perfopen": (20_000, 5_000),
+    "knob": (20_000, 5_000),
+    "exec900": (200, 50),
+    "execmark": (200, 50),
+    "execmark900": (200, 50),
 }
+#: ops timed while a receiver mark is live (the watched loop opened a FIFO for writing just before),
+#: and the op each is compared with (the same work with no mark live)
+MARKED_OPS = {"execmark": "exec", "execmark900": "exec900"}
+#: the receiver window of every sensor set-up: the product's default (L2's receiver_window_s), so
+#: the open exits' receiver tests run as under `h7 attach`; for a marked op, long enough to outlast it
+RECEIVER_WINDOW_NS = 2_000_000_000
+MARK_WINDOW_NS = 60_000_000_000
 WHO = ("unmonitored", "monitored")
 SETUPS = ("base", "floor", "ref", "syscall", "h7")
 HOOK_MODE = {"syscall": "syscall", "h7": "auto"}
@@ -186,12 +213,37 @@ def _settle(quiet_ns: int = 1_000_000, step_s: float = 0.01, max_steps: int = 10
             return
 
 
+#: makes a receiver mark live (True) or ends every mark (False); None where no sensor runs
+Marker = Callable[[bool], None] | None
+
+
+def _marked(loops: dict[str, Loop], op: str, mark: Marker, live: bool) -> None:
+    """Around a MARKED_OPS request: the watched loop's FIFO act (every set-up: only the hooks differ).
+
+    Before an unmarked twin (``exec``, ``exec900``) every mark ends: the ops
+    before it make marks of their own (the watched loop's loopback ``connect``
+    marks the accepted end for the receiver window, as an agent's does), and
+    its row is the no-mark side of the comparison.
+    """
+    if op in MARKED_OPS.values() and live and mark is not None:
+        mark(False)
+    if op not in MARKED_OPS:
+        return
+    if live:
+        if mark is not None:
+            mark(True)
+        loops["monitored"].ns("fifo", 1)
+    elif mark is not None:
+        mark(False)
+
+
 def _timed(
     loops: dict[str, Loop],
     counts: dict[str, int],
     div: int = 1,
     who_: tuple[str, ...] = WHO,
     settle: bool = False,
+    mark: Marker = None,
 ) -> dict[str, tuple[float, float, float]]:
     """One pass over every op, the loops alternating; ``{op}_{who}`` -> METRICS, ns per op."""
     out: dict[str, tuple[float, float, float]] = {}
@@ -200,11 +252,13 @@ def _timed(
         n = max(1, n // div)
         for who in who_:
             other = pids["monitored" if who == "unmonitored" else "unmonitored"]
+            _marked(loops, op, mark, True)
             mine = time.process_time_ns()
             wall, cpu = loops[who].ns(op, n, other)
             if settle:
                 _settle()
             out[f"{op}_{who}"] = (wall, cpu, (time.process_time_ns() - mine) / n)
+            _marked(loops, op, mark, False)
     return out
 
 
@@ -224,6 +278,7 @@ def _stats_pass(
     into: dict[str, list[float]],
     who_: tuple[str, ...] = WHO,
     prefix: str = "hook_bpf",
+    mark: Marker = None,
 ) -> None:
     """Per op and loop, the BPF time of the programs ``stats`` reads, per operation (kernel's accounting)."""
     pids = {w: loops[w].pid for w in WHO}
@@ -232,9 +287,11 @@ def _stats_pass(
             n = max(1, full // STATS_DIVISOR)
             for who in who_:
                 other = pids["monitored" if who == "unmonitored" else "unmonitored"]
+                _marked(loops, op, mark, True)
                 before = stats()
                 loops[who].ns(op, n, other)
                 after = stats()
+                _marked(loops, op, mark, False)
                 spent = 0
                 for name, (t, c) in after.items():
                     dt, dc = t - before.get(name, (0, 0))[0], c - before.get(name, (0, 0))[1]
@@ -338,12 +395,22 @@ class _Setups:
         with Sensor(SensorConfig(hook_mode=HOOK_MODE[setup])) as s:
             info = s.add_agent(self.loops["monitored"].pid)
             s.set_sequence_filter(info.agent, self.codes)
+            s.set_receiver_window(RECEIVER_WINDOW_NS)
+
+            def mark(live: bool) -> None:
+                """A mark made now outlasts the request; after it, every mark ends (window 0 clears it)."""
+                if live:
+                    s.set_receiver_window(MARK_WINDOW_NS)
+                else:
+                    s.set_receiver_window(0)
+                    s.set_receiver_window(RECEIVER_WINDOW_NS)
+
             d = DrainingSensor(s, keep=full)
             try:
                 _settle()  # attach and seeding done: what follows is the loops' own
-                got = _timed(self.loops, self.counts, settle=True)
+                got = _timed(self.loops, self.counts, settle=True, mark=mark)
                 if full:
-                    _stats_pass(s.program_stats, self.loops, self.counts, self.bpf)
+                    _stats_pass(s.program_stats, self.loops, self.counts, self.bpf, mark=mark)
             finally:
                 d.stop()
             if full:
@@ -363,6 +430,7 @@ def run(quick: bool = False) -> dict[str, float]:
     # (+~30 %): still 6 rounds on a loaded host
     max_rounds, budget_s = (2, 60.0) if quick else (6, 390.0)
     counts = {op: c[1] if quick else c[0] for op, c in OPS.items()}
+    counts = selected_ops(counts, os.environ.get("H7_BENCH_HOOK_OPS", ""))  # a subset: a quick look
     raw: dict[str, dict[str, dict[str, list[float]]]] = {m: {s: {} for s in SETUPS} for m in METRICS}
     with tempfile.TemporaryDirectory(prefix="h7-hook-cost-") as tmp:
         path = Path(tmp) / "work" / "notes.txt"  # an ordinary path of an ordinary length
@@ -422,6 +490,39 @@ def _compare(raw: dict[str, dict[str, list[float]]], pre: str) -> dict[str, floa
     return res
 
 
+def _mark_added(cpu: dict[str, dict[str, list[float]]], res: dict[str, float]) -> dict[str, float]:
+    """What a live receiver mark adds per exec: each MARKED_OPS op against its unmarked twin.
+
+    CPU: per round (h7 - base) of the marked op minus (h7 - base) of the
+    unmarked one, median over rounds (both ops ran in the same round, so a
+    slow round hits both); BPF: the kernel's per-op figures already in
+    ``res`` (``hook_bpf_ns_per_op_*``), marked minus unmarked.
+    """
+    out: dict[str, float] = {}
+    for op, plain in MARKED_OPS.items():
+        for who in WHO:
+            m, p = f"{op}_{who}", f"{plain}_{who}"
+            if all(k in cpu[x] for k in (m, p) for x in ("h7", "base")):
+                rows = zip(cpu["h7"][m], cpu["base"][m], cpu["h7"][p], cpu["base"][p], strict=True)
+                added = [(hm - bm) - (hp - bp) for hm, bm, hp, bp in rows]
+                out[f"hook_cpu_mark_added_ns_{op}_{who}"] = median(added)
+            bm, bp = f"hook_bpf_ns_per_op_{m}", f"hook_bpf_ns_per_op_{p}"
+            if bm in res and bp in res:
+                out[f"hook_bpf_mark_added_ns_{op}_{who}"] = res[bm] - res[bp]
+    return out
+
+
+def selected_ops(counts: dict[str, int], only: str) -> dict[str, int]:
+    """The ops H7_BENCH_HOOK_OPS names (comma-separated; empty: all), in OPS order."""
+    names = [x for x in only.split(",") if x]
+    if not names:
+        return counts
+    unknown = sorted(set(names) - set(counts))
+    if unknown:
+        raise BenchError(f"H7_BENCH_HOOK_OPS: unknown op(s) {', '.join(unknown)} (see hook_cost.OPS)")
+    return {op: n for op, n in counts.items() if op in names}
+
+
 def _figures(
     raw: dict[str, dict[str, dict[str, list[float]]]], setups: _Setups, rounds: int
 ) -> dict[str, float]:
@@ -432,6 +533,7 @@ def _figures(
         res[f"hook_sensor_cpu_ns_per_op_{k}"] = median(v)
     for k, v in setups.bpf.items():
         res[k] = median(v)
+    res.update(_mark_added(raw["cpu"], res))
     res["hook_foreign_sys_enter_links"] = float(max(setups.foreign, default=0))
     if setups.shipped_frac:
         res["hook_monitored_shipped_fraction"] = median(setups.shipped_frac)
@@ -483,8 +585,25 @@ def summary(res: dict[str, float]) -> str:
         prog, op = prog_op.rsplit("_", 1)
         if now is not None:
             lines.append(f"{prog:19} {op:9} {now:8.0f} {res[key]:8.0f} {now - res[key]:+8.0f}")
+    lines += _marks(res)
     lines += _new_programs(res)
     return "\n".join(lines)
+
+
+def _marks(res: dict[str, float]) -> list[str]:
+    """What a live receiver mark adds per fork+exec of an unwatched process (its fd-table walk)."""
+    out = []
+    for op, plain in MARKED_OPS.items():
+        k = f"{op}_unmonitored"
+        if f"hook_cpu_mark_added_ns_{k}" not in res:
+            continue
+        out.append(
+            f"  {op:12} vs {plain + ':':9} CPU {res[f'hook_cpu_mark_added_ns_{k}']:+9.0f} ns per exec,"
+            f" BPF {res.get(f'hook_bpf_mark_added_ns_{k}', float('nan')):+9.0f} ns per exec"
+        )
+    if not out:
+        return []
+    return ["", "a live receiver mark, per fork+exec of an unwatched process (fd-table walk; medians):", *out]
 
 
 def _new_programs(res: dict[str, float]) -> list[str]:

@@ -52,12 +52,24 @@
  *   recv       the same pair of calls with no control message (what every other recvmsg pays)
  *   openw      open(FILE.PID.w, O_WRONLY|O_CREAT) + close (the open exit's writable-file record)
  *   shmat      shmat() + shmdt() of a private SysV segment (sys_exit_shmat and sys_exit_shmdt)
+ * Session 10's hooks (round 8's sys_enter case and open-exit test, the receivers' fork/exec walk):
+ *   perfopen PID  perf_event_open(a disabled software counter on PID, any CPU) + close: sys_enter's
+ *              perf_event_open case (reported when PID is a watched task, by a caller outside it)
+ *   knob PID   open("/proc/PID/oom_score_adj", O_WRONLY) + close (nothing written): the open exits'
+ *              test of a writable open of another process's /proc/PID setting
+ *   exec900    exec, with 900 more descriptors (of /dev/null) open in the loop meanwhile: what an
+ *              fd-table walk at fork/exec would have to read (opened before, closed after the timing)
+ *   execmark, execmark900  exec and exec900, under another name: the benchmark makes a receiver
+ *              mark live first (bench/hook_cost.py), so the fork and exec hooks walk the fd table
+ *   fifo       open(FILE.PID.fifo, O_RDWR) + close: a FIFO opened for writing (by a watched loop: a
+ *              receiver mark)
  * C, not Python, so the figure is the kernel path and its hooks.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
+#include <linux/perf_event.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -80,6 +92,7 @@
 #include "uring_ring.h"
 
 #define MMSG 8
+#define EXTRA_FDS 900
 #define ETH_P_H7BENCH 0x88b5
 #ifndef SYS_openat2
 #define SYS_openat2 437
@@ -228,7 +241,10 @@ int main(int argc, char **argv)
 	struct rlimit nofile;
 	int unix_rx = socket(AF_UNIX, SOCK_DGRAM, 0), unix_tx = socket(AF_UNIX, SOCK_DGRAM, 0);
 	struct sockaddr_un usock = {.sun_family = AF_UNIX};
-	char created[4096], linked[4096], fdpath[64], dir[4096], wfile[4096];
+	char created[4096], linked[4096], fdpath[64], dir[4096], wfile[4096], fifo[4096];
+	int extra[EXTRA_FDS];
+	struct perf_event_attr pattr = {.type = PERF_TYPE_SOFTWARE, .size = sizeof(pattr),
+					.config = PERF_COUNT_SW_DUMMY, .disabled = 1};
 	int pair[2] = {-1, -1}, shmid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
 	void *shm_keep = shmid < 0 ? (void *)-1 : shmat(shmid, NULL, 0);
 	char cbuf[CMSG_SPACE(sizeof(int))];
@@ -245,6 +261,10 @@ int main(int argc, char **argv)
 	snprintf(linked, sizeof(linked), "%s.%d.lnk", argv[1], (int)getpid());
 	snprintf(wfile, sizeof(wfile), "%s.%d.w", argv[1], (int)getpid());
 	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", file);
+	snprintf(fifo, sizeof(fifo), "%s.%d.fifo", argv[1], (int)getpid());
+	unlink(fifo);
+	if (mkfifo(fifo, 0600))
+		return 2;
 	snprintf(dir, sizeof(dir), "%s", argv[1]);
 	if (strrchr(dir, '/'))
 		*strrchr(dir, '/') = 0;
@@ -285,8 +305,14 @@ int main(int argc, char **argv)
 		double a, b, ca, cb;
 		int rc = 0;
 
+		int nextra = 0;
+
 		if (sscanf(line, "%15s %ld %ld", op, &n, &pid) < 2 || n <= 0)
 			break;
+		if (!strcmp(op, "exec900") || !strcmp(op, "execmark900")) /* before the timing */
+			for (; nextra < EXTRA_FDS; nextra++)
+				if ((extra[nextra] = dup(zero)) < 0)
+					return 2;
 		ca = now_ns(CLOCK_PROCESS_CPUTIME_ID) + children_cpu_ns();
 		a = now_ns(CLOCK_MONOTONIC);
 		if (!strcmp(op, "pingpong")) {
@@ -323,7 +349,7 @@ int main(int argc, char **argv)
 					c = accept(lst, NULL, NULL);
 					close(s);
 					close(c);
-				} else if (!strcmp(op, "exec")) {
+				} else if (!strncmp(op, "exec", 4)) { /* exec, exec900, execmark, execmark900 */
 					pid_t child;
 
 					if (posix_spawn(&child, true_argv[0], NULL, NULL, true_argv, environ) ||
@@ -460,6 +486,27 @@ int main(int argc, char **argv)
 						rc = -1;
 					else
 						shmdt(a);
+				} else if (!strcmp(op, "perfopen")) {
+					int fd = (int)syscall(SYS_perf_event_open, &pattr, (pid_t)pid, -1, -1, 0);
+
+					if (fd < 0)
+						rc = -1;
+					close(fd);
+				} else if (!strcmp(op, "knob")) {
+					char knob[64];
+					int fd;
+
+					snprintf(knob, sizeof(knob), "/proc/%ld/oom_score_adj", pid);
+					fd = open(knob, O_WRONLY);
+					if (fd < 0)
+						rc = -1;
+					close(fd);
+				} else if (!strcmp(op, "fifo")) {
+					int fd = open(fifo, O_RDWR);
+
+					if (fd < 0)
+						rc = -1;
+					close(fd);
 				} else if (!strcmp(op, "uringopen")) {
 					int fd = ring_run(&ring, &uopen);
 
@@ -476,6 +523,8 @@ int main(int argc, char **argv)
 		}
 		b = now_ns(CLOCK_MONOTONIC);
 		cb = now_ns(CLOCK_PROCESS_CPUTIME_ID) + children_cpu_ns();
+		while (nextra > 0)
+			close(extra[--nextra]);
 		while (recv(udp_rx, line, sizeof(line), MSG_DONTWAIT) > 0)
 			;
 		while (recv(unix_rx, line, sizeof(line), MSG_DONTWAIT) > 0)
@@ -491,5 +540,6 @@ int main(int argc, char **argv)
 	unlink(created);
 	unlink(wfile);
 	unlink(usock.sun_path);
+	unlink(fifo);
 	return 0;
 }

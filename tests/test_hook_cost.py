@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.hook_cost import _compare, summary
+from bench.harness import BenchError
+from bench.hook_cost import _compare, _mark_added, _marks, selected_ops, summary
 
 
 def _raw() -> dict[str, dict[str, list[float]]]:
@@ -77,3 +78,32 @@ def test_programs_the_reference_lacks_get_their_own_rows() -> None:
     assert ["h7_cg_connect4", "connect", "nan", "21000"] in rows
     # a program the reference has stays in the growth table only
     assert not any(r[0] == "h7_sys_enter" for r in rows)
+
+
+def test_a_live_mark_is_judged_against_the_same_exec_without_one() -> None:
+    """execmark's added cost minus exec's, round by round: a slow round hits both and cancels."""
+    cpu = {
+        "base": {"exec_unmonitored": [1000.0, 2000.0], "execmark_unmonitored": [1010.0, 2020.0]},
+        "h7": {"exec_unmonitored": [1100.0, 2200.0], "execmark_unmonitored": [1160.0, 2270.0]},
+    }
+    res = {"hook_bpf_ns_per_op_execmark_unmonitored": 900.0, "hook_bpf_ns_per_op_exec_unmonitored": 500.0}
+    out = _mark_added(cpu, res)
+    # round 0: (1160 - 1010) - (1100 - 1000) = 50; round 1: (2270 - 2020) - (2200 - 2000) = 50
+    assert out["hook_cpu_mark_added_ns_execmark_unmonitored"] == 50.0
+    assert out["hook_bpf_mark_added_ns_execmark_unmonitored"] == 400.0
+    assert sorted(out) == [
+        "hook_bpf_mark_added_ns_execmark_unmonitored",
+        "hook_cpu_mark_added_ns_execmark_unmonitored",
+    ]
+    rows = [line.split() for line in _marks({**res, **out}) if "execmark" in line]
+    assert rows == [
+        ["execmark", "vs", "exec:", "CPU", "+50", "ns", "per", "exec,", "BPF", "+400", "ns", "per", "exec"]
+    ]
+
+
+def test_an_unknown_op_is_one_clear_error() -> None:
+    counts = {"open": 10, "exec": 2, "execmark": 2}
+    assert selected_ops(counts, "") == counts
+    assert selected_ops(counts, "execmark,open") == {"open": 10, "execmark": 2}
+    with pytest.raises(BenchError, match=r"unknown op.*opne"):
+        selected_ops(counts, "open,opne")
