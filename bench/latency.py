@@ -155,7 +155,15 @@ class LatencyDemo(Demo):
             text = self.cfg.read_text()
             if "[detect]\n" not in text:
                 text += "[detect]\n"
-            self.cfg.write_text(text.replace("[detect]\n", '[detect]\nfold_idle = "0s"\n', 1))
+            text = text.replace("[detect]\n", '[detect]\nfold_idle = "0s"\n', 1)
+            rt = os.environ.get("H7_BENCH_REALTIME", "")  # [sensor] realtime for this run (an A/B)
+            if rt:
+                line = f"realtime = {int(rt)}\n"
+                if "[sensor]\n" in text:
+                    text = text.replace("[sensor]\n", "[sensor]\n" + line, 1)
+                else:
+                    text += "\n[sensor]\n" + line
+            self.cfg.write_text(text)
             self.attach_started = time.monotonic()
             if os.environ.get("H7_BENCH_PHASES") and args[1:3] == ["-m", "h7"]:
                 self.phase_log = self.dir / "phases.jsonl"
@@ -323,6 +331,14 @@ def fsync_floor_ms(probe_dir: Path, size: int) -> float:
     return ms
 
 
+def _sched_priority(pid: int) -> int:
+    """The real-time priority the sensor's main thread runs at now (0: SCHED_OTHER, or gone)."""
+    try:
+        return os.sched_getparam(pid).sched_priority
+    except OSError:
+        return 0
+
+
 def _phase_report(log: Path, b: Bench) -> dict[str, float]:
     """Per act of each immediate channel, where its time went (bench/phases.py); stderr + medians."""
     from bench.phases import breakdown, load, report
@@ -340,6 +356,14 @@ def _phase_report(log: Path, b: Bench) -> dict[str, float]:
             if vals:
                 res[f"alert_phase_{col[:-3]}_p50_ms_{ch}"] = median(vals)
                 res[f"alert_phase_{col[:-3]}_max_ms_{ch}"] = max(vals)
+        # act -> the sensor's link of the .cal (its durable point, by the sensor's own clock): the
+        # act -> seen figure minus this benchmark's watcher waking up to see it, which on a busy
+        # host is a run-queue wait of its own (a real-time sensor is done long before it is seen)
+        link = [cal - r.get("to_seen_ms", float("nan")) for _, cal, r in rows]
+        link = [x for x in link if x == x]
+        if link:
+            res[f"alert_latency_link_p50_ms_{ch}"] = percentile(link, 50)
+            res[f"alert_latency_link_p99_ms_{ch}"] = percentile(link, 99)
     return res
 
 
@@ -399,6 +423,7 @@ def run(quick: bool = False) -> dict[str, float]:
                 ch, counts[ch], gap_s=gap, timeout=2 * batch_ms / 1000 + 3, deadline=budget
             )
         res["rss_mb_demo_agent"] = proc_rss_mb(demo.sensor.pid)
+        res["latency_sensor_realtime"] = float(_sched_priority(demo.sensor.pid))
         if demo.phase_log is not None:
             res.update(_phase_report(demo.phase_log, b))
         if floor:

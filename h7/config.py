@@ -405,12 +405,18 @@ class SensorConfig:
     #: nice levels `h7 attach` takes below the one it was started with (0: none); see
     #: h7.pipeline.boost_priority and docs/operations.md
     priority_boost: int = 4
+    #: SCHED_FIFO priority of `h7 attach`'s main thread, the one that drains the rings and
+    #: certifies (0: off, the default; the packaged /etc/h7/h7.toml sets 1); bounded by
+    #: RLIMIT_RTTIME, see h7.pipeline.go_realtime and docs/operations.md
+    realtime: int = 0
 
     def __post_init__(self) -> None:
         if self.max_held_alerts < 1:
             raise UsageError("'max_held_alerts' must be >= 1")
         if not 0 <= self.priority_boost <= 39:
             raise UsageError("'priority_boost' must be 0..39 (nice levels; 0 = off)")
+        if not 0 <= self.realtime <= 99:
+            raise UsageError("'realtime' must be 0..99 (a SCHED_FIFO priority; 0 = off)")
 
 
 # --------------------------------------------------------------------------- sinkhole

@@ -472,6 +472,7 @@ class StatusReporter:
             "sink": a.get("sink", {}),
             "ring": source.counters(),
             "nice": os.getpriority(os.PRIO_PROCESS, 0),  # [sensor] priority_boost took effect or not
+            "realtime": os.sched_getparam(0).sched_priority,  # [sensor] realtime: 0 when off or dropped
         }
         # status is a convenience; never stop detection for it, but say when `h7 status` goes stale
         try:
@@ -711,6 +712,64 @@ def boost_priority(boost: int) -> tuple[int, str]:
     return os.getpriority(os.PRIO_PROCESS, 0), ""
 
 
+#: RLIMIT_RTTIME of a real-time sensor, microseconds of CPU its thread may use without sleeping:
+#: past the soft limit SIGXCPU puts it back to SCHED_OTHER (_realtime_spent), past the hard one the
+#: kernel kills it (a runaway the handler could not stop; systemd restarts the unit)
+RT_SOFT_US = 1_000_000
+RT_HARD_US = 3_000_000
+
+
+def _realtime_spent(signum: int, frame: object) -> None:
+    """SIGXCPU: the real-time budget is spent; the thread goes back to SCHED_OTHER for good.
+
+    Runs in the main thread (Python delivers signals there), the real-time one.
+    Its nice value is what it was before (``priority_boost``): SCHED_FIFO kept it.
+    """
+    with contextlib.suppress(OSError):
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    with contextlib.suppress(OSError):
+        os.write(
+            2,
+            b"h7: warning: the sensor used its real-time budget (1 s of CPU without sleeping);"
+            b" it runs at its normal priority from now on\n",
+        )
+
+
+def go_realtime(priority: int) -> str:
+    """Run this thread at SCHED_FIFO ``priority`` (``[sensor] realtime``), bounded; the error, or "".
+
+    Why: an alert's way from the kernel event to a durable, signed .cal is
+    ~3-5 ms of this thread's CPU, and on a host whose cores are busy its
+    wake-ups wait for them: on the 2-core host of docs/performance.md at load
+    10-14, 18-20 ms of run-queue wait per L5 certificate at the median, which
+    neither nice -12 nor a shorter EEVDF slice removed (session 10); at
+    SCHED_FIFO it is 0 and act -> durable .cal went from a median of 25-29 ms
+    to 5 ms (session 11).  A real-time thread runs before every normal one,
+    so it is bounded: SCHED_RESET_ON_FORK (threads and processes it starts
+    later, such as L2's index build, run at SCHED_OTHER and nice 0), and
+    RLIMIT_RTTIME (RT_SOFT_US of CPU without sleeping, then SIGXCPU drops it
+    to SCHED_OTHER; RT_HARD_US, then the kernel's SIGKILL).  The kernel's own
+    real-time throttling (95 % of each CPU by default) stays in force.  Called
+    once, early in ``h7 attach``, after ``boost_priority``.  A refusal is
+    returned, never raised: detection does not depend on it.
+    """
+    if priority <= 0:
+        return ""
+    import resource
+    import signal
+
+    try:
+        resource.setrlimit(resource.RLIMIT_RTTIME, (RT_SOFT_US, RT_HARD_US))
+        signal.signal(signal.SIGXCPU, _realtime_spent)
+        os.sched_setscheduler(0, os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, os.sched_param(priority))
+    except (OSError, ValueError) as e:
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(signal.SIGXCPU, signal.SIG_DFL)
+        why = e.strerror if isinstance(e, OSError) else str(e)
+        return f"cannot run the sensor at SCHED_FIFO {priority} ({why}); running at its normal priority"
+    return ""
+
+
 def run_attach(opts: AttachOptions) -> int:
     """``h7 attach``: the live sensor as the source of :func:`run_source`; returns the alerts emitted."""
     from h7._memory import tune_allocator
@@ -749,6 +808,9 @@ def run_attach(opts: AttachOptions) -> int:
     _, err = boost_priority(cfg.sensor.priority_boost)  # before the sensor starts threads
     if err:
         term.line(f"h7: warning: {err} (set [sensor] priority_boost = 0 to not ask)")
+    err = go_realtime(cfg.sensor.realtime)
+    if err:
+        term.line(f"h7: warning: {err} (set [sensor] realtime = 0 to not ask)")
     journal = None
     if opts.journal is not None:
         from h7.journal import RunJournal
