@@ -13,10 +13,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from click.testing import CliRunner
+
+if TYPE_CHECKING:  # the demo runner is imported when the fixture runs, not at collection
+    from h7.demo.runner import Demo
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRE_BPF = os.environ.get("H7_REQUIRE_BPF") == "1"
@@ -115,7 +118,7 @@ def load_script(name: str, path: Path) -> ModuleType:
 
 
 @pytest.fixture
-def demo(tmp_path: Path) -> Iterator[Any]:
+def demo(tmp_path: Path) -> Iterator[Demo]:
     """The demo's agent, model API and sensor (h7.demo.runner.Demo) with an 8-s baseline, stopped after.
 
     Shared by the live detection and semantics tests: the same agent the demo attacks,

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ def _attach(d: Path, pid: int, journal: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def _wait(pred, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+def _wait(pred: Callable[[], object], timeout: float) -> bool:
     end = time.monotonic() + timeout * TIMESCALE
     while time.monotonic() < end:
         if pred():

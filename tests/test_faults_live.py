@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 from conftest import TIMESCALE, bpf_unavailable
@@ -58,14 +59,14 @@ for _ in range(100000):
 class Lines:
     """A child's stderr, collected by a thread (bounded), searchable with a deadline."""
 
-    def __init__(self, stream: object) -> None:
+    def __init__(self, stream: IO[str]) -> None:
         self.lines: list[str] = []
         self.t = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self.t.start()
 
-    def _read(self, stream: object) -> None:
+    def _read(self, stream: IO[str]) -> None:
         for _ in range(200_000):
-            line = stream.readline()  # type: ignore[attr-defined]
+            line = stream.readline()
             if not line:
                 return
             self.lines.append(line)

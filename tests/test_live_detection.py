@@ -12,13 +12,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from conftest import SHELL_ON_GO_AGENT, TIMESCALE, bpf_unavailable
 
+if TYPE_CHECKING:
+    from h7.demo.runner import Demo
 
-def _wait_monitoring(d, timeout: float = 40) -> None:  # type: ignore[no-untyped-def]
+
+def _wait_monitoring(d: Demo, timeout: float = 40) -> None:
     end = time.monotonic() + timeout * TIMESCALE
     while time.monotonic() < end:
         if d.status().get("engine", {}).get("phase") == "monitoring":
@@ -28,7 +31,7 @@ def _wait_monitoring(d, timeout: float = 40) -> None:  # type: ignore[no-untyped
     pytest.fail("baseline never completed")
 
 
-def test_l2_l4_l5_alert_within_two_seconds(demo) -> None:  # type: ignore[no-untyped-def]
+def test_l2_l4_l5_alert_within_two_seconds(demo: Demo) -> None:
     agent_pid, _ = demo.setup()
     _wait_monitoring(demo)
     demo.phase = "benign"
@@ -239,7 +242,7 @@ def test_config_agent_tables_watch_for_new_agents(tmp_path: Path) -> None:
         sensor.wait(timeout=20 * TIMESCALE)
 
 
-def test_l5_tampering_without_ptrace_is_certified(demo) -> None:  # type: ignore[no-untyped-def]
+def test_l5_tampering_without_ptrace_is_certified(demo: Demo) -> None:
     """/proc/<pid>/mem and pidfd_getfd on a live agent: signed L5 certificates naming the hook (issue 13)."""
     import ctypes
 
