@@ -856,6 +856,22 @@ def test_ptrace_inside_a_pid_namespace(sensor: Any) -> None:
     assert not [e for e in col.events if e["type"] in ("ptrace", "access") and e["target_pid"] == 2]
 
 
+@contextlib.contextmanager
+def bystander() -> Iterator[subprocess.Popen[bytes]]:
+    """An idle process no agent owns (it exits when its stdin closes); yields it.
+
+    Why one helper: the "not an agent" controls here, in test_sensor_procfiles.py and in
+    test_sensor_perf_knobs.py need the same target and the same end.
+    """
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.readline()"], stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    try:
+        yield proc
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=10 * TIMESCALE)
+
+
 def require_unshare_pid() -> None:
     """Skip where this host refuses a new PID namespace (an unprivileged container, say)."""
     if subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True, timeout=30).returncode:
@@ -869,8 +885,9 @@ NS_AGENT = "import os, sys; print(os.getpid(), flush=True); sys.stdin.readline()
 def agent_in_own_namespaces() -> Iterator[int]:
     """An idle agent in its own PID and mount namespaces (pid 1 there, its own /proc); yields its host pid.
 
-    Why one helper: the container cases here and in test_sensor_procfiles.py need the
-    same agent and the same end (it exits when its stdin closes; killed after 10 s).
+    Why one helper: the container cases here, in test_sensor_procfiles.py and in
+    test_sensor_perf_knobs.py need the same agent and the same end (it exits when its stdin
+    closes; killed after 10 s).
     """
     require_unshare_pid()
     proc = subprocess.Popen(

@@ -30,10 +30,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from conftest import TIMESCALE
 from test_sensor_bpf import Collector
-from test_sensor_gaps import access_to, agent_buf, l5_certified, wait_event, watched
+from test_sensor_gaps import (
+    access_to,
+    agent_buf,
+    agent_in_own_namespaces,
+    bystander,
+    l5_certified,
+    wait_event,
+    watched,
+)
 
 #: fixtures this module takes from test_sensor_gaps (a watched gap agent, the sensor's collector)
 FIXTURES = (watched,)
@@ -119,16 +126,10 @@ def test_perf_events_that_name_no_outside_target_are_not_reported(watched: Any) 
     """
     _, agent, col = watched
     _, _, pid = agent_buf(agent)
-    other = subprocess.Popen(
-        [sys.executable, "-c", "import sys; sys.stdin.readline()"], stdin=subprocess.PIPE
-    )
-    try:
+    with bystander() as other:
         for target, cpu in (("0", "-1"), ("-1", "0"), (str(other.pid), "-1")):
             _, fd = _run(PERF, target, cpu)
             assert fd >= 0, (target, cpu, os.strerror(-fd))
-    finally:
-        other.stdin.close()  # type: ignore[union-attr]
-        other.wait(timeout=10 * TIMESCALE)
     script = Path(f"/tmp/h7-perf-own-{os.getpid()}.py")
     script.write_text(f"#!{sys.executable}\n{PERF}")
     script.chmod(0o755)
@@ -182,23 +183,14 @@ def test_knob_writes_inside_the_agent_and_on_unwatched_processes_are_not_reporte
         assert agent.cmd(f"run {script} ppid oom_score_adj") == "rc 0"
     finally:
         script.unlink()
-    other = subprocess.Popen(
-        [sys.executable, "-c", "import sys; sys.stdin.readline()"], stdin=subprocess.PIPE
-    )
-    try:
+    with bystander() as other:
         _run(KNOBS, str(other.pid), "oom_score_adj", "timerslack_ns")
-    finally:
-        other.stdin.close()  # type: ignore[union-attr]
-        other.wait(timeout=10 * TIMESCALE)
     (caller,) = _run(KNOBS, str(pid), "oom_score_adj")  # the control: an outsider, on the agent
     wait_event(col, access_to(pid, "proc_write_open", caller), "the outsider's write")
     time.sleep(0.3 * TIMESCALE)
     col.stop()
     writes = [e for e in col.events if e["type"] == "access" and e["op"] == "proc_write_open"]
     assert [e["pid"] for e in writes] == [caller], writes
-
-
-NS_AGENT = "import os, sys; print(os.getpid(), flush=True); sys.stdin.readline()"
 
 
 def test_perf_and_knob_writes_by_namespace_pid(sensor: Any) -> None:
@@ -208,17 +200,7 @@ def test_perf_and_knob_writes_by_namespace_pid(sensor: Any) -> None:
     (host pid 1 is never taken), through the caller's PID namespace (perf) and through the
     container's procfs inode (the knob).
     """
-    if subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True, timeout=30).returncode:
-        pytest.skip("unshare --pid is not permitted here")
-    proc = subprocess.Popen(
-        ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", NS_AGENT],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert proc.stdin is not None and proc.stdout is not None
-    try:
-        assert proc.stdout.readline().strip() == "1"
-        host_pid = int(Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()[0])
-        assert host_pid != 1
+    with agent_in_own_namespaces() as host_pid:
         sensor.add_agent(host_pid)
         col = Collector(sensor).start()
         try:
@@ -237,10 +219,3 @@ def test_perf_and_knob_writes_by_namespace_pid(sensor: Any) -> None:
         finally:
             col.stop()
         assert not [e for e in col.events if e["type"] == "access" and e["target_pid"] == 1]
-    finally:
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=10 * TIMESCALE)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

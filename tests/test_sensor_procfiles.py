@@ -34,6 +34,7 @@ from test_sensor_gaps import (
     access_to,
     agent_buf,
     agent_in_own_namespaces,
+    bystander,
     l5_certified,
     tamper_hook,
     wait_event,
@@ -188,10 +189,7 @@ def test_a_process_on_itself_and_unwatched_targets_are_not_reported(watched: Any
     script.write_text(SELF)
     script.chmod(0o755)
     assert agent.cmd(f"run {script}") == "rc 0"
-    other = subprocess.Popen(
-        [sys.executable, "-c", "import sys; sys.stdin.readline()"], stdin=subprocess.PIPE
-    )
-    try:
+    with bystander() as other:
         r = subprocess.run(
             [sys.executable, "-c", RECON, str(other.pid)],
             capture_output=True,
@@ -211,9 +209,6 @@ def test_a_process_on_itself_and_unwatched_targets_are_not_reported(watched: Any
         finally:
             os.close(pidfd)
         time.sleep(0.5 * TIMESCALE)
-    finally:
-        other.stdin.close()  # type: ignore[union-attr]
-        other.wait(timeout=10 * TIMESCALE)
     col.stop()
     assert not [e for e in col.events if e["type"] == "access"], [
         e for e in col.events if e["type"] == "access"
