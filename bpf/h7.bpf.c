@@ -474,6 +474,75 @@ struct {
 
 /* Agent whose scope a child of an unmonitored parent joins: the parent is a
  * daemon an agent handed a command to, within the follow window. 0 if none. */
+/*
+ * Tracepoint mode of gap "mem_fd_use": /proc/<pid>/mem files that were already
+ * open when the sensor started watching their task (red-team round 8's
+ * g2r8_preattach_mem_fd: opened before `h7 attach`, so no open hook saw the
+ * access check pass).  Userspace scans every process's fd table at attach
+ * (and for every agent added later) and registers each such file by its
+ * procfs inode (held_files) and each holder by tgid (held_procs); sys_enter
+ * then reports a holder's read/write family on one of those files
+ * (on_held_use).  A fork of a holder is a holder (its fd table is a copy);
+ * an exit removes it.  held_on (the number of registered files) gates it
+ * all: with none registered, the read/write family of every process pays
+ * one array load, and fork/exit nothing more.  Empty in fentry mode, where
+ * fentry/mem_rw sees every use whatever the fd's history.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, H7_HELD_ENTRIES);
+	__type(key, struct h7_held_key);
+	__type(value, __u32);
+} held_files SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, H7_HELD_ENTRIES);
+	__type(key, __u32); /* holder tgid */
+	__type(value, __u32);
+} held_procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32); /* registered files (0: the whole mechanism is off) */
+} held_on SEC(".maps");
+
+static __always_inline int held_live(void)
+{
+	__u32 zero = 0;
+	__u32 *on = bpf_map_lookup_elem(&held_on, &zero);
+
+	return on && *on;
+}
+
+/* A holder's forked child holds the same files (a thread shares its tgid: nothing to do). */
+static __always_inline void held_fork(struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid, ctgid;
+	__u32 *v;
+
+	if (!held_live() || child->pid != child->tgid)
+		return;
+	ptgid = parent->tgid;
+	v = bpf_map_lookup_elem(&held_procs, &ptgid);
+	if (!v)
+		return;
+	ctgid = child->tgid;
+	bpf_map_update_elem(&held_procs, &ctgid, v, BPF_ANY);
+}
+
+static __always_inline void held_exit(struct task_struct *p)
+{
+	__u32 tgid;
+
+	if (!held_live() || p->pid != p->tgid)
+		return;
+	tgid = p->tgid;
+	bpf_map_delete_elem(&held_procs, &tgid);
+}
+
 static __always_inline __u32 follow_agent(struct task_struct *parent, struct task_struct *child)
 {
 	__u32 zero = 0, ptgid;
@@ -1381,6 +1450,7 @@ int BPF_PROG(h7_fork, struct task_struct *parent, struct task_struct *child)
 	struct h7_stats *st;
 	__u32 ctid = child->pid;
 
+	held_fork(parent, child);
 	if (ps) {
 		cs.agent = ps->agent;
 	} else if (!(cs.agent = follow_agent(parent, child))) {
@@ -1499,6 +1569,7 @@ int BPF_PROG(h7_exit, struct task_struct *p)
 	struct h7_event *ev;
 	__u32 agent;
 
+	held_exit(p);
 	if (!s)
 		return 0;
 	agent = s->agent;
@@ -1648,6 +1719,14 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_openat 257
 #define H7_NR_sendmmsg 307
 #define H7_NR_write 1
+#define H7_NR_read 0
+#define H7_NR_pread64 17
+#define H7_NR_pwrite64 18
+#define H7_NR_readv 19
+#define H7_NR_preadv 295
+#define H7_NR_pwritev 296
+#define H7_NR_preadv2 327
+#define H7_NR_pwritev2 328
 #define H7_NR_writev 20
 #define H7_NR_sendfile 40
 #define H7_NR_splice 275
@@ -1687,6 +1766,14 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_sendmsg 211
 #define H7_NR_sendmmsg 269
 #define H7_NR_write 64
+#define H7_NR_read 63
+#define H7_NR_readv 65
+#define H7_NR_pread64 67
+#define H7_NR_pwrite64 68
+#define H7_NR_preadv 69
+#define H7_NR_pwritev 70
+#define H7_NR_preadv2 286
+#define H7_NR_pwritev2 287
 #define H7_NR_writev 66
 #define H7_NR_sendfile 71
 #define H7_NR_splice 76
@@ -2882,7 +2969,8 @@ static __always_inline __u32 pidfd_target(int pidfd)
  * `name`: H7_ACC_PROC_WRITE's file name (16 bytes), else 0.
  */
 static __always_inline void access_emit_full(__u32 op, __u32 hook, __u32 target, __u32 arg_pid, __s32 arg_fd,
-					      __u32 mode, long nr, __u32 sweep, int outside, const char *name)
+					      __u32 mode, long nr, __u32 sweep, int outside, const char *name,
+					      __u32 held)
 {
 	struct h7_scope *s, *me;
 	struct h7_event *ev;
@@ -2912,7 +3000,7 @@ static __always_inline void access_emit_full(__u32 op, __u32 hook, __u32 target,
 	ev->access.arg_fd = arg_fd;
 	ev->access.nr = nr;
 	ev->access.sweep = sweep;
-	ev->access._pad = 0;
+	ev->access.held = held;
 	__builtin_memset(ev->access.name, 0, sizeof(ev->access.name));
 	if (name)
 		__builtin_memcpy(ev->access.name, name, sizeof(ev->access.name));
@@ -2922,7 +3010,7 @@ static __always_inline void access_emit_full(__u32 op, __u32 hook, __u32 target,
 static __always_inline void access_emit_sweep(__u32 op, __u32 hook, __u32 target, __u32 arg_pid,
 					      __s32 arg_fd, __u32 mode, long nr, __u32 sweep)
 {
-	access_emit_full(op, hook, target, arg_pid, arg_fd, mode, nr, sweep, 0, 0);
+	access_emit_full(op, hook, target, arg_pid, arg_fd, mode, nr, sweep, 0, 0, 0);
 }
 
 static __always_inline void access_emit(__u32 op, __u32 hook, __u32 target, __u32 arg_pid,
@@ -3679,6 +3767,57 @@ int BPF_PROG(h7_fe_mem_rw, struct file *file, char *buf, size_t count, loff_t *p
 }
 
 /*
+ * Tracepoint mode of gap "mem_fd_use" (see held_files): a read or write
+ * family call by a registered holder on a file the attach-time scan found.
+ * The same record as fentry/mem_rw (op, target from the file's procfs inode,
+ * mode = direction, one per file and direction per second through
+ * mem_rw_seen), from sys_enter: arg_fd = the fd, nr = the call, held = 1.
+ * sys_enter sees the call before it runs, so a failed one is reported too.
+ */
+static __always_inline void on_held_use(long id, struct pt_regs *regs)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct h7_mem_rw_key key = {};
+	struct h7_held_key hk = {};
+	struct proc_inode *pi;
+	struct inode *inode;
+	struct h7_scope *s;
+	struct file *f;
+	__u64 now, *last;
+	__u32 target;
+	int fd, write;
+
+	if (!held_live() || !bpf_map_lookup_elem(&held_procs, &tgid))
+		return;
+	fd = (int)ARG1(regs);
+	f = fd_file(fd);
+	if (!f)
+		return;
+	inode = BPF_CORE_READ(f, f_inode);
+	if (!inode)
+		return;
+	hk.ino = BPF_CORE_READ(inode, i_ino);
+	hk.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	if (!bpf_map_lookup_elem(&held_files, &hk))
+		return;
+	pi = (struct proc_inode *)((char *)inode - bpf_core_field_offset(struct proc_inode, vfs_inode));
+	target = pid_host_nr(BPF_CORE_READ(pi, pid));
+	s = target ? scope_of(target) : 0;
+	if (!s || s->tgid == tgid)
+		return;
+	write = id == H7_NR_write || id == H7_NR_pwrite64 || id == H7_NR_writev || id == H7_NR_pwritev ||
+		id == H7_NR_pwritev2;
+	key.file = (__u64)f;
+	key.write = write;
+	now = bpf_ktime_get_ns();
+	last = bpf_map_lookup_elem(&mem_rw_seen, &key);
+	if (last && now - *last < H7_MEM_RW_GAP_NS)
+		return;
+	bpf_map_update_elem(&mem_rw_seen, &key, &now, BPF_ANY);
+	access_emit_full(H7_ACC_PROC_MEM_RW, H7_HOOK_SYS_ENTER, target, 0, fd, write, id, 0, 0, 0, 1);
+}
+
+/*
  * The file an open RETURNED, by anyone: a per-process procfs file is judged by
  * the task its inode belongs to (proc_inode.pid, the task the kernel resolved
  * through whatever path, chroot, /dev/fd/../.., bind mount or PID namespace
@@ -4000,7 +4139,7 @@ static __always_inline int on_open_exit(struct h7_sys_exit_ctx *ctx, __u32 hook)
 			return 0;
 		target = pid_host_nr(pid);
 		access_emit_full(H7_ACC_PROC_WRITE, hook, target, proc_vpid(sb, pid, target),
-				 -1, BPF_CORE_READ(f, f_flags), ctx->nr, 0, 1, name);
+				 -1, BPF_CORE_READ(f, f_flags), ctx->nr, 0, 1, name, 0);
 		return 0;
 	}
 	cfg = hook_config();
@@ -4090,7 +4229,7 @@ static __always_inline void on_perf_open(const void *uattr, __s32 pid, __s32 cpu
 	if (!target || !scope_of(target))
 		return;
 	bpf_probe_read_user(&st, sizeof(st), (const char *)uattr + H7_PERF_ATTR_SAMPLE_TYPE);
-	access_emit_full(H7_ACC_PERF_EVENT, H7_HOOK_SYS_ENTER, target, (__u32)pid, cpu, (__u32)st, nr, 0, 1, 0);
+	access_emit_full(H7_ACC_PERF_EVENT, H7_HOOK_SYS_ENTER, target, (__u32)pid, cpu, (__u32)st, nr, 0, 1, 0, 0);
 }
 
 /* Tampering syscalls by anyone, tracepoint mode (see "tampering" above). */
@@ -4373,6 +4512,19 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	case H7_NR_prlimit64:
 	case H7_NR_perf_event_open:
 		on_tamper_syscall(id, regs);
+		break;
+	/* a holder of an agent's mem file found open at attach (tracepoint mode; held_on gates it) */
+	case H7_NR_read:
+	case H7_NR_write:
+	case H7_NR_pread64:
+	case H7_NR_pwrite64:
+	case H7_NR_readv:
+	case H7_NR_writev:
+	case H7_NR_preadv:
+	case H7_NR_pwritev:
+	case H7_NR_preadv2:
+	case H7_NR_pwritev2:
+		on_held_use(id, regs);
 		break;
 #if defined(__TARGET_ARCH_x86)
 	case H7_IA32_perf_event_open:

@@ -48,8 +48,17 @@
 #define H7_RECV_FD_SCAN 1024          /* fds of a forking or exec'ing process searched for a marked channel */
 #define H7_MEM_RW_SEEN_ENTRIES 1024   /* (/proc/<pid>/mem file, direction) last reported (mem_rw_seen; LRU) */
 #define H7_MEM_RW_GAP_NS 1000000000ULL /* one report per mem file and direction per second (mem_rw_seen) */
+#define H7_HELD_ENTRIES 1024          /* mem files found open at attach, and their holders (held_files, held_procs) */
 #define H7_SYS_RING_BYTES (4 << 20)   /* ring defaults; userspace resizes them before load */
 #define H7_EVENT_RING_BYTES (2 << 20)
+
+/* A /proc/<pid>/mem file found open by the attach-time /proc scan (held_files key): its procfs
+ * inode, as the kernel numbers it (dev in the kernel's encoding, MAJOR << 20 | MINOR). */
+struct h7_held_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 _pad;
+};
 
 /* Ring buffers, also the index into the per-CPU `ring_stats` counters. */
 enum h7_ring {
@@ -244,7 +253,9 @@ enum h7_access_op {
 	/* fentry mode only (gap "mem_fd_use"): the USE of a mem file, which passes no access check */
 	H7_ACC_PROC_MEM_RW = 17,  /* a read (mode 0) or write (mode 1) through a /proc/<pid>/mem file,
 				     whenever and by whomever it was opened (before h7 attach, or by
-				     another process and passed over SCM_RIGHTS) */
+				     another process and passed over SCM_RIGHTS).  Tracepoint mode: the
+				     same record from sys_enter (arg_fd = the fd, nr = the call, held = 1),
+				     only for files the attach-time /proc scan found (held_files) */
 };
 
 enum h7_open_op {
@@ -501,7 +512,8 @@ struct h7_access {
 	__s64 nr;      /* syscall the caller was in (-1: none, e.g. io_uring) */
 	__u32 sweep;   /* H7_ACC_PROC_ENVIRON (_MAPS): environ (maps) files of other processes the caller
 			  opened in the run of such opens (gaps < H7_ENVIRON_SWEEP_GAP_NS) just before this one */
-	__u32 _pad;
+	__u32 held;    /* H7_ACC_PROC_MEM_RW by sys_enter: 1, the fd's file was found open by the attach-time
+			  /proc scan (held_files): its open predates the sensor's watch; else 0 */
 	char name[16]; /* H7_ACC_PROC_WRITE: the /proc/<pid> file's name (NUL-padded); else empty */
 };
 

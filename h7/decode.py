@@ -49,6 +49,7 @@ RECV_FD_SCAN = 1024  # H7_RECV_FD_SCAN: fds of a forking/exec'ing process search
 #: recv_state slots (bpf/h7.h): the receiver window userspace sets (ns, 0: off), the latest mark's end
 RECV_WINDOW, RECV_UNTIL = 0, 1
 MEM_RW_SEEN_ENTRIES = 1024  # H7_MEM_RW_SEEN_ENTRIES
+HELD_ENTRIES = 1024  # H7_HELD_ENTRIES: mem files found open at attach, and their holders
 FOLLOW_COMMS_ENTRIES = 64
 FOLLOW_ENTRIES = 256
 SYS_RING_BYTES = 4 << 20  # defaults; the sensor resizes the rings before load
@@ -240,6 +241,9 @@ MAP_SIZES = {
     "seq_bits": SEQ_WORDS,
     "egress_seen": EGRESS_SEEN_ENTRIES,
     "mem_rw_seen": MEM_RW_SEEN_ENTRIES,
+    "held_files": HELD_ENTRIES,
+    "held_procs": HELD_ENTRIES,
+    "held_on": 1,
     "hook_cfg": 1,
     "nspid": NSPID_ENTRIES,
     "task_pidns": NSPID_ENTRIES,
@@ -367,7 +371,7 @@ UNION_FIELDS: dict[str, list[tuple[str, Any]]] = {
         ("arg_fd", "<i4"),
         ("nr", "<i8"),
         ("sweep", "<u4"),
-        ("_pad", "<u4"),
+        ("held", "<u4"),
         ("name", "S16"),
     ],
     "file": [
@@ -491,6 +495,8 @@ SCOPE_DTYPE = np.dtype(
 )
 SCOPE_RT = 1  # h7_scope.flags H7_SCOPE_RT: rt_ns holds a runtime to count from
 FILE_KEY_DTYPE = np.dtype([("ino", "<u8"), ("dev", "<u4"), ("gen", "<u4")])
+#: struct h7_held_key: a /proc/<pid>/mem file found open at attach (its procfs inode, kernel dev encoding)
+HELD_KEY_DTYPE = np.dtype([("ino", "<u8"), ("dev", "<u4"), ("_pad", "<u4")])
 WRITTEN_DTYPE = np.dtype([("ts_ns", "<u8"), ("agent", "<u4"), ("_pad", "<u4")])
 FOLLOW_DTYPE = np.dtype([("until_ns", "<u8"), ("agent", "<u4"), ("_pad", "<u4")])
 RECV_MARK_DTYPE = np.dtype(
@@ -673,6 +679,8 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
             ev["sweep"] = int(r["sweep"])
         elif ev["op"] == "proc_write_open":  # which /proc/<pid> file was opened for writing
             ev["file"] = _cstr(bytes(r["name"]))
+        elif ev["op"] == "proc_mem_rw" and int(r["held"]):  # sys_enter: an fd the attach-time scan found
+            ev["held"] = True
     elif name == "file":
         ev["op"] = FILE_OPS.get(int(r["op"]), "unknown")
         ev["ino"] = int(r["ino"])

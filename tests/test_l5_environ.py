@@ -108,3 +108,41 @@ def test_a_mem_fd_use_is_keyed_as_its_open() -> None:
     assert a_use.key.endswith(":proc_mem_open")
     assert a_use.evidence["act"] == "proc_mem_rw" and a_use.evidence["direction"] == "write"
     assert ch.on_events([{**use, "mode": 0}], ctx)[0].evidence["direction"] == "read"
+
+
+def test_a_mem_fd_held_at_attach_is_its_own_finding_and_its_use_is_keyed_as_an_open() -> None:
+    """The attach-time scan's record (proc_mem_held) and the tracepoint-mode use of that fd.
+
+    The scan's finding keys as itself (one certificate per holder and target, however many fds);
+    the use from sys_enter (held) is the same record as fentry/mem_rw's, keyed as the open, and
+    its evidence names the fd and that the open predates the watch.
+    """
+    ch, ctx = PtraceChannel(None), _ctx()
+    held = {
+        **_environ(0, "helper", "proc_mem_held"),
+        "hook": "attach scan (/proc/*/fd)",
+        "arg_fd": 5,
+        "mode": 0o2,
+    }
+    use = {
+        **_environ(0, "helper", "proc_mem_rw"),
+        "hook": "tp_btf/sys_enter",
+        "mode": 1,
+        "arg_fd": 5,
+        "held": True,
+    }
+    fentry_use = {**use, "hook": "fentry/mem_rw", "held": False, "arg_fd": -1}
+    (a_held,) = ch.on_events([held], ctx)
+    (a_use,) = ch.on_events([use], ctx)
+    (a_fe,) = ch.on_events([fentry_use], ctx)
+    assert a_held.code == a_use.code == "PROCESS_MEMORY_ACCESS"
+    assert a_held.key.endswith(":proc_mem_held") and a_use.key.endswith(":proc_mem_open")
+    assert a_use.key == a_fe.key  # both modes: one record, one key
+    assert a_held.evidence["fd"] == 5 and a_held.evidence["open_flags"] == "0o2"
+    assert "before the sensor watched" in a_held.evidence["opened"]
+    assert a_use.evidence["direction"] == "write" and a_use.evidence["fd"] == 5
+    assert (
+        "before the sensor watched" in a_use.evidence["opened"]
+        and a_use.evidence["hook"] == "tp_btf/sys_enter"
+    )
+    assert "opened" not in a_fe.evidence

@@ -159,6 +159,7 @@ def test_exec_identity_maps(btf: dict[str, dict[str, Any]]) -> None:
         ("h7_written", decode.WRITTEN_DTYPE),
         ("h7_follow", decode.FOLLOW_DTYPE),
         ("h7_recv_mark", decode.RECV_MARK_DTYPE),
+        ("h7_held_key", decode.HELD_KEY_DTYPE),
     ):
         assert members(btf, struct) == dtype_offsets(dt), struct
         assert btf[struct]["size"] == dt.itemsize, struct
@@ -234,6 +235,7 @@ def test_header_constants_match() -> None:
         ("H7_RECV_MARK_ENTRIES", decode.RECV_MARK_ENTRIES),
         ("H7_RECV_PROC_ENTRIES", decode.RECV_PROC_ENTRIES),
         ("H7_MEM_RW_SEEN_ENTRIES", decode.MEM_RW_SEEN_ENTRIES),
+        ("H7_HELD_ENTRIES", decode.HELD_ENTRIES),
         ("H7_SYS_RING_BYTES", f"({decode.SYS_RING_BYTES >> 20} << 20)"),
         ("H7_EVENT_RING_BYTES", f"({decode.EVENT_RING_BYTES >> 20} << 20)"),
         ("H7_TOKEN_BITS", decode.TOKEN_BITS),

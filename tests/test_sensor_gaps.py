@@ -549,18 +549,27 @@ def _mem_rw(pid: int, write: int) -> Any:
     )
 
 
+def mem_use_hook(sensor: Any) -> str:
+    """The hook that reports the use of a mem fd: fentry/mem_rw, else sys_enter (held fds only)."""
+    return "fentry/mem_rw" if sensor.gap_modes["mem_fd_use"]["mode"] == "fentry" else "tp_btf/sys_enter"
+
+
+def _held(pid: int, fd: int) -> Any:
+    return lambda e: (
+        e["type"] == "access" and e["op"] == "proc_mem_held" and e["target_pid"] == pid and e["arg_fd"] == fd
+    )
+
+
 def test_proc_mem_fd_opened_before_attach_is_seen_when_used(sensor: Any) -> None:
     """A /proc/<pid>/mem fd opened BEFORE the agent was watched, written and read after.
 
     Red-team round 8's ``g2r8_preattach_mem_fd``: the access check ran at the open, when the
-    agent was nobody's, and the later pwrite passes no check and names no path.  fentry mode sees
-    the use itself (fentry/mem_rw, the file's procfs inode names the task), once per file and
-    direction per second however many calls; tracepoint mode has no hook there (docs/detection.md
-    L5, cannot see), so this test skips where fentry is refused -- never in a vmtest guest.
+    agent was nobody's, and the later pwrite passes no check and names no path.  Both modes: the
+    attach-time /proc scan reports the holder (op proc_mem_held, fd and flags); the use is one
+    proc_mem_rw record per file and direction per second however many calls, from fentry/mem_rw
+    (the file's procfs inode names the task) or, in tracepoint mode, from sys_enter on the fd the
+    scan registered (held, the fd and the call named).  Without the scan or the hook: nothing.
     """
-    if sensor.gap_modes["mem_fd_use"]["mode"] != "fentry":
-        assert not in_vmtest_guest(), sensor.gap_modes["mem_fd_use"]
-        pytest.skip("fentry/mem_rw refused here: a pre-attach mem fd's use is not seen in tracepoint mode")
     agent = Agent(sensor)
     try:
         addr, _, pid = agent_buf(agent)
@@ -569,17 +578,23 @@ def test_proc_mem_fd_opened_before_attach_is_seen_when_used(sensor: Any) -> None
             sensor.add_agent(pid)
             col = Collector(sensor).start()
             try:
+                h = wait_event(col, _held(pid, fd), "the attach-time scan finding the mem fd")
+                assert h["pid"] == os.getpid() and h["hook"] == "attach scan (/proc/*/fd)", h
+                assert h["mode"] & 0o3 == os.O_RDWR, h
                 for _ in range(20):
                     assert os.pwrite(fd, b"h7-preattach", addr) == 12
                 assert agent.cmd("read") == "h7-preattach"
                 w = wait_event(col, _mem_rw(pid, 1), "write through a pre-attach mem fd")
-                assert w["pid"] == os.getpid() and w["hook"] == "fentry/mem_rw", w
+                assert w["pid"] == os.getpid() and w["hook"] == mem_use_hook(sensor), w
+                if w["hook"] == "tp_btf/sys_enter":
+                    assert w.get("held") and w["arg_fd"] == fd and w["nr"] == 18, w  # pwrite64
                 assert os.pread(fd, 12, addr) == b"h7-preattach"
                 r = wait_event(col, _mem_rw(pid, 0), "read through a pre-attach mem fd")
                 assert r["pid"] == os.getpid(), r
                 seen = [e for _, e in col.urgent_at if e["type"] == "access"]
                 # 20 writes within the second: one record; and no open record (it was before)
                 assert sum(1 for e in seen if _mem_rw(pid, 1)(e)) == 1, seen
+                assert sum(1 for e in seen if _held(pid, fd)(e)) == 1, seen
                 assert not [e for e in seen if e["op"] == "proc_mem_open"], seen
             finally:
                 col.stop()
@@ -587,6 +602,66 @@ def test_proc_mem_fd_opened_before_attach_is_seen_when_used(sensor: Any) -> None
             os.close(fd)
     finally:
         agent.close()
+
+
+def test_pre_attach_mem_fd_dup_and_fork_of_its_holder_are_seen(sensor: Any) -> None:
+    """The held file, not the fd number: a dup of the fd, and a child forked by the holder, are seen.
+
+    Tracepoint mode registers the FILE (its procfs inode) and the holder's tgid, and the kernel's
+    fork hook makes a holder's child a holder (its fd table is a copy); fentry/mem_rw sees any use.
+    The same file is reported once per direction per second (one struct file behind both fds), so
+    the acts are 1.1 s apart.  When the agent is retired its file leaves the kernel's maps.
+    """
+    agent = Agent(sensor)
+    try:
+        addr, _, pid = agent_buf(agent)
+        fd = os.open(f"/proc/{pid}/mem", os.O_RDWR)
+        try:
+            prev = sensor.held_files
+            sensor.add_agent(pid)
+            registered = 0 if sensor.gap_modes["mem_fd_use"]["mode"] == "fentry" else 1
+            assert sensor.held_files == prev + registered
+            col = Collector(sensor).start()
+            try:
+                wait_event(col, _held(pid, fd), "the attach-time scan finding the mem fd")
+                fd2 = os.dup(fd)
+                try:
+                    assert os.pwrite(fd2, b"h7-dup-write", addr) == 12
+                    d = wait_event(col, _mem_rw(pid, 1), "write through a dup of a pre-attach mem fd")
+                    assert d["pid"] == os.getpid() and d["hook"] == mem_use_hook(sensor), d
+                    if d["hook"] == "tp_btf/sys_enter":
+                        assert d["arg_fd"] == fd2, d
+                finally:
+                    os.close(fd2)
+                time.sleep(1.1)  # past the per-file, per-direction second
+                child = os.fork()
+                if child == 0:  # the holder's child: same file, its own tgid
+                    code = 0 if os.pread(fd, 12, addr) == b"h7-dup-write" else 3
+                    os._exit(code)
+                _, status = os.waitpid(child, 0)
+                assert os.waitstatus_to_exitcode(status) == 0
+                c = wait_event(
+                    col,
+                    lambda e: _mem_rw(pid, 0)(e) and e["pid"] == child,
+                    "read by the holder's forked child",
+                )
+                assert c["hook"] == mem_use_hook(sensor), c
+            finally:
+                col.stop()
+        finally:
+            os.close(fd)
+    finally:
+        agent.close()
+    # the agent gone and retired: its held file leaves the kernel and the read-family gate shuts
+    slot = next(a for a, st in sensor.agents.items() if st.info.root_pid == pid)
+    deadline = time.monotonic() + 5 * TIMESCALE
+    while time.monotonic() < deadline and sensor.agents[slot].live:
+        sensor.poll(0.1)
+    assert not sensor.agents[slot].live, "the agent's exit was not seen"
+    sensor.retire_dead(after_batches=1)
+    assert slot not in sensor.agents and not sensor._held.get(slot) and sensor.held_files == prev
+    on = sensor.obj.map("held_on").lookup((0).to_bytes(4, "little"))
+    assert on == sensor.held_files.to_bytes(4, "little"), (on, sensor.held_files)
 
 
 def test_proc_mem_and_maps_opened_through_io_uring(watched: Any, native: Path) -> None:

@@ -237,3 +237,115 @@ def agent_info(agent: int, pid: int, name: str = "") -> AgentInfo:
         start_time_ns=ticks_to_ns(st.start_ticks),
         cwd=cwd_of(pid),
     )
+
+
+@dataclass(frozen=True)
+class MemHolder:
+    """An fd, found in some process's table, on the /proc/<pid>/mem file of a watched task.
+
+    ``dev`` is the procfs superblock's dev_t in the kernel's encoding (MAJOR << 20 | MINOR, what
+    ``inode->i_sb->s_dev`` holds), ``ino`` the file's procfs inode: the key the kernel matches
+    the holder's later read/write calls against (bpf/h7.h ``struct h7_held_key``).
+    """
+
+    holder: int
+    fd: int
+    target: int
+    target_pid: int
+    dev: int
+    ino: int
+    flags: int
+
+
+_MEM_LINK_TAIL = "/mem"
+
+
+def mem_holders(tids: set[int], proc: Path = PROC, limit: int = MAX_PROCS) -> list[MemHolder]:
+    """Every fd, in every process but the target's own, open on the mem file of a task in ``tids``.
+
+    Why: the kernel checks access to another process's memory once, when its /proc/<pid>/mem is
+    opened; an fd opened before the sensor watched the task passes no check and no open hook
+    afterwards (red-team round 8's g2r8_preattach_mem_fd).  Only /proc can say it exists.  An fd
+    whose link ends in ``/mem`` is matched by its inode: the holder's open pins the mem dentry, so
+    a lookup of /proc/<tid>/mem (or /proc/<tgid>/task/<tid>/mem) finds that same inode.  An fd
+    opened through another procfs instance (a container's own /proc mount) has other inodes and
+    is not found (docs/detection.md, L5 cannot see).  A process holding its own mem is no holder.
+    ``limit`` bounds the processes scanned.
+    """
+    out: list[MemHolder] = []
+    # (dev, ino) -> (tid, tgid): /proc/<tid>/mem and /proc/<tgid>/task/<tid>/mem are two dentries
+    want: dict[tuple[int, int], tuple[int, int]] = {}
+    for tid in tids:
+        tgid = tgid_of(tid, proc)
+        for path in (f"{proc}/{tid}/mem", f"{proc}/{tgid}/task/{tid}/mem"):
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            want[(st.st_dev, st.st_ino)] = (tid, tgid)
+    if not want:
+        return out
+    try:
+        names = os.listdir(proc)
+    except OSError:
+        return out
+    for name in names[:limit]:
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        fd_dir = f"{proc}/{pid}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue  # gone, or a kernel thread
+        for fd_name in fds:
+            try:
+                link = os.readlink(f"{fd_dir}/{fd_name}")
+            except OSError:
+                continue
+            if not link.endswith(_MEM_LINK_TAIL):
+                continue
+            try:
+                st = os.stat(f"{fd_dir}/{fd_name}")
+            except OSError:
+                continue
+            hit = want.get((st.st_dev, st.st_ino))
+            if hit is None:
+                continue
+            task, tgid = hit
+            if pid == tgid:
+                continue
+            out.append(
+                MemHolder(
+                    holder=pid,
+                    fd=int(fd_name),
+                    target=task,
+                    target_pid=tgid,
+                    dev=(os.major(st.st_dev) << 20) | os.minor(st.st_dev),
+                    ino=st.st_ino,
+                    flags=_fd_flags(pid, int(fd_name), proc),
+                )
+            )
+    return out
+
+
+def tgid_of(tid: int, proc: Path = PROC) -> int:
+    """The thread group of ``tid`` (its status Tgid:), or ``tid`` itself when /proc cannot say."""
+    try:
+        for line in _read_small(f"{proc}/{tid}/status").split(b"\n"):
+            if line.startswith(b"Tgid:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return tid
+
+
+def _fd_flags(pid: int, fd: int, proc: Path = PROC) -> int:
+    """The open flags of ``pid``'s ``fd`` (fdinfo ``flags:``, octal); 0 when gone."""
+    try:
+        for line in _read_small(f"{proc}/{pid}/fdinfo/{fd}").split(b"\n"):
+            if line.startswith(b"flags:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0

@@ -228,6 +228,10 @@ OPTIONAL_TRACEPOINTS = {
 }
 
 
+#: the `hook` of a held mem fd found at attach: userspace read it from /proc, no kernel hook saw it
+HELD_SCAN_HOOK = "attach scan (/proc/*/fd)"
+
+
 @dataclass(frozen=True)
 class Gap:
     """One kernel-visibility gap of issue 13 and the programs that close it in each mode.
@@ -306,15 +310,17 @@ GAPS: list[Gap] = [
         also=URING_PROGRAMS,
     ),
     # The USE of a /proc/<pid>/mem fd: the access check ran at its open, maybe before h7 attach
-    # (red-team round 8's pre-attach fd) or in the agent itself (an fd handed out).  fentry mode only:
-    # no tracepoint runs at a mem file's read/write, so in tracepoint mode such a use is not seen
-    # (docs/detection.md L5, cannot see): `h7 doctor` lists no hook for it in that mode.
+    # (red-team round 8's pre-attach fd) or in the agent itself (an fd handed out).  fentry: every
+    # read/write of a mem file.  Tracepoint mode: no tracepoint runs at a mem file's read/write, so
+    # only the fds the attach-time /proc scan found (Sensor._scan_held) are watched, at sys_enter
+    # (their holders' read/write family, and those holders' forks); an fd passed over after attach
+    # is not (docs/detection.md L5, cannot see).
     Gap(
         "mem_fd_use",
         2,
-        "reads and writes through a /proc/<pid>/mem fd opened before attach or passed over (fentry only)",
+        "reads and writes through a /proc/<pid>/mem fd opened before attach or passed over "
+        "(tracepoint mode: fds found open at attach, read/write family at sys_enter)",
         fentry=("h7_fe_mem_rw",),
-        fallback_sees=False,
     ),
     # A per-process /proc file reached by a path that does not spell /proc/<pid> (chroot into
     # /proc, /dev/fd/../.., a bind mount of /proc/<pid>, a container's procfs): the open's exit
@@ -512,6 +518,11 @@ class Sensor:
         self._pending_sys: list[np.ndarray] = []
         self._sys_handed = 0
         self._pending_events: list[Event] = []
+        #: access records made by userspace (the attach-time scan for held mem fds), handed out
+        #: by the next poll() like the kernel's
+        self._scan_events: list[Event] = []
+        self.held_files = 0  # mem files registered with the kernel (held_files)
+        self._held: dict[int, list[procfs.MemHolder]] = {}  # agent -> the holders registered for it
         self._epoll: select.epoll | None = None
         self._seq_bits: SeqBits | None = None
         self.attach_seconds = 0.0
@@ -535,6 +546,7 @@ class Sensor:
             self._attach_all(obj)
             names: tuple[str, ...] = ("scope", "seed_bits", "agent_stats", "agent_run", "ring_stats")
             names += ("agent_cfg", "hook_cfg", "nspid", "task_pidns")
+            names += ("held_files", "held_procs", "held_on")
             for name in names:
                 self._maps[name] = obj.map(name)
             self._write_hook_cfg()
@@ -803,7 +815,96 @@ class Sensor:
         self.agents[agent] = state
         if procfs.read_stat(pid) is None:
             raise UsageError(f"pid {pid} exited while H7 was attaching")
+        self._scan_held(agent, state)
         return info
+
+    def _scan_held(self, agent: int, state: AgentState) -> None:
+        """Find fds already open on the new agent's /proc/<pid>/mem files, in any process (gap 2).
+
+        The kernel checks access to a process's memory when its mem file is opened; an fd opened
+        before this sensor watched the agent is used later with no check and no open to see.  Each
+        holder found is reported once now (an ``access`` record, op ``proc_mem_held``: L5 certifies
+        it), and, unless fentry/mem_rw is live (it sees every use whatever the fd's history), its
+        file and tgid go to the kernel so that sys_enter reports its reads and writes through it.
+        Twice, like the seeding: a holder that forks between the scan and the registration leaves
+        a child the kernel's fork hook did not yet copy (held_fork runs once held_on is set).
+        """
+        tids = {tid for tgid in state.live for tid in procfs.threads_of(tgid)}
+        register = self.gap_modes.get("mem_fd_use", {}).get("mode") != "fentry"
+        seen: set[tuple[int, int]] = set()
+        for _ in range(2):
+            found = [h for h in procfs.mem_holders(tids) if (h.holder, h.fd) not in seen]
+            for h in found:
+                seen.add((h.holder, h.fd))
+                if register:
+                    self._register_held(agent, h)
+                self._scan_events.append(self._held_event(agent, h))
+            if not found:
+                break
+
+    def _register_held(self, agent: int, h: procfs.MemHolder) -> None:
+        """Put one holder and its file in the kernel's held maps (holder first, the gate last)."""
+        one = _U32.pack(1)
+        try:
+            self._maps["held_procs"].update(_U32.pack(h.holder), one)
+            self._maps["held_files"].update(struct.pack("<QII", h.ino, h.dev, 0), one)
+        except (BPFError, OSError) as e:
+            log.warning("held mem fd %d of pid %d not registered: %s", h.fd, h.holder, e)
+            return
+        self._held.setdefault(agent, []).append(h)
+        self.held_files += 1
+        self._maps["held_on"].update(_U32.pack(0), _U32.pack(self.held_files))
+
+    def _forget_held(self, agent: int) -> None:
+        """A retired agent's held files leave the kernel; with none left the gate shuts again.
+
+        Its memory is gone, so nothing of it can be read through them; every read/write-family
+        call on the host would otherwise keep paying the holder lookup for nothing.  The holders
+        themselves (and the children the kernel registered) are cleared only with the last file:
+        a holder may hold another agent's memory too.
+        """
+        gone = self._held.pop(agent, [])
+        if not gone:
+            return
+        keep = {(h.dev, h.ino) for hs in self._held.values() for h in hs}
+        with contextlib.suppress(BPFError, OSError):
+            for h in gone:
+                if (h.dev, h.ino) not in keep:
+                    self._maps["held_files"].delete(struct.pack("<QII", h.ino, h.dev, 0))
+            self.held_files = sum(len(hs) for hs in self._held.values())
+            self._maps["held_on"].update(_U32.pack(0), _U32.pack(self.held_files))
+            if not self.held_files:
+                m = self._maps["held_procs"]
+                for k in list(m.iter_keys()):
+                    m.delete(k)
+
+    @staticmethod
+    def _held_event(agent: int, h: procfs.MemHolder) -> Event:
+        """The access record of a holder found by the scan, shaped as decode_events shapes the kernel's."""
+        st = procfs.read_stat(h.holder)
+        try:
+            uid = os.stat(f"/proc/{h.holder}").st_uid
+        except OSError:
+            uid = -1
+        return {
+            "type": "access",
+            "ts_ns": time.monotonic_ns(),  # the kernel's clock (bpf_ktime_get_ns)
+            "agent": agent,
+            "pid": h.holder,
+            "tid": h.holder,
+            "ppid": st.ppid if st else 0,
+            "uid": uid,
+            "comm": st.comm if st else "",
+            "op": "proc_mem_held",
+            "hook": HELD_SCAN_HOOK,
+            "target": h.target,
+            "target_pid": h.target_pid,
+            "target_agent": agent,
+            "mode": h.flags,
+            "arg_pid": h.target,
+            "arg_fd": h.fd,
+            "nr": -1,
+        }
 
     def _alloc_slot(self) -> int:
         """The agent number for a new agent: the longest-free one, else the next unused one.
@@ -851,6 +952,7 @@ class Sensor:
             with contextlib.suppress(BPFError, OSError):
                 self._maps["agent_cfg"].update(_U32.pack(agent), np.zeros(1, AGENT_CFG_DTYPE).tobytes())
             del self.agents[agent]
+            self._forget_held(agent)
             for tgid in [t for t, a in self._by_pid.items() if a == agent]:
                 del self._by_pid[tgid]
             self._free_slots.append(agent)
@@ -997,7 +1099,8 @@ class Sensor:
         assert self._epoll is not None and self._event_ring is not None and self._sys_ring is not None
         with contextlib.suppress(InterruptedError):
             self._epoll.poll(max(0.0, timeout_s))
-        events: list[Event] = []
+        events: list[Event] = self._scan_events
+        self._scan_events = []
         for _ in range(64):  # bounded: 64 * batch capacity per tick at most
             buf, n = self._event_ring.drain()
             if n:

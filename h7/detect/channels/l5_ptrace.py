@@ -11,7 +11,10 @@ Codes (one per kind of act, so an operator can route them separately):
 * ``PTRACE_ATTACH_DETECTED``: PTRACE_ATTACH / PTRACE_SEIZE on an agent task;
 * ``PROCESS_MEMORY_ACCESS``: process_vm_readv/writev on it, an open of its
   /proc/<pid>/mem or /proc/<pid>/maps, or any other attach-level access
-  check the kernel made for it (fentry mode);
+  check the kernel made for it (fentry mode); a read or write through a
+  /proc/<pid>/mem fd opened before the sensor watched it (fentry/mem_rw; in
+  tracepoint mode sys_enter, for the fds the attach-time /proc scan found),
+  and that scan's finding itself: a process already holding its mem open;
 * ``PROCESS_LIMITS_CHANGED``: prlimit(2) set one of its resource limits from
   another process (a lowered NOFILE makes its next tool call fail; gated by
   credentials only, so no access check sees it: sys_enter in both modes, the
@@ -103,6 +106,9 @@ ACCESS_CODES = {
     "process_vm_writev": "PROCESS_MEMORY_ACCESS",
     "proc_mem_open": "PROCESS_MEMORY_ACCESS",
     "proc_mem_rw": "PROCESS_MEMORY_ACCESS",
+    # a process found holding its mem file open when the sensor started watching it (the attach-time
+    # /proc scan): the attach-level check passed before anyone was looking
+    "proc_mem_held": "PROCESS_MEMORY_ACCESS",
     "proc_maps_open": "PROCESS_MEMORY_ACCESS",
     "proc_environ_open": "PROCESS_MEMORY_ACCESS",
     "attach_check": "PROCESS_MEMORY_ACCESS",
@@ -122,9 +128,12 @@ ACCESS_CODES = {
 }
 #: perf_event_attr.sample_type bits that copy the target's memory or registers into the caller's buffer
 PERF_SAMPLE_REGS_USER, PERF_SAMPLE_STACK_USER = 0x1000, 0x2000
-#: acts keyed as another for folding: the use of a mem fd (fentry/mem_rw) whose open was certified
-#: is the same tampering, not a second finding; an fd opened before attach has no such certificate,
-#: so its first use is certified under the open's key
+#: acts keyed as another for folding: the use of a mem fd (fentry/mem_rw, or sys_enter on an fd the
+#: attach-time scan found) whose open was certified is the same tampering, not a second finding; an
+#: fd opened before attach has no such certificate, so its first use is certified under the open's
+#: key.  The scan's own finding (``proc_mem_held``: an fd on the agent's memory exists) keeps its
+#: own key: one certificate per holder and target however many fds, and the first use after it is
+#: a second finding (what was done with it, when), not a repeat of the first
 FOLD_AS = {"proc_mem_rw": "proc_mem_open"}
 #: RLIMIT_* numbers (asm-generic) named in prlimit evidence
 RLIMITS = dict(
@@ -330,8 +339,19 @@ class PtraceChannel(Channel):
                     what["cpu"] = int(ev.get("arg_fd", -1))
                 elif op == "process_madvise":
                     what["advice"] = int(ev.get("mode", 0))
-                elif op == "proc_mem_rw":  # fentry/mem_rw: the use of a mem fd (h7_access.mode = write)
+                elif op == "proc_mem_rw":  # the use of a mem fd (h7_access.mode = write)
                     what["direction"] = "write" if int(ev.get("mode", 0)) else "read"
+                    if ev.get("held"):  # sys_enter, tracepoint mode: an fd the attach-time scan found
+                        what["fd"] = int(ev.get("arg_fd", -1))
+                        what["opened"] = (
+                            "before the sensor watched the target (found by the attach-time /proc scan)"
+                        )
+                elif op == "proc_mem_held":  # the attach-time scan: an fd on its mem already open
+                    what["fd"] = int(ev.get("arg_fd", -1))
+                    what["open_flags"] = oct(int(ev.get("mode", 0)))
+                    what["opened"] = (
+                        "before the sensor watched the target (found by the attach-time /proc scan)"
+                    )
                 elif op == "prlimit":
                     res = int(ev.get("arg_fd", -1))
                     what["resource"] = RLIMITS.get(res, str(res))
