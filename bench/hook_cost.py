@@ -69,8 +69,16 @@ per request:
   ``ref`` (H7's programs as they were before issue 13's hooks, commit
   BENCH_REF in the Makefile, all attached with empty maps: nothing watched,
   so the unmonitored rows only), ``syscall`` (H7 with H7_HOOK_MODE=syscall:
-  sys_enter alone, no cgroup or fentry program) and ``h7`` (H7 as it runs
-  by default on this kernel: cgroup hooks here, fentry where it loads).
+  sys_enter alone, no cgroup or fentry program), ``h7`` (H7 as it runs
+  by default on this kernel: cgroup hooks here, fentry where it loads:
+  the held-fd maps are empty, so sys_enter's read/write-family gate is one
+  array load) and ``held`` (``h7`` with THIS process holding the monitored
+  loop's /proc/<pid>/mem open from before the attach: the attach-time scan
+  registers it, so the gate is open and every read/write-family call of
+  every process also looks its tgid up in ``held_procs``; the loops hold
+  nothing; only HELD_OPS, in tracepoint mode the only mode that registers).
+  ``..._held_gate_ns_{op}_{who}`` = held - h7: what a non-empty holder map
+  adds per call of a process that holds nothing.
 
 Each request answers two figures: the loop's wall-clock ns per operation
 and its CPU ns per operation (its threads, and the children it reaped: the
@@ -178,8 +186,11 @@ MARKED_OPS = {"execmark": "exec", "execmark900": "exec900"}
 RECEIVER_WINDOW_NS = 2_000_000_000
 MARK_WINDOW_NS = 60_000_000_000
 WHO = ("unmonitored", "monitored")
-SETUPS = ("base", "floor", "ref", "syscall", "h7")
-HOOK_MODE = {"syscall": "syscall", "h7": "auto"}
+SETUPS = ("base", "floor", "ref", "syscall", "h7", "held")
+HOOK_MODE = {"syscall": "syscall", "h7": "auto", "held": "auto"}
+#: the ops timed in the ``held`` set-up: the read family sys_enter checks for holders of a pre-attach
+#: /proc/<pid>/mem fd (read, pread), and getppid, which no hook looks at, as the control
+HELD_OPS = ("getppid", "read", "pread")
 #: the kernel-accounting pass runs each op this many times fewer (its wall clock is not used)
 STATS_DIVISOR = 4
 
@@ -362,6 +373,8 @@ class _Setups:
         self.foreign: list[int] = []
         self.shipped_frac: list[float] = []
         self.modes: dict[str, str] = {}
+        #: held-fd files the sensor registered in each ``held`` pass (0: fentry mode, the gate stays shut)
+        self.held_registered: list[int] = []
 
     def close(self) -> None:
         self.null.close()
@@ -386,9 +399,19 @@ class _Setups:
             finally:
                 for link in links:
                     link.destroy()
+        if setup == "held":
+            # this process holds the monitored loop's memory open from before the attach
+            fd = os.open(f"/proc/{self.loops['monitored'].pid}/mem", os.O_RDONLY)
+            try:
+                held = {op: self.counts[op] for op in HELD_OPS if op in self.counts}
+                return self._sensor(setup, held) if held else {}
+            finally:
+                os.close(fd)
         return self._sensor(setup)
 
-    def _sensor(self, setup: str) -> dict[str, tuple[float, float, float]]:
+    def _sensor(
+        self, setup: str, counts: dict[str, int] | None = None
+    ) -> dict[str, tuple[float, float, float]]:
         from h7.sensor.sensor import Sensor, SensorConfig
 
         full = setup == "h7"  # the default set-up also gets the kernel-accounting pass
@@ -396,6 +419,8 @@ class _Setups:
             info = s.add_agent(self.loops["monitored"].pid)
             s.set_sequence_filter(info.agent, self.codes)
             s.set_receiver_window(RECEIVER_WINDOW_NS)
+            if setup == "held":
+                self.held_registered.append(s.held_files)
 
             def mark(live: bool) -> None:
                 """A mark made now outlasts the request; after it, every mark ends (window 0 clears it)."""
@@ -408,9 +433,13 @@ class _Setups:
             d = DrainingSensor(s, keep=full)
             try:
                 _settle()  # attach and seeding done: what follows is the loops' own
-                got = _timed(self.loops, self.counts, settle=True, mark=mark)
+                got = _timed(self.loops, counts or self.counts, settle=True, mark=mark)
                 if full:
                     _stats_pass(s.program_stats, self.loops, self.counts, self.bpf, mark=mark)
+                elif setup == "held" and counts:  # sys_enter's own run time with the gate open
+                    _stats_pass(
+                        s.program_stats, self.loops, counts, self.bpf, prefix="hook_bpf_held", mark=mark
+                    )
             finally:
                 d.stop()
             if full:
@@ -477,12 +506,14 @@ def _compare(raw: dict[str, dict[str, list[float]]], pre: str) -> dict[str, floa
         res[f"{pre}_ns_base_{k}"] = median(base)
         res[f"{pre}_ns_base_{k}_spread"] = spread(base)
         for setup in SETUPS[1:]:
-            if k in raw[setup]:
+            if k in raw.get(setup, {}):
                 res[f"{pre}_ns_added_{setup}_{k}"] = diff(setup, "base", k)
                 res[f"{pre}_ratio_{setup}_{k}"] = median(ratio(setup, "base", k))
                 res[f"{pre}_ratio_{setup}_{k}_spread"] = spread(ratio(setup, "base", k))
         res[f"{pre}_h7_share_ns_{k}"] = diff("h7", "floor", k)
         res[f"{pre}_gap_hooks_ns_{k}"] = diff("h7", "syscall", k)
+        if k in raw.get("held", {}):
+            res[f"{pre}_held_gate_ns_{k}"] = diff("held", "h7", k)
         if k in raw["ref"]:
             res[f"{pre}_growth_ns_{k}"] = diff("h7", "ref", k)
             res[f"{pre}_growth_ratio_{k}"] = median(ratio("h7", "ref", k))
@@ -540,6 +571,7 @@ def _figures(
     res["hook_reference"] = float(setups.ref is not None)
     res["hook_egress_mode_fentry"] = float(setups.modes.get("egress") == "fentry")
     res["hook_access_mode_fentry"] = float(setups.modes.get("tampering") == "fentry")
+    res["hook_held_files_registered"] = float(min(setups.held_registered, default=0))
     return res
 
 
@@ -575,6 +607,7 @@ def summary(res: dict[str, float]) -> str:
                 f" {res.get(f'hook_bpf_ref_ns_per_op_{k}', nan):6.0f}"
                 f" {res.get(f'hook_sensor_cpu_ns_per_op_{k}', nan):7.0f}"
             )
+    lines += _held_rows(res)
     lines += ["", "BPF ns per program run, unwatched caller: H7 now vs before issue 13 (kernel's accounting)"]
     lines.append(f"{'program':19} {'op':9} {'now':>8} {'pre-13':>8} {'growth':>8}")
     for key in sorted(res):
@@ -604,6 +637,41 @@ def _marks(res: dict[str, float]) -> list[str]:
     if not out:
         return []
     return ["", "a live receiver mark, per fork+exec of an unwatched process (fd-table walk; medians):", *out]
+
+
+def _held_rows(res: dict[str, float]) -> list[str]:
+    """The read-family gate side by side: H7 with no held mem fd registered, and with one (tracepoint mode).
+
+    A holder of an agent's /proc/<pid>/mem fd opened before the attach makes sys_enter look every
+    read/write-family caller's tgid up in held_procs; with none registered the gate is one array
+    load.  Rows: the loop's CPU ns per op added over base in each set-up, and the difference; then
+    sys_enter's mean run time per call in each (the kernel's accounting: the gate's own cost, free of
+    the CPU-time noise of a loaded host).
+    """
+    if not any(k.startswith("hook_cpu_held_gate_ns_") for k in res):
+        return []
+    nan = float("nan")
+    reg = res.get("hook_held_files_registered", 0)
+    out = [
+        "",
+        f"read-family gate (held mem fds registered in the held set-up: {reg:.0f}); loop CPU ns per op"
+        " added over base",
+        f"{'op':9} {'process':11} {'H7, no holder':>14} {'H7, a holder':>13} {'holder adds':>12}"
+        f" {'sys_enter ns/run: no holder':>28} {'a holder':>9}",
+    ]
+    for op in HELD_OPS:
+        for who in WHO:
+            k = f"{op}_{who}"
+            if f"hook_cpu_held_gate_ns_{k}" not in res:
+                continue
+            out.append(
+                f"{op:9} {who:11} {res.get(f'hook_cpu_ns_added_h7_{k}', nan):+14.0f}"
+                f" {res.get(f'hook_cpu_ns_added_held_{k}', nan):+13.0f}"
+                f" {res[f'hook_cpu_held_gate_ns_{k}']:+12.0f}"
+                f" {res.get(f'hook_bpf_h7_sys_enter_{k}_ns_per_run', nan):28.0f}"
+                f" {res.get(f'hook_bpf_held_h7_sys_enter_{k}_ns_per_run', nan):9.0f}"
+            )
+    return out
 
 
 def _new_programs(res: dict[str, float]) -> list[str]:

@@ -107,3 +107,24 @@ def test_an_unknown_op_is_one_clear_error() -> None:
     assert selected_ops(counts, "execmark,open") == {"open": 10, "execmark": 2}
     with pytest.raises(BenchError, match=r"unknown op.*opne"):
         selected_ops(counts, "open,opne")
+
+
+def test_the_held_gate_is_held_minus_h7_side_by_side() -> None:
+    """The held set-up (a pre-attach mem fd registered) is compared with h7 round by round, own rows."""
+    raw = _raw()
+    for setup in ("base", "floor", "syscall"):
+        raw[setup]["read_unmonitored"] = [100.0, 200.0, 100.0]
+    raw["h7"]["read_unmonitored"] = [104.0, 204.0, 104.0]
+    raw["held"] = {"read_unmonitored": [110.0, 230.0, 112.0]}
+    res = {"hook_rounds": 3.0, **_compare(raw, "hook_cpu"), **_compare(raw, "hook")}
+    res["hook_held_files_registered"] = 1.0
+    res["hook_bpf_h7_sys_enter_read_unmonitored_ns_per_run"] = 40.0
+    res["hook_bpf_held_h7_sys_enter_read_unmonitored_ns_per_run"] = 55.0
+    assert res["hook_cpu_held_gate_ns_read_unmonitored"] == 8.0  # median of 6, 26, 8
+    assert "hook_cpu_held_gate_ns_open_unmonitored" not in res  # not timed in the held set-up
+    text = summary(res)
+    block = text.split("read-family gate")[1].split("\n\n")[0]
+    rows = [line.split() for line in block.splitlines()[2:]]
+    # held - base: median of 10, 30, 12; then sys_enter's ns per run without and with a holder
+    assert rows == [["read", "unmonitored", "+4", "+12", "+8", "40", "55"]]
+    assert "held_h7" not in text  # the held pass is no program of its own in the other tables
