@@ -58,7 +58,10 @@ per request:
   monitored loop opened a FIFO for writing just before, in every set-up;
   the unmonitored loop's fork and exec then walk its fd table for a marked
   channel; ``hook_cpu_mark_added_ns_*`` and ``hook_bpf_mark_added_ns_*`` are
-  what the live mark adds per exec over the same op with none);
+  what the live mark adds per exec over the same op with none); and session 11's
+  ``setprio`` (getpriority + setpriority of the OTHER loop to its own nice
+  value, as ``pvm``: the scheduling/oracle cases of sys_enter, red-team
+  round 9);
 * who: ``unmonitored`` (a loop H7 does not watch) and ``monitored`` (a loop
   it watches, after its baseline: its windows are learnt first and loaded
   into the kernel filter, so its known syscalls are counted, not shipped);
@@ -177,6 +180,8 @@ OPS: dict[str, tuple[int, int]] = {
     "exec900": (200, 50),
     "execmark": (200, 50),
     "execmark900": (200, 50),
+    # session 11's sys_enter cases (red-team round 9): scheduling by pid
+    "setprio": (20_000, 5_000),
 }
 #: ops timed while a receiver mark is live (the watched loop opened a FIFO for writing just before),
 #: and the op each is compared with (the same work with no mark live)

@@ -63,10 +63,14 @@
  *              mark live first (bench/hook_cost.py), so the fork and exec hooks walk the fd table
  *   fifo       open(FILE.PID.fifo, O_RDWR) + close: a FIFO opened for writing (by a watched loop: a
  *              receiver mark)
+ * Session 11's (red-team round 9) sched/priority/oracle cases of sys_enter:
+ *   setprio PID  getpriority(PRIO_PROCESS, PID) + setpriority(PRIO_PROCESS, PID, that value): the
+ *              other loop's nice set to what it is (a record when PID is the watched loop)
  * C, not Python, so the figure is the kernel path and its hooks.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
 #include <linux/perf_event.h>
@@ -507,6 +511,12 @@ int main(int argc, char **argv)
 					if (fd < 0)
 						rc = -1;
 					close(fd);
+				} else if (!strcmp(op, "setprio")) {
+					errno = 0;
+					int nice = getpriority(PRIO_PROCESS, (id_t)pid);
+
+					if ((nice == -1 && errno) || setpriority(PRIO_PROCESS, (id_t)pid, nice))
+						rc = -1;
 				} else if (!strcmp(op, "uringopen")) {
 					int fd = ring_run(&ring, &uopen);
 

@@ -1748,6 +1748,17 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_pidfd_getfd 438
 #define H7_NR_prlimit64 302
 #define H7_NR_perf_event_open 298
+/* red-team round 9: scheduling/priority/affinity and memory-oracle calls on another task */
+#define H7_NR_setpriority 141
+#define H7_NR_sched_setparam 142
+#define H7_NR_sched_setscheduler 144
+#define H7_NR_sched_setaffinity 203
+#define H7_NR_ioprio_set 251
+#define H7_NR_migrate_pages 256
+#define H7_NR_get_robust_list 274
+#define H7_NR_move_pages 279
+#define H7_NR_kcmp 312
+#define H7_NR_sched_setattr 314
 #define H7_NR_creat 85
 #define H7_NR_link 86
 #define H7_NR_linkat 265
@@ -1795,6 +1806,16 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_pidfd_getfd 438
 #define H7_NR_prlimit64 261
 #define H7_NR_perf_event_open 241
+#define H7_NR_setpriority 140
+#define H7_NR_sched_setparam 118
+#define H7_NR_sched_setscheduler 119
+#define H7_NR_sched_setaffinity 122
+#define H7_NR_ioprio_set 30
+#define H7_NR_migrate_pages 238
+#define H7_NR_get_robust_list 100
+#define H7_NR_move_pages 239
+#define H7_NR_kcmp 272
+#define H7_NR_sched_setattr 274
 #define H7_NR_creat -1003 /* arm64 has no creat(2) */
 #define H7_NR_link -1004  /* arm64 has no link(2) */
 #define H7_NR_linkat 37
@@ -4232,6 +4253,119 @@ static __always_inline void on_perf_open(const void *uattr, __s32 pid, __s32 cpu
 	access_emit_full(H7_ACC_PERF_EVENT, H7_HOOK_SYS_ENTER, target, (__u32)pid, cpu, (__u32)st, nr, 0, 1, 0, 0);
 }
 
+/*
+ * Red-team round 9 (g2r9_sched_starve_agent, g2r9_memory_oracle_syscalls and their
+ * namespace variants g3r9_setpriority_ioprio_ns, g3r9_memory_oracle_ns): calls that
+ * name another task by pid and pass no attach-level access check, so fentry's hook
+ * never sees them and sys_enter reads them in both modes, the pid resolved through
+ * the caller's PID namespace (as prlimit):
+ *  - starvation/throttling (credentials or CAP_SYS_NICE only): sched_setscheduler
+ *    (mode = policy), sched_setparam, sched_setattr (mode = attr.sched_policy),
+ *    sched_setaffinity (mode = CPUs 0-31 of the mask, arg_fd = the mask's length),
+ *    setpriority(PRIO_PROCESS) (mode = the nice value), ioprio_set(IOPRIO_WHO_PROCESS)
+ *    (mode = the ioprio), migrate_pages (its memory moved to other nodes);
+ *  - memory oracles (READ-level ptrace checks): get_robust_list (a TLS address),
+ *    move_pages (mode 1 = pages moved, 0 = a residency query; arg_fd = the count),
+ *    kcmp (mode = the type; the target is pid1, else pid2).
+ * pid 0 (the caller itself), process groups and users are not read.  Not filtered by
+ * agent: who the caller is to the target is L5's (userspace) verdict.  One call site
+ * of access_emit, so sys_enter's size grows by one emit, not ten.
+ */
+#define H7_PRIO_PROCESS 0
+#define H7_IOPRIO_WHO_PROCESS 1
+
+static __always_inline void on_sched_oracle(long id, struct pt_regs *regs)
+{
+	__u32 op, mode = 0, vpid = (__u32)ARG1(regs), target;
+	__s32 arg = -1;
+
+	switch (id) {
+	case H7_NR_sched_setscheduler:
+		op = H7_ACC_SCHED_SETSCHEDULER;
+		mode = (__u32)ARG2(regs);
+		break;
+	case H7_NR_sched_setparam:
+		op = H7_ACC_SCHED_SETPARAM;
+		break;
+	case H7_NR_sched_setattr: /* struct sched_attr { u32 size; u32 sched_policy; ... } */
+		op = H7_ACC_SCHED_SETATTR;
+		bpf_probe_read_user(&mode, sizeof(mode), (const char *)ARG2(regs) + 4);
+		break;
+	case H7_NR_sched_setaffinity: /* (pid, len, mask) */
+		op = H7_ACC_SCHED_SETAFFINITY;
+		arg = (__s32)ARG2(regs);
+		bpf_probe_read_user(&mode, sizeof(mode), (const void *)ARG3(regs));
+		break;
+	case H7_NR_setpriority: /* (which, who, prio) */
+		if ((int)ARG1(regs) != H7_PRIO_PROCESS)
+			return;
+		op = H7_ACC_SETPRIORITY;
+		vpid = (__u32)ARG2(regs);
+		mode = (__u32)ARG3(regs);
+		break;
+	case H7_NR_ioprio_set: /* (which, who, ioprio) */
+		if ((int)ARG1(regs) != H7_IOPRIO_WHO_PROCESS)
+			return;
+		op = H7_ACC_IOPRIO_SET;
+		vpid = (__u32)ARG2(regs);
+		mode = (__u32)ARG3(regs);
+		break;
+	case H7_NR_migrate_pages:
+		op = H7_ACC_MIGRATE_PAGES;
+		break;
+	case H7_NR_get_robust_list:
+		op = H7_ACC_GET_ROBUST_LIST;
+		break;
+	case H7_NR_move_pages: /* (pid, count, pages, nodes, status, flags): nodes NULL = a query */
+		op = H7_ACC_MOVE_PAGES;
+		arg = (__s32)ARG2(regs);
+		mode = ARG4(regs) ? 1 : 0;
+		break;
+	case H7_NR_kcmp: /* (pid1, pid2, type, idx1, idx2) */
+		op = H7_ACC_KCMP;
+		mode = (__u32)ARG3(regs);
+		break;
+	default:
+		return;
+	}
+	if (!vpid)
+		return;
+	target = host_tid(vpid);
+	if (id == H7_NR_kcmp) { /* pid1 is usually the caller itself: then the target is pid2 */
+		struct h7_scope *ks = target ? scope_of(target) : 0;
+
+		if (!ks || ks->tgid == (__u32)(bpf_get_current_pid_tgid() >> 32)) {
+			vpid = (__u32)ARG2(regs);
+			target = vpid ? host_tid(vpid) : 0;
+		}
+	}
+	access_emit(op, H7_HOOK_SYS_ENTER, target, vpid, arg, mode, id);
+}
+
+/*
+ * Cgroup moves (red-team round 9: g2r9_cgroup_cpu_throttle wrote the agent's pid
+ * into a cgroup capped by cpu.max, g3r9_cgroup_freeze_ns by namespace pid into a
+ * freezer): a write to cgroup.procs names the task in no syscall argument, so the
+ * migration's own tracepoint reports it, in the writer's context, with the task the
+ * kernel moved (any namespace, v1 or v2).  Runs only when a task changes cgroup.
+ * A process moving itself is not reported (access_emit_full); who the writer is to
+ * the agent is L5's verdict.  Gap "cgroup_moves" (no fentry mode: the same hook).
+ */
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(h7_tp_cgroup_attach, struct cgroup *dst, const char *path, struct task_struct *task,
+	     bool threadgroup)
+{
+	__u32 tid = (__u32)BPF_CORE_READ(task, pid);
+	char name[16] = {};
+
+	if (!scope_of(tid))
+		return 0;
+	bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(dst, kn, name));
+	access_emit_full(H7_ACC_CGROUP_MOVE, H7_HOOK_TP_CGROUP_ATTACH, tid, tid, -1, threadgroup ? 1 : 0, 0, 0,
+			 0, name, 0);
+	return 0;
+}
+
 /* Tampering syscalls by anyone, tracepoint mode (see "tampering" above). */
 static __always_inline void on_tamper_syscall(long id, struct pt_regs *regs)
 {
@@ -4525,6 +4659,17 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	case H7_NR_preadv2:
 	case H7_NR_pwritev2:
 		on_held_use(id, regs);
+	case H7_NR_sched_setscheduler:
+	case H7_NR_sched_setparam:
+	case H7_NR_sched_setattr:
+	case H7_NR_sched_setaffinity:
+	case H7_NR_setpriority:
+	case H7_NR_ioprio_set:
+	case H7_NR_migrate_pages:
+	case H7_NR_get_robust_list:
+	case H7_NR_move_pages:
+	case H7_NR_kcmp:
+		on_sched_oracle(id, regs);
 		break;
 #if defined(__TARGET_ARCH_x86)
 	case H7_IA32_perf_event_open:

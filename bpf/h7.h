@@ -176,6 +176,8 @@ enum h7_hook {
 	H7_HOOK_TP_EXIT_SHMGET = 26, /* tracepoint/syscalls/sys_exit_shmget */
 	H7_HOOK_TP_EXIT_SHMAT = 27,  /* tracepoint/syscalls/sys_exit_shmat */
 	H7_HOOK_TP_EXIT_SHMDT = 28,  /* tracepoint/syscalls/sys_exit_shmdt */
+	/* red-team round 9 (numbered apart so that parallel additions do not collide) */
+	H7_HOOK_TP_CGROUP_ATTACH = 40, /* tp_btf/cgroup_attach_task: a task moved into another cgroup */
 };
 
 /* Where an exec's pre-interpreter file is read (h7_hook_cfg.exec). */
@@ -256,6 +258,23 @@ enum h7_access_op {
 				     another process and passed over SCM_RIGHTS).  Tracepoint mode: the
 				     same record from sys_enter (arg_fd = the fd, nr = the call, held = 1),
 				     only for files the attach-time /proc scan found (held_files) */
+	/* Red-team round 9 (both modes, sys_enter; numbered apart from the others' so that
+	 * parallel additions do not collide): its scheduling, priorities, CPUs, I/O priority
+	 * or memory placement set by pid (starvation, throttling), and memory oracles */
+	H7_ACC_SCHED_SETSCHEDULER = 40, /* mode = the policy */
+	H7_ACC_SCHED_SETPARAM = 41,
+	H7_ACC_SCHED_SETATTR = 42,      /* mode = attr.sched_policy */
+	H7_ACC_SCHED_SETAFFINITY = 43,  /* mode = CPUs 0-31 of the new mask, arg_fd = the mask's length */
+	H7_ACC_SETPRIORITY = 44,        /* setpriority(PRIO_PROCESS): mode = the nice value (signed) */
+	H7_ACC_IOPRIO_SET = 45,         /* ioprio_set(IOPRIO_WHO_PROCESS): mode = the ioprio */
+	H7_ACC_MIGRATE_PAGES = 46,      /* migrate_pages: its memory moved between NUMA nodes */
+	H7_ACC_GET_ROBUST_LIST = 47,    /* get_robust_list: its robust-futex list head (a TLS address) */
+	H7_ACC_MOVE_PAGES = 48,         /* move_pages: mode 1 = pages moved, 0 = a residency query;
+					   arg_fd = the page count */
+	H7_ACC_KCMP = 49,               /* kcmp naming it: mode = the type (KCMP_FILE 0, KCMP_VM 1, ...) */
+	H7_ACC_CGROUP_MOVE = 50,        /* moved into another cgroup by another process (a cpu.max cap,
+					   a freezer, a memory.max): name = the destination cgroup's
+					   directory name, mode = 1 when the whole thread group moved */
 };
 
 enum h7_open_op {

@@ -160,6 +160,7 @@ HOOKS = {
     26: "tracepoint/syscalls/sys_exit_shmget",
     27: "tracepoint/syscalls/sys_exit_shmat",
     28: "tracepoint/syscalls/sys_exit_shmdt",
+    40: "tp_btf/cgroup_attach_task",
 }
 #: enum h7_addr_src: where a net record's address was read
 ADDR_CALL, ADDR_SOCKET, ADDR_IPHDR = 0, 1, 2
@@ -184,6 +185,18 @@ ACCESS_OPS = {
     15: "perf_event_open",
     16: "proc_write_open",
     17: "proc_mem_rw",
+    # red-team round 9: scheduling, priorities, CPUs, I/O priority, memory placement; memory oracles
+    40: "sched_setscheduler",
+    41: "sched_setparam",
+    42: "sched_setattr",
+    43: "sched_setaffinity",
+    44: "setpriority",
+    45: "ioprio_set",
+    46: "migrate_pages",
+    47: "get_robust_list",
+    48: "move_pages",
+    49: "kcmp",
+    50: "cgroup_move",
 }
 #: enum h7_egress_mode / h7_access_mode (struct h7_hook_cfg)
 EGRESS_SYSCALL, EGRESS_CGROUP, EGRESS_FENTRY = 0, 1, 2
@@ -681,6 +694,8 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
             ev["file"] = _cstr(bytes(r["name"]))
         elif ev["op"] == "proc_mem_rw" and int(r["held"]):  # sys_enter: an fd the attach-time scan found
             ev["held"] = True
+        elif ev["op"] == "cgroup_move":  # the destination cgroup's directory name
+            ev["cgroup"] = _cstr(bytes(r["name"]))
     elif name == "file":
         ev["op"] = FILE_OPS.get(int(r["op"]), "unknown")
         ev["ino"] = int(r["ino"])

@@ -225,6 +225,7 @@ OPTIONAL_TRACEPOINTS = {
     "tracepoint/syscalls/sys_exit_shmget",
     "tracepoint/syscalls/sys_exit_shmat",
     "tracepoint/syscalls/sys_exit_shmdt",
+    "tp_btf/cgroup_attach_task",
 }
 
 
@@ -292,7 +293,8 @@ GAPS: list[Gap] = [
         "tampering",
         2,
         "process_vm_readv/writev, /proc/<pid>/mem|maps, pidfd_getfd, ptrace attach "
-        "(process_madvise, prlimit, perf_event_open on a task: sys_enter in both modes)",
+        "(process_madvise, prlimit, perf_event_open on a task, sched_*/setpriority/ioprio_set/"
+        "migrate_pages, get_robust_list/move_pages/kcmp: sys_enter in both modes)",
         fentry=("h7_fe_ptrace_access",),
         cfg_field="access",
         values={"fentry": ACCESS_FENTRY, "tracepoint": ACCESS_SYSCALL, "syscall": ACCESS_SYSCALL},
@@ -332,6 +334,16 @@ GAPS: list[Gap] = [
         "pagemap, stack; any of them opened for writing), whatever path named them",
         fentry=(),
         tracepoint=OPEN_EXIT_PROGRAMS,
+    ),
+    # A move of an agent task into another cgroup (a cpu.max cap, a freezer: red-team round 9),
+    # written to cgroup.procs: no syscall argument names it; the migration's tracepoint does, in
+    # every mode (no fentry mode: the same hook would be used).
+    Gap(
+        "cgroup_moves",
+        2,
+        "an agent task moved into another cgroup by another process (cgroup.procs, any namespace)",
+        fentry=(),
+        tracepoint=("h7_tp_cgroup_attach",),
     ),
     Gap(
         "pid_namespaces",

@@ -25,6 +25,11 @@ Codes (one per kind of act, so an operator can route them separately):
   victim, ``timerslack_ns`` delays every sleep and timeout of it): those
   writes are gated by credentials or a capability, never by the ptrace check,
   so the open's exit reports them by the returned file, in both modes.
+* round 9: its scheduling policy, nice value, CPU affinity, I/O priority or memory placement set
+  by pid from another process (``sched_setscheduler``/``setparam``/``setattr``/``setaffinity``,
+  ``setpriority``, ``ioprio_set``, ``migrate_pages``: starvation and throttling, credentials only)
+  is ``PROCESS_LIMITS_CHANGED``; the memory oracles ``get_robust_list``, ``move_pages``, ``kcmp``
+  (READ-level ptrace checks) are ``PROCESS_MEMORY_ACCESS``.  sys_enter, both modes.
 * ``FD_THEFT_DETECTED``: pidfd_getfd took one of its file descriptors (its
   sockets: the conversation with the model, its API sessions), or its
   /proc/<pid>/fd/<n> was opened: the very file behind that descriptor, opened
@@ -125,7 +130,26 @@ ACCESS_CODES = {
     # round 8: its stack and registers sampled by a perf event; its /proc knobs retuned
     "perf_event_open": "PROCESS_MEMORY_ACCESS",
     "proc_write_open": "PROCESS_LIMITS_CHANGED",
+    # round 9: starvation and throttling by pid (credentials / CAP_SYS_NICE only) ...
+    "sched_setscheduler": "PROCESS_LIMITS_CHANGED",
+    "sched_setparam": "PROCESS_LIMITS_CHANGED",
+    "sched_setattr": "PROCESS_LIMITS_CHANGED",
+    "sched_setaffinity": "PROCESS_LIMITS_CHANGED",
+    "setpriority": "PROCESS_LIMITS_CHANGED",
+    "ioprio_set": "PROCESS_LIMITS_CHANGED",
+    "migrate_pages": "PROCESS_LIMITS_CHANGED",
+    "cgroup_move": "PROCESS_LIMITS_CHANGED",  # into a cgroup with a cpu.max cap, a freezer...
+    # ... and memory oracles behind READ-level ptrace checks (what round 7's auxv/pagemap opens tell)
+    "get_robust_list": "PROCESS_MEMORY_ACCESS",
+    "move_pages": "PROCESS_MEMORY_ACCESS",
+    "kcmp": "PROCESS_MEMORY_ACCESS",
 }
+#: sched policies named in evidence (SCHED_*)
+SCHED_POLICIES = {0: "OTHER", 1: "FIFO", 2: "RR", 3: "BATCH", 5: "IDLE", 6: "DEADLINE"}
+#: ioprio classes (IOPRIO_CLASS_*: the top 3 bits of the 16-bit ioprio)
+IOPRIO_CLASSES = {0: "NONE", 1: "RT", 2: "BE", 3: "IDLE"}
+#: kcmp types (KCMP_*)
+KCMP_TYPES = {0: "FILE", 1: "VM", 2: "FILES", 3: "FS", 4: "SIGHAND", 5: "IO", 6: "SYSVSEM", 7: "EPOLL_TFD"}
 #: perf_event_attr.sample_type bits that copy the target's memory or registers into the caller's buffer
 PERF_SAMPLE_REGS_USER, PERF_SAMPLE_STACK_USER = 0x1000, 0x2000
 #: acts keyed as another for folding: the use of a mem fd (fentry/mem_rw, or sys_enter on an fd the
@@ -355,6 +379,26 @@ class PtraceChannel(Channel):
                 elif op == "prlimit":
                     res = int(ev.get("arg_fd", -1))
                     what["resource"] = RLIMITS.get(res, str(res))
+                elif op in ("sched_setscheduler", "sched_setattr"):
+                    pol = int(ev.get("mode", 0)) & ~0x40000000  # SCHED_RESET_ON_FORK
+                    what["policy"] = SCHED_POLICIES.get(pol, str(pol))
+                elif op == "sched_setaffinity":
+                    what["cpus_0_31"] = hex(int(ev.get("mode", 0)))
+                elif op == "setpriority":
+                    nice = int(ev.get("mode", 0))
+                    what["nice"] = nice - (1 << 32) if nice >= 1 << 31 else nice
+                elif op == "ioprio_set":
+                    prio = int(ev.get("mode", 0))
+                    what["ioprio_class"] = IOPRIO_CLASSES.get((prio >> 13) & 7, str((prio >> 13) & 7))
+                elif op == "cgroup_move":
+                    what["cgroup"] = str(ev.get("cgroup", ""))
+                    what["whole_process"] = bool(int(ev.get("mode", 0)))
+                elif op == "move_pages":
+                    what["moves_pages"] = bool(int(ev.get("mode", 0)))
+                    what["pages"] = int(ev.get("arg_fd", -1))
+                elif op == "kcmp":
+                    kt = int(ev.get("mode", 0))
+                    what["kcmp_type"] = KCMP_TYPES.get(kt, str(kt))
             elif etype == "open":
                 path = self._own_mem_writable(ev, ctx)
                 if path is None:
@@ -500,8 +544,8 @@ SPEC = register(
             AlertCode(
                 "PROCESS_LIMITS_CHANGED",
                 "high",
-                "Process set one of the agent's resource limits (prlimit) or wrote one of its /proc/<pid> "
-                "settings (oom_score_adj, timerslack_ns, ...)",
+                "Process set one of the agent's resource limits (prlimit), its scheduling, priority, CPUs or "
+                "I/O priority, or wrote one of its /proc/<pid> settings (oom_score_adj, timerslack_ns, ...)",
             ),
         ),
         settings=L5Settings,

@@ -1,0 +1,291 @@
+"""Real BPF: an agent starved, throttled or probed by pid-taking calls no hook named (red-team round 9).
+
+Round 9's first run (held out) missed, in both modes, ``g2r9_sched_starve_agent``
+(sched_setscheduler SCHED_IDLE, setpriority 19, sched_setaffinity to one CPU),
+``g2r9_memory_oracle_syscalls`` (get_robust_list, move_pages, kcmp) and their namespace
+variants ``g3r9_setpriority_ioprio_ns`` and ``g3r9_memory_oracle_ns``: none passes the
+attach-level access check (credentials, CAP_SYS_NICE, or READ-level ptrace checks), and
+sys_enter had no case for them.  These tests run the same CLASS of acts (written here, on
+the gap agent, not round 9's scripts) from outside the agent, by host pid and by namespace
+pid, and check the kernel's record and L5's verdict: ``PROCESS_LIMITS_CHANGED`` for the
+scheduling/priority/affinity/I/O-priority/placement calls, ``PROCESS_MEMORY_ACCESS`` for
+the oracles.  A process on itself (pid 0 or its own pid) is never reported; the agent's
+own child on the agent is (L5's ancestor rule), on its own child is only counted.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import TIMESCALE
+from test_l5_own_tree import _ctx
+from test_sensor_bpf import Collector
+from test_sensor_gaps import access_to, agent_buf, l5_certified, wait_event, watched
+
+from h7.detect.channels.l5_ptrace import PtraceChannel
+from h7.detect.syscall_table import ARM64, X86_64
+
+#: fixtures this module takes from test_sensor_gaps (a watched gap agent, the sensor's collector)
+FIXTURES = (watched,)
+_TABLE = {v: k for k, v in (ARM64 if platform.machine() == "aarch64" else X86_64).items()}
+NRS = " ".join(
+    str(_TABLE[n])
+    for n in ("ioprio_set", "get_robust_list", "move_pages", "kcmp", "sched_setattr", "migrate_pages")
+)
+LIMITS = (
+    "sched_setscheduler",
+    "sched_setparam",
+    "sched_setattr",
+    "sched_setaffinity",
+    "setpriority",
+    "ioprio_set",
+    "migrate_pages",
+)
+ORACLES = ("get_robust_list", "move_pages", "kcmp")
+
+#: argv: PID ("ppid": the caller's parent) then the six syscall numbers (NRS).  Every call on
+#: PID, each setting put back at once (root); prints its own pid and the failures (none expected)
+ACTS = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+pid = int(sys.argv[1]) if sys.argv[1] != "ppid" else os.getppid()
+IOPRIO, ROBUST, MOVE, KCMP, SETATTR, MIGRATE = (int(x) for x in sys.argv[2:8])
+bad = []
+def chk(name, rc):
+    if rc is not None and rc < 0:
+        bad.append(f"{name}:{ctypes.get_errno()}")
+pol, prm = os.sched_getscheduler(pid), os.sched_getparam(pid)
+os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+os.sched_setscheduler(pid, pol, prm)
+os.sched_setparam(pid, prm)
+class Attr(ctypes.Structure):
+    _fields_ = [("size", ctypes.c_uint32), ("policy", ctypes.c_uint32), ("flags", ctypes.c_uint64),
+                ("nice", ctypes.c_int32), ("prio", ctypes.c_uint32), ("rt", ctypes.c_uint64 * 3)]
+nice = os.getpriority(os.PRIO_PROCESS, pid)
+a = Attr(size=ctypes.sizeof(Attr), policy=pol, nice=nice)
+chk("sched_setattr", libc.syscall(SETATTR, pid, ctypes.byref(a), 0))
+cpus = os.sched_getaffinity(pid)
+os.sched_setaffinity(pid, {min(cpus)})
+os.sched_setaffinity(pid, cpus)
+os.setpriority(os.PRIO_PROCESS, pid, 19)
+os.setpriority(os.PRIO_PROCESS, pid, nice)
+chk("ioprio_set", libc.syscall(IOPRIO, 1, pid, (3 << 13)))
+chk("ioprio_set", libc.syscall(IOPRIO, 1, pid, 0))
+head, ln = ctypes.c_void_p(), ctypes.c_size_t()
+chk("get_robust_list", libc.syscall(ROBUST, pid, ctypes.byref(head), ctypes.byref(ln)))
+pages = (ctypes.c_void_p * 1)(0x10000)
+status = (ctypes.c_int * 1)()
+chk("move_pages", libc.syscall(MOVE, pid, 1, pages, None, status, 0))
+chk("kcmp", libc.syscall(KCMP, os.getpid(), pid, 0, 0, 0))
+mask = ctypes.c_ulong(1)
+chk("migrate_pages", libc.syscall(MIGRATE, pid, 64, ctypes.byref(mask), ctypes.byref(mask)))
+print(os.getpid(), *bad, flush=True)
+"""
+
+
+def _acts(target: str, prefix: tuple[str, ...] = ()) -> int:
+    r = subprocess.run(
+        [*prefix, sys.executable, "-c", ACTS, target, *NRS.split()],
+        capture_output=True, text=True, timeout=30 * TIMESCALE,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.split()
+    assert len(out) == 1, f"calls failed: {out[1:]}"
+    return int(out[0])
+
+
+def _check(col: Collector, target: int, caller: int, arg_pid: int) -> None:
+    for op in (*LIMITS, *ORACLES):
+        e = wait_event(col, access_to(target, op, caller), f"{op} on the agent")
+        assert e["hook"] == "tp_btf/sys_enter" and e["arg_pid"] == arg_pid, e
+        alerts = l5_certified(e)
+        want = "PROCESS_LIMITS_CHANGED" if op in LIMITS else "PROCESS_MEMORY_ACCESS"
+        assert [a.code for a in alerts] == [want], (op, alerts)
+        ev = alerts[0].evidence
+        assert ev["act"] == op, ev
+        if op == "sched_setscheduler" and e["mode"] == os.SCHED_IDLE:
+            assert ev["policy"] == "IDLE", ev
+        if op == "setpriority" and e["mode"] == 19:
+            assert ev["nice"] == 19, ev
+        if op == "move_pages":
+            assert ev["moves_pages"] is False and ev["pages"] == 1, ev
+
+
+def test_scheduling_and_oracle_calls_on_the_agent_by_an_outsider(watched: Any) -> None:
+    """Every call, by host pid, from outside: one record each, certified under its code."""
+    _, agent, col = watched
+    _, _, pid = agent_buf(agent)
+    caller = _acts(str(pid))
+    _check(col, pid, caller, pid)
+    idle = wait_event(
+        col, lambda e: access_to(pid, "sched_setscheduler", caller)(e) and e["mode"] == os.SCHED_IDLE, "IDLE"
+    )
+    assert idle["nr"] == _TABLE["sched_setscheduler"]
+
+
+def test_calls_on_itself_and_on_unwatched_processes_are_not_reported(watched: Any, tmp_path: Path) -> None:
+    """pid 0 and its own pid (the agent's child on itself), and an outsider on an unwatched process."""
+    _, agent, col = watched
+    _, _, pid = agent_buf(agent)
+    script = tmp_path / "self.py"
+    script.write_text(f"#!{sys.executable}\n{ACTS}")
+    script.chmod(0o755)
+    assert agent.cmd(f"run {script} 0 {NRS}") == "rc 0"
+    own = tmp_path / "own.py"
+    own.write_text(f"#!{sys.executable}\nimport os, sys\nsys.argv[1] = str(os.getpid())\n{ACTS}")
+    own.chmod(0o755)
+    assert agent.cmd(f"run {own} x {NRS}") == "rc 0"
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.readline()"], stdin=subprocess.PIPE
+    )
+    try:
+        _acts(str(other.pid))
+    finally:
+        other.stdin.close()  # type: ignore[union-attr]
+        other.wait(timeout=10 * TIMESCALE)
+    caller = _acts(str(pid))  # the control
+    wait_event(col, access_to(pid, "migrate_pages", caller), "the outsider's last call")
+    time.sleep(0.3 * TIMESCALE)
+    col.stop()
+    ops = set(LIMITS) | set(ORACLES)
+    got = [e for e in col.events if e["type"] == "access" and e["op"] in ops]
+    assert {e["pid"] for e in got} == {caller}, got
+    assert len(got) >= len(ops), got
+
+
+def test_the_agents_child_on_the_agent_is_certified_on_its_own_child_counted(
+    watched: Any, tmp_path: Path
+) -> None:
+    """L5's relation rule on these calls: up (the agent's root) certified, down only counted."""
+    _, agent, col = watched
+    _, _, pid = agent_buf(agent)
+    up = tmp_path / "up.py"
+    up.write_text(f"#!{sys.executable}\n{ACTS}")
+    up.chmod(0o755)
+    assert agent.cmd(f"run {up} ppid {NRS}") == "rc 0"
+    down = tmp_path / "down.py"
+    down.write_text(
+        f"#!{sys.executable}\nimport os, subprocess, sys\n"
+        "c = subprocess.Popen([sys.executable, '-c', 'import sys; sys.stdin.readline()'],\n"
+        "                     stdin=subprocess.PIPE)\n"
+        f"subprocess.run([sys.executable, {str(up)!r}, str(c.pid), *sys.argv[1:]], check=True)\n"
+        f"c.stdin.close(); c.wait()\n"
+    )
+    down.chmod(0o755)
+    # the agent's child starts a worker (python, exec'd) and a second child that makes every call
+    # on it: a sibling running a program, only counted
+    assert agent.cmd(f"run {down} {NRS}") == "rc 0"
+    wait_event(col, access_to(pid, "migrate_pages"), "the child's calls on the agent")
+    time.sleep(0.5 * TIMESCALE)
+    col.stop()
+    ch = PtraceChannel(None)
+    alerts = ch.on_events(list(col.events), _ctx(pid))
+    ops = set(LIMITS) | set(ORACLES)
+    assert {a.evidence["act"] for a in alerts} == ops, [(a.code, a.evidence) for a in alerts]
+    assert {a.evidence["relation"] for a in alerts} == {"ancestor"}
+    assert {a.evidence["target"]["pid"] for a in alerts} == {pid}
+    assert ch.status()["own_tree_ignored"].get("sideways_program", 0) >= len(ops), ch.status()
+
+
+def test_calls_by_namespace_pid(sensor: Any) -> None:
+    """From inside the agent's PID namespace: every call names the agent as pid 1 (g3r9's class)."""
+    if subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True, timeout=30).returncode:
+        pytest.skip("unshare --pid is not permitted here")
+    code = "import os, sys; print(os.getpid(), flush=True); sys.stdin.readline()"
+    proc = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", code],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "1"
+        host_pid = int(Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()[0])
+        assert host_pid != 1
+        sensor.add_agent(host_pid)
+        col = Collector(sensor).start()
+        try:
+            _acts("1", prefix=("nsenter", "--target", str(host_pid), "--mount", "--pid", "--"))
+            # the caller's pid as the host sees it: the record's pid
+            e = wait_event(col, access_to(host_pid, "kcmp"), "kcmp by namespace pid")
+            assert e["arg_pid"] == 1, e
+            _check(col, host_pid, int(e["pid"]), 1)
+        finally:
+            col.stop()
+        assert not [e for e in col.events if e["type"] == "access" and e["target_pid"] == 1]
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=10 * TIMESCALE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _hierarchy() -> tuple[Path, str]:
+    """A cgroup hierarchy to move the agent in: v1 ``cpu`` (this host), else v2 (the guests)."""
+    base = Path("/sys/fs/cgroup")
+    for root, ctl in ((base / "cpu", "cpu"), (base, ""), (base / "unified", "")):
+        if (root / "cgroup.procs").exists() and (ctl or (root / "cgroup.controllers").exists()):
+            return root, ctl
+    pytest.skip("no cgroup hierarchy to move a process in")
+
+
+def _home(pid: int, root: Path, ctl: str) -> Path:
+    """The cgroup directory of ``pid`` in the hierarchy at ``root`` (``ctl``: its v1 controller)."""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        if (ctl and ctl in ctrls.split(",")) or (not ctl and ctrls == ""):
+            return root / path.lstrip("/")
+    pytest.skip(f"{pid} has no cgroup in {root}")
+
+
+def test_a_move_into_another_cgroup_is_a_limit_change(watched: Any) -> None:
+    """The agent's pid written into another cgroup's cgroup.procs by an outsider, then moved back.
+
+    g2r9_cgroup_cpu_throttle's class (a cpu.max cap applies to whatever is in the cgroup): the
+    migration's tracepoint names the task and the destination; the move back is the same act.
+    """
+    sensor, agent, col = watched
+    if "tp_btf/cgroup_attach_task" not in sensor.gap_modes.get("cgroup_moves", {}).get("hooks", ()):
+        pytest.skip(f"cgroup_attach_task not attached: {sensor.gap_modes.get('cgroup_moves')}")
+    root, ctl = _hierarchy()
+    _, _, pid = agent_buf(agent)
+    home = _home(pid, root, ctl)
+    cage = root / f"h7-test-cage-{os.getpid()}"
+    cage.mkdir()
+    try:
+        (cage / "cgroup.procs").write_text(str(pid))
+        (home / "cgroup.procs").write_text(str(pid))
+    finally:
+        cage.rmdir()
+    e = wait_event(
+        col,
+        lambda e: access_to(pid, "cgroup_move", os.getpid())(e) and e["cgroup"] == cage.name[:15],
+        "the move",
+    )
+    assert e["hook"] == "tp_btf/cgroup_attach_task" and e["target_pid"] == pid, e
+    alerts = l5_certified(e)
+    assert [a.code for a in alerts] == ["PROCESS_LIMITS_CHANGED"], alerts
+    assert alerts[0].evidence["cgroup"] == cage.name[:15] and alerts[0].evidence["act"] == "cgroup_move"
+    # the agent moving ITSELF (its own pid) is not reported
+    col.urgent_at.clear()
+    cage.mkdir()
+    try:
+        script = f"open('{cage}/cgroup.procs','w').write(str(__import__('os').getpid()))"
+        assert agent.cmd(f"run {sys.executable} -c {script}") == "rc 0"
+        time.sleep(0.3 * TIMESCALE)
+    finally:
+        for line in (cage / "cgroup.procs").read_text().split():
+            (home / "cgroup.procs").write_text(line)
+        cage.rmdir()
+    col.stop()
+    moves = [e for _, e in col.urgent_at if e["type"] == "access" and e["op"] == "cgroup_move"]
+    assert [e["pid"] for e in moves] == [os.getpid()] * len(moves), moves
