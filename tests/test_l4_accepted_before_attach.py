@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from test_sensor_bpf import Collector
-from test_sensor_gaps import Agent, wait_event
+from test_sensor_gaps import Agent, OkSite, wait_event
 
 from h7.batch import AgentInfo, Batch
 from h7.cal.chain import _lifecycle_record
@@ -55,17 +55,6 @@ def _ctx(agent: Agent) -> ChannelContext:
     )
 
 
-class _Site(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def test_a_client_accepted_before_the_sensor_loaded_is_a_peer_not_a_destination(
     early_client: tuple[Agent, int, socket.socket], sensor: Any
 ) -> None:
@@ -73,7 +62,7 @@ def test_a_client_accepted_before_the_sensor_loaded_is_a_peer_not_a_destination(
     cport = client.getsockname()[1]
     lo, hi = host_ephemeral_range()
     assert lo <= cport <= hi, "the client's port is not ephemeral on this host"
-    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Site)  # a new site, ephemeral port
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OkSite)  # a new site, ephemeral port
     threading.Thread(target=site.serve_forever, daemon=True).start()
     sensor.add_agent(agent.proc.pid)
     col = Collector(sensor).start()

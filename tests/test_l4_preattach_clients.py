@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any
 
-from test_sensor_gaps import Agent
+from test_sensor_gaps import Agent, OkSite
 
 from h7.batch import AgentInfo, Batch
 from h7.detect.channels.base import PHASE_MONITORING, ChannelContext, ProcReader
@@ -42,20 +42,9 @@ def _send(pid: int, port: int) -> dict[str, Any]:
             "pid": pid, "tid": pid, "comm": "python", "ts_ns": 10, "agent": 1}  # fmt: skip
 
 
-class _Site(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def test_clients_of_the_agents_listeners_are_found_and_judged_as_peers() -> None:
     agent = Agent(None)
-    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Site)  # outside the agent
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OkSite)  # outside the agent
     threading.Thread(target=site.serve_forever, daemon=True).start()
     try:
         port = int(agent.cmd("serve"))

@@ -273,22 +273,25 @@ def test_packet_socket_send_is_link_egress(watched: Any, native: Path, kind: str
     assert e["agent"] == next(iter(sensor.agents)) and e["pid"] == agent.proc.pid
 
 
+class OkSite(http.server.BaseHTTPRequestHandler):
+    """A site outside the agent that answers every GET with "ok" (the L4 tests' peer)."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 def test_replies_on_accepted_connections_are_not_egress(watched: Any) -> None:
     """An in-process HTTP server's replies are inbound; the agent's own fetches are egress."""
     _, agent, col = watched
     port = int(agent.cmd("serve"))
 
-    class Site(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OkSite)
     threading.Thread(target=site.serve_forever, daemon=True).start()
     try:
         client_ports = []
