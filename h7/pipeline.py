@@ -471,6 +471,9 @@ class StatusReporter:
             "accepted": a.get("accepted", []),
             "sink": a.get("sink", {}),
             "ring": source.counters(),
+            # which mode each gap runs in and which programs attached: the same answer as
+            # `h7 doctor`, from this run's own load (the red-team harness reads it from here)
+            **source.kernel_hooks(),
             "nice": os.getpriority(os.PRIO_PROCESS, 0),  # [sensor] priority_boost took effect or not
             "realtime": os.sched_getparam(0).sched_priority,  # [sensor] realtime: 0 when off or dropped
         }

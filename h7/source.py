@@ -73,6 +73,16 @@ class Source(ABC):
         """Transport counters for the status file (ring sizes, drains, ...)."""
         return {}
 
+    def kernel_hooks(self) -> dict[str, Any]:
+        """What feeds the run from the kernel, for the status file: ``gaps`` and ``hooks``.
+
+        The live sensor's per-gap modes (issue 13: fentry, tracepoint or syscall) and the state of
+        each program, as ``h7 doctor`` reports them, but from the programs this very run loaded:
+        a reader (``h7 status``, the red-team harness) then needs no second load to know the
+        mode.  Empty for a journal (nothing is loaded).
+        """
+        return {}
+
     def set_sequence_filter(self, agent: int, codes: np.ndarray) -> dict[str, Any]:
         """Stop shipping ``codes`` for ``agent`` (only when :attr:`filters_in_kernel`)."""
         raise NotImplementedError

@@ -30,7 +30,7 @@ class DryHarness(harness.Harness):
             return super().spawn(["sleep", "3600"], logname, **kw)
         return super().spawn(args, logname, **kw)
 
-    def detect_mode(self) -> tuple[str, dict[str, Any]]:
+    def read_modes(self) -> tuple[str, dict[str, Any]]:
         return "dry-run (no sensor)", {}
 
     def warmups(self, variants: list[harness.Variant]) -> None:

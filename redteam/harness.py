@@ -275,6 +275,37 @@ class Broker:
         self.thread.join(timeout=5)
 
 
+# ------------------------------------------------------------------ modes
+def mode_of(kernel: dict[str, Any]) -> str:
+    """fentry or tracepoint: the one mode of every gap that HAS a fentry mode; ``mixed:a+b`` if they differ.
+
+    ``kernel`` is the sensor's report (``gaps``: gap -> {mode, hooks}; ``hooks``: program
+    states).  A gap without a fentry mode (proc_files: the open exits' tracepoints serve both
+    modes) runs in tracepoint mode everywhere, so counting it made every vmtest guest run
+    "mixed:fentry+tracepoint" (session 10's round-8 guest run) although each gap ran in its most
+    capable mode.  Without gaps (an older sensor): fentry if any fentry/fexit/lsm program attached.
+    """
+    from h7.sensor.sensor import GAPS
+
+    gaps = kernel.get("gaps")
+    if isinstance(gaps, dict) and gaps:
+        one_mode = {g.name for g in GAPS if not g.fentry}
+        modes = sorted(
+            {str(g.get("mode")) for n, g in gaps.items() if isinstance(g, dict) and n not in one_mode}
+        )
+        if modes:
+            return modes[0] if len(modes) == 1 else "mixed:" + "+".join(modes)
+    secs = [str(h.get("section", "")) for h in kernel.get("hooks") or [] if h.get("state") == "attached"]
+    fentry = any(s.split("/")[0] in ("fentry", "fexit", "lsm", "fmod_ret") for s in secs)
+    return "fentry" if fentry else "tracepoint"
+
+
+def gap_line(kernel: dict[str, Any]) -> str:
+    """``egress=fentry, tampering=fentry, ...``: the log line's per-gap modes."""
+    gaps = kernel.get("gaps") or {}
+    return ", ".join(f"{n}={g.get('mode', '?')}" for n, g in sorted(gaps.items()) if isinstance(g, dict))
+
+
 # ------------------------------------------------------------------ the harness
 class Harness:
     def __init__(self, a: argparse.Namespace) -> None:
@@ -287,6 +318,9 @@ class Harness:
         self.seen: set[Path] = set()
         self.certs: list[report.Cert] = []
         self.stage_failed: dict[str, str] = {}  # variant -> why its staged helper did not start
+        self.mode = "unknown"
+        #: the sensor's own report of what it loaded: {"gaps": {gap: {mode, hooks}}, "hooks": [...]}
+        self.kernel: dict[str, Any] = {}
         self.env = dict(
             os.environ,
             PYTHONPATH=f"{ROOT}:{os.environ.get('PYTHONPATH', '')}".rstrip(":"),
@@ -581,7 +615,6 @@ class Harness:
             f"victims: host pid {self.host_pid}; namespaced pid {self.ns_pid_host} (pid {self.ns_pid_inner} "
             f"in its namespace)"
         )
-        self.mode, self.doctor = self.detect_mode()
         self.sensor_started = time.time()
         self.sensor = self.spawn(
             [
@@ -610,41 +643,26 @@ class Harness:
             "sensor.log",
         )
 
-    def detect_mode(self) -> tuple[str, dict[str, Any]]:
-        """fentry when the sensor's doctor reports an attached fentry/fexit/lsm program, else tracepoint.
+    def read_modes(self) -> tuple[str, dict[str, Any]]:
+        """The run's mode and per-gap modes, from the sensor's own status file (bounded wait).
 
-        With the doctor's per-gap modes: the one mode of every gap that HAS a fentry mode.  A gap
-        without one (proc_files: the open exits' tracepoints serve both modes) runs in tracepoint
-        mode everywhere, so counting it made every vmtest guest run "mixed:fentry+tracepoint"
-        (session 10's round-8 guest run) although each gap ran in its most capable mode.
+        The sensor writes which mode each gap runs in and which programs attached (``gaps``,
+        ``hooks``: what `h7 doctor` reports) from the programs it loaded for this run.  The
+        harness used to run `h7 doctor --json` before the sensor, a second load and verification
+        of every program: 5-8 minutes of a 1-vCPU TCG guest on a loaded host (session 11), for
+        an answer the sensor gives anyway.
         """
-        r = subprocess.run(
-            [self.py, "-m", "h7", "doctor", "--json"],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            # the doctor loads and verifies every program: under TCG on a loaded host (session 11,
-            # load ~12, 2 vCPUs) that took more than a fixed 300 s and the run ended before its baseline
-            timeout=300 * TIMESCALE,
-            check=False,
-        )
-        try:
-            doc = json.loads(r.stdout)
-        except ValueError:
-            return "unknown", {"error": r.stderr[-400:]}
-        gaps = doc.get("gaps")
-        if isinstance(gaps, dict) and gaps:
-            from h7.sensor.sensor import GAPS
-
-            one_mode = {g.name for g in GAPS if not g.fentry}
-            modes = sorted(
-                {str(g.get("mode")) for n, g in gaps.items() if isinstance(g, dict) and n not in one_mode}
-            )
-            if modes:
-                return (modes[0] if len(modes) == 1 else "mixed:" + "+".join(modes)), doc
-        secs = [h.get("section", "") for h in doc.get("hooks", []) if h.get("state") == "attached"]
-        fentry = any(s.split("/")[0] in ("fentry", "fexit", "lsm", "fmod_ret") for s in secs)
-        return ("fentry" if fentry else "tracepoint"), doc
+        end = time.monotonic() + 300 * TIMESCALE  # the sensor's load: minutes under TCG
+        while time.monotonic() < end:
+            st = self.status()
+            fresh = st and (self.dir / "status.json").stat().st_mtime >= self.sensor_started
+            if fresh and isinstance(st.get("gaps"), dict):
+                kernel = {"gaps": st["gaps"], "hooks": st.get("hooks") or []}
+                return mode_of(kernel), kernel
+            if self.sensor.poll() is not None:
+                raise RuntimeError(f"the sensor exited (rc {self.sensor.returncode}); see sensor.log")
+            time.sleep(0.2)
+        raise RuntimeError("the sensor wrote no status with its gap modes (see sensor.log)")
 
     # ---------------------------------------------------------- certificates
     def poll_certs(self) -> None:
@@ -918,7 +936,8 @@ class Harness:
         self.open_destinations(len(variants))
         self.listeners.thread.start()
         self.cleanups.append(self.listeners.close)
-        log(f"mode {self.mode}; baseline {self.a.baseline:g} s on both victims")
+        self.mode, self.kernel = self.read_modes()
+        log(f"mode {self.mode} ({gap_line(self.kernel)}); baseline {self.a.baseline:g} s on both victims")
         self.warmups([v for v in variants if v.warmup or v.prime])
         self.wait_monitoring()
         stray_start = time.time_ns()
@@ -973,10 +992,10 @@ class Harness:
             "benign": report.benign_summary(phases),
             "baseline_alerts": [c.__dict__ for c in before],
             "stray_alerts": [c.__dict__ for c in stray],
-            "doctor_gaps": self.doctor.get("gaps", {}),
-            "doctor_hooks": [
-                {k: h.get(k) for k in ("program", "section", "state")} for h in self.doctor.get("hooks", [])
-            ],
+            # per gap: its mode and hooks, as the sensor of this run reported them (its status file;
+            # before session 12 a separate `h7 doctor --json` filled "doctor_gaps"/"doctor_hooks")
+            "gap_modes": self.kernel.get("gaps", {}),
+            "hooks": self.kernel.get("hooks", []),
             "listener_bytes": self.listeners.bytes,
             "not_started": not_started,
             "stage_failed": self.stage_failed,

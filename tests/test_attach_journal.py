@@ -127,6 +127,53 @@ def test_a_live_runs_journal_replays_to_its_certificates(tmp_path: Path) -> None
     assert _verdicts(_replay(journal), off) == _verdicts(live, 0)
 
 
+def test_the_status_file_names_each_gaps_mode_as_the_doctor_does(tmp_path: Path) -> None:
+    """The sensor's status carries its per-gap modes and program states: the doctor's answer, from this load.
+
+    The red-team harness reads the run's mode there instead of a separate `h7 doctor --json`
+    (a second load of every program: 5-8 minutes of a 1-vCPU TCG guest).  On this host the gaps
+    run in tracepoint mode, in the vmtest guests in fentry mode: either way the two must agree.
+    """
+    if os.geteuid() != 0:
+        bpf_unavailable("not root")
+    from h7.cal import keygen
+    from h7.sensor.sensor import GAPS
+    from h7.sensor.status import format_status
+
+    keygen(tmp_path / "keys")
+    busy = "import time\nfor _ in range(12000):\n    open('/etc/hostname').read(); time.sleep(0.05)"
+    agent = subprocess.Popen([sys.executable, "-c", busy])  # an idle agent has no baseline
+    try:
+        run = [*_attach(tmp_path, agent.pid, tmp_path / "run.h7j"), "--duration", "3s"]
+        r = subprocess.run(run, capture_output=True, text=True, timeout=120 * TIMESCALE)
+        assert r.returncode == 0, r.stderr[-2000:]
+    finally:
+        agent.kill()
+        agent.wait()
+    st = json.loads((tmp_path / "status.json").read_text())
+    d = subprocess.run(
+        [sys.executable, "-m", "h7", "doctor", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300 * TIMESCALE,
+    )
+    doc = json.loads(d.stdout)
+    assert not doc["error"], doc["error"]
+    assert set(st["gaps"]) == {g.name for g in GAPS}
+    assert {n: (g["gap"], g["mode"], g["hooks"]) for n, g in st["gaps"].items()} == {
+        n: (g["gap"], g["mode"], g["hooks"]) for n, g in doc["gaps"].items()
+    }
+    assert sorted((h["program"], h["section"], h["state"]) for h in st["hooks"]) == sorted(
+        (h["program"], h["section"], h["state"]) for h in doc["hooks"]
+    )
+    attached = {h["section"] for h in st["hooks"] if h["state"] == "attached"}
+    for name, g in st["gaps"].items():
+        assert g["mode"] in ("fentry", "tracepoint", "syscall"), (name, g)
+        assert set(g["hooks"]) <= attached | {"tp_btf/sys_enter"}, (name, g)  # sys_enter is not a gap program
+    line = next(x for x in format_status({**st, "running": True}).splitlines() if x.startswith("gap modes:"))
+    assert all(f"{n} {g['mode']}" in line for n, g in st["gaps"].items()), line
+
+
 def test_journal_errors_are_one_line_and_load_nothing(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         bpf_unavailable("not root")

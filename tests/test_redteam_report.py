@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from redteam import report
+from redteam import harness, report
 from redteam.harness import Harness, load_variants, order
 from redteam.rt import ACT_PREFIX
 
@@ -481,3 +481,29 @@ def test_render_names_variants_whose_stage_failed() -> None:
     text = report.render({"variants": [], "benign": {}, "stage_failed": {"g1r6_udplite_sendto": why}})
     assert f"not run (its staged helper failed at set-up): g1r6_udplite_sendto: {why}" in text
     assert "staged helper failed" not in report.render({"variants": [], "benign": {}, "stage_failed": {}})
+
+
+def test_the_runs_mode_comes_from_the_sensors_gap_modes() -> None:
+    """The harness names a run's mode from the sensor's own status (``gaps``), not from a second load.
+
+    Every gap that has a fentry mode decides; proc_files (no fentry mode: its tracepoints serve
+    both) does not make a guest run "mixed".  Without gaps, an attached fentry program decides.
+    """
+    from h7.sensor.sensor import GAPS
+
+    two = [g.name for g in GAPS if g.fentry]
+    one = [g.name for g in GAPS if not g.fentry]
+    assert two and one  # the table has both kinds, or this test tests nothing
+
+    def kernel(mode: dict[str, str]) -> dict[str, object]:
+        return {"gaps": {n: {"gap": 1, "mode": mode.get(n, "tracepoint"), "hooks": []} for n in two + one}}
+
+    assert harness.mode_of(kernel({n: "fentry" for n in two})) == "fentry"
+    assert harness.mode_of(kernel({})) == "tracepoint"
+    assert harness.mode_of(kernel({two[0]: "fentry"})) == "mixed:fentry+tracepoint"
+    assert harness.mode_of(kernel({two[0]: "syscall"})) == "mixed:syscall+tracepoint"
+    fentry_hook = {"hooks": [{"program": "p", "section": "fentry/security_bprm_check", "state": "attached"}]}
+    assert harness.mode_of(fentry_hook) == "fentry"
+    assert harness.mode_of({"hooks": [{**fentry_hook["hooks"][0], "state": "failed"}]}) == "tracepoint"
+    line = harness.gap_line(kernel({two[0]: "fentry"}))
+    assert f"{two[0]}=fentry" in line and f"{one[0]}=tracepoint" in line

@@ -148,6 +148,17 @@ class SensorSource(Source):
             "agents_retired": self.sensor.retired,
         }
 
+    def kernel_hooks(self) -> dict[str, Any]:
+        return {
+            "gaps": {
+                name: {k: g[k] for k in ("gap", "mode", "hooks") if k in g}
+                for name, g in self.sensor.gap_modes.items()
+            },
+            "hooks": [
+                {"program": h.program, "section": h.section, "state": h.state} for h in self.sensor.hooks
+            ],
+        }
+
     def set_sequence_filter(self, agent: int, codes: np.ndarray) -> dict[str, Any]:
         f = self.sensor.set_sequence_filter(agent, codes)
         st = self.sensor.agents.get(agent)

@@ -225,6 +225,10 @@ def format_status(doc: dict[str, Any], sink: dict[str, Any] | None = None) -> st
             if sp.get("last_error"):
                 lines.append(f"  last delivery error: {sp['last_error']}")
         lines.append(f"ring-buffer drops: {doc.get('ringbuf_drops', 0)}")
+        gaps = _table(doc.get("gaps"))
+        if gaps:  # issue 13: what this run's kernel side can see, as `h7 doctor` would say
+            modes = ", ".join(f"{n} {_table(g).get('mode', '?')}" for n, g in sorted(gaps.items()))
+            lines.append(f"gap modes: {modes}")
         for k, label in (
             ("sink_refused", "alerts refused by a full spool"),
             ("cal_failed", ".cal writes failed"),
