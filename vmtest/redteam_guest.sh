@@ -60,6 +60,10 @@ timeout "${H7_REDTEAM_TIMEOUT:-5400}" "$PY" -m redteam.harness --workdir /tmp/h7
     > "$OUT/redteam.log" 2>&1
 echo $? > "$OUT/redteam.rc"
 cp /tmp/h7-redteam/sensor.log "$OUT/sensor.log" 2>/dev/null
+# the engine's last status (per-channel divergence, folded verdicts) and a journal when the run kept one
+# (harness --journal /tmp/h7-redteam/run.h7j): a miss is read from them on the host (h7 replay)
+cp /tmp/h7-redteam/status.json "$OUT/status.json" 2>/dev/null
+for j in /tmp/h7-redteam/*.h7j; do [ -f "$j" ] && gzip -1 -c "$j" > "$OUT/$(basename "$j").gz"; done
 dmesg 2>/dev/null | tail -60 > "$OUT/dmesg.txt"
 free -m > "$OUT/free.txt" 2>/dev/null
 echo ok > "$OUT/done"
