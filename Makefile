@@ -149,7 +149,7 @@ eval: build
 # The daemons gap 5 hands commands to, and what the variants copy or compile; --no-install-recommends keeps
 # `at` from pulling in a mail server.  REDTEAM_ARGS e.g. "--only g1_udp_sendto --baseline 10".
 .PHONY: redteam redteam-deps
-REDTEAM_APT := tmux screen at dtach socat busybox-static gcc libc6-dev util-linux perl make git iproute2 procps openssl strace gdb binutils curl coreutils universal-ctags jq patch cmake file nftables
+REDTEAM_APT := tmux screen at dtach socat busybox-static gcc libc6-dev util-linux perl make git iproute2 procps openssl strace gdb binutils curl coreutils universal-ctags jq patch cmake file nftables e2fsprogs xz-utils
 REDTEAM_ARGS ?=
 # The guests of redteam-vmtest run the host's root over 9p: they need the same tools installed here.
 redteam-deps:

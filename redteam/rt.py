@@ -755,3 +755,61 @@ def cgroup_of(pid: int | str, root: Path) -> Path:
         if (ctl and ctl in ctrls.split(",")) or (not ctl and ctrls == ""):
             return root / path.lstrip("/")
     raise OSError(f"{pid} has no cgroup in {root}")
+
+
+# --------------------------------------------------------------------- round 10
+def r10_lib_path(work: str | Path) -> Path:
+    """Where round 10's native library lives: next to the harness's own ``bin/librt_h7.so``."""
+    return Path(work).parent / "bin" / "librt10.so"
+
+
+def build_r10_lib(work: str | Path) -> Path:
+    """Compile ``native/r10_lib.c`` (it includes rt.c) into ``bin/librt10.so`` at stage time.
+
+    Staged, not built by the act: a gcc run inside the agent would be an exec of
+    its own, seen in place of the act.  Written under a temporary name and
+    renamed, so several variants staging it never load a half-written file.
+    """
+    import subprocess
+
+    out = r10_lib_path(work)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".librt10.{os.getpid()}.so")
+    src = Path(__file__).resolve().parent / "native" / "r10_lib.c"
+    subprocess.run(
+        ["gcc", "-O2", "-Wall", "-Werror", "-fPIC", "-shared", "-o", str(tmp), str(src)],
+        check=True,
+        timeout=120,
+    )
+    os.replace(tmp, out)
+    return out
+
+
+def r10_lib(work: str | Path) -> ctypes.CDLL:
+    """Load the staged round-10 library with its prototypes set."""
+    lib = ctypes.CDLL(str(r10_lib_path(work)), use_errno=True)
+    lib.rt10_uring_tfo.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+    lib.rt10_uring_tfo.restype = ctypes.c_int
+    lib.rt10_int80.argtypes = [ctypes.c_long] * 5
+    lib.rt10_int80.restype = ctypes.c_long
+    return lib
+
+
+def proc_state(pid: int | str, proc: str = "/proc") -> str:
+    """The one-letter scheduler state of ``pid`` (``T`` stopped), from /proc/PID/stat; "" if gone."""
+    try:
+        stat = Path(f"{proc}/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def wait_state(pid: int | str, want: str, seconds: float = 3.0, proc: str = "/proc") -> bool:
+    """Wait (bounded, scaled by H7_TEST_TIMESCALE) until ``pid``'s state is ``want`` (``!X``: is not X)."""
+    end = time.monotonic() + scaled(seconds)
+    while time.monotonic() < end:
+        s = proc_state(pid, proc)
+        if (s != want[1:]) if want.startswith("!") else (s == want):
+            return True
+        time.sleep(0.02)
+    return False

@@ -507,3 +507,39 @@ def test_the_runs_mode_comes_from_the_sensors_gap_modes() -> None:
     assert harness.mode_of({"hooks": [{**fentry_hook["hooks"][0], "state": "failed"}]}) == "tracepoint"
     line = harness.gap_line(kernel({two[0]: "fentry"}))
     assert f"{two[0]}=fentry" in line and f"{one[0]}=tracepoint" in line
+
+
+def test_round10_state_helpers_and_ia32_entry_answer_for_real_processes(tmp_path: Path) -> None:
+    """rt.proc_state / wait_state (round 10's SIGSTOP variants) and librt10's int $0x80 (its ia32 ones)."""
+    import os
+    import shutil
+    import signal
+    import time
+
+    from redteam import rt
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            time.sleep(10)
+        finally:
+            os._exit(0)
+    try:
+        assert rt.wait_state(pid, "S", 3), rt.proc_state(pid)
+        os.kill(pid, signal.SIGSTOP)
+        assert rt.wait_state(pid, "T", 3) and rt.proc_state(pid) == "T"
+        os.kill(pid, signal.SIGCONT)
+        assert rt.wait_state(pid, "!T", 3)
+        assert not rt.wait_state(pid, "T", 0.2)  # bounded, and false when the state never comes
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert rt.proc_state(pid) == ""  # gone
+    if shutil.which("gcc") is None:
+        pytest.skip("no gcc to build librt10")
+    work = tmp_path / "work"
+    work.mkdir()
+    rt.build_r10_lib(work)
+    lib = rt.r10_lib(work)
+    assert lib.rt10_int80(20, 0, 0, 0, 0) == os.getpid()  # ia32 getpid through int $0x80
+    assert lib.rt10_int80(97, 0, 2**22 + 12345, 0, 0) < 0  # ia32 setpriority of no such pid: -errno
