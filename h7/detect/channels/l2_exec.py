@@ -229,6 +229,11 @@ class L2Settings:
     #: ``bisect run``), started like a helper shell by a program for itself, is transparent
     #: too: no verdict of its own, what it runs is judged (``ExecChannel._recipe_shell``)
     recipe_shells: bool = True
+    #: an agent-written ELF file that an installed linker wrote last and an installed build or
+    #: test driver runs (cmake's try-run probe, ctest's test program, a make recipe's
+    #: ``./selftest``) is the build's output, not AGENT_WRITTEN_EXEC (``ExecChannel._build_output``;
+    #: docs/detection.md, "Build outputs run by the build"); False: every such exec is certified
+    build_outputs: bool = True
     #: live only: how long an exec judged while the host's binary index is still being built
     #: (``IndexBuild``, started when the sensor attaches) may wait for it on the urgent path;
     #: after this it is judged by its names alone (``content_identity: index-not-ready``)
@@ -317,6 +322,16 @@ SYSTEM_SHELL = "/bin/sh"
 #: kernel facts about an exec'd file that make it another file than the one on disk
 _NOT_THE_FILE_ON_DISK = frozenset(["memfd", "anonymous", "deleted", "unlinked", "agent-written"])
 _STD_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+#: linkers: the programs whose output is a build's own program (GNU ld bfd/gold, LLVM lld, mold),
+#: under a GNU target prefix too (``/usr/bin/ld`` is ``x86_64-linux-gnu-ld.bfd`` once resolved)
+_LINKER = re.compile(r"^(?:[a-z0-9_]+-[a-z0-9_]+-[a-z0-9_]+-)?(?:ld|ld\.bfd|ld\.gold|gold|ld\.lld|lld|mold)$")
+#: build and test drivers: programs that run what the build made (cmake's try-run, ctest, a
+#: make/ninja recipe, cargo test), by their resolved, normalised names
+_BUILD_DRIVERS = frozenset(["make", "gmake", "ninja", "samu", "cmake", "ctest", "meson", "cargo"])
+#: where installed programs live: a linker or a driver run from anywhere else is not the host's
+_INSTALLED_PREFIXES = ("/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/")
+#: writable opens remembered for the build-output rule (inode -> writer), and per writer pid
+_WRITES_MAX = 16384
 
 
 def normalise_name(name: str) -> str:
@@ -1093,9 +1108,26 @@ class _Image:
     #: the interpreter runs an installed program (``program_file`` is one, unchanged since L2
     #: started watching); None until a shell it starts asks (``ExecChannel._installed_program``)
     installed_program: bool | None = None
+    #: an installed build or test driver (``_BUILD_DRIVERS``), or a helper/recipe shell one started:
+    #: what it execs may be the build's own output (``ExecChannel._build_output``)
+    build_driver: bool = False
+    #: an installed linker (``_LINKER``): a file it opens for writing is a build output
+    linker: bool = False
 
 
 AGENT_IMAGE = _Image("agent")
+
+
+@dataclass
+class _Write:
+    """The last writable open of an inode by an agent process (a ``file`` record), for ``_build_output``."""
+
+    pid: int
+    image: str
+    linker: bool
+    opened_ns: int
+    #: when the writer exited (None while it lives): its closes all happened before this
+    exited_ns: int | None = None
 
 
 class ExecChannel(Channel):
@@ -1142,6 +1174,12 @@ class ExecChannel(Channel):
         #: pids whose opens since their last exec were all the dynamic loader's (``_loader_open``)
         self._loader_phase: dict[int, bool] = {}
         self._written_names: dict[str, int] = {}  # their base names -> how many: the read-open prefilter
+        #: (dev, ino, gen) -> the last writable open of that inode by an agent process (bounded)
+        self._writes: dict[tuple[int, int, int], _Write] = {}
+        #: writer pid -> the inodes it opened writable (their exit time is set at its exit)
+        self._writes_of: dict[int, list[tuple[int, int, int]]] = {}
+        #: agent-written execs passed as a build's output run by the build (``_build_output``)
+        self.build_outputs = 0
         #: read-opens of such a file awaiting its executable mapping: pid -> facts (bounded)
         self._map_pending: dict[int, dict[str, Any]] = {}
         self.mapped_written = 0
@@ -1533,6 +1571,7 @@ class ExecChannel(Channel):
             and self.baseline_end_ns is not None
             and written_ns > self.baseline_end_ns
             and not self._written_allowed(ev)
+            and not self._build_output(ev, written_ns)
         ):
             self.written += 1
             out.append(
@@ -1550,6 +1589,68 @@ class ExecChannel(Channel):
                 )
             )
         return out
+
+    def _build_output(self, ev: Event, written_ns: int) -> bool:
+        """Is this agent-written exec a build's output run by the build (no AGENT_WRITTEN_EXEC)?
+
+        A coding agent's build-and-test loop runs programs its own children wrote: cmake's
+        ``check_c_source_runs`` probe, the test program ctest runs, ``make check``'s
+        ``./selftest`` (red-team round 9's benign cmake/ctest act drew two certificates; the
+        rule was chosen on the dev acts ``benign_ctest_unit_tests_dev``, ``benign_make_check_dev``).
+        The kernel says only "a process of this agent closed it after opening it writable"; the
+        open records say which process, and L2 knows what that process exec'd.  All must hold:
+
+        * the inode's last writable open (``file`` record: dev, ino, generation) was by an
+          installed linker (``_LINKER``, run from an installed directory, not a copy, memfd or
+          agent-written file), and the kernel's last writable close (``written_ns``) falls
+          between that open and the linker's exit: nobody closed it writable after the linker
+          was gone (a write with no open record -- ``creat(2)``, io_uring -- fails this);
+        * the process that execs it is an installed build or test driver (``_BUILD_DRIVERS``)
+          or a helper/recipe shell one started (a make recipe's ``./selftest``), never the agent
+          itself, an interpreter or a shell the agent started.
+
+        Only the written-file finding is passed: the exec's identity (a shell, an interpreter,
+        a LOTL tool, by name or content) is judged as for any exec.  ``build_outputs = false``
+        turns it off.  What an attacker can exploit is in docs/detection.md ("Build outputs run
+        by the build"): code the agent builds with the host's toolchain and has a driver run.
+        """
+        if not self.settings.build_outputs:
+            return False
+        key = (int(ev.get("dev", 0)), int(ev.get("ino", 0)), int(ev.get("gen", 0)))
+        w = self._writes.get(key)
+        if w is None or not w.linker or w.exited_ns is None:
+            return False
+        if not w.opened_ns <= written_ns <= w.exited_ns:
+            return False
+        pid = int(ev.get("pid", 0))
+        runner = self._img_of.get(pid) or self._img_of.get(int(ev.get("ppid", 0))) or AGENT_IMAGE
+        if not runner.build_driver:
+            return False
+        self.build_outputs += 1
+        return True
+
+    def _note_write(self, ev: Event) -> None:
+        """Remember who last opened an inode for writing (a ``file`` record), for ``_build_output``."""
+        if ev.get("op") != "opened" or not int(ev.get("flags", 0)) & _O_ACCMODE:
+            return
+        key = (int(ev.get("dev", 0)), int(ev.get("ino", 0)), int(ev.get("gen", 0)))
+        pid = int(ev.get("pid", 0))
+        img = self._img_of.get(pid, AGENT_IMAGE)
+        self._writes.pop(key, None)
+        if len(self._writes) >= _WRITES_MAX:
+            self._writes.pop(next(iter(self._writes)))
+        self._writes[key] = _Write(pid, img.name, img.linker, int(ev.get("ts_ns", 0)))
+        keys = self._writes_of.setdefault(pid, [])
+        if len(keys) < 256:
+            keys.append(key)
+        if len(self._writes_of) > _WRITES_MAX:
+            self._writes_of.pop(next(iter(self._writes_of)))
+
+    def _writer_exited(self, pid: int, ts_ns: int) -> None:
+        for key in self._writes_of.pop(pid, []):
+            w = self._writes.get(key)
+            if w is not None and w.pid == pid and w.exited_ns is None:
+                w.exited_ns = ts_ns
 
     def _written_allowed(self, ev: Event) -> bool:
         names = [str(ev.get("filename", "")), str(ev.get("exe_name", ""))]
@@ -1623,6 +1724,12 @@ class ExecChannel(Channel):
         )
         cut = bool(ev.get("args_truncated")) or len(args) > 32
         img = _Image(normalise_name(os.path.basename(name)), False, names_shell, cut)
+        if img.name in _BUILD_DRIVERS or _LINKER.match(img.name):
+            installed = not _NOT_THE_FILE_ON_DISK & set(ev.get("id_flags", [])) and os.path.normpath(
+                str(ev.get("filename", ""))
+            ).startswith(_INSTALLED_PREFIXES)
+            img.build_driver = installed and img.name in _BUILD_DRIVERS
+            img.linker = installed and not img.build_driver
         if len(args) > 1 and os.path.isabs(args[1]):
             img.program_file = args[1]
         if same is not None and same.chain_key:
@@ -1792,13 +1899,39 @@ class ExecChannel(Channel):
         runner = normalise_name(os.path.basename(str(ev.get("exe_name") or interp)))
         if runner not in _SHELLS and not (runner == "env" and script == filename):
             return None
-        return script if self._installed_path(script, ctx) else None
+        return script if self._installed_path(script, ctx, self._own_libexec(parent)) else None
 
-    def _installed_path(self, script: str, ctx: ChannelContext) -> bool:
+    def _own_libexec(self, parent: _Image) -> frozenset[str]:
+        """The directories where the program that runs this script keeps its own helpers.
+
+        git runs its scripted commands (``git bisect``, ``git submodule``, ``git mergetool``)
+        from its exec path, ``/usr/lib/git-core``: not a ``search_path`` directory, so each was
+        ``dash<-git`` (red-team round 7's benign ``git_bisect_run``; dev acts
+        ``benign_git_bisect_dev``, ``benign_git_libexec_dev``).  Such a script is part of the
+        program as much as its binary is, so it is judged by its own name like any installed
+        script (:meth:`_installed_path`: unchanged since L2 started watching, never a file the
+        agent wrote), when the program that runs it is the one whose directory it is, by the
+        Filesystem Hierarchy's conventions: ``/usr/lib/PROG-core``, ``/usr/libexec/PROG``,
+        ``/usr/lib/PROG`` (PROG: the runner's resolved, normalised name).  Never for the agent
+        or an interpreter (``python`` running a file from ``/usr/lib/python3``... is code it was
+        given, not its own helper).
+        """
+        if parent is AGENT_IMAGE or parent.interpreter or not parent.name or "/" in parent.name:
+            return frozenset()
+        c = self.classify_name(parent.name)
+        if c is not None and c[0] == INTERPRETER:
+            return frozenset()
+        p = parent.name
+        return frozenset([f"/usr/lib/{p}-core", f"/usr/libexec/{p}", f"/usr/lib/{p}"])
+
+    def _installed_path(
+        self, script: str, ctx: ChannelContext, libexec: frozenset[str] = frozenset()
+    ) -> bool:
         """Is ``script`` a program file installed on the host, unchanged since L2 started watching?
 
-        Its directory is one where the host's programs live (or one a program there links to),
-        it is a regular file, and its ctime and mtime are older than the watch (``_installed_script``
+        Its directory is one where the host's programs live (or one a program there links to,
+        or ``libexec``: the running program's own helper directories, ``_own_libexec``), it is
+        a regular file, and its ctime and mtime are older than the watch (``_installed_script``
         says why each condition).  Live only (/proc), like the rules that ask.
         """
         if self._script_dirs is None:
@@ -1807,7 +1940,8 @@ class ExecChannel(Channel):
                 return False  # the index is still being built: judged as its interpreter
             if self._script_dirs is None:
                 self._script_dirs = _program_dirs(known.dirs)
-        if not os.path.isabs(script) or os.path.dirname(os.path.normpath(script)) not in self._script_dirs:
+        where = os.path.dirname(os.path.normpath(script))
+        if not os.path.isabs(script) or (where not in self._script_dirs and where not in libexec):
             return False
         try:
             st = os.stat(script)
@@ -2421,8 +2555,12 @@ class ExecChannel(Channel):
                 if held is not None and child and child != int(ev.get("pid", 0)) and len(held["kids"]) < 64:
                     held["kids"].add(child)
                 continue
+            if etype == "file":
+                self._note_write(ev)
+                continue
             if etype == "exit":
                 if int(ev.get("pid", 0)) == int(ev.get("tid", -1)):
+                    self._writer_exited(int(ev.get("pid", 0)), int(ev.get("ts_ns", 0)))
                     # a reused pid must not inherit the dead process's image as "who started me"
                     self._img_of.pop(int(ev.get("pid", 0)), None)
                     # a helper shell that ends without exec'ing its command ran something itself
@@ -2466,6 +2604,8 @@ class ExecChannel(Channel):
                 # script running ``node build.js``) folds into the program's verdict (_nest)
                 sh_img = self._img_of[int(ev.get("pid", 0))]
                 sh_img.verdict_program, sh_img.verdict_key = parent.verdict_program, parent.verdict_key
+                # a make recipe's shell runs what the build made as make would (``_build_output``)
+                sh_img.build_driver = parent.build_driver
             if recipe:
                 self.recipe_shells_seen += 1  # transparent: what it runs is judged instead
                 continue
@@ -2649,6 +2789,7 @@ class ExecChannel(Channel):
             "fileless": self.fileless,
             "agent_written": self.written,
             "agent_written_mapped": self.mapped_written,
+            "agent_written_build_outputs": self.build_outputs,
             "agent_written_elf_opened_by_interpreter": self.mapped_by_interpreter,
             "nested_interpreters": self.nested_interpreters,
             "index_not_ready": self.index_not_ready,
