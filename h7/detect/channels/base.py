@@ -118,6 +118,19 @@ class ProcReader:
                 return None  # exited meanwhile: unknown, not "outside"
         return None
 
+    def cmdline(self, pid: int, max_bytes: int = 65536) -> list[str] | None:
+        """The whole argv of ``pid`` (``/proc/<pid>/cmdline``); None if unknown (replay, gone, empty)."""
+        if not self.enabled or pid <= 0:
+            return None
+        try:
+            with open(f"{self.root}/{pid}/cmdline", "rb") as f:
+                raw = f.read(max_bytes)
+        except OSError:
+            return None
+        if not raw:
+            return None  # a zombie, or a kernel thread
+        return [w.decode("utf-8", "surrogateescape") for w in raw.rstrip(b"\0").split(b"\0")]
+
     def exe_file(self, pid: int) -> str | None:
         """Path through which the executed image can be opened even if renamed or unlinked."""
         if not self.enabled or pid <= 0:

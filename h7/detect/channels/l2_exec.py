@@ -1113,6 +1113,10 @@ class _Image:
     build_driver: bool = False
     #: an installed linker (``_LINKER``): a file it opens for writing is a build output
     linker: bool = False
+    #: the process that made this exec, and the argv words the kernel captured when it cut them:
+    #: the whole command line is read back while it lives (``ExecChannel._argv_whole``)
+    pid: int = 0
+    seen_args: tuple[str, ...] = ()
 
 
 AGENT_IMAGE = _Image("agent")
@@ -1180,6 +1184,9 @@ class ExecChannel(Channel):
         self._writes_of: dict[int, list[tuple[int, int, int]]] = {}
         #: agent-written execs passed as a build's output run by the build (``_build_output``)
         self.build_outputs = 0
+        #: shells' parents whose cut argv was read back whole from /proc, or could not be
+        self.argv_read_whole = 0
+        self.argv_unread = 0
         #: read-opens of such a file awaiting its executable mapping: pid -> facts (bounded)
         self._map_pending: dict[int, dict[str, Any]] = {}
         self.mapped_written = 0
@@ -1723,7 +1730,9 @@ class ExecChannel(Channel):
             os.path.basename(part) in shells for a in args[1:] for part in {a, a.rpartition("=")[2]}
         )
         cut = bool(ev.get("args_truncated")) or len(args) > 32
-        img = _Image(normalise_name(os.path.basename(name)), False, names_shell, cut)
+        img = _Image(normalise_name(os.path.basename(name)), False, names_shell, cut, pid=pid)
+        if cut:
+            img.seen_args = tuple(args)
         if img.name in _BUILD_DRIVERS or _LINKER.match(img.name):
             installed = not _NOT_THE_FILE_ON_DISK & set(ev.get("id_flags", [])) and os.path.normpath(
                 str(ev.get("filename", ""))
@@ -1846,6 +1855,44 @@ class ExecChannel(Channel):
             # still options to dash (`sh -c -- 'a; b'`, `sh -c -e …`): the command is a later word
             return None
         return args
+
+    def _argv_whole(self, parent: _Image, ctx: ChannelContext, count: bool = True) -> None:
+        """Read back the whole command line of a program whose argv the kernel cut, while it lives.
+
+        The exec record carries 256 bytes of argv; a program whose command line was longer may
+        hide a shell past the cut (an unlisted launcher: ``wrap --long-options … sh -c``), so its
+        shells were never helper or recipe shells.  git's own ``clone`` of a submodule, whose
+        argv holds two long absolute paths, then made its ``sh -c "git-upload-pack '…'"`` a
+        ``dash<-git`` (session 12, dev act ``benign_git_libexec_dev``).  While the program lives
+        (it waits for its helper), ``/proc/<pid>/cmdline`` has every word: when it begins with the
+        words the kernel captured (the same exec: the last captured word may be cut) the shell
+        test is made on the whole argv, and the image is no longer "cut".  A program that has
+        exited or exec'd again, or a replay, stays cut.  A process can rewrite its own
+        ``cmdline`` memory, but only with code of its own running: a launcher that runs the
+        command line it is given does not.  Tried first when the cut exec itself is judged (the
+        program has just started: a short-lived one, git's clone of a small submodule, may be
+        gone by the time its shell's record is read), again for the shell (``count``: a failure
+        then is ``cut_argv_unread`` in the status).
+        """
+        if not parent.seen_args or not parent.pid or not ctx.proc.enabled:
+            return
+        full = ctx.proc.cmdline(parent.pid)
+        seen = list(parent.seen_args)
+        if (
+            full is None
+            or len(full) < len(seen)
+            or full[: len(seen) - 1] != seen[:-1]
+            or not full[len(seen) - 1].startswith(seen[-1])
+        ):
+            # gone before L2 looked (a short-lived parent), or another exec under that pid now
+            self.argv_unread += int(count)
+            return
+        self.argv_read_whole += 1
+        shells = {"sh", *self.helper_shells}
+        parent.names_shell = parent.names_shell or any(
+            os.path.basename(part) in shells for a in full[1:] for part in {a, a.rpartition("=")[2]}
+        )
+        parent.argv_cut, parent.seen_args = False, ()
 
     def _installed_script(self, ev: Event, parent: _Image, same: bool, ctx: ChannelContext) -> str | None:
         """The installed ``#!`` script this exec runs, if the file deserves to be judged as itself.
@@ -2582,6 +2629,9 @@ class ExecChannel(Channel):
             self._remember_args(ev)
             same = int(ev.get("pid", 0)) in self._img_of
             parent = self._parent_image(ev)
+            img = self._img_of[int(ev.get("pid", 0))]
+            if img.argv_cut:
+                self._argv_whole(img, ctx, count=False)  # while it has just started (see there)
             script = self._installed_script(ev, parent, same, ctx)
             if script is not None:
                 self._script_exec(ev, ctx, script, parent, same, out)
@@ -2597,6 +2647,8 @@ class ExecChannel(Channel):
                 continue
             if parent.interpreter:
                 self._installed_program(parent, ctx)
+            if parent.argv_cut and any(i.cls == INTERPRETER for i in ids):
+                self._argv_whole(parent, ctx)  # a shell's parent: was a shell hidden past the cut?
             helper = self._helper_shell(ev, ids, parent)
             recipe = not helper and self._recipe_shell(ev, ids, parent)
             if helper or recipe:
@@ -2790,6 +2842,8 @@ class ExecChannel(Channel):
             "agent_written": self.written,
             "agent_written_mapped": self.mapped_written,
             "agent_written_build_outputs": self.build_outputs,
+            "cut_argv_read_whole": self.argv_read_whole,
+            "cut_argv_unread": self.argv_unread,
             "agent_written_elf_opened_by_interpreter": self.mapped_by_interpreter,
             "nested_interpreters": self.nested_interpreters,
             "index_not_ready": self.index_not_ready,
