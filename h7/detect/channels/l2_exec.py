@@ -1180,7 +1180,7 @@ class ExecChannel(Channel):
         self._written_names: dict[str, int] = {}  # their base names -> how many: the read-open prefilter
         #: (dev, ino, gen) -> the last writable open of that inode by an agent process (bounded)
         self._writes: dict[tuple[int, int, int], _Write] = {}
-        #: writer pid -> the inodes it opened writable (their exit time is set at its exit)
+        #: linker pid -> the inodes it opened writable (their exit time is set at its exit)
         self._writes_of: dict[int, list[tuple[int, int, int]]] = {}
         #: agent-written execs passed as a build's output run by the build (``_build_output``)
         self.build_outputs = 0
@@ -1647,6 +1647,8 @@ class ExecChannel(Channel):
         if len(self._writes) >= _WRITES_MAX:
             self._writes.pop(next(iter(self._writes)))
         self._writes[key] = _Write(pid, img.name, img.linker, int(ev.get("ts_ns", 0)))
+        if not img.linker:
+            return  # only a linker's exit time is ever asked for (``_build_output``)
         keys = self._writes_of.setdefault(pid, [])
         if len(keys) < 256:
             keys.append(key)
