@@ -4,6 +4,8 @@ fifo PATH CMD      open the FIFO for writing, write CMD as one line, close; repl
 unix PATH CMD      connect a unix stream socket, send CMD, reply with the runner's answer
 tcp PORT CMD       connect to 127.0.0.1:PORT, send CMD, reply with the server's answer
 drop DIR CMD       write DIR/.job.tmp (#!/bin/sh + CMD), rename it to DIR/nightly.job; reply "ok"
+makefile DIR CMD   write DIR/Makefile whose one recipe is CMD; reply "ok"
+make DIR CMD       the same, then run make -C DIR itself (the agent's own build); reply make's rc
 exit
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 
 
@@ -39,6 +42,13 @@ def main() -> None:
                 f.write(f"#!/bin/sh\n{cmd}\n")
             os.rename(tmp, os.path.join(where, "nightly.job"))
             out = "ok"
+        elif kind in ("makefile", "make"):
+            with open(os.path.join(where, "Makefile"), "w") as f:
+                f.write(f"all:\n\t{cmd}\n")
+            out = "ok"
+            if kind == "make":
+                r = subprocess.run(["make", "-s", "-C", where], capture_output=True, timeout=60, check=False)
+                out = str(r.returncode)
         elif kind == "unix":
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.connect(where)

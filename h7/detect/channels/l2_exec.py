@@ -166,6 +166,11 @@ _WRITTEN_PATHS_MAX = 16384
 #: the kernel reports ioctl(TIOCSTI) by an agent as a hand-off to "tiocsti:<tty>"
 TIOCSTI_PREFIX = "tiocsti:"
 HANDOFF_FOLLOW = ("tmux: server", "screen", "SCREEN", "zellij", "abduco", "dtach", "socat", "ncat")
+#: build tools and task runners that run the commands a file names (a Makefile's recipes, a
+#: build.ninja's rules, a justfile's or Taskfile's tasks), by comm: a young one outside the agent
+#: that reads an agent-written file is its runner, as a shell reading a script is (red-team
+#: round 9's g5r9_watcher_make_recipe: an entr-style watcher's make ran the agent's recipe)
+FILE_RUNNERS = ("make", "gmake", "bmake", "pmake", "remake", "ninja", "samu", "just", "task", "redo")
 
 
 _PROC_ROOT_PREFIX = re.compile(r"^/proc/(?:self|thread-self|[0-9]+)/root(/.*)$")
@@ -215,6 +220,10 @@ class L2Settings:
     receiver_window_s: float = 2.0
     #: receiver execs that are expected: globs on the receiver's comm, the exec'd path or its name
     receiver_allow: list[str] = field(default_factory=list)
+    #: ``file`` receivers that run what the file names although they are no shell or interpreter:
+    #: build tools and task runners, globs on the receiver's comm ([] : only shells, interpreters
+    #: and the agent's file exec'd itself count)
+    file_runners: list[str] = field(default_factory=lambda: list(FILE_RUNNERS))
     #: shells that are transparent when a program other than the agent or an interpreter
     #: starts them as its own helper (``/bin/sh -c ONE_SIMPLE_COMMAND``, system(3)/popen):
     #: what they exec is judged instead.  Shells that read nothing from the environment
@@ -2260,11 +2269,16 @@ class ExecChannel(Channel):
 
         A ``file`` mark means a young process outside the agent read (or exec'd) a file the
         agent wrote.  Reading is common (an indexer, ``xargs -a``, ``git add``); running is
-        when that reader is a shell or an interpreter (its script: a runner's ``sh job``), or
-        the exec'd image is itself the agent's file.
+        when that reader is a shell or an interpreter (its script: a runner's ``sh job``), a
+        build tool or task runner (``file_runners``: make runs a Makefile's recipes, ninja a
+        build.ninja's commands -- red-team round 9's ``g5r9_watcher_make_recipe``), or the
+        exec'd image is itself the agent's file.  The agent's OWN make is inside the agent,
+        never a receiver: its recipes are judged as the agent's execs.
         """
         c = self.classify_name(receiver)
         if c is not None and c[0] == INTERPRETER:
+            return True
+        if any(fnmatch.fnmatchcase(receiver, pat) for pat in self.settings.file_runners):
             return True
         return "agent-written" in ev.get("id_flags", [])
 
