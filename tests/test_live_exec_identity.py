@@ -275,11 +275,19 @@ subprocess.run([{str(theirs)!r}])
         found = codes(ch, ctx, [ev, other])
         assert list(found) == ["AGENT_WRITTEN_EXEC"], found
         assert found["AGENT_WRITTEN_EXEC"][0].key == "tool"
-        # written during the baseline: the agent's repertoire, not a finding
-        ch2, ctx2 = l2(baseline_end_ns=ev["written_ns"] + 1)
-        assert codes(ch2, ctx2, [ev]) == {}
+        # written during the baseline and run then too: the agent's repertoire, not a finding,
+        # then or at its later runs
         ch3, ctx3 = l2(baseline_end_ns=None)  # still learning
         assert codes(ch3, ctx3, [ev]) == {}
+        ch3._last_batch_ns = ev["written_ns"] + 1
+        ch3.finish_baseline(None)
+        assert codes(ch3, ctx3, [ev]) == {}
+        # written during the baseline, first run after it (red-team round 9's prime class): a finding
+        ch2, ctx2 = l2(baseline_end_ns=ev["written_ns"] + 1)
+        primed = codes(ch2, ctx2, [ev])
+        assert list(primed) == ["AGENT_WRITTEN_EXEC"], primed
+        assert primed["AGENT_WRITTEN_EXEC"][0].evidence["written"] == "during-baseline, first run after it"
+        assert found["AGENT_WRITTEN_EXEC"][0].evidence["written"] == "after-baseline"
     finally:
         w.stop()
 

@@ -1199,6 +1199,9 @@ class ExecChannel(Channel):
         #: read-opens of such a file awaiting its executable mapping: pid -> facts (bounded)
         self._map_pending: dict[int, dict[str, Any]] = {}
         self.mapped_written = 0
+        #: agent-written files run while learning: (dev, ino, gen) -> their write time (bounded):
+        #: their later runs are the agent's repertoire (``_written_counts``)
+        self._baseline_ran: dict[tuple[int, int, int], int] = {}
         #: agent-written ELF files read by an interpreter (an import, a dlopen): not the mapped rule's case
         self.mapped_by_interpreter = 0
         self._knob_re = (
@@ -1582,13 +1585,8 @@ class ExecChannel(Channel):
                 )
             )
         written_ns = int(ev.get("written_ns", 0) or 0)
-        if (
-            "agent-written" in flags
-            and self.baseline_end_ns is not None
-            and written_ns > self.baseline_end_ns
-            and not self._written_allowed(ev)
-            and not self._build_output(ev, written_ns)
-        ):
+        when = self._written_counts(ev, written_ns) if "agent-written" in flags else None
+        if when is not None and not self._written_allowed(ev) and not self._build_output(ev, written_ns):
             self.written += 1
             out.append(
                 _match(
@@ -1600,6 +1598,7 @@ class ExecChannel(Channel):
                         **base,
                         "written_ns": written_ns,
                         "baseline_end_ns": self.baseline_end_ns,
+                        "written": when,
                         "hook": _hook(ev),
                     },
                 )
@@ -1669,6 +1668,33 @@ class ExecChannel(Channel):
             w = self._writes.get(key)
             if w is not None and w.pid == pid and w.exited_ns is None:
                 w.exited_ns = ts_ns
+
+    def _written_counts(self, ev: Event, written_ns: int) -> str | None:
+        """Is running this agent-written file a finding?  Why, or None.
+
+        Written after the baseline: yes (``after-baseline``).  Written DURING the baseline:
+        only if the baseline never saw it run (``during-baseline, first run after it``) --
+        red-team round 9's ``g4r9_prime_written_tool`` (held out) wrote a native program
+        while H7 was learning and ran it only after, and the old rule (writes after the
+        baseline only) certified nothing.  A file the agent wrote and ran while learning (a
+        coding agent's test binary, a hook) is its repertoire, as before; the kernel's
+        written-files map only holds writes since attach, so "during the baseline" is
+        "since attach".  Files are matched by the kernel's (dev, inode, generation): a
+        rebuilt file is another inode, written after the baseline anyway.  While learning,
+        every agent-written file run is remembered (bounded) and nothing is a finding.
+        """
+        ident = (int(ev.get("dev", 0)), int(ev.get("ino", 0)), int(ev.get("gen", 0)))
+        if self.baseline_end_ns is None:
+            if ident not in self._baseline_ran:
+                if len(self._baseline_ran) >= _WRITTEN_PATHS_MAX:
+                    self._baseline_ran.pop(next(iter(self._baseline_ran)))
+                self._baseline_ran[ident] = written_ns
+            return None
+        if written_ns > self.baseline_end_ns:
+            return "after-baseline"
+        if ident in self._baseline_ran:
+            return None
+        return "during-baseline, first run after it"
 
     def _written_allowed(self, ev: Event) -> bool:
         names = [str(ev.get("filename", "")), str(ev.get("exe_name", ""))]
