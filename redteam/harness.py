@@ -306,6 +306,23 @@ def gap_line(kernel: dict[str, Any]) -> str:
     return ", ".join(f"{n}={g.get('mode', '?')}" for n, g in sorted(gaps.items()) if isinstance(g, dict))
 
 
+def victim_lifetime(a: argparse.Namespace, phases: int) -> float:
+    """Seconds a victim must live: the longest the run can take, every wait at its bound.
+
+    The victims end on their own (``redteam.victim --duration``, 3600 s by default),
+    so that one left behind by a killed harness does not run for ever; but a whole-suite
+    run on a loaded host takes longer than an hour (session 12: 265 phases, ~16 s each
+    at load 8-14), and both victims exited at 60 min, cleanly, in the middle of it:
+    every later act failed or went unseen.  Bound: set-up (doctor, sensor load) and
+    the baseline's own bounds, then per variant a benign window, the act's limit, the
+    wait, the settle and 15 s of spawning and status reads, all stretched by
+    ``H7_TEST_TIMESCALE``; the harness stops the victims itself when it ends.
+    """
+    per_phase = a.benign + a.act_timeout + a.wait + a.settle + 15.0
+    setup = 300.0 + a.baseline + 90.0 + 60.0  # doctor/sensor load, baseline + its slack, warm-ups
+    return max(3600.0, (setup + phases * per_phase + a.benign) * TIMESCALE)
+
+
 # ------------------------------------------------------------------ the harness
 class Harness:
     def __init__(self, a: argparse.Namespace) -> None:
@@ -565,7 +582,8 @@ class Harness:
         self.pid_file_ns = self.dir / "victim-ns.pid"
         for pf in (self.pid_file, self.pid_file_ns):
             pf.unlink(missing_ok=True)
-        victim = [self.py, "-m", "redteam.victim"]
+        lifetime = f"{victim_lifetime(self.a, len(self.variants)):.0f}"
+        victim = [self.py, "-m", "redteam.victim", "--duration", lifetime]
         self.host_log = self.dir / "victim-host.log"
         self.ns_log = self.dir / "victim-ns.log"
         self.victim = self.spawn(
@@ -925,6 +943,18 @@ class Harness:
         ph.end_ns = time.time_ns()
         return ph
 
+    def victims_gone(self) -> str:
+        """Which victim has exited ("" when both live): the host one is our child, the other sh's."""
+        if self.victim.poll() is not None:
+            return f"the host victim (pid {self.host_pid}, rc {self.victim.returncode})"
+        try:
+            state = Path(f"/proc/{self.ns_pid_host}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            state = "gone"
+        if state in ("gone", "Z", "X"):
+            return f"the namespaced victim (pid {self.ns_pid_host})"
+        return ""
+
     def run(self, variants: list[Variant]) -> dict[str, Any]:
         t0 = time.monotonic()
         # the tree the run starts from: read now, not at the end (a checkout shared with a
@@ -954,11 +984,19 @@ class Harness:
 
         max_s = float(getattr(self.a, "max_seconds", 0) or 0)
         not_started: list[str] = []
+        stopped = ""
         for i, v in enumerate(variants):
             if max_s and time.monotonic() - t0 > max_s:
                 # a guest slot ends at a fixed time: stop starting phases, keep what ran
                 not_started = [x.name for x in variants[i:]]
                 log(f"--max-seconds {max_s:g} reached: {len(not_started)} variant(s) not started")
+                break
+            gone = self.victims_gone()
+            if gone:
+                # every later act would fail or go unseen: keep what ran, name the rest
+                not_started = [x.name for x in variants[i:]]
+                log(f"{gone} exited: {len(not_started)} variant(s) not started")
+                stopped = f"{gone} exited"
                 break
             close(self.benign(f"benign-{i:02d}"))
             close(self.run_variant(v, i))
@@ -998,6 +1036,7 @@ class Harness:
             "hooks": self.kernel.get("hooks", []),
             "listener_bytes": self.listeners.bytes,
             "not_started": not_started,
+            "stopped": stopped,
             "stage_failed": self.stage_failed,
             # the raw material, so the table can be recomputed (python -m redteam.report --recompute)
             "phases": [

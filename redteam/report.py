@@ -389,7 +389,10 @@ def render(result: dict[str, Any]) -> str:
         parts.append(f"  during {name}: {x}")
     if result.get("not_started"):
         ns = result["not_started"]
-        parts.append(f"not started (the run's --max-seconds was reached): {len(ns)}: {', '.join(ns)}")
+        why = "the run's --max-seconds was reached"
+        if result.get("stopped"):
+            why = f"the run stopped: {result['stopped']}"
+        parts.append(f"not started ({why}): {len(ns)}: {', '.join(ns)}")
     for name, why in (result.get("stage_failed") or {}).items():
         parts.append(f"not run (its staged helper failed at set-up): {name}: {why}")
     stray = result.get("stray_alerts", [])

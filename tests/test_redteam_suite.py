@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import ast
 from pathlib import Path
 
@@ -45,3 +46,43 @@ def test_round_selection_lists_only_those_rounds(capsys: pytest.CaptureFixture[s
     want = {v.name for v in harness.load_variants() if v.round in (4, 5)}
     assert listed and set(listed) == want
     assert harness.main(["--round", "four", "--list"]) == 2
+
+
+def test_the_victims_outlive_the_longest_run() -> None:
+    """Session 12: both victims exited at their default 3600 s in a 265-phase run at load ~10.
+
+    The lifetime the harness gives them covers every phase at its bounds; a short run
+    keeps the victim's own hour (a harness killed by -9 leaves nothing behind for long).
+    """
+    a = argparse.Namespace(baseline=30.0, benign=8.0, wait=8.0, settle=1.5, act_timeout=60.0)
+    phases = len(harness.load_variants())
+    per_phase = a.benign + a.act_timeout + a.wait + a.settle
+    assert harness.victim_lifetime(a, phases) >= a.baseline + phases * per_phase
+    assert harness.victim_lifetime(a, phases) > 3600.0
+    assert harness.victim_lifetime(a, 3) == 3600.0
+
+
+def test_a_gone_victim_is_named(tmp_path: Path) -> None:
+    """A victim that exited stops the run (the rest are listed as not started), not 50 failed acts."""
+    import subprocess
+    import sys
+
+    h = harness.Harness(argparse.Namespace(workdir=tmp_path, out=tmp_path / "r.json"))
+    live = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    other = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        h.victim, h.host_pid, h.ns_pid_host = live, live.pid, other.pid
+        assert h.victims_gone() == ""
+        assert other.stdin is not None
+        other.stdin.close()
+        other.wait(timeout=10)
+        assert h.victims_gone() == f"the namespaced victim (pid {other.pid})"
+        assert live.stdin is not None
+        live.stdin.close()
+        live.wait(timeout=10)
+        assert h.victims_gone().startswith(f"the host victim (pid {live.pid}, rc 0)")
+    finally:
+        for p in (live, other):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
