@@ -4035,6 +4035,36 @@ int h7_tp_exit_recvmmsg(struct h7_sys_exit_ctx *ctx)
 }
 
 /*
+ * The other ways a monitored process comes to hold a file it never opened by
+ * path: open_by_handle_at(2) (a file named by its handle: red-team round 9's
+ * l3r9_cycle_open_by_handle read the child's answer so) and pidfd_getfd(2)
+ * (a helper's fd pulled into the agent rather than sent to it).  Both return
+ * the new fd: its file's identity, as for a received fd; L3 takes it as an open
+ * of the path that inode was written through.  Both modes (per-syscall exits).
+ */
+static __always_inline int on_held_exit(struct h7_sys_exit_ctx *ctx, __u32 op, __u32 hook)
+{
+	struct h7_scope *s;
+
+	if (ctx->ret < 0 || !(s = scope_current()))
+		return 0;
+	file_emit(s->agent, op, hook, (int)ctx->ret, fd_file((int)ctx->ret));
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_open_by_handle_at")
+int h7_tp_exit_open_by_handle(struct h7_sys_exit_ctx *ctx)
+{
+	return on_held_exit(ctx, H7_FILE_BY_HANDLE, H7_HOOK_TP_EXIT_OPEN_BY_HANDLE);
+}
+
+SEC("tracepoint/syscalls/sys_exit_pidfd_getfd")
+int h7_tp_exit_pidfd_getfd(struct h7_sys_exit_ctx *ctx)
+{
+	return on_held_exit(ctx, H7_FILE_TAKEN, H7_HOOK_TP_EXIT_PIDFD_GETFD);
+}
+
+/*
  * SysV shared memory (L3, red-team round 8's l3r8_cycle_sysv_shm): a child
  * attaches a segment by key and writes its result there, the agent reads its
  * own attachment, made before, with plain loads (no syscall).  The calls of

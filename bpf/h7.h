@@ -104,6 +104,12 @@ enum h7_file_op {
 	/* the kernel installed this regular file into a monitored process's fd table from an
 	 * SCM_RIGHTS message it received: the process holds a file it never opened */
 	H7_FILE_RECEIVED = 2,
+	/* open_by_handle_at(2) returned this regular file to a monitored process: an open with no
+	 * path (the caller named the file by its handle), so no open record says which file */
+	H7_FILE_BY_HANDLE = 3,
+	/* pidfd_getfd(2) installed this regular file, taken from another process's fd table, into a
+	 * monitored process: the hand-back pulled instead of sent over a socket */
+	H7_FILE_TAKEN = 4,
 };
 
 /* Fds of one received message (recvmsg) or of the first messages of a recvmmsg that become
@@ -176,6 +182,9 @@ enum h7_hook {
 	H7_HOOK_TP_EXIT_SHMGET = 26, /* tracepoint/syscalls/sys_exit_shmget */
 	H7_HOOK_TP_EXIT_SHMAT = 27,  /* tracepoint/syscalls/sys_exit_shmat */
 	H7_HOOK_TP_EXIT_SHMDT = 28,  /* tracepoint/syscalls/sys_exit_shmdt */
+	/* files a monitored process holds without a path open (h7_file ops BY_HANDLE, TAKEN) */
+	H7_HOOK_TP_EXIT_OPEN_BY_HANDLE = 29, /* tracepoint/syscalls/sys_exit_open_by_handle_at */
+	H7_HOOK_TP_EXIT_PIDFD_GETFD = 30,    /* tracepoint/syscalls/sys_exit_pidfd_getfd */
 	/* red-team round 9 (numbered apart so that parallel additions do not collide) */
 	H7_HOOK_TP_CGROUP_ATTACH = 40, /* tp_btf/cgroup_attach_task: a task moved into another cgroup */
 };

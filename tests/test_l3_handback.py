@@ -17,6 +17,7 @@ watched wrote stays out of the graph.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Iterator
@@ -24,11 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_cal_lifecycle import small_tmpfs
 from test_sensor_bpf import Collector
-from test_sensor_gaps import Agent, wait_event
+from test_sensor_gaps import Agent, access_to, wait_event
 
+from h7.batch import AgentInfo
 from h7.decode import SHM_RDONLY
+from h7.detect.channels.base import ChannelContext, ProcReader
 from h7.detect.channels.l3_causal import CausalChannel, CausalGraphBuilder, ProcEdge
+from h7.detect.channels.l5_ptrace import PtraceChannel
 from h7.detect.engine import EngineConfig
 from h7.sensor.sensor import RECV_EXIT_PROGRAMS, SHM_EXIT_PROGRAMS
 
@@ -212,3 +217,57 @@ def test_a_renamed_file_passed_as_fd_is_its_new_name_and_an_unknown_inode_no_nod
     assert got[0].via is not None and got[0].via.kind == "spawn"
     assert ("file:/w/*.json", "exe:/usr/bin/python3", "read") in edges, edges
     assert not [e for e in edges if "other" in e[0]], edges
+
+
+@pytest.mark.parametrize(
+    "cmd,op,hook",
+    [
+        ("handle", "by_handle", "tracepoint/syscalls/sys_exit_open_by_handle_at"),
+        ("getfd", "taken", "tracepoint/syscalls/sys_exit_pidfd_getfd"),
+    ],
+)
+def test_helper_result_held_without_a_path_open_closes_the_loop(
+    watched: Any, tmp_path: Path, cmd: str, op: str, hook: str
+) -> None:
+    """The helper wrote result.json; the agent opens it by its handle, or pulls the helper's fd with
+    pidfd_getfd: no path open of its own, the file record names the inode, the loop closes.
+
+    The handle case works in a tmpfs of its own: name_to_handle_at needs a filesystem with export
+    operations, which the vmtest guests' 9p root (where pytest's tmp_path lies) has not (EOPNOTSUPP,
+    session 11's 6.1 guest); tmpfs has them on every kernel, so the case runs on the host and in
+    every guest alike instead of being skipped anywhere.
+
+    The getfd case is also L5's: the agent pulling its OWN child's fd is an act on its own
+    descendant (c046722's relation rule), counted and not certified; the same pull by a process
+    outside the agent stays FD_THEFT_DETECTED (tests/test_sensor_gaps, test_l5_own_tree)."""
+    _, agent, col = watched
+    with small_tmpfs(tmp_path / "fs", "1m") if cmd == "handle" else contextlib.nullcontext(tmp_path) as d:
+        out = agent.cmd(f"{cmd} {d}")
+        assert out.startswith("read 15 "), out
+        path = str(d / "result.json")
+        rec = wait_event(
+            col,
+            lambda e: (
+                e["type"] == "file" and e["op"] == op and e["pid"] == agent.proc.pid and e["hook"] == hook
+            ),
+            f"{op} file record of the agent",
+        )
+        assert rec["name"] == "result.json" and rec["ino"] == os.stat(path).st_ino, rec
+        if cmd == "getfd":
+            helper = int(out.split()[-1])
+            wait_event(
+                col, access_to(helper, "pidfd_getfd", agent.proc.pid), "the agent's pull from its helper"
+            )
+        b, flows = _flows(col, agent)
+    got = [f for f in flows if f.kind == "flow" and f.path == path and b.is_agent(f.dst)]
+    assert got and got[0].via is not None and got[0].via.kind == "spawn", flows
+    if cmd == "getfd":
+        l5 = PtraceChannel(None)
+        info = AgentInfo(
+            agent=1, agent_id="a", root_pid=agent.proc.pid, exe=sys.executable, cmdline=[], start_time_ns=0
+        )
+        ctx = ChannelContext(agent=1, agent_id="a", info=info, config=EngineConfig(), proc=ProcReader(False))
+        alerts = l5.on_events(sorted(col.events, key=lambda e: int(e.get("ts_ns", 0))), ctx)
+        assert alerts == [], [(a.code, a.evidence) for a in alerts]
+        ignored = l5.status()["own_tree_ignored"]
+        assert set(ignored) == {"descendant"} and ignored["descendant"] >= 1, ignored

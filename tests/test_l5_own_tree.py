@@ -124,6 +124,17 @@ def test_ptrace_attach_follows_the_same_rule() -> None:
     assert [a.code for a in ch.on_events([up], ctx)] == ["PTRACE_ATTACH_DETECTED"]
 
 
+def test_fd_pull_follows_the_same_rule() -> None:
+    """pidfd_getfd inside the agent: the agent pulling its own tool's fd (an L3 hand-back, session 11's
+    l3k-next) is counted; a tool's child pulling the root's fds (its model and API sockets) is
+    FD_THEFT_DETECTED (tests/test_l3_handback pins the first with real BPF)."""
+    ch, ctx = PtraceChannel(None), _ctx()
+    assert ch.on_events([*_tree(), _access(ROOT, 77, 102, "pidfd_getfd")], ctx) == []
+    assert ch.status()["own_tree_ignored"] == {"descendant": 1}
+    up = ch.on_events([_access(103, 102, ROOT, "pidfd_getfd")], ctx)
+    assert [(a.code, a.evidence["relation"]) for a in up] == [("FD_THEFT_DETECTED", "ancestor")], up
+
+
 def test_own_writable_mem_of_an_execd_tool_is_its_own_program() -> None:
     """gdb's probe of its own /proc/self/mem: a tool's memory, not the agent's; the root's stays certified."""
     ch, ctx = PtraceChannel(None), _ctx()

@@ -209,7 +209,12 @@ OPEN_EXIT_PROGRAMS = ("h7_tp_exit_openat", "h7_tp_exit_open", "h7_tp_exit_openat
 #: the exits of recvmsg/recvmmsg: the regular files an SCM_RIGHTS message installed into a watched
 #: process (L3's read edge of a file it never opened); the same tracepoints in both modes, core to
 #: no gap: without them (no CONFIG_FTRACE_SYSCALLS) the sensor runs, blind to received files
-RECV_EXIT_PROGRAMS = ("h7_tp_exit_recvmsg", "h7_tp_exit_recvmmsg")
+RECV_EXIT_PROGRAMS = (
+    "h7_tp_exit_recvmsg",
+    "h7_tp_exit_recvmmsg",
+    "h7_tp_exit_open_by_handle",  # a file opened by its handle: no path
+    "h7_tp_exit_pidfd_getfd",  # a file pulled from another process's table
+)
 #: the exits of shmget/shmat/shmdt: SysV shared-memory segments as L3 nodes (same terms)
 SHM_EXIT_PROGRAMS = ("h7_tp_exit_shmget", "h7_tp_exit_shmat", "h7_tp_exit_shmdt")
 #: tp_btf programs the sensor can run without (they refine, they do not see), and the open exits.
@@ -222,6 +227,8 @@ OPTIONAL_TRACEPOINTS = {
     "tracepoint/syscalls/sys_exit_openat2",
     "tracepoint/syscalls/sys_exit_recvmsg",
     "tracepoint/syscalls/sys_exit_recvmmsg",
+    "tracepoint/syscalls/sys_exit_open_by_handle_at",
+    "tracepoint/syscalls/sys_exit_pidfd_getfd",
     "tracepoint/syscalls/sys_exit_shmget",
     "tracepoint/syscalls/sys_exit_shmat",
     "tracepoint/syscalls/sys_exit_shmdt",

@@ -13,6 +13,12 @@ command per line, one reply line each:
                preads it and never opens the path (a loop: the agent's child
                wrote what the agent reads)
   mmsg DIR     as ``result``, the fd received with recvmmsg(2) (libc, ctypes)
+  handle DIR   a helper creates and writes DIR/result.json and exits; the agent
+               reads it through name_to_handle_at + open_by_handle_at (an open
+               with no path: a loop)
+  getfd DIR    a helper opens and writes DIR/result.json and waits; the agent
+               pulls the fd with pidfd_getfd and preads it (a loop); the reply
+               ends with the helper's pid
   shm_loop     the agent creates and attaches a SysV segment, starts a helper that
                attaches it by id and writes its result there, then reads the
                result from its own attachment (no syscall: a loop)
@@ -32,6 +38,58 @@ import subprocess
 import sys
 
 PAYLOAD = b'{"answer": 42}\n'
+
+
+def writer(path: str, wait: bool) -> None:
+    """Create and write ``path``; with ``wait``, print the fd and hold it until stdin closes."""
+    f = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(f, PAYLOAD)
+    if wait:
+        print(f, flush=True)
+        sys.stdin.read()
+    os.close(f)
+
+
+class _FileHandle(ctypes.Structure):
+    _fields_ = [
+        ("handle_bytes", ctypes.c_uint),
+        ("handle_type", ctypes.c_int),
+        ("f_handle", ctypes.c_ubyte * 128),
+    ]
+
+
+def pulled(mode: str, d: str) -> str:
+    """The helper's result read by its handle (``handle``) or by taking its fd (``getfd``)."""
+    path = os.path.join(d, "result.json")
+    if mode == "handle":
+        subprocess.run([sys.executable, __file__, "writer", path, "0"], check=True, timeout=30)
+        h = _FileHandle(handle_bytes=128)
+        mnt = ctypes.c_int()
+        if _libc.name_to_handle_at(-100, path.encode(), ctypes.byref(h), ctypes.byref(mnt), 0):
+            raise OSError(ctypes.get_errno(), "name_to_handle_at")
+        dirfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+        fd = _libc.open_by_handle_at(dirfd, ctypes.byref(h), os.O_RDONLY)
+        os.close(dirfd)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "open_by_handle_at")
+        src = ""
+    else:
+        p = subprocess.Popen(
+            [sys.executable, __file__, "writer", path, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        assert p.stdout is not None and p.stdin is not None
+        theirs = int(p.stdout.readline())
+        pidfd = os.pidfd_open(p.pid)
+        fd = _libc.syscall(438, pidfd, theirs, 0)  # pidfd_getfd
+        os.close(pidfd)
+        p.stdin.close()
+        p.wait(timeout=30)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "pidfd_getfd")
+        src = f" from {p.pid}"
+    data = os.pread(fd, 4096, 0)
+    os.close(fd)
+    return f"read {len(data)} fd {fd}{src}"
 
 
 def helper(mode: str, path: str, fd: int) -> None:
@@ -159,6 +217,9 @@ def main() -> None:
     if sys.argv[1:2] == ["helper"]:
         helper(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return
+    if sys.argv[1:2] == ["writer"]:
+        writer(sys.argv[2], sys.argv[3] == "1")
+        return
     if sys.argv[1:2] == ["shmhelper"]:
         shmhelper(sys.argv[2], int(sys.argv[3]))
         return
@@ -171,6 +232,8 @@ def main() -> None:
             print("ready", flush=True)
         elif cmd in ("own", "result", "mmsg"):
             print(handback(cmd, arg), flush=True)
+        elif cmd in ("handle", "getfd"):
+            print(pulled(cmd, arg), flush=True)
         elif cmd in ("shm_loop", "shm_task"):
             print(shm(cmd[4:]), flush=True)
         else:

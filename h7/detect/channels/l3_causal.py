@@ -157,6 +157,9 @@ _IPC_TAIL = re.compile(r"^(.*?[._-])[A-Za-z0-9_]{6,}$")
 AT_FDCWD = -100
 MAX_BFS = 50_000  # processes one cycle search may visit
 MAX_WRITERS = 4  # writer processes remembered per concrete path
+#: file records of a file a process holds without a path open: received over SCM_RIGHTS, opened by
+#: its handle (open_by_handle_at), taken from another process (pidfd_getfd)
+HELD_OPS = frozenset({"received", "by_handle", "taken"})
 SHM_NODE = "shm:sysv"  # SysV shared-memory segments, one image-level node (keys and ids are arbitrary)
 MAX_POOL_THREADS = 4096  # pool threads remembered (bound; see CausalChannel._pool_threads)
 MAX_PIPELINE_DEPTH = 32  # fork generations walked up to tie a writer to the tool that started it
@@ -887,7 +890,7 @@ class CausalGraphBuilder:
             if real is not None and carries_data(real):
                 self._learn_inode(key, real)
             return
-        if ev.get("op") != "received":
+        if ev.get("op") not in HELD_OPS:
             return
         path = self.inode_paths.get(key)
         if path is None:
