@@ -1191,18 +1191,14 @@ static __always_inline int recv_written(struct file *f, __u64 now, __u32 tgid, s
 	return 1;
 }
 
-/* open exit of a regular file for reading by a process outside every agent, forked < H7_RECV_YOUNG_NS ago
- * (the process: its group leader's start, so a new thread of an old server is not young) */
-static __always_inline void recv_file_open(struct file *f, struct inode *inode)
+/* open exit of a regular file by a process outside every agent, forked < H7_RECV_YOUNG_NS ago (the
+ * process: its group leader's start, so a new thread of an old server is not young; the caller,
+ * open_exit_other, tested all that): opened for reading, it may be a job an agent dropped */
+static __always_inline void recv_file_open(struct file *f, __u64 now)
 {
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	struct h7_recv_mark m = {};
-	__u64 now;
 
-	if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFREG || (BPF_CORE_READ(f, f_mode) & FMODE_WRITE))
-		return;
-	now = bpf_ktime_get_ns();
-	if (now - BPF_CORE_READ(t, group_leader, start_time) > H7_RECV_YOUNG_NS || scope_current())
+	if (BPF_CORE_READ(f, f_mode) & FMODE_WRITE)
 		return;
 	recv_written(f, now, bpf_get_current_pid_tgid() >> 32, &m);
 }
@@ -3510,6 +3506,21 @@ struct {
 	__type(value, __s64);
 } proc_seen SEC(".maps");
 
+/*
+ * How many proc_seen entries are outstanding (made at an open's sys_enter, not yet consumed by
+ * its exit).  Every open of every process on the host runs an exit program, and nearly none of
+ * them was classified at sys_enter: an inlined array load here saves each of them a hash lookup
+ * (bench/hook_cost.py, `open` unwatched).  Counted up only when an entry is created, down only
+ * when one is deleted; an entry the LRU evicts leaves the count high, which costs the lookup
+ * again (as before this gate), never a missed entry.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} proc_seen_live SEC(".maps");
+
 static __always_inline void on_proc_open(long nr, int dfd, const char *upath, __u32 flags, __u32 hook)
 {
 	struct h7_procns ns = {};
@@ -3599,7 +3610,14 @@ static __always_inline void on_proc_open(long nr, int dfd, const char *upath, __
 		__u32 tid = (__u32)p->owner;
 		__s64 snr = nr;
 
-		bpf_map_update_elem(&proc_seen, &tid, &snr, BPF_ANY);
+		if (!bpf_map_update_elem(&proc_seen, &tid, &snr, BPF_NOEXIST)) {
+			__u64 *live = bpf_map_lookup_elem(&proc_seen_live, &zero);
+
+			if (live)
+				__sync_fetch_and_add(live, 1);
+		} else {
+			bpf_map_update_elem(&proc_seen, &tid, &snr, BPF_ANY);
+		}
 	}
 	amode = access_mode();
 	if (op == H7_ACC_PROC_MEM && amode == H7_ACCESS_FENTRY)
@@ -4128,9 +4146,71 @@ int h7_tp_exit_shmdt(struct h7_sys_exit_ctx *ctx)
 	return on_shm_exit(ctx, H7_SHM_DT, H7_HOOK_TP_EXIT_SHMDT);
 }
 
+/*
+ * The file behind the fd an open just returned, read the cheap way: the task, its files_struct
+ * and fdtable through BTF-typed loads (bpf_get_current_task_btf: plain loads the JIT guards, no
+ * helper call each), only the slot itself through a probe read (the fd array is no typed
+ * pointer).  This runs at the exit of every open of every process (bench: hook_cost `open`).
+ */
+static __always_inline struct file *open_fd_file(int fd)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct fdtable *fdt = t->files->fdt;
+	struct file **fds = fdt->fd;
+	struct file *f = 0;
+
+	if (fd < 0 || (unsigned int)fd >= fdt->max_fds || !fds)
+		return 0;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
+		return 0;
+	return f;
+}
+
+/*
+ * What an open's exit must do for a file that is not on procfs: a FIFO an agent opened for
+ * writing marks a receiver channel, any other file an agent opened for writing is an L3 file
+ * record (file_emit: regular files); a regular file a young process outside every agent opens
+ * for reading may be one an agent wrote (recv_file_open).  Cheapest tests first, since nearly
+ * every open on a host is an old process's ordinary file: whether the caller is an agent's
+ * (bitmap loads), whether receivers are on (an array load), whether it is young (two typed
+ * loads), and only then the inode's and file's mode, with a probe read each.
+ */
+static __always_inline void open_exit_other(struct file *f, struct inode *inode, __u32 hook, int fd)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u32 kw = H7_RECV_WINDOW;
+	__u64 *window = bpf_map_lookup_elem(&recv_state, &kw);
+	struct h7_scope *s;
+	__u32 mode;
+	__u64 now;
+
+	s = scope_current();
+	if (s) {
+		if (!(BPF_CORE_READ(f, f_mode) & FMODE_WRITE))
+			return;
+		if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) == S_IFIFO) {
+			/* a FIFO (or a pipe reopened through /proc/PID/fd) opened for writing by an agent:
+			 * whoever reads it is a receiver */
+			recv_mark((__u64)inode, BPF_CORE_READ(inode, i_ino), H7_RECV_FIFO, s->agent, s->tgid, 0, 0);
+			return;
+		}
+		file_emit(s->agent, H7_FILE_OPENED, hook, fd, f); /* L3: the file a writable open returned */
+		return;
+	}
+	if (!window || !*window)
+		return; /* receivers off: recv_written would do nothing */
+	now = bpf_ktime_get_ns();
+	if (now - t->group_leader->start_time > H7_RECV_YOUNG_NS)
+		return;
+	mode = BPF_CORE_READ(inode, i_mode) & S_IFMT;
+	if (mode == S_IFREG)
+		recv_file_open(f, now);
+}
+
 static __always_inline int on_open_exit(struct h7_sys_exit_ctx *ctx, __u32 hook)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid(), target, vpid, op;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid(), target, vpid, op, zero = 0;
+	__u64 *live = bpf_map_lookup_elem(&proc_seen_live, &zero);
 	struct h7_hook_cfg *cfg;
 	struct proc_inode *pi;
 	struct super_block *sb;
@@ -4140,40 +4220,28 @@ static __always_inline int on_open_exit(struct h7_sys_exit_ctx *ctx, __u32 hook)
 	__s64 *seen;
 	char name[16] = {};
 
-	seen = bpf_map_lookup_elem(&proc_seen, &tid);
-	if (seen) {
-		__s64 snr = *seen;
+	if (live && *live) { /* some open's sys_enter classified it: this one's? */
+		seen = bpf_map_lookup_elem(&proc_seen, &tid);
+		if (seen) {
+			__s64 snr = *seen;
 
-		bpf_map_delete_elem(&proc_seen, &tid);
-		if (snr == ctx->nr)
-			return 0; /* sys_enter's parse classified this open */
+			if (!bpf_map_delete_elem(&proc_seen, &tid))
+				__sync_fetch_and_add(live, -1);
+			if (snr == ctx->nr)
+				return 0; /* sys_enter's parse classified this open */
+		}
 	}
 	if (ctx->ret < 0)
 		return 0;
-	f = fd_file((int)ctx->ret);
+	f = open_fd_file((int)ctx->ret);
 	if (!f)
 		return 0;
 	inode = BPF_CORE_READ(f, f_inode);
 	if (!inode)
 		return 0;
-	if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) == S_IFIFO) {
-		/* a FIFO (or a pipe reopened through /proc/PID/fd) opened for writing by an agent:
-		 * whoever reads it is a receiver */
-		struct h7_scope *s;
-
-		if ((BPF_CORE_READ(f, f_mode) & FMODE_WRITE) && (s = scope_current()))
-			recv_mark((__u64)inode, BPF_CORE_READ(inode, i_ino), H7_RECV_FIFO, s->agent, s->tgid, 0, 0);
-		return 0;
-	}
 	sb = BPF_CORE_READ(inode, i_sb);
 	if (BPF_CORE_READ(sb, s_magic) != PROC_SUPER_MAGIC) {
-		if (BPF_CORE_READ(f, f_mode) & FMODE_WRITE) {
-			struct h7_scope *s = scope_current();
-
-			if (s)
-				file_emit(s->agent, H7_FILE_OPENED, hook, (int)ctx->ret, f);
-		}
-		recv_file_open(f, inode);
+		open_exit_other(f, inode, hook, (int)ctx->ret);
 		return 0;
 	}
 	pi = (struct proc_inode *)((char *)inode - bpf_core_field_offset(struct proc_inode, vfs_inode));
