@@ -130,11 +130,18 @@ def check_alert(ev: dict[str, Any], channel: str, receiver: int) -> None:
     assert ch2.on_events([ev], ctx2) == [] and ch2.status()["receiver_allowed"] == 1
 
 
-def test_fifo_runner(watched: Any, tmp_path: Path) -> None:
-    """The agent writes one line into a FIFO a python runner reads and runs with sh -c."""
+@pytest.mark.parametrize("mode", ["fifo", "fifohigh"])
+def test_fifo_runner(watched: Any, tmp_path: Path, mode: str) -> None:
+    """The agent writes one line into a FIFO a python runner reads and runs with sh -c.
+
+    ``fifohigh``: the runner holds the FIFO at descriptor 300 of a table that once
+    held 400 and is now mostly empty, as a long-running daemon's is: the kernel's
+    walk of the table goes by its open-descriptor bitmap and must get past the
+    empty words to find it.
+    """
     _, agent, col = watched
     fifo, marker = tmp_path / "cmd.fifo", tmp_path / "fifo.marker"
-    with runner("fifo", fifo) as r:
+    with runner(mode, fifo) as r:
         assert agent.act(f"fifo {fifo} touch {marker}") == "ok"
         wait_marker(marker)
         ev = wait_recv(col, marker)

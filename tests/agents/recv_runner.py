@@ -3,6 +3,8 @@
 Each is a real process of a shape a host really has, on no daemon list:
 
     python recv_runner.py fifo PATH DELAY        # runs each line read from a named pipe with sh -c
+    python recv_runner.py fifohigh PATH DELAY    # the same, its pipe at descriptor 300 of a file table
+                                                 # that once held 400 (a daemon's grown, sparse table)
     python recv_runner.py unix PATH DELAY        # a threaded unix stream server: sh -c each line, reply rc
     python recv_runner.py tcp PORTFILE DELAY     # a forking TCP server on 127.0.0.1 (one child per
                                                  # connection, as inetd or a CGI server): sh -c, reply rc
@@ -35,9 +37,17 @@ def _run(cmd: str, delay: float) -> int:
     return subprocess.run(["/bin/sh", "-c", cmd], timeout=30, check=False, capture_output=True).returncode
 
 
-def fifo(path: Path, delay: float) -> None:
+def fifo(path: Path, delay: float, at: int = -1) -> None:
+    if at >= 0:  # grow the table past `at`, then leave it sparse: the kernel never shrinks it
+        spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(at + 100)]
+        for x in spare:
+            os.close(x)
     os.mkfifo(path, 0o600)
     fd = os.open(path, os.O_RDWR)  # read-write: writers come and go without EOF
+    if at >= 0:
+        os.dup2(fd, at)
+        os.close(fd)
+        fd = at
     buf = b""
     end = time.monotonic() + LIFETIME_S
     while time.monotonic() < end:
@@ -104,7 +114,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     mode, where = sys.argv[1], Path(sys.argv[2])
     delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
-    if mode == "fifo":
+    if mode == "fifohigh":
+        fifo(where, delay, at=300)
+    elif mode == "fifo":
         fifo(where, delay)
     elif mode == "drop":
         drop(where, delay)
