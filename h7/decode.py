@@ -275,6 +275,7 @@ MAP_SIZES = {
     "dgram_seen": DGRAM_SEEN_ENTRIES,
     "proc_scratch": 1,
     "proc_seen": PROC_SEEN_ENTRIES,
+    "proc_seen_live": 1,
     "recv_state": 2,
     "recv_marks": RECV_MARK_ENTRIES,
     "recv_procs": RECV_PROC_ENTRIES,
