@@ -197,18 +197,43 @@ def test_job_dropdir_runner(watched: Any, tmp_path: Path) -> None:
         assert alerts[0].evidence["channel"] == "file", alerts[0].evidence
 
 
+#: fresh readers test_reader_of_an_agent_file_is_not_its_runner may start: one on the host, three
+#: under emulation (H7_TEST_TIMESCALE > 1), where a reader may open the file too late to be young
+READER_TRIES = 1 if TIMESCALE <= 1 else 3
+
+
 def test_reader_of_an_agent_file_is_not_its_runner(watched: Any, tmp_path: Path) -> None:
     """A young process that only READS an agent-written file and runs a program of its own (xargs -a)
     is reported by the kernel (file mark) but is no hand-off: L2 wants a shell or interpreter reading
-    it (a script) or the agent's file exec'd itself."""
+    it (a script) or the agent's file exec'd itself.
+
+    The kernel marks a reader only if it opens the file within H7_RECV_YOUNG_NS (1 s, fixed in the
+    kernel, no test scale reaches it) of its fork.  In a 1-vCPU 6.1 guest (session 12, sensor
+    loaded) xargs took 0.33-1.82 s from its fork to its first child, so one reader may be too late:
+    under emulation the agent drops a new job and a fresh xargs reads it, up to READER_TRIES times,
+    until the kernel reports one.  On the host the first must be reported; a kernel that never
+    marks a young reader fails every try."""
     _, agent, col = watched
-    jobs, marker = tmp_path / "jobs", tmp_path / "xargs.marker"
+    jobs = tmp_path / "jobs"
     jobs.mkdir()
-    assert agent.act(f"drop {jobs} {marker}") == "ok"
-    # the file holds "#!/bin/sh" and the marker's path: xargs passes both words to touch (the first fails)
-    subprocess.run(["xargs", "-a", str(jobs / "nightly.job"), "touch"], check=False, timeout=30, cwd=tmp_path)
-    assert marker.exists()
-    ev = wait_recv(col, marker)
+    got: list[dict[str, Any]] = []
+    for n in range(READER_TRIES):
+        marker = tmp_path / f"xargs{n}.marker"
+        assert agent.act(f"drop {jobs} {marker}") == "ok"
+        # the file holds "#!/bin/sh" and the marker's path: xargs passes both words to touch (the first fails)
+        subprocess.run(
+            ["xargs", "-a", str(jobs / "nightly.job"), "touch"], check=False, timeout=30, cwd=tmp_path
+        )
+        assert marker.exists()
+        if n == READER_TRIES - 1:
+            got = [wait_recv(col, marker)]
+            break
+        deadline = time.monotonic() + 1.0 * TIMESCALE  # a record of an exec that happened: settle()
+        while not (got := recv_execs(col, marker)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if got:
+            break
+    ev = got[0]
     assert ev["channel"] == "file" and ev["receiver_comm"] == "xargs", ev
     ch, ctx = l2()
     assert ch.on_events([ev], ctx) == [] and ch.status()["receiver_file_readers"] == 1

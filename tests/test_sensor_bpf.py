@@ -53,7 +53,7 @@ class Collector:
             self.events.extend(b.events)
 
         self.reason = self.sensor.run(
-            interval_ns, on_batch, on_events, should_stop=self._stop.is_set, duration_s=60
+            interval_ns, on_batch, on_events, should_stop=self._stop.is_set, duration_s=60 * TIMESCALE
         )
 
     def start(self) -> Collector:
