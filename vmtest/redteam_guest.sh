@@ -56,14 +56,22 @@ if [ "${H7_NUMPY_PROBE:-0}" != 0 ] && [ -f "$OUT/../numpy_expect.json" ]; then
     NPY_DISABLE_CPU_FEATURES="X86_V3 X86_V4" "$PY" vmtest/numpy_probe.py check "$OUT/../numpy_expect.json" \
         "$H7_NUMPY_PROBE" >> "$OUT/numpy_probe.jsonl" 2>&1
 fi
-timeout "${H7_REDTEAM_TIMEOUT:-5400}" "$PY" -m redteam.harness --workdir /tmp/h7-redteam --out "$OUT/redteam.json" "${ARGS[@]}" \
+# The harness works on /run (virtme's tmpfs), not /tmp: virtme's /tmp is an overlay of the host's /tmp
+# without nfs_export, so name_to_handle_at(2) fails there (round 9's open_by_handle loop: EOPNOTSUPP, not
+# run in session 12) and overlay inodes are not what a host's disk gives the sensor.
+WORK=/run/h7-redteam
+# A systemd host enables the cpu/memory/pids/io controllers for its cgroups; virtme's init does not (round
+# 9's cpu-throttle act found "no cpu controller hierarchy" in session 12).
+echo "+cpu +memory +pids +io" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
+cat /sys/fs/cgroup/cgroup.subtree_control > "$OUT/cgroup_controllers.txt" 2>/dev/null
+timeout "${H7_REDTEAM_TIMEOUT:-5400}" "$PY" -m redteam.harness --workdir "$WORK" --out "$OUT/redteam.json" "${ARGS[@]}" \
     > "$OUT/redteam.log" 2>&1
 echo $? > "$OUT/redteam.rc"
-cp /tmp/h7-redteam/sensor.log "$OUT/sensor.log" 2>/dev/null
+cp "$WORK/sensor.log" "$OUT/sensor.log" 2>/dev/null
 # the engine's last status (per-channel divergence, folded verdicts) and a journal when the run kept one
-# (harness --journal /tmp/h7-redteam/run.h7j): a miss is read from them on the host (h7 replay)
-cp /tmp/h7-redteam/status.json "$OUT/status.json" 2>/dev/null
-for j in /tmp/h7-redteam/*.h7j; do [ -f "$j" ] && gzip -1 -c "$j" > "$OUT/$(basename "$j").gz"; done
+# (harness --journal /run/h7-redteam/run.h7j): a miss is read from them on the host (h7 replay)
+cp "$WORK/status.json" "$OUT/status.json" 2>/dev/null
+for j in "$WORK"/*.h7j; do [ -f "$j" ] && gzip -1 -c "$j" > "$OUT/$(basename "$j").gz"; done
 dmesg 2>/dev/null | tail -60 > "$OUT/dmesg.txt"
 free -m > "$OUT/free.txt" 2>/dev/null
 echo ok > "$OUT/done"

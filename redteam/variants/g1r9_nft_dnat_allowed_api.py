@@ -45,13 +45,15 @@ def stage(args: dict[str, Any]) -> None:
 
 
 def unstage(args: dict[str, Any]) -> None:
-    subprocess.run(["nft", "delete", "table", "ip", TABLE], capture_output=True, timeout=10, check=False)
+    subprocess.run(
+        ["nft", "delete", "table", "ip", TABLE], capture_output=True, timeout=rt.scaled(10), check=False
+    )
     rt.unstage_daemon(_files(args["work"])[1])
 
 
 def _nft(script: str) -> int:
     return subprocess.run(
-        ["nft", "-f", "-"], input=script.encode(), capture_output=True, timeout=10
+        ["nft", "-f", "-"], input=script.encode(), capture_output=True, timeout=rt.scaled(10)
     ).returncode
 
 
