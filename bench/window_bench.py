@@ -11,6 +11,13 @@ Figures (all one Python thread, this host):
 * ``l1_finish_baseline_ms`` / ``l1_finish_baseline_ms_nosize`` -- L1's whole
   end of baseline for an agent with busy and quiet seconds, with and without
   its size-aware thresholds and quiet reference (session 11): their cost.
+* ``baseline_end_batch_ms`` / ``baseline_end_batch_ms_inline`` -- the engine's
+  ``end_batch`` of the batch that ends an agent's baseline (L1 + L4, CPU ms):
+  with the costly calibration left as steps for the sensor's idle time
+  (``Engine.defer_calibration``, live since session 12) and done in the batch
+  (as before, and as a replay still does).  ``calibrate_step_max_ms`` is the
+  longest of those steps -- the most one step delays a drain --,
+  ``calibrate_steps`` how many there are, ``calibrate_steps_total_ms`` their sum.
 * ``window_update_ns`` -- one CUSUM step, per batch per metric.
 * ``l1_judge_us_window`` / ``l1_judge_us_nowindow`` and the same for L4 --
   a whole per-batch judgement with the long windows on and off (for L1: the
@@ -90,6 +97,54 @@ def _finish_ms(reps: int, **settings: Any) -> float:
     return float(np.median(ts))
 
 
+def _baseline_end(reps: int) -> dict[str, float]:
+    """CPU ms of the baseline-ending batch, deferred and inline, and of each deferred step (medians)."""
+    from h7.batch import AgentInfo
+    from h7.detect.engine import Engine
+
+    cols: dict[str, list[float]] = {k: [] for k in ("defer", "inline", "step_max", "steps", "total")}
+    for r in range(reps):
+        for defer in (True, False):
+            rng = np.random.default_rng(r)
+            cfg = EngineConfig(read_proc=False, channels=["L1", "L4"], baseline_ns=30 * NS_PER_S)
+            engine = Engine(cfg, [AgentInfo(1, "bench:1:1", 1, "/bin/agent", ["agent"], 0)])
+            engine.defer_calibration = defer
+            t = 0.0
+            for i in range(31):
+                s = _stats(rng)
+                s["syscalls"] = 200  # an active agent (the engine refuses an idle baseline)
+                if i % 3 == 0:  # quiet seconds, as in _l1_baseline: L1's size thresholds have work
+                    for f in ("burst_hist", "sleep_hist"):
+                        s[f] = rng.poisson(1, len(s[f]))
+                b = Batch(i * NS_PER_S, (i + 1) * NS_PER_S, stats={1: s})
+                engine.on_syscalls(b.syscalls)
+                t0 = time.process_time_ns()
+                engine.end_batch(b)
+                t = (time.process_time_ns() - t0) / 1e6
+                if engine.phase == "monitoring":
+                    break
+            assert engine.phase == "monitoring"
+            cols["defer" if defer else "inline"].append(t)
+            if defer:
+                steps = []
+                while True:
+                    t0 = time.process_time_ns()
+                    more = engine.calibrate_step()
+                    steps.append((time.process_time_ns() - t0) / 1e6)
+                    if not more:
+                        break
+                cols["step_max"].append(max(steps))
+                cols["steps"].append(len(steps) - 1)  # the last call only finds nothing left
+                cols["total"].append(sum(steps))
+    return {
+        "baseline_end_batch_ms": float(np.median(cols["defer"])),
+        "baseline_end_batch_ms_inline": float(np.median(cols["inline"])),
+        "calibrate_step_max_ms": float(np.median(cols["step_max"])),
+        "calibrate_steps": float(np.median(cols["steps"])),
+        "calibrate_steps_total_ms": float(np.median(cols["total"])),
+    }
+
+
 def _per(fn: Any, n: int) -> float:
     t0 = time.perf_counter_ns()
     for _ in range(n):
@@ -142,6 +197,7 @@ def run(quick: bool = False) -> dict[str, float]:
     out["l1_finish_baseline_ms_nosize"] = _finish_ms(
         3 if quick else 9, size_aware=False, quiet_reference=False
     )
+    out.update(_baseline_end(3 if quick else 9))
     cu = calibrate_cusum(samples, budget=1e-3)
     out["window_update_ns"] = _per(lambda: cu.update(0.01), n * 10)
     batches = [Batch(i * NS_PER_S, (i + 1) * NS_PER_S, stats={1: _stats(rng)}) for i in range(100, 100 + n)]

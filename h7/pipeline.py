@@ -528,6 +528,10 @@ class Monitor:
     def on_events(self, events: list[Event]) -> None:
         self.engine.on_events(events)
 
+    def on_idle(self) -> bool:
+        """Between drains, with the batch not yet due: a step of an ended baseline's calibration."""
+        return self.engine.calibrate_step()
+
     def on_batch(self, batch: Batch) -> None:
         from h7._memory import release_free_memory
         from h7.detect.engine import PHASE_BASELINE, PHASE_MONITORING
@@ -635,6 +639,9 @@ def run_source(
             strict=not source.watching,
             on_filter=on_filter if source.filters_in_kernel else None,
         )
+        # live, the sensor loop's idle time runs the costly end of each baseline (calibrate_step);
+        # a journal's batches come back to back, so a replay calibrates in the batch, as always
+        engine.defer_calibration = source.idles
         if baseline_from is not None:
             engine.load_baseline(baseline_from)
             term.line(f"h7: baseline loaded from {baseline_from}; monitoring {registry.span(econf.channels)}")

@@ -32,6 +32,10 @@ class BatchHandler(Protocol):
 
     def on_batch(self, batch: Batch) -> None: ...
 
+    def on_idle(self) -> bool:
+        """Work that can wait for a live source's spare time, one short step; whether more is left."""
+        ...
+
 
 class Source(ABC):
     """A stream of batches about a set of agents."""
@@ -42,6 +46,9 @@ class Source(ABC):
     #: the source can stop shipping syscall windows the engine knows (the kernel filter);
     #: without it the engine drops them from alert traces itself (a replay)
     filters_in_kernel: bool = False
+    #: ``run`` gives the handler's ``on_idle`` the spare time of each batch interval (live);
+    #: a journal has none: its batches follow each other at once
+    idles: bool = False
 
     @abstractmethod
     def open(self) -> list[AgentInfo]:

@@ -10,6 +10,7 @@ what it moves and what it tells the operator (:class:`Notice`,
 from __future__ import annotations
 
 import collections
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,6 +124,8 @@ class AgentState:
     user_filter: np.ndarray | None = None
     #: new-key folding and storm collapse of this agent's alerts (set by the engine)
     folder: AgentFolder = field(default_factory=lambda: AgentFolder(0, 0))
+    #: the rest of its channels' end-of-baseline calibration, as steps (Engine.calibrate_step)
+    calibrating: list[Iterator[None]] = field(default_factory=list)
 
     def progress(self, baseline_ns: int) -> float:
         """Fraction of this agent's own baseline window covered (1.0 once monitoring)."""

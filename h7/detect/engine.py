@@ -148,6 +148,10 @@ class Engine:
         self._saved: list[dict[str, Any]] = []
         self._saved_used: set[int] = set()
         self.retired = 0  # agents forgotten after their processes ended (watch mode)
+        #: leave the costly part of each channel's end of baseline (CUSUM simulations, L1's
+        #: size-aware thresholds) for :meth:`calibrate_step`, which the live sensor calls in its
+        #: idle time; off, it runs in the batch that ends the baseline (a replay, tests)
+        self.defer_calibration = False
 
     # -- agents ---------------------------------------------------------
     def retire_agent(self, agent: int) -> None:
@@ -386,6 +390,7 @@ class Engine:
                     self._finish_baseline(st)
                 continue
             st.batches += 1
+            self._calibrate_all(st)  # whatever the idle time left of it: judged as if done at once
             raw: list[Alert] = []
             for ch in st.channels:
                 raw.extend(ch.judge(sub, st.ctx))
@@ -418,6 +423,34 @@ class Engine:
             out.extend(self.on_events(batch.events))
         out.extend(self.end_batch(batch))
         return out
+
+    def calibrate_step(self) -> bool:
+        """One step of an agent's deferred end-of-baseline calibration; whether any is left.
+
+        The live sensor calls this between drains while the batch interval
+        has time left (h7.sensor.sensor.Sensor.run ``on_idle``), one step
+        (one CUSUM simulation or one size of L1's size thresholds: a few ms)
+        at a time, so the batch that ends a baseline is not held up by ~40 ms
+        of calibration per agent and neither are the drains after it.
+        Whatever is left when the agent's next batch is judged runs then
+        (``_calibrate_all``): the verdicts do not depend on when the steps ran.
+        """
+        for st in self.agents.values():
+            while st.calibrating:
+                try:
+                    next(st.calibrating[0])
+                    return True
+                except StopIteration:
+                    st.calibrating.pop(0)
+        return False
+
+    @staticmethod
+    def _calibrate_all(st: AgentState) -> None:
+        """Every step left of this agent's end-of-baseline calibration, now."""
+        for steps in st.calibrating:
+            for _ in steps:
+                pass
+        st.calibrating.clear()
 
     # -- internals --------------------------------------------------------
     def _split(self, batch: Batch) -> dict[int, Batch]:
@@ -543,7 +576,10 @@ class Engine:
         st.phase = PHASE_MONITORING
         st.ctx.phase = PHASE_MONITORING
         for ch in st.channels:
-            ch.finish_baseline(st.ctx)
+            if not self.defer_calibration:
+                ch.finish_baseline(st.ctx)
+            elif (steps := ch.finish_baseline_deferred(st.ctx)) is not None:
+                st.calibrating.append(steps)
         self._install_filter(st)
         learnt: dict[str, Any] = {}
         for ch in st.channels:
@@ -716,6 +752,8 @@ class Engine:
     def to_state(self) -> dict[str, Any]:
         """The models of every agent that is monitoring (agents still learning are left out)."""
         done = [st for st in self.agents.values() if st.phase == PHASE_MONITORING]
+        for st in done:
+            self._calibrate_all(st)  # a saved model is a calibrated one
         if not done:
             raise UsageError("no baseline to save yet: no agent has completed its baseline")
         return baseline.dump(self.config, done)

@@ -33,8 +33,9 @@ Calibration uses the baseline only (never a test that reports the result):
   samples how far a benign batch can reach).
 
 Cost: one float per batch and a few arithmetic operations; calibration is a
-vectorised simulation of ``runs x steps`` CUSUM steps (~10 ms), once per
-agent at the end of its baseline.
+vectorised simulation of ``runs x steps`` CUSUM steps (~5 ms), once per
+agent at the end of its baseline, off the live sensor's batch path
+(Channel.finish_baseline_deferred).
 """
 
 from __future__ import annotations
@@ -139,8 +140,10 @@ def simulated_quantile(steps: np.ndarray, budget: float, seed: int = 0) -> float
     (``_draw_indices``), and S is written in place: the same figure as the
     plain loop it replaces (``bench.window_bench.plain_simulated_quantile``;
     tests/test_l1_small_batches.py checks equality), at about half its CPU.
-    It runs at the end of every baseline, five times per agent, on the
-    engine's batch path (make bench, window section, ``window_simulate_ms``).
+    It runs at the end of every baseline, five times per agent, each a step
+    of the deferred calibration the live sensor runs in its idle time
+    (h7.detect.engine.Engine.calibrate_step; make bench, window section,
+    ``window_simulate_ms``, ``calibrate_step_max_ms``).
     """
     draws = steps[_draw_indices(int(steps.size), seed)]
     seen = np.empty((SIM_STEPS, SIM_RUNS))

@@ -132,6 +132,9 @@ class SensorConfig:
 
 
 HOOK_MODES = ("auto", "tracepoint", "syscall")
+#: the poll timeout between two steps of idle-time work (``Sensor.run`` ``on_idle``): events
+#: are drained between steps, and the steps are done within tens of ms of the batch
+IDLE_POLL_S = 0.002
 
 
 def optional_kind(section: str) -> str | None:
@@ -1232,12 +1235,18 @@ class Sensor:
         duration_s: float | None = None,
         on_syscalls: Callable[[np.ndarray], Any] | None = None,
         stop_when_no_agents: bool = True,
+        on_idle: Callable[[], bool] | None = None,
     ) -> str:
         """Poll until stopped; returns why it stopped (``stopped``, ``duration``, ``agent-exited``).
 
         Per tick, newly drained syscalls go to ``on_syscalls`` *before* the
         tick's discrete events go to ``on_events``, so an alert raised on the
-        urgent path can quote the syscalls that led to it.
+        urgent path can quote the syscalls that led to it.  ``on_idle``: work
+        that may wait for a batch interval's spare time (the engine's
+        end-of-baseline calibration, h7.detect.engine.Engine.calibrate_step),
+        one short step after a tick that ended before the batch is due; it
+        returns whether more is left, and while it is the ticks poll for at
+        most ``IDLE_POLL_S``, so drains still come between its steps.
         """
 
         def tick(timeout: float) -> None:
@@ -1254,13 +1263,14 @@ class Sensor:
         t0 = start
         deadline = start + int(duration_s * 1e9) if duration_s is not None else None
         reason = "stopped"
+        idle_work = False  # on_idle said it has steps left
         while True:
             if should_stop is not None and should_stop():
                 reason = "stopped"
                 break
             now = time.monotonic_ns()
             next_batch = t0 + interval_ns
-            wait = min(poll_s, max(0.0, (next_batch - now) / 1e9))
+            wait = min(IDLE_POLL_S if idle_work else poll_s, max(0.0, (next_batch - now) / 1e9))
             tick(wait)
             now = time.monotonic_ns()
             if now >= next_batch:
@@ -1270,9 +1280,12 @@ class Sensor:
                 tick(0)
                 on_batch(self.take_batch(t0, now))
                 t0 = now
+                idle_work = on_idle is not None  # the batch may have left some (a baseline ended)
                 if stop_when_no_agents and not self.alive_agents():
                     reason = "agent-exited"
                     break
+            elif idle_work and on_idle is not None:
+                idle_work = bool(on_idle())
             if deadline is not None and now >= deadline:
                 reason = "duration"
                 break

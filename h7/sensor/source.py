@@ -45,6 +45,7 @@ class SensorSource(Source):
     """Kernel events of the agents named by ``pids`` and ``sels`` (and their descendants)."""
 
     filters_in_kernel = True
+    idles = True
 
     def __init__(
         self,
@@ -101,6 +102,7 @@ class SensorSource(Source):
             duration_s=duration_s,
             on_syscalls=handler.on_syscalls,
             stop_when_no_agents=not self.watching,
+            on_idle=handler.on_idle,
         )
 
     def new_agents(self) -> list[AgentInfo]:

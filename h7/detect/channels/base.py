@@ -22,6 +22,7 @@ import math
 import os
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -196,6 +197,26 @@ class Channel(ABC):
     def finish_baseline(self, ctx: ChannelContext) -> None:
         """Freeze the model and calibrate thresholds from the baseline itself."""
         self.baselined = True
+
+    def finish_baseline_deferred(self, ctx: ChannelContext) -> Iterator[None] | None:
+        """:meth:`finish_baseline` with its costly part left as steps for later (None: nothing left).
+
+        Why: calibrating a long window simulates 2e5 CUSUM steps (a few ms
+        each, five per agent) and L1's size-aware thresholds subsample the
+        baseline a dozen times: ~40 ms of CPU per agent when its baseline
+        ends, which the live sensor would otherwise spend between two drains
+        of the ring buffer, on the batch path (session 11, make bench
+        ``l1_finish_baseline_ms``).  What is done here at once is whatever
+        ``on_events`` and ``learnt_outside_allowlist`` rely on; each step of
+        the returned iterator is a few ms, run by the engine in the sensor
+        loop's idle time (:meth:`h7.detect.engine.Engine.calibrate_step`).
+        The engine runs every step left before this channel's next ``judge``
+        or ``to_state`` (a replay: before the first monitored batch): the
+        same calibration, to the bit, whenever its steps ran.  The default has no
+        costly part: the whole of ``finish_baseline``, now.
+        """
+        self.finish_baseline(ctx)
+        return None
 
     def on_events(self, events: list[Event], ctx: ChannelContext) -> list[Alert]:
         """Immediate path: judge discrete events as soon as they are drained."""

@@ -29,6 +29,7 @@ bursts for one.  Both per-batch judges want ``persist`` batches in a row.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -304,6 +305,9 @@ class SchedChannel(Channel):
         self.ledger: ProcessLedger | None = None
         self.tools = ToolTally()
         self._share: BatchShare | None = None
+        #: the baseline ended but its CUSUMs / size thresholds are still being calibrated (steps
+        #: of ``finish_baseline_deferred`` the engine runs in the sensor's idle time)
+        self.calibrating = False
 
     def _ledger(self, ctx: ChannelContext) -> ProcessLedger | None:
         if self.ledger is None and ctx.info is not None and self.settings.attribute_tools:
@@ -397,7 +401,27 @@ class SchedChannel(Channel):
         self._cpu.append(cpu_seconds(s, _secs(batch)))
 
     def finish_baseline(self, ctx: ChannelContext) -> None:
-        super().finish_baseline(ctx)
+        for _ in self.finish_baseline_deferred(ctx) or ():
+            pass
+
+    def finish_baseline_deferred(self, ctx: ChannelContext) -> Iterator[None] | None:
+        """The model frozen now; the CUSUMs and the size-aware thresholds as steps (``_finish_steps``)."""
+        steps = self._finish_steps(ctx)
+        next(steps)  # up to the first costly part
+        self.calibrating = True
+        return steps
+
+    def _finish_steps(self, ctx: ChannelContext) -> Iterator[None]:
+        """The end of L1's baseline, in the order it always ran; a ``yield`` before each costly part.
+
+        The first part (to the first ``yield``) freezes the model: the
+        ledger is armed (tool runs start counting with the next event), the
+        shape, warm-up cut and per-batch threshold are set.  Every later part
+        is a CUSUM simulation or one size of the size-aware thresholds, a
+        few ms each (Channel.finish_baseline_deferred); each has its own
+        fixed seed, so when they run changes nothing.
+        """
+        Channel.finish_baseline(self, ctx)
         led = self._ledger(ctx)
         if led is not None:
             led.arm()  # tool runs are programs started after the baseline (ProcessLedger.arm)
@@ -446,19 +470,27 @@ class SchedChannel(Channel):
             budget=self.config.false_alarm_budget,
             override=self.config.threshold_override("L1", "DRIFT_DETECTED"),
         )
-        self.cusum = self._calibrate_window(samples) if self.settings.window else None
         # the baseline's quiet seconds: every batch smaller than its typical one (``_score``)
         typical = self.window_min_events
         self.quiet = rows[rows.sum(axis=1) < typical].sum(axis=0) if counts else np.zeros_like(self.total)
         if self.cal.method == "override":
             # an operator's threshold is for the JSD to the baseline, as it always was
             self.quiet = np.zeros_like(self.total)
-        self.size_cals = self._calibrate_sizes(raw, rows) if self.settings.size_aware and counts else []
         self._jsd_cal = self.cal
         self._rows = []
-        self._calibrate_cpu()
+        yield
+        self.cusum = self._calibrate_window(samples) if self.settings.window else None
+        yield
+        if self.settings.size_aware and counts:
+            self.size_cals = yield from self._calibrate_sizes(raw, rows)
+        else:
+            self.size_cals = []
+        yield from self._calibrate_cpu()
+        self.calibrating = False
 
-    def _calibrate_sizes(self, raw: np.ndarray, rows: np.ndarray) -> list[tuple[int, Calibration]]:
+    def _calibrate_sizes(
+        self, raw: np.ndarray, rows: np.ndarray
+    ) -> Generator[None, None, list[tuple[int, Calibration]]]:
         """Per-batch thresholds for batches smaller than the baseline's typical one.
 
         *Sampling*: the JSD of a batch of n events drawn from the baseline's
@@ -486,7 +518,9 @@ class SchedChannel(Channel):
         highest of its own and every larger size's) and never lie below the
         large-batch ``cal``: a size-aware threshold can only remove verdicts.
         Only sizes whose threshold is above ``cal`` are kept.  Cost: one
-        vectorised draw per grid size, a few ms once per agent.
+        vectorised draw per grid size, a few ms once per agent; a generator
+        that yields after each size, so each is its own step of the deferred
+        end of the baseline (``finish_baseline_deferred``), and returns the list.
         """
         sizes = raw.sum(axis=1)
         usable = sizes >= self.settings.min_events
@@ -522,6 +556,7 @@ class SchedChannel(Channel):
                 idx = np.tile(thin, SIZE_DRAWS)
                 samples += self._score_rows(sub_rows, rest[idx], quiet_rest[idx]).tolist()
             cals.append((n, calibrate_threshold(samples, floor=floor, budget=self.config.false_alarm_budget)))
+            yield  # one size done: the next one is another step
         # never lower for a smaller batch, never below the large-batch threshold
         out: list[tuple[int, Calibration]] = []
         best = self.cal
@@ -586,13 +621,15 @@ class SchedChannel(Channel):
                 break
         return cal
 
-    def _calibrate_cpu(self) -> None:
+    def _calibrate_cpu(self) -> Iterator[None]:
         """CPU time "times the baseline": each baseline batch against the mean of the others.
 
         Judged by a CUSUM of its log whose per-batch input is clipped at the
         calibrated per-batch threshold (``clip_at_cap``): a lone busy second
         adds at most one threshold's worth, so only CPU use that stays up
-        for several batches -- a miner, a busy loop -- passes h.
+        for several batches -- a miner, a busy loop -- passes h.  Yields
+        before the CPU-excess CUSUM, the ratio's per-batch threshold and its
+        CUSUM: each a step of ``finish_baseline_deferred``.
         """
         cpu = np.asarray(self._cpu, dtype=np.float64)
         self._cpu = []
@@ -600,7 +637,9 @@ class SchedChannel(Channel):
             return
         n = cpu.size
         self.cpu_mean = float(cpu.mean())
+        yield
         self._calibrate_cpu_excess(sustained(cpu, self.settings.cpu_sustain))
+        yield
         loo = (cpu.sum() - cpu) / (n - 1)
         ratios = (sustained(cpu, self.settings.cpu_sustain) + CPU_PRIOR) / (loo + CPU_PRIOR)
         self.cpu_cal = calibrate_threshold(
@@ -608,6 +647,7 @@ class SchedChannel(Channel):
             floor=max(self.settings.cpu_floor, 1.0),
             budget=self.config.false_alarm_budget,
         )
+        yield
         if self.settings.window:
             self.cpu_cusum = calibrate_cusum(
                 np.log(ratios),
@@ -881,7 +921,7 @@ class SchedChannel(Channel):
 
     def status(self) -> dict[str, Any]:
         return {
-            "state": "monitoring" if self.baselined else "learning",
+            "state": "calibrating" if self.calibrating else "monitoring" if self.baselined else "learning",
             "divergence": float(self.last.get("divergence", 0.0)),
             # what that divergence is held to: the last judged batch's size's threshold
             # (``_cal_at``); the typical batch's is ``calibration.threshold``

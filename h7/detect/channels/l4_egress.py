@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -752,7 +753,25 @@ class EgressChannel(Channel):
         return (rates + RATE_PRIOR) / (ref + RATE_PRIOR)
 
     def finish_baseline(self, ctx: ChannelContext) -> None:
-        super().finish_baseline(ctx)
+        for _ in self.finish_baseline_deferred(ctx) or ():
+            pass
+
+    def finish_baseline_deferred(self, ctx: ChannelContext) -> Iterator[None] | None:
+        """The rate model and per-batch threshold now; each metric's CUSUM a step (``_finish_steps``).
+
+        Nothing on the immediate path (destinations, the allowlist) waits
+        for the CUSUMs: they judge batches only.
+        """
+        steps = self._finish_steps(ctx)
+        try:
+            next(steps)
+        except StopIteration:
+            return None  # no rates learnt, or no long window: nothing costly left
+        return steps
+
+    def _finish_steps(self, ctx: ChannelContext) -> Iterator[None]:
+        """The end of L4's baseline in its old order; a ``yield`` before each CUSUM simulation."""
+        Channel.finish_baseline(self, ctx)
         self._verdicts.clear()
         override = self.config.threshold_override("L4", "NET_EGRESS_BURST")
         floor = self.config.floor("L4", "NET_EGRESS_BURST", BURST_FLOOR)
@@ -776,8 +795,11 @@ class EgressChannel(Channel):
             # Per metric: log "times the baseline" of each baseline batch against the others.
             logs = np.log(self._divergence(r, loo_ref))
             cap = float(np.log(max(self.cal.threshold, 1.0 + 1e-9)))
-            self.cusums = {
-                m: calibrate_cusum(
+            self._rates = []
+            cusums: dict[str, Cusum] = {}
+            for i, m in enumerate(RATE_METRICS):
+                yield
+                cusums[m] = calibrate_cusum(
                     logs[:, i],
                     budget=self.config.false_alarm_budget / len(RATE_METRICS),
                     ref_sigmas=self.config.window_ref_sigmas,
@@ -788,8 +810,7 @@ class EgressChannel(Channel):
                     # clusters of busy seconds its 30-s baseline may not have seen
                     cap_batches=3,
                 )
-                for i, m in enumerate(RATE_METRICS)
-            }
+            self.cusums = cusums
         self._rates = []
 
     def judge(self, batch: Batch, ctx: ChannelContext) -> list[Alert]:
