@@ -181,6 +181,6 @@ def test_engine_samples_live_only_and_only_for_a_channel_that_asks() -> None:
     live = sampled(channels=["L1", "L4"], channel_settings=on)
     assert os.getpid() in live[1] and live[1][os.getpid()] > 0, live
     assert sampled(channels=["L1", "L4"], channel_settings=on, read_proc=False) == {}
-    assert sampled(channels=["L1", "L4"]) == {}  # off by default (docs/detection.md)
+    assert os.getpid() in sampled(channels=["L1", "L4"])[1]  # on by default (session 12, docs/detection.md)
     assert sampled(channels=["L4"]) == {}
     assert sampled(channels=["L1"], channel_settings={"L1": {"attribute_tools": False}}) == {}

@@ -146,7 +146,7 @@ class L1Settings:
     #: judge the agent's OWN processes' CPU time, not its exec'd tool runs' (h7.detect.proctree;
     #: needs the per-process samples of a live run or of a journal recorded with them): see
     #: ``_attributed_cpu`` and docs/detection.md "L1 and the agent's tool runs"
-    attribute_tools: bool = False  # off by default: see docs/detection.md (guest finding, session 8)
+    attribute_tools: bool = True
     #: judge the agent's own bursts and sleeps, not its waits for a CPU (the run-queue split,
     #: ``SPLIT_CATEGORIES``), whenever the sensor's baseline batches carry them; journals and
     #: sensors from before it are judged on the unsplit shape as before
