@@ -61,7 +61,11 @@ per request:
   what the live mark adds per exec over the same op with none); and session 11's
   ``setprio`` (getpriority + setpriority of the OTHER loop to its own nice
   value, as ``pvm``: the scheduling/oracle cases of sys_enter, red-team
-  round 9);
+  round 9); and session 12's ``mmap`` (a PROT_READ file mapping + munmap:
+  no hook looks at it), ``mmapx`` (the same PROT_EXEC: sys_enter's mmap
+  case or fentry/security_mmap_file, one written_files lookup) and
+  ``mmapw`` (mmapx of a file the loop wrote just before: a record per
+  mapping for the watched loop, issue 13 gap 4's executable mappings);
 * who: ``unmonitored`` (a loop H7 does not watch) and ``monitored`` (a loop
   it watches, after its baseline: its windows are learnt first and loaded
   into the kernel filter, so its known syscalls are counted, not shipped);
@@ -182,6 +186,10 @@ OPS: dict[str, tuple[int, int]] = {
     "execmark900": (200, 50),
     # session 11's sys_enter cases (red-team round 9): scheduling by pid
     "setprio": (20_000, 5_000),
+    # session 12's: executable file mappings (sys_enter mmap, fentry security_mmap_file)
+    "mmap": (50_000, 12_000),
+    "mmapx": (50_000, 12_000),
+    "mmapw": (20_000, 5_000),
 }
 #: ops timed while a receiver mark is live (the watched loop opened a FIFO for writing just before),
 #: and the op each is compared with (the same work with no mark live)

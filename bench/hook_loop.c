@@ -66,6 +66,12 @@
  * Session 11's (red-team round 9) sched/priority/oracle cases of sys_enter:
  *   setprio PID  getpriority(PRIO_PROCESS, PID) + setpriority(PRIO_PROCESS, PID, that value): the
  *              other loop's nice set to what it is (a record when PID is the watched loop)
+ * Session 12's executable mappings (issue 13 gap 4, red-team round 9's gconv module):
+ *   mmap       mmap(FILE, 4 KiB, PROT_READ) + munmap: a file mapping no hook of H7 looks at
+ *   mmapx      the same with PROT_READ|PROT_EXEC: sys_enter's mmap case (the fd's file looked up in
+ *              written_files), or fentry/security_mmap_file; FILE was not written by the loop
+ *   mmapw      mmapx of FILE.PID.x, a file the loop wrote and closed just before the timing: for a
+ *              watched loop, a record per mapping (the worst case: an agent mapping its own file)
  * C, not Python, so the figure is the kernel path and its hooks.
  */
 #define _GNU_SOURCE
@@ -82,6 +88,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -245,7 +252,8 @@ int main(int argc, char **argv)
 	struct rlimit nofile;
 	int unix_rx = socket(AF_UNIX, SOCK_DGRAM, 0), unix_tx = socket(AF_UNIX, SOCK_DGRAM, 0);
 	struct sockaddr_un usock = {.sun_family = AF_UNIX};
-	char created[4096], linked[4096], fdpath[64], dir[4096], wfile[4096], fifo[4096];
+	char created[4096], linked[4096], fdpath[64], dir[4096], wfile[4096], fifo[4096], xfile[4096];
+	int xfd = -1;
 	int extra[EXTRA_FDS];
 	struct perf_event_attr pattr = {.type = PERF_TYPE_SOFTWARE, .size = sizeof(pattr),
 					.config = PERF_COUNT_SW_DUMMY, .disabled = 1};
@@ -266,6 +274,7 @@ int main(int argc, char **argv)
 	snprintf(wfile, sizeof(wfile), "%s.%d.w", argv[1], (int)getpid());
 	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", file);
 	snprintf(fifo, sizeof(fifo), "%s.%d.fifo", argv[1], (int)getpid());
+	snprintf(xfile, sizeof(xfile), "%s.%d.x", argv[1], (int)getpid());
 	unlink(fifo);
 	if (mkfifo(fifo, 0600))
 		return 2;
@@ -317,6 +326,16 @@ int main(int argc, char **argv)
 			for (; nextra < EXTRA_FDS; nextra++)
 				if ((extra[nextra] = dup(zero)) < 0)
 					return 2;
+		if (!strcmp(op, "mmapw")) { /* written and closed now (watched: into written_files), reopened */
+			int w = open(xfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+			if (w < 0 || write(w, created, sizeof(created)) != (ssize_t)sizeof(created) || close(w))
+				return 2;
+			if (xfd >= 0)
+				close(xfd);
+			if ((xfd = open(xfile, O_RDONLY)) < 0)
+				return 2;
+		}
 		ca = now_ns(CLOCK_PROCESS_CPUTIME_ID) + children_cpu_ns();
 		a = now_ns(CLOCK_MONOTONIC);
 		if (!strcmp(op, "pingpong")) {
@@ -511,6 +530,12 @@ int main(int argc, char **argv)
 					if (fd < 0)
 						rc = -1;
 					close(fd);
+				} else if (!strcmp(op, "mmap") || !strcmp(op, "mmapx") || !strcmp(op, "mmapw")) {
+					int prot = strcmp(op, "mmap") ? PROT_READ | PROT_EXEC : PROT_READ;
+					void *m = mmap(NULL, 4096, prot, MAP_PRIVATE, strcmp(op, "mmapw") ? file : xfd, 0);
+
+					if (m == MAP_FAILED || munmap(m, 4096))
+						rc = -1;
 				} else if (!strcmp(op, "setprio")) {
 					errno = 0;
 					int nice = getpriority(PRIO_PROCESS, (id_t)pid);
@@ -551,5 +576,6 @@ int main(int argc, char **argv)
 	unlink(wfile);
 	unlink(usock.sun_path);
 	unlink(fifo);
+	unlink(xfile);
 	return 0;
 }

@@ -1374,6 +1374,151 @@ static __always_inline void report_unix_peer(__u32 agent, int fd, struct sock *s
 	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
 }
 
+/* ------------------------------------------------ executable mappings (gap "exec_mappings") */
+
+#define H7_PROT_EXEC 0x4
+#define H7_MAP_ANONYMOUS 0x20
+
+static __always_inline int exec_map_fentry_live(void)
+{
+	struct h7_hook_cfg *cfg = hook_config();
+
+	return cfg && cfg->mapexec == H7_XMAP_FENTRY;
+}
+
+/*
+ * A file the same agent wrote (written_files), mapped executable by one of its processes:
+ * dlopen, LD_PRELOAD and iconv's gconv modules run the agent's code inside a program whose
+ * exec was of a trusted file (red-team round 9's g4r9_gconv_module_in_iconv: iconv mapped an
+ * agent-written module and exited in milliseconds, before L2 could read its maps).  Reported
+ * where the mapping is made.  Costs one hash lookup per PROT_EXEC mapping of a regular file
+ * by a watched process; nothing for any other mmap or process.  The process's own program is
+ * skipped (fentry mode sees the kernel map it at exec; its exec record carries the mark).
+ */
+#define H7_OVERLAYFS_MAGIC 0x794c7630
+
+/* 6.8+: a stacking filesystem's file on the layer below, with the path its user opened. */
+struct backing_file___h7 {
+	struct file file;
+	struct path user_path;
+} __attribute__((preserve_access_index));
+
+/*
+ * written_files' entry for a mapping's file.  A mapping's vm_file (mprotect's case) is, on
+ * overlayfs (containers), the REAL file of the layer below, whose inode the agent never closed:
+ * it wrote and closed the overlay's.  So when the file's own inode is not in the map, try the
+ * inode its user saw: 6.1-6.7 open the real file with the overlay's path (f_path), 6.8+ embed it
+ * in a backing_file that keeps the user's path.  Taken only if that inode is an overlayfs one
+ * (on a plain file the backing_file read runs past struct file: its magic will not match).
+ */
+static __always_inline struct h7_written *mapped_written(struct file *f, struct inode *ino, struct h7_file_key *k)
+{
+	struct h7_written *w;
+	struct inode *ui;
+
+	file_key(f, k);
+	w = bpf_map_lookup_elem(&written_files, k);
+	if (w)
+		return w;
+	ui = BPF_CORE_READ(f, f_path.dentry, d_inode);
+	if (ui == ino && bpf_core_type_exists(struct backing_file___h7))
+		ui = BPF_CORE_READ((struct backing_file___h7 *)f, user_path.dentry, d_inode);
+	if (!ui || ui == ino || BPF_CORE_READ(ui, i_sb, s_magic) != H7_OVERLAYFS_MAGIC)
+		return 0;
+	k->ino = BPF_CORE_READ(ui, i_ino);
+	k->dev = BPF_CORE_READ(ui, i_sb, s_dev);
+	k->gen = BPF_CORE_READ(ui, i_generation);
+	return bpf_map_lookup_elem(&written_files, k);
+}
+
+static __always_inline void exec_map_emit(__u32 agent, struct file *f, __u32 op, __u64 addr, __u64 len,
+					  __u32 prot, __u32 flags, int fd, __u32 hook)
+{
+	struct task_struct *t;
+	struct h7_file_key k = {};
+	struct h7_written *w;
+	struct h7_event *ev;
+	struct inode *ino, *exe;
+
+	if (!f)
+		return;
+	ino = BPF_CORE_READ(f, f_inode);
+	if ((BPF_CORE_READ(ino, i_mode) & S_IFMT) != S_IFREG)
+		return;
+	w = mapped_written(f, ino, &k);
+	if (!w || w->agent != agent)
+		return;
+	t = (struct task_struct *)bpf_get_current_task();
+	exe = BPF_CORE_READ(t, mm, exe_file, f_inode);
+	if (exe == ino || (exe && BPF_CORE_READ(exe, i_ino) == k.ino && BPF_CORE_READ(exe, i_sb, s_dev) == k.dev))
+		return;
+	ev = event_start(H7_EV_EXEC_MAP, agent);
+	if (!ev)
+		return;
+	ev->exec_map.ino = k.ino;
+	ev->exec_map.dev = k.dev;
+	ev->exec_map.gen = k.gen;
+	ev->exec_map.written_ns = w->ts_ns;
+	ev->exec_map.addr = addr;
+	ev->exec_map.len = len;
+	ev->exec_map.prot = prot;
+	ev->exec_map.flags = flags;
+	ev->exec_map.fd = fd;
+	ev->exec_map.op = op;
+	ev->exec_map.hook = hook;
+	ev->exec_map._pad = 0;
+	bpf_probe_read_kernel_str(ev->exec_map.name, sizeof(ev->exec_map.name),
+				  BPF_CORE_READ(f, f_path.dentry, d_name.name));
+	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
+}
+
+struct vma_file_ctx {
+	struct file *file;
+};
+
+static long vma_file_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	struct vma_file_ctx *c = data;
+
+	c->file = BPF_CORE_READ(vma, vm_file);
+	return 0;
+}
+
+/* fentry mode: every mapping of a file, from mmap(2), the kernel's own (exec, ld.so) or others. */
+SEC("fentry/security_mmap_file")
+int BPF_PROG(h7_fe_mmap_file, struct file *file, unsigned long prot, unsigned long flags)
+{
+	struct h7_scope *s;
+
+	if (!file || !(prot & H7_PROT_EXEC))
+		return 0;
+	s = scope_current();
+	if (s)
+		exec_map_emit(s->agent, file, H7_MAP_MMAP, 0, 0, (__u32)prot, (__u32)flags, -1,
+			      H7_HOOK_FENTRY_MMAP_FILE);
+	return 0;
+}
+
+/* fentry mode: a protection change (mprotect, pkey_mprotect) adding PROT_EXEC to a file mapping. */
+SEC("fentry/security_file_mprotect")
+int BPF_PROG(h7_fe_file_mprotect, struct vm_area_struct *vma, unsigned long reqprot, unsigned long prot)
+{
+	struct h7_scope *s;
+	struct file *f;
+
+	if (!(reqprot & H7_PROT_EXEC))
+		return 0;
+	f = BPF_CORE_READ(vma, vm_file);
+	if (!f)
+		return 0;
+	s = scope_current();
+	if (s)
+		exec_map_emit(s->agent, f, H7_MAP_MPROTECT, BPF_CORE_READ(vma, vm_start),
+			      BPF_CORE_READ(vma, vm_end) - BPF_CORE_READ(vma, vm_start), (__u32)reqprot, 0, -1,
+			      H7_HOOK_FENTRY_FILE_MPROTECT);
+	return 0;
+}
+
 /*
  * fentry mode (gap "exec_identity"): security_bprm_check runs once per
  * binfmt stage, so a #! script's own file is seen before the kernel swaps
@@ -1800,6 +1945,8 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_kcmp 312
 #define H7_NR_sched_setattr 314
 #define H7_NR_creat 85
+#define H7_NR_mmap 9
+#define H7_NR_mprotect 10
 #define H7_NR_link 86
 #define H7_NR_linkat 265
 #define H7_NR_setxattr 188
@@ -1857,6 +2004,8 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_kcmp 272
 #define H7_NR_sched_setattr 274
 #define H7_NR_creat -1003 /* arm64 has no creat(2) */
+#define H7_NR_mmap 222
+#define H7_NR_mprotect 226
 #define H7_NR_link -1004  /* arm64 has no link(2) */
 #define H7_NR_linkat 37
 #define H7_NR_setxattr 5
@@ -4765,6 +4914,33 @@ int BPF_PROG(h7_tp_uring_submit_sqe, struct io_kiocb *req, bool force_nonblock)
 
 /* ---------------------------------------------------------------- sys_enter */
 
+/* Tracepoint mode, sys_enter: mmap(addr, len, prot, flags, fd, off) with PROT_EXEC of an fd. */
+static __always_inline void on_mmap_exec(__u32 agent, struct pt_regs *regs)
+{
+	__u32 prot = (__u32)ARG3(regs), flags = (__u32)ARG4(regs);
+
+	if (!(prot & H7_PROT_EXEC) || (flags & H7_MAP_ANONYMOUS) || exec_map_fentry_live())
+		return;
+	exec_map_emit(agent, fd_file((int)ARG5(regs)), H7_MAP_MMAP, (__u64)ARG1(regs), (__u64)ARG2(regs), prot,
+		      flags, (int)ARG5(regs), H7_HOOK_SYS_ENTER);
+}
+
+/* Tracepoint mode, sys_enter: mprotect(addr, len, prot) adding PROT_EXEC; the file of the mapping
+ * at addr (bpf_find_vma), if any (an anonymous region has none: not this gap's). */
+static __always_inline void on_mprotect_exec(__u32 agent, struct pt_regs *regs)
+{
+	struct vma_file_ctx c = {};
+	__u32 prot = (__u32)ARG3(regs);
+	__u64 addr = (__u64)ARG1(regs);
+
+	if (!(prot & H7_PROT_EXEC) || exec_map_fentry_live())
+		return;
+	if (bpf_find_vma(bpf_get_current_task_btf(), addr, vma_file_cb, &c, 0) || !c.file)
+		return;
+	exec_map_emit(agent, c.file, H7_MAP_MPROTECT, addr, (__u64)ARG2(regs), prot, 0, -1, H7_HOOK_SYS_ENTER);
+}
+
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 {
@@ -4945,6 +5121,12 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	}
 	case H7_NR_close:
 		on_close(agent, (int)ARG1(regs));
+		break;
+	case H7_NR_mmap:
+		on_mmap_exec(agent, regs);
+		break;
+	case H7_NR_mprotect:
+		on_mprotect_exec(agent, regs);
 		break;
 	case H7_NR_ioctl:
 		if ((__u32)ARG2(regs) == H7_TIOCSTI)

@@ -87,6 +87,14 @@ enum h7_event_type {
 	H7_EV_FILE = 13,     /* struct h7_file: a regular file's identity where a path alone does not
 				say which file a process holds (L3's read edge of a received fd) */
 	H7_EV_SHM = 14,      /* struct h7_shm: a SysV shared-memory segment got, attached or detached */
+	H7_EV_EXEC_MAP = 15, /* struct h7_exec_map: a file the same agent wrote, mapped executable by
+				one of its processes (dlopen, LD_PRELOAD, a gconv module) */
+};
+
+/* How an H7_EV_EXEC_MAP mapping was made executable (h7_exec_map.op). */
+enum h7_map_op {
+	H7_MAP_MMAP = 1,     /* mmap(2) of the file with PROT_EXEC (ld.so maps a library's code so) */
+	H7_MAP_MPROTECT = 2, /* mprotect(2) adding PROT_EXEC to a mapping of the file */
 };
 
 /* What a monitored process did with a SysV shared-memory segment (h7_shm.op). */
@@ -187,6 +195,9 @@ enum h7_hook {
 	H7_HOOK_TP_EXIT_PIDFD_GETFD = 30,    /* tracepoint/syscalls/sys_exit_pidfd_getfd */
 	/* red-team round 9 (numbered apart so that parallel additions do not collide) */
 	H7_HOOK_TP_CGROUP_ATTACH = 40, /* tp_btf/cgroup_attach_task: a task moved into another cgroup */
+	/* session 12: executable mappings of agent-written files (h7_exec_map), fentry mode */
+	H7_HOOK_FENTRY_MMAP_FILE = 41,      /* fentry/security_mmap_file: every file mapping, kernel's own too */
+	H7_HOOK_FENTRY_FILE_MPROTECT = 42,  /* fentry/security_file_mprotect: a protection change of a mapping */
 };
 
 /* Where an exec's pre-interpreter file is read (h7_hook_cfg.exec). */
@@ -220,6 +231,12 @@ enum h7_written_mode {
 	H7_WRITTEN_FENTRY = 1,  /* fentry/filp_close: every path that drops a file from a table */
 };
 
+/* Where an executable mapping of an agent-written file is seen (h7_hook_cfg.mapexec). */
+enum h7_mapexec_mode {
+	H7_XMAP_SYSCALL = 0, /* sys_enter mmap/mprotect with PROT_EXEC: the fd's (the range's) file */
+	H7_XMAP_FENTRY = 1,  /* security_mmap_file / security_file_mprotect: every mapping made */
+};
+
 /* Sensor-wide switches written by userspace after attaching (array, key 0). */
 struct h7_hook_cfg {
 	__u32 egress; /* enum h7_egress_mode */
@@ -230,7 +247,7 @@ struct h7_hook_cfg {
 	__u32 packet;  /* enum h7_egress_mode: FENTRY when packet_sendmsg reports AF_PACKET sends,
 			  else SYSCALL (sys_enter and io_uring's submit tracepoint report them) */
 	__u32 written; /* enum h7_written_mode */
-	__u32 _pad;
+	__u32 mapexec; /* enum h7_mapexec_mode */
 };
 
 /* What an H7_EV_ACCESS act did to a monitored process. */
@@ -573,6 +590,28 @@ struct h7_shm {
 	__u32 hook;   /* enum h7_hook that saw it */
 };
 
+/* A file the same agent wrote (written_files) mapped executable by one of its processes
+ * (H7_EV_EXEC_MAP): code the agent wrote runs inside a program whose exec was of a trusted file
+ * (dlopen, LD_PRELOAD, iconv's gconv module).  Read where the mapping is made, so a process that
+ * maps the file and exits in a millisecond is reported all the same (its maps are gone before
+ * userspace could read them).  The process's own program (the kernel maps it at exec) is not
+ * reported: its exec record already carries the agent-written mark. */
+struct h7_exec_map {
+	__u64 ino;        /* i_ino of the mapped file */
+	__u32 dev;        /* its superblock dev_t (kernel encoding) */
+	__u32 gen;        /* i_generation */
+	__u64 written_ns; /* CLOCK_MONOTONIC of the agent's last writable close of it */
+	__u64 addr;       /* mmap: the address asked for (0: any); mprotect: the range's start */
+	__u64 len;        /* the length asked for (0 in fentry mode's mmap: not an argument there) */
+	__u32 prot;       /* the PROT_* bits asked for (PROT_EXEC among them) */
+	__u32 flags;      /* mmap's MAP_* flags (0 for mprotect) */
+	__s32 fd;         /* mmap's fd (sys_enter); -1 when the hook holds the file itself */
+	__u32 op;         /* enum h7_map_op */
+	__u32 hook;       /* enum h7_hook that saw it */
+	__u32 _pad;
+	char name[H7_NAME_LEN]; /* its dentry's name (the evidence; not a path) */
+};
+
 /* Fixed-size discrete event: header + union. */
 struct h7_event {
 	struct h7_hdr hdr;
@@ -587,6 +626,7 @@ struct h7_event {
 		struct h7_access access;
 		struct h7_file file;
 		struct h7_shm shm;
+		struct h7_exec_map exec_map;
 	};
 };
 

@@ -73,6 +73,10 @@ EV_SHM = 14
 #: enum h7_shm_op
 SHM_OPS = {1: "get", 2: "at", 3: "dt"}
 SHM_RDONLY = 0o10000
+#: struct h7_exec_map: a file the same agent wrote, mapped executable by one of its processes
+EV_EXEC_MAP = 15
+#: enum h7_map_op: how the mapping became executable
+MAP_OPS = {1: "mmap", 2: "mprotect"}
 EV_ACCESS = 7  # 7-9: kernel-visibility events (knet); 10-12: exec identity / hand-offs (kexec)
 EVENT_TYPE_NAMES = {
     EV_FORK: "fork",
@@ -87,6 +91,7 @@ EVENT_TYPE_NAMES = {
     EV_RECV_EXEC: "recv_exec",
     EV_FILE: "file",
     EV_SHM: "shm",
+    EV_EXEC_MAP: "exec_map",
 }
 #: Event types that share another type's union member.
 VIEW_OF = {"exec_fd": "exec", "recv_exec": "exec"}
@@ -163,6 +168,8 @@ HOOKS = {
     29: "tracepoint/syscalls/sys_exit_open_by_handle_at",
     30: "tracepoint/syscalls/sys_exit_pidfd_getfd",
     40: "tp_btf/cgroup_attach_task",
+    41: "fentry/security_mmap_file",
+    42: "fentry/security_file_mprotect",
 }
 #: enum h7_addr_src: where a net record's address was read
 ADDR_CALL, ADDR_SOCKET, ADDR_IPHDR = 0, 1, 2
@@ -208,6 +215,8 @@ EXEC_SYSCALL, EXEC_FENTRY = 0, 1
 HANDOFF_SYSCALL, HANDOFF_FENTRY = 0, 1
 #: enum h7_written_mode
 WRITTEN_SYSCALL, WRITTEN_FENTRY = 0, 1
+#: enum h7_mapexec_mode
+XMAP_SYSCALL, XMAP_FENTRY = 0, 1
 HOOK_CFG_DTYPE = np.dtype(
     [
         ("egress", "<u4"),
@@ -217,7 +226,7 @@ HOOK_CFG_DTYPE = np.dtype(
         ("environ", "<u4"),
         ("packet", "<u4"),
         ("written", "<u4"),
-        ("_pad", "<u4"),
+        ("mapexec", "<u4"),
     ]
 )
 NSPID_KEY_DTYPE = np.dtype([("ns", "<u4"), ("pid", "<u4")])
@@ -408,6 +417,21 @@ UNION_FIELDS: dict[str, list[tuple[str, Any]]] = {
         ("flags", "<u4"),
         ("ipc_ns", "<u4"),
         ("hook", "<u4"),
+    ],
+    "exec_map": [
+        ("ino", "<u8"),
+        ("dev", "<u4"),
+        ("gen", "<u4"),
+        ("written_ns", "<u8"),
+        ("addr", "<u8"),
+        ("len", "<u8"),
+        ("prot", "<u4"),
+        ("flags", "<u4"),
+        ("fd", "<i4"),
+        ("op", "<u4"),
+        ("hook", "<u4"),
+        ("_pad", "<u4"),
+        ("name", f"S{NAME_LEN}"),
     ],
 }
 
@@ -716,3 +740,16 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
         ev["flags"] = int(r["flags"])
         ev["ipc_ns"] = int(r["ipc_ns"])
         ev["hook"] = HOOKS.get(int(r["hook"]), "unknown")
+    elif name == "exec_map":
+        ev["op"] = MAP_OPS.get(int(r["op"]), "unknown")
+        ev["ino"] = int(r["ino"])
+        ev["dev"] = int(r["dev"])
+        ev["gen"] = int(r["gen"])
+        ev["written_ns"] = int(r["written_ns"])
+        ev["addr"] = int(r["addr"])
+        ev["len"] = int(r["len"])
+        ev["prot"] = int(r["prot"])
+        ev["flags"] = int(r["flags"])
+        ev["fd"] = int(r["fd"])
+        ev["hook"] = HOOKS.get(int(r["hook"]), "unknown")
+        ev["name"] = _cstr(bytes(r["name"]))

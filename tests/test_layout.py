@@ -137,6 +137,15 @@ def test_shm_ops_match() -> None:
     assert {n: name.lower() for n, (name, _) in ops.items()} == decode.SHM_OPS
 
 
+def test_map_ops_match() -> None:
+    """The executable-mapping record's ops (mmap, mprotect) are named as in bpf/h7.h."""
+    text = (Path(__file__).resolve().parent.parent / "bpf" / "h7.h").read_text()
+    ops = _enum(text, "H7_MAP_")
+    assert {n: name.lower() for n, (name, _) in ops.items()} == decode.MAP_OPS
+    modes = {n: name for n, (name, _) in _enum(text, "H7_XMAP_").items()}
+    assert modes == {decode.XMAP_SYSCALL: "SYSCALL", decode.XMAP_FENTRY: "FENTRY"}
+
+
 def test_net_ops_match() -> None:
     """The net record's ops (listen/unlisten, not egress, included) are named in Python as in bpf/h7.h."""
     text = (Path(__file__).resolve().parent.parent / "bpf" / "h7.h").read_text()

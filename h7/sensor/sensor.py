@@ -71,6 +71,8 @@ from h7.decode import (
     SYS_RING_BYTES,
     WRITTEN_FENTRY,
     WRITTEN_SYSCALL,
+    XMAP_FENTRY,
+    XMAP_SYSCALL,
     decode_events,
 )
 from h7.errors import BPFError, PermissionDenied, UsageError
@@ -383,6 +385,17 @@ GAPS: list[Gap] = [
         cfg_field="written",
         values={"fentry": WRITTEN_FENTRY, "tracepoint": WRITTEN_SYSCALL, "syscall": WRITTEN_SYSCALL},
         also=URING_PROGRAMS,
+    ),
+    # Agent-written code mapped executable inside a trusted program (dlopen, LD_PRELOAD, a gconv
+    # module): mmap/mprotect with PROT_EXEC at sys_enter (the fd's / the range's file) always;
+    # fentry: the LSM hooks every mapping passes (the kernel's own mappings too).
+    Gap(
+        "exec_mappings",
+        4,
+        "files the agent wrote mapped executable by its processes (dlopen, LD_PRELOAD), gone in ms",
+        fentry=("h7_fe_mmap_file", "h7_fe_file_mprotect"),
+        cfg_field="mapexec",
+        values={"fentry": XMAP_FENTRY, "tracepoint": XMAP_SYSCALL, "syscall": XMAP_SYSCALL},
     ),
     Gap(
         "handoffs",

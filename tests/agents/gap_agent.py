@@ -218,6 +218,8 @@ def main() -> None:
         elif cmd[0] == "run":  # run PATH [ARG...]: its output kept off this protocol
             r = subprocess.run(cmd[1:], capture_output=True, timeout=30, check=False)
             out = f"rc {r.returncode}"
+        elif cmd[0] == "copy":  # copy SRC DST: write SRC's bytes to DST (open, write, close)
+            out = Path(cmd[2]).write_bytes(Path(cmd[1]).read_bytes())
         elif cmd[0] == "creat":  # creat PATH: creat(2), the one create call that is no open*
             fd = libc.creat(cmd[1].encode(), 0o600)
             if fd < 0:

@@ -163,6 +163,8 @@ _LOADER_OPEN_FLAGS = _O_CLOEXEC
 #: how long a read-open of an agent-written ELF by a live process may wait for its executable mapping
 _MAP_CONFIRM_S = 2.0
 _WRITTEN_PATHS_MAX = 16384
+#: open records kept by (pid, base name) to name the path of a file the kernel reports mapped
+_OPENED_MAX = 4096
 #: the kernel reports ioctl(TIOCSTI) by an agent as a hand-off to "tiocsti:<tty>"
 TIOCSTI_PREFIX = "tiocsti:"
 HANDOFF_FOLLOW = ("tmux: server", "screen", "SCREEN", "zellij", "abduco", "dtach", "socat", "ncat")
@@ -1204,6 +1206,11 @@ class ExecChannel(Channel):
         self._baseline_ran: dict[tuple[int, int, int], int] = {}
         #: agent-written ELF files read by an interpreter (an import, a dlopen): not the mapped rule's case
         self.mapped_by_interpreter = 0
+        #: the kernel's records of agent-written files mapped executable (``exec_map``)
+        self.exec_map_records = 0
+        #: (pid, base name) -> the latest open record naming it: the path of a file the kernel
+        #: reports mapped by name and inode only (bounded, oldest dropped first)
+        self._opened: dict[tuple[int, str], Event] = {}
         self._knob_re = (
             re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in self.settings.kernel_helper_knobs))
             if self.settings.kernel_helper_knobs
@@ -1670,7 +1677,7 @@ class ExecChannel(Channel):
                 w.exited_ns = ts_ns
 
     def _written_counts(self, ev: Event, written_ns: int) -> str | None:
-        """Is running this agent-written file a finding?  Why, or None.
+        """Is running (or mapping executable) this agent-written file a finding?  Why, or None.
 
         Written after the baseline: yes (``after-baseline``).  Written DURING the baseline:
         only if the baseline never saw it run (``during-baseline, first run after it``) --
@@ -2611,6 +2618,84 @@ class ExecChannel(Channel):
             },
         )
 
+    def _remember_open(self, ev: Event) -> None:
+        """Keep the path an open named, by (pid, base name), for :meth:`_exec_map_alert`."""
+        path = str(ev.get("path", ""))
+        if not path or ev.get("op") in ("rename_from", "chdir", "xattr_set", "xattr_get"):
+            return
+        key = (int(ev.get("pid", 0)), os.path.basename(path))
+        self._opened.pop(key, None)
+        if len(self._opened) >= _OPENED_MAX:
+            self._opened.pop(next(iter(self._opened)))
+        self._opened[key] = ev
+
+    def _exec_map_alert(self, ev: Event, ctx: ChannelContext) -> Alert | None:
+        """AGENT_WRITTEN_EXEC (``act: mapped``) from the kernel's record of an executable mapping.
+
+        Red-team round 9 (``g4r9_gconv_module_in_iconv``, held out): the installed ``iconv``,
+        run by the agent with ``GCONV_PATH`` naming an agent-written module, ``dlopen``ed it
+        and exited within milliseconds, so :meth:`_written_mapping`, which confirms a mapping
+        in ``/proc/PID/maps``, found nothing to read.  The kernel now reports the mapping
+        itself where it is made (``mmap``/``mprotect`` with ``PROT_EXEC`` at ``sys_enter``, or
+        the LSM hooks ``security_mmap_file``/``security_file_mprotect`` in fentry mode), only
+        for a file a process of the same agent closed writable (``written_files``), never for
+        the process's own program (its exec record carries that mark).  Same rules as an
+        exec's (:meth:`_written_counts`: written after the baseline, or during it and never run
+        or mapped while learning); an interpreter
+        (python importing the extension pip just built, node loading an addon) runs whatever
+        code it is given and its own exec was judged, so it is counted, not certified;
+        ``written_allow`` exempts by path or name.  One certificate per directory (a package's
+        libraries), as the open-based rule keys it, so both fold together.
+        """
+        self.exec_map_records += 1
+        written_ns = int(ev.get("written_ns", 0) or 0)
+        when = self._written_counts(ev, written_ns)
+        if when is None:
+            return None
+        pid, name = int(ev.get("pid", 0)), str(ev.get("name", ""))
+        img = self._img_of.get(pid, AGENT_IMAGE)
+        c = self.classify_name(img.name)
+        if (
+            img.interpreter
+            or (c is not None and c[0] == INTERPRETER)
+            or self._agent_interpreter(pid, img, ctx)
+        ):
+            self.mapped_by_interpreter += 1
+            return None
+        opened = self._opened.get((pid, name))
+        path = self._open_path(opened, ctx) if opened is not None else None
+        if any(fnmatch.fnmatchcase(n, pat) for pat in self.written_allow for n in (path, name) if n):
+            self.allowed += 1
+            return None
+        self.written += 1
+        self.mapped_written += 1
+        return _match(
+            ctx,
+            AGENT_WRITTEN_EXEC,
+            ev,
+            key=f"mapped:{os.path.dirname(path)}" if path else f"mapped:{name}",
+            evidence={
+                "pid": pid,
+                "ppid": int(ev.get("ppid", 0)),
+                "comm": ev.get("comm", ""),
+                "act": "mapped",
+                "mapped_file": path or name,
+                "inode": {
+                    "dev": int(ev.get("dev", 0)),
+                    "ino": int(ev.get("ino", 0)),
+                    "gen": int(ev.get("gen", 0)),
+                },
+                "map_op": ev.get("op", ""),
+                "prot": int(ev.get("prot", 0)),
+                "mapper_image": img.name,
+                "written_ns": written_ns,
+                "baseline_end_ns": self.baseline_end_ns,
+                "written": when,
+                "confirmed_by": "the kernel's record of the executable mapping",
+                "hook": _hook(ev),
+            },
+        )
+
     # -- channel interface ----------------------------------------------
     def on_events(self, events: list[Event], ctx: ChannelContext) -> list[Alert]:
         out: list[Alert] = self._recheck_mappings(ctx) if self._map_pending else []
@@ -2627,6 +2712,12 @@ class ExecChannel(Channel):
                 ma = self._written_mapping(ev, ctx, in_loader)
                 if ma is not None:
                     out.append(ma)
+                self._remember_open(ev)
+                continue
+            if etype == "exec_map":
+                xa = self._exec_map_alert(ev, ctx)
+                if xa is not None:
+                    out.append(xa)
                 continue
             if etype == "handoff":
                 a = self._handoff_alert(ev, ctx)
@@ -2886,6 +2977,7 @@ class ExecChannel(Channel):
             "agent_written_build_outputs": self.build_outputs,
             "cut_argv_read_whole": self.argv_read_whole,
             "cut_argv_unread": self.argv_unread,
+            "agent_written_exec_map_records": self.exec_map_records,
             "agent_written_elf_opened_by_interpreter": self.mapped_by_interpreter,
             "nested_interpreters": self.nested_interpreters,
             "index_not_ready": self.index_not_ready,
