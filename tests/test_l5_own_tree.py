@@ -102,6 +102,9 @@ def test_lineage_relations() -> None:
         (103, 102, ROOT, True),  # a tool's child reading the agent's root: its keys
         (103, 102, 102, True),  # ... or its own parent
         (104, ROOT, 101, True),  # a tool reading a forked copy of the root's memory
+        (ROOT, 77, 102, True),  # the agent's own code reading its tool program (not a debugger)
+        (101, ROOT, 104, True),  # a forked copy of the agent on an exec'd sibling (g2r3's class)
+        (101, ROOT, 103, True),  # ... or on a fork of a tool program (its memory is the program's)
         (999, 1, 101, True),  # an outsider
     ],
 )
@@ -111,7 +114,9 @@ def test_certified_by_relation(by: int, ppid: int, target: int, certified: bool)
     assert bool(alerts) == certified, alerts
     if certified:
         assert alerts[0].code == "PROCESS_MEMORY_ACCESS"
-        assert alerts[0].evidence["relation"] in ("ancestor", "sideways_copy", "outside")
+        assert alerts[0].evidence["relation"] in (
+            "ancestor", "sideways_copy", "outside", "descendant", "sideways_program"
+        )  # fmt: skip
     else:
         assert sum(ch.status()["own_tree_ignored"].values()) == 1
 
@@ -122,6 +127,18 @@ def test_ptrace_attach_follows_the_same_rule() -> None:
     assert ch.on_events([*_tree(), pt], ctx) == []
     up = {**_access(104, ROOT, ROOT), "type": "ptrace", "request_nr": 16}
     assert [a.code for a in ch.on_events([up], ctx)] == ["PTRACE_ATTACH_DETECTED"]
+
+
+def test_agent_code_attaching_its_tool_is_certified_a_debugger_is_not() -> None:
+    """PTRACE_ATTACH inside the agent: gdb (exec'd 102) on the exec'd test 104 is counted; a forked
+    copy of the agent (101, no exec) attaching the same program is certified, relation kept."""
+    ch, ctx = PtraceChannel(None), _ctx()
+    gdb = {**_access(102, ROOT, 104), "type": "ptrace", "request_nr": 16}
+    assert ch.on_events([*_tree(), gdb], ctx) == []
+    copy = {**_access(101, ROOT, 104), "type": "ptrace", "request_nr": 16}
+    got = [(a.code, a.evidence["relation"]) for a in ch.on_events([copy], ctx)]
+    assert got == [("PTRACE_ATTACH_DETECTED", "sideways_program")], got
+    assert ch.status()["own_tree_ignored"] == {"sideways_program": 1}
 
 
 def test_fd_pull_follows_the_same_rule() -> None:

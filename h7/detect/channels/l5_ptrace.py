@@ -269,11 +269,30 @@ class Lineage:
         below = theirs[: next(i for i, p in enumerate(theirs) if p in mine)]
         return "sideways_program" if any(p in self.execd for p in below) else "sideways_copy"
 
+    def runs_program(self, pid: int, root: int, upto: int | None = None) -> bool:
+        """Whether ``pid``'s memory is a program the agent started rather than a copy of the agent.
+
+        True when ``pid`` or one of its ancestors below ``upto`` (default: the agent's root,
+        excluded) exec'd since it was forked.  Unknown links say False: the conservative verdict.
+        """
+        chain = self.chain(pid, root)
+        if chain is None:
+            return False
+        stop = upto if upto is not None else root
+        below = chain[: chain.index(stop)] if stop in chain else chain[:-1]
+        return any(p in self.execd for p in below)
+
 
 #: relations of an accessor INSIDE the agent to its target that are the agent's own work, only
 #: counted (docs/detection.md, L5 "Inside the agent"): nothing is gained that the accessor (or
 #: the agent process that started both) did not already hold
 OWN_WORK = frozenset({"descendant", "sideways_program"})
+#: codes whose act reads or takes over a process's memory (ptrace, /proc/PID/mem, process_vm_*):
+#: on a PROGRAM the agent started, the agent's own work only when the accessor is itself a program
+#: (gdb, strace, py-spy); the agent's own code (its root or a forked copy of it) doing this to its
+#: tool is certified (red-team round 3's g2r3_ptrace_sibling, a regression of c046722 found by
+#: session 12's whole-suite run: a forked copy of the agent attached to the agent's `sleep` tool)
+PROGRAM_MEMORY_CODES = frozenset({"PTRACE_ATTACH_DETECTED", "PROCESS_MEMORY_ACCESS"})
 
 
 @dataclass
@@ -414,7 +433,7 @@ class PtraceChannel(Channel):
             else:
                 continue
             relation = self._relation(ev, ctx)
-            if relation in OWN_WORK:
+            if relation in OWN_WORK and not self._agent_code_on_a_program(code, relation, ev, ctx):
                 self.own_tree[relation] = self.own_tree.get(relation, 0) + 1
                 continue
             attacker = self._attacker(ev, ctx)
@@ -450,6 +469,25 @@ class PtraceChannel(Channel):
                 )
             )
         return out
+
+    def _agent_code_on_a_program(self, code: str, relation: str, ev: Event, ctx: ChannelContext) -> bool:
+        """An own-tree act that is not the agent's own work: its code reading a program's memory.
+
+        A debugger or profiler the agent runs is a program acting on another program it (or the
+        agent) started: nothing is gained.  The agent's root or a forked copy of it -- the code a
+        prompt injection runs -- attaching to or reading a tool program gains what that program
+        holds (a tool server's credentials).  A target that is a forked copy of the agent's own
+        memory stays its own work whoever reads it (round 9's own-worker stack dump).
+        """
+        if code not in PROGRAM_MEMORY_CODES or ctx.info is None:
+            return False
+        root = int(ctx.info.root_pid)
+        accessor, target = int(ev.get("pid", 0)), int(ev.get("target_pid", 0))
+        if accessor == target or self.lineage.runs_program(accessor, root):
+            return False
+        if relation == "sideways_program":
+            return True
+        return self.lineage.runs_program(target, root, upto=accessor)
 
     def _relation(self, ev: Event, ctx: ChannelContext) -> str:
         """The accessor's relation to the target (Lineage.relation); ``unknown`` without a root.
