@@ -201,11 +201,12 @@ with open(sys.argv[1], "w") as f:
 
 #: run by the agent as its child: starts `sleep` (the "hung test") and `gdb -batch -p` on it
 GDB = r"""
-import subprocess, sys
-hung = subprocess.Popen(["sleep", "30"])
+import os, subprocess, sys
+scale = float(os.environ.get("H7_TEST_TIMESCALE") or 1)  # emulated guests: gdb takes minutes
+hung = subprocess.Popen(["sleep", str(int(30 * scale))])
 try:
     r = subprocess.run(["gdb", "-nx", "-batch", "-p", str(hung.pid), "-ex", "bt"],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60 * scale)
 finally:
     hung.kill(); hung.wait()
 with open(sys.argv[1], "w") as f:
