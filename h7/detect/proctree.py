@@ -111,6 +111,11 @@ class BatchShare:
     unmeasured: str = ""
     #: the exec'd processes' measured CPU in the batch (for the status/evidence)
     tool_s: float = 0.0
+    #: the tool run this batch is charged to: the program the AGENT started (the first exec
+    #: of its lineage: ``make`` for a build, not each ``cc1`` under it) whose processes used the
+    #: most CPU by the sample, else the run started last ("" when no tool ran).  L1's fold key
+    #: names it, so a verdict in another tool run is another cause (docs/detection.md, L1)
+    tool_run: str = ""
 
 
 @dataclass
@@ -148,6 +153,10 @@ class ProcessLedger:
     tool_exe: dict[int, str] = field(default_factory=dict)
     #: the program the last tool run exec'd
     last_exe: str = ""
+    #: tool pids -> the program the agent started for that tool run (its lineage's first exec)
+    tool_run: dict[int, str] = field(default_factory=dict)
+    #: the program of the tool run started last
+    last_run: str = ""
     #: tool pids alive now
     alive_tools: set[int] = field(default_factory=set)
     #: own processes known from events (forked since attach, or seen acting) and not exited
@@ -172,14 +181,18 @@ class ProcessLedger:
             if pid in self.tools:
                 self.tools.add(child)
                 self.tool_exe[child] = self.tool_exe.get(pid, "")
+                self.tool_run[child] = self.tool_run.get(pid, "")
                 self.alive_tools.add(child)
             else:
                 self.own_alive.add(child)
         elif t == "exec":
             if pid == self.root_pid or not self.armed:
                 return  # the agent itself re-exec'd, or a process the baseline measured: the agent's
+            exe = str(ev.get("filename") or ev.get("exe_name") or "")
+            if pid not in self.tools:  # an own process exec'd: a new tool run, named by its program
+                self.tool_run[pid] = self.last_run = exe
             self.tools.add(pid)
-            self.tool_exe[pid] = self.last_exe = str(ev.get("filename") or ev.get("exe_name") or "")
+            self.tool_exe[pid] = self.last_exe = exe
             self.alive_tools.add(pid)
             self.own_alive.discard(pid)
         elif t == "exit" and pid == int(ev.get("tid", pid)):  # the process, not a thread
@@ -209,6 +222,8 @@ class ProcessLedger:
     def close_batch(self, procs: dict[int, int] | None) -> BatchShare:
         """This batch's split, from the sample taken as it closed; then start the next batch."""
         share = BatchShare(own_s=None, tools_alive=len(self.alive_tools | self._ended_tools))
+        if share.tools_alive:
+            share.tool_run = self.last_run
         prev = self._prev
         if procs is None:
             share.unmeasured = "no per-process sample (a journal without one, or /proc unread)"
@@ -216,12 +231,18 @@ class ProcessLedger:
             share.unmeasured = "first sample"
         else:
             own_ns = tool_ns = 0
+            by_run: dict[str, int] = {}
             for pid, ns in procs.items():
                 d = max(0, ns - prev.get(pid, 0))
                 if pid in self.tools:
                     tool_ns += d
+                    run = self.tool_run.get(pid, "")
+                    by_run[run] = by_run.get(run, 0) + d
                 else:
                     own_ns += d
+            top = max(((ns, run) for run, ns in by_run.items() if run and ns > 0), default=None)
+            if top is not None:
+                share.tool_run = top[1]
             missing = sorted(p for p in self.own_alive if p not in procs)
             if self._own_gone:
                 share.unmeasured = f"own process {self._own_gone[0]} exited between samples"
@@ -239,6 +260,7 @@ class ProcessLedger:
         if len(self.tools) > 4 * MAX_TREE:
             self.tools = set(self.alive_tools)
             self.tool_exe = {p: self.tool_exe.get(p, "") for p in self.tools}
+            self.tool_run = {p: self.tool_run.get(p, "") for p in self.tools}
         if len(self.own_alive) > 4 * MAX_TREE:
             self.own_alive = set(list(self.own_alive)[-MAX_TREE:])
         return share

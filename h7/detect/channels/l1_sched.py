@@ -72,6 +72,9 @@ SLOT_NS = 1.5 * 2.0 ** np.arange(HIST_SLOTS)
 CPU_PRIOR = 0.02
 #: the least per-batch "times the baseline" CPU time worth an alert on its own
 CPU_FLOOR = 4.0
+#: a shape verdict with tool runs alive is the agent's own when its own measured CPU lies this
+#: far (CPU-s/s) above its usual level, if ``cpu_excess`` (the same rise) is off (``_charge``)
+CPU_EXCESS_OWN = 0.05
 #: the JSD window judges batches with at least this quantile of the baseline's event counts
 WINDOW_MIN_QUANTILE = 0.5
 #: the least baseline batches with ``min_events`` events for the JSD judges to judge at all
@@ -305,6 +308,8 @@ class SchedChannel(Channel):
         self.ledger: ProcessLedger | None = None
         self.tools = ToolTally()
         self._share: BatchShare | None = None
+        #: this batch's split whatever it was (``_charge``: who a verdict is charged to)
+        self._batch_share: BatchShare | None = None
         #: the baseline ended but its CUSUMs / size thresholds are still being calibrated (steps
         #: of ``finish_baseline_deferred`` the engine runs in the sensor's idle time)
         self.calibrating = False
@@ -342,10 +347,10 @@ class SchedChannel(Channel):
         coarser).
         """
         led = self._ledger(ctx)
-        self._share = None
+        self._share = self._batch_share = None
         if led is None:
             return total
-        share = led.close_batch(batch.procs.get(ctx.agent))
+        share = self._batch_share = led.close_batch(batch.procs.get(ctx.agent))
         if share.tools_alive == 0:
             return total
         if share.own_s is None:
@@ -878,6 +883,7 @@ class SchedChannel(Channel):
                 "baseline": _long_share(self._rqwait),
             },
         }
+        key, evidence["charged_to"] = self._charge(metric, cpu)
         if judge == "batch":
             evidence["window_ns"] = [int(batch.t0_ns), int(batch.t1_ns)]
             evidence["batches_over_threshold"] = self._over[metric]
@@ -885,12 +891,10 @@ class SchedChannel(Channel):
                 evidence["entropy_batch_bits"] = round(entropy_bits(p), 4)
                 evidence["entropy_baseline_bits"] = round(entropy_bits(q), 4)
                 thr = self._jsd_cal.threshold
-                return ctx.alert(
-                    "L1", "DRIFT_DETECTED", int(batch.t1_ns), d, thr, key="sched", evidence=evidence
-                )
+                return ctx.alert("L1", "DRIFT_DETECTED", int(batch.t1_ns), d, thr, key=key, evidence=evidence)
             assert self.cpu_cal is not None
             return ctx.alert("L1", "DRIFT_DETECTED", int(batch.t1_ns), cpu_ratio, self.cpu_cal.threshold,
-                             key="sched", evidence=evidence)  # fmt: skip
+                             key=key, evidence=evidence)  # fmt: skip
         cu = dict(self._windows())[metric]
         assert cu is not None
         evidence.update(
@@ -913,7 +917,57 @@ class SchedChannel(Channel):
             evidence["cpu_excess_s_per_s_this_batch"] = round(min(self._recent_cpu) - self.cpu_level, 5)
             evidence["clipped_at_s_per_s"] = cu.clip
         # divergence/threshold of a window alert: the CUSUM against its h
-        return ctx.alert("L1", "DRIFT_DETECTED", int(batch.t1_ns), cu.s, cu.h, key="sched", evidence=evidence)
+        return ctx.alert("L1", "DRIFT_DETECTED", int(batch.t1_ns), cu.s, cu.h, key=key, evidence=evidence)
+
+    def _charge(self, metric: str, cpu: float) -> tuple[str, dict[str, Any]]:
+        """The fold key of this verdict, and what it is charged to: the agent's own processes or a tool run.
+
+        The key is what "the same cause again" means to alert folding
+        (h7.detect.folding): its repeats within ``fold_gap`` fold into one
+        certificate.  One key per agent (``sched``, before session 13) let a
+        tool run's verdict hold the key while a miner started: red-team round
+        10's first run folded a proof-of-work's 14 verdicts into the L1
+        certificate of an earlier phase's ``python step.py`` runs, 21 s
+        before.  So the key names the cause L1 already attributes
+        (h7.detect.proctree):
+
+        * ``sched`` -- the agent's OWN processes (its threads, children forked
+          without exec): no tool run was alive in the batch; or the verdict
+          is on CPU time measured as the agent's own; or, for the shape, the
+          agent's own measured CPU lay ``cpu_excess`` above its usual level
+          (the agent itself was busy, whatever else ran).  Also the key when
+          nothing is attributed (``attribute_tools`` off, or the own CPU
+          not measured in this batch: the whole tree was judged, as before).
+        * ``sched:tool:<program>`` -- a tool run was alive, the agent's own
+          CPU was measured and not above its usual level, and the verdict is
+          on the scheduling shape (whole-tree counts) of a batch the tools
+          did not dominate.  ``<program>``
+          is the program the agent started for that run (``make``, not each
+          compiler under it): the run whose processes used the most CPU in
+          the batch, else the one started last.
+
+        A steady cause keeps its key (a miner's verdicts stay ``sched`` while
+        tools come and go beside it, since its own CPU is high); a different
+        cause after a held alert -- a miner after a tool run's verdict, or
+        another tool run -- has another key, so it is certified at once.
+        """
+        b = self._batch_share
+        usual = self.cpu_level if self.cpu_excess_cusum is not None else self.cpu_mean
+        rise = float(self.settings.cpu_excess) if self.settings.cpu_excess > 0 else CPU_EXCESS_OWN
+        measured = self._share is not None  # the agent's own CPU was measured apart from its tools
+        info: dict[str, Any] = {"processes": "own"}
+        if b is None or b.tools_alive == 0 or not b.tool_run:
+            return "sched", info
+        info["tools_alive"] = b.tools_alive
+        if not measured:  # the whole tree was judged, as before attribution: nothing to charge apart
+            info.update(processes="unattributed", unmeasured=b.unmeasured)
+            return "sched", info
+        info["own_cpu_above_usual_s_per_s"] = round(cpu - usual, 5)
+        if metric != "jsd" or cpu - usual >= rise:
+            return "sched", info
+        prog = _program(b.tool_run)
+        info.update(processes="tool_run", program=prog)
+        return f"sched:tool:{prog}", info
 
     def _windows(self) -> tuple[tuple[str, Cusum | None], ...]:
         """The long-window judges by metric name (the status file and certificates use these)."""
@@ -1063,6 +1117,12 @@ def warmup_batches(x: np.ndarray) -> int:
     if best_d == 0 or float(x[:best_d].mean()) <= float(x[best_d:].max()):
         return 0
     return best_d
+
+
+def _program(path: str) -> str:
+    """A tool run's program as a fold-key part: its file name, printable, at most 64 characters."""
+    name = path.rstrip("/").rsplit("/", 1)[-1] or path
+    return "".join(c if c.isprintable() and not c.isspace() else "?" for c in name)[:64] or "?"
 
 
 def _jsd_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
