@@ -9,6 +9,7 @@ the sensor would report for them.  No sensor and no BPF: the sensor's part
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -119,6 +120,43 @@ def test_ledger_counts_a_forked_miner_as_own() -> None:
     led.on_event(_ev("exit", pid))
     share = led.close_batch(sample_tree(me, led.pids()))
     assert share.own_s is None and "exited" in share.unmeasured
+
+
+def test_ledger_charges_a_batch_to_the_tool_run_the_agent_started_that_used_the_cpu() -> None:
+    """L1's fold key names a tool run by the program the AGENT started (h7.detect.channels.l1_sched
+    ``_charge``): a shell whose busy python grandchild burns the CPU is the ``sh`` run, and a tool
+    started later that sleeps does not take the batch from it; with no sample, the run started last."""
+    me = os.getpid()
+    led = ProcessLedger(me, armed=True)
+    led.close_batch(sample_tree(me))
+    sh = subprocess.Popen(["/bin/sh", "-c", f'{sys.executable} -c "{SPIN}" {CPU_DEADLINE_S:g}; true'])
+    idle = subprocess.Popen(["sleep", f"{CPU_DEADLINE_S:g}"])
+    grand = 0
+    try:
+        led.on_event(_ev("fork", me, child=sh.pid))
+        led.on_event(_ev("exec", sh.pid, filename="/bin/sh"))
+        deadline = time.monotonic() + CPU_DEADLINE_S
+        while not grand and time.monotonic() < deadline:  # the shell's python child, from /proc
+            kids = sample_tree(sh.pid)
+            grand = next((p for p in kids if p != sh.pid), 0)
+            time.sleep(0.05)
+        assert grand, "the shell's busy child never appeared"
+        led.on_event(_ev("fork", sh.pid, child=grand))
+        led.on_event(_ev("exec", grand, filename=sys.executable))  # under the run: still the sh run
+        led.on_event(_ev("fork", me, child=idle.pid))
+        led.on_event(_ev("exec", idle.pid, filename="/usr/bin/sleep"))  # started last, sleeps
+        assert led.tool_run[grand] == "/bin/sh" and led.last_run == "/usr/bin/sleep"
+        share = led.close_batch(_sample_until(led, grand, 0))
+        assert share.tools_alive == 3 and share.tool_s >= 0.1, share
+        assert share.tool_run == "/bin/sh", share
+        assert led.close_batch(None).tool_run == "/usr/bin/sleep"  # no sample: the run started last
+    finally:
+        if grand:  # the shell's child is not ours to wait for: killed by pid, it is reaped by sh/init
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(grand, 9)
+        for p in (sh, idle):
+            p.kill()
+            p.wait(timeout=10)
 
 
 @pytest.mark.parametrize("procs", [None, {}])
