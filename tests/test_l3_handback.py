@@ -271,3 +271,89 @@ def test_helper_result_held_without_a_path_open_closes_the_loop(
         assert alerts == [], [(a.code, a.evidence) for a in alerts]
         ignored = l5.status()["own_tree_ignored"]
         assert set(ignored) == {"descendant"} and ignored["descendant"] >= 1, ignored
+
+
+def _tmpfile_flow(b: CausalGraphBuilder, flows: list[ProcEdge], d: Path) -> list[ProcEdge]:
+    """Flows into the agent of an unnamed O_TMPFILE file of ``d`` (its concrete name: d + inode)."""
+    prefix = f"{d}/#O_TMPFILE:"
+    return [f for f in flows if f.kind == "flow" and f.path.startswith(prefix) and b.is_agent(f.dst)]
+
+
+@pytest.mark.parametrize(
+    "cmd,op",
+    [
+        ("tmpgetfd", "taken"),
+    ],
+)
+def test_unnamed_or_reopened_helper_file_closes_the_loop(
+    watched: Any, tmp_path: Path, cmd: str, op: str
+) -> None:
+    """The helper writes an unnamed O_TMPFILE file (``tmp*``) or result.json and holds it open; the
+    agent takes its fd (pidfd_getfd) or opens its magic link /proc/HELPER/fd/N: a loop.
+
+    Red-team round 10's ``l3r10_cycle_otmpfile_procfd`` class, on a dev agent: the helper's
+    O_TMPFILE open carries O_DIRECTORY's bit and was taken as a listing of the directory (its file
+    record then named the helper's previous open, so nothing joined).  Now the O_TMPFILE file is a
+    write named by its inode."""
+    _, agent, col = watched
+    out = agent.cmd(f"{cmd} {tmp_path}")
+    assert out.startswith("read 15 "), out
+    helper = int(out.split()[-1])
+    rec = wait_event(
+        col,
+        lambda e: e["type"] == "file" and e["op"] == op and e["pid"] == agent.proc.pid,
+        f"{op} file record of the agent",
+    )
+    opened = wait_event(
+        col,
+        lambda e: e["type"] == "file" and e["op"] == "opened" and e["pid"] == helper,
+        "the helper's writable open",
+    )
+    assert (rec["dev"], rec["ino"], rec["gen"]) == (opened["dev"], opened["ino"], opened["gen"]), (
+        rec,
+        opened,
+    )
+    b, flows = _flows(col, agent)
+    if cmd.startswith("tmp"):
+        got = _tmpfile_flow(b, flows, tmp_path)
+        lists = [
+            e for e in col.events if e["type"] == "open" and e["pid"] == helper and e["path"] == str(tmp_path)
+        ]
+        assert lists and lists[0]["flags"] & os.O_TMPFILE == os.O_TMPFILE, lists
+    else:
+        got = [
+            f
+            for f in flows
+            if f.kind == "flow" and f.path == str(tmp_path / "result.json") and b.is_agent(f.dst)
+        ]
+    assert got and got[0].via is not None and got[0].via.kind == "spawn", flows
+    assert got[0].src.split(".")[0] == str(helper), got
+
+
+def test_o_tmpfile_is_a_write_named_by_its_inode_not_a_listing() -> None:
+    """Records as the kernel sends them (no BPF): O_TMPFILE is __O_TMPFILE | O_DIRECTORY.  The child's
+    open of /w with it creates an unnamed file (a write, no ``list`` of /w), and its file record names
+    that file -- not the child's previous, read-only open (/w/input.txt), which an O_DIRECTORY
+    ``continue`` left as the thread's last open.  A plain O_DIRECTORY open stays a listing."""
+    agent, child = 100, 101
+    ino = {"dev": 8, "ino": 77, "gen": 3}
+    events = [
+        _ev("fork", agent, 1, child=child),
+        _ev("exec", child, 2, filename="/usr/bin/tool", interp="", exe_name="tool"),
+        _ev("open", child, 3, op="openat", dfd=-100, path="/w/input.txt", flags=os.O_RDONLY),
+        _ev("open", child, 4, op="openat", dfd=-100, path="/w", flags=os.O_TMPFILE | os.O_RDWR),
+        _ev("file", child, 5, op="opened", fd=3, flags=os.O_RDWR | os.O_TMPFILE, name="#77", **ino),
+        _ev("file", agent, 7, op="received", fd=5, flags=os.O_RDONLY, name="#77", **ino),
+        _ev("open", agent, 8, op="openat", dfd=-100, path="/w", flags=os.O_RDONLY | os.O_DIRECTORY),
+    ]
+    b = CausalGraphBuilder(agent, "/usr/bin/python3")
+    flows: list[ProcEdge] = []
+    edges = b.edges(events, flows)
+    got = [f for f in flows if f.kind == "flow"]
+    assert [(f.path, f.src.split(".")[0], f.dst.split(".")[0]) for f in got] == [
+        ("/w/#O_TMPFILE:8:77:3", "101", "100")
+    ], got
+    assert ("exe:/usr/bin/tool", "file:/w/*", "write") in edges, edges
+    assert ("dir:/w", "exe:/usr/bin/tool", "list") not in edges, edges
+    assert ("dir:/w", "exe:/usr/bin/python3", "list") in edges, edges
+    assert b.inode_paths[(8, 77, 3)] == "/w/#O_TMPFILE:8:77:3"

@@ -19,6 +19,11 @@ command per line, one reply line each:
   getfd DIR    a helper opens and writes DIR/result.json and waits; the agent
                pulls the fd with pidfd_getfd and preads it (a loop); the reply
                ends with the helper's pid
+  tmpgetfd DIR as ``getfd``, the helper's file an unnamed O_TMPFILE in DIR
+  procfd DIR   a helper opens and writes DIR/result.json and waits; the agent
+               opens /proc/HELPER/fd/N read-only and preads it (a loop: the
+               agent's open names only /proc); the reply ends with the helper's pid
+  tmpprocfd DIR  as ``procfd``, the helper's file an unnamed O_TMPFILE in DIR
   shm_loop     the agent creates and attaches a SysV segment, starts a helper that
                attaches it by id and writes its result there, then reads the
                result from its own attachment (no syscall: a loop)
@@ -40,9 +45,13 @@ import sys
 PAYLOAD = b'{"answer": 42}\n'
 
 
-def writer(path: str, wait: bool) -> None:
-    """Create and write ``path``; with ``wait``, print the fd and hold it until stdin closes."""
-    f = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+def writer(path: str, wait: bool, tmp: bool = False) -> None:
+    """Create and write ``path`` (``tmp``: an unnamed O_TMPFILE in its directory); with ``wait``,
+    print the fd and hold it until stdin closes."""
+    if tmp:
+        f = os.open(os.path.dirname(path), os.O_TMPFILE | os.O_RDWR, 0o600)
+    else:
+        f = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
     os.write(f, PAYLOAD)
     if wait:
         print(f, flush=True)
@@ -59,7 +68,8 @@ class _FileHandle(ctypes.Structure):
 
 
 def pulled(mode: str, d: str) -> str:
-    """The helper's result read by its handle (``handle``) or by taking its fd (``getfd``)."""
+    """The helper's result read by its handle (``handle``), by taking its fd (``getfd``,
+    ``tmpgetfd``) or by opening its fd's magic link /proc/PID/fd/N (``procfd``, ``tmpprocfd``)."""
     path = os.path.join(d, "result.json")
     if mode == "handle":
         subprocess.run([sys.executable, __file__, "writer", path, "0"], check=True, timeout=30)
@@ -74,14 +84,20 @@ def pulled(mode: str, d: str) -> str:
             raise OSError(ctypes.get_errno(), "open_by_handle_at")
         src = ""
     else:
+        tmp = "1" if mode.startswith("tmp") else "0"
         p = subprocess.Popen(
-            [sys.executable, __file__, "writer", path, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            [sys.executable, __file__, "writer", path, "1", tmp],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
         )
         assert p.stdout is not None and p.stdin is not None
         theirs = int(p.stdout.readline())
-        pidfd = os.pidfd_open(p.pid)
-        fd = _libc.syscall(438, pidfd, theirs, 0)  # pidfd_getfd
-        os.close(pidfd)
+        if mode.endswith("procfd"):
+            fd = os.open(f"/proc/{p.pid}/fd/{theirs}", os.O_RDONLY)
+        else:
+            pidfd = os.pidfd_open(p.pid)
+            fd = _libc.syscall(438, pidfd, theirs, 0)  # pidfd_getfd
+            os.close(pidfd)
         p.stdin.close()
         p.wait(timeout=30)
         if fd < 0:
@@ -218,7 +234,7 @@ def main() -> None:
         helper(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return
     if sys.argv[1:2] == ["writer"]:
-        writer(sys.argv[2], sys.argv[3] == "1")
+        writer(sys.argv[2], sys.argv[3] == "1", sys.argv[4:5] == ["1"])
         return
     if sys.argv[1:2] == ["shmhelper"]:
         shmhelper(sys.argv[2], int(sys.argv[3]))
@@ -232,7 +248,7 @@ def main() -> None:
             print("ready", flush=True)
         elif cmd in ("own", "result", "mmsg"):
             print(handback(cmd, arg), flush=True)
-        elif cmd in ("handle", "getfd"):
+        elif cmd in ("handle", "getfd", "tmpgetfd", "procfd", "tmpprocfd"):
             print(pulled(cmd, arg), flush=True)
         elif cmd in ("shm_loop", "shm_task"):
             print(shm(cmd[4:]), flush=True)

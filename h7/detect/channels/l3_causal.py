@@ -7,7 +7,8 @@ flowed between them:
 * ``exec``  image that called execve -> new image, and ``load``  file -> image
   (so writing a file and then executing it is a path through the graph);
 * ``read``  file -> image (open O_RDONLY/O_RDWR), ``write`` image -> file
-  (O_WRONLY/O_RDWR), ``list`` dir -> image (O_DIRECTORY);
+  (O_WRONLY/O_RDWR; O_TMPFILE: the directory's unnamed file), ``list`` dir ->
+  image (O_DIRECTORY);
 * ``connect``/``send`` image -> endpoint; ``ptrace`` image -> image.
 
 Nodes are normalised so that pids, temp names and churning work files do not
@@ -139,6 +140,12 @@ O_ACCMODE = 0o3
 O_WRONLY = 0o1
 O_RDWR = 0o2
 O_DIRECTORY = 0o200000
+# open(2)'s O_TMPFILE is __O_TMPFILE | O_DIRECTORY: an unnamed regular file created in the named
+# directory, never a listing of it (red-team round 10's l3r10_cycle_otmpfile_procfd class)
+O_TMPFILE = 0o20000000 | O_DIRECTORY
+# An unnamed O_TMPFILE file's concrete name (see CausalGraphBuilder._held_file): its directory plus
+# the inode the kernel's file record names, so each is a file of its own and never a real name
+TMPFILE_NAME = "#O_TMPFILE:{dev}:{ino}:{gen}"
 _SYSTEM_PREFIXES = (
     "/etc/", "/usr/", "/bin/", "/sbin/", "/lib/", "/lib32/", "/lib64/", "/boot/", "/dev/", "/proc/",
     "/sys/", "/root/", "/var/lib/", "/var/run/", "/run/", "/opt/",
@@ -655,6 +662,7 @@ class CausalGraphBuilder:
         # them by (dev, inode, generation); a writable open's `file` record (op "opened", just after
         # its sys_enter open record, same thread) says which concrete path that inode was written by
         self._last_open: dict[int, str | None] = {}  # tid -> its last open's concrete path (None: unknown)
+        self._last_tmpfile: dict[int, bool] = {}  # tids whose last open was an O_TMPFILE (path: its dir)
         self.inode_paths: dict[tuple[int, int, int], str] = {}
         self._path_inode: dict[str, tuple[int, int, int]] = {}  # the reverse, for renames
         # SysV shared memory (see _shm): segment -> the processes holding it attached (instance ->
@@ -882,12 +890,23 @@ class CausalGraphBuilder:
         (as if the receiver had opened it: a read edge, and a write one for an
         O_RDWR/O_WRONLY file).  A file no watched process opened for writing has no
         writer here, hence no flow, and is left out of the graph (no name to give it).
+
+        An ``O_TMPFILE`` open names only a directory, and the file it creates has
+        no name at all (red-team round 10's ``l3r10_cycle_otmpfile_procfd``
+        class): its writer is taken here, at the ``opened`` record, under a
+        concrete name made of the directory and the inode (:data:`TMPFILE_NAME`),
+        so a later holder of that inode reads what it wrote.
         """
         key = (int(ev.get("dev", 0)), int(ev.get("ino", 0)), int(ev.get("gen", 0)))
         tid = int(ev.get("tid", 0))
         if ev.get("op") == "opened":
             real = self._last_open.pop(tid, None)
+            tmpfile = self._last_tmpfile.pop(tid, False)
             if real is not None and carries_data(real):
+                if tmpfile:
+                    # O_TMPFILE: the open named only a directory; the inode is the file, written now
+                    real = f"{real.rstrip('/')}/{TMPFILE_NAME.format(dev=key[0], ino=key[1], gen=key[2])}"
+                    self._wrote(real, self._proc(int(ev.get("pid", 0))), self.image(ev))
                 self._learn_inode(key, real)
             return
         if ev.get("op") not in HELD_OPS:
@@ -1030,12 +1049,19 @@ class CausalGraphBuilder:
                 path = str(ev.get("path", ""))
                 if not path and str(ev.get("op", "")).startswith("xattr_"):
                     continue  # f{set,get}xattr: an fd, no name to put in the graph
-                if flags & O_DIRECTORY:
-                    out.append(("dir:" + normalise_dir(path.rstrip("/") or "/"), img, "list"))
-                    continue
-                node = "file:" + normalise_file(path)
-                acc = flags & O_ACCMODE
                 tid = int(ev.get("tid", 0))
+                tmpfile = flags & O_TMPFILE == O_TMPFILE
+                if flags & O_DIRECTORY and not tmpfile:
+                    out.append(("dir:" + normalise_dir(path.rstrip("/") or "/"), img, "list"))
+                    _bounded_put(self._last_open, tid, None, self.max_pids)
+                    continue
+                if tmpfile:  # a new unnamed file in `path`, written (nothing in it to read yet)
+                    acc = O_WRONLY
+                    base = TMPFILE_NAME.format(dev=0, ino=0, gen=0)
+                    node = "file:" + normalise_file(f"{path.rstrip('/')}/{base}")
+                else:
+                    acc = flags & O_ACCMODE
+                    node = "file:" + normalise_file(path)
                 if acc in (0, O_RDWR):
                     out.append((node, img, "read"))
                     root = module_root(node) if acc == 0 else None
@@ -1052,13 +1078,18 @@ class CausalGraphBuilder:
                 real = (
                     resolve_path(path, self.cwd_of(pid)) if path.startswith("/") or dfd == AT_FDCWD else None
                 )
-                if real is not None and carries_data(real):
+                # an O_TMPFILE file's writer is taken at its file record: only the inode names it
+                if real is not None and carries_data(real) and not tmpfile:
                     proc = self._proc(pid)
                     if acc in (0, O_RDWR):
                         self._read(real, proc, img, fl)
                     if acc in (O_WRONLY, O_RDWR):
                         self._wrote(real, proc, img)
                 _bounded_put(self._last_open, tid, real, self.max_pids)
+                if tmpfile:
+                    _bounded_put(self._last_tmpfile, tid, True, self.max_pids)
+                else:
+                    self._last_tmpfile.pop(tid, None)
             elif t == "file":
                 self._held_file(ev, out, fl)
             elif t == "shm":
