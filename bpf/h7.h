@@ -147,6 +147,8 @@ enum h7_exec_flags {
 	H7_EXF_ANON = 4,     /* no path in any mount namespace (internal mount) */
 	H7_EXF_UNHASHED = 8, /* its dentry is no longer in its directory (deleted while open) */
 	H7_EXF_WRITTEN = 16, /* a process of the same agent closed it after opening it writable */
+	H7_EXF_VIA_OVERLAY = 32, /* WRITTEN by the overlay's real (upper/lower) file, not the overlay's inode */
+	H7_EXF_VIA_LOOP = 64,    /* WRITTEN by the image file the loop device under its file system reads */
 };
 
 /*

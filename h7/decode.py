@@ -102,12 +102,15 @@ OUTSIDE_TYPES = frozenset({"recv_exec"})
 RECV_KINDS = {1: "fifo", 2: "unix", 3: "tcp", 4: "file"}
 # enum h7_exec_flags
 EXF_DELETED, EXF_MEMFD, EXF_ANON, EXF_UNHASHED, EXF_WRITTEN = 1, 2, 4, 8, 16
+EXF_VIA_OVERLAY, EXF_VIA_LOOP = 32, 64
 EXEC_FLAG_NAMES = {
     EXF_DELETED: "deleted",
     EXF_MEMFD: "memfd",
     EXF_ANON: "anonymous",
     EXF_UNHASHED: "unlinked",
     EXF_WRITTEN: "agent-written",
+    EXF_VIA_OVERLAY: "written-via-overlay",
+    EXF_VIA_LOOP: "written-via-loop-image",
 }
 #: enum h7_open_op: creat(2) comes as flags O_CREAT|O_WRONLY|O_TRUNC, link(2)/linkat(2) as the new
 #: name with O_CREAT|O_WRONLY (the caller put a file there)

@@ -330,6 +330,23 @@ _LAUNCHERS = frozenset(
 #: the path system(3), popen(3) and posix_spawn's shell use (_PATH_BSHELL): a helper shell is
 #: this file, whatever mount it was reached through
 SYSTEM_SHELL = "/bin/sh"
+
+
+def _written_via(flags: set[str]) -> dict[str, str]:
+    """Where the kernel found the agent's written mark when it is not on the executed inode itself.
+
+    An exec through an overlay names the overlay's inode while the agent wrote the layer's file;
+    a file in a loop-mounted image was never written by anyone, the image was (red-team round
+    10's classes; bpf/h7.bpf.c ``under_written``).  The evidence says which, so a reader knows
+    why a file the agent never opened is "agent-written".
+    """
+    if "written-via-overlay" in flags:
+        return {"written_via": "overlay"}
+    if "written-via-loop-image" in flags:
+        return {"written_via": "loop-image"}
+    return {}
+
+
 #: kernel facts about an exec'd file that make it another file than the one on disk
 _NOT_THE_FILE_ON_DISK = frozenset(["memfd", "anonymous", "deleted", "unlinked", "agent-written"])
 _STD_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
@@ -1606,6 +1623,7 @@ class ExecChannel(Channel):
                         "written_ns": written_ns,
                         "baseline_end_ns": self.baseline_end_ns,
                         "written": when,
+                        **_written_via(flags),
                         "hook": _hook(ev),
                     },
                 )
