@@ -682,7 +682,7 @@ struct loop_device___h7 {
 
 /* loop_device without BTF (module loaded after the sensor): int lo_number; loff_t lo_offset,
  * lo_sizelimit; int lo_flags; char lo_file_name[64]; struct file *lo_backing_file (5.19+);
- * then lo_device (5.19-6.14), or an unsigned lo_min_dio_size and lo_device (6.15+). */
+ * then lo_device, or (newer kernels, 6.18 here) an unsigned lo_min_dio_size and lo_device. */
 #define H7_LOOP_FIXED_FILE 96
 #define H7_LOOP_FIXED_DEV_A 104
 #define H7_LOOP_FIXED_DEV_B 112
