@@ -738,11 +738,12 @@ static __always_inline struct inode *loop_backing_inode(struct super_block *sb)
 	return bf ? BPF_CORE_READ(bf, f_inode) : 0;
 }
 
-/* written_files' entry for a real (layer or image) inode: a regular file, not itself overlay's. */
+/* written_files' entry for a real (layer or image) inode, if it is a regular file.  It may be an
+ * overlay's own inode: an image the agent wrote on a container's overlayfs root (or the 6.1
+ * guests' /tmp), whose mark is the overlay inode the agent's close saw. */
 static __always_inline struct h7_written *real_written(struct inode *real, struct h7_file_key *k)
 {
-	if (!real || (BPF_CORE_READ(real, i_mode) & S_IFMT) != S_IFREG ||
-	    BPF_CORE_READ(real, i_sb, s_magic) == H7_OVERLAYFS_MAGIC)
+	if (!real || (BPF_CORE_READ(real, i_mode) & S_IFMT) != S_IFREG)
 		return 0;
 	k->ino = BPF_CORE_READ(real, i_ino);
 	k->dev = BPF_CORE_READ(real, i_sb, s_dev);

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from test_sensor_gaps import _l2, wait_event, watched
 
 #: fixtures this module takes from test_sensor_gaps (a watched gap agent)
@@ -128,11 +129,31 @@ def _loop_mounted(img: Path, dst: Path) -> Iterator[Path]:
         subprocess.run(["losetup", "-d", dev], capture_output=True, check=False)
 
 
-def test_program_in_an_agent_written_image_on_a_loop_device(watched: Any, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _images_dir(tmp_path: Path, where: str) -> Iterator[Path]:
+    """Where the images are written: the test's tmp (``plain``), or an overlayfs (``overlay``: a
+    container's root, the 6.1 guests' /tmp), where the image's mark is the overlay's inode."""
+    if where == "plain":
+        yield tmp_path
+        return
+    layers_fs = tmp_path / "layers"
+    layers_fs.mkdir()
+    with _mounted("tmpfs", "h7-layers", layers_fs):
+        for n in ("lower", "upper", "work"):
+            (layers_fs / n).mkdir()
+        opts = f"lowerdir={layers_fs / 'lower'},upperdir={layers_fs / 'upper'},workdir={layers_fs / 'work'}"
+        with _mounted("overlay", "overlay", tmp_path / "merged", opts) as merged:
+            yield merged
+
+
+@pytest.mark.parametrize("where", ["plain", "overlay"])
+def test_program_in_an_agent_written_image_on_a_loop_device(watched: Any, tmp_path: Path, where: str) -> None:
     """The agent (its mke2fs child) packs a program the TEST wrote into an ext2 image; the test
     attaches the image to a loop device and mounts it; the agent runs the program from it: nobody
     of the agent wrote or closed the executed inode, only the image -- agent-written, via the loop
-    image.  The same program in an image the test made is not."""
+    image.  The same program in an image the test made is not.  ``overlay``: the images are
+    written on an overlayfs (the loop's backing file is then an overlay inode; the first 6.1 guest
+    run failed this while the look-under refused overlay inodes)."""
     _sensor, agent, col = watched
     _modprobe_loop()
     src = tmp_path / "src"
@@ -140,11 +161,16 @@ def test_program_in_an_agent_written_image_on_a_loop_device(watched: Any, tmp_pa
     shutil.copyfile(TOOL, src / "tool")  # the test's bytes: only the image is the agent's
     (src / "tool").chmod(0o755)
     baseline_end = time.monotonic_ns()
-    _image(agent, src, tmp_path / "agent.img")
-    _image(None, src, tmp_path / "their.img")
+    with _images_dir(tmp_path, where) as imgs:
+        _image(agent, src, imgs / "agent.img")
+        _image(None, src, imgs / "their.img")
+        _run_from_images(col, agent, tmp_path, imgs, baseline_end)
+
+
+def _run_from_images(col: Any, agent: Any, tmp_path: Path, imgs: Path, baseline_end: int) -> None:
     with (
-        _loop_mounted(tmp_path / "agent.img", tmp_path / "mnt-agent") as mine,
-        _loop_mounted(tmp_path / "their.img", tmp_path / "mnt-theirs") as theirs,
+        _loop_mounted(imgs / "agent.img", tmp_path / "mnt-agent") as mine,
+        _loop_mounted(imgs / "their.img", tmp_path / "mnt-theirs") as theirs,
     ):
         assert agent.cmd(f"run {mine / 'tool'}") == "rc 0"
         assert agent.cmd(f"run {theirs / 'tool'}") == "rc 0"
