@@ -3314,6 +3314,24 @@ static __always_inline __u32 pidfd_target(int pidfd)
 }
 
 /*
+ * Whose act a ptrace/memory/fd act is, and in which agent's stream it goes
+ * (issue 13, red-team round 10's g1r10_ptrace_inject_outsider class).  A target
+ * in an agent (`s`): that agent's, whoever the caller (target_agent = its
+ * agent).  A target outside every agent: the act is the CALLER's when the
+ * caller is an agent's process -- a hijacked agent injecting into another
+ * user's shell or a daemon, whose later connect and write run in that process --
+ * filed under the caller's agent with target_agent 0 (userspace: direction
+ * agent_is_tracer); else nobody's (0).  One scope lookup more, only for an act
+ * on an unmonitored target.  The record's target_tgid is then the tid as
+ * resolved: sys_enter has no task for it; userspace reads its process while it
+ * lives.
+ */
+static __always_inline struct h7_scope *tamper_scope(struct h7_scope *s, __u32 target)
+{
+	return s ? s : target ? scope_current() : 0;
+}
+
+/*
  * `outside`: report only a caller outside the target's agent (H7_ACC_PERF_EVENT,
  * H7_ACC_PROC_WRITE): a tool the agent runs that profiles or retunes another of
  * the agent's own processes (`perf stat ./bench`, a browser setting its
@@ -3324,29 +3342,41 @@ static __always_inline void access_emit_full(__u32 op, __u32 hook, __u32 target,
 					      __u32 mode, long nr, __u32 sweep, int outside, const char *name,
 					      __u32 held)
 {
-	struct h7_scope *s, *me;
+	struct h7_scope *s, *by, *me;
 	struct h7_event *ev;
+	__u32 tgid, tagent;
 
 	if (!target)
 		return;
 	s = scope_of(target);
-	if (!s)
+	if (s) {
+		if (s->tgid == (__u32)(bpf_get_current_pid_tgid() >> 32))
+			return; /* a process on itself */
+		if (outside) {
+			me = scope_current();
+			if (me && me->agent == s->agent)
+				return;
+		}
+	} else if (op != H7_ACC_VM_READ && op != H7_ACC_VM_WRITE && op != H7_ACC_PROC_MEM &&
+		   op != H7_ACC_PIDFD_GETFD) {
+		/* A target outside every agent is reported only as an act BY an agent process
+		 * (tamper_scope), and only for these attach-level acts on another process's memory or
+		 * descriptors: a `ps`/`top`/perf sweep's environ, maps or stat opens never. */
 		return;
-	if (s->tgid == (__u32)(bpf_get_current_pid_tgid() >> 32))
-		return; /* a process on itself */
-	if (outside) {
-		me = scope_current();
-		if (me && me->agent == s->agent)
-			return;
 	}
-	ev = event_start(H7_EV_ACCESS, s->agent);
+	by = tamper_scope(s, target);
+	if (!by)
+		return;
+	tgid = s ? s->tgid : target;
+	tagent = s ? s->agent : 0;
+	ev = event_start(H7_EV_ACCESS, by->agent);
 	if (!ev)
 		return;
 	ev->access.op = op;
 	ev->access.hook = hook;
 	ev->access.target_tid = target;
-	ev->access.target_tgid = s->tgid;
-	ev->access.target_agent = s->agent;
+	ev->access.target_tgid = tgid;
+	ev->access.target_agent = tagent;
 	ev->access.mode = mode;
 	ev->access.arg_pid = arg_pid;
 	ev->access.arg_fd = arg_fd;
@@ -3985,20 +4015,22 @@ static __always_inline void on_proc_open(long nr, int dfd, const char *upath, __
 
 /* ------------------------------------------------------------------- ptrace */
 
+/* A target in an agent, by anyone; an outsider, by an agent's process (tamper_scope). */
 static __always_inline void ptrace_emit(long request, __u32 target, __u32 arg_pid, __u32 hook)
 {
-	struct h7_scope *s = scope_of(target);
+	struct h7_scope *s = scope_of(target), *by = tamper_scope(s, target);
+	__u32 tgid = s ? s->tgid : target, tagent = s ? s->agent : 0;
 	struct h7_event *ev;
 
-	if (!s)
+	if (!by)
 		return;
-	ev = event_start(H7_EV_PTRACE, s->agent);
+	ev = event_start(H7_EV_PTRACE, by->agent);
 	if (!ev)
 		return;
 	ev->ptrace.request = request;
 	ev->ptrace.target_tid = target;
-	ev->ptrace.target_tgid = s->tgid;
-	ev->ptrace.target_agent = s->agent;
+	ev->ptrace.target_tgid = tgid;
+	ev->ptrace.target_agent = tagent;
 	ev->ptrace.hook = hook;
 	ev->ptrace.arg_pid = arg_pid;
 	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
@@ -4019,8 +4051,8 @@ int BPF_PROG(h7_fe_ptrace_access, struct task_struct *child, unsigned int mode)
 
 	if (!(mode & PTRACE_MODE_ATTACH))
 		return 0; /* read-level checks (/proc reads, kcmp...) are not tampering */
-	if (!scope_of(target))
-		return 0;
+	if (!scope_of(target) && !scope_current())
+		return 0; /* no agent on either side (an agent's process on an outsider: tamper_scope) */
 	cur = bpf_get_current_task_btf();
 	if (!(cur->flags & PF_IO_WORKER)) {
 		regs = (struct pt_regs *)bpf_task_pt_regs(cur);

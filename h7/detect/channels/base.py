@@ -132,6 +132,30 @@ class ProcReader:
             return None  # a zombie, or a kernel thread
         return [w.decode("utf-8", "surrogateescape") for w in raw.rstrip(b"\0").split(b"\0")]
 
+    def task(self, tid: int) -> dict[str, Any] | None:
+        """``tid``'s process as /proc/<tid>/status names it now: pid (its tgid), comm, uid.
+
+        For a task the kernel names only by tid (L5: an agent's act on a process outside
+        every agent, where sys_enter has no task to read the tgid from).  None in a replay
+        or when it is gone.
+        """
+        if not self.enabled or tid <= 0:
+            return None
+        out: dict[str, Any] = {}
+        try:
+            with open(f"{self.root}/{tid}/status", "rb") as f:
+                for line in f.read(4096).decode("utf-8", "surrogateescape").splitlines():
+                    key, _, val = line.partition(":")
+                    if key == "Name":
+                        out["comm"] = val.strip()
+                    elif key == "Tgid":
+                        out["pid"] = int(val)
+                    elif key == "Uid":
+                        out["uid"] = int(val.split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        return out if "pid" in out else None
+
     def exe_file(self, pid: int) -> str | None:
         """Path through which the executed image can be opened even if renamed or unlinked."""
         if not self.enabled or pid <= 0:

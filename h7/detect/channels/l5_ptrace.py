@@ -73,9 +73,22 @@ the keys), on a forked copy of an agent process, or from outside is certified (`
 the kernel's fork/exec records, so a replay decides the same).
 
 PTRACE_TRACEME is not an attach by someone else (the process asks to be
-traced by its parent) and is ignored.  The kernel reports only acts whose
-TARGET is a monitored task, resolved in the kernel (pids named inside a PID
+traced by its parent) and is ignored.  The kernel reports acts whose TARGET
+is a monitored task, resolved in the kernel (pids named inside a PID
 namespace, pidfds, /proc directory fds), never a process acting on itself.
+
+The other direction (issue 13, red-team round 10's g1r10_ptrace_inject_outsider
+class): an agent's process that attaches to, reads or writes the memory of
+(process_vm_*, /proc/<pid>/mem) or takes a descriptor from (pidfd_getfd) a
+process OUTSIDE every agent -- another user's shell, a daemon -- is the agent
+tampering: the injected code then connects and writes from that process, where
+no channel watches.  The kernel files such a record under the caller's agent
+with target_agent 0; it is certified under the same code as the inward act,
+evidence ``tamper_direction: agent_is_tracer`` (inward acts: ``agent_is_target``),
+relation ``target_outside``.  Nothing is exempt: a debugger the agent runs on a
+process it did not start reaches beyond its own work (its own children are in
+its tree, judged by the rules above).  Read-level acts on outsiders (``ps``,
+``top``, a profiler's maps or environ sweep) are never reported by the kernel.
 The evidence names the hook that saw the act (issue 13: fentry on the ptrace
 access check, or sys_enter arguments in tracepoint mode).
 """
@@ -312,6 +325,8 @@ class PtraceChannel(Channel):
         self.lineage = Lineage()
         #: acts of an agent process on its own work (OWN_WORK), by relation: counted, not certified
         self.own_tree: dict[str, int] = {}
+        #: acts of the agent's processes on processes outside every agent (certified)
+        self.outward = 0
         self.last: dict[str, Any] | None = None
 
     def _attacker(self, ev: Event, ctx: ChannelContext) -> dict[str, Any]:
@@ -432,27 +447,42 @@ class PtraceChannel(Channel):
                 ev.setdefault("hook", "tp_btf/sys_enter (open record)")
             else:
                 continue
-            relation = self._relation(ev, ctx)
-            if relation in OWN_WORK and not self._agent_code_on_a_program(code, relation, ev, ctx):
-                self.own_tree[relation] = self.own_tree.get(relation, 0) + 1
-                continue
+            outward = self._target_outside(ev)
+            if outward:  # the agent's process on a process outside every agent: the agent's act
+                relation = "target_outside"
+                self.outward += 1
+            else:
+                relation = self._relation(ev, ctx)
+                if relation in OWN_WORK and not self._agent_code_on_a_program(code, relation, ev, ctx):
+                    self.own_tree[relation] = self.own_tree.get(relation, 0) + 1
+                    continue
             attacker = self._attacker(ev, ctx)
             act = str(what.get("act", what.get("request")))
-            target = {"pid": int(ev.get("target_pid", 0)), "tid": int(ev.get("target", 0))}
+            target = self._target(ev, ctx) if outward else {
+                "pid": int(ev.get("target_pid", 0)), "tid": int(ev.get("target", 0))
+            }  # fmt: skip
             evidence: dict[str, Any] = {
                 **what,
+                # who tampers with whom: a process (anyone's) on the agent, or the agent on a
+                # process outside every agent (the kernel's target_agent 0).  Not "direction":
+                # that is a mem fd use's read/write (proc_mem_rw)
+                "tamper_direction": "agent_is_tracer" if outward else "agent_is_target",
                 "attacker": attacker,
                 "target": target,
                 "pid_as_named": int(ev.get("arg_pid", target["tid"])),
                 "hook": ev.get("hook", "tp_btf/sys_enter"),
                 # Whether the attacker is inside the agent's own tree (an agent process
                 # tracing a sibling) or outside it; None when /proc can no longer say.
-                # (The event's agent field is the *target's* agent, never the caller's.)
-                "attacker_monitored": ctx.proc.descends_from(attacker["pid"], ctx.info.root_pid)
+                # (For an inward act the event's agent is the *target's*, never the caller's;
+                # an outward act's caller is the agent's process by the kernel's own scope.)
+                "attacker_monitored": True
+                if outward
+                else ctx.proc.descends_from(attacker["pid"], ctx.info.root_pid)
                 if ctx.info is not None
                 else None,
                 # the accessor's place relative to the target in the agent's tree, from the
-                # kernel's fork/exec records (Lineage.relation); "outside" for an outsider
+                # kernel's fork/exec records (Lineage.relation); "outside" for an outsider,
+                # "target_outside" for the agent's act on a process outside every agent
                 "relation": relation,
             }
             self.count += 1
@@ -468,6 +498,33 @@ class PtraceChannel(Channel):
                     evidence=evidence,
                 )
             )
+        return out
+
+    @staticmethod
+    def _target_outside(ev: Event) -> bool:
+        """Whether the kernel filed this ptrace/access record as an agent's act on an outsider.
+
+        The kernel's scope decides (bpf tamper_scope): a target in no agent, a caller in one;
+        the record then carries target_agent 0 under the caller's agent.  A record without the
+        field (a hand-made or old journal's event) is an inward one, as before.
+        """
+        return ev.get("type") in ("ptrace", "access") and "target_agent" in ev and not ev["target_agent"]
+
+    @staticmethod
+    def _target(ev: Event, ctx: ChannelContext) -> dict[str, Any]:
+        """The outsider as far as /proc still names it (live only): its process, name, exe, owner.
+
+        The kernel gives only the tid it resolved (sys_enter has no task to read a tgid from);
+        its pid, comm and uid are read while it lives -- who was injected into is the first
+        thing an operator needs.  In a replay, or once it is gone, only the tid is known.
+        """
+        tid = int(ev.get("target", 0))
+        out: dict[str, Any] = {"pid": int(ev.get("target_pid", tid)), "tid": tid}
+        task = ctx.proc.task(tid)
+        if task is not None:
+            out.update(task)
+            exe = ctx.proc.exe(int(task["pid"]))
+            out["exe"] = exe if exe is not None else "unknown"
         return out
 
     def _agent_code_on_a_program(self, code: str, relation: str, ev: Event, ctx: ChannelContext) -> bool:
@@ -556,6 +613,7 @@ class PtraceChannel(Channel):
             "maps_sweeps_ignored": self.maps_sweeps,
             "own_maps_reads_ignored": self.own_reads,
             "own_tree_ignored": dict(self.own_tree),
+            "outward_acts": self.outward,
         }
 
     def to_state(self) -> dict[str, Any]:
@@ -568,16 +626,25 @@ class PtraceChannel(Channel):
 SPEC = register(
     ChannelSpec(
         name="L5",
-        summary="ptrace ATTACH/SEIZE, memory access and fd theft on agent processes, by anyone on the host",
+        summary="ptrace ATTACH/SEIZE, memory access and fd theft on agent processes by anyone on the host, "
+        "and by an agent's process on a process outside every agent",
         codes=(
-            AlertCode("PTRACE_ATTACH_DETECTED", "high", "Process attached to the agent with ptrace"),
             AlertCode(
-                "PROCESS_MEMORY_ACCESS", "high", "Process read or wrote the agent's memory without ptrace"
+                "PTRACE_ATTACH_DETECTED",
+                "high",
+                "Process attached to the agent with ptrace, or the agent attached to a process outside it",
+            ),
+            AlertCode(
+                "PROCESS_MEMORY_ACCESS",
+                "high",
+                "Process read or wrote the agent's memory without ptrace, or the agent another process's "
+                "(process_vm_*, /proc/<pid>/mem)",
             ),
             AlertCode(
                 "FD_THEFT_DETECTED",
                 "high",
-                "Process took a file descriptor from the agent (pidfd_getfd, /proc/<pid>/fd/<n>)",
+                "Process took a file descriptor from the agent (pidfd_getfd, /proc/<pid>/fd/<n>), or the "
+                "agent from a process outside it (pidfd_getfd)",
             ),
             AlertCode(
                 "PROCESS_LIMITS_CHANGED",
