@@ -2356,6 +2356,16 @@ static __always_inline __u16 read_ksockaddr(const void *kaddr, struct h7_net *n)
 	return family;
 }
 
+/* The socket's transport protocol and type into the record (issue 12, red-team round 10's
+ * g1r10_udp_to_allowed_api_port): L4's keys and allow rules are per protocol, so a datagram to
+ * the address and port of an allowed TCP API is not that API.  Two loads, no stack of its own. */
+static __always_inline void sock_proto(struct sock *sk, struct h7_net *n)
+{
+	/* read straight into the record: no stack temporaries (sys_enter's frame, 6.1's 512 bytes) */
+	BPF_CORE_READ_INTO(&n->proto, sk, sk_protocol);
+	BPF_CORE_READ_INTO(&n->stype, sk, sk_type);
+}
+
 /* Peer of a socket (for sends that carry no address); `agent` is the sender's. */
 static __always_inline __u16 read_sock_peer(struct sock *sk, struct h7_net *n, __u32 agent)
 {
@@ -2481,6 +2491,7 @@ static __always_inline void net_emit(__u32 agent, __u32 tgid, struct h7_net *n, 
 		k.tgid = tgid;
 		k.op = n->inbound ? 0x100 | n->inbound : 0; /* any send op: one destination, one event */
 		k.family = n->family;
+		k.proto = n->proto;
 		k.port = n->inbound ? n->lport : n->port; /* inbound: per (listener, peer address) */
 		/* ...and per connection for a loopback client outside the agent: userspace may find its
 		 * socket in the agent's own tree (a connection opened before the sensor attached), and
@@ -2552,6 +2563,8 @@ static __always_inline void iphdr_dest(const void *ubuf, __u64 len, __u16 family
 	n->family = family;
 	n->port = 0;
 	n->from_socket = H7_ADDR_IPHDR;
+	n->stype = SOCK_RAW; /* only raw sockets build their own header (proto left 0: storing
+			      * the header's would grow sys_enter's frame by 8 bytes, see WORKFLOW's 6.1 rule) */
 	__builtin_memset(n->addr, 0, 16);
 	if (family == AF_INET) {
 		if (!ubuf || len < 20 || bpf_probe_read_user(h, 20, ubuf) || (h[0] >> 4) != 4)
@@ -2634,6 +2647,7 @@ static __always_inline void on_net(__u32 agent, struct h7_stats *st, __u32 op, i
 {
 	struct h7_net n = {};
 	__u32 mode = egress_mode();
+	struct sock *sk = 0;
 	__u16 family;
 
 	family = read_sockaddr(uaddr, &n);
@@ -2644,7 +2658,6 @@ static __always_inline void on_net(__u32 agent, struct h7_stats *st, __u32 op, i
 			st->connects++;
 	} else {
 		int pk_fe = packet_fentry_live();
-		struct sock *sk = 0;
 
 		if (!family || family == AF_INET || family == AF_INET6) {
 			/* in every mode: no other hook reads a raw socket's own IP header */
@@ -2677,6 +2690,10 @@ static __always_inline void on_net(__u32 agent, struct h7_stats *st, __u32 op, i
 			st->send_bytes += bytes;
 		}
 	}
+	if (!sk)
+		sk = fd_sock(fd); /* a connect (syscall mode, or not inet) */
+	if (sk)
+		sock_proto(sk, &n);
 	n.op = op;
 	n.fd = fd;
 	n.bytes = bytes;
@@ -2809,6 +2826,7 @@ static __always_inline void on_socket_write(__u32 agent, struct h7_stats *st, in
 		st->sends++;
 		st->send_bytes += bytes;
 	}
+	sock_proto(sk, &n);
 	n.op = H7_NET_WRITE;
 	n.fd = fd;
 	n.bytes = bytes;
@@ -2852,7 +2870,7 @@ static __always_inline struct h7_scope *scope_current_by(int *by_tid)
 	return s;
 }
 
-static __always_inline int fe_connect(const struct sockaddr *uaddr, __u32 hook)
+static __always_inline int fe_connect(struct socket *sock, const struct sockaddr *uaddr, __u32 hook)
 {
 	struct h7_scope *s = scope_current();
 	struct h7_net n = {};
@@ -2867,6 +2885,7 @@ static __always_inline int fe_connect(const struct sockaddr *uaddr, __u32 hook)
 	st = stats_of(s->agent);
 	if (st)
 		st->connects++;
+	sock_proto(BPF_CORE_READ(sock, sk), &n);
 	n.op = H7_NET_CONNECT;
 	n.fd = -1;
 	n.count = 1;
@@ -2905,6 +2924,7 @@ static __always_inline int fe_sendmsg(struct socket *sock, struct msghdr *msg, _
 	if (!s)
 		return 0;
 	sk = BPF_CORE_READ(sock, sk);
+	sock_proto(sk, &n);
 	if (sock_hdrincl(sk)) {
 		if (raw_sys_send(s, by_tid))
 			return 0; /* sys_enter read the packet's own header */
@@ -2922,13 +2942,13 @@ static __always_inline int fe_sendmsg(struct socket *sock, struct msghdr *msg, _
 SEC("fentry/inet_stream_connect")
 int BPF_PROG(h7_fe_stream_connect, struct socket *sock, struct sockaddr *uaddr, int addr_len, int flags)
 {
-	return fe_connect(uaddr, H7_HOOK_FENTRY_STREAM_CONNECT);
+	return fe_connect(sock, uaddr, H7_HOOK_FENTRY_STREAM_CONNECT);
 }
 
 SEC("fentry/inet_dgram_connect")
 int BPF_PROG(h7_fe_dgram_connect, struct socket *sock, struct sockaddr *uaddr, int addr_len, int flags)
 {
-	return fe_connect(uaddr, H7_HOOK_FENTRY_DGRAM_CONNECT);
+	return fe_connect(sock, uaddr, H7_HOOK_FENTRY_DGRAM_CONNECT);
 }
 
 SEC("fentry/inet_sendmsg")
@@ -2956,6 +2976,7 @@ static __always_inline int fe_packet(struct socket *sock, struct msghdr *msg, __
 	if (!s)
 		return 0;
 	packet_dest(BPF_CORE_READ(sock, sk), BPF_CORE_READ(msg, msg_name), 0, &n);
+	sock_proto(BPF_CORE_READ(sock, sk), &n);
 	return fe_send_emit(s, by_tid, &n, size, hook); /* (a packet send is never inbound) */
 }
 
@@ -3028,6 +3049,8 @@ static __always_inline int cg_inet4(struct bpf_sock_addr *ctx, __u32 op, __u32 h
 	n.family = AF_INET;
 	n.port = bpf_ntohs((__u16)ctx->user_port);
 	__builtin_memcpy(n.addr, &a, 4);
+	n.proto = (__u16)ctx->protocol; /* the socket's sk_protocol / sk_type */
+	n.stype = (__u16)ctx->type;
 	n.op = op;
 	n.hook = hook;
 	cg_emit(s, tgid, by_tid, &n);
@@ -3050,6 +3073,8 @@ static __always_inline int cg_inet6(struct bpf_sock_addr *ctx, __u32 op, __u32 h
 	n.family = AF_INET6;
 	n.port = bpf_ntohs((__u16)ctx->user_port);
 	__builtin_memcpy(n.addr, a, 16);
+	n.proto = (__u16)ctx->protocol; /* the socket's sk_protocol / sk_type */
+	n.stype = (__u16)ctx->type;
 	n.op = op;
 	n.hook = hook;
 	cg_emit(s, tgid, by_tid, &n);
@@ -3104,6 +3129,8 @@ static __always_inline void listen_emit(struct sock *sk, __u32 agent, __u64 ino,
 	ev->net.fd = -1;
 	ev->net.count = 1;
 	ev->net.hook = H7_HOOK_TP_SOCK_STATE;
+	ev->net.proto = IPPROTO_TCP; /* on_listen reports TCP listeners only */
+	ev->net.stype = SOCK_STREAM;
 	ev->net.ino = ino;
 	if (family == AF_INET) {
 		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
@@ -5023,6 +5050,7 @@ static __always_inline void uring_send(struct h7_scope *s, int fd)
 	st = stats_of(s->agent);
 	if (st && !n.inbound)
 		st->sends++;
+	sock_proto(sk, &n);
 	n.op = H7_NET_SEND;
 	n.fd = fd;
 	n.count = 1;

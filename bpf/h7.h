@@ -523,8 +523,12 @@ struct h7_net {
 	__u16 inbound; /* enum h7_inbound: 0 an active socket; else accepted, by whom */
 	__u64 ino;     /* H7_NET_LISTEN / H7_NET_UNLISTEN: the socket's inode; else 0 */
 	__u16 lport;   /* inbound: the accepted socket's local port (the listener's), host order */
+	__u16 proto;   /* the sending socket's sk_protocol (IPPROTO_TCP, _UDP, _UDPLITE, _SCTP, _ICMP,
+			* _RAW..., MPTCP 262; IP_HDRINCL: 0, stype SOCK_RAW; AF_PACKET: the
+			* socket's ethertype, network order); L4 keys and
+			* allow rules are per protocol, so a datagram to a TCP API's port is not that API */
+	__u16 stype;   /* the socket's sk_type (SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_RAW 3, SOCK_SEQPACKET 5) */
 	__u16 _pad16;
-	__u32 _pad32;
 };
 
 /* A TCP listener of a monitored task (listeners map, keyed by the struct sock
@@ -766,7 +770,8 @@ struct h7_egress_key {
 	__u32 op;
 	__u16 family;
 	__u16 port;    /* inbound: the listener's port */
-	__u32 peer_port; /* a loopback client outside the agent: its port (one record per connection) */
+	__u16 peer_port; /* a loopback client outside the agent: its port (one record per connection) */
+	__u16 proto;     /* the socket's protocol: a UDP send is not the TCP send to the same address */
 	__u8 addr[16];
 };
 

@@ -174,6 +174,27 @@ HOOKS = {
     41: "fentry/security_mmap_file",
     42: "fentry/security_file_mprotect",
 }
+#: h7_net.proto (the socket's sk_protocol) -> the transport L4 keys and allow rules name.
+#: MPTCP (262) is TCP on the wire to the peer; ICMPv6 ping sockets are "icmp" like ICMP's.
+IP_PROTOCOLS = {6: "tcp", 262: "tcp", 17: "udp", 136: "udplite", 132: "sctp", 1: "icmp", 58: "icmp"}
+SOCK_RAW = 3
+
+
+def protocol_name(proto: int, stype: int) -> str:
+    """The transport class of a net record: ``tcp``, ``udp``, ``udplite``, ``sctp``, ``icmp``,
+    ``raw`` (any SOCK_RAW socket: it writes its own transport header), ``ip<N>`` for another
+    protocol number, ``unknown`` when the kernel had no socket to read (a failed connect).
+
+    Why: a destination is a service, and a service is a protocol as well as an address and
+    a port -- red-team round 10 sent datagrams to an allowed TCP API's port.
+    """
+    if stype == SOCK_RAW:
+        return "raw"
+    if proto in IP_PROTOCOLS:
+        return IP_PROTOCOLS[proto]
+    return f"ip{proto}" if proto or stype else "unknown"
+
+
 #: enum h7_addr_src: where a net record's address was read
 ADDR_CALL, ADDR_SOCKET, ADDR_IPHDR = 0, 1, 2
 #: enum h7_inbound: a send on an accepted TCP socket, and who connected
@@ -364,8 +385,9 @@ UNION_FIELDS: dict[str, list[tuple[str, Any]]] = {
         ("inbound", "<u2"),
         ("ino", "<u8"),
         ("lport", "<u2"),
+        ("proto", "<u2"),
+        ("stype", "<u2"),
         ("_pad16", "<u2"),
-        ("_pad32", "<u4"),
     ],
     "ptrace": [
         ("request", "<i8"),
@@ -684,6 +706,9 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
             ev["peer_own"] = inbound == INBOUND_OWN
             ev["lport"] = int(r["lport"])  # the listener's port: L4 keys peers per listener
         ev["hook"] = HOOKS.get(int(r["hook"]), "unknown")
+        if fam in (socket.AF_INET, socket.AF_INET6):
+            # the transport (L4 keys per protocol); an AF_PACKET record's is its ethertype's
+            ev["protocol"] = protocol_name(int(r["proto"]), int(r["stype"]))
         if ev["op"] in LISTEN_OPS:
             ev["ino"] = int(r["ino"])
     elif name == "ptrace":

@@ -376,7 +376,10 @@ class AlertPath(AlertOutput):
                 continue
             acc = cert.body["accept"]
             try:
-                n = engine.accept(cert.agent_id, str(acc["channel"]), str(acc["key"]))
+                # a record signed before accepts named a protocol was protocol-blind: read it so
+                n = engine.accept(
+                    cert.agent_id, str(acc["channel"]), str(acc["key"]), str(acc.get("protocol", "any"))
+                )
             except UsageError as e:
                 self.term.line(f"h7: warning: cannot apply the accept in seq {cert.seq}: {e}")
                 continue
@@ -387,6 +390,7 @@ class AlertPath(AlertOutput):
                     "agent_id": cert.agent_id,
                     "channel": acc["channel"],
                     "key": acc["key"],
+                    "protocol": acc.get("protocol", "any"),
                     "login": op["login"],
                     "agents": n,
                 }

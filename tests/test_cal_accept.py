@@ -5,7 +5,9 @@ The live counterpart (a running sensor that stops alerting) is in test_live_sema
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,7 +41,8 @@ def test_accept_signs_a_record_that_verifies_and_shows(tmp_path: Path, keys: tup
     assert f"accepted L4 10.0.0.5:443 for {agent}" in out
     cert = verify_file(cal / file_name(1), load_public_key(pub))
     assert cert.action == ACCEPTED_BY_OPERATOR and cert.agent_id == agent
-    assert cert.body["accept"] == {"channel": "L4", "key": "10.0.0.5:443"}
+    # the protocol it allows is signed with it: a bare destination is TCP only
+    assert cert.body["accept"] == {"channel": "L4", "key": "10.0.0.5:443", "protocol": "tcp"}
     assert cert.body["reason"] == "vendor API" and cert.body["operator"]["uid"] == os.geteuid()
     assert any("accepted      L4 10.0.0.5:443" in line for line in describe(cert))
     code, out = _run("verify", str(cal), "--pubkey", str(pub))
@@ -60,6 +63,8 @@ def test_accept_signs_a_record_that_verifies_and_shows(tmp_path: Path, keys: tup
         (["x:1:2", "example.com:443"], "not an address"),
         (["nonsense", "10.0.0.1"], "neither '*', a pid nor an agent id"),
         (["x:1:2", "10.0.0.1", "--reason", " "], "--reason must say why"),
+        (["x:1:2", "icmp6:10.0.0.1:80"], "unknown protocol 'icmp6'"),
+        (["x:1:2", "udp:"], "nothing after the protocol"),
     ],
 )
 def test_accept_refuses_bad_input_in_one_line(
@@ -93,3 +98,37 @@ def test_follower_reads_only_new_verified_records(tmp_path: Path, keys: tuple[Pa
             w2.record_accept("a:1:2", "L4", "6.6.6.6", "forged", 0, "mallory")
     os.link(other_dir / file_name(4), cal / file_name(4))
     assert f.poll() == [] and len(f.rejected) == 1 and f.seq == 4
+
+
+def test_an_accept_names_its_protocol_and_an_old_record_still_verifies(
+    tmp_path: Path, keys: tuple[Path, Path]
+) -> None:
+    """Session 13: accepts carry ``protocol``.  A record signed before (exactly ``{channel,
+    key}``) still verifies and shows, and the sensor applies it protocol-blind, as it was
+    applied when it was signed; a new record allows what its protocol says."""
+    from h7.config import EngineConfig
+    from h7.detect.channels.l4_egress import EgressChannel
+    from h7.detect.engine import Engine
+
+    priv, pub = keys
+    cal = tmp_path / "cal"
+    code, out = _run("accept", "*", "udp:127.0.0.53:53", "--reason", "resolver", "--key", str(priv),
+                     "--cal-dir", str(cal))  # fmt: skip
+    assert code == 0 and "(protocol: udp)" in out, out
+    with CalWriter(cal, priv) as w:  # the two-field form every record before session 13 had
+        w.record_accept("*", "L4", "10.0.0.9:8080", "old record", 0, "root")
+    new, old = (verify_file(cal / file_name(i), load_public_key(pub)) for i in (1, 2))
+    assert new.body["accept"] == {"channel": "L4", "key": "udp:127.0.0.53:53", "protocol": "udp"}
+    assert old.body["accept"] == {"channel": "L4", "key": "10.0.0.9:8080"}
+    assert any("any protocol" in line for line in describe(old))
+    assert _run("verify", str(cal), "--pubkey", str(pub))[0] == 0
+    sys.path.insert(0, str(Path(__file__).parent / "journals"))
+    import make_synthetic as ms
+
+    engine = Engine(EngineConfig(read_proc=False), [ms.AGENT_INFO])
+    assert engine.accept("*", "L4", old.body["accept"]["key"], old.body["accept"].get("protocol", "any")) == 1
+    assert engine.accept("*", "L4", new.body["accept"]["key"], new.body["accept"]["protocol"]) == 1
+    (ch,) = [c for c in engine.agents[1].channels if isinstance(c, EgressChannel)]
+    ip9, ip53 = ipaddress.ip_address("10.0.0.9"), ipaddress.ip_address("127.0.0.53")
+    assert ch.allowed(ip9, 8080, proto="tcp") and ch.allowed(ip9, 8080, proto="udp")  # old: blind
+    assert ch.allowed(ip53, 53, proto="udp") and ch.allowed(ip53, 53, proto="tcp") is None

@@ -32,8 +32,8 @@ def monitoring(**cfg: Any) -> Engine:
 
 
 def net(ts: int, addr: str, port: int = 443, op: str = "connect") -> dict[str, Any]:
-    """A connect (or send) of the agent's HTTP thread, as the sensor decodes it."""
-    return ms.net_event(op, addr, port, ts, tid=ms.HTTP_TID, uid=ms.UID)
+    """A connect (or send) of the agent's HTTP thread, as the sensor decodes it (a TCP socket)."""
+    return ms.net_event(op, addr, port, ts, tid=ms.HTTP_TID, uid=ms.UID, protocol="tcp")
 
 
 class Clock:

@@ -139,5 +139,6 @@ def test_a_raw_packet_is_judged_by_its_own_ip_header() -> None:
             ]
         )
     )
-    assert [a.key for a in out] == ["127.0.7.9:5555", "0.0.0.0:0"]
+    # a raw socket's packet is keyed "raw:" (session 13, per protocol): no TCP or UDP rule allows it
+    assert [a.key for a in out] == ["raw:127.0.7.9:5555", "raw:0.0.0.0:0"]
     assert all(a.evidence["ip_header"] is True for a in out)

@@ -143,7 +143,7 @@ def test_new_destination_folds_and_operator_accept_stops_it(demo: Any, site: Any
     assert r.returncode == 0, r.stderr
     assert f"accepted L4 127.0.0.4 for {agent_id}" in r.stdout
     rec = [b for b in _certs(demo)[pub_before:] if b["action"] == "ACCEPTED_BY_OPERATOR"]
-    assert len(rec) == 1 and rec[0]["accept"] == {"channel": "L4", "key": "127.0.0.4"}
+    assert len(rec) == 1 and rec[0]["accept"] == {"channel": "L4", "key": "127.0.0.4", "protocol": "tcp"}
     assert rec[0]["agent_id"] == agent_id and rec[0]["reason"].startswith("new docs mirror")
     _wait(lambda: demo.status().get("accepted"), 10, "the sensor to apply the accept", demo)
     assert demo.status()["accepted"][0]["agents"] == 1

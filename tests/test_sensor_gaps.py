@@ -186,6 +186,7 @@ def test_io_uring_egress(watched: Any, sinks: Any, native: Path, where: str, asy
     for e in (c, d):
         assert e["addr"] == "127.0.0.1" and e["hook"] in hooks and not e["inbound"]
         assert e["agent"] == next(iter(sensor.agents))
+    assert (c["protocol"], d["protocol"]) == ("tcp", "udp")  # the socket's, from every egress hook
     if async_:
         # IOSQE_ASYNC: the acts ran in io-wq workers the fork tracepoint never announced
         assert any(e["comm"].startswith("iou-wrk") and e["tid"] != e["pid"] for e in (c, d)), (c, d)
@@ -204,6 +205,7 @@ def test_sendmmsg_each_message(watched: Any, sinks: Any) -> None:
     # message 0 may be reported from the syscall's arguments; the rest only the socket layer sees
     assert e2["hook"] in egress_hooks(sensor) and e2["addr"] == "127.0.0.1" and e2["op"] == "sendmmsg"
     assert e1["hook"] in (*egress_hooks(sensor), "tp_btf/sys_enter")
+    assert e1["protocol"] == e2["protocol"] == "udp"
     # the in-kernel send counter saw every message, not one per call
     col.stop()
     sends = sum(int(b.stats[a]["sends"]) for b in col.batches for a in b.stats)
@@ -408,7 +410,7 @@ def test_raw_ip_hdrincl_is_judged_by_its_own_header(watched: Any, how: str) -> N
     e = wait_event(
         col, lambda e: e["type"] == "net" and e.get("ip_header") and (e["addr"], e["port"]) == want, "header"
     )
-    assert e["pid"] == agent.proc.pid and not e["inbound"], e
+    assert e["pid"] == agent.proc.pid and not e["inbound"] and e["protocol"] == "raw", e
     col.stop()
     # the route (the sockaddr, allowed) never stands for a send's destination on such a socket
     # (fentry mode reports write's connect() to it, as it reports every inet connect)
@@ -418,7 +420,8 @@ def test_raw_ip_hdrincl_is_judged_by_its_own_header(watched: Any, how: str) -> N
         if x["type"] == "net" and (x["addr"], x["port"]) == ("127.0.0.1", 8080) and x["op"] != "connect"
     ]
     assert not routed, routed
-    l4 = EgressChannel(EngineConfig(channel_settings={"L4": {"allow": ["127.0.0.1"]}}))
+    # the route allowed for every protocol (a bare entry is TCP only; a raw packet is "raw")
+    l4 = EgressChannel(EngineConfig(channel_settings={"L4": {"allow": ["any:127.0.0.1"]}}))
     ctx = ChannelContext(agent=1, agent_id="a", info=None, config=EngineConfig())
     l4.finish_baseline(ctx)
     ctx.phase = PHASE_MONITORING

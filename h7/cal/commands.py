@@ -217,19 +217,21 @@ def accept_cmd(target: str, destination: str, reason: str, key_path: Path, cal_d
     """Accept an L4 DESTINATION for an agent (TARGET: agent_id, pid or '*') and sign the decision.
 
     \b
-    DESTINATION: 10.0.0.5:443, 10.0.0.0/8, [::1]:8080, 127.0.0.1:ephemeral, *:53
-    (addresses, not host names: what is signed is exactly what is allowed).
+    DESTINATION: 10.0.0.5:443, 10.0.0.0/8, [::1]:8080, 127.0.0.1:ephemeral,
+    udp:*:53, any:10.0.0.0/8 (addresses, not host names: what is signed is exactly
+    what is allowed; without a protocol prefix, TCP only).
     A running `h7 attach` writing to the same --cal-dir reads the signed record
     from the chain within one batch interval and stops alerting for it.
     """
     if not reason.strip():
         raise UsageError("--reason must say why (it is signed into the audit trail)")
-    parse_allow([destination], resolve=False)  # one clear line for a malformed destination
+    # one clear line for a malformed destination; the protocol it allows is signed with it
+    protocol = parse_allow([destination], resolve=False)[0].proto
     agent_id = _accept_target(target)
     uid, login = _contain.operator_identity()
     with CalWriter(cal_dir, key_path) as writer:
-        path, _ = writer.record_accept(agent_id, "L4", destination.strip(), reason, uid, login)
-    click.echo(f"accepted L4 {destination.strip()} for {agent_id}")
+        path, _ = writer.record_accept(agent_id, "L4", destination.strip(), reason, uid, login, protocol)
+    click.echo(f"accepted L4 {destination.strip()} for {agent_id} (protocol: {protocol})")
     click.echo(f"signed record {path} by {login} (uid {uid})")
 
 

@@ -149,10 +149,19 @@ def _is_operator(v: Any) -> bool:
     )
 
 
+#: what an L4 accept's ``protocol`` may name (h7.detect.channels.l4_egress.RULE_PROTOCOLS)
+ACCEPT_PROTOCOLS = ("tcp", "udp", "udplite", "sctp", "icmp", "raw", "any")
+
+
 def _is_accept(v: Any) -> bool:
+    """``{channel, key}`` (records signed before accepts named a protocol: still valid, read
+    as protocol-blind as they were applied), or ``{channel, key, protocol}``."""
     return (
         type(v) is dict
-        and set(v) == {"channel", "key"}
+        and (
+            set(v) == {"channel", "key"}
+            or (set(v) == {"channel", "key", "protocol"} and v["protocol"] in ACCEPT_PROTOCOLS)
+        )
         and type(v["channel"]) is str
         and registry.get(v["channel"]) is not None
         and _is_nonempty_str(v["key"])
@@ -451,7 +460,8 @@ def describe(cert: Certificate) -> list[str]:
         lines += [
             f"operator      {op['login']} (uid {op['uid']})",
             f"reason        {b['reason']}",
-            f"accepted      {b['accept']['channel']} {b['accept']['key']}",
+            f"accepted      {b['accept']['channel']} {b['accept']['key']}"
+            f" ({b['accept'].get('protocol', 'any protocol: signed before accepts named one')})",
         ]
     elif cert.action in LIFECYCLE_ACTIONS:
         sensor = b["sensor"]

@@ -172,15 +172,23 @@ def build_accept_body(
     *,
     at: ChainPosition,
     ts_ns: int,
+    protocol: str | None = None,
 ) -> dict[str, Any]:
-    """The signed body of an ACCEPTED_BY_OPERATOR record (``h7 accept``)."""
+    """The signed body of an ACCEPTED_BY_OPERATOR record (``h7 accept``).
+
+    ``protocol``: the transport the accept allows (an L4 destination is per protocol since
+    session 13); None writes the older two-field form.
+    """
     operator = _operator_fields(reason, uid, login)
     if not key or not key.strip():
         raise ValueError("an accept needs what is accepted")
+    accept = {"channel": str(channel), "key": canonical.normalize(key)}
+    if protocol is not None:
+        accept["protocol"] = str(protocol)
     return {
         **_chain_fields(ACCEPTED_BY_OPERATOR, at, agent_id, ts_ns),
         **operator,
-        "accept": {"channel": str(channel), "key": canonical.normalize(key)},
+        "accept": accept,
     }
 
 
@@ -341,10 +349,27 @@ class CalWriter:
         )
 
     def record_accept(
-        self, agent_id: str, channel: str, key: str, reason: str, uid: int, login: str
+        self,
+        agent_id: str,
+        channel: str,
+        key: str,
+        reason: str,
+        uid: int,
+        login: str,
+        protocol: str | None = None,
     ) -> tuple[Path, bytes]:
-        """Sign an operator's accept (an allowlisted destination) into the chain."""
-        return self._sign(build_accept_body, agent_id, channel, key, reason, uid, login, ts_ns=time.time_ns())
+        """Sign an operator's accept (an allowlisted destination, of ``protocol``) into the chain."""
+        return self._sign(
+            build_accept_body,
+            agent_id,
+            channel,
+            key,
+            reason,
+            uid,
+            login,
+            ts_ns=time.time_ns(),
+            protocol=protocol,
+        )
 
     def record(self, build: Callable[[int, bytes], dict[str, Any]]) -> tuple[Path, bytes]:
         """Sign any body ``build(seq, prev_hash)`` returns, as the next link of the chain.

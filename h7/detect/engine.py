@@ -275,14 +275,16 @@ class Engine:
         self.recent_notices.append(n)
 
     # -- operator decisions -----------------------------------------------
-    def accept(self, agent_id: str, channel: str, spec: str) -> int:
+    def accept(self, agent_id: str, channel: str, spec: str, protocol: str = "tcp") -> int:
         """An operator accepted ``spec`` (an L4 destination) for ``agent_id`` (``*``: every agent).
 
         From now on the agent's L4 channel allows it, and its in-use keys that
         the rule covers are forgotten by the folder, so nothing of it is
         reported again.  Returns how many agents it applied to.  The signed
         record of the decision is the caller's (``h7 accept`` writes it into
-        the chain; the sensor reads it from there and calls this).
+        the chain; the sensor reads it from there and calls this).  ``protocol``:
+        what a spec without a protocol prefix allows (the record's ``protocol``;
+        ``any`` for a record signed before records named one).
         """
         if channel != "L4":
             raise UsageError(f"only L4 destinations can be accepted, not {channel!r}")
@@ -292,7 +294,7 @@ class Engine:
                 continue
             for ch in st.channels:
                 if isinstance(ch, EgressChannel):
-                    rule = ch.accept(spec)
+                    rule = ch.accept(spec, protocol)
                     st.folder.forget("L4", ch.key_matcher(rule))
                     n += 1
         return n

@@ -38,6 +38,17 @@ Packets a raw socket builds itself (IP_HDRINCL) are judged by the
 destination in their own IP header (``ip_header``), never the sockaddr,
 which only picks the route (``g1r7_rawip_hdrincl_spoof``).
 
+Protocols.  A destination is a transport as well as an address and a port: the
+kernel reports the sending socket's protocol (``h7_net.proto``/``stype``,
+:func:`h7.decode.protocol_name`), and keys, allow rules, baseline-learnt
+destinations and operator accepts are per protocol (red-team round 10's
+``g1r10_udp_to_allowed_api_port``: datagrams to an allowed TCP API's port).  TCP
+keys keep the bare spelling (``127.0.0.1:8080``), every other protocol is
+prefixed (``udp:127.0.0.53:53``, ``raw:10.0.0.1:0``); the allowlist reads the same
+way, so a bare entry allows TCP only, ``udp:``/``sctp:``/... name another
+protocol and ``any:`` every one.  Journals recorded before the kernel reported
+the protocol are judged by an inference (:func:`event_protocol`).
+
 No payload, DNS or TLS inspection: a hostname in the allowlist is resolved
 once, when the config is loaded.  Only inet/inet6 destinations are checked
 against the allowlist; unix sockets show up in L3's causal graph instead.
@@ -108,6 +119,33 @@ class L4Settings:
 
 
 EPHEMERAL = "ephemeral"
+#: the protocols an allow rule may name (``any``: every protocol); a bare entry means ``tcp``
+RULE_PROTOCOLS = ("tcp", "udp", "udplite", "sctp", "icmp", "raw", "any")
+TCP = "tcp"
+_SEND_OPS = frozenset({"sendto", "sendmsg", "sendmmsg", "send", "write"})
+
+
+def event_protocol(ev: Event) -> str:
+    """The transport of a net event: what the kernel reported, else (a journal recorded before
+    the net record carried the socket's protocol) an inference from what the record does say.
+
+    The inference: a packet built on a raw socket (``ip_header``) is ``raw``; a connect, a
+    reply on an accepted connection and a send on a connected socket (``from_socket``) are
+    ``tcp``; a send that names its own address is ``udp`` (a datagram: TCP names the address
+    only in a rare Fast Open ``sendto``).  A connected UDP socket (glibc's resolver) reads
+    as ``tcp`` then, its connect and its sends alike, so a replay learns and judges it
+    consistently; only the kernel's own record tells it apart.
+    """
+    p = ev.get("protocol")
+    if p:
+        return str(p)
+    if ev.get("ip_header"):
+        return "raw"
+    if ev.get("op") in _SEND_OPS and not ev.get("from_socket") and not ev.get("inbound"):
+        return "udp"
+    return TCP
+
+
 PORT_RANGE_PATH = "/proc/sys/net/ipv4/ip_local_port_range"
 #: the kernel's default, used if the host's range cannot be read
 DEFAULT_EPHEMERAL = (32768, 60999)
@@ -141,16 +179,53 @@ def ephemeral_range(config: EngineConfig) -> tuple[int, int]:
 
 
 def dest_key(
-    ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int, eph: tuple[int, int], text: str = ""
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    port: int,
+    eph: tuple[int, int],
+    text: str = "",
+    proto: str = TCP,
 ) -> str:
-    """``1.2.3.4:443``, ``[::1]:443``; a port in the ephemeral range becomes ``ephemeral``.
+    """``1.2.3.4:443``, ``[::1]:443``; a port in the ephemeral range becomes ``ephemeral``;
+    a protocol other than TCP is prefixed (``udp:1.2.3.4:53``), the allowlist's spelling.
 
     ``text``: ``str(ip)`` if the caller has it already (formatting an address is
-    the dearest step of a storm's hot path).
+    the dearest step of a storm's hot path).  Why the prefix: a datagram to a TCP
+    service's port must neither match its rule nor fold into its alert.
     """
     a = text or str(ip)
     p = EPHEMERAL if eph[0] <= port <= eph[1] else str(port)
-    return f"[{a}]:{p}" if ip.version == 6 else f"{a}:{p}"
+    k = f"[{a}]:{p}" if ip.version == 6 else f"{a}:{p}"
+    return k if proto == TCP else f"{proto}:{k}"
+
+
+def _dest_text(ip: IPAddress, port: int, proto: str, a: str = "") -> str:
+    """The real destination, as the allowlist would spell it (``udp:127.0.0.1:5353``)."""
+    a = a or str(ip)
+    k = f"[{a}]:{port}" if ip.version == 6 else f"{a}:{port}"
+    return k if proto == TCP else f"{proto}:{k}"
+
+
+def split_protocol(text: str) -> tuple[str | None, str]:
+    """(protocol, rest) of ``udp:1.2.3.4:53`` / an alert key; (None, text) without a prefix.
+
+    A prefix is a known protocol name, or any word of letters and digits (not a hex group:
+    ``fd00::/8`` is an address) followed by a host:port of its own, so that a misspelt
+    protocol is an error rather than a host name; ``localhost:8080`` has no prefix.
+    """
+    head, sep, rest = text.partition(":")
+    if not (sep and head[:1].isalpha() and head.isalnum()) or _is_hex(head):
+        return None, text
+    if head.lower() in RULE_PROTOCOLS or ":" in rest or rest.startswith("["):
+        return head.lower(), rest
+    return None, text  # ``localhost:8080``: a host name and a port
+
+
+def _is_hex(word: str) -> bool:
+    try:
+        int(word, 16)
+    except ValueError:
+        return False
+    return True
 
 
 def _learnt_text(baseline_key: str, lport: int | None = None) -> str:
@@ -167,7 +242,10 @@ def _learnt_text(baseline_key: str, lport: int | None = None) -> str:
     v6 = ":" in addr
     full = plen in ("", "128" if v6 else "32")
     host = addr if full else net
+    port, _, proto = port.partition("|")
     text = f"[{host}]:{port}" if v6 else f"{host}:{port}"
+    if proto and proto != TCP:
+        text = f"{proto}:{text}"
     return text if lport is None else f"inbound client {text} on port {lport}"
 
 
@@ -178,13 +256,18 @@ class AllowRule:
     text: str
     #: the port is "ephemeral": any port in the ephemeral range (``port`` is None then)
     ephemeral: bool = False
+    #: the transport it allows (``tcp`` for a bare entry); ``any``: every protocol
+    proto: str = TCP
 
     def matches(
         self,
         ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
         port: int,
         eph: tuple[int, int] = DEFAULT_EPHEMERAL,
+        proto: str = TCP,
     ) -> bool:
+        if self.proto != "any" and self.proto != proto:
+            return False
         if self.ephemeral and not eph[0] <= port <= eph[1]:
             return False
         if self.port is not None and self.port != port:
@@ -200,27 +283,43 @@ def _resolve(host: str) -> list[IPNetwork]:
     return sorted({ipaddress.ip_network(i[4][0]) for i in infos}, key=str)
 
 
-def parse_allow(entries: list[str], *, resolve: bool = True) -> list[AllowRule]:
+def parse_allow(entries: list[str], *, resolve: bool = True, default_proto: str = TCP) -> list[AllowRule]:
     """``10.0.0.0/8``, ``127.0.0.1:8080``, ``[::1]:443``, ``*:53``, ``api.example.com:443``,
-    ``127.0.0.1:ephemeral`` (any port of the ephemeral range)."""
+    ``127.0.0.1:ephemeral`` (any port of the ephemeral range), each optionally prefixed by a
+    protocol: ``udp:*:53``, ``tcp:10.0.0.5:443``, ``any:10.0.0.0/8`` (RULE_PROTOCOLS).
+
+    Without a prefix an entry allows ``default_proto``: TCP, the safer reading (an existing
+    ``127.0.0.1:8080`` for an HTTP API must not let datagrams through to the same port);
+    an operator accept signed before records named their protocol passes ``any`` (it was
+    protocol-blind when it was signed).
+    """
     rules: list[AllowRule] = []
     for raw in entries:
         text = raw.strip()
-        host, port = text, None
+        pname, body = split_protocol(text)
+        proto = default_proto
+        if pname is not None:
+            if pname not in RULE_PROTOCOLS:
+                known = ", ".join(RULE_PROTOCOLS)
+                raise UsageError(f"L4 allowlist: unknown protocol {pname!r} in {raw!r} (one of {known})")
+            proto = pname
+            if not body.strip():
+                raise UsageError(f"L4 allowlist: nothing after the protocol in {raw!r}")
+        host, port = body, None
         eph = False
-        if text.startswith("["):
-            end = text.find("]")
+        if body.startswith("["):
+            end = body.find("]")
             if end < 0:
                 raise UsageError(f"L4 allowlist: bad entry {raw!r}")
-            host, rest = text[1:end], text[end + 1 :]
+            host, rest = body[1:end], body[end + 1 :]
             if rest == ":" + EPHEMERAL:
                 eph = True
             elif rest:
                 if not rest.startswith(":") or not rest[1:].isdigit():
                     raise UsageError(f"L4 allowlist: bad port in {raw!r}")
                 port = int(rest[1:])
-        elif text.count(":") == 1:
-            host, p = text.split(":")
+        elif body.count(":") == 1:
+            host, p = body.split(":")
             if p == EPHEMERAL:
                 eph = True
             elif not p.isdigit():
@@ -230,7 +329,7 @@ def parse_allow(entries: list[str], *, resolve: bool = True) -> list[AllowRule]:
         if port is not None and not 0 <= port <= 65535:
             raise UsageError(f"L4 allowlist: port out of range in {raw!r}")
         if host in ("*", ""):
-            rules.append(AllowRule(None, port, text, eph))
+            rules.append(AllowRule(None, port, text, eph, proto))
             continue
         try:
             nets: list[IPNetwork] = [ipaddress.ip_network(host, strict=False)]
@@ -238,7 +337,7 @@ def parse_allow(entries: list[str], *, resolve: bool = True) -> list[AllowRule]:
             if not resolve:
                 raise UsageError(f"L4 allowlist: not an address or CIDR: {raw!r}") from None
             nets = _resolve(host)
-        rules.extend(AllowRule(n, port, text, eph) for n in nets)
+        rules.extend(AllowRule(n, port, text, eph, proto) for n in nets)
     return rules
 
 
@@ -273,8 +372,8 @@ class EgressChannel(Channel):
         self.baseline_peers: set[str] = set()
         self.unknown_seen = 0
         self.checked = 0
-        #: monitoring verdicts by (family, addr, port): None = allowed, else (addr, key, dest)
-        self._verdicts: dict[tuple[Any, str, int], Any] = {}
+        #: monitoring verdicts by (family, addr, port, protocol): None = allowed, else (addr, key, dest)
+        self._verdicts: dict[tuple[Any, str, int, str], Any] = {}
         #: loopback destinations found to be the agent's own listeners (not egress)
         self.own_listeners: list[str] = []
         #: destinations learnt during the baseline that no operator allowlist rule covers (at most
@@ -341,18 +440,26 @@ class EgressChannel(Channel):
         return ip, int(ev.get("port", 0))
 
     def _baseline_key(
-        self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int, text: str = ""
+        self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int, text: str = "", proto: str = TCP
     ) -> str:
+        """``network|port`` for TCP (the spelling saved baselines have always had),
+        ``network|port|proto`` for any other protocol: learnt per protocol."""
         plen = self.settings.baseline_prefix_v4 if ip.version == 4 else self.settings.baseline_prefix_v6
         p = EPHEMERAL if self.eph[0] <= port <= self.eph[1] else str(port)
+        if proto != TCP:
+            p = f"{p}|{proto}"
         if plen == ip.max_prefixlen:  # the default: no network to build (a storm's hot path)
             return f"{text or ip}/{plen}|{p}"
         net = ipaddress.ip_network(f"{ip}/{plen}", strict=False)
         return f"{net}|{p}"
 
-    def accept(self, spec: str) -> AllowRule:
-        """Allow a destination from now on (an operator's signed accept); returns the rule."""
-        rules = parse_allow([spec], resolve=False)
+    def accept(self, spec: str, default_proto: str = TCP) -> AllowRule:
+        """Allow a destination from now on (an operator's signed accept); returns the rule.
+
+        ``default_proto``: what a spec without a protocol prefix allows -- the record's own
+        ``protocol`` field, or ``any`` for a record signed before accepts named one.
+        """
+        rules = parse_allow([spec], resolve=False, default_proto=default_proto)
         self.accepted.extend(rules)
         self._verdicts.clear()
         return rules[0]
@@ -361,13 +468,14 @@ class EgressChannel(Channel):
         """A predicate over alert keys (``addr:port``) that ``rule`` allows, for the folder."""
 
         def match(key: str) -> bool:
+            proto, key = split_protocol(key)
             host, _, p = key.rpartition(":")
             try:
                 ip = ipaddress.ip_address(host.strip("[]"))
             except ValueError:
                 return False
             port = self.eph[0] if p == EPHEMERAL else int(p) if p.isdigit() else -1
-            return rule.matches(ip, port, self.eph)
+            return rule.matches(ip, port, self.eph, proto or TCP)
 
         return match
 
@@ -378,22 +486,24 @@ class EgressChannel(Channel):
         text: str = "",
         *,
         lport: int | None = None,
+        proto: str = TCP,
     ) -> str | None:
         """Why this destination is allowed, or None (``text``: ``str(ip)``, if known).
 
         ``lport``: the destination is the client of a connection accepted on that
         local port -- allowed by the same allowlist and accepts, but learnt only
-        from what that listening port served during the baseline.
+        from what that listening port served during the baseline.  ``proto``: the
+        transport (``event_protocol``); rules and learnt keys match their own only.
         """
         for r in self.rules:
-            if r.matches(ip, port, self.eph):
+            if r.matches(ip, port, self.eph, proto):
                 return f"allowlist {r.text}"
         for r in self.accepted:
-            if r.matches(ip, port, self.eph):
+            if r.matches(ip, port, self.eph, proto):
                 return f"accepted by operator {r.text}"
         if not self.settings.allow_baseline_destinations:
             return None
-        key = self._baseline_key(ip, port, text)
+        key = self._baseline_key(ip, port, text, proto)
         if lport is not None:
             return "peer served in baseline" if f"{lport}|{key}" in self.baseline_peers else None
         return "seen in baseline" if key in self.baseline_dests else None
@@ -428,8 +538,8 @@ class EgressChannel(Channel):
         """
         out = []
         for key, d in self.learnt_unlisted.items():
-            if d.get("direction") == "inbound":
-                out.append({"key": key, **d})  # a client the agent served, not a listener of its own
+            if d.get("direction") == "inbound" or d.get("protocol", TCP) != TCP:
+                out.append({"key": key, **d})  # a client the agent served, or not TCP: no own listener
                 continue
             host, _, port = str(d["destination"]).rpartition(":")
             try:
@@ -448,15 +558,17 @@ class EgressChannel(Channel):
                 pre = self._reply_before_attach(ev)
                 d = self._dest(ev) if pre is None else None
                 if d is not None:
-                    key = self._baseline_key(*d)
+                    proto = event_protocol(ev)
+                    key = self._baseline_key(*d, proto=proto)
                     self.baseline_dests.add(key)
                     if (
                         key not in self.learnt_unlisted
                         and len(self.learnt_unlisted) < 256
-                        and not any(r.matches(d[0], d[1], self.eph) for r in self.rules)
+                        and not any(r.matches(d[0], d[1], self.eph, proto) for r in self.rules)
                     ):
                         self.learnt_unlisted[key] = {
                             "destination": f"{d[0]}:{d[1]}",
+                            "protocol": proto,
                             "learnt": _learnt_text(key),
                             "pid": int(ev.get("pid", 0)),
                             "comm": str(ev.get("comm", "")),
@@ -494,7 +606,8 @@ class EgressChannel(Channel):
         listens on it is NOT cached here: that changes with every listen and
         close, and a port the agent closed may be someone else's next.
         """
-        ck = (ev.get("family"), str(ev.get("addr", "")), int(ev.get("port", 0)))
+        proto = event_protocol(ev)
+        ck = (ev.get("family"), str(ev.get("addr", "")), int(ev.get("port", 0)), proto)
         v = self._verdicts.get(ck, self)
         if v is self:
             d = self._dest(ev)
@@ -503,20 +616,15 @@ class EgressChannel(Channel):
             else:
                 ip, port = d
                 a = str(ip)
-                if self.allowed(ip, port, a) is not None:
+                if self.allowed(ip, port, a, proto=proto) is not None:
                     v = None
                 else:
-                    v = (
-                        a,
-                        dest_key(ip, port, self.eph, a),
-                        f"[{a}]:{port}" if ip.version == 6 else f"{a}:{port}",
-                        ip,
-                        port,
-                    )
+                    v = (a, dest_key(ip, port, self.eph, a, proto), _dest_text(ip, port, proto, a), ip, port)
             if len(self._verdicts) >= 65536:
                 self._verdicts.clear()
             self._verdicts[ck] = v
-        if v is None or self._own_listener(v[3], v[4], ctx):
+        # the agent's listeners are TCP: a datagram to one's port is not that server
+        if v is None or (proto == TCP and self._own_listener(v[3], v[4], ctx)):
             return None
         return v[:3]
 
@@ -634,14 +742,11 @@ class EgressChannel(Channel):
                 if self.settings.allow_baseline_destinations:
                     continue  # the baseline defines what is known; learn() records it
                 d = self._dest(ev)
-                if d is None or self.allowed(*d) is not None:
+                proto = event_protocol(ev)
+                if d is None or self.allowed(*d, proto=proto) is not None:
                     continue
                 ip, port = d
-                v = (
-                    str(ip),
-                    dest_key(ip, port, self.eph),
-                    f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}",
-                )
+                v = (str(ip), dest_key(ip, port, self.eph, proto=proto), _dest_text(ip, port, proto))
             else:
                 v = self._verdict(ev, ctx)
                 if v is None:
@@ -709,6 +814,7 @@ class EgressChannel(Channel):
             "addr": addr,
             "port": int(ev.get("port", 0)),
             "family": ev.get("family"),
+            "protocol": event_protocol(ev) if ev.get("family") in ("inet", "inet6") else None,
             "op": ev.get("op"),
             "direction": direction,
             "pid": int(ev.get("pid", 0)),
@@ -942,6 +1048,7 @@ class EgressChannel(Channel):
         return {
             "baseline_dests": sorted(self.baseline_dests),
             "baseline_peers": sorted(self.baseline_peers),
+            "per_protocol": True,  # baseline_dests: "net|port" is TCP, "net|port|proto" the rest
             "ephemeral_ports": list(self.eph),
             "mean_rate": [float(x) for x in self.mean_rate],
             "cal": self.cal.to_dict(),
@@ -950,6 +1057,12 @@ class EgressChannel(Channel):
 
     def from_state(self, state: dict[str, Any]) -> None:
         self.baseline_dests = {str(x) for x in state.get("baseline_dests", [])}
+        if not state.get("per_protocol"):
+            # saved before keys named their protocol: each key was learnt from TCP or UDP
+            # traffic alike, so it allows both as it did (no other protocol: save it again)
+            self.baseline_dests |= {
+                f"{k}|udp" for k in self.baseline_dests if k.count("|") == 1 and not k.startswith("link:")
+            }
         self.baseline_peers = {str(x) for x in state.get("baseline_peers", [])}
         self.mean_rate = np.array([float(x) for x in state["mean_rate"]])
         self.cal = Calibration.from_dict(state["cal"])
