@@ -54,12 +54,16 @@ pid = child.pid if own else int(sys.argv[2])
 if not own:
     open(f"/proc/{pid}/stat").read()
     subprocess.run(["ps", "-p", str(pid), "-o", "pid,stat,comm"], capture_output=True, check=True)
-for _ in range(2000):  # bounded: a fresh child may not have exec'd yet; wait for sleep's mappings
-    with open(f"/proc/{pid}/maps") as f:
-        rw = [int(l.split("-")[0], 16) for l in f if " rw-p " in l]
-    if rw and os.readlink(f"/proc/{pid}/exe").endswith("sleep"):
+def settled():  # exec'd into sleep AND asleep: ld.so has made its RELRO pages read-only by then
+    with open(f"/proc/{pid}/stat") as f:
+        state = f.read().rsplit(")", 1)[1].split()[0]
+    return state == "S" and os.readlink(f"/proc/{pid}/exe").endswith("sleep")
+for _ in range(2000):  # bounded: a fresh child may not have exec'd (or relocated) yet
+    if settled():
         break
     time.sleep(0.01)
+with open(f"/proc/{pid}/maps") as f:
+    rw = [int(l.split("-")[0], 16) for l in f if " rw-p " in l]
 lo = rw[0]
 att = libc.ptrace(16, pid, None, None)
 stopped = att == 0 and os.WIFSTOPPED(os.waitpid(pid, 0)[1])
