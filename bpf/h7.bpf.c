@@ -693,13 +693,19 @@ static __always_inline struct inode *ovl_real_inode(struct inode *ino, int upper
 	struct dentry *d = 0;
 	void *oi;
 
-	if (bpf_core_type_exists(struct ovl_inode___h7)) {
+	/* each field read is guarded too: a kernel that renamed one must not fail h7_exec's load */
+	if (bpf_core_type_exists(struct ovl_inode___h7) &&
+	    bpf_core_field_exists(((struct ovl_inode___h7 *)0)->vfs_inode) &&
+	    bpf_core_field_exists(((struct ovl_inode___h7 *)0)->__upperdentry)) {
 		oi = (void *)ino - bpf_core_field_offset(struct ovl_inode___h7, vfs_inode);
 		if (upper)
 			d = BPF_CORE_READ((struct ovl_inode___h7 *)oi, __upperdentry);
-		else if (bpf_core_field_exists(((struct ovl_inode___h7 *)oi)->oe))
+		else if (bpf_core_field_exists(((struct ovl_inode___h7 *)oi)->oe) &&
+			 bpf_core_field_exists(((struct ovl_entry___h7 *)0)->__lowerstack) &&
+			 bpf_core_field_exists(((struct ovl_path___h7 *)0)->dentry))
 			d = BPF_CORE_READ((struct ovl_inode___h7 *)oi, oe, __lowerstack[0].dentry);
-		else if (bpf_core_field_exists(((struct ovl_inode___v61 *)oi)->lowerpath))
+		else if (bpf_core_field_exists(((struct ovl_inode___v61 *)oi)->lowerpath) &&
+			 bpf_core_field_exists(((struct ovl_path___h7 *)0)->dentry))
 			d = BPF_CORE_READ((struct ovl_inode___v61 *)oi, lowerpath.dentry);
 	} else if (upper) {
 		bpf_probe_read_kernel(&d, sizeof(d), (void *)ino + bpf_core_type_size(struct inode));
@@ -724,7 +730,8 @@ static __always_inline struct inode *loop_backing_inode(struct super_block *sb)
 	lo = BPF_CORE_READ(disk, private_data);
 	if (!lo)
 		return 0;
-	if (bpf_core_type_exists(struct loop_device___h7)) {
+	if (bpf_core_type_exists(struct loop_device___h7) &&
+	    bpf_core_field_exists(((struct loop_device___h7 *)0)->lo_backing_file)) {
 		bf = BPF_CORE_READ((struct loop_device___h7 *)lo, lo_backing_file);
 	} else {
 		whole = BPF_CORE_READ(disk, part0);
