@@ -186,6 +186,19 @@ struct {
 	__type(value, __u32);
 } own_conns SEC(".maps");
 
+/* Accepted TCP connections by 4-tuple as their CLIENT files it (conn_key(client, 0)) -> the
+ * accepted socket's address, host-wide, added at SYN_RECV -> ESTABLISHED (softirq; one update per
+ * accepted connection).  Lets a monitored task's send on a connection it did not open itself (a
+ * socket a broker connected and passed to it) find the local accepting end and mark it as a
+ * receiver (recv_mark_peer).  LRU, never deleted: a hit is checked against `accepted` and the
+ * socket's own 4-tuple before use (its memory may hold another socket by then). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, H7_OWN_CONNS_ENTRIES);
+	__type(key, struct h7_conn_key);
+	__type(value, __u64);
+} accepted_tuples SEC(".maps");
+
 /* TCP sockets a monitored task put in LISTEN, by address (struct h7_listener):
  * their LISTEN -> CLOSE goes to the same agent from whatever task closes them.
  * A plain hash, not LRU: an entry that could not be added is a LISTEN never
@@ -1733,6 +1746,7 @@ int BPF_PROG(h7_fe_unix_may_send, struct socket *sock, struct socket *other)
 #define PROC_SUPER_MAGIC 0x9fa0
 #define AT_FDCWD -100
 #define PF_IO_WORKER 0x00000010
+#define PF_KTHREAD 0x00200000
 
 static __always_inline struct upid *upid_at(struct pid *pid, __u32 level)
 {
@@ -2373,6 +2387,42 @@ static __always_inline void sock_proto(struct sock *sk, struct h7_net *n)
 	BPF_CORE_READ_INTO(&n->stype, sk, sk_type);
 }
 
+static __always_inline int conn_key(const struct sock *sk, struct h7_conn_key *k, int peer);
+
+/*
+ * A monitored task sends on a TCP connection whose other end is a socket accepted on this host,
+ * and that end carries no receiver mark yet: the agent did not open the connection itself
+ * (red-team round 9's g5r9_broker_passed_cmd_socket: a broker outside the agent connected to a
+ * command runner and passed the socket over SCM_RIGHTS; or a connection opened before the sensor
+ * attached).  Its first send is the act: the accepting end is marked as the agent's connect marks
+ * it at ESTABLISHED (H7_RECV_TCP), with the acting process known (task context).  Any later send
+ * finds the mark (live or lapsed) and adds nothing, so a keep-alive connection marks once.  Cost:
+ * only a monitored task's addressless send on a TCP socket pays, with the receiver window on: one
+ * 4-tuple read and one hash lookup (two more lookups when it hits).
+ */
+static __always_inline void recv_mark_peer(struct sock *sk, __u32 agent)
+{
+	__u32 kw = H7_RECV_WINDOW;
+	__u64 *window = bpf_map_lookup_elem(&recv_state, &kw);
+	struct h7_conn_key k = {}, pk = {};
+	__u64 *peer, psk;
+
+	if (!window || !*window || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP || !conn_key(sk, &k, 0))
+		return;
+	peer = bpf_map_lookup_elem(&accepted_tuples, &k);
+	if (!peer)
+		return; /* the other end is not a socket accepted on this host (or forgotten: LRU) */
+	psk = *peer;
+	if (bpf_map_lookup_elem(&recv_marks, &psk) || !bpf_map_lookup_elem(&accepted, &psk))
+		return; /* marked before (by the agent's connect or an earlier send), or closed */
+	if (!conn_key((const struct sock *)psk, &pk, 1))
+		return;
+	for (int i = 0; i < (int)(sizeof(k) / 8); i++) /* no memcmp in BPF */
+		if (((__u64 *)&pk)[i] != ((__u64 *)&k)[i])
+			return; /* its memory holds another connection now */
+	recv_mark(psk, sock_ino((struct sock *)psk), H7_RECV_TCP, agent, bpf_get_current_pid_tgid() >> 32, 0, 0);
+}
+
 /* Peer of a socket (for sends that carry no address); `agent` is the sender's. */
 static __always_inline __u16 read_sock_peer(struct sock *sk, struct h7_net *n, __u32 agent)
 {
@@ -2383,6 +2433,8 @@ static __always_inline __u16 read_sock_peer(struct sock *sk, struct h7_net *n, _
 	n->inbound = sock_inbound((__u64)sk, agent);
 	if (n->inbound)
 		n->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	else
+		recv_mark_peer(sk, agent);
 	if (family == AF_INET) {
 		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 
@@ -3258,6 +3310,7 @@ static __always_inline void own_conn_track(const struct sock *sk, int oldstate, 
 
 		if (!mark || !conn_key(sk, &k, 1))
 			return;
+		bpf_map_update_elem(&accepted_tuples, &k, &key, BPF_ANY); /* for recv_mark_peer */
 		v = bpf_map_lookup_elem(&own_conns, &k);
 		if (!v)
 			return;
@@ -3266,6 +3319,41 @@ static __always_inline void own_conn_track(const struct sock *sk, int oldstate, 
 		recv_mark(key, 0, H7_RECV_TCP, *v, 0, 0, 0);
 		bpf_map_delete_elem(&own_conns, &k);
 	}
+}
+
+/*
+ * The process that closes (or shuts down) the marked accepted end of an agent's connection is
+ * its receiver for the rest of the window (red-team round 9's g5r9_webhook_close_then_run: a
+ * runner that replies, closes the connection and only then forks `sh`; the socket has left its
+ * file table by then, so the fork's walk found nothing).  ESTABLISHED -> FIN_WAIT1 and
+ * CLOSE_WAIT -> LAST_ACK are tcp_close_state's, called only from close and shutdown in the
+ * closing task (never softirq), so the current task is the holder -- as recv_procs holds a unix
+ * listener's pid.  Not a kernel thread (a delayed fput), not a monitored task.  Cost: these two
+ * transitions of any TCP socket host-wide pay one array load while no mark is live, then one
+ * hash lookup.
+ */
+static __always_inline void recv_closer(const struct sock *sk, __u64 key)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct task_struct *t;
+	struct h7_recv_mark *m, c;
+	__u32 tgid;
+
+	if (!recv_live(now))
+		return;
+	m = bpf_map_lookup_elem(&recv_marks, &key);
+	if (!m || now > m->until_ns || m->kind != H7_RECV_TCP)
+		return;
+	t = (struct task_struct *)bpf_get_current_task();
+	if ((BPF_CORE_READ(t, flags) & PF_KTHREAD) || scope_current())
+		return;
+	__builtin_memcpy(&c, m, sizeof(c));
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	c.obj = sock_ino((struct sock *)sk);
+	c.holder = tgid;
+	c.hops = 0;
+	bpf_get_current_comm(c.holder_comm, sizeof(c.holder_comm));
+	bpf_map_update_elem(&recv_procs, &tgid, &c, BPF_ANY);
 }
 
 /* TCP sockets born from a listener (passive open) are marked; a send on
@@ -3287,6 +3375,8 @@ int BPF_PROG(h7_sock_state, const struct sock *sk, const int oldstate, const int
 		bpf_map_delete_elem(&accepted, &key);
 	if (newstate == TCP_CLOSE)
 		bpf_map_delete_elem(&recv_marks, &key); /* its memory may hold another socket next */
+	else if (newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK)
+		recv_closer(sk, key); /* the holder closes it: the mark stays on the process */
 	own_conn_track(sk, oldstate, newstate);
 	if (newstate == TCP_LISTEN)
 		on_listen((struct sock *)sk);

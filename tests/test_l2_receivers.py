@@ -9,7 +9,8 @@ mark to the children it forks, and reports each exec of a marked process as a
 ``recv_exec`` record; L2 makes it DAEMON_HANDOFF (``matched_by: receiver-exec``).
 The runners here are real processes outside the agent's tree
 (tests/agents/recv_runner.py): a FIFO reader, a threaded unix server, a
-forking TCP server; the agent is tests/agents/recv_agent.py.  Negative cases
+forking TCP server, a webhook that closes the connection before it runs the command, a broker
+that connects for the agent and passes it the socket; the agent is tests/agents/recv_agent.py.  Negative cases
 keep the rule honest: a server that only answers, a bystander that execs during
 the window without holding the channel, a runner slower than the window.
 """
@@ -176,6 +177,57 @@ def test_forking_tcp_server(watched: Any, tmp_path: Path) -> None:
         assert ev["channel"] == "tcp" and ev["receiver_pid"] == r.pid and ev["receiver_hops"] == 2, ev
         assert ev["act_pid"] == 0 and ev["channel_ino"] > 0, ev  # marked in softirq: no agent pid
         check_alert(ev, "tcp", r.pid)
+
+
+def test_tcp_runner_that_closes_before_it_runs(watched: Any, tmp_path: Path) -> None:
+    """An iterative TCP server (a webhook) replies, CLOSES the connection and only then forks sh
+    (red-team round 9's class, g5r9_webhook_close_then_run): the socket is out of its file table
+    at the fork, so the mark moves to the process that closed it (tp_btf/inet_sock_set_state at
+    FIN_WAIT1/LAST_ACK, in the closing task) for the rest of the window."""
+    _, agent, col = watched
+    portfile, marker = tmp_path / "hook.port", tmp_path / "close.marker"
+    with runner("tcpclose", portfile) as r:
+        assert agent.act(f"tcp {portfile.read_text()} touch {marker}") == "0"
+        ev = wait_recv(col, marker)
+        assert ev["channel"] == "tcp" and ev["receiver_pid"] == r.pid and ev["receiver_hops"] == 1, ev
+        assert ev["channel_ino"] > 0 and ev["ppid"] == r.pid, ev
+        check_alert(ev, "tcp", r.pid)
+
+
+@pytest.mark.parametrize("mode", ["tcp", "tcpclose"])
+def test_socket_a_broker_connected_and_passed(watched: Any, tmp_path: Path, mode: str) -> None:
+    """A broker outside the agent connects to a command runner and passes the connected socket to
+    the agent over SCM_RIGHTS (red-team round 9's class, g5r9_broker_passed_cmd_socket): no agent
+    connect reached the runner's listener, so the agent's first send on the socket is the act --
+    the runner's accepted end is found by 4-tuple (accepted_tuples) and marked, the acting process
+    known.  Both a forking runner (the socket in the fork's file table) and one that closes first."""
+    _, agent, col = watched
+    portfile, brokersock, marker = tmp_path / "run.port", tmp_path / "broker.sock", tmp_path / "passed.marker"
+    with runner(mode, portfile) as r, runner("broker", brokersock):
+        assert agent.act(f"passed {brokersock},{portfile.read_text()} touch {marker}") == "0"
+        ev = wait_recv(col, marker)
+        assert ev["channel"] == "tcp" and ev["receiver_hops"] == 1 and ev["channel_ino"] > 0, ev
+        if mode == "tcpclose":
+            assert ev["receiver_pid"] == r.pid, ev
+        else:  # the server forked the connection's child at accept, before the send: that child holds it
+            assert ev["receiver_pid"] not in (r.pid, agent.proc.pid) and ev["ppid"] == ev["receiver_pid"], ev
+        assert ev["act_pid"] == agent.proc.pid, ev  # marked at the agent's send: task context
+        check_alert(ev, "tcp", ev["receiver_pid"])
+        ch, ctx = l2()
+        got = ch.on_events([ev], ctx)[0].evidence
+        assert got["pid"] == agent.proc.pid and "first send" in got["act_hook"], got
+
+
+def test_passed_socket_to_a_server_that_only_answers(watched: Any, tmp_path: Path) -> None:
+    """The same passed socket to a server that never runs anything: nothing is reported, though the
+    test process (not the channel's holder) runs a shell during the window."""
+    _, agent, col = watched
+    portfile, brokersock, marker = tmp_path / "echo.port", tmp_path / "broker.sock", tmp_path / "echo.marker"
+    with runner("echo", portfile), runner("broker", brokersock):
+        assert agent.act(f"passed {brokersock},{portfile.read_text()} touch {marker}") == "0"
+        subprocess.run(["/bin/sh", "-c", f"touch {marker}"], check=True, timeout=30)
+        settle()
+        assert recv_execs(col, marker) == []
 
 
 def test_job_dropdir_runner(watched: Any, tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 fifo PATH CMD      open the FIFO for writing, write CMD as one line, close; reply "ok"
 unix PATH CMD      connect a unix stream socket, send CMD, reply with the runner's answer
 tcp PORT CMD       connect to 127.0.0.1:PORT, send CMD, reply with the server's answer
+passed SOCK,PORT CMD  ask the broker at unix SOCK for a connection to 127.0.0.1:PORT, send CMD on
+                   the socket it passes back, reply with the server's answer
 drop DIR CMD       write DIR/.job.tmp (#!/bin/sh + CMD), rename it to DIR/nightly.job; reply "ok"
 makefile DIR CMD   write DIR/Makefile whose one recipe is CMD; reply "ok"
 make DIR CMD       the same, then run make -C DIR itself (the agent's own build); reply make's rc
@@ -52,6 +54,16 @@ def main() -> None:
         elif kind == "unix":
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.connect(where)
+                out = _ask(s, cmd)
+        elif kind == "passed":
+            broker, _, port = where.partition(",")
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as b:
+                b.settimeout(60)
+                b.connect(broker)
+                b.sendall(port.encode() + b"\n")
+                _, fds, _, _ = socket.recv_fds(b, 16, 1)
+                b.sendall(b".")
+            with socket.socket(fileno=fds[0]) as s:
                 out = _ask(s, cmd)
         elif kind == "tcp":
             with socket.create_connection(("127.0.0.1", int(where)), timeout=60) as s:

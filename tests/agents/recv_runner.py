@@ -9,6 +9,11 @@ Each is a real process of a shape a host really has, on no daemon list:
     python recv_runner.py tcp PORTFILE DELAY     # a forking TCP server on 127.0.0.1 (one child per
                                                  # connection, as inetd or a CGI server): sh -c, reply rc
     python recv_runner.py echo PORTFILE          # a TCP server that only answers: it never runs anything
+    python recv_runner.py tcpclose PORTFILE DELAY  # an iterative TCP server (a webhook): reads the line,
+                                                 # replies, CLOSES the connection, then runs it with sh -c
+    python recv_runner.py broker PATH            # a connection broker on a unix socket: a client names a
+                                                 # TCP port, the broker connects to 127.0.0.1:PORT itself
+                                                 # and passes the connected socket back (SCM_RIGHTS)
     python recv_runner.py drop DIR DELAY         # a polling job runner: every DIR/*.job renamed, run with sh
 
 DELAY (seconds) is slept between reading a command and running it: a runner
@@ -99,6 +104,52 @@ class _ThreadingTCP(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
 
 
+def tcpclose(portfile: Path, delay: float) -> None:
+    """Accept, read one line, answer, close -- and only then run the line: nothing of the
+    connection is left in this process when it forks."""
+    import socket
+
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(1.0)
+    tmp = portfile.with_suffix(".tmp")
+    tmp.write_text(str(srv.getsockname()[1]))
+    os.replace(tmp, portfile)
+    end = time.monotonic() + LIFETIME_S
+    while time.monotonic() < end:
+        try:
+            conn, _ = srv.accept()
+        except TimeoutError:
+            continue
+        with conn:
+            conn.settimeout(30)
+            line = conn.makefile().readline().strip()
+            conn.sendall(b"0\n")
+        if line:
+            _run(line, delay)
+
+
+def broker(path: Path) -> None:
+    """Each client sends a port; the broker connects to it and hands the socket over."""
+    import socket
+
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(path))
+    srv.listen(4)
+    srv.settimeout(1.0)
+    end = time.monotonic() + LIFETIME_S
+    while time.monotonic() < end:
+        try:
+            client, _ = srv.accept()
+        except TimeoutError:
+            continue
+        with client:
+            client.settimeout(30)
+            port = int(client.recv(16).decode().strip())
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as out:
+                socket.send_fds(client, [b"fd"], [out.fileno()])
+            client.recv(1)  # the client's goodbye: the socket was received before it is closed here
+
+
 def _serve(server: socketserver.BaseServer) -> None:
     threading.Timer(LIFETIME_S, lambda: os._exit(0)).start()
     server.serve_forever(poll_interval=0.2)
@@ -120,6 +171,10 @@ def main() -> None:
         fifo(where, delay)
     elif mode == "drop":
         drop(where, delay)
+    elif mode == "tcpclose":
+        tcpclose(where, delay)
+    elif mode == "broker":
+        broker(where)
     elif mode == "unix":
         srv = _ThreadingUnix(str(where), _handler(delay, True))
         _serve(srv)

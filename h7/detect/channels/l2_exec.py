@@ -2297,7 +2297,8 @@ class ExecChannel(Channel):
         ids, content = self.identities(ev, ctx)
         act_ns = int(ev.get("act_ts_ns", 0))
         evidence = {
-            "pid": int(ev.get("act_pid", 0)),  # the agent's process that acted (0: TCP, seen in softirq)
+            # the agent's process that acted (0: a TCP connect, marked in softirq)
+            "pid": int(ev.get("act_pid", 0)),
             "channel": channel,
             "channel_ino": int(ev.get("channel_ino", 0)),
             "act_ts_ns": act_ns,
@@ -2310,7 +2311,9 @@ class ExecChannel(Channel):
             "content_identity": content,
             "matched_by": ["receiver-exec"],
             "hook": _hook(ev),
-            "act_hook": _RECEIVER_ACT_HOOKS.get(channel, "unknown"),
+            "act_hook": _RECEIVER_TCP_SEND_HOOK
+            if channel == "tcp" and int(ev.get("act_pid", 0))
+            else _RECEIVER_ACT_HOOKS.get(channel, "unknown"),
         }
         self.handoffs += 1
         return _match(ctx, DAEMON_HANDOFF, ev, key=f"receiver:{channel}:{receiver}", evidence=evidence)
@@ -3304,6 +3307,12 @@ _RECEIVER_ACT_HOOKS = {
     "or a datagram's receiver (fentry/security_unix_may_send or a connected datagram socket)",
     "tcp": "tp_btf/inet_sock_set_state: the accepted end of the agent's connect reached ESTABLISHED",
 }
+#: A TCP mark made in the agent's task (act_pid set): its first send on a connection it did not
+#: open (a socket a broker connected and passed to it, or one opened before the sensor attached).
+_RECEIVER_TCP_SEND_HOOK = (
+    "the agent's first send on a connection to a socket accepted on this host that it did not "
+    "open (tp_btf/sys_enter send/write, fentry/inet_sendmsg, io_uring SEND)"
+)
 
 
 def _hook(ev: Event) -> str:
