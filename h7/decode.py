@@ -305,6 +305,7 @@ MAP_SIZES = {
     "listeners": LISTENERS_ENTRIES,
     "connecting": OWN_CONNS_ENTRIES,
     "own_conns": OWN_CONNS_ENTRIES,
+    "accepted_tuples": OWN_CONNS_ENTRIES,  # accepted connections by client 4-tuple (receivers)
     "dgram_seen": DGRAM_SEEN_ENTRIES,
     "proc_scratch": 1,
     "proc_seen": PROC_SEEN_ENTRIES,
