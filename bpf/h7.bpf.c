@@ -2118,6 +2118,7 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_getxattr 191
 #define H7_NR_lgetxattr 192
 #define H7_NR_fgetxattr 193
+#define H7_NR_setsockopt 54
 #elif defined(__TARGET_ARCH_arm64)
 #define H7_NR_open -1000 /* arm64 has no open(2) */
 #define H7_NR_openat 56
@@ -2177,6 +2178,7 @@ int BPF_PROG(h7_sched_migrate, struct task_struct *p, int dest_cpu)
 #define H7_NR_getxattr 8
 #define H7_NR_lgetxattr 9
 #define H7_NR_fgetxattr 10
+#define H7_NR_setsockopt 208
 #else
 #error "define the H7_NR_* syscall numbers for this architecture"
 #endif
@@ -2759,6 +2761,83 @@ static __always_inline void on_net(__u32 agent, struct h7_stats *st, __u32 op, i
 	n.count = count;
 	n.hook = H7_HOOK_SYS_ENTER;
 	net_emit(agent, bpf_get_current_pid_tgid() >> 32, &n, op != H7_NET_CONNECT);
+}
+
+/*
+ * Packet-filter changes by a monitored task (red-team round 9's g1r9_nft_dnat_allowed_api: the
+ * agent adds an nftables DNAT rule and connects to an allowed address; every egress hook reads
+ * the address before NAT, so the packets go elsewhere unseen).  The act itself is reported, in
+ * both modes, from sys_enter: a send on a NETLINK_NETFILTER socket whose FIRST message begins an
+ * nftables batch (nfnetlink_rcv looks only at an skb's first message to take the batch path, and
+ * every nftables change -- NEWRULE, NEWSETELEM, NEWTABLE, DEL* -- is batch-only: a message
+ * outside a batch can only read), and an x_tables replace or entries setsockopt (iptables-legacy,
+ * ip6tables, arptables, ebtables).  Only monitored tasks pay: one fd lookup per sendto/sendmsg
+ * (already paid by their egress checks) and two argument compares per setsockopt.
+ */
+#define H7_AF_NETLINK 16
+#define H7_NETLINK_NETFILTER 12
+#define H7_NFNL_MSG_BATCH_BEGIN 0x10
+#define H7_NFNL_SUBSYS_NFTABLES 10
+#define H7_SOL_IP 0
+#define H7_SOL_IPV6 41
+#define H7_IPT_SO_SET_REPLACE 64  /* = IP6T_SO_SET_REPLACE (SOL_IPV6) */
+#define H7_ARPT_SO_SET_REPLACE 96
+#define H7_EBT_SO_SET_ENTRIES 128
+
+static __always_inline void filter_emit(__u32 agent, int fd, __u16 family, __u16 what)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct h7_net n = {};
+
+	n.op = H7_NET_FILTER;
+	n.family = family;
+	n.port = what;
+	n.fd = fd;
+	n.count = 1;
+	n.hook = H7_HOOK_SYS_ENTER;
+	n.ino = BPF_CORE_READ(t, nsproxy, net_ns, ns.inum);
+	net_emit(agent, bpf_get_current_pid_tgid() >> 32, &n, 0);
+}
+
+/* sendto/sendmsg of a monitored task: `buf`/`len` its first buffer (sendmsg: iov[0]). */
+static __always_inline void on_filter_send(__u32 agent, int fd, const void *buf, __u64 len)
+{
+	struct sock *sk = fd_sock(fd);
+	struct {
+		__u32 len;
+		__u16 type;
+		__u16 flags;
+		__u32 seq;
+		__u32 pid;
+		__u8 nfgen_family;
+		__u8 version;
+		__be16 res_id;
+	} h = {}, h2 = {};
+
+	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != H7_AF_NETLINK ||
+	    BPF_CORE_READ(sk, sk_protocol) != H7_NETLINK_NETFILTER)
+		return;
+	if (len < sizeof(h) || bpf_probe_read_user(&h, sizeof(h), buf)) {
+		filter_emit(agent, fd, H7_AF_NETLINK, 0); /* unreadable: fail closed */
+		return;
+	}
+	if (h.type != H7_NFNL_MSG_BATCH_BEGIN || bpf_ntohs(h.res_id) != H7_NFNL_SUBSYS_NFTABLES)
+		return; /* not an nftables batch: a read (list), or another subsystem */
+	/* the batch's first change, for the evidence (0: in another buffer) */
+	if (h.len >= 16 && h.len < len && len - ((h.len + 3) & ~3U) >= 16 &&
+	    !bpf_probe_read_user(&h2, 16, buf + ((h.len + 3) & ~3U)))
+		filter_emit(agent, fd, H7_AF_NETLINK, h2.type);
+	else
+		filter_emit(agent, fd, H7_AF_NETLINK, 0);
+}
+
+static __always_inline void on_filter_setsockopt(__u32 agent, int fd, int level, int optname)
+{
+	if (level == H7_SOL_IP &&
+	    (optname == H7_IPT_SO_SET_REPLACE || optname == H7_ARPT_SO_SET_REPLACE || optname == H7_EBT_SO_SET_ENTRIES))
+		filter_emit(agent, fd, AF_INET, (__u16)optname);
+	else if (level == H7_SOL_IPV6 && optname == H7_IPT_SO_SET_REPLACE)
+		filter_emit(agent, fd, AF_INET6, (__u16)optname);
 }
 
 /* Tracepoint mode: sendto/sendmsg naming a unix address, on an unconnected datagram socket. */
@@ -5448,9 +5527,21 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 		on_net(agent, st, H7_NET_SENDTO, (int)ARG1(regs), (const void *)ARG5(regs),
 		       (__u64)ARG3(regs), 1, (const void *)ARG2(regs), (__u64)ARG3(regs));
 		on_unix_dgram(agent, (int)ARG1(regs), (const void *)ARG5(regs), (__u32)ARG6(regs));
+		on_filter_send(agent, (int)ARG1(regs), (const void *)ARG2(regs), (__u64)ARG3(regs));
 		break;
-	case H7_NR_sendmsg:
+	case H7_NR_sendmsg: {
+		struct user_msghdr m = {};
+		struct iovec iov0 = {};
+
 		on_sendmsg(agent, st, (int)ARG1(regs), (const void *)ARG2(regs));
+		bpf_probe_read_user(&m, sizeof(m), (const void *)ARG2(regs));
+		if (m.msg_iovlen)
+			bpf_probe_read_user(&iov0, sizeof(iov0), m.msg_iov);
+		on_filter_send(agent, (int)ARG1(regs), iov0.iov_base, iov0.iov_len);
+		break;
+	}
+	case H7_NR_setsockopt:
+		on_filter_setsockopt(agent, (int)ARG1(regs), (int)ARG2(regs), (int)ARG3(regs));
 		break;
 	case H7_NR_sendmmsg:
 		on_sendmmsg(agent, st, (int)ARG1(regs), (const void *)ARG2(regs), (__u32)ARG3(regs));

@@ -342,6 +342,13 @@ enum h7_net_op {
 	 * port is chosen after the state change); ino: the socket's inode (socket:[ino]). */
 	H7_NET_LISTEN = 7,   /* a monitored task's listen() put the socket in LISTEN */
 	H7_NET_UNLISTEN = 8, /* that socket left LISTEN (closed, or listen() failed), in any task */
+	/* A monitored task changes the packet filter (red-team round 9's g1r9_nft_dnat_allowed_api:
+	 * a DNAT rule sends the packets of a connect to an allowed address elsewhere, and every
+	 * egress hook reads the address before NAT).  family AF_NETLINK (16): an nftables batch on a
+	 * NETLINK_NETFILTER socket, port = the batch's first message type ((subsys << 8) | NFT_MSG_*;
+	 * 0: unreadable); family AF_INET/AF_INET6: an x_tables setsockopt (iptables-legacy's
+	 * SO_SET_REPLACE), port = the optname.  ino = the caller's network namespace inode. */
+	H7_NET_FILTER = 9,
 };
 
 /*

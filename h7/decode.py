@@ -135,9 +135,14 @@ NET_OPS = {
     6: "write",
     7: "listen",
     8: "unlisten",
+    9: "filter",
 }
 #: net ops that are not egress: a monitored task's TCP socket entering / leaving LISTEN
 LISTEN_OPS = frozenset({"listen", "unlisten"})
+#: H7_NET_FILTER: a monitored task changed the packet filter (nftables batch, x_tables replace)
+FILTER_OP = "filter"
+#: net ops that carry no flow nor destination (L3 makes no edge, L4 learns no destination)
+NOT_FLOW_OPS = LISTEN_OPS | {FILTER_OP}
 #: enum h7_hook: the program that saw an act, as its section names it (evidence names it).
 HOOKS = {
     1: "tp_btf/sys_enter",
@@ -712,6 +717,8 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
             ev["protocol"] = protocol_name(int(r["proto"]), int(r["stype"]))
         if ev["op"] in LISTEN_OPS:
             ev["ino"] = int(r["ino"])
+        elif ev["op"] == FILTER_OP:
+            ev["netns"] = int(r["ino"])  # the caller's network namespace (its filter was changed)
     elif name == "ptrace":
         req = int(r["request"])
         ev["request"] = PTRACE_REQUESTS.get(req, str(req))

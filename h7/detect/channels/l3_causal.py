@@ -126,7 +126,7 @@ import numpy as np
 from h7.alert import Alert
 from h7.batch import Batch, Event
 from h7.config import EngineConfig
-from h7.decode import LISTEN_OPS, OUTSIDE_TYPES, SHM_RDONLY, TOKEN_BITS, TOKEN_OTHER, WINDOW_LEN
+from h7.decode import NOT_FLOW_OPS, OUTSIDE_TYPES, SHM_RDONLY, TOKEN_BITS, TOKEN_OTHER, WINDOW_LEN
 from h7.detect.channels.base import Calibration, Channel, ChannelContext, calibrate_threshold, kfold_indices
 from h7.detect.sequence import SequenceModel, in_sorted
 from h7.detect.syscall_table import X86_64
@@ -1094,7 +1094,7 @@ class CausalGraphBuilder:
                 self._held_file(ev, out, fl)
             elif t == "shm":
                 self._shm(ev, out, fl)
-            elif t == "net" and ev.get("op") not in LISTEN_OPS:  # a listen is no flow (L4 keeps it)
+            elif t == "net" and ev.get("op") not in NOT_FLOW_OPS:  # a listen, a filter change: no flow
                 fam = ev.get("family", "")
                 dest = (
                     f"net:{fam}:{ev.get('addr', '')}:{ev.get('port', 0)}"

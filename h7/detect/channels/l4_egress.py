@@ -71,7 +71,7 @@ import numpy as np
 from h7.alert import Alert
 from h7.batch import Batch, Event
 from h7.config import NS_PER_S, EngineConfig
-from h7.decode import LISTEN_OPS
+from h7.decode import FILTER_OP, LISTEN_OPS, NOT_FLOW_OPS
 from h7.detect.channels.base import PHASE_BASELINE, Calibration, Channel, ChannelContext, calibrate_threshold
 from h7.detect.listeners import ListenerCache, OwnClients, accepted_clients
 from h7.detect.window import Cusum, calibrate_cusum
@@ -371,6 +371,7 @@ class EgressChannel(Channel):
         #: during its baseline
         self.baseline_peers: set[str] = set()
         self.unknown_seen = 0
+        self.filter_changes = 0  # EGRESS_FILTER_CHANGED verdicts (packet-filter changes by the agent)
         self.checked = 0
         #: monitoring verdicts by (family, addr, port, protocol): None = allowed, else (addr, key, dest)
         self._verdicts: dict[tuple[Any, str, int, str], Any] = {}
@@ -402,7 +403,7 @@ class EgressChannel(Channel):
     @staticmethod
     def _dest(ev: Event) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int] | None:
         fam = ev.get("family")
-        if ev.get("type") != "net" or fam not in ("inet", "inet6") or ev.get("op") in LISTEN_OPS:
+        if ev.get("type") != "net" or fam not in ("inet", "inet6") or ev.get("op") in NOT_FLOW_OPS:
             return None
         if ev.get("inbound"):
             return None  # a reply on an accepted connection: _peer() judges it, by its own rules
@@ -702,6 +703,9 @@ class EgressChannel(Channel):
         for ev in events:
             if ev.get("type") != "net":
                 continue
+            if ev.get("op") == FILTER_OP:
+                out.append(self._filter_changed(ctx, ev))  # in every phase: no baseline excuses it
+                continue
             if ev.get("op") in LISTEN_OPS:
                 self._on_listen(ev)  # in every phase: a baseline's server is fetched from later
                 continue
@@ -771,7 +775,7 @@ class EgressChannel(Channel):
         client's address and port), else None."""
         if not self._pre_accepted or ev.get("type") != "net" or ev.get("inbound"):
             return None
-        if not ev.get("from_socket") or ev.get("op") == "connect" or ev.get("op") in LISTEN_OPS:
+        if not ev.get("from_socket") or ev.get("op") == "connect" or ev.get("op") in NOT_FLOW_OPS:
             return None
         if ev.get("family") not in ("inet", "inet6"):
             return None
@@ -794,6 +798,49 @@ class EgressChannel(Channel):
         if self.allowed(ip, port, a, lport=lport) is not None:
             return None
         return a, dest_key(ip, port, self.eph, a), f"[{a}]:{port}" if ip.version == 6 else f"{a}:{port}"
+
+    def _filter_changed(self, ctx: ChannelContext, ev: Event) -> Alert:
+        """EGRESS_FILTER_CHANGED: a monitored process changed the packet filter of its network
+        namespace (an nftables batch, an x_tables replace).
+
+        Why L4 certifies the act and not the packets: every egress hook reads a connect's or a
+        send's address before the netfilter hooks run, so a DNAT rule (red-team round 9's
+        ``g1r9_nft_dnat_allowed_api``) sends the packets of an allowed connect elsewhere and no
+        destination L4 judges is wrong yet.  Reading the post-NAT address at transmit would cost
+        every packet of the host; the change itself is rare and is made by a monitored task in
+        its own syscall.  One certificate per (network namespace, interface): repeated changes
+        fold.  A failed attempt (no CAP_NET_ADMIN) is reported too: sys_enter sees the try.
+        """
+        self.filter_changes += 1
+        fam = str(ev.get("family", ""))
+        what = int(ev.get("port", 0))
+        netns = int(ev.get("netns", 0))
+        if fam == "netlink":
+            iface = "nftables"
+            detail = _NFT_MSGS.get(what & 0xFF, f"type {what:#x}") if what >> 8 == 10 else "unread"
+        else:
+            iface = "x_tables"
+            detail = _XT_OPTS.get((fam, what), f"optname {what}")
+        evidence: dict[str, Any] = {
+            "interface": iface,
+            "first_change": detail,
+            "family": fam,
+            "netns": netns,
+            "pid": int(ev.get("pid", 0)),
+            "comm": ev.get("comm", ""),
+            "fd": int(ev.get("fd", -1)),
+            "hook": ev.get("hook", "tp_btf/sys_enter"),
+            "why": "egress hooks read the address before NAT: a rule can send an allowed connect elsewhere",
+        }
+        return ctx.alert(
+            "L4",
+            "EGRESS_FILTER_CHANGED",
+            int(ev.get("ts_ns", 0)),
+            divergence=1.0,
+            threshold=1.0,
+            key=f"filter:{netns}:{iface}",
+            evidence=evidence,
+        )
 
     def _unknown(
         self,
@@ -1034,6 +1081,7 @@ class EgressChannel(Channel):
             "baseline_destinations": len(self.baseline_dests),
             "destinations_checked": self.checked,
             "unknown_destinations": self.unknown_seen,
+            "filter_changes": self.filter_changes,
             "inbound_sends_not_egress": self.inbound_seen,
             "inbound_peer_sends": self.inbound_peers_seen,
             "inbound_own_found_in_proc": self.own_clients_by_proc,
@@ -1075,6 +1123,21 @@ class EgressChannel(Channel):
         self.baselined = True
 
 
+#: nftables message types (NFT_MSG_*, include/uapi/linux/netfilter/nf_tables.h): a batch's first change
+_NFT_MSGS = {
+    0: "NEWTABLE", 2: "DELTABLE", 3: "NEWCHAIN", 5: "DELCHAIN", 6: "NEWRULE", 8: "DELRULE",
+    9: "NEWSET", 11: "DELSET", 12: "NEWSETELEM", 14: "DELSETELEM", 15: "NEWGEN", 18: "NEWOBJ",
+    20: "DELOBJ", 22: "NEWFLOWTABLE", 24: "DELFLOWTABLE", 26: "DESTROYTABLE", 27: "DESTROYCHAIN",
+    28: "DESTROYRULE", 29: "DESTROYSET", 30: "DESTROYSETELEM", 31: "DESTROYOBJ", 32: "DESTROYFLOWTABLE",
+}  # fmt: skip
+#: x_tables setsockopt names by (family, optname)
+_XT_OPTS = {
+    ("inet", 64): "IPT_SO_SET_REPLACE",
+    ("inet6", 64): "IP6T_SO_SET_REPLACE",
+    ("inet", 96): "ARPT_SO_SET_REPLACE",
+    ("inet", 128): "EBT_SO_SET_ENTRIES",
+}
+
 SPEC = register(
     ChannelSpec(
         name="L4",
@@ -1084,6 +1147,7 @@ SPEC = register(
                 "UNKNOWN_DESTINATION", "medium", "Agent connected to a destination outside its baseline"
             ),
             AlertCode("NET_EGRESS_BURST", "high", "Agent network egress burst"),
+            AlertCode("EGRESS_FILTER_CHANGED", "high", "Agent changed the packet filter its egress passes"),
         ),
         settings=L4Settings,
         factory=EgressChannel,
