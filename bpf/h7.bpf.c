@@ -2402,27 +2402,31 @@ static __always_inline int conn_key(const struct sock *sk, struct h7_conn_key *k
  * only a monitored task's addressless send on a TCP socket pays, with the receiver window on: one
  * 4-tuple read and one hash lookup (two more lookups when it hits).
  */
-static __always_inline void recv_mark_peer(struct sock *sk, __u32 agent)
+static __attribute__((noinline)) int recv_mark_peer(__u64 skp, __u32 agent)
 {
+	/* a subprogram, not inlined: its 4-tuple keys live in its own frame, not in sys_enter's, whose
+	 * stack plus a callee's must stay within 512 bytes (6.1's verifier counts them together) */
+	struct sock *sk = (struct sock *)skp;
 	__u32 kw = H7_RECV_WINDOW;
 	__u64 *window = bpf_map_lookup_elem(&recv_state, &kw);
 	struct h7_conn_key k = {}, pk = {};
 	__u64 *peer, psk;
 
 	if (!window || !*window || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP || !conn_key(sk, &k, 0))
-		return;
+		return 0;
 	peer = bpf_map_lookup_elem(&accepted_tuples, &k);
 	if (!peer)
-		return; /* the other end is not a socket accepted on this host (or forgotten: LRU) */
+		return 0; /* the other end is not a socket accepted on this host (or forgotten: LRU) */
 	psk = *peer;
 	if (bpf_map_lookup_elem(&recv_marks, &psk) || !bpf_map_lookup_elem(&accepted, &psk))
-		return; /* marked before (by the agent's connect or an earlier send), or closed */
+		return 0; /* marked before (by the agent's connect or an earlier send), or closed */
 	if (!conn_key((const struct sock *)psk, &pk, 1))
-		return;
+		return 0;
 	for (int i = 0; i < (int)(sizeof(k) / 8); i++) /* no memcmp in BPF */
 		if (((__u64 *)&pk)[i] != ((__u64 *)&k)[i])
-			return; /* its memory holds another connection now */
+			return 0; /* its memory holds another connection now */
 	recv_mark(psk, sock_ino((struct sock *)psk), H7_RECV_TCP, agent, bpf_get_current_pid_tgid() >> 32, 0, 0);
+	return 0;
 }
 
 /* Peer of a socket (for sends that carry no address); `agent` is the sender's. */
@@ -2436,7 +2440,7 @@ static __always_inline __u16 read_sock_peer(struct sock *sk, struct h7_net *n, _
 	if (n->inbound)
 		n->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	else
-		recv_mark_peer(sk, agent);
+		recv_mark_peer((__u64)sk, agent);
 	if (family == AF_INET) {
 		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 
@@ -2799,10 +2803,12 @@ static __always_inline void filter_emit(__u32 agent, int fd, __u16 family, __u16
 	net_emit(agent, bpf_get_current_pid_tgid() >> 32, &n, 0);
 }
 
-/* sendto/sendmsg of a monitored task: `buf`/`len` its first buffer (sendmsg: iov[0]). */
-static __always_inline void on_filter_send(__u32 agent, int fd, const void *buf, __u64 len)
+/* sendto (`umsg` 0: `ubuf`/`len` the buffer) or sendmsg (`umsg`: the user msghdr, its iov[0]) of a
+ * monitored task.  A subprogram, not inlined: its headers live in its own frame (see recv_mark_peer). */
+static __attribute__((noinline)) int on_filter_send(__u32 agent, int fd, __u64 ubuf, __u64 len, __u64 umsg)
 {
 	struct sock *sk = fd_sock(fd);
+	const void *buf = (const void *)ubuf;
 	struct {
 		__u32 len;
 		__u16 type;
@@ -2816,19 +2822,32 @@ static __always_inline void on_filter_send(__u32 agent, int fd, const void *buf,
 
 	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != H7_AF_NETLINK ||
 	    BPF_CORE_READ(sk, sk_protocol) != H7_NETLINK_NETFILTER)
-		return;
+		return 0;
+	if (umsg) { /* sendmsg: the first iovec */
+		struct user_msghdr *um = (struct user_msghdr *)umsg;
+		struct iovec *iovp = 0, iov0 = {};
+		__u64 iovlen = 0;
+
+		bpf_probe_read_user(&iovp, sizeof(iovp), &um->msg_iov);
+		bpf_probe_read_user(&iovlen, sizeof(iovlen), &um->msg_iovlen);
+		if (iovlen && iovp)
+			bpf_probe_read_user(&iov0, sizeof(iov0), iovp);
+		buf = iov0.iov_base;
+		len = iov0.iov_len;
+	}
 	if (len < sizeof(h) || bpf_probe_read_user(&h, sizeof(h), buf)) {
 		filter_emit(agent, fd, H7_AF_NETLINK, 0); /* unreadable: fail closed */
-		return;
+		return 0;
 	}
 	if (h.type != H7_NFNL_MSG_BATCH_BEGIN || bpf_ntohs(h.res_id) != H7_NFNL_SUBSYS_NFTABLES)
-		return; /* not an nftables batch: a read (list), or another subsystem */
+		return 0; /* not an nftables batch: a read (list), or another subsystem */
 	/* the batch's first change, for the evidence (0: in another buffer) */
 	if (h.len >= 16 && h.len < len && len - ((h.len + 3) & ~3U) >= 16 &&
 	    !bpf_probe_read_user(&h2, 16, buf + ((h.len + 3) & ~3U)))
 		filter_emit(agent, fd, H7_AF_NETLINK, h2.type);
 	else
 		filter_emit(agent, fd, H7_AF_NETLINK, 0);
+	return 0;
 }
 
 static __always_inline void on_filter_setsockopt(__u32 agent, int fd, int level, int optname)
@@ -5527,19 +5546,12 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 		on_net(agent, st, H7_NET_SENDTO, (int)ARG1(regs), (const void *)ARG5(regs),
 		       (__u64)ARG3(regs), 1, (const void *)ARG2(regs), (__u64)ARG3(regs));
 		on_unix_dgram(agent, (int)ARG1(regs), (const void *)ARG5(regs), (__u32)ARG6(regs));
-		on_filter_send(agent, (int)ARG1(regs), (const void *)ARG2(regs), (__u64)ARG3(regs));
+		on_filter_send(agent, (int)ARG1(regs), (__u64)ARG2(regs), (__u64)ARG3(regs), 0);
 		break;
-	case H7_NR_sendmsg: {
-		struct user_msghdr m = {};
-		struct iovec iov0 = {};
-
+	case H7_NR_sendmsg:
 		on_sendmsg(agent, st, (int)ARG1(regs), (const void *)ARG2(regs));
-		bpf_probe_read_user(&m, sizeof(m), (const void *)ARG2(regs));
-		if (m.msg_iovlen)
-			bpf_probe_read_user(&iov0, sizeof(iov0), m.msg_iov);
-		on_filter_send(agent, (int)ARG1(regs), iov0.iov_base, iov0.iov_len);
+		on_filter_send(agent, (int)ARG1(regs), 0, 0, (__u64)ARG2(regs));
 		break;
-	}
 	case H7_NR_setsockopt:
 		on_filter_setsockopt(agent, (int)ARG1(regs), (int)ARG2(regs), (int)ARG3(regs));
 		break;
