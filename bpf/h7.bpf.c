@@ -2409,7 +2409,7 @@ static __attribute__((noinline)) int recv_mark_peer(__u64 skp, __u32 agent)
 	struct sock *sk = (struct sock *)skp;
 	__u32 kw = H7_RECV_WINDOW;
 	__u64 *window = bpf_map_lookup_elem(&recv_state, &kw);
-	struct h7_conn_key k = {}, pk = {};
+	struct h7_conn_key k = {};
 	__u64 *peer, psk;
 
 	if (!window || !*window || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP || !conn_key(sk, &k, 0))
@@ -2420,11 +2420,11 @@ static __attribute__((noinline)) int recv_mark_peer(__u64 skp, __u32 agent)
 	psk = *peer;
 	if (bpf_map_lookup_elem(&recv_marks, &psk) || !bpf_map_lookup_elem(&accepted, &psk))
 		return 0; /* marked before (by the agent's connect or an earlier send), or closed */
-	if (!conn_key((const struct sock *)psk, &pk, 1))
+	/* its memory may hold another connection now: its ports must still be this one's (a full
+	 * 4-tuple copy here would push this frame plus sys_enter's past 6.1's 512-byte limit) */
+	if (BPF_CORE_READ((struct sock *)psk, __sk_common.skc_num) != k.dport ||
+	    bpf_ntohs(BPF_CORE_READ((struct sock *)psk, __sk_common.skc_dport)) != k.sport)
 		return 0;
-	for (int i = 0; i < (int)(sizeof(k) / 8); i++) /* no memcmp in BPF */
-		if (((__u64 *)&pk)[i] != ((__u64 *)&k)[i])
-			return 0; /* its memory holds another connection now */
 	recv_mark(psk, sock_ino((struct sock *)psk), H7_RECV_TCP, agent, bpf_get_current_pid_tgid() >> 32, 0, 0);
 	return 0;
 }
