@@ -199,6 +199,26 @@ struct {
 	__type(value, __u64);
 } accepted_tuples SEC(".maps");
 
+/* recv_mark_peer's working memory (its 4-tuple key and its mark), per CPU, instead of its stack
+ * frame: the subprogram is called from tp_btf/sys_enter, and 6.1's verifier adds the caller's and
+ * the callee's frames (each rounded up to 32) against one 512-byte limit; with the key and mark on
+ * its stack the pair was exactly 512 (352 + 160).  Only recv_mark_peer touches it, from task
+ * context (sys_enter, fentry/inet_sendmsg, the io_uring submit tracepoint), never from an interrupt;
+ * a call preempted on its CPU by another one finds `owner` changed and drops its mark (a missed
+ * mark, never a wrong one), as proc_scratch does. */
+struct h7_peer_scratch {
+	__u64 owner; /* bpf_get_current_pid_tgid() of the call using it */
+	struct h7_conn_key k;
+	struct h7_recv_mark m;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct h7_peer_scratch);
+} peer_scratch SEC(".maps");
+
 /* TCP sockets a monitored task put in LISTEN, by address (struct h7_listener):
  * their LISTEN -> CLOSE goes to the same agent from whatever task closes them.
  * A plain hash, not LRU: an entry that could not be added is a LISTEN never
@@ -1193,34 +1213,42 @@ static __always_inline int recv_live(__u64 now)
 	return until && *until && now <= *until;
 }
 
-/* Mark a channel (obj: its kernel address, 0: none) and/or a holder process (holder: tgid, 0: none). */
-static __always_inline void recv_mark(__u64 obj, __u64 ino, __u32 kind, __u32 agent, __u32 agent_tgid,
-				      __u32 holder, const char *holder_comm)
+/* Mark a channel (obj: its kernel address, 0: none) and/or a holder process (holder: tgid, 0: none);
+ * `m` is zeroed working memory for the mark (the caller's stack, or recv_mark_peer's scratch). */
+static __always_inline void recv_mark_in(struct h7_recv_mark *m, __u64 obj, __u64 ino, __u32 kind, __u32 agent,
+					 __u32 agent_tgid, __u32 holder, const char *holder_comm)
 {
 	__u32 kw = H7_RECV_WINDOW, ku = H7_RECV_UNTIL;
 	__u64 *window = bpf_map_lookup_elem(&recv_state, &kw);
 	__u64 *until;
-	struct h7_recv_mark m = {};
 
 	if (!window || !*window)
 		return; /* receivers off */
-	m.act_ns = bpf_ktime_get_ns();
-	m.until_ns = m.act_ns + *window;
-	m.obj = ino;
-	m.agent = agent;
-	m.agent_tgid = agent_tgid;
-	m.kind = kind;
+	m->act_ns = bpf_ktime_get_ns();
+	m->until_ns = m->act_ns + *window;
+	m->obj = ino;
+	m->agent = agent;
+	m->agent_tgid = agent_tgid;
+	m->kind = kind;
 	if (obj)
-		bpf_map_update_elem(&recv_marks, &obj, &m, BPF_ANY);
+		bpf_map_update_elem(&recv_marks, &obj, m, BPF_ANY);
 	if (holder) {
-		m.holder = holder;
+		m->holder = holder;
 		if (holder_comm)
-			__builtin_memcpy(m.holder_comm, holder_comm, H7_COMM_LEN);
-		bpf_map_update_elem(&recv_procs, &holder, &m, BPF_ANY);
+			__builtin_memcpy(m->holder_comm, holder_comm, H7_COMM_LEN);
+		bpf_map_update_elem(&recv_procs, &holder, m, BPF_ANY);
 	}
 	until = bpf_map_lookup_elem(&recv_state, &ku);
-	if (until && *until < m.until_ns)
-		*until = m.until_ns;
+	if (until && *until < m->until_ns)
+		*until = m->until_ns;
+}
+
+static __always_inline void recv_mark(__u64 obj, __u64 ino, __u32 kind, __u32 agent, __u32 agent_tgid,
+				      __u32 holder, const char *holder_comm)
+{
+	struct h7_recv_mark m = {};
+
+	recv_mark_in(&m, obj, ino, kind, agent, agent_tgid, holder, holder_comm);
 }
 
 struct h7_fdscan {
@@ -2404,28 +2432,41 @@ static __always_inline int conn_key(const struct sock *sk, struct h7_conn_key *k
  */
 static __attribute__((noinline)) int recv_mark_peer(__u64 skp, __u32 agent)
 {
-	/* a subprogram, not inlined: its 4-tuple keys live in its own frame, not in sys_enter's, whose
-	 * stack plus a callee's must stay within 512 bytes (6.1's verifier counts them together) */
+	/* a subprogram whose key and mark live in peer_scratch: its own frame stays a few words, so
+	 * sys_enter's chain does not carry them (6.1 adds caller and callee frames against 512 bytes) */
 	struct sock *sk = (struct sock *)skp;
-	__u32 kw = H7_RECV_WINDOW;
+	__u32 kw = H7_RECV_WINDOW, zero = 0;
 	__u64 *window = bpf_map_lookup_elem(&recv_state, &kw);
-	struct h7_conn_key k = {};
+	__u64 me = bpf_get_current_pid_tgid();
+	struct h7_peer_scratch *ps;
 	__u64 *peer, psk;
+	__u16 sport, dport;
 
-	if (!window || !*window || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP || !conn_key(sk, &k, 0))
+	if (!window || !*window || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
-	peer = bpf_map_lookup_elem(&accepted_tuples, &k);
-	if (!peer)
+	ps = bpf_map_lookup_elem(&peer_scratch, &zero);
+	if (!ps)
+		return 0;
+	ps->owner = me;
+	__builtin_memset(&ps->k, 0, sizeof(ps->k));
+	if (!conn_key(sk, &ps->k, 0))
+		return 0;
+	sport = ps->k.sport;
+	dport = ps->k.dport;
+	peer = bpf_map_lookup_elem(&accepted_tuples, &ps->k);
+	if (!peer || ps->owner != me)
 		return 0; /* the other end is not a socket accepted on this host (or forgotten: LRU) */
 	psk = *peer;
 	if (bpf_map_lookup_elem(&recv_marks, &psk) || !bpf_map_lookup_elem(&accepted, &psk))
 		return 0; /* marked before (by the agent's connect or an earlier send), or closed */
-	/* its memory may hold another connection now: its ports must still be this one's (a full
-	 * 4-tuple copy here would push this frame plus sys_enter's past 6.1's 512-byte limit) */
-	if (BPF_CORE_READ((struct sock *)psk, __sk_common.skc_num) != k.dport ||
-	    bpf_ntohs(BPF_CORE_READ((struct sock *)psk, __sk_common.skc_dport)) != k.sport)
+	/* its memory may hold another connection now: its ports must still be this one's */
+	if (BPF_CORE_READ((struct sock *)psk, __sk_common.skc_num) != dport ||
+	    bpf_ntohs(BPF_CORE_READ((struct sock *)psk, __sk_common.skc_dport)) != sport)
 		return 0;
-	recv_mark(psk, sock_ino((struct sock *)psk), H7_RECV_TCP, agent, bpf_get_current_pid_tgid() >> 32, 0, 0);
+	__builtin_memset(&ps->m, 0, sizeof(ps->m));
+	if (ps->owner != me)
+		return 0; /* another call took the scratch meanwhile: no mark rather than a mixed one */
+	recv_mark_in(&ps->m, psk, sock_ino((struct sock *)psk), H7_RECV_TCP, agent, me >> 32, 0, 0);
 	return 0;
 }
 
@@ -2788,23 +2829,29 @@ static __always_inline void on_net(__u32 agent, struct h7_stats *st, __u32 op, i
 #define H7_ARPT_SO_SET_REPLACE 96
 #define H7_EBT_SO_SET_ENTRIES 128
 
+/* The record is written in the ring buffer directly, not built on the stack and copied (as
+ * net_emit does): on_filter_send is a subprogram of sys_enter, and 6.1's verifier adds its frame
+ * to sys_enter's against one 512-byte limit. */
 static __always_inline void filter_emit(__u32 agent, int fd, __u16 family, __u16 what)
 {
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	struct h7_net n = {};
+	struct h7_event *ev = event_start(H7_EV_NET, agent);
 
-	n.op = H7_NET_FILTER;
-	n.family = family;
-	n.port = what;
-	n.fd = fd;
-	n.count = 1;
-	n.hook = H7_HOOK_SYS_ENTER;
-	n.ino = BPF_CORE_READ(t, nsproxy, net_ns, ns.inum);
-	net_emit(agent, bpf_get_current_pid_tgid() >> 32, &n, 0);
+	if (!ev)
+		return;
+	__builtin_memset(&ev->net, 0, sizeof(ev->net));
+	ev->net.op = H7_NET_FILTER;
+	ev->net.family = family;
+	ev->net.port = what;
+	ev->net.fd = fd;
+	ev->net.count = 1;
+	ev->net.hook = H7_HOOK_SYS_ENTER;
+	ev->net.ino = BPF_CORE_READ(t, nsproxy, net_ns, ns.inum);
+	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
 }
 
 /* sendto (`umsg` 0: `ubuf`/`len` the buffer) or sendmsg (`umsg`: the user msghdr, its iov[0]) of a
- * monitored task.  A subprogram, not inlined: its headers live in its own frame (see recv_mark_peer). */
+ * monitored task.  A subprogram, not inlined: its headers live in its own frame, not sys_enter's. */
 static __attribute__((noinline)) int on_filter_send(__u32 agent, int fd, __u64 ubuf, __u64 len, __u64 umsg)
 {
 	struct sock *sk = fd_sock(fd);
@@ -2818,7 +2865,8 @@ static __attribute__((noinline)) int on_filter_send(__u32 agent, int fd, __u64 u
 		__u8 nfgen_family;
 		__u8 version;
 		__be16 res_id;
-	} h = {}, h2 = {};
+	} h = {}; /* read twice: the batch's header, then its first change's (one buffer: a smaller frame) */
+	__u32 hlen;
 
 	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != H7_AF_NETLINK ||
 	    BPF_CORE_READ(sk, sk_protocol) != H7_NETLINK_NETFILTER)
@@ -2842,9 +2890,10 @@ static __attribute__((noinline)) int on_filter_send(__u32 agent, int fd, __u64 u
 	if (h.type != H7_NFNL_MSG_BATCH_BEGIN || bpf_ntohs(h.res_id) != H7_NFNL_SUBSYS_NFTABLES)
 		return 0; /* not an nftables batch: a read (list), or another subsystem */
 	/* the batch's first change, for the evidence (0: in another buffer) */
-	if (h.len >= 16 && h.len < len && len - ((h.len + 3) & ~3U) >= 16 &&
-	    !bpf_probe_read_user(&h2, 16, buf + ((h.len + 3) & ~3U)))
-		filter_emit(agent, fd, H7_AF_NETLINK, h2.type);
+	hlen = h.len;
+	if (hlen >= 16 && hlen < len && len - ((hlen + 3) & ~3U) >= 16 &&
+	    !bpf_probe_read_user(&h, 16, buf + ((hlen + 3) & ~3U)))
+		filter_emit(agent, fd, H7_AF_NETLINK, h.type);
 	else
 		filter_emit(agent, fd, H7_AF_NETLINK, 0);
 	return 0;

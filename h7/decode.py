@@ -313,6 +313,7 @@ MAP_SIZES = {
     "accepted_tuples": OWN_CONNS_ENTRIES,  # accepted connections by client 4-tuple (receivers)
     "dgram_seen": DGRAM_SEEN_ENTRIES,
     "proc_scratch": 1,
+    "peer_scratch": 1,  # recv_mark_peer's key and mark, per CPU (off its stack frame: 6.1 verifier)
     "proc_seen": PROC_SEEN_ENTRIES,
     "proc_seen_live": 1,
     "recv_state": 2,
