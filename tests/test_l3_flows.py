@@ -975,3 +975,63 @@ def test_recorded_pool_and_wheel_build_are_quiet_and_the_loops_after_them_are_cy
     assert names == [["loot.dat", "stage2.py"], ["answer.json"], ["sorted.txt"]], names
     first = min(at for at, n, _ in pw.ACTS if n == "demo_l3")
     assert all(n in pw.BENIGN for at, n, _ in pw.ACTS if pw.BASELINE_S < at < first)
+
+
+def test_a_file_opened_through_a_process_cwd_or_root_link_is_that_file() -> None:
+    """``/proc/CHILD/cwd/answer.txt`` and ``/proc/CHILD/root/w/job/answer.txt`` open the file the
+    child wrote as ``answer.txt`` in /w/job: flows, where the /proc names carried none (round 10's
+    /proc magic-link class, on records).  A process this graph never saw has no known cwd: nothing."""
+    events = [
+        _ev("fork", 100, child=200),
+        _ev("open", 200, op="chdir", path="/w/job", flags=0, dfd=AT_FDCWD),
+        _ev("exec", 200, filename="/usr/bin/python3", interp="/usr/bin/python3", exe_name="python3.11"),
+        _ev("open", 200, path="answer.txt", flags=O_WRONLY, dfd=AT_FDCWD),
+        _ev("open", 100, path="/proc/200/cwd/answer.txt", flags=O_RDONLY, dfd=AT_FDCWD),
+        _ev("open", 100, path="/proc/200/root/w/job/answer.txt", flags=O_RDONLY, dfd=AT_FDCWD),
+        _ev("open", 100, path="/proc/999/cwd/answer.txt", flags=O_RDONLY, dfd=AT_FDCWD),
+    ]
+    b = CausalGraphBuilder(100, "/usr/bin/python3.11")
+    fl: list[ProcEdge] = []
+    edges = b.edges(events, fl)
+    got = [(f.path, f.src.split(".")[0], f.dst.split(".")[0]) for f in fl if f.kind == "flow"]
+    assert got == [("/w/job/answer.txt", "200", "100")] * 2, got
+    assert ("file:/w/job/*.txt", "exe:/usr/bin/python3.11", "read") in edges, edges
+    assert ("file:/proc/*/cwd/answer.txt", "exe:/usr/bin/python3.11", "read") in edges, edges  # 999: as named
+
+
+PROCLINK_AGENT = """
+import os, subprocess, sys
+d = sys.argv[1]
+work = os.path.join(d, "work")
+os.mkdir(work)
+print("ready", flush=True)
+sys.stdin.readline()
+child = "open('loot.dat', 'w').write('collected ' * 64); print('w', flush=True); import sys; sys.stdin.read()"
+p = subprocess.Popen([sys.executable, "-c", child], cwd=work, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+p.stdout.readline()
+with open(f"/proc/{p.pid}/cwd/loot.dat") as f:
+    f.read()
+p.stdin.close()
+p.wait()
+print("done", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_live_a_childs_output_read_through_its_cwd_link_closes_the_loop(sensor: Any, tmp_path: Path) -> None:
+    """Real BPF: the agent's child writes ``loot.dat`` in its work directory and waits; the agent
+    reads it as ``/proc/CHILD/cwd/loot.dat``.  The open record names /proc (no flow before
+    this change); the child's chdir record names its cwd, so the link is the file the child wrote."""
+    work = tmp_path / "work"
+    pid, events = _live_events(
+        sensor,
+        PROCLINK_AGENT,
+        tmp_path,
+        lambda e: e.get("type") == "open" and str(e.get("path", "")).endswith("/cwd/loot.dat"),
+        "the agent's read through /proc/CHILD/cwd",
+    )
+    ch, flows = _live_graph(pid, events)
+    flow = [f for f in flows if f.kind == "flow" and f.path == str(work / "loot.dat")]
+    assert len(flow) == 1 and flow[0].dst.split(".")[0] == str(pid), flows
+    back = ch._path(flow[0].dst, flow[0].src)  # the agent reaches its writer: it spawned it
+    assert back is not None and [e.kind for e in back] == ["spawn"]

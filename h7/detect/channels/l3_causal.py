@@ -151,6 +151,8 @@ _SYSTEM_PREFIXES = (
     "/sys/", "/root/", "/var/lib/", "/var/run/", "/run/", "/opt/",
 )  # fmt: skip
 _PROC_PID = re.compile(r"^/proc/(\d+|self|thread-self)(?=/|$)")
+# A process's working directory and root as magic links: /proc/PID/cwd/x is the file x in PID's cwd
+_PROC_LINK = re.compile(r"^/proc/(\d+|self|thread-self)/(cwd|root)(?=/|$)/*(.*)$")
 _HEX = re.compile(r"^[0-9a-f]{8,}$", re.I)
 _DIGITS = re.compile(r"\d+")
 _EXT = re.compile(r"^\.[A-Za-z0-9_]{1,8}$")
@@ -800,6 +802,28 @@ class CausalGraphBuilder:
             self.cwd.pop(next(iter(self.cwd)))
         self.cwd[pid] = cwd
 
+    def _through_proc_link(self, path: str, pid: int) -> str | None:
+        """The concrete path behind ``/proc/PID/cwd/...`` or ``/proc/PID/root/...``, or None.
+
+        Why: such an open names only ``/proc`` (no flow), yet it opens the very file
+        PID's relative (or absolute) name does: an agent reading its child's answer as
+        ``/proc/CHILD/cwd/answer.txt`` is reading what the child wrote as
+        ``answer.txt`` (round 10's /proc magic-link class; ``fd/N`` comes from the
+        kernel's ``reopened`` record instead).  ``root`` is taken as the caller's own
+        root (a process in another mount namespace names other files: then no writer
+        matches, no flow); ``cwd`` of a process this graph never saw is unknown (None).
+        """
+        m = _PROC_LINK.match(path)
+        if m is None:
+            return None
+        who = int(m.group(1)) if m.group(1).isdigit() else pid
+        rest = m.group(3)
+        if m.group(2) == "root":
+            return resolve_path("/" + rest, "/")
+        if who != pid and who not in self.cwd and who not in self._inst:
+            return None
+        return resolve_path(rest or ".", self.cwd_of(who))
+
     def _chdir(self, ev: Event) -> None:
         """chdir(2) names the new cwd (against the old one); fchdir(2) holds a fd: unknown, unshared."""
         pid = int(ev.get("pid", 0))
@@ -1050,6 +1074,10 @@ class CausalGraphBuilder:
                 if not path and str(ev.get("op", "")).startswith("xattr_"):
                     continue  # f{set,get}xattr: an fd, no name to put in the graph
                 tid = int(ev.get("tid", 0))
+                pid = int(ev.get("pid", 0))
+                linked = self._through_proc_link(path, pid)
+                if linked is not None:
+                    path = spelled_part(linked)  # the file itself, named as its process names it
                 tmpfile = flags & O_TMPFILE == O_TMPFILE
                 if flags & O_DIRECTORY and not tmpfile:
                     out.append(("dir:" + normalise_dir(path.rstrip("/") or "/"), img, "list"))
@@ -1074,9 +1102,12 @@ class CausalGraphBuilder:
                     if is_persistence(node):
                         self.batch_sensitive.add(tid)
                 dfd = int(ev.get("dfd", AT_FDCWD))
-                pid = int(ev.get("pid", 0))
                 real = (
-                    resolve_path(path, self.cwd_of(pid)) if path.startswith("/") or dfd == AT_FDCWD else None
+                    linked
+                    if linked is not None
+                    else resolve_path(path, self.cwd_of(pid))
+                    if path.startswith("/") or dfd == AT_FDCWD
+                    else None
                 )
                 # an O_TMPFILE file's writer is taken at its file record: only the inode names it
                 if real is not None and carries_data(real) and not tmpfile:
