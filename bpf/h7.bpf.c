@@ -4856,6 +4856,7 @@ static __always_inline int on_open_exit(struct h7_sys_exit_ctx *ctx, __u32 hook)
 	struct file *f;
 	struct pid *pid;
 	__s64 *seen;
+	bool classified = false;
 	char name[16] = {};
 
 	if (live && *live) { /* some open's sys_enter classified it: this one's? */
@@ -4865,8 +4866,7 @@ static __always_inline int on_open_exit(struct h7_sys_exit_ctx *ctx, __u32 hook)
 
 			if (!bpf_map_delete_elem(&proc_seen, &tid))
 				__sync_fetch_and_add(live, -1);
-			if (snr == ctx->nr)
-				return 0; /* sys_enter's parse classified this open */
+			classified = snr == ctx->nr; /* sys_enter's parse classified (and reported) this open */
 		}
 	}
 	if (ctx->ret < 0)
@@ -4878,6 +4878,19 @@ static __always_inline int on_open_exit(struct h7_sys_exit_ctx *ctx, __u32 hook)
 	if (!inode)
 		return 0;
 	sb = BPF_CORE_READ(inode, i_sb);
+	if (classified) {
+		/* sys_enter's parse classified what the path names (mem, maps, environ, fd/N of some
+		 * task's /proc).  A /proc/PID/fd/N open returns the file behind that descriptor, which is
+		 * no procfs file: its path names only /proc, so a monitored caller's open is reported by
+		 * the file's identity (L3, red-team round 10's l3r10_cycle_otmpfile_procfd: the agent read
+		 * its child's unnamed O_TMPFILE result through /proc/CHILD/fd/N).  Regular files only
+		 * (file_emit), either access mode. */
+		struct h7_scope *s;
+
+		if (BPF_CORE_READ(sb, s_magic) != PROC_SUPER_MAGIC && (s = scope_current()))
+			file_emit(s->agent, H7_FILE_REOPENED, hook, (int)ctx->ret, f);
+		return 0;
+	}
 	if (BPF_CORE_READ(sb, s_magic) != PROC_SUPER_MAGIC) {
 		open_exit_other(f, inode, hook, (int)ctx->ret);
 		return 0;

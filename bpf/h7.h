@@ -118,6 +118,9 @@ enum h7_file_op {
 	/* pidfd_getfd(2) installed this regular file, taken from another process's fd table, into a
 	 * monitored process: the hand-back pulled instead of sent over a socket */
 	H7_FILE_TAKEN = 4,
+	/* an open of a magic link (/proc/PID/fd/N) returned this regular file to a monitored
+	 * process: the open record names only /proc, not the file behind the descriptor */
+	H7_FILE_REOPENED = 5,
 };
 
 /* Fds of one received message (recvmsg) or of the first messages of a recvmmsg that become

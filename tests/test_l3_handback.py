@@ -283,6 +283,8 @@ def _tmpfile_flow(b: CausalGraphBuilder, flows: list[ProcEdge], d: Path) -> list
     "cmd,op",
     [
         ("tmpgetfd", "taken"),
+        ("tmpprocfd", "reopened"),
+        ("procfd", "reopened"),
     ],
 )
 def test_unnamed_or_reopened_helper_file_closes_the_loop(
@@ -291,10 +293,12 @@ def test_unnamed_or_reopened_helper_file_closes_the_loop(
     """The helper writes an unnamed O_TMPFILE file (``tmp*``) or result.json and holds it open; the
     agent takes its fd (pidfd_getfd) or opens its magic link /proc/HELPER/fd/N: a loop.
 
-    Red-team round 10's ``l3r10_cycle_otmpfile_procfd`` class, on a dev agent: the helper's
-    O_TMPFILE open carries O_DIRECTORY's bit and was taken as a listing of the directory (its file
-    record then named the helper's previous open, so nothing joined).  Now the O_TMPFILE file is a
-    write named by its inode."""
+    Red-team round 10's ``l3r10_cycle_otmpfile_procfd`` class, on a dev agent.  Two gaps: the
+    helper's O_TMPFILE open carries O_DIRECTORY's bit and was taken as a listing of the directory
+    (its file record then named the helper's previous open, so nothing joined); and the agent's
+    /proc/PID/fd/N open names only /proc (no flow), while the kernel reported nothing of the file
+    it returned.  Now the O_TMPFILE file is a write named by its inode, and the open exit reports
+    the file a /proc/PID/fd/N open returned (op ``reopened``)."""
     _, agent, col = watched
     out = agent.cmd(f"{cmd} {tmp_path}")
     assert out.startswith("read 15 "), out

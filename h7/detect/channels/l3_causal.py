@@ -167,8 +167,9 @@ AT_FDCWD = -100
 MAX_BFS = 50_000  # processes one cycle search may visit
 MAX_WRITERS = 4  # writer processes remembered per concrete path
 #: file records of a file a process holds without a path open: received over SCM_RIGHTS, opened by
-#: its handle (open_by_handle_at), taken from another process (pidfd_getfd)
-HELD_OPS = frozenset({"received", "by_handle", "taken"})
+#: its handle (open_by_handle_at), taken from another process (pidfd_getfd), reopened through a
+#: magic link (/proc/PID/fd/N: the open's path names only /proc, the record the file it returned)
+HELD_OPS = frozenset({"received", "by_handle", "taken", "reopened"})
 SHM_NODE = "shm:sysv"  # SysV shared-memory segments, one image-level node (keys and ids are arbitrary)
 MAX_POOL_THREADS = 4096  # pool threads remembered (bound; see CausalChannel._pool_threads)
 MAX_PIPELINE_DEPTH = 32  # fork generations walked up to tie a writer to the tool that started it
@@ -919,7 +920,10 @@ class CausalGraphBuilder:
         no name at all (red-team round 10's ``l3r10_cycle_otmpfile_procfd``
         class): its writer is taken here, at the ``opened`` record, under a
         concrete name made of the directory and the inode (:data:`TMPFILE_NAME`),
-        so a later holder of that inode reads what it wrote.
+        so a later holder of that inode reads what it wrote.  An open of
+        ``/proc/PID/fd/N`` (a magic link) names only ``/proc``, which carries no
+        flow: the kernel reports the file it returned (op ``reopened``), taken
+        here like a received one.
         """
         key = (int(ev.get("dev", 0)), int(ev.get("ino", 0)), int(ev.get("gen", 0)))
         tid = int(ev.get("tid", 0))
