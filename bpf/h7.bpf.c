@@ -4877,6 +4877,18 @@ static __always_inline int on_open_exit(struct h7_sys_exit_ctx *ctx, __u32 hook)
 	inode = BPF_CORE_READ(f, f_inode);
 	if (!inode)
 		return 0;
+	if (classified) {
+		/* sys_enter's parse classified (and reported) what the path names -- every /proc/PID/fd/N
+		 * open, any owner.  A pipe reopened that way for writing by an agent is still a FIFO
+		 * channel (open_exit_other's rule, which this return skips): red-team round 10's
+		 * g5r10_procfd_pipe_into_runner_stdin was missed because the mark sat after it. */
+		struct h7_scope *s;
+
+		if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) == S_IFIFO && (BPF_CORE_READ(f, f_mode) & FMODE_WRITE) &&
+		    (s = scope_current()))
+			recv_mark((__u64)inode, BPF_CORE_READ(inode, i_ino), H7_RECV_FIFO, s->agent, s->tgid, 0, 0);
+		return 0;
+	}
 	sb = BPF_CORE_READ(inode, i_sb);
 	if (classified) {
 		/* sys_enter's parse classified what the path names (mem, maps, environ, fd/N of some

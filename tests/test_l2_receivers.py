@@ -65,10 +65,11 @@ def watched(sensor: Any) -> Iterator[tuple[Any, Agent, Collector]]:
 
 @contextlib.contextmanager
 def runner(mode: str, where: Path, delay: float = 0.0) -> Iterator[subprocess.Popen[bytes]]:
-    """A runner started by this test (outside the agent's tree), ready when ``where`` exists."""
+    """A runner started by this test (outside the agent's tree), ready when ``where`` exists;
+    its stdin is a pipe this test holds (the ``stdin`` runner reads it)."""
     p = subprocess.Popen(
         [sys.executable, str(AGENTS / "recv_runner.py"), mode, str(where), str(delay)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 20 * TIMESCALE
@@ -151,6 +152,39 @@ def test_fifo_runner(watched: Any, tmp_path: Path, mode: str) -> None:
         assert ev["act_pid"] == agent.proc.pid and ev["agent"] == next(iter(watched[0].agents)), ev
         assert ev["filename"] == "/bin/sh" and ev["ppid"] == r.pid, ev
         check_alert(ev, "fifo", r.pid)
+
+
+def test_pipe_reopened_through_proc_fd_runner(watched: Any, tmp_path: Path) -> None:
+    """The agent opens an outsider runner's stdin pipe by /proc/RUNNER/fd/0 for writing and writes
+    one line; the runner runs it with sh -c (red-team round 10's class, g5r10_procfd_pipe_into_
+    runner_stdin).  sys_enter classifies every /proc/PID/fd/N open; the FIFO mark at the open's
+    exit must still be taken (it sat after the classified early return: this test failed then)."""
+    _, agent, col = watched
+    ready, marker = tmp_path / "stdin.ready", tmp_path / "procfd.marker"
+    with runner("stdin", ready) as r:
+        pipe_ino = os.stat(f"/proc/{r.pid}/fd/0").st_ino
+        assert agent.act(f"fifo /proc/{r.pid}/fd/0 touch {marker}") == "ok"
+        wait_marker(marker)
+        ev = wait_recv(col, marker)
+        assert ev["channel"] == "fifo" and ev["channel_ino"] == pipe_ino, ev
+        assert ev["receiver_pid"] == r.pid and ev["receiver_hops"] == 1, ev
+        assert ev["act_pid"] == agent.proc.pid and ev["filename"] == "/bin/sh", ev
+        check_alert(ev, "fifo", r.pid)
+
+
+def test_reading_a_pipe_through_proc_fd_marks_nothing(watched: Any, tmp_path: Path) -> None:
+    """The same reopen for READING (an agent peeking at a runner's stdin) is no hand-off: the runner
+    then running a line its own supervisor (this test) wrote is not a receiver exec."""
+    _, agent, col = watched
+    ready, marker = tmp_path / "stdin.ready", tmp_path / "own.marker"
+    with runner("stdin", ready) as r:
+        assert agent.act(f"peek /proc/{r.pid}/fd/0 -") == "ok"
+        assert r.stdin is not None
+        r.stdin.write(f"touch {marker}\n".encode())
+        r.stdin.flush()
+        wait_marker(marker)
+        settle()
+        assert recv_execs(col, marker) == []
 
 
 def test_unix_rpc_worker(watched: Any, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ unix PATH CMD      connect a unix stream socket, send CMD, reply with the runner
 tcp PORT CMD       connect to 127.0.0.1:PORT, send CMD, reply with the server's answer
 passed SOCK,PORT CMD  ask the broker at unix SOCK for a connection to 127.0.0.1:PORT, send CMD on
                    the socket it passes back, reply with the server's answer
+peek PATH -        open PATH read-only (non-blocking) and close it; reply "ok"
 drop DIR CMD       write DIR/.job.tmp (#!/bin/sh + CMD), rename it to DIR/nightly.job; reply "ok"
 makefile DIR CMD   write DIR/Makefile whose one recipe is CMD; reply "ok"
 make DIR CMD       the same, then run make -C DIR itself (the agent's own build); reply make's rc
@@ -37,6 +38,9 @@ def main() -> None:
                 os.write(fd, cmd.encode() + b"\n")
             finally:
                 os.close(fd)
+            out = "ok"
+        elif kind == "peek":
+            os.close(os.open(where, os.O_RDONLY | os.O_NONBLOCK))
             out = "ok"
         elif kind == "drop":
             tmp = os.path.join(where, ".job.tmp")

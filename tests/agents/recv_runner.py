@@ -15,6 +15,8 @@ Each is a real process of a shape a host really has, on no daemon list:
                                                  # TCP port, the broker connects to 127.0.0.1:PORT itself
                                                  # and passes the connected socket back (SCM_RIGHTS)
     python recv_runner.py drop DIR DELAY         # a polling job runner: every DIR/*.job renamed, run with sh
+    python recv_runner.py stdin READY DELAY      # runs each line of its stdin (a pipe its starter holds)
+                                                 # with sh -c; READY is written once it reads
 
 DELAY (seconds) is slept between reading a command and running it: a runner
 slower than the sensor's receiver window.  Every mode lives at most 300 s and
@@ -59,6 +61,25 @@ def fifo(path: Path, delay: float, at: int = -1) -> None:
         if not select.select([fd], [], [], 1.0)[0]:
             continue
         buf += os.read(fd, 4096)
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            if line.strip():
+                _run(line.decode(), delay)
+
+
+def stdin(ready: Path, delay: float) -> None:
+    """A runner fed on its stdin pipe (a worker its supervisor writes jobs to): no path names the
+    pipe, so another process can reach it only through /proc/PID/fd/0."""
+    ready.write_text(str(os.getpid()))
+    buf = b""
+    end = time.monotonic() + LIFETIME_S
+    while time.monotonic() < end:
+        if not select.select([0], [], [], 1.0)[0]:
+            continue
+        got = os.read(0, 4096)
+        if not got:
+            return
+        buf += got
         while b"\n" in buf:
             line, buf = buf.split(b"\n", 1)
             if line.strip():
@@ -175,6 +196,8 @@ def main() -> None:
         tcpclose(where, delay)
     elif mode == "broker":
         broker(where)
+    elif mode == "stdin":
+        stdin(where, delay)
     elif mode == "unix":
         srv = _ThreadingUnix(str(where), _handler(delay, True))
         _serve(srv)
