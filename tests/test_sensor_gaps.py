@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -547,6 +548,26 @@ def test_pidfd_getfd_steals_a_socket(watched: Any) -> None:
         os.close(pidfd)
     e = wait_event(col, lambda e: e["type"] == "access" and e["op"] == "pidfd_getfd", "pidfd_getfd")
     assert e["target_pid"] == pid and e["arg_fd"] == fd and e["hook"] == tamper_hook(sensor)
+
+
+def test_pidfd_getfd_through_the_ia32_entry(watched: Any) -> None:
+    """pidfd_getfd by int $0x80 (ia32 438, the x86_64 number too) reads its pidfd from bx, not di
+    (red-team round 10's g2r10_int80_pidfd_getfd: the 64-bit registers resolved no pidfd)."""
+    sensor, agent, col = watched
+    _, fd, pid = agent_buf(agent)
+    call = int80()
+    pidfd = os.pidfd_open(pid)
+    try:
+        stolen = call(438, pidfd, fd, 0, 0, 0)
+        assert stolen >= 0, os.strerror(-stolen)
+        assert stat.S_ISSOCK(os.fstat(stolen).st_mode)
+        os.close(stolen)
+    finally:
+        os.close(pidfd)
+    e = wait_event(col, access_to(pid, "pidfd_getfd", os.getpid()), "ia32 pidfd_getfd")
+    assert e["arg_fd"] == fd and e["hook"] == tamper_hook(sensor), e
+    if e["hook"] == "tp_btf/sys_enter":
+        assert e["nr"] == 438 and e["arg_pid"] == pidfd, e
 
 
 def _mem_rw(pid: int, write: int) -> Any:
@@ -1084,23 +1105,32 @@ def test_modes_reported_and_cgroup_hooks_detached_on_close() -> None:
     assert not ids & _cgroup_prog_ids(), "a cgroup hook stayed attached after close"
 
 
-def _int80_ptrace() -> Any:
-    """ptrace(request, pid, 0, 0) through the ia32 entry (int $0x80) of this 64-bit process, as a C function.
+def int80() -> Any:
+    """syscall(nr, a, b, c, d, e) through the ia32 entry (int $0x80) of this 64-bit process, as a C function.
 
-    Machine code in an executable page (no compiler needed): push rbx; mov eax, 26 (ia32 ptrace);
-    mov ebx, edi; mov ecx, esi; xor edx, edx; xor esi, esi; int 0x80; pop rbx; ret.
+    Machine code in an executable page (no compiler needed), the System V arguments moved to ia32's
+    registers: push rbx; mov eax, edi; mov ebx, esi; mov r10d, ecx; mov ecx, edx; mov edx, r10d;
+    mov esi, r8d; mov edi, r9d; int 0x80; pop rbx; ret.  Arguments are 32 bits (pointers too).
     """
     import mmap
 
     if os.uname().machine != "x86_64":
         pytest.skip("the ia32 entry is x86_64's")
-    code = bytes.fromhex("53 b8 1a 00 00 00 89 fb 89 f1 31 d2 31 f6 cd 80 5b c3")
+    code = bytes.fromhex("53 89 f8 89 f3 41 89 ca 89 d1 44 89 d2 44 89 c6 44 89 cf cd 80 5b c3")
     page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
     page.write(code)
     addr = ctypes.addressof(ctypes.c_char.from_buffer(page))
-    fn = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_int)(addr)
+    fn = ctypes.CFUNCTYPE(ctypes.c_int, *[ctypes.c_int] * 6)(addr)
     fn._page = page  # type: ignore[attr-defined]  # keep the code mapped as long as the function lives
+    if fn(20, 0, 0, 0, 0, 0) != os.getpid():  # ia32 getpid
+        pytest.skip("no IA32 emulation in this kernel")
     return fn
+
+
+def _int80_ptrace() -> Any:
+    """ptrace(request, pid, 0, 0) through the ia32 entry (26)."""
+    call = int80()
+    return lambda request, pid: call(26, request, pid, 0, 0, 0)
 
 
 def test_ptrace_through_the_ia32_entry(watched: Any) -> None:

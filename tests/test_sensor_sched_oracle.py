@@ -289,3 +289,126 @@ def test_a_move_into_another_cgroup_is_a_limit_change(watched: Any) -> None:
     col.stop()
     moves = [e for _, e in col.urgent_at if e["type"] == "access" and e["op"] == "cgroup_move"]
     assert [e["pid"] for e in moves] == [os.getpid()] * len(moves), moves
+
+
+#: ia32 number (asm/unistd_32.h, checked by tests/test_syscall_table.py) -> the access op it is
+IA32_CALLS = {
+    97: "setpriority",
+    289: "ioprio_set",
+    156: "sched_setscheduler",
+    154: "sched_setparam",
+    241: "sched_setaffinity",
+    351: "sched_setattr",
+    294: "migrate_pages",
+    312: "get_robust_list",
+    317: "move_pages",
+    349: "kcmp",
+    340: "prlimit",
+}
+
+
+def _low_page() -> int:
+    """A page below 4 GiB (MAP_32BIT): what an ia32 syscall's pointer arguments can address."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_long,
+    ]
+    addr = libc.mmap(None, 4096, 0x3, 0x2 | 0x20 | 0x40, -1, 0)  # RW, PRIVATE|ANONYMOUS|32BIT
+    assert addr not in (None, ctypes.c_void_p(-1).value) and addr < 2**32, ctypes.get_errno()
+    return int(addr)
+
+
+def _ia32_acts(pid: int) -> dict[int, int]:
+    """Every judged scheduling/oracle/limits call on ``pid`` through int $0x80 (this process), each
+    setting put back at once through the same entry: ia32 number -> return value."""
+    import ctypes
+
+    from test_sensor_gaps import int80
+
+    call, low = int80(), _low_page()
+    param, attr, mask, pages, out = low, low + 64, low + 256, low + 512, low + 1024
+    ctypes.c_int32.from_address(param).value = 0
+    nice = os.getpriority(os.PRIO_PROCESS, pid)
+    pol = os.sched_getscheduler(pid)
+    # struct sched_attr (48 bytes): size, policy, flags, nice, priority, runtime, deadline, period
+    ctypes.memset(attr, 0, 48)
+    ctypes.c_uint32.from_address(attr).value = 48
+    ctypes.c_uint32.from_address(attr + 4).value = pol
+    ctypes.c_int32.from_address(attr + 16).value = nice
+    cpus = os.sched_getaffinity(pid)
+    ctypes.c_uint32.from_address(mask).value = 1 << min(cpus)
+    ctypes.c_uint32.from_address(pages).value = 0x10000
+    rc: dict[int, int] = {}
+    rc[97] = call(97, os.PRIO_PROCESS, pid, 19, 0, 0)
+    assert os.getpriority(os.PRIO_PROCESS, pid) == 19  # the act itself, through the ia32 entry
+    call(97, os.PRIO_PROCESS, pid, nice, 0, 0)
+    rc[289] = call(289, 1, pid, 3 << 13, 0, 0)  # IOPRIO_WHO_PROCESS, class IDLE
+    call(289, 1, pid, 0, 0, 0)
+    rc[156] = call(156, pid, os.SCHED_IDLE, param, 0, 0)
+    assert os.sched_getscheduler(pid) == os.SCHED_IDLE
+    call(156, pid, pol, param, 0, 0)
+    rc[154] = call(154, pid, param, 0, 0, 0)
+    rc[241] = call(241, pid, 4, mask, 0, 0)
+    os.sched_setaffinity(pid, cpus)
+    rc[351] = call(351, pid, attr, 0, 0, 0)
+    rc[294] = call(294, pid, 32, mask, mask, 0)
+    rc[312] = call(312, pid, out, out + 8, 0, 0)
+    rc[317] = call(317, pid, 1, pages, 0, out + 16)  # nodes NULL: a residency query
+    rc[349] = call(349, os.getpid(), pid, 0, 0, 0)  # KCMP_FILE 0 vs 0
+    # prlimit64(pid, RLIMIT_NOFILE, new, old): the same limit written back
+    soft, hard = ctypes.c_uint64.from_address(out + 64), ctypes.c_uint64.from_address(out + 72)
+    soft.value, hard.value = __import__("resource").prlimit(pid, 7)
+    rc[340] = call(340, pid, 7, out + 64, out + 128, 0)
+    return rc
+
+
+def test_ia32_entry_calls_on_the_agent(watched: Any) -> None:
+    """The same calls made through int $0x80 by an outsider (red-team round 10's
+    g3r10_int80_setpriority_ioprio_ns class): each ia32 number is judged as its x86_64 syscall,
+    arguments from bx, cx, dx, si, di; the record carries the ia32 number as called.  On main
+    none of these was reported (ia32 97/289/... fell through: getrlimit, signalfd4...)."""
+    if platform.machine() != "x86_64":
+        pytest.skip("the ia32 entry is x86_64's")
+    _, agent, col = watched
+    _, _, pid = agent_buf(agent)
+    rc = _ia32_acts(pid)
+    assert rc[97] == 0 and rc[289] == 0 and rc[156] == 0 and rc[340] == 0, rc
+    me = os.getpid()
+    for nr, op in IA32_CALLS.items():
+        e = wait_event(col, lambda e, nr=nr, op=op: access_to(pid, op, me)(e) and e["nr"] == nr, f"ia32 {op}")
+        assert e["hook"] == "tp_btf/sys_enter" and e["arg_pid"] == pid, e
+        alerts = l5_certified(e)
+        want = "PROCESS_MEMORY_ACCESS" if op in ORACLES else "PROCESS_LIMITS_CHANGED"
+        assert [a.code for a in alerts] == [want], (op, alerts)
+        if nr == 97 and e["mode"] == 19:
+            assert alerts[0].evidence["nice"] == 19, alerts[0].evidence
+
+
+def test_ia32_calls_on_itself_or_an_unwatched_process_are_not_reported(watched: Any) -> None:
+    """int $0x80 calls on this (unwatched) process, by its own pid and by pid 0, report nothing;
+    native calls whose numbers are those ia32 numbers (getrlimit 97, kcmp 312, fstat 5) stay native."""
+    if platform.machine() != "x86_64":
+        pytest.skip("the ia32 entry is x86_64's")
+    _, agent, col = watched
+    _, _, pid = agent_buf(agent)
+    _ia32_acts(os.getpid())
+    from test_sensor_gaps import int80
+
+    int80()(97, os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, 0), 0, 0)
+    os.fstat(0)
+    caller = _acts(str(pid))  # the control: native calls on the agent (kcmp is x86_64's 312)
+    k = wait_event(col, access_to(pid, "kcmp", caller), "native kcmp")
+    assert k["nr"] == _TABLE["kcmp"], k
+    wait_event(col, access_to(pid, "migrate_pages", caller), "the control's last call")
+    time.sleep(0.3 * TIMESCALE)
+    col.stop()
+    mine = [e for e in col.events if e["type"] == "access" and e["pid"] == os.getpid()]
+    assert mine == [], mine
