@@ -65,7 +65,9 @@ per request:
   no hook looks at it), ``mmapx`` (the same PROT_EXEC: sys_enter's mmap
   case or fentry/security_mmap_file, one written_files lookup) and
   ``mmapw`` (mmapx of a file the loop wrote just before: a record per
-  mapping for the watched loop, issue 13 gap 4's executable mappings);
+  mapping for the watched loop, issue 13 gap 4's executable mappings); and ``kill``
+  (kill(SIGCONT) of the OTHER loop, as
+  ``setprio``: tp_btf/signal_generate runs for every signal on the host);
 * who: ``unmonitored`` (a loop H7 does not watch) and ``monitored`` (a loop
   it watches, after its baseline: its windows are learnt first and loaded
   into the kernel filter, so its known syscalls are counted, not shipped);
@@ -190,6 +192,8 @@ OPS: dict[str, tuple[int, int]] = {
     "mmap": (50_000, 12_000),
     "mmapx": (50_000, 12_000),
     "mmapw": (20_000, 5_000),
+    # session 12's signal_generate hook (red-team round 10): a signal to the other loop
+    "kill": (20_000, 5_000),
 }
 #: ops timed while a receiver mark is live (the watched loop opened a FIFO for writing just before),
 #: and the op each is compared with (the same work with no mark live)

@@ -72,12 +72,17 @@
  *              written_files), or fentry/security_mmap_file; FILE was not written by the loop
  *   mmapw      mmapx of FILE.PID.x, a file the loop wrote and closed just before the timing: for a
  *              watched loop, a record per mapping (the worst case: an agent mapping its own file)
+						rc = -1;
+ * Session 12's (red-team round 10) signal hook (tp_btf/signal_generate, every signal on the host):
+ *   kill PID   kill(PID, SIGCONT): the other loop continued while it runs (no effect; a signal outside
+ *              the tampering set: the hook's bit test only)
  * C, not Python, so the figure is the kernel path and its hooks.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <linux/if_packet.h>
 #include <linux/perf_event.h>
 #include <net/if.h>
@@ -535,6 +540,9 @@ int main(int argc, char **argv)
 					void *m = mmap(NULL, 4096, prot, MAP_PRIVATE, strcmp(op, "mmapw") ? file : xfd, 0);
 
 					if (m == MAP_FAILED || munmap(m, 4096))
+						rc = -1;
+				} else if (!strcmp(op, "kill")) {
+					if (kill((pid_t)pid, SIGCONT))
 						rc = -1;
 				} else if (!strcmp(op, "setprio")) {
 					errno = 0;

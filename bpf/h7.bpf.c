@@ -384,7 +384,6 @@ static __always_inline __u32 log2_slot(__u64 v)
 {
 	__u32 r = 0;
 
-#pragma unroll
 	for (int i = 5; i >= 0; i--) {
 		__u32 shift = 1U << i;
 		if (v >= (1ULL << shift)) {
@@ -916,7 +915,6 @@ static __always_inline int fd_path_number(const char *path)
 		start = 14;
 	else
 		return -1;
-#pragma unroll
 	for (int i = 0; i < 9; i++) {
 		char c = b[(start + i) & 31];
 
@@ -965,7 +963,6 @@ static __always_inline void exec_file_emit(__u32 agent, struct file *f, const ch
 	if (head) {
 		bpf_probe_read_kernel(ev->exec.head, sizeof(ev->exec.head), head);
 	} else {
-#pragma unroll
 		for (int i = 0; i < H7_HEAD_LEN / 8; i++)
 			((__u64 *)ev->exec.head)[i] = 0;
 	}
@@ -1789,7 +1786,6 @@ static __always_inline void nspid_track(struct task_struct *t, __u32 tid, int ad
 	struct pid *pid = BPF_CORE_READ(t, thread_pid);
 	__u32 level = BPF_CORE_READ(pid, level);
 
-#pragma unroll
 	for (__u32 i = 1; i <= H7_NS_LEVELS; i++) {
 		struct h7_nspid_key k = {};
 		struct upid *u;
@@ -2959,7 +2955,6 @@ static __always_inline void on_sendmsg(__u32 agent, struct h7_stats *st, int fd,
 	__u64 bytes = 0;
 
 	bpf_probe_read_user(&m, sizeof(m), umsg);
-#pragma unroll
 	for (int i = 0; i < H7_MAX_IOV; i++) {
 		struct iovec iov = {};
 
@@ -3871,7 +3866,6 @@ static __always_inline int path_seg(struct h7_procpath *p, const char *w, __u32 
 {
 	__u32 r = p->r;
 
-#pragma unroll
 	for (__u32 k = 0; k < 12; k++) {
 		if (k >= n)
 			break;
@@ -3889,7 +3883,6 @@ static __always_inline __s32 proc_digits(const char *b, __u32 i)
 {
 	__s32 v = 0;
 
-#pragma unroll
 	for (__u32 k = 0; k < 9; k++) {
 		char c = b[(i + k) & H7_PROC_MASK];
 
@@ -3940,7 +3933,6 @@ static __always_inline int proc_tail_candidate(const char *b, long n, __u32 flag
 
 	if (n < 2 || n > H7_PROC_BUF)
 		return 0;
-#pragma unroll
 	for (__u32 k = 1; k < 9; k++) { /* d: trailing digits */
 		char c = b[(e - k) & H7_PROC_MASK];
 
@@ -4094,7 +4086,6 @@ static __always_inline void root_proc_ns(struct h7_procns *ns)
 	if (vm) {
 		c = (struct mount *)((char *)vm - bpf_core_field_offset(struct mount, mnt));
 		c = mnt_child_walk(c, BPF_CORE_READ(t, fs, root.dentry), 0);
-#pragma unroll
 		for (int i = 0; i < H7_MNT_STACK && c; i++) { /* the topmost of mounts stacked there */
 			top = mnt_child_walk(c, 0, BPF_CORE_READ(c, mnt.mnt_root));
 			if (!top)
@@ -5145,6 +5136,70 @@ int BPF_PROG(h7_tp_cgroup_attach, struct cgroup *dst, const char *path, struct t
 	bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(dst, kn, name));
 	access_emit_full(H7_ACC_CGROUP_MOVE, H7_HOOK_TP_CGROUP_ATTACH, tid, tid, -1, threadgroup ? 1 : 0, 0, 0,
 			 0, name, 0);
+	return 0;
+}
+
+/*
+ * Signals (red-team round 10: g2r10_sigstop_freeze_agent froze the agent with SIGSTOP
+ * through a pidfd, g3r10_procdir_signal_freeze_ns through a /proc dirfd inside its PID
+ * namespace): no syscall hook sees every way to name the target (kill, tkill, tgkill,
+ * rt_(tg)sigqueueinfo, pidfd_send_signal, process groups), so the kernel's own
+ * generation point reports it: tp_btf/signal_generate, with the target task, the signal,
+ * and the sender as current.  It fires for every signal on the host, so the checks run
+ * cheapest first: the signal in the tampering set (stop, kill, forged faults: signals the
+ * agent cannot catch, or whose default action kills it with a core; not TERM/INT/HUP,
+ * which it can handle), then the target in scope.  Not reported: what the kernel sends
+ * (info SEND_SIG_NOINFO/PRIV, si_code > 0: faults, OOM kills, the tty's job control,
+ * SIGCHLD), kernel-sourced codes (SI_TIMER, SI_SIGIO, SI_ASYNCIO: delivered from interrupt
+ * or another task's context, current is not the sender), a signal the target ignores,
+ * a process signalling itself, kernel threads.  The sender's place in the target's parent
+ * chain (its supervisor, shell, init) goes in the record: L5 decides (relation rule).
+ */
+#define H7_SIG_TAMPER ((1U << 4) | (1U << 5) | (1U << 6) | (1U << 7) | (1U << 8) | (1U << 9) | \
+		       (1U << 11) | (1U << 19) | (1U << 20) | (1U << 21) | (1U << 22) | (1U << 24) | \
+		       (1U << 25) | (1U << 31)) /* ILL TRAP ABRT BUS FPE KILL SEGV STOP TSTP TTIN TTOU XCPU XFSZ SYS */
+#define H7_SI_TIMER (-2)
+#define H7_SI_ASYNCIO (-4)
+#define H7_SI_SIGIO (-5)
+#define H7_PF_KTHREAD 0x00200000
+#define H7_SIG_ANCESTORS 8
+
+SEC("tp_btf/signal_generate")
+int BPF_PROG(h7_tp_signal_generate, int sig, struct kernel_siginfo *info, struct task_struct *task, int group,
+	     int result)
+{
+	struct task_struct *cur, *p;
+	__u32 tid, me, depth = 0;
+	int code, i;
+
+	if (sig <= 0 || sig >= 32 || !((1U << sig) & H7_SIG_TAMPER))
+		return 0;
+	tid = BPF_CORE_READ(task, pid);
+	if (!scope_of(tid) || result == 1 /* TRACE_SIGNAL_IGNORED */)
+		return 0;
+	if ((unsigned long)info <= 1)
+		return 0; /* SEND_SIG_NOINFO / SEND_SIG_PRIV: the kernel's own send */
+	code = BPF_CORE_READ(info, si_code);
+	if (code > 0 || code == H7_SI_TIMER || code == H7_SI_ASYNCIO || code == H7_SI_SIGIO)
+		return 0;
+	cur = (struct task_struct *)bpf_get_current_task();
+	if (BPF_CORE_READ(cur, flags) & H7_PF_KTHREAD)
+		return 0;
+	me = bpf_get_current_pid_tgid() >> 32;
+	p = BPF_CORE_READ(task, group_leader);
+	for (i = 1; i <= H7_SIG_ANCESTORS; i++) {
+		p = BPF_CORE_READ(p, real_parent);
+		if (!p)
+			break;
+		if ((__u32)BPF_CORE_READ(p, tgid) == me) {
+			depth = i;
+			break;
+		}
+		if (BPF_CORE_READ(p, pid) <= 1)
+			break;
+	}
+	access_emit_full(H7_ACC_SIGNAL, H7_HOOK_TP_SIGNAL_GENERATE, tid, tid, code, (__u32)sig, -1, depth, 0, 0,
+			 group ? 1 : 0);
 	return 0;
 }
 

@@ -203,6 +203,8 @@ enum h7_hook {
 	/* session 12: executable mappings of agent-written files (h7_exec_map), fentry mode */
 	H7_HOOK_FENTRY_MMAP_FILE = 41,      /* fentry/security_mmap_file: every file mapping, kernel's own too */
 	H7_HOOK_FENTRY_FILE_MPROTECT = 42,  /* fentry/security_file_mprotect: a protection change of a mapping */
+	/* red-team round 10 (numbered apart) */
+	H7_HOOK_TP_SIGNAL_GENERATE = 50, /* tp_btf/signal_generate: a signal sent to a task */
 };
 
 /* Where an exec's pre-interpreter file is read (h7_hook_cfg.exec). */
@@ -306,6 +308,11 @@ enum h7_access_op {
 	H7_ACC_CGROUP_MOVE = 50,        /* moved into another cgroup by another process (a cpu.max cap,
 					   a freezer, a memory.max): name = the destination cgroup's
 					   directory name, mode = 1 when the whole thread group moved */
+	/* Red-team round 10 (numbered apart): a stop/kill/forged-fault signal sent to it by another
+	 * process (kill, tgkill, rt_sigqueueinfo, pidfd_send_signal, any namespace or dirfd) */
+	H7_ACC_SIGNAL = 60, /* mode = the signal, arg_fd = its si_code, held = 1 when sent to the
+			       thread group, sweep = how many levels above the target the sender sits
+			       in its parent chain (1 = its parent; 0 = not an ancestor) */
 };
 
 enum h7_open_op {

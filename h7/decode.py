@@ -178,6 +178,7 @@ HOOKS = {
     40: "tp_btf/cgroup_attach_task",
     41: "fentry/security_mmap_file",
     42: "fentry/security_file_mprotect",
+    50: "tp_btf/signal_generate",
 }
 #: h7_net.proto (the socket's sk_protocol) -> the transport L4 keys and allow rules name.
 #: MPTCP (262) is TCP on the wire to the peer; ICMPv6 ping sockets are "icmp" like ICMP's.
@@ -235,6 +236,8 @@ ACCESS_OPS = {
     48: "move_pages",
     49: "kcmp",
     50: "cgroup_move",
+    # red-team round 10: a stop/kill/forged-fault signal sent to it
+    60: "signal",
 }
 #: enum h7_egress_mode / h7_access_mode (struct h7_hook_cfg)
 EGRESS_SYSCALL, EGRESS_CGROUP, EGRESS_FENTRY = 0, 1, 2
@@ -760,6 +763,9 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
             ev["held"] = True
         elif ev["op"] == "cgroup_move":  # the destination cgroup's directory name
             ev["cgroup"] = _cstr(bytes(r["name"]))
+        elif ev["op"] == "signal":  # to the whole thread group; the sender's place above the target
+            ev["group"] = bool(int(r["held"]))
+            ev["sender_ancestor_depth"] = int(r["sweep"])
     elif name == "file":
         ev["op"] = FILE_OPS.get(int(r["op"]), "unknown")
         ev["ino"] = int(r["ino"])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -412,3 +413,99 @@ def test_ia32_calls_on_itself_or_an_unwatched_process_are_not_reported(watched: 
     col.stop()
     mine = [e for e in col.events if e["type"] == "access" and e["pid"] == os.getpid()]
     assert mine == [], mine
+
+
+#: argv: PID.  An outsider's stop/continue of PID three ways (kill, pidfd_send_signal, tgkill);
+#: prints its own pid
+SIGNALS_ACT = r"""
+import ctypes, os, signal, sys, time
+pid = int(sys.argv[1])
+libc = ctypes.CDLL(None, use_errno=True)
+os.kill(pid, signal.SIGSTOP)
+os.kill(pid, signal.SIGCONT)
+fd = os.pidfd_open(pid)
+signal.pidfd_send_signal(fd, signal.SIGSTOP)
+signal.pidfd_send_signal(fd, signal.SIGCONT)
+os.close(fd)
+assert libc.syscall(234, pid, pid, signal.SIGSTOP) == 0  # tgkill (x86_64 234)
+os.kill(pid, signal.SIGCONT)
+print(os.getpid(), flush=True)
+"""
+
+
+def _signals(col: Collector, pid: int, sender: int) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in col.events
+        if e["type"] == "access" and e["op"] == "signal" and e["target_pid"] == pid and e["pid"] == sender
+    ]
+
+
+def test_signals_from_an_outsider_freeze_the_agent(watched: Any) -> None:
+    """SIGSTOP by kill, by pidfd_send_signal and by tgkill from a process outside the agent (a
+    sibling, not its supervisor): tp_btf/signal_generate reports each (red-team round 10's
+    g2r10_sigstop_freeze_agent class; no hook read signals before), L5 certifies it.  SIGCONT is
+    not in the tampering set."""
+    if platform.machine() != "x86_64":
+        pytest.skip("the tgkill number is x86_64's")
+    sensor, agent, col = watched
+    if "tp_btf/signal_generate" not in sensor.gap_modes.get("signals", {}).get("hooks", ()):
+        pytest.skip(f"signal_generate not attached: {sensor.gap_modes.get('signals')}")
+    _, _, pid = agent_buf(agent)
+    r = subprocess.run(
+        [sys.executable, "-c", SIGNALS_ACT, str(pid)], capture_output=True, text=True, timeout=30 * TIMESCALE
+    )
+    assert r.returncode == 0, r.stderr
+    sender = int(r.stdout.split()[0])
+    assert agent.cmd("addr")  # continued and answering
+    deadline = time.monotonic() + 5 * TIMESCALE
+    while len(_signals(col, pid, sender)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    got = _signals(col, pid, sender)
+    assert [(e["mode"], e["arg_fd"]) for e in got] == [(19, 0), (19, 0), (19, -6)], got
+    for e in got:
+        assert e["hook"] == "tp_btf/signal_generate" and e["sender_ancestor_depth"] == 0, e
+        alerts = l5_certified(e)
+        assert [a.code for a in alerts] == ["PROCESS_LIMITS_CHANGED"], alerts
+        ev = alerts[0].evidence
+        assert ev["act"] == "signal" and ev["signal"] == "SIGSTOP" and ev["attacker"]["pid"] == sender, ev
+    assert got[0]["group"] is True and got[2]["group"] is False
+
+
+def test_signals_of_its_supervisor_its_own_jobs_and_the_kernel_are_not_tampering(
+    watched: Any, tmp_path: Path
+) -> None:
+    """Benign senders: its supervisor (this test started the agent: its parent) stopping and
+    continuing it is recorded as an ancestor's and only counted by L5; the agent's own job control
+    (SIGSTOP/SIGCONT of its child, `timeout -s KILL` on a grandchild) is its own work; a real fault
+    (a child's SIGSEGV) and SIGCHLD are the kernel's and never reach userspace."""
+    sensor, agent, col = watched
+    if "tp_btf/signal_generate" not in sensor.gap_modes.get("signals", {}).get("hooks", ()):
+        pytest.skip(f"signal_generate not attached: {sensor.gap_modes.get('signals')}")
+    _, _, pid = agent_buf(agent)
+    os.kill(pid, signal.SIGSTOP)
+    os.kill(pid, signal.SIGCONT)
+    assert agent.cmd("addr")
+    jobs = tmp_path / "jobs.py"
+    jobs.write_text(
+        f"#!{sys.executable}\nimport os, signal, subprocess, sys\n"
+        "c = subprocess.Popen([sys.executable, '-c', 'import sys; sys.stdin.readline()'],\n"
+        "                     stdin=subprocess.PIPE)\n"
+        "os.kill(c.pid, signal.SIGSTOP); os.kill(c.pid, signal.SIGCONT)\n"
+        "c.stdin.close(); c.wait()\n"
+        "subprocess.run(['timeout', '-s', 'KILL', '0.2', 'sleep', '5'])\n"
+        "subprocess.run([sys.executable, '-c', 'import ctypes; ctypes.string_at(0)'])\n"
+    )
+    jobs.chmod(0o755)
+    assert agent.cmd(f"run {jobs}") == "rc 0"
+    time.sleep(0.5 * TIMESCALE)
+    col.stop()
+    sigs = [e for e in col.events if e["type"] == "access" and e["op"] == "signal"]
+    mine = [e for e in sigs if e["pid"] == os.getpid()]
+    assert [e["mode"] for e in mine] == [19] and mine[0]["sender_ancestor_depth"] == 1, sigs
+    # the kernel's SIGSEGV (si_code SEGV_MAPERR) and SIGCHLD: no record at all
+    assert all(e["mode"] in (9, 19) and e["arg_fd"] <= 0 for e in sigs), sigs
+    ch = PtraceChannel(None)
+    assert ch.on_events(list(col.events), _ctx(pid)) == []
+    st = ch.status()
+    assert st["supervisor_signals_ignored"] >= 3, st  # ours + the agent's on its child and grandchild

@@ -238,6 +238,7 @@ OPTIONAL_TRACEPOINTS = {
     "tracepoint/syscalls/sys_exit_shmat",
     "tracepoint/syscalls/sys_exit_shmdt",
     "tp_btf/cgroup_attach_task",
+    "tp_btf/signal_generate",
 }
 
 
@@ -356,6 +357,17 @@ GAPS: list[Gap] = [
         "an agent task moved into another cgroup by another process (cgroup.procs, any namespace)",
         fentry=(),
         tracepoint=("h7_tp_cgroup_attach",),
+    ),
+    # A stop/kill/forged-fault signal sent to an agent task (red-team round 10): kill, tgkill,
+    # pidfd_send_signal, a /proc dirfd or a namespace pid all end at the kernel's signal_generate
+    # tracepoint, in every mode (no fentry mode: the same point).
+    Gap(
+        "signals",
+        2,
+        "a stop/kill/forged-fault signal sent to an agent task by another process (any syscall, pidfd, "
+        "namespace)",
+        fentry=(),
+        tracepoint=("h7_tp_signal_generate",),
     ),
     Gap(
         "pid_namespaces",

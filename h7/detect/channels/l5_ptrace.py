@@ -30,6 +30,13 @@ Codes (one per kind of act, so an operator can route them separately):
   ``setpriority``, ``ioprio_set``, ``migrate_pages``: starvation and throttling, credentials only)
   is ``PROCESS_LIMITS_CHANGED``; the memory oracles ``get_robust_list``, ``move_pages``, ``kcmp``
   (READ-level ptrace checks) are ``PROCESS_MEMORY_ACCESS``.  sys_enter, both modes.
+* round 10: a stop (SIGSTOP/TSTP/TTIN/TTOU), SIGKILL or forged-fault signal (SEGV, BUS, ILL, FPE,
+  TRAP, ABRT, SYS, XCPU, XFSZ) sent to one of its tasks by another process, however the target
+  was named (kill, tgkill, sigqueue, pidfd_send_signal, a /proc dirfd, a namespace pid), is
+  ``PROCESS_LIMITS_CHANGED`` (``act: signal``; tp_btf/signal_generate, both modes).  What the
+  kernel sends (faults, OOM kills, tty job control, SIGCHLD) is not reported; a signal from a
+  process above the agent in its parent chain and outside it (its supervisor, shell, service
+  manager, init) is the owner's control, only counted; the relation rule below applies inside.
 * ``FD_THEFT_DETECTED``: pidfd_getfd took one of its file descriptors (its
   sockets: the conversation with the model, its API sessions), or its
   /proc/<pid>/fd/<n> was opened: the very file behind that descriptor, opened
@@ -152,6 +159,9 @@ ACCESS_CODES = {
     "ioprio_set": "PROCESS_LIMITS_CHANGED",
     "migrate_pages": "PROCESS_LIMITS_CHANGED",
     "cgroup_move": "PROCESS_LIMITS_CHANGED",  # into a cgroup with a cpu.max cap, a freezer...
+    # round 10: frozen (SIGSTOP/TSTP/TTIN/TTOU), killed (SIGKILL) or a fault forged (SEGV, ABRT...)
+    # by another process: what it can neither catch nor refuse
+    "signal": "PROCESS_LIMITS_CHANGED",
     # ... and memory oracles behind READ-level ptrace checks (what round 7's auxv/pagemap opens tell)
     "get_robust_list": "PROCESS_MEMORY_ACCESS",
     "move_pages": "PROCESS_MEMORY_ACCESS",
@@ -163,6 +173,13 @@ SCHED_POLICIES = {0: "OTHER", 1: "FIFO", 2: "RR", 3: "BATCH", 5: "IDLE", 6: "DEA
 IOPRIO_CLASSES = {0: "NONE", 1: "RT", 2: "BE", 3: "IDLE"}
 #: kcmp types (KCMP_*)
 KCMP_TYPES = {0: "FILE", 1: "VM", 2: "FILES", 3: "FS", 4: "SIGHAND", 5: "IO", 6: "SYSVSEM", 7: "EPOLL_TFD"}
+#: signals the kernel reports (bpf/h7.bpf.c H7_SIG_TAMPER), named in evidence
+SIGNALS = {
+    4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 11: "SIGSEGV",
+    19: "SIGSTOP", 20: "SIGTSTP", 21: "SIGTTIN", 22: "SIGTTOU", 24: "SIGXCPU", 25: "SIGXFSZ", 31: "SIGSYS",
+}  # fmt: skip
+#: how a user-space sender named it (siginfo si_code <= 0)
+SI_CODES = {0: "SI_USER (kill, pidfd_send_signal)", -1: "SI_QUEUE (sigqueue)", -6: "SI_TKILL (tgkill, tkill)"}
 #: perf_event_attr.sample_type bits that copy the target's memory or registers into the caller's buffer
 PERF_SAMPLE_REGS_USER, PERF_SAMPLE_STACK_USER = 0x1000, 0x2000
 #: acts keyed as another for folding: the use of a mem fd (fentry/mem_rw, or sys_enter on an fd the
@@ -322,6 +339,7 @@ class PtraceChannel(Channel):
         self.environ_sweeps = 0
         self.maps_sweeps = 0
         self.own_reads = 0  # this sensor's own /proc/<pid>/maps reads (L2), not tampering
+        self.supervisor_signals = 0  # signals from a process above the agent in its parent chain
         self.lineage = Lineage()
         #: acts of an agent process on its own work (OWN_WORK), by relation: counted, not certified
         self.own_tree: dict[str, int] = {}
@@ -430,6 +448,19 @@ class PtraceChannel(Channel):
                 elif op == "move_pages":
                     what["moves_pages"] = bool(int(ev.get("mode", 0)))
                     what["pages"] = int(ev.get("arg_fd", -1))
+                elif op == "signal":
+                    sig = int(ev.get("mode", 0))
+                    code_nr = int(ev.get("arg_fd", 0))
+                    what["signal"] = SIGNALS.get(sig, str(sig))
+                    what["si_code"] = SI_CODES.get(code_nr, str(code_nr))
+                    what["to_thread_group"] = bool(ev.get("group", False))
+                    if int(ev.get("sender_ancestor_depth", 0)) > 0:
+                        # a process above the target in its parent chain: outside the agent, its
+                        # supervisor, shell, service manager or init (the owner's job control,
+                        # stopping or restarting it); inside, an agent process on its own
+                        # descendant (own work) -- not tampering; counted
+                        self.supervisor_signals += 1
+                        continue
                 elif op == "kcmp":
                     kt = int(ev.get("mode", 0))
                     what["kcmp_type"] = KCMP_TYPES.get(kt, str(kt))
@@ -612,6 +643,7 @@ class PtraceChannel(Channel):
             "environ_sweeps_ignored": self.environ_sweeps,
             "maps_sweeps_ignored": self.maps_sweeps,
             "own_maps_reads_ignored": self.own_reads,
+            "supervisor_signals_ignored": self.supervisor_signals,
             "own_tree_ignored": dict(self.own_tree),
             "outward_acts": self.outward,
         }
@@ -650,7 +682,8 @@ SPEC = register(
                 "PROCESS_LIMITS_CHANGED",
                 "high",
                 "Process set one of the agent's resource limits (prlimit), its scheduling, priority, CPUs or "
-                "I/O priority, or wrote one of its /proc/<pid> settings (oom_score_adj, timerslack_ns, ...)",
+                "I/O priority, or wrote one of its /proc/<pid> settings (oom_score_adj, timerslack_ns, ...), "
+                "or sent it a stop, kill or forged-fault signal",
             ),
         ),
         settings=L5Settings,
