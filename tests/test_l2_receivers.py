@@ -172,6 +172,25 @@ def test_pipe_reopened_through_proc_fd_runner(watched: Any, tmp_path: Path) -> N
         check_alert(ev, "fifo", r.pid)
 
 
+def test_pipe_taken_by_pidfd_getfd_runner(watched: Any, tmp_path: Path) -> None:
+    """The agent takes the write end of an outsider runner's stdin pipe from the runner's
+    supervisor (this test holds it) with pidfd_getfd and writes one line: no open names the pipe,
+    so the mark is taken at pidfd_getfd's exit (red-team round 10's g5r10_pidfd_getfd_runner_pipe
+    class); the runner's sh -c is a receiver exec."""
+    _, agent, col = watched
+    ready, marker = tmp_path / "stdin.ready", tmp_path / "getfd.marker"
+    with runner("stdin", ready) as r:
+        assert r.stdin is not None
+        wfd = r.stdin.fileno()
+        pipe_ino = os.fstat(wfd).st_ino
+        assert agent.act(f"getfd {os.getpid()}:{wfd} touch {marker}") == "ok"
+        wait_marker(marker)
+        ev = wait_recv(col, marker)
+        assert ev["channel"] == "fifo" and ev["channel_ino"] == pipe_ino, ev
+        assert ev["receiver_pid"] == r.pid and ev["act_pid"] == agent.proc.pid, ev
+        check_alert(ev, "fifo", r.pid)
+
+
 def test_reading_a_pipe_through_proc_fd_marks_nothing(watched: Any, tmp_path: Path) -> None:
     """The same reopen for READING (an agent peeking at a runner's stdin) is no hand-off: the runner
     then running a line its own supervisor (this test) wrote is not a receiver exec."""

@@ -5,6 +5,7 @@ unix PATH CMD      connect a unix stream socket, send CMD, reply with the runner
 tcp PORT CMD       connect to 127.0.0.1:PORT, send CMD, reply with the server's answer
 passed SOCK,PORT CMD  ask the broker at unix SOCK for a connection to 127.0.0.1:PORT, send CMD on
                    the socket it passes back, reply with the server's answer
+getfd PID:FD CMD   take fd FD of process PID (pidfd_getfd), write CMD as one line into it; reply "ok"
 peek PATH -        open PATH read-only (non-blocking) and close it; reply "ok"
 drop DIR CMD       write DIR/.job.tmp (#!/bin/sh + CMD), rename it to DIR/nightly.job; reply "ok"
 makefile DIR CMD   write DIR/Makefile whose one recipe is CMD; reply "ok"
@@ -26,6 +27,16 @@ def _ask(s: socket.socket, cmd: str) -> str:
     return s.makefile().readline().strip()
 
 
+def _pidfd_getfd(pidfd: int, fd: int) -> int:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    got = int(libc.syscall(438, pidfd, fd, 0))  # pidfd_getfd: the same number on x86_64 and arm64
+    if got < 0:
+        raise OSError(ctypes.get_errno(), "pidfd_getfd")
+    return got
+
+
 def main() -> None:
     for raw in sys.stdin:
         kind, _, rest = raw.strip().partition(" ")
@@ -34,6 +45,18 @@ def main() -> None:
             return
         if kind == "fifo":
             fd = os.open(where, os.O_WRONLY)
+            try:
+                os.write(fd, cmd.encode() + b"\n")
+            finally:
+                os.close(fd)
+            out = "ok"
+        elif kind == "getfd":
+            pid, _, num = where.partition(":")
+            pidfd = os.pidfd_open(int(pid))
+            try:
+                fd = _pidfd_getfd(pidfd, int(num))
+            finally:
+                os.close(pidfd)
             try:
                 os.write(fd, cmd.encode() + b"\n")
             finally:
