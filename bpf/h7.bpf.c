@@ -5075,7 +5075,12 @@ static __always_inline void on_perf_open(const void *uattr, __s32 pid, __s32 cpu
 #define H7_PRIO_PROCESS 0
 #define H7_IOPRIO_WHO_PROCESS 1
 
-/* not inlined: sys_enter calls it once, and the ia32 entry's argument reads double its body */
+/*
+ * A subprogram, not inlined: the ia32 entry's argument reads (SARG) double its body, and
+ * sys_enter's jump offsets must stay within 32K instructions.  It calls no bpf_loop
+ * callback, so sys_enter -> on_sched_oracle stays within 6.1's 512-byte combined stack
+ * (on_tamper_syscall as a subprogram did not: sys_enter + it + path_num_step = 544 bytes).
+ */
 static __noinline void on_sched_oracle(long id, long nr, struct pt_regs *regs, bool ia32)
 {
 	__u32 op, mode = 0, vpid = (__u32)SARG(regs, ia32, 1), target;
@@ -5233,7 +5238,7 @@ int BPF_PROG(h7_tp_signal_generate, int sig, struct kernel_siginfo *info, struct
 }
 
 /* Tampering syscalls by anyone, tracepoint mode (see "tampering" above). */
-static __noinline void on_tamper_syscall(long id, long nr, struct pt_regs *regs, bool ia32)
+static __always_inline void on_tamper_syscall(long id, long nr, struct pt_regs *regs, bool ia32)
 {
 	__u32 arg;
 
