@@ -4725,10 +4725,28 @@ int h7_tp_exit_open_by_handle(struct h7_sys_exit_ctx *ctx)
 	return on_held_exit(ctx, H7_FILE_BY_HANDLE, H7_HOOK_TP_EXIT_OPEN_BY_HANDLE);
 }
 
+/*
+ * pidfd_getfd's return to an agent also marks a pipe/FIFO end it got writable (red-team round
+ * 10, g5r10_pidfd_getfd_runner_pipe: the write end of an outsider runner's stdin pipe taken from
+ * the runner's supervisor, with no open to mark it): judged as an open of it would be, whoever
+ * reads the pipe is a receiver.  The ia32 entry's exit does not fire (ftrace skips compat
+ * syscalls), nor does a socket taken this way get a connect's mark (docs/detection.md).
+ */
 SEC("tracepoint/syscalls/sys_exit_pidfd_getfd")
 int h7_tp_exit_pidfd_getfd(struct h7_sys_exit_ctx *ctx)
 {
-	return on_held_exit(ctx, H7_FILE_TAKEN, H7_HOOK_TP_EXIT_PIDFD_GETFD);
+	struct h7_scope *s;
+	struct inode *inode;
+	struct file *f;
+
+	if (ctx->ret < 0 || !(s = scope_current()))
+		return 0;
+	f = fd_file((int)ctx->ret);
+	inode = f ? BPF_CORE_READ(f, f_inode) : NULL;
+	if (inode && (BPF_CORE_READ(inode, i_mode) & S_IFMT) == S_IFIFO && (BPF_CORE_READ(f, f_mode) & FMODE_WRITE))
+		recv_mark((__u64)inode, BPF_CORE_READ(inode, i_ino), H7_RECV_FIFO, s->agent, s->tgid, 0, 0);
+	file_emit(s->agent, H7_FILE_TAKEN, H7_HOOK_TP_EXIT_PIDFD_GETFD, (int)ctx->ret, f);
+	return 0;
 }
 
 /*
@@ -4955,35 +4973,6 @@ static __always_inline int on_open_exit(struct h7_sys_exit_ctx *ctx, __u32 hook)
 		return 0;
 	}
 	access_emit(op, hook, target, vpid, -1, BPF_CORE_READ(f, f_flags), ctx->nr);
-	return 0;
-}
-
-/*
- * pidfd_getfd's return to an agent (red-team round 10, g5r10_pidfd_getfd_runner_pipe): the
- * write end of an outsider runner's stdin pipe taken from the runner's supervisor, with no
- * open to mark it.  The fd it got is judged as an open of it would be: a pipe/FIFO end
- * writable by the agent marks the pipe (whoever reads it is a receiver).  The per-syscall
- * exit fires only for pidfd_getfd; the ia32 entry's does not fire (ftrace skips compat
- * syscalls), nor does a socket taken this way get a connect's mark (docs/detection.md).
- */
-SEC("tracepoint/syscalls/sys_exit_pidfd_getfd")
-int h7_tp_exit_pidfd_getfd(struct h7_sys_exit_ctx *ctx)
-{
-	struct h7_scope *s;
-	struct inode *inode;
-	struct file *f;
-
-	if (ctx->ret < 0)
-		return 0;
-	s = scope_current();
-	if (!s)
-		return 0;
-	f = fd_file((int)ctx->ret);
-	if (!f)
-		return 0;
-	inode = BPF_CORE_READ(f, f_inode);
-	if (inode && (BPF_CORE_READ(inode, i_mode) & S_IFMT) == S_IFIFO && (BPF_CORE_READ(f, f_mode) & FMODE_WRITE))
-		recv_mark((__u64)inode, BPF_CORE_READ(inode, i_ino), H7_RECV_FIFO, s->agent, s->tgid, 0, 0);
 	return 0;
 }
 

@@ -239,7 +239,6 @@ OPTIONAL_TRACEPOINTS = {
     "tracepoint/syscalls/sys_exit_shmdt",
     "tp_btf/cgroup_attach_task",
     "tp_btf/signal_generate",
-    "tracepoint/syscalls/sys_exit_pidfd_getfd",
 }
 
 
