@@ -5190,7 +5190,7 @@ int BPF_PROG(h7_tp_cgroup_attach, struct cgroup *dst, const char *path, struct t
  * cheapest first: the signal in the tampering set (stop, kill, forged faults: signals the
  * agent cannot catch, or whose default action kills it with a core; not TERM/INT/HUP,
  * which it can handle), then the target in scope.  Not reported: what the kernel sends
- * (info SEND_SIG_NOINFO/PRIV, si_code > 0: faults, OOM kills, the tty's job control,
+ * (info SEND_SIG_PRIV, si_code > 0: faults, OOM kills, the tty's job control,
  * SIGCHLD), kernel-sourced codes (SI_TIMER, SI_SIGIO, SI_ASYNCIO: delivered from interrupt
  * or another task's context, current is not the sender), a signal the target ignores,
  * a process signalling itself, kernel threads.  The sender's place in the target's parent
@@ -5199,6 +5199,7 @@ int BPF_PROG(h7_tp_cgroup_attach, struct cgroup *dst, const char *path, struct t
 #define H7_SIG_TAMPER ((1U << 4) | (1U << 5) | (1U << 6) | (1U << 7) | (1U << 8) | (1U << 9) | \
 		       (1U << 11) | (1U << 19) | (1U << 20) | (1U << 21) | (1U << 22) | (1U << 24) | \
 		       (1U << 25) | (1U << 31)) /* ILL TRAP ABRT BUS FPE KILL SEGV STOP TSTP TTIN TTOU XCPU XFSZ SYS */
+#define H7_SEND_SIG_PRIV 1UL /* include/linux/sched/signal.h: ((struct kernel_siginfo *) 1) */
 #define H7_SI_TIMER (-2)
 #define H7_SI_ASYNCIO (-4)
 #define H7_SI_SIGIO (-5)
@@ -5218,9 +5219,12 @@ int BPF_PROG(h7_tp_signal_generate, int sig, struct kernel_siginfo *info, struct
 	tid = BPF_CORE_READ(task, pid);
 	if (!scope_of(tid) || result == 1 /* TRACE_SIGNAL_IGNORED */)
 		return 0;
-	if ((unsigned long)info <= 1)
-		return 0; /* SEND_SIG_NOINFO / SEND_SIG_PRIV: the kernel's own send */
-	code = BPF_CORE_READ(info, si_code);
+	if ((unsigned long)info == H7_SEND_SIG_PRIV)
+		return 0; /* SI_KERNEL: ptrace's attach stop, the tty's job control, the kernel's kills */
+	/* SEND_SIG_NOINFO is SI_USER (the tracepoint's own reading of it): 7.3.4's kill(2)
+	 * passes it where 6.1 and 6.18 build a siginfo; the kernel's rare NOINFO sends (a
+	 * parent's pdeath_signal) come from above the target: L5's supervisor rule. */
+	code = info ? BPF_CORE_READ(info, si_code) : 0 /* SI_USER */;
 	if (code > 0 || code == H7_SI_TIMER || code == H7_SI_ASYNCIO || code == H7_SI_SIGIO)
 		return 0;
 	cur = (struct task_struct *)bpf_get_current_task();
