@@ -155,6 +155,15 @@ def test_a_baseline_file_keeps_the_shape_it_was_learnt_on() -> None:
     # a split total under an unsplit label is a damaged file, said so
     with pytest.raises(ValueError, match="wrong number of categories"):
         SchedChannel(cfg).from_state({**state, "split": False})
+    # a NaN, infinite or negative count or level is a damaged file too: refused at load, not
+    # left to silence every later comparison (NaN is never over a threshold) or crash status
+    bad_total = list(state["total"])
+    for bad in (float("nan"), float("inf"), -1.0):
+        bad_total[3] = bad
+        with pytest.raises(ValueError, match="invalid total"):
+            SchedChannel(cfg).from_state({**state, "total": bad_total})
+    with pytest.raises(ValueError, match="invalid cpu_level"):
+        SchedChannel(cfg).from_state({**state, "cpu_level": float("nan")})
 
 
 @pytest.mark.parametrize("name", ["eval_langgraph_load_dev", "eval_mcp_load_dev"])

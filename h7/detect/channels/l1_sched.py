@@ -29,6 +29,7 @@ bursts for one.  Both per-batch judges want ``persist`` batches in a row.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -1022,7 +1023,7 @@ class SchedChannel(Channel):
         }
 
     def from_state(self, state: dict[str, Any]) -> None:
-        total = np.array([float(x) for x in state["total"]])
+        total = _counts(state["total"], "total")
         # a baseline file learnt on the split shape is judged on it, whatever this sensor's setting
         self.split = bool(state.get("split", False))
         self.categories = list(SPLIT_CATEGORIES if self.split else CATEGORIES)
@@ -1034,7 +1035,7 @@ class SchedChannel(Channel):
         # baseline files older than the size-aware thresholds have none: every size gets ``cal``
         quiet = state.get("quiet")
         # older baseline files have no quiet reference: every batch is judged against the baseline
-        self.quiet = np.array([float(x) for x in quiet]) if quiet else np.zeros_like(total)
+        self.quiet = _counts(quiet, "quiet") if quiet else np.zeros_like(total)
         if self.quiet.shape != total.shape:
             raise ValueError("L1 baseline state has the wrong number of quiet categories")
         self.size_cals = [
@@ -1045,14 +1046,14 @@ class SchedChannel(Channel):
         cu = state.get("cusum")
         self.cusum = Cusum.from_state(cu) if cu and self.settings.window else None
         # older baseline files have no CPU model: that judge stays off for them
-        self.cpu_mean = float(state.get("cpu_mean", 0.0))
-        self.window_min_events = float(state.get("window_min_events", 0.0))
+        self.cpu_mean = _level(state.get("cpu_mean", 0.0), "cpu_mean")
+        self.window_min_events = _level(state.get("window_min_events", 0.0), "window_min_events")
         cc = state.get("cpu_cal")
         self.cpu_cal = Calibration.from_dict(cc) if cc and self.settings.cpu else None
         ccu = state.get("cpu_cusum")
         self.cpu_cusum = Cusum.from_state(ccu) if ccu and self.cpu_cal and self.settings.window else None
         # baseline files older than the CPU-excess window have none: it stays off for them
-        self.cpu_level = float(state.get("cpu_level", 0.0))
+        self.cpu_level = _level(state.get("cpu_level", 0.0), "cpu_level")
         self.warmup = int(state.get("warmup", 0))
         ecu = state.get("cpu_excess_cusum")
         on = self.settings.cpu and self.settings.window and self.settings.cpu_excess > 0
@@ -1066,6 +1067,25 @@ class SchedChannel(Channel):
         self.baselined = True
         if self.ledger is not None:
             self.ledger.arm()
+
+
+def _level(value: Any, what: str) -> float:
+    """A non-negative finite number from a baseline file.
+
+    A NaN or infinity read back from a damaged or hand-edited file would not fail at load
+    time: it would poison every later comparison (NaN is never over a threshold, so the
+    channel would go silent) or crash the status report, so it is refused here, where the
+    operator gets one clear line naming the field.
+    """
+    v = float(value)
+    if not math.isfinite(v) or v < 0:
+        raise ValueError(f"L1 baseline state has an invalid {what}: {value!r}")
+    return v
+
+
+def _counts(values: Any, what: str) -> np.ndarray:
+    """Per-category event counts from a baseline file: finite and non-negative (see ``_level``)."""
+    return np.array([_level(x, what) for x in values])
 
 
 def unmistakable(value: float, cal: Calibration, excess: float) -> bool:
