@@ -4924,30 +4924,27 @@ static __always_inline int on_open_exit(struct h7_sys_exit_ctx *ctx, __u32 hook)
 	inode = BPF_CORE_READ(f, f_inode);
 	if (!inode)
 		return 0;
-	if (classified) {
-		/* sys_enter's parse classified (and reported) what the path names -- every /proc/PID/fd/N
-		 * open, any owner.  A pipe reopened that way for writing by an agent is still a FIFO
-		 * channel (open_exit_other's rule, which this return skips): red-team round 10's
-		 * g5r10_procfd_pipe_into_runner_stdin was missed because the mark sat after it. */
-		struct h7_scope *s;
-
-		if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) == S_IFIFO && (BPF_CORE_READ(f, f_mode) & FMODE_WRITE) &&
-		    (s = scope_current()))
-			recv_mark((__u64)inode, BPF_CORE_READ(inode, i_ino), H7_RECV_FIFO, s->agent, s->tgid, 0, 0);
-		return 0;
-	}
 	sb = BPF_CORE_READ(inode, i_sb);
 	if (classified) {
-		/* sys_enter's parse classified what the path names (mem, maps, environ, fd/N of some
-		 * task's /proc).  A /proc/PID/fd/N open returns the file behind that descriptor, which is
-		 * no procfs file: its path names only /proc, so a monitored caller's open is reported by
-		 * the file's identity (L3, red-team round 10's l3r10_cycle_otmpfile_procfd: the agent read
-		 * its child's unnamed O_TMPFILE result through /proc/CHILD/fd/N).  Regular files only
-		 * (file_emit), either access mode. */
-		struct h7_scope *s;
+		/* sys_enter's parse classified (and reported) what the path names (mem, maps, environ,
+		 * fd/N of some task's /proc), any owner.  A /proc/PID/fd/N open returns the file behind
+		 * that descriptor, which no path names, so for a monitored caller this exit says what it got:
+		 * - a pipe reopened for writing is a FIFO channel (open_exit_other's rule, which this
+		 *   return skips; red-team round 10's g5r10_procfd_pipe_into_runner_stdin);
+		 * - a regular file is reported by its identity, either access mode (L3; round 10's
+		 *   l3r10_cycle_otmpfile_procfd: the agent read its child's unnamed O_TMPFILE result
+		 *   through /proc/CHILD/fd/N).
+		 * One block: two returning blocks (k10's mark, l3r10's record) each hid the other. */
+		struct h7_scope *s = scope_current();
 
-		if (BPF_CORE_READ(sb, s_magic) != PROC_SUPER_MAGIC && (s = scope_current()))
+		if (!s)
+			return 0;
+		if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) == S_IFIFO) {
+			if (BPF_CORE_READ(f, f_mode) & FMODE_WRITE)
+				recv_mark((__u64)inode, BPF_CORE_READ(inode, i_ino), H7_RECV_FIFO, s->agent, s->tgid, 0, 0);
+		} else if (BPF_CORE_READ(sb, s_magic) != PROC_SUPER_MAGIC) {
 			file_emit(s->agent, H7_FILE_REOPENED, hook, (int)ctx->ret, f);
+		}
 		return 0;
 	}
 	if (BPF_CORE_READ(sb, s_magic) != PROC_SUPER_MAGIC) {
