@@ -10,7 +10,7 @@ import importlib.util
 import io
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -34,9 +34,68 @@ def bpf_unavailable(reason: str) -> None:
     pytest.skip(f"BPF unavailable: {reason}")
 
 
+#: The sensor the last sensor-using test left open (see ``sensor`` below); None when closed.
+_shared: list[Any] = []
+
+
+def _close_shared() -> None:
+    while _shared:
+        _shared.pop().close()
+
+
+def _settled(s: Any) -> bool:
+    """Make a used sensor look freshly opened to the next test; False if it cannot be.
+
+    Everything the last test left is drained and dropped, agents whose processes are gone
+    are retired (their kernel config, counters and filter bits cleared, their slot freed),
+    and the knobs a test may turn go back to what ``open`` leaves.  An agent still alive
+    (a test left a process running) cannot be undone: the caller opens a new sensor.
+    """
+    s.poll(0)
+    s.take_batch(0, 0)  # drops what was pending; prunes agents' exited processes via /proc
+    s.retire_dead(after_batches=1)
+    if s.agents:
+        return False
+    s.take_batch(0, 0)
+    s.set_receiver_window(0)
+    s.set_follow_daemons([], 0)
+    return True
+
+
+@pytest.fixture(autouse=True)
+def _no_idle_sensor(request: pytest.FixtureRequest) -> None:
+    """A test that does not use the shared sensor runs with none loaded.
+
+    Keeps consecutive sensor tests on one open sensor without leaving its programs attached
+    under tests that load their own (``h7 attach`` subprocesses, cgroup attach points).
+    """
+    if "sensor" not in request.fixturenames:
+        _close_shared()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Remember on the test item whether its call failed (the ``sensor`` fixture reads it)."""
+    rep = yield
+    if rep.when == "call" and rep.failed:
+        item.stash[_FAILED] = True
+    return rep
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def sensor() -> Iterator[object]:
-    """An opened Sensor; closed (all links destroyed) after the test."""
+def sensor(request: pytest.FixtureRequest) -> Iterator[object]:
+    """An opened Sensor, as a freshly opened one behaves.
+
+    Why shared: loading H7's programs is the verifier's work for every program, ~2 s on the
+    host and ~25 s in a software-emulated vmtest guest, where opening one per test used most
+    of the CI budget.  Consecutive tests share one sensor, settled between them (see
+    ``_settled``); any doubt (an agent left alive, a settle that fails) opens a new one.
+    """
     if os.geteuid() != 0:
         bpf_unavailable("not root")
     try:
@@ -45,15 +104,27 @@ def sensor() -> Iterator[object]:
         bpf_unavailable(f"extension not built: {e}")
     from h7.errors import H7Error
 
-    s = Sensor()
-    try:
-        s.open()
-    except H7Error as e:
-        bpf_unavailable(str(e))
-    try:
-        yield s
-    finally:
-        s.close()
+    if _shared:
+        try:
+            ok = _shared[0].obj is not None and _settled(_shared[0])
+        except (H7Error, OSError):
+            ok = False
+        if not ok:
+            _close_shared()
+    if not _shared:
+        s = Sensor()
+        try:
+            s.open()
+        except H7Error as e:
+            bpf_unavailable(str(e))
+        _shared.append(s)
+    yield _shared[0]
+    if request.node.stash.get(_FAILED, False):
+        _close_shared()  # a failed test's sensor is not trusted with the next test
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _close_shared()
 
 
 def file_exec(filename: str, args: list[str], pid: int, ppid: int, **fields: Any) -> dict[str, Any]:
