@@ -30,6 +30,7 @@ import pytest
 from conftest import TIMESCALE
 from test_sensor_bpf import Collector
 from test_sensor_gaps import Agent as GapAgent
+from test_sensor_gaps import watching
 
 from h7.detect.channels.base import ChannelContext, ProcReader
 from h7.detect.channels.l2_exec import ExecChannel
@@ -50,15 +51,12 @@ class Agent(GapAgent):
 
 @pytest.fixture
 def watched(sensor: Any) -> Iterator[tuple[Any, Agent, Collector]]:
+    """recv_agent.py under the sensor, receivers marked for WINDOW_NS after each act."""
     agent = Agent(sensor)
     try:
-        sensor.add_agent(agent.proc.pid)
-        sensor.set_receiver_window(WINDOW_NS)
-        col = Collector(sensor).start()
-        try:
+        sensor.set_receiver_window(WINDOW_NS)  # a global knob: no matter whether before or after the add
+        with watching(sensor, agent.proc.pid) as col:
             yield sensor, agent, col
-        finally:
-            col.stop()
     finally:
         agent.close()
 

@@ -318,7 +318,7 @@ def _live_events(
     holding it is left to close).  Returns the agent's pid and its events in
     kernel-time order.
     """
-    from test_sensor_bpf import Collector
+    from test_sensor_gaps import watching
 
     agent = subprocess.Popen(
         [sys.executable, "-c", agent_code, str(d)],
@@ -329,16 +329,12 @@ def _live_events(
     assert agent.stdin is not None and agent.stdout is not None
     try:
         assert agent.stdout.readline().strip() == "ready"
-        sensor.add_agent(agent.pid)
-        col = Collector(sensor).start()
-        try:
+        with watching(sensor, agent.pid) as col:
             agent.stdin.write("go\n")
             agent.stdin.flush()
             assert agent.stdout.readline().strip() == "done"
             assert col.wait_for(read_back, timeout=5 * TIMESCALE) is not None, f"{what} was not seen"
             time.sleep(0.5 * TIMESCALE)  # the batch holding it
-        finally:
-            col.stop()
         agent.stdin.write("exit\n")
         agent.stdin.flush()
         agent.wait(timeout=10 * TIMESCALE)

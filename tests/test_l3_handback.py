@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from test_cal_lifecycle import small_tmpfs
 from test_sensor_bpf import Collector
-from test_sensor_gaps import Agent, access_to, wait_event
+from test_sensor_gaps import Agent, access_to, wait_event, watched_agent
 
 from h7.batch import AgentInfo
 from h7.decode import SHM_RDONLY
@@ -42,17 +42,9 @@ AGENT = Path(__file__).resolve().parent / "agents" / "handback_agent.py"
 
 @pytest.fixture
 def watched(sensor: Any) -> Iterator[tuple[Any, Agent, Collector]]:
-    agent = Agent(sensor, [sys.executable, str(AGENT)])
-    try:
-        assert agent.cmd("addr") == "ready"
-        sensor.add_agent(agent.proc.pid)
-        col = Collector(sensor).start()
-        try:
-            yield sensor, agent, col
-        finally:
-            col.stop()
-    finally:
-        agent.close()
+    """handback_agent.py, ready, under the sensor."""
+    with watched_agent(sensor, [sys.executable, str(AGENT)], reply="ready") as w:
+        yield w
 
 
 def _received(col: Collector, pid: int, name: str, hook: str) -> dict[str, Any]:

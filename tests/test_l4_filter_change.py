@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from conftest import TIMESCALE
 from test_sensor_bpf import Collector
-from test_sensor_gaps import Agent, wait_event
+from test_sensor_gaps import Agent, wait_event, watched_agent
 
 from h7.detect.channels.base import ChannelContext, ProcReader
 from h7.detect.channels.l4_egress import EgressChannel
@@ -74,17 +74,11 @@ def require_nft() -> None:
 
 @pytest.fixture
 def watched(sensor: Any) -> Iterator[tuple[Any, Agent, Collector]]:
+    """AGENT in a network namespace of its own, watched from its start (it has no greeting)."""
     require_netns()
-    agent = Agent(sensor, ["unshare", "-n", sys.executable, "-c", AGENT])  # unshare execs: same pid
-    try:
-        sensor.add_agent(agent.proc.pid)
-        col = Collector(sensor).start()
-        try:
-            yield sensor, agent, col
-        finally:
-            col.stop()
-    finally:
-        agent.close()
+    argv = ["unshare", "-n", sys.executable, "-c", AGENT]  # unshare execs: same pid
+    with watched_agent(sensor, argv, greet=None) as w:
+        yield w
 
 
 def filter_events(col: Collector) -> list[dict[str, Any]]:

@@ -85,19 +85,49 @@ def native(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture
-def watched(sensor: Any) -> Iterator[tuple[Any, Agent, Collector]]:
-    agent = Agent(sensor)
+@contextlib.contextmanager
+def watching(sensor: Any, pid: int) -> Iterator[Collector]:
+    """The sensor watching ``pid`` as an agent, everything it reports collected; yields the collector.
+
+    Why one helper: every live test here and in the files that borrow this module's agents
+    attaches the same way (add the agent, then run the sensor in a collector thread) and must
+    stop that thread however the test ends; the collector stays readable after the block.
+    """
+    sensor.add_agent(pid)
+    col = Collector(sensor).start()
     try:
-        assert agent.cmd("addr")  # started and idle
-        sensor.add_agent(agent.proc.pid)
-        col = Collector(sensor).start()
-        try:
+        yield col
+    finally:
+        col.stop()
+
+
+@contextlib.contextmanager
+def watched_agent(
+    sensor: Any, argv: list[str] | None = None, *, greet: str | None = "addr", reply: str | None = None
+) -> Iterator[tuple[Any, Agent, Collector]]:
+    """An Agent (``argv``, else gap_agent.py) started, then watched; yields (sensor, agent, collector).
+
+    ``greet``, when given, is sent before the agent is added and must get a non-empty answer
+    (``reply`` exactly, when given): the agent has started and is idle, so its start-up is not
+    what the test sees.  Why one helper: the ``watched`` fixtures of this file,
+    test_l3_handback.py and test_l4_filter_change.py were three copies of this.
+    """
+    agent = Agent(sensor, argv)
+    try:
+        if greet is not None:
+            got = agent.cmd(greet)
+            assert got and (reply is None or got == reply), f"agent not ready: {greet!r} -> {got!r}"
+        with watching(sensor, agent.proc.pid) as col:
             yield sensor, agent, col
-        finally:
-            col.stop()
     finally:
         agent.close()
+
+
+@pytest.fixture
+def watched(sensor: Any) -> Iterator[tuple[Any, Agent, Collector]]:
+    """gap_agent.py, started and idle, under the sensor."""
+    with watched_agent(sensor) as w:
+        yield w
 
 
 @pytest.fixture
@@ -363,17 +393,13 @@ def test_a_connection_to_its_own_server_opened_before_attach_is_found_in_proc(se
     try:
         port = int(agent.cmd("serve"))
         assert agent.cmd(f"keep {port}") == "ok"  # a keep-alive pool's connection, before attach
-        sensor.add_agent(agent.proc.pid)
-        col = Collector(sensor).start()
-        try:
+        with watching(sensor, agent.proc.pid) as col:
             assert int(agent.cmd("ask")) > 0
             e = wait_event(
                 col,
                 lambda e: e["type"] == "net" and e.get("peer_own") is False,
                 "the reply on the old connection",
             )
-        finally:
-            col.stop()
         assert e["lport"] == port and e["addr"] == "127.0.0.1", e
         cfg = EngineConfig()
         info = AgentInfo(agent=1, agent_id="a", root_pid=agent.proc.pid, exe="", cmdline=[], start_time_ns=0)
@@ -602,9 +628,7 @@ def test_proc_mem_fd_opened_before_attach_is_seen_when_used(sensor: Any) -> None
         addr, _, pid = agent_buf(agent)
         fd = os.open(f"/proc/{pid}/mem", os.O_RDWR)  # not watched yet: its access check names no agent
         try:
-            sensor.add_agent(pid)
-            col = Collector(sensor).start()
-            try:
+            with watching(sensor, pid) as col:
                 h = wait_event(col, _held(pid, fd), "the attach-time scan finding the mem fd")
                 assert h["pid"] == os.getpid() and h["hook"] == "attach scan (/proc/*/fd)", h
                 assert h["mode"] & 0o3 == os.O_RDWR, h
@@ -623,8 +647,6 @@ def test_proc_mem_fd_opened_before_attach_is_seen_when_used(sensor: Any) -> None
                 assert sum(1 for e in seen if _mem_rw(pid, 1)(e)) == 1, seen
                 assert sum(1 for e in seen if _held(pid, fd)(e)) == 1, seen
                 assert not [e for e in seen if e["op"] == "proc_mem_open"], seen
-            finally:
-                col.stop()
         finally:
             os.close(fd)
     finally:
@@ -645,11 +667,9 @@ def test_pre_attach_mem_fd_dup_and_fork_of_its_holder_are_seen(sensor: Any) -> N
         fd = os.open(f"/proc/{pid}/mem", os.O_RDWR)
         try:
             prev = sensor.held_files
-            sensor.add_agent(pid)
-            registered = 0 if sensor.gap_modes["mem_fd_use"]["mode"] == "fentry" else 1
-            assert sensor.held_files == prev + registered
-            col = Collector(sensor).start()
-            try:
+            with watching(sensor, pid) as col:  # run() never retires: held_files is add_agent's alone
+                registered = 0 if sensor.gap_modes["mem_fd_use"]["mode"] == "fentry" else 1
+                assert sensor.held_files == prev + registered
                 wait_event(col, _held(pid, fd), "the attach-time scan finding the mem fd")
                 fd2 = os.dup(fd)
                 try:
@@ -673,8 +693,6 @@ def test_pre_attach_mem_fd_dup_and_fork_of_its_holder_are_seen(sensor: Any) -> N
                     "read by the holder's forked child",
                 )
                 assert c["hook"] == mem_use_hook(sensor), c
-            finally:
-                col.stop()
         finally:
             os.close(fd)
     finally:
@@ -918,38 +936,36 @@ def test_ptrace_inside_a_pid_namespace(sensor: Any) -> None:
     try:
         host_pid, ns_pid = (int(x) for x in proc.stdout.readline().split())
         assert ns_pid == 2 and host_pid != 2
-        sensor.add_agent(host_pid)
-        col = Collector(sensor).start()
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-        done = proc.stdout.readline().split()
-        assert done[:3] == ["done", "0", "0"], done
-        ns_grandchild = int(done[3])
-        pt = wait_event(
-            col,
-            lambda e: e["type"] == "ptrace" and e["request"] == "SEIZE" and e["target_pid"] == host_pid,
-            "namespaced SEIZE of the agent",
-        )
-        assert pt["hook"] == tamper_hook(sensor)
-        if pt["hook"] == "tp_btf/sys_enter":
-            assert pt["arg_pid"] == ns_pid
-        # the grandchild was forked after attach: its namespace pid was registered by the kernel
-        fork = wait_event(col, lambda e: e["type"] == "fork" and e["pid"] == host_pid, "the agent's fork")
-        gpt = wait_event(
-            col,
-            lambda e: e["type"] == "access" and e["target_pid"] == fork["child"],
-            "namespaced process_vm_readv of a child forked after attach",
-        )
-        if gpt["hook"] == "tp_btf/sys_enter":
-            assert gpt["arg_pid"] == ns_grandchild
-        rd = wait_event(
-            col, lambda e: e["type"] == "access" and e["op"] == "process_vm_readv", "namespaced readv"
-        )
-        assert rd["target_pid"] == host_pid
-        proc.stdin.write("bye\n")
-        proc.stdin.flush()
-        proc.wait(timeout=10 * TIMESCALE)
-        col.stop()
+        with watching(sensor, host_pid) as col:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            done = proc.stdout.readline().split()
+            assert done[:3] == ["done", "0", "0"], done
+            ns_grandchild = int(done[3])
+            pt = wait_event(
+                col,
+                lambda e: e["type"] == "ptrace" and e["request"] == "SEIZE" and e["target_pid"] == host_pid,
+                "namespaced SEIZE of the agent",
+            )
+            assert pt["hook"] == tamper_hook(sensor)
+            if pt["hook"] == "tp_btf/sys_enter":
+                assert pt["arg_pid"] == ns_pid
+            # the grandchild was forked after attach: its namespace pid was registered by the kernel
+            fork = wait_event(col, lambda e: e["type"] == "fork" and e["pid"] == host_pid, "the agent's fork")
+            gpt = wait_event(
+                col,
+                lambda e: e["type"] == "access" and e["target_pid"] == fork["child"],
+                "namespaced process_vm_readv of a child forked after attach",
+            )
+            if gpt["hook"] == "tp_btf/sys_enter":
+                assert gpt["arg_pid"] == ns_grandchild
+            rd = wait_event(
+                col, lambda e: e["type"] == "access" and e["op"] == "process_vm_readv", "namespaced readv"
+            )
+            assert rd["target_pid"] == host_pid
+            proc.stdin.write("bye\n")
+            proc.stdin.flush()
+            proc.wait(timeout=10 * TIMESCALE)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -1027,29 +1043,24 @@ def test_proc_mem_across_pid_and_mount_namespaces(sensor: Any, act: str) -> None
     /proc: `/proc/1/mem`); in a new PID namespace with the host's /proc (`/proc/HOSTPID/mem`); on
     the host through the agent's root link, by path and by a dirfd of that procfs.
     """
-    with agent_in_own_namespaces() as host_pid:
-        sensor.add_agent(host_pid)
-        col = Collector(sensor).start()
-        try:
-            how, path = act.split(":", 1)
-            path = path.format(host=host_pid)
-            opener = "import os, sys; os.close(os.open(sys.argv[1], os.O_RDONLY))"
-            named = host_pid if how == "unshare-pid" else 1
-            argv = {
-                "nsenter-mount": ["nsenter", "--target", str(host_pid), "--mount", "--", sys.executable, "-c",
-                                  opener, path],
-                "unshare-pid": ["unshare", "--pid", "--fork", sys.executable, "-c", opener, path],
-                "host": [sys.executable, "-c", opener, path],
-                "host-dirfd": [sys.executable, "-c", "import os, sys; d = os.open(sys.argv[1], os.O_RDONLY); "
-                               "os.close(os.open(sys.argv[2], os.O_RDONLY, dir_fd=d))", *path.split("|")],
-            }[how]  # fmt: skip
-            subprocess.run(argv, check=True, timeout=30 * TIMESCALE)
-            e = wait_event(col, access_to(host_pid, "proc_mem_open"), act)
-            assert e["hook"] == tamper_hook(sensor), e
-            if e["hook"] == "tp_btf/sys_enter":
-                assert e["arg_pid"] == named, e
-        finally:
-            col.stop()
+    with agent_in_own_namespaces() as host_pid, watching(sensor, host_pid) as col:
+        how, path = act.split(":", 1)
+        path = path.format(host=host_pid)
+        opener = "import os, sys; os.close(os.open(sys.argv[1], os.O_RDONLY))"
+        named = host_pid if how == "unshare-pid" else 1
+        argv = {
+            "nsenter-mount": ["nsenter", "--target", str(host_pid), "--mount", "--", sys.executable, "-c",
+                              opener, path],
+            "unshare-pid": ["unshare", "--pid", "--fork", sys.executable, "-c", opener, path],
+            "host": [sys.executable, "-c", opener, path],
+            "host-dirfd": [sys.executable, "-c", "import os, sys; d = os.open(sys.argv[1], os.O_RDONLY); "
+                           "os.close(os.open(sys.argv[2], os.O_RDONLY, dir_fd=d))", *path.split("|")],
+        }[how]  # fmt: skip
+        subprocess.run(argv, check=True, timeout=30 * TIMESCALE)
+        e = wait_event(col, access_to(host_pid, "proc_mem_open"), act)
+        assert e["hook"] == tamper_hook(sensor), e
+        if e["hook"] == "tp_btf/sys_enter":
+            assert e["arg_pid"] == named, e
     # host pid 1 (init) is never taken for the target
     assert not [e for e in col.events if e["type"] == "access" and e["target_pid"] == 1]
 

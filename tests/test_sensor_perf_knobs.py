@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from conftest import TIMESCALE
-from test_sensor_bpf import Collector
 from test_sensor_gaps import (
     access_to,
     agent_buf,
@@ -40,6 +39,7 @@ from test_sensor_gaps import (
     l5_certified,
     wait_event,
     watched,
+    watching,
 )
 
 #: fixtures this module takes from test_sensor_gaps (a watched gap agent, the sensor's collector)
@@ -201,9 +201,7 @@ def test_perf_and_knob_writes_by_namespace_pid(sensor: Any) -> None:
     container's procfs inode (the knob).
     """
     with agent_in_own_namespaces() as host_pid:
-        sensor.add_agent(host_pid)
-        col = Collector(sensor).start()
-        try:
+        with watching(sensor, host_pid) as col:
             enter = ("nsenter", "--target", str(host_pid), "--mount", "--pid", "--")
             _, fd = _run(PERF, "1", "-1", prefix=enter)
             assert fd >= 0, os.strerror(-fd)
@@ -216,6 +214,4 @@ def test_perf_and_knob_writes_by_namespace_pid(sensor: Any) -> None:
             assert knob["arg_pid"] == 1 and knob["file"] == "oom_score_adj" and knob["hook"] in EXIT_HOOKS, (
                 knob
             )
-        finally:
-            col.stop()
         assert not [e for e in col.events if e["type"] == "access" and e["target_pid"] == 1]

@@ -29,7 +29,6 @@ from typing import Any
 
 import pytest
 from conftest import TIMESCALE
-from test_sensor_bpf import Collector
 from test_sensor_gaps import (
     access_to,
     agent_buf,
@@ -39,6 +38,7 @@ from test_sensor_gaps import (
     tamper_hook,
     wait_event,
     watched,
+    watching,
 )
 
 EXIT_HOOKS = ("tracepoint/syscalls/sys_exit_openat", "tracepoint/syscalls/sys_exit_open")
@@ -269,24 +269,19 @@ def test_chroot_into_a_containers_proc_and_prlimit_by_namespace_pid(sensor: Any)
 
     Round 7's g3r7_chroot_proc_ns and g3r7_prlimit_ns.  Host pid 1 is never taken for the target.
     """
-    with agent_in_own_namespaces() as host_pid:
-        sensor.add_agent(host_pid)
-        col = Collector(sensor).start()
-        try:
-            enter = ["nsenter", "--target", str(host_pid), "--mount", "--pid", "--"]
-            r = subprocess.run(
-                [*enter, sys.executable, "-c", NS_ATTACKER],
-                capture_output=True,
-                text=True,
-                timeout=30 * TIMESCALE,
-            )
-            assert r.returncode == 0, r.stderr
-            mem = wait_event(col, access_to(host_pid, "proc_mem_open"), "chroot into the container's /proc")
-            assert mem["hook"] in mem_hooks(sensor), mem
-            if mem["hook"] in EXIT_HOOKS:
-                assert mem["arg_pid"] == 1, mem  # numbered as the container's procfs numbers it
-            pl = wait_event(col, access_to(host_pid, "prlimit"), "prlimit by namespace pid")
-            assert pl["arg_pid"] == 1 and pl["hook"] == "tp_btf/sys_enter", pl
-        finally:
-            col.stop()
+    with agent_in_own_namespaces() as host_pid, watching(sensor, host_pid) as col:
+        enter = ["nsenter", "--target", str(host_pid), "--mount", "--pid", "--"]
+        r = subprocess.run(
+            [*enter, sys.executable, "-c", NS_ATTACKER],
+            capture_output=True,
+            text=True,
+            timeout=30 * TIMESCALE,
+        )
+        assert r.returncode == 0, r.stderr
+        mem = wait_event(col, access_to(host_pid, "proc_mem_open"), "chroot into the container's /proc")
+        assert mem["hook"] in mem_hooks(sensor), mem
+        if mem["hook"] in EXIT_HOOKS:
+            assert mem["arg_pid"] == 1, mem  # numbered as the container's procfs numbers it
+        pl = wait_event(col, access_to(host_pid, "prlimit"), "prlimit by namespace pid")
+        assert pl["arg_pid"] == 1 and pl["hook"] == "tp_btf/sys_enter", pl
     assert not [e for e in col.events if e["type"] == "access" and e["target_pid"] == 1]

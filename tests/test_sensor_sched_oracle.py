@@ -28,7 +28,15 @@ import pytest
 from conftest import TIMESCALE
 from test_l5_own_tree import _ctx
 from test_sensor_bpf import Collector
-from test_sensor_gaps import access_to, agent_buf, l5_certified, wait_event, watched
+from test_sensor_gaps import (
+    access_to,
+    agent_buf,
+    agent_in_own_namespaces,
+    l5_certified,
+    wait_event,
+    watched,
+    watching,
+)
 
 from h7.detect.channels.l5_ptrace import PtraceChannel
 from h7.detect.syscall_table import ARM64, X86_64
@@ -198,36 +206,14 @@ def test_the_agents_child_on_the_agent_is_certified_on_its_own_child_counted(
 
 def test_calls_by_namespace_pid(sensor: Any) -> None:
     """From inside the agent's PID namespace: every call names the agent as pid 1 (g3r9's class)."""
-    if subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True, timeout=30).returncode:
-        pytest.skip("unshare --pid is not permitted here")
-    code = "import os, sys; print(os.getpid(), flush=True); sys.stdin.readline()"
-    proc = subprocess.Popen(
-        ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", code],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert proc.stdin is not None and proc.stdout is not None
-    try:
-        assert proc.stdout.readline().strip() == "1"
-        host_pid = int(Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()[0])
-        assert host_pid != 1
-        sensor.add_agent(host_pid)
-        col = Collector(sensor).start()
-        try:
+    with agent_in_own_namespaces() as host_pid:
+        with watching(sensor, host_pid) as col:
             _acts("1", prefix=("nsenter", "--target", str(host_pid), "--mount", "--pid", "--"))
             # the caller's pid as the host sees it: the record's pid
             e = wait_event(col, access_to(host_pid, "kcmp"), "kcmp by namespace pid")
             assert e["arg_pid"] == 1, e
             _check(col, host_pid, int(e["pid"]), 1)
-        finally:
-            col.stop()
         assert not [e for e in col.events if e["type"] == "access" and e["target_pid"] == 1]
-    finally:
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=10 * TIMESCALE)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _hierarchy() -> tuple[Path, str]:
