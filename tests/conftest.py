@@ -43,6 +43,16 @@ def _close_shared() -> None:
         _shared.pop().close()
 
 
+def unload_shared_sensor() -> None:
+    """Close the sensor a previous test left open, if any; the next ``sensor`` opens a new one.
+
+    Why: a fixture whose act must come BEFORE the sensor's programs load (a connection the
+    kernel must never have seen) is set up before ``sensor``, but with a shared sensor that is
+    not enough: the one the previous test left is loaded already and would see the act.
+    """
+    _close_shared()
+
+
 def _settled(s: Any) -> bool:
     """Make a used sensor look freshly opened to the next test; False if it cannot be.
 

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import unload_shared_sensor
 from test_sensor_bpf import Collector
 from test_sensor_gaps import Agent, OkSite, wait_event
 
@@ -35,7 +36,9 @@ from h7.detect.engine import EngineConfig, _learnt_line
 @pytest.fixture
 def early_client() -> Iterator[tuple[Agent, int, socket.socket]]:
     """The agent serving HTTP and a client outside it that connected before the sensor loads
-    (requested before ``sensor``, so pytest sets it up first)."""
+    (requested before ``sensor``, so pytest sets it up first; the sensor a previous test left
+    open is closed first, or its programs would see the connect)."""
+    unload_shared_sensor()
     agent = Agent(None)
     client: socket.socket | None = None
     try:
