@@ -8,7 +8,7 @@ CLANG ?= clang
 BPFTOOL ?= bpftool
 ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 APT_PACKAGES := clang llvm gcc make libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev pkg-config \
-	python3-dev python3-venv openssl tmux dtach e2fsprogs util-linux socat
+	python3-dev python3-venv openssl tmux dtach e2fsprogs util-linux socat nftables
 BPF_SRC := bpf/h7.bpf.c
 BPF_HDR := bpf/h7.h
 BPF_OBJ := $(BUILD)/h7.bpf.o
