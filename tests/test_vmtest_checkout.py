@@ -201,3 +201,46 @@ def test_a_failed_guest_re_runs_only_its_failed_tests_in_a_short_guest(
     monkeypatch.setattr(vr, "run_guest", timed_out)
     r = vr.run_guest_retrying("newest", "7.3", tmp_path / "img", a)
     assert calls == [(2400, None)] and not r.ok and "not re-run: it timed out" in r.problems
+
+
+def test_split_live_runs_every_live_file_once_balanced_by_weight() -> None:
+    """--split-live: each live file in exactly one guest; the heaviest go to the least loaded guest."""
+    vr: Any = _run_module()
+    files = [*sorted(p.name for p in (ROOT / "tests").glob("test_live*.py")), "test_live_new.py"]
+    shares = vr.split_live(["6.1", "newest"], files)
+    dealt = [f for fs in shares.values() for f in fs]
+    assert sorted(dealt) == sorted(files) and len(dealt) == len(set(dealt))
+    load = {g: sum(vr.LIVE_WEIGHT_S.get(f, vr.DEFAULT_LIVE_WEIGHT_S) for f in fs) for g, fs in shares.items()}
+    heaviest = max(vr.LIVE_WEIGHT_S.get(f, vr.DEFAULT_LIVE_WEIGHT_S) for f in files)
+    assert abs(load["6.1"] - load["newest"]) <= heaviest  # greedy: never worse than one file apart
+    assert vr.split_live(["6.1"], files) == {"6.1": sorted(files)}
+    assert vr.split_live(["a", "b", "c"], ["test_live_x.py"])["c"] == []
+
+
+def test_the_guest_is_told_its_live_share(tmp_path: Path) -> None:
+    """vng's --exec carries H7_VMTEST_LIVE (a comma list, or "none"); without a split, nothing."""
+    vr: Any = _run_module()
+    img = tmp_path / "vmlinuz"
+
+    def exec_of(cmd: list[str]) -> str:
+        return cmd[cmd.index("--exec") + 1]
+
+    assert "H7_VMTEST_LIVE" not in exec_of(vr.vng_cmd(img, tmp_path, 1, "1G", False, 100))
+    both = exec_of(vr.vng_cmd(img, tmp_path, 1, "1G", False, 100, None, ["test_live_a.py", "test_live_b.py"]))
+    assert "H7_VMTEST_LIVE=test_live_a.py,test_live_b.py " in both
+    assert "H7_VMTEST_LIVE=none " in exec_of(vr.vng_cmd(img, tmp_path, 1, "1G", False, 100, None, []))
+
+
+def test_guest_sh_runs_only_its_live_share(tmp_path: Path) -> None:
+    """guest.sh's live-suite choice, run by bash with pytest replaced by an echo of its files."""
+    text = (ROOT / "vmtest" / "guest.sh").read_text()
+    start = text.index('    if [ -n "${H7_VMTEST_LIVE:-}" ]')
+    block = text[start : text.index('    run_pytest live "${live[@]}"')]
+    for env, want in (("test_live_a.py,test_live_b.py", "/r/tests/test_live_a.py /r/tests/test_live_b.py"),
+                      ("none", "")):  # fmt: skip
+        out = subprocess.run(
+            ["bash", "-c", f'ROOT=/r; H7_VMTEST_LIVE={env}\n{block}\necho "${{live[@]}}"\n'],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == want
