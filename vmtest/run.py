@@ -340,15 +340,16 @@ def guest_budget(timeout: int) -> int:
     return max(60, int(timeout) - GUEST_OVERHEAD_S)
 
 
-#: Guest seconds of each live suite file in a 1-vCPU TCG guest (session 14, main 74b306f, host
-#: loaded by a host `make test`): what --split-live balances on.  A file not listed counts as
-#: DEFAULT_LIVE_WEIGHT_S.  Stale figures only unbalance the split; every file still runs.
+#: Guest seconds of each live suite file in a 1-vCPU TCG guest (session 14, main 74b306f, 6.1):
+#: detection and cpu with a host `make test` and the other guest running, the other three with
+#: the host nearly idle.  What --split-live balances on; a file not listed counts as
+#: DEFAULT_LIVE_WEIGHT_S.  Stale figures only unbalance the split: every file still runs.
 LIVE_WEIGHT_S = {
-    "test_live_cpu.py": 400,
-    "test_live_detection.py": 850,
-    "test_live_exec_identity.py": 600,
-    "test_live_l4_protocol.py": 150,
-    "test_live_semantics.py": 600,
+    "test_live_cpu.py": 300,
+    "test_live_detection.py": 720,
+    "test_live_exec_identity.py": 360,
+    "test_live_l4_protocol.py": 205,
+    "test_live_semantics.py": 380,
 }
 DEFAULT_LIVE_WEIGHT_S = 600
 
