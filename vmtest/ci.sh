@@ -7,7 +7,7 @@
 # Budget (CI has 90 min in all, `make test` ~5 min): measured durations are in docs/kernels.md.
 #
 # Environment: H7_CI_KERNELS (default "6.1,newest"), H7_CI_SKIP_VMTEST=1, H7_VMTEST_TIMEOUT
-# (per guest, default 3000 s here).  Session 6's CI guests took 1345 s (6.1) and 1460 s (7.3.4) on
+# (per guest, default 3300 s here; 3000 until session 14).  Session 6's CI guests took 1345 s (6.1) and 1460 s (7.3.4) on
 # the CI machine, already near the old 1500 s limit, and sessions 7-8 added sensor tests (session 8's
 # sensor suites alone: 915-957 s in parallel guests).  A guest that fails re-runs only its failed
 # tests, in a guest limited to 900 s (vmtest/run.py RERUN_TIMEOUT_S; no re-run after a timeout).
@@ -21,13 +21,18 @@
 # loaded by a host `make test`), and --split-live runs each live suite file in ONE of the two
 # guests (dealt by measured weight, vmtest/run.py split_live): the sensor suite, where kernels
 # differ, still runs on both; `make vmtest` still runs every suite on every kernel.
+# Session 14's rehearsal (this script alone on the host): 6.1 2194 s, 7.3.4 2629 s of guest time
+# for the 2700-s budget before the weights were re-measured; hence 3300 s per guest (budget
+# 3000 s).  Worst case: ~2000 s before this step + 35 s set-up + 3300 s = 5335 s < 5400 s (a
+# guest that times out is not re-run); a re-run (<= 900 s) follows only a first run that ended
+# in time, ~2300 s here.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 LOGS=$ROOT/build/ci-extra
 mkdir -p "$LOGS"
 KERNELS=${H7_CI_KERNELS:-6.1,newest}
-export H7_VMTEST_TIMEOUT=${H7_VMTEST_TIMEOUT:-3000}
+export H7_VMTEST_TIMEOUT=${H7_VMTEST_TIMEOUT:-3300}
 
 declare -a SUMMARY
 FAILED=0
