@@ -38,19 +38,15 @@ def bpf_unavailable(reason: str) -> None:
 _shared: list[Any] = []
 
 
-def _close_shared() -> None:
-    while _shared:
-        _shared.pop().close()
-
-
 def unload_shared_sensor() -> None:
     """Close the sensor a previous test left open, if any; the next ``sensor`` opens a new one.
 
-    Why: a fixture whose act must come BEFORE the sensor's programs load (a connection the
-    kernel must never have seen) is set up before ``sensor``, but with a shared sensor that is
-    not enough: the one the previous test left is loaded already and would see the act.
+    Why public: a fixture whose act must come BEFORE the sensor's programs load (a connection
+    the kernel must never have seen) is set up before ``sensor``, but with a shared sensor that
+    is not enough: the one the previous test left is loaded already and would see the act.
     """
-    _close_shared()
+    while _shared:
+        _shared.pop().close()
 
 
 def _settled(s: Any) -> bool:
@@ -80,7 +76,7 @@ def _no_idle_sensor(request: pytest.FixtureRequest) -> None:
     under tests that load their own (``h7 attach`` subprocesses, cgroup attach points).
     """
     if "sensor" not in request.fixturenames:
-        _close_shared()
+        unload_shared_sensor()
 
 
 @pytest.fixture
@@ -106,7 +102,7 @@ def sensor(request: pytest.FixtureRequest) -> Iterator[object]:
         except (H7Error, OSError):
             ok = False
         if not ok:
-            _close_shared()
+            unload_shared_sensor()
     if not _shared:
         s = Sensor()
         try:
@@ -119,11 +115,11 @@ def sensor(request: pytest.FixtureRequest) -> Iterator[object]:
     # the call's report is logged before teardown: a count that moved is this test's failure
     # (no report hook: Debian's pytest 7, which `make deb-test` runs, lacks new-style wrappers)
     if request.session.testsfailed != failed_before:
-        _close_shared()  # a failed test's sensor is not trusted with the next test
+        unload_shared_sensor()  # a failed test's sensor is not trusted with the next test
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    _close_shared()
+    unload_shared_sensor()
 
 
 def file_exec(filename: str, args: list[str], pid: int, ppid: int, **fields: Any) -> dict[str, Any]:
