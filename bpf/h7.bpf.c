@@ -1947,7 +1947,11 @@ int BPF_PROG(h7_exit, struct task_struct *p)
 	agent = s->agent;
 	/* The task's last switch-out happens after this, with its scope gone:
 	 * its CPU time is counted here (its runtime as of the scheduler's last
-	 * update: at most one tick is not counted). */
+	 * update: at most one tick is not counted).  Flagged first: if this
+	 * program is preempted (migration stays disabled) and the task switched
+	 * out and back in before the scope is deleted, the switch-in must not
+	 * open a slice that nothing would close (a CPU left marked running). */
+	s->flags |= H7_SCOPE_EXITING;
 	slice_end(stats_of(agent), s, p);
 	nspid_track(p, tid, 0);
 	bpf_map_delete_elem(&scope, &tid);
@@ -2020,7 +2024,8 @@ int BPF_PROG(h7_sched_switch, bool preempt, struct task_struct *prev, struct tas
 		}
 		ns->wake_ns = 0;
 		ns->preempted = 0;
-		slice_begin(ns, next, now);
+		if (!(ns->flags & H7_SCOPE_EXITING)) /* its exit hook counts the rest */
+			slice_begin(ns, next, now);
 	}
 	return 0;
 }

@@ -733,7 +733,7 @@ struct h7_scope {
 	__u64 on_ns;  /* when its slice began (0: no switch-in seen since its last switch-out) */
 	__u64 off_ns; /* when it last left the CPU */
 	__s32 unix_fd; /* fd + 1 of a unix connect to resolve at the next syscall (0: none) */
-	__u32 flags;   /* H7_SCOPE_RT: rt_ns holds a runtime to count from */
+	__u32 flags;   /* H7_SCOPE_RT: rt_ns holds a runtime to count from; H7_SCOPE_EXITING: see below */
 	__u64 rt_ns;   /* its se.sum_exec_runtime when its CPU time was last counted */
 	__u64 wake_ns;   /* when it was woken after its last voluntary switch-out (0: not yet) */
 	__u64 burst_ns;  /* on-CPU ns of its current burst so far (slices since its last sleep) */
@@ -742,6 +742,11 @@ struct h7_scope {
 };
 
 #define H7_SCOPE_RT 1
+/* Set by the exit hook before it counts the thread's last slice and drops its
+ * scope: a switch-in of the thread after that (the hook preempted on its CPU,
+ * possible where tracepoint programs run preemptible) must not mark the agent
+ * running on that CPU, since no switch-out with a scope entry will clear it. */
+#define H7_SCOPE_EXITING 2
 
 /* Files a monitored process closed after opening them writable (LRU map). */
 struct h7_file_key {

@@ -569,6 +569,7 @@ SCOPE_DTYPE = np.dtype(
     ]
 )
 SCOPE_RT = 1  # h7_scope.flags H7_SCOPE_RT: rt_ns holds a runtime to count from
+SCOPE_EXITING = 2  # h7_scope.flags H7_SCOPE_EXITING: its exit hook ran; a switch-in opens no slice
 FILE_KEY_DTYPE = np.dtype([("ino", "<u8"), ("dev", "<u4"), ("gen", "<u4")])
 #: struct h7_held_key: a /proc/<pid>/mem file found open at attach (its procfs inode, kernel dev encoding)
 HELD_KEY_DTYPE = np.dtype([("ino", "<u8"), ("dev", "<u4"), ("_pad", "<u4")])

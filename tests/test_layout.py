@@ -255,6 +255,7 @@ def test_header_constants_match() -> None:
         ("H7_SEQ_BITS_LOG2", decode.SEQ_BITS_LOG2),
         ("H7_SEQ_AGENT_MUL", f"0x{decode.SEQ_AGENT_MUL:X}ULL"),
         ("H7_SCOPE_RT", decode.SCOPE_RT),
+        ("H7_SCOPE_EXITING", decode.SCOPE_EXITING),
         ("H7_RUN_BASE", f"(1ULL << {decode.RUN_BASE.bit_length() - 1})"),
         ("H7_RUN_ON", f"(1ULL << {decode.RUN_ON.bit_length() - 1})"),
     ]:
