@@ -199,6 +199,21 @@ struct {
 	__type(value, __u64);
 } accepted_tuples SEC(".maps");
 
+/* Outsiders' TCP connects that reached ESTABLISHED, by 4-tuple as the CLIENT files it
+ * (conn_key(client, 0)) -> the client's struct sock, host-wide, added at SYN_SENT -> ESTABLISHED
+ * (softirq; one update per active open of a task outside every agent: a monitored task's connect
+ * is in `connecting` and goes to own_conns instead).  Lets a monitored task's send on a socket it
+ * ACCEPTED find the local client that connected in, and mark it as a receiver (recv_mark_peer,
+ * red-team round 10's g5r10_reverse_runner_pulls_command class: a runner outside the agent dials
+ * the agent's listener and runs what the agent answers).  LRU, never deleted: a hit is checked
+ * against the socket's own ports before use, as accepted_tuples' are. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, H7_OWN_CONNS_ENTRIES);
+	__type(key, struct h7_conn_key);
+	__type(value, __u64);
+} client_tuples SEC(".maps");
+
 /* recv_mark_peer's working memory (its 4-tuple key and its mark), per CPU, instead of its stack
  * frame: the subprogram is called from tp_btf/sys_enter, and 6.1's verifier adds the caller's and
  * the callee's frames (each rounded up to 32) against one 512-byte limit; with the key and mark on
@@ -2438,17 +2453,24 @@ static __always_inline void sock_proto(struct sock *sk, struct h7_net *n)
 static __always_inline int conn_key(const struct sock *sk, struct h7_conn_key *k, int peer);
 
 /*
- * A monitored task sends on a TCP connection whose other end is a socket accepted on this host,
- * and that end carries no receiver mark yet: the agent did not open the connection itself
- * (red-team round 9's g5r9_broker_passed_cmd_socket: a broker outside the agent connected to a
- * command runner and passed the socket over SCM_RIGHTS; or a connection opened before the sensor
- * attached).  Its first send is the act: the accepting end is marked as the agent's connect marks
- * it at ESTABLISHED (H7_RECV_TCP), with the acting process known (task context).  Any later send
- * finds the mark (live or lapsed) and adds nothing, so a keep-alive connection marks once.  Cost:
- * only a monitored task's addressless send on a TCP socket pays, with the receiver window on: one
- * 4-tuple read and one hash lookup (two more lookups when it hits).
+ * A monitored task sends on a TCP connection whose other end is a socket on this host that
+ * carries no receiver mark yet:
+ *  - `inbound` 0: the other end was accepted here, and the agent did not open the connection
+ *    itself (red-team round 9's g5r9_broker_passed_cmd_socket: a broker outside the agent
+ *    connected to a command runner and passed the socket over SCM_RIGHTS; or a connection opened
+ *    before the sensor attached) -- the accepting end (accepted_tuples) is marked;
+ *  - `inbound` 1: the agent ACCEPTED the connection from a client outside every agent (round
+ *    10's reverse runner: a beacon that dials the agent's listener and runs what it is sent) --
+ *    the connecting end (client_tuples) is marked.  A client that only reads stays unreported;
+ *    one that forks or execs while holding the socket (or after closing it, recv_closer) within
+ *    the window is a receiver, as the accepting end of an agent's connect is.
+ * Its first send is the act: the other end is marked as the agent's connect marks an accepted
+ * end at ESTABLISHED (H7_RECV_TCP), with the acting process known (task context).  Any later
+ * send finds the mark (live or lapsed) and adds nothing, so a keep-alive connection marks once.
+ * Cost: only a monitored task's addressless send on a TCP socket pays, with the receiver window
+ * on: one 4-tuple read and one hash lookup (two more lookups when it hits).
  */
-static __attribute__((noinline)) int recv_mark_peer(__u64 skp, __u32 agent)
+static __attribute__((noinline)) int recv_mark_peer(__u64 skp, __u32 agent, __u32 inbound)
 {
 	/* a subprogram whose key and mark live in peer_scratch: its own frame stays a few words, so
 	 * sys_enter's chain does not carry them (6.1 adds caller and callee frames against 512 bytes) */
@@ -2467,20 +2489,33 @@ static __attribute__((noinline)) int recv_mark_peer(__u64 skp, __u32 agent)
 		return 0;
 	ps->owner = me;
 	__builtin_memset(&ps->k, 0, sizeof(ps->k));
-	if (!conn_key(sk, &ps->k, 0))
+	/* the key the other end files the connection under: its own view of the 4-tuple for a
+	 * client (client_tuples), the client's view for an accepted end (accepted_tuples) */
+	if (!conn_key(sk, &ps->k, inbound ? 1 : 0))
 		return 0;
 	sport = ps->k.sport;
 	dport = ps->k.dport;
-	peer = bpf_map_lookup_elem(&accepted_tuples, &ps->k);
+	if (inbound)
+		peer = bpf_map_lookup_elem(&client_tuples, &ps->k);
+	else
+		peer = bpf_map_lookup_elem(&accepted_tuples, &ps->k);
 	if (!peer || ps->owner != me)
-		return 0; /* the other end is not a socket accepted on this host (or forgotten: LRU) */
+		return 0; /* the other end is not a socket on this host (or forgotten: LRU) */
 	psk = *peer;
-	if (bpf_map_lookup_elem(&recv_marks, &psk) || !bpf_map_lookup_elem(&accepted, &psk))
-		return 0; /* marked before (by the agent's connect or an earlier send), or closed */
-	/* its memory may hold another connection now: its ports must still be this one's */
-	if (BPF_CORE_READ((struct sock *)psk, __sk_common.skc_num) != dport ||
-	    bpf_ntohs(BPF_CORE_READ((struct sock *)psk, __sk_common.skc_dport)) != sport)
+	if (bpf_map_lookup_elem(&recv_marks, &psk))
+		return 0; /* marked before (by the agent's connect or an earlier send) */
+	if (!inbound && !bpf_map_lookup_elem(&accepted, &psk))
+		return 0; /* closed */
+	/* its memory may hold another connection now: its ports must still be this one's (a
+	 * client's local port is the key's sport; an accepted end's is the key's dport) */
+	if (inbound) {
+		if (BPF_CORE_READ((struct sock *)psk, __sk_common.skc_num) != sport ||
+		    bpf_ntohs(BPF_CORE_READ((struct sock *)psk, __sk_common.skc_dport)) != dport)
+			return 0;
+	} else if (BPF_CORE_READ((struct sock *)psk, __sk_common.skc_num) != dport ||
+		   bpf_ntohs(BPF_CORE_READ((struct sock *)psk, __sk_common.skc_dport)) != sport) {
 		return 0;
+	}
 	__builtin_memset(&ps->m, 0, sizeof(ps->m));
 	if (ps->owner != me)
 		return 0; /* another call took the scratch meanwhile: no mark rather than a mixed one */
@@ -2498,8 +2533,8 @@ static __always_inline __u16 read_sock_peer(struct sock *sk, struct h7_net *n, _
 	n->inbound = sock_inbound((__u64)sk, agent);
 	if (n->inbound)
 		n->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	else
-		recv_mark_peer((__u64)sk, agent);
+	if (n->inbound != H7_INBOUND_OWN) /* a reply to the agent's own connect marks nobody */
+		recv_mark_peer((__u64)sk, agent, n->inbound == H7_INBOUND_PEER);
 	if (family == AF_INET) {
 		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 
@@ -3462,8 +3497,11 @@ static __always_inline void own_conn_track(const struct sock *sk, int oldstate, 
 	}
 	if (oldstate == TCP_SYN_SENT) {
 		v = bpf_map_lookup_elem(&connecting, &key);
-		if (!v)
+		if (!v) { /* an outsider's connect: its client end, should an agent accept and send */
+			if (newstate == TCP_ESTABLISHED && conn_key(sk, &k, 0))
+				bpf_map_update_elem(&client_tuples, &k, &key, BPF_ANY);
 			return;
+		}
 		if (newstate == TCP_ESTABLISHED && conn_key(sk, &k, 0))
 			bpf_map_update_elem(&own_conns, &k, v, BPF_ANY);
 		bpf_map_delete_elem(&connecting, &key);

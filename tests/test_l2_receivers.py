@@ -272,6 +272,58 @@ def test_socket_a_broker_connected_and_passed(watched: Any, tmp_path: Path, mode
         assert got["pid"] == agent.proc.pid and "first send" in got["act_hook"], got
 
 
+def test_beacon_that_dials_the_agent_and_runs_its_answer(watched: Any, tmp_path: Path) -> None:
+    """A runner outside the agent CONNECTS to a listener the agent opened, reads what the agent
+    sends on the accepted socket and runs it (red-team round 10's class, the pull model of CI
+    runners and C2 beacons): the agent makes no connect, so its first send on the accepted socket
+    is the act -- the connecting end is found by 4-tuple (client_tuples, filled at the client's
+    SYN_SENT -> ESTABLISHED) and marked; the runner closes the connection, then runs the line."""
+    _, agent, col = watched
+    ready, marker = tmp_path / "beacon", tmp_path / "beacon.marker"
+    with runner("dial", ready) as r:
+        assert agent.act(f"serve {ready}.port touch {marker}") == "ok"
+        ev = wait_recv(col, marker)
+        assert ev["channel"] == "tcp" and ev["channel_ino"] > 0, ev
+        assert ev["receiver_pid"] == r.pid and ev["ppid"] == r.pid, ev
+        assert ev["act_pid"] == agent.proc.pid, ev  # marked at the agent's send: task context
+        check_alert(ev, "tcp", r.pid)
+
+
+def test_clients_of_an_agent_server_that_do_not_run_it(watched: Any, tmp_path: Path) -> None:
+    """The same agent server, dialled by a client outside the agent that only reads the answer
+    (a health check, curl, a browser): nothing is reported, though the test process (not the
+    client) runs a shell during the window; and the agent dialling its own server (a tool of its
+    own, inside its tree) marks nobody."""
+    _, agent, col = watched
+    ready, marker = tmp_path / "reader", tmp_path / "reader.marker"
+    with runner("dialread", ready):
+        assert agent.act(f"serve {ready}.port touch {marker}") == "ok"
+        log = tmp_path / "reader.log"
+        deadline = time.monotonic() + 20 * TIMESCALE
+        while not log.exists():
+            assert time.monotonic() < deadline, "the reader never got the line"
+            time.sleep(0.02)
+        subprocess.run(["/bin/sh", "-c", f"touch {marker}"], check=True, timeout=30)
+        settle()
+        assert recv_execs(col, marker) == []
+    own = tmp_path / "own.marker"
+    code = (
+        "import socket,subprocess,sys,threading\n"
+        "srv=socket.socket(); srv.bind(('127.0.0.1',0)); srv.listen(1)\n"
+        "def serve():\n"
+        "    c,_=srv.accept(); c.sendall(sys.argv[1].encode()+b'\\n'); c.close()\n"
+        "t=threading.Thread(target=serve); t.start()\n"
+        "with socket.create_connection(srv.getsockname()) as c: line=c.makefile().readline().strip()\n"
+        "t.join(); subprocess.run(['/bin/sh','-c',line],check=True)\n"
+    )
+    script = tmp_path / "own_server.py"
+    script.write_text(code)
+    assert agent.act(f"make {tmp_path} {sys.executable} {script} 'touch {own}'") == "0"
+    assert own.exists()
+    settle()
+    assert recv_execs(col, own) == []
+
+
 def test_passed_socket_to_a_server_that_only_answers(watched: Any, tmp_path: Path) -> None:
     """The same passed socket to a server that never runs anything: nothing is reported, though the
     test process (not the channel's holder) runs a shell during the window."""

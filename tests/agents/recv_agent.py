@@ -10,6 +10,9 @@ peek PATH -        open PATH read-only (non-blocking) and close it; reply "ok"
 drop DIR CMD       write DIR/.job.tmp (#!/bin/sh + CMD), rename it to DIR/nightly.job; reply "ok"
 makefile DIR CMD   write DIR/Makefile whose one recipe is CMD; reply "ok"
 make DIR CMD       the same, then run make -C DIR itself (the agent's own build); reply make's rc
+serve PORTFILE CMD listen on 127.0.0.1 (a free port, written to PORTFILE), accept ONE connection,
+                   send CMD on it, close; reply "ok" (a controller a beacon dials: the agent makes no
+                   connect at all)
 exit
 """
 
@@ -92,6 +95,19 @@ def main() -> None:
                 b.sendall(b".")
             with socket.socket(fileno=fds[0]) as s:
                 out = _ask(s, cmd)
+        elif kind == "serve":
+            with socket.socket() as srv:
+                srv.bind(("127.0.0.1", 0))
+                srv.listen(1)
+                srv.settimeout(60)
+                tmp = where + ".tmp"
+                with open(tmp, "w") as f:
+                    f.write(str(srv.getsockname()[1]))
+                os.rename(tmp, where)  # whole, or not at all: the dialler polls for it
+                c, _ = srv.accept()
+                with c:
+                    c.sendall(cmd.encode() + b"\n")
+            out = "ok"
         elif kind == "tcp":
             with socket.create_connection(("127.0.0.1", int(where)), timeout=60) as s:
                 out = _ask(s, cmd)

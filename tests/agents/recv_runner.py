@@ -17,6 +17,10 @@ Each is a real process of a shape a host really has, on no daemon list:
     python recv_runner.py drop DIR DELAY         # a polling job runner: every DIR/*.job renamed, run with sh
     python recv_runner.py stdin READY DELAY      # runs each line of its stdin (a pipe its starter holds)
                                                  # with sh -c; READY is written once it reads
+    python recv_runner.py dial READY DELAY       # a beacon: polls for READY.port (a controller's port),
+                                                 # CONNECTS to 127.0.0.1:PORT, reads one line, runs it
+                                                 # with sh -c (the pull model of CI agents and C2 implants)
+    python recv_runner.py dialread READY         # the same client, which only reads the line and logs it
 
 DELAY (seconds) is slept between reading a command and running it: a runner
 slower than the sensor's receiver window.  Every mode lives at most 300 s and
@@ -28,6 +32,7 @@ from __future__ import annotations
 import os
 import select
 import signal
+import socket
 import socketserver
 import subprocess
 import sys
@@ -84,6 +89,25 @@ def stdin(ready: Path, delay: float) -> None:
             line, buf = buf.split(b"\n", 1)
             if line.strip():
                 _run(line.decode(), delay)
+
+
+def dial(ready: Path, delay: float, execs: bool) -> None:
+    """A client outside the agent that dials a controller and does what it is told: the agent only
+    accepts and answers, so no connect of the agent's names this process."""
+    ready.write_text(str(os.getpid()))
+    portfile = ready.with_name(ready.name + ".port")
+    end = time.monotonic() + LIFETIME_S
+    while time.monotonic() < end:
+        if not portfile.exists():
+            time.sleep(0.05)
+            continue
+        with socket.create_connection(("127.0.0.1", int(portfile.read_text())), timeout=30) as c:
+            line = c.makefile().readline().strip()
+        portfile.unlink()
+        if line and execs:
+            _run(line, delay)
+        elif line:
+            ready.with_name(ready.name + ".log").write_text(line)
 
 
 def drop(d: Path, delay: float) -> None:
@@ -198,6 +222,8 @@ def main() -> None:
         broker(where)
     elif mode == "stdin":
         stdin(where, delay)
+    elif mode in ("dial", "dialread"):
+        dial(where, delay, mode == "dial")
     elif mode == "unix":
         srv = _ThreadingUnix(str(where), _handler(delay, True))
         _serve(srv)
