@@ -314,6 +314,7 @@ MAP_SIZES = {
     "connecting": OWN_CONNS_ENTRIES,
     "own_conns": OWN_CONNS_ENTRIES,
     "accepted_tuples": OWN_CONNS_ENTRIES,  # accepted connections by client 4-tuple (receivers)
+    "client_tuples": OWN_CONNS_ENTRIES,  # outsiders' TCP connects by 4-tuple (receivers, accepted side)
     "dgram_seen": DGRAM_SEEN_ENTRIES,
     "proc_scratch": 1,
     "peer_scratch": 1,  # recv_mark_peer's key and mark, per CPU (off its stack frame: 6.1 verifier)
