@@ -2639,13 +2639,35 @@ static __always_inline int addr_loopback(const struct h7_net *n)
 	return n->addr[12] == 0 && n->addr[13] == 0 && n->addr[14] == 0 && n->addr[15] == 1;
 }
 
+/*
+ * 1 when this process's use of this destination is a repeat to fold (no record), 0 when it
+ * is to be reported: the first use, or the first after hook_cfg.egress_repeat_ns of silence
+ * (so a destination that comes back after the engine's fold_idle is certified again, as a
+ * connect is).  The entry holds the last use; it is rewritten at most once a second, so a
+ * chatty socket dirties its cache line once a second, not per send.
+ */
+static __always_inline int egress_repeat(const struct h7_egress_key *k)
+{
+	struct h7_hook_cfg *cfg = hook_config();
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *last = bpf_map_lookup_elem(&egress_seen, k);
+	__u64 idle = cfg ? cfg->egress_repeat_ns : 0, prev;
+
+	if (!last) /* another CPU's first use of the same key won the insert: a repeat */
+		return bpf_map_update_elem(&egress_seen, k, &now, BPF_NOEXIST) != 0;
+	prev = *last;
+	if (now - prev < H7_EGRESS_TOUCH_NS)
+		return 1;
+	*last = now;
+	return !idle || now - prev <= idle;
+}
+
 static __always_inline void net_emit(__u32 agent, __u32 tgid, struct h7_net *n, int dedup)
 {
 	struct h7_event *ev;
 
 	if (dedup) {
 		struct h7_egress_key k = {};
-		__u64 one = 1;
 
 		k.tgid = tgid;
 		k.op = n->inbound ? 0x100 | n->inbound : 0; /* any send op: one destination, one event */
@@ -2658,8 +2680,8 @@ static __always_inline void net_emit(__u32 agent, __u32 tgid, struct h7_net *n, 
 		if (n->inbound == H7_INBOUND_PEER && addr_loopback(n))
 			k.peer_port = n->port;
 		__builtin_memcpy(k.addr, n->addr, 16);
-		if (bpf_map_update_elem(&egress_seen, &k, &one, BPF_NOEXIST))
-			return; /* seen before */
+		if (egress_repeat(&k))
+			return; /* in use: counted, not reported */
 	}
 	ev = event_start(H7_EV_NET, agent);
 	if (!ev)

@@ -34,6 +34,7 @@
 #define H7_SCOPE_ENTRIES 65536        /* monitored threads (scope) */
 #define H7_NSPID_ENTRIES 65536        /* monitored tasks by (pid ns, pid) (nspid) */
 #define H7_EGRESS_SEEN_ENTRIES 16384  /* (pid, op, destination) already shipped (egress_seen, LRU) */
+#define H7_EGRESS_TOUCH_NS 1000000000ULL /* egress_seen: a use's time is rewritten at most this often */
 #define H7_ACCEPTED_ENTRIES 65536     /* accepted (passive) TCP sockets (accepted, LRU) */
 #define H7_WRITTEN_ENTRIES 16384      /* files closed writable by an agent (written_files, LRU) */
 #define H7_FOLLOW_COMMS_ENTRIES 64    /* hand-off daemon comms (follow_comms) */
@@ -255,6 +256,9 @@ struct h7_hook_cfg {
 			  else SYSCALL (sys_enter and io_uring's submit tracepoint report them) */
 	__u32 written; /* enum h7_written_mode */
 	__u32 mapexec; /* enum h7_mapexec_mode */
+	/* egress_seen: a process's send to a destination it already sent to is reported again
+	 * once it has been silent there this long (the engine's fold_idle); 0: never again */
+	__u64 egress_repeat_ns;
 };
 
 /* What an H7_EV_ACCESS act did to a monitored process. */

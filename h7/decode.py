@@ -259,6 +259,7 @@ HOOK_CFG_DTYPE = np.dtype(
         ("packet", "<u4"),
         ("written", "<u4"),
         ("mapexec", "<u4"),
+        ("egress_repeat_ns", "<u8"),
     ]
 )
 NSPID_KEY_DTYPE = np.dtype([("ns", "<u4"), ("pid", "<u4")])

@@ -874,6 +874,7 @@ def _attach(
         allow_host_wide=opts.allow_host_wide,
         follow_daemons=follow,
         receiver_window_ns=receivers,
+        egress_repeat_ns=econf.fold_idle_ns,
         say=term.line,
     )
     with stop_on_signals() as stop:

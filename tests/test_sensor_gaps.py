@@ -243,6 +243,51 @@ def test_sendmmsg_each_message(watched: Any, sinks: Any) -> None:
     assert sends >= 5
 
 
+def test_a_send_after_fold_idle_of_silence_is_reported_again(watched: Any, sinks: Any) -> None:
+    """A process's sends to one destination: one record while in use, another after a silence.
+
+    The kernel reports a process's first send to a destination and counts the rest (a chatty
+    socket costs a lookup, not a record).  With ``set_egress_repeat`` (the pipeline passes
+    ``fold_idle``) a send after that much silence is reported again, as a connect always is, so
+    the engine certifies a destination that comes back; with 0 it is reported once, ever.
+    """
+    sensor, agent, col = watched
+    _, u1, u2, _ = sinks
+    p1, p2 = u1.getsockname()[1], u2.getsockname()[1]
+    idle_s = 2.0
+
+    def reports(port: int) -> int:
+        return sum(1 for _, e in list(col.urgent_at) if net_to(port)(e))
+
+    def uses(port: int, n: int) -> None:  # n sends 0.25 s apart: in use, never idle
+        for _ in range(n):
+            assert agent.cmd(f"sendto 127.0.0.1 {port}") == "6"
+            time.sleep(0.25)
+
+    try:
+        # 0 (the sensor's default): one record per process and destination, whatever the silence
+        uses(p2, 3)
+        wait_event(col, net_to(p2), "the first send to p2")
+        time.sleep(idle_s + 1.5)
+        uses(p2, 1)
+        sensor.set_egress_repeat(int(idle_s * 1e9))
+        uses(p1, 8)  # 2 s in use
+        wait_event(col, net_to(p1), "the first send to p1")
+        time.sleep(idle_s + 1.5)  # silent for longer than the window (the use is noted to within 1 s)
+        uses(p1, 4)
+        end = time.monotonic() + 5 * TIMESCALE
+        while reports(p1) < 2 and time.monotonic() < end:
+            time.sleep(0.05)
+        time.sleep(0.5)  # a third record would be a repeat reported in use
+        assert reports(p1) == 2, [e for _, e in col.urgent_at if net_to(p1)(e)]
+        assert reports(p2) == 1, [e for _, e in col.urgent_at if net_to(p2)(e)]
+    finally:
+        sensor.set_egress_repeat(0)
+    col.stop()
+    sends = sum(int(b.stats[a]["sends"]) for b in col.batches for a in b.stats)
+    assert sends >= 16  # every send counted, reported or not
+
+
 @pytest.mark.parametrize("how", ["write", "sendfile", "uring"])
 def test_write_on_a_socket_received_over_scm_rights(
     watched: Any, sinks: Any, native: Path, tmp_path: Path, how: str

@@ -576,6 +576,9 @@ class Sensor:
         self._programs: dict[str, Program] = {}
         #: gap name -> {"gap": n, "mode": fentry|tracepoint|syscall, "hooks": [...], "what": ...}
         self.gap_modes: dict[str, dict[str, Any]] = {}
+        #: hook_cfg.egress_repeat_ns (set_egress_repeat): 0, a process's sends to one
+        #: destination are reported once
+        self.egress_repeat_ns = 0
 
     # ------------------------------------------------------------ lifecycle
     def open(self) -> None:
@@ -781,7 +784,25 @@ class Sensor:
         for gap in GAPS:
             if gap.cfg_field:
                 cfg[gap.cfg_field] = gap.values[self.gap_modes[gap.name]["mode"]]
+        cfg["egress_repeat_ns"] = self.egress_repeat_ns
         self._maps["hook_cfg"].update(_U32.pack(0), cfg.tobytes())
+
+    def set_egress_repeat(self, idle_ns: int) -> None:
+        """Silence after which a process's send to a destination it used before is reported again.
+
+        The kernel reports a process's sends to one destination once (a chatty
+        socket costs a map lookup, not a record: bpf/h7.bpf.c, egress_repeat), so
+        without this a destination that comes back after the engine's
+        ``fold_idle`` would be neither certified again nor counted, unlike a
+        connect, which is reported every time.  The pipeline sets it to
+        ``fold_idle``; 0 keeps one report per process and destination.  The kernel
+        notes a use at most once a second, so the silence is measured to within 1 s.
+        """
+        if idle_ns < 0:
+            raise UsageError(f"egress repeat must be >= 0 ns, not {idle_ns}")
+        self.egress_repeat_ns = idle_ns
+        if self.obj is not None:
+            self._write_hook_cfg()
 
     def close(self) -> None:
         """Detach everything; nothing is pinned, so closing the object frees all maps."""

@@ -55,6 +55,7 @@ class SensorSource(Source):
         allow_host_wide: bool = False,
         follow_daemons: tuple[list[str], int] | None = None,
         receiver_window_ns: int = 0,
+        egress_repeat_ns: int = 0,
         say: Callable[[str], None] = lambda _line: None,
         sensor: Sensor | None = None,
     ) -> None:
@@ -64,6 +65,7 @@ class SensorSource(Source):
         self.watching = any(s.watches_new for s in sels)
         self.follow_daemons = follow_daemons
         self.receiver_window_ns = receiver_window_ns
+        self.egress_repeat_ns = egress_repeat_ns
         self.say = say
         self.sensor = sensor or Sensor()
         self.host_wide_skipped = 0
@@ -74,6 +76,8 @@ class SensorSource(Source):
             self.sensor.set_follow_daemons(*self.follow_daemons)
         if self.receiver_window_ns:
             self.sensor.set_receiver_window(self.receiver_window_ns)
+        if self.egress_repeat_ns:
+            self.sensor.set_egress_repeat(self.egress_repeat_ns)
         ms = self.sensor.attach_seconds * 1000
         infos: list[AgentInfo] = []
         for pid in (*self.pids, *selectors.resolve(self.sels, set(self.pids))):

@@ -173,6 +173,8 @@ def main() -> None:
             out = lib.h7_uring_egress(cmd[2].encode(), int(cmd[3]), int(cmd[4]), int(cmd[5]))
         elif cmd[0] == "uring_child":
             out = subprocess.run(cmd[1:6], timeout=60).returncode
+        elif cmd[0] == "sendto":  # sendto ADDR PORT: one datagram from the agent's one UDP socket
+            out = udp.sendto(b"h7-gap", (cmd[1], int(cmd[2])))
         elif cmd[0] == "sendmmsg":
             out = sendmmsg(cmd[1], int(cmd[2]), int(cmd[3]), int(cmd[4]))
         elif cmd[0] == "serve":
