@@ -254,7 +254,7 @@ def test_a_send_after_fold_idle_of_silence_is_reported_again(watched: Any, sinks
     sensor, agent, col = watched
     _, u1, u2, _ = sinks
     p1, p2 = u1.getsockname()[1], u2.getsockname()[1]
-    idle_s = 2.0
+    idle_s = 2.0 * TIMESCALE  # a slow guest's stall between two sends in use must stay under it
 
     def reports(port: int) -> int:
         return sum(1 for _, e in list(col.urgent_at) if net_to(port)(e))
