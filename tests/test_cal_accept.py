@@ -56,6 +56,28 @@ def test_accept_signs_a_record_that_verifies_and_shows(tmp_path: Path, keys: tup
     assert f":{os.getpid()}:" in verify_file(cal / file_name(3), load_public_key(pub)).agent_id
 
 
+def test_an_l2_alert_key_accept_signs_the_exact_key(tmp_path: Path, keys: tuple[Path, Path]) -> None:
+    """``--channel L2``: what is signed is the certificate's alert key, parent included, and no protocol."""
+    priv, pub = keys
+    cal = tmp_path / "cal"
+    code, out = _run("accept", "*", "dash<-git", "--channel", "L2", "--reason", "commit hooks",
+                     "--key", str(priv), "--cal-dir", str(cal))  # fmt: skip
+    assert code == 0 and "accepted L2 dash<-git for *" in out and "protocol" not in out, out
+    cert = verify_file(cal / file_name(1), load_public_key(pub))
+    assert cert.body["accept"] == {"channel": "L2", "key": "dash<-git"}
+    assert any(line.endswith("accepted      L2 dash<-git (an alert key)") for line in describe(cert))
+    assert _run("verify", str(cal), "--pubkey", str(pub))[0] == 0
+    f = ChainFollower(cal, load_public_key(pub), 0)
+    assert [c.body["accept"]["channel"] for c in f.poll()] == ["L2"]
+    code, out = _run("accept", "*", "dash\x07", "--channel", "L2", "--reason", "r",
+                     "--key", str(priv), "--cal-dir", str(cal))  # fmt: skip
+    assert code != 0 and "L2 alert key" in out and out.count("\n") == 1, out
+    code, out = _run("accept", "*", "x", "--channel", "L3", "--reason", "r", "--key", str(priv),
+                     "--cal-dir", str(cal))  # fmt: skip
+    assert code != 0 and "L3" in out, out
+    assert len(list(cal.glob("*.cal"))) == 1
+
+
 @pytest.mark.parametrize(
     ("args", "msg"),
     [

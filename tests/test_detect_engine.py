@@ -403,6 +403,38 @@ def test_renamed_copy_of_a_shell_is_caught_by_content(tmp_path: Path) -> None:
     assert alerts[0].key == f"{os.path.basename(shell)}:sha256:{copy_path}<-agent"
 
 
+def test_an_accepted_l2_key_is_counted_and_never_certified(tmp_path: Path) -> None:
+    """``h7 accept --channel L2 KEY``: that exact key stops being certified, long after any fold
+    window too; another key (a renamed copy, its own piece of evidence) still is; the verdicts
+    it kept from certificates are counted in status; channels with no discrete keys refuse."""
+    shell = _real_shell()
+    copy_path = tmp_path / "notes-helper"
+    shutil.copy(shell, copy_path)
+    engine = Engine(_l2_config(shell), [ms.AGENT_INFO])
+    (first,) = engine.on_events([_exec_event(shell, os.path.basename(shell), pid=999_001)])
+    key = first.key
+    assert key == f"{os.path.basename(shell)}<-agent"
+    assert engine.accept("*", "L2", key) == 1
+    assert engine.accept("someone-else:1:1", "L2", key) == 0
+    later = []
+    for k in range(3):  # an hour apart: past fold_idle, so folding cannot be what keeps them quiet
+        ev = {
+            **_exec_event(shell, os.path.basename(shell), pid=999_010 + k),
+            "ts_ns": ms.T0 + (k + 1) * 3600 * NS,
+        }
+        later += engine.on_events([ev])
+    assert later == []
+    ev = {**_exec_event(str(copy_path), "notes-helper", pid=999_020), "ts_ns": ms.T0 + 4 * 3600 * NS}
+    assert [a.key for a in engine.on_events([ev])] == [f"{os.path.basename(shell)}:sha256:{copy_path}<-agent"]
+    st = engine.status()["agents"][ms.AGENT_INFO.agent_id]
+    assert st["accepted"] == {"L2": {"keys": [key], "verdicts": 3}}
+    assert st["folding"]["folded"] == 0
+    with pytest.raises(UsageError, match="only L4 destinations and L2 alert keys"):
+        engine.accept("*", "L1", "sched")
+    with pytest.raises(UsageError, match="not an alert key"):
+        engine.accept("*", "L2", " dash<-git")
+
+
 def test_hard_link_is_caught_by_inode_and_unrelated_binary_is_not(tmp_path: Path) -> None:
     shell = _real_shell()
     link = tmp_path / "innocent"

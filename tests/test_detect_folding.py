@@ -193,8 +193,8 @@ def test_operator_accept_stops_alerts_for_that_destination() -> None:
     c.events([net(t + 701 * NS, "10.9.9.9", 80)])  # another port is another destination
     assert [a.key for a in c.alerts] == ["10.9.9.9:443", "10.9.9.9:80"]
     assert eng.accept("someone-else:1:1", "L4", "10.9.9.9:80") == 0
-    with pytest.raises(Exception, match="only L4"):
-        eng.accept("*", "L2", "/bin/sh")
+    with pytest.raises(Exception, match="only L4 destinations and L2 alert keys"):
+        eng.accept("*", "L3", "structure")
 
 
 def test_fold_and_storm_config_keys() -> None:

@@ -166,6 +166,52 @@ def test_new_destination_folds_and_operator_accept_stops_it(demo: Any, site: Any
     assert stops and stops[-1]["details"]["verdicts_folded"] >= 14, stops[-1:]
 
 
+# The agent's tool: one program run through a shell (the demo agent runs it itself).
+SHELL_RUN = """
+import subprocess
+subprocess.run([ARGS["shell"], "-c", "exit 0"], check=True, timeout=30)
+"""
+
+
+def test_an_operator_accepted_l2_key_is_counted_not_certified(demo: Any) -> None:
+    """``h7 accept --channel L2 KEY``: signed into the chain, applied by the running sensor; the same
+    shell start is then counted under ``accepted``, not certified, while another shell still is."""
+    agent_id = _monitoring(demo)
+
+    def l2(key: str | None = None) -> list[dict[str, Any]]:
+        return [
+            b for b in _certs(demo)
+            if b["action"] == "ALERT_EMITTED" and b["channel"] == "L2" and key in (None, b["alert_key"])
+        ]  # fmt: skip
+
+    _inject(demo, SHELL_RUN, {"shell": "sh"})
+    (first,) = _wait(l2, 15, "the shell's L2 certificate", demo)
+    key = first["alert_key"]
+    assert key.endswith("<-agent"), key
+    r = subprocess.run(
+        [
+            sys.executable, "-m", "h7", "accept", agent_id, key, "--channel", "L2",
+            "--reason", "the agent's own shell tool, reviewed", "--key", str(demo.key),
+            "--cal-dir", str(demo.dir / "cal"),
+        ],
+        capture_output=True, text=True, timeout=60 * TIMESCALE,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert f"accepted L2 {key} for {agent_id}" in r.stdout
+    _wait(lambda: demo.status().get("accepted"), 10, "the sensor to apply the accept", demo)
+
+    def accepted() -> int:
+        acc = demo.status()["engine"]["agents"][agent_id].get("accepted", {})
+        return int(acc.get("L2", {}).get("verdicts", 0)) if key in acc.get("L2", {}).get("keys", []) else 0
+
+    _inject(demo, SHELL_RUN, {"shell": "sh"})
+    _wait(accepted, 15, "the accepted shell start to be counted", demo)
+    _inject(demo, SHELL_RUN, {"shell": "bash"})  # not accepted: its own key
+    _wait(lambda: [b for b in l2() if b["alert_key"] != key], 15, "the other shell's certificate", demo)
+    time.sleep(1.5)
+    assert len(l2(key)) == 1
+
+
 # The agent's tool: a docs site served from inside the agent (a thread, on an address and a port
 # the baseline never saw), fetched N times; then the same fetches from a site the agent does NOT own.
 OWN_SITE = """

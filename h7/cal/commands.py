@@ -207,31 +207,49 @@ def _accept_target(spec: str) -> str:
     return spec
 
 
+#: the longest L2 alert key an accept signs (a key names a program, its parent and at most a path)
+MAX_ACCEPT_KEY = 4096
+
+
 @click.command("accept")
 @click.argument("target")
-@click.argument("destination")
+@click.argument("what", metavar="WHAT")
 @click.option("--reason", required=True, help="Why; signed into the audit trail.")
+@click.option(
+    "--channel",
+    type=click.Choice(["L4", "L2"]),
+    default="L4",
+    show_default=True,
+    help="L4: WHAT is a destination; L2: WHAT is an alert key, as a certificate's alert_key shows it.",
+)
 @_key_opt
 @_caldir_opt
-def accept_cmd(target: str, destination: str, reason: str, key_path: Path, cal_dir: Path) -> None:
-    """Accept an L4 DESTINATION for an agent (TARGET: agent_id, pid or '*') and sign the decision.
+def accept_cmd(target: str, what: str, reason: str, channel: str, key_path: Path, cal_dir: Path) -> None:
+    """Accept WHAT for an agent (TARGET: agent_id, pid or '*') and sign the decision.
 
     \b
-    DESTINATION: 10.0.0.5:443, 10.0.0.0/8, [::1]:8080, 127.0.0.1:ephemeral,
-    udp:*:53, any:10.0.0.0/8 (addresses, not host names: what is signed is exactly
-    what is allowed; without a protocol prefix, TCP only).
+    L4 (default), WHAT is a destination: 10.0.0.5:443, 10.0.0.0/8, [::1]:8080,
+    127.0.0.1:ephemeral, udp:*:53, any:10.0.0.0/8 (addresses, not host names:
+    what is signed is exactly what is allowed; without a protocol prefix, TCP only).
+    L2 (--channel L2), WHAT is an alert key: 'dash<-git' (git's hook shell, not
+    the agent's own 'dash<-agent'), 'node<-npm', 'strace'; `h7 show` prints it.
     A running `h7 attach` writing to the same --cal-dir reads the signed record
-    from the chain within one batch interval and stops alerting for it.
+    from the chain within one batch interval and stops certifying it.
     """
     if not reason.strip():
         raise UsageError("--reason must say why (it is signed into the audit trail)")
-    # one clear line for a malformed destination; the protocol it allows is signed with it
-    protocol = parse_allow([destination], resolve=False)[0].proto
+    what = what.strip()
+    protocol: str | None = None
+    if channel == "L4":
+        # one clear line for a malformed destination; the protocol it allows is signed with it
+        protocol = parse_allow([what], resolve=False)[0].proto
+    elif not what or not what.isprintable() or len(what) > MAX_ACCEPT_KEY:
+        raise UsageError(f"L2 alert key {what[:80]!r}: 1-{MAX_ACCEPT_KEY} printable characters")
     agent_id = _accept_target(target)
     uid, login = _contain.operator_identity()
     with CalWriter(cal_dir, key_path) as writer:
-        path, _ = writer.record_accept(agent_id, "L4", destination.strip(), reason, uid, login, protocol)
-    click.echo(f"accepted L4 {destination.strip()} for {agent_id} (protocol: {protocol})")
+        path, _ = writer.record_accept(agent_id, channel, what, reason, uid, login, protocol)
+    click.echo(f"accepted {channel} {what} for {agent_id}" + (f" (protocol: {protocol})" if protocol else ""))
     click.echo(f"signed record {path} by {login} (uid {uid})")
 
 

@@ -461,7 +461,11 @@ def describe(cert: Certificate) -> list[str]:
             f"operator      {op['login']} (uid {op['uid']})",
             f"reason        {b['reason']}",
             f"accepted      {b['accept']['channel']} {b['accept']['key']}"
-            f" ({b['accept'].get('protocol', 'any protocol: signed before accepts named one')})",
+            + (
+                f" ({b['accept'].get('protocol', 'any protocol: signed before accepts named one')})"
+                if b["accept"]["channel"] == "L4"
+                else " (an alert key)"
+            ),
         ]
     elif cert.action in LIFECYCLE_ACTIONS:
         sensor = b["sensor"]

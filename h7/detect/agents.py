@@ -126,6 +126,10 @@ class AgentState:
     folder: AgentFolder = field(default_factory=lambda: AgentFolder(0, 0))
     #: the rest of its channels' end-of-baseline calibration, as steps (Engine.calibrate_step)
     calibrating: list[Iterator[None]] = field(default_factory=list)
+    #: alert keys an operator accepted, per channel (``h7 accept --channel L2``): their
+    #: verdicts are counted in ``accepted_hits``, never certified
+    accepted_keys: dict[str, set[str]] = field(default_factory=dict)
+    accepted_hits: collections.Counter[str] = field(default_factory=collections.Counter)
 
     def progress(self, baseline_ns: int) -> float:
         """Fraction of this agent's own baseline window covered (1.0 once monitoring)."""

@@ -276,18 +276,27 @@ class Engine:
 
     # -- operator decisions -----------------------------------------------
     def accept(self, agent_id: str, channel: str, spec: str, protocol: str = "tcp") -> int:
-        """An operator accepted ``spec`` (an L4 destination) for ``agent_id`` (``*``: every agent).
+        """An operator accepted ``spec`` for ``agent_id`` (``*``: every current agent).
 
-        From now on the agent's L4 channel allows it, and its in-use keys that
-        the rule covers are forgotten by the folder, so nothing of it is
-        reported again.  Returns how many agents it applied to.  The signed
-        record of the decision is the caller's (``h7 accept`` writes it into
-        the chain; the sensor reads it from there and calls this).  ``protocol``:
-        what a spec without a protocol prefix allows (the record's ``protocol``;
-        ``any`` for a record signed before records named one).
+        L4: ``spec`` is a destination; from now on the agent's L4 channel allows
+        it, and its in-use keys that the rule covers are forgotten by the
+        folder, so nothing of it is reported again.  L2: ``spec`` is an alert
+        key exactly as a certificate's ``alert_key`` shows it (``dash<-git``,
+        ``node<-npm``, ``strace``); the channel still judges every exec (its
+        hand-off and written-file state depend on it), but a verdict with that
+        key is counted, not certified.  An exact key and not a program name
+        because the key carries the parent: accepting git's hook shell must not
+        accept the shell the agent starts itself (``dash<-agent``).  Returns
+        how many agents it applied to.  The signed record of the decision is
+        the caller's (``h7 accept`` writes it into the chain; the sensor reads
+        it from there and calls this).  ``protocol``: what an L4 spec without a
+        protocol prefix allows (the record's ``protocol``; ``any`` for a record
+        signed before records named one).
         """
+        if channel == "L2":
+            return self._accept_key(agent_id, channel, spec)
         if channel != "L4":
-            raise UsageError(f"only L4 destinations can be accepted, not {channel!r}")
+            raise UsageError(f"only L4 destinations and L2 alert keys can be accepted, not {channel!r}")
         n = 0
         for st in self.agents.values():
             if st.phase == PHASE_DROPPED or agent_id not in ("*", st.ctx.agent_id):
@@ -297,6 +306,20 @@ class Engine:
                     rule = ch.accept(spec, protocol)
                     st.folder.forget("L4", ch.key_matcher(rule))
                     n += 1
+        return n
+
+    def _accept_key(self, agent_id: str, channel: str, key: str) -> int:
+        if not key or key != key.strip() or not key.isprintable():
+            raise UsageError(f"{channel} accept: {key!r} is not an alert key (printable, no edge spaces)")
+        n = 0
+        for st in self.agents.values():
+            if st.phase == PHASE_DROPPED or agent_id not in ("*", st.ctx.agent_id):
+                continue
+            if not any(ch.name == channel for ch in st.channels):
+                continue
+            st.accepted_keys.setdefault(channel, set()).add(key)
+            st.folder.forget(channel, key.__eq__)
+            n += 1
         return n
 
     # -- streaming inputs -------------------------------------------------
@@ -656,6 +679,10 @@ class Engine:
         """
         out: list[Alert] = []
         for a in alerts:
+            accepted = st.accepted_keys.get(a.channel)
+            if accepted and a.key in accepted:
+                st.accepted_hits[a.channel] += 1  # the operator's signed decision: counted only
+                continue
             out.extend(self._deliver(st, st.folder.admit(a, idle_ns)))
         return out
 
@@ -738,6 +765,11 @@ class Engine:
                     "syscalls_in_baseline": st.syscalls,
                     "alerts": dict(st.alerts),
                     "folding": st.folder.status(),
+                    # operator-accepted alert keys (L2) and the verdicts they kept from certificates
+                    "accepted": {
+                        ch: {"keys": sorted(keys), "verdicts": st.accepted_hits[ch]}
+                        for ch, keys in st.accepted_keys.items()
+                    },
                     "exited": st.exited_ns is not None,
                     # alerts per channel: certificates emitted for the channel's codes (storm
                     # aggregates included), from the same counters as "alerts" above
