@@ -288,12 +288,13 @@ def test_a_send_after_fold_idle_of_silence_is_reported_again(watched: Any, sinks
     assert sends >= 16  # every send counted, reported or not
 
 
-@pytest.mark.parametrize("how", ["write", "sendfile", "uring"])
+@pytest.mark.parametrize("how", ["write", "sendfile", "uring", "aio", "pwritev2"])
 def test_write_on_a_socket_received_over_scm_rights(
     watched: Any, sinks: Any, native: Path, tmp_path: Path, how: str
 ) -> None:
-    """A connected socket the agent did not connect, written with write(2), sendfile(2) or only an
-    io_uring SEND (tracepoint mode: io_uring's submit tracepoint; no syscall names the socket)."""
+    """A connected socket the agent did not connect, written with write(2), sendfile(2), only an
+    io_uring SEND (tracepoint mode: io_uring's submit tracepoint; no syscall names the socket), Linux
+    AIO (io_submit: a PWRITE to a file first, the socket's second) or pwritev2 at offset -1."""
     # (before 6.5, sendfile reaches TCP through inet_sendpage, which the fentry egress hooks do not
     # see: there sys_enter reports it in fentry mode too, decided by CO-RE at load)
     _sensor, agent, col = watched
@@ -313,15 +314,19 @@ def test_write_on_a_socket_received_over_scm_rights(
     th = threading.Thread(target=give, daemon=True)
     th.start()
     try:
-        assert agent.cmd(f"recv_write {path} {how} {native / 'libh7uring.so'}") == "ok"
+        got = agent.cmd(f"recv_write {path} {how} {native / 'libh7uring.so'}")
+        want = {"aio": "2 2 14 14", "pwritev2": "11"}.get(how, "ok")
+        assert got == want, got
         th.join(timeout=10)
         e = wait_event(
             col, lambda e: net_to(tcp_port)(e) and e["op"] in ("write", "send"), "write on a passed socket"
         )
         assert e["from_socket"] and not e["inbound"] and e["addr"] == "127.0.0.1"
+        fentry = _sensor.gap_modes["egress"]["mode"] == "fentry"
         if how == "uring":
-            fentry = _sensor.gap_modes["egress"]["mode"] == "fentry"
             assert e["hook"] == ("fentry/inet_sendmsg" if fentry else "tp_btf/io_uring_submit_req"), e
+        elif how in ("aio", "pwritev2"):
+            assert e["hook"] == ("fentry/inet_sendmsg" if fentry else "tp_btf/sys_enter"), e
     finally:
         out.close()
         lst.close()

@@ -55,6 +55,46 @@ def sockaddr_in(ip: str, port: int) -> ctypes.Array[ctypes.c_char]:
     return ctypes.create_string_buffer(raw, len(raw))
 
 
+NR_IO_SETUP, NR_IO_DESTROY, NR_IO_GETEVENTS, NR_IO_SUBMIT, NR_PWRITEV2 = 206, 207, 208, 209, 328
+IOCB_CMD_PWRITE = 1
+
+
+class Iocb(ctypes.Structure):
+    _fields_ = [  # linux/aio_abi.h, little-endian x86_64
+        ("aio_data", ctypes.c_uint64),
+        ("aio_key", ctypes.c_uint32),
+        ("aio_rw_flags", ctypes.c_uint32),
+        ("aio_lio_opcode", ctypes.c_uint16),
+        ("aio_reqprio", ctypes.c_int16),
+        ("aio_fildes", ctypes.c_uint32),
+        ("aio_buf", ctypes.c_uint64),
+        ("aio_nbytes", ctypes.c_uint64),
+        ("aio_offset", ctypes.c_int64),
+        ("aio_reserved2", ctypes.c_uint64),
+        ("aio_flags", ctypes.c_uint32),
+        ("aio_resfd", ctypes.c_uint32),
+    ]
+
+
+def aio_write(fds: list[int], data: bytes) -> str:
+    """One io_submit of an IOCB_CMD_PWRITE per fd, in order; waits for all.  Returns the results."""
+    c = ctypes.c_long
+    ctx = ctypes.c_ulong(0)
+    if libc.syscall(c(NR_IO_SETUP), c(len(fds)), ctypes.byref(ctx)) < 0:
+        return f"io_setup errno {ctypes.get_errno()}"
+    buf = ctypes.create_string_buffer(data, len(data))
+    cbs = [Iocb(aio_lio_opcode=IOCB_CMD_PWRITE, aio_fildes=fd, aio_buf=ctypes.addressof(buf),
+                aio_nbytes=len(data)) for fd in fds]  # fmt: skip
+    ptrs = (ctypes.POINTER(Iocb) * len(fds))(*[ctypes.pointer(cb) for cb in cbs])
+    events = (ctypes.c_int64 * (4 * len(fds)))()
+    try:
+        sub = libc.syscall(c(NR_IO_SUBMIT), ctx, c(len(fds)), ptrs)
+        got = libc.syscall(c(NR_IO_GETEVENTS), ctx, c(sub), c(sub), events, None) if sub > 0 else -1
+    finally:
+        libc.syscall(c(NR_IO_DESTROY), ctx)
+    return f"{sub} {got} " + " ".join(str(events[4 * i + 2]) for i in range(max(got, 0)))
+
+
 def sendmmsg(ip: str, port0: int, port1: int, n: int) -> int:
     """Message 0 to port0, messages 1..n-1 to port1, in ONE sendmmsg call."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -206,6 +246,12 @@ def main() -> None:
             elif len(cmd) > 2 and cmd[2] == "sendfile":  # no write at all: the kernel copies a file in
                 with open(sys.executable, "rb") as src:
                     os.sendfile(fds[0], src.fileno(), 0, 64)
+            elif len(cmd) > 2 and cmd[2] == "aio":  # Linux AIO: a file's PWRITE first, then the socket's
+                out = aio_write([os.open(os.devnull, os.O_WRONLY), fds[0]], b"h7-aio-written")
+            elif len(cmd) > 2 and cmd[2] == "pwritev2":  # pwritev2 at offset -1: a socket's writev
+                iov = (ctypes.c_char_p * 2)(b"h7-pwritev2", ctypes.c_char_p(11))
+                out = libc.syscall(ctypes.c_long(NR_PWRITEV2), fds[0], iov, 1, ctypes.c_long(-1),
+                                   ctypes.c_long(-1), 0)  # fmt: skip
             else:
                 os.write(fds[0], b"h7-written")
             os.close(fds[0])
