@@ -736,7 +736,7 @@ struct h7_scope {
 	__u64 window; /* window code of its syscalls so far */
 	__u64 on_ns;  /* when its slice began (0: no switch-in seen since its last switch-out) */
 	__u64 off_ns; /* when it last left the CPU */
-	__s32 unix_fd; /* fd + 1 of a unix connect to resolve at the next syscall (0: none) */
+	__s32 unix_fd; /* fd + 1 of a unix connect to resolve at the next syscall; -(fd + 1): an io_uring CONNECT's (0: none) */
 	__u32 flags;   /* H7_SCOPE_RT: rt_ns holds a runtime to count from; H7_SCOPE_EXITING: see below */
 	__u64 rt_ns;   /* its se.sum_exec_runtime when its CPU time was last counted */
 	__u64 wake_ns;   /* when it was woken after its last voluntary switch-out (0: not yet) */

@@ -1359,6 +1359,46 @@ def handoff_hook(sensor: Any) -> str:
     return "tp_btf/sys_enter"
 
 
+def test_unix_connect_through_io_uring_is_a_handoff_record(
+    watched: Any, native: Path, tmp_path: Path
+) -> None:
+    """An io_uring CONNECT + SEND on a unix socket, no connect(2) (red-team round 3's
+    g5r3_uring_unix_socat handed socat's EXEC service a command so): the kernel reports the
+    peer like a connect(2)'s -- fentry: fexit/unix_stream_connect; tracepoint: noted at io_uring's
+    submit tracepoint, read at the thread's next syscall.  The listener is this test's: L2 then
+    judges who holds it (an ordinary process here, a daemon in the red-team variant)."""
+    sensor, agent, col = watched
+    path = str(tmp_path / "svc.sock")
+    lst = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lst.bind(path)
+    lst.listen(1)
+    lst.settimeout(10 * TIMESCALE)
+    got: list[bytes] = []
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            c, _ = lst.accept()
+            with c:
+                c.settimeout(10 * TIMESCALE)
+                got.append(c.recv(64))
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    try:
+        assert agent.cmd(f"uring_unix {native / 'libh7uring.so'} {path}") == "13"
+        th.join(timeout=10 * TIMESCALE)
+        assert got == [b"h7-uring-unix"]
+        agent.cmd("addr")  # the agent's next syscalls: tracepoint mode reads the peer there
+        h = wait_event(
+            col, lambda e: e["type"] == "handoff" and e["path"] == path, "the io_uring unix connect"
+        )
+        fentry = sensor.gap_modes["handoffs"]["mode"] == "fentry"
+        assert h["hook"] == ("fexit/unix_stream_connect" if fentry else URING_HOOK), h
+        assert h["peer_pid"] == os.getpid() and h["sock_type"] == "stream", h
+    finally:
+        lst.close()
+
+
 def test_unix_datagram_to_a_daemon_is_a_handoff(watched: Any, tmp_path: Path) -> None:
     """A unix datagram needs no connect: sendto/sendmsg naming a bound socket, or a connected
     datagram socket (red-team round 5's g5r5_socat_dgram_handoff: `socat UNIX-RECVFROM:S,fork

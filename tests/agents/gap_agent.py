@@ -211,6 +211,8 @@ def main() -> None:
         elif cmd[0] == "uring_inproc":
             lib = ctypes.CDLL(cmd[1])
             out = lib.h7_uring_egress(cmd[2].encode(), int(cmd[3]), int(cmd[4]), int(cmd[5]))
+        elif cmd[0] == "uring_unix":  # uring_unix LIB PATH: io_uring CONNECT + SEND on a unix socket
+            out = ctypes.CDLL(cmd[1]).h7_uring_unix_send(cmd[2].encode(), b"h7-uring-unix", 13)
         elif cmd[0] == "uring_child":
             out = subprocess.run(cmd[1:6], timeout=60).returncode
         elif cmd[0] == "sendto":  # sendto ADDR PORT: one datagram from the agent's one UDP socket

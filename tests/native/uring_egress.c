@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "uring_ring.h" /* ring_init, ring_run */
@@ -115,6 +116,54 @@ int h7_uring_send_fd(int fd, const char *buf, int len, int async)
 	sqe.len = (unsigned)len;
 	sqe.flags = async ? IOSQE_ASYNC : 0;
 	rc = ring_run(&r, &sqe);
+	close(r.fd);
+	return rc;
+}
+
+/*
+ * One io_uring CONNECT of a new unix stream socket to `path`, then one SEND of
+ * `len` bytes on it: no connect(2), no send/write syscall.  Returns bytes sent
+ * or -errno (-1000-step for the step that failed).
+ */
+int h7_uring_unix_send(const char *path, const char *buf, int len)
+{
+	struct ring r;
+	struct io_uring_sqe sqe;
+	struct sockaddr_un sun;
+	int fd, rc;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	strcpy(sun.sun_path, path);
+	memset(&r, 0, sizeof(r));
+	rc = ring_init(&r);
+	if (rc)
+		return rc;
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -errno;
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = IORING_OP_CONNECT;
+	sqe.fd = fd;
+	sqe.addr = (unsigned long)&sun;
+	sqe.off = sizeof(sun);
+	rc = ring_run(&r, &sqe);
+	if (rc < 0) {
+		rc -= 1000;
+		goto out;
+	}
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = IORING_OP_SEND;
+	sqe.fd = fd;
+	sqe.addr = (unsigned long)buf;
+	sqe.len = (unsigned)len;
+	rc = ring_run(&r, &sqe);
+	if (rc < 0)
+		rc -= 2000;
+out:
+	close(fd);
 	close(r.fd);
 	return rc;
 }
