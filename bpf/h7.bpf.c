@@ -5496,6 +5496,96 @@ static __always_inline long ia32_judged(long id)
 		return -1; /* a native syscall with that number (msync, fstat, lseek, kcmp...) */
 	return nat;
 }
+
+/*
+ * A monitored process's write into a connected inet socket through the ia32 entry (int $0x80 of a
+ * 64-bit process): tracepoint mode's sys_enter cases read x86_64 numbers and registers, and no
+ * cgroup hook runs for a connected socket's send, so a socket passed in and written by an ia32
+ * write, send or socketcall went unseen (fentry mode's inet_sendmsg sees every one).  The i386
+ * numbers (tests/test_syscall_table.py checks them against asm/unistd_32.h); several are other
+ * x86_64 syscalls (4 stat, 146 sched_get_priority_max, 187 readahead, 239 get_mempolicy, 313
+ * finit_module, 316 renameat2, 102 getuid), so TS_COMPAT decides, in the subprogram.  Addressed
+ * datagrams are the cgroup hooks' (on_socket_write reports connected sockets only).  A
+ * subprogram: one copy of on_socket_write, outside sys_enter's jump range.  Not read: an ia32
+ * io_submit (its control-block pointers are 32-bit), the byte count of writev/vmsplice/sends.
+ */
+#define H7_I386_write 4
+#define H7_I386_socketcall 102
+#define H7_I386_writev 146
+#define H7_I386_sendfile 187
+#define H7_I386_sendfile64 239
+#define H7_I386_splice 313
+#define H7_I386_vmsplice 316
+#define H7_I386_sendmmsg 345
+#define H7_I386_sendto 369
+#define H7_I386_sendmsg 370
+#define H7_I386_pwritev2 379
+/* socketcall(2)'s calls that send (linux/net.h SYS_*) */
+#define H7_SYS_SEND 9
+#define H7_SYS_SENDTO 11
+#define H7_SYS_SENDMSG 16
+#define H7_SYS_SENDMMSG 20
+
+static __always_inline int i386_socket_write_nr(long id)
+{
+	switch (id) {
+	case H7_I386_write:
+	case H7_I386_socketcall:
+	case H7_I386_writev:
+	case H7_I386_sendfile:
+	case H7_I386_sendfile64:
+	case H7_I386_splice:
+	case H7_I386_vmsplice:
+	case H7_I386_sendmmsg:
+	case H7_I386_sendto:
+	case H7_I386_sendmsg:
+	case H7_I386_pwritev2:
+		return 1;
+	}
+	return 0;
+}
+
+static __noinline void on_ia32_socket_write(__u32 agent, long id, struct pt_regs *regs)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u64 bytes = 0;
+	int fd, paged = 0;
+	__u32 a0 = 0;
+
+	if (!(t->thread_info.status & H7_TS_COMPAT))
+		return; /* the x86_64 syscall of that number */
+	fd = (int)(__u32)IA32_ARG1(regs);
+	switch (id) {
+	case H7_I386_write:
+		bytes = (__u32)IA32_ARG3(regs);
+		break;
+	case H7_I386_pwritev2: /* (fd, vec, vlen, pos_low, pos_high, flags): -1 writes a socket */
+		if ((__u32)IA32_ARG4(regs) != 0xffffffff || (__u32)IA32_ARG5(regs) != 0xffffffff)
+			return;
+		break;
+	case H7_I386_sendfile:
+	case H7_I386_sendfile64:
+		bytes = (__u32)IA32_ARG4(regs);
+		paged = 1;
+		break;
+	case H7_I386_splice: /* (fd_in, off_in, fd_out, off_out, len, flags) */
+		fd = (int)(__u32)IA32_ARG3(regs);
+		bytes = (__u32)IA32_ARG5(regs);
+		paged = 1;
+		break;
+	case H7_I386_socketcall: { /* (call, args): args is a u32 array, the socket first */
+		__u32 call = (__u32)IA32_ARG1(regs);
+
+		if (call != H7_SYS_SEND && call != H7_SYS_SENDTO && call != H7_SYS_SENDMSG && call != H7_SYS_SENDMMSG)
+			return;
+		if (bpf_probe_read_user(&a0, sizeof(a0), (const void *)(__u64)(__u32)IA32_ARG2(regs)))
+			return;
+		fd = (int)a0;
+		break;
+	}
+	}
+	on_socket_write(agent, stats_of(agent), fd, bytes, paged, H7_NET_WRITE, 0, 0);
+}
 #endif
 
 /* ------------------------------------------------ io_uring submissions */
@@ -5810,6 +5900,10 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 			ring_count(H7_RING_SYS, 0);
 		}
 	}
+#if defined(__TARGET_ARCH_x86)
+	if (i386_socket_write_nr(id))
+		on_ia32_socket_write(agent, id, regs);
+#endif
 	switch (id) {
 	case H7_NR_openat:
 		on_open(agent, st, H7_OPEN_OPENAT, (int)ARG1(regs), (const char *)ARG2(regs),

@@ -40,6 +40,9 @@ from h7.detect.engine import EngineConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 GAP_AGENT = ROOT / "tests" / "agents" / "gap_agent.py"
+sys.path.insert(0, str(GAP_AGENT.parent))
+import ia32  # noqa: E402  # tests/agents/ia32.py: shared with the agent
+
 NATIVE = ROOT / "tests" / "native"
 PTRACE_SEIZE, PTRACE_DETACH = 0x4206, 17
 SYS_PIDFD_GETFD = 438
@@ -288,13 +291,14 @@ def test_a_send_after_fold_idle_of_silence_is_reported_again(watched: Any, sinks
     assert sends >= 16  # every send counted, reported or not
 
 
-@pytest.mark.parametrize("how", ["write", "sendfile", "uring", "aio", "pwritev2"])
+@pytest.mark.parametrize("how", ["write", "sendfile", "uring", "aio", "pwritev2", "int80write", "int80send"])
 def test_write_on_a_socket_received_over_scm_rights(
     watched: Any, sinks: Any, native: Path, tmp_path: Path, how: str
 ) -> None:
     """A connected socket the agent did not connect, written with write(2), sendfile(2), only an
     io_uring SEND (tracepoint mode: io_uring's submit tracepoint; no syscall names the socket), Linux
-    AIO (io_submit: a PWRITE to a file first, the socket's second) or pwritev2 at offset -1."""
+    AIO (io_submit: a PWRITE to a file first, the socket's second), pwritev2 at offset -1, or an ia32
+    write(2) / socketcall(SYS_SEND) by int $0x80 (tracepoint mode reads i386 numbers for these)."""
     # (before 6.5, sendfile reaches TCP through inet_sendpage, which the fentry egress hooks do not
     # see: there sys_enter reports it in fentry mode too, decided by CO-RE at load)
     _sensor, agent, col = watched
@@ -315,7 +319,9 @@ def test_write_on_a_socket_received_over_scm_rights(
     th.start()
     try:
         got = agent.cmd(f"recv_write {path} {how} {native / 'libh7uring.so'}")
-        want = {"aio": "2 2 14 14", "pwritev2": "11"}.get(how, "ok")
+        if got == "no-ia32":
+            pytest.skip("no ia32 entry (not x86_64, or no IA32 emulation in this kernel)")
+        want = {"aio": "2 2 14 14", "pwritev2": "11", "int80write": "12", "int80send": "12"}.get(how, "ok")
         assert got == want, got
         th.join(timeout=10)
         e = wait_event(
@@ -325,7 +331,7 @@ def test_write_on_a_socket_received_over_scm_rights(
         fentry = _sensor.gap_modes["egress"]["mode"] == "fentry"
         if how == "uring":
             assert e["hook"] == ("fentry/inet_sendmsg" if fentry else "tp_btf/io_uring_submit_req"), e
-        elif how in ("aio", "pwritev2"):
+        elif how in ("aio", "pwritev2", "int80write", "int80send"):
             assert e["hook"] == ("fentry/inet_sendmsg" if fentry else "tp_btf/sys_enter"), e
     finally:
         out.close()
@@ -1167,24 +1173,11 @@ def test_modes_reported_and_cgroup_hooks_detached_on_close() -> None:
 
 
 def int80() -> Any:
-    """syscall(nr, a, b, c, d, e) through the ia32 entry (int $0x80) of this 64-bit process, as a C function.
-
-    Machine code in an executable page (no compiler needed), the System V arguments moved to ia32's
-    registers: push rbx; mov eax, edi; mov ebx, esi; mov r10d, ecx; mov ecx, edx; mov edx, r10d;
-    mov esi, r8d; mov edi, r9d; int 0x80; pop rbx; ret.  Arguments are 32 bits (pointers too).
-    """
-    import mmap
-
-    if os.uname().machine != "x86_64":
-        pytest.skip("the ia32 entry is x86_64's")
-    code = bytes.fromhex("53 89 f8 89 f3 41 89 ca 89 d1 44 89 d2 44 89 c6 44 89 cf cd 80 5b c3")
-    page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
-    page.write(code)
-    addr = ctypes.addressof(ctypes.c_char.from_buffer(page))
-    fn = ctypes.CFUNCTYPE(ctypes.c_int, *[ctypes.c_int] * 6)(addr)
-    fn._page = page  # type: ignore[attr-defined]  # keep the code mapped as long as the function lives
-    if fn(20, 0, 0, 0, 0, 0) != os.getpid():  # ia32 getpid
-        pytest.skip("no IA32 emulation in this kernel")
+    """syscall(nr, a, b, c, d, e) through the ia32 entry (int $0x80) of this 64-bit process, as a C
+    function (tests/agents/ia32.py); skips where there is none.  Arguments are 32 bits (pointers too)."""
+    fn = ia32.int80()
+    if fn is None:
+        pytest.skip("no ia32 entry (not x86_64, or no IA32 emulation in this kernel)")
     return fn
 
 

@@ -88,3 +88,8 @@ def test_ia32_numbers_match_the_i386_table_and_cover_every_judged_case() -> None
     judged = set(re.findall(r"case H7_NR_(\w+):", sw)) - set(re.findall(r"case H7_NR_(\w+):", held))
     assert {"setpriority", "ioprio_set", "pidfd_getfd", "ptrace", "prlimit64"} <= judged, judged
     assert judged <= set(defs), f"judged with no ia32 number: {sorted(judged - set(defs))}"
+    # the ia32 writes into a socket (on_ia32_socket_write): i386's numbers too
+    writes = dict(re.findall(r"#define H7_I386_(\w+) (\d+)", text))
+    assert {"write", "writev", "socketcall", "sendto", "sendmsg", "sendmmsg", "splice"} <= set(writes)
+    for name, nr in writes.items():
+        assert i386.get(name) == int(nr), f"H7_I386_{name} {nr} != i386's {i386.get(name)}"

@@ -21,6 +21,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import ia32  # tests/agents/ia32.py (this script's directory is on sys.path)
+
 libc = ctypes.CDLL(None, use_errno=True)
 BUF = ctypes.create_string_buffer(b"h7-untouched".ljust(64, b"."), 64)
 KEEP: list[object] = []
@@ -93,6 +95,26 @@ def aio_write(fds: list[int], data: bytes) -> str:
     finally:
         libc.syscall(c(NR_IO_DESTROY), ctx)
     return f"{sub} {got} " + " ".join(str(events[4 * i + 2]) for i in range(max(got, 0)))
+
+
+I386_WRITE, I386_SOCKETCALL, SYS_SEND = 4, 102, 9
+
+
+def int80_socket_write(fd: int, how: str, data: bytes) -> str | int:
+    """write(2) (int80write) or socketcall(SYS_SEND) (int80send) of data on fd through the ia32
+    entry; "no-ia32" where there is none.  Buffers below 2 GiB: ia32 pointers are 32 bits."""
+    call = ia32.int80()
+    if call is None:
+        return "no-ia32"
+    buf, addr = ia32.low_buffer(data)
+    args, aaddr = ia32.low_buffer(struct.pack("<4I", fd, addr, len(data), 0))  # fd, buf, len, flags
+    try:
+        if how == "int80write":
+            return int(call(I386_WRITE, fd, addr, len(data), 0, 0))
+        return int(call(I386_SOCKETCALL, SYS_SEND, aaddr, 0, 0, 0))
+    finally:
+        args.close()
+        buf.close()
 
 
 def sendmmsg(ip: str, port0: int, port1: int, n: int) -> int:
@@ -250,6 +272,8 @@ def main() -> None:
                     os.sendfile(fds[0], src.fileno(), 0, 64)
             elif len(cmd) > 2 and cmd[2] == "aio":  # Linux AIO: a file's PWRITE first, then the socket's
                 out = aio_write([os.open(os.devnull, os.O_WRONLY), fds[0]], b"h7-aio-written")
+            elif len(cmd) > 2 and cmd[2] in ("int80write", "int80send"):  # the ia32 entry's write / send
+                out = int80_socket_write(fds[0], cmd[2], b"h7-int80-out")
             elif len(cmd) > 2 and cmd[2] == "pwritev2":  # pwritev2 at offset -1: a socket's writev
                 iov = (ctypes.c_char_p * 2)(b"h7-pwritev2", ctypes.c_char_p(11))
                 out = libc.syscall(ctypes.c_long(NR_PWRITEV2), fds[0], iov, 1, ctypes.c_long(-1),
