@@ -5504,7 +5504,7 @@ static __always_inline long ia32_judged(long id)
  * write, send or socketcall went unseen (fentry mode's inet_sendmsg sees every one).  The i386
  * numbers (tests/test_syscall_table.py checks them against asm/unistd_32.h); several are other
  * x86_64 syscalls (4 stat, 146 sched_get_priority_max, 187 readahead, 239 get_mempolicy, 313
- * finit_module, 316 renameat2, 102 getuid), so TS_COMPAT decides, in the subprogram.  Addressed
+ * finit_module, 316 renameat2, 102 getuid), so TS_COMPAT decides before the call.  Addressed
  * datagrams are the cgroup hooks' (on_socket_write reports connected sockets only).  A
  * subprogram: one copy of on_socket_write, outside sys_enter's jump range.  Not read: an ia32
  * io_submit (its control-block pointers are 32-bit), the byte count of writev/vmsplice/sends.
@@ -5545,15 +5545,20 @@ static __always_inline int i386_socket_write_nr(long id)
 	return 0;
 }
 
-static __noinline void on_ia32_socket_write(__u32 agent, long id, struct pt_regs *regs)
+/* 1 in a syscall made through the ia32 entry (TS_COMPAT): one load from current */
+static __always_inline int in_ia32_syscall(void)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
+
+	return !!(t->thread_info.status & H7_TS_COMPAT);
+}
+
+static __noinline void on_ia32_socket_write(__u32 agent, long id, struct pt_regs *regs)
+{
 	__u64 bytes = 0;
 	int fd, paged = 0;
 	__u32 a0 = 0;
 
-	if (!(t->thread_info.status & H7_TS_COMPAT))
-		return; /* the x86_64 syscall of that number */
 	fd = (int)(__u32)IA32_ARG1(regs);
 	switch (id) {
 	case H7_I386_write:
@@ -5901,7 +5906,7 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 		}
 	}
 #if defined(__TARGET_ARCH_x86)
-	if (i386_socket_write_nr(id))
+	if (i386_socket_write_nr(id) && in_ia32_syscall()) /* else the x86_64 syscall of that number */
 		on_ia32_socket_write(agent, id, regs);
 #endif
 	switch (id) {
