@@ -3118,15 +3118,30 @@ static __always_inline void on_socket_write(__u32 agent, struct h7_stats *st, in
 }
 
 /*
+ * A write into a socket that a sys_enter case found (fds, with what the first one's buffer
+ * holds): the cases fill it and sys_enter makes the one on_socket_write call after its switch
+ * (each inlined copy is large, and sys_enter's jump offsets must stay within 32K instructions).
+ */
+#define H7_SOCK_WRITE_FDS 4
+
+struct h7_sock_write {
+	int fds[H7_SOCK_WRITE_FDS];
+	__u32 n;
+	int paged;
+	__u64 bytes, blen;
+	const void *buf;
+};
+
+/*
  * Linux AIO: io_submit(ctx, nr, iocbpp) with an IOCB_CMD_PWRITE(V) control block on a socket
  * writes into it with no send or write syscall and no cgroup hook (red-team round 5's held-out
  * g1r5_passed_socket_aio_write: a socket connected outside the tree, passed in, written by AIO;
  * fentry mode's inet_sendmsg sees it, tracepoint mode saw nothing).  The first H7_AIO_IOCBS
- * control blocks of the call are read (a write to a file first does not hide a socket's after
- * it; more than that in one call is not read).  A subprogram, its loop not unrolled: one copy
- * of on_socket_write, outside sys_enter's 32K-instruction jump range.
+ * control blocks are read and up to H7_SOCK_WRITE_FDS distinct sockets among their writes kept
+ * (writes to files first do not hide a socket's after them).  A subprogram with a small stack:
+ * 6.1's verifier allows 512 bytes for sys_enter and what it calls together.
  */
-#define H7_AIO_IOCBS 8
+#define H7_AIO_IOCBS 16
 #define H7_IOCB_CMD_PWRITE 1
 #define H7_IOCB_CMD_PWRITEV 8
 
@@ -3136,35 +3151,35 @@ struct h7_iocb { /* the head of linux/aio_abi.h's struct iocb, little-endian */
 	__u16 aio_lio_opcode;
 	__s16 aio_reqprio;
 	__u32 aio_fildes;
-	__u64 aio_buf, aio_nbytes;
 };
 
-static __noinline void on_io_submit(__u32 agent, long nr, const __u64 *iocbpp)
+static __noinline void aio_socket_fds(long nr, const __u64 *iocbpp, struct h7_sock_write *sw)
 {
-	struct h7_stats *st = stats_of(agent);
-
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < H7_AIO_IOCBS; i++) {
 		struct h7_iocb cb = {};
-		struct iovec iov0 = {};
-		const void *buf;
-		__u64 p = 0, blen;
+		struct file *f;
+		__u64 p = 0;
+		__u32 k, n = sw->n;
+		int fd, dup = 0;
 
-		if (i >= nr || bpf_probe_read_user(&p, sizeof(p), &iocbpp[i]) || !p ||
+		if (i >= nr || n >= H7_SOCK_WRITE_FDS || bpf_probe_read_user(&p, sizeof(p), &iocbpp[i]) || !p ||
 		    bpf_probe_read_user(&cb, sizeof(cb), (const void *)p))
 			break;
-		if (cb.aio_lio_opcode == H7_IOCB_CMD_PWRITE) {
-			buf = (const void *)cb.aio_buf;
-			blen = cb.aio_nbytes;
-		} else if (cb.aio_lio_opcode == H7_IOCB_CMD_PWRITEV) {
-			if (cb.aio_nbytes)
-				bpf_probe_read_user(&iov0, sizeof(iov0), (const void *)cb.aio_buf);
-			buf = iov0.iov_base;
-			blen = iov0.iov_len;
-		} else {
+		if (cb.aio_lio_opcode != H7_IOCB_CMD_PWRITE && cb.aio_lio_opcode != H7_IOCB_CMD_PWRITEV)
 			continue;
-		}
-		on_socket_write(agent, st, (int)cb.aio_fildes, blen, 0, H7_NET_WRITE, buf, blen);
+		fd = (int)cb.aio_fildes;
+		f = fd_file(fd);
+		if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+			continue;
+#pragma clang loop unroll(disable)
+		for (k = 0; k < H7_SOCK_WRITE_FDS; k++)
+			if (k < n && sw->fds[k] == fd)
+				dup = 1;
+		if (dup)
+			continue;
+		sw->fds[n & (H7_SOCK_WRITE_FDS - 1)] = fd;
+		sw->n = n + 1;
 	}
 }
 
@@ -5506,8 +5521,9 @@ static __always_inline long ia32_judged(long id)
  * x86_64 syscalls (4 stat, 146 sched_get_priority_max, 187 readahead, 239 get_mempolicy, 313
  * finit_module, 316 renameat2, 102 getuid), so TS_COMPAT decides before the call.  Addressed
  * datagrams are the cgroup hooks' (on_socket_write reports connected sockets only).  A
- * subprogram: one copy of on_socket_write, outside sys_enter's jump range.  Not read: an ia32
- * io_submit (its control-block pointers are 32-bit), the byte count of writev/vmsplice/sends.
+ * subprogram with a small stack that decodes the call into sys_enter's h7_sock_write; sys_enter
+ * makes its one on_socket_write call.  Not read: an ia32 io_submit (its control-block pointers
+ * are 32-bit), the byte count of writev/vmsplice/sends.
  */
 #define H7_I386_write 4
 #define H7_I386_socketcall 102
@@ -5553,16 +5569,14 @@ static __always_inline int in_ia32_syscall(void)
 	return !!(t->thread_info.status & H7_TS_COMPAT);
 }
 
-static __noinline void on_ia32_socket_write(__u32 agent, long id, struct pt_regs *regs)
+static __noinline void ia32_socket_write(long id, struct pt_regs *regs, struct h7_sock_write *sw)
 {
-	__u64 bytes = 0;
-	int fd, paged = 0;
 	__u32 a0 = 0;
 
-	fd = (int)(__u32)IA32_ARG1(regs);
+	sw->fds[0] = (int)(__u32)IA32_ARG1(regs);
 	switch (id) {
 	case H7_I386_write:
-		bytes = (__u32)IA32_ARG3(regs);
+		sw->bytes = (__u32)IA32_ARG3(regs);
 		break;
 	case H7_I386_pwritev2: /* (fd, vec, vlen, pos_low, pos_high, flags): -1 writes a socket */
 		if ((__u32)IA32_ARG4(regs) != 0xffffffff || (__u32)IA32_ARG5(regs) != 0xffffffff)
@@ -5570,13 +5584,13 @@ static __noinline void on_ia32_socket_write(__u32 agent, long id, struct pt_regs
 		break;
 	case H7_I386_sendfile:
 	case H7_I386_sendfile64:
-		bytes = (__u32)IA32_ARG4(regs);
-		paged = 1;
+		sw->bytes = (__u32)IA32_ARG4(regs);
+		sw->paged = 1;
 		break;
 	case H7_I386_splice: /* (fd_in, off_in, fd_out, off_out, len, flags) */
-		fd = (int)(__u32)IA32_ARG3(regs);
-		bytes = (__u32)IA32_ARG5(regs);
-		paged = 1;
+		sw->fds[0] = (int)(__u32)IA32_ARG3(regs);
+		sw->bytes = (__u32)IA32_ARG5(regs);
+		sw->paged = 1;
 		break;
 	case H7_I386_socketcall: { /* (call, args): args is a u32 array, the socket first */
 		__u32 call = (__u32)IA32_ARG1(regs);
@@ -5585,11 +5599,11 @@ static __noinline void on_ia32_socket_write(__u32 agent, long id, struct pt_regs
 			return;
 		if (bpf_probe_read_user(&a0, sizeof(a0), (const void *)(__u64)(__u32)IA32_ARG2(regs)))
 			return;
-		fd = (int)a0;
+		sw->fds[0] = (int)a0;
 		break;
 	}
 	}
-	on_socket_write(agent, stats_of(agent), fd, bytes, paged, H7_NET_WRITE, 0, 0);
+	sw->n = 1;
 }
 #endif
 
@@ -5820,6 +5834,7 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	struct h7_sys_rec *r;
 	long nat = id; /* the syscall as x86_64 numbers it (an ia32 call: its native twin) */
 	bool ia32 = false;
+	struct h7_sock_write sw = {}; /* a write into a socket this syscall makes (on_socket_write) */
 	__u32 agent;
 	__u64 w;
 
@@ -5905,10 +5920,6 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 			ring_count(H7_RING_SYS, 0);
 		}
 	}
-#if defined(__TARGET_ARCH_x86)
-	if (i386_socket_write_nr(id) && in_ia32_syscall()) /* else the x86_64 syscall of that number */
-		on_ia32_socket_write(agent, id, regs);
-#endif
 	switch (id) {
 	case H7_NR_openat:
 		on_open(agent, st, H7_OPEN_OPENAT, (int)ARG1(regs), (const char *)ARG2(regs),
@@ -6039,39 +6050,59 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 		on_sendmmsg(agent, st, (int)ARG1(regs), (const void *)ARG2(regs), (__u32)ARG3(regs));
 		break;
 	case H7_NR_write:
-		on_socket_write(agent, st, (int)ARG1(regs), (__u64)ARG3(regs), 0, H7_NET_WRITE,
-				(const void *)ARG2(regs), (__u64)ARG3(regs));
+		sw.fds[0] = (int)ARG1(regs);
+		sw.bytes = (__u64)ARG3(regs);
+		sw.buf = (const void *)ARG2(regs);
+		sw.blen = (__u64)ARG3(regs);
+		sw.n = 1;
 		break;
+	case H7_NR_pwritev2: /* pwritev2(fd, iov, cnt, pos_l, pos_h, flags): at pos -1 it writes a socket */
+		if ((long)ARG4(regs) != -1)
+			break;
+		/* fall through: a writev */
 	case H7_NR_writev: {
 		struct iovec iov0 = {};
 
 		if (ARG3(regs) > 0)
 			bpf_probe_read_user(&iov0, sizeof(iov0), (const void *)ARG2(regs));
-		on_socket_write(agent, st, (int)ARG1(regs), 0, 0, H7_NET_WRITE, iov0.iov_base, iov0.iov_len);
+		sw.fds[0] = (int)ARG1(regs);
+		sw.buf = iov0.iov_base;
+		sw.blen = iov0.iov_len;
+		sw.n = 1;
 		break;
 	}
 	case H7_NR_vmsplice:
-		on_socket_write(agent, st, (int)ARG1(regs), 0, 0, H7_NET_WRITE, 0, 0);
-		break;
-	case H7_NR_pwritev2: /* pwritev2(fd, iov, cnt, pos_l, pos_h, flags): at pos -1 it writes a socket */
-		if ((long)ARG4(regs) == -1) {
-			struct iovec iov0 = {};
-
-			if (ARG3(regs) > 0)
-				bpf_probe_read_user(&iov0, sizeof(iov0), (const void *)ARG2(regs));
-			on_socket_write(agent, st, (int)ARG1(regs), 0, 0, H7_NET_WRITE, iov0.iov_base,
-					iov0.iov_len);
-		}
+		sw.fds[0] = (int)ARG1(regs);
+		sw.n = 1;
 		break;
 	case H7_NR_io_submit:
-		on_io_submit(agent, (long)ARG2(regs), (const __u64 *)ARG3(regs));
+		aio_socket_fds((long)ARG2(regs), (const __u64 *)ARG3(regs), &sw);
 		break;
 	case H7_NR_sendfile: /* sendfile(out_fd, in_fd, offset, count) */
-		on_socket_write(agent, st, (int)ARG1(regs), (__u64)ARG4(regs), 1, H7_NET_WRITE, 0, 0);
+		sw.fds[0] = (int)ARG1(regs);
+		sw.bytes = (__u64)ARG4(regs);
+		sw.paged = 1;
+		sw.n = 1;
 		break;
 	case H7_NR_splice: /* splice(fd_in, off_in, fd_out, off_out, len, flags) */
-		on_socket_write(agent, st, (int)ARG3(regs), (__u64)ARG5(regs), 1, H7_NET_WRITE, 0, 0);
+		sw.fds[0] = (int)ARG3(regs);
+		sw.bytes = (__u64)ARG5(regs);
+		sw.paged = 1;
+		sw.n = 1;
 		break;
+	}
+#if defined(__TARGET_ARCH_x86)
+	if (!sw.n && i386_socket_write_nr(id) && in_ia32_syscall()) /* else the x86_64 syscall of that number */
+		ia32_socket_write(id, regs, &sw);
+#endif
+	/* one call site for every write into a socket (sys_enter's size: each inlined copy is large) */
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < H7_SOCK_WRITE_FDS; i++) {
+		if (i >= sw.n)
+			break;
+		on_socket_write(agent, st, sw.fds[i], sw.bytes, sw.paged, H7_NET_WRITE, sw.buf, sw.blen);
+		sw.buf = 0; /* the first fd's buffer only (a raw socket's header: unspecified otherwise) */
+		sw.blen = 0;
 	}
 	return 0;
 }
