@@ -2646,9 +2646,10 @@ static __always_inline int addr_loopback(const struct h7_net *n)
  * is to be reported: the first use, or the first after hook_cfg.egress_repeat_ns of silence
  * (so a destination that comes back after the engine's fold_idle is certified again, as a
  * connect is).  The entry holds the last use; it is rewritten at most once a second, so a
- * chatty socket dirties its cache line once a second, not per send.
+ * chatty socket dirties its cache line once a second, not per send.  A subprogram: net_emit is
+ * inlined in many places of sys_enter, whose jumps must stay within 16-bit range.
  */
-static __always_inline int egress_repeat(const struct h7_egress_key *k)
+static __noinline int egress_repeat(const struct h7_egress_key *k)
 {
 	struct h7_hook_cfg *cfg = hook_config();
 	__u64 now = bpf_ktime_get_ns();
@@ -3070,7 +3071,7 @@ static __always_inline int splice_bypasses_sendmsg(void)
 }
 
 static __always_inline void on_socket_write(__u32 agent, struct h7_stats *st, int fd, __u64 bytes,
-					    int paged, __u32 op, const void *ubuf, __u64 blen)
+					    int paged, __u32 op, const void *ubuf, __u64 blen, __u32 hook)
 {
 	struct h7_net n = {};
 	struct file *f;
@@ -3113,74 +3114,8 @@ static __always_inline void on_socket_write(__u32 agent, struct h7_stats *st, in
 	n.fd = fd;
 	n.bytes = bytes;
 	n.count = 1;
-	n.hook = H7_HOOK_SYS_ENTER;
+	n.hook = hook;
 	net_emit(agent, bpf_get_current_pid_tgid() >> 32, &n, 1);
-}
-
-/*
- * A write into a socket that a sys_enter case found (fds, with what the first one's buffer
- * holds): the cases fill it and sys_enter makes the one on_socket_write call after its switch
- * (each inlined copy is large, and sys_enter's jump offsets must stay within 32K instructions).
- */
-#define H7_SOCK_WRITE_FDS 4
-
-struct h7_sock_write {
-	int fds[H7_SOCK_WRITE_FDS];
-	__u32 n;
-	int paged;
-	__u64 bytes, blen;
-	const void *buf;
-};
-
-/*
- * Linux AIO: io_submit(ctx, nr, iocbpp) with an IOCB_CMD_PWRITE(V) control block on a socket
- * writes into it with no send or write syscall and no cgroup hook (red-team round 5's held-out
- * g1r5_passed_socket_aio_write: a socket connected outside the tree, passed in, written by AIO;
- * fentry mode's inet_sendmsg sees it, tracepoint mode saw nothing).  The first H7_AIO_IOCBS
- * control blocks are read and up to H7_SOCK_WRITE_FDS distinct sockets among their writes kept
- * (writes to files first do not hide a socket's after them).  A subprogram with a small stack:
- * 6.1's verifier allows 512 bytes for sys_enter and what it calls together.
- */
-#define H7_AIO_IOCBS 16
-#define H7_IOCB_CMD_PWRITE 1
-#define H7_IOCB_CMD_PWRITEV 8
-
-struct h7_iocb { /* the head of linux/aio_abi.h's struct iocb, little-endian */
-	__u64 aio_data;
-	__u32 aio_key, aio_rw_flags;
-	__u16 aio_lio_opcode;
-	__s16 aio_reqprio;
-	__u32 aio_fildes;
-};
-
-static __noinline void aio_socket_fds(long nr, const __u64 *iocbpp, struct h7_sock_write *sw)
-{
-#pragma clang loop unroll(disable)
-	for (int i = 0; i < H7_AIO_IOCBS; i++) {
-		struct h7_iocb cb = {};
-		struct file *f;
-		__u64 p = 0;
-		__u32 k, n = sw->n;
-		int fd, dup = 0;
-
-		if (i >= nr || n >= H7_SOCK_WRITE_FDS || bpf_probe_read_user(&p, sizeof(p), &iocbpp[i]) || !p ||
-		    bpf_probe_read_user(&cb, sizeof(cb), (const void *)p))
-			break;
-		if (cb.aio_lio_opcode != H7_IOCB_CMD_PWRITE && cb.aio_lio_opcode != H7_IOCB_CMD_PWRITEV)
-			continue;
-		fd = (int)cb.aio_fildes;
-		f = fd_file(fd);
-		if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
-			continue;
-#pragma clang loop unroll(disable)
-		for (k = 0; k < H7_SOCK_WRITE_FDS; k++)
-			if (k < n && sw->fds[k] == fd)
-				dup = 1;
-		if (dup)
-			continue;
-		sw->fds[n & (H7_SOCK_WRITE_FDS - 1)] = fd;
-		sw->n = n + 1;
-	}
 }
 
 /* ----------------------------------------------- egress: socket-layer fentry */
@@ -4840,6 +4775,73 @@ static __always_inline int on_recv_exit(struct h7_sys_exit_ctx *ctx, __u32 hook,
 	return 0;
 }
 
+/*
+ * Linux AIO: io_submit(ctx, nr, iocbpp) with an IOCB_CMD_PWRITE(V) control block on a socket
+ * writes into it with no send or write syscall and no cgroup hook (red-team round 5's held-out
+ * g1r5_passed_socket_aio_write: a socket connected outside the tree, passed in, written by AIO;
+ * fentry mode's inet_sendmsg sees it, tracepoint mode saw nothing).  Read at the call's exit, from
+ * the caller's registers and control blocks, as the recvmsg exits read theirs: a program of its
+ * own (sys_enter has no room left: its jumps must stay within 32K instructions and 6.1's
+ * verifier allows it 512 bytes of stack with a callee), on a per-syscall exit tracepoint whose
+ * probe the open exits already registered (no cost to any other syscall).  The first
+ * H7_AIO_IOCBS blocks the kernel accepted are read; writes to files do not hide a socket's.
+ */
+#define H7_AIO_IOCBS 16
+#define H7_IOCB_CMD_PWRITE 1
+#define H7_IOCB_CMD_PWRITEV 8
+
+struct h7_iocb { /* the head of linux/aio_abi.h's struct iocb, little-endian */
+	__u64 aio_data;
+	__u32 aio_key, aio_rw_flags;
+	__u16 aio_lio_opcode;
+	__s16 aio_reqprio;
+	__u32 aio_fildes;
+	__u64 aio_buf, aio_nbytes;
+};
+
+SEC("tracepoint/syscalls/sys_exit_io_submit")
+int h7_tp_exit_io_submit(struct h7_sys_exit_ctx *ctx)
+{
+	struct task_struct *cur;
+	struct pt_regs *regs;
+	struct h7_scope *s;
+	const __u64 *iocbpp;
+	long nr = ctx->ret;
+
+	if (nr <= 0)
+		return 0; /* nothing submitted */
+	s = scope_current();
+	if (!s)
+		return 0;
+	cur = bpf_get_current_task_btf();
+	regs = (struct pt_regs *)bpf_task_pt_regs(cur);
+	iocbpp = (const __u64 *)ARG3(regs);
+	for (int i = 0; i < H7_AIO_IOCBS; i++) {
+		struct h7_iocb cb = {};
+		struct iovec iov0 = {};
+		const void *buf;
+		__u64 p = 0, blen;
+
+		if (i >= nr || bpf_probe_read_user(&p, sizeof(p), &iocbpp[i]) || !p ||
+		    bpf_probe_read_user(&cb, sizeof(cb), (const void *)p))
+			break;
+		if (cb.aio_lio_opcode == H7_IOCB_CMD_PWRITE) {
+			buf = (const void *)cb.aio_buf;
+			blen = cb.aio_nbytes;
+		} else if (cb.aio_lio_opcode == H7_IOCB_CMD_PWRITEV) {
+			if (cb.aio_nbytes)
+				bpf_probe_read_user(&iov0, sizeof(iov0), (const void *)cb.aio_buf);
+			buf = iov0.iov_base;
+			blen = iov0.iov_len;
+		} else {
+			continue;
+		}
+		on_socket_write(s->agent, stats_of(s->agent), (int)cb.aio_fildes, blen, 0, H7_NET_WRITE, buf, blen,
+				H7_HOOK_TP_EXIT_IO_SUBMIT);
+	}
+	return 0;
+}
+
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
 int h7_tp_exit_recvmsg(struct h7_sys_exit_ctx *ctx)
 {
@@ -5521,9 +5523,8 @@ static __always_inline long ia32_judged(long id)
  * x86_64 syscalls (4 stat, 146 sched_get_priority_max, 187 readahead, 239 get_mempolicy, 313
  * finit_module, 316 renameat2, 102 getuid), so TS_COMPAT decides before the call.  Addressed
  * datagrams are the cgroup hooks' (on_socket_write reports connected sockets only).  A
- * subprogram with a small stack that decodes the call into sys_enter's h7_sock_write; sys_enter
- * makes its one on_socket_write call.  Not read: an ia32 io_submit (its control-block pointers
- * are 32-bit), the byte count of writev/vmsplice/sends.
+ * subprogram with a small stack that names the socket; sys_enter makes the on_socket_write call.
+ * Not read: an ia32 io_submit (its control-block pointers are 32-bit), the byte counts.
  */
 #define H7_I386_write 4
 #define H7_I386_socketcall 102
@@ -5569,41 +5570,33 @@ static __always_inline int in_ia32_syscall(void)
 	return !!(t->thread_info.status & H7_TS_COMPAT);
 }
 
-static __noinline void ia32_socket_write(long id, struct pt_regs *regs, struct h7_sock_write *sw)
+/* (paged << 32) | fd of the socket an ia32 write or send call names, else -1 */
+static __noinline long ia32_socket_fd(long id, struct pt_regs *regs)
 {
 	__u32 a0 = 0;
+	long fd = (__u32)IA32_ARG1(regs);
 
-	sw->fds[0] = (int)(__u32)IA32_ARG1(regs);
 	switch (id) {
-	case H7_I386_write:
-		sw->bytes = (__u32)IA32_ARG3(regs);
-		break;
 	case H7_I386_pwritev2: /* (fd, vec, vlen, pos_low, pos_high, flags): -1 writes a socket */
 		if ((__u32)IA32_ARG4(regs) != 0xffffffff || (__u32)IA32_ARG5(regs) != 0xffffffff)
-			return;
-		break;
+			return -1;
+		return fd;
 	case H7_I386_sendfile:
 	case H7_I386_sendfile64:
-		sw->bytes = (__u32)IA32_ARG4(regs);
-		sw->paged = 1;
-		break;
+		return (1L << 32) | fd;
 	case H7_I386_splice: /* (fd_in, off_in, fd_out, off_out, len, flags) */
-		sw->fds[0] = (int)(__u32)IA32_ARG3(regs);
-		sw->bytes = (__u32)IA32_ARG5(regs);
-		sw->paged = 1;
-		break;
+		return (1L << 32) | (__u32)IA32_ARG3(regs);
 	case H7_I386_socketcall: { /* (call, args): args is a u32 array, the socket first */
 		__u32 call = (__u32)IA32_ARG1(regs);
 
 		if (call != H7_SYS_SEND && call != H7_SYS_SENDTO && call != H7_SYS_SENDMSG && call != H7_SYS_SENDMMSG)
-			return;
+			return -1;
 		if (bpf_probe_read_user(&a0, sizeof(a0), (const void *)(__u64)(__u32)IA32_ARG2(regs)))
-			return;
-		sw->fds[0] = (int)a0;
-		break;
+			return -1;
+		return a0;
 	}
 	}
-	sw->n = 1;
+	return fd;
 }
 #endif
 
@@ -5834,7 +5827,8 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	struct h7_sys_rec *r;
 	long nat = id; /* the syscall as x86_64 numbers it (an ia32 call: its native twin) */
 	bool ia32 = false;
-	struct h7_sock_write sw = {}; /* a write into a socket this syscall makes (on_socket_write) */
+	long ia32w = -1; /* an ia32 write or send into a socket: (paged << 32) | fd */
+	long sel = id;   /* the case sys_enter's switch takes */
 	__u32 agent;
 	__u64 w;
 
@@ -5920,7 +5914,15 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 			ring_count(H7_RING_SYS, 0);
 		}
 	}
-	switch (id) {
+#if defined(__TARGET_ARCH_x86)
+	/* the ia32 entry's writes and sends into a socket take the vmsplice case's call (no new copy
+	 * of on_socket_write: sys_enter's jumps must stay within 32K instructions) */
+	if (in_ia32_syscall() && i386_socket_write_nr(id)) {
+		ia32w = ia32_socket_fd(id, regs);
+		sel = ia32w >= 0 ? H7_NR_vmsplice : -1;
+	}
+#endif
+	switch (sel) {
 	case H7_NR_openat:
 		on_open(agent, st, H7_OPEN_OPENAT, (int)ARG1(regs), (const char *)ARG2(regs),
 			(__u32)ARG3(regs), (__u32)ARG4(regs));
@@ -6050,11 +6052,8 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 		on_sendmmsg(agent, st, (int)ARG1(regs), (const void *)ARG2(regs), (__u32)ARG3(regs));
 		break;
 	case H7_NR_write:
-		sw.fds[0] = (int)ARG1(regs);
-		sw.bytes = (__u64)ARG3(regs);
-		sw.buf = (const void *)ARG2(regs);
-		sw.blen = (__u64)ARG3(regs);
-		sw.n = 1;
+		on_socket_write(agent, st, (int)ARG1(regs), (__u64)ARG3(regs), 0, H7_NET_WRITE,
+				(const void *)ARG2(regs), (__u64)ARG3(regs), H7_HOOK_SYS_ENTER);
 		break;
 	case H7_NR_pwritev2: /* pwritev2(fd, iov, cnt, pos_l, pos_h, flags): at pos -1 it writes a socket */
 		if ((long)ARG4(regs) != -1)
@@ -6065,44 +6064,20 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 
 		if (ARG3(regs) > 0)
 			bpf_probe_read_user(&iov0, sizeof(iov0), (const void *)ARG2(regs));
-		sw.fds[0] = (int)ARG1(regs);
-		sw.buf = iov0.iov_base;
-		sw.blen = iov0.iov_len;
-		sw.n = 1;
+		on_socket_write(agent, st, (int)ARG1(regs), 0, 0, H7_NET_WRITE, iov0.iov_base, iov0.iov_len,
+				H7_HOOK_SYS_ENTER);
 		break;
 	}
-	case H7_NR_vmsplice:
-		sw.fds[0] = (int)ARG1(regs);
-		sw.n = 1;
-		break;
-	case H7_NR_io_submit:
-		aio_socket_fds((long)ARG2(regs), (const __u64 *)ARG3(regs), &sw);
+	case H7_NR_vmsplice: /* and the ia32 entry's writes and sends into a socket (ia32w) */
+		on_socket_write(agent, st, ia32w >= 0 ? (int)(__u32)ia32w : (int)ARG1(regs), 0, ia32w > 0xffffffffL,
+				H7_NET_WRITE, 0, 0, H7_HOOK_SYS_ENTER);
 		break;
 	case H7_NR_sendfile: /* sendfile(out_fd, in_fd, offset, count) */
-		sw.fds[0] = (int)ARG1(regs);
-		sw.bytes = (__u64)ARG4(regs);
-		sw.paged = 1;
-		sw.n = 1;
+		on_socket_write(agent, st, (int)ARG1(regs), (__u64)ARG4(regs), 1, H7_NET_WRITE, 0, 0, H7_HOOK_SYS_ENTER);
 		break;
 	case H7_NR_splice: /* splice(fd_in, off_in, fd_out, off_out, len, flags) */
-		sw.fds[0] = (int)ARG3(regs);
-		sw.bytes = (__u64)ARG5(regs);
-		sw.paged = 1;
-		sw.n = 1;
+		on_socket_write(agent, st, (int)ARG3(regs), (__u64)ARG5(regs), 1, H7_NET_WRITE, 0, 0, H7_HOOK_SYS_ENTER);
 		break;
-	}
-#if defined(__TARGET_ARCH_x86)
-	if (!sw.n && i386_socket_write_nr(id) && in_ia32_syscall()) /* else the x86_64 syscall of that number */
-		ia32_socket_write(id, regs, &sw);
-#endif
-	/* one call site for every write into a socket (sys_enter's size: each inlined copy is large) */
-#pragma clang loop unroll(disable)
-	for (int i = 0; i < H7_SOCK_WRITE_FDS; i++) {
-		if (i >= sw.n)
-			break;
-		on_socket_write(agent, st, sw.fds[i], sw.bytes, sw.paged, H7_NET_WRITE, sw.buf, sw.blen);
-		sw.buf = 0; /* the first fd's buffer only (a raw socket's header: unspecified otherwise) */
-		sw.blen = 0;
 	}
 	return 0;
 }

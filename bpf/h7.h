@@ -206,6 +206,8 @@ enum h7_hook {
 	H7_HOOK_FENTRY_FILE_MPROTECT = 42,  /* fentry/security_file_mprotect: a protection change of a mapping */
 	/* red-team round 10 (numbered apart) */
 	H7_HOOK_TP_SIGNAL_GENERATE = 50, /* tp_btf/signal_generate: a signal sent to a task */
+	/* session 16 (numbered apart) */
+	H7_HOOK_TP_EXIT_IO_SUBMIT = 60, /* tracepoint/syscalls/sys_exit_io_submit: Linux AIO writes into a socket */
 };
 
 /* Where an exec's pre-interpreter file is read (h7_hook_cfg.exec). */

@@ -179,6 +179,7 @@ HOOKS = {
     41: "fentry/security_mmap_file",
     42: "fentry/security_file_mprotect",
     50: "tp_btf/signal_generate",
+    60: "tracepoint/syscalls/sys_exit_io_submit",
 }
 #: h7_net.proto (the socket's sk_protocol) -> the transport L4 keys and allow rules name.
 #: MPTCP (262) is TCP on the wire to the peer; ICMPv6 ping sockets are "icmp" like ICMP's.

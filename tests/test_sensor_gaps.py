@@ -332,7 +332,8 @@ def test_write_on_a_socket_received_over_scm_rights(
         if how == "uring":
             assert e["hook"] == ("fentry/inet_sendmsg" if fentry else "tp_btf/io_uring_submit_req"), e
         elif how in ("aio", "pwritev2", "int80write", "int80send"):
-            assert e["hook"] == ("fentry/inet_sendmsg" if fentry else "tp_btf/sys_enter"), e
+            tp = "tracepoint/syscalls/sys_exit_io_submit" if how == "aio" else "tp_btf/sys_enter"
+            assert e["hook"] == ("fentry/inet_sendmsg" if fentry else tp), e
     finally:
         out.close()
         lst.close()

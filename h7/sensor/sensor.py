@@ -220,6 +220,9 @@ RECV_EXIT_PROGRAMS = (
     "h7_tp_exit_open_by_handle",  # a file opened by its handle: no path
     "h7_tp_exit_pidfd_getfd",  # a file pulled from another process's table
 )
+#: the exit of io_submit: Linux AIO writes into a socket (tracepoint mode's egress; fentry mode's
+#: inet_sendmsg sees them), read from the caller's control blocks; optional like the other exits
+AIO_EXIT_PROGRAMS = ("h7_tp_exit_io_submit",)
 #: the exits of shmget/shmat/shmdt: SysV shared-memory segments as L3 nodes (same terms)
 SHM_EXIT_PROGRAMS = ("h7_tp_exit_shmget", "h7_tp_exit_shmat", "h7_tp_exit_shmdt")
 #: tp_btf programs the sensor can run without (they refine, they do not see), and the open exits.
@@ -237,6 +240,7 @@ OPTIONAL_TRACEPOINTS = {
     "tracepoint/syscalls/sys_exit_shmget",
     "tracepoint/syscalls/sys_exit_shmat",
     "tracepoint/syscalls/sys_exit_shmdt",
+    "tracepoint/syscalls/sys_exit_io_submit",
     "tp_btf/cgroup_attach_task",
     "tp_btf/signal_generate",
 }
@@ -289,7 +293,7 @@ GAPS: list[Gap] = [
         tracepoint=("h7_cg_connect4", "h7_cg_connect6", "h7_cg_sendmsg4", "h7_cg_sendmsg6"),
         cfg_field="egress",
         values={"fentry": EGRESS_FENTRY, "tracepoint": EGRESS_CGROUP, "syscall": EGRESS_SYSCALL},
-        also=URING_PROGRAMS,
+        also=URING_PROGRAMS + AIO_EXIT_PROGRAMS,
     ),
     # AF_PACKET: frames handed to a link below IP; no inet hook runs and no cgroup hook exists for
     # them.  fentry: packet_sendmsg itself; else send/write syscalls at sys_enter + io_uring sends.
