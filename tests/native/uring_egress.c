@@ -150,21 +150,12 @@ int h7_uring_unix_send(const char *path, const char *buf, int len)
 	sqe.addr = (unsigned long)&sun;
 	sqe.off = sizeof(sun);
 	rc = ring_run(&r, &sqe);
-	if (rc < 0) {
-		rc -= 1000;
-		goto out;
-	}
-	memset(&sqe, 0, sizeof(sqe));
-	sqe.opcode = IORING_OP_SEND;
-	sqe.fd = fd;
-	sqe.addr = (unsigned long)buf;
-	sqe.len = (unsigned)len;
-	rc = ring_run(&r, &sqe);
-	if (rc < 0)
-		rc -= 2000;
-out:
-	close(fd);
 	close(r.fd);
+	if (rc < 0)
+		rc -= 1000;
+	else if ((rc = h7_uring_send_fd(fd, buf, len, 0)) < 0)
+		rc -= 2000;
+	close(fd);
 	return rc;
 }
 
