@@ -416,10 +416,11 @@ GAPS: list[Gap] = [
     Gap(
         "handoffs",
         5,
-        "unix-socket connects and datagrams to daemons that run commands (io_uring too in fentry mode)",
+        "unix-socket connects and datagrams to daemons that run commands (io_uring connects too)",
         fentry=("h7_fx_unix_connect", "h7_fe_unix_may_send"),
         cfg_field="handoff",
         values={"fentry": HANDOFF_FENTRY, "tracepoint": HANDOFF_SYSCALL, "syscall": HANDOFF_SYSCALL},
+        also=URING_PROGRAMS,  # tracepoint mode: an io_uring CONNECT of a unix socket (session 16)
     ),
 ]
 
