@@ -62,6 +62,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+import numpy as np
+
 from h7.alert import Alert
 from h7.batch import Batch, Event
 from h7.config import EngineConfig
@@ -406,7 +408,7 @@ def elf_layout_key(head: bytes) -> bytes | None:
 
 #: how much of a file is read to see its whole program-header table (ELF header + phdrs)
 PHDR_READ = 4096
-#: markers (``marker_words``): how much of a file is read for its words, from its start and,
+#: markers (``marker_hashes``): how much of a file is read for its words, from its start and,
 #: for a longer file, from its end (an appended payload); what a word is; how many of each
 #: program's words are kept; the share of them, and how many at least, an exec'd file must hold
 MARKER_READ = 8 << 20
@@ -518,41 +520,47 @@ def code_geometry(segments: tuple[tuple[int, int, int], ...]) -> tuple[tuple[int
     return tuple((vaddr, filesz) for _, vaddr, filesz in segments)
 
 
-def marker_words(data: bytes) -> set[bytes]:
-    """The printable words (runs of visible ASCII, >= MARKER_MIN_LEN bytes, cut at 64) of ``data``."""
-    return {w[:64] for w in data.translate(_PRINTABLE).split() if len(w) >= MARKER_MIN_LEN}
+def marker_hashes(data: bytes) -> np.ndarray:
+    """The printable words of ``data`` (runs of visible ASCII, >= MARKER_MIN_LEN bytes, cut at 64), as
+    sorted distinct 64-bit hashes.
 
-
-def read_marker_span(f: Any, size: int) -> bytes:
-    """The first MARKER_READ bytes of an open file and, when it is longer, its last MARKER_READ."""
-    data: bytes = f.read(MARKER_READ)
-    if size > MARKER_READ:
-        f.seek(max(MARKER_READ, size - MARKER_READ))
-        data += b"\n" + f.read(MARKER_READ)
-    return data
-
-
-def file_marker_words(path: str, pace: Callable[[float], None] | None = None) -> set[bytes]:
-    """``marker_words`` of a file's marker span, read in 1-MiB chunks; ``pace(seconds of work)`` after each.
-
-    The chunks overlap by 64 bytes, so a word across a boundary is still found whole.
+    Why hashes: an interpreter's file holds tens of thousands of words, and every known binary's
+    were held at once to find each program's own (session 17: a 26-MB RSS step the sensor never
+    gave back, a third of its footprint).  Eight bytes a word instead of a bytes object and a set
+    slot.  ``hash`` is keyed per process, which is all the markers need: they are built and looked
+    up by the same sensor, never stored, and a word's hash cannot be aimed at from outside it.
     """
-    out: set[bytes] = set()
+    words = {w[:64] for w in data.translate(_PRINTABLE).split() if len(w) >= MARKER_MIN_LEN}
+    return np.unique(np.fromiter(map(hash, words), dtype=np.int64, count=len(words)))
+
+
+def file_marker_hashes(f: Any, pace: Callable[[float], None] | None = None) -> np.ndarray:
+    """``marker_hashes`` of an open file's marker span (its first MARKER_READ bytes and, when it is
+    longer, its last), read in 1-MiB chunks; ``pace(seconds of work)`` after each.
+
+    The chunks overlap by 64 bytes, so a word across a boundary is still found whole; one chunk's
+    words exist at a time.
+    """
+    size = os.fstat(f.fileno()).st_size
+    spans = [(0, min(size, MARKER_READ))]
+    if size > MARKER_READ:
+        spans.append((max(MARKER_READ, size - MARKER_READ), size))
+    parts: list[np.ndarray] = []
+    for start, end in spans:
+        pos = start
+        while pos < end:
+            t0 = time.monotonic()
+            f.seek(max(start, pos - 64))
+            parts.append(marker_hashes(f.read(min(end, pos + (1 << 20)) - max(start, pos - 64))))
+            pos += 1 << 20
+            if pace is not None:
+                pace(time.monotonic() - t0)
+    return np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
+
+
+def path_marker_hashes(path: str, pace: Callable[[float], None] | None = None) -> np.ndarray:
     with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        spans = [(0, min(size, MARKER_READ))]
-        if size > MARKER_READ:
-            spans.append((max(MARKER_READ, size - MARKER_READ), size))
-        for start, end in spans:
-            pos = start
-            while pos < end:
-                t0 = time.monotonic()
-                f.seek(max(start, pos - 64))
-                out |= marker_words(f.read(min(end, pos + (1 << 20)) - max(start, pos - 64)))
-                pos += 1 << 20
-                if pace is not None:
-                    pace(time.monotonic() - t0)
-    return out
+        return file_marker_hashes(f, pace)
 
 
 def kernel_dev_to_user(dev: int) -> int:
@@ -612,7 +620,7 @@ class KnownBinaries:
         self.code_segments: dict[tuple[int, int], tuple[tuple[int, int, int], ...]] = {}
         self._code_digest: dict[tuple[int, int], str | None] = {}
         #: interpreter (and busybox/toybox) name -> (class, aliases, its marker words); None until built
-        self.markers: dict[str, tuple[str, set[str], frozenset[bytes]]] | None = None
+        self.markers: dict[str, tuple[str, set[str], frozenset[int]]] | None = None
         self._marker_cache: dict[tuple[int, int, int, int], tuple[str, str, set[str], str] | None] = {}
         self._scan()
         self._scan_loaders()
@@ -786,44 +794,46 @@ class KnownBinaries:
         ``g4r8_userland_exec_busybox``: busybox appended to a loader stub).  A word counts for
         a program when no other known binary (the other interpreters, the LOTL tools, the
         loader and the C library: a static binary holds libc's words) holds it; at most
-        MARKER_MAX are kept per program, spread over its sorted words.  Reads each known
+        MARKER_MAX are kept per program, spread over its words in hash order.  Reads each known
         binary's MARKER_READ first (and last) bytes once: the background build does it after
         the index is published (``IndexBuild``), paced by ``pace``, a replay on first need.
         """
-        words: dict[tuple[int, int], set[bytes]] = {}
-        common: set[bytes] = set()
+        words: dict[tuple[int, int], np.ndarray] = {}
+        common: list[np.ndarray] = []
         for key, path in self.paths.items():
             try:
-                w = file_marker_words(path, pace)
+                w = path_marker_hashes(path, pace)
             except OSError:
                 continue
             if self.by_inode[key][1] == LOADER:
-                common |= w
+                common.append(w)
             words[key] = w
         for lib in self._libc_paths():
             try:
-                common |= file_marker_words(lib, pace)
+                common.append(path_marker_hashes(lib, pace))
             except OSError:
                 continue
-        by_name: dict[str, tuple[str, set[str], set[bytes]]] = {}
+        common_w = np.unique(np.concatenate(common)) if common else np.empty(0, np.int64)
+        by_name: dict[str, tuple[str, set[str], list[np.ndarray]]] = {}
         for key, w in words.items():
             name, cls, aliases = self.by_inode[key]
-            entry = by_name.setdefault(name, (cls, set(), set()))
+            entry = by_name.setdefault(name, (cls, set(), []))
             entry[1].update(aliases)
-            entry[2].update(w)
-        count: dict[bytes, int] = {}
-        for _cls, _al, w in by_name.values():
-            for x in w:
-                count[x] = count.get(x, 0) + 1
-        out: dict[str, tuple[str, set[str], frozenset[bytes]]] = {}
-        for name, (cls, aliases, w) in by_name.items():
+            entry[2].append(w)
+        merged = {name: np.unique(np.concatenate(parts)) for name, (_c, _a, parts) in by_name.items()}
+        del words
+        every, count = np.unique(np.concatenate(list(merged.values())), return_counts=True)
+        single = every[count == 1]  # a word of one program only
+        out: dict[str, tuple[str, set[str], frozenset[int]]] = {}
+        for name, (cls, aliases, _parts) in by_name.items():
             if cls != INTERPRETER and name not in _BUSYBOX:
                 continue
-            own = sorted(x for x in w if count[x] == 1 and x not in common)
+            w = merged[name]
+            own = w[np.isin(w, single, assume_unique=True) & ~np.isin(w, common_w, assume_unique=True)]
             if len(own) < MARKER_MIN_HITS:
                 continue
             step = max(1, len(own) // MARKER_MAX)
-            out[name] = (cls, aliases, frozenset(own[::step][:MARKER_MAX]))
+            out[name] = (cls, aliases, frozenset(own[::step][:MARKER_MAX].tolist()))
         self.markers = out
 
     def _libc_paths(self) -> list[str]:
@@ -854,7 +864,7 @@ class KnownBinaries:
                 ck = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
                 if ck in self._marker_cache:
                     return self._marker_cache[ck]
-                mine = marker_words(read_marker_span(f, st.st_size))
+                mine = set(file_marker_hashes(f).tolist())
         except OSError:
             return None
         best: tuple[str, str, set[str], str] | None = None
