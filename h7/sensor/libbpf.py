@@ -333,9 +333,17 @@ class BpfObject:
     """An opened (and later loaded) BPF object with the links made from it."""
 
     def __init__(self, elf: bytes | None = None) -> None:
-        self._elf = ffi.from_buffer(elf if elf is not None else embedded_object())
+        # The embedded object is opened where the extension holds it (static data: no 1.4-MB
+        # copy in this process's heap per load round); libbpf reads it until the load.
+        if elf is None:
+            size = ffi.new("size_t *")
+            self._elf = lib.h7_elf_bytes(size)
+            nbytes = size[0]
+        else:
+            self._elf = ffi.from_buffer(elf)
+            nbytes = len(elf)
         self._elf_keep = elf
-        ptr = lib.bpf_object__open_mem(self._elf, len(self._elf), ffi.NULL)
+        ptr = lib.bpf_object__open_mem(self._elf, nbytes, ffi.NULL)
         if ptr == ffi.NULL:
             raise _fail("open BPF object", ffi.errno)
         self._ptr = ptr
