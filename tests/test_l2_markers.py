@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from h7.detect.channels.l2_exec import (
     ExecChannel,
     KnownBinaries,
     _classifier,
+    _singles,
 )
 
 PT_NOTE, PT_LOAD, PF_X = 4, 1, 1
@@ -141,3 +143,12 @@ def test_live_scans_only_files_not_installed_unchanged(tmp_path: Path) -> None:
     assert ch._marker_scan_wanted(str(copy), ctx)
     replay = _channel(live=False)
     assert replay[0]._marker_scan_wanted("/usr/bin/env", replay[1])
+
+
+def test_singles_keeps_each_names_hashes_that_no_other_name_holds() -> None:
+    """The merge behind ``build_markers``: a hash two names share is nobody's marker (a first version
+    gave every stream the last name: generators bound the loop variable late)."""
+    got = _singles({"a": array("q", [1, 2, 3, 5]), "b": array("q", [2, 4, 5, 6]), "c": array("q", [6, 7])})
+    assert got == {"a": [1, 3], "b": [4], "c": [7]}
+    assert _singles({"only": array("q", [9])}) == {"only": [9]}
+    assert _singles({"a": array("q"), "b": array("q", [1])}) == {"a": [], "b": [1]}

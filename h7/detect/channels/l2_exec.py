@@ -52,17 +52,18 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import heapq
+import itertools
 import os
 import re
 import shlex
 import stat as statmod
 import threading
 import time
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
-
-import numpy as np
 
 from h7.alert import Alert
 from h7.batch import Batch, Event
@@ -520,47 +521,67 @@ def code_geometry(segments: tuple[tuple[int, int, int], ...]) -> tuple[tuple[int
     return tuple((vaddr, filesz) for _, vaddr, filesz in segments)
 
 
-def marker_hashes(data: bytes) -> np.ndarray:
+def marker_hashes(data: bytes) -> set[int]:
     """The printable words of ``data`` (runs of visible ASCII, >= MARKER_MIN_LEN bytes, cut at 64), as
-    sorted distinct 64-bit hashes.
+    their 64-bit hashes.
 
     Why hashes: an interpreter's file holds tens of thousands of words, and every known binary's
     were held at once to find each program's own (session 17: a 26-MB RSS step the sensor never
-    gave back, a third of its footprint).  Eight bytes a word instead of a bytes object and a set
-    slot.  ``hash`` is keyed per process, which is all the markers need: they are built and looked
-    up by the same sensor, never stored, and a word's hash cannot be aimed at from outside it.
+    gave back, a third of its footprint).  Kept as sorted ``array('q')`` (``file_marker_hashes``):
+    eight bytes a word.  ``hash`` is keyed per process, which is all the markers need: they are
+    built and looked up by the same sensor, never stored, and a word's hash cannot be aimed at from
+    outside it.  Plain Python, no numpy: the build runs in a daemon thread, and a numpy call that
+    released the GIL there aborted the interpreter at exit (libstdc++'s terminate, when the thread
+    is ended inside C++ code: a vmtest guest, session 17).
     """
-    words = {w[:64] for w in data.translate(_PRINTABLE).split() if len(w) >= MARKER_MIN_LEN}
-    return np.unique(np.fromiter(map(hash, words), dtype=np.int64, count=len(words)))
+    return {hash(w[:64]) for w in data.translate(_PRINTABLE).split() if len(w) >= MARKER_MIN_LEN}
 
 
-def file_marker_hashes(f: Any, pace: Callable[[float], None] | None = None) -> np.ndarray:
+def file_marker_hashes(f: Any, pace: Callable[[float], None] | None = None) -> array[int]:
     """``marker_hashes`` of an open file's marker span (its first MARKER_READ bytes and, when it is
-    longer, its last), read in 1-MiB chunks; ``pace(seconds of work)`` after each.
+    longer, its last), read in 1-MiB chunks, as a sorted array of distinct hashes;
+    ``pace(seconds of work)`` after each chunk.
 
-    The chunks overlap by 64 bytes, so a word across a boundary is still found whole; one chunk's
-    words exist at a time.
+    The chunks overlap by 64 bytes, so a word across a boundary is still found whole.
     """
     size = os.fstat(f.fileno()).st_size
     spans = [(0, min(size, MARKER_READ))]
     if size > MARKER_READ:
         spans.append((max(MARKER_READ, size - MARKER_READ), size))
-    parts: list[np.ndarray] = []
+    out: set[int] = set()
     for start, end in spans:
         pos = start
         while pos < end:
             t0 = time.monotonic()
             f.seek(max(start, pos - 64))
-            parts.append(marker_hashes(f.read(min(end, pos + (1 << 20)) - max(start, pos - 64))))
+            out |= marker_hashes(f.read(min(end, pos + (1 << 20)) - max(start, pos - 64)))
             pos += 1 << 20
             if pace is not None:
                 pace(time.monotonic() - t0)
-    return np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
+    return array("q", sorted(out))
 
 
-def path_marker_hashes(path: str, pace: Callable[[float], None] | None = None) -> np.ndarray:
+def path_marker_hashes(path: str, pace: Callable[[float], None] | None = None) -> array[int]:
     with open(path, "rb") as f:
         return file_marker_hashes(f, pace)
+
+
+def _singles(named: dict[str, array[int]]) -> dict[str, list[int]]:
+    """Per name, its hashes that no other name holds: one merge of the sorted arrays, no table of all."""
+    out: dict[str, list[int]] = {name: [] for name in named}
+    stream = heapq.merge(*(zip(arr, itertools.repeat(name)) for name, arr in named.items()))
+    last: tuple[int, str] | None = None
+    dup = False
+    for item in stream:
+        if last is not None and item[0] == last[0]:
+            dup = True
+            continue
+        if last is not None and not dup:
+            out[last[1]].append(last[0])
+        last, dup = item, False
+    if last is not None and not dup:
+        out[last[1]].append(last[0])
+    return out
 
 
 def kernel_dev_to_user(dev: int) -> int:
@@ -798,42 +819,42 @@ class KnownBinaries:
         binary's MARKER_READ first (and last) bytes once: the background build does it after
         the index is published (``IndexBuild``), paced by ``pace``, a replay on first need.
         """
-        words: dict[tuple[int, int], np.ndarray] = {}
-        common: list[np.ndarray] = []
+        words: dict[tuple[int, int], array[int]] = {}
+        common: set[int] = set()
         for key, path in self.paths.items():
             try:
                 w = path_marker_hashes(path, pace)
             except OSError:
                 continue
             if self.by_inode[key][1] == LOADER:
-                common.append(w)
+                common.update(w)
             words[key] = w
         for lib in self._libc_paths():
             try:
-                common.append(path_marker_hashes(lib, pace))
+                common.update(path_marker_hashes(lib, pace))
             except OSError:
                 continue
-        common_w = np.unique(np.concatenate(common)) if common else np.empty(0, np.int64)
-        by_name: dict[str, tuple[str, set[str], list[np.ndarray]]] = {}
+        by_name: dict[str, tuple[str, set[str], list[array[int]]]] = {}
         for key, w in words.items():
             name, cls, aliases = self.by_inode[key]
             entry = by_name.setdefault(name, (cls, set(), []))
             entry[1].update(aliases)
             entry[2].append(w)
-        merged = {name: np.unique(np.concatenate(parts)) for name, (_c, _a, parts) in by_name.items()}
         del words
-        every, count = np.unique(np.concatenate(list(merged.values())), return_counts=True)
-        single = every[count == 1]  # a word of one program only
+        merged = {
+            name: parts[0] if len(parts) == 1 else array("q", sorted(set().union(*parts)))
+            for name, (_c, _a, parts) in by_name.items()
+        }
+        single = _singles(merged)  # per program, its words no other program holds (sorted)
         out: dict[str, tuple[str, set[str], frozenset[int]]] = {}
         for name, (cls, aliases, _parts) in by_name.items():
             if cls != INTERPRETER and name not in _BUSYBOX:
                 continue
-            w = merged[name]
-            own = w[np.isin(w, single, assume_unique=True) & ~np.isin(w, common_w, assume_unique=True)]
+            own = [h for h in single[name] if h not in common]
             if len(own) < MARKER_MIN_HITS:
                 continue
             step = max(1, len(own) // MARKER_MAX)
-            out[name] = (cls, aliases, frozenset(own[::step][:MARKER_MAX].tolist()))
+            out[name] = (cls, aliases, frozenset(own[::step][:MARKER_MAX]))
         self.markers = out
 
     def _libc_paths(self) -> list[str]:
@@ -864,7 +885,7 @@ class KnownBinaries:
                 ck = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
                 if ck in self._marker_cache:
                     return self._marker_cache[ck]
-                mine = set(file_marker_hashes(f).tolist())
+                mine = set(file_marker_hashes(f))
         except OSError:
             return None
         best: tuple[str, str, set[str], str] | None = None
