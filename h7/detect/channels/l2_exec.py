@@ -54,6 +54,7 @@ import fnmatch
 import hashlib
 import heapq
 import itertools
+import operator
 import os
 import re
 import shlex
@@ -527,7 +528,7 @@ def marker_hashes(data: bytes) -> set[int]:
 
     Why hashes: an interpreter's file holds tens of thousands of words, and every known binary's
     were held at once to find each program's own (session 17: a 26-MB RSS step the sensor never
-    gave back, a third of its footprint).  Kept as sorted ``array('q')`` (``file_marker_hashes``):
+    gave back, a third of its footprint).  Kept as sorted ``array('q')`` (``path_marker_hashes``):
     eight bytes a word.  ``hash`` is keyed per process, which is all the markers need: they are
     built and looked up by the same sensor, never stored, and a word's hash cannot be aimed at from
     outside it.  Plain Python, no numpy: the build runs in a daemon thread, and a numpy call that
@@ -537,10 +538,9 @@ def marker_hashes(data: bytes) -> set[int]:
     return {hash(w[:64]) for w in data.translate(_PRINTABLE).split() if len(w) >= MARKER_MIN_LEN}
 
 
-def file_marker_hashes(f: Any, pace: Callable[[float], None] | None = None) -> array[int]:
+def span_marker_hashes(f: Any, pace: Callable[[float], None] | None = None) -> set[int]:
     """``marker_hashes`` of an open file's marker span (its first MARKER_READ bytes and, when it is
-    longer, its last), read in 1-MiB chunks, as a sorted array of distinct hashes;
-    ``pace(seconds of work)`` after each chunk.
+    longer, its last), read in 1-MiB chunks; ``pace(seconds of work)`` after each chunk.
 
     The chunks overlap by 64 bytes, so a word across a boundary is still found whole.
     """
@@ -558,29 +558,23 @@ def file_marker_hashes(f: Any, pace: Callable[[float], None] | None = None) -> a
             pos += 1 << 20
             if pace is not None:
                 pace(time.monotonic() - t0)
-    return array("q", sorted(out))
+    return out
 
 
 def path_marker_hashes(path: str, pace: Callable[[float], None] | None = None) -> array[int]:
+    """A file's marker hashes as a sorted array: eight bytes a word while the build holds them all."""
     with open(path, "rb") as f:
-        return file_marker_hashes(f, pace)
+        return array("q", sorted(span_marker_hashes(f, pace)))
 
 
 def _singles(named: dict[str, array[int]]) -> dict[str, list[int]]:
     """Per name, its hashes that no other name holds: one merge of the sorted arrays, no table of all."""
     out: dict[str, list[int]] = {name: [] for name in named}
     stream = heapq.merge(*(zip(arr, itertools.repeat(name)) for name, arr in named.items()))
-    last: tuple[int, str] | None = None
-    dup = False
-    for item in stream:
-        if last is not None and item[0] == last[0]:
-            dup = True
-            continue
-        if last is not None and not dup:
-            out[last[1]].append(last[0])
-        last, dup = item, False
-    if last is not None and not dup:
-        out[last[1]].append(last[0])
+    for h, group in itertools.groupby(stream, key=operator.itemgetter(0)):
+        (_h, name), *others = group
+        if not others:
+            out[name].append(h)
     return out
 
 
@@ -885,7 +879,7 @@ class KnownBinaries:
                 ck = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
                 if ck in self._marker_cache:
                     return self._marker_cache[ck]
-                mine = set(file_marker_hashes(f))
+                mine = span_marker_hashes(f)
         except OSError:
             return None
         best: tuple[str, str, set[str], str] | None = None
