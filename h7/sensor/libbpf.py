@@ -66,11 +66,16 @@ def _fail(what: str, err: int, program: str | None = None) -> BPFError:
     return BPFError(msg, errno=err, program=program)
 
 
-def embedded_object() -> bytes:
-    """The CO-RE object the extension was built with (from the bpftool skeleton)."""
+def _embedded() -> tuple[Any, int]:
+    """Where the extension holds the CO-RE object it was built with (static data), and its size."""
     size = ffi.new("size_t *")
     ptr = lib.h7_elf_bytes(size)
-    return bytes(ffi.buffer(ptr, size[0]))
+    return ptr, size[0]
+
+
+def embedded_object() -> bytes:
+    """The CO-RE object the extension was built with (from the bpftool skeleton), copied."""
+    return bytes(ffi.buffer(*_embedded()))
 
 
 class Link:
@@ -336,9 +341,7 @@ class BpfObject:
         # The embedded object is opened where the extension holds it (static data: no 1.4-MB
         # copy in this process's heap per load round); libbpf reads it until the load.
         if elf is None:
-            size = ffi.new("size_t *")
-            self._elf = lib.h7_elf_bytes(size)
-            nbytes = size[0]
+            self._elf, nbytes = _embedded()
         else:
             self._elf = ffi.from_buffer(elf)
             nbytes = len(elf)
