@@ -10,6 +10,7 @@ import importlib.util
 import io
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -194,11 +195,26 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         bpf_unavailable("not root")
     from h7.demo.runner import Demo
 
-    d = Demo(tmp_path / "demo", baseline_s=8, benign_s=0, wait_s=2.0 * TIMESCALE, out=io.StringIO())
+    # the agent (and so the sensor, which ends with it) lives as long as a test can take in a slow
+    # guest: at the demo's 300 s, the L2 accept test outlived it in a one-vCPU CI guest (session 18)
+    d = Demo(
+        tmp_path / "demo", baseline_s=8, benign_s=0, wait_s=2.0 * TIMESCALE, out=io.StringIO(),
+        lifetime_s=600 * TIMESCALE,
+    )  # fmt: skip
     try:
         yield d
     finally:
         d.stop()
+
+
+def sensor_gone(d: Demo) -> str:
+    """Why a live test's sensor is no longer running, for its assertion: the sensor's and the
+    agent's exit codes and the sensor log's tail (an agent that ended takes its sensor with it)."""
+    return (
+        f"the sensor exited (rc {d.sensor.poll()}; agent rc {d.agent.poll()}) "
+        f"{time.monotonic() - d.t0:.0f} s after the demo began; sensor log:\n"
+        + (d.dir / "sensor.log").read_text()[-3000:]
+    )
 
 
 #: an agent that reads a file every 50 ms until a line on stdin, then runs a shell once

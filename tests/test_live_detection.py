@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import SHELL_ON_GO_AGENT, TIMESCALE, bpf_unavailable
+from conftest import SHELL_ON_GO_AGENT, TIMESCALE, bpf_unavailable, sensor_gone
 
 if TYPE_CHECKING:
     from h7.demo.runner import Demo
@@ -26,7 +26,7 @@ def _wait_monitoring(d: Demo, timeout: float = 40) -> None:
     while time.monotonic() < end:
         if d.status().get("engine", {}).get("phase") == "monitoring":
             return
-        assert d.sensor.poll() is None, (d.dir / "sensor.log").read_text()
+        assert d.sensor.poll() is None, sensor_gone(d)
         time.sleep(0.1)
     pytest.fail("baseline never completed")
 

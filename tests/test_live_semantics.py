@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import TIMESCALE
+from conftest import TIMESCALE, sensor_gone
 
 NS = 10**9
 
@@ -65,7 +65,7 @@ def _wait(pred: Any, timeout: float, what: str, d: Any) -> Any:
         v = pred()
         if v:
             return v
-        assert d.sensor.poll() is None, (d.dir / "sensor.log").read_text()[-3000:]
+        assert d.sensor.poll() is None, sensor_gone(d)
         time.sleep(0.1)
     pytest.fail(f"timed out waiting for {what}; sensor log:\n{(d.dir / 'sensor.log').read_text()[-3000:]}")
 

@@ -70,8 +70,20 @@ class DemoResult:
 
 
 class Demo:
-    def __init__(self, workdir: Path, baseline_s: float, benign_s: float, wait_s: float, out: Any) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        baseline_s: float,
+        benign_s: float,
+        wait_s: float,
+        out: Any,
+        lifetime_s: float = 300.0,
+    ) -> None:
+        """``lifetime_s``: how long the agent runs (the model API outlives it by 300 s).  The sensor
+        ends when its agent does, so a caller whose work can take longer (a test in a slow,
+        one-vCPU guest) must ask for more: the default suits ``make demo``."""
         self.dir = workdir
+        self.lifetime_s = lifetime_s
         self.baseline_s = baseline_s
         self.benign_s = benign_s
         self.wait_s = wait_s
@@ -117,9 +129,8 @@ class Demo:
         py = sys.executable
         port_file = self.dir / "model.port"
         port_file.unlink(missing_ok=True)
-        self._spawn(
-            [py, "-m", "h7.demo.model_api", "--port-file", str(port_file), "--duration", "600"], "model.log"
-        )
+        model = [py, "-m", "h7.demo.model_api", "--port-file", str(port_file)]
+        self._spawn([*model, "--duration", f"{self.lifetime_s + 300:g}"], "model.log")
         self._wait_for(
             lambda: port_file.exists() and port_file.read_text().strip(), START_TIMEOUT_S, "the model API"
         )
@@ -141,10 +152,22 @@ class Demo:
         self.cfg = cfg
         self._spawn([py, "-m", "h7", "sinkhole", "--config", str(cfg)], "sinkhole.log")
         self._wait_for(self.sock.exists, START_TIMEOUT_S, "the sinkhole socket")
-        agent = self._spawn(
-            [py, "-m", "h7.demo.agent", "--api", f"127.0.0.1:{port}", "--workdir", str(self.dir / "work")],
-            "agent.log",
-        )
+        agent_args = [
+            py,
+            "-m",
+            "h7.demo.agent",
+            "--api",
+            f"127.0.0.1:{port}",
+            "--workdir",
+            str(self.dir / "work"),
+        ]
+        lifetime = [
+            "--duration",
+            f"{self.lifetime_s:g}",
+            "--turns",
+            str(max(2000, int(self.lifetime_s * 10))),
+        ]
+        agent = self._spawn([*agent_args, *lifetime], "agent.log")
         time.sleep(0.5)
         if record is not None:
             self.agent = agent
