@@ -525,3 +525,50 @@ def test_libbpf_errors_carry_errno_and_message() -> None:
         assert "map 'scope': failed to create" in str(e.value)
     finally:
         obj.close()
+
+
+#: The verifier refuses a program past 1M walked instructions (BPF_COMPLEXITY_LIMIT_INSNS).  A hook
+#: at half of that has no room left for the next kernel's verifier, which may walk more states for the
+#: same code (6.1's walks differ from 6.18's); the object as a whole is bounded too, because its total
+#: is the load time every `h7 attach` pays (a 1-vCPU TCG guest spends most of a sensor's start in it).
+VERIFIER_LIMIT = 1_000_000
+PROGRAM_BUDGET = VERIFIER_LIMIT // 2
+OBJECT_BUDGET = 800_000
+
+
+def test_the_verifier_walks_within_budget() -> None:
+    """Every loaded program's verified_insns (fdinfo) is in budget, and the doctor reports the same sum."""
+    if os.geteuid() != 0:
+        pytest.skip("not root")
+    from h7.sensor.sensor import Sensor
+
+    s = Sensor()
+    s.open()
+    try:
+        insns = s.verified_insns()
+        loaded = s.loaded_programs()
+    finally:
+        s.close()
+    if not insns:
+        pytest.skip("this kernel's fdinfo has no verified_insns (before 5.16)")
+    assert len(insns) == loaded, (len(insns), loaded)
+    total = sum(insns.values())
+    print(
+        f"verified_insns: total {total} over {len(insns)} programs; largest:",
+        sorted(insns.items(), key=lambda kv: -kv[1])[:5],
+    )
+    over = {n: v for n, v in insns.items() if v > PROGRAM_BUDGET}
+    assert not over, f"programs past half the verifier's limit: {over}"
+    assert total <= OBJECT_BUDGET, f"the object's verifier work grew to {total} instructions: {insns}"
+    d = subprocess.run(
+        [sys.executable, "-m", "h7", "doctor", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300 * TIMESCALE,
+    )
+    doc = json.loads(d.stdout)
+    assert not doc["error"], doc["error"]
+    per_hook = {h["program"]: h["verified_insns"] for h in doc["hooks"] if "verified_insns" in h}
+    assert set(per_hook) == set(insns)
+    # the same object loaded twice walks the same: the doctor's figure is this load's
+    assert doc["facts"]["verified_insns"] == sum(per_hook.values()) == total, (doc["facts"], total)

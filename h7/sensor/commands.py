@@ -269,7 +269,7 @@ def doctor_cmd(as_json: bool) -> None:
     from h7.sensor.sensor import Sensor, kernel_facts
 
     facts: dict[str, Any] = kernel_facts()
-    hooks: list[dict[str, str]] = []
+    hooks: list[dict[str, Any]] = []
     gaps: dict[str, Any] = {}
     error = ""
     if facts["root"]:
@@ -281,12 +281,17 @@ def doctor_cmd(as_json: bool) -> None:
             if isinstance(e, BPFError) and e.program:
                 hooks.append({"program": e.program, "state": "failed", "detail": str(e)})
         finally:
+            insns = sensor.verified_insns()
             hooks = [
                 {"program": h.program, "section": h.section, "state": h.state, "detail": h.detail}
+                | ({"verified_insns": insns[h.program]} if h.program in insns else {})
                 for h in sensor.hooks
             ] + hooks
             gaps = dict(sensor.gap_modes)
             facts["attach_seconds"] = round(sensor.attach_seconds, 3)
+            if insns:
+                # the verifier's work for the whole object: what a kernel upgrade can push past its limit
+                facts["verified_insns"] = sum(insns.values())
             sensor.close()
     else:
         error = "not root: cannot test-load BPF programs (run as root)"
@@ -297,7 +302,8 @@ def doctor_cmd(as_json: bool) -> None:
             click.echo(f"{k:28} {v}")
         for h in hooks:
             detail = f"  ({h['detail']})" if h.get("detail") else ""
-            click.echo(f"hook {h['program']:24} {h.get('section', ''):40} {h['state']}{detail}")
+            walked = f"  [{h['verified_insns']} insns verified]" if "verified_insns" in h else ""
+            click.echo(f"hook {h['program']:24} {h.get('section', ''):40} {h['state']}{walked}{detail}")
         for name, g in gaps.items():
             # which mode each kernel-visibility gap (issue 13) runs in, and the hooks that see it
             seen_by = ", ".join(g["hooks"]) or "no hook: not seen in this mode"

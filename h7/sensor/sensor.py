@@ -779,6 +779,22 @@ class Sensor:
                 out[name] = (info.get("run_time_ns", 0), info.get("run_cnt", 0))
         return out
 
+    def verified_insns(self) -> dict[str, int]:
+        """program name -> instructions the verifier walked to accept it (fdinfo, kernel >= 5.16).
+
+        The verifier refuses a program past 1M walked instructions, and the count grows with
+        every branch a change adds, often far more than the program's size does: a hook that
+        creeps towards the limit on one kernel fails to load on the next.  The doctor shows it
+        and a test bounds it, so growth is seen while there is still room.  Absent for a
+        program the kernel does not report it for."""
+        out = {}
+        for name, p in self._programs.items():
+            if p.autoload:
+                n = p.fdinfo().get("verified_insns")
+                if n is not None:
+                    out[name] = n
+        return out
+
     def program_ids(self) -> set[int]:
         """Kernel ids of this sensor's loaded programs (what bpftool lists)."""
         ids = {p.prog_id for p in self._programs.values() if p.autoload}
