@@ -2772,29 +2772,33 @@ static __always_inline void iphdr_dest(const void *ubuf, __u64 len, __u16 family
 }
 
 /* A send on an IP_HDRINCL socket, from its syscall: the header's destination, counted as egress.
- * A sendmmsg's messages after the first are not read: one more event, unspecified address. */
+ * A sendmmsg's messages after the first are not read: one more event, unspecified address.
+ * The record is the caller's (`n`, cleared here): both callers are inlined into sys_enter, and
+ * a second struct h7_net of its own put 32 more bytes on the frame 6.1 adds to its subprograms'
+ * (docs/kernels.md, the stack budget). */
 static __always_inline void raw_send_emit(__u32 agent, struct h7_stats *st, struct sock *sk, __u32 op,
-					  int fd, const void *ubuf, __u64 blen, __u64 bytes, __u32 count)
+					  int fd, const void *ubuf, __u64 blen, __u64 bytes, __u32 count,
+					  struct h7_net *n)
 {
-	struct h7_net n = {};
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 
-	iphdr_dest(ubuf, blen, family, &n);
+	__builtin_memset(n, 0, sizeof(*n));
+	iphdr_dest(ubuf, blen, family, n);
 	if (st) {
 		st->sends += count;
 		st->send_bytes += bytes;
 	}
-	n.op = op;
-	n.fd = fd;
-	n.bytes = bytes;
-	n.count = 1;
-	n.hook = H7_HOOK_SYS_ENTER;
-	net_emit(agent, tgid, &n, 1);
+	n->op = op;
+	n->fd = fd;
+	n->bytes = bytes;
+	n->count = 1;
+	n->hook = H7_HOOK_SYS_ENTER;
+	net_emit(agent, tgid, n, 1);
 	if (op == H7_NET_SENDMMSG && count > 1) {
-		iphdr_dest(0, 0, family, &n);
-		n.count = count - 1;
-		net_emit(agent, tgid, &n, 1);
+		iphdr_dest(0, 0, family, n);
+		n->count = count - 1;
+		net_emit(agent, tgid, n, 1);
 	}
 }
 
@@ -2847,7 +2851,7 @@ static __always_inline void on_net(__u32 agent, struct h7_stats *st, __u32 op, i
 			/* in every mode: no other hook reads a raw socket's own IP header */
 			sk = fd_sock(fd);
 			if (sk && sock_hdrincl(sk)) {
-				raw_send_emit(agent, st, sk, op, fd, ubuf, blen, bytes, count);
+				raw_send_emit(agent, st, sk, op, fd, ubuf, blen, bytes, count, &n);
 				return;
 			}
 		}
@@ -3097,7 +3101,7 @@ static __always_inline void on_socket_write(__u32 agent, struct h7_stats *st, in
 		if (fe)
 			return; /* fentry/inet_sendmsg (an IP_HDRINCL write: unspecified address there) */
 		if (sock_hdrincl(sk)) {
-			raw_send_emit(agent, st, sk, H7_NET_WRITE, fd, ubuf, blen, bytes, 1);
+			raw_send_emit(agent, st, sk, H7_NET_WRITE, fd, ubuf, blen, bytes, 1, &n);
 			return; /* sendfile/splice/vmsplice: no buffer to read, unspecified address */
 		}
 		family = read_sock_peer(sk, &n, agent);
