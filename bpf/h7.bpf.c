@@ -220,7 +220,7 @@ struct {
  * its stack the pair was exactly 512 (352 + 160).  Only recv_mark_peer touches it, from task
  * context (sys_enter, fentry/inet_sendmsg, the io_uring submit tracepoint), never from an interrupt;
  * a call preempted on its CPU by another one finds `owner` changed and drops its mark (a missed
- * mark, never a wrong one), as proc_scratch does. */
+ * mark, never a wrong one, counted in ring_stats[H7_RING_SCRATCH]), as proc_scratch does. */
 struct h7_peer_scratch {
 	__u64 owner; /* bpf_get_current_pid_tgid() of the call using it */
 	struct h7_conn_key k;
@@ -2501,7 +2501,11 @@ static __attribute__((noinline)) int recv_mark_peer(__u64 skp, __u32 agent, __u3
 		peer = bpf_map_lookup_elem(&client_tuples, &ps->k);
 	else
 		peer = bpf_map_lookup_elem(&accepted_tuples, &ps->k);
-	if (!peer || ps->owner != me)
+	if (ps->owner != me) {
+		ring_count(H7_RING_SCRATCH, 0); /* another call took the scratch: its key is gone */
+		return 0;
+	}
+	if (!peer)
 		return 0; /* the other end is not a socket on this host (or forgotten: LRU) */
 	psk = *peer;
 	if (bpf_map_lookup_elem(&recv_marks, &psk))
@@ -2519,8 +2523,11 @@ static __attribute__((noinline)) int recv_mark_peer(__u64 skp, __u32 agent, __u3
 		return 0;
 	}
 	__builtin_memset(&ps->m, 0, sizeof(ps->m));
-	if (ps->owner != me)
-		return 0; /* another call took the scratch meanwhile: no mark rather than a mixed one */
+	if (ps->owner != me) {
+		/* another call took the scratch meanwhile: no mark rather than a mixed one, counted */
+		ring_count(H7_RING_SCRATCH, 0);
+		return 0;
+	}
 	recv_mark_in(&ps->m, psk, sock_ino((struct sock *)psk), H7_RECV_TCP, agent, me >> 32, 0, 0);
 	return 0;
 }
@@ -3856,7 +3863,8 @@ struct h7_procpath {
  * exceeded the 1M-instruction limit).  bpf_loop's context must be on the
  * stack: it holds the pointer.  A preempted sys_enter whose CPU runs another
  * one in between finds its path overwritten: `owner` tells, and the open is
- * dropped (missed, never attributed to the wrong caller).
+ * dropped (missed, never attributed to the wrong caller) and counted in
+ * ring_stats[H7_RING_SCRATCH].
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -4340,8 +4348,12 @@ __noinline int h7_proc_open(long nr, int dfd, __u64 upath, __u32 flags, __u32 ho
 			p->vpid = p->target;
 		}
 	}
-	if (!op || p->owner != bpf_get_current_pid_tgid())
+	if (!op)
 		return 0;
+	if (p->owner != bpf_get_current_pid_tgid()) {
+		ring_count(H7_RING_SCRATCH, 0); /* a found open, lost: its path was overwritten */
+		return 0;
+	}
 	p->op = op;
 	return op;
 }
@@ -4360,8 +4372,13 @@ __noinline int h7_proc_report(void)
 	int ia32;
 
 	p = bpf_map_lookup_elem(&proc_scratch, &zero);
-	if (!p || !p->op || p->owner != bpf_get_current_pid_tgid())
+	if (!p)
 		return 0;
+	if (!p->op || p->owner != bpf_get_current_pid_tgid()) {
+		/* called only after h7_proc_open found an op: another call reused the scratch between */
+		ring_count(H7_RING_SCRATCH, 0);
+		return 0;
+	}
 	op = p->op;
 	vpid = p->vpid;
 	target = p->target;

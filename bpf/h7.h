@@ -65,7 +65,12 @@ struct h7_held_key {
 enum h7_ring {
 	H7_RING_SYS = 0,    /* high-rate syscall stream: struct h7_sys_rec */
 	H7_RING_EVENTS = 1, /* low-rate discrete events: struct h7_event  */
-	H7_RING_COUNT = 2,
+	/* Not a ring: calls that lost their per-CPU scratch (proc_scratch, peer_scratch) to
+	 * another call on the same CPU before they were done, so dropped what they had parsed.
+	 * Only `dropped` counts.  A preemptible program (fentry on a preemptible kernel) can be
+	 * the one preempted; zero wherever no hook using a scratch runs preemptibly. */
+	H7_RING_SCRATCH = 2,
+	H7_RING_COUNT = 3,
 };
 
 enum h7_event_type {

@@ -29,7 +29,10 @@ PID_WORDS = PID_LIMIT // 64
 
 RING_SYS = 0
 RING_EVENTS = 1
-RING_NAMES = ("sys", "events")
+RING_SCRATCH = 2
+"""Not a ring: ``ring_stats``' slot for calls that lost their per-CPU scratch to another call
+on the same CPU (``dropped`` only; bpf/h7.h)."""
+RING_NAMES = ("sys", "events", "scratch")
 
 # Map sizes and limits (bpf/h7.h "Map sizes and limits").
 MAX_AGENTS = 1024  # agent ids 1..MAX_AGENTS-1

@@ -227,6 +227,8 @@ def test_header_constants_match() -> None:
         ("H7_ACCESS_FENTRY", decode.ACCESS_FENTRY),
         ("H7_RING_SYS", decode.RING_SYS),
         ("H7_RING_EVENTS", decode.RING_EVENTS),
+        ("H7_RING_SCRATCH", decode.RING_SCRATCH),
+        ("H7_RING_COUNT", len(decode.RING_NAMES)),
         ("H7_PATH_LEN", decode.PATH_LEN),
         ("H7_ARGS_LEN", decode.ARGS_LEN),
         ("H7_HIST_SLOTS", decode.HIST_SLOTS),

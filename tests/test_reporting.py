@@ -62,7 +62,12 @@ def test_status_says_what_is_held_refused_or_unwatched() -> None:
         "cal_held": 3,
         "cal_uncertified": 7,
         "spool_held": 2,
-        "ring": {"agent_capacity_refused": 5, "scope_insert_failed": 1},
+        "ring": {
+            "agent_capacity_refused": 5,
+            "scope_insert_failed": 1,
+            "sys_dropped": 4,
+            "scratch_dropped": 6,
+        },
     }
     sink = {
         "reachable": True,
@@ -78,6 +83,8 @@ def test_status_says_what_is_held_refused_or_unwatched() -> None:
         "waiting in memory for the spool disk: 2",
         "all agent numbers in use): 5",
         "scope map full): 1",
+        "a preempted call's per-CPU scratch was reused: 6",
+        "ring-buffer drops: 4\n",  # a lost scratch is no ring-buffer drop: told apart, not summed in
         "refused 5 unauthenticated alert(s) (uid 65534: 5) and 36 connection(s)",
     ):
         assert want in text, (want, text)

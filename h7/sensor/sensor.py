@@ -59,6 +59,7 @@ from h7.decode import (
     RECV_WINDOW,
     RING_EVENTS,
     RING_NAMES,
+    RING_SCRATCH,
     RING_STATS_DTYPE,
     RING_SYS,
     RUN_BASE,
@@ -1248,12 +1249,15 @@ class Sensor:
             return None
 
     def ring_counters(self) -> dict[str, int]:
-        """Cumulative per-ring emitted/dropped counts (summed over CPUs)."""
+        """Cumulative per-ring emitted/dropped counts (summed over CPUs), and ``scratch_dropped``:
+        finds lost because a preempting call on the same CPU reused the per-CPU scratch they were
+        parsed in (no ring; bpf/h7.h H7_RING_SCRATCH)."""
         out: dict[str, int] = {}
-        for idx in (RING_SYS, RING_EVENTS):
+        for idx in (RING_SYS, RING_EVENTS, RING_SCRATCH):
             rows = self._maps["ring_stats"].lookup_percpu(_U32.pack(idx), RING_STATS_DTYPE)
             tot = _sum_cpus(rows, RING_STATS_DTYPE)
-            out[f"{RING_NAMES[idx]}_emitted"] = int(tot["emitted"])
+            if idx != RING_SCRATCH:
+                out[f"{RING_NAMES[idx]}_emitted"] = int(tot["emitted"])
             out[f"{RING_NAMES[idx]}_dropped"] = int(tot["dropped"])
         if self._sys_ring is not None and self._event_ring is not None:
             out["malformed"] = self._sys_ring.malformed + self._event_ring.malformed
@@ -1262,6 +1266,9 @@ class Sensor:
     def drops(self) -> dict[str, int]:
         c = self.ring_counters()
         out = {k: v for k, v in c.items() if k.endswith("_dropped") or k == "malformed"}
+        if not out.get("scratch_dropped"):
+            # named only once it happens: most kernels never preempt a hook that uses a scratch
+            out.pop("scratch_dropped", None)
         if self.scope_insert_failed:
             # threads left unwatched because the scope map was full: evidence may be incomplete
             out["scope_insert_failed"] = self.scope_insert_failed

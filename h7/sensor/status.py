@@ -168,7 +168,9 @@ def normalise_status(doc: dict[str, Any]) -> dict[str, Any]:
         view["spool"] = doc["sink"]
     if "ringbuf_drops" not in view:
         ring = _table(doc.get("ring"))
-        view["ringbuf_drops"] = sum(int(v) for k, v in ring.items() if k.endswith("_dropped") and _isnum(v))
+        view["ringbuf_drops"] = sum(
+            int(v) for k, v in ring.items() if k.endswith("_dropped") and k != "scratch_dropped" and _isnum(v)
+        )
     if "started_at" not in view and isinstance(doc.get("started"), int | float):
         view["started_at"] = doc["started"]
     return view
@@ -237,6 +239,7 @@ def format_status(doc: dict[str, Any], sink: dict[str, Any] | None = None) -> st
             ("spool_held", "certified alerts waiting in memory for the spool disk"),
             ("agent_capacity_refused", "matches not watched (all agent numbers in use)"),
             ("scope_insert_failed", "threads not watched (scope map full)"),
+            ("scratch_dropped", "kernel finds lost: a preempted call's per-CPU scratch was reused"),
         ):
             v = doc.get(k) or _table(doc.get("ring")).get(k)
             if v:
