@@ -35,6 +35,19 @@ def bpf_unavailable(reason: str) -> None:
     pytest.skip(f"BPF unavailable: {reason}")
 
 
+def doctor_json() -> dict[str, Any]:
+    """`h7 doctor --json` run as a user would run it (its own process: a second load of every
+    program, minutes in a 1-vCPU TCG guest); fails the test on a reported problem."""
+    import json
+    import subprocess
+
+    argv = [sys.executable, "-m", "h7", "doctor", "--json"]
+    d = subprocess.run(argv, capture_output=True, text=True, timeout=300 * TIMESCALE)
+    doc: dict[str, Any] = json.loads(d.stdout)
+    assert not doc["error"], doc["error"]
+    return doc
+
+
 #: The sensor the last sensor-using test left open (see ``sensor`` below); None when closed.
 _shared: list[Any] = []
 

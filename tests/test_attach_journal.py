@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SHELL_ON_GO_AGENT, TIMESCALE, bpf_unavailable
+from conftest import SHELL_ON_GO_AGENT, TIMESCALE, bpf_unavailable, doctor_json
 
 
 def _attach(d: Path, pid: int, journal: Path) -> list[str]:
@@ -151,14 +151,7 @@ def test_the_status_file_names_each_gaps_mode_as_the_doctor_does(tmp_path: Path)
         agent.kill()
         agent.wait()
     st = json.loads((tmp_path / "status.json").read_text())
-    d = subprocess.run(
-        [sys.executable, "-m", "h7", "doctor", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300 * TIMESCALE,
-    )
-    doc = json.loads(d.stdout)
-    assert not doc["error"], doc["error"]
+    doc = doctor_json()
     assert set(st["gaps"]) == {g.name for g in GAPS}
     assert {n: (g["gap"], g["mode"], g["hooks"]) for n, g in st["gaps"].items()} == {
         n: (g["gap"], g["mode"], g["hooks"]) for n, g in doc["gaps"].items()

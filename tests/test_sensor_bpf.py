@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TIMESCALE
+from conftest import TIMESCALE, doctor_json
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENT = ROOT / "tests" / "agents" / "scripted_agent.py"
@@ -564,14 +564,7 @@ def test_the_verifier_walks_within_budget() -> None:
     over = {n: v for n, v in insns.items() if v > PROGRAM_BUDGET}
     assert not over, f"programs past half the verifier's limit: {over}"
     assert total <= OBJECT_BUDGET, f"the object's verifier work grew to {total} instructions: {insns}"
-    d = subprocess.run(
-        [sys.executable, "-m", "h7", "doctor", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300 * TIMESCALE,
-    )
-    doc = json.loads(d.stdout)
-    assert not doc["error"], doc["error"]
+    doc = doctor_json()
     per_hook = {h["program"]: h["verified_insns"] for h in doc["hooks"] if "verified_insns" in h}
     assert set(per_hook) == set(insns)
     # the same object loaded twice walks the same: the doctor's figure is this load's
