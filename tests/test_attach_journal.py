@@ -152,6 +152,10 @@ def test_the_status_file_names_each_gaps_mode_as_the_doctor_does(tmp_path: Path)
         agent.wait()
     st = json.loads((tmp_path / "status.json").read_text())
     doc = doctor_json()
+    # the verifier's walk per program (fdinfo), as the doctor shows it (tests/test_sensor_bpf.py bounds it)
+    walked = [h["verified_insns"] for h in doc["hooks"] if h["state"] == "attached"]
+    assert walked and all(isinstance(n, int) and n > 0 for n in walked), doc["hooks"]
+    assert doc["facts"]["verified_insns"] >= sum(walked), doc["facts"]
     assert set(st["gaps"]) == {g.name for g in GAPS}
     assert {n: (g["gap"], g["mode"], g["hooks"]) for n, g in st["gaps"].items()} == {
         n: (g["gap"], g["mode"], g["hooks"]) for n, g in doc["gaps"].items()

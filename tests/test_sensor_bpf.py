@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TIMESCALE, doctor_json
+from conftest import TIMESCALE
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENT = ROOT / "tests" / "agents" / "scripted_agent.py"
@@ -540,22 +540,16 @@ PROGRAM_BUDGET = VERIFIER_LIMIT // 2
 OBJECT_BUDGET = 800_000
 
 
-def test_the_verifier_walks_within_budget() -> None:
-    """Every loaded program's verified_insns (fdinfo) is in budget, and the doctor reports the same sum."""
-    if os.geteuid() != 0:
-        pytest.skip("not root")
-    from h7.sensor.sensor import Sensor
+def test_the_verifier_walks_within_budget(sensor: Any) -> None:
+    """Every loaded program's verified_insns (fdinfo) is within budget; the figures are printed.
 
-    s = Sensor()
-    s.open()
-    try:
-        insns = s.verified_insns()
-        loaded = s.loaded_programs()
-    finally:
-        s.close()
+    The shared sensor: a fresh load is ~25 s of a TCG guest, and the walk is fixed at load.
+    The doctor's report of the same figures is checked on the host (test_attach_journal).
+    """
+    insns = sensor.verified_insns()
     if not insns:
         pytest.skip("this kernel's fdinfo has no verified_insns (before 5.16)")
-    assert len(insns) == loaded, (len(insns), loaded)
+    assert len(insns) == sensor.loaded_programs(), (len(insns), sensor.loaded_programs())
     total = sum(insns.values())
     print(
         f"verified_insns: total {total} over {len(insns)} programs; largest:",
@@ -564,8 +558,3 @@ def test_the_verifier_walks_within_budget() -> None:
     over = {n: v for n, v in insns.items() if v > PROGRAM_BUDGET}
     assert not over, f"programs past half the verifier's limit: {over}"
     assert total <= OBJECT_BUDGET, f"the object's verifier work grew to {total} instructions: {insns}"
-    doc = doctor_json()
-    per_hook = {h["program"]: h["verified_insns"] for h in doc["hooks"] if "verified_insns" in h}
-    assert set(per_hook) == set(insns)
-    # the same object loaded twice walks the same: the doctor's figure is this load's
-    assert doc["facts"]["verified_insns"] == sum(per_hook.values()) == total, (doc["facts"], total)
