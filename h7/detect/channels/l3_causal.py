@@ -115,7 +115,7 @@ import os
 import platform
 import posixpath
 import re
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -136,6 +136,9 @@ from h7.registry import AlertCode, ChannelSpec, register
 
 Edge = tuple[str, str, str]  # (src, dst, kind)
 
+#: certified loops remembered by their processes (CausalChannel._cycles): a loop is three live
+#: process instances, so this bounds memory on an agent that forks for ever, not a working set
+LOOP_KEYS_MAX = 4096
 O_ACCMODE = 0o3
 O_WRONLY = 0o1
 O_RDWR = 0o2
@@ -1327,6 +1330,8 @@ class CausalChannel(Channel):
         self._order: deque[ProcEdge] = deque()
         self.base_flows: set[tuple[str, str, str]] = set()  # flows (projected) the baseline saw
         self._reported_cycles: set[str] = set()
+        #: (agent process, writer, reader) of each certified loop -> its key (see _cycles); bounded
+        self._loop_keys: OrderedDict[tuple[str, str, str], str] = OrderedDict()
         self._pool: dict[int, int] = {}  # pool threads (tid -> its process): see _pool_threads
         self._exfil = ExfilWindow()
         self.last: dict[str, Any] = {"divergence": 0.0}
@@ -1780,9 +1785,30 @@ class CausalChannel(Channel):
             sig_src = "\n".join(sorted({"|".join(e.proj) for e in walk_flows} | set(images)))
             sig = hashlib.sha256(sig_src.encode()).hexdigest()[:16]
             in_reported.update(walk)
+            # The loop is between PROCESSES; files are what it carries.  The same agent process, the
+            # same writer and the same reader closing it again through another file (a tool run whose
+            # several outputs the agent reads back: red-team round 5's workspace hash read five files
+            # one git wrote, five certificates) is that loop again: it keeps its first certificate's
+            # key, so the engine folds it into that certificate and counts it (issue 12: repeats
+            # fold while in use; re-certified after fold_idle).
+            loop = (fe.via.src, fe.src, fe.dst)
+            first = self._loop_keys.get(loop)
+            if first is not None:
+                self._loop_keys.move_to_end(loop)
+                again: dict[str, Any] = {
+                    "cycle": [s for e in walk for s in self._render(e)],
+                    "paths": [fe.path],
+                    "loop_of": first,
+                }
+                out.append(ctx.alert("L3", "CAUSAL_CYCLE_DETECTED", int(batch.t1_ns), float(len(new_flows)),
+                                     1.0, first, again))  # fmt: skip
+                continue
             if sig in self._reported_cycles:
                 continue  # the same loop again (other processes of the same images)
             self._reported_cycles.add(sig)
+            self._loop_keys[loop] = sig
+            if len(self._loop_keys) > LOOP_KEYS_MAX:
+                self._loop_keys.popitem(last=False)  # the oldest loop: a later flow of it alerts anew
             evidence = {
                 "cycle": [s for e in walk for s in self._render(e)],
                 "nodes": sorted({n for e in walk for n in self._render_nodes(e)})[:40],
