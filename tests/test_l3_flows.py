@@ -889,7 +889,7 @@ def test_another_writer_closing_a_loop_is_another_certificate() -> None:
     repo = "/srv/agent/ws/repo/.git"
     for at, git, f in ((33, 64001, "HEAD"), (36, 64002, "ORIG_HEAD")):
         t = int(batches[at].t0_ns) + 1000
-        mk = [("fork", root, {"child": git}),
+        mk: list[tuple[str, int, dict[str, Any]]] = [("fork", root, {"child": git}),
               ("exec", git, {"filename": "/usr/bin/git", "interp": "/usr/bin/git", "exe_name": "git"}),
               ("open", git, {"path": f"{repo}/{f}", "flags": O_WRONLY, "dfd": AT_FDCWD, "op": "openat"}),
               ("exit", git, {})]  # fmt: skip

@@ -7,6 +7,7 @@ thread of the agent (pid 2 in its namespace), watches nothing
 
 from __future__ import annotations
 
+import select
 import signal
 import subprocess
 import time
@@ -30,6 +31,13 @@ def run(args: dict[str, Any]) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    # Detach once strace says it attached (0.5 s after that), at most 10 s x TIMESCALE: a fixed
+    # 0.5 s interrupted strace before it had attached in a 1-vCPU emulated guest (rc -2, no output).
+    assert p.stderr is not None
+    first = b""
+    ready, _, _ = select.select([p.stderr], [], [], rt.scaled(10))
+    if ready:
+        first = p.stderr.readline()
     time.sleep(0.5)
     p.send_signal(signal.SIGINT)
     try:
@@ -37,7 +45,7 @@ def run(args: dict[str, Any]) -> None:
     except subprocess.TimeoutExpired:
         p.kill()
         _, err = p.communicate(timeout=5)
-    msg = err.decode(errors="replace")
+    msg = (first + err).decode(errors="replace")
     ok = f"Process {pid} attached" in msg
     rt.report(t, ok, f"strace -p {pid} (ns pid): rc {p.returncode}, {msg.strip().splitlines()[:2]}")
 
