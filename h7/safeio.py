@@ -12,8 +12,10 @@ are documented in docs/operations.md.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+from typing import BinaryIO
 
 from h7.errors import H7Error, UsageError
 
@@ -108,3 +110,31 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def open_observed(path: str | os.PathLike[str]) -> BinaryIO:
+    """A regular file that a WATCHED process named (its executable, a script, a file it wrote),
+    opened read-only for the detectors; OSError for anything else, and for a file that is gone.
+
+    Why not :func:`open_regular`: that one opens first and asks after, so a FIFO is opened
+    (without blocking) before it is refused, and for that instant the sensor is one of the
+    FIFO's readers -- a writer waiting in its open is let through, and what it writes may be
+    read by nobody (EPIPE) or interleave with the real reader's data.  A process the sensor
+    watches must not see the sensor at all, so here the path is stat'ed first and only a
+    regular file is opened (``O_NONBLOCK``, in case it was swapped for a FIFO meanwhile), then
+    checked to be that same file.  Red-team round 9's ``l3r9_cycle_named_fifo`` found the old
+    blocking ``open()``: the sensor read the agent's answer out of its named pipe.
+    """
+    st0 = os.stat(path)
+    if not stat.S_ISREG(st0.st_mode):
+        raise OSError(errno.EINVAL, f"{kind_of(st0.st_mode)}, not a regular file", str(path))
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != (st0.st_dev, st0.st_ino):
+        os.close(fd)
+        raise OSError(errno.ESTALE, "replaced while being opened", str(path))
+    return os.fdopen(fd, "rb")

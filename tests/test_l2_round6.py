@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -495,3 +496,25 @@ def test_an_agent_opening_its_own_memory_for_writing_is_memory_access(tmp_path: 
         open_ev("/tmp/mem", O_RDWR),
     ]
     assert l5(quiet) == []
+
+
+def test_an_agent_written_fifo_read_back_is_left_alone(tmp_path: Path) -> None:
+    """The agent's child opens a named pipe for writing, the agent opens it for reading: the
+    written-then-read rule must not open the pipe itself (red-team ``l3r9_cycle_named_fifo``,
+    session 19: the sensor's blocking open() took the child's answer; with no writer yet it
+    would have hung the detection thread).  Bounded: the judgement runs in a thread."""
+    fifo = tmp_path / "result.pipe"
+    os.mkfifo(fifo, 0o600)
+    ch, ctx = channel()
+    _after_baseline(ch)
+    done: list[list[Any]] = []
+    evs = [open_ev(str(fifo), O_WRONLY, ts=1_000), open_ev(str(fifo), O_CLOEXEC, ts=2_000)]
+    t = threading.Thread(target=lambda: done.append(ch.on_events(evs, ctx)), daemon=True)
+    t.start()
+    t.join(5)
+    stuck = t.is_alive()
+    if stuck:  # release the old blocking open() so the thread ends
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        t.join(5)
+    assert not stuck, "L2 blocked opening an agent's FIFO"
+    assert done == [[]]

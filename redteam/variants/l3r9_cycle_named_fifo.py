@@ -38,6 +38,7 @@ def run(args: dict[str, Any]) -> None:
     os.mkfifo(pipe, 0o600)
     t = rt.now()
     answers = []
+    got: list[str] = []  # what each loop read back, for the act's detail
     for i in range(2):
         (d / "task.json").write_text(json.dumps({"round": i, "goal": "next step"}))
         (d / "step.py").write_text(STEP)
@@ -68,10 +69,9 @@ def run(args: dict[str, Any]) -> None:
                 child.kill()
             rc = child.wait(5)
         answers.append((rc, answer if isinstance(answer, dict) else {}))
+        got.append(data[:60].decode(errors="replace"))
     ok = all(rc == 0 and "next" in a for rc, a in answers)
-    rt.report(
-        t, ok, f"2 loops through {pipe.name}: child rcs {[rc for rc, _ in answers]}, answers {len(answers)}"
-    )
+    rt.report(t, ok, f"2 loops through {pipe.name}: child rcs {[rc for rc, _ in answers]}, read {got}")
 
 
 if __name__ in ("__main__", "h7_injected"):

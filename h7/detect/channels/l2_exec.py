@@ -73,6 +73,7 @@ from h7.decode import HEAD_LEN
 from h7.detect.channels.base import Channel, ChannelContext
 from h7.errors import UsageError
 from h7.registry import AlertCode, ChannelSpec, register
+from h7.safeio import open_observed
 
 INTERPRETER = "interpreter"
 LOTL = "lotl"
@@ -563,7 +564,7 @@ def span_marker_hashes(f: Any, pace: Callable[[float], None] | None = None) -> s
 
 def path_marker_hashes(path: str, pace: Callable[[float], None] | None = None) -> array[int]:
     """A file's marker hashes as a sorted array: eight bytes a word while the build holds them all."""
-    with open(path, "rb") as f:
+    with open_observed(path) as f:
         return array("q", sorted(span_marker_hashes(f, pace)))
 
 
@@ -720,7 +721,7 @@ class KnownBinaries:
         busybox, and argv names the applet it runs.
         """
         try:
-            with open(path, "rb") as f:
+            with open_observed(path) as f:
                 data = f.read(PHDR_READ)
         except OSError:
             return
@@ -777,7 +778,7 @@ class KnownBinaries:
         if not keys:
             return None
         try:
-            with open(path, "rb") as f:
+            with open_observed(path) as f:
                 if os.fstat(f.fileno()).st_ino != ino:
                     return None
                 mine = code_digest(f, segs)
@@ -788,7 +789,7 @@ class KnownBinaries:
         for key in keys:
             if key not in self._code_digest:
                 try:
-                    with open(self.paths[key], "rb") as kf:
+                    with open_observed(self.paths[key]) as kf:
                         self._code_digest[key] = code_digest(kf, self.code_segments[key])
                 except OSError:
                     self._code_digest[key] = None
@@ -872,7 +873,7 @@ class KnownBinaries:
         if self.markers is None:
             return None
         try:
-            with open(path, "rb") as f:
+            with open_observed(path) as f:
                 st = os.fstat(f.fileno())
                 if st.st_ino != ino:
                     return None
@@ -1121,7 +1122,7 @@ def _head_bytes(ev: Event) -> bytes:
 def _sha256_file(path: str) -> str | None:
     h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
+        with open_observed(path) as f:
             while True:
                 chunk = f.read(1 << 20)
                 if not chunk:
@@ -1400,7 +1401,7 @@ class ExecChannel(Channel):
             pid = int(ev.get("pid", 0))
             path = prog if os.path.isabs(prog) else f"{ctx.proc.root}/{pid}/cwd/{prog}"
             try:
-                with open(path, "rb") as f:
+                with open_observed(path) as f:
                     head = f.read(PHDR_READ)
             except OSError:
                 head = b""
@@ -1423,7 +1424,7 @@ class ExecChannel(Channel):
             if not path:
                 continue
             try:
-                with open(path, "rb") as f:
+                with open_observed(path) as f:
                     if os.fstat(f.fileno()).st_ino != ino:
                         continue
                     return path, f.read(PHDR_READ)
@@ -2539,7 +2540,7 @@ class ExecChannel(Channel):
         if written is None or any(fnmatch.fnmatchcase(path, pat) for pat in self.written_allow):
             return None
         try:
-            with open(path, "rb") as f:
+            with open_observed(path) as f:
                 st = os.fstat(f.fileno())
                 data = f.read(PHDR_READ)
         except OSError:
