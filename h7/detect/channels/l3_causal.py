@@ -1782,8 +1782,6 @@ class CausalChannel(Channel):
             if not new_flows:
                 continue  # every data flow of this loop was seen in the baseline, or carries its data
             images = sorted({self._img(e.src) for e in walk})
-            sig_src = "\n".join(sorted({"|".join(e.proj) for e in walk_flows} | set(images)))
-            sig = hashlib.sha256(sig_src.encode()).hexdigest()[:16]
             in_reported.update(walk)
             # The loop is between PROCESSES; files are what it carries.  The same agent process, the
             # same writer and the same reader closing it again through another file (a tool run whose
@@ -1795,20 +1793,16 @@ class CausalChannel(Channel):
             first = self._loop_keys.get(loop)
             if first is not None:
                 self._loop_keys.move_to_end(loop)
-                again: dict[str, Any] = {
-                    "cycle": [s for e in walk for s in self._render(e)],
-                    "paths": [fe.path],
-                    "loop_of": first,
-                }
-                out.append(ctx.alert("L3", "CAUSAL_CYCLE_DETECTED", int(batch.t1_ns), float(len(new_flows)),
-                                     1.0, first, again))  # fmt: skip
-                continue
-            if sig in self._reported_cycles:
-                continue  # the same loop again (other processes of the same images)
-            self._reported_cycles.add(sig)
-            self._loop_keys[loop] = sig
-            if len(self._loop_keys) > LOOP_KEYS_MAX:
-                self._loop_keys.popitem(last=False)  # the oldest loop: a later flow of it alerts anew
+                key = first
+            else:
+                sig_src = "\n".join(sorted({"|".join(e.proj) for e in walk_flows} | set(images)))
+                key = hashlib.sha256(sig_src.encode()).hexdigest()[:16]
+                if key in self._reported_cycles:
+                    continue  # the same loop again (other processes of the same images)
+                self._reported_cycles.add(key)
+                self._loop_keys[loop] = key
+                if len(self._loop_keys) > LOOP_KEYS_MAX:
+                    self._loop_keys.popitem(last=False)  # the oldest loop: a later flow of it alerts anew
             evidence = {
                 "cycle": [s for e in walk for s in self._render(e)],
                 "nodes": sorted({n for e in walk for n in self._render_nodes(e)})[:40],
@@ -1818,10 +1812,11 @@ class CausalChannel(Channel):
                 "closing_edges": self._render(fe),
                 "new_edges_in_cycle": [s for e in new_flows[:10] for s in self._render(e)],
                 "structural_drift": drift,
+                **({"loop_of": first} if first is not None else {}),
             }
             # Binary verdict; the divergence counts the loop's flows the baseline never saw (>= 1).
             div = float(len(new_flows))
-            out.append(ctx.alert("L3", "CAUSAL_CYCLE_DETECTED", int(batch.t1_ns), div, 1.0, sig, evidence))
+            out.append(ctx.alert("L3", "CAUSAL_CYCLE_DETECTED", int(batch.t1_ns), div, 1.0, key, evidence))
         return out
 
     def _img(self, node: str) -> str:
