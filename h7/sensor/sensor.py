@@ -771,14 +771,16 @@ class Sensor:
         """How many of the object's programs this kernel loaded (attached or held in reserve)."""
         return sum(1 for p in self._programs.values() if p.autoload)
 
+    def _loaded_fdinfo(self) -> dict[str, dict[str, int]]:
+        """program name -> the kernel's fdinfo, for every program this kernel loaded."""
+        return {name: p.fdinfo() for name, p in self._programs.items() if p.autoload}
+
     def program_stats(self) -> dict[str, tuple[int, int]]:
         """program name -> (run_time_ns, run_cnt), cumulative; zeros unless bpf_stats are enabled."""
-        out = {}
-        for name, p in self._programs.items():
-            if p.autoload:
-                info = p.fdinfo()
-                out[name] = (info.get("run_time_ns", 0), info.get("run_cnt", 0))
-        return out
+        return {
+            name: (info.get("run_time_ns", 0), info.get("run_cnt", 0))
+            for name, info in self._loaded_fdinfo().items()
+        }
 
     def verified_insns(self) -> dict[str, int]:
         """program name -> instructions the verifier walked to accept it (fdinfo, kernel >= 5.16).
@@ -788,13 +790,11 @@ class Sensor:
         creeps towards the limit on one kernel fails to load on the next.  The doctor shows it
         and a test bounds it, so growth is seen while there is still room.  Absent for a
         program the kernel does not report it for."""
-        out = {}
-        for name, p in self._programs.items():
-            if p.autoload:
-                n = p.fdinfo().get("verified_insns")
-                if n is not None:
-                    out[name] = n
-        return out
+        return {
+            name: info["verified_insns"]
+            for name, info in self._loaded_fdinfo().items()
+            if "verified_insns" in info
+        }
 
     def program_ids(self) -> set[int]:
         """Kernel ids of this sensor's loaded programs (what bpftool lists)."""
