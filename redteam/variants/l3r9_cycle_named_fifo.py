@@ -46,10 +46,10 @@ def run(args: dict[str, Any]) -> None:
         fd = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)  # never blocks, even if the child died first
         data, answer = b"", None
         try:
-            # Until the child's whole answer is in (bounded: 15 s).  Not "until the child exited": the
-            # victim agent may reap its children itself (SIGCHLD ignored), so poll() can say "exited"
-            # before the child wrote -- the act then read nothing and was reported failed (session 17's
-            # whole-suite run and session 19's, where L3 certified the loop all the same).
+            # Until the child's whole answer is in (bounded: 15 s).  The act failed in every run from
+            # round 9 to session 19 because the SENSOR read the answer out of this pipe (L2's blocking
+            # open of an agent-written file, fixed in cfe5cdd), not because of this loop; ending on the
+            # answer rather than on poll() only keeps the wait independent of how the child is reaped.
             for _ in range(300):
                 try:
                     part = os.read(fd, 65536)
