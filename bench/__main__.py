@@ -23,6 +23,7 @@ SECTIONS = [
     ("sequence", "bench.sequence_bench"),
     ("engine", "bench.engine_bench"),
     ("window", "bench.window_bench"),
+    ("observer", "bench.observer_bench"),
     ("cal", "bench.cal_bench"),
     ("pipeline", "bench.pipeline_bench"),
     ("syscall_cost", "bench.syscall_cost"),

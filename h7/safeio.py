@@ -14,8 +14,14 @@ from __future__ import annotations
 
 import errno
 import os
+import queue
 import stat
-from typing import BinaryIO
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, BinaryIO, TypeVar
 
 from h7.errors import H7Error, UsageError
 
@@ -138,3 +144,277 @@ def open_observed(path: str | os.PathLike[str]) -> BinaryIO:
         os.close(fd)
         raise OSError(errno.ESTALE, "replaced while being opened", str(path))
     return os.fdopen(fd, "rb")
+
+
+# -- bounded inspection of what a watched process controls -------------------------------------
+
+T = TypeVar("T")
+
+
+class StallError(OSError):
+    """A file a watched process named did not answer in time (``errno.ETIMEDOUT``).
+
+    An ``OSError``, so every detector's "the file cannot be read" path applies unchanged; the
+    stall itself is recorded (:meth:`Observer.take_stalls`) for the detector to report.
+    """
+
+    def __init__(self, reason: str, path: str) -> None:
+        super().__init__(errno.ETIMEDOUT, reason, path)
+
+
+@dataclass(frozen=True)
+class Stall:
+    """One inspection that did not complete: what, where, why, and what the caller was judging."""
+
+    op: str  # stat | realpath | read
+    path: str
+    mount: str  # the mount point the path lies under, "" if unknown
+    fstype: str
+    reason: str  # timeout | mount-cooling | workers-busy
+    waited_s: float
+    subject: Any  # set by the caller (Observer.subject), e.g. the event being judged
+
+
+class _Job:
+    __slots__ = ("done", "error", "fn", "result", "ticks")
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.ticks = 0
+
+
+_tls = threading.local()
+
+
+def progress() -> None:
+    """Tell the waiter that a long inspection (a hash, a marker scan) is still moving.
+
+    Called once per chunk by the readers that loop; a no-op outside an observed call.  The
+    deadline is on the time *without* progress, so hashing a large file on a busy host is
+    not a stall, and a filesystem that answers nothing is.
+    """
+    job = getattr(_tls, "job", None)
+    if job is not None:
+        job.ticks += 1
+
+
+class Observer:
+    """Runs the filesystem calls the detectors make on paths a watched process named, each in a
+    worker thread with a deadline, so no such path can hold the detection thread.
+
+    Why: ``stat``/``open``/``read`` of a file on a filesystem the agent serves itself (FUSE,
+    mountable without privilege where ``fusermount3`` is installed) wait for the agent's answer,
+    for ever if it chooses.  It can tell the sensor's requests from its own (the FUSE request
+    names the calling pid), serve its own exec and stall the sensor's look at it.  The detection
+    thread runs every channel: one such ``stat`` blinded all of them.  A thread blocked in a FUSE
+    request cannot be interrupted (only a fatal signal ends the wait), so the worker is left
+    behind and the caller gets :class:`StallError`:
+
+    * a call that has not finished after ``timeout_s`` with no :func:`progress` is given up
+      (``timeout``), and the path's mount point is *cooling* for ``cooldown_s``: calls on paths
+      under it fail at once (``mount-cooling``), so a filesystem that stalls costs the sensor
+      one ``timeout_s`` per ``cooldown_s``, not one per look;
+    * at most ``workers`` calls are ever outstanding: with every worker stuck, calls fail at once
+      (``workers-busy``).  A worker whose call returns (the filesystem answered or was aborted)
+      is reused.
+
+    Every stall is recorded for the thread that asked (:meth:`take_stalls`): L2 certifies it as
+    ``INSPECTION_STALLED``.  A call that fails for itself (ENOENT...) is no stall.
+    """
+
+    #: a call that makes progress is still given up after this long (a 1-GiB hash is not normal)
+    CAP_S = 120.0
+    #: at most this many stalls are kept per thread until taken (a thread nobody drains)
+    KEEP = 64
+
+    def __init__(self, timeout_s: float = 2.0, cooldown_s: float = 60.0, workers: int = 4) -> None:
+        self.timeout_s = timeout_s
+        self.cooldown_s = cooldown_s
+        self.workers = workers
+        self._lock = threading.Lock()
+        self._idle: list[queue.SimpleQueue[_Job | None]] = []
+        self._started = 0
+        self._busy = 0
+        self._cooling: dict[str, float] = {}
+        self._mounts: tuple[float, list[tuple[str, str]]] = (0.0, [])
+        self._local = threading.local()  # per thread: its subject and its stalls not yet taken
+        self.stalls_total = 0
+
+    def configure(self, timeout_s: float, cooldown_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.cooldown_s = cooldown_s
+
+    # -- what callers use ------------------------------------------------------------------
+    def stat(self, path: str) -> os.stat_result:
+        return self.call("stat", path, lambda: os.stat(path))
+
+    def realpath(self, path: str) -> str:
+        return self.call("realpath", path, lambda: os.path.realpath(path))
+
+    def read(self, path: str, fn: Callable[[BinaryIO], T]) -> T:
+        """``fn(f)`` on the regular file at ``path`` (:func:`open_observed`), closed before returning.
+
+        ``fn`` runs in the worker: it must only read the file and compute (no shared state it
+        could change after the caller was told it stalled).
+        """
+
+        def run() -> T:
+            with open_observed(path) as f:
+                return fn(f)
+
+        return self.call("read", path, run)
+
+    def subject(self, what: Any) -> None:
+        """What this thread is judging now (named in any stall recorded until the next call)."""
+        self._local.subject = what
+
+    def take_stalls(self) -> list[Stall]:
+        """The stalls recorded for this thread since the last call (and forget them)."""
+        got: deque[Stall] | None = getattr(self._local, "stalls", None)
+        if not got:
+            return []
+        out = list(got)
+        got.clear()
+        return out
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            now = time.monotonic()
+            return {
+                "stalls": self.stalls_total,
+                "workers_stuck": self._busy,
+                "cooling": sorted(m for m, t in self._cooling.items() if t > now),
+            }
+
+    # -- the mechanism ---------------------------------------------------------------------
+    def call(self, op: str, path: str, fn: Callable[[], T]) -> T:
+        t0 = time.monotonic()
+        if self._cooling:
+            mount, fstype = self._mount_of(path)
+            with self._lock:
+                until = self._cooling.get(mount, 0.0)
+                if until <= t0:
+                    self._cooling.pop(mount, None)
+            if until > t0:
+                raise self._stalled(op, path, "mount-cooling", 0.0, (mount, fstype))
+        q = self._worker()
+        if q is None:
+            raise self._stalled(op, path, "workers-busy", 0.0)
+        job = _Job(fn)
+        q.put(job)
+        seen = 0
+        while not job.done.wait(self.timeout_s):
+            if job.ticks == seen or time.monotonic() - t0 > self.CAP_S:
+                waited = time.monotonic() - t0
+                where = self._mount_of(path)
+                with self._lock:
+                    self._cooling[where[0]] = time.monotonic() + self.cooldown_s
+                raise self._stalled(op, path, "timeout", waited, where)
+            seen = job.ticks
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def _stalled(
+        self, op: str, path: str, reason: str, waited: float, where: tuple[str, str] | None = None
+    ) -> StallError:
+        mount, fstype = where if where is not None else self._mount_of(path)
+        s = Stall(op, path, mount, fstype, reason, round(waited, 3), getattr(self._local, "subject", None))
+        got: deque[Stall] | None = getattr(self._local, "stalls", None)
+        if got is None:
+            got = self._local.stalls = deque(maxlen=self.KEEP)
+        got.append(s)
+        with self._lock:
+            self.stalls_total += 1
+        what = {
+            "timeout": f"no answer in {self.timeout_s:g} s",
+            "mount-cooling": f"{mount or 'its filesystem'} stalled an earlier look",
+            "workers-busy": f"all {self.workers} inspection threads are held by earlier stalls",
+        }[reason]
+        return StallError(f"{op} skipped: {what}", path)
+
+    def _worker(self) -> queue.SimpleQueue[_Job | None] | None:
+        with self._lock:
+            if self._idle:
+                q = self._idle.pop()
+            elif self._started < self.workers:
+                q = queue.SimpleQueue()
+                self._started += 1
+                threading.Thread(target=self._serve, args=(q,), name="h7-observe", daemon=True).start()
+            else:
+                return None
+            self._busy += 1
+            return q
+
+    def _serve(self, q: queue.SimpleQueue[_Job | None]) -> None:
+        while True:
+            job = q.get()
+            if job is None:
+                return
+            _tls.job = job
+            try:
+                job.result = job.fn()
+            except BaseException as e:  # handed to the caller, who re-raises it
+                job.error = e
+            finally:
+                _tls.job = None
+                with self._lock:
+                    self._busy -= 1
+                    self._idle.append(q)
+                job.done.set()
+
+    def _mount_of(self, path: str) -> tuple[str, str]:
+        """(mount point, fstype) of the longest mount point that is a prefix of ``path``.
+
+        Lexical, from /proc/self/mountinfo: nothing is asked of the path's own filesystem (that is
+        what stalled).  ``/proc/<pid>/{exe,cwd,root}`` are read as the links they are (procfs
+        answers those itself).  The sensor's mount namespace: a path in another one may map to
+        the wrong mount, which only changes what cools down.
+        """
+        real = _proc_link_target(path)
+        now = time.monotonic()
+        t, mounts = self._mounts
+        if now - t > 5.0 or not mounts:
+            mounts = _read_mounts()
+            self._mounts = (now, mounts)
+        best = ("", "")
+        for mp, fstype in mounts:
+            if (real == mp or real.startswith(mp.rstrip("/") + "/")) and len(mp) >= len(best[0]):
+                best = (mp, fstype)
+        return best
+
+
+def _proc_link_target(path: str) -> str:
+    norm = os.path.normpath(path)
+    parts = norm.split("/")
+    if len(parts) >= 4 and parts[1] == "proc" and parts[2].isdigit() and parts[3] in ("exe", "cwd", "root"):
+        try:
+            target = os.readlink("/".join(parts[:4]))
+        except OSError:
+            return norm
+        return os.path.normpath("/".join([target, *parts[4:]]))
+    return norm
+
+
+def _read_mounts() -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+            for line in f:
+                left, _, right = line.partition(" - ")
+                fields = left.split()
+                if len(fields) < 5 or not right:
+                    continue
+                mp = fields[4].replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n")
+                mp = mp.replace("\\134", "\\")
+                out.append((mp, right.split()[0]))
+    except OSError:
+        pass
+    return out
+
+
+#: the process's one observer: every detector shares its workers and its cooling mounts
+OBSERVER = Observer()

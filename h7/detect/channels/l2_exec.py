@@ -64,7 +64,7 @@ import time
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, BinaryIO, ClassVar, Literal
 
 from h7.alert import Alert
 from h7.batch import Batch, Event
@@ -73,7 +73,7 @@ from h7.decode import HEAD_LEN
 from h7.detect.channels.base import Channel, ChannelContext
 from h7.errors import UsageError
 from h7.registry import AlertCode, ChannelSpec, register
-from h7.safeio import open_observed
+from h7.safeio import OBSERVER, Stall, open_observed, progress
 
 INTERPRETER = "interpreter"
 LOTL = "lotl"
@@ -87,6 +87,7 @@ FILELESS_EXEC = "FILELESS_EXEC"
 AGENT_WRITTEN_EXEC = "AGENT_WRITTEN_EXEC"
 #: A unix-socket connect accepted by a daemon that runs commands on request.
 DAEMON_HANDOFF = "DAEMON_HANDOFF"
+INSPECTION_STALLED = "INSPECTION_STALLED"
 
 
 #: Daemons that run commands on request, by the comm of the listening process:
@@ -254,10 +255,20 @@ class L2Settings:
     #: (``IndexBuild``, started when the sensor attaches) may wait for it on the urgent path;
     #: after this it is judged by its names alone (``content_identity: index-not-ready``)
     index_wait_s: float = 5.0
+    #: a look at a file a watched process named (stat, open, read: ``h7.safeio.Observer``) that
+    #: makes no progress for this long is given up and certified (INSPECTION_STALLED); its mount
+    #: is then not looked at for ``inspect_cooldown_s``.  One setting per sensor process (the
+    #: observer is shared by every agent's L2).
+    inspect_timeout_s: float = 2.0
+    inspect_cooldown_s: float = 60.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.index_wait_s <= 600.0:
             raise UsageError("index_wait_s must be in [0, 600] seconds")
+        if not 0.05 <= self.inspect_timeout_s <= 60.0:
+            raise UsageError("inspect_timeout_s must be in [0.05, 60] seconds")
+        if not 0.0 <= self.inspect_cooldown_s <= 3600.0:
+            raise UsageError("inspect_cooldown_s must be in [0, 3600] seconds")
         if not 0.0 <= self.handoff_follow_s <= 3600.0:
             raise UsageError("handoff_follow_s must be in [0, 3600] seconds")
         if not 0.0 < self.handoff_proc_budget_ms <= 10_000.0:
@@ -515,6 +526,7 @@ def code_digest(f: Any, segments: tuple[tuple[int, int, int], ...]) -> str | Non
                 return None  # truncated: not the whole segment
             h.update(chunk)
             done += len(chunk)
+            progress()
     return h.hexdigest()
 
 
@@ -557,6 +569,7 @@ def span_marker_hashes(f: Any, pace: Callable[[float], None] | None = None) -> s
             f.seek(max(start, pos - 64))
             out |= marker_hashes(f.read(min(end, pos + (1 << 20)) - max(start, pos - 64)))
             pos += 1 << 20
+            progress()
             if pace is not None:
                 pace(time.monotonic() - t0)
     return out
@@ -777,11 +790,12 @@ class KnownBinaries:
         keys = self.by_code_geom.get(code_geometry(segs))
         if not keys:
             return None
+
+        def digest(f: BinaryIO) -> str | None:
+            return code_digest(f, segs) if os.fstat(f.fileno()).st_ino == ino else None
+
         try:
-            with open_observed(path) as f:
-                if os.fstat(f.fileno()).st_ino != ino:
-                    return None
-                mine = code_digest(f, segs)
+            mine = OBSERVER.read(path, digest)
         except OSError:
             return None
         if mine is None:
@@ -872,17 +886,25 @@ class KnownBinaries:
         """
         if self.markers is None:
             return None
+        cache = self._marker_cache
+
+        def scan(f: BinaryIO) -> tuple[tuple[int, int, int, int], set[int] | None] | None:
+            st = os.fstat(f.fileno())
+            if st.st_ino != ino:
+                return None
+            ck = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            return ck, (None if ck in cache else span_marker_hashes(f))
+
         try:
-            with open_observed(path) as f:
-                st = os.fstat(f.fileno())
-                if st.st_ino != ino:
-                    return None
-                ck = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-                if ck in self._marker_cache:
-                    return self._marker_cache[ck]
-                mine = span_marker_hashes(f)
+            got = OBSERVER.read(path, scan)
         except OSError:
             return None
+        if got is None:
+            return None
+        ck, scanned = got
+        if scanned is None:
+            return cache.get(ck)
+        mine = scanned
         best: tuple[str, str, set[str], str] | None = None
         best_share = 0.0
         for name, (cls, aliases, own) in self.markers.items():
@@ -1119,18 +1141,33 @@ def _head_bytes(ev: Event) -> bytes:
     return b""
 
 
+def _stall_key(s: Stall) -> str:
+    """One INSPECTION_STALLED key per filesystem (its type and mount point), the path if unknown."""
+    return f"{s.fstype or '?'}:{s.mount or s.path}"
+
+
+def _head_if(f: BinaryIO, ino: int) -> bytes | None:
+    """The first PHDR_READ bytes of open file ``f`` if it is inode ``ino`` (the executed file)."""
+    return f.read(PHDR_READ) if os.fstat(f.fileno()).st_ino == ino else None
+
+
 def _sha256_file(path: str) -> str | None:
-    h = hashlib.sha256()
+    """SHA-256 of a whole file, read through the observer (a file the agent serves must not hold L2)."""
+
+    def digest(f: BinaryIO) -> str:
+        h = hashlib.sha256()
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            h.update(chunk)
+            progress()
+        return h.hexdigest()
+
     try:
-        with open_observed(path) as f:
-            while True:
-                chunk = f.read(1 << 20)
-                if not chunk:
-                    break
-                h.update(chunk)
+        return OBSERVER.read(path, digest)
     except OSError:
         return None
-    return h.hexdigest()
 
 
 @dataclass
@@ -1194,6 +1231,8 @@ class ExecChannel(Channel):
     def __init__(self, config: EngineConfig, known: KnownBinaries | None = None) -> None:
         super().__init__(config)
         self.settings = config.settings(L2Settings)
+        OBSERVER.configure(self.settings.inspect_timeout_s, self.settings.inspect_cooldown_s)
+        self.stalls = 0
         self.interpreters, self.lotl = _tables(self.settings)
         self.allow = set(self.settings.allow)
         self.helper_shells = frozenset(normalise_name(n) for n in self.settings.helper_shells)
@@ -1401,8 +1440,7 @@ class ExecChannel(Channel):
             pid = int(ev.get("pid", 0))
             path = prog if os.path.isabs(prog) else f"{ctx.proc.root}/{pid}/cwd/{prog}"
             try:
-                with open_observed(path) as f:
-                    head = f.read(PHDR_READ)
+                head = OBSERVER.read(path, lambda f: f.read(PHDR_READ))
             except OSError:
                 head = b""
             known = self._binaries(ctx)
@@ -1424,12 +1462,11 @@ class ExecChannel(Channel):
             if not path:
                 continue
             try:
-                with open_observed(path) as f:
-                    if os.fstat(f.fileno()).st_ino != ino:
-                        continue
-                    return path, f.read(PHDR_READ)
+                head = OBSERVER.read(path, lambda f: _head_if(f, ino))
             except OSError:
                 continue
+            if head is not None:
+                return path, head
         return None
 
     def _content_identity(self, ev: Event, ctx: ChannelContext, ids: list[Identity]) -> str:
@@ -1484,8 +1521,8 @@ class ExecChannel(Channel):
         if not ctx.proc.enabled:
             return True
         try:
-            real = os.path.realpath(path)
-            st = os.stat(path)
+            real = OBSERVER.realpath(path)
+            st = OBSERVER.stat(path)
         except OSError:
             return False
         if not real.startswith(_SYSTEM_PREFIXES):
@@ -1506,7 +1543,7 @@ class ExecChannel(Channel):
                 candidates.append(str(p))
         for path in candidates:
             try:
-                st = os.stat(path)
+                st = OBSERVER.stat(path)
             except OSError:
                 continue
             if not statmod.S_ISREG(st.st_mode) or (ino and st.st_ino != ino):
@@ -2079,7 +2116,7 @@ class ExecChannel(Channel):
         if not os.path.isabs(script) or (where not in self._script_dirs and where not in libexec):
             return False
         try:
-            st = os.stat(script)
+            st = OBSERVER.stat(script)
         except OSError:
             return False
         if not statmod.S_ISREG(st.st_mode):
@@ -2540,9 +2577,7 @@ class ExecChannel(Channel):
         if written is None or any(fnmatch.fnmatchcase(path, pat) for pat in self.written_allow):
             return None
         try:
-            with open_observed(path) as f:
-                st = os.fstat(f.fileno())
-                data = f.read(PHDR_READ)
+            st, data = OBSERVER.read(path, lambda f: (os.fstat(f.fileno()), f.read(PHDR_READ)))
         except OSError:
             return None
         if not statmod.S_ISREG(st.st_mode) or not elf_exec_segments(data):
@@ -2583,8 +2618,8 @@ class ExecChannel(Channel):
         if exe is None:
             return False
         try:
-            real = os.path.realpath(exe)
-            st = os.stat(exe)
+            real = OBSERVER.realpath(exe)
+            st = OBSERVER.stat(exe)
         except OSError:
             return False
         c = self.classify_name(os.path.basename(real))
@@ -2745,8 +2780,52 @@ class ExecChannel(Channel):
 
     # -- channel interface ----------------------------------------------
     def on_events(self, events: list[Event], ctx: ChannelContext) -> list[Alert]:
+        OBSERVER.subject(None)
         out: list[Alert] = self._recheck_mappings(ctx) if self._map_pending else []
+        try:
+            self._on_events(events, ctx, out)
+        finally:
+            OBSERVER.subject(None)
+        by_key: dict[str, list[Stall]] = {}
+        for s in OBSERVER.take_stalls():
+            by_key.setdefault(_stall_key(s), []).append(s)
+        out.extend(self._stall_alert(group, ctx, events) for group in by_key.values())
+        return out
+
+    def _stall_alert(self, group: list[Stall], ctx: ChannelContext, events: list[Event]) -> Alert:
+        """INSPECTION_STALLED: a file a watched process named kept the sensor waiting.
+
+        The look was given up (``h7.safeio.Observer``) and the rule that asked went on as if
+        the file could not be read, so whatever that rule would have found there is unknown:
+        this certificate says so.  One key per mount point (repeats fold, counted): a
+        filesystem that stalls once is skipped while it cools, and each skip is another fold.
+        """
+        self.stalls += len(group)
+        s = group[0]
+        ev: Event = s.subject if isinstance(s.subject, dict) else (events[-1] if events else {})
+        evidence: dict[str, Any] = {
+            "op": s.op,
+            "path": s.path,
+            "mount": s.mount,
+            "fstype": s.fstype,
+            "reason": s.reason,
+            "waited_ms": round(1000.0 * s.waited_s, 1),
+            "timeout_s": self.settings.inspect_timeout_s,
+            "cooldown_s": self.settings.inspect_cooldown_s,
+            "while_judging": str(ev.get("type", "")),
+            "pid": int(ev.get("pid", 0)),
+            # the first look given up, then how many more were skipped in the same batch
+            "looks_given_up": len(group),
+            "reasons": sorted({g.reason for g in group}),
+        }
+        for k in ("exe_name", "filename", "path"):
+            if ev.get(k):
+                evidence[f"event_{k}"] = str(ev[k])
+        return _match(ctx, INSPECTION_STALLED, ev, key=_stall_key(s), evidence=evidence)
+
+    def _on_events(self, events: list[Event], ctx: ChannelContext, out: list[Alert]) -> None:
         for ev in events:
+            OBSERVER.subject(ev)
             etype = ev.get("type")
             if etype == "open":
                 sa = self._spool_alert(ev, ctx)
@@ -2858,7 +2937,6 @@ class ExecChannel(Channel):
             self._nest(ev, alert, parent, chain, ids)
             self.flagged += 1
             out.append(alert)
-        return out
 
     def _nest(self, ev: Event, alert: Alert, parent: _Image, img: _Image, ids: list[Identity]) -> None:
         """Fold an interpreter started by the same interpreter, already judged, into that verdict.
@@ -3018,6 +3096,8 @@ class ExecChannel(Channel):
             "recipe_shells": self.recipe_shells_seen,
             "content_checked": self.content_checked,
             "content_unavailable": self.content_unavailable,
+            "inspection_stalls": self.stalls,
+            "observer": OBSERVER.status(),
             "fileless": self.fileless,
             "agent_written": self.written,
             "agent_written_mapped": self.mapped_written,
@@ -3364,6 +3444,11 @@ SPEC = register(
             ),
             AlertCode("AGENT_WRITTEN_EXEC", "high", "Agent executed a file it wrote after its baseline"),
             AlertCode("DAEMON_HANDOFF", "high", "Agent handed a command to a daemon that runs commands"),
+            AlertCode(
+                "INSPECTION_STALLED",
+                "high",
+                "A file a watched process named kept the sensor waiting (its filesystem stalled)",
+            ),
         ),
         settings=L2Settings,
         factory=ExecChannel,

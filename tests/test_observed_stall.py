@@ -1,0 +1,161 @@
+"""A file a watched process serves itself cannot hold the detection thread.
+
+A stat, open or read of a path on a FUSE filesystem waits for the filesystem's server to
+answer; an agent that serves its own files (``fusermount3`` lets any user mount one) can answer
+its own requests and leave the sensor's unanswered, since each request names the calling task.
+Before ``h7.safeio.Observer``, L2's look at such a file (content identity, the written-then-read
+rule) blocked the thread that runs every channel: all five were blind for as long as the agent
+liked.  These tests mount real FUSE filesystems (``tests/fusefs.py``, spoken over /dev/fuse):
+one that answers nothing, and one that serves an agent's exec and stalls only this process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import TIMESCALE
+from fusefs import OneFileFS, dead_mount, fuse_available
+
+from h7.errors import UsageError
+from h7.safeio import Observer, StallError, progress
+
+pytestmark = pytest.mark.skipif(fuse_available() is not None, reason=f"FUSE: {fuse_available()}")
+
+
+def _until(pred: Any, timeout: float = 5.0) -> bool:
+    end = time.monotonic() + timeout * TIMESCALE
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_a_stalled_stat_is_given_up_and_its_mount_cools(tmp_path: Path) -> None:
+    obs = Observer(timeout_s=0.3, cooldown_s=30.0, workers=2)
+    with dead_mount(tmp_path / "dead") as mnt:
+        t0 = time.monotonic()
+        with pytest.raises(StallError, match=r"no answer in 0\.3 s") as e:
+            obs.stat(str(mnt / "tool"))
+        waited = time.monotonic() - t0
+        assert e.value.errno == 110  # ETIMEDOUT: an OSError like any unreadable file
+        assert 0.3 <= waited < 0.3 + 5.0 * TIMESCALE
+        # the same filesystem again: skipped at once, not another wait
+        t0 = time.monotonic()
+        with pytest.raises(StallError, match="stalled an earlier look"):
+            obs.read(str(mnt / "other"), lambda f: f.read(4))
+        assert time.monotonic() - t0 < 0.25
+        stalls = obs.take_stalls()
+        assert [(s.op, s.reason, s.mount, s.fstype) for s in stalls] == [
+            ("stat", "timeout", str(mnt), "fuse"),
+            ("read", "mount-cooling", str(mnt), "fuse"),
+        ]
+        assert obs.take_stalls() == []  # taken once
+        assert obs.status()["cooling"] == [str(mnt)]
+        # other filesystems are looked at as before
+        f = tmp_path / "plain"
+        f.write_bytes(b"\x7fELF")
+        assert obs.read(str(f), lambda fh: fh.read(4)) == b"\x7fELF"
+    # the stuck worker is released when the filesystem goes away, and reused
+    assert _until(lambda: obs.status()["workers_stuck"] == 0)
+
+
+def test_with_every_worker_stuck_calls_fail_at_once(tmp_path: Path) -> None:
+    obs = Observer(timeout_s=0.2, cooldown_s=30.0, workers=2)
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"x")
+    with dead_mount(tmp_path / "a") as a, dead_mount(tmp_path / "b") as b:
+        for m in (a, b):
+            with pytest.raises(StallError):
+                obs.stat(str(m / "x"))
+        assert obs.status()["workers_stuck"] == 2
+        t0 = time.monotonic()
+        with pytest.raises(StallError, match="all 2 inspection threads"):
+            obs.stat(str(plain))
+        assert time.monotonic() - t0 < 0.25
+        assert [s.reason for s in obs.take_stalls()] == ["timeout", "timeout", "workers-busy"]
+    assert _until(lambda: obs.status()["workers_stuck"] == 0)
+    assert obs.stat(str(plain)).st_size == 1
+
+
+def test_a_slow_look_that_progresses_is_not_a_stall(tmp_path: Path) -> None:
+    """Hashing a big file on a loaded host is slow, not stalled: the deadline is on no progress."""
+    obs = Observer(timeout_s=0.2, cooldown_s=30.0, workers=2)
+
+    def slow(ticking: bool) -> str:
+        for _ in range(8):  # 0.48 s in all, more than twice the timeout
+            time.sleep(0.06)
+            if ticking:
+                progress()
+        return "done"
+
+    assert obs.call("read", str(tmp_path / "big"), lambda: slow(True)) == "done"
+    assert obs.take_stalls() == []
+    with pytest.raises(StallError):
+        obs.call("read", str(tmp_path / "big"), lambda: slow(False))
+    assert [s.reason for s in obs.take_stalls()] == ["timeout"]
+
+
+def test_the_bounds_are_validated() -> None:
+    from h7.config import EngineConfig
+
+    with pytest.raises(UsageError, match="inspect_timeout_s"):
+        EngineConfig.from_dict({"l2": {"inspect_timeout_s": 0}})
+    with pytest.raises(UsageError, match="inspect_cooldown_s"):
+        EngineConfig.from_dict({"l2": {"inspect_cooldown_s": -1}})
+
+
+def test_an_agent_served_file_cannot_hold_l2(sensor: Any, tmp_path: Path) -> None:
+    """Real BPF, a real agent: it runs a program from its own FUSE filesystem, which answers
+    the agent and never this process (the sensor), then starts a shell.  L2's look at the
+    program is given up after its timeout and certified as INSPECTION_STALLED, and the shell
+    right behind it in the same batch is still judged.  The old code never returned."""
+    from test_live_exec_identity import run_agent
+
+    from h7.config import EngineConfig
+    from h7.detect.channels.base import ChannelContext, ProcReader
+    from h7.detect.channels.l2_exec import ExecChannel
+
+    sleep = os.path.realpath(shutil.which("sleep") or "/bin/sleep")
+    mnt = tmp_path / "served"
+    tool = str(mnt / "tool")
+    with OneFileFS(mnt, "tool", Path(sleep).read_bytes(), stall_tgid=os.getpid()) as fs:
+        act = (
+            "import subprocess\n"
+            f"subprocess.run([{tool!r}, '0.2'])\n"
+            "subprocess.run(['/bin/sh', '-c', 'exit 0'])\n"
+        )
+        _pid, w = run_agent(sensor, act)
+        try:
+            ran = w.wait(lambda e: e["type"] == "exec" and e["filename"] == tool)
+            shell = w.wait(lambda e: e["type"] == "exec" and e["filename"] == "/bin/sh")
+            assert ran is not None and shell is not None, "the kernel did not report the execs"
+            assert fs.served > 0  # the agent's own exec was served
+            cfg = EngineConfig.from_dict({"l2": {"inspect_timeout_s": 0.5}})
+            ch = ExecChannel(cfg)
+            ctx = ChannelContext(agent=1, agent_id="agent1", info=None, config=cfg, proc=ProcReader(False))
+            got: list[Any] = []
+            t = threading.Thread(target=lambda: got.append(ch.on_events([ran, shell], ctx)), daemon=True)
+            t.start()
+            t.join(60 * TIMESCALE)  # the first call also builds the host's binary index
+            assert not t.is_alive(), "L2 is held by a file the agent serves"
+        finally:
+            w.stop()
+        assert fs.held > 0  # this process's looks were left unanswered
+    by_code: dict[str, list[Any]] = {}
+    for a in got[0]:
+        by_code.setdefault(a.code, []).append(a)
+    assert sorted(by_code) == ["INSPECTION_STALLED", "LLM_AGENT_HIJACK"], by_code
+    (stall,) = by_code["INSPECTION_STALLED"]
+    assert stall.key == f"fuse:{mnt}"
+    ev = stall.evidence
+    assert ev["mount"] == str(mnt) and ev["fstype"] == "fuse" and "timeout" in ev["reasons"]
+    assert ev["event_filename"] == tool and ev["while_judging"] == "exec"
+    assert ev["waited_ms"] >= 500
+    assert ch.status()["inspection_stalls"] >= 1
