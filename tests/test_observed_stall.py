@@ -5,7 +5,7 @@ answer; an agent that serves its own files (``fusermount3`` lets any user mount 
 its own requests and leave the sensor's unanswered, since each request names the calling task.
 Before ``h7.safeio.Observer``, L2's look at such a file (content identity, the written-then-read
 rule) blocked the thread that runs every channel: all five were blind for as long as the agent
-liked.  These tests mount real FUSE filesystems (``tests/fusefs.py``, spoken over /dev/fuse):
+liked.  These tests mount real FUSE filesystems (``redteam/fusefs.py``, spoken over /dev/fuse):
 one that answers nothing, and one that serves an agent's exec and stalls only this process.
 """
 
@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 from conftest import TIMESCALE
-from fusefs import OneFileFS, dead_mount, fuse_available
 
 from h7.errors import UsageError
 from h7.safeio import Observer, StallError, progress
+from redteam.fusefs import OneFileFS, dead_mount, fuse_available
 
 pytestmark = pytest.mark.skipif(fuse_available() is not None, reason=f"FUSE: {fuse_available()}")
 
@@ -125,7 +125,7 @@ def test_an_agent_served_file_cannot_hold_l2(sensor: Any, tmp_path: Path) -> Non
     sleep = os.path.realpath(shutil.which("sleep") or "/bin/sleep")
     mnt = tmp_path / "served"
     tool = str(mnt / "tool")
-    with OneFileFS(mnt, "tool", Path(sleep).read_bytes(), stall_tgid=os.getpid()) as fs:
+    with OneFileFS(mnt, "tool", Path(sleep).read_bytes(), stall=lambda tgid: tgid == os.getpid()) as fs:
         act = (
             "import subprocess\n"
             f"subprocess.run([{tool!r}, '0.2'])\n"

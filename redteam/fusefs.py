@@ -1,20 +1,23 @@
-"""A real FUSE filesystem for the tests, spoken over /dev/fuse with no library (root only).
+"""A real FUSE filesystem, spoken over /dev/fuse with no library (root: mount(2) directly).
 
-Two kinds, both mounted with mount(2) on a fresh /dev/fuse descriptor:
+For the tests (``tests/test_observed_stall.py``) and the red-team variant that serves its own
+exec (``g4_fuse_served_padded_dash``).  Two kinds, both mounted on a fresh /dev/fuse fd:
 
 * :func:`dead_mount` never answers anything (not even the kernel's INIT): every lookup under
   it waits until the mount is torn down.  The simplest filesystem that stalls its caller.
-* :class:`OneFileFS` serves one read-only regular file, ``/<name>``, to every process but one
-  thread group, whose requests it holds unanswered until the mount is torn down: what an
-  agent that serves its own files can do to a sensor looking at them (the request header
-  names the calling task, so the server can tell the sensor from the agent).
+* :class:`OneFileFS` serves one read-only regular file, ``/<name>``, and holds unanswered every
+  request whose caller's thread group ``stall(tgid)`` picks, until the mount is torn down: what
+  an agent that serves its own files can do to a sensor looking at them (the request header
+  names the calling task, so the server can tell the sensor from the agent).  It serves from a
+  thread (the context manager) or from a forked process (:meth:`OneFileFS.fork_server`).
 
-The server is a thread of the calling process: never exec a file of the mount from that
-process itself (CPython's subprocess vforks holding the GIL, and the server then cannot answer
-the exec).  A child process that execs it is served.
+From a thread, never exec a file of the mount from the serving process itself (CPython's
+subprocess vforks holding the GIL, and the server then cannot answer the exec); a child
+process that execs it is served.  A forked server has no such limit.
 
-Teardown (the context managers) unmounts lazily and closes the device: the kernel then aborts
-every request still waiting (ENOTCONN/ECONNABORTED), so a thread stuck in one is released.
+Teardown (the context manager, :meth:`OneFileFS.stop_forked`) unmounts lazily and closes the
+device: the kernel then aborts every request still waiting (ENOTCONN/ECONNABORTED), so a thread
+stuck in one is released.
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ import ctypes.util
 import errno
 import os
 import select
+import signal
 import stat
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -82,18 +86,51 @@ def dead_mount(where: Path) -> Iterator[Path]:
         os.close(fd)  # aborts the connection: waiting requests fail
 
 
-class OneFileFS:
-    """Serves ``/<name>`` (``data``, mode 0755) to everyone but thread group ``stall_tgid``."""
+def tgid_of(tid: int) -> int:
+    """The thread group (process) of task ``tid`` (a FUSE request names the calling task)."""
+    try:
+        with open(f"/proc/{tid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Tgid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return tid
 
-    def __init__(self, where: Path, name: str, data: bytes, stall_tgid: int) -> None:
-        self.where, self.name, self.data, self.stall_tgid = where, name, data, stall_tgid
-        self.held = 0  # requests left unanswered (the stalled process's)
+
+def outside_tree(root: int) -> Callable[[int], bool]:
+    """A ``stall`` rule: every process that does not descend from ``root`` (the agent's way)."""
+
+    def stall(tgid: int) -> bool:
+        pid = tgid
+        for _ in range(64):  # bounded walk up the parents
+            if pid == root:
+                return False
+            if pid <= 1:
+                return True
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    pid = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                return True
+        return True
+
+    return stall
+
+
+class OneFileFS:
+    """Serves ``/<name>`` (``data``, mode 0755) to every process ``stall`` does not pick."""
+
+    def __init__(self, where: Path, name: str, data: bytes, stall: Callable[[int], bool]) -> None:
+        self.where, self.name, self.data, self.stall = where, name, data, stall
+        self.held = 0  # requests left unanswered (the stalled processes')
         self.served = 0
         self._stop = threading.Event()
         self._fd = -1
         self._t: threading.Thread | None = None
+        self._child = 0
 
-    def __enter__(self) -> OneFileFS:
+    def _mount(self) -> None:
         self.where.mkdir(parents=True, exist_ok=True)
         self._fd = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
         try:
@@ -101,6 +138,9 @@ class OneFileFS:
         except OSError:
             os.close(self._fd)
             raise
+
+    def __enter__(self) -> OneFileFS:
+        self._mount()
         self._t = threading.Thread(target=self._serve, name="fuse-one", daemon=True)
         self._t.start()
         return self
@@ -112,15 +152,29 @@ class OneFileFS:
         _umount(self.where)
         os.close(self._fd)
 
-    def _tgid(self, tid: int) -> int:
-        try:
-            with open(f"/proc/{tid}/status", "rb") as f:
-                for line in f:
-                    if line.startswith(b"Tgid:"):
-                        return int(line.split()[1])
-        except (OSError, ValueError):
-            pass
-        return tid
+    def fork_server(self) -> int:
+        """Mount, then serve from a forked child (no threads there); returns its pid.
+
+        The parent closes its copy of the device at once, so that the child's death (SIGKILL
+        from :meth:`stop_forked`) closes the last one and aborts every request left waiting.
+        """
+        self._mount()
+        pid = os.fork()
+        if pid == 0:  # the server: only this loop, then out without Python's clean-up
+            try:
+                self._serve()
+            finally:
+                os._exit(0)
+        os.close(self._fd)
+        self._child = pid
+        return pid
+
+    def stop_forked(self) -> None:
+        if self._child:
+            os.kill(self._child, signal.SIGKILL)
+            os.waitpid(self._child, 0)
+            self._child = 0
+        _umount(self.where)
 
     def _attr(self, node: int) -> bytes:
         if node == ROOT:
@@ -158,7 +212,7 @@ class OneFileFS:
                 body = struct.pack("<IIIIHHIIHHII24x", 7, 31, readahead, 0, 16, 12, 1 << 17, 1, 32, 0, 0, 0)
                 self._reply(unique, body)
                 continue
-            if self._tgid(pid) == self.stall_tgid:
+            if self.stall(tgid_of(pid)):
                 self.held += 1
                 continue  # never answered: the caller waits until teardown
             self.served += 1
