@@ -292,36 +292,40 @@ class Observer:
     # -- the mechanism ---------------------------------------------------------------------
     def call(self, op: str, path: str, fn: Callable[[], T]) -> T:
         t0 = time.monotonic()
+        # resolved before the look: a process that exits while its exe stalls leaves no link
+        real = _proc_link_target(path)
+        where: tuple[str, str] | None = None
         if self._cooling:
-            mount, fstype = self._mount_of(path)
+            where = self._mount_of(real)
             with self._lock:
-                until = self._cooling.get(mount, 0.0)
+                until = self._cooling.get(where[0], 0.0)
                 if until <= t0:
-                    self._cooling.pop(mount, None)
+                    self._cooling.pop(where[0], None)
             if until > t0:
-                raise self._stalled(op, path, "mount-cooling", 0.0, (mount, fstype))
+                raise self._stalled(op, path, "mount-cooling", 0.0, where)
         q = self._worker()
         if q is None:
-            raise self._stalled(op, path, "workers-busy", 0.0)
+            raise self._stalled(op, path, "workers-busy", 0.0, where or self._mount_of(real))
         job = _Job(fn)
         q.put(job)
         seen = 0
         while not job.done.wait(self.timeout_s):
             if job.ticks == seen or time.monotonic() - t0 > self.CAP_S:
                 waited = time.monotonic() - t0
-                where = self._mount_of(path)
-                with self._lock:
-                    self._cooling[where[0]] = time.monotonic() + self.cooldown_s
+                where = where or self._mount_of(real)
+                # never procfs itself (a link that could not be read) nor an unknown mount:
+                # cooling those would skip every look at every process's exe
+                if where[0] and where[1] != "proc":
+                    with self._lock:
+                        self._cooling[where[0]] = time.monotonic() + self.cooldown_s
                 raise self._stalled(op, path, "timeout", waited, where)
             seen = job.ticks
         if job.error is not None:
             raise job.error
         return job.result
 
-    def _stalled(
-        self, op: str, path: str, reason: str, waited: float, where: tuple[str, str] | None = None
-    ) -> StallError:
-        mount, fstype = where if where is not None else self._mount_of(path)
+    def _stalled(self, op: str, path: str, reason: str, waited: float, where: tuple[str, str]) -> StallError:
+        mount, fstype = where
         s = Stall(op, path, mount, fstype, reason, round(waited, 3), getattr(self._local, "subject", None))
         got: deque[Stall] | None = getattr(self._local, "stalls", None)
         if got is None:
@@ -366,15 +370,14 @@ class Observer:
                     self._idle.append(q)
                 job.done.set()
 
-    def _mount_of(self, path: str) -> tuple[str, str]:
-        """(mount point, fstype) of the longest mount point that is a prefix of ``path``.
+    def _mount_of(self, real: str) -> tuple[str, str]:
+        """(mount point, fstype) of the longest mount point that is a prefix of ``real``.
 
         Lexical, from /proc/self/mountinfo: nothing is asked of the path's own filesystem (that is
-        what stalled).  ``/proc/<pid>/{exe,cwd,root}`` are read as the links they are (procfs
-        answers those itself).  The sensor's mount namespace: a path in another one may map to
-        the wrong mount, which only changes what cools down.
+        what stalled).  ``real`` comes from :func:`_proc_link_target`.  The sensor's mount
+        namespace: a path in another one may map to the wrong mount, which only changes what
+        cools down.
         """
-        real = _proc_link_target(path)
         now = time.monotonic()
         t, mounts = self._mounts
         if now - t > 5.0 or not mounts:
@@ -388,6 +391,8 @@ class Observer:
 
 
 def _proc_link_target(path: str) -> str:
+    """``path`` normalised; ``/proc/<pid>/{exe,cwd,root}/...`` through the link (procfs answers
+    a readlink itself, without asking the filesystem the link leads to)."""
     norm = os.path.normpath(path)
     parts = norm.split("/")
     if len(parts) >= 4 and parts[1] == "proc" and parts[2].isdigit() and parts[3] in ("exe", "cwd", "root"):

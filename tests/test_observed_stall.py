@@ -102,6 +102,48 @@ def test_a_slow_look_that_progresses_is_not_a_stall(tmp_path: Path) -> None:
     assert [s.reason for s in obs.take_stalls()] == ["timeout"]
 
 
+def test_a_stall_behind_a_proc_link_cools_the_filesystem_not_proc(tmp_path: Path) -> None:
+    """``/proc/<pid>/exe`` of a program run from a filesystem that stalls: the mount that cools
+    is the program's (read through the link before the look), never procfs -- cooling /proc
+    would skip the look at every process's exe for a minute (the live run of
+    ``g4_fuse_served_padded_dash`` did that while the program exited during the look)."""
+    import subprocess
+    import sys
+
+    obs = Observer(timeout_s=0.3, cooldown_s=30.0, workers=2)
+    sleep = os.path.realpath(shutil.which("sleep") or "/bin/sleep")
+    mnt = tmp_path / "served"
+    with OneFileFS(mnt, "tool", Path(sleep).read_bytes(), stall=lambda tgid: tgid == os.getpid()):
+        # started by a child python: this process serves the mount (see redteam/fusefs.py)
+        starter = subprocess.Popen(
+            [sys.executable, "-c", f"import os; os.execv({str(mnt / 'tool')!r}, ['tool', '20'])"]
+        )
+        try:
+            assert _until(lambda: os.readlink(f"/proc/{starter.pid}/exe") == str(mnt / "tool"))
+            # the channels' "is there an exe to look at" reads the link, not the file behind it
+            from h7.detect.channels.base import ProcReader
+
+            got: list[str | None] = []
+            reader = ProcReader(True)
+            t = threading.Thread(target=lambda: got.append(reader.exe_file(starter.pid)), daemon=True)
+            t.start()
+            t.join(2 * TIMESCALE)
+            assert not t.is_alive(), "exe_file stat'ed the file behind /proc/<pid>/exe"
+            assert got == [f"/proc/{starter.pid}/exe"]
+            # the program exits while the look at it waits: its link is gone when the look is given up
+            threading.Timer(0.1, starter.kill).start()
+            with pytest.raises(StallError):
+                obs.stat(f"/proc/{starter.pid}/exe")
+            assert starter.wait(5) is not None
+            (stall,) = obs.take_stalls()
+            assert (stall.mount, stall.fstype, stall.reason) == (str(mnt), "fuse", "timeout")
+            assert obs.status()["cooling"] == [str(mnt)]
+            assert obs.stat(f"/proc/{os.getpid()}/exe").st_size > 0  # other exes: looked at
+        finally:
+            starter.kill()
+            starter.wait()
+
+
 def test_the_bounds_are_validated() -> None:
     from h7.config import EngineConfig
 

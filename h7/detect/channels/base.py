@@ -161,7 +161,10 @@ class ProcReader:
         if not self.enabled or pid <= 0:
             return None
         p = f"{self.root}/{pid}/exe"
-        return p if os.path.exists(p) else None
+        # lexists: the link itself, which procfs answers.  exists() stat'ed the file behind it,
+        # on the detection thread, which an agent-served FUSE file held (red-team variant
+        # g4_fuse_served_padded_dash, session 20); the looks at the file go through the observer.
+        return p if os.path.lexists(p) else None
 
 
 @dataclass
