@@ -301,8 +301,7 @@ def _fork(parent: int, child: int) -> dict[str, Any]:
         "type": "fork",
         "pid": parent,
         "tid": parent,
-        "child_tgid": child,
-        "child_tid": child,
+        "child": child,  # as h7.decode names it (the record's child_tgid; the L2 rule read that name)
         "ts_ns": child,
     }
 

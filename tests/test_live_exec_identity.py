@@ -64,6 +64,23 @@ class Watch:
         self._stop.set()
         self._t.join(timeout=10 * TIMESCALE)
 
+    def own(self, root: int) -> list[dict[str, Any]]:
+        """The events of ``root``'s process tree (followed through its fork records), in order.
+
+        Why: the sensor is shared by consecutive tests, and records an earlier test's agent
+        left in the ring buffer are drained into this watch too (an earlier agent's python
+        exec judged here as ``python<-agent``: a failure 2 runs in 5 of this file alone).
+        """
+        tree = {root}
+        out = []
+        for e in list(self.events):
+            if int(e.get("pid", 0)) not in tree:
+                continue
+            out.append(e)
+            if e["type"] == "fork" and int(e.get("child", 0)):
+                tree.add(int(e["child"]))
+        return out
+
     def wait(self, pred: Any, timeout: float = 5.0) -> dict[str, Any] | None:
         end = time.monotonic() + timeout * TIMESCALE
         while time.monotonic() < end:
@@ -913,7 +930,7 @@ def test_helper_shells_of_git_and_tar_are_transparent(sensor: Any, tmp_path: Pat
         assert "gzip" in cmds, cmds
         assert (tmp_path / "co").is_dir() and (tmp_path / "a.tgz").stat().st_size > 0
         ch, ctx = l2(baseline_end_ns=0)
-        assert _l2_verdicts(ch, ctx, list(w.events)) == []  # forks and exits too
+        assert _l2_verdicts(ch, ctx, w.own(pid)) == []  # forks and exits too
         assert ch.status().get("helper_shells", 0) == len(shells)
     finally:
         w.stop()
@@ -978,7 +995,7 @@ def test_helper_shells_still_show_what_they_run(sensor: Any, tmp_path: Path) -> 
     try:
         assert w.wait(lambda e: e["type"] == "exit" and e["pid"] == pid) is not None
         ch, ctx = l2(baseline_end_ns=0)
-        got = _l2_verdicts(ch, ctx, list(w.events))
+        got = _l2_verdicts(ch, ctx, w.own(pid))
         assert ("LIVING_OFF_THE_LAND", "curl") in got, got
         assert ("LLM_AGENT_HIJACK", "python<-dash") in got, got
         assert ("LLM_AGENT_HIJACK", "dash<-git") not in got, got  # a recipe shell since session 10
@@ -1060,7 +1077,7 @@ def test_helper_shell_through_another_mount_and_shells_put_in_its_place(sensor: 
         assert w.wait(lambda e: e["type"] == "exit" and e["pid"] == pid) is not None
         rcs = (tmp_path / "rcs").read_text() if (tmp_path / "rcs").exists() else "no rcs: the act failed"
         assert rcs == "[0, 0, 0]", rcs
-        events = list(w.events)
+        events = w.own(pid)
         tars = [e for e in events if e["type"] == "exec" and e["filename"] == tar]
         shells = [e for e in events if e["type"] == "exec" and e["filename"] == "/bin/sh"]
         assert len(tars) == 3 and len(shells) == 3, (tars, shells)

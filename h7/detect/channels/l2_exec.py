@@ -2857,7 +2857,7 @@ class ExecChannel(Channel):
                 continue
             if etype == "fork":
                 held = self._pending_helpers.get(int(ev.get("pid", 0)))
-                child = int(ev.get("child_tgid", 0))
+                child = int(ev.get("child", 0))  # h7.decode's name for the record's child_tgid
                 if held is not None and child and child != int(ev.get("pid", 0)) and len(held["kids"]) < 64:
                     held["kids"].add(child)
                 continue
