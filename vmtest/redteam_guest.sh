@@ -22,6 +22,8 @@ modprobe virtio_blk 2>/dev/null; modprobe ext4 2>/dev/null
 # loop devices (a module in Debian's kernels, not loaded by virtme's init): round 10's and the DEV
 # loop-image exec acts attach one; without it they failed with ENOENT (no /dev/loop-control).
 modprobe loop 2>/dev/null
+# FUSE (/dev/fuse): g4_fuse_served_padded_dash serves its own exec from a FUSE mount
+modprobe fuse 2>/dev/null
 for _ in $(seq 50); do [ -b /dev/vda ] && break; sleep 0.1; done
 if [ -b /dev/vda ] && mkdir -p /run/h7img && mount -o ro /dev/vda /run/h7img; then
     mount --bind /run/h7img/pylib /usr/lib/python3.11
