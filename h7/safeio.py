@@ -166,7 +166,7 @@ class StallError(OSError):
 class Stall:
     """One inspection that did not complete: what, where, why, and what the caller was judging."""
 
-    op: str  # stat | realpath | read
+    op: str  # stat | realpath (realpath and stat) | read
     path: str
     mount: str  # the mount point the path lies under, "" if unknown
     fstype: str
@@ -251,8 +251,9 @@ class Observer:
     def stat(self, path: str) -> os.stat_result:
         return self.call("stat", path, lambda: os.stat(path))
 
-    def realpath(self, path: str) -> str:
-        return self.call("realpath", path, lambda: os.path.realpath(path))
+    def realpath_stat(self, path: str) -> tuple[str, os.stat_result]:
+        """``(os.path.realpath(path), os.stat(path))`` in one hand-off: both walk the same path."""
+        return self.call("realpath", path, lambda: (os.path.realpath(path), os.stat(path)))
 
     def read(self, path: str, fn: Callable[[BinaryIO], T]) -> T:
         """``fn(f)`` on the regular file at ``path`` (:func:`open_observed`), closed before returning.

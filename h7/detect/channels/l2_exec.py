@@ -1521,8 +1521,7 @@ class ExecChannel(Channel):
         if not ctx.proc.enabled:
             return True
         try:
-            real = OBSERVER.realpath(path)
-            st = OBSERVER.stat(path)
+            real, st = OBSERVER.realpath_stat(path)
         except OSError:
             return False
         if not real.startswith(_SYSTEM_PREFIXES):
@@ -2618,8 +2617,7 @@ class ExecChannel(Channel):
         if exe is None:
             return False
         try:
-            real = OBSERVER.realpath(exe)
-            st = OBSERVER.stat(exe)
+            real, st = OBSERVER.realpath_stat(exe)
         except OSError:
             return False
         c = self.classify_name(os.path.basename(real))
