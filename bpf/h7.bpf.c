@@ -1922,6 +1922,34 @@ static __always_inline void recv_exec(struct task_struct *p, pid_t old_pid, stru
 	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
 }
 
+/*
+ * A non-leader thread (tid `old`) called execve: de_thread() killed the leader
+ * (whose exit hook dropped the leader's scope, see exec_leader_exit) and gave
+ * this thread the leader's pid.  The scope entry moves with the task to its new
+ * tid: left under the old tid, the process would run on out of scope after its
+ * exec (one `threading.Thread(target=os.execv)` and nothing it did was seen) and
+ * a stale entry would wait for an unrelated task to reuse the old tid.  Returns
+ * the entry under the new tid (NULL if the map refused it: counted as the seed
+ * failure would be, the exec is lost like any record the kernel cannot keep).
+ */
+static __always_inline struct h7_scope *exec_takeover(struct task_struct *p, __u32 old,
+						      struct h7_scope *s)
+{
+	struct h7_scope cs = *s;
+	__u32 tid = p->pid;
+
+	cs.tgid = p->tgid;
+	cs.flags &= ~H7_SCOPE_EXITING;
+	if (bpf_map_update_elem(&scope, &tid, &cs, BPF_ANY))
+		return 0;
+	fork_bit(tid, 1);
+	bpf_map_delete_elem(&scope, &old);
+	fork_bit(old, 0);
+	bpf_map_delete_elem(&task_pidns, &old);
+	nspid_track(p, tid, 1);
+	return scope_of(tid);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(h7_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -1936,6 +1964,9 @@ int BPF_PROG(h7_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 			recv_exec(p, old_pid, bprm);
 			return 0;
 		}
+		s = exec_takeover(p, old, s);
+		if (!s)
+			return 0;
 	}
 	st = stats_of(s->agent);
 	if (st)
@@ -1946,6 +1977,32 @@ int BPF_PROG(h7_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	exec_fill(ev, p, old_pid, bprm, s->agent);
 	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP); /* L2 judges execs at once */
 	return 0;
+}
+
+struct signal_struct___v516 {
+	struct task_struct *group_exit_task;
+} __attribute__((preserve_access_index));
+
+/*
+ * The leader exits because another thread of its group is in execve
+ * (de_thread() set signal->group_exec_task, group_exit_task before 5.17): the
+ * process lives on under the same pid, in the exec'ing thread.  Its scope is
+ * dropped like any exiting task's (its CPU counted, the slot closed), but no
+ * exit record goes out: userspace would take the agent's process for gone
+ * (an agent whose root did this was retired and its watch stopped), and the
+ * exec record that follows carries the old tid.  exec_takeover moves the
+ * exec'ing thread's entry to the leader's pid.
+ */
+static __always_inline int exec_leader_exit(struct task_struct *p)
+{
+	struct signal_struct *sig = BPF_CORE_READ(p, signal);
+	struct task_struct *ex;
+
+	if (bpf_core_field_exists(sig->group_exec_task))
+		ex = BPF_CORE_READ(sig, group_exec_task);
+	else
+		ex = BPF_CORE_READ((struct signal_struct___v516 *)sig, group_exit_task);
+	return ex && ex != p;
 }
 
 SEC("tp_btf/sched_process_exit")
@@ -1971,7 +2028,7 @@ int BPF_PROG(h7_exit, struct task_struct *p)
 	nspid_track(p, tid, 0);
 	bpf_map_delete_elem(&scope, &tid);
 	fork_bit(tid, 0);
-	if (p->pid != p->tgid)
+	if (p->pid != p->tgid || exec_leader_exit(p))
 		return 0;
 	ev = event_start(H7_EV_EXIT, agent);
 	if (!ev)
@@ -4560,8 +4617,10 @@ int BPF_PROG(h7_fe_environ_open, struct inode *inode, struct file *file)
  * run this program; nothing else pays for it.
  */
 struct h7_mem_rw_key {
-	__u64 file; /* the struct file's address (no pointer arithmetic: the verifier refuses it) */
-	__u64 write;
+	__u64 file;   /* the struct file's address (no pointer arithmetic: the verifier refuses it) */
+	__u32 target; /* whose memory: a struct file freed and reused within the second for
+		       * another agent's mem file is a new report (a live test lost one so) */
+	__u32 write;
 };
 
 struct {
@@ -4593,6 +4652,7 @@ int BPF_PROG(h7_fe_mem_rw, struct file *file, char *buf, size_t count, loff_t *p
 	if (!s || s->tgid == (__u32)(bpf_get_current_pid_tgid() >> 32))
 		return 0; /* a process on its own memory is no report, and must not hide the next user's */
 	key.file = (__u64)file;
+	key.target = target;
 	key.write = write != 0;
 	now = bpf_ktime_get_ns();
 	last = bpf_map_lookup_elem(&mem_rw_seen, &key);
@@ -4650,6 +4710,7 @@ static __always_inline void on_held_use(long id, struct pt_regs *regs)
 	write = id == H7_NR_write || id == H7_NR_pwrite64 || id == H7_NR_writev || id == H7_NR_pwritev ||
 		id == H7_NR_pwritev2;
 	key.file = (__u64)f;
+	key.target = target;
 	key.write = write;
 	now = bpf_ktime_get_ns();
 	last = bpf_map_lookup_elem(&mem_rw_seen, &key);

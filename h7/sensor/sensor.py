@@ -900,6 +900,8 @@ class Sensor:
                         self.scope_insert_failed += 1
                         log.warning("scope map insert for tid %d failed: %s", tid, e)
                         continue
+                    if self._unseed_if_gone(tgid, tid, value):
+                        continue
                     self._seed_bit(tid)
                     self._seed_nspid(tid)
         self.agents[agent] = state
@@ -907,6 +909,25 @@ class Sensor:
             raise UsageError(f"pid {pid} exited while H7 was attaching")
         self._scan_held(agent, state)
         return info
+
+    def _unseed_if_gone(self, tgid: int, tid: int, value: bytes) -> bool:
+        """Take back a seed whose thread exited before it landed; True if it did.
+
+        The kernel drops a thread's scope in its exit hook; a thread listed in /proc that exits
+        before userspace writes its entry has had that hook already, and the entry would stay
+        until the tid is reused, putting an unrelated process in the agent's scope (its records
+        judged as the agent's: a false alert, seen as ``python<-agent`` after the test suite
+        wrapped pid_max).  Checked after the write, so a thread exiting later is the hook's.  The
+        entry is removed only if it is still the one written here (the kernel may have put a new
+        task of the agent under a reused tid meanwhile).
+        """
+        if os.path.exists(f"/proc/{tgid}/task/{tid}"):
+            return False
+        scope = self._maps["scope"]
+        with contextlib.suppress(BPFError, OSError):
+            if scope.lookup(_U32.pack(tid)) == value:
+                scope.delete(_U32.pack(tid))
+        return True
 
     def _scan_held(self, agent: int, state: AgentState) -> None:
         """Find fds already open on the new agent's /proc/<pid>/mem files, in any process (gap 2).
@@ -1032,6 +1053,23 @@ class Sensor:
             st.dead_batches += 1
             if st.dead_batches < after_batches:
                 continue
+            try:
+                left = {t: (g, v) for t, (a, g, v) in self._scope_entries().items() if a == agent}
+            except (BPFError, OSError):
+                left = {}
+            alive = {tgid for tid, (tgid, _) in left.items() if os.path.exists(f"/proc/{tgid}/task/{tid}")}
+            if alive:
+                # a process whose fork record the ring lost: in scope, not in live
+                st.live |= alive
+                for tgid in alive:
+                    self._by_pid[tgid] = agent
+                st.dead_batches = 0
+                continue
+            scope = self._maps["scope"]
+            with contextlib.suppress(BPFError, OSError):
+                for tid, (_, raw) in left.items():
+                    if scope.lookup(_U32.pack(tid)) == raw:
+                        scope.delete(_U32.pack(tid))  # stale: its number goes to the next agent
             if st.filtering and st.codes is not None and self._seq_bits is not None:
                 keep = [
                     (o.codes, a, o.seed)
@@ -1048,6 +1086,17 @@ class Sensor:
             self._free_slots.append(agent)
             self.retired += 1
             out.append(agent)
+        return out
+
+    def _scope_entries(self) -> dict[int, tuple[int, int, bytes]]:
+        """The kernel's scope map: tid -> (agent, tgid, raw value)."""
+        out = {}
+        scope = self._maps["scope"]
+        for k in scope.iter_keys():
+            v = scope.lookup(k)
+            if v is not None:
+                e = np.frombuffer(v, SCOPE_DTYPE, count=1)[0]
+                out[_U32.unpack(k)[0]] = (int(e["agent"]), int(e["tgid"]), v)
         return out
 
     def _seed_bit(self, tid: int) -> None:
@@ -1089,14 +1138,7 @@ class Sensor:
 
     def watched_tids(self) -> dict[int, tuple[int, int]]:
         """Kernel scope map contents: tid -> (agent, tgid).  For tests and status."""
-        out = {}
-        scope = self._maps["scope"]
-        for k in scope.iter_keys():
-            v = scope.lookup(k)
-            if v is not None:
-                e = np.frombuffer(v, SCOPE_DTYPE, count=1)[0]
-                out[_U32.unpack(k)[0]] = (int(e["agent"]), int(e["tgid"]))
-        return out
+        return {tid: (agent, tgid) for tid, (agent, tgid, _) in self._scope_entries().items()}
 
     def _write_cfg(self, agent: int, st: AgentState) -> None:
         cfg = np.zeros(1, AGENT_CFG_DTYPE)
