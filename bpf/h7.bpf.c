@@ -1924,7 +1924,7 @@ static __always_inline void recv_exec(struct task_struct *p, pid_t old_pid, stru
 
 /*
  * A non-leader thread (tid `old`) called execve: de_thread() killed the leader
- * (whose exit hook dropped the leader's scope, see exec_leader_exit) and gave
+ * (whose exit hook dropped the leader's scope and sent no exit record: process_gone) and gave
  * this thread the leader's pid.  The scope entry moves with the task to its new
  * tid: left under the old tid, the process would run on out of scope after its
  * exec (one `threading.Thread(target=os.execv)` and nothing it did was seen) and
@@ -1979,30 +1979,41 @@ int BPF_PROG(h7_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	return 0;
 }
 
-struct signal_struct___v516 {
-	struct task_struct *group_exit_task;
-} __attribute__((preserve_access_index));
+/* Processes whose exit record went out: (tgid, leader's start time) -> 1.  Every
+ * thread's exit hook runs after its decrement of signal->live, so threads exiting
+ * together (exit_group) can all read 0; the first insert wins and only it reports. */
+struct h7_gone_key {
+	__u64 start_ns;
+	__u32 tgid;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, H7_GONE_ENTRIES);
+	__type(key, struct h7_gone_key);
+	__type(value, __u32);
+} gone SEC(".maps");
 
 /*
- * The leader exits because another thread of its group is in execve
- * (de_thread() set signal->group_exec_task, group_exit_task before 5.17): the
- * process lives on under the same pid, in the exec'ing thread.  Its scope is
- * dropped like any exiting task's (its CPU counted, the slot closed), but no
- * exit record goes out: userspace would take the agent's process for gone
- * (an agent whose root did this was retired and its watch stopped), and the
- * exec record that follows carries the old tid.  exec_takeover moves the
- * exec'ing thread's entry to the leader's pid.
+ * The process is gone with this task: its last live thread exits.  Not the
+ * leader's exit as such: a leader that exits alone (exit(2) on the main
+ * thread) leaves its threads running the process's code, and a leader killed
+ * by a sibling's execve (de_thread) leaves the process running the new
+ * program under the same pid (exec_takeover).  Reporting either as the
+ * process's exit made userspace take the agent for gone (`h7 attach` stopped
+ * watching) while it went on.  Returns 1 for exactly one thread per process.
  */
-static __always_inline int exec_leader_exit(struct task_struct *p)
+static __always_inline int process_gone(struct task_struct *p)
 {
-	struct signal_struct *sig = BPF_CORE_READ(p, signal);
-	struct task_struct *ex;
+	struct h7_gone_key k = {};
+	__u32 one = 1;
 
-	if (bpf_core_field_exists(sig->group_exec_task))
-		ex = BPF_CORE_READ(sig, group_exec_task);
-	else
-		ex = BPF_CORE_READ((struct signal_struct___v516 *)sig, group_exit_task);
-	return ex && ex != p;
+	if (BPF_CORE_READ(p, signal, live.counter) > 0)
+		return 0;
+	k.tgid = p->tgid;
+	k.start_ns = BPF_CORE_READ(p, group_leader, start_time);
+	return bpf_map_update_elem(&gone, &k, &one, BPF_NOEXIST) == 0;
 }
 
 SEC("tp_btf/sched_process_exit")
@@ -2028,13 +2039,14 @@ int BPF_PROG(h7_exit, struct task_struct *p)
 	nspid_track(p, tid, 0);
 	bpf_map_delete_elem(&scope, &tid);
 	fork_bit(tid, 0);
-	if (p->pid != p->tgid || exec_leader_exit(p))
+	if (!process_gone(p))
 		return 0;
 	ev = event_start(H7_EV_EXIT, agent);
 	if (!ev)
 		return 0;
+	ev->hdr.tid = ev->hdr.tgid; /* the record stands for the process, whichever thread was last */
 	ev->exit.code = p->exit_code;
-	ev->exit.is_group_leader = 1;
+	ev->exit.group_dead = 1;
 	bpf_ringbuf_submit(ev, fill_wakeup(&event_ring));
 	return 0;
 }

@@ -48,6 +48,7 @@
 #define H7_RECV_PROC_ENTRIES 4096     /* processes holding such a channel, or forked by one (recv_procs; LRU) */
 #define H7_RECV_FD_SCAN 1024          /* fds of a forking or exec'ing process searched for a marked channel */
 #define H7_MEM_RW_SEEN_ENTRIES 1024   /* (/proc/<pid>/mem file, direction) last reported (mem_rw_seen; LRU) */
+#define H7_GONE_ENTRIES 4096          /* monitored processes whose exit record went out (gone; LRU) */
 #define H7_MEM_RW_GAP_NS 1000000000ULL /* one report per mem file and direction per second (mem_rw_seen) */
 #define H7_HELD_ENTRIES 1024          /* mem files found open at attach, and their holders (held_files, held_procs) */
 #define H7_SYS_RING_BYTES (4 << 20)   /* ring defaults; userspace resizes them before load */
@@ -492,8 +493,8 @@ struct h7_handoff {
 };
 
 struct h7_exit {
-	__s32 code;   /* exit status as in wait(2) */
-	__u32 is_group_leader;
+	__s32 code;       /* exit status as in wait(2), of the last thread */
+	__u32 group_dead; /* 1: sent once per process, by its last live thread (header tid = tgid) */
 };
 
 struct h7_open {

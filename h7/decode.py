@@ -52,6 +52,7 @@ RECV_FD_SCAN = 1024  # H7_RECV_FD_SCAN: fds of a forking/exec'ing process search
 #: recv_state slots (bpf/h7.h): the receiver window userspace sets (ns, 0: off), the latest mark's end
 RECV_WINDOW, RECV_UNTIL = 0, 1
 MEM_RW_SEEN_ENTRIES = 1024  # H7_MEM_RW_SEEN_ENTRIES
+GONE_ENTRIES = 4096  # H7_GONE_ENTRIES: processes whose exit record went out (one per process)
 HELD_ENTRIES = 1024  # H7_HELD_ENTRIES: mem files found open at attach, and their holders
 FOLLOW_COMMS_ENTRIES = 64
 FOLLOW_ENTRIES = 256
@@ -302,6 +303,7 @@ MAP_SIZES = {
     "seq_bits": SEQ_WORDS,
     "egress_seen": EGRESS_SEEN_ENTRIES,
     "mem_rw_seen": MEM_RW_SEEN_ENTRIES,
+    "gone": GONE_ENTRIES,
     "held_files": HELD_ENTRIES,
     "held_procs": HELD_ENTRIES,
     "held_on": 1,
@@ -380,7 +382,7 @@ UNION_FIELDS: dict[str, list[tuple[str, Any]]] = {
         ("recv_hops", "<u4"),
         ("recv_holder_comm", f"S{COMM_LEN}"),
     ],
-    "exit": [("code", "<i4"), ("is_group_leader", "<u4")],
+    "exit": [("code", "<i4"), ("group_dead", "<u4")],
     "open": [
         ("dfd", "<i4"),
         ("flags", "<u4"),

@@ -6,6 +6,8 @@ Real BPF, real processes.  Two ways the scope used to go wrong:
   entry stayed under the thread's old tid, so the process ran on out of scope after its exec
   (an agent escaped every channel with ``threading.Thread(target=os.execv)``), and the
   leader's exit went out as the process's exit (the agent was taken for gone).
+* A leader that exits alone (exit(2) on the main thread) went out as the process's exit while
+  its threads went on running the agent's code: ``h7 attach`` stopped watching.
 * An entry for a tid that no longer exists (a thread that exited while ``add_agent`` seeded
   it, an agent retired with entries left) waited for an unrelated task to reuse the tid, and
   that task was then judged as the agent's.
@@ -83,6 +85,80 @@ def test_exec_from_a_thread_keeps_the_process_in_scope(sensor: Any) -> None:
     while time.monotonic() < deadline and any(a == info.agent for a, _ in sensor.watched_tids().values()):
         time.sleep(0.05)
     assert not [t for t, (a, _) in sensor.watched_tids().items() if a == info.agent]
+
+
+LEADER_EXIT_AGENT = r"""
+import ctypes, os, sys, threading, time
+sys.stdin.readline()                  # blocked here while H7 attaches
+def go():
+    time.sleep(0.5 * float(sys.argv[1]))
+    os.system("/bin/true; cat /etc/hostname >/dev/null")
+    time.sleep(0.5 * float(sys.argv[1]))
+    os._exit(0)
+threading.Thread(target=go).start()
+ctypes.CDLL(None).syscall(60, 0)      # exit(2): the main thread only
+"""
+
+
+def test_a_leader_exiting_alone_is_not_the_process_exit(sensor: Any) -> None:
+    p = subprocess.Popen(
+        [sys.executable, "-c", LEADER_EXIT_AGENT, str(TIMESCALE)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        info = sensor.add_agent(p.pid)
+        st = sensor.agents[info.agent]
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.close()
+        # while the worker thread sleeps the leader is a zombie: the process is not gone
+        time.sleep(0.25 * TIMESCALE)
+        early = sensor.poll(0.05)
+        sensor._prune_dead()
+        assert p.pid in st.live, "the agent was dropped while its thread still runs"
+        assert not [e for e in early if e["type"] == "exit" and e["pid"] == p.pid], early
+        events = early + _collect(
+            sensor, lambda evs: any(e["type"] == "exit" and e["pid"] == p.pid for e in evs)
+        )
+        p.wait(timeout=10 * TIMESCALE)
+    finally:
+        p.kill()
+        p.wait()
+    mine = [e for e in events if e["agent"] == info.agent]
+    ran = {e["filename"] for e in mine if e["type"] == "exec"}
+    assert "/bin/sh" in ran and ("/bin/true" in ran), ran
+    exits = [i for i, e in enumerate(mine) if e["type"] == "exit" and e["pid"] == p.pid]
+    assert len(exits) == 1 and mine[exits[0]]["tid"] == p.pid, [mine[i] for i in exits]
+    assert exits[0] > max(i for i, e in enumerate(mine) if e["type"] == "exec"), mine
+
+
+def test_threads_exiting_together_send_one_exit_record(sensor: Any) -> None:
+    """exit_group with many threads: each thread's hook may see the group dead; one record goes out."""
+    agent = r"""
+import os, sys, threading
+sys.stdin.readline()
+ev = threading.Event()
+for _ in range(16):
+    threading.Thread(target=ev.wait, daemon=True).start()
+os._exit(3)
+"""
+    p = subprocess.Popen([sys.executable, "-c", agent], stdin=subprocess.PIPE, text=True)
+    try:
+        info = sensor.add_agent(p.pid)
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.close()
+        events = _collect(sensor, lambda evs: any(e["type"] == "exit" and e["pid"] == p.pid for e in evs))
+        assert p.wait(timeout=10 * TIMESCALE) == 3
+        events += _collect(sensor, lambda evs: False, timeout=0.3)
+    finally:
+        p.kill()
+        p.wait()
+    exits = [e for e in events if e["agent"] == info.agent and e["type"] == "exit" and e["pid"] == p.pid]
+    assert len(exits) == 1, exits
+    assert exits[0]["tid"] == p.pid and exits[0]["exit_status"] == 3, exits[0]
 
 
 def _free_tid() -> int:

@@ -518,7 +518,23 @@ def _sum_cpus(rows: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return words.sum(axis=0, dtype=np.uint64).view(dtype)[0]
 
 
-def _alive(st: procfs.ProcStat | None) -> bool:
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs code: any thread of it, not only its leader.
+
+    /proc/<pid>/stat shows the leader's state; a leader that exited alone (exit(2) on the main
+    thread) is a zombie while its threads go on, and dropping the process then would end the
+    agent's watch with the agent still acting (the kernel's exit record waits for the last thread).
+    """
+    st = procfs.read_stat(pid)
+    if st is None:
+        return False
+    if st.state not in ("Z", "X"):
+        return True
+    return any(_alive_thread(pid, tid) for tid in procfs.threads_of(pid) if tid != pid)
+
+
+def _alive_thread(pid: int, tid: int) -> bool:
+    st = procfs.read_stat(tid, procfs.PROC / str(pid) / "task")
     return st is not None and st.state not in ("Z", "X")
 
 
@@ -1277,7 +1293,7 @@ class Sensor:
     def _prune_dead(self) -> None:
         """Exit events can be lost to a full ring; /proc is the ground truth."""
         for st in self.agents.values():
-            st.live = {p for p in st.live if _alive(procfs.read_stat(p))}
+            st.live = {p for p in st.live if _alive(p)}
 
     def _read_stats(self, agent: int) -> np.ndarray:
         rows = self._maps["agent_stats"].lookup_percpu(_U32.pack(agent), STATS_DTYPE)
