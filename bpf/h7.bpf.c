@@ -433,7 +433,11 @@ static __always_inline struct h7_event *event_start(__u32 type, __u32 agent)
 	/* NULL-check the reservation before anything else touches it: older
 	 * verifiers (6.1) lose track of the reference through `ev != 0`. */
 	if (!ev) {
+		struct h7_stats *st = stats_of(agent);
+
 		ring_count(H7_RING_EVENTS, 0);
+		if (st)
+			st->events_dropped++; /* whose record: L3's EVENTS_LOST names the agent */
 		return 0;
 	}
 	ring_count(H7_RING_EVENTS, 1);
@@ -6084,6 +6088,8 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 			bpf_ringbuf_submit(r, fill_wakeup(&sys_ring));
 		} else {
 			ring_count(H7_RING_SYS, 0);
+			if (st)
+				st->sys_dropped++;
 		}
 	}
 #if defined(__TARGET_ARCH_x86)

@@ -694,6 +694,11 @@ struct h7_stats {
 	__u64 rqwait_hist[H7_HIST_SLOTS]; /* log2(ns): runnable (woken or preempted) -> on a CPU */
 	__u64 burst_hist[H7_HIST_SLOTS];  /* log2(ns): on-CPU time between voluntary switch-outs,
 					   * summed over preemptions (chunked at H7_BURST_CHUNK_NS) */
+	/* Records of this agent the kernel could not ship (its ring full).  ring_stats
+	 * counts them per ring for the host; these say WHOSE records were lost, which
+	 * is what an agent flooding the ring to hide one record is after (L3). */
+	__u64 events_dropped;
+	__u64 sys_dropped;
 };
 
 /* A burst that goes on past this much on-CPU time is counted at its next

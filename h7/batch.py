@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from h7.decode import STATS_DTYPE, STATS_SIZE_V2, STATS_SIZE_V3, SYS_DTYPE, SYS_DTYPE_V1
+from h7.decode import STATS_DTYPE, STATS_SIZE_V2, STATS_SIZE_V3, STATS_SIZE_V4, SYS_DTYPE, SYS_DTYPE_V1
 
 Event = dict[str, Any]
 
@@ -106,8 +106,13 @@ class Batch:
         sys_dt = SYS_DTYPE if version >= 2 else SYS_DTYPE_V1
         # v1 stats lack seq_filtered; v2 journals written before the exact CPU time lack the
         # oncpu_* fields, and before the run-queue split its three histograms: zero-extended
-        # (L1 then estimates CPU time from the slice histogram, and judges the unsplit shape)
-        sizes = (STATS_DTYPE.itemsize, STATS_SIZE_V3, STATS_SIZE_V2) if version >= 2 else (STATS_SIZE_V2 - 8,)
+        # (L1 then estimates CPU time from the slice histogram, and judges the unsplit shape);
+        # before the per-agent drop counters, those: zero (nothing known lost)
+        sizes = (
+            (STATS_DTYPE.itemsize, STATS_SIZE_V4, STATS_SIZE_V3, STATS_SIZE_V2)
+            if version >= 2
+            else (STATS_SIZE_V2 - 8,)
+        )
         sys_raw = rec.get("sys", b"")
         if len(sys_raw) % sys_dt.itemsize:
             raise ValueError("journal batch: syscall block is not a whole number of records")

@@ -546,10 +546,15 @@ STATS_DTYPE = np.dtype(
         ("sleep_hist", "<u8", (HIST_SLOTS,)),
         ("rqwait_hist", "<u8", (HIST_SLOTS,)),
         ("burst_hist", "<u8", (HIST_SLOTS,)),
+        # the agent's records the kernel could not ship, event ring and syscall ring (bpf/h7.h)
+        ("events_dropped", "<u8"),
+        ("sys_dropped", "<u8"),
     ]
 )
+#: a stats record's size in journals written before the per-agent drop counters
+STATS_SIZE_V4 = STATS_DTYPE.itemsize - 2 * 8
 #: a stats record's size in journals written before the run-queue split
-STATS_SIZE_V3 = STATS_DTYPE.itemsize - 3 * 8 * HIST_SLOTS
+STATS_SIZE_V3 = STATS_SIZE_V4 - 3 * 8 * HIST_SLOTS
 #: a stats record's size in journals written before the exact CPU time field
 STATS_SIZE_V2 = STATS_SIZE_V3 - 8
 #: struct h7_run (bpf/h7.h): an agent's threads on a CPU now

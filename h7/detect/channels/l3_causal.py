@@ -1525,7 +1525,7 @@ class CausalChannel(Channel):
             "novel_windows": self._windows_evidence(sys, codes, vals),
         }
         self.last = {"divergence": d, "graph": g, "sequence": s, "new_edges": len(new_e)}
-        out: list[Alert] = []
+        out: list[Alert] = self._lost(batch, ctx, st)
         cycle = self._cycles(self._add_flows(flows), ctx, batch, drift)
         out.extend(cycle)
         if not cycle and d > self.cal.threshold:
@@ -1534,6 +1534,34 @@ class CausalChannel(Channel):
                 ctx.alert("L3", "STRUCTURAL_DRIFT", int(batch.t1_ns), d, self.cal.threshold, key, drift)
             )
         return out
+
+    @staticmethod
+    def _lost(batch: Batch, ctx: ChannelContext, st: Any) -> list[Alert]:
+        """EVENTS_LOST: records of this agent the kernel dropped, its event ring full.
+
+        Why an alert and not only a counter: the event ring carries the records every channel
+        judges at once (exec, connect, ptrace, hand-offs, fork/exit/open), and an agent can
+        fill it on purpose: four threads reopening one file for writing lost ~880,000 records
+        in 3 s here, the exec of a shell among them, and no channel saw the shell.  What was
+        lost cannot be judged after the fact; that the agent's activity outran the sensor can,
+        and is certified with the count.  Syscall-ring drops (the sequence model's input) are
+        in the evidence but raise nothing alone: a busy new program outruns that ring without
+        hiding any discrete act.
+        """
+        if st is None or not int(st["events_dropped"]):
+            return []
+        n = int(st["events_dropped"])
+        evidence = {
+            "events_dropped": n,
+            "syscalls_dropped": int(st["sys_dropped"]),
+            "events_shipped": len(batch.events),
+            "window_ms": round((batch.t1_ns - batch.t0_ns) / 1e6, 1),
+            "opens": int(st["opens"]),
+            "forks": int(st["forks"]),
+            "execs": int(st["execs"]),
+            "connects": int(st["connects"]),
+        }
+        return [ctx.alert("L3", "EVENTS_LOST", int(batch.t1_ns), float(n), 0.0, "events_lost", evidence)]
 
     def _without_new_images(self, sys: np.ndarray) -> tuple[np.ndarray, int]:
         """The batch's syscalls minus those of processes running an image the baseline never had.
@@ -1888,6 +1916,11 @@ SPEC = register(
         codes=(
             AlertCode("STRUCTURAL_DRIFT", "medium", "Agent process structure drifted from its baseline"),
             AlertCode("CAUSAL_CYCLE_DETECTED", "medium", "Causal cycle in agent activity"),
+            AlertCode(
+                "EVENTS_LOST",
+                "high",
+                "The kernel could not ship some of the agent's records (its ring was full)",
+            ),
         ),
         settings=L3Settings,
         factory=CausalChannel,
