@@ -57,7 +57,7 @@ const void *h7_elf_bytes(size_t *sz);
 int h7_ring_open(int map_fd, struct h7_rb **out);
 void h7_ring_close(struct h7_rb *r);
 uint64_t h7_ring_pending(struct h7_rb *r);
-size_t h7_ring_drain(struct h7_rb *r, void *out, size_t stride, size_t max, uint64_t *bad);
+size_t h7_ring_drain(struct h7_rb *r, void *out, size_t stride, size_t min, size_t max, uint64_t *bad);
 void h7_capture_libbpf_log(int enable);
 
 extern "Python" void h7_py_log(int level, const char *msg);

@@ -101,12 +101,15 @@ static uint64_t h7_ring_pending(struct h7_rb *r)
 }
 
 /*
- * Copy up to max records of exactly `stride` bytes into out.  Records of
- * another size are skipped and counted in *bad (they cannot come from our
- * programs; counting them keeps a layout bug visible instead of silent).
- * Returns the number of records copied.
+ * Copy up to max records into out, one per `stride` bytes.  A record of
+ * `min` to `stride` bytes is zero-padded to `stride`: the event ring holds
+ * each record at its union member's size (bpf/h7.bpf.c H7_EV_SIZE), the
+ * decoder reads fixed slots.  Records of any other size are skipped and
+ * counted in *bad (they cannot come from our programs; counting them keeps a
+ * layout bug visible instead of silent).  Returns the number of records copied.
  */
-static size_t h7_ring_drain(struct h7_rb *r, void *out, size_t stride, size_t max, uint64_t *bad)
+static size_t h7_ring_drain(struct h7_rb *r, void *out, size_t stride, size_t min, size_t max,
+			    uint64_t *bad)
 {
 	unsigned long cons = __atomic_load_n(r->consumer_pos, __ATOMIC_ACQUIRE);
 	size_t n = 0;
@@ -126,8 +129,9 @@ static size_t h7_ring_drain(struct h7_rb *r, void *out, size_t stride, size_t ma
 		total = ((len & ~(H7_RB_BUSY | H7_RB_DISCARD)) + H7_RB_HDR_SZ + 7) & ~7UL;
 		if (!(len & H7_RB_DISCARD)) {
 			size_t sz = len & ~(H7_RB_BUSY | H7_RB_DISCARD);
-			if (sz == stride) {
-				memcpy(dst + n * stride, (uint8_t *)hdr + H7_RB_HDR_SZ, stride);
+			if (sz >= min && sz <= stride) {
+				memcpy(dst + n * stride, (uint8_t *)hdr + H7_RB_HDR_SZ, sz);
+				memset(dst + n * stride + sz, 0, stride - sz);
 				n++;
 			} else if (bad) {
 				(*bad)++;

@@ -424,9 +424,17 @@ static __always_inline __u64 fill_wakeup(void *ring)
 }
 
 /* Reserve an event and fill the header from the current task. */
-static __always_inline struct h7_event *event_start(__u32 type, __u32 agent)
+/* The bytes a record of one union member takes: the header and that member, not the
+ * whole union (an exec body is 1088 bytes; a fork's is 8).  The ring then holds 20x
+ * more fork/exit records and 3.5x more opens than at the union's size, so a burst
+ * that fills it (and an agent filling it on purpose: L3's EVENTS_LOST) needs that
+ * much more.  Userspace's drain zero-pads each record to the union's size. */
+#define H7_EV_SIZE(member) \
+	(__builtin_offsetof(struct h7_event, member) + sizeof(((struct h7_event *)0)->member))
+
+static __always_inline struct h7_event *event_start_sz(__u32 type, __u32 agent, __u64 size)
 {
-	struct h7_event *ev = bpf_ringbuf_reserve(&event_ring, sizeof(*ev), 0);
+	struct h7_event *ev = bpf_ringbuf_reserve(&event_ring, size, 0);
 	struct task_struct *t;
 	__u64 id;
 
@@ -452,6 +460,12 @@ static __always_inline struct h7_event *event_start(__u32 type, __u32 agent)
 	ev->hdr.uid = (__u32)bpf_get_current_uid_gid();
 	bpf_get_current_comm(ev->hdr.comm, sizeof(ev->hdr.comm));
 	return ev;
+}
+
+/* A record at the union's full size (exec records: their body is the union's largest). */
+static __always_inline struct h7_event *event_start(__u32 type, __u32 agent)
+{
+	return event_start_sz(type, agent, sizeof(struct h7_event));
 }
 
 /* ------------------------------------------ exec identity, hand-offs (kexec) */
@@ -1080,7 +1094,7 @@ static __always_inline void on_tiocsti(__u32 agent, int fd)
 	priv = BPF_CORE_READ(f, private_data);
 	if (priv)
 		tty = BPF_CORE_READ(priv, tty);
-	ev = event_start(H7_EV_HANDOFF, agent);
+	ev = event_start_sz(H7_EV_HANDOFF, agent, H7_EV_SIZE(handoff));
 	if (!ev)
 		return;
 	__builtin_memset(&ev->handoff, 0, sizeof(ev->handoff));
@@ -1481,7 +1495,7 @@ static __always_inline void dgram_emit(__u32 agent, int fd, struct sock *receive
 	if (receiver) /* whoever reads that socket is the receiver, daemon or not */
 		recv_mark((__u64)receiver, sock_ino(receiver), H7_RECV_UNIX, agent, bpf_get_current_pid_tgid() >> 32, 0,
 			  0);
-	ev = event_start(H7_EV_HANDOFF, agent);
+	ev = event_start_sz(H7_EV_HANDOFF, agent, H7_EV_SIZE(handoff));
 	if (!ev)
 		return;
 	__builtin_memset(&ev->handoff, 0, sizeof(ev->handoff));
@@ -1539,7 +1553,7 @@ static __always_inline void report_unix_peer(__u32 agent, int fd, struct sock *s
 	}
 	if (!pp)
 		return; /* refused, or nobody listening */
-	ev = event_start(H7_EV_HANDOFF, agent);
+	ev = event_start_sz(H7_EV_HANDOFF, agent, H7_EV_SIZE(handoff));
 	if (!ev)
 		return;
 	__builtin_memset(&ev->handoff, 0, sizeof(ev->handoff));
@@ -1658,7 +1672,7 @@ static __always_inline void exec_map_emit(__u32 agent, struct file *f, __u32 op,
 	exe = BPF_CORE_READ(t, mm, exe_file, f_inode);
 	if (exe == ino || (exe && BPF_CORE_READ(exe, i_ino) == k.ino && BPF_CORE_READ(exe, i_sb, s_dev) == k.dev))
 		return;
-	ev = event_start(H7_EV_EXEC_MAP, agent);
+	ev = event_start_sz(H7_EV_EXEC_MAP, agent, H7_EV_SIZE(exec_map));
 	if (!ev)
 		return;
 	ev->exec_map.ino = k.ino;
@@ -1860,7 +1874,7 @@ int BPF_PROG(h7_fork, struct task_struct *parent, struct task_struct *child)
 	st = stats_of(cs.agent);
 	if (st)
 		st->forks++;
-	ev = event_start(H7_EV_FORK, cs.agent);
+	ev = event_start_sz(H7_EV_FORK, cs.agent, H7_EV_SIZE(fork));
 	if (!ev)
 		return 0;
 	ev->fork.child_tgid = child->tgid;
@@ -2045,7 +2059,7 @@ int BPF_PROG(h7_exit, struct task_struct *p)
 	fork_bit(tid, 0);
 	if (!process_gone(p))
 		return 0;
-	ev = event_start(H7_EV_EXIT, agent);
+	ev = event_start_sz(H7_EV_EXIT, agent, H7_EV_SIZE(exit));
 	if (!ev)
 		return 0;
 	ev->hdr.tid = ev->hdr.tgid; /* the record stands for the process, whichever thread was last */
@@ -2401,7 +2415,7 @@ static __always_inline void on_open_from(__u32 agent, struct h7_stats *st, __u32
 
 	if (st)
 		st->opens++;
-	ev = event_start(H7_EV_OPEN, agent);
+	ev = event_start_sz(H7_EV_OPEN, agent, H7_EV_SIZE(open));
 	if (!ev)
 		return;
 	ev->open.op = op;
@@ -2766,7 +2780,7 @@ static __always_inline void net_emit(__u32 agent, __u32 tgid, struct h7_net *n, 
 		if (egress_repeat(&k))
 			return; /* in use: counted, not reported */
 	}
-	ev = event_start(H7_EV_NET, agent);
+	ev = event_start_sz(H7_EV_NET, agent, H7_EV_SIZE(net));
 	if (!ev)
 		return;
 	__builtin_memcpy(&ev->net, n, sizeof(*n));
@@ -2997,7 +3011,7 @@ static __always_inline void on_net(__u32 agent, struct h7_stats *st, __u32 op, i
 static __always_inline void filter_emit(__u32 agent, int fd, __u16 family, __u16 what)
 {
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	struct h7_event *ev = event_start(H7_EV_NET, agent);
+	struct h7_event *ev = event_start_sz(H7_EV_NET, agent, H7_EV_SIZE(net));
 
 	if (!ev)
 		return;
@@ -3486,7 +3500,7 @@ static __always_inline void listen_emit(struct sock *sk, __u32 agent, __u64 ino,
 	struct h7_event *ev;
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 
-	ev = event_start(H7_EV_NET, agent);
+	ev = event_start_sz(H7_EV_NET, agent, H7_EV_SIZE(net));
 	if (!ev)
 		return;
 	__builtin_memset(&ev->net, 0, sizeof(ev->net));
@@ -3804,7 +3818,7 @@ static __always_inline void access_emit_full(__u32 op, __u32 hook, __u32 target,
 		return;
 	tgid = s ? s->tgid : target;
 	tagent = s ? s->agent : 0;
-	ev = event_start(H7_EV_ACCESS, by->agent);
+	ev = event_start_sz(H7_EV_ACCESS, by->agent, H7_EV_SIZE(access));
 	if (!ev)
 		return;
 	ev->access.op = op;
@@ -4515,7 +4529,7 @@ static __always_inline void ptrace_emit(long request, __u32 target, __u32 arg_pi
 
 	if (!by)
 		return;
-	ev = event_start(H7_EV_PTRACE, by->agent);
+	ev = event_start_sz(H7_EV_PTRACE, by->agent, H7_EV_SIZE(ptrace));
 	if (!ev)
 		return;
 	ev->ptrace.request = request;
@@ -4812,7 +4826,7 @@ static __always_inline void file_emit(__u32 agent, __u32 op, __u32 hook, int fd,
 	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFREG)
 		return;
 	file_key(f, &k);
-	ev = event_start(H7_EV_FILE, agent);
+	ev = event_start_sz(H7_EV_FILE, agent, H7_EV_SIZE(file));
 	if (!ev)
 		return;
 	ev->file.ino = k.ino;
@@ -5090,7 +5104,7 @@ static __always_inline int on_shm_exit(struct h7_sys_exit_ctx *ctx, __u32 op, __
 		return 0;
 	cur = bpf_get_current_task_btf();
 	regs = (struct pt_regs *)bpf_task_pt_regs(cur);
-	ev = event_start(H7_EV_SHM, s->agent);
+	ev = event_start_sz(H7_EV_SHM, s->agent, H7_EV_SIZE(shm));
 	if (!ev)
 		return 0;
 	ev->shm.op = op;

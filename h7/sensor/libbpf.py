@@ -295,9 +295,11 @@ class RingBuffer:
     never loses data: the rest waits in the ring for the next drain.
     """
 
-    def __init__(self, m: Map, record_size: int, batch_records: int) -> None:
+    def __init__(self, m: Map, record_size: int, batch_records: int, min_record: int | None = None) -> None:
         self.map = m
         self.record_size = record_size
+        #: the smallest record accepted (zero-padded to ``record_size``); all of one size if None
+        self.min_record = record_size if min_record is None else min_record
         self.capacity = batch_records
         self._buf = np.zeros(batch_records * record_size, dtype=np.uint8)
         self._cbuf = ffi.from_buffer(self._buf)
@@ -313,7 +315,7 @@ class RingBuffer:
 
     @property
     def malformed(self) -> int:
-        """Records of an unexpected size skipped so far (a layout bug if ever non-zero)."""
+        """Records sized outside ``min_record..record_size`` skipped so far (a layout bug if non-zero)."""
         return int(self._bad[0])
 
     def pending_bytes(self) -> int:
@@ -325,7 +327,7 @@ class RingBuffer:
         if self._ring is None:
             return self._buf[:0], 0
         cap = self.capacity if max_records is None else min(max_records, self.capacity)
-        n = int(lib.h7_ring_drain(self._ring, self._cbuf, self.record_size, cap, self._bad))
+        n = int(lib.h7_ring_drain(self._ring, self._cbuf, self.record_size, self.min_record, cap, self._bad))
         return self._buf[: n * self.record_size], n
 
     def close(self) -> None:

@@ -52,6 +52,7 @@ from h7.decode import (
     EXEC_SYSCALL,
     HANDOFF_FENTRY,
     HANDOFF_SYSCALL,
+    HDR_SIZE,
     HOOK_CFG_DTYPE,
     MAX_AGENTS,
     PID_LIMIT,
@@ -626,7 +627,10 @@ class Sensor:
             self._sys_ring = RingBuffer(
                 obj.map("sys_ring"), SYS_DTYPE.itemsize, self.config.sys_batch_records
             )
-            self._event_ring = RingBuffer(obj.map("event_ring"), EVENT_SIZE, self.config.event_batch_records)
+            # records are as long as their union member (bpf/h7.bpf.c H7_EV_SIZE), at least a header
+            self._event_ring = RingBuffer(
+                obj.map("event_ring"), EVENT_SIZE, self.config.event_batch_records, min_record=HDR_SIZE
+            )
             obj.rings.extend([self._sys_ring, self._event_ring])
             self._epoll = select.epoll()
             self._epoll.register(self._event_ring.fileno(), select.EPOLLIN)
