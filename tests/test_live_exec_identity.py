@@ -34,6 +34,7 @@ from conftest import TIMESCALE
 
 AGENT = r"""
 import os, sys
+os.write(int(sys.argv[1]), b"r"); os.close(int(sys.argv[1]))  # its exec is over: attach now
 line = sys.stdin.readline()          # blocked here while H7 attaches
 exec(compile(sys.stdin.read(), "act", "exec"))
 """
@@ -92,10 +93,31 @@ class Watch:
 
 
 def run_agent(sensor: Any, act: str, *, timeout: float = 20.0) -> tuple[int, Watch]:
-    """Start an agent, put it in scope, let it run ``act`` (Python), wait for it to exit."""
-    p = subprocess.Popen(
-        [sys.executable, "-c", AGENT], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
-    )
+    """Start an agent, put it in scope, let it run ``act`` (Python), wait for it to exit.
+
+    Attached only once the agent says it runs: Popen returns when the exec closed the
+    child's close-on-exec pipe, which the kernel does before its exec tracepoint, so an
+    agent put in scope at once had its own exec recorded now and then on a loaded host
+    (``python<-agent``, CI of session 20 and 21).
+    """
+    rfd, wfd = os.pipe()
+    try:
+        p = subprocess.Popen(
+            [sys.executable, "-c", AGENT, str(wfd)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            pass_fds=(wfd,),
+        )
+        os.close(wfd)
+        wfd = -1
+        with os.fdopen(rfd, "rb") as ready:
+            rfd = -1
+            assert ready.read(1) == b"r", "the agent did not start"
+    finally:
+        for fd in (rfd, wfd):
+            if fd >= 0:
+                os.close(fd)
     try:
         sensor.add_agent(p.pid)
         w = Watch(sensor)
