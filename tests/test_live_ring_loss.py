@@ -64,7 +64,7 @@ def test_a_flooded_event_ring_is_counted_against_the_agent_and_certified(sensor:
     assert got[0].evidence["events_dropped"] == int(st["events_dropped"])
 
 
-def _stats(**fields: int) -> np.void:
+def _stats(**fields: int) -> Any:
     st = np.zeros(1, STATS_DTYPE)[0]
     for k, v in fields.items():
         st[k] = v
@@ -79,6 +79,9 @@ def test_no_drop_no_alert_and_syscall_drops_alone_raise_nothing() -> None:
     assert CausalChannel._lost(b, ctx, None) == []
     one = CausalChannel._lost(b, ctx, _stats(events_dropped=3, sys_dropped=7))
     assert one[0].evidence["events_dropped"] == 3 and one[0].evidence["syscalls_dropped"] == 7
+    b.stats = {1: _stats(events_dropped=3), 2: _stats(events_dropped=500), 3: _stats()}
+    two = CausalChannel._lost(b, ctx, b.stats[1])
+    assert two[0].evidence["events_dropped_other_agents"] == 500
 
 
 def test_journals_from_before_the_drop_counters_read_them_as_zero() -> None:

@@ -1546,13 +1546,18 @@ class CausalChannel(Channel):
         lost cannot be judged after the fact; that the agent's activity outran the sensor can,
         and is certified with the count.  Syscall-ring drops (the sequence model's input) are
         in the evidence but raise nothing alone: a busy new program outruns that ring without
-        hiding any discrete act.
+        hiding any discrete act.  The ring is shared: the evidence says how many records other
+        agents lost in the same batch (one agent's flood makes its neighbours lose records too,
+        and their certificates then say so rather than accuse them).
         """
         if st is None or not int(st["events_dropped"]):
             return []
         n = int(st["events_dropped"])
+        others = sum(int(o["events_dropped"]) for a, o in batch.stats.items() if a != ctx.agent)
         evidence = {
             "events_dropped": n,
+            # the ring is the host's: another agent's flood drops this one's records too
+            "events_dropped_other_agents": others,
             "syscalls_dropped": int(st["sys_dropped"]),
             "events_shipped": len(batch.events),
             "window_ms": round((batch.t1_ns - batch.t0_ns) / 1e6, 1),
