@@ -1866,7 +1866,14 @@ int BPF_PROG(h7_fork, struct task_struct *parent, struct task_struct *child)
 	/* its CPU time counts from birth (the child has not run yet) */
 	cs.rt_ns = child->se.sum_exec_runtime;
 	cs.flags = H7_SCOPE_RT;
-	bpf_map_update_elem(&scope, &ctid, &cs, BPF_ANY);
+	if (bpf_map_update_elem(&scope, &ctid, &cs, BPF_ANY)) {
+		/* the scope map is full (H7_SCOPE_ENTRIES threads watched): this task and
+		 * all it does go unseen; counted against the agent (L3's EVENTS_LOST) */
+		st = stats_of(cs.agent);
+		if (st)
+			st->tasks_unwatched++;
+		return 0;
+	}
 	fork_bit(ctid, 1);
 	nspid_track(child, ctid, 1);
 	if (child->pid != child->tgid)

@@ -699,6 +699,7 @@ struct h7_stats {
 	 * is what an agent flooding the ring to hide one record is after (L3). */
 	__u64 events_dropped;
 	__u64 sys_dropped;
+	__u64 tasks_unwatched; /* children/threads the full scope map could not take */
 };
 
 /* A burst that goes on past this much on-CPU time is counted at its next

@@ -549,10 +549,12 @@ STATS_DTYPE = np.dtype(
         # the agent's records the kernel could not ship, event ring and syscall ring (bpf/h7.h)
         ("events_dropped", "<u8"),
         ("sys_dropped", "<u8"),
+        # children and threads of the agent the full scope map could not take (bpf/h7.h)
+        ("tasks_unwatched", "<u8"),
     ]
 )
 #: a stats record's size in journals written before the per-agent drop counters
-STATS_SIZE_V4 = STATS_DTYPE.itemsize - 2 * 8
+STATS_SIZE_V4 = STATS_DTYPE.itemsize - 3 * 8
 #: a stats record's size in journals written before the run-queue split
 STATS_SIZE_V3 = STATS_SIZE_V4 - 3 * 8 * HIST_SLOTS
 #: a stats record's size in journals written before the exact CPU time field

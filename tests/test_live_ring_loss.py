@@ -19,7 +19,7 @@ from conftest import TIMESCALE
 
 from h7.batch import Batch
 from h7.config import EngineConfig
-from h7.decode import STATS_DTYPE, STATS_SIZE_V4
+from h7.decode import SCOPE_DTYPE, STATS_DTYPE, STATS_SIZE_V4
 from h7.detect.channels.base import ChannelContext, ProcReader
 from h7.detect.channels.l3_causal import CausalChannel
 
@@ -90,3 +90,57 @@ def test_journals_from_before_the_drop_counters_read_them_as_zero() -> None:
     rec = {"t0": 0, "t1": 1, "sys": b"", "events": [], "stats": {1: raw}}
     b = Batch.from_record(rec, version=3)
     assert int(b.stats[1]["opens"]) == 4 and int(b.stats[1]["events_dropped"]) == 0
+
+
+def test_a_child_the_full_scope_map_cannot_take_is_counted_and_certified(sensor: Any) -> None:
+    """H7_SCOPE_ENTRIES threads watched: a new child of the agent goes unseen, and says so.
+
+    The map is filled with placeholder tids above any pid_max (no task can have them), so the
+    agent's next fork is the one that does not fit.
+    """
+    from h7.decode import SCOPE_ENTRIES
+    from h7.errors import BPFError
+
+    scope = sensor._maps["scope"]
+    filler = np.zeros(1, SCOPE_DTYPE)
+    filler["agent"] = 0
+    value = filler.tobytes()
+    base = 0x40000000
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys\nsys.stdin.readline()\nc = os.fork()\nc or os._exit(0)\nos.waitpid(c, 0)",
+        ],
+        stdin=subprocess.PIPE,
+        text=True,
+    )
+    put = 0
+    try:
+        info = sensor.add_agent(p.pid)
+        sensor.take_batch(0, 0)
+        free = SCOPE_ENTRIES - len(sensor.watched_tids())
+        for i in range(free + 16):  # a few past full: the map refuses those
+            try:
+                scope.update((base + i).to_bytes(4, "little"), value)
+            except BPFError:
+                break  # full
+            put = i + 1
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.close()
+        assert p.wait(timeout=30 * TIMESCALE) == 0
+    finally:
+        for i in range(put):
+            scope.delete((base + i).to_bytes(4, "little"))
+        p.kill()
+        p.wait()
+    sensor.poll(0)
+    batch = sensor.take_batch(0, 0)
+    st = batch.stats[info.agent]
+    assert int(st["tasks_unwatched"]) == 1, int(st["tasks_unwatched"])
+    ctx = ChannelContext(
+        agent=info.agent, agent_id="full", info=info, config=EngineConfig(), proc=ProcReader(False)
+    )
+    got = CausalChannel._lost(batch, ctx, st)
+    assert [a.code for a in got] == ["EVENTS_LOST"] and got[0].evidence["tasks_unwatched"] == 1

@@ -1550,7 +1550,7 @@ class CausalChannel(Channel):
         agents lost in the same batch (one agent's flood makes its neighbours lose records too,
         and their certificates then say so rather than accuse them).
         """
-        if st is None or not int(st["events_dropped"]):
+        if st is None or not (int(st["events_dropped"]) or int(st["tasks_unwatched"])):
             return []
         n = int(st["events_dropped"])
         others = sum(int(o["events_dropped"]) for a, o in batch.stats.items() if a != ctx.agent)
@@ -1559,6 +1559,8 @@ class CausalChannel(Channel):
             # the ring is the host's: another agent's flood drops this one's records too
             "events_dropped_other_agents": others,
             "syscalls_dropped": int(st["sys_dropped"]),
+            # forked while the scope map was full: unseen from birth, all their records lost
+            "tasks_unwatched": int(st["tasks_unwatched"]),
             "events_shipped": len(batch.events),
             "window_ms": round((batch.t1_ns - batch.t0_ns) / 1e6, 1),
             "opens": int(st["opens"]),
@@ -1566,7 +1568,8 @@ class CausalChannel(Channel):
             "execs": int(st["execs"]),
             "connects": int(st["connects"]),
         }
-        return [ctx.alert("L3", "EVENTS_LOST", int(batch.t1_ns), float(n), 0.0, "events_lost", evidence)]
+        lost = float(n + int(st["tasks_unwatched"]))
+        return [ctx.alert("L3", "EVENTS_LOST", int(batch.t1_ns), lost, 0.0, "events_lost", evidence)]
 
     def _without_new_images(self, sys: np.ndarray) -> tuple[np.ndarray, int]:
         """The batch's syscalls minus those of processes running an image the baseline never had.
