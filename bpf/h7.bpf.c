@@ -423,7 +423,6 @@ static __always_inline __u64 fill_wakeup(void *ring)
 	return avail > size / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
-/* Reserve an event and fill the header from the current task. */
 /* The bytes a record of one union member takes: the header and that member, not the
  * whole union (an exec body is 1088 bytes; a fork's is 8).  The ring then holds 20x
  * more fork/exit records and 3.5x more opens than at the union's size, so a burst
@@ -432,6 +431,7 @@ static __always_inline __u64 fill_wakeup(void *ring)
 #define H7_EV_SIZE(member) \
 	(__builtin_offsetof(struct h7_event, member) + sizeof(((struct h7_event *)0)->member))
 
+/* Reserve an event of `size` bytes and fill the header from the current task. */
 static __always_inline struct h7_event *event_start_sz(__u32 type, __u32 agent, __u64 size)
 {
 	struct h7_event *ev = bpf_ringbuf_reserve(&event_ring, size, 0);
@@ -1954,23 +1954,30 @@ static __always_inline void recv_exec(struct task_struct *p, pid_t old_pid, stru
  * tid: left under the old tid, the process would run on out of scope after its
  * exec (one `threading.Thread(target=os.execv)` and nothing it did was seen) and
  * a stale entry would wait for an unrelated task to reuse the old tid.  Returns
- * the entry under the new tid (NULL if the map refused it: counted as the seed
- * failure would be, the exec is lost like any record the kernel cannot keep).
+ * the entry under the new tid; NULL if the full map refused it (the process goes
+ * unwatched from here, counted as tasks_unwatched like a child the map refused).
  */
 static __always_inline struct h7_scope *exec_takeover(struct task_struct *p, __u32 old,
 						      struct h7_scope *s)
 {
 	struct h7_scope cs = *s;
 	__u32 tid = p->pid;
+	struct h7_stats *st;
+	int err;
 
 	cs.tgid = p->tgid;
 	cs.flags &= ~H7_SCOPE_EXITING;
-	if (bpf_map_update_elem(&scope, &tid, &cs, BPF_ANY))
-		return 0;
-	fork_bit(tid, 1);
+	err = bpf_map_update_elem(&scope, &tid, &cs, BPF_ANY);
 	bpf_map_delete_elem(&scope, &old);
 	fork_bit(old, 0);
 	bpf_map_delete_elem(&task_pidns, &old);
+	if (err) {
+		st = stats_of(cs.agent);
+		if (st)
+			st->tasks_unwatched++;
+		return 0;
+	}
+	fork_bit(tid, 1);
 	nspid_track(p, tid, 1);
 	return scope_of(tid);
 }
