@@ -647,7 +647,8 @@ struct h7_exec_map {
 	char name[H7_NAME_LEN]; /* its dentry's name (the evidence; not a path) */
 };
 
-/* Fixed-size discrete event: header + union. */
+/* Discrete event: header + union.  In the ring each record is only the header and
+ * its member (bpf/h7.bpf.c H7_EV_SIZE); userspace's drain pads it to this size. */
 struct h7_event {
 	struct h7_hdr hdr;
 	union {

@@ -534,6 +534,11 @@ def _alive(pid: int) -> bool:
     return any(_alive_thread(pid, tid) for tid in procfs.threads_of(pid) if tid != pid)
 
 
+def _task_exists(tgid: int, tid: int) -> bool:
+    """Thread ``tid`` exists in process ``tgid`` (a reused tid in another process does not count)."""
+    return os.path.exists(f"/proc/{tgid}/task/{tid}")
+
+
 def _alive_thread(pid: int, tid: int) -> bool:
     st = procfs.read_stat(tid, procfs.PROC / str(pid) / "task")
     return st is not None and st.state not in ("Z", "X")
@@ -941,13 +946,17 @@ class Sensor:
         entry is removed only if it is still the one written here (the kernel may have put a new
         task of the agent under a reused tid meanwhile).
         """
-        if os.path.exists(f"/proc/{tgid}/task/{tid}"):
+        if _task_exists(tgid, tid):
             return False
+        self._drop_scope_entry(tid, value)
+        return True
+
+    def _drop_scope_entry(self, tid: int, value: bytes) -> None:
+        """Delete ``tid``'s scope entry if it still holds ``value`` (the kernel may have rewritten it)."""
         scope = self._maps["scope"]
         with contextlib.suppress(BPFError, OSError):
             if scope.lookup(_U32.pack(tid)) == value:
                 scope.delete(_U32.pack(tid))
-        return True
 
     def _scan_held(self, agent: int, state: AgentState) -> None:
         """Find fds already open on the new agent's /proc/<pid>/mem files, in any process (gap 2).
@@ -1066,6 +1075,7 @@ class Sensor:
         Returns the retired numbers (the engine forgets them too).
         """
         out: list[int] = []
+        entries: dict[int, tuple[int, int, bytes]] | None = None
         for agent, st in list(self.agents.items()):
             if st.live:
                 st.dead_batches = 0
@@ -1073,11 +1083,13 @@ class Sensor:
             st.dead_batches += 1
             if st.dead_batches < after_batches:
                 continue
-            try:
-                left = {t: (g, v) for t, (a, g, v) in self._scope_entries().items() if a == agent}
-            except (BPFError, OSError):
-                left = {}
-            alive = {tgid for tid, (tgid, _) in left.items() if os.path.exists(f"/proc/{tgid}/task/{tid}")}
+            if entries is None:  # read once per call, only when an agent is due to retire
+                try:
+                    entries = self._scope_entries()
+                except (BPFError, OSError):
+                    entries = {}
+            left = {t: (g, v) for t, (a, g, v) in entries.items() if a == agent}
+            alive = {tgid for tid, (tgid, _) in left.items() if _task_exists(tgid, tid)}
             if alive:
                 # a process whose fork record the ring lost: in scope, not in live
                 st.live |= alive
@@ -1085,11 +1097,8 @@ class Sensor:
                     self._by_pid[tgid] = agent
                 st.dead_batches = 0
                 continue
-            scope = self._maps["scope"]
-            with contextlib.suppress(BPFError, OSError):
-                for tid, (_, raw) in left.items():
-                    if scope.lookup(_U32.pack(tid)) == raw:
-                        scope.delete(_U32.pack(tid))  # stale: its number goes to the next agent
+            for tid, (_, raw) in left.items():
+                self._drop_scope_entry(tid, raw)  # stale: its number goes to the next agent
             if st.filtering and st.codes is not None and self._seq_bits is not None:
                 keep = [
                     (o.codes, a, o.seed)
