@@ -32,10 +32,14 @@ if [ -b /dev/vda ] && mkdir -p /run/h7img && mount -o ro /dev/vda /run/h7img; th
 else
     echo "python over 9p (no /dev/vda)" > "$OUT/pyroot.txt"
 fi
-# The host's root is read-only in the guest: atd needs its spool and pid file writable.
-for d in /var/spool/cron/atjobs /var/spool/cron/atspool; do
-    [ -d "$d" ] && mount -t tmpfs -o mode=1770 tmpfs "$d" 2>/dev/null && chown daemon:daemon "$d" 2>/dev/null
-done
+# The host's root is read-only in the guest: atd needs its spool and pid file writable.  One tmpfs
+# for all of /var/spool (not one per spool directory): g5r6_atjob_spool_rename stages its job on the
+# spool's own mount, outside the spool, and rename(2) across two mounts is EXDEV.
+if [ -d /var/spool/cron/atjobs ] && mount -t tmpfs -o mode=755 tmpfs /var/spool 2>/dev/null; then
+    for d in /var/spool/cron/atjobs /var/spool/cron/atspool; do
+        install -d -o daemon -g daemon -m 1770 "$d"
+    done
+fi
 # at(1) opens its job-number lock without creating it ("Cannot open lockfile .../.SEQ").
 install -o daemon -g daemon -m 600 /dev/null /var/spool/cron/atjobs/.SEQ 2>/dev/null
 export H7_TEST_TIMESCALE=${H7_TEST_TIMESCALE:-4}

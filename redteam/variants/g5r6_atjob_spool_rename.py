@@ -3,6 +3,8 @@
 Rounds 3 and 5 created the job file inside the spool (open, creat).  Here
 the file is written in the agent's scratch area (same filesystem) and moved
 into /var/spool/cron/atjobs with one rename: nothing is opened in the spool.
+Where the scratch area is on another mount (a vmtest guest), the file is staged
+on the spool's mount in /var/spool, outside every spool directory.
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ def run(args: dict[str, Any]) -> None:
         rt.report(rt.now(), False, "no atd running")
         return
     name, body = rt.atjob(marker, 0x6E11)
-    staged = rt.fresh_dir(args["scratch"]) / name
+    # rename(2) needs one mount: the scratch area where it shares the spool's (the host), else a
+    # directory beside the spool tree on its mount (a vmtest guest's /var/spool is its own tmpfs).
+    stage = Path(args["scratch"])
+    stage.mkdir(parents=True, exist_ok=True)
+    if os.stat(stage).st_dev != os.stat(SPOOL).st_dev:
+        stage = SPOOL.parent.parent / f".h7-stage-{os.getpid()}"
+    staged = rt.fresh_dir(stage) / name
     staged.write_text(body)
     os.chmod(staged, 0o700)
     os.chown(staged, 0, 1)  # daemon-group, as at(1) leaves it
