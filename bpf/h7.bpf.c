@@ -367,8 +367,11 @@ static __always_inline void slice_end(struct h7_stats *st, struct h7_scope *s, s
 	s->rt_ns = rt;
 	s->flags |= H7_SCOPE_RT;
 	s->on_ns = 0;
-	if (st)
+	if (st) {
 		st->oncpu_ns += d;
+		if (s->flags & H7_SCOPE_TOOL)
+			st->tool_oncpu_ns += d;
+	}
 	if (!r)
 		return;
 	run_close(r);
@@ -1865,7 +1868,8 @@ int BPF_PROG(h7_fork, struct task_struct *parent, struct task_struct *child)
 	cs.tgid = child->tgid;
 	/* its CPU time counts from birth (the child has not run yet) */
 	cs.rt_ns = child->se.sum_exec_runtime;
-	cs.flags = H7_SCOPE_RT;
+	/* a tool run's children and threads are the tool run's */
+	cs.flags = H7_SCOPE_RT | (ps ? ps->flags & H7_SCOPE_TOOL : 0);
 	if (bpf_map_update_elem(&scope, &ctid, &cs, BPF_ANY)) {
 		/* the scope map is full (H7_SCOPE_ENTRIES threads watched): this task and
 		 * all it does go unseen; counted against the agent (L3's EVENTS_LOST) */
@@ -1982,6 +1986,18 @@ static __always_inline struct h7_scope *exec_takeover(struct task_struct *p, __u
 	return scope_of(tid);
 }
 
+/* After the agent's baseline, a process of the agent other than its root that
+ * execs becomes a tool run (h7_agent_cfg.tool_root); its threads and children
+ * inherit the mark at fork.  de_thread has left this task the only one. */
+static __always_inline void tool_mark(struct h7_scope *s, struct task_struct *p)
+{
+	__u32 agent = s->agent;
+	struct h7_agent_cfg *cfg = bpf_map_lookup_elem(&agent_cfg, &agent);
+
+	if (cfg && cfg->tool_root && (__u32)p->tgid != cfg->tool_root)
+		s->flags |= H7_SCOPE_TOOL;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(h7_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -2003,6 +2019,7 @@ int BPF_PROG(h7_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	st = stats_of(s->agent);
 	if (st)
 		st->execs++;
+	tool_mark(s, p);
 	ev = event_start(H7_EV_EXEC, s->agent);
 	if (!ev)
 		return 0;
@@ -2100,15 +2117,22 @@ int BPF_PROG(h7_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	 * there, and the tick's preemptions of a user-space loop all come that
 	 * way).  The kernel's own nvcsw/nivcsw split is the same test. */
 	bool runnable = preempt || prev->__state == 0;
+	__u32 tool, slot;
 
 	if (ps) {
 		now = bpf_ktime_get_ns();
 		st = stats_of(ps->agent);
+		tool = ps->flags & H7_SCOPE_TOOL;
 		if (st) {
-			if (runnable)
+			if (runnable) {
 				st->switches_involuntary++;
-			else
+				if (tool)
+					st->tool_switches_involuntary++;
+			} else {
 				st->switches_voluntary++;
+				if (tool)
+					st->tool_switches_voluntary++;
+			}
 			if (ps->on_ns) /* a slice whose switch-in was seen */
 				st->oncpu_hist[log2_slot(now - ps->on_ns) & (H7_HIST_SLOTS - 1)]++;
 		}
@@ -2117,8 +2141,12 @@ int BPF_PROG(h7_sched_switch, bool preempt, struct task_struct *prev, struct tas
 		if (ps->on_ns)
 			ps->burst_ns += now - ps->on_ns;
 		if (!runnable || ps->burst_ns >= H7_BURST_CHUNK_NS) {
-			if (st && ps->burst_ns)
-				st->burst_hist[log2_slot(ps->burst_ns) & (H7_HIST_SLOTS - 1)]++;
+			if (st && ps->burst_ns) {
+				slot = log2_slot(ps->burst_ns) & (H7_HIST_SLOTS - 1);
+				st->burst_hist[slot]++;
+				if (tool)
+					st->tool_burst_hist[slot]++;
+			}
 			ps->burst_ns = 0;
 		}
 		slice_end(st, ps, prev);
@@ -2156,30 +2184,43 @@ int BPF_PROG(h7_sched_wakeup, struct task_struct *p)
 {
 	struct h7_scope *s = scope_of(p->pid);
 	struct h7_stats *st;
+	__u32 tool, slot;
 	__u64 now;
 
 	if (!s)
 		return 0;
 	st = stats_of(s->agent);
-	if (st)
+	tool = s->flags & H7_SCOPE_TOOL;
+	if (st) {
 		st->wakeups++;
+		if (tool)
+			st->tool_wakeups++;
+	}
 	/* a sleeper: off its CPU (on_ns 0) after a voluntary switch-out seen here */
 	if (!s->off_ns || s->on_ns || s->preempted || s->wake_ns)
 		return 0;
 	now = bpf_ktime_get_ns();
 	s->wake_ns = now;
-	if (st)
-		st->sleep_hist[log2_slot(now - s->off_ns) & (H7_HIST_SLOTS - 1)]++;
+	if (st) {
+		slot = log2_slot(now - s->off_ns) & (H7_HIST_SLOTS - 1);
+		st->sleep_hist[slot]++;
+		if (tool)
+			st->tool_sleep_hist[slot]++;
+	}
 	return 0;
 }
 
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(h7_sched_wakeup_new, struct task_struct *p)
 {
-	struct h7_stats *st = task_stats(p);
+	struct h7_scope *s = scope_of(p->pid);
+	struct h7_stats *st = s ? stats_of(s->agent) : 0;
 
-	if (st)
-		st->wakeups_new++;
+	if (!st)
+		return 0;
+	st->wakeups_new++;
+	if (s->flags & H7_SCOPE_TOOL)
+		st->tool_wakeups_new++;
 	return 0;
 }
 

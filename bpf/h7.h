@@ -419,7 +419,11 @@ struct h7_sys_rec {
 struct h7_agent_cfg {
 	__u64 seed;       /* known-window filter hash seed */
 	__u32 seq_filter; /* 1: ship only syscalls whose window is unknown */
-	__u32 _pad;
+	/* Nonzero (the agent's root tgid, written when its baseline ends): an execve by
+	 * any other process of the agent makes that process, and what it forks from
+	 * then on, a tool run (H7_SCOPE_TOOL): its scheduling is also counted in the
+	 * tool_* fields of struct h7_stats, so L1 can judge the agent's own shape. */
+	__u32 tool_root;
 };
 
 /* Common header of every discrete event: 48 bytes. */
@@ -701,6 +705,18 @@ struct h7_stats {
 	__u64 events_dropped;
 	__u64 sys_dropped;
 	__u64 tasks_unwatched; /* children/threads the full scope map could not take */
+	/* The share of the scheduling counts above that tool runs made (tasks with
+	 * H7_SCOPE_TOOL: processes exec'd after the baseline, see h7_agent_cfg):
+	 * counted in both places, so the totals stay the whole tree's and the agent's
+	 * own processes' shape is the difference.  Before this, a tool run's
+	 * scheduling swamped the agent's in one histogram (L1, session 22). */
+	__u64 tool_burst_hist[H7_HIST_SLOTS];
+	__u64 tool_sleep_hist[H7_HIST_SLOTS];
+	__u64 tool_switches_voluntary;
+	__u64 tool_switches_involuntary;
+	__u64 tool_wakeups;
+	__u64 tool_wakeups_new;
+	__u64 tool_oncpu_ns;
 };
 
 /* A burst that goes on past this much on-CPU time is counted at its next
@@ -766,6 +782,9 @@ struct h7_scope {
  * possible where tracepoint programs run preemptible) must not mark the agent
  * running on that CPU, since no switch-out with a scope entry will clear it. */
 #define H7_SCOPE_EXITING 2
+/* A tool run: a process of the agent that exec'd after its baseline, or a task
+ * it forked since (see h7_agent_cfg.tool_root). */
+#define H7_SCOPE_TOOL 4
 
 /* Files a monitored process closed after opening them writable (LRU map). */
 struct h7_file_key {

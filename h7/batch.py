@@ -15,7 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from h7.decode import STATS_DTYPE, STATS_SIZE_V2, STATS_SIZE_V3, STATS_SIZE_V4, SYS_DTYPE, SYS_DTYPE_V1
+from h7.decode import (
+    STATS_DTYPE,
+    STATS_SIZE_V2,
+    STATS_SIZE_V3,
+    STATS_SIZE_V4,
+    STATS_SIZE_V5,
+    SYS_DTYPE,
+    SYS_DTYPE_V1,
+)
 
 Event = dict[str, Any]
 
@@ -82,6 +90,9 @@ class Batch:
     #: per agent, CPU ns so far of each live process of its tree, sampled as the batch closed
     #: (h7.detect.proctree; live runs only, empty in journals recorded before it existed)
     procs: dict[int, dict[int, int]] = field(default_factory=dict)
+    #: agents whose tool runs the kernel counted apart for this whole batch (the ``tool_*``
+    #: stats: bpf/h7.h H7_SCOPE_TOOL, marked from the end of the agent's baseline on)
+    tool_split: frozenset[int] = frozenset()
 
     def to_record(self) -> dict[str, Any]:
         """A msgpack-ready mapping (bytes for the arrays, exact ints for time)."""
@@ -98,6 +109,7 @@ class Batch:
                 if self.procs
                 else {}
             ),
+            **({"tool_split": sorted(self.tool_split)} if self.tool_split else {}),
         }
 
     @classmethod
@@ -107,9 +119,10 @@ class Batch:
         # v1 stats lack seq_filtered; v2 journals written before the exact CPU time lack the
         # oncpu_* fields, and before the run-queue split its three histograms: zero-extended
         # (L1 then estimates CPU time from the slice histogram, and judges the unsplit shape);
-        # before the per-agent drop counters, those: zero (nothing known lost)
+        # before the per-agent drop counters, those: zero (nothing known lost); before the tool
+        # runs' scheduling was counted apart, those: zero (and no agent in tool_split)
         sizes = (
-            (STATS_DTYPE.itemsize, STATS_SIZE_V4, STATS_SIZE_V3, STATS_SIZE_V2)
+            (STATS_DTYPE.itemsize, STATS_SIZE_V5, STATS_SIZE_V4, STATS_SIZE_V3, STATS_SIZE_V2)
             if version >= 2
             else (STATS_SIZE_V2 - 8,)
         )
@@ -136,6 +149,7 @@ class Batch:
             stats=stats,
             drops={str(k): int(v) for k, v in rec.get("drops", {}).items()},
             procs={int(a): {int(p): int(n) for p, n in d.items()} for a, d in rec.get("procs", {}).items()},
+            tool_split=frozenset(int(a) for a in rec.get("tool_split", ())),
         )
 
 

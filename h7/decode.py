@@ -551,10 +551,20 @@ STATS_DTYPE = np.dtype(
         ("sys_dropped", "<u8"),
         # children and threads of the agent the full scope map could not take (bpf/h7.h)
         ("tasks_unwatched", "<u8"),
+        # the tool runs' share of the scheduling counts above (bpf/h7.h, H7_SCOPE_TOOL)
+        ("tool_burst_hist", "<u8", (HIST_SLOTS,)),
+        ("tool_sleep_hist", "<u8", (HIST_SLOTS,)),
+        ("tool_switches_voluntary", "<u8"),
+        ("tool_switches_involuntary", "<u8"),
+        ("tool_wakeups", "<u8"),
+        ("tool_wakeups_new", "<u8"),
+        ("tool_oncpu_ns", "<u8"),
     ]
 )
+#: a stats record's size in journals written before the tool runs' scheduling was counted apart
+STATS_SIZE_V5 = STATS_DTYPE.itemsize - (2 * HIST_SLOTS + 5) * 8
 #: a stats record's size in journals written before the per-agent drop counters
-STATS_SIZE_V4 = STATS_DTYPE.itemsize - 3 * 8
+STATS_SIZE_V4 = STATS_SIZE_V5 - 3 * 8
 #: a stats record's size in journals written before the run-queue split
 STATS_SIZE_V3 = STATS_SIZE_V4 - 3 * 8 * HIST_SLOTS
 #: a stats record's size in journals written before the exact CPU time field
@@ -604,7 +614,7 @@ RECV_MARK_DTYPE = np.dtype(
         ("holder_comm", f"S{COMM_LEN}"),
     ]
 )
-AGENT_CFG_DTYPE = np.dtype([("seed", "<u8"), ("seq_filter", "<u4"), ("_pad", "<u4")])
+AGENT_CFG_DTYPE = np.dtype([("seed", "<u8"), ("seq_filter", "<u4"), ("tool_root", "<u4")])
 
 
 def _cstr(raw: bytes) -> str:

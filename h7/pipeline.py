@@ -642,6 +642,7 @@ def run_source(
             on_alert=alerts,
             strict=not source.watching,
             on_filter=on_filter if source.filters_in_kernel else None,
+            on_monitoring=source.mark_tool_runs,
         )
         # live, the sensor loop's idle time runs the costly end of each baseline (calibrate_step);
         # a journal's batches come back to back, so a replay calibrates in the batch, as always

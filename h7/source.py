@@ -94,6 +94,14 @@ class Source(ABC):
         """Stop shipping ``codes`` for ``agent`` (only when :attr:`filters_in_kernel`)."""
         raise NotImplementedError
 
+    def mark_tool_runs(self, agent: int) -> None:
+        """``agent``'s baseline ended: count its tool runs' scheduling apart from now on.
+
+        Only the live sensor can (bpf/h7.h H7_SCOPE_TOOL); a journal carries
+        what its recording did (``Batch.tool_split``), so this does nothing.
+        """
+        return None
+
     def end_phrase(self, reason: str) -> str:
         """Who ended a run that stopped with ``reason``, for a message ("the agent exited")."""
         return "the agent exited" if reason == "agent-exited" else f"the agent was stopped ({reason})"

@@ -126,10 +126,14 @@ class Engine:
         proc: ProcReader | None = None,
         strict: bool = True,
         on_filter: Callable[[int, np.ndarray], Any] | None = None,
+        on_monitoring: Callable[[int], Any] | None = None,
     ) -> None:
         self.config = config or EngineConfig()
         self.on_alert = on_alert
         self.on_filter = on_filter
+        #: called with an agent's number when it starts monitoring (its baseline ended or was
+        #: loaded): the live sensor then counts the agent's tool runs apart (Source.mark_tool_runs)
+        self.on_monitoring = on_monitoring
         self.strict = strict
         self.proc = proc or ProcReader(enabled=self.config.read_proc)
         self.infos = {a.agent: a for a in agents}
@@ -507,6 +511,7 @@ class Engine:
                 stats={a: batch.stats[a]} if a in batch.stats else {},
                 drops=batch.drops,
                 procs={a: batch.procs[a]} if a in batch.procs else {},
+                tool_split=batch.tool_split & {a},
             )
         return out
 
@@ -658,7 +663,10 @@ class Engine:
         )
 
     def _install_filter(self, st: AgentState) -> None:
-        """Hand the agent's known windows to the kernel (or to this engine, in a replay)."""
+        """The agent starts monitoring: tell the source (``on_monitoring``), and hand the agent's
+        known windows to the kernel (or to this engine, in a replay)."""
+        if self.on_monitoring is not None:
+            self.on_monitoring(st.ctx.agent)
         codes = None
         for ch in st.channels:
             codes = ch.kernel_filter()

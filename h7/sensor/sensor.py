@@ -449,6 +449,8 @@ class AgentState:
     prev_cpu_ns: int = 0  # the agent's on-CPU ns so far, running slices included (_cpu_ns)
     codes: np.ndarray | None = None  # the windows put in the kernel filter (to take them out again)
     dead_batches: int = 0  # batches since its last process exited
+    #: CLOCK_MONOTONIC ns from which the kernel marks the agent's tool runs (h7_agent_cfg.tool_root)
+    tools_marked_ns: int | None = None
 
 
 def ensure_tracefs() -> None:
@@ -1173,7 +1175,24 @@ class Sensor:
         cfg = np.zeros(1, AGENT_CFG_DTYPE)
         cfg["seed"] = st.seed
         cfg["seq_filter"] = int(st.filtering)
+        cfg["tool_root"] = st.info.root_pid if st.tools_marked_ns is not None else 0
         self._maps["agent_cfg"].update(_U32.pack(agent), cfg.tobytes())
+
+    def mark_tool_runs(self, agent: int) -> None:
+        """From now on the kernel counts the scheduling of ``agent``'s tool runs apart.
+
+        Called when the agent's baseline ends: a process of the agent other
+        than its root that execs from then on is a tool run (bpf/h7.h
+        H7_SCOPE_TOOL), as ``h7.detect.proctree`` defines one, so L1 can judge
+        the shape of the agent's own processes without a compiler's or a
+        tracer's switches swamping it.  Batches that start after this carry
+        the agent in ``Batch.tool_split``.
+        """
+        st = self.agents.get(agent)
+        if st is None or st.tools_marked_ns is not None:
+            return
+        st.tools_marked_ns = time.monotonic_ns()
+        self._write_cfg(agent, st)
 
     def set_sequence_filter(self, agent: int, codes: np.ndarray) -> dict[str, Any]:
         """Stop shipping syscalls of ``agent`` whose window code is in ``codes``.
@@ -1366,9 +1385,17 @@ class Sensor:
                 delta["oncpu_ns"] = max(0, cpu - st.prev_cpu_ns)
                 st.prev_cpu_ns = max(cpu, st.prev_cpu_ns)
             stats[agent] = delta
+        marked = {a: st.tools_marked_ns for a, st in self.agents.items()}
+        split = frozenset(a for a, t in marked.items() if t is not None and t <= t0_ns)
         self._prune_dead()
         return Batch(
-            t0_ns=t0_ns, t1_ns=t1_ns, syscalls=sys_arr, events=events, stats=stats, drops=self.drops()
+            t0_ns=t0_ns,
+            t1_ns=t1_ns,
+            syscalls=sys_arr,
+            events=events,
+            stats=stats,
+            drops=self.drops(),
+            tool_split=split,
         )
 
     def run(

@@ -165,6 +165,9 @@ class SensorSource(Source):
             ],
         }
 
+    def mark_tool_runs(self, agent: int) -> None:
+        self.sensor.mark_tool_runs(agent)
+
     def set_sequence_filter(self, agent: int, codes: np.ndarray) -> dict[str, Any]:
         f = self.sensor.set_sequence_filter(agent, codes)
         st = self.sensor.agents.get(agent)
