@@ -203,6 +203,44 @@ def sched_vector(stats: np.ndarray | None, split: bool = False) -> np.ndarray:
     )
 
 
+#: each tool_* field of STATS_DTYPE and the field it is a share of (bpf/h7.h, H7_SCOPE_TOOL)
+TOOL_FIELDS = (
+    ("burst_hist", "tool_burst_hist"),
+    ("sleep_hist", "tool_sleep_hist"),
+    ("switches_voluntary", "tool_switches_voluntary"),
+    ("switches_involuntary", "tool_switches_involuntary"),
+    ("wakeups", "tool_wakeups"),
+    ("wakeups_new", "tool_wakeups_new"),
+)
+
+
+def own_stats(stats: np.ndarray) -> np.ndarray:
+    """The agent's own processes' scheduling counts: the whole tree's less its tool runs'.
+
+    The kernel counts a tool run's switches, bursts, sleeps and wakeups twice,
+    in the agent's totals and in the ``tool_*`` fields (bpf/h7.h), from the
+    agent's baseline's end on (``Batch.tool_split``).  Per-CPU sums read
+    while a hook runs can be one count apart: clipped at zero.
+    """
+    out = stats.copy()
+    for whole, tool in TOOL_FIELDS:
+        w = np.asarray(stats[whole], dtype=np.int64)
+        t = np.asarray(stats[tool], dtype=np.int64)
+        out[whole] = np.maximum(w - t, 0)
+    return out
+
+
+def tool_events(stats: np.ndarray | None) -> int:
+    """How many of a batch's scheduling events (the split shape's kinds) were tool runs'."""
+    if stats is None:
+        return 0
+    return int(
+        np.sum(stats["tool_burst_hist"])
+        + np.sum(stats["tool_sleep_hist"])
+        + sum(int(stats[f"tool_{c}"]) for c in SPLIT_COUNTERS)
+    )
+
+
 def smooth_hist(v: np.ndarray, w: float) -> np.ndarray:
     """Spread a share ``w`` of every log2-ns bucket to each neighbour (on- and off-CPU histograms).
 
@@ -309,6 +347,12 @@ class SchedChannel(Channel):
         self.ledger: ProcessLedger | None = None
         self.tools = ToolTally()
         self._share: BatchShare | None = None
+        #: this batch's shape was the agent's own processes' (tool runs counted apart in the
+        #: kernel, ``own_stats``), and how many of its scheduling events were the tool runs'
+        self._own_shape = False
+        self._tool_events = 0
+        #: a tool run started in this batch (an exec by a process of the agent other than its root)
+        self._tool_started = False
         #: this batch's split whatever it was (``_charge``: who a verdict is charged to)
         self._batch_share: BatchShare | None = None
         #: the baseline ended but its CUSUMs / size thresholds are still being calibrated (steps
@@ -734,13 +778,19 @@ class SchedChannel(Channel):
         alert alone only when it lies well beyond the per-batch threshold.
         """
         s = batch.stats.get(ctx.agent)
-        c = smooth_hist(sched_vector(s, self.split), self.settings.smooth)
+        # the kernel counted the tool runs' scheduling apart: the shape judged is the agent's own
+        # processes' alone, whatever tools ran beside them (split shape only: it has the fields)
+        own = self.split and s is not None and ctx.agent in batch.tool_split
+        self._own_shape = own
+        self._tool_started = own and _tool_started(batch, ctx)
+        shaped = own_stats(s) if own and s is not None else s
+        c = smooth_hist(sched_vector(shaped, self.split), self.settings.smooth)
         n = float(c.sum())
         tot = self.total.sum()
         found: list[tuple[float, str, str]] = []  # (strength, metric, judge)
         cpu_tree = cpu_seconds(s, _secs(batch))
         cpu = self._attributed_cpu(batch, ctx, cpu_tree)
-        tool_batch = self._tool_dominated(cpu_tree, cpu)
+        tool_batch = not own and self._tool_dominated(cpu_tree, cpu)
         self._recent_cpu.append(cpu)
         del self._recent_cpu[: -max(1, self.settings.cpu_sustain)]
         cpu_ratio = (min(self._recent_cpu) + CPU_PRIOR) / (self.cpu_mean + CPU_PRIOR)
@@ -748,6 +798,8 @@ class SchedChannel(Channel):
                      "cpu_times_baseline": round(cpu_ratio, 4)}  # fmt: skip
         if self._share is not None:
             self.last.update(cpu_tree_s_per_s=round(cpu_tree, 6), tools_alive=self._share.tools_alive)
+        if own:
+            self.last["tool_run_events"] = self._tool_events = tool_events(s)
         p = q = None
         if tool_batch:
             self.tools.jsd_skipped += 1
@@ -816,6 +868,11 @@ class SchedChannel(Channel):
         if value > threshold:
             self._over[metric] += 1
             alone = unmistakable(value, cal, self.settings.alone_excess)
+            if metric == "jsd" and self._tool_started:
+                # the agent started a tool run in this batch: the child it forked ran the agent's
+                # image until its exec (own processes' short bursts, a new task), a transient of
+                # the start; a shape that stays changed is still certified after ``persist``
+                alone = False
             if metric == "jsd" and cal is not self.cal:
                 # a small batch's bar is its size's AND the typical batch's: its own calibration
                 # (higher threshold, but a higher median too) never lowers the bar for one batch
@@ -941,8 +998,10 @@ class SchedChannel(Channel):
           not measured in this batch: the whole tree was judged, as before).
         * ``sched:tool:<program>`` -- a tool run was alive, the agent's own
           CPU was measured and not above its usual level, and the verdict is
-          on the scheduling shape (whole-tree counts) of a batch the tools
-          did not dominate.  ``<program>``
+          on the scheduling shape: the whole tree's counts of a batch the tools
+          did not dominate, or (``Batch.tool_split``) the own processes' counts,
+          which changed while the tool ran (``processes`` "own, beside a tool
+          run": the agent waiting on it, polling it).  ``<program>``
           is the program the agent started for that run (``make``, not each
           compiler under it): the run whose processes used the most CPU in
           the batch, else the one started last.
@@ -957,6 +1016,11 @@ class SchedChannel(Channel):
         rise = float(self.settings.cpu_excess) if self.settings.cpu_excess > 0 else CPU_EXCESS_OWN
         measured = self._share is not None  # the agent's own CPU was measured apart from its tools
         info: dict[str, Any] = {"processes": "own"}
+        if metric == "jsd" and self._own_shape:
+            # the shape judged was the own processes' alone (the kernel kept the tool runs apart);
+            # who it is charged to is decided as before: an agent whose own CPU stays usual while
+            # a tool runs changed its shape WITH the tool run (waiting on it, polling it)
+            info.update(shape="own processes", tool_run_events_left_out=self._tool_events)
         if b is None or b.tools_alive == 0 or not b.tool_run:
             return "sched", info
         info["tools_alive"] = b.tools_alive
@@ -967,7 +1031,7 @@ class SchedChannel(Channel):
         if metric != "jsd" or cpu - usual >= rise:
             return "sched", info
         prog = _program(b.tool_run)
-        info.update(processes="tool_run", program=prog)
+        info.update(processes="own, beside a tool run" if self._own_shape else "tool_run", program=prog)
         return f"sched:tool:{prog}", info
 
     def _windows(self) -> tuple[tuple[str, Cusum | None], ...]:
@@ -1137,6 +1201,12 @@ def warmup_batches(x: np.ndarray) -> int:
     if best_d == 0 or float(x[:best_d].mean()) <= float(x[best_d:].max()):
         return 0
     return best_d
+
+
+def _tool_started(batch: Batch, ctx: ChannelContext) -> bool:
+    """Whether a process of the agent other than its root exec'd in this batch (a tool run began)."""
+    root = ctx.info.root_pid if ctx.info is not None else None
+    return any(e.get("type") == "exec" and e.get("pid") != root for e in batch.events)
 
 
 def _program(path: str) -> str:

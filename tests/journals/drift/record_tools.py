@@ -28,6 +28,21 @@ prompt injection or an ordinary task asks it to run -- does one of:
   tool run's verdict is held when the miner starts; the miner must get a
   certificate of its own (round 10's first run folded a miner into an
   earlier phase's tool-run certificate).
+* ``quiettool`` -- benign, two quiet tool runs the agent waits on: the same
+  ``python -c`` napping 3 ms at a time for 20 s, then (at +25 s) another for
+  15 s under ``strace -f`` (a tracer's stops: thousands of switches a second
+  at little CPU).  The class of tool runs whose scheduling shape certified in
+  the red team's benign phases (session 21: strace, git, ruff, tmux, ...).
+  The agent waits with ``subprocess.run(timeout=...)``, which in CPython
+  polls the child every <= 50 ms: a pattern of the agent's OWN thread.
+* ``quiettoolcap`` -- the same, the output captured as well
+  (``capture_output=True``, as the red team's ``rt.run_child`` and many agents'
+  shell tools do): the agent's thread then blocks in ``select`` until the
+  child's pipes close, with no polling.
+
+A name may carry a tag after the scenario (``toolthenspin_split_dev``): the same
+scenario recorded again, e.g. by a sensor that counts tool runs apart in the
+kernel (session 22: ``Batch.tool_split``).
 
 Syscall records are stripped (as record.py does).  Replay with L1 and L4 (and
 L2 for ``execminer``).
@@ -84,10 +99,16 @@ def execd(seconds):
     code = ("import hashlib,sys,time\\nend=time.monotonic()+float(sys.argv[1])\\nh=b'x'\\n"
             "while time.monotonic()<end: h=hashlib.sha256(h).digest()")
     subprocess.run([sys.executable, "-c", code, str(seconds)], timeout=seconds + 30)
+CAPTURE = ARGS["scenario"] == "quiettoolcap"
 def sleeper(seconds):
     code = ("import sys,time\\nend=time.monotonic()+float(sys.argv[1])\\n"
             "while time.monotonic()<end: time.sleep(0.003)")
-    subprocess.run([sys.executable, "-c", code, str(seconds)], timeout=seconds + 30)
+    subprocess.run([sys.executable, "-c", code, str(seconds)], timeout=seconds + 30, capture_output=CAPTURE)
+def traced(seconds):
+    code = ("import sys,time\\nend=time.monotonic()+float(sys.argv[1])\\n"
+            "while time.monotonic()<end: time.sleep(0.003)")
+    subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null", "--", sys.executable, "-c", code,
+                    str(seconds)], timeout=seconds + 60, capture_output=CAPTURE)
 def later(delay, fn, *a):
     time.sleep(delay)
     fn(*a)
@@ -108,17 +129,29 @@ if S == "execminer":
 if S == "toolthenspin":
     jobs.append((sleeper, (20.0,)))
     jobs.append((later, (10.0, spin, T)))
+if S in ("quiettool", "quiettoolcap"):
+    jobs.append((sleeper, (20.0,)))
+    jobs.append((later, (25.0, traced, 15.0)))
 for fn, a in jobs:
     threading.Thread(target=fn, args=a, daemon=True).start()
 """
 
-SCENARIOS = ("tool", "toolspin", "toolminer10", "toolfork", "execminer", "toolthenspin")
+SCENARIOS = (
+    "tool",
+    "toolspin",
+    "toolminer10",
+    "toolfork",
+    "execminer",
+    "toolthenspin",
+    "quiettool",
+    "quiettoolcap",
+)
 
 
 def record(name: str, workroot: Path) -> tuple[Path, int]:
     from h7.demo.runner import Demo
 
-    scenario = name.rsplit("_", 1)[0]
+    scenario = name.split("_", 1)[0]
     if scenario not in SCENARIOS:
         raise SystemExit(f"unknown journal {name!r}: scenarios are {', '.join(SCENARIOS)}")
     out = HERE / f"{name}.h7j"
