@@ -423,6 +423,12 @@ class SchedChannel(Channel):
         """
         return self._share is not None and total - own > max(own, self.cpu_mean)
 
+    def _own_busy(self, cpu: float) -> bool:
+        """The agent's own CPU lies ``cpu_excess`` or more above its usual level (a miner's does)."""
+        usual = self.cpu_level if self.cpu_excess_cusum is not None else self.cpu_mean
+        rise = float(self.settings.cpu_excess) if self.settings.cpu_excess > 0 else CPU_EXCESS_OWN
+        return cpu - usual >= rise
+
     def _smoothed(self, counts: np.ndarray, ref: np.ndarray) -> np.ndarray:
         a = self.settings.pseudocount
         return (counts + a * ref) / (counts.sum() + a)
@@ -790,7 +796,11 @@ class SchedChannel(Channel):
         found: list[tuple[float, str, str]] = []  # (strength, metric, judge)
         cpu_tree = cpu_seconds(s, _secs(batch))
         cpu = self._attributed_cpu(batch, ctx, cpu_tree)
-        tool_batch = not own and self._tool_dominated(cpu_tree, cpu)
+        if own:
+            self._tool_events = tool_events(s)
+            tool_batch = self._tool_events > n and not self._own_busy(cpu)
+        else:
+            tool_batch = self._tool_dominated(cpu_tree, cpu)
         self._recent_cpu.append(cpu)
         del self._recent_cpu[: -max(1, self.settings.cpu_sustain)]
         cpu_ratio = (min(self._recent_cpu) + CPU_PRIOR) / (self.cpu_mean + CPU_PRIOR)
@@ -799,7 +809,7 @@ class SchedChannel(Channel):
         if self._share is not None:
             self.last.update(cpu_tree_s_per_s=round(cpu_tree, 6), tools_alive=self._share.tools_alive)
         if own:
-            self.last["tool_run_events"] = self._tool_events = tool_events(s)
+            self.last["tool_run_events"] = self._tool_events
         p = q = None
         if tool_batch:
             self.tools.jsd_skipped += 1
@@ -1013,7 +1023,6 @@ class SchedChannel(Channel):
         """
         b = self._batch_share
         usual = self.cpu_level if self.cpu_excess_cusum is not None else self.cpu_mean
-        rise = float(self.settings.cpu_excess) if self.settings.cpu_excess > 0 else CPU_EXCESS_OWN
         measured = self._share is not None  # the agent's own CPU was measured apart from its tools
         info: dict[str, Any] = {"processes": "own"}
         if metric == "jsd" and self._own_shape:
@@ -1028,7 +1037,7 @@ class SchedChannel(Channel):
             info.update(processes="unattributed", unmeasured=b.unmeasured)
             return "sched", info
         info["own_cpu_above_usual_s_per_s"] = round(cpu - usual, 5)
-        if metric != "jsd" or cpu - usual >= rise:
+        if metric != "jsd" or self._own_busy(cpu):
             return "sched", info
         prog = _program(b.tool_run)
         info.update(processes="own, beside a tool run" if self._own_shape else "tool_run", program=prog)
