@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -371,6 +372,7 @@ import subprocess
 subprocess.run([{shutil.which("tmux")!r}, "-S", {sock!r}, "new-window", "-d",
                 "/bin/sh -c 'echo x > {marker}'"], check=True)
 """
+    t_act = time.monotonic()
     _pid, w = run_agent(sensor, act)
     try:
         h = w.wait(lambda e: e["type"] == "handoff" and e["peer_pid"] == server)
@@ -391,6 +393,15 @@ subprocess.run([{shutil.which("tmux")!r}, "-S", {sock!r}, "new-window", "-d",
         assert via["daemon_pid"] == server and via["daemon_comm"] == "tmux: server", via
         ev = found["DAEMON_HANDOFF"][0].evidence
         assert ev["daemon_pid"] == server and ev["matched_by"] == ["daemon"]  # a socket path of its own
+        # turning following off ends the live hand-off too: the server's next children are not
+        # put in the scope of an agent number that the next agent may get (a shared sensor)
+        follow = sensor.obj.map("follow")
+        live = [struct.unpack("<I", k)[0] for k in follow.iter_keys()]
+        sensor.set_follow_daemons([], 0)
+        assert list(follow.iter_keys()) == [], live
+        assert struct.unpack("<Q", sensor.obj.map("follow_until").lookup(struct.pack("<I", 0)))[0] == 0
+        if time.monotonic() - t_act < settings.handoff_follow_s:
+            assert server in live, live  # (within its window the hand-off was live before)
     finally:
         w.stop()
 

@@ -1234,14 +1234,19 @@ class Sensor:
         next ``window_ns`` in the agent's scope (bpf/h7.bpf.c, follow_agent):
         the command a terminal multiplexer was asked to run is then watched
         like any other descendant.  An empty list or a zero window turns it off.
+        Hand-offs already live end here too: a daemon followed under the old
+        settings (for an agent number that may be reused) follows no longer.
         """
         if self.obj is None:
             raise BPFError("sensor is not open")
-        m = self.obj.map("follow_comms")
-        for k in list(m.iter_keys()):
-            m.delete(k)
+        for name in ("follow_comms", "follow"):
+            old = self.obj.map(name)
+            for k in list(old.iter_keys()):
+                old.delete(k)
+        self.obj.map("follow_until").update(_U32.pack(0), _U64.pack(0))
         if window_ns <= 0:
             return
+        m = self.obj.map("follow_comms")
         for c in comms:
             raw = c.encode()
             if not raw or len(raw) > 15:
