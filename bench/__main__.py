@@ -25,6 +25,7 @@ SECTIONS = [
     ("window", "bench.window_bench"),
     ("observer", "bench.observer_bench"),
     ("cal", "bench.cal_bench"),
+    ("sink", "bench.sink_bench"),
     ("pipeline", "bench.pipeline_bench"),
     ("syscall_cost", "bench.syscall_cost"),
     ("hook_cost", "bench.hook_cost"),
