@@ -36,19 +36,23 @@ def _alert(i: int) -> Alert:
     )
 
 
+#: the agent the benchmark's certificates are about (the sink section signs the same ones)
+AGENT = AgentInfo(
+    agent=1,
+    agent_id="bench:1000:12345",
+    root_pid=1000,
+    exe="/usr/bin/python3",
+    cmdline=["python3", "agent.py"],
+    start_time_ns=12345,
+)
+
+
 def run(quick: bool = False) -> dict[str, float]:
     """{'cal_sign_write_per_s': ..., 'cal_verify_per_s': ...} measured on this host."""
     n_write = 100 if quick else 1000
     n_verify = 1000 if quick else 10000
     budget_s = 10.0 if quick else 60.0
-    agent = AgentInfo(
-        agent=1,
-        agent_id="bench:1000:12345",
-        root_pid=1000,
-        exe="/usr/bin/python3",
-        cmdline=["python3", "agent.py"],
-        start_time_ns=12345,
-    )
+    agent = AGENT
     with tempfile.TemporaryDirectory(prefix="h7-cal-bench-") as tmp:
         priv, pub_path = keygen(Path(tmp) / "keys")
         pub = load_public_key(pub_path)

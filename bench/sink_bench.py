@@ -27,8 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.cal_bench import _alert
-from h7.batch import AgentInfo
+from bench.cal_bench import AGENT, _alert
 from h7.cal.keys import keygen
 from h7.cal.writer import CalWriter
 from h7.sink.client import SinkClient
@@ -55,14 +54,7 @@ def _wait_lines(path: Path, n: int, deadline: float) -> bool:
 def run(quick: bool = False) -> dict[str, float]:
     n = 10 if quick else 100
     budget = time.monotonic() + (30 if quick else 120)
-    agent = AgentInfo(
-        agent=1,
-        agent_id="bench:1000:12345",
-        root_pid=1000,
-        exe="/usr/bin/python3",
-        cmdline=["python3", "agent.py"],
-        start_time_ns=12345,
-    )
+    agent = AGENT
     with tempfile.TemporaryDirectory(prefix="h7-sink-bench-") as tmp_s:
         tmp = Path(tmp_s)
         priv, pub = keygen(tmp / "keys")
