@@ -21,6 +21,7 @@ count and time.
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 import tempfile
@@ -28,33 +29,25 @@ import time
 from pathlib import Path
 
 from bench.cal_bench import AGENT, _alert
+from bench.harness import BenchError, Procs, percentile, wait_for
 from h7.cal.keys import keygen
 from h7.cal.writer import CalWriter
+from h7.procgroup import poll_until
 from h7.sink.client import SinkClient
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _pct(xs: list[float], q: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
-
-
-def _wait_lines(path: Path, n: int, deadline: float) -> bool:
-    while time.monotonic() < deadline:
-        try:
-            if path.read_bytes().count(b"\n") >= n:
-                return True
-        except FileNotFoundError:
-            pass
-        time.sleep(0.0002)
-    return False
+def _has_lines(path: Path, n: int) -> bool:
+    try:
+        return path.read_bytes().count(b"\n") >= n
+    except FileNotFoundError:
+        return False
 
 
 def run(quick: bool = False) -> dict[str, float]:
     n = 10 if quick else 100
     budget = time.monotonic() + (30 if quick else 120)
-    agent = AGENT
     with tempfile.TemporaryDirectory(prefix="h7-sink-bench-") as tmp_s:
         tmp = Path(tmp_s)
         priv, pub = keygen(tmp / "keys")
@@ -64,22 +57,17 @@ def run(quick: bool = False) -> dict[str, float]:
             f'[sinkhole]\nsocket = "{sock}"\npubkey = "{pub}"\n'
             f'[[output]]\ntype = "jsonl"\npath = "{out}"\nformat = "h7"\n'
         )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "h7", "sinkhole", "--config", str(cfg)],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
         cal_ms: list[float] = []
         sub_ms: list[float] = []
         line_ms: list[float] = []
-        try:
-            end = time.monotonic() + 20
-            while not sock.exists() and time.monotonic() < end and proc.poll() is None:
-                time.sleep(0.02)
-            if not sock.exists():
-                raise RuntimeError("the sinkhole did not start")
+        with Procs() as procs:
+            sinkhole = procs.spawn(
+                [sys.executable, "-m", "h7", "sinkhole", "--config", str(cfg)],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            wait_for(sock.exists, 20, "the sinkhole's socket", sinkhole)
             with CalWriter(tmp / "cal", priv, host="bench", defer_head=True) as w:
                 client = SinkClient(sock, tmp / "spool")
                 try:
@@ -89,14 +77,13 @@ def run(quick: bool = False) -> dict[str, float]:
                             break
                         a = _alert(i)
                         t0 = time.perf_counter()
-                        path, data = w.emit(a, agent, {})
+                        path, data = w.emit(a, AGENT, {})
                         t1 = time.perf_counter()
-                        client.submit(
-                            {**a.summary(), "host": "bench", "cal_path": str(path)}, str(path), data
-                        )
+                        summary = {**a.summary(), "host": "bench", "cal_path": str(path)}
+                        client.submit(summary, str(path), data)
                         t2 = time.perf_counter()
-                        if not _wait_lines(out, i + 1, time.monotonic() + 5):
-                            raise RuntimeError(f"alert {i} did not reach the sinkhole's output in 5 s")
+                        if not poll_until(functools.partial(_has_lines, out, i + 1), 5, 0.0002):
+                            raise BenchError(f"alert {i} did not reach the sinkhole's output in 5 s")
                         t3 = time.perf_counter()
                         cal_ms.append((t1 - t0) * 1e3)
                         sub_ms.append((t2 - t1) * 1e3)
@@ -105,13 +92,6 @@ def run(quick: bool = False) -> dict[str, float]:
                         time.sleep(0.05)
                 finally:
                     client.close()
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
     total = [a + b + c for a, b, c in zip(cal_ms, sub_ms, line_ms, strict=True)]
     res: dict[str, float] = {"sink_alerts": float(len(total))}
     for name, xs in (
@@ -120,8 +100,8 @@ def run(quick: bool = False) -> dict[str, float]:
         ("sink_submit_to_line_ms", line_ms),
         ("sink_cal_to_line_ms", total),
     ):
-        res[f"{name}_p50"] = _pct(xs, 50)
-        res[f"{name}_p99"] = _pct(xs, 99)
+        res[f"{name}_p50"] = percentile(xs, 50)
+        res[f"{name}_p99"] = percentile(xs, 99)
     return res
 
 
