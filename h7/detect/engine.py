@@ -610,7 +610,7 @@ class Engine:
                 ch.finish_baseline(st.ctx)
             elif (steps := ch.finish_baseline_deferred(st.ctx)) is not None:
                 st.calibrating.append(steps)
-        self._install_filter(st)
+        self._begin_monitoring(st)
         learnt: dict[str, Any] = {}
         for ch in st.channels:
             if items := ch.learnt_outside_allowlist(st.ctx):
@@ -662,7 +662,7 @@ class Engine:
             "warning",
         )
 
-    def _install_filter(self, st: AgentState) -> None:
+    def _begin_monitoring(self, st: AgentState) -> None:
         """The agent starts monitoring: tell the source (``on_monitoring``), and hand the agent's
         known windows to the kernel (or to this engine, in a replay)."""
         if self.on_monitoring is not None:
@@ -806,7 +806,7 @@ class Engine:
 
     def _load_agent(self, st: AgentState, saved: dict[str, Any]) -> None:
         baseline.apply(st, saved)
-        self._install_filter(st)
+        self._begin_monitoring(st)
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Monitor with a saved baseline instead of learning one.

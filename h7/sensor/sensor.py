@@ -1390,8 +1390,9 @@ class Sensor:
                 delta["oncpu_ns"] = max(0, cpu - st.prev_cpu_ns)
                 st.prev_cpu_ns = max(cpu, st.prev_cpu_ns)
             stats[agent] = delta
-        marked = {a: st.tools_marked_ns for a, st in self.agents.items()}
-        split = frozenset(a for a, t in marked.items() if t is not None and t <= t0_ns)
+        split = frozenset(
+            a for a, st in self.agents.items() if (t := st.tools_marked_ns) is not None and t <= t0_ns
+        )
         self._prune_dead()
         return Batch(
             t0_ns=t0_ns,
