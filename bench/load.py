@@ -1,6 +1,8 @@
 """Syscall load generator for the benchmarks: getppid() at a paced rate.
 
-Usage: python bench/load.py RATE_PER_S SECONDS   (RATE 0 = as fast as possible)
+Usage: python bench/load.py RATE_PER_S SECONDS [open]   (RATE 0 = as fast as possible)
+With ``open`` the call is an open+close of /dev/null instead: every open of a
+watched process is an event record (the event ring), not only a syscall record.
 Waits for a line on stdin before starting so the sensor can attach first;
 prints the number of syscalls issued and the achieved rate.
 """
@@ -12,7 +14,13 @@ import time
 rate = float(sys.argv[1])
 seconds = float(sys.argv[2])
 sys.stdin.readline()
-getppid = os.getppid
+if sys.argv[3:] == ["open"]:
+
+    def getppid() -> None:
+        os.close(os.open("/dev/null", os.O_RDONLY))
+
+else:
+    getppid = os.getppid  # type: ignore[assignment]
 n = 0
 start = time.perf_counter()
 end = start + seconds

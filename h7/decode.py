@@ -514,6 +514,10 @@ def _member_dtype(member: str) -> np.dtype:
 
 #: One view of struct h7_event per union member, all EVENT_SIZE bytes wide.
 EVENT_DTYPES: dict[str, np.dtype] = {m: _member_dtype(m) for m in UNION_FIELDS}
+#: Each member's own fields (not the header's, not padding): what ``decode_events`` reads per type.
+UNION_NAMES: dict[str, tuple[str, ...]] = {
+    m: tuple(n for n, _ in f if not n.startswith("_")) for m, f in UNION_FIELDS.items()
+}
 _HDR_LAYOUT: Any = {
     "names": [n for n, _ in HDR_FIELDS],
     "formats": [f for _, f in HDR_FIELDS],
@@ -649,32 +653,61 @@ def decode_events(buf: bytes | memoryview | np.ndarray, count: int) -> list[dict
     adds its own (see docs/architecture.md).  Unknown types are kept with
     ``type="unknown"`` rather than dropped: losing evidence is worse than an
     odd record.
+
+    Fields leave numpy a column at a time (one ``tolist()`` per field per
+    type present), so the per-record Python left is building the dict:
+    reading a structured record's fields one numpy scalar at a time cost
+    3-13 us per record (an exec ~12), which bounded the drain under an
+    event flood (docs/performance.md, ``event_decode``).
     """
     if count <= 0:
         return []
     hdr = np.frombuffer(buf, dtype=EVENT_HDR_DTYPE, count=count)
-    views = {m: np.frombuffer(buf, dtype=dt, count=count) for m, dt in EVENT_DTYPES.items()}
-    out: list[dict[str, Any]] = []
-    for i in range(count):
-        h = hdr[i]
-        etype = int(h["type"])
-        name = EVENT_TYPE_NAMES.get(etype, "unknown")
-        ev: dict[str, Any] = {
-            "type": name,
-            "ts_ns": int(h["ts_ns"]),
-            "agent": int(h["agent"]),
-            "pid": int(h["tgid"]),
-            "tid": int(h["tid"]),
-            "ppid": int(h["ppid"]),
-            "uid": int(h["uid"]),
-            "comm": _cstr(bytes(h["comm"])),
+    types: list[int] = hdr["type"].tolist()
+    out: list[dict[str, Any]] = [
+        {
+            "type": EVENT_TYPE_NAMES.get(t, "unknown"),
+            "ts_ns": ts,
+            "agent": agent,
+            "pid": tgid,
+            "tid": tid,
+            "ppid": ppid,
+            "uid": uid,
+            "comm": _cstr(comm),
         }
+        for t, ts, agent, tgid, tid, ppid, uid, comm in zip(
+            types,
+            hdr["ts_ns"].tolist(),
+            hdr["agent"].tolist(),
+            hdr["tgid"].tolist(),
+            hdr["tid"].tolist(),
+            hdr["ppid"].tolist(),
+            hdr["uid"].tolist(),
+            hdr["comm"].tolist(),
+            strict=True,
+        )
+    ]
+    present = set(types)
+    for etype in present:
+        name = EVENT_TYPE_NAMES.get(etype, "unknown")
         view = VIEW_OF.get(name, name)
-        if view in views:
-            _fill(view, views[view][i], ev)
-            if name == "recv_exec":
-                _fill_receiver(views[view][i], ev)
-        out.append(ev)
+        if view not in EVENT_DTYPES:
+            continue
+        rows = np.frombuffer(buf, dtype=EVENT_DTYPES[view], count=count)
+        fields = UNION_NAMES[view]
+        if len(present) == 1:
+            at = list(range(count))
+            cols = [rows[f].tolist() for f in fields]
+        else:
+            at = [i for i, t in enumerate(types) if t == etype]
+            pick = np.array(at, dtype=np.intp)
+            cols = [rows[f][pick].tolist() for f in fields]
+        receiver = name == "recv_exec"
+        for i, values in zip(at, zip(*cols, strict=True), strict=True):
+            r = dict(zip(fields, values, strict=True))
+            _fill(view, r, out[i])
+            if receiver:
+                _fill_receiver(r, out[i])
     return out
 
 
