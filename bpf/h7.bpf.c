@@ -972,7 +972,7 @@ static __always_inline int fd_path_number(const char *path)
 /* The receiver fields of an exec record (H7_EV_RECV_EXEC only): zero in every other one. */
 static __always_inline void recv_clear(struct h7_exec *x)
 {
-	x->_pad2 = 0;
+	x->began_unwatched = 0;
 	__builtin_memset(&x->recv_act_ns, 0,
 			 sizeof(*x) - __builtin_offsetof(struct h7_exec, recv_act_ns));
 }
@@ -2024,6 +2024,10 @@ int BPF_PROG(h7_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	if (!ev)
 		return 0;
 	exec_fill(ev, p, old_pid, bprm, s->agent);
+	/* Every syscall of a task in scope leaves a token in its window (sys_enter, both
+	 * modes; a token is never 0), and this is the exec's own syscall: an empty window
+	 * means its execve entered before the task was put in scope. */
+	ev->exec.began_unwatched = s->window == 0;
 	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP); /* L2 judges execs at once */
 	return 0;
 }

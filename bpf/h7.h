@@ -465,7 +465,10 @@ struct h7_exec {
 	__u32 gen;        /* i_generation */
 	__u8 head[H7_HEAD_LEN]; /* bprm->buf: ELF header + first program headers, or the #! line */
 	__u32 hook;       /* enum h7_hook that saw it */
-	__u32 _pad2;
+	/* 1: the task made no syscall since it entered the agent's scope, so this exec was
+	 * already under way when H7 attached (h7 attach during a launcher's exec): the image
+	 * the agent was attached in, not an act of it (sched_process_exec records only) */
+	__u32 began_unwatched;
 	/* H7_EV_RECV_EXEC only (zero in every other exec record): the agent act and the receiver */
 	__u64 recv_act_ns;  /* when the agent act marked the channel (bpf_ktime_get_ns, as ts_ns) */
 	__u64 recv_obj;     /* the channel's inode number in the holder's file table (FIFO inode,

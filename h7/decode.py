@@ -373,7 +373,7 @@ UNION_FIELDS: dict[str, list[tuple[str, Any]]] = {
         ("gen", "<u4"),
         ("head", f"V{HEAD_LEN}"),
         ("hook", "<u4"),
-        ("_pad2", "<u4"),
+        ("began_unwatched", "<u4"),
         ("recv_act_ns", "<u8"),
         ("recv_obj", "<u8"),
         ("recv_kind", "<u4"),
@@ -745,6 +745,8 @@ def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:
         ev["gen"] = int(r["gen"])
         ev["head"] = bytes(r["head"]).hex()
         ev["hook"] = HOOKS.get(int(r["hook"]), "unknown")
+        if int(r["began_unwatched"]):  # under way before its task was watched (bpf/h7.h)
+            ev["began_unwatched"] = True
     elif name == "exit":
         code = int(r["code"])
         ev["exit_status"] = (code >> 8) & 0xFF

@@ -1327,6 +1327,8 @@ class ExecChannel(Channel):
         self.installed_scripts_seen = 0
         #: interpreters started by the same interpreter already judged: folded into its verdict
         self.nested_interpreters = 0
+        #: execs already under way when their task was put in scope (attach): not judged
+        self.began_unwatched = 0
         self._script_dirs: frozenset[str] | None = None
 
     # -- classification -------------------------------------------------
@@ -2162,6 +2164,9 @@ class ExecChannel(Channel):
         c = self.classify_name(name)
         if c is None:
             return  # a program written in a script language: what it execs is judged
+        if ev.get("began_unwatched"):
+            self.began_unwatched += 1  # the image H7 attached to (see ``_on_events``)
+            return
         ids = [Identity("script", c[1], c[0], {script, name})]
         if self._allowed(ids, ev):
             self.allowed += 1
@@ -2899,6 +2904,13 @@ class ExecChannel(Channel):
             if any(i.cls == INTERPRETER for i in ids):
                 # its children's shells are an interpreter's, whatever this copy is called
                 self._img_of[int(ev.get("pid", 0))].interpreter = True
+            if ev.get("began_unwatched"):
+                # under way when its task entered the scope (``h7 attach`` during a launcher's
+                # exec): the image H7 attached to, not an act; remembered above like any exec,
+                # and its identity findings (fileless, agent-written) stand.  Not settable by
+                # the agent: every syscall in scope leaves a token, and an exec is a syscall.
+                self.began_unwatched += 1
+                continue
             if self._allowed(ids, ev):
                 self.allowed += 1
                 continue
@@ -3105,6 +3117,7 @@ class ExecChannel(Channel):
             "agent_written_exec_map_records": self.exec_map_records,
             "agent_written_elf_opened_by_interpreter": self.mapped_by_interpreter,
             "nested_interpreters": self.nested_interpreters,
+            "began_unwatched": self.began_unwatched,
             "index_not_ready": self.index_not_ready,
             **({"index_build": self._build.status()} if self._build is not None else {}),
             "handoffs": self.handoffs,
