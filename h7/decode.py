@@ -658,7 +658,7 @@ def decode_events(buf: bytes | memoryview | np.ndarray, count: int) -> list[dict
     type present), so the per-record Python left is building the dict:
     reading a structured record's fields one numpy scalar at a time cost
     3-13 us per record (an exec ~12), which bounded the drain under an
-    event flood (docs/performance.md, ``event_decode``).
+    event flood (docs/performance.md, session 23).
     """
     if count <= 0:
         return []
