@@ -35,6 +35,24 @@ def _start_load(rate: float, seconds: float, call: str = "getppid") -> subproces
     )
 
 
+def _filled(s: Sensor, ring: Any, call: str, nbytes: int) -> Any:
+    """``ring`` holding at least ``nbytes`` (or what 30 s gave) from a load nobody drained meanwhile."""
+    assert ring is not None
+    load = _start_load(0, 30, call)
+    try:
+        s.add_agent(load.pid)
+        assert load.stdin is not None
+        load.stdin.write("go\n")
+        load.stdin.flush()
+        deadline = time.monotonic() + 30
+        while ring.pending_bytes() < nbytes and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        load.kill()
+        load.wait()
+    return ring
+
+
 def drain_decode_throughput(records: int = 400_000, rounds: int = 3) -> dict[str, float]:
     """Fill the syscall ring while nobody drains, then time draining + decoding it all.
 
@@ -44,18 +62,7 @@ def drain_decode_throughput(records: int = 400_000, rounds: int = 3) -> dict[str
     rates = []
     for _ in range(rounds):
         with Sensor(SensorConfig(sys_ring_bytes=32 << 20, sys_batch_records=1 << 16)) as s:
-            load = _start_load(0, 30)
-            s.add_agent(load.pid)
-            assert load.stdin is not None and load.stdout is not None
-            load.stdin.write("go\n")
-            load.stdin.flush()
-            ring = s._sys_ring
-            assert ring is not None
-            deadline = time.monotonic() + 30
-            while ring.pending_bytes() < records * 32 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            load.kill()
-            load.wait()
+            ring = _filled(s, s._sys_ring, "getppid", records * 32)
             got = 0
             t0 = time.perf_counter()
             chunks = []
@@ -85,18 +92,7 @@ def event_drain_decode_throughput(records: int = 60_000, rounds: int = 3) -> dic
     got = 0
     for _ in range(rounds):
         with Sensor(SensorConfig(event_ring_bytes=64 << 20, event_batch_records=1 << 14)) as s:
-            load = _start_load(0, 30, "open")
-            s.add_agent(load.pid)
-            assert load.stdin is not None and load.stdout is not None
-            load.stdin.write("go\n")
-            load.stdin.flush()
-            ring = s._event_ring
-            assert ring is not None
-            deadline = time.monotonic() + 30
-            while ring.pending_bytes() < records * 320 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            load.kill()
-            load.wait()
+            ring = _filled(s, s._event_ring, "open", records * 320)
             got = decoded = 0
             t_drain = t_decode = 0.0
             for _ in range(10_000):
