@@ -215,6 +215,8 @@ MAX_EXFIL_READS = 1024  # secret reads remembered (bound)
 KFOLD = 5
 # Path classifiers are pure functions of a normalised node, asked per open record: cached per node
 NODE_CACHE = 65536
+#: raw paths whose node names are kept (``normalise_file``): ~1 MB at most
+PATH_CACHE = 4096
 # A thread with a child this recent is still starting or waiting on it (see spawning_threads): a
 # tool's run, not a daemon's lifetime
 SPAWN_HOLD_NS = 30 * 10**9
@@ -296,8 +298,15 @@ def ipc_name(base: str) -> str:
     return f"{m.group(1)}*" if m else _component(base)
 
 
+@lru_cache(maxsize=PATH_CACHE)
 def normalise_file(path: str) -> str:
-    """File path -> graph node name (see module docstring)."""
+    """File path -> graph node name (see module docstring).
+
+    Cached: a pure function of the path, and the same paths come back (a tool re-reading its
+    inputs, an open flood of a few files) -- it was a third of L3's batch cost per open record
+    (docs/performance.md, session 23).  Bounded small: distinct paths (a tree walk) only cycle
+    through it, at ~0.3 KB an entry.
+    """
     path = _PROC_PID.sub("/proc/*", path)
     d, base = os.path.split(path)
     nd = normalise_dir(d) if d else "."
