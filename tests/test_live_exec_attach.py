@@ -134,5 +134,6 @@ def test_exec_begun_after_attach_is_judged(sensor: Any) -> None:
     ch, ctx = l2()
     found = codes(ch, ctx, execs)
     assert list(found) == ["LLM_AGENT_HIJACK"], found
-    assert found["LLM_AGENT_HIJACK"][0].key.startswith("dash<-agent"), found["LLM_AGENT_HIJACK"][0].key
+    key = found["LLM_AGENT_HIJACK"][0].key  # dash:elf-layout:/bin/sh<-agent where a 9p root hides the inode
+    assert key.startswith("dash") and key.endswith("<-agent"), key
     assert ch.status()["began_unwatched"] == 0
