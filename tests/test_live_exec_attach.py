@@ -69,6 +69,14 @@ def _in_execve(pid: int) -> bool:
         return False
 
 
+def _held(pid: int) -> bool:
+    """Inside execve(2) and staying there (twice, 50 ms apart): not merely preempted in it."""
+    if not _in_execve(pid):
+        return False
+    time.sleep(0.05)
+    return _in_execve(pid)
+
+
 def _held_exec(sensor: Any, attach_during_exec: bool) -> list[dict[str, Any]]:
     """Run the child, attaching before its execve or while it is held inside; its exec records."""
     ready_r, ready_w = os.pipe()
@@ -95,11 +103,11 @@ def _held_exec(sensor: Any, attach_during_exec: bool) -> list[dict[str, Any]]:
         assert p.stdin is not None
         p.stdin.write("exec\n")
         p.stdin.flush()
-        end = time.monotonic() + 10 * TIMESCALE
-        while not _in_execve(p.pid) and time.monotonic() < end:
-            time.sleep(0.005)
-        assert _in_execve(p.pid), "the child is not held inside execve"
         if attach_during_exec:
+            end = time.monotonic() + 10 * TIMESCALE
+            while not _held(p.pid) and time.monotonic() < end:
+                time.sleep(0.005)
+            assert _held(p.pid), "the child is not held inside execve"
             sensor.add_agent(p.pid)
             w = Watch(sensor)
         os.write(go_w, b"g")
@@ -127,7 +135,11 @@ def test_exec_under_way_at_attach_is_not_the_agents_act(sensor: Any) -> None:
 
 
 def test_exec_begun_after_attach_is_judged(sensor: Any) -> None:
-    """The control: the same exec, held the same way, but entered while watched."""
+    """The control: the same child and exec, entered while watched.
+
+    Whether its exec is held on the page does not matter here (in a 7.3.4 guest it was once
+    seen inside execve and gone a moment later: not held); it made its execve in scope.
+    """
     execs = _held_exec(sensor, attach_during_exec=False)
     assert [e["args"] for e in execs] == [["/bin/sh", "-c", "exit 0", ""]]
     assert "began_unwatched" not in execs[0]
