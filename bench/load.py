@@ -14,20 +14,20 @@ import time
 rate = float(sys.argv[1])
 seconds = float(sys.argv[2])
 sys.stdin.readline()
-if sys.argv[3:] == ["open"]:
 
-    def getppid() -> None:
-        os.close(os.open("/dev/null", os.O_RDONLY))
 
-else:
-    getppid = os.getppid  # type: ignore[assignment]
+def open_close() -> None:
+    os.close(os.open("/dev/null", os.O_RDONLY))
+
+
+call = open_close if sys.argv[3:] == ["open"] else os.getppid
 n = 0
 start = time.perf_counter()
 end = start + seconds
 if rate <= 0:
     while time.perf_counter() < end:
         for _ in range(1000):
-            getppid()
+            call()
         n += 1000
 else:
     chunk = max(1, int(rate / 1000))  # issue in 1 ms slices
@@ -38,7 +38,7 @@ else:
         due = int((now - start) * rate)
         todo = min(due - n, chunk * 20)
         for _ in range(todo):
-            getppid()
+            call()
         n += max(0, todo)
         if n >= due:
             time.sleep(0.0005)
