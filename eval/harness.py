@@ -108,6 +108,16 @@ STACKS = (
         "pydantic-ai",
         "Pydantic AI agent (pydantic-ai-slim, openai SDK over httpx), chat completions, streamed and not",
     ),
+    Stack(
+        "autogen",
+        "held-out",
+        "py",
+        ("{py}", "autogen_agent.py"),
+        "autogen",
+        "AutoGen AgentChat AssistantAgent (autogen-ext's OpenAI client), code run by its local executor"
+        " in a child interpreter, chat completions, streamed and not",
+        default=False,
+    ),
 )
 BY_NAME = {s.name: s for s in STACKS}
 
@@ -659,6 +669,8 @@ def versions(stack: Stack) -> dict[str, str]:
         "mcp",
         "smolagents",
         "pydantic-ai-slim",
+        "autogen-agentchat",
+        "autogen-ext",
     )
     with contextlib.suppress(OSError):
         for line in lock.read_text().splitlines():

@@ -41,7 +41,7 @@ sys.path.insert(0, str(HERE))
 from harness import journal_stats, run_commit  # noqa: E402
 from metrics import corpus_summary, judge_of, markdown, stack_summary  # noqa: E402
 
-ORDER = ("langgraph", "mcp", "openai-agents", "smolagents", "node-openai-agents", "pydantic-ai")
+ORDER = ("langgraph", "mcp", "openai-agents", "smolagents", "node-openai-agents", "pydantic-ai", "autogen")
 DEV = ("langgraph", "mcp")
 
 
