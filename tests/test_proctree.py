@@ -194,6 +194,74 @@ def test_ledger_execs_during_the_baseline_stay_the_agent_s() -> None:
     assert led.tools == {102} and 102 not in led.own_alive
 
 
+def test_ledger_routine_program_runs_are_the_agent_s_own_work() -> None:
+    """A program the agent's processes ran during the baseline (a code executor's interpreter) is
+    routine: a later run of it, and what that run forks, is measured as own CPU; a run of another
+    program is a tool run, and so is a routine run that exec's something else.  Off: all tool runs."""
+    for on in (True, False):
+        led = ProcessLedger(100, routine_runs=on)
+        led.on_event(_ev("fork", 100, child=101))
+        led.on_event(_ev("exec", 101, filename="/venv/bin/python"))  # the executor's run, learnt
+        led.on_event(_ev("exit", 101))
+        assert led.baseline_programs == {"/venv/bin/python"} and not led.tools
+        led.arm()
+        led.on_event(_ev("fork", 100, child=102))
+        led.on_event(_ev("exec", 102, filename="/venv/bin/python"))  # the same program again
+        led.on_event(_ev("fork", 102, child=103))  # a worker it forks
+        led.on_event(_ev("fork", 100, child=104))
+        led.on_event(_ev("exec", 104, filename="/usr/bin/pytest"))  # not in the baseline
+        assert led.tools == {102, 103, 104}  # every run after the baseline is a tool run (L2, status)
+        assert led.routine == ({102, 103} if on else set())
+        led.close_batch({100: 0, 102: 0, 103: 0, 104: 0})
+        share = led.close_batch({100: 10**7, 102: 5 * 10**8, 103: 4 * 10**8, 104: 2 * 10**8})
+        assert share.own_s == pytest.approx(0.91 if on else 0.01), share
+        assert share.tool_s == pytest.approx(0.2 if on else 1.1), share
+        led.on_event(_ev("exec", 103, filename="/usr/bin/cc"))  # the worker starts another program
+        led.on_event(_ev("exit", 102))
+        assert led.routine == set() and led.tools >= {103, 104}
+
+
+def test_l1_keeps_the_routine_programs_of_a_saved_baseline() -> None:
+    """A baseline saved to a file names its routine programs; a sensor that loads it judges them so
+    (and a file from before names none: every run after it is a tool run, as before)."""
+    import numpy as np
+
+    from h7.batch import AgentInfo
+    from h7.config import EngineConfig
+    from h7.decode import STATS_DTYPE
+    from h7.detect.channels.base import ChannelContext
+    from h7.detect.channels.l1_sched import SchedChannel
+
+    ns = 10**9
+    cfg = EngineConfig(read_proc=False)
+    info = AgentInfo(1, "python:100:1", 100, "/venv/bin/python", ["/venv/bin/python"], 0)
+    ctx = ChannelContext(agent=1, agent_id=info.agent_id, info=info, config=cfg)
+    learnt = SchedChannel(cfg)
+    rng = np.random.default_rng(5)
+    for i in range(20):
+        st = np.zeros(1, STATS_DTYPE)[0]
+        for f in ("oncpu_hist", "offcpu_hist", "burst_hist", "sleep_hist", "rqwait_hist"):
+            st[f][15:25] = rng.poisson(8, 10)
+        st["switches_voluntary"] = 80
+        if i < 2:  # the executor ran its interpreter twice while the baseline was learnt
+            learnt.on_events(
+                [_ev("fork", 100, child=101 + i), _ev("exec", 101 + i, filename="/venv/bin/python")], ctx
+            )
+        learnt.learn(Batch(i * ns, (i + 1) * ns, stats={1: st}), ctx)
+    learnt.finish_baseline(ctx)
+    state = learnt.to_state()
+    assert state["routine_programs"] == ["/venv/bin/python"]
+    back = SchedChannel(cfg)
+    back.from_state(state)
+    back.on_events([_ev("fork", 100, child=200), _ev("exec", 200, filename="/venv/bin/python")], ctx)
+    assert back.ledger is not None and back.ledger.routine == {200}
+    del state["routine_programs"]
+    old = SchedChannel(cfg)
+    old.from_state(state)
+    old.on_events([_ev("fork", 100, child=200), _ev("exec", 200, filename="/venv/bin/python")], ctx)
+    assert old.ledger is not None and old.ledger.tools == {200} and not old.ledger.routine
+
+
 def test_batch_procs_survive_the_journal_record() -> None:
     b = Batch(1, 2, procs={1: {100: 5_000_000, 101: 7}})
     assert Batch.from_record(b.to_record()).procs == b.procs

@@ -147,6 +147,14 @@ class ProcessLedger:
     root_pid: int
     #: execs count as tool runs only from the end of the baseline on (``arm``)
     armed: bool = False
+    #: a program the agent's processes exec'd during the baseline is its *routine* work (a code
+    #: executor's interpreter, its git): a later run of it is measured as the agent's own CPU,
+    #: which the baseline learnt with those runs in it (see :meth:`arm`)
+    routine_runs: bool = False
+    #: programs exec'd by the agent's processes (not its root) before ``arm``
+    baseline_programs: set[str] = field(default_factory=set)
+    #: tool pids whose run is a routine program's (and what they fork): their CPU counts as own
+    routine: set[int] = field(default_factory=set)
     #: pids that exec'd after the baseline, or descend from one that did
     tools: set[int] = field(default_factory=set)
     #: tool pids -> the program they exec'd (status only)
@@ -183,14 +191,24 @@ class ProcessLedger:
                 self.tool_exe[child] = self.tool_exe.get(pid, "")
                 self.tool_run[child] = self.tool_run.get(pid, "")
                 self.alive_tools.add(child)
+                if pid in self.routine:
+                    self.routine.add(child)
             else:
                 self.own_alive.add(child)
         elif t == "exec":
-            if pid == self.root_pid or not self.armed:
-                return  # the agent itself re-exec'd, or a process the baseline measured: the agent's
+            if pid == self.root_pid:
+                return  # the agent itself re-exec'd: still the agent
             exe = str(ev.get("filename") or ev.get("exe_name") or "")
+            if not self.armed:  # a process the baseline measured: the agent's; its program is routine
+                if exe and len(self.baseline_programs) < MAX_TREE:
+                    self.baseline_programs.add(exe)
+                return
             if pid not in self.tools:  # an own process exec'd: a new tool run, named by its program
                 self.tool_run[pid] = self.last_run = exe
+                if self.routine_runs and exe in self.baseline_programs:
+                    self.routine.add(pid)
+            else:
+                self.routine.discard(pid)  # a routine run that exec'd another program: a tool run
             self.tools.add(pid)
             self.tool_exe[pid] = self.last_exe = exe
             self.alive_tools.add(pid)
@@ -199,6 +217,7 @@ class ProcessLedger:
             if pid in self.tools:
                 self.alive_tools.discard(pid)
                 self._ended_tools.add(pid)
+                self.routine.discard(pid)
             else:
                 self.own_alive.discard(pid)
                 self._own_gone.append(pid)
@@ -212,6 +231,15 @@ class ProcessLedger:
         agent's own for as long as it lives: a miner injected into it later is
         L1's.  Only programs started after the baseline, whose exec L2 judged
         as new work, are set apart.
+
+        With ``routine_runs``, not even those when the program is one the
+        agent's processes exec'd during the baseline: an agent whose code tool
+        runs each snippet in a child interpreter (AutoGen's local executor)
+        has that interpreter's runs in its baseline, and L2 folds every later
+        run into the key it certified then, so code run there -- a miner --
+        would be nobody's if L1 set it apart as a tool's.  The CPU windows
+        then judge such runs as the agent's own work; their scheduling shape
+        stays the kernel's tool split.
         """
         self.armed = True
 
@@ -234,7 +262,7 @@ class ProcessLedger:
             by_run: dict[str, int] = {}
             for pid, ns in procs.items():
                 d = max(0, ns - prev.get(pid, 0))
-                if pid in self.tools:
+                if pid in self.tools and pid not in self.routine:
                     tool_ns += d
                     run = self.tool_run.get(pid, "")
                     by_run[run] = by_run.get(run, 0) + d
@@ -261,6 +289,7 @@ class ProcessLedger:
             self.tools = set(self.alive_tools)
             self.tool_exe = {p: self.tool_exe.get(p, "") for p in self.tools}
             self.tool_run = {p: self.tool_run.get(p, "") for p in self.tools}
+            self.routine &= self.tools
         if len(self.own_alive) > 4 * MAX_TREE:
             self.own_alive = set(list(self.own_alive)[-MAX_TREE:])
         return share

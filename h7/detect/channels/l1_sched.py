@@ -151,6 +151,10 @@ class L1Settings:
     #: needs the per-process samples of a live run or of a journal recorded with them): see
     #: ``_attributed_cpu`` and docs/detection.md "L1 and the agent's tool runs"
     attribute_tools: bool = True
+    #: ... except runs of a program the agent's processes exec'd during the baseline (its routine
+    #: work: a code executor's interpreter): their CPU is judged as the agent's own
+    #: (``ProcessLedger.routine_runs``; docs/detection.md, "Routine programs")
+    routine_runs: bool = True
     #: judge the agent's own bursts and sleeps, not its waits for a CPU (the run-queue split,
     #: ``SPLIT_CATEGORIES``), whenever the sensor's baseline batches carry them; journals and
     #: sensors from before it are judged on the unsplit shape as before
@@ -345,6 +349,8 @@ class SchedChannel(Channel):
         self._over = {"jsd": 0, "cpu": 0}
         #: the agent's own processes vs its tool runs (h7.detect.proctree), and what was set apart
         self.ledger: ProcessLedger | None = None
+        #: routine programs of a baseline loaded from a file (the ledger that learnt them is gone)
+        self._loaded_programs: set[str] = set()
         self.tools = ToolTally()
         self._share: BatchShare | None = None
         #: this batch's shape was the agent's own processes' (tool runs counted apart in the
@@ -361,7 +367,12 @@ class SchedChannel(Channel):
 
     def _ledger(self, ctx: ChannelContext) -> ProcessLedger | None:
         if self.ledger is None and ctx.info is not None and self.settings.attribute_tools:
-            self.ledger = ProcessLedger(ctx.info.root_pid, armed=self.baselined)
+            self.ledger = ProcessLedger(
+                ctx.info.root_pid,
+                armed=self.baselined,
+                routine_runs=self.settings.routine_runs,
+                baseline_programs=set(self._loaded_programs),
+            )
         return self.ledger
 
     def on_events(self, events: list[Event], ctx: ChannelContext) -> list[Alert]:
@@ -1093,6 +1104,7 @@ class SchedChannel(Channel):
             "cpu_level": self.cpu_level,
             "warmup": self.warmup,
             "cpu_excess_cusum": None if self.cpu_excess_cusum is None else self.cpu_excess_cusum.to_state(),
+            "routine_programs": sorted(self.ledger.baseline_programs if self.ledger is not None else ()),
         }
 
     def from_state(self, state: dict[str, Any]) -> None:
@@ -1131,6 +1143,10 @@ class SchedChannel(Channel):
         ecu = state.get("cpu_excess_cusum")
         on = self.settings.cpu and self.settings.window and self.settings.cpu_excess > 0
         self.cpu_excess_cusum = Cusum.from_state(ecu) if ecu and on else None
+        # older baseline files name no routine programs: every run after the baseline is a tool run
+        self._loaded_programs = {str(p) for p in state.get("routine_programs") or []}
+        if self.ledger is not None:
+            self.ledger.baseline_programs |= self._loaded_programs
         override = self.config.threshold_override("L1", "DRIFT_DETECTED")
         if override is not None:
             self.cal = Calibration(override, "override")
