@@ -71,6 +71,7 @@ from h7.batch import Batch, Event
 from h7.config import EngineConfig
 from h7.decode import HEAD_LEN
 from h7.detect.channels.base import Channel, ChannelContext
+from h7.detect.programs import INTERPRETERS, SHELLS, normalise_name
 from h7.errors import UsageError
 from h7.registry import AlertCode, ChannelSpec, register
 from h7.safeio import OBSERVER, Stall, open_observed, progress
@@ -284,29 +285,13 @@ class L2Settings:
             raise UsageError(f"hand-off daemon names are process comms, 15 bytes at most: {long}")
 
 
-INTERPRETERS = frozenset(
-    """sh bash dash zsh ksh ksh93 mksh pdksh oksh loksh fish csh tcsh ash hush yash rbash rc es elvish
-    nu xonsh python python2 python3 pypy pypy3 ipython ipython3 perl ruby irb jruby node nodejs deno bun
-    php php-cgi lua luajit pwsh powershell tclsh wish expect guile rscript jshell osascript""".split()  # noqa: SIM905
-)
 LOTL_TOOLS = frozenset(
     """curl wget nc ncat netcat nc.openbsd nc.traditional socat ssh scp sftp rsync ftp tftp telnet
     base64 base32 basenc xxd od hexdump openssl dd gpg nmap masscan tcpdump tshark awk gawk mawk nawk
     busybox toybox strace ltrace gdb sudo su doas pkexec setcap chattr crontab at nsenter unshare
     chroot mkfifo shred ssh-keygen ssh-keyscan""".split()  # noqa: SIM905
 )
-# Families that are installed under versioned names (python3.11, perl5.36, node18...).
-_VERSIONED = re.compile(
-    r"^(python|pypy|perl|ruby|node|nodejs|php|lua|luajit|tclsh|wish|pwsh|guile|irb|ipython)"
-    r"[0-9]+(?:\.[0-9]+)*[a-z]?$"
-)
 _BUSYBOX = ("busybox", "toybox")
-#: interpreters that act only by running programs (plus their builtins): an installed script in one
-#: of these is judged by its own name (``ExecChannel._installed_script``); python, node, perl... run
-#: code in-process (imports from the working directory, ``pdb -c``, ``timeit -s``) and are not
-_SHELLS = frozenset(
-    ["sh", "bash", "dash", "zsh", "ksh", "ksh93", "mksh", "pdksh", "oksh", "loksh", "ash", "yash", "rbash"]
-)
 # The dynamic loader run as a program (ld-linux-x86-64.so.2, ld-linux-aarch64.so.1, ld.so).
 _LOADER = re.compile(r"^(ld-linux[-_a-z0-9]*\.so(\.[0-9]+)*|ld-[0-9.]+\.so|ld\.so(\.[0-9]+)?)$")
 # ld.so options that take a value (glibc 2.36 `ld.so --help`).
@@ -376,13 +361,6 @@ _BUILD_DRIVERS = frozenset(["make", "gmake", "ninja", "samu", "cmake", "ctest", 
 _INSTALLED_PREFIXES = ("/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/")
 #: writable opens remembered for the build-output rule (inode -> writer), and per writer pid
 _WRITES_MAX = 16384
-
-
-def normalise_name(name: str) -> str:
-    """``Python3.11`` -> ``python``: the family a versioned name belongs to."""
-    n = name.lower()
-    m = _VERSIONED.match(n)
-    return m.group(1) if m else n
 
 
 ELF_MAGIC = b"\x7fELF"
@@ -2035,7 +2013,7 @@ class ExecChannel(Channel):
         tables as a binary (a shim named ``python3`` is still ``python``, a
         ``wget`` wrapper LOTL), when all of these hold:
 
-        * the kernel ran a *shell* for it (``_SHELLS``): ``interp`` differs
+        * the kernel ran a *shell* for it (``SHELLS``): ``interp`` differs
           from ``filename`` (the script's path), or ``env`` was that
           interpreter and now execs the shell it found with the script as
           argv[1] (``#!/usr/bin/env bash``; ``env -S`` splitting is not
@@ -2070,7 +2048,7 @@ class ExecChannel(Channel):
         if _NOT_THE_FILE_ON_DISK & set(ev.get("id_flags", [])):
             return None
         runner = normalise_name(os.path.basename(str(ev.get("exe_name") or interp)))
-        if runner not in _SHELLS and not (runner == "env" and script == filename):
+        if runner not in SHELLS and not (runner == "env" and script == filename):
             return None
         return script if self._installed_path(script, ctx, self._own_libexec(parent)) else None
 
