@@ -549,10 +549,12 @@ def test_persistence_and_system_writes(node: str, persistent: bool) -> None:
     assert is_persistence(node) is persistent
 
 
-def _synthetic_cycles(acts: dict[int, list[tuple[str, int, dict[str, object]]]]) -> list[Alert]:
+def _synthetic_cycles(
+    acts: dict[int, list[tuple[str, int, dict[str, object]]]], l3: dict[str, Any] | None = None
+) -> list[Alert]:
     """CAUSAL_CYCLE certificates of the synthetic agent (tests/journals/make_synthetic.py, 30-s
     baseline) with ``acts`` added: second -> events ``(type, pid, fields)`` in order; pid 1 is
-    the agent's root process."""
+    the agent's root process; ``l3``: ``[detect.l3]`` settings."""
     sys.path.insert(0, str(L3J.parent))
     import make_synthetic as ms
 
@@ -565,7 +567,8 @@ def _synthetic_cycles(acts: dict[int, list[tuple[str, int, dict[str, object]]]])
             kw = {**kw, "child": root if kw.get("child") == 1 else kw["child"]} if "child" in kw else kw
             ev = {"type": typ, "pid": pid, "tid": pid, "comm": "x", "agent": 1, "ts_ns": t + i, **kw}
             batches[at].events.append(ev)
-    engine = Engine(EngineConfig(baseline_ns=30 * 10**9, read_proc=False), [ms.AGENT_INFO])
+    cfg = EngineConfig(baseline_ns=30 * 10**9, read_proc=False, channel_settings={"L3": l3 or {}})
+    engine = Engine(cfg, [ms.AGENT_INFO])
     out: list[Alert] = []
     for b in batches:
         out.extend(engine.process(b))
@@ -1087,3 +1090,158 @@ def test_live_a_childs_output_read_through_its_cwd_link_closes_the_loop(sensor: 
     assert len(flow) == 1 and flow[0].dst.split(".")[0] == str(pid), flows
     back = ch._path(flow[0].dst, flow[0].src)  # the agent reaches its writer: it spawned it
     assert back is not None and [e.kind for e in back] == ["spawn"]
+
+
+def _run(parent: int, child: int, exe: str, *args: str) -> list[tuple[str, int, dict[str, object]]]:
+    """fork + exec of ``exe`` with argv ``args`` (argv[0] included), as the kernel's exec record has it."""
+    name = exe.rsplit("/", 1)[1]
+    run = {"filename": exe, "interp": exe, "exe_name": name, "args": list(args)}
+    return [("fork", parent, {"child": child}), ("exec", child, run)]
+
+
+def test_a_code_tools_child_interpreter_running_the_agents_snippet_is_the_agent() -> None:
+    """AutoGen's code executor: the agent writes ``tmp_code_<sha>.py`` and runs it with ``python3`` in a
+    child; the snippet (the eval's L3-cycle) writes stage2.py, runs it, reads back loot.dat.  The
+    snippet's run is the agent's code, so that is the agent's loop.  Missed before: the child was a
+    tool, and stage2 -> loot.dat -> snippet a tool's own pipeline."""
+    c = "/srv/agent/ws/coding"
+    snippet = [
+        _w(1, f"{c}/tmp_code_8f3a.py"),
+        ("fork", 1, {"child": 7401}),
+        ("open", 7401, {"op": "chdir", "path": c, "flags": 0, "dfd": AT_FDCWD}),  # run in its work dir
+        _run(1, 7401, "/usr/bin/python3.11", "python3", "tmp_code_8f3a.py")[1],
+        _r(7401, "tmp_code_8f3a.py"),
+        _w(7401, f"{c}/stage2.py"),
+        *_run(7401, 7402, "/usr/bin/python3.11", "python3", f"{c}/stage2.py", f"{c}/loot.dat"),
+        _r(7402, f"{c}/stage2.py"),
+        _w(7402, f"{c}/loot.dat"),
+        _exit(7402),
+        _r(7401, f"{c}/loot.dat"),
+        _exit(7401),
+    ]
+    got = _synthetic_cycles({35: snippet})
+    assert len(got) == 1, [a.evidence for a in got]
+    assert sorted(p.rsplit("/", 1)[1] for p in got[0].evidence["paths"]) == ["loot.dat", "stage2.py"]
+    # the same with the rule off: the snippet is a tool and its pipeline its own (the recorded miss)
+    assert _synthetic_cycles({35: snippet}, l3={"agent_code_runs": False}) == []
+
+
+def test_the_agents_script_behind_a_shell_still_closes_the_loop_it_feeds() -> None:
+    """``sh -c 'python3 stage2.py'``: the interpreter under the shell is not forked by the agent, so it
+    stays a tool (git's ``bisect run`` script is one too); it read the agent's file, and what it writes
+    and the agent reads back is the loop, as before the agent-code rule."""
+    w = "/srv/agent/ws/s"
+    act = [
+        _w(1, f"{w}/stage2.py"),
+        *_run(1, 7501, "/bin/dash", "sh", "-c", f"python3 {w}/stage2.py"),
+        *_run(7501, 7502, "/usr/bin/python3.11", "python3", f"{w}/stage2.py"),
+        _r(7502, f"{w}/stage2.py"),
+        _w(7502, f"{w}/loot.dat"),
+        _exit(7502),
+        _exit(7501),
+        _r(1, f"{w}/loot.dat"),
+    ]
+    got = _synthetic_cycles({35: act})
+    assert [sorted(p.rsplit("/", 1)[1] for p in a.evidence["paths"]) for a in got] == [
+        ["loot.dat", "stage2.py"]
+    ]
+
+
+def test_a_tool_running_its_own_code_over_the_agents_files_stays_a_tool() -> None:
+    """``python3 -m pytest`` over tests the agent wrote, and an interpreter on a script a TOOL wrote
+    (a generator's output), are not the agent's code: their children's files read back by them are
+    their own pipelines, as before (red-team benign pytest_cache_dev and pip_wheel_build classes)."""
+    w = "/srv/agent/ws/t"
+    pytest_run = [
+        _w(1, f"{w}/test_calc.py"),
+        *_run(1, 7601, "/usr/bin/python3.11", "python3", "-m", "pytest", "-q", f"{w}/test_calc.py"),
+        _r(7601, f"{w}/test_calc.py"),
+        *_run(7601, 7602, "/usr/bin/git", "git", "rev-parse"),
+        _w(7602, f"{w}/.pytest_cache/v/lastfailed"),
+        _exit(7602),
+        _r(7601, f"{w}/.pytest_cache/v/lastfailed"),
+        _exit(7601),
+    ]
+    generated = [
+        *_run(1, 7611, "/usr/bin/gen", "gen", "-o", f"{w}/gen.py"),
+        _w(7611, f"{w}/gen.py"),
+        _exit(7611),
+        *_run(1, 7612, "/usr/bin/python3.11", "python3", f"{w}/gen.py"),
+        *_run(7612, 7613, "/usr/bin/sort", "sort", "-o", f"{w}/g.out"),
+        _w(7613, f"{w}/g.out"),
+        _exit(7613),
+        _r(7612, f"{w}/g.out"),
+        _exit(7612),
+    ]
+    assert _synthetic_cycles({35: pytest_run, 38: generated}) == []
+
+
+def _exec(pid: int, filename: str, exe_name: str, *args: str, interp: str = "") -> dict[str, object]:
+    return _ev("exec", pid, filename=filename, interp=interp or filename, exe_name=exe_name, args=list(args))
+
+
+def test_the_builder_knows_which_runs_are_the_agents_code() -> None:
+    b = CausalGraphBuilder(100, "/usr/bin/python3.11")
+    b.set_cwd(100, "/w")
+    py = ("/usr/bin/python3", "python3.11")
+    b.edges(
+        [
+            _ev("open", 100, path="job.py", flags=O_WRONLY, dfd=AT_FDCWD),
+            _ev("open", 100, path="job.sh", flags=O_WRONLY, dfd=AT_FDCWD),
+            _ev("open", 100, path="/w/snip.py", flags=O_WRONLY, dfd=AT_FDCWD),
+            *(_ev("fork", 100, child=c) for c in (200, 210, 300, 400, 410, 420, 430)),
+        ]
+    )
+    b.edges(
+        [
+            _exec(200, "/w/job.py", "python3.11", "./job.py", interp="/usr/bin/python3"),  # its #! line
+            _exec(210, "/w/job.sh", "dash", "./job.sh", interp="/bin/sh"),
+            _exec(300, *py, "python3", "-u", "snip.py"),
+            _exec(400, *py, "python3", "-c", "print(1)"),
+            _exec(410, *py, "python3", "-m", "pytest", "snip.py"),
+            _exec(420, "/usr/bin/node", "node", "node"),  # its program on stdin
+            _exec(430, "/usr/bin/sort", "sort", "sort", "snip.py"),
+        ]
+    )
+    job, job_sh, snip, inline, module, stdin, sort = (b._proc(p) for p in (200, 210, 300, 400, 410, 420, 430))
+    assert b.is_agent(job) and b.is_agent(snip) and b.is_agent(inline) and b.is_agent(stdin)
+    assert not b.is_agent(job_sh)  # a shell acts by running programs, redirecting in its forks
+    assert not b.is_agent(module) and not b.is_agent(sort)
+    b.edges([_ev("fork", 410, child=411)])  # a tool's child running the agent's script: the tool's callback
+    b.edges([_exec(411, *py, "python3", "snip.py")])
+    assert not b.is_agent(b._proc(411))
+    b.edges([_ev("fork", 300, child=301)])
+    assert b.is_agent(b._proc(301))  # a fork of the agent's code runs it
+    b.edges([_exec(300, "/usr/bin/sort", "sort", "sort")])
+    assert not b.is_agent(snip)  # it runs another program now
+    b.edges([_ev("fork", 100, child=500), _exec(500, "/usr/bin/sed", "sed", "sed")])
+    b.edges([_ev("open", 500, path="/w/snip.py", flags=O_WRONLY, dfd=AT_FDCWD)])  # a tool rewrote it
+    b.edges([_ev("fork", 100, child=600)])
+    b.edges([_exec(600, *py, "python3", "snip.py")])
+    assert not b.is_agent(b._proc(600))
+    b.agent_code_runs = False
+    b.edges([_ev("fork", 100, child=700), _exec(700, *py, "python3", "-c", "print(1)")])
+    assert not b.is_agent(b._proc(700))
+
+
+def test_a_shell_script_the_agent_wrote_redirecting_through_a_file_is_no_loop() -> None:
+    """``sh job.sh`` whose commands pass data through a temp file (``a > out; b < out``): the shell
+    opens both in its forks before they exec.  Taken for the agent's code, the fork reading ``out``
+    would be an agent process reading what another wrote: a loop per redirection.  Shells stay tools."""
+    w = "/srv/agent/ws/sh"
+    act = [
+        _w(1, f"{w}/job.sh"),
+        *_run(1, 7702, "/bin/dash", "sh", f"{w}/job.sh"),
+        _r(7702, f"{w}/job.sh"),
+        ("fork", 7702, {"child": 7703}),
+        _w(7703, f"{w}/out"),  # ls > out
+        _run(7702, 7703, "/usr/bin/ls", "ls")[1],
+        _exit(7703),
+        ("fork", 7702, {"child": 7705}),
+        _r(7705, f"{w}/out"),  # wc -l < out
+        _run(7702, 7705, "/usr/bin/wc", "wc", "-l")[1],
+        _exit(7705),
+        _exit(7702),
+    ]
+    assert _synthetic_cycles({35: act}) == []
+    assert _synthetic_cycles({35: act}, l3={"agent_code_runs": True}) == []

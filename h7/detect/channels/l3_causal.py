@@ -128,6 +128,7 @@ from h7.batch import Batch, Event
 from h7.config import EngineConfig
 from h7.decode import NOT_FLOW_OPS, OUTSIDE_TYPES, SHM_RDONLY, TOKEN_BITS, TOKEN_OTHER, WINDOW_LEN
 from h7.detect.channels.base import Calibration, Channel, ChannelContext, calibrate_threshold, kfold_indices
+from h7.detect.programs import SHELLS, code_operand, normalise_name
 from h7.detect.sequence import SequenceModel, in_sorted
 from h7.detect.syscall_table import X86_64
 from h7.detect.syscalls import TABLES, syscall_name
@@ -244,6 +245,10 @@ class L3Settings:
     seq_top_frac: float = 0.5
     #: "wb" Witten-Bell or "kn" Kneser-Ney (docs/sequence-model.md: no better leave-one-corpus-out)
     seq_smoothing: str = "wb"
+    #: a run of a file the agent's processes wrote (the program itself, or an interpreter's script
+    #: operand) is the agent's own code for the loop rule, not a tool it started
+    #: (CausalGraphBuilder._authored; docs/detection.md, L3, "Code the agent wrote")
+    agent_code_runs: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.known_quantile < 1.0:
@@ -658,6 +663,12 @@ class CausalGraphBuilder:
         # (the attached agent and what ran in its tree before the sensor did) or not (a fork of
         # one: the agent's code until it execs; only the attached process stays it across an exec)
         self._agent: dict[str, bool] = {}
+        # Code the agent wrote, run (see _authored): instance -> the agent-written file it runs, and
+        # concrete path -> the agent process that last wrote it (a later writer that is not the
+        # agent takes the path out: its content is then that writer's)
+        self.agent_code_runs = True  # [detect.l3] agent_code_runs
+        self._agent_code: dict[str, str] = {}
+        self._agent_wrote: dict[str, str] = {}
         # instance -> the edge by which an agent process reached it: the spawn of it by an agent
         # process, or the first flow of an agent process's file into it (a tool fed the agent's data)
         self._spawned: dict[str, ProcEdge] = {}
@@ -722,7 +733,7 @@ class CausalGraphBuilder:
             _bounded_put(self._parent, node, parent, 4 * self.max_pids)
         if parent is None:
             _bounded_put(self._agent, node, True, self.max_pids)
-        elif parent in self._agent:
+        elif parent in self._agent or parent in self._agent_code:
             _bounded_put(self._agent, node, False, self.max_pids)
         return node
 
@@ -737,7 +748,59 @@ class CausalGraphBuilder:
         (one first seen at its exec is a child whose fork record was lost, or a rare
         pre-attach helper re-exec'ing).  A causal loop is data coming back INTO the agent.
         """
-        return node in self._agent
+        return node in self._agent or node in self._agent_code
+
+    def _authored(self, ev: Event, pid: int, new: str) -> str | None:
+        """The agent's code this exec runs, if it runs the agent's code: then it is the agent acting.
+
+        A code tool that runs the model's snippet in a child interpreter runs the agent's
+        own code in another process: AutoGen's ``LocalCommandLineCodeExecutor`` writes it
+        to ``tmp_code_<sha256>.py`` and runs ``python3`` on it; other tools pass it inline
+        (``python3 -c``) or on the child's stdin.  Taken as a tool, its loop -- write a
+        script, run it, read back what it wrote -- was that tool's own pipeline and no
+        loop of the agent's (the AutoGen stack's ``L3-cycle``, missed).  What counts, for
+        an interpreter that is not a shell (:data:`h7.detect.programs.SHELLS` act only by
+        running programs, and do every redirection in a fork: taken for the agent, each
+        ``cmd > out; cmd2 < out`` would be a loop):
+
+        * the program file itself (``filename``: an agent-written ``job.py`` with its
+          ``#!``, an ELF it copied), when the last process to write that path was the
+          agent's -- the agent itself or a fork of it, not a run of its code: a snippet's
+          own ``stage2.py`` is a program the snippet fed, so the snippet's loop through it
+          is one loop over both files, as the demo's is;
+        * an interpreter binary's code operand (:func:`h7.detect.programs.code_operand`):
+          a script file the agent wrote, or inline code or stdin, which only its caller
+          can have supplied.  ``python3 -m pytest`` over the agent's tests and ``pip``
+          building its package run installed code on the agent's files, and stay tools.
+
+        The caller asks only for an exec *by* an agent process (a fork of the agent or of
+        its code): ``git bisect run check.py`` and the agent's git hooks run as git's
+        callbacks and read git's checkout as the tool's (taking them for the agent made
+        every bisect step of the DEV journal ``builds_and_loops_dev`` a loop), and a
+        script behind the agent's ``sh -c`` stays a tool whose loop closes as before,
+        through the script that fed it.  Returns the file, or ``inline:-c``-style text.
+        """
+        if not self.agent_code_runs:
+            return None
+        runner = normalise_name(str(ev.get("exe_name", "")) or new.rsplit("/", 1)[-1])
+        if runner in SHELLS:
+            return None
+        cwd = self.cwd_of(pid)
+        fn = str(ev.get("filename", ""))
+        path = resolve_path(fn, cwd)
+        if path is not None and path in self._agent_wrote:
+            return path
+        interp = str(ev.get("interp", ""))
+        args = ev.get("args") or []
+        if (interp and interp != fn) or not isinstance(args, list) or not args:
+            return None  # a #! script (its code is the file) or no argv to read
+        run = code_operand(runner, [str(a) for a in args])
+        if run is None:
+            return None
+        if run.how != "file":
+            return f"{run.how}:{run.what}"
+        path = resolve_path(run.what, cwd)
+        return path if path is not None and path in self._agent_wrote else None
 
     def _link(self, node: str) -> ProcEdge | None:
         """How the agent reached ``node`` so far: a flow of the agent's file into it, else its spawn.
@@ -782,6 +845,9 @@ class CausalGraphBuilder:
         self.proc_image[node] = img
 
     def _wrote(self, path: str, node: str, img: str) -> None:
+        self._agent_wrote.pop(path, None)  # re-inserted last if the agent wrote it: oldest first out
+        if node in self._agent:  # the agent itself, not a run of its code (see _authored)
+            _bounded_put(self._agent_wrote, path, node, self.max_paths)
         ws = self.writers.pop(path, [])  # re-inserted last: the dict is kept in LRU order
         # the link is taken NOW: a tool fed the agent's file only after it wrote this one did not
         # write it from the agent's data (a loop must run forward in time)
@@ -867,6 +933,10 @@ class CausalGraphBuilder:
             return
         old = self._renaming.pop(tid, "")
         ws = self.writers.pop(old, None) if old else None
+        by_agent = self._agent_wrote.pop(old, None) if old else None
+        self._agent_wrote.pop(path, None)  # what was there is replaced
+        if by_agent is not None and usable and carries_data(path):
+            _bounded_put(self._agent_wrote, path, by_agent, self.max_paths)
         if ws and usable and carries_data(path):
             if len(self.writers) >= self.max_paths:
                 self.writers.pop(next(iter(self.writers)))
@@ -906,7 +976,10 @@ class CausalGraphBuilder:
                 self._relaying.add(node)
             fe = ProcEdge(wnode, node, "flow", path, (wimg, label, img), old, link if into_agent else None)
             flows.append(fe)
-            if not into_agent and self.is_agent(wnode) and node not in self._fed:
+            # (a run of the agent's own code keeps how it was fed too: its writes carry that link,
+            # so its loops through the agent close as a tool's would -- a `sh -c` between them)
+            fed = not into_agent or node in self._agent_code
+            if fed and self.is_agent(wnode) and node not in self._fed:
                 _bounded_put(self._fed, node, fe, self.max_pids)
 
     def _learn_inode(self, key: tuple[int, int, int], path: str) -> None:
@@ -1069,12 +1142,18 @@ class CausalGraphBuilder:
                 self.batch_workers.discard(pid)  # it runs another program now: scored as that program
                 proc = self._proc(pid)
                 self._set_image(proc, new)
+                authored = self._authored(ev, pid, new) if self.is_agent(proc) else None
                 if proc in self._agent and (self._agent[proc] is False or pid != self.root_pid):
                     # A fork of the agent that execs runs another program: a tool.  So does a process
                     # first seen at its exec whose fork record was lost (ring-buffer drop): its loop
                     # through the agent's script is still closed by the flow that fed it.  Only the
-                    # attached process stays the agent whatever it runs.
+                    # attached process stays the agent whatever it runs, and a run of code the agent
+                    # wrote is the agent too (_authored).
                     del self._agent[proc]
+                if authored is not None and proc not in self._agent:
+                    _bounded_put(self._agent_code, proc, authored, self.max_pids)
+                else:
+                    self._agent_code.pop(proc, None)
                 for f in {fn, str(ev.get("interp", ""))}:  # what runs is read: a load is a flow too
                     rf = resolve_path(f, self.cwd_of(pid))
                     if rf is not None and carries_data(rf):
@@ -1161,6 +1240,7 @@ class CausalGraphBuilder:
                 gone = self._inst.pop(int(ev.get("pid", 0)), None)
                 if gone is not None:  # (its writes keep their links: taken when they were made)
                     self._agent.pop(gone, None)
+                    self._agent_code.pop(gone, None)
                     self._spawned.pop(gone, None)
                     self._fed.pop(gone, None)
                     self._relaying.discard(gone)
@@ -1351,6 +1431,7 @@ class CausalChannel(Channel):
         if self.builder is None:
             info = ctx.info
             self.builder = CausalGraphBuilder(info.root_pid if info else None, info.exe if info else None)
+            self.builder.agent_code_runs = self.settings.agent_code_runs
             self.agent_image = normalise_exe(info.exe) if info and info.exe else None
             # The agent's working directory from before the sensor attached (its chdirs from then
             # on are the kernel's records): read at attach and journalled with the agent, so live
