@@ -118,6 +118,16 @@ STACKS = (
         " in a child interpreter, chat completions, streamed and not",
         default=False,
     ),
+    Stack(
+        "llamaindex",
+        "held-out",
+        "py",
+        ("{py}", "llamaindex_agent.py"),
+        "llamaindex",
+        "LlamaIndex FunctionAgent (llama-index-core workflows, OpenAILike client), code run by its"
+        " CodeInterpreterToolSpec as `python -c` in a child, chat completions, streamed and not",
+        default=False,
+    ),
 )
 BY_NAME = {s.name: s for s in STACKS}
 
@@ -671,6 +681,9 @@ def versions(stack: Stack) -> dict[str, str]:
         "pydantic-ai-slim",
         "autogen-agentchat",
         "autogen-ext",
+        "llama-index-core",
+        "llama-index-llms-openai-like",
+        "llama-index-tools-code-interpreter",
     )
     with contextlib.suppress(OSError):
         for line in lock.read_text().splitlines():

@@ -24,7 +24,7 @@ if [ "$node_major" -lt 20 ]; then
 	echo "eval: warning: Node $(node --version 2>/dev/null) found; the node-openai-agents stack is measured on Node 20 and may not start" >&2
 fi
 mkdir -p .envs
-for env in langgraph openai-agents mcp smolagents pydantic-ai autogen tools; do
+for env in langgraph openai-agents mcp smolagents pydantic-ai autogen llamaindex tools; do
 	lock=lock/$env.txt stamp=.envs/$env/.stamp
 	if [ -f "$stamp" ] && [ "$stamp" -nt "$lock" ]; then continue; fi
 	echo "eval: environment $env (pinned: $lock)"

@@ -32,10 +32,19 @@ from metrics import (  # noqa: E402
 )
 
 BEGIN, END = "<!-- eval-table:begin -->", "<!-- eval-table:end -->"
-ORDER = ("langgraph", "mcp", "openai-agents", "smolagents", "node-openai-agents", "pydantic-ai", "autogen")
+ORDER = (
+    "langgraph",
+    "mcp",
+    "openai-agents",
+    "smolagents",
+    "node-openai-agents",
+    "pydantic-ai",
+    "autogen",
+    "llamaindex",
+)
 # Stacks outside the default full run (eval/harness.py Stack.default): tabled only when asked for by
 # name, so a stale opt-in result never mixes into a default run's table, nor into the pooled full runs.
-OPT_IN: tuple[str, ...] = ("autogen",)  # session 24: held out, one first run so far
+OPT_IN: tuple[str, ...] = ("autogen", "llamaindex")  # sessions 24, 25: held out, opt-in
 FULL = tuple(s for s in ORDER if s not in OPT_IN)
 # The corpus every pooled full run has measured (sessions 4-7); a full run pools when it has all of these
 # (pydantic-ai joined the default run after session 7's run, which has the five only).
