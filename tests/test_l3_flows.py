@@ -1204,7 +1204,8 @@ def test_the_builder_knows_which_runs_are_the_agents_code() -> None:
         ]
     )
     job, job_sh, snip, inline, module, stdin, sort = (b._proc(p) for p in (200, 210, 300, 400, 410, 420, 430))
-    assert b.is_agent(job) and b.is_agent(snip) and b.is_agent(inline) and b.is_agent(stdin)
+    assert b.is_agent(job) and b.is_agent(snip)
+    assert not b.is_agent(inline) and not b.is_agent(stdin)  # one-liners importing what a tool installed
     assert not b.is_agent(job_sh)  # a shell acts by running programs, redirecting in its forks
     assert not b.is_agent(module) and not b.is_agent(sort)
     b.edges([_ev("fork", 410, child=411)])  # a tool's child running the agent's script: the tool's callback
@@ -1220,7 +1221,8 @@ def test_the_builder_knows_which_runs_are_the_agents_code() -> None:
     b.edges([_exec(600, *py, "python3", "snip.py")])
     assert not b.is_agent(b._proc(600))
     b.agent_code_runs = False
-    b.edges([_ev("fork", 100, child=700), _exec(700, *py, "python3", "-c", "print(1)")])
+    b.edges([_ev("open", 100, path="/w/two.py", flags=O_WRONLY, dfd=AT_FDCWD)])
+    b.edges([_ev("fork", 100, child=700), _exec(700, *py, "python3", "two.py")])
     assert not b.is_agent(b._proc(700))
 
 

@@ -755,8 +755,7 @@ class CausalGraphBuilder:
 
         A code tool that runs the model's snippet in a child interpreter runs the agent's
         own code in another process: AutoGen's ``LocalCommandLineCodeExecutor`` writes it
-        to ``tmp_code_<sha256>.py`` and runs ``python3`` on it; other tools pass it inline
-        (``python3 -c``) or on the child's stdin.  Taken as a tool, its loop -- write a
+        to ``tmp_code_<sha256>.py`` and runs ``python3`` on it.  Taken as a tool, its loop -- write a
         script, run it, read back what it wrote -- was that tool's own pipeline and no
         loop of the agent's (the AutoGen stack's ``L3-cycle``, missed).  What counts, for
         an interpreter that is not a shell (:data:`h7.detect.programs.SHELLS` act only by
@@ -768,17 +767,21 @@ class CausalGraphBuilder:
           agent's -- the agent itself or a fork of it, not a run of its code: a snippet's
           own ``stage2.py`` is a program the snippet fed, so the snippet's loop through it
           is one loop over both files, as the demo's is;
-        * an interpreter binary's code operand (:func:`h7.detect.programs.code_operand`):
-          a script file the agent wrote, or inline code or stdin, which only its caller
-          can have supplied.  ``python3 -m pytest`` over the agent's tests and ``pip``
-          building its package run installed code on the agent's files, and stay tools.
+        * an interpreter binary's script operand (:func:`h7.detect.programs.code_operand`)
+          when the agent wrote that file.  ``python3 -m pytest`` over the agent's tests
+          and ``pip`` building its package run installed code on the agent's files, and
+          stay tools.  So does inline or stdin code (``python3 -c``, ``node -e``), though
+          only the caller can have supplied it: tried, it made the agent's one-liners that
+          import what pip or npm had just installed from the agent's package loops (three
+          red-team benign acts, ``pip_cext_import_dev``, ``r4_npm_offline_install``,
+          ``r9_npm_postinstall``; docs/detection.md).
 
         The caller asks only for an exec *by* an agent process (a fork of the agent or of
         its code): ``git bisect run check.py`` and the agent's git hooks run as git's
         callbacks and read git's checkout as the tool's (taking them for the agent made
         every bisect step of the DEV journal ``builds_and_loops_dev`` a loop), and a
         script behind the agent's ``sh -c`` stays a tool whose loop closes as before,
-        through the script that fed it.  Returns the file, or ``inline:-c``-style text.
+        through the script that fed it.  Returns the file.
         """
         if not self.agent_code_runs:
             return None
@@ -795,10 +798,8 @@ class CausalGraphBuilder:
         if (interp and interp != fn) or not isinstance(args, list) or not args:
             return None  # a #! script (its code is the file) or no argv to read
         run = code_operand(runner, [str(a) for a in args])
-        if run is None:
-            return None
-        if run.how != "file":
-            return f"{run.how}:{run.what}"
+        if run is None or run.how != "file":
+            return None  # installed code (-m), none, or inline/stdin code: see above
         path = resolve_path(run.what, cwd)
         return path if path is not None and path in self._agent_wrote else None
 
