@@ -1095,7 +1095,7 @@ def test_live_a_childs_output_read_through_its_cwd_link_closes_the_loop(sensor: 
 def _run(parent: int, child: int, exe: str, *args: str) -> list[tuple[str, int, dict[str, object]]]:
     """fork + exec of ``exe`` with argv ``args`` (argv[0] included), as the kernel's exec record has it."""
     name = exe.rsplit("/", 1)[1]
-    run = {"filename": exe, "interp": exe, "exe_name": name, "args": list(args)}
+    run: dict[str, object] = {"filename": exe, "interp": exe, "exe_name": name, "args": list(args)}
     return [("fork", parent, {"child": child}), ("exec", child, run)]
 
 
@@ -1105,7 +1105,7 @@ def test_a_code_tools_child_interpreter_running_the_agents_snippet_is_the_agent(
     snippet's run is the agent's code, so that is the agent's loop.  Missed before: the child was a
     tool, and stage2 -> loot.dat -> snippet a tool's own pipeline."""
     c = "/srv/agent/ws/coding"
-    snippet = [
+    snippet: list[tuple[str, int, dict[str, object]]] = [
         _w(1, f"{c}/tmp_code_8f3a.py"),
         ("fork", 1, {"child": 7401}),
         ("open", 7401, {"op": "chdir", "path": c, "flags": 0, "dfd": AT_FDCWD}),  # run in its work dir
@@ -1231,7 +1231,7 @@ def test_a_shell_script_the_agent_wrote_redirecting_through_a_file_is_no_loop() 
     opens both in its forks before they exec.  Taken for the agent's code, the fork reading ``out``
     would be an agent process reading what another wrote: a loop per redirection.  Shells stay tools."""
     w = "/srv/agent/ws/sh"
-    act = [
+    act: list[tuple[str, int, dict[str, object]]] = [
         _w(1, f"{w}/job.sh"),
         *_run(1, 7702, "/bin/dash", "sh", f"{w}/job.sh"),
         _r(7702, f"{w}/job.sh"),
