@@ -1204,8 +1204,7 @@ def test_the_builder_knows_which_runs_are_the_agents_code() -> None:
         ]
     )
     job, job_sh, snip, inline, module, stdin, sort = (b._proc(p) for p in (200, 210, 300, 400, 410, 420, 430))
-    assert b.is_agent(job) and b.is_agent(snip)
-    assert not b.is_agent(inline) and not b.is_agent(stdin)  # one-liners importing what a tool installed
+    assert b.is_agent(job) and b.is_agent(snip) and b.is_agent(inline) and b.is_agent(stdin)
     assert not b.is_agent(job_sh)  # a shell acts by running programs, redirecting in its forks
     assert not b.is_agent(module) and not b.is_agent(sort)
     b.edges([_ev("fork", 410, child=411)])  # a tool's child running the agent's script: the tool's callback
@@ -1247,3 +1246,53 @@ def test_a_shell_script_the_agent_wrote_redirecting_through_a_file_is_no_loop() 
     ]
     assert _synthetic_cycles({35: act}) == []
     assert _synthetic_cycles({35: act}, l3={"agent_code_runs": True}) == []
+
+
+def test_a_one_liner_running_the_agents_inline_code_closes_its_own_loop() -> None:
+    """LlamaIndex's code tool: ``python3 -c <snippet>`` in a child.  The snippet writes stage2.py,
+    runs it and reads back loot.dat: inline code only the agent can have handed over, so the run is
+    the agent's code and that is its loop."""
+    c = "/srv/agent/ws/inline"
+    act: list[tuple[str, int, dict[str, object]]] = [
+        *_run(1, 7801, "/usr/bin/python3.11", "python3", "-c", "import subprocess, pathlib\n..."),
+        _w(7801, f"{c}/stage2.py"),
+        *_run(7801, 7802, "/usr/bin/python3.11", "python3", f"{c}/stage2.py", f"{c}/loot.dat"),
+        _r(7802, f"{c}/stage2.py"),
+        _w(7802, f"{c}/loot.dat"),
+        _exit(7802),
+        _r(7801, f"{c}/loot.dat"),
+        _exit(7801),
+    ]
+    got = _synthetic_cycles({35: act})
+    assert [sorted(p.rsplit("/", 1)[1] for p in a.evidence["paths"]) for a in got] == [
+        ["loot.dat", "stage2.py"]
+    ]
+    assert _synthetic_cycles({35: act}, l3={"agent_code_runs": False}) == []
+
+
+def test_a_run_of_the_agents_code_closes_no_loop_through_what_the_agent_started() -> None:
+    """The agent's package built by pip, then imported by its one-liner (red-team benign
+    pip_cext_import_dev; npm's twins likewise), and one snippet reading what an earlier snippet
+    wrote: the reader is the agent's code, but the writer was reached through the agent, not
+    through that run -- no loop of the run's.  (The agent itself reading pip's output is the loop
+    rule's own case, unchanged.)"""
+    w = "/srv/agent/ws/pkg"
+    act: list[tuple[str, int, dict[str, object]]] = [
+        _w(1, f"{w}/h7cext-0.1.whl"),
+        *_run(1, 7901, "/usr/bin/python3.11", "python3", "-m", "pip", "install", f"{w}/h7cext-0.1.whl"),
+        _r(7901, f"{w}/h7cext-0.1.whl"),
+        _w(7901, f"{w}/prefix/site-packages/h7cext/_ext.so"),
+        _exit(7901),
+        *_run(1, 7902, "/usr/bin/python3.11", "python3", "-c", "import h7cext"),
+        _r(7902, f"{w}/prefix/site-packages/h7cext/_ext.so"),
+        _exit(7902),
+        _w(1, f"{w}/tmp_code_a.py"),
+        *_run(1, 7903, "/usr/bin/python3.11", "python3", f"{w}/tmp_code_a.py"),
+        _w(7903, f"{w}/data.csv"),
+        _exit(7903),
+        _w(1, f"{w}/tmp_code_b.py"),
+        *_run(1, 7904, "/usr/bin/python3.11", "python3", f"{w}/tmp_code_b.py"),
+        _r(7904, f"{w}/data.csv"),
+        _exit(7904),
+    ]
+    assert _synthetic_cycles({35: act}) == []

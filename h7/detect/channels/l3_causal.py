@@ -767,21 +767,24 @@ class CausalGraphBuilder:
           agent's -- the agent itself or a fork of it, not a run of its code: a snippet's
           own ``stage2.py`` is a program the snippet fed, so the snippet's loop through it
           is one loop over both files, as the demo's is;
-        * an interpreter binary's script operand (:func:`h7.detect.programs.code_operand`)
-          when the agent wrote that file.  ``python3 -m pytest`` over the agent's tests
-          and ``pip`` building its package run installed code on the agent's files, and
-          stay tools.  So does inline or stdin code (``python3 -c``, ``node -e``), though
-          only the caller can have supplied it: tried, it made the agent's one-liners that
-          import what pip or npm had just installed from the agent's package loops (three
-          red-team benign acts, ``pip_cext_import_dev``, ``r4_npm_offline_install``,
-          ``r9_npm_postinstall``; docs/detection.md).
+        * an interpreter binary's code operand (:func:`h7.detect.programs.code_operand`):
+          a script file the agent wrote, or inline code or stdin (``python3 -c``, ``node
+          -e``: LlamaIndex's code tool), which only its caller can have supplied.
+          ``python3 -m pytest`` over the agent's tests and ``pip`` building its package
+          run installed code on the agent's files, and stay tools.
+
+        Such a run closes loops only through what it started itself (:meth:`_read`):
+        taken for the agent with every loop the agent has, a one-liner importing what pip
+        or npm had just built from the agent's package was a loop (three red-team benign
+        acts: ``pip_cext_import_dev``, ``r4_npm_offline_install``, ``r9_npm_postinstall``),
+        and so was one snippet reading what an earlier snippet wrote.
 
         The caller asks only for an exec *by* an agent process (a fork of the agent or of
         its code): ``git bisect run check.py`` and the agent's git hooks run as git's
         callbacks and read git's checkout as the tool's (taking them for the agent made
         every bisect step of the DEV journal ``builds_and_loops_dev`` a loop), and a
         script behind the agent's ``sh -c`` stays a tool whose loop closes as before,
-        through the script that fed it.  Returns the file.
+        through the script that fed it.  Returns the file, or ``inline:-c``-style text.
         """
         if not self.agent_code_runs:
             return None
@@ -798,8 +801,10 @@ class CausalGraphBuilder:
         if (interp and interp != fn) or not isinstance(args, list) or not args:
             return None  # a #! script (its code is the file) or no argv to read
         run = code_operand(runner, [str(a) for a in args])
-        if run is None or run.how != "file":
-            return None  # installed code (-m), none, or inline/stdin code: see above
+        if run is None:
+            return None  # installed code (-m), or none
+        if run.how != "file":
+            return f"{run.how}:{run.what}"
         path = resolve_path(run.what, cwd)
         return path if path is not None and path in self._agent_wrote else None
 
@@ -822,6 +827,10 @@ class CausalGraphBuilder:
                 return True
             node = parent
         return False
+
+    def _own(self, src: str, run: str) -> bool:
+        """Is ``src`` the process ``run`` itself or one it forked (directly or through its children)?"""
+        return src == run or self._descends(src, run)
 
     def _relays(self, reader: str, writer: str) -> bool:
         """Does a tool's read of ``writer``'s file make its later writes a pipeline's product?
@@ -975,7 +984,14 @@ class CausalGraphBuilder:
                 if len(self._relaying) >= self.max_pids:
                     self._relaying.pop()
                 self._relaying.add(node)
-            fe = ProcEdge(wnode, node, "flow", path, (wimg, label, img), old, link if into_agent else None)
+            via = link if into_agent else None
+            if via is not None and node in self._agent_code and not self._own(via.src, node):
+                # a run of the agent's code closes loops only through what it started itself: a
+                # one-liner importing what pip built from the agent's package is the agent's
+                # loop through pip if anyone's, and one snippet reading what an earlier snippet
+                # wrote is the agent's code reading its own files (see _authored)
+                via = None
+            fe = ProcEdge(wnode, node, "flow", path, (wimg, label, img), old, via)
             flows.append(fe)
             # (a run of the agent's own code keeps how it was fed too: its writes carry that link,
             # so its loops through the agent close as a tool's would -- a `sh -c` between them)
