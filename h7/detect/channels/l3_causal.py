@@ -245,9 +245,10 @@ class L3Settings:
     seq_top_frac: float = 0.5
     #: "wb" Witten-Bell or "kn" Kneser-Ney (docs/sequence-model.md: no better leave-one-corpus-out)
     seq_smoothing: str = "wb"
-    #: a run of a file the agent's processes wrote (the program itself, or an interpreter's script
-    #: operand) is the agent's own code for the loop rule, not a tool it started
-    #: (CausalGraphBuilder._authored; docs/detection.md, L3, "Code the agent wrote")
+    #: an interpreter the agent starts on code only it can have handed over (a file it wrote, inline
+    #: code, stdin) is the agent's own code for the loop rule, not a tool it started, and closes the
+    #: loops it starts itself (CausalGraphBuilder._authored; docs/detection.md, L3, "The agent's own
+    #: code in a child interpreter")
     agent_code_runs: bool = True
 
     def __post_init__(self) -> None:
@@ -663,9 +664,9 @@ class CausalGraphBuilder:
         # (the attached agent and what ran in its tree before the sensor did) or not (a fork of
         # one: the agent's code until it execs; only the attached process stays it across an exec)
         self._agent: dict[str, bool] = {}
-        # Code the agent wrote, run (see _authored): instance -> the agent-written file it runs, and
-        # concrete path -> the agent process that last wrote it (a later writer that is not the
-        # agent takes the path out: its content is then that writer's)
+        # The agent's code run in a child interpreter (see _authored): instance -> the agent-written
+        # file it runs (or "inline:-c"...), and concrete path -> the agent process that last wrote
+        # it (a later writer that is not the agent takes the path out: its content is then theirs)
         self.agent_code_runs = True  # [detect.l3] agent_code_runs
         self._agent_code: dict[str, str] = {}
         self._agent_wrote: dict[str, str] = {}
@@ -993,8 +994,8 @@ class CausalGraphBuilder:
                 via = None
             fe = ProcEdge(wnode, node, "flow", path, (wimg, label, img), old, via)
             flows.append(fe)
-            # (a run of the agent's own code keeps how it was fed too: its writes carry that link,
-            # so its loops through the agent close as a tool's would -- a `sh -c` between them)
+            # (a run of the agent's own code keeps the flow of the agent's file that fed it, its
+            # script, as a tool does: what it writes and the agent reads back names that script)
             fed = not into_agent or node in self._agent_code
             if fed and self.is_agent(wnode) and node not in self._fed:
                 _bounded_put(self._fed, node, fe, self.max_pids)
