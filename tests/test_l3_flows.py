@@ -582,6 +582,13 @@ def _spawn(parent: int, child: int, exe: str | None) -> list[tuple[str, int, dic
     return [("fork", parent, {"child": child}), *run]
 
 
+def _run(parent: int, child: int, exe: str, *args: str) -> list[tuple[str, int, dict[str, object]]]:
+    """fork + exec of ``exe`` with argv ``args`` (argv[0] included), as the kernel's exec record has it."""
+    name = exe.rsplit("/", 1)[1]
+    run: dict[str, object] = {"filename": exe, "interp": exe, "exe_name": name, "args": list(args)}
+    return [("fork", parent, {"child": child}), ("exec", child, run)]
+
+
 def _w(pid: int, path: str) -> tuple[str, int, dict[str, object]]:
     return ("open", pid, {"path": path, "flags": O_WRONLY, "dfd": AT_FDCWD, "op": "openat"})
 
@@ -744,14 +751,16 @@ def test_a_loop_runs_forward_in_time() -> None:
 
 def test_loops_through_the_agent_stay_loops() -> None:
     """What the detection claims: (a) the agent's script run by an interpreter behind ``sh -c``, its
-    output read back (fed: the writer read the agent's file); (b) a program the agent started itself
-    writing what the agent reads (no input file seen: round 4's io_uring-written script); (c) a forked
-    worker of the agent (no exec: the agent's own code) whose child tool writes the result."""
+    output read back (fed: the writer read the agent's file; the interpreter under the shell is not
+    forked by the agent, so the agent-code rule leaves it a tool, as git's ``bisect run`` script);
+    (b) a program the agent started itself writing what the agent reads (no input file seen: round
+    4's io_uring-written script); (c) a forked worker of the agent (no exec: the agent's own code)
+    whose child tool writes the result."""
     w = "/srv/agent/ws/l"
     fed = [
         _w(1, f"{w}/stage2.py"),
-        *_spawn(1, 7301, "/bin/sh"),
-        *_spawn(7301, 7302, "/usr/bin/python3"),
+        *_run(1, 7301, "/bin/sh", "sh", "-c", f"python3 {w}/stage2.py"),
+        *_run(7301, 7302, "/usr/bin/python3", "python3", f"{w}/stage2.py"),
         _r(7302, f"{w}/stage2.py"),
         _w(7302, f"{w}/loot.dat"),
         _exit(7302),
@@ -1092,25 +1101,27 @@ def test_live_a_childs_output_read_through_its_cwd_link_closes_the_loop(sensor: 
     assert back is not None and [e.kind for e in back] == ["spawn"]
 
 
-def _run(parent: int, child: int, exe: str, *args: str) -> list[tuple[str, int, dict[str, object]]]:
-    """fork + exec of ``exe`` with argv ``args`` (argv[0] included), as the kernel's exec record has it."""
-    name = exe.rsplit("/", 1)[1]
-    run: dict[str, object] = {"filename": exe, "interp": exe, "exe_name": name, "args": list(args)}
-    return [("fork", parent, {"child": child}), ("exec", child, run)]
-
-
-def test_a_code_tools_child_interpreter_running_the_agents_snippet_is_the_agent() -> None:
-    """AutoGen's code executor: the agent writes ``tmp_code_<sha>.py`` and runs it with ``python3`` in a
-    child; the snippet (the eval's L3-cycle) writes stage2.py, runs it, reads back loot.dat.  The
-    snippet's run is the agent's code, so that is the agent's loop.  Missed before: the child was a
-    tool, and stage2 -> loot.dat -> snippet a tool's own pipeline."""
+@pytest.mark.parametrize("handed", ["file", "inline"])
+def test_a_code_tools_child_interpreter_running_the_agents_snippet_is_the_agent(handed: str) -> None:
+    """A code tool running the model's snippet in a child: AutoGen's executor writes ``tmp_code_<sha>.py``
+    and runs ``python3`` on it in its work dir (``file``); LlamaIndex's runs ``python3 -c <snippet>``
+    (``inline``).  The snippet (the eval's L3-cycle) writes stage2.py, runs it, reads back loot.dat.
+    The snippet's run is the agent's code, so that is the agent's loop.  Missed before: the child was
+    a tool, and stage2 -> loot.dat -> snippet a tool's own pipeline."""
     c = "/srv/agent/ws/coding"
-    snippet: list[tuple[str, int, dict[str, object]]] = [
-        _w(1, f"{c}/tmp_code_8f3a.py"),
-        ("fork", 1, {"child": 7401}),
-        ("open", 7401, {"op": "chdir", "path": c, "flags": 0, "dfd": AT_FDCWD}),  # run in its work dir
-        _run(1, 7401, "/usr/bin/python3.11", "python3", "tmp_code_8f3a.py")[1],
-        _r(7401, "tmp_code_8f3a.py"),
+    start: list[tuple[str, int, dict[str, object]]] = (
+        [
+            _w(1, f"{c}/tmp_code_8f3a.py"),
+            ("fork", 1, {"child": 7401}),
+            ("open", 7401, {"op": "chdir", "path": c, "flags": 0, "dfd": AT_FDCWD}),  # run in its work dir
+            _run(1, 7401, "/usr/bin/python3.11", "python3", "tmp_code_8f3a.py")[1],
+            _r(7401, "tmp_code_8f3a.py"),
+        ]
+        if handed == "file"
+        else _run(1, 7401, "/usr/bin/python3.11", "python3", "-c", "import subprocess, pathlib\n...")
+    )
+    snippet = [
+        *start,
         _w(7401, f"{c}/stage2.py"),
         *_run(7401, 7402, "/usr/bin/python3.11", "python3", f"{c}/stage2.py", f"{c}/loot.dat"),
         _r(7402, f"{c}/stage2.py"),
@@ -1124,27 +1135,6 @@ def test_a_code_tools_child_interpreter_running_the_agents_snippet_is_the_agent(
     assert sorted(p.rsplit("/", 1)[1] for p in got[0].evidence["paths"]) == ["loot.dat", "stage2.py"]
     # the same with the rule off: the snippet is a tool and its pipeline its own (the recorded miss)
     assert _synthetic_cycles({35: snippet}, l3={"agent_code_runs": False}) == []
-
-
-def test_the_agents_script_behind_a_shell_still_closes_the_loop_it_feeds() -> None:
-    """``sh -c 'python3 stage2.py'``: the interpreter under the shell is not forked by the agent, so it
-    stays a tool (git's ``bisect run`` script is one too); it read the agent's file, and what it writes
-    and the agent reads back is the loop, as before the agent-code rule."""
-    w = "/srv/agent/ws/s"
-    act = [
-        _w(1, f"{w}/stage2.py"),
-        *_run(1, 7501, "/bin/dash", "sh", "-c", f"python3 {w}/stage2.py"),
-        *_run(7501, 7502, "/usr/bin/python3.11", "python3", f"{w}/stage2.py"),
-        _r(7502, f"{w}/stage2.py"),
-        _w(7502, f"{w}/loot.dat"),
-        _exit(7502),
-        _exit(7501),
-        _r(1, f"{w}/loot.dat"),
-    ]
-    got = _synthetic_cycles({35: act})
-    assert [sorted(p.rsplit("/", 1)[1] for p in a.evidence["paths"]) for a in got] == [
-        ["loot.dat", "stage2.py"]
-    ]
 
 
 def test_a_tool_running_its_own_code_over_the_agents_files_stays_a_tool() -> None:
@@ -1246,28 +1236,6 @@ def test_a_shell_script_the_agent_wrote_redirecting_through_a_file_is_no_loop() 
     ]
     assert _synthetic_cycles({35: act}) == []
     assert _synthetic_cycles({35: act}, l3={"agent_code_runs": True}) == []
-
-
-def test_a_one_liner_running_the_agents_inline_code_closes_its_own_loop() -> None:
-    """LlamaIndex's code tool: ``python3 -c <snippet>`` in a child.  The snippet writes stage2.py,
-    runs it and reads back loot.dat: inline code only the agent can have handed over, so the run is
-    the agent's code and that is its loop."""
-    c = "/srv/agent/ws/inline"
-    act: list[tuple[str, int, dict[str, object]]] = [
-        *_run(1, 7801, "/usr/bin/python3.11", "python3", "-c", "import subprocess, pathlib\n..."),
-        _w(7801, f"{c}/stage2.py"),
-        *_run(7801, 7802, "/usr/bin/python3.11", "python3", f"{c}/stage2.py", f"{c}/loot.dat"),
-        _r(7802, f"{c}/stage2.py"),
-        _w(7802, f"{c}/loot.dat"),
-        _exit(7802),
-        _r(7801, f"{c}/loot.dat"),
-        _exit(7801),
-    ]
-    got = _synthetic_cycles({35: act})
-    assert [sorted(p.rsplit("/", 1)[1] for p in a.evidence["paths"]) for a in got] == [
-        ["loot.dat", "stage2.py"]
-    ]
-    assert _synthetic_cycles({35: act}, l3={"agent_code_runs": False}) == []
 
 
 def test_a_run_of_the_agents_code_closes_no_loop_through_what_the_agent_started() -> None:
