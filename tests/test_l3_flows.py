@@ -805,8 +805,9 @@ def test_the_agent_is_what_ran_before_the_sensor_saw_it_fork_and_its_forks_until
     assert not b.is_agent(fork) and b.is_agent(grandfork)
     b.edges([_ev("exec", 100, filename="/bin/sh", interp="/bin/sh", exe_name="dash")])
     assert b.is_agent(agent)  # the attached process stays the agent whatever it runs
-    b.edges([_ev("exec", 150, filename="/usr/bin/env", interp="/usr/bin/env", exe_name="env")])
-    assert not b.is_agent(server)  # any other process that execs runs another program
+    b.edges([_ev("exec", 150, filename="/usr/bin/uname", interp="/usr/bin/uname", exe_name="uname")])
+    assert not b.is_agent(server)  # any other process that execs runs another program (a launcher:
+    # once it execs what it was given, test_the_builder_knows_which_runs_are_the_agents_code)
 
 
 def test_a_lost_fork_record_does_not_hide_the_demo_loop() -> None:
@@ -1209,6 +1210,15 @@ def test_the_builder_knows_which_runs_are_the_agents_code() -> None:
     b.edges([_ev("fork", 100, child=600)])
     b.edges([_exec(600, *py, "python3", "snip.py")])
     assert not b.is_agent(b._proc(600))
+    # launchers are seen through: `env python3 snip.py` is the agent's code, `nice sort` is sort
+    b.edges([_ev("open", 100, path="/w/snip.py", flags=O_WRONLY, dfd=AT_FDCWD)])
+    b.edges([_ev("fork", 100, child=800), _exec(800, "/usr/bin/env", "env", "env", "python3", "snip.py")])
+    assert b.is_agent(b._proc(800))  # until env's exec of what it was asked to run
+    b.edges([_exec(800, *py, "python3", "snip.py")])
+    assert b.is_agent(b._proc(800))
+    b.edges([_ev("fork", 100, child=810), _exec(810, "/usr/bin/nice", "nice", "nice", "sort", "x")])
+    b.edges([_exec(810, "/usr/bin/sort", "sort", "sort", "x")])
+    assert not b.is_agent(b._proc(810))
     b.agent_code_runs = False
     b.edges([_ev("open", 100, path="/w/two.py", flags=O_WRONLY, dfd=AT_FDCWD)])
     b.edges([_ev("fork", 100, child=700), _exec(700, *py, "python3", "two.py")])

@@ -26,6 +26,15 @@ INTERPRETERS = frozenset(
 SHELLS = frozenset(
     ["sh", "bash", "dash", "zsh", "ksh", "ksh93", "mksh", "pdksh", "oksh", "loksh", "ash", "yash", "rbash"]
 )
+#: launchers that only adjust how the command they are given runs (environment, priority, CPU,
+#: session, buffering, a time limit) and run it as themselves or in one plain child: the program
+#: they start is the one their caller asked for.  L3 sees through them to the interpreter they run
+#: (``env python3 job.py``, a ``#!/usr/bin/env python3`` script); L2's launchers (programs that run
+#: any command line they are given: xargs, sudo, strace...) are these and more.
+TRANSPARENT_LAUNCHERS = frozenset(
+    """env nice nohup timeout setsid stdbuf chrt ionice taskset setarch linux32 linux64 numactl prlimit
+    time""".split()  # noqa: SIM905
+)
 # Families that are installed under versioned names (python3.11, perl5.36, node18...).
 _VERSIONED = re.compile(
     r"^(python|pypy|perl|ruby|node|nodejs|php|lua|luajit|tclsh|wish|pwsh|guile|irb|ipython)"

@@ -71,7 +71,7 @@ from h7.batch import Batch, Event
 from h7.config import EngineConfig
 from h7.decode import HEAD_LEN
 from h7.detect.channels.base import Channel, ChannelContext
-from h7.detect.programs import INTERPRETERS, SHELLS, normalise_name
+from h7.detect.programs import INTERPRETERS, SHELLS, TRANSPARENT_LAUNCHERS, normalise_name
 from h7.errors import UsageError
 from h7.registry import AlertCode, ChannelSpec, register
 from h7.safeio import OBSERVER, Stall, open_observed, progress
@@ -320,13 +320,12 @@ _SHELL_BUILTINS = frozenset(
 )
 #: programs that run the command line they are given (the agent's choice, not their own
 #: helper): a shell they start is the agent's shell, never a transparent helper
-_LAUNCHERS = frozenset(
-    """env nice nohup timeout setsid stdbuf xargs chrt ionice taskset unbuffer sudo su doas pkexec
-    runuser setpriv chroot nsenter unshare flock script watch strace ltrace gdb time parallel
-    start-stop-daemon systemd-run busybox toybox find entr chpst firejail bwrap fakeroot faketime
-    torsocks proxychains proxychains4 valgrind numactl cgexec prlimit sg newgrp runcon
+_LAUNCHERS = TRANSPARENT_LAUNCHERS | frozenset(
+    """xargs unbuffer sudo su doas pkexec runuser setpriv chroot nsenter unshare flock script watch
+    strace ltrace gdb parallel start-stop-daemon systemd-run busybox toybox find entr chpst firejail
+    bwrap fakeroot faketime torsocks proxychains proxychains4 valgrind cgexec sg newgrp runcon
     dbus-run-session dbus-launch xvfb-run catchsegv hyperfine sem sshpass run-parts daemonize
-    setarch linux32 linux64 ssh-agent""".split()  # noqa: SIM905
+    ssh-agent""".split()  # noqa: SIM905
 )
 #: the path system(3), popen(3) and posix_spawn's shell use (_PATH_BSHELL): a helper shell is
 #: this file, whatever mount it was reached through

@@ -128,7 +128,7 @@ from h7.batch import Batch, Event
 from h7.config import EngineConfig
 from h7.decode import NOT_FLOW_OPS, OUTSIDE_TYPES, SHM_RDONLY, TOKEN_BITS, TOKEN_OTHER, WINDOW_LEN
 from h7.detect.channels.base import Calibration, Channel, ChannelContext, calibrate_threshold, kfold_indices
-from h7.detect.programs import SHELLS, code_operand, normalise_name
+from h7.detect.programs import SHELLS, TRANSPARENT_LAUNCHERS, code_operand, normalise_name
 from h7.detect.sequence import SequenceModel, in_sorted
 from h7.detect.syscall_table import X86_64
 from h7.detect.syscalls import TABLES, syscall_name
@@ -829,6 +829,20 @@ class CausalGraphBuilder:
             node = parent
         return False
 
+    def _launching(self, ev: Event, proc: str, new: str) -> bool:
+        """Is an agent process exec'ing a transparent launcher (``env``, ``nice``, ``timeout``...)?
+
+        Such a launcher runs the command it is given next, as itself or in one plain child
+        (:data:`h7.detect.programs.TRANSPARENT_LAUNCHERS`), so the process stays what it was
+        until that exec, which is judged as if the agent had made it: ``env python3 job.py``
+        and a ``#!/usr/bin/env python3`` script the agent wrote are the agent's code, as
+        ``python3 job.py`` is; ``nice sort -o out`` is ``sort``, a tool, at sort's exec.
+        Without it a launcher was the cheapest way past :meth:`_authored`.
+        """
+        if not self.agent_code_runs or not self.is_agent(proc):
+            return False
+        return normalise_name(str(ev.get("exe_name", "")) or new.rsplit("/", 1)[-1]) in TRANSPARENT_LAUNCHERS
+
     def _own(self, src: str, run: str) -> bool:
         """Is ``src`` the process ``run`` itself or one it forked (directly or through its children)?"""
         return src == run or self._descends(src, run)
@@ -1161,17 +1175,20 @@ class CausalGraphBuilder:
                 proc = self._proc(pid)
                 self._set_image(proc, new)
                 authored = self._authored(ev, pid, new) if self.is_agent(proc) else None
-                if proc in self._agent and (self._agent[proc] is False or pid != self.root_pid):
-                    # A fork of the agent that execs runs another program: a tool.  So does a process
-                    # first seen at its exec whose fork record was lost (ring-buffer drop): its loop
-                    # through the agent's script is still closed by the flow that fed it.  Only the
-                    # attached process stays the agent whatever it runs, and a run of code the agent
-                    # wrote is the agent too (_authored).
-                    del self._agent[proc]
-                if authored is not None and proc not in self._agent:
-                    _bounded_put(self._agent_code, proc, authored, self.max_pids)
+                if authored is None and self._launching(ev, proc, new):
+                    pass  # `env`, `nice`...: the agent's process runs what it was asked to next
                 else:
-                    self._agent_code.pop(proc, None)
+                    if proc in self._agent and (self._agent[proc] is False or pid != self.root_pid):
+                        # A fork of the agent that execs runs another program: a tool.  So does a
+                        # process first seen at its exec whose fork record was lost (ring-buffer
+                        # drop): its loop through the agent's script is still closed by the flow
+                        # that fed it.  Only the attached process stays the agent whatever it runs,
+                        # and a run of the agent's own code is the agent too (_authored).
+                        del self._agent[proc]
+                    if authored is not None and proc not in self._agent:
+                        _bounded_put(self._agent_code, proc, authored, self.max_pids)
+                    else:
+                        self._agent_code.pop(proc, None)
                 for f in {fn, str(ev.get("interp", ""))}:  # what runs is read: a load is a flow too
                     rf = resolve_path(f, self.cwd_of(pid))
                     if rf is not None and carries_data(rf):
