@@ -28,7 +28,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from attacks import EXPECTED, SUITE, Attack, external, steps  # noqa: E402
+from corpus import STACKS, Stack  # noqa: E402
 from metrics import dumps, judge_of  # noqa: E402
 
 from h7.procgroup import poll_until, spawn_logged, stop_groups  # noqa: E402
@@ -46,89 +46,6 @@ START_TIMEOUT_S = 120.0
 LOAD_EVERY_S = 15.0
 
 
-@dataclass(frozen=True)
-class Stack:
-    name: str
-    split: str  # "dev" or "held-out"
-    lang: str  # the code tool's language
-    cmd: tuple[str, ...]  # relative to eval/stacks; "{py}" is the stack env's python
-    env: str
-    what: str
-    # In the default full run.  A stack added mid-series is opt-in (EVAL_STACKS=name) until the lead adds
-    # it to the default: the pooled full runs (runs.json) compare like with like.
-    default: bool = True
-
-
-STACKS = (
-    Stack(
-        "langgraph",
-        "dev",
-        "py",
-        ("{py}", "langgraph_agent.py"),
-        "langgraph",
-        "LangGraph ReAct agent (langgraph + langchain-openai), chat completions, streamed and not",
-    ),
-    Stack(
-        "mcp",
-        "dev",
-        "py",
-        ("{py}", "mcp_agent.py"),
-        "mcp",
-        "MCP client (mcp SDK) with a stdio server and a streamable-HTTP server, openai chat streaming",
-    ),
-    Stack(
-        "openai-agents",
-        "held-out",
-        "py",
-        ("{py}", "openai_agents_agent.py"),
-        "openai-agents",
-        "OpenAI Agents SDK (Python), Responses API, streamed and not",
-    ),
-    Stack(
-        "smolagents",
-        "held-out",
-        "py",
-        ("{py}", "smolagents_agent.py"),
-        "smolagents",
-        "smolagents CodeAgent (model writes Python run by its local executor)",
-    ),
-    Stack(
-        "node-openai-agents",
-        "held-out",
-        "js",
-        ("node", "node/agent.mjs"),
-        "node",
-        "OpenAI Agents SDK for JavaScript (@openai/agents) on Node 20, Responses API",
-    ),
-    Stack(
-        "pydantic-ai",
-        "held-out",
-        "py",
-        ("{py}", "pydantic_ai_agent.py"),
-        "pydantic-ai",
-        "Pydantic AI agent (pydantic-ai-slim, openai SDK over httpx), chat completions, streamed and not",
-    ),
-    Stack(
-        "autogen",
-        "held-out",
-        "py",
-        ("{py}", "autogen_agent.py"),
-        "autogen",
-        "AutoGen AgentChat AssistantAgent (autogen-ext's OpenAI client), code run by its local executor"
-        " in a child interpreter, chat completions, streamed and not",
-        default=False,
-    ),
-    Stack(
-        "llamaindex",
-        "held-out",
-        "py",
-        ("{py}", "llamaindex_agent.py"),
-        "llamaindex",
-        "LlamaIndex FunctionAgent (llama-index-core workflows, OpenAILike client), code run by its"
-        " CodeInterpreterToolSpec as `python -c` in a child, chat completions, streamed and not",
-        default=False,
-    ),
-)
 BY_NAME = {s.name: s for s in STACKS}
 
 

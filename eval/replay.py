@@ -38,10 +38,11 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from harness import STACKS, journal_stats, run_commit  # noqa: E402
+from corpus import STACKS  # noqa: E402
+from harness import journal_stats, run_commit  # noqa: E402
 from metrics import corpus_summary, judge_of, markdown, stack_summary  # noqa: E402
 
-#: every stack the harness runs, in its order (the one list of them: eval/harness.py STACKS)
+#: every stack the harness runs, in its order (the one list of them: eval/corpus.py STACKS)
 ORDER = tuple(s.name for s in STACKS)
 DEV = ("langgraph", "mcp")
 

@@ -19,6 +19,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from corpus import STACKS  # noqa: E402
 from metrics import (  # noqa: E402
     CHANNELS,
     classify,
@@ -32,19 +33,10 @@ from metrics import (  # noqa: E402
 )
 
 BEGIN, END = "<!-- eval-table:begin -->", "<!-- eval-table:end -->"
-ORDER = (
-    "langgraph",
-    "mcp",
-    "openai-agents",
-    "smolagents",
-    "node-openai-agents",
-    "pydantic-ai",
-    "autogen",
-    "llamaindex",
-)
-# Stacks outside the default full run (eval/harness.py Stack.default): tabled only when asked for by
+ORDER = tuple(s.name for s in STACKS)
+# Stacks outside the default full run (eval/corpus.py Stack.default): tabled only when asked for by
 # name, so a stale opt-in result never mixes into a default run's table, nor into the pooled full runs.
-OPT_IN: tuple[str, ...] = ("autogen", "llamaindex")  # sessions 24, 25: held out, opt-in
+OPT_IN = tuple(s.name for s in STACKS if not s.default)
 FULL = tuple(s for s in ORDER if s not in OPT_IN)
 # The corpus every pooled full run has measured (sessions 4-7); a full run pools when it has all of these
 # (pydantic-ai joined the default run after session 7's run, which has the five only).
