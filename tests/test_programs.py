@@ -10,41 +10,43 @@ from __future__ import annotations
 
 import pytest
 
-from h7.detect.programs import INTERPRETERS, normalise_name, script_operand
+from h7.detect.programs import INTERPRETERS, CodeRun, code_operand, normalise_name
 
 
 @pytest.mark.parametrize(
-    ("name", "argv", "operand"),
+    ("name", "argv", "run"),
     [
-        ("python3.11", ["python3", "tmp_code_1f.py"], "tmp_code_1f.py"),
-        ("python3.11", ["python3", "-u", "-X", "dev", "job.py", "a"], "job.py"),
-        ("python3", ["python3", "-Wignore", "-B", "job.py"], "job.py"),
-        ("python3", ["python3", "-W", "ignore", "job.py"], "job.py"),
-        ("python3", ["python3", "-m", "pytest", "t.py"], None),
-        ("python3", ["python3", "-uc", "print(1)"], None),
-        ("python3", ["python3", "-"], None),
-        ("python3", ["python3", "--", "-odd-name.py"], "-odd-name.py"),
-        ("python3", ["python3", "--check-hash-based-pycs", "always", "j.py"], "j.py"),
-        ("node", ["node", "--require", "./hook.js", "s.js"], "s.js"),
-        ("node", ["node", "--require=./hook.js", "s.js"], "s.js"),
-        ("node", ["node", "-e", "1"], None),
+        ("python3.11", ["python3", "tmp_code_1f.py"], CodeRun("file", "tmp_code_1f.py")),
+        ("python3.11", ["python3", "-u", "-X", "dev", "job.py", "a"], CodeRun("file", "job.py")),
+        ("python3", ["python3", "-Wignore", "-B", "job.py"], CodeRun("file", "job.py")),
+        ("python3", ["python3", "-W", "ignore", "job.py"], CodeRun("file", "job.py")),
+        ("python3", ["python3", "-m", "pytest", "t.py"], None),  # installed code
+        ("python3", ["python3", "-uc", "print(1)"], CodeRun("inline", "-c")),
+        ("python3", ["python3", "-"], CodeRun("stdin", "-")),
+        ("python3", ["python3", "--", "-odd-name.py"], CodeRun("file", "-odd-name.py")),
+        ("python3", ["python3", "--check-hash-based-pycs", "always", "j.py"], CodeRun("file", "j.py")),
+        ("python3", ["python3", "--version"], None),
+        ("node", ["node", "--require", "./hook.js", "s.js"], CodeRun("file", "s.js")),
+        ("node", ["node", "--require=./hook.js", "s.js"], CodeRun("file", "s.js")),
+        ("node", ["node", "-e", "1"], CodeRun("inline", "-e")),
+        ("node", ["node", "--eval=1"], CodeRun("inline", "--eval")),
         ("node", ["node", "--test"], None),
-        ("dash", ["sh", "-e", "job.sh"], "job.sh"),
-        ("bash", ["bash", "+o", "errexit", "job.sh"], "job.sh"),
-        ("bash", ["bash", "-o", "pipefail", "job.sh"], "job.sh"),
-        ("bash", ["bash", "--rcfile", "rc", "job.sh"], "job.sh"),
-        ("dash", ["sh", "-c", "job.sh"], None),
-        ("dash", ["sh", "-s"], None),
-        ("dash", ["sh"], None),
-        ("perl", ["perl", "-Ilib", "x.pl"], "x.pl"),
-        ("perl", ["perl", "-I", "lib", "x.pl"], "x.pl"),
-        ("perl", ["perl", "-e", "print 1"], None),
-        ("ruby", ["ruby", "-r", "json", "x.rb"], "x.rb"),
-        ("ls", ["ls", "x.py"], None),  # not an interpreter: no operand
+        ("dash", ["sh", "-e", "job.sh"], CodeRun("file", "job.sh")),
+        ("bash", ["bash", "+o", "errexit", "job.sh"], CodeRun("file", "job.sh")),
+        ("bash", ["bash", "-o", "pipefail", "job.sh"], CodeRun("file", "job.sh")),
+        ("bash", ["bash", "--rcfile", "rc", "job.sh"], CodeRun("file", "job.sh")),
+        ("dash", ["sh", "-c", "job.sh"], CodeRun("inline", "-c")),
+        ("dash", ["sh", "-s"], CodeRun("stdin", "-s")),
+        ("dash", ["sh"], CodeRun("stdin", "-")),
+        ("perl", ["perl", "-Ilib", "x.pl"], CodeRun("file", "x.pl")),
+        ("perl", ["perl", "-I", "lib", "x.pl"], CodeRun("file", "x.pl")),
+        ("perl", ["perl", "-e", "print 1"], CodeRun("inline", "-e")),
+        ("ruby", ["ruby", "-r", "json", "x.rb"], CodeRun("file", "x.rb")),
+        ("ls", ["ls", "x.py"], None),  # not an interpreter
     ],
 )
-def test_script_operand(name: str, argv: list[str], operand: str | None) -> None:
-    assert script_operand(name, argv) == operand
+def test_code_operand(name: str, argv: list[str], run: CodeRun | None) -> None:
+    assert code_operand(name, argv) == run
 
 
 def test_versioned_names_are_their_family() -> None:

@@ -5,7 +5,7 @@ Two channels ask it.  L2 judges every start of an interpreter by the agent
 interpreter: a script the agent wrote and then ran (``python3 tmp_code_1f.py``,
 how AutoGen's code executor runs each snippet) is the agent acting, not a tool
 it started, so what that run hands out and reads back is the agent's loop
-(docs/detection.md, L3, "Code the agent wrote").  One table, so the two never
+(docs/detection.md, L3, "The agent's own code in a child interpreter").  One table, so the two never
 disagree about what an interpreter is.
 """
 
@@ -145,9 +145,3 @@ def code_operand(name: str, args: Sequence[str]) -> CodeRun | None:
             continue
         return CodeRun("file", a)
     return CodeRun("stdin", "-")
-
-
-def script_operand(name: str, args: Sequence[str]) -> str | None:
-    """The file an interpreter was asked to run (:func:`code_operand`), None for any other code."""
-    run = code_operand(name, args)
-    return run.what if run is not None and run.how == "file" else None
