@@ -751,7 +751,7 @@ class CausalGraphBuilder:
         """
         return node in self._agent or node in self._agent_code
 
-    def _authored(self, ev: Event, pid: int, new: str) -> str | None:
+    def _authored(self, ev: Event, pid: int, runner: str) -> str | None:
         """The agent's code this exec runs, if it runs the agent's code: then it is the agent acting.
 
         A code tool that runs the model's snippet in a child interpreter runs the agent's
@@ -781,15 +781,14 @@ class CausalGraphBuilder:
         and so was one snippet reading what an earlier snippet wrote.
 
         The caller asks only for an exec *by* an agent process (a fork of the agent or of
-        its code): ``git bisect run check.py`` and the agent's git hooks run as git's
-        callbacks and read git's checkout as the tool's (taking them for the agent made
-        every bisect step of the DEV journal ``builds_and_loops_dev`` a loop), and a
-        script behind the agent's ``sh -c`` stays a tool whose loop closes as before,
-        through the script that fed it.  Returns the file, or ``inline:-c``-style text.
+        its code), with ``agent_code_runs`` on; ``runner`` is the family of the program the
+        kernel ran (:func:`h7.detect.programs.normalise_name`).  ``git bisect run check.py``
+        and the agent's git hooks run as git's callbacks and read git's checkout as the
+        tool's (taking them for the agent made every bisect step of the DEV journal
+        ``builds_and_loops_dev`` a loop), and a script behind the agent's ``sh -c`` stays
+        a tool whose loop closes as before, through the script that fed it.  Returns the
+        file, or ``inline:-c``-style text.
         """
-        if not self.agent_code_runs:
-            return None
-        runner = normalise_name(str(ev.get("exe_name", "")) or new.rsplit("/", 1)[-1])
         if runner in SHELLS:
             return None
         cwd = self.cwd_of(pid)
@@ -828,20 +827,6 @@ class CausalGraphBuilder:
                 return True
             node = parent
         return False
-
-    def _launching(self, ev: Event, proc: str, new: str) -> bool:
-        """Is an agent process exec'ing a transparent launcher (``env``, ``nice``, ``timeout``...)?
-
-        Such a launcher runs the command it is given next, as itself or in one plain child
-        (:data:`h7.detect.programs.TRANSPARENT_LAUNCHERS`), so the process stays what it was
-        until that exec, which is judged as if the agent had made it: ``env python3 job.py``
-        and a ``#!/usr/bin/env python3`` script the agent wrote are the agent's code, as
-        ``python3 job.py`` is; ``nice sort -o out`` is ``sort``, a tool, at sort's exec.
-        Without it a launcher was the cheapest way past :meth:`_authored`.
-        """
-        if not self.agent_code_runs or not self.is_agent(proc):
-            return False
-        return normalise_name(str(ev.get("exe_name", "")) or new.rsplit("/", 1)[-1]) in TRANSPARENT_LAUNCHERS
 
     def _own(self, src: str, run: str) -> bool:
         """Is ``src`` the process ``run`` itself or one it forked (directly or through its children)?"""
@@ -1174,9 +1159,17 @@ class CausalGraphBuilder:
                 self.batch_workers.discard(pid)  # it runs another program now: scored as that program
                 proc = self._proc(pid)
                 self._set_image(proc, new)
-                authored = self._authored(ev, pid, new) if self.is_agent(proc) else None
-                if authored is None and self._launching(ev, proc, new):
-                    pass  # `env`, `nice`...: the agent's process runs what it was asked to next
+                runner = normalise_name(exe_name)
+                by_agent = self.agent_code_runs and self.is_agent(proc)
+                authored = self._authored(ev, pid, runner) if by_agent else None
+                if authored is None and by_agent and runner in TRANSPARENT_LAUNCHERS:
+                    # `env`, `nice`, `timeout`... only adjust how the command they are given runs
+                    # (h7.detect.programs.TRANSPARENT_LAUNCHERS): the process stays what it was
+                    # until they exec that command, which is then judged as the agent's exec (`env
+                    # python3 job.py`, a `#!/usr/bin/env python3` script the agent wrote, as
+                    # `python3 job.py`; `nice sort` is sort, a tool, at sort's exec).  Without it a
+                    # launcher was the cheapest way past _authored.
+                    pass
                 else:
                     if proc in self._agent and (self._agent[proc] is False or pid != self.root_pid):
                         # A fork of the agent that execs runs another program: a tool.  So does a
