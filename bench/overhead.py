@@ -21,6 +21,13 @@ not watch while it watches another.  Kernel-side cost comes from
 ``bpftool prog show`` run_time_ns/run_cnt in a separate session with
 kernel.bpf_stats_enabled=1 (the stats add two clock reads per program run,
 so they are kept out of the timed rounds).
+
+A third set-up in every round, ``floor``: no sensor, only an empty
+``tp_btf/sys_enter`` program (bench/null.bpf.c).  Any sensor that hooks
+every syscall puts every syscall of the host on the tracepoint's slow path;
+``redis_floor_throughput_ratio`` (floor / without) is what that alone costs
+redis, and ``redis_throughput_ratio_over_floor`` (with / floor) what H7
+adds on top of it, both from the same rounds as ``redis_throughput_ratio``.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from bench.harness import (
     Procs,
     bpf_prog_stats,
     bpf_stats_enabled,
+    built,
     median,
     proc_cpu_s,
     proc_rss_mb,
@@ -212,9 +220,29 @@ def _null() -> Iterator[None]:
     yield
 
 
-def _order(r: int) -> tuple[bool, bool]:
-    """ABBA: even rounds run without H7 first, odd rounds with H7 first."""
-    return (False, True) if r % 2 == 0 else (True, False)
+SETUPS = ("without", "floor", "with")
+
+
+def _order(r: int) -> tuple[str, ...]:
+    """ABC-CBA: even rounds run without H7 first, odd rounds with H7 first."""
+    return SETUPS if r % 2 == 0 else SETUPS[::-1]
+
+
+@contextlib.contextmanager
+def _floor_hook() -> Iterator[None]:
+    """The empty sys_enter program attached (and detached after), no sensor running."""
+    from h7.sensor.libbpf import BpfObject
+
+    obj = BpfObject(built("bench_null.bpf.o").read_bytes())
+    try:
+        obj.load()
+        link = obj.program("bench_null_sys_enter").attach()
+        try:
+            yield
+        finally:
+            link.destroy()
+    finally:
+        obj.close()
 
 
 class Overhead:
@@ -280,19 +308,23 @@ class Overhead:
 
     def rounds(self, rounds: int, micro_s: float, deadline: float) -> dict[str, float]:
         keys = ("redis", "mon", "unmon")
-        rates: dict[str, dict[bool, list[float]]] = {k: {True: [], False: []} for k in keys}
+        rates: dict[str, dict[str, list[float]]] = {k: {x: [] for x in SETUPS} for k in keys}
         ratios: dict[str, list[float]] = {k: [] for k in keys}
         cpu_ratios: dict[str, list[float]] = {k: [] for k in keys}
+        floor_ratios: dict[str, list[float]] = {k: [] for k in keys}  # floor / without
+        over_floor: dict[str, list[float]] = {k: [] for k in keys}  # with / floor
+        floor_cpu: list[float] = []  # redis-server CPU per request, floor / without
         alerts = 0
         done = 0
         shipped: list[float] = []
         for r in range(rounds):
             if done >= min(2, rounds) and time.monotonic() > deadline:
                 break
-            got: dict[tuple[str, bool], float] = {}
-            cpu: dict[tuple[str, bool], float] = {}
-            for with_h7 in _order(r):
+            got: dict[tuple[str, str], float] = {}
+            cpu: dict[tuple[str, str], float] = {}
+            for setup in _order(r):
                 s: H7Session | None = None
+                with_h7 = setup == "with"
                 try:
                     if with_h7:
                         s = H7Session(
@@ -301,17 +333,20 @@ class Overhead:
                         s.wait_monitoring(timeout=60)
                         self.fig.index_build_s.append(s.wait_index_built())
                         c0, t0 = proc_cpu_s(s.pid), time.monotonic()
-                    rc0 = proc_cpu_s(self.redis.proc.pid)
-                    with profiled(s.pid, f"redis-r{r}") if s is not None else _null():
-                        got["redis", with_h7] = self.redis.bench(self.n)
-                    cpu["redis", with_h7] = (proc_cpu_s(self.redis.proc.pid) - rc0) / (2 * self.n)
-                    if s is not None:
-                        self.fig.busy_cpu_pct.append(100 * (proc_cpu_s(s.pid) - c0) / (time.monotonic() - t0))
-                    with profiled(s.pid, f"micro-r{r}") if s is not None else _null():
-                        got["mon", with_h7] = self.mon.run(micro_s)
-                    cpu["mon", with_h7] = self.mon.cpu_per_iter
-                    got["unmon", with_h7] = self.unmon.run(micro_s)
-                    cpu["unmon", with_h7] = self.unmon.cpu_per_iter
+                    with _floor_hook() if setup == "floor" else _null():
+                        rc0 = proc_cpu_s(self.redis.proc.pid)
+                        with profiled(s.pid, f"redis-r{r}") if s is not None else _null():
+                            got["redis", setup] = self.redis.bench(self.n)
+                        cpu["redis", setup] = (proc_cpu_s(self.redis.proc.pid) - rc0) / (2 * self.n)
+                        if s is not None:
+                            self.fig.busy_cpu_pct.append(
+                                100 * (proc_cpu_s(s.pid) - c0) / (time.monotonic() - t0)
+                            )
+                        with profiled(s.pid, f"micro-r{r}") if s is not None else _null():
+                            got["mon", setup] = self.mon.run(micro_s)
+                        cpu["mon", setup] = self.mon.cpu_per_iter
+                        got["unmon", setup] = self.unmon.run(micro_s)
+                        cpu["unmon", setup] = self.unmon.cpu_per_iter
                     if s is not None:
                         self.fig.session(s)
                         st = s.status()
@@ -323,28 +358,39 @@ class Overhead:
                     if s is not None:
                         s.stop()
             for k in keys:
-                rates[k][True].append(got[k, True])
-                rates[k][False].append(got[k, False])
-                ratios[k].append(got[k, True] / got[k, False])
-                cpu_ratios[k].append(cpu[k, True] / cpu[k, False])
+                for x in SETUPS:
+                    rates[k][x].append(got[k, x])
+                ratios[k].append(got[k, "with"] / got[k, "without"])
+                cpu_ratios[k].append(cpu[k, "with"] / cpu[k, "without"])
+                floor_ratios[k].append(got[k, "floor"] / got[k, "without"])
+                over_floor[k].append(got[k, "with"] / got[k, "floor"])
+            floor_cpu.append(cpu["redis", "floor"] / cpu["redis", "without"])
             print(
                 f"[overhead] round {r}: throughput with/without "
                 + ", ".join(f"{k} {ratios[k][-1]:.3f}" for k in keys)
+                + "; floor/without "
+                + ", ".join(f"{k} {floor_ratios[k][-1]:.3f}" for k in keys)
                 + "; CPU per op with/without "
                 + ", ".join(f"{k} {cpu_ratios[k][-1]:.3f}" for k in keys),
                 file=sys.stderr,
             )
             done += 1
         res: dict[str, float] = {
-            "redis_rps_without": median(rates["redis"][False]),
-            "redis_rps_with": median(rates["redis"][True]),
+            "redis_rps_without": median(rates["redis"]["without"]),
+            "redis_rps_with": median(rates["redis"]["with"]),
+            "redis_rps_floor": median(rates["redis"]["floor"]),
             "redis_throughput_ratio": median(ratios["redis"]),
             "redis_throughput_ratio_spread": spread(ratios["redis"]),
+            "redis_floor_throughput_ratio": median(floor_ratios["redis"]),
+            "redis_floor_throughput_ratio_spread": spread(floor_ratios["redis"]),
+            "redis_throughput_ratio_over_floor": median(over_floor["redis"]),
+            "redis_throughput_ratio_over_floor_spread": spread(over_floor["redis"]),
             "redis_slowdown_pct": 100 * (1 - median(ratios["redis"])),
             # best run of each side: noise on a shared machine only ever slows a run down
-            "redis_best_ratio": max(rates["redis"][True]) / max(rates["redis"][False]),
+            "redis_best_ratio": max(rates["redis"]["with"]) / max(rates["redis"]["without"]),
             "redis_server_cpu_per_request_ratio": median(cpu_ratios["redis"]),
             "redis_server_cpu_per_request_ratio_spread": spread(cpu_ratios["redis"]),
+            "redis_server_cpu_per_request_floor_ratio": median(floor_cpu),
             "redis_requests_per_test": float(self.n),
             "overhead_rounds": float(done),
             "overhead_alerts_during_rounds": float(alerts),
@@ -352,12 +398,14 @@ class Overhead:
         if shipped:
             res["redis_syscalls_shipped_pct"] = 100 * median(shipped)
         for k, name in (("mon", "micro_monitored"), ("unmon", "micro_unmonitored")):
-            res[f"{name}_iter_per_s_without"] = median(rates[k][False])
-            res[f"{name}_iter_per_s_with"] = median(rates[k][True])
+            res[f"{name}_iter_per_s_without"] = median(rates[k]["without"])
+            res[f"{name}_iter_per_s_with"] = median(rates[k]["with"])
             res[f"{name}_ratio"] = median(ratios[k])
             res[f"{name}_ratio_spread"] = spread(ratios[k])
+            res[f"{name}_floor_ratio"] = median(floor_ratios[k])
+            res[f"{name}_ratio_over_floor"] = median(over_floor[k])
             res[f"{name}_slowdown_pct"] = 100 * (1 - median(ratios[k]))
-            res[f"{name}_best_ratio"] = max(rates[k][True]) / max(rates[k][False])
+            res[f"{name}_best_ratio"] = max(rates[k]["with"]) / max(rates[k]["without"])
             res[f"{name}_cpu_per_iter_ratio"] = median(cpu_ratios[k])
             res[f"{name}_cpu_per_iter_ratio_spread"] = spread(cpu_ratios[k])
         return res

@@ -644,6 +644,27 @@ static __always_inline struct file *fd_file(int fd)
 	return f;
 }
 
+/*
+ * fd_file read the cheap way, for tracing programs (tp_btf, tracepoint, fentry; never cgroup
+ * ones): the task, its files_struct and fdtable through BTF-typed loads
+ * (bpf_get_current_task_btf: plain loads the JIT guards, no helper call each), only the slot
+ * itself through a probe read (the fd array is no typed pointer).  The exits of every open of
+ * every process use it (bench: hook_cost `open`), and sys_enter's kept send verdicts.
+ */
+static __always_inline struct file *task_fd_file(int fd)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct fdtable *fdt = t->files->fdt;
+	struct file **fds = fdt->fd;
+	struct file *f = 0;
+
+	if (fd < 0 || (unsigned int)fd >= fdt->max_fds || !fds)
+		return 0;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
+		return 0;
+	return f;
+}
+
 /* Inode timestamps moved between kernels: timespec64 members up to 6.5
  * (i_ctime renamed __i_ctime in 6.6, all three __i_* in 6.7), split
  * seconds/nanoseconds members from 6.11. */
@@ -2756,16 +2777,21 @@ static __always_inline int packet_fentry_live(void)
 	return cfg && cfg->packet == H7_EGRESS_FENTRY;
 }
 
-/* The socket behind fd of the current task, or NULL. */
-static __always_inline struct sock *fd_sock(int fd)
+/* The socket of an open file, or NULL. */
+static __always_inline struct sock *file_sock(struct file *f)
 {
-	struct file *f = fd_file(fd);
 	struct socket *sock;
 
 	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
 		return 0;
 	sock = BPF_CORE_READ(f, private_data);
 	return BPF_CORE_READ(sock, sk);
+}
+
+/* The socket behind fd of the current task, or NULL. */
+static __always_inline struct sock *fd_sock(int fd)
+{
+	return file_sock(fd_file(fd));
 }
 
 /*
@@ -2818,7 +2844,96 @@ static __noinline int egress_repeat(const struct h7_egress_key *k)
 	return !idle || now - prev <= idle;
 }
 
-static __always_inline void net_emit(__u32 agent, __u32 tgid, struct h7_net *n, int dedup)
+/*
+ * What sys_enter concluded about the last send or write on a file, per process (send_verdicts):
+ * a connected socket's next send within H7_EGRESS_TOUCH_NS changes nothing the first one did --
+ * egress_repeat folds it, the receiver mark is set, the socket's peer and inbound side are fixed --
+ * so it is counted (or not) as the verdict says, without reading the socket again.  A server
+ * writing replies to many clients (redis: ~1 us of BPF per reply, the sequence filter's cost
+ * ten times over) pays the fd lookup, the file's inode number and one hash lookup instead.  Keyed
+ * by the struct file and checked against its inode number: struct file is reused at once after a
+ * close (SLAB_TYPESAFE_BY_RCU), a socket's inode number never is (get_next_ino), so a descriptor
+ * closed and reused for a new socket finds nothing.  connect(2) drops the socket's verdict (a UDP
+ * socket's new peer); an io_uring CONNECT on a connected UDP socket can leave it for at most the
+ * second, delaying the next send's record (the connect itself is reported on its own).  Never
+ * cached: raw IP_HDRINCL sockets (each packet names its destination), AF_PACKET, a send whose
+ * record could not be written (ring full: the next one retries).
+ */
+#define H7_SV_ENTRIES 4096
+#define H7_SV_COUNT 1 /* an inet send the agent originates: counted in the send rates */
+#define H7_SV_INET 2  /* an inet socket (never a netlink one: the packet-filter check skips it) */
+
+struct h7_sv_key {
+	__u64 file;
+	__u32 tgid;
+	__u32 _pad;
+};
+
+struct h7_sv_val {
+	__u64 ns;      /* when the verdict was made */
+	__u64 ino;     /* the file's inode number then */
+	__u32 verdict; /* H7_SV_* bits; 0: nothing to do for a write on it (not a socket, not inet) */
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__uint(max_entries, H7_SV_ENTRIES);
+	__type(key, struct h7_sv_key);
+	__type(value, struct h7_sv_val);
+} send_verdicts SEC(".maps");
+
+/* The verdict for file f of the current process if it is fresh, else 0. */
+static __always_inline struct h7_sv_val *sv_fresh(struct file *f)
+{
+	struct h7_sv_key k = {};
+	struct h7_sv_val *v;
+
+	if (!f)
+		return 0;
+	k.file = (__u64)f;
+	k.tgid = bpf_get_current_pid_tgid() >> 32;
+	v = bpf_map_lookup_elem(&send_verdicts, &k);
+	if (!v || bpf_ktime_get_ns() - v->ns >= H7_EGRESS_TOUCH_NS || BPF_CORE_READ(f, f_inode, i_ino) != v->ino)
+		return 0;
+	return v;
+}
+
+static __always_inline void sv_put(struct file *f, __u32 verdict)
+{
+	struct h7_sv_key k = {};
+	struct h7_sv_val v = {};
+
+	k.file = (__u64)f;
+	k.tgid = bpf_get_current_pid_tgid() >> 32;
+	v.ns = bpf_ktime_get_ns();
+	v.ino = BPF_CORE_READ(f, f_inode, i_ino);
+	v.verdict = verdict;
+	bpf_map_update_elem(&send_verdicts, &k, &v, BPF_ANY);
+}
+
+/* connect(2) on a cached socket (a UDP socket's new peer): its verdict goes. */
+static __always_inline void sv_forget(int fd)
+{
+	struct h7_sv_key k = {};
+
+	k.file = (__u64)task_fd_file(fd);
+	k.tgid = bpf_get_current_pid_tgid() >> 32;
+	if (k.file)
+		bpf_map_delete_elem(&send_verdicts, &k);
+}
+
+static __always_inline int sock_is_inet(struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	return family == AF_INET || family == AF_INET6;
+}
+
+/* 1 when the use is reported or folded into an earlier report; 0 when its record was lost (ring
+ * full: counted by event_start_sz) */
+static __always_inline int net_emit(__u32 agent, __u32 tgid, struct h7_net *n, int dedup)
 {
 	struct h7_event *ev;
 
@@ -2837,13 +2952,14 @@ static __always_inline void net_emit(__u32 agent, __u32 tgid, struct h7_net *n, 
 			k.peer_port = n->port;
 		__builtin_memcpy(k.addr, n->addr, 16);
 		if (egress_repeat(&k))
-			return; /* in use: counted, not reported */
+			return 1; /* in use: counted, not reported */
 	}
 	ev = event_start_sz(H7_EV_NET, agent, H7_EV_SIZE(net));
 	if (!ev)
-		return;
+		return 0;
 	__builtin_memcpy(&ev->net, n, sizeof(*n));
 	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
+	return 1;
 }
 
 /*
@@ -2989,6 +3105,7 @@ static __always_inline void on_net(__u32 agent, struct h7_stats *st, __u32 op, i
 	struct h7_net n = {};
 	__u32 mode = egress_mode();
 	struct sock *sk = 0;
+	struct file *f = 0; /* an addressless send's: its verdict is kept (send_verdicts) */
 	__u16 family;
 
 	family = read_sockaddr(uaddr, &n);
@@ -3002,14 +3119,19 @@ static __always_inline void on_net(__u32 agent, struct h7_stats *st, __u32 op, i
 
 		if (!family || family == AF_INET || family == AF_INET6) {
 			/* in every mode: no other hook reads a raw socket's own IP header */
-			sk = fd_sock(fd);
+			if (!uaddr)
+				f = task_fd_file(fd);
+			sk = uaddr ? fd_sock(fd) : file_sock(f);
 			if (sk && sock_hdrincl(sk)) {
 				raw_send_emit(agent, st, sk, op, fd, ubuf, blen, bytes, count, &n);
 				return;
 			}
 		}
-		if (mode == H7_EGRESS_FENTRY && pk_fe)
+		if (mode == H7_EGRESS_FENTRY && pk_fe) {
+			if (f && sk && sock_is_inet(sk))
+				sv_put(f, H7_SV_INET); /* inet_sendmsg counts and reports it */
 			return; /* inet_sendmsg and packet_sendmsg see every send */
+		}
 		if (family != AF_INET && family != AF_INET6) {
 			if (!sk)
 				sk = fd_sock(fd);
@@ -3040,7 +3162,27 @@ static __always_inline void on_net(__u32 agent, struct h7_stats *st, __u32 op, i
 	n.bytes = bytes;
 	n.count = count;
 	n.hook = H7_HOOK_SYS_ENTER;
-	net_emit(agent, bpf_get_current_pid_tgid() >> 32, &n, op != H7_NET_CONNECT);
+	if (net_emit(agent, bpf_get_current_pid_tgid() >> 32, &n, op != H7_NET_CONNECT) && f &&
+	    family != AF_PACKET)
+		sv_put(f, H7_SV_INET | (n.inbound ? 0 : H7_SV_COUNT));
+}
+
+/*
+ * sys_enter's addressless send (send(2), sendto with no address) on a socket whose verdict is
+ * fresh (send_verdicts): counted as that verdict says, and nothing else to look at -- an inet
+ * socket names no unix peer and is no packet-filter socket.  1 when it was handled so.
+ */
+static __always_inline int sv_send_hit(struct h7_stats *st, int fd, __u64 bytes)
+{
+	struct h7_sv_val *v = sv_fresh(task_fd_file(fd));
+
+	if (!v || !(v->verdict & H7_SV_INET))
+		return 0;
+	if (st && (v->verdict & H7_SV_COUNT)) {
+		st->sends++;
+		st->send_bytes += bytes;
+	}
+	return 1;
 }
 
 /*
@@ -3227,10 +3369,13 @@ static __always_inline int splice_bypasses_sendmsg(void)
 	return bpf_core_field_exists(struct proto_ops___sendpage, sendpage);
 }
 
+/* `cache`: sys_enter's write/writev (the cases whose verdict send_verdicts keeps) */
 static __always_inline void on_socket_write(__u32 agent, struct h7_stats *st, int fd, __u64 bytes,
-					    int paged, __u32 op, const void *ubuf, __u64 blen, __u32 hook)
+					    int paged, __u32 op, const void *ubuf, __u64 blen, __u32 hook,
+					    int cache)
 {
 	struct h7_net n = {};
+	struct h7_sv_val *v;
 	struct file *f;
 	struct socket *sock;
 	__u16 family;
@@ -3241,15 +3386,26 @@ static __always_inline void on_socket_write(__u32 agent, struct h7_stats *st, in
 
 	if (fe && pk_fe)
 		return;
-	f = fd_file(fd);
-	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+	f = task_fd_file(fd);
+	if (cache && (v = sv_fresh(f))) {
+		if (st && (v->verdict & H7_SV_COUNT)) {
+			st->sends++;
+			st->send_bytes += bytes;
+		}
 		return;
+	}
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK) {
+		if (f && cache)
+			sv_put(f, 0);
+		return;
+	}
 	sock = BPF_CORE_READ(f, private_data);
 	sk = BPF_CORE_READ(sock, sk);
 	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_PACKET) {
 		if (pk_fe)
 			return;
 		packet_dest(sk, 0, 0, &n);
+		cache = 0;
 	} else {
 		if (fe)
 			return; /* fentry/inet_sendmsg (an IP_HDRINCL write: unspecified address there) */
@@ -3259,8 +3415,11 @@ static __always_inline void on_socket_write(__u32 agent, struct h7_stats *st, in
 		}
 		family = read_sock_peer(sk, &n, agent);
 		if ((family != AF_INET && family != AF_INET6) ||
-		    (!n.port && (BPF_CORE_READ(sk, sk_type) != SOCK_RAW || !addr_set(&n))))
+		    (!n.port && (BPF_CORE_READ(sk, sk_type) != SOCK_RAW || !addr_set(&n)))) {
+			if (cache)
+				sv_put(f, family == AF_INET || family == AF_INET6 ? H7_SV_INET : 0);
 			return; /* not inet, or not connected (a raw socket has no port) */
+		}
 	}
 	if (st && !n.inbound) {
 		st->sends++;
@@ -3272,7 +3431,8 @@ static __always_inline void on_socket_write(__u32 agent, struct h7_stats *st, in
 	n.bytes = bytes;
 	n.count = 1;
 	n.hook = hook;
-	net_emit(agent, bpf_get_current_pid_tgid() >> 32, &n, 1);
+	if (net_emit(agent, bpf_get_current_pid_tgid() >> 32, &n, 1) && cache)
+		sv_put(f, H7_SV_INET | (n.inbound ? 0 : H7_SV_COUNT));
 }
 
 /* ----------------------------------------------- egress: socket-layer fentry */
@@ -5057,7 +5217,7 @@ static long aio_iocb_step(__u32 i, void *ctx)
 		return 0;
 	}
 	on_socket_write(a->agent, stats_of(a->agent), (int)cb.aio_fildes, blen, 0, H7_NET_WRITE, buf, blen,
-			H7_HOOK_TP_EXIT_IO_SUBMIT);
+			H7_HOOK_TP_EXIT_IO_SUBMIT, 0);
 	return 0;
 }
 
@@ -5207,26 +5367,6 @@ int h7_tp_exit_shmdt(struct h7_sys_exit_ctx *ctx)
 }
 
 /*
- * The file behind the fd an open just returned, read the cheap way: the task, its files_struct
- * and fdtable through BTF-typed loads (bpf_get_current_task_btf: plain loads the JIT guards, no
- * helper call each), only the slot itself through a probe read (the fd array is no typed
- * pointer).  This runs at the exit of every open of every process (bench: hook_cost `open`).
- */
-static __always_inline struct file *open_fd_file(int fd)
-{
-	struct task_struct *t = bpf_get_current_task_btf();
-	struct fdtable *fdt = t->files->fdt;
-	struct file **fds = fdt->fd;
-	struct file *f = 0;
-
-	if (fd < 0 || (unsigned int)fd >= fdt->max_fds || !fds)
-		return 0;
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
-		return 0;
-	return f;
-}
-
-/*
  * What an open's exit must do for a file that is not on procfs: a FIFO an agent opened for
  * writing marks a receiver channel, any other file an agent opened for writing is an L3 file
  * record (file_emit: regular files); a regular file a young process outside every agent opens
@@ -5293,7 +5433,7 @@ static __always_inline int on_open_exit(struct h7_sys_exit_ctx *ctx, __u32 hook)
 	}
 	if (ctx->ret < 0)
 		return 0;
-	f = open_fd_file((int)ctx->ret);
+	f = task_fd_file((int)ctx->ret);
 	if (!f)
 		return 0;
 	inode = BPF_CORE_READ(f, f_inode);
@@ -6253,6 +6393,7 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	case H7_NR_connect: {
 		__u16 fam = 0;
 
+		sv_forget((int)ARG1(regs));
 		on_net(agent, st, H7_NET_CONNECT, (int)ARG1(regs), (const void *)ARG2(regs), 0, 1, 0, 0);
 		/* unix: who accepted is known once connect returns (next syscall) */
 		if (!bpf_probe_read_user(&fam, sizeof(fam), (const void *)ARG2(regs)) && fam == AF_UNIX &&
@@ -6287,6 +6428,8 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 			on_execveat(agent, (int)ARG1(regs), (const char *)ARG2(regs), (__u32)ARG5(regs));
 		break;
 	case H7_NR_sendto:
+		if (!ARG5(regs) && sv_send_hit(st, (int)ARG1(regs), (__u64)ARG3(regs)))
+			break;
 		on_net(agent, st, H7_NET_SENDTO, (int)ARG1(regs), (const void *)ARG5(regs),
 		       (__u64)ARG3(regs), 1, (const void *)ARG2(regs), (__u64)ARG3(regs));
 		on_unix_dgram(agent, (int)ARG1(regs), (const void *)ARG5(regs), (__u32)ARG6(regs));
@@ -6304,7 +6447,7 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 		break;
 	case H7_NR_write:
 		on_socket_write(agent, st, (int)ARG1(regs), (__u64)ARG3(regs), 0, H7_NET_WRITE,
-				(const void *)ARG2(regs), (__u64)ARG3(regs), H7_HOOK_SYS_ENTER);
+				(const void *)ARG2(regs), (__u64)ARG3(regs), H7_HOOK_SYS_ENTER, 1);
 		break;
 	case H7_NR_pwritev2: /* pwritev2(fd, iov, cnt, pos_l, pos_h, flags): at pos -1 it writes a socket */
 		if ((long)ARG4(regs) != -1)
@@ -6316,18 +6459,18 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 		if (ARG3(regs) > 0)
 			bpf_probe_read_user(&iov0, sizeof(iov0), (const void *)ARG2(regs));
 		on_socket_write(agent, st, (int)ARG1(regs), 0, 0, H7_NET_WRITE, iov0.iov_base, iov0.iov_len,
-				H7_HOOK_SYS_ENTER);
+				H7_HOOK_SYS_ENTER, 1);
 		break;
 	}
 	case H7_NR_vmsplice: /* and the ia32 entry's writes and sends into a socket (ia32w) */
 		on_socket_write(agent, st, ia32w >= 0 ? (int)(__u32)ia32w : (int)ARG1(regs), 0, ia32w > 0xffffffffL,
-				H7_NET_WRITE, 0, 0, H7_HOOK_SYS_ENTER);
+				H7_NET_WRITE, 0, 0, H7_HOOK_SYS_ENTER, 0);
 		break;
 	case H7_NR_sendfile: /* sendfile(out_fd, in_fd, offset, count) */
-		on_socket_write(agent, st, (int)ARG1(regs), (__u64)ARG4(regs), 1, H7_NET_WRITE, 0, 0, H7_HOOK_SYS_ENTER);
+		on_socket_write(agent, st, (int)ARG1(regs), (__u64)ARG4(regs), 1, H7_NET_WRITE, 0, 0, H7_HOOK_SYS_ENTER, 0);
 		break;
 	case H7_NR_splice: /* splice(fd_in, off_in, fd_out, off_out, len, flags) */
-		on_socket_write(agent, st, (int)ARG3(regs), (__u64)ARG5(regs), 1, H7_NET_WRITE, 0, 0, H7_HOOK_SYS_ENTER);
+		on_socket_write(agent, st, (int)ARG3(regs), (__u64)ARG5(regs), 1, H7_NET_WRITE, 0, 0, H7_HOOK_SYS_ENTER, 0);
 		break;
 	}
 	return 0;

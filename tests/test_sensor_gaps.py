@@ -291,6 +291,49 @@ def test_a_send_after_fold_idle_of_silence_is_reported_again(watched: Any, sinks
     assert sends >= 16  # every send counted, reported or not
 
 
+@pytest.mark.parametrize("how", ["send", "write"])
+def test_a_sockets_kept_verdict_never_outlives_its_peer_or_its_socket(
+    watched: Any, sinks: Any, how: str
+) -> None:
+    """The kernel keeps what it concluded about a socket's send (send_verdicts) for its repeats.
+
+    Repeats are counted as the first send was, with no record; a UDP socket connected to a new
+    peer is judged again at its next send (a record to the new peer, not only the connect); and a
+    server that answers one client at a time, each accepted socket taking the descriptor and the
+    struct file its predecessor closed, gets one record per connection -- a verdict kept for the
+    file alone would hide every reply after the first for a second.
+    """
+    _, agent, col = watched
+    _, u1, u2, _ = sinks
+    p1, p2 = u1.getsockname()[1], u2.getsockname()[1]
+    n = 20
+    assert agent.cmd(f"udp_reconnect {how} {p1} {p2} {n}") == str(8 * n + 8)
+    port = int(agent.cmd(f"serve_seq {how} 4"))
+    clients = []
+    for _ in range(4):
+        with socket.create_connection(("127.0.0.1", port), timeout=10 * TIMESCALE) as c:
+            clients.append(c.getsockname()[1])
+            c.sendall(b"hello")
+            assert c.recv(64) == b"h7-reply"
+    wait_event(col, lambda e: net_to(p2)(e) and e["op"] != "connect", "the send to the new peer")
+    end = time.monotonic() + 5 * TIMESCALE
+    while time.monotonic() < end:
+        seen = {e["port"] for _, e in list(col.urgent_at) if e["type"] == "net" and e["port"] in clients}
+        if len(seen) == len(clients):
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
+    col.stop()
+    net = [e for _, e in col.urgent_at if e["type"] == "net"]
+    sends1 = [e for e in net if e["port"] == p1 and e["op"] != "connect"]
+    assert len(sends1) == 1, sends1  # the first send reported, its repeats counted
+    replies = [e for e in net if e["port"] in clients]
+    assert sorted(e["port"] for e in replies) == sorted(clients), replies  # one per connection
+    assert all(e["inbound"] for e in replies), replies
+    sends = sum(int(b.stats[a]["sends"]) for b in col.batches for a in b.stats)
+    assert sends >= n + 1  # every send counted (the replies are inbound: not counted)
+
+
 @pytest.mark.parametrize("how", ["write", "sendfile", "uring", "aio", "pwritev2", "int80write", "int80send"])
 def test_write_on_a_socket_received_over_scm_rights(
     watched: Any, sinks: Any, native: Path, tmp_path: Path, how: str

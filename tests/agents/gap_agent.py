@@ -198,6 +198,47 @@ def packet_send(ifname: str, kind: str, how: str, lib: str) -> int:
         return s.sendto(payload, (ifname, ETH_P_H7, 0, 0, b"\0" * 6))
 
 
+def send_on(s: socket.socket, how: str, data: bytes) -> int:
+    """One addressless send on a connected socket: send(2) (sendto, no address) or write(2)."""
+    return os.write(s.fileno(), data) if how == "write" else s.send(data)
+
+
+def udp_reconnect(how: str, port1: int, port2: int, n: int) -> int:
+    """n sends on a UDP socket connected to port1, then one after connecting it to port2."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("127.0.0.1", port1))
+        sent = sum(send_on(s, how, b"h7-conn1") for _ in range(n))
+        s.connect(("127.0.0.1", port2))
+        return sent + send_on(s, how, b"h7-conn2")
+
+
+def serve_one_at_a_time(how: str, n: int) -> int:
+    """A TCP server answering n connections in turn (accept, read, answer, close); its port.
+
+    Each accepted socket takes the descriptor, and usually the struct file, its predecessor
+    closed: the kernel's per-socket verdicts must not carry over.
+    """
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    srv.settimeout(30 * TIMESCALE)
+
+    def loop() -> None:
+        with srv:
+            for _ in range(n):
+                try:
+                    c, _ = srv.accept()
+                except OSError:
+                    return
+                with c:
+                    c.settimeout(10 * TIMESCALE)
+                    c.recv(64)
+                    send_on(c, how, b"h7-reply")
+
+    threading.Thread(target=loop, daemon=True).start()
+    return int(srv.getsockname()[1])
+
+
 def xattr_fd(path: str) -> str:
     """getxattr of an ACL, fsetxattr/fgetxattr on an fd of PATH, then lsetxattr/lgetxattr on PATH
     (errnos kept: the kernel reports the calls whatever the filesystem answers)."""
@@ -239,6 +280,10 @@ def main() -> None:
             out = subprocess.run(cmd[1:6], timeout=60).returncode
         elif cmd[0] == "sendto":  # sendto ADDR PORT: one datagram from the agent's one UDP socket
             out = udp.sendto(b"h7-gap", (cmd[1], int(cmd[2])))
+        elif cmd[0] == "udp_reconnect":  # udp_reconnect send|write PORT1 PORT2 N
+            out = udp_reconnect(cmd[1], int(cmd[2]), int(cmd[3]), int(cmd[4]))
+        elif cmd[0] == "serve_seq":  # serve_seq send|write N: a one-at-a-time TCP server; its port
+            out = serve_one_at_a_time(cmd[1], int(cmd[2]))
         elif cmd[0] == "sendmmsg":
             out = sendmmsg(cmd[1], int(cmd[2]), int(cmd[3]), int(cmd[4]))
         elif cmd[0] == "serve":
