@@ -2859,7 +2859,6 @@ static __noinline int egress_repeat(const struct h7_egress_key *k)
  * cached: raw IP_HDRINCL sockets (each packet names its destination), AF_PACKET, a send whose
  * record could not be written (ring full: the next one retries).
  */
-#define H7_SV_ENTRIES 4096
 #define H7_SV_COUNT 1 /* an inet send the agent originates: counted in the send rates */
 #define H7_SV_INET 2  /* an inet socket (never a netlink one: the packet-filter check skips it) */
 
@@ -2879,7 +2878,7 @@ struct h7_sv_val {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(map_flags, BPF_F_NO_COMMON_LRU);
-	__uint(max_entries, H7_SV_ENTRIES);
+	__uint(max_entries, H7_SEND_VERDICT_ENTRIES);
 	__type(key, struct h7_sv_key);
 	__type(value, struct h7_sv_val);
 } send_verdicts SEC(".maps");

@@ -34,6 +34,7 @@
 #define H7_SCOPE_ENTRIES 65536        /* monitored threads (scope) */
 #define H7_NSPID_ENTRIES 65536        /* monitored tasks by (pid ns, pid) (nspid) */
 #define H7_EGRESS_SEEN_ENTRIES 16384  /* (pid, op, destination) already shipped (egress_seen, LRU) */
+#define H7_SEND_VERDICT_ENTRIES 4096  /* (pid, struct file) -> a send's verdict, kept 1 s (send_verdicts, LRU) */
 #define H7_EGRESS_TOUCH_NS 1000000000ULL /* egress_seen: a use's time is rewritten at most this often */
 #define H7_ACCEPTED_ENTRIES 65536     /* accepted (passive) TCP sockets (accepted, LRU) */
 #define H7_WRITTEN_ENTRIES 16384      /* files closed writable by an agent (written_files, LRU) */

@@ -39,6 +39,7 @@ MAX_AGENTS = 1024  # agent ids 1..MAX_AGENTS-1
 SCOPE_ENTRIES = 65536
 NSPID_ENTRIES = 65536
 EGRESS_SEEN_ENTRIES = 16384
+SEND_VERDICT_ENTRIES = 4096
 ACCEPTED_ENTRIES = 65536
 WRITTEN_ENTRIES = 16384
 ENVIRON_RUN_ENTRIES = 4096
@@ -302,6 +303,7 @@ MAP_SIZES = {
     "agent_cfg": MAX_AGENTS,
     "seq_bits": SEQ_WORDS,
     "egress_seen": EGRESS_SEEN_ENTRIES,
+    "send_verdicts": SEND_VERDICT_ENTRIES,  # a send's verdict kept 1 s per (process, struct file)
     "mem_rw_seen": MEM_RW_SEEN_ENTRIES,
     "gone": GONE_ENTRIES,
     "held_files": HELD_ENTRIES,

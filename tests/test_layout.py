@@ -237,6 +237,7 @@ def test_header_constants_match() -> None:
         ("H7_SCOPE_ENTRIES", decode.SCOPE_ENTRIES),
         ("H7_NSPID_ENTRIES", decode.NSPID_ENTRIES),
         ("H7_EGRESS_SEEN_ENTRIES", decode.EGRESS_SEEN_ENTRIES),
+        ("H7_SEND_VERDICT_ENTRIES", decode.SEND_VERDICT_ENTRIES),
         ("H7_ACCEPTED_ENTRIES", decode.ACCEPTED_ENTRIES),
         ("H7_WRITTEN_ENTRIES", decode.WRITTEN_ENTRIES),
         ("H7_ENVIRON_RUN_ENTRIES", decode.ENVIRON_RUN_ENTRIES),
