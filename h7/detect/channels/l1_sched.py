@@ -88,6 +88,8 @@ SIZE_STEP = 1.25
 SIZE_GRID_MAX = 12
 #: n-event subsamples drawn per baseline batch and size (about 2 x 30 samples per size)
 SIZE_DRAWS = 2
+#: the baseline's bursts "reach" the log2 bucket below which this share of them lie (``_doing_less``)
+QUIET_BURST_QUANTILE = 0.99
 
 
 @dataclass
@@ -166,6 +168,10 @@ class L1Settings:
     #: judge a batch smaller than the baseline's typical one against the baseline's quiet seconds
     #: too, and keep the nearer (``SchedChannel._score``): a quiet second is not a busy one's shape
     quiet_reference: bool = True
+    #: an agent doing LESS than in its baseline is not drift: a batch smaller than the baseline's
+    #: typical one, with less CPU time than its usual level and no burst longer than the
+    #: baseline's bursts reach, is not held to the shape judges (``SchedChannel._doing_less``)
+    doing_less: bool = True
 
 
 def has_split(stats: np.ndarray | None) -> bool:
@@ -352,6 +358,8 @@ class SchedChannel(Channel):
         #: routine programs of a baseline loaded from a file (the ledger that learnt them is gone)
         self._loaded_programs: set[str] = set()
         self.tools = ToolTally()
+        #: batches over the shape threshold that were the agent doing less (``_doing_less``)
+        self.doing_less_batches = 0
         self._share: BatchShare | None = None
         #: this batch's shape was the agent's own processes' (tool runs counted apart in the
         #: kernel, ``own_stats``), and how many of its scheduling events were the tool runs'
@@ -801,7 +809,8 @@ class SchedChannel(Channel):
         self._own_shape = own
         self._tool_started = own and _tool_started(batch, ctx)
         shaped = own_stats(s) if own and s is not None else s
-        c = smooth_hist(sched_vector(shaped, self.split), self.settings.smooth)
+        raw = sched_vector(shaped, self.split)
+        c = smooth_hist(raw, self.settings.smooth)
         n = float(c.sum())
         tot = self.total.sum()
         found: list[tuple[float, str, str]] = []  # (strength, metric, judge)
@@ -840,7 +849,12 @@ class SchedChannel(Channel):
             )  # fmt: skip
             # the window only sees batches with a typical baseline batch's support (see finish_baseline)
             window = self.cusum if n >= self.window_min_events else None
-            found += self._judge_metric("jsd", d, cal, window)
+            if d > cal.threshold and self._doing_less(raw, n, cpu):
+                self.doing_less_batches += 1
+                self.last["doing_less"] = True
+                self._over["jsd"] = 0
+            else:
+                found += self._judge_metric("jsd", d, cal, window)
         else:
             self._over["jsd"] = 0
         # CPU time is judged over the long window only: agents burst for a second or two
@@ -865,6 +879,39 @@ class SchedChannel(Channel):
                 cu.reset()
         self._over = {"jsd": 0, "cpu": 0}
         return [alert]
+
+    def _doing_less(self, raw: np.ndarray, n: float, cpu: float) -> bool:
+        """Whether this batch's shape differs from the baseline only by the agent doing less.
+
+        An agent whose baseline was learnt while it worked -- redis under a benchmark, an agent
+        attached in the middle of a task -- later idles: fewer wakeups, longer sleeps, its timer's
+        work instead of requests'.  That moves its shape as far as any attack does (JSD 0.17 bits
+        against a 0.05 threshold for an idle redis), and its baseline has no quiet second to
+        compare with (``quiet_reference``).  What L1 is there to catch is the agent working
+        differently or harder: a miner's long bursts, CPU time above its usual.  So a batch is
+        left to the CPU windows, not held to the shape judges, when all of these hold:
+
+        * it is smaller than the baseline's typical batch (fewer scheduling events);
+        * the agent's own CPU time in it is at most its usual level (the baseline's median
+          sustained CPU-s/s, ``cpu_level``);
+        * none of its bursts (CPU time between two sleeps) is longer than the baseline's bursts
+          reach: the log2 bucket below which ``QUIET_BURST_QUANTILE`` of them lie.  A miner
+          thread's 10-ms bursts, or a thread that never sleeps, lie far beyond a request
+          handler's.
+
+        The run-queue split's shape only (bursts are the agent's own, whatever the host's
+        load); a baseline file without a CPU level never exempts.
+        """
+        if not (self.settings.doing_less and self.split) or self.cpu_level <= 0:
+            return False
+        if n >= self.window_min_events or cpu > self.cpu_level:
+            return False
+        bursts = self.total[:HIST_SLOTS]
+        total = float(bursts.sum())
+        if total <= 0:
+            return False
+        reach = int(np.searchsorted(np.cumsum(bursts), QUIET_BURST_QUANTILE * total))
+        return not np.any(raw[reach + 1 : HIST_SLOTS] > 0)
 
     def _jsd_calibrated(self) -> bool:
         """Whether the baseline had enough busy batches to say how far a benign batch's shape wanders.
@@ -1081,6 +1128,8 @@ class SchedChannel(Channel):
             "jsd_judging": self._jsd_calibrated(),
             # the quieter signal for busy tool runs: CPU set apart as exec'd tools' (see _attributed_cpu)
             "tools": dataclasses.asdict(self.tools),
+            # batches over the shape threshold that were the agent doing less (_doing_less)
+            "doing_less_batches": self.doing_less_batches,
             "baseline_events": int(self.total.sum()),
             # judged on the agent's own bursts and sleeps, not its waits for a CPU (SPLIT_CATEGORIES)
             "runqueue_split": self.split,
