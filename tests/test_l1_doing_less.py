@@ -14,22 +14,17 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from test_l1_small_batches import _stats as split_stats
 
 from h7.batch import Batch
 from h7.config import NS_PER_S, EngineConfig
-from h7.decode import STATS_DTYPE
 from h7.detect.channels.base import ChannelContext
 from h7.detect.channels.l1_sched import SchedChannel
 
 
 def _stats(burst: np.ndarray, sleep: np.ndarray, cpu_s: float) -> np.ndarray:
     """A batch of the split shape with these bursts and sleeps and this much CPU time (1-s batch)."""
-    s = np.zeros(1, STATS_DTYPE)[0]
-    s["burst_hist"] = burst
-    s["sleep_hist"] = sleep
-    s["rqwait_hist"][10] = 1  # a sensor with the run-queue split
-    s["switches_voluntary"] = int(sleep.sum())
-    s["wakeups"] = int(sleep.sum())
+    s = split_stats(burst, sleep)
     s["oncpu_ns"] = int(cpu_s * 1e9)
     return s
 
