@@ -46,6 +46,24 @@ def built(name: str) -> Path:
     return path
 
 
+def null_object() -> Any:
+    """bench/null.bpf.c loaded, nothing attached; the caller closes it.
+
+    Its empty ``bench_null_sys_enter`` is the floor any syscall-level sensor pays (syscall_cost,
+    hook_cost and overhead attach it as their ``floor`` set-up); ``bench_null_sys_exit_openat``
+    is syscall_cost's exit floor.
+    """
+    from h7.sensor.libbpf import BpfObject
+
+    obj = BpfObject(built("bench_null.bpf.o").read_bytes())
+    try:
+        obj.load()
+    except BaseException:
+        obj.close()
+        raise
+    return obj
+
+
 # ---------------------------------------------------------------- statistics
 def median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs)) if xs else float("nan")

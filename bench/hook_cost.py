@@ -140,7 +140,16 @@ from typing import Any
 
 import numpy as np
 
-from bench.harness import BenchError, DrainingSensor, LineProcess, bpf_stats_enabled, built, median, spread
+from bench.harness import (
+    BenchError,
+    DrainingSensor,
+    LineProcess,
+    bpf_stats_enabled,
+    built,
+    median,
+    null_object,
+    spread,
+)
 
 #: op -> (count per request in a full run, in a quick run); a full request takes ~0.05-0.2 s here
 OPS: dict[str, tuple[int, int]] = {
@@ -377,11 +386,8 @@ class _Setups:
     """The set-ups of one run and what they collect besides the timed figures."""
 
     def __init__(self, loops: dict[str, Loop], counts: dict[str, int], codes: np.ndarray) -> None:
-        from h7.sensor.libbpf import BpfObject
-
         self.loops, self.counts, self.codes = loops, counts, codes
-        self.null = BpfObject(built("bench_null.bpf.o").read_bytes())
-        self.null.load()
+        self.null = null_object()
         #: the floor is the empty sys_enter program alone (the object also holds syscall_cost's exit one)
         self.floor_progs = [self.null.program("bench_null_sys_enter")]
         self.ref = _reference()

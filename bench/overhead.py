@@ -51,8 +51,8 @@ from bench.harness import (
     Procs,
     bpf_prog_stats,
     bpf_stats_enabled,
-    built,
     median,
+    null_object,
     proc_cpu_s,
     proc_rss_mb,
     profiled,
@@ -229,20 +229,13 @@ def _order(r: int) -> tuple[str, ...]:
 
 
 @contextlib.contextmanager
-def _floor_hook() -> Iterator[None]:
-    """The empty sys_enter program attached (and detached after), no sensor running."""
-    from h7.sensor.libbpf import BpfObject
-
-    obj = BpfObject(built("bench_null.bpf.o").read_bytes())
+def _floor_hook(null: Any) -> Iterator[None]:
+    """``null_object()``'s empty sys_enter program attached (and detached after), no sensor running."""
+    link = null.program("bench_null_sys_enter").attach()
     try:
-        obj.load()
-        link = obj.program("bench_null_sys_enter").attach()
-        try:
-            yield
-        finally:
-            link.destroy()
+        yield
     finally:
-        obj.close()
+        link.destroy()
 
 
 class Overhead:
@@ -307,6 +300,14 @@ class Overhead:
         return res
 
     def rounds(self, rounds: int, micro_s: float, deadline: float) -> dict[str, float]:
+        """The timed rounds; the floor's empty program is loaded once for all of them."""
+        null = null_object()
+        try:
+            return self._rounds(null, rounds, micro_s, deadline)
+        finally:
+            null.close()
+
+    def _rounds(self, null: Any, rounds: int, micro_s: float, deadline: float) -> dict[str, float]:
         keys = ("redis", "mon", "unmon")
         rates: dict[str, dict[str, list[float]]] = {k: {x: [] for x in SETUPS} for k in keys}
         ratios: dict[str, list[float]] = {k: [] for k in keys}
@@ -333,7 +334,7 @@ class Overhead:
                         s.wait_monitoring(timeout=60)
                         self.fig.index_build_s.append(s.wait_index_built())
                         c0, t0 = proc_cpu_s(s.pid), time.monotonic()
-                    with _floor_hook() if setup == "floor" else _null():
+                    with _floor_hook(null) if setup == "floor" else _null():
                         rc0 = proc_cpu_s(self.redis.proc.pid)
                         with profiled(s.pid, f"redis-r{r}") if s is not None else _null():
                             got["redis", setup] = self.redis.bench(self.n)

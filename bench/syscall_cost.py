@@ -35,7 +35,7 @@ import sys
 
 import numpy as np
 
-from bench.harness import DrainingSensor, LineProcess, built, median, spread
+from bench.harness import DrainingSensor, LineProcess, built, median, null_object, spread
 
 
 class Loop(LineProcess):
@@ -59,14 +59,11 @@ def _both(n: int, *loops: Loop) -> tuple[float, float]:
 
 
 def run(quick: bool = False) -> dict[str, float]:
-    from h7.sensor.libbpf import BpfObject
     from h7.sensor.sensor import Sensor
 
-    null_elf = built("bench_null.bpf.o")
     rounds = 3 if quick else 7
     n = 300_000 if quick else 1_000_000
     mon, unm = Loop(), Loop()
-    null = BpfObject(null_elf.read_bytes())
     setups = ("floor", "exit_floor", "unmonitored", "known", "shipped")
     added: dict[str, list[float]] = {k: [] for k in setups}
     cpu_added: dict[str, list[float]] = {k: [] for k in setups}
@@ -74,8 +71,8 @@ def run(quick: bool = False) -> dict[str, float]:
     base_ns: list[float] = []
     shipped_frac: list[float] = []
     known_codes: np.ndarray | None = None
+    null = null_object()
     try:
-        null.load()
         prog = null.program("bench_null_sys_enter")
         exit_prog = null.program("bench_null_sys_exit_openat")
         for r in range(rounds):
