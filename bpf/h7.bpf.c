@@ -5368,7 +5368,9 @@ int h7_tp_exit_shmdt(struct h7_sys_exit_ctx *ctx)
 /*
  * What an open's exit must do for a file that is not on procfs: a FIFO an agent opened for
  * writing marks a receiver channel, any other file an agent opened for writing is an L3 file
- * record (file_emit: regular files); a regular file a young process outside every agent opens
+ * record (file_emit: regular files), and a regular file it opened for reading is one too when a
+ * process of the same agent wrote it (written_files: L3 then knows the file by its inode, not by
+ * the path this open spelled); a regular file a young process outside every agent opens
  * for reading may be one an agent wrote (recv_file_open).  Cheapest tests first, since nearly
  * every open on a host is an old process's ordinary file: whether the caller is an agent's
  * (bitmap loads), whether receivers are on (an array load), whether it is young (two typed
@@ -5385,8 +5387,18 @@ static __always_inline void open_exit_other(struct file *f, struct inode *inode,
 
 	s = scope_current();
 	if (s) {
-		if (!(BPF_CORE_READ(f, f_mode) & FMODE_WRITE))
+		if (!(BPF_CORE_READ(f, f_mode) & FMODE_WRITE)) {
+			struct h7_file_key k = {};
+			struct h7_written *w;
+
+			if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFREG)
+				return;
+			file_key(f, &k);
+			w = bpf_map_lookup_elem(&written_files, &k);
+			if (w && w->agent == s->agent)
+				file_emit(s->agent, H7_FILE_READ_WRITTEN, hook, fd, f);
 			return;
+		}
 		if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) == S_IFIFO) {
 			/* a FIFO (or a pipe reopened through /proc/PID/fd) opened for writing by an agent:
 			 * whoever reads it is a receiver */

@@ -129,6 +129,10 @@ enum h7_file_op {
 	/* an open of a magic link (/proc/PID/fd/N) returned this regular file to a monitored
 	 * process: the open record names only /proc, not the file behind the descriptor */
 	H7_FILE_REOPENED = 5,
+	/* a monitored process's open for reading returned a regular file a process of its agent
+	 * closed writable (written_files): the file by identity, whatever path or directory fd
+	 * named it (a symlinked directory, a hard link, a bind mount, openat(dirfd, "x")) */
+	H7_FILE_READ_WRITTEN = 6,
 };
 
 /* Fds of one received message (recvmsg) or of the first messages of a recvmmsg that become

@@ -69,7 +69,7 @@ EV_RECV_EXEC = 12
 #: a process holds: the file a writable open returned, and each file an SCM_RIGHTS message installed
 EV_FILE = 13
 #: enum h7_file_op
-FILE_OPS = {1: "opened", 2: "received", 3: "by_handle", 4: "taken", 5: "reopened"}
+FILE_OPS = {1: "opened", 2: "received", 3: "by_handle", 4: "taken", 5: "reopened", 6: "read_written"}
 #: fds of one recvmsg (or the first H7_RECV_MMSGS_MAX messages of a recvmmsg) reported, and
 #: control messages walked per message (bpf/h7.h)
 RECV_FDS_MAX, RECV_CMSGS_MAX, RECV_MMSGS_MAX = 8, 3, 4

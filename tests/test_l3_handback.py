@@ -352,3 +352,85 @@ def test_o_tmpfile_is_a_write_named_by_its_inode_not_a_listing() -> None:
     assert ("dir:/w", "exe:/usr/bin/tool", "list") not in edges, edges
     assert ("dir:/w", "exe:/usr/bin/python3", "list") in edges, edges
     assert b.inode_paths[(8, 77, 3)] == "/w/#O_TMPFILE:8:77:3"
+
+
+@pytest.mark.parametrize("mode", ["symlink", "dirfd"])
+def test_a_helpers_file_read_under_another_spelling_closes_the_loop(
+    watched: Any, tmp_path: Path, mode: str
+) -> None:
+    """The helper writes link/out.json (``link`` -> ``real``) or out.json; the agent reads
+    real/out.json, or out.json relative to a directory fd: one file, and a loop.
+
+    Red-team round 5's ``l3r5_symlinked_dir_loop`` class (the variant itself forks without exec;
+    here the helper is exec'd, as in the rest of this file): L3 compared the paths the opens
+    spelled, so the read was of another file, or of no known file at all (a name relative to a
+    directory fd).  The open's exit now says the agent opened a file its agent wrote (op
+    ``read_written``, by inode); without that record (``reads_by_inode`` off) no flow comes back."""
+    _, agent, col = watched
+    out = agent.cmd(f"respelled {mode} {tmp_path}")
+    assert out.startswith("read 15 "), out
+    helper = int(out.split()[-1])
+    written = str(tmp_path / "link" / "out.json") if mode == "symlink" else str(tmp_path / "out.json")
+    rec = wait_event(
+        col,
+        lambda e: e["type"] == "file" and e["op"] == "read_written" and e["pid"] == agent.proc.pid,
+        "the agent's read of the helper's file",
+    )
+    assert rec["hook"].startswith("tracepoint/syscalls/sys_exit_open"), rec
+    assert rec["name"] == "out.json" and rec["flags"] & 3 == os.O_RDONLY, rec
+    assert rec["ino"] == os.stat(written).st_ino, rec
+    b, flows = _flows(col, agent)
+    assert b.inode_paths.get((rec["dev"], rec["ino"], rec["gen"])) == written
+    got = [f for f in flows if f.kind == "flow" and f.path == written and b.is_agent(f.dst)]
+    assert got and got[0].via is not None and got[0].via.kind == "spawn", flows
+    assert got[0].src.split(".")[0] == str(helper), got
+    off = CausalGraphBuilder(agent.proc.pid, sys.executable)
+    off.reads_by_inode = False
+    off_flows: list[ProcEdge] = []
+    off.edges(sorted(col.events, key=lambda e: int(e.get("ts_ns", 0))), off_flows)
+    assert not [f for f in off_flows if f.kind == "flow" and off.is_agent(f.dst)], off_flows
+
+
+def test_the_agents_own_file_read_under_another_spelling_is_no_flow(watched: Any, tmp_path: Path) -> None:
+    """The agent writes link/mine.json and reads real/mine.json: its own file, recognised by inode
+    (a ``read_written`` record), and no flow -- one process reading back what it wrote."""
+    _, agent, col = watched
+    out = agent.cmd(f"respelled own {tmp_path}")
+    assert out.startswith("read 15 "), out
+    wait_event(
+        col,
+        lambda e: e["type"] == "file" and e["op"] == "read_written" and e["name"] == "mine.json",
+        "the agent's read of its own file",
+    )
+    _, flows = _flows(col, agent)
+    assert not [f for f in flows if f.kind == "flow" and "mine.json" in f.path], flows
+
+
+def test_a_read_of_a_file_under_the_path_it_was_written_adds_nothing() -> None:
+    """Records as the kernel sends them (no BPF): a ``read_written`` record after an open that named
+    the written path is the same read again (no second edge, no second flow); after an open that
+    named another path it is a read of the written one; for an inode no writable open named, nothing."""
+    agent, child = 100, 101
+    ino = {"dev": 8, "ino": 77, "gen": 3}
+    events = [
+        _ev("fork", agent, 1, child=child),
+        _ev("exec", child, 2, filename="/usr/bin/tool", interp="", exe_name="tool"),
+        _ev("open", child, 3, op="openat", dfd=-100, path="/w/out.json", flags=os.O_WRONLY | os.O_CREAT),
+        _ev("file", child, 4, op="opened", fd=3, flags=os.O_WRONLY, name="out.json", **ino),
+        _ev("open", agent, 5, op="openat", dfd=-100, path="/w/out.json", flags=os.O_RDONLY),
+        _ev("file", agent, 6, op="read_written", fd=4, flags=os.O_RDONLY, name="out.json", **ino),
+    ]
+    b = CausalGraphBuilder(agent, "/usr/bin/python3")
+    flows: list[ProcEdge] = []
+    edges = b.edges(events, flows)
+    assert [(f.path, f.kind) for f in flows if f.kind == "flow"] == [("/w/out.json", "flow")], flows
+    assert edges.count(("file:/w/*.json", "exe:/usr/bin/python3", "read")) == 1, edges
+    again = [
+        _ev("open", agent, 7, op="openat", dfd=-100, path="/v/out.json", flags=os.O_RDONLY),
+        _ev("file", agent, 8, op="read_written", fd=4, flags=os.O_RDONLY, name="out.json", **ino),
+        _ev("open", agent, 9, op="openat", dfd=-100, path="/v/x.json", flags=os.O_RDONLY),
+        _ev("file", agent, 10, op="read_written", fd=5, flags=os.O_RDONLY, name="x", dev=8, ino=78, gen=1),
+    ]
+    more: list[ProcEdge] = []
+    b.edges(again, more)
+    assert [f.path for f in more if f.kind == "flow"] == ["/w/out.json"], more

@@ -24,6 +24,12 @@ command per line, one reply line each:
                opens /proc/HELPER/fd/N read-only and preads it (a loop: the
                agent's open names only /proc); the reply ends with the helper's pid
   tmpprocfd DIR  as ``procfd``, the helper's file an unnamed O_TMPFILE in DIR
+  respelled MODE DIR  a helper (an exec'd child) writes a file, the agent opens it for
+               reading by another spelling: ``symlink`` (helper writes DIR/link/out.json,
+               ``link`` -> ``real``; the agent reads DIR/real/out.json), ``dirfd`` (helper
+               writes DIR/out.json; the agent opens DIR, then ``out.json`` relative to that
+               fd), ``own`` (the agent itself writes DIR/link/mine.json and reads
+               DIR/real/mine.json: its own file, no loop); the reply ends with the helper's pid
   shm_loop     the agent creates and attaches a SysV segment, starts a helper that
                attaches it by id and writes its result there, then reads the
                result from its own attachment (no syscall: a loop)
@@ -104,6 +110,33 @@ def pulled(mode: str, d: str) -> str:
             raise OSError(ctypes.get_errno(), "pidfd_getfd")
         src = f" from {p.pid}"
     data = os.pread(fd, 4096, 0)
+    os.close(fd)
+    return f"read {len(data)} fd {fd}{src}"
+
+
+def respelled(mode: str, d: str) -> str:
+    """A file written under one spelling and read by the agent under another (see the docstring)."""
+    os.makedirs(os.path.join(d, "real"), exist_ok=True)
+    if not os.path.islink(os.path.join(d, "link")):
+        os.symlink("real", os.path.join(d, "link"))
+    src = ""
+    if mode == "own":
+        with open(os.path.join(d, "link", "mine.json"), "wb") as f:
+            f.write(PAYLOAD)
+        fd = os.open(os.path.join(d, "real", "mine.json"), os.O_RDONLY)
+    else:
+        written = os.path.join(d, "link", "out.json") if mode == "symlink" else os.path.join(d, "out.json")
+        p = subprocess.Popen([sys.executable, __file__, "writer", written, "0"])
+        if p.wait(timeout=30):
+            raise OSError(f"writer exited {p.returncode}")
+        src = f" from {p.pid}"
+        if mode == "symlink":
+            fd = os.open(os.path.join(d, "real", "out.json"), os.O_RDONLY)
+        else:
+            dirfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+            fd = os.open("out.json", os.O_RDONLY, dir_fd=dirfd)
+            os.close(dirfd)
+    data = os.read(fd, 4096)
     os.close(fd)
     return f"read {len(data)} fd {fd}{src}"
 
@@ -250,6 +283,9 @@ def main() -> None:
             print(handback(cmd, arg), flush=True)
         elif cmd in ("handle", "getfd", "tmpgetfd", "procfd", "tmpprocfd"):
             print(pulled(cmd, arg), flush=True)
+        elif cmd == "respelled":
+            mode, _, d = arg.partition(" ")
+            print(respelled(mode, d), flush=True)
         elif cmd in ("shm_loop", "shm_task"):
             print(shm(cmd[4:]), flush=True)
         else:

@@ -250,6 +250,10 @@ class L3Settings:
     #: loops it starts itself (CausalGraphBuilder._authored; docs/detection.md, L3, "The agent's own
     #: code in a child interpreter")
     agent_code_runs: bool = True
+    #: a read of a file its agent wrote is a read of the file the kernel returned (its inode), not
+    #: only of the path the open spelled: a symlinked directory, a hard link, a bind mount or a
+    #: directory fd cannot split one file in two (CausalGraphBuilder._held_file, op read_written)
+    reads_by_inode: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.known_quantile < 1.0:
@@ -668,6 +672,7 @@ class CausalGraphBuilder:
         # file it runs (or "inline:-c"...), and concrete path -> the agent process that last wrote
         # it (a later writer that is not the agent takes the path out: its content is then theirs)
         self.agent_code_runs = True  # [detect.l3] agent_code_runs
+        self.reads_by_inode = True  # [detect.l3] reads_by_inode
         self._agent_code: dict[str, str] = {}
         self._agent_wrote: dict[str, str] = {}
         # instance -> the edge by which an agent process reached it: the spawn of it by an agent
@@ -1026,10 +1031,23 @@ class CausalGraphBuilder:
         ``/proc/PID/fd/N`` (a magic link) names only ``/proc``, which carries no
         flow: the kernel reports the file it returned (op ``reopened``), taken
         here like a received one.
+
+        A file opened for reading that a process of the same agent wrote (op ``read_written``)
+        is the file that process wrote, whatever this open spelled: red-team round 5's
+        ``l3r5_symlinked_dir_loop`` (a forked child writes ``link/out.json``, the agent reads
+        ``real/out.json``, ``link`` a symlink to ``real``) was two files to a graph that
+        compared paths.  The open record has already read the path it named; when that path
+        is the one the inode was written through, nothing is added (the same read twice), else
+        the read is of the written path too (a hard link, a bind mount, a directory reached
+        through a symlink, ``openat(dirfd, name)`` whose directory no record names).
         """
         key = (int(ev.get("dev", 0)), int(ev.get("ino", 0)), int(ev.get("gen", 0)))
         tid = int(ev.get("tid", 0))
-        if ev.get("op") == "opened":
+        if ev.get("op") == "read_written":
+            spelled = self._last_open.pop(tid, None)
+            if not self.reads_by_inode or self.inode_paths.get(key) in (None, spelled):
+                return
+        elif ev.get("op") == "opened":
             real = self._last_open.pop(tid, None)
             tmpfile = self._last_tmpfile.pop(tid, False)
             if real is not None and carries_data(real):
@@ -1039,7 +1057,7 @@ class CausalGraphBuilder:
                     self._wrote(real, self._proc(int(ev.get("pid", 0))), self.image(ev))
                 self._learn_inode(key, real)
             return
-        if ev.get("op") not in HELD_OPS:
+        elif ev.get("op") not in HELD_OPS:
             return
         path = self.inode_paths.get(key)
         if path is None:
@@ -1460,6 +1478,7 @@ class CausalChannel(Channel):
             info = ctx.info
             self.builder = CausalGraphBuilder(info.root_pid if info else None, info.exe if info else None)
             self.builder.agent_code_runs = self.settings.agent_code_runs
+            self.builder.reads_by_inode = self.settings.reads_by_inode
             self.agent_image = normalise_exe(info.exe) if info and info.exe else None
             # The agent's working directory from before the sensor attached (its chdirs from then
             # on are the kernel's records): read at attach and journalled with the agent, so live
