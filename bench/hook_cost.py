@@ -68,6 +68,10 @@ per request:
   mapping for the watched loop, issue 13 gap 4's executable mappings); and ``kill``
   (kill(SIGCONT) of the OTHER loop, as
   ``setprio``: tp_btf/signal_generate runs for every signal on the host);
+  and session 27's ``openrw`` (a read-only open + close of a file the loop
+  wrote just before: the open exit's written_files lookup hits, a
+  ``read_written`` record per open for the watched loop -- L3's reads by
+  inode; ``open`` is the same lookup's miss);
 * who: ``unmonitored`` (a loop H7 does not watch) and ``monitored`` (a loop
   it watches, after its baseline: its windows are learnt first and loaded
   into the kernel filter, so its known syscalls are counted, not shipped);
@@ -203,6 +207,8 @@ OPS: dict[str, tuple[int, int]] = {
     "mmapw": (20_000, 5_000),
     # session 12's signal_generate hook (red-team round 10): a signal to the other loop
     "kill": (20_000, 5_000),
+    # session 27's: a read-only open of a file the loop wrote (L3's reads by inode)
+    "openrw": (20_000, 5_000),
 }
 #: ops timed while a receiver mark is live (the watched loop opened a FIFO for writing just before),
 #: and the op each is compared with (the same work with no mark live)

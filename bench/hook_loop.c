@@ -51,6 +51,9 @@
  *              the received fd (sys_exit_recvmsg: the cmsg walk and one file record, if watched)
  *   recv       the same pair of calls with no control message (what every other recvmsg pays)
  *   openw      open(FILE.PID.w, O_WRONLY|O_CREAT) + close (the open exit's writable-file record)
+ *   openrw     open(FILE.PID.x, O_RDONLY) + close of a file the loop wrote and closed just before the
+ *              timing (session 27: for a watched loop, the open exit's written_files lookup and a
+ *              read_written record per open, the worst case; `open` is the lookup's miss)
  *   shmat      shmat() + shmdt() of a private SysV segment (sys_exit_shmat and sys_exit_shmdt)
  * Session 10's hooks (round 8's sys_enter case and open-exit test, the receivers' fork/exec walk):
  *   perfopen PID  perf_event_open(a disabled software counter on PID, any CPU) + close: sys_enter's
@@ -331,7 +334,7 @@ int main(int argc, char **argv)
 			for (; nextra < EXTRA_FDS; nextra++)
 				if ((extra[nextra] = dup(zero)) < 0)
 					return 2;
-		if (!strcmp(op, "mmapw")) { /* written and closed now (watched: into written_files), reopened */
+		if (!strcmp(op, "mmapw") || !strcmp(op, "openrw")) { /* written and closed now (watched: into written_files) */
 			int w = open(xfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
 			if (w < 0 || write(w, created, sizeof(created)) != (ssize_t)sizeof(created) || close(w))
@@ -501,6 +504,12 @@ int main(int argc, char **argv)
 						if (got >= 0)
 							close(got);
 					}
+				} else if (!strcmp(op, "openrw")) {
+					int fd = open(xfile, O_RDONLY);
+
+					if (fd < 0)
+						rc = -1;
+					close(fd);
 				} else if (!strcmp(op, "openw")) {
 					int fd = open(wfile, O_WRONLY | O_CREAT, 0600);
 

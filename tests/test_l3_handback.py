@@ -384,6 +384,7 @@ def test_a_helpers_file_read_under_another_spelling_closes_the_loop(
     got = [f for f in flows if f.kind == "flow" and f.path == written and b.is_agent(f.dst)]
     assert got and got[0].via is not None and got[0].via.kind == "spawn", flows
     assert got[0].src.split(".")[0] == str(helper), got
+    assert b.respelled_reads >= 1
     off = CausalGraphBuilder(agent.proc.pid, sys.executable)
     off.reads_by_inode = False
     off_flows: list[ProcEdge] = []
@@ -425,6 +426,7 @@ def test_a_read_of_a_file_under_the_path_it_was_written_adds_nothing() -> None:
     edges = b.edges(events, flows)
     assert [(f.path, f.kind) for f in flows if f.kind == "flow"] == [("/w/out.json", "flow")], flows
     assert edges.count(("file:/w/*.json", "exe:/usr/bin/python3", "read")) == 1, edges
+    assert b.respelled_reads == 0
     again = [
         _ev("open", agent, 7, op="openat", dfd=-100, path="/v/out.json", flags=os.O_RDONLY),
         _ev("file", agent, 8, op="read_written", fd=4, flags=os.O_RDONLY, name="out.json", **ino),
@@ -434,3 +436,4 @@ def test_a_read_of_a_file_under_the_path_it_was_written_adds_nothing() -> None:
     more: list[ProcEdge] = []
     b.edges(again, more)
     assert [f.path for f in more if f.kind == "flow"] == ["/w/out.json"], more
+    assert b.respelled_reads == 1

@@ -673,6 +673,7 @@ class CausalGraphBuilder:
         # it (a later writer that is not the agent takes the path out: its content is then theirs)
         self.agent_code_runs = True  # [detect.l3] agent_code_runs
         self.reads_by_inode = True  # [detect.l3] reads_by_inode
+        self.respelled_reads = 0  # reads of a written file its open named otherwise (by inode)
         self._agent_code: dict[str, str] = {}
         self._agent_wrote: dict[str, str] = {}
         # instance -> the edge by which an agent process reached it: the spawn of it by an agent
@@ -1047,6 +1048,7 @@ class CausalGraphBuilder:
             spelled = self._last_open.pop(tid, None)
             if not self.reads_by_inode or self.inode_paths.get(key) in (None, spelled):
                 return
+            self.respelled_reads += 1
         elif ev.get("op") == "opened":
             real = self._last_open.pop(tid, None)
             tmpfile = self._last_tmpfile.pop(tid, False)
@@ -2017,6 +2019,9 @@ class CausalChannel(Channel):
             "known_windows": int(self.known.size),
             "syscalls_shipped": self.syscalls_shipped,
             "syscalls_known_in_kernel": self.syscalls_known,
+            # reads of a file the agent's tree wrote that its open named by another path, or
+            # relative to a directory fd (taken by inode: reads_by_inode)
+            "respelled_reads": self.builder.respelled_reads if self.builder is not None else 0,
             "last": self.last,
         }
 
