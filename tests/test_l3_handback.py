@@ -183,6 +183,16 @@ def _ev(t: str, pid: int, ts: int, **kw: Any) -> dict[str, Any]:
     return {"type": t, "pid": pid, "tid": pid, "ts_ns": ts, "comm": "x", **kw}
 
 
+def _tool_wrote(agent: int, child: int, name: str, ino: dict[str, int]) -> list[dict[str, Any]]:
+    """The agent forks ``child``, which execs a tool that opens /w/NAME for writing (and its file record)."""
+    return [
+        _ev("fork", agent, 1, child=child),
+        _ev("exec", child, 2, filename="/usr/bin/tool", interp="", exe_name="tool"),
+        _ev("open", child, 3, op="openat", dfd=-100, path=f"/w/{name}", flags=os.O_WRONLY | os.O_CREAT),
+        _ev("file", child, 4, op="opened", fd=3, flags=os.O_WRONLY, name=name, **ino),
+    ]
+
+
 def test_a_renamed_file_passed_as_fd_is_its_new_name_and_an_unknown_inode_no_node() -> None:
     """Records as the kernel sends them (no BPF): a child writes out.tmp, renames it to out.json and
     passes the fd; the receipt is a read of out.json (the inode follows the rename).  A received file
@@ -190,10 +200,7 @@ def test_a_renamed_file_passed_as_fd_is_its_new_name_and_an_unknown_inode_no_nod
     agent, child = 100, 101
     ino = {"dev": 8, "ino": 77, "gen": 3}
     events = [
-        _ev("fork", agent, 1, child=child),
-        _ev("exec", child, 2, filename="/usr/bin/tool", interp="", exe_name="tool"),
-        _ev("open", child, 3, op="openat", dfd=-100, path="/w/out.tmp", flags=os.O_WRONLY | os.O_CREAT),
-        _ev("file", child, 4, op="opened", fd=3, flags=os.O_WRONLY, name="out.tmp", **ino),
+        *_tool_wrote(agent, child, "out.tmp", ino),
         _ev("open", child, 5, op="rename_from", dfd=-100, path="/w/out.tmp", flags=0),
         _ev("open", child, 6, op="rename_to", dfd=-100, path="/w/out.json", flags=0),
         _ev("file", agent, 7, op="received", fd=5, flags=os.O_RDONLY, name="out.json", **ino),
@@ -414,10 +421,7 @@ def test_a_read_of_a_file_under_the_path_it_was_written_adds_nothing() -> None:
     agent, child = 100, 101
     ino = {"dev": 8, "ino": 77, "gen": 3}
     events = [
-        _ev("fork", agent, 1, child=child),
-        _ev("exec", child, 2, filename="/usr/bin/tool", interp="", exe_name="tool"),
-        _ev("open", child, 3, op="openat", dfd=-100, path="/w/out.json", flags=os.O_WRONLY | os.O_CREAT),
-        _ev("file", child, 4, op="opened", fd=3, flags=os.O_WRONLY, name="out.json", **ino),
+        *_tool_wrote(agent, child, "out.json", ino),
         _ev("open", agent, 5, op="openat", dfd=-100, path="/w/out.json", flags=os.O_RDONLY),
         _ev("file", agent, 6, op="read_written", fd=4, flags=os.O_RDONLY, name="out.json", **ino),
     ]
