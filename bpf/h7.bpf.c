@@ -909,6 +909,8 @@ static __always_inline void file_identity(struct file *f, __u32 agent, struct h7
 		w = under_written(ino, agent, &k, &fl);
 	if (w && w->agent == agent) {
 		fl |= H7_EXF_WRITTEN;
+		if (w->flags & H7_WRITTEN_COPY)
+			fl |= H7_EXF_VIA_COPY;
 		x->written_ns = w->ts_ns;
 	}
 	x->id_flags = fl;
@@ -935,6 +937,62 @@ static __always_inline void file_written(__u32 agent, struct file *f)
 static __always_inline void on_close(__u32 agent, int fd)
 {
 	file_written(agent, fd_file(fd));
+}
+
+/*
+ * The written mark follows the bytes through an in-kernel copy (red-team round 9's
+ * g4r9_written_exec_laundered_by_copier: a sync job outside every agent copies the program the
+ * agent dropped, and the agent runs the copy).  sendfile(2) (Python's shutil.copyfile) and
+ * copy_file_range(2) (coreutils cp, os.copy_file_range) name both files: when the source is
+ * marked, the destination gets the source's mark (agent, time of the agent's write) plus
+ * H7_WRITTEN_COPY, whoever the caller is -- the copier is usually outside the agent.  Marked at
+ * entry (the copy has not happened yet; a failed one leaves a mark on a file opened for writing
+ * anyway).  A copy through userspace (read + write, cat) or a reflink (FICLONE) leaves no mark:
+ * docs/detection.md.  Cost: these two syscalls only, one fd walk and one hash lookup each; a
+ * sendfile to a socket (a web server's) stops at the destination's mode.
+ */
+struct h7_sys_enter_ctx {
+	__u64 common; /* common_type, common_flags, common_preempt_count, common_pid */
+	__s32 nr;     /* __syscall_nr */
+	__s32 _pad;
+	__u64 args[6];
+};
+
+static __always_inline int copy_mark(int in_fd, int out_fd)
+{
+	struct file *src = task_fd_file(in_fd), *dst;
+	struct h7_file_key k = {};
+	struct h7_written *w, c;
+
+	if (!src || (BPF_CORE_READ(src, f_inode, i_mode) & S_IFMT) != S_IFREG)
+		return 0;
+	file_key(src, &k);
+	w = bpf_map_lookup_elem(&written_files, &k);
+	if (!w)
+		return 0;
+	c = *w;
+	dst = task_fd_file(out_fd);
+	if (!dst || dst == src || !(BPF_CORE_READ(dst, f_mode) & FMODE_WRITE) ||
+	    (BPF_CORE_READ(dst, f_inode, i_mode) & S_IFMT) != S_IFREG)
+		return 0;
+	file_key(dst, &k);
+	c.flags |= H7_WRITTEN_COPY;
+	bpf_map_update_elem(&written_files, &k, &c, BPF_ANY);
+	return 0;
+}
+
+/* sendfile(out_fd, in_fd, offset, count) */
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int h7_tp_enter_sendfile(struct h7_sys_enter_ctx *ctx)
+{
+	return copy_mark((int)ctx->args[1], (int)ctx->args[0]);
+}
+
+/* copy_file_range(fd_in, off_in, fd_out, off_out, len, flags) */
+SEC("tracepoint/syscalls/sys_enter_copy_file_range")
+int h7_tp_enter_copy_file_range(struct h7_sys_enter_ctx *ctx)
+{
+	return copy_mark((int)ctx->args[0], (int)ctx->args[2]);
 }
 
 /*

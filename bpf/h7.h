@@ -164,6 +164,7 @@ enum h7_exec_flags {
 	H7_EXF_WRITTEN = 16, /* a process of the same agent closed it after opening it writable */
 	H7_EXF_VIA_OVERLAY = 32, /* WRITTEN by the overlay's real (upper/lower) file, not the overlay's inode */
 	H7_EXF_VIA_LOOP = 64,    /* WRITTEN by the image file the loop device under its file system reads */
+	H7_EXF_VIA_COPY = 128,   /* WRITTEN: the file is an in-kernel copy (sendfile, copy_file_range) of one */
 };
 
 /*
@@ -801,10 +802,15 @@ struct h7_file_key {
 	__u32 gen;
 };
 
+/* struct h7_written.flags */
+enum h7_written_flags {
+	H7_WRITTEN_COPY = 1, /* marked by an in-kernel copy of a marked file (any copier), not by a close */
+};
+
 struct h7_written {
-	__u64 ts_ns; /* CLOCK_MONOTONIC of the close */
+	__u64 ts_ns; /* CLOCK_MONOTONIC of the agent's close (a copy keeps its source's) */
 	__u32 agent;
-	__u32 _pad;
+	__u32 flags; /* enum h7_written_flags */
 };
 
 /* A daemon whose next children join an agent's scope (key: daemon tgid). */

@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -638,6 +639,9 @@ def main() -> None:
     )
     a = ap.parse_args()
     a.stacks = [x for s in a.stacks for x in s.split(",") if x]
+    # A stopped run (kill, a CI timeout) must not leave the agent, its model API, sites, sinkhole
+    # and sensor behind: SIGTERM unwinds like Ctrl-C, through the stack's ``finally: run.stop()``.
+    signal.signal(signal.SIGTERM, _terminated)
     if os.geteuid() != 0:
         sys.exit("eval: h7 attach needs root")
     a.results.mkdir(parents=True, exist_ok=True)
@@ -668,6 +672,10 @@ def main() -> None:
         run.say(f"results -> {a.results / (name + '.json')}")
     if failed:
         sys.exit(f"eval: stack(s) failed: {', '.join(failed)}")
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    sys.exit(f"eval: stopped by signal {signum}; the stack's processes are stopped, its results not written")
 
 
 def tail(p: Path, n: int = 40) -> str:

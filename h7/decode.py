@@ -107,7 +107,7 @@ OUTSIDE_TYPES = frozenset({"recv_exec"})
 RECV_KINDS = {1: "fifo", 2: "unix", 3: "tcp", 4: "file"}
 # enum h7_exec_flags
 EXF_DELETED, EXF_MEMFD, EXF_ANON, EXF_UNHASHED, EXF_WRITTEN = 1, 2, 4, 8, 16
-EXF_VIA_OVERLAY, EXF_VIA_LOOP = 32, 64
+EXF_VIA_OVERLAY, EXF_VIA_LOOP, EXF_VIA_COPY = 32, 64, 128
 EXEC_FLAG_NAMES = {
     EXF_DELETED: "deleted",
     EXF_MEMFD: "memfd",
@@ -116,6 +116,7 @@ EXEC_FLAG_NAMES = {
     EXF_WRITTEN: "agent-written",
     EXF_VIA_OVERLAY: "written-via-overlay",
     EXF_VIA_LOOP: "written-via-loop-image",
+    EXF_VIA_COPY: "written-via-copy",
 }
 #: enum h7_open_op: creat(2) comes as flags O_CREAT|O_WRONLY|O_TRUNC, link(2)/linkat(2) as the new
 #: name with O_CREAT|O_WRONLY (the caller put a file there)
@@ -604,7 +605,9 @@ SCOPE_EXITING = 2  # h7_scope.flags H7_SCOPE_EXITING: its exit hook ran; a switc
 FILE_KEY_DTYPE = np.dtype([("ino", "<u8"), ("dev", "<u4"), ("gen", "<u4")])
 #: struct h7_held_key: a /proc/<pid>/mem file found open at attach (its procfs inode, kernel dev encoding)
 HELD_KEY_DTYPE = np.dtype([("ino", "<u8"), ("dev", "<u4"), ("_pad", "<u4")])
-WRITTEN_DTYPE = np.dtype([("ts_ns", "<u8"), ("agent", "<u4"), ("_pad", "<u4")])
+WRITTEN_DTYPE = np.dtype([("ts_ns", "<u8"), ("agent", "<u4"), ("flags", "<u4")])
+#: h7_written.flags: the mark was carried by an in-kernel copy (sendfile, copy_file_range)
+WRITTEN_COPY = 1
 FOLLOW_DTYPE = np.dtype([("until_ns", "<u8"), ("agent", "<u4"), ("_pad", "<u4")])
 RECV_MARK_DTYPE = np.dtype(
     [

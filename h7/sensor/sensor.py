@@ -227,6 +227,9 @@ RECV_EXIT_PROGRAMS = (
 AIO_EXIT_PROGRAMS = ("h7_tp_exit_io_submit",)
 #: the exits of shmget/shmat/shmdt: SysV shared-memory segments as L3 nodes (same terms)
 SHM_EXIT_PROGRAMS = ("h7_tp_exit_shmget", "h7_tp_exit_shmat", "h7_tp_exit_shmdt")
+#: the entries of sendfile and copy_file_range: an agent-written file's mark carried to its copy,
+#: whoever copies it (L2's exec identity of a laundered drop); optional like the other syscall tracepoints
+COPY_ENTER_PROGRAMS = ("h7_tp_enter_sendfile", "h7_tp_enter_copy_file_range")
 #: tp_btf programs the sensor can run without (they refine, they do not see), and the open exits.
 OPTIONAL_TRACEPOINTS = {
     "tp_btf/inet_sock_set_state",
@@ -243,6 +246,8 @@ OPTIONAL_TRACEPOINTS = {
     "tracepoint/syscalls/sys_exit_shmat",
     "tracepoint/syscalls/sys_exit_shmdt",
     "tracepoint/syscalls/sys_exit_io_submit",
+    "tracepoint/syscalls/sys_enter_sendfile64",
+    "tracepoint/syscalls/sys_enter_copy_file_range",
     "tp_btf/cgroup_attach_task",
     "tp_btf/signal_generate",
 }

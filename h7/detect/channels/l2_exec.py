@@ -344,6 +344,8 @@ def _written_via(flags: set[str]) -> dict[str, str]:
         return {"written_via": "overlay"}
     if "written-via-loop-image" in flags:
         return {"written_via": "loop-image"}
+    if "written-via-copy" in flags:
+        return {"written_via": "copy"}
     return {}
 
 
