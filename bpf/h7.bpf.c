@@ -919,14 +919,24 @@ static __always_inline void file_identity(struct file *f, __u32 agent, struct h7
 /* close(fd) by a monitored process: remember regular files it had open
  * for writing.  (A file cannot be executed while open for writing, so a
  * writer that execs it has closed it first.) */
+static __always_inline int reg_file(struct file *f)
+{
+	return f && (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) == S_IFREG;
+}
+
+/* A file written_files can mark: a regular file open for writing (by a close, or as a copy's
+ * destination). */
+static __always_inline int markable(struct file *f)
+{
+	return f && (BPF_CORE_READ(f, f_mode) & FMODE_WRITE) && reg_file(f);
+}
+
 static __always_inline void file_written(__u32 agent, struct file *f)
 {
 	struct h7_file_key k = {};
 	struct h7_written w = {};
 
-	if (!f || !(BPF_CORE_READ(f, f_mode) & FMODE_WRITE))
-		return;
-	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFREG)
+	if (!markable(f))
 		return;
 	file_key(f, &k);
 	w.ts_ns = bpf_ktime_get_ns();
@@ -964,7 +974,7 @@ static __always_inline int copy_mark(int in_fd, int out_fd)
 	struct h7_file_key k = {};
 	struct h7_written *w, c;
 
-	if (!src || (BPF_CORE_READ(src, f_inode, i_mode) & S_IFMT) != S_IFREG)
+	if (!reg_file(src))
 		return 0;
 	file_key(src, &k);
 	w = bpf_map_lookup_elem(&written_files, &k);
@@ -972,8 +982,7 @@ static __always_inline int copy_mark(int in_fd, int out_fd)
 		return 0;
 	c = *w;
 	dst = task_fd_file(out_fd);
-	if (!dst || dst == src || !(BPF_CORE_READ(dst, f_mode) & FMODE_WRITE) ||
-	    (BPF_CORE_READ(dst, f_inode, i_mode) & S_IFMT) != S_IFREG)
+	if (dst == src || !markable(dst))
 		return 0;
 	file_key(dst, &k);
 	c.flags |= H7_WRITTEN_COPY;
@@ -1061,7 +1070,7 @@ static __always_inline void exec_file_emit(__u32 agent, struct file *f, const ch
 {
 	struct h7_event *ev;
 
-	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFREG)
+	if (!reg_file(f))
 		return;
 	ev = event_start(H7_EV_EXEC_FD, agent);
 	if (!ev)
@@ -5099,7 +5108,7 @@ static __always_inline void file_emit(__u32 agent, __u32 op, __u32 hook, int fd,
 	struct h7_file_key k = {};
 	struct h7_event *ev;
 
-	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFREG)
+	if (!reg_file(f))
 		return;
 	file_key(f, &k);
 	ev = event_start_sz(H7_EV_FILE, agent, H7_EV_SIZE(file));

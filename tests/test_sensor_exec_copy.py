@@ -24,14 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_sensor_exec_layers import _certified, _exec_of
+from test_sensor_exec_layers import TOOL, _certified, _exec_of
 from test_sensor_gaps import watched
 
 from h7.sensor.sensor import COPY_ENTER_PROGRAMS
 
 #: fixtures this module takes from test_sensor_gaps (a watched gap agent)
 FIXTURES = (watched,)
-TOOL = "/usr/bin/id"
 
 
 def _sendfile(src: Path, dst: Path) -> None:
