@@ -911,6 +911,8 @@ static __always_inline void file_identity(struct file *f, __u32 agent, struct h7
 		fl |= H7_EXF_WRITTEN;
 		if (w->flags & H7_WRITTEN_COPY)
 			fl |= H7_EXF_VIA_COPY;
+		if (w->flags & H7_WRITTEN_RELAY)
+			fl |= H7_EXF_VIA_RELAY;
 		x->written_ns = w->ts_ns;
 	}
 	x->id_flags = fl;
@@ -1002,24 +1004,6 @@ SEC("tracepoint/syscalls/sys_enter_copy_file_range")
 int h7_tp_enter_copy_file_range(struct h7_sys_enter_ctx *ctx)
 {
 	return copy_mark((int)ctx->args[0], (int)ctx->args[2]);
-}
-
-/*
- * fentry mode (gap "written_files"): filp_close is where a file leaves a
- * file table on every path but close(2) on 6.8+ kernels (which sys_enter
- * sees): io_uring's IORING_OP_CLOSE, close_range(2), dup2/dup3 onto it,
- * O_CLOEXEC at exec (red-team round 4's g4r4_uring_written_exec).  Files
- * closed by exit_files() after the exit tracepoint dropped the task's scope
- * are not seen (docs/detection.md).
- */
-SEC("fentry/filp_close")
-int BPF_PROG(h7_fe_filp_close, struct file *filp)
-{
-	struct h7_scope *s = scope_current();
-
-	if (s)
-		file_written(s->agent, filp);
-	return 0;
 }
 
 /* N of "/proc/self/fd/N" or "/dev/fd/N", else -1. */
@@ -1372,12 +1356,17 @@ static __always_inline void recv_mark(__u64 obj, __u64 ino, __u32 kind, __u32 ag
 	recv_mark_in(&m, obj, ino, kind, agent, agent_tgid, holder, holder_comm);
 }
 
-struct h7_fdscan {
+/* A walk of a file table's open descriptors, one bpf_loop step each (fd_walk_step). */
+struct h7_fdwalk {
 	struct file **fds;
 	unsigned long *open_fds;
 	__u32 max;   /* slots walked: min(max_fds, H7_RECV_FD_SCAN) */
 	__u32 word;  /* the open_fds word in `bits` */
 	__u64 bits;  /* its open descriptors not walked yet */
+};
+
+struct h7_fdscan {
+	struct h7_fdwalk w;
 	__u32 hit;
 	__u64 now;
 	struct h7_recv_mark m;
@@ -1403,38 +1392,74 @@ static __always_inline __u32 bit_index(__u64 b)
 	return n;
 }
 
+/* Start a walk of t's file table (its first H7_RECV_FD_SCAN slots); 0: no table to walk. */
+static __always_inline int fd_walk_start(struct h7_fdwalk *w, struct task_struct *t)
+{
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+
+	if (!fdt)
+		return 0;
+	w->fds = BPF_CORE_READ(fdt, fd);
+	w->open_fds = BPF_CORE_READ(fdt, open_fds);
+	w->max = BPF_CORE_READ(fdt, max_fds);
+	if (w->max > H7_RECV_FD_SCAN)
+		w->max = H7_RECV_FD_SCAN;
+	return w->fds && w->open_fds && !bpf_probe_read_kernel(&w->bits, sizeof(w->bits), w->open_fds);
+}
+
+/* Every descriptor below H7_RECV_FD_SCAN open, plus one step per bitmap word. */
+#define H7_FD_WALK_STEPS (H7_RECV_FD_SCAN + H7_RECV_FD_SCAN / 64)
+
 /*
- * One step of the walk of a file table: the next open descriptor (its socket's struct sock, or
- * its FIFO's inode, looked up in recv_marks), or the next word of the table's open_fds bitmap.
- * Only open descriptors cost a read each: a daemon's table is mostly empty slots (its max_fds
- * stays at the most it ever had open), which a slot-by-slot walk paid a probe read each for
- * (bench hook_cost `execmark`: 43 us per fork of a process whose table had grown to 1024 slots).
+ * One step of a walk: the next open descriptor's file, or NULL with *stop set to what the
+ * bpf_loop callback returns (1: the table is done; 0: a bitmap word was loaded, or an empty
+ * slot).  Only open descriptors cost a read each: a daemon's table is mostly empty slots (its
+ * max_fds stays at the most it ever had open), which a slot-by-slot walk paid a probe read each
+ * for (bench hook_cost `execmark`: 43 us per fork of a process whose table had grown to 1024).
  */
+static __always_inline struct file *fd_walk_next(struct h7_fdwalk *w, long *stop)
+{
+	struct file *f = 0;
+	__u64 low;
+	__u32 i;
+
+	*stop = 0;
+	if (!w->bits) {
+		w->word++;
+		if (w->word * 64 >= w->max ||
+		    bpf_probe_read_kernel(&w->bits, sizeof(w->bits), &w->open_fds[w->word & 0xffff]))
+			*stop = 1;
+		return 0;
+	}
+	low = w->bits & -w->bits;
+	w->bits &= w->bits - 1;
+	i = w->word * 64 + bit_index(low);
+	if (i >= w->max) {
+		*stop = 1;
+		return 0;
+	}
+	if (bpf_probe_read_kernel(&f, sizeof(f), &w->fds[i]))
+		return 0;
+	return f;
+}
+
+/* One step of recv_find's walk: the next open descriptor's socket (its struct sock) or FIFO (its
+ * inode), looked up in recv_marks. */
 static long recv_fd_step(__u32 k, void *ctx)
 {
 	struct h7_fdscan *c = ctx;
 	struct h7_recv_mark *m;
-	struct file *f = 0;
+	struct file *f;
 	struct inode *ino;
 	struct socket *so;
 	struct sock *sk = 0;
-	__u64 key, ino_nr, low;
-	__u32 mode, i;
+	__u64 key, ino_nr;
+	__u32 mode;
+	long stop;
 
-	if (!c->bits) {
-		c->word++;
-		if (c->word * 64 >= c->max ||
-		    bpf_probe_read_kernel(&c->bits, sizeof(c->bits), &c->open_fds[c->word & 0xffff]))
-			return 1;
-		return 0;
-	}
-	low = c->bits & -c->bits;
-	c->bits &= c->bits - 1;
-	i = c->word * 64 + bit_index(low);
-	if (i >= c->max)
-		return 1;
-	if (bpf_probe_read_kernel(&f, sizeof(f), &c->fds[i]) || !f)
-		return 0;
+	f = fd_walk_next(&c->w, &stop);
+	if (!f)
+		return stop;
 	ino = BPF_CORE_READ(f, f_inode);
 	if (!ino)
 		return 0;
@@ -1482,25 +1507,15 @@ static __always_inline int recv_find(struct task_struct *t, __u64 now, struct h7
 	__u32 tgid = BPF_CORE_READ(t, tgid);
 	struct h7_recv_mark *m = bpf_map_lookup_elem(&recv_procs, &tgid);
 	struct h7_fdscan c = {};
-	struct fdtable *fdt;
 
 	if (m && now <= m->until_ns) {
 		__builtin_memcpy(out, m, sizeof(*out));
 		return 1;
 	}
-	fdt = BPF_CORE_READ(t, files, fdt);
-	if (!fdt)
-		return 0;
-	c.fds = BPF_CORE_READ(fdt, fd);
-	c.open_fds = BPF_CORE_READ(fdt, open_fds);
-	c.max = BPF_CORE_READ(fdt, max_fds);
-	if (c.max > H7_RECV_FD_SCAN)
-		c.max = H7_RECV_FD_SCAN;
 	c.now = now;
-	if (!c.fds || !c.open_fds || bpf_probe_read_kernel(&c.bits, sizeof(c.bits), c.open_fds))
+	if (!fd_walk_start(&c.w, t))
 		return 0;
-	/* every descriptor below H7_RECV_FD_SCAN open, plus one step per bitmap word */
-	bpf_loop(H7_RECV_FD_SCAN + H7_RECV_FD_SCAN / 64, recv_fd_step, &c, 0);
+	bpf_loop(H7_FD_WALK_STEPS, recv_fd_step, &c, 0);
 	if (!c.hit)
 		return 0;
 	c.m.holder = tgid;
@@ -1558,6 +1573,130 @@ static __always_inline void recv_file_open(struct file *f, __u64 now)
 	if (BPF_CORE_READ(f, f_mode) & FMODE_WRITE)
 		return;
 	recv_written(f, now, bpf_get_current_pid_tgid() >> 32, &m);
+}
+
+/*
+ * A relayed write (issue 13 gap 4, copies through userspace): a process outside every agent that
+ * holds a live H7_RECV_FILE mark -- it read (or ran) a file an agent wrote while young, within the
+ * receiver window, or it was forked by such a process -- writes a regular file: the file gets the
+ * agent's mark, with the time of the agent's own write and H7_WRITTEN_RELAY.  `cat drop > bin/x`,
+ * `dd`, a Python read/write loop: the bytes pass through the copier's memory, where no in-kernel
+ * copy call (copy_mark) names both files.  The content is not compared: a holder that writes some
+ * other file in its window marks that one too (docs/detection.md).  A mark of the same agent
+ * already there is kept (the agent's own close says more than a relay).
+ */
+static __always_inline void relay_mark(struct h7_recv_mark *m, struct file *f)
+{
+	struct h7_file_key k = {};
+	struct h7_written w = {}, *old;
+
+	if (!markable(f))
+		return;
+	file_key(f, &k);
+	old = bpf_map_lookup_elem(&written_files, &k);
+	if (old && old->agent == m->agent)
+		return;
+	w.ts_ns = m->act_ns;
+	w.agent = m->agent;
+	w.flags = H7_WRITTEN_RELAY;
+	bpf_map_update_elem(&written_files, &k, &w, BPF_ANY);
+}
+
+/* The current process's live H7_RECV_FILE mark, or NULL.  The cheap test first: no mark anywhere
+ * is live (an array load) on nearly every call on a host. */
+static __always_inline struct h7_recv_mark *relay_holder(__u32 tgid, __u64 now)
+{
+	struct h7_recv_mark *m;
+
+	if (!recv_live(now))
+		return 0;
+	m = bpf_map_lookup_elem(&recv_procs, &tgid);
+	if (!m || m->kind != H7_RECV_FILE || now > m->until_ns)
+		return 0;
+	return m;
+}
+
+/* close(2), or dup2/dup3 onto fd, by a process outside every agent */
+static __always_inline void relay_close(int fd)
+{
+	struct h7_recv_mark *m = relay_holder(bpf_get_current_pid_tgid() >> 32, bpf_ktime_get_ns());
+
+	if (m)
+		relay_mark(m, task_fd_file(fd));
+}
+
+/* The walk of an exiting process's file table (exit_fd_step): what each writable regular file
+ * still open gets. */
+struct h7_exitscan {
+	struct h7_fdwalk w;
+	__u32 agent;        /* the exiting process's own agent: file_written */
+	struct h7_recv_mark m; /* else a holder's mark: relay_mark */
+};
+
+static long exit_fd_step(__u32 k, void *ctx)
+{
+	struct h7_exitscan *c = ctx;
+	struct file *f;
+	long stop;
+
+	f = fd_walk_next(&c->w, &stop);
+	if (!markable(f))
+		return stop;
+	if (c->agent)
+		file_written(c->agent, f);
+	else
+		relay_mark(&c->m, f);
+	return 0;
+}
+
+/*
+ * The last thread of a process exits: the files it still holds open for writing are closed by
+ * exit_files() after sched_process_exit, where no hook of H7's sees a close (fentry mode's
+ * filp_close runs after the exit dropped the task's scope).  So they are marked here, before:
+ * with the process's own agent (a tool that writes a program and exits without close(2): a C
+ * program, `os._exit`), or with a relay holder's mark (an outside `dd if=drop > x`: x is dd's
+ * stdout, closed only by its exit).  Only the open descriptors below H7_RECV_FD_SCAN cost a read.
+ */
+static __always_inline void exit_mark(struct task_struct *p, __u32 agent)
+{
+	struct h7_exitscan c = {};
+	struct h7_recv_mark *m;
+
+	if (BPF_CORE_READ(p, signal, live.counter) > 0)
+		return; /* not the last thread: the table stays with the others */
+	if (!agent) {
+		m = relay_holder(p->tgid, bpf_ktime_get_ns());
+		if (!m)
+			return;
+		__builtin_memcpy(&c.m, m, sizeof(c.m));
+	}
+	c.agent = agent;
+	if (fd_walk_start(&c.w, p))
+		bpf_loop(H7_FD_WALK_STEPS, exit_fd_step, &c, 0);
+}
+
+/*
+ * fentry mode (gap "written_files"): filp_close is where a file leaves a
+ * file table on every path but close(2) on 6.8+ kernels (which sys_enter
+ * sees): io_uring's IORING_OP_CLOSE, close_range(2), dup2/dup3 onto it,
+ * O_CLOEXEC at exec (red-team round 4's g4r4_uring_written_exec).  Files
+ * still open when a process exits are marked at its exit (exit_mark); a
+ * relay holder's closes are marked here too (relay_mark).
+ */
+SEC("fentry/filp_close")
+int BPF_PROG(h7_fe_filp_close, struct file *filp)
+{
+	struct h7_scope *s = scope_current();
+	struct h7_recv_mark *m;
+
+	if (s) {
+		file_written(s->agent, filp);
+		return 0;
+	}
+	m = relay_holder(bpf_get_current_pid_tgid() >> 32, bpf_ktime_get_ns());
+	if (m)
+		relay_mark(m, filp);
+	return 0;
 }
 
 /* sched_process_fork of a parent outside every agent: a marked parent's new process inherits the mark. */
@@ -2166,6 +2305,7 @@ int BPF_PROG(h7_exit, struct task_struct *p)
 	__u32 agent;
 
 	held_exit(p);
+	exit_mark(p, s ? s->agent : 0);
 	if (!s)
 		return 0;
 	agent = s->agent;
@@ -6344,6 +6484,14 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	case H7_NR_move_pages:
 	case H7_NR_kcmp:
 		on_sched_oracle(nat, id, regs, ia32);
+		break;
+	case H7_NR_close: /* a relay holder's write (an agent's own: on_close, below, overrides) */
+		relay_close((int)ARG1(regs));
+		break;
+	case H7_NR_dup2:
+	case H7_NR_dup3:
+		if ((int)ARG1(regs) != (int)ARG2(regs))
+			relay_close((int)ARG2(regs));
 		break;
 	}
 	s = scope_of((__u32)pt);

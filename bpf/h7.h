@@ -165,6 +165,7 @@ enum h7_exec_flags {
 	H7_EXF_VIA_OVERLAY = 32, /* WRITTEN by the overlay's real (upper/lower) file, not the overlay's inode */
 	H7_EXF_VIA_LOOP = 64,    /* WRITTEN by the image file the loop device under its file system reads */
 	H7_EXF_VIA_COPY = 128,   /* WRITTEN: the file is an in-kernel copy (sendfile, copy_file_range) of one */
+	H7_EXF_VIA_RELAY = 256,  /* WRITTEN: by a process outside the agent that had read a file the agent wrote */
 };
 
 /*
@@ -805,6 +806,8 @@ struct h7_file_key {
 /* struct h7_written.flags */
 enum h7_written_flags {
 	H7_WRITTEN_COPY = 1, /* marked by an in-kernel copy of a marked file (any copier), not by a close */
+	H7_WRITTEN_RELAY = 2, /* written by a process outside every agent that had read a marked file
+				 (a copy through userspace: cat, dd, a read/write loop) */
 };
 
 struct h7_written {

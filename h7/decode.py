@@ -107,7 +107,7 @@ OUTSIDE_TYPES = frozenset({"recv_exec"})
 RECV_KINDS = {1: "fifo", 2: "unix", 3: "tcp", 4: "file"}
 # enum h7_exec_flags
 EXF_DELETED, EXF_MEMFD, EXF_ANON, EXF_UNHASHED, EXF_WRITTEN = 1, 2, 4, 8, 16
-EXF_VIA_OVERLAY, EXF_VIA_LOOP, EXF_VIA_COPY = 32, 64, 128
+EXF_VIA_OVERLAY, EXF_VIA_LOOP, EXF_VIA_COPY, EXF_VIA_RELAY = 32, 64, 128, 256
 EXEC_FLAG_NAMES = {
     EXF_DELETED: "deleted",
     EXF_MEMFD: "memfd",
@@ -117,6 +117,7 @@ EXEC_FLAG_NAMES = {
     EXF_VIA_OVERLAY: "written-via-overlay",
     EXF_VIA_LOOP: "written-via-loop-image",
     EXF_VIA_COPY: "written-via-copy",
+    EXF_VIA_RELAY: "written-via-relay",
 }
 #: enum h7_open_op: creat(2) comes as flags O_CREAT|O_WRONLY|O_TRUNC, link(2)/linkat(2) as the new
 #: name with O_CREAT|O_WRONLY (the caller put a file there)
@@ -606,8 +607,9 @@ FILE_KEY_DTYPE = np.dtype([("ino", "<u8"), ("dev", "<u4"), ("gen", "<u4")])
 #: struct h7_held_key: a /proc/<pid>/mem file found open at attach (its procfs inode, kernel dev encoding)
 HELD_KEY_DTYPE = np.dtype([("ino", "<u8"), ("dev", "<u4"), ("_pad", "<u4")])
 WRITTEN_DTYPE = np.dtype([("ts_ns", "<u8"), ("agent", "<u4"), ("flags", "<u4")])
-#: h7_written.flags: the mark was carried by an in-kernel copy (sendfile, copy_file_range)
-WRITTEN_COPY = 1
+#: h7_written.flags: the mark was carried by an in-kernel copy (sendfile, copy_file_range), or
+#: written by a process outside the agent that had read a marked file (a relay: cat, dd)
+WRITTEN_COPY, WRITTEN_RELAY = 1, 2
 FOLLOW_DTYPE = np.dtype([("until_ns", "<u8"), ("agent", "<u4"), ("_pad", "<u4")])
 RECV_MARK_DTYPE = np.dtype(
     [

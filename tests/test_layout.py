@@ -213,6 +213,8 @@ def test_header_constants_match() -> None:
         ("H7_EXF_VIA_LOOP", decode.EXF_VIA_LOOP),
         ("H7_EXF_VIA_COPY", decode.EXF_VIA_COPY),
         ("H7_WRITTEN_COPY", decode.WRITTEN_COPY),
+        ("H7_EXF_VIA_RELAY", decode.EXF_VIA_RELAY),
+        ("H7_WRITTEN_RELAY", decode.WRITTEN_RELAY),
         ("H7_HEAD_LEN", decode.HEAD_LEN),
         ("H7_SUN_LEN", decode.SUN_LEN),
         ("H7_EV_ACCESS", decode.EV_ACCESS),

@@ -346,6 +346,8 @@ def _written_via(flags: set[str]) -> dict[str, str]:
         return {"written_via": "loop-image"}
     if "written-via-copy" in flags:
         return {"written_via": "copy"}
+    if "written-via-relay" in flags:
+        return {"written_via": "relay"}
     return {}
 
 

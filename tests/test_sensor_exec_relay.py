@@ -1,0 +1,160 @@
+"""Real BPF: a program the agent wrote, re-written through userspace by a process outside it, or
+left open when the writer exited.
+
+Two ways an agent-written program reached an exec with no written mark until session 29:
+
+* **Relayed**: a process outside every agent reads the agent's drop and writes the bytes to a new
+  file itself (``dd``, a Python read/write loop): no in-kernel copy call names both files, so
+  ``copy_mark`` never runs.  The reader is a receiver (a young process that opened a file an
+  agent wrote, within the receiver window: ``recv_written``); what it then writes gets the
+  agent's mark with ``H7_WRITTEN_RELAY`` (``relay_mark`` in bpf/h7.bpf.c), at its close(2) or
+  dup2/dup3 onto the fd, or at its exit for files it never closed.
+* **Never closed**: a process writes a file and exits (``os._exit``, a C program without
+  ``close``): the kernel closes it in ``exit_files()``, after ``sched_process_exit``, where no hook
+  saw a close.  ``exit_mark`` now marks the files still open for writing at the exit tracepoint.
+
+The copiers are the test's own subprocesses with their own steps (never watched), not a
+red-team script.  The same copiers on a file the test wrote leave it unmarked, and with the
+receiver window off no relay is marked at all.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_sensor_exec_layers import TOOL, _certified, _exec_of
+from test_sensor_gaps import watched
+
+#: fixtures this module takes from test_sensor_gaps (a watched gap agent)
+FIXTURES = (watched,)
+
+#: the production default of [detect.l2] receiver_window_s (the sensor fixture turns it off)
+WINDOW_NS = int(2e9)
+
+#: copiers run as fresh processes outside the agent: SRC and DST are substituted
+COPIERS: dict[str, list[str]] = {
+    # read + write + close(2): relay_close at the close
+    "python-loop": [
+        sys.executable,
+        "-c",
+        "d = open(SRC, 'rb').read(); f = open(DST, 'wb'); f.write(d); f.close()",
+    ],
+    # read + write + os._exit: the destination is never closed by the copier, exit_mark marks it
+    "python-exit": [
+        sys.executable,
+        "-c",
+        "import os; d = open(SRC, 'rb').read(); fd = os.open(DST, os.O_WRONLY | os.O_CREAT, 0o644); "
+        "os.write(fd, d); os._exit(0)",
+    ],
+    # dd's read/write loop into its stdout, a file the test opened and handed over
+    "dd-stdout": ["dd", "if=SRC", "bs=4096", "status=none"],
+}
+
+
+def _copy(how: str, src: Path, dst: Path) -> None:
+    argv = [a.replace("SRC", repr(str(src)) if how.startswith("python") else str(src)) for a in COPIERS[how]]
+    argv = [a.replace("DST", repr(str(dst))) for a in argv]
+    if how == "dd-stdout":
+        with open(dst, "wb") as out:  # this (unwatched, old) process's close of it marks nothing
+            subprocess.run(argv, stdout=out, check=True, timeout=30)
+    else:
+        subprocess.run(argv, check=True, timeout=30)
+    assert dst.stat().st_size == src.stat().st_size
+
+
+@pytest.mark.parametrize("how", sorted(COPIERS))
+def test_a_userspace_copy_of_the_agents_drop_made_outside_the_agent_is_agent_written(
+    watched: Any, tmp_path: Path, how: str
+) -> None:
+    """The agent writes a program, a fresh process outside it copies the bytes through its own
+    memory to bin/fmt, another the test's own program to bin/theirs; the agent runs both.  The
+    relayed copy is agent-written via a relay with the time of the agent's write, and L2 certifies
+    AGENT_WRITTEN_EXEC with ``written_via: relay``; the test's own program is not marked."""
+    sensor, agent, col = watched
+    sensor.set_receiver_window(WINDOW_NS)
+    outbox, bindir = tmp_path / "outbox", tmp_path / "bin"
+    outbox.mkdir()
+    bindir.mkdir()
+    baseline_end = time.monotonic_ns()  # bpf_ktime_get_ns is CLOCK_MONOTONIC
+    assert agent.cmd(f"copy {TOOL} {outbox / 'fmt.bin'}") == str(Path(TOOL).stat().st_size)
+    with open(TOOL, "rb") as src, open(tmp_path / "mine", "wb") as own:
+        own.write(src.read())  # written by this (unwatched) process
+    _copy(how, outbox / "fmt.bin", bindir / "fmt")
+    _copy(how, tmp_path / "mine", bindir / "theirs")
+    for name in ("fmt", "theirs"):
+        (bindir / name).chmod(0o755)
+        assert agent.cmd(f"run {bindir / name}") == "rc 0", name
+    e = _exec_of(col, bindir / "fmt")
+    assert {"agent-written", "written-via-relay"} <= set(e["id_flags"]), e
+    assert "written-via-copy" not in e["id_flags"], e  # no in-kernel copy: the relay says which case
+    assert e["written_ns"] > baseline_end, e  # the agent's write, not the copier's
+    theirs = _exec_of(col, bindir / "theirs")
+    assert not {"agent-written", "written-via-relay"} & set(theirs["id_flags"]), theirs
+    got = _certified(col, baseline_end, bindir / "fmt")
+    assert got and got[0].evidence["written_via"] == "relay", got
+    assert not _certified(col, baseline_end, bindir / "theirs")
+
+
+def test_no_relay_mark_with_the_receiver_window_off(watched: Any, tmp_path: Path) -> None:
+    """``receiver_window_s = 0`` turns receivers off, and relays with them: the reader of the
+    agent's drop holds no mark, so what it writes is not agent-written."""
+    sensor, agent, col = watched
+    sensor.set_receiver_window(0)
+    drop, dst = tmp_path / "drop", tmp_path / "fmt"
+    assert agent.cmd(f"copy {TOOL} {drop}") == str(Path(TOOL).stat().st_size)
+    _copy("python-loop", drop, dst)
+    dst.chmod(0o755)
+    assert agent.cmd(f"run {dst}") == "rc 0"
+    assert "agent-written" not in _exec_of(col, dst)["id_flags"]
+
+
+def test_a_program_the_agent_writes_and_exits_without_closing_is_agent_written(
+    watched: Any, tmp_path: Path
+) -> None:
+    """A tool of the agent writes a program and leaves by ``os._exit`` with the file still open
+    (the kernel closes it after the exit tracepoint): agent-written all the same, no relay flag."""
+    _sensor, agent, col = watched
+    baseline_end = time.monotonic_ns()
+    out, script = tmp_path / "tool", tmp_path / "w.py"
+    script.write_text(
+        "import os, sys\n"
+        "fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT, 0o755)\n"
+        "os.write(fd, open(sys.argv[1], 'rb').read())\n"
+        "os._exit(0)\n"
+    )
+    assert agent.cmd(f"run {sys.executable} {script} {TOOL} {out}") == "rc 0"
+    out.chmod(0o755)
+    assert agent.cmd(f"run {out}") == "rc 0"
+    e = _exec_of(col, out)
+    assert "agent-written" in e["id_flags"] and "written-via-relay" not in e["id_flags"], e
+    assert e["written_ns"] > baseline_end, e
+    assert _certified(col, baseline_end, out)
+
+
+def test_a_young_reader_that_writes_nothing_marks_nothing(watched: Any, tmp_path: Path) -> None:
+    """A relay holder's exit walks its file table: files it had open only for reading (the drop
+    itself, a log it reads) are not written and keep no new mark."""
+    sensor, agent, col = watched
+    sensor.set_receiver_window(WINDOW_NS)
+    drop = tmp_path / "drop"
+    with open(TOOL, "rb") as src, open(tmp_path / "mine", "wb") as own:
+        own.write(src.read())
+    assert agent.cmd(f"copy {TOOL} {drop}") == str(Path(TOOL).stat().st_size)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import os; a = open({str(drop)!r}, 'rb'); b = open({str(tmp_path / 'mine')!r}, 'rb'); "
+            "a.read(); b.read(); os._exit(0)",
+        ],
+        check=True,
+        timeout=30,
+    )
+    (tmp_path / "mine").chmod(0o755)
+    assert agent.cmd(f"run {tmp_path / 'mine'}") == "rc 0"
+    assert "agent-written" not in _exec_of(col, tmp_path / "mine")["id_flags"]
