@@ -71,7 +71,13 @@ per request:
   and session 27's ``openrw`` (a read-only open + close of a file the loop
   wrote just before: the open exit's written_files lookup hits, a
   ``read_written`` record per open for the watched loop -- L3's reads by
-  inode; ``open`` is the same lookup's miss);
+  inode; ``open`` is the same lookup's miss); and session 29's ``pipe``
+  (write + read of one byte through a pipe: the relay gate, one array load
+  each while no ``file`` mark is live), ``sendfile`` (one byte of an
+  ordinary file into a file kept open for writing: copy_mark's source
+  lookup misses) and ``sendfilew`` (the same from a file the loop wrote just
+  before: for the watched loop the source is marked and the destination's
+  mark is written per call -- a copy of an agent's drop);
 * who: ``unmonitored`` (a loop H7 does not watch) and ``monitored`` (a loop
   it watches, after its baseline: its windows are learnt first and loaded
   into the kernel filter, so its known syscalls are counted, not shipped);
@@ -209,6 +215,10 @@ OPS: dict[str, tuple[int, int]] = {
     "kill": (20_000, 5_000),
     # session 27's: a read-only open of a file the loop wrote (L3's reads by inode)
     "openrw": (20_000, 5_000),
+    # session 29's: the relay gate on a pipe's write and read; sendfile's copy_mark, miss and hit
+    "pipe": (100_000, 25_000),
+    "sendfile": (50_000, 12_000),
+    "sendfilew": (20_000, 5_000),
 }
 #: ops timed while a receiver mark is live (the watched loop opened a FIFO for writing just before),
 #: and the op each is compared with (the same work with no mark live)

@@ -79,6 +79,13 @@
  * Session 12's (red-team round 10) signal hook (tp_btf/signal_generate, every signal on the host):
  *   kill PID   kill(PID, SIGCONT): the other loop continued while it runs (no effect; a signal outside
  *              the tampering set: the hook's bit test only)
+ * Session 29's copy and relay marks (issue 13 gap 4, exec identity of copies):
+ *   pipe       write(2) of one byte into a pipe + read(2) of it back: the relay gate of both
+ *              (relay_pipe: one array load while no `file` mark is live)
+ *   sendfile   sendfile(2) of one byte of FILE (not written by the loop) into FILE.PID.w (kept open
+ *              for writing): sys_enter_sendfile64's copy_mark, its source lookup missing
+ *   sendfilew  the same from FILE.PID.x, a file the loop wrote and closed just before the timing
+ *              (for a watched loop: the source is marked, the destination's mark is written each call)
  * C, not Python, so the figure is the kernel path and its hooks.
  */
 #define _GNU_SOURCE
@@ -102,6 +109,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/shm.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -261,7 +269,7 @@ int main(int argc, char **argv)
 	int unix_rx = socket(AF_UNIX, SOCK_DGRAM, 0), unix_tx = socket(AF_UNIX, SOCK_DGRAM, 0);
 	struct sockaddr_un usock = {.sun_family = AF_UNIX};
 	char created[4096], linked[4096], fdpath[64], dir[4096], wfile[4096], fifo[4096], xfile[4096];
-	int xfd = -1;
+	int xfd = -1, sfd = -1, relay[2] = {-1, -1};
 	int extra[EXTRA_FDS];
 	struct perf_event_attr pattr = {.type = PERF_TYPE_SOFTWARE, .size = sizeof(pattr),
 					.config = PERF_COUNT_SW_DUMMY, .disabled = 1};
@@ -272,7 +280,7 @@ int main(int argc, char **argv)
 	/* attached once, then marked for removal: Linux lets it be attached again until the last detach */
 	if (shmid >= 0)
 		shmctl(shmid, IPC_RMID, NULL);
-	if (shm_keep == (void *)-1 || socketpair(AF_UNIX, SOCK_STREAM, 0, pair))
+	if (shm_keep == (void *)-1 || socketpair(AF_UNIX, SOCK_STREAM, 0, pair) || pipe(relay))
 		return 2;
 	if (file < 0 || zero < 0 || pkt < 0 || unix_rx < 0 || unix_tx < 0 || raw < 0 || tcp_c < 0 || pipe(ping) ||
 	    pipe(pong) || ring_init(&ring) || getrlimit(RLIMIT_NOFILE, &nofile))
@@ -334,7 +342,10 @@ int main(int argc, char **argv)
 			for (; nextra < EXTRA_FDS; nextra++)
 				if ((extra[nextra] = dup(zero)) < 0)
 					return 2;
-		if (!strcmp(op, "mmapw") || !strcmp(op, "openrw")) { /* written and closed now (watched: into written_files) */
+		if (!strncmp(op, "sendfile", 8) && (sfd = open(wfile, O_WRONLY | O_CREAT, 0600)) < 0)
+			return 2;
+		if (!strcmp(op, "mmapw") || !strcmp(op, "openrw") ||
+		    !strcmp(op, "sendfilew")) { /* written and closed now (watched: into written_files) */
 			int w = open(xfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
 			if (w < 0 || write(w, created, sizeof(created)) != (ssize_t)sizeof(created) || close(w))
@@ -550,6 +561,14 @@ int main(int argc, char **argv)
 
 					if (m == MAP_FAILED || munmap(m, 4096))
 						rc = -1;
+				} else if (!strcmp(op, "pipe")) {
+					if (write(relay[1], buf, 1) != 1 || read(relay[0], buf, 1) != 1)
+						rc = -1;
+				} else if (!strcmp(op, "sendfile") || !strcmp(op, "sendfilew")) {
+					off_t off = 0;
+
+					if (sendfile(sfd, strcmp(op, "sendfile") ? xfd : file, &off, 1) != 1)
+						rc = -1;
 				} else if (!strcmp(op, "kill")) {
 					if (kill((pid_t)pid, SIGCONT))
 						rc = -1;
@@ -577,6 +596,10 @@ int main(int argc, char **argv)
 		cb = now_ns(CLOCK_PROCESS_CPUTIME_ID) + children_cpu_ns();
 		while (nextra > 0)
 			close(extra[--nextra]);
+		if (sfd >= 0) {
+			close(sfd);
+			sfd = -1;
+		}
 		while (recv(udp_rx, line, sizeof(line), MSG_DONTWAIT) > 0)
 			;
 		while (recv(unix_rx, line, sizeof(line), MSG_DONTWAIT) > 0)

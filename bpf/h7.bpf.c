@@ -1288,7 +1288,7 @@ static __always_inline __u32 sock_ino(struct sock *sk)
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, 3);
 	__type(key, __u32);
 	__type(value, __u64);
 } recv_state SEC(".maps");
@@ -1308,6 +1308,26 @@ struct {
 	__type(key, __u32);
 	__type(value, struct h7_recv_mark);
 } recv_procs SEC(".maps");
+
+/* Is any `file` mark live (a relay holder may exist)?  The one check every close, exit, and pipe
+ * read or write of a process outside the agents pays otherwise: no agent-written file was read by
+ * a young outsider within the receiver window, nearly always. */
+static __always_inline int relay_live(__u64 now)
+{
+	__u32 k = H7_RECV_RELAY_UNTIL;
+	__u64 *until = bpf_map_lookup_elem(&recv_state, &k);
+
+	return until && *until && now <= *until;
+}
+
+static __always_inline void relay_extend(__u64 until_ns)
+{
+	__u32 k = H7_RECV_RELAY_UNTIL;
+	__u64 *until = bpf_map_lookup_elem(&recv_state, &k);
+
+	if (until && *until < until_ns)
+		*until = until_ns;
+}
 
 /* Is any mark live?  The one check an unmonitored fork or exec pays otherwise. */
 static __always_inline int recv_live(__u64 now)
@@ -1560,6 +1580,7 @@ static __always_inline int recv_written(struct file *f, __u64 now, __u32 tgid, s
 	until = bpf_map_lookup_elem(&recv_state, &ku);
 	if (until && *until < m->until_ns)
 		*until = m->until_ns;
+	relay_extend(m->until_ns);
 	return 1;
 }
 
@@ -1608,12 +1629,55 @@ static __always_inline struct h7_recv_mark *relay_holder(__u32 tgid, __u64 now)
 {
 	struct h7_recv_mark *m;
 
-	if (!recv_live(now))
+	if (!relay_live(now))
 		return 0;
 	m = bpf_map_lookup_elem(&recv_procs, &tgid);
 	if (!m || m->kind != H7_RECV_FILE || now > m->until_ns)
 		return 0;
 	return m;
+}
+
+/*
+ * A relay through a pipe (`tar c drop | tar x`, `cat drop | dd of=x`): a relay holder's write
+ * into a pipe or FIFO marks it (recv_marks, key: its inode, as an agent's FIFO is keyed), and a
+ * process outside the agents that reads a pipe so marked becomes a relay holder itself (one hop
+ * more): what it writes is marked in turn.  Both ends run only while a `file` mark is live
+ * (relay_live); the mark keeps the first holder's end.
+ */
+static __always_inline void relay_pipe(int fd, bool write)
+{
+	__u64 now = bpf_ktime_get_ns(), key;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct h7_recv_mark *m, c;
+	struct inode *ino;
+	struct file *f;
+
+	if (!relay_live(now))
+		return;
+	f = task_fd_file(fd);
+	ino = f ? BPF_CORE_READ(f, f_inode) : 0;
+	if (!ino || (BPF_CORE_READ(ino, i_mode) & S_IFMT) != S_IFIFO)
+		return;
+	key = (__u64)ino;
+	if (write) {
+		m = relay_holder(tgid, now);
+		if (!m)
+			return;
+		c = *m;
+		c.obj = BPF_CORE_READ(ino, i_ino);
+		bpf_map_update_elem(&recv_marks, &key, &c, BPF_ANY);
+		return;
+	}
+	m = bpf_map_lookup_elem(&recv_marks, &key);
+	if (!m || m->kind != H7_RECV_FILE || now > m->until_ns || scope_current())
+		return;
+	if (m->obj != BPF_CORE_READ(ino, i_ino) || m->holder == tgid)
+		return; /* a freed pipe's inode reused, or the writer reading its own pipe */
+	c = *m;
+	c.holder = tgid;
+	c.hops++;
+	bpf_get_current_comm(c.holder_comm, sizeof(c.holder_comm));
+	bpf_map_update_elem(&recv_procs, &tgid, &c, BPF_ANY);
 }
 
 /* close(2), or dup2/dup3 onto fd, by a process outside every agent */
@@ -6472,6 +6536,8 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	case H7_NR_pwritev2:
 		if (!ia32) /* ia32 read/write are other numbers, not judged (docs/detection.md) */
 			on_held_use(id, regs);
+		if (nat == H7_NR_read || nat == H7_NR_readv || nat == H7_NR_write || nat == H7_NR_writev)
+			relay_pipe((int)ARG1(regs), nat == H7_NR_write || nat == H7_NR_writev);
 		break;
 	case H7_NR_sched_setscheduler:
 	case H7_NR_sched_setparam:

@@ -840,6 +840,7 @@ struct h7_recv_mark {
 /* recv_state slots (u64 array): the window userspace set (0: off) and the latest mark's end. */
 #define H7_RECV_WINDOW 0
 #define H7_RECV_UNTIL 1
+#define H7_RECV_RELAY_UNTIL 2 /* the latest end of a `file` mark: a relay holder may be live */
 
 /* Egress de-duplication key: one event per (tgid, op, destination). */
 struct h7_egress_key {

@@ -51,7 +51,7 @@ RECV_MARK_ENTRIES = 4096  # H7_RECV_MARK_ENTRIES: channels an agent act just fed
 RECV_PROC_ENTRIES = 4096  # H7_RECV_PROC_ENTRIES: processes holding one, or forked by one (recv_procs)
 RECV_FD_SCAN = 1024  # H7_RECV_FD_SCAN: fds of a forking/exec'ing process searched for a marked channel
 #: recv_state slots (bpf/h7.h): the receiver window userspace sets (ns, 0: off), the latest mark's end
-RECV_WINDOW, RECV_UNTIL = 0, 1
+RECV_WINDOW, RECV_UNTIL, RECV_RELAY_UNTIL = 0, 1, 2
 MEM_RW_SEEN_ENTRIES = 1024  # H7_MEM_RW_SEEN_ENTRIES
 GONE_ENTRIES = 4096  # H7_GONE_ENTRIES: processes whose exit record went out (one per process)
 HELD_ENTRIES = 1024  # H7_HELD_ENTRIES: mem files found open at attach, and their holders
@@ -331,7 +331,7 @@ MAP_SIZES = {
     "peer_scratch": 1,  # recv_mark_peer's key and mark, per CPU (off its stack frame: 6.1 verifier)
     "proc_seen": PROC_SEEN_ENTRIES,
     "proc_seen_live": 1,
-    "recv_state": 2,
+    "recv_state": 3,
     "recv_marks": RECV_MARK_ENTRIES,
     "recv_procs": RECV_PROC_ENTRIES,
 }

@@ -203,6 +203,7 @@ def test_header_constants_match() -> None:
         ("H7_RECV_MMSGS_MAX", decode.RECV_MMSGS_MAX),
         ("H7_RECV_WINDOW", decode.RECV_WINDOW),
         ("H7_RECV_UNTIL", decode.RECV_UNTIL),
+        ("H7_RECV_RELAY_UNTIL", decode.RECV_RELAY_UNTIL),
         ("H7_RECV_FD_SCAN", decode.RECV_FD_SCAN),
         ("H7_EXF_DELETED", decode.EXF_DELETED),
         ("H7_EXF_MEMFD", decode.EXF_MEMFD),

@@ -4,11 +4,13 @@ left open when the writer exited.
 Two ways an agent-written program reached an exec with no written mark until session 29:
 
 * **Relayed**: a process outside every agent reads the agent's drop and writes the bytes to a new
-  file itself (``dd``, a Python read/write loop): no in-kernel copy call names both files, so
-  ``copy_mark`` never runs.  The reader is a receiver (a young process that opened a file an
-  agent wrote, within the receiver window: ``recv_written``); what it then writes gets the
-  agent's mark with ``H7_WRITTEN_RELAY`` (``relay_mark`` in bpf/h7.bpf.c), at its close(2) or
-  dup2/dup3 onto the fd, or at its exit for files it never closed.
+  file itself (``dd``, a Python read/write loop), or into a pipe whose reader writes them
+  (``tar c | tar x``): no in-kernel copy call names both files, so ``copy_mark`` never runs.
+  The reader is a receiver (a young process that opened a file an agent wrote, within the
+  receiver window: ``recv_written``); what it then writes gets the agent's mark with
+  ``H7_WRITTEN_RELAY`` (``relay_mark`` in bpf/h7.bpf.c), at its close(2) or dup2/dup3 onto the
+  fd, or at its exit for files it never closed; a pipe it writes marks the pipe's reader
+  (``relay_pipe``).
 * **Never closed**: a process writes a file and exits (``os._exit``, a C program without
   ``close``): the kernel closes it in ``exit_files()``, after ``sched_process_exit``, where no hook
   saw a close.  ``exit_mark`` now marks the files still open for writing at the exit tracepoint.
@@ -36,34 +38,26 @@ FIXTURES = (watched,)
 #: the production default of [detect.l2] receiver_window_s (the sensor fixture turns it off)
 WINDOW_NS = int(2e9)
 
-#: copiers run as fresh processes outside the agent: SRC and DST are substituted
-COPIERS: dict[str, list[str]] = {
+#: copiers run as fresh ``sh -c SCRIPT sh SRC DST`` processes outside the agent
+COPIERS: dict[str, str] = {
     # read + write + close(2): relay_close at the close
-    "python-loop": [
-        sys.executable,
-        "-c",
-        "d = open(SRC, 'rb').read(); f = open(DST, 'wb'); f.write(d); f.close()",
-    ],
+    "python-loop": f'{sys.executable} -c \'import sys; d = open(sys.argv[1], "rb").read(); '
+    'f = open(sys.argv[2], "wb"); f.write(d); f.close()\' "$1" "$2"',
     # read + write + os._exit: the destination is never closed by the copier, exit_mark marks it
-    "python-exit": [
-        sys.executable,
-        "-c",
-        "import os; d = open(SRC, 'rb').read(); fd = os.open(DST, os.O_WRONLY | os.O_CREAT, 0o644); "
-        "os.write(fd, d); os._exit(0)",
-    ],
-    # dd's read/write loop into its stdout, a file the test opened and handed over
-    "dd-stdout": ["dd", "if=SRC", "bs=4096", "status=none"],
+    "python-exit": f'{sys.executable} -c \'import os, sys; d = open(sys.argv[1], "rb").read(); '
+    'fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT, 0o644); os.write(fd, d); os._exit(0)\' "$1" "$2"',
+    # dd's read/write loop into its stdout, which its shell opened before dd read anything
+    "dd-stdout": 'dd if="$1" bs=4096 status=none > "$2"',
+    # through a pipe: cat reads the drop and writes the pipe, dd reads the pipe and writes the copy
+    "cat-pipe-dd": 'cat "$1" | dd of="$2" bs=4096 status=none',
+    # an archive streamed through a pipe and unpacked in a scratch directory, then moved in place
+    "tar-pipe": 'd=$(mktemp -d -p "$(dirname "$2")") && tar -C "$(dirname "$1")" -cf - "$(basename "$1")" '
+    '| tar -C "$d" -xf - && mv "$d/$(basename "$1")" "$2" && rmdir "$d"',
 }
 
 
 def _copy(how: str, src: Path, dst: Path) -> None:
-    argv = [a.replace("SRC", repr(str(src)) if how.startswith("python") else str(src)) for a in COPIERS[how]]
-    argv = [a.replace("DST", repr(str(dst))) for a in argv]
-    if how == "dd-stdout":
-        with open(dst, "wb") as out:  # this (unwatched, old) process's close of it marks nothing
-            subprocess.run(argv, stdout=out, check=True, timeout=30)
-    else:
-        subprocess.run(argv, check=True, timeout=30)
+    subprocess.run(["sh", "-c", COPIERS[how], "sh", str(src), str(dst)], check=True, timeout=30)
     assert dst.stat().st_size == src.stat().st_size
 
 

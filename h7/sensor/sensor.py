@@ -56,6 +56,7 @@ from h7.decode import (
     HOOK_CFG_DTYPE,
     MAX_AGENTS,
     PID_LIMIT,
+    RECV_RELAY_UNTIL,
     RECV_UNTIL,
     RECV_WINDOW,
     RING_EVENTS,
@@ -1276,6 +1277,7 @@ class Sensor:
         m.update(_U32.pack(RECV_WINDOW), _U64.pack(window_ns))
         if window_ns == 0:
             m.update(_U32.pack(RECV_UNTIL), _U64.pack(0))
+            m.update(_U32.pack(RECV_RELAY_UNTIL), _U64.pack(0))
 
     def alive_agents(self) -> list[int]:
         return [a for a, st in self.agents.items() if st.live]
