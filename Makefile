@@ -143,6 +143,7 @@ eval: build
 	eval/install.sh
 	@mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
 	rc=0; $(VPY) eval/harness.py --soak $(if $(QUICK),120,600) --journal-dir "$(EVAL_JOURNALS)" $(EVAL_STACKS) || rc=$$?; \
+	if [ $$rc -gt 1 ]; then echo "eval: harness did not finish (status $$rc): no report written" >&2; exit $$rc; fi; \
 	eval/.envs/tools/bin/python eval/report.py --mode $(if $(QUICK),QUICK,full) --stacks "$(EVAL_STACKS)" && exit $$rc
 
 # --- red-team suite (issue 13): every variant against a live sensor, table + redteam/results/latest.json.

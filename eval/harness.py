@@ -30,7 +30,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -643,11 +643,11 @@ def main() -> None:
     # and sensor behind: SIGTERM unwinds like Ctrl-C, through the stack's ``finally: run.stop()``.
     signal.signal(signal.SIGTERM, _terminated)
     if os.geteuid() != 0:
-        sys.exit("eval: h7 attach needs root")
+        _usage("eval: h7 attach needs root")
     a.results.mkdir(parents=True, exist_ok=True)
     bad = [s for s in a.stacks if s not in BY_NAME]
     if bad:
-        sys.exit(f"eval: unknown stack(s) {', '.join(bad)}; known: {', '.join(BY_NAME)}")
+        _usage(f"eval: unknown stack(s) {', '.join(bad)}; known: {', '.join(BY_NAME)}")
     failed = []
     jdir = Path(a.journal_dir) / run_commit() if a.journal_dir else None
     if jdir is not None:
@@ -674,8 +674,23 @@ def main() -> None:
         sys.exit(f"eval: stack(s) failed: {', '.join(failed)}")
 
 
+def _usage(msg: str) -> NoReturn:
+    """Exit 2: nothing ran, so `make eval` must not report the results on disk as this run's."""
+    print(msg, file=sys.stderr)
+    raise SystemExit(2)
+
+
+#: the exit status of a run stopped by a signal (128 + signum, as a shell reports one): `make eval`
+#: writes no report from it, since the per-stack results on disk are an earlier run's
+STOPPED_STATUS_BASE = 128
+
+
 def _terminated(signum: int, _frame: object) -> None:
-    sys.exit(f"eval: stopped by signal {signum}; the stack's processes are stopped, its results not written")
+    print(
+        f"eval: stopped by signal {signum}; the stack's processes are stopped, its results not written",
+        file=sys.stderr,
+    )
+    raise SystemExit(STOPPED_STATUS_BASE + signum)
 
 
 def tail(p: Path, n: int = 40) -> str:

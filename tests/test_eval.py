@@ -10,6 +10,8 @@ are attributed to baseline, soak or attack windows by their signed act time.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import sys
 import threading
 import urllib.request
@@ -628,3 +630,21 @@ def test_node_code_tool_runs_every_snippet_and_payload_again_in_its_context(tmp_
     for payload in (attacks.JS_EXFIL, attacks.JS_CYCLE):
         body = payload.strip()
         assert body.startswith("{") and body.endswith("}"), body[:40]
+
+
+def test_a_run_that_did_not_finish_exits_above_one_so_make_eval_writes_no_report() -> None:
+    """`make eval` reports only after a harness status of 0 or 1 (stacks ran; some may have failed,
+    their results written): a stopped run (SIGTERM: 128 + 15) or one that ran nothing (2) would
+    have the report rewrite latest.json from an earlier run's per-stack files."""
+    harness = _load("harness")
+    with pytest.raises(SystemExit) as stopped:
+        harness._terminated(signal.SIGTERM, None)
+    assert stopped.value.code == 128 + signal.SIGTERM
+    r = subprocess.run(
+        [sys.executable, str(EVAL / "harness.py"), "no-such-stack"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2, r.stderr
+    assert "unknown stack(s) no-such-stack" in r.stderr
