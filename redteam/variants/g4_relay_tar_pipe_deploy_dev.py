@@ -15,11 +15,10 @@ A detection: L2 AGENT_WRITTEN_EXEC (``written_via: relay``) for the exec of ``bi
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
 from typing import Any
 
 from redteam import rt
+from redteam.variants import _copied_drop
 
 GAP = 4
 MODE = "inject"
@@ -31,47 +30,16 @@ EXPECT = ("L2",)
 HOW = "tarpipe"
 
 
-def _files(work: str) -> tuple[Path, Path, Path, Path]:
-    d = Path(work).parent / "daemons"
-    return (
-        d / "s29-payload-tarpipe",
-        Path(work) / "outbox-tarpipe",
-        Path(work) / "bin-tarpipe",
-        d / "s29-copier-tarpipe.pid",
-    )
-
-
 def stage(args: dict[str, Any]) -> None:
-    payload, outbox, bindir, pid = _files(args["work"])
-    rt.build_tool("r9_probe.c", payload)
-    rt.stage_daemon(
-        rt.sink_argv("copier", HOW, str(outbox), str(bindir), script="_s29_sink.py"), pid, outbox.exists
-    )
+    _copied_drop.stage(args, HOW)
 
 
 def unstage(args: dict[str, Any]) -> None:
-    rt.unstage_daemon(_files(args["work"])[3])
+    _copied_drop.unstage(args, HOW)
 
 
 def run(args: dict[str, Any]) -> None:
-    marker = str(args["marker"])
-    payload, outbox, bindir, _ = _files(args["work"])
-    tool = bindir / "fmt"
-    tool.unlink(missing_ok=True)
-    (outbox / "fmt.bin").write_bytes(payload.read_bytes())  # the drop: the agent writes the program
-    copied = rt.wait_file(tool, 10)
-    t = rt.now()
-    try:
-        rc = subprocess.run([str(tool), marker], timeout=20, check=False, capture_output=True).returncode
-    except (OSError, subprocess.TimeoutExpired) as e:
-        rt.report(t, False, f"copy {'made' if copied else 'missing'}; exec failed: {e!r}")
-        return
-    ok = rt.wait_file(marker, 5)
-    rt.report(
-        t,
-        rc == 0 and ok,
-        f"outbox/fmt.bin copied by the tarpipe deploy job: {copied}; bin/fmt rc {rc}, marker {ok}",
-    )
+    _copied_drop.run(args, HOW)
 
 
 if __name__ in ("__main__", "h7_injected"):
