@@ -399,8 +399,10 @@ GAPS: list[Gap] = [
         values={"fentry": EXEC_FENTRY, "tracepoint": EXEC_SYSCALL, "syscall": EXEC_SYSCALL},
     ),
     # "the agent wrote this file" (exec identity) is filled where a writable file is closed:
-    # close/dup2/dup3 at sys_enter always; fentry: filp_close (io_uring CLOSE, close_range,
-    # O_CLOEXEC at exec); else io_uring CLOSE at its submit tracepoint.
+    # close/dup2/dup3 at sys_enter always, and the files still open at a process's exit
+    # (sched_process_exit, both modes); fentry: filp_close (io_uring CLOSE, close_range,
+    # O_CLOEXEC at exec); else io_uring CLOSE at its submit tracepoint.  The same places mark a
+    # relay holder's writes (a userspace copy of an agent's file made outside it).
     Gap(
         "written_files",
         4,
