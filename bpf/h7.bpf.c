@@ -1309,21 +1309,44 @@ struct {
 	__type(value, struct h7_recv_mark);
 } recv_procs SEC(".maps");
 
-/* Is any `file` mark live (a relay holder may exist)?  The one check every close, exit, and pipe
- * read or write of a process outside the agents pays otherwise: no agent-written file was read by
- * a young outsider within the receiver window, nearly always. */
-static __always_inline int relay_live(__u64 now)
+static __always_inline __u64 *relay_slot(void)
 {
 	__u32 k = H7_RECV_RELAY_UNTIL;
-	__u64 *until = bpf_map_lookup_elem(&recv_state, &k);
 
-	return until && *until && now <= *until;
+	return bpf_map_lookup_elem(&recv_state, &k);
+}
+
+/* May a `file` mark be live (a relay holder exist)?  The one check every close, exit, and pipe
+ * read or write of a process outside the agents pays otherwise -- no agent-written file was read
+ * by a young outsider within the receiver window, nearly always -- so it calls no helper: an
+ * array load the JIT inlines (bench hook_cost `read`: reading the clock and the pid first cost
+ * ~100 ns per read(2) of every process here).  relay_live disarms the slot once it is past. */
+static __always_inline int relay_armed(void)
+{
+	__u64 *until = relay_slot();
+
+	return until && *until;
+}
+
+static __always_inline int relay_live(__u64 now)
+{
+	__u64 *until = relay_slot();
+	__u64 v;
+
+	if (!until)
+		return 0;
+	v = *until;
+	if (!v)
+		return 0;
+	if (now <= v)
+		return 1;
+	__sync_val_compare_and_swap(until, v, 0); /* past: disarmed, unless extended meanwhile */
+	return 0;
 }
 
 static __always_inline void relay_extend(__u64 until_ns)
 {
-	__u32 k = H7_RECV_RELAY_UNTIL;
-	__u64 *until = bpf_map_lookup_elem(&recv_state, &k);
+	__u64 *until = relay_slot();
 
 	if (until && *until < until_ns)
 		*until = until_ns;
@@ -1623,8 +1646,8 @@ static __always_inline void relay_mark(struct h7_recv_mark *m, struct file *f)
 	bpf_map_update_elem(&written_files, &k, &w, BPF_ANY);
 }
 
-/* The current process's live H7_RECV_FILE mark, or NULL.  The cheap test first: no mark anywhere
- * is live (an array load) on nearly every call on a host. */
+/* The process tgid's live H7_RECV_FILE mark, or NULL.  Callers test relay_armed() first, before
+ * reading the clock or the pid. */
 static __always_inline struct h7_recv_mark *relay_holder(__u32 tgid, __u64 now)
 {
 	struct h7_recv_mark *m;
@@ -1644,16 +1667,18 @@ static __always_inline struct h7_recv_mark *relay_holder(__u32 tgid, __u64 now)
  * more): what it writes is marked in turn.  Both ends run only while a `file` mark is live
  * (relay_live); the mark keeps the first holder's end.
  */
-static __always_inline void relay_pipe(int fd, bool write)
+static __noinline void relay_pipe(int fd, bool write)
 {
-	__u64 now = bpf_ktime_get_ns(), key;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct h7_recv_mark *m, c;
 	struct inode *ino;
 	struct file *f;
+	__u64 now, key;
+	__u32 tgid;
 
+	now = bpf_ktime_get_ns();
 	if (!relay_live(now))
 		return;
+	tgid = bpf_get_current_pid_tgid() >> 32;
 	f = task_fd_file(fd);
 	ino = f ? BPF_CORE_READ(f, f_inode) : 0;
 	if (!ino || (BPF_CORE_READ(ino, i_mode) & S_IFMT) != S_IFIFO)
@@ -1680,11 +1705,14 @@ static __always_inline void relay_pipe(int fd, bool write)
 	bpf_map_update_elem(&recv_procs, &tgid, &c, BPF_ANY);
 }
 
-/* close(2), or dup2/dup3 onto fd, by a process outside every agent */
-static __always_inline void relay_close(int fd)
+/* close(2), or dup2/dup3 onto fd, by a process outside every agent; the caller tested
+ * relay_armed().  Not inlined, as relay_pipe and exit_mark: inlined into sys_enter, these bodies
+ * cost every read(2) or close(2) ~35 ns more with no relay live (bench hook_cost, session 29). */
+static __noinline void relay_close(int fd)
 {
-	struct h7_recv_mark *m = relay_holder(bpf_get_current_pid_tgid() >> 32, bpf_ktime_get_ns());
+	struct h7_recv_mark *m;
 
+	m = relay_holder(bpf_get_current_pid_tgid() >> 32, bpf_ktime_get_ns());
 	if (m)
 		relay_mark(m, task_fd_file(fd));
 }
@@ -1721,7 +1749,7 @@ static long exit_fd_step(__u32 k, void *ctx)
  * program, `os._exit`), or with a relay holder's mark (an outside `dd if=drop > x`: x is dd's
  * stdout, closed only by its exit).  Only the open descriptors below H7_RECV_FD_SCAN cost a read.
  */
-static __always_inline void exit_mark(struct task_struct *p, __u32 agent)
+static __noinline void exit_mark(struct task_struct *p, __u32 agent)
 {
 	struct h7_exitscan c = {};
 	struct h7_recv_mark *m;
@@ -1757,6 +1785,8 @@ int BPF_PROG(h7_fe_filp_close, struct file *filp)
 		file_written(s->agent, filp);
 		return 0;
 	}
+	if (!relay_armed())
+		return 0;
 	m = relay_holder(bpf_get_current_pid_tgid() >> 32, bpf_ktime_get_ns());
 	if (m)
 		relay_mark(m, filp);
@@ -2369,7 +2399,8 @@ int BPF_PROG(h7_exit, struct task_struct *p)
 	__u32 agent;
 
 	held_exit(p);
-	exit_mark(p, s ? s->agent : 0);
+	if (s || relay_armed()) /* the cheap test first: an exit outside the agents, no relay live */
+		exit_mark(p, s ? s->agent : 0);
 	if (!s)
 		return 0;
 	agent = s->agent;
@@ -6536,7 +6567,8 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	case H7_NR_pwritev2:
 		if (!ia32) /* ia32 read/write are other numbers, not judged (docs/detection.md) */
 			on_held_use(id, regs);
-		if (nat == H7_NR_read || nat == H7_NR_readv || nat == H7_NR_write || nat == H7_NR_writev)
+		if (relay_armed() && (nat == H7_NR_read || nat == H7_NR_readv || nat == H7_NR_write ||
+				      nat == H7_NR_writev))
 			relay_pipe((int)ARG1(regs), nat == H7_NR_write || nat == H7_NR_writev);
 		break;
 	case H7_NR_sched_setscheduler:
@@ -6552,11 +6584,12 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 		on_sched_oracle(nat, id, regs, ia32);
 		break;
 	case H7_NR_close: /* a relay holder's write (an agent's own: on_close, below, overrides) */
-		relay_close((int)ARG1(regs));
+		if (relay_armed())
+			relay_close((int)ARG1(regs));
 		break;
 	case H7_NR_dup2:
 	case H7_NR_dup3:
-		if ((int)ARG1(regs) != (int)ARG2(regs))
+		if (relay_armed() && (int)ARG1(regs) != (int)ARG2(regs))
 			relay_close((int)ARG2(regs));
 		break;
 	}
