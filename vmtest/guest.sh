@@ -71,7 +71,9 @@ if [ -n "${H7_VMTEST_TESTS:-}" ]; then  # a short check: these test files only (
 else
     run_pytest sensor "$ROOT/tests/test_sensor_bpf.py" "$ROOT/tests/test_sensor_windows.py" \
         "$ROOT/tests/test_layout.py" "$ROOT/tests/test_sensor_gaps.py" \
-        "$ROOT/tests/test_sensor_procfiles.py" "$ROOT/tests/test_sensor_perf_knobs.py"
+        "$ROOT/tests/test_sensor_procfiles.py" "$ROOT/tests/test_sensor_perf_knobs.py" \
+        "$ROOT/tests/test_sensor_exec_layers.py" "$ROOT/tests/test_sensor_exec_copy.py" \
+        "$ROOT/tests/test_sensor_exec_relay.py"
     if [ -n "${H7_VMTEST_LIVE:-}" ]; then  # vmtest/run.py --split-live: this guest's share, or "none"
         live=()
         if [ "$H7_VMTEST_LIVE" != none ]; then
