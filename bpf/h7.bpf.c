@@ -6150,6 +6150,9 @@ open:
  */
 #if defined(__TARGET_ARCH_x86)
 #define H7_IA32_open 5
+#define H7_IA32_close 6
+#define H7_IA32_dup2 63
+#define H7_IA32_dup3 330
 #define H7_IA32_creat 8
 #define H7_IA32_ptrace 26
 #define H7_IA32_setpriority 97
@@ -6177,6 +6180,9 @@ static __always_inline long ia32_native_nr(long id)
 {
 	switch (id) {
 	case H7_IA32_open: return H7_NR_open;
+	case H7_IA32_close: return H7_NR_close;
+	case H7_IA32_dup2: return H7_NR_dup2;
+	case H7_IA32_dup3: return H7_NR_dup3;
 	case H7_IA32_creat: return H7_NR_creat;
 	case H7_IA32_ptrace: return H7_NR_ptrace;
 	case H7_IA32_setpriority: return H7_NR_setpriority;
@@ -6585,12 +6591,12 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 		break;
 	case H7_NR_close: /* a relay holder's write (an agent's own: on_close, below, overrides) */
 		if (relay_armed())
-			relay_close((int)ARG1(regs));
+			relay_close((int)SARG(regs, ia32, 1));
 		break;
 	case H7_NR_dup2:
 	case H7_NR_dup3:
-		if (relay_armed() && (int)ARG1(regs) != (int)ARG2(regs))
-			relay_close((int)ARG2(regs));
+		if (relay_armed() && (int)SARG(regs, ia32, 1) != (int)SARG(regs, ia32, 2))
+			relay_close((int)SARG(regs, ia32, 2));
 		break;
 	}
 	s = scope_of((__u32)pt);
