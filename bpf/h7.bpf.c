@@ -918,9 +918,6 @@ static __always_inline void file_identity(struct file *f, __u32 agent, struct h7
 	x->id_flags = fl;
 }
 
-/* close(fd) by a monitored process: remember regular files it had open
- * for writing.  (A file cannot be executed while open for writing, so a
- * writer that execs it has closed it first.) */
 static __always_inline int reg_file(struct file *f)
 {
 	return f && (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) == S_IFREG;
@@ -933,6 +930,9 @@ static __always_inline int markable(struct file *f)
 	return f && (BPF_CORE_READ(f, f_mode) & FMODE_WRITE) && reg_file(f);
 }
 
+/* close(fd) by a monitored process: remember regular files it had open
+ * for writing.  (A file cannot be executed while open for writing, so a
+ * writer that execs it has closed it first.) */
 static __always_inline void file_written(__u32 agent, struct file *f)
 {
 	struct h7_file_key k = {};
@@ -1344,9 +1344,10 @@ static __always_inline int relay_live(__u64 now)
 	return 0;
 }
 
-static __always_inline void relay_extend(__u64 until_ns)
+/* Raise a recv_state end slot (H7_RECV_UNTIL, H7_RECV_RELAY_UNTIL) to until_ns if it is earlier. */
+static __always_inline void recv_state_raise(__u32 slot, __u64 until_ns)
 {
-	__u64 *until = relay_slot();
+	__u64 *until = bpf_map_lookup_elem(&recv_state, &slot);
 
 	if (until && *until < until_ns)
 		*until = until_ns;
@@ -1366,9 +1367,8 @@ static __always_inline int recv_live(__u64 now)
 static __always_inline void recv_mark_in(struct h7_recv_mark *m, __u64 obj, __u64 ino, __u32 kind, __u32 agent,
 					 __u32 agent_tgid, __u32 holder, const char *holder_comm)
 {
-	__u32 kw = H7_RECV_WINDOW, ku = H7_RECV_UNTIL;
+	__u32 kw = H7_RECV_WINDOW;
 	__u64 *window = bpf_map_lookup_elem(&recv_state, &kw);
-	__u64 *until;
 
 	if (!window || !*window)
 		return; /* receivers off */
@@ -1386,9 +1386,7 @@ static __always_inline void recv_mark_in(struct h7_recv_mark *m, __u64 obj, __u6
 			__builtin_memcpy(m->holder_comm, holder_comm, H7_COMM_LEN);
 		bpf_map_update_elem(&recv_procs, &holder, m, BPF_ANY);
 	}
-	until = bpf_map_lookup_elem(&recv_state, &ku);
-	if (until && *until < m->until_ns)
-		*until = m->until_ns;
+	recv_state_raise(H7_RECV_UNTIL, m->until_ns);
 }
 
 static __always_inline void recv_mark(__u64 obj, __u64 ino, __u32 kind, __u32 agent, __u32 agent_tgid,
@@ -1578,11 +1576,10 @@ static __always_inline int recv_find(struct task_struct *t, __u64 now, struct h7
  */
 static __always_inline int recv_written(struct file *f, __u64 now, __u32 tgid, struct h7_recv_mark *m)
 {
-	__u32 kw = H7_RECV_WINDOW, ku = H7_RECV_UNTIL;
+	__u32 kw = H7_RECV_WINDOW;
 	__u64 *window = bpf_map_lookup_elem(&recv_state, &kw);
 	struct h7_file_key k = {};
 	struct h7_written *w;
-	__u64 *until;
 
 	if (!window || !*window || !f)
 		return 0;
@@ -1600,10 +1597,8 @@ static __always_inline int recv_written(struct file *f, __u64 now, __u32 tgid, s
 	m->hops = 0;
 	bpf_get_current_comm(m->holder_comm, sizeof(m->holder_comm));
 	bpf_map_update_elem(&recv_procs, &tgid, m, BPF_ANY);
-	until = bpf_map_lookup_elem(&recv_state, &ku);
-	if (until && *until < m->until_ns)
-		*until = m->until_ns;
-	relay_extend(m->until_ns);
+	recv_state_raise(H7_RECV_UNTIL, m->until_ns);
+	recv_state_raise(H7_RECV_RELAY_UNTIL, m->until_ns);
 	return 1;
 }
 
@@ -1669,25 +1664,21 @@ static __always_inline struct h7_recv_mark *relay_holder(__u32 tgid, __u64 now)
  */
 static __noinline void relay_pipe(int fd, bool write)
 {
-	struct h7_recv_mark *m, c;
+	__u64 now = bpf_ktime_get_ns(), key;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct h7_recv_mark *m = 0, c;
 	struct inode *ino;
 	struct file *f;
-	__u64 now, key;
-	__u32 tgid;
 
-	now = bpf_ktime_get_ns();
-	if (!relay_live(now))
+	/* a writer must be a holder (relay_holder tests that a mark is live); a reader needs one live */
+	if (write ? !(m = relay_holder(tgid, now)) : !relay_live(now))
 		return;
-	tgid = bpf_get_current_pid_tgid() >> 32;
 	f = task_fd_file(fd);
 	ino = f ? BPF_CORE_READ(f, f_inode) : 0;
 	if (!ino || (BPF_CORE_READ(ino, i_mode) & S_IFMT) != S_IFIFO)
 		return;
 	key = (__u64)ino;
-	if (write) {
-		m = relay_holder(tgid, now);
-		if (!m)
-			return;
+	if (m) {
 		c = *m;
 		c.obj = BPF_CORE_READ(ino, i_ino);
 		bpf_map_update_elem(&recv_marks, &key, &c, BPF_ANY);
