@@ -489,6 +489,18 @@ struct {
 	__type(value, struct h7_written);
 } written_files SEC(".maps");
 
+/* One bit per hash of the struct inode address of every file written_files was given: the gate a
+ * long-running outsider's open pays (copier_open) before any lookup -- nearly every such open is
+ * of a file no agent wrote, and the address is in hand at open exit (the inode number would cost a
+ * read).  Bits are never cleared (an entry the LRU dropped, or a freed inode's address reused,
+ * costs one lookup that misses); 2^20 bits keep a pip install's ~10^4 marks below 1 % of them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << (H7_WRITTEN_BLOOM_BITS - 6));
+	__type(key, __u32);
+	__type(value, __u64);
+} written_bloom SEC(".maps");
+
 /* Reader tgid -> its current run of /proc/<pid>/environ opens (any process's): a sweep such as
  * procps `ps` (which opens every process's environ) is told apart from a targeted read. */
 struct h7_environ_run {
@@ -722,6 +734,33 @@ static __always_inline void file_key(struct file *f, struct h7_file_key *k)
 	k->gen = BPF_CORE_READ(ino, i_generation);
 }
 
+static __always_inline __u32 bloom_index(__u64 addr)
+{
+	return (__u32)((addr * 0x9E3779B97F4A7C15ULL) >> (64 - H7_WRITTEN_BLOOM_BITS));
+}
+
+/* Mark f (written_files, key k) and set the bit of its struct inode's address in written_bloom. */
+static __always_inline void written_put(struct file *f, struct h7_file_key *k, struct h7_written *w)
+{
+	__u32 i = bloom_index((__u64)BPF_CORE_READ(f, f_inode)), word = i >> 6;
+	__u64 *b = bpf_map_lookup_elem(&written_bloom, &word);
+
+	bpf_map_update_elem(&written_files, k, w, BPF_ANY);
+	if (b && !(*b & (1ULL << (i & 63))))
+		__sync_fetch_and_or(b, 1ULL << (i & 63));
+}
+
+/* Could written_files hold the file of this struct inode?  One array load and no read of the
+ * inode; 0 is certain while the inode stays cached (one evicted and read back in has a new
+ * address: its bit is unset, so a copier of it goes unrecorded). */
+static __always_inline int bloom_maybe(struct inode *inode)
+{
+	__u32 i = bloom_index((__u64)inode), word = i >> 6;
+	__u64 *b = bpf_map_lookup_elem(&written_bloom, &word);
+
+	return b && (*b & (1ULL << (i & 63)));
+}
+
 #define H7_OVERLAYFS_MAGIC 0x794c7630
 #define H7_LOOP_MAJOR 7
 
@@ -913,6 +952,8 @@ static __always_inline void file_identity(struct file *f, __u32 agent, struct h7
 			fl |= H7_EXF_VIA_COPY;
 		if (w->flags & H7_WRITTEN_RELAY)
 			fl |= H7_EXF_VIA_RELAY;
+		if (w->flags & H7_WRITTEN_COPIER)
+			fl |= H7_EXF_VIA_COPIER;
 		x->written_ns = w->ts_ns;
 	}
 	x->id_flags = fl;
@@ -943,7 +984,7 @@ static __always_inline void file_written(__u32 agent, struct file *f)
 	file_key(f, &k);
 	w.ts_ns = bpf_ktime_get_ns();
 	w.agent = agent;
-	bpf_map_update_elem(&written_files, &k, &w, BPF_ANY);
+	written_put(f, &k, &w);
 }
 
 static __always_inline void on_close(__u32 agent, int fd)
@@ -988,7 +1029,7 @@ static __always_inline int copy_mark(int in_fd, int out_fd)
 		return 0;
 	file_key(dst, &k);
 	c.flags |= H7_WRITTEN_COPY;
-	bpf_map_update_elem(&written_files, &k, &c, BPF_ANY);
+	written_put(dst, &k, &c);
 	return 0;
 }
 
@@ -1288,7 +1329,7 @@ static __always_inline __u32 sock_ino(struct sock *sk)
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 3);
+	__uint(max_entries, H7_RECV_STATE_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } recv_state SEC(".maps");
@@ -1309,28 +1350,32 @@ struct {
 	__type(value, struct h7_recv_mark);
 } recv_procs SEC(".maps");
 
-static __always_inline __u64 *relay_slot(void)
-{
-	__u32 k = H7_RECV_RELAY_UNTIL;
+/* Long-running processes outside every agent that just opened an agent-written file for reading
+ * (tgid -> the files' sizes and marks): copier_open, copier_close. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, H7_COPIER_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct h7_copier);
+} copiers SEC(".maps");
 
+static __always_inline __u64 *state_slot(__u32 k)
+{
 	return bpf_map_lookup_elem(&recv_state, &k);
 }
 
-/* May a `file` mark be live (a relay holder exist)?  The one check every close, exit, and pipe
- * read or write of a process outside the agents pays otherwise -- no agent-written file was read
- * by a young outsider within the receiver window, nearly always -- so it calls no helper: an
- * array load the JIT inlines (bench hook_cost `read`: reading the clock and the pid first cost
- * ~100 ns per read(2) of every process here).  relay_live disarms the slot once it is past. */
-static __always_inline int relay_armed(void)
+/* Is an end slot set (a mark of its kind may be live)?  An array load the JIT inlines. */
+static __always_inline int slot_armed(__u32 k)
 {
-	__u64 *until = relay_slot();
+	__u64 *until = state_slot(k);
 
 	return until && *until;
 }
 
-static __always_inline int relay_live(__u64 now)
+/* Is an end slot still ahead of now?  Disarms it once past. */
+static __always_inline int slot_live(__u32 k, __u64 now)
 {
-	__u64 *until = relay_slot();
+	__u64 *until = state_slot(k);
 	__u64 v;
 
 	if (!until)
@@ -1342,6 +1387,27 @@ static __always_inline int relay_live(__u64 now)
 		return 1;
 	__sync_val_compare_and_swap(until, v, 0); /* past: disarmed, unless extended meanwhile */
 	return 0;
+}
+
+/* May a `file` mark be live (a relay holder exist)?  The one check every close, exit, and pipe
+ * read or write of a process outside the agents pays otherwise -- no agent-written file was read
+ * by a young outsider within the receiver window, nearly always -- so it calls no helper: an
+ * array load the JIT inlines (bench hook_cost `read`: reading the clock and the pid first cost
+ * ~100 ns per read(2) of every process here).  relay_live disarms the slot once it is past. */
+static __always_inline int relay_armed(void)
+{
+	return slot_armed(H7_RECV_RELAY_UNTIL);
+}
+
+static __always_inline int relay_live(__u64 now)
+{
+	return slot_live(H7_RECV_RELAY_UNTIL, now);
+}
+
+/* May a relay holder or a copier be live?  The gate of close, dup2/dup3 and filp_close. */
+static __always_inline int closer_armed(void)
+{
+	return slot_armed(H7_RECV_RELAY_UNTIL) || slot_armed(H7_RECV_COPIER_UNTIL);
 }
 
 /* Raise a recv_state end slot (H7_RECV_UNTIL, H7_RECV_RELAY_UNTIL) to until_ns if it is earlier. */
@@ -1638,7 +1704,7 @@ static __always_inline void relay_mark(struct h7_recv_mark *m, struct file *f)
 	w.ts_ns = m->act_ns;
 	w.agent = m->agent;
 	w.flags = H7_WRITTEN_RELAY;
-	bpf_map_update_elem(&written_files, &k, &w, BPF_ANY);
+	written_put(f, &k, &w);
 }
 
 /* The process tgid's live H7_RECV_FILE mark, or NULL.  Callers test relay_armed() first, before
@@ -1653,6 +1719,125 @@ static __always_inline struct h7_recv_mark *relay_holder(__u32 tgid, __u64 now)
 	if (!m || m->kind != H7_RECV_FILE || now > m->until_ns)
 		return 0;
 	return m;
+}
+
+/*
+ * A long-running copier (issue 13 gap 4: a copy made through userspace by a process that is no
+ * young reader -- a sync daemon, a file service's worker, a copy loop started before the agent
+ * wrote).  Such a process reads agent-written files all day for reasons that are not copies (an
+ * editor, an indexer, a language server), so it holds no relay mark: it is recorded here as a
+ * copier of the agent-written files it opens for reading (their size and mark, the last
+ * H7_COPIER_SIZES of them) for the receiver window, and a regular file it then closes after
+ * writing gets the source's mark with H7_WRITTEN_COPIER only if its size is one of theirs: an
+ * exact copy has its source's size, the editor's own files almost never do.  Only the bloom bit
+ * (bloom_maybe) is paid by a long-running outsider's open of a file no agent wrote.
+ */
+_Static_assert((H7_COPIER_SIZES & (H7_COPIER_SIZES - 1)) == 0, "copier_open's ring index is a mask");
+
+static __noinline void copier_open(struct file *f, __u64 now)
+{
+	__u32 kw = H7_RECV_WINDOW, tgid, i;
+	__u64 *window = bpf_map_lookup_elem(&recv_state, &kw);
+	struct h7_copier *c, fresh = {};
+	struct h7_file_key k = {};
+	struct h7_written *w;
+	struct inode *ino;
+	__u64 size;
+
+	if (!window || !*window || !f || (BPF_CORE_READ(f, f_mode) & FMODE_WRITE))
+		return;
+	ino = BPF_CORE_READ(f, f_inode);
+	if (!ino || (BPF_CORE_READ(ino, i_mode) & S_IFMT) != S_IFREG)
+		return;
+	size = BPF_CORE_READ(ino, i_size);
+	if (!size)
+		return; /* an empty file: nothing to run, and every empty file would match */
+	file_key(f, &k);
+	w = bpf_map_lookup_elem(&written_files, &k);
+	if (!w)
+		return; /* the bloom bit of another inode number */
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	c = bpf_map_lookup_elem(&copiers, &tgid);
+	if (!c) {
+		bpf_map_update_elem(&copiers, &tgid, &fresh, BPF_NOEXIST);
+		c = bpf_map_lookup_elem(&copiers, &tgid);
+		if (!c)
+			return;
+	}
+	i = c->next & (H7_COPIER_SIZES - 1);
+#pragma unroll
+	for (int j = 0; j < H7_COPIER_SIZES; j++) /* the same size again: refresh its slot */
+		if (c->src[j].size == size && c->src[j].agent == w->agent) {
+			i = j;
+			break;
+		}
+	if (i == (c->next & (H7_COPIER_SIZES - 1)))
+		c->next = i + 1;
+	c->src[i].size = size;
+	c->src[i].act_ns = w->ts_ns;
+	c->src[i].agent = w->agent;
+	c->until_ns = now + *window;
+	recv_state_raise(H7_RECV_COPIER_UNTIL, c->until_ns);
+}
+
+/* The copier entry of tgid while it is live, or NULL. */
+static __always_inline struct h7_copier *copier_of(__u32 tgid, __u64 now)
+{
+	struct h7_copier *c;
+
+	if (!slot_live(H7_RECV_COPIER_UNTIL, now))
+		return 0;
+	c = bpf_map_lookup_elem(&copiers, &tgid);
+	if (!c || now > c->until_ns)
+		return 0;
+	return c;
+}
+
+/* A copier closes f: marked H7_WRITTEN_COPIER when written and the size of a file it opened. */
+static __always_inline void copier_mark(struct h7_copier *c, struct file *f)
+{
+	struct h7_file_key k = {};
+	struct h7_written w = {}, *old;
+	__u64 size;
+	int hit = -1;
+
+	if (!markable(f))
+		return;
+	size = BPF_CORE_READ(f, f_inode, i_size);
+	if (!size)
+		return;
+#pragma unroll
+	for (int j = 0; j < H7_COPIER_SIZES; j++)
+		if (hit < 0 && c->src[j].size == size)
+			hit = j;
+	if (hit < 0 || hit >= H7_COPIER_SIZES)
+		return;
+	file_key(f, &k);
+	old = bpf_map_lookup_elem(&written_files, &k);
+	if (old && old->agent == c->src[hit].agent)
+		return; /* the agent's own mark (or an earlier relay's) says more */
+	w.ts_ns = c->src[hit].act_ns;
+	w.agent = c->src[hit].agent;
+	w.flags = H7_WRITTEN_COPIER;
+	written_put(f, &k, &w);
+}
+
+/* A process outside every agent closes f (fd: f unread yet, NULL): a relay holder's or a copier's
+ * write is marked.  The caller tested closer_armed(). */
+static __always_inline void closer_mark(__u32 tgid, struct file *f, int fd)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct h7_recv_mark *m;
+	struct h7_copier *c;
+
+	m = relay_holder(tgid, now);
+	if (m) {
+		relay_mark(m, f ? f : task_fd_file(fd));
+		return;
+	}
+	c = copier_of(tgid, now);
+	if (c)
+		copier_mark(c, f ? f : task_fd_file(fd));
 }
 
 /*
@@ -1697,15 +1882,11 @@ static __noinline void relay_pipe(int fd, bool write)
 }
 
 /* close(2), or dup2/dup3 onto fd, by a process outside every agent; the caller tested
- * relay_armed().  Not inlined, as relay_pipe and exit_mark: inlined into sys_enter, these bodies
+ * closer_armed().  Not inlined, as relay_pipe and exit_mark: inlined into sys_enter, these bodies
  * cost every read(2) or close(2) ~35 ns more with no relay live (bench hook_cost, session 29). */
 static __noinline void relay_close(int fd)
 {
-	struct h7_recv_mark *m;
-
-	m = relay_holder(bpf_get_current_pid_tgid() >> 32, bpf_ktime_get_ns());
-	if (m)
-		relay_mark(m, task_fd_file(fd));
+	closer_mark(bpf_get_current_pid_tgid() >> 32, 0, fd);
 }
 
 /* The walk of an exiting process's file table (exit_fd_step): what each writable regular file
@@ -1764,23 +1945,19 @@ static __noinline void exit_mark(struct task_struct *p, __u32 agent)
  * sees): io_uring's IORING_OP_CLOSE, close_range(2), dup2/dup3 onto it,
  * O_CLOEXEC at exec (red-team round 4's g4r4_uring_written_exec).  Files
  * still open when a process exits are marked at its exit (exit_mark); a
- * relay holder's closes are marked here too (relay_mark).
+ * relay holder's and a copier's closes are marked here too (closer_mark).
  */
 SEC("fentry/filp_close")
 int BPF_PROG(h7_fe_filp_close, struct file *filp)
 {
 	struct h7_scope *s = scope_current();
-	struct h7_recv_mark *m;
 
 	if (s) {
 		file_written(s->agent, filp);
 		return 0;
 	}
-	if (!relay_armed())
-		return 0;
-	m = relay_holder(bpf_get_current_pid_tgid() >> 32, bpf_ktime_get_ns());
-	if (m)
-		relay_mark(m, filp);
+	if (filp && closer_armed())
+		closer_mark(bpf_get_current_pid_tgid() >> 32, filp, -1);
 	return 0;
 }
 
@@ -5704,8 +5881,11 @@ static __always_inline void open_exit_other(struct file *f, struct inode *inode,
 	if (!window || !*window)
 		return; /* receivers off: recv_written would do nothing */
 	now = bpf_ktime_get_ns();
-	if (now - t->group_leader->start_time > H7_RECV_YOUNG_NS)
+	if (now - t->group_leader->start_time > H7_RECV_YOUNG_NS) {
+		if (bloom_maybe(inode))
+			copier_open(f, now); /* a long-running outsider: a copier, if it writes a same-size copy */
 		return;
+	}
 	mode = BPF_CORE_READ(inode, i_mode) & S_IFMT;
 	if (mode == S_IFREG)
 		recv_file_open(f, now);
@@ -6580,13 +6760,13 @@ int BPF_PROG(h7_sys_enter, struct pt_regs *regs, long id)
 	case H7_NR_kcmp:
 		on_sched_oracle(nat, id, regs, ia32);
 		break;
-	case H7_NR_close: /* a relay holder's write (an agent's own: on_close, below, overrides) */
-		if (relay_armed())
+	case H7_NR_close: /* a relay holder's or copier's write (an agent's own: on_close, below, overrides) */
+		if (closer_armed())
 			relay_close((int)SARG(regs, ia32, 1));
 		break;
 	case H7_NR_dup2:
 	case H7_NR_dup3:
-		if (relay_armed() && (int)SARG(regs, ia32, 1) != (int)SARG(regs, ia32, 2))
+		if (closer_armed() && (int)SARG(regs, ia32, 1) != (int)SARG(regs, ia32, 2))
 			relay_close((int)SARG(regs, ia32, 2));
 		break;
 	}

@@ -47,6 +47,9 @@
 #define H7_PROC_SEEN_ENTRIES 4096     /* threads whose open sys_enter already classified by path (proc_seen; LRU) */
 #define H7_RECV_MARK_ENTRIES 4096     /* channels an agent act just fed (recv_marks; LRU) */
 #define H7_RECV_PROC_ENTRIES 4096     /* processes holding such a channel, or forked by one (recv_procs; LRU) */
+#define H7_COPIER_ENTRIES 1024        /* long-running outsiders that just opened an agent-written file (copiers; LRU) */
+#define H7_COPIER_SIZES 4             /* sizes of the last agent-written files a copier opened */
+#define H7_WRITTEN_BLOOM_BITS 20      /* log2 of the bits of written_bloom (the inodes written_files may hold) */
 #define H7_RECV_FD_SCAN 1024          /* fds of a forking or exec'ing process searched for a marked channel */
 #define H7_MEM_RW_SEEN_ENTRIES 1024   /* (/proc/<pid>/mem file, direction) last reported (mem_rw_seen; LRU) */
 #define H7_GONE_ENTRIES 4096          /* monitored processes whose exit record went out (gone; LRU) */
@@ -166,6 +169,7 @@ enum h7_exec_flags {
 	H7_EXF_VIA_LOOP = 64,    /* WRITTEN by the image file the loop device under its file system reads */
 	H7_EXF_VIA_COPY = 128,   /* WRITTEN: the file is an in-kernel copy (sendfile, copy_file_range) of one */
 	H7_EXF_VIA_RELAY = 256,  /* WRITTEN: by a process outside the agent that had read a file the agent wrote */
+	H7_EXF_VIA_COPIER = 512, /* WRITTEN: a same-size file written by a long-running outsider that had opened one */
 };
 
 /*
@@ -808,6 +812,8 @@ enum h7_written_flags {
 	H7_WRITTEN_COPY = 1, /* marked by an in-kernel copy of a marked file (any copier), not by a close */
 	H7_WRITTEN_RELAY = 2, /* written by a process outside every agent that had read a marked file
 				 (a copy through userspace: cat, dd, a read/write loop) */
+	H7_WRITTEN_COPIER = 4, /* written, at the size of a marked file it had just opened, by a process
+				  outside every agent that is no young reader (a long-running copier) */
 };
 
 struct h7_written {
@@ -841,6 +847,25 @@ struct h7_recv_mark {
 #define H7_RECV_WINDOW 0
 #define H7_RECV_UNTIL 1
 #define H7_RECV_RELAY_UNTIL 2 /* the latest end of a `file` mark: a relay holder may be live */
+#define H7_RECV_COPIER_UNTIL 3 /* the latest end of a copier's mark (copiers): one may be live */
+#define H7_RECV_STATE_SLOTS 4
+
+/* A long-running process outside every agent that opened an agent-written file for reading
+ * (copiers, key: tgid): what it closes after writing, at one of these sizes, within the window is
+ * marked H7_WRITTEN_COPIER. */
+struct h7_copier_src {
+	__u64 size;   /* its i_size at the open (0: an empty slot) */
+	__u64 act_ns; /* the agent's write (its written_files ts_ns) */
+	__u32 agent;
+	__u32 _pad;
+};
+
+struct h7_copier {
+	__u64 until_ns; /* bpf_ktime_get_ns: the last such open + the receiver window */
+	struct h7_copier_src src[H7_COPIER_SIZES]; /* the last files opened (a ring) */
+	__u32 next;     /* the ring slot the next open fills */
+	__u32 _pad;
+};
 
 /* Egress de-duplication key: one event per (tgid, op, destination). */
 struct h7_egress_key {

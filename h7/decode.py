@@ -49,9 +49,14 @@ DGRAM_SEEN_ENTRIES = 4096
 PROC_SEEN_ENTRIES = 4096  # H7_PROC_SEEN_ENTRIES
 RECV_MARK_ENTRIES = 4096  # H7_RECV_MARK_ENTRIES: channels an agent act just fed (recv_marks)
 RECV_PROC_ENTRIES = 4096  # H7_RECV_PROC_ENTRIES: processes holding one, or forked by one (recv_procs)
+COPIER_ENTRIES = 1024  # H7_COPIER_ENTRIES: long-running outsiders that opened an agent-written file (copiers)
+COPIER_SIZES = 4  # H7_COPIER_SIZES: the last agent-written files a copier opened, by size
+WRITTEN_BLOOM_BITS = 20  # H7_WRITTEN_BLOOM_BITS: log2 of written_bloom's bits (inode-number hashes)
 RECV_FD_SCAN = 1024  # H7_RECV_FD_SCAN: fds of a forking/exec'ing process searched for a marked channel
-#: recv_state slots (bpf/h7.h): the receiver window userspace sets (ns, 0: off), the latest mark's end
-RECV_WINDOW, RECV_UNTIL, RECV_RELAY_UNTIL = 0, 1, 2
+#: recv_state slots (bpf/h7.h): the receiver window userspace sets (ns, 0: off), the latest mark's end,
+#: the latest relay holder's and copier's ends
+RECV_WINDOW, RECV_UNTIL, RECV_RELAY_UNTIL, RECV_COPIER_UNTIL = 0, 1, 2, 3
+RECV_STATE_SLOTS = 4
 MEM_RW_SEEN_ENTRIES = 1024  # H7_MEM_RW_SEEN_ENTRIES
 GONE_ENTRIES = 4096  # H7_GONE_ENTRIES: processes whose exit record went out (one per process)
 HELD_ENTRIES = 1024  # H7_HELD_ENTRIES: mem files found open at attach, and their holders
@@ -107,7 +112,7 @@ OUTSIDE_TYPES = frozenset({"recv_exec"})
 RECV_KINDS = {1: "fifo", 2: "unix", 3: "tcp", 4: "file"}
 # enum h7_exec_flags
 EXF_DELETED, EXF_MEMFD, EXF_ANON, EXF_UNHASHED, EXF_WRITTEN = 1, 2, 4, 8, 16
-EXF_VIA_OVERLAY, EXF_VIA_LOOP, EXF_VIA_COPY, EXF_VIA_RELAY = 32, 64, 128, 256
+EXF_VIA_OVERLAY, EXF_VIA_LOOP, EXF_VIA_COPY, EXF_VIA_RELAY, EXF_VIA_COPIER = 32, 64, 128, 256, 512
 EXEC_FLAG_NAMES = {
     EXF_DELETED: "deleted",
     EXF_MEMFD: "memfd",
@@ -118,6 +123,7 @@ EXEC_FLAG_NAMES = {
     EXF_VIA_LOOP: "written-via-loop-image",
     EXF_VIA_COPY: "written-via-copy",
     EXF_VIA_RELAY: "written-via-relay",
+    EXF_VIA_COPIER: "written-via-copier",
 }
 #: enum h7_open_op: creat(2) comes as flags O_CREAT|O_WRONLY|O_TRUNC, link(2)/linkat(2) as the new
 #: name with O_CREAT|O_WRONLY (the caller put a file there)
@@ -331,9 +337,11 @@ MAP_SIZES = {
     "peer_scratch": 1,  # recv_mark_peer's key and mark, per CPU (off its stack frame: 6.1 verifier)
     "proc_seen": PROC_SEEN_ENTRIES,
     "proc_seen_live": 1,
-    "recv_state": 3,
+    "recv_state": RECV_STATE_SLOTS,
     "recv_marks": RECV_MARK_ENTRIES,
     "recv_procs": RECV_PROC_ENTRIES,
+    "copiers": COPIER_ENTRIES,
+    "written_bloom": 1 << (WRITTEN_BLOOM_BITS - 6),  # u64 words
 }
 
 SYS_DTYPE = np.dtype(

@@ -152,3 +152,98 @@ def test_a_young_reader_that_writes_nothing_marks_nothing(watched: Any, tmp_path
     (tmp_path / "mine").chmod(0o755)
     assert agent.cmd(f"run {tmp_path / 'mine'}") == "rc 0"
     assert "agent-written" not in _exec_of(col, tmp_path / "mine")["id_flags"]
+
+
+#: the test's own program for the long-running copier (its size is not TOOL's)
+OTHER = "/usr/bin/true"
+
+#: a long-running copier: started before the agent writes, it copies on request, one line
+#: ``SRC DST PAD`` on stdin per copy (PAD bytes appended), answering ``ok`` -- a sync daemon's or a
+#: file service's worker, not the young reader of the relay rule
+OLD_COPIER = (
+    "import sys\n"
+    "for line in sys.stdin:\n"
+    "    src, dst, pad = line.split()\n"
+    "    with open(src, 'rb') as f:\n"
+    "        data = f.read()\n"
+    "    with open(dst, 'wb') as g:\n"
+    "        g.write(data + b'\\0' * int(pad))\n"
+    "    print('ok', flush=True)\n"
+)
+
+
+class OldCopier:
+    """A copier process outside every agent, older than the receivers' youth (1 s) when it reads."""
+
+    def __init__(self) -> None:
+        self.p = subprocess.Popen(
+            [sys.executable, "-c", OLD_COPIER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(1.3)  # H7_RECV_YOUNG_NS is 1 s: older than that, it holds no relay mark
+
+    def copy(self, src: Path, dst: Path, pad: int = 0) -> None:
+        assert self.p.stdin is not None and self.p.stdout is not None
+        self.p.stdin.write(f"{src} {dst} {pad}\n")
+        self.p.stdin.flush()
+        assert self.p.stdout.readline().strip() == "ok"
+        dst.chmod(0o755)
+
+    def close(self) -> None:
+        if self.p.stdin is not None:
+            self.p.stdin.close()
+        self.p.wait(timeout=10)
+
+
+def test_an_exact_copy_by_a_long_running_copier_is_agent_written(watched: Any, tmp_path: Path) -> None:
+    """A copier started before the agent's write (so no young reader) copies the agent's drop and
+    the test's own program (another size: same-size writes are the rule's blind spot,
+    docs/detection.md): the drop's copy is agent-written ``written-via-copier`` with the time of
+    the agent's write, certified ``written_via: copier``; the other copy is not marked."""
+    sensor, agent, col = watched
+    sensor.set_receiver_window(WINDOW_NS)
+    copier = OldCopier()
+    try:
+        baseline_end = time.monotonic_ns()
+        drop, mine = tmp_path / "drop", tmp_path / "mine"
+        assert agent.cmd(f"copy {TOOL} {drop}") == str(Path(TOOL).stat().st_size)
+        with open(OTHER, "rb") as src, open(mine, "wb") as own:
+            own.write(src.read())
+        assert mine.stat().st_size != drop.stat().st_size
+        copier.copy(drop, tmp_path / "fmt")
+        copier.copy(mine, tmp_path / "theirs")
+    finally:
+        copier.close()
+    for name in ("fmt", "theirs"):
+        assert agent.cmd(f"run {tmp_path / name}") == "rc 0", name
+    e = _exec_of(col, tmp_path / "fmt")
+    assert {"agent-written", "written-via-copier"} <= set(e["id_flags"]), e
+    assert "written-via-relay" not in e["id_flags"], e
+    assert e["written_ns"] > baseline_end, e
+    theirs = _exec_of(col, tmp_path / "theirs")
+    assert "agent-written" not in theirs["id_flags"], theirs
+    got = _certified(col, baseline_end, tmp_path / "fmt")
+    assert got and got[0].evidence["written_via"] == "copier", got
+    assert not _certified(col, baseline_end, tmp_path / "theirs")
+
+
+def test_a_long_running_reader_that_writes_another_size_marks_nothing(watched: Any, tmp_path: Path) -> None:
+    """An editor or indexer reads the agent's files and writes its own: only a file of the size
+    of one it read is marked, so a write of any other size (here the drop plus one byte) is not
+    agent-written; with the receiver window off not even an exact copy is."""
+    sensor, agent, col = watched
+    sensor.set_receiver_window(WINDOW_NS)
+    drop = tmp_path / "drop"
+    assert agent.cmd(f"copy {TOOL} {drop}") == str(Path(TOOL).stat().st_size)
+    copier = OldCopier()
+    try:
+        copier.copy(drop, tmp_path / "padded", pad=1)
+        sensor.set_receiver_window(0)
+        copier.copy(drop, tmp_path / "off")
+    finally:
+        copier.close()
+    for name in ("padded", "off"):
+        assert agent.cmd(f"run {tmp_path / name}") == "rc 0", name
+        assert "agent-written" not in _exec_of(col, tmp_path / name)["id_flags"], name

@@ -56,6 +56,7 @@ from h7.decode import (
     HOOK_CFG_DTYPE,
     MAX_AGENTS,
     PID_LIMIT,
+    RECV_COPIER_UNTIL,
     RECV_RELAY_UNTIL,
     RECV_UNTIL,
     RECV_WINDOW,
@@ -1280,6 +1281,7 @@ class Sensor:
         if window_ns == 0:
             m.update(_U32.pack(RECV_UNTIL), _U64.pack(0))
             m.update(_U32.pack(RECV_RELAY_UNTIL), _U64.pack(0))
+            m.update(_U32.pack(RECV_COPIER_UNTIL), _U64.pack(0))
 
     def alive_agents(self) -> list[int]:
         return [a for a, st in self.agents.items() if st.live]

@@ -10,8 +10,11 @@ copies the bytes itself, in its own long-running
 process (open, read, write, close); the agent runs ``bin/fmt``.
 Written in session 29 together with the relay rule it exercises (bpf/h7.bpf.c
 ``relay_mark``), so it is development data, not a held-out result.
-Expected MISSED (docs/detection.md, "Relayed through userspace": the reader is not young, so it
-is no receiver and holds no mark); kept in the suite so the gap is measured, not assumed.
+Session 29: expected MISSED (the reader is not young, so it is no receiver and holds no mark).
+Session 30 wrote the copier rule with this variant as its development case (bpf/h7.bpf.c
+``copier_open``/``copier_mark``, docs/detection.md "Long-running copiers"): a long-running
+outsider that opened an agent-written file and then writes a file of the same size marks it,
+so it is now expected detected (``written_via: copier``) -- still development data.
 """
 
 from __future__ import annotations

@@ -348,6 +348,8 @@ def _written_via(flags: set[str]) -> dict[str, str]:
         return {"written_via": "copy"}
     if "written-via-relay" in flags:
         return {"written_via": "relay"}
+    if "written-via-copier" in flags:
+        return {"written_via": "copier"}
     return {}
 
 
