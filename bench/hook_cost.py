@@ -77,7 +77,11 @@ per request:
   ordinary file into a file kept open for writing: copy_mark's source
   lookup misses) and ``sendfilew`` (the same from a file the loop wrote just
   before: for the watched loop the source is marked and the destination's
-  mark is written per call -- a copy of an agent's drop);
+  mark is written per call -- a copy of an agent's drop); and session 30's
+  ``opencopier`` (a read-only open + close of the OTHER loop's written file:
+  for the unwatched loop one the watched loop wrote, so the open exit's
+  written_bloom bit is set and it pays the lookup and the ``copiers`` record
+  of a long-running copier, then the close's copier test);
 * who: ``unmonitored`` (a loop H7 does not watch) and ``monitored`` (a loop
   it watches, after its baseline: its windows are learnt first and loaded
   into the kernel filter, so its known syscalls are counted, not shipped);
@@ -219,7 +223,15 @@ OPS: dict[str, tuple[int, int]] = {
     "pipe": (100_000, 25_000),
     "sendfile": (50_000, 12_000),
     "sendfilew": (20_000, 5_000),
+    "openarmed": (50_000, 12_000),  # before opencopier: its loop is no copier yet
+    "opencopier": (20_000, 5_000),
 }
+#: session 30's copier ops: before each request both loops write and close their ``openrw`` file
+#: (the watched loop's is then marked); ``opencopier`` opens the other loop's, ``openarmed`` is
+#: ``open`` while THIS process (long-running, outside the agent) is a live copier of the watched
+#: loop's file: what a close of any other process pays while some copier is live.  After the
+#: request every mark ends, so no other op runs with a copier live.
+COPIER_OPS = ("opencopier", "openarmed")
 #: ops timed while a receiver mark is live (the watched loop opened a FIFO for writing just before),
 #: and the op each is compared with (the same work with no mark live)
 MARKED_OPS = {"execmark": "exec", "execmark900": "exec900"}
@@ -247,6 +259,8 @@ class Loop(LineProcess):
 
     def __init__(self, open_path: Path) -> None:
         super().__init__([str(built("hook_loop")), str(open_path)], "hook_loop", ready="ready")
+        #: the file the loop writes and closes for ``openrw`` (and that ``opencopier`` opens)
+        self.xfile = Path(f"{open_path}.{self.pid}.x")
 
     def ns(self, op: str, n: int, pid: int = 0) -> tuple[float, float]:
         wall, cpu = self.ask_line(f"{op} {n} {pid}").split()
@@ -290,6 +304,21 @@ def _marked(loops: dict[str, Loop], op: str, mark: Marker, live: bool) -> None:
         mark(False)
 
 
+def _copiers(loops: dict[str, Loop], op: str, mark: Marker, live: bool) -> None:
+    """Around a COPIER_OPS request: the loops' written files before it, every mark ended after it."""
+    if op not in COPIER_OPS:
+        return
+    if not live:
+        if mark is not None:
+            mark(False)
+        return
+    for w in WHO:
+        loops[w].ns("openrw", 1)
+    if op == "openarmed":
+        with open(loops["monitored"].xfile, "rb") as f:  # this process: a copier of the agent's file
+            f.read()
+
+
 def _timed(
     loops: dict[str, Loop],
     counts: dict[str, int],
@@ -305,6 +334,7 @@ def _timed(
         n = max(1, n // div)
         for who in who_:
             other = pids["monitored" if who == "unmonitored" else "unmonitored"]
+            _copiers(loops, op, mark, True)
             _marked(loops, op, mark, True)
             mine = time.process_time_ns()
             wall, cpu = loops[who].ns(op, n, other)
@@ -312,6 +342,7 @@ def _timed(
                 _settle()
             out[f"{op}_{who}"] = (wall, cpu, (time.process_time_ns() - mine) / n)
             _marked(loops, op, mark, False)
+            _copiers(loops, op, mark, False)
     return out
 
 

@@ -86,6 +86,13 @@
  *              for writing): sys_enter_sendfile64's copy_mark, its source lookup missing
  *   sendfilew  the same from FILE.PID.x, a file the loop wrote and closed just before the timing
  *              (for a watched loop: the source is marked, the destination's mark is written each call)
+ * Session 30's long-running copiers (issue 13 gap 4):
+ *   opencopier PID  open(FILE.PID.x, O_RDONLY) + close: the OTHER loop's x file (the benchmark has
+ *              both loops write theirs first, bench/hook_cost.py PRE_OPS): for the unwatched loop a
+ *              file the watched one wrote (marked): the open exit's bloom hit, lookup and copiers
+ *              record, and the close's copier test; for the watched loop an unmarked file
+ *   openarmed  open: while the benchmark's own process is a live copier of the watched loop's file,
+ *              so each close of the loop pays the copier test of a process that is none
  * C, not Python, so the figure is the kernel path and its hooks.
  */
 #define _GNU_SOURCE
@@ -269,6 +276,7 @@ int main(int argc, char **argv)
 	int unix_rx = socket(AF_UNIX, SOCK_DGRAM, 0), unix_tx = socket(AF_UNIX, SOCK_DGRAM, 0);
 	struct sockaddr_un usock = {.sun_family = AF_UNIX};
 	char created[4096], linked[4096], fdpath[64], dir[4096], wfile[4096], fifo[4096], xfile[4096];
+	char cfile[4096] = "";
 	int xfd = -1, sfd = -1, relay[2] = {-1, -1};
 	int extra[EXTRA_FDS];
 	struct perf_event_attr pattr = {.type = PERF_TYPE_SOFTWARE, .size = sizeof(pattr),
@@ -344,6 +352,9 @@ int main(int argc, char **argv)
 					return 2;
 		if (!strncmp(op, "sendfile", 8) && (sfd = open(wfile, O_WRONLY | O_CREAT, 0600)) < 0)
 			return 2;
+		if (!strcmp(op, "opencopier") &&
+		    (size_t)snprintf(cfile, sizeof(cfile), "%s.%ld.x", argv[1], pid) >= sizeof(cfile))
+			return 2;
 		if (!strcmp(op, "mmapw") || !strcmp(op, "openrw") ||
 		    !strcmp(op, "sendfilew")) { /* written and closed now (watched: into written_files) */
 			int w = open(xfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -369,7 +380,7 @@ int main(int argc, char **argv)
 				} else if (!strcmp(op, "pread")) {
 					if (pread(file, buf, 1, 0) != 1)
 						rc = -1;
-				} else if (!strcmp(op, "open")) {
+				} else if (!strcmp(op, "open") || !strcmp(op, "openarmed")) {
 					close(open(argv[1], O_RDONLY));
 				} else if (!strcmp(op, "openmaps")) {
 					close(open("/proc/self/maps", O_RDONLY));
@@ -517,6 +528,12 @@ int main(int argc, char **argv)
 					}
 				} else if (!strcmp(op, "openrw")) {
 					int fd = open(xfile, O_RDONLY);
+
+					if (fd < 0)
+						rc = -1;
+					close(fd);
+				} else if (!strcmp(op, "opencopier")) {
+					int fd = open(cfile, O_RDONLY);
 
 					if (fd < 0)
 						rc = -1;

@@ -1351,13 +1351,24 @@ struct {
 } recv_procs SEC(".maps");
 
 /* Long-running processes outside every agent that just opened an agent-written file for reading
- * (tgid -> the files' sizes and marks): copier_open, copier_close. */
+ * (slot tgid % H7_COPIER_ENTRIES: the files' sizes and marks): copier_open, closer_mark.  An array,
+ * not a hash: while a copier is live anywhere, every close of every process asks "am I one?", and
+ * an inlined array load and a compare answer that (a hash lookup and the clock cost a close
+ * ~230 ns here, bench hook_cost `openarmed`).  Two copiers whose tgids collide share a slot: the
+ * later one evicts the earlier. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, H7_COPIER_ENTRIES);
 	__type(key, __u32);
 	__type(value, struct h7_copier);
 } copiers SEC(".maps");
+
+static __always_inline struct h7_copier *copier_slot(__u32 tgid)
+{
+	__u32 k = tgid % H7_COPIER_ENTRIES;
+
+	return bpf_map_lookup_elem(&copiers, &k);
+}
 
 static __always_inline __u64 *state_slot(__u32 k)
 {
@@ -1738,7 +1749,7 @@ static __noinline void copier_open(struct file *f, __u64 now)
 {
 	__u32 kw = H7_RECV_WINDOW, tgid, i;
 	__u64 *window = bpf_map_lookup_elem(&recv_state, &kw);
-	struct h7_copier *c, fresh = {};
+	struct h7_copier *c;
 	struct h7_file_key k = {};
 	struct h7_written *w;
 	struct inode *ino;
@@ -1757,12 +1768,13 @@ static __noinline void copier_open(struct file *f, __u64 now)
 	if (!w)
 		return; /* the bloom bit of another inode number */
 	tgid = bpf_get_current_pid_tgid() >> 32;
-	c = bpf_map_lookup_elem(&copiers, &tgid);
-	if (!c) {
-		bpf_map_update_elem(&copiers, &tgid, &fresh, BPF_NOEXIST);
-		c = bpf_map_lookup_elem(&copiers, &tgid);
-		if (!c)
-			return;
+	c = copier_slot(tgid);
+	if (!c)
+		return;
+	if (c->tgid != tgid || now > c->until_ns) { /* a new copier here: the slot starts empty */
+		__builtin_memset(c->src, 0, sizeof(c->src));
+		c->next = 0;
+		c->tgid = tgid;
 	}
 	i = c->next & (H7_COPIER_SIZES - 1);
 #pragma unroll
@@ -1780,18 +1792,6 @@ static __noinline void copier_open(struct file *f, __u64 now)
 	recv_state_raise(H7_RECV_COPIER_UNTIL, c->until_ns);
 }
 
-/* The copier entry of tgid while it is live, or NULL. */
-static __always_inline struct h7_copier *copier_of(__u32 tgid, __u64 now)
-{
-	struct h7_copier *c;
-
-	if (!slot_live(H7_RECV_COPIER_UNTIL, now))
-		return 0;
-	c = bpf_map_lookup_elem(&copiers, &tgid);
-	if (!c || now > c->until_ns)
-		return 0;
-	return c;
-}
 
 /* A copier closes f: marked H7_WRITTEN_COPIER when written and the size of a file it opened. */
 static __always_inline void copier_mark(struct h7_copier *c, struct file *f)
@@ -1823,21 +1823,36 @@ static __always_inline void copier_mark(struct h7_copier *c, struct file *f)
 }
 
 /* A process outside every agent closes f (fd: f unread yet, NULL): a relay holder's or a copier's
- * write is marked.  The caller tested closer_armed(). */
+ * write is marked.  The caller tested closer_armed().  A process that is neither pays, with a
+ * copier live somewhere, the pid and one array load: the clock only for a relay holder or a
+ * copier (the copier slot is disarmed at exits, copier_disarm). */
 static __always_inline void closer_mark(__u32 tgid, struct file *f, int fd)
 {
-	__u64 now = bpf_ktime_get_ns();
 	struct h7_recv_mark *m;
 	struct h7_copier *c;
+	__u64 now;
 
-	m = relay_holder(tgid, now);
-	if (m) {
-		relay_mark(m, f ? f : task_fd_file(fd));
-		return;
+	if (relay_armed()) {
+		m = relay_holder(tgid, bpf_ktime_get_ns());
+		if (m) {
+			relay_mark(m, f ? f : task_fd_file(fd));
+			return;
+		}
 	}
-	c = copier_of(tgid, now);
-	if (c)
+	c = copier_slot(tgid);
+	if (!c || c->tgid != tgid || !slot_armed(H7_RECV_COPIER_UNTIL))
+		return;
+	now = bpf_ktime_get_ns();
+	if (now <= c->until_ns)
 		copier_mark(c, f ? f : task_fd_file(fd));
+}
+
+/* The copier slot's end is past: disarmed (closes stop asking).  Run at process exits, which every
+ * host has often enough and which read the clock anyway when it is armed. */
+static __always_inline void copier_disarm(void)
+{
+	if (slot_armed(H7_RECV_COPIER_UNTIL))
+		slot_live(H7_RECV_COPIER_UNTIL, bpf_ktime_get_ns());
 }
 
 /*
@@ -2569,8 +2584,10 @@ int BPF_PROG(h7_exit, struct task_struct *p)
 	held_exit(p);
 	if (s || relay_armed()) /* the cheap test first: an exit outside the agents, no relay live */
 		exit_mark(p, s ? s->agent : 0);
-	if (!s)
+	if (!s) {
+		copier_disarm();
 		return 0;
+	}
 	agent = s->agent;
 	/* The task's last switch-out happens after this, with its scope gone:
 	 * its CPU time is counted here (its runtime as of the scheduler's last

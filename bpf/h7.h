@@ -47,7 +47,7 @@
 #define H7_PROC_SEEN_ENTRIES 4096     /* threads whose open sys_enter already classified by path (proc_seen; LRU) */
 #define H7_RECV_MARK_ENTRIES 4096     /* channels an agent act just fed (recv_marks; LRU) */
 #define H7_RECV_PROC_ENTRIES 4096     /* processes holding such a channel, or forked by one (recv_procs; LRU) */
-#define H7_COPIER_ENTRIES 1024        /* long-running outsiders that just opened an agent-written file (copiers; LRU) */
+#define H7_COPIER_ENTRIES 1024        /* long-running outsiders that just opened an agent-written file (copiers: by tgid % this) */
 #define H7_COPIER_SIZES 4             /* sizes of the last agent-written files a copier opened */
 #define H7_WRITTEN_BLOOM_BITS 20      /* log2 of the bits of written_bloom (the inodes written_files may hold) */
 #define H7_RECV_FD_SCAN 1024          /* fds of a forking or exec'ing process searched for a marked channel */
@@ -851,7 +851,7 @@ struct h7_recv_mark {
 #define H7_RECV_STATE_SLOTS 4
 
 /* A long-running process outside every agent that opened an agent-written file for reading
- * (copiers, key: tgid): what it closes after writing, at one of these sizes, within the window is
+ * (copiers, slot: tgid % H7_COPIER_ENTRIES): what it closes after writing, at one of these sizes, within the window is
  * marked H7_WRITTEN_COPIER. */
 struct h7_copier_src {
 	__u64 size;   /* its i_size at the open (0: an empty slot) */
@@ -864,7 +864,7 @@ struct h7_copier {
 	__u64 until_ns; /* bpf_ktime_get_ns: the last such open + the receiver window */
 	struct h7_copier_src src[H7_COPIER_SIZES]; /* the last files opened (a ring) */
 	__u32 next;     /* the ring slot the next open fills */
-	__u32 _pad;
+	__u32 tgid;     /* the process this slot of copiers is (0: none) */
 };
 
 /* Egress de-duplication key: one event per (tgid, op, destination). */
