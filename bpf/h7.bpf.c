@@ -1766,7 +1766,7 @@ static __noinline void copier_open(struct file *f, __u64 now)
 	file_key(f, &k);
 	w = bpf_map_lookup_elem(&written_files, &k);
 	if (!w)
-		return; /* the bloom bit of another inode number */
+		return; /* the bit another inode set (or an entry the LRU dropped) */
 	tgid = bpf_get_current_pid_tgid() >> 32;
 	c = copier_slot(tgid);
 	if (!c)
@@ -1780,18 +1780,18 @@ static __noinline void copier_open(struct file *f, __u64 now)
 #pragma unroll
 	for (int j = 0; j < H7_COPIER_SIZES; j++) /* the same size again: refresh its slot */
 		if (c->src[j].size == size && c->src[j].agent == w->agent) {
-			i = j;
+			i = j + H7_COPIER_SIZES; /* found: the ring does not advance */
 			break;
 		}
-	if (i == (c->next & (H7_COPIER_SIZES - 1)))
+	if (i < H7_COPIER_SIZES)
 		c->next = i + 1;
+	i &= H7_COPIER_SIZES - 1;
 	c->src[i].size = size;
 	c->src[i].act_ns = w->ts_ns;
 	c->src[i].agent = w->agent;
 	c->until_ns = now + *window;
 	recv_state_raise(H7_RECV_COPIER_UNTIL, c->until_ns);
 }
-
 
 /* A copier closes f: marked H7_WRITTEN_COPIER when written and the size of a file it opened. */
 static __always_inline void copier_mark(struct h7_copier *c, struct file *f)

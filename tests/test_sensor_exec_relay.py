@@ -158,14 +158,16 @@ def test_a_young_reader_that_writes_nothing_marks_nothing(watched: Any, tmp_path
 OTHER = "/usr/bin/true"
 
 #: a long-running copier: started before the agent writes, it copies on request, one line
-#: ``SRC DST PAD`` on stdin per copy (PAD bytes appended), answering ``ok`` -- a sync daemon's or a
-#: file service's worker, not the young reader of the relay rule
+#: ``SRC DST PAD DELAY`` on stdin per copy (PAD bytes appended, DELAY seconds between the read and
+#: the write), answering ``ok`` -- a sync daemon's or a file service's worker, not the young reader
+#: of the relay rule
 OLD_COPIER = (
-    "import sys\n"
+    "import sys, time\n"
     "for line in sys.stdin:\n"
-    "    src, dst, pad = line.split()\n"
+    "    src, dst, pad, delay = line.split()\n"
     "    with open(src, 'rb') as f:\n"
     "        data = f.read()\n"
+    "    time.sleep(float(delay))\n"
     "    with open(dst, 'wb') as g:\n"
     "        g.write(data + b'\\0' * int(pad))\n"
     "    print('ok', flush=True)\n"
@@ -184,9 +186,9 @@ class OldCopier:
         )
         time.sleep(1.3)  # H7_RECV_YOUNG_NS is 1 s: older than that, it holds no relay mark
 
-    def copy(self, src: Path, dst: Path, pad: int = 0) -> None:
+    def copy(self, src: Path, dst: Path, pad: int = 0, delay: float = 0.0) -> None:
         assert self.p.stdin is not None and self.p.stdout is not None
-        self.p.stdin.write(f"{src} {dst} {pad}\n")
+        self.p.stdin.write(f"{src} {dst} {pad} {delay}\n")
         self.p.stdin.flush()
         assert self.p.stdout.readline().strip() == "ok"
         dst.chmod(0o755)
@@ -232,7 +234,8 @@ def test_an_exact_copy_by_a_long_running_copier_is_agent_written(watched: Any, t
 def test_a_long_running_reader_that_writes_another_size_marks_nothing(watched: Any, tmp_path: Path) -> None:
     """An editor or indexer reads the agent's files and writes its own: only a file of the size
     of one it read is marked, so a write of any other size (here the drop plus one byte) is not
-    agent-written; with the receiver window off not even an exact copy is."""
+    agent-written; nor is an exact copy written after the window (0.3 s here), or with the
+    receiver window off."""
     sensor, agent, col = watched
     sensor.set_receiver_window(WINDOW_NS)
     drop = tmp_path / "drop"
@@ -240,10 +243,12 @@ def test_a_long_running_reader_that_writes_another_size_marks_nothing(watched: A
     copier = OldCopier()
     try:
         copier.copy(drop, tmp_path / "padded", pad=1)
+        sensor.set_receiver_window(int(0.3e9))
+        copier.copy(drop, tmp_path / "late", delay=0.6)
         sensor.set_receiver_window(0)
         copier.copy(drop, tmp_path / "off")
     finally:
         copier.close()
-    for name in ("padded", "off"):
+    for name in ("padded", "late", "off"):
         assert agent.cmd(f"run {tmp_path / name}") == "rc 0", name
         assert "agent-written" not in _exec_of(col, tmp_path / name)["id_flags"], name
