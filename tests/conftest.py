@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import os
+import stat
 import sys
 import time
 from collections.abc import Iterator
@@ -80,6 +81,33 @@ def _settled(s: Any) -> bool:
     s.set_receiver_window(0)
     s.set_follow_daemons([], 0)
     return True
+
+
+def closed_to_others(path: Path) -> Path | None:
+    """The first directory on the way to ``path`` that other users may not traverse, or None."""
+    p = path.resolve()
+    for d in (*reversed(p.parents), *((p,) if p.is_dir() else ())):
+        if not d.stat().st_mode & stat.S_IXOTH:
+            return d
+    return None
+
+
+@pytest.fixture
+def nobody_reaches_checkout() -> None:
+    """Fail in one line when ``nobody`` cannot reach this checkout or its Python.
+
+    Tests that run H7 as ``nobody`` import it from the checkout (and run the venv's
+    interpreter): a clone under a 0700 directory (``mktemp -d``) would make them fail
+    with import errors that say nothing about why.
+    """
+    for what, path in (("checkout", ROOT), ("interpreter", Path(sys.executable).parent)):
+        closed = closed_to_others(path)
+        if closed is not None:
+            pytest.fail(
+                f"the {what} {path} is not reachable by nobody: {closed} is mode "
+                f"{stat.S_IMODE(closed.stat().st_mode):04o} (chmod o+x it, or clone elsewhere)",
+                pytrace=False,
+            )
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,7 @@ def test_pid1_needs_an_explicit_flag(tmp_path: Path, keys: Path) -> None:
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runuser") is None, reason="needs root and runuser")
+@pytest.mark.usefixtures("nobody_reaches_checkout")
 def test_unprivileged_user_gets_a_clear_line(tmp_path: Path, keys: Path) -> None:
     os.chmod(tmp_path, 0o755)  # nobody may traverse to the (0700) key directory, not into it
     cal = tmp_path / "cal"
@@ -101,3 +103,21 @@ def test_bad_arguments_are_one_line_too() -> None:
         assert p.returncode == 2 and p.stderr.count("\n") == 1, p
         err = one_line_error(p)
         assert needle in err and f"h7 {args[0]} --help" in err, err
+
+
+def test_a_checkout_nobody_cannot_reach_is_named() -> None:
+    """The nobody tests' guard names the directory that shuts others out (a 0700 mktemp -d)."""
+    from conftest import closed_to_others
+
+    base = Path(tempfile.mkdtemp(prefix="h7-reach-"))
+    try:
+        base.chmod(0o755)
+        inner = base / "a" / "b"
+        inner.mkdir(parents=True)
+        (base / "a").chmod(0o700)
+        assert closed_to_others(inner) == base / "a"
+        assert closed_to_others(inner / "missing.py") == base / "a"
+        (base / "a").chmod(0o755)
+        assert closed_to_others(inner) is None
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

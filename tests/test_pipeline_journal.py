@@ -73,7 +73,7 @@ def run_journal(work: Path) -> dict[str, Any]:
     }
 
 
-def test_a_journal_runs_the_whole_alert_path_without_root() -> None:
+def test_a_journal_runs_the_whole_alert_path_without_root(nobody_reaches_checkout: None) -> None:
     # pytest's own temp dirs are root's 0700: nobody needs a directory of its own
     work = Path(tempfile.mkdtemp(prefix="h7-journal-"))
     try:

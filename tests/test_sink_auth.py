@@ -26,10 +26,13 @@ from h7.config import parse
 from h7.sink import SinkClient
 from h7.sink.server import Sinkhole
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("runuser") is None,
-    reason="needs root and runuser (runs clients as nobody)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        os.geteuid() != 0 or shutil.which("runuser") is None,
+        reason="needs root and runuser (runs clients as nobody)",
+    ),
+    pytest.mark.usefixtures("nobody_reaches_checkout"),
+]
 NOBODY = 65534
 GROUP = "nogroup"
 
