@@ -403,7 +403,8 @@ GAPS: list[Gap] = [
     # close/dup2/dup3 at sys_enter always, and the files still open at a process's exit
     # (sched_process_exit, both modes); fentry: filp_close (io_uring CLOSE, close_range,
     # O_CLOEXEC at exec); else io_uring CLOSE at its submit tracepoint.  The same places mark a
-    # relay holder's writes (a userspace copy of an agent's file made outside it).
+    # relay holder's writes (a userspace copy of an agent's file made outside it) and a
+    # long-running copier's same-size writes (recorded at its open exits, both modes).
     Gap(
         "written_files",
         4,
