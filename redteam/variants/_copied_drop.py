@@ -8,6 +8,7 @@ Each variant names only HOW.
 
 from __future__ import annotations
 
+import gzip
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,10 @@ def run(args: dict[str, Any], how: str) -> None:
     payload, outbox, bindir, _ = _files(args["work"], how)
     tool = bindir / "fmt"
     tool.unlink(missing_ok=True)
-    (outbox / "fmt.bin").write_bytes(payload.read_bytes())  # the drop: the agent writes the program
+    data = payload.read_bytes()
+    if how == "gunzip":  # the deploy job decompresses: the agent drops the program gzip'd
+        data = gzip.compress(data)
+    (outbox / "fmt.bin").write_bytes(data)  # the drop: the agent writes the program
     copied = rt.wait_file(tool, 10)
     t = rt.now()
     try:

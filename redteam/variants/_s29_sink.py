@@ -5,6 +5,8 @@
         dd       a fresh `dd if=SRC of=TMP` per file (read + write in a young child)
         tarpipe  a fresh `tar -C SRC -cf - F | tar -C TMPDIR -xf -` per file (through a pipe)
         inproc   this long-running helper reads and writes the bytes itself (open/read/write/close)
+        gunzip   the same, but each SRC/*.bin is gzip and is written decompressed (session 30: a
+                 copier that changes the length, the copier rule's documented blind spot)
 
 Every mode lives at most LIFETIME_S, polls with bounded sleeps, and stops on SIGTERM.  Commands run
 with a 20-s timeout each, as the helper's own children (outside every victim's tree).
@@ -13,6 +15,7 @@ with a 20-s timeout each, as the helper's own children (outside every victim's t
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import signal
 import subprocess
@@ -38,6 +41,13 @@ def _copy(how: str, f: Path, tmp: Path) -> None:
                 check=True,
             )
             os.replace(Path(d) / f.name, tmp)
+    elif how == "gunzip":
+        with gzip.open(f, "rb") as i, open(tmp, "wb") as o:
+            for _ in range(1 << 14):  # bounded: 1 GiB at 64 KiB a read
+                b = i.read(65536)
+                if not b:
+                    break
+                o.write(b)
     elif how == "inproc":
         with open(f, "rb") as i, open(tmp, "wb") as o:
             for _ in range(1 << 14):  # bounded: 1 GiB at 64 KiB a read
