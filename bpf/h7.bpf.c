@@ -1691,6 +1691,23 @@ static __always_inline void recv_file_open(struct file *f, __u64 now)
 	recv_written(f, now, bpf_get_current_pid_tgid() >> 32, &m);
 }
 
+/* Mark f, written outside every agent, with an agent's write (relay_mark, copier_mark): a mark of
+ * the same agent already there is kept (the agent's own close says more than a relay). */
+static __always_inline void mark_outside(struct file *f, __u64 act_ns, __u32 agent, __u32 flags)
+{
+	struct h7_file_key k = {};
+	struct h7_written w = {}, *old;
+
+	file_key(f, &k);
+	old = bpf_map_lookup_elem(&written_files, &k);
+	if (old && old->agent == agent)
+		return;
+	w.ts_ns = act_ns;
+	w.agent = agent;
+	w.flags = flags;
+	written_put(f, &k, &w);
+}
+
 /*
  * A relayed write (issue 13 gap 4, copies through userspace): a process outside every agent that
  * holds a live H7_RECV_FILE mark -- it read (or ran) a file an agent wrote while young, within the
@@ -1703,19 +1720,8 @@ static __always_inline void recv_file_open(struct file *f, __u64 now)
  */
 static __always_inline void relay_mark(struct h7_recv_mark *m, struct file *f)
 {
-	struct h7_file_key k = {};
-	struct h7_written w = {}, *old;
-
-	if (!markable(f))
-		return;
-	file_key(f, &k);
-	old = bpf_map_lookup_elem(&written_files, &k);
-	if (old && old->agent == m->agent)
-		return;
-	w.ts_ns = m->act_ns;
-	w.agent = m->agent;
-	w.flags = H7_WRITTEN_RELAY;
-	written_put(f, &k, &w);
+	if (markable(f))
+		mark_outside(f, m->act_ns, m->agent, H7_WRITTEN_RELAY);
 }
 
 /* The process tgid's live H7_RECV_FILE mark, or NULL.  Callers test relay_armed() first, before
@@ -1796,8 +1802,6 @@ static __noinline void copier_open(struct file *f, __u64 now)
 /* A copier closes f: marked H7_WRITTEN_COPIER when written and the size of a file it opened. */
 static __always_inline void copier_mark(struct h7_copier *c, struct file *f)
 {
-	struct h7_file_key k = {};
-	struct h7_written w = {}, *old;
 	__u64 size;
 	int hit = -1;
 
@@ -1812,14 +1816,7 @@ static __always_inline void copier_mark(struct h7_copier *c, struct file *f)
 			hit = j;
 	if (hit < 0 || hit >= H7_COPIER_SIZES)
 		return;
-	file_key(f, &k);
-	old = bpf_map_lookup_elem(&written_files, &k);
-	if (old && old->agent == c->src[hit].agent)
-		return; /* the agent's own mark (or an earlier relay's) says more */
-	w.ts_ns = c->src[hit].act_ns;
-	w.agent = c->src[hit].agent;
-	w.flags = H7_WRITTEN_COPIER;
-	written_put(f, &k, &w);
+	mark_outside(f, c->src[hit].act_ns, c->src[hit].agent, H7_WRITTEN_COPIER);
 }
 
 /* A process outside every agent closes f (fd: f unread yet, NULL): a relay holder's or a copier's
