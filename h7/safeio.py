@@ -12,6 +12,7 @@ are documented in docs/operations.md.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import queue
@@ -176,14 +177,17 @@ class Stall:
 
 
 class _Job:
-    __slots__ = ("done", "error", "fn", "result", "ticks")
+    __slots__ = ("abandoned", "done", "error", "finished", "fn", "release", "result", "ticks")
 
-    def __init__(self, fn: Callable[[], Any]) -> None:
+    def __init__(self, fn: Callable[[], Any], release: Callable[[Any], None] | None = None) -> None:
         self.fn = fn
+        self.release = release  # frees a result nobody took (the caller gave up)
         self.done = threading.Event()
         self.result: Any = None
         self.error: BaseException | None = None
         self.ticks = 0
+        self.finished = False  # under Observer._lock: the result is set
+        self.abandoned = False  # under Observer._lock: the caller stopped waiting
 
 
 _tls = threading.local()
@@ -268,6 +272,23 @@ class Observer:
 
         return self.call("read", path, run)
 
+    def hold(self, path: str, fn: Callable[[BinaryIO], T]) -> tuple[int, T]:
+        """``(fd, fn(f))``: :meth:`read`, keeping the file open for the caller, who closes ``fd``.
+
+        Why: a link such as ``/proc/<pid>/exe`` names the executed file only until the
+        process execs again; a detector that proved the link led to that file and then named
+        the link again read another program (session 30: a recoded dash that exec'd ``touch``
+        went uncertified).  ``/proc/self/fd/<fd>`` names the held file for every later look.
+        A worker that answers after the caller gave up closes the fd itself.
+        """
+
+        def run() -> tuple[int, T]:
+            with open_observed(path) as f:
+                got = fn(f)
+                return os.dup(f.fileno()), got
+
+        return self.call("read", path, run, release=lambda r: os.close(r[0]))
+
     def subject(self, what: Any) -> None:
         """What this thread is judging now (named in any stall recorded until the next call)."""
         self._local.subject = what
@@ -291,7 +312,7 @@ class Observer:
             }
 
     # -- the mechanism ---------------------------------------------------------------------
-    def call(self, op: str, path: str, fn: Callable[[], T]) -> T:
+    def call(self, op: str, path: str, fn: Callable[[], T], release: Callable[[T], None] | None = None) -> T:
         t0 = time.monotonic()
         # resolved before the look: a process that exits while its exe stalls leaves no link
         real = _proc_link_target(path)
@@ -307,11 +328,15 @@ class Observer:
         q = self._worker()
         if q is None:
             raise self._stalled(op, path, "workers-busy", 0.0, where or self._mount_of(real))
-        job = _Job(fn)
+        job = _Job(fn, release)
         q.put(job)
         seen = 0
         while not job.done.wait(self.timeout_s):
             if job.ticks == seen or time.monotonic() - t0 > self.CAP_S:
+                with self._lock:
+                    job.abandoned = not job.finished
+                if not job.abandoned:
+                    break  # it answered just now: take the answer
                 waited = time.monotonic() - t0
                 where = where or self._mount_of(real)
                 # never procfs itself (a link that could not be read) nor an unknown mount:
@@ -369,7 +394,12 @@ class Observer:
                 with self._lock:
                     self._busy -= 1
                     self._idle.append(q)
+                    job.finished = True
+                    late = job.abandoned
                 job.done.set()
+            if late and job.error is None and job.release is not None:
+                with contextlib.suppress(OSError):
+                    job.release(job.result)
 
     def _mount_of(self, real: str) -> tuple[str, str]:
         """(mount point, fstype) of the longest mount point that is a prefix of ``real``.
@@ -396,6 +426,11 @@ def _proc_link_target(path: str) -> str:
     a readlink itself, without asking the filesystem the link leads to)."""
     norm = os.path.normpath(path)
     parts = norm.split("/")
+    if len(parts) == 5 and parts[1:4] == ["proc", "self", "fd"] and parts[4].isdigit():
+        try:  # a file held by Observer.hold
+            return os.path.normpath(os.readlink(norm))
+        except OSError:
+            return norm
     if len(parts) >= 4 and parts[1] == "proc" and parts[2].isdigit() and parts[3] in ("exe", "cwd", "root"):
         try:
             target = os.readlink("/".join(parts[:4]))

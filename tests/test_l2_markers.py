@@ -9,9 +9,12 @@ Real binaries of this host, edited here; no BPF.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import struct
+import subprocess
+import time
 from array import array
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,7 @@ from h7.detect.channels.l2_exec import (
     _singles,
 )
 
-PT_NOTE, PT_LOAD, PF_X = 4, 1, 1
+PT_NOTE, PT_LOAD, PF_X, SHF_EXECINSTR = 4, 1, 1, 4
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +57,29 @@ def _recode(src: str, dst: Path) -> None:
             off, filesz = struct.unpack_from("<Q", data, o + 8)[0], struct.unpack_from("<Q", data, o + 32)[0]
             mid = off + filesz // 2
             data[mid : mid + 256] = b"\xcc" * 256
+    dst.write_bytes(bytes(data) + os.urandom(4096))
+    dst.chmod(0o755)
+
+
+def _recode_runnable(src: str, dst: Path) -> None:
+    """As ``_recode``, but int3 only where no instruction runs: between the code segment's sections."""
+    data = bytearray(Path(os.path.realpath(src)).read_bytes())
+    phoff, shoff = struct.unpack_from("<QQ", data, 0x20)
+    phentsize, phnum, shentsize, shnum = struct.unpack_from("<HHHH", data, 0x36)
+    for i in range(phnum):
+        if struct.unpack_from("<I", data, phoff + i * phentsize)[0] == PT_NOTE:
+            struct.pack_into("<I", data, phoff + i * phentsize, 0)
+    spans = sorted(
+        (off, off + size)
+        for flags, _addr, off, size in (
+            struct.unpack_from("<QQQQ", data, shoff + i * shentsize + 8) for i in range(shnum)
+        )
+        if flags & SHF_EXECINSTR
+    )
+    gaps = [(end, nxt) for (_s, end), (nxt, _e) in itertools.pairwise(spans) if nxt > end]
+    assert gaps, f"{src}: no padding between its code sections"
+    for end, nxt in gaps:
+        data[end:nxt] = b"\xcc" * (nxt - end)
     dst.write_bytes(bytes(data) + os.urandom(4096))
     dst.chmod(0o755)
 
@@ -152,3 +178,52 @@ def test_singles_keeps_each_names_hashes_that_no_other_name_holds() -> None:
     assert got == {"a": [1, 3], "b": [4], "c": [7]}
     assert _singles({"only": array("q", [9])}) == {"only": [9]}
     assert _singles({"a": array("q"), "b": array("q", [1])}) == {"a": [], "b": [1]}
+
+
+def test_a_copy_that_execs_on_mid_judgement_keeps_its_identity(
+    known: KnownBinaries, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process replaces its image while L2 still reads the file it exec'd: the verdict stands.
+
+    Found live (session 30's long red-team run, g4r8_dash_recoded under load): ``run-tests -c
+    touch`` is a dash that execs ``touch`` within milliseconds.  L2 proved ``/proc/<pid>/exe`` was
+    the executed file, then named that link again for the code digest and the marker scan; by
+    then it led to ``touch`` (installed, unchanged: not scanned), and the exec went uncertified
+    with no stall to say so.  The replay of the same journal (no /proc) certified it.  Here a
+    real recoded copy execs ``sleep`` at the worst moment: just before the code-digest look.
+    """
+    if not os.path.exists("/bin/dash"):
+        pytest.skip("/bin/dash is not installed")
+    copy = tmp_path / "run-tests"
+    _recode_runnable("/bin/dash", copy)
+    proc = subprocess.Popen(
+        [str(copy), "-c", "read x; exec sleep 30"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 5.0
+        while os.readlink(f"/proc/{proc.pid}/exe") != str(copy) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert os.readlink(f"/proc/{proc.pid}/exe") == str(copy)
+        real_lookup = known.lookup_code
+
+        def exec_first(path: str, ino: int, image: bytes) -> Any:
+            assert proc.stdin is not None
+            proc.stdin.write(b"go\n")
+            proc.stdin.flush()
+            end = time.monotonic() + 5.0
+            while os.readlink(f"/proc/{proc.pid}/exe") == str(copy) and time.monotonic() < end:
+                time.sleep(0.01)
+            assert os.readlink(f"/proc/{proc.pid}/exe") != str(copy), "the copy did not exec sleep"
+            return real_lookup(path, ino, image)
+
+        monkeypatch.setattr(known, "lookup_code", exec_first)
+        ch, ctx = _channel(live=True)
+        ch._known = known
+        alerts = ch.on_events([_exec(copy, proc.pid, ["run-tests", "-c", "touch x"])], ctx)
+    finally:
+        proc.kill()
+        proc.wait(5)
+    assert [a.code for a in alerts] == ["LLM_AGENT_HIJACK"], [a.evidence for a in alerts]
+    ev = alerts[0].evidence
+    assert ev["content_identity"] == "markers", ev
+    assert ev["identified_by"][0]["name"] == "dash", ev

@@ -201,3 +201,47 @@ def test_an_agent_served_file_cannot_hold_l2(sensor: Any, tmp_path: Path) -> Non
     assert ev["event_filename"] == tool and ev["while_judging"] == "exec"
     assert ev["waited_ms"] >= 500
     assert ch.status()["inspection_stalls"] >= 1
+
+
+def _fds_on(path: Path) -> int:
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            n += os.readlink(f"/proc/self/fd/{fd}") == str(path)
+        except OSError:
+            continue
+    return n
+
+
+def test_a_held_file_stays_that_file_and_a_late_answer_is_closed(tmp_path: Path) -> None:
+    """``hold`` keeps the file open for the caller; a worker answering after the caller gave up closes it.
+
+    Why held: L2 proves ``/proc/<pid>/exe`` is the executed file, then looks at it again for
+    its code and marker words; a process that exec'd meanwhile turned the link into another
+    program (session 30's silent miss).  The late-answer half: no fd leaks per stall.
+    """
+    obs = Observer(timeout_s=0.2, cooldown_s=30.0, workers=2)
+    tool = tmp_path / "tool"
+    tool.write_bytes(b"\x7fELF-one")
+    fd, head = obs.hold(str(tool), lambda f: f.read(4))
+    try:
+        assert head == b"\x7fELF"
+        tool.rename(tmp_path / "moved")
+        tool.write_bytes(b"another file")
+        assert obs.read(f"/proc/self/fd/{fd}", lambda f: f.read()) == b"\x7fELF-one"
+    finally:
+        os.close(fd)
+    slow = tmp_path / "slow"
+    slow.write_bytes(b"x")
+    go = threading.Event()
+
+    def wait_then_read(f: Any) -> bytes:
+        go.wait(10.0 * TIMESCALE)  # no progress(): a stall
+        return bytes(f.read(1))
+
+    with pytest.raises(StallError, match="no answer"):
+        obs.hold(str(slow), wait_then_read)
+    assert _fds_on(slow) >= 1  # the worker still has it open
+    go.set()
+    assert _until(lambda: _fds_on(slow) == 0), "the late answer's fd was not closed"
+    assert _until(lambda: obs.status()["workers_stuck"] == 0)

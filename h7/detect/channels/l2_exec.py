@@ -1437,8 +1437,14 @@ class ExecChannel(Channel):
         return out
 
     @staticmethod
-    def _exec_file(ev: Event, ctx: ChannelContext, ino: int) -> tuple[str, bytes] | None:
-        """(a path provably to the executed file (same inode), its first PHDR_READ bytes), or None."""
+    def _exec_file(ev: Event, ctx: ChannelContext, ino: int) -> tuple[str, bytes, int] | None:
+        """(a path to the executed file, its first PHDR_READ bytes, the fd that path holds), or None.
+
+        The file is found through ``/proc/<pid>/exe`` or the exec's own paths (whichever is
+        provably the executed inode) and HELD: the path returned is ``/proc/self/fd/<fd>``, the
+        same file for every later look however the process or its path change (a shell that
+        execs its command replaces ``/proc/<pid>/exe`` within milliseconds).  The caller closes fd.
+        """
         if not ino:
             return None
         paths = [ctx.proc.exe_file(int(ev.get("pid", 0)))]
@@ -1447,11 +1453,12 @@ class ExecChannel(Channel):
             if not path:
                 continue
             try:
-                head = OBSERVER.read(path, lambda f: _head_if(f, ino))
+                fd, head = OBSERVER.hold(path, lambda f: _head_if(f, ino))
             except OSError:
                 continue
             if head is not None:
-                return path, head
+                return f"/proc/self/fd/{fd}", head, fd
+            os.close(fd)
         return None
 
     def _content_identity(self, ev: Event, ctx: ChannelContext, ids: list[Identity]) -> str:
@@ -1465,14 +1472,30 @@ class ExecChannel(Channel):
             if hit is not None:
                 ids.append(Identity("inode", hit[0], hit[1], set(hit[2])))
                 return "inode"
-        head = _head_bytes(ev)
         found = self._exec_file(ev, ctx, ino)
+        try:
+            return self._identify_content(ev, ctx, ids, known, found)
+        finally:
+            if found is not None:
+                os.close(found[2])
+
+    def _identify_content(
+        self,
+        ev: Event,
+        ctx: ChannelContext,
+        ids: list[Identity],
+        known: KnownBinaries,
+        found: tuple[str, bytes, int] | None,
+    ) -> str:
+        """Identity by layout, whole-file hash, code digest, then marker words, of the HELD file."""
+        ino = int(ev.get("ino", 0) or 0)
+        head = _head_bytes(ev)
         if head:
             hit = known.lookup_layout(head, int(ev.get("size", 0) or 0), found[1] if found else None)
             if hit is not None:
                 ids.append(Identity("elf-layout", hit[0], hit[1], set(hit[2])))
                 return "elf-layout"
-        whole = self._whole_file_identity(ev, ctx, ino, ids, known)
+        whole = self._whole_file_identity(ev, ctx, ino, ids, known, found[0] if found else "")
         if whole != "sha256" and found is not None:
             # re-linked, stripped of notes or sections, padded: the code itself is the identity
             code = known.lookup_code(found[0], ino, found[1])
@@ -1514,11 +1537,20 @@ class ExecChannel(Channel):
         return max(st.st_ctime_ns, st.st_mtime_ns) >= self.watch_start_real_ns
 
     def _whole_file_identity(
-        self, ev: Event, ctx: ChannelContext, ino: int, ids: list[Identity], known: KnownBinaries
+        self,
+        ev: Event,
+        ctx: ChannelContext,
+        ino: int,
+        ids: list[Identity],
+        known: KnownBinaries,
+        held: str = "",
     ) -> str:
-        """SHA-256 of the whole executed file against the known binaries of its size (an exact copy)."""
+        """SHA-256 of the whole executed file against the known binaries of its size (an exact copy).
+
+        ``held``: the file ``_exec_file`` holds open, looked at first.
+        """
         # Find an openable file that is provably the executed one.
-        candidates: list[str] = []
+        candidates: list[str] = [held] if held else []
         pf = ctx.proc.exe_file(int(ev.get("pid", 0)))
         if pf:
             candidates.append(pf)
