@@ -1638,6 +1638,7 @@ static __always_inline int recv_find(struct task_struct *t, __u64 now, struct h7
 		return 0;
 	c.m.holder = tgid;
 	c.m.hops = 0;
+	c.m.found = H7_HOLDER_HELD;
 	bpf_get_current_comm(c.m.holder_comm, sizeof(c.m.holder_comm));
 	bpf_map_update_elem(&recv_procs, &tgid, &c.m, BPF_ANY);
 	__builtin_memcpy(out, &c.m, sizeof(*out));
@@ -1889,6 +1890,7 @@ static __noinline void relay_pipe(int fd, bool write)
 	c = *m;
 	c.holder = tgid;
 	c.hops++;
+	c.found = H7_HOLDER_READ;
 	bpf_get_current_comm(c.holder_comm, sizeof(c.holder_comm));
 	bpf_map_update_elem(&recv_procs, &tgid, &c, BPF_ANY);
 }
@@ -2448,6 +2450,7 @@ static __always_inline void recv_exec(struct task_struct *p, pid_t old_pid, stru
 	ev->exec.recv_agent_tgid = m.agent_tgid;
 	ev->exec.recv_holder = m.holder;
 	ev->exec.recv_hops = m.hops;
+	ev->exec.recv_found = m.found;
 	__builtin_memcpy(ev->exec.recv_holder_comm, m.holder_comm, sizeof(m.holder_comm));
 	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
 }
@@ -4379,6 +4382,7 @@ static __always_inline void recv_closer(const struct sock *sk, __u64 key)
 	c.obj = sock_ino((struct sock *)sk);
 	c.holder = tgid;
 	c.hops = 0;
+	c.found = H7_HOLDER_READ;
 	bpf_get_current_comm(c.holder_comm, sizeof(c.holder_comm));
 	bpf_map_update_elem(&recv_procs, &tgid, &c, BPF_ANY);
 }

@@ -144,6 +144,16 @@ enum h7_file_op {
 #define H7_RECV_CMSGS_MAX 3 /* control messages walked per message (credentials, security, rights) */
 #define H7_RECV_MMSGS_MAX 4 /* messages of one recvmmsg walked */
 
+/* How the receiver came to hold its mark (h7_exec.recv_found, h7_recv_mark.found).  HELD: the channel
+ * was found in its file table when it forked or exec'd (its comm then: at an exec, the image it
+ * became), so nothing says it read it -- a shell started as `sh -c gzip` with a relayed pipe as
+ * stdin only passes it on.  READ: it opened the agent's file or read the channel (or the agent's
+ * act named it: an accepted connection, a unix peer). */
+enum h7_recv_found {
+	H7_HOLDER_READ = 0,
+	H7_HOLDER_HELD = 1,
+};
+
 /* The channel through which an agent act fed a receiver (h7_exec.recv_kind, h7_recv_mark.kind). */
 enum h7_recv_kind {
 	H7_RECV_FIFO = 1, /* a FIFO (or a pipe reopened through /proc) the agent opened for writing */
@@ -489,6 +499,8 @@ struct h7_exec {
 	__u32 recv_holder;  /* tgid of the process found holding the channel (the receiver) */
 	__u32 recv_hops;    /* forks between the holder and the exec'ing process (0: the holder) */
 	char recv_holder_comm[H7_COMM_LEN]; /* the receiver's comm when it was found */
+	__u32 recv_found;   /* enum h7_recv_found */
+	__u32 _recv_pad;
 };
 
 /* A monitored thread connected a unix socket and a listener accepted it, or sent a unix
@@ -839,7 +851,7 @@ struct h7_recv_mark {
 	__u32 kind;      /* enum h7_recv_kind */
 	__u32 holder;    /* 0 in recv_marks until a holder is found */
 	__u32 hops;
-	__u32 _pad;
+	__u32 found;     /* enum h7_recv_found: how the holder came to hold the mark */
 	char holder_comm[H7_COMM_LEN];
 };
 

@@ -110,6 +110,8 @@ VIEW_OF = {"exec_fd": "exec", "recv_exec": "exec"}
 OUTSIDE_TYPES = frozenset({"recv_exec"})
 #: enum h7_recv_kind: the channel an agent act fed a receiver through
 RECV_KINDS = {1: "fifo", 2: "unix", 3: "tcp", 4: "file"}
+#: enum h7_recv_found: how the receiver came to hold its mark (read it, or found holding it)
+RECV_FOUND = {0: "read", 1: "held"}
 # enum h7_exec_flags
 EXF_DELETED, EXF_MEMFD, EXF_ANON, EXF_UNHASHED, EXF_WRITTEN = 1, 2, 4, 8, 16
 EXF_VIA_OVERLAY, EXF_VIA_LOOP, EXF_VIA_COPY, EXF_VIA_RELAY, EXF_VIA_COPIER = 32, 64, 128, 256, 512
@@ -393,6 +395,8 @@ UNION_FIELDS: dict[str, list[tuple[str, Any]]] = {
         ("recv_holder", "<u4"),
         ("recv_hops", "<u4"),
         ("recv_holder_comm", f"S{COMM_LEN}"),
+        ("recv_found", "<u4"),
+        ("_recv_pad", "<u4"),
     ],
     "exit": [("code", "<i4"), ("group_dead", "<u4")],
     "open": [
@@ -629,7 +633,7 @@ RECV_MARK_DTYPE = np.dtype(
         ("kind", "<u4"),
         ("holder", "<u4"),
         ("hops", "<u4"),
-        ("_pad", "<u4"),
+        ("found", "<u4"),
         ("holder_comm", f"S{COMM_LEN}"),
     ]
 )
@@ -735,6 +739,7 @@ def _fill_receiver(r: Any, ev: dict[str, Any]) -> None:
     ev["receiver_pid"] = int(r["recv_holder"])
     ev["receiver_comm"] = _cstr(bytes(r["recv_holder_comm"]))
     ev["receiver_hops"] = int(r["recv_hops"])
+    ev["receiver_found"] = RECV_FOUND.get(int(r["recv_found"]), str(int(r["recv_found"])))
 
 
 def _fill(name: str, r: Any, ev: dict[str, Any]) -> None:

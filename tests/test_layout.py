@@ -281,3 +281,5 @@ def test_receiver_kinds_match() -> None:
     text = (Path(__file__).resolve().parent.parent / "bpf" / "h7.h").read_text()
     kinds = _enum(text, "H7_RECV_")
     assert {n: name.lower() for n, (name, _) in kinds.items()} == decode.RECV_KINDS
+    found = _enum(text, "H7_HOLDER_")
+    assert {n: name.lower() for n, (name, _) in found.items()} == decode.RECV_FOUND

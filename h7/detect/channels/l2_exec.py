@@ -71,7 +71,7 @@ from h7.batch import Batch, Event
 from h7.config import EngineConfig
 from h7.decode import HEAD_LEN
 from h7.detect.channels.base import Channel, ChannelContext
-from h7.detect.programs import INTERPRETERS, SHELLS, TRANSPARENT_LAUNCHERS, normalise_name
+from h7.detect.programs import INTERPRETERS, SHELLS, TRANSPARENT_LAUNCHERS, code_operand, normalise_name
 from h7.errors import UsageError
 from h7.registry import AlertCode, ChannelSpec, register
 from h7.safeio import OBSERVER, Stall, open_observed, progress
@@ -416,6 +416,8 @@ MARKER_MIN_HITS = 32
 _PRINTABLE = bytes(b if 0x21 <= b <= 0x7E else 0x20 for b in range(256))
 #: installed where the package manager puts programs: not scanned for markers unless changed
 #: since the channel started watching (a planted file is new, or lives elsewhere)
+#: a script operand that is a descriptor the interpreter inherited (``sh /dev/stdin``, ``bash /dev/fd/3``)
+_FD_PATH = re.compile(r"^/(?:dev/stdin|dev/fd/\d+|proc/(?:self|\d+)/fd/\d+)$")
 _SYSTEM_PREFIXES = ("/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/", "/lib32/", "/libx32/")
 
 
@@ -1304,6 +1306,7 @@ class ExecChannel(Channel):
         self.receiver_allowed = 0
         #: ``file`` receivers that only read the agent's file (not a shell or interpreter running it)
         self.receiver_file_readers = 0
+        self.receiver_held_data = 0  # of those: a holder's shell given its program elsewhere (-c, a script)
         #: CLOCK_REALTIME when this channel started watching: an installed script changed after
         #: it (ctime/mtime) may be the agent's work and is judged as its interpreter again
         self.watch_start_real_ns = time.time_ns()
@@ -2373,10 +2376,13 @@ class ExecChannel(Channel):
             self.receiver_allowed += 1
             return None
         channel = str(ev.get("channel", ""))
-        if channel == "file" and not self._file_receiver_runs_it(ev, receiver):
-            self.receiver_file_readers += 1
-            return None
         ids, content = self.identities(ev, ctx)
+        program_from = ""
+        if channel == "file":
+            runs, program_from = self._file_receiver_runs_it(ev, receiver, ids)
+            if not runs:
+                self.receiver_file_readers += 1
+                return None
         act_ns = int(ev.get("act_ts_ns", 0))
         evidence = {
             # the agent's process that acted (0: a TCP connect, marked in softirq)
@@ -2388,6 +2394,8 @@ class ExecChannel(Channel):
             "receiver_pid": int(ev.get("receiver_pid", 0)),
             "receiver_comm": receiver,
             "forks_from_receiver": int(ev.get("receiver_hops", 0)),
+            "receiver_found": str(ev.get("receiver_found", "")),
+            **({"program_from": program_from} if program_from else {}),
             "exec": {**self._exec_evidence(ev), "interp": ev.get("interp", "")},
             "exec_identified_as": [i.to_dict() for i in ids],
             "content_identity": content,
@@ -2400,23 +2408,46 @@ class ExecChannel(Channel):
         self.handoffs += 1
         return _match(ctx, DAEMON_HANDOFF, ev, key=f"receiver:{channel}:{receiver}", evidence=evidence)
 
-    def _file_receiver_runs_it(self, ev: Event, receiver: str) -> bool:
-        """Did the outside process RUN the agent's file, rather than only read it?
+    def _file_receiver_runs_it(self, ev: Event, receiver: str, ids: list[Identity]) -> tuple[bool, str]:
+        """Did the outside process RUN the agent's file, rather than only read it?  (yes/no, and
+        for a holder never seen reading: where the exec'd interpreter takes its program from)
 
         A ``file`` mark means a young process outside the agent read (or exec'd) a file the
-        agent wrote.  Reading is common (an indexer, ``xargs -a``, ``git add``); running is
-        when that reader is a shell or an interpreter (its script: a runner's ``sh job``), a
-        build tool or task runner (``file_runners``: make runs a Makefile's recipes, ninja a
-        build.ninja's commands -- red-team round 9's ``g5r9_watcher_make_recipe``), or the
-        exec'd image is itself the agent's file.  The agent's OWN make is inside the agent,
-        never a receiver: its recipes are judged as the agent's execs.
+        agent wrote, or holds a pipe a reader of one wrote into (a relay).  Reading is common
+        (an indexer, ``xargs -a``, ``git add``); running is when that reader is a shell or an
+        interpreter (its script: a runner's ``sh job``), a build tool or task runner
+        (``file_runners``: make runs a Makefile's recipes, ninja a build.ninja's commands --
+        red-team round 9's ``g5r9_watcher_make_recipe``), or the exec'd image is itself the
+        agent's file.  The agent's OWN make is inside the agent, never a receiver: its recipes
+        are judged as the agent's execs.
+
+        A holder the kernel only found HOLDING the relayed pipe (in its file table when it forked
+        or exec'd; its comm then is the image it became) was never seen reading it: a backup
+        job's ``tar -z`` runs ``/bin/sh -c gzip`` with the pipe of the agent's files as stdin,
+        and that shell only hands it to gzip (round 11's false DAEMON_HANDOFF receiver:file:sh).
+        Such a holder runs the data only if the interpreter exec'd here takes its program from
+        its input: no ``-c``/``-e`` and no script operand (``cat job | sh``), ``-s``, ``-``, or a
+        script named by a descriptor (``sh /dev/stdin``).  A holder that then reads the pipe
+        becomes a reader (``relay_pipe``), whose execs are judged as any shell reader's.
         """
-        c = self.classify_name(receiver)
-        if c is not None and c[0] == INTERPRETER:
-            return True
+        if "agent-written" in ev.get("id_flags", []):
+            return True, ""
         if any(fnmatch.fnmatchcase(receiver, pat) for pat in self.settings.file_runners):
-            return True
-        return "agent-written" in ev.get("id_flags", [])
+            return True, ""
+        c = self.classify_name(receiver)
+        if c is None or c[0] != INTERPRETER:
+            return False, ""
+        if ev.get("receiver_found") != "held":
+            return True, ""
+        args = [str(a) for a in ev.get("args", [])]
+        for ident in ids:
+            if ident.cls != INTERPRETER:
+                continue
+            run = code_operand(ident.name, args)
+            if run is not None and (run.how == "stdin" or _FD_PATH.match(run.what)):
+                return True, f"{run.how}:{run.what}"
+        self.receiver_held_data += 1
+        return False, ""
 
     def _daemon_handoff(
         self, ev: Event, ctx: ChannelContext, key: str, matched_by: list[str], **details: Any
@@ -3140,6 +3171,7 @@ class ExecChannel(Channel):
             "receiver_execs": self.receiver_execs,
             "receiver_allowed": self.receiver_allowed,
             "receiver_file_readers": self.receiver_file_readers,
+            "receiver_held_data": self.receiver_held_data,
             **({"handoff_index": self._index.status()} if self._index is not None else {}),
         }
 
