@@ -56,8 +56,7 @@ from h7.decode import (
     HOOK_CFG_DTYPE,
     MAX_AGENTS,
     PID_LIMIT,
-    RECV_COPIER_UNTIL,
-    RECV_RELAY_UNTIL,
+    RECV_STATE_SLOTS,
     RECV_UNTIL,
     RECV_WINDOW,
     RING_EVENTS,
@@ -1280,9 +1279,8 @@ class Sensor:
         m = self.obj.map("recv_state")
         m.update(_U32.pack(RECV_WINDOW), _U64.pack(window_ns))
         if window_ns == 0:
-            m.update(_U32.pack(RECV_UNTIL), _U64.pack(0))
-            m.update(_U32.pack(RECV_RELAY_UNTIL), _U64.pack(0))
-            m.update(_U32.pack(RECV_COPIER_UNTIL), _U64.pack(0))
+            for slot in range(RECV_UNTIL, RECV_STATE_SLOTS):  # every live-until slot after the window
+                m.update(_U32.pack(slot), _U64.pack(0))
 
     def alive_agents(self) -> list[int]:
         return [a for a, st in self.agents.items() if st.live]
