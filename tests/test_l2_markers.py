@@ -28,6 +28,7 @@ from h7.detect.channels.l2_exec import (
     INTERPRETERS,
     LOTL_TOOLS,
     ExecChannel,
+    IndexBuild,
     KnownBinaries,
     _classifier,
     _singles,
@@ -227,3 +228,35 @@ def test_a_copy_that_execs_on_mid_judgement_keeps_its_identity(
     ev = alerts[0].evidence
     assert ev["content_identity"] == "markers", ev
     assert ev["identified_by"][0]["name"] == "dash", ev
+
+
+def test_an_exec_before_the_markers_are_built_waits_for_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Live, marker words come from a background build paced to a fifth of the CPU (minutes in a
+    1-vCPU emulated guest); a recoded copy exec'd before it is done used to be judged without
+    them, uncertified and uncounted.  Now the exec makes the build run unpaced and waits for it
+    within ``index_wait_s``; with no budget left it is counted (``markers_not_ready``)."""
+    if not os.path.exists("/bin/dash"):
+        pytest.skip("/bin/dash is not installed")
+    copy = tmp_path / "run-tests"
+    _recode("/bin/dash", copy)
+    # paced this slowly, the build would take hours: only the exec's hurry can finish it
+    monkeypatch.setattr("h7.detect.channels.l2_exec.MARKER_DUTY", 1e-6)
+    for budget, expect in ((60.0, ["LLM_AGENT_HIJACK"]), (0.0, [])):
+        build = IndexBuild(_classifier(INTERPRETERS, LOTL_TOOLS), None)
+        assert build.wait(60.0) and build.known is not None
+        cfg = EngineConfig.from_dict({"l2": {"index_wait_s": budget}, "read_proc": False})
+        ch = ExecChannel(cfg)
+        ch._build = build
+        ctx = ChannelContext(agent=1, agent_id="agent1", info=None, config=cfg, proc=ProcReader(True))
+        assert build.known.markers is None, "the paced build finished on its own"
+        t0 = time.monotonic()
+        alerts = ch.on_events([_exec(copy, 4_200_003)], ctx)
+        assert [a.code for a in alerts] == expect, [a.evidence for a in alerts]
+        if expect:
+            assert alerts[0].evidence["content_identity"] == "markers", alerts[0].evidence
+            assert time.monotonic() - t0 < 60.0 and ch.status()["markers_not_ready"] == 0
+        else:
+            assert ch.status()["markers_not_ready"] == 1
+        build.wait_markers(60.0)  # let the thread end before the next build

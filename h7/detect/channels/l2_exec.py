@@ -968,6 +968,8 @@ class IndexBuild:
         self.markers_seconds: float | None = None
         self.markers_error = ""
         self._done = threading.Event()
+        self._markers_done = threading.Event()  # set when build_markers ended (or was never run)
+        self._hurry = threading.Event()  # set: an exec waits for the markers, stop pacing
         self._thread = threading.Thread(target=self._run, name="h7-l2-index", daemon=True)
         self._thread.start()
 
@@ -992,10 +994,22 @@ class IndexBuild:
             # the interpreters' marker words, after the index is published: reading every known
             # binary (MARKER_READ each) delays no exec judged meanwhile, only marker identity
             try:
-                self.known.build_markers(_paced)
+                self.known.build_markers(self._pace)
             except Exception as e:  # a bug: no marker identity, said in the status
                 self.markers_error = f"{type(e).__name__}: {e}"
             self.markers_seconds = time.monotonic() - self.started
+        self._markers_done.set()
+
+    def _pace(self, work_s: float) -> None:
+        """Sleep so the work just done is MARKER_DUTY of the time spent (the GIL is free meanwhile),
+        until an exec waits for the markers (``wait_markers``): then full speed."""
+        if not self._hurry.is_set():
+            self._hurry.wait(min(5.0, work_s * (1.0 / MARKER_DUTY - 1.0)))
+
+    def wait_markers(self, timeout_s: float) -> bool:
+        """An exec needs marker identity now: build unpaced, wait at most ``timeout_s``; done?"""
+        self._hurry.set()
+        return self._markers_done.wait(max(0.0, timeout_s))
 
     @classmethod
     def shared(cls, settings: L2Settings, interpreters: frozenset[str], lotl: frozenset[str]) -> IndexBuild:
@@ -1031,11 +1045,6 @@ class IndexBuild:
 MARKER_DUTY = 0.2
 #: the background build runs this many nice levels below the sensor (Linux keeps nice per thread)
 BUILD_NICE = 10
-
-
-def _paced(work_s: float) -> None:
-    """Sleep so that the work just done is MARKER_DUTY of the time spent (the GIL is free meanwhile)."""
-    time.sleep(min(5.0, work_s * (1.0 / MARKER_DUTY - 1.0)))
 
 
 def _classifier(
@@ -1306,6 +1315,7 @@ class ExecChannel(Channel):
         self.receiver_allowed = 0
         #: ``file`` receivers that only read the agent's file (not a shell or interpreter running it)
         self.receiver_file_readers = 0
+        self.markers_not_ready = 0  # execs that wanted marker identity before the markers were built
         self.receiver_held_data = 0  # of those: a holder's shell given its program elsewhere (-c, a script)
         #: CLOCK_REALTIME when this channel started watching: an installed script changed after
         #: it (ctime/mtime) may be the agent's work and is judged as its interpreter again
@@ -1515,10 +1525,26 @@ class ExecChannel(Channel):
         return whole
 
     def _markers(self, known: KnownBinaries, ctx: ChannelContext) -> KnownBinaries | None:
-        """The index with its marker words; live, None while the background build still makes them."""
-        if known.markers is None and (self._build is None or not ctx.proc.enabled):
-            known.build_markers()  # a replay, a test or a channel given its index: on first need
-        return known if known.markers is not None else None
+        """The index with its marker words; live, the background build's, waited for within budget.
+
+        An exec that needs marker identity before the build is done (the first seconds after
+        attach; minutes in a 1-vCPU emulated guest, where the build is paced to a fifth of the
+        CPU) makes the build run unpaced and waits for it out of the same ``index_wait_s``
+        budget as the index.  A build still not done then: the exec is judged without markers,
+        and counted (``markers_not_ready`` in the status), never silently.
+        """
+        b = self._build
+        if known.markers is None:
+            if b is not None and ctx.proc.enabled and b.known is known:
+                t0 = time.monotonic()
+                b.wait_markers(self._wait_left_s)
+                self._wait_left_s = max(0.0, self._wait_left_s - (time.monotonic() - t0))
+            else:  # a replay, a test, a channel given its index, a failed build: on first need
+                known.build_markers()
+        if known.markers is None:
+            self.markers_not_ready += 1
+            return None
+        return known
 
     def _marker_scan_wanted(self, path: str, ctx: ChannelContext) -> bool:
         """Is this unidentified ELF worth reading for markers (up to 2 x MARKER_READ bytes)?
@@ -3172,6 +3198,7 @@ class ExecChannel(Channel):
             "receiver_allowed": self.receiver_allowed,
             "receiver_file_readers": self.receiver_file_readers,
             "receiver_held_data": self.receiver_held_data,
+            "markers_not_ready": self.markers_not_ready,
             **({"handoff_index": self._index.status()} if self._index is not None else {}),
         }
 
