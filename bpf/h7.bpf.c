@@ -1908,7 +1908,9 @@ static __noinline void relay_close(int fd)
 struct h7_exitscan {
 	struct h7_fdwalk w;
 	__u32 agent;        /* the exiting process's own agent: file_written */
+	__u32 copier;       /* 1: a live copier, `cp` its sources (copier_mark) */
 	struct h7_recv_mark m; /* else a holder's mark: relay_mark */
+	struct h7_copier cp;
 };
 
 static long exit_fd_step(__u32 k, void *ctx)
@@ -1922,6 +1924,8 @@ static long exit_fd_step(__u32 k, void *ctx)
 		return stop;
 	if (c->agent)
 		file_written(c->agent, f);
+	else if (c->copier)
+		copier_mark(&c->cp, f);
 	else
 		relay_mark(&c->m, f);
 	return 0;
@@ -1932,21 +1936,32 @@ static long exit_fd_step(__u32 k, void *ctx)
  * exit_files() after sched_process_exit, where no hook of H7's sees a close (fentry mode's
  * filp_close runs after the exit dropped the task's scope).  So they are marked here, before:
  * with the process's own agent (a tool that writes a program and exits without close(2): a C
- * program, `os._exit`), or with a relay holder's mark (an outside `dd if=drop > x`: x is dd's
- * stdout, closed only by its exit).  Only the open descriptors below H7_RECV_FD_SCAN cost a read.
+ * program, `os._exit`), with a relay holder's mark (an outside `dd if=drop > x`: x is dd's
+ * stdout, closed only by its exit), or as a live copier's (a copy of its source's size, left open
+ * at exit).  Only the open descriptors below H7_RECV_FD_SCAN cost a read.
  */
 static __noinline void exit_mark(struct task_struct *p, __u32 agent)
 {
 	struct h7_exitscan c = {};
-	struct h7_recv_mark *m;
+	struct h7_recv_mark *m = 0;
+	struct h7_copier *cp;
+	__u64 now;
 
 	if (BPF_CORE_READ(p, signal, live.counter) > 0)
 		return; /* not the last thread: the table stays with the others */
 	if (!agent) {
-		m = relay_holder(p->tgid, bpf_ktime_get_ns());
-		if (!m)
-			return;
-		__builtin_memcpy(&c.m, m, sizeof(c.m));
+		now = bpf_ktime_get_ns();
+		if (relay_armed())
+			m = relay_holder(p->tgid, now);
+		if (m) {
+			__builtin_memcpy(&c.m, m, sizeof(c.m));
+		} else {
+			cp = copier_slot(p->tgid);
+			if (!cp || cp->tgid != p->tgid || !slot_armed(H7_RECV_COPIER_UNTIL) || now > cp->until_ns)
+				return;
+			__builtin_memcpy(&c.cp, cp, sizeof(c.cp));
+			c.copier = 1;
+		}
 	}
 	c.agent = agent;
 	if (fd_walk_start(&c.w, p))
@@ -2582,7 +2597,8 @@ int BPF_PROG(h7_exit, struct task_struct *p)
 	__u32 agent;
 
 	held_exit(p);
-	if (s || relay_armed()) /* the cheap test first: an exit outside the agents, no relay live */
+	/* the cheap tests first: an exit outside the agents, no relay and no copier live */
+	if (s || relay_armed() || slot_armed(H7_RECV_COPIER_UNTIL))
 		exit_mark(p, s ? s->agent : 0);
 	if (!s) {
 		copier_disarm();

@@ -158,19 +158,24 @@ def test_a_young_reader_that_writes_nothing_marks_nothing(watched: Any, tmp_path
 OTHER = "/usr/bin/true"
 
 #: a long-running copier: started before the agent writes, it copies on request, one line
-#: ``SRC DST PAD DELAY`` on stdin per copy (PAD bytes appended, DELAY seconds between the read and
-#: the write), answering ``ok`` -- a sync daemon's or a file service's worker, not the young reader
-#: of the relay rule
+#: ``SRC DST PAD DELAY [exit]`` on stdin per copy (PAD bytes appended, DELAY seconds between the
+#: read and the write; ``exit``: it answers and exits with the copy still open, no close(2)),
+#: answering ``ok`` -- a sync daemon's or a file service's worker, not the young reader of the
+#: relay rule
 OLD_COPIER = (
-    "import sys, time\n"
+    "import os, sys, time\n"
     "for line in sys.stdin:\n"
-    "    src, dst, pad, delay = line.split()\n"
+    "    src, dst, pad, delay, *how = line.split()\n"
     "    with open(src, 'rb') as f:\n"
     "        data = f.read()\n"
     "    time.sleep(float(delay))\n"
-    "    with open(dst, 'wb') as g:\n"
-    "        g.write(data + b'\\0' * int(pad))\n"
+    "    g = open(dst, 'wb')\n"
+    "    g.write(data + b'\\0' * int(pad))\n"
+    "    g.flush()\n"
     "    print('ok', flush=True)\n"
+    "    if how:\n"
+    "        os._exit(0)\n"
+    "    g.close()\n"
 )
 
 
@@ -186,11 +191,13 @@ class OldCopier:
         )
         time.sleep(1.3)  # H7_RECV_YOUNG_NS is 1 s: older than that, it holds no relay mark
 
-    def copy(self, src: Path, dst: Path, pad: int = 0, delay: float = 0.0) -> None:
+    def copy(self, src: Path, dst: Path, pad: int = 0, delay: float = 0.0, exit: bool = False) -> None:
         assert self.p.stdin is not None and self.p.stdout is not None
-        self.p.stdin.write(f"{src} {dst} {pad} {delay}\n")
+        self.p.stdin.write(f"{src} {dst} {pad} {delay}{' exit' if exit else ''}\n")
         self.p.stdin.flush()
         assert self.p.stdout.readline().strip() == "ok"
+        if exit:
+            self.p.wait(timeout=10)  # its exit closed the copy
         dst.chmod(0o755)
 
     def close(self) -> None:
@@ -206,7 +213,7 @@ def test_an_exact_copy_by_a_long_running_copier_is_agent_written(watched: Any, t
     the agent's write, certified ``written_via: copier``; the other copy is not marked."""
     sensor, agent, col = watched
     sensor.set_receiver_window(WINDOW_NS)
-    copier = OldCopier()
+    copier, quitter = OldCopier(), OldCopier()
     try:
         baseline_end = time.monotonic_ns()
         drop, mine = tmp_path / "drop", tmp_path / "mine"
@@ -216,8 +223,12 @@ def test_an_exact_copy_by_a_long_running_copier_is_agent_written(watched: Any, t
         assert mine.stat().st_size != drop.stat().st_size
         copier.copy(drop, tmp_path / "fmt")
         copier.copy(mine, tmp_path / "theirs")
+        quitter.copy(drop, tmp_path / "left-open", exit=True)  # closed by its exit: exit_mark
     finally:
         copier.close()
+        quitter.close()
+    e = _exec_of(col, tmp_path / "left-open") if agent.cmd(f"run {tmp_path / 'left-open'}") == "rc 0" else {}
+    assert {"agent-written", "written-via-copier"} <= set(e.get("id_flags", [])), e
     for name in ("fmt", "theirs"):
         assert agent.cmd(f"run {tmp_path / name}") == "rc 0", name
     e = _exec_of(col, tmp_path / "fmt")
