@@ -1781,8 +1781,13 @@ static __noinline void copier_open(struct file *f, __u64 now)
 	if (c->tgid != tgid || now > c->until_ns) { /* a new copier here: the slot starts empty */
 		__builtin_memset(c->src, 0, sizeof(c->src));
 		c->next = 0;
+		c->total = 0;
+		c->base = 0;
+		c->opens = 0;
 		c->tgid = tgid;
 	}
+	c->total += size;
+	c->opens++;
 	i = c->next & (H7_COPIER_SIZES - 1);
 #pragma unroll
 	for (int j = 0; j < H7_COPIER_SIZES; j++) /* the same size again: refresh its slot */
@@ -1800,11 +1805,24 @@ static __noinline void copier_open(struct file *f, __u64 now)
 	recv_state_raise(H7_RECV_COPIER_UNTIL, c->until_ns);
 }
 
-/* A copier closes f: marked H7_WRITTEN_COPIER when written and the size of a file it opened. */
+/* A live copier opens a file for writing: what it reads from now on may be assembled into it. */
+static __noinline void copier_base(__u64 now)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct h7_copier *c = copier_slot(tgid);
+
+	if (c && c->tgid == tgid && now <= c->until_ns)
+		c->base = c->total;
+}
+
+/* A copier closes f: marked H7_WRITTEN_COPIER when written and the size of a file it opened, or
+ * the size of all it opened since its slot started (two or more) or since it last opened a file
+ * for writing (chunks assembled into it, a manifest read before: `total - base`); then with the
+ * latest agent write among the ring's. */
 static __always_inline void copier_mark(struct h7_copier *c, struct file *f)
 {
 	__u64 size;
-	int hit = -1;
+	int hit = -1, last = 0;
 
 	if (!markable(f))
 		return;
@@ -1812,9 +1830,14 @@ static __always_inline void copier_mark(struct h7_copier *c, struct file *f)
 	if (!size)
 		return;
 #pragma unroll
-	for (int j = 0; j < H7_COPIER_SIZES; j++)
+	for (int j = 0; j < H7_COPIER_SIZES; j++) {
 		if (hit < 0 && c->src[j].size == size)
 			hit = j;
+		if (c->src[j].act_ns > c->src[last].act_ns)
+			last = j;
+	}
+	if (hit < 0 && ((c->opens >= 2 && c->total == size) || (c->total > c->base && c->total - c->base == size)))
+		hit = last;
 	if (hit < 0 || hit >= H7_COPIER_SIZES)
 		return;
 	mark_outside(f, c->src[hit].act_ns, c->src[hit].agent, H7_WRITTEN_COPIER);
@@ -5918,6 +5941,8 @@ static __always_inline void open_exit_other(struct file *f, struct inode *inode,
 	if (now - t->group_leader->start_time > H7_RECV_YOUNG_NS) {
 		if (bloom_maybe(inode))
 			copier_open(f, now); /* a long-running outsider: a copier, if it writes a same-size copy */
+		else if (slot_armed(H7_RECV_COPIER_UNTIL) && (BPF_CORE_READ(f, f_mode) & FMODE_WRITE))
+			copier_base(now); /* a copier's output, maybe: what it reads next may go into it */
 		return;
 	}
 	mode = BPF_CORE_READ(inode, i_mode) & S_IFMT;

@@ -875,8 +875,12 @@ struct h7_copier_src {
 struct h7_copier {
 	__u64 until_ns; /* bpf_ktime_get_ns: the last such open + the receiver window */
 	struct h7_copier_src src[H7_COPIER_SIZES]; /* the last files opened (a ring) */
+	__u64 total;    /* the sizes of every such open since the slot started, summed: an assembly's size */
+	__u64 base;     /* `total` when it last opened a file for writing: what it read into that file since */
+	__u32 opens;    /* how many opens `total` holds */
 	__u32 next;     /* the ring slot the next open fills */
 	__u32 tgid;     /* the process this slot of copiers is (0: none) */
+	__u32 _pad;
 };
 
 /* Egress de-duplication key: one event per (tgid, op, destination). */

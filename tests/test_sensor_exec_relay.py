@@ -161,10 +161,23 @@ OTHER = "/usr/bin/true"
 #: ``SRC DST PAD DELAY [exit]`` on stdin per copy (PAD bytes appended, DELAY seconds between the
 #: read and the write; ``exit``: it answers and exits with the copy still open, no close(2)),
 #: answering ``ok`` -- a sync daemon's or a file service's worker, not the young reader of the
-#: relay rule
+#: relay rule.  ``cat DST SRC...`` assembles: the sources' bytes, in order, into DST (one write each);
+#: a source written ``@PATH`` is read before DST is opened and not copied (an upload's manifest).
 OLD_COPIER = (
     "import os, sys, time\n"
     "for line in sys.stdin:\n"
+    "    if line.startswith('cat '):\n"
+    "        dst, *srcs = line.split()[1:]\n"
+    "        for s in srcs:\n"
+    "            if s.startswith('@'):\n"
+    "                with open(s[1:], 'rb') as f:\n"
+    "                    f.read()\n"
+    "        with open(dst, 'wb') as g:\n"
+    "            for s in (s for s in srcs if not s.startswith('@')):\n"
+    "                with open(s, 'rb') as f:\n"
+    "                    g.write(f.read())\n"
+    "        print('ok', flush=True)\n"
+    "        continue\n"
     "    src, dst, pad, delay, *how = line.split()\n"
     "    with open(src, 'rb') as f:\n"
     "        data = f.read()\n"
@@ -198,6 +211,14 @@ class OldCopier:
         assert self.p.stdout.readline().strip() == "ok"
         if exit:
             self.p.wait(timeout=10)  # its exit closed the copy
+        dst.chmod(0o755)
+
+    def assemble(self, dst: Path, srcs: list[Path], manifest: Path | None = None) -> None:
+        assert self.p.stdin is not None and self.p.stdout is not None
+        first = [f"@{manifest}"] if manifest else []
+        self.p.stdin.write(" ".join(["cat", str(dst), *first, *map(str, srcs)]) + "\n")
+        self.p.stdin.flush()
+        assert self.p.stdout.readline().strip() == "ok"
         dst.chmod(0o755)
 
     def close(self) -> None:
@@ -240,6 +261,40 @@ def test_an_exact_copy_by_a_long_running_copier_is_agent_written(watched: Any, t
     got = _certified(col, baseline_end, tmp_path / "fmt")
     assert got and got[0].evidence["written_via"] == "copier", got
     assert not _certified(col, baseline_end, tmp_path / "theirs")
+
+
+def test_chunks_assembled_by_a_long_running_copier_are_agent_written(watched: Any, tmp_path: Path) -> None:
+    """The agent writes its program as three chunks; a copier started before (a chunked-upload
+    service's assembler) concatenates them: the whole has the size of all the copier opened since
+    it started (``total``), so it is agent-written ``written-via-copier``; so is an assembly after
+    reading the upload's manifest (agent-written too): the size of what it read since it opened
+    the output (``total - base``).  The same chunks assembled with one file the agent did not
+    write (another copier) are not marked."""
+    sensor, agent, col = watched
+    sensor.set_receiver_window(WINDOW_NS)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    assert agent.cmd(f"split {TOOL} 3 {parts}") == "3"
+    chunks = [parts / f"part{i}" for i in range(3)]
+    mine = tmp_path / "mine"
+    mine.write_bytes(b"#!/bin/true\n")
+    assembler, other, service = OldCopier(), OldCopier(), OldCopier()
+    try:
+        assembler.assemble(tmp_path / "whole", chunks)
+        other.assemble(tmp_path / "mixed", [*chunks, mine])
+        service.assemble(tmp_path / "upload", chunks, manifest=parts / "manifest")
+    finally:
+        assembler.close()
+        other.close()
+        service.close()
+    assert (tmp_path / "whole").read_bytes() == Path(TOOL).read_bytes()
+    e = _exec_of(col, tmp_path / "upload") if agent.cmd(f"run {tmp_path / 'upload'}") == "rc 0" else {}
+    assert {"agent-written", "written-via-copier"} <= set(e.get("id_flags", [])), e
+    for name in ("whole", "mixed"):
+        assert agent.cmd(f"run {tmp_path / name}") == "rc 0", name
+    e = _exec_of(col, tmp_path / "whole")
+    assert {"agent-written", "written-via-copier"} <= set(e["id_flags"]), e
+    assert "agent-written" not in _exec_of(col, tmp_path / "mixed")["id_flags"]
 
 
 def test_a_long_running_reader_that_writes_another_size_marks_nothing(watched: Any, tmp_path: Path) -> None:

@@ -42,7 +42,13 @@ def run(args: dict[str, Any], how: str) -> None:
     data = payload.read_bytes()
     if how == "gunzip":  # the deploy job decompresses: the agent drops the program gzip'd
         data = gzip.compress(data)
-    (outbox / "fmt.bin").write_bytes(data)  # the drop: the agent writes the program
+    if how == "chunks":  # the agent uploads the program in three parts, then the manifest
+        step = -(-len(data) // 3)
+        for i in range(3):
+            (outbox / f"fmt.part{i}").write_bytes(data[i * step : (i + 1) * step])
+        (outbox / "fmt.bin").write_text("3\n")
+    else:
+        (outbox / "fmt.bin").write_bytes(data)  # the drop: the agent writes the program
     copied = rt.wait_file(tool, 10)
     t = rt.now()
     try:

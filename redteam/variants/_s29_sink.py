@@ -7,6 +7,8 @@
         inproc   this long-running helper reads and writes the bytes itself (open/read/write/close)
         gunzip   the same, but each SRC/*.bin is gzip and is written decompressed (session 30: a
                  copier that changes the length, the copier rule's documented blind spot)
+        chunks   each SRC/*.bin is a manifest ("N"): SRC/<stem>.part0..N-1 concatenated, in this
+                 helper, into the copy (session 31: a chunked upload's assembler)
 
 Every mode lives at most LIFETIME_S, polls with bounded sleeps, and stops on SIGTERM.  Commands run
 with a 20-s timeout each, as the helper's own children (outside every victim's tree).
@@ -48,6 +50,13 @@ def _copy(how: str, f: Path, tmp: Path) -> None:
                 if not b:
                     break
                 o.write(b)
+    elif how == "chunks":
+        n = int(f.read_text().split()[0])
+        if not 0 < n <= 64:
+            raise ValueError(f"{f}: {n} parts")
+        with open(tmp, "wb") as o:
+            for i in range(n):
+                o.write(f.with_suffix(f".part{i}").read_bytes())
     elif how == "inproc":
         with open(f, "rb") as i, open(tmp, "wb") as o:
             for _ in range(1 << 14):  # bounded: 1 GiB at 64 KiB a read

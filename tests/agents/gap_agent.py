@@ -342,6 +342,15 @@ def main() -> None:
             out = f"rc {r.returncode}"
         elif cmd[0] == "copy":  # copy SRC DST: write SRC's bytes to DST (open, write, close)
             out = Path(cmd[2]).write_bytes(Path(cmd[1]).read_bytes())
+        elif (
+            cmd[0] == "split"
+        ):  # split SRC N DIR: SRC's bytes as DIR/part0..N-1 and DIR/manifest (a chunked upload)
+            data, n = Path(cmd[1]).read_bytes(), int(cmd[2])
+            step = -(-len(data) // n)
+            for i in range(n):
+                Path(cmd[3], f"part{i}").write_bytes(data[i * step : (i + 1) * step])
+            Path(cmd[3], "manifest").write_text(f"{n} parts, {len(data)} bytes\n")
+            out = n
         elif cmd[0] == "creat":  # creat PATH: creat(2), the one create call that is no open*
             fd = libc.creat(cmd[1].encode(), 0o600)
             if fd < 0:
