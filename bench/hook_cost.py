@@ -224,14 +224,17 @@ OPS: dict[str, tuple[int, int]] = {
     "sendfile": (50_000, 12_000),
     "sendfilew": (20_000, 5_000),
     "openarmed": (50_000, 12_000),  # before opencopier: its loop is no copier yet
+    # session 31's: a writable open while a copier is live (copier_base's test), likewise before
+    "openwarmed": (5_000, 1_250),
     "opencopier": (20_000, 5_000),
 }
 #: session 30's copier ops: before each request both loops write and close their ``openrw`` file
 #: (the watched loop's is then marked); ``opencopier`` opens the other loop's, ``openarmed`` is
 #: ``open`` while THIS process (long-running, outside the agent) is a live copier of the watched
-#: loop's file: what a close of any other process pays while some copier is live.  After the
+#: loop's file: what a close of any other process pays while some copier is live, ``openwarmed``
+#: likewise for ``openw`` (a writable open's copier_base test, session 31).  After the
 #: request every mark ends, so no other op runs with a copier live.
-COPIER_OPS = ("opencopier", "openarmed")
+COPIER_OPS = ("opencopier", "openarmed", "openwarmed")
 #: ops timed while a receiver mark is live (the watched loop opened a FIFO for writing just before),
 #: and the op each is compared with (the same work with no mark live)
 MARKED_OPS = {"execmark": "exec", "execmark900": "exec900"}
@@ -314,7 +317,7 @@ def _copiers(loops: dict[str, Loop], op: str, mark: Marker, live: bool) -> None:
         return
     for w in WHO:
         loops[w].ns("openrw", 1)
-    if op == "openarmed":
+    if op in ("openarmed", "openwarmed"):
         with open(loops["monitored"].xfile, "rb") as f:  # this process: a copier of the agent's file
             f.read()
 

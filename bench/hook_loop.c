@@ -93,6 +93,8 @@
  *              record, and the close's copier test; for the watched loop an unmarked file
  *   openarmed  open: while the benchmark's own process is a live copier of the watched loop's file,
  *              so each close of the loop pays the copier test of a process that is none
+ *   openwarmed openw: likewise (session 31): the writable open's copier_base test (the loop is
+ *              no copier) and the close's copier test
  * C, not Python, so the figure is the kernel path and its hooks.
  */
 #define _GNU_SOURCE
@@ -538,7 +540,7 @@ int main(int argc, char **argv)
 					if (fd < 0)
 						rc = -1;
 					close(fd);
-				} else if (!strcmp(op, "openw")) {
+				} else if (!strcmp(op, "openw") || !strcmp(op, "openwarmed")) {
 					int fd = open(wfile, O_WRONLY | O_CREAT, 0600);
 
 					if (fd < 0)
