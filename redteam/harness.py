@@ -1085,6 +1085,10 @@ def _git_rev() -> str:
     return r.stdout.strip() or "?"
 
 
+def _terminated(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="", help="comma-separated variant names (default: all)")
@@ -1150,6 +1154,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     h = Harness(a)
+    # SIGTERM (a CI timeout, an operator's kill) ends the run through h.stop() as an error does:
+    # killed outright it left the sensor, both victims and every staged daemon running (a run
+    # started with `&` ignores SIGINT, so SIGTERM is what stops it)
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         result = h.run(variants)
     except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
