@@ -5939,10 +5939,13 @@ static __always_inline void open_exit_other(struct file *f, struct inode *inode,
 		return; /* receivers off: recv_written would do nothing */
 	now = bpf_ktime_get_ns();
 	if (now - t->group_leader->start_time > H7_RECV_YOUNG_NS) {
-		if (bloom_maybe(inode))
-			copier_open(f, now); /* a long-running outsider: a copier, if it writes a same-size copy */
-		else if (slot_armed(H7_RECV_COPIER_UNTIL) && (BPF_CORE_READ(f, f_mode) & FMODE_WRITE))
+		/* a long-running outsider: a copier, if it writes a same-size copy; a writable open is
+		 * judged by its mode, not the bloom bit: the bit of a freed agent-written file's struct
+		 * inode stays set when the slab gives that address to the copier's new output */
+		if (slot_armed(H7_RECV_COPIER_UNTIL) && (BPF_CORE_READ(f, f_mode) & FMODE_WRITE))
 			copier_base(now); /* a copier's output, maybe: what it reads next may go into it */
+		else if (bloom_maybe(inode))
+			copier_open(f, now);
 		return;
 	}
 	mode = BPF_CORE_READ(inode, i_mode) & S_IFMT;

@@ -22,15 +22,20 @@ receiver window off no relay is marked at all.
 
 from __future__ import annotations
 
+import contextlib
+import struct
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_sensor_exec_layers import TOOL, _certified, _exec_of
 from test_sensor_gaps import watched
+
+from h7.decode import WRITTEN_BLOOM_BITS
 
 #: fixtures this module takes from test_sensor_gaps (a watched gap agent)
 FIXTURES = (watched,)
@@ -263,6 +268,21 @@ def test_an_exact_copy_by_a_long_running_copier_is_agent_written(watched: Any, t
     assert not _certified(col, baseline_end, tmp_path / "theirs")
 
 
+@contextlib.contextmanager
+def _bloom_full(sensor: Any) -> Iterator[None]:
+    """Every bit of written_bloom set for the block (the words it held are put back after)."""
+    m = sensor.obj.map("written_bloom")
+    keys = [struct.pack("<I", i) for i in range(1 << (WRITTEN_BLOOM_BITS - 6))]
+    saved = [m.lookup(k) for k in keys]
+    for k in keys:
+        m.update(k, struct.pack("<Q", (1 << 64) - 1))
+    try:
+        yield
+    finally:
+        for k, v in zip(keys, saved, strict=True):
+            m.update(k, v if v is not None else bytes(8))
+
+
 def test_chunks_assembled_by_a_long_running_copier_are_agent_written(watched: Any, tmp_path: Path) -> None:
     """The agent writes its program as three chunks; a copier started before (a chunked-upload
     service's assembler) concatenates them: the whole has the size of all the copier opened since
@@ -289,6 +309,16 @@ def test_chunks_assembled_by_a_long_running_copier_are_agent_written(watched: An
         service.close()
     assert (tmp_path / "whole").read_bytes() == Path(TOOL).read_bytes()
     e = _exec_of(col, tmp_path / "upload") if agent.cmd(f"run {tmp_path / 'upload'}") == "rc 0" else {}
+    assert {"agent-written", "written-via-copier"} <= set(e.get("id_flags", [])), e
+    # every bloom bit set, as a long run leaves the bit of a freed agent-written file's struct
+    # inode when the slab gives its address to the assembler's new output: still an output
+    with _bloom_full(sensor):
+        late = OldCopier()
+        try:
+            late.assemble(tmp_path / "upload2", chunks, manifest=parts / "manifest")
+        finally:
+            late.close()
+    e = _exec_of(col, tmp_path / "upload2") if agent.cmd(f"run {tmp_path / 'upload2'}") == "rc 0" else {}
     assert {"agent-written", "written-via-copier"} <= set(e.get("id_flags", [])), e
     for name in ("whole", "mixed"):
         assert agent.cmd(f"run {tmp_path / name}") == "rc 0", name
