@@ -54,9 +54,9 @@ def _copy(how: str, f: Path, tmp: Path) -> None:
         n = int(f.read_text().split()[0])
         if not 0 < n <= 64:
             raise ValueError(f"{f}: {n} parts")
-        with open(tmp, "wb") as o:
-            for i in range(n):
-                o.write(f.with_suffix(f".part{i}").read_bytes())
+        with open(tmp, "wb") as whole:
+            for k in range(n):
+                whole.write(f.with_suffix(f".part{k}").read_bytes())
     elif how == "inproc":
         with open(f, "rb") as i, open(tmp, "wb") as o:
             for _ in range(1 << 14):  # bounded: 1 GiB at 64 KiB a read
