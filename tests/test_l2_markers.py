@@ -44,43 +44,36 @@ def known() -> KnownBinaries:
     return kb
 
 
-def _recode(src: str, dst: Path) -> None:
-    """Edit a copy as round 8 did, by other means: PT_NOTE -> PT_NULL, int3 over 256 code bytes, +4 KiB."""
+def _recode(src: str, dst: Path, runnable: bool = False) -> None:
+    """Edit a copy as round 8 did, by other means: PT_NOTE -> PT_NULL, int3 in its code, +4 KiB.
+
+    The int3 go over 256 bytes mid-code, or with ``runnable`` only where no instruction runs:
+    the padding between the code segment's sections (the copy still works as its original).
+    """
     data = bytearray(Path(os.path.realpath(src)).read_bytes())
-    phoff = struct.unpack_from("<Q", data, 0x20)[0]
-    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    phoff, shoff = struct.unpack_from("<QQ", data, 0x20)
+    phentsize, phnum, shentsize, shnum = struct.unpack_from("<HHHH", data, 0x36)
     for i in range(phnum):
         o = phoff + i * phentsize
         ptype, flags = struct.unpack_from("<II", data, o)
         if ptype == PT_NOTE:
             struct.pack_into("<I", data, o, 0)
-        if ptype == PT_LOAD and flags & PF_X:
+        if ptype == PT_LOAD and flags & PF_X and not runnable:
             off, filesz = struct.unpack_from("<Q", data, o + 8)[0], struct.unpack_from("<Q", data, o + 32)[0]
             mid = off + filesz // 2
             data[mid : mid + 256] = b"\xcc" * 256
-    dst.write_bytes(bytes(data) + os.urandom(4096))
-    dst.chmod(0o755)
-
-
-def _recode_runnable(src: str, dst: Path) -> None:
-    """As ``_recode``, but int3 only where no instruction runs: between the code segment's sections."""
-    data = bytearray(Path(os.path.realpath(src)).read_bytes())
-    phoff, shoff = struct.unpack_from("<QQ", data, 0x20)
-    phentsize, phnum, shentsize, shnum = struct.unpack_from("<HHHH", data, 0x36)
-    for i in range(phnum):
-        if struct.unpack_from("<I", data, phoff + i * phentsize)[0] == PT_NOTE:
-            struct.pack_into("<I", data, phoff + i * phentsize, 0)
-    spans = sorted(
-        (off, off + size)
-        for flags, _addr, off, size in (
-            struct.unpack_from("<QQQQ", data, shoff + i * shentsize + 8) for i in range(shnum)
+    if runnable:
+        spans = sorted(
+            (off, off + size)
+            for flags, _addr, off, size in (
+                struct.unpack_from("<QQQQ", data, shoff + i * shentsize + 8) for i in range(shnum)
+            )
+            if flags & SHF_EXECINSTR
         )
-        if flags & SHF_EXECINSTR
-    )
-    gaps = [(end, nxt) for (_s, end), (nxt, _e) in itertools.pairwise(spans) if nxt > end]
-    assert gaps, f"{src}: no padding between its code sections"
-    for end, nxt in gaps:
-        data[end:nxt] = b"\xcc" * (nxt - end)
+        gaps = [(end, nxt) for (_s, end), (nxt, _e) in itertools.pairwise(spans) if nxt > end]
+        assert gaps, f"{src}: no padding between its code sections"
+        for end, nxt in gaps:
+            data[end:nxt] = b"\xcc" * (nxt - end)
     dst.write_bytes(bytes(data) + os.urandom(4096))
     dst.chmod(0o755)
 
@@ -196,7 +189,7 @@ def test_a_copy_that_execs_on_mid_judgement_keeps_its_identity(
     if not os.path.exists("/bin/dash"):
         pytest.skip("/bin/dash is not installed")
     copy = tmp_path / "run-tests"
-    _recode_runnable("/bin/dash", copy)
+    _recode("/bin/dash", copy, runnable=True)
     proc = subprocess.Popen(
         [str(copy), "-c", "read x; exec sleep 30"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
     )

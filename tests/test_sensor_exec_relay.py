@@ -197,6 +197,13 @@ OLD_COPIER = (
 )
 
 
+def _run_flags(agent: Any, col: Any, path: Path) -> set[str]:
+    """The identity flags of the agent's exec of ``path`` (none if it did not run)."""
+    if agent.cmd(f"run {path}") != "rc 0":
+        return set()
+    return set(_exec_of(col, path)["id_flags"])
+
+
 class OldCopier:
     """A copier process outside every agent, older than the receivers' youth (1 s) when it reads."""
 
@@ -253,8 +260,7 @@ def test_an_exact_copy_by_a_long_running_copier_is_agent_written(watched: Any, t
     finally:
         copier.close()
         quitter.close()
-    e = _exec_of(col, tmp_path / "left-open") if agent.cmd(f"run {tmp_path / 'left-open'}") == "rc 0" else {}
-    assert {"agent-written", "written-via-copier"} <= set(e.get("id_flags", [])), e
+    assert {"agent-written", "written-via-copier"} <= _run_flags(agent, col, tmp_path / "left-open")
     for name in ("fmt", "theirs"):
         assert agent.cmd(f"run {tmp_path / name}") == "rc 0", name
     e = _exec_of(col, tmp_path / "fmt")
@@ -308,8 +314,7 @@ def test_chunks_assembled_by_a_long_running_copier_are_agent_written(watched: An
         other.close()
         service.close()
     assert (tmp_path / "whole").read_bytes() == Path(TOOL).read_bytes()
-    e = _exec_of(col, tmp_path / "upload") if agent.cmd(f"run {tmp_path / 'upload'}") == "rc 0" else {}
-    assert {"agent-written", "written-via-copier"} <= set(e.get("id_flags", [])), e
+    assert {"agent-written", "written-via-copier"} <= _run_flags(agent, col, tmp_path / "upload")
     # every bloom bit set, as a long run leaves the bit of a freed agent-written file's struct
     # inode when the slab gives its address to the assembler's new output: still an output
     with _bloom_full(sensor):
@@ -318,8 +323,7 @@ def test_chunks_assembled_by_a_long_running_copier_are_agent_written(watched: An
             late.assemble(tmp_path / "upload2", chunks, manifest=parts / "manifest")
         finally:
             late.close()
-    e = _exec_of(col, tmp_path / "upload2") if agent.cmd(f"run {tmp_path / 'upload2'}") == "rc 0" else {}
-    assert {"agent-written", "written-via-copier"} <= set(e.get("id_flags", [])), e
+    assert {"agent-written", "written-via-copier"} <= _run_flags(agent, col, tmp_path / "upload2")
     for name in ("whole", "mixed"):
         assert agent.cmd(f"run {tmp_path / name}") == "rc 0", name
     e = _exec_of(col, tmp_path / "whole")

@@ -414,10 +414,10 @@ MARKER_MAX = 400
 MARKER_SHARE = 0.5
 MARKER_MIN_HITS = 32
 _PRINTABLE = bytes(b if 0x21 <= b <= 0x7E else 0x20 for b in range(256))
-#: installed where the package manager puts programs: not scanned for markers unless changed
-#: since the channel started watching (a planted file is new, or lives elsewhere)
 #: a script operand that is a descriptor the interpreter inherited (``sh /dev/stdin``, ``bash /dev/fd/3``)
 _FD_PATH = re.compile(r"^/(?:dev/stdin|dev/fd/\d+|proc/(?:self|\d+)/fd/\d+)$")
+#: installed where the package manager puts programs: not scanned for markers unless changed
+#: since the channel started watching (a planted file is new, or lives elsewhere)
 _SYSTEM_PREFIXES = ("/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/", "/lib32/", "/libx32/")
 
 
@@ -1315,8 +1315,8 @@ class ExecChannel(Channel):
         self.receiver_allowed = 0
         #: ``file`` receivers that only read the agent's file (not a shell or interpreter running it)
         self.receiver_file_readers = 0
-        self.markers_not_ready = 0  # execs that wanted marker identity before the markers were built
         self.receiver_held_data = 0  # of those: a holder's shell given its program elsewhere (-c, a script)
+        self.markers_not_ready = 0  # execs that wanted marker identity before the markers were built
         #: CLOCK_REALTIME when this channel started watching: an installed script changed after
         #: it (ctime/mtime) may be the agent's work and is judged as its interpreter again
         self.watch_start_real_ns = time.time_ns()
@@ -1357,6 +1357,12 @@ class ExecChannel(Channel):
         if self._script_dirs is None:
             self._script_dirs = b.script_dirs
 
+    def _spend_wait(self, wait: Callable[[float], bool]) -> None:
+        """``wait`` for the background build out of what is left of ``index_wait_s``, and spend it."""
+        t0 = time.monotonic()
+        wait(self._wait_left_s)
+        self._wait_left_s = max(0.0, self._wait_left_s - (time.monotonic() - t0))
+
     def _binaries(self, ctx: ChannelContext) -> KnownBinaries | None:
         """The index for an exec being judged now; None: still being built, judge by names.
 
@@ -1370,9 +1376,7 @@ class ExecChannel(Channel):
         b = self._build
         if b is not None and ctx.proc.enabled and not b.error:
             if not b.done:
-                t0 = time.monotonic()
-                b.wait(self._wait_left_s)
-                self._wait_left_s = max(0.0, self._wait_left_s - (time.monotonic() - t0))
+                self._spend_wait(b.wait)
             self._adopt()
             if self._known is None and not b.error:
                 self.index_not_ready += 1
@@ -1536,9 +1540,7 @@ class ExecChannel(Channel):
         b = self._build
         if known.markers is None:
             if b is not None and ctx.proc.enabled and b.known is known:
-                t0 = time.monotonic()
-                b.wait_markers(self._wait_left_s)
-                self._wait_left_s = max(0.0, self._wait_left_s - (time.monotonic() - t0))
+                self._spend_wait(b.wait_markers)
             else:  # a replay, a test, a channel given its index, a failed build: on first need
                 known.build_markers()
         if known.markers is None:
